@@ -1,0 +1,173 @@
+/* cli-common.c — shared pieces of tessera-cli's subcommands. */
+#include "cli-common.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+void
+cli_progress_init (CliProgress *p)
+{
+  memset (p, 0, sizeof *p);
+  p->tty = isatty (STDERR_FILENO) && !g_getenv ("TSR_NO_PROGRESS");
+  p->started = g_get_monotonic_time ();
+}
+
+void
+cli_progress_cb (const char *phase, guint done, guint total, gpointer user_data)
+{
+  CliProgress *p = user_data;
+  if (!p || !p->tty)
+    return;
+  if (strcmp (phase, p->last_phase) != 0)
+    {
+      g_strlcpy (p->last_phase, phase, sizeof p->last_phase);
+      p->started = g_get_monotonic_time ();
+    }
+  double el = (g_get_monotonic_time () - p->started) / 1e6;
+  double eta = done > 0 && total > done ? el / done * (total - done) : 0;
+  fprintf (stderr, "\r\033[K%-14s %5u/%-5u  %5.1f s", phase, done, total, el);
+  if (eta > 0)
+    fprintf (stderr, _("  (%.0f s left)"), eta);
+  fflush (stderr);
+}
+
+void
+cli_progress_end (CliProgress *p)
+{
+  if (p->tty && p->last_phase[0])
+    {
+      fprintf (stderr, "\r\033[K");
+      fflush (stderr);
+    }
+}
+
+int
+cli_fail (GError *error)
+{
+  g_autofree char *msg = g_strdup (error ? error->message : _("unknown error"));
+  /* one line */
+  for (char *c = msg; *c; c++)
+    if (*c == '\n')
+      *c = ' ';
+  fprintf (stderr, "tessera-cli: %s\n", msg);
+  if (error)
+    g_error_free (error);
+  return 1;
+}
+
+int
+cli_fail_msg (const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *m = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  fprintf (stderr, "tessera-cli: %s\n", m);
+  return 2;
+}
+
+gboolean
+cli_parse (GOptionContext *ctx, int *argc, char ***argv, int *status)
+{
+  GError *e = NULL;
+  if (!g_option_context_parse (ctx, argc, argv, &e))
+    {
+      *status = cli_fail_msg ("%s (see --help)", e->message);
+      g_error_free (e);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+TsrSession *
+cli_scan (int argc, char **argv, gboolean recursive, GError **error)
+{
+  TsrScanOptions opt = { .recursive = recursive };
+  g_autoptr (GPtrArray) paths = g_ptr_array_new ();
+  for (int i = 1; i < argc; i++)
+    g_ptr_array_add (paths, argv[i]);
+  g_ptr_array_add (paths, NULL);
+  return tsr_session_scan ((const char *const *) paths->pdata, &opt, cli_cancellable (), error);
+}
+
+static gboolean
+same_file (const char *a, const char *b)
+{
+  GStatBuf sa, sb;
+  if (g_stat (a, &sa) != 0 || g_stat (b, &sb) != 0)
+    return FALSE;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+gboolean
+cli_check_output (const char *out, TsrSession *s, GError **error)
+{
+  if (s)
+    for (guint i = 0; i < tsr_session_n_frames (s); i++)
+      if (same_file (out, tsr_session_frame (s, i)->path))
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                       _("%s: the output would overwrite one of the input frames; choose another name"), out);
+          return FALSE;
+        }
+  if (g_file_test (out, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("%s: is a folder, expected a file name"), out);
+      return FALSE;
+    }
+  g_autofree char *dir = g_path_get_dirname (out);
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("%s: the output folder %s does not exist"), out, dir);
+      return FALSE;
+    }
+  if (g_access (dir, W_OK) != 0)
+    {
+      int e = errno;
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("%s: cannot write into %s: %s"), out, dir, g_strerror (e));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static GCancellable *the_cancellable;
+static volatile sig_atomic_t got_signal;
+
+static void
+signal_handler (int sig)
+{
+  got_signal = 1;
+  signal (sig, SIG_DFL); /* a second Ctrl+C kills at once */
+}
+
+/* Signal handlers may not take locks: a watcher thread turns the flag into a cancel. */
+static gpointer
+signal_watcher (gpointer data)
+{
+  for (;;)
+    {
+      if (got_signal)
+        {
+          g_cancellable_cancel (the_cancellable);
+          return NULL;
+        }
+      g_usleep (50000);
+    }
+}
+
+GCancellable *
+cli_cancellable (void)
+{
+  if (!the_cancellable)
+    {
+      the_cancellable = g_cancellable_new ();
+      signal (SIGINT, signal_handler);
+      signal (SIGTERM, signal_handler);
+      g_thread_unref (g_thread_new ("tsr-signals", signal_watcher, NULL));
+    }
+  return the_cancellable;
+}

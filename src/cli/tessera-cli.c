@@ -1,0 +1,60 @@
+/* tessera-cli — every engine job, headless. */
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli-common.h"
+#include "tsr-config.h"
+
+int cli_info (int argc, char **argv);
+int cli_synth (int argc, char **argv);
+int cli_stack (int argc, char **argv);
+int cli_demo (int argc, char **argv);
+
+typedef struct
+{
+  const char *name;
+  int (*run) (int argc, char **argv);
+  const char *summary;
+} Command;
+
+static const Command commands[] = {
+  { "info", cli_info, N_("list the frames of a session: time, size, pattern, exposure, median, noise") },
+  { "stack", cli_stack, N_("stack already aligned frames (mean, median, sigma, winsor)") },
+  { "synth", cli_synth, N_("generate a synthetic session with known truth") },
+  { "demo", cli_demo, N_("generate a demo session, process it and write a preview") },
+};
+
+static void
+usage (FILE *to)
+{
+  fprintf (to, _("Usage: tessera-cli COMMAND [OPTIONS…]\n\nCommands:\n"));
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (to, "  %-10s %s\n", commands[i].name, _(commands[i].summary));
+  fprintf (to, _("\nRun 'tessera-cli COMMAND --help' for the options of a command.\n"));
+}
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, TSR_LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  if (argc < 2 || !strcmp (argv[1], "--help") || !strcmp (argv[1], "-h") || !strcmp (argv[1], "help"))
+    {
+      usage (argc < 2 ? stderr : stdout);
+      return argc < 2 ? 2 : 0;
+    }
+  if (!strcmp (argv[1], "--version"))
+    {
+      printf ("tessera-cli %s\n", TSR_VERSION);
+      return 0;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (!strcmp (argv[1], commands[i].name))
+      return commands[i].run (argc - 1, argv + 1);
+  fprintf (stderr, _("tessera-cli: unknown command '%s' (see tessera-cli --help)\n"), argv[1]);
+  return 2;
+}

@@ -1,0 +1,611 @@
+/* tsr-fits.c — FITS input and output through cfitsio.
+ *
+ * Conventions (see docs/conventions.md): memory row 0 is the first row stored in the
+ * file; x = NAXIS1 index, y = NAXIS2 index. BAYERPAT (with XBAYROFF/YBAYROFF) is read as
+ * stated for the image read top-down: without ROWORDER or with ROWORDER = 'TOP-DOWN' that
+ * is the file order (checked on Seestar frames), with ROWORDER = 'BOTTOM-UP' the pattern
+ * starts at the last stored row. TsrImage.cfa is always the pattern at memory (0,0).
+ */
+#include "tsr-fits.h"
+#include "tsr-error.h"
+#include "tsr-config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fitsio.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+static GMutex fits_lock;
+
+gboolean
+tsr_fits_reentrant (void)
+{
+  return fits_is_reentrant () != 0;
+}
+
+#define LOCK()   G_STMT_START { if (!fits_is_reentrant ()) g_mutex_lock (&fits_lock); } G_STMT_END
+#define UNLOCK() G_STMT_START { if (!fits_is_reentrant ()) g_mutex_unlock (&fits_lock); } G_STMT_END
+
+static char *
+basename_of (const char *path)
+{
+  return g_path_get_basename (path);
+}
+
+static void
+set_fits_error (GError **error, int code, const char *path, const char *what, int status)
+{
+  char text[FLEN_STATUS] = "";
+  fits_get_errstatus (status, text);
+  fits_clear_errmsg ();
+  g_autofree char *base = basename_of (path);
+  g_set_error (error, TSR_ERROR, code, "%s: %s (cfitsio: %s)", base, what, text);
+}
+
+void
+tsr_fits_info_clear (TsrFitsInfo *info)
+{
+  g_clear_pointer (&info->date_obs, g_free);
+}
+
+gboolean
+tsr_parse_date_obs (const char *s, double *jd)
+{
+  if (!s || !*s)
+    return FALSE;
+  g_autofree char *t = g_strstrip (g_strdup (s));
+  /* Date only → midnight. */
+  if (strlen (t) == 10)
+    {
+      char *tmp = g_strconcat (t, "T00:00:00", NULL);
+      g_free (t);
+      t = tmp;
+    }
+  g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
+  g_autoptr (GDateTime) dt = g_date_time_new_from_iso8601 (t, utc);
+  if (!dt)
+    return FALSE;
+  *jd = g_date_time_to_unix (dt) / 86400.0 + 2440587.5
+        + g_date_time_get_microsecond (dt) / 86400e6;
+  return TRUE;
+}
+
+/* Keywords describing the HDU's structure or encoding: never passed through. */
+static gboolean
+is_structural (const char *key)
+{
+  static const char *const exact[] = {
+    "SIMPLE", "BITPIX", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT", "TFIELDS", "BZERO",
+    "BSCALE", "BLANK", "END", "CHECKSUM", "DATASUM", "EXTNAME", "THEAP", NULL
+  };
+  for (int i = 0; exact[i]; i++)
+    if (strcmp (key, exact[i]) == 0)
+      return TRUE;
+  if (g_str_has_prefix (key, "NAXIS") || g_str_has_prefix (key, "TTYPE")
+      || g_str_has_prefix (key, "TFORM") || g_str_has_prefix (key, "TUNIT"))
+    return TRUE;
+  /* tile-compression keywords */
+  static const char *const zkeys[] = {
+    "ZIMAGE", "ZCMPTYPE", "ZBITPIX", "ZNAXIS", "ZTILE", "ZNAME", "ZVAL", "ZQUANTIZ",
+    "ZDITHER0", "ZSIMPLE", "ZEXTEND", "ZBLOCKED", "ZTENSION", "ZPCOUNT", "ZGCOUNT",
+    "ZHECKSUM", "ZDATASUM", "ZMASKCMP", "ZBLANK", "ZSCALE", "ZZERO", NULL
+  };
+  for (int i = 0; zkeys[i]; i++)
+    if (g_str_has_prefix (key, zkeys[i]))
+      return TRUE;
+  return FALSE;
+}
+
+typedef struct
+{
+  fitsfile *f;
+  int bitpix;
+  int naxis;
+  long naxes[3];
+  gboolean compressed;
+} OpenFits;
+
+/* Open path and move to the first image HDU with NAXIS ≥ 2. Validates the shape and,
+ * for uncompressed data, that the file is long enough. Caller holds LOCK. */
+static gboolean
+open_image (const char *path, OpenFits *of, GError **error)
+{
+  int status = 0;
+  memset (of, 0, sizeof *of);
+
+  GStatBuf st;
+  if (g_stat (path, &st) != 0)
+    {
+      g_autofree char *base = basename_of (path);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_NOT_FOUND, _("%s: no such file"), path);
+      return FALSE;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: not a regular file"), path);
+      return FALSE;
+    }
+  if (st.st_size < 2880)
+    {
+      g_autofree char *base = basename_of (path);
+      FILE *fp = fopen (path, "rb");
+      char head[9] = "";
+      if (fp)
+        {
+          size_t n = fread (head, 1, 8, fp);
+          head[n] = 0;
+          fclose (fp);
+        }
+      if (strncmp (head, "SIMPLE  ", 8) == 0)
+        g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
+                     _("%s: truncated FITS file (%lld bytes, a header alone needs 2880)"),
+                     base, (long long) st.st_size);
+      else
+        g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: not a FITS file"), base);
+      return FALSE;
+    }
+
+  if (fits_open_diskfile (&of->f, path, READONLY, &status))
+    {
+      g_autofree char *base = basename_of (path);
+      char text[FLEN_STATUS] = "";
+      fits_get_errstatus (status, text);
+      fits_clear_errmsg ();
+      /* A file that starts like FITS but cannot be parsed is damaged, not foreign. */
+      FILE *fp = fopen (path, "rb");
+      char head[9] = "";
+      if (fp)
+        {
+          size_t n = fread (head, 1, 8, fp);
+          head[n] = 0;
+          fclose (fp);
+        }
+      if (strncmp (head, "SIMPLE  ", 8) == 0)
+        g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
+                     _("%s: damaged or truncated FITS header (cfitsio: %s)"), base, text);
+      else
+        g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: not a FITS file"), base);
+      of->f = NULL;
+      return FALSE;
+    }
+
+  int nhdu = 0;
+  fits_get_num_hdus (of->f, &nhdu, &status);
+  gboolean found = FALSE;
+  int first_naxis = -1;
+  for (int i = 1; i <= MAX (nhdu, 1) && !found; i++)
+    {
+      int type = 0;
+      status = 0;
+      if (fits_movabs_hdu (of->f, i, &type, &status))
+        break;
+      if (type != IMAGE_HDU)
+        continue;
+      int naxis = 0;
+      if (fits_get_img_dim (of->f, &naxis, &status))
+        break;
+      if (first_naxis < 0)
+        first_naxis = naxis;
+      if (naxis < 2)
+        continue;
+      if (naxis > 3)
+        {
+          g_autofree char *base = basename_of (path);
+          g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                       _("%s: NAXIS = %d is not supported (2-D mono or 3-D RGB only)"), base, naxis);
+          goto fail;
+        }
+      long long axes[3] = { 0, 0, 1 };
+      if (fits_get_img_paramll (of->f, 3, &of->bitpix, &of->naxis, axes, &status))
+        break;
+      for (int a = 0; a < 3; a++)
+        {
+          if (a < naxis && (axes[a] <= 0 || axes[a] > TSR_FITS_MAX_AXIS))
+            {
+              g_autofree char *base = basename_of (path);
+              g_set_error (error, TSR_ERROR, axes[a] <= 0 ? TSR_ERROR_FORMAT : TSR_ERROR_TOO_LARGE,
+                           _("%s: NAXIS%d = %lld is outside 1…%d"), base, a + 1, axes[a],
+                           TSR_FITS_MAX_AXIS);
+              goto fail;
+            }
+          of->naxes[a] = (long) axes[a];
+        }
+      if (naxis == 3 && axes[2] != 1 && axes[2] != 3)
+        {
+          g_autofree char *base = basename_of (path);
+          g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                       _("%s: NAXIS3 = %lld planes (only 1 or 3 are supported)"), base, axes[2]);
+          goto fail;
+        }
+      gint64 npix = (gint64) axes[0] * axes[1] * axes[2];
+      if (npix > TSR_FITS_MAX_PIXELS)
+        {
+          g_autofree char *base = basename_of (path);
+          g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
+                       _("%s: %lld × %lld × %lld pixels is larger than this program accepts"),
+                       base, axes[0], axes[1], axes[2]);
+          goto fail;
+        }
+      switch (of->bitpix)
+        {
+        case BYTE_IMG: case SHORT_IMG: case LONG_IMG: case LONGLONG_IMG:
+        case FLOAT_IMG: case DOUBLE_IMG:
+          break;
+        default:
+          {
+            g_autofree char *base = basename_of (path);
+            g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: BITPIX = %d is not supported"),
+                         base, of->bitpix);
+            goto fail;
+          }
+        }
+      of->compressed = fits_is_compressed_image (of->f, &status);
+      if (!of->compressed)
+        {
+          LONGLONG headstart = 0, datastart = 0, dataend = 0;
+          fits_get_hduaddrll (of->f, &headstart, &datastart, &dataend, &status);
+          gint64 need = datastart + npix * (ABS (of->bitpix) / 8);
+          if (status == 0 && need > (gint64) st.st_size)
+            {
+              g_autofree char *base = basename_of (path);
+              g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
+                           _("%s: truncated: the header announces %lld bytes of pixels, the file "
+                             "holds only %lld"),
+                           base, (long long) (need - datastart),
+                           (long long) MAX (0, (gint64) st.st_size - datastart));
+              goto fail;
+            }
+        }
+      found = TRUE;
+    }
+  if (!found)
+    {
+      if (status)
+        set_fits_error (error, TSR_ERROR_FORMAT, path, _("cannot read the image header"), status);
+      else
+        {
+          g_autofree char *base = basename_of (path);
+          if (first_naxis == 1)
+            g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                         _("%s: NAXIS = 1 is a spectrum or table, not an image"), base);
+          else
+            g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: holds no image"), base);
+        }
+      goto fail;
+    }
+  return TRUE;
+
+fail:
+  status = 0;
+  if (of->f)
+    fits_close_file (of->f, &status);
+  fits_clear_errmsg ();
+  of->f = NULL;
+  return FALSE;
+}
+
+static void
+close_image (OpenFits *of)
+{
+  int status = 0;
+  if (of->f)
+    fits_close_file (of->f, &status);
+  of->f = NULL;
+  fits_clear_errmsg ();
+}
+
+static TsrHeader *
+read_header (OpenFits *of)
+{
+  int status = 0, nkeys = 0;
+  TsrHeader *h = tsr_header_new ();
+  fits_get_hdrspace (of->f, &nkeys, NULL, &status);
+  for (int k = 1; k <= nkeys && status == 0; k++)
+    {
+      char card[FLEN_CARD] = "";
+      if (fits_read_record (of->f, k, card, &status))
+        break;
+      g_autofree char *key = tsr_header_card_keyword (card);
+      if (is_structural (key))
+        continue;
+      tsr_header_add_card (h, card);
+    }
+  fits_clear_errmsg ();
+  return h;
+}
+
+/* Pattern at memory origin from the header's Bayer keywords. */
+static TsrCfa
+resolve_cfa (const TsrHeader *h, int height)
+{
+  g_autofree char *pat = tsr_header_get_string (h, "BAYERPAT");
+  if (!pat)
+    pat = tsr_header_get_string (h, "CFA-PAT");
+  TsrCfa cfa = tsr_cfa_from_name (pat);
+  if (cfa == TSR_CFA_NONE)
+    return cfa;
+  gint64 xo = 0, yo = 0;
+  tsr_header_get_int (h, "XBAYROFF", &xo);
+  tsr_header_get_int (h, "YBAYROFF", &yo);
+  cfa = tsr_cfa_shift (cfa, (int) (xo & 1), (int) (yo & 1));
+  g_autofree char *ro = tsr_header_get_string (h, "ROWORDER");
+  if (ro && g_ascii_strcasecmp (ro, "BOTTOM-UP") == 0)
+    cfa = tsr_cfa_shift (cfa, 0, (height - 1) & 1);
+  return cfa;
+}
+
+static double
+header_double (const TsrHeader *h, const char *const *keys)
+{
+  for (int i = 0; keys[i]; i++)
+    {
+      double d;
+      if (tsr_header_get_double (h, keys[i], &d))
+        return d;
+    }
+  return NAN;
+}
+
+static void
+fill_info (TsrFitsInfo *info, const OpenFits *of, const TsrHeader *h)
+{
+  memset (info, 0, sizeof *info);
+  info->width = (int) of->naxes[0];
+  info->height = (int) of->naxes[1];
+  info->channels = of->naxis == 3 ? (int) of->naxes[2] : 1;
+  info->bitpix = of->bitpix;
+  info->compressed = of->compressed;
+  info->cfa = info->channels == 1 ? resolve_cfa (h, info->height) : TSR_CFA_NONE;
+  info->date_obs = tsr_header_get_string (h, "DATE-OBS");
+  if (info->date_obs)
+    {
+      /* DATE-OBS without a time, TIME-OBS separately (older writers). */
+      g_autofree char *tobs = tsr_header_get_string (h, "TIME-OBS");
+      if (strlen (info->date_obs) == 10 && tobs)
+        {
+          char *full = g_strconcat (info->date_obs, "T", tobs, NULL);
+          g_free (info->date_obs);
+          info->date_obs = full;
+        }
+      if (!tsr_parse_date_obs (info->date_obs, &info->jd))
+        info->jd = 0;
+    }
+  static const char *const exp_keys[] = { "EXPTIME", "EXPOSURE", "EXP_TIME", NULL };
+  static const char *const gain_keys[] = { "GAIN", "EGAIN", NULL };
+  static const char *const temp_keys[] = { "CCD-TEMP", "CCD_TEMP", "TEMPERAT", "SET-TEMP", NULL };
+  info->exposure = header_double (h, exp_keys);
+  info->gain = header_double (h, gain_keys);
+  info->temperature = header_double (h, temp_keys);
+}
+
+gboolean
+tsr_fits_read_info (const char *path, TsrFitsInfo *info, TsrHeader **header_out, GError **error)
+{
+  OpenFits of;
+  LOCK ();
+  if (!open_image (path, &of, error))
+    {
+      UNLOCK ();
+      return FALSE;
+    }
+  TsrHeader *h = read_header (&of);
+  close_image (&of);
+  UNLOCK ();
+  fill_info (info, &of, h);
+  if (header_out)
+    *header_out = h;
+  else
+    tsr_header_free (h);
+  return TRUE;
+}
+
+static TsrImage *
+read_rows (const char *path, int y0, int y1, gboolean whole, GError **error)
+{
+  OpenFits of;
+  int status = 0;
+  LOCK ();
+  if (!open_image (path, &of, error))
+    {
+      UNLOCK ();
+      return NULL;
+    }
+  int w = (int) of.naxes[0], h = (int) of.naxes[1];
+  int channels = of.naxis == 3 ? (int) of.naxes[2] : 1;
+  if (whole)
+    {
+      y0 = 0;
+      y1 = h;
+    }
+  if (y0 < 0 || y1 > h || y0 >= y1)
+    {
+      close_image (&of);
+      UNLOCK ();
+      g_autofree char *base = basename_of (path);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("%s: rows %d…%d requested from an image of height %d"), base, y0, y1, h);
+      return NULL;
+    }
+  TsrImage *img = tsr_image_new (w, y1 - y0, channels);
+  if (!img)
+    {
+      close_image (&of);
+      UNLOCK ();
+      g_autofree char *base = basename_of (path);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("%s: not enough memory for %d × %d × %d"),
+                   base, w, h, channels);
+      return NULL;
+    }
+  tsr_header_free (img->header);
+  img->header = read_header (&of);
+  TsrFitsInfo info;
+  fill_info (&info, &of, img->header);
+  img->cfa = tsr_cfa_shift (info.cfa, 0, y0 & 1);
+  tsr_fits_info_clear (&info);
+
+  float nulval = NAN;
+  int anynul = 0;
+  for (int c = 0; c < channels && status == 0; c++)
+    {
+      long fpix[3] = { 1, y0 + 1, c + 1 };
+      long lpix[3] = { w, y1, c + 1 };
+      long inc[3] = { 1, 1, 1 };
+      fits_read_subset (of.f, TFLOAT, fpix, lpix, inc, &nulval, tsr_image_plane (img, c), &anynul,
+                        &status);
+    }
+  if (status)
+    {
+      set_fits_error (error, TSR_ERROR_TRUNCATED, path, _("cannot read the pixels; the file is damaged or truncated"), status);
+      close_image (&of);
+      UNLOCK ();
+      tsr_image_unref (img);
+      return NULL;
+    }
+  close_image (&of);
+  UNLOCK ();
+
+  gsize npix = tsr_image_npix (img);
+  for (int c = 0; c < channels; c++)
+    {
+      float *p = tsr_image_plane (img, c);
+      for (gsize i = 0; i < npix; i++)
+        if (!isfinite (p[i]))
+          {
+            p[i] = 0.0f;
+            img->mask[i] = 0;
+          }
+    }
+  /* A masked sample in one colour plane masks the pixel in all of them. */
+  if (channels > 1)
+    for (int c = 0; c < channels; c++)
+      {
+        float *p = tsr_image_plane (img, c);
+        for (gsize i = 0; i < npix; i++)
+          if (!img->mask[i])
+            p[i] = 0.0f;
+      }
+  return img;
+}
+
+TsrImage *
+tsr_fits_read (const char *path, GError **error)
+{
+  return read_rows (path, 0, 0, TRUE, error);
+}
+
+TsrImage *
+tsr_fits_read_rows (const char *path, int y0, int y1, GError **error)
+{
+  return read_rows (path, y0, y1, FALSE, error);
+}
+
+static gboolean
+in_list (const char *key, const char *const *list)
+{
+  if (!list)
+    return FALSE;
+  for (int i = 0; list[i]; i++)
+    if (g_ascii_strcasecmp (key, list[i]) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+gboolean
+tsr_fits_write (const char *path, const TsrImage *img, const char *const *drop_keys, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *tmpl = g_strdup_printf ("%s/.%s.XXXXXX.part", dir, base);
+  int fd = g_mkstemp_full (tmpl, O_RDWR, 0644);
+  if (fd < 0)
+    {
+      int e = errno;
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot write %s: %s"), path, g_strerror (e));
+      return FALSE;
+    }
+  close (fd);
+  g_unlink (tmpl);
+
+  int status = 0;
+  fitsfile *f = NULL;
+  LOCK ();
+  if (fits_create_diskfile (&f, tmpl, &status))
+    {
+      UNLOCK ();
+      set_fits_error (error, TSR_ERROR_IO, path, _("cannot create the output file"), status);
+      g_unlink (tmpl);
+      return FALSE;
+    }
+  long naxes[3] = { img->width, img->height, img->channels };
+  fits_create_img (f, FLOAT_IMG, img->channels == 1 ? 2 : 3, naxes, &status);
+
+  g_autofree char *roworder = tsr_header_get_string (img->header, "ROWORDER");
+  gboolean bottom_up = roworder && g_ascii_strcasecmp (roworder, "BOTTOM-UP") == 0;
+  guint n = tsr_header_n_cards (img->header);
+  for (guint i = 0; i < n && status == 0; i++)
+    {
+      const char *card = tsr_header_card (img->header, i);
+      g_autofree char *key = tsr_header_card_keyword (card);
+      if (is_structural (key) || in_list (key, drop_keys))
+        continue;
+      if (!strcmp (key, "BAYERPAT") || !strcmp (key, "CFA-PAT") || !strcmp (key, "XBAYROFF")
+          || !strcmp (key, "YBAYROFF") || !strcmp (key, "DATE") || !strcmp (key, "CREATOR"))
+        continue;
+      char buf[FLEN_CARD];
+      g_strlcpy (buf, card, sizeof buf);
+      fits_write_record (f, buf, &status);
+    }
+  if (img->cfa != TSR_CFA_NONE && img->channels == 1)
+    {
+      TsrCfa stated = bottom_up ? tsr_cfa_shift (img->cfa, 0, (img->height - 1) & 1) : img->cfa;
+      char pat[8];
+      g_strlcpy (pat, tsr_cfa_name (stated), sizeof pat);
+      int zero = 0;
+      fits_update_key (f, TSTRING, "BAYERPAT", pat, "Bayer pattern of the mosaic", &status);
+      fits_update_key (f, TINT, "XBAYROFF", &zero, "Bayer pattern x offset", &status);
+      fits_update_key (f, TINT, "YBAYROFF", &zero, "Bayer pattern y offset", &status);
+    }
+  char creator[64];
+  g_snprintf (creator, sizeof creator, "Tessera %s", TSR_VERSION);
+  fits_update_key (f, TSTRING, "CREATOR", creator, "software that wrote this file", &status);
+  fits_write_date (f, &status);
+  gsize total = tsr_image_npix (img) * img->channels;
+  fits_write_img (f, TFLOAT, 1, (LONGLONG) total, img->data, &status);
+  int close_status = 0;
+  fits_close_file (f, &close_status);
+  UNLOCK ();
+  if (status || close_status)
+    {
+      set_fits_error (error, TSR_ERROR_IO, path, _("writing failed (disk full or folder not writable?)"),
+                      status ? status : close_status);
+      g_unlink (tmpl);
+      return FALSE;
+    }
+  /* Make the bytes durable before the rename makes them visible. */
+  fd = g_open (tmpl, O_RDONLY, 0);
+  if (fd >= 0)
+    {
+      int r = fsync (fd);
+      int e = errno;
+      close (fd);
+      if (r != 0 && e != EINVAL)
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot write %s: %s"), path, g_strerror (e));
+          g_unlink (tmpl);
+          return FALSE;
+        }
+    }
+  if (g_rename (tmpl, path) != 0)
+    {
+      int e = errno;
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot rename the finished file to %s: %s"), path,
+                   g_strerror (e));
+      g_unlink (tmpl);
+      return FALSE;
+    }
+  return TRUE;
+}

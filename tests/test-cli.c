@@ -1,0 +1,235 @@
+/* test-cli.c — tessera-cli as a user runs it. */
+#include "tsr-test-util.h"
+
+#include <fitsio.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+static char *tmp;
+
+static void
+write_frames (const char *dir, int n, int w, int h)
+{
+  g_mkdir_with_parents (dir, 0755);
+  for (int f = 0; f < n; f++)
+    {
+      float *v = g_new (float, w * h);
+      for (int i = 0; i < w * h; i++)
+        v[i] = 1000 + 10 * f + (i % 7);
+      g_autofree char *name = g_strdup_printf ("frame %02d.fits", f);
+      g_autofree char *p = g_build_filename (dir, name, NULL);
+      g_autofree char *date = g_strdup_printf ("DATE-OBS= '2025-04-09T22:%02d:00'", f);
+      const char *cards[] = { date, "EXPTIME =                 10.0", NULL };
+      tsr_test_write_fits (p, USHORT_IMG, w, h, 1, v, cards);
+      g_free (v);
+    }
+}
+
+static int
+count_lines (const char *s)
+{
+  int n = 0;
+  for (; s && *s; s++)
+    n += *s == '\n';
+  return n;
+}
+
+static void
+test_help (void)
+{
+  const char *cmds[] = { "info", "stack", "synth", "demo", NULL };
+  for (int i = 0; cmds[i]; i++)
+    {
+      const char *args[] = { cmds[i], "--help", NULL };
+      g_autofree char *out = NULL;
+      g_assert_cmpint (tsr_test_run_cli (args, &out, NULL), ==, 0);
+      g_assert_nonnull (strstr (out, "Usage"));
+    }
+  const char *bad[] = { "frobnicate", NULL };
+  g_autofree char *err = NULL;
+  g_assert_cmpint (tsr_test_run_cli (bad, NULL, &err), !=, 0);
+  g_assert_nonnull (strstr (err, "frobnicate"));
+  const char *badopt[] = { "stack", "--no-such-option", NULL };
+  g_autofree char *err2 = NULL;
+  g_assert_cmpint (tsr_test_run_cli (badopt, NULL, &err2), !=, 0);
+  g_assert_cmpint (count_lines (err2), ==, 1);
+}
+
+static void
+test_info_and_stack (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "session", NULL);
+  write_frames (dir, 5, 24, 16);
+  const char *info[] = { "info", dir, NULL };
+  g_autofree char *out = NULL;
+  g_assert_cmpint (tsr_test_run_cli (info, &out, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "frame 00.fits"));
+  g_assert_nonnull (strstr (out, "frame 04.fits"));
+  g_assert_nonnull (strstr (out, "24x16"));
+  g_assert_nonnull (strstr (out, "5 frames"));
+  g_assert_true (strstr (out, "frame 00.fits") < strstr (out, "frame 04.fits"));
+
+  g_autofree char *res = g_build_filename (tmp, "mean.fits", NULL);
+  const char *stack[] = { "stack", dir, "-o", res, "--method", "mean", NULL };
+  g_assert_cmpint (tsr_test_run_cli (stack, NULL, NULL), ==, 0);
+  GError *e = NULL;
+  g_autoptr (TsrImage) img = tsr_fits_read (res, &e);
+  g_assert_no_error (e);
+  g_assert_cmpfloat_with_epsilon (img->data[3], 1000 + 20 + 3, 1e-3);
+  gint64 ncomb = 0;
+  g_assert_true (tsr_header_get_int (img->header, "NCOMBINE", &ncomb));
+  g_assert_cmpint (ncomb, ==, 5);
+
+  for (int m = 0; m < 3; m++)
+    {
+      const char *methods[] = { "median", "sigma", "winsor" };
+      const char *a[] = { "stack", dir, "-o", res, "-m", methods[m], NULL };
+      g_assert_cmpint (tsr_test_run_cli (a, NULL, NULL), ==, 0);
+    }
+  const char *badm[] = { "stack", dir, "-o", res, "-m", "average", NULL };
+  g_autofree char *err = NULL;
+  g_assert_cmpint (tsr_test_run_cli (badm, NULL, &err), !=, 0);
+  g_assert_nonnull (strstr (err, "average"));
+}
+
+/* A failing run names the problem in one line and leaves an existing output intact. */
+static void
+expect_failure (const char *const *args, const char *existing, const char *fragment)
+{
+  g_autofree char *before = NULL;
+  gsize before_len = 0;
+  if (existing)
+    before = tsr_test_read_file (existing, &before_len);
+  g_autofree char *err = NULL;
+  int rc = tsr_test_run_cli (args, NULL, &err);
+  g_assert_cmpint (rc, !=, 0);
+  g_assert_cmpint (rc, <, 128); /* no crash */
+  g_assert_cmpint (count_lines (err), ==, 1);
+  if (fragment && !strstr (err, fragment))
+    g_error ("stderr '%s' lacks '%s'", err, fragment);
+  if (existing)
+    {
+      gsize after_len = 0;
+      g_autofree char *after = tsr_test_read_file (existing, &after_len);
+      g_assert_cmpuint (after_len, ==, before_len);
+      g_assert_cmpmem (after, after_len, before, before_len);
+    }
+}
+
+static void
+no_part_files (const char *dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const char *n;
+  while ((n = g_dir_read_name (d)))
+    if (g_str_has_suffix (n, ".part"))
+      g_error ("left a temporary file %s in %s", n, dir);
+  g_dir_close (d);
+}
+
+static void
+test_bad_input (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "bad", NULL);
+  write_frames (dir, 4, 24, 16);
+  g_autofree char *existing = g_build_filename (tmp, "existing.fits", NULL);
+  tsr_test_write_file (existing, "precious result", 15);
+
+  /* missing session */
+  g_autofree char *missing = g_build_filename (tmp, "nowhere", NULL);
+  const char *a1[] = { "stack", missing, "-o", existing, NULL };
+  expect_failure (a1, existing, "nowhere");
+  const char *a1b[] = { "info", missing, NULL };
+  expect_failure (a1b, NULL, "nowhere");
+
+  /* empty folder */
+  g_autofree char *empty = g_build_filename (tmp, "empty", NULL);
+  g_mkdir (empty, 0755);
+  const char *a2[] = { "stack", empty, "-o", existing, NULL };
+  expect_failure (a2, existing, "no FITS");
+
+  /* truncated frame mid-data */
+  g_autofree char *f2 = g_build_filename (dir, "frame 02.fits", NULL);
+  gsize len = 0;
+  g_autofree char *bytes = tsr_test_read_file (f2, &len);
+  g_autofree char *trunc_dir = g_build_filename (tmp, "trunc", NULL);
+  write_frames (trunc_dir, 3, 24, 16);
+  g_autofree char *tf = g_build_filename (trunc_dir, "frame 01.fits", NULL);
+  tsr_test_write_file (tf, bytes, 2880 + 300);
+  const char *a3[] = { "stack", trunc_dir, "-o", existing, "-m", "median", NULL };
+  expect_failure (a3, existing, "frame 01.fits");
+  const char *a3b[] = { "stack", trunc_dir, "-o", existing, NULL };
+  expect_failure (a3b, existing, "frame 01.fits");
+
+  /* non-FITS file with a .fits name */
+  g_autofree char *nf_dir = g_build_filename (tmp, "nonfits", NULL);
+  write_frames (nf_dir, 2, 24, 16);
+  g_autofree char *nf = g_build_filename (nf_dir, "readme.fits", NULL);
+  tsr_test_write_file (nf, "hello", 5);
+  const char *a4[] = { "stack", nf_dir, "-o", existing, NULL };
+  expect_failure (a4, existing, "readme.fits");
+
+  /* mixed sizes */
+  g_autofree char *mixed = g_build_filename (tmp, "mixed", NULL);
+  write_frames (mixed, 3, 24, 16);
+  float v[20 * 16] = { 0 };
+  g_autofree char *odd = g_build_filename (mixed, "odd one.fits", NULL);
+  tsr_test_write_fits (odd, USHORT_IMG, 20, 16, 1, v, NULL);
+  const char *a5[] = { "stack", mixed, "-o", existing, NULL };
+  expect_failure (a5, existing, "odd one.fits");
+
+  /* output folder missing, output equal to an input, output is a folder */
+  g_autofree char *nofolder = g_build_filename (tmp, "no-folder", "out.fits", NULL);
+  const char *a6[] = { "stack", dir, "-o", nofolder, NULL };
+  expect_failure (a6, NULL, "no-folder");
+  g_assert_false (g_file_test (nofolder, G_FILE_TEST_EXISTS));
+  g_autofree char *f0 = g_build_filename (dir, "frame 00.fits", NULL);
+  const char *a7[] = { "stack", dir, "-o", f0, NULL };
+  expect_failure (a7, f0, "overwrite");
+  const char *a8[] = { "stack", dir, "-o", tmp, NULL };
+  expect_failure (a8, NULL, "folder");
+
+  /* no output given */
+  const char *a9[] = { "stack", dir, NULL };
+  expect_failure (a9, NULL, "-o");
+
+  no_part_files (tmp);
+}
+
+static void
+test_synth (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "synth", NULL);
+  const char *a[] = { "synth", dir, "--frames", "4", "--width", "96", "--height", "64", "--bayer", "RGGB",
+                      "--seed", "7", NULL };
+  g_assert_cmpint (tsr_test_run_cli (a, NULL, NULL), ==, 0);
+  g_autofree char *truth = g_build_filename (dir, "truth.json", NULL);
+  g_assert_true (g_file_test (truth, G_FILE_TEST_EXISTS));
+  const char *paths[] = { dir, NULL };
+  GError *e = NULL;
+  g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_cmpuint (tsr_session_n_frames (s), ==, 4);
+  g_assert_cmpint (s->cfa, ==, TSR_CFA_RGGB);
+  g_assert_cmpint (s->width, ==, 96);
+  const char *bad[] = { "synth", dir, "--bayer", "XYZW", NULL };
+  g_autofree char *err = NULL;
+  g_assert_cmpint (tsr_test_run_cli (bad, NULL, &err), !=, 0);
+  g_assert_nonnull (strstr (err, "XYZW"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_setenv ("TSR_NO_PROGRESS", "1", TRUE);
+  tmp = tsr_test_tmpdir ("cli");
+  g_test_add_func ("/cli/help", test_help);
+  g_test_add_func ("/cli/info-and-stack", test_info_and_stack);
+  g_test_add_func ("/cli/bad-input", test_bad_input);
+  g_test_add_func ("/cli/synth", test_synth);
+  int r = g_test_run ();
+  tsr_test_rmtree (tmp);
+  g_free (tmp);
+  return r;
+}

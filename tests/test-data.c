@@ -1,0 +1,162 @@
+/* test-data.c — the real frames in ../shared/data, checked as a user would. Skips with a
+ * message when the folder is absent. */
+#include "tsr-test-util.h"
+
+#include <math.h>
+#include <string.h>
+
+static TsrSession *
+scan_or_skip (const char *sub, gboolean recursive)
+{
+  g_autofree char *dir = tsr_test_shared_data (sub);
+  if (!dir)
+    {
+      g_autofree char *msg = g_strdup_printf ("../shared/data/%s is absent: skipped", sub);
+      g_test_skip (msg);
+      return NULL;
+    }
+  const char *paths[] = { dir, NULL };
+  TsrScanOptions o = { .recursive = recursive };
+  GError *e = NULL;
+  TsrSession *s = tsr_session_scan (paths, &o, NULL, &e);
+  g_assert_no_error (e);
+  return s;
+}
+
+static void
+assert_chronological (TsrSession *s)
+{
+  for (guint i = 1; i < tsr_session_n_frames (s); i++)
+    g_assert_cmpfloat (tsr_session_frame (s, i - 1)->info.jd, <=, tsr_session_frame (s, i)->info.jd);
+}
+
+static void
+test_m94 (void)
+{
+  g_autoptr (TsrSession) s = scan_or_skip ("seestar-m94-s3", FALSE);
+  if (!s)
+    return;
+  g_assert_cmpuint (tsr_session_n_frames (s), ==, 11);
+  g_assert_cmpint (s->width, ==, 1080);
+  g_assert_cmpint (s->height, ==, 1920);
+  g_assert_cmpint (s->cfa, ==, TSR_CFA_GRBG);
+  assert_chronological (s);
+  for (guint i = 0; i < 11; i++)
+    {
+      TsrFrameInfo *f = tsr_session_frame (s, i);
+      g_assert_cmpfloat (f->info.exposure, ==, 10.0);
+      g_assert_cmpint (f->info.bitpix, ==, 16);
+      g_assert_true (f->info.jd > 2460000);
+    }
+  /* file names carry the capture time: the order by DATE-OBS matches them here */
+  for (guint i = 1; i < 11; i++)
+    g_assert_cmpint (strcmp (tsr_session_frame (s, i - 1)->name, tsr_session_frame (s, i)->name), <, 0);
+
+  /* Bayer phase against the image: the two green sites of GRBG, (0,0) and (1,1), agree with
+   * each other far better than with the red (1,0) or blue (0,1) sites. */
+  GError *e = NULL;
+  g_autoptr (TsrImage) img = tsr_fits_read (tsr_session_frame (s, 5)->path, &e);
+  g_assert_no_error (e);
+  double site[4] = { 0 };
+  gsize cnt[4] = { 0 };
+  for (int y = 0; y < img->height; y++)
+    for (int x = 0; x < img->width; x++)
+      {
+        int k = (y & 1) * 2 + (x & 1);
+        site[k] += img->data[(gsize) y * img->width + x];
+        cnt[k]++;
+      }
+  for (int k = 0; k < 4; k++)
+    site[k] /= cnt[k];
+  g_test_message ("site means: (0,0)=%.1f (1,0)=%.1f (0,1)=%.1f (1,1)=%.1f", site[0], site[1], site[2], site[3]);
+  double gg = fabs (site[0] - site[3]);
+  g_assert_cmpfloat (gg, <, fabs (site[0] - site[1]));
+  g_assert_cmpfloat (gg, <, fabs (site[0] - site[2]));
+}
+
+static void
+test_ngc7023 (void)
+{
+  g_autoptr (TsrSession) s = scan_or_skip ("seestar-ngc7023", TRUE);
+  if (!s)
+    return;
+  g_assert_cmpuint (tsr_session_n_frames (s), ==, 6);
+  g_assert_cmpint (s->width, ==, 1080);
+  g_assert_cmpint (s->height, ==, 1920);
+  g_assert_cmpint (s->cfa, ==, TSR_CFA_GRBG);
+  assert_chronological (s);
+  int n10 = 0, n20 = 0;
+  for (guint i = 0; i < 6; i++)
+    {
+      double e = tsr_session_frame (s, i)->info.exposure;
+      n10 += e == 10.0;
+      n20 += e == 20.0;
+    }
+  g_assert_cmpint (n10, ==, 4);
+  g_assert_cmpint (n20, ==, 2);
+  /* the two nights are in order: the 10 s night (2024) first */
+  g_assert_cmpfloat (tsr_session_frame (s, 0)->info.exposure, ==, 10.0);
+  g_assert_cmpfloat (tsr_session_frame (s, 5)->info.exposure, ==, 20.0);
+}
+
+static void
+test_lunar (void)
+{
+  g_autoptr (TsrSession) s = scan_or_skip ("lunar-frames", FALSE);
+  if (!s)
+    return;
+  g_assert_cmpuint (tsr_session_n_frames (s), ==, 24);
+  g_assert_cmpint (s->width, ==, 1280);
+  g_assert_cmpint (s->height, ==, 960);
+  g_assert_cmpint (s->cfa, ==, TSR_CFA_NONE);
+  g_assert_cmpint (tsr_session_frame (s, 0)->info.bitpix, ==, 8);
+  g_assert_cmpstr (tsr_session_frame (s, 0)->name, ==, "moon_001.fits");
+  g_assert_cmpstr (tsr_session_frame (s, 23)->name, ==, "moon_024.fits");
+}
+
+static void
+test_cli_on_real_frames (void)
+{
+  g_autofree char *dir = tsr_test_shared_data ("seestar-m94-s3");
+  if (!dir)
+    {
+      g_test_skip ("../shared/data/seestar-m94-s3 is absent: skipped");
+      return;
+    }
+  g_setenv ("TSR_NO_PROGRESS", "1", TRUE);
+  const char *a[] = { "info", dir, NULL };
+  g_autofree char *out = NULL;
+  g_assert_cmpint (tsr_test_run_cli (a, &out, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "11 frames, 1080×1920, GRBG"));
+  g_assert_nonnull (strstr (out, "Light_M 94_10.0s_IRCUT_20250409-225435.fit"));
+  g_assert_true (strstr (out, "225435") < strstr (out, "225729"));
+
+  /* a truncated copy of one frame: one line, non-zero exit, named */
+  g_autofree char *tmp = tsr_test_tmpdir ("data");
+  g_autofree char *src = g_build_filename (dir, "Light_M 94_10.0s_IRCUT_20250409-225516.fit", NULL);
+  gsize len = 0;
+  g_autofree char *bytes = tsr_test_read_file (src, &len);
+  g_autofree char *cut = g_build_filename (tmp, "Light_M 94 cut.fit", NULL);
+  tsr_test_write_file (cut, bytes, len / 2);
+  const char *b[] = { "info", cut, NULL };
+  g_autofree char *err = NULL;
+  int rc = tsr_test_run_cli (b, NULL, &err);
+  g_assert_cmpint (rc, !=, 0);
+  g_assert_cmpint (rc, <, 128);
+  g_assert_nonnull (strstr (err, "Light_M 94 cut.fit"));
+  g_assert_nonnull (strstr (err, "truncated"));
+  g_assert_nonnull (strchr (err, '\n'));
+  g_assert_null (strchr (err, '\n') + 1 < err + strlen (err) ? strchr (strchr (err, '\n') + 1, '\n') : NULL);
+  tsr_test_rmtree (tmp);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/data/seestar-m94", test_m94);
+  g_test_add_func ("/data/seestar-ngc7023", test_ngc7023);
+  g_test_add_func ("/data/lunar", test_lunar);
+  g_test_add_func ("/data/cli-real-frames", test_cli_on_real_frames);
+  return g_test_run ();
+}

@@ -1,0 +1,451 @@
+/* test-fits.c — FITS reading and writing. */
+#include "tsr-test-util.h"
+
+#include <fitsio.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+static char *tmp;
+
+static char *
+tpath (const char *name)
+{
+  return g_build_filename (tmp, name, NULL);
+}
+
+static void
+test_bitpix_roundtrip (void)
+{
+  const int bitpixes[] = { BYTE_IMG, SHORT_IMG, USHORT_IMG, LONG_IMG, FLOAT_IMG, DOUBLE_IMG };
+  const int w = 13, h = 7;
+  for (guint b = 0; b < G_N_ELEMENTS (bitpixes); b++)
+    {
+      int bp = bitpixes[b];
+      float *v = g_new (float, w * h);
+      for (int i = 0; i < w * h; i++)
+        {
+          switch (bp)
+            {
+            case BYTE_IMG: v[i] = (i * 37) % 256; break;
+            case SHORT_IMG: v[i] = (i * 977) % 60000 - 30000; break;
+            case USHORT_IMG: v[i] = (i * 1231) % 65536; break;
+            case LONG_IMG: v[i] = (i * 99991) % 4000000 - 2000000; break;
+            default: v[i] = (float) (i * 0.37 - 11.5); break;
+            }
+        }
+      g_autofree char *name = g_strdup_printf ("bp%d.fits", bp);
+      g_autofree char *p = tpath (name);
+      tsr_test_write_fits (p, bp, w, h, 1, v, NULL);
+      GError *e = NULL;
+      g_autoptr (TsrImage) img = tsr_fits_read (p, &e);
+      g_assert_no_error (e);
+      g_assert_cmpint (img->width, ==, w);
+      g_assert_cmpint (img->height, ==, h);
+      g_assert_cmpint (img->channels, ==, 1);
+      for (int i = 0; i < w * h; i++)
+        g_assert_cmpfloat (img->data[i], ==, v[i]);
+      g_assert_cmpuint (tsr_image_count_valid (img), ==, w * h);
+
+      TsrFitsInfo info;
+      g_assert_true (tsr_fits_read_info (p, &info, NULL, &e));
+      g_assert_no_error (e);
+      g_assert_cmpint (info.bitpix, ==, bp == USHORT_IMG ? SHORT_IMG : bp);
+      tsr_fits_info_clear (&info);
+
+      /* and back out as float32 */
+      g_autofree char *out = tpath ("roundtrip-out.fits");
+      g_assert_true (tsr_fits_write (out, img, NULL, &e));
+      g_assert_no_error (e);
+      g_autoptr (TsrImage) back = tsr_fits_read (out, &e);
+      g_assert_no_error (e);
+      g_assert_cmpmem (back->data, w * h * sizeof (float), img->data, w * h * sizeof (float));
+      g_free (v);
+    }
+}
+
+static void
+test_rgb_cube (void)
+{
+  const int w = 5, h = 4;
+  float v[3 * 5 * 4];
+  for (int i = 0; i < 60; i++)
+    v[i] = i;
+  g_autofree char *p = tpath ("rgb.fits");
+  tsr_test_write_fits (p, FLOAT_IMG, w, h, 3, v, NULL);
+  GError *e = NULL;
+  g_autoptr (TsrImage) img = tsr_fits_read (p, &e);
+  g_assert_no_error (e);
+  g_assert_cmpint (img->channels, ==, 3);
+  g_assert_cmpfloat (tsr_image_plane (img, 2)[3 * w + 4], ==, 2 * 20 + 3 * w + 4);
+  g_assert_cmpint (img->cfa, ==, TSR_CFA_NONE);
+}
+
+static void
+test_header_passthrough (void)
+{
+  float v[16] = { 0 };
+  const char *cards[] = {
+    "OBJECT  = 'M 94    '           / target",
+    "HIERARCH SEESTAR FOCUS POS = 1234 / a long keyword",
+    "EXPTIME =                 10.0",
+    "BAYERPAT= 'GRBG    '",
+    "DATE-OBS= '2025-04-09T22:54:35.120'",
+    "COMMENT a comment line",
+    NULL
+  };
+  g_autofree char *p = tpath ("hdr.fits");
+  tsr_test_write_fits (p, USHORT_IMG, 4, 4, 1, v, cards);
+  GError *e = NULL;
+  g_autoptr (TsrImage) img = tsr_fits_read (p, &e);
+  g_assert_no_error (e);
+  g_assert_cmpint (img->cfa, ==, TSR_CFA_GRBG);
+  g_autofree char *obj = tsr_header_get_string (img->header, "OBJECT");
+  g_assert_cmpstr (obj, ==, "M 94");
+  gint64 focus = 0;
+  g_assert_true (tsr_header_get_int (img->header, "SEESTAR FOCUS POS", &focus));
+  g_assert_cmpint (focus, ==, 1234);
+  g_assert_false (tsr_header_has (img->header, "BZERO"));
+  g_assert_false (tsr_header_has (img->header, "NAXIS1"));
+
+  tsr_header_add_history (img->header, "Tessera test: step=1 alpha=0.4");
+  g_autofree char *out = tpath ("hdr-out.fits");
+  g_assert_true (tsr_fits_write (out, img, NULL, &e));
+  g_assert_no_error (e);
+  g_autoptr (TsrHeader) h2 = NULL;
+  TsrFitsInfo info;
+  g_assert_true (tsr_fits_read_info (out, &info, &h2, &e));
+  g_assert_cmpint (info.cfa, ==, TSR_CFA_GRBG);
+  g_assert_cmpfloat (info.exposure, ==, 10.0);
+  tsr_fits_info_clear (&info);
+  g_autofree char *obj2 = tsr_header_get_string (h2, "OBJECT");
+  g_assert_cmpstr (obj2, ==, "M 94");
+  g_assert_true (tsr_header_get_int (h2, "SEESTAR FOCUS POS", &focus));
+  g_assert_true (tsr_header_has (h2, "DATE"));
+  g_autofree char *creator = tsr_header_get_string (h2, "CREATOR");
+  g_assert_true (g_str_has_prefix (creator, "Tessera"));
+  gboolean found_history = FALSE;
+  for (guint i = 0; i < tsr_header_n_cards (h2); i++)
+    if (strstr (tsr_header_card (h2, i), "Tessera test: step=1"))
+      found_history = TRUE;
+  g_assert_true (found_history);
+
+  /* A debayered product does not claim a Bayer pattern. */
+  g_autoptr (TsrImage) rgb = tsr_image_new (4, 4, 3);
+  tsr_header_free (rgb->header);
+  rgb->header = tsr_header_copy (img->header);
+  g_autofree char *out3 = tpath ("rgb-out.fits");
+  g_assert_true (tsr_fits_write (out3, rgb, NULL, &e));
+  g_autoptr (TsrHeader) h3 = NULL;
+  g_assert_true (tsr_fits_read_info (out3, &info, &h3, &e));
+  tsr_fits_info_clear (&info);
+  g_assert_false (tsr_header_has (h3, "BAYERPAT"));
+  g_assert_cmpint (info.channels, ==, 3);
+  /* drop_keys removes keywords that no longer hold */
+  const char *drop[] = { "EXPTIME", NULL };
+  g_assert_true (tsr_fits_write (out3, img, drop, &e));
+  g_autoptr (TsrHeader) h4 = NULL;
+  g_assert_true (tsr_fits_read_info (out3, &info, &h4, &e));
+  tsr_fits_info_clear (&info);
+  g_assert_false (tsr_header_has (h4, "EXPTIME"));
+}
+
+static void
+test_cfa_detection (void)
+{
+  struct { const char *cards[4]; int height; TsrCfa want; } cases[] = {
+    { { "BAYERPAT= 'GRBG'", NULL }, 4, TSR_CFA_GRBG },
+    { { "BAYERPAT= 'RGGB'", "XBAYROFF= 1", NULL }, 4, TSR_CFA_GRBG },
+    { { "BAYERPAT= 'RGGB'", "YBAYROFF= 1", NULL }, 4, TSR_CFA_GBRG },
+    { { "BAYERPAT= 'GRBG'", "ROWORDER= 'TOP-DOWN'", NULL }, 4, TSR_CFA_GRBG },
+    { { "BAYERPAT= 'GRBG'", "ROWORDER= 'BOTTOM-UP'", NULL }, 4, TSR_CFA_BGGR },
+    { { "BAYERPAT= 'GRBG'", "ROWORDER= 'BOTTOM-UP'", NULL }, 5, TSR_CFA_GRBG },
+    { { "BAYERPAT= 'bggr'", NULL }, 4, TSR_CFA_BGGR },
+    { { "OBJECT  = 'x'", NULL }, 4, TSR_CFA_NONE },
+  };
+  float v[4 * 5] = { 0 };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *p = tpath ("cfa.fits");
+      tsr_test_write_fits (p, SHORT_IMG, 4, cases[i].height, 1, v, cases[i].cards);
+      TsrFitsInfo info;
+      GError *e = NULL;
+      g_assert_true (tsr_fits_read_info (p, &info, NULL, &e));
+      g_assert_cmpstr (tsr_cfa_name (info.cfa), ==, tsr_cfa_name (cases[i].want));
+      tsr_fits_info_clear (&info);
+      /* and the writer states it so that reading again gives the same phase */
+      g_autoptr (TsrImage) img = tsr_fits_read (p, &e);
+      g_autofree char *out = tpath ("cfa-out.fits");
+      g_assert_true (tsr_fits_write (out, img, NULL, &e));
+      g_assert_true (tsr_fits_read_info (out, &info, NULL, &e));
+      g_assert_cmpstr (tsr_cfa_name (info.cfa), ==, tsr_cfa_name (cases[i].want));
+      tsr_fits_info_clear (&info);
+    }
+  /* colours of a pattern */
+  g_assert_cmpint (tsr_cfa_color (TSR_CFA_GRBG, 0, 0), ==, TSR_GREEN);
+  g_assert_cmpint (tsr_cfa_color (TSR_CFA_GRBG, 1, 0), ==, TSR_RED);
+  g_assert_cmpint (tsr_cfa_color (TSR_CFA_GRBG, 0, 1), ==, TSR_BLUE);
+  g_assert_cmpint (tsr_cfa_color (TSR_CFA_GRBG, 3, 3), ==, TSR_GREEN);
+}
+
+static void
+test_nan_mask (void)
+{
+  float v[12];
+  for (int i = 0; i < 12; i++)
+    v[i] = i;
+  v[5] = NAN;
+  v[7] = INFINITY;
+  g_autofree char *p = tpath ("nan.fits");
+  tsr_test_write_fits (p, FLOAT_IMG, 4, 3, 1, v, NULL);
+  GError *e = NULL;
+  g_autoptr (TsrImage) img = tsr_fits_read (p, &e);
+  g_assert_no_error (e);
+  g_assert_cmpuint (tsr_image_count_valid (img), ==, 10);
+  g_assert_cmpint (img->mask[5], ==, 0);
+  g_assert_cmpint (img->mask[7], ==, 0);
+  g_assert_cmpfloat (img->data[5], ==, 0.0f);
+  g_assert_cmpfloat (img->data[6], ==, 6.0f);
+}
+
+static void
+test_compressed (void)
+{
+  g_autofree char *p = tpath ("comp.fits.fz");
+  const int w = 64, h = 48;
+  float *v = g_new (float, w * h);
+  for (int i = 0; i < w * h; i++)
+    v[i] = (i * 131) % 4000;
+  fitsfile *f = NULL;
+  int status = 0;
+  fits_create_diskfile (&f, p, &status);
+  fits_set_compression_type (f, RICE_1, &status);
+  long naxes[2] = { w, h };
+  fits_create_img (f, USHORT_IMG, 2, naxes, &status);
+  char card[FLEN_CARD] = "BAYERPAT= 'RGGB'";
+  fits_write_record (f, card, &status);
+  guint16 *u = g_new (guint16, w * h);
+  for (int i = 0; i < w * h; i++)
+    u[i] = (guint16) v[i];
+  fits_write_img (f, TUSHORT, 1, w * h, u, &status);
+  g_free (u);
+  fits_close_file (f, &status);
+  g_assert_cmpint (status, ==, 0);
+  GError *e = NULL;
+  TsrFitsInfo info;
+  g_assert_true (tsr_fits_read_info (p, &info, NULL, &e));
+  g_assert_no_error (e);
+  g_assert_true (info.compressed);
+  g_assert_cmpint (info.width, ==, w);
+  g_assert_cmpint (info.cfa, ==, TSR_CFA_RGGB);
+  tsr_fits_info_clear (&info);
+  g_autoptr (TsrImage) img = tsr_fits_read (p, &e);
+  g_assert_no_error (e);
+  for (int i = 0; i < w * h; i++)
+    g_assert_cmpfloat (img->data[i], ==, v[i]);
+  g_autoptr (TsrImage) rows = tsr_fits_read_rows (p, 5, 9, &e);
+  g_assert_no_error (e);
+  g_assert_cmpint (rows->height, ==, 4);
+  g_assert_cmpfloat (rows->data[0], ==, v[5 * w]);
+  g_assert_cmpint (rows->cfa, ==, TSR_CFA_GBRG); /* odd first row shifts the phase */
+  g_free (v);
+}
+
+static void
+test_read_rows (void)
+{
+  const int w = 9, h = 11;
+  float v[9 * 11];
+  for (int i = 0; i < w * h; i++)
+    v[i] = i;
+  g_autofree char *p = tpath ("rows.fits");
+  tsr_test_write_fits (p, FLOAT_IMG, w, h, 1, v, NULL);
+  GError *e = NULL;
+  g_autoptr (TsrImage) r = tsr_fits_read_rows (p, 3, 7, &e);
+  g_assert_no_error (e);
+  g_assert_cmpint (r->height, ==, 4);
+  for (int i = 0; i < 4 * w; i++)
+    g_assert_cmpfloat (r->data[i], ==, v[3 * w + i]);
+  g_assert_null (tsr_fits_read_rows (p, 7, 12, &e));
+  g_assert_error (e, TSR_ERROR, TSR_ERROR_INVALID_ARG);
+  g_clear_error (&e);
+}
+
+static void
+write_raw_header (const char *path, const char *const *cards, gsize extra_bytes)
+{
+  GString *s = g_string_new (NULL);
+  for (int i = 0; cards[i]; i++)
+    g_string_append_printf (s, "%-80s", cards[i]);
+  g_string_append_printf (s, "%-80s", "END");
+  while (s->len % 2880)
+    g_string_append_c (s, ' ');
+  for (gsize i = 0; i < extra_bytes; i++)
+    g_string_append_c (s, 0);
+  tsr_test_write_file (path, s->str, s->len);
+  g_string_free (s, TRUE);
+}
+
+static void
+expect_error (const char *path, int code, const char *fragment)
+{
+  GError *e = NULL;
+  TsrImage *img = tsr_fits_read (path, &e);
+  g_assert_null (img);
+  g_assert_nonnull (e);
+  if (code >= 0)
+    g_assert_error (e, TSR_ERROR, code);
+  g_autofree char *base = g_path_get_basename (path);
+  if (!strstr (e->message, base))
+    g_error ("message '%s' does not name %s", e->message, base);
+  if (fragment && !strstr (e->message, fragment))
+    g_error ("message '%s' lacks '%s'", e->message, fragment);
+  g_assert_null (strchr (e->message, '\n'));
+  g_clear_error (&e);
+  TsrFitsInfo info;
+  gboolean ok = tsr_fits_read_info (path, &info, NULL, &e);
+  if (ok)
+    tsr_fits_info_clear (&info);
+  g_clear_error (&e);
+}
+
+static void
+test_bad_input (void)
+{
+  g_autofree char *missing = tpath ("missing.fits");
+  expect_error (missing, TSR_ERROR_NOT_FOUND, NULL);
+
+  g_autofree char *text = tpath ("notes.fits");
+  const char *junk = "this is a text file pretending to be a FITS image\n";
+  GString *big = g_string_new (NULL);
+  for (int i = 0; i < 200; i++)
+    g_string_append (big, junk);
+  tsr_test_write_file (text, big->str, big->len);
+  g_string_free (big, TRUE);
+  expect_error (text, TSR_ERROR_FORMAT, "not a FITS");
+
+  /* a real frame, truncated at several offsets */
+  const int w = 100, h = 80;
+  float *v = g_new0 (float, w * h);
+  for (int i = 0; i < w * h; i++)
+    v[i] = i % 1000;
+  g_autofree char *good = tpath ("good.fits");
+  tsr_test_write_fits (good, USHORT_IMG, w, h, 1, v, NULL);
+  g_free (v);
+  gsize len = 0;
+  g_autofree char *bytes = tsr_test_read_file (good, &len);
+  const gsize cuts[] = { 40, 1000, 2880, 2880 + 100, 2880 + w * h, len - 2881 };
+  for (guint i = 0; i < G_N_ELEMENTS (cuts); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("cut-%" G_GSIZE_FORMAT ".fits", cuts[i]);
+      g_autofree char *p = tpath (name);
+      tsr_test_write_file (p, bytes, cuts[i]);
+      expect_error (p, -1, NULL);
+    }
+  /* data-start truncation is called a truncation */
+  g_autofree char *cut = tpath ("cut-2880.fits");
+  expect_error (cut, TSR_ERROR_TRUNCATED, "truncated");
+
+  g_autofree char *huge = tpath ("huge.fits");
+  const char *huge_cards[] = { "SIMPLE  =                    T", "BITPIX  =                   16",
+                               "NAXIS   =                    2", "NAXIS1  =               100000",
+                               "NAXIS2  =               100000", NULL };
+  write_raw_header (huge, huge_cards, 5760);
+  expect_error (huge, TSR_ERROR_TOO_LARGE, NULL);
+
+  g_autofree char *big2 = tpath ("big2.fits");
+  const char *big_cards[] = { "SIMPLE  =                    T", "BITPIX  =                   16",
+                              "NAXIS   =                    2", "NAXIS1  =                 5000",
+                              "NAXIS2  =                 5000", NULL };
+  write_raw_header (big2, big_cards, 5760);
+  expect_error (big2, TSR_ERROR_TRUNCATED, "truncated");
+
+  g_autofree char *n1 = tpath ("naxis1.fits");
+  const char *n1_cards[] = { "SIMPLE  =                    T", "BITPIX  =                   16",
+                             "NAXIS   =                    1", "NAXIS1  =                   10", NULL };
+  write_raw_header (n1, n1_cards, 2880);
+  expect_error (n1, TSR_ERROR_FORMAT, "NAXIS = 1");
+
+  g_autofree char *zero = tpath ("zero.fits");
+  const char *z_cards[] = { "SIMPLE  =                    T", "BITPIX  =                   16",
+                            "NAXIS   =                    2", "NAXIS1  =                    0",
+                            "NAXIS2  =                   10", NULL };
+  write_raw_header (zero, z_cards, 2880);
+  expect_error (zero, -1, NULL);
+
+  g_autofree char *bp = tpath ("bitpix.fits");
+  const char *bp_cards[] = { "SIMPLE  =                    T", "BITPIX  =                   12",
+                             "NAXIS   =                    2", "NAXIS1  =                   10",
+                             "NAXIS2  =                   10", NULL };
+  write_raw_header (bp, bp_cards, 2880);
+  expect_error (bp, -1, NULL);
+
+  g_autofree char *n4 = tpath ("naxis4.fits");
+  const char *n4_cards[] = { "SIMPLE  =                    T", "BITPIX  =                    8",
+                             "NAXIS   =                    3", "NAXIS1  =                    4",
+                             "NAXIS2  =                    4", "NAXIS3  =                    5", NULL };
+  write_raw_header (n4, n4_cards, 2880);
+  expect_error (n4, TSR_ERROR_FORMAT, "NAXIS3");
+}
+
+static void
+test_write_failures (void)
+{
+  g_autoptr (TsrImage) img = tsr_image_new (8, 8, 1);
+  GError *e = NULL;
+  g_autofree char *nodir = tpath ("no/such/folder/out.fits");
+  g_assert_false (tsr_fits_write (nodir, img, NULL, &e));
+  g_assert_error (e, TSR_ERROR, TSR_ERROR_IO);
+  g_assert_nonnull (strstr (e->message, "out.fits"));
+  g_clear_error (&e);
+
+  /* the target is a folder: the rename fails, the folder stays and no temp file is left */
+  g_autofree char *dir = tpath ("adir.fits");
+  g_mkdir (dir, 0755);
+  g_autofree char *inside = g_build_filename (dir, "keep.txt", NULL);
+  tsr_test_write_file (inside, "keep", 4);
+  g_assert_false (tsr_fits_write (dir, img, NULL, &e));
+  g_assert_error (e, TSR_ERROR, TSR_ERROR_IO);
+  g_clear_error (&e);
+  g_assert_true (g_file_test (inside, G_FILE_TEST_EXISTS));
+  GDir *d = g_dir_open (tmp, 0, NULL);
+  const char *n;
+  while ((n = g_dir_read_name (d)))
+    g_assert_false (g_str_has_suffix (n, ".part"));
+  g_dir_close (d);
+
+}
+
+static void
+test_date_obs (void)
+{
+  double a, b, c;
+  g_assert_true (tsr_parse_date_obs ("2025-04-09T22:54:35", &a));
+  g_assert_true (tsr_parse_date_obs ("2025-04-09T22:54:35.5Z", &b));
+  g_assert_cmpfloat_with_epsilon ((b - a) * 86400.0, 0.5, 1e-3);
+  g_assert_true (tsr_parse_date_obs ("2000-01-01T12:00:00", &c));
+  g_assert_cmpfloat_with_epsilon (c, 2451545.0, 1e-9);
+  g_assert_false (tsr_parse_date_obs ("yesterday", &c));
+  g_assert_false (tsr_parse_date_obs ("", &c));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  tmp = tsr_test_tmpdir ("fits");
+  g_test_add_func ("/fits/bitpix-roundtrip", test_bitpix_roundtrip);
+  g_test_add_func ("/fits/rgb-cube", test_rgb_cube);
+  g_test_add_func ("/fits/header-passthrough", test_header_passthrough);
+  g_test_add_func ("/fits/cfa-detection", test_cfa_detection);
+  g_test_add_func ("/fits/nan-mask", test_nan_mask);
+  g_test_add_func ("/fits/compressed", test_compressed);
+  g_test_add_func ("/fits/read-rows", test_read_rows);
+  g_test_add_func ("/fits/bad-input", test_bad_input);
+  g_test_add_func ("/fits/write-failures", test_write_failures);
+  g_test_add_func ("/fits/date-obs", test_date_obs);
+  int r = g_test_run ();
+  tsr_test_rmtree (tmp);
+  g_free (tmp);
+  return r;
+}
