@@ -12,3 +12,7 @@
 #include "tsr-synth.h"
 #include "tsr-json.h"
 #include "tsr-render.h"
+#include "tsr-transform.h"
+#include "tsr-stars.h"
+#include "tsr-warp.h"
+#include "tsr-register.h"

@@ -1335,6 +1335,8 @@ tsr_synth_render_frame (const TsrSynthTruth *t, guint index, gboolean with_noise
   Spec sp;
   frame_spec (t, index, &sp);
   TsrImage *img = tsr_image_new (t->params.width, t->params.height, 1);
+  if (img == NULL)
+    return NULL;
   img->cfa = t->params.cfa;
   render_spec (&sp, t->stars, img->data);
   if (with_noise)
@@ -1371,7 +1373,8 @@ tsr_synth_render_truth (const TsrSynthTruth *t, double fwhm)
     sp.ext = own = ext_grid_build (p, t->priv->ext, fwhm);
 
   TsrImage *img = tsr_image_new (p->width, p->height, sp.rgb ? 3 : 1);
-  render_spec (&sp, t->stars, img->data);
+  if (img != NULL)
+    render_spec (&sp, t->stars, img->data);
   ext_grid_free (own);
   return img;
 }
@@ -1493,6 +1496,19 @@ write_frame_task (gpointer data, gpointer user_data)
     return;
 
   TsrImage *img = tsr_synth_render_frame (job->t, index, TRUE);
+  if (img == NULL)
+    {
+      g_mutex_lock (&job->lock);
+      if (!job->failed)
+        {
+          job->failed = TRUE;
+          g_set_error (&job->error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
+                       _("Not enough memory to render a %d × %d frame"),
+                       job->t->params.width, job->t->params.height);
+        }
+      g_mutex_unlock (&job->lock);
+      return;
+    }
   g_autofree char *final = g_build_filename (job->outdir, f->file, NULL);
   g_autofree char *tmpname = g_strdup_printf (".%s.part", f->file);
   g_autofree char *tmp = g_build_filename (job->outdir, tmpname, NULL);
@@ -1660,6 +1676,12 @@ static gboolean
 write_truth_image (const TsrSynthTruth *t, double fwhm, const char *path, GError **error)
 {
   g_autoptr (TsrImage) img = tsr_synth_render_truth (t, fwhm);
+  if (img == NULL)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
+                   _("Not enough memory to render the truth image “%s”"), path);
+      return FALSE;
+    }
   tsr_header_set_string (img->header, "INSTRUME", "Tessera synth", "synthetic session truth");
   tsr_header_set_double (img->header, "FWHM", fwhm, "[px] Moffat FWHM of the truth");
   tsr_header_set_double (img->header, "MOFFBETA", t->params.moffat_beta, "Moffat beta");

@@ -20,7 +20,7 @@ typedef struct
   int width, height;     /* default 640 × 480 */
   TsrCfa cfa;            /* TSR_CFA_NONE = mono */
   guint64 seed;          /* default 1 */
-  guint n_stars;         /* default: density-based, ~ 400 per Mpx… */
+  guint n_stars;         /* 0 (default): density-based, 400 per Mpx of sky incl. margin */
   double star_flux_min;  /* electrons; default 300 */
   double star_flux_max;  /* default 4e5 */
   double star_power;     /* N(>F) ∝ F^-power; default 1.0 */
@@ -53,7 +53,8 @@ typedef struct
   TsrSynthKind kind;
   double matrix[6];     /* sky (x,y) → frame: x' = m0 x + m1 y + m2; y' = m3 x + m4 y + m5 */
   double fwhm;          /* seeing FWHM at the field centre, px */
-  double fwhm_median;   /* median FWHM over the stars rendered in this frame */
+  double fwhm_median;   /* median FWHM (geometric mean of the axes) at the positions of the
+                           stars whose centre falls in this frame; NAN for NOISE frames */
   double transparency;  /* multiplies star and extended fluxes */
   double sky;           /* mean sky level, electrons */
   gboolean has_trail;

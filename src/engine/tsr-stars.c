@@ -1,0 +1,1 @@
+/* tsr-stars.c — being written */

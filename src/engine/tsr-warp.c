@@ -1,0 +1,1 @@
+/* tsr-warp.c — being written */
