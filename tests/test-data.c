@@ -1,6 +1,7 @@
 /* test-data.c — the real frames in ../shared/data, checked as a user would. Skips with a
  * message when the folder is absent. */
 #include "tsr-test-util.h"
+#include "tsr-register.h"
 
 #include <math.h>
 #include <string.h>
@@ -150,6 +151,71 @@ test_cli_on_real_frames (void)
   tsr_test_rmtree (tmp);
 }
 
+
+static void
+test_register_m94 (void)
+{
+  g_autoptr (TsrSession) s = scan_or_skip ("seestar-m94-s3", FALSE);
+  if (!s)
+    return;
+  GError *e = NULL;
+  g_autoptr (TsrRegistration) r = tsr_register_session (s, NULL, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  for (guint i = 0; i < r->n_frames; i++)
+    {
+      const TsrFrameReg *fr = &r->frames[i];
+      g_test_message ("m94 frame %u: %s stars %u matched %u rms %.3f px cc %.3f fwhm %.2f rot %.3f°",
+                      i, fr->method, fr->n_stars, fr->n_matched, fr->rms_px, fr->cc, fr->fwhm,
+                      tsr_transform_rotation (&fr->transform) * 180 / G_PI);
+      g_assert_cmpuint (fr->gate, ==, 0);
+      g_assert_cmpfloat (fr->rms_px, <=, 0.3);
+      if (i != r->reference)
+        g_assert_cmpstr (fr->method, ==, "stars");
+    }
+}
+
+static void
+test_register_lunar (void)
+{
+  g_autofree char *dir = tsr_test_shared_data ("lunar-frames");
+  if (!dir)
+    {
+      g_test_skip ("../shared/data/lunar-frames is absent: skipped");
+      return;
+    }
+  /* three frames A, B, C: A→C must equal B→C ∘ A→B */
+  g_autofree char *a = g_build_filename (dir, "moon_001.fits", NULL);
+  g_autofree char *b = g_build_filename (dir, "moon_008.fits", NULL);
+  g_autofree char *c = g_build_filename (dir, "moon_016.fits", NULL);
+  GError *e = NULL;
+  const char *abc[] = { a, b, c, NULL };
+  g_autoptr (TsrSession) s = tsr_session_scan (abc, NULL, NULL, &e);
+  g_assert_no_error (e);
+  TsrRegisterParams p;
+  tsr_register_params_init (&p);
+  p.reference = 0;
+  g_autoptr (TsrRegistration) ra = tsr_register_session (s, &p, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  p.reference = 1;
+  g_autoptr (TsrRegistration) rb = tsr_register_session (s, &p, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_test_message ("lunar ref A frame %u: %s cc %.3f peak %.3f shift (%.2f, %.2f)", i, ra->frames[i].method,
+                      ra->frames[i].cc, ra->frames[i].phase_peak, ra->frames[i].transform.m[2],
+                      ra->frames[i].transform.m[5]);
+      g_assert_cmpuint (ra->frames[i].gate, ==, 0);
+      g_assert_cmpuint (rb->frames[i].gate, ==, 0);
+    }
+  g_assert_cmpstr (ra->frames[1].method, ==, "phase");
+  g_assert_cmpstr (ra->frames[2].method, ==, "phase");
+  TsrTransform composed;
+  tsr_transform_compose (&rb->frames[2].transform, &ra->frames[1].transform, &composed);
+  double err = tsr_transform_corner_rms (&composed, &ra->frames[2].transform, s->width, s->height);
+  g_test_message ("lunar A→B→C vs A→C: %.3f px RMS at the corners", err);
+  g_assert_cmpfloat (err, <=, 0.2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -158,5 +224,7 @@ main (int argc, char **argv)
   g_test_add_func ("/data/seestar-ngc7023", test_ngc7023);
   g_test_add_func ("/data/lunar", test_lunar);
   g_test_add_func ("/data/cli-real-frames", test_cli_on_real_frames);
+  g_test_add_func ("/data/register-m94", test_register_m94);
+  g_test_add_func ("/data/register-lunar", test_register_lunar);
   return g_test_run ();
 }
