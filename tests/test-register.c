@@ -28,6 +28,7 @@ fixture_make (Fixture *f, TsrCfa cfa, guint64 seed)
   p.n_mirrored = 1;
   p.n_noise = 1;
   p.n_trails = 1;
+  p.n_stars = 1500;
   f->dir = tsr_test_tmpdir ("register");
   GError *e = NULL;
   f->truth = tsr_synth_write_session (&p, f->dir, NULL, NULL, NULL, &e);

@@ -539,8 +539,8 @@ test_write_session (void)
 
   g_assert_cmpuint (count_files (out, "synth_"), ==, 8);
   g_assert_cmpuint (count_files (out, "."), ==, 0);
-  const char *names[] = { "synth_0001.fits", "synth_0008.fits", "truth.json", "truth.fits",
-                          "truth-sharp.fits" };
+  const char *names[] = { "synth_0001.fits", "synth_0008.fits", "truth.json", "truth/truth.fits",
+                          "truth/truth-sharp.fits" };
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     {
       g_autofree char *path = g_build_filename (out, names[i], NULL);
@@ -615,7 +615,7 @@ test_write_session (void)
     }
 
   /* the RGB truth */
-  g_autofree char *tpath = g_build_filename (out, "truth.fits", NULL);
+  g_autofree char *tpath = g_build_filename (out, "truth", "truth.fits", NULL);
   g_autoptr (TsrImage) truth = tsr_fits_read (tpath, &error);
   g_assert_no_error (error);
   g_assert_cmpint (truth->channels, ==, 3);

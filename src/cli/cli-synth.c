@@ -28,7 +28,7 @@ cli_synth (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (_("OUTDIR — generate a synthetic session"));
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
-  g_option_context_set_description (ctx, _("Writes frames, truth.json, truth.fits and truth-sharp.fits into OUTDIR."));
+  g_option_context_set_description (ctx, _("Writes the frames and truth.json into OUTDIR, and the noise-free truth images into OUTDIR/truth/."));
   int status = 0;
   if (!cli_parse (ctx, &argc, &argv, &status))
     return status;

@@ -16,3 +16,6 @@
 #include "tsr-stars.h"
 #include "tsr-warp.h"
 #include "tsr-register.h"
+#include "tsr-params.h"
+#include "tsr-plot.h"
+#include "tsr-tbqr.h"

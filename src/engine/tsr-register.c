@@ -24,7 +24,7 @@ tsr_register_params_init (TsrRegisterParams *p)
   p->min_matched = 6;
   p->starless_fallback = TRUE;
   p->min_phase_peak = 0.02;
-  p->cc_size = 512;
+  p->cc_size = 256;
   p->reject_scale_min = 0.92;
   p->reject_scale_max = 1.08;
   p->reject_cc_min_abs = 0.35;
@@ -91,16 +91,25 @@ make_triangles (const double *xy, guint k)
   return t;
 }
 
+/* Positions, and the expected variance of each position: (FWHM / SNR)², floored so the
+ * brightest stars do not dominate, and larger for saturated stars. */
 static void
-star_xy (const TsrStarList *l, guint n, double *xy, double *w)
+star_xy (const TsrStarList *l, guint n, double *xy, double *var)
 {
   for (guint i = 0; i < n; i++)
     {
       const TsrStar *s = &g_array_index (l->stars, TsrStar, i);
       xy[2 * i] = s->x;
       xy[2 * i + 1] = s->y;
-      if (w)
-        w[i] = s->saturated ? 0.25 : 1.0;
+      if (var)
+        {
+          double f = isfinite (s->fwhm) && s->fwhm > 0 ? s->fwhm : 3.0;
+          double snr = isfinite (s->snr) && s->snr > 0 ? s->snr : 10.0;
+          double sd = MAX (f / snr, 0.01);
+          if (s->saturated)
+            sd = MAX (sd, 0.1);
+          var[i] = sd * sd;
+        }
     }
 }
 
@@ -166,9 +175,10 @@ tsr_match_stars (const TsrStarList *ref, const TsrStarList *img, TsrModel model,
   guint kr = MIN (MIN (nr, match_stars), 255), ki = MIN (MIN (ni, match_stars), 255);
   if (kr < 3 || ki < 3 || nr < min_matched || ni < min_matched)
     return FALSE;
-  double *rxy = g_new (double, 2 * nr), *ixy = g_new (double, 2 * ni), *rw = g_new (double, nr);
-  star_xy (ref, nr, rxy, rw);
-  star_xy (img, ni, ixy, NULL);
+  double *rxy = g_new (double, 2 * nr), *ixy = g_new (double, 2 * ni);
+  double *rv = g_new (double, nr), *iv = g_new (double, ni);
+  star_xy (ref, nr, rxy, rv);
+  star_xy (img, ni, ixy, iv);
 
   GArray *tr = make_triangles (rxy, kr), *ti = make_triangles (ixy, ki);
   guint *votes = g_new0 (guint, kr * ki);
@@ -285,7 +295,7 @@ tsr_match_stars (const TsrStarList *ref, const TsrStarList *img, TsrModel model,
               s[2 * k + 1] = rxy[2 * pairs[2 * k] + 1];
               d[2 * k] = ixy[2 * pairs[2 * k + 1]];
               d[2 * k + 1] = ixy[2 * pairs[2 * k + 1] + 1];
-              w[k] = rw[pairs[2 * k]];
+              w[k] = 1.0 / (rv[pairs[2 * k]] + iv[pairs[2 * k + 1]]);
             }
           TsrTransform next;
           if (!tsr_transform_fit (m, s, d, w, n, &next))
@@ -315,13 +325,16 @@ tsr_match_stars (const TsrStarList *ref, const TsrStarList *img, TsrModel model,
   g_free (pairs);
   g_free (rxy);
   g_free (ixy);
-  g_free (rw);
+  g_free (rv);
+  g_free (iv);
   return ok;
 }
 
 /* ---------------------------------------------------------------------------------------
  * Reduced images for the registration correlation and the starless path.
  */
+
+static void blur_small (TsrImage *img, double sigma);
 
 typedef struct
 {
@@ -369,11 +382,49 @@ make_small (const TsrImage *img, int max_side, Small *out)
   for (gsize i = 0; i < tsr_image_npix (s); i++)
     s->data[i] = s->mask[i] ? s->data[i] - med : 0.0f;
   out->img = s;
+  if (max_side > 0)
+    blur_small (s, 1.5);
   double S = (double) pscale * b;
   double O = pscale * (b - 1) / 2.0 + (pscale == 2 ? 0.5 : 0.0);
   tsr_transform_identity (&out->to_full);
   out->to_full.m[0] = out->to_full.m[4] = S;
   out->to_full.m[2] = out->to_full.m[5] = O;
+}
+
+/* Separable Gaussian blur (σ in pixels) honouring the mask: the CC images are blurred
+ * beyond the worst seeing, so CC measures geometric agreement, not sharpness. */
+static void
+blur_small (TsrImage *img, double sigma)
+{
+  int r = (int) ceil (3 * sigma), w = img->width, h = img->height;
+  double *k = g_new (double, 2 * r + 1);
+  for (int i = -r; i <= r; i++)
+    k[i + r] = exp (-0.5 * i * i / (sigma * sigma));
+  float *tmp = g_new (float, (gsize) w * h);
+  for (int pass = 0; pass < 2; pass++)
+    {
+      const float *src = pass == 0 ? img->data : tmp;
+      float *dst = pass == 0 ? tmp : img->data;
+      for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+          {
+            double s = 0, ws = 0;
+            for (int i = -r; i <= r; i++)
+              {
+                int xx = pass == 0 ? x + i : x, yy = pass == 0 ? y : y + i;
+                if (xx < 0 || yy < 0 || xx >= w || yy >= h)
+                  continue;
+                gsize kk = (gsize) yy * w + xx;
+                if (!img->mask[kk])
+                  continue;
+                s += k[i + r] * src[kk];
+                ws += k[i + r];
+              }
+            dst[(gsize) y * w + x] = ws > 0 ? s / ws : 0;
+          }
+    }
+  g_free (tmp);
+  g_free (k);
 }
 
 /* CC of a frame's small image against the reference's, given T (reference → frame) in
@@ -390,7 +441,39 @@ registration_cc (const Small *ref, const Small *frm, const TsrTransform *T)
                           TSR_INTERP_BILINEAR);
   if (!w)
     return NAN;
-  double cc = tsr_correlation (ref->img->data, ref->img->mask, w->data, w->mask, tsr_image_npix (w));
+  /* Transient features (satellite trails, aircraft) must not decide the correlation:
+   * pixels where the standardised images disagree by more than 6 robust σ of their
+   * difference are left out. */
+  gsize n = tsr_image_npix (w);
+  const float *r = ref->img->data;
+  float rmed, rmad, wmed, wmad;
+  tsr_plane_median_mad (r, ref->img->mask, n, 100000, &rmed, &rmad);
+  tsr_plane_median_mad (w->data, w->mask, n, 100000, &wmed, &wmad);
+  double rs = rmad > 0 ? 1.0 / (TSR_MAD_TO_SIGMA * rmad) : 1.0, ws = wmad > 0 ? 1.0 / (TSR_MAD_TO_SIGMA * wmad) : 1.0;
+  float *d = g_new (float, n);
+  guint8 *m = g_new0 (guint8, n);
+  gsize nd = 0;
+  for (gsize k = 0; k < n; k++)
+    if (ref->img->mask[k] && w->mask[k])
+      d[nd++] = (float) ((w->data[k] - wmed) * ws - (r[k] - rmed) * rs);
+  float dmed = 0, dmad = 0;
+  if (nd > 0)
+    {
+      float *tmp = g_memdup2 (d, nd * sizeof (float));
+      dmed = tsr_median_inplace (tmp, nd);
+      dmad = tsr_mad_inplace (tmp, nd, dmed);
+      g_free (tmp);
+    }
+  double lim = 6.0 * TSR_MAD_TO_SIGMA * MAX (dmad, 1e-6);
+  for (gsize k = 0; k < n; k++)
+    if (ref->img->mask[k] && w->mask[k])
+      {
+        double dk = (w->data[k] - wmed) * ws - (r[k] - rmed) * rs;
+        m[k] = fabs (dk - dmed) <= lim;
+      }
+  double cc = tsr_correlation (r, m, w->data, NULL, n);
+  g_free (d);
+  g_free (m);
   tsr_image_unref (w);
   return cc;
 }
@@ -408,6 +491,8 @@ typedef struct
   Small ref_small;     /* for CC */
   Small ref_proxy;     /* full proxy resolution, for the starless path */
   gboolean ref_starless;
+  TsrFrameHook frame_hook;
+  gpointer hook_data;
 } RegJob;
 
 static gboolean
@@ -469,7 +554,7 @@ register_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer 
       fr->cc = 1.0;
       fr->rms_px = 0.0;
       fr->n_matched = fr->n_stars;
-      return TRUE;
+      return job->frame_hook ? job->frame_hook (index, img, fr, job->hook_data, cancellable, error) : TRUE;
     }
   if (!job->ref_starless)
     {
@@ -497,6 +582,8 @@ register_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer 
       fr->cc = registration_cc (&job->ref_small, &sm, &fr->transform);
       small_clear (&sm);
     }
+  if (job->frame_hook)
+    return job->frame_hook (index, img, fr, job->hook_data, cancellable, error);
   return TRUE;
 }
 
@@ -688,7 +775,7 @@ tsr_registration_gate (TsrRegistration *r, const TsrRegisterParams *p)
   double mad = median_of (v, m);
   r->cc_median = med;
   r->cc_mad = mad;
-  r->cc_threshold = m ? MAX (p->reject_cc_min_abs, med - p->reject_cc_mad_multiplier * mad)
+  r->cc_threshold = m ? MAX (p->reject_cc_min_abs, med - p->reject_cc_mad_multiplier * TSR_MAD_TO_SIGMA * mad)
                       : p->reject_cc_min_abs;
 
   /* shift: distance of each frame's centre translation from the session's median one */
@@ -770,7 +857,7 @@ tsr_registration_n_valid (const TsrRegistration *r)
 }
 
 static gboolean
-load_reference (RegJob *job, GError **error)
+load_reference (RegJob *job, TsrReferenceHook reference_hook, GError **error)
 {
   TsrFrameInfo *fi = tsr_session_frame (job->reg->session, job->reg->reference);
   g_autoptr (TsrImage) img = tsr_fits_read (fi->path, error);
@@ -778,6 +865,8 @@ load_reference (RegJob *job, GError **error)
     return FALSE;
   job->ref_stars = tsr_stars_detect (img, &job->p->stars, NULL, error);
   if (!job->ref_stars)
+    return FALSE;
+  if (reference_hook && !reference_hook (img, job->ref_stars, job->hook_data, error))
     return FALSE;
   if (job->ref_stars->stars->len < 2 * job->p->min_matched)
     job->ref_starless = TRUE;
@@ -790,6 +879,16 @@ load_reference (RegJob *job, GError **error)
 TsrRegistration *
 tsr_register_session (TsrSession *s, const TsrRegisterParams *p, TsrProgressFunc progress,
                       gpointer progress_data, GCancellable *cancellable, GError **error)
+{
+  return tsr_register_session_with_hooks (s, p, NULL, NULL, NULL, progress, progress_data,
+                                          cancellable, error);
+}
+
+TsrRegistration *
+tsr_register_session_with_hooks (TsrSession *s, const TsrRegisterParams *p,
+                                 TsrReferenceHook reference_hook, TsrFrameHook frame_hook,
+                                 gpointer hook_data, TsrProgressFunc progress,
+                                 gpointer progress_data, GCancellable *cancellable, GError **error)
 {
   TsrRegisterParams defaults;
   if (!p)
@@ -827,8 +926,8 @@ tsr_register_session (TsrSession *s, const TsrRegisterParams *p, TsrProgressFunc
       return NULL;
     }
 
-  RegJob job = { r, &r->params, NULL, { 0 }, { 0 }, FALSE };
-  gboolean ok = load_reference (&job, error);
+  RegJob job = { r, &r->params, NULL, { 0 }, { 0 }, FALSE, frame_hook, hook_data };
+  gboolean ok = load_reference (&job, reference_hook, error);
   if (ok)
     {
       TsrMapOptions opt;

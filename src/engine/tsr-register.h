@@ -60,6 +60,7 @@ typedef struct
   TsrStarList *stars;
 } TsrFrameReg;
 
+
 typedef struct
 {
   gint ref_count;
@@ -73,7 +74,23 @@ typedef struct
   double cc_median, cc_mad;
 } TsrRegistration;
 
+
 void             tsr_register_params_init (TsrRegisterParams *p);
+
+/* Hooks that let a later phase measure a frame during the registration pass, so every
+ * frame is read once: reference_hook runs once with the reference frame before the pass;
+ * frame_hook runs for every frame (from worker threads) after it was registered, with the
+ * frame as read. Either may be NULL. */
+typedef gboolean (*TsrReferenceHook) (const TsrImage *ref, const TsrStarList *ref_stars,
+                                      gpointer data, GError **error);
+typedef gboolean (*TsrFrameHook) (guint index, const TsrImage *img, TsrFrameReg *fr,
+                                  gpointer data, GCancellable *cancellable, GError **error);
+
+TsrRegistration *tsr_register_session_with_hooks (TsrSession *s, const TsrRegisterParams *p,
+                                                  TsrReferenceHook reference_hook,
+                                                  TsrFrameHook frame_hook, gpointer hook_data,
+                                                  TsrProgressFunc progress, gpointer progress_data,
+                                                  GCancellable *cancellable, GError **error);
 TsrRegistration *tsr_register_session (TsrSession *s, const TsrRegisterParams *p,
                                        TsrProgressFunc progress, gpointer progress_data,
                                        GCancellable *cancellable, GError **error);

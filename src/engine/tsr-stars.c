@@ -1,1 +1,1260 @@
-/* tsr-stars.c — being written */
+/* tsr-stars.c — background, star detection (libsep) and per-star PSF fits.
+ *
+ * Pipeline of tsr_stars_detect (see docs/stars.md for the measurements behind the
+ * defaults):
+ *
+ *  1. Working copy of the samples used for detection: the raw plane of a mono or CFA frame
+ *     (the channel mean of an RGB frame), with isolated bright pixels (hot pixels, cosmic
+ *     ray hits) replaced by the median of their neighbours.
+ *  2. Luminance proxy of that copy (superpixels or green interpolation for a CFA mosaic).
+ *  3. sep background and RMS mesh on the proxy (invalid samples masked), subtraction,
+ *     extraction at detect_sigma × global RMS with deblending.
+ *  4. Elliptical Moffat fit (Levenberg–Marquardt, β in [1.5, 10], Gaussian when β runs to
+ *     its upper bound) of the brightest sources on small patches: for superpixels the
+ *     model is averaged over the four full-resolution sites of a cell, for green
+ *     interpolation only the real green sites are fitted, so every fit is a forward model
+ *     of the samples in full-resolution coordinates.
+ *  5. Rejection of failed fits, sources sharper than any PSF, huge blobs and fits that
+ *     wandered off their detection; duplicates of one star collapse to one entry.
+ */
+#include "tsr-stars.h"
+
+#include <math.h>
+#include <string.h>
+#include <sep.h>
+#include <glib/gi18n-lib.h>
+
+#include "tsr-error.h"
+#include "tsr-stats.h"
+
+#define BETA_MIN 1.5
+#define BETA_MAX 10.0
+#define BETA_INIT 3.0
+#define FIT_MAX_ITER 30
+#define PATCH_FWHM 3.0         /* patch radius in FWHM estimates */
+#define PATCH_MIN 3.0          /* detection px */
+#define PATCH_MAX 40.0         /* detection px */
+#define HOT_K 15.0             /* hot pixel: excess over the neighbour median, in sigma */
+#define HOT_RATIO 0.15         /* … and the second brightest neighbour rises < this × */
+#define FWHM_REJECT_MIN 0.7    /* full-resolution px */
+#define FWHM_MINOR_MIN 0.5
+#define FWHM_REJECT_MAX 25.0
+#define SHIFT_MAX 2.0          /* detection px between sep's barycentre and the fit */
+#define SNR_STATS_MIN 20.0
+#define SEP_PIXSTACK_FULL 2
+#define SEP_DEBLEND_OVERFLOW 7
+
+void
+tsr_star_params_init (TsrStarParams *p)
+{
+  g_return_if_fail (p != NULL);
+  memset (p, 0, sizeof *p);
+  p->detect_sigma = 5.0;
+  p->min_area = 5;
+  p->max_stars = 1500;
+  p->saturation = 0.0;
+  p->luma = TSR_LUMA_GREEN;     /* measured: docs/stars.md */
+  p->fit = TRUE;
+  p->bg_box = 64;
+}
+
+void
+tsr_star_list_free (TsrStarList *l)
+{
+  if (l == NULL)
+    return;
+  if (l->stars)
+    g_array_unref (l->stars);
+  g_free (l);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Luminance proxy                                                                     */
+
+static inline gboolean
+is_green (TsrCfa cfa, int x, int y)
+{
+  return tsr_cfa_color (cfa, x, y) == TSR_GREEN;
+}
+
+/* Proxy of one mosaic plane (or of a mono plane when cfa is NONE: a copy). */
+static TsrImage *
+proxy_from_plane (const float *plane, const guint8 *mask, int w, int h, TsrCfa cfa,
+                  TsrLumaMode mode, int *scale_out)
+{
+  TsrImage *out;
+
+  if (cfa == TSR_CFA_NONE || (mode == TSR_LUMA_SUPERPIXEL && (w < 2 || h < 2)))
+    {
+      out = tsr_image_new (w, h, 1);
+      memcpy (out->data, plane, sizeof (float) * (gsize) w * h);
+      memcpy (out->mask, mask, (gsize) w * h);
+      *scale_out = 1;
+      return out;
+    }
+
+  if (mode == TSR_LUMA_SUPERPIXEL)
+    {
+      int w2 = w / 2, h2 = h / 2;
+      out = tsr_image_new (w2, h2, 1);
+      for (int j = 0; j < h2; j++)
+        {
+          const float *r0 = plane + (gsize) (2 * j) * w, *r1 = r0 + w;
+          const guint8 *m0 = mask + (gsize) (2 * j) * w, *m1 = m0 + w;
+          float *o = out->data + (gsize) j * w2;
+          guint8 *om = out->mask + (gsize) j * w2;
+          for (int i = 0; i < w2; i++)
+            {
+              int x = 2 * i;
+              o[i] = 0.25f * (r0[x] + r0[x + 1] + r1[x] + r1[x + 1]);
+              om[i] = m0[x] && m0[x + 1] && m1[x] && m1[x + 1];
+            }
+        }
+      *scale_out = 2;
+      return out;
+    }
+
+  /* Green interpolation at full resolution. */
+  out = tsr_image_new (w, h, 1);
+  for (int y = 0; y < h; y++)
+    {
+      const float *row = plane + (gsize) y * w;
+      const guint8 *mrow = mask + (gsize) y * w;
+      float *o = out->data + (gsize) y * w;
+      guint8 *om = out->mask + (gsize) y * w;
+      int g0 = is_green (cfa, 0, y) ? 0 : 1;   /* first green column of this row */
+      for (int x = 0; x < w; x++)
+        {
+          if (((x - g0) & 1) == 0)
+            {
+              o[x] = row[x];
+              om[x] = mrow[x];
+              continue;
+            }
+          double s = 0;
+          int n = 0;
+          if (x > 0 && mrow[x - 1])
+            s += row[x - 1], n++;
+          if (x + 1 < w && mrow[x + 1])
+            s += row[x + 1], n++;
+          if (y > 0 && mask[(gsize) (y - 1) * w + x])
+            s += plane[(gsize) (y - 1) * w + x], n++;
+          if (y + 1 < h && mask[(gsize) (y + 1) * w + x])
+            s += plane[(gsize) (y + 1) * w + x], n++;
+          o[x] = n > 0 ? (float) (s / n) : 0.0f;
+          om[x] = n > 0 && mrow[x];
+        }
+    }
+  *scale_out = 1;
+  return out;
+}
+
+/* Channel mean of an RGB image (valid where the mask says so). */
+static TsrImage *
+proxy_rgb_mean (const TsrImage *img)
+{
+  gsize n = tsr_image_npix (img);
+  TsrImage *out = tsr_image_new (img->width, img->height, 1);
+  const float *r = tsr_image_plane (img, 0), *g = tsr_image_plane (img, 1);
+  const float *b = tsr_image_plane (img, 2);
+  for (gsize i = 0; i < n; i++)
+    out->data[i] = (r[i] + g[i] + b[i]) * (1.0f / 3.0f);
+  memcpy (out->mask, img->mask, n);
+  return out;
+}
+
+TsrImage *
+tsr_luminance_proxy (const TsrImage *img, TsrLumaMode mode, int *scale_out)
+{
+  g_return_val_if_fail (img != NULL, NULL);
+  int scale = 1;
+  TsrImage *out;
+
+  if (img->channels == 3)
+    out = proxy_rgb_mean (img);
+  else
+    out = proxy_from_plane (img->data, img->mask, img->width, img->height,
+                            img->channels == 1 ? img->cfa : TSR_CFA_NONE, mode, &scale);
+  tsr_header_free (out->header);
+  out->header = tsr_header_copy (img->header);
+  if (scale_out)
+    *scale_out = scale;
+  return out;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Noise                                                                               */
+
+/* Pixel noise from differences of samples `step` apart along rows (robust to gradients
+ * and stars: 1.4826 · MAD / √2), on regularly spaced rows, at most ~256k differences. */
+static double
+quick_noise (const float *plane, const guint8 *mask, int w, int h, int step)
+{
+  const gsize cap = 262144;
+  if (w <= step || h <= 0)
+    return NAN;
+  gsize per_row = (gsize) (w - step);
+  int row_step = (int) MAX ((gsize) 1, (per_row * (gsize) h + cap - 1) / cap);
+  /* keep the colour phase of the rows varied on a mosaic: odd row steps */
+  if (row_step > 1 && (row_step & 1) == 0)
+    row_step++;
+  float *d = g_new (float, per_row * (gsize) ((h + row_step - 1) / row_step));
+  gsize n = 0;
+  for (int y = 0; y < h; y += row_step)
+    {
+      const float *row = plane + (gsize) y * w;
+      const guint8 *mrow = mask + (gsize) y * w;
+      for (int x = 0; x + step < w; x++)
+        if (mrow[x] && mrow[x + step])
+          d[n++] = row[x + step] - row[x];
+    }
+  double sigma = NAN;
+  if (n >= 16)
+    {
+      float med = tsr_median_inplace (d, n);
+      float mad = tsr_mad_inplace (d, n, med);
+      sigma = TSR_MAD_TO_SIGMA * mad / G_SQRT2;
+    }
+  g_free (d);
+  return sigma;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Hot pixels and cosmic-ray hits                                                      */
+
+/* Median level of each colour of a plane (one value for mono), on a subsample. */
+static void
+colour_levels (const float *plane, const guint8 *mask, int w, int h, TsrCfa cfa, float lvl[3])
+{
+  const gsize cap = 65536;
+  gsize npix = (gsize) w * h;
+  gsize stride = MAX ((gsize) 1, npix / (cap * 4));
+  float *buf[3];
+  gsize n[3] = { 0, 0, 0 };
+
+  for (int c = 0; c < 3; c++)
+    buf[c] = g_new (float, cap);
+  /* Walk cells of 2×2 so every colour is sampled alike. */
+  for (gsize k = 0; k < npix; k += 2 * stride)
+    {
+      int y = (int) (k / w), x = (int) (k % w);
+      for (int dy = 0; dy < 2 && y + dy < h; dy++)
+        for (int dx = 0; dx < 2 && x + dx < w; dx++)
+          {
+            gsize i = (gsize) (y + dy) * w + x + dx;
+            if (!mask[i])
+              continue;
+            int c = cfa != TSR_CFA_NONE ? tsr_cfa_color (cfa, x + dx, y + dy) : 0;
+            if (n[c] < cap)
+              buf[c][n[c]++] = plane[i];
+          }
+    }
+  for (int c = 0; c < 3; c++)
+    {
+      float m = tsr_median_inplace (buf[c], n[c]);
+      lvl[c] = isfinite (m) ? m : 0.0f;
+      g_free (buf[c]);
+    }
+  if (cfa == TSR_CFA_NONE)
+    lvl[1] = lvl[2] = lvl[0];
+}
+
+typedef struct
+{
+  gsize index;
+  float value;
+} Fix;
+
+/* Replace, in place, samples that stand far above the median of their 8 neighbours while
+ * at most one neighbour rises noticeably (a hot pixel, or one pixel of a 2-pixel cosmic
+ * streak). For a mosaic the neighbours are first brought to the colour level of the
+ * centre (additive per-colour levels). All decisions use the original values. */
+static guint
+clean_hot_pixels (float *plane, const guint8 *mask, int w, int h, TsrCfa cfa, double sigma)
+{
+  if (!(sigma > 0) || w < 3 || h < 3)
+    return 0;
+
+  float lvl[3];
+  colour_levels (plane, mask, w, h, cfa, lvl);
+  float lo = MIN (lvl[0], MIN (lvl[1], lvl[2]));
+  float pre = (float) (lo + HOT_K * sigma);
+  double ksig = HOT_K * sigma;
+  GArray *fixes = g_array_new (FALSE, FALSE, sizeof (Fix));
+
+  for (int y = 1; y < h - 1; y++)
+    {
+      const float *row = plane + (gsize) y * w;
+      const guint8 *mrow = mask + (gsize) y * w;
+      for (int x = 1; x < w - 1; x++)
+        {
+          float v = row[x];
+          if (v <= pre || !mrow[x])
+            continue;
+          int cv = cfa != TSR_CFA_NONE ? tsr_cfa_color (cfa, x, y) : 0;
+          float nb[8];
+          int n = 0;
+          for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++)
+              {
+                if (dx == 0 && dy == 0)
+                  continue;
+                gsize i = (gsize) (y + dy) * w + x + dx;
+                if (!mask[i])
+                  continue;
+                float u = plane[i];
+                if (cfa != TSR_CFA_NONE)
+                  u += lvl[cv] - lvl[tsr_cfa_color (cfa, x + dx, y + dy)];
+                /* insertion sort */
+                int k = n++;
+                while (k > 0 && nb[k - 1] > u)
+                  {
+                    nb[k] = nb[k - 1];
+                    k--;
+                  }
+                nb[k] = u;
+              }
+          if (n < 5)
+            continue;
+          float med = (n & 1) ? nb[n / 2] : 0.5f * (nb[n / 2 - 1] + nb[n / 2]);
+          double e = (double) v - med;
+          if (e > ksig && (double) nb[n - 2] - med < HOT_RATIO * e)
+            {
+              Fix f = { (gsize) y * w + x, med };
+              g_array_append_val (fixes, f);
+            }
+        }
+    }
+  for (guint i = 0; i < fixes->len; i++)
+    {
+      const Fix *f = &g_array_index (fixes, Fix, i);
+      plane[f->index] = f->value;
+    }
+  guint n = fixes->len;
+  g_array_free (fixes, TRUE);
+  return n;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Saturation                                                                          */
+
+static double
+auto_saturation (const TsrImage *img)
+{
+  gsize npix = tsr_image_npix (img);
+  float vmax = -INFINITY;
+  for (int c = 0; c < img->channels; c++)
+    {
+      const float *p = tsr_image_plane (img, c);
+      for (gsize i = 0; i < npix; i++)
+        if (img->mask[i] && p[i] > vmax)
+          vmax = p[i];
+    }
+  if (!isfinite (vmax) || vmax <= 0)
+    return INFINITY;
+  static const double adc[] = { 255, 1023, 4095, 16383, 32767, 65535 };
+  for (guint k = 0; k < G_N_ELEMENTS (adc); k++)
+    if (fabs (vmax - adc[k]) <= 0.03 * adc[k])
+      return 0.98 * vmax;
+  return INFINITY;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* PSF model and Levenberg–Marquardt                                                   */
+
+enum { P_AMP, P_X, P_Y, P_AXX, P_AXY, P_AYY, P_BETA, P_BG, NP };
+
+/* Samples of one patch: base positions in full-resolution coordinates; each sample is the
+ * mean of the model at nsub offsets from its base. */
+typedef struct
+{
+  guint n, cap;
+  float *x, *y, *v;
+  int nsub;
+  double sub[8];
+} Samples;
+
+static void
+samples_reset (Samples *s, int nsub, const double *sub)
+{
+  s->n = 0;
+  s->nsub = nsub;
+  memcpy (s->sub, sub, sizeof (double) * 2 * nsub);
+}
+
+static inline void
+samples_add (Samples *s, double x, double y, double v)
+{
+  if (s->n == s->cap)
+    {
+      s->cap = MAX (256u, s->cap * 2);
+      s->x = g_renew (float, s->x, s->cap);
+      s->y = g_renew (float, s->y, s->cap);
+      s->v = g_renew (float, s->v, s->cap);
+    }
+  s->x[s->n] = (float) x;
+  s->y[s->n] = (float) y;
+  s->v[s->n] = (float) v;
+  s->n++;
+}
+
+static void
+samples_clear (Samples *s)
+{
+  g_free (s->x);
+  g_free (s->y);
+  g_free (s->v);
+  memset (s, 0, sizeof *s);
+}
+
+static const double SUB_ONE[2] = { 0, 0 };
+static const double SUB_CELL[8] = { 0, 0, 1, 0, 0, 1, 1, 1 };
+
+/* χ² of the model at p; with jtj/jtr, also the normal equations (jtj full NP×NP). */
+static long DBG_evals, DBG_passes, DBG_fits;
+static double
+model_pass (const Samples *s, const double *p, gboolean gauss, double *jtj, double *jtr)
+{
+  DBG_evals += s->n * s->nsub; DBG_passes++;
+  const double amp = p[P_AMP], xc = p[P_X], yc = p[P_Y];
+  const double axx = p[P_AXX], axy = p[P_AXY], ayy = p[P_AYY], beta = p[P_BETA], bg = p[P_BG];
+  const double inv_sub = 1.0 / s->nsub;
+  double chi2 = 0;
+
+  if (jtj)
+    {
+      memset (jtj, 0, sizeof (double) * NP * NP);
+      memset (jtr, 0, sizeof (double) * NP);
+    }
+
+  for (guint i = 0; i < s->n; i++)
+    {
+      double m = 0, g[NP] = { 0 };
+      for (int k = 0; k < s->nsub; k++)
+        {
+          double dx = s->x[i] + s->sub[2 * k] - xc;
+          double dy = s->y[i] + s->sub[2 * k + 1] - yc;
+          double q = axx * dx * dx + 2 * axy * dx * dy + ayy * dy * dy;
+          double f, dfdq, lu = 0;
+          /* single-precision transcendentals: ample for float data, twice as fast */
+          if (gauss)
+            {
+              f = expf ((float) -q);
+              dfdq = -f;
+            }
+          else
+            {
+              double u = 1.0 + q;
+              lu = logf ((float) u);
+              f = expf ((float) (-beta * lu));
+              dfdq = -beta * f / u;
+            }
+          m += f;
+          if (jtj)
+            {
+              double a = amp * dfdq;
+              g[P_AMP] += f;
+              g[P_X] -= 2 * a * (axx * dx + axy * dy);
+              g[P_Y] -= 2 * a * (axy * dx + ayy * dy);
+              g[P_AXX] += a * dx * dx;
+              g[P_AXY] += 2 * a * dx * dy;
+              g[P_AYY] += a * dy * dy;
+              if (!gauss)
+                g[P_BETA] -= amp * f * lu;
+            }
+        }
+      m = amp * m * inv_sub + bg;
+      double r = s->v[i] - m;
+      chi2 += r * r;
+      if (jtj)
+        {
+          for (int a = 0; a < P_BG; a++)
+            g[a] *= inv_sub;
+          g[P_BG] = 1.0;
+          for (int a = 0; a < NP; a++)
+            {
+              jtr[a] += g[a] * r;
+              double ga = g[a];
+              if (ga == 0)
+                continue;
+              double *row = jtj + a * NP;
+              for (int b = a; b < NP; b++)
+                row[b] += ga * g[b];
+            }
+        }
+    }
+  if (jtj)
+    for (int a = 0; a < NP; a++)
+      for (int b = 0; b < a; b++)
+        jtj[a * NP + b] = jtj[b * NP + a];
+  return chi2;
+}
+
+/* Solve A x = b (A symmetric positive definite, n×n, destroyed). */
+static gboolean
+cholesky_solve (double *A, double *b, int n)
+{
+  for (int j = 0; j < n; j++)
+    {
+      double d = A[j * n + j];
+      for (int k = 0; k < j; k++)
+        d -= A[j * n + k] * A[j * n + k];
+      if (!(d > 0))
+        return FALSE;
+      d = sqrt (d);
+      A[j * n + j] = d;
+      for (int i = j + 1; i < n; i++)
+        {
+          double s = A[i * n + j];
+          for (int k = 0; k < j; k++)
+            s -= A[i * n + k] * A[j * n + k];
+          A[i * n + j] = s / d;
+        }
+    }
+  for (int i = 0; i < n; i++)
+    {
+      double s = b[i];
+      for (int k = 0; k < i; k++)
+        s -= A[i * n + k] * b[k];
+      b[i] = s / A[i * n + i];
+    }
+  for (int i = n - 1; i >= 0; i--)
+    {
+      double s = b[i];
+      for (int k = i + 1; k < n; k++)
+        s -= A[k * n + i] * b[k];
+      b[i] = s / A[i * n + i];
+    }
+  return TRUE;
+}
+
+static gboolean
+params_valid (const double *p)
+{
+  for (int k = 0; k < NP; k++)
+    if (!isfinite (p[k]))
+      return FALSE;
+  return p[P_AMP] > 0 && p[P_AXX] > 0 && p[P_AYY] > 0
+         && p[P_AXX] * p[P_AYY] - p[P_AXY] * p[P_AXY] > 1e-12 * p[P_AXX] * p[P_AYY];
+}
+
+/* Levenberg–Marquardt on p (in/out). Returns FALSE when no valid model was reached. */
+static gboolean
+lm_fit (const Samples *s, double *p, gboolean gauss, double *chi2_out)
+{
+  double jtj[NP * NP], jtr[NP], A[NP * NP], d[NP], t[NP];
+  double tjtj[NP * NP], tjtr[NP];
+
+  if (!params_valid (p) || s->n <= NP)
+    return FALSE;
+  double chi2 = model_pass (s, p, gauss, jtj, jtr);
+  if (!isfinite (chi2))
+    return FALSE;
+  double lambda = 1e-3;
+
+  for (int it = 0; it < FIT_MAX_ITER; it++)
+    {
+      memcpy (A, jtj, sizeof A);
+      memcpy (d, jtr, sizeof d);
+      for (int a = 0; a < NP; a++)
+        {
+          double dg = jtj[a * NP + a];
+          if (gauss && a == P_BETA)
+            {
+              for (int b = 0; b < NP; b++)
+                A[a * NP + b] = A[b * NP + a] = 0;
+              A[a * NP + a] = 1;
+              d[a] = 0;
+              continue;
+            }
+          A[a * NP + a] = dg * (1.0 + lambda) + 1e-30;
+        }
+      if (!cholesky_solve (A, d, NP))
+        {
+          lambda *= 10;
+          if (lambda > 1e10)
+            break;
+          continue;
+        }
+      for (int a = 0; a < NP; a++)
+        t[a] = p[a] + d[a];
+      t[P_BETA] = CLAMP (t[P_BETA], BETA_MIN, BETA_MAX);
+      double tchi2 = params_valid (t) ? model_pass (s, t, gauss, tjtj, tjtr) : INFINITY;
+      if (isfinite (tchi2) && tchi2 <= chi2)
+        {
+          double gain = chi2 > 0 ? (chi2 - tchi2) / chi2 : 0;
+          double step = fabs (d[P_X]) + fabs (d[P_Y]);
+          memcpy (p, t, sizeof t);
+          memcpy (jtj, tjtj, sizeof jtj);
+          memcpy (jtr, tjtr, sizeof jtr);
+          chi2 = tchi2;
+          lambda = MAX (lambda * 0.1, 1e-9);
+          if ((gain < 1e-6 && step < 1e-3) || chi2 == 0)
+            break;
+        }
+      else
+        {
+          lambda *= 10;
+          if (lambda > 1e10)
+            break;
+        }
+    }
+  *chi2_out = chi2;
+  return params_valid (p);
+}
+
+/* Moffat fit, and a Gaussian one when β runs to its upper bound: the better is kept. */
+static gboolean
+fit_psf (const Samples *s, double *p, gboolean *gauss_out, double *chi2_out)
+{
+  double pm[NP], chi2m = INFINITY;
+  memcpy (pm, p, sizeof pm);
+  gboolean ok = lm_fit (s, pm, FALSE, &chi2m);
+
+  if (!ok || pm[P_BETA] >= BETA_MAX - 1e-6)
+    {
+      /* Same half-maximum ellipse as the start (or the Moffat result) for a Gaussian. */
+      const double *src = ok ? pm : p;
+      double k = log (2.0) / (pow (2.0, 1.0 / src[P_BETA]) - 1.0);
+      double pg[NP], chi2g = INFINITY;
+      memcpy (pg, src, sizeof pg);
+      pg[P_AXX] *= k;
+      pg[P_AXY] *= k;
+      pg[P_AYY] *= k;
+      if (lm_fit (s, pg, TRUE, &chi2g) && (!ok || chi2g < chi2m))
+        {
+          memcpy (p, pg, sizeof pg);
+          *gauss_out = TRUE;
+          *chi2_out = chi2g;
+          return TRUE;
+        }
+    }
+  if (!ok)
+    return FALSE;
+  memcpy (p, pm, sizeof pm);
+  *gauss_out = FALSE;
+  *chi2_out = chi2m;
+  return TRUE;
+}
+
+/* Initial shape for a round profile of this FWHM. */
+static void
+init_shape (double *p, double fwhm)
+{
+  fwhm = MAX (fwhm, 1.0);
+  double lam = 4.0 * (pow (2.0, 1.0 / BETA_INIT) - 1.0) / (fwhm * fwhm);
+  p[P_AXX] = lam;
+  p[P_AXY] = 0;
+  p[P_AYY] = lam;
+  p[P_BETA] = BETA_INIT;
+}
+
+/* Fill the geometric fields of out from a fitted model. sigma is the noise of one sample
+ * of the fitted grid and pix_area the full-resolution area one sample stands for. */
+static gboolean
+star_from_params (const double *p, gboolean gauss, double sigma, double pix_area, TsrStar *out)
+{
+  double axx = p[P_AXX], axy = p[P_AXY], ayy = p[P_AYY];
+  double det = axx * ayy - axy * axy;
+  if (!(det > 0) || !(p[P_AMP] > 0))
+    return FALSE;
+  double tr2 = 0.5 * (axx + ayy);
+  double disc = sqrt (0.25 * (axx - ayy) * (axx - ayy) + axy * axy);
+  double lmin = tr2 - disc, lmax = tr2 + disc;
+  if (!(lmin > 0))
+    return FALSE;
+  double beta = p[P_BETA];
+  double half = gauss ? log (2.0) : pow (2.0, 1.0 / beta) - 1.0;
+  double sd = sqrt (det);
+
+  out->x = p[P_X];
+  out->y = p[P_Y];
+  out->peak = p[P_AMP];
+  out->fwhm_major = 2.0 * sqrt (half / lmin);
+  out->fwhm_minor = 2.0 * sqrt (half / lmax);
+  out->fwhm = sqrt (out->fwhm_major * out->fwhm_minor);
+  out->roundness = out->fwhm_minor / out->fwhm_major;
+  /* Eigenvector of the smallest eigenvalue: the major axis. */
+  double th = 0.5 * atan2 (2 * axy, axx - ayy) + G_PI / 2;
+  if (th > G_PI / 2)
+    th -= G_PI;
+  out->theta = th;
+
+  double aeff;
+  if (gauss)
+    {
+      out->flux = p[P_AMP] * G_PI / sd;
+      aeff = 2.0 * G_PI / sd;
+    }
+  else
+    {
+      out->flux = p[P_AMP] * G_PI / ((beta - 1.0) * sd);
+      aeff = G_PI * (2.0 * beta - 1.0) / ((beta - 1.0) * (beta - 1.0) * sd);
+    }
+  out->snr = sigma > 0 ? out->flux / (sigma * sqrt (aeff * pix_area)) : INFINITY;
+  return isfinite (out->flux) && isfinite (out->fwhm);
+}
+
+gboolean
+tsr_star_fit (const float *plane, const guint8 *mask, int width, int height,
+              double x0, double y0, double radius, double background, TsrStar *out)
+{
+  g_return_val_if_fail (plane != NULL && out != NULL, FALSE);
+  if (!(radius > 0) || !isfinite (x0) || !isfinite (y0))
+    return FALSE;
+
+  int ix0 = MAX (0, (int) floor (x0 - radius)), ix1 = MIN (width - 1, (int) ceil (x0 + radius));
+  int iy0 = MAX (0, (int) floor (y0 - radius)), iy1 = MIN (height - 1, (int) ceil (y0 + radius));
+  Samples s = { 0 };
+  samples_reset (&s, 1, SUB_ONE);
+  double r2 = radius * radius, vmax = -INFINITY;
+  guint n_half = 0;
+
+  for (int y = iy0; y <= iy1; y++)
+    for (int x = ix0; x <= ix1; x++)
+      {
+        gsize i = (gsize) y * width + x;
+        if ((mask && !mask[i]) || (x - x0) * (x - x0) + (y - y0) * (y - y0) > r2)
+          continue;
+        double v = plane[i] - background;
+        samples_add (&s, x, y, v);
+        if ((x - x0) * (x - x0) + (y - y0) * (y - y0) <= 2.25 && v > vmax)
+          vmax = v;
+      }
+  gboolean ok = FALSE;
+  if (s.n > NP + 2 && vmax > 0)
+    {
+      for (guint k = 0; k < s.n; k++)
+        if (s.v[k] >= 0.5 * vmax)
+          n_half++;
+      double p[NP] = { 0 };
+      p[P_AMP] = vmax;
+      p[P_X] = x0;
+      p[P_Y] = y0;
+      p[P_BG] = 0;
+      init_shape (p, 2.0 * sqrt (n_half / G_PI));
+      gboolean gauss = FALSE;
+      double chi2 = 0;
+      if (fit_psf (&s, p, &gauss, &chi2))
+        {
+          double sigma = sqrt (chi2 / MAX (1.0, (double) s.n - NP));
+          memset (out, 0, sizeof *out);
+          ok = star_from_params (p, gauss, sigma, 1.0, out);
+          out->background = background + p[P_BG];
+          out->saturated = FALSE;
+          double dx = out->x - x0, dy = out->y - y0;
+          if (dx * dx + dy * dy > r2)
+            ok = FALSE;
+        }
+    }
+  samples_clear (&s);
+  return ok;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Detection                                                                           */
+
+static gboolean
+check_cancel (GCancellable *cancellable, GError **error)
+{
+  return g_cancellable_set_error_if_cancelled (cancellable, error);
+}
+
+static gboolean
+sep_failed (int status, const char *what, GError **error)
+{
+  char msg[128] = "";
+  sep_get_errmsg (status, msg);
+  g_set_error (error, TSR_ERROR, TSR_ERROR_FAILED,
+               _("Star detection failed during %s: %s (sep status %d)"), what, msg, status);
+  return FALSE;
+}
+
+typedef struct
+{
+  int obj;
+  float flux;
+} Cand;
+
+static int
+cmp_cand (gconstpointer a, gconstpointer b)
+{
+  float fa = ((const Cand *) a)->flux, fb = ((const Cand *) b)->flux;
+  return (fa < fb) - (fa > fb);
+}
+
+static int
+cmp_star_flux (gconstpointer a, gconstpointer b)
+{
+  double fa = ((const TsrStar *) a)->flux, fb = ((const TsrStar *) b)->flux;
+  return (fa < fb) - (fa > fb);
+}
+
+static int
+cmp_double (gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+static double
+median_double (double *v, guint n)
+{
+  if (n == 0)
+    return NAN;
+  qsort (v, n, sizeof (double), cmp_double);
+  return (n & 1) ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Everything about one detection run that the per-star fit needs. */
+typedef struct
+{
+  int pw, ph;               /* proxy size */
+  int scale;                /* proxy → full resolution */
+  gboolean superpixel;
+  gboolean green;           /* fit the green sites of the raw plane */
+  TsrCfa cfa;
+  int fw, fh;               /* full-resolution size */
+  const float *raw;         /* cleaned full-resolution plane (green mode) */
+  const guint8 *raw_mask;
+  const float *work;        /* proxy minus background */
+  const float *back;        /* background of the proxy */
+  const guint8 *pmask;      /* proxy validity */
+  const guint8 *sat;        /* proxy-resolution saturation flags, or NULL */
+  const int *seg;           /* proxy-resolution segmentation (object + 1), 0 = sky */
+  double sigma;             /* noise of one fitted sample */
+  double pix_area;          /* full-resolution area of one fitted sample */
+} Ctx;
+
+/* Fit the object obj of the catalogue (proxy coordinates u, v). */
+static gboolean
+fit_candidate (const Ctx *c, const sep_catalog *cat, int obj, Samples *s, TsrStar *out)
+{
+  double u = cat->x[obj], v = cat->y[obj];
+  /* FWHM estimate from the area above half the peak (sep's a, b describe the isophote
+   * at the detection threshold and grow with brightness). */
+  float half = 0.5f * cat->peak[obj];
+  int n_half = 0;
+  for (int q = 0; q < cat->npix[obj]; q++)
+    n_half += c->work[cat->pix[obj][q]] >= half;
+  double fwhm_est = MAX (1.0, 2.0 * sqrt (n_half / G_PI));    /* proxy px */
+  double rad = CLAMP (PATCH_FWHM * fwhm_est, PATCH_MIN, PATCH_MAX);
+  int id = obj + 1;
+  int i0 = MAX (0, (int) floor (u - rad)), i1 = MIN (c->pw - 1, (int) ceil (u + rad));
+  int j0 = MAX (0, (int) floor (v - rad)), j1 = MIN (c->ph - 1, (int) ceil (v + rad));
+  double r2 = rad * rad;
+  gboolean saturated = FALSE;
+  double vmax = -INFINITY;
+
+  if (c->superpixel)
+    samples_reset (s, 4, SUB_CELL);
+  else
+    samples_reset (s, 1, SUB_ONE);
+
+  for (int j = j0; j <= j1; j++)
+    for (int i = i0; i <= i1; i++)
+      {
+        double du = i - u, dv = j - v, d2 = du * du + dv * dv;
+        if (d2 > r2)
+          continue;
+        gsize k = (gsize) j * c->pw + i;
+        if (c->sat && c->sat[k])
+          {
+            saturated = TRUE;
+            continue;
+          }
+        if (!c->pmask[k] || (c->seg[k] != 0 && c->seg[k] != id))
+          continue;
+        double val;
+        if (c->green)
+          {
+            if (!is_green (c->cfa, i, j) || !c->raw_mask[k])
+              continue;
+            val = c->raw[k] - c->back[k];
+          }
+        else
+          val = c->work[k];
+        if (c->superpixel)
+          samples_add (s, 2 * i, 2 * j, val);
+        else
+          samples_add (s, i, j, val);
+        if (d2 <= 2.25 && val > vmax)
+          vmax = val;
+      }
+
+  if (s->n <= NP + 2 || !(vmax > 0))
+    return FALSE;
+
+  double sc = c->scale, off = c->superpixel ? 0.5 : 0.0;
+  double x0 = sc * u + off, y0 = sc * v + off;
+  double p[NP] = { 0 };
+  p[P_AMP] = vmax;
+  p[P_X] = x0;
+  p[P_Y] = y0;
+  p[P_BG] = 0;
+  init_shape (p, fwhm_est * sc);
+  gboolean gauss = FALSE;
+  double chi2;
+  DBG_fits++;
+  if (!fit_psf (s, p, &gauss, &chi2))
+    return FALSE;
+
+  memset (out, 0, sizeof *out);
+  if (!star_from_params (p, gauss, c->sigma, c->pix_area, out))
+    return FALSE;
+  out->saturated = saturated;
+
+  /* local background: sep's mesh at the fitted centre plus the fitted constant */
+  int bi = CLAMP ((int) lround ((out->x - off) / sc), 0, c->pw - 1);
+  int bj = CLAMP ((int) lround ((out->y - off) / sc), 0, c->ph - 1);
+  out->background = c->back[(gsize) bj * c->pw + bi] + p[P_BG];
+
+  double dx = out->x - x0, dy = out->y - y0;
+  double shift_max = SHIFT_MAX * sc;
+  if (dx * dx + dy * dy > shift_max * shift_max)
+    return FALSE;
+  if (out->fwhm < FWHM_REJECT_MIN || out->fwhm_minor < FWHM_MINOR_MIN)
+    return FALSE;
+  if (out->fwhm > FWHM_REJECT_MAX && !saturated)
+    return FALSE;
+  if (out->x < -0.5 || out->y < -0.5 || out->x > c->fw - 0.5 || out->y > c->fh - 0.5)
+    return FALSE;
+  return TRUE;
+}
+
+/* sep moments only (p->fit == FALSE). */
+static gboolean
+star_from_moments (const Ctx *c, const sep_catalog *cat, int obj, TsrStar *out)
+{
+  double sc = c->scale, off = c->superpixel ? 0.5 : 0.0;
+  memset (out, 0, sizeof *out);
+  out->x = sc * cat->x[obj] + off;
+  out->y = sc * cat->y[obj] + off;
+  double area = c->superpixel ? 4.0 : 1.0;
+  out->flux = cat->flux[obj] * area;
+  out->peak = cat->peak[obj];
+  out->fwhm_major = 2.3548 * cat->a[obj] * sc;
+  out->fwhm_minor = 2.3548 * cat->b[obj] * sc;
+  out->fwhm = sqrt (out->fwhm_major * out->fwhm_minor);
+  out->theta = cat->theta[obj];
+  out->roundness = out->fwhm_major > 0 ? out->fwhm_minor / out->fwhm_major : 0;
+  double rms = c->sigma;
+  out->snr = rms > 0 ? cat->flux[obj] / (rms * sqrt (MAX (1, cat->npix[obj]))) : INFINITY;
+  int bi = CLAMP ((int) lround (cat->x[obj]), 0, c->pw - 1);
+  int bj = CLAMP ((int) lround (cat->y[obj]), 0, c->ph - 1);
+  gsize k = (gsize) bj * c->pw + bi;
+  out->background = c->back[k];
+  out->saturated = FALSE;
+  if (c->sat)
+    for (int y = cat->ymin[obj]; y <= cat->ymax[obj] && !out->saturated; y++)
+      for (int x = cat->xmin[obj]; x <= cat->xmax[obj]; x++)
+        if (c->sat[(gsize) y * c->pw + x])
+          {
+            out->saturated = TRUE;
+            break;
+          }
+  return out->fwhm >= FWHM_REJECT_MIN && out->fwhm_minor >= FWHM_MINOR_MIN
+         && (out->fwhm <= FWHM_REJECT_MAX || out->saturated);
+}
+
+/* Remove the fainter of two entries closer than half the larger FWHM (a star split by
+ * deblending and fitted twice). stars is sorted brightest first. */
+static void
+remove_duplicates (GArray *stars)
+{
+  guint n = stars->len, m = 0;
+  TsrStar *v = (TsrStar *) stars->data;
+  for (guint i = 0; i < n; i++)
+    {
+      gboolean dup = FALSE;
+      for (guint k = 0; k < m && !dup; k++)
+        {
+          double dx = v[i].x - v[k].x, dy = v[i].y - v[k].y;
+          double lim = 0.5 * MAX (v[i].fwhm, v[k].fwhm);
+          lim = MAX (lim, 1.0);
+          dup = dx * dx + dy * dy < lim * lim;
+        }
+      if (!dup)
+        v[m++] = v[i];
+    }
+  g_array_set_size (stars, m);
+}
+
+TsrStarList *
+tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
+                  GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (img != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  TsrStarParams defp;
+  if (params == NULL)
+    {
+      tsr_star_params_init (&defp);
+      params = &defp;
+    }
+  if (!(params->detect_sigma > 0) || params->min_area < 1 || params->bg_box < 4)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("Star detection parameters out of range (detect_sigma %g, min_area %d, "
+                     "bg_box %d)"), params->detect_sigma, params->min_area, params->bg_box);
+      return NULL;
+    }
+
+  TsrStarList *list = g_new0 (TsrStarList, 1);
+  list->stars = g_array_new (FALSE, FALSE, sizeof (TsrStar));
+  list->fwhm_median = NAN;
+  list->roundness_median = NAN;
+  list->background = NAN;
+  list->background_rms = NAN;
+
+  const int fw = img->width, fh = img->height;
+  gsize fnpix = tsr_image_npix (img);
+  gboolean mosaic = img->channels == 1 && img->cfa != TSR_CFA_NONE;
+  TsrCfa cfa = mosaic ? img->cfa : TSR_CFA_NONE;
+  TsrLumaMode mode = params->luma;
+  double sat_level = params->saturation > 0 ? params->saturation : auto_saturation (img);
+
+  float *rawc = NULL;           /* cleaned full-resolution plane (mono / CFA) */
+  TsrImage *proxy = NULL;
+  guint8 *sat = NULL, *inv = NULL;
+  float *back = NULL, *work = NULL;
+  int *seg = NULL;
+  sep_bkg *bkg = NULL;
+  sep_catalog *cat = NULL;
+  Samples samples = { 0 };
+  int scale = 1;
+  double raw_sigma = NAN;
+  gboolean ok = FALSE;
+
+  gint64 DBG_t0 = g_get_monotonic_time ();
+#define DBG_MARK(what) do { if (g_getenv ("TSR_STARS_DEBUG")) g_printerr ("%-12s %.1f ms\n", what, (g_get_monotonic_time () - DBG_t0) / 1000.0); } while (0)
+  if (fw < 3 || fh < 3 || tsr_image_count_valid (img) < 16)
+    {
+      ok = TRUE;
+      goto out;
+    }
+
+  /* 1–2: cleaned working copy and its proxy; saturation flags at proxy resolution. */
+  if (img->channels == 3)
+    {
+      proxy = proxy_rgb_mean (img);
+      raw_sigma = quick_noise (proxy->data, proxy->mask, fw, fh, 1);
+      clean_hot_pixels (proxy->data, proxy->mask, fw, fh, TSR_CFA_NONE, raw_sigma);
+      if (isfinite (sat_level))
+        {
+          sat = g_new0 (guint8, fnpix);
+          for (int c = 0; c < 3; c++)
+            {
+              const float *pl = tsr_image_plane (img, c);
+              for (gsize i = 0; i < fnpix; i++)
+                sat[i] |= img->mask[i] && pl[i] >= sat_level;
+            }
+        }
+    }
+  else
+    {
+      rawc = g_memdup2 (img->data, sizeof (float) * fnpix);
+      raw_sigma = quick_noise (rawc, img->mask, fw, fh, mosaic ? 2 : 1);
+      DBG_MARK ("noise");
+      clean_hot_pixels (rawc, img->mask, fw, fh, cfa, raw_sigma);
+      DBG_MARK ("clean");
+      proxy = proxy_from_plane (rawc, img->mask, fw, fh, cfa, mode, &scale);
+      if (isfinite (sat_level))
+        {
+          sat = g_new0 (guint8, tsr_image_npix (proxy));
+          if (scale == 2)
+            {
+              for (int j = 0; j < proxy->height; j++)
+                for (int i = 0; i < proxy->width; i++)
+                  {
+                    gsize k = (gsize) (2 * j) * fw + 2 * i;
+                    sat[(gsize) j * proxy->width + i] =
+                      rawc[k] >= sat_level || rawc[k + 1] >= sat_level
+                      || rawc[k + fw] >= sat_level || rawc[k + fw + 1] >= sat_level;
+                  }
+            }
+          else
+            for (gsize i = 0; i < fnpix; i++)
+              sat[i] = img->mask[i] && rawc[i] >= sat_level;
+        }
+    }
+  DBG_MARK ("proxy");
+  if (check_cancel (cancellable, error))
+    goto out;
+
+  const int pw = proxy->width, ph = proxy->height;
+  gsize pnpix = tsr_image_npix (proxy);
+
+  /* 3: background mesh, subtraction, extraction. */
+  inv = g_new (guint8, pnpix);
+  for (gsize i = 0; i < pnpix; i++)
+    inv[i] = !proxy->mask[i];
+
+  sep_image im;
+  memset (&im, 0, sizeof im);
+  im.data = proxy->data;
+  im.dtype = SEP_TFLOAT;
+  im.mask = inv;
+  im.mdtype = SEP_TBYTE;
+  im.maskthresh = 0.0;
+  im.w = pw;
+  im.h = ph;
+  im.noise_type = SEP_NOISE_NONE;
+  im.gain = 0.0;
+
+  int box = MIN (params->bg_box, MAX (pw, ph));
+  int status = sep_background (&im, box, box, 3, 3, 0.0, &bkg);
+  if (status != 0)
+    {
+      sep_failed (status, _("background estimation"), error);
+      goto out;
+    }
+  list->background = sep_bkg_global (bkg);
+  list->background_rms = sep_bkg_globalrms (bkg);
+  back = g_new (float, pnpix);
+  status = sep_bkg_array (bkg, back, SEP_TFLOAT);
+  if (status != 0)
+    {
+      sep_failed (status, _("background estimation"), error);
+      goto out;
+    }
+  DBG_MARK ("background");
+  work = g_new (float, pnpix);
+  for (gsize i = 0; i < pnpix; i++)
+    work[i] = proxy->mask[i] ? proxy->data[i] - back[i] : 0.0f;
+  if (check_cancel (cancellable, error))
+    goto out;
+
+  double rms = list->background_rms;
+  if (!(rms > 0) || !isfinite (rms))
+    {
+      /* A constant frame: nothing to detect. */
+      ok = TRUE;
+      goto out;
+    }
+
+  im.data = work;
+  static const float conv[9] = { 1, 2, 1, 2, 4, 2, 1, 2, 1 };
+  double thresh = params->detect_sigma * rms;
+  for (int attempt = 0;; attempt++)
+    {
+      status = sep_extract (&im, (float) thresh, SEP_THRESH_ABS, params->min_area, conv, 3, 3,
+                            SEP_FILTER_CONV, 32, 0.005, 1, 1.0, &cat);
+      if (status == 0)
+        break;
+      cat = NULL;
+      if ((status == SEP_PIXSTACK_FULL || status == SEP_DEBLEND_OVERFLOW) && attempt < 4)
+        {
+          thresh *= 2.0;   /* crowded or nebulous: detect the brighter sources only */
+          continue;
+        }
+      sep_failed (status, _("source extraction"), error);
+      goto out;
+    }
+  list->n_detected = (guint) cat->nobj;
+  DBG_MARK ("extract");
+  if (check_cancel (cancellable, error))
+    goto out;
+
+  /* 4: fits, brightest sources first. */
+  seg = g_new0 (int, pnpix);
+  for (int k = 0; k < cat->nobj; k++)
+    for (int q = 0; q < cat->npix[k]; q++)
+      {
+        int pix = cat->pix[k][q];
+        if (pix >= 0 && (gsize) pix < pnpix)
+          seg[pix] = k + 1;
+      }
+
+  Ctx ctx = {
+    .pw = pw, .ph = ph, .scale = scale,
+    .superpixel = mosaic && scale == 2,
+    .green = mosaic && scale == 1 && mode == TSR_LUMA_GREEN,
+    .cfa = cfa, .fw = fw, .fh = fh,
+    .raw = rawc, .raw_mask = img->mask,
+    .work = work, .back = back, .pmask = proxy->mask, .sat = sat, .seg = seg,
+  };
+  if (ctx.green)
+    {
+      ctx.sigma = raw_sigma;
+      ctx.pix_area = 2.0;
+    }
+  else
+    {
+      ctx.sigma = rms;
+      ctx.pix_area = ctx.superpixel ? 4.0 : 1.0;
+    }
+
+  Cand *cand = g_new (Cand, MAX (cat->nobj, 1));
+  for (int k = 0; k < cat->nobj; k++)
+    {
+      cand[k].obj = k;
+      cand[k].flux = isfinite (cat->flux[k]) ? cat->flux[k] : -INFINITY;
+    }
+  qsort (cand, cat->nobj, sizeof (Cand), cmp_cand);
+
+  guint max_stars = params->max_stars > 0 ? params->max_stars : G_MAXUINT;
+  for (int k = 0; k < cat->nobj && list->stars->len < max_stars; k++)
+    {
+      if ((k & 63) == 63 && check_cancel (cancellable, error))
+        {
+          g_free (cand);
+          goto out;
+        }
+      TsrStar st;
+      gboolean good = params->fit ? fit_candidate (&ctx, cat, cand[k].obj, &samples, &st)
+                                  : star_from_moments (&ctx, cat, cand[k].obj, &st);
+      if (good)
+        g_array_append_val (list->stars, st);
+    }
+  g_free (cand);
+  DBG_MARK ("fits");
+  if (g_getenv ("TSR_STARS_DEBUG")) g_printerr ("fits %ld passes %ld evals %ld\n", DBG_fits, DBG_passes, DBG_evals);
+
+  /* 5: brightest first, duplicates collapsed, statistics. */
+  g_array_sort (list->stars, cmp_star_flux);
+  remove_duplicates (list->stars);
+  if (list->stars->len > max_stars)
+    g_array_set_size (list->stars, max_stars);
+
+  {
+    guint n = list->stars->len, m = 0;
+    double *fv = g_new (double, MAX (n, 1)), *rv = g_new (double, MAX (n, 1));
+    for (guint i = 0; i < n; i++)
+      {
+        const TsrStar *st = &g_array_index (list->stars, TsrStar, i);
+        if (st->saturated || !(st->snr > SNR_STATS_MIN))
+          continue;
+        fv[m] = st->fwhm;
+        rv[m] = st->roundness;
+        m++;
+      }
+    list->fwhm_median = median_double (fv, m);
+    list->roundness_median = median_double (rv, m);
+    g_free (fv);
+    g_free (rv);
+  }
+  ok = TRUE;
+
+out:
+  samples_clear (&samples);
+  if (cat)
+    sep_catalog_free (cat);
+  if (bkg)
+    sep_bkg_free (bkg);
+  g_free (seg);
+  g_free (work);
+  g_free (back);
+  g_free (inv);
+  g_free (sat);
+  g_free (rawc);
+  if (proxy)
+    tsr_image_unref (proxy);
+  if (!ok)
+    {
+      tsr_star_list_free (list);
+      return NULL;
+    }
+  return list;
+}

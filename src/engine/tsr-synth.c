@@ -1695,13 +1695,15 @@ static void
 remove_written (const TsrSynthTruth *t, const char *outdir, const gboolean *written,
                 const gboolean *truth_written)
 {
-  const char *truth_names[2] = { "truth.fits", "truth-sharp.fits" };
+  const char *truth_names[2] = { "truth/truth.fits", "truth/truth-sharp.fits" };
   for (guint i = 0; i < 2; i++)
     if (truth_written[i])
       {
         g_autofree char *path = g_build_filename (outdir, truth_names[i], NULL);
         g_unlink (path);
       }
+  g_autofree char *tdir = g_build_filename (outdir, "truth", NULL);
+  g_rmdir (tdir); /* only when empty */
   for (guint i = 0; i < t->frames->len; i++)
     {
       const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, i);
@@ -1779,7 +1781,9 @@ tsr_synth_write_session (const TsrSynthParams *p, const char *outdir,
 
   if (err == NULL)
     {
-      g_autofree char *path = g_build_filename (outdir, "truth.fits", NULL);
+      g_autofree char *tdir = g_build_filename (outdir, "truth", NULL);
+      g_mkdir_with_parents (tdir, 0755);
+      g_autofree char *path = g_build_filename (tdir, "truth.fits", NULL);
       if (write_truth_image (t, tsr_synth_median_fwhm (t), path, &err))
         {
           truth_written[0] = TRUE;
@@ -1790,7 +1794,7 @@ tsr_synth_write_session (const TsrSynthParams *p, const char *outdir,
     }
   if (err == NULL && !g_cancellable_set_error_if_cancelled (cancellable, &err))
     {
-      g_autofree char *path = g_build_filename (outdir, "truth-sharp.fits", NULL);
+      g_autofree char *path = g_build_filename (outdir, "truth", "truth-sharp.fits", NULL);
       if (write_truth_image (t, TRUTH_SHARP_FWHM, path, &err))
         {
           truth_written[1] = TRUE;

@@ -114,8 +114,8 @@ double tsr_synth_median_fwhm (const TsrSynthTruth *t);
 TsrImage *tsr_synth_render_truth (const TsrSynthTruth *t, double fwhm);
 
 /* Write frames (16-bit, BZERO 32768, BAYERPAT when CFA, DATE-OBS, EXPTIME…) named
- * synth_0001.fits …, truth.json, truth.fits (noise-free, no sky, median seeing, sky
- * coordinates) and truth-sharp.fits (same, FWHM 1.2 px) into outdir (created). */
+ * synth_0001.fits …, truth.json, truth/truth.fits (noise-free, no sky, median seeing, sky
+ * coordinates) and truth/truth-sharp.fits (same, FWHM 1.2 px) into outdir (created). */
 TsrSynthTruth *tsr_synth_write_session (const TsrSynthParams *p, const char *outdir,
                                         TsrProgressFunc progress, gpointer progress_data,
                                         GCancellable *cancellable, GError **error);

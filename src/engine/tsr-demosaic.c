@@ -1,0 +1,106 @@
+/* tsr-demosaic.c — one demosaic of an accumulated CFA mosaic (Malvar–He–Cutler). The
+ * filters are linear, so linear data stays linear. */
+#include "tsr-tbqr.h"
+
+#include <string.h>
+
+/* Reflect about the first/last pixel: keeps the CFA parity. */
+static inline int
+reflect (int i, int n)
+{
+  if (n == 1)
+    return 0;
+  while (i < 0 || i >= n)
+    {
+      if (i < 0)
+        i = -i;
+      if (i >= n)
+        i = 2 * (n - 1) - i;
+    }
+  return i;
+}
+
+/* Invalid mosaic samples are filled with the mean of valid same-colour neighbours so the
+ * filters see no holes; the output mask keeps them invalid. */
+static float *
+filled_copy (const TsrImage *m)
+{
+  int w = m->width, h = m->height;
+  float *f = g_memdup2 (m->data, sizeof (float) * w * h);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        gsize k = (gsize) y * w + x;
+        if (m->mask[k])
+          continue;
+        double s = 0;
+        int n = 0;
+        for (int r = 2; r <= 8 && n == 0; r += 2)
+          for (int dy = -r; dy <= r; dy += 2)
+            for (int dx = -r; dx <= r; dx += 2)
+              {
+                int xx = x + dx, yy = y + dy;
+                if (xx < 0 || yy < 0 || xx >= w || yy >= h)
+                  continue;
+                gsize kk = (gsize) yy * w + xx;
+                if (m->mask[kk])
+                  s += m->data[kk], n++;
+              }
+        f[k] = n ? s / n : 0.0f;
+      }
+  return f;
+}
+
+TsrImage *
+tsr_demosaic (const TsrImage *m)
+{
+  g_return_val_if_fail (m->channels == 1 && m->cfa != TSR_CFA_NONE, NULL);
+  int w = m->width, h = m->height;
+  TsrImage *out = tsr_image_new (w, h, 3);
+  if (!out)
+    return NULL;
+  tsr_header_free (out->header);
+  out->header = tsr_header_copy (m->header);
+  memcpy (out->mask, m->mask, (gsize) w * h);
+  float *src = filled_copy (m);
+  float *R = tsr_image_plane (out, 0), *G = tsr_image_plane (out, 1), *B = tsr_image_plane (out, 2);
+#define P(dx, dy) src[(gsize) reflect (y + (dy), h) * w + reflect (x + (dx), w)]
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        gsize k = (gsize) y * w + x;
+        int c = tsr_cfa_color (m->cfa, x, y);
+        float v = P (0, 0);
+        /* G at a red or blue site */
+        float g_rb = (4 * v + 2 * (P (-1, 0) + P (1, 0) + P (0, -1) + P (0, 1))
+                      - (P (-2, 0) + P (2, 0) + P (0, -2) + P (0, 2))) / 8.0f;
+        /* the other chroma at a red/blue site (diagonal neighbours) */
+        float rb_br = (6 * v + 2 * (P (-1, -1) + P (1, -1) + P (-1, 1) + P (1, 1))
+                       - 1.5f * (P (-2, 0) + P (2, 0) + P (0, -2) + P (0, 2))) / 8.0f;
+        /* chroma at a green site from horizontal neighbours */
+        float h_c = (5 * v + 4 * (P (-1, 0) + P (1, 0)) - (P (-2, 0) + P (2, 0))
+                     - (P (-1, -1) + P (1, -1) + P (-1, 1) + P (1, 1))
+                     + 0.5f * (P (0, -2) + P (0, 2))) / 8.0f;
+        /* chroma at a green site from vertical neighbours */
+        float v_c = (5 * v + 4 * (P (0, -1) + P (0, 1)) - (P (0, -2) + P (0, 2))
+                     - (P (-1, -1) + P (1, -1) + P (-1, 1) + P (1, 1))
+                     + 0.5f * (P (-2, 0) + P (2, 0))) / 8.0f;
+        if (c == TSR_RED)
+          R[k] = v, G[k] = g_rb, B[k] = rb_br;
+        else if (c == TSR_BLUE)
+          B[k] = v, G[k] = g_rb, R[k] = rb_br;
+        else
+          {
+            G[k] = v;
+            int left = tsr_cfa_color (m->cfa, x + 1, y);
+            if (left == TSR_RED)
+              R[k] = h_c, B[k] = v_c;
+            else
+              B[k] = h_c, R[k] = v_c;
+          }
+      }
+#undef P
+  g_free (src);
+  out->cfa = TSR_CFA_NONE;
+  return out;
+}

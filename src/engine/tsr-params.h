@@ -1,0 +1,111 @@
+/* tsr-params.h — every parameter of a TBQR run in one versioned struct, with a table of
+ * keys ("section.name") shared by the CLI (--set), the .tessera project file and the window.
+ */
+#pragma once
+#include <gio/gio.h>
+#include "tsr-register.h"
+
+G_BEGIN_DECLS
+
+#define TSR_PARAMS_VERSION 1
+
+typedef enum { TSR_NORM_ADDITIVE_SCALE = 0, TSR_NORM_DIVIDE_BACKGROUND, TSR_NORM_NONE } TsrNormMode;
+typedef enum { TSR_ENERGY_NOISE_NORMALISED = 0, TSR_ENERGY_PAPER } TsrEnergyMode;
+typedef enum { TSR_REJECT_NONE = 0, TSR_REJECT_SIGMA, TSR_REJECT_WINSOR } TsrRejectMode;
+typedef enum { TSR_CLUSTER_AUTO = 0, TSR_CLUSTER_OFF, TSR_CLUSTER_ON } TsrClusterMode;
+
+typedef struct
+{
+  int version;                 /* TSR_PARAMS_VERSION */
+  TsrRegisterParams reg;       /* registration + gate ("register.*", "gate.*") */
+  gboolean keep_gated;         /* gate.keep_gated: gated frames still weighted (default FALSE) */
+
+  TsrNormMode norm;            /* norm.mode: additive (default), divide, none */
+
+  /* global quality (§3.1) */
+  double alpha, beta, gamma;   /* global.alpha/beta/gamma, sum 1 (0.4/0.3/0.3) */
+  double global_k;             /* global.k: G = exp(k·clip(Q, −c, c)) (1.0) */
+  double global_clamp;         /* global.clamp (3) */
+  TsrEnergyMode energy;        /* global.energy: noise (default) | paper */
+
+  /* tiles (§3.2) */
+  double tile_s;               /* tiles.s (32) */
+  int tile_min;                /* tiles.min (64) */
+  int tile_max;                /* tiles.max: 0 = min(W,H)/6 */
+  double tile_overlap;         /* tiles.overlap (0.5) */
+  double star_tile_threshold;  /* tiles.star_threshold: median stars per tile for STAR (10) */
+
+  /* local quality */
+  double w_fwhm, w_round, w_contrast;   /* local.fwhm/roundness/contrast (0.6/0.2/0.2) */
+  double w_energy, w_background;        /* local.energy/background (0.7/−0.3) */
+  double local_k;              /* local.k: L = exp(k·clip(Q_local, −c, c)) (1.0) */
+  double local_clamp;          /* local.clamp (3) */
+  double weight_cap;           /* local.cap: max/min weight ratio per tile, 0 = off */
+
+  /* rejection */
+  TsrRejectMode reject;        /* reject.mode: sigma (default) | winsor | none */
+  double reject_kappa;         /* reject.kappa (3) */
+  double reject_min_fraction;  /* reject.min_fraction kept (0.5) */
+
+  /* clusters (§3.5) */
+  TsrClusterMode clusters;     /* cluster.mode: auto (N ≥ cluster.auto_min) | off | on */
+  int cluster_auto_min;        /* cluster.auto_min (200) */
+  int cluster_k_min, cluster_k_max; /* cluster.k_min/k_max (5/30) */
+  double kappa_cluster;        /* cluster.kappa (1.0) */
+  double r_cap;                /* cluster.r_cap (20) */
+  gboolean cap_enabled;        /* cluster.cap (FALSE) */
+
+  /* validation thresholds */
+  double val_fwhm_gain;        /* validate.fwhm_gain: min FWHM reduction vs mean (0.0 = report) */
+  double val_noise_max;        /* validate.noise_max: max normalised noise ratio (1.05) */
+  double val_flux_tol;         /* validate.flux_tol (0.01) */
+  double val_seam_max;         /* validate.seam_max (1.2) */
+
+  /* deconvolution (issue 6) — kept here so projects round-trip */
+  int deconv_iterations;       /* deconv.iterations (20) */
+  double deconv_kappa;         /* deconv.kappa (2.0) */
+  double deconv_delta;         /* deconv.delta (−2.5 = auto) */
+  double deconv_relax;         /* deconv.relax (1.0) */
+  int deconv_sr;               /* deconv.sr (1) */
+
+  /* resources */
+  guint n_threads;             /* run.threads (0 = all) */
+  double memory_budget_mb;     /* run.memory_mb (2048) */
+} TsrParams;
+
+void     tsr_params_init (TsrParams *p);
+
+typedef enum { TSR_PARAM_DOUBLE, TSR_PARAM_INT, TSR_PARAM_BOOL, TSR_PARAM_ENUM } TsrParamType;
+
+typedef struct
+{
+  const char *key;             /* "global.alpha" */
+  TsrParamType type;
+  gsize offset;                /* into TsrParams */
+  double min, max;             /* allowed range (numbers) */
+  const char *const *choices;  /* enum names, NULL-terminated */
+  const char *help;            /* one line, translatable (N_) */
+} TsrParamSpec;
+
+const TsrParamSpec *tsr_params_specs (guint *n);
+const TsrParamSpec *tsr_params_find (const char *key);
+
+/* Set "key=value" or key, value. Errors name the key and the allowed range. Unknown keys
+ * are TSR_ERROR_INVALID_ARG too (callers that only warn use tsr_params_find first). */
+gboolean tsr_params_set (TsrParams *p, const char *key, const char *value, GError **error);
+gboolean tsr_params_set_assignment (TsrParams *p, const char *assignment, GError **error);
+char    *tsr_params_get_string (const TsrParams *p, const char *key);
+/* Cross-field checks (α+β+γ = 1, tile_min ≤ tile_max, k_min ≤ k_max …). */
+gboolean tsr_params_validate (const TsrParams *p, GError **error);
+/* A one-line summary of every parameter for FITS HISTORY. */
+char    *tsr_params_history (const TsrParams *p);
+
+/* Project files (.tessera, GKeyFile): [session] paths=…; recursive=…; one group per
+ * section with the parameter keys. Unknown keys are reported through warnings (a list of
+ * strings the caller shows); out-of-range values are errors naming the key and range. */
+gboolean tsr_project_save (const char *path, const TsrParams *p, const char *const *session_paths,
+                           GError **error);
+gboolean tsr_project_load (const char *path, TsrParams *p, char ***session_paths,
+                           GPtrArray *warnings, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,743 @@
+/* tsr-tbqr-accumulate.c — the accumulate pass of TBQR: warp, normalise, smooth per-pixel
+ * weight field, weighted rejection, weighted mean, the plain mean stack of the same frames,
+ * validation against it, and the diagnostics JSON. See docs/tbqr.md. */
+#include "tsr-tbqr.h"
+#include "tsr-error.h"
+#include "tsr-fits.h"
+#include "tsr-frames.h"
+#include "tsr-json.h"
+#include "tsr-stats.h"
+#include "tsr-tbqr-private.h"
+
+#include <glib/gi18n.h>
+#include <math.h>
+#include <string.h>
+
+/* Separable Hann windows: for each column (row) up to MAXW tiles with their weights. */
+#define MAXW 6
+typedef struct
+{
+  int n;
+  int idx[MAXW];
+  float h[MAXW];
+} Axis;
+
+static Axis *
+make_axis (const TsrAnalysis *a, gboolean x_axis)
+{
+  int len = x_axis ? a->width : a->height;
+  int ntiles = x_axis ? a->tiles_x : a->tiles_y;
+  Axis *ax = g_new0 (Axis, len);
+  double T = a->tile_size;
+  for (int p = 0; p < len; p++)
+    for (int i = 0; i < ntiles && ax[p].n < MAXW; i++)
+      {
+        const TsrTile *t = &a->tiles[x_axis ? i : i * a->tiles_x];
+        double c = x_axis ? t->cx : t->cy;
+        double d = p - c;
+        if (fabs (d) >= T / 2)
+          continue;
+        double h = cos (G_PI * d / T);
+        ax[p].idx[ax[p].n] = i;
+        ax[p].h[ax[p].n] = h * h;
+        ax[p].n++;
+      }
+  return ax;
+}
+
+typedef struct
+{
+  TsrAnalysis *a;
+  TsrWeights *w;
+  const TsrParams *p;
+  Axis *ax, *ay;
+  float *cluster_norm;    /* per cluster, coarse grid of D_k (NULL when clusters off) */
+  int cg_w, cg_h, cg_step;
+  gboolean stats_pass;
+  /* statistics pass */
+  double *s0, *s1, *s2;
+  /* final pass */
+  float *mu, *sigma;
+  double *acc_w, *acc_wx, *all_w, *all_wx, *mean_x;
+  guint32 *n_acc, *n_all;
+  GMutex lock;
+} AccJob;
+
+/* Per-pixel weight of frame f at (x, y): Σ_t h_t W_{f,t}, times the cluster factor. */
+static inline float
+weight_at (const AccJob *j, const float *wf, int x, int y)
+{
+  const Axis *cx = &j->ax[x], *cy = &j->ay[y];
+  float s = 0;
+  for (int b = 0; b < cy->n; b++)
+    {
+      const float *row = wf + (gsize) cy->idx[b] * j->a->tiles_x;
+      float r = 0;
+      for (int q = 0; q < cx->n; q++)
+        r += cx->h[q] * row[cx->idx[q]];
+      s += cy->h[b] * r;
+    }
+  return s;
+}
+
+static float
+cluster_factor (const AccJob *j, int cluster, int x, int y)
+{
+  if (!j->cluster_norm || cluster < 0)
+    return 1.0f;
+  const float *g = j->cluster_norm + (gsize) cluster * j->cg_w * j->cg_h;
+  double gx = (double) x / j->cg_step, gy = (double) y / j->cg_step;
+  int x0 = MIN ((int) gx, j->cg_w - 1), y0 = MIN ((int) gy, j->cg_h - 1);
+  int x1 = MIN (x0 + 1, j->cg_w - 1), y1 = MIN (y0 + 1, j->cg_h - 1);
+  double fx = gx - x0, fy = gy - y0;
+  double v = (1 - fy) * ((1 - fx) * g[y0 * j->cg_w + x0] + fx * g[y0 * j->cg_w + x1])
+             + fy * ((1 - fx) * g[y1 * j->cg_w + x0] + fx * g[y1 * j->cg_w + x1]);
+  return v > 0 ? (float) (j->w->cluster_w[cluster] / v) : 0.0f;
+}
+
+/* Normalise in frame geometry: subtract the frame's background plane per colour, divide
+ * by the photometric scale, add the reference's background level back. */
+static void
+normalise_frame (TsrImage *img, const TsrFrameMetrics *fm, const TsrAnalysis *a, TsrNormMode mode)
+{
+  if (mode == TSR_NORM_NONE)
+    return;
+  int w = img->width, h = img->height;
+  for (int c = 0; c < img->channels; c++)
+    {
+      float *pl = tsr_image_plane (img, c);
+      for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+          {
+            int col = img->channels == 3 ? c : (img->cfa != TSR_CFA_NONE ? tsr_cfa_color (img->cfa, x, y) : 0);
+            const double *pp = fm->plane[col];
+            double bg = pp[0] + pp[1] * x + pp[2] * y;
+            gsize k = (gsize) y * w + x;
+            if (mode == TSR_NORM_DIVIDE_BACKGROUND)
+              pl[k] = bg > 1e-6 ? pl[k] / bg * a->ref_plane[col] : pl[k];
+            else
+              pl[k] = (pl[k] - bg) / fm->scale + a->ref_plane[col];
+          }
+    }
+}
+
+static gboolean
+accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer user_data,
+                  GCancellable *cancellable, GError **error)
+{
+  AccJob *j = user_data;
+  const TsrAnalysis *a = j->a;
+  const TsrFrameReg *fr = &a->reg->frames[index];
+  normalise_frame (img, &a->frames[index], a, j->p->norm);
+  g_autoptr (TsrImage) warped = tsr_warp (img, &fr->transform, a->width, a->height, a->cfa, j->p->reg.interp);
+  if (!warped)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FAILED, _("%s: cannot warp the frame"), frame->path);
+      return FALSE;
+    }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  int W = a->width, H = a->height, C = warped->channels;
+  gsize npix = (gsize) W * H;
+  const float *wf = j->w->w + (gsize) index * a->n_tiles;
+  int cluster = j->w->cluster[index];
+  /* per-pixel weights of this frame */
+  float *we = g_new (float, npix);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        gsize k = (gsize) y * W + x;
+        we[k] = warped->mask[k] ? weight_at (j, wf, x, y) * cluster_factor (j, cluster, x, y) : 0.0f;
+      }
+  guint8 *reject = NULL;
+  if (!j->stats_pass && j->p->reject != TSR_REJECT_NONE)
+    {
+      reject = g_new0 (guint8, npix);
+      double kappa = j->p->reject_kappa;
+      for (gsize k = 0; k < npix; k++)
+        {
+          if (!warped->mask[k] || j->n_all == NULL)
+            continue;
+          for (int c = 0; c < C; c++)
+            {
+              gsize q = c * npix + k;
+              float s = j->sigma[q];
+              if (s > 0 && fabsf (warped->data[q] - j->mu[q]) > kappa * s)
+                reject[k] = 1;
+            }
+        }
+      /* Bayer: a sample rejected in one colour is rejected in its whole 2×2 cell, so a
+       * trail never leaves a chroma speckle. */
+      if (a->cfa != TSR_CFA_NONE)
+        for (int y = 0; y + 1 < H; y += 2)
+          for (int x = 0; x + 1 < W; x += 2)
+            {
+              gsize k = (gsize) y * W + x;
+              if (reject[k] | reject[k + 1] | reject[k + W] | reject[k + W + 1])
+                reject[k] = reject[k + 1] = reject[k + W] = reject[k + W + 1] = 1;
+            }
+    }
+
+  g_mutex_lock (&j->lock);
+  for (gsize k = 0; k < npix; k++)
+    {
+      if (!warped->mask[k])
+        continue;
+      double e = we[k];
+      for (int c = 0; c < C; c++)
+        {
+          gsize q = c * npix + k;
+          double x = warped->data[q];
+          if (j->stats_pass)
+            {
+              j->s0[q] += e;
+              j->s1[q] += e * x;
+              j->s2[q] += e * x * x;
+              continue;
+            }
+          j->all_w[q] += e;
+          j->all_wx[q] += e * x;
+          j->mean_x[q] += x;
+          if (reject && reject[k])
+            {
+              if (j->p->reject == TSR_REJECT_WINSOR)
+                {
+                  /* winsorized: clamp the sample to the bound instead of dropping it */
+                  double lim = j->p->reject_kappa * j->sigma[q];
+                  double xc = CLAMP (x, j->mu[q] - lim, j->mu[q] + lim);
+                  j->acc_w[q] += e;
+                  j->acc_wx[q] += e * xc;
+                }
+              continue;
+            }
+          j->acc_w[q] += e;
+          j->acc_wx[q] += e * x;
+        }
+      if (!j->stats_pass)
+        {
+          j->n_all[k]++;
+          if (!(reject && reject[k]) || j->p->reject == TSR_REJECT_WINSOR)
+            j->n_acc[k]++;
+        }
+    }
+  g_mutex_unlock (&j->lock);
+  g_free (we);
+  g_free (reject);
+  return TRUE;
+}
+
+/* D_k(p) = Σ_{f∈k} w_f(p)·coverage_f(p) on a coarse grid, from geometry only. */
+static void
+cluster_normalisation (AccJob *j)
+{
+  const TsrAnalysis *a = j->a;
+  const TsrWeights *w = j->w;
+  j->cg_step = 16;
+  j->cg_w = (a->width - 1) / j->cg_step + 2;
+  j->cg_h = (a->height - 1) / j->cg_step + 2;
+  gsize g = (gsize) j->cg_w * j->cg_h;
+  j->cluster_norm = g_new0 (float, g * w->n_clusters);
+  for (guint f = 0; f < w->n_frames; f++)
+    {
+      int k = w->cluster[f];
+      if (k < 0 || !w->used[f])
+        continue;
+      const float *wf = w->w + (gsize) f * a->n_tiles;
+      float *d = j->cluster_norm + (gsize) k * g;
+      for (int gy = 0; gy < j->cg_h; gy++)
+        for (int gx = 0; gx < j->cg_w; gx++)
+          {
+            int x = MIN (gx * j->cg_step, a->width - 1), y = MIN (gy * j->cg_step, a->height - 1);
+            double fx, fy;
+            tsr_transform_apply (&a->reg->frames[f].transform, x, y, &fx, &fy);
+            if (fx < 0 || fy < 0 || fx > a->width - 1 || fy > a->height - 1)
+              continue;
+            d[gy * j->cg_w + gx] += weight_at (j, wf, x, y);
+          }
+    }
+}
+
+void
+tsr_reconstruction_free (TsrReconstruction *r)
+{
+  if (!r)
+    return;
+  g_clear_pointer (&r->result, tsr_image_unref);
+  g_clear_pointer (&r->mean, tsr_image_unref);
+  g_clear_pointer (&r->coverage, tsr_image_unref);
+  g_clear_pointer (&r->weight, tsr_image_unref);
+  g_clear_pointer (&r->rejected, tsr_image_unref);
+  g_free (r);
+}
+
+static TsrImage *
+finish_colour (TsrImage *mosaic)
+{
+  if (mosaic->cfa == TSR_CFA_NONE || mosaic->channels != 1)
+    return mosaic;
+  TsrImage *rgb = tsr_demosaic (mosaic);
+  tsr_image_unref (mosaic);
+  return rgb;
+}
+
+TsrReconstruction *
+tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgressFunc progress,
+                     gpointer progress_data, GCancellable *cancellable, GError **error)
+{
+  TsrSession *s = a->reg->session;
+  guint n = a->reg->n_frames;
+  GArray *idx = g_array_new (FALSE, FALSE, sizeof (guint));
+  for (guint f = 0; f < n; f++)
+    if (w->used[f])
+      g_array_append_val (idx, f);
+  if (idx->len == 0)
+    {
+      g_array_unref (idx);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_NO_VALID, _("every frame was gated: nothing to reconstruct"));
+      return NULL;
+    }
+  int C = a->channels;
+  gsize npix = (gsize) a->width * a->height, nval = npix * C;
+  AccJob j = { 0 };
+  j.a = a;
+  j.w = w;
+  j.p = p;
+  j.ax = make_axis (a, TRUE);
+  j.ay = make_axis (a, FALSE);
+  g_mutex_init (&j.lock);
+  if (w->n_clusters > 0)
+    cluster_normalisation (&j);
+
+  TsrMapOptions opt;
+  tsr_map_options_init (&opt, NULL);
+  opt.indices = (const guint *) idx->data;
+  opt.n_indices = idx->len;
+  opt.n_threads = p->n_threads;
+  opt.memory_budget = (gsize) (p->memory_budget_mb * 1024 * 1024 / 2);
+  opt.bytes_per_frame_factor = 4.0;
+  gboolean ok = TRUE;
+  if (p->reject != TSR_REJECT_NONE && idx->len >= 3)
+    {
+      j.stats_pass = TRUE;
+      j.s0 = g_try_new0 (double, nval);
+      j.s1 = g_try_new0 (double, nval);
+      j.s2 = g_try_new0 (double, nval);
+      opt.phase = _("Rejection statistics");
+      ok = j.s0 && j.s1 && j.s2
+           && tsr_frames_map (s, &opt, accumulate_frame, &j, progress, progress_data, cancellable, error);
+      if (ok)
+        {
+          j.mu = g_new (float, nval);
+          j.sigma = g_new (float, nval);
+          for (gsize q = 0; q < nval; q++)
+            {
+              double m = j.s0[q] > 0 ? j.s1[q] / j.s0[q] : 0;
+              double v = j.s0[q] > 0 ? j.s2[q] / j.s0[q] - m * m : 0;
+              j.mu[q] = m;
+              j.sigma[q] = v > 0 ? sqrt (v) : 0;
+            }
+        }
+      g_free (j.s0), g_free (j.s1), g_free (j.s2);
+      j.s0 = j.s1 = j.s2 = NULL;
+      j.stats_pass = FALSE;
+    }
+  if (ok)
+    {
+      j.acc_w = g_try_new0 (double, nval);
+      j.acc_wx = g_try_new0 (double, nval);
+      j.all_w = g_try_new0 (double, nval);
+      j.all_wx = g_try_new0 (double, nval);
+      j.mean_x = g_try_new0 (double, nval);
+      j.n_acc = g_try_new0 (guint32, npix);
+      j.n_all = g_try_new0 (guint32, npix);
+      if (!j.acc_w || !j.acc_wx || !j.all_w || !j.all_wx || !j.mean_x || !j.n_acc || !j.n_all)
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("not enough memory for the accumulation images"));
+          ok = FALSE;
+        }
+      if (ok && !j.mu)
+        {
+          /* no rejection statistics: nothing is rejected */
+          p = p;
+        }
+      opt.phase = _("Accumulating");
+      if (ok)
+        {
+          TsrParams pp = *p;
+          if (!j.mu)
+            pp.reject = TSR_REJECT_NONE;
+          j.p = &pp;
+          ok = tsr_frames_map (s, &opt, accumulate_frame, &j, progress, progress_data, cancellable, error);
+          j.p = p;
+        }
+    }
+  TsrReconstruction *r = NULL;
+  if (ok)
+    {
+      r = g_new0 (TsrReconstruction, 1);
+      TsrImage *res = tsr_image_new (a->width, a->height, C);
+      TsrImage *mean = tsr_image_new (a->width, a->height, C);
+      r->coverage = tsr_image_new (a->width, a->height, 1);
+      r->weight = tsr_image_new (a->width, a->height, 1);
+      r->rejected = tsr_image_new (a->width, a->height, 1);
+      res->cfa = mean->cfa = a->cfa;
+      double min_frac = p->reject_min_fraction;
+      for (gsize k = 0; k < npix; k++)
+        {
+          guint32 na = j.n_acc[k], nt = j.n_all[k];
+          gboolean use_acc = na >= MAX (1.0, ceil (min_frac * nt));
+          gboolean valid = nt > 0;
+          res->mask[k] = mean->mask[k] = r->coverage->mask[k] = r->weight->mask[k] = valid;
+          r->coverage->data[k] = use_acc ? na : nt;
+          r->rejected->data[k] = nt ? 1.0f - (float) (use_acc ? na : nt) / nt : 0;
+          double wsum = 0;
+          for (int c = 0; c < C; c++)
+            {
+              gsize q = c * npix + k;
+              double W0 = use_acc ? j.acc_w[q] : j.all_w[q], W1 = use_acc ? j.acc_wx[q] : j.all_wx[q];
+              res->data[q] = valid && W0 > 0 ? W1 / W0 : (valid ? j.mean_x[q] / nt : 0);
+              mean->data[q] = valid ? j.mean_x[q] / nt : 0;
+              wsum += W0;
+            }
+          r->weight->data[k] = wsum / C;
+        }
+      /* header: the reference frame's, plus NCOMBINE and the processing history */
+      TsrFitsInfo info;
+      TsrHeader *h = NULL;
+      if (tsr_fits_read_info (tsr_session_frame (s, a->reg->reference)->path, &info, &h, NULL))
+        {
+          tsr_fits_info_clear (&info);
+          tsr_header_free (res->header);
+          res->header = h;
+          tsr_header_free (mean->header);
+          mean->header = tsr_header_copy (h);
+        }
+      tsr_header_set_int (res->header, "NCOMBINE", idx->len, "frames combined");
+      tsr_header_set_int (mean->header, "NCOMBINE", idx->len, "frames combined");
+      g_autofree char *ph = tsr_params_history (p);
+      g_autofree char *h1 = g_strdup_printf (
+          "Tessera TBQR: reference=%u frames=%u used=%u tile=%d step=%d fwhm=%.3f clusters=%d",
+          a->reg->reference, n, idx->len, a->tile_size, a->tile_step, a->session_fwhm, w->n_clusters);
+      tsr_header_add_history (res->header, h1);
+      tsr_header_add_history (res->header, ph);
+      tsr_header_add_history (mean->header, "Tessera mean stack of the same registered, normalised frames (validation baseline)");
+      tsr_header_add_history (mean->header, ph);
+      r->result = finish_colour (res);
+      r->mean = finish_colour (mean);
+      if (a->cfa != TSR_CFA_NONE)
+        {
+          tsr_header_add_history (r->result->header, "Tessera demosaic: Malvar-He-Cutler, once after accumulation");
+          tsr_header_add_history (r->mean->header, "Tessera demosaic: Malvar-He-Cutler, once after accumulation");
+        }
+      tsr_tbqr_validate (r->result, r->mean, a, p, &r->validation);
+    }
+  g_free (j.ax);
+  g_free (j.ay);
+  g_free (j.cluster_norm);
+  g_free (j.mu);
+  g_free (j.sigma);
+  g_free (j.acc_w);
+  g_free (j.acc_wx);
+  g_free (j.all_w);
+  g_free (j.all_wx);
+  g_free (j.mean_x);
+  g_free (j.n_acc);
+  g_free (j.n_all);
+  g_mutex_clear (&j.lock);
+  g_array_unref (idx);
+  return r;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Validation against the mean stack.
+ */
+
+static TsrImage *
+luminance (const TsrImage *img)
+{
+  TsrImage *l = tsr_image_new (img->width, img->height, 1);
+  gsize n = tsr_image_npix (img);
+  memcpy (l->mask, img->mask, n);
+  for (gsize k = 0; k < n; k++)
+    {
+      double s = 0;
+      for (int c = 0; c < img->channels; c++)
+        s += tsr_image_plane (img, c)[k];
+      l->data[k] = s / img->channels;
+    }
+  return l;
+}
+
+static int
+cmp_d (const void *x, const void *y)
+{
+  double a = *(const double *) x, b = *(const double *) y;
+  return a < b ? -1 : a > b;
+}
+
+static double
+median_d (GArray *v)
+{
+  if (v->len == 0)
+    return NAN;
+  qsort (v->data, v->len, sizeof (double), cmp_d);
+  double *d = (double *) v->data;
+  return v->len % 2 ? d[v->len / 2] : 0.5 * (d[v->len / 2 - 1] + d[v->len / 2]);
+}
+
+/* Gradient jumps along tile support edges against all columns/rows (median |Δ|). */
+static double
+seam_metric (const TsrImage *l, const TsrAnalysis *a)
+{
+  int w = l->width, h = l->height;
+  GArray *edge = g_array_new (FALSE, FALSE, sizeof (double)), *all = g_array_new (FALSE, FALSE, sizeof (double));
+  gboolean *is_edge_x = g_new0 (gboolean, w), *is_edge_y = g_new0 (gboolean, h);
+  for (int i = 0; i < a->tiles_x; i++)
+    {
+      int e0 = a->tiles[i].cx - a->tile_size / 2, e1 = a->tiles[i].cx + a->tile_size / 2;
+      if (e0 > 0 && e0 < w - 1)
+        is_edge_x[e0] = TRUE;
+      if (e1 > 0 && e1 < w - 1)
+        is_edge_x[e1] = TRUE;
+    }
+  for (int j = 0; j < a->tiles_y; j++)
+    {
+      int e0 = a->tiles[j * a->tiles_x].cy - a->tile_size / 2, e1 = a->tiles[j * a->tiles_x].cy + a->tile_size / 2;
+      if (e0 > 0 && e0 < h - 1)
+        is_edge_y[e0] = TRUE;
+      if (e1 > 0 && e1 < h - 1)
+        is_edge_y[e1] = TRUE;
+    }
+  for (int y = 0; y + 1 < h; y += 1)
+    for (int x = 0; x + 1 < w; x += 1)
+      {
+        gsize k = (gsize) y * w + x;
+        if (!l->mask[k] || !l->mask[k + 1] || !l->mask[k + w])
+          continue;
+        double dx = fabs (l->data[k + 1] - l->data[k]), dy = fabs (l->data[k + w] - l->data[k]);
+        if (is_edge_x[x])
+          g_array_append_val (edge, dx);
+        if (is_edge_y[y])
+          g_array_append_val (edge, dy);
+        if ((x % 3) == 0)
+          g_array_append_val (all, dx);
+        if ((y % 3) == 0)
+          g_array_append_val (all, dy);
+      }
+  double me = median_d (edge), ma = median_d (all);
+  g_array_unref (edge);
+  g_array_unref (all);
+  g_free (is_edge_x);
+  g_free (is_edge_y);
+  return ma > 0 ? me / ma : NAN;
+}
+
+void
+tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalysis *a, const TsrParams *p,
+                   TsrValidation *v)
+{
+  memset (v, 0, sizeof *v);
+  g_autoptr (TsrImage) lr = luminance (result);
+  g_autoptr (TsrImage) lm = luminance (mean);
+  TsrStarParams sp;
+  tsr_star_params_init (&sp);
+  TsrStarList *sr = tsr_stars_detect (lr, &sp, NULL, NULL);
+  TsrStarList *sm = tsr_stars_detect (lm, &sp, NULL, NULL);
+  GArray *fr = g_array_new (FALSE, FALSE, sizeof (double)), *fm = g_array_new (FALSE, FALSE, sizeof (double));
+  GArray *ratio = g_array_new (FALSE, FALSE, sizeof (double)), *flux = g_array_new (FALSE, FALSE, sizeof (double));
+  if (sr && sm)
+    for (guint i = 0; i < sm->stars->len; i++)
+      {
+        const TsrStar *m = &g_array_index (sm->stars, TsrStar, i);
+        if (m->saturated || m->snr < 30 || !isfinite (m->fwhm))
+          continue;
+        const TsrStar *best = NULL;
+        double bd = 1.5 * 1.5;
+        for (guint k = 0; k < sr->stars->len; k++)
+          {
+            const TsrStar *r = &g_array_index (sr->stars, TsrStar, k);
+            double d = (r->x - m->x) * (r->x - m->x) + (r->y - m->y) * (r->y - m->y);
+            if (d < bd)
+              bd = d, best = r;
+          }
+        if (!best || best->saturated || !isfinite (best->fwhm))
+          continue;
+        g_array_append_val (fm, m->fwhm);
+        g_array_append_val (fr, best->fwhm);
+        double q = best->flux / m->flux;
+        g_array_append_val (ratio, q);
+        g_array_append_val (flux, m->flux);
+      }
+  v->n_matched = fr->len;
+  v->fwhm_result = median_d (fr);
+  v->fwhm_mean = median_d (fm);
+  v->fwhm_ratio = v->fwhm_result / v->fwhm_mean;
+  v->flux_ratio = median_d (ratio);
+  double mflux = median_d (flux);
+  int step = result->cfa != TSR_CFA_NONE ? 2 : 1;
+  v->noise_result = tsr_plane_noise (lr->data, lr->mask, lr->width, lr->height, step) / mflux;
+  v->noise_mean = tsr_plane_noise (lm->data, lm->mask, lm->width, lm->height, step) / mflux;
+  v->noise_ratio = v->noise_result / v->noise_mean;
+  v->seam = seam_metric (lr, a);
+  TsrCheck checks[] = {
+    { N_("FWHM reduction vs mean stack"), 1.0 - v->fwhm_ratio, p->val_fwhm_gain, FALSE, "" },
+    { N_("sky noise / star flux vs mean stack"), v->noise_ratio, p->val_noise_max, FALSE, "×" },
+    { N_("matched-star flux ratio − 1"), fabs (v->flux_ratio - 1.0), p->val_flux_tol, FALSE, "" },
+    { N_("seam metric (edge/interior gradient)"), v->seam, p->val_seam_max, FALSE, "×" },
+  };
+  checks[0].pass = isfinite (checks[0].value) && checks[0].value >= checks[0].limit;
+  checks[1].pass = isfinite (checks[1].value) && checks[1].value <= checks[1].limit;
+  checks[2].pass = isfinite (checks[2].value) && checks[2].value <= checks[2].limit;
+  checks[3].pass = isfinite (checks[3].value) && checks[3].value <= checks[3].limit;
+  v->n_checks = G_N_ELEMENTS (checks);
+  v->pass = TRUE;
+  for (guint i = 0; i < v->n_checks; i++)
+    {
+      v->checks[i] = checks[i];
+      v->pass &= checks[i].pass;
+    }
+  g_array_unref (fr);
+  g_array_unref (fm);
+  g_array_unref (ratio);
+  g_array_unref (flux);
+  if (sr)
+    tsr_star_list_free (sr);
+  if (sm)
+    tsr_star_list_free (sm);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Diagnostics JSON.
+ */
+
+char *
+tsr_tbqr_diagnostics_json (const TsrAnalysis *a, const TsrWeights *w, const TsrReconstruction *r)
+{
+  TsrJsonWriter *j = tsr_json_writer_new ();
+  tsr_json_begin_object (j);
+  tsr_json_key (j, "tessera");
+  tsr_json_string (j, "TBQR diagnostics v1");
+  tsr_json_key (j, "reference");
+  tsr_json_int (j, a->reg->reference);
+  tsr_json_key (j, "width");
+  tsr_json_int (j, a->width);
+  tsr_json_key (j, "height");
+  tsr_json_int (j, a->height);
+  tsr_json_key (j, "session_fwhm");
+  tsr_json_double (j, a->session_fwhm);
+  tsr_json_key (j, "tile_size");
+  tsr_json_int (j, a->tile_size);
+  tsr_json_key (j, "tile_step");
+  tsr_json_int (j, a->tile_step);
+  tsr_json_key (j, "tiles_x");
+  tsr_json_int (j, a->tiles_x);
+  tsr_json_key (j, "tiles_y");
+  tsr_json_int (j, a->tiles_y);
+  tsr_json_key (j, "frames_used");
+  tsr_json_int (j, w->n_used);
+  tsr_json_key (j, "clusters");
+  tsr_json_int (j, w->n_clusters);
+  if (w->n_clusters)
+    {
+      tsr_json_key (j, "cluster_weights");
+      tsr_json_begin_array (j);
+      for (int k = 0; k < w->n_clusters; k++)
+        tsr_json_double (j, w->cluster_w[k]);
+      tsr_json_end_array (j);
+    }
+  tsr_json_key (j, "frames");
+  tsr_json_begin_array (j);
+  for (guint f = 0; f < w->n_frames; f++)
+    {
+      const TsrFrameReg *fr = &a->reg->frames[f];
+      const TsrFrameMetrics *fm = &a->frames[f];
+      tsr_json_begin_object (j);
+      tsr_json_key (j, "index");
+      tsr_json_int (j, f);
+      tsr_json_key (j, "file");
+      tsr_json_string (j, tsr_session_frame (a->reg->session, f)->name);
+      tsr_json_key (j, "used");
+      tsr_json_bool (j, w->used[f]);
+      tsr_json_key (j, "gate_reasons");
+      g_autofree char *why = tsr_gate_reasons_string (fr->gate);
+      tsr_json_string (j, why);
+      tsr_json_key (j, "method");
+      tsr_json_string (j, fr->method);
+      tsr_json_key (j, "cc");
+      tsr_json_double (j, fr->cc);
+      tsr_json_key (j, "fwhm");
+      tsr_json_double (j, fr->fwhm);
+      tsr_json_key (j, "roundness");
+      tsr_json_double (j, fr->roundness);
+      tsr_json_key (j, "stars");
+      tsr_json_int (j, fr->n_stars);
+      tsr_json_key (j, "background");
+      tsr_json_double (j, fm->background);
+      tsr_json_key (j, "noise");
+      tsr_json_double (j, fm->noise);
+      tsr_json_key (j, "energy");
+      tsr_json_double (j, fm->energy);
+      tsr_json_key (j, "scale");
+      tsr_json_double (j, fm->scale);
+      tsr_json_key (j, "Q");
+      tsr_json_double (j, w->q_global[f]);
+      tsr_json_key (j, "G");
+      tsr_json_double (j, w->g[f]);
+      tsr_json_key (j, "mean_L");
+      tsr_json_double (j, w->mean_l[f]);
+      tsr_json_key (j, "cluster");
+      tsr_json_int (j, w->cluster[f]);
+      tsr_json_key (j, "W");
+      tsr_json_begin_array (j);
+      for (guint t = 0; t < w->n_tiles; t++)
+        tsr_json_double (j, w->w[(gsize) f * w->n_tiles + t]);
+      tsr_json_end_array (j);
+      tsr_json_end_object (j);
+    }
+  tsr_json_end_array (j);
+  tsr_json_key (j, "tiles");
+  tsr_json_begin_array (j);
+  for (guint t = 0; t < a->n_tiles; t++)
+    {
+      tsr_json_begin_object (j);
+      tsr_json_key (j, "cx");
+      tsr_json_int (j, a->tiles[t].cx);
+      tsr_json_key (j, "cy");
+      tsr_json_int (j, a->tiles[t].cy);
+      tsr_json_key (j, "type");
+      tsr_json_string (j, w->tile_type[t] == TSR_TILE_STAR ? "star" : "structure");
+      tsr_json_key (j, "n_eff");
+      tsr_json_double (j, w->n_eff[t]);
+      tsr_json_end_object (j);
+    }
+  tsr_json_end_array (j);
+  if (r)
+    {
+      const TsrValidation *v = &r->validation;
+      tsr_json_key (j, "validation");
+      tsr_json_begin_object (j);
+      tsr_json_key (j, "matched_stars");
+      tsr_json_int (j, v->n_matched);
+      tsr_json_key (j, "fwhm_result");
+      tsr_json_double (j, v->fwhm_result);
+      tsr_json_key (j, "fwhm_mean");
+      tsr_json_double (j, v->fwhm_mean);
+      tsr_json_key (j, "fwhm_ratio");
+      tsr_json_double (j, v->fwhm_ratio);
+      tsr_json_key (j, "noise_result");
+      tsr_json_double (j, v->noise_result);
+      tsr_json_key (j, "noise_mean");
+      tsr_json_double (j, v->noise_mean);
+      tsr_json_key (j, "noise_ratio");
+      tsr_json_double (j, v->noise_ratio);
+      tsr_json_key (j, "flux_ratio");
+      tsr_json_double (j, v->flux_ratio);
+      tsr_json_key (j, "seam");
+      tsr_json_double (j, v->seam);
+      tsr_json_key (j, "pass");
+      tsr_json_bool (j, v->pass);
+      tsr_json_end_object (j);
+    }
+  tsr_json_end_object (j);
+  return tsr_json_writer_finish (j);
+}

@@ -1,0 +1,153 @@
+/* tsr-tbqr.h — Tile-Based Quality Reconstruction (TBQR v3.2.2, improved; docs/tbqr.md).
+ *
+ * Three steps, as in DESIGN.md:
+ *   analyse    — one read of every frame: registration, stars, global metrics, per-tile
+ *                local metrics in reference geometry, photometric normalisation;
+ *   weigh      — no pixels: gate, z-scores, Q, G, L, W = G·L, clusters, N_eff (milliseconds);
+ *   accumulate — frames read again: warp, normalise, smooth per-pixel weight field,
+ *                weighted rejection, weighted mean; plus the plain mean stack, coverage and
+ *                weight maps, and validation against the mean stack.
+ */
+#pragma once
+#include <gio/gio.h>
+#include "tsr-params.h"
+#include "tsr-register.h"
+
+G_BEGIN_DECLS
+
+typedef enum { TSR_TILE_STRUCTURE = 0, TSR_TILE_STAR = 1 } TsrTileType;
+
+typedef struct
+{
+  int cx, cy;         /* centre in reference pixels */
+  int x0, y0, x1, y1; /* support ∩ image, [x0, x1) × [y0, y1) */
+} TsrTile;
+
+/* Per frame and tile measurements (NAN = missing). */
+typedef struct
+{
+  float n_stars;
+  float fwhm, roundness, contrast;
+  float energy, background, noise;
+} TsrTileMetrics;
+
+typedef struct
+{
+  /* global metrics, in reference photometric units */
+  double background;      /* B_f */
+  double noise;           /* σ_f */
+  double energy;          /* E_f (noise-normalised or paper variant per params) */
+  double energy_paper;    /* mean gradient energy, not normalised */
+  double scale;           /* photometric scale s_f: frame flux / reference flux */
+  double plane[3][3];     /* per CFA colour (or channel): background plane a + b·x + c·y */
+  guint n_flux_pairs;     /* matched stars behind the scale */
+} TsrFrameMetrics;
+
+typedef struct
+{
+  gint ref_count;
+  TsrParams params;       /* as analysed (tile size fixed here) */
+  TsrRegistration *reg;
+  int width, height;
+  TsrCfa cfa;
+  int channels;
+  double session_fwhm;    /* F (reference frame's median FWHM) */
+  int tile_size;          /* T */
+  int tile_step;
+  int tiles_x, tiles_y;
+  guint n_tiles;
+  TsrTile *tiles;
+  TsrFrameMetrics *frames;   /* n_frames */
+  TsrTileMetrics *tile_metrics; /* n_frames × n_tiles */
+  double ref_plane[3];    /* reference background level per colour (added back) */
+} TsrAnalysis;
+
+typedef struct
+{
+  gint ref_count;
+  guint n_frames, n_tiles;
+  gboolean *used;         /* frame enters the reconstruction (valid or keep_gated) */
+  double *q_global;       /* Q_f */
+  double *g;              /* G_f */
+  float *q_local;         /* n_frames × n_tiles */
+  float *l;               /* L_{f,t} */
+  float *w;               /* W_{f,t} = G·L (0 for unused frames) */
+  TsrTileType *tile_type;
+  float *n_eff;           /* per tile */
+  double *mean_l;         /* per frame: mean L over tiles */
+  int n_clusters;         /* 0 = clusters off */
+  int *cluster;           /* per frame, −1 unused */
+  double *cluster_q;      /* Q_k */
+  double *cluster_w;      /* w_k */
+  guint n_used;
+} TsrWeights;
+
+/* Tile size T = clip(s·F, T_min, T_max) for a session. */
+int           tsr_tbqr_tile_size (const TsrParams *p, double fwhm, int width, int height);
+
+TsrAnalysis  *tsr_tbqr_analyse (TsrSession *s, const TsrParams *p,
+                                TsrProgressFunc progress, gpointer progress_data,
+                                GCancellable *cancellable, GError **error);
+TsrAnalysis  *tsr_analysis_ref (TsrAnalysis *a);
+void          tsr_analysis_unref (TsrAnalysis *a);
+
+/* Pure function of the analysis and the weighting/gate/cluster parameters. */
+TsrWeights   *tsr_tbqr_weigh (TsrAnalysis *a, const TsrParams *p, GError **error);
+TsrWeights   *tsr_weights_ref (TsrWeights *w);
+void          tsr_weights_unref (TsrWeights *w);
+
+typedef struct
+{
+  const char *name;
+  double value;
+  double limit;
+  gboolean pass;
+  const char *unit;
+} TsrCheck;
+
+typedef struct
+{
+  double fwhm_result, fwhm_mean;        /* median FWHM of matched stars */
+  double fwhm_ratio;                    /* result / mean */
+  double noise_result, noise_mean;      /* sky noise / median matched-star flux */
+  double noise_ratio;
+  double flux_ratio;                    /* median flux(result)/flux(mean) over matched stars */
+  guint n_matched;
+  double seam;                          /* boundary/interior gradient ratio */
+  guint n_checks;
+  TsrCheck checks[8];
+  gboolean pass;
+} TsrValidation;
+
+typedef struct
+{
+  TsrImage *result;       /* RGB for Bayer sessions, else as the frames */
+  TsrImage *mean;         /* plain mean stack of the same frames, same form */
+  TsrImage *coverage;     /* frames contributing per pixel (after rejection) */
+  TsrImage *weight;       /* Σ weight per pixel */
+  TsrImage *rejected;     /* fraction of samples rejected per pixel */
+  TsrValidation validation;
+} TsrReconstruction;
+
+void          tsr_reconstruction_free (TsrReconstruction *r);
+
+TsrReconstruction *tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p,
+                                        TsrProgressFunc progress, gpointer progress_data,
+                                        GCancellable *cancellable, GError **error);
+
+/* Validation of a result against the mean stack (used by accumulate). */
+void          tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalysis *a,
+                                 const TsrParams *p, TsrValidation *v);
+
+/* Diagnostics JSON with every per-frame and per-tile number. */
+char         *tsr_tbqr_diagnostics_json (const TsrAnalysis *a, const TsrWeights *w,
+                                         const TsrReconstruction *r);
+
+/* Demosaic a CFA mosaic once (Malvar–He–Cutler linear 5×5, masked pixels filled from
+ * valid neighbours), returning a 3-channel image. */
+TsrImage     *tsr_demosaic (const TsrImage *mosaic);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrAnalysis, tsr_analysis_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrWeights, tsr_weights_unref)
+
+G_END_DECLS

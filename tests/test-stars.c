@@ -1,0 +1,865 @@
+/* test-stars.c — luminance proxies, star detection and PSF fits.
+ *
+ * `test-stars -m perf -p /stars/luma-compare` runs the measurement behind the default
+ * luminance mode for CFA frames (docs/stars.md); it is skipped in normal runs. */
+#include "tsr-test-util.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------- */
+/* Helpers                                                                             */
+
+/* An elliptical Moffat (beta > 0) or Gaussian (beta <= 0) with FWHM along the major and
+ * minor axes, major axis at theta, point-sampled at pixel centres, added to plane. */
+static void
+add_star (float *plane, int w, int h, double x0, double y0, double amp, double fmaj,
+          double fmin, double theta, double beta)
+{
+  double c = cos (theta), s = sin (theta);
+  double half = beta > 0 ? pow (2.0, 1.0 / beta) - 1.0 : log (2.0);
+  /* Q = (u/a)² + (v/b)² reaches `half` at u = FWHM/2 */
+  double a2 = fmaj * fmaj / (4.0 * half), b2 = fmin * fmin / (4.0 * half);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        double dx = x - x0, dy = y - y0;
+        double u = c * dx + s * dy, v = -s * dx + c * dy;
+        double q = u * u / a2 + v * v / b2;
+        plane[(gsize) y * w + x] += (float) (amp * (beta > 0 ? pow (1.0 + q, -beta) : exp (-q)));
+      }
+}
+
+static double
+angle_diff (double a, double b)
+{
+  double d = fmod (a - b, G_PI);
+  if (d > G_PI / 2)
+    d -= G_PI;
+  if (d < -G_PI / 2)
+    d += G_PI;
+  return fabs (d);
+}
+
+/* A quiet synthetic session with only valid frames. */
+static void
+session_params (TsrSynthParams *p, int w, int h, TsrCfa cfa, guint64 seed)
+{
+  tsr_synth_params_init (p);
+  p->width = w;
+  p->height = h;
+  p->cfa = cfa;
+  p->seed = seed;
+  p->n_frames = 4;
+  p->n_trails = 0;
+  p->n_mirrored = 0;
+  p->n_noise = 0;
+  /* enough measurable stars for statistics on a small frame */
+  p->n_stars = (guint) (w * h / 1000);
+  p->star_flux_min = 2000;
+}
+
+/* Truth positions of the stars in frame index (frame coordinates), inside the frame. */
+static GArray *
+truth_positions (const TsrSynthTruth *t, guint index)
+{
+  const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, index);
+  const double *m = f->matrix;
+  GArray *a = g_array_new (FALSE, FALSE, sizeof (double) * 2);
+  for (guint i = 0; i < t->stars->len; i++)
+    {
+      const TsrSynthStar *s = &g_array_index (t->stars, TsrSynthStar, i);
+      double xy[2] = { m[0] * s->x + m[1] * s->y + m[2], m[3] * s->x + m[4] * s->y + m[5] };
+      if (xy[0] < -2 || xy[1] < -2 || xy[0] > t->params.width + 1 || xy[1] > t->params.height + 1)
+        continue;
+      g_array_append_val (a, xy);
+    }
+  return a;
+}
+
+/* Index of the nearest truth position within rmax of (x, y), or -1; unique = no second
+ * truth star within 3 px. */
+static int
+nearest_truth (const GArray *truth, double x, double y, double rmax, gboolean *unique)
+{
+  int best = -1;
+  double bd = rmax * rmax;
+  int close = 0;
+  for (guint i = 0; i < truth->len; i++)
+    {
+      const double *p = (const double *) truth->data + 2 * i;
+      double d = (p[0] - x) * (p[0] - x) + (p[1] - y) * (p[1] - y);
+      if (d < 9.0)
+        close++;
+      if (d < bd)
+        {
+          bd = d;
+          best = (int) i;
+        }
+    }
+  if (unique)
+    *unique = close <= 1;
+  return best;
+}
+
+typedef struct
+{
+  guint n_matched;
+  double rms;        /* 2-D RMS position error of matched SNR > snr_min stars */
+  double mean_dx, mean_dy;
+} MatchStats;
+
+static MatchStats
+match_stats (const TsrStarList *l, const GArray *truth, double snr_min)
+{
+  MatchStats m = { 0 };
+  double s2 = 0;
+  for (guint i = 0; i < l->stars->len; i++)
+    {
+      const TsrStar *s = &g_array_index (l->stars, TsrStar, i);
+      if (s->saturated || s->snr <= snr_min)
+        continue;
+      gboolean unique;
+      int k = nearest_truth (truth, s->x, s->y, 1.0, &unique);
+      if (k < 0 || !unique)
+        continue;
+      const double *p = (const double *) truth->data + 2 * k;
+      double dx = s->x - p[0], dy = s->y - p[1];
+      s2 += dx * dx + dy * dy;
+      m.mean_dx += dx;
+      m.mean_dy += dy;
+      m.n_matched++;
+    }
+  if (m.n_matched > 0)
+    {
+      m.rms = sqrt (s2 / m.n_matched);
+      m.mean_dx /= m.n_matched;
+      m.mean_dy /= m.n_matched;
+    }
+  return m;
+}
+
+static TsrStarList *
+detect_ok (const TsrImage *img, const TsrStarParams *p)
+{
+  GError *e = NULL;
+  TsrStarList *l = tsr_stars_detect (img, p, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_nonnull (l);
+  return l;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Proxies                                                                             */
+
+static void
+test_proxy (void)
+{
+  /* 4×4 GRBG mosaic with distinct values. */
+  g_autoptr (TsrImage) img = tsr_image_new (4, 4, 1);
+  img->cfa = TSR_CFA_GRBG;
+  for (int i = 0; i < 16; i++)
+    img->data[i] = (float) (i + 1);
+  int scale = 0;
+
+  g_autoptr (TsrImage) sp = tsr_luminance_proxy (img, TSR_LUMA_SUPERPIXEL, &scale);
+  g_assert_cmpint (scale, ==, 2);
+  g_assert_cmpint (sp->width, ==, 2);
+  g_assert_cmpint (sp->height, ==, 2);
+  g_assert_cmpint (sp->cfa, ==, TSR_CFA_NONE);
+  /* cell (0,0): samples 1, 2, 5, 6 */
+  g_assert_cmpfloat_with_epsilon (sp->data[0], 3.5, 1e-6);
+  g_assert_cmpfloat_with_epsilon (sp->data[3], (11 + 12 + 15 + 16) / 4.0, 1e-6);
+
+  g_autoptr (TsrImage) gr = tsr_luminance_proxy (img, TSR_LUMA_GREEN, &scale);
+  g_assert_cmpint (scale, ==, 1);
+  g_assert_cmpint (gr->width, ==, 4);
+  /* (0,0) is green: kept */
+  g_assert_cmpfloat_with_epsilon (gr->data[0], 1.0, 1e-6);
+  /* (1,1) is green: kept; (1,0) is red: mean of greens (0,0), (2,0), (1,1) */
+  g_assert_cmpfloat_with_epsilon (gr->data[5], 6.0, 1e-6);
+  g_assert_cmpfloat_with_epsilon (gr->data[1], (1 + 3 + 6) / 3.0, 1e-6);
+  /* (2,1) is blue: greens (1,1), (3,1), (2,0), (2,2) = 6, 8, 3, 11 */
+  g_assert_cmpfloat_with_epsilon (gr->data[6], (6 + 8 + 3 + 11) / 4.0, 1e-6);
+
+  /* Mask propagation: invalid sample (3,3) kills superpixel (1,1). */
+  img->mask[15] = 0;
+  g_autoptr (TsrImage) sp2 = tsr_luminance_proxy (img, TSR_LUMA_SUPERPIXEL, &scale);
+  g_assert_cmpint (sp2->mask[3], ==, 0);
+  g_assert_cmpint (sp2->mask[0], ==, 1);
+  /* …and is left out of the green interpolation of its neighbours */
+  g_autoptr (TsrImage) gr2 = tsr_luminance_proxy (img, TSR_LUMA_GREEN, &scale);
+  g_assert_cmpint (gr2->mask[15], ==, 0);
+  /* (2,3) is blue: greens (1,3) = 14 and (2,2) = 11 remain */
+  g_assert_cmpfloat_with_epsilon (gr2->data[14], (14 + 11) / 2.0, 1e-6);
+
+  /* Mono: copy; RGB: channel mean. */
+  g_autoptr (TsrImage) mono = tsr_image_new (3, 2, 1);
+  mono->data[4] = 7;
+  g_autoptr (TsrImage) mp = tsr_luminance_proxy (mono, TSR_LUMA_SUPERPIXEL, &scale);
+  g_assert_cmpint (scale, ==, 1);
+  g_assert_cmpfloat (mp->data[4], ==, 7);
+  g_autoptr (TsrImage) rgb = tsr_image_new (2, 2, 3);
+  tsr_image_plane (rgb, 0)[1] = 3;
+  tsr_image_plane (rgb, 1)[1] = 6;
+  tsr_image_plane (rgb, 2)[1] = 9;
+  g_autoptr (TsrImage) rp = tsr_luminance_proxy (rgb, TSR_LUMA_GREEN, &scale);
+  g_assert_cmpint (rp->channels, ==, 1);
+  g_assert_cmpfloat_with_epsilon (rp->data[1], 6.0, 1e-6);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Fits                                                                                */
+
+static void
+check_fit (double beta)
+{
+  const int w = 64, h = 64;
+  float *plane = g_new (float, w * h);
+  for (int i = 0; i < w * h; i++)
+    plane[i] = 100.0f;
+  const double x0 = 30.37, y0 = 25.81, fmaj = 4.0, fmin = 3.0, theta = 0.6;
+  add_star (plane, w, h, x0, y0, 1000.0, fmaj, fmin, theta, beta);
+
+  TsrStar s;
+  g_assert_true (tsr_star_fit (plane, NULL, w, h, 30.0, 26.0, 12.0, 100.0, &s));
+  g_test_message ("beta %g: x %.5f y %.5f fwhm %.4f (%.4f × %.4f) theta %.4f flux %.1f",
+                  beta, s.x, s.y, s.fwhm, s.fwhm_major, s.fwhm_minor, s.theta, s.flux);
+  g_assert_cmpfloat (fabs (s.x - x0), <, 0.01);
+  g_assert_cmpfloat (fabs (s.y - y0), <, 0.01);
+  double fwhm = sqrt (fmaj * fmin);
+  g_assert_cmpfloat (fabs (s.fwhm / fwhm - 1.0), <, 0.01);
+  g_assert_cmpfloat (fabs (s.fwhm_major / fmaj - 1.0), <, 0.01);
+  g_assert_cmpfloat (fabs (s.roundness - fmin / fmaj), <, 0.01);
+  g_assert_cmpfloat (angle_diff (s.theta, theta), <, 0.01);
+  g_assert_cmpfloat (fabs (s.peak / 1000.0 - 1.0), <, 0.01);
+  g_assert_cmpfloat (fabs (s.background - 100.0), <, 0.5);
+
+  /* Flux: the model integral equals the sum of the rendered excess. */
+  double sum = 0;
+  for (int i = 0; i < w * h; i++)
+    sum += plane[i] - 100.0;
+  if (beta <= 0 || beta > 3)
+    g_assert_cmpfloat (fabs (s.flux / sum - 1.0), <, 0.01);
+  g_free (plane);
+}
+
+static void
+test_fit_moffat (void)
+{
+  check_fit (3.5);
+  check_fit (2.5);
+}
+
+static void
+test_fit_gaussian (void)
+{
+  check_fit (-1);
+}
+
+static void
+test_fit_round (void)
+{
+  const int w = 40, h = 40;
+  float *plane = g_new0 (float, w * h);
+  add_star (plane, w, h, 19.5, 20.25, 500.0, 3.0, 3.0, 0.0, 4.0);
+  guint8 *mask = g_new (guint8, w * h);
+  memset (mask, 1, w * h);
+  /* a masked pixel in the wing must not matter */
+  plane[20 * w + 22] = 1e6f;
+  mask[20 * w + 22] = 0;
+  TsrStar s;
+  g_assert_true (tsr_star_fit (plane, mask, w, h, 19.0, 20.0, 9.0, 0.0, &s));
+  g_assert_cmpfloat (fabs (s.x - 19.5), <, 0.01);
+  g_assert_cmpfloat (fabs (s.y - 20.25), <, 0.01);
+  g_assert_cmpfloat (fabs (s.fwhm / 3.0 - 1.0), <, 0.01);
+  g_assert_cmpfloat (s.roundness, >, 0.99);
+  /* nothing there: fails */
+  float *flat = g_new0 (float, w * h);
+  g_assert_false (tsr_star_fit (flat, NULL, w, h, 20, 20, 8, 0, &s));
+  g_free (flat);
+  g_free (mask);
+  g_free (plane);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Detection on generated frames                                                       */
+
+static void
+check_session_frame (TsrCfa cfa, TsrLumaMode luma, guint64 seed)
+{
+  TsrSynthParams sp;
+  session_params (&sp, 640, 480, cfa, seed);
+  g_autoptr (TsrSynthTruth) t = tsr_synth_plan (&sp);
+  g_assert_nonnull (t);
+  const guint index = 1;
+  const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, index);
+  g_autoptr (TsrImage) img = tsr_synth_render_frame (t, index, TRUE);
+
+  TsrStarParams p;
+  tsr_star_params_init (&p);
+  p.luma = luma;
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (TsrStarList) l = detect_ok (img, &p);
+  gint64 t1 = g_get_monotonic_time ();
+  GArray *truth = truth_positions (t, index);
+  MatchStats m = match_stats (l, truth, 50.0);
+  g_test_message ("%s/%s: %u stars (%u detected), fwhm median %.3f (truth %.3f), roundness "
+                  "%.3f, bg %.1f rms %.2f; %u matched SNR>50, RMS %.4f px (mean %.4f, %.4f); %.1f ms",
+                  tsr_cfa_name (cfa), luma == TSR_LUMA_GREEN ? "green" : "superpixel",
+                  l->stars->len, l->n_detected, l->fwhm_median, f->fwhm_median,
+                  l->roundness_median, l->background, l->background_rms, m.n_matched, m.rms,
+                  m.mean_dx, m.mean_dy, (t1 - t0) / 1000.0);
+
+  g_assert_cmpuint (l->stars->len, >, 30);
+  g_assert_cmpfloat (fabs (l->fwhm_median / f->fwhm_median - 1.0), <, 0.05);
+  g_assert_cmpuint (m.n_matched, >=, 15);
+  g_assert_cmpfloat (m.rms, <=, 0.05);
+  g_assert_cmpfloat (l->roundness_median, >, 0.8);
+  g_assert_cmpfloat (l->roundness_median, <=, 1.0);
+
+  /* brightest first, full-resolution coordinates inside the frame */
+  for (guint i = 0; i < l->stars->len; i++)
+    {
+      const TsrStar *s = &g_array_index (l->stars, TsrStar, i);
+      if (i > 0)
+        g_assert_cmpfloat (s->flux, <=, g_array_index (l->stars, TsrStar, i - 1).flux);
+      g_assert_cmpfloat (s->x, >=, -0.5);
+      g_assert_cmpfloat (s->x, <=, sp.width - 0.5);
+      g_assert_cmpfloat (s->y, >=, -0.5);
+      g_assert_cmpfloat (s->y, <=, sp.height - 0.5);
+      g_assert_cmpfloat (s->roundness, >, 0.0);
+      g_assert_cmpfloat (s->roundness, <=, 1.0);
+    }
+  g_array_unref (truth);
+}
+
+static void
+test_detect_mono (void)
+{
+  check_session_frame (TSR_CFA_NONE, TSR_LUMA_GREEN, 11);
+}
+
+static void
+test_detect_bayer (void)
+{
+  TsrStarParams p;
+  tsr_star_params_init (&p);
+  check_session_frame (TSR_CFA_GRBG, p.luma, 12);
+}
+
+static void
+test_max_stars (void)
+{
+  TsrSynthParams sp;
+  session_params (&sp, 320, 240, TSR_CFA_NONE, 5);
+  g_autoptr (TsrSynthTruth) t = tsr_synth_plan (&sp);
+  g_autoptr (TsrImage) img = tsr_synth_render_frame (t, 0, TRUE);
+  TsrStarParams p;
+  tsr_star_params_init (&p);
+  g_autoptr (TsrStarList) all = detect_ok (img, &p);
+  p.max_stars = 5;
+  g_autoptr (TsrStarList) few = detect_ok (img, &p);
+  g_assert_cmpuint (few->stars->len, ==, 5);
+  g_assert_cmpuint (all->stars->len, >, 5);
+  for (guint i = 0; i < 5; i++)
+    {
+      const TsrStar *a = &g_array_index (all->stars, TsrStar, i);
+      const TsrStar *b = &g_array_index (few->stars, TsrStar, i);
+      g_assert_cmpfloat (fabs (a->x - b->x), <, 1e-9);
+      g_assert_cmpfloat (fabs (a->flux - b->flux), <, 1e-6 * a->flux);
+    }
+  /* moments only */
+  p.max_stars = 0;
+  p.fit = FALSE;
+  g_autoptr (TsrStarList) mom = detect_ok (img, &p);
+  g_assert_cmpuint (mom->stars->len, >, 5);
+}
+
+/* Hot pixels (single samples at 20000 ADU) and 2-pixel cosmic streaks are not stars. */
+static void
+check_hot_pixels (TsrCfa cfa)
+{
+  TsrSynthParams sp;
+  session_params (&sp, 480, 360, cfa, 21);
+  g_autoptr (TsrSynthTruth) t = tsr_synth_plan (&sp);
+  g_autoptr (TsrImage) img = tsr_synth_render_frame (t, 0, TRUE);
+  GArray *truth = truth_positions (t, 0);
+  g_autoptr (GRand) r = g_rand_new_with_seed (99);
+  double hits[120][2];
+  int nh = 0;
+
+  TsrStarParams p;
+  tsr_star_params_init (&p);
+  g_autoptr (TsrStarList) before = detect_ok (img, &p);
+
+  while (nh < 120)
+    {
+      int x = g_rand_int_range (r, 3, sp.width - 4), y = g_rand_int_range (r, 3, sp.height - 4);
+      /* away from real stars, so that the check is about the artefact alone */
+      if (nearest_truth (truth, x, y, 10.0, NULL) >= 0)
+        continue;
+      img->data[(gsize) y * sp.width + x] = 20000.0f;
+      if (nh % 2 == 1)
+        {
+          /* cosmic streak: a second pixel in one of four directions */
+          static const int dirs[4][2] = { { 1, 0 }, { 0, 1 }, { 1, 1 }, { 1, -1 } };
+          const int *d = dirs[(nh / 2) % 4];
+          img->data[(gsize) (y + d[1]) * sp.width + x + d[0]] = 20000.0f * 0.7f;
+        }
+      hits[nh][0] = x;
+      hits[nh][1] = y;
+      nh++;
+    }
+
+  g_autoptr (TsrStarList) l = detect_ok (img, &p);
+  guint bad = 0;
+  for (guint i = 0; i < l->stars->len; i++)
+    {
+      const TsrStar *s = &g_array_index (l->stars, TsrStar, i);
+      for (int k = 0; k < nh; k++)
+        if (fabs (s->x - hits[k][0]) < 3 && fabs (s->y - hits[k][1]) < 3)
+          {
+            g_test_message ("artefact at %.0f,%.0f returned as a star: fwhm %.2f snr %.1f",
+                            hits[k][0], hits[k][1], s->fwhm, s->snr);
+            bad++;
+          }
+    }
+  g_test_message ("%s: %u stars before, %u after injecting %d artefacts (%u detections); "
+                  "fwhm median %.3f → %.3f", tsr_cfa_name (cfa), before->stars->len,
+                  l->stars->len, nh, l->n_detected, before->fwhm_median, l->fwhm_median);
+  g_assert_cmpuint (bad, ==, 0);
+  g_assert_cmpfloat (fabs (l->fwhm_median - before->fwhm_median), <, 0.02 * before->fwhm_median);
+  g_array_unref (truth);
+}
+
+static void
+test_hot_pixels_mono (void)
+{
+  check_hot_pixels (TSR_CFA_NONE);
+}
+
+static void
+test_hot_pixels_bayer (void)
+{
+  check_hot_pixels (TSR_CFA_GRBG);
+}
+
+static void
+test_pure_noise (void)
+{
+  const int w = 400, h = 300;
+  g_autoptr (GRand) r = g_rand_new_with_seed (3);
+  TsrStarParams p;
+  tsr_star_params_init (&p);
+  for (int cfa = 0; cfa < 2; cfa++)
+    {
+      g_autoptr (TsrImage) img = tsr_image_new (w, h, 1);
+      img->cfa = cfa ? TSR_CFA_RGGB : TSR_CFA_NONE;
+      for (int i = 0; i < w * h; i++)
+        {
+          /* Box–Muller */
+          double u1 = g_rand_double_range (r, 1e-12, 1.0), u2 = g_rand_double (r);
+          img->data[i] = (float) (400.0 + 20.0 * sqrt (-2.0 * log (u1)) * cos (2 * G_PI * u2));
+        }
+      g_autoptr (TsrStarList) l = detect_ok (img, &p);
+      g_test_message ("pure noise (%s): %u stars, %u detections, bg %.2f rms %.2f",
+                      tsr_cfa_name (img->cfa), l->stars->len, l->n_detected, l->background,
+                      l->background_rms);
+      g_assert_cmpuint (l->stars->len, <=, 2);
+      g_assert_cmpfloat (fabs (l->background - 400.0), <, 2.0);
+    }
+
+  /* all zero, and all masked */
+  g_autoptr (TsrImage) zero = tsr_image_new (w, h, 1);
+  g_autoptr (TsrStarList) lz = detect_ok (zero, &p);
+  g_assert_cmpuint (lz->stars->len, ==, 0);
+  g_assert_true (isnan (lz->fwhm_median));
+  zero->cfa = TSR_CFA_GRBG;
+  g_autoptr (TsrStarList) lz2 = detect_ok (zero, &p);
+  g_assert_cmpuint (lz2->stars->len, ==, 0);
+  memset (zero->mask, 0, tsr_image_npix (zero));
+  g_autoptr (TsrStarList) lz3 = detect_ok (zero, &p);
+  g_assert_cmpuint (lz3->stars->len, ==, 0);
+  /* tiny image */
+  g_autoptr (TsrImage) tiny = tsr_image_new (2, 2, 1);
+  g_autoptr (TsrStarList) lt = detect_ok (tiny, &p);
+  g_assert_cmpuint (lt->stars->len, ==, 0);
+}
+
+static void
+test_masked_region (void)
+{
+  for (int cfa = 0; cfa < 2; cfa++)
+    {
+      TsrSynthParams sp;
+      session_params (&sp, 480, 360, cfa ? TSR_CFA_GRBG : TSR_CFA_NONE, 31);
+      g_autoptr (TsrSynthTruth) t = tsr_synth_plan (&sp);
+      g_autoptr (TsrImage) img = tsr_synth_render_frame (t, 0, TRUE);
+      TsrStarParams p;
+      tsr_star_params_init (&p);
+      g_autoptr (TsrStarList) before = detect_ok (img, &p);
+      const int x0 = 100, x1 = 300, y0 = 80, y1 = 240;
+      guint inside_before = 0;
+      for (guint i = 0; i < before->stars->len; i++)
+        {
+          const TsrStar *s = &g_array_index (before->stars, TsrStar, i);
+          inside_before += s->x > x0 && s->x < x1 && s->y > y0 && s->y < y1;
+        }
+      /* the masked samples hold garbage that must never be looked at */
+      for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+          {
+            img->mask[(gsize) y * sp.width + x] = 0;
+            img->data[(gsize) y * sp.width + x] = ((x * 7 + y * 13) % 5 == 0) ? 60000.0f : 0.0f;
+          }
+      g_autoptr (TsrStarList) l = detect_ok (img, &p);
+      guint inside = 0;
+      for (guint i = 0; i < l->stars->len; i++)
+        {
+          const TsrStar *s = &g_array_index (l->stars, TsrStar, i);
+          inside += s->x > x0 + 1 && s->x < x1 - 2 && s->y > y0 + 1 && s->y < y1 - 2;
+        }
+      g_test_message ("%s: %u stars inside the region before masking, %u after; %u in all",
+                      tsr_cfa_name (img->cfa), inside_before, inside, l->stars->len);
+      g_assert_cmpuint (inside_before, >, 5);
+      g_assert_cmpuint (inside, ==, 0);
+      g_assert_cmpuint (l->stars->len, >, 10);
+    }
+}
+
+static void
+test_saturation (void)
+{
+  const int w = 200, h = 200;
+  g_autoptr (TsrImage) img = tsr_image_new (w, h, 1);
+  g_autoptr (GRand) r = g_rand_new_with_seed (8);
+  for (int i = 0; i < w * h; i++)
+    img->data[i] = (float) (1000.0 + g_rand_double_range (r, -20, 20));
+  add_star (img->data, w, h, 60.3, 70.6, 5000, 3.5, 3.2, 0.3, 3.0);
+  add_star (img->data, w, h, 140.7, 120.2, 300000, 3.5, 3.2, 0.3, 3.0);
+  add_star (img->data, w, h, 50.2, 150.4, 8000, 3.5, 3.2, 0.3, 3.0);
+  for (int i = 0; i < w * h; i++)
+    img->data[i] = MIN (img->data[i], 65535.0f);   /* a 16-bit ADC */
+
+  TsrStarParams p;
+  tsr_star_params_init (&p);
+  g_autoptr (TsrStarList) l = detect_ok (img, &p);
+  g_assert_cmpuint (l->stars->len, ==, 3);
+  const TsrStar *b = &g_array_index (l->stars, TsrStar, 0);
+  g_assert_true (b->saturated);
+  g_assert_cmpfloat (fabs (b->x - 140.7), <, 0.2);
+  g_assert_cmpfloat (fabs (b->y - 120.2), <, 0.2);
+  for (guint i = 1; i < 3; i++)
+    g_assert_false (g_array_index (l->stars, TsrStar, i).saturated);
+  /* the median ignores the saturated star */
+  g_assert_cmpfloat (fabs (l->fwhm_median - sqrt (3.5 * 3.2)), <, 0.05);
+
+  /* an explicit level */
+  p.saturation = 7000;
+  g_autoptr (TsrStarList) l2 = detect_ok (img, &p);
+  guint nsat = 0;
+  for (guint i = 0; i < l2->stars->len; i++)
+    nsat += g_array_index (l2->stars, TsrStar, i).saturated;
+  g_assert_cmpuint (nsat, ==, 2);
+}
+
+static void
+test_cancel (void)
+{
+  TsrSynthParams sp;
+  session_params (&sp, 320, 240, TSR_CFA_NONE, 2);
+  g_autoptr (TsrSynthTruth) t = tsr_synth_plan (&sp);
+  g_autoptr (TsrImage) img = tsr_synth_render_frame (t, 0, TRUE);
+  g_autoptr (GCancellable) c = g_cancellable_new ();
+  g_cancellable_cancel (c);
+  GError *e = NULL;
+  TsrStarList *l = tsr_stars_detect (img, NULL, c, &e);
+  g_assert_null (l);
+  g_assert_error (e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&e);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Real data                                                                           */
+
+static char *
+first_fits (const char *dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  if (!d)
+    return NULL;
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  const char *n;
+  while ((n = g_dir_read_name (d)))
+    if (g_str_has_suffix (n, ".fit") || g_str_has_suffix (n, ".fits"))
+      g_ptr_array_add (names, g_strdup (n));
+  g_dir_close (d);
+  char *res = NULL;
+  if (names->len > 0)
+    {
+      const char *best = NULL;
+      for (guint i = 0; i < names->len; i++)
+        if (!best || strcmp (g_ptr_array_index (names, i), best) < 0)
+          best = g_ptr_array_index (names, i);
+      res = g_build_filename (dir, best, NULL);
+    }
+  g_ptr_array_unref (names);
+  return res;
+}
+
+static void
+test_real_seestar (void)
+{
+  g_autofree char *dir = tsr_test_shared_data ("seestar-m94-s3");
+  if (!dir)
+    {
+      g_test_skip ("../shared/data/seestar-m94-s3 is absent");
+      return;
+    }
+  g_autofree char *path = first_fits (dir);
+  if (!path)
+    {
+      g_test_skip ("no FITS frame in seestar-m94-s3");
+      return;
+    }
+  GError *e = NULL;
+  g_autoptr (TsrImage) img = tsr_fits_read (path, &e);
+  g_assert_no_error (e);
+  g_assert_cmpint (img->cfa, !=, TSR_CFA_NONE);
+  g_autofree char *base = g_path_get_basename (path);
+
+  for (int mode = 0; mode < 2; mode++)
+    {
+      TsrStarParams p;
+      tsr_star_params_init (&p);
+      p.luma = mode ? TSR_LUMA_GREEN : TSR_LUMA_SUPERPIXEL;
+      gint64 best = G_MAXINT64;
+      TsrStarList *l = NULL;
+      for (int rep = 0; rep < 3; rep++)
+        {
+          g_clear_pointer (&l, tsr_star_list_free);
+          gint64 t0 = g_get_monotonic_time ();
+          l = detect_ok (img, &p);
+          best = MIN (best, g_get_monotonic_time () - t0);
+        }
+      guint nsat = 0, nsnr = 0;
+      for (guint i = 0; i < l->stars->len; i++)
+        {
+          const TsrStar *s = &g_array_index (l->stars, TsrStar, i);
+          nsat += s->saturated;
+          nsnr += !s->saturated && s->snr > 20;
+        }
+      g_test_message ("%s (%s, %d×%d): %u stars of %u detections, %u saturated, %u in the "
+                      "medians; fwhm median %.3f px, roundness %.3f, bg %.1f rms %.2f; %.1f ms",
+                      base, mode ? "green" : "superpixel", img->width,
+                      img->height, l->stars->len, l->n_detected, nsat, nsnr, l->fwhm_median,
+                      l->roundness_median, l->background, l->background_rms, best / 1000.0);
+      g_assert_cmpuint (l->stars->len, >, 30);
+      g_assert_cmpfloat (l->fwhm_median, >, 1.5);
+      g_assert_cmpfloat (l->fwhm_median, <, 8.0);
+      tsr_star_list_free (l);
+    }
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Measurement: which luminance proxy registers better (perf mode only)                */
+
+typedef struct
+{
+  double abs2, rel2, corner2, fwhm_err, ms;
+  guint n_abs, n_rel, n_corner, n_fwhm, n_stars;
+} ModeAcc;
+
+/* For each detected star, the index of its truth star (or -1). */
+static int *
+assign_truth (const TsrStarList *l, const TsrSynthTruth *t, guint index, double snr_min)
+{
+  const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, index);
+  const double *m = f->matrix;
+  guint ns = t->stars->len;
+  GArray *pos = g_array_sized_new (FALSE, FALSE, sizeof (double) * 2, ns);
+  for (guint i = 0; i < ns; i++)
+    {
+      const TsrSynthStar *s = &g_array_index (t->stars, TsrSynthStar, i);
+      double xy[2] = { m[0] * s->x + m[1] * s->y + m[2], m[3] * s->x + m[4] * s->y + m[5] };
+      g_array_append_val (pos, xy);
+    }
+  int *a = g_new (int, MAX (l->stars->len, 1));
+  for (guint i = 0; i < l->stars->len; i++)
+    {
+      const TsrStar *s = &g_array_index (l->stars, TsrStar, i);
+      gboolean unique;
+      int k = (s->saturated || s->snr <= snr_min) ? -1
+              : nearest_truth (pos, s->x, s->y, 1.0, &unique);
+      a[i] = (k >= 0 && unique) ? k : -1;
+    }
+  g_array_unref (pos);
+  return a;
+}
+
+static void
+measure_session (TsrCfa cfa, double fwhm_min, double fwhm_max, guint64 seed, int w, int h,
+                 guint n_frames, ModeAcc acc[2])
+{
+  TsrSynthParams sp;
+  session_params (&sp, w, h, cfa, seed);
+  sp.n_frames = n_frames;
+  sp.fwhm_min = fwhm_min;
+  sp.fwhm_max = fwhm_max;
+  g_autoptr (TsrSynthTruth) t = tsr_synth_plan (&sp);
+  const double snr_min = 20.0;
+
+  for (int mode = 0; mode < 2; mode++)
+    {
+      TsrStarParams p;
+      tsr_star_params_init (&p);
+      p.luma = mode == 0 ? TSR_LUMA_SUPERPIXEL : TSR_LUMA_GREEN;
+      /* frame 0 is the reference for the registration-like measures */
+      TsrStarList *ref = NULL;
+      int *ref_truth = NULL;
+      for (guint fi = 0; fi < n_frames; fi++)
+        {
+          g_autoptr (TsrImage) img = tsr_synth_render_frame (t, fi, TRUE);
+          gint64 t0 = g_get_monotonic_time ();
+          TsrStarList *l = detect_ok (img, &p);
+          acc[mode].ms += (g_get_monotonic_time () - t0) / 1000.0;
+          acc[mode].n_stars += l->stars->len;
+          const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, fi);
+          acc[mode].fwhm_err += fabs (l->fwhm_median / f->fwhm_median - 1.0);
+          acc[mode].n_fwhm++;
+          int *tr = assign_truth (l, t, fi, snr_min);
+          for (guint i = 0; i < l->stars->len; i++)
+            {
+              if (tr[i] < 0)
+                continue;
+              const TsrStar *s = &g_array_index (l->stars, TsrStar, i);
+              const TsrSynthStar *ts = &g_array_index (t->stars, TsrSynthStar, tr[i]);
+              const double *m = f->matrix;
+              double tx = m[0] * ts->x + m[1] * ts->y + m[2];
+              double ty = m[3] * ts->x + m[4] * ts->y + m[5];
+              acc[mode].abs2 += (s->x - tx) * (s->x - tx) + (s->y - ty) * (s->y - ty);
+              acc[mode].n_abs++;
+            }
+          if (fi == 0)
+            {
+              ref = l;
+              ref_truth = tr;
+              continue;
+            }
+          /* Pairs (reference star, same truth star here): the error of the measured
+           * displacement, and a similarity fitted to the pairs against the truth one. */
+          const TsrSynthFrame *f0 = &g_array_index (t->frames, TsrSynthFrame, 0);
+          GArray *src = g_array_new (FALSE, FALSE, sizeof (double));
+          GArray *dst = g_array_new (FALSE, FALSE, sizeof (double));
+          for (guint i = 0; i < ref->stars->len; i++)
+            {
+              if (ref_truth[i] < 0)
+                continue;
+              for (guint k = 0; k < l->stars->len; k++)
+                if (tr[k] == ref_truth[i])
+                  {
+                    const TsrStar *a = &g_array_index (ref->stars, TsrStar, i);
+                    const TsrStar *b = &g_array_index (l->stars, TsrStar, k);
+                    const TsrSynthStar *ts = &g_array_index (t->stars, TsrSynthStar, tr[k]);
+                    const double *m0 = f0->matrix, *m1 = f->matrix;
+                    double ax = m0[0] * ts->x + m0[1] * ts->y + m0[2];
+                    double ay = m0[3] * ts->x + m0[4] * ts->y + m0[5];
+                    double bx = m1[0] * ts->x + m1[1] * ts->y + m1[2];
+                    double by = m1[3] * ts->x + m1[4] * ts->y + m1[5];
+                    double ex = (b->x - a->x) - (bx - ax), ey = (b->y - a->y) - (by - ay);
+                    acc[mode].rel2 += ex * ex + ey * ey;
+                    acc[mode].n_rel++;
+                    g_array_append_val (src, a->x);
+                    g_array_append_val (src, a->y);
+                    g_array_append_val (dst, b->x);
+                    g_array_append_val (dst, b->y);
+                    break;
+                  }
+            }
+          TsrTransform fit;
+          if (src->len >= 8
+              && tsr_transform_fit (TSR_MODEL_SIMILARITY, (const double *) src->data,
+                                    (const double *) dst->data, NULL, src->len / 2, &fit))
+            {
+              /* truth: reference frame → sky → this frame */
+              const double *m0 = f0->matrix, *m1 = f->matrix;
+              TsrTransform a0 = { { m0[0], m0[1], m0[2], m0[3], m0[4], m0[5], 0, 0, 1 } };
+              TsrTransform a1 = { { m1[0], m1[1], m1[2], m1[3], m1[4], m1[5], 0, 0, 1 } };
+              TsrTransform inv0, truth;
+              tsr_transform_invert (&a0, &inv0);
+              tsr_transform_compose (&a1, &inv0, &truth);
+              double c = tsr_transform_corner_rms (&fit, &truth, w, h);
+              acc[mode].corner2 += c * c;
+              acc[mode].n_corner++;
+            }
+          g_array_unref (src);
+          g_array_unref (dst);
+          g_free (tr);
+          tsr_star_list_free (l);
+        }
+      g_free (ref_truth);
+      tsr_star_list_free (ref);
+    }
+}
+
+static void
+test_luma_compare (void)
+{
+  if (!g_test_perf ())
+    {
+      g_test_skip ("measurement: run with -m perf");
+      return;
+    }
+  static const struct
+  {
+    const char *name;
+    double fmin, fmax;
+  } seeing[] = {
+    { "sharp 1.4-2.2 px", 1.4, 2.2 },
+    { "default 2.0-4.5 px", 2.0, 4.5 },
+    { "soft 4.0-6.0 px", 4.0, 6.0 },
+  };
+  const int w = 1080, h = 1920;
+  const guint n_frames = 4;
+  for (guint k = 0; k < G_N_ELEMENTS (seeing); k++)
+    {
+      ModeAcc acc[2];
+      memset (acc, 0, sizeof acc);
+      for (guint64 seed = 1; seed <= 2; seed++)
+        measure_session (TSR_CFA_GRBG, seeing[k].fmin, seeing[k].fmax, 100 + seed, w, h,
+                         n_frames, acc);
+      for (int mode = 0; mode < 2; mode++)
+        {
+          const ModeAcc *a = &acc[mode];
+          g_printerr ("| %s | %s | %.1f | %.4f (%u) | %.4f (%u) | %.4f | %.2f %% | %.0f |\n",
+                      seeing[k].name, mode ? "green" : "superpixel",
+                      (double) a->n_stars / a->n_fwhm, sqrt (a->abs2 / MAX (a->n_abs, 1)),
+                      a->n_abs, sqrt (a->rel2 / MAX (a->n_rel, 1)), a->n_rel,
+                      sqrt (a->corner2 / MAX (a->n_corner, 1)), 100 * a->fwhm_err / a->n_fwhm,
+                      a->ms / a->n_fwhm);
+        }
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/stars/proxy", test_proxy);
+  g_test_add_func ("/stars/fit/moffat", test_fit_moffat);
+  g_test_add_func ("/stars/fit/gaussian", test_fit_gaussian);
+  g_test_add_func ("/stars/fit/round-masked", test_fit_round);
+  g_test_add_func ("/stars/detect/mono", test_detect_mono);
+  g_test_add_func ("/stars/detect/bayer", test_detect_bayer);
+  g_test_add_func ("/stars/detect/max-stars", test_max_stars);
+  g_test_add_func ("/stars/detect/hot-pixels-mono", test_hot_pixels_mono);
+  g_test_add_func ("/stars/detect/hot-pixels-bayer", test_hot_pixels_bayer);
+  g_test_add_func ("/stars/detect/pure-noise", test_pure_noise);
+  g_test_add_func ("/stars/detect/masked-region", test_masked_region);
+  g_test_add_func ("/stars/detect/saturation", test_saturation);
+  g_test_add_func ("/stars/detect/cancel", test_cancel);
+  g_test_add_func ("/stars/real/seestar-m94", test_real_seestar);
+  g_test_add_func ("/stars/luma-compare", test_luma_compare);
+  return g_test_run ();
+}
