@@ -217,6 +217,16 @@ test_roundtrip_keys (void)
           g_assert_no_error (e);
           g_assert_true (tsr_params_set (&p, s->key, hi, &e));
           g_assert_no_error (e);
+          /* and come back exactly through get_string */
+          g_autofree char *hs = tsr_params_get_string (&p, s->key);
+          TsrParams q;
+          tsr_params_init (&q);
+          g_assert_true (tsr_params_set (&q, s->key, hs, &e));
+          g_assert_no_error (e);
+          g_autofree char *hs2 = tsr_params_get_string (&q, s->key);
+          g_assert_cmpstr (hs, ==, hs2);
+          if (s->type == TSR_PARAM_DOUBLE)
+            g_assert_cmpfloat (*(double *) ((char *) &q + s->offset), ==, s->max);
         }
       if (s->type == TSR_PARAM_ENUM)
         for (guint c = 0; s->choices[c]; c++)
@@ -594,6 +604,18 @@ test_project_roundtrip (void)
   g_assert_no_error (e);
   g_assert_cmpfloat (q.reject_kappa, ==, 2.5);
   g_assert_cmpfloat (q.alpha, ==, 0.4);
+
+  /* Values that %.6g would round come back exactly (three thirds still sum to 1). */
+  tsr_params_init (&d);
+  d.alpha = d.beta = 1.0 / 3.0;
+  d.gamma = 1.0 - d.alpha - d.beta;
+  d.reg.match_tolerance_px = 1.23456789;
+  g_assert_true (tsr_project_save (path, &d, NULL, &e));
+  g_assert_true (tsr_project_load (path, &q, NULL, NULL, &e));
+  g_assert_no_error (e);
+  g_assert_cmpfloat (q.alpha, ==, d.alpha);
+  g_assert_cmpfloat (q.gamma, ==, d.gamma);
+  g_assert_cmpfloat (q.reg.match_tolerance_px, ==, 1.23456789);
 
   /* Saving into a missing folder fails cleanly. */
   g_autofree char *bad = g_build_filename (dir, "no", "such", "x.tessera", NULL);

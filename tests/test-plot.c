@@ -616,7 +616,7 @@ test_table (void)
 static void
 test_viridis (void)
 {
-  double r, g, b, pr = -1, pg = -1;
+  double r, g, b, pg = -1;
   tsr_colormap_viridis (0, &r, &g, &b);
   g_assert_cmpfloat (fabs (r - 0.267), <, 0.01);
   g_assert_cmpfloat (fabs (g - 0.005), <, 0.01);
@@ -636,7 +636,6 @@ test_viridis (void)
       tsr_colormap_viridis (i / 100.0, &r, &g, &b);
       g_assert_cmpfloat (g, >, pg);
       pg = g;
-      (void) pr;
     }
   double values[] = { -5, 7, NAN, INFINITY, -INFINITY };
   for (guint i = 0; i < G_N_ELEMENTS (values); i++)

@@ -19,3 +19,4 @@
 #include "tsr-params.h"
 #include "tsr-plot.h"
 #include "tsr-tbqr.h"
+#include "tsr-report.h"

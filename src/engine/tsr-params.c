@@ -99,7 +99,9 @@ static const TsrParamSpec specs[] = {
   P_DOUBLE ("gate.cc_min", reg.reject_cc_min_abs, -1, 1,
             N_("Absolute minimum registration correlation of a valid frame")),
   P_DOUBLE ("gate.cc_mad", reg.reject_cc_mad_multiplier, 0, 100,
-            N_("Gate frames whose correlation is below the median minus this many MADs")),
+            N_("Gate frames whose correlation is below the median minus this many robust σ (1.4826·MAD)")),
+  P_DOUBLE ("gate.cc_margin", reg.reject_cc_margin_min, 0, 2,
+            N_("The gate's distance below the median correlation is never smaller than this")),
   P_DOUBLE ("gate.scale_min", reg.reject_scale_min, 0.1, 1,
             N_("Smallest accepted scale of the registration transform")),
   P_DOUBLE ("gate.scale_max", reg.reject_scale_max, 1, 10,
@@ -177,7 +179,7 @@ static const TsrParamSpec specs[] = {
   P_INT ("cluster.k_max", cluster_k_max, 1, 1000,
          N_("Most clusters")),
   P_DOUBLE ("cluster.kappa", kappa_cluster, 0, 100,
-            N_("Steepness of the cluster weights")),
+            N_("Steepness kappa of the cluster weights w_k = exp(kappa * Q_k)")),
   P_DOUBLE ("cluster.r_cap", r_cap, 1, 1e6,
             N_("Largest ratio between cluster weights when cluster.cap is on")),
   P_BOOL ("cluster.cap", cap_enabled,
@@ -240,8 +242,8 @@ tsr_params_init (TsrParams *p)
   p->alpha = 0.4;
   p->beta = 0.3;
   p->gamma = 0.3;
-  p->global_k = 1.0;
-  p->global_clamp = 3.0;
+  p->global_k = 0.6;
+  p->global_clamp = 1.5;
   p->energy = TSR_ENERGY_NOISE_NORMALISED;
 
   p->tile_s = 32.0;
@@ -255,8 +257,8 @@ tsr_params_init (TsrParams *p)
   p->w_contrast = 0.2;
   p->w_energy = 0.7;
   p->w_background = -0.3;
-  p->local_k = 1.0;
-  p->local_clamp = 3.0;
+  p->local_k = 0.7;
+  p->local_clamp = 1.5;
   p->weight_cap = 0.0;
 
   p->reject = TSR_REJECT_SIGMA;

@@ -24,8 +24,8 @@ typedef struct
 
   /* global quality (§3.1) */
   double alpha, beta, gamma;   /* global.alpha/beta/gamma, sum 1 (0.4/0.3/0.3) */
-  double global_k;             /* global.k: G = exp(k·clip(Q, −c, c)) (1.0) */
-  double global_clamp;         /* global.clamp (3) */
+  double global_k;             /* global.k: G = exp(k·clip(Q, −c, c)) (0.6) */
+  double global_clamp;         /* global.clamp (1.5) */
   TsrEnergyMode energy;        /* global.energy: noise (default) | paper */
 
   /* tiles (§3.2) */
@@ -38,8 +38,8 @@ typedef struct
   /* local quality */
   double w_fwhm, w_round, w_contrast;   /* local.fwhm/roundness/contrast (0.6/0.2/0.2) */
   double w_energy, w_background;        /* local.energy/background (0.7/−0.3) */
-  double local_k;              /* local.k: L = exp(k·clip(Q_local, −c, c)) (1.0) */
-  double local_clamp;          /* local.clamp (3) */
+  double local_k;              /* local.k: L = exp(k·clip(Q_local, −c, c)) (0.7) */
+  double local_clamp;          /* local.clamp (1.5) */
   double weight_cap;           /* local.cap: max/min weight ratio per tile, 0 = off */
 
   /* rejection */

@@ -902,10 +902,15 @@ tsr_plot_funnel (cairo_t *cr, double width, double height, const TsrPlotStyle *s
       lw = MAX (lw, text_width (cr, labels[i]));
   lw = MIN (lw, b.w * 0.4);
 
-  /* The counts text at the end of the longest bar must fit. */
+  /* The widest counts text must fit after the longest bar. */
   char buf[96];
-  g_snprintf (buf, sizeof buf, "%u (100.0 %%)", counts[0]);
-  double cw = text_width (cr, buf) + fs;
+  double tw_max = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      g_snprintf (buf, sizeof buf, "%u (100.0 %%)", counts[i]);
+      tw_max = MAX (tw_max, text_width (cr, buf));
+    }
+  double cw = tw_max + fs;
 
   double bar_x = b.x + lw + (lw > 0 ? fs * 0.8 : 0);
   double bar_w = b.x + b.w - bar_x - cw;
@@ -917,6 +922,17 @@ tsr_plot_funnel (cairo_t *cr, double width, double height, const TsrPlotStyle *s
   for (guint i = 0; i < n; i++)
     cmax = MAX (cmax, counts[i]);
   double scale = MAX (ref, cmax);
+
+  /* When every count fits inside its own bar, the bars may use the full width. */
+  double full = MAX (b.x + b.w - bar_x, 0);
+  gboolean all_inside = scale > 0;
+  for (guint i = 0; i < n && all_inside; i++)
+    {
+      double len = full * counts[i] / scale;
+      all_inside = len - tw_max - fs > 0 && len > full * 0.5;
+    }
+  if (all_inside)
+    bar_w = full;
 
   double row = MIN (b.h / n, fs * 3.2);
   double bh = MAX (row * 0.62, 1.0);
@@ -955,8 +971,9 @@ tsr_plot_funnel (cairo_t *cr, double width, double height, const TsrPlotStyle *s
         g_snprintf (buf, sizeof buf, "%u (%.1f %%)", counts[i], 100.0 * counts[i] / ref);
       else
         g_snprintf (buf, sizeof buf, "%u", counts[i]);
-      double tw = text_width (cr, buf);
-      if (len - tw - fs * 0.8 > 0 && len > bar_w * 0.5)
+      /* Inside the bar when every bar of that length could hold any count text, so
+       * that the rows read alike. */
+      if (len - tw_max - fs > 0 && len > bar_w * 0.5)
         {
           cairo_set_source_rgb (cr, 1, 1, 1);
           draw_text (cr, bar_x + len - fs * 0.5, cy, buf, 1.0);
@@ -1249,7 +1266,8 @@ tsr_plot_table (cairo_t *cr, double width, double height, const TsrPlotStyle *st
   if (!begin_plot (cr, width, height, st, &t))
     return;
 
-  double fs = font_size_for (width, height);
+  /* A table is read row by row: its text size follows the width, not the height. */
+  double fs = CLAMP (width / 48.0, 9.0, 13.0);
   double top = draw_title (cr, &t, st, width, fs);
   double pad = fs * 0.8;
   Box b = { pad, top, width - 2 * pad, height - top - pad };
@@ -1264,7 +1282,6 @@ tsr_plot_table (cairo_t *cr, double width, double height, const TsrPlotStyle *st
   set_font (cr, fs, TRUE);
   for (int c = 0; c < 4; c++)
     cw[c] = text_width (cr, heads[c]);
-  set_font (cr, fs, TRUE);
   cw[3] = MAX (cw[3], fs * 1.4 + text_width (cr, "FAIL"));
   set_font (cr, fs, FALSE);
   for (guint i = 0; i < n; i++)

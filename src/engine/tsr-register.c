@@ -29,6 +29,7 @@ tsr_register_params_init (TsrRegisterParams *p)
   p->reject_scale_max = 1.08;
   p->reject_cc_min_abs = 0.35;
   p->reject_cc_mad_multiplier = 4.0;
+  p->reject_cc_margin_min = 0.05;
   p->reject_shift_px_min = 25.0;
   p->reject_shift_median_multiplier = 3.0;
 }
@@ -775,7 +776,7 @@ tsr_registration_gate (TsrRegistration *r, const TsrRegisterParams *p)
   double mad = median_of (v, m);
   r->cc_median = med;
   r->cc_mad = mad;
-  r->cc_threshold = m ? MAX (p->reject_cc_min_abs, med - p->reject_cc_mad_multiplier * TSR_MAD_TO_SIGMA * mad)
+  r->cc_threshold = m ? MAX (p->reject_cc_min_abs, med - MAX (p->reject_cc_mad_multiplier * TSR_MAD_TO_SIGMA * mad, p->reject_cc_margin_min))
                       : p->reject_cc_min_abs;
 
   /* shift: distance of each frame's centre translation from the session's median one */

@@ -36,6 +36,7 @@ typedef struct
   double reject_scale_max;        /* 1.08 */
   double reject_cc_min_abs;       /* 0.35 */
   double reject_cc_mad_multiplier;/* 4 */
+  double reject_cc_margin_min;    /* the MAD term is never tighter than this (0.05) */
   double reject_shift_px_min;     /* 25 */
   double reject_shift_median_multiplier; /* 3 */
   guint n_threads;                /* 0 = all CPUs */

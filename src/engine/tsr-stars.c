@@ -21,6 +21,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 #include <sep.h>
 #include <glib/gi18n-lib.h>
 
@@ -365,11 +366,13 @@ auto_saturation (const TsrImage *img)
 enum { P_AMP, P_X, P_Y, P_AXX, P_AXY, P_AYY, P_BETA, P_BG, NP };
 
 /* Samples of one patch: base positions in full-resolution coordinates; each sample is the
- * mean of the model at nsub offsets from its base. */
+ * mean of the model at nsub offsets from its base. jac holds the Jacobian of the last
+ * pass column by column (NP columns of cap values) and res its residuals. */
 typedef struct
 {
   guint n, cap;
   float *x, *y, *v;
+  double *jac, *res;
   int nsub;
   double sub[8];
 } Samples;
@@ -391,6 +394,10 @@ samples_add (Samples *s, double x, double y, double v)
       s->x = g_renew (float, s->x, s->cap);
       s->y = g_renew (float, s->y, s->cap);
       s->v = g_renew (float, s->v, s->cap);
+      g_free (s->jac);
+      g_free (s->res);
+      s->jac = g_new (double, (gsize) NP * s->cap);
+      s->res = g_new (double, s->cap);
     }
   s->x[s->n] = (float) x;
   s->y[s->n] = (float) y;
@@ -404,32 +411,29 @@ samples_clear (Samples *s)
   g_free (s->x);
   g_free (s->y);
   g_free (s->v);
+  g_free (s->jac);
+  g_free (s->res);
   memset (s, 0, sizeof *s);
 }
 
 static const double SUB_ONE[2] = { 0, 0 };
 static const double SUB_CELL[8] = { 0, 0, 1, 0, 0, 1, 1, 1 };
 
-/* χ² of the model at p; with jtj/jtr, also the normal equations (jtj full NP×NP). */
-static long DBG_evals, DBG_passes, DBG_fits;
+static long DBG_evals, DBG_passes, DBG_fits, DBG_rej;
+/* χ² of the model at p; with jac, also the Jacobian and residuals into s->jac, s->res. */
 static double
-model_pass (const Samples *s, const double *p, gboolean gauss, double *jtj, double *jtr)
+model_pass (Samples *s, const double *p, gboolean gauss, gboolean jac)
 {
-  DBG_evals += s->n * s->nsub; DBG_passes++;
   const double amp = p[P_AMP], xc = p[P_X], yc = p[P_Y];
   const double axx = p[P_AXX], axy = p[P_AXY], ayy = p[P_AYY], beta = p[P_BETA], bg = p[P_BG];
   const double inv_sub = 1.0 / s->nsub;
+  const guint n = s->n, cap = s->cap;
   double chi2 = 0;
+  DBG_evals += s->n * s->nsub; DBG_passes++;
 
-  if (jtj)
+  for (guint i = 0; i < n; i++)
     {
-      memset (jtj, 0, sizeof (double) * NP * NP);
-      memset (jtr, 0, sizeof (double) * NP);
-    }
-
-  for (guint i = 0; i < s->n; i++)
-    {
-      double m = 0, g[NP] = { 0 };
+      double m = 0, g[P_BG] = { 0 };
       for (int k = 0; k < s->nsub; k++)
         {
           double dx = s->x[i] + s->sub[2 * k] - xc;
@@ -450,7 +454,7 @@ model_pass (const Samples *s, const double *p, gboolean gauss, double *jtj, doub
               dfdq = -beta * f / u;
             }
           m += f;
-          if (jtj)
+          if (jac)
             {
               double a = amp * dfdq;
               g[P_AMP] += f;
@@ -459,35 +463,57 @@ model_pass (const Samples *s, const double *p, gboolean gauss, double *jtj, doub
               g[P_AXX] += a * dx * dx;
               g[P_AXY] += 2 * a * dx * dy;
               g[P_AYY] += a * dy * dy;
-              if (!gauss)
-                g[P_BETA] -= amp * f * lu;
+              g[P_BETA] -= amp * f * lu;
             }
         }
-      m = amp * m * inv_sub + bg;
-      double r = s->v[i] - m;
+      double r = s->v[i] - (amp * m * inv_sub + bg);
       chi2 += r * r;
-      if (jtj)
+      if (jac)
         {
           for (int a = 0; a < P_BG; a++)
-            g[a] *= inv_sub;
-          g[P_BG] = 1.0;
-          for (int a = 0; a < NP; a++)
-            {
-              jtr[a] += g[a] * r;
-              double ga = g[a];
-              if (ga == 0)
-                continue;
-              double *row = jtj + a * NP;
-              for (int b = a; b < NP; b++)
-                row[b] += ga * g[b];
-            }
+            s->jac[(gsize) a * cap + i] = g[a] * inv_sub;
+          s->jac[(gsize) P_BG * cap + i] = 1.0;
+          s->res[i] = r;
         }
     }
-  if (jtj)
-    for (int a = 0; a < NP; a++)
-      for (int b = 0; b < a; b++)
-        jtj[a * NP + b] = jtj[b * NP + a];
   return chi2;
+}
+
+/* Normal equations JᵀJ (full NP×NP) and Jᵀr from the stored Jacobian columns. */
+static void
+normal_equations (const Samples *s, double *jtj, double *jtr)
+{
+  const guint n = s->n, cap = s->cap;
+  for (int a = 0; a < NP; a++)
+    {
+      const double *ca = s->jac + (gsize) a * cap;
+      for (int b = a; b < NP; b++)
+        {
+          const double *cb = s->jac + (gsize) b * cap;
+          double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          guint i = 0;
+          for (; i + 4 <= n; i += 4)
+            {
+              s0 += ca[i] * cb[i];
+              s1 += ca[i + 1] * cb[i + 1];
+              s2 += ca[i + 2] * cb[i + 2];
+              s3 += ca[i + 3] * cb[i + 3];
+            }
+          for (; i < n; i++)
+            s0 += ca[i] * cb[i];
+          jtj[a * NP + b] = jtj[b * NP + a] = (s0 + s1) + (s2 + s3);
+        }
+      double r0 = 0, r1 = 0;
+      guint i = 0;
+      for (; i + 2 <= n; i += 2)
+        {
+          r0 += ca[i] * s->res[i];
+          r1 += ca[i + 1] * s->res[i + 1];
+        }
+      for (; i < n; i++)
+        r0 += ca[i] * s->res[i];
+      jtr[a] = r0 + r1;
+    }
 }
 
 /* Solve A x = b (A symmetric positive definite, n×n, destroyed). */
@@ -540,16 +566,16 @@ params_valid (const double *p)
 
 /* Levenberg–Marquardt on p (in/out). Returns FALSE when no valid model was reached. */
 static gboolean
-lm_fit (const Samples *s, double *p, gboolean gauss, double *chi2_out)
+lm_fit (Samples *s, double *p, gboolean gauss, double *chi2_out)
 {
   double jtj[NP * NP], jtr[NP], A[NP * NP], d[NP], t[NP];
-  double tjtj[NP * NP], tjtr[NP];
 
   if (!params_valid (p) || s->n <= NP)
     return FALSE;
-  double chi2 = model_pass (s, p, gauss, jtj, jtr);
+  double chi2 = model_pass (s, p, gauss, TRUE);
   if (!isfinite (chi2))
     return FALSE;
+  normal_equations (s, jtj, jtr);
   double lambda = 1e-3;
 
   for (int it = 0; it < FIT_MAX_ITER; it++)
@@ -558,7 +584,6 @@ lm_fit (const Samples *s, double *p, gboolean gauss, double *chi2_out)
       memcpy (d, jtr, sizeof d);
       for (int a = 0; a < NP; a++)
         {
-          double dg = jtj[a * NP + a];
           if (gauss && a == P_BETA)
             {
               for (int b = 0; b < NP; b++)
@@ -567,7 +592,7 @@ lm_fit (const Samples *s, double *p, gboolean gauss, double *chi2_out)
               d[a] = 0;
               continue;
             }
-          A[a * NP + a] = dg * (1.0 + lambda) + 1e-30;
+          A[a * NP + a] = jtj[a * NP + a] * (1.0 + lambda) + 1e-30;
         }
       if (!cholesky_solve (A, d, NP))
         {
@@ -579,21 +604,24 @@ lm_fit (const Samples *s, double *p, gboolean gauss, double *chi2_out)
       for (int a = 0; a < NP; a++)
         t[a] = p[a] + d[a];
       t[P_BETA] = CLAMP (t[P_BETA], BETA_MIN, BETA_MAX);
-      double tchi2 = params_valid (t) ? model_pass (s, t, gauss, tjtj, tjtr) : INFINITY;
+      /* The trial pass stores its Jacobian; the one of p is already reduced to jtj. */
+      double tchi2 = params_valid (t) ? model_pass (s, t, gauss, TRUE) : INFINITY;
       if (isfinite (tchi2) && tchi2 <= chi2)
         {
-          double gain = chi2 > 0 ? (chi2 - tchi2) / chi2 : 0;
-          double step = fabs (d[P_X]) + fabs (d[P_Y]);
+          /* converged: χ² fell by less than 1 % of one sample's residual variance and
+           * the centre moved by less than 0.001 px */
+          gboolean converged = (chi2 - tchi2 < 0.01 * chi2 / s->n
+                                && fabs (d[P_X]) + fabs (d[P_Y]) < 1e-3) || tchi2 == 0;
           memcpy (p, t, sizeof t);
-          memcpy (jtj, tjtj, sizeof jtj);
-          memcpy (jtr, tjtr, sizeof jtr);
           chi2 = tchi2;
           lambda = MAX (lambda * 0.1, 1e-9);
-          if ((gain < 1e-6 && step < 1e-3) || chi2 == 0)
+          if (converged)
             break;
+          normal_equations (s, jtj, jtr);
         }
       else
         {
+          DBG_rej++;
           lambda *= 10;
           if (lambda > 1e10)
             break;
@@ -605,7 +633,7 @@ lm_fit (const Samples *s, double *p, gboolean gauss, double *chi2_out)
 
 /* Moffat fit, and a Gaussian one when β runs to its upper bound: the better is kept. */
 static gboolean
-fit_psf (const Samples *s, double *p, gboolean *gauss_out, double *chi2_out)
+fit_psf (Samples *s, double *p, gboolean *gauss_out, double *chi2_out)
 {
   double pm[NP], chi2m = INFINITY;
   memcpy (pm, p, sizeof pm);
@@ -1027,8 +1055,8 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
   double raw_sigma = NAN;
   gboolean ok = FALSE;
 
-  gint64 DBG_t0 = g_get_monotonic_time ();
-#define DBG_MARK(what) do { if (g_getenv ("TSR_STARS_DEBUG")) g_printerr ("%-12s %.1f ms\n", what, (g_get_monotonic_time () - DBG_t0) / 1000.0); } while (0)
+  struct timespec DBG_ts; clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &DBG_ts); double DBG_t0 = DBG_ts.tv_sec * 1e3 + DBG_ts.tv_nsec / 1e6;
+#define DBG_MARK(what) do { if (g_getenv ("TSR_STARS_DEBUG")) { clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &DBG_ts); g_printerr ("%-12s %.1f ms\n", what, DBG_ts.tv_sec * 1e3 + DBG_ts.tv_nsec / 1e6 - DBG_t0); } } while (0)
   if (fw < 3 || fh < 3 || tsr_image_count_valid (img) < 16)
     {
       ok = TRUE;
@@ -1137,9 +1165,11 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
   im.data = work;
   static const float conv[9] = { 1, 2, 1, 2, 4, 2, 1, 2, 1 };
   double thresh = params->detect_sigma * rms;
+  /* min_area counts full-resolution pixels: a superpixel covers four */
+  int min_area = MAX (1, (params->min_area + scale * scale - 1) / (scale * scale));
   for (int attempt = 0;; attempt++)
     {
-      status = sep_extract (&im, (float) thresh, SEP_THRESH_ABS, params->min_area, conv, 3, 3,
+      status = sep_extract (&im, (float) thresh, SEP_THRESH_ABS, min_area, conv, 3, 3,
                             SEP_FILTER_CONV, 32, 0.005, 1, 1.0, &cat);
       if (status == 0)
         break;
@@ -1210,7 +1240,7 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
     }
   g_free (cand);
   DBG_MARK ("fits");
-  if (g_getenv ("TSR_STARS_DEBUG")) g_printerr ("fits %ld passes %ld evals %ld\n", DBG_fits, DBG_passes, DBG_evals);
+  if (g_getenv ("TSR_STARS_DEBUG")) g_printerr ("fits %ld passes %ld rejected %ld evals %ld\n", DBG_fits, DBG_passes, DBG_rej, DBG_evals);
 
   /* 5: brightest first, duplicates collapsed, statistics. */
   g_array_sort (list->stars, cmp_star_flux);

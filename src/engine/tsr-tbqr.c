@@ -174,6 +174,7 @@ typedef struct
 {
   TsrAnalysis *a;
   GArray *ref_stars;    /* TsrStar copies */
+  guint n_frames;
   GMutex lock;
 } AnaJob;
 
@@ -185,8 +186,8 @@ on_reference (const TsrImage *ref, const TsrStarList *stars, gpointer data, GErr
   a->session_fwhm = isfinite (stars->fwhm_median) ? stars->fwhm_median : NAN;
   a->tile_size = tsr_tbqr_tile_size (&a->params, a->session_fwhm, a->width, a->height);
   build_tiles (a);
-  a->tile_metrics = g_new (TsrTileMetrics, (gsize) a->reg->n_frames * a->n_tiles);
-  for (gsize i = 0; i < (gsize) a->reg->n_frames * a->n_tiles; i++)
+  a->tile_metrics = g_new (TsrTileMetrics, (gsize) job->n_frames * a->n_tiles);
+  for (gsize i = 0; i < (gsize) job->n_frames * a->n_tiles; i++)
     {
       TsrTileMetrics nan = { 0, NAN, NAN, NAN, NAN, NAN, NAN };
       a->tile_metrics[i] = nan;
@@ -273,7 +274,7 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
   TsrFrameMetrics *fm = &a->frames[index];
   tsr_tbqr_fit_planes (img, fm->plane);
   fm->scale = 1.0;
-  if (fr->registered && index != a->reg->reference && fr->stars)
+  if (fr->registered && strcmp (fr->method, "reference") != 0 && fr->stars)
     fm->scale = photometric_scale (job->ref_stars, fr->stars, &fr->transform, &fm->n_flux_pairs);
   double s = fm->scale;
 
@@ -282,19 +283,32 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
   g_autoptr (TsrImage) proxy = tsr_luminance_proxy (img, TSR_LUMA_SUPERPIXEL, &ps);
   int pw = proxy->width, ph = proxy->height;
   float pnoise = tsr_plane_noise (proxy->data, proxy->mask, pw, ph, 1);
-  double e = 0;
-  gsize cnt = 0;
-  for (int y = 0; y + 1 < ph; y++)
-    for (int x = 0; x + 1 < pw; x++)
+  /* Gradient energy as the median over 32×32 blocks of the mean |∇|²: a satellite trail
+   * or a plane crossing a few blocks cannot make a frame look sharp. */
+  const int blk = 32;
+  int nbx = MAX (1, (pw - 1) / blk), nby = MAX (1, (ph - 1) / blk);
+  float *be = g_new (float, nbx * nby);
+  int nbe = 0;
+  for (int by = 0; by < nby; by++)
+    for (int bx = 0; bx < nbx; bx++)
       {
-        gsize k = (gsize) y * pw + x;
-        if (!proxy->mask[k] || !proxy->mask[k + 1] || !proxy->mask[k + pw])
-          continue;
-        double gx = proxy->data[k + 1] - proxy->data[k], gy = proxy->data[k + pw] - proxy->data[k];
-        e += gx * gx + gy * gy;
-        cnt++;
+        double acc = 0;
+        gsize cnt = 0;
+        for (int y = by * blk; y < MIN ((by + 1) * blk, ph - 1); y++)
+          for (int x = bx * blk; x < MIN ((bx + 1) * blk, pw - 1); x++)
+            {
+              gsize k = (gsize) y * pw + x;
+              if (!proxy->mask[k] || !proxy->mask[k + 1] || !proxy->mask[k + pw])
+                continue;
+              double gx = proxy->data[k + 1] - proxy->data[k], gy = proxy->data[k + pw] - proxy->data[k];
+              acc += gx * gx + gy * gy;
+              cnt++;
+            }
+        if (cnt > (gsize) blk * blk / 2)
+          be[nbe++] = acc / cnt;
       }
-  e = cnt ? e / cnt : 0;
+  double e = nbe ? tsr_median_inplace (be, nbe) : 0;
+  g_free (be);
   double cxm = (img->width - 1) / 2.0, cym = (img->height - 1) / 2.0;
   double bsum = 0;
   for (int c = 0; c < 3; c++)
@@ -430,7 +444,7 @@ tsr_tbqr_analyse (TsrSession *s, const TsrParams *p, TsrProgressFunc progress, g
   a->cfa = s->cfa;
   a->channels = s->channels;
   a->frames = g_new0 (TsrFrameMetrics, tsr_session_n_frames (s));
-  AnaJob job = { a, NULL };
+  AnaJob job = { a, NULL, tsr_session_n_frames (s) };
   g_mutex_init (&job.lock);
   TsrRegisterParams rp = p->reg;
   rp.n_threads = p->n_threads;
@@ -601,6 +615,7 @@ tsr_tbqr_weigh (TsrAnalysis *a, const TsrParams *p, GError **error)
   TsrRegisterParams rp = a->reg->params;
   rp.reject_cc_min_abs = p->reg.reject_cc_min_abs;
   rp.reject_cc_mad_multiplier = p->reg.reject_cc_mad_multiplier;
+  rp.reject_cc_margin_min = p->reg.reject_cc_margin_min;
   rp.reject_scale_min = p->reg.reject_scale_min;
   rp.reject_scale_max = p->reg.reject_scale_max;
   rp.reject_shift_px_min = p->reg.reject_shift_px_min;

@@ -445,6 +445,15 @@ tsr_warp (const TsrImage *src, const TsrTransform *t, int out_w, int out_h, TsrC
 /* ==================================================================================== */
 /* Phase correlation                                                                    */
 
+/* Spectral weighting of the cross-power spectrum: C = P / |P|^PC_BETA · exp(−f²/2σ²) with
+ * σ = PC_LP_SIGMA cycles/px. Pure phase correlation (β = 1, no weight) gives every
+ * frequency the same vote, so noise, compression blocks and interpolation errors at high
+ * frequencies bias it; on the lunar frames this weighting cut the triangle inconsistency
+ * of registrations from 0.21 to 0.03 px and it improves the synthetic cases too
+ * (docs/warp.md). */
+#define PC_LP_SIGMA 0.1
+#define PC_BETA 0.75   /* m^−3/4 = 1/(√m·√√m): no pow() in the inner loop */
+
 typedef struct
 {
   int w, h, hw;
@@ -508,8 +517,8 @@ pc_new (int w, int h, gboolean win_x, gboolean win_y)
     }
   pc->win_x = win_x;
   pc->win_y = win_y;
-  pc->lp_sigma = g_getenv ("TSR_PC_LP") ? g_ascii_strtod (g_getenv ("TSR_PC_LP"), NULL) : 0;
-  pc->beta = g_getenv ("TSR_PC_BETA") ? g_ascii_strtod (g_getenv ("TSR_PC_BETA"), NULL) : 1;
+  pc->lp_sigma = PC_LP_SIGMA;
+  pc->beta = PC_BETA;
   tsr_fftw_lock ();
   pc->r2c = fftwf_plan_dft_r2c_2d (h, w, pc->buf, pc->fa, FFTW_ESTIMATE);
   pc->c2r = fftwf_plan_dft_c2r_2d (h, w, pc->fb, pc->buf, FFTW_ESTIMATE);
@@ -630,7 +639,7 @@ static void
 pc_zoom (const Pc *pc, const fftwf_complex *C, double step, double *px, double *py, double *val,
          gboolean final_fit)
 {
-  enum { N = 13 };
+  enum { N = 9 };
   double xs[N], ys[N], s[N * N];
   for (int i = 0; i < N; i++)
     {
@@ -711,7 +720,9 @@ pc_once (Pc *pc, const float *ref, gssize sref, const float *img, gssize simg, d
       float pr = pc->fa[k][0], pi = pc->fa[k][1];
       float mag = sqrtf (pr * pr + pi * pi);
       int kx = k % hw, ky = k / hw;
-      float inv = (pc->beta == 1.0 ? 1.0f / (mag + eps) : powf (mag + eps, (float) -pc->beta)) * gx[kx] * gy[ky];
+      float me = mag + eps, sq = sqrtf (me);
+      float inv = (pc->beta == 1.0 ? 1.0f / me : pc->beta == 0.75 ? 1.0f / (sq * sqrtf (sq)) : powf (me, (float) -pc->beta))
+                  * gx[kx] * gy[ky];
       pc->fa[k][0] = pr * inv;
       pc->fa[k][1] = pi * inv;
       csum += (kx == 0 || (w % 2 == 0 && kx == w / 2) ? 1.0 : 2.0) * mag * inv;
@@ -737,8 +748,8 @@ pc_once (Pc *pc, const float *ref, gssize sref, const float *img, gssize simg, d
   if (refine)
     {
       double v;
-      pc_zoom (pc, pc->fa, 0.1, &px, &py, &v, FALSE);
-      pc_zoom (pc, pc->fa, 0.01, &px, &py, &v, TRUE);
+      pc_zoom (pc, pc->fa, 0.15, &px, &py, &v, FALSE);
+      pc_zoom (pc, pc->fa, 0.02, &px, &py, &v, TRUE);
       val = MAX (val, v);
     }
   *dx = px;
@@ -923,7 +934,7 @@ refine_tiles (const float *ref, const TsrImage *img, int w, int h, TsrTransform 
   int m = MIN (w, h), ts = 32;
   while (ts * 2 <= m / 3 && ts < 256)
     ts *= 2;
-  int nx = MAX (2, (w + ts - 1) / ts + 1), ny = MAX (2, (h + ts - 1) / ts + 1);
+  int nx = MAX (3, (w + ts - 1) / ts), ny = MAX (3, (h + ts - 1) / ts);
   nx = MIN (nx, 8);
   ny = MIN (ny, 8);
   g_autoptr (TsrImage) wp = warp_filled (img, t, TSR_INTERP_LANCZOS3);
@@ -1098,6 +1109,7 @@ tsr_phase_register (const float *ref, const float *img, int w, int h, gboolean r
           if (corr < 0)
             break;
           tiles_ok = TRUE;
+          if (g_getenv ("TSR_DBG")) g_printerr ("iter %d corr %.4f\n", it, corr);
           if (corr < 0.005)
             break;
         }

@@ -1,0 +1,147 @@
+/* tessera-cli process SESSION -o OUT.fits … — Tile-Based Quality Reconstruction. */
+#include "cli-common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static char *
+params_help (void)
+{
+  GString *s = g_string_new (_("Parameters for --set KEY=VALUE (see docs/parameters.md):\n"));
+  guint n = 0;
+  const TsrParamSpec *specs = tsr_params_specs (&n);
+  TsrParams d;
+  tsr_params_init (&d);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *def = tsr_params_get_string (&d, specs[i].key);
+      g_string_append_printf (s, "  %-28s %s (default %s)\n", specs[i].key, _(specs[i].help), def);
+    }
+  return g_string_free (s, FALSE);
+}
+
+int
+cli_process (int argc, char **argv)
+{
+  char *out = NULL, *config = NULL, *mean_out = NULL, *report = NULL, *json = NULL;
+  char **sets = NULL;
+  gboolean recursive = FALSE;
+  GOptionEntry entries[] = {
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Result (linear float32 FITS; RGB for Bayer sessions)"), N_("OUT.fits") },
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config, N_("Read parameters (and the session, if none is given) from a .tessera project"), N_("FILE") },
+    { "set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets, N_("Set a parameter, e.g. --set global.alpha=0.5 (repeatable)"), N_("KEY=VALUE") },
+    { "mean-stack", 0, 0, G_OPTION_ARG_FILENAME, &mean_out, N_("Also write the plain mean stack of the same frames"), N_("MEAN.fits") },
+    { "report", 0, 0, G_OPTION_ARG_FILENAME, &report, N_("Write the report folder (HTML, figures, maps, diagnostics)"), N_("DIR") },
+    { "json", 0, 0, G_OPTION_ARG_FILENAME, &json, N_("Write the diagnostics JSON"), N_("DIAG.json") },
+    { "recursive", 'r', 0, G_OPTION_ARG_NONE, &recursive, N_("Include subfolders"), NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (_("SESSION… — tile-based quality reconstruction"));
+  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  g_autofree char *ph = params_help ();
+  g_option_context_set_description (ctx, ph);
+  int status = 0;
+  if (!cli_parse (ctx, &argc, &argv, &status))
+    return status;
+  g_autofree char *out_o = out, *config_o = config, *mean_o = mean_out, *report_o = report, *json_o = json;
+  g_auto (GStrv) sets_o = sets;
+  if (!out)
+    return cli_fail_msg (_("process: the output file is missing (-o OUT.fits)"));
+
+  GError *error = NULL;
+  TsrParams p;
+  tsr_params_init (&p);
+  g_auto (GStrv) project_paths = NULL;
+  if (config)
+    {
+      g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+      if (!tsr_project_load (config, &p, &project_paths, warnings, &error))
+        return cli_fail (error);
+      for (guint i = 0; i < warnings->len; i++)
+        fprintf (stderr, "tessera-cli: warning: %s\n", (char *) warnings->pdata[i]);
+    }
+  for (int i = 0; sets && sets[i]; i++)
+    if (!tsr_params_set_assignment (&p, sets[i], &error))
+      return cli_fail (error);
+  if (!tsr_params_validate (&p, &error))
+    return cli_fail (error);
+
+  g_autoptr (TsrSession) s = NULL;
+  if (argc >= 2)
+    s = cli_scan (argc, argv, recursive, &error);
+  else if (project_paths && project_paths[0])
+    {
+      TsrScanOptions so = { .recursive = recursive };
+      s = tsr_session_scan ((const char *const *) project_paths, &so, cli_cancellable (), &error);
+    }
+  else
+    return cli_fail_msg (_("process: name a session folder or FITS files, or a project with --config (see --help)"));
+  if (!s)
+    return cli_fail (error);
+  if (tsr_session_n_frames (s) < 2)
+    return cli_fail_msg (_("process: %s: a session needs at least two frames (it has one)"),
+                         tsr_session_frame (s, 0)->path);
+  if (!cli_check_output (out, s, &error) || (mean_out && !cli_check_output (mean_out, s, &error))
+      || (json && !cli_check_output (json, s, &error)))
+    return cli_fail (error);
+  if (mean_out && g_strcmp0 (mean_out, out) == 0)
+    return cli_fail_msg (_("process: --mean-stack and -o name the same file"));
+
+  CliProgress prog;
+  cli_progress_init (&prog);
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &p, cli_progress_cb, &prog, cli_cancellable (), &error);
+  if (!a)
+    {
+      cli_progress_end (&prog);
+      return cli_fail (error);
+    }
+  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (a, &p, &error);
+  if (!w)
+    {
+      cli_progress_end (&prog);
+      return cli_fail (error);
+    }
+  TsrReconstruction *r = tsr_tbqr_accumulate (a, w, &p, cli_progress_cb, &prog, cli_cancellable (), &error);
+  cli_progress_end (&prog);
+  if (!r)
+    return cli_fail (error);
+  double secs = (g_get_monotonic_time () - t0) / 1e6;
+
+  gboolean ok = tsr_fits_write (out, r->result, NULL, &error);
+  if (ok && mean_out)
+    ok = tsr_fits_write (mean_out, r->mean, NULL, &error);
+  if (ok && json)
+    {
+      g_autofree char *text = tsr_tbqr_diagnostics_json (a, w, r);
+      ok = tsr_write_file_atomic (json, text, -1, &error);
+    }
+  if (ok && report)
+    {
+      ok = tsr_report_write (report, a, w, r, &error);
+      const struct { const char *name; TsrImage *img; } maps[] = {
+        { "coverage.fits", r->coverage }, { "weight.fits", r->weight }, { "rejected.fits", r->rejected },
+      };
+      for (guint i = 0; ok && i < G_N_ELEMENTS (maps); i++)
+        {
+          g_autofree char *path = g_build_filename (report, maps[i].name, NULL);
+          ok = tsr_fits_write (path, maps[i].img, NULL, &error);
+        }
+    }
+  if (!ok)
+    {
+      tsr_reconstruction_free (r);
+      return cli_fail (error);
+    }
+  const TsrValidation *v = &r->validation;
+  printf (_("processed %u frames (%u weighted, %u gated) in %.1f s → %s\n"), a->reg->n_frames, w->n_used,
+          a->reg->n_frames - tsr_registration_n_valid (a->reg), secs, out);
+  printf (_("tile %d px; reference %u; clusters %d\n"), a->tile_size, a->reg->reference, w->n_clusters);
+  printf (_("validation vs mean stack (%u matched stars): FWHM %.3f → %.3f px (%.1f %%), noise ratio %.3f, "
+            "flux ratio %.4f, seam %.3f: %s\n"),
+          v->n_matched, v->fwhm_mean, v->fwhm_result, 100.0 * (v->fwhm_ratio - 1.0), v->noise_ratio,
+          v->flux_ratio, v->seam, v->pass ? _("PASS") : _("FAIL"));
+  tsr_reconstruction_free (r);
+  return 0;
+}
