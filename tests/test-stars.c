@@ -114,16 +114,26 @@ nearest_truth (const GArray *truth, double x, double y, double rmax, gboolean *u
 
 typedef struct
 {
-  guint n_matched;
-  double rms;        /* 2-D RMS position error of matched SNR > snr_min stars */
+  guint n_matched, n_isolated;
+  double rms;           /* 2-D RMS position error of matched SNR > snr_min stars */
+  double rms_isolated;  /* … of those without a truth neighbour above 10 % of their flux
+                           within 8 px (blends a single-star fit cannot separate) */
   double mean_dx, mean_dy;
 } MatchStats;
 
 static MatchStats
-match_stats (const TsrStarList *l, const GArray *truth, double snr_min)
+match_stats (const TsrStarList *l, const TsrSynthTruth *t, guint index, double snr_min)
 {
   MatchStats m = { 0 };
-  double s2 = 0;
+  GArray *truth = g_array_new (FALSE, FALSE, sizeof (double) * 2);
+  const double *mx = g_array_index (t->frames, TsrSynthFrame, index).matrix;
+  for (guint i = 0; i < t->stars->len; i++)
+    {
+      const TsrSynthStar *s = &g_array_index (t->stars, TsrSynthStar, i);
+      double xy[2] = { mx[0] * s->x + mx[1] * s->y + mx[2], mx[3] * s->x + mx[4] * s->y + mx[5] };
+      g_array_append_val (truth, xy);
+    }
+  double s2 = 0, s2i = 0;
   for (guint i = 0; i < l->stars->len; i++)
     {
       const TsrStar *s = &g_array_index (l->stars, TsrStar, i);
@@ -134,11 +144,25 @@ match_stats (const TsrStarList *l, const GArray *truth, double snr_min)
       if (k < 0 || !unique)
         continue;
       const double *p = (const double *) truth->data + 2 * k;
-      double dx = s->x - p[0], dy = s->y - p[1];
-      s2 += dx * dx + dy * dy;
+      double dx = s->x - p[0], dy = s->y - p[1], e2 = dx * dx + dy * dy;
+      s2 += e2;
       m.mean_dx += dx;
       m.mean_dy += dy;
       m.n_matched++;
+      double fk = g_array_index (t->stars, TsrSynthStar, k).flux;
+      gboolean isolated = TRUE;
+      for (guint j = 0; j < truth->len && isolated; j++)
+        {
+          const double *q = (const double *) truth->data + 2 * j;
+          double d2 = (q[0] - p[0]) * (q[0] - p[0]) + (q[1] - p[1]) * (q[1] - p[1]);
+          isolated = j == (guint) k || d2 > 64.0
+                     || g_array_index (t->stars, TsrSynthStar, j).flux < 0.1 * fk;
+        }
+      if (isolated)
+        {
+          s2i += e2;
+          m.n_isolated++;
+        }
     }
   if (m.n_matched > 0)
     {
@@ -146,6 +170,9 @@ match_stats (const TsrStarList *l, const GArray *truth, double snr_min)
       m.mean_dx /= m.n_matched;
       m.mean_dy /= m.n_matched;
     }
+  if (m.n_isolated > 0)
+    m.rms_isolated = sqrt (s2i / m.n_isolated);
+  g_array_unref (truth);
   return m;
 }
 
@@ -295,53 +322,61 @@ test_fit_round (void)
 /* ---------------------------------------------------------------------------------- */
 /* Detection on generated frames                                                       */
 
+/* Position precision scales as ≈ FWHM / SNR (docs/stars.md), so the 0.05 px criterion at
+ * SNR > 50 is checked on Seestar-like seeing (FWHM 2–3 px). */
 static void
 check_session_frame (TsrCfa cfa, TsrLumaMode luma, guint64 seed)
 {
   TsrSynthParams sp;
   session_params (&sp, 640, 480, cfa, seed);
+  sp.fwhm_min = 2.0;
+  sp.fwhm_max = 3.0;
   g_autoptr (TsrSynthTruth) t = tsr_synth_plan (&sp);
   g_assert_nonnull (t);
-  const guint index = 1;
-  const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, index);
-  g_autoptr (TsrImage) img = tsr_synth_render_frame (t, index, TRUE);
-
-  TsrStarParams p;
-  tsr_star_params_init (&p);
-  p.luma = luma;
-  double t0 = cpu_ms ();
-  g_autoptr (TsrStarList) l = detect_ok (img, &p);
-  double t1 = cpu_ms ();
-  GArray *truth = truth_positions (t, index);
-  MatchStats m = match_stats (l, truth, 50.0);
-  g_test_message ("%s/%s: %u stars (%u detected), fwhm median %.3f (truth %.3f), roundness "
-                  "%.3f, bg %.1f rms %.2f; %u matched SNR>50, RMS %.4f px (mean %.4f, %.4f); %.1f ms",
-                  tsr_cfa_name (cfa), luma == TSR_LUMA_GREEN ? "green" : "superpixel",
-                  l->stars->len, l->n_detected, l->fwhm_median, f->fwhm_median,
-                  l->roundness_median, l->background, l->background_rms, m.n_matched, m.rms,
-                  m.mean_dx, m.mean_dy, t1 - t0);
-
-  g_assert_cmpuint (l->stars->len, >, 30);
-  g_assert_cmpfloat (fabs (l->fwhm_median / f->fwhm_median - 1.0), <, 0.05);
-  g_assert_cmpuint (m.n_matched, >=, 15);
-  g_assert_cmpfloat (m.rms, <=, 0.05);
-  g_assert_cmpfloat (l->roundness_median, >, 0.8);
-  g_assert_cmpfloat (l->roundness_median, <=, 1.0);
-
-  /* brightest first, full-resolution coordinates inside the frame */
-  for (guint i = 0; i < l->stars->len; i++)
+  for (guint index = 0; index < 2; index++)
     {
-      const TsrStar *s = &g_array_index (l->stars, TsrStar, i);
-      if (i > 0)
-        g_assert_cmpfloat (s->flux, <=, g_array_index (l->stars, TsrStar, i - 1).flux);
-      g_assert_cmpfloat (s->x, >=, -0.5);
-      g_assert_cmpfloat (s->x, <=, sp.width - 0.5);
-      g_assert_cmpfloat (s->y, >=, -0.5);
-      g_assert_cmpfloat (s->y, <=, sp.height - 0.5);
-      g_assert_cmpfloat (s->roundness, >, 0.0);
-      g_assert_cmpfloat (s->roundness, <=, 1.0);
+      const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, index);
+      g_autoptr (TsrImage) img = tsr_synth_render_frame (t, index, TRUE);
+
+      TsrStarParams p;
+      tsr_star_params_init (&p);
+      p.luma = luma;
+      double t0 = cpu_ms ();
+      g_autoptr (TsrStarList) l = detect_ok (img, &p);
+      double t1 = cpu_ms ();
+      MatchStats m = match_stats (l, t, index, 50.0);
+      g_test_message ("%s/%s frame %u: %u stars (%u detected), fwhm median %.3f (truth %.3f), "
+                      "roundness %.3f, bg %.1f rms %.2f; SNR>50: %u matched, RMS %.4f px, "
+                      "%u isolated, RMS %.4f px (mean offset %.4f, %.4f); %.1f ms CPU",
+                      tsr_cfa_name (cfa), luma == TSR_LUMA_GREEN ? "green" : "superpixel",
+                      index, l->stars->len, l->n_detected, l->fwhm_median, f->fwhm_median,
+                      l->roundness_median, l->background, l->background_rms, m.n_matched,
+                      m.rms, m.n_isolated, m.rms_isolated, m.mean_dx, m.mean_dy, t1 - t0);
+
+      g_assert_cmpuint (l->stars->len, >, 50);
+      g_assert_cmpfloat (fabs (l->fwhm_median / f->fwhm_median - 1.0), <, 0.05);
+      g_assert_cmpuint (m.n_isolated, >=, 20);
+      g_assert_cmpfloat (m.rms_isolated, <=, 0.05);
+      g_assert_cmpfloat (m.rms, <=, 0.12);
+      g_assert_cmpfloat (fabs (m.mean_dx), <, 0.02);
+      g_assert_cmpfloat (fabs (m.mean_dy), <, 0.02);
+      g_assert_cmpfloat (l->roundness_median, >, 0.8);
+      g_assert_cmpfloat (l->roundness_median, <=, 1.0);
+
+      /* brightest first, full-resolution coordinates inside the frame */
+      for (guint i = 0; i < l->stars->len; i++)
+        {
+          const TsrStar *s = &g_array_index (l->stars, TsrStar, i);
+          if (i > 0)
+            g_assert_cmpfloat (s->flux, <=, g_array_index (l->stars, TsrStar, i - 1).flux);
+          g_assert_cmpfloat (s->x, >=, -0.5);
+          g_assert_cmpfloat (s->x, <=, sp.width - 0.5);
+          g_assert_cmpfloat (s->y, >=, -0.5);
+          g_assert_cmpfloat (s->y, <=, sp.height - 0.5);
+          g_assert_cmpfloat (s->roundness, >, 0.0);
+          g_assert_cmpfloat (s->roundness, <=, 1.0);
+        }
     }
-  g_array_unref (truth);
 }
 
 static void
@@ -555,6 +590,12 @@ test_saturation (void)
   TsrStarParams p;
   tsr_star_params_init (&p);
   g_autoptr (TsrStarList) l = detect_ok (img, &p);
+  for (guint i = 0; i < l->stars->len; i++)
+    {
+      const TsrStar *s = &g_array_index (l->stars, TsrStar, i);
+      g_test_message ("%.2f %.2f flux %.0f fwhm %.2f sat %d", s->x, s->y, s->flux, s->fwhm,
+                      s->saturated);
+    }
   g_assert_cmpuint (l->stars->len, ==, 3);
   const TsrStar *b = &g_array_index (l->stars, TsrStar, 0);
   g_assert_true (b->saturated);
@@ -858,14 +899,14 @@ test_luma_compare (void)
     { "4.0-6.0", 4.0, 6.0 },
   };
   const int w = 1080, h = 1920;
-  const guint n_frames = 4;
+  const guint n_frames = 5;
   g_printerr ("| seeing FWHM px | mode | stars/frame | abs RMS px (n) | pair RMS px (n) | "
               "similarity corner RMS px | FWHM median error | CPU ms/frame |\n");
   for (guint k = 0; k < G_N_ELEMENTS (seeing); k++)
     {
       ModeAcc acc[2];
       memset (acc, 0, sizeof acc);
-      for (guint64 seed = 1; seed <= 3; seed++)
+      for (guint64 seed = 1; seed <= 5; seed++)
         measure_session (TSR_CFA_GRBG, seeing[k].fmin, seeing[k].fmax, 100 + seed, w, h,
                          n_frames, acc);
       for (int mode = 0; mode < 2; mode++)

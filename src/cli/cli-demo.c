@@ -34,11 +34,12 @@ cli_demo (int argc, char **argv)
       p.n_frames = frames;
       p.width = 960;
       p.height = 640;
-      p.cfa = TSR_CFA_NONE;
-      p.shift_max = 0;          /* the plain stacker needs aligned frames */
-      p.rotation_max_deg = 0;
-      p.n_mirrored = 0;
-      p.n_noise = 0;
+      p.cfa = TSR_CFA_GRBG;     /* like a smart telescope: raw Bayer frames */
+      p.n_stars = 1500;
+      p.shift_max = 20;
+      p.rotation_max_deg = 1.0;
+      p.n_mirrored = 1;
+      p.n_noise = 1;
       p.n_trails = 2;
       printf (_("generating a demo session of %u frames in %s\n"), p.n_frames, session_dir);
       TsrSynthTruth *t = tsr_synth_write_session (&p, session_dir, cli_progress_cb, &prog, cli_cancellable (), &error);
@@ -51,18 +52,32 @@ cli_demo (int argc, char **argv)
   g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, cli_cancellable (), &error);
   if (!s)
     return cli_fail (error);
-  TsrStackParams sp;
-  tsr_stack_params_init (&sp);
-  sp.method = TSR_STACK_SIGMA;
-  g_autoptr (TsrImage) img = tsr_stack_session (s, &sp, cli_progress_cb, &prog, cli_cancellable (), &error);
+  TsrParams params;
+  tsr_params_init (&params);
+  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &params, cli_progress_cb, &prog, cli_cancellable (), &error);
+  g_autoptr (TsrWeights) w = a ? tsr_tbqr_weigh (a, &params, &error) : NULL;
+  TsrReconstruction *r = w ? tsr_tbqr_accumulate (a, w, &params, cli_progress_cb, &prog, cli_cancellable (), &error) : NULL;
   cli_progress_end (&prog);
-  if (!img)
+  if (!r)
     return cli_fail (error);
   g_autofree char *out = g_build_filename (dir, "result.fits", NULL);
+  g_autofree char *mean = g_build_filename (dir, "mean-stack.fits", NULL);
   g_autofree char *png = g_build_filename (dir, "result.png", NULL);
-  if (!tsr_fits_write (out, img, NULL, &error) || !tsr_write_png_preview (img, png, 1600, &error))
-    return cli_fail (error);
-  printf (_("stacked %u frames: %s (linear float32) and %s (stretched preview)\n"),
-          tsr_session_n_frames (s), out, png);
+  g_autofree char *report = g_build_filename (dir, "report", NULL);
+  gboolean ok = tsr_fits_write (out, r->result, NULL, &error) && tsr_fits_write (mean, r->mean, NULL, &error)
+                && tsr_write_png_preview (r->result, png, 1600, &error)
+                && tsr_report_write (report, a, w, r, &error);
+  if (!ok)
+    {
+      tsr_reconstruction_free (r);
+      return cli_fail (error);
+    }
+  const TsrValidation *v = &r->validation;
+  printf (_("reconstructed %u frames (%u weighted, %u gated as invalid)\n"), tsr_session_n_frames (s), w->n_used,
+          tsr_session_n_frames (s) - tsr_registration_n_valid (a->reg));
+  printf (_("validation vs mean stack: FWHM %.2f → %.2f px, noise ratio %.3f, flux ratio %.4f\n"),
+          v->fwhm_mean, v->fwhm_result, v->noise_ratio, v->flux_ratio);
+  printf (_("wrote %s (linear float32 RGB), %s, %s (stretched preview) and %s/index.html\n"), out, mean, png, report);
+  tsr_reconstruction_free (r);
   return 0;
 }

@@ -1008,8 +1008,10 @@ tsr_project_load (const char *path, TsrParams *p, char ***session_paths,
               continue;
             }
           g_autofree char *value = g_key_file_get_string (kf, group, keys[i], &e);
-          if (!value)
+          if (!value || e)
             {
+              if (!e)
+                g_set_error_literal (&e, TSR_ERROR, TSR_ERROR_FORMAT, _("unreadable value"));
               g_autofree char *range = range_string (s);
               g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
                            _("%s: %s cannot be read (%s; allowed %s)"), path, s->key,

@@ -21,7 +21,6 @@
 
 #include <math.h>
 #include <string.h>
-#include <time.h>
 #include <sep.h>
 #include <glib/gi18n-lib.h>
 
@@ -419,7 +418,6 @@ samples_clear (Samples *s)
 static const double SUB_ONE[2] = { 0, 0 };
 static const double SUB_CELL[8] = { 0, 0, 1, 0, 0, 1, 1, 1 };
 
-static long DBG_evals, DBG_passes, DBG_fits, DBG_rej;
 /* χ² of the model at p; with jac, also the Jacobian and residuals into s->jac, s->res. */
 static double
 model_pass (Samples *s, const double *p, gboolean gauss, gboolean jac)
@@ -429,7 +427,6 @@ model_pass (Samples *s, const double *p, gboolean gauss, gboolean jac)
   const double inv_sub = 1.0 / s->nsub;
   const guint n = s->n, cap = s->cap;
   double chi2 = 0;
-  DBG_evals += s->n * s->nsub; DBG_passes++;
 
   for (guint i = 0; i < n; i++)
     {
@@ -621,7 +618,6 @@ lm_fit (Samples *s, double *p, gboolean gauss, double *chi2_out)
         }
       else
         {
-          DBG_rej++;
           lambda *= 10;
           if (lambda > 1e10)
             break;
@@ -872,7 +868,7 @@ fit_candidate (const Ctx *c, const sep_catalog *cat, int obj, Samples *s, TsrSta
   int j0 = MAX (0, (int) floor (v - rad)), j1 = MIN (c->ph - 1, (int) ceil (v + rad));
   double r2 = rad * rad;
   gboolean saturated = FALSE;
-  double vmax = -INFINITY;
+  double vmax = -INFINITY, vmax_all = -INFINITY;
 
   if (c->superpixel)
     samples_reset (s, 4, SUB_CELL);
@@ -908,8 +904,12 @@ fit_candidate (const Ctx *c, const sep_catalog *cat, int obj, Samples *s, TsrSta
           samples_add (s, i, j, val);
         if (d2 <= 2.25 && val > vmax)
           vmax = val;
+        vmax_all = MAX (vmax_all, val);
       }
 
+  /* a saturated core is left out of the fit: start from the brightest wing sample */
+  if (!(vmax > 0) && saturated)
+    vmax = 2.0 * vmax_all;
   if (s->n <= NP + 2 || !(vmax > 0))
     return FALSE;
 
@@ -923,7 +923,6 @@ fit_candidate (const Ctx *c, const sep_catalog *cat, int obj, Samples *s, TsrSta
   init_shape (p, fwhm_est * sc);
   gboolean gauss = FALSE;
   double chi2;
-  DBG_fits++;
   if (!fit_psf (s, p, &gauss, &chi2))
     return FALSE;
 
@@ -1055,8 +1054,6 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
   double raw_sigma = NAN;
   gboolean ok = FALSE;
 
-  struct timespec DBG_ts; clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &DBG_ts); double DBG_t0 = DBG_ts.tv_sec * 1e3 + DBG_ts.tv_nsec / 1e6;
-#define DBG_MARK(what) do { if (g_getenv ("TSR_STARS_DEBUG")) { clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &DBG_ts); g_printerr ("%-12s %.1f ms\n", what, DBG_ts.tv_sec * 1e3 + DBG_ts.tv_nsec / 1e6 - DBG_t0); } } while (0)
   if (fw < 3 || fh < 3 || tsr_image_count_valid (img) < 16)
     {
       ok = TRUE;
@@ -1084,9 +1081,7 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
     {
       rawc = g_memdup2 (img->data, sizeof (float) * fnpix);
       raw_sigma = quick_noise (rawc, img->mask, fw, fh, mosaic ? 2 : 1);
-      DBG_MARK ("noise");
       clean_hot_pixels (rawc, img->mask, fw, fh, cfa, raw_sigma);
-      DBG_MARK ("clean");
       proxy = proxy_from_plane (rawc, img->mask, fw, fh, cfa, mode, &scale);
       if (isfinite (sat_level))
         {
@@ -1107,7 +1102,6 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
               sat[i] = img->mask[i] && rawc[i] >= sat_level;
         }
     }
-  DBG_MARK ("proxy");
   if (check_cancel (cancellable, error))
     goto out;
 
@@ -1147,7 +1141,6 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
       sep_failed (status, _("background estimation"), error);
       goto out;
     }
-  DBG_MARK ("background");
   work = g_new (float, pnpix);
   for (gsize i = 0; i < pnpix; i++)
     work[i] = proxy->mask[i] ? proxy->data[i] - back[i] : 0.0f;
@@ -1183,7 +1176,6 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
       goto out;
     }
   list->n_detected = (guint) cat->nobj;
-  DBG_MARK ("extract");
   if (check_cancel (cancellable, error))
     goto out;
 
@@ -1239,8 +1231,6 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
         g_array_append_val (list->stars, st);
     }
   g_free (cand);
-  DBG_MARK ("fits");
-  if (g_getenv ("TSR_STARS_DEBUG")) g_printerr ("fits %ld passes %ld rejected %ld evals %ld\n", DBG_fits, DBG_passes, DBG_rej, DBG_evals);
 
   /* 5: brightest first, duplicates collapsed, statistics. */
   g_array_sort (list->stars, cmp_star_flux);

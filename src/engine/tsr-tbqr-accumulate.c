@@ -54,8 +54,10 @@ typedef struct
   float *cluster_norm;    /* per cluster, coarse grid of D_k (NULL when clusters off) */
   int cg_w, cg_h, cg_step;
   gboolean stats_pass;
-  /* statistics pass */
+  /* statistics pass: unweighted sums plus each pixel's extreme samples, so the
+   * rejection statistics exclude the one sample most likely to be a trail */
   double *s0, *s1, *s2;
+  float *smax, *smin;
   /* final pass */
   float *mu, *sigma;
   double *acc_w, *acc_wx, *all_w, *all_wx, *mean_x;
@@ -190,9 +192,13 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
           double x = warped->data[q];
           if (j->stats_pass)
             {
-              j->s0[q] += e;
-              j->s1[q] += e * x;
-              j->s2[q] += e * x * x;
+              if (j->s0[q] == 0)
+                j->smax[q] = j->smin[q] = x;
+              j->s0[q] += 1;
+              j->s1[q] += x;
+              j->s2[q] += x * x;
+              j->smax[q] = MAX (j->smax[q], (float) x);
+              j->smin[q] = MIN (j->smin[q], (float) x);
               continue;
             }
           j->all_w[q] += e;
@@ -322,8 +328,10 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
       j.s0 = g_try_new0 (double, nval);
       j.s1 = g_try_new0 (double, nval);
       j.s2 = g_try_new0 (double, nval);
+      j.smax = g_try_new0 (float, nval);
+      j.smin = g_try_new0 (float, nval);
       opt.phase = _("Rejection statistics");
-      ok = j.s0 && j.s1 && j.s2
+      ok = j.s0 && j.s1 && j.s2 && j.smax && j.smin
            && tsr_frames_map (s, &opt, accumulate_frame, &j, progress, progress_data, cancellable, error);
       if (ok)
         {
@@ -331,14 +339,23 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
           j.sigma = g_new (float, nval);
           for (gsize q = 0; q < nval; q++)
             {
-              double m = j.s0[q] > 0 ? j.s1[q] / j.s0[q] : 0;
-              double v = j.s0[q] > 0 ? j.s2[q] / j.s0[q] - m * m : 0;
+              double n0 = j.s0[q], S1 = j.s1[q], S2 = j.s2[q];
+              if (n0 >= 5)
+                {
+                  /* trimmed: without the highest and the lowest sample */
+                  S1 -= (double) j.smax[q] + j.smin[q];
+                  S2 -= (double) j.smax[q] * j.smax[q] + (double) j.smin[q] * j.smin[q];
+                  n0 -= 2;
+                }
+              double m = n0 > 0 ? S1 / n0 : 0;
+              double v = n0 > 1 ? (S2 - n0 * m * m) / (n0 - 1) : 0;
               j.mu[q] = m;
               j.sigma[q] = v > 0 ? sqrt (v) : 0;
             }
         }
-      g_free (j.s0), g_free (j.s1), g_free (j.s2);
+      g_free (j.s0), g_free (j.s1), g_free (j.s2), g_free (j.smax), g_free (j.smin);
       j.s0 = j.s1 = j.s2 = NULL;
+      j.smax = j.smin = NULL;
       j.stats_pass = FALSE;
     }
   if (ok)

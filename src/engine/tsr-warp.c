@@ -8,6 +8,7 @@
 #include <fftw3.h>
 #include <math.h>
 #include <string.h>
+#include <stdlib.h>
 
 /* ==================================================================================== */
 /* FFTW planner lock                                                                    */
@@ -931,10 +932,11 @@ centred_similarity (TsrTransform *t, double th, double s, int w, int h)
 static double
 refine_tiles (const float *ref, const TsrImage *img, int w, int h, TsrTransform *t)
 {
+  int tsmax = g_getenv ("TSR_TS") ? atoi (g_getenv ("TSR_TS")) : 256, extra = g_getenv ("TSR_TX") ? atoi (g_getenv ("TSR_TX")) : 1;
   int m = MIN (w, h), ts = 32;
-  while (ts * 2 <= m / 3 && ts < 256)
+  while (ts * 2 <= m / 3 && ts < tsmax)
     ts *= 2;
-  int nx = MAX (3, (w + ts - 1) / ts), ny = MAX (3, (h + ts - 1) / ts);
+  int nx = MAX (3, (w + ts - 1) / ts + extra), ny = MAX (3, (h + ts - 1) / ts + extra);
   nx = MIN (nx, 8);
   ny = MIN (ny, 8);
   g_autoptr (TsrImage) wp = warp_filled (img, t, TSR_INTERP_LANCZOS3);
