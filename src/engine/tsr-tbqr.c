@@ -517,6 +517,12 @@ tsr_robust_z (const double *v, guint n, double *z)
   g_free (tmp);
 }
 
+void
+tsr_robust_z_public (const double *v, guint n, double *z)
+{
+  tsr_robust_z (v, n, z);
+}
+
 static double
 zterm (double z)
 {

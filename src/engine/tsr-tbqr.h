@@ -143,6 +143,9 @@ void          tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, c
 char         *tsr_tbqr_diagnostics_json (const TsrAnalysis *a, const TsrWeights *w,
                                          const TsrReconstruction *r);
 
+/* Robust z-scores (1.4826·MAD); NAN inputs stay NAN (missing); MAD = 0 gives z = 0. */
+void          tsr_robust_z_public (const double *v, guint n, double *z);
+
 /* Demosaic a CFA mosaic once (Malvar–He–Cutler linear 5×5, masked pixels filled from
  * valid neighbours), returning a 3-channel image. */
 TsrImage     *tsr_demosaic (const TsrImage *mosaic);
