@@ -825,7 +825,11 @@ tsr_registration_gate (TsrRegistration *r, const TsrRegisterParams *p)
         fr->gate |= TSR_GATE_SCALE;
       if (!isfinite (fr->cc) || fr->cc < r->cc_threshold)
         fr->gate |= TSR_GATE_CC;
-      if (fr->shift_px > r->shift_threshold)
+      /* A large shift confirmed by many star inliers is a real pointing jump (Seestar
+       * re-centres and dithers), not a failed registration: only an unconfirmed shift
+       * (phase path, or few inliers) is an outlier. */
+      gboolean confirmed = strcmp (fr->method, "stars") == 0 && fr->n_matched >= 2 * p->min_matched;
+      if (fr->shift_px > r->shift_threshold && !confirmed)
         fr->gate |= TSR_GATE_SHIFT;
     }
   g_free (v);
@@ -873,7 +877,23 @@ load_reference (RegJob *job, TsrReferenceHook reference_hook, GError **error)
     job->ref_starless = TRUE;
   make_small (img, job->p->cc_size, &job->ref_small);
   if (job->p->starless_fallback)
-    make_small (img, 0, &job->ref_proxy);
+    {
+      make_small (img, 0, &job->ref_proxy);
+      /* The Moon or a planet filling the field: sources sep finds there are surface
+       * features, not stars. When more than a fifth of the field is far above the
+       * background, the session is registered by phase correlation. */
+      const TsrImage *pr = job->ref_proxy.img;
+      double thr = 5.0 * (job->ref_stars->background_rms > 0 ? job->ref_stars->background_rms : 1.0);
+      gsize bright = 0, valid = 0;
+      for (gsize k = 0; k < tsr_image_npix (pr); k++)
+        if (pr->mask[k])
+          {
+            valid++;
+            bright += fabs (pr->data[k]) > thr; /* the proxy is median-subtracted */
+          }
+      if (valid && bright > valid / 5)
+        job->ref_starless = TRUE;
+    }
   return TRUE;
 }
 

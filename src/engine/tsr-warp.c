@@ -8,7 +8,6 @@
 #include <fftw3.h>
 #include <math.h>
 #include <string.h>
-#include <stdlib.h>
 
 /* ==================================================================================== */
 /* FFTW planner lock                                                                    */
@@ -260,16 +259,22 @@ warp_rows (WarpJob *job, int y_begin, int y_end)
   const double *m = job->t->m;
   const gsize onpix = tsr_image_npix (out), snpix = tsr_image_npix (src);
   float wu[MAX_TAPS], wv[MAX_TAPS];
+  const gboolean affine = m[6] == 0 && m[7] == 0 && m[8] == 1;
 
   for (int y = y_begin; y < y_end; y++)
     for (int x = 0; x < OW; x++)
       {
         gsize oi = (gsize) y * OW + x;
-        double w = m[6] * x + m[7] * y + m[8];
-        if (w == 0)
-          w = 1e-300;
-        double qx = (m[0] * x + m[1] * y + m[2]) / w;
-        double qy = (m[3] * x + m[4] * y + m[5]) / w;
+        double qx = m[0] * x + m[1] * y + m[2];
+        double qy = m[3] * x + m[4] * y + m[5];
+        if (!affine)
+          {
+            double w = m[6] * x + m[7] * y + m[8];
+            if (w == 0)
+              w = 1e-300;
+            qx /= w;
+            qy /= w;
+          }
         out->mask[oi] = 0;
         if (!(qx >= -0.5 && qx <= W - 0.5 && qy >= -0.5 && qy <= H - 0.5))
           continue;
@@ -277,10 +282,13 @@ warp_rows (WarpJob *job, int y_begin, int y_end)
         double du = qx - L->ox, dv = qy - L->oy;
         double u = L->inv[0] * du + L->inv[1] * dv;
         double v = L->inv[2] * du + L->inv[3] * dv;
-        double fu0 = floor (u), fv0 = floor (v);
-        int iu = (int) fu0, iv = (int) fv0;
-        kernel_weights (job->interp, u - fu0, wu);
-        kernel_weights (job->interp, v - fv0, wv);
+        /* floor() without a libm call (no SSE4.1 rounding in the baseline ISA); |u|, |v|
+         * are bounded by the frame size here. */
+        int iu = (int) u, iv = (int) v;
+        iu -= u < iu;
+        iv -= v < iv;
+        kernel_weights (job->interp, u - iu, wu);
+        kernel_weights (job->interp, v - iv, wv);
         int i0 = iu - c0, j0 = iv - c0;
         /* Full-resolution bounding box of the footprint (corners of the (i, j) range). */
         int xs[4], ys[4];
@@ -635,7 +643,7 @@ parabola_offset (double a, double b, double c)
 }
 
 /* Zoomed search for the maximum of the band-limited correlation surface around (*px, *py)
- * on a grid of 13 × 13 points at spacing step; updates (*px, *py) and *val. */
+ * on a grid of 9 × 9 points at spacing step; updates (*px, *py) and *val. */
 static void
 pc_zoom (const Pc *pc, const fftwf_complex *C, double step, double *px, double *py, double *val,
          gboolean final_fit)
@@ -932,11 +940,13 @@ centred_similarity (TsrTransform *t, double th, double s, int w, int h)
 static double
 refine_tiles (const float *ref, const TsrImage *img, int w, int h, TsrTransform *t)
 {
-  int tsmax = g_getenv ("TSR_TS") ? atoi (g_getenv ("TSR_TS")) : 256, extra = g_getenv ("TSR_TX") ? atoi (g_getenv ("TSR_TX")) : 1;
+  /* Tiles of ≤ 128 px on an overlapping grid of ≤ 8 × 8: many small tiles average out
+   * local (seeing) distortions better than a few large ones (lunar triangle consistency
+   * 0.042 px vs 0.088 px with 20 tiles of 256 px) and cost less. */
   int m = MIN (w, h), ts = 32;
-  while (ts * 2 <= m / 3 && ts < tsmax)
+  while (ts * 2 <= m / 3 && ts < 128)
     ts *= 2;
-  int nx = MAX (3, (w + ts - 1) / ts + extra), ny = MAX (3, (h + ts - 1) / ts + extra);
+  int nx = MAX (3, (w + ts - 1) / ts + 1), ny = MAX (3, (h + ts - 1) / ts + 1);
   nx = MIN (nx, 8);
   ny = MIN (ny, 8);
   g_autoptr (TsrImage) wp = warp_filled (img, t, TSR_INTERP_LANCZOS3);
@@ -1111,7 +1121,6 @@ tsr_phase_register (const float *ref, const float *img, int w, int h, gboolean r
           if (corr < 0)
             break;
           tiles_ok = TRUE;
-          if (g_getenv ("TSR_DBG")) g_printerr ("iter %d corr %.4f\n", it, corr);
           if (corr < 0.005)
             break;
         }
