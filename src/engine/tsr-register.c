@@ -23,7 +23,7 @@ tsr_register_params_init (TsrRegisterParams *p)
   p->match_tolerance_px = 2.0;
   p->min_matched = 6;
   p->starless_fallback = TRUE;
-  p->min_phase_peak = 0.02;
+  p->min_phase_peak = 0.2;
   p->cc_size = 256;
   p->reject_scale_min = 0.92;
   p->reject_scale_max = 1.08;

@@ -29,7 +29,7 @@ typedef struct
   double match_tolerance_px;      /* RANSAC inlier radius, full-res px (default 2.0) */
   guint min_matched;              /* fewer inliers = star matching failed (default 6) */
   gboolean starless_fallback;     /* phase correlation when stars fail (default TRUE) */
-  double min_phase_peak;          /* phase-correlation peak below which it failed (0.02) */
+  double min_phase_peak;          /* phase-correlation peak below which it failed (0.2) */
   int cc_size;                    /* longest side of the CC images (default 512) */
   /* validity gate */
   double reject_scale_min;        /* 0.92 */

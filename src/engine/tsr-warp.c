@@ -894,9 +894,8 @@ wrap_plane (const float *p, int w, int h)
   return im;
 }
 
-/* Warp img by t onto the w × h reference grid; invalid pixels are filled with the mean
- * of the valid ones so that they add no edges to a correlation. *valid_frac = share of
- * valid pixels. */
+/* Warp img by t onto a grid of the same size; invalid pixels are filled with the mean of
+ * the valid ones so that they add no edges to a correlation (the mask is kept). */
 static TsrImage *
 warp_filled (const TsrImage *img, const TsrTransform *t, TsrInterp interp)
 {
