@@ -79,6 +79,35 @@ snapshot_window (TsrWindow *win, const char *name)
   g_object_unref (paintable);
 }
 
+static GtkWidget *
+find_notebook (GtkWidget *w)
+{
+  if (GTK_IS_NOTEBOOK (w))
+    return w;
+  for (GtkWidget *c = gtk_widget_get_first_child (w); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *n = find_notebook (c);
+      if (n)
+        return n;
+    }
+  return NULL;
+}
+
+/* With TSR_APP_SHOT_DIR: one snapshot per diagnostics page. */
+static void
+snapshot_figures (TsrWindow *win)
+{
+  GtkWidget *nb = g_getenv ("TSR_APP_SHOT_DIR") ? find_notebook (GTK_WIDGET (win)) : NULL;
+  if (!nb)
+    return;
+  for (int i = 0; i < gtk_notebook_get_n_pages (GTK_NOTEBOOK (nb)); i++)
+    {
+      gtk_notebook_set_current_page (GTK_NOTEBOOK (nb), i);
+      g_autofree char *name = g_strdup_printf ("figure-%d.png", i);
+      snapshot_window (win, name);
+    }
+}
+
 static void
 test_window_session (void)
 {
@@ -160,6 +189,7 @@ test_window_session (void)
   g_assert_cmpint (r->result->width, ==, 320);
   g_assert_cmpint (r->result->height, ==, 240);
   snapshot_window (win, "result.png");
+  snapshot_figures (win);
 
   gtk_window_destroy (GTK_WINDOW (win));
   iterate_for (0.1);

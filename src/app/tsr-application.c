@@ -1,0 +1,119 @@
+/* tsr-application.c — the GtkApplication: actions, accelerators, opening folders.
+ *
+ * `tessera [SESSION-FOLDER | FITS…]` opens the session and starts the analysis
+ * (G_APPLICATION_HANDLES_OPEN). */
+#include "tsr-config.h"
+#include <glib/gi18n.h>
+#include "tsr-application.h"
+#include "tsr-window.h"
+
+struct _TsrApplication
+{
+  GtkApplication parent_instance;
+};
+
+G_DEFINE_TYPE (TsrApplication, tsr_application, GTK_TYPE_APPLICATION)
+
+void
+tsr_show_about (GtkWindow *parent)
+{
+  static const char *authors[] = { "The Tessera authors", NULL };
+  gtk_show_about_dialog (parent,
+                         "program-name", "Tessera",
+                         "logo-icon-name", TSR_APP_ID,
+                         "version", TSR_VERSION,
+                         "comments", _("Tile-based quality reconstruction of deep-sky sessions"),
+                         "license-type", GTK_LICENSE_GPL_3_0,
+                         "authors", authors,
+                         "website", "https://github.com/tessera",
+                         NULL);
+}
+
+static void
+quit_activated (GSimpleAction *action, GVariant *param, gpointer data)
+{
+  g_application_quit (G_APPLICATION (data));
+}
+
+static void
+about_activated (GSimpleAction *action, GVariant *param, gpointer data)
+{
+  tsr_show_about (gtk_application_get_active_window (GTK_APPLICATION (data)));
+}
+
+static const GActionEntry app_entries[] = {
+  { .name = "quit", .activate = quit_activated },
+  { .name = "about", .activate = about_activated },
+};
+
+static void
+tsr_application_startup (GApplication *app)
+{
+  G_APPLICATION_CLASS (tsr_application_parent_class)->startup (app);
+
+  g_action_map_add_action_entries (G_ACTION_MAP (app), app_entries, G_N_ELEMENTS (app_entries), app);
+  static const struct { const char *action; const char *accels[2]; } accels[] = {
+    { "app.quit", { "<Control>q", NULL } },
+    { "win.open", { "<Control>o", NULL } },
+    { "win.run", { "<Control>r", NULL } },
+    { "win.cancel", { "Escape", NULL } },
+    { "win.export", { "<Control>e", NULL } },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (accels); i++)
+    gtk_application_set_accels_for_action (GTK_APPLICATION (app), accels[i].action, accels[i].accels);
+}
+
+static TsrWindow *
+get_window (GApplication *app)
+{
+  GtkWindow *win = gtk_application_get_active_window (GTK_APPLICATION (app));
+  if (!win)
+    win = GTK_WINDOW (tsr_window_new (GTK_APPLICATION (app)));
+  return TSR_WINDOW (win);
+}
+
+static void
+tsr_application_activate (GApplication *app)
+{
+  gtk_window_present (GTK_WINDOW (get_window (app)));
+}
+
+static void
+tsr_application_open (GApplication *app, GFile **files, int n_files, const char *hint)
+{
+  TsrWindow *win = get_window (app);
+  g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  for (int i = 0; i < n_files; i++)
+    {
+      char *p = g_file_get_path (files[i]);
+      if (p)
+        g_ptr_array_add (paths, p);
+    }
+  g_ptr_array_add (paths, NULL);
+  gtk_window_present (GTK_WINDOW (win));
+  if (paths->len > 1)
+    tsr_window_open_paths (win, (const char *const *) paths->pdata);
+}
+
+static void
+tsr_application_class_init (TsrApplicationClass *klass)
+{
+  GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
+  app_class->startup = tsr_application_startup;
+  app_class->activate = tsr_application_activate;
+  app_class->open = tsr_application_open;
+}
+
+static void
+tsr_application_init (TsrApplication *self)
+{
+}
+
+TsrApplication *
+tsr_application_new (void)
+{
+  return g_object_new (TSR_TYPE_APPLICATION,
+                       "application-id", TSR_APP_ID,
+                       "flags", G_APPLICATION_HANDLES_OPEN | G_APPLICATION_NON_UNIQUE,
+                       NULL);
+}

@@ -1,0 +1,37 @@
+/* tsr-image-view.h — the image view: a display-stretched frame or result on a
+ * GtkDrawingArea, fit-to-window, scroll to zoom, drag to pan, pixel readout, and overlays
+ * (per-tile weights of the selected frame, STAR/STRUCTURE tile grid, detected stars). */
+#pragma once
+#include <gtk/gtk.h>
+#include "tessera.h"
+
+G_BEGIN_DECLS
+
+#define TSR_TYPE_IMAGE_VIEW (tsr_image_view_get_type ())
+G_DECLARE_FINAL_TYPE (TsrImageView, tsr_image_view, TSR, IMAGE_VIEW, GtkDrawingArea)
+
+typedef enum
+{
+  TSR_OVERLAY_WEIGHTS = 1 << 0,
+  TSR_OVERLAY_TILES   = 1 << 1,
+  TSR_OVERLAY_STARS   = 1 << 2
+} TsrOverlay;
+
+GtkWidget *tsr_image_view_new (void);
+
+/* Show img (NULL clears) through surface, a display rendering of img from
+ * tsr_render_surface (may be smaller than img: it is scaled up). geometry_frame is the
+ * frame whose pixel grid img is in, or −1 for the reference geometry (results). Keeps the
+ * zoom when the size is unchanged. */
+void       tsr_image_view_set_image (TsrImageView *self, TsrImage *img, cairo_surface_t *surface,
+                                     int geometry_frame);
+/* Analysis and weights for the overlays (either may be NULL). */
+void       tsr_image_view_set_analysis (TsrImageView *self, TsrAnalysis *a, TsrWeights *w);
+/* The frame whose weights the weight overlay shows (−1: mean over used frames). */
+void       tsr_image_view_set_selected_frame (TsrImageView *self, int frame);
+void       tsr_image_view_set_overlays (TsrImageView *self, TsrOverlay overlays);
+void       tsr_image_view_zoom_fit (TsrImageView *self);
+/* The text for the pixel under the pointer ("readout" property). */
+const char *tsr_image_view_get_readout (TsrImageView *self);
+
+G_END_DECLS

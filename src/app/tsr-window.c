@@ -1,0 +1,1646 @@
+/* tsr-window.c — the main window (see tsr-window.h).
+ *
+ * Threads: every engine job runs in a GTask worker thread with its own GCancellable.
+ * Progress from workers is coalesced: the latest phase/done/total is stored under a mutex
+ * and at most one idle is pending to show it. Each job carries a generation number; a
+ * result that arrives for a cancelled or superseded job is dropped. GTK is only touched
+ * from the main thread.
+ *
+ * tsr_tbqr_weigh re-applies the registration gate on the analysis it is given (it writes
+ * a->reg), so weighings are serialised and never run while an accumulate worker that reads
+ * the same analysis is alive. */
+#include "tsr-config.h"
+#include <math.h>
+#include <string.h>
+#include <glib/gi18n.h>
+#include "tsr-window.h"
+#include "tsr-frame-row.h"
+#include "tsr-image-view.h"
+#include "tsr-application.h"
+
+typedef enum { SHOW_FRAME = 0, SHOW_RESULT, SHOW_MEAN } ShowMode;
+
+static const TsrFigure diag_figures[] = {
+  TSR_FIG_FWHM, TSR_FIG_WEIGHTS, TSR_FIG_CC_HIST, TSR_FIG_FUNNEL, TSR_FIG_WEIGHT_MAP, TSR_FIG_VALIDATION,
+};
+static const char *const diag_tabs[] = {
+  N_("FWHM"), N_("Weights"), N_("CC"), N_("Funnel"), N_("Map"), N_("Validation"),
+};
+#define N_DIAG G_N_ELEMENTS (diag_figures)
+
+/* Progress shared between worker threads and the main thread. */
+typedef struct
+{
+  gatomicrefcount ref;
+  GMutex lock;
+  GWeakRef window;
+  char phase[128];
+  guint done, total;
+  guint gen;
+  gboolean pending;
+} ProgressShared;
+
+struct _TsrWindow
+{
+  GtkApplicationWindow parent_instance;
+
+  /* widgets */
+  GtkWidget *status_label;
+  GtkWidget *progress_bar;
+  TsrImageView *view;
+  GtkWidget *readout;
+  GtkWidget *show_dropdown;
+  GtkWidget *tog_weights, *tog_tiles, *tog_stars;
+  GtkWidget *column_view;
+  GListStore *store;
+  GtkSingleSelection *selection;
+  GtkWidget *figures[N_DIAG];
+  GHashTable *spins;          /* key → GtkSpinButton */
+  GtkWidget *param_note;
+  GtkFileChooserNative *chooser;
+
+  /* data */
+  TsrParams params;
+  char **paths;
+  TsrSession *session;
+  TsrAnalysis *analysis;
+  TsrWeights *weights;
+  TsrReconstruction *recon;
+  cairo_surface_t *result_surface, *mean_surface;
+  TsrImage *frame_img;
+  cairo_surface_t *frame_surface;
+  int frame_img_index;        /* frame in frame_img, −1 none */
+  int selected_frame;         /* selected row's frame, −1 none */
+
+  /* jobs */
+  TsrJobKind job;
+  guint job_gen;
+  GCancellable *job_cancellable;
+  ProgressShared *progress;
+  char *shown_phase;
+  gint64 phase_t0;
+  guint shown_done, shown_total;
+  guint run_workers;          /* accumulate workers alive (even if cancelled) */
+  guint analysis_workers;
+
+  guint weigh_gen;
+  gboolean weigh_running, weigh_pending;
+
+  guint load_gen;
+  gboolean loading;
+  GCancellable *load_cancellable;
+
+  gboolean updating_params;
+  gboolean disposed;
+  char *last_error;
+};
+
+G_DEFINE_TYPE (TsrWindow, tsr_window, GTK_TYPE_APPLICATION_WINDOW)
+
+static void request_weigh (TsrWindow *self);
+static void show_current (TsrWindow *self);
+
+/* ---------------------------------------------------------------- progress */
+
+static ProgressShared *
+progress_shared_new (TsrWindow *win)
+{
+  ProgressShared *ps = g_new0 (ProgressShared, 1);
+  g_atomic_ref_count_init (&ps->ref);
+  g_mutex_init (&ps->lock);
+  g_weak_ref_init (&ps->window, win);
+  return ps;
+}
+
+static ProgressShared *
+progress_shared_ref (ProgressShared *ps)
+{
+  g_atomic_ref_count_inc (&ps->ref);
+  return ps;
+}
+
+static void
+progress_shared_unref (gpointer data)
+{
+  ProgressShared *ps = data;
+  if (g_atomic_ref_count_dec (&ps->ref))
+    {
+      g_weak_ref_clear (&ps->window);
+      g_mutex_clear (&ps->lock);
+      g_free (ps);
+    }
+}
+
+static char *
+format_duration (double s)
+{
+  int t = (int) lround (s);
+  if (t >= 3600)
+    return g_strdup_printf ("%d:%02d:%02d", t / 3600, (t / 60) % 60, t % 60);
+  return g_strdup_printf ("%d:%02d", t / 60, t % 60);
+}
+
+static void
+show_progress (TsrWindow *self, const char *phase, guint done, guint total)
+{
+  if (g_strcmp0 (phase, self->shown_phase) != 0)
+    {
+      g_free (self->shown_phase);
+      self->shown_phase = g_strdup (phase);
+      self->phase_t0 = g_get_monotonic_time ();
+    }
+  self->shown_done = done;
+  self->shown_total = total;
+  GString *text = g_string_new (phase && *phase ? _(phase) : "");
+  if (total > 0)
+    {
+      g_string_append_printf (text, " %u/%u", done, total);
+      gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress_bar), (double) done / total);
+      double elapsed = (g_get_monotonic_time () - self->phase_t0) / 1e6;
+      if (done > 0 && done < total && elapsed > 0.5)
+        {
+          g_autofree char *eta = format_duration (elapsed / done * (total - done));
+          g_string_append_printf (text, _(", ETA %s"), eta);
+        }
+    }
+  else
+    gtk_progress_bar_pulse (GTK_PROGRESS_BAR (self->progress_bar));
+  gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->progress_bar), text->str);
+  g_string_free (text, TRUE);
+}
+
+static gboolean
+progress_idle (gpointer data)
+{
+  ProgressShared *ps = data;
+  char phase[128];
+  guint done, total, gen;
+  g_mutex_lock (&ps->lock);
+  memcpy (phase, ps->phase, sizeof phase);
+  done = ps->done;
+  total = ps->total;
+  gen = ps->gen;
+  ps->pending = FALSE;
+  g_mutex_unlock (&ps->lock);
+
+  TsrWindow *self = g_weak_ref_get (&ps->window);
+  if (self)
+    {
+      if (!self->disposed && self->job != TSR_JOB_NONE && gen == self->job_gen)
+        show_progress (self, phase, done, total);
+      g_object_unref (self);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* Called from worker threads. */
+static void
+progress_post (ProgressShared *ps, guint gen, const char *phase, guint done, guint total)
+{
+  g_mutex_lock (&ps->lock);
+  g_strlcpy (ps->phase, phase ? phase : "", sizeof ps->phase);
+  ps->done = done;
+  ps->total = total;
+  ps->gen = gen;
+  if (!ps->pending)
+    {
+      ps->pending = TRUE;
+      g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, progress_idle, progress_shared_ref (ps),
+                       progress_shared_unref);
+    }
+  g_mutex_unlock (&ps->lock);
+}
+
+/* ---------------------------------------------------------------- status */
+
+static void
+set_status (TsrWindow *self, const char *text)
+{
+  gtk_label_set_text (GTK_LABEL (self->status_label), text);
+  gtk_widget_remove_css_class (self->status_label, "error");
+}
+
+static void
+show_error (TsrWindow *self, const char *text)
+{
+  g_free (self->last_error);
+  self->last_error = g_strdup (text);
+  gtk_label_set_text (GTK_LABEL (self->status_label), text);
+  gtk_widget_add_css_class (self->status_label, "error");
+}
+
+static void
+enable_action (TsrWindow *self, const char *name, gboolean enabled)
+{
+  GAction *a = g_action_map_lookup_action (G_ACTION_MAP (self), name);
+  g_simple_action_set_enabled (G_SIMPLE_ACTION (a), enabled);
+}
+
+static void
+update_actions (TsrWindow *self)
+{
+  enable_action (self, "run", self->job == TSR_JOB_NONE && self->analysis && self->weights);
+  enable_action (self, "cancel", self->job != TSR_JOB_NONE);
+  enable_action (self, "export", self->recon != NULL);
+  enable_action (self, "reanalyse", self->paths != NULL && self->job == TSR_JOB_NONE);
+  gtk_widget_set_visible (self->progress_bar, self->job != TSR_JOB_NONE);
+}
+
+static void
+redraw_figures (TsrWindow *self)
+{
+  for (guint i = 0; i < N_DIAG; i++)
+    gtk_widget_queue_draw (self->figures[i]);
+}
+
+static void
+refresh_rows (TsrWindow *self)
+{
+  if (!self->analysis)
+    return;
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->store));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (TsrFrameRow) row = g_list_model_get_item (G_LIST_MODEL (self->store), i);
+      tsr_frame_row_update (row, self->analysis, self->weights);
+    }
+}
+
+/* ---------------------------------------------------------------- jobs: common */
+
+typedef struct
+{
+  guint gen;
+  ProgressShared *progress;
+  char **paths;
+  TsrParams params;
+  TsrAnalysis *analysis;
+  TsrWeights *weights;
+  char *path;
+  int index;
+  gint64 t0;
+} JobData;
+
+static void
+job_data_free (gpointer data)
+{
+  JobData *d = data;
+  if (d->progress)
+    progress_shared_unref (d->progress);
+  g_strfreev (d->paths);
+  g_clear_pointer (&d->analysis, tsr_analysis_unref);
+  g_clear_pointer (&d->weights, tsr_weights_unref);
+  g_free (d->path);
+  g_free (d);
+}
+
+static void
+job_progress_cb (const char *phase, guint done, guint total, gpointer data)
+{
+  JobData *d = data;
+  progress_post (d->progress, d->gen, phase, done, total);
+}
+
+static JobData *
+begin_job (TsrWindow *self, TsrJobKind kind, GCancellable **cancellable_out)
+{
+  if (self->job_cancellable)
+    g_cancellable_cancel (self->job_cancellable);
+  g_clear_object (&self->job_cancellable);
+  self->job_cancellable = g_cancellable_new ();
+  self->job = kind;
+  self->job_gen++;
+  g_clear_pointer (&self->shown_phase, g_free);
+  self->shown_done = self->shown_total = 0;
+  gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress_bar), 0);
+  gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->progress_bar), "");
+  update_actions (self);
+
+  JobData *d = g_new0 (JobData, 1);
+  d->gen = self->job_gen;
+  d->progress = progress_shared_ref (self->progress);
+  d->params = self->params;
+  d->t0 = g_get_monotonic_time ();
+  *cancellable_out = self->job_cancellable;
+  return d;
+}
+
+/* TRUE when the finished task's result is still wanted. */
+static gboolean
+job_current (TsrWindow *self, GTask *task)
+{
+  JobData *d = g_task_get_task_data (task);
+  return !self->disposed && self->job != TSR_JOB_NONE && d->gen == self->job_gen;
+}
+
+static void
+end_job (TsrWindow *self)
+{
+  self->job = TSR_JOB_NONE;
+  g_clear_object (&self->job_cancellable);
+  update_actions (self);
+}
+
+/* ---------------------------------------------------------------- analysis */
+
+typedef struct
+{
+  TsrSession *session;
+  TsrAnalysis *analysis;
+  TsrWeights *weights;
+  GError *weigh_error;
+} AnalysisResult;
+
+static void
+analysis_result_free (gpointer data)
+{
+  AnalysisResult *r = data;
+  g_clear_pointer (&r->session, tsr_session_unref);
+  g_clear_pointer (&r->analysis, tsr_analysis_unref);
+  g_clear_pointer (&r->weights, tsr_weights_unref);
+  g_clear_error (&r->weigh_error);
+  g_free (r);
+}
+
+static void
+analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  JobData *d = task_data;
+  GError *error = NULL;
+  TsrScanOptions so = { 0 };
+
+  job_progress_cb (N_("Scanning"), 0, 0, d);
+  g_autoptr (TsrSession) s = tsr_session_scan ((const char *const *) d->paths, &so, cancellable, &error);
+  if (!s)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (tsr_session_n_frames (s) < 2)
+    {
+      g_task_return_new_error (task, TSR_ERROR, TSR_ERROR_EMPTY,
+                               _("%s: a session needs at least two frames (it has one)"),
+                               tsr_session_frame (s, 0)->path);
+      return;
+    }
+  TsrAnalysis *a = tsr_tbqr_analyse (s, &d->params, job_progress_cb, d, cancellable, &error);
+  if (!a)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  AnalysisResult *r = g_new0 (AnalysisResult, 1);
+  r->session = g_steal_pointer (&s);
+  r->analysis = a;
+  r->weights = tsr_tbqr_weigh (a, &d->params, &r->weigh_error);
+  g_task_return_pointer (task, r, analysis_result_free);
+}
+
+static void
+set_reconstruction (TsrWindow *self, TsrReconstruction *r, cairo_surface_t *rs, cairo_surface_t *ms)
+{
+  g_clear_pointer (&self->recon, tsr_reconstruction_free);
+  g_clear_pointer (&self->result_surface, cairo_surface_destroy);
+  g_clear_pointer (&self->mean_surface, cairo_surface_destroy);
+  self->recon = r;
+  self->result_surface = rs;
+  self->mean_surface = ms;
+}
+
+static void
+populate_rows (TsrWindow *self)
+{
+  g_list_store_remove_all (self->store);
+  if (!self->analysis || !self->session)
+    return;
+  guint n = tsr_session_n_frames (self->session);
+  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < n; i++)
+    {
+      TsrFrameInfo *fi = tsr_session_frame (self->session, i);
+      TsrFrameRow *row = tsr_frame_row_new (i, fi->name, fi->path);
+      tsr_frame_row_update (row, self->analysis, self->weights);
+      g_ptr_array_add (rows, row);
+    }
+  g_list_store_splice (self->store, 0, 0, rows->pdata, rows->len);
+}
+
+static void
+analysis_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  TsrWindow *self = TSR_WINDOW (source);
+  GTask *task = G_TASK (res);
+  GError *error = NULL;
+  AnalysisResult *r = g_task_propagate_pointer (task, &error);
+  self->analysis_workers--;
+  if (!job_current (self, task))
+    {
+      g_clear_error (&error);
+      if (r)
+        analysis_result_free (r);
+      return;
+    }
+  end_job (self);
+  if (!r)
+    {
+      show_error (self, error->message);
+      g_error_free (error);
+      return;
+    }
+  g_clear_pointer (&self->session, tsr_session_unref);
+  g_clear_pointer (&self->analysis, tsr_analysis_unref);
+  g_clear_pointer (&self->weights, tsr_weights_unref);
+  self->session = g_steal_pointer (&r->session);
+  self->analysis = g_steal_pointer (&r->analysis);
+  self->weights = g_steal_pointer (&r->weights);
+  set_reconstruction (self, NULL, NULL, NULL);
+  g_clear_pointer (&self->frame_img, tsr_image_unref);
+  g_clear_pointer (&self->frame_surface, cairo_surface_destroy);
+  self->frame_img_index = -1;
+  self->selected_frame = -1;
+
+  tsr_image_view_set_analysis (self->view, self->analysis, self->weights);
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_FRAME);
+  populate_rows (self);   /* selects the first row, which loads it */
+  redraw_figures (self);
+  update_actions (self);
+
+  JobData *d = g_task_get_task_data (task);
+  double secs = (g_get_monotonic_time () - d->t0) / 1e6;
+  const TsrAnalysis *a = self->analysis;
+  if (r->weigh_error)
+    show_error (self, r->weigh_error->message);
+  else
+    {
+      g_autofree char *msg = g_strdup_printf (
+        _("%u frames analysed in %.1f s: %u used, %u registered and valid; tile %d px, %d×%d tiles. Press Run."),
+        a->reg->n_frames, secs, self->weights->n_used, tsr_registration_n_valid (a->reg),
+        a->tile_size, a->tiles_x, a->tiles_y);
+      set_status (self, msg);
+    }
+  analysis_result_free (r);
+  if (self->weigh_pending)
+    request_weigh (self);
+}
+
+void
+tsr_window_open_paths (TsrWindow *self, const char *const *paths)
+{
+  g_return_if_fail (TSR_IS_WINDOW (self) && paths && paths[0]);
+  g_strfreev (self->paths);
+  self->paths = g_strdupv ((char **) paths);
+  g_autofree char *base = g_path_get_basename (paths[0]);
+  g_autofree char *title = g_strdup_printf ("%s — Tessera", base);
+  gtk_window_set_title (GTK_WINDOW (self), title);
+
+  GCancellable *cancellable;
+  JobData *d = begin_job (self, TSR_JOB_ANALYSE, &cancellable);
+  d->paths = g_strdupv ((char **) paths);
+  self->weigh_pending = FALSE;
+  self->weigh_gen++;
+  g_autofree char *msg = g_strdup_printf (_("Analysing %s…"), paths[0]);
+  set_status (self, msg);
+
+  self->analysis_workers++;
+  GTask *task = g_task_new (self, cancellable, analysis_done, NULL);
+  g_task_set_task_data (task, d, job_data_free);
+  g_task_set_name (task, "tessera-analyse");
+  g_task_run_in_thread (task, analysis_thread);
+  g_object_unref (task);
+}
+
+void
+tsr_window_open_session (TsrWindow *self, const char *path)
+{
+  const char *paths[] = { path, NULL };
+  tsr_window_open_paths (self, paths);
+}
+
+/* ---------------------------------------------------------------- weighing */
+
+static void
+weigh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  JobData *d = task_data;
+  GError *error = NULL;
+  TsrWeights *w = tsr_tbqr_weigh (d->analysis, &d->params, &error);
+  if (w)
+    g_task_return_pointer (task, w, (GDestroyNotify) tsr_weights_unref);
+  else
+    g_task_return_error (task, error);
+}
+
+static void start_weigh (TsrWindow *self);
+
+static void
+weigh_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  TsrWindow *self = TSR_WINDOW (source);
+  GTask *task = G_TASK (res);
+  JobData *d = g_task_get_task_data (task);
+  GError *error = NULL;
+  TsrWeights *w = g_task_propagate_pointer (task, &error);
+  self->weigh_running = FALSE;
+  if (self->disposed || d->gen != self->weigh_gen || d->analysis != self->analysis)
+    {
+      /* stale: parameters or analysis changed meanwhile */
+      g_clear_error (&error);
+      g_clear_pointer (&w, tsr_weights_unref);
+      if (!self->disposed && self->weigh_pending)
+        start_weigh (self);
+      return;
+    }
+  if (!w)
+    {
+      gtk_label_set_text (GTK_LABEL (self->param_note), error->message);
+      gtk_widget_add_css_class (self->param_note, "error");
+      show_error (self, error->message);
+      g_error_free (error);
+      refresh_rows (self);   /* the gate may have changed */
+      redraw_figures (self);
+      return;
+    }
+  gtk_label_set_text (GTK_LABEL (self->param_note), "");
+  gtk_widget_remove_css_class (self->param_note, "error");
+  g_clear_pointer (&self->weights, tsr_weights_unref);
+  self->weights = w;
+  tsr_image_view_set_analysis (self->view, self->analysis, self->weights);
+  refresh_rows (self);
+  redraw_figures (self);
+  update_actions (self);
+  g_autofree char *msg = g_strdup_printf (_("Weights updated: %u of %u frames used%s"), w->n_used, w->n_frames,
+                                          self->recon ? _(" — Run again to apply them to the result") : "");
+  set_status (self, msg);
+}
+
+static void
+start_weigh (TsrWindow *self)
+{
+  if (self->weigh_running || self->run_workers > 0 || !self->analysis || self->job == TSR_JOB_ANALYSE)
+    return;   /* weigh_pending stays set; started when the blocker finishes */
+  self->weigh_pending = FALSE;
+  self->weigh_running = TRUE;
+  JobData *d = g_new0 (JobData, 1);
+  d->gen = self->weigh_gen;
+  d->params = self->params;
+  d->analysis = tsr_analysis_ref (self->analysis);
+  GTask *task = g_task_new (self, NULL, weigh_done, NULL);
+  g_task_set_task_data (task, d, job_data_free);
+  g_task_set_name (task, "tessera-weigh");
+  g_task_run_in_thread (task, weigh_thread);
+  g_object_unref (task);
+}
+
+static void
+request_weigh (TsrWindow *self)
+{
+  self->weigh_gen++;
+  self->weigh_pending = TRUE;
+  start_weigh (self);
+}
+
+/* ---------------------------------------------------------------- run */
+
+typedef struct
+{
+  TsrReconstruction *recon;
+  cairo_surface_t *result_surface, *mean_surface;
+} RunResult;
+
+static void
+run_result_free (gpointer data)
+{
+  RunResult *r = data;
+  g_clear_pointer (&r->recon, tsr_reconstruction_free);
+  g_clear_pointer (&r->result_surface, cairo_surface_destroy);
+  g_clear_pointer (&r->mean_surface, cairo_surface_destroy);
+  g_free (r);
+}
+
+static cairo_surface_t *
+render_display (const TsrImage *img)
+{
+  if (!img)
+    return NULL;
+  TsrStretch st;
+  tsr_stretch_auto (img, &st);
+  return tsr_render_surface (img, &st, 1);
+}
+
+static void
+run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  JobData *d = task_data;
+  GError *error = NULL;
+  TsrReconstruction *rec = tsr_tbqr_accumulate (d->analysis, d->weights, &d->params, job_progress_cb, d,
+                                                cancellable, &error);
+  if (!rec)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  RunResult *r = g_new0 (RunResult, 1);
+  r->recon = rec;
+  if (!g_cancellable_is_cancelled (cancellable))
+    {
+      job_progress_cb (N_("Rendering"), 0, 0, d);
+      r->result_surface = render_display (rec->result);
+      r->mean_surface = render_display (rec->mean);
+    }
+  g_task_return_pointer (task, r, run_result_free);
+}
+
+static void
+run_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  TsrWindow *self = TSR_WINDOW (source);
+  GTask *task = G_TASK (res);
+  GError *error = NULL;
+  RunResult *r = g_task_propagate_pointer (task, &error);
+  self->run_workers--;
+  if (!job_current (self, task))
+    {
+      g_clear_error (&error);
+      if (r)
+        run_result_free (r);
+      if (!self->disposed && self->weigh_pending)
+        start_weigh (self);
+      return;
+    }
+  end_job (self);
+  if (!r)
+    {
+      show_error (self, error->message);
+      g_error_free (error);
+    }
+  else
+    {
+      JobData *d = g_task_get_task_data (task);
+      double secs = (g_get_monotonic_time () - d->t0) / 1e6;
+      set_reconstruction (self, g_steal_pointer (&r->recon), g_steal_pointer (&r->result_surface),
+                          g_steal_pointer (&r->mean_surface));
+      run_result_free (r);
+      const TsrValidation *v = &self->recon->validation;
+      g_autofree char *msg = g_strdup_printf (
+        _("Reconstruction done in %.1f s — validation %s: FWHM %.2f vs mean %.2f px, noise ratio %.3f, %u matched stars"),
+        secs, v->pass ? _("passed") : _("failed"), v->fwhm_result, v->fwhm_mean, v->noise_ratio, v->n_matched);
+      set_status (self, msg);
+      gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_RESULT);
+      show_current (self);
+      redraw_figures (self);
+      update_actions (self);
+    }
+  if (self->weigh_pending)
+    start_weigh (self);
+}
+
+gboolean
+tsr_window_run (TsrWindow *self)
+{
+  g_return_val_if_fail (TSR_IS_WINDOW (self), FALSE);
+  if (self->job != TSR_JOB_NONE || !self->analysis || !self->weights)
+    return FALSE;
+  GCancellable *cancellable;
+  JobData *d = begin_job (self, TSR_JOB_RUN, &cancellable);
+  d->analysis = tsr_analysis_ref (self->analysis);
+  d->weights = tsr_weights_ref (self->weights);
+  self->run_workers++;
+  set_status (self, _("Reconstructing…"));
+  GTask *task = g_task_new (self, cancellable, run_done, NULL);
+  g_task_set_task_data (task, d, job_data_free);
+  g_task_set_name (task, "tessera-run");
+  g_task_run_in_thread (task, run_thread);
+  g_object_unref (task);
+  return TRUE;
+}
+
+void
+tsr_window_cancel (TsrWindow *self)
+{
+  g_return_if_fail (TSR_IS_WINDOW (self));
+  if (self->job == TSR_JOB_NONE)
+    return;
+  TsrJobKind kind = self->job;
+  g_cancellable_cancel (self->job_cancellable);
+  self->job_gen++;   /* whatever the worker returns is dropped */
+  end_job (self);
+  set_status (self, kind == TSR_JOB_RUN ? _("Run cancelled") : _("Analysis cancelled"));
+  if (self->weigh_pending)
+    start_weigh (self);
+}
+
+/* ---------------------------------------------------------------- frame loading */
+
+typedef struct
+{
+  TsrImage *img;
+  cairo_surface_t *surface;
+} LoadResult;
+
+static void
+load_result_free (gpointer data)
+{
+  LoadResult *r = data;
+  g_clear_pointer (&r->img, tsr_image_unref);
+  g_clear_pointer (&r->surface, cairo_surface_destroy);
+  g_free (r);
+}
+
+static void
+load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  JobData *d = task_data;
+  GError *error = NULL;
+  if (g_task_return_error_if_cancelled (task))
+    return;
+  TsrImage *img = tsr_fits_read (d->path, &error);
+  if (!img)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  LoadResult *r = g_new0 (LoadResult, 1);
+  r->img = img;
+  if (!g_cancellable_is_cancelled (cancellable))
+    r->surface = render_display (img);
+  g_task_return_pointer (task, r, load_result_free);
+}
+
+static void
+load_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  TsrWindow *self = TSR_WINDOW (source);
+  GTask *task = G_TASK (res);
+  JobData *d = g_task_get_task_data (task);
+  GError *error = NULL;
+  LoadResult *r = g_task_propagate_pointer (task, &error);
+  if (self->disposed || d->gen != self->load_gen)
+    {
+      g_clear_error (&error);
+      if (r)
+        load_result_free (r);
+      return;
+    }
+  self->loading = FALSE;
+  if (!r)
+    {
+      show_error (self, error->message);
+      g_error_free (error);
+      return;
+    }
+  g_clear_pointer (&self->frame_img, tsr_image_unref);
+  g_clear_pointer (&self->frame_surface, cairo_surface_destroy);
+  self->frame_img = g_steal_pointer (&r->img);
+  self->frame_surface = g_steal_pointer (&r->surface);
+  self->frame_img_index = d->index;
+  load_result_free (r);
+  show_current (self);
+}
+
+static void
+load_frame (TsrWindow *self, int index, const char *path)
+{
+  if (self->load_cancellable)
+    g_cancellable_cancel (self->load_cancellable);
+  g_clear_object (&self->load_cancellable);
+  self->load_cancellable = g_cancellable_new ();
+  self->load_gen++;
+  self->loading = TRUE;
+  JobData *d = g_new0 (JobData, 1);
+  d->gen = self->load_gen;
+  d->index = index;
+  d->path = g_strdup (path);
+  GTask *task = g_task_new (self, self->load_cancellable, load_done, NULL);
+  g_task_set_task_data (task, d, job_data_free);
+  g_task_set_name (task, "tessera-load-frame");
+  g_task_run_in_thread (task, load_thread);
+  g_object_unref (task);
+}
+
+/* ---------------------------------------------------------------- display */
+
+static void
+show_current (TsrWindow *self)
+{
+  if (self->disposed)
+    return;
+  ShowMode mode = gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown));
+  if (mode == SHOW_RESULT && self->recon && self->result_surface)
+    tsr_image_view_set_image (self->view, self->recon->result, self->result_surface, -1);
+  else if (mode == SHOW_MEAN && self->recon && self->mean_surface)
+    tsr_image_view_set_image (self->view, self->recon->mean, self->mean_surface, -1);
+  else if (mode == SHOW_FRAME && self->frame_img)
+    tsr_image_view_set_image (self->view, self->frame_img, self->frame_surface, self->frame_img_index);
+  else
+    tsr_image_view_set_image (self->view, NULL, NULL, -1);
+  /* stars are in the displayed frame's own coordinates: only over that frame */
+  gtk_widget_set_sensitive (self->tog_stars, mode == SHOW_FRAME);
+}
+
+static void
+on_show_changed (GObject *dd, GParamSpec *pspec, TsrWindow *self)
+{
+  show_current (self);
+}
+
+static void
+on_overlay_toggled (GtkToggleButton *b, TsrWindow *self)
+{
+  TsrOverlay o = 0;
+  if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_weights)))
+    o |= TSR_OVERLAY_WEIGHTS;
+  if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_tiles)))
+    o |= TSR_OVERLAY_TILES;
+  if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_stars)))
+    o |= TSR_OVERLAY_STARS;
+  tsr_image_view_set_overlays (self->view, o);
+}
+
+static void
+on_fit_clicked (GtkButton *b, TsrWindow *self)
+{
+  tsr_image_view_zoom_fit (self->view);
+}
+
+static void
+on_selection_changed (GObject *sel, GParamSpec *pspec, TsrWindow *self)
+{
+  TsrFrameRow *row = gtk_single_selection_get_selected_item (self->selection);
+  if (!row)
+    return;
+  int index = tsr_frame_row_get_index (row);
+  self->selected_frame = index;
+  tsr_image_view_set_selected_frame (self->view, index);
+  redraw_figures (self);
+  if (gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown)) != SHOW_FRAME)
+    gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_FRAME);
+  if (index != self->frame_img_index)
+    load_frame (self, index, tsr_frame_row_get_path (row));
+}
+
+/* ---------------------------------------------------------------- frame table */
+
+typedef struct
+{
+  const char *title;
+  const char *prop;
+  GType type;
+  const char *format;
+  gboolean expand;
+} ColumnDef;
+
+static const ColumnDef columns[] = {
+  { N_("#"), "index", G_TYPE_UINT, "%u", FALSE },
+  { N_("File"), "name", G_TYPE_STRING, NULL, TRUE },
+  { N_("FWHM"), "fwhm", G_TYPE_DOUBLE, "%.2f", FALSE },
+  { N_("Round"), "roundness", G_TYPE_DOUBLE, "%.2f", FALSE },
+  { N_("Stars"), "stars", G_TYPE_UINT, "%u", FALSE },
+  { N_("Background"), "background", G_TYPE_DOUBLE, "%.1f", FALSE },
+  { N_("Noise"), "noise", G_TYPE_DOUBLE, "%.2f", FALSE },
+  { N_("CC"), "cc", G_TYPE_DOUBLE, "%.3f", FALSE },
+  { N_("G"), "g", G_TYPE_DOUBLE, "%.3f", FALSE },
+  { N_("Mean W"), "mean-w", G_TYPE_DOUBLE, "%.3f", FALSE },
+  { N_("Gate"), "gate", G_TYPE_STRING, NULL, FALSE },
+};
+
+static char *
+format_double_cb (GObject *this_, double v, const char *fmt)
+{
+  if (!isfinite (v))
+    return g_strdup ("—");
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+  return g_strdup_printf (fmt, v);
+#pragma GCC diagnostic pop
+}
+
+static char *
+format_uint_cb (GObject *this_, guint v, const char *fmt)
+{
+  return g_strdup_printf ("%u", v);
+}
+
+static void
+setup_cell (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer data)
+{
+  const ColumnDef *def = data;
+  GtkWidget *label = gtk_label_new (NULL);
+  gtk_label_set_xalign (GTK_LABEL (label), def->type == G_TYPE_STRING ? 0.0 : 1.0);
+  if (def->type == G_TYPE_STRING)
+    {
+      gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+      gtk_label_set_width_chars (GTK_LABEL (label), def->expand ? 16 : 8);
+    }
+  else
+    gtk_widget_add_css_class (label, "numeric");
+  gtk_list_item_set_child (item, label);
+
+  GtkExpression *e = gtk_property_expression_new (GTK_TYPE_LIST_ITEM, NULL, "item");
+  e = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, e, def->prop);
+  if (def->type == G_TYPE_DOUBLE)
+    e = gtk_cclosure_expression_new (G_TYPE_STRING, NULL, 1, &e, G_CALLBACK (format_double_cb),
+                                     (gpointer) def->format, NULL);
+  else if (def->type == G_TYPE_UINT)
+    e = gtk_cclosure_expression_new (G_TYPE_STRING, NULL, 1, &e, G_CALLBACK (format_uint_cb),
+                                     (gpointer) def->format, NULL);
+  gtk_expression_bind (e, label, "label", item);
+}
+
+static GtkWidget *
+build_table (TsrWindow *self)
+{
+  self->store = g_list_store_new (TSR_TYPE_FRAME_ROW);
+  GtkSortListModel *sorted = gtk_sort_list_model_new (G_LIST_MODEL (g_object_ref (self->store)), NULL);
+  self->selection = gtk_single_selection_new (G_LIST_MODEL (sorted));
+  gtk_single_selection_set_autoselect (self->selection, TRUE);
+  g_signal_connect (self->selection, "notify::selected-item", G_CALLBACK (on_selection_changed), self);
+
+  self->column_view = gtk_column_view_new (GTK_SELECTION_MODEL (g_object_ref (self->selection)));
+  gtk_column_view_set_show_column_separators (GTK_COLUMN_VIEW (self->column_view), TRUE);
+  gtk_widget_add_css_class (self->column_view, "data-table");
+  GtkColumnViewColumn *first = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
+    {
+      const ColumnDef *def = &columns[i];
+      GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
+      g_signal_connect (factory, "setup", G_CALLBACK (setup_cell), (gpointer) def);
+      GtkColumnViewColumn *col = gtk_column_view_column_new (_(def->title), factory);
+      GtkExpression *key = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, NULL, def->prop);
+      GtkSorter *sorter = def->type == G_TYPE_STRING ? GTK_SORTER (gtk_string_sorter_new (key))
+                                                     : GTK_SORTER (gtk_numeric_sorter_new (key));
+      gtk_column_view_column_set_sorter (col, sorter);
+      g_object_unref (sorter);
+      gtk_column_view_column_set_expand (col, def->expand);
+      gtk_column_view_column_set_resizable (col, TRUE);
+      gtk_column_view_append_column (GTK_COLUMN_VIEW (self->column_view), col);
+      if (!first)
+        first = col;
+      g_object_unref (col);
+    }
+  gtk_sort_list_model_set_sorter (sorted, gtk_column_view_get_sorter (GTK_COLUMN_VIEW (self->column_view)));
+  gtk_column_view_sort_by_column (GTK_COLUMN_VIEW (self->column_view), first, GTK_SORT_ASCENDING);
+
+  GtkWidget *sw = gtk_scrolled_window_new ();
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (sw), self->column_view);
+  gtk_widget_set_size_request (sw, -1, 180);
+  return sw;
+}
+
+/* ---------------------------------------------------------------- diagnostics */
+
+static gboolean
+widget_is_dark (GtkWidget *w)
+{
+  GdkRGBA fg;
+  gtk_style_context_get_color (gtk_widget_get_style_context (w), &fg);
+  return 0.299 * fg.red + 0.587 * fg.green + 0.114 * fg.blue > 0.5;
+}
+
+static void
+figure_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
+{
+  TsrWindow *self = data;
+  TsrFigure fig = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (area), "figure"));
+  gboolean dark = widget_is_dark (GTK_WIDGET (area));
+  if (self->disposed || !self->analysis || !self->weights)
+    {
+      const char *text = self->analysis ? _("No weights: see the status line")
+                                        : _("Open a session to see its diagnostics");
+      PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (area), text);
+      int tw, th;
+      pango_layout_get_pixel_size (layout, &tw, &th);
+      GdkRGBA fg;
+      gtk_style_context_get_color (gtk_widget_get_style_context (GTK_WIDGET (area)), &fg);
+      cairo_set_source_rgba (cr, fg.red, fg.green, fg.blue, 0.6);
+      cairo_move_to (cr, (w - tw) / 2.0, (h - th) / 2.0);
+      pango_cairo_show_layout (cr, layout);
+      g_object_unref (layout);
+      return;
+    }
+  if (fig == TSR_FIG_VALIDATION && !self->recon)
+    {
+      PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (area),
+                                                            _("Run the reconstruction to validate it against the mean stack"));
+      int tw, th;
+      pango_layout_get_pixel_size (layout, &tw, &th);
+      cairo_set_source_rgba (cr, dark ? 1 : 0, dark ? 1 : 0, dark ? 1 : 0, 0.6);
+      cairo_move_to (cr, (w - tw) / 2.0, (h - th) / 2.0);
+      pango_cairo_show_layout (cr, layout);
+      g_object_unref (layout);
+      return;
+    }
+  tsr_report_draw (cr, w, h, fig, dark, self->analysis, self->weights, self->recon, self->selected_frame);
+}
+
+static GtkWidget *
+build_diagnostics (TsrWindow *self)
+{
+  GtkWidget *nb = gtk_notebook_new ();
+  gtk_notebook_set_scrollable (GTK_NOTEBOOK (nb), TRUE);
+  for (guint i = 0; i < N_DIAG; i++)
+    {
+      GtkWidget *area = gtk_drawing_area_new ();
+      g_object_set_data (G_OBJECT (area), "figure", GINT_TO_POINTER (diag_figures[i]));
+      gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (area), figure_draw, self, NULL);
+      gtk_widget_set_size_request (area, 300, 220);
+      gtk_widget_set_hexpand (area, TRUE);
+      gtk_widget_set_vexpand (area, TRUE);
+      self->figures[i] = area;
+      GtkWidget *tab = gtk_label_new (_(diag_tabs[i]));
+      gtk_widget_set_tooltip_text (tab, tsr_figure_title (diag_figures[i]));
+      gtk_notebook_append_page (GTK_NOTEBOOK (nb), area, tab);
+    }
+  return nb;
+}
+
+/* ---------------------------------------------------------------- parameters */
+
+typedef struct
+{
+  const char *group;
+  const char *keys[5];
+} ParamGroup;
+
+static const ParamGroup param_groups[] = {
+  { N_("Global quality"), { "global.alpha", "global.beta", "global.gamma", "global.k", NULL } },
+  { N_("Local quality"), { "local.k", NULL } },
+  { N_("Registration gate"), { "gate.cc_min", "gate.cc_mad", NULL } },
+  { N_("Clusters"), { "cluster.kappa", NULL } },
+  { N_("Tiles (next analysis)"), { "tiles.s", NULL } },
+  { N_("Rejection (next run)"), { "reject.kappa", NULL } },
+};
+
+static double *
+param_double (TsrParams *p, const TsrParamSpec *spec)
+{
+  return (double *) ((char *) p + spec->offset);
+}
+
+static void
+on_param_changed (GtkSpinButton *spin, TsrWindow *self)
+{
+  if (self->updating_params)
+    return;
+  const char *key = g_object_get_data (G_OBJECT (spin), "key");
+  const TsrParamSpec *spec = tsr_params_find (key);
+  if (!spec || spec->type != TSR_PARAM_DOUBLE)
+    return;
+  *param_double (&self->params, spec) = gtk_spin_button_get_value (spin);
+  if (g_str_has_prefix (key, "tiles."))
+    {
+      gtk_label_set_text (GTK_LABEL (self->param_note),
+                          _("The tile size takes effect when the session is analysed again."));
+      gtk_widget_remove_css_class (self->param_note, "error");
+    }
+  else if (g_str_has_prefix (key, "reject."))
+    {
+      gtk_label_set_text (GTK_LABEL (self->param_note), _("Rejection applies to the next run."));
+      gtk_widget_remove_css_class (self->param_note, "error");
+    }
+  else if (self->analysis || self->job == TSR_JOB_ANALYSE)
+    request_weigh (self);
+}
+
+static void
+sync_spins (TsrWindow *self)
+{
+  self->updating_params = TRUE;
+  GHashTableIter it;
+  gpointer key, spin;
+  g_hash_table_iter_init (&it, self->spins);
+  while (g_hash_table_iter_next (&it, &key, &spin))
+    {
+      const TsrParamSpec *spec = tsr_params_find (key);
+      gtk_spin_button_set_value (GTK_SPIN_BUTTON (spin), *param_double (&self->params, spec));
+    }
+  self->updating_params = FALSE;
+}
+
+static void
+on_reset_clicked (GtkButton *b, TsrWindow *self)
+{
+  tsr_params_init (&self->params);
+  sync_spins (self);
+  gtk_label_set_text (GTK_LABEL (self->param_note), "");
+  if (self->analysis)
+    request_weigh (self);
+}
+
+static GtkWidget *
+build_params (TsrWindow *self)
+{
+  self->spins = g_hash_table_new (g_str_hash, g_str_equal);
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  gtk_widget_set_margin_start (box, 8);
+  gtk_widget_set_margin_end (box, 8);
+  gtk_widget_set_margin_top (box, 8);
+  gtk_widget_set_margin_bottom (box, 8);
+  for (guint g = 0; g < G_N_ELEMENTS (param_groups); g++)
+    {
+      GtkWidget *grid = gtk_grid_new ();
+      gtk_grid_set_row_spacing (GTK_GRID (grid), 4);
+      gtk_grid_set_column_spacing (GTK_GRID (grid), 12);
+      gtk_widget_set_margin_start (grid, 12);
+      gtk_widget_set_margin_top (grid, 4);
+      int row = 0;
+      for (const char *const *k = param_groups[g].keys; *k; k++)
+        {
+          const TsrParamSpec *spec = tsr_params_find (*k);
+          if (!spec || spec->type != TSR_PARAM_DOUBLE)
+            continue;
+          GtkWidget *label = gtk_label_new (spec->key);
+          gtk_label_set_xalign (GTK_LABEL (label), 0);
+          gtk_widget_set_hexpand (label, TRUE);
+          double range = spec->max - spec->min;
+          double step = range > 100 ? 1 : 0.05;
+          GtkWidget *spin = gtk_spin_button_new_with_range (spec->min, spec->max, step);
+          gtk_spin_button_set_digits (GTK_SPIN_BUTTON (spin), range > 100 ? 1 : 2);
+          gtk_spin_button_set_value (GTK_SPIN_BUTTON (spin), *param_double (&self->params, spec));
+          gtk_widget_set_tooltip_text (label, _(spec->help));
+          gtk_widget_set_tooltip_text (spin, _(spec->help));
+          g_object_set_data (G_OBJECT (spin), "key", (gpointer) spec->key);
+          g_signal_connect (spin, "value-changed", G_CALLBACK (on_param_changed), self);
+          g_hash_table_insert (self->spins, (gpointer) spec->key, spin);
+          gtk_grid_attach (GTK_GRID (grid), label, 0, row, 1, 1);
+          gtk_grid_attach (GTK_GRID (grid), spin, 1, row, 1, 1);
+          row++;
+        }
+      GtkWidget *exp = gtk_expander_new (_(param_groups[g].group));
+      gtk_expander_set_expanded (GTK_EXPANDER (exp), TRUE);
+      gtk_expander_set_child (GTK_EXPANDER (exp), grid);
+      gtk_box_append (GTK_BOX (box), exp);
+    }
+  self->param_note = gtk_label_new ("");
+  gtk_label_set_wrap (GTK_LABEL (self->param_note), TRUE);
+  gtk_label_set_xalign (GTK_LABEL (self->param_note), 0);
+  gtk_box_append (GTK_BOX (box), self->param_note);
+
+  GtkWidget *buttons = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  GtkWidget *reset = gtk_button_new_with_mnemonic (_("_Reset to Defaults"));
+  g_signal_connect (reset, "clicked", G_CALLBACK (on_reset_clicked), self);
+  GtkWidget *again = gtk_button_new_with_mnemonic (_("_Analyse Again"));
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (again), "win.reanalyse");
+  gtk_box_append (GTK_BOX (buttons), reset);
+  gtk_box_append (GTK_BOX (buttons), again);
+  gtk_box_append (GTK_BOX (box), buttons);
+
+  GtkWidget *sw = gtk_scrolled_window_new ();
+  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (sw), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (sw), box);
+  return sw;
+}
+
+gboolean
+tsr_window_set_param (TsrWindow *self, const char *key, double value)
+{
+  GtkWidget *spin = g_hash_table_lookup (self->spins, key);
+  if (!spin)
+    return FALSE;
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (spin), value);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- actions */
+
+static void
+open_response (GtkNativeDialog *dialog, int response, TsrWindow *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      g_autofree char *path = file ? g_file_get_path (file) : NULL;
+      if (path)
+        tsr_window_open_session (self, path);
+    }
+  g_clear_object (&self->chooser);
+}
+
+static void
+open_activated (GSimpleAction *action, GVariant *param, gpointer data)
+{
+  TsrWindow *self = data;
+  g_clear_object (&self->chooser);
+  self->chooser = gtk_file_chooser_native_new (_("Open Session Folder"), GTK_WINDOW (self),
+                                               GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Open"), _("_Cancel"));
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (self->chooser), TRUE);
+  g_signal_connect (self->chooser, "response", G_CALLBACK (open_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->chooser));
+}
+
+static void
+run_activated (GSimpleAction *action, GVariant *param, gpointer data)
+{
+  tsr_window_run (TSR_WINDOW (data));
+}
+
+static void
+cancel_activated (GSimpleAction *action, GVariant *param, gpointer data)
+{
+  tsr_window_cancel (TSR_WINDOW (data));
+}
+
+static void
+reanalyse_activated (GSimpleAction *action, GVariant *param, gpointer data)
+{
+  TsrWindow *self = data;
+  if (self->paths)
+    tsr_window_open_paths (self, (const char *const *) self->paths);
+}
+
+static void
+about_activated (GSimpleAction *action, GVariant *param, gpointer data)
+{
+  tsr_show_about (GTK_WINDOW (data));
+}
+
+typedef struct
+{
+  char *path;
+  TsrImage *img;
+  gboolean png;
+} ExportData;
+
+static void
+export_data_free (gpointer data)
+{
+  ExportData *e = data;
+  g_free (e->path);
+  g_clear_pointer (&e->img, tsr_image_unref);
+  g_free (e);
+}
+
+static void
+export_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  ExportData *e = task_data;
+  GError *error = NULL;
+  gboolean ok = e->png ? tsr_write_png_preview (e->img, e->path, 0, &error)
+                       : tsr_fits_write (e->path, e->img, NULL, &error);
+  if (ok)
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+export_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  TsrWindow *self = TSR_WINDOW (source);
+  GError *error = NULL;
+  ExportData *e = g_task_get_task_data (G_TASK (res));
+  if (self->disposed)
+    return;
+  if (!g_task_propagate_boolean (G_TASK (res), &error))
+    {
+      show_error (self, error->message);
+      g_error_free (error);
+      return;
+    }
+  g_autofree char *msg = e->png ? g_strdup_printf (_("Wrote a stretched preview (display only) to %s"), e->path)
+                                : g_strdup_printf (_("Wrote the linear result to %s"), e->path);
+  set_status (self, msg);
+}
+
+static void
+export_response (GtkNativeDialog *dialog, int response, TsrWindow *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT && self->recon)
+    {
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      char *path = file ? g_file_get_path (file) : NULL;
+      if (path)
+        {
+          ExportData *e = g_new0 (ExportData, 1);
+          g_autofree char *lower = g_ascii_strdown (path, -1);
+          e->png = g_str_has_suffix (lower, ".png");
+          if (!e->png && !tsr_is_fits_name (path))
+            {
+              char *p2 = g_strconcat (path, ".fits", NULL);
+              g_free (path);
+              path = p2;
+            }
+          e->path = path;
+          e->img = tsr_image_ref (self->recon->result);
+          GTask *task = g_task_new (self, NULL, export_done, NULL);
+          g_task_set_task_data (task, e, export_data_free);
+          g_task_run_in_thread (task, export_thread);
+          g_object_unref (task);
+        }
+    }
+  g_clear_object (&self->chooser);
+}
+
+static void
+export_activated (GSimpleAction *action, GVariant *param, gpointer data)
+{
+  TsrWindow *self = data;
+  if (!self->recon)
+    return;
+  g_clear_object (&self->chooser);
+  self->chooser = gtk_file_chooser_native_new (_("Export Result"), GTK_WINDOW (self),
+                                               GTK_FILE_CHOOSER_ACTION_SAVE, _("_Export"), _("_Cancel"));
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (self->chooser), TRUE);
+  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (self->chooser), "result.fits");
+  GtkFileFilter *fits = gtk_file_filter_new ();
+  gtk_file_filter_set_name (fits, _("FITS (linear data)"));
+  gtk_file_filter_add_pattern (fits, "*.fits");
+  gtk_file_filter_add_pattern (fits, "*.fit");
+  gtk_file_filter_add_pattern (fits, "*.fts");
+  GtkFileFilter *png = gtk_file_filter_new ();
+  gtk_file_filter_set_name (png, _("PNG (stretched preview)"));
+  gtk_file_filter_add_pattern (png, "*.png");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (self->chooser), fits);
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (self->chooser), png);
+  g_object_unref (fits);
+  g_object_unref (png);
+  g_signal_connect (self->chooser, "response", G_CALLBACK (export_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->chooser));
+}
+
+static const GActionEntry win_entries[] = {
+  { .name = "open", .activate = open_activated },
+  { .name = "run", .activate = run_activated },
+  { .name = "cancel", .activate = cancel_activated },
+  { .name = "export", .activate = export_activated },
+  { .name = "reanalyse", .activate = reanalyse_activated },
+  { .name = "about", .activate = about_activated },
+};
+
+/* ---------------------------------------------------------------- construction */
+
+static GtkWidget *
+icon_label_button (const char *icon, const char *label, const char *action, const char *tooltip)
+{
+  GtkWidget *b = gtk_button_new ();
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  if (icon)
+    gtk_box_append (GTK_BOX (box), gtk_image_new_from_icon_name (icon));
+  gtk_box_append (GTK_BOX (box), gtk_label_new_with_mnemonic (label));
+  gtk_button_set_child (GTK_BUTTON (b), box);
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (b), action);
+  gtk_widget_set_tooltip_text (b, tooltip);
+  return b;
+}
+
+static GtkWidget *
+build_header (TsrWindow *self)
+{
+  GtkWidget *hb = gtk_header_bar_new ();
+  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb),
+                             icon_label_button ("folder-open-symbolic", _("_Open"), "win.open",
+                                                _("Open a session folder (Ctrl+O)")));
+  GtkWidget *run = icon_label_button ("media-playback-start-symbolic", _("_Run"), "win.run",
+                                      _("Reconstruct the session (Ctrl+R)"));
+  gtk_widget_add_css_class (run, "suggested-action");
+  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb), run);
+  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb),
+                             icon_label_button ("process-stop-symbolic", _("_Cancel"), "win.cancel",
+                                                _("Cancel the running job (Escape)")));
+
+  GMenu *menu = g_menu_new ();
+  g_menu_append (menu, _("_About Tessera"), "win.about");
+  g_menu_append (menu, _("_Quit"), "app.quit");
+  GtkWidget *mb = gtk_menu_button_new ();
+  gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (mb), "open-menu-symbolic");
+  gtk_menu_button_set_menu_model (GTK_MENU_BUTTON (mb), G_MENU_MODEL (menu));
+  gtk_widget_set_tooltip_text (mb, _("Main menu"));
+  g_object_unref (menu);
+  gtk_header_bar_pack_end (GTK_HEADER_BAR (hb), mb);
+  gtk_header_bar_pack_end (GTK_HEADER_BAR (hb),
+                           icon_label_button ("document-save-as-symbolic", _("_Export…"), "win.export",
+                                              _("Export the result as FITS, or a stretched PNG preview (Ctrl+E)")));
+  return hb;
+}
+
+static GtkWidget *
+build_view_toolbar (TsrWindow *self)
+{
+  GtkWidget *bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  gtk_widget_set_margin_start (bar, 6);
+  gtk_widget_set_margin_end (bar, 6);
+  gtk_widget_set_margin_top (bar, 4);
+  gtk_widget_set_margin_bottom (bar, 4);
+
+  const char *shows[] = { _("Selected frame"), _("Result"), _("Mean stack"), NULL };
+  self->show_dropdown = gtk_drop_down_new_from_strings (shows);
+  gtk_widget_set_tooltip_text (self->show_dropdown, _("What the view shows (display stretch only)"));
+  g_signal_connect (self->show_dropdown, "notify::selected", G_CALLBACK (on_show_changed), self);
+  gtk_box_append (GTK_BOX (bar), self->show_dropdown);
+
+  GtkWidget *fit = gtk_button_new_from_icon_name ("zoom-fit-best-symbolic");
+  gtk_widget_set_tooltip_text (fit, _("Fit to window (or double-click the image); scroll to zoom, drag to pan"));
+  g_signal_connect (fit, "clicked", G_CALLBACK (on_fit_clicked), self);
+  gtk_box_append (GTK_BOX (bar), fit);
+
+  GtkWidget *linked = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 0);
+  gtk_widget_add_css_class (linked, "linked");
+  self->tog_weights = gtk_toggle_button_new_with_label (_("Weights"));
+  gtk_widget_set_tooltip_text (self->tog_weights, _("Tile weights W of the selected frame (viridis)"));
+  self->tog_tiles = gtk_toggle_button_new_with_label (_("Tiles"));
+  gtk_widget_set_tooltip_text (self->tog_tiles, _("Tile grid: orange = STAR tiles, blue = STRUCTURE tiles"));
+  self->tog_stars = gtk_toggle_button_new_with_label (_("Stars"));
+  gtk_widget_set_tooltip_text (self->tog_stars, _("Stars detected in the displayed frame"));
+  GtkWidget *togs[] = { self->tog_weights, self->tog_tiles, self->tog_stars };
+  for (guint i = 0; i < G_N_ELEMENTS (togs); i++)
+    {
+      g_signal_connect (togs[i], "toggled", G_CALLBACK (on_overlay_toggled), self);
+      gtk_box_append (GTK_BOX (linked), togs[i]);
+    }
+  gtk_box_append (GTK_BOX (bar), linked);
+
+  self->readout = gtk_label_new ("");
+  gtk_label_set_xalign (GTK_LABEL (self->readout), 1);
+  gtk_label_set_ellipsize (GTK_LABEL (self->readout), PANGO_ELLIPSIZE_START);
+  gtk_widget_set_hexpand (self->readout, TRUE);
+  gtk_widget_add_css_class (self->readout, "numeric");
+  g_object_bind_property (self->view, "readout", self->readout, "label", G_BINDING_SYNC_CREATE);
+  gtk_box_append (GTK_BOX (bar), self->readout);
+  return bar;
+}
+
+static void
+tsr_window_init (TsrWindow *self)
+{
+  tsr_params_init (&self->params);
+  self->frame_img_index = -1;
+  self->selected_frame = -1;
+  self->progress = progress_shared_new (self);
+
+  g_action_map_add_action_entries (G_ACTION_MAP (self), win_entries, G_N_ELEMENTS (win_entries), self);
+  gtk_window_set_title (GTK_WINDOW (self), "Tessera");
+  gtk_window_set_default_size (GTK_WINDOW (self), 1400, 900);
+  gtk_window_set_titlebar (GTK_WINDOW (self), build_header (self));
+
+  self->view = TSR_IMAGE_VIEW (tsr_image_view_new ());
+  gtk_widget_set_size_request (GTK_WIDGET (self->view), 320, 240);
+
+  /* left: toolbar, image, table */
+  GtkWidget *image_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+  gtk_box_append (GTK_BOX (image_box), build_view_toolbar (self));
+  gtk_box_append (GTK_BOX (image_box), GTK_WIDGET (self->view));
+  GtkWidget *left = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
+  gtk_paned_set_start_child (GTK_PANED (left), image_box);
+  gtk_paned_set_end_child (GTK_PANED (left), build_table (self));
+  gtk_paned_set_resize_end_child (GTK_PANED (left), FALSE);
+  gtk_paned_set_position (GTK_PANED (left), 560);
+
+  /* right: diagnostics over parameters */
+  GtkWidget *right = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
+  gtk_paned_set_start_child (GTK_PANED (right), build_diagnostics (self));
+  gtk_paned_set_end_child (GTK_PANED (right), build_params (self));
+  gtk_paned_set_position (GTK_PANED (right), 380);
+  gtk_widget_set_size_request (right, 470, -1);
+
+  GtkWidget *main_paned = gtk_paned_new (GTK_ORIENTATION_HORIZONTAL);
+  gtk_paned_set_start_child (GTK_PANED (main_paned), left);
+  gtk_paned_set_end_child (GTK_PANED (main_paned), right);
+  gtk_paned_set_resize_end_child (GTK_PANED (main_paned), FALSE);
+  gtk_paned_set_shrink_end_child (GTK_PANED (main_paned), FALSE);
+  gtk_paned_set_position (GTK_PANED (main_paned), 900);
+  gtk_widget_set_vexpand (main_paned, TRUE);
+
+  /* bottom: status and progress */
+  GtkWidget *status = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+  gtk_widget_set_margin_start (status, 8);
+  gtk_widget_set_margin_end (status, 8);
+  gtk_widget_set_margin_top (status, 4);
+  gtk_widget_set_margin_bottom (status, 4);
+  self->status_label = gtk_label_new (_("Open a session folder to begin (Ctrl+O)."));
+  gtk_label_set_xalign (GTK_LABEL (self->status_label), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (self->status_label), PANGO_ELLIPSIZE_END);
+  gtk_widget_set_hexpand (self->status_label, TRUE);
+  self->progress_bar = gtk_progress_bar_new ();
+  gtk_progress_bar_set_show_text (GTK_PROGRESS_BAR (self->progress_bar), TRUE);
+  gtk_widget_set_size_request (self->progress_bar, 360, -1);
+  gtk_widget_set_valign (self->progress_bar, GTK_ALIGN_CENTER);
+  gtk_box_append (GTK_BOX (status), self->status_label);
+  gtk_box_append (GTK_BOX (status), self->progress_bar);
+
+  GtkWidget *outer = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+  gtk_box_append (GTK_BOX (outer), main_paned);
+  gtk_box_append (GTK_BOX (outer), gtk_separator_new (GTK_ORIENTATION_HORIZONTAL));
+  gtk_box_append (GTK_BOX (outer), status);
+  gtk_window_set_child (GTK_WINDOW (self), outer);
+
+  update_actions (self);
+  show_current (self);
+}
+
+static void
+tsr_window_dispose (GObject *object)
+{
+  TsrWindow *self = TSR_WINDOW (object);
+  if (!self->disposed)
+    {
+      self->disposed = TRUE;
+      if (self->job_cancellable)
+        g_cancellable_cancel (self->job_cancellable);
+      if (self->load_cancellable)
+        g_cancellable_cancel (self->load_cancellable);
+      self->job_gen++;
+      self->load_gen++;
+      self->weigh_gen++;
+      if (self->chooser)
+        gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
+      g_clear_object (&self->chooser);
+    }
+  G_OBJECT_CLASS (tsr_window_parent_class)->dispose (object);
+}
+
+static void
+tsr_window_finalize (GObject *object)
+{
+  TsrWindow *self = TSR_WINDOW (object);
+  g_clear_object (&self->job_cancellable);
+  g_clear_object (&self->load_cancellable);
+  g_clear_object (&self->store);
+  g_clear_object (&self->selection);
+  g_clear_pointer (&self->spins, g_hash_table_unref);
+  g_strfreev (self->paths);
+  g_clear_pointer (&self->session, tsr_session_unref);
+  g_clear_pointer (&self->analysis, tsr_analysis_unref);
+  g_clear_pointer (&self->weights, tsr_weights_unref);
+  set_reconstruction (self, NULL, NULL, NULL);
+  g_clear_pointer (&self->frame_img, tsr_image_unref);
+  g_clear_pointer (&self->frame_surface, cairo_surface_destroy);
+  progress_shared_unref (self->progress);
+  g_free (self->shown_phase);
+  g_free (self->last_error);
+  G_OBJECT_CLASS (tsr_window_parent_class)->finalize (object);
+}
+
+static void
+tsr_window_class_init (TsrWindowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  object_class->dispose = tsr_window_dispose;
+  object_class->finalize = tsr_window_finalize;
+}
+
+TsrWindow *
+tsr_window_new (GtkApplication *app)
+{
+  return g_object_new (TSR_TYPE_WINDOW, "application", app, NULL);
+}
+
+/* ---------------------------------------------------------------- accessors */
+
+TsrJobKind
+tsr_window_get_job (TsrWindow *self)
+{
+  return self->job;
+}
+
+gboolean
+tsr_window_is_busy (TsrWindow *self)
+{
+  return self->job != TSR_JOB_NONE || self->weigh_running || self->weigh_pending || self->loading
+         || self->run_workers > 0 || self->analysis_workers > 0;
+}
+
+void
+tsr_window_set_overlays (TsrWindow *self, guint overlays)
+{
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_weights), overlays & TSR_OVERLAY_WEIGHTS);
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_tiles), overlays & TSR_OVERLAY_TILES);
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_stars), overlays & TSR_OVERLAY_STARS);
+}
+
+guint
+tsr_window_get_n_rows (TsrWindow *self)
+{
+  return g_list_model_get_n_items (G_LIST_MODEL (self->selection));
+}
+
+TsrAnalysis *
+tsr_window_get_analysis (TsrWindow *self)
+{
+  return self->analysis;
+}
+
+TsrWeights *
+tsr_window_get_weights (TsrWindow *self)
+{
+  return self->weights;
+}
+
+const TsrReconstruction *
+tsr_window_get_reconstruction (TsrWindow *self)
+{
+  return self->recon;
+}
+
+void
+tsr_window_get_progress (TsrWindow *self, guint *done, guint *total)
+{
+  if (done)
+    *done = self->shown_done;
+  if (total)
+    *total = self->shown_total;
+}
+
+const char *
+tsr_window_get_last_error (TsrWindow *self)
+{
+  return self->last_error;
+}
