@@ -20,3 +20,4 @@
 #include "tsr-plot.h"
 #include "tsr-tbqr.h"
 #include "tsr-report.h"
+#include "tsr-tiff.h"
