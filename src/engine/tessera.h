@@ -21,3 +21,6 @@
 #include "tsr-tbqr.h"
 #include "tsr-report.h"
 #include "tsr-tiff.h"
+#include "tsr-preview.h"
+#include "tsr-psf.h"
+#include "tsr-deconv.h"

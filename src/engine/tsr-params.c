@@ -22,6 +22,9 @@ G_STATIC_ASSERT (sizeof (TsrNormMode) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrEnergyMode) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrRejectMode) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrClusterMode) == sizeof (int));
+G_STATIC_ASSERT (sizeof (TsrDeconvRho) == sizeof (int));
+G_STATIC_ASSERT (sizeof (TsrDeconvSeed) == sizeof (int));
+G_STATIC_ASSERT (sizeof (TsrDeconvPsfMode) == sizeof (int));
 G_STATIC_ASSERT (sizeof (gboolean) == sizeof (int));
 G_STATIC_ASSERT (sizeof (guint) == sizeof (int));
 
@@ -42,11 +45,14 @@ G_STATIC_ASSERT (sizeof (guint) == sizeof (int));
 /* Names in enum value order. */
 static const char *const model_choices[] = { "similarity", "affine", "homography", NULL };
 static const char *const interp_choices[] = { "lanczos3", "bicubic", "bilinear", NULL };
-static const char *const luma_choices[] = { "superpixel", "green", NULL };
+static const char *const luma_choices[] = { "superpixel", "green", "cfa", NULL };
 static const char *const norm_choices[] = { "additive", "divide", "none", NULL };
 static const char *const energy_choices[] = { "noise", "paper", NULL };
 static const char *const reject_choices[] = { "none", "sigma", "winsor", NULL };
 static const char *const cluster_choices[] = { "auto", "off", "on", NULL };
+static const char *const rho_choices[] = { "huber", "l2", NULL };
+static const char *const dseed_choices[] = { "median", "tbqr", NULL };
+static const char *const dpsf_choices[] = { "stars", "moffat", NULL };
 
 G_STATIC_ASSERT (TSR_MODEL_HOMOGRAPHY == 2);
 G_STATIC_ASSERT (TSR_INTERP_BILINEAR == 2);
@@ -55,6 +61,9 @@ G_STATIC_ASSERT (TSR_NORM_NONE == 2);
 G_STATIC_ASSERT (TSR_ENERGY_PAPER == 1);
 G_STATIC_ASSERT (TSR_REJECT_WINSOR == 2);
 G_STATIC_ASSERT (TSR_CLUSTER_ON == 2);
+G_STATIC_ASSERT (TSR_RHO_L2 == 1);
+G_STATIC_ASSERT (TSR_DECONV_SEED_TBQR == 1);
+G_STATIC_ASSERT (TSR_DECONV_PSF_MOFFAT == 1);
 
 /* Order here is the order of the project file, the history line and docs/parameters.md.
  * Keys of one section are contiguous. */
@@ -112,6 +121,8 @@ static const TsrParamSpec specs[] = {
             N_("Gate shifts longer than this multiple of the median shift")),
   P_BOOL ("gate.keep_gated", keep_gated,
           N_("Keep gated frames in the weighting (diagnostics only)")),
+  P_BOOL ("gate.trust_stars", gate_trust_stars,
+          N_("Do not gate a low registration correlation when many star inliers confirm the registration")),
 
   /* normalisation */
   P_ENUM ("norm.mode", norm, norm_choices,
@@ -130,6 +141,8 @@ static const TsrParamSpec specs[] = {
             N_("Clamp c of the global quality Q")),
   P_ENUM ("global.energy", energy, energy_choices,
           N_("Gradient energy: normalised by noise, or as in the paper")),
+  P_BOOL ("global.ivw", global_ivw,
+          N_("Multiply G by the inverse-variance factor (median noise / frame noise)^2")),
 
   /* tiles */
   P_DOUBLE ("tiles.s", tile_s, 1, 1000,
@@ -154,6 +167,8 @@ static const TsrParamSpec specs[] = {
             N_("Weight of gradient energy in the local quality of structure tiles")),
   P_DOUBLE ("local.background", w_background, -10, 10,
             N_("Weight of the background in the local quality of structure tiles")),
+  P_BOOL ("local.psf_model", local_psf_model,
+          N_("Tiles with few stars take their FWHM from the frame's PSF field model (a smooth fit to all its stars)")),
   P_DOUBLE ("local.k", local_k, 0, 10,
             N_("Steepness k of the local weight L = exp(k * clip(Q_local, -c, c))")),
   P_DOUBLE ("local.clamp", local_clamp, 0.1, 20,
@@ -206,6 +221,22 @@ static const TsrParamSpec specs[] = {
             N_("Relaxation of each deconvolution update")),
   P_INT ("deconv.sr", deconv_sr, 1, 3,
          N_("Super-resolution factor of the deconvolved image")),
+  P_ENUM ("deconv.rho", deconv_rho, rho_choices,
+          N_("Deconvolution loss: huber (robust to outliers) or l2")),
+  P_INT ("deconv.min_iterations", deconv_min_iterations, 1, 1000,
+         N_("Deconvolution iterations always run before the early stop may end the run")),
+  P_BOOL ("deconv.early_stop", deconv_early_stop,
+          N_("Stop the deconvolution early when the updates become small")),
+  P_DOUBLE ("deconv.stop_tol", deconv_stop_tol, 1e-6, 0.5,
+            N_("Early-stop threshold on the smoothed median update and relative change")),
+  P_ENUM ("deconv.seed", deconv_seed, dseed_choices,
+          N_("Starting image of the deconvolution: per-pixel median of the frames, or the TBQR result")),
+  P_ENUM ("deconv.psf", deconv_psf, dpsf_choices,
+          N_("Per-frame PSFs from stacked star stamps (Moffat fallback), or Moffat from FWHM only")),
+  P_DOUBLE ("deconv.gain", deconv_gain, 0, 1e6,
+            N_("Gain in electrons per ADU for the Poisson variance term; 0 = background RMS only")),
+  P_DOUBLE ("deconv.memory_mb", deconv_memory_mb, 32, 1048576,
+            N_("Memory budget of the deconvolution in MiB (decides tile size and threads)")),
 
   /* resources */
   P_INT ("run.threads", n_threads, 0, 256,
@@ -236,6 +267,8 @@ tsr_params_init (TsrParams *p)
   p->version = TSR_PARAMS_VERSION;
   tsr_register_params_init (&p->reg);
   p->keep_gated = FALSE;
+  p->gate_trust_stars = TRUE;
+  p->global_ivw = TRUE;
 
   p->norm = TSR_NORM_ADDITIVE_SCALE;
 
@@ -257,6 +290,7 @@ tsr_params_init (TsrParams *p)
   p->w_contrast = 0.2;
   p->w_energy = 0.7;
   p->w_background = -0.3;
+  p->local_psf_model = TRUE;
   p->local_k = 0.7;
   p->local_clamp = 1.5;
   p->weight_cap = 0.0;
@@ -283,6 +317,14 @@ tsr_params_init (TsrParams *p)
   p->deconv_delta = -2.5;
   p->deconv_relax = 1.0;
   p->deconv_sr = 1;
+  p->deconv_rho = TSR_RHO_HUBER;
+  p->deconv_min_iterations = 3;
+  p->deconv_early_stop = TRUE;
+  p->deconv_stop_tol = 0.002;
+  p->deconv_seed = TSR_DECONV_SEED_MEDIAN;
+  p->deconv_psf = TSR_DECONV_PSF_STARS;
+  p->deconv_gain = 0.0;
+  p->deconv_memory_mb = 1024.0;
 
   p->n_threads = 0;
   p->memory_budget_mb = 2048.0;
@@ -1043,5 +1085,96 @@ tsr_project_load (const char *path, TsrParams *p, char ***session_paths,
         paths = g_new0 (char *, 1);
       *session_paths = g_steal_pointer (&paths);
     }
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Presets
+ */
+
+typedef struct
+{
+  const char *name;
+  const char *label;
+  const char *const *set;   /* key=value over the defaults */
+} Preset;
+
+/* Smart telescopes: many short, undersampled Bayer frames on an alt-az mount (field
+ * rotation, so similarity); interpolated green keeps more star positions than 2×2
+ * superpixels at 2–3 px FWHM; with hundreds of frames the weighting can be more selective
+ * and rejection tighter (satellites, planes), and clustering pays. */
+static const char *const preset_seestar[] = {
+  "register.model=similarity", "stars.luma=green", "global.k=0.8", "local.k=0.8",
+  "reject.mode=sigma", "reject.kappa=2.5", "cluster.mode=auto", NULL
+};
+/* DSLR / mirrorless: tens of long Bayer exposures; lens distortion and an equatorial mount
+ * (affine), too few frames for clusters or tight sigma clipping (winsorized instead), gentler
+ * weights so no frame's signal is thrown away. */
+static const char *const preset_dslr[] = {
+  "register.model=affine", "stars.luma=superpixel", "global.k=0.5", "local.k=0.6",
+  "reject.mode=winsor", "reject.kappa=3", "cluster.mode=off", NULL
+};
+/* Monochrome cameras: full-resolution stars, so the local quality leans on FWHM; fine
+ * tiles are affordable. */
+static const char *const preset_mono[] = {
+  "register.model=similarity", "local.fwhm=0.7", "local.roundness=0.15", "local.contrast=0.15",
+  "tiles.s=24", "reject.mode=sigma", "reject.kappa=3", NULL
+};
+static const char *const preset_default[] = { NULL };
+
+static const Preset presets[] = {
+  { "default", N_("Defaults"), preset_default },
+  { "seestar", N_("Seestar / Dwarf"), preset_seestar },
+  { "dslr", N_("DSLR"), preset_dslr },
+  { "mono", N_("Monochrome camera"), preset_mono },
+};
+
+const char *const *
+tsr_params_preset_names (void)
+{
+  static const char *const names[] = { "default", "seestar", "dslr", "mono", NULL };
+  G_STATIC_ASSERT (G_N_ELEMENTS (names) == G_N_ELEMENTS (presets) + 1);
+  return names;
+}
+
+static const Preset *
+find_preset (const char *name)
+{
+  for (guint i = 0; name && i < G_N_ELEMENTS (presets); i++)
+    if (g_ascii_strcasecmp (presets[i].name, name) == 0)
+      return &presets[i];
+  return NULL;
+}
+
+const char *
+tsr_params_preset_label (const char *name)
+{
+  const Preset *pr = find_preset (name);
+  return pr ? _(pr->label) : NULL;
+}
+
+gboolean
+tsr_params_apply_preset (TsrParams *p, const char *name, GError **error)
+{
+  g_return_val_if_fail (p != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  const Preset *pr = find_preset (name);
+  if (!pr)
+    {
+      g_autofree char *shown = g_utf8_make_valid (name ? name : "", -1);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("unknown preset '%s' (allowed default, seestar, dslr, mono)"), shown);
+      return FALSE;
+    }
+  TsrParams tmp;
+  tsr_params_init (&tmp);
+  tmp.n_threads = p->n_threads;
+  tmp.memory_budget_mb = p->memory_budget_mb;
+  sync_derived (&tmp);
+  for (guint i = 0; pr->set[i]; i++)
+    if (!tsr_params_set_assignment (&tmp, pr->set[i], error))
+      return FALSE;
+  *p = tmp;
   return TRUE;
 }

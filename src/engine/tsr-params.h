@@ -13,12 +13,16 @@ typedef enum { TSR_NORM_ADDITIVE_SCALE = 0, TSR_NORM_DIVIDE_BACKGROUND, TSR_NORM
 typedef enum { TSR_ENERGY_NOISE_NORMALISED = 0, TSR_ENERGY_PAPER } TsrEnergyMode;
 typedef enum { TSR_REJECT_NONE = 0, TSR_REJECT_SIGMA, TSR_REJECT_WINSOR } TsrRejectMode;
 typedef enum { TSR_CLUSTER_AUTO = 0, TSR_CLUSTER_OFF, TSR_CLUSTER_ON } TsrClusterMode;
+typedef enum { TSR_RHO_HUBER = 0, TSR_RHO_L2 } TsrDeconvRho;
+typedef enum { TSR_DECONV_SEED_MEDIAN = 0, TSR_DECONV_SEED_TBQR } TsrDeconvSeed;
+typedef enum { TSR_DECONV_PSF_STARS = 0, TSR_DECONV_PSF_MOFFAT } TsrDeconvPsfMode;
 
 typedef struct
 {
   int version;                 /* TSR_PARAMS_VERSION */
   TsrRegisterParams reg;       /* registration + gate ("register.*", "gate.*") */
   gboolean keep_gated;         /* gate.keep_gated: gated frames still weighted (default FALSE) */
+  gboolean gate_trust_stars;   /* gate.trust_stars: no CC gate for star-confirmed registrations (TRUE) */
 
   TsrNormMode norm;            /* norm.mode: additive (default), divide, none */
 
@@ -27,6 +31,7 @@ typedef struct
   double global_k;             /* global.k: G = exp(k·clip(Q, −c, c)) (0.6) */
   double global_clamp;         /* global.clamp (1.5) */
   TsrEnergyMode energy;        /* global.energy: noise (default) | paper */
+  gboolean global_ivw;         /* global.ivw: G includes the inverse-variance factor (σ_med/σ_f)² (TRUE) */
 
   /* tiles (§3.2) */
   double tile_s;               /* tiles.s (32) */
@@ -38,6 +43,7 @@ typedef struct
   /* local quality */
   double w_fwhm, w_round, w_contrast;   /* local.fwhm/roundness/contrast (0.6/0.2/0.2) */
   double w_energy, w_background;        /* local.energy/background (0.7/−0.3) */
+  gboolean local_psf_model;    /* local.psf_model: STAR tiles from the frame's PSF field model (TRUE) */
   double local_k;              /* local.k: L = exp(k·clip(Q_local, −c, c)) (0.7) */
   double local_clamp;          /* local.clamp (1.5) */
   double weight_cap;           /* local.cap: max/min weight ratio per tile, 0 = off */
@@ -67,6 +73,14 @@ typedef struct
   double deconv_delta;         /* deconv.delta (−2.5 = auto) */
   double deconv_relax;         /* deconv.relax (1.0) */
   int deconv_sr;               /* deconv.sr (1) */
+  TsrDeconvRho deconv_rho;     /* deconv.rho: huber (default) | l2 */
+  int deconv_min_iterations;   /* deconv.min_iterations (3) */
+  gboolean deconv_early_stop;  /* deconv.early_stop (TRUE) */
+  double deconv_stop_tol;      /* deconv.stop_tol (0.002) */
+  TsrDeconvSeed deconv_seed;   /* deconv.seed: median (default) | tbqr */
+  TsrDeconvPsfMode deconv_psf; /* deconv.psf: stars (default) | moffat */
+  double deconv_gain;          /* deconv.gain: e-/ADU for the Poisson term; 0 = background RMS only */
+  double deconv_memory_mb;     /* deconv.memory_mb (1024) */
 
   /* resources */
   guint n_threads;             /* run.threads (0 = all) */
@@ -107,5 +121,15 @@ gboolean tsr_project_save (const char *path, const TsrParams *p, const char *con
                            GError **error);
 gboolean tsr_project_load (const char *path, TsrParams *p, char ***session_paths,
                            GPtrArray *warnings, GError **error);
+
+/* Presets: parameter sets for typical equipment, applied over the defaults (the resources,
+ * run.threads and run.memory_mb, are kept). Names, in menu order: "default", "seestar"
+ * (smart telescopes such as Seestar and Dwarf: hundreds of short undersampled Bayer frames),
+ * "dslr" (tens of longer Bayer exposures through a lens or telescope on a mount), "mono"
+ * (monochrome cameras). An unknown name is TSR_ERROR_INVALID_ARG and leaves p unchanged. */
+const char *const *tsr_params_preset_names (void);
+/* A short translated label ("Seestar / Dwarf"), or NULL for an unknown name. */
+const char *tsr_params_preset_label (const char *name);
+gboolean tsr_params_apply_preset (TsrParams *p, const char *name, GError **error);
 
 G_END_DECLS
