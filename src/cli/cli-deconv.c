@@ -1,0 +1,143 @@
+/* tessera-cli deconv SESSION -o OUT.fits … — multi-frame robust deconvolution. */
+#include "cli-common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static char *
+deconv_params_help (void)
+{
+  GString *s = g_string_new (_("Deconvolution parameters for --set KEY=VALUE (all keys: docs/parameters.md):\n"));
+  guint n = 0;
+  const TsrParamSpec *specs = tsr_params_specs (&n);
+  TsrParams d;
+  tsr_params_init (&d);
+  for (guint i = 0; i < n; i++)
+    {
+      if (!g_str_has_prefix (specs[i].key, "deconv.") && !g_str_has_prefix (specs[i].key, "run."))
+        continue;
+      g_autofree char *def = tsr_params_get_string (&d, specs[i].key);
+      g_string_append_printf (s, "  %-24s %s (default %s)\n", specs[i].key, _(specs[i].help), def);
+    }
+  return g_string_free (s, FALSE);
+}
+
+typedef struct
+{
+  gboolean verbose;
+} IterCtx;
+
+static gboolean
+on_iteration (const TsrImage *latent, const TsrDeconvIterStats *st, gpointer data)
+{
+  IterCtx *ctx = data;
+  if (ctx->verbose)
+    fprintf (stderr, "iteration %u: median |ratio-1| %.5f, relative change %.5f, delta %.3f, %.2f s\n",
+             st->iteration, st->median_update, st->rel_change, st->delta, st->seconds);
+  return TRUE;
+}
+
+int
+cli_deconv (int argc, char **argv)
+{
+  char *out = NULL, *config = NULL, *mean_out = NULL, *seed_path = NULL, *preview = NULL;
+  char **sets = NULL;
+  gboolean recursive = FALSE, verbose = FALSE;
+  GOptionEntry entries[] = {
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Deconvolved image (float32 FITS; RGB for Bayer sessions)"), N_("OUT.fits") },
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config, N_("Read parameters (and the session, if none is given) from a .tessera project"), N_("FILE") },
+    { "set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets, N_("Set a parameter, e.g. --set deconv.kappa=2 (repeatable)"), N_("KEY=VALUE") },
+    { "seed-image", 0, 0, G_OPTION_ARG_FILENAME, &seed_path, N_("Start from this image (reference geometry, e.g. a TBQR result)"), N_("FILE") },
+    { "mean-stack", 0, 0, G_OPTION_ARG_FILENAME, &mean_out, N_("Also write the mean stack of the same registered frames"), N_("MEAN.fits") },
+    { "preview", 0, 0, G_OPTION_ARG_FILENAME, &preview, N_("Also write a stretched PNG preview of the result"), N_("PNG") },
+    { "recursive", 'r', 0, G_OPTION_ARG_NONE, &recursive, N_("Include subfolders"), NULL },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Print every iteration's update statistics"), NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (_("SESSION… — multi-frame robust deconvolution"));
+  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  g_autofree char *ph = deconv_params_help ();
+  g_option_context_set_description (ctx, ph);
+  int status = 0;
+  if (!cli_parse (ctx, &argc, &argv, &status))
+    return status;
+  g_autofree char *out_o = out, *config_o = config, *mean_o = mean_out, *seed_o = seed_path, *prev_o = preview;
+  g_auto (GStrv) sets_o = sets;
+  if (!out)
+    return cli_fail_msg (_("deconv: the output file is missing (-o OUT.fits)"));
+
+  GError *error = NULL;
+  TsrParams p;
+  tsr_params_init (&p);
+  g_auto (GStrv) project_paths = NULL;
+  if (config)
+    {
+      g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+      if (!tsr_project_load (config, &p, &project_paths, warnings, &error))
+        return cli_fail (error);
+      for (guint i = 0; i < warnings->len; i++)
+        fprintf (stderr, "tessera-cli: warning: %s\n", (char *) warnings->pdata[i]);
+    }
+  for (int i = 0; sets && sets[i]; i++)
+    if (!tsr_params_set_assignment (&p, sets[i], &error))
+      return cli_fail (error);
+  if (!tsr_params_validate (&p, &error))
+    return cli_fail (error);
+
+  g_autoptr (TsrSession) s = NULL;
+  if (argc >= 2)
+    s = cli_scan (argc, argv, recursive, &error);
+  else if (project_paths && project_paths[0])
+    {
+      TsrScanOptions so = { .recursive = recursive };
+      s = tsr_session_scan ((const char *const *) project_paths, &so, cli_cancellable (), &error);
+    }
+  else
+    return cli_fail_msg (_("deconv: name a session folder or FITS files, or a project with --config (see --help)"));
+  if (!s)
+    return cli_fail (error);
+  if (!cli_check_output (out, s, &error) || (mean_out && !cli_check_output (mean_out, s, &error)))
+    return cli_fail (error);
+  if (mean_out && g_strcmp0 (mean_out, out) == 0)
+    return cli_fail_msg (_("deconv: --mean-stack and -o name the same file"));
+
+  g_autoptr (TsrImage) seed = NULL;
+  if (seed_path)
+    {
+      seed = tsr_fits_read (seed_path, &error);
+      if (!seed)
+        return cli_fail (error);
+    }
+  TsrDeconvOptions opt;
+  tsr_deconv_options_init (&opt);
+  opt.seed = seed;
+
+  CliProgress prog;
+  cli_progress_init (&prog);
+  IterCtx ic = { verbose };
+  TsrDeconvResult *r = tsr_deconv_run (s, &p, &opt, on_iteration, &ic, cli_progress_cb, &prog,
+                                       cli_cancellable (), &error);
+  cli_progress_end (&prog);
+  if (!r)
+    return cli_fail (error);
+  gboolean ok = tsr_fits_write (out, r->image, NULL, &error);
+  if (ok && mean_out)
+    ok = tsr_fits_write (mean_out, r->mean, NULL, &error);
+  if (ok && preview)
+    ok = tsr_write_png_preview (r->image, preview, 1600, &error);
+  if (!ok)
+    {
+      tsr_deconv_result_free (r);
+      return cli_fail (error);
+    }
+  printf (_("deconvolved %u frames (%u PSFs from stars) in %.1f s (staging %.1f s, %u iterations %.1f s%s) → %s\n"),
+          r->n_frames, r->n_psf_stars, r->seconds_stage + r->seconds_iterate, r->seconds_stage, r->iterations,
+          r->seconds_iterate, r->early_stopped ? _(", early stop") : "", out);
+  printf (_("median FWHM %.2f px; PSF radius %d; tile %d (%u tiles, %u workers, kernel cache %s); "
+            "memory estimate %.0f MiB of %.0f MiB\n"),
+          r->median_fwhm, r->psf_radius, r->tile, r->n_tiles, r->n_workers, r->kernel_cache ? "on" : "off",
+          (double) r->memory_estimate / (1024.0 * 1024.0), (double) r->memory_budget / (1024.0 * 1024.0));
+  tsr_deconv_result_free (r);
+  return 0;
+}

@@ -1,0 +1,282 @@
+/* tsr-deconv-ops.c — exact forward/adjoint convolution operators on latent tiles, by FFT. */
+#include "tsr-deconv.h"
+#include "tsr-warp.h"
+
+#include <fftw3.h>
+#include <string.h>
+
+struct _TsrConvPlan
+{
+  int nw, nh, ncw;       /* FFT grid; ncw = nw / 2 + 1 */
+  gsize nreal, ncomplex;
+  int rf, r;
+  fftwf_plan fwd, inv;
+};
+
+struct _TsrConvWork
+{
+  const TsrConvPlan *plan;
+  float *real;
+  fftwf_complex *spec;
+  guint64 n_fft;
+};
+
+/* Smallest n' ≥ n whose only prime factors are 2, 3, 5 and 7. */
+static int
+fast_size (int n)
+{
+  for (int m = MAX (n, 1);; m++)
+    {
+      int k = m;
+      static const int primes[] = { 2, 3, 5, 7 };
+      for (guint i = 0; i < G_N_ELEMENTS (primes); i++)
+        while (k % primes[i] == 0)
+          k /= primes[i];
+      if (k == 1)
+        return m;
+    }
+}
+
+TsrConvPlan *
+tsr_conv_plan_new (int max_lw, int max_lh, int rf, int r)
+{
+  g_return_val_if_fail (max_lw > 0 && max_lh > 0 && rf >= 0 && r >= 1, NULL);
+  TsrConvPlan *p = g_new0 (TsrConvPlan, 1);
+  p->nw = fast_size (max_lw);
+  p->nh = fast_size (max_lh);
+  p->ncw = p->nw / 2 + 1;
+  p->nreal = (gsize) p->nw * p->nh;
+  p->ncomplex = (gsize) p->ncw * p->nh;
+  p->rf = rf;
+  p->r = r;
+  float *re = fftwf_alloc_real (p->nreal);
+  fftwf_complex *co = fftwf_alloc_complex (p->ncomplex);
+  tsr_fftw_lock ();
+  p->fwd = fftwf_plan_dft_r2c_2d (p->nh, p->nw, re, co, FFTW_ESTIMATE);
+  p->inv = fftwf_plan_dft_c2r_2d (p->nh, p->nw, co, re, FFTW_ESTIMATE);
+  tsr_fftw_unlock ();
+  fftwf_free (re);
+  fftwf_free (co);
+  return p;
+}
+
+void
+tsr_conv_plan_free (TsrConvPlan *p)
+{
+  if (!p)
+    return;
+  tsr_fftw_lock ();
+  fftwf_destroy_plan (p->fwd);
+  fftwf_destroy_plan (p->inv);
+  tsr_fftw_unlock ();
+  g_free (p);
+}
+
+gsize
+tsr_conv_plan_spectrum_len (const TsrConvPlan *p)
+{
+  return p->ncomplex;
+}
+
+void
+tsr_conv_plan_size (const TsrConvPlan *p, int *nw, int *nh)
+{
+  if (nw)
+    *nw = p->nw;
+  if (nh)
+    *nh = p->nh;
+}
+
+gsize
+tsr_conv_work_bytes (const TsrConvPlan *p)
+{
+  return p->nreal * sizeof (float) + p->ncomplex * sizeof (fftwf_complex);
+}
+
+TsrConvWork *
+tsr_conv_work_new (const TsrConvPlan *plan)
+{
+  TsrConvWork *w = g_new0 (TsrConvWork, 1);
+  w->plan = plan;
+  w->real = fftwf_alloc_real (plan->nreal);
+  w->spec = fftwf_alloc_complex (plan->ncomplex);
+  return w;
+}
+
+void
+tsr_conv_work_free (TsrConvWork *w)
+{
+  if (!w)
+    return;
+  fftwf_free (w->real);
+  fftwf_free (w->spec);
+  g_free (w);
+}
+
+guint64
+tsr_conv_work_fft_count (const TsrConvWork *w)
+{
+  return w->n_fft;
+}
+
+float *
+tsr_conv_spectrum_new (const TsrConvPlan *plan)
+{
+  fftwf_complex *s = fftwf_alloc_complex (plan->ncomplex);
+  memset (s, 0, plan->ncomplex * sizeof (fftwf_complex));
+  return (float *) s;
+}
+
+void
+tsr_conv_spectrum_free (float *spec)
+{
+  if (spec)
+    fftwf_free (spec);
+}
+
+void
+tsr_conv_spectrum_zero (const TsrConvPlan *plan, float *spec)
+{
+  memset (spec, 0, plan->ncomplex * sizeof (fftwf_complex));
+}
+
+static void
+r2c (TsrConvWork *w, fftwf_complex *out)
+{
+  fftwf_execute_dft_r2c (w->plan->fwd, w->real, out);
+  w->n_fft++;
+}
+
+static void
+c2r (TsrConvWork *w)
+{
+  fftwf_execute_dft_c2r (w->plan->inv, w->spec, w->real);
+  w->n_fft++;
+}
+
+void
+tsr_conv_kernel_spectrum (TsrConvWork *w, const TsrPsf *psf, float *spec)
+{
+  const TsrConvPlan *p = w->plan;
+  g_return_if_fail (psf->radius <= p->rf);
+  memset (w->real, 0, p->nreal * sizeof (float));
+  /* centre sample at (0, 0), the rest wrapped around */
+  for (int j = 0; j < psf->size; j++)
+    for (int i = 0; i < psf->size; i++)
+      {
+        int x = i - psf->radius, y = j - psf->radius;
+        x = (x % p->nw + p->nw) % p->nw;
+        y = (y % p->nh + p->nh) % p->nh;
+        w->real[(gsize) y * p->nw + x] += psf->data[(gsize) j * psf->size + i];
+      }
+  r2c (w, (fftwf_complex *) spec);
+}
+
+void
+tsr_conv_spectrum (TsrConvWork *w, const float *x, int lw, int lh, float *spec)
+{
+  const TsrConvPlan *p = w->plan;
+  g_return_if_fail (lw <= p->nw && lh <= p->nh);
+  memset (w->real, 0, p->nreal * sizeof (float));
+  for (int y = 0; y < lh; y++)
+    memcpy (w->real + (gsize) y * p->nw, x + (gsize) y * lw, sizeof (float) * lw);
+  r2c (w, (fftwf_complex *) spec);
+}
+
+void
+tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *kspec, int lw, int lh, float *y)
+{
+  const TsrConvPlan *p = w->plan;
+  const fftwf_complex *X = (const fftwf_complex *) xspec, *K = (const fftwf_complex *) kspec;
+  for (gsize i = 0; i < p->ncomplex; i++)
+    {
+      float a = X[i][0], b = X[i][1], c = K[i][0], d = K[i][1];
+      w->spec[i][0] = a * c - b * d;
+      w->spec[i][1] = a * d + b * c;
+    }
+  c2r (w);
+  int r = p->r, rf = p->rf;
+  int ow = (lw - 2 * rf) / r, oh = (lh - 2 * rf) / r;
+  double scale = 1.0 / ((double) p->nreal * r * r);
+  for (int qy = 0; qy < oh; qy++)
+    for (int qx = 0; qx < ow; qx++)
+      {
+        double acc = 0;
+        for (int v = 0; v < r; v++)
+          {
+            const float *row = w->real + (gsize) (rf + qy * r + v) * p->nw + rf + qx * r;
+            for (int u = 0; u < r; u++)
+              acc += row[u];
+          }
+        y[(gsize) qy * ow + qx] = (float) (acc * scale);
+      }
+}
+
+void
+tsr_conv_adjoint_accumulate (TsrConvWork *w, const float *kspec, const float *y, int lw, int lh,
+                             double weight, float *acc)
+{
+  const TsrConvPlan *p = w->plan;
+  int r = p->r, rf = p->rf;
+  int ow = (lw - 2 * rf) / r, oh = (lh - 2 * rf) / r;
+  float inv = 1.0f / (float) (r * r);
+  memset (w->real, 0, p->nreal * sizeof (float));
+  for (int qy = 0; qy < oh; qy++)
+    for (int qx = 0; qx < ow; qx++)
+      {
+        float v = y[(gsize) qy * ow + qx] * inv;
+        if (v == 0)
+          continue;
+        for (int b = 0; b < r; b++)
+          {
+            float *row = w->real + (gsize) (rf + qy * r + b) * p->nw + rf + qx * r;
+            for (int a = 0; a < r; a++)
+              row[a] = v;
+          }
+      }
+  r2c (w, w->spec);
+  const fftwf_complex *K = (const fftwf_complex *) kspec;
+  fftwf_complex *A = (fftwf_complex *) acc;
+  float wt = (float) weight;
+  for (gsize i = 0; i < p->ncomplex; i++)
+    {
+      /* conj(K) · S */
+      float c = K[i][0], d = -K[i][1], a = w->spec[i][0], b = w->spec[i][1];
+      A[i][0] += wt * (a * c - b * d);
+      A[i][1] += wt * (a * d + b * c);
+    }
+}
+
+void
+tsr_conv_from_spectrum (TsrConvWork *w, const float *spec, int lw, int lh, float *x)
+{
+  const TsrConvPlan *p = w->plan;
+  memcpy (w->spec, spec, p->ncomplex * sizeof (fftwf_complex));
+  c2r (w);
+  float scale = 1.0f / (float) p->nreal;
+  for (int y = 0; y < lh; y++)
+    {
+      const float *row = w->real + (gsize) y * p->nw;
+      float *out = x + (gsize) y * lw;
+      for (int i = 0; i < lw; i++)
+        out[i] = row[i] * scale;
+    }
+}
+
+void
+tsr_conv_forward (TsrConvWork *w, const float *kspec, const float *x, int lw, int lh, float *y)
+{
+  float *xs = tsr_conv_spectrum_new (w->plan);
+  tsr_conv_spectrum (w, x, lw, lh, xs);
+  tsr_conv_forward_spec (w, xs, kspec, lw, lh, y);
+  tsr_conv_spectrum_free (xs);
+}
+
+void
+tsr_conv_adjoint (TsrConvWork *w, const float *kspec, const float *y, int lw, int lh, float *x)
+{
+  float *acc = tsr_conv_spectrum_new (w->plan);
+  tsr_conv_adjoint_accumulate (w, kspec, y, lw, lh, 1.0, acc);
+  tsr_conv_from_spectrum (w, acc, lw, lh, x);
+  tsr_conv_spectrum_free (acc);
+}

@@ -1,0 +1,436 @@
+/* tsr-psf.c — Moffat PSF models and PSFs stacked from star stamps. */
+#include "tsr-psf.h"
+#include "tsr-stats.h"
+
+#include <math.h>
+#include <string.h>
+
+#define FWHM_TO_SIGMA (1.0 / 2.354820045)
+
+int
+tsr_psf_size_for_fwhm (double fwhm)
+{
+  if (!isfinite (fwhm) || fwhm <= 0)
+    fwhm = 3.0;
+  double sigma = fwhm * FWHM_TO_SIGMA;
+  int size = 2 * (int) ceil (4.0 * sigma) + 1;
+  return CLAMP (size, 11, 51);
+}
+
+static TsrPsf *
+psf_alloc (int radius, int oversample)
+{
+  TsrPsf *p = g_new0 (TsrPsf, 1);
+  p->radius = radius;
+  p->size = 2 * radius + 1;
+  p->oversample = MAX (oversample, 1);
+  p->data = g_new0 (float, (gsize) p->size * p->size);
+  p->fwhm = NAN;
+  return p;
+}
+
+void
+tsr_psf_free (TsrPsf *psf)
+{
+  if (!psf)
+    return;
+  g_free (psf->data);
+  g_free (psf);
+}
+
+TsrPsf *
+tsr_psf_copy (const TsrPsf *psf)
+{
+  TsrPsf *p = g_new (TsrPsf, 1);
+  *p = *psf;
+  p->data = g_memdup2 (psf->data, sizeof (float) * (gsize) psf->size * psf->size);
+  return p;
+}
+
+static void
+normalise (TsrPsf *p)
+{
+  double s = 0;
+  gsize n = (gsize) p->size * p->size;
+  for (gsize i = 0; i < n; i++)
+    {
+      if (!(p->data[i] > 0))
+        p->data[i] = 0;
+      s += p->data[i];
+    }
+  if (s <= 0)
+    {
+      memset (p->data, 0, n * sizeof (float));
+      p->data[(gsize) p->radius * p->size + p->radius] = 1.0f;
+      return;
+    }
+  for (gsize i = 0; i < n; i++)
+    p->data[i] = (float) (p->data[i] / s);
+}
+
+TsrPsf *
+tsr_psf_new_delta (int size, int oversample)
+{
+  if (size < 1)
+    size = 1;
+  if (size % 2 == 0)
+    size++;
+  TsrPsf *p = psf_alloc (size / 2, oversample);
+  p->data[(gsize) p->radius * p->size + p->radius] = 1.0f;
+  p->fwhm = 0;
+  return p;
+}
+
+TsrPsf *
+tsr_psf_new_moffat (double fwhm, double roundness, double theta, double beta, int oversample,
+                    int size_px)
+{
+  if (!isfinite (fwhm) || fwhm <= 0.1)
+    fwhm = 3.0;
+  if (!isfinite (roundness) || roundness <= 0.05 || roundness > 1)
+    roundness = 1.0;
+  if (!isfinite (theta))
+    theta = 0;
+  if (!isfinite (beta) || beta <= 1.0)
+    beta = 3.0;
+  oversample = MAX (oversample, 1);
+  if (size_px <= 0)
+    size_px = tsr_psf_size_for_fwhm (fwhm);
+  int radius = (size_px / 2) * oversample;
+  TsrPsf *p = psf_alloc (radius, oversample);
+  /* FWHM = 2 α sqrt(2^(1/β) − 1) along each axis */
+  double k = 2.0 * sqrt (pow (2.0, 1.0 / beta) - 1.0);
+  double fmaj = fwhm / sqrt (roundness), fmin = fwhm * sqrt (roundness);
+  double amaj = fmaj / k, amin = fmin / k;
+  double c = cos (theta), s = sin (theta);
+  const int sub = 5;
+  double step = 1.0 / oversample;
+  for (int j = 0; j < p->size; j++)
+    for (int i = 0; i < p->size; i++)
+      {
+        double acc = 0;
+        for (int v = 0; v < sub; v++)
+          for (int u = 0; u < sub; u++)
+            {
+              double dx = (i - radius + (u + 0.5) / sub - 0.5) * step;
+              double dy = (j - radius + (v + 0.5) / sub - 0.5) * step;
+              double a = (dx * c + dy * s) / amaj, b = (-dx * s + dy * c) / amin;
+              acc += pow (1.0 + a * a + b * b, -beta);
+            }
+        p->data[(gsize) j * p->size + i] = (float) acc;
+      }
+  normalise (p);
+  p->fwhm = tsr_psf_measure_fwhm (p);
+  return p;
+}
+
+static float
+median_of (float *v, guint n)
+{
+  return n ? tsr_median_inplace (v, n) : NAN;
+}
+
+TsrPsf *
+tsr_psf_from_stamps (const float *plane, const guint8 *mask, int width, int height,
+                     TsrCfa cfa, int colour, const double *x, const double *y, guint n,
+                     double fwhm, int oversample, guint min_stars)
+{
+  oversample = MAX (oversample, 1);
+  int rpx = tsr_psf_size_for_fwhm (fwhm) / 2;         /* radius in image px */
+  int R = rpx * oversample;                            /* in grid samples */
+  int size = 2 * R + 1;
+  gsize nb = (gsize) size * size;
+  int ring0 = rpx + 1, ring1 = rpx + 4;
+  gboolean per_colour = cfa != TSR_CFA_NONE && colour >= 0;
+  /* fraction of the samples of a colour in a mosaic */
+  double frac = 1.0;
+  if (per_colour)
+    frac = colour == TSR_GREEN ? 0.5 : 0.25;
+
+  /* per star, per bin: value (NAN = none) */
+  float *vals = g_new (float, (gsize) MAX (n, 1u) * nb);
+  guint8 *cnt = g_new (guint8, nb);
+  gsize ntmp = (gsize) (2 * (guint) ring1 + 1) * (2 * (guint) ring1 + 1);
+  float *tmp = g_new (float, ntmp);
+  guint used = 0;
+  double core_r2 = (rpx + 0.5) * (rpx + 0.5);
+  for (guint s = 0; s < n; s++)
+    {
+      double cx = x[s], cy = y[s];
+      if (!isfinite (cx) || !isfinite (cy))
+        continue;
+      int ix = (int) floor (cx + 0.5), iy = (int) floor (cy + 0.5);
+      if (ix - ring1 < 0 || iy - ring1 < 0 || ix + ring1 >= width || iy + ring1 >= height)
+        continue;
+      /* local background from a square ring outside the PSF */
+      guint nt = 0;
+      gboolean core_ok = TRUE;
+      for (int yy = iy - ring1; yy <= iy + ring1 && core_ok; yy++)
+        for (int xx = ix - ring1; xx <= ix + ring1; xx++)
+          {
+            gsize k = (gsize) yy * width + xx;
+            int d = MAX (ABS (xx - ix), ABS (yy - iy));
+            if (per_colour && tsr_cfa_color (cfa, xx, yy) != colour)
+              continue;
+            if (!mask[k])
+              {
+                if (d <= 2)
+                  {
+                    core_ok = FALSE;
+                    break;
+                  }
+                continue;
+              }
+            if (d >= ring0)
+              tmp[nt++] = plane[k];
+          }
+      if (!core_ok || nt < 8)
+        continue;
+      float bg = median_of (tmp, nt);
+      double flux = 0;
+      for (int yy = iy - rpx; yy <= iy + rpx; yy++)
+        for (int xx = ix - rpx; xx <= ix + rpx; xx++)
+          {
+            gsize k = (gsize) yy * width + xx;
+            if (!mask[k] || (per_colour && tsr_cfa_color (cfa, xx, yy) != colour))
+              continue;
+            double dx = xx - cx, dy = yy - cy;
+            if (dx * dx + dy * dy <= core_r2)
+              flux += plane[k] - bg;
+          }
+      flux /= frac;
+      if (!(flux > 0))
+        continue;
+      float *row = vals + (gsize) used * nb;
+      for (gsize b = 0; b < nb; b++)
+        row[b] = NAN;
+      memset (cnt, 0, nb);
+      for (int yy = iy - rpx - 1; yy <= iy + rpx + 1; yy++)
+        for (int xx = ix - rpx - 1; xx <= ix + rpx + 1; xx++)
+          {
+            gsize k = (gsize) yy * width + xx;
+            if (!mask[k] || (per_colour && tsr_cfa_color (cfa, xx, yy) != colour))
+              continue;
+            int bx = (int) floor ((xx - cx) * oversample + 0.5) + R;
+            int by = (int) floor ((yy - cy) * oversample + 0.5) + R;
+            if (bx < 0 || by < 0 || bx >= size || by >= size)
+              continue;
+            gsize b = (gsize) by * size + bx;
+            float v = (float) ((plane[k] - bg) / flux);
+            /* two samples in one bin (oversample 1 and a centre near .5): average */
+            row[b] = cnt[b] ? (row[b] * cnt[b] + v) / (cnt[b] + 1) : v;
+            cnt[b]++;
+          }
+      used++;
+    }
+  g_free (tmp);
+  g_free (cnt);
+  if (used < MAX (min_stars, 1u))
+    {
+      g_free (vals);
+      return NULL;
+    }
+
+  TsrPsf *p = psf_alloc (R, oversample);
+  float *col = g_new (float, (gsize) used);
+  guint8 *have = g_new0 (guint8, nb);
+  for (gsize b = 0; b < nb; b++)
+    {
+      guint m = 0;
+      for (guint s = 0; s < used; s++)
+        {
+          float v = vals[(gsize) s * nb + b];
+          if (isfinite (v))
+            col[m++] = v;
+        }
+      if (m > 0)
+        {
+          p->data[b] = median_of (col, m);
+          have[b] = 1;
+        }
+    }
+  g_free (col);
+  g_free (vals);
+  /* fill empty bins from their neighbours (sparse colour lattices, few stars) */
+  for (int pass = 0; pass < 4 * oversample + 4; pass++)
+    {
+      gboolean any = FALSE;
+      for (int j = 0; j < size; j++)
+        for (int i = 0; i < size; i++)
+          {
+            gsize b = (gsize) j * size + i;
+            if (have[b])
+              continue;
+            double s = 0;
+            int m = 0;
+            for (int dj = -1; dj <= 1; dj++)
+              for (int di = -1; di <= 1; di++)
+                {
+                  int ii = i + di, jj = j + dj;
+                  if (ii < 0 || jj < 0 || ii >= size || jj >= size)
+                    continue;
+                  gsize q = (gsize) jj * size + ii;
+                  if (have[q] == 1)
+                    {
+                      s += p->data[q];
+                      m++;
+                    }
+                }
+            if (m > 0)
+              {
+                p->data[b] = (float) (s / m);
+                have[b] = 2;
+              }
+            else
+              any = TRUE;
+          }
+      for (gsize b = 0; b < nb; b++)
+        if (have[b] == 2)
+          have[b] = 1;
+      if (!any)
+        break;
+    }
+  g_free (have);
+  /* residual background: the median of the outermost ring; then a smooth taper to zero
+   * over the outer fifth of the radius, so the support ends softly */
+  {
+    float *ring = g_new (float, 4 * (gsize) (guint) size);
+    guint m = 0;
+    for (int i = 0; i < size; i++)
+      {
+        ring[m++] = p->data[i];
+        ring[m++] = p->data[(gsize) (size - 1) * size + i];
+      }
+    for (int j = 1; j < size - 1; j++)
+      {
+        ring[m++] = p->data[(gsize) j * size];
+        ring[m++] = p->data[(gsize) j * size + size - 1];
+      }
+    float off = median_of (ring, m);
+    g_free (ring);
+    double r_taper = 0.8 * R;
+    for (int j = 0; j < size; j++)
+      for (int i = 0; i < size; i++)
+        {
+          gsize b = (gsize) j * size + i;
+          double d = hypot (i - R, j - R);
+          double w = 1.0;
+          if (d >= R + 0.5)
+            w = 0;
+          else if (d > r_taper)
+            w = 0.5 * (1 + cos (G_PI * (d - r_taper) / (R + 0.5 - r_taper)));
+          double v = (p->data[b] - (isfinite (off) ? off : 0)) * w;
+          p->data[b] = v > 0 ? (float) v : 0.0f;
+        }
+  }
+  normalise (p);
+  p->from_stars = TRUE;
+  p->n_stars = used;
+  p->fwhm = tsr_psf_measure_fwhm (p);
+  return p;
+}
+
+static double
+cubic_w (double t)
+{
+  const double a = -0.5;
+  t = fabs (t);
+  if (t < 1)
+    return ((a + 2) * t - (a + 3)) * t * t + 1;
+  if (t < 2)
+    return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a;
+  return 0;
+}
+
+static double
+sample_cubic (const TsrPsf *p, double gx, double gy)
+{
+  int x0 = (int) floor (gx), y0 = (int) floor (gy);
+  double acc = 0;
+  for (int j = y0 - 1; j <= y0 + 2; j++)
+    {
+      if (j < 0 || j >= p->size)
+        continue;
+      double wy = cubic_w (gy - j);
+      for (int i = x0 - 1; i <= x0 + 2; i++)
+        {
+          if (i < 0 || i >= p->size)
+            continue;
+          acc += wy * cubic_w (gx - i) * p->data[(gsize) j * p->size + i];
+        }
+    }
+  return acc;
+}
+
+TsrPsf *
+tsr_psf_resample (const TsrPsf *psf, int oversample)
+{
+  oversample = MAX (oversample, 1);
+  if (oversample == psf->oversample)
+    return tsr_psf_copy (psf);
+  int rpx = (psf->radius + psf->oversample - 1) / psf->oversample;
+  TsrPsf *p = psf_alloc (rpx * oversample, oversample);
+  for (int j = 0; j < p->size; j++)
+    for (int i = 0; i < p->size; i++)
+      {
+        double dx = (double) (i - p->radius) / oversample, dy = (double) (j - p->radius) / oversample;
+        double gx = psf->radius + dx * psf->oversample, gy = psf->radius + dy * psf->oversample;
+        double v = sample_cubic (psf, gx, gy);
+        p->data[(gsize) j * p->size + i] = v > 0 ? (float) v : 0.0f;
+      }
+  normalise (p);
+  p->from_stars = psf->from_stars;
+  p->n_stars = psf->n_stars;
+  p->fwhm = tsr_psf_measure_fwhm (p);
+  return p;
+}
+
+double
+tsr_psf_measure_fwhm (const TsrPsf *psf)
+{
+  float peak = 0;
+  gsize n = (gsize) psf->size * psf->size;
+  for (gsize i = 0; i < n; i++)
+    peak = MAX (peak, psf->data[i]);
+  if (!(peak > 0))
+    return NAN;
+  const int sub = 4;
+  double half = 0.5 * peak, area = 0;
+  for (int j = 0; j < psf->size - 1; j++)
+    for (int i = 0; i < psf->size - 1; i++)
+      {
+        const float *d = psf->data + (gsize) j * psf->size + i;
+        float a = d[0], b = d[1], c = d[psf->size], e = d[psf->size + 1];
+        if (MAX (MAX (a, b), MAX (c, e)) < half)
+          continue;
+        for (int v = 0; v < sub; v++)
+          for (int u = 0; u < sub; u++)
+            {
+              double fx = (u + 0.5) / sub, fy = (v + 0.5) / sub;
+              double val = (1 - fy) * ((1 - fx) * a + fx * b) + fy * ((1 - fx) * c + fx * e);
+              if (val >= half)
+                area += 1.0 / (sub * sub);
+            }
+      }
+  /* a delta: no interpolated area; report the sample size */
+  double fwhm = 2.0 * sqrt (area / G_PI);
+  return fwhm / psf->oversample;
+}
+
+void
+tsr_psf_centroid (const TsrPsf *psf, double *dx, double *dy)
+{
+  double s = 0, sx = 0, sy = 0;
+  for (int j = 0; j < psf->size; j++)
+    for (int i = 0; i < psf->size; i++)
+      {
+        double v = psf->data[(gsize) j * psf->size + i];
+        s += v;
+        sx += v * (i - psf->radius);
+        sy += v * (j - psf->radius);
+      }
+  if (dx)
+    *dx = s > 0 ? sx / s / psf->oversample : 0;
+  if (dy)
+    *dy = s > 0 ? sy / s / psf->oversample : 0;
+}
