@@ -25,9 +25,6 @@ G_STATIC_ASSERT (sizeof (TsrClusterMode) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrDeconvRho) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrDeconvSeed) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrDeconvPsfMode) == sizeof (int));
-G_STATIC_ASSERT (sizeof (TsrDeconvRho) == sizeof (int));
-G_STATIC_ASSERT (sizeof (TsrDeconvSeed) == sizeof (int));
-G_STATIC_ASSERT (sizeof (TsrDeconvPsfMode) == sizeof (int));
 G_STATIC_ASSERT (sizeof (gboolean) == sizeof (int));
 G_STATIC_ASSERT (sizeof (guint) == sizeof (int));
 
@@ -56,9 +53,6 @@ static const char *const cluster_choices[] = { "auto", "off", "on", NULL };
 static const char *const rho_choices[] = { "huber", "l2", NULL };
 static const char *const dseed_choices[] = { "median", "tbqr", NULL };
 static const char *const dpsf_choices[] = { "stars", "moffat", NULL };
-static const char *const rho_choices[] = { "huber", "l2", NULL };
-static const char *const dseed_choices[] = { "median", "tbqr", NULL };
-static const char *const dpsf_choices[] = { "stars", "moffat", NULL };
 
 G_STATIC_ASSERT (TSR_MODEL_HOMOGRAPHY == 2);
 G_STATIC_ASSERT (TSR_INTERP_BILINEAR == 2);
@@ -67,9 +61,6 @@ G_STATIC_ASSERT (TSR_NORM_NONE == 2);
 G_STATIC_ASSERT (TSR_ENERGY_PAPER == 1);
 G_STATIC_ASSERT (TSR_REJECT_WINSOR == 2);
 G_STATIC_ASSERT (TSR_CLUSTER_ON == 2);
-G_STATIC_ASSERT (TSR_RHO_L2 == 1);
-G_STATIC_ASSERT (TSR_DECONV_SEED_TBQR == 1);
-G_STATIC_ASSERT (TSR_DECONV_PSF_MOFFAT == 1);
 G_STATIC_ASSERT (TSR_RHO_L2 == 1);
 G_STATIC_ASSERT (TSR_DECONV_SEED_TBQR == 1);
 G_STATIC_ASSERT (TSR_DECONV_PSF_MOFFAT == 1);
@@ -247,23 +238,6 @@ static const TsrParamSpec specs[] = {
   P_DOUBLE ("deconv.memory_mb", deconv_memory_mb, 32, 1048576,
             N_("Memory budget of the deconvolution in MiB (decides tile size and threads)")),
 
-  P_ENUM ("deconv.rho", deconv_rho, rho_choices,
-          N_("Deconvolution loss: huber (robust to outliers) or l2")),
-  P_INT ("deconv.min_iterations", deconv_min_iterations, 1, 1000,
-         N_("Deconvolution iterations always run before the early stop may end the run")),
-  P_BOOL ("deconv.early_stop", deconv_early_stop,
-          N_("Stop the deconvolution early when the updates become small")),
-  P_DOUBLE ("deconv.stop_tol", deconv_stop_tol, 1e-6, 0.5,
-            N_("Early-stop threshold on the smoothed median update and relative change")),
-  P_ENUM ("deconv.seed", deconv_seed, dseed_choices,
-          N_("Starting image of the deconvolution: per-pixel median of the frames, or the TBQR result")),
-  P_ENUM ("deconv.psf", deconv_psf, dpsf_choices,
-          N_("Per-frame PSFs from stacked star stamps (Moffat fallback), or Moffat from FWHM only")),
-  P_DOUBLE ("deconv.gain", deconv_gain, 0, 1e6,
-            N_("Gain in electrons per ADU for the Poisson variance term; 0 = background RMS only")),
-  P_DOUBLE ("deconv.memory_mb", deconv_memory_mb, 32, 1048576,
-            N_("Memory budget of the deconvolution in MiB (decides tile size and threads)")),
-
   /* resources */
   P_INT ("run.threads", n_threads, 0, 256,
          N_("Worker threads; 0 = one per CPU")),
@@ -343,14 +317,6 @@ tsr_params_init (TsrParams *p)
   p->deconv_delta = -2.5;
   p->deconv_relax = 1.0;
   p->deconv_sr = 1;
-  p->deconv_rho = TSR_RHO_HUBER;
-  p->deconv_min_iterations = 3;
-  p->deconv_early_stop = TRUE;
-  p->deconv_stop_tol = 0.002;
-  p->deconv_seed = TSR_DECONV_SEED_MEDIAN;
-  p->deconv_psf = TSR_DECONV_PSF_STARS;
-  p->deconv_gain = 0.0;
-  p->deconv_memory_mb = 1024.0;
   p->deconv_rho = TSR_RHO_HUBER;
   p->deconv_min_iterations = 3;
   p->deconv_early_stop = TRUE;

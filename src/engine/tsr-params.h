@@ -16,9 +16,6 @@ typedef enum { TSR_CLUSTER_AUTO = 0, TSR_CLUSTER_OFF, TSR_CLUSTER_ON } TsrCluste
 typedef enum { TSR_RHO_HUBER = 0, TSR_RHO_L2 } TsrDeconvRho;
 typedef enum { TSR_DECONV_SEED_MEDIAN = 0, TSR_DECONV_SEED_TBQR } TsrDeconvSeed;
 typedef enum { TSR_DECONV_PSF_STARS = 0, TSR_DECONV_PSF_MOFFAT } TsrDeconvPsfMode;
-typedef enum { TSR_RHO_HUBER = 0, TSR_RHO_L2 } TsrDeconvRho;
-typedef enum { TSR_DECONV_SEED_MEDIAN = 0, TSR_DECONV_SEED_TBQR } TsrDeconvSeed;
-typedef enum { TSR_DECONV_PSF_STARS = 0, TSR_DECONV_PSF_MOFFAT } TsrDeconvPsfMode;
 
 typedef struct
 {
@@ -76,14 +73,6 @@ typedef struct
   double deconv_delta;         /* deconv.delta (−2.5 = auto) */
   double deconv_relax;         /* deconv.relax (1.0) */
   int deconv_sr;               /* deconv.sr (1) */
-  TsrDeconvRho deconv_rho;     /* deconv.rho: huber (default) | l2 */
-  int deconv_min_iterations;   /* deconv.min_iterations (3) */
-  gboolean deconv_early_stop;  /* deconv.early_stop (TRUE) */
-  double deconv_stop_tol;      /* deconv.stop_tol (0.002) */
-  TsrDeconvSeed deconv_seed;   /* deconv.seed: median (default) | tbqr */
-  TsrDeconvPsfMode deconv_psf; /* deconv.psf: stars (default) | moffat */
-  double deconv_gain;          /* deconv.gain: e-/ADU for the Poisson term; 0 = background RMS only */
-  double deconv_memory_mb;     /* deconv.memory_mb (1024) */
   TsrDeconvRho deconv_rho;     /* deconv.rho: huber (default) | l2 */
   int deconv_min_iterations;   /* deconv.min_iterations (3) */
   gboolean deconv_early_stop;  /* deconv.early_stop (TRUE) */
