@@ -94,8 +94,8 @@ cli_scan (int argc, char **argv, gboolean recursive, GError **error)
   return tsr_session_scan ((const char *const *) paths->pdata, &opt, cli_cancellable (), error);
 }
 
-static gboolean
-same_file (const char *a, const char *b)
+gboolean
+cli_same_file (const char *a, const char *b)
 {
   GStatBuf sa, sb;
   if (g_stat (a, &sa) != 0 || g_stat (b, &sb) != 0)
@@ -108,7 +108,7 @@ cli_check_output (const char *out, TsrSession *s, GError **error)
 {
   if (s)
     for (guint i = 0; i < tsr_session_n_frames (s); i++)
-      if (same_file (out, tsr_session_frame (s, i)->path))
+      if (cli_same_file (out, tsr_session_frame (s, i)->path))
         {
           g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
                        _("%s: the output would overwrite one of the input frames; choose another name"), out);
@@ -130,6 +130,28 @@ cli_check_output (const char *out, TsrSession *s, GError **error)
       int e = errno;
       g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("%s: cannot write into %s: %s"), out, dir, g_strerror (e));
       return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+cli_check_output_dir (const char *dir, TsrSession *s, GError **error)
+{
+  if (g_file_test (dir, G_FILE_TEST_EXISTS) && !g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("%s: is a file, expected a folder"), dir);
+      return FALSE;
+    }
+  for (guint i = 0; s && i < tsr_session_n_frames (s); i++)
+    {
+      g_autofree char *fdir = g_path_get_dirname (tsr_session_frame (s, i)->path);
+      if (cli_same_file (dir, fdir))
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                       _("%s: holds input frames (%s); write into another folder"), dir,
+                       tsr_session_frame (s, i)->name);
+          return FALSE;
+        }
     }
   return TRUE;
 }

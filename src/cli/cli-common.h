@@ -27,6 +27,11 @@ TsrSession *cli_scan (int argc, char **argv, gboolean recursive, GError **error)
 /* Refuse an output path that is one of the session's inputs, or whose folder does not
  * exist or is not writable. */
 gboolean cli_check_output (const char *out, TsrSession *s, GError **error);
+/* Refuse an output folder that holds any of the session's frames (files written there
+ * would overwrite them or join the session at the next scan). */
+gboolean cli_check_output_dir (const char *dir, TsrSession *s, GError **error);
+/* Do two paths name the same existing file (same device and inode)? */
+gboolean cli_same_file (const char *a, const char *b);
 
 /* Cancel the job on SIGINT/SIGTERM. */
 GCancellable *cli_cancellable (void);

@@ -58,8 +58,16 @@ cli_process (int argc, char **argv)
       g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
       if (!tsr_project_load (config, &p, &project_paths, warnings, &error))
         return cli_fail (error);
-      for (guint i = 0; i < warnings->len; i++)
-        fprintf (stderr, "tessera-cli: warning: %s\n", (char *) warnings->pdata[i]);
+      /* An unknown key is most often a misspelt one: running without it would silently
+       * ignore a setting the user believes is applied, so the CLI refuses (the window shows
+       * the same warnings and lets the user decide). */
+      if (warnings->len > 0)
+        {
+          g_autofree char *w0 = g_strdup (warnings->pdata[0]);
+          if (g_str_has_suffix (w0, " (ignored)"))
+            w0[strlen (w0) - strlen (" (ignored)")] = '\0';
+          return cli_fail_msg (_("process: %s; fix or remove it"), w0);
+        }
     }
   for (int i = 0; sets && sets[i]; i++)
     if (!tsr_params_set_assignment (&p, sets[i], &error))
@@ -87,6 +95,15 @@ cli_process (int argc, char **argv)
     return cli_fail (error);
   if (mean_out && g_strcmp0 (mean_out, out) == 0)
     return cli_fail_msg (_("process: --mean-stack and -o name the same file"));
+  {
+    const char *outs[] = { out, mean_out, json };
+    for (guint i = 0; config && i < G_N_ELEMENTS (outs); i++)
+      if (outs[i] && cli_same_file (outs[i], config))
+        return cli_fail_msg (_("process: %s: the output would overwrite the project file; choose another name"),
+                             outs[i]);
+    if (report && !cli_check_output_dir (report, s, &error))
+      return cli_fail (error);
+  }
 
   CliProgress prog;
   cli_progress_init (&prog);
@@ -102,6 +119,18 @@ cli_process (int argc, char **argv)
     {
       cli_progress_end (&prog);
       return cli_fail (error);
+    }
+  if (w->n_used < 2)
+    {
+      /* Only the reference is left: a "result" would be one frame, or nothing at all when
+       * the reference itself holds no data. */
+      cli_progress_end (&prog);
+      return cli_fail_msg (_("process: %s: every frame but the reference %s was gated (%u of %u); nothing to "
+                             "combine (see 'tessera-cli register' for the reasons)"),
+                           s->root ? s->root : tsr_session_frame (s, 0)->path,
+                           tsr_session_frame (s, a->reg->reference)->name,
+                           a->reg->n_frames - tsr_registration_n_valid (a->reg) + (w->n_used == 0),
+                           a->reg->n_frames);
     }
   TsrReconstruction *r = tsr_tbqr_accumulate (a, w, &p, cli_progress_cb, &prog, cli_cancellable (), &error);
   cli_progress_end (&prog);
@@ -135,8 +164,11 @@ cli_process (int argc, char **argv)
       return cli_fail (error);
     }
   const TsrValidation *v = &r->validation;
+  guint n_gated = 0;
+  for (guint f = 0; f < w->n_frames; f++)
+    n_gated += w->gate[f] != 0;
   printf (_("processed %u frames (%u weighted, %u gated) in %.1f s → %s\n"), a->reg->n_frames, w->n_used,
-          a->reg->n_frames - tsr_registration_n_valid (a->reg), secs, out);
+          n_gated, secs, out);
   printf (_("tile %d px; reference %u; clusters %d\n"), a->tile_size, a->reg->reference, w->n_clusters);
   printf (_("validation vs mean stack (%u matched stars): FWHM %.3f → %.3f px (%.1f %%), noise ratio %.3f, "
             "flux ratio %.4f, seam %.3f: %s\n"),

@@ -93,6 +93,16 @@ cli_register (int argc, char **argv)
       printf (_("%u of %u frames valid; reference %u; CC threshold %.3f; shift threshold %.1f px\n"),
               tsr_registration_n_valid (r), r->n_frames, r->reference, r->cc_threshold, r->shift_threshold);
     }
+  if (tsr_registration_n_valid (r) < 2)
+    {
+      /* Nothing but the reference: no registration to write (the table above says why). */
+      if (r->n_frames < 2)
+        return cli_fail_msg (_("register: %s: a session needs at least two frames (it has one)"),
+                             tsr_session_frame (s, 0)->path);
+      return cli_fail_msg (_("register: %s: every frame but the reference %s was gated (%u of %u)"),
+                           s->root ? s->root : tsr_session_frame (s, 0)->path,
+                           tsr_session_frame (s, r->reference)->name, r->n_frames - 1, r->n_frames);
+    }
   if (json)
     {
       g_autofree char *text = tsr_registration_to_json (r);

@@ -49,6 +49,9 @@ cli_stack (int argc, char **argv)
   cli_progress_end (&prog);
   if (!img)
     return cli_fail (error);
+  if (tsr_image_count_valid (img) == 0)
+    return cli_fail_msg (_("stack: %s: no frame holds a valid sample (every pixel is NaN, Inf or BLANK)"),
+                         s->root ? s->root : tsr_session_frame (s, 0)->path);
   if (!tsr_fits_write (out, img, NULL, &error))
     return cli_fail (error);
   printf (_("stacked %u frames (%s) into %s\n"), tsr_session_n_frames (s), tsr_stack_method_name (p.method), out);

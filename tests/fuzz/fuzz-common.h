@@ -1,0 +1,51 @@
+/* fuzz-common.h — shared helpers of the libFuzzer targets: the engine reads files by
+ * path, so each input is written to a private temporary folder first. */
+#pragma once
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static inline const char *
+fuzz_workdir (void)
+{
+  static char *dir;
+  if (!dir)
+    {
+      const char *base = g_getenv ("TSR_FUZZ_TMPDIR");
+      char *tmpl = g_build_filename (base ? base : g_get_tmp_dir (), "tessera-fuzz-XXXXXX", NULL);
+      dir = g_mkdtemp (tmpl);
+      if (!dir)
+        abort ();
+    }
+  return dir;
+}
+
+/* Write len bytes to dir/name; abort on failure (a broken harness, not a finding). */
+static inline char *
+fuzz_write (const char *dir, const char *name, const uint8_t *data, size_t len)
+{
+  char *path = g_build_filename (dir, name, NULL);
+  GError *e = NULL;
+  if (!g_file_set_contents (path, (const char *) data, (gssize) len, &e))
+    abort ();
+  return path;
+}
+
+/* Remove every plain file of dir (not recursive: the targets write flat folders). */
+static inline void
+fuzz_clear (const char *dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  if (!d)
+    return;
+  const char *n;
+  while ((n = g_dir_read_name (d)))
+    {
+      char *p = g_build_filename (dir, n, NULL);
+      g_unlink (p);
+      g_free (p);
+    }
+  g_dir_close (d);
+}

@@ -1,0 +1,86 @@
+/* fuzz-project.c — libFuzzer target: the .tessera project-file parser.
+ *
+ * The input is a project file. A load either succeeds with parameters that pass
+ * validation and round-trip through tsr_project_save, or fails with a TSR_ERROR naming
+ * the file. Each line is also tried as a --set KEY=VALUE assignment. */
+#include "fuzz-common.h"
+#include "tessera.h"
+
+#include <string.h>
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  const char *dir = fuzz_workdir ();
+  char *path = fuzz_write (dir, "project.tessera", data, size);
+
+  TsrParams p;
+  tsr_params_init (&p);
+  char **paths = NULL;
+  GPtrArray *warnings = g_ptr_array_new_with_free_func (g_free);
+  GError *e = NULL;
+  if (tsr_project_load (path, &p, &paths, warnings, &e))
+    {
+      if (!paths)
+        abort ();
+      GError *v = NULL;
+      if (!tsr_params_validate (&p, &v))
+        abort ();
+      /* save and load again: same parameters */
+      char *again = g_build_filename (dir, "again.tessera", NULL);
+      if (tsr_project_save (again, &p, (const char *const *) paths, &v))
+        {
+          TsrParams q;
+          tsr_params_init (&q);
+          char **paths2 = NULL;
+          if (!tsr_project_load (again, &q, &paths2, NULL, &v))
+            abort ();
+          guint n = 0;
+          const TsrParamSpec *specs = tsr_params_specs (&n);
+          for (guint i = 0; i < n; i++)
+            {
+              char *a = tsr_params_get_string (&p, specs[i].key);
+              char *b = tsr_params_get_string (&q, specs[i].key);
+              if (g_strcmp0 (a, b) != 0)
+                abort ();
+              g_free (a);
+              g_free (b);
+            }
+          g_strfreev (paths2);
+        }
+      else
+        g_clear_error (&v);
+      g_unlink (again);
+      g_free (again);
+      g_strfreev (paths);
+    }
+  else
+    {
+      if (!e || e->domain != TSR_ERROR || !e->message)
+        abort ();
+      g_clear_error (&e);
+    }
+  g_ptr_array_unref (warnings);
+
+  /* every line as an assignment */
+  char *text = g_strndup ((const char *) data, size);
+  char **lines = g_strsplit (text, "\n", 64);
+  TsrParams r;
+  tsr_params_init (&r);
+  for (int i = 0; lines[i]; i++)
+    {
+      if (!tsr_params_set_assignment (&r, lines[i], &e))
+        {
+          if (!e)
+            abort ();
+          g_clear_error (&e);
+        }
+    }
+  g_strfreev (lines);
+  g_free (text);
+  g_unlink (path);
+  g_free (path);
+  return 0;
+}

@@ -1,0 +1,972 @@
+/* test-robustness.c — the bad-input matrix (issue #7, docs/reliability.md).
+ *
+ * Every session-reading subcommand of tessera-cli is run on every bad session below; the
+ * output-side cases (unwritable folder, output equal to an input, …), the project-file
+ * cases, the write-failure cases (injected with RLIMIT_FSIZE, and a real full tmpfs when
+ * the test runs as root) and the synth/demo cases follow. For each run:
+ *
+ *   – a failure is a non-zero exit below 128 (no crash, no sanitizer abort), exactly one
+ *     line on stderr containing the name of the offending file or key, and the case's
+ *     folders unchanged byte for byte: inputs untouched, an existing output identical, no
+ *     new file (no *.part left behind);
+ *   – an accepted input (NaN pixels masked, one dead frame gated, …) exits 0, leaves the
+ *     inputs untouched and writes a complete, finite result.
+ *
+ * The matrix is table-driven: a new subcommand is one row of `commands`, a new bad input
+ * one row of `cases`. Frames are tiny (64×48) so the whole suite takes seconds.
+ */
+#include "tsr-test-util.h"
+
+#include <errno.h>
+#include <fitsio.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define W 64
+#define H 48
+
+static char *tmp;
+static guint n_runs_fail, n_runs_ok;
+
+/* ------------------------------------------------------------------------------------- */
+/* Frames                                                                                 */
+
+typedef enum
+{
+  PIX_STARS,      /* six Gaussian stars on a noisy sky, shifted a little per frame */
+  PIX_SOME_NAN,   /* the same with scattered NaN and ±Inf samples */
+  PIX_ALL_NAN,
+  PIX_ZERO,
+  PIX_NOISE       /* sky and noise only: nothing to register on */
+} PixKind;
+
+static float *
+make_pixels (PixKind kind, int w, int h, int channels, guint seed)
+{
+  static const double stars[][3] = {
+    { 10, 10, 3000 }, { 40, 20, 5000 }, { 25, 35, 2000 }, { 55, 40, 4000 }, { 15, 30, 2500 }, { 50, 8, 3500 }
+  };
+  GRand *r = g_rand_new_with_seed (seed + 1);
+  float *v = g_new (float, (gsize) w * h * channels);
+  double dx = 0.4 * (seed % 5), dy = 0.3 * (seed % 3);
+  for (int c = 0; c < channels; c++)
+    for (int y = 0; y < h; y++)
+      for (int x = 0; x < w; x++)
+        {
+          double s = 1000 + 10 * (g_rand_double (r) + g_rand_double (r) + g_rand_double (r) - 1.5);
+          if (kind != PIX_NOISE)
+            for (guint k = 0; k < G_N_ELEMENTS (stars); k++)
+              {
+                double ex = x - stars[k][0] - dx, ey = y - stars[k][1] - dy;
+                s += stars[k][2] / (2 * G_PI * 2.25) * exp (-(ex * ex + ey * ey) / 4.5);
+              }
+          if (kind == PIX_ZERO)
+            s = 0;
+          else if (kind == PIX_ALL_NAN)
+            s = NAN;
+          else if (kind == PIX_SOME_NAN && (x * 7 + y * 3) % 23 == 0)
+            s = x % 2 ? NAN : (y % 2 ? INFINITY : -INFINITY);
+          v[(gsize) c * w * h + (gsize) y * w + x] = (float) s;
+        }
+  g_rand_free (r);
+  return v;
+}
+
+/* A float32 frame with DATE-OBS minute `index`, optionally a Bayer pattern. */
+static void
+frame (const char *dir, const char *name, PixKind kind, guint index, const char *bayer, int w, int h,
+       int channels)
+{
+  g_mkdir_with_parents (dir, 0755);
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autofree float *v = make_pixels (kind, w, h, channels, index);
+  g_autofree char *date = g_strdup_printf ("DATE-OBS= '2025-04-09T22:%02u:00'", index % 60);
+  g_autofree char *pat = bayer ? g_strdup_printf ("BAYERPAT= '%s'", bayer) : NULL;
+  const char *cards[] = { date, "EXPTIME =                 10.0", pat, NULL };
+  tsr_test_write_fits (path, FLOAT_IMG, w, h, channels, v, cards);
+}
+
+/* n good frames f0.fits … with kind for frame `odd` (−1: none). */
+static void
+session (const char *dir, guint n, int odd, PixKind odd_kind, PixKind kind)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("f%u.fits", i);
+      frame (dir, name, (int) i == odd ? odd_kind : kind, i, NULL, W, H, 1);
+    }
+}
+
+/* A FITS header (cards padded to 2880) followed by data_len zero bytes. */
+static void
+raw_fits (const char *path, const char *const *cards, gsize data_len, gboolean with_end)
+{
+  GString *s = g_string_new (NULL);
+  for (int i = 0; cards[i]; i++)
+    {
+      char c[81];
+      g_snprintf (c, sizeof c, "%-80s", cards[i]);
+      g_string_append (s, c);
+    }
+  if (with_end)
+    g_string_append_printf (s, "%-80s", "END");
+  while (s->len % 2880)
+    g_string_append_c (s, ' ');
+  gsize hl = s->len;
+  g_string_set_size (s, hl + data_len);
+  memset (s->str + hl, 0, data_len);
+  tsr_test_write_file (path, s->str, s->len);
+  g_string_free (s, TRUE);
+}
+
+static void
+header_only (const char *dir, const char *name, const char *bitpix, const char *naxis, const char *n1,
+             const char *n2, const char *n3, gsize data_len)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autofree char *c1 = g_strdup_printf ("SIMPLE  =                    T");
+  g_autofree char *c2 = g_strdup_printf ("BITPIX  = %20s", bitpix);
+  g_autofree char *c3 = g_strdup_printf ("NAXIS   = %20s", naxis);
+  g_autofree char *c4 = n1 ? g_strdup_printf ("NAXIS1  = %20s", n1) : NULL;
+  g_autofree char *c5 = n2 ? g_strdup_printf ("NAXIS2  = %20s", n2) : NULL;
+  g_autofree char *c6 = n3 ? g_strdup_printf ("NAXIS3  = %20s", n3) : NULL;
+  const char *cards[] = { c1, c2, c3, c4 ? c4 : c5, c4 ? c5 : NULL, c6, NULL };
+  if (!c5)
+    cards[4] = NULL;
+  raw_fits (path, cards, data_len, TRUE);
+}
+
+/* Keep the first len bytes of dir/name. */
+static void
+truncate_to (const char *dir, const char *name, gsize len)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  gsize have = 0;
+  g_autofree char *bytes = tsr_test_read_file (path, &have);
+  g_assert_cmpuint (have, >, len);
+  tsr_test_write_file (path, bytes, len);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Bad sessions                                                                          */
+
+static void b_missing (const char *d) { g_mkdir_with_parents (d, 0755); }
+static void b_empty (const char *d) { g_mkdir_with_parents (d, 0755); }
+static void
+b_text_only (const char *d)
+{
+  g_mkdir_with_parents (d, 0755);
+  g_autofree char *p = g_build_filename (d, "notes.txt", NULL);
+  tsr_test_write_file (p, "seeing 2\"\n", 10);
+}
+static void
+b_not_fits (const char *d)
+{
+  session (d, 3, -1, 0, PIX_STARS);
+  g_autofree char *p = g_build_filename (d, "readme.fits", NULL);
+  tsr_test_write_file (p, "this is a text file, not an image\n", 34);
+}
+static void
+b_zero_bytes (const char *d)
+{
+  session (d, 3, -1, 0, PIX_STARS);
+  g_autofree char *p = g_build_filename (d, "empty.fits", NULL);
+  tsr_test_write_file (p, "", 0);
+}
+static void
+b_png_named_fits (const char *d)
+{
+  session (d, 3, -1, 0, PIX_STARS);
+  g_autofree char *p = g_build_filename (d, "photo.fits", NULL);
+  static const char png[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+  GString *s = g_string_new_len (png, sizeof png - 1);
+  while (s->len < 6000)
+    g_string_append_c (s, (char) (s->len * 31));
+  tsr_test_write_file (p, s->str, s->len);
+  g_string_free (s, TRUE);
+}
+static void b_trunc_header (const char *d) { session (d, 3, -1, 0, PIX_STARS); truncate_to (d, "f1.fits", 1000); }
+static void b_trunc_data_start (const char *d) { session (d, 3, -1, 0, PIX_STARS); truncate_to (d, "f1.fits", 2880); }
+static void b_trunc_mid (const char *d) { session (d, 3, -1, 0, PIX_STARS); truncate_to (d, "f1.fits", 2880 + W * H * 2); }
+static void b_trunc_last_byte (const char *d) { session (d, 3, -1, 0, PIX_STARS); truncate_to (d, "f1.fits", 2880 + W * H * 4 - 1); }
+static void
+b_unicode_trunc (const char *d)
+{
+  session (d, 3, -1, 0, PIX_STARS);
+  frame (d, "Nacht ä 01.fits", PIX_STARS, 9, NULL, W, H, 1);
+  truncate_to (d, "Nacht ä 01.fits", 4000);
+}
+static void
+b_no_end (const char *d)
+{
+  session (d, 3, -1, 0, PIX_STARS);
+  g_autofree char *p = g_build_filename (d, "noend.fits", NULL);
+  const char *cards[] = { "SIMPLE  =                    T", "BITPIX  =                   16",
+                          "NAXIS   =                    2", "NAXIS1  =                   64",
+                          "NAXIS2  =                   48", NULL };
+  raw_fits (p, cards, 2880 * 3, FALSE);
+}
+static void b_bitpix (const char *d) { session (d, 3, -1, 0, PIX_STARS); header_only (d, "bitpix24.fits", "24", "2", "64", "48", NULL, 2880 * 4); }
+static void b_naxis1 (const char *d) { session (d, 3, -1, 0, PIX_STARS); header_only (d, "spectrum.fits", "16", "1", "512", NULL, NULL, 2880); }
+static void b_naxis4 (const char *d) { session (d, 3, -1, 0, PIX_STARS); header_only (d, "cube4.fits", "16", "4", "4", "4", "4", 2880); }
+static void b_planes2 (const char *d) { session (d, 3, -1, 0, PIX_STARS); header_only (d, "twoplanes.fits", "16", "3", "64", "48", "2", 2880 * 5); }
+static void b_zero_axis (const char *d) { session (d, 3, -1, 0, PIX_STARS); header_only (d, "zeroaxis.fits", "16", "2", "0", "48", NULL, 0); }
+static void b_huge (const char *d) { session (d, 3, -1, 0, PIX_STARS); header_only (d, "huge.fits", "16", "2", "100000", "100000", NULL, 2880); }
+static void b_huge_pixels (const char *d) { session (d, 3, -1, 0, PIX_STARS); header_only (d, "huge.fits", "-32", "2", "60000", "60000", NULL, 2880); }
+static void b_big_claim (const char *d) { session (d, 3, -1, 0, PIX_STARS); header_only (d, "bigclaim.fits", "16", "2", "20000", "20000", NULL, 2880); }
+static void b_no_image (const char *d) { session (d, 3, -1, 0, PIX_STARS); header_only (d, "noimage.fits", "8", "0", NULL, NULL, NULL, 0); }
+static void
+b_mixed_size (const char *d)
+{
+  session (d, 3, -1, 0, PIX_STARS);
+  frame (d, "odd size.fits", PIX_STARS, 7, NULL, W - 8, H, 1);
+}
+static void
+b_mixed_rgb (const char *d)
+{
+  session (d, 3, -1, 0, PIX_STARS);
+  frame (d, "colour.fits", PIX_STARS, 7, NULL, W, H, 3);
+}
+static void
+b_mixed_bayer (const char *d)
+{
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("f%u.fits", i);
+      frame (d, name, PIX_STARS, i, "GRBG", W, H, 1);
+    }
+  frame (d, "other pattern.fits", PIX_STARS, 8, "RGGB", W, H, 1);
+}
+static void b_one_frame (const char *d) { session (d, 1, -1, 0, PIX_STARS); }
+static void b_all_nan (const char *d) { session (d, 4, -1, 0, PIX_ALL_NAN); }
+static void b_all_zero (const char *d) { session (d, 4, -1, 0, PIX_ZERO); }
+static void b_all_gated (const char *d) { session (d, 4, -1, 0, PIX_NOISE); }
+static void b_some_nan (const char *d) { session (d, 4, 1, PIX_SOME_NAN, PIX_SOME_NAN); }
+static void b_one_nan_frame (const char *d) { session (d, 5, 2, PIX_ALL_NAN, PIX_STARS); }
+static void b_one_zero_frame (const char *d) { session (d, 5, 2, PIX_ZERO, PIX_STARS); }
+static void
+b_bad_date (const char *d)
+{
+  session (d, 3, -1, 0, PIX_STARS);
+  g_autofree char *path = g_build_filename (d, "baddate.fits", NULL);
+  g_autofree float *v = make_pixels (PIX_STARS, W, H, 1, 4);
+  const char *cards[] = { "DATE-OBS= 'yesterday night'", "EXPTIME = 'ten'", NULL };
+  tsr_test_write_fits (path, FLOAT_IMG, W, H, 1, v, cards);
+}
+static void
+b_list_missing (const char *d)
+{
+  session (d, 3, -1, 0, PIX_STARS);
+}
+
+/* Which commands accept a case (exit 0): a space-separated list of command labels. */
+typedef struct
+{
+  const char *name;
+  void (*build) (const char *dir);
+  const char *args;      /* session arguments relative to the case folder, '|'-separated */
+  const char *fragment;  /* what the one-line error must name */
+  const char *ok_for;    /* labels of the commands that accept it (NULL: none) */
+} BadSession;
+
+static const BadSession cases[] = {
+  { "missing-path", b_missing, "nowhere", "nowhere", NULL },
+  { "empty-folder", b_empty, "s", "no FITS", NULL },
+  { "no-fits-in-folder", b_text_only, "s", "no FITS", NULL },
+  { "text-named-fits", b_not_fits, "s", "readme.fits", NULL },
+  { "zero-byte-fits", b_zero_bytes, "s", "empty.fits", NULL },
+  { "png-named-fits", b_png_named_fits, "s", "photo.fits", NULL },
+  { "truncated-in-header", b_trunc_header, "s", "f1.fits", NULL },
+  { "truncated-at-data-start", b_trunc_data_start, "s", "f1.fits", NULL },
+  { "truncated-mid-data", b_trunc_mid, "s", "f1.fits", NULL },
+  { "truncated-last-byte", b_trunc_last_byte, "s", "f1.fits", NULL },
+  { "truncated-unicode-name", b_unicode_trunc, "s", "Nacht ä 01.fits", NULL },
+  { "header-without-end", b_no_end, "s", "noend.fits", NULL },
+  { "bitpix-24", b_bitpix, "s", "bitpix24.fits", NULL },
+  { "naxis-1", b_naxis1, "s", "spectrum.fits", NULL },
+  { "naxis-4", b_naxis4, "s", "cube4.fits", NULL },
+  { "naxis3-2-planes", b_planes2, "s", "twoplanes.fits", NULL },
+  { "zero-sized-axis", b_zero_axis, "s", "zeroaxis.fits", NULL },
+  { "claims-100000x100000", b_huge, "s", "huge.fits", NULL },
+  { "claims-60000x60000-float", b_huge_pixels, "s", "huge.fits", NULL },
+  { "claims-20000x20000-small-file", b_big_claim, "s", "bigclaim.fits", NULL },
+  { "no-image-hdu", b_no_image, "s", "noimage.fits", NULL },
+  { "mixed-sizes", b_mixed_size, "s", "odd size.fits", NULL },
+  { "mixed-mono-rgb", b_mixed_rgb, "s", "colour.fits", NULL },
+  { "mixed-bayer-patterns", b_mixed_bayer, "s", "other pattern.fits", NULL },
+  { "file-list-with-missing-file", b_list_missing, "s/f0.fits|s/gone.fits|s/f1.fits", "gone.fits", NULL },
+  /* decisions, see docs/reliability.md */
+  { "one-frame", b_one_frame, "s", "f0.fits", "info stack stack-median" },
+  { "all-frames-nan", b_all_nan, "s", "s", "info" },
+  { "all-frames-zero", b_all_zero, "s", "s", "info stack stack-median" },
+  { "every-frame-gated", b_all_gated, "s", "s", "info stack stack-median" },
+  { "scattered-nan-inf", b_some_nan, "s", NULL, "info stack stack-median register process" },
+  { "one-frame-all-nan", b_one_nan_frame, "s", NULL, "info stack stack-median register process" },
+  { "one-frame-all-zero", b_one_zero_frame, "s", NULL, "info stack stack-median register process" },
+  { "unparsable-date-exptime", b_bad_date, "s", NULL, "info stack stack-median register process" },
+};
+
+/* ------------------------------------------------------------------------------------- */
+/* Commands                                                                               */
+
+typedef struct
+{
+  const char *label;
+  const char *argv[10];  /* "{S}" = the session arguments, "{O}" = the output path */
+  const char *out_ext;   /* the output file's extension, NULL when the command writes none */
+} Command;
+
+static const Command commands[] = {
+  { "info", { "info", "{S}", NULL }, NULL },
+  { "stack", { "stack", "{S}", "-o", "{O}", NULL }, ".fits" },
+  { "stack-median", { "stack", "-m", "median", "{S}", "-o", "{O}", NULL }, ".fits" },
+  { "register", { "register", "-q", "{S}", "--json", "{O}", NULL }, ".json" },
+  { "process", { "process", "{S}", "-o", "{O}", NULL }, ".fits" },
+  /* a new session-reading subcommand is one more row here, e.g.
+   * { "deconv", { "deconv", "{S}", "-o", "{O}", NULL }, ".fits" }, */
+};
+
+static const char PRECIOUS[] = "SIMPLE  = precious result of last night: must survive any failed run\n";
+
+/* ------------------------------------------------------------------------------------- */
+/* Snapshots: every file under a folder with its size and checksum.                       */
+
+static int
+cmp_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+static void
+snap_walk (const char *root, const char *rel, GString *out)
+{
+  g_autofree char *dir = rel ? g_build_filename (root, rel, NULL) : g_strdup (root);
+  GDir *d = g_dir_open (dir, 0, NULL);
+  if (!d)
+    return;
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  const char *n;
+  while ((n = g_dir_read_name (d)))
+    g_ptr_array_add (names, g_strdup (n));
+  g_dir_close (d);
+  g_ptr_array_sort (names, cmp_names);
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *name = names->pdata[i];
+      g_autofree char *r = rel ? g_build_filename (rel, name, NULL) : g_strdup (name);
+      g_autofree char *full = g_build_filename (root, r, NULL);
+      if (g_file_test (full, G_FILE_TEST_IS_SYMLINK))
+        g_string_append_printf (out, "%s -> link\n", r);
+      else if (g_file_test (full, G_FILE_TEST_IS_DIR))
+        {
+          g_string_append_printf (out, "%s/\n", r);
+          snap_walk (root, r, out);
+        }
+      else
+        {
+          gsize len = 0;
+          g_autofree char *bytes = tsr_test_read_file (full, &len);
+          g_autofree char *sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) (bytes ? bytes : ""), len);
+          g_string_append_printf (out, "%s %" G_GSIZE_FORMAT " %s\n", r, len, sum);
+        }
+    }
+  g_ptr_array_unref (names);
+}
+
+static char *
+snapshot (const char *root)
+{
+  GString *s = g_string_new (NULL);
+  snap_walk (root, NULL, s);
+  return g_string_free (s, FALSE);
+}
+
+/* Report a broken expectation and go on with the next case (run with -k to see all). */
+#define FAIL_RUN(...) G_STMT_START { g_printerr ("FAIL: " __VA_ARGS__); g_printerr ("\n"); g_test_fail (); } G_STMT_END
+
+static int
+count_lines (const char *s)
+{
+  int n = 0;
+  for (; s && *s; s++)
+    n += *s == '\n';
+  return n;
+}
+
+static void
+assert_no_part_files (const char *root)
+{
+  g_autofree char *snap = snapshot (root);
+  if (strstr (snap, ".part ") || strstr (snap, ".part\n"))
+    g_error ("a temporary file was left behind under %s:\n%s", root, snap);
+}
+
+/* The child's resource limit for the injected write failure (−1: none). */
+static rlim_t child_fsize = RLIM_INFINITY;
+
+static void
+child_setup (gpointer data)
+{
+  if (child_fsize != RLIM_INFINITY)
+    {
+      /* writes past the limit fail with EFBIG instead of killing the process */
+      signal (SIGXFSZ, SIG_IGN);
+      struct rlimit rl = { child_fsize, child_fsize };
+      setrlimit (RLIMIT_FSIZE, &rl);
+    }
+}
+
+static int
+run_cli (GPtrArray *args, char **out, char **err)
+{
+  const char *cli = g_getenv ("TSR_CLI");
+  g_assert_nonnull (cli);
+  g_ptr_array_insert (args, 0, (gpointer) cli);
+  g_ptr_array_add (args, NULL);
+  int status = 0;
+  GError *e = NULL;
+  gboolean ok = g_spawn_sync (NULL, (char **) args->pdata, NULL, G_SPAWN_DEFAULT, child_setup, NULL, out, err,
+                              &status, &e);
+  g_assert_no_error (e);
+  g_assert_true (ok);
+  if (WIFEXITED (status))
+    return WEXITSTATUS (status);
+  return 128 + (WIFSIGNALED (status) ? WTERMSIG (status) : 0);
+}
+
+/* Expand a command row: {S} → session args, {O} → out. */
+static GPtrArray *
+expand (const char *const *argv, const char *case_dir, const char *sargs, const char *out)
+{
+  GPtrArray *a = g_ptr_array_new_with_free_func (NULL);
+  static GStringChunk *chunk;
+  if (!chunk)
+    chunk = g_string_chunk_new (4096);
+  for (int i = 0; argv[i]; i++)
+    {
+      if (!strcmp (argv[i], "{S}"))
+        {
+          g_auto (GStrv) parts = g_strsplit (sargs, "|", -1);
+          for (int k = 0; parts[k]; k++)
+            {
+              g_autofree char *p = g_build_filename (case_dir, parts[k], NULL);
+              g_ptr_array_add (a, g_string_chunk_insert (chunk, p));
+            }
+        }
+      else if (!strcmp (argv[i], "{O}"))
+        g_ptr_array_add (a, g_string_chunk_insert (chunk, out));
+      else
+        g_ptr_array_add (a, (gpointer) argv[i]);
+    }
+  return a;
+}
+
+/* Run args, expecting a clean failure naming fragment; every folder in watch unchanged. */
+static void
+expect_failure (GPtrArray *args, const char *fragment, const char *const *watch)
+{
+  g_autoptr (GPtrArray) snaps = g_ptr_array_new_with_free_func (g_free);
+  for (int i = 0; watch[i]; i++)
+    g_ptr_array_add (snaps, snapshot (watch[i]));
+  g_autofree char *cmdline = NULL;
+  {
+    g_ptr_array_add (args, NULL);
+    cmdline = g_strjoinv (" ", (char **) args->pdata);
+    g_ptr_array_remove_index (args, args->len - 1);
+  }
+  g_autofree char *out = NULL, *err = NULL;
+  int rc = run_cli (args, &out, &err);
+  n_runs_fail++;
+  if (rc == 0 || rc >= 128)
+    { FAIL_RUN ("%s: exit status %d (expected a clean failure)\nstderr: %s", cmdline, rc, err); return; }
+  if (count_lines (err) != 1)
+    { FAIL_RUN ("%s: expected one line on stderr, got:\n%s", cmdline, err); return; }
+  if (fragment && !strstr (err, fragment))
+    { FAIL_RUN ("%s: the message '%s' does not name '%s'", cmdline, g_strchomp (err), fragment); return; }
+  for (int i = 0; watch[i]; i++)
+    {
+      g_autofree char *after = snapshot (watch[i]);
+      if (strcmp (after, snaps->pdata[i]) != 0)
+        { FAIL_RUN ("%s: %s changed:\nbefore:\n%s\nafter:\n%s", cmdline, watch[i], (char *) snaps->pdata[i], after); return; }
+    }
+  g_test_message ("%s → %d: %s", cmdline, rc, g_strchomp (err));
+}
+
+/* Run args, expecting success; inputs unchanged; out (when given) a complete result. */
+static void
+expect_success (GPtrArray *args, const char *inputs, const char *out, const char *out_ext)
+{
+  g_autofree char *before = snapshot (inputs);
+  g_autofree char *o = NULL, *err = NULL;
+  int rc = run_cli (args, &o, &err);
+  n_runs_ok++;
+  if (rc != 0)
+    { FAIL_RUN ("%s: exit status %d (expected success)\nstderr: %s", (char *) args->pdata[1], rc, err); return; }
+  g_autofree char *after = snapshot (inputs);
+  g_assert_cmpstr (after, ==, before);
+  if (out && out_ext && !strcmp (out_ext, ".fits"))
+    {
+      GError *e = NULL;
+      g_autoptr (TsrImage) img = tsr_fits_read (out, &e);
+      g_assert_no_error (e);
+      gsize n = tsr_image_npix (img) * img->channels, finite = 0;
+      for (gsize i = 0; i < n; i++)
+        finite += isfinite (img->data[i]) != 0;
+      g_assert_cmpuint (finite, ==, n);
+      g_assert_cmpuint (tsr_image_count_valid (img), >, tsr_image_npix (img) / 2);
+    }
+  else if (out && out_ext && !strcmp (out_ext, ".json"))
+    {
+      GError *e = NULL;
+      g_autoptr (TsrJson) j = tsr_json_parse_file (out, &e);
+      g_assert_no_error (e);
+    }
+  if (out)
+    {
+      g_autofree char *dir = g_path_get_dirname (out);
+      assert_no_part_files (dir);
+    }
+}
+
+static gboolean
+in_list (const char *label, const char *list)
+{
+  if (!list)
+    return FALSE;
+  g_auto (GStrv) v = g_strsplit (list, " ", -1);
+  return g_strv_contains ((const char *const *) v, label);
+}
+
+typedef struct
+{
+  const BadSession *bad;
+  const Command *cmd;
+} MatrixCell;
+
+static char *
+case_dir (const BadSession *bad)
+{
+  g_autofree char *d = g_build_filename (tmp, "cases", bad->name, NULL);
+  g_autofree char *s = g_build_filename (d, "s", NULL);
+  if (!g_file_test (d, G_FILE_TEST_IS_DIR))
+    {
+      g_mkdir_with_parents (d, 0755);
+      bad->build (s);
+    }
+  return g_steal_pointer (&d);
+}
+
+static void
+test_matrix_cell (gconstpointer data)
+{
+  const MatrixCell *cell = data;
+  g_autofree char *cdir = case_dir (cell->bad);
+  g_autofree char *odir = g_build_filename (tmp, "out", cell->bad->name, cell->cmd->label, NULL);
+  g_mkdir_with_parents (odir, 0755);
+  g_autofree char *name = g_strconcat ("result", cell->cmd->out_ext ? cell->cmd->out_ext : "", NULL);
+  g_autofree char *out = g_build_filename (odir, name, NULL);
+  if (cell->cmd->out_ext)
+    tsr_test_write_file (out, PRECIOUS, sizeof PRECIOUS - 1);
+  GPtrArray *args = expand (cell->cmd->argv, cdir, cell->bad->args, out);
+  if (in_list (cell->cmd->label, cell->bad->ok_for))
+    expect_success (args, cdir, cell->cmd->out_ext ? out : NULL, cell->cmd->out_ext);
+  else
+    {
+      const char *watch[] = { cdir, odir, NULL };
+      expect_failure (args, cell->bad->fragment, watch);
+    }
+  g_ptr_array_unref (args);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Output side                                                                            */
+
+static char *good_session;
+
+static const char *
+good (void)
+{
+  if (!good_session)
+    {
+      good_session = g_build_filename (tmp, "good", NULL);
+      session (good_session, 4, -1, 0, PIX_STARS);
+    }
+  return good_session;
+}
+
+static gboolean
+is_root (void)
+{
+  return geteuid () == 0;
+}
+
+static gboolean
+sh (const char *cmd)
+{
+  int status = 0;
+  g_autofree char *o = NULL, *e = NULL;
+  const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &o, &e, &status, NULL))
+    return FALSE;
+  return WIFEXITED (status) && WEXITSTATUS (status) == 0;
+}
+
+static void
+test_output_cases (gconstpointer data)
+{
+  const Command *cmd = data;
+  const char *s = good ();
+  g_autofree char *odir = g_build_filename (tmp, "outside", cmd->label, NULL);
+  g_mkdir_with_parents (odir, 0755);
+  g_autofree char *name = g_strconcat ("result", cmd->out_ext, NULL);
+  g_autofree char *existing = g_build_filename (odir, name, NULL);
+  tsr_test_write_file (existing, PRECIOUS, sizeof PRECIOUS - 1);
+  const char *watch[] = { s, odir, NULL };
+
+  /* output folder missing */
+  g_autofree char *missing = g_build_filename (odir, "no-such-folder", name, NULL);
+  GPtrArray *a = expand (cmd->argv, s, ".", missing);
+  expect_failure (a, "no-such-folder", watch);
+  g_ptr_array_unref (a);
+
+  /* output is a folder */
+  a = expand (cmd->argv, s, ".", odir);
+  expect_failure (a, odir, watch);
+  g_ptr_array_unref (a);
+
+  /* output "folder" is a file */
+  g_autofree char *under_file = g_build_filename (existing, name, NULL);
+  a = expand (cmd->argv, s, ".", under_file);
+  expect_failure (a, name, watch);
+  g_ptr_array_unref (a);
+
+  /* output equal to an input, spelt directly, through ../, and through a symbolic link */
+  g_autofree char *in1 = g_build_filename (s, "f1.fits", NULL);
+  g_autofree char *base = g_path_get_basename (s);
+  g_autofree char *in1b = g_build_filename (s, "..", base, ".", "f1.fits", NULL);
+  g_autofree char *link = g_build_filename (odir, "link.fits", NULL);
+  g_unlink (link);
+  g_assert_cmpint (symlink (in1, link), ==, 0);
+  const char *same[] = { in1, in1b, link };
+  for (guint i = 0; i < G_N_ELEMENTS (same); i++)
+    {
+      a = expand (cmd->argv, s, ".", same[i]);
+      expect_failure (a, "overwrite", watch);
+      g_ptr_array_unref (a);
+    }
+  g_unlink (link);
+
+  /* output folder not writable: by permissions (not root), or a read-only mount (root) */
+  if (!is_root ())
+    {
+      g_autofree char *ro = g_build_filename (odir, "ro", NULL);
+      g_mkdir (ro, 0755);
+      g_autofree char *ro_existing = g_build_filename (ro, name, NULL);
+      tsr_test_write_file (ro_existing, PRECIOUS, sizeof PRECIOUS - 1);
+      g_chmod (ro, 0555);
+      a = expand (cmd->argv, s, ".", ro_existing);
+      const char *w2[] = { s, ro, NULL };
+      expect_failure (a, name, w2);
+      g_ptr_array_unref (a);
+      g_chmod (ro, 0755);
+    }
+  else
+    {
+      g_autofree char *mnt = g_build_filename (odir, "ro-mount", NULL);
+      g_mkdir (mnt, 0755);
+      g_autofree char *mount = g_strdup_printf ("mount -t tmpfs -o size=256k tessera-test '%s'", mnt);
+      if (sh (mount))
+        {
+          g_autofree char *ro_existing = g_build_filename (mnt, name, NULL);
+          tsr_test_write_file (ro_existing, PRECIOUS, sizeof PRECIOUS - 1);
+          g_autofree char *remount = g_strdup_printf ("mount -o remount,ro '%s'", mnt);
+          g_assert_true (sh (remount));
+          a = expand (cmd->argv, s, ".", ro_existing);
+          const char *w2[] = { s, mnt, NULL };
+          expect_failure (a, name, w2);
+          g_ptr_array_unref (a);
+          g_autofree char *umount = g_strdup_printf ("umount '%s'", mnt);
+          g_assert_true (sh (umount));
+        }
+      else
+        g_test_message ("read-only tmpfs not available: only the /proc case runs");
+      /* a folder nobody can create files in, not even root */
+      a = expand (cmd->argv, s, ".", "/proc/tessera-result.fits");
+      const char *w3[] = { s, NULL };
+      expect_failure (a, "/proc", w3);
+      g_ptr_array_unref (a);
+    }
+}
+
+/* Write failures: the output cannot be completed (injected EFBIG, or a full tmpfs). */
+static void
+test_write_failure_injected (gconstpointer data)
+{
+  const Command *cmd = data;
+  const char *s = good ();
+  g_autofree char *odir = g_build_filename (tmp, "efbig", cmd->label, NULL);
+  g_mkdir_with_parents (odir, 0755);
+  g_autofree char *name = g_strconcat ("result", cmd->out_ext, NULL);
+  g_autofree char *existing = g_build_filename (odir, name, NULL);
+  tsr_test_write_file (existing, PRECIOUS, sizeof PRECIOUS - 1);
+  const char *watch[] = { s, odir, NULL };
+  GPtrArray *a = expand (cmd->argv, s, ".", existing);
+  child_fsize = 512;  /* every output file stops at 512 bytes */
+  expect_failure (a, name, watch);
+  child_fsize = RLIM_INFINITY;
+  g_ptr_array_unref (a);
+}
+
+static void
+test_write_failure_tmpfs (gconstpointer data)
+{
+  const Command *cmd = data;
+  if (!is_root ())
+    {
+      g_test_skip ("mounting a small tmpfs needs root; the injected write failure covers this");
+      return;
+    }
+  const char *s = good ();
+  g_autofree char *mnt = g_build_filename (tmp, "full", cmd->label, NULL);
+  g_mkdir_with_parents (mnt, 0755);
+  g_autofree char *mount = g_strdup_printf ("mount -t tmpfs -o size=16k tessera-full '%s'", mnt);
+  if (!sh (mount))
+    {
+      g_test_skip ("cannot mount a tmpfs here");
+      return;
+    }
+  g_autofree char *name = g_strconcat ("result", cmd->out_ext, NULL);
+  g_autofree char *existing = g_build_filename (mnt, name, NULL);
+  tsr_test_write_file (existing, PRECIOUS, sizeof PRECIOUS - 1);
+  /* fill the disk to the last few hundred bytes */
+  g_autofree char *filler = g_build_filename (mnt, "filler", NULL);
+  g_autofree char *dd = g_strdup_printf ("dd if=/dev/zero of='%s' bs=512 count=64 2>/dev/null; true", filler);
+  sh (dd);
+  const char *watch[] = { s, mnt, NULL };
+  GPtrArray *a = expand (cmd->argv, s, ".", existing);
+  expect_failure (a, name, watch);
+  g_ptr_array_unref (a);
+  g_autofree char *umount = g_strdup_printf ("umount '%s'", mnt);
+  g_assert_true (sh (umount));
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Project files and parameters (process --config / --set)                                */
+
+typedef struct
+{
+  const char *name;
+  const char *text;     /* "%s" is replaced by the good session's folder */
+  gssize len;           /* −1: strlen */
+  const char *fragment; /* the key or file the message must name ("{P}" = the project file) */
+} BadProject;
+
+static const BadProject projects[] = {
+  { "garbage", "this is not a project\n{{{\n", -1, "line 1" },
+  { "binary", "\x7f" "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0", 16, "{P}" },
+  { "empty", "", -1, "{P}" },
+  { "no-version", "[session]\npaths=%s\n", -1, "version" },
+  { "newer-version", "[tessera]\nversion=99\n[session]\npaths=%s\n", -1, "version" },
+  { "bad-version", "[tessera]\nversion=one\n[session]\npaths=%s\n", -1, "version" },
+  { "unknown-key", "[tessera]\nversion=1\n[session]\npaths=%s\n[global]\nalpah=0.5\n", -1, "alpah" },
+  { "unknown-group", "[tessera]\nversion=1\n[session]\npaths=%s\n[colour]\nsaturation=2\n", -1, "colour" },
+  { "unknown-session-key", "[tessera]\nversion=1\n[session]\npaths=%s\nrecursiv=true\n", -1, "recursiv" },
+  { "out-of-range", "[tessera]\nversion=1\n[session]\npaths=%s\n[tiles]\noverlap=7\n", -1, "tiles.overlap" },
+  { "negative", "[tessera]\nversion=1\n[session]\npaths=%s\n[reject]\nkappa=-3\n", -1, "reject.kappa" },
+  { "not-a-number", "[tessera]\nversion=1\n[session]\npaths=%s\n[global]\nk=fast\n", -1, "global.k" },
+  { "nan-value", "[tessera]\nversion=1\n[session]\npaths=%s\n[global]\nk=nan\n", -1, "global.k" },
+  { "bad-enum", "[tessera]\nversion=1\n[session]\npaths=%s\n[reject]\nmode=maybe\n", -1, "reject.mode" },
+  { "bad-bool", "[tessera]\nversion=1\n[session]\npaths=%s\n[gate]\nkeep_gated=perhaps\n", -1, "gate.keep_gated" },
+  { "weights-not-sum-1", "[tessera]\nversion=1\n[session]\npaths=%s\n[global]\nalpha=0.9\nbeta=0.9\n", -1, "alpha" },
+  { "session-missing", "[tessera]\nversion=1\n[session]\npaths=/nonexistent/night\n", -1, "/nonexistent/night" },
+};
+
+static void
+test_project_file (gconstpointer data)
+{
+  const BadProject *bp = data;
+  const char *s = good ();
+  g_autofree char *dir = g_build_filename (tmp, "projects", bp->name, NULL);
+  g_mkdir_with_parents (dir, 0755);
+  g_autofree char *proj = g_build_filename (dir, "night.tessera", NULL);
+  if (bp->len >= 0)
+    tsr_test_write_file (proj, bp->text, bp->len);
+  else
+    {
+      GString *t = g_string_new (bp->text);
+      g_autofree char *txt = NULL;
+      if (strstr (bp->text, "%s"))
+        {
+          char *pos = strstr (t->str, "%s");
+          gsize at = pos - t->str;
+          g_string_erase (t, at, 2);
+          g_string_insert (t, at, s);
+        }
+      tsr_test_write_file (proj, t->str, t->len);
+      g_string_free (t, TRUE);
+    }
+  g_autofree char *out = g_build_filename (dir, "result.fits", NULL);
+  tsr_test_write_file (out, PRECIOUS, sizeof PRECIOUS - 1);
+  GPtrArray *a = g_ptr_array_new ();
+  g_ptr_array_add (a, "process");
+  g_ptr_array_add (a, "--config");
+  g_ptr_array_add (a, proj);
+  g_ptr_array_add (a, "-o");
+  g_ptr_array_add (a, out);
+  const char *watch[] = { s, dir, NULL };
+  expect_failure (a, !strcmp (bp->fragment, "{P}") ? proj : bp->fragment, watch);
+  g_ptr_array_unref (a);
+}
+
+static void
+test_project_as_output (void)
+{
+  const char *s = good ();
+  g_autofree char *dir = g_build_filename (tmp, "projects", "as-output", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  g_autofree char *proj = g_build_filename (dir, "night.tessera", NULL);
+  g_autofree char *text = g_strdup_printf ("[tessera]\nversion=1\n[session]\npaths=%s\n", s);
+  tsr_test_write_file (proj, text, strlen (text));
+  const char *watch[] = { s, dir, NULL };
+  const char *opts[] = { "-o", "--mean-stack", "--json" };
+  g_autofree char *res = g_build_filename (dir, "r.fits", NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (opts); i++)
+    {
+      GPtrArray *a = g_ptr_array_new ();
+      g_ptr_array_add (a, "process");
+      g_ptr_array_add (a, "--config");
+      g_ptr_array_add (a, proj);
+      if (i > 0)
+        {
+          g_ptr_array_add (a, "-o");
+          g_ptr_array_add (a, res);
+        }
+      g_ptr_array_add (a, (gpointer) opts[i]);
+      g_ptr_array_add (a, proj);
+      expect_failure (a, "night.tessera", watch);
+      g_ptr_array_unref (a);
+    }
+  /* the report folder must not be the session's own folder */
+  GPtrArray *a = g_ptr_array_new ();
+  const char *r[] = { "process", s, "-o", res, "--report", s };
+  for (guint i = 0; i < G_N_ELEMENTS (r); i++)
+    g_ptr_array_add (a, (gpointer) r[i]);
+  expect_failure (a, "f0.fits", watch);
+  g_ptr_array_unref (a);
+  /* mean stack into an input */
+  g_autofree char *in0 = g_build_filename (s, "f0.fits", NULL);
+  a = g_ptr_array_new ();
+  const char *m[] = { "process", s, "-o", res, "--mean-stack", in0 };
+  for (guint i = 0; i < G_N_ELEMENTS (m); i++)
+    g_ptr_array_add (a, (gpointer) m[i]);
+  expect_failure (a, "overwrite", watch);
+  g_ptr_array_unref (a);
+}
+
+static void
+test_bad_set (void)
+{
+  const char *s = good ();
+  g_autofree char *dir = g_build_filename (tmp, "set", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  g_autofree char *out = g_build_filename (dir, "result.fits", NULL);
+  tsr_test_write_file (out, PRECIOUS, sizeof PRECIOUS - 1);
+  const char *watch[] = { s, dir, NULL };
+  const struct { const char *set; const char *fragment; } sets[] = {
+    { "global.alpah=0.5", "global.alpah" }, { "tiles.overlap=2", "tiles.overlap" },
+    { "reject.mode=often", "reject.mode" }, { "run.threads=-1", "run.threads" },
+    { "global.k", "global.k" }, { "=3", "unknown parameter" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (sets); i++)
+    {
+      GPtrArray *a = g_ptr_array_new ();
+      const char *v[] = { "process", s, "-o", out, "--set", sets[i].set };
+      for (guint k = 0; k < G_N_ELEMENTS (v); k++)
+        g_ptr_array_add (a, (gpointer) v[k]);
+      expect_failure (a, sets[i].fragment, watch);
+      g_ptr_array_unref (a);
+    }
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Commands that write a folder: synth and demo                                          */
+
+static void
+test_synth_demo (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "gen", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  g_autofree char *file = g_build_filename (dir, "a-file", NULL);
+  tsr_test_write_file (file, PRECIOUS, sizeof PRECIOUS - 1);
+  g_autofree char *under = g_build_filename (file, "sub", NULL);
+  const char *watch[] = { dir, NULL };
+  const struct { const char *argv[8]; const char *fragment; } runs[] = {
+    { { "synth", file, "--frames", "2", "--width", "32", "--height", "32" }, "a-file" },
+    { { "synth", under, "--frames", "2", "--width", "32", "--height", "32" }, "sub" },
+    { { "synth", "/proc/tessera-synth", "--frames", "2", "--width", "32", "--height", "32" }, "/proc/tessera-synth" },
+    { { "synth", dir, "--frames", "0" }, "--frames" },
+    { { "synth", dir, "--width", "5" }, "--width" },
+    { { "synth", dir, "--bayer", "XYZW" }, "XYZW" },
+    { { "synth", dir, "--frames", "3", "--mirrored", "2", "--noise-only", "2" }, "mirrored" },
+    { { "demo", file }, "a-file" },
+    { { "demo", under }, "sub" },
+    { { "demo", "/proc/tessera-demo" }, "/proc/tessera-demo" },
+    { { "demo", dir, "--frames", "1" }, "--frames" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (runs); i++)
+    {
+      GPtrArray *a = g_ptr_array_new ();
+      for (int k = 0; k < 8 && runs[i].argv[k]; k++)
+        g_ptr_array_add (a, (gpointer) runs[i].argv[k]);
+      expect_failure (a, runs[i].fragment, watch);
+      g_ptr_array_unref (a);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_setenv ("TSR_NO_PROGRESS", "1", TRUE);
+  tmp = tsr_test_tmpdir ("robust");
+
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
+    for (guint k = 0; k < G_N_ELEMENTS (commands); k++)
+      {
+        MatrixCell *cell = g_new (MatrixCell, 1);
+        cell->bad = &cases[c];
+        cell->cmd = &commands[k];
+        g_autofree char *path = g_strdup_printf ("/robustness/session/%s/%s", cases[c].name, commands[k].label);
+        g_test_add_data_func_full (path, cell, test_matrix_cell, g_free);
+      }
+  for (guint k = 0; k < G_N_ELEMENTS (commands); k++)
+    if (commands[k].out_ext)
+      {
+        g_autofree char *p1 = g_strdup_printf ("/robustness/output/%s", commands[k].label);
+        g_test_add_data_func (p1, &commands[k], test_output_cases);
+        g_autofree char *p2 = g_strdup_printf ("/robustness/write-failure/injected/%s", commands[k].label);
+        g_test_add_data_func (p2, &commands[k], test_write_failure_injected);
+        g_autofree char *p3 = g_strdup_printf ("/robustness/write-failure/tmpfs/%s", commands[k].label);
+        g_test_add_data_func (p3, &commands[k], test_write_failure_tmpfs);
+      }
+  for (guint i = 0; i < G_N_ELEMENTS (projects); i++)
+    {
+      g_autofree char *p = g_strdup_printf ("/robustness/project/%s", projects[i].name);
+      g_test_add_data_func (p, &projects[i], test_project_file);
+    }
+  g_test_add_func ("/robustness/project/as-output", test_project_as_output);
+  g_test_add_func ("/robustness/set", test_bad_set);
+  g_test_add_func ("/robustness/synth-demo", test_synth_demo);
+  int r = g_test_run ();
+  /* for the CI log (and the report of issue #7) */
+  g_printerr ("# robustness: %u bad-input runs refused cleanly, %u accepted as documented\n", n_runs_fail,
+              n_runs_ok);
+  tsr_test_rmtree (tmp);
+  g_free (tmp);
+  g_free (good_session);
+  return r;
+}
