@@ -1107,6 +1107,7 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
   res->seed = seed;
   res->channels = j->C;
   res->n_frames = j->nu;
+  res->reference = reg->reference;
   res->sr = j->r;
 
   /* PSF summary: median FWHM frame, PSF radius */

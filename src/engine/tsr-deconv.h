@@ -96,6 +96,7 @@ typedef struct
   TsrPsf *median_psf[3];  /* per channel: PSF of the frame with the median FWHM (native grid) */
   int channels;
   guint n_frames;         /* frames used (registered and not gated) */
+  guint reference;        /* session index of the reference frame (the output geometry) */
   guint n_psf_stars;      /* frames whose PSF came from stars (per channel 0) */
   int sr;
   guint iterations;
