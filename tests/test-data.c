@@ -168,7 +168,7 @@ test_register_m94 (void)
                       i, fr->method, fr->n_stars, fr->n_matched, fr->rms_px, fr->cc, fr->fwhm,
                       tsr_transform_rotation (&fr->transform) * 180 / G_PI);
       g_assert_cmpuint (fr->gate, ==, 0);
-      g_assert_cmpfloat (fr->rms_px, <=, 0.4); /* goal 0.3: see the note on issue 3 */
+      g_assert_cmpfloat (fr->rms_px, <=, 0.3);
       if (i != r->reference)
         g_assert_cmpstr (fr->method, ==, "stars");
     }

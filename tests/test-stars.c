@@ -771,12 +771,25 @@ truth_to_star (const TsrStarList *l, const TsrSynthTruth *t, guint index, double
   return a;
 }
 
-/* One Bayer session, both modes. Position errors are taken over the truth stars that both
+enum { N_MODES = 3 };
+static const TsrLumaMode mode_luma[N_MODES] = { TSR_LUMA_SUPERPIXEL, TSR_LUMA_GREEN, TSR_LUMA_CFA };
+static const char *const mode_name[N_MODES] = { "superpixel", "green", "cfa" };
+
+static gboolean
+all_matched (int *const *map, guint k)
+{
+  for (int mode = 0; mode < N_MODES; mode++)
+    if (map[mode][k] < 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* One Bayer session, every mode. Position errors are taken over the truth stars that both
  * modes matched (same stars, so the modes are compared on equal terms); the similarity
  * fitted between frame 0 and each other frame uses each mode's own matches. */
 static void
 measure_session (TsrCfa cfa, double fwhm_min, double fwhm_max, guint64 seed, int w, int h,
-                 guint n_frames, ModeAcc acc[2])
+                 guint n_frames, ModeAcc acc[N_MODES])
 {
   TsrSynthParams sp;
   session_params (&sp, w, h, cfa, seed);
@@ -786,20 +799,20 @@ measure_session (TsrCfa cfa, double fwhm_min, double fwhm_max, guint64 seed, int
   g_autoptr (TsrSynthTruth) t = tsr_synth_plan (&sp);
   const double snr_min = 20.0;
   guint ns = t->stars->len;
-  TsrStarList *ref[2] = { NULL, NULL };
-  int *ref_map[2] = { NULL, NULL };
+  TsrStarList *ref[N_MODES] = { NULL };
+  int *ref_map[N_MODES] = { NULL };
 
   for (guint fi = 0; fi < n_frames; fi++)
     {
       g_autoptr (TsrImage) img = tsr_synth_render_frame (t, fi, TRUE);
-      TsrStarList *l[2];
-      int *map[2];
+      TsrStarList *l[N_MODES];
+      int *map[N_MODES];
       const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, fi);
-      for (int mode = 0; mode < 2; mode++)
+      for (int mode = 0; mode < N_MODES; mode++)
         {
           TsrStarParams p;
           tsr_star_params_init (&p);
-          p.luma = mode == 0 ? TSR_LUMA_SUPERPIXEL : TSR_LUMA_GREEN;
+          p.luma = mode_luma[mode];
           double t0 = cpu_ms ();
           l[mode] = detect_ok (img, &p);
           acc[mode].ms += cpu_ms () - t0;
@@ -810,21 +823,21 @@ measure_session (TsrCfa cfa, double fwhm_min, double fwhm_max, guint64 seed, int
         }
       for (guint k = 0; k < ns; k++)
         {
-          if (map[0][k] < 0 || map[1][k] < 0)
+          if (!all_matched (map, k))
             continue;
           double tx, ty;
           frame_truth_xy (t, fi, k, &tx, &ty);
-          for (int mode = 0; mode < 2; mode++)
+          for (int mode = 0; mode < N_MODES; mode++)
             {
               const TsrStar *s = &g_array_index (l[mode]->stars, TsrStar, map[mode][k]);
               acc[mode].abs2 += (s->x - tx) * (s->x - tx) + (s->y - ty) * (s->y - ty);
               acc[mode].n_abs++;
             }
-          if (fi == 0 || ref_map[0][k] < 0 || ref_map[1][k] < 0)
+          if (fi == 0 || !all_matched (ref_map, k))
             continue;
           double rx, ry;
           frame_truth_xy (t, 0, k, &rx, &ry);
-          for (int mode = 0; mode < 2; mode++)
+          for (int mode = 0; mode < N_MODES; mode++)
             {
               const TsrStar *a = &g_array_index (ref[mode]->stars, TsrStar, ref_map[mode][k]);
               const TsrStar *b = &g_array_index (l[mode]->stars, TsrStar, map[mode][k]);
@@ -834,7 +847,7 @@ measure_session (TsrCfa cfa, double fwhm_min, double fwhm_max, guint64 seed, int
             }
         }
       if (fi > 0)
-        for (int mode = 0; mode < 2; mode++)
+        for (int mode = 0; mode < N_MODES; mode++)
           {
             GArray *src = g_array_new (FALSE, FALSE, sizeof (double));
             GArray *dst = g_array_new (FALSE, FALSE, sizeof (double));
@@ -869,7 +882,7 @@ measure_session (TsrCfa cfa, double fwhm_min, double fwhm_max, guint64 seed, int
             g_array_unref (src);
             g_array_unref (dst);
           }
-      for (int mode = 0; mode < 2; mode++)
+      for (int mode = 0; mode < N_MODES; mode++)
         {
           if (fi == 0)
             {
@@ -883,7 +896,7 @@ measure_session (TsrCfa cfa, double fwhm_min, double fwhm_max, guint64 seed, int
             }
         }
     }
-  for (int mode = 0; mode < 2; mode++)
+  for (int mode = 0; mode < N_MODES; mode++)
     {
       tsr_star_list_free (ref[mode]);
       g_free (ref_map[mode]);
@@ -913,16 +926,16 @@ test_luma_compare (void)
               "similarity corner RMS px | FWHM median error | CPU ms/frame |\n");
   for (guint k = 0; k < G_N_ELEMENTS (seeing); k++)
     {
-      ModeAcc acc[2];
+      ModeAcc acc[N_MODES];
       memset (acc, 0, sizeof acc);
       for (guint64 seed = 1; seed <= 5; seed++)
         measure_session (TSR_CFA_GRBG, seeing[k].fmin, seeing[k].fmax, 100 + seed, w, h,
                          n_frames, acc);
-      for (int mode = 0; mode < 2; mode++)
+      for (int mode = 0; mode < N_MODES; mode++)
         {
           const ModeAcc *a = &acc[mode];
           g_printerr ("| %s | %s | %.0f | %.4f (%u) | %.4f (%u) | %.4f | %.2f %% | %.0f |\n",
-                      seeing[k].name, mode ? "green" : "superpixel",
+                      seeing[k].name, mode_name[mode],
                       (double) a->n_stars / a->n_fwhm, sqrt (a->abs2 / MAX (a->n_abs, 1)),
                       a->n_abs, sqrt (a->rel2 / MAX (a->n_rel, 1)), a->n_rel,
                       sqrt (a->corner2 / MAX (a->n_corner, 1)), 100 * a->fwhm_err / a->n_fwhm,

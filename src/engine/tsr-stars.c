@@ -53,7 +53,7 @@ tsr_star_params_init (TsrStarParams *p)
   p->min_area = 5;
   p->max_stars = 1500;
   p->saturation = 0.0;
-  p->luma = TSR_LUMA_GREEN;     /* measured: docs/stars.md */
+  p->luma = TSR_LUMA_CFA;     /* measured: docs/stars.md */
   p->fit = TRUE;
   p->bg_box = 64;
 }
@@ -837,6 +837,8 @@ typedef struct
   int scale;                /* proxy → full resolution */
   gboolean superpixel;
   gboolean green;           /* fit the green sites of the raw plane */
+  gboolean allsites;        /* … and the red and blue sites, colour-scaled (TSR_LUMA_CFA) */
+  float off[3];             /* per-colour level minus the green level (mosaic) */
   TsrCfa cfa;
   int fw, fh;               /* full-resolution size */
   const float *raw;         /* cleaned full-resolution plane (green mode) */
@@ -850,9 +852,20 @@ typedef struct
   double pix_area;          /* full-resolution area of one fitted sample */
 } Ctx;
 
-/* Fit the object obj of the catalogue (proxy coordinates u, v). */
+/* The fit samples of object obj (proxy coordinates u, v) and their starting values. */
+typedef struct
+{
+  double u, v;              /* sep barycentre, proxy px */
+  double fwhm_est;          /* proxy px */
+  double vmax;              /* starting amplitude */
+  gboolean saturated;
+} Patch;
+
+/* kcol: for TSR_LUMA_CFA, the star's red/green and blue/green amplitude ratios (red and
+ * blue sites join the samples divided by them); NULL fits the green sites only. */
 static gboolean
-fit_candidate (const Ctx *c, const sep_catalog *cat, int obj, Samples *s, TsrStar *out)
+gather_samples (const Ctx *c, const sep_catalog *cat, int obj, const double *kcol,
+                Samples *s, Patch *pt)
 {
   double u = cat->x[obj], v = cat->y[obj];
   /* FWHM estimate from the area above half the peak (sep's a, b describe the isophote
@@ -892,9 +905,17 @@ fit_candidate (const Ctx *c, const sep_catalog *cat, int obj, Samples *s, TsrSta
         double val;
         if (c->green)
           {
-            if (!is_green (c->cfa, i, j) || !c->raw_mask[k])
+            if (!c->raw_mask[k])
               continue;
-            val = c->raw[k] - c->back[k];
+            int col = tsr_cfa_color (c->cfa, i, j);
+            if (col != TSR_GREEN)
+              {
+                if (!kcol || !(kcol[col] > 0))
+                  continue;
+                val = (c->raw[k] - c->back[k] - c->off[col]) / kcol[col];
+              }
+            else
+              val = c->raw[k] - c->back[k];
           }
         else
           val = c->work[k];
@@ -910,26 +931,25 @@ fit_candidate (const Ctx *c, const sep_catalog *cat, int obj, Samples *s, TsrSta
   /* a saturated core is left out of the fit: start from the brightest wing sample */
   if (!(vmax > 0) && saturated)
     vmax = 2.0 * vmax_all;
-  if (s->n <= NP + 2 || !(vmax > 0))
-    return FALSE;
+  pt->u = u;
+  pt->v = v;
+  pt->fwhm_est = fwhm_est;
+  pt->vmax = vmax;
+  pt->saturated = saturated;
+  return s->n > NP + 2 && vmax > 0;
+}
 
+/* Star fields from fitted parameters p, and the acceptance tests. */
+static gboolean
+accept_fit (const Ctx *c, const Patch *pt, const double *p, gboolean gauss, TsrStar *out)
+{
   double sc = c->scale, off = c->superpixel ? 0.5 : 0.0;
-  double x0 = sc * u + off, y0 = sc * v + off;
-  double p[NP] = { 0 };
-  p[P_AMP] = vmax;
-  p[P_X] = x0;
-  p[P_Y] = y0;
-  p[P_BG] = 0;
-  init_shape (p, fwhm_est * sc);
-  gboolean gauss = FALSE;
-  double chi2;
-  if (!fit_psf (s, p, &gauss, &chi2))
-    return FALSE;
+  double x0 = sc * pt->u + off, y0 = sc * pt->v + off;
 
   memset (out, 0, sizeof *out);
   if (!star_from_params (p, gauss, c->sigma, c->pix_area, out))
     return FALSE;
-  out->saturated = saturated;
+  out->saturated = pt->saturated;
 
   /* local background: sep's mesh at the fitted centre plus the fitted constant */
   int bi = CLAMP ((int) lround ((out->x - off) / sc), 0, c->pw - 1);
@@ -942,11 +962,93 @@ fit_candidate (const Ctx *c, const sep_catalog *cat, int obj, Samples *s, TsrSta
     return FALSE;
   if (out->fwhm < FWHM_REJECT_MIN || out->fwhm_minor < FWHM_MINOR_MIN)
     return FALSE;
-  if (out->fwhm > FWHM_REJECT_MAX && !saturated)
+  if (out->fwhm > FWHM_REJECT_MAX && !pt->saturated)
     return FALSE;
   if (out->x < -0.5 || out->y < -0.5 || out->x > c->fw - 0.5 || out->y > c->fh - 0.5)
     return FALSE;
   return TRUE;
+}
+
+/* Value of the fitted profile (without amplitude and background) at (x, y). */
+static double
+profile_at (const double *p, gboolean gauss, double x, double y)
+{
+  double dx = x - p[P_X], dy = y - p[P_Y];
+  double q = p[P_AXX] * dx * dx + 2 * p[P_AXY] * dx * dy + p[P_AYY] * dy * dy;
+  return gauss ? exp (-q) : pow (1.0 + q, -p[P_BETA]);
+}
+
+/* TSR_LUMA_CFA: with the profile fitted on the green sites (p), each other colour's
+ * amplitude relative to green is the least-squares scale of that colour's samples onto the
+ * profile, Σ v f / (A Σ f²) — unbiased by where the centre falls in the CFA cell, unlike
+ * ratios of aperture sums. Red and blue sites divided by their ratio then join a second fit
+ * of every site, which keeps all the star's photons at full resolution. A colour whose
+ * ratio is not clearly positive stays out. p is replaced only when the refit succeeds. */
+static void
+refit_all_sites (const Ctx *c, const sep_catalog *cat, int obj, Samples *s, double *p,
+                 gboolean *gauss)
+{
+  double num[3] = { 0, 0, 0 }, den[3] = { 0, 0, 0 };
+  double u = cat->x[obj], v = cat->y[obj];
+  double fw = 2.0 * sqrt ((*gauss ? log (2.0) : pow (2.0, 1.0 / p[P_BETA]) - 1.0)
+                          / MAX (1e-9, 0.5 * (p[P_AXX] + p[P_AYY])));
+  double rad = CLAMP (1.5 * fw, 1.5, PATCH_MAX), r2 = rad * rad;
+  int id = obj + 1;
+  for (int j = MAX (0, (int) floor (v - rad)); j <= MIN (c->ph - 1, (int) ceil (v + rad)); j++)
+    for (int i = MAX (0, (int) floor (u - rad)); i <= MIN (c->pw - 1, (int) ceil (u + rad)); i++)
+      {
+        gsize k = (gsize) j * c->pw + i;
+        if ((i - p[P_X]) * (i - p[P_X]) + (j - p[P_Y]) * (j - p[P_Y]) > r2 || !c->raw_mask[k]
+            || (c->sat && c->sat[k]) || (c->seg[k] != 0 && c->seg[k] != id))
+          continue;
+        int col = tsr_cfa_color (c->cfa, i, j);
+        double f = profile_at (p, *gauss, i, j);
+        num[col] += (c->raw[k] - c->back[k] - c->off[col] - p[P_BG]) * f;
+        den[col] += f * f;
+      }
+  double kcol[3] = { 0, 1, 0 };
+  for (int col = 0; col < 3; col++)
+    if (col != TSR_GREEN && den[col] > 0)
+      {
+        double r = num[col] / (den[col] * p[P_AMP]);
+        kcol[col] = (r > 0.1 && r < 10.0) ? r : 0.0;
+      }
+  if (!(kcol[TSR_RED] > 0) && !(kcol[TSR_BLUE] > 0))
+    return;
+  Patch pt;
+  if (!gather_samples (c, cat, obj, kcol, s, &pt))
+    return;
+  double q[NP];
+  memcpy (q, p, sizeof q);
+  gboolean g = *gauss;
+  double chi2;
+  if (!lm_fit (s, q, g, &chi2))
+    return;
+  memcpy (p, q, sizeof q);
+}
+
+/* Fit the object obj of the catalogue. */
+static gboolean
+fit_candidate (const Ctx *c, const sep_catalog *cat, int obj, Samples *s, TsrStar *out)
+{
+  Patch pt;
+  if (!gather_samples (c, cat, obj, NULL, s, &pt))
+    return FALSE;
+
+  double sc = c->scale, off = c->superpixel ? 0.5 : 0.0;
+  double p[NP] = { 0 };
+  p[P_AMP] = pt.vmax;
+  p[P_X] = sc * pt.u + off;
+  p[P_Y] = sc * pt.v + off;
+  p[P_BG] = 0;
+  init_shape (p, pt.fwhm_est * sc);
+  gboolean gauss = FALSE;
+  double chi2;
+  if (!fit_psf (s, p, &gauss, &chi2))
+    return FALSE;
+  if (c->allsites)
+    refit_all_sites (c, cat, obj, s, p, &gauss);
+  return accept_fit (c, &pt, p, gauss, out);
 }
 
 /* sep moments only (p->fit == FALSE). */
@@ -1192,15 +1294,23 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
   Ctx ctx = {
     .pw = pw, .ph = ph, .scale = scale,
     .superpixel = mosaic && scale == 2,
-    .green = mosaic && scale == 1 && mode == TSR_LUMA_GREEN,
+    .green = mosaic && scale == 1 && (mode == TSR_LUMA_GREEN || mode == TSR_LUMA_CFA),
+    .allsites = mosaic && scale == 1 && mode == TSR_LUMA_CFA,
     .cfa = cfa, .fw = fw, .fh = fh,
     .raw = rawc, .raw_mask = img->mask,
     .work = work, .back = back, .pmask = proxy->mask, .sat = sat, .seg = seg,
   };
+  if (ctx.allsites)
+    {
+      float lvl[3];
+      colour_levels (rawc, img->mask, fw, fh, cfa, lvl);
+      for (int col = 0; col < 3; col++)
+        ctx.off[col] = lvl[col] - lvl[TSR_GREEN];
+    }
   if (ctx.green)
     {
       ctx.sigma = raw_sigma;
-      ctx.pix_area = 2.0;
+      ctx.pix_area = ctx.allsites ? 1.0 : 2.0;
     }
   else
     {

@@ -22,8 +22,11 @@ typedef struct
 typedef enum
 {
   TSR_LUMA_SUPERPIXEL = 0,  /* 2×2 CFA cells averaged: half resolution, exact colour balance */
-  TSR_LUMA_GREEN            /* green sites kept, red/blue sites filled from their green
-                               neighbours: full resolution */
+  TSR_LUMA_GREEN,           /* green sites kept, red/blue sites filled from their green
+                               neighbours: full resolution; only green sites are fitted */
+  TSR_LUMA_CFA              /* detection as GREEN; the fit uses every site at full
+                               resolution, red and blue brought to the green scale by the
+                               star's own colour ratios measured in its core */
 } TsrLumaMode;
 
 typedef struct
