@@ -19,11 +19,14 @@ setup_once (void)
     return;
   TsrSynthParams p;
   tsr_synth_params_init (&p);
-  p.n_frames = 40;
-  p.width = 640;
-  p.height = 480;
+  /* the issue's session: ≥ 60 frames, seeing drifting 2–4.5 px with bursts, a field-varying
+   * PSF (radial growth plus focus drift on a tilted sensor), a passing cloud and sky drift,
+   * 2 invalid frames, 3 satellite trails; star density of a Seestar field (default) */
+  p.n_frames = 60;
+  p.width = 512;
+  p.height = 384;
   p.seed = 77;
-  p.n_stars = 1500;
+  p.focus_blur = 1.5;
   p.fwhm_min = 2.0;
   p.fwhm_max = 4.5;
   p.n_bursts = 3;
@@ -56,16 +59,72 @@ test_validation (void)
 {
   setup_once ();
   const TsrValidation *v = &recon->validation;
-  g_assert_cmpuint (v->n_matched, >=, 20);
+  g_assert_cmpuint (v->n_matched, >=, 50);
   /* photometry preserved against the plain mean stack of the same frames */
   g_assert_cmpfloat (fabs (v->flux_ratio - 1.0), <=, 0.01);
-  /* sharper than the mean stack, at a bounded noise cost */
-  g_assert_cmpfloat (v->fwhm_ratio, <, 0.97);
-  g_assert_cmpfloat (v->noise_ratio, <, 1.35);
+  /* sharper than the mean stack at the issue's noise bound (≤ 5 % more sky noise per unit
+   * of star flux). The issue's ≥ 10 % FWHM goal is NOT reached on this session: see
+   * docs/tbqr.md ("What the weighting can buy") for the measured trade-off curve. */
+  g_assert_cmpfloat (v->fwhm_ratio, <, 0.975);
+  g_assert_cmpfloat (v->noise_ratio, <=, 1.05);
   /* smooth weights: no seams at the tile edges */
-  g_assert_cmpfloat (v->seam, <, 1.1);
-  g_assert_cmpint (recon->result->width, ==, 640);
+  g_assert_cmpfloat (v->seam, <, params.val_seam_max);
+  g_assert_cmpint (recon->result->width, ==, 512);
   g_assert_cmpint (recon->result->channels, ==, 1);
+  /* every tile is a STAR tile through the frames' PSF field models */
+  guint nstar = 0;
+  for (guint t = 0; t < weights->n_tiles; t++)
+    nstar += weights->tile_type[t] == TSR_TILE_STAR;
+  g_assert_cmpuint (nstar, ==, weights->n_tiles);
+}
+
+/* Local weighting follows the field: with focus drifting on a tilted sensor, the frames a
+ * tile weights most are the frames that are sharp in that tile (truth), not globally. */
+static void
+test_local_follows_field (void)
+{
+  setup_once ();
+  TsrTransform Mref;
+  tsr_transform_identity (&Mref);
+  memcpy (Mref.m, g_array_index (truth->frames, TsrSynthFrame, analysis->reg->reference).matrix, 6 * sizeof (double));
+  guint agree = 0, total = 0;
+  for (guint t = 0; t < weights->n_tiles; t += 5)
+    {
+      const TsrTile *tile = &analysis->tiles[t];
+      /* rank correlation between L and the true local FWHM over the used frames */
+      double sxy = 0, sxx = 0, syy = 0, mx = 0, my = 0;
+      guint m = 0;
+      double *xs = g_new (double, weights->n_frames), *ys = g_new (double, weights->n_frames);
+      for (guint f = 0; f < weights->n_frames; f++)
+        {
+          const TsrSynthFrame *sf = &g_array_index (truth->frames, TsrSynthFrame, f);
+          if (!weights->used[f] || sf->kind != TSR_SYNTH_VALID)
+            continue;
+          /* reference pixel → sky → frame */
+          TsrTransform Mi, Mf, to_f;
+          tsr_transform_invert (&Mref, &Mi);
+          tsr_transform_identity (&Mf);
+          memcpy (Mf.m, sf->matrix, 6 * sizeof (double));
+          tsr_transform_compose (&Mf, &Mi, &to_f);
+          double fx, fy, fw;
+          tsr_transform_apply (&to_f, tile->cx, tile->cy, &fx, &fy);
+          tsr_synth_psf_at (truth, f, fx, fy, &fw, NULL, NULL);
+          xs[m] = log (weights->l[(gsize) f * weights->n_tiles + t]);
+          ys[m] = fw;
+          mx += xs[m], my += ys[m];
+          m++;
+        }
+      mx /= m, my /= m;
+      for (guint i = 0; i < m; i++)
+        sxy += (xs[i] - mx) * (ys[i] - my), sxx += (xs[i] - mx) * (xs[i] - mx), syy += (ys[i] - my) * (ys[i] - my);
+      double r = sxy / sqrt (sxx * syy);
+      agree += r < -0.6;
+      total++;
+      g_free (xs);
+      g_free (ys);
+    }
+  g_test_message ("tiles where L anti-correlates (r < −0.6) with the true local FWHM: %u of %u", agree, total);
+  g_assert_cmpuint (agree, >=, total * 8 / 10);
 }
 
 static void
@@ -167,20 +226,39 @@ test_weights (void)
   p2.clusters = TSR_CLUSTER_ON;
   g_autoptr (TsrWeights) cl = tsr_tbqr_weigh (analysis, &p2, &e);
   g_assert_no_error (e);
-  g_assert_cmpint (cl->n_clusters, ==, 5); /* clip(38/10, 5, 30) */
+  g_assert_cmpint (cl->n_clusters, ==, 5); /* clip(58/10, 5, 30) */
   for (guint f = 0; f < cl->n_frames; f++)
     g_assert_true ((cl->cluster[f] >= 0) == cl->used[f]);
+  /* weighing never writes the analysis: the registration's gate bits are as analysed */
+  guint *gates0 = g_new (guint, analysis->reg->n_frames);
+  for (guint f = 0; f < analysis->reg->n_frames; f++)
+    gates0[f] = analysis->reg->frames[f].gate;
   /* a gate nothing passes leaves only the reference (it defines the geometry) */
   p2 = params;
   p2.reg.reject_cc_min_abs = 1.0;
   p2.reg.reject_cc_margin_min = 0;
+  p2.gate_trust_stars = FALSE;
   g_autoptr (TsrWeights) ref_only = tsr_tbqr_weigh (analysis, &p2, &e);
   g_assert_no_error (e);
   g_assert_cmpuint (ref_only->n_used, ==, 1);
   g_assert_true (ref_only->used[analysis->reg->reference]);
-  /* restore the gate for the other tests */
-  g_autoptr (TsrWeights) restore = tsr_tbqr_weigh (analysis, &params, &e);
+  for (guint f = 0; f < analysis->reg->n_frames; f++)
+    g_assert_cmpuint (analysis->reg->frames[f].gate, ==, gates0[f]);
+  g_free (gates0);
+  /* the inverse-variance factor: on for defaults, V = 1 when off; it follows the noise */
+  p2 = params;
+  p2.global_ivw = FALSE;
+  g_autoptr (TsrWeights) noivw = tsr_tbqr_weigh (analysis, &p2, &e);
   g_assert_no_error (e);
+  for (guint f = 0; f < weights->n_frames; f++)
+    if (weights->used[f])
+      {
+        g_assert_cmpfloat (noivw->ivw[f], ==, 1.0);
+        g_assert_cmpfloat (fabs (weights->g[f] - noivw->g[f] * weights->ivw[f]), <=, 1e-9 * weights->g[f]);
+        for (guint h = 0; h < weights->n_frames; h++)
+          if (weights->used[h] && analysis->frames[h].noise > analysis->frames[f].noise)
+            g_assert_cmpfloat (weights->ivw[h], <=, weights->ivw[f]);
+      }
 }
 
 static void
@@ -214,6 +292,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/tbqr/robust-z", test_robust_z_missing);
   g_test_add_func ("/tbqr/validation", test_validation);
+  g_test_add_func ("/tbqr/local-follows-field", test_local_follows_field);
   g_test_add_func ("/tbqr/invalid-frames", test_invalid_frames_unused);
   g_test_add_func ("/tbqr/trails", test_no_trail_residue);
   g_test_add_func ("/tbqr/weights", test_weights);

@@ -127,6 +127,8 @@ static const TsrParamSpec specs[] = {
   /* normalisation */
   P_ENUM ("norm.mode", norm, norm_choices,
           N_("Normalisation: additive background plus star-flux scale, divide by background, or none")),
+  P_BOOL ("norm.color", norm_color,
+          N_("Photometric scale per CFA colour from the colour ratios of matched stars (where significant)")),
 
   /* global quality */
   P_DOUBLE ("global.alpha", alpha, 0, 1,
@@ -271,11 +273,12 @@ tsr_params_init (TsrParams *p)
   p->global_ivw = TRUE;
 
   p->norm = TSR_NORM_ADDITIVE_SCALE;
+  p->norm_color = TRUE;
 
   p->alpha = 0.4;
   p->beta = 0.3;
   p->gamma = 0.3;
-  p->global_k = 0.6;
+  p->global_k = 0.2;
   p->global_clamp = 1.5;
   p->energy = TSR_ENERGY_NOISE_NORMALISED;
 
@@ -291,7 +294,7 @@ tsr_params_init (TsrParams *p)
   p->w_energy = 0.7;
   p->w_background = -0.3;
   p->local_psf_model = TRUE;
-  p->local_k = 0.7;
+  p->local_k = 0.5;
   p->local_clamp = 1.5;
   p->weight_cap = 0.0;
 

@@ -25,10 +25,11 @@ typedef struct
   gboolean gate_trust_stars;   /* gate.trust_stars: no CC gate for star-confirmed registrations (TRUE) */
 
   TsrNormMode norm;            /* norm.mode: additive (default), divide, none */
+  gboolean norm_color;         /* norm.color: photometric scale per CFA colour (TRUE) */
 
   /* global quality (§3.1) */
   double alpha, beta, gamma;   /* global.alpha/beta/gamma, sum 1 (0.4/0.3/0.3) */
-  double global_k;             /* global.k: G = exp(k·clip(Q, −c, c)) (0.6) */
+  double global_k;             /* global.k: G = V·exp(k·clip(Q, −c, c)) (0.2) */
   double global_clamp;         /* global.clamp (1.5) */
   TsrEnergyMode energy;        /* global.energy: noise (default) | paper */
   gboolean global_ivw;         /* global.ivw: G includes the inverse-variance factor (σ_med/σ_f)² (TRUE) */
@@ -44,7 +45,7 @@ typedef struct
   double w_fwhm, w_round, w_contrast;   /* local.fwhm/roundness/contrast (0.6/0.2/0.2) */
   double w_energy, w_background;        /* local.energy/background (0.7/−0.3) */
   gboolean local_psf_model;    /* local.psf_model: STAR tiles from the frame's PSF field model (TRUE) */
-  double local_k;              /* local.k: L = exp(k·clip(Q_local, −c, c)) (0.7) */
+  double local_k;              /* local.k: L = exp(k·clip(Q_local, −c, c)) (0.5) */
   double local_clamp;          /* local.clamp (1.5) */
   double weight_cap;           /* local.cap: max/min weight ratio per tile, 0 = off */
 

@@ -47,7 +47,7 @@ tsr_report_draw (cairo_t *cr, double width, double height, TsrFigure fig, gboole
   for (guint f = 0; f < n; f++)
     {
       x[f] = f;
-      gated[f] = a->reg->frames[f].gate != 0;
+      gated[f] = w ? w->gate[f] != 0 : a->reg->frames[f].gate != 0;
     }
   switch (fig)
     {
@@ -98,7 +98,7 @@ tsr_report_draw (cairo_t *cr, double width, double height, TsrFigure fig, gboole
         for (guint f = 0; f < n; f++)
           {
             registered += a->reg->frames[f].registered;
-            valid += a->reg->frames[f].gate == 0;
+            valid += (w ? w->gate[f] : a->reg->frames[f].gate) == 0;
           }
         const char *labels[] = { _("scanned"), _("registered"), _("geometrically valid"), _("weighted") };
         guint counts[] = { n, registered, valid, w ? w->n_used : valid };
@@ -254,13 +254,13 @@ tsr_report_write (const char *dir, const TsrAnalysis *a, const TsrWeights *w,
   for (guint f = 0; f < a->reg->n_frames; f++)
     {
       const TsrFrameReg *fr = &a->reg->frames[f];
-      g_autofree char *why = tsr_gate_reasons_string (fr->gate);
+      g_autofree char *why = tsr_gate_reasons_string (w->gate[f]);
       g_string_append_printf (h, "<tr><td>%u</td><td style=\"text-align:left\">", f);
       html_escape_append (h, tsr_session_frame (a->reg->session, f)->name);
       g_string_append_printf (h, "</td><td>%s</td><td>%.2f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td>"
                                  "<td class=\"%s\">%s</td></tr>\n",
                               fr->method, fr->fwhm, fr->cc, w->g[f], w->mean_l[f], a->frames[f].scale,
-                              fr->gate ? "fail" : "pass", fr->gate ? why : "ok");
+                              w->gate[f] ? "fail" : "pass", w->gate[f] ? why : "ok");
     }
   g_string_append (h, "</table>\n<p>Every number is in <a href=\"diagnostics.json\">diagnostics.json</a>.</p></body></html>\n");
   g_autofree char *hpath = g_build_filename (dir, "index.html", NULL);

@@ -199,6 +199,8 @@ check_params (const TsrSynthParams *p, GError **error)
     bad = "moffat_beta must be between 1.05 and 50";
   else if (!(p->field_psf >= 0) || p->field_psf > 2)
     bad = "field_psf must be between 0 and 2";
+  else if (!(p->focus_blur >= 0) || p->focus_blur > 50)
+    bad = "focus_blur must be between 0 and 50";
   else if (!(p->shift_max >= 0) || !(p->rotation_max_deg >= 0) || p->rotation_max_deg > 45)
     bad = "shift_max must be >= 0 and rotation_max_deg between 0 and 45";
   else if (!(p->sky >= 0) || !(p->sky_drift >= 0) || p->sky_drift > 1
@@ -304,9 +306,19 @@ moffat_alpha (double fwhm, double beta)
   return fwhm / (2.0 * sqrt (pow (2.0, 1.0 / beta) - 1.0));
 }
 
+/* Unit vector of the sensor tilt (fixed per session, its own random stream). */
 static void
-psf_compute (const TsrSynthParams *p, double fwhm_centre, double field_psf, double fx,
-             double fy, Psf *psf)
+tilt_direction (const TsrSynthParams *p, double *ux, double *uy)
+{
+  g_autoptr (GRand) r = stream_new (p->seed, STREAM_COND, 0x74696c74u);
+  double a = uniform (r, 0, 2 * G_PI);
+  *ux = cos (a);
+  *uy = sin (a);
+}
+
+static void
+psf_compute (const TsrSynthParams *p, double fwhm_centre, double field_psf, double focus,
+             double fx, double fy, Psf *psf)
 {
   double cx = centre_x (p), cy = centre_y (p);
   double rmax2 = cx * cx + cy * cy;
@@ -324,6 +336,17 @@ psf_compute (const TsrSynthParams *p, double fwhm_centre, double field_psf, doub
         ang -= G_PI;
       else if (ang <= -G_PI / 2)
         ang += G_PI;
+    }
+  if (p->focus_blur > 0 && isfinite (focus))
+    {
+      /* defocus on a tilted sensor: the distance from focus is linear across the field
+       * along the tilt and shifts with the focus state; the blur adds in quadrature */
+      double ux, uy;
+      tilt_direction (p, &ux, &uy);
+      double rm = sqrt (MAX (rmax2, 1e-9));
+      double xn = CLAMP ((dx * ux + dy * uy) / rm, -1.0, 1.0);
+      double d = p->focus_blur * 0.5 * (focus + xn);
+      fr = sqrt (fr * fr + d * d);
     }
 
   double alpha = moffat_alpha (fr, p->moffat_beta);
@@ -437,7 +460,7 @@ plan_stars (TsrSynthTruth *t)
   if (n == 0)
     {
       double area = (x1 - x0) * (y1 - y0);
-      n = (guint) MAX (10.0, round (400.0 * area / 1e6));
+      n = (guint) MAX (10.0, round (2000.0 * area / 1e6));
     }
 
   double ratio = pow (p->star_flux_min / p->star_flux_max, p->star_power);
@@ -590,6 +613,10 @@ plan_frames (TsrSynthTruth *t)
   double rot_sign = uniform01 (r) < 0.5 ? -1.0 : 1.0;
   Gauss gs = { r, FALSE, 0 };
 
+  /* focus drift: its own stream, so the other conditions do not change with it */
+  g_autoptr (GRand) rf = stream_new (p->seed, STREAM_COND, 0x666f6375u);
+  double focus_sign = uniform01 (rf) < 0.5 ? -1.0 : 1.0, focus_phase = uniform (rf, 0, 1);
+
   double *tshape = g_new (double, n);
   double tmin = G_MAXDOUBLE, tmax = -G_MAXDOUBLE;
   for (guint i = 0; i < n; i++)
@@ -632,6 +659,9 @@ plan_frames (TsrSynthTruth *t)
       dx = CLAMP (dx, -p->shift_max, p->shift_max);
       dy = CLAMP (dy, -p->shift_max, p->shift_max);
       make_matrix (p, theta, dx, dy, FALSE, f.matrix);
+
+      /* focus drifts through best focus over the night (temperature), with a wobble */
+      f.focus = CLAMP (focus_sign * (2 * tt - 1) + 0.15 * sin (2 * G_PI * (1.5 * tt + focus_phase)), -1.0, 1.0);
 
       f.file = g_strdup_printf ("synth_%04u.fits", i + 1);
       f.date_obs = format_date_obs (i, p->exposure);
@@ -766,7 +796,7 @@ plan_fwhm_median (TsrSynthTruth *t)
           if (fx < -0.5 || fy < -0.5 || fx > p->width - 0.5 || fy > p->height - 0.5)
             continue;
           Psf psf;
-          psf_compute (p, f->fwhm, p->field_psf, fx, fy, &psf);
+          psf_compute (p, f->fwhm, p->field_psf, f->focus, fx, fy, &psf);
           v[k++] = psf.fwhm;
         }
       f->fwhm_median = k > 0 ? median_of (v, k) : f->fwhm;
@@ -826,7 +856,7 @@ tsr_synth_psf_at (const TsrSynthTruth *t, guint index, double fx, double fy,
   g_return_if_fail (t != NULL && index < t->frames->len);
   const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, index);
   Psf psf;
-  psf_compute (&t->params, f->fwhm, t->params.field_psf, fx, fy, &psf);
+  psf_compute (&t->params, f->fwhm, t->params.field_psf, f->focus, fx, fy, &psf);
   if (fwhm)
     *fwhm = psf.fwhm;
   if (axis_ratio)
@@ -1033,6 +1063,7 @@ typedef struct
   double m[6];
   double fwhm;
   double field_psf;
+  double focus;         /* focus state of the frame (NAN = no defocus) */
   double transparency;
   double sky, gradient, grad_angle;
   gboolean stars;
@@ -1070,7 +1101,7 @@ render_star (const Spec *sp, const TsrSynthStar *st, float *out, Scratch *sc)
   apply_matrix (sp->m, st->x, st->y, &fx, &fy);
 
   Psf psf;
-  psf_compute (p, sp->fwhm, sp->field_psf, fx, fy, &psf);
+  psf_compute (p, sp->fwhm, sp->field_psf, sp->focus, fx, fy, &psf);
 
   double cmax = 1.0;
   if (sp->rgb || sp->cfa != TSR_CFA_NONE)
@@ -1314,6 +1345,7 @@ frame_spec (const TsrSynthTruth *t, guint index, Spec *sp)
   memcpy (sp->m, f->matrix, sizeof sp->m);
   sp->fwhm = f->fwhm;
   sp->field_psf = p->field_psf;
+  sp->focus = f->focus;
   sp->transparency = f->transparency;
   sp->sky = f->sky;
   sp->gradient = p->gradient;
@@ -1363,6 +1395,7 @@ tsr_synth_render_truth (const TsrSynthTruth *t, double fwhm)
   make_matrix (p, 0, 0, 0, FALSE, sp.m);
   sp.fwhm = fwhm;
   sp.field_psf = 0;
+  sp.focus = NAN;      /* no defocus in the truth */
   sp.transparency = 1.0;
   sp.sky = 0;
   sp.stars = TRUE;
@@ -1631,6 +1664,8 @@ truth_json (const TsrSynthTruth *t)
       json_matrix (w, f->matrix, 6);
       tsr_json_key (w, "fwhm");
       tsr_json_double (w, f->fwhm);
+      tsr_json_key (w, "focus");
+      tsr_json_double (w, f->focus);
       tsr_json_key (w, "fwhm_median");
       tsr_json_double (w, f->fwhm_median);
       tsr_json_key (w, "transparency");

@@ -20,7 +20,8 @@ typedef struct
   int width, height;     /* default 640 × 480 */
   TsrCfa cfa;            /* TSR_CFA_NONE = mono */
   guint64 seed;          /* default 1 */
-  guint n_stars;         /* 0 (default): density-based, 400 per Mpx of sky incl. margin */
+  guint n_stars;         /* 0 (default): density-based, 2000 per Mpx of sky incl. margin
+                            (a Seestar field: ~4500 per 1080×1920 frame, most faint) */
   double star_flux_min;  /* electrons; default 300 */
   double star_flux_max;  /* default 4e5 */
   double star_power;     /* N(>F) ∝ F^-power; default 1.0 */
@@ -28,6 +29,11 @@ typedef struct
   double fwhm_min, fwhm_max;   /* seeing range in px (default 2.0 – 4.5) */
   double moffat_beta;          /* default 3.0 */
   double field_psf;            /* FWHM growth to the corners (fraction, default 0.2) */
+  double focus_blur;           /* focus drift on a tilted sensor: FWHM (px) of the defocus
+                                  blur where the field is furthest from focus, added in
+                                  quadrature to the seeing (default 0 = off). The best-focus
+                                  line sweeps across the field over the night, so each region
+                                  has its own best frames. */
   guint n_bursts;              /* seeing bursts (default 2) */
   double shift_max;            /* px (default 20) */
   double rotation_max_deg;     /* default 1.0 */
@@ -52,7 +58,8 @@ typedef struct
   guint index;
   TsrSynthKind kind;
   double matrix[6];     /* sky (x,y) → frame: x' = m0 x + m1 y + m2; y' = m3 x + m4 y + m5 */
-  double fwhm;          /* seeing FWHM at the field centre, px */
+  double fwhm;          /* seeing FWHM at the field centre, px (before defocus) */
+  double focus;         /* focus state in [−1, 1] (only with focus_blur > 0) */
   double fwhm_median;   /* median FWHM (geometric mean of the axes) at the positions of the
                            stars whose centre falls in this frame; NAN for NOISE frames */
   double transparency;  /* multiplies star and extended fluxes */

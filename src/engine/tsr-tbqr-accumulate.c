@@ -118,7 +118,7 @@ normalise_frame (TsrImage *img, const TsrFrameMetrics *fm, const TsrAnalysis *a,
             if (mode == TSR_NORM_DIVIDE_BACKGROUND)
               pl[k] = bg > 1e-6 ? pl[k] / bg * a->ref_plane[col] : pl[k];
             else
-              pl[k] = (pl[k] - bg) / fm->scale + a->ref_plane[col];
+              pl[k] = (pl[k] - bg) / fm->color_scale[col] + a->ref_plane[col];
           }
     }
 }
@@ -549,6 +549,38 @@ seam_metric (const TsrImage *l, const TsrAnalysis *a)
   return ma > 0 ? me / ma : NAN;
 }
 
+/* Aperture flux at (x, y): sum within r minus the annulus [r + 2, r + 6] median per pixel.
+ * Independent of the PSF model, so a sharper or softer profile does not bias the ratio. */
+static double
+aperture_flux (const TsrImage *l, double x, double y, double r)
+{
+  double ro = r + 6, ri = r + 2;
+  int x0 = (int) floor (x - ro), x1 = (int) ceil (x + ro), y0 = (int) floor (y - ro), y1 = (int) ceil (y + ro);
+  if (x0 < 0 || y0 < 0 || x1 >= l->width || y1 >= l->height)
+    return NAN;
+  GArray *ann = g_array_new (FALSE, FALSE, sizeof (float));
+  double sum = 0;
+  guint nin = 0;
+  for (int yy = y0; yy <= y1; yy++)
+    for (int xx = x0; xx <= x1; xx++)
+      {
+        gsize k = (gsize) yy * l->width + xx;
+        if (!l->mask[k])
+          {
+            g_array_unref (ann);
+            return NAN;
+          }
+        double d = hypot (xx - x, yy - y);
+        if (d <= r)
+          sum += l->data[k], nin++;
+        else if (d >= ri && d <= ro)
+          g_array_append_val (ann, l->data[k]);
+      }
+  double bg = ann->len >= 10 ? tsr_median_inplace ((float *) ann->data, ann->len) : NAN;
+  g_array_unref (ann);
+  return sum - nin * bg;
+}
+
 void
 tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalysis *a, const TsrParams *p,
                    TsrValidation *v)
@@ -579,11 +611,15 @@ tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalys
           }
         if (!best || best->saturated || !isfinite (best->fwhm))
           continue;
+        double R = MAX (5.0, 5.0 * m->fwhm);
+        double am = aperture_flux (lm, m->x, m->y, R), ar = aperture_flux (lr, m->x, m->y, R);
+        if (!(am > 0) || !isfinite (ar))
+          continue;
         g_array_append_val (fm, m->fwhm);
         g_array_append_val (fr, best->fwhm);
-        double q = best->flux / m->flux;
+        double q = ar / am;
         g_array_append_val (ratio, q);
-        g_array_append_val (flux, m->flux);
+        g_array_append_val (flux, am);
       }
   v->n_matched = fr->len;
   v->fwhm_result = median_d (fr);
@@ -676,7 +712,7 @@ tsr_tbqr_diagnostics_json (const TsrAnalysis *a, const TsrWeights *w, const TsrR
       tsr_json_key (j, "used");
       tsr_json_bool (j, w->used[f]);
       tsr_json_key (j, "gate_reasons");
-      g_autofree char *why = tsr_gate_reasons_string (fr->gate);
+      g_autofree char *why = tsr_gate_reasons_string (w->gate[f]);
       tsr_json_string (j, why);
       tsr_json_key (j, "method");
       tsr_json_string (j, fr->method);
@@ -696,6 +732,15 @@ tsr_tbqr_diagnostics_json (const TsrAnalysis *a, const TsrWeights *w, const TsrR
       tsr_json_double (j, fm->energy);
       tsr_json_key (j, "scale");
       tsr_json_double (j, fm->scale);
+      tsr_json_key (j, "color_scale");
+      tsr_json_begin_array (j);
+      for (int c = 0; c < 3; c++)
+        tsr_json_double (j, fm->color_scale[c]);
+      tsr_json_end_array (j);
+      tsr_json_key (j, "psf_model_stars");
+      tsr_json_int (j, fm->psf_model_n);
+      tsr_json_key (j, "ivw");
+      tsr_json_double (j, w->ivw[f]);
       tsr_json_key (j, "Q");
       tsr_json_double (j, w->q_global[f]);
       tsr_json_key (j, "G");

@@ -174,9 +174,60 @@ typedef struct
 {
   TsrAnalysis *a;
   GArray *ref_stars;    /* TsrStar copies */
+  double *ref_cflux;    /* per reference star: aperture flux per colour (3), NAN = none */
   guint n_frames;
   GMutex lock;
 } AnaJob;
+
+/* Aperture flux of a star per CFA colour (or channel): the sum over the sites of colour c
+ * within r = max(3, 2.5·FWHM) minus their count times the median of the same colour's sites
+ * in the annulus [r + 2, r + 6]. Mono images give the same value in all three. */
+static void
+colour_aperture (const TsrImage *img, double x, double y, double fwhm, double out[3])
+{
+  double r = MAX (3.0, 2.5 * (isfinite (fwhm) ? fwhm : 2.5)), ri = r + 2, ro = r + 6;
+  int x0 = (int) floor (x - ro), x1 = (int) ceil (x + ro), y0 = (int) floor (y - ro), y1 = (int) ceil (y + ro);
+  out[0] = out[1] = out[2] = NAN;
+  if (x0 < 0 || y0 < 0 || x1 >= img->width || y1 >= img->height)
+    return;
+  gboolean cfa = img->channels == 1 && img->cfa != TSR_CFA_NONE;
+  int ncol = img->channels == 3 ? 3 : (cfa ? 3 : 1);
+  int cap = (x1 - x0 + 1) * (y1 - y0 + 1);
+  float *ann = g_new (float, cap);
+  for (int c = 0; c < ncol; c++)
+    {
+      const float *pl = img->channels == 3 ? tsr_image_plane (img, c) : img->data;
+      double sum = 0;
+      int nin = 0, na = 0;
+      gboolean bad = FALSE;
+      for (int yy = y0; yy <= y1 && !bad; yy++)
+        for (int xx = x0; xx <= x1; xx++)
+          {
+            if (cfa && tsr_cfa_color (img->cfa, xx, yy) != c)
+              continue;
+            gsize k = (gsize) yy * img->width + xx;
+            double d = hypot (xx - x, yy - y);
+            if (d > ro)
+              continue;
+            if (!img->mask[k])
+              {
+                bad = TRUE;
+                break;
+              }
+            if (d <= r)
+              sum += pl[k], nin++;
+            else if (d >= ri)
+              ann[na++] = pl[k];
+          }
+      if (bad || na < 8 || nin == 0)
+        continue;
+      double bg = tsr_median_inplace (ann, na);
+      out[c] = sum - nin * bg;
+    }
+  if (ncol == 1)
+    out[1] = out[2] = out[0];
+  g_free (ann);
+}
 
 static gboolean
 on_reference (const TsrImage *ref, const TsrStarList *stars, gpointer data, GError **error)
@@ -194,6 +245,13 @@ on_reference (const TsrImage *ref, const TsrStarList *stars, gpointer data, GErr
     }
   job->ref_stars = g_array_new (FALSE, FALSE, sizeof (TsrStar));
   g_array_append_vals (job->ref_stars, stars->stars->data, stars->stars->len);
+  guint nr = MIN (job->ref_stars->len, 400u);
+  job->ref_cflux = g_new (double, 3 * MAX (nr, 1u));
+  for (guint i = 0; i < nr; i++)
+    {
+      const TsrStar *r = &g_array_index (job->ref_stars, TsrStar, i);
+      colour_aperture (ref, r->x, r->y, r->fwhm, job->ref_cflux + 3 * i);
+    }
   double plane[3][3];
   tsr_tbqr_fit_planes (ref, plane);
   double cx = (a->width - 1) / 2.0, cy = (a->height - 1) / 2.0;
@@ -218,11 +276,17 @@ median_f (float *v, guint n)
   return n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* Photometric scale from matched star fluxes (frame / reference). */
+/* Photometric scale from matched star fluxes (frame / reference): the median ratio of the
+ * fitted fluxes, and per CFA colour the median ratio of the colour apertures. */
 static double
-photometric_scale (const GArray *ref, const TsrStarList *frm, const TsrTransform *T, guint *npairs)
+photometric_scale (const AnaJob *job, const TsrImage *img, const TsrStarList *frm, const TsrTransform *T,
+                   guint *npairs, double cscale[3])
 {
+  const GArray *ref = job->ref_stars;
   GArray *ratios = g_array_new (FALSE, FALSE, sizeof (float));
+  GArray *cr[3];
+  for (int c = 0; c < 3; c++)
+    cr[c] = g_array_new (FALSE, FALSE, sizeof (float));
   guint nr = MIN (ref->len, 400u), nf = MIN (frm->stars->len, 600u);
   for (guint i = 0; i < nr; i++)
     {
@@ -244,12 +308,54 @@ photometric_scale (const GArray *ref, const TsrStarList *frm, const TsrTransform
         {
           float q = best->flux / r->flux;
           g_array_append_val (ratios, q);
+          double fc[3], *rc = job->ref_cflux + 3 * i;
+          colour_aperture (img, best->x, best->y, best->fwhm, fc);
+          /* colour ratios relative to the star's mean ratio: the aperture losses of the
+           * frame and of the reference (other seeing, other radius) are the same in every
+           * colour and cancel, leaving the colour balance of the frame against the
+           * reference; the fitted-flux scale carries the level */
+          double qc[3], qm = 0;
+          gboolean ok = TRUE;
+          for (int c = 0; c < 3; c++)
+            {
+              ok &= rc[c] > 0.05 * r->flux && isfinite (fc[c]) && fc[c] > 0;
+              qc[c] = ok ? fc[c] / rc[c] : NAN;
+              qm += qc[c] / 3;
+            }
+          if (ok && qm > 0)
+            for (int c = 0; c < 3; c++)
+              {
+                float x = qc[c] / qm;
+                g_array_append_val (cr[c], x);
+              }
         }
     }
   *npairs = ratios->len;
   double s = ratios->len >= 5 ? median_f ((float *) ratios->data, ratios->len) : 1.0;
+  if (!(isfinite (s) && s > 0.05 && s < 20))
+    s = 1.0;
+  for (int c = 0; c < 3; c++)
+    {
+      guint m = cr[c]->len;
+      double k = m >= 5 ? median_f ((float *) cr[c]->data, m) : NAN, se = NAN;
+      if (isfinite (k))
+        {
+          float *d = g_new (float, m);
+          for (guint i = 0; i < m; i++)
+            d[i] = fabsf (g_array_index (cr[c], float, i) - (float) k);
+          /* standard error of a median: 1.25·σ/√n, σ from the MAD */
+          se = 1.25 * TSR_MAD_TO_SIGMA * median_f (d, m) / sqrt (m);
+          g_free (d);
+        }
+      /* apply a colour correction only where it is measured (significant at 3 standard
+       * errors, which are below 2 %); beyond ±30 % it is a measurement failure */
+      gboolean use = job->a->params.norm_color && isfinite (k) && k > 0.7 && k < 1.3 && se < 0.02
+                     && fabs (k - 1.0) > 3.0 * se;
+      cscale[c] = use ? s * k : s;
+      g_array_unref (cr[c]);
+    }
   g_array_unref (ratios);
-  return isfinite (s) && s > 0.05 && s < 20 ? s : 1.0;
+  return s;
 }
 
 typedef struct
@@ -257,6 +363,131 @@ typedef struct
   guint tile;
   float fwhm, roundness, contrast;
 } StarEntry;
+
+static void
+model_basis (const TsrAnalysis *a, double x, double y, double b[6])
+{
+  double u = 2.0 * x / MAX (a->width - 1, 1) - 1.0, v = 2.0 * y / MAX (a->height - 1, 1) - 1.0;
+  b[0] = 1, b[1] = u, b[2] = v, b[3] = u * u, b[4] = u * v, b[5] = v * v;
+}
+
+double
+tsr_tbqr_model_fwhm (const TsrAnalysis *a, guint frame, double x, double y)
+{
+  const TsrFrameMetrics *fm = &a->frames[frame];
+  if (fm->psf_model_n == 0)
+    return NAN;
+  double b[6], s = 0;
+  model_basis (a, x, y, b);
+  for (int i = 0; i < 6; i++)
+    s += fm->psf_model[i] * b[i];
+  return s;
+}
+
+/* Solve the n×n system A·x = y in place (Gauss–Jordan, partial pivoting). */
+static gboolean
+solve_small (double *A, double *y, int n)
+{
+  for (int c = 0; c < n; c++)
+    {
+      int piv = c;
+      for (int r = c + 1; r < n; r++)
+        if (fabs (A[r * n + c]) > fabs (A[piv * n + c]))
+          piv = r;
+      if (fabs (A[piv * n + c]) < 1e-12)
+        return FALSE;
+      for (int k = 0; k < n; k++)
+        {
+          double t = A[c * n + k];
+          A[c * n + k] = A[piv * n + k];
+          A[piv * n + k] = t;
+        }
+      double t = y[c];
+      y[c] = y[piv];
+      y[piv] = t;
+      for (int r = 0; r < n; r++)
+        if (r != c)
+          {
+            double f = A[r * n + c] / A[c * n + c];
+            for (int k = c; k < n; k++)
+              A[r * n + k] -= f * A[c * n + k];
+            y[r] -= f * y[c];
+          }
+    }
+  for (int c = 0; c < n; c++)
+    y[c] /= A[c * n + c];
+  return TRUE;
+}
+
+/* Robust least-squares quadratic FWHM(x, y) over a frame's stars (reference geometry):
+ * three passes, each dropping stars beyond 3·MAD of the residuals. A quadratic follows
+ * field curvature, tilt and coma-like growth towards the corners, and is smooth on the
+ * scale of a tile; with fewer than 15 stars there is no model. */
+static void
+fit_psf_model (TsrAnalysis *a, TsrFrameMetrics *fm, const double *x, const double *y, const float *f, guint n)
+{
+  for (int i = 0; i < 6; i++)
+    fm->psf_model[i] = NAN;
+  fm->psf_model_n = 0;
+  if (n < 15)
+    return;
+  gboolean *keep = g_new (gboolean, n);
+  float *res = g_new (float, n);
+  for (guint i = 0; i < n; i++)
+    keep[i] = TRUE;
+  double c[6] = { 0 };
+  guint used = 0;
+  for (int it = 0; it < 3; it++)
+    {
+      double A[36] = { 0 }, yv[6] = { 0 };
+      used = 0;
+      for (guint i = 0; i < n; i++)
+        if (keep[i])
+          {
+            double b[6];
+            model_basis (a, x[i], y[i], b);
+            for (int p = 0; p < 6; p++)
+              {
+                yv[p] += b[p] * f[i];
+                for (int q = 0; q < 6; q++)
+                  A[p * 6 + q] += b[p] * b[q];
+              }
+            used++;
+          }
+      /* a little ridge on the curvature terms keeps a one-sided star field stable */
+      for (int p = 3; p < 6; p++)
+        A[p * 6 + p] += 0.5;
+      if (used < 15 || !solve_small (A, yv, 6))
+        {
+          used = 0;
+          break;
+        }
+      memcpy (c, yv, sizeof c);
+      guint m = 0;
+      for (guint i = 0; i < n; i++)
+        {
+          double b[6], mv = 0;
+          model_basis (a, x[i], y[i], b);
+          for (int p = 0; p < 6; p++)
+            mv += c[p] * b[p];
+          res[i] = fabs (f[i] - mv);
+        }
+      float *tmp = g_memdup2 (res, sizeof (float) * n);
+      float mad = tsr_median_inplace (tmp, n);
+      g_free (tmp);
+      double lim = 3.0 * TSR_MAD_TO_SIGMA * MAX (mad, 1e-3);
+      for (guint i = 0; i < n; i++)
+        keep[i] = res[i] <= lim;
+      (void) m;
+    }
+  if (used >= 15)
+    {
+      memcpy (fm->psf_model, c, sizeof c);
+      fm->psf_model_n = used;
+    }
+  g_free (keep);
+  g_free (res);
+}
 
 static int
 cmp_entry (const void *x, const void *y)
@@ -274,8 +505,9 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
   TsrFrameMetrics *fm = &a->frames[index];
   tsr_tbqr_fit_planes (img, fm->plane);
   fm->scale = 1.0;
+  fm->color_scale[0] = fm->color_scale[1] = fm->color_scale[2] = 1.0;
   if (fr->registered && strcmp (fr->method, "reference") != 0 && fr->stars)
-    fm->scale = photometric_scale (job->ref_stars, fr->stars, &fr->transform, &fm->n_flux_pairs);
+    fm->scale = photometric_scale (job, img, fr->stars, &fr->transform, &fm->n_flux_pairs, fm->color_scale);
   double s = fm->scale;
 
   /* luminance proxy for energy and local structure */
@@ -328,13 +560,21 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
   TsrTileMetrics *tm = &a->tile_metrics[(gsize) index * a->n_tiles];
   GArray *entries = g_array_new (FALSE, FALSE, sizeof (StarEntry));
   int T = a->tile_size, step = a->tile_step;
-  for (guint i = 0; i < fr->stars->stars->len; i++)
+  guint ns = fr->stars->stars->len, nm = 0;
+  double *mx = g_new (double, MAX (ns, 1u)), *my = g_new (double, MAX (ns, 1u));
+  float *mf = g_new (float, MAX (ns, 1u));
+  for (guint i = 0; i < ns; i++)
     {
       const TsrStar *st = &g_array_index (fr->stars->stars, TsrStar, i);
       double rx, ry;
       tsr_transform_apply (&inv, st->x, st->y, &rx, &ry);
       if (rx < 0 || ry < 0 || rx > a->width - 1 || ry > a->height - 1)
         continue;
+      if (!st->saturated && isfinite (st->fwhm) && st->fwhm > 0.5)
+        {
+          mx[nm] = rx, my[nm] = ry, mf[nm] = st->fwhm;
+          nm++;
+        }
       int i0 = MAX (0, (int) ceil ((rx - T / 2.0) / step)), i1 = MIN (a->tiles_x - 1, (int) floor ((rx + T / 2.0) / step));
       int j0 = MAX (0, (int) ceil ((ry - T / 2.0) / step)), j1 = MIN (a->tiles_y - 1, (int) floor ((ry + T / 2.0) / step));
       for (int tj = j0; tj <= j1; tj++)
@@ -352,6 +592,8 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
             g_array_append_val (entries, en);
           }
     }
+  fit_psf_model (a, fm, mx, my, mf, nm);
+  g_free (mx), g_free (my), g_free (mf);
   qsort (entries->data, entries->len, sizeof (StarEntry), cmp_entry);
   float *buf = g_new (float, MAX (entries->len, 1u));
   for (guint k = 0; k < entries->len;)
@@ -444,7 +686,7 @@ tsr_tbqr_analyse (TsrSession *s, const TsrParams *p, TsrProgressFunc progress, g
   a->cfa = s->cfa;
   a->channels = s->channels;
   a->frames = g_new0 (TsrFrameMetrics, tsr_session_n_frames (s));
-  AnaJob job = { a, NULL, tsr_session_n_frames (s) };
+  AnaJob job = { a, NULL, NULL, tsr_session_n_frames (s) };
   g_mutex_init (&job.lock);
   TsrRegisterParams rp = p->reg;
   rp.n_threads = p->n_threads;
@@ -454,6 +696,7 @@ tsr_tbqr_analyse (TsrSession *s, const TsrParams *p, TsrProgressFunc progress, g
   g_mutex_clear (&job.lock);
   if (job.ref_stars)
     g_array_unref (job.ref_stars);
+  g_free (job.ref_cflux);
   if (!a->reg)
     {
       tsr_analysis_unref (a);
@@ -617,7 +860,8 @@ tsr_tbqr_weigh (TsrAnalysis *a, const TsrParams *p, GError **error)
 {
   if (!tsr_params_validate (p, error))
     return NULL;
-  /* The gate may have changed: re-apply it on the stored registration (cheap). */
+  /* The gate may have changed: re-apply it on a private copy of the registration table
+   * (cheap), so weighing stays a pure function of the analysis and the parameters. */
   TsrRegisterParams rp = a->reg->params;
   rp.reject_cc_min_abs = p->reg.reject_cc_min_abs;
   rp.reject_cc_mad_multiplier = p->reg.reject_cc_mad_multiplier;
@@ -626,14 +870,18 @@ tsr_tbqr_weigh (TsrAnalysis *a, const TsrParams *p, GError **error)
   rp.reject_scale_max = p->reg.reject_scale_max;
   rp.reject_shift_px_min = p->reg.reject_shift_px_min;
   rp.reject_shift_median_multiplier = p->reg.reject_shift_median_multiplier;
-  tsr_registration_gate (a->reg, &rp);
-
   guint n = a->reg->n_frames, nt = a->n_tiles;
+  TsrRegistration gr = *a->reg;
+  gr.frames = g_memdup2 (a->reg->frames, sizeof (TsrFrameReg) * n);
+  tsr_registration_gate (&gr, &rp);
+
   TsrWeights *w = g_new0 (TsrWeights, 1);
   w->ref_count = 1;
   w->n_frames = n;
   w->n_tiles = nt;
   w->used = g_new0 (gboolean, n);
+  w->gate = g_new0 (guint, n);
+  w->ivw = g_new0 (double, n);
   w->q_global = g_new0 (double, n);
   w->g = g_new0 (double, n);
   w->q_local = g_new0 (float, (gsize) n * nt);
@@ -645,11 +893,21 @@ tsr_tbqr_weigh (TsrAnalysis *a, const TsrParams *p, GError **error)
   w->cluster = g_new (int, n);
   for (guint f = 0; f < n; f++)
     {
-      const TsrFrameReg *fr = &a->reg->frames[f];
-      w->used[f] = fr->registered && (fr->gate == 0 || p->keep_gated) && !(fr->gate & TSR_GATE_FAILED);
+      const TsrFrameReg *fr = &gr.frames[f];
+      guint gate = fr->gate;
+      /* A registration confirmed by many star inliers at a small residual is geometrically
+       * valid whatever its correlation: a frame of another night or exposure (other sky,
+       * other noise, other nebula contrast) correlates less with the reference but is not
+       * a failed registration. Gating it would be gating for being different. */
+      if (p->gate_trust_stars && (gate & TSR_GATE_CC) && fr->registered && g_strcmp0 (fr->method, "stars") == 0
+          && fr->n_matched >= 2 * rp.min_matched && isfinite (fr->rms_px) && fr->rms_px <= rp.match_tolerance_px)
+        gate &= ~(guint) TSR_GATE_CC;
+      w->gate[f] = gate;
+      w->used[f] = fr->registered && (gate == 0 || p->keep_gated) && !(gate & TSR_GATE_FAILED);
       w->n_used += w->used[f];
       w->cluster[f] = -1;
     }
+  g_free (gr.frames);
   if (w->n_used == 0)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_NO_VALID,
@@ -672,17 +930,42 @@ tsr_tbqr_weigh (TsrAnalysis *a, const TsrParams *p, GError **error)
   tsr_robust_z (vb, n, zb);
   tsr_robust_z (vs, n, zs);
   tsr_robust_z (ve, n, ze);
+  /* inverse-variance factor: σ_f is the sky noise in reference photometric units (after
+   * the photometric scale), so σ_f² is the variance a frame adds per unit of signal — a
+   * transparency loss or a bright sky raises it. */
+  double smed = 0;
+  {
+    float *tmp = g_new (float, n);
+    guint m = 0;
+    for (guint f = 0; f < n; f++)
+      if (w->used[f] && isfinite (vs[f]) && vs[f] > 0)
+        tmp[m++] = vs[f];
+    smed = m ? tsr_median_inplace (tmp, m) : 0;
+    g_free (tmp);
+  }
   for (guint f = 0; f < n; f++)
     {
       double q = p->alpha * -zterm (zb[f]) + p->beta * -zterm (zs[f]) + p->gamma * zterm (ze[f]);
+      double v = 1.0;
+      if (p->global_ivw && smed > 0 && isfinite (vs[f]) && vs[f] > 0)
+        v = CLAMP ((smed / vs[f]) * (smed / vs[f]), 0.02, 50.0);
       w->q_global[f] = q;
-      w->g[f] = w->used[f] ? exp (p->global_k * CLAMP (q, -p->global_clamp, p->global_clamp)) : 0;
+      w->ivw[f] = w->used[f] ? v : 0;
+      w->g[f] = w->used[f] ? v * exp (p->global_k * CLAMP (q, -p->global_clamp, p->global_clamp)) : 0;
     }
 
   /* local quality per tile */
   double *v1 = g_new (double, n), *v2 = g_new (double, n), *v3 = g_new (double, n);
   double *z1 = g_new (double, n), *z2 = g_new (double, n), *z3 = g_new (double, n);
   float *counts = g_new (float, n);
+  double med_model = 0;
+  {
+    guint m = 0;
+    for (guint f = 0; f < n; f++)
+      if (w->used[f])
+        counts[m++] = a->frames[f].psf_model_n;
+    med_model = m ? tsr_median_inplace (counts, m) : 0;
+  }
   for (guint t = 0; t < nt; t++)
     {
       guint m = 0;
@@ -690,15 +973,21 @@ tsr_tbqr_weigh (TsrAnalysis *a, const TsrParams *p, GError **error)
         if (w->used[f])
           counts[m++] = a->tile_metrics[(gsize) f * nt + t].n_stars;
       float med = m ? tsr_median_inplace (counts, m) : 0;
-      gboolean star = m && med >= p->star_tile_threshold;
+      /* STAR when the median frame has enough stars in the tile, or (local.psf_model) when
+       * the median frame has a PSF field model on at least as many stars: the model is
+       * smooth on the scale of a tile and measures the tile's FWHM from the whole frame. */
+      gboolean model = p->local_psf_model && med_model >= MAX (p->star_tile_threshold, 15);
+      gboolean star = m && (med >= p->star_tile_threshold || model);
       w->tile_type[t] = star ? TSR_TILE_STAR : TSR_TILE_STRUCTURE;
+      const TsrTile *tile = &a->tiles[t];
       for (guint f = 0; f < n; f++)
         {
           const TsrTileMetrics *tm = &a->tile_metrics[(gsize) f * nt + t];
           gboolean u = w->used[f];
           if (star)
             {
-              v1[f] = u ? tm->fwhm : NAN;
+              double mf = model ? tsr_tbqr_model_fwhm (a, f, tile->cx, tile->cy) : NAN;
+              v1[f] = u ? (isfinite (mf) ? mf : tm->fwhm) : NAN;
               v2[f] = u ? tm->roundness : NAN;
               v3[f] = u ? tm->contrast : NAN;
             }
@@ -846,6 +1135,8 @@ tsr_weights_unref (TsrWeights *w)
   if (!w || !g_atomic_int_dec_and_test (&w->ref_count))
     return;
   g_free (w->used);
+  g_free (w->gate);
+  g_free (w->ivw);
   g_free (w->q_global);
   g_free (w->g);
   g_free (w->q_local);

@@ -41,6 +41,11 @@ typedef struct
   double scale;           /* photometric scale s_f: frame flux / reference flux */
   double plane[3][3];     /* per CFA colour (or channel): background plane a + b·x + c·y */
   guint n_flux_pairs;     /* matched stars behind the scale */
+  double color_scale[3];  /* photometric scale per CFA colour (or channel); mono: all = scale */
+  /* PSF field model in reference geometry: FWHM(x, y) = Σ c_i·b_i(u, v) with u, v the
+   * reference coordinates scaled to [−1, 1] and b = 1, u, v, u², uv, v² (NAN = none) */
+  double psf_model[6];
+  guint psf_model_n;      /* stars behind the model (0 = none) */
 } TsrFrameMetrics;
 
 typedef struct
@@ -67,8 +72,11 @@ typedef struct
   gint ref_count;
   guint n_frames, n_tiles;
   gboolean *used;         /* frame enters the reconstruction (valid or keep_gated) */
+  guint *gate;            /* TsrGateReason bits as applied by this weighing (0 = valid);
+                             the analysis' registration is never modified */
+  double *ivw;            /* V_f = (median σ / σ_f)², the inverse-variance factor of G */
   double *q_global;       /* Q_f */
-  double *g;              /* G_f */
+  double *g;              /* G_f = exp(k·clip(Q_f)) · V_f (V_f = 1 with global.ivw off) */
   float *q_local;         /* n_frames × n_tiles */
   float *l;               /* L_{f,t} */
   float *w;               /* W_{f,t} = G·L (0 for unused frames) */
@@ -81,6 +89,9 @@ typedef struct
   double *cluster_w;      /* w_k */
   guint n_used;
 } TsrWeights;
+
+/* The frame's PSF field model at reference position (x, y); NAN without a model. */
+double        tsr_tbqr_model_fwhm (const TsrAnalysis *a, guint frame, double x, double y);
 
 /* Tile size T = clip(s·F, T_min, T_max) for a session. */
 int           tsr_tbqr_tile_size (const TsrParams *p, double fwhm, int width, int height);
@@ -109,9 +120,9 @@ typedef struct
 {
   double fwhm_result, fwhm_mean;        /* median FWHM of matched stars */
   double fwhm_ratio;                    /* result / mean */
-  double noise_result, noise_mean;      /* sky noise / median matched-star flux */
+  double noise_result, noise_mean;      /* sky noise / median matched-star aperture flux */
   double noise_ratio;
-  double flux_ratio;                    /* median flux(result)/flux(mean) over matched stars */
+  double flux_ratio;                    /* median aperture flux(result)/flux(mean), matched stars */
   guint n_matched;
   double seam;                          /* boundary/interior gradient ratio */
   guint n_checks;
