@@ -1,12 +1,19 @@
 /* test-app.c — the desktop window, driven through its main loop (suite 'app').
  *
  * Skipped when no display can be opened (run under xvfb-run, GSK_RENDERER=cairo).
- * With TSR_APP_SHOT_DIR set, also writes window snapshots (analysed.png, result.png). */
+ * With TSR_APP_SHOT_DIR set, also writes window snapshots (analysed.png, result.png).
+ * Settings go to GSettings' memory backend (nothing of the user's is touched). Prints the
+ * live re-weigh and preview times and the worst main-loop stall seen during the jobs (no
+ * timing assertions). */
 #include <math.h>
+#include <string.h>
+#include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include "tsr-test-util.h"
 #include "tsr-window.h"
 #include "tsr-image-view.h"
+#include "tsr-application.h"
+#include "tsr-shortcuts.h"
 
 static gboolean have_display;
 
@@ -43,6 +50,18 @@ run_progressed (TsrWindow *win)
   guint done, total;
   tsr_window_get_progress (win, &done, &total);
   return tsr_window_get_job (win) != TSR_JOB_RUN || (total > 0 && done >= 1);
+}
+
+static gboolean
+analysing (TsrWindow *win)
+{
+  return tsr_window_get_job (win) == TSR_JOB_ANALYSE;
+}
+
+static gboolean
+deconv_progressed (TsrWindow *win)
+{
+  return tsr_window_get_job (win) != TSR_JOB_DECONV || tsr_window_get_deconv_iteration (win) >= 1;
 }
 
 static void
@@ -133,10 +152,27 @@ test_window_session (void)
   gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
   gtk_window_present (GTK_WINDOW (win));
 
-  /* open: scan + analyse + weigh in a worker, the table fills */
-  tsr_window_open_session (win, dir);
+  /* open by dropping the folder on the window: scan + analyse + weigh in a worker, the
+   * table fills, the live preview appears */
+  GtkDropTarget *drop = tsr_window_get_drop_target (win);
+  g_assert_nonnull (drop);
+  g_assert_true (gtk_drop_target_get_actions (drop) & GDK_ACTION_COPY);
+  {
+    g_autoptr (GFile) folder = g_file_new_for_path (dir);
+    GSList *list = g_slist_prepend (NULL, folder);
+    GdkFileList *files = gdk_file_list_new_from_list (list);
+    g_slist_free (list);
+    GValue value = G_VALUE_INIT;
+    g_value_init (&value, GDK_TYPE_FILE_LIST);
+    g_value_take_boxed (&value, files);
+    gboolean accepted = FALSE;
+    g_signal_emit_by_name (drop, "drop", &value, 10.0, 10.0, &accepted);
+    g_value_unset (&value);
+    g_assert_true (accepted);
+  }
   g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_ANALYSE);
   g_assert_true (iterate_until (win, not_busy, 240));
+  g_test_message ("worst main-loop stall during the analysis: %.1f ms", tsr_window_get_worst_stall_ms (win));
   g_assert_null (tsr_window_get_last_error (win));
   g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_NONE);
   g_assert_cmpuint (tsr_window_get_n_rows (win), ==, 8);
@@ -146,6 +182,17 @@ test_window_session (void)
   tsr_weights_ref (w0);
   g_assert_null (tsr_window_get_reconstruction (win));
   tsr_window_set_overlays (win, TSR_OVERLAY_WEIGHTS | TSR_OVERLAY_STARS);
+  /* the live preview, at the session's geometry (reduced) */
+  const TsrImage *pv = tsr_window_get_preview (win);
+  g_assert_nonnull (pv);
+  g_assert_cmpint (pv->width, <=, 320);
+  g_assert_cmpint (pv->width, >, 0);
+  g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_PREVIEW);
+  /* the session is in the recent list */
+  {
+    g_autofree char *abs = g_canonicalize_filename (dir, NULL);
+    g_assert_cmpstr (tsr_window_get_recent (win)[0], ==, abs);
+  }
   snapshot_window (win, "analysed.png");
 
   /* a weighting parameter re-runs only the weighing: a new weights object, other G */
@@ -161,6 +208,61 @@ test_window_session (void)
       differs = TRUE;
   g_assert_true (differs);
   tsr_weights_unref (w0);
+  g_assert_true (tsr_window_get_preview (win) != pv);   /* the preview followed */
+  g_print ("# live re-weigh %.1f ms, preview shown %.1f ms after the parameter change\n",
+           tsr_window_get_weigh_ms (win), tsr_window_get_preview_ms (win));
+
+  /* presets change the parameters; Reset (the default preset) restores them */
+  g_assert_true (tsr_window_apply_preset (win, "dslr"));
+  g_assert_cmpint (tsr_window_get_params (win)->reject, ==, TSR_REJECT_WINSOR);
+  g_assert_cmpint (tsr_window_get_params (win)->clusters, ==, TSR_CLUSTER_OFF);
+  g_assert_cmpstr (tsr_window_get_preset (win), ==, "dslr");
+  g_assert_true (tsr_window_apply_preset (win, "seestar"));
+  g_assert_cmpint (tsr_window_get_params (win)->reg.stars.luma, ==, TSR_LUMA_GREEN);
+  g_assert_false (tsr_window_apply_preset (win, "no-such-preset"));
+  g_assert_true (tsr_window_apply_preset (win, "default"));
+  TsrParams defaults;
+  tsr_params_init (&defaults);
+  g_assert_cmpint (tsr_window_get_params (win)->reject, ==, defaults.reject);
+  g_assert_cmpfloat (tsr_window_get_params (win)->global_k, ==, defaults.global_k);
+  g_assert_true (iterate_until (win, not_busy, 60));
+
+  /* project: save, change, reopen: the parameters and the session come back */
+  g_autofree char *project = g_build_filename (dir, "night.tessera", NULL);
+  g_assert_true (tsr_window_set_param (win, "global.k", 1.7));
+  g_assert_true (iterate_until (win, not_busy, 60));
+  g_assert_true (tsr_window_save_project (win, project, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (tsr_window_get_recent (win)[0], ==, project);
+  g_assert_true (tsr_window_apply_preset (win, "default"));
+  g_assert_cmpfloat (tsr_window_get_params (win)->global_k, ==, defaults.global_k);
+  g_assert_true (iterate_until (win, not_busy, 60));
+  TsrAnalysis *a_before = tsr_window_get_analysis (win);
+  g_assert_true (tsr_window_open_project (win, project, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (fabs (tsr_window_get_params (win)->global_k - 1.7), <, 1e-9);
+  g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_ANALYSE);
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_null (tsr_window_get_last_error (win));
+  g_assert_true (tsr_window_get_analysis (win) != a_before);
+  g_assert_cmpuint (tsr_window_get_n_rows (win), ==, 8);
+  g_assert_cmpstr (tsr_window_get_recent (win)[0], ==, project);
+  {
+    /* a broken project is an error on the status line, not a crash */
+    g_autofree char *bad = g_build_filename (dir, "bad.tessera", NULL);
+    tsr_test_write_file (bad, "not a project\n", 14);
+    g_assert_false (tsr_window_open_project (win, bad, &error));
+    g_assert_nonnull (error);
+    g_clear_error (&error);
+  }
+
+  /* a tile-size change measures the local metrics again (a new analysis, with progress) */
+  a_before = tsr_window_get_analysis (win);
+  g_assert_true (tsr_window_set_param (win, "tiles.s", 20));
+  g_assert_true (iterate_until (win, analysing, 30));
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_true (tsr_window_get_analysis (win) != a_before);
+  g_assert_null (tsr_window_get_last_error (win));
 
   /* run, cancel mid-way: idle again at once, and no result ever arrives */
   g_assert_true (tsr_window_run (win));
@@ -190,10 +292,101 @@ test_window_session (void)
   g_assert_cmpint (r->result->height, ==, 240);
   snapshot_window (win, "result.png");
   snapshot_figures (win);
+  g_print ("# worst main-loop stall while jobs ran: %.1f ms (longest gap between 10 ms ticks)\n",
+           tsr_window_get_worst_stall_ms (win));
+
+  /* export: TIFF 16 and 32-bit, FITS, the report folder */
+  g_autofree char *tif16 = g_build_filename (dir, "result16.tif", NULL);
+  g_autofree char *tif32 = g_build_filename (dir, "result32.tiff", NULL);
+  g_autofree char *fits = g_build_filename (dir, "result.fits", NULL);
+  g_autofree char *report = g_build_filename (dir, "report", NULL);
+  g_assert_true (tsr_window_export (win, tif16, TSR_EXPORT_TIFF16));
+  g_assert_true (tsr_window_export (win, tif32, TSR_EXPORT_TIFF32));
+  g_assert_true (tsr_window_export (win, fits, TSR_EXPORT_FITS));
+  g_assert_true (tsr_window_export_report (win, report));
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_null (tsr_window_get_last_error (win));
+  int channels = r->result->channels;
+  struct { const char *path; gsize bytes; } tiffs[] = {
+    { tif16, (gsize) 320 * 240 * channels * 2 }, { tif32, (gsize) 320 * 240 * channels * 4 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (tiffs); i++)
+    {
+      gsize len = 0;
+      g_autofree char *data = tsr_test_read_file (tiffs[i].path, &len);
+      g_assert_nonnull (data);
+      g_assert_cmpint (memcmp (data, "II*\0", 4), ==, 0);
+      g_assert_cmpuint (len, >, tiffs[i].bytes);
+    }
+  g_autoptr (TsrImage) back = tsr_fits_read (fits, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (back->width, ==, 320);
+  g_autofree char *index = g_build_filename (report, "index.html", NULL);
+  g_assert_true (g_file_test (index, G_FILE_TEST_IS_REGULAR));
+
+  /* deconvolution, when the engine has it: the latent shows after an iteration; cancel */
+  if (tsr_window_deconvolve (win))
+    {
+      g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_DECONV);
+      iterate_until (win, deconv_progressed, 120);
+      g_test_message ("deconvolution: %u iteration(s) shown before the cancel", tsr_window_get_deconv_iteration (win));
+      tsr_window_cancel (win);
+      g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_NONE);
+      g_assert_true (iterate_until (win, not_busy, 120));
+      if (tsr_window_get_last_error (win))
+        g_test_message ("deconvolution reported: %s", tsr_window_get_last_error (win));
+    }
+  else
+    g_test_message ("deconvolution not in this build: skipped");
 
   gtk_window_destroy (GTK_WINDOW (win));
   iterate_for (0.1);
   tsr_test_rmtree (dir);
+}
+
+/* The application's accelerators and the shortcuts window. */
+static void
+test_shortcuts (void)
+{
+  if (!have_display)
+    {
+      g_test_skip ("no display (run under xvfb-run)");
+      return;
+    }
+  TsrApplication *app = tsr_application_new ();
+  GError *error = NULL;
+  g_assert_true (g_application_register (G_APPLICATION (app), NULL, &error));
+  g_assert_no_error (error);
+  static const struct { const char *action, *accel; } want[] = {
+    { "win.open", "<Control>o" }, { "win.run", "<Control>r" }, { "win.export", "<Control>e" },
+    { "win.cancel", "Escape" }, { "app.quit", "<Control>q" }, { "win.show-help-overlay", "<Control>question" },
+    { "win.show-help-overlay", "F1" }, { "win.save-project", "<Control>s" },
+    { "win.open-project", "<Shift><Control>o" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (want); i++)
+    {
+      g_auto (GStrv) accels = gtk_application_get_accels_for_action (GTK_APPLICATION (app), want[i].action);
+      guint key, wkey;
+      GdkModifierType mods, wmods;
+      g_assert_true (gtk_accelerator_parse (want[i].accel, &wkey, &wmods));
+      gboolean found = FALSE;
+      for (guint k = 0; accels && accels[k]; k++)
+        if (gtk_accelerator_parse (accels[k], &key, &mods) && key == wkey && mods == wmods)
+          found = TRUE;
+      if (!found)
+        g_error ("%s has no accelerator %s", want[i].action, want[i].accel);
+    }
+  TsrWindow *win = tsr_window_new (GTK_APPLICATION (app));
+  GtkShortcutsWindow *help = gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (win));
+  g_assert_nonnull (help);
+  g_assert_true (g_action_group_has_action (G_ACTION_GROUP (win), "show-help-overlay"));
+  g_assert_true (g_action_group_has_action (G_ACTION_GROUP (win), "open-recent"));
+  g_assert_true (g_action_group_has_action (G_ACTION_GROUP (win), "save-project"));
+  g_assert_true (g_action_group_has_action (G_ACTION_GROUP (win), "deconvolve"));
+  g_assert_true (g_action_group_has_action (G_ACTION_GROUP (app), "about"));
+  gtk_window_destroy (GTK_WINDOW (win));
+  iterate_for (0.1);
+  g_object_unref (app);
 }
 
 int
@@ -202,8 +395,10 @@ main (int argc, char **argv)
   g_setenv ("GTK_A11Y", "none", FALSE);
   g_setenv ("NO_AT_BRIDGE", "1", FALSE);
   g_setenv ("GSK_RENDERER", "cairo", FALSE);
+  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
   g_test_init (&argc, &argv, NULL);
   have_display = gtk_init_check ();
   g_test_add_func ("/app/window-session", test_window_session);
+  g_test_add_func ("/app/shortcuts", test_shortcuts);
   return g_test_run ();
 }

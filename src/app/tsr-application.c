@@ -1,11 +1,13 @@
 /* tsr-application.c — the GtkApplication: actions, accelerators, opening folders.
  *
- * `tessera [SESSION-FOLDER | FITS…]` opens the session and starts the analysis
- * (G_APPLICATION_HANDLES_OPEN). */
+ * `tessera [SESSION-FOLDER | FITS… | PROJECT.tessera]` opens the session (or the project
+ * and its session) and starts the analysis (G_APPLICATION_HANDLES_OPEN). */
 #include "tsr-config.h"
 #include <glib/gi18n.h>
 #include "tsr-application.h"
 #include "tsr-window.h"
+#include "tsr-shortcuts.h"
+#include "tsr-settings.h"
 
 struct _TsrApplication
 {
@@ -52,15 +54,19 @@ tsr_application_startup (GApplication *app)
   G_APPLICATION_CLASS (tsr_application_parent_class)->startup (app);
 
   g_action_map_add_action_entries (G_ACTION_MAP (app), app_entries, G_N_ELEMENTS (app_entries), app);
-  static const struct { const char *action; const char *accels[2]; } accels[] = {
-    { "app.quit", { "<Control>q", NULL } },
-    { "win.open", { "<Control>o", NULL } },
-    { "win.run", { "<Control>r", NULL } },
-    { "win.cancel", { "Escape", NULL } },
-    { "win.export", { "<Control>e", NULL } },
-  };
-  for (guint i = 0; i < G_N_ELEMENTS (accels); i++)
-    gtk_application_set_accels_for_action (GTK_APPLICATION (app), accels[i].action, accels[i].accels);
+  guint n;
+  const TsrShortcut *sc = tsr_shortcuts (&n);
+  for (guint i = 0; i < n; i++)
+    gtk_application_set_accels_for_action (GTK_APPLICATION (app), sc[i].action, sc[i].accels);
+
+  /* run from the build tree: the icons are in the source tree, not in an icon theme */
+  GdkDisplay *display = gdk_display_get_default ();
+  if (display && tsr_settings_running_uninstalled ())
+    {
+      g_autofree char *icons = g_build_filename (TSR_SOURCE_ROOT, "data", "icons", NULL);
+      gtk_icon_theme_add_search_path (gtk_icon_theme_get_for_display (display), icons);
+    }
+  gtk_window_set_default_icon_name (TSR_APP_ID);
 }
 
 static TsrWindow *
@@ -82,17 +88,9 @@ static void
 tsr_application_open (GApplication *app, GFile **files, int n_files, const char *hint)
 {
   TsrWindow *win = get_window (app);
-  g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
-  for (int i = 0; i < n_files; i++)
-    {
-      char *p = g_file_get_path (files[i]);
-      if (p)
-        g_ptr_array_add (paths, p);
-    }
-  g_ptr_array_add (paths, NULL);
   gtk_window_present (GTK_WINDOW (win));
-  if (paths->len > 1)
-    tsr_window_open_paths (win, (const char *const *) paths->pdata);
+  if (n_files > 0)
+    tsr_window_open_files (win, files, (guint) n_files);
 }
 
 static void

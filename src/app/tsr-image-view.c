@@ -17,6 +17,7 @@ struct _TsrImageView
   TsrImage *img;
   cairo_surface_t *surface;
   int geometry_frame;
+  double img_scale;       /* geometry pixels per img pixel (1, or the preview's reduction) */
 
   TsrAnalysis *analysis;
   TsrWeights *weights;
@@ -43,7 +44,7 @@ compute_fit (TsrImageView *self, int w, int h)
 {
   if (!self->img || w <= 0 || h <= 0)
     return;
-  double iw = self->img->width, ih = self->img->height;
+  double iw = self->img->width * self->img_scale, ih = self->img->height * self->img_scale;
   self->zoom = MIN (w / iw, h / ih);
   if (self->zoom <= 0)
     self->zoom = 1;
@@ -220,7 +221,7 @@ view_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
   cairo_scale (cr, self->zoom, self->zoom);
   cairo_translate (cr, -self->ox, -self->oy);
   cairo_save (cr);
-  double ss = (double) self->img->width / cairo_image_surface_get_width (self->surface);
+  double ss = self->img->width * self->img_scale / cairo_image_surface_get_width (self->surface);
   cairo_translate (cr, -0.5, -0.5);
   cairo_scale (cr, ss, ss);
   cairo_set_source_surface (cr, self->surface, 0, 0);
@@ -260,12 +261,14 @@ update_readout (TsrImageView *self)
   double iy = self->oy + self->pointer_y / self->zoom;
   int x = (int) floor (ix + 0.5), y = (int) floor (iy + 0.5);
   const TsrImage *img = self->img;
-  if (x < 0 || y < 0 || x >= img->width || y >= img->height)
+  /* the pixel of img under the pointer (img may be a reduced rendering of the geometry) */
+  int px = (int) floor ((ix + 0.5) / self->img_scale), py = (int) floor ((iy + 0.5) / self->img_scale);
+  if (px < 0 || py < 0 || px >= img->width || py >= img->height)
     {
       set_readout (self, g_strdup (""));
       return;
     }
-  gsize k = (gsize) y * img->width + x;
+  gsize k = (gsize) py * img->width + px;
   GString *s = g_string_new (NULL);
   g_string_append_printf (s, "x %d  y %d   ", x, y);
   if (!img->mask[k])
@@ -274,7 +277,7 @@ update_readout (TsrImageView *self)
     g_string_append_printf (s, "R %.6g  G %.6g  B %.6g", tsr_image_plane (img, 0)[k],
                             tsr_image_plane (img, 1)[k], tsr_image_plane (img, 2)[k]);
   else if (img->cfa != TSR_CFA_NONE)
-    g_string_append_printf (s, "%c %.6g", "RGB"[tsr_cfa_color (img->cfa, x, y)], img->data[k]);
+    g_string_append_printf (s, "%c %.6g", "RGB"[tsr_cfa_color (img->cfa, px, py)], img->data[k]);
   else
     g_string_append_printf (s, "%.6g", img->data[k]);
 
@@ -411,6 +414,7 @@ static void
 tsr_image_view_init (TsrImageView *self)
 {
   self->fit = TRUE;
+  self->img_scale = 1.0;
   self->zoom = 1;
   self->geometry_frame = -1;
   self->selected_frame = -1;
@@ -447,7 +451,17 @@ tsr_image_view_new (void)
 void
 tsr_image_view_set_image (TsrImageView *self, TsrImage *img, cairo_surface_t *surface, int geometry_frame)
 {
-  gboolean same_size = self->img && img && self->img->width == img->width && self->img->height == img->height;
+  tsr_image_view_set_image_scaled (self, img, surface, geometry_frame, 1.0);
+}
+
+void
+tsr_image_view_set_image_scaled (TsrImageView *self, TsrImage *img, cairo_surface_t *surface, int geometry_frame,
+                                 double scale)
+{
+  if (!(scale > 0))
+    scale = 1.0;
+  gboolean same_size = self->img && img && fabs (self->img->width * self->img_scale - img->width * scale) < 0.5
+                       && fabs (self->img->height * self->img_scale - img->height * scale) < 0.5;
   if (img)
     tsr_image_ref (img);
   if (surface)
@@ -457,6 +471,7 @@ tsr_image_view_set_image (TsrImageView *self, TsrImage *img, cairo_surface_t *su
   self->img = img;
   self->surface = surface;
   self->geometry_frame = geometry_frame;
+  self->img_scale = scale;
   if (!same_size)
     self->fit = TRUE;
   update_readout (self);
@@ -527,6 +542,7 @@ void
 tsr_image_view_zoom_fit (TsrImageView *self)
 {
   self->fit = TRUE;
+  self->img_scale = 1.0;
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 

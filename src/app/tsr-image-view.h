@@ -25,6 +25,10 @@ GtkWidget *tsr_image_view_new (void);
  * zoom when the size is unchanged. */
 void       tsr_image_view_set_image (TsrImageView *self, TsrImage *img, cairo_surface_t *surface,
                                      int geometry_frame);
+/* As above, for an img whose pixels are scale × scale pixels of its geometry (a reduced
+ * preview shown over full-resolution overlays). */
+void       tsr_image_view_set_image_scaled (TsrImageView *self, TsrImage *img, cairo_surface_t *surface,
+                                            int geometry_frame, double scale);
 /* Analysis and weights for the overlays (either may be NULL). */
 void       tsr_image_view_set_analysis (TsrImageView *self, TsrAnalysis *a, TsrWeights *w);
 /* The frame whose weights the weight overlay shows (−1: mean over used frames). */

@@ -8,17 +8,23 @@
  *
  * tsr_tbqr_weigh re-applies the registration gate on the analysis it is given (it writes
  * a->reg), so weighings are serialised and never run while an accumulate worker that reads
- * the same analysis is alive. */
+ * the same analysis is alive.
+ *
+ * Live preview: after the analysis the worker also builds a reduced-resolution registered
+ * cache (tsr-preview); every new weighing renders a preview from it in a worker (stale
+ * previews are dropped), so a slider drag updates the image within a fraction of a second.
+ *
+ * A stall probe (a 10 ms timeout active while a job runs) records the longest gap between
+ * its callbacks: how long the main loop was kept from running by the window's own work. */
 #include "tsr-config.h"
 #include <math.h>
 #include <string.h>
 #include <glib/gi18n.h>
-#include "tsr-window.h"
+#include "tsr-window-private.h"
 #include "tsr-frame-row.h"
-#include "tsr-image-view.h"
 #include "tsr-application.h"
-
-typedef enum { SHOW_FRAME = 0, SHOW_RESULT, SHOW_MEAN } ShowMode;
+#include "tsr-shortcuts.h"
+#include "tsr-settings.h"
 
 static const TsrFigure diag_figures[] = {
   TSR_FIG_FWHM, TSR_FIG_WEIGHTS, TSR_FIG_CC_HIST, TSR_FIG_FUNNEL, TSR_FIG_WEIGHT_MAP, TSR_FIG_VALIDATION,
@@ -27,9 +33,9 @@ static const char *const diag_tabs[] = {
   N_("FWHM"), N_("Weights"), N_("CC"), N_("Funnel"), N_("Map"), N_("Validation"),
 };
 #define N_DIAG G_N_ELEMENTS (diag_figures)
+G_STATIC_ASSERT (N_DIAG == TSR_N_DIAG);
 
-/* Progress shared between worker threads and the main thread. */
-typedef struct
+struct _ProgressShared
 {
   gatomicrefcount ref;
   GMutex lock;
@@ -38,67 +44,15 @@ typedef struct
   guint done, total;
   guint gen;
   gboolean pending;
-} ProgressShared;
-
-struct _TsrWindow
-{
-  GtkApplicationWindow parent_instance;
-
-  /* widgets */
-  GtkWidget *status_label;
-  GtkWidget *progress_bar;
-  TsrImageView *view;
-  GtkWidget *readout;
-  GtkWidget *show_dropdown;
-  GtkWidget *tog_weights, *tog_tiles, *tog_stars;
-  GtkWidget *column_view;
-  GListStore *store;
-  GtkSingleSelection *selection;
-  GtkWidget *figures[N_DIAG];
-  GHashTable *spins;          /* key → GtkSpinButton */
-  GtkWidget *param_note;
-  GtkFileChooserNative *chooser;
-
-  /* data */
-  TsrParams params;
-  char **paths;
-  TsrSession *session;
-  TsrAnalysis *analysis;
-  TsrWeights *weights;
-  TsrReconstruction *recon;
-  cairo_surface_t *result_surface, *mean_surface;
-  TsrImage *frame_img;
-  cairo_surface_t *frame_surface;
-  int frame_img_index;        /* frame in frame_img, −1 none */
-  int selected_frame;         /* selected row's frame, −1 none */
-
-  /* jobs */
-  TsrJobKind job;
-  guint job_gen;
-  GCancellable *job_cancellable;
-  ProgressShared *progress;
-  char *shown_phase;
-  gint64 phase_t0;
-  guint shown_done, shown_total;
-  guint run_workers;          /* accumulate workers alive (even if cancelled) */
-  guint analysis_workers;
-
-  guint weigh_gen;
-  gboolean weigh_running, weigh_pending;
-
-  guint load_gen;
-  gboolean loading;
-  GCancellable *load_cancellable;
-
-  gboolean updating_params;
-  gboolean disposed;
-  char *last_error;
 };
 
 G_DEFINE_TYPE (TsrWindow, tsr_window, GTK_TYPE_APPLICATION_WINDOW)
 
 static void request_weigh (TsrWindow *self);
 static void show_current (TsrWindow *self);
+static void request_preview (TsrWindow *self);
+static void stall_probe_start (TsrWindow *self);
+static void stall_probe_stop (TsrWindow *self);
 
 /* ---------------------------------------------------------------- progress */
 
@@ -213,6 +167,8 @@ progress_post (ProgressShared *ps, guint gen, const char *phase, guint done, gui
 
 /* ---------------------------------------------------------------- status */
 
+static void redraw_figures (TsrWindow *self);
+
 static void
 set_status (TsrWindow *self, const char *text)
 {
@@ -229,11 +185,24 @@ show_error (TsrWindow *self, const char *text)
   gtk_widget_add_css_class (self->status_label, "error");
 }
 
+void
+tsr_window_set_status_text (TsrWindow *self, const char *text)
+{
+  set_status (self, text);
+}
+
+void
+tsr_window_show_error_text (TsrWindow *self, const char *text)
+{
+  show_error (self, text);
+}
+
 static void
 enable_action (TsrWindow *self, const char *name, gboolean enabled)
 {
   GAction *a = g_action_map_lookup_action (G_ACTION_MAP (self), name);
-  g_simple_action_set_enabled (G_SIMPLE_ACTION (a), enabled);
+  if (a)
+    g_simple_action_set_enabled (G_SIMPLE_ACTION (a), enabled);
 }
 
 static void
@@ -241,9 +210,25 @@ update_actions (TsrWindow *self)
 {
   enable_action (self, "run", self->job == TSR_JOB_NONE && self->analysis && self->weights);
   enable_action (self, "cancel", self->job != TSR_JOB_NONE);
-  enable_action (self, "export", self->recon != NULL);
+  enable_action (self, "export", self->recon != NULL || self->deconv_img != NULL);
+  enable_action (self, "export-report", self->analysis && self->weights);
   enable_action (self, "reanalyse", self->paths != NULL && self->job == TSR_JOB_NONE);
+  enable_action (self, "save-project", TRUE);
+  enable_action (self, "deconvolve", tsr_window_deconv_available () && self->job == TSR_JOB_NONE
+                                     && self->session != NULL && self->run_workers == 0);
   gtk_widget_set_visible (self->progress_bar, self->job != TSR_JOB_NONE);
+}
+
+void
+tsr_window_update_actions (TsrWindow *self)
+{
+  update_actions (self);
+}
+
+void
+tsr_window_redraw_figures (TsrWindow *self)
+{
+  redraw_figures (self);
 }
 
 static void
@@ -315,6 +300,7 @@ begin_job (TsrWindow *self, TsrJobKind kind, GCancellable **cancellable_out)
   gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress_bar), 0);
   gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->progress_bar), "");
   update_actions (self);
+  stall_probe_start (self);
 
   JobData *d = g_new0 (JobData, 1);
   d->gen = self->job_gen;
@@ -338,7 +324,51 @@ end_job (TsrWindow *self)
 {
   self->job = TSR_JOB_NONE;
   g_clear_object (&self->job_cancellable);
+  stall_probe_stop (self);
   update_actions (self);
+}
+
+/* For the other files of the window (tsr-window-deconv.c): the same job machinery. */
+guint
+tsr_window_begin_job (TsrWindow *self, TsrJobKind kind, GCancellable **cancellable)
+{
+  JobData *d = begin_job (self, kind, cancellable);
+  guint gen = d->gen;
+  job_data_free (d);
+  return gen;
+}
+
+void
+tsr_window_end_job (TsrWindow *self)
+{
+  end_job (self);
+}
+
+gboolean
+tsr_window_job_is_current (TsrWindow *self, guint gen)
+{
+  return !self->disposed && self->job != TSR_JOB_NONE && gen == self->job_gen;
+}
+
+gpointer
+tsr_window_progress_data_new (TsrWindow *self, guint gen)
+{
+  JobData *d = g_new0 (JobData, 1);
+  d->gen = gen;
+  d->progress = progress_shared_ref (self->progress);
+  return d;
+}
+
+void
+tsr_window_progress_data_free (gpointer data)
+{
+  job_data_free (data);
+}
+
+void
+tsr_window_job_progress (const char *phase, guint done, guint total, gpointer data)
+{
+  job_progress_cb (phase, done, total, data);
 }
 
 /* ---------------------------------------------------------------- analysis */
@@ -349,6 +379,9 @@ typedef struct
   TsrAnalysis *analysis;
   TsrWeights *weights;
   GError *weigh_error;
+  TsrPreviewCache *preview_cache;
+  TsrImage *preview_img;
+  cairo_surface_t *preview_surface;
 } AnalysisResult;
 
 static void
@@ -359,6 +392,9 @@ analysis_result_free (gpointer data)
   g_clear_pointer (&r->analysis, tsr_analysis_unref);
   g_clear_pointer (&r->weights, tsr_weights_unref);
   g_clear_error (&r->weigh_error);
+  g_clear_pointer (&r->preview_cache, tsr_preview_cache_unref);
+  g_clear_pointer (&r->preview_img, tsr_image_unref);
+  g_clear_pointer (&r->preview_surface, cairo_surface_destroy);
   g_free (r);
 }
 
@@ -393,6 +429,22 @@ analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   r->session = g_steal_pointer (&s);
   r->analysis = a;
   r->weights = tsr_tbqr_weigh (a, &d->params, &r->weigh_error);
+
+  /* the live preview's reduced registered cache: a failure only costs the preview */
+  GError *perr = NULL;
+  gsize budget = (gsize) MIN (256.0, d->params.memory_budget_mb / 4) << 20;
+  r->preview_cache = tsr_preview_cache_build (a, 512, budget, job_progress_cb, d, cancellable, &perr);
+  if (r->preview_cache && r->weights)
+    {
+      r->preview_img = tsr_preview_render (r->preview_cache, r->weights, cancellable, NULL);
+      r->preview_surface = tsr_window_render_display (r->preview_img);
+    }
+  if (perr)
+    {
+      if (!g_error_matches (perr, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_message ("no live preview: %s", perr->message);
+      g_error_free (perr);
+    }
   g_task_return_pointer (task, r, analysis_result_free);
 }
 
@@ -458,12 +510,24 @@ analysis_done (GObject *source, GAsyncResult *res, gpointer data)
   g_clear_pointer (&self->frame_surface, cairo_surface_destroy);
   self->frame_img_index = -1;
   self->selected_frame = -1;
+  g_clear_pointer (&self->preview_cache, tsr_preview_cache_unref);
+  g_clear_pointer (&self->preview_img, tsr_image_unref);
+  g_clear_pointer (&self->preview_surface, cairo_surface_destroy);
+  self->preview_cache = g_steal_pointer (&r->preview_cache);
+  self->preview_img = g_steal_pointer (&r->preview_img);
+  self->preview_surface = g_steal_pointer (&r->preview_surface);
+  self->preview_gen++;
+  g_clear_pointer (&self->deconv_img, tsr_image_unref);
+  g_clear_pointer (&self->deconv_surface, cairo_surface_destroy);
 
   tsr_image_view_set_analysis (self->view, self->analysis, self->weights);
   gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_FRAME);
   populate_rows (self);   /* selects the first row, which loads it */
+  if (self->preview_img)
+    gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_PREVIEW);
   redraw_figures (self);
   update_actions (self);
+  tsr_window_session_opened (self);
 
   JobData *d = g_task_get_task_data (task);
   double secs = (g_get_monotonic_time () - d->t0) / 1e6;
@@ -473,7 +537,7 @@ analysis_done (GObject *source, GAsyncResult *res, gpointer data)
   else
     {
       g_autofree char *msg = g_strdup_printf (
-        _("%u frames analysed in %.1f s: %u used, %u registered and valid; tile %d px, %d×%d tiles. Press Run."),
+        _("%u frames analysed in %.1f s: %u used, %u registered and valid; tile %d px, %d×%d tiles. Press Run for the full reconstruction."),
         a->reg->n_frames, secs, self->weights->n_used, tsr_registration_n_valid (a->reg),
         a->tile_size, a->tiles_x, a->tiles_y);
       set_status (self, msg);
@@ -487,18 +551,19 @@ void
 tsr_window_open_paths (TsrWindow *self, const char *const *paths)
 {
   g_return_if_fail (TSR_IS_WINDOW (self) && paths && paths[0]);
+  char **copy = g_strdupv ((char **) paths);   /* paths may be self->paths (Analyse Again) */
   g_strfreev (self->paths);
-  self->paths = g_strdupv ((char **) paths);
-  g_autofree char *base = g_path_get_basename (paths[0]);
+  self->paths = copy;
+  g_autofree char *base = g_path_get_basename (self->paths[0]);
   g_autofree char *title = g_strdup_printf ("%s — Tessera", base);
   gtk_window_set_title (GTK_WINDOW (self), title);
 
   GCancellable *cancellable;
   JobData *d = begin_job (self, TSR_JOB_ANALYSE, &cancellable);
-  d->paths = g_strdupv ((char **) paths);
+  d->paths = g_strdupv (self->paths);
   self->weigh_pending = FALSE;
   self->weigh_gen++;
-  g_autofree char *msg = g_strdup_printf (_("Analysing %s…"), paths[0]);
+  g_autofree char *msg = g_strdup_printf (_("Analysing %s…"), self->paths[0]);
   set_status (self, msg);
 
   self->analysis_workers++;
@@ -568,9 +633,12 @@ weigh_done (GObject *source, GAsyncResult *res, gpointer data)
   refresh_rows (self);
   redraw_figures (self);
   update_actions (self);
-  g_autofree char *msg = g_strdup_printf (_("Weights updated: %u of %u frames used%s"), w->n_used, w->n_frames,
+  self->weigh_ms = (g_get_monotonic_time () - self->weigh_t0) / 1e3;
+  g_autofree char *msg = g_strdup_printf (_("Weights updated in %.0f ms: %u of %u frames used%s"), self->weigh_ms,
+                                          w->n_used, w->n_frames,
                                           self->recon ? _(" — Run again to apply them to the result") : "");
   set_status (self, msg);
+  request_preview (self);
 }
 
 static void
@@ -594,6 +662,8 @@ start_weigh (TsrWindow *self)
 static void
 request_weigh (TsrWindow *self)
 {
+  if (!self->weigh_pending && !self->weigh_running)
+    self->weigh_t0 = g_get_monotonic_time ();
   self->weigh_gen++;
   self->weigh_pending = TRUE;
   start_weigh (self);
@@ -625,6 +695,12 @@ render_display (const TsrImage *img)
   TsrStretch st;
   tsr_stretch_auto (img, &st);
   return tsr_render_surface (img, &st, 1);
+}
+
+cairo_surface_t *
+tsr_window_render_display (const TsrImage *img)
+{
+  return render_display (img);
 }
 
 static void
@@ -724,9 +800,169 @@ tsr_window_cancel (TsrWindow *self)
   g_cancellable_cancel (self->job_cancellable);
   self->job_gen++;   /* whatever the worker returns is dropped */
   end_job (self);
-  set_status (self, kind == TSR_JOB_RUN ? _("Run cancelled") : _("Analysis cancelled"));
+  set_status (self, kind == TSR_JOB_RUN      ? _("Run cancelled")
+                    : kind == TSR_JOB_DECONV ? _("Deconvolution cancelled")
+                                             : _("Analysis cancelled"));
   if (self->weigh_pending)
     start_weigh (self);
+}
+
+/* ---------------------------------------------------------------- live preview */
+
+typedef struct
+{
+  guint gen;
+  TsrPreviewCache *cache;
+  TsrWeights *weights;
+} PreviewJob;
+
+typedef struct
+{
+  TsrImage *img;
+  cairo_surface_t *surface;
+} PreviewResult;
+
+static void
+preview_job_free (gpointer data)
+{
+  PreviewJob *j = data;
+  g_clear_pointer (&j->cache, tsr_preview_cache_unref);
+  g_clear_pointer (&j->weights, tsr_weights_unref);
+  g_free (j);
+}
+
+static void
+preview_result_free (gpointer data)
+{
+  PreviewResult *r = data;
+  g_clear_pointer (&r->img, tsr_image_unref);
+  g_clear_pointer (&r->surface, cairo_surface_destroy);
+  g_free (r);
+}
+
+static void
+preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  PreviewJob *j = task_data;
+  GError *error = NULL;
+  TsrImage *img = tsr_preview_render (j->cache, j->weights, cancellable, &error);
+  if (!img)
+    {
+      if (!error)
+        error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+      g_task_return_error (task, error);
+      return;
+    }
+  PreviewResult *r = g_new0 (PreviewResult, 1);
+  r->img = img;
+  r->surface = render_display (img);
+  g_task_return_pointer (task, r, preview_result_free);
+}
+
+static void start_preview (TsrWindow *self);
+
+static void
+preview_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  TsrWindow *self = TSR_WINDOW (source);
+  GTask *task = G_TASK (res);
+  PreviewJob *j = g_task_get_task_data (task);
+  GError *error = NULL;
+  PreviewResult *r = g_task_propagate_pointer (task, &error);
+  self->preview_running = FALSE;
+  if (self->disposed || j->gen != self->preview_gen || j->cache != self->preview_cache)
+    {
+      /* stale: newer weights (or another session) arrived meanwhile */
+      g_clear_error (&error);
+      if (r)
+        preview_result_free (r);
+      if (!self->disposed && self->preview_pending)
+        start_preview (self);
+      return;
+    }
+  if (!r)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        show_error (self, error->message);
+      g_error_free (error);
+      return;
+    }
+  g_clear_pointer (&self->preview_img, tsr_image_unref);
+  g_clear_pointer (&self->preview_surface, cairo_surface_destroy);
+  self->preview_img = g_steal_pointer (&r->img);
+  self->preview_surface = g_steal_pointer (&r->surface);
+  preview_result_free (r);
+  self->preview_ms = (g_get_monotonic_time () - self->preview_t0) / 1e3;
+  if (gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown)) == SHOW_PREVIEW)
+    show_current (self);
+}
+
+static void
+start_preview (TsrWindow *self)
+{
+  if (self->preview_running || !self->preview_cache || !self->weights
+      || tsr_preview_cache_get_analysis (self->preview_cache) != self->analysis)
+    return;
+  self->preview_pending = FALSE;
+  self->preview_running = TRUE;
+  PreviewJob *j = g_new0 (PreviewJob, 1);
+  j->gen = self->preview_gen;
+  j->cache = tsr_preview_cache_ref (self->preview_cache);
+  j->weights = tsr_weights_ref (self->weights);
+  GTask *task = g_task_new (self, NULL, preview_done, NULL);
+  g_task_set_task_data (task, j, preview_job_free);
+  g_task_set_name (task, "tessera-preview");
+  g_task_run_in_thread (task, preview_thread);
+  g_object_unref (task);
+}
+
+/* New weights are shown: render the preview with them (the latest request wins). The
+ * preview time counts from the parameter change that led to these weights. */
+static void
+request_preview (TsrWindow *self)
+{
+  if (!self->preview_cache)
+    return;
+  self->preview_gen++;
+  self->preview_pending = TRUE;
+  self->preview_t0 = self->weigh_t0;
+  start_preview (self);
+}
+
+/* ---------------------------------------------------------------- stall probe */
+
+#define STALL_TICK_MS 10
+
+static gboolean
+stall_tick (gpointer data)
+{
+  TsrWindow *self = data;
+  gint64 now = g_get_monotonic_time ();
+  gint64 gap = now - self->stall_last;
+  if (gap > self->stall_worst_us)
+    self->stall_worst_us = gap;
+  self->stall_last = now;
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+stall_probe_start (TsrWindow *self)
+{
+  if (self->stall_source)
+    return;
+  self->stall_last = g_get_monotonic_time ();
+  self->stall_source = g_timeout_add (STALL_TICK_MS, stall_tick, self);
+  g_source_set_name_by_id (self->stall_source, "tessera-stall-probe");
+}
+
+static void
+stall_probe_stop (TsrWindow *self)
+{
+  if (!self->stall_source)
+    return;
+  stall_tick (self);   /* the gap up to now counts too */
+  g_source_remove (self->stall_source);
+  self->stall_source = 0;
 }
 
 /* ---------------------------------------------------------------- frame loading */
@@ -831,6 +1067,12 @@ show_current (TsrWindow *self)
     tsr_image_view_set_image (self->view, self->recon->mean, self->mean_surface, -1);
   else if (mode == SHOW_FRAME && self->frame_img)
     tsr_image_view_set_image (self->view, self->frame_img, self->frame_surface, self->frame_img_index);
+  else if (mode == SHOW_PREVIEW && self->preview_img && self->preview_cache)
+    tsr_image_view_set_image_scaled (self->view, self->preview_img, self->preview_surface, -1,
+                                     tsr_preview_cache_factor (self->preview_cache));
+  else if (mode == SHOW_DECONV && self->deconv_img)
+    tsr_image_view_set_image_scaled (self->view, self->deconv_img, self->deconv_surface, -1,
+                                     self->analysis ? (double) self->analysis->width / self->deconv_img->width : 1.0);
   else
     tsr_image_view_set_image (self->view, NULL, NULL, -1);
   /* stars are in the displayed frame's own coordinates: only over that frame */
@@ -1052,180 +1294,7 @@ build_diagnostics (TsrWindow *self)
     }
   return nb;
 }
-
-/* ---------------------------------------------------------------- parameters */
-
-typedef struct
-{
-  const char *group;
-  const char *keys[5];
-} ParamGroup;
-
-static const ParamGroup param_groups[] = {
-  { N_("Global quality"), { "global.alpha", "global.beta", "global.gamma", "global.k", NULL } },
-  { N_("Local quality"), { "local.k", NULL } },
-  { N_("Registration gate"), { "gate.cc_min", "gate.cc_mad", NULL } },
-  { N_("Clusters"), { "cluster.kappa", NULL } },
-  { N_("Tiles (next analysis)"), { "tiles.s", NULL } },
-  { N_("Rejection (next run)"), { "reject.kappa", NULL } },
-};
-
-static double *
-param_double (TsrParams *p, const TsrParamSpec *spec)
-{
-  return (double *) ((char *) p + spec->offset);
-}
-
-static void
-on_param_changed (GtkSpinButton *spin, TsrWindow *self)
-{
-  if (self->updating_params)
-    return;
-  const char *key = g_object_get_data (G_OBJECT (spin), "key");
-  const TsrParamSpec *spec = tsr_params_find (key);
-  if (!spec || spec->type != TSR_PARAM_DOUBLE)
-    return;
-  *param_double (&self->params, spec) = gtk_spin_button_get_value (spin);
-  if (g_str_has_prefix (key, "tiles."))
-    {
-      gtk_label_set_text (GTK_LABEL (self->param_note),
-                          _("The tile size takes effect when the session is analysed again."));
-      gtk_widget_remove_css_class (self->param_note, "error");
-    }
-  else if (g_str_has_prefix (key, "reject."))
-    {
-      gtk_label_set_text (GTK_LABEL (self->param_note), _("Rejection applies to the next run."));
-      gtk_widget_remove_css_class (self->param_note, "error");
-    }
-  else if (self->analysis || self->job == TSR_JOB_ANALYSE)
-    request_weigh (self);
-}
-
-static void
-sync_spins (TsrWindow *self)
-{
-  self->updating_params = TRUE;
-  GHashTableIter it;
-  gpointer key, spin;
-  g_hash_table_iter_init (&it, self->spins);
-  while (g_hash_table_iter_next (&it, &key, &spin))
-    {
-      const TsrParamSpec *spec = tsr_params_find (key);
-      gtk_spin_button_set_value (GTK_SPIN_BUTTON (spin), *param_double (&self->params, spec));
-    }
-  self->updating_params = FALSE;
-}
-
-static void
-on_reset_clicked (GtkButton *b, TsrWindow *self)
-{
-  tsr_params_init (&self->params);
-  sync_spins (self);
-  gtk_label_set_text (GTK_LABEL (self->param_note), "");
-  if (self->analysis)
-    request_weigh (self);
-}
-
-static GtkWidget *
-build_params (TsrWindow *self)
-{
-  self->spins = g_hash_table_new (g_str_hash, g_str_equal);
-  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
-  gtk_widget_set_margin_start (box, 8);
-  gtk_widget_set_margin_end (box, 8);
-  gtk_widget_set_margin_top (box, 8);
-  gtk_widget_set_margin_bottom (box, 8);
-  for (guint g = 0; g < G_N_ELEMENTS (param_groups); g++)
-    {
-      GtkWidget *grid = gtk_grid_new ();
-      gtk_grid_set_row_spacing (GTK_GRID (grid), 4);
-      gtk_grid_set_column_spacing (GTK_GRID (grid), 12);
-      gtk_widget_set_margin_start (grid, 12);
-      gtk_widget_set_margin_top (grid, 4);
-      int row = 0;
-      for (const char *const *k = param_groups[g].keys; *k; k++)
-        {
-          const TsrParamSpec *spec = tsr_params_find (*k);
-          if (!spec || spec->type != TSR_PARAM_DOUBLE)
-            continue;
-          GtkWidget *label = gtk_label_new (spec->key);
-          gtk_label_set_xalign (GTK_LABEL (label), 0);
-          gtk_widget_set_hexpand (label, TRUE);
-          double range = spec->max - spec->min;
-          double step = range > 100 ? 1 : 0.05;
-          GtkWidget *spin = gtk_spin_button_new_with_range (spec->min, spec->max, step);
-          gtk_spin_button_set_digits (GTK_SPIN_BUTTON (spin), range > 100 ? 1 : 2);
-          gtk_spin_button_set_value (GTK_SPIN_BUTTON (spin), *param_double (&self->params, spec));
-          gtk_widget_set_tooltip_text (label, _(spec->help));
-          gtk_widget_set_tooltip_text (spin, _(spec->help));
-          g_object_set_data (G_OBJECT (spin), "key", (gpointer) spec->key);
-          g_signal_connect (spin, "value-changed", G_CALLBACK (on_param_changed), self);
-          g_hash_table_insert (self->spins, (gpointer) spec->key, spin);
-          gtk_grid_attach (GTK_GRID (grid), label, 0, row, 1, 1);
-          gtk_grid_attach (GTK_GRID (grid), spin, 1, row, 1, 1);
-          row++;
-        }
-      GtkWidget *exp = gtk_expander_new (_(param_groups[g].group));
-      gtk_expander_set_expanded (GTK_EXPANDER (exp), TRUE);
-      gtk_expander_set_child (GTK_EXPANDER (exp), grid);
-      gtk_box_append (GTK_BOX (box), exp);
-    }
-  self->param_note = gtk_label_new ("");
-  gtk_label_set_wrap (GTK_LABEL (self->param_note), TRUE);
-  gtk_label_set_xalign (GTK_LABEL (self->param_note), 0);
-  gtk_box_append (GTK_BOX (box), self->param_note);
-
-  GtkWidget *buttons = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
-  GtkWidget *reset = gtk_button_new_with_mnemonic (_("_Reset to Defaults"));
-  g_signal_connect (reset, "clicked", G_CALLBACK (on_reset_clicked), self);
-  GtkWidget *again = gtk_button_new_with_mnemonic (_("_Analyse Again"));
-  gtk_actionable_set_action_name (GTK_ACTIONABLE (again), "win.reanalyse");
-  gtk_box_append (GTK_BOX (buttons), reset);
-  gtk_box_append (GTK_BOX (buttons), again);
-  gtk_box_append (GTK_BOX (box), buttons);
-
-  GtkWidget *sw = gtk_scrolled_window_new ();
-  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (sw), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
-  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (sw), box);
-  return sw;
-}
-
-gboolean
-tsr_window_set_param (TsrWindow *self, const char *key, double value)
-{
-  GtkWidget *spin = g_hash_table_lookup (self->spins, key);
-  if (!spin)
-    return FALSE;
-  gtk_spin_button_set_value (GTK_SPIN_BUTTON (spin), value);
-  return TRUE;
-}
-
 /* ---------------------------------------------------------------- actions */
-
-static void
-open_response (GtkNativeDialog *dialog, int response, TsrWindow *self)
-{
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      g_autofree char *path = file ? g_file_get_path (file) : NULL;
-      if (path)
-        tsr_window_open_session (self, path);
-    }
-  g_clear_object (&self->chooser);
-}
-
-static void
-open_activated (GSimpleAction *action, GVariant *param, gpointer data)
-{
-  TsrWindow *self = data;
-  g_clear_object (&self->chooser);
-  self->chooser = gtk_file_chooser_native_new (_("Open Session Folder"), GTK_WINDOW (self),
-                                               GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Open"), _("_Cancel"));
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (self->chooser), TRUE);
-  g_signal_connect (self->chooser, "response", G_CALLBACK (open_response), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->chooser));
-}
 
 static void
 run_activated (GSimpleAction *action, GVariant *param, gpointer data)
@@ -1253,115 +1322,9 @@ about_activated (GSimpleAction *action, GVariant *param, gpointer data)
   tsr_show_about (GTK_WINDOW (data));
 }
 
-typedef struct
-{
-  char *path;
-  TsrImage *img;
-  gboolean png;
-} ExportData;
-
-static void
-export_data_free (gpointer data)
-{
-  ExportData *e = data;
-  g_free (e->path);
-  g_clear_pointer (&e->img, tsr_image_unref);
-  g_free (e);
-}
-
-static void
-export_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  ExportData *e = task_data;
-  GError *error = NULL;
-  gboolean ok = e->png ? tsr_write_png_preview (e->img, e->path, 0, &error)
-                       : tsr_fits_write (e->path, e->img, NULL, &error);
-  if (ok)
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
-}
-
-static void
-export_done (GObject *source, GAsyncResult *res, gpointer data)
-{
-  TsrWindow *self = TSR_WINDOW (source);
-  GError *error = NULL;
-  ExportData *e = g_task_get_task_data (G_TASK (res));
-  if (self->disposed)
-    return;
-  if (!g_task_propagate_boolean (G_TASK (res), &error))
-    {
-      show_error (self, error->message);
-      g_error_free (error);
-      return;
-    }
-  g_autofree char *msg = e->png ? g_strdup_printf (_("Wrote a stretched preview (display only) to %s"), e->path)
-                                : g_strdup_printf (_("Wrote the linear result to %s"), e->path);
-  set_status (self, msg);
-}
-
-static void
-export_response (GtkNativeDialog *dialog, int response, TsrWindow *self)
-{
-  if (response == GTK_RESPONSE_ACCEPT && self->recon)
-    {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      char *path = file ? g_file_get_path (file) : NULL;
-      if (path)
-        {
-          ExportData *e = g_new0 (ExportData, 1);
-          g_autofree char *lower = g_ascii_strdown (path, -1);
-          e->png = g_str_has_suffix (lower, ".png");
-          if (!e->png && !tsr_is_fits_name (path))
-            {
-              char *p2 = g_strconcat (path, ".fits", NULL);
-              g_free (path);
-              path = p2;
-            }
-          e->path = path;
-          e->img = tsr_image_ref (self->recon->result);
-          GTask *task = g_task_new (self, NULL, export_done, NULL);
-          g_task_set_task_data (task, e, export_data_free);
-          g_task_run_in_thread (task, export_thread);
-          g_object_unref (task);
-        }
-    }
-  g_clear_object (&self->chooser);
-}
-
-static void
-export_activated (GSimpleAction *action, GVariant *param, gpointer data)
-{
-  TsrWindow *self = data;
-  if (!self->recon)
-    return;
-  g_clear_object (&self->chooser);
-  self->chooser = gtk_file_chooser_native_new (_("Export Result"), GTK_WINDOW (self),
-                                               GTK_FILE_CHOOSER_ACTION_SAVE, _("_Export"), _("_Cancel"));
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (self->chooser), TRUE);
-  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (self->chooser), "result.fits");
-  GtkFileFilter *fits = gtk_file_filter_new ();
-  gtk_file_filter_set_name (fits, _("FITS (linear data)"));
-  gtk_file_filter_add_pattern (fits, "*.fits");
-  gtk_file_filter_add_pattern (fits, "*.fit");
-  gtk_file_filter_add_pattern (fits, "*.fts");
-  GtkFileFilter *png = gtk_file_filter_new ();
-  gtk_file_filter_set_name (png, _("PNG (stretched preview)"));
-  gtk_file_filter_add_pattern (png, "*.png");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (self->chooser), fits);
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (self->chooser), png);
-  g_object_unref (fits);
-  g_object_unref (png);
-  g_signal_connect (self->chooser, "response", G_CALLBACK (export_response), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->chooser));
-}
-
 static const GActionEntry win_entries[] = {
-  { .name = "open", .activate = open_activated },
   { .name = "run", .activate = run_activated },
   { .name = "cancel", .activate = cancel_activated },
-  { .name = "export", .activate = export_activated },
   { .name = "reanalyse", .activate = reanalyse_activated },
   { .name = "about", .activate = about_activated },
 };
@@ -1388,7 +1351,7 @@ build_header (TsrWindow *self)
   GtkWidget *hb = gtk_header_bar_new ();
   gtk_header_bar_pack_start (GTK_HEADER_BAR (hb),
                              icon_label_button ("folder-open-symbolic", _("_Open"), "win.open",
-                                                _("Open a session folder (Ctrl+O)")));
+                                                _("Open a session folder (Ctrl+O); folders and FITS files can also be dropped on the window")));
   GtkWidget *run = icon_label_button ("media-playback-start-symbolic", _("_Run"), "win.run",
                                       _("Reconstruct the session (Ctrl+R)"));
   gtk_widget_add_css_class (run, "suggested-action");
@@ -1396,19 +1359,23 @@ build_header (TsrWindow *self)
   gtk_header_bar_pack_start (GTK_HEADER_BAR (hb),
                              icon_label_button ("process-stop-symbolic", _("_Cancel"), "win.cancel",
                                                 _("Cancel the running job (Escape)")));
+  GtkWidget *deconv = icon_label_button (NULL, _("_Deconvolve"), "win.deconvolve",
+                                         tsr_window_deconv_available ()
+                                           ? _("Multi-frame deconvolution of the session (Ctrl+D); the latent is shown after every iteration")
+                                           : _("Multi-frame deconvolution is not part of this build"));
+  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb), deconv);
 
-  GMenu *menu = g_menu_new ();
-  g_menu_append (menu, _("_About Tessera"), "win.about");
-  g_menu_append (menu, _("_Quit"), "app.quit");
   GtkWidget *mb = gtk_menu_button_new ();
   gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (mb), "open-menu-symbolic");
-  gtk_menu_button_set_menu_model (GTK_MENU_BUTTON (mb), G_MENU_MODEL (menu));
-  gtk_widget_set_tooltip_text (mb, _("Main menu"));
+  GMenuModel *menu = tsr_window_files_menu (self);
+  gtk_menu_button_set_menu_model (GTK_MENU_BUTTON (mb), menu);
   g_object_unref (menu);
+  gtk_menu_button_set_primary (GTK_MENU_BUTTON (mb), TRUE);
+  gtk_widget_set_tooltip_text (mb, _("Main menu (F10)"));
   gtk_header_bar_pack_end (GTK_HEADER_BAR (hb), mb);
   gtk_header_bar_pack_end (GTK_HEADER_BAR (hb),
                            icon_label_button ("document-save-as-symbolic", _("_Export…"), "win.export",
-                                              _("Export the result as FITS, or a stretched PNG preview (Ctrl+E)")));
+                                              _("Export the result as FITS or TIFF (linear), or a stretched PNG (Ctrl+E)")));
   return hb;
 }
 
@@ -1421,9 +1388,11 @@ build_view_toolbar (TsrWindow *self)
   gtk_widget_set_margin_top (bar, 4);
   gtk_widget_set_margin_bottom (bar, 4);
 
-  const char *shows[] = { _("Selected frame"), _("Result"), _("Mean stack"), NULL };
+  /* order: ShowMode */
+  const char *shows[] = { _("Selected frame"), _("Live preview"), _("Result"), _("Mean stack"), _("Deconvolved"), NULL };
   self->show_dropdown = gtk_drop_down_new_from_strings (shows);
-  gtk_widget_set_tooltip_text (self->show_dropdown, _("What the view shows (display stretch only)"));
+  gtk_widget_set_tooltip_text (self->show_dropdown,
+                               _("What the view shows (display stretch only). The live preview follows every weight change."));
   g_signal_connect (self->show_dropdown, "notify::selected", G_CALLBACK (on_show_changed), self);
   gtk_box_append (GTK_BOX (bar), self->show_dropdown);
 
@@ -1459,16 +1428,38 @@ build_view_toolbar (TsrWindow *self)
 }
 
 static void
+install_css (void)
+{
+  static gboolean done;
+  GdkDisplay *display = gdk_display_get_default ();
+  if (done || !display)
+    return;
+  done = TRUE;
+  GtkCssProvider *css = gtk_css_provider_new ();
+  gtk_css_provider_load_from_data (css,
+                                   "label.error { color: #e01b24; }\n"
+                                   ".param-note { font-size: smaller; }\n"
+                                   "columnview.data-table { font-size: smaller; }\n"
+                                   ".status-bar { padding: 2px 0; }\n", -1);
+  gtk_style_context_add_provider_for_display (display, GTK_STYLE_PROVIDER (css),
+                                              GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
+  g_object_unref (css);
+}
+
+static void
 tsr_window_init (TsrWindow *self)
 {
   tsr_params_init (&self->params);
   self->frame_img_index = -1;
   self->selected_frame = -1;
   self->progress = progress_shared_new (self);
+  install_css ();
 
   g_action_map_add_action_entries (G_ACTION_MAP (self), win_entries, G_N_ELEMENTS (win_entries), self);
+  tsr_window_files_init (self);    /* settings, file actions, recent sessions, drop target */
+  tsr_window_deconv_init (self);
   gtk_window_set_title (GTK_WINDOW (self), "Tessera");
-  gtk_window_set_default_size (GTK_WINDOW (self), 1400, 900);
+  gtk_window_set_icon_name (GTK_WINDOW (self), TSR_APP_ID);
   gtk_window_set_titlebar (GTK_WINDOW (self), build_header (self));
 
   self->view = TSR_IMAGE_VIEW (tsr_image_view_new ());
@@ -1478,6 +1469,7 @@ tsr_window_init (TsrWindow *self)
   GtkWidget *image_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
   gtk_box_append (GTK_BOX (image_box), build_view_toolbar (self));
   gtk_box_append (GTK_BOX (image_box), GTK_WIDGET (self->view));
+  gtk_widget_set_vexpand (GTK_WIDGET (self->view), TRUE);
   GtkWidget *left = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
   gtk_paned_set_start_child (GTK_PANED (left), image_box);
   gtk_paned_set_end_child (GTK_PANED (left), build_table (self));
@@ -1487,8 +1479,8 @@ tsr_window_init (TsrWindow *self)
   /* right: diagnostics over parameters */
   GtkWidget *right = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
   gtk_paned_set_start_child (GTK_PANED (right), build_diagnostics (self));
-  gtk_paned_set_end_child (GTK_PANED (right), build_params (self));
-  gtk_paned_set_position (GTK_PANED (right), 380);
+  gtk_paned_set_end_child (GTK_PANED (right), tsr_window_build_params (self));
+  gtk_paned_set_position (GTK_PANED (right), 360);
   gtk_widget_set_size_request (right, 470, -1);
 
   GtkWidget *main_paned = gtk_paned_new (GTK_ORIENTATION_HORIZONTAL);
@@ -1501,11 +1493,12 @@ tsr_window_init (TsrWindow *self)
 
   /* bottom: status and progress */
   GtkWidget *status = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+  gtk_widget_add_css_class (status, "status-bar");
   gtk_widget_set_margin_start (status, 8);
   gtk_widget_set_margin_end (status, 8);
   gtk_widget_set_margin_top (status, 4);
   gtk_widget_set_margin_bottom (status, 4);
-  self->status_label = gtk_label_new (_("Open a session folder to begin (Ctrl+O)."));
+  self->status_label = gtk_label_new (_("Open a session folder or a project to begin (Ctrl+O), or drop a folder here."));
   gtk_label_set_xalign (GTK_LABEL (self->status_label), 0);
   gtk_label_set_ellipsize (GTK_LABEL (self->status_label), PANGO_ELLIPSIZE_END);
   gtk_widget_set_hexpand (self->status_label, TRUE);
@@ -1521,6 +1514,9 @@ tsr_window_init (TsrWindow *self)
   gtk_box_append (GTK_BOX (outer), gtk_separator_new (GTK_ORIENTATION_HORIZONTAL));
   gtk_box_append (GTK_BOX (outer), status);
   gtk_window_set_child (GTK_WINDOW (self), outer);
+
+  GtkWindow *help = tsr_shortcuts_window_new ();
+  gtk_application_window_set_help_overlay (GTK_APPLICATION_WINDOW (self), GTK_SHORTCUTS_WINDOW (help));
 
   update_actions (self);
   show_current (self);
@@ -1540,9 +1536,14 @@ tsr_window_dispose (GObject *object)
       self->job_gen++;
       self->load_gen++;
       self->weigh_gen++;
-      if (self->chooser)
-        gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
-      g_clear_object (&self->chooser);
+      self->preview_gen++;
+      if (self->stall_source)
+        g_source_remove (self->stall_source);
+      self->stall_source = 0;
+      if (self->reanalyse_source)
+        g_source_remove (self->reanalyse_source);
+      self->reanalyse_source = 0;
+      tsr_window_files_dispose (self);
     }
   G_OBJECT_CLASS (tsr_window_parent_class)->dispose (object);
 }
@@ -1555,17 +1556,24 @@ tsr_window_finalize (GObject *object)
   g_clear_object (&self->load_cancellable);
   g_clear_object (&self->store);
   g_clear_object (&self->selection);
-  g_clear_pointer (&self->spins, g_hash_table_unref);
+  g_clear_pointer (&self->param_widgets, g_hash_table_unref);
   g_strfreev (self->paths);
+  g_free (self->project_path);
   g_clear_pointer (&self->session, tsr_session_unref);
   g_clear_pointer (&self->analysis, tsr_analysis_unref);
   g_clear_pointer (&self->weights, tsr_weights_unref);
   set_reconstruction (self, NULL, NULL, NULL);
   g_clear_pointer (&self->frame_img, tsr_image_unref);
   g_clear_pointer (&self->frame_surface, cairo_surface_destroy);
+  g_clear_pointer (&self->preview_cache, tsr_preview_cache_unref);
+  g_clear_pointer (&self->preview_img, tsr_image_unref);
+  g_clear_pointer (&self->preview_surface, cairo_surface_destroy);
+  g_clear_pointer (&self->deconv_img, tsr_image_unref);
+  g_clear_pointer (&self->deconv_surface, cairo_surface_destroy);
   progress_shared_unref (self->progress);
   g_free (self->shown_phase);
   g_free (self->last_error);
+  tsr_window_files_finalize (self);
   G_OBJECT_CLASS (tsr_window_parent_class)->finalize (object);
 }
 
@@ -1585,6 +1593,18 @@ tsr_window_new (GtkApplication *app)
 
 /* ---------------------------------------------------------------- accessors */
 
+void
+tsr_window_show_current (TsrWindow *self)
+{
+  show_current (self);
+}
+
+void
+tsr_window_request_weigh (TsrWindow *self)
+{
+  request_weigh (self);
+}
+
 TsrJobKind
 tsr_window_get_job (TsrWindow *self)
 {
@@ -1595,7 +1615,8 @@ gboolean
 tsr_window_is_busy (TsrWindow *self)
 {
   return self->job != TSR_JOB_NONE || self->weigh_running || self->weigh_pending || self->loading
-         || self->run_workers > 0 || self->analysis_workers > 0;
+         || self->run_workers > 0 || self->analysis_workers > 0 || self->preview_running
+         || self->preview_pending || self->export_workers > 0 || self->reanalyse_source != 0;
 }
 
 void
@@ -1604,6 +1625,18 @@ tsr_window_set_overlays (TsrWindow *self, guint overlays)
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_weights), overlays & TSR_OVERLAY_WEIGHTS);
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_tiles), overlays & TSR_OVERLAY_TILES);
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_stars), overlays & TSR_OVERLAY_STARS);
+}
+
+void
+tsr_window_set_show (TsrWindow *self, TsrShow show)
+{
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), (guint) show);
+}
+
+TsrShow
+tsr_window_get_show (TsrWindow *self)
+{
+  return (TsrShow) gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown));
 }
 
 guint
@@ -1628,6 +1661,42 @@ const TsrReconstruction *
 tsr_window_get_reconstruction (TsrWindow *self)
 {
   return self->recon;
+}
+
+const TsrParams *
+tsr_window_get_params (TsrWindow *self)
+{
+  return &self->params;
+}
+
+const TsrImage *
+tsr_window_get_preview (TsrWindow *self)
+{
+  return self->preview_img;
+}
+
+double
+tsr_window_get_preview_ms (TsrWindow *self)
+{
+  return self->preview_ms;
+}
+
+double
+tsr_window_get_weigh_ms (TsrWindow *self)
+{
+  return self->weigh_ms;
+}
+
+double
+tsr_window_get_worst_stall_ms (TsrWindow *self)
+{
+  return self->stall_worst_us / 1e3;
+}
+
+void
+tsr_window_reset_stall (TsrWindow *self)
+{
+  self->stall_worst_us = 0;
 }
 
 void

@@ -13,8 +13,27 @@ typedef enum
 {
   TSR_JOB_NONE = 0,
   TSR_JOB_ANALYSE,   /* scan + analyse + weigh */
-  TSR_JOB_RUN        /* accumulate */
+  TSR_JOB_RUN,       /* accumulate */
+  TSR_JOB_DECONV     /* multi-frame deconvolution */
 } TsrJobKind;
+
+/* What the image view shows (the "Show" drop-down, in its order). */
+typedef enum
+{
+  TSR_SHOW_FRAME = 0,  /* the selected frame */
+  TSR_SHOW_PREVIEW,    /* the live preview (reduced resolution, follows the weights) */
+  TSR_SHOW_RESULT,     /* the reconstruction */
+  TSR_SHOW_MEAN,       /* the mean stack of the same frames */
+  TSR_SHOW_DECONV      /* the deconvolved latent */
+} TsrShow;
+
+typedef enum
+{
+  TSR_EXPORT_FITS = 0,  /* linear float32 FITS */
+  TSR_EXPORT_TIFF32,    /* linear 32-bit float TIFF */
+  TSR_EXPORT_TIFF16,    /* linear 16-bit TIFF, scaled to the full range */
+  TSR_EXPORT_PNG        /* the display stretch, 8-bit */
+} TsrExportFormat;
 
 /* app may be NULL (tests). */
 TsrWindow  *tsr_window_new (GtkApplication *app);
@@ -32,6 +51,36 @@ gboolean    tsr_window_set_param (TsrWindow *self, const char *key, double value
 
 /* Overlay toggles (TsrOverlay bits from tsr-image-view.h), as if clicked. */
 void        tsr_window_set_overlays (TsrWindow *self, guint overlays);
+void        tsr_window_set_show (TsrWindow *self, TsrShow show);
+TsrShow     tsr_window_get_show (TsrWindow *self);
+
+/* Parameters: apply a preset ("default", "seestar", "dslr", "mono") through the panel's
+ * selector, as if chosen there (FALSE for an unknown name). */
+gboolean    tsr_window_apply_preset (TsrWindow *self, const char *name);
+const char *tsr_window_get_preset (TsrWindow *self);
+const TsrParams *tsr_window_get_params (TsrWindow *self);
+
+/* Projects (.tessera): the parameters and the session's paths. Opening one sets the
+ * parameters and starts the analysis of its session (when it names one). */
+gboolean    tsr_window_save_project (TsrWindow *self, const char *path, GError **error);
+gboolean    tsr_window_open_project (TsrWindow *self, const char *path, GError **error);
+/* Open what the command line or a drop names: one .tessera project, or folders/FITS files. */
+gboolean    tsr_window_open_files (TsrWindow *self, GFile **files, guint n_files);
+
+/* Recent sessions (folders and projects, most recent first; NULL-terminated). */
+const char *const *tsr_window_get_recent (TsrWindow *self);
+/* The window's drop target (GDK_TYPE_FILE_LIST). */
+GtkDropTarget *tsr_window_get_drop_target (TsrWindow *self);
+
+/* Export the result (or, for TSR_SHOW_DECONV, the deconvolved image) in a worker; FALSE when
+ * there is nothing to export. Busy until written; errors go to the status line. */
+gboolean    tsr_window_export (TsrWindow *self, const char *path, TsrExportFormat format);
+/* Write the report folder (HTML, figures, diagnostics JSON) in a worker. */
+gboolean    tsr_window_export_report (TsrWindow *self, const char *dir);
+
+/* Deconvolution of the session (FALSE when unavailable in this build or busy). */
+gboolean    tsr_window_deconvolve (TsrWindow *self);
+guint       tsr_window_get_deconv_iteration (TsrWindow *self);
 
 /* State, for tests and the status line. */
 TsrJobKind  tsr_window_get_job (TsrWindow *self);
@@ -42,6 +91,13 @@ guint       tsr_window_get_n_rows (TsrWindow *self);
 TsrAnalysis *tsr_window_get_analysis (TsrWindow *self);
 TsrWeights *tsr_window_get_weights (TsrWindow *self);
 const TsrReconstruction *tsr_window_get_reconstruction (TsrWindow *self);
+const TsrImage *tsr_window_get_preview (TsrWindow *self);
+/* Last live update, from the parameter change to the weights / the preview shown (ms). */
+double      tsr_window_get_weigh_ms (TsrWindow *self);
+double      tsr_window_get_preview_ms (TsrWindow *self);
+/* Longest gap between the 10 ms ticks of the main-loop stall probe while jobs ran (ms). */
+double      tsr_window_get_worst_stall_ms (TsrWindow *self);
+void        tsr_window_reset_stall (TsrWindow *self);
 /* Progress of the running job as last shown (done/total of the current phase). */
 void        tsr_window_get_progress (TsrWindow *self, guint *done, guint *total);
 /* The last error message shown, or NULL. */

@@ -1,0 +1,282 @@
+/* tsr-window-deconv.c — the "Deconvolve" job: multi-frame deconvolution of the session
+ * (tsr-deconv) in a worker, the latent shown after every iteration, cancellable.
+ *
+ * The engine calls the iteration callback on the worker thread with the current latent; the
+ * callback copies it, renders it for display and hands it to the main thread through one
+ * coalescing slot (at most one idle pending, the newest latent wins). Results and latents of
+ * a cancelled or superseded job are dropped by generation.
+ *
+ * Built only when the engine has the deconvolution (TSR_HAVE_DECONV, set by meson when
+ * src/engine/tsr-deconv.c exists); otherwise the action stays disabled. */
+#include "tsr-config.h"
+#include <glib/gi18n.h>
+#include "tsr-window-private.h"
+
+#ifdef TSR_HAVE_DECONV
+
+typedef struct
+{
+  gatomicrefcount ref;
+  GMutex lock;
+  GWeakRef window;
+  guint gen;
+  TsrImage *latent;              /* newest latent not yet shown */
+  cairo_surface_t *surface;
+  guint iteration;
+  double change;
+  gboolean pending;
+} LatentSlot;
+
+static LatentSlot *
+latent_slot_ref (LatentSlot *s)
+{
+  g_atomic_ref_count_inc (&s->ref);
+  return s;
+}
+
+static void
+latent_slot_unref (gpointer data)
+{
+  LatentSlot *s = data;
+  if (!g_atomic_ref_count_dec (&s->ref))
+    return;
+  g_clear_pointer (&s->latent, tsr_image_unref);
+  g_clear_pointer (&s->surface, cairo_surface_destroy);
+  g_weak_ref_clear (&s->window);
+  g_mutex_clear (&s->lock);
+  g_free (s);
+}
+
+typedef struct
+{
+  guint gen;
+  TsrSession *session;
+  TsrParams params;
+  gpointer progress;          /* tsr_window_progress_data_new */
+  LatentSlot *slot;
+  GCancellable *cancellable;
+} DeconvJob;
+
+static void
+deconv_job_free (gpointer data)
+{
+  DeconvJob *j = data;
+  g_clear_pointer (&j->session, tsr_session_unref);
+  tsr_window_progress_data_free (j->progress);
+  latent_slot_unref (j->slot);
+  g_clear_object (&j->cancellable);
+  g_free (j);
+}
+
+static void
+show_latent (TsrWindow *self, TsrImage *img, cairo_surface_t *surface)
+{
+  g_clear_pointer (&self->deconv_img, tsr_image_unref);
+  g_clear_pointer (&self->deconv_surface, cairo_surface_destroy);
+  self->deconv_img = img;
+  self->deconv_surface = surface;
+  if (tsr_window_get_show (self) != TSR_SHOW_DECONV)
+    tsr_window_set_show (self, TSR_SHOW_DECONV);
+  else
+    tsr_window_show_current (self);
+  tsr_window_update_actions (self);
+}
+
+static gboolean
+latent_idle (gpointer data)
+{
+  LatentSlot *s = data;
+  g_mutex_lock (&s->lock);
+  TsrImage *img = g_steal_pointer (&s->latent);
+  cairo_surface_t *surface = g_steal_pointer (&s->surface);
+  guint iteration = s->iteration;
+  double change = s->change;
+  s->pending = FALSE;
+  g_mutex_unlock (&s->lock);
+
+  TsrWindow *self = g_weak_ref_get (&s->window);
+  if (self && img && tsr_window_job_is_current (self, s->gen))
+    {
+      self->deconv_iteration = iteration;
+      show_latent (self, g_steal_pointer (&img), g_steal_pointer (&surface));
+      g_autofree char *msg = g_strdup_printf (_("Deconvolution: iteration %u, relative change %.2g"), iteration, change);
+      tsr_window_set_status_text (self, msg);
+    }
+  g_clear_pointer (&img, tsr_image_unref);
+  g_clear_pointer (&surface, cairo_surface_destroy);
+  g_clear_object (&self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Worker thread. */
+static gboolean
+iteration_cb (const TsrImage *latent, const TsrDeconvIterStats *stats, gpointer data)
+{
+  DeconvJob *j = data;
+  if (g_cancellable_is_cancelled (j->cancellable))
+    return FALSE;
+  TsrImage *copy = tsr_image_copy (latent);
+  cairo_surface_t *surface = tsr_window_render_display (copy);
+  LatentSlot *s = j->slot;
+  g_mutex_lock (&s->lock);
+  g_clear_pointer (&s->latent, tsr_image_unref);
+  g_clear_pointer (&s->surface, cairo_surface_destroy);
+  s->latent = copy;
+  s->surface = surface;
+  s->iteration = stats->iteration;
+  s->change = stats->rel_change;
+  if (!s->pending)
+    {
+      s->pending = TRUE;
+      g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, latent_idle, latent_slot_ref (s), latent_slot_unref);
+    }
+  g_mutex_unlock (&s->lock);
+  return TRUE;
+}
+
+typedef struct
+{
+  TsrDeconvResult *result;
+  cairo_surface_t *surface;
+} DeconvOut;
+
+static void
+deconv_out_free (gpointer data)
+{
+  DeconvOut *o = data;
+  g_clear_pointer (&o->result, tsr_deconv_result_free);
+  g_clear_pointer (&o->surface, cairo_surface_destroy);
+  g_free (o);
+}
+
+static void
+deconv_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  DeconvJob *j = task_data;
+  GError *error = NULL;
+  TsrDeconvOptions opt;
+  tsr_deconv_options_init (&opt);
+  TsrDeconvResult *r = tsr_deconv_run (j->session, &j->params, &opt, iteration_cb, j, tsr_window_job_progress,
+                                       j->progress, cancellable, &error);
+  if (!r)
+    {
+      if (!error)
+        error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, _("Deconvolution cancelled"));
+      g_task_return_error (task, error);
+      return;
+    }
+  DeconvOut *o = g_new0 (DeconvOut, 1);
+  o->result = r;
+  o->surface = tsr_window_render_display (r->image);
+  g_task_return_pointer (task, o, deconv_out_free);
+}
+
+static void
+deconv_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  TsrWindow *self = TSR_WINDOW (source);
+  GTask *task = G_TASK (res);
+  DeconvJob *j = g_task_get_task_data (task);
+  GError *error = NULL;
+  DeconvOut *o = g_task_propagate_pointer (task, &error);
+  self->run_workers--;
+  if (!tsr_window_job_is_current (self, j->gen))
+    {
+      g_clear_error (&error);
+      if (o)
+        deconv_out_free (o);
+      if (!self->disposed)
+        tsr_window_update_actions (self);
+      return;
+    }
+  tsr_window_end_job (self);
+  if (!o)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        tsr_window_show_error_text (self, error->message);
+      g_error_free (error);
+      return;
+    }
+  TsrDeconvResult *r = o->result;
+  self->deconv_iteration = r->iterations;
+  show_latent (self, tsr_image_ref (r->image), g_steal_pointer (&o->surface));
+  g_autofree char *msg = g_strdup_printf (_("Deconvolved %u frames in %u iterations (%.1f s)%s"), r->n_frames,
+                                          r->iterations, r->seconds_stage + r->seconds_iterate,
+                                          r->early_stopped ? _(", stopped early: converged") : "");
+  tsr_window_set_status_text (self, msg);
+  deconv_out_free (o);
+}
+
+gboolean
+tsr_window_deconvolve (TsrWindow *self)
+{
+  g_return_val_if_fail (TSR_IS_WINDOW (self), FALSE);
+  if (self->job != TSR_JOB_NONE || !self->session || self->run_workers > 0)
+    return FALSE;
+  GCancellable *cancellable;
+  guint gen = tsr_window_begin_job (self, TSR_JOB_DECONV, &cancellable);
+  DeconvJob *j = g_new0 (DeconvJob, 1);
+  j->gen = gen;
+  j->session = tsr_session_ref (self->session);
+  j->params = self->params;
+  j->progress = tsr_window_progress_data_new (self, gen);
+  j->cancellable = g_object_ref (cancellable);
+  j->slot = g_new0 (LatentSlot, 1);
+  g_atomic_ref_count_init (&j->slot->ref);
+  g_mutex_init (&j->slot->lock);
+  g_weak_ref_init (&j->slot->window, self);
+  j->slot->gen = gen;
+  self->deconv_iteration = 0;
+  self->run_workers++;
+  tsr_window_set_status_text (self, _("Deconvolving…"));
+  GTask *task = g_task_new (self, cancellable, deconv_done, NULL);
+  g_task_set_task_data (task, j, deconv_job_free);
+  g_task_set_name (task, "tessera-deconvolve");
+  g_task_run_in_thread (task, deconv_thread);
+  g_object_unref (task);
+  tsr_window_update_actions (self);
+  return TRUE;
+}
+
+gboolean
+tsr_window_deconv_available (void)
+{
+  return TRUE;
+}
+
+#else /* !TSR_HAVE_DECONV */
+
+gboolean
+tsr_window_deconvolve (TsrWindow *self)
+{
+  return FALSE;
+}
+
+gboolean
+tsr_window_deconv_available (void)
+{
+  return FALSE;
+}
+
+#endif
+
+guint
+tsr_window_get_deconv_iteration (TsrWindow *self)
+{
+  return self->deconv_iteration;
+}
+
+static void
+deconvolve_activated (GSimpleAction *action, GVariant *param, gpointer data)
+{
+  tsr_window_deconvolve (TSR_WINDOW (data));
+}
+
+void
+tsr_window_deconv_init (TsrWindow *self)
+{
+  static const GActionEntry entries[] = {
+    { .name = "deconvolve", .activate = deconvolve_activated },
+  };
+  g_action_map_add_action_entries (G_ACTION_MAP (self), entries, G_N_ELEMENTS (entries), self);
+}

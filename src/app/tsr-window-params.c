@@ -1,0 +1,367 @@
+/* tsr-window-params.c — the parameter panel of the window: a preset selector with Reset to
+ * Defaults, and controls for the parameters a user tunes while watching the weights.
+ *
+ * What a change does depends on the parameter's section:
+ *   global.*, local.*, gate.*, cluster.*  — re-weigh in the background (milliseconds), then
+ *                                           the live preview follows;
+ *   tiles.*                               — the local metrics are measured again: the
+ *                                           session is analysed again (with progress) once
+ *                                           the value has rested for a moment;
+ *   reject.*                              — the next run;
+ *   deconv.*                              — the next deconvolution;
+ *   run.*                                 — remembered in the settings, used by the next job. */
+#include "tsr-config.h"
+#include <string.h>
+#include <glib/gi18n.h>
+#include "tsr-window-private.h"
+
+typedef struct
+{
+  const char *group;
+  const char *keys[7];
+} ParamGroup;
+
+static const ParamGroup param_groups[] = {
+  { N_("Global quality"), { "global.alpha", "global.beta", "global.gamma", "global.k", NULL } },
+  { N_("Local quality"), { "local.k", NULL } },
+  { N_("Registration gate"), { "gate.cc_min", "gate.cc_mad", NULL } },
+  { N_("Clusters"), { "cluster.mode", "cluster.kappa", NULL } },
+  { N_("Tiles (measured again on change)"), { "tiles.s", NULL } },
+  { N_("Rejection (next run)"), { "reject.mode", "reject.kappa", NULL } },
+  { N_("Deconvolution (next deconvolution)"),
+    { "deconv.iterations", "deconv.kappa", "deconv.delta", "deconv.relax", "deconv.sr", NULL } },
+  { N_("Resources"), { "run.threads", "run.memory_mb", NULL } },
+};
+
+#define REANALYSE_DELAY_MS 800
+
+static void
+set_note (TsrWindow *self, const char *text, gboolean error)
+{
+  gtk_label_set_text (GTK_LABEL (self->param_note), text ? text : "");
+  if (error)
+    gtk_widget_add_css_class (self->param_note, "error");
+  else
+    gtk_widget_remove_css_class (self->param_note, "error");
+}
+
+static gboolean
+reanalyse_timeout (gpointer data)
+{
+  TsrWindow *self = data;
+  self->reanalyse_source = 0;
+  if (self->paths && self->job != TSR_JOB_RUN && self->job != TSR_JOB_DECONV)
+    {
+      tsr_window_open_paths (self, (const char *const *) self->paths);
+      tsr_window_set_status_text (self, _("Tile size changed: measuring the local metrics again…"));
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+param_changed (TsrWindow *self, const char *key)
+{
+  if (g_str_has_prefix (key, "tiles."))
+    {
+      if (self->paths)
+        {
+          set_note (self, _("The local metrics are measured again with the new tile size."), FALSE);
+          if (self->reanalyse_source)
+            g_source_remove (self->reanalyse_source);
+          self->reanalyse_source = g_timeout_add (REANALYSE_DELAY_MS, reanalyse_timeout, self);
+        }
+      else
+        set_note (self, _("The tile size applies when a session is analysed."), FALSE);
+    }
+  else if (g_str_has_prefix (key, "reject."))
+    set_note (self, _("Rejection applies to the next run."), FALSE);
+  else if (g_str_has_prefix (key, "deconv."))
+    set_note (self, _("Deconvolution parameters apply to the next deconvolution."), FALSE);
+  else if (g_str_has_prefix (key, "run."))
+    {
+      if (self->settings)
+        {
+          if (strcmp (key, "run.threads") == 0)
+            g_settings_set_int (self->settings, "threads", (int) self->params.n_threads);
+          else
+            g_settings_set_int (self->settings, "memory-budget", (int) self->params.memory_budget_mb);
+        }
+      set_note (self, _("Resources apply to the next job."), FALSE);
+    }
+  else if (self->analysis || self->job == TSR_JOB_ANALYSE)
+    tsr_window_request_weigh (self);
+}
+
+static void
+on_spin_changed (GtkSpinButton *spin, TsrWindow *self)
+{
+  if (self->updating_params)
+    return;
+  const char *key = g_object_get_data (G_OBJECT (spin), "key");
+  const TsrParamSpec *spec = tsr_params_find (key);
+  if (!spec)
+    return;
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  if (spec->type == TSR_PARAM_INT)
+    g_snprintf (buf, sizeof buf, "%d", gtk_spin_button_get_value_as_int (spin));
+  else
+    g_ascii_dtostr (buf, sizeof buf, gtk_spin_button_get_value (spin));
+  GError *error = NULL;
+  if (!tsr_params_set (&self->params, key, buf, &error))
+    {
+      set_note (self, error->message, TRUE);
+      g_error_free (error);
+      return;
+    }
+  param_changed (self, key);
+}
+
+static void
+on_choice_changed (GObject *dd, GParamSpec *pspec, TsrWindow *self)
+{
+  if (self->updating_params)
+    return;
+  const char *key = g_object_get_data (dd, "key");
+  const TsrParamSpec *spec = tsr_params_find (key);
+  guint i = gtk_drop_down_get_selected (GTK_DROP_DOWN (dd));
+  if (!spec || spec->type != TSR_PARAM_ENUM || i == GTK_INVALID_LIST_POSITION)
+    return;
+  GError *error = NULL;
+  if (!tsr_params_set (&self->params, key, spec->choices[i], &error))
+    {
+      set_note (self, error->message, TRUE);
+      g_error_free (error);
+      return;
+    }
+  param_changed (self, key);
+}
+
+/* Every control shows the value in self->params. */
+void
+tsr_window_sync_params (TsrWindow *self)
+{
+  self->updating_params = TRUE;
+  GHashTableIter it;
+  gpointer key, widget;
+  g_hash_table_iter_init (&it, self->param_widgets);
+  while (g_hash_table_iter_next (&it, &key, &widget))
+    {
+      const TsrParamSpec *spec = tsr_params_find (key);
+      const char *field = (const char *) &self->params + spec->offset;
+      if (spec->type == TSR_PARAM_DOUBLE)
+        gtk_spin_button_set_value (GTK_SPIN_BUTTON (widget), *(const double *) field);
+      else if (spec->type == TSR_PARAM_INT)
+        gtk_spin_button_set_value (GTK_SPIN_BUTTON (widget), *(const int *) field);
+      else if (spec->type == TSR_PARAM_ENUM)
+        gtk_drop_down_set_selected (GTK_DROP_DOWN (widget), (guint) *(const int *) field);
+    }
+  self->updating_params = FALSE;
+}
+
+static const char *
+preset_at (guint i)
+{
+  const char *const *names = tsr_params_preset_names ();
+  for (guint k = 0; names[k]; k++)
+    if (k == i)
+      return names[k];
+  return NULL;
+}
+
+static void
+apply_preset (TsrWindow *self, const char *name)
+{
+  GError *error = NULL;
+  if (!tsr_params_apply_preset (&self->params, name, &error))
+    {
+      set_note (self, error->message, TRUE);
+      g_error_free (error);
+      return;
+    }
+  tsr_window_sync_params (self);
+  if (self->settings)
+    g_settings_set_string (self->settings, "preset", name);
+  if (self->analysis)
+    {
+      set_note (self, _("Preset applied: the weights follow now; its registration and tile settings apply "
+                        "when the session is analysed again."), FALSE);
+      tsr_window_request_weigh (self);
+    }
+  else
+    set_note (self, "", FALSE);
+}
+
+static void
+on_preset_changed (GObject *dd, GParamSpec *pspec, TsrWindow *self)
+{
+  if (self->updating_params)
+    return;
+  const char *name = preset_at (gtk_drop_down_get_selected (GTK_DROP_DOWN (dd)));
+  if (name)
+    apply_preset (self, name);
+}
+
+gboolean
+tsr_window_apply_preset (TsrWindow *self, const char *name)
+{
+  g_return_val_if_fail (TSR_IS_WINDOW (self), FALSE);
+  const char *const *names = tsr_params_preset_names ();
+  for (guint i = 0; names[i]; i++)
+    if (g_strcmp0 (names[i], name) == 0)
+      {
+        if (gtk_drop_down_get_selected (GTK_DROP_DOWN (self->preset_dropdown)) == i)
+          apply_preset (self, name);   /* the same entry again: re-apply (as Reset does) */
+        else
+          gtk_drop_down_set_selected (GTK_DROP_DOWN (self->preset_dropdown), i);
+        return TRUE;
+      }
+  return FALSE;
+}
+
+const char *
+tsr_window_get_preset (TsrWindow *self)
+{
+  return preset_at (gtk_drop_down_get_selected (GTK_DROP_DOWN (self->preset_dropdown)));
+}
+
+static void
+on_reset_clicked (GtkButton *b, TsrWindow *self)
+{
+  tsr_window_apply_preset (self, "default");
+}
+
+static GtkWidget *
+param_control (TsrWindow *self, const TsrParamSpec *spec)
+{
+  GtkWidget *w;
+  if (spec->type == TSR_PARAM_ENUM)
+    {
+      w = gtk_drop_down_new_from_strings ((const char *const *) spec->choices);
+      g_signal_connect (w, "notify::selected", G_CALLBACK (on_choice_changed), self);
+    }
+  else if (spec->type == TSR_PARAM_DOUBLE || spec->type == TSR_PARAM_INT)
+    {
+      double range = spec->max - spec->min;
+      double step = spec->type == TSR_PARAM_INT || range > 100 ? 1 : 0.05;
+      w = gtk_spin_button_new_with_range (spec->min, spec->max, step);
+      gtk_spin_button_set_digits (GTK_SPIN_BUTTON (w), spec->type == TSR_PARAM_INT ? 0 : range > 100 ? 1 : 2);
+      gtk_spin_button_set_numeric (GTK_SPIN_BUTTON (w), TRUE);
+      g_signal_connect (w, "value-changed", G_CALLBACK (on_spin_changed), self);
+    }
+  else
+    return NULL;
+  gtk_widget_set_tooltip_text (w, _(spec->help));
+  gtk_widget_set_size_request (w, 140, -1);
+  g_object_set_data (G_OBJECT (w), "key", (gpointer) spec->key);
+  g_hash_table_insert (self->param_widgets, (gpointer) spec->key, w);
+  return w;
+}
+
+GtkWidget *
+tsr_window_build_params (TsrWindow *self)
+{
+  self->param_widgets = g_hash_table_new (g_str_hash, g_str_equal);
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  gtk_widget_set_margin_start (box, 8);
+  gtk_widget_set_margin_end (box, 8);
+  gtk_widget_set_margin_top (box, 8);
+  gtk_widget_set_margin_bottom (box, 8);
+
+  /* preset selector and Reset */
+  GtkWidget *top = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  GtkWidget *plabel = gtk_label_new_with_mnemonic (_("_Preset"));
+  gtk_box_append (GTK_BOX (top), plabel);
+  GtkStringList *labels = gtk_string_list_new (NULL);
+  const char *const *names = tsr_params_preset_names ();
+  for (guint i = 0; names[i]; i++)
+    gtk_string_list_append (labels, tsr_params_preset_label (names[i]));
+  self->preset_dropdown = gtk_drop_down_new (G_LIST_MODEL (labels), NULL);
+  gtk_label_set_mnemonic_widget (GTK_LABEL (plabel), self->preset_dropdown);
+  gtk_widget_set_hexpand (self->preset_dropdown, TRUE);
+  gtk_widget_set_tooltip_text (self->preset_dropdown,
+                               _("Parameter sets for typical equipment: smart telescopes (many short Bayer frames), "
+                                 "DSLR (fewer long exposures), monochrome cameras"));
+  g_signal_connect (self->preset_dropdown, "notify::selected", G_CALLBACK (on_preset_changed), self);
+  gtk_box_append (GTK_BOX (top), self->preset_dropdown);
+  GtkWidget *reset = gtk_button_new_with_mnemonic (_("_Reset to Defaults"));
+  g_signal_connect (reset, "clicked", G_CALLBACK (on_reset_clicked), self);
+  gtk_box_append (GTK_BOX (top), reset);
+  gtk_box_append (GTK_BOX (box), top);
+
+  for (guint g = 0; g < G_N_ELEMENTS (param_groups); g++)
+    {
+      GtkWidget *grid = gtk_grid_new ();
+      gtk_grid_set_row_spacing (GTK_GRID (grid), 4);
+      gtk_grid_set_column_spacing (GTK_GRID (grid), 12);
+      gtk_widget_set_margin_start (grid, 12);
+      gtk_widget_set_margin_top (grid, 4);
+      int row = 0;
+      for (const char *const *k = param_groups[g].keys; *k; k++)
+        {
+          const TsrParamSpec *spec = tsr_params_find (*k);
+          GtkWidget *control = spec ? param_control (self, spec) : NULL;
+          if (!control)
+            continue;
+          GtkWidget *label = gtk_label_new (spec->key);
+          gtk_label_set_xalign (GTK_LABEL (label), 0);
+          gtk_widget_set_hexpand (label, TRUE);
+          gtk_widget_set_tooltip_text (label, _(spec->help));
+          gtk_grid_attach (GTK_GRID (grid), label, 0, row, 1, 1);
+          gtk_grid_attach (GTK_GRID (grid), control, 1, row, 1, 1);
+          row++;
+        }
+      GtkWidget *exp = gtk_expander_new (_(param_groups[g].group));
+      /* the groups a user tunes live start open */
+      gtk_expander_set_expanded (GTK_EXPANDER (exp), g < 2);
+      gtk_expander_set_child (GTK_EXPANDER (exp), grid);
+      gtk_box_append (GTK_BOX (box), exp);
+    }
+  self->param_note = gtk_label_new ("");
+  gtk_label_set_wrap (GTK_LABEL (self->param_note), TRUE);
+  gtk_label_set_xalign (GTK_LABEL (self->param_note), 0);
+  gtk_widget_add_css_class (self->param_note, "param-note");
+  gtk_box_append (GTK_BOX (box), self->param_note);
+
+  GtkWidget *again = gtk_button_new_with_mnemonic (_("_Analyse Again"));
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (again), "win.reanalyse");
+  gtk_widget_set_halign (again, GTK_ALIGN_START);
+  gtk_widget_set_tooltip_text (again, _("Analyse the session again with the current registration and tile settings"));
+  gtk_box_append (GTK_BOX (box), again);
+
+  /* the remembered preset and resources */
+  self->updating_params = TRUE;
+  if (self->settings)
+    {
+      g_autofree char *preset = g_settings_get_string (self->settings, "preset");
+      for (guint i = 0; names[i]; i++)
+        if (g_strcmp0 (names[i], preset) == 0)
+          {
+            tsr_params_apply_preset (&self->params, preset, NULL);
+            gtk_drop_down_set_selected (GTK_DROP_DOWN (self->preset_dropdown), i);
+          }
+      g_autofree char *threads = g_strdup_printf ("%d", g_settings_get_int (self->settings, "threads"));
+      g_autofree char *memory = g_strdup_printf ("%d", g_settings_get_int (self->settings, "memory-budget"));
+      tsr_params_set (&self->params, "run.threads", threads, NULL);
+      tsr_params_set (&self->params, "run.memory_mb", memory, NULL);
+    }
+  self->updating_params = FALSE;
+  tsr_window_sync_params (self);
+
+  GtkWidget *sw = gtk_scrolled_window_new ();
+  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (sw), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (sw), box);
+  return sw;
+}
+
+gboolean
+tsr_window_set_param (TsrWindow *self, const char *key, double value)
+{
+  GtkWidget *w = g_hash_table_lookup (self->param_widgets, key);
+  if (!w)
+    return FALSE;
+  if (GTK_IS_SPIN_BUTTON (w))
+    gtk_spin_button_set_value (GTK_SPIN_BUTTON (w), value);
+  else
+    gtk_drop_down_set_selected (GTK_DROP_DOWN (w), (guint) value);
+  return TRUE;
+}

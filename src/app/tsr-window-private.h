@@ -1,0 +1,144 @@
+/* tsr-window-private.h — TsrWindow's state, shared by the files that implement it:
+ * tsr-window.c (jobs, display, table, diagnostics, construction), tsr-window-params.c
+ * (parameter panel, presets), tsr-window-files.c (projects, recent sessions, drag and drop,
+ * export, remembered settings) and tsr-window-deconv.c (the deconvolution job). */
+#pragma once
+#include "tsr-window.h"
+#include "tsr-image-view.h"
+
+G_BEGIN_DECLS
+
+typedef TsrShow ShowMode;
+#define SHOW_FRAME TSR_SHOW_FRAME
+#define SHOW_PREVIEW TSR_SHOW_PREVIEW
+#define SHOW_RESULT TSR_SHOW_RESULT
+#define SHOW_MEAN TSR_SHOW_MEAN
+#define SHOW_DECONV TSR_SHOW_DECONV
+
+#define TSR_N_DIAG 6
+
+/* Progress shared between worker threads and the main thread. */
+typedef struct _ProgressShared ProgressShared;
+
+struct _TsrWindow
+{
+  GtkApplicationWindow parent_instance;
+
+  /* widgets */
+  GtkWidget *status_label;
+  GtkWidget *progress_bar;
+  TsrImageView *view;
+  GtkWidget *readout;
+  GtkWidget *show_dropdown;
+  GtkWidget *tog_weights, *tog_tiles, *tog_stars;
+  GtkWidget *column_view;
+  GListStore *store;
+  GtkSingleSelection *selection;
+  GtkWidget *figures[TSR_N_DIAG];
+  GHashTable *param_widgets;  /* key → GtkSpinButton or GtkDropDown */
+  GtkWidget *param_note;
+  GtkWidget *preset_dropdown;
+  GtkFileChooserNative *chooser;
+  GtkDropTarget *drop_target;
+  GMenu *recent_menu;
+
+  /* settings (NULL when the schema is missing: memory only) */
+  GSettings *settings;
+  char **recent;              /* most recent first */
+  char *last_folder;
+
+  /* data */
+  TsrParams params;
+  char **paths;
+  char *project_path;         /* the project the session came from, or NULL */
+  TsrSession *session;
+  TsrAnalysis *analysis;
+  TsrWeights *weights;
+  TsrReconstruction *recon;
+  cairo_surface_t *result_surface, *mean_surface;
+  TsrImage *frame_img;
+  cairo_surface_t *frame_surface;
+  int frame_img_index;        /* frame in frame_img, −1 none */
+  int selected_frame;         /* selected row's frame, −1 none */
+
+  /* live preview */
+  TsrPreviewCache *preview_cache;
+  TsrImage *preview_img;
+  cairo_surface_t *preview_surface;
+  guint preview_gen;
+  gboolean preview_running, preview_pending;
+  double preview_ms;          /* last preview update (weights known → shown), ms */
+  gint64 preview_t0;
+
+  /* deconvolution */
+  TsrImage *deconv_img;
+  cairo_surface_t *deconv_surface;
+  guint deconv_iteration;
+
+  /* jobs */
+  TsrJobKind job;
+  guint job_gen;
+  GCancellable *job_cancellable;
+  ProgressShared *progress;
+  char *shown_phase;
+  gint64 phase_t0;
+  guint shown_done, shown_total;
+  guint run_workers;          /* accumulate / deconvolution workers alive (even if cancelled) */
+  guint analysis_workers;
+  guint export_workers;
+
+  guint weigh_gen;
+  gboolean weigh_running, weigh_pending;
+  gint64 weigh_t0;
+  double weigh_ms;            /* last re-weigh (request → weights shown), ms */
+  guint reanalyse_source;     /* debounce of a tile-size change */
+
+  guint load_gen;
+  gboolean loading;
+  GCancellable *load_cancellable;
+
+  /* main-loop stall probe (active while a job runs) */
+  guint stall_source;
+  gint64 stall_last;
+  gint64 stall_worst_us;
+
+  gboolean updating_params;
+  gboolean disposed;
+  char *last_error;
+};
+
+/* tsr-window.c */
+void      tsr_window_set_status_text (TsrWindow *self, const char *text);
+void      tsr_window_show_error_text (TsrWindow *self, const char *text);
+void      tsr_window_update_actions (TsrWindow *self);
+void      tsr_window_show_current (TsrWindow *self);
+void      tsr_window_request_weigh (TsrWindow *self);
+void      tsr_window_redraw_figures (TsrWindow *self);
+cairo_surface_t *tsr_window_render_display (const TsrImage *img);
+/* Begin a job of kind (cancelling a running one); returns the job's generation and sets
+ * *cancellable (owned by the window). */
+guint     tsr_window_begin_job (TsrWindow *self, TsrJobKind kind, GCancellable **cancellable);
+void      tsr_window_end_job (TsrWindow *self);
+gboolean  tsr_window_job_is_current (TsrWindow *self, guint gen);
+/* A progress callback for engine jobs; data from tsr_window_progress_data_new. */
+void      tsr_window_job_progress (const char *phase, guint done, guint total, gpointer data);
+gpointer  tsr_window_progress_data_new (TsrWindow *self, guint gen);
+void      tsr_window_progress_data_free (gpointer data);
+
+/* tsr-window-params.c */
+GtkWidget *tsr_window_build_params (TsrWindow *self);
+void      tsr_window_sync_params (TsrWindow *self);
+
+/* tsr-window-files.c */
+void      tsr_window_files_init (TsrWindow *self);
+void      tsr_window_files_dispose (TsrWindow *self);
+void      tsr_window_files_finalize (TsrWindow *self);
+GMenuModel *tsr_window_files_menu (TsrWindow *self);
+/* A session finished its analysis: remember it. */
+void      tsr_window_session_opened (TsrWindow *self);
+
+/* tsr-window-deconv.c */
+void      tsr_window_deconv_init (TsrWindow *self);
+gboolean  tsr_window_deconv_available (void);
+
+G_END_DECLS
