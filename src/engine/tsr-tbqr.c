@@ -180,12 +180,26 @@ typedef struct
 } AnaJob;
 
 /* Aperture flux of a star per CFA colour (or channel): the sum over the sites of colour c
- * within r = max(3, 2.5·FWHM) minus their count times the median of the same colour's sites
+ * within r minus their count times the median of the same colour's sites
  * in the annulus [r + 2, r + 6]. Mono images give the same value in all three. */
-static void
-colour_aperture (const TsrImage *img, double x, double y, double fwhm, double out[3])
+static const double ap_radii[] = { 4, 6, 8, 11, 15, 20 };
+#define N_AP G_N_ELEMENTS (ap_radii)
+
+/* The smallest aperture radius that holds ~99 % of a Moffat β≈3 star of either FWHM. */
+static guint
+ap_index (double fwhm_a, double fwhm_b)
 {
-  double r = MAX (3.0, 2.5 * (isfinite (fwhm) ? fwhm : 2.5)), ri = r + 2, ro = r + 6;
+  double need = 3.0 * MAX (isfinite (fwhm_a) ? fwhm_a : 2.5, isfinite (fwhm_b) ? fwhm_b : 2.5);
+  for (guint i = 0; i < N_AP; i++)
+    if (ap_radii[i] >= need)
+      return i;
+  return N_AP - 1;
+}
+
+static void
+colour_aperture (const TsrImage *img, double x, double y, double r, double out[3])
+{
+  double ri = r + 2, ro = r + 6;
   int x0 = (int) floor (x - ro), x1 = (int) ceil (x + ro), y0 = (int) floor (y - ro), y1 = (int) ceil (y + ro);
   out[0] = out[1] = out[2] = NAN;
   if (x0 < 0 || y0 < 0 || x1 >= img->width || y1 >= img->height)
@@ -246,11 +260,12 @@ on_reference (const TsrImage *ref, const TsrStarList *stars, gpointer data, GErr
   job->ref_stars = g_array_new (FALSE, FALSE, sizeof (TsrStar));
   g_array_append_vals (job->ref_stars, stars->stars->data, stars->stars->len);
   guint nr = MIN (job->ref_stars->len, 400u);
-  job->ref_cflux = g_new (double, 3 * MAX (nr, 1u));
+  job->ref_cflux = g_new (double, 3 * N_AP * MAX (nr, 1u));
   for (guint i = 0; i < nr; i++)
     {
       const TsrStar *r = &g_array_index (job->ref_stars, TsrStar, i);
-      colour_aperture (ref, r->x, r->y, r->fwhm, job->ref_cflux + 3 * i);
+      for (guint k = 0; k < N_AP; k++)
+        colour_aperture (ref, r->x, r->y, ap_radii[k], job->ref_cflux + 3 * (N_AP * i + k));
     }
   double plane[3][3];
   tsr_tbqr_fit_planes (ref, plane);
@@ -276,14 +291,14 @@ median_f (float *v, guint n)
   return n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* Photometric scale from matched star fluxes (frame / reference): the median ratio of the
- * fitted fluxes, and per CFA colour the median ratio of the colour apertures. */
+/* Photometric scale from matched stars (frame / reference): the median ratio of aperture
+ * fluxes (fitted fluxes when too few apertures), and per CFA colour the colour balance. */
 static double
 photometric_scale (const AnaJob *job, const TsrImage *img, const TsrStarList *frm, const TsrTransform *T,
                    guint *npairs, double cscale[3])
 {
   const GArray *ref = job->ref_stars;
-  GArray *ratios = g_array_new (FALSE, FALSE, sizeof (float));
+  GArray *ratios = g_array_new (FALSE, FALSE, sizeof (float)), *aratios = g_array_new (FALSE, FALSE, sizeof (float));
   GArray *cr[3];
   for (int c = 0; c < 3; c++)
     cr[c] = g_array_new (FALSE, FALSE, sizeof (float));
@@ -308,12 +323,19 @@ photometric_scale (const AnaJob *job, const TsrImage *img, const TsrStarList *fr
         {
           float q = best->flux / r->flux;
           g_array_append_val (ratios, q);
-          double fc[3], *rc = job->ref_cflux + 3 * i;
-          colour_aperture (img, best->x, best->y, best->fwhm, fc);
-          /* colour ratios relative to the star's mean ratio: the aperture losses of the
-           * frame and of the reference (other seeing, other radius) are the same in every
-           * colour and cancel, leaving the colour balance of the frame against the
-           * reference; the fitted-flux scale carries the level */
+          /* the same aperture in the frame and the reference, large enough for the worse
+           * of the two seeings: the ratio does not depend on the PSF model */
+          guint k = ap_index (best->fwhm, r->fwhm);
+          double fc[3], *rc = job->ref_cflux + 3 * (N_AP * i + k);
+          colour_aperture (img, best->x, best->y, ap_radii[k], fc);
+          double tf = fc[0] + fc[1] + fc[2], tr = rc[0] + rc[1] + rc[2];
+          if (isfinite (tf) && isfinite (tr) && tr > 0.3 * 3 * r->flux / 3 && tf > 0)
+            {
+              float qa = tf / tr;
+              g_array_append_val (aratios, qa);
+            }
+          /* colour ratios relative to the star's mean ratio give the colour balance of the
+           * frame against the reference; the level comes from the total */
           double qc[3], qm = 0;
           gboolean ok = TRUE;
           for (int c = 0; c < 3; c++)
@@ -330,10 +352,13 @@ photometric_scale (const AnaJob *job, const TsrImage *img, const TsrStarList *fr
               }
         }
     }
-  *npairs = ratios->len;
-  double s = ratios->len >= 5 ? median_f ((float *) ratios->data, ratios->len) : 1.0;
+  /* level: aperture ratios (PSF-independent) when there are enough, else fitted fluxes */
+  GArray *use = aratios->len >= 5 ? aratios : ratios;
+  *npairs = use->len;
+  double s = use->len >= 5 ? median_f ((float *) use->data, use->len) : 1.0;
   if (!(isfinite (s) && s > 0.05 && s < 20))
     s = 1.0;
+  g_array_unref (aratios);
   for (int c = 0; c < 3; c++)
     {
       guint m = cr[c]->len;
