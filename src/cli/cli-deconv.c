@@ -76,8 +76,14 @@ cli_deconv (int argc, char **argv)
       g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
       if (!tsr_project_load (config, &p, &project_paths, warnings, &error))
         return cli_fail (error);
-      for (guint i = 0; i < warnings->len; i++)
-        fprintf (stderr, "tessera-cli: warning: %s\n", (char *) warnings->pdata[i]);
+      /* as in process: an unknown (most often misspelt) key is refused */
+      if (warnings->len > 0)
+        {
+          g_autofree char *w0 = g_strdup (warnings->pdata[0]);
+          if (g_str_has_suffix (w0, " (ignored)"))
+            w0[strlen (w0) - strlen (" (ignored)")] = '\0';
+          return cli_fail_msg (_("deconv: %s; fix or remove it"), w0);
+        }
     }
   for (int i = 0; sets && sets[i]; i++)
     if (!tsr_params_set_assignment (&p, sets[i], &error))
@@ -101,6 +107,15 @@ cli_deconv (int argc, char **argv)
     return cli_fail (error);
   if (mean_out && g_strcmp0 (mean_out, out) == 0)
     return cli_fail_msg (_("deconv: --mean-stack and -o name the same file"));
+  {
+    const char *outs[] = { out, mean_out, preview };
+    for (guint i = 0; i < G_N_ELEMENTS (outs); i++)
+      if (outs[i] && ((config && cli_same_file (outs[i], config)) || (seed_path && cli_same_file (outs[i], seed_path))))
+        return cli_fail_msg (_("deconv: %s: the output would overwrite an input (project or seed image); choose another name"),
+                             outs[i]);
+    if (preview && !cli_check_output (preview, s, &error))
+      return cli_fail (error);
+  }
 
   g_autoptr (TsrImage) seed = NULL;
   if (seed_path)
@@ -121,6 +136,18 @@ cli_deconv (int argc, char **argv)
   cli_progress_end (&prog);
   if (!r)
     return cli_fail (error);
+  if ((tsr_session_n_frames (s) >= 2 && r->n_frames < 2) || tsr_image_count_valid (r->image) == 0)
+    {
+      /* only the reference survived the gate, or nothing holds data: no honest result */
+      g_autofree char *where = g_strdup (s->root ? s->root : tsr_session_frame (s, 0)->path);
+      guint used = r->n_frames;
+      tsr_deconv_result_free (r);
+      if (used >= 2 || tsr_session_n_frames (s) < 2)
+        return cli_fail_msg (_("deconv: %s: no frame holds a valid sample (every pixel is NaN, Inf or BLANK)"), where);
+      return cli_fail_msg (_("deconv: %s: every frame but the reference was gated (%u of %u used); nothing to "
+                             "combine (see 'tessera-cli register' for the reasons)"),
+                           where, used, tsr_session_n_frames (s));
+    }
   gboolean ok = tsr_fits_write (out, r->image, NULL, &error);
   if (ok && mean_out)
     ok = tsr_fits_write (mean_out, r->mean, NULL, &error);

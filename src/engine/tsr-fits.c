@@ -16,6 +16,8 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -108,6 +110,210 @@ typedef struct
   long naxes[3];
   gboolean compressed;
 } OpenFits;
+
+/* Value of a raw header card ("KEY     = value / comment"), unquoted and trimmed. */
+static void
+card_value (const char *card, char *out, gsize out_len)
+{
+  const char *v = card + 10;
+  char buf[81];
+  gsize n = 0;
+  while (*v == ' ')
+    v++;
+  if (*v == '\'')
+    {
+      for (v++; *v && n < sizeof buf - 1; v++)
+        {
+          if (*v == '\'' && v[1] == '\'')
+            v++;
+          else if (*v == '\'')
+            break;
+          buf[n++] = *v;
+        }
+    }
+  else
+    for (; *v && *v != '/' && n < sizeof buf - 1; v++)
+      buf[n++] = *v;
+  buf[n] = 0;
+  g_strstrip (buf);
+  g_strlcpy (out, buf, out_len);
+}
+
+static gboolean
+card_int (const char *card, gint64 *out)
+{
+  char v[81];
+  card_value (card, v, sizeof v);
+  char *end = NULL;
+  if (!*v)
+    return FALSE;
+  *out = g_ascii_strtoll (v, &end, 10);
+  return *end == 0;
+}
+
+/* cfitsio divides by the tile sizes and block parameters of a tile-compressed image while
+ * it opens the file, before any of our checks can run: a zero there is a SIGFPE (found by
+ * the fuzzer). So the headers are walked here first, and a compressed HDU whose ZNAXISn,
+ * ZTILEn, ZBITPIX or RICE/compression parameters are not sane is refused. Only headers are
+ * read; the walk stops at anything that is not a plain FITS header (cfitsio reports it). */
+static gboolean
+prevalidate_compressed (const char *path, gint64 file_size, GError **error)
+{
+  FILE *fp = fopen (path, "rb");
+  if (!fp)
+    return TRUE;
+  gboolean ok = TRUE;
+  gint64 pos = 0;
+  g_autofree char *base = basename_of (path);
+  for (int hdu = 0; hdu < 64 && ok && pos + 2880 <= file_size; hdu++)
+    {
+      gint64 bitpix = 0, naxis = 0, naxes[1000 / 8] = { 0 }, pcount = 0, gcount = 1;
+      gboolean zimage = FALSE, ended = FALSE;
+      GPtrArray *zcards = g_ptr_array_new_with_free_func (g_free);
+      char block[2880];
+      for (int b = 0; b < 2000 && !ended; b++)
+        {
+          if (fseeko (fp, pos, SEEK_SET) != 0 || fread (block, 1, 2880, fp) != 2880)
+            {
+              ended = TRUE;
+              pos = file_size; /* stop: truncated header, cfitsio says so */
+              break;
+            }
+          pos += 2880;
+          for (int c = 0; c < 36; c++)
+            {
+              char card[81];
+              memcpy (card, block + 80 * c, 80);
+              card[80] = 0;
+              if (hdu + b + c == 0 && strncmp (card, "SIMPLE  ", 8) != 0)
+                {
+                  fclose (fp);
+                  g_ptr_array_unref (zcards);
+                  return TRUE; /* not FITS: open_image's caller reports it */
+                }
+              if (b == 0 && c == 0 && hdu > 0 && strncmp (card, "XTENSION", 8) != 0)
+                {
+                  ended = TRUE;
+                  pos = file_size;
+                  break;
+                }
+              gint64 v = 0;
+              if (strncmp (card, "END     ", 8) == 0 || strcmp (card, "END") == 0)
+                {
+                  ended = TRUE;
+                  break;
+                }
+              if (strncmp (card, "BITPIX  = ", 10) == 0)
+                card_int (card, &bitpix);
+              else if (strncmp (card, "NAXIS   = ", 10) == 0)
+                card_int (card, &naxis);
+              else if (strncmp (card, "NAXIS", 5) == 0 && g_ascii_isdigit (card[5]) && card[8] == '=')
+                {
+                  int k = atoi (card + 5);
+                  if (k >= 1 && k < (int) G_N_ELEMENTS (naxes) && card_int (card, &v))
+                    naxes[k] = v;
+                }
+              else if (strncmp (card, "PCOUNT  = ", 10) == 0)
+                card_int (card, &pcount);
+              else if (strncmp (card, "GCOUNT  = ", 10) == 0)
+                card_int (card, &gcount);
+              else if (strncmp (card, "ZIMAGE  = ", 10) == 0)
+                {
+                  char zv[81];
+                  card_value (card, zv, sizeof zv);
+                  zimage = zv[0] == 'T';
+                }
+              else if (card[0] == 'Z' && card[8] == '=')
+                g_ptr_array_add (zcards, g_strdup (card));
+            }
+        }
+      if (zimage)
+        {
+          char names[10][81] = { { 0 } };
+          for (guint i = 0; i < zcards->len && ok; i++)
+            {
+              const char *card = zcards->pdata[i];
+              char key[9];
+              memcpy (key, card, 8);
+              key[8] = 0;
+              g_strstrip (key);
+              gint64 v = 0;
+              gboolean is_int = card_int (card, &v);
+              const char *what = NULL;
+              if (!strcmp (key, "ZBITPIX"))
+                {
+                  if (!is_int || (v != 8 && v != 16 && v != 32 && v != 64 && v != -32 && v != -64))
+                    what = "ZBITPIX";
+                }
+              else if (!strcmp (key, "ZNAXIS"))
+                {
+                  if (!is_int || v < 1 || v > 3)
+                    what = "ZNAXIS";
+                }
+              else if ((g_str_has_prefix (key, "ZNAXIS") || g_str_has_prefix (key, "ZTILE"))
+                       && g_ascii_isdigit (key[strlen (key) - 1]))
+                {
+                  if (!is_int || v < 1 || v > TSR_FITS_MAX_AXIS)
+                    what = key;
+                }
+              else if (g_str_has_prefix (key, "ZNAME") && g_ascii_isdigit (key[5]))
+                {
+                  int k = atoi (key + 5);
+                  if (k >= 1 && k < 10)
+                    card_value (card, names[k], sizeof names[k]);
+                }
+              if (what)
+                {
+                  char val[81];
+                  card_value (card, val, sizeof val);
+                  g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                               _("%s: damaged compressed image: %s = '%s' is not valid"), base, what, val);
+                  ok = FALSE;
+                }
+            }
+          /* ZVALn paired with ZNAMEn: block size and bytes per pixel must be non-zero */
+          for (guint i = 0; i < zcards->len && ok; i++)
+            {
+              const char *card = zcards->pdata[i];
+              if (strncmp (card, "ZVAL", 4) != 0 || !g_ascii_isdigit (card[4]))
+                continue;
+              int k = atoi (card + 4);
+              gint64 v = 0;
+              gboolean is_int = card_int (card, &v);
+              if (k >= 1 && k < 10 && (!g_ascii_strcasecmp (names[k], "BLOCKSIZE") || !g_ascii_strcasecmp (names[k], "BYTEPIX"))
+                  && (!is_int || v < 1 || v > 64))
+                {
+                  g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                               _("%s: damaged compressed image: %s = %" G_GINT64_FORMAT " is not valid"), base,
+                               names[k], v);
+                  ok = FALSE;
+                }
+            }
+        }
+      g_ptr_array_unref (zcards);
+      if (!ended)
+        break;
+      /* skip the data: |BITPIX|/8 · GCOUNT · (PCOUNT + NAXIS1 · … · NAXISn), in blocks */
+      gint64 n = naxis > 0 ? 1 : 0;
+      for (int k = 1; k <= naxis && k < (int) G_N_ELEMENTS (naxes); k++)
+        {
+          if (naxes[k] < 0 || (naxes[k] > 0 && n > G_MAXINT64 / 16 / naxes[k]))
+            {
+              n = -1;
+              break;
+            }
+          n *= naxes[k];
+        }
+      if (n < 0 || pcount < 0 || gcount < 0 || gcount > 1 << 20 || bitpix == 0)
+        break;
+      gint64 bytes = (gint64) (ABS (bitpix) / 8) * gcount * (pcount + n);
+      if (bytes < 0 || bytes > file_size)
+        break;
+      pos += (bytes + 2879) / 2880 * 2880;
+    }
+  fclose (fp);
+  return ok;
+}
 
 /* A tile-compressed image must not make cfitsio allocate more than the file can hold:
  * every compressed tile (a variable-length array: offset and length in the heap) must lie
@@ -217,6 +423,9 @@ open_image (const char *path, OpenFits *of, GError **error)
         g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: not a FITS file"), base);
       return FALSE;
     }
+
+  if (!prevalidate_compressed (path, st.st_size, error))
+    return FALSE;
 
   if (fits_open_diskfile (&of->f, path, READONLY, &status))
     {

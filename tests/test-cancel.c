@@ -1,0 +1,496 @@
+/* test-cancel.c — cancel anywhere (issue #7, docs/reliability.md).
+ *
+ * Every cancellable engine job is first run to completion while its progress reports are
+ * counted; then it is run again once per report, cancelling at that report (from inside
+ * the progress callback, i.e. from a worker thread mid-job). Each cancelled run must
+ * report G_IO_ERROR_CANCELLED (or, when cancelled at the very last report, may finish),
+ * leave no partial file behind and free everything (the sanitizer run checks for leaks);
+ * and the next job must start and succeed at once with a fresh GCancellable.
+ *
+ * Phases: scan (cancelled from another thread after increasing delays: it has no progress
+ * reports), plain stacking (mean, median), registration and writing registered frames,
+ * TBQR analysis, weighting (a cancel arriving while weighing stops the accumulation),
+ * accumulation, deconvolution (at progress reports and at iterations) and the synthetic
+ * session writer.
+ */
+#include "tsr-test-util.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+static char *tmp;
+static char *session_dir;
+static TsrSession *session;
+
+typedef struct
+{
+  GCancellable *cancellable;
+  guint calls;
+  guint cancel_at;          /* cancel at this report (1-based); 0 = never */
+  char last_phase[64];
+  guint last_done, last_total;
+  gboolean cancelled_at_last; /* the cancel came with the job's final report */
+} Canceller;
+
+static void
+canceller_init (Canceller *k, guint cancel_at)
+{
+  memset (k, 0, sizeof *k);
+  k->cancellable = g_cancellable_new ();
+  k->cancel_at = cancel_at;
+}
+
+static void
+canceller_clear (Canceller *k)
+{
+  g_clear_object (&k->cancellable);
+}
+
+static void
+progress_cb (const char *phase, guint done, guint total, gpointer data)
+{
+  Canceller *k = data;
+  k->calls++;
+  g_strlcpy (k->last_phase, phase, sizeof k->last_phase);
+  k->last_done = done;
+  k->last_total = total;
+  if (k->cancel_at && k->calls == k->cancel_at)
+    g_cancellable_cancel (k->cancellable);
+}
+
+/* ------------------------------------------------------------------------------------- */
+
+static void
+setup_session (void)
+{
+  if (session)
+    return;
+  tmp = tsr_test_tmpdir ("cancel");
+  session_dir = g_build_filename (tmp, "session", NULL);
+  TsrSynthParams p;
+  tsr_synth_params_init (&p);
+  p.n_frames = 8;
+  p.width = 160;
+  p.height = 120;
+  p.seed = 11;
+  p.n_stars = 120;
+  p.n_mirrored = 1;
+  p.n_noise = 0;
+  p.n_trails = 1;
+  p.shift_max = 6;
+  p.rotation_max_deg = 0.5;
+  GError *e = NULL;
+  g_autoptr (TsrSynthTruth) t = tsr_synth_write_session (&p, session_dir, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  const char *paths[] = { session_dir, NULL };
+  session = tsr_session_scan (paths, NULL, NULL, &e);
+  g_assert_no_error (e);
+}
+
+static TsrParams params;
+
+static void
+small_params (void)
+{
+  tsr_params_init (&params);
+  params.n_threads = 2;
+  params.reg.n_threads = 2;
+  params.deconv_iterations = 4;
+}
+
+/* A job: returns TRUE on success (and frees what it made), FALSE with error set. */
+typedef gboolean (*JobFunc) (Canceller *k, const char *scratch, GError **error);
+
+static gboolean
+job_stack_mean (Canceller *k, const char *scratch, GError **error)
+{
+  TsrStackParams p;
+  tsr_stack_params_init (&p);
+  p.method = TSR_STACK_MEAN;
+  p.n_threads = 2;
+  TsrImage *img = tsr_stack_session (session, &p, progress_cb, k, k->cancellable, error);
+  if (img)
+    tsr_image_unref (img);
+  return img != NULL;
+}
+
+static gboolean
+job_stack_median (Canceller *k, const char *scratch, GError **error)
+{
+  TsrStackParams p;
+  tsr_stack_params_init (&p);
+  p.method = TSR_STACK_MEDIAN;
+  p.n_threads = 2;
+  p.memory_budget = 64 * 1024;  /* many row bands: many cancel points */
+  TsrImage *img = tsr_stack_session (session, &p, progress_cb, k, k->cancellable, error);
+  if (img)
+    tsr_image_unref (img);
+  return img != NULL;
+}
+
+static gboolean
+job_register (Canceller *k, const char *scratch, GError **error)
+{
+  TsrRegistration *r = tsr_register_session (session, &params.reg, progress_cb, k, k->cancellable, error);
+  if (r)
+    tsr_registration_unref (r);
+  return r != NULL;
+}
+
+static TsrRegistration *shared_reg;
+
+static gboolean
+job_write_registered (Canceller *k, const char *scratch, GError **error)
+{
+  if (!shared_reg)
+    {
+      GError *e = NULL;
+      shared_reg = tsr_register_session (session, &params.reg, NULL, NULL, NULL, &e);
+      g_assert_no_error (e);
+    }
+  return tsr_registration_write_frames (shared_reg, scratch, progress_cb, k, k->cancellable, error);
+}
+
+static gboolean
+job_analyse (Canceller *k, const char *scratch, GError **error)
+{
+  TsrAnalysis *a = tsr_tbqr_analyse (session, &params, progress_cb, k, k->cancellable, error);
+  if (a)
+    tsr_analysis_unref (a);
+  return a != NULL;
+}
+
+static TsrAnalysis *shared_analysis;
+static TsrWeights *shared_weights;
+
+static void
+ensure_analysis (void)
+{
+  if (shared_analysis)
+    return;
+  GError *e = NULL;
+  shared_analysis = tsr_tbqr_analyse (session, &params, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  shared_weights = tsr_tbqr_weigh (shared_analysis, &params, &e);
+  g_assert_no_error (e);
+}
+
+static gboolean
+job_accumulate (Canceller *k, const char *scratch, GError **error)
+{
+  ensure_analysis ();
+  TsrReconstruction *r = tsr_tbqr_accumulate (shared_analysis, shared_weights, &params, progress_cb, k,
+                                              k->cancellable, error);
+  if (r)
+    tsr_reconstruction_free (r);
+  return r != NULL;
+}
+
+static guint iter_cancel_at;
+
+static gboolean
+on_iteration (const TsrImage *latent, const TsrDeconvIterStats *st, gpointer data)
+{
+  Canceller *k = data;
+  if (iter_cancel_at && st->iteration == iter_cancel_at)
+    g_cancellable_cancel (k->cancellable);
+  return TRUE;
+}
+
+static gboolean
+job_deconv (Canceller *k, const char *scratch, GError **error)
+{
+  TsrDeconvOptions opt;
+  tsr_deconv_options_init (&opt);
+  opt.stage_dir = scratch;
+  TsrDeconvResult *r = tsr_deconv_run (session, &params, &opt, on_iteration, k, progress_cb, k, k->cancellable,
+                                       error);
+  if (r)
+    tsr_deconv_result_free (r);
+  return r != NULL;
+}
+
+static gboolean
+job_synth (Canceller *k, const char *scratch, GError **error)
+{
+  TsrSynthParams p;
+  tsr_synth_params_init (&p);
+  p.n_frames = 6;
+  p.width = 96;
+  p.height = 64;
+  p.n_stars = 40;
+  g_autofree char *out = g_build_filename (scratch, "synth", NULL);
+  TsrSynthTruth *t = tsr_synth_write_session (&p, out, progress_cb, k, k->cancellable, error);
+  if (t)
+    tsr_synth_truth_free (t);
+  return t != NULL;
+}
+
+/* ------------------------------------------------------------------------------------- */
+
+static guint
+count_entries (const char *dir, const char *suffix, gboolean recurse)
+{
+  guint n = 0;
+  GDir *d = g_dir_open (dir, 0, NULL);
+  if (!d)
+    return 0;
+  const char *name;
+  while ((name = g_dir_read_name (d)))
+    {
+      g_autofree char *p = g_build_filename (dir, name, NULL);
+      if (recurse && g_file_test (p, G_FILE_TEST_IS_DIR))
+        n += count_entries (p, suffix, TRUE);
+      else if (!suffix || g_str_has_suffix (name, suffix))
+        n++;
+    }
+  g_dir_close (d);
+  return n;
+}
+
+typedef struct
+{
+  const char *name;
+  JobFunc func;
+  gboolean output_all_or_nothing; /* a cancelled run leaves the scratch folder empty */
+} Job;
+
+static guint total_points;
+
+static void
+run_cancel_points (gconstpointer data)
+{
+  const Job *job = data;
+  setup_session ();
+  small_params ();
+  g_autofree char *scratch_root = g_build_filename (tmp, job->name, NULL);
+  g_mkdir_with_parents (scratch_root, 0755);
+
+  /* the whole job, counting its progress reports */
+  Canceller k;
+  canceller_init (&k, 0);
+  GError *e = NULL;
+  g_autofree char *base = g_build_filename (scratch_root, "full", NULL);
+  g_mkdir_with_parents (base, 0755);
+  g_assert_true (job->func (&k, base, &e));
+  g_assert_no_error (e);
+  guint n = k.calls;
+  canceller_clear (&k);
+  g_assert_cmpuint (n, >=, 2);
+
+  guint cancelled = 0, finished = 0;
+  /* every report when there are few, else about 24 spread over the job (first and last included) */
+  guint step = n > 24 ? (n + 23) / 24 : 1;
+  for (guint at = 1; at <= n; at = (at + step > n && at < n) ? n : at + step)
+    {
+      g_autofree char *sub = g_strdup_printf ("at-%u", at);
+      g_autofree char *scratch = g_build_filename (scratch_root, sub, NULL);
+      g_mkdir_with_parents (scratch, 0755);
+      canceller_init (&k, at);
+      gboolean ok = job->func (&k, scratch, &e);
+      total_points++;
+      if (ok)
+        {
+          /* only a cancel that arrives with the final report may be too late */
+          if (at < n)
+            g_error ("%s: cancelled at report %u of %u (%s %u/%u) but the job finished", job->name, at, n,
+                     k.last_phase, k.last_done, k.last_total);
+          finished++;
+        }
+      else
+        {
+          g_assert_error (e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+          g_clear_error (&e);
+          cancelled++;
+          g_assert_cmpuint (count_entries (scratch, ".part", TRUE), ==, 0);
+          if (job->output_all_or_nothing)
+            g_assert_cmpuint (count_entries (scratch, NULL, TRUE), ==, 0);
+        }
+      canceller_clear (&k);
+      tsr_test_rmtree (scratch);
+
+      /* the next job starts at once and succeeds */
+      if (at == 1 || at == n)
+        {
+          g_autofree char *again = g_build_filename (scratch_root, "again", NULL);
+          g_mkdir_with_parents (again, 0755);
+          canceller_init (&k, 0);
+          g_assert_true (job->func (&k, again, &e));
+          g_assert_no_error (e);
+          canceller_clear (&k);
+          tsr_test_rmtree (again);
+        }
+    }
+  g_test_message ("%s: %u progress reports, %u cancelled runs, %u finished", job->name, n, cancelled, finished);
+  g_assert_cmpuint (cancelled, >=, 1);
+  g_assert_cmpuint (finished, <=, 1);
+}
+
+/* Deconvolution: also cancel at each iteration. */
+static void
+test_deconv_iterations (void)
+{
+  setup_session ();
+  small_params ();
+  g_autofree char *scratch = g_build_filename (tmp, "deconv-iter", NULL);
+  g_mkdir_with_parents (scratch, 0755);
+  for (guint it = 1; it <= (guint) params.deconv_iterations; it++)
+    {
+      Canceller k;
+      canceller_init (&k, 0);
+      iter_cancel_at = it;
+      GError *e = NULL;
+      gboolean ok = job_deconv (&k, scratch, &e);
+      total_points++;
+      /* a cancel at the last iteration may come too late; earlier ones never */
+      if (ok)
+        g_assert_cmpuint (it, ==, (guint) params.deconv_iterations);
+      else
+        {
+          g_assert_error (e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+          g_clear_error (&e);
+        }
+      g_assert_cmpuint (count_entries (scratch, NULL, TRUE), ==, 0);  /* staged frames removed */
+      canceller_clear (&k);
+    }
+  iter_cancel_at = 0;
+}
+
+/* Weighting has no cancel points (milliseconds, no pixels): a cancel that arrives while
+ * weighing must stop the accumulation that follows at once; re-weighing and accumulating
+ * with a fresh cancellable works. */
+static void
+test_weighting (void)
+{
+  setup_session ();
+  small_params ();
+  ensure_analysis ();
+  Canceller k;
+  canceller_init (&k, 0);
+  g_cancellable_cancel (k.cancellable);
+  GError *e = NULL;
+  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (shared_analysis, &params, &e);
+  g_assert_no_error (e);
+  TsrReconstruction *r = tsr_tbqr_accumulate (shared_analysis, w, &params, progress_cb, &k, k.cancellable, &e);
+  g_assert_null (r);
+  g_assert_error (e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&e);
+  g_assert_cmpuint (k.calls, <=, 1);
+  canceller_clear (&k);
+  total_points++;
+
+  params.global_k = 0.3;  /* the user moved a slider: weigh again, accumulate */
+  g_autoptr (TsrWeights) w2 = tsr_tbqr_weigh (shared_analysis, &params, &e);
+  g_assert_no_error (e);
+  canceller_init (&k, 0);
+  r = tsr_tbqr_accumulate (shared_analysis, w2, &params, progress_cb, &k, k.cancellable, &e);
+  g_assert_no_error (e);
+  g_assert_nonnull (r);
+  tsr_reconstruction_free (r);
+  canceller_clear (&k);
+}
+
+/* Scan: no progress reports, so it is cancelled from another thread after increasing
+ * delays; every outcome is a session or G_IO_ERROR_CANCELLED. */
+typedef struct
+{
+  GCancellable *c;
+  gulong delay_us;
+} DelayedCancel;
+
+static gpointer
+cancel_later (gpointer data)
+{
+  DelayedCancel *d = data;
+  if (d->delay_us)
+    g_usleep (d->delay_us);
+  g_cancellable_cancel (d->c);
+  return NULL;
+}
+
+static void
+test_scan (void)
+{
+  setup_session ();
+  /* many small frames, so that the delays below land inside the scan */
+  g_autofree char *many = g_build_filename (tmp, "many", NULL);
+  g_mkdir_with_parents (many, 0755);
+  float v[16 * 16] = { 0 };
+  for (guint i = 0; i < 400; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("f%03u.fits", i);
+      g_autofree char *p = g_build_filename (many, name, NULL);
+      tsr_test_write_fits (p, -32, 16, 16, 1, v, NULL);
+    }
+  guint cancelled = 0, finished = 0;
+  const char *paths[] = { many, NULL };
+  for (gulong delay = 0; delay <= 12800; delay = delay ? delay * 2 : 50)
+    for (int rep = 0; rep < 3; rep++)
+      {
+        DelayedCancel d = { g_cancellable_new (), delay };
+        GThread *t = g_thread_new ("cancel", cancel_later, &d);
+        GError *e = NULL;
+        TsrSession *s = tsr_session_scan (paths, NULL, d.c, &e);
+        g_thread_join (t);
+        total_points++;
+        if (s)
+          {
+            g_assert_cmpuint (tsr_session_n_frames (s), ==, 400);
+            tsr_session_unref (s);
+            finished++;
+          }
+        else
+          {
+            g_assert_error (e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+            g_clear_error (&e);
+            cancelled++;
+          }
+        g_object_unref (d.c);
+      }
+  /* cancelled before the start: always cancelled */
+  GCancellable *c = g_cancellable_new ();
+  g_cancellable_cancel (c);
+  GError *e = NULL;
+  g_assert_null (tsr_session_scan (paths, NULL, c, &e));
+  g_assert_error (e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&e);
+  g_object_unref (c);
+  g_test_message ("scan: %u cancelled, %u finished first", cancelled, finished);
+  g_assert_cmpuint (cancelled, >=, 1);
+}
+
+static const Job jobs[] = {
+  { "stack-mean", job_stack_mean, TRUE },
+  { "stack-median", job_stack_median, TRUE },
+  { "register", job_register, TRUE },
+  { "write-registered", job_write_registered, FALSE },
+  { "analyse", job_analyse, TRUE },
+  { "accumulate", job_accumulate, TRUE },
+  { "deconv", job_deconv, TRUE },
+  { "synth", job_synth, TRUE },
+};
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/cancel/scan", test_scan);
+  for (guint i = 0; i < G_N_ELEMENTS (jobs); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/cancel/points/%s", jobs[i].name);
+      g_test_add_data_func (path, &jobs[i], run_cancel_points);
+    }
+  g_test_add_func ("/cancel/weighting", test_weighting);
+  g_test_add_func ("/cancel/deconv-iterations", test_deconv_iterations);
+  int r = g_test_run ();
+  g_printerr ("# cancel: %u cancellation points exercised\n", total_points);
+  g_clear_pointer (&shared_reg, tsr_registration_unref);
+  g_clear_pointer (&shared_weights, tsr_weights_unref);
+  g_clear_pointer (&shared_analysis, tsr_analysis_unref);
+  g_clear_pointer (&session, tsr_session_unref);
+  if (tmp)
+    tsr_test_rmtree (tmp);
+  g_free (session_dir);
+  g_free (tmp);
+  return r;
+}
