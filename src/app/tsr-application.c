@@ -3,15 +3,19 @@
  * `tessera [SESSION-FOLDER | FITS… | PROJECT.tessera]` opens the session (or the project
  * and its session) and starts the analysis (G_APPLICATION_HANDLES_OPEN). */
 #include "tsr-config.h"
+#include <string.h>
 #include <glib/gi18n.h>
 #include "tsr-application.h"
 #include "tsr-window.h"
+#include "tsr-image-view.h"
 #include "tsr-shortcuts.h"
 #include "tsr-settings.h"
 
 struct _TsrApplication
 {
   GtkApplication parent_instance;
+  gboolean run;        /* --run: reconstruct as soon as the analysis is done */
+  guint overlays;      /* --overlays */
 };
 
 G_DEFINE_TYPE (TsrApplication, tsr_application, GTK_TYPE_APPLICATION)
@@ -72,10 +76,47 @@ tsr_application_startup (GApplication *app)
 static TsrWindow *
 get_window (GApplication *app)
 {
+  TsrApplication *self = TSR_APPLICATION (app);
   GtkWindow *win = gtk_application_get_active_window (GTK_APPLICATION (app));
   if (!win)
-    win = GTK_WINDOW (tsr_window_new (GTK_APPLICATION (app)));
+    {
+      win = GTK_WINDOW (tsr_window_new (GTK_APPLICATION (app)));
+      tsr_window_set_overlays (TSR_WINDOW (win), self->overlays);
+    }
   return TSR_WINDOW (win);
+}
+
+static int
+handle_local_options (GApplication *app, GVariantDict *options)
+{
+  TsrApplication *self = TSR_APPLICATION (app);
+  if (g_variant_dict_contains (options, "version"))
+    {
+      g_print ("tessera %s\n", TSR_VERSION);
+      return 0;
+    }
+  self->run = g_variant_dict_contains (options, "run");
+  const char *ov = NULL;
+  if (g_variant_dict_lookup (options, "overlays", "&s", &ov))
+    {
+      g_auto (GStrv) names = g_strsplit (ov, ",", -1);
+      for (guint i = 0; names[i]; i++)
+        {
+          char *n = g_strstrip (names[i]);
+          if (strcmp (n, "weights") == 0)
+            self->overlays |= TSR_OVERLAY_WEIGHTS;
+          else if (strcmp (n, "tiles") == 0)
+            self->overlays |= TSR_OVERLAY_TILES;
+          else if (strcmp (n, "stars") == 0)
+            self->overlays |= TSR_OVERLAY_STARS;
+          else if (*n)
+            {
+              g_printerr (_("tessera: unknown overlay '%s' (allowed weights, tiles, stars)\n"), n);
+              return 2;
+            }
+        }
+    }
+  return -1;
 }
 
 static void
@@ -89,6 +130,7 @@ tsr_application_open (GApplication *app, GFile **files, int n_files, const char 
 {
   TsrWindow *win = get_window (app);
   gtk_window_present (GTK_WINDOW (win));
+  tsr_window_set_autorun (win, TSR_APPLICATION (app)->run);
   if (n_files > 0)
     tsr_window_open_files (win, files, (guint) n_files);
 }
@@ -100,11 +142,24 @@ tsr_application_class_init (TsrApplicationClass *klass)
   app_class->startup = tsr_application_startup;
   app_class->activate = tsr_application_activate;
   app_class->open = tsr_application_open;
+  app_class->handle_local_options = handle_local_options;
 }
 
 static void
 tsr_application_init (TsrApplication *self)
 {
+  static const GOptionEntry options[] = {
+    { "run", 'r', 0, G_OPTION_ARG_NONE, NULL,
+      N_("Run the reconstruction as soon as the analysis of the session is done"), NULL },
+    { "overlays", 0, 0, G_OPTION_ARG_STRING, NULL,
+      N_("Overlays to show over the image: a comma-separated list of weights, tiles, stars"), N_("LIST") },
+    { "version", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Print the version and exit"), NULL },
+    { NULL }
+  };
+  g_application_add_main_option_entries (G_APPLICATION (self), options);
+  g_application_set_option_context_parameter_string (G_APPLICATION (self), _("[SESSION-FOLDER | FITS… | PROJECT.tessera]"));
+  g_application_set_option_context_summary (G_APPLICATION (self),
+                                            _("Open a session (or a project) and analyse it; Run reconstructs it."));
 }
 
 TsrApplication *

@@ -1,6 +1,7 @@
 /* tsr-window-private.h — TsrWindow's state, shared by the files that implement it:
  * tsr-window.c (jobs, display, table, diagnostics, construction), tsr-window-params.c
- * (parameter panel, presets), tsr-window-files.c (projects, recent sessions, drag and drop,
+ * (parameter panel, presets), tsr-window-panels.c (frame table,
+ * diagnostics), tsr-window-files.c (projects, recent sessions, drag and drop,
  * export, remembered settings) and tsr-window-deconv.c (the deconvolution job). */
 #pragma once
 #include "tsr-window.h"
@@ -102,6 +103,7 @@ struct _TsrWindow
   gint64 stall_last;
   gint64 stall_worst_us;
 
+  gboolean autorun;           /* run when an analysis finishes */
   gboolean updating_params;
   gboolean disposed;
   char *last_error;
@@ -124,6 +126,11 @@ gboolean  tsr_window_job_is_current (TsrWindow *self, guint gen);
 void      tsr_window_job_progress (const char *phase, guint done, guint total, gpointer data);
 gpointer  tsr_window_progress_data_new (TsrWindow *self, guint gen);
 void      tsr_window_progress_data_free (gpointer data);
+
+/* tsr-window-panels.c */
+GtkWidget *tsr_window_build_table (TsrWindow *self);
+GtkWidget *tsr_window_build_diagnostics (TsrWindow *self);
+void      tsr_window_on_selection_changed (GObject *sel, GParamSpec *pspec, TsrWindow *self);
 
 /* tsr-window-params.c */
 GtkWidget *tsr_window_build_params (TsrWindow *self);

@@ -43,6 +43,8 @@ void        tsr_window_open_paths (TsrWindow *self, const char *const *paths);
 void        tsr_window_open_session (TsrWindow *self, const char *path);
 /* Start the reconstruction (FALSE when there is nothing to run or a job is running). */
 gboolean    tsr_window_run (TsrWindow *self);
+/* Start the reconstruction by itself whenever an analysis finishes (tessera --run). */
+void        tsr_window_set_autorun (TsrWindow *self, gboolean autorun);
 /* Cancel the running analysis or run; the window is idle again at once and the job's
  * result, when it arrives, is dropped. */
 void        tsr_window_cancel (TsrWindow *self);

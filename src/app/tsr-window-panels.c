@@ -1,0 +1,191 @@
+/* tsr-window-panels.c — the frame table (GtkColumnView over TsrFrameRow, sortable by every
+ * column) and the diagnostics notebook (engine figures drawn live with tsr_report_draw). */
+#include "tsr-config.h"
+#include <math.h>
+#include <glib/gi18n.h>
+#include "tsr-window-private.h"
+#include "tsr-frame-row.h"
+
+static const TsrFigure diag_figures[] = {
+  TSR_FIG_FWHM, TSR_FIG_WEIGHTS, TSR_FIG_CC_HIST, TSR_FIG_FUNNEL, TSR_FIG_WEIGHT_MAP, TSR_FIG_VALIDATION,
+};
+static const char *const diag_tabs[] = {
+  N_("FWHM"), N_("Weights"), N_("CC"), N_("Funnel"), N_("Map"), N_("Validation"),
+};
+#define N_DIAG G_N_ELEMENTS (diag_figures)
+G_STATIC_ASSERT (N_DIAG == TSR_N_DIAG);
+
+/* ---------------------------------------------------------------- frame table */
+
+typedef struct
+{
+  const char *title;
+  const char *prop;
+  GType type;
+  const char *format;
+  gboolean expand;
+} ColumnDef;
+
+static const ColumnDef columns[] = {
+  { N_("#"), "index", G_TYPE_UINT, "%u", FALSE },
+  { N_("File"), "name", G_TYPE_STRING, NULL, TRUE },
+  { N_("FWHM"), "fwhm", G_TYPE_DOUBLE, "%.2f", FALSE },
+  { N_("Round"), "roundness", G_TYPE_DOUBLE, "%.2f", FALSE },
+  { N_("Stars"), "stars", G_TYPE_UINT, "%u", FALSE },
+  { N_("Background"), "background", G_TYPE_DOUBLE, "%.1f", FALSE },
+  { N_("Noise"), "noise", G_TYPE_DOUBLE, "%.2f", FALSE },
+  { N_("CC"), "cc", G_TYPE_DOUBLE, "%.3f", FALSE },
+  { N_("G"), "g", G_TYPE_DOUBLE, "%.3f", FALSE },
+  { N_("Mean W"), "mean-w", G_TYPE_DOUBLE, "%.3f", FALSE },
+  { N_("Gate"), "gate", G_TYPE_STRING, NULL, FALSE },
+};
+
+static char *
+format_double_cb (GObject *this_, double v, const char *fmt)
+{
+  if (!isfinite (v))
+    return g_strdup ("—");
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+  return g_strdup_printf (fmt, v);
+#pragma GCC diagnostic pop
+}
+
+static char *
+format_uint_cb (GObject *this_, guint v, const char *fmt)
+{
+  return g_strdup_printf ("%u", v);
+}
+
+static void
+setup_cell (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer data)
+{
+  const ColumnDef *def = data;
+  GtkWidget *label = gtk_label_new (NULL);
+  gtk_label_set_xalign (GTK_LABEL (label), def->type == G_TYPE_STRING ? 0.0 : 1.0);
+  if (def->type == G_TYPE_STRING)
+    {
+      gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+      gtk_label_set_width_chars (GTK_LABEL (label), def->expand ? 16 : 8);
+    }
+  else
+    gtk_widget_add_css_class (label, "numeric");
+  gtk_list_item_set_child (item, label);
+
+  GtkExpression *e = gtk_property_expression_new (GTK_TYPE_LIST_ITEM, NULL, "item");
+  e = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, e, def->prop);
+  if (def->type == G_TYPE_DOUBLE)
+    e = gtk_cclosure_expression_new (G_TYPE_STRING, NULL, 1, &e, G_CALLBACK (format_double_cb),
+                                     (gpointer) def->format, NULL);
+  else if (def->type == G_TYPE_UINT)
+    e = gtk_cclosure_expression_new (G_TYPE_STRING, NULL, 1, &e, G_CALLBACK (format_uint_cb),
+                                     (gpointer) def->format, NULL);
+  gtk_expression_bind (e, label, "label", item);
+}
+
+GtkWidget *
+tsr_window_build_table (TsrWindow *self)
+{
+  self->store = g_list_store_new (TSR_TYPE_FRAME_ROW);
+  GtkSortListModel *sorted = gtk_sort_list_model_new (G_LIST_MODEL (g_object_ref (self->store)), NULL);
+  self->selection = gtk_single_selection_new (G_LIST_MODEL (sorted));
+  gtk_single_selection_set_autoselect (self->selection, TRUE);
+  g_signal_connect (self->selection, "notify::selected-item", G_CALLBACK (tsr_window_on_selection_changed), self);
+
+  self->column_view = gtk_column_view_new (GTK_SELECTION_MODEL (g_object_ref (self->selection)));
+  gtk_column_view_set_show_column_separators (GTK_COLUMN_VIEW (self->column_view), TRUE);
+  gtk_widget_add_css_class (self->column_view, "data-table");
+  GtkColumnViewColumn *first = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
+    {
+      const ColumnDef *def = &columns[i];
+      GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
+      g_signal_connect (factory, "setup", G_CALLBACK (setup_cell), (gpointer) def);
+      GtkColumnViewColumn *col = gtk_column_view_column_new (_(def->title), factory);
+      GtkExpression *key = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, NULL, def->prop);
+      GtkSorter *sorter = def->type == G_TYPE_STRING ? GTK_SORTER (gtk_string_sorter_new (key))
+                                                     : GTK_SORTER (gtk_numeric_sorter_new (key));
+      gtk_column_view_column_set_sorter (col, sorter);
+      g_object_unref (sorter);
+      gtk_column_view_column_set_expand (col, def->expand);
+      gtk_column_view_column_set_resizable (col, TRUE);
+      gtk_column_view_append_column (GTK_COLUMN_VIEW (self->column_view), col);
+      if (!first)
+        first = col;
+      g_object_unref (col);
+    }
+  gtk_sort_list_model_set_sorter (sorted, gtk_column_view_get_sorter (GTK_COLUMN_VIEW (self->column_view)));
+  gtk_column_view_sort_by_column (GTK_COLUMN_VIEW (self->column_view), first, GTK_SORT_ASCENDING);
+
+  GtkWidget *sw = gtk_scrolled_window_new ();
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (sw), self->column_view);
+  gtk_widget_set_size_request (sw, -1, 180);
+  return sw;
+}
+
+/* ---------------------------------------------------------------- diagnostics */
+
+static gboolean
+widget_is_dark (GtkWidget *w)
+{
+  GdkRGBA fg;
+  gtk_style_context_get_color (gtk_widget_get_style_context (w), &fg);
+  return 0.299 * fg.red + 0.587 * fg.green + 0.114 * fg.blue > 0.5;
+}
+
+static void
+figure_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
+{
+  TsrWindow *self = data;
+  TsrFigure fig = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (area), "figure"));
+  gboolean dark = widget_is_dark (GTK_WIDGET (area));
+  if (self->disposed || !self->analysis || !self->weights)
+    {
+      const char *text = self->analysis ? _("No weights: see the status line")
+                                        : _("Open a session to see its diagnostics");
+      PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (area), text);
+      int tw, th;
+      pango_layout_get_pixel_size (layout, &tw, &th);
+      GdkRGBA fg;
+      gtk_style_context_get_color (gtk_widget_get_style_context (GTK_WIDGET (area)), &fg);
+      cairo_set_source_rgba (cr, fg.red, fg.green, fg.blue, 0.6);
+      cairo_move_to (cr, (w - tw) / 2.0, (h - th) / 2.0);
+      pango_cairo_show_layout (cr, layout);
+      g_object_unref (layout);
+      return;
+    }
+  if (fig == TSR_FIG_VALIDATION && !self->recon)
+    {
+      PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (area),
+                                                            _("Run the reconstruction to validate it against the mean stack"));
+      int tw, th;
+      pango_layout_get_pixel_size (layout, &tw, &th);
+      cairo_set_source_rgba (cr, dark ? 1 : 0, dark ? 1 : 0, dark ? 1 : 0, 0.6);
+      cairo_move_to (cr, (w - tw) / 2.0, (h - th) / 2.0);
+      pango_cairo_show_layout (cr, layout);
+      g_object_unref (layout);
+      return;
+    }
+  tsr_report_draw (cr, w, h, fig, dark, self->analysis, self->weights, self->recon, self->selected_frame);
+}
+
+GtkWidget *
+tsr_window_build_diagnostics (TsrWindow *self)
+{
+  GtkWidget *nb = gtk_notebook_new ();
+  gtk_notebook_set_scrollable (GTK_NOTEBOOK (nb), TRUE);
+  for (guint i = 0; i < N_DIAG; i++)
+    {
+      GtkWidget *area = gtk_drawing_area_new ();
+      g_object_set_data (G_OBJECT (area), "figure", GINT_TO_POINTER (diag_figures[i]));
+      gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (area), figure_draw, self, NULL);
+      gtk_widget_set_size_request (area, 300, 220);
+      gtk_widget_set_hexpand (area, TRUE);
+      gtk_widget_set_vexpand (area, TRUE);
+      self->figures[i] = area;
+      GtkWidget *tab = gtk_label_new (_(diag_tabs[i]));
+      gtk_widget_set_tooltip_text (tab, tsr_figure_title (diag_figures[i]));
+      gtk_notebook_append_page (GTK_NOTEBOOK (nb), area, tab);
+    }
+  return nb;
+}
