@@ -237,7 +237,7 @@ test_weights (void)
   p2 = params;
   p2.reg.reject_cc_min_abs = 1.0;
   p2.reg.reject_cc_margin_min = 0;
-  p2.gate_trust_stars = FALSE;
+  p2.reg.reject_cc_trust_stars = FALSE;
   g_autoptr (TsrWeights) ref_only = tsr_tbqr_weigh (analysis, &p2, &e);
   g_assert_no_error (e);
   g_assert_cmpuint (ref_only->n_used, ==, 1);

@@ -121,7 +121,7 @@ static const TsrParamSpec specs[] = {
             N_("Gate shifts longer than this multiple of the median shift")),
   P_BOOL ("gate.keep_gated", keep_gated,
           N_("Keep gated frames in the weighting (diagnostics only)")),
-  P_BOOL ("gate.trust_stars", gate_trust_stars,
+  P_BOOL ("gate.trust_stars", reg.reject_cc_trust_stars,
           N_("Do not gate a low registration correlation when many star inliers confirm the registration")),
 
   /* normalisation */
@@ -269,7 +269,6 @@ tsr_params_init (TsrParams *p)
   p->version = TSR_PARAMS_VERSION;
   tsr_register_params_init (&p->reg);
   p->keep_gated = FALSE;
-  p->gate_trust_stars = TRUE;
   p->global_ivw = TRUE;
 
   p->norm = TSR_NORM_ADDITIVE_SCALE;

@@ -22,7 +22,6 @@ typedef struct
   int version;                 /* TSR_PARAMS_VERSION */
   TsrRegisterParams reg;       /* registration + gate ("register.*", "gate.*") */
   gboolean keep_gated;         /* gate.keep_gated: gated frames still weighted (default FALSE) */
-  gboolean gate_trust_stars;   /* gate.trust_stars: no CC gate for star-confirmed registrations (TRUE) */
 
   TsrNormMode norm;            /* norm.mode: additive (default), divide, none */
   gboolean norm_color;         /* norm.color: photometric scale per CFA colour (TRUE) */

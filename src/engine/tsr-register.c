@@ -30,6 +30,7 @@ tsr_register_params_init (TsrRegisterParams *p)
   p->reject_cc_min_abs = 0.35;
   p->reject_cc_mad_multiplier = 4.0;
   p->reject_cc_margin_min = 0.05;
+  p->reject_cc_trust_stars = TRUE;
   p->reject_shift_px_min = 25.0;
   p->reject_shift_median_multiplier = 3.0;
 }
@@ -823,12 +824,16 @@ tsr_registration_gate (TsrRegistration *r, const TsrRegisterParams *p)
       double sc = tsr_transform_scale (&fr->transform);
       if (sc < p->reject_scale_min || sc > p->reject_scale_max)
         fr->gate |= TSR_GATE_SCALE;
-      if (!isfinite (fr->cc) || fr->cc < r->cc_threshold)
-        fr->gate |= TSR_GATE_CC;
-      /* A large shift confirmed by many star inliers is a real pointing jump (Seestar
-       * re-centres and dithers), not a failed registration: only an unconfirmed shift
-       * (phase path, or few inliers) is an outlier. */
+      /* A registration confirmed by many star inliers is geometrically valid whatever its
+       * correlation: a frame of another night or exposure (other sky, noise, nebula
+       * contrast) correlates less with the reference but is not a failed registration;
+       * gating it would be gating for being different (seestar-ngc7023's 20 s frames).
+       * Likewise a large confirmed shift is a real pointing jump (Seestar re-centres and
+       * dithers): only an unconfirmed shift (phase path, or few inliers) is an outlier. */
       gboolean confirmed = strcmp (fr->method, "stars") == 0 && fr->n_matched >= 2 * p->min_matched;
+      gboolean tight = confirmed && isfinite (fr->rms_px) && fr->rms_px <= p->match_tolerance_px;
+      if ((!isfinite (fr->cc) || fr->cc < r->cc_threshold) && !(p->reject_cc_trust_stars && tight))
+        fr->gate |= TSR_GATE_CC;
       if (fr->shift_px > r->shift_threshold && !confirmed)
         fr->gate |= TSR_GATE_SHIFT;
     }

@@ -37,6 +37,8 @@ typedef struct
   double reject_cc_min_abs;       /* 0.35 */
   double reject_cc_mad_multiplier;/* 4 */
   double reject_cc_margin_min;    /* the MAD term is never tighter than this (0.05) */
+  gboolean reject_cc_trust_stars; /* no CC gate for a registration confirmed by ≥ 2·min_matched
+                                     star inliers within match_tolerance_px (TRUE) */
   double reject_shift_px_min;     /* 25 */
   double reject_shift_median_multiplier; /* 3 */
   guint n_threads;                /* 0 = all CPUs */

@@ -891,6 +891,7 @@ tsr_tbqr_weigh (TsrAnalysis *a, const TsrParams *p, GError **error)
   rp.reject_cc_min_abs = p->reg.reject_cc_min_abs;
   rp.reject_cc_mad_multiplier = p->reg.reject_cc_mad_multiplier;
   rp.reject_cc_margin_min = p->reg.reject_cc_margin_min;
+  rp.reject_cc_trust_stars = p->reg.reject_cc_trust_stars;
   rp.reject_scale_min = p->reg.reject_scale_min;
   rp.reject_scale_max = p->reg.reject_scale_max;
   rp.reject_shift_px_min = p->reg.reject_shift_px_min;
@@ -920,13 +921,6 @@ tsr_tbqr_weigh (TsrAnalysis *a, const TsrParams *p, GError **error)
     {
       const TsrFrameReg *fr = &gr.frames[f];
       guint gate = fr->gate;
-      /* A registration confirmed by many star inliers at a small residual is geometrically
-       * valid whatever its correlation: a frame of another night or exposure (other sky,
-       * other noise, other nebula contrast) correlates less with the reference but is not
-       * a failed registration. Gating it would be gating for being different. */
-      if (p->gate_trust_stars && (gate & TSR_GATE_CC) && fr->registered && g_strcmp0 (fr->method, "stars") == 0
-          && fr->n_matched >= 2 * rp.min_matched && isfinite (fr->rms_px) && fr->rms_px <= rp.match_tolerance_px)
-        gate &= ~(guint) TSR_GATE_CC;
       w->gate[f] = gate;
       w->used[f] = fr->registered && (gate == 0 || p->keep_gated) && !(gate & TSR_GATE_FAILED);
       w->n_used += w->used[f];
