@@ -271,11 +271,14 @@ aperture (const TsrImage *img, double cx, double cy, double r, double *bg_out)
 }
 
 /* Median FWHM ratio a/b of stars detected in both (matched within 1.5 px). */
+static double detect_sigma = 5;
+
 static double
 fwhm_ratio (const TsrImage *a, const TsrImage *b, double *fa, double *fb, guint *nm)
 {
   TsrStarParams sp;
   tsr_star_params_init (&sp);
+  sp.detect_sigma = detect_sigma;
   GError *e = NULL;
   g_autoptr (TsrStarList) la = tsr_stars_detect (a, &sp, NULL, &e);
   g_assert_no_error (e);
@@ -804,6 +807,8 @@ test_real_m94 (void)
   tsr_params_init (&p);
   p.n_threads = 2;
   p.deconv_iterations = 6;
+  /* the deconvolved galaxy is one huge source at 5σ (sep's pixel stack overflows) */
+  detect_sigma = 20;
   g_autoptr (TsrDeconvResult) r = tsr_deconv_run (s, &p, NULL, NULL, NULL, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   g_assert_cmpint (r->image->channels, ==, 3);
@@ -819,6 +824,13 @@ test_real_m94 (void)
   double ratio = fwhm_ratio (gd, gm, &fd, &fm, &nm);
   g_test_message ("M94 (%u frames, %u iterations, %u PSFs from stars): FWHM mean stack %.2f px → deconv %.2f px (ratio %.3f, %u stars)",
                   r->n_frames, r->iterations, r->n_psf_stars, fm, fd, ratio, nm);
+  if (g_getenv ("TSR_DECONV_PNG"))
+    {
+      g_autofree char *png = g_build_filename (g_getenv ("TSR_DECONV_PNG"), "m94.png", NULL);
+      g_autofree char *pngm = g_build_filename (g_getenv ("TSR_DECONV_PNG"), "m94-mean.png", NULL);
+      tsr_write_png_preview (r->image, png, 1200, NULL);
+      tsr_write_png_preview (r->mean, pngm, 1200, NULL);
+    }
   g_assert_cmpuint (nm, >=, 5);
   g_assert_cmpfloat (ratio, <, 0.95);
 }

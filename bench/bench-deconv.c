@@ -1,0 +1,118 @@
+/* bench-deconv.c — multi-frame deconvolution: time per frame per iteration against the
+ * cost of three FFTs of the same size, and peak memory against the budget.
+ *
+ *   bench-deconv [FRAMES [WIDTH HEIGHT [MEMORY_MB [ITERATIONS]]]]
+ */
+#include "tessera.h"
+
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+static double
+peak_rss_mib (void)
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;
+}
+
+static void
+rmtree (const char *path)
+{
+  GDir *d = g_dir_open (path, 0, NULL);
+  if (d)
+    {
+      const char *n;
+      while ((n = g_dir_read_name (d)))
+        {
+          g_autofree char *p = g_build_filename (path, n, NULL);
+          if (g_file_test (p, G_FILE_TEST_IS_DIR))
+            rmtree (p);
+          else
+            g_unlink (p);
+        }
+      g_dir_close (d);
+    }
+  g_rmdir (path);
+}
+
+int
+main (int argc, char **argv)
+{
+  guint n = argc > 1 ? (guint) atoi (argv[1]) : 16;
+  int w = argc > 3 ? atoi (argv[2]) : 512, h = argc > 3 ? atoi (argv[3]) : 384;
+  double mem = argc > 4 ? atof (argv[4]) : 256;
+  int iters = argc > 5 ? atoi (argv[5]) : 5;
+  TsrSynthParams sp;
+  tsr_synth_params_init (&sp);
+  sp.n_frames = n;
+  sp.width = w;
+  sp.height = h;
+  sp.n_mirrored = 0;
+  sp.n_noise = 0;
+  g_autofree char *dir = g_dir_make_tmp ("bench-deconv-XXXXXX", NULL);
+  GError *e = NULL;
+  g_autoptr (TsrSynthTruth) t = tsr_synth_write_session (&sp, dir, NULL, NULL, NULL, &e);
+  if (!t)
+    {
+      fprintf (stderr, "bench-deconv: %s\n", e->message);
+      return 1;
+    }
+  const char *paths[] = { dir, NULL };
+  g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, NULL, &e);
+  double rss0 = peak_rss_mib ();
+  TsrParams p;
+  tsr_params_init (&p);
+  p.deconv_iterations = iters;
+  p.deconv_early_stop = FALSE;
+  p.deconv_memory_mb = mem;
+  p.n_threads = 1;   /* one worker: the per-frame cost is not divided by threads */
+  TsrDeconvResult *r = tsr_deconv_run (s, &p, NULL, NULL, NULL, NULL, NULL, NULL, &e);
+  if (!r)
+    {
+      fprintf (stderr, "bench-deconv: %s\n", e->message);
+      rmtree (dir);
+      return 1;
+    }
+  double rss = peak_rss_mib ();
+  /* three FFTs of the plan's size (r2c, c2r, r2c as in one frame's update) */
+  int lw = (r->tile < (int) (w + 2 * r->psf_radius)) ? r->tile + 4 * r->psf_radius : w + 2 * r->psf_radius;
+  int lh = (r->tile < (int) (h + 2 * r->psf_radius)) ? r->tile + 4 * r->psf_radius : h + 2 * r->psf_radius;
+  TsrConvPlan *plan = tsr_conv_plan_new (lw, lh, r->psf_radius, 1);
+  TsrConvWork *wk = tsr_conv_work_new (plan);
+  float *x = g_new0 (float, (gsize) lw * lh), *y = g_new0 (float, (gsize) lw * lh);
+  float *X = tsr_conv_spectrum_new (plan), *A = tsr_conv_spectrum_new (plan);
+  const int reps = 50;
+  gint64 t0 = g_get_monotonic_time ();
+  for (int i = 0; i < reps; i++)
+    {
+      tsr_conv_spectrum (wk, x, lw, lh, X);              /* r2c */
+      tsr_conv_forward_spec (wk, X, X, lw, lh, y);       /* c2r */
+      tsr_conv_spectrum (wk, x, lw, lh, A);              /* r2c */
+    }
+  double fft3 = (g_get_monotonic_time () - t0) / 1e6 / reps;
+  double per_tile_frame = r->seconds_iterate / (r->iterations * (double) r->n_frames * r->n_tiles);
+  int nw, nh;
+  tsr_conv_plan_size (plan, &nw, &nh);
+  printf ("session: %u frames %d×%d, %u iterations, tile %d (%u tiles), PSF radius %d, kernel cache %s\n", r->n_frames,
+          w, h, r->iterations, r->tile, r->n_tiles, r->psf_radius, r->kernel_cache ? "on" : "off");
+  printf ("time per frame per iteration per tile: %.3f ms; three %d×%d FFTs: %.3f ms; ratio %.2f\n",
+          per_tile_frame * 1e3, nw, nh, fft3 * 1e3, per_tile_frame / fft3);
+  printf ("time per frame per iteration (all tiles): %.3f ms; FFTs executed per frame per iteration: %.2f\n",
+          r->seconds_iterate / (r->iterations * (double) r->n_frames) * 1e3,
+          (double) r->n_fft / (r->iterations * (double) r->n_frames));
+  printf ("staging (registration, warp, PSFs): %.2f s; iterations: %.2f s\n", r->seconds_stage, r->seconds_iterate);
+  printf ("peak RSS %.1f MiB (before the run %.1f MiB, run added ≤ %.1f MiB); planner estimate %.1f MiB; budget %.0f MiB\n",
+          rss, rss0, rss - rss0, r->memory_estimate / 1048576.0, mem);
+  g_free (x);
+  g_free (y);
+  tsr_conv_spectrum_free (X);
+  tsr_conv_spectrum_free (A);
+  tsr_conv_work_free (wk);
+  tsr_conv_plan_free (plan);
+  tsr_deconv_result_free (r);
+  rmtree (dir);
+  return 0;
+}
