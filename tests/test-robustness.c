@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define W 64
@@ -765,6 +766,178 @@ test_write_failure_tmpfs (gconstpointer data)
   g_assert_true (sh (umount));
 }
 
+/* Ctrl+C at different moments of a run: the run stops with one line saying so (or was
+ * already done), and leaves no partial file; an existing output is untouched. */
+static char *sigint_session;
+
+static void
+test_sigint (gconstpointer data)
+{
+  const Command *cmd = data;
+  if (!sigint_session)
+    {
+      sigint_session = g_build_filename (tmp, "sigint-session", NULL);
+      TsrSynthParams p;
+      tsr_synth_params_init (&p);
+      p.n_frames = 8;
+      p.width = 256;
+      p.height = 192;
+      p.n_stars = 150;
+      p.seed = 5;
+      GError *e = NULL;
+      g_autoptr (TsrSynthTruth) t = tsr_synth_write_session (&p, sigint_session, NULL, NULL, NULL, &e);
+      g_assert_no_error (e);
+    }
+  g_autofree char *odir = g_build_filename (tmp, "sigint", cmd->label, NULL);
+  g_mkdir_with_parents (odir, 0755);
+  g_autofree char *name = g_strconcat ("result", cmd->out_ext, NULL);
+  g_autofree char *out = g_build_filename (odir, name, NULL);
+  const guint delays_ms[] = { 0, 20, 60, 150, 300, 600 };
+  guint stopped = 0, finished = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (delays_ms); i++)
+    {
+      tsr_test_write_file (out, PRECIOUS, sizeof PRECIOUS - 1);
+      g_autofree char *before = snapshot (odir);
+      g_autofree char *before_in = snapshot (sigint_session);
+      GPtrArray *a = expand (cmd->argv, sigint_session, ".", out);
+      g_ptr_array_insert (a, 0, (gpointer) g_getenv ("TSR_CLI"));
+      g_ptr_array_add (a, NULL);
+      GPid pid;
+      int err_fd = -1;
+      GError *e = NULL;
+      g_assert_true (g_spawn_async_with_pipes (NULL, (char **) a->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                               &pid, NULL, NULL, &err_fd, &e));
+      g_assert_no_error (e);
+      g_usleep (delays_ms[i] * 1000);
+      kill (pid, SIGINT);
+      int status = 0;
+      g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+      g_spawn_close_pid (pid);
+      GString *err = g_string_new (NULL);
+      char buf[512];
+      ssize_t n;
+      while ((n = read (err_fd, buf, sizeof buf)) > 0)
+        g_string_append_len (err, buf, n);
+      close (err_fd);
+      g_autofree char *after = snapshot (odir);
+      g_autofree char *after_in = snapshot (sigint_session);
+      g_assert_cmpstr (after_in, ==, before_in);
+      assert_no_part_files (odir);
+      if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
+        finished++; /* done before the signal: a complete result */
+      else
+        {
+          /* cancelled (one line naming the cancel) or killed before the handler was set */
+          if (WIFEXITED (status))
+            {
+              g_assert_cmpint (WEXITSTATUS (status), <, 128);
+              g_assert_cmpint (count_lines (err->str), ==, 1);
+              if (!strstr (err->str, "ancel"))
+                g_error ("%s after %u ms: '%s' does not say it was cancelled", cmd->label, delays_ms[i], err->str);
+            }
+          else
+            g_assert_cmpint (WTERMSIG (status), ==, SIGINT);
+          g_assert_cmpstr (after, ==, before);
+          stopped++;
+        }
+      g_string_free (err, TRUE);
+      g_ptr_array_unref (a);
+      n_runs_fail++;
+    }
+  g_test_message ("%s: %u runs stopped by Ctrl+C, %u finished first", cmd->label, stopped, finished);
+  g_assert_cmpuint (stopped, >=, 1);
+}
+
+/* The checks added against corrupt tile-compressed files (docs/reliability.md, fuzzing)
+ * must accept every valid Rice/GZIP file cfitsio writes: every integer BITPIX, float,
+ * edge tiles. HCOMPRESS is refused with a message. */
+static void
+test_compressed_valid (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "fz", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  const int w = 50, h = 37;
+  const struct { int bitpix; int type; long tile[2]; int unused; } cases[] = {
+    { BYTE_IMG, RICE_1, { 16, 16 }, 32 }, { SHORT_IMG, RICE_1, { 50, 1 }, 32 },
+    { USHORT_IMG, RICE_1, { 7, 5 }, 16 }, { LONG_IMG, RICE_1, { 16, 16 }, 32 },
+    { FLOAT_IMG, RICE_1, { 50, 1 }, 32 }, { SHORT_IMG, GZIP_1, { 16, 16 }, 32 },
+    { FLOAT_IMG, GZIP_2, { 50, 4 }, 32 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("c%u.fits.fz", i);
+      g_autofree char *p = g_build_filename (dir, name, NULL);
+      float *v = g_new (float, w * h);
+      GRand *r = g_rand_new_with_seed (i);
+      for (int k = 0; k < w * h; k++)
+        v[k] = (float) ((k % 3 == 0 ? g_rand_int_range (r, 0, 120) : 60 + k % 50) + (i == 4 ? 0.25 : 0));
+      g_rand_free (r);
+      fitsfile *f = NULL;
+      int status = 0;
+      fits_create_diskfile (&f, p, &status);
+      fits_set_compression_type (f, cases[i].type, &status);
+      fits_set_tile_dim (f, 2, (long *) cases[i].tile, &status);
+      if (cases[i].bitpix == FLOAT_IMG && cases[i].type != RICE_1)
+        fits_set_quantize_level (f, 0.0, &status);  /* lossless GZIP */
+      long naxes[2] = { w, h };
+      fits_create_img (f, cases[i].bitpix, 2, naxes, &status);
+      if (cases[i].bitpix == FLOAT_IMG)
+        fits_write_img (f, TFLOAT, 1, w * h, v, &status);
+      else
+        {
+          /* compressed images take only their own data type */
+          int bp = cases[i].bitpix;
+          gsize sz = bp == BYTE_IMG ? 1 : (bp == LONG_IMG ? 4 : 2);
+          guint8 *raw = g_malloc (sz * w * h);
+          for (int k = 0; k < w * h; k++)
+            {
+              if (bp == BYTE_IMG)
+                raw[k] = (guint8) v[k];
+              else if (bp == LONG_IMG)
+                ((gint32 *) raw)[k] = (gint32) v[k];
+              else if (bp == USHORT_IMG)
+                ((guint16 *) raw)[k] = (guint16) v[k];
+              else
+                ((gint16 *) raw)[k] = (gint16) v[k];
+            }
+          int type = bp == BYTE_IMG ? TBYTE : bp == LONG_IMG ? TINT : bp == USHORT_IMG ? TUSHORT : TSHORT;
+          fits_write_img (f, type, 1, w * h, raw, &status);
+          g_free (raw);
+        }
+      fits_close_file (f, &status);
+      if (status)
+        g_error ("case %u: cfitsio status %d", i, status);
+      GError *e = NULL;
+      g_autoptr (TsrImage) img = tsr_fits_read (p, &e);
+      g_assert_no_error (e);
+      /* quantised float Rice is lossy by design: within the quantisation step */
+      double tol = cases[i].bitpix == FLOAT_IMG && cases[i].type == RICE_1 ? 20.0 : 1e-3;
+      for (int k = 0; k < w * h; k++)
+        g_assert_cmpfloat_with_epsilon (img->data[k], v[k], tol);
+      g_free (v);
+    }
+  /* HCOMPRESS: refused, named */
+  g_autofree char *hp = g_build_filename (dir, "hcomp.fits.fz", NULL);
+  fitsfile *f = NULL;
+  int status = 0;
+  short sv[64 * 64];
+  for (int k = 0; k < 64 * 64; k++)
+    sv[k] = (short) (k % 100);
+  fits_create_diskfile (&f, hp, &status);
+  fits_set_compression_type (f, HCOMPRESS_1, &status);
+  long naxes[2] = { 64, 64 };
+  fits_create_img (f, SHORT_IMG, 2, naxes, &status);
+  fits_write_img (f, TSHORT, 1, 64 * 64, sv, &status);
+  fits_close_file (f, &status);
+  g_assert_cmpint (status, ==, 0);
+  GError *e = NULL;
+  g_assert_null (tsr_fits_read (hp, &e));
+  g_assert_error (e, TSR_ERROR, TSR_ERROR_FORMAT);
+  g_assert_nonnull (strstr (e->message, "hcomp.fits.fz"));
+  g_assert_nonnull (strstr (e->message, "HCOMPRESS"));
+  g_clear_error (&e);
+}
+
 /* ------------------------------------------------------------------------------------- */
 /* Project files and parameters (process --config / --set)                                */
 
@@ -963,6 +1136,8 @@ main (int argc, char **argv)
         g_test_add_data_func (p2, &commands[k], test_write_failure_injected);
         g_autofree char *p3 = g_strdup_printf ("/robustness/write-failure/tmpfs/%s", commands[k].label);
         g_test_add_data_func (p3, &commands[k], test_write_failure_tmpfs);
+        g_autofree char *p4 = g_strdup_printf ("/robustness/sigint/%s", commands[k].label);
+        g_test_add_data_func (p4, &commands[k], test_sigint);
       }
   for (guint i = 0; i < G_N_ELEMENTS (projects); i++)
     {
@@ -971,6 +1146,7 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/robustness/project/as-output", test_project_as_output);
   g_test_add_func ("/robustness/set", test_bad_set);
+  g_test_add_func ("/robustness/compressed-valid", test_compressed_valid);
   g_test_add_func ("/robustness/synth-demo", test_synth_demo);
   int r = g_test_run ();
   /* for the CI log (and the report of issue #7) */
@@ -979,5 +1155,6 @@ main (int argc, char **argv)
   tsr_test_rmtree (tmp);
   g_free (tmp);
   g_free (good_session);
+  g_free (sigint_session);
   return r;
 }
