@@ -807,14 +807,21 @@ test_real_m94 (void)
   tsr_params_init (&p);
   p.n_threads = 2;
   p.deconv_iterations = 6;
-  /* the deconvolved galaxy is one huge source at 5σ (sep's pixel stack overflows) */
-  detect_sigma = 20;
   g_autoptr (TsrDeconvResult) r = tsr_deconv_run (s, &p, NULL, NULL, NULL, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   g_assert_cmpint (r->image->channels, ==, 3);
-  /* FWHM on the green plane of the result against the mean stack */
-  g_autoptr (TsrImage) gd = tsr_image_new (r->image->width, r->image->height, 1);
-  g_autoptr (TsrImage) gm = tsr_image_new (r->mean->width, r->mean->height, 1);
+  if (g_getenv ("TSR_DECONV_PNG"))
+    {
+      g_autofree char *png = g_build_filename (g_getenv ("TSR_DECONV_PNG"), "m94.png", NULL);
+      g_autofree char *pngm = g_build_filename (g_getenv ("TSR_DECONV_PNG"), "m94-mean.png", NULL);
+      tsr_write_png_preview (r->image, png, 1200, NULL);
+      tsr_write_png_preview (r->mean, pngm, 1200, NULL);
+    }
+  /* FWHM on the green plane, in the top quarter of the field (away from the galaxy, which
+   * is one huge source for the detector), of the result against the mean stack */
+  int cw = r->image->width, ch = r->image->height / 4;
+  g_autoptr (TsrImage) gd = tsr_image_new (cw, ch, 1);
+  g_autoptr (TsrImage) gm = tsr_image_new (cw, ch, 1);
   memcpy (gd->data, tsr_image_plane (r->image, 1), sizeof (float) * tsr_image_npix (gd));
   memcpy (gm->data, tsr_image_plane (r->mean, 1), sizeof (float) * tsr_image_npix (gm));
   memcpy (gd->mask, r->image->mask, tsr_image_npix (gd));
@@ -824,13 +831,6 @@ test_real_m94 (void)
   double ratio = fwhm_ratio (gd, gm, &fd, &fm, &nm);
   g_test_message ("M94 (%u frames, %u iterations, %u PSFs from stars): FWHM mean stack %.2f px → deconv %.2f px (ratio %.3f, %u stars)",
                   r->n_frames, r->iterations, r->n_psf_stars, fm, fd, ratio, nm);
-  if (g_getenv ("TSR_DECONV_PNG"))
-    {
-      g_autofree char *png = g_build_filename (g_getenv ("TSR_DECONV_PNG"), "m94.png", NULL);
-      g_autofree char *pngm = g_build_filename (g_getenv ("TSR_DECONV_PNG"), "m94-mean.png", NULL);
-      tsr_write_png_preview (r->image, png, 1200, NULL);
-      tsr_write_png_preview (r->mean, pngm, 1200, NULL);
-    }
   g_assert_cmpuint (nm, >=, 5);
   g_assert_cmpfloat (ratio, <, 0.95);
 }
