@@ -312,10 +312,14 @@ prevalidate_compressed (const char *path, gint64 file_size, GError **error)
             }
           n *= naxes[k];
         }
-      if (n < 0 || pcount < 0 || gcount < 0 || gcount > 1 << 20 || bitpix == 0)
+      if (n < 0 || n > file_size || pcount < 0 || pcount > file_size || gcount < 0 || gcount > 1 << 20
+          || (bitpix != 8 && bitpix != 16 && bitpix != 32 && bitpix != 64 && bitpix != -32 && bitpix != -64))
         break;
+      if (pcount + n > 0 && gcount > file_size / (pcount + n))
+        break;
+      /* every factor is bounded by the file size, so this cannot overflow */
       gint64 bytes = (gint64) (ABS (bitpix) / 8) * gcount * (pcount + n);
-      if (bytes < 0 || bytes > file_size)
+      if (bytes > file_size)
         break;
       pos += (bytes + 2879) / 2880 * 2880;
     }
