@@ -22,6 +22,7 @@ ninja -C "$B" $(for t in "${targets[@]}"; do printf 'tests/fuzz/fuzz-%s ' "$t"; 
 mkdir -p "$B/artifacts"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0}
 export G_DEBUG=fatal-criticals
 export LC_ALL=C.UTF-8
 tmp=$(mktemp -d)

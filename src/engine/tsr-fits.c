@@ -454,7 +454,9 @@ open_image (const char *path, OpenFits *of, GError **error)
           head[n] = 0;
           fclose (fp);
         }
-      if (strncmp (head, "SIMPLE  ", 8) == 0)
+      if (strncmp (head, "SIMPLE  ", 8) == 0 && status != END_OF_FILE && status != READ_ERROR)
+        g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: invalid FITS header (cfitsio: %s)"), base, text);
+      else if (strncmp (head, "SIMPLE  ", 8) == 0)
         g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
                      _("%s: damaged or truncated FITS header (cfitsio: %s)"), base, text);
       else
