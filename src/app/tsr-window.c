@@ -317,6 +317,7 @@ end_job (TsrWindow *self)
   self->job = TSR_JOB_NONE;
   g_clear_object (&self->job_cancellable);
   stall_probe_stop (self);
+  g_debug ("job finished; worst main-loop stall while jobs ran: %.1f ms", self->stall_worst_us / 1e3);
   update_actions (self);
 }
 
