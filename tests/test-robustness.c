@@ -583,7 +583,29 @@ test_matrix_cell (gconstpointer data)
     tsr_test_write_file (out, PRECIOUS, sizeof PRECIOUS - 1);
   GPtrArray *args = expand (cell->cmd->argv, cdir, cell->bad->args, out);
   if (in_list (cell->cmd->label, cell->bad->ok_for))
-    expect_success (args, cdir, cell->cmd->out_ext ? out : NULL, cell->cmd->out_ext);
+    {
+      expect_success (args, cdir, cell->cmd->out_ext ? out : NULL, cell->cmd->out_ext);
+      /* a dead frame among good ones is gated with a reason, not silently used */
+      if (!strcmp (cell->cmd->label, "register") && g_str_has_prefix (cell->bad->name, "one-frame-all-"))
+        {
+          GError *e = NULL;
+          g_autoptr (TsrJson) j = tsr_json_parse_file (out, &e);
+          g_assert_no_error (e);
+          const TsrJson *frames = tsr_json_get (j, "frames");
+          gboolean seen = FALSE;
+          for (guint i = 0; i < tsr_json_length (frames); i++)
+            {
+              const TsrJson *f = tsr_json_index (frames, i);
+              const char *file = tsr_json_str (tsr_json_get (f, "file"));
+              if (!file || !g_str_has_suffix (file, G_DIR_SEPARATOR_S "f2.fits"))
+                continue;
+              seen = TRUE;
+              g_assert_true (tsr_json_boolean (tsr_json_get (f, "gated"), FALSE));
+              g_assert_cmpuint (tsr_json_length (tsr_json_get (f, "gate_reasons")), >=, 1);
+            }
+          g_assert_true (seen);
+        }
+    }
   else
     {
       const char *watch[] = { cdir, odir, NULL };
