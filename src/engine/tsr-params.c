@@ -47,6 +47,7 @@ static const char *const model_choices[] = { "similarity", "affine", "homography
 static const char *const interp_choices[] = { "lanczos3", "bicubic", "bilinear", NULL };
 static const char *const luma_choices[] = { "superpixel", "green", "cfa", NULL };
 static const char *const norm_choices[] = { "additive", "divide", "none", NULL };
+static const char *const color_choices[] = { "cfa-accumulate", "demosaic-frames", NULL };
 static const char *const energy_choices[] = { "noise", "paper", NULL };
 static const char *const reject_choices[] = { "none", "sigma", "winsor", NULL };
 static const char *const cluster_choices[] = { "auto", "off", "on", NULL };
@@ -59,6 +60,7 @@ G_STATIC_ASSERT (TSR_INTERP_BILINEAR == 2);
 G_STATIC_ASSERT (TSR_LUMA_GREEN == 1);
 G_STATIC_ASSERT (TSR_NORM_NONE == 2);
 G_STATIC_ASSERT (TSR_ENERGY_PAPER == 1);
+G_STATIC_ASSERT (TSR_COLOR_DEMOSAIC_FRAMES == 1);
 G_STATIC_ASSERT (TSR_REJECT_WINSOR == 2);
 G_STATIC_ASSERT (TSR_CLUSTER_ON == 2);
 G_STATIC_ASSERT (TSR_RHO_L2 == 1);
@@ -129,6 +131,8 @@ static const TsrParamSpec specs[] = {
           N_("Normalisation: additive background plus star-flux scale, divide by background, or none")),
   P_BOOL ("norm.color", norm_color,
           N_("Photometric scale per CFA colour from the colour ratios of matched stars (where significant)")),
+  P_ENUM ("norm.color_method", color_method, color_choices,
+          N_("Colour of Bayer sessions: accumulate per CFA colour and demosaic once, or demosaic each frame before accumulation")),
 
   /* global quality */
   P_DOUBLE ("global.alpha", alpha, 0, 1,
@@ -273,6 +277,7 @@ tsr_params_init (TsrParams *p)
 
   p->norm = TSR_NORM_ADDITIVE_SCALE;
   p->norm_color = TRUE;
+  p->color_method = TSR_COLOR_CFA_ACCUMULATE;
 
   p->alpha = 0.4;
   p->beta = 0.3;

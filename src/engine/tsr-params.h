@@ -10,6 +10,7 @@ G_BEGIN_DECLS
 #define TSR_PARAMS_VERSION 1
 
 typedef enum { TSR_NORM_ADDITIVE_SCALE = 0, TSR_NORM_DIVIDE_BACKGROUND, TSR_NORM_NONE } TsrNormMode;
+typedef enum { TSR_COLOR_CFA_ACCUMULATE = 0, TSR_COLOR_DEMOSAIC_FRAMES } TsrColorMethod;
 typedef enum { TSR_ENERGY_NOISE_NORMALISED = 0, TSR_ENERGY_PAPER } TsrEnergyMode;
 typedef enum { TSR_REJECT_NONE = 0, TSR_REJECT_SIGMA, TSR_REJECT_WINSOR } TsrRejectMode;
 typedef enum { TSR_CLUSTER_AUTO = 0, TSR_CLUSTER_OFF, TSR_CLUSTER_ON } TsrClusterMode;
@@ -25,6 +26,8 @@ typedef struct
 
   TsrNormMode norm;            /* norm.mode: additive (default), divide, none */
   gboolean norm_color;         /* norm.color: photometric scale per CFA colour (TRUE) */
+  TsrColorMethod color_method; /* norm.color_method: Bayer sessions accumulated per CFA colour and
+                                  demosaiced once, or each frame demosaiced before accumulation */
 
   /* global quality (§3.1) */
   double alpha, beta, gamma;   /* global.alpha/beta/gamma, sum 1 (0.4/0.3/0.3) */
