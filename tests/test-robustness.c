@@ -31,7 +31,17 @@
 #define H 48
 
 static char *tmp;
-static guint n_runs_fail, n_runs_ok;
+static guint n_runs_fail, n_runs_ok, n_runs_sigint;
+static GHashTable *per_command; /* subcommand → runs */
+
+static void
+count_run (const char *subcommand)
+{
+  if (!per_command)
+    per_command = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (per_command, subcommand));
+  g_hash_table_replace (per_command, g_strdup (subcommand), GUINT_TO_POINTER (n + 1));
+}
 
 /* ------------------------------------------------------------------------------------- */
 /* Frames                                                                                 */
@@ -481,6 +491,7 @@ expect_failure (GPtrArray *args, const char *fragment, const char *const *watch)
     g_ptr_array_remove_index (args, args->len - 1);
   }
   g_autofree char *out = NULL, *err = NULL;
+  count_run (args->pdata[0]);
   int rc = run_cli (args, &out, &err);
   n_runs_fail++;
   if (rc == 0 || rc >= 128)
@@ -512,6 +523,7 @@ expect_success (GPtrArray *args, const char *inputs, const char *out, const char
 {
   g_autofree char *before = snapshot (inputs);
   g_autofree char *o = NULL, *err = NULL;
+  count_run (args->pdata[0]);
   int rc = run_cli (args, &o, &err);
   n_runs_ok++;
   if (rc != 0)
@@ -864,7 +876,7 @@ test_sigint (gconstpointer data)
         }
       g_string_free (err, TRUE);
       g_ptr_array_unref (a);
-      n_runs_fail++;
+      n_runs_sigint++;
     }
   g_test_message ("%s: %u runs stopped by Ctrl+C, %u finished first", cmd->label, stopped, finished);
   g_assert_cmpuint (stopped, >=, 1);
@@ -1172,8 +1184,17 @@ main (int argc, char **argv)
   g_test_add_func ("/robustness/synth-demo", test_synth_demo);
   int r = g_test_run ();
   /* for the CI log (and the report of issue #7) */
-  g_printerr ("# robustness: %u bad-input runs refused cleanly, %u accepted as documented\n", n_runs_fail,
-              n_runs_ok);
+  g_printerr ("# robustness: %u bad-input runs refused cleanly, %u accepted as documented, %u Ctrl+C runs\n",
+              n_runs_fail, n_runs_ok, n_runs_sigint);
+  if (per_command)
+    {
+      GHashTableIter it;
+      gpointer k, v;
+      g_hash_table_iter_init (&it, per_command);
+      while (g_hash_table_iter_next (&it, &k, &v))
+        g_printerr ("# robustness: %s: %u bad-input runs\n", (char *) k, GPOINTER_TO_UINT (v));
+      g_hash_table_unref (per_command);
+    }
   tsr_test_rmtree (tmp);
   g_free (tmp);
   g_free (good_session);
