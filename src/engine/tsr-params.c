@@ -277,7 +277,7 @@ tsr_params_init (TsrParams *p)
 
   p->norm = TSR_NORM_ADDITIVE_SCALE;
   p->norm_color = TRUE;
-  p->color_method = TSR_COLOR_CFA_ACCUMULATE;
+  p->color_method = TSR_COLOR_DEMOSAIC_FRAMES;
 
   p->alpha = 0.4;
   p->beta = 0.3;

@@ -149,9 +149,10 @@ warp_for_accumulation (const AccJob *j, TsrImage *img, guint index)
   return tsr_warp (img, &fr->transform, a->width, a->height, a->cfa, j->p->reg.interp);
 }
 
-/* Rejection units. Mono and RGB: a pixel, tested per channel. CFA mosaics: a 2×2 cell,
- * tested once on the sum of its four sites (one sample of each CFA colour, a local
- * luminance), and rejected as a whole. Testing each site of an undersampled mosaic on its
+/* Rejection units. Mono: a pixel. RGB (demosaiced frames): a pixel, tested once on the sum
+ * of its three channels and rejected in all. CFA mosaics: a 2×2 cell, tested once on the
+ * sum of its four sites (one sample of each CFA colour, a local luminance), and rejected
+ * as a whole. Testing each site of an undersampled mosaic on its
  * own rejected star cores: a red or blue site is interpolated from a lattice of 2 px pitch,
  * so near a star its warped value swings with the sub-pixel phase (a skewed distribution
  * with a long high tail); clipping that tail, in four sites OR-ed over the cell, removed
@@ -163,8 +164,13 @@ unit_values (const AccJob *j, const TsrImage *img, float *uv, guint8 *um)
   int W = img->width, H = img->height;
   if (!j->cells)
     {
-      memcpy (uv, img->data, sizeof (float) * (gsize) W * H * img->channels);
-      memcpy (um, img->mask, (gsize) W * H);
+      gsize npix = (gsize) W * H;
+      memcpy (um, img->mask, npix);
+      if (img->channels == 1)
+        memcpy (uv, img->data, sizeof (float) * npix);
+      else
+        for (gsize k = 0; k < npix; k++)
+          uv[k] = img->data[k] + img->data[npix + k] + img->data[2 * npix + k];
       return;
     }
   for (int cy = 0; cy < j->cell_h; cy++)
@@ -299,7 +305,7 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
                   {
                     /* winsorized: move the sample to the bound instead of dropping it;
                      * in a cell the excess of the sum is shared by its sites */
-                    double vc = v - (j->cells ? wcorr[u] / j->cell_sites[u] : wcorr[c * nu + u]);
+                    double vc = v - (j->cells ? wcorr[u] / j->cell_sites[u] : wcorr[u] / C);
                     j->acc_w[q] += e;
                     j->acc_wx[q] += e * vc;
                   }
@@ -415,7 +421,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
   else
     {
       j.n_units = npix;
-      j.unit_channels = C;
+      j.unit_channels = 1;
     }
   gsize nstat = j.n_units * j.unit_channels;
   j.ax = make_axis (a, TRUE);
