@@ -641,7 +641,8 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
     }
   fit_psf_model (a, fm, mx, my, mf, nm);
   g_free (mx), g_free (my), g_free (mf);
-  qsort (entries->data, entries->len, sizeof (StarEntry), cmp_entry);
+  if (entries->len > 1) /* an empty GArray has no data pointer: qsort (NULL, 0) is undefined */
+    qsort (entries->data, entries->len, sizeof (StarEntry), cmp_entry);
   float *buf = g_new (float, MAX (entries->len, 1u));
   for (guint k = 0; k < entries->len;)
     {
