@@ -64,41 +64,57 @@ tsr_demosaic (const TsrImage *m)
   memcpy (out->mask, m->mask, (gsize) w * h);
   float *src = filled_copy (m);
   float *R = tsr_image_plane (out, 0), *G = tsr_image_plane (out, 1), *B = tsr_image_plane (out, 2);
-#define P(dx, dy) src[(gsize) reflect (y + (dy), h) * w + reflect (x + (dx), w)]
-  for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++)
+  /* Colours of the 2×2 pattern: the filters needed at a site depend only on it. */
+  int col[2][2], right_is_red[2][2];
+  for (int py = 0; py < 2; py++)
+    for (int px = 0; px < 2; px++)
       {
-        gsize k = (gsize) y * w + x;
-        int c = tsr_cfa_color (m->cfa, x, y);
-        float v = P (0, 0);
-        /* G at a red or blue site */
-        float g_rb = (4 * v + 2 * (P (-1, 0) + P (1, 0) + P (0, -1) + P (0, 1))
-                      - (P (-2, 0) + P (2, 0) + P (0, -2) + P (0, 2))) / 8.0f;
-        /* the other chroma at a red/blue site (diagonal neighbours) */
-        float rb_br = (6 * v + 2 * (P (-1, -1) + P (1, -1) + P (-1, 1) + P (1, 1))
-                       - 1.5f * (P (-2, 0) + P (2, 0) + P (0, -2) + P (0, 2))) / 8.0f;
-        /* chroma at a green site from horizontal neighbours */
-        float h_c = (5 * v + 4 * (P (-1, 0) + P (1, 0)) - (P (-2, 0) + P (2, 0))
-                     - (P (-1, -1) + P (1, -1) + P (-1, 1) + P (1, 1))
-                     + 0.5f * (P (0, -2) + P (0, 2))) / 8.0f;
-        /* chroma at a green site from vertical neighbours */
-        float v_c = (5 * v + 4 * (P (0, -1) + P (0, 1)) - (P (0, -2) + P (0, 2))
-                     - (P (-1, -1) + P (1, -1) + P (-1, 1) + P (1, 1))
-                     + 0.5f * (P (-2, 0) + P (2, 0))) / 8.0f;
-        if (c == TSR_RED)
-          R[k] = v, G[k] = g_rb, B[k] = rb_br;
-        else if (c == TSR_BLUE)
-          B[k] = v, G[k] = g_rb, R[k] = rb_br;
-        else
-          {
-            G[k] = v;
-            int left = tsr_cfa_color (m->cfa, x + 1, y);
-            if (left == TSR_RED)
-              R[k] = h_c, B[k] = v_c;
-            else
-              B[k] = h_c, R[k] = v_c;
-          }
+        col[py][px] = tsr_cfa_color (m->cfa, px, py);
+        right_is_red[py][px] = tsr_cfa_color (m->cfa, px + 1, py) == TSR_RED;
       }
+  for (int y = 0; y < h; y++)
+    {
+      gboolean inner_row = y >= 2 && y < h - 2;
+      for (int x = 0; x < w; x++)
+        {
+          gsize k = (gsize) y * w + x;
+          int c = col[y & 1][x & 1];
+          /* interior: direct offsets; the two-pixel border: reflected */
+#define P(dx, dy) (inner ? src[k + (gssize) (dy) * w + (dx)] \
+                         : src[(gsize) reflect (y + (dy), h) * w + reflect (x + (dx), w)])
+          gboolean inner = inner_row && x >= 2 && x < w - 2;
+          float v = src[k];
+          if (c == TSR_RED || c == TSR_BLUE)
+            {
+              /* G at a red or blue site */
+              float g_rb = (4 * v + 2 * (P (-1, 0) + P (1, 0) + P (0, -1) + P (0, 1))
+                            - (P (-2, 0) + P (2, 0) + P (0, -2) + P (0, 2))) / 8.0f;
+              /* the other chroma at a red/blue site (diagonal neighbours) */
+              float rb_br = (6 * v + 2 * (P (-1, -1) + P (1, -1) + P (-1, 1) + P (1, 1))
+                             - 1.5f * (P (-2, 0) + P (2, 0) + P (0, -2) + P (0, 2))) / 8.0f;
+              G[k] = g_rb;
+              if (c == TSR_RED)
+                R[k] = v, B[k] = rb_br;
+              else
+                B[k] = v, R[k] = rb_br;
+            }
+          else
+            {
+              float diag = P (-1, -1) + P (1, -1) + P (-1, 1) + P (1, 1);
+              /* chroma at a green site from horizontal neighbours */
+              float h_c = (5 * v + 4 * (P (-1, 0) + P (1, 0)) - (P (-2, 0) + P (2, 0)) - diag
+                           + 0.5f * (P (0, -2) + P (0, 2))) / 8.0f;
+              /* chroma at a green site from vertical neighbours */
+              float v_c = (5 * v + 4 * (P (0, -1) + P (0, 1)) - (P (0, -2) + P (0, 2)) - diag
+                           + 0.5f * (P (-2, 0) + P (2, 0))) / 8.0f;
+              G[k] = v;
+              if (right_is_red[y & 1][x & 1])
+                R[k] = h_c, B[k] = v_c;
+              else
+                B[k] = h_c, R[k] = v_c;
+            }
+        }
+    }
 #undef P
   g_free (src);
   out->cfa = TSR_CFA_NONE;

@@ -495,7 +495,20 @@ typedef struct
   gboolean ref_starless;
   TsrFrameHook frame_hook;
   gpointer hook_data;
+  /* star lists of the reference candidates, detected while choosing the reference, so no
+   * frame is detected twice (n_frames entries, NULL for the others; taken when used) */
+  TsrStarList **cached;
 } RegJob;
+
+static TsrStarList *
+star_list_copy (const TsrStarList *l)
+{
+  TsrStarList *c = g_new (TsrStarList, 1);
+  *c = *l;
+  c->stars = g_array_sized_new (FALSE, FALSE, sizeof (TsrStar), l->stars->len);
+  g_array_append_vals (c->stars, l->stars->data, l->stars->len);
+  return c;
+}
 
 static gboolean
 phase_path (RegJob *job, const TsrImage *img, TsrFrameReg *fr)
@@ -535,7 +548,13 @@ register_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer 
   RegJob *job = user_data;
   TsrFrameReg *fr = &job->reg->frames[index];
   fr->index = index;
-  fr->stars = tsr_stars_detect (img, &job->p->stars, cancellable, error);
+  if (job->cached && job->cached[index])
+    {
+      fr->stars = job->cached[index];
+      job->cached[index] = NULL;
+    }
+  else
+    fr->stars = tsr_stars_detect (img, &job->p->stars, cancellable, error);
   if (!fr->stars)
     return FALSE;
   fr->n_stars = fr->stars->stars->len;
@@ -653,7 +672,8 @@ measure_candidate (guint index, const TsrFrameInfo *frame, TsrImage *img, gpoint
 
 static gboolean
 choose_reference (TsrSession *s, const TsrRegisterParams *p, guint *reference, gboolean *starless,
-                  TsrProgressFunc progress, gpointer pd, GCancellable *cancellable, GError **error)
+                  TsrStarList **cached, TsrProgressFunc progress, gpointer pd, GCancellable *cancellable,
+                  GError **error)
 {
   guint n = tsr_session_n_frames (s);
   GArray *cand = reference_candidates (n);
@@ -731,7 +751,13 @@ choose_reference (TsrSession *s, const TsrRegisterParams *p, guint *reference, g
     }
   for (guint i = 0; i < cand->len; i++)
     if (cj.stars[i])
-      tsr_star_list_free (cj.stars[i]);
+      {
+        guint f = g_array_index (cand, guint, i);
+        if (ok && cached && !cached[f])
+          cached[f] = cj.stars[i];
+        else
+          tsr_star_list_free (cj.stars[i]);
+      }
   g_free (cj.stars);
   g_free (cj.sharpness);
   g_array_unref (cand);
@@ -873,7 +899,9 @@ load_reference (RegJob *job, TsrReferenceHook reference_hook, GError **error)
   g_autoptr (TsrImage) img = tsr_fits_read (fi->path, error);
   if (!img)
     return FALSE;
-  job->ref_stars = tsr_stars_detect (img, &job->p->stars, NULL, error);
+  guint ref = job->reg->reference;
+  job->ref_stars = job->cached && job->cached[ref] ? star_list_copy (job->cached[ref])
+                                                   : tsr_stars_detect (img, &job->p->stars, NULL, error);
   if (!job->ref_stars)
     return FALSE;
   if (reference_hook && !reference_hook (img, job->ref_stars, job->hook_data, error))
@@ -944,15 +972,17 @@ tsr_register_session_with_hooks (TsrSession *s, const TsrRegisterParams *p,
   r->frames = g_new0 (TsrFrameReg, n);
 
   gboolean starless = FALSE;
+  TsrStarList **cached = g_new0 (TsrStarList *, n);
   if (p->reference >= 0)
     r->reference = p->reference;
-  else if (!choose_reference (s, p, &r->reference, &starless, progress, progress_data, cancellable, error))
+  else if (!choose_reference (s, p, &r->reference, &starless, cached, progress, progress_data, cancellable, error))
     {
+      g_free (cached);
       tsr_registration_unref (r);
       return NULL;
     }
 
-  RegJob job = { r, &r->params, NULL, { 0 }, { 0 }, FALSE, frame_hook, hook_data };
+  RegJob job = { r, &r->params, NULL, { 0 }, { 0 }, FALSE, frame_hook, hook_data, cached };
   gboolean ok = load_reference (&job, reference_hook, error);
   if (ok)
     {
@@ -965,6 +995,10 @@ tsr_register_session_with_hooks (TsrSession *s, const TsrRegisterParams *p,
     }
   if (job.ref_stars)
     tsr_star_list_free (job.ref_stars);
+  for (guint i = 0; i < n; i++)
+    if (cached[i])
+      tsr_star_list_free (cached[i]);
+  g_free (cached);
   small_clear (&job.ref_small);
   small_clear (&job.ref_proxy);
   if (!ok)

@@ -144,6 +144,16 @@ warp_for_accumulation (const AccJob *j, TsrImage *img, guint index)
       g_autoptr (TsrImage) rgb = tsr_demosaic (img);
       if (!rgb)
         return NULL;
+      if (j->stats_pass)
+        {
+          /* the rejection statistics need only R + G + B (the warp is linear): one plane */
+          gsize n = tsr_image_npix (rgb);
+          g_autoptr (TsrImage) sum = tsr_image_new (rgb->width, rgb->height, 1);
+          memcpy (sum->mask, rgb->mask, n);
+          for (gsize k = 0; k < n; k++)
+            sum->data[k] = rgb->data[k] + rgb->data[n + k] + rgb->data[2 * n + k];
+          return tsr_warp (sum, &fr->transform, a->width, a->height, TSR_CFA_NONE, j->p->reg.interp);
+        }
       return tsr_warp (rgb, &fr->transform, a->width, a->height, TSR_CFA_NONE, j->p->reg.interp);
     }
   return tsr_warp (img, &fr->transform, a->width, a->height, a->cfa, j->p->reg.interp);
