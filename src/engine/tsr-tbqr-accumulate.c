@@ -257,12 +257,34 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
   int cluster = j->w->cluster[index];
   /* per-pixel weights of this frame */
   float *we = g_new (float, npix);
+  float *rw = g_new (float, a->tiles_x);
   for (int y = 0; y < H; y++)
-    for (int x = 0; x < W; x++)
-      {
-        gsize k = (gsize) y * W + x;
-        we[k] = warped->mask[k] ? weight_at (j, wf, x, y) * cluster_factor (j, cluster, x, y) : 0.0f;
-      }
+    {
+      /* separable Hann overlap-add: blend the tile rows of this image row once */
+      const Axis *cy = &j->ay[y];
+      for (int i = 0; i < a->tiles_x; i++)
+        {
+          float r = 0;
+          for (int b = 0; b < cy->n; b++)
+            r += cy->h[b] * wf[(gsize) cy->idx[b] * a->tiles_x + i];
+          rw[i] = r;
+        }
+      for (int x = 0; x < W; x++)
+        {
+          gsize k = (gsize) y * W + x;
+          if (!warped->mask[k])
+            {
+              we[k] = 0.0f;
+              continue;
+            }
+          const Axis *cx = &j->ax[x];
+          float sw = 0;
+          for (int q = 0; q < cx->n; q++)
+            sw += cx->h[q] * rw[cx->idx[q]];
+          we[k] = j->cluster_norm ? sw * cluster_factor (j, cluster, x, y) : sw;
+        }
+    }
+  g_free (rw);
   /* rejection per unit: 0 keep, 1 reject; winsorized keeps a per-unit correction */
   guint8 *reject = NULL;
   float *wcorr = NULL;
@@ -292,6 +314,7 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
         }
     }
 
+  /* The weight of a sample is the same in every channel: Σw is kept per pixel. */
   g_mutex_lock (&j->lock);
   for (int y = 0; y < H; y++)
     for (int x = 0; x < W; x++)
@@ -302,11 +325,13 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
         gsize u = unit_of (j, x, y);
         gboolean rej = reject && reject[u];
         double e = we[k];
+        j->all_w[k] += e;
+        if (!rej || wcorr)
+          j->acc_w[k] += e;
         for (int c = 0; c < C; c++)
           {
             gsize q = c * npix + k;
             double v = warped->data[q];
-            j->all_w[q] += e;
             j->all_wx[q] += e * v;
             j->mean_x[q] += v;
             if (rej)
@@ -316,12 +341,10 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
                     /* winsorized: move the sample to the bound instead of dropping it;
                      * in a cell the excess of the sum is shared by its sites */
                     double vc = v - (j->cells ? wcorr[u] / j->cell_sites[u] : wcorr[u] / C);
-                    j->acc_w[q] += e;
                     j->acc_wx[q] += e * vc;
                   }
                 continue;
               }
-            j->acc_w[q] += e;
             j->acc_wx[q] += e * v;
           }
         j->n_all[k]++;
@@ -486,9 +509,9 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
     }
   if (ok)
     {
-      j.acc_w = g_try_new0 (double, nval);
+      j.acc_w = g_try_new0 (double, npix);
       j.acc_wx = g_try_new0 (double, nval);
-      j.all_w = g_try_new0 (double, nval);
+      j.all_w = g_try_new0 (double, npix);
       j.all_wx = g_try_new0 (double, nval);
       j.mean_x = g_try_new0 (double, nval);
       j.n_acc = g_try_new0 (guint32, npix);
@@ -532,7 +555,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
           for (int c = 0; c < C; c++)
             {
               gsize q = c * npix + k;
-              double W0 = use_acc ? j.acc_w[q] : j.all_w[q], W1 = use_acc ? j.acc_wx[q] : j.all_wx[q];
+              double W0 = use_acc ? j.acc_w[k] : j.all_w[k], W1 = use_acc ? j.acc_wx[q] : j.all_wx[q];
               res->data[q] = valid && W0 > 0 ? W1 / W0 : (valid ? j.mean_x[q] / nt : 0);
               mean->data[q] = valid ? j.mean_x[q] / nt : 0;
               wsum += W0;
