@@ -53,7 +53,8 @@ typedef struct
   int W, H;             /* reference geometry */
   int Cd;               /* channels of the staged data (1 for mosaics) */
   int C;                /* latent channels */
-  TsrCfa cfa;           /* mosaic pattern in reference geometry, or NONE */
+  TsrCfa cfa;           /* mosaic pattern in reference geometry, or NONE (also when demosaicing) */
+  gboolean demosaic;    /* Bayer session, deconv.color = rgb: every frame demosaiced first */
   int r;
   char *stage_dir;
   guint n_frames;
@@ -63,8 +64,10 @@ typedef struct
   /* used frames */
   guint nu;
   guint *used;
-  /* iteration geometry */
-  int rf, LW, LH, tile, ntx, nty;
+  /* iteration geometry: rf = PSF radius, M = sampling margin (frame pixels sit up to one
+   * native pixel from their reference pixel, plus the bilinear tap), pad = rf + M = the
+   * latent's padding; all in fine samples */
+  int rf, M, pad, LW, LH, tile, ntx, nty;
   TsrConvPlan *plan;
   float **kcache;       /* nu × C spectra, or NULL */
   float *x_old, *x_new; /* C × LW × LH */
@@ -77,7 +80,7 @@ typedef struct
   GCancellable *cancellable;
   double delta_param;
   gboolean huber;
-  double kappa, relax, gain;
+  double kappa, relax, gain, accel;
 } Job;
 
 /* ---------------------------------------------------------------------------------------
@@ -262,6 +265,28 @@ read_at (int fd, void *buf, gsize len, off_t off)
   return TRUE;
 }
 
+/* Staging file layout (W·H = n):
+ *   warped: Cd float planes, then a byte mask (seed, mean, background);
+ *   native: Cd float planes of the frame's own pixels taken at the nearest frame pixel of each
+ *           reference pixel (no interpolation), a byte code (0 = invalid, 1 + CFA colour of
+ *           that frame pixel, 1 for mono/RGB) and two float planes: the exact position of that
+ *           frame pixel in reference coordinates minus the reference pixel (ex, ey). */
+static off_t
+stage_off (const Job *j, int what, int c)
+{
+  gsize n = (gsize) j->W * j->H, fl = sizeof (float);
+  gsize warped = (gsize) j->Cd * n * fl + n;
+  switch (what)
+    {
+    case 0: return (off_t) ((gsize) c * n * fl);                        /* warped plane c */
+    case 1: return (off_t) ((gsize) j->Cd * n * fl);                    /* warped mask */
+    case 2: return (off_t) (warped + (gsize) c * n * fl);               /* native plane c */
+    case 3: return (off_t) (warped + (gsize) j->Cd * n * fl);           /* code */
+    case 4: return (off_t) (warped + (gsize) j->Cd * n * fl + n);       /* ex */
+    default: return (off_t) (warped + (gsize) j->Cd * n * fl + n + n * fl); /* ey */
+    }
+}
+
 /* ---------------------------------------------------------------------------------------
  * Staging (registration hooks)
  */
@@ -386,6 +411,29 @@ median_theta (const TsrStarList *stars)
   return isfinite (m) ? m : 0;
 }
 
+/* Robust noise of the native samples of one colour about the background plane. */
+static double
+native_rms (const float *v, const guint8 *code, const gsize n, int W, int colour, const double *pl)
+{
+  gsize step = MAX ((gsize) 1, n / 200000);
+  float *res = g_new (float, n / step + 1);
+  gsize m = 0;
+  for (gsize k = 0; k < n; k += step)
+    {
+      if (!code[k] || (colour >= 0 && code[k] - 1 != colour))
+        continue;
+      res[m++] = (float) (v[k] - plane_at (pl, (double) (k % W), (double) (k / W)));
+    }
+  double rms = 0;
+  if (m > 16)
+    {
+      float med = tsr_median_inplace (res, m);
+      rms = TSR_MAD_TO_SIGMA * tsr_mad_inplace (res, m, med);
+    }
+  g_free (res);
+  return rms;
+}
+
 static gboolean
 stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
             GCancellable *cancellable, GError **error)
@@ -395,6 +443,17 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
   if (!fr->registered)
     return TRUE;
   const TsrFrameInfo *fi = tsr_session_frame (j->s, index);
+  /* Bayer frames in rgb mode: demosaiced in their own geometry, then three full planes */
+  g_autoptr (TsrImage) dm = NULL;
+  if (j->demosaic)
+    {
+      if (img->channels != 1 || img->cfa == TSR_CFA_NONE || !(dm = tsr_demosaic (img)))
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: cannot demosaic the frame"), fi->path);
+          return FALSE;
+        }
+      img = dm;
+    }
   g_autoptr (TsrImage) wp = tsr_warp (img, &fr->transform, j->W, j->H, j->cfa, j->p->reg.interp);
   if (!wp)
     {
@@ -406,20 +465,60 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
   if (!tsr_transform_invert (&fr->transform, &inv))
     return TRUE; /* degenerate: left unstaged, so unused */
 
+  /* the frame's own pixels: for every reference pixel the nearest frame pixel, its colour
+   * (the frame's own CFA site) and its exact position in the reference geometry */
+  int W = j->W, H = j->H, Cd = j->Cd;
+  gsize n = (gsize) W * H;
+  float *nat = g_new (float, n * Cd), *ex = g_new (float, n), *ey = g_new (float, n);
+  guint8 *code = g_new0 (guint8, n);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        gsize k = (gsize) y * W + x;
+        double fx, fy, rx, ry;
+        tsr_transform_apply (&fr->transform, x, y, &fx, &fy);
+        long qx = lround (fx), qy = lround (fy);
+        ex[k] = ey[k] = 0;
+        for (int c = 0; c < Cd; c++)
+          nat[(gsize) c * n + k] = 0;
+        if (!isfinite (fx) || !isfinite (fy) || qx < 0 || qy < 0 || qx >= img->width || qy >= img->height)
+          continue;
+        gsize q = (gsize) qy * img->width + (gsize) qx;
+        if (!img->mask[q])
+          continue;
+        tsr_transform_apply (&inv, (double) qx, (double) qy, &rx, &ry);
+        rx -= x;
+        ry -= y;
+        if (!(fabs (rx) <= 1.0 && fabs (ry) <= 1.0))
+          continue; /* scale far from 1: outside the sampling margin */
+        for (int c = 0; c < Cd; c++)
+          nat[(gsize) c * n + k] = tsr_image_plane (img, c)[q];
+        code[k] = (guint8) (1 + (img->cfa != TSR_CFA_NONE ? tsr_cfa_color (img->cfa, (int) qx, (int) qy) : 0));
+        ex[k] = (float) rx;
+        ey[k] = (float) ry;
+      }
+
   double fwhm = isfinite (fr->fwhm) && fr->fwhm > 0.3 ? fr->fwhm : NAN;
   f->fwhm = fwhm;
   f->scale = frame_scale (j, fr->stars, &inv, &f->n_scale_pairs);
+  /* PSFs from the frame's own pixels (frame coordinates, its own CFA sites): no
+   * interpolation blur, as the forward model samples the frame's pixels themselves */
+  TsrTransform ident;
+  tsr_transform_identity (&ident);
   double *xs = NULL, *ys = NULL;
-  guint ns = j->p->deconv_psf == TSR_DECONV_PSF_STARS ? psf_stars (fr->stars, &inv, fwhm, &xs, &ys) : 0;
+  guint ns = j->p->deconv_psf == TSR_DECONV_PSF_STARS ? psf_stars (fr->stars, &ident, fwhm, &xs, &ys) : 0;
   double ffwhm = isfinite (fwhm) ? fwhm : 3.0;
   for (int c = 0; c < j->C; c++)
     {
       int pc = data_plane (j, c), col = data_colour (j, c);
-      fit_background (tsr_image_plane (wp, pc), wp->mask, j->W, j->H, j->cfa, col, f->plane[c], &f->rms[c]);
+      fit_background (tsr_image_plane (wp, pc), wp->mask, W, H, j->cfa, col, f->plane[c], &f->rms[c]);
+      double nr = native_rms (nat + (gsize) pc * n, code, n, W, col, f->plane[c]);
+      if (nr > 0)
+        f->rms[c] = nr;
       TsrPsf *psf = NULL;
       if (ns > 0)
-        psf = tsr_psf_from_stamps (tsr_image_plane (wp, pc), wp->mask, j->W, j->H, j->cfa, col, xs, ys, ns,
-                                   ffwhm, j->r, 5);
+        psf = tsr_psf_from_stamps (tsr_image_plane (img, pc), img->mask, img->width, img->height, img->cfa, col, xs,
+                                   ys, ns, ffwhm, j->r, 5);
       if (!psf)
         psf = tsr_psf_new_moffat (ffwhm, fr->roundness, median_theta (fr->stars), 3.0, j->r, 0);
       f->psf[c] = psf;
@@ -431,9 +530,14 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
   int fd = g_open (f->path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
   gboolean ok = fd >= 0;
   if (ok)
-    ok = write_all (fd, wp->data, sizeof (float) * tsr_image_npix (wp) * wp->channels)
-         && write_all (fd, wp->mask, tsr_image_npix (wp));
+    ok = write_all (fd, wp->data, sizeof (float) * n * wp->channels) && write_all (fd, wp->mask, n)
+         && write_all (fd, nat, sizeof (float) * n * Cd) && write_all (fd, code, n)
+         && write_all (fd, ex, sizeof (float) * n) && write_all (fd, ey, sizeof (float) * n);
   int errsv = errno;
+  g_free (nat);
+  g_free (code);
+  g_free (ex);
+  g_free (ey);
   if (fd >= 0 && close (fd) != 0 && ok)
     {
       ok = FALSE;
@@ -556,12 +660,13 @@ typedef struct
 static void
 tile_geometry (const Job *j, int tx, int ty, int T, Tile *t)
 {
-  int r = j->r, rf = j->rf;
+  int r = j->r, rf = j->pad;   /* the PSF radius plus the sampling margin */
   t->cx0 = tx * T;
   t->cx1 = MIN (j->LW, t->cx0 + T);
   t->cy0 = ty * T;
   t->cy1 = MIN (j->LH, t->cy0 + T);
-  /* observed pixel q touches padded latent samples [r·q, r·q + r − 1 + 2·rf] */
+  /* observed pixel q touches padded latent samples [r·q, r·q + r − 1 + 2·pad]: it samples the
+   * convolution within M fine samples of its own r×r block, which reads the latent within rf */
   int ax = t->cx0 - 2 * rf - r + 1, ay = t->cy0 - 2 * rf - r + 1;
   t->qx0 = MAX (0, ax > 0 ? (ax + r - 1) / r : 0);
   t->qy0 = MAX (0, ay > 0 ? (ay + r - 1) / r : 0);
@@ -599,14 +704,14 @@ mem_plan (const Job *j, int T, MemPlan *m)
   double nreal = 1.1 * m->max_lw * 1.1 * m->max_lh;
   double ncomplex = nreal / 2 + 1.1 * m->max_lh;
   gsize spec = (gsize) (ncomplex * 8);
-  m->fixed = (gsize) 3 * j->C * j->LW * j->LH * sizeof (float)                 /* x_old, x_new, callback image */
+  m->fixed = (gsize) 3 * j->C * j->LW * j->LH * sizeof (float)                /* x_old, x_new, callback image */
              + (gsize) 3 * j->W * j->H * j->C * sizeof (float)                /* seed, mean, coverage */
              + (gsize) j->nu * 4096 + 8 * MIB;                                /* frames, PSFs, plans */
   m->kcache = (gsize) j->nu * j->C * spec;
   m->per_worker = (gsize) (nreal * 4) + spec                                   /* FFT work */
                   + 4 * spec                                                   /* X, NUM, DEN, K */
-                  + (gsize) 3 * m->max_lw * m->max_lh * sizeof (float)         /* x_ext, num, den */
-                  + m->max_obs * (7 * sizeof (float) + 1);                     /* y, m, ŷ, u1, u2, z… */
+                  + (gsize) 6 * m->max_lw * m->max_lh * sizeof (float)         /* x_ext, num, den, h∗x, 2 scatters */
+                  + m->max_obs * (9 * sizeof (float) + 2);                     /* y, m, code, ŷ, u1, u2, z, ex, ey… */
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -618,7 +723,8 @@ typedef struct
   TsrConvWork *work;
   float *xext, *numr, *denr;
   float *X, *NUM, *DEN, *K;
-  float *y, *yl, *yh, *u1, *u2, *z;
+  float *y, *yh, *u1, *u2, *z, *ex, *ey;
+  float *cv, *s1, *s2;      /* h∗x on the tile's valid region, and the two scatters */
   guint8 *m;
   /* statistics */
   double sum_dx2, sum_x2, sum_delta;
@@ -641,8 +747,12 @@ worker_new (const Job *j)
   w->DEN = tsr_conv_spectrum_new (j->plan);
   w->K = j->kcache ? NULL : tsr_conv_spectrum_new (j->plan);
   gsize no = MAX (j->max_obs, (gsize) 1);
+  w->cv = g_new (float, nl);
+  w->s1 = g_new (float, nl);
+  w->s2 = g_new (float, nl);
   w->y = g_new (float, no);
-  w->yl = g_new (float, no);
+  w->ex = g_new (float, no);
+  w->ey = g_new (float, no);
   w->yh = g_new (float, no);
   w->u1 = g_new (float, no);
   w->u2 = g_new (float, no);
@@ -663,8 +773,12 @@ worker_free (Worker *w)
   tsr_conv_spectrum_free (w->NUM);
   tsr_conv_spectrum_free (w->DEN);
   tsr_conv_spectrum_free (w->K);
+  g_free (w->cv);
+  g_free (w->s1);
+  g_free (w->s2);
   g_free (w->y);
-  g_free (w->yl);
+  g_free (w->ex);
+  g_free (w->ey);
   g_free (w->yh);
   g_free (w->u1);
   g_free (w->u2);
@@ -691,8 +805,9 @@ static void
 process_item (Job *j, Worker *w, const Tile *t, int c)
 {
   int lw = t->lw, lh = t->lh, ow = t->qx1 - t->qx0, oh = t->qy1 - t->qy0;
+  int vw = lw - 2 * j->rf, vh = lh - 2 * j->rf;
   gsize no = (gsize) ow * oh;
-  int W = j->W, H = j->H, pc = data_plane (j, c), col = data_colour (j, c);
+  int W = j->W, pc = data_plane (j, c), col = data_colour (j, c);
   const float *xo = j->x_old + (gsize) c * j->LW * j->LH;
   for (int y = 0; y < lh; y++)
     memcpy (w->xext + (gsize) y * lw, xo + (gsize) (t->ly0 + y) * j->LW + t->lx0, sizeof (float) * lw);
@@ -713,44 +828,53 @@ process_item (Job *j, Worker *w, const Tile *t, int c)
       gboolean ok = TRUE;
       for (int y = 0; y < oh && ok; y++)
         {
-          gsize row = (gsize) (t->qy0 + y) * W + t->qx0;
-          ok = read_at (f->fd, w->y + (gsize) y * ow, sizeof (float) * ow,
-                        (off_t) (((gsize) pc * H * W + row) * sizeof (float)))
-               && read_at (f->fd, w->m + (gsize) y * ow, ow, (off_t) ((gsize) j->Cd * H * W * sizeof (float) + row));
+          gsize row = (gsize) (t->qy0 + y) * W + t->qx0, o = (gsize) y * ow;
+          ok = read_at (f->fd, w->y + o, sizeof (float) * ow, stage_off (j, 2, pc) + (off_t) (row * sizeof (float)))
+               && read_at (f->fd, w->m + o, ow, stage_off (j, 3, 0) + (off_t) row)
+               && read_at (f->fd, w->ex + o, sizeof (float) * ow, stage_off (j, 4, 0) + (off_t) (row * sizeof (float)))
+               && read_at (f->fd, w->ey + o, sizeof (float) * ow, stage_off (j, 5, 0) + (off_t) (row * sizeof (float)));
         }
       if (!ok)
         {
           job_fail (j, g_error_new (TSR_ERROR, TSR_ERROR_IO, _("Cannot read the staged frame “%s”"), f->path));
           return;
         }
+      /* samples of this channel: valid, and for mosaics a site of this colour in the frame's
+       * own pattern */
       guint nvalid = 0;
-      for (int y = 0; y < oh; y++)
-        for (int x = 0; x < ow; x++)
-          {
-            gsize k = (gsize) y * ow + x;
-            if (w->m[k] && col >= 0 && tsr_cfa_color (j->cfa, t->qx0 + x, t->qy0 + y) != col)
-              w->m[k] = 0;
-            nvalid += w->m[k] != 0;
-          }
+      for (gsize k = 0; k < no; k++)
+        {
+          w->m[k] = w->m[k] && (col < 0 || w->m[k] - 1 == col);
+          nvalid += w->m[k] != 0;
+        }
       if (nvalid == 0)
         continue;
       any_frame = TRUE;
       const float *K = j->kcache ? j->kcache[(gsize) u * j->C + c] : w->K;
       if (!j->kcache)
         tsr_conv_kernel_spectrum (w->work, f->psf[c], w->K);
-      tsr_conv_forward_spec (w->work, w->X, K, lw, lh, w->yl);
+      /* h∗x on the fine valid region (vw × vh); its sample i sits at unpadded fine index
+       * lx0 − M + i. A frame pixel at reference position p + e samples it bilinearly at fine
+       * position r·(p + e + ½) − ½. */
+      tsr_conv_forward_spec (w->work, w->X, K, lw, lh, w->cv);
       double s = f->scale, rms2 = MAX (f->rms[c] * f->rms[c], 1e-12);
       const double *pl = f->plane[c];
+      const int r = j->r;
+      const double ox = (double) j->M - t->lx0, oy = (double) j->M - t->ly0;
       guint nz = 0;
       for (int y = 0; y < oh; y++)
         for (int x = 0; x < ow; x++)
           {
             gsize k = (gsize) y * ow + x;
-            double lin = s * w->yl[k];
-            double yh = lin + plane_at (pl, t->qx0 + x, t->qy0 + y);
-            w->yh[k] = (float) yh;
             if (!w->m[k])
               continue;
+            double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (t->qy0 + y + w->ey[k] + 0.5) - 0.5 + oy;
+            int ix = (int) floor (fx), iy = (int) floor (fy);
+            double ax = fx - ix, ay = fy - iy;
+            const float *c0 = w->cv + (gsize) iy * vw + ix, *c1 = c0 + vw;
+            double lin = s * ((1 - ay) * ((1 - ax) * c0[0] + ax * c0[1]) + ay * ((1 - ax) * c1[0] + ax * c1[1]));
+            double yh = lin + plane_at (pl, t->qx0 + x, t->qy0 + y);
+            w->yh[k] = (float) yh;
             double v = rms2 + (j->gain > 0 ? MAX (lin, 0.0) / j->gain : 0.0);
             w->u1[k] = (float) v;   /* variance, reused below */
             w->z[nz++] = (float) ((w->y[k] - yh) / sqrt (v));
@@ -764,26 +888,37 @@ process_item (Job *j, Worker *w, const Tile *t, int c)
           w->sum_delta += delta;
           w->n_delta++;
         }
-      for (gsize k = 0; k < no; k++)
-        {
-          if (!w->m[k])
-            {
-              w->u1[k] = w->u2[k] = 0;
+      memset (w->s1, 0, sizeof (float) * vw * vh);
+      memset (w->s2, 0, sizeof (float) * vw * vh);
+      for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++)
+          {
+            gsize k = (gsize) y * ow + x;
+            if (!w->m[k])
               continue;
-            }
-          double v = w->u1[k];
-          double wt = 1.0 / v;
-          if (j->huber)
-            {
-              double z = fabs ((w->y[k] - w->yh[k]) / sqrt (v));
-              if (z > delta)
-                wt *= delta / z;
-            }
-          w->u1[k] = (float) (wt * w->y[k]);
-          w->u2[k] = (float) (wt * w->yh[k]);
-        }
-      tsr_conv_adjoint_accumulate (w->work, K, w->u1, lw, lh, s, w->NUM);
-      tsr_conv_adjoint_accumulate (w->work, K, w->u2, lw, lh, s, w->DEN);
+            double v = w->u1[k];
+            double wt = 1.0 / v;
+            if (j->huber)
+              {
+                double z = fabs ((w->y[k] - w->yh[k]) / sqrt (v));
+                if (z > delta)
+                  wt *= delta / z;
+              }
+            double a1 = wt * w->y[k], a2 = wt * w->yh[k];
+            /* transpose of the bilinear sampling */
+            double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (t->qy0 + y + w->ey[k] + 0.5) - 0.5 + oy;
+            int ix = (int) floor (fx), iy = (int) floor (fy);
+            double ax = fx - ix, ay = fy - iy;
+            double wq[4] = { (1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay };
+            gsize base = (gsize) iy * vw + ix, idx[4] = { base, base + 1, base + vw, base + vw + 1 };
+            for (int q = 0; q < 4; q++)
+              {
+                w->s1[idx[q]] += (float) (wq[q] * a1);
+                w->s2[idx[q]] += (float) (wq[q] * a2);
+              }
+          }
+      tsr_conv_adjoint_accumulate (w->work, K, w->s1, lw, lh, s, w->NUM);
+      tsr_conv_adjoint_accumulate (w->work, K, w->s2, lw, lh, s, w->DEN);
     }
   if (j->abort)
     return;
@@ -807,7 +942,7 @@ process_item (Job *j, Worker *w, const Tile *t, int c)
         if (!(den > 1e-30))
           ratio = 1.0;   /* no information: neutral */
         else
-          ratio = CLAMP (num / den, ik, kappa);
+          ratio = CLAMP (j->accel != 1.0 ? pow (MAX (num / den, 0.0), j->accel) : num / den, ik, kappa);
         double xold = xo[g];
         double xnew = (1 - a) * xold + a * xold * ratio;
         xn[g] = (float) xnew;
@@ -861,7 +996,7 @@ latent_image (const Job *j, const float *x, const TsrImage *coverage, TsrImage *
             gsize k = (gsize) y * out->width + xx;
             gboolean valid = coverage->mask[(gsize) (y / r) * j->W + xx / r];
             out->mask[k] = valid;
-            dst[k] = valid ? src[(gsize) (y + j->rf) * j->LW + xx + j->rf] : 0.0f;
+            dst[k] = valid ? src[(gsize) (y + j->pad) * j->LW + xx + j->pad] : 0.0f;
           }
     }
 }
@@ -991,6 +1126,12 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
   j->cfa = s->channels == 1 ? s->cfa : TSR_CFA_NONE;
   j->Cd = s->channels;
   j->C = j->cfa != TSR_CFA_NONE ? 3 : s->channels;
+  if (j->cfa != TSR_CFA_NONE && p->deconv_color == TSR_DECONV_COLOR_RGB)
+    {
+      j->demosaic = TRUE;
+      j->cfa = TSR_CFA_NONE;
+      j->Cd = 3;
+    }
   j->r = p->deconv_sr;
   j->n_frames = tsr_session_n_frames (s);
   j->frames = g_new0 (DFrame, j->n_frames);
@@ -999,6 +1140,7 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
   j->delta_param = p->deconv_delta;
   j->kappa = p->deconv_kappa;
   j->relax = p->deconv_relax;
+  j->accel = p->deconv_accel;
   j->gain = p->deconv_gain;
   if (j->huber && p->deconv_delta == 0)
     {
@@ -1152,8 +1294,10 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
 
   /* 3. geometry, memory plan, latent */
   int r = j->r;
-  j->LW = r * j->W + 2 * j->rf;
-  j->LH = r * j->H + 2 * j->rf;
+  j->M = r + 1;
+  j->pad = j->rf + j->M;
+  j->LW = r * j->W + 2 * j->pad;
+  j->LH = r * j->H + 2 * j->pad;
   guint n_threads = p->n_threads ? p->n_threads : g_get_num_processors ();
   n_threads = MAX (n_threads, 1u);
   {
@@ -1215,7 +1359,8 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
     res->psf_radius = j->rf;
     n_threads = (guint) chosen_workers;
   }
-  j->plan = tsr_conv_plan_new (j->max_lw, j->max_lh, j->rf, r);
+  /* the convolution runs on the fine grid (r = 1 operators); the frames' pixels sample it */
+  j->plan = tsr_conv_plan_new (j->max_lw, j->max_lh, j->rf, 1);
   if (res->kernel_cache)
     {
       TsrConvWork *w = tsr_conv_work_new (j->plan);
@@ -1253,8 +1398,8 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
       for (int y = 0; y < j->LH; y++)
         for (int x = 0; x < j->LW; x++)
           {
-            int nx = CLAMP ((x - j->rf) >= 0 ? (x - j->rf) / r : -1, 0, j->W - 1);
-            int ny = CLAMP ((y - j->rf) >= 0 ? (y - j->rf) / r : -1, 0, j->H - 1);
+            int nx = CLAMP ((x - j->pad) >= 0 ? (x - j->pad) / r : -1, 0, j->W - 1);
+            int ny = CLAMP ((y - j->pad) >= 0 ? (y - j->pad) / r : -1, 0, j->H - 1);
             gsize k = (gsize) ny * j->W + nx;
             float v = seed->mask[k] ? sv[k] : 0.0f;
             xo[(gsize) y * j->LW + x] = isfinite (v) && v > floor_v ? v : floor_v;
@@ -1399,7 +1544,8 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
     for (guint i = 0; drop[i]; i++)
       tsr_header_remove (hd, drop[i]);
     tsr_header_set_bool (hd, "MFDECONV", TRUE, "multi-frame robust deconvolution");
-    tsr_header_set_string (hd, "MF_COLOR", j->cfa != TSR_CFA_NONE ? "cfa-planes" : (j->C == 3 ? "rgb" : "mono"),
+    tsr_header_set_string (hd, "MF_COLOR",
+                           j->cfa != TSR_CFA_NONE ? "cfa-sites" : (j->demosaic ? "demosaiced" : (j->C == 3 ? "rgb" : "mono")),
                            "colour handling");
     tsr_header_set_string (hd, "MF_RHO", j->huber ? "huber" : "l2", "loss");
     tsr_header_set_double (hd, "MF_HDEL", p->deconv_delta, "Huber delta (<0: auto, |d|*1.4826*MAD)");

@@ -54,6 +54,7 @@ static const char *const cluster_choices[] = { "auto", "off", "on", NULL };
 static const char *const rho_choices[] = { "huber", "l2", NULL };
 static const char *const dseed_choices[] = { "median", "tbqr", NULL };
 static const char *const dpsf_choices[] = { "stars", "moffat", NULL };
+static const char *const dcolor_choices[] = { "rgb", "cfa", NULL };
 
 G_STATIC_ASSERT (TSR_MODEL_HOMOGRAPHY == 2);
 G_STATIC_ASSERT (TSR_INTERP_BILINEAR == 2);
@@ -225,6 +226,8 @@ static const TsrParamSpec specs[] = {
             N_("Huber threshold delta; negative = automatic, |delta| x noise")),
   P_DOUBLE ("deconv.relax", deconv_relax, 0.05, 1,
             N_("Relaxation of each deconvolution update")),
+  P_DOUBLE ("deconv.accel", deconv_accel, 1, 8,
+            N_("Exponent on the deconvolution update ratio (1 = plain MM step; larger converges faster)")),
   P_INT ("deconv.sr", deconv_sr, 1, 3,
          N_("Super-resolution factor of the deconvolved image")),
   P_ENUM ("deconv.rho", deconv_rho, rho_choices,
@@ -239,6 +242,8 @@ static const TsrParamSpec specs[] = {
           N_("Starting image of the deconvolution: per-pixel median of the frames, or the TBQR result")),
   P_ENUM ("deconv.psf", deconv_psf, dpsf_choices,
           N_("Per-frame PSFs from stacked star stamps (Moffat fallback), or Moffat from FWHM only")),
+  P_ENUM ("deconv.color", deconv_color, dcolor_choices,
+          N_("Bayer frames: rgb = demosaic each frame, one latent per channel; cfa = each frame's own CFA sites only")),
   P_DOUBLE ("deconv.gain", deconv_gain, 0, 1e6,
             N_("Gain in electrons per ADU for the Poisson variance term; 0 = background RMS only")),
   P_DOUBLE ("deconv.memory_mb", deconv_memory_mb, 32, 1048576,
@@ -323,6 +328,8 @@ tsr_params_init (TsrParams *p)
   p->deconv_kappa = 2.0;
   p->deconv_delta = -2.5;
   p->deconv_relax = 1.0;
+  p->deconv_accel = 4.0;
+  p->deconv_color = TSR_DECONV_COLOR_RGB;
   p->deconv_sr = 1;
   p->deconv_rho = TSR_RHO_HUBER;
   p->deconv_min_iterations = 3;

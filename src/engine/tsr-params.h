@@ -17,6 +17,7 @@ typedef enum { TSR_CLUSTER_AUTO = 0, TSR_CLUSTER_OFF, TSR_CLUSTER_ON } TsrCluste
 typedef enum { TSR_RHO_HUBER = 0, TSR_RHO_L2 } TsrDeconvRho;
 typedef enum { TSR_DECONV_SEED_MEDIAN = 0, TSR_DECONV_SEED_TBQR } TsrDeconvSeed;
 typedef enum { TSR_DECONV_PSF_STARS = 0, TSR_DECONV_PSF_MOFFAT } TsrDeconvPsfMode;
+typedef enum { TSR_DECONV_COLOR_RGB = 0, TSR_DECONV_COLOR_CFA } TsrDeconvColor;
 
 typedef struct
 {
@@ -75,6 +76,7 @@ typedef struct
   double deconv_kappa;         /* deconv.kappa (2.0) */
   double deconv_delta;         /* deconv.delta (−2.5 = auto) */
   double deconv_relax;         /* deconv.relax (1.0) */
+  double deconv_accel;         /* deconv.accel: exponent on the update ratio (see docs/deconv.md) */
   int deconv_sr;               /* deconv.sr (1) */
   TsrDeconvRho deconv_rho;     /* deconv.rho: huber (default) | l2 */
   int deconv_min_iterations;   /* deconv.min_iterations (3) */
@@ -82,6 +84,7 @@ typedef struct
   double deconv_stop_tol;      /* deconv.stop_tol (0.002) */
   TsrDeconvSeed deconv_seed;   /* deconv.seed: median (default) | tbqr */
   TsrDeconvPsfMode deconv_psf; /* deconv.psf: stars (default) | moffat */
+  TsrDeconvColor deconv_color; /* deconv.color: rgb (default, demosaic each frame) | cfa (own sites) */
   double deconv_gain;          /* deconv.gain: e-/ADU for the Poisson term; 0 = background RMS only */
   double deconv_memory_mb;     /* deconv.memory_mb (1024) */
 
