@@ -790,61 +790,40 @@ verify_compressed_tiles (OpenFits *of, const char *path, GError **error)
 {
   int status = 0;
   g_autofree char *base = basename_of (path);
-  char cmp[FLEN_VALUE] = "";
-  if (fits_read_key (of->f, TSTRING, "ZCMPTYPE", cmp, NULL, &status))
+  /* The parameters exactly as cfitsio parsed them when it opened the HDU (FITSfile is
+   * public in fitsio.h): its decoder will use these, whatever the header repeats. */
+  const FITSfile *F = of->f->Fptr;
+  switch (F->compress_type)
     {
-      fits_clear_errmsg ();
-      g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: damaged compressed image (no ZCMPTYPE)"), base);
-      return FALSE;
-    }
-  if (!strcmp (cmp, "GZIP_1") || !strcmp (cmp, "GZIP_2") || !strcmp (cmp, "NOCOMPRESS"))
-    return TRUE; /* zlib checks its own input; raw tiles are bounded by check_compressed */
-  if (strcmp (cmp, "RICE_1") != 0 && strcmp (cmp, "RICE_ONE") != 0)
-    {
+    case GZIP_1: case GZIP_2: case NOCOMPRESS:
+      return TRUE; /* zlib checks its own input; raw tiles are bounded by check_compressed */
+    case RICE_1:
+      break;
+    default:
       g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
                    _("%s: %s-compressed images are not supported (convert with funpack, or fpack with Rice)"), base,
-                   cmp);
+                   F->compress_type == HCOMPRESS_1 ? "HCOMPRESS" : F->compress_type == PLIO_1 ? "PLIO"
+                   : F->compress_type == BZIP2_1 ? "BZIP2" : "unknown");
       return FALSE;
     }
-  long long znaxis[3] = { 1, 1, 1 }, ztile[3] = { 0, 1, 1 };
-  int nblock = 32, bytepix = 0;
-  long long zbitpix = 0;
-  fits_read_key (of->f, TLONGLONG, "ZBITPIX", &zbitpix, NULL, &status);
-  for (int k = 0; k < 3; k++)
+  int ndim = F->zndim;
+  if (ndim < 1 || ndim > MAX_COMPRESS_DIM)
     {
-      char key[16];
-      int st = 0;
-      g_snprintf (key, sizeof key, "ZNAXIS%d", k + 1);
-      fits_read_key (of->f, TLONGLONG, key, &znaxis[k], NULL, &st);
-      st = 0;
-      g_snprintf (key, sizeof key, "ZTILE%d", k + 1);
-      if (fits_read_key (of->f, TLONGLONG, key, &ztile[k], NULL, &st))
-        ztile[k] = k == 0 ? znaxis[0] : 1;
-    }
-  for (int k = 1; k < 10; k++)
-    {
-      char key[16], name[FLEN_VALUE] = "";
-      int st = 0;
-      long long v = 0;
-      g_snprintf (key, sizeof key, "ZNAME%d", k);
-      if (fits_read_key (of->f, TSTRING, key, name, NULL, &st))
-        break;
-      g_snprintf (key, sizeof key, "ZVAL%d", k);
-      if (fits_read_key (of->f, TLONGLONG, key, &v, NULL, &st))
-        continue;
-      if (!g_ascii_strcasecmp (name, "BLOCKSIZE"))
-        nblock = (int) v;
-      else if (!g_ascii_strcasecmp (name, "BYTEPIX"))
-        bytepix = (int) v;
-    }
-  fits_clear_errmsg ();
-  if (status)
-    {
-      set_fits_error (error, TSR_ERROR_FORMAT, path, _("damaged compressed image"), status);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: damaged compressed image (ZNAXIS = %d)"), base, ndim);
       return FALSE;
     }
-  if (bytepix == 0)
-    bytepix = zbitpix == 8 ? 1 : zbitpix == 16 ? 2 : 4;
+  long long nt[MAX_COMPRESS_DIM];
+  for (int k = 0; k < ndim; k++)
+    {
+      if (F->tilesize[k] <= 0 || F->znaxis[k] <= 0)
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: damaged compressed image (tile or axis %d is empty)"),
+                       base, k + 1);
+          return FALSE;
+        }
+      nt[k] = (F->znaxis[k] + F->tilesize[k] - 1) / F->tilesize[k];
+    }
+  int bytepix = F->rice_bytepix == 1 || F->rice_bytepix == 2 ? F->rice_bytepix : 4; /* else: the int decoder */
   int col = 0;
   if (fits_get_colnum (of->f, CASEINSEN, "COMPRESSED_DATA", &col, &status))
     {
@@ -854,22 +833,19 @@ verify_compressed_tiles (OpenFits *of, const char *path, GError **error)
     }
   long long nrows = 0;
   fits_get_num_rowsll (of->f, &nrows, &status);
-  long long nt[3];
-  for (int k = 0; k < 3; k++)
-    nt[k] = ztile[k] > 0 ? (znaxis[k] + ztile[k] - 1) / ztile[k] : 0;
   for (long long row = 1; row <= nrows && status == 0; row++)
     {
       long long len = 0, offset = 0;
       fits_read_descriptll (of->f, col, row, &len, &offset, &status);
       if (status || len == 0)
         continue; /* empty: cfitsio takes the tile from the GZIP/UNCOMPRESSED column */
-      /* pixels in this tile (edge tiles are smaller) */
+      /* pixels in this tile, as cfitsio counts them (edge tiles are smaller) */
       long long t = row - 1, nx = 1;
-      for (int k = 0; k < 3; k++)
+      for (int k = 0; k < ndim; k++)
         {
-          long long idx = nt[k] > 0 ? t % nt[k] : 0;
-          t = nt[k] > 0 ? t / nt[k] : 0;
-          nx *= MIN (ztile[k], znaxis[k] - idx * ztile[k]);
+          long long idx = t % nt[k];
+          t /= nt[k];
+          nx *= MIN ((long long) F->tilesize[k], F->znaxis[k] - idx * F->tilesize[k]);
         }
       g_autofree guint8 *buf = g_try_malloc (len);
       if (!buf || nx <= 0)
@@ -880,7 +856,7 @@ verify_compressed_tiles (OpenFits *of, const char *path, GError **error)
       int anynul = 0;
       if (fits_read_col (of->f, TBYTE, col, row, 1, len, NULL, buf, &anynul, &status))
         break;
-      if (!rice_tile_ok (buf, len, nx, nblock, bytepix))
+      if (!rice_tile_ok (buf, len, nx, F->rice_blocksize, bytepix))
         {
           g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
                        _("%s: damaged compressed image: tile %lld does not decode to its %lld pixels"), base, row, nx);
