@@ -28,15 +28,18 @@ register light
 stack r_light rej 3 3 -norm=addscale -output_norm -out=$work/siril_result
 close
 SSF
+# wall time, and CPU time (user + system; on a shared machine the fairer comparison)
 t0=$(date +%s.%N)
-"$b/src/cli/tessera-cli" process "$dir" -o "$work/tessera/result.fits" > "$work/tessera.log"
+/usr/bin/time -f "%U %S" -o "$work/tessera.cpu" "$b/src/cli/tessera-cli" process "$dir" -o "$work/tessera/result.fits" > "$work/tessera.log"
 t1=$(date +%s.%N)
-(cd "$work/siril" && siril-cli -s "$work/siril.ssf" > "$work/siril.log" 2>&1) || { tail -20 "$work/siril.log"; exit 1; }
+(cd "$work/siril" && /usr/bin/time -f "%U %S" -o "$work/siril.cpu" siril-cli -s "$work/siril.ssf" > "$work/siril.log" 2>&1) || { tail -20 "$work/siril.log"; exit 1; }
 t2=$(date +%s.%N)
 tail -2 "$work/tessera.log"
-python3 - "$t0" "$t1" "$t2" "$n" <<'PY'
+python3 - "$t0" "$t1" "$t2" "$n" "$work/tessera.cpu" "$work/siril.cpu" <<'PY'
 import sys
 t0, t1, t2 = map(float, sys.argv[1:4])
-print("frames %s: tessera-cli process %.1f s, siril-cli register+stack %.1f s, ratio %.2f (goal <= 0.5)"
-      % (sys.argv[4], t1 - t0, t2 - t1, (t1 - t0) / (t2 - t1)))
+cpu = [sum(map(float, open(f).read().split()[-2:])) for f in sys.argv[5:7]]
+print("frames %s: tessera-cli process %.1f s, siril-cli register+stack %.1f s, ratio %.2f (goal <= 0.5); "
+      "CPU %.1f s vs %.1f s, ratio %.2f"
+      % (sys.argv[4], t1 - t0, t2 - t1, (t1 - t0) / (t2 - t1), cpu[0], cpu[1], cpu[0] / cpu[1]))
 PY
