@@ -193,3 +193,51 @@ cli_cancellable (void)
     }
   return the_cancellable;
 }
+
+int
+cli_params_and_session (const char *command, const char *config, char **sets,
+                        int argc, char **argv, gboolean recursive,
+                        TsrParams *p, TsrSession **session_out)
+{
+  GError *error = NULL;
+  g_auto (GStrv) project_paths = NULL;
+
+  *session_out = NULL;
+  tsr_params_init (p);
+  if (config)
+    {
+      g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+      if (!tsr_project_load (config, p, &project_paths, warnings, &error))
+        return cli_fail (error);
+      if (warnings->len > 0)
+        {
+          g_autofree char *w0 = g_strdup (warnings->pdata[0]);
+          if (g_str_has_suffix (w0, " (ignored)"))
+            w0[strlen (w0) - strlen (" (ignored)")] = '\0';
+          /* TRANSLATORS: the first %s is the subcommand (process, deconv) */
+          return cli_fail_msg (_("%s: %s; fix or remove it"), command, w0);
+        }
+    }
+  for (int i = 0; sets && sets[i]; i++)
+    if (!tsr_params_set_assignment (p, sets[i], &error))
+      return cli_fail (error);
+  if (!tsr_params_validate (p, &error))
+    return cli_fail (error);
+
+  TsrSession *s = NULL;
+  if (argc >= 2)
+    s = cli_scan (argc, argv, recursive, &error);
+  else if (project_paths && project_paths[0])
+    {
+      TsrScanOptions so = { .recursive = recursive };
+      s = tsr_session_scan ((const char *const *) project_paths, &so, cli_cancellable (), &error);
+    }
+  else
+    /* TRANSLATORS: %s is the subcommand (process, deconv) */
+    return cli_fail_msg (_("%s: name a session folder or FITS files, or a project with --config (see --help)"),
+                         command);
+  if (!s)
+    return cli_fail (error);
+  *session_out = s;
+  return 0;
+}

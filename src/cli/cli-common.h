@@ -33,5 +33,14 @@ gboolean cli_check_output_dir (const char *dir, TsrSession *s, GError **error);
 /* Do two paths name the same existing file (same device and inode)? */
 gboolean cli_same_file (const char *a, const char *b);
 
+/* Parameters and session of a subcommand that reconstructs (process, deconv): defaults,
+ * then the project named by config (an unknown key — most often a misspelt one — is refused:
+ * running without it would silently ignore a setting the user believes applied), then the
+ * --set assignments, validated; the session from the remaining arguments or else the
+ * project's paths. Returns 0, or the exit status after printing one line. */
+int      cli_params_and_session (const char *command, const char *config, char **sets,
+                                 int argc, char **argv, gboolean recursive,
+                                 TsrParams *p, TsrSession **session_out);
+
 /* Cancel the job on SIGINT/SIGTERM. */
 GCancellable *cli_cancellable (void);

@@ -51,42 +51,10 @@ cli_process (int argc, char **argv)
 
   GError *error = NULL;
   TsrParams p;
-  tsr_params_init (&p);
-  g_auto (GStrv) project_paths = NULL;
-  if (config)
-    {
-      g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-      if (!tsr_project_load (config, &p, &project_paths, warnings, &error))
-        return cli_fail (error);
-      /* An unknown key is most often a misspelt one: running without it would silently
-       * ignore a setting the user believes is applied, so the CLI refuses (the window shows
-       * the same warnings and lets the user decide). */
-      if (warnings->len > 0)
-        {
-          g_autofree char *w0 = g_strdup (warnings->pdata[0]);
-          if (g_str_has_suffix (w0, " (ignored)"))
-            w0[strlen (w0) - strlen (" (ignored)")] = '\0';
-          return cli_fail_msg (_("process: %s; fix or remove it"), w0);
-        }
-    }
-  for (int i = 0; sets && sets[i]; i++)
-    if (!tsr_params_set_assignment (&p, sets[i], &error))
-      return cli_fail (error);
-  if (!tsr_params_validate (&p, &error))
-    return cli_fail (error);
-
   g_autoptr (TsrSession) s = NULL;
-  if (argc >= 2)
-    s = cli_scan (argc, argv, recursive, &error);
-  else if (project_paths && project_paths[0])
-    {
-      TsrScanOptions so = { .recursive = recursive };
-      s = tsr_session_scan ((const char *const *) project_paths, &so, cli_cancellable (), &error);
-    }
-  else
-    return cli_fail_msg (_("process: name a session folder or FITS files, or a project with --config (see --help)"));
-  if (!s)
-    return cli_fail (error);
+  int rc = cli_params_and_session ("process", config, sets, argc, argv, recursive, &p, &s);
+  if (rc != 0)
+    return rc;
   if (tsr_session_n_frames (s) < 2)
     return cli_fail_msg (_("process: %s: a session needs at least two frames (it has one)"),
                          tsr_session_frame (s, 0)->path);
