@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static GMutex fits_lock;
 
@@ -782,6 +783,34 @@ rice_tile_ok (const guint8 *c, gint64 clen, gint64 nx, int nblock, int bytepix)
   return TRUE;
 }
 
+/* Inflate one GZIP tile into nowhere and say whether it is a complete stream of at most
+ * cap bytes. cfitsio grows its output buffer without limit while inflating (found by the
+ * fuzzer: a 9 kB file drove it to petabyte allocations and a 30 s loop). */
+static gboolean
+gzip_tile_ok (const guint8 *c, gint64 clen, gint64 cap)
+{
+  z_stream z;
+  memset (&z, 0, sizeof z);
+  if (clen <= 0 || clen > G_MAXUINT32 || inflateInit2 (&z, 15 + 32) != Z_OK) /* zlib or gzip wrapper */
+    return FALSE;
+  guint8 out[16384];
+  gint64 total = 0;
+  int r = Z_OK;
+  z.next_in = (Bytef *) c;
+  z.avail_in = (uInt) clen;
+  while (r == Z_OK)
+    {
+      z.next_out = out;
+      z.avail_out = sizeof out;
+      r = inflate (&z, Z_NO_FLUSH);
+      total += (gint64) (sizeof out - z.avail_out);
+      if (total > cap)
+        break;
+    }
+  inflateEnd (&z);
+  return r == Z_STREAM_END && total <= cap;
+}
+
 /* Before cfitsio decodes a tile-compressed image: refuse the decoders that are not
  * hardened (HCOMPRESS, PLIO) and check every Rice tile with rice_tile_ok. Caller holds
  * LOCK; the HDU is the compressed image. */
@@ -795,10 +824,8 @@ verify_compressed_tiles (OpenFits *of, const char *path, GError **error)
   const FITSfile *F = of->f->Fptr;
   switch (F->compress_type)
     {
-    case GZIP_1: case GZIP_2: case NOCOMPRESS:
-      return TRUE; /* zlib checks its own input; raw tiles are bounded by check_compressed */
-    case RICE_1:
-      break;
+    case GZIP_1: case GZIP_2: case NOCOMPRESS: case RICE_1:
+      break; /* raw (NOCOMPRESS) tiles are bounded by check_compressed */
     default:
       g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
                    _("%s: %s-compressed images are not supported (convert with funpack, or fpack with Rice)"), base,
@@ -824,21 +851,21 @@ verify_compressed_tiles (OpenFits *of, const char *path, GError **error)
       nt[k] = (F->znaxis[k] + F->tilesize[k] - 1) / F->tilesize[k];
     }
   int bytepix = F->rice_bytepix == 1 || F->rice_bytepix == 2 ? F->rice_bytepix : 4; /* else: the int decoder */
-  int col = 0;
+  int col = 0, gzcol = 0, st2 = 0;
   if (fits_get_colnum (of->f, CASEINSEN, "COMPRESSED_DATA", &col, &status))
     {
       fits_clear_errmsg ();
       g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: damaged compressed image (no COMPRESSED_DATA)"), base);
       return FALSE;
     }
+  /* tiles that could not be Rice-coded are stored gzipped in their own column */
+  if (fits_get_colnum (of->f, CASEINSEN, "GZIP_COMPRESSED_DATA", &gzcol, &st2))
+    gzcol = 0;
+  fits_clear_errmsg ();
   long long nrows = 0;
   fits_get_num_rowsll (of->f, &nrows, &status);
   for (long long row = 1; row <= nrows && status == 0; row++)
     {
-      long long len = 0, offset = 0;
-      fits_read_descriptll (of->f, col, row, &len, &offset, &status);
-      if (status || len == 0)
-        continue; /* empty: cfitsio takes the tile from the GZIP/UNCOMPRESSED column */
       /* pixels in this tile, as cfitsio counts them (edge tiles are smaller) */
       long long t = row - 1, nx = 1;
       for (int k = 0; k < ndim; k++)
@@ -847,20 +874,33 @@ verify_compressed_tiles (OpenFits *of, const char *path, GError **error)
           t /= nt[k];
           nx *= MIN ((long long) F->tilesize[k], F->znaxis[k] - idx * F->tilesize[k]);
         }
-      g_autofree guint8 *buf = g_try_malloc (len);
-      if (!buf || nx <= 0)
+      for (int pass = 0; pass < 2 && status == 0; pass++)
         {
-          g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: damaged compressed image (tile %lld)"), base, row);
-          return FALSE;
-        }
-      int anynul = 0;
-      if (fits_read_col (of->f, TBYTE, col, row, 1, len, NULL, buf, &anynul, &status))
-        break;
-      if (!rice_tile_ok (buf, len, nx, F->rice_blocksize, bytepix))
-        {
-          g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
-                       _("%s: damaged compressed image: tile %lld does not decode to its %lld pixels"), base, row, nx);
-          return FALSE;
+          int c = pass == 0 ? col : gzcol;
+          gboolean gzip = pass == 1 || F->compress_type == GZIP_1 || F->compress_type == GZIP_2;
+          if (c == 0 || (pass == 0 && F->compress_type == NOCOMPRESS))
+            continue;
+          long long len = 0, offset = 0;
+          fits_read_descriptll (of->f, c, row, &len, &offset, &status);
+          if (status || len == 0)
+            continue; /* empty: the tile is in another column */
+          g_autofree guint8 *buf = g_try_malloc (len);
+          if (!buf || nx <= 0)
+            {
+              g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: damaged compressed image (tile %lld)"), base, row);
+              return FALSE;
+            }
+          int anynul = 0;
+          if (fits_read_col (of->f, TBYTE, c, row, 1, len, NULL, buf, &anynul, &status))
+            break;
+          gboolean ok = gzip ? gzip_tile_ok (buf, len, nx * 8) : rice_tile_ok (buf, len, nx, F->rice_blocksize, bytepix);
+          if (!ok)
+            {
+              g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
+                           _("%s: damaged compressed image: tile %lld does not decode to its %lld pixels"), base, row,
+                           nx);
+              return FALSE;
+            }
         }
     }
   if (status)
