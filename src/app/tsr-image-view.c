@@ -9,6 +9,7 @@
 #include <string.h>
 #include <glib/gi18n.h>
 #include "tsr-image-view.h"
+#include "tsr-stall.h"
 
 struct _TsrImageView
 {
@@ -203,8 +204,18 @@ draw_weight_legend (TsrImageView *self, cairo_t *cr, int w, int h)
   g_object_unref (layout);
 }
 
+static void view_draw_impl (GtkDrawingArea *area, cairo_t *cr, int w, int h);
+
 static void
 view_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
+{
+  gint64 t0 = TSR_STALL_T0 ();
+  view_draw_impl (area, cr, w, h);
+  tsr_stall_note ("image-view draw", t0);
+}
+
+static void
+view_draw_impl (GtkDrawingArea *area, cairo_t *cr, int w, int h)
 {
   TsrImageView *self = TSR_IMAGE_VIEW (area);
   cairo_set_source_rgb (cr, 0.09, 0.09, 0.1);

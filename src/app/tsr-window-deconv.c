@@ -95,6 +95,7 @@ latent_idle (gpointer data)
   g_mutex_unlock (&s->lock);
 
   TsrWindow *self = g_weak_ref_get (&s->window);
+  gint64 t0 = TSR_STALL_T0 ();
   if (self && img && tsr_window_job_is_current (self, s->gen))
     {
       self->deconv_iteration = iteration;
@@ -105,6 +106,7 @@ latent_idle (gpointer data)
   g_clear_pointer (&img, tsr_image_unref);
   g_clear_pointer (&surface, cairo_surface_destroy);
   g_clear_object (&self);
+  tsr_stall_note ("latent", t0);
   return G_SOURCE_REMOVE;
 }
 
@@ -152,6 +154,7 @@ deconv_out_free (gpointer data)
 static void
 deconv_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
+  tsr_stall_lower_thread_priority ();
   DeconvJob *j = task_data;
   GError *error = NULL;
   TsrDeconvOptions opt;
@@ -171,8 +174,10 @@ deconv_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
   g_task_return_pointer (task, o, deconv_out_free);
 }
 
+TSR_TIMED_CALLBACK (deconv_done)
+
 static void
-deconv_done (GObject *source, GAsyncResult *res, gpointer data)
+deconv_done_impl (GObject *source, GAsyncResult *res, gpointer data)
 {
   TsrWindow *self = TSR_WINDOW (source);
   GTask *task = G_TASK (res);

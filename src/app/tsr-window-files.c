@@ -472,8 +472,10 @@ report_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
     g_task_return_error (task, error);
 }
 
+TSR_TIMED_CALLBACK (export_done)
+
 static void
-export_done (GObject *source, GAsyncResult *res, gpointer data)
+export_done_impl (GObject *source, GAsyncResult *res, gpointer data)
 {
   TsrWindow *self = TSR_WINDOW (source);
   GError *error = NULL;

@@ -133,8 +133,18 @@ widget_is_dark (GtkWidget *w)
   return 0.299 * fg.red + 0.587 * fg.green + 0.114 * fg.blue > 0.5;
 }
 
+static void figure_draw_impl (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data);
+
 static void
 figure_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
+{
+  gint64 t0 = TSR_STALL_T0 ();
+  figure_draw_impl (area, cr, w, h, data);
+  tsr_stall_note ("figure draw", t0);
+}
+
+static void
+figure_draw_impl (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
 {
   TsrWindow *self = data;
   TsrFigure fig = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (area), "figure"));

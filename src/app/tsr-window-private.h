@@ -6,6 +6,7 @@
 #pragma once
 #include "tsr-window.h"
 #include "tsr-image-view.h"
+#include "tsr-stall.h"
 
 G_BEGIN_DECLS
 
@@ -102,12 +103,25 @@ struct _TsrWindow
   guint stall_source;
   gint64 stall_last;
   gint64 stall_worst_us;
+  gint64 stall_job_t0;        /* when the current job began (µs) */
+  TsrJobKind stall_kind;      /* the job the probe's gaps are counted for */
+  TsrStallStats stall_stats[TSR_JOB_DECONV + 1];   /* gaps per job kind */
 
   gboolean autorun;           /* run when an analysis finishes */
   gboolean updating_params;
   gboolean disposed;
   char *last_error;
 };
+
+/* A GAsyncReadyCallback timed for the stall trace: NAME wraps NAME_impl. */
+#define TSR_TIMED_CALLBACK(name)                                                   \
+  static void name##_impl (GObject *source, GAsyncResult *res, gpointer data);    \
+  static void name (GObject *source, GAsyncResult *res, gpointer data)            \
+  {                                                                              \
+    gint64 t0_ = TSR_STALL_T0 ();                                                \
+    name##_impl (source, res, data);                                             \
+    tsr_stall_note (#name, t0_);                                                 \
+  }
 
 /* tsr-window.c */
 void      tsr_window_set_status_text (TsrWindow *self, const char *text);

@@ -36,7 +36,11 @@ struct _ProgressShared
   guint done, total;
   guint gen;
   gboolean pending;
+  gint64 last_shown;   /* when progress_idle last ran (µs) */
 };
+
+/* At most this many progress updates per second reach the main loop. */
+#define PROGRESS_MAX_HZ 20
 
 G_DEFINE_TYPE (TsrWindow, tsr_window, GTK_TYPE_APPLICATION_WINDOW)
 
@@ -127,13 +131,16 @@ progress_idle (gpointer data)
   total = ps->total;
   gen = ps->gen;
   ps->pending = FALSE;
+  ps->last_shown = g_get_monotonic_time ();
   g_mutex_unlock (&ps->lock);
 
   TsrWindow *self = g_weak_ref_get (&ps->window);
   if (self)
     {
+      gint64 t0 = TSR_STALL_T0 ();
       if (!self->disposed && self->job != TSR_JOB_NONE && gen == self->job_gen)
         show_progress (self, phase, done, total);
+      tsr_stall_note ("progress", t0);
       g_object_unref (self);
     }
   return G_SOURCE_REMOVE;
@@ -150,9 +157,16 @@ progress_post (ProgressShared *ps, guint gen, const char *phase, guint done, gui
   ps->gen = gen;
   if (!ps->pending)
     {
+      /* coalesced: the latest state is shown no sooner than 1/PROGRESS_MAX_HZ after the
+       * last one (a phase's first report waits at most that long) */
       ps->pending = TRUE;
-      g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, progress_idle, progress_shared_ref (ps),
-                       progress_shared_unref);
+      gint64 wait_us = ps->last_shown + G_USEC_PER_SEC / PROGRESS_MAX_HZ - g_get_monotonic_time ();
+      if (wait_us > 1000)
+        g_timeout_add_full (G_PRIORITY_DEFAULT_IDLE, (guint) (wait_us / 1000), progress_idle,
+                            progress_shared_ref (ps), progress_shared_unref);
+      else
+        g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, progress_idle, progress_shared_ref (ps),
+                         progress_shared_unref);
     }
   g_mutex_unlock (&ps->lock);
 }
@@ -293,6 +307,8 @@ begin_job (TsrWindow *self, TsrJobKind kind, GCancellable **cancellable_out)
   gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->progress_bar), "");
   update_actions (self);
   stall_probe_start (self);
+  self->stall_kind = kind;
+  self->stall_job_t0 = g_get_monotonic_time ();
 
   JobData *d = g_new0 (JobData, 1);
   d->gen = self->job_gen;
@@ -318,6 +334,15 @@ end_job (TsrWindow *self)
   g_clear_object (&self->job_cancellable);
   stall_probe_stop (self);
   g_debug ("job finished; worst main-loop stall while jobs ran: %.1f ms", self->stall_worst_us / 1e3);
+  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_DECONV)
+    {
+      const TsrStallStats *st = &self->stall_stats[self->stall_kind];
+      g_debug ("%s job ended after %.2f s; main-loop gaps so far in such jobs: %" G_GUINT64_FORMAT
+               " ticks, worst %.1f ms, p99 %.0f ms",
+               self->stall_kind == TSR_JOB_ANALYSE ? "analysis" : self->stall_kind == TSR_JOB_RUN ? "run" : "deconvolution",
+               (g_get_monotonic_time () - self->stall_job_t0) / 1e6, st->n, st->worst_us / 1e3,
+               tsr_stall_stats_quantile_ms (st, 0.99));
+    }
   update_actions (self);
 }
 
@@ -394,6 +419,7 @@ analysis_result_free (gpointer data)
 static void
 analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
+  tsr_stall_lower_thread_priority ();
   JobData *d = task_data;
   GError *error = NULL;
   TsrScanOptions so = { 0 };
@@ -470,8 +496,10 @@ populate_rows (TsrWindow *self)
   g_list_store_splice (self->store, 0, 0, rows->pdata, rows->len);
 }
 
+TSR_TIMED_CALLBACK (analysis_done)
+
 static void
-analysis_done (GObject *source, GAsyncResult *res, gpointer data)
+analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
 {
   TsrWindow *self = TSR_WINDOW (source);
   GTask *task = G_TASK (res);
@@ -592,8 +620,10 @@ weigh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *ca
 
 static void start_weigh (TsrWindow *self);
 
+TSR_TIMED_CALLBACK (weigh_done)
+
 static void
-weigh_done (GObject *source, GAsyncResult *res, gpointer data)
+weigh_done_impl (GObject *source, GAsyncResult *res, gpointer data)
 {
   TsrWindow *self = TSR_WINDOW (source);
   GTask *task = G_TASK (res);
@@ -701,6 +731,7 @@ tsr_window_render_display (const TsrImage *img)
 static void
 run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
+  tsr_stall_lower_thread_priority ();
   JobData *d = task_data;
   GError *error = NULL;
   TsrReconstruction *rec = tsr_tbqr_accumulate (d->analysis, d->weights, &d->params, job_progress_cb, d,
@@ -721,8 +752,10 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   g_task_return_pointer (task, r, run_result_free);
 }
 
+TSR_TIMED_CALLBACK (run_done)
+
 static void
-run_done (GObject *source, GAsyncResult *res, gpointer data)
+run_done_impl (GObject *source, GAsyncResult *res, gpointer data)
 {
   TsrWindow *self = TSR_WINDOW (source);
   GTask *task = G_TASK (res);
@@ -856,8 +889,10 @@ preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
 
 static void start_preview (TsrWindow *self);
 
+TSR_TIMED_CALLBACK (preview_done)
+
 static void
-preview_done (GObject *source, GAsyncResult *res, gpointer data)
+preview_done_impl (GObject *source, GAsyncResult *res, gpointer data)
 {
   TsrWindow *self = TSR_WINDOW (source);
   GTask *task = G_TASK (res);
@@ -936,6 +971,8 @@ stall_tick (gpointer data)
   gint64 gap = now - self->stall_last;
   if (gap > self->stall_worst_us)
     self->stall_worst_us = gap;
+  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_DECONV)
+    tsr_stall_stats_add (&self->stall_stats[self->stall_kind], gap);
   self->stall_last = now;
   return G_SOURCE_CONTINUE;
 }
@@ -997,8 +1034,10 @@ load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   g_task_return_pointer (task, r, load_result_free);
 }
 
+TSR_TIMED_CALLBACK (load_done)
+
 static void
-load_done (GObject *source, GAsyncResult *res, gpointer data)
+load_done_impl (GObject *source, GAsyncResult *res, gpointer data)
 {
   TsrWindow *self = TSR_WINDOW (source);
   GTask *task = G_TASK (res);
@@ -1248,6 +1287,32 @@ build_view_toolbar (TsrWindow *self)
   return bar;
 }
 
+/* Stall trace: how long each frame (update, layout, paint) takes. */
+static gint64 frame_t0;
+
+static void
+frame_before_paint (GdkFrameClock *clock, gpointer data)
+{
+  frame_t0 = TSR_STALL_T0 ();
+}
+
+static void
+frame_after_paint (GdkFrameClock *clock, gpointer data)
+{
+  tsr_stall_note ("frame (layout+paint)", frame_t0);
+  frame_t0 = 0;
+}
+
+static void
+trace_frames (GtkWidget *widget, gpointer data)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
+  if (!clock || !tsr_stall_tracing ())
+    return;
+  g_signal_connect (clock, "before-paint", G_CALLBACK (frame_before_paint), NULL);
+  g_signal_connect (clock, "after-paint", G_CALLBACK (frame_after_paint), NULL);
+}
+
 static void
 install_css (void)
 {
@@ -1270,6 +1335,8 @@ install_css (void)
 static void
 tsr_window_init (TsrWindow *self)
 {
+  tsr_stall_trace_init ();
+  g_signal_connect (self, "realize", G_CALLBACK (trace_frames), NULL);
   tsr_params_init (&self->params);
   self->frame_img_index = -1;
   self->selected_frame = -1;
@@ -1524,6 +1591,19 @@ void
 tsr_window_reset_stall (TsrWindow *self)
 {
   self->stall_worst_us = 0;
+  memset (self->stall_stats, 0, sizeof self->stall_stats);
+}
+
+guint64
+tsr_window_get_stall_stats (TsrWindow *self, TsrJobKind kind, double *worst_ms, double *p99_ms)
+{
+  g_return_val_if_fail (TSR_IS_WINDOW (self) && kind > TSR_JOB_NONE && kind <= TSR_JOB_DECONV, 0);
+  const TsrStallStats *st = &self->stall_stats[kind];
+  if (worst_ms)
+    *worst_ms = st->worst_us / 1e3;
+  if (p99_ms)
+    *p99_ms = tsr_stall_stats_quantile_ms (st, 0.99);
+  return st->n;
 }
 
 void

@@ -100,6 +100,10 @@ double      tsr_window_get_preview_ms (TsrWindow *self);
 /* Longest gap between the 10 ms ticks of the main-loop stall probe while jobs ran (ms). */
 double      tsr_window_get_worst_stall_ms (TsrWindow *self);
 void        tsr_window_reset_stall (TsrWindow *self);
+/* Gaps between the probe's ticks while jobs of KIND ran (since the window opened or the
+ * last reset): the number of ticks, the longest gap and the 99th percentile (ms, p99 to
+ * 1 ms bins). */
+guint64     tsr_window_get_stall_stats (TsrWindow *self, TsrJobKind kind, double *worst_ms, double *p99_ms);
 /* Progress of the running job as last shown (done/total of the current phase). */
 void        tsr_window_get_progress (TsrWindow *self, guint *done, guint *total);
 /* The last error message shown, or NULL. */
