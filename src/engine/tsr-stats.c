@@ -174,3 +174,37 @@ tsr_mean_d (const double *v, gsize n)
     s += v[i];
   return s / (double) n;
 }
+
+/* √E[s²] of the middle n − 2 of n standard normal samples, n = 5 … 64: Monte Carlo with
+ * 400 000 draws per n (standard error < 0.0005). */
+static const float trimmed_sd[60] = {
+  0.5996f, 0.6374f, 0.6683f, 0.6923f, 0.7126f, 0.7304f, 0.7454f, 0.7582f, 0.7701f, 0.7805f,
+  0.7895f, 0.7976f, 0.8050f, 0.8120f, 0.8183f, 0.8246f, 0.8297f, 0.8348f, 0.8397f, 0.8440f,
+  0.8479f, 0.8522f, 0.8554f, 0.8589f, 0.8619f, 0.8655f, 0.8682f, 0.8708f, 0.8732f, 0.8763f,
+  0.8784f, 0.8808f, 0.8827f, 0.8854f, 0.8873f, 0.8892f, 0.8906f, 0.8926f, 0.8946f, 0.8961f,
+  0.8977f, 0.8991f, 0.9008f, 0.9022f, 0.9037f, 0.9047f, 0.9062f, 0.9074f, 0.9086f, 0.9097f,
+  0.9109f, 0.9122f, 0.9134f, 0.9142f, 0.9151f, 0.9162f, 0.9171f, 0.9182f, 0.9189f, 0.9199f,
+};
+
+double
+tsr_trimmed_sd_factor (guint n)
+{
+  if (n < 5)
+    return 1.0;
+  if (n <= 64)
+    return trimmed_sd[n - 5];
+  /* beyond the table: 1 − s² ≈ a ln n / n, a fitted at n = 64 (0.94 at n = 100 vs 0.9415
+   * by Monte Carlo) */
+  return sqrt (MAX (0.0, 1.0 - 2.367 * log ((double) n) / n));
+}
+
+double
+tsr_student_kappa (double kappa, double dof)
+{
+  if (!(dof >= 1) || dof >= 1e6 || !(kappa > 0))
+    return kappa;
+  double z = kappa, z2 = z * z, z3 = z2 * z, z5 = z3 * z2, z7 = z5 * z2;
+  double t = z + (z3 + z) / (4 * dof) + (5 * z5 + 16 * z3 + 3 * z) / (96 * dof * dof)
+             + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * dof * dof * dof);
+  return t;
+}

@@ -19,5 +19,14 @@ void   tsr_plane_median_mad (const float *plane, const guint8 *mask, gsize n,
  * same-colour samples are compared. */
 float  tsr_plane_noise (const float *plane, const guint8 *mask, int width, int height, int step);
 double tsr_mean_d (const double *v, gsize n);
+/* Expected standard deviation of n Gaussian samples of unit σ after their highest and their
+ * lowest sample are removed (√E[s²] of the n − 2 left, n − 3 denominator). Divide a
+ * max/min-trimmed sample standard deviation by it to estimate σ. 1 for n < 5. */
+double tsr_trimmed_sd_factor (guint n);
+/* The Student-t threshold with dof degrees of freedom that has the same two-sided tail
+ * probability as kappa has for a Gaussian (Cornish–Fisher expansion; within 1 % for
+ * dof ≥ 4 and kappa ≤ 5). A σ estimated from few samples scatters: |x − μ| > κ ŝ is far
+ * likelier than |x − μ| > κ σ. Returns kappa for dof < 1 or ≥ 1e6. */
+double tsr_student_kappa (double kappa, double dof);
 
 G_END_DECLS
