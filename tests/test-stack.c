@@ -674,6 +674,45 @@ test_session_errors (void)
   fixture_free (&fx);
 }
 
+/* The trimmed-σ factor makes the max/min-trimmed standard deviation an unbiased σ
+ * estimate (in variance), and the Student-t threshold matches the tabulated quantile. */
+static void
+test_trimmed_sd (void)
+{
+  g_autoptr (GRand) rng = g_rand_new_with_seed (4242);
+  const guint ns[] = { 5, 11, 40, 64, 150 };
+  for (guint k = 0; k < G_N_ELEMENTS (ns); k++)
+    {
+      guint n = ns[k];
+      double acc = 0;
+      const int trials = 20000;
+      for (int t = 0; t < trials; t++)
+        {
+          double s1 = 0, s2 = 0, mx = -INFINITY, mn = INFINITY;
+          for (guint i = 0; i < n; i++)
+            {
+              /* Box–Muller, σ = 7 */
+              double u = g_rand_double (rng), v = g_rand_double (rng);
+              double x = 7.0 * sqrt (-2.0 * log (1.0 - u)) * cos (2 * G_PI * v);
+              s1 += x, s2 += x * x;
+              mx = MAX (mx, x), mn = MIN (mn, x);
+            }
+          s1 -= mx + mn, s2 -= mx * mx + mn * mn;
+          double m = n - 2, mu = s1 / m;
+          acc += (s2 - m * mu * mu) / (m - 1);
+        }
+      double sd = sqrt (acc / trials) / tsr_trimmed_sd_factor (n);
+      g_test_message ("n = %u: corrected trimmed σ %.3f (true 7)", n, sd);
+      g_assert_cmpfloat (fabs (sd / 7.0 - 1.0), <, 0.015);
+    }
+  g_assert_cmpfloat (tsr_trimmed_sd_factor (4), ==, 1.0);
+  /* t quantiles of the Gaussian 3σ two-sided tail (p = 0.0027, by numerical integration of
+   * the t density): 8 dof 4.277, 30 dof 3.270 */
+  g_assert_cmpfloat (fabs (tsr_student_kappa (3.0, 8) / 4.277 - 1.0), <, 0.01);
+  g_assert_cmpfloat (fabs (tsr_student_kappa (3.0, 30) / 3.270 - 1.0), <, 0.005);
+  g_assert_cmpfloat (tsr_student_kappa (3.0, 1e7), ==, 3.0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -681,6 +720,7 @@ main (int argc, char **argv)
   g_test_add_func ("/stats/median", test_median);
   g_test_add_func ("/stats/plane-median-mad", test_plane_median_mad);
   g_test_add_func ("/stats/noise", test_noise);
+  g_test_add_func ("/stats/trimmed-sd", test_trimmed_sd);
   g_test_add_func ("/stack/method-names", test_method_names);
   g_test_add_func ("/stack/combine-random", test_combine_random);
   g_test_add_func ("/stack/combine-outliers", test_combine_outliers);
