@@ -157,6 +157,34 @@ card_int (const char *card, gint64 *out)
   return *end == 0;
 }
 
+/* A FITS number: [+-]digits[.digits][(E|D)[+-]digits], or .digits. */
+static gboolean
+is_fits_number (const char *v)
+{
+  const char *p = v;
+  if (*p == '+' || *p == '-')
+    p++;
+  gboolean digits = FALSE;
+  while (g_ascii_isdigit (*p))
+    p++, digits = TRUE;
+  if (*p == '.')
+    for (p++; g_ascii_isdigit (*p); p++)
+      digits = TRUE;
+  if (!digits)
+    return FALSE;
+  if (*p == 'E' || *p == 'e' || *p == 'D' || *p == 'd')
+    {
+      p++;
+      if (*p == '+' || *p == '-')
+        p++;
+      if (!g_ascii_isdigit (*p))
+        return FALSE;
+      while (g_ascii_isdigit (*p))
+        p++;
+    }
+  return *p == 0;
+}
+
 /* cfitsio divides by the tile sizes and block parameters of a tile-compressed image while
  * it opens the file, before any of our checks can run: a zero there is a SIGFPE (found by
  * the fuzzer). So the headers are walked here first, and a compressed HDU whose ZNAXISn,
@@ -249,7 +277,18 @@ prevalidate_compressed (const char *path, gint64 file_size, GError **error)
               gint64 v = 0;
               gboolean is_int = card_int (card, &v);
               const char *what = NULL;
-              if (!strcmp (key, "ZBITPIX"))
+              /* cfitsio reads these as numbers while it opens the HDU, and its own error
+               * path for a malformed number overflows a buffer (fuzzer: fortify abort in
+               * ffc2j): anything but a plain number is refused here first */
+              gboolean numeric = !strcmp (key, "ZBITPIX") || g_str_has_prefix (key, "ZNAXIS")
+                                 || g_str_has_prefix (key, "ZTILE") || g_str_has_prefix (key, "ZVAL")
+                                 || !strcmp (key, "ZDITHER0") || !strcmp (key, "ZBLANK")
+                                 || !strcmp (key, "ZSCALE") || !strcmp (key, "ZZERO");
+              char raw[81];
+              card_value (card, raw, sizeof raw);
+              if (numeric && (card[10 + strspn (card + 10, " ")] == '\'' || !is_fits_number (raw)))
+                what = key;
+              else if (!strcmp (key, "ZBITPIX"))
                 {
                   if (!is_int || (v != 8 && v != 16 && v != 32 && v != 64 && v != -32 && v != -64))
                     what = "ZBITPIX";
