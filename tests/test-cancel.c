@@ -16,6 +16,7 @@
 #include "tsr-test-util.h"
 
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
 
 static char *tmp;
@@ -248,6 +249,32 @@ count_entries (const char *dir, const char *suffix, gboolean recurse)
   return n;
 }
 
+/* Open file descriptors of this process (the frame cache is one unlinked file held open
+ * by its descriptor); G_MAXUINT where /proc is not available. */
+static guint
+count_fds (void)
+{
+  if (!g_file_test ("/proc/self/fd", G_FILE_TEST_IS_DIR))
+    return G_MAXUINT;
+  return count_entries ("/proc/self/fd", NULL, FALSE);
+}
+
+static char *cache_tmp; /* TMPDIR of this test: where the frame cache is created */
+
+/* Frame cache files by name in cache_tmp (there should never be any: unlinked at once). */
+static guint
+count_cache_files (void)
+{
+  guint n = 0;
+  GDir *d = g_dir_open (cache_tmp, 0, NULL);
+  const char *name;
+  while (d && (name = g_dir_read_name (d)))
+    n += g_str_has_prefix (name, "tessera-cache-");
+  if (d)
+    g_dir_close (d);
+  return n;
+}
+
 typedef struct
 {
   const char *name;
@@ -287,6 +314,7 @@ run_cancel_points (gconstpointer data)
       g_autofree char *scratch = g_build_filename (scratch_root, sub, NULL);
       g_mkdir_with_parents (scratch, 0755);
       canceller_init (&k, at);
+      guint fds = count_fds ();
       gboolean ok = job->func (&k, scratch, &e);
       total_points++;
       if (ok)
@@ -303,6 +331,9 @@ run_cancel_points (gconstpointer data)
           g_clear_error (&e);
           cancelled++;
           g_assert_cmpuint (count_entries (scratch, ".part", TRUE), ==, 0);
+          /* no frame cache left behind: nothing in the temporary folder, no descriptor open */
+          g_assert_cmpuint (count_cache_files (), ==, 0);
+          g_assert_cmpuint (count_fds (), ==, fds);
           if (job->output_all_or_nothing)
             g_assert_cmpuint (count_entries (scratch, NULL, TRUE), ==, 0);
         }
@@ -459,6 +490,53 @@ test_scan (void)
   g_assert_cmpuint (cancelled, >=, 1);
 }
 
+/* The frame cache (run.cache): exists during an analysis' life as an unlinked file only,
+ * is gone with the analysis, and gives the same reconstruction as reading the frames. */
+static void
+test_cache (void)
+{
+  setup_session ();
+  small_params ();
+  GError *e = NULL;
+  guint fds = count_fds ();
+  TsrAnalysis *a = tsr_tbqr_analyse (session, &params, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_nonnull (a);
+  if (!a->cache)
+    g_test_message ("no frame cache (no space in %s?): comparing without", cache_tmp);
+  else if (fds != G_MAXUINT)
+    g_assert_cmpuint (count_fds (), ==, fds + 1);
+  g_assert_cmpuint (count_cache_files (), ==, 0);
+  TsrWeights *w = tsr_tbqr_weigh (a, &params, &e);
+  g_assert_no_error (e);
+  TsrReconstruction *r1 = tsr_tbqr_accumulate (a, w, &params, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  TsrParams off = params;
+  off.frame_cache = FALSE;
+  TsrAnalysis *a2 = tsr_tbqr_analyse (session, &off, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_null (a2->cache);
+  TsrReconstruction *r2 = tsr_tbqr_accumulate (a2, w, &off, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  gsize n = tsr_image_npix (r1->result) * r1->result->channels;
+  double maxd = 0, maxv = 0;
+  for (gsize k = 0; k < n; k++)
+    {
+      maxd = MAX (maxd, fabs (r1->result->data[k] - r2->result->data[k]));
+      maxv = MAX (maxv, fabs (r2->result->data[k]));
+    }
+  g_test_message ("cache vs no cache: largest difference %.3g of %.3g", maxd, maxv);
+  g_assert_cmpfloat (maxd, <=, 1e-4 * maxv);
+  tsr_reconstruction_free (r1);
+  tsr_reconstruction_free (r2);
+  tsr_weights_unref (w);
+  tsr_analysis_unref (a);
+  tsr_analysis_unref (a2);
+  if (fds != G_MAXUINT)
+    g_assert_cmpuint (count_fds (), ==, fds);
+  g_assert_cmpuint (count_cache_files (), ==, 0);
+}
+
 static const Job jobs[] = {
   { "stack-mean", job_stack_mean, TRUE },
   { "stack-median", job_stack_median, TRUE },
@@ -473,8 +551,14 @@ static const Job jobs[] = {
 int
 main (int argc, char **argv)
 {
+  /* a temporary folder of our own for the frame cache, before anything reads TMPDIR */
+  cache_tmp = g_strdup ("/var/tmp/tessera-test-cancel-XXXXXX");
+  if (!g_mkdtemp (cache_tmp))
+    g_error ("cannot create %s", cache_tmp);
+  g_setenv ("TMPDIR", cache_tmp, TRUE);
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/cancel/scan", test_scan);
+  g_test_add_func ("/cancel/cache", test_cache);
   for (guint i = 0; i < G_N_ELEMENTS (jobs); i++)
     {
       g_autofree char *path = g_strdup_printf ("/cancel/points/%s", jobs[i].name);
@@ -492,5 +576,7 @@ main (int argc, char **argv)
     tsr_test_rmtree (tmp);
   g_free (session_dir);
   g_free (tmp);
+  g_rmdir (cache_tmp);
+  g_free (cache_tmp);
   return r;
 }

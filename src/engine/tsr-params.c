@@ -254,6 +254,8 @@ static const TsrParamSpec specs[] = {
          N_("Worker threads; 0 = one per CPU")),
   P_DOUBLE ("run.memory_mb", memory_budget_mb, 64, 1048576,
             N_("Memory budget in MiB")),
+  P_BOOL ("run.cache", frame_cache,
+          N_("Keep each frame warped and normalised in a temporary file during processing instead of reading and warping it again (needs disk space, never RAM)")),
 };
 
 static const char *const sections[] = {
@@ -342,6 +344,7 @@ tsr_params_init (TsrParams *p)
 
   p->n_threads = 0;
   p->memory_budget_mb = 2048.0;
+  p->frame_cache = TRUE;
   sync_derived (p);
 }
 
@@ -1185,6 +1188,7 @@ tsr_params_apply_preset (TsrParams *p, const char *name, GError **error)
   tsr_params_init (&tmp);
   tmp.n_threads = p->n_threads;
   tmp.memory_budget_mb = p->memory_budget_mb;
+  tmp.frame_cache = p->frame_cache;
   sync_derived (&tmp);
   for (guint i = 0; pr->set[i]; i++)
     if (!tsr_params_set_assignment (&tmp, pr->set[i], error))

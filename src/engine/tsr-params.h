@@ -91,6 +91,7 @@ typedef struct
   /* resources */
   guint n_threads;             /* run.threads (0 = all) */
   double memory_budget_mb;     /* run.memory_mb (2048) */
+  gboolean frame_cache;        /* run.cache: keep warped frames in a temporary file (on) */
 } TsrParams;
 
 void     tsr_params_init (TsrParams *p);

@@ -68,9 +68,14 @@ typedef struct
   float *smax, *smin;
   /* final pass */
   float *mu, *sigma;
-  double *acc_w, *acc_wx, *all_w, *all_wx, *mean_x;
-  guint32 *n_acc, *n_all;
-  GMutex lock;
+  double *rej_w, *rej_wx, *all_w, *all_wx, *mean_x;
+  guint32 *n_rej, *n_all;
+  GMutex pool_lock;
+  GSList *pool;               /* Scratch */
+  /* the image-sized sums are updated in bands of rows, each under its own lock, so
+   * frames in flight add into different bands at the same time */
+#define N_BANDS 16
+  GMutex band_lock[N_BANDS];
 } AccJob;
 
 /* Per-pixel weight of frame f at (x, y): Σ_t h_t W_{f,t}, times the cluster factor. */
@@ -132,32 +137,194 @@ normalise_frame (TsrImage *img, const TsrFrameMetrics *fm, const TsrAnalysis *a,
 }
 
 /* Normalise in frame geometry, demosaic (norm.color_method=demosaic-frames) and warp into
- * the reference geometry. */
+ * the reference geometry. With sum_only, demosaiced frames come back as one plane R + G + B
+ * (all the rejection statistics need: the warp is linear). img is normalised in place. */
 static TsrImage *
-warp_for_accumulation (const AccJob *j, TsrImage *img, guint index)
+warp_frame (const TsrAnalysis *a, const TsrParams *p, gboolean demosaic_frames, gboolean sum_only,
+            TsrImage *img, guint index, const TsrTransform *T)
 {
-  const TsrAnalysis *a = j->a;
-  const TsrFrameReg *fr = &a->reg->frames[index];
-  normalise_frame (img, &a->frames[index], a, j->p->norm);
-  if (j->demosaic_frames && img->channels == 1 && img->cfa != TSR_CFA_NONE)
+  normalise_frame (img, &a->frames[index], a, p->norm);
+  if (demosaic_frames && img->channels == 1 && img->cfa != TSR_CFA_NONE)
     {
       g_autoptr (TsrImage) rgb = tsr_demosaic (img);
       if (!rgb)
         return NULL;
-      if (j->stats_pass)
+      if (sum_only)
         {
-          /* the rejection statistics need only R + G + B (the warp is linear): one plane */
           gsize n = tsr_image_npix (rgb);
           g_autoptr (TsrImage) sum = tsr_image_new (rgb->width, rgb->height, 1);
           memcpy (sum->mask, rgb->mask, n);
           for (gsize k = 0; k < n; k++)
             sum->data[k] = rgb->data[k] + rgb->data[n + k] + rgb->data[2 * n + k];
-          return tsr_warp (sum, &fr->transform, a->width, a->height, TSR_CFA_NONE, j->p->reg.interp);
+          return tsr_warp (sum, T, a->width, a->height, TSR_CFA_NONE, p->reg.interp);
         }
-      return tsr_warp (rgb, &fr->transform, a->width, a->height, TSR_CFA_NONE, j->p->reg.interp);
+      return tsr_warp (rgb, T, a->width, a->height, TSR_CFA_NONE, p->reg.interp);
     }
-  return tsr_warp (img, &fr->transform, a->width, a->height, a->cfa, j->p->reg.interp);
+  return tsr_warp (img, T, a->width, a->height, a->cfa, p->reg.interp);
 }
+
+/* ---------------------------------------------------------------------------------------
+ * Frame cache (tsr-tbqr-private.h).
+ */
+
+struct _TsrFrameCache
+{
+  int fd;                 /* unlinked temporary file: frame i at offset i·frame_bytes */
+  int width, height, channels;
+  gboolean demosaic_frames;
+  TsrNormMode norm;
+  TsrInterp interp;
+  gsize frame_bytes;
+  guint n_frames;
+  gint *stored;           /* per frame, atomic: 1 = written completely */
+};
+
+#ifdef G_OS_UNIX
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <sys/statvfs.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+/* Free bytes for the cache in dir; 0 when dir is memory-backed (tmpfs would hold the
+ * cache in RAM and defeat the memory bound). */
+static guint64
+cache_space (const char *dir)
+{
+  struct statfs fs;
+  if (statfs (dir, &fs) == 0 && (fs.f_type == 0x01021994 /* TMPFS_MAGIC */ || fs.f_type == 0x858458f6 /* RAMFS */))
+    return 0;
+  struct statvfs v;
+  if (statvfs (dir, &v) != 0)
+    return 0;
+  return (guint64) v.f_bavail * v.f_frsize;
+}
+
+TsrFrameCache *
+tsr_frame_cache_new (const TsrAnalysis *a, const TsrParams *p, guint n_frames)
+{
+  if (!p->frame_cache || n_frames == 0)
+    return NULL;
+  gboolean demosaic = a->cfa != TSR_CFA_NONE && a->channels == 1 && p->color_method == TSR_COLOR_DEMOSAIC_FRAMES;
+  int C = demosaic ? 3 : a->channels;
+  gsize npix = (gsize) a->width * a->height;
+  gsize frame_bytes = npix * C * sizeof (float) + npix;
+  guint64 need = (guint64) frame_bytes * n_frames;
+  /* the temporary folder, else /var/tmp when that is memory-backed; keep a reserve of
+   * 1 GiB and half the free space for everything else */
+  const char *dirs[] = { g_get_tmp_dir (), "/var/tmp" };
+  for (guint d = 0; d < G_N_ELEMENTS (dirs); d++)
+    {
+      guint64 avail = cache_space (dirs[d]);
+      if (avail < ((guint64) 1 << 30) || need > (avail - ((guint64) 1 << 30)) / 2)
+        continue;
+      g_autofree char *tmpl = g_build_filename (dirs[d], "tessera-cache-XXXXXX", NULL);
+      int fd = g_mkstemp_full (tmpl, O_RDWR, 0600);
+      if (fd < 0)
+        continue;
+      g_unlink (tmpl); /* only the descriptor keeps it: freed on close, even on a crash */
+      TsrFrameCache *c = g_new0 (TsrFrameCache, 1);
+      c->fd = fd;
+      c->width = a->width;
+      c->height = a->height;
+      c->channels = C;
+      c->demosaic_frames = demosaic;
+      c->norm = p->norm;
+      c->interp = p->reg.interp;
+      c->frame_bytes = frame_bytes;
+      c->n_frames = n_frames;
+      c->stored = g_new0 (gint, n_frames);
+      return c;
+    }
+  return NULL;
+}
+
+void
+tsr_frame_cache_free (TsrFrameCache *c)
+{
+  if (!c)
+    return;
+  close (c->fd);
+  g_free (c->stored);
+  g_free (c);
+}
+
+static gboolean
+full_io (int fd, gboolean write_, void *buf, gsize len, guint64 off)
+{
+  char *b = buf;
+  while (len > 0)
+    {
+      gssize r = write_ ? pwrite (fd, b, MIN (len, (gsize) 1 << 30), (off_t) off)
+                        : pread (fd, b, MIN (len, (gsize) 1 << 30), (off_t) off);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        return FALSE;
+      b += r, len -= r, off += r;
+    }
+  return TRUE;
+}
+
+gboolean
+tsr_frame_cache_put_frame (TsrFrameCache *c, const TsrAnalysis *a, const TsrParams *p, const TsrImage *img,
+                           guint index, const TsrTransform *T, GError **error)
+{
+  if (!c || index >= c->n_frames)
+    return TRUE;
+  g_autoptr (TsrImage) copy = tsr_image_copy (img);
+  g_autoptr (TsrImage) warped = warp_frame (a, p, c->demosaic_frames, FALSE, copy, index, T);
+  if (!warped || warped->channels != c->channels)
+    return TRUE; /* not cached: accumulate reads and warps this frame itself */
+  gsize npix = (gsize) c->width * c->height;
+  guint64 off = (guint64) index * c->frame_bytes;
+  /* a failed write (disk full) only leaves the frame uncached */
+  if (full_io (c->fd, TRUE, warped->data, npix * c->channels * sizeof (float), off)
+      && full_io (c->fd, TRUE, warped->mask, npix, off + npix * c->channels * sizeof (float)))
+    g_atomic_int_set (&c->stored[index], 1);
+  return TRUE;
+}
+
+gboolean
+tsr_frame_cache_read (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames, guint index, TsrImage **img)
+{
+  if (!c || index >= c->n_frames || !g_atomic_int_get (&c->stored[index]) || c->norm != p->norm
+      || c->interp != p->reg.interp || c->demosaic_frames != demosaic_frames)
+    return FALSE;
+  gsize npix = (gsize) c->width * c->height;
+  if (!*img)
+    *img = tsr_image_new (c->width, c->height, c->channels);
+  guint64 off = (guint64) index * c->frame_bytes;
+  /* a failed read: the caller reads the frame instead */
+  return full_io (c->fd, FALSE, (*img)->data, npix * c->channels * sizeof (float), off)
+         && full_io (c->fd, FALSE, (*img)->mask, npix, off + npix * c->channels * sizeof (float));
+}
+#else
+TsrFrameCache *
+tsr_frame_cache_new (const TsrAnalysis *a, const TsrParams *p, guint n_frames)
+{
+  return NULL;
+}
+
+void
+tsr_frame_cache_free (TsrFrameCache *c)
+{
+}
+
+gboolean
+tsr_frame_cache_put_frame (TsrFrameCache *c, const TsrAnalysis *a, const TsrParams *p, const TsrImage *img,
+                           guint index, const TsrTransform *T, GError **error)
+{
+  return TRUE;
+}
+
+gboolean
+tsr_frame_cache_read (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames, guint index, TsrImage **img)
+{
+  return FALSE;
+}
+#endif
 
 /* Rejection units. Mono: a pixel. RGB (demosaiced frames): a pixel, tested once on the sum
  * of its three channels and rejected in all. CFA mosaics: a 2×2 cell, tested once on the
@@ -207,30 +374,127 @@ unit_of (const AccJob *j, int x, int y)
   return j->cells ? (gsize) (y / 2) * j->cell_w + x / 2 : (gsize) y * j->a->width + x;
 }
 
+/* Per-frame working memory, reused from frame to frame: fresh image-sized allocations
+ * are fresh pages, and their page faults cost as much as a pass of arithmetic. */
+typedef struct
+{
+  TsrImage *img;          /* cached warped frame */
+  float *uv;
+  guint8 *um;
+  float *we, *rw;
+  guint8 *reject;
+  float *wcorr;
+} Scratch;
+
+static Scratch *
+scratch_get (AccJob *j)
+{
+  g_mutex_lock (&j->pool_lock);
+  Scratch *sc = j->pool ? j->pool->data : NULL;
+  if (sc)
+    j->pool = g_slist_delete_link (j->pool, j->pool);
+  g_mutex_unlock (&j->pool_lock);
+  if (sc)
+    return sc;
+  const TsrAnalysis *a = j->a;
+  gsize npix = (gsize) a->width * a->height, nu = j->n_units;
+  sc = g_new0 (Scratch, 1);
+  sc->uv = g_new (float, nu * j->unit_channels);
+  sc->um = g_new (guint8, nu);
+  sc->we = g_new (float, npix);
+  sc->rw = g_new (float, a->tiles_x);
+  sc->reject = g_new (guint8, nu);
+  sc->wcorr = g_new (float, nu * j->unit_channels);
+  return sc;
+}
+
+static void
+scratch_put (AccJob *j, Scratch *sc)
+{
+  g_mutex_lock (&j->pool_lock);
+  j->pool = g_slist_prepend (j->pool, sc);
+  g_mutex_unlock (&j->pool_lock);
+}
+
+static void
+scratch_free (gpointer data)
+{
+  Scratch *sc = data;
+  g_clear_pointer (&sc->img, tsr_image_unref);
+  g_free (sc->uv);
+  g_free (sc->um);
+  g_free (sc->we);
+  g_free (sc->rw);
+  g_free (sc->reject);
+  g_free (sc->wcorr);
+  g_free (sc);
+}
+
+static gboolean accumulate_warped (AccJob *j, Scratch *sc, const TsrImage *warped, guint index);
+
 static gboolean
 accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer user_data,
                   GCancellable *cancellable, GError **error)
 {
   AccJob *j = user_data;
   const TsrAnalysis *a = j->a;
-  g_autoptr (TsrImage) warped = warp_for_accumulation (j, img, index);
+  Scratch *sc = scratch_get (j);
+  const TsrImage *warped = NULL;
+  g_autoptr (TsrImage) own_warped = NULL;
+  if (tsr_frame_cache_read (a->cache, j->p, j->demosaic_frames, index, &sc->img))
+    warped = sc->img;
+  else
+    {
+      /* not in the cache: read the frame (the driver reads nothing when a cache exists) */
+      g_autoptr (TsrImage) own = NULL;
+      if (!img)
+        {
+          img = own = tsr_fits_read (frame->path, error);
+          if (!img)
+            {
+              scratch_put (j, sc);
+              return FALSE;
+            }
+          if (img->width != a->reg->session->width || img->height != a->reg->session->height
+              || img->channels != a->reg->session->channels)
+            {
+              g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH, _("%s: changed size since the session was scanned"),
+                           frame->path);
+              scratch_put (j, sc);
+              return FALSE;
+            }
+        }
+      warped = own_warped = warp_frame (a, j->p, j->demosaic_frames, j->stats_pass, img, index,
+                                        &a->reg->frames[index].transform);
+    }
   if (!warped)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_FAILED, _("%s: cannot warp the frame"), frame->path);
+      scratch_put (j, sc);
       return FALSE;
     }
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return FALSE;
-  int W = a->width, H = a->height, C = warped->channels, CU = j->unit_channels;
-  gsize npix = (gsize) W * H, nu = j->n_units;
-  float *uv = g_new (float, nu * CU);
-  guint8 *um = g_new (guint8, nu);
-  unit_values (j, warped, uv, um);
-
-  if (j->stats_pass)
     {
-      g_mutex_lock (&j->lock);
-      for (gsize u = 0; u < nu; u++)
+      scratch_put (j, sc);
+      return FALSE;
+    }
+  accumulate_warped (j, sc, warped, index);
+  scratch_put (j, sc);
+  return TRUE;
+}
+
+/* Statistics pass: unweighted sums per rejection unit, band by band. */
+static void
+add_statistics (AccJob *j, const float *uv, const guint8 *um, guint index)
+{
+  gsize nu = j->n_units, urow = j->cells ? (gsize) j->cell_w : (gsize) j->a->width, nrows = nu / urow;
+  int CU = j->unit_channels;
+  for (int bi = 0; bi < N_BANDS; bi++)
+    {
+      int b = (bi + (int) index * 5) % N_BANDS;
+      gsize u0 = (nrows * b / N_BANDS) * urow, u1 = (nrows * (b + 1) / N_BANDS) * urow;
+      g_mutex_lock (&j->band_lock[b]);
+      for (gsize u = u0; u < u1; u++)
         {
           if (!um[u])
             continue;
@@ -247,17 +511,31 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
               j->smin[q] = MIN (j->smin[q], x);
             }
         }
-      g_mutex_unlock (&j->lock);
-      g_free (uv);
-      g_free (um);
+      g_mutex_unlock (&j->band_lock[b]);
+    }
+}
+
+static gboolean
+accumulate_warped (AccJob *j, Scratch *sc, const TsrImage *warped, guint index)
+{
+  const TsrAnalysis *a = j->a;
+  int W = a->width, H = a->height, C = warped->channels, CU = j->unit_channels;
+  gsize npix = (gsize) W * H, nu = j->n_units;
+  float *uv = sc->uv;
+  guint8 *um = sc->um;
+  unit_values (j, warped, uv, um);
+
+  if (j->stats_pass)
+    {
+      add_statistics (j, uv, um, index);
       return TRUE;
     }
 
   const float *wf = j->w->w + (gsize) index * a->n_tiles;
   int cluster = j->w->cluster[index];
   /* per-pixel weights of this frame */
-  float *we = g_new (float, npix);
-  float *rw = g_new (float, a->tiles_x);
+  float *we = sc->we;
+  float *rw = sc->rw;
   for (int y = 0; y < H; y++)
     {
       /* separable Hann overlap-add: blend the tile rows of this image row once */
@@ -284,17 +562,20 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
           we[k] = j->cluster_norm ? sw * cluster_factor (j, cluster, x, y) : sw;
         }
     }
-  g_free (rw);
   /* rejection per unit: 0 keep, 1 reject; winsorized keeps a per-unit correction */
   guint8 *reject = NULL;
   float *wcorr = NULL;
   if (j->p->reject != TSR_REJECT_NONE && j->mu)
     {
-      reject = g_new0 (guint8, nu);
+      reject = sc->reject;
+      memset (reject, 0, nu);
       double kappa = j->p->reject_kappa;
       gboolean winsor = j->p->reject == TSR_REJECT_WINSOR;
       if (winsor)
-        wcorr = g_new0 (float, nu * CU);
+        {
+          wcorr = sc->wcorr;
+          memset (wcorr, 0, sizeof (float) * nu * CU);
+        }
       for (gsize u = 0; u < nu; u++)
         {
           if (!um[u])
@@ -314,49 +595,52 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
         }
     }
 
-  /* The weight of a sample is the same in every channel: Σw is kept per pixel. */
-  g_mutex_lock (&j->lock);
-  for (int y = 0; y < H; y++)
-    for (int x = 0; x < W; x++)
-      {
-        gsize k = (gsize) y * W + x;
-        if (!warped->mask[k])
-          continue;
-        gsize u = unit_of (j, x, y);
-        gboolean rej = reject && reject[u];
-        double e = we[k];
-        j->all_w[k] += e;
-        if (!rej || wcorr)
-          j->acc_w[k] += e;
-        for (int c = 0; c < C; c++)
+  /* The weight of a sample is the same in every channel: Σw is kept per pixel. Sums over
+   * all samples, and separately what rejection takes away (rare: written only where a
+   * sample is rejected); the kept sums are their difference. */
+  for (int bi = 0; bi < N_BANDS; bi++)
+    {
+      int b = (bi + (int) index * 5) % N_BANDS;
+      g_mutex_lock (&j->band_lock[b]);
+      for (int y = H * b / N_BANDS; y < H * (b + 1) / N_BANDS; y++)
+        for (int x = 0; x < W; x++)
           {
-            gsize q = c * npix + k;
-            double v = warped->data[q];
-            j->all_wx[q] += e * v;
-            j->mean_x[q] += v;
-            if (rej)
+            gsize k = (gsize) y * W + x;
+            if (!warped->mask[k])
+              continue;
+            double e = we[k];
+            j->all_w[k] += e;
+            j->n_all[k]++;
+            for (int c = 0; c < C; c++)
               {
-                if (wcorr)
-                  {
-                    /* winsorized: move the sample to the bound instead of dropping it;
-                     * in a cell the excess of the sum is shared by its sites */
-                    double vc = v - (j->cells ? wcorr[u] / j->cell_sites[u] : wcorr[u] / C);
-                    j->acc_wx[q] += e * vc;
-                  }
-                continue;
+                gsize q = c * npix + k;
+                double v = warped->data[q];
+                j->all_wx[q] += e * v;
+                j->mean_x[q] += v;
               }
-            j->acc_wx[q] += e * v;
+            if (!reject)
+              continue;
+            gsize u = unit_of (j, x, y);
+            if (!reject[u])
+              continue;
+            if (wcorr)
+              {
+                /* winsorized: the sample moves to the bound instead of being dropped; in
+                 * a cell the excess of the sum is shared by its sites */
+                double corr = j->cells ? wcorr[u] / j->cell_sites[u] : wcorr[u] / C;
+                for (int c = 0; c < C; c++)
+                  j->rej_wx[c * npix + k] += e * corr;
+              }
+            else
+              {
+                j->rej_w[k] += e;
+                j->n_rej[k]++;
+                for (int c = 0; c < C; c++)
+                  j->rej_wx[c * npix + k] += e * warped->data[c * npix + k];
+              }
           }
-        j->n_all[k]++;
-        if (!rej || wcorr)
-          j->n_acc[k]++;
-      }
-  g_mutex_unlock (&j->lock);
-  g_free (we);
-  g_free (reject);
-  g_free (wcorr);
-  g_free (uv);
-  g_free (um);
+      g_mutex_unlock (&j->band_lock[b]);
+    }
   return TRUE;
 }
 
@@ -459,7 +743,9 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
   gsize nstat = j.n_units * j.unit_channels;
   j.ax = make_axis (a, TRUE);
   j.ay = make_axis (a, FALSE);
-  g_mutex_init (&j.lock);
+  for (int b = 0; b < N_BANDS; b++)
+    g_mutex_init (&j.band_lock[b]);
+  g_mutex_init (&j.pool_lock);
   if (w->n_clusters > 0)
     cluster_normalisation (&j);
 
@@ -470,6 +756,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
   opt.n_threads = p->n_threads;
   opt.memory_budget = (gsize) (p->memory_budget_mb * 1024 * 1024 / 2);
   opt.bytes_per_frame_factor = j.demosaic_frames ? 10.0 : 4.0;
+  if (a->cache)
+    opt.read_pixels = FALSE; /* the hook reads cached frames, or the frame when not cached */
   gboolean ok = TRUE;
   if (p->reject != TSR_REJECT_NONE && idx->len >= 3)
     {
@@ -509,14 +797,14 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
     }
   if (ok)
     {
-      j.acc_w = g_try_new0 (double, npix);
-      j.acc_wx = g_try_new0 (double, nval);
+      j.rej_w = g_try_new0 (double, npix);
+      j.rej_wx = g_try_new0 (double, nval);
       j.all_w = g_try_new0 (double, npix);
       j.all_wx = g_try_new0 (double, nval);
       j.mean_x = g_try_new0 (double, nval);
-      j.n_acc = g_try_new0 (guint32, npix);
+      j.n_rej = g_try_new0 (guint32, npix);
       j.n_all = g_try_new0 (guint32, npix);
-      if (!j.acc_w || !j.acc_wx || !j.all_w || !j.all_wx || !j.mean_x || !j.n_acc || !j.n_all)
+      if (!j.rej_w || !j.rej_wx || !j.all_w || !j.all_wx || !j.mean_x || !j.n_rej || !j.n_all)
         {
           g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("not enough memory for the accumulation images"));
           ok = FALSE;
@@ -545,7 +833,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
       double min_frac = p->reject_min_fraction;
       for (gsize k = 0; k < npix; k++)
         {
-          guint32 na = j.n_acc[k], nt = j.n_all[k];
+          guint32 nt = j.n_all[k], na = nt - j.n_rej[k];
           gboolean use_acc = na >= MAX (1.0, ceil (min_frac * nt));
           gboolean valid = nt > 0;
           res->mask[k] = mean->mask[k] = r->coverage->mask[k] = r->weight->mask[k] = valid;
@@ -555,7 +843,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
           for (int c = 0; c < C; c++)
             {
               gsize q = c * npix + k;
-              double W0 = use_acc ? j.acc_w[k] : j.all_w[k], W1 = use_acc ? j.acc_wx[q] : j.all_wx[q];
+              double W0 = use_acc ? j.all_w[k] - j.rej_w[k] : j.all_w[k];
+              double W1 = use_acc ? j.all_wx[q] - j.rej_wx[q] : j.all_wx[q];
               res->data[q] = valid && W0 > 0 ? W1 / W0 : (valid ? j.mean_x[q] / nt : 0);
               mean->data[q] = valid ? j.mean_x[q] / nt : 0;
               wsum += W0;
@@ -600,14 +889,17 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
   g_free (j.cell_sites);
   g_free (j.mu);
   g_free (j.sigma);
-  g_free (j.acc_w);
-  g_free (j.acc_wx);
+  g_free (j.rej_w);
+  g_free (j.rej_wx);
   g_free (j.all_w);
   g_free (j.all_wx);
   g_free (j.mean_x);
-  g_free (j.n_acc);
+  g_free (j.n_rej);
+  g_slist_free_full (j.pool, scratch_free);
+  g_mutex_clear (&j.pool_lock);
   g_free (j.n_all);
-  g_mutex_clear (&j.lock);
+  for (int b = 0; b < N_BANDS; b++)
+    g_mutex_clear (&j.band_lock[b]);
   g_array_unref (idx);
   return r;
 }

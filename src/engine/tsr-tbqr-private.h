@@ -4,3 +4,21 @@
 
 void tsr_tbqr_fit_planes (const TsrImage *img, double plane[3][3]);
 void tsr_robust_z (const double *v, guint n, double *z);
+
+/* Frame cache (run.cache): each registered frame normalised, demosaiced (norm.color_method =
+ * demosaic-frames) and warped into the reference geometry once, during the analysis, kept as
+ * float32 planes plus mask in one unlinked temporary file (nothing is left on disk whatever
+ * happens to the process), read back by both accumulate passes instead of re-reading,
+ * re-normalising, re-demosaicing and re-warping the frame. */
+typedef struct _TsrFrameCache TsrFrameCache;
+
+TsrFrameCache *tsr_frame_cache_new (const TsrAnalysis *a, const TsrParams *p, guint n_frames);
+void           tsr_frame_cache_free (TsrFrameCache *c);
+/* Warp img (frame index, as read) for accumulation per p and store it; FALSE on error. */
+gboolean       tsr_frame_cache_put_frame (TsrFrameCache *c, const TsrAnalysis *a, const TsrParams *p,
+                                          const TsrImage *img, guint index, const TsrTransform *T,
+                                          GError **error);
+/* Read the cached warped frame for accumulation with p into *img (allocated when NULL,
+ * else reused: same shape); FALSE when the cache cannot serve it. */
+gboolean       tsr_frame_cache_read (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames,
+                                     guint index, TsrImage **img);

@@ -600,6 +600,11 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
   if (!fr->registered)
     return TRUE;
 
+  /* normalisation and transform of this frame are known now: warp it for accumulation
+   * once, here, instead of in each accumulate pass (run.cache) */
+  if (a->cache && !tsr_frame_cache_put_frame (a->cache, a, &a->params, img, index, &fr->transform, error))
+    return FALSE;
+
   /* --- per tile: stars mapped into reference geometry --- */
   TsrTransform inv;
   if (!tsr_transform_invert (&fr->transform, &inv))
@@ -735,6 +740,7 @@ tsr_tbqr_analyse (TsrSession *s, const TsrParams *p, TsrProgressFunc progress, g
   a->channels = s->channels;
   a->frames = g_new0 (TsrFrameMetrics, tsr_session_n_frames (s));
   AnaJob job = { a, NULL, NULL, tsr_session_n_frames (s) };
+  a->cache = tsr_frame_cache_new (a, p, tsr_session_n_frames (s));
   g_mutex_init (&job.lock);
   TsrRegisterParams rp = p->reg;
   rp.n_threads = p->n_threads;
@@ -767,6 +773,7 @@ tsr_analysis_unref (TsrAnalysis *a)
     return;
   if (a->reg)
     tsr_registration_unref (a->reg);
+  g_clear_pointer (&a->cache, tsr_frame_cache_free);
   g_free (a->tiles);
   g_free (a->frames);
   g_free (a->tile_metrics);

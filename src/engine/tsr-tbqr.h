@@ -65,6 +65,8 @@ typedef struct
   TsrFrameMetrics *frames;   /* n_frames */
   TsrTileMetrics *tile_metrics; /* n_frames × n_tiles */
   double ref_plane[3];    /* reference background level per colour (added back) */
+  struct _TsrFrameCache *cache; /* private: the frames warped and normalised during the
+                                   analysis (run.cache), read back by accumulate; NULL = none */
 } TsrAnalysis;
 
 typedef struct
