@@ -130,7 +130,7 @@ gboolean tsr_project_load (const char *path, TsrParams *p, char ***session_paths
                            GPtrArray *warnings, GError **error);
 
 /* Presets: parameter sets for typical equipment, applied over the defaults (the resources,
- * run.threads and run.memory_mb, are kept). Names, in menu order: "default", "seestar"
+ * run.threads, run.memory_mb and run.cache, are kept). Names, in menu order: "default", "seestar"
  * (smart telescopes such as Seestar and Dwarf: hundreds of short undersampled Bayer frames),
  * "dslr" (tens of longer Bayer exposures through a lens or telescope on a mount), "mono"
  * (monochrome cameras). An unknown name is TSR_ERROR_INVALID_ARG and leaves p unchanged. */
