@@ -122,17 +122,23 @@ normalise_frame (TsrImage *img, const TsrFrameMetrics *fm, const TsrAnalysis *a,
     {
       float *pl = tsr_image_plane (img, c);
       for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-          {
-            int col = img->channels == 3 ? c : (img->cfa != TSR_CFA_NONE ? tsr_cfa_color (img->cfa, x, y) : 0);
-            const double *pp = fm->plane[col];
-            double bg = pp[0] + pp[1] * x + pp[2] * y;
-            gsize k = (gsize) y * w + x;
-            if (mode == TSR_NORM_DIVIDE_BACKGROUND)
-              pl[k] = bg > 1e-6 ? pl[k] / bg * a->ref_plane[col] : pl[k];
-            else
-              pl[k] = (pl[k] - bg) / fm->color_scale[col] + a->ref_plane[col];
-          }
+        {
+          /* the colour of a site repeats every two columns: looked up once per row */
+          int rowcol[2];
+          for (int x = 0; x < 2; x++)
+            rowcol[x] = img->channels == 3 ? c : (img->cfa != TSR_CFA_NONE ? tsr_cfa_color (img->cfa, x, y) : 0);
+          for (int x = 0; x < w; x++)
+            {
+              int col = rowcol[x & 1];
+              const double *pp = fm->plane[col];
+              double bg = pp[0] + pp[1] * x + pp[2] * y;
+              gsize k = (gsize) y * w + x;
+              if (mode == TSR_NORM_DIVIDE_BACKGROUND)
+                pl[k] = bg > 1e-6 ? pl[k] / bg * a->ref_plane[col] : pl[k];
+              else
+                pl[k] = (pl[k] - bg) / fm->color_scale[col] + a->ref_plane[col];
+            }
+        }
     }
 }
 

@@ -55,37 +55,83 @@ tsr_tbqr_fit_planes (const TsrImage *img, double plane[3][3])
 {
   const int nb = 16;
   int ncol = img->channels == 3 ? 3 : (img->cfa != TSR_CFA_NONE ? 3 : 1);
+  gboolean cfa = img->channels == 1 && img->cfa != TSR_CFA_NONE;
   int bw = MAX (2, img->width / nb), bh = MAX (2, img->height / nb);
   int nbx = img->width / bw, nby = img->height / bh;
   float *vals = g_new (float, (gsize) bw * bh);
   double *bx = g_new (double, nbx * nby), *by = g_new (double, nbx * nby), *bv = g_new (double, nbx * nby);
+  /* box medians of a CFA mosaic: each box swept once, its sites sorted by colour into
+   * per-colour runs (same values in the same order as a sweep per colour) */
+  int nbox[3] = { 0, 0, 0 };
+  double *cbx[3] = { NULL }, *cby[3] = { NULL }, *cbv[3] = { NULL };
+  float *cvals[3] = { NULL };
+  if (cfa)
+    for (int c = 0; c < 3; c++)
+      {
+        cbx[c] = g_new (double, nbx * nby), cby[c] = g_new (double, nbx * nby), cbv[c] = g_new (double, nbx * nby);
+        cvals[c] = g_new (float, (gsize) bw * bh);
+      }
+  if (cfa)
+    for (int j = 0; j < nby; j++)
+      for (int i = 0; i < nbx; i++)
+        {
+          gsize m[3] = { 0, 0, 0 };
+          for (int y = j * bh; y < (j + 1) * bh; y++)
+            {
+              int col0 = tsr_cfa_color (img->cfa, i * bw, y), col1 = tsr_cfa_color (img->cfa, i * bw + 1, y);
+              const float *row = img->data + (gsize) y * img->width;
+              const guint8 *mrow = img->mask + (gsize) y * img->width;
+              for (int x = i * bw; x < (i + 1) * bw; x++)
+                {
+                  if (!mrow[x])
+                    continue;
+                  int c = ((x - i * bw) & 1) ? col1 : col0;
+                  cvals[c][m[c]++] = row[x];
+                }
+            }
+          for (int c = 0; c < 3; c++)
+            {
+              if (m[c] < 8)
+                continue;
+              cbv[c][nbox[c]] = tsr_median_inplace (cvals[c], m[c]);
+              cbx[c][nbox[c]] = (i + 0.5) * bw;
+              cby[c][nbox[c]] = (j + 0.5) * bh;
+              nbox[c]++;
+            }
+        }
   for (int c = 0; c < 3; c++)
     plane[c][0] = plane[c][1] = plane[c][2] = 0;
   for (int c = 0; c < ncol; c++)
     {
       const float *pl = img->channels == 3 ? tsr_image_plane (img, c) : img->data;
       int n = 0;
-      for (int j = 0; j < nby; j++)
-        for (int i = 0; i < nbx; i++)
-          {
-            gsize m = 0;
-            for (int y = j * bh; y < (j + 1) * bh; y++)
-              for (int x = i * bw; x < (i + 1) * bw; x++)
-                {
-                  gsize k = (gsize) y * img->width + x;
-                  if (!img->mask[k])
-                    continue;
-                  if (img->channels == 1 && img->cfa != TSR_CFA_NONE && tsr_cfa_color (img->cfa, x, y) != c)
-                    continue;
-                  vals[m++] = pl[k];
-                }
-            if (m < 8)
-              continue;
-            bv[n] = tsr_median_inplace (vals, m);
-            bx[n] = (i + 0.5) * bw;
-            by[n] = (j + 0.5) * bh;
-            n++;
-          }
+      if (cfa)
+        {
+          n = nbox[c];
+          memcpy (bx, cbx[c], sizeof (double) * n);
+          memcpy (by, cby[c], sizeof (double) * n);
+          memcpy (bv, cbv[c], sizeof (double) * n);
+        }
+      else
+        for (int j = 0; j < nby; j++)
+          for (int i = 0; i < nbx; i++)
+            {
+              gsize m = 0;
+              for (int y = j * bh; y < (j + 1) * bh; y++)
+                for (int x = i * bw; x < (i + 1) * bw; x++)
+                  {
+                    gsize k = (gsize) y * img->width + x;
+                    if (!img->mask[k])
+                      continue;
+                    vals[m++] = pl[k];
+                  }
+              if (m < 8)
+                continue;
+              bv[n] = tsr_median_inplace (vals, m);
+              bx[n] = (i + 0.5) * bw;
+              by[n] = (j + 0.5) * bh;
+              n++;
+            }
       if (n == 0)
         continue;
       /* iterate: fit, reject boxes beyond 3·MAD (galaxies, nebulae, bright stars) */
@@ -164,6 +210,13 @@ tsr_tbqr_fit_planes (const TsrImage *img, double plane[3][3])
   g_free (bx);
   g_free (by);
   g_free (bv);
+  for (int c = 0; c < 3; c++)
+    {
+      g_free (cbx[c]);
+      g_free (cby[c]);
+      g_free (cbv[c]);
+      g_free (cvals[c]);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------
