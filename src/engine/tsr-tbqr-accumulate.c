@@ -1044,6 +1044,21 @@ aperture_flux (const TsrImage *l, double x, double y, double r, double *noise)
   return sum - nin * bg;
 }
 
+typedef struct
+{
+  const TsrImage *img;
+  const TsrStarParams *sp;
+  TsrStarList *stars;
+} DetectJob;
+
+static gpointer
+detect_thread (gpointer data)
+{
+  DetectJob *dj = data;
+  dj->stars = tsr_stars_detect (dj->img, dj->sp, NULL, NULL);
+  return NULL;
+}
+
 void
 tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalysis *a, const TsrParams *p,
                    TsrValidation *v)
@@ -1053,8 +1068,15 @@ tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalys
   g_autoptr (TsrImage) lm = luminance (mean);
   TsrStarParams sp;
   tsr_star_params_init (&sp);
+  /* the two detections are independent: the mean stack's in a second thread */
+  DetectJob dj = { lm, &sp, NULL };
+  GThread *th = g_get_num_processors () > 1 ? g_thread_try_new ("tsr-validate", detect_thread, &dj, NULL) : NULL;
   TsrStarList *sr = tsr_stars_detect (lr, &sp, NULL, NULL);
-  TsrStarList *sm = tsr_stars_detect (lm, &sp, NULL, NULL);
+  if (th)
+    g_thread_join (th);
+  else
+    detect_thread (&dj);
+  TsrStarList *sm = dj.stars;
   GArray *fr = g_array_new (FALSE, FALSE, sizeof (double)), *fm = g_array_new (FALSE, FALSE, sizeof (double));
   GArray *ratio = g_array_new (FALSE, FALSE, sizeof (double)), *flux = g_array_new (FALSE, FALSE, sizeof (double));
   GArray *ratio_faint = g_array_new (FALSE, FALSE, sizeof (double));
