@@ -837,6 +837,23 @@ tsr_window_cancel (TsrWindow *self)
 
 /* ---------------------------------------------------------------- live preview */
 
+/* What an image job (frame load, preview) hands back to the main thread: the image and
+ * its display surface, both made in the worker. */
+typedef struct
+{
+  TsrImage *img;
+  cairo_surface_t *surface;
+} ImageResult;
+
+static void
+image_result_free (gpointer data)
+{
+  ImageResult *r = data;
+  g_clear_pointer (&r->img, tsr_image_unref);
+  g_clear_pointer (&r->surface, cairo_surface_destroy);
+  g_free (r);
+}
+
 typedef struct
 {
   guint gen;
@@ -844,11 +861,6 @@ typedef struct
   TsrWeights *weights;
 } PreviewJob;
 
-typedef struct
-{
-  TsrImage *img;
-  cairo_surface_t *surface;
-} PreviewResult;
 
 static void
 preview_job_free (gpointer data)
@@ -857,15 +869,6 @@ preview_job_free (gpointer data)
   g_clear_pointer (&j->cache, tsr_preview_cache_unref);
   g_clear_pointer (&j->weights, tsr_weights_unref);
   g_free (j);
-}
-
-static void
-preview_result_free (gpointer data)
-{
-  PreviewResult *r = data;
-  g_clear_pointer (&r->img, tsr_image_unref);
-  g_clear_pointer (&r->surface, cairo_surface_destroy);
-  g_free (r);
 }
 
 static void
@@ -881,10 +884,10 @@ preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
       g_task_return_error (task, error);
       return;
     }
-  PreviewResult *r = g_new0 (PreviewResult, 1);
+  ImageResult *r = g_new0 (ImageResult, 1);
   r->img = img;
   r->surface = render_display (img);
-  g_task_return_pointer (task, r, preview_result_free);
+  g_task_return_pointer (task, r, image_result_free);
 }
 
 static void start_preview (TsrWindow *self);
@@ -898,14 +901,14 @@ preview_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   GTask *task = G_TASK (res);
   PreviewJob *j = g_task_get_task_data (task);
   GError *error = NULL;
-  PreviewResult *r = g_task_propagate_pointer (task, &error);
+  ImageResult *r = g_task_propagate_pointer (task, &error);
   self->preview_running = FALSE;
   if (self->disposed || j->gen != self->preview_gen || j->cache != self->preview_cache)
     {
       /* stale: newer weights (or another session) arrived meanwhile */
       g_clear_error (&error);
       if (r)
-        preview_result_free (r);
+        image_result_free (r);
       if (!self->disposed && self->preview_pending)
         start_preview (self);
       return;
@@ -921,7 +924,7 @@ preview_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   g_clear_pointer (&self->preview_surface, cairo_surface_destroy);
   self->preview_img = g_steal_pointer (&r->img);
   self->preview_surface = g_steal_pointer (&r->surface);
-  preview_result_free (r);
+  image_result_free (r);
   self->preview_ms = (g_get_monotonic_time () - self->preview_t0) / 1e3;
   if (gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown)) == SHOW_PREVIEW)
     show_current (self);
@@ -999,21 +1002,6 @@ stall_probe_stop (TsrWindow *self)
 
 /* ---------------------------------------------------------------- frame loading */
 
-typedef struct
-{
-  TsrImage *img;
-  cairo_surface_t *surface;
-} LoadResult;
-
-static void
-load_result_free (gpointer data)
-{
-  LoadResult *r = data;
-  g_clear_pointer (&r->img, tsr_image_unref);
-  g_clear_pointer (&r->surface, cairo_surface_destroy);
-  g_free (r);
-}
-
 static void
 load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
@@ -1027,11 +1015,11 @@ load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
       g_task_return_error (task, error);
       return;
     }
-  LoadResult *r = g_new0 (LoadResult, 1);
+  ImageResult *r = g_new0 (ImageResult, 1);
   r->img = img;
   if (!g_cancellable_is_cancelled (cancellable))
     r->surface = render_display (img);
-  g_task_return_pointer (task, r, load_result_free);
+  g_task_return_pointer (task, r, image_result_free);
 }
 
 TSR_TIMED_CALLBACK (load_done)
@@ -1043,12 +1031,12 @@ load_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   GTask *task = G_TASK (res);
   JobData *d = g_task_get_task_data (task);
   GError *error = NULL;
-  LoadResult *r = g_task_propagate_pointer (task, &error);
+  ImageResult *r = g_task_propagate_pointer (task, &error);
   if (self->disposed || d->gen != self->load_gen)
     {
       g_clear_error (&error);
       if (r)
-        load_result_free (r);
+        image_result_free (r);
       return;
     }
   self->loading = FALSE;
@@ -1063,7 +1051,7 @@ load_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   self->frame_img = g_steal_pointer (&r->img);
   self->frame_surface = g_steal_pointer (&r->surface);
   self->frame_img_index = d->index;
-  load_result_free (r);
+  image_result_free (r);
   show_current (self);
 }
 
