@@ -429,6 +429,29 @@ test_date_obs (void)
   g_assert_false (tsr_parse_date_obs ("", &c));
 }
 
+/* Headers cfitsio would mis-parse into an abort (fuzzer findings kept in the corpus) are
+ * refused by the reader's own header walk with a FORMAT error naming the file. */
+static void
+test_refused_headers (void)
+{
+  const struct { const char *name, *needle; } cases[] = {
+    { "crash-fortify-ffgtbp-ttype.fits", "non-text byte" },   /* 0xFF bytes in a TTYPE1 value */
+    { "crash-zimage-free-format.fits", "FITS header" },       /* "ZIMAGE      =  T", non-text comment */
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *path = g_build_filename (tsr_test_source_root (), "tests", "fuzz", "corpus-fits",
+                                                cases[i].name, NULL);
+      GError *e = NULL;
+      TsrImage *img = tsr_fits_read (path, &e);
+      g_assert_null (img);
+      g_assert_error (e, TSR_ERROR, TSR_ERROR_FORMAT);
+      g_assert_nonnull (strstr (e->message, cases[i].name));
+      g_assert_nonnull (strstr (e->message, cases[i].needle));
+      g_clear_error (&e);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -444,6 +467,7 @@ main (int argc, char **argv)
   g_test_add_func ("/fits/bad-input", test_bad_input);
   g_test_add_func ("/fits/write-failures", test_write_failures);
   g_test_add_func ("/fits/date-obs", test_date_obs);
+  g_test_add_func ("/fits/refused-headers", test_refused_headers);
   int r = g_test_run ();
   tsr_test_rmtree (tmp);
   g_free (tmp);

@@ -234,6 +234,24 @@ prevalidate_compressed (const char *path, gint64 file_size, GError **error)
                   pos = file_size;
                   break;
                 }
+              /* FITS headers are ASCII text (0x20–0x7E). cfitsio copies keyword values
+               * with fixed-size string functions and aborts on binary garbage in a
+               * card (fuzzer: fortify abort in ffgtbp on a TTYPE1 value of 0xFF bytes),
+               * so such a header is refused before cfitsio parses it. */
+              for (int i = 0; i < 80; i++)
+                {
+                  guchar ch = (guchar) block[80 * c + i];
+                  if (ch < 0x20 || ch > 0x7e)
+                    {
+                      g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                                   _("%s: invalid FITS header: card %d of header %d holds a non-text byte "
+                                     "(0x%02X in column %d; FITS headers are ASCII)"),
+                                   base, b * 36 + c + 1, hdu + 1, ch, i + 1);
+                      fclose (fp);
+                      g_ptr_array_unref (zcards);
+                      return FALSE;
+                    }
+                }
               gint64 v = 0;
               if (strncmp (card, "END     ", 8) == 0 || strcmp (card, "END") == 0)
                 {
@@ -254,13 +272,14 @@ prevalidate_compressed (const char *path, gint64 file_size, GError **error)
                 card_int (card, &pcount);
               else if (strncmp (card, "GCOUNT  = ", 10) == 0)
                 card_int (card, &gcount);
-              else if (strncmp (card, "ZIMAGE  = ", 10) == 0)
+              else if (strncmp (card, "ZIMAGE", 6) == 0 && (card[6] == ' ' || card[6] == '='))
                 {
-                  char zv[81];
-                  card_value (card, zv, sizeof zv);
-                  zimage = zv[0] == 'T';
+                  /* cfitsio also reads "ZIMAGE      =  T" (a free-format value indicator):
+                   * any ZIMAGE card makes the HDU a candidate and its Z cards are checked */
+                  zimage = TRUE;
+                  g_ptr_array_add (zcards, g_strdup (card));
                 }
-              else if (card[0] == 'Z' && card[8] == '=')
+              else if (card[0] == 'Z')
                 g_ptr_array_add (zcards, g_strdup (card));
             }
         }
@@ -270,10 +289,16 @@ prevalidate_compressed (const char *path, gint64 file_size, GError **error)
           for (guint i = 0; i < zcards->len && ok; i++)
             {
               const char *card = zcards->pdata[i];
+              /* the keyword name as cfitsio reads it: up to the first space or '=' */
               char key[9];
-              memcpy (key, card, 8);
-              key[8] = 0;
-              g_strstrip (key);
+              int kl = 0;
+              while (kl < 8 && card[kl] != ' ' && card[kl] != '=')
+                kl++;
+              memcpy (key, card, kl);
+              key[kl] = 0;
+              int eq = kl;
+              while (eq < 80 && card[eq] == ' ')
+                eq++;
               gint64 v = 0;
               gboolean is_int = card_int (card, &v);
               const char *what = NULL;
@@ -286,7 +311,23 @@ prevalidate_compressed (const char *path, gint64 file_size, GError **error)
                                  || !strcmp (key, "ZSCALE") || !strcmp (key, "ZZERO");
               char raw[81];
               card_value (card, raw, sizeof raw);
-              if (numeric && (card[10 + strspn (card + 10, " ")] == '\'' || !is_fits_number (raw)))
+              /* a numeric keyword without the "= " value indicator (fuzzer: "ZTILE2 " followed
+               * by garbage, read by cfitsio as ZTILE2 with no value: the same abort) */
+              /* fpack writes every Z keyword in the fixed format ("= " in columns 9–10);
+               * cfitsio also accepts a free-format '=' and then mis-parses garbage values
+               * (fuzzer: "ZIMAGE      =  T", "ZTILE2 " + garbage): refused here */
+              if (card[eq] == '=' && eq != 8)
+                what = key;
+              else if (!strcmp (key, "ZIMAGE"))
+                {
+                  char zv[81];
+                  card_value (card, zv, sizeof zv);
+                  if (strcmp (zv, "T") != 0 && strcmp (zv, "F") != 0)
+                    what = key;
+                }
+              else if (numeric && (card[8] != '=' || card[9] != ' '
+                              || card[10 + strspn (card + 10, " ")] == '\''
+                              || !is_fits_number (raw)))
                 what = key;
               else if (!strcmp (key, "ZBITPIX"))
                 {
