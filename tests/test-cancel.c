@@ -80,12 +80,7 @@ setup_session (void)
   p.n_trails = 1;
   p.shift_max = 6;
   p.rotation_max_deg = 0.5;
-  GError *e = NULL;
-  g_autoptr (TsrSynthTruth) t = tsr_synth_write_session (&p, session_dir, NULL, NULL, NULL, &e);
-  g_assert_no_error (e);
-  const char *paths[] = { session_dir, NULL };
-  session = tsr_session_scan (paths, NULL, NULL, &e);
-  g_assert_no_error (e);
+  session = tsr_test_synth_session (&p, session_dir, NULL, NULL, NULL);
 }
 
 static TsrParams params;

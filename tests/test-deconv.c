@@ -343,13 +343,8 @@ setup_once (void)
   p.shift_max = 12;
   p.rotation_max_deg = 0.5;
   p.oversample = 3;
-  dir = tsr_test_tmpdir ("deconv");
+  session = tsr_test_synth_session (&p, NULL, "deconv", &dir, &truth);
   GError *e = NULL;
-  truth = tsr_synth_write_session (&p, dir, NULL, NULL, NULL, &e);
-  g_assert_no_error (e);
-  const char *paths[] = { dir, NULL };
-  session = tsr_session_scan (paths, NULL, NULL, &e);
-  g_assert_no_error (e);
   tsr_params_init (&params);
   params.n_threads = 2;
   /* the default 20 iterations with the default deconv.accel = 4 (docs/deconv.md) */

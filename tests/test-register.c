@@ -29,13 +29,8 @@ fixture_make (Fixture *f, TsrCfa cfa, guint64 seed)
   p.n_noise = 1;
   p.n_trails = 1;
   p.n_stars = 1500;
-  f->dir = tsr_test_tmpdir ("register");
+  f->session = tsr_test_synth_session (&p, NULL, "register", &f->dir, &f->truth);
   GError *e = NULL;
-  f->truth = tsr_synth_write_session (&p, f->dir, NULL, NULL, NULL, &e);
-  g_assert_no_error (e);
-  const char *paths[] = { f->dir, NULL };
-  f->session = tsr_session_scan (paths, NULL, NULL, &e);
-  g_assert_no_error (e);
   TsrRegisterParams rp;
   tsr_register_params_init (&rp);
   f->reg = tsr_register_session (f->session, &rp, NULL, NULL, NULL, &e);

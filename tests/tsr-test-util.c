@@ -15,6 +15,28 @@ tsr_test_tmpdir (const char *tag)
   return d;
 }
 
+TsrSession *
+tsr_test_synth_session (const TsrSynthParams *p, const char *dir, const char *tag,
+                        char **dir_out, TsrSynthTruth **truth_out)
+{
+  char *d = dir ? g_strdup (dir) : tsr_test_tmpdir (tag);
+  GError *e = NULL;
+  TsrSynthTruth *t = tsr_synth_write_session (p, d, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  const char *paths[] = { d, NULL };
+  TsrSession *s = tsr_session_scan (paths, NULL, NULL, &e);
+  g_assert_no_error (e);
+  if (truth_out)
+    *truth_out = t;
+  else
+    tsr_synth_truth_free (t);
+  if (dir_out)
+    *dir_out = d;
+  else
+    g_free (d);
+  return s;
+}
+
 void
 tsr_test_rmtree (const char *path)
 {

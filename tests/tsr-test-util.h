@@ -4,6 +4,11 @@
 
 /* A fresh temporary folder for this test (removed by tsr_test_rmtree). */
 char    *tsr_test_tmpdir (const char *tag);
+/* Write the generated session p into dir (a new temporary folder tagged tag when dir is
+ * NULL; its path goes to dir_out) and scan it; asserts success. The truth goes to truth_out
+ * (freed when truth_out is NULL). */
+TsrSession *tsr_test_synth_session (const TsrSynthParams *p, const char *dir, const char *tag,
+                                    char **dir_out, TsrSynthTruth **truth_out);
 void     tsr_test_rmtree (const char *path);
 /* Root of the source tree and of ../shared/data (NULL when absent). */
 const char *tsr_test_source_root (void);
