@@ -498,7 +498,12 @@ normal_equations (const Samples *s, double *jtj, double *jtr)
             }
           for (; i < n; i++)
             s0 += ca[i] * cb[i];
-          jtj[a * NP + b] = jtj[b * NP + a] = (s0 + s1) + (s2 + s3);
+          /* two plain stores: for a == b the chained `x = y = v` stores twice to one
+           * object without a sequence point (undefined in C11; GCC 12 at -O3 then kept
+           * the caller's zero initialisation and every fit stayed at its start) */
+          double v = (s0 + s1) + (s2 + s3);
+          jtj[a * NP + b] = v;
+          jtj[b * NP + a] = v;
         }
       double r0 = 0, r1 = 0;
       guint i = 0;
@@ -565,7 +570,7 @@ params_valid (const double *p)
 static gboolean
 lm_fit (Samples *s, double *p, gboolean gauss, double *chi2_out)
 {
-  double jtj[NP * NP], jtr[NP], A[NP * NP], d[NP], t[NP];
+  double jtj[NP * NP] = { 0 }, jtr[NP] = { 0 }, A[NP * NP], d[NP], t[NP];
 
   if (!params_valid (p) || s->n <= NP)
     return FALSE;
@@ -584,7 +589,10 @@ lm_fit (Samples *s, double *p, gboolean gauss, double *chi2_out)
           if (gauss && a == P_BETA)
             {
               for (int b = 0; b < NP; b++)
-                A[a * NP + b] = A[b * NP + a] = 0;
+                {
+                  A[a * NP + b] = 0;
+                  A[b * NP + a] = 0;
+                }
               A[a * NP + a] = 1;
               d[a] = 0;
               continue;

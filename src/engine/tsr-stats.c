@@ -120,8 +120,10 @@ tsr_plane_median_mad (const float *plane, const guint8 *mask, gsize n,
 }
 
 /* Differences are gathered on at most about this many samples (rows are skipped
- * regularly on large images; the estimate needs far fewer). */
-#define NOISE_MAX_SAMPLES ((gsize) 4 * 1024 * 1024)
+ * regularly on large images): the MAD of 2^19 samples has a relative standard error
+ * of about 0.1 %, far below anything the estimate is used for, and the two selections
+ * over a full 1080×1920 frame cost more than its star detection. */
+#define NOISE_MAX_SAMPLES ((gsize) 512 * 1024)
 
 float
 tsr_plane_noise (const float *plane, const guint8 *mask, int width, int height, int step)
@@ -136,6 +138,9 @@ tsr_plane_noise (const float *plane, const guint8 *mask, int width, int height, 
   int row_step = 1;
   if (total > NOISE_MAX_SAMPLES)
     row_step = (int) ((total + NOISE_MAX_SAMPLES - 1) / NOISE_MAX_SAMPLES);
+  /* an odd row step visits rows of both parities: every colour of a CFA mosaic */
+  if (row_step > 1 && row_step % 2 == 0)
+    row_step++;
 
   gsize cap = per_row * (gsize) ((height + row_step - 1) / row_step);
   float *d = g_new (float, cap);

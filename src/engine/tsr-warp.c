@@ -1170,7 +1170,7 @@ tsr_phase_register (const float *ref, const float *img, int w, int h, gboolean r
       if (!tiles_ok)
         for (int it = 0; it < 3; it++)
           {
-            double moved;
+            double moved = 0;
             refine_translation (pc, ref, im, &t, TRUE, &moved);
             if (moved < 0.005)
               break;
