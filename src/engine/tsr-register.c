@@ -93,6 +93,15 @@ make_triangles (const double *xy, guint k)
   return t;
 }
 
+/* image-star indices by x (the data is the xy array) */
+static gint
+cmp_x_index (gconstpointer pa, gconstpointer pb, gpointer data)
+{
+  const double *xy = data;
+  double a = xy[2 * *(const guint *) pa], b = xy[2 * *(const guint *) pb];
+  return (a > b) - (a < b);
+}
+
 /* Positions, and the expected variance of each position: (FWHM / SNR)², floored so the
  * brightest stars do not dominate, and larger for saturated stars. */
 static void
@@ -121,20 +130,48 @@ static guint
 match_nn (const double *rxy, guint nr, const double *ixy, guint ni, const TsrTransform *T,
           double tol, guint *pairs)
 {
-  double *px = g_new (double, 2 * nr);
-  int *best_i = g_new (int, nr);
+  double *px = g_new (double, 2 * MAX (nr, 1u));
+  int *best_i = g_new (int, MAX (nr, 1u));
+  /* image stars ordered by x: each search looks only at the slice within tol in x */
+  guint *ord = g_new (guint, MAX (ni, 1u));
+  double *ox = g_new (double, MAX (ni, 1u));
+  for (guint b = 0; b < ni; b++)
+    ord[b] = b;
+  g_qsort_with_data (ord, ni, sizeof (guint), cmp_x_index, (gpointer) ixy);
+  for (guint k = 0; k < ni; k++)
+    ox[k] = ixy[2 * ord[k]];
+  /* per image star: the smallest distance of a reference star that chose it */
+  double *bd_of = g_new (double, MAX (ni, 1u));
+  for (guint b = 0; b < ni; b++)
+    bd_of[b] = G_MAXDOUBLE;
   for (guint a = 0; a < nr; a++)
     {
       tsr_transform_apply (T, rxy[2 * a], rxy[2 * a + 1], &px[2 * a], &px[2 * a + 1]);
       best_i[a] = -1;
       double bd = tol * tol;
-      for (guint b = 0; b < ni; b++)
+      /* first k with ox[k] ≥ x − tol */
+      guint lo = 0, hi = ni;
+      double x0 = px[2 * a] - tol;
+      while (lo < hi)
         {
+          guint mid = (lo + hi) / 2;
+          if (ox[mid] < x0)
+            lo = mid + 1;
+          else
+            hi = mid;
+        }
+      double x1 = px[2 * a] + tol;
+      for (guint k = lo; k < ni && ox[k] <= x1; k++)
+        {
+          guint b = ord[k];
           double dx = px[2 * a] - ixy[2 * b], dy = px[2 * a + 1] - ixy[2 * b + 1];
           double d = dx * dx + dy * dy;
-          if (d < bd)
+          /* nearest; among equal distances the lowest index, as a sweep in index order */
+          if (d < bd || (d == bd && best_i[a] >= 0 && (int) b < best_i[a]))
             bd = d, best_i[a] = b;
         }
+      if (best_i[a] >= 0 && bd < bd_of[best_i[a]])
+        bd_of[best_i[a]] = bd;
     }
   guint n = 0;
   for (guint a = 0; a < nr; a++)
@@ -144,16 +181,7 @@ match_nn (const double *rxy, guint nr, const double *ixy, guint ni, const TsrTra
         continue;
       /* mutual: no other ref star closer to b */
       double dx = px[2 * a] - ixy[2 * b], dy = px[2 * a + 1] - ixy[2 * b + 1];
-      double d = dx * dx + dy * dy;
-      gboolean mutual = TRUE;
-      for (guint c = 0; c < nr && mutual; c++)
-        if (c != a && best_i[c] == b)
-          {
-            double ex = px[2 * c] - ixy[2 * b], ey = px[2 * c + 1] - ixy[2 * b + 1];
-            if (ex * ex + ey * ey < d)
-              mutual = FALSE;
-          }
-      if (mutual)
+      if (dx * dx + dy * dy <= bd_of[b])
         {
           pairs[2 * n] = a;
           pairs[2 * n + 1] = b;
@@ -162,6 +190,9 @@ match_nn (const double *rxy, guint nr, const double *ixy, guint ni, const TsrTra
     }
   g_free (px);
   g_free (best_i);
+  g_free (ord);
+  g_free (ox);
+  g_free (bd_of);
   return n;
 }
 

@@ -277,6 +277,47 @@ accum_fast3 (const float *b0, const float *b1, const float *b2, gssize sa, gssiz
   out[0] = a0, out[1] = a1, out[2] = a2;
 }
 
+/* Lanczos-3 on three unit-stride planes (the RGB case): taps 0–3 of each row in one
+ * 4-lane vector, taps 4–5 as scalars, rows summed in the vector and reduced once per
+ * channel. GCC's generic vector extension: SSE on x86-64, NEON on ARM, plain code
+ * elsewhere. The sum order differs from accum_fast3 (last-bit differences only). */
+typedef float TsrV4 __attribute__ ((vector_size (16)));
+
+static inline TsrV4
+load4 (const float *p)
+{
+  TsrV4 v;
+  memcpy (&v, p, sizeof v);
+  return v;
+}
+
+static inline void
+accum6_rgb (const float *b0, const float *b1, const float *b2, gssize sb, const float *wu,
+            const float *wv, float out[3])
+{
+  const TsrV4 w4 = load4 (wu);
+  const float w4s = wu[4], w5s = wu[5];
+  TsrV4 v0 = { 0, 0, 0, 0 }, v1 = v0, v2 = v0;
+  float t0 = 0.0f, t1 = 0.0f, t2 = 0.0f;
+  for (int l = 0; l < 6; l++)
+    {
+      const float wl = wv[l];
+      if (wl == 0.0f)
+        continue;
+      const float *r0 = b0 + l * sb, *r1 = b1 + l * sb, *r2 = b2 + l * sb;
+      const TsrV4 ww = w4 * wl;
+      v0 += ww * load4 (r0);
+      v1 += ww * load4 (r1);
+      v2 += ww * load4 (r2);
+      t0 += wl * (w4s * r0[4] + w5s * r0[5]);
+      t1 += wl * (w4s * r1[4] + w5s * r1[5]);
+      t2 += wl * (w4s * r2[4] + w5s * r2[5]);
+    }
+  out[0] = (v0[0] + v0[1]) + (v0[2] + v0[3]) + t0;
+  out[1] = (v1[0] + v1[1]) + (v1[2] + v1[3]) + t1;
+  out[2] = (v2[0] + v2[1]) + (v2[2] + v2[3]) + t2;
+}
+
 static void
 warp_rows (WarpJob *job, int y_begin, int y_end)
 {
@@ -340,7 +381,12 @@ warp_rows (WarpJob *job, int y_begin, int y_end)
                 float r[3];
                 switch (n)
                   {
-                  case 6: accum_fast3 (b0, b0 + snpix, b0 + 2 * snpix, L->sa, L->sb, wu, wv, 6, r); break;
+                  case 6:
+                    if (L->sa == 1)
+                      accum6_rgb (b0, b0 + snpix, b0 + 2 * snpix, L->sb, wu, wv, r);
+                    else
+                      accum_fast3 (b0, b0 + snpix, b0 + 2 * snpix, L->sa, L->sb, wu, wv, 6, r);
+                    break;
                   case 4: accum_fast3 (b0, b0 + snpix, b0 + 2 * snpix, L->sa, L->sb, wu, wv, 4, r); break;
                   default: accum_fast3 (b0, b0 + snpix, b0 + 2 * snpix, L->sa, L->sb, wu, wv, 2, r); break;
                   }
