@@ -359,7 +359,7 @@ main (int argc, char **argv)
         w = fresh (&q);
         char name[64];
         g_snprintf (name, sizeof name, "product g.k=%g l.k=%g", gks[i], lks[j]);
-        run (name, w, &q, -1, 0);
+        run (name, w, &q, gks[i] == 0 ? 7 : gks[i] == 0.2 ? 8 : -1, lks[j]);
         tsr_weights_unref (w);
       }
   {
@@ -378,6 +378,23 @@ main (int argc, char **argv)
         tsr_weights_unref (w);
       }
   }
+  /* the product's local.mode=psf: L = (F/F_med)^−p */
+  static const double pps[] = { 1, 2, 2.5, 3, 3.5, 4, 5 };
+  for (guint i = 0; i < 2; i++)
+    for (guint j = 0; j < G_N_ELEMENTS (pps); j++)
+      {
+        if (quick && i == 1)
+          continue;
+        TsrParams q = p;
+        q.local_mode = TSR_LOCAL_PSF;
+        q.local_p = pps[j];
+        q.global_k = i ? 0.2 : 0;
+        w = fresh (&q);
+        char name[64];
+        g_snprintf (name, sizeof name, "product psf g.k=%g p=%g", q.global_k, pps[j]);
+        run (name, w, &q, 9 + i, pps[j]);
+        tsr_weights_unref (w);
+      }
   /* the product's own PSF model in the oracle's matched-filter form (what the analysis
    * can know): w = F_model(f, t)^−p / σ_f,est² */
   for (guint k = 0; k < G_N_ELEMENTS (ps); k++)
@@ -400,7 +417,9 @@ main (int argc, char **argv)
   /* frontier per family: best FWHM at noise ≤ 1.05, least noise at FWHM ≤ 0.90 */
   static const char *fam[] = { "oracle-tile FWHM^-p/σ²", "oracle-frame FWHM^-p/σ²", "select best x % (1/σ²)",
                                "select best x % (equal)", "model-tile F_model^-p/σ_est²",
-                               "ramp max(0, c − FWHM)/σ²", "exp(−a·FWHM/med)/σ²" };
+                               "ramp max(0, c − FWHM)/σ²", "exp(−a·FWHM/med)/σ²",
+                               "product quality g.k=0 (l.k)", "product quality g.k=0.2 (l.k)",
+                               "product psf g.k=0 (p)", "product psf g.k=0.2 (p)" };
   printf ("\nfrontier (linear interpolation between neighbouring settings of a family):\n");
   double best_all = G_MAXDOUBLE, noise_all = G_MAXDOUBLE;
   for (int fi = 0; fi < (int) G_N_ELEMENTS (fam); fi++)
@@ -439,7 +458,7 @@ main (int argc, char **argv)
         printf ("%.3f\n", need);
       else
         printf ("not reached\n");
-      if (fi != 4)
+      if (fi < 4 || fi == 5 || fi == 6) /* the oracles */
         best_all = MIN (best_all, best), noise_all = MIN (noise_all, need);
     }
   printf ("ORACLE BOUND: best FWHM ratio at noise ≤ 1.05 = %.3f; least noise ratio for FWHM ≤ 0.90 = %s%.3f\n",
