@@ -19,8 +19,9 @@
  *   oracle-frame  w = FWHM(f, centre)^−p / σ_f²            (one weight per frame)
  *   select-x      the best x % of the frames per tile by FWHM(f, t), w = 1/σ_f²
  *   select-x-eq   the same, equal weights
- * Also the product's weights (tsr_tbqr_weigh) for a sweep of global.k / local.k and any
- * local.mode, and equal weights with rejection on and off.
+ * Also the product's weights (tsr_tbqr_weigh): the defaults, local.mode=quality for a sweep
+ * of global.k / local.k, local.mode=psf for a sweep of local.p, and equal weights with
+ * rejection on and off.
  * Then the frontier: the best oracle FWHM ratio at noise ratio ≤ 1.05 and the smallest
  * noise ratio at FWHM ratio ≤ 0.90 (linear interpolation along each family).
  * No assertions (see DESIGN.md, Benchmarks). */
@@ -203,6 +204,16 @@ main (int argc, char **argv)
   guint centre = (guint) ((ana->tiles_y / 2) * ana->tiles_x + ana->tiles_x / 2);
 
   /* 1. the product's default, and equal weights with rejection on and off */
+  {
+    /* the defaults before local.mode existed */
+    TsrParams q = p;
+    q.local_mode = TSR_LOCAL_QUALITY;
+    q.global_k = 0.2;
+    q.local_k = 0.5;
+    TsrWeights *w0 = fresh (&q);
+    run ("old default (quality 0.2/0.5)", w0, &q, -1, 0);
+    tsr_weights_unref (w0);
+  }
   TsrWeights *w = fresh (&p);
   run ("default", w, &p, -1, 0);
   {
@@ -354,6 +365,7 @@ main (int argc, char **argv)
         if (quick && gks[i] != 0.2)
           continue;
         TsrParams q = p;
+        q.local_mode = TSR_LOCAL_QUALITY;
         q.global_k = gks[i];
         q.local_k = lks[j];
         w = fresh (&q);
@@ -369,6 +381,7 @@ main (int argc, char **argv)
         if (quick)
           break;
         TsrParams q = p;
+        q.local_mode = TSR_LOCAL_QUALITY;
         q.local_k = lks[j];
         q.local_clamp = 3.0;
         w = fresh (&q);
@@ -379,7 +392,7 @@ main (int argc, char **argv)
       }
   }
   /* the product's local.mode=psf: L = (F/F_med)^−p */
-  static const double pps[] = { 1, 2, 2.5, 3, 3.5, 4, 5 };
+  static const double pps[] = { 1, 2, 2.5, 3, 3.5, 4, 5, 6, 8 };
   for (guint i = 0; i < 2; i++)
     for (guint j = 0; j < G_N_ELEMENTS (pps); j++)
       {
