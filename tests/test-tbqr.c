@@ -57,11 +57,14 @@ test_validation (void)
   g_assert_cmpuint (v->n_matched, >=, 50);
   /* photometry preserved against the plain mean stack of the same frames */
   g_assert_cmpfloat (fabs (v->flux_ratio - 1.0), <=, 0.01);
-  /* sharper than the mean stack at the issue's noise bound (≤ 5 % more sky noise per unit
-   * of star flux). The issue's ≥ 10 % FWHM goal is NOT reached on this session: see
-   * docs/tbqr.md ("What the weighting can buy") for the measured trade-off curve. */
-  g_assert_cmpfloat (v->fwhm_ratio, <, 0.975);
-  g_assert_cmpfloat (v->noise_ratio, <=, 1.05);
+  /* sharper than the mean stack within the issue's noise bound (≤ 5 % more sky noise per
+   * unit of star flux); measured 0.957 at noise 1.010 with the defaults (local.mode=psf,
+   * local.p=2, global.k=0). The issue's ≥ 10 % FWHM goal is NOT reached, and cannot be on
+   * this session: weights from the generator's truth reach at best 0.943 at noise ≤ 1.05
+   * and need noise 1.24 for 0.90 (bench/bench-frontier.c; docs/tbqr.md, "What the weighting
+   * can buy"). */
+  g_assert_cmpfloat (v->fwhm_ratio, <, 0.965);
+  g_assert_cmpfloat (v->noise_ratio, <=, 1.03);
   /* smooth weights: no seams at the tile edges */
   g_assert_cmpfloat (v->seam, <, params.val_seam_max);
   g_assert_cmpint (recon->result->width, ==, 512);
@@ -213,9 +216,36 @@ test_weights (void)
                    sizeof (float) * weights->n_frames * weights->n_tiles);
   TsrParams p2 = params;
   p2.alpha = 0.8, p2.beta = 0.1, p2.gamma = 0.1;
+  p2.global_k = 0.5; /* the default global.k = 0 leaves G = V */
   g_autoptr (TsrWeights) other = tsr_tbqr_weigh (analysis, &p2, &e);
   g_assert_no_error (e);
   g_assert_true (memcmp (other->g, weights->g, sizeof (double) * weights->n_frames) != 0);
+  /* local.mode=psf (default): on a STAR tile L = (F_{f,t} / median_f F_{f,t})^−local.p with
+   * F the frame's PSF field model at the tile centre; local.mode=quality weighs otherwise */
+  g_assert_cmpint (params.local_mode, ==, TSR_LOCAL_PSF);
+  for (guint t = 0; t < weights->n_tiles; t += 11)
+    {
+      const TsrTile *tile = &analysis->tiles[t];
+      float *fv = g_new (float, weights->n_frames);
+      guint m = 0;
+      for (guint f = 0; f < weights->n_frames; f++)
+        if (weights->used[f])
+          fv[m++] = tsr_tbqr_model_fwhm (analysis, f, tile->cx, tile->cy);
+      double fref = tsr_median_inplace (fv, m);
+      g_free (fv);
+      for (guint f = 0; f < weights->n_frames; f++)
+        if (weights->used[f])
+          {
+            double F = tsr_tbqr_model_fwhm (analysis, f, tile->cx, tile->cy);
+            double L = pow (CLAMP (F / fref, 0.5, 2.0), -params.local_p);
+            g_assert_cmpfloat (fabs (weights->l[(gsize) f * weights->n_tiles + t] - L), <=, 1e-5 * L);
+          }
+    }
+  p2 = params;
+  p2.local_mode = TSR_LOCAL_QUALITY;
+  g_autoptr (TsrWeights) quality = tsr_tbqr_weigh (analysis, &p2, &e);
+  g_assert_no_error (e);
+  g_assert_true (memcmp (quality->l, weights->l, sizeof (float) * weights->n_frames * weights->n_tiles) != 0);
   /* clusters on request */
   p2 = params;
   p2.clusters = TSR_CLUSTER_ON;

@@ -23,7 +23,7 @@ typedef struct
 
 static const ParamGroup param_groups[] = {
   { N_("Global quality"), { "global.alpha", "global.beta", "global.gamma", "global.k", NULL } },
-  { N_("Local quality"), { "local.k", NULL } },
+  { N_("Local quality"), { "local.mode", "local.p", "local.k", NULL } },
   { N_("Registration gate"), { "gate.cc_min", "gate.cc_mad", NULL } },
   { N_("Clusters"), { "cluster.mode", "cluster.kappa", NULL } },
   { N_("Tiles (measured again on change)"), { "tiles.s", NULL } },

@@ -22,6 +22,7 @@ G_STATIC_ASSERT (sizeof (TsrNormMode) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrEnergyMode) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrRejectMode) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrClusterMode) == sizeof (int));
+G_STATIC_ASSERT (sizeof (TsrLocalMode) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrDeconvRho) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrDeconvSeed) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrDeconvPsfMode) == sizeof (int));
@@ -50,6 +51,7 @@ static const char *const norm_choices[] = { "additive", "divide", "none", NULL }
 static const char *const color_choices[] = { "cfa-accumulate", "demosaic-frames", NULL };
 static const char *const energy_choices[] = { "noise", "paper", NULL };
 static const char *const reject_choices[] = { "none", "sigma", "winsor", NULL };
+static const char *const local_mode_choices[] = { "quality", "psf", NULL };
 static const char *const cluster_choices[] = { "auto", "off", "on", NULL };
 static const char *const rho_choices[] = { "huber", "l2", NULL };
 static const char *const dseed_choices[] = { "median", "tbqr", NULL };
@@ -64,6 +66,7 @@ G_STATIC_ASSERT (TSR_ENERGY_PAPER == 1);
 G_STATIC_ASSERT (TSR_COLOR_DEMOSAIC_FRAMES == 1);
 G_STATIC_ASSERT (TSR_REJECT_WINSOR == 2);
 G_STATIC_ASSERT (TSR_CLUSTER_ON == 2);
+G_STATIC_ASSERT (TSR_LOCAL_PSF == 1);
 G_STATIC_ASSERT (TSR_RHO_L2 == 1);
 G_STATIC_ASSERT (TSR_DECONV_SEED_TBQR == 1);
 G_STATIC_ASSERT (TSR_DECONV_PSF_MOFFAT == 1);
@@ -177,11 +180,15 @@ static const TsrParamSpec specs[] = {
   P_BOOL ("local.psf_model", local_psf_model,
           N_("Tiles with few stars take their FWHM from the frame's PSF field model (a smooth fit to all its stars)")),
   P_DOUBLE ("local.k", local_k, 0, 10,
-            N_("Steepness k of the local weight L = exp(k * clip(Q_local, -c, c))")),
+            N_("Steepness k of the local weight L = exp(k * clip(Q_local, -c, c)) of structure tiles, and of star tiles with local.mode=quality")),
   P_DOUBLE ("local.clamp", local_clamp, 0.1, 20,
             N_("Clamp c of the local quality")),
   P_DOUBLE ("local.cap", weight_cap, 0, 1e6,
             N_("Largest max/min weight ratio within a tile; 0 = no cap")),
+  P_ENUM ("local.mode", local_mode, local_mode_choices,
+          N_("Local weight of star tiles: exp(k * clip(quality)) of z-scores, or the PSF form (F / median F)^-p of the tile's FWHM")),
+  P_DOUBLE ("local.p", local_p, 0, 20,
+            N_("Exponent p of the PSF form of the local weight (local.mode=psf); 2 is the point-source matched filter")),
 
   /* rejection */
   P_ENUM ("reject.mode", reject, reject_choices,
@@ -289,7 +296,7 @@ tsr_params_init (TsrParams *p)
   p->alpha = 0.4;
   p->beta = 0.3;
   p->gamma = 0.3;
-  p->global_k = 0.2;
+  p->global_k = 0.0;
   p->global_clamp = 1.5;
   p->energy = TSR_ENERGY_NOISE_NORMALISED;
 
@@ -308,6 +315,8 @@ tsr_params_init (TsrParams *p)
   p->local_k = 0.5;
   p->local_clamp = 1.5;
   p->weight_cap = 0.0;
+  p->local_mode = TSR_LOCAL_PSF;
+  p->local_p = 2.0;
 
   p->reject = TSR_REJECT_SIGMA;
   p->reject_kappa = 3.0;

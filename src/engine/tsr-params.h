@@ -13,6 +13,7 @@ typedef enum { TSR_NORM_ADDITIVE_SCALE = 0, TSR_NORM_DIVIDE_BACKGROUND, TSR_NORM
 typedef enum { TSR_COLOR_CFA_ACCUMULATE = 0, TSR_COLOR_DEMOSAIC_FRAMES } TsrColorMethod;
 typedef enum { TSR_ENERGY_NOISE_NORMALISED = 0, TSR_ENERGY_PAPER } TsrEnergyMode;
 typedef enum { TSR_REJECT_NONE = 0, TSR_REJECT_SIGMA, TSR_REJECT_WINSOR } TsrRejectMode;
+typedef enum { TSR_LOCAL_QUALITY = 0, TSR_LOCAL_PSF } TsrLocalMode;
 typedef enum { TSR_CLUSTER_AUTO = 0, TSR_CLUSTER_OFF, TSR_CLUSTER_ON } TsrClusterMode;
 typedef enum { TSR_RHO_HUBER = 0, TSR_RHO_L2 } TsrDeconvRho;
 typedef enum { TSR_DECONV_SEED_MEDIAN = 0, TSR_DECONV_SEED_TBQR } TsrDeconvSeed;
@@ -51,6 +52,9 @@ typedef struct
   double local_k;              /* local.k: L = exp(k·clip(Q_local, −c, c)) (0.5) */
   double local_clamp;          /* local.clamp (1.5) */
   double weight_cap;           /* local.cap: max/min weight ratio per tile, 0 = off */
+  TsrLocalMode local_mode;     /* local.mode: quality (L = exp(k·clip(Q_local))) | psf (star
+                                  tiles L = (F_{f,t}/median_f F_{f,t})^−local.p) */
+  double local_p;              /* local.p: exponent of the psf form */
 
   /* rejection */
   TsrRejectMode reject;        /* reject.mode: sigma (default) | winsor | none */

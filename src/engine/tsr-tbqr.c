@@ -1110,6 +1110,17 @@ tsr_tbqr_weigh (TsrAnalysis *a, const TsrParams *p, GError **error)
       tsr_robust_z (v1, n, z1);
       tsr_robust_z (v2, n, z2);
       tsr_robust_z (v3, n, z3);
+      /* local.mode=psf: the reference FWHM of the tile is the median over the used frames */
+      gboolean psf = star && p->local_mode == TSR_LOCAL_PSF;
+      double fref = NAN;
+      if (psf)
+        {
+          guint mm = 0;
+          for (guint f = 0; f < n; f++)
+            if (isfinite (v1[f]) && v1[f] > 0)
+              counts[mm++] = v1[f];
+          fref = mm ? tsr_median_inplace (counts, mm) : NAN;
+        }
       double s1 = 0, s2 = 0;
       for (guint f = 0; f < n; f++)
         {
@@ -1117,7 +1128,15 @@ tsr_tbqr_weigh (TsrAnalysis *a, const TsrParams *p, GError **error)
           double q = star ? p->w_fwhm * -zterm (z1[f]) + p->w_round * zterm (z2[f]) + p->w_contrast * zterm (z3[f])
                           : p->w_energy * zterm (z1[f]) + p->w_background * zterm (z2[f]);
           w->q_local[k] = q;
-          double L = exp (p->local_k * CLAMP (q, -p->local_clamp, p->local_clamp));
+          double L;
+          if (psf)
+            /* matched-filter form: a point source's peak, hence its weight in a sharp stack,
+             * goes as FWHM^−2; p > 2 trades noise for sharpness. The ratio is clipped to
+             * [1/2, 2] against a failed model; a frame without a FWHM is neutral. */
+            L = isfinite (fref) && isfinite (v1[f]) && v1[f] > 0
+                  ? pow (CLAMP (v1[f] / fref, 0.5, 2.0), -p->local_p) : 1.0;
+          else
+            L = exp (p->local_k * CLAMP (q, -p->local_clamp, p->local_clamp));
           w->l[k] = w->used[f] ? L : 0;
           w->w[k] = w->used[f] ? w->g[f] * L : 0;
         }
