@@ -14,6 +14,7 @@
  * session writer.
  */
 #include "tsr-test-util.h"
+#include "tsr-tbqr-private.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
@@ -485,51 +486,81 @@ test_scan (void)
   g_assert_cmpuint (cancelled, >=, 1);
 }
 
-/* The frame cache (run.cache): exists during an analysis' life as an unlinked file only,
- * is gone with the analysis, and gives the same reconstruction as reading the frames. */
+/* The frame cache (run.cache): frames in memory up to run.cache_memory_mb, the rest in an
+ * unlinked file that exists only during the analysis' life; memory-only, file-only and
+ * mixed caches all give the same reconstruction as reading the frames, and leave no file
+ * or descriptor behind. */
 static void
 test_cache (void)
 {
   setup_session ();
   small_params ();
   GError *e = NULL;
-  guint fds = count_fds ();
-  TsrAnalysis *a = tsr_tbqr_analyse (session, &params, NULL, NULL, NULL, &e);
-  g_assert_no_error (e);
-  g_assert_nonnull (a);
-  if (!a->cache)
-    g_test_message ("no frame cache (no space in %s?): comparing without", cache_tmp);
-  else if (fds != G_MAXUINT)
-    g_assert_cmpuint (count_fds (), ==, fds + 1);
-  g_assert_cmpuint (count_cache_files (), ==, 0);
-  TsrWeights *w = tsr_tbqr_weigh (a, &params, &e);
-  g_assert_no_error (e);
-  TsrReconstruction *r1 = tsr_tbqr_accumulate (a, w, &params, NULL, NULL, NULL, &e);
-  g_assert_no_error (e);
   TsrParams off = params;
   off.frame_cache = FALSE;
-  TsrAnalysis *a2 = tsr_tbqr_analyse (session, &off, NULL, NULL, NULL, &e);
+  TsrAnalysis *a0 = tsr_tbqr_analyse (session, &off, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
-  g_assert_null (a2->cache);
-  TsrReconstruction *r2 = tsr_tbqr_accumulate (a2, w, &off, NULL, NULL, NULL, &e);
+  g_assert_null (a0->cache);
+  TsrWeights *w = tsr_tbqr_weigh (a0, &off, &e);
   g_assert_no_error (e);
-  gsize n = tsr_image_npix (r1->result) * r1->result->channels;
-  double maxd = 0, maxv = 0;
-  for (gsize k = 0; k < n; k++)
+  TsrReconstruction *r0 = tsr_tbqr_accumulate (a0, w, &off, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  guint n_used = 0;
+  for (guint f = 0; f < w->n_frames; f++)
+    n_used += a0->reg->frames[f].registered;
+  /* one cached frame: warped RGB (Bayer, demosaic-frames) or as read, plus its mask */
+  gboolean rgb = a0->cfa != TSR_CFA_NONE && a0->channels == 1;
+  double frame_mb = (double) a0->width * a0->height * ((rgb ? 3 : a0->channels) * sizeof (float) + 1) / (1024.0 * 1024.0);
+  /* memory only (default), file only, and memory for 2.5 frames with the rest in the file */
+  const double budgets[] = { params.cache_memory_mb, 0.0, 2.5 * frame_mb };
+  for (guint b = 0; b < G_N_ELEMENTS (budgets); b++)
     {
-      maxd = MAX (maxd, fabs (r1->result->data[k] - r2->result->data[k]));
-      maxv = MAX (maxv, fabs (r2->result->data[k]));
+      TsrParams pc = params;
+      pc.cache_memory_mb = budgets[b];
+      guint fds = count_fds ();
+      TsrAnalysis *a = tsr_tbqr_analyse (session, &pc, NULL, NULL, NULL, &e);
+      g_assert_no_error (e);
+      g_assert_nonnull (a);
+      guint in_mem = 0, in_file = 0;
+      tsr_frame_cache_counts (a->cache, &in_mem, &in_file);
+      g_test_message ("cache budget %.2f MiB (frame %.2f MiB): %u frames in memory, %u in the file",
+                      budgets[b], frame_mb, in_mem, in_file);
+      if (!a->cache)
+        g_test_message ("no frame cache (no space in %s?): comparing without", cache_tmp);
+      else
+        {
+          g_assert_cmpuint (in_mem + in_file, ==, n_used);
+          if (b == 0)
+            g_assert_cmpuint (in_mem, ==, n_used); /* the small session fits in 512 MiB */
+          if (b == 1)
+            g_assert_cmpuint (in_mem, ==, 0);
+          if (b == 2)
+            g_assert_cmpuint (in_mem, ==, 2);
+          /* a descriptor exactly while frames are in the file */
+          if (fds != G_MAXUINT)
+            g_assert_cmpuint (count_fds (), ==, fds + (in_file > 0 ? 1 : 0));
+        }
+      g_assert_cmpuint (count_cache_files (), ==, 0);
+      TsrReconstruction *r1 = tsr_tbqr_accumulate (a, w, &pc, NULL, NULL, NULL, &e);
+      g_assert_no_error (e);
+      gsize n = tsr_image_npix (r1->result) * r1->result->channels;
+      double maxd = 0, maxv = 0;
+      for (gsize k = 0; k < n; k++)
+        {
+          maxd = MAX (maxd, fabs (r1->result->data[k] - r0->result->data[k]));
+          maxv = MAX (maxv, fabs (r0->result->data[k]));
+        }
+      g_test_message ("cache vs no cache: largest difference %.3g of %.3g", maxd, maxv);
+      g_assert_cmpfloat (maxd, <=, 1e-4 * maxv);
+      tsr_reconstruction_free (r1);
+      tsr_analysis_unref (a);
+      if (fds != G_MAXUINT)
+        g_assert_cmpuint (count_fds (), ==, fds);
+      g_assert_cmpuint (count_cache_files (), ==, 0);
     }
-  g_test_message ("cache vs no cache: largest difference %.3g of %.3g", maxd, maxv);
-  g_assert_cmpfloat (maxd, <=, 1e-4 * maxv);
-  tsr_reconstruction_free (r1);
-  tsr_reconstruction_free (r2);
+  tsr_reconstruction_free (r0);
   tsr_weights_unref (w);
-  tsr_analysis_unref (a);
-  tsr_analysis_unref (a2);
-  if (fds != G_MAXUINT)
-    g_assert_cmpuint (count_fds (), ==, fds);
-  g_assert_cmpuint (count_cache_files (), ==, 0);
+  tsr_analysis_unref (a0);
 }
 
 static const Job jobs[] = {

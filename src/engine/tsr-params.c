@@ -262,7 +262,9 @@ static const TsrParamSpec specs[] = {
   P_DOUBLE ("run.memory_mb", memory_budget_mb, 64, 1048576,
             N_("Memory budget in MiB")),
   P_BOOL ("run.cache", frame_cache,
-          N_("Keep each frame warped and normalised in a temporary file during processing instead of reading and warping it again (needs disk space, never RAM)")),
+          N_("Keep each frame warped and normalised during processing (in memory up to run.cache_memory_mb, the rest in a temporary file) instead of reading and warping it again")),
+  P_DOUBLE ("run.cache_memory_mb", cache_memory_mb, 0, 1048576,
+            N_("Memory in MiB for frames of the frame cache; frames beyond it go to the temporary file (0 = file only)")),
 };
 
 static const char *const sections[] = {
@@ -354,6 +356,7 @@ tsr_params_init (TsrParams *p)
   p->n_threads = 0;
   p->memory_budget_mb = 2048.0;
   p->frame_cache = TRUE;
+  p->cache_memory_mb = 512.0;
   sync_derived (p);
 }
 
@@ -1198,6 +1201,7 @@ tsr_params_apply_preset (TsrParams *p, const char *name, GError **error)
   tmp.n_threads = p->n_threads;
   tmp.memory_budget_mb = p->memory_budget_mb;
   tmp.frame_cache = p->frame_cache;
+  tmp.cache_memory_mb = p->cache_memory_mb;
   sync_derived (&tmp);
   for (guint i = 0; pr->set[i]; i++)
     if (!tsr_params_set_assignment (&tmp, pr->set[i], error))

@@ -95,7 +95,8 @@ typedef struct
   /* resources */
   guint n_threads;             /* run.threads (0 = all) */
   double memory_budget_mb;     /* run.memory_mb (2048) */
-  gboolean frame_cache;        /* run.cache: keep warped frames in a temporary file (on) */
+  gboolean frame_cache;        /* run.cache: keep warped frames during processing (on) */
+  double cache_memory_mb;      /* run.cache_memory_mb: of them, in memory (512; rest in a file) */
 } TsrParams;
 
 void     tsr_params_init (TsrParams *p);

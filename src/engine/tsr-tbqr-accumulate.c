@@ -182,7 +182,13 @@ struct _TsrFrameCache
   TsrInterp interp;
   gsize frame_bytes;
   guint n_frames;
-  gint *stored;           /* per frame, atomic: 1 = written completely */
+  gint *stored;           /* per frame, atomic: 1 = written completely to the file,
+                             2 = held in memory (ram[i]) */
+  /* memory tier: the first frames to arrive, up to ram_budget bytes, are kept as the warped
+   * images themselves (no copy into the page cache and back) */
+  TsrImage **ram;
+  gsize ram_budget, ram_used;
+  GMutex lock;
 };
 
 #ifdef G_OS_UNIX
@@ -219,31 +225,40 @@ tsr_frame_cache_new (const TsrAnalysis *a, const TsrParams *p, guint n_frames)
   guint64 need = (guint64) frame_bytes * n_frames;
   /* the temporary folder, else /var/tmp when that is memory-backed; keep a reserve of
    * 1 GiB and half the free space for everything else */
+  /* run.cache_memory_mb of frames in memory: a bound independent of the frame count, so
+   * peak memory still does not grow with the session */
+  gsize ram_budget = (gsize) (p->cache_memory_mb * 1024 * 1024);
+  if (ram_budget < frame_bytes)
+    ram_budget = 0;
+  int fd = -1;
   const char *dirs[] = { g_get_tmp_dir (), "/var/tmp" };
-  for (guint d = 0; d < G_N_ELEMENTS (dirs); d++)
+  for (guint d = 0; d < G_N_ELEMENTS (dirs) && fd < 0 && need > ram_budget; d++)
     {
       guint64 avail = cache_space (dirs[d]);
       if (avail < ((guint64) 1 << 30) || need > (avail - ((guint64) 1 << 30)) / 2)
         continue;
       g_autofree char *tmpl = g_build_filename (dirs[d], "tessera-cache-XXXXXX", NULL);
-      int fd = g_mkstemp_full (tmpl, O_RDWR, 0600);
-      if (fd < 0)
-        continue;
-      g_unlink (tmpl); /* only the descriptor keeps it: freed on close, even on a crash */
-      TsrFrameCache *c = g_new0 (TsrFrameCache, 1);
-      c->fd = fd;
-      c->width = a->width;
-      c->height = a->height;
-      c->channels = C;
-      c->demosaic_frames = demosaic;
-      c->norm = p->norm;
-      c->interp = p->reg.interp;
-      c->frame_bytes = frame_bytes;
-      c->n_frames = n_frames;
-      c->stored = g_new0 (gint, n_frames);
-      return c;
+      fd = g_mkstemp_full (tmpl, O_RDWR, 0600);
+      if (fd >= 0)
+        g_unlink (tmpl); /* only the descriptor keeps it: freed on close, even on a crash */
     }
-  return NULL;
+  if (fd < 0 && ram_budget == 0)
+    return NULL;
+  TsrFrameCache *c = g_new0 (TsrFrameCache, 1);
+  c->fd = fd;
+  c->width = a->width;
+  c->height = a->height;
+  c->channels = C;
+  c->demosaic_frames = demosaic;
+  c->norm = p->norm;
+  c->interp = p->reg.interp;
+  c->frame_bytes = frame_bytes;
+  c->n_frames = n_frames;
+  c->stored = g_new0 (gint, n_frames);
+  c->ram = g_new0 (TsrImage *, n_frames);
+  c->ram_budget = ram_budget;
+  g_mutex_init (&c->lock);
+  return c;
 }
 
 void
@@ -251,7 +266,13 @@ tsr_frame_cache_free (TsrFrameCache *c)
 {
   if (!c)
     return;
-  close (c->fd);
+  if (c->fd >= 0)
+    close (c->fd);
+  for (guint i = 0; i < c->n_frames; i++)
+    if (c->ram[i])
+      tsr_image_unref (c->ram[i]);
+  g_free (c->ram);
+  g_mutex_clear (&c->lock);
   g_free (c->stored);
   g_free (c);
 }
@@ -283,6 +304,19 @@ tsr_frame_cache_put_frame (TsrFrameCache *c, const TsrAnalysis *a, const TsrPara
   g_autoptr (TsrImage) warped = warp_frame (a, p, c->demosaic_frames, FALSE, copy, index, T);
   if (!warped || warped->channels != c->channels)
     return TRUE; /* not cached: accumulate reads and warps this frame itself */
+  g_mutex_lock (&c->lock);
+  gboolean to_ram = c->ram_used + c->frame_bytes <= c->ram_budget;
+  if (to_ram)
+    c->ram_used += c->frame_bytes;
+  g_mutex_unlock (&c->lock);
+  if (to_ram)
+    {
+      c->ram[index] = g_steal_pointer (&warped);
+      g_atomic_int_set (&c->stored[index], 2);
+      return TRUE;
+    }
+  if (c->fd < 0)
+    return TRUE; /* memory tier full and no file: accumulate warps this frame itself */
   gsize npix = (gsize) c->width * c->height;
   guint64 off = (guint64) index * c->frame_bytes;
   /* a failed write (disk full) only leaves the frame uncached */
@@ -292,21 +326,60 @@ tsr_frame_cache_put_frame (TsrFrameCache *c, const TsrAnalysis *a, const TsrPara
   return TRUE;
 }
 
+void
+tsr_frame_cache_counts (TsrFrameCache *c, guint *in_memory, guint *in_file)
+{
+  *in_memory = *in_file = 0;
+  for (guint i = 0; c && i < c->n_frames; i++)
+    {
+      gint st = g_atomic_int_get (&c->stored[i]);
+      *in_memory += st == 2;
+      *in_file += st == 1;
+    }
+}
+
+static gboolean
+cache_serves (const TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames, guint index)
+{
+  return c && index < c->n_frames && g_atomic_int_get (&c->stored[index]) && c->norm == p->norm
+         && c->interp == p->reg.interp && c->demosaic_frames == demosaic_frames;
+}
+
+const TsrImage *
+tsr_frame_cache_peek (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames, guint index)
+{
+  if (!cache_serves (c, p, demosaic_frames, index) || g_atomic_int_get (&c->stored[index]) != 2)
+    return NULL;
+  return c->ram[index];
+}
+
 gboolean
 tsr_frame_cache_read (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames, guint index, TsrImage **img)
 {
-  if (!c || index >= c->n_frames || !g_atomic_int_get (&c->stored[index]) || c->norm != p->norm
-      || c->interp != p->reg.interp || c->demosaic_frames != demosaic_frames)
+  if (!cache_serves (c, p, demosaic_frames, index))
     return FALSE;
   gsize npix = (gsize) c->width * c->height;
   if (!*img)
     *img = tsr_image_new (c->width, c->height, c->channels);
+  if (g_atomic_int_get (&c->stored[index]) == 2)
+    {
+      const TsrImage *m = c->ram[index];
+      memcpy ((*img)->data, m->data, npix * c->channels * sizeof (float));
+      memcpy ((*img)->mask, m->mask, npix);
+      return TRUE;
+    }
   guint64 off = (guint64) index * c->frame_bytes;
   /* a failed read: the caller reads the frame instead */
   return full_io (c->fd, FALSE, (*img)->data, npix * c->channels * sizeof (float), off)
          && full_io (c->fd, FALSE, (*img)->mask, npix, off + npix * c->channels * sizeof (float));
 }
 #else
+void
+tsr_frame_cache_counts (TsrFrameCache *c, guint *in_memory, guint *in_file)
+{
+  *in_memory = *in_file = 0;
+}
+
 TsrFrameCache *
 tsr_frame_cache_new (const TsrAnalysis *a, const TsrParams *p, guint n_frames)
 {
@@ -329,6 +402,12 @@ gboolean
 tsr_frame_cache_read (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames, guint index, TsrImage **img)
 {
   return FALSE;
+}
+
+const TsrImage *
+tsr_frame_cache_peek (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames, guint index)
+{
+  return NULL;
 }
 #endif
 
@@ -447,7 +526,9 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
   Scratch *sc = scratch_get (j);
   const TsrImage *warped = NULL;
   g_autoptr (TsrImage) own_warped = NULL;
-  if (tsr_frame_cache_read (a->cache, j->p, j->demosaic_frames, index, &sc->img))
+  if ((warped = tsr_frame_cache_peek (a->cache, j->p, j->demosaic_frames, index)))
+    ;
+  else if (tsr_frame_cache_read (a->cache, j->p, j->demosaic_frames, index, &sc->img))
     warped = sc->img;
   else
     {
