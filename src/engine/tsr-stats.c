@@ -125,6 +125,21 @@ tsr_plane_median_mad (const float *plane, const guint8 *mask, gsize n,
  * over a full 1080×1920 frame cost more than its star detection. */
 #define NOISE_MAX_SAMPLES ((gsize) 128 * 1024)
 
+double
+tsr_grouped_median (const float *v, gsize n, float med)
+{
+  gsize below = 0, at = 0;
+  for (gsize i = 0; i < n; i++)
+    {
+      below += v[i] < med;
+      at += v[i] == med;
+    }
+  if (at == 0)
+    return med;
+  double g = med - 0.5 + (0.5 * n - below) / at;
+  return CLAMP (g, med - 0.5, med + 0.5);
+}
+
 float
 tsr_plane_noise (const float *plane, const guint8 *mask, int width, int height, int step)
 {
@@ -145,6 +160,7 @@ tsr_plane_noise (const float *plane, const guint8 *mask, int width, int height, 
   gsize cap = per_row * (gsize) ((height + row_step - 1) / row_step);
   float *d = g_new (float, cap);
   gsize m = 0;
+  gboolean integral = TRUE;
 
   for (int y = 0; y < height; y += row_step)
     {
@@ -154,7 +170,9 @@ tsr_plane_noise (const float *plane, const guint8 *mask, int width, int height, 
         {
           if (mrow && (!mrow[x] || !mrow[x + step]))
             continue;
-          d[m++] = row[x] - row[x + step];
+          float v = row[x] - row[x + step];
+          integral = integral && v == rintf (v);
+          d[m++] = v;
         }
     }
 
@@ -162,7 +180,13 @@ tsr_plane_noise (const float *plane, const guint8 *mask, int width, int height, 
   if (m >= 2)
     {
       float med = tsr_median_inplace (d, m);
-      float mad = tsr_mad_inplace (d, m, med);
+      double mad = tsr_mad_inplace (d, m, med);
+      /* Raw frames hold integers (ADU): the MAD of integer differences is a whole number
+       * (or a half), so σ came in steps of 1.05 ADU and every frame of a session could
+       * report the same noise. Treat each value v as the bin [v − ½, v + ½) and
+       * interpolate the median inside its bin from the counts below and at it. */
+      if (integral)
+        mad = tsr_grouped_median (d, m, mad);
       result = (float) (TSR_MAD_TO_SIGMA * mad / G_SQRT2);
     }
   g_free (d);

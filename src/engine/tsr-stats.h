@@ -14,9 +14,14 @@ float  tsr_mad_inplace (float *v, gsize n, float med);
  * subsample of at most max_samples values (0 = all). */
 void   tsr_plane_median_mad (const float *plane, const guint8 *mask, gsize n,
                              gsize max_samples, float *median, float *mad);
+/* The median med of n values that lie on a grid of unit spacing (integers, or integers
+ * plus ½), refined inside its bin [med − ½, med + ½] from how many values are below and at
+ * it (the grouped-data median); med when none equals it. */
+double tsr_grouped_median (const float *v, gsize n, float med);
 /* Noise sigma estimated from pixel differences (robust to gradients and stars):
  * 1.4826·MAD of (p[i] − p[i+step]) / √2 along rows; step = 2 for CFA mosaics so only
- * same-colour samples are compared. */
+ * same-colour samples are compared. Integer data (raw ADU) get the grouped-data MAD, so
+ * σ is not quantised in steps of 1.05 ADU. */
 float  tsr_plane_noise (const float *plane, const guint8 *mask, int width, int height, int step);
 double tsr_mean_d (const double *v, gsize n);
 /* Expected standard deviation of n Gaussian samples of unit σ after their highest and their
