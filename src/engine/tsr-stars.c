@@ -371,7 +371,7 @@ typedef struct
 {
   guint n, cap;
   float *x, *y, *v;
-  double *jac, *res;
+  float *jac, *res;         /* cap is a multiple of 4: whole vectors in every column */
   int nsub;
   double sub[8];
 } Samples;
@@ -395,8 +395,8 @@ samples_add (Samples *s, double x, double y, double v)
       s->v = g_renew (float, s->v, s->cap);
       g_free (s->jac);
       g_free (s->res);
-      s->jac = g_new (double, (gsize) NP * s->cap);
-      s->res = g_new (double, s->cap);
+      s->jac = g_new (float, (gsize) NP * s->cap);
+      s->res = g_new (float, s->cap);
     }
   s->x[s->n] = (float) x;
   s->y[s->n] = (float) y;
@@ -421,6 +421,7 @@ static const double SUB_CELL[8] = { 0, 0, 1, 0, 0, 1, 1, 1 };
 /* Four-lane single-precision vectors (GCC vector extensions; SSE2 on x86-64). */
 typedef float v4sf __attribute__ ((vector_size (16)));
 typedef int v4si __attribute__ ((vector_size (16)));
+typedef double v4df __attribute__ ((vector_size (32)));
 
 static inline v4sf
 v4sf_load (const float *p)
@@ -436,18 +437,17 @@ v4sf_splat (float a)
   return (v4sf) { a, a, a, a };
 }
 
-/* e^x for x ≤ 0 (Cephes expf: ≤ 2 ulp); 0 below -80, like expf's result there to float
- * precision relative to the peak. */
+/* e^x for x ≤ 0 (Cephes expf polynomial: ≤ 2 ulp); 0 below -80, like expf's result
+ * there to float precision relative to the peak. */
 static inline v4sf
 v4sf_exp (v4sf x)
 {
+  const v4sf magic = v4sf_splat (12582912.0f);     /* 1.5 · 2^23: round to nearest */
   v4si under = x < -80.0f;
   x = (v4sf) ((v4si) x & ~under) + (v4sf) ((v4si) v4sf_splat (-80.0f) & under);
-  v4sf fx = x * 1.44269504088896341f + 0.5f;
-  v4si ti = __builtin_convertvector (fx, v4si);   /* truncation */
-  v4sf tf = __builtin_convertvector (ti, v4sf);
-  tf -= (v4sf) ((v4si) v4sf_splat (1.0f) & (tf > fx));   /* floor */
-  ti = __builtin_convertvector (tf, v4si);
+  v4sf t = x * 1.44269504088896341f + magic;
+  v4si ti = (v4si) t - (v4si) magic;               /* n = round (x / ln 2) */
+  v4sf tf = t - magic;
   x -= tf * 0.693359375f;
   x -= tf * -2.12194440e-4f;
   v4sf z = x * x;
@@ -462,7 +462,7 @@ v4sf_exp (v4sf x)
   return (v4sf) ((v4si) (y * (v4sf) e) & ~under);
 }
 
-/* ln x for x ≥ 1 (finite; Cephes logf: ≤ 2 ulp). */
+/* ln x for x ≥ 1 (finite; Cephes logf polynomial: ≤ 2 ulp). */
 static inline v4sf
 v4sf_log (v4sf x)
 {
@@ -488,11 +488,14 @@ v4sf_log (v4sf x)
   return m + y + ef * 0.693359375f;
 }
 
-/* One model pass over the samples, four at a time; gauss and jac are constants in each
- * of the four specialisations below. Coordinates are taken relative to the integer part
- * of the centre (exact in single precision), so dx and dy carry one rounding. */
+/* One model pass over the samples, four at a time; gauss, jac and one (a single
+ * sub-sample) are constants in each specialisation below. Coordinates are taken relative
+ * to the integer part of the centre (exact in single precision), so dx and dy carry one
+ * rounding. The Jacobian columns and residuals are stored in single precision, with zeros
+ * in the lanes past the last sample. */
 static inline __attribute__ ((always_inline)) double
-model_pass_impl (Samples *s, const double *p, const gboolean gauss, const gboolean jac)
+model_pass_impl (Samples *s, const double *p, const gboolean gauss, const gboolean jac,
+                 const gboolean one)
 {
   const double xi = floor (p[P_X]), yi = floor (p[P_Y]);
   const v4sf xf = v4sf_splat ((float) (p[P_X] - xi)), yf = v4sf_splat ((float) (p[P_Y] - yi));
@@ -500,17 +503,18 @@ model_pass_impl (Samples *s, const double *p, const gboolean gauss, const gboole
   const float axx = (float) p[P_AXX], axy = (float) p[P_AXY], ayy = (float) p[P_AYY];
   const float beta = (float) p[P_BETA];
   const float inv_sub = 1.0f / s->nsub;
+  const int nsub = one ? 1 : s->nsub;
   const guint n = s->n, cap = s->cap;
   const guint n4 = (n + 3) & ~3u;
   float subx[4], suby[4];
-  double chi2 = 0;
+  v4df acc = { 0 };
 
-  for (int k = 0; k < s->nsub; k++)
+  for (int k = 0; k < nsub; k++)
     {
       subx[k] = (float) (s->sub[2 * k] - xi);
       suby[k] = (float) (s->sub[2 * k + 1] - yi);
     }
-  /* pad the last vector with copies of the first sample (left out below) */
+  /* pad the last vector with copies of the first sample (masked out below) */
   for (guint i = n; i < n4; i++)
     {
       s->x[i] = s->x[0];
@@ -523,11 +527,12 @@ model_pass_impl (Samples *s, const double *p, const gboolean gauss, const gboole
       const v4sf X = v4sf_load (s->x + i), Y = v4sf_load (s->y + i);
       v4sf m = { 0 }, g0 = { 0 }, g1 = { 0 }, g2 = { 0 }, g3 = { 0 }, g4 = { 0 }, g5 = { 0 };
       v4sf g6 = { 0 };
-      for (int k = 0; k < s->nsub; k++)
+      for (int k = 0; k < nsub; k++)
         {
           v4sf dx = (X + subx[k]) - xf;     /* X + subx exact: small integers */
           v4sf dy = (Y + suby[k]) - yf;
-          v4sf q = axx * dx * dx + 2.0f * axy * dx * dy + ayy * dy * dy;
+          v4sf ax = axx * dx + axy * dy, ay = axy * dx + ayy * dy;
+          v4sf q = dx * ax + dy * ay;
           v4sf f, dfdq, lu = { 0 };
           if (gauss)
             {
@@ -545,89 +550,96 @@ model_pass_impl (Samples *s, const double *p, const gboolean gauss, const gboole
           if (jac)
             {
               v4sf a = amp * dfdq;
+              v4sf adx = a * dx;
               g0 += f;
-              g1 -= 2.0f * a * (axx * dx + axy * dy);
-              g2 -= 2.0f * a * (axy * dx + ayy * dy);
-              g3 += a * dx * dx;
-              g4 += 2.0f * a * dx * dy;
+              g1 -= (a + a) * ax;
+              g2 -= (a + a) * ay;
+              g3 += adx * dx;
+              g4 += (adx + adx) * dy;
               g5 += a * dy * dy;
               if (!gauss)
                 g6 -= amp * f * lu;
             }
         }
-      v4sf r = v4sf_load (s->v + i) - (amp * m * inv_sub + bg);
-      guint nl = MIN (4u, n - i);
-      for (guint l = 0; l < nl; l++)
-        chi2 += (double) r[l] * r[l];
+      v4sf r = v4sf_load (s->v + i) - (amp * (one ? m : m * inv_sub) + bg);
+      if (i + 4 > n)
+        r = (v4sf) ((v4si) r & (v4si) { 0 < n - i, 1 < n - i, 2 < n - i, 3 < n - i } * -1);
+      v4df rd = __builtin_convertvector (r, v4df);
+      acc += rd * rd;
       if (jac)
         {
-          /* cap is a multiple of 4: whole vectors fit in every column */
-          double *col = s->jac;
-          for (guint l = 0; l < 4; l++)
+          float *col = s->jac + i;
+          v4si keep = (v4si) { -1, -1, -1, -1 };
+          if (i + 4 > n)
+            keep = (v4si) { 0 < n - i, 1 < n - i, 2 < n - i, 3 < n - i } * -1;
+          const v4sf gs[NP] = { g0, g1, g2, g3, g4, g5, g6, v4sf_splat (1.0f) };
+          for (int a = 0; a < NP; a++)
             {
-              col[0 * cap + i + l] = g0[l] * inv_sub;
-              col[1 * cap + i + l] = g1[l] * inv_sub;
-              col[2 * cap + i + l] = g2[l] * inv_sub;
-              col[3 * cap + i + l] = g3[l] * inv_sub;
-              col[4 * cap + i + l] = g4[l] * inv_sub;
-              col[5 * cap + i + l] = g5[l] * inv_sub;
-              col[6 * cap + i + l] = g6[l] * inv_sub;
-              col[7 * cap + i + l] = 1.0;
-              s->res[i + l] = r[l];
+              v4sf c = (v4sf) ((v4si) (one || a == P_BG ? gs[a] : gs[a] * inv_sub) & keep);
+              memcpy (col + (gsize) a * cap, &c, sizeof c);
             }
+          memcpy (s->res + i, &r, sizeof r);
         }
     }
-  return chi2;
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
 /* χ² of the model at p; with jac, also the Jacobian and residuals into s->jac, s->res. */
 static double
 model_pass (Samples *s, const double *p, gboolean gauss, gboolean jac)
 {
+  if (s->nsub == 1)
+    {
+      if (gauss)
+        return jac ? model_pass_impl (s, p, TRUE, TRUE, TRUE)
+                   : model_pass_impl (s, p, TRUE, FALSE, TRUE);
+      return jac ? model_pass_impl (s, p, FALSE, TRUE, TRUE)
+                 : model_pass_impl (s, p, FALSE, FALSE, TRUE);
+    }
   if (gauss)
-    return jac ? model_pass_impl (s, p, TRUE, TRUE) : model_pass_impl (s, p, TRUE, FALSE);
-  return jac ? model_pass_impl (s, p, FALSE, TRUE) : model_pass_impl (s, p, FALSE, FALSE);
+    return jac ? model_pass_impl (s, p, TRUE, TRUE, FALSE)
+               : model_pass_impl (s, p, TRUE, FALSE, FALSE);
+  return jac ? model_pass_impl (s, p, FALSE, TRUE, FALSE)
+             : model_pass_impl (s, p, FALSE, FALSE, FALSE);
 }
 
-/* Normal equations JᵀJ (full NP×NP) and Jᵀr from the stored Jacobian columns. */
+/* Normal equations JᵀJ (full NP×NP) and Jᵀr from the stored single-precision Jacobian
+ * columns: four-lane products summed in single precision over blocks of 64 samples, the
+ * blocks in double precision. The lanes past the last sample hold zeros. */
 static void
 normal_equations (const Samples *s, double *jtj, double *jtr)
 {
-  const guint n = s->n, cap = s->cap;
+  const guint n4 = (s->n + 3) & ~3u, cap = s->cap;
+  const guint blk = 64;
   for (int a = 0; a < NP; a++)
     {
-      const double *ca = s->jac + (gsize) a * cap;
-      for (int b = a; b < NP; b++)
+      const float *ca = s->jac + (gsize) a * cap;
+      for (int b = a; b <= NP; b++)
         {
-          const double *cb = s->jac + (gsize) b * cap;
-          double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-          guint i = 0;
-          for (; i + 4 <= n; i += 4)
+          /* b == NP: Jᵀr */
+          const float *cb = b < NP ? s->jac + (gsize) b * cap : s->res;
+          v4df tot = { 0 };
+          for (guint i0 = 0; i0 < n4; i0 += blk)
             {
-              s0 += ca[i] * cb[i];
-              s1 += ca[i + 1] * cb[i + 1];
-              s2 += ca[i + 2] * cb[i + 2];
-              s3 += ca[i + 3] * cb[i + 3];
+              guint i1 = MIN (n4, i0 + blk);
+              v4sf acc = { 0 };
+              for (guint i = i0; i < i1; i += 4)
+                acc += v4sf_load (ca + i) * v4sf_load (cb + i);
+              tot += __builtin_convertvector (acc, v4df);
             }
-          for (; i < n; i++)
-            s0 += ca[i] * cb[i];
-          /* two plain stores: for a == b the chained `x = y = v` stores twice to one
-           * object without a sequence point (undefined in C11; GCC 12 at -O3 then kept
-           * the caller's zero initialisation and every fit stayed at its start) */
-          double v = (s0 + s1) + (s2 + s3);
-          jtj[a * NP + b] = v;
-          jtj[b * NP + a] = v;
+          double v = (tot[0] + tot[1]) + (tot[2] + tot[3]);
+          if (b == NP)
+            jtr[a] = v;
+          else
+            {
+              /* two plain stores: for a == b the chained `x = y = v` stores twice to
+               * one object without a sequence point (undefined in C11; GCC 12 at -O3
+               * then kept the caller's zero initialisation and every fit stayed at its
+               * start) */
+              jtj[a * NP + b] = v;
+              jtj[b * NP + a] = v;
+            }
         }
-      double r0 = 0, r1 = 0;
-      guint i = 0;
-      for (; i + 2 <= n; i += 2)
-        {
-          r0 += ca[i] * s->res[i];
-          r1 += ca[i + 1] * s->res[i + 1];
-        }
-      for (; i < n; i++)
-        r0 += ca[i] * s->res[i];
-      jtr[a] = r0 + r1;
     }
 }
 
