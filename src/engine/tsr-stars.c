@@ -123,14 +123,30 @@ proxy_from_plane (const float *plane, const guint8 *mask, int w, int h, TsrCfa c
       float *o = out->data + (gsize) y * w;
       guint8 *om = out->mask + (gsize) y * w;
       int g0 = is_green (cfa, 0, y) ? 0 : 1;   /* first green column of this row */
-      for (int x = 0; x < w; x++)
+      memcpy (o, row, sizeof (float) * w);       /* green sites */
+      memcpy (om, mrow, w);
+      if (y > 0 && y + 1 < h)
+        {
+          /* inner rows, inner columns: the same sums without branches (adding 0 for a
+           * masked neighbour leaves a double sum unchanged) */
+          const float *up = row - w, *dn = row + w;
+          const guint8 *mup = mrow - w, *mdn = mrow + w;
+          for (int x = 1 + (g0 == 1); x + 1 < w; x += 2)
+            {
+              double s = (mrow[x - 1] ? (double) row[x - 1] : 0.0)
+                         + (mrow[x + 1] ? (double) row[x + 1] : 0.0)
+                         + (mup[x] ? (double) up[x] : 0.0) + (mdn[x] ? (double) dn[x] : 0.0);
+              int n = (mrow[x - 1] != 0) + (mrow[x + 1] != 0) + (mup[x] != 0) + (mdn[x] != 0);
+              o[x] = n > 0 ? (float) (s / n) : 0.0f;
+              om[x] = n > 0 && mrow[x];
+            }
+        }
+      /* edge rows whole, and the first and last column of inner rows */
+      gboolean inner = y > 0 && y + 1 < h;
+      for (int x = 0; x < w; x = inner && x == 0 ? MAX (1, w - 1) : x + 1)
         {
           if (((x - g0) & 1) == 0)
-            {
-              o[x] = row[x];
-              om[x] = mrow[x];
-              continue;
-            }
+            continue;
           double s = 0;
           int n = 0;
           if (x > 0 && mrow[x - 1])
@@ -259,6 +275,27 @@ colour_levels (const float *plane, const guint8 *mask, int w, int h, TsrCfa cfa,
     lvl[1] = lvl[2] = lvl[0];
 }
 
+/* Whether colour_levels reads sample (x, y) (its cells of 2×2 start at every
+ * 2·stride-th index of the plane). */
+static gboolean
+colour_levels_reads (int w, int h, int x, int y)
+{
+  const gsize cap = 65536;
+  gsize npix = (gsize) w * h;
+  gsize step = 2 * MAX ((gsize) 1, npix / (cap * 4));
+  for (int dy = 0; dy < 2; dy++)
+    for (int dx = 0; dx < 2; dx++)
+      {
+        int cx = x - dx, cy = y - dy;
+        if (cx < 0 || cy < 0)
+          continue;
+        gsize k = (gsize) cy * w + cx;
+        if (k % step == 0)
+          return TRUE;
+      }
+  return FALSE;
+}
+
 typedef struct
 {
   gsize index;
@@ -269,11 +306,18 @@ typedef struct
  * at most one neighbour rises noticeably (a hot pixel, or one pixel of a 2-pixel cosmic
  * streak). For a mosaic the neighbours are first brought to the colour level of the
  * centre (additive per-colour levels). All decisions use the original values. */
+/* lvl_after (optional): colour_levels of the plane after the replacements (computed
+ * again only when a replaced sample is one that colour_levels reads). */
 static guint
-clean_hot_pixels (float *plane, const guint8 *mask, int w, int h, TsrCfa cfa, double sigma)
+clean_hot_pixels (float *plane, const guint8 *mask, int w, int h, TsrCfa cfa, double sigma,
+                  float *lvl_after)
 {
   if (!(sigma > 0) || w < 3 || h < 3)
-    return 0;
+    {
+      if (lvl_after)
+        colour_levels (plane, mask, w, h, cfa, lvl_after);
+      return 0;
+    }
 
   float lvl[3];
   colour_levels (plane, mask, w, h, cfa, lvl);
@@ -325,10 +369,19 @@ clean_hot_pixels (float *plane, const guint8 *mask, int w, int h, TsrCfa cfa, do
             }
         }
     }
+  gboolean again = FALSE;
   for (guint i = 0; i < fixes->len; i++)
     {
       const Fix *f = &g_array_index (fixes, Fix, i);
       plane[f->index] = f->value;
+      again = again || colour_levels_reads (w, h, (int) (f->index % w), (int) (f->index / w));
+    }
+  if (lvl_after)
+    {
+      if (again)
+        colour_levels (plane, mask, w, h, cfa, lvl_after);
+      else
+        memcpy (lvl_after, lvl, sizeof lvl);
     }
   guint n = fixes->len;
   g_array_free (fixes, TRUE);
@@ -1287,6 +1340,7 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
   Samples samples = { 0 };
   int scale = 1;
   double raw_sigma = NAN;
+  float lvl_raw[3] = { 0, 0, 0 };  /* colour levels of the cleaned plane (mono / CFA) */
   gboolean ok = FALSE;
 
   if (fw < 3 || fh < 3 || tsr_image_count_valid (img) < 16)
@@ -1300,7 +1354,7 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
     {
       proxy = proxy_rgb_mean (img);
       raw_sigma = quick_noise (proxy->data, proxy->mask, fw, fh, 1);
-      clean_hot_pixels (proxy->data, proxy->mask, fw, fh, TSR_CFA_NONE, raw_sigma);
+      clean_hot_pixels (proxy->data, proxy->mask, fw, fh, TSR_CFA_NONE, raw_sigma, NULL);
       if (isfinite (sat_level))
         {
           sat = g_new0 (guint8, fnpix);
@@ -1316,7 +1370,7 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
     {
       rawc = g_memdup2 (img->data, sizeof (float) * fnpix);
       raw_sigma = quick_noise (rawc, img->mask, fw, fh, mosaic ? 2 : 1);
-      clean_hot_pixels (rawc, img->mask, fw, fh, cfa, raw_sigma);
+      clean_hot_pixels (rawc, img->mask, fw, fh, cfa, raw_sigma, lvl_raw);
       proxy = proxy_from_plane (rawc, img->mask, fw, fh, cfa, mode, &scale);
       if (isfinite (sat_level))
         {
@@ -1435,10 +1489,8 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
   };
   if (ctx.allsites)
     {
-      float lvl[3];
-      colour_levels (rawc, img->mask, fw, fh, cfa, lvl);
       for (int col = 0; col < 3; col++)
-        ctx.off[col] = lvl[col] - lvl[TSR_GREEN];
+        ctx.off[col] = lvl_raw[col] - lvl_raw[TSR_GREEN];
     }
   if (ctx.green)
     {
