@@ -548,7 +548,7 @@ v4sf_log (v4sf x)
  * in the lanes past the last sample. */
 static inline __attribute__ ((always_inline)) double
 model_pass_impl (Samples *s, const double *p, const gboolean gauss, const gboolean jac,
-                 const gboolean one)
+                 const gboolean one, double limit)
 {
   const double xi = floor (p[P_X]), yi = floor (p[P_Y]);
   const v4sf xf = v4sf_splat ((float) (p[P_X] - xi)), yf = v4sf_splat ((float) (p[P_Y] - yi));
@@ -619,6 +619,14 @@ model_pass_impl (Samples *s, const double *p, const gboolean gauss, const gboole
         r = (v4sf) ((v4si) r & (v4si) { 0 < n - i, 1 < n - i, 2 < n - i, 3 < n - i } * -1);
       v4df rd = __builtin_convertvector (r, v4df);
       acc += rd * rd;
+      /* The lane sums only grow (and rounding is monotonic), so once their total passes
+       * limit the full χ² does too: stop, the caller rejects this model anyway. */
+      if ((i & 63) == 60)
+        {
+          double part = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+          if (part > limit)
+            return part;
+        }
       if (jac)
         {
           float *col = s->jac + i;
@@ -637,23 +645,25 @@ model_pass_impl (Samples *s, const double *p, const gboolean gauss, const gboole
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-/* χ² of the model at p; with jac, also the Jacobian and residuals into s->jac, s->res. */
+/* χ² of the model at p; with jac, also the Jacobian and residuals into s->jac, s->res.
+ * Once the partial χ² exceeds limit, returns it (> limit) with the Jacobian and residuals
+ * incomplete. */
 static double
-model_pass (Samples *s, const double *p, gboolean gauss, gboolean jac)
+model_pass (Samples *s, const double *p, gboolean gauss, gboolean jac, double limit)
 {
   if (s->nsub == 1)
     {
       if (gauss)
-        return jac ? model_pass_impl (s, p, TRUE, TRUE, TRUE)
-                   : model_pass_impl (s, p, TRUE, FALSE, TRUE);
-      return jac ? model_pass_impl (s, p, FALSE, TRUE, TRUE)
-                 : model_pass_impl (s, p, FALSE, FALSE, TRUE);
+        return jac ? model_pass_impl (s, p, TRUE, TRUE, TRUE, limit)
+                   : model_pass_impl (s, p, TRUE, FALSE, TRUE, limit);
+      return jac ? model_pass_impl (s, p, FALSE, TRUE, TRUE, limit)
+                 : model_pass_impl (s, p, FALSE, FALSE, TRUE, limit);
     }
   if (gauss)
-    return jac ? model_pass_impl (s, p, TRUE, TRUE, FALSE)
-               : model_pass_impl (s, p, TRUE, FALSE, FALSE);
-  return jac ? model_pass_impl (s, p, FALSE, TRUE, FALSE)
-             : model_pass_impl (s, p, FALSE, FALSE, FALSE);
+    return jac ? model_pass_impl (s, p, TRUE, TRUE, FALSE, limit)
+               : model_pass_impl (s, p, TRUE, FALSE, FALSE, limit);
+  return jac ? model_pass_impl (s, p, FALSE, TRUE, FALSE, limit)
+             : model_pass_impl (s, p, FALSE, FALSE, FALSE, limit);
 }
 
 /* Normal equations JᵀJ (full NP×NP) and Jᵀr from the stored single-precision Jacobian
@@ -752,7 +762,7 @@ lm_fit (Samples *s, double *p, gboolean gauss, double *chi2_out)
 
   if (!params_valid (p) || s->n <= NP)
     return FALSE;
-  double chi2 = model_pass (s, p, gauss, TRUE);
+  double chi2 = model_pass (s, p, gauss, TRUE, INFINITY);
   if (!isfinite (chi2))
     return FALSE;
   normal_equations (s, jtj, jtr);
@@ -787,8 +797,9 @@ lm_fit (Samples *s, double *p, gboolean gauss, double *chi2_out)
       for (int a = 0; a < NP; a++)
         t[a] = p[a] + d[a];
       t[P_BETA] = CLAMP (t[P_BETA], BETA_MIN, BETA_MAX);
-      /* The trial pass stores its Jacobian; the one of p is already reduced to jtj. */
-      double tchi2 = params_valid (t) ? model_pass (s, t, gauss, TRUE) : INFINITY;
+      /* The trial pass stores its Jacobian; the one of p is already reduced to jtj. It
+       * stops early once χ² is sure to exceed the current one (a rejected step). */
+      double tchi2 = params_valid (t) ? model_pass (s, t, gauss, TRUE, chi2) : INFINITY;
       if (isfinite (tchi2) && tchi2 <= chi2)
         {
           /* converged: χ² fell by less than 1 % of one sample's residual variance and
