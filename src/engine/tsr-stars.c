@@ -1410,14 +1410,19 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
 
   /* 3: background mesh, subtraction, extraction. */
   inv = g_new (guint8, pnpix);
+  guint8 any_invalid = 0;
   for (gsize i = 0; i < pnpix; i++)
-    inv[i] = !proxy->mask[i];
+    {
+      inv[i] = !proxy->mask[i];
+      any_invalid |= inv[i];
+    }
 
   sep_image im;
   memset (&im, 0, sizeof im);
   im.data = proxy->data;
   im.dtype = SEP_TFLOAT;
-  im.mask = inv;
+  /* without invalid samples sep is given no mask: the same result, no mask rows */
+  im.mask = any_invalid ? inv : NULL;
   im.mdtype = SEP_TBYTE;
   im.maskthresh = 0.0;
   im.w = pw;
