@@ -1361,7 +1361,7 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
   float *rawc = NULL;           /* cleaned full-resolution plane (mono / CFA) */
   TsrImage *proxy = NULL;
   guint8 *sat = NULL, *inv = NULL;
-  float *back = NULL, *work = NULL;
+  float *back = NULL, *work = NULL;   /* work: proxy->data minus the background */
   int *seg = NULL;
   sep_bkg *bkg = NULL;
   sep_catalog *cat = NULL;
@@ -1426,20 +1426,20 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
   gsize pnpix = tsr_image_npix (proxy);
 
   /* 3: background mesh, subtraction, extraction. */
-  inv = g_new (guint8, pnpix);
-  guint8 any_invalid = 0;
-  for (gsize i = 0; i < pnpix; i++)
+  /* sep's mask marks invalid samples; without any, sep gets none (it only skips samples
+   * whose mask exceeds maskthresh: the same background and catalogue) */
+  if (memchr (proxy->mask, 0, pnpix) != NULL)
     {
-      inv[i] = !proxy->mask[i];
-      any_invalid |= inv[i];
+      inv = g_new (guint8, pnpix);
+      for (gsize i = 0; i < pnpix; i++)
+        inv[i] = !proxy->mask[i];
     }
 
   sep_image im;
   memset (&im, 0, sizeof im);
   im.data = proxy->data;
   im.dtype = SEP_TFLOAT;
-  /* without invalid samples sep is given no mask: the same result, no mask rows */
-  im.mask = any_invalid ? inv : NULL;
+  im.mask = inv;
   im.mdtype = SEP_TBYTE;
   im.maskthresh = 0.0;
   im.w = pw;
@@ -1463,13 +1463,13 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
       sep_failed (status, _("background estimation"), error);
       goto out;
     }
-  work = g_new (float, pnpix);
+  /* the proxy's samples are not needed after the background: subtract in place */
+  work = proxy->data;
   {
-    const float *pd = proxy->data;
     const guint8 *pm = proxy->mask;
     for (gsize i = 0; i < pnpix; i++)
       {
-        float d = pd[i] - back[i];
+        float d = work[i] - back[i];
         work[i] = pm[i] ? d : 0.0f;
       }
   }
@@ -1599,7 +1599,6 @@ out:
   if (bkg)
     sep_bkg_free (bkg);
   g_free (seg);
-  g_free (work);
   g_free (back);
   g_free (inv);
   g_free (sat);
