@@ -71,6 +71,18 @@ tsr_star_list_free (TsrStarList *l)
 /* ---------------------------------------------------------------------------------- */
 /* Luminance proxy                                                                     */
 
+/* Colours of the 2×2 cell of a mosaic (all 0 for TSR_CFA_NONE), for CFA_AT: the pattern
+ * repeats with the parity of x and y, so one table replaces a call per sample. */
+static void
+cfa_table (TsrCfa cfa, int t[4])
+{
+  for (int y = 0; y < 2; y++)
+    for (int x = 0; x < 2; x++)
+      t[y * 2 + x] = cfa != TSR_CFA_NONE ? tsr_cfa_color (cfa, x, y) : 0;
+}
+
+#define CFA_AT(t, x, y) ((t)[((y) & 1) * 2 + ((x) & 1)])
+
 static inline gboolean
 is_green (TsrCfa cfa, int x, int y)
 {
@@ -253,20 +265,30 @@ colour_levels (const float *plane, const guint8 *mask, int w, int h, TsrCfa cfa,
 
   for (int c = 0; c < 3; c++)
     buf[c] = g_new (float, cap);
-  /* Walk cells of 2×2 so every colour is sampled alike. */
-  for (gsize k = 0; k < npix; k += 2 * stride)
+  int ct[4];
+  cfa_table (cfa, ct);
+  /* Walk cells of 2×2 so every colour is sampled alike; (x, y) follows k = y·w + x. */
+  gsize step = 2 * stride, sx = step % w, sy = step / w;
+  int x = 0, y = 0;
+  for (gsize k = 0; k < npix; k += step)
     {
-      int y = (int) (k / w), x = (int) (k % w);
       for (int dy = 0; dy < 2 && y + dy < h; dy++)
         for (int dx = 0; dx < 2 && x + dx < w; dx++)
           {
             gsize i = (gsize) (y + dy) * w + x + dx;
             if (!mask[i])
               continue;
-            int c = cfa != TSR_CFA_NONE ? tsr_cfa_color (cfa, x + dx, y + dy) : 0;
+            int c = CFA_AT (ct, x + dx, y + dy);
             if (n[c] < cap)
               buf[c][n[c]++] = plane[i];
           }
+      x += (int) sx;
+      y += (int) sy;
+      if (x >= w)
+        {
+          x -= w;
+          y++;
+        }
     }
   for (int c = 0; c < 3; c++)
     {
@@ -326,6 +348,8 @@ clean_hot_pixels (float *plane, const guint8 *mask, int w, int h, TsrCfa cfa, do
   colour_levels (plane, mask, w, h, cfa, lvl);
   float lo = MIN (lvl[0], MIN (lvl[1], lvl[2]));
   float pre = (float) (lo + HOT_K * sigma);
+  int ct[4];
+  cfa_table (cfa, ct);
   double ksig = HOT_K * sigma;
   GArray *fixes = g_array_new (FALSE, FALSE, sizeof (Fix));
 
@@ -338,7 +362,7 @@ clean_hot_pixels (float *plane, const guint8 *mask, int w, int h, TsrCfa cfa, do
           float v = row[x];
           if (v <= pre || !mrow[x])
             continue;
-          int cv = cfa != TSR_CFA_NONE ? tsr_cfa_color (cfa, x, y) : 0;
+          int cv = CFA_AT (ct, x, y);
           float nb[8];
           int n = 0;
           for (int dy = -1; dy <= 1; dy++)
@@ -351,7 +375,7 @@ clean_hot_pixels (float *plane, const guint8 *mask, int w, int h, TsrCfa cfa, do
                   continue;
                 float u = plane[i];
                 if (cfa != TSR_CFA_NONE)
-                  u += lvl[cv] - lvl[tsr_cfa_color (cfa, x + dx, y + dy)];
+                  u += lvl[cv] - lvl[CFA_AT (ct, x + dx, y + dy)];
                 /* insertion sort */
                 int k = n++;
                 while (k > 0 && nb[k - 1] > u)
@@ -1054,6 +1078,7 @@ typedef struct
   gboolean allsites;        /* … and the red and blue sites, colour-scaled (TSR_LUMA_CFA) */
   float off[3];             /* per-colour level minus the green level (mosaic) */
   TsrCfa cfa;
+  int ct[4];                /* cfa_table of cfa */
   int fw, fh;               /* full-resolution size */
   const float *raw;         /* cleaned full-resolution plane (green mode) */
   const guint8 *raw_mask;
@@ -1121,7 +1146,7 @@ gather_samples (const Ctx *c, const sep_catalog *cat, int obj, const double *kco
           {
             if (!c->raw_mask[k])
               continue;
-            int col = tsr_cfa_color (c->cfa, i, j);
+            int col = CFA_AT (c->ct, i, j);
             if (col != TSR_GREEN)
               {
                 if (!kcol || !(kcol[col] > 0))
@@ -1215,7 +1240,7 @@ refit_all_sites (const Ctx *c, const sep_catalog *cat, int obj, Samples *s, doub
         if ((i - p[P_X]) * (i - p[P_X]) + (j - p[P_Y]) * (j - p[P_Y]) > r2 || !c->raw_mask[k]
             || (c->sat && c->sat[k]) || (c->seg[k] != 0 && c->seg[k] != id))
           continue;
-        int col = tsr_cfa_color (c->cfa, i, j);
+        int col = CFA_AT (c->ct, i, j);
         double f = profile_at (p, *gauss, i, j);
         num[col] += (c->raw[k] - c->back[k] - c->off[col] - p[P_BG]) * f;
         den[col] += f * f;
@@ -1527,6 +1552,7 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
     .raw = rawc, .raw_mask = img->mask,
     .work = work, .back = back, .pmask = proxy->mask, .sat = sat, .seg = seg,
   };
+  cfa_table (cfa, ctx.ct);
   if (ctx.allsites)
     {
       for (int col = 0; col < 3; col++)
