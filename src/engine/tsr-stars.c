@@ -516,6 +516,7 @@ static const double SUB_CELL[8] = { 0, 0, 1, 0, 0, 1, 1, 1 };
 typedef float v4sf __attribute__ ((vector_size (16)));
 typedef int v4si __attribute__ ((vector_size (16)));
 typedef double v4df __attribute__ ((vector_size (32)));
+typedef double v2df __attribute__ ((vector_size (16)));
 
 static inline v4sf
 v4sf_load (const float *p)
@@ -601,7 +602,8 @@ model_pass_impl (Samples *s, const double *p, const gboolean gauss, const gboole
   const guint n = s->n, cap = s->cap;
   const guint n4 = (n + 3) & ~3u;
   float subx[4], suby[4];
-  v4df acc = { 0 };
+  v2df acc_lo = { 0 }, acc_hi = { 0 };
+  v4sf one_col = v4sf_splat (1.0f);
 
   for (int k = 0; k < nsub; k++)
     {
@@ -656,34 +658,57 @@ model_pass_impl (Samples *s, const double *p, const gboolean gauss, const gboole
             }
         }
       v4sf r = v4sf_load (s->v + i) - (amp * (one ? m : m * inv_sub) + bg);
+      if (!one)
+        {
+          g0 *= inv_sub;
+          g1 *= inv_sub;
+          g2 *= inv_sub;
+          g3 *= inv_sub;
+          g4 *= inv_sub;
+          g5 *= inv_sub;
+          g6 *= inv_sub;
+        }
       if (i + 4 > n)
-        r = (v4sf) ((v4si) r & (v4si) { 0 < n - i, 1 < n - i, 2 < n - i, 3 < n - i } * -1);
-      v4df rd = __builtin_convertvector (r, v4df);
-      acc += rd * rd;
+        {
+          /* lanes past the last sample: zero residual and Jacobian */
+          v4si keep = (v4si) { 0 < n - i, 1 < n - i, 2 < n - i, 3 < n - i } * -1;
+          r = (v4sf) ((v4si) r & keep);
+          g0 = (v4sf) ((v4si) g0 & keep);
+          g1 = (v4sf) ((v4si) g1 & keep);
+          g2 = (v4sf) ((v4si) g2 & keep);
+          g3 = (v4sf) ((v4si) g3 & keep);
+          g4 = (v4sf) ((v4si) g4 & keep);
+          g5 = (v4sf) ((v4si) g5 & keep);
+          g6 = (v4sf) ((v4si) g6 & keep);
+          one_col = (v4sf) ((v4si) v4sf_splat (1.0f) & keep);
+        }
+      /* χ² in double: lanes 0, 1 and 2, 3 in two pairs */
+      v2df rlo = { (double) r[0], (double) r[1] }, rhi = { (double) r[2], (double) r[3] };
+      acc_lo += rlo * rlo;
+      acc_hi += rhi * rhi;
       /* The lane sums only grow (and rounding is monotonic), so once their total passes
        * limit the full χ² does too: stop, the caller rejects this model anyway. */
       if ((i & 63) == 60)
         {
-          double part = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+          double part = (acc_lo[0] + acc_lo[1]) + (acc_hi[0] + acc_hi[1]);
           if (part > limit)
             return part;
         }
       if (jac)
         {
           float *col = s->jac + i;
-          v4si keep = (v4si) { -1, -1, -1, -1 };
-          if (i + 4 > n)
-            keep = (v4si) { 0 < n - i, 1 < n - i, 2 < n - i, 3 < n - i } * -1;
-          const v4sf gs[NP] = { g0, g1, g2, g3, g4, g5, g6, v4sf_splat (1.0f) };
-          for (int a = 0; a < NP; a++)
-            {
-              v4sf c = (v4sf) ((v4si) (one || a == P_BG ? gs[a] : gs[a] * inv_sub) & keep);
-              memcpy (col + (gsize) a * cap, &c, sizeof c);
-            }
+          memcpy (col, &g0, sizeof g0);
+          memcpy (col + (gsize) cap, &g1, sizeof g1);
+          memcpy (col + (gsize) 2 * cap, &g2, sizeof g2);
+          memcpy (col + (gsize) 3 * cap, &g3, sizeof g3);
+          memcpy (col + (gsize) 4 * cap, &g4, sizeof g4);
+          memcpy (col + (gsize) 5 * cap, &g5, sizeof g5);
+          memcpy (col + (gsize) 6 * cap, &g6, sizeof g6);
+          memcpy (col + (gsize) 7 * cap, &one_col, sizeof one_col);
           memcpy (s->res + i, &r, sizeof r);
         }
     }
-  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  return (acc_lo[0] + acc_lo[1]) + (acc_hi[0] + acc_hi[1]);
 }
 
 /* χ² of the model at p; with jac, also the Jacobian and residuals into s->jac, s->res.
