@@ -515,7 +515,6 @@ static const double SUB_CELL[8] = { 0, 0, 1, 0, 0, 1, 1, 1 };
 /* Four-lane single-precision vectors (GCC vector extensions; SSE2 on x86-64). */
 typedef float v4sf __attribute__ ((vector_size (16)));
 typedef int v4si __attribute__ ((vector_size (16)));
-typedef double v4df __attribute__ ((vector_size (32)));
 typedef double v2df __attribute__ ((vector_size (16)));
 
 static inline v4sf
@@ -732,6 +731,22 @@ model_pass (Samples *s, const double *p, gboolean gauss, gboolean jac, double li
              : model_pass_impl (s, p, FALSE, FALSE, FALSE, limit);
 }
 
+static inline void
+ne_store (double *jtj, double *jtr, int a, int b, v2df lo, v2df hi)
+{
+  double v = (lo[0] + lo[1]) + (hi[0] + hi[1]);
+  if (b == NP)
+    jtr[a] = v;
+  else
+    {
+      /* two plain stores: for a == b the chained `x = y = v` stores twice to one object
+       * without a sequence point (undefined in C11; GCC 12 at -O3 then kept the caller's
+       * zero initialisation and every fit stayed at its start) */
+      jtj[a * NP + b] = v;
+      jtj[b * NP + a] = v;
+    }
+}
+
 /* Normal equations JᵀJ (full NP×NP) and Jᵀr from the stored single-precision Jacobian
  * columns: four-lane products summed in single precision over blocks of 64 samples, the
  * blocks in double precision. The lanes past the last sample hold zeros. */
@@ -743,31 +758,32 @@ normal_equations (const Samples *s, double *jtj, double *jtr)
   for (int a = 0; a < NP; a++)
     {
       const float *ca = s->jac + (gsize) a * cap;
-      for (int b = a; b <= NP; b++)
+      /* columns b and b + 1 together (b == NP: the residuals, for Jᵀr) */
+      for (int b = a; b <= NP; b += 2)
         {
-          /* b == NP: Jᵀr */
+          const gboolean pair = b + 1 <= NP;
           const float *cb = b < NP ? s->jac + (gsize) b * cap : s->res;
-          v4df tot = { 0 };
+          const float *cc = !pair ? cb : b + 1 < NP ? s->jac + (gsize) (b + 1) * cap : s->res;
+          v2df tb_lo = { 0 }, tb_hi = { 0 }, tc_lo = { 0 }, tc_hi = { 0 };
           for (guint i0 = 0; i0 < n4; i0 += blk)
             {
               guint i1 = MIN (n4, i0 + blk);
-              v4sf acc = { 0 };
+              v4sf accb = { 0 }, accc = { 0 };
               for (guint i = i0; i < i1; i += 4)
-                acc += v4sf_load (ca + i) * v4sf_load (cb + i);
-              tot += __builtin_convertvector (acc, v4df);
+                {
+                  v4sf va = v4sf_load (ca + i);
+                  accb += va * v4sf_load (cb + i);
+                  if (pair)
+                    accc += va * v4sf_load (cc + i);
+                }
+              tb_lo += (v2df) { accb[0], accb[1] };
+              tb_hi += (v2df) { accb[2], accb[3] };
+              tc_lo += (v2df) { accc[0], accc[1] };
+              tc_hi += (v2df) { accc[2], accc[3] };
             }
-          double v = (tot[0] + tot[1]) + (tot[2] + tot[3]);
-          if (b == NP)
-            jtr[a] = v;
-          else
-            {
-              /* two plain stores: for a == b the chained `x = y = v` stores twice to
-               * one object without a sequence point (undefined in C11; GCC 12 at -O3
-               * then kept the caller's zero initialisation and every fit stayed at its
-               * start) */
-              jtj[a * NP + b] = v;
-              jtj[b * NP + a] = v;
-            }
+          ne_store (jtj, jtr, a, b, tb_lo, tb_hi);
+          if (pair)
+            ne_store (jtj, jtr, a, b + 1, tc_lo, tc_hi);
         }
     }
 }
