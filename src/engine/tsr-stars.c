@@ -71,6 +71,18 @@ tsr_star_list_free (TsrStarList *l)
 /* ---------------------------------------------------------------------------------- */
 /* Luminance proxy                                                                     */
 
+/* Colours of the 2×2 cell of a mosaic (all 0 for TSR_CFA_NONE), for CFA_AT: the pattern
+ * repeats with the parity of x and y, so one table replaces a call per sample. */
+static void
+cfa_table (TsrCfa cfa, int t[4])
+{
+  for (int y = 0; y < 2; y++)
+    for (int x = 0; x < 2; x++)
+      t[y * 2 + x] = cfa != TSR_CFA_NONE ? tsr_cfa_color (cfa, x, y) : 0;
+}
+
+#define CFA_AT(t, x, y) ((t)[((y) & 1) * 2 + ((x) & 1)])
+
 static inline gboolean
 is_green (TsrCfa cfa, int x, int y)
 {
@@ -123,14 +135,33 @@ proxy_from_plane (const float *plane, const guint8 *mask, int w, int h, TsrCfa c
       float *o = out->data + (gsize) y * w;
       guint8 *om = out->mask + (gsize) y * w;
       int g0 = is_green (cfa, 0, y) ? 0 : 1;   /* first green column of this row */
-      for (int x = 0; x < w; x++)
+      memcpy (o, row, sizeof (float) * w);       /* green sites */
+      memcpy (om, mrow, w);
+      if (y > 0 && y + 1 < h)
+        {
+          /* inner rows, inner columns: the same sums without branches (adding 0 for a
+           * masked neighbour leaves a double sum unchanged) */
+          const float *up = row - w, *dn = row + w;
+          const guint8 *mup = mrow - w, *mdn = mrow + w;
+          for (int x = 1 + (g0 == 1); x + 1 < w; x += 2)
+            {
+              double s = (mrow[x - 1] ? (double) row[x - 1] : 0.0)
+                         + (mrow[x + 1] ? (double) row[x + 1] : 0.0)
+                         + (mup[x] ? (double) up[x] : 0.0) + (mdn[x] ? (double) dn[x] : 0.0);
+              int n = (mrow[x - 1] != 0) + (mrow[x + 1] != 0) + (mup[x] != 0) + (mdn[x] != 0);
+              /* s / n: a product for n = 1, 2, 4 (exact powers of two, same rounding) */
+              static const double inv_n[5] = { 0.0, 1.0, 0.5, 0.0, 0.25 };
+              double mean = n == 3 ? s / 3 : s * inv_n[n];
+              o[x] = n > 0 ? (float) mean : 0.0f;
+              om[x] = n > 0 && mrow[x];
+            }
+        }
+      /* edge rows whole, and the first and last column of inner rows */
+      gboolean inner = y > 0 && y + 1 < h;
+      for (int x = 0; x < w; x = inner && x == 0 ? MAX (1, w - 1) : x + 1)
         {
           if (((x - g0) & 1) == 0)
-            {
-              o[x] = row[x];
-              om[x] = mrow[x];
-              continue;
-            }
+            continue;
           double s = 0;
           int n = 0;
           if (x > 0 && mrow[x - 1])
@@ -234,20 +265,30 @@ colour_levels (const float *plane, const guint8 *mask, int w, int h, TsrCfa cfa,
 
   for (int c = 0; c < 3; c++)
     buf[c] = g_new (float, cap);
-  /* Walk cells of 2×2 so every colour is sampled alike. */
-  for (gsize k = 0; k < npix; k += 2 * stride)
+  int ct[4];
+  cfa_table (cfa, ct);
+  /* Walk cells of 2×2 so every colour is sampled alike; (x, y) follows k = y·w + x. */
+  gsize step = 2 * stride, sx = step % w, sy = step / w;
+  int x = 0, y = 0;
+  for (gsize k = 0; k < npix; k += step)
     {
-      int y = (int) (k / w), x = (int) (k % w);
       for (int dy = 0; dy < 2 && y + dy < h; dy++)
         for (int dx = 0; dx < 2 && x + dx < w; dx++)
           {
             gsize i = (gsize) (y + dy) * w + x + dx;
             if (!mask[i])
               continue;
-            int c = cfa != TSR_CFA_NONE ? tsr_cfa_color (cfa, x + dx, y + dy) : 0;
+            int c = CFA_AT (ct, x + dx, y + dy);
             if (n[c] < cap)
               buf[c][n[c]++] = plane[i];
           }
+      x += (int) sx;
+      y += (int) sy;
+      if (x >= w)
+        {
+          x -= w;
+          y++;
+        }
     }
   for (int c = 0; c < 3; c++)
     {
@@ -257,6 +298,27 @@ colour_levels (const float *plane, const guint8 *mask, int w, int h, TsrCfa cfa,
     }
   if (cfa == TSR_CFA_NONE)
     lvl[1] = lvl[2] = lvl[0];
+}
+
+/* Whether colour_levels reads sample (x, y) (its cells of 2×2 start at every
+ * 2·stride-th index of the plane). */
+static gboolean
+colour_levels_reads (int w, int h, int x, int y)
+{
+  const gsize cap = 65536;
+  gsize npix = (gsize) w * h;
+  gsize step = 2 * MAX ((gsize) 1, npix / (cap * 4));
+  for (int dy = 0; dy < 2; dy++)
+    for (int dx = 0; dx < 2; dx++)
+      {
+        int cx = x - dx, cy = y - dy;
+        if (cx < 0 || cy < 0)
+          continue;
+        gsize k = (gsize) cy * w + cx;
+        if (k % step == 0)
+          return TRUE;
+      }
+  return FALSE;
 }
 
 typedef struct
@@ -269,16 +331,25 @@ typedef struct
  * at most one neighbour rises noticeably (a hot pixel, or one pixel of a 2-pixel cosmic
  * streak). For a mosaic the neighbours are first brought to the colour level of the
  * centre (additive per-colour levels). All decisions use the original values. */
+/* lvl_after (optional): colour_levels of the plane after the replacements (computed
+ * again only when a replaced sample is one that colour_levels reads). */
 static guint
-clean_hot_pixels (float *plane, const guint8 *mask, int w, int h, TsrCfa cfa, double sigma)
+clean_hot_pixels (float *plane, const guint8 *mask, int w, int h, TsrCfa cfa, double sigma,
+                  float *lvl_after)
 {
   if (!(sigma > 0) || w < 3 || h < 3)
-    return 0;
+    {
+      if (lvl_after)
+        colour_levels (plane, mask, w, h, cfa, lvl_after);
+      return 0;
+    }
 
   float lvl[3];
   colour_levels (plane, mask, w, h, cfa, lvl);
   float lo = MIN (lvl[0], MIN (lvl[1], lvl[2]));
   float pre = (float) (lo + HOT_K * sigma);
+  int ct[4];
+  cfa_table (cfa, ct);
   double ksig = HOT_K * sigma;
   GArray *fixes = g_array_new (FALSE, FALSE, sizeof (Fix));
 
@@ -291,7 +362,7 @@ clean_hot_pixels (float *plane, const guint8 *mask, int w, int h, TsrCfa cfa, do
           float v = row[x];
           if (v <= pre || !mrow[x])
             continue;
-          int cv = cfa != TSR_CFA_NONE ? tsr_cfa_color (cfa, x, y) : 0;
+          int cv = CFA_AT (ct, x, y);
           float nb[8];
           int n = 0;
           for (int dy = -1; dy <= 1; dy++)
@@ -304,7 +375,7 @@ clean_hot_pixels (float *plane, const guint8 *mask, int w, int h, TsrCfa cfa, do
                   continue;
                 float u = plane[i];
                 if (cfa != TSR_CFA_NONE)
-                  u += lvl[cv] - lvl[tsr_cfa_color (cfa, x + dx, y + dy)];
+                  u += lvl[cv] - lvl[CFA_AT (ct, x + dx, y + dy)];
                 /* insertion sort */
                 int k = n++;
                 while (k > 0 && nb[k - 1] > u)
@@ -325,10 +396,19 @@ clean_hot_pixels (float *plane, const guint8 *mask, int w, int h, TsrCfa cfa, do
             }
         }
     }
+  gboolean again = FALSE;
   for (guint i = 0; i < fixes->len; i++)
     {
       const Fix *f = &g_array_index (fixes, Fix, i);
       plane[f->index] = f->value;
+      again = again || colour_levels_reads (w, h, (int) (f->index % w), (int) (f->index / w));
+    }
+  if (lvl_after)
+    {
+      if (again)
+        colour_levels (plane, mask, w, h, cfa, lvl_after);
+      else
+        memcpy (lvl_after, lvl, sizeof lvl);
     }
   guint n = fixes->len;
   g_array_free (fixes, TRUE);
@@ -342,14 +422,28 @@ static double
 auto_saturation (const TsrImage *img)
 {
   gsize npix = tsr_image_npix (img);
-  float vmax = -INFINITY;
+  /* eight running maxima (NaN never wins a comparison), so the loop vectorises */
+  float vm[8] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                  -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+  const guint8 *mask = img->mask;
   for (int c = 0; c < img->channels; c++)
     {
       const float *p = tsr_image_plane (img, c);
-      for (gsize i = 0; i < npix; i++)
-        if (img->mask[i] && p[i] > vmax)
-          vmax = p[i];
+      gsize i = 0;
+      for (; i + 8 <= npix; i += 8)
+        for (int l = 0; l < 8; l++)
+          {
+            float v = mask[i + l] ? p[i + l] : -INFINITY;
+            vm[l] = v > vm[l] ? v : vm[l];
+          }
+      for (; i < npix; i++)
+        if (mask[i] && p[i] > vm[0])
+          vm[0] = p[i];
     }
+  float vmax = vm[0];
+  for (int l = 1; l < 8; l++)
+    if (vm[l] > vmax)
+      vmax = vm[l];
   if (!isfinite (vmax) || vmax <= 0)
     return INFINITY;
   static const double adc[] = { 255, 1023, 4095, 16383, 32767, 65535 };
@@ -371,7 +465,7 @@ typedef struct
 {
   guint n, cap;
   float *x, *y, *v;
-  double *jac, *res;
+  float *jac, *res;         /* cap is a multiple of 4: whole vectors in every column */
   int nsub;
   double sub[8];
 } Samples;
@@ -395,8 +489,8 @@ samples_add (Samples *s, double x, double y, double v)
       s->v = g_renew (float, s->v, s->cap);
       g_free (s->jac);
       g_free (s->res);
-      s->jac = g_new (double, (gsize) NP * s->cap);
-      s->res = g_new (double, s->cap);
+      s->jac = g_new (float, (gsize) NP * s->cap);
+      s->res = g_new (float, s->cap);
     }
   s->x[s->n] = (float) x;
   s->y[s->n] = (float) y;
@@ -418,103 +512,279 @@ samples_clear (Samples *s)
 static const double SUB_ONE[2] = { 0, 0 };
 static const double SUB_CELL[8] = { 0, 0, 1, 0, 0, 1, 1, 1 };
 
-/* χ² of the model at p; with jac, also the Jacobian and residuals into s->jac, s->res. */
-static double
-model_pass (Samples *s, const double *p, gboolean gauss, gboolean jac)
-{
-  const double amp = p[P_AMP], xc = p[P_X], yc = p[P_Y];
-  const double axx = p[P_AXX], axy = p[P_AXY], ayy = p[P_AYY], beta = p[P_BETA], bg = p[P_BG];
-  const double inv_sub = 1.0 / s->nsub;
-  const guint n = s->n, cap = s->cap;
-  double chi2 = 0;
+/* Four-lane single-precision vectors (GCC vector extensions; SSE2 on x86-64). */
+typedef float v4sf __attribute__ ((vector_size (16)));
+typedef int v4si __attribute__ ((vector_size (16)));
+typedef double v2df __attribute__ ((vector_size (16)));
 
-  for (guint i = 0; i < n; i++)
+static inline v4sf
+v4sf_load (const float *p)
+{
+  v4sf v;
+  memcpy (&v, p, sizeof v);
+  return v;
+}
+
+static inline v4sf
+v4sf_splat (float a)
+{
+  return (v4sf) { a, a, a, a };
+}
+
+/* e^x for x ≤ 0 (Cephes expf polynomial: ≤ 2 ulp); 0 below -80, like expf's result
+ * there to float precision relative to the peak. */
+static inline v4sf
+v4sf_exp (v4sf x)
+{
+  const v4sf magic = v4sf_splat (12582912.0f);     /* 1.5 · 2^23: round to nearest */
+  v4si under = x < -80.0f;
+  x = (v4sf) ((v4si) x & ~under) + (v4sf) ((v4si) v4sf_splat (-80.0f) & under);
+  v4sf t = x * 1.44269504088896341f + magic;
+  v4si ti = (v4si) t - (v4si) magic;               /* n = round (x / ln 2) */
+  v4sf tf = t - magic;
+  x -= tf * 0.693359375f;
+  x -= tf * -2.12194440e-4f;
+  v4sf z = x * x;
+  v4sf y = v4sf_splat (1.9875691500e-4f);
+  y = y * x + 1.3981999507e-3f;
+  y = y * x + 8.3334519073e-3f;
+  y = y * x + 4.1665795894e-2f;
+  y = y * x + 1.6666665459e-1f;
+  y = y * x + 5.0000001201e-1f;
+  y = y * z + x + 1.0f;
+  v4si e = (ti + 127) << 23;
+  return (v4sf) ((v4si) (y * (v4sf) e) & ~under);
+}
+
+/* ln x for x ≥ 1 (finite; Cephes logf polynomial: ≤ 2 ulp). */
+static inline v4sf
+v4sf_log (v4sf x)
+{
+  v4si xi = (v4si) x;
+  v4si e = ((xi >> 23) & 0xff) - 126;
+  v4sf m = (v4sf) ((xi & 0x007fffff) | 0x3f000000);       /* [0.5, 1) */
+  v4si small = m < 0.707106781186547524f;
+  v4sf ef = __builtin_convertvector (e + small, v4sf);      /* e - 1 where small */
+  m = m + (v4sf) ((v4si) m & small) - 1.0f;
+  v4sf z = m * m;
+  v4sf y = v4sf_splat (7.0376836292e-2f);
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  y += ef * -2.12194440e-4f;
+  y -= 0.5f * z;
+  return m + y + ef * 0.693359375f;
+}
+
+/* One model pass over the samples, four at a time; gauss, jac and one (a single
+ * sub-sample) are constants in each specialisation below. Coordinates are taken relative
+ * to the integer part of the centre (exact in single precision), so dx and dy carry one
+ * rounding. The Jacobian columns and residuals are stored in single precision, with zeros
+ * in the lanes past the last sample. */
+static inline __attribute__ ((always_inline)) double
+model_pass_impl (Samples *s, const double *p, const gboolean gauss, const gboolean jac,
+                 const gboolean one, double limit)
+{
+  const double xi = floor (p[P_X]), yi = floor (p[P_Y]);
+  const v4sf xf = v4sf_splat ((float) (p[P_X] - xi)), yf = v4sf_splat ((float) (p[P_Y] - yi));
+  const float amp = (float) p[P_AMP], bg = (float) p[P_BG];
+  const float axx = (float) p[P_AXX], axy = (float) p[P_AXY], ayy = (float) p[P_AYY];
+  const float beta = (float) p[P_BETA];
+  const float inv_sub = 1.0f / s->nsub;
+  const int nsub = one ? 1 : s->nsub;
+  const guint n = s->n, cap = s->cap;
+  const guint n4 = (n + 3) & ~3u;
+  float subx[4], suby[4];
+  v2df acc_lo = { 0 }, acc_hi = { 0 };
+  v4sf one_col = v4sf_splat (1.0f);
+
+  for (int k = 0; k < nsub; k++)
     {
-      double m = 0, g[P_BG] = { 0 };
-      for (int k = 0; k < s->nsub; k++)
+      subx[k] = (float) (s->sub[2 * k] - xi);
+      suby[k] = (float) (s->sub[2 * k + 1] - yi);
+    }
+  /* pad the last vector with copies of the first sample (masked out below) */
+  for (guint i = n; i < n4; i++)
+    {
+      s->x[i] = s->x[0];
+      s->y[i] = s->y[0];
+      s->v[i] = s->v[0];
+    }
+
+  for (guint i = 0; i < n4; i += 4)
+    {
+      const v4sf X = v4sf_load (s->x + i), Y = v4sf_load (s->y + i);
+      v4sf m = { 0 }, g0 = { 0 }, g1 = { 0 }, g2 = { 0 }, g3 = { 0 }, g4 = { 0 }, g5 = { 0 };
+      v4sf g6 = { 0 };
+      for (int k = 0; k < nsub; k++)
         {
-          double dx = s->x[i] + s->sub[2 * k] - xc;
-          double dy = s->y[i] + s->sub[2 * k + 1] - yc;
-          double q = axx * dx * dx + 2 * axy * dx * dy + ayy * dy * dy;
-          double f, dfdq, lu = 0;
-          /* single-precision transcendentals: ample for float data, twice as fast */
+          v4sf dx = (X + subx[k]) - xf;     /* X + subx exact: small integers */
+          v4sf dy = (Y + suby[k]) - yf;
+          v4sf ax = axx * dx + axy * dy, ay = axy * dx + ayy * dy;
+          v4sf q = dx * ax + dy * ay;
+          v4sf f, dfdq, lu = { 0 };
           if (gauss)
             {
-              f = expf ((float) -q);
+              f = v4sf_exp (-q);
               dfdq = -f;
             }
           else
             {
-              double u = 1.0 + q;
-              lu = logf ((float) u);
-              f = expf ((float) (-beta * lu));
+              v4sf u = 1.0f + q;
+              lu = v4sf_log (u);
+              f = v4sf_exp (-beta * lu);
               dfdq = -beta * f / u;
             }
           m += f;
           if (jac)
             {
-              double a = amp * dfdq;
-              g[P_AMP] += f;
-              g[P_X] -= 2 * a * (axx * dx + axy * dy);
-              g[P_Y] -= 2 * a * (axy * dx + ayy * dy);
-              g[P_AXX] += a * dx * dx;
-              g[P_AXY] += 2 * a * dx * dy;
-              g[P_AYY] += a * dy * dy;
-              g[P_BETA] -= amp * f * lu;
+              v4sf a = amp * dfdq;
+              v4sf adx = a * dx;
+              g0 += f;
+              g1 -= (a + a) * ax;
+              g2 -= (a + a) * ay;
+              g3 += adx * dx;
+              g4 += (adx + adx) * dy;
+              g5 += a * dy * dy;
+              if (!gauss)
+                g6 -= amp * f * lu;
             }
         }
-      double r = s->v[i] - (amp * m * inv_sub + bg);
-      chi2 += r * r;
+      v4sf r = v4sf_load (s->v + i) - (amp * (one ? m : m * inv_sub) + bg);
+      if (!one)
+        {
+          g0 *= inv_sub;
+          g1 *= inv_sub;
+          g2 *= inv_sub;
+          g3 *= inv_sub;
+          g4 *= inv_sub;
+          g5 *= inv_sub;
+          g6 *= inv_sub;
+        }
+      if (i + 4 > n)
+        {
+          /* lanes past the last sample: zero residual and Jacobian */
+          v4si keep = (v4si) { 0 < n - i, 1 < n - i, 2 < n - i, 3 < n - i } * -1;
+          r = (v4sf) ((v4si) r & keep);
+          g0 = (v4sf) ((v4si) g0 & keep);
+          g1 = (v4sf) ((v4si) g1 & keep);
+          g2 = (v4sf) ((v4si) g2 & keep);
+          g3 = (v4sf) ((v4si) g3 & keep);
+          g4 = (v4sf) ((v4si) g4 & keep);
+          g5 = (v4sf) ((v4si) g5 & keep);
+          g6 = (v4sf) ((v4si) g6 & keep);
+          one_col = (v4sf) ((v4si) v4sf_splat (1.0f) & keep);
+        }
+      /* χ² in double: lanes 0, 1 and 2, 3 in two pairs */
+      v2df rlo = { (double) r[0], (double) r[1] }, rhi = { (double) r[2], (double) r[3] };
+      acc_lo += rlo * rlo;
+      acc_hi += rhi * rhi;
+      /* The lane sums only grow (and rounding is monotonic), so once their total passes
+       * limit the full χ² does too: stop, the caller rejects this model anyway. */
+      if ((i & 63) == 60)
+        {
+          double part = (acc_lo[0] + acc_lo[1]) + (acc_hi[0] + acc_hi[1]);
+          if (part > limit)
+            return part;
+        }
       if (jac)
         {
-          for (int a = 0; a < P_BG; a++)
-            s->jac[(gsize) a * cap + i] = g[a] * inv_sub;
-          s->jac[(gsize) P_BG * cap + i] = 1.0;
-          s->res[i] = r;
+          float *col = s->jac + i;
+          memcpy (col, &g0, sizeof g0);
+          memcpy (col + (gsize) cap, &g1, sizeof g1);
+          memcpy (col + (gsize) 2 * cap, &g2, sizeof g2);
+          memcpy (col + (gsize) 3 * cap, &g3, sizeof g3);
+          memcpy (col + (gsize) 4 * cap, &g4, sizeof g4);
+          memcpy (col + (gsize) 5 * cap, &g5, sizeof g5);
+          memcpy (col + (gsize) 6 * cap, &g6, sizeof g6);
+          memcpy (col + (gsize) 7 * cap, &one_col, sizeof one_col);
+          memcpy (s->res + i, &r, sizeof r);
         }
     }
-  return chi2;
+  return (acc_lo[0] + acc_lo[1]) + (acc_hi[0] + acc_hi[1]);
 }
 
-/* Normal equations JᵀJ (full NP×NP) and Jᵀr from the stored Jacobian columns. */
+/* χ² of the model at p; with jac, also the Jacobian and residuals into s->jac, s->res.
+ * Once the partial χ² exceeds limit, returns it (> limit) with the Jacobian and residuals
+ * incomplete. */
+static double
+model_pass (Samples *s, const double *p, gboolean gauss, gboolean jac, double limit)
+{
+  if (s->nsub == 1)
+    {
+      if (gauss)
+        return jac ? model_pass_impl (s, p, TRUE, TRUE, TRUE, limit)
+                   : model_pass_impl (s, p, TRUE, FALSE, TRUE, limit);
+      return jac ? model_pass_impl (s, p, FALSE, TRUE, TRUE, limit)
+                 : model_pass_impl (s, p, FALSE, FALSE, TRUE, limit);
+    }
+  if (gauss)
+    return jac ? model_pass_impl (s, p, TRUE, TRUE, FALSE, limit)
+               : model_pass_impl (s, p, TRUE, FALSE, FALSE, limit);
+  return jac ? model_pass_impl (s, p, FALSE, TRUE, FALSE, limit)
+             : model_pass_impl (s, p, FALSE, FALSE, FALSE, limit);
+}
+
+static inline void
+ne_store (double *jtj, double *jtr, int a, int b, v2df lo, v2df hi)
+{
+  double v = (lo[0] + lo[1]) + (hi[0] + hi[1]);
+  if (b == NP)
+    jtr[a] = v;
+  else
+    {
+      /* two plain stores: for a == b the chained `x = y = v` stores twice to one object
+       * without a sequence point (undefined in C11; GCC 12 at -O3 then kept the caller's
+       * zero initialisation and every fit stayed at its start) */
+      jtj[a * NP + b] = v;
+      jtj[b * NP + a] = v;
+    }
+}
+
+/* Normal equations JᵀJ (full NP×NP) and Jᵀr from the stored single-precision Jacobian
+ * columns: four-lane products summed in single precision over blocks of 64 samples, the
+ * blocks in double precision. The lanes past the last sample hold zeros. */
 static void
 normal_equations (const Samples *s, double *jtj, double *jtr)
 {
-  const guint n = s->n, cap = s->cap;
+  const guint n4 = (s->n + 3) & ~3u, cap = s->cap;
+  const guint blk = 64;
   for (int a = 0; a < NP; a++)
     {
-      const double *ca = s->jac + (gsize) a * cap;
-      for (int b = a; b < NP; b++)
+      const float *ca = s->jac + (gsize) a * cap;
+      /* columns b and b + 1 together (b == NP: the residuals, for Jᵀr) */
+      for (int b = a; b <= NP; b += 2)
         {
-          const double *cb = s->jac + (gsize) b * cap;
-          double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-          guint i = 0;
-          for (; i + 4 <= n; i += 4)
+          const gboolean pair = b + 1 <= NP;
+          const float *cb = b < NP ? s->jac + (gsize) b * cap : s->res;
+          const float *cc = !pair ? cb : b + 1 < NP ? s->jac + (gsize) (b + 1) * cap : s->res;
+          v2df tb_lo = { 0 }, tb_hi = { 0 }, tc_lo = { 0 }, tc_hi = { 0 };
+          for (guint i0 = 0; i0 < n4; i0 += blk)
             {
-              s0 += ca[i] * cb[i];
-              s1 += ca[i + 1] * cb[i + 1];
-              s2 += ca[i + 2] * cb[i + 2];
-              s3 += ca[i + 3] * cb[i + 3];
+              guint i1 = MIN (n4, i0 + blk);
+              v4sf accb = { 0 }, accc = { 0 };
+              for (guint i = i0; i < i1; i += 4)
+                {
+                  v4sf va = v4sf_load (ca + i);
+                  accb += va * v4sf_load (cb + i);
+                  if (pair)
+                    accc += va * v4sf_load (cc + i);
+                }
+              tb_lo += (v2df) { accb[0], accb[1] };
+              tb_hi += (v2df) { accb[2], accb[3] };
+              tc_lo += (v2df) { accc[0], accc[1] };
+              tc_hi += (v2df) { accc[2], accc[3] };
             }
-          for (; i < n; i++)
-            s0 += ca[i] * cb[i];
-          /* two plain stores: for a == b the chained `x = y = v` stores twice to one
-           * object without a sequence point (undefined in C11; GCC 12 at -O3 then kept
-           * the caller's zero initialisation and every fit stayed at its start) */
-          double v = (s0 + s1) + (s2 + s3);
-          jtj[a * NP + b] = v;
-          jtj[b * NP + a] = v;
+          ne_store (jtj, jtr, a, b, tb_lo, tb_hi);
+          if (pair)
+            ne_store (jtj, jtr, a, b + 1, tc_lo, tc_hi);
         }
-      double r0 = 0, r1 = 0;
-      guint i = 0;
-      for (; i + 2 <= n; i += 2)
-        {
-          r0 += ca[i] * s->res[i];
-          r1 += ca[i + 1] * s->res[i + 1];
-        }
-      for (; i < n; i++)
-        r0 += ca[i] * s->res[i];
-      jtr[a] = r0 + r1;
     }
 }
 
@@ -574,7 +844,7 @@ lm_fit (Samples *s, double *p, gboolean gauss, double *chi2_out)
 
   if (!params_valid (p) || s->n <= NP)
     return FALSE;
-  double chi2 = model_pass (s, p, gauss, TRUE);
+  double chi2 = model_pass (s, p, gauss, TRUE, INFINITY);
   if (!isfinite (chi2))
     return FALSE;
   normal_equations (s, jtj, jtr);
@@ -609,8 +879,9 @@ lm_fit (Samples *s, double *p, gboolean gauss, double *chi2_out)
       for (int a = 0; a < NP; a++)
         t[a] = p[a] + d[a];
       t[P_BETA] = CLAMP (t[P_BETA], BETA_MIN, BETA_MAX);
-      /* The trial pass stores its Jacobian; the one of p is already reduced to jtj. */
-      double tchi2 = params_valid (t) ? model_pass (s, t, gauss, TRUE) : INFINITY;
+      /* The trial pass stores its Jacobian; the one of p is already reduced to jtj. It
+       * stops early once χ² is sure to exceed the current one (a rejected step). */
+      double tchi2 = params_valid (t) ? model_pass (s, t, gauss, TRUE, chi2) : INFINITY;
       if (isfinite (tchi2) && tchi2 <= chi2)
         {
           /* converged: χ² fell by less than 1 % of one sample's residual variance and
@@ -848,6 +1119,7 @@ typedef struct
   gboolean allsites;        /* … and the red and blue sites, colour-scaled (TSR_LUMA_CFA) */
   float off[3];             /* per-colour level minus the green level (mosaic) */
   TsrCfa cfa;
+  int ct[4];                /* cfa_table of cfa */
   int fw, fh;               /* full-resolution size */
   const float *raw;         /* cleaned full-resolution plane (green mode) */
   const guint8 *raw_mask;
@@ -915,7 +1187,7 @@ gather_samples (const Ctx *c, const sep_catalog *cat, int obj, const double *kco
           {
             if (!c->raw_mask[k])
               continue;
-            int col = tsr_cfa_color (c->cfa, i, j);
+            int col = CFA_AT (c->ct, i, j);
             if (col != TSR_GREEN)
               {
                 if (!kcol || !(kcol[col] > 0))
@@ -1009,7 +1281,7 @@ refit_all_sites (const Ctx *c, const sep_catalog *cat, int obj, Samples *s, doub
         if ((i - p[P_X]) * (i - p[P_X]) + (j - p[P_Y]) * (j - p[P_Y]) > r2 || !c->raw_mask[k]
             || (c->sat && c->sat[k]) || (c->seg[k] != 0 && c->seg[k] != id))
           continue;
-        int col = tsr_cfa_color (c->cfa, i, j);
+        int col = CFA_AT (c->ct, i, j);
         double f = profile_at (p, *gauss, i, j);
         num[col] += (c->raw[k] - c->back[k] - c->off[col] - p[P_BG]) * f;
         den[col] += f * f;
@@ -1155,13 +1427,14 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
   float *rawc = NULL;           /* cleaned full-resolution plane (mono / CFA) */
   TsrImage *proxy = NULL;
   guint8 *sat = NULL, *inv = NULL;
-  float *back = NULL, *work = NULL;
+  float *back = NULL, *work = NULL;   /* work: proxy->data minus the background */
   int *seg = NULL;
   sep_bkg *bkg = NULL;
   sep_catalog *cat = NULL;
   Samples samples = { 0 };
   int scale = 1;
   double raw_sigma = NAN;
+  float lvl_raw[3] = { 0, 0, 0 };  /* colour levels of the cleaned plane (mono / CFA) */
   gboolean ok = FALSE;
 
   if (fw < 3 || fh < 3 || tsr_image_count_valid (img) < 16)
@@ -1175,7 +1448,7 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
     {
       proxy = proxy_rgb_mean (img);
       raw_sigma = quick_noise (proxy->data, proxy->mask, fw, fh, 1);
-      clean_hot_pixels (proxy->data, proxy->mask, fw, fh, TSR_CFA_NONE, raw_sigma);
+      clean_hot_pixels (proxy->data, proxy->mask, fw, fh, TSR_CFA_NONE, raw_sigma, NULL);
       if (isfinite (sat_level))
         {
           sat = g_new0 (guint8, fnpix);
@@ -1191,7 +1464,7 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
     {
       rawc = g_memdup2 (img->data, sizeof (float) * fnpix);
       raw_sigma = quick_noise (rawc, img->mask, fw, fh, mosaic ? 2 : 1);
-      clean_hot_pixels (rawc, img->mask, fw, fh, cfa, raw_sigma);
+      clean_hot_pixels (rawc, img->mask, fw, fh, cfa, raw_sigma, lvl_raw);
       proxy = proxy_from_plane (rawc, img->mask, fw, fh, cfa, mode, &scale);
       if (isfinite (sat_level))
         {
@@ -1219,9 +1492,14 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
   gsize pnpix = tsr_image_npix (proxy);
 
   /* 3: background mesh, subtraction, extraction. */
-  inv = g_new (guint8, pnpix);
-  for (gsize i = 0; i < pnpix; i++)
-    inv[i] = !proxy->mask[i];
+  /* sep's mask marks invalid samples; without any, sep gets none (it only skips samples
+   * whose mask exceeds maskthresh: the same background and catalogue) */
+  if (memchr (proxy->mask, 0, pnpix) != NULL)
+    {
+      inv = g_new (guint8, pnpix);
+      for (gsize i = 0; i < pnpix; i++)
+        inv[i] = !proxy->mask[i];
+    }
 
   sep_image im;
   memset (&im, 0, sizeof im);
@@ -1251,9 +1529,16 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
       sep_failed (status, _("background estimation"), error);
       goto out;
     }
-  work = g_new (float, pnpix);
-  for (gsize i = 0; i < pnpix; i++)
-    work[i] = proxy->mask[i] ? proxy->data[i] - back[i] : 0.0f;
+  /* the proxy's samples are not needed after the background: subtract in place */
+  work = proxy->data;
+  {
+    const guint8 *pm = proxy->mask;
+    for (gsize i = 0; i < pnpix; i++)
+      {
+        float d = work[i] - back[i];
+        work[i] = pm[i] ? d : 0.0f;
+      }
+  }
   if (check_cancel (cancellable, error))
     goto out;
 
@@ -1308,12 +1593,11 @@ tsr_stars_detect (const TsrImage *img, const TsrStarParams *params,
     .raw = rawc, .raw_mask = img->mask,
     .work = work, .back = back, .pmask = proxy->mask, .sat = sat, .seg = seg,
   };
+  cfa_table (cfa, ctx.ct);
   if (ctx.allsites)
     {
-      float lvl[3];
-      colour_levels (rawc, img->mask, fw, fh, cfa, lvl);
       for (int col = 0; col < 3; col++)
-        ctx.off[col] = lvl[col] - lvl[TSR_GREEN];
+        ctx.off[col] = lvl_raw[col] - lvl_raw[TSR_GREEN];
     }
   if (ctx.green)
     {
@@ -1382,7 +1666,6 @@ out:
   if (bkg)
     sep_bkg_free (bkg);
   g_free (seg);
-  g_free (work);
   g_free (back);
   g_free (inv);
   g_free (sat);
