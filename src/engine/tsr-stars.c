@@ -531,55 +531,54 @@ v4sf_splat (float a)
   return (v4sf) { a, a, a, a };
 }
 
-/* e^x for x ≤ 0 (Cephes expf polynomial: ≤ 2 ulp); 0 below -80, like expf's result
- * there to float precision relative to the peak. */
+/* e^x for x ≤ 0, four lanes: x = n·ln 2 + r with n = round (x / ln 2), |r| ≤ ln 2 / 2
+ * (ln 2 split into a 12-bit head, exact in n·head for |n| < 2^12, and its remainder), e^r
+ * from its Taylor series to r^7/7! (truncation ≤ 5·10⁻⁹ relative), 2^n put into the
+ * exponent bits. Below −80 the result is 0 (e^−80 is 10⁻³⁵ of the peak). */
 static inline v4sf
 v4sf_exp (v4sf x)
 {
-  const v4sf magic = v4sf_splat (12582912.0f);     /* 1.5 · 2^23: round to nearest */
+  const v4sf round_magic = v4sf_splat (12582912.0f); /* 1.5 · 2^23: adding it rounds to an integer */
+  const float ln2_head = 0.693115234375f, ln2_tail = 3.194618494528623e-05f;
   v4si under = x < -80.0f;
   x = (v4sf) ((v4si) x & ~under) + (v4sf) ((v4si) v4sf_splat (-80.0f) & under);
-  v4sf t = x * 1.44269504088896341f + magic;
-  v4si ti = (v4si) t - (v4si) magic;               /* n = round (x / ln 2) */
-  v4sf tf = t - magic;
-  x -= tf * 0.693359375f;
-  x -= tf * -2.12194440e-4f;
-  v4sf z = x * x;
-  v4sf y = v4sf_splat (1.9875691500e-4f);
-  y = y * x + 1.3981999507e-3f;
-  y = y * x + 8.3334519073e-3f;
-  y = y * x + 4.1665795894e-2f;
-  y = y * x + 1.6666665459e-1f;
-  y = y * x + 5.0000001201e-1f;
-  y = y * z + x + 1.0f;
-  v4si e = (ti + 127) << 23;
+  v4sf t = x * 1.4426950408889634f + round_magic;
+  v4si n = (v4si) t - (v4si) round_magic;
+  v4sf nf = t - round_magic;
+  v4sf r = (x - nf * ln2_head) - nf * ln2_tail;
+  /* Horner form of 1 + r + r²/2! + … + r⁷/7! */
+  v4sf y = v4sf_splat (1.0f / 5040.0f);
+  y = y * r + 1.0f / 720.0f;
+  y = y * r + 1.0f / 120.0f;
+  y = y * r + 1.0f / 24.0f;
+  y = y * r + 1.0f / 6.0f;
+  y = y * r + 0.5f;
+  y = y * r + 1.0f;
+  y = y * r + 1.0f;
+  v4si e = (n + 127) << 23;
   return (v4sf) ((v4si) (y * (v4sf) e) & ~under);
 }
 
-/* ln x for x ≥ 1 (finite; Cephes logf polynomial: ≤ 2 ulp). */
+/* ln x for finite x ≥ 1, four lanes: x = 2^k · m with m in [√½, √2), ln m = 2 atanh s with
+ * s = (m − 1)/(m + 1), |s| ≤ 0.172, from its series to s⁹/9 (truncation ≤ 4·10⁻¹⁰). */
 static inline v4sf
 v4sf_log (v4sf x)
 {
+  const float ln2 = 0.6931471805599453f;
   v4si xi = (v4si) x;
-  v4si e = ((xi >> 23) & 0xff) - 126;
-  v4sf m = (v4sf) ((xi & 0x007fffff) | 0x3f000000);       /* [0.5, 1) */
-  v4si small = m < 0.707106781186547524f;
-  v4sf ef = __builtin_convertvector (e + small, v4sf);      /* e - 1 where small */
-  m = m + (v4sf) ((v4si) m & small) - 1.0f;
-  v4sf z = m * m;
-  v4sf y = v4sf_splat (7.0376836292e-2f);
-  y = y * m - 1.1514610310e-1f;
-  y = y * m + 1.1676998740e-1f;
-  y = y * m - 1.2420140846e-1f;
-  y = y * m + 1.4249322787e-1f;
-  y = y * m - 1.6668057665e-1f;
-  y = y * m + 2.0000714765e-1f;
-  y = y * m - 2.4999993993e-1f;
-  y = y * m + 3.3333331174e-1f;
-  y = y * m * z;
-  y += ef * -2.12194440e-4f;
-  y -= 0.5f * z;
-  return m + y + ef * 0.693359375f;
+  v4si k = ((xi >> 23) & 0xff) - 127;
+  v4sf m = (v4sf) ((xi & 0x007fffff) | 0x3f800000);       /* [1, 2) */
+  v4si big = m > 1.4142135623730951f;
+  m = m * (v4sf) (((v4si) v4sf_splat (0.5f) & big) | ((v4si) v4sf_splat (1.0f) & ~big));
+  k = k - big;                                             /* k + 1 where halved (big = −1) */
+  v4sf s = (m - 1.0f) / (m + 1.0f);
+  v4sf s2 = s * s;
+  v4sf y = v4sf_splat (1.0f / 9.0f);
+  y = y * s2 + 1.0f / 7.0f;
+  y = y * s2 + 1.0f / 5.0f;
+  y = y * s2 + 1.0f / 3.0f;
+  y = y * s2 + 1.0f;
+  return 2.0f * s * y + __builtin_convertvector (k, v4sf) * ln2;
 }
 
 /* One model pass over the samples, four at a time; gauss, jac and one (a single
