@@ -411,6 +411,18 @@ tsr_frame_cache_peek (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_fr
 }
 #endif
 
+/* Zeroed memory for sums that every frame writes: zeroed here, so each page is faulted in
+ * writable at once. calloc's fresh pages map the shared zero page, and a worker's first +=
+ * then costs a copy-on-write fault plus a TLB shootdown across the threads (3 % of a run). */
+static gpointer
+dense_zeroed (gsize n, gsize size)
+{
+  gpointer m = g_try_malloc_n (n, size);
+  if (m)
+    memset (m, 0, n * size);
+  return m;
+}
+
 /* Rejection units. Mono: a pixel. RGB (demosaiced frames): a pixel, tested once on the sum
  * of its three channels and rejected in all. CFA mosaics: a 2×2 cell, tested once on the
  * sum of its four sites (one sample of each CFA colour, a local luminance), and rejected
@@ -849,11 +861,11 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
   if (p->reject != TSR_REJECT_NONE && idx->len >= 3)
     {
       j.stats_pass = TRUE;
-      j.s0 = g_try_new0 (double, nstat);
-      j.s1 = g_try_new0 (double, nstat);
-      j.s2 = g_try_new0 (double, nstat);
-      j.smax = g_try_new0 (float, nstat);
-      j.smin = g_try_new0 (float, nstat);
+      j.s0 = dense_zeroed (nstat, sizeof (double));
+      j.s1 = dense_zeroed (nstat, sizeof (double));
+      j.s2 = dense_zeroed (nstat, sizeof (double));
+      j.smax = dense_zeroed (nstat, sizeof (float));
+      j.smin = dense_zeroed (nstat, sizeof (float));
       opt.phase = _("Rejection statistics");
       ok = j.s0 && j.s1 && j.s2 && j.smax && j.smin
            && tsr_frames_map (s, &opt, accumulate_frame, &j, progress, progress_data, cancellable, error);
@@ -894,11 +906,11 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
     {
       j.rej_w = g_try_new0 (double, npix);
       j.rej_wx = g_try_new0 (double, nval);
-      j.all_w = g_try_new0 (double, npix);
-      j.all_wx = g_try_new0 (double, nval);
-      j.mean_x = g_try_new0 (double, nval);
+      j.all_w = dense_zeroed (npix, sizeof (double));
+      j.all_wx = dense_zeroed (nval, sizeof (double));
+      j.mean_x = dense_zeroed (nval, sizeof (double));
       j.n_rej = g_try_new0 (guint32, npix);
-      j.n_all = g_try_new0 (guint32, npix);
+      j.n_all = dense_zeroed (npix, sizeof (guint32));
       if (!j.rej_w || !j.rej_wx || !j.all_w || !j.all_wx || !j.mean_x || !j.n_rej || !j.n_all)
         {
           g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("not enough memory for the accumulation images"));

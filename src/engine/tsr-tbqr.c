@@ -78,14 +78,16 @@ tsr_tbqr_fit_planes (const TsrImage *img, double plane[3][3])
           gsize m[3] = { 0, 0, 0 };
           for (int y = j * bh; y < (j + 1) * bh; y++)
             {
-              /* rows in pairs, every other pair: both CFA rows, half the samples
-               * (≥ 1000 per colour and box: ample for a median) */
+              /* rows in pairs, every other pair, and likewise columns: every CFA colour,
+               * a quarter of the samples (≥ 500 per colour and box on a 1080×1920
+               * frame: ample for a median; 256 boxes enter the plane fit) */
               if ((y - j * bh) & 2)
                 continue;
               int col0 = tsr_cfa_color (img->cfa, i * bw, y), col1 = tsr_cfa_color (img->cfa, i * bw + 1, y);
               const float *row = img->data + (gsize) y * img->width;
               const guint8 *mrow = img->mask + (gsize) y * img->width;
-              for (int x = i * bw; x < (i + 1) * bw; x++)
+              const int xskip = bw >= 16 ? 3 : 1;
+              for (int x = i * bw; x < (i + 1) * bw; x += ((x - i * bw) & 1) ? xskip : 1)
                 {
                   if (!mrow[x])
                     continue;
@@ -122,7 +124,7 @@ tsr_tbqr_fit_planes (const TsrImage *img, double plane[3][3])
             {
               gsize m = 0;
               for (int y = j * bh; y < (j + 1) * bh; y += 1 + (bh >= 16))
-                for (int x = i * bw; x < (i + 1) * bw; x++)
+                for (int x = i * bw; x < (i + 1) * bw; x += 1 + (bw >= 16))
                   {
                     gsize k = (gsize) y * img->width + x;
                     if (!img->mask[k])
