@@ -1053,7 +1053,7 @@ static double
 seam_metric (const TsrImage *l, const TsrAnalysis *a)
 {
   int w = l->width, h = l->height;
-  GArray *edge = g_array_new (FALSE, FALSE, sizeof (double)), *all = g_array_new (FALSE, FALSE, sizeof (double));
+  GArray *edge = g_array_new (FALSE, FALSE, sizeof (float)), *all = g_array_new (FALSE, FALSE, sizeof (float));
   gboolean *is_edge_x = g_new0 (gboolean, w), *is_edge_y = g_new0 (gboolean, h);
   for (int i = 0; i < a->tiles_x; i++)
     {
@@ -1077,7 +1077,7 @@ seam_metric (const TsrImage *l, const TsrAnalysis *a)
         gsize k = (gsize) y * w + x;
         if (!l->mask[k] || !l->mask[k + 1] || !l->mask[k + w])
           continue;
-        double dx = fabs (l->data[k + 1] - l->data[k]), dy = fabs (l->data[k + w] - l->data[k]);
+        float dx = fabsf (l->data[k + 1] - l->data[k]), dy = fabsf (l->data[k + w] - l->data[k]);
         if (is_edge_x[x])
           g_array_append_val (edge, dx);
         if (is_edge_y[y])
@@ -1087,7 +1087,9 @@ seam_metric (const TsrImage *l, const TsrAnalysis *a)
         if ((y % 3) == 0)
           g_array_append_val (all, dy);
       }
-  double me = median_d (edge), ma = median_d (all);
+  /* medians by selection (a sort of ~2 M values was 2.7 % of a process run) */
+  double me = tsr_median_inplace ((float *) edge->data, edge->len);
+  double ma = tsr_median_inplace ((float *) all->data, all->len);
   g_array_unref (edge);
   g_array_unref (all);
   g_free (is_edge_x);
