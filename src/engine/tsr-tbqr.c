@@ -752,9 +752,10 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
             gsize k = (gsize) y * pw + x;
             if (!proxy->mask[k])
               continue;
-            /* the tile's level from every other row: the median of ≥ 1000 sky samples
-             * is as good, at half the selection work (tiles overlap 4-fold) */
-            if (!((y - y0) & 1))
+            /* the tile's level from every other row and column: the median of ~700 sky
+             * samples (64 px tiles: ~250) is as good, at a quarter of the selection work
+             * (tiles overlap 4-fold) */
+            if (!((y - y0) & 1) && !((x - x0) & 1))
               vals[m++] = proxy->data[k];
             if (x + 1 < x1 && y + 1 < y1 && proxy->mask[k + 1] && proxy->mask[k + pw])
               {
