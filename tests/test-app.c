@@ -216,8 +216,13 @@ test_window_session (void)
   }
   snapshot_window (win, "analysed.png");
 
+  /* with global.k = 0 (default) the global quality mix has no effect: shown insensitive;
+   * local.p acts in the default PSF form */
+  g_assert_false (tsr_window_param_sensitive (win, "global.alpha"));
+  g_assert_true (tsr_window_param_sensitive (win, "local.p"));
   /* a weighting parameter re-runs only the weighing: a new weights object, other G */
   g_assert_true (tsr_window_set_param (win, "global.k", 2.0));
+  g_assert_true (tsr_window_param_sensitive (win, "global.alpha"));
   g_assert_true (iterate_until (win, not_busy, 60));
   TsrWeights *w1 = tsr_window_get_weights (win);
   g_assert_nonnull (w1);

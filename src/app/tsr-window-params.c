@@ -58,9 +58,12 @@ reanalyse_timeout (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static void update_dependent_rows (TsrWindow *self);
+
 static void
 param_changed (TsrWindow *self, const char *key)
 {
+  update_dependent_rows (self);
   if (g_str_has_prefix (key, "tiles."))
     {
       if (self->paths)
@@ -136,6 +139,30 @@ on_choice_changed (GObject *dd, GParamSpec *pspec, TsrWindow *self)
   param_changed (self, key);
 }
 
+static void
+set_row_sensitive (TsrWindow *self, const char *key, gboolean on)
+{
+  GtkWidget *w = g_hash_table_lookup (self->param_widgets, key);
+  if (!w)
+    return;
+  gtk_widget_set_sensitive (w, on);
+  GtkWidget *label = g_object_get_data (G_OBJECT (w), "label");
+  if (label)
+    gtk_widget_set_sensitive (label, on);
+}
+
+/* Rows whose value has no effect with the current settings are shown insensitive: the
+ * global quality mix only acts through global.k, local.p only in the PSF form. */
+static void
+update_dependent_rows (TsrWindow *self)
+{
+  gboolean global_on = self->params.global_k != 0;
+  set_row_sensitive (self, "global.alpha", global_on);
+  set_row_sensitive (self, "global.beta", global_on);
+  set_row_sensitive (self, "global.gamma", global_on);
+  set_row_sensitive (self, "local.p", self->params.local_mode == TSR_LOCAL_PSF);
+}
+
 /* Every control shows the value in self->params. */
 void
 tsr_window_sync_params (TsrWindow *self)
@@ -156,6 +183,7 @@ tsr_window_sync_params (TsrWindow *self)
         gtk_drop_down_set_selected (GTK_DROP_DOWN (widget), (guint) *(const int *) field);
     }
   self->updating_params = FALSE;
+  update_dependent_rows (self);
 }
 
 static const char *
@@ -306,6 +334,7 @@ tsr_window_build_params (TsrWindow *self)
           gtk_label_set_xalign (GTK_LABEL (label), 0);
           gtk_widget_set_hexpand (label, TRUE);
           gtk_widget_set_tooltip_text (label, _(spec->help));
+          g_object_set_data (G_OBJECT (control), "label", label);
           gtk_grid_attach (GTK_GRID (grid), label, 0, row, 1, 1);
           gtk_grid_attach (GTK_GRID (grid), control, 1, row, 1, 1);
           row++;
@@ -364,4 +393,11 @@ tsr_window_set_param (TsrWindow *self, const char *key, double value)
   else
     gtk_drop_down_set_selected (GTK_DROP_DOWN (w), (guint) value);
   return TRUE;
+}
+
+gboolean
+tsr_window_param_sensitive (TsrWindow *self, const char *key)
+{
+  GtkWidget *w = g_hash_table_lookup (self->param_widgets, key);
+  return w && gtk_widget_get_sensitive (w);
 }

@@ -50,6 +50,8 @@ void        tsr_window_set_autorun (TsrWindow *self, gboolean autorun);
 void        tsr_window_cancel (TsrWindow *self);
 /* Set a parameter through its control in the panel (as if the user changed it). */
 gboolean    tsr_window_set_param (TsrWindow *self, const char *key, double value);
+/* Whether the control of key takes input (FALSE where the value has no effect now). */
+gboolean    tsr_window_param_sensitive (TsrWindow *self, const char *key);
 
 /* Overlay toggles (TsrOverlay bits from tsr-image-view.h), as if clicked. */
 void        tsr_window_set_overlays (TsrWindow *self, guint overlays);

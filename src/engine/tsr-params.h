@@ -33,7 +33,7 @@ typedef struct
 
   /* global quality (§3.1) */
   double alpha, beta, gamma;   /* global.alpha/beta/gamma, sum 1 (0.4/0.3/0.3) */
-  double global_k;             /* global.k: G = V·exp(k·clip(Q, −c, c)) (0.2) */
+  double global_k;             /* global.k: G = V·exp(k·clip(Q, −c, c)) (0) */
   double global_clamp;         /* global.clamp (1.5) */
   TsrEnergyMode energy;        /* global.energy: noise (default) | paper */
   gboolean global_ivw;         /* global.ivw: G includes the inverse-variance factor (σ_med/σ_f)² (TRUE) */
