@@ -296,15 +296,23 @@ test_window_session (void)
   iterate_until (win, run_progressed, 60);
   if (tsr_window_get_job (win) != TSR_JOB_RUN)
     {
-      /* it finished before a progress update was seen: start again and cancel at once */
+      /* it finished before a progress update was seen (a fast machine): its result is
+       * shown; start again and cancel at once — the cancelled run must not replace it */
       g_test_message ("run finished before its first progress report; cancelling at start");
+      g_assert_nonnull (tsr_window_get_reconstruction (win));
       g_assert_true (tsr_window_run (win));
+      g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_RUN);
     }
+  const TsrReconstruction *shown = tsr_window_get_reconstruction (win);
+  const TsrImage *shown_image = shown ? shown->result : NULL;
   tsr_window_cancel (win);
   g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_NONE);
   g_assert_true (iterate_until (win, not_busy, 120));
   iterate_for (0.2);
-  g_assert_null (tsr_window_get_reconstruction (win));
+  /* no result of the cancelled run arrives: the window still shows what it showed before */
+  g_assert_true (tsr_window_get_reconstruction (win) == shown);
+  if (shown)
+    g_assert_true (tsr_window_get_reconstruction (win)->result == shown_image);
   g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_NONE);
 
   /* run to completion */
@@ -318,6 +326,16 @@ test_window_session (void)
   g_assert_cmpint (r->result->height, ==, (int) sh);
   snapshot_window (win, "result.png");
   snapshot_figures (win);
+  {
+    /* a new run cancelled at once leaves the result on screen as it was */
+    const TsrImage *image = r->result;
+    g_assert_true (tsr_window_run (win));
+    tsr_window_cancel (win);
+    g_assert_true (iterate_until (win, not_busy, 120));
+    iterate_for (0.2);
+    g_assert_true (tsr_window_get_reconstruction (win) == r);
+    g_assert_true (r->result == image);
+  }
   g_print ("# worst main-loop stall while jobs ran: %.1f ms (longest gap between 10 ms ticks)\n",
            tsr_window_get_worst_stall_ms (win));
   print_stalls (win, "analysis", TSR_JOB_ANALYSE);
