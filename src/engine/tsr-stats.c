@@ -14,22 +14,40 @@ swapf (float *a, float *b)
   *b = t;
 }
 
-/* Reorder v so that v[k] is the k-th smallest value, everything before it ≤ v[k] and
- * everything after it ≥ v[k] (Hoare partition with median-of-three pivot). */
+/* Selection below this size: quickselect (Hoare partition, median-of-three pivot) down to
+ * insertion sort. Above it each round first narrows the search to a band of values that
+ * a sample says holds rank k, in one branch-free pass (Floyd–Rivest style): the tile
+ * medians of a TBQR run (about a thousand values each) spent most of their time in the
+ * mispredicted branches of the partition loop. */
+#define SELECT_INSERTION 16
+#define SELECT_BAND_MIN 320
+#define SELECT_SAMPLE_MAX 1024
+
 static void
-select_kth (float *v, gsize n, gsize k)
+insertion_sort (float *v, gsize n)
+{
+  for (gsize i = 1; i < n; i++)
+    {
+      float x = v[i];
+      gsize j = i;
+      while (j > 0 && v[j - 1] > x)
+        {
+          v[j] = v[j - 1];
+          j--;
+        }
+      v[j] = x;
+    }
+}
+
+/* Reorder v so that v[k] is the k-th smallest value, everything before it ≤ v[k] and
+ * everything after it ≥ v[k]. */
+static void
+select_hoare (float *v, gsize n, gsize k)
 {
   gsize lo = 0, hi = n - 1;
 
-  while (hi > lo)
+  while (hi - lo >= SELECT_INSERTION)
     {
-      if (hi - lo == 1)
-        {
-          if (v[hi] < v[lo])
-            swapf (&v[lo], &v[hi]);
-          return;
-        }
-
       gsize mid = lo + (hi - lo) / 2;
       /* Median of three at v[lo+1]; v[lo] ≤ v[lo+1] ≤ v[hi] serve as sentinels. */
       swapf (&v[mid], &v[lo + 1]);
@@ -53,13 +71,107 @@ select_kth (float *v, gsize n, gsize k)
       v[lo + 1] = v[j];
       v[j] = pivot;
 
-      if (j >= k)
-        hi = j - 1;
-      if (j <= k)
-        lo = i;
       if (j == k)
         return;
+      if (j > k)
+        hi = j - 1;
+      else
+        lo = i;
     }
+  if (hi > lo)
+    insertion_sort (v + lo, hi - lo + 1);
+}
+
+static float
+max_of (const float *v, gsize n)
+{
+  float m = v[0];
+  for (gsize i = 1; i < n; i++)
+    m = v[i] > m ? v[i] : m;
+  return m;
+}
+
+/* The largest of the values of v below a (there is one). */
+static float
+max_below (const float *v, gsize n, float a)
+{
+  float m = -INFINITY;
+  for (gsize i = 0; i < n; i++)
+    m = v[i] < a && v[i] > m ? v[i] : m;
+  return m;
+}
+
+/* The k-th smallest of v[0 .. n) in *kth and, when lower is not NULL (k ≥ 1), the
+ * (k − 1)-th in *lower; v is reordered. Values only: which of several equal elements is
+ * meant makes no difference. */
+static void
+select_pair (float *v, gsize n, gsize k, float *kth, float *lower)
+{
+  while (n > SELECT_BAND_MIN)
+    {
+      /* A regular sample of s values; its ranks around k·s/n bracket rank k of v with
+       * high probability (2.5 binomial standard deviations either side, plus one). */
+      float sample[SELECT_SAMPLE_MAX];
+      gsize s = (gsize) (0.5 * pow ((double) n, 2.0 / 3.0));
+      s = CLAMP (s, 64, SELECT_SAMPLE_MAX);
+      for (gsize i = 0; i < s; i++)
+        sample[i] = v[(2 * i + 1) * n / (2 * s)];
+      double p = (k + 0.5) / n;
+      double centre = p * s, half = 2.5 * sqrt (s * p * (1.0 - p)) + 1.0;
+      double ra = floor (centre - half), rb = ceil (centre + half);
+      float a = -INFINITY, b = INFINITY;
+      gsize ia = 0;
+      if (ra >= 0)
+        {
+          ia = (gsize) ra;
+          select_hoare (sample, s, ia);
+          a = sample[ia];
+          ia++;
+        }
+      if (rb < s)
+        {
+          gsize ib = (gsize) rb;
+          select_hoare (sample + ia, s - ia, ib - ia);
+          b = sample[ib];
+        }
+
+      /* One pass: the values in [a, b] to the front (an unconditional swap and a counted
+       * advance, no branch on the data), and the count below a. */
+      gsize m = 0, lt = 0;
+      for (gsize i = 0; i < n; i++)
+        {
+          float x = v[i];
+          lt += x < a;
+          v[i] = v[m];
+          v[m] = x;
+          m += (x >= a) & (x <= b);
+        }
+
+      if (k < lt || k >= lt + m || m == n)
+        break;  /* the band missed (rare) or does not shrink (few distinct values) */
+      gsize kk = k - lt;
+      if (a == b)
+        {
+          /* every value of the band equals a */
+          *kth = a;
+          if (lower)
+            *lower = kk > 0 ? a : max_below (v + m, n - m, a);
+          return;
+        }
+      if (lower && kk == 0)
+        {
+          /* rank k − 1 is the largest value below the band */
+          *lower = max_below (v + m, n - m, a);
+          lower = NULL;
+        }
+      n = m;
+      k = kk;
+    }
+
+  select_hoare (v, n, k);
+  *kth = v[k];
+  if (lower)
+    *lower = max_of (v, k);
 }
 
 float
@@ -71,16 +183,15 @@ tsr_median_inplace (float *v, gsize n)
     return v[0];
 
   gsize k = n / 2;
-  select_kth (v, n, k);
+  float kth, lower;
   if (n % 2 == 1)
-    return v[k];
-
-  /* Even count: the lower middle is the largest value of v[0 .. k). */
-  float lower = v[0];
-  for (gsize i = 1; i < k; i++)
-    if (v[i] > lower)
-      lower = v[i];
-  return (float) (0.5 * ((double) lower + (double) v[k]));
+    {
+      select_pair (v, n, k, &kth, NULL);
+      return kth;
+    }
+  /* Even count: the mean of the lower middle (rank k − 1) and the upper one (rank k). */
+  select_pair (v, n, k, &kth, &lower);
+  return (float) (0.5 * ((double) lower + (double) kth));
 }
 
 float

@@ -1,0 +1,218 @@
+/* test-stats.c — robust statistics: the median selection against a sort. */
+#include "tsr-test-util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+cmp_float (const void *a, const void *b)
+{
+  float x = *(const float *) a, y = *(const float *) b;
+  return (x > y) - (x < y);
+}
+
+/* The median by the definition: the middle of the sorted values, or the mean (in double,
+ * rounded to float) of the two middle ones for an even count. */
+static float
+median_by_sort (const float *v, gsize n)
+{
+  float *s = g_memdup2 (v, n * sizeof (float));
+  qsort (s, n, sizeof (float), cmp_float);
+  float r = n % 2 ? s[n / 2] : (float) (0.5 * ((double) s[n / 2 - 1] + (double) s[n / 2]));
+  g_free (s);
+  return r;
+}
+
+typedef enum
+{
+  DATA_UNIFORM,      /* continuous, all distinct (almost surely) */
+  DATA_GAUSS,        /* a background level with noise and a few bright outliers */
+  DATA_INTEGER,      /* integer ADU: many ties */
+  DATA_FEW,          /* two or three distinct values */
+  DATA_CONSTANT,     /* all equal */
+  DATA_SORTED,       /* ascending, with runs of duplicates */
+  DATA_REVERSED,     /* descending */
+  DATA_SAWTOOTH,     /* a short period (aliases with a regular sample) */
+  DATA_HALF_HALF,    /* two values, split at the middle (the band edge at the median) */
+  N_DATA
+} DataKind;
+
+static void
+fill (float *v, gsize n, DataKind kind, GRand *r)
+{
+  for (gsize i = 0; i < n; i++)
+    switch (kind)
+      {
+      case DATA_UNIFORM:
+        v[i] = (float) g_rand_double_range (r, -1000, 1000);
+        break;
+      case DATA_GAUSS:
+        {
+          double g = 0;
+          for (int j = 0; j < 4; j++)
+            g += g_rand_double (r) - 0.5;
+          v[i] = (float) (1200.0 + 20.0 * g + (g_rand_int_range (r, 0, 50) == 0 ? 5000 * g_rand_double (r) : 0));
+        }
+        break;
+      case DATA_INTEGER:
+        v[i] = (float) g_rand_int_range (r, 990, 1010 + (gint32) (n % 37));
+        break;
+      case DATA_FEW:
+        v[i] = (float) g_rand_int_range (r, 0, 2 + (gint32) (n % 2));
+        break;
+      case DATA_CONSTANT:
+        v[i] = 3.25f;
+        break;
+      case DATA_SORTED:
+        v[i] = (float) (i / 3);
+        break;
+      case DATA_REVERSED:
+        v[i] = (float) (n - i) * 0.5f;
+        break;
+      case DATA_SAWTOOTH:
+        v[i] = (float) (i % 7) + (float) (i % 3) * 0.125f;
+        break;
+      case DATA_HALF_HALF:
+        v[i] = i % 2 ? 1.0f : (i < n / 2 + 1 ? 1.0f : 2.0f);
+        break;
+      default:
+        g_assert_not_reached ();
+      }
+}
+
+/* Every size from 1 to 600 and a spread of sizes up to 5000, every kind of data:
+ * tsr_median_inplace equals the sorted median exactly, and leaves a permutation of the
+ * input (tsr_mad_inplace relies on it). */
+static void
+test_median_vs_sort (void)
+{
+  g_autoptr (GRand) r = g_rand_new_with_seed (20240611);
+  const gsize max_n = 5000;
+  float *v = g_new (float, max_n), *w = g_new (float, max_n);
+  float *a = g_new (float, max_n), *b = g_new (float, max_n);
+  guint cases = 0;
+  for (gsize n = 1; n <= max_n; n += n < 600 ? 1 : g_rand_int_range (r, 1, 40))
+    for (int kind = 0; kind < N_DATA; kind++)
+      {
+        fill (v, n, kind, r);
+        /* shuffle (the sorted and periodic kinds keep their order half of the time) */
+        if (kind == DATA_UNIFORM || kind == DATA_GAUSS || kind == DATA_INTEGER || g_rand_boolean (r))
+          for (gsize i = n; i > 1; i--)
+            {
+              gsize j = g_rand_int_range (r, 0, (gint32) i);
+              float t = v[i - 1];
+              v[i - 1] = v[j];
+              v[j] = t;
+            }
+        memcpy (w, v, n * sizeof (float));
+        float want = median_by_sort (v, n);
+        float got = tsr_median_inplace (w, n);
+        if (memcmp (&got, &want, sizeof got) != 0)
+          g_error ("n = %zu, kind %d: median %.9g, sort gives %.9g", n, kind, got, want);
+        memcpy (a, v, n * sizeof (float));
+        memcpy (b, w, n * sizeof (float));
+        qsort (a, n, sizeof (float), cmp_float);
+        qsort (b, n, sizeof (float), cmp_float);
+        g_assert_cmpmem (a, n * sizeof (float), b, n * sizeof (float));
+        cases++;
+      }
+  g_test_message ("%u arrays", cases);
+  g_free (v);
+  g_free (w);
+  g_free (a);
+  g_free (b);
+}
+
+/* The lower middle of an even count just below the band the selection narrows to: the
+ * values below the median sit where the selection's regular sample does not look (the
+ * positions are those of tsr-stats.c: (2i + 1)·n / 2s with s = ½ n^⅔), so the sample
+ * sees only the upper half and its lower bracket is the upper middle itself. */
+static void
+test_median_band_edge (void)
+{
+  for (int all_equal = 0; all_equal < 2; all_equal++)
+    for (gsize n = 1000; n <= 20000; n += 998)
+      {
+        gsize s = CLAMP ((gsize) (0.5 * pow ((double) n, 2.0 / 3.0)), 64, 1024);
+        gboolean *sampled = g_new0 (gboolean, n);
+        for (gsize i = 0; i < s; i++)
+          sampled[(2 * i + 1) * n / (2 * s)] = TRUE;
+        float *v = g_new (float, n);
+        gsize k = n / 2, nlow = 0, nhigh = 0;
+        /* sampled positions first take upper-half values: 60 % equal to 500, then rising */
+        for (gsize i = 0; i < n; i++)
+          if (sampled[i])
+            {
+              v[i] = all_equal || nhigh < s * 6 / 10 ? 500.0f : 500.0f + nhigh;
+              nhigh++;
+            }
+        for (gsize i = 0; i < n; i++)
+          if (!sampled[i])
+            {
+              if (nlow < k)
+                v[i] = (float) nlow++ * 0.25f;
+              else
+                v[i] = all_equal ? 500.0f : 600.0f + nhigh++;
+            }
+        float want = median_by_sort (v, n);
+        float got = tsr_median_inplace (v, n);
+        g_assert_cmpfloat (got, ==, want);
+        g_free (v);
+        g_free (sampled);
+      }
+}
+
+/* Large inputs (the frame noise estimate selects among up to 2^17 differences). */
+static void
+test_median_large (void)
+{
+  g_autoptr (GRand) r = g_rand_new_with_seed (7);
+  const gsize sizes[] = { 65536, 131072, 131073, 200001 };
+  for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
+    for (int kind = 0; kind < N_DATA; kind++)
+      {
+        gsize n = sizes[s];
+        float *v = g_new (float, n);
+        fill (v, n, kind, r);
+        float want = median_by_sort (v, n);
+        float got = tsr_median_inplace (v, n);
+        if (memcmp (&got, &want, sizeof got) != 0)
+          g_error ("n = %zu, kind %d: median %.9g, sort gives %.9g", n, kind, got, want);
+        g_free (v);
+      }
+}
+
+/* The MAD (a median of |v − med| after a median of v) matches the definition. */
+static void
+test_mad (void)
+{
+  g_autoptr (GRand) r = g_rand_new_with_seed (99);
+  for (gsize n = 1; n <= 3000; n += g_rand_int_range (r, 1, 60))
+    for (int kind = 0; kind < N_DATA; kind++)
+      {
+        float *v = g_new (float, n), *d = g_new (float, n);
+        fill (v, n, kind, r);
+        float med = median_by_sort (v, n);
+        for (gsize i = 0; i < n; i++)
+          d[i] = fabsf (v[i] - med);
+        float want = median_by_sort (d, n);
+        float m2 = tsr_median_inplace (v, n);
+        g_assert_cmpfloat (m2, ==, med);
+        float got = tsr_mad_inplace (v, n, m2);
+        g_assert_cmpfloat (got, ==, want);
+        g_free (v);
+        g_free (d);
+      }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/stats/median/vs-sort", test_median_vs_sort);
+  g_test_add_func ("/stats/median/large", test_median_large);
+  g_test_add_func ("/stats/median/band-edge", test_median_band_edge);
+  g_test_add_func ("/stats/mad", test_mad);
+  return g_test_run ();
+}
