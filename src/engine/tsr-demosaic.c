@@ -56,7 +56,8 @@ tsr_demosaic (const TsrImage *m)
 {
   g_return_val_if_fail (m->channels == 1 && m->cfa != TSR_CFA_NONE, NULL);
   int w = m->width, h = m->height;
-  TsrImage *out = tsr_image_new (w, h, 3);
+  /* every sample of the three planes is written below, the mask copied */
+  TsrImage *out = tsr_image_new_uninit (w, h, 3);
   if (!out)
     return NULL;
   tsr_header_free (out->header);

@@ -52,8 +52,8 @@ tsr_cfa_shift (TsrCfa cfa, int dx, int dy)
   return tsr_cfa_from_name (s);
 }
 
-TsrImage *
-tsr_image_new (int width, int height, int channels)
+static TsrImage *
+image_alloc (int width, int height, int channels, gboolean zero)
 {
   g_return_val_if_fail (width > 0 && height > 0, NULL);
   g_return_val_if_fail (channels == 1 || channels == 3, NULL);
@@ -63,7 +63,8 @@ tsr_image_new (int width, int height, int channels)
   img->height = height;
   img->channels = channels;
   gsize n = (gsize) width * height;
-  img->data = g_try_malloc0 (n * channels * sizeof (float));
+  img->data = zero ? g_try_malloc0 (n * channels * sizeof (float))
+                   : g_try_malloc (n * channels * sizeof (float));
   img->mask = g_try_malloc (n);
   if (!img->data || !img->mask)
     {
@@ -72,9 +73,22 @@ tsr_image_new (int width, int height, int channels)
       g_free (img);
       return NULL;
     }
-  memset (img->mask, 1, n);
+  if (zero)
+    memset (img->mask, 1, n);
   img->header = tsr_header_new ();
   return img;
+}
+
+TsrImage *
+tsr_image_new (int width, int height, int channels)
+{
+  return image_alloc (width, height, channels, TRUE);
+}
+
+TsrImage *
+tsr_image_new_uninit (int width, int height, int channels)
+{
+  return image_alloc (width, height, channels, FALSE);
 }
 
 TsrImage *
@@ -92,9 +106,12 @@ tsr_image_new_like (const TsrImage *like)
 TsrImage *
 tsr_image_copy (const TsrImage *src)
 {
-  TsrImage *img = tsr_image_new_like (src);
+  TsrImage *img = tsr_image_new_uninit (src->width, src->height, src->channels);
   if (!img)
     return NULL;
+  img->cfa = src->cfa;
+  tsr_header_free (img->header);
+  img->header = tsr_header_copy (src->header);
   memcpy (img->data, src->data, tsr_image_npix (src) * src->channels * sizeof (float));
   memcpy (img->mask, src->mask, tsr_image_npix (src));
   return img;

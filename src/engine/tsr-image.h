@@ -46,6 +46,9 @@ struct _TsrImage
 };
 
 TsrImage *tsr_image_new (int width, int height, int channels);  /* zeroed, mask all valid */
+/* Same shape, data and mask left uninitialised: for outputs whose every sample and mask
+ * byte the caller writes (saves zeroing, and the first write faults the pages in). */
+TsrImage *tsr_image_new_uninit (int width, int height, int channels);
 TsrImage *tsr_image_new_like (const TsrImage *like);             /* same shape & cfa, zero data, copy of header */
 TsrImage *tsr_image_copy (const TsrImage *img);
 TsrImage *tsr_image_ref (TsrImage *img);

@@ -398,9 +398,14 @@ warp_pixel (WarpJob *job, int x, int y, float *wu, float *wv)
             qx /= w;
             qy /= w;
           }
+        /* invalid until a value is written: zero samples (the output is not zeroed) */
         out->mask[oi] = 0;
         if (!(qx >= -0.5 && qx <= W - 0.5 && qy >= -0.5 && qy <= H - 0.5))
-          return;
+          {
+            for (int c = 0; c < nch; c++)
+              out->data[c * onpix + oi] = 0.0f;
+            return;
+          }
         const Lattice *L = job->cfa ? &job->lat[tsr_cfa_color (job->out_cfa, x, y)] : &job->lat[0];
         double du = qx - L->ox, dv = qy - L->oy;
         double u = L->inv[0] * du + L->inv[1] * dv;
@@ -496,7 +501,11 @@ warp_pixel (WarpJob *job, int x, int y, float *wu, float *wv)
               wsum += wt;
             }
         if (!ok || wsum < 0.5f)
-          return;
+          {
+            for (int c = 0; c < nch; c++)
+              out->data[c * onpix + oi] = 0.0f;
+            return;
+          }
         for (int c = 0; c < nch; c++)
           out->data[c * onpix + oi] = acc[c] / wsum;
         out->mask[oi] = 1;
@@ -529,7 +538,8 @@ tsr_warp (const TsrImage *src, const TsrTransform *t, int out_w, int out_h, TsrC
 
   const int W = src->width, H = src->height;
   gboolean cfa = src->cfa != TSR_CFA_NONE && src->channels == 1;
-  TsrImage *out = tsr_image_new (out_w, out_h, src->channels);
+  /* every output pixel is written by warp_rows (value and mask, zeros where invalid) */
+  TsrImage *out = tsr_image_new_uninit (out_w, out_h, src->channels);
   if (!out)
     return NULL;
   tsr_header_free (out->header);
