@@ -161,68 +161,6 @@ select_closest (float *v, gsize n, gsize k, float c)
     }
 }
 
-/* The median of v[0 .. n) for the clipping loop, which sums v in the order the selection
- * leaves it (std_of, keep_within, mean_of): a different partition order changes the last
- * bits of those sums and so the stack. This quickselect (Hoare partition, median-of-three
- * pivot) is the one the stacks were made with; tsr_median_inplace (tsr-stats.c) has since
- * moved to a faster selection that leaves another order. */
-static float
-clip_median (float *v, gsize n)
-{
-  if (n == 0)
-    return NAN;
-  if (n == 1)
-    return v[0];
-
-  gsize k = n / 2, lo = 0, hi = n - 1;
-  while (hi > lo)
-    {
-      if (hi - lo == 1)
-        {
-          if (v[hi] < v[lo])
-            swapf (&v[lo], &v[hi]);
-          break;
-        }
-
-      gsize mid = lo + (hi - lo) / 2;
-      swapf (&v[mid], &v[lo + 1]);
-      if (v[lo] > v[hi])
-        swapf (&v[lo], &v[hi]);
-      if (v[lo + 1] > v[hi])
-        swapf (&v[lo + 1], &v[hi]);
-      if (v[lo] > v[lo + 1])
-        swapf (&v[lo], &v[lo + 1]);
-
-      gsize i = lo + 1, j = hi;
-      float pivot = v[lo + 1];
-      for (;;)
-        {
-          do i++; while (v[i] < pivot);
-          do j--; while (v[j] > pivot);
-          if (j < i)
-            break;
-          swapf (&v[i], &v[j]);
-        }
-      v[lo + 1] = v[j];
-      v[j] = pivot;
-
-      if (j >= k)
-        hi = j - 1;
-      if (j <= k)
-        lo = i;
-      if (j == k)
-        break;
-    }
-  if (n % 2 == 1)
-    return v[k];
-
-  float lower = v[0];
-  for (gsize i = 1; i < k; i++)
-    if (v[i] > lower)
-      lower = v[i];
-  return (float) (0.5 * ((double) lower + (double) v[k]));
-}
-
 /* Keep (move to the front) the samples within [lo, hi]; returns their count. */
 static gsize
 keep_within (float *v, gsize m, double lo, double hi)
@@ -246,7 +184,7 @@ combine_clipped (gboolean winsor, const TsrStackParams *p, float *v, gsize n)
 
   for (int it = 0; it < iters; it++)
     {
-      float med = clip_median (v, m);
+      float med = tsr_median_inplace (v, m);
       double sd = std_of (v, m);
       if (!(sd > 0.0))
         break;
