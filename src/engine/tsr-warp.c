@@ -320,6 +320,120 @@ accum6_rgb (const float *b0, const float *b1, const float *b2, gssize sb, const 
 
 static inline void warp_pixel (WarpJob *job, int x, int y, float *wu, float *wv);
 
+/* Function multiversioning: on x86-64 with glibc (ifunc) the block kernel below is also
+ * compiled for AVX2 and picked at load time; elsewhere only the baseline build exists. No
+ * FMA: the AVX2 clone must round exactly as the baseline code (and -std=c11 does not
+ * contract a * b + c anyway). */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute (target_clones)
+#define TSR_CLONES_AVX2 __attribute__ ((target_clones ("avx2", "default")))
+#endif
+#endif
+#ifndef TSR_CLONES_AVX2
+#define TSR_CLONES_AVX2
+#endif
+
+/* Blocks of GRID_BLOCK adjacent output pixels of one row, one pixel per vector lane. */
+#define GRID_BLOCK 8
+typedef float TsrV8 __attribute__ ((vector_size (GRID_BLOCK * sizeof (float))));
+
+static inline void
+load8 (TsrV8 *v, const float *p)
+{
+  memcpy (v, p, sizeof *v);
+}
+
+/* The grid6 case for GRID_BLOCK output pixels (x0 …) of row y at once, when all of them
+ * take accum6_rgb's path and their footprints are one 6×6 block sliding by one column per
+ * pixel (a transform near unit scale, away from edges and masked samples). Each lane does
+ * accum6_rgb's arithmetic for its pixel, operation for operation and in the same order —
+ * tap k's partial sum is lane k of accum6_rgb's vector, taps 4–5 its scalar — so the
+ * results are bit-identical; the lanes only remove the per-pixel horizontal reductions and
+ * scalar tails. Returns FALSE (nothing written) when the block does not qualify. */
+static TSR_CLONES_AVX2 gboolean
+grid6_block (const WarpJob *job, int x0, int y)
+{
+  const TsrImage *src = job->src;
+  TsrImage *out = job->out;
+  const int W = src->width, H = src->height, OW = out->width;
+  const double *m = job->t->m;
+  const gsize onpix = tsr_image_npix (out), snpix = tsr_image_npix (src);
+  float wuT[6][GRID_BLOCK] __attribute__ ((aligned (32)));
+  float wvT[6][GRID_BLOCK] __attribute__ ((aligned (32)));
+  int bx0 = 0, by0 = 0;
+  for (int i = 0; i < GRID_BLOCK; i++)
+    {
+      const int x = x0 + i;
+      double qx = m[0] * x + m[1] * y + m[2];
+      double qy = m[3] * x + m[4] * y + m[5];
+      if (!(qx >= -0.5 && qx <= W - 0.5 && qy >= -0.5 && qy <= H - 0.5))
+        return FALSE;
+      int iu = (int) qx, iv = (int) qy;
+      iu -= qx < iu;
+      iv -= qy < iv;
+      if (i == 0)
+        bx0 = iu - 2, by0 = iv - 2;
+      else if (iu - 2 != bx0 + i || iv - 2 != by0)
+        return FALSE;
+      /* kernel_weights (LANCZOS3) */
+      int pu = (int) ((qx - iu) * LANCZOS_PHASES + 0.5), pv = (int) ((qy - iv) * LANCZOS_PHASES + 0.5);
+      pu = CLAMP (pu, 0, LANCZOS_PHASES);
+      pv = CLAMP (pv, 0, LANCZOS_PHASES);
+      const float *lu = lanczos_lut[pu], *lv = lanczos_lut[pv];
+      for (int k = 0; k < 6; k++)
+        {
+          /* accum6_rgb skips rows of weight zero; so does the per-pixel path */
+          if (lv[k] == 0.0f)
+            return FALSE;
+          wuT[k][i] = lu[k];
+          wvT[k][i] = lv[k];
+        }
+    }
+  if (!bbox_clean (job, bx0, by0, bx0 + GRID_BLOCK - 1 + 5, by0 + 5))
+    return FALSE;
+
+  /* ww[l][k] = wu[k] · wv[l] for taps 0–3 (accum6_rgb's w4 * wl) */
+  TsrV8 ww[6][4], wl[6], w4, w5;
+  load8 (&w4, wuT[4]);
+  load8 (&w5, wuT[5]);
+  for (int l = 0; l < 6; l++)
+    {
+      load8 (&wl[l], wvT[l]);
+      for (int k = 0; k < 4; k++)
+        {
+          TsrV8 wk;
+          load8 (&wk, wuT[k]);
+          ww[l][k] = wk * wl[l];
+        }
+    }
+  const gsize oi = (gsize) y * OW + x0;
+  for (int c = 0; c < 3; c++)
+    {
+      const float *b = src->data + c * snpix + (gssize) by0 * W + bx0;
+      TsrV8 v0 = { 0 }, v1 = v0, v2 = v0, v3 = v0, t = v0;
+      for (int l = 0; l < 6; l++)
+        {
+          const float *r = b + (gssize) l * W;
+          TsrV8 r0, r1, r2, r3, r4, r5;
+          load8 (&r0, r);
+          load8 (&r1, r + 1);
+          load8 (&r2, r + 2);
+          load8 (&r3, r + 3);
+          load8 (&r4, r + 4);
+          load8 (&r5, r + 5);
+          v0 += ww[l][0] * r0;
+          v1 += ww[l][1] * r1;
+          v2 += ww[l][2] * r2;
+          v3 += ww[l][3] * r3;
+          t += wl[l] * (w4 * r4 + w5 * r5);
+        }
+      TsrV8 res = (v0 + v1) + (v2 + v3) + t;
+      memcpy (out->data + c * onpix + oi, &res, sizeof res);
+    }
+  memset (out->mask + oi, 1, GRID_BLOCK);
+  return TRUE;
+}
+
 static void
 warp_rows (WarpJob *job, int y_begin, int y_end)
 {
@@ -343,6 +457,13 @@ warp_rows (WarpJob *job, int y_begin, int y_end)
       {
         for (int x = 0; x < OW; x++)
           {
+            /* a block of pixels at once where it qualifies; otherwise the block's pixels
+             * one by one */
+            if (x % GRID_BLOCK == 0 && x + GRID_BLOCK <= OW && grid6_block (job, x, y))
+              {
+                x += GRID_BLOCK - 1;
+                continue;
+              }
             gsize oi = (gsize) y * OW + x;
             double qx = m[0] * x + m[1] * y + m[2];
             double qy = m[3] * x + m[4] * y + m[5];
