@@ -68,6 +68,10 @@ tsr_interp_from_name (const char *name, TsrInterp *out)
  * f = p / LANCZOS_PHASES; rows normalised to sum 1; rows 0 and LANCZOS_PHASES are exact
  * deltas. Written once (g_once), read-only afterwards. */
 static float lanczos_lut[LANCZOS_PHASES + 1][6];
+/* The same table transposed (lanczos_lut_t[k][p]), and whether row p has a zero weight:
+ * for the block kernel (grid6_block), which gathers one phase per vector lane. */
+static float lanczos_lut_t[6][LANCZOS_PHASES + 1];
+static guint8 lanczos_lut_zero[LANCZOS_PHASES + 1];
 
 static double
 lanczos3 (double d)
@@ -113,6 +117,12 @@ lanczos_lut_init (void)
       lanczos_lut[0][2] = 1.0f;
       memset (lanczos_lut[LANCZOS_PHASES], 0, sizeof lanczos_lut[0]);
       lanczos_lut[LANCZOS_PHASES][3] = 1.0f;
+      for (int p = 0; p <= LANCZOS_PHASES; p++)
+        for (int k = 0; k < 6; k++)
+          {
+            lanczos_lut_t[k][p] = lanczos_lut[p][k];
+            lanczos_lut_zero[p] |= lanczos_lut[p][k] == 0.0f;
+          }
       g_once_init_leave (&done, 1);
     }
 }
@@ -358,8 +368,7 @@ grid6_block (const WarpJob *job, int x0, int y)
   const int W = src->width, H = src->height, OW = out->width;
   const double *m = job->t->m;
   const gsize onpix = tsr_image_npix (out), snpix = tsr_image_npix (src);
-  float wuT[6][GRID_BLOCK] __attribute__ ((aligned (32)));
-  float wvT[6][GRID_BLOCK] __attribute__ ((aligned (32)));
+  int pu[GRID_BLOCK], pv[GRID_BLOCK];
   int bx0 = 0, by0 = 0;
   for (int i = 0; i < GRID_BLOCK; i++)
     {
@@ -375,37 +384,31 @@ grid6_block (const WarpJob *job, int x0, int y)
         bx0 = iu - 2, by0 = iv - 2;
       else if (iu - 2 != bx0 + i || iv - 2 != by0)
         return FALSE;
-      /* kernel_weights (LANCZOS3) */
-      int pu = (int) ((qx - iu) * LANCZOS_PHASES + 0.5), pv = (int) ((qy - iv) * LANCZOS_PHASES + 0.5);
-      pu = CLAMP (pu, 0, LANCZOS_PHASES);
-      pv = CLAMP (pv, 0, LANCZOS_PHASES);
-      const float *lu = lanczos_lut[pu], *lv = lanczos_lut[pv];
-      for (int k = 0; k < 6; k++)
-        {
-          /* accum6_rgb skips rows of weight zero; so does the per-pixel path */
-          if (lv[k] == 0.0f)
-            return FALSE;
-          wuT[k][i] = lu[k];
-          wvT[k][i] = lv[k];
-        }
+      /* the phases of kernel_weights (LANCZOS3) */
+      int u = (int) ((qx - iu) * LANCZOS_PHASES + 0.5), v = (int) ((qy - iv) * LANCZOS_PHASES + 0.5);
+      pu[i] = CLAMP (u, 0, LANCZOS_PHASES);
+      pv[i] = CLAMP (v, 0, LANCZOS_PHASES);
+      /* accum6_rgb skips rows of weight zero (and so the taps there, whatever they hold) */
+      if (lanczos_lut_zero[pv[i]])
+        return FALSE;
     }
   if (!bbox_clean (job, bx0, by0, bx0 + GRID_BLOCK - 1 + 5, by0 + 5))
     return FALSE;
 
+#define GATHER8(tab, p) \
+  ((TsrV8) { (tab)[p[0]], (tab)[p[1]], (tab)[p[2]], (tab)[p[3]], (tab)[p[4]], (tab)[p[5]], (tab)[p[6]], (tab)[p[7]] })
   /* ww[l][k] = wu[k] · wv[l] for taps 0–3 (accum6_rgb's w4 * wl) */
-  TsrV8 ww[6][4], wl[6], w4, w5;
-  load8 (&w4, wuT[4]);
-  load8 (&w5, wuT[5]);
+  TsrV8 ww[6][4], wl[6];
+  const TsrV8 w4 = GATHER8 (lanczos_lut_t[4], pu), w5 = GATHER8 (lanczos_lut_t[5], pu);
+  const TsrV8 wk[4] = { GATHER8 (lanczos_lut_t[0], pu), GATHER8 (lanczos_lut_t[1], pu),
+                        GATHER8 (lanczos_lut_t[2], pu), GATHER8 (lanczos_lut_t[3], pu) };
   for (int l = 0; l < 6; l++)
     {
-      load8 (&wl[l], wvT[l]);
+      wl[l] = GATHER8 (lanczos_lut_t[l], pv);
       for (int k = 0; k < 4; k++)
-        {
-          TsrV8 wk;
-          load8 (&wk, wuT[k]);
-          ww[l][k] = wk * wl[l];
-        }
+        ww[l][k] = wk[k] * wl[l];
     }
+#undef GATHER8
   const gsize oi = (gsize) y * OW + x0;
   for (int c = 0; c < 3; c++)
     {
