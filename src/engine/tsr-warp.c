@@ -68,9 +68,10 @@ tsr_interp_from_name (const char *name, TsrInterp *out)
  * f = p / LANCZOS_PHASES; rows normalised to sum 1; rows 0 and LANCZOS_PHASES are exact
  * deltas. Written once (g_once), read-only afterwards. */
 static float lanczos_lut[LANCZOS_PHASES + 1][6];
-/* The same table transposed (lanczos_lut_t[k][p]), and whether row p has a zero weight:
- * for the block kernel (grid6_block), which gathers one phase per vector lane. */
-static float lanczos_lut_t[6][LANCZOS_PHASES + 1];
+/* The same rows padded to 8 (aligned; weights 6 and 7 zero), and whether row p has a zero
+ * weight: for the block kernel (grid6_block), which transposes 8 rows into per-tap vectors
+ * with one phase per lane. */
+static float lanczos_lut8[LANCZOS_PHASES + 1][8] __attribute__ ((aligned (32)));
 static guint8 lanczos_lut_zero[LANCZOS_PHASES + 1];
 
 static double
@@ -120,7 +121,7 @@ lanczos_lut_init (void)
       for (int p = 0; p <= LANCZOS_PHASES; p++)
         for (int k = 0; k < 6; k++)
           {
-            lanczos_lut_t[k][p] = lanczos_lut[p][k];
+            lanczos_lut8[p][k] = lanczos_lut[p][k];
             lanczos_lut_zero[p] |= lanczos_lut[p][k] == 0.0f;
           }
       g_once_init_leave (&done, 1);
@@ -353,6 +354,42 @@ load8 (TsrV8 *v, const float *p)
   memcpy (v, p, sizeof *v);
 }
 
+/* Two-operand shuffle of TsrV8 vectors; indices 0–7 pick from a, 8–15 from b. */
+#if defined(__clang__)
+#define SHUF8(a, b, ...) __builtin_shufflevector (a, b, __VA_ARGS__)
+#else
+typedef int TsrI8 __attribute__ ((vector_size (GRID_BLOCK * sizeof (int))));
+#define SHUF8(a, b, ...) __builtin_shuffle (a, b, (TsrI8) { __VA_ARGS__ })
+#endif
+
+/* w[k], lane i = lanczos_lut8[p[i]][k] for k < 6: an 8 × 8 transpose (unpacks within
+ * 128-bit halves, then 64-bit pairs, then halves), the last two outputs unused. */
+static inline void
+lut_transpose8 (const int *p, TsrV8 *w)
+{
+  TsrV8 r[8], t[8], s[8];
+  for (int i = 0; i < 8; i++)
+    load8 (&r[i], lanczos_lut8[p[i]]);
+  for (int i = 0; i < 8; i += 2)
+    {
+      t[i] = SHUF8 (r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);      /* taps 0 1 | 4 5 */
+      t[i + 1] = SHUF8 (r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15); /* taps 2 3 | 6 7 */
+    }
+  for (int i = 0; i < 8; i += 4)
+    {
+      s[i] = SHUF8 (t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);         /* tap 0 | 4 */
+      s[i + 1] = SHUF8 (t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);   /* tap 1 | 5 */
+      s[i + 2] = SHUF8 (t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13); /* tap 2 | 6 */
+      s[i + 3] = SHUF8 (t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15); /* tap 3 | 7 */
+    }
+  w[0] = SHUF8 (s[0], s[4], 0, 1, 2, 3, 8, 9, 10, 11);
+  w[1] = SHUF8 (s[1], s[5], 0, 1, 2, 3, 8, 9, 10, 11);
+  w[2] = SHUF8 (s[2], s[6], 0, 1, 2, 3, 8, 9, 10, 11);
+  w[3] = SHUF8 (s[3], s[7], 0, 1, 2, 3, 8, 9, 10, 11);
+  w[4] = SHUF8 (s[0], s[4], 4, 5, 6, 7, 12, 13, 14, 15);
+  w[5] = SHUF8 (s[1], s[5], 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
 /* The grid6 case for GRID_BLOCK output pixels (x0 …) of row y at once, when all of them
  * take accum6_rgb's path and their footprints are one 6×6 block sliding by one column per
  * pixel (a transform near unit scale, away from edges and masked samples). Each lane does
@@ -395,20 +432,14 @@ grid6_block (const WarpJob *job, int x0, int y)
   if (!bbox_clean (job, bx0, by0, bx0 + GRID_BLOCK - 1 + 5, by0 + 5))
     return FALSE;
 
-#define GATHER8(tab, p) \
-  ((TsrV8) { (tab)[p[0]], (tab)[p[1]], (tab)[p[2]], (tab)[p[3]], (tab)[p[4]], (tab)[p[5]], (tab)[p[6]], (tab)[p[7]] })
   /* ww[l][k] = wu[k] · wv[l] for taps 0–3 (accum6_rgb's w4 * wl) */
-  TsrV8 ww[6][4], wl[6];
-  const TsrV8 w4 = GATHER8 (lanczos_lut_t[4], pu), w5 = GATHER8 (lanczos_lut_t[5], pu);
-  const TsrV8 wk[4] = { GATHER8 (lanczos_lut_t[0], pu), GATHER8 (lanczos_lut_t[1], pu),
-                        GATHER8 (lanczos_lut_t[2], pu), GATHER8 (lanczos_lut_t[3], pu) };
+  TsrV8 wu[6], wl[6], ww[6][4];
+  lut_transpose8 (pu, wu);
+  lut_transpose8 (pv, wl);
+  const TsrV8 w4 = wu[4], w5 = wu[5];
   for (int l = 0; l < 6; l++)
-    {
-      wl[l] = GATHER8 (lanczos_lut_t[l], pv);
-      for (int k = 0; k < 4; k++)
-        ww[l][k] = wk[k] * wl[l];
-    }
-#undef GATHER8
+    for (int k = 0; k < 4; k++)
+      ww[l][k] = wu[k] * wl[l];
   const gsize oi = (gsize) y * OW + x0;
   for (int c = 0; c < 3; c++)
     {
