@@ -347,6 +347,9 @@ static inline void warp_pixel (WarpJob *job, int x, int y, float *wu, float *wv)
 /* Blocks of GRID_BLOCK adjacent output pixels of one row, one pixel per vector lane. */
 #define GRID_BLOCK 8
 typedef float TsrV8 __attribute__ ((vector_size (GRID_BLOCK * sizeof (float))));
+typedef double TsrV4d __attribute__ ((vector_size (4 * sizeof (double))));
+typedef long long TsrV4l __attribute__ ((vector_size (4 * sizeof (long long))));
+typedef int TsrV4i __attribute__ ((vector_size (4 * sizeof (int))));
 
 static inline void
 load8 (TsrV8 *v, const float *p)
@@ -405,30 +408,44 @@ grid6_block (const WarpJob *job, int x0, int y)
   const int W = src->width, H = src->height, OW = out->width;
   const double *m = job->t->m;
   const gsize onpix = tsr_image_npix (out), snpix = tsr_image_npix (src);
-  int pu[GRID_BLOCK], pv[GRID_BLOCK];
-  int bx0 = 0, by0 = 0;
-  for (int i = 0; i < GRID_BLOCK; i++)
+  /* The per-pixel prelude of the grid6 loop (position, floor, phases of kernel_weights),
+   * 4 pixels per double vector: the same operations lane by lane. */
+  int iu[GRID_BLOCK], iv[GRID_BLOCK], pu[GRID_BLOCK], pv[GRID_BLOCK];
+  const double m1y = m[1] * y, m4y = m[4] * y;
+  for (int h = 0; h < GRID_BLOCK; h += 4)
     {
-      const int x = x0 + i;
-      double qx = m[0] * x + m[1] * y + m[2];
-      double qy = m[3] * x + m[4] * y + m[5];
-      if (!(qx >= -0.5 && qx <= W - 0.5 && qy >= -0.5 && qy <= H - 0.5))
+      const TsrV4d xd = { x0 + h, x0 + h + 1, x0 + h + 2, x0 + h + 3 };
+      const TsrV4d qx = m[0] * xd + m1y + m[2];
+      const TsrV4d qy = m[3] * xd + m4y + m[5];
+      const TsrV4l in = (qx >= -0.5) & (qx <= W - 0.5) & (qy >= -0.5) & (qy <= H - 0.5);
+      if (!(in[0] & in[1] & in[2] & in[3]))
         return FALSE;
-      int iu = (int) qx, iv = (int) qy;
-      iu -= qx < iu;
-      iv -= qy < iv;
-      if (i == 0)
-        bx0 = iu - 2, by0 = iv - 2;
-      else if (iu - 2 != bx0 + i || iv - 2 != by0)
-        return FALSE;
-      /* the phases of kernel_weights (LANCZOS3) */
-      int u = (int) ((qx - iu) * LANCZOS_PHASES + 0.5), v = (int) ((qy - iv) * LANCZOS_PHASES + 0.5);
-      pu[i] = CLAMP (u, 0, LANCZOS_PHASES);
-      pv[i] = CLAMP (v, 0, LANCZOS_PHASES);
-      /* accum6_rgb skips rows of weight zero (and so the taps there, whatever they hold) */
-      if (lanczos_lut_zero[pv[i]])
-        return FALSE;
+      /* floor() as in warp_rows: truncate, then one down where that rounded up */
+      TsrV4i u = __builtin_convertvector (qx, TsrV4i), v = __builtin_convertvector (qy, TsrV4i);
+      u += __builtin_convertvector (qx < __builtin_convertvector (u, TsrV4d), TsrV4i);
+      v += __builtin_convertvector (qy < __builtin_convertvector (v, TsrV4d), TsrV4i);
+      TsrV4i fu = __builtin_convertvector ((qx - __builtin_convertvector (u, TsrV4d)) * LANCZOS_PHASES + 0.5,
+                                           TsrV4i);
+      TsrV4i fv = __builtin_convertvector ((qy - __builtin_convertvector (v, TsrV4d)) * LANCZOS_PHASES + 0.5,
+                                           TsrV4i);
+      /* CLAMP (f, 0, LANCZOS_PHASES) */
+      fu &= fu > 0;
+      fv &= fv > 0;
+      fu = (fu & (fu <= LANCZOS_PHASES)) | (LANCZOS_PHASES & (fu > LANCZOS_PHASES));
+      fv = (fv & (fv <= LANCZOS_PHASES)) | (LANCZOS_PHASES & (fv > LANCZOS_PHASES));
+      memcpy (iu + h, &u, sizeof u);
+      memcpy (iv + h, &v, sizeof v);
+      memcpy (pu + h, &fu, sizeof fu);
+      memcpy (pv + h, &fv, sizeof fv);
     }
+  const int bx0 = iu[0] - 2, by0 = iv[0] - 2;
+  gboolean ok = TRUE;
+  for (int i = 0; i < GRID_BLOCK; i++)
+    /* one 6×6 block sliding by a column; accum6_rgb skips rows of weight zero (and so the
+     * taps there, whatever they hold): leave those to it */
+    ok &= (iu[i] == iu[0] + i) & (iv[i] == iv[0]) & !lanczos_lut_zero[pv[i]];
+  if (!ok)
+    return FALSE;
   if (!bbox_clean (job, bx0, by0, bx0 + GRID_BLOCK - 1 + 5, by0 + 5))
     return FALSE;
 
