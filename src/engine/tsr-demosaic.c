@@ -51,6 +51,49 @@ filled_copy (const TsrImage *m)
   return f;
 }
 
+/* One site of the mosaic; inner: all taps at direct offsets (x, y at least 2 from the
+ * edges), else reflected. Inlined with a constant inner. */
+static inline __attribute__ ((always_inline)) void
+demosaic_site (const float *src, int w, int h, int x, int y, gboolean inner, const int col[2][2],
+               const int right_is_red[2][2], float *R, float *G, float *B)
+{
+  gsize k = (gsize) y * w + x;
+  int c = col[y & 1][x & 1];
+#define P(dx, dy) (inner ? src[k + (gssize) (dy) * w + (dx)] \
+                 : src[(gsize) reflect (y + (dy), h) * w + reflect (x + (dx), w)])
+  float v = src[k];
+  if (c == TSR_RED || c == TSR_BLUE)
+    {
+      /* G at a red or blue site */
+      float g_rb = (4 * v + 2 * (P (-1, 0) + P (1, 0) + P (0, -1) + P (0, 1))
+                    - (P (-2, 0) + P (2, 0) + P (0, -2) + P (0, 2))) / 8.0f;
+      /* the other chroma at a red/blue site (diagonal neighbours) */
+      float rb_br = (6 * v + 2 * (P (-1, -1) + P (1, -1) + P (-1, 1) + P (1, 1))
+                     - 1.5f * (P (-2, 0) + P (2, 0) + P (0, -2) + P (0, 2))) / 8.0f;
+      G[k] = g_rb;
+      if (c == TSR_RED)
+        R[k] = v, B[k] = rb_br;
+      else
+        B[k] = v, R[k] = rb_br;
+    }
+  else
+    {
+      float diag = P (-1, -1) + P (1, -1) + P (-1, 1) + P (1, 1);
+      /* chroma at a green site from horizontal neighbours */
+      float h_c = (5 * v + 4 * (P (-1, 0) + P (1, 0)) - (P (-2, 0) + P (2, 0)) - diag
+                   + 0.5f * (P (0, -2) + P (0, 2))) / 8.0f;
+      /* chroma at a green site from vertical neighbours */
+      float v_c = (5 * v + 4 * (P (0, -1) + P (0, 1)) - (P (0, -2) + P (0, 2)) - diag
+                   + 0.5f * (P (-2, 0) + P (2, 0))) / 8.0f;
+      G[k] = v;
+      if (right_is_red[y & 1][x & 1])
+        R[k] = h_c, B[k] = v_c;
+      else
+        B[k] = h_c, R[k] = v_c;
+    }
+#undef P
+}
+
 TsrImage *
 tsr_demosaic (const TsrImage *m)
 {
@@ -76,47 +119,16 @@ tsr_demosaic (const TsrImage *m)
   for (int y = 0; y < h; y++)
     {
       gboolean inner_row = y >= 2 && y < h - 2;
-      for (int x = 0; x < w; x++)
-        {
-          gsize k = (gsize) y * w + x;
-          int c = col[y & 1][x & 1];
-          /* interior: direct offsets; the two-pixel border: reflected */
-#define P(dx, dy) (inner ? src[k + (gssize) (dy) * w + (dx)] \
-                         : src[(gsize) reflect (y + (dy), h) * w + reflect (x + (dx), w)])
-          gboolean inner = inner_row && x >= 2 && x < w - 2;
-          float v = src[k];
-          if (c == TSR_RED || c == TSR_BLUE)
-            {
-              /* G at a red or blue site */
-              float g_rb = (4 * v + 2 * (P (-1, 0) + P (1, 0) + P (0, -1) + P (0, 1))
-                            - (P (-2, 0) + P (2, 0) + P (0, -2) + P (0, 2))) / 8.0f;
-              /* the other chroma at a red/blue site (diagonal neighbours) */
-              float rb_br = (6 * v + 2 * (P (-1, -1) + P (1, -1) + P (-1, 1) + P (1, 1))
-                             - 1.5f * (P (-2, 0) + P (2, 0) + P (0, -2) + P (0, 2))) / 8.0f;
-              G[k] = g_rb;
-              if (c == TSR_RED)
-                R[k] = v, B[k] = rb_br;
-              else
-                B[k] = v, R[k] = rb_br;
-            }
-          else
-            {
-              float diag = P (-1, -1) + P (1, -1) + P (-1, 1) + P (1, 1);
-              /* chroma at a green site from horizontal neighbours */
-              float h_c = (5 * v + 4 * (P (-1, 0) + P (1, 0)) - (P (-2, 0) + P (2, 0)) - diag
-                           + 0.5f * (P (0, -2) + P (0, 2))) / 8.0f;
-              /* chroma at a green site from vertical neighbours */
-              float v_c = (5 * v + 4 * (P (0, -1) + P (0, 1)) - (P (0, -2) + P (0, 2)) - diag
-                           + 0.5f * (P (-2, 0) + P (2, 0))) / 8.0f;
-              G[k] = v;
-              if (right_is_red[y & 1][x & 1])
-                R[k] = h_c, B[k] = v_c;
-              else
-                B[k] = h_c, R[k] = v_c;
-            }
-        }
+      /* interior pixels with direct offsets (no reflection tests per tap), the two-pixel
+       * border with reflected ones; the same arithmetic either way */
+      int xa = inner_row ? MIN (2, w) : w, xb = inner_row ? MAX (w - 2, xa) : w;
+      for (int x = 0; x < xa; x++)
+        demosaic_site (src, w, h, x, y, FALSE, col, right_is_red, R, G, B);
+      for (int x = xa; x < xb; x++)
+        demosaic_site (src, w, h, x, y, TRUE, col, right_is_red, R, G, B);
+      for (int x = xb; x < w; x++)
+        demosaic_site (src, w, h, x, y, FALSE, col, right_is_red, R, G, B);
     }
-#undef P
   g_free (src);
   out->cfa = TSR_CFA_NONE;
   return out;

@@ -68,6 +68,11 @@ tsr_interp_from_name (const char *name, TsrInterp *out)
  * f = p / LANCZOS_PHASES; rows normalised to sum 1; rows 0 and LANCZOS_PHASES are exact
  * deltas. Written once (g_once), read-only afterwards. */
 static float lanczos_lut[LANCZOS_PHASES + 1][6];
+/* The same rows padded to 8 (aligned; weights 6 and 7 zero), and whether row p has a zero
+ * weight: for the block kernel (grid6_block), which transposes 8 rows into per-tap vectors
+ * with one phase per lane. */
+static float lanczos_lut8[LANCZOS_PHASES + 1][8] __attribute__ ((aligned (32)));
+static guint8 lanczos_lut_zero[LANCZOS_PHASES + 1];
 
 static double
 lanczos3 (double d)
@@ -113,6 +118,12 @@ lanczos_lut_init (void)
       lanczos_lut[0][2] = 1.0f;
       memset (lanczos_lut[LANCZOS_PHASES], 0, sizeof lanczos_lut[0]);
       lanczos_lut[LANCZOS_PHASES][3] = 1.0f;
+      for (int p = 0; p <= LANCZOS_PHASES; p++)
+        for (int k = 0; k < 6; k++)
+          {
+            lanczos_lut8[p][k] = lanczos_lut[p][k];
+            lanczos_lut_zero[p] |= lanczos_lut[p][k] == 0.0f;
+          }
       g_once_init_leave (&done, 1);
     }
 }
@@ -320,6 +331,160 @@ accum6_rgb (const float *b0, const float *b1, const float *b2, gssize sb, const 
 
 static inline void warp_pixel (WarpJob *job, int x, int y, float *wu, float *wv);
 
+/* Function multiversioning: on x86-64 with glibc (ifunc) the block kernel below is also
+ * compiled for AVX2 and picked at load time; elsewhere only the baseline build exists. No
+ * FMA: the AVX2 clone must round exactly as the baseline code (and -std=c11 does not
+ * contract a * b + c anyway). */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute (target_clones)
+#define TSR_CLONES_AVX2 __attribute__ ((target_clones ("avx2", "default")))
+#endif
+#endif
+#ifndef TSR_CLONES_AVX2
+#define TSR_CLONES_AVX2
+#endif
+
+/* Blocks of GRID_BLOCK adjacent output pixels of one row, one pixel per vector lane. */
+#define GRID_BLOCK 8
+typedef float TsrV8 __attribute__ ((vector_size (GRID_BLOCK * sizeof (float))));
+typedef double TsrV4d __attribute__ ((vector_size (4 * sizeof (double))));
+typedef long long TsrV4l __attribute__ ((vector_size (4 * sizeof (long long))));
+typedef int TsrV4i __attribute__ ((vector_size (4 * sizeof (int))));
+
+static inline void
+load8 (TsrV8 *v, const float *p)
+{
+  memcpy (v, p, sizeof *v);
+}
+
+/* Two-operand shuffle of TsrV8 vectors; indices 0–7 pick from a, 8–15 from b. */
+#if defined(__clang__)
+#define SHUF8(a, b, ...) __builtin_shufflevector (a, b, __VA_ARGS__)
+#else
+typedef int TsrI8 __attribute__ ((vector_size (GRID_BLOCK * sizeof (int))));
+#define SHUF8(a, b, ...) __builtin_shuffle (a, b, (TsrI8) { __VA_ARGS__ })
+#endif
+
+/* w[k], lane i = lanczos_lut8[p[i]][k] for k < 6: an 8 × 8 transpose (unpacks within
+ * 128-bit halves, then 64-bit pairs, then halves), the last two outputs unused. */
+static inline void
+lut_transpose8 (const int *p, TsrV8 *w)
+{
+  TsrV8 r[8], t[8], s[8];
+  for (int i = 0; i < 8; i++)
+    load8 (&r[i], lanczos_lut8[p[i]]);
+  for (int i = 0; i < 8; i += 2)
+    {
+      t[i] = SHUF8 (r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);      /* taps 0 1 | 4 5 */
+      t[i + 1] = SHUF8 (r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15); /* taps 2 3 | 6 7 */
+    }
+  for (int i = 0; i < 8; i += 4)
+    {
+      s[i] = SHUF8 (t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);         /* tap 0 | 4 */
+      s[i + 1] = SHUF8 (t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);   /* tap 1 | 5 */
+      s[i + 2] = SHUF8 (t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13); /* tap 2 | 6 */
+      s[i + 3] = SHUF8 (t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15); /* tap 3 | 7 */
+    }
+  w[0] = SHUF8 (s[0], s[4], 0, 1, 2, 3, 8, 9, 10, 11);
+  w[1] = SHUF8 (s[1], s[5], 0, 1, 2, 3, 8, 9, 10, 11);
+  w[2] = SHUF8 (s[2], s[6], 0, 1, 2, 3, 8, 9, 10, 11);
+  w[3] = SHUF8 (s[3], s[7], 0, 1, 2, 3, 8, 9, 10, 11);
+  w[4] = SHUF8 (s[0], s[4], 4, 5, 6, 7, 12, 13, 14, 15);
+  w[5] = SHUF8 (s[1], s[5], 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
+/* The grid6 case for GRID_BLOCK output pixels (x0 …) of row y at once, when all of them
+ * take accum6_rgb's path and their footprints are one 6×6 block sliding by one column per
+ * pixel (a transform near unit scale, away from edges and masked samples). Each lane does
+ * accum6_rgb's arithmetic for its pixel, operation for operation and in the same order —
+ * tap k's partial sum is lane k of accum6_rgb's vector, taps 4–5 its scalar — so the
+ * results are bit-identical; the lanes only remove the per-pixel horizontal reductions and
+ * scalar tails. Returns FALSE (nothing written) when the block does not qualify. */
+static TSR_CLONES_AVX2 gboolean
+grid6_block (const WarpJob *job, int x0, int y)
+{
+  const TsrImage *src = job->src;
+  TsrImage *out = job->out;
+  const int W = src->width, H = src->height, OW = out->width;
+  const double *m = job->t->m;
+  const gsize onpix = tsr_image_npix (out), snpix = tsr_image_npix (src);
+  /* The per-pixel prelude of the grid6 loop (position, floor, phases of kernel_weights),
+   * 4 pixels per double vector: the same operations lane by lane. */
+  int iu[GRID_BLOCK], iv[GRID_BLOCK], pu[GRID_BLOCK], pv[GRID_BLOCK];
+  const double m1y = m[1] * y, m4y = m[4] * y;
+  for (int h = 0; h < GRID_BLOCK; h += 4)
+    {
+      const TsrV4d xd = { x0 + h, x0 + h + 1, x0 + h + 2, x0 + h + 3 };
+      const TsrV4d qx = m[0] * xd + m1y + m[2];
+      const TsrV4d qy = m[3] * xd + m4y + m[5];
+      const TsrV4l in = (qx >= -0.5) & (qx <= W - 0.5) & (qy >= -0.5) & (qy <= H - 0.5);
+      if (!(in[0] & in[1] & in[2] & in[3]))
+        return FALSE;
+      /* floor() as in warp_rows: truncate, then one down where that rounded up */
+      TsrV4i u = __builtin_convertvector (qx, TsrV4i), v = __builtin_convertvector (qy, TsrV4i);
+      u += __builtin_convertvector (qx < __builtin_convertvector (u, TsrV4d), TsrV4i);
+      v += __builtin_convertvector (qy < __builtin_convertvector (v, TsrV4d), TsrV4i);
+      TsrV4i fu = __builtin_convertvector ((qx - __builtin_convertvector (u, TsrV4d)) * LANCZOS_PHASES + 0.5,
+                                           TsrV4i);
+      TsrV4i fv = __builtin_convertvector ((qy - __builtin_convertvector (v, TsrV4d)) * LANCZOS_PHASES + 0.5,
+                                           TsrV4i);
+      /* CLAMP (f, 0, LANCZOS_PHASES) */
+      fu &= fu > 0;
+      fv &= fv > 0;
+      fu = (fu & (fu <= LANCZOS_PHASES)) | (LANCZOS_PHASES & (fu > LANCZOS_PHASES));
+      fv = (fv & (fv <= LANCZOS_PHASES)) | (LANCZOS_PHASES & (fv > LANCZOS_PHASES));
+      memcpy (iu + h, &u, sizeof u);
+      memcpy (iv + h, &v, sizeof v);
+      memcpy (pu + h, &fu, sizeof fu);
+      memcpy (pv + h, &fv, sizeof fv);
+    }
+  const int bx0 = iu[0] - 2, by0 = iv[0] - 2;
+  gboolean ok = TRUE;
+  for (int i = 0; i < GRID_BLOCK; i++)
+    /* one 6×6 block sliding by a column; accum6_rgb skips rows of weight zero (and so the
+     * taps there, whatever they hold): leave those to it */
+    ok &= (iu[i] == iu[0] + i) & (iv[i] == iv[0]) & !lanczos_lut_zero[pv[i]];
+  if (!ok)
+    return FALSE;
+  if (!bbox_clean (job, bx0, by0, bx0 + GRID_BLOCK - 1 + 5, by0 + 5))
+    return FALSE;
+
+  /* ww[l][k] = wu[k] · wv[l] for taps 0–3 (accum6_rgb's w4 * wl) */
+  TsrV8 wu[6], wl[6], ww[6][4];
+  lut_transpose8 (pu, wu);
+  lut_transpose8 (pv, wl);
+  const TsrV8 w4 = wu[4], w5 = wu[5];
+  for (int l = 0; l < 6; l++)
+    for (int k = 0; k < 4; k++)
+      ww[l][k] = wu[k] * wl[l];
+  const gsize oi = (gsize) y * OW + x0;
+  for (int c = 0; c < 3; c++)
+    {
+      const float *b = src->data + c * snpix + (gssize) by0 * W + bx0;
+      TsrV8 v0 = { 0 }, v1 = v0, v2 = v0, v3 = v0, t = v0;
+      for (int l = 0; l < 6; l++)
+        {
+          const float *r = b + (gssize) l * W;
+          TsrV8 r0, r1, r2, r3, r4, r5;
+          load8 (&r0, r);
+          load8 (&r1, r + 1);
+          load8 (&r2, r + 2);
+          load8 (&r3, r + 3);
+          load8 (&r4, r + 4);
+          load8 (&r5, r + 5);
+          v0 += ww[l][0] * r0;
+          v1 += ww[l][1] * r1;
+          v2 += ww[l][2] * r2;
+          v3 += ww[l][3] * r3;
+          t += wl[l] * (w4 * r4 + w5 * r5);
+        }
+      TsrV8 res = (v0 + v1) + (v2 + v3) + t;
+      memcpy (out->data + c * onpix + oi, &res, sizeof res);
+    }
+  memset (out->mask + oi, 1, GRID_BLOCK);
+  return TRUE;
+}
+
 static void
 warp_rows (WarpJob *job, int y_begin, int y_end)
 {
@@ -343,6 +508,13 @@ warp_rows (WarpJob *job, int y_begin, int y_end)
       {
         for (int x = 0; x < OW; x++)
           {
+            /* a block of pixels at once where it qualifies; otherwise the block's pixels
+             * one by one */
+            if (x % GRID_BLOCK == 0 && x + GRID_BLOCK <= OW && grid6_block (job, x, y))
+              {
+                x += GRID_BLOCK - 1;
+                continue;
+              }
             gsize oi = (gsize) y * OW + x;
             double qx = m[0] * x + m[1] * y + m[2];
             double qy = m[3] * x + m[4] * y + m[5];
