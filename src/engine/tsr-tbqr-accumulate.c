@@ -1055,14 +1055,28 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
     }
   if (ok)
     {
-      j.rej_w = g_try_new0 (double, npix);
-      j.rej_wx = g_try_new0 (double, nval);
+      /* what rejection takes away: scattered single samples reach nearly every page of
+       * these, so they are zeroed up front like the other sums (a first += on calloc's
+       * shared zero page costs a read fault, then a copy-on-write fault and a TLB
+       * shootdown). Winsorized rejection keeps every sample (only Σw·x changes), and
+       * without rejection none is needed: absent sums count as zero. */
+      gboolean rej_ok = TRUE;
+      if (j.mu)
+        {
+          j.rej_wx = dense_zeroed (nval, sizeof (double));
+          rej_ok = j.rej_wx != NULL;
+          if (p->reject != TSR_REJECT_WINSOR)
+            {
+              j.rej_w = dense_zeroed (npix, sizeof (double));
+              j.n_rej = dense_zeroed (npix, sizeof (guint32));
+              rej_ok = rej_ok && j.rej_w && j.n_rej;
+            }
+        }
       j.all_w = dense_zeroed (npix, sizeof (double));
       j.all_wx = dense_zeroed (nval, sizeof (double));
       j.mean_x = dense_zeroed (nval, sizeof (double));
-      j.n_rej = g_try_new0 (guint32, npix);
       j.n_all = dense_zeroed (npix, sizeof (guint32));
-      if (!j.rej_w || !j.rej_wx || !j.all_w || !j.all_wx || !j.mean_x || !j.n_rej || !j.n_all)
+      if (!rej_ok || !j.all_w || !j.all_wx || !j.mean_x || !j.n_all)
         {
           g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("not enough memory for the accumulation images"));
           ok = FALSE;
@@ -1091,7 +1105,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
       double min_frac = p->reject_min_fraction;
       for (gsize k = 0; k < npix; k++)
         {
-          guint32 nt = j.n_all[k], na = nt - j.n_rej[k];
+          guint32 nt = j.n_all[k], na = nt - (j.n_rej ? j.n_rej[k] : 0);
           gboolean use_acc = na >= MAX (1.0, ceil (min_frac * nt));
           gboolean valid = nt > 0;
           res->mask[k] = mean->mask[k] = r->coverage->mask[k] = r->weight->mask[k] = valid;
@@ -1101,8 +1115,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
           for (int c = 0; c < C; c++)
             {
               gsize q = c * npix + k;
-              double W0 = use_acc ? j.all_w[k] - j.rej_w[k] : j.all_w[k];
-              double W1 = use_acc ? j.all_wx[q] - j.rej_wx[q] : j.all_wx[q];
+              double W0 = use_acc && j.rej_w ? j.all_w[k] - j.rej_w[k] : j.all_w[k];
+              double W1 = use_acc && j.rej_wx ? j.all_wx[q] - j.rej_wx[q] : j.all_wx[q];
               res->data[q] = valid && W0 > 0 ? W1 / W0 : (valid ? j.mean_x[q] / nt : 0);
               mean->data[q] = valid ? j.mean_x[q] / nt : 0;
               wsum += W0;
