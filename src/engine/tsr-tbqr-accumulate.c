@@ -540,6 +540,7 @@ typedef struct
   guint8 *um;
   float *we;              /* one row of per-pixel weights (0 where masked) */
   guint32 *mk;            /* one row of the frame's mask as all ones / all zeros */
+  guint32 *flag;          /* one unit row of outlier tests */
   float *rw;              /* tile row blend of the current image row */
   guint32 *rej;           /* rejected units of the current unit row … */
   float *rej_corr;        /* … and their winsorized excess */
@@ -563,6 +564,7 @@ scratch_get (AccJob *j)
   sc->um = g_new (guint8, urow);
   sc->we = g_new (float, a->width);
   sc->mk = g_new (guint32, a->width);
+  sc->flag = g_new (guint32, urow);
   sc->rw = g_new (float, a->tiles_x);
   sc->rej = g_new (guint32, urow);
   sc->rej_corr = g_new (float, urow);
@@ -586,6 +588,7 @@ scratch_free (gpointer data)
   g_free (sc->um);
   g_free (sc->we);
   g_free (sc->mk);
+  g_free (sc->flag);
   g_free (sc->rw);
   g_free (sc->rej);
   g_free (sc->rej_corr);
@@ -702,6 +705,19 @@ acc_row_c (int n, const float *restrict e, const guint32 *restrict mk, const flo
     }
 }
 
+/* flag[u]: unit value u is more than κσ from its mean (masked units are not excluded here) */
+static void
+outlier_flags (gsize n, const float *restrict uv, const float *restrict mu, const float *restrict sigma, double kappa,
+               guint32 *restrict flag)
+{
+  for (gsize u = 0; u < n; u++)
+    {
+      float s = sigma[u];
+      float d = uv[u] - mu[u];
+      flag[u] = (s > 0) & (fabsf (d) > kappa * s);
+    }
+}
+
 /* Statistics pass: unweighted sums per rejection unit, band by band (bands of unit rows). */
 static void
 add_statistics (AccJob *j, Scratch *sc, const TsrImage *img, guint index)
@@ -771,26 +787,23 @@ static void
 reject_row (const AccJob *j, Scratch *sc, const TsrImage *img, int ur, gboolean winsor)
 {
   gsize urow = j->cells ? (gsize) j->cell_w : (gsize) j->a->width;
-  const float *uvp;
-  const guint8 *ump;
-  unit_row (j, img, ur, sc->uv, sc->um, &uvp, &ump);
-  const float *restrict uv = uvp;
-  const guint8 *restrict um = ump;
-  const float *restrict mu = j->mu + (gsize) ur * urow, *restrict sigma = j->sigma + (gsize) ur * urow;
+  const float *uv;
+  const guint8 *um;
+  unit_row (j, img, ur, sc->uv, sc->um, &uv, &um);
+  const float *mu = j->mu + (gsize) ur * urow, *sigma = j->sigma + (gsize) ur * urow;
   double kappa = j->p->reject_kappa;
+  outlier_flags (urow, uv, mu, sigma, kappa, sc->flag);
   int n = 0;
   for (gsize u = 0; u < urow; u++)
-    {
-      float s = sigma[u];
-      float d = uv[u] - mu[u];
-      if (um[u] && s > 0 && fabsf (d) > kappa * s)
-        {
-          sc->rej[n] = (guint32) u;
-          if (winsor)
-            sc->rej_corr[n] = d - CLAMP (d, -kappa * s, kappa * s);
-          n++;
-        }
-    }
+    if (sc->flag[u] && um[u])
+      {
+        float s = sigma[u];
+        float d = uv[u] - mu[u];
+        sc->rej[n] = (guint32) u;
+        if (winsor)
+          sc->rej_corr[n] = d - CLAMP (d, -kappa * s, kappa * s);
+        n++;
+      }
   sc->n_rej = n;
   sc->rej_row = ur;
 }
