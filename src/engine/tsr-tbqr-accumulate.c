@@ -87,6 +87,13 @@ typedef struct
    * frames in flight add into different bands at the same time */
 #define N_BANDS 16
   GMutex band_lock[N_BANDS];
+  /* frames are added in pairs, so each pass over the image-sized sums (which is memory
+   * bound) serves two frames: the first of a pair waits here for the second */
+  GMutex park_lock;
+  struct _Scratch *park_sc;   /* its scratch (holds the image read from the frame cache) */
+  TsrImage *park_own;         /* the warped frame when the hook warped it itself */
+  const TsrImage *park_warped;
+  guint park_index;
 } AccJob;
 
 /* Per-pixel weight of frame f at (x, y): Σ_t h_t W_{f,t}, times the cluster factor. */
@@ -533,7 +540,7 @@ unit_row (const AccJob *j, const TsrImage *img, int ur, float *restrict uvbuf, g
 
 /* Per-frame working memory, reused from frame to frame (row-sized: the passes work row by
  * row inside their band). */
-typedef struct
+typedef struct _Scratch
 {
   TsrImage *img;          /* cached warped frame */
   float *uv;              /* one row of unit values */
@@ -595,7 +602,51 @@ scratch_free (gpointer data)
   g_free (sc);
 }
 
-static gboolean accumulate_warped (AccJob *j, Scratch *sc, const TsrImage *warped, guint index);
+static void accumulate_warped (AccJob *j, Scratch **sc, const TsrImage **warped, const guint *index, int nf);
+
+/* Adds a frame with another one that waits (or makes it wait). Takes sc and own. */
+static void
+accumulate_or_park (AccJob *j, Scratch *sc, TsrImage *own, const TsrImage *warped, guint index)
+{
+  g_mutex_lock (&j->park_lock);
+  Scratch *psc = j->park_sc;
+  TsrImage *pown = j->park_own;
+  const TsrImage *pw = j->park_warped;
+  guint pidx = j->park_index;
+  if (!pw)
+    {
+      j->park_sc = sc, j->park_own = own, j->park_warped = warped, j->park_index = index;
+      g_mutex_unlock (&j->park_lock);
+      return;
+    }
+  j->park_sc = NULL, j->park_own = NULL, j->park_warped = NULL;
+  g_mutex_unlock (&j->park_lock);
+  Scratch *scs[2] = { psc, sc };
+  const TsrImage *ws[2] = { pw, warped };
+  guint idx[2] = { pidx, index };
+  if (pw->channels == warped->channels)
+    accumulate_warped (j, scs, ws, idx, 2);
+  else
+    for (int f = 0; f < 2; f++)
+      accumulate_warped (j, &scs[f], &ws[f], &idx[f], 1);
+  scratch_put (j, psc);
+  scratch_put (j, sc);
+  g_clear_pointer (&pown, tsr_image_unref);
+  g_clear_pointer (&own, tsr_image_unref);
+}
+
+/* The frame still waiting at the end of a pass: added alone (when ok), and released. */
+static void
+flush_parked (AccJob *j, gboolean ok)
+{
+  if (j->park_warped && ok)
+    accumulate_warped (j, &j->park_sc, &j->park_warped, &j->park_index, 1);
+  if (j->park_sc)
+    scratch_put (j, j->park_sc);
+  g_clear_pointer (&j->park_own, tsr_image_unref);
+  j->park_sc = NULL;
+  j->park_warped = NULL;
+}
 
 static gboolean
 accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer user_data,
@@ -645,8 +696,7 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
       scratch_put (j, sc);
       return FALSE;
     }
-  accumulate_warped (j, sc, warped, index);
-  scratch_put (j, sc);
+  accumulate_or_park (j, sc, g_steal_pointer (&own_warped), warped, index);
   return TRUE;
 }
 
@@ -718,9 +768,68 @@ outlier_flags (gsize n, const float *restrict uv, const float *restrict mu, cons
     }
 }
 
+/* The same for two frames at once (frame 0's sample added first, as one after the other) */
+static void
+stats2_row (gsize n, const guint32 *restrict mk0, const float *restrict uv0, const guint32 *restrict mk1,
+            const float *restrict uv1, guint32 *restrict n0, double *restrict s1, double *restrict s2,
+            float *restrict smax, float *restrict smin)
+{
+  for (gsize u = 0; u < n; u++)
+    {
+      guint32 m0 = mk0[u], m1 = mk1[u];
+      float x0u = uv0[u], x1u = uv1[u], mx = smax[u], mn = smin[u];
+      float x0 = sel_f (m0, x0u, 0.0f), x1 = sel_f (m1, x1u, 0.0f);
+      float hi = mx > x0u ? mx : x0u, lo = mn < x0u ? mn : x0u;
+      mx = sel_f (m0, hi, mx), mn = sel_f (m0, lo, mn);
+      hi = mx > x1u ? mx : x1u, lo = mn < x1u ? mn : x1u;
+      n0[u] += (m0 & 1) + (m1 & 1);
+      double t1 = s1[u], t2 = s2[u];
+      t1 += x0;
+      t2 += (double) x0 * x0;
+      t1 += x1;
+      t2 += (double) x1 * x1;
+      s1[u] = t1;
+      s2[u] = t2;
+      smax[u] = sel_f (m1, hi, mx);
+      smin[u] = sel_f (m1, lo, mn);
+    }
+}
+
+static void
+acc2_row_w (int n, const float *restrict e0, const guint32 *restrict mk0, const float *restrict e1,
+            const guint32 *restrict mk1, double *restrict aw, guint32 *restrict na)
+{
+  for (int x = 0; x < n; x++)
+    {
+      double t = aw[x];
+      t += (double) e0[x];
+      t += (double) e1[x];
+      aw[x] = t;
+      na[x] += (mk0[x] & 1) + (mk1[x] & 1);
+    }
+}
+
+static void
+acc2_row_c (int n, const float *restrict e0, const guint32 *restrict mk0, const float *restrict d0,
+            const float *restrict e1, const guint32 *restrict mk1, const float *restrict d1, double *restrict awx,
+            double *restrict mx)
+{
+  for (int x = 0; x < n; x++)
+    {
+      float v0 = sel_f (mk0[x], d0[x], 0.0f), v1 = sel_f (mk1[x], d1[x], 0.0f);
+      double t = awx[x], s = mx[x];
+      t += (double) e0[x] * v0;
+      s += v0;
+      t += (double) e1[x] * v1;
+      s += v1;
+      awx[x] = t;
+      mx[x] = s;
+    }
+}
+
 /* Statistics pass: unweighted sums per rejection unit, band by band (bands of unit rows). */
 static void
-add_statistics (AccJob *j, Scratch *sc, const TsrImage *img, guint index)
+add_statistics (AccJob *j, Scratch **sc, const TsrImage **img, guint index, int nf)
 {
   gsize urow = j->cells ? (gsize) j->cell_w : (gsize) j->a->width, nrows = j->n_units / urow;
   for (int bi = 0; bi < N_BANDS; bi++)
@@ -730,12 +839,19 @@ add_statistics (AccJob *j, Scratch *sc, const TsrImage *img, guint index)
       g_mutex_lock (&j->band_lock[b]);
       for (gsize ur = r0; ur < r1; ur++)
         {
-          const float *uv;
+          const float *uv[2];
           const guint8 *um;
-          unit_row (j, img, (int) ur, sc->uv, sc->um, &uv, &um);
+          for (int f = 0; f < nf; f++)
+            {
+              unit_row (j, img[f], (int) ur, sc[f]->uv, sc[f]->um, &uv[f], &um);
+              mask_row (urow, um, sc[f]->mk);
+            }
           gsize q0 = ur * urow;
-          mask_row (urow, um, sc->mk);
-          stats_row (urow, sc->mk, uv, j->s0 + q0, j->s1 + q0, j->s2 + q0, j->smax + q0, j->smin + q0);
+          if (nf == 2)
+            stats2_row (urow, sc[0]->mk, uv[0], sc[1]->mk, uv[1], j->s0 + q0, j->s1 + q0, j->s2 + q0,
+                        j->smax + q0, j->smin + q0);
+          else
+            stats_row (urow, sc[0]->mk, uv[0], j->s0 + q0, j->s1 + q0, j->s2 + q0, j->smax + q0, j->smin + q0);
         }
       g_mutex_unlock (&j->band_lock[b]);
     }
@@ -808,27 +924,71 @@ reject_row (const AccJob *j, Scratch *sc, const TsrImage *img, int ur, gboolean 
   sc->rej_row = ur;
 }
 
-static gboolean
-accumulate_warped (AccJob *j, Scratch *sc, const TsrImage *warped, guint index)
+/* The rejected samples of frame img in image row y (sc: the frame's scratch, its weights
+ * of the row in sc->we; the rejection list of the unit row is computed on first use). */
+static void
+apply_rejections (AccJob *j, Scratch *sc, const TsrImage *img, int y, gboolean winsor)
+{
+  int W = j->a->width, C = img->channels;
+  gsize npix = (gsize) W * j->a->height, k0 = (gsize) y * W;
+  const guint8 *m = img->mask + k0;
+  const float *e = sc->we;
+  int ur = j->cells ? y / 2 : y;
+  if (sc->rej_row != ur)
+    reject_row (j, sc, img, ur, winsor);
+  for (int i = 0; i < sc->n_rej; i++)
+    {
+      int cu = sc->rej[i];
+      int xa = j->cells ? 2 * cu : cu, xb = j->cells ? MIN (2 * cu + 2, W) : cu + 1;
+      gsize u = (gsize) ur * (j->cells ? j->cell_w : W) + cu;
+      for (int x = xa; x < xb; x++)
+        {
+          if (!m[x])
+            continue;
+          gsize k = k0 + x;
+          double ew = e[x];
+          if (winsor)
+            {
+              /* winsorized: the sample moves to the bound instead of being dropped; in a
+               * cell the excess of the sum is shared by its sites */
+              double corr = j->cells ? sc->rej_corr[i] / j->cell_sites[u] : sc->rej_corr[i] / C;
+              for (int c = 0; c < C; c++)
+                j->rej_wx[c * npix + k] += ew * corr;
+            }
+          else
+            {
+              j->rej_w[k] += ew;
+              j->n_rej[k]++;
+              for (int c = 0; c < C; c++)
+                j->rej_wx[c * npix + k] += ew * img->data[c * npix + k];
+            }
+        }
+    }
+}
+
+/* Adds nf (1 or 2) warped frames of the same channel count; sc[f] is frame f's scratch. */
+static void
+accumulate_warped (AccJob *j, Scratch **sc, const TsrImage **warped, const guint *index, int nf)
 {
   const TsrAnalysis *a = j->a;
-  int W = a->width, H = a->height, C = warped->channels;
+  int W = a->width, H = a->height, C = warped[0]->channels;
   gsize npix = (gsize) W * H;
 
   if (j->stats_pass)
     {
-      add_statistics (j, sc, warped, index);
-      return TRUE;
+      add_statistics (j, sc, warped, index[0], nf);
+      return;
     }
 
-  const float *wf = j->w->w + (gsize) index * a->n_tiles;
-  int cluster = j->w->cluster[index];
   /* rejection per unit (one unit row at a time, as the rows are reached); winsorized
    * keeps a per-unit correction */
   gboolean reject = j->p->reject != TSR_REJECT_NONE && j->mu;
   gboolean winsor = reject && j->p->reject == TSR_REJECT_WINSOR;
-  sc->rej_row = -1;
-  sc->n_rej = 0;
+  for (int f = 0; f < nf; f++)
+    {
+      sc[f]->rej_row = -1;
+      sc[f]->n_rej = 0;
+    }
 
   /* The weight of a sample is the same in every channel: Σw is kept per pixel. Sums over
    * all samples, and separately what rejection takes away (rare: written only where a
@@ -836,55 +996,34 @@ accumulate_warped (AccJob *j, Scratch *sc, const TsrImage *warped, guint index)
    * zeros to the dense sums, which leaves them unchanged. */
   for (int bi = 0; bi < N_BANDS; bi++)
     {
-      int b = (bi + (int) index * 5) % N_BANDS;
+      int b = (bi + (int) index[0] * 5) % N_BANDS;
       g_mutex_lock (&j->band_lock[b]);
       for (int y = H * b / N_BANDS; y < H * (b + 1) / N_BANDS; y++)
         {
           gsize k0 = (gsize) y * W;
-          const guint8 *restrict m = warped->mask + k0;
-          weight_row (j, sc, wf, cluster, m, y);
-          const float *e = sc->we;
-          acc_row_w (W, e, sc->mk, j->all_w + k0, j->n_all + k0);
-          for (int c = 0; c < C; c++)
-            acc_row_c (W, e, sc->mk, warped->data + c * npix + k0, j->all_wx + c * npix + k0,
-                       j->mean_x + c * npix + k0);
-          if (!reject)
-            continue;
-          int ur = j->cells ? y / 2 : y;
-          if (sc->rej_row != ur)
-            reject_row (j, sc, warped, ur, winsor);
-          for (int i = 0; i < sc->n_rej; i++)
+          for (int f = 0; f < nf; f++)
+            weight_row (j, sc[f], j->w->w + (gsize) index[f] * a->n_tiles, j->w->cluster[index[f]],
+                        warped[f]->mask + k0, y);
+          if (nf == 2)
             {
-              int cu = sc->rej[i];
-              int xa = j->cells ? 2 * cu : cu, xb = j->cells ? MIN (2 * cu + 2, W) : cu + 1;
-              gsize u = (gsize) ur * (j->cells ? j->cell_w : W) + cu;
-              for (int x = xa; x < xb; x++)
-                {
-                  if (!m[x])
-                    continue;
-                  gsize k = k0 + x;
-                  double ew = e[x];
-                  if (winsor)
-                    {
-                      /* winsorized: the sample moves to the bound instead of being dropped;
-                       * in a cell the excess of the sum is shared by its sites */
-                      double corr = j->cells ? sc->rej_corr[i] / j->cell_sites[u] : sc->rej_corr[i] / C;
-                      for (int c = 0; c < C; c++)
-                        j->rej_wx[c * npix + k] += ew * corr;
-                    }
-                  else
-                    {
-                      j->rej_w[k] += ew;
-                      j->n_rej[k]++;
-                      for (int c = 0; c < C; c++)
-                        j->rej_wx[c * npix + k] += ew * warped->data[c * npix + k];
-                    }
-                }
+              acc2_row_w (W, sc[0]->we, sc[0]->mk, sc[1]->we, sc[1]->mk, j->all_w + k0, j->n_all + k0);
+              for (int c = 0; c < C; c++)
+                acc2_row_c (W, sc[0]->we, sc[0]->mk, warped[0]->data + c * npix + k0, sc[1]->we, sc[1]->mk,
+                            warped[1]->data + c * npix + k0, j->all_wx + c * npix + k0, j->mean_x + c * npix + k0);
             }
+          else
+            {
+              acc_row_w (W, sc[0]->we, sc[0]->mk, j->all_w + k0, j->n_all + k0);
+              for (int c = 0; c < C; c++)
+                acc_row_c (W, sc[0]->we, sc[0]->mk, warped[0]->data + c * npix + k0, j->all_wx + c * npix + k0,
+                           j->mean_x + c * npix + k0);
+            }
+          if (reject)
+            for (int f = 0; f < nf; f++)
+              apply_rejections (j, sc[f], warped[f], y, winsor);
         }
       g_mutex_unlock (&j->band_lock[b]);
     }
-  return TRUE;
 }
 
 /* D_k(p) = Σ_{f∈k} w_f(p)·coverage_f(p) on a coarse grid, from geometry only. */
@@ -1006,6 +1145,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
   for (int b = 0; b < N_BANDS; b++)
     g_mutex_init (&j.band_lock[b]);
   g_mutex_init (&j.pool_lock);
+  g_mutex_init (&j.park_lock);
   if (w->n_clusters > 0)
     cluster_normalisation (&j);
 
@@ -1032,6 +1172,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
       opt.phase = _("Rejection statistics");
       ok = j.s0 && j.s1 && j.s2 && j.smax && j.smin
            && tsr_frames_map (s, &opt, accumulate_frame, &j, progress, progress_data, cancellable, error);
+      flush_parked (&j, ok);
       if (ok)
         {
           j.mu = g_new (float, nstat);
@@ -1102,6 +1243,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
             pp.reject = TSR_REJECT_NONE;
           j.p = &pp;
           ok = tsr_frames_map (s, &opt, accumulate_frame, &j, progress, progress_data, cancellable, error);
+          flush_parked (&j, ok);
           j.p = p;
         }
     }
@@ -1184,6 +1326,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
   g_free (j.n_rej);
   g_slist_free_full (j.pool, scratch_free);
   g_mutex_clear (&j.pool_lock);
+  g_mutex_clear (&j.park_lock);
   g_free (j.n_all);
   for (int b = 0; b < N_BANDS; b++)
     g_mutex_clear (&j.band_lock[b]);
