@@ -909,16 +909,34 @@ reject_row (const AccJob *j, Scratch *sc, const TsrImage *img, int ur, gboolean 
   const float *mu = j->mu + (gsize) ur * urow, *sigma = j->sigma + (gsize) ur * urow;
   double kappa = j->p->reject_kappa;
   outlier_flags (urow, uv, mu, sigma, kappa, sc->flag);
+  /* the list of flagged, unmasked units: runs of 8 units without a flag are skipped
+   * whole, the others listed without a branch per unit (too frequent to predict) */
   int n = 0;
-  for (gsize u = 0; u < urow; u++)
-    if (sc->flag[u] && um[u])
+  const guint32 *flag = sc->flag;
+  guint32 *rej = sc->rej;
+  gsize u = 0;
+  for (; u + 8 <= urow; u += 8)
+    {
+      if (!(flag[u] | flag[u + 1] | flag[u + 2] | flag[u + 3] | flag[u + 4] | flag[u + 5] | flag[u + 6] | flag[u + 7]))
+        continue;
+      for (gsize v = u; v < u + 8; v++)
+        {
+          rej[n] = (guint32) v;
+          n += flag[v] & (um[v] != 0);
+        }
+    }
+  for (; u < urow; u++)
+    {
+      rej[n] = (guint32) u;
+      n += flag[u] & (um[u] != 0);
+    }
+  if (winsor)
+    for (int i = 0; i < n; i++)
       {
+        guint32 u = rej[i];
         float s = sigma[u];
         float d = uv[u] - mu[u];
-        sc->rej[n] = (guint32) u;
-        if (winsor)
-          sc->rej_corr[n] = d - CLAMP (d, -kappa * s, kappa * s);
-        n++;
+        sc->rej_corr[i] = d - CLAMP (d, -kappa * s, kappa * s);
       }
   sc->n_rej = n;
   sc->rej_row = ur;
