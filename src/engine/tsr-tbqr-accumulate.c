@@ -1195,13 +1195,28 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
         {
           j.mu = g_new (float, nstat);
           j.sigma = g_new (float, nstat);
-          for (gsize q = 0; q < nstat; q++)
+          /* the σ corrections depend on the sample count only (at most one sample per
+           * frame): tabulated once per count */
+          guint nmax = idx->len;
+          double *trim_t = g_new (double, nmax + 1), *tk_t = g_new (double, nmax + 1);
+          for (guint c = 0; c <= nmax; c++)
             {
-              double n0 = j.s0[q], S1 = j.s1[q], S2 = j.s2[q];
+              double n0 = c;
               /* the trimmed σ of a few samples is well below σ (0.75 σ for 11 frames):
                * without the correction κ = 3 acts as κ ≈ 2.2 and clips ~3 % of good
                * samples, which costs noise and star cores */
-              double trim = n0 >= 5 ? tsr_trimmed_sd_factor ((guint) n0) : 1.0;
+              trim_t[c] = n0 >= 5 ? tsr_trimmed_sd_factor (c) : 1.0;
+              if (n0 >= 5)
+                n0 -= 2;
+              /* … and a σ from n0 samples scatters: the threshold is the Student-t one of
+               * the same tail probability (κ = 3: ×1.43 for 11 frames, ×1.04 for 200),
+               * folded into σ so the tests stay κ·σ */
+              tk_t[c] = tsr_student_kappa (p->reject_kappa, n0 - 1) / p->reject_kappa;
+            }
+          for (gsize q = 0; q < nstat; q++)
+            {
+              guint c = MIN (j.s0[q], nmax);
+              double n0 = c, S1 = j.s1[q], S2 = j.s2[q];
               if (n0 >= 5)
                 {
                   /* trimmed: without the highest and the lowest sample */
@@ -1212,12 +1227,10 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
               double m = n0 > 0 ? S1 / n0 : 0;
               double v = n0 > 1 ? (S2 - n0 * m * m) / (n0 - 1) : 0;
               j.mu[q] = m;
-              /* … and a σ from n0 samples scatters: the threshold is the Student-t one of
-               * the same tail probability (κ = 3: ×1.43 for 11 frames, ×1.04 for 200),
-               * folded into σ so the tests stay κ·σ */
-              double tk = tsr_student_kappa (p->reject_kappa, n0 - 1) / p->reject_kappa;
-              j.sigma[q] = v > 0 ? sqrt (v) / trim * tk : 0;
+              j.sigma[q] = v > 0 ? sqrt (v) / trim_t[c] * tk_t[c] : 0;
             }
+          g_free (trim_t);
+          g_free (tk_t);
         }
       g_free (j.s0), g_free (j.s1), g_free (j.s2), g_free (j.smax), g_free (j.smin);
       j.s0 = NULL;
