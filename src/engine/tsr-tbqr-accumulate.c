@@ -432,12 +432,30 @@ tsr_frame_cache_peek (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_fr
 /* Zeroed memory for sums that every frame writes: zeroed here, so each page is faulted in
  * writable at once. calloc's fresh pages map the shared zero page, and a worker's first +=
  * then costs a copy-on-write fault plus a TLB shootdown across the threads (3 % of a run). */
+typedef struct
+{
+  guint8 *p;
+  gsize size;
+} ZeroTask;
+
+static void
+zero_range (gsize begin, gsize end, gpointer data)
+{
+  ZeroTask *z = data;
+  memset (z->p + begin * z->size, 0, (end - begin) * z->size);
+}
+
 static gpointer
-dense_zeroed (gsize n, gsize size)
+dense_zeroed (gsize n, gsize size, guint threads)
 {
   gpointer m = g_try_malloc_n (n, size);
   if (m)
-    memset (m, 0, n * size);
+    {
+      /* on every core: the faults and the zeroing of ~200 MB of sums were a serial stretch
+       * between the passes */
+      ZeroTask z = { m, size };
+      tsr_parallel_range (n, threads, (gsize) 1 << 16, zero_range, &z);
+    }
   return m;
 }
 
@@ -1098,6 +1116,90 @@ finish_colour (TsrImage *mosaic)
   return rgb;
 }
 
+/* Range functions of the image-sized loops between and after the passes (run on every core
+ * by tsr_parallel_range; each element is independent of the others). */
+static void
+extrema_init_range (gsize begin, gsize end, gpointer data)
+{
+  AccJob *j = data;
+  for (gsize q = begin; q < end; q++)
+    j->smax[q] = -INFINITY, j->smin[q] = INFINITY;
+}
+
+typedef struct
+{
+  AccJob *j;
+  const double *trim_t, *tk_t;
+  guint nmax;
+} MomentsTask;
+
+/* μ and σ of every rejection unit from the statistics pass's sums */
+static void
+moments_range (gsize begin, gsize end, gpointer data)
+{
+  const MomentsTask *t = data;
+  AccJob *j = t->j;
+  for (gsize q = begin; q < end; q++)
+    {
+      guint c = MIN (j->s0[q], t->nmax);
+      double n0 = c, S1 = j->s1[q], S2 = j->s2[q];
+      if (n0 >= 5)
+        {
+          /* trimmed: without the highest and the lowest sample */
+          S1 -= (double) j->smax[q] + j->smin[q];
+          S2 -= (double) j->smax[q] * j->smax[q] + (double) j->smin[q] * j->smin[q];
+          n0 -= 2;
+        }
+      double m = n0 > 0 ? S1 / n0 : 0;
+      double v = n0 > 1 ? (S2 - n0 * m * m) / (n0 - 1) : 0;
+      j->mu[q] = m;
+      j->sigma[q] = v > 0 ? sqrt (v) / t->trim_t[c] * t->tk_t[c] : 0;
+    }
+}
+
+typedef struct
+{
+  const AccJob *j;
+  TsrImage *res, *mean;
+  TsrReconstruction *r;
+  int C;
+  gsize npix;
+  double min_frac;
+} FinishTask;
+
+/* The result, the mean stack, coverage, weight and rejected fraction of pixels [begin, end) */
+static void
+finish_range (gsize begin, gsize end, gpointer data)
+{
+  const FinishTask *t = data;
+  const AccJob *j = t->j;
+  TsrImage *res = t->res, *mean = t->mean;
+  TsrReconstruction *r = t->r;
+  const int C = t->C;
+  const gsize npix = t->npix;
+  for (gsize k = begin; k < end; k++)
+    {
+      guint32 nt = j->n_all[k], na = nt - (j->n_rej ? j->n_rej[k] : 0);
+      gboolean use_acc = na >= MAX (1.0, ceil (t->min_frac * nt));
+      gboolean valid = nt > 0;
+      res->mask[k] = mean->mask[k] = r->coverage->mask[k] = r->weight->mask[k] = valid;
+      r->rejected->mask[k] = 1;
+      r->coverage->data[k] = use_acc ? na : nt;
+      r->rejected->data[k] = nt ? 1.0f - (float) (use_acc ? na : nt) / nt : 0;
+      double wsum = 0;
+      for (int c = 0; c < C; c++)
+        {
+          gsize q = c * npix + k;
+          double W0 = use_acc && j->rej_w ? j->all_w[k] - j->rej_w[k] : j->all_w[k];
+          double W1 = use_acc && j->rej_wx ? j->all_wx[q] - j->rej_wx[q] : j->all_wx[q];
+          res->data[q] = valid && W0 > 0 ? W1 / W0 : (valid ? j->mean_x[q] / nt : 0);
+          mean->data[q] = valid ? j->mean_x[q] / nt : 0;
+          wsum += W0;
+        }
+      r->weight->data[k] = wsum / C;
+    }
+}
+
 TsrReconstruction *
 tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgressFunc progress,
                      gpointer progress_data, GCancellable *cancellable, GError **error)
@@ -1180,13 +1282,13 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
   if (p->reject != TSR_REJECT_NONE && idx->len >= 3)
     {
       j.stats_pass = TRUE;
-      j.s0 = dense_zeroed (nstat, sizeof (guint32));
-      j.s1 = dense_zeroed (nstat, sizeof (double));
-      j.s2 = dense_zeroed (nstat, sizeof (double));
+      j.s0 = dense_zeroed (nstat, sizeof (guint32), p->n_threads);
+      j.s1 = dense_zeroed (nstat, sizeof (double), p->n_threads);
+      j.s2 = dense_zeroed (nstat, sizeof (double), p->n_threads);
       j.smax = g_try_new (float, nstat);
       j.smin = g_try_new (float, nstat);
-      for (gsize q = 0; j.smax && j.smin && q < nstat; q++)
-        j.smax[q] = -INFINITY, j.smin[q] = INFINITY;
+      if (j.smax && j.smin)
+        tsr_parallel_range (nstat, p->n_threads, (gsize) 1 << 16, extrema_init_range, &j);
       opt.phase = _("Rejection statistics");
       ok = j.s0 && j.s1 && j.s2 && j.smax && j.smin
            && tsr_frames_map (s, &opt, accumulate_frame, &j, progress, progress_data, cancellable, error);
@@ -1213,22 +1315,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
                * folded into σ so the tests stay κ·σ */
               tk_t[c] = tsr_student_kappa (p->reject_kappa, n0 - 1) / p->reject_kappa;
             }
-          for (gsize q = 0; q < nstat; q++)
-            {
-              guint c = MIN (j.s0[q], nmax);
-              double n0 = c, S1 = j.s1[q], S2 = j.s2[q];
-              if (n0 >= 5)
-                {
-                  /* trimmed: without the highest and the lowest sample */
-                  S1 -= (double) j.smax[q] + j.smin[q];
-                  S2 -= (double) j.smax[q] * j.smax[q] + (double) j.smin[q] * j.smin[q];
-                  n0 -= 2;
-                }
-              double m = n0 > 0 ? S1 / n0 : 0;
-              double v = n0 > 1 ? (S2 - n0 * m * m) / (n0 - 1) : 0;
-              j.mu[q] = m;
-              j.sigma[q] = v > 0 ? sqrt (v) / trim_t[c] * tk_t[c] : 0;
-            }
+          MomentsTask mt = { &j, trim_t, tk_t, nmax };
+          tsr_parallel_range (nstat, p->n_threads, (gsize) 1 << 16, moments_range, &mt);
           g_free (trim_t);
           g_free (tk_t);
         }
@@ -1248,19 +1336,19 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
       gboolean rej_ok = TRUE;
       if (j.mu)
         {
-          j.rej_wx = dense_zeroed (nval, sizeof (double));
+          j.rej_wx = dense_zeroed (nval, sizeof (double), p->n_threads);
           rej_ok = j.rej_wx != NULL;
           if (p->reject != TSR_REJECT_WINSOR)
             {
-              j.rej_w = dense_zeroed (npix, sizeof (double));
-              j.n_rej = dense_zeroed (npix, sizeof (guint32));
+              j.rej_w = dense_zeroed (npix, sizeof (double), p->n_threads);
+              j.n_rej = dense_zeroed (npix, sizeof (guint32), p->n_threads);
               rej_ok = rej_ok && j.rej_w && j.n_rej;
             }
         }
-      j.all_w = dense_zeroed (npix, sizeof (double));
-      j.all_wx = dense_zeroed (nval, sizeof (double));
-      j.mean_x = dense_zeroed (nval, sizeof (double));
-      j.n_all = dense_zeroed (npix, sizeof (guint32));
+      j.all_w = dense_zeroed (npix, sizeof (double), p->n_threads);
+      j.all_wx = dense_zeroed (nval, sizeof (double), p->n_threads);
+      j.mean_x = dense_zeroed (nval, sizeof (double), p->n_threads);
+      j.n_all = dense_zeroed (npix, sizeof (guint32), p->n_threads);
       if (!rej_ok || !j.all_w || !j.all_wx || !j.mean_x || !j.n_all)
         {
           g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("not enough memory for the accumulation images"));
@@ -1282,33 +1370,15 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
   if (ok)
     {
       r = g_new0 (TsrReconstruction, 1);
-      TsrImage *res = tsr_image_new (a->width, a->height, C);
-      TsrImage *mean = tsr_image_new (a->width, a->height, C);
-      r->coverage = tsr_image_new (a->width, a->height, 1);
-      r->weight = tsr_image_new (a->width, a->height, 1);
-      r->rejected = tsr_image_new (a->width, a->height, 1);
+      /* every sample and mask of these is written by finish_range */
+      TsrImage *res = tsr_image_new_uninit (a->width, a->height, C);
+      TsrImage *mean = tsr_image_new_uninit (a->width, a->height, C);
+      r->coverage = tsr_image_new_uninit (a->width, a->height, 1);
+      r->weight = tsr_image_new_uninit (a->width, a->height, 1);
+      r->rejected = tsr_image_new_uninit (a->width, a->height, 1);
       res->cfa = mean->cfa = j.demosaic_frames ? TSR_CFA_NONE : a->cfa;
-      double min_frac = p->reject_min_fraction;
-      for (gsize k = 0; k < npix; k++)
-        {
-          guint32 nt = j.n_all[k], na = nt - (j.n_rej ? j.n_rej[k] : 0);
-          gboolean use_acc = na >= MAX (1.0, ceil (min_frac * nt));
-          gboolean valid = nt > 0;
-          res->mask[k] = mean->mask[k] = r->coverage->mask[k] = r->weight->mask[k] = valid;
-          r->coverage->data[k] = use_acc ? na : nt;
-          r->rejected->data[k] = nt ? 1.0f - (float) (use_acc ? na : nt) / nt : 0;
-          double wsum = 0;
-          for (int c = 0; c < C; c++)
-            {
-              gsize q = c * npix + k;
-              double W0 = use_acc && j.rej_w ? j.all_w[k] - j.rej_w[k] : j.all_w[k];
-              double W1 = use_acc && j.rej_wx ? j.all_wx[q] - j.rej_wx[q] : j.all_wx[q];
-              res->data[q] = valid && W0 > 0 ? W1 / W0 : (valid ? j.mean_x[q] / nt : 0);
-              mean->data[q] = valid ? j.mean_x[q] / nt : 0;
-              wsum += W0;
-            }
-          r->weight->data[k] = wsum / C;
-        }
+      FinishTask ft = { &j, res, mean, r, C, npix, p->reject_min_fraction };
+      tsr_parallel_range (npix, p->n_threads, (gsize) 1 << 16, finish_range, &ft);
       /* header: the reference frame's, plus NCOMBINE and the processing history */
       TsrFitsInfo info;
       TsrHeader *h = NULL;
