@@ -98,7 +98,7 @@ proxy_from_plane (const float *plane, const guint8 *mask, int w, int h, TsrCfa c
 
   if (cfa == TSR_CFA_NONE || (mode == TSR_LUMA_SUPERPIXEL && (w < 2 || h < 2)))
     {
-      out = tsr_image_new (w, h, 1);
+      out = tsr_image_new_uninit (w, h, 1);
       memcpy (out->data, plane, sizeof (float) * (gsize) w * h);
       memcpy (out->mask, mask, (gsize) w * h);
       *scale_out = 1;
@@ -108,7 +108,7 @@ proxy_from_plane (const float *plane, const guint8 *mask, int w, int h, TsrCfa c
   if (mode == TSR_LUMA_SUPERPIXEL)
     {
       int w2 = w / 2, h2 = h / 2;
-      out = tsr_image_new (w2, h2, 1);
+      out = tsr_image_new_uninit (w2, h2, 1);
       for (int j = 0; j < h2; j++)
         {
           const float *r0 = plane + (gsize) (2 * j) * w, *r1 = r0 + w;
@@ -127,7 +127,7 @@ proxy_from_plane (const float *plane, const guint8 *mask, int w, int h, TsrCfa c
     }
 
   /* Green interpolation at full resolution. */
-  out = tsr_image_new (w, h, 1);
+  out = tsr_image_new_uninit (w, h, 1);
   for (int y = 0; y < h; y++)
     {
       const float *row = plane + (gsize) y * w;
@@ -185,7 +185,7 @@ static TsrImage *
 proxy_rgb_mean (const TsrImage *img)
 {
   gsize n = tsr_image_npix (img);
-  TsrImage *out = tsr_image_new (img->width, img->height, 1);
+  TsrImage *out = tsr_image_new_uninit (img->width, img->height, 1);
   const float *r = tsr_image_plane (img, 0), *g = tsr_image_plane (img, 1);
   const float *b = tsr_image_plane (img, 2);
   for (gsize i = 0; i < n; i++)

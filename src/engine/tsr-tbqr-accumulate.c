@@ -378,7 +378,7 @@ tsr_frame_cache_read (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_fr
     return FALSE;
   gsize npix = (gsize) c->width * c->height;
   if (!*img)
-    *img = tsr_image_new (c->width, c->height, c->channels);
+    *img = tsr_image_new_uninit (c->width, c->height, c->channels); /* filled below, or unused */
   if (g_atomic_int_get (&c->stored[index]) == 2)
     {
       const TsrImage *m = c->ram[index];
@@ -1442,7 +1442,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
 static TsrImage *
 luminance (const TsrImage *img)
 {
-  TsrImage *l = tsr_image_new (img->width, img->height, 1);
+  TsrImage *l = tsr_image_new_uninit (img->width, img->height, 1);
   gsize n = tsr_image_npix (img);
   memcpy (l->mask, img->mask, n);
   for (gsize k = 0; k < n; k++)
