@@ -5,7 +5,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 BASE = 16
-ARCH = "resunet-v1;in=3;out=3;base=%d;levels=3;mid=2" % BASE
+ARCH = "resunet-v1;in=3;out=3;base=%d;levels=3;mid=2;residual=linear" % BASE
 
 
 class ResBlock(nn.Module):
@@ -20,10 +20,13 @@ class ResBlock(nn.Module):
 
 class ResUNet(nn.Module):
     """Encoder (full, 1/2, 1/4 resolution) - bottleneck - decoder, residual blocks,
-    concatenated skips; predicts the clean image as input + correction."""
+    concatenated skips. Input: asinh of the normalised image z; output: the correction r in
+    linear noise units, clean z = sinh(input) + r (so r = 0 leaves every flux exactly as it
+    was: a star core needs only a noise-sized correction, not an exact reproduction)."""
 
-    def __init__(self, c=BASE, cin=3):
+    def __init__(self, c=BASE, cin=3, linear=True):
         super().__init__()
+        self.linear = linear
         self.head = nn.Conv2d(cin, c, 3, padding=1)
         self.enc1 = ResBlock(c)
         self.down1 = nn.Conv2d(c, 2 * c, 3, stride=2, padding=1)
@@ -45,4 +48,6 @@ class ResUNet(nn.Module):
         m = self.mid2(self.mid1(F.relu(self.down2(e2))))
         d2 = self.dec2(F.relu(self.fuse2(torch.cat([self.up2(m), e2], dim=1))))
         d1 = self.dec1(F.relu(self.fuse1(torch.cat([self.up1(d2), e1], dim=1))))
-        return x + self.tail(d1)
+        # stage 1 of the recipe predicts asinh(clean z) directly (input + correction in asinh
+        # space); the shipped stage-2 network returns the linear correction
+        return self.tail(d1) if self.linear else x + self.tail(d1)

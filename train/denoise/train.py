@@ -134,18 +134,19 @@ def sample(truth, g, crop, ctx):
     sigma = sigma.view(3, 1, 1)
     o = (ctx - crop) // 2
     xin = torch.asinh((noisy - bg) / sigma)[:, o:o + crop, o:o + crop]
-    xt = torch.asinh((clean - bg) / sigma)[:, o:o + crop, o:o + crop]
-    return xin, xt
+    zt = ((clean - bg) / sigma)[:, o:o + crop, o:o + crop]
+    return xin, zt, sigma
 
 
 def batch(truths, seeds, g, n, crop, ctx):
-    xs, ts = [], []
+    xs, ts, ss = [], [], []
     for _ in range(n):
         s = seeds[int(torch.randint(0, len(seeds), (1,), generator=g))]
-        x, t = sample(truths[s], g, crop, ctx)
+        x, t, sg = sample(truths[s], g, crop, ctx)
         xs.append(x)
         ts.append(t)
-    return torch.stack(xs), torch.stack(ts)
+        ss.append(sg)
+    return torch.stack(xs), torch.stack(ts), torch.stack(ss)
 
 
 def gauss_kernel(sigma, radius):
@@ -182,17 +183,41 @@ def ssim(p, t, L=8.0):
 BETA, GAMMA, DELTA = 0.15, 1.0, 0.05
 
 
-def loss_fn(p, t):
+def loss_stage1(x, p, zt, sig):
+    """Stage 1: the network output p is asinh(clean z); L1 in asinh space."""
+    t = torch.asinh(zt)
     m = star_mask(t)
     w = 1.0 - 0.5 * m
     l1 = (w * (p - t).abs()).mean()
     ls = 1.0 - ssim(p, t)
-    # brightness consistency outside stars, in linear (sigma) units
     nm = 1.0 - m
     dl = torch.sinh(p.clamp(max=6.0)) - torch.sinh(t.clamp(max=6.0))
     lb = ((nm * dl).sum(dim=(2, 3)) / nm.sum(dim=(2, 3)).clamp_min(1.0)).abs().mean()
-    # total variation of the error inside stars: smooths ringing without flattening cores
     e = p - t
+    tv = ((m[:, :, :, 1:] * (e[:, :, :, 1:] - e[:, :, :, :-1]).abs()).mean()
+          + (m[:, :, 1:, :] * (e[:, :, 1:, :] - e[:, :, :-1, :]).abs()).mean())
+    total = (1 - BETA) * l1 + BETA * ls + GAMMA * lb + DELTA * tv
+    return total, (l1.item(), ls.item(), lb.item(), tv.item())
+
+
+def loss_fn(x, r, zt, sig):
+    """x: network input asinh(z); r: its output (correction in noise units); zt: clean z;
+    sig: the noise sigma in electrons (sets the Poisson part of each pixel's noise)."""
+    den = torch.sinh(x) + r
+    pa, ta = torch.asinh(den), torch.asinh(zt)
+    m = star_mask(ta)
+    # L1 in linear units, each pixel relative to its own noise (sky + Poisson), and in
+    # asinh units with reduced weight on stars
+    noise = torch.sqrt(1.0 + zt.clamp_min(0.0) / sig)
+    l_lin = ((den - zt).abs() / noise).mean()
+    l_asinh = ((1.0 - 0.5 * m) * (pa - ta).abs()).mean()
+    l1 = 0.5 * l_lin + 0.5 * l_asinh
+    ls = 1.0 - ssim(pa, ta)
+    # brightness consistency outside stars (noise units)
+    nm = 1.0 - m
+    lb = ((nm * (den - zt)).sum(dim=(2, 3)) / nm.sum(dim=(2, 3)).clamp_min(1.0)).abs().mean()
+    # total variation of the error inside stars: smooths ringing without flattening cores
+    e = pa - ta
     tv = ((m[:, :, :, 1:] * (e[:, :, :, 1:] - e[:, :, :, :-1]).abs()).mean()
           + (m[:, :, 1:, :] * (e[:, :, 1:, :] - e[:, :, :-1, :]).abs()).mean())
     total = (1 - BETA) * l1 + BETA * ls + GAMMA * lb + DELTA * tv
@@ -207,26 +232,37 @@ def main():
     ap.add_argument("--out", default=os.path.join(root, "data", "denoise", "resunet-v1.tnnw"))
     ap.add_argument("--parity", default=os.path.join(root, "tests", "data", "denoise-parity.tnnw"))
     ap.add_argument("--plot", default=os.path.join(root, "docs", "denoise-loss.png"))
-    ap.add_argument("--steps", type=int, default=2400)
+    ap.add_argument("--stage", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=None, help="length of the learning-rate schedule")
+    ap.add_argument("--stop", type=int, default=None, help="stop at this step (stage 1: 800 of 2500)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
+    # the recipe: stage 1 = 800 steps of a 2500-step schedule at peak lr 1e-3 (asinh output);
+    # stage 2 = 600 steps at peak lr 3e-4 from stage 1 (linear residual output, tail zeroed)
+    if args.steps is None:
+        args.steps = 2500 if args.stage == 1 else 600
+    if args.stop is None:
+        args.stop = 800 if args.stage == 1 else args.steps
+    if args.lr is None:
+        args.lr = 1e-3 if args.stage == 1 else 3e-4
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.work, exist_ok=True)
     truths = make_truths(args.cli, args.work, args.size)
-    model = ResUNet()
+    model = ResUNet(linear=args.stage == 2)
+    lossf = loss_fn if args.stage == 2 else loss_stage1
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     # schedule: 100-step warm-up, then cosine decay to 1 % of the peak
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / 100) * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))))
-    ckpt = os.path.join(args.work, "checkpoint.pt")
-    logp = os.path.join(args.work, "log.csv")
+    ckpt = os.path.join(args.work, "checkpoint.pt" if args.stage == 2 else "checkpoint-v1.pt")
+    logp = os.path.join(args.work, "log.csv" if args.stage == 2 else "log-stage1.csv")
     step = 0
     g = torch.Generator().manual_seed(args.seed)
     elapsed = 0.0
@@ -240,6 +276,13 @@ def main():
         elapsed = st.get("elapsed", 0.0)
         print("resumed at step %d" % step, flush=True)
     else:
+        if args.stage == 2:
+            st1 = torch.load(os.path.join(args.work, "checkpoint-v1.pt"))
+            model.load_state_dict(st1["model"])
+            with torch.no_grad():   # start from the identity: r = 0 keeps the input
+                model.tail.weight.zero_()
+                model.tail.bias.zero_()
+            print("stage 2 from stage 1 at step %d" % st1["step"], flush=True)
         with open(logp, "w") as f:
             f.write("step,train_loss,val_loss,val_l1,val_psnr_gain_db,lr,seconds\n")
     gv = torch.Generator().manual_seed(12345)
@@ -247,11 +290,10 @@ def main():
     t0 = time.time() - elapsed
     run = 0.0
     nrun = 0
-    while step < args.steps:
+    while step < args.stop:
         model.train()
-        x, t = batch(truths, TRAIN_SEEDS, g, args.batch, args.crop, args.crop + 64)
-        p = model(x)
-        loss, _ = loss_fn(p, t)
+        x, t, sg = batch(truths, TRAIN_SEEDS, g, args.batch, args.crop, args.crop + 64)
+        loss, _ = lossf(x, model(x), t, sg)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -259,17 +301,18 @@ def main():
         step += 1
         run += loss.item()
         nrun += 1
-        if step % 50 == 0 or step == args.steps:
+        if step % 50 == 0 or step == args.stop:
             model.eval()
             with torch.no_grad():
                 vl, v1, gain = 0.0, 0.0, 0.0
-                for vx, vt in val:
-                    vp = model(vx)
-                    l, parts = loss_fn(vp, vt)
+                for vx, vt, vs in val:
+                    vr = model(vx)
+                    l, parts = lossf(vx, vr, vt, vs)
                     vl += l.item() / len(val)
                     v1 += parts[0] / len(val)
-                    mse_in = ((vx - vt) ** 2).mean().item()
-                    mse_out = ((vp - vt) ** 2).mean().item()
+                    mse_in = ((torch.sinh(vx) - vt) ** 2).mean().item()
+                    den = torch.sinh(vx) + vr if args.stage == 2 else torch.sinh(vr)
+                    mse_out = ((den - vt) ** 2).mean().item()
                     gain += 10 * math.log10(mse_in / mse_out) / len(val)
             el = time.time() - t0
             with open(logp, "a") as f:
@@ -281,6 +324,9 @@ def main():
                         "gen": g.get_state(), "step": step, "elapsed": el}, ckpt + ".tmp")
             os.replace(ckpt + ".tmp", ckpt)
 
+    if args.stage == 1:
+        print("stage 1 done after %.0f s" % (time.time() - t0), flush=True)
+        return
     export(model, truths, args.out, args.parity)
     plot(logp, args.plot)
     print("wrote %s, %s, %s after %.0f s" % (args.out, args.parity, args.plot, time.time() - t0), flush=True)
@@ -292,7 +338,7 @@ def export(model, truths, out, parity):
     os.makedirs(os.path.dirname(out), exist_ok=True)
     tnnw.write(out, ARCH, {k: v.detach().numpy() for k, v in model.state_dict().items()})
     g = torch.Generator().manual_seed(777)
-    x, _ = sample(truths[VAL_SEEDS[0]], g, 64, 128)
+    x, _, _ = sample(truths[VAL_SEEDS[0]], g, 64, 128)
     x = x.unsqueeze(0).contiguous()
     with torch.no_grad():
         y = model(x)
@@ -314,7 +360,7 @@ def plot(logp, out):
     ax[0].legend()
     ax[1].plot(d["step"], d["val_psnr_gain_db"])
     ax[1].set_xlabel("step")
-    ax[1].set_ylabel("validation PSNR gain over input (dB, asinh space)")
+    ax[1].set_ylabel("validation PSNR gain over input (dB, linear)")
     fig.tight_layout()
     os.makedirs(os.path.dirname(out), exist_ok=True)
     fig.savefig(out, dpi=90)

@@ -85,11 +85,11 @@ tsr_denoise_net_new_from_weights (TsrNnWeights *w, GError **error)
   net->w = w;
   const char *arch = tsr_nn_weights_arch (w);
   if (!g_str_has_prefix (arch, "resunet-v1;") || arch_int (arch, "levels", 0) != 3 || arch_int (arch, "mid", 0) != 2
-      || arch_int (arch, "in", 0) != 3 || arch_int (arch, "out", 0) != 3)
+      || arch_int (arch, "in", 0) != 3 || arch_int (arch, "out", 0) != 3 || !strstr (arch, ";residual=linear"))
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH,
                    _("weights: architecture '%s' is not the denoiser's (expected resunet-v1, 3 levels, 2 "
-                     "bottleneck blocks, 3 channels in and out)"), arch);
+                     "bottleneck blocks, 3 channels in and out, a linear residual)"), arch);
       net->w = NULL; /* the caller keeps w on failure */
       return NULL;
     }
@@ -275,7 +275,6 @@ forward (const TsrDenoiseNet *net, const Exec *e, TsrNnTensor **b, const TsrNnTe
   block (e, &net->dec1, b[B_F], b[B_TMP], b[B_DEC]);
   tsr_nn_tensor_reshape (y, x->n, 3, x->h, x->w);
   conv (e, &net->tail, b[B_DEC], y, FALSE);
-  tsr_nn_add (y, x);
 }
 
 void

@@ -279,7 +279,7 @@ worker (gpointer data)
         }
       tsr_denoise_net_forward (j->net, st, x, y);
       for (gsize i = 0; i < (gsize) 3 * T * T; i++)
-        lin[i] = sinhf (y->data[i]);
+        lin[i] = sinhf (x->data[i]) + y->data[i];
       g_mutex_lock (&j->lock);
       for (int ty = 0; ty < T; ty++)
         {

@@ -4,7 +4,8 @@
  *
  * Normalisation (reversible, per channel, identical in train/denoise/train.py):
  * z = asinh((x - median) / sigma), sigma = 1.4826·MAD of horizontal differences / √2;
- * the network maps z to the clean z; x = median + sigma·sinh(z). So
+ * the network sees asinh(z) and returns a correction r in noise units: clean z = z + r
+ * (r = 0 keeps every flux as it was); x = median + sigma·(z + r). So
  * denoise(a·x + b) = a·denoise(x) + b for a > 0. */
 #pragma once
 #include <gio/gio.h>
@@ -57,7 +58,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrDenoiseNet, tsr_denoise_net_free)
 typedef struct _TsrDenoiseNetState TsrDenoiseNetState;
 TsrDenoiseNetState *tsr_denoise_net_state_new (void);
 void                tsr_denoise_net_state_free (TsrDenoiseNetState *st);
-/* x: 1×3×h×w (h, w multiples of 4), in normalised asinh space; y: same shape. */
+/* x: 1×3×h×w (h, w multiples of 4), asinh of the normalised image; y: same shape, the
+ * correction in noise units. */
 void tsr_denoise_net_forward (const TsrDenoiseNet *net, TsrDenoiseNetState *st, const TsrNnTensor *x,
                               TsrNnTensor *y);
 /* Same network through the plain C reference layers (tests). */
