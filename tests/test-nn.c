@@ -33,21 +33,24 @@ test_gemm (void)
 {
   g_autoptr (GRand) r = g_rand_new_with_seed (1);
   const int shapes[][3] = { { 16, 1024, 144 }, { 3, 77, 9 }, { 9, 33, 5 }, { 64, 96, 576 }, { 1, 1, 1 }, { 17, 49, 31 } };
-  g_test_message ("GEMM kernel: %s", tsr_nn_kernel_name ());
+  g_test_message ("GEMM: %s; own kernel: %s", tsr_nn_kernel_name (), tsr_nn_own_kernel_name ());
   for (guint s = 0; s < G_N_ELEMENTS (shapes); s++)
     for (int accumulate = 0; accumulate < 2; accumulate++)
       {
         int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
         g_autofree float *a = g_new (float, m * k), *b = g_new (float, k * n), *bias = g_new (float, m);
-        g_autofree float *c1 = g_new (float, m * n), *c2 = g_new (float, m * n);
+        g_autofree float *c1 = g_new (float, m * n), *c2 = g_new (float, m * n), *c3 = g_new (float, m * n);
         fill_random (a, m * k, r);
         fill_random (b, k * n, r);
         fill_random (bias, m, r);
         fill_random (c1, m * n, r);
         memcpy (c2, c1, sizeof (float) * m * n);
+        memcpy (c3, c1, sizeof (float) * m * n);
         tsr_nn_gemm (m, n, k, a, k, b, n, c1, n, bias, accumulate);
         tsr_nn_ref_gemm (m, n, k, a, k, b, n, c2, n, bias, accumulate);
+        tsr_nn_own_gemm (m, n, k, a, k, b, n, c3, n, bias, accumulate);
         g_assert_cmpfloat (max_rel_diff (c1, c2, m * n), <, 1e-5);
+        g_assert_cmpfloat (max_rel_diff (c3, c2, m * n), <, 1e-5);
       }
 }
 

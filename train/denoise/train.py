@@ -236,7 +236,7 @@ def main():
     ap.add_argument("--steps", type=int, default=None, help="length of the learning-rate schedule")
     ap.add_argument("--stop", type=int, default=None, help="stop at this step (stage 1: 800 of 2500)")
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--crop", type=int, default=None, help="training crop (128 stage 1, 96 stage 2)")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", type=int, default=1024)
@@ -244,11 +244,13 @@ def main():
     args = ap.parse_args()
 
     # the recipe: stage 1 = 800 steps of a 2500-step schedule at peak lr 1e-3 (asinh output);
-    # stage 2 = 600 steps at peak lr 3e-4 from stage 1 (linear residual output, tail zeroed)
+    # stage 2 = 300 steps at peak lr 3e-4 from stage 1 (linear residual output), 96 px crops
     if args.steps is None:
-        args.steps = 2500 if args.stage == 1 else 600
+        args.steps = 2500 if args.stage == 1 else 300
     if args.stop is None:
         args.stop = 800 if args.stage == 1 else args.steps
+    if args.crop is None:
+        args.crop = 128 if args.stage == 1 else 96
     if args.lr is None:
         args.lr = 1e-3 if args.stage == 1 else 3e-4
     torch.set_num_threads(args.threads)
@@ -258,7 +260,8 @@ def main():
     model = ResUNet(linear=args.stage == 2)
     lossf = loss_fn if args.stage == 2 else loss_stage1
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    # schedule: 100-step warm-up, then cosine decay to 1 % of the peak
+    warm = 100 if args.stage == 1 else 20
+    # schedule: warm-up (100 steps, 20 in stage 2), then cosine decay to 1 % of the peak
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / 100) * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))))
     ckpt = os.path.join(args.work, "checkpoint.pt" if args.stage == 2 else "checkpoint-v1.pt")
@@ -279,9 +282,8 @@ def main():
         if args.stage == 2:
             st1 = torch.load(os.path.join(args.work, "checkpoint-v1.pt"))
             model.load_state_dict(st1["model"])
-            with torch.no_grad():   # start from the identity: r = 0 keeps the input
-                model.tail.weight.zero_()
-                model.tail.bias.zero_()
+            # the stage-1 tail made the asinh-space correction, which near the sky (|z| small,
+            # sinh ~ identity) is the linear correction: keep it as the starting point
             print("stage 2 from stage 1 at step %d" % st1["step"], flush=True)
         with open(logp, "w") as f:
             f.write("step,train_loss,val_loss,val_l1,val_psnr_gain_db,lr,seconds\n")
@@ -328,7 +330,7 @@ def main():
         print("stage 1 done after %.0f s" % (time.time() - t0), flush=True)
         return
     export(model, truths, args.out, args.parity)
-    plot(logp, args.plot)
+    plot(os.path.join(args.work, "log-stage1.csv"), logp, args.plot)
     print("wrote %s, %s, %s after %.0f s" % (args.out, args.parity, args.plot, time.time() - t0), flush=True)
 
 
@@ -346,21 +348,29 @@ def export(model, truths, out, parity):
     tnnw.write(parity, "test-vectors;" + ARCH, {"input": x.numpy(), "output": y.numpy()})
 
 
-def plot(logp, out):
+def plot(log1, log2, out):
+    """Both stages on one step axis (stage 2 continues after stage 1's last step)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    d = np.genfromtxt(logp, delimiter=",", names=True)
+    d1 = np.atleast_1d(np.genfromtxt(log1, delimiter=",", names=True))
+    d2 = np.atleast_1d(np.genfromtxt(log2, delimiter=",", names=True)) if os.path.exists(log2) else None
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax[0].plot(d["step"], d["train_loss"], label="train (mean of last 50 steps)")
-    ax[0].plot(d["step"], d["val_loss"], label="validation (seeds 109-110)")
+    ax[0].plot(d1["step"], d1["train_loss"], "C0-", label="stage 1 train (asinh output)")
+    ax[0].plot(d1["step"], d1["val_loss"], "C1-", label="stage 1 validation")
+    ax[1].plot(d1["step"], d1["val_psnr_gain_db"], "C1-", label="stage 1")
+    if d2 is not None and d2.size:
+        s0 = d1["step"][-1]
+        ax[0].plot(s0 + d2["step"], d2["train_loss"], "C0--", label="stage 2 train (linear residual)")
+        ax[0].plot(s0 + d2["step"], d2["val_loss"], "C1--", label="stage 2 validation")
+        ax[1].plot(s0 + d2["step"], d2["val_psnr_gain_db"], "C1--o", label="stage 2")
     ax[0].set_xlabel("step (batch 8)")
-    ax[0].set_ylabel("loss")
+    ax[0].set_ylabel("loss (the two stages use different losses)")
     ax[0].set_yscale("log")
-    ax[0].legend()
-    ax[1].plot(d["step"], d["val_psnr_gain_db"])
+    ax[0].legend(fontsize=7)
     ax[1].set_xlabel("step")
-    ax[1].set_ylabel("validation PSNR gain over input (dB, linear)")
+    ax[1].set_ylabel("validation PSNR gain over input (dB)")
+    ax[1].legend(fontsize=7)
     fig.tight_layout()
     os.makedirs(os.path.dirname(out), exist_ok=True)
     fig.savefig(out, dpi=90)

@@ -393,6 +393,8 @@ tsr_denoise_run (const TsrImage *in, const TsrDenoiseParams *p, TsrDenoiseStats 
   j.progress = progress;
   j.progress_data = progress_data;
   j.cancellable = cancellable;
+  /* one GEMM per worker thread: parallel over tiles, not inside each small product */
+  tsr_nn_blas_single_thread ();
   guint nt = p->threads ? p->threads : g_get_num_processors ();
   nt = MIN (nt, (guint) (j.nx * j.ny));
   GThread **threads = g_new (GThread *, nt);

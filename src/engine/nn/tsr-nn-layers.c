@@ -3,6 +3,9 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef TSR_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
 
 TsrNnTensor *
 tsr_nn_tensor_new (int n, int c, int h, int w)
@@ -176,6 +179,9 @@ GEMM_KERNEL (gemm_avx2, __attribute__ ((target ("avx2,fma"))), 8, 4, 3)
 #endif
 GEMM_KERNEL (gemm_c, , 4, 4, 2)
 
+/* Blocks of k keep the own kernel's B panel (kc × 32 floats) in L1. */
+#define GEMM_KC 128
+
 typedef void (*GemmFunc) (int, int, int, const float *, int, const float *, int, float *, int, const float *,
                           gboolean);
 
@@ -219,16 +225,56 @@ gemm_func (const char **name)
 const char *
 tsr_nn_kernel_name (void)
 {
+#ifdef TSR_HAVE_OPENBLAS
+  return "openblas";
+#else
+  const char *name;
+  gemm_func (&name);
+  return name;
+#endif
+}
+
+const char *
+tsr_nn_own_kernel_name (void)
+{
   const char *name;
   gemm_func (&name);
   return name;
 }
 
 void
+tsr_nn_own_gemm (int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc,
+                 const float *bias, gboolean accumulate)
+{
+  GemmFunc fn = gemm_func (NULL);
+  for (int p0 = 0; p0 < k; p0 += GEMM_KC)
+    fn (m, n, MIN (GEMM_KC, k - p0), a + p0, lda, b + (gsize) p0 * ldb, ldb, c, ldc, p0 == 0 ? bias : NULL,
+        accumulate || p0 > 0);
+  if (k == 0)
+    fn (m, n, 0, a, lda, b, ldb, c, ldc, bias, accumulate);
+}
+
+void
 tsr_nn_gemm (int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc,
              const float *bias, gboolean accumulate)
 {
-  gemm_func (NULL) (m, n, k, a, lda, b, ldb, c, ldc, bias, accumulate);
+#ifdef TSR_HAVE_OPENBLAS
+  if (bias && !accumulate)
+    {
+      for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+          c[(gsize) i * ldc + j] = bias[i];
+      accumulate = TRUE;
+    }
+  else if (bias)
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < n; j++)
+        c[(gsize) i * ldc + j] += bias[i];
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, accumulate ? 1.0f : 0.0f,
+               c, ldc);
+#else
+  tsr_nn_own_gemm (m, n, k, a, lda, b, ldb, c, ldc, bias, accumulate);
+#endif
 }
 
 /* ---- convolution ---------------------------------------------------------------------- */
@@ -554,4 +600,17 @@ tsr_nn_ref_conv_t2d (const TsrNnConvT *c, const TsrNnTensor *x, TsrNnTensor *y)
                   }
             y->data[(((gsize) n * c->cout + co) * oh + oy) * ow + ox] = (float) s;
           }
+}
+
+void
+tsr_nn_blas_single_thread (void)
+{
+#ifdef TSR_HAVE_OPENBLAS
+  static gsize once = 0;
+  if (g_once_init_enter (&once))
+    {
+      openblas_set_num_threads (1);
+      g_once_init_leave (&once, 1);
+    }
+#endif
 }

@@ -2,12 +2,13 @@
  * denoiser (and, later, the deep-image-prior restoration) needs, and the .tnnw weight file.
  *
  * Every layer has two implementations: the fast one used by inference (im2col in row bands
- * + a register-blocked GEMM kernel chosen at run time for AVX-512, AVX2+FMA or plain C) and
+ * + OpenBLAS sgemm, or where OpenBLAS is absent our own register-blocked GEMM kernel chosen
+ * at run time for AVX-512, AVX2+FMA or plain C) and
  * a plain C reference (tsr_nn_ref_*) of the textbook loop, kept for the tests.
  *
  * Layers write into caller-allocated outputs of the right shape (tsr_nn_conv2d_out_shape …),
  * so a network can keep its buffers between tiles. Nothing here holds global mutable state;
- * the kernel choice is a pure function of the CPU.
+ * the own kernel's choice is a pure function of the CPU.
  *
  * Training (the restoration issue) adds, without changing this API: tsr_nn_conv2d_backward
  * (dX, dW, db from dY), the elementwise backwards, and an Adam state per TsrNnParam — which
@@ -63,8 +64,14 @@ typedef struct
   const float *bias;
 } TsrNnConvT;
 
-/* Which GEMM kernel the fast path runs on this CPU: "avx512", "avx2" or "c". */
+/* Which GEMM the fast path runs: "openblas" (single-threaded sgemm; the engine
+ * parallelises over tiles) when built with OpenBLAS, else the own kernel. */
 const char *tsr_nn_kernel_name (void);
+/* The own register-blocked kernel, chosen for this CPU: "avx512", "avx2" or "c". */
+const char *tsr_nn_own_kernel_name (void);
+/* Run OpenBLAS single-threaded (the callers run one GEMM per worker thread). A library-wide
+ * setting of OpenBLAS; a no-op without it. */
+void        tsr_nn_blas_single_thread (void);
 
 /* Scratch memory a layer may use (im2col bands); grows on demand, one per thread. */
 typedef struct
@@ -105,6 +112,8 @@ void tsr_nn_ref_conv_t2d (const TsrNnConvT *c, const TsrNnTensor *x, TsrNnTensor
  * (+ bias[m] per row when bias, + C when accumulate). Exposed for tests and the bench. */
 void tsr_nn_gemm (int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc,
                   const float *bias, gboolean accumulate);
+void tsr_nn_own_gemm (int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc,
+                      const float *bias, gboolean accumulate);
 void tsr_nn_ref_gemm (int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc,
                       const float *bias, gboolean accumulate);
 
