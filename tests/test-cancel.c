@@ -14,7 +14,7 @@
  * session writer.
  */
 #include "tsr-test-util.h"
-#include "tsr-tbqr-private.h"
+#include "tsr-frame-cache.h"
 
 #include <glib/gstdio.h>
 #include <math.h>

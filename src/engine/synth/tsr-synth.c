@@ -16,130 +16,7 @@
  * sources are rendered once on a sky grid, pre-blurred with the median seeing, and sampled
  * bilinearly per frame.
  */
-#include "tsr-synth.h"
-#include "tsr-error.h"
-#include "tsr-fits.h"
-#include "tsr-json.h"
-
-#include <glib/gi18n-lib.h>
-#include <glib/gstdio.h>
-#include <errno.h>
-#include <fitsio.h>
-#include <math.h>
-#include <string.h>
-
-#define SKY_COLOR_R 1.08
-#define SKY_COLOR_G 1.00
-#define SKY_COLOR_B 0.92
-#define PROFILE_FLOOR 0.01        /* e: a star's window extends until its profile drops below */
-#define MAX_STAR_RADIUS 300
-#define TRUTH_SHARP_FWHM 1.2
-
-enum
-{
-  STREAM_STARS = 1,
-  STREAM_COND = 2,
-  STREAM_EXT = 3,
-  STREAM_NOISE = 4,
-  STREAM_KINDS = 5
-};
-
-typedef enum
-{
-  EXT_SERSIC,     /* soft-edged elliptical Sérsic-like disc */
-  EXT_BLOB        /* axis-aligned Gaussian blob (nebulosity) */
-} ExtType;
-
-typedef struct
-{
-  ExtType type;
-  double x, y;          /* sky coordinates */
-  double amp;           /* electrons per pixel at the centre (transparency 1) */
-  double h;             /* Sérsic scale length (px) */
-  double n;             /* Sérsic index */
-  double q;             /* axis ratio */
-  double angle;         /* major axis angle */
-  double sx, sy;        /* blob sigmas */
-  double color[3];
-} ExtSource;
-
-typedef struct
-{
-  int x0, y0;           /* sky coordinates of grid sample (0, 0) */
-  int w, h;
-  int planes;           /* 1 (mono) or 3 (R, G, B) */
-  float *data;
-} ExtGrid;
-
-struct _TsrSynthPrivate
-{
-  GMutex lock;
-  GArray *ext;          /* ExtSource */
-  ExtGrid *grid;        /* built lazily, blurred with grid_fwhm */
-  double grid_fwhm;
-  gboolean grid_built;
-};
-
-/* ---------------------------------------------------------------------------------- */
-/* Random numbers                                                                      */
-
-static GRand *
-stream_new (guint64 seed, guint32 stream, guint32 index)
-{
-  guint32 s[5] = { (guint32) (seed & 0xffffffffu), (guint32) (seed >> 32), stream, index,
-                   0x7e55e7a5u };
-  return g_rand_new_with_seed_array (s, G_N_ELEMENTS (s));
-}
-
-static inline double
-uniform01 (GRand *r)
-{
-  /* strictly inside (0, 1) */
-  return ((double) g_rand_int (r) + 0.5) * (1.0 / 4294967296.0);
-}
-
-static inline double
-uniform (GRand *r, double a, double b)
-{
-  return a + (b - a) * uniform01 (r);
-}
-
-typedef struct
-{
-  GRand *r;
-  gboolean have;
-  double spare;
-} Gauss;
-
-static inline double
-gauss_next (Gauss *g)
-{
-  if (g->have)
-    {
-      g->have = FALSE;
-      return g->spare;
-    }
-  double u1 = uniform01 (g->r), u2 = uniform01 (g->r);
-  double rad = sqrt (-2.0 * log (u1));
-  double th = 2.0 * G_PI * u2;
-  g->spare = rad * sin (th);
-  g->have = TRUE;
-  return rad * cos (th);
-}
-
-static inline double
-poisson_small (GRand *r, double lambda)
-{
-  /* Knuth: count uniforms until their product falls below e^-λ. */
-  double limit = exp (-lambda), prod = uniform01 (r);
-  int k = 0;
-  while (prod > limit && k < 1000)
-    {
-      k++;
-      prod *= uniform01 (r);
-    }
-  return k;
-}
+#include "tsr-synth-private.h"
 
 /* ---------------------------------------------------------------------------------- */
 /* Parameters                                                                          */
@@ -180,8 +57,8 @@ tsr_synth_params_init (TsrSynthParams *p)
   p->exposure = 10;
 }
 
-static gboolean
-check_params (const TsrSynthParams *p, GError **error)
+gboolean
+tsr_synth_check_params (const TsrSynthParams *p, GError **error)
 {
   const char *bad = NULL;
 
@@ -229,33 +106,33 @@ check_params (const TsrSynthParams *p, GError **error)
 /* ---------------------------------------------------------------------------------- */
 /* Geometry helpers                                                                    */
 
-static inline double
-centre_x (const TsrSynthParams *p)
+double
+tsr_synth_centre_x (const TsrSynthParams *p)
 {
   return (p->width - 1) * 0.5;
 }
 
-static inline double
-centre_y (const TsrSynthParams *p)
+double
+tsr_synth_centre_y (const TsrSynthParams *p)
 {
   return (p->height - 1) * 0.5;
 }
 
 /* Margin (px) beyond the frame that any frame of the session can see. */
-static int
-sky_margin (const TsrSynthParams *p)
+int
+tsr_synth_sky_margin (const TsrSynthParams *p)
 {
-  double hd = hypot (centre_x (p) + 0.5, centre_y (p) + 0.5);
+  double hd = hypot (tsr_synth_centre_x (p) + 0.5, tsr_synth_centre_y (p) + 0.5);
   double rot = p->rotation_max_deg * G_PI / 180.0;
   return (int) ceil (1.5 * p->shift_max + hd * 2.0 * sin (rot * 0.5) * 1.05 + 4.0);
 }
 
-static void
-make_matrix (const TsrSynthParams *p, double theta, double dx, double dy, gboolean mirror,
+void
+tsr_synth_make_matrix (const TsrSynthParams *p, double theta, double dx, double dy, gboolean mirror,
              double m[6])
 {
   double c = cos (theta), s = sin (theta);
-  double cx = centre_x (p), cy = centre_y (p);
+  double cx = tsr_synth_centre_x (p), cy = tsr_synth_centre_y (p);
   double f = mirror ? -1.0 : 1.0;
 
   /* frame = C + R · F · (sky − C) + d with F = diag(f, 1) */
@@ -267,15 +144,15 @@ make_matrix (const TsrSynthParams *p, double theta, double dx, double dy, gboole
   m[5] = cy + dy - (m[3] * cx + m[4] * cy);
 }
 
-static inline void
-apply_matrix (const double m[6], double x, double y, double *fx, double *fy)
+void
+tsr_synth_apply_matrix (const double m[6], double x, double y, double *fx, double *fy)
 {
   *fx = m[0] * x + m[1] * y + m[2];
   *fy = m[3] * x + m[4] * y + m[5];
 }
 
-static void
-invert_matrix (const double m[6], double inv[6])
+void
+tsr_synth_invert_matrix (const double m[6], double inv[6])
 {
   double det = m[0] * m[4] - m[1] * m[3];
   double id = 1.0 / det;
@@ -291,14 +168,6 @@ invert_matrix (const double m[6], double inv[6])
 /* ---------------------------------------------------------------------------------- */
 /* PSF                                                                                 */
 
-typedef struct
-{
-  double fwhm;          /* geometric mean of major and minor FWHM */
-  double q;             /* minor / major */
-  double angle;         /* major axis */
-  double a, b;          /* Moffat alpha along the major and minor axes */
-  double A, B, C;       /* Q = A dx² + 2B dx dy + C dy² = (u/a)² + (v/b)² */
-} Psf;
 
 static inline double
 moffat_alpha (double fwhm, double beta)
@@ -316,11 +185,11 @@ tilt_direction (const TsrSynthParams *p, double *ux, double *uy)
   *uy = sin (a);
 }
 
-static void
-psf_compute (const TsrSynthParams *p, double fwhm_centre, double field_psf, double focus,
+void
+tsr_synth_psf_compute (const TsrSynthParams *p, double fwhm_centre, double field_psf, double focus,
              double fx, double fy, Psf *psf)
 {
-  double cx = centre_x (p), cy = centre_y (p);
+  double cx = tsr_synth_centre_x (p), cy = tsr_synth_centre_y (p);
   double rmax2 = cx * cx + cy * cy;
   double dx = fx - cx, dy = fy - cy;
   double r2 = rmax2 > 0 ? (dx * dx + dy * dy) / rmax2 : 0;
@@ -375,8 +244,8 @@ frame_clear (gpointer data)
   g_clear_pointer (&f->date_obs, g_free);
 }
 
-static void
-ext_grid_free (ExtGrid *g)
+void
+tsr_synth_ext_grid_free (ExtGrid *g)
 {
   if (g == NULL)
     return;
@@ -394,7 +263,7 @@ tsr_synth_truth_free (TsrSynthTruth *t)
   if (t->priv != NULL)
     {
       g_clear_pointer (&t->priv->ext, g_array_unref);
-      ext_grid_free (t->priv->grid);
+      tsr_synth_ext_grid_free (t->priv->grid);
       g_mutex_clear (&t->priv->lock);
       g_free (t->priv);
     }
@@ -451,7 +320,7 @@ plan_stars (TsrSynthTruth *t)
 {
   const TsrSynthParams *p = &t->params;
   g_autoptr (GRand) r = stream_new (p->seed, STREAM_STARS, 0);
-  int margin = sky_margin (p);
+  int margin = tsr_synth_sky_margin (p);
   double pad = ceil (3.0 * p->fwhm_max * (1.0 + p->field_psf));
   double x0 = -margin - pad, y0 = -margin - pad;
   double x1 = p->width - 1 + margin + pad, y1 = p->height - 1 + margin + pad;
@@ -492,7 +361,7 @@ plan_extended (TsrSynthTruth *t)
   g_autoptr (GRand) r = stream_new (p->seed, STREAM_EXT, 0);
   double base = p->sky > 0 ? p->sky : 400.0;
   double size = MIN (p->width, p->height);
-  int margin = sky_margin (p);
+  int margin = tsr_synth_sky_margin (p);
   guint n_gal = 3 + g_rand_int_range (r, 0, 3);
 
   for (guint i = 0; i < n_gal; i++)
@@ -658,7 +527,7 @@ plan_frames (TsrSynthTruth *t)
       double dy = p->shift_max * (wave_at (&shy, tt) + 0.04 * jy);
       dx = CLAMP (dx, -p->shift_max, p->shift_max);
       dy = CLAMP (dy, -p->shift_max, p->shift_max);
-      make_matrix (p, theta, dx, dy, FALSE, f.matrix);
+      tsr_synth_make_matrix (p, theta, dx, dy, FALSE, f.matrix);
 
       /* focus drifts through best focus over the night (temperature), with a wobble */
       f.focus = CLAMP (focus_sign * (2 * tt - 1) + 0.15 * sin (2 * G_PI * (1.5 * tt + focus_phase)), -1.0, 1.0);
@@ -675,8 +544,8 @@ plan_frames (TsrSynthTruth *t)
 }
 
 /* The gradient direction of frame i (radians) — a slow turn over the night. */
-static double
-gradient_angle (const TsrSynthParams *p, guint i)
+double
+tsr_synth_gradient_angle (const TsrSynthParams *p, guint i)
 {
   g_autoptr (GRand) r = stream_new (p->seed, STREAM_COND, 0x67726164u);
   double a0 = uniform (r, 0, 2 * G_PI);
@@ -715,10 +584,10 @@ plan_kinds (TsrSynthTruth *t)
       TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, order[k]);
       f->kind = TSR_SYNTH_MIRRORED;
       double theta = atan2 (f->matrix[3], f->matrix[0]);
-      double cx = centre_x (p), cy = centre_y (p);
+      double cx = tsr_synth_centre_x (p), cy = tsr_synth_centre_y (p);
       double dx = f->matrix[0] * cx + f->matrix[1] * cy + f->matrix[2] - cx;
       double dy = f->matrix[3] * cx + f->matrix[4] * cy + f->matrix[5] - cy;
-      make_matrix (p, theta, dx, dy, TRUE, f->matrix);
+      tsr_synth_make_matrix (p, theta, dx, dy, TRUE, f->matrix);
     }
   for (guint j = 0; j < p->n_noise && k < avail; j++, k++)
     g_array_index (t->frames, TsrSynthFrame, order[k]).kind = TSR_SYNTH_NOISE;
@@ -792,11 +661,11 @@ plan_fwhm_median (TsrSynthTruth *t)
         {
           const TsrSynthStar *s = &g_array_index (t->stars, TsrSynthStar, j);
           double fx, fy;
-          apply_matrix (f->matrix, s->x, s->y, &fx, &fy);
+          tsr_synth_apply_matrix (f->matrix, s->x, s->y, &fx, &fy);
           if (fx < -0.5 || fy < -0.5 || fx > p->width - 0.5 || fy > p->height - 0.5)
             continue;
           Psf psf;
-          psf_compute (p, f->fwhm, p->field_psf, f->focus, fx, fy, &psf);
+          tsr_synth_psf_compute (p, f->fwhm, p->field_psf, f->focus, fx, fy, &psf);
           v[k++] = psf.fwhm;
         }
       f->fwhm_median = k > 0 ? median_of (v, k) : f->fwhm;
@@ -808,7 +677,7 @@ TsrSynthTruth *
 tsr_synth_plan (const TsrSynthParams *p)
 {
   g_return_val_if_fail (p != NULL, NULL);
-  g_return_val_if_fail (check_params (p, NULL), NULL);
+  g_return_val_if_fail (tsr_synth_check_params (p, NULL), NULL);
 
   TsrSynthTruth *t = g_new0 (TsrSynthTruth, 1);
   t->params = *p;
@@ -856,1008 +725,11 @@ tsr_synth_psf_at (const TsrSynthTruth *t, guint index, double fx, double fy,
   g_return_if_fail (t != NULL && index < t->frames->len);
   const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, index);
   Psf psf;
-  psf_compute (&t->params, f->fwhm, t->params.field_psf, f->focus, fx, fy, &psf);
+  tsr_synth_psf_compute (&t->params, f->fwhm, t->params.field_psf, f->focus, fx, fy, &psf);
   if (fwhm)
     *fwhm = psf.fwhm;
   if (axis_ratio)
     *axis_ratio = psf.q;
   if (angle)
     *angle = psf.angle;
-}
-
-/* ---------------------------------------------------------------------------------- */
-/* Extended sources on the sky grid                                                    */
-
-static void
-blur_plane (float *data, int w, int h, double fwhm)
-{
-  double sigma = fwhm / 2.354820045;
-  if (!(sigma > 0.05))
-    return;
-  int rad = (int) ceil (4.0 * sigma);
-  int klen = 2 * rad + 1;
-  float *k = g_new (float, klen);
-  double sum = 0;
-  for (int i = -rad; i <= rad; i++)
-    sum += k[i + rad] = (float) exp (-0.5 * i * i / (sigma * sigma));
-  for (int i = 0; i < klen; i++)
-    k[i] = (float) (k[i] / sum);
-
-  int n = MAX (w, h);
-  float *line = g_new (float, n + 2 * rad);
-  float *outl = g_new (float, n);
-
-  for (int y = 0; y < h; y++)
-    {
-      float *row = data + (gsize) y * w;
-      for (int i = 0; i < w + 2 * rad; i++)
-        line[i] = row[CLAMP (i - rad, 0, w - 1)];
-      for (int x = 0; x < w; x++)
-        {
-          float acc = 0;
-          for (int j = 0; j < klen; j++)
-            acc += k[j] * line[x + j];
-          outl[x] = acc;
-        }
-      memcpy (row, outl, w * sizeof (float));
-    }
-  /* columns: process in blocks of rows for cache friendliness */
-  float *tmp = g_new (float, (gsize) w * h);
-  for (int y = 0; y < h; y++)
-    {
-      float *o = tmp + (gsize) y * w;
-      memset (o, 0, w * sizeof (float));
-      for (int j = 0; j < klen; j++)
-        {
-          int yy = CLAMP (y + j - rad, 0, h - 1);
-          const float *src = data + (gsize) yy * w;
-          float kj = k[j];
-          for (int x = 0; x < w; x++)
-            o[x] += kj * src[x];
-        }
-    }
-  memcpy (data, tmp, (gsize) w * h * sizeof (float));
-  g_free (tmp);
-  g_free (line);
-  g_free (outl);
-  g_free (k);
-}
-
-static ExtGrid *
-ext_grid_build (const TsrSynthParams *p, GArray *ext, double blur_fwhm)
-{
-  if (!p->extended || ext == NULL || ext->len == 0)
-    return NULL;
-
-  int m = sky_margin (p) + 2;
-  ExtGrid *g = g_new0 (ExtGrid, 1);
-  g->x0 = -m;
-  g->y0 = -m;
-  g->w = p->width + 2 * m;
-  g->h = p->height + 2 * m;
-  g->planes = p->cfa != TSR_CFA_NONE ? 3 : 1;
-  gsize np = (gsize) g->w * g->h;
-  g->data = g_new0 (float, np * g->planes);
-  float *lum = g_new (float, np);
-
-  for (guint i = 0; i < ext->len; i++)
-    {
-      const ExtSource *e = &g_array_index (ext, ExtSource, i);
-      int bx0, bx1, by0, by1;
-
-      memset (lum, 0, np * sizeof (float));
-      if (e->type == EXT_SERSIC)
-        {
-          double rad = e->h * MIN (15.0, pow (9.2, e->n) + 2.0);
-          rad = MAX (rad, 8.0 * e->h);
-          bx0 = (int) floor (e->x - rad) - g->x0;
-          bx1 = (int) ceil (e->x + rad) - g->x0;
-          by0 = (int) floor (e->y - rad) - g->y0;
-          by1 = (int) ceil (e->y + rad) - g->y0;
-          bx0 = MAX (bx0, 0);
-          by0 = MAX (by0, 0);
-          bx1 = MIN (bx1, g->w - 1);
-          by1 = MIN (by1, g->h - 1);
-          double c = cos (e->angle), s = sin (e->angle), iq = 1.0 / e->q, in = 1.0 / e->n;
-          double ih = 1.0 / e->h, edge = 6.0;
-          for (int y = by0; y <= by1; y++)
-            {
-              double dy = y + g->y0 - e->y;
-              float *o = lum + (gsize) y * g->w;
-              for (int x = bx0; x <= bx1; x++)
-                {
-                  double dx = x + g->x0 - e->x;
-                  double u = dx * c + dy * s, v = (-dx * s + dy * c) * iq;
-                  double rr = sqrt (u * u + v * v) * ih;
-                  double val = exp (-(rr > 0 ? exp (log (rr) * in) : 0.0));
-                  val /= 1.0 + exp ((rr - edge) * 1.5);     /* soft edge */
-                  o[x] = (float) (e->amp * val);
-                }
-            }
-        }
-      else
-        {
-          double rx = 4.0 * e->sx, ry = 4.0 * e->sy;
-          bx0 = MAX (0, (int) floor (e->x - rx) - g->x0);
-          bx1 = MIN (g->w - 1, (int) ceil (e->x + rx) - g->x0);
-          by0 = MAX (0, (int) floor (e->y - ry) - g->y0);
-          by1 = MIN (g->h - 1, (int) ceil (e->y + ry) - g->y0);
-          if (bx0 > bx1 || by0 > by1)
-            continue;
-          float *ex = g_new (float, bx1 - bx0 + 1);
-          for (int x = bx0; x <= bx1; x++)
-            {
-              double dx = (x + g->x0 - e->x) / e->sx;
-              ex[x - bx0] = (float) exp (-0.5 * dx * dx);
-            }
-          for (int y = by0; y <= by1; y++)
-            {
-              double dy = (y + g->y0 - e->y) / e->sy;
-              float ey = (float) (e->amp * exp (-0.5 * dy * dy));
-              float *o = lum + (gsize) y * g->w;
-              for (int x = bx0; x <= bx1; x++)
-                o[x] = ey * ex[x - bx0];
-            }
-          g_free (ex);
-        }
-      if (bx0 > bx1 || by0 > by1)
-        continue;
-      for (int c = 0; c < g->planes; c++)
-        {
-          float f = g->planes == 3 ? (float) e->color[c] : 1.0f;
-          float *pl = g->data + (gsize) c * np;
-          for (int y = by0; y <= by1; y++)
-            {
-              gsize off = (gsize) y * g->w;
-              for (int x = bx0; x <= bx1; x++)
-                pl[off + x] += f * lum[off + x];
-            }
-        }
-    }
-  g_free (lum);
-
-  for (int c = 0; c < g->planes; c++)
-    blur_plane (g->data + (gsize) c * np, g->w, g->h, blur_fwhm);
-  return g;
-}
-
-/* The grid blurred with the session's median seeing, built once and cached. */
-static const ExtGrid *
-truth_grid (const TsrSynthTruth *t)
-{
-  TsrSynthPrivate *priv = t->priv;
-  if (priv == NULL)
-    return NULL;
-  g_mutex_lock (&priv->lock);
-  if (!priv->grid_built)
-    {
-      priv->grid_fwhm = tsr_synth_median_fwhm (t);
-      priv->grid = ext_grid_build (&t->params, priv->ext, priv->grid_fwhm);
-      priv->grid_built = TRUE;
-    }
-  g_mutex_unlock (&priv->lock);
-  return priv->grid;
-}
-
-static inline float
-grid_sample (const ExtGrid *g, int plane, double sx, double sy)
-{
-  double gx = sx - g->x0, gy = sy - g->y0;
-  if (!(gx >= 0 && gy >= 0 && gx < g->w - 1 && gy < g->h - 1))
-    return 0.0f;
-  int ix = (int) gx, iy = (int) gy;
-  float fx = (float) (gx - ix), fy = (float) (gy - iy);
-  const float *q = g->data + (gsize) plane * g->w * g->h + (gsize) iy * g->w + ix;
-  return (1 - fy) * ((1 - fx) * q[0] + fx * q[1]) + fy * ((1 - fx) * q[g->w] + fx * q[g->w + 1]);
-}
-
-/* ---------------------------------------------------------------------------------- */
-/* Rendering                                                                           */
-
-typedef struct
-{
-  const TsrSynthParams *p;
-  int width, height;
-  gboolean rgb;          /* three full planes (truth) instead of one mono/mosaic plane */
-  TsrCfa cfa;            /* mosaic pattern when !rgb */
-  double m[6];
-  double fwhm;
-  double field_psf;
-  double focus;         /* focus state of the frame (NAN = no defocus) */
-  double transparency;
-  double sky, gradient, grad_angle;
-  gboolean stars;
-  const ExtGrid *ext;
-  gboolean has_trail;
-  double trail[4];
-  double trail_peak;
-  guint oversample;
-} Spec;
-
-typedef struct
-{
-  double *buf;
-  gsize n;
-} Scratch;
-
-static inline double
-moffat_eval (double q, double beta, int ibeta)
-{
-  if (ibeta > 0)
-    {
-      double v = 1.0 / (1.0 + q), r = v;
-      for (int k = 1; k < ibeta; k++)
-        r *= v;
-      return r;
-    }
-  return exp (-beta * log1p (q));
-}
-
-static void
-render_star (const Spec *sp, const TsrSynthStar *st, float *out, Scratch *sc)
-{
-  const TsrSynthParams *p = sp->p;
-  double fx, fy;
-  apply_matrix (sp->m, st->x, st->y, &fx, &fy);
-
-  Psf psf;
-  psf_compute (p, sp->fwhm, sp->field_psf, sp->focus, fx, fy, &psf);
-
-  double cmax = 1.0;
-  if (sp->rgb || sp->cfa != TSR_CFA_NONE)
-    cmax = MAX (st->color[0], MAX (st->color[1], st->color[2]));
-  double total = st->flux * sp->transparency;
-  double beta = p->moffat_beta;
-  double peak = total * cmax * (beta - 1.0) / (G_PI * psf.a * psf.b);
-  double rad = 4.0 * psf.fwhm / sqrt (psf.q);
-  if (peak > PROFILE_FLOOR)
-    {
-      double rc = psf.a * sqrt (MAX (0.0, pow (peak / PROFILE_FLOOR, 1.0 / beta) - 1.0));
-      rad = MAX (rad, rc);
-    }
-  rad = MIN (rad, (double) MAX_STAR_RADIUS);
-
-  int x0 = (int) floor (fx - rad), x1 = (int) ceil (fx + rad);
-  int y0 = (int) floor (fy - rad), y1 = (int) ceil (fy + rad);
-  if (x1 < 0 || y1 < 0 || x0 >= sp->width || y0 >= sp->height)
-    return;
-  int ww = x1 - x0 + 1, wh = y1 - y0 + 1;
-  gsize nn = (gsize) ww * wh;
-  if (nn > sc->n)
-    {
-      sc->buf = g_renew (double, sc->buf, nn);
-      sc->n = nn;
-    }
-
-  int ibeta = (fabs (beta - round (beta)) < 1e-12 && beta <= 12) ? (int) round (beta) : 0;
-  guint os = MAX (sp->oversample, 1u);
-  double inv_os2 = 1.0 / (os * os);
-  double sum = 0.0;
-  double *b = sc->buf;
-  double rad2 = rad * rad;
-
-  for (int j = 0; j < wh; j++)
-    {
-      double dy0 = y0 + j - fy;
-      for (int i = 0; i < ww; i++)
-        {
-          double dx0 = x0 + i - fx;
-          double v = 0.0;
-          if (dx0 * dx0 + dy0 * dy0 > rad2 + 2.0 * rad + 2.0)
-            {
-              b[(gsize) j * ww + i] = 0.0;
-              continue;
-            }
-          if (os == 1)
-            {
-              double q = psf.A * dx0 * dx0 + 2 * psf.B * dx0 * dy0 + psf.C * dy0 * dy0;
-              v = moffat_eval (q, beta, ibeta);
-            }
-          else
-            {
-              for (guint sy = 0; sy < os; sy++)
-                {
-                  double dy = dy0 + (sy + 0.5) / os - 0.5;
-                  for (guint sx = 0; sx < os; sx++)
-                    {
-                      double dx = dx0 + (sx + 0.5) / os - 0.5;
-                      double q = psf.A * dx * dx + 2 * psf.B * dx * dy + psf.C * dy * dy;
-                      v += moffat_eval (q, beta, ibeta);
-                    }
-                }
-              v *= inv_os2;
-            }
-          b[(gsize) j * ww + i] = v;
-          sum += v;
-        }
-    }
-  if (!(sum > 0))
-    return;
-  double scale = total / sum;
-  gsize npix = (gsize) sp->width * sp->height;
-
-  int ja = MAX (0, -y0), jb = MIN (wh - 1, sp->height - 1 - y0);
-  int ia = MAX (0, -x0), ib = MIN (ww - 1, sp->width - 1 - x0);
-  for (int j = ja; j <= jb; j++)
-    {
-      int y = y0 + j;
-      const double *src = b + (gsize) j * ww;
-      if (sp->rgb)
-        {
-          for (int c = 0; c < 3; c++)
-            {
-              float *row = out + c * npix + (gsize) y * sp->width + x0;
-              double f = scale * st->color[c];
-              for (int i = ia; i <= ib; i++)
-                row[i] += (float) (f * src[i]);
-            }
-        }
-      else if (sp->cfa != TSR_CFA_NONE)
-        {
-          float *row = out + (gsize) y * sp->width + x0;
-          double fe = scale * st->color[tsr_cfa_color (sp->cfa, 0, y)];
-          double fo = scale * st->color[tsr_cfa_color (sp->cfa, 1, y)];
-          for (int i = ia; i <= ib; i++)
-            row[i] += (float) ((((x0 + i) & 1) ? fo : fe) * src[i]);
-        }
-      else
-        {
-          float *row = out + (gsize) y * sp->width + x0;
-          for (int i = ia; i <= ib; i++)
-            row[i] += (float) (scale * src[i]);
-        }
-    }
-}
-
-static void
-render_background (const Spec *sp, float *out)
-{
-  const TsrSynthParams *p = sp->p;
-  int w = sp->width, h = sp->height;
-  gsize npix = (gsize) w * h;
-  double inv[6];
-  invert_matrix (sp->m, inv);
-  double cx = centre_x (p), cy = centre_y (p);
-  double ca = cos (sp->grad_angle), sa = sin (sp->grad_angle);
-  double ext_len = fabs (w * ca) + fabs (h * sa);
-  double gk = ext_len > 0 ? sp->gradient / ext_len : 0.0;
-  const double skycol[3] = { SKY_COLOR_R, SKY_COLOR_G, SKY_COLOR_B };
-  const ExtGrid *g = sp->ext;
-  float tr = (float) sp->transparency;
-  int nplanes = sp->rgb ? 3 : 1;
-
-  for (int c = 0; c < nplanes; c++)
-    for (int y = 0; y < h; y++)
-      {
-        float *row = out + c * npix + (gsize) y * w;
-        /* sky: linear along the row */
-        double s0 = sp->sky * (1.0 + gk * ((0 - cx) * ca + (y - cy) * sa));
-        double ds = sp->sky * gk * ca;
-        int ce, co;
-        if (sp->rgb)
-          ce = co = c;
-        else if (sp->cfa != TSR_CFA_NONE)
-          {
-            ce = tsr_cfa_color (sp->cfa, 0, y);
-            co = tsr_cfa_color (sp->cfa, 1, y);
-          }
-        else
-          ce = co = -1;
-        double ke = ce >= 0 ? skycol[ce] : 1.0, ko = co >= 0 ? skycol[co] : 1.0;
-        int pe = g != NULL && g->planes == 3 ? MAX (ce, 0) : 0;
-        int po = g != NULL && g->planes == 3 ? MAX (co, 0) : 0;
-
-        double sx = inv[1] * y + inv[2], sy = inv[4] * y + inv[5];
-        for (int x = 0; x < w; x++)
-          {
-            gboolean odd = x & 1;
-            double v = (s0 + ds * x) * (odd ? ko : ke);
-            if (g != NULL)
-              v += tr * grid_sample (g, odd ? po : pe, sx + inv[0] * x, sy + inv[3] * x);
-            row[x] = (float) v;
-          }
-      }
-}
-
-static void
-render_trail (const Spec *sp, float *out)
-{
-  int w = sp->width, h = sp->height;
-  double x0 = sp->trail[0], y0 = sp->trail[1], x1 = sp->trail[2], y1 = sp->trail[3];
-  double len = hypot (x1 - x0, y1 - y0);
-  if (!(len > 0))
-    return;
-  double nx = -(y1 - y0) / len, ny = (x1 - x0) / len;   /* unit normal */
-  double sigma = 2.0 / 2.354820045;                     /* FWHM 2 px */
-  double cut = 5.0 * sigma;
-  double k = -0.5 / (sigma * sigma);
-
-  for (int y = 0; y < h; y++)
-    {
-      float *row = out + (gsize) y * w;
-      double d0 = (0 - x0) * nx + (y - y0) * ny;
-      for (int x = 0; x < w; x++)
-        {
-          double d = d0 + nx * x;
-          if (fabs (d) < cut)
-            row[x] += (float) (sp->trail_peak * exp (k * d * d));
-        }
-    }
-}
-
-static void
-add_noise (const TsrSynthParams *p, guint index, float *data, gsize n)
-{
-  g_autoptr (GRand) r = stream_new (p->seed, STREAM_NOISE, index);
-  Gauss g = { r, FALSE, 0 };
-  double rn = p->read_noise, rn2 = rn * rn;
-
-  for (gsize i = 0; i < n; i++)
-    {
-      double lam = data[i] > 0 ? data[i] : 0.0;
-      double v;
-      if (lam < 30.0)
-        {
-          v = poisson_small (r, lam);
-          if (rn > 0)
-            v += rn * gauss_next (&g);
-        }
-      else
-        v = lam + sqrt (lam + rn2) * gauss_next (&g);
-      data[i] = (float) v;
-    }
-}
-
-static void
-render_spec (const Spec *sp, const GArray *stars, float *out)
-{
-  render_background (sp, out);
-  if (sp->stars && stars != NULL)
-    {
-      Scratch sc = { NULL, 0 };
-      for (guint i = 0; i < stars->len; i++)
-        render_star (sp, &g_array_index (stars, TsrSynthStar, i), out, &sc);
-      g_free (sc.buf);
-    }
-  if (sp->has_trail)
-    render_trail (sp, out);
-}
-
-static double
-trail_peak (const TsrSynthTruth *t, guint index)
-{
-  g_autoptr (GRand) r = stream_new (t->params.seed, STREAM_KINDS, 0x74726c00u + index);
-  return MAX (8.0 * t->params.sky, 2000.0) * uniform (r, 1.0, 2.5);
-}
-
-static void
-frame_spec (const TsrSynthTruth *t, guint index, Spec *sp)
-{
-  const TsrSynthParams *p = &t->params;
-  const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, index);
-
-  memset (sp, 0, sizeof *sp);
-  sp->p = p;
-  sp->width = p->width;
-  sp->height = p->height;
-  sp->rgb = FALSE;
-  sp->cfa = p->cfa;
-  memcpy (sp->m, f->matrix, sizeof sp->m);
-  sp->fwhm = f->fwhm;
-  sp->field_psf = p->field_psf;
-  sp->focus = f->focus;
-  sp->transparency = f->transparency;
-  sp->sky = f->sky;
-  sp->gradient = p->gradient;
-  sp->grad_angle = gradient_angle (p, index);
-  sp->stars = f->kind != TSR_SYNTH_NOISE;
-  sp->ext = f->kind != TSR_SYNTH_NOISE ? truth_grid (t) : NULL;
-  sp->has_trail = f->has_trail;
-  memcpy (sp->trail, f->trail, sizeof sp->trail);
-  sp->trail_peak = trail_peak (t, index);
-  sp->oversample = MAX (p->oversample, 1u);
-}
-
-TsrImage *
-tsr_synth_render_frame (const TsrSynthTruth *t, guint index, gboolean with_noise)
-{
-  g_return_val_if_fail (t != NULL, NULL);
-  g_return_val_if_fail (index < t->frames->len, NULL);
-
-  Spec sp;
-  frame_spec (t, index, &sp);
-  TsrImage *img = tsr_image_new (t->params.width, t->params.height, 1);
-  if (img == NULL)
-    return NULL;
-  img->cfa = t->params.cfa;
-  render_spec (&sp, t->stars, img->data);
-  if (with_noise)
-    add_noise (&t->params, index, img->data, tsr_image_npix (img));
-  return img;
-}
-
-TsrImage *
-tsr_synth_render_truth (const TsrSynthTruth *t, double fwhm)
-{
-  g_return_val_if_fail (t != NULL, NULL);
-  g_return_val_if_fail (fwhm > 0, NULL);
-
-  const TsrSynthParams *p = &t->params;
-  Spec sp = { 0 };
-  ExtGrid *own = NULL;
-  double med = tsr_synth_median_fwhm (t);
-
-  sp.p = p;
-  sp.width = p->width;
-  sp.height = p->height;
-  sp.rgb = p->cfa != TSR_CFA_NONE;
-  sp.cfa = TSR_CFA_NONE;
-  make_matrix (p, 0, 0, 0, FALSE, sp.m);
-  sp.fwhm = fwhm;
-  sp.field_psf = 0;
-  sp.focus = NAN;      /* no defocus in the truth */
-  sp.transparency = 1.0;
-  sp.sky = 0;
-  sp.stars = TRUE;
-  sp.oversample = MAX (p->oversample, 1u);
-  if (fabs (fwhm - med) < 1e-12)
-    sp.ext = truth_grid (t);
-  else if (t->priv != NULL)
-    sp.ext = own = ext_grid_build (p, t->priv->ext, fwhm);
-
-  TsrImage *img = tsr_image_new (p->width, p->height, sp.rgb ? 3 : 1);
-  if (img != NULL)
-    render_spec (&sp, t->stars, img->data);
-  ext_grid_free (own);
-  return img;
-}
-
-/* ---------------------------------------------------------------------------------- */
-/* Writing a session                                                                   */
-
-static GMutex fits_lock;   /* serialises cfitsio when it is not reentrant */
-
-static gboolean
-write_frame_fits (const TsrSynthTruth *t, guint index, const float *e, const char *tmp,
-                  const char *final, GError **error)
-{
-  const TsrSynthParams *p = &t->params;
-  const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, index);
-  gsize npix = (gsize) p->width * p->height;
-  guint16 *u = g_new (guint16, npix);
-  double ig = 1.0 / p->gain;
-
-  for (gsize i = 0; i < npix; i++)
-    {
-      double adu = floor (e[i] * ig + p->bias + 0.5);
-      u[i] = (guint16) CLAMP (adu, 0.0, 65535.0);
-    }
-
-  gboolean locked = !fits_is_reentrant ();
-  if (locked)
-    g_mutex_lock (&fits_lock);
-
-  fitsfile *fp = NULL;
-  int status = 0;
-  long naxes[2] = { p->width, p->height };
-  double tt = p->n_frames > 1 ? (double) index / (p->n_frames - 1) : 0.0;
-  double temp = round ((15.0 - 3.0 * tt) * 10.0) / 10.0;
-  double exposure = p->exposure, gain = p->gain;
-  int zero = 0;
-
-  g_unlink (tmp);
-  fits_create_diskfile (&fp, tmp, &status);
-  fits_create_img (fp, USHORT_IMG, 2, naxes, &status);
-  fits_update_key (fp, TSTRING, "DATE-OBS", (void *) f->date_obs, "UTC start of exposure", &status);
-  fits_update_key (fp, TDOUBLE, "EXPTIME", &exposure, "[s] exposure time", &status);
-  fits_update_key (fp, TDOUBLE, "GAIN", &gain, "[e-/ADU] gain", &status);
-  fits_update_key (fp, TDOUBLE, "CCD-TEMP", &temp, "[C] sensor temperature", &status);
-  fits_update_key (fp, TSTRING, "INSTRUME", (void *) "Tessera synth", "synthetic session", &status);
-  if (p->cfa != TSR_CFA_NONE)
-    {
-      fits_update_key (fp, TSTRING, "BAYERPAT", (void *) tsr_cfa_name (p->cfa),
-                       "Bayer pattern at the first stored pixel", &status);
-      fits_update_key (fp, TINT, "XBAYROFF", &zero, "Bayer X offset", &status);
-      fits_update_key (fp, TINT, "YBAYROFF", &zero, "Bayer Y offset", &status);
-    }
-  fits_write_img (fp, TUSHORT, 1, (LONGLONG) npix, u, &status);
-  if (fp != NULL)
-    {
-      int st2 = 0;
-      fits_close_file (fp, status ? &st2 : &status);
-    }
-  if (locked)
-    g_mutex_unlock (&fits_lock);
-  g_free (u);
-
-  if (status != 0)
-    {
-      char msg[FLEN_STATUS] = "";
-      fits_get_errstatus (status, msg);
-      g_unlink (tmp);
-      g_set_error (error, TSR_ERROR, TSR_ERROR_IO,
-                   _("Cannot write “%s”: %s (cfitsio status %d). Check that the folder is "
-                     "writable and the disk is not full."), tmp, msg, status);
-      return FALSE;
-    }
-  if (g_rename (tmp, final) != 0)
-    {
-      int errsv = errno;
-      g_unlink (tmp);
-      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("Cannot rename “%s” to “%s”: %s"),
-                   tmp, final, g_strerror (errsv));
-      return FALSE;
-    }
-  return TRUE;
-}
-
-typedef struct
-{
-  const TsrSynthTruth *t;
-  const char *outdir;
-  GCancellable *cancellable;
-  TsrProgressFunc progress;
-  gpointer progress_data;
-  GMutex lock;
-  guint done, total;
-  gboolean failed;
-  GError *error;
-  gboolean *written;
-} WriteJob;
-
-static void
-write_job_progress (WriteJob *job)
-{
-  /* called with job->lock held */
-  job->done++;
-  if (job->progress)
-    job->progress (_("Generating"), job->done, job->total, job->progress_data);
-}
-
-static void
-write_frame_task (gpointer data, gpointer user_data)
-{
-  WriteJob *job = user_data;
-  guint index = GPOINTER_TO_UINT (data) - 1;
-  const TsrSynthFrame *f = &g_array_index (job->t->frames, TsrSynthFrame, index);
-  GError *err = NULL;
-
-  g_mutex_lock (&job->lock);
-  gboolean skip = job->failed;
-  g_mutex_unlock (&job->lock);
-  if (skip || g_cancellable_is_cancelled (job->cancellable))
-    return;
-
-  TsrImage *img = tsr_synth_render_frame (job->t, index, TRUE);
-  if (img == NULL)
-    {
-      g_mutex_lock (&job->lock);
-      if (!job->failed)
-        {
-          job->failed = TRUE;
-          g_set_error (&job->error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
-                       _("Not enough memory to render a %d × %d frame"),
-                       job->t->params.width, job->t->params.height);
-        }
-      g_mutex_unlock (&job->lock);
-      return;
-    }
-  g_autofree char *final = g_build_filename (job->outdir, f->file, NULL);
-  g_autofree char *tmpname = g_strdup_printf (".%s.part", f->file);
-  g_autofree char *tmp = g_build_filename (job->outdir, tmpname, NULL);
-  gboolean ok = FALSE;
-
-  if (!g_cancellable_set_error_if_cancelled (job->cancellable, &err))
-    ok = write_frame_fits (job->t, index, img->data, tmp, final, &err);
-  tsr_image_unref (img);
-
-  g_mutex_lock (&job->lock);
-  if (ok)
-    {
-      job->written[index] = TRUE;
-      write_job_progress (job);
-    }
-  else
-    {
-      if (!job->failed && err != NULL && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          job->failed = TRUE;
-          g_propagate_error (&job->error, err);
-          err = NULL;
-        }
-    }
-  g_mutex_unlock (&job->lock);
-  g_clear_error (&err);
-}
-
-static void
-json_matrix (TsrJsonWriter *w, const double *m, int n)
-{
-  tsr_json_begin_array (w);
-  for (int i = 0; i < n; i++)
-    tsr_json_double (w, m[i]);
-  tsr_json_end_array (w);
-}
-
-static const char *
-kind_name (TsrSynthKind k)
-{
-  switch (k)
-    {
-    case TSR_SYNTH_MIRRORED:
-      return "mirrored";
-    case TSR_SYNTH_NOISE:
-      return "noise";
-    case TSR_SYNTH_VALID:
-    default:
-      return "valid";
-    }
-}
-
-static char *
-truth_json (const TsrSynthTruth *t)
-{
-  const TsrSynthParams *p = &t->params;
-  TsrJsonWriter *w = tsr_json_writer_new ();
-
-  tsr_json_begin_object (w);
-  tsr_json_key (w, "generator");
-  tsr_json_string (w, "Tessera synth");
-  tsr_json_key (w, "params");
-  tsr_json_begin_object (w);
-#define KI(name) tsr_json_key (w, #name); tsr_json_int (w, (gint64) p->name)
-#define KD(name) tsr_json_key (w, #name); tsr_json_double (w, p->name)
-  KI (n_frames);
-  KI (width);
-  KI (height);
-  tsr_json_key (w, "cfa");
-  tsr_json_string (w, tsr_cfa_name (p->cfa));
-  tsr_json_key (w, "seed");
-  tsr_json_int (w, (gint64) p->seed);
-  KI (n_stars);
-  KD (star_flux_min);
-  KD (star_flux_max);
-  KD (star_power);
-  tsr_json_key (w, "extended");
-  tsr_json_bool (w, p->extended);
-  KD (fwhm_min);
-  KD (fwhm_max);
-  KD (moffat_beta);
-  KD (field_psf);
-  KI (n_bursts);
-  KD (shift_max);
-  KD (rotation_max_deg);
-  KD (sky);
-  KD (sky_drift);
-  KD (gradient);
-  KD (transparency_drop);
-  KD (read_noise);
-  KD (gain);
-  KD (bias);
-  KI (oversample);
-  KI (n_trails);
-  KI (n_mirrored);
-  KI (n_noise);
-  KD (exposure);
-#undef KI
-#undef KD
-  tsr_json_end_object (w);
-
-  tsr_json_key (w, "median_fwhm");
-  tsr_json_double (w, tsr_synth_median_fwhm (t));
-  tsr_json_key (w, "truth_sharp_fwhm");
-  tsr_json_double (w, TRUTH_SHARP_FWHM);
-
-  tsr_json_key (w, "frames");
-  tsr_json_begin_array (w);
-  for (guint i = 0; i < t->frames->len; i++)
-    {
-      const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, i);
-      tsr_json_begin_object (w);
-      tsr_json_key (w, "index");
-      tsr_json_int (w, f->index);
-      tsr_json_key (w, "file");
-      tsr_json_string (w, f->file);
-      tsr_json_key (w, "kind");
-      tsr_json_string (w, kind_name (f->kind));
-      tsr_json_key (w, "matrix");
-      json_matrix (w, f->matrix, 6);
-      tsr_json_key (w, "fwhm");
-      tsr_json_double (w, f->fwhm);
-      tsr_json_key (w, "focus");
-      tsr_json_double (w, f->focus);
-      tsr_json_key (w, "fwhm_median");
-      tsr_json_double (w, f->fwhm_median);
-      tsr_json_key (w, "transparency");
-      tsr_json_double (w, f->transparency);
-      tsr_json_key (w, "sky");
-      tsr_json_double (w, f->sky);
-      tsr_json_key (w, "trail");
-      if (f->has_trail)
-        json_matrix (w, f->trail, 4);
-      else
-        tsr_json_null (w);
-      tsr_json_key (w, "date_obs");
-      tsr_json_string (w, f->date_obs);
-      tsr_json_end_object (w);
-    }
-  tsr_json_end_array (w);
-
-  tsr_json_key (w, "stars");
-  tsr_json_begin_array (w);
-  for (guint i = 0; i < t->stars->len; i++)
-    {
-      const TsrSynthStar *s = &g_array_index (t->stars, TsrSynthStar, i);
-      tsr_json_begin_object (w);
-      tsr_json_key (w, "x");
-      tsr_json_double (w, s->x);
-      tsr_json_key (w, "y");
-      tsr_json_double (w, s->y);
-      tsr_json_key (w, "flux");
-      tsr_json_double (w, s->flux);
-      if (p->cfa != TSR_CFA_NONE)
-        {
-          tsr_json_key (w, "color");
-          json_matrix (w, s->color, 3);
-        }
-      tsr_json_end_object (w);
-    }
-  tsr_json_end_array (w);
-  tsr_json_end_object (w);
-  return tsr_json_writer_finish (w);
-}
-
-static gboolean
-write_truth_image (const TsrSynthTruth *t, double fwhm, const char *path, GError **error)
-{
-  g_autoptr (TsrImage) img = tsr_synth_render_truth (t, fwhm);
-  if (img == NULL)
-    {
-      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
-                   _("Not enough memory to render the truth image “%s”"), path);
-      return FALSE;
-    }
-  tsr_header_set_string (img->header, "INSTRUME", "Tessera synth", "synthetic session truth");
-  tsr_header_set_double (img->header, "FWHM", fwhm, "[px] Moffat FWHM of the truth");
-  tsr_header_set_double (img->header, "MOFFBETA", t->params.moffat_beta, "Moffat beta");
-  tsr_header_set_string (img->header, "BUNIT", "electron", "transparency 1, no sky");
-  if (img->channels == 3)
-    tsr_header_set_string (img->header, "CTYPE3", "RGB", "planes: R, G, B");
-  return tsr_fits_write (path, img, NULL, error);
-}
-
-static void
-remove_written (const TsrSynthTruth *t, const char *outdir, const gboolean *written,
-                const gboolean *truth_written)
-{
-  const char *truth_names[2] = { "truth/truth.fits", "truth/truth-sharp.fits" };
-  for (guint i = 0; i < 2; i++)
-    if (truth_written[i])
-      {
-        g_autofree char *path = g_build_filename (outdir, truth_names[i], NULL);
-        g_unlink (path);
-      }
-  g_autofree char *tdir = g_build_filename (outdir, "truth", NULL);
-  g_rmdir (tdir); /* only when empty */
-  for (guint i = 0; i < t->frames->len; i++)
-    {
-      const TsrSynthFrame *f = &g_array_index (t->frames, TsrSynthFrame, i);
-      g_autofree char *tmpname = g_strdup_printf (".%s.part", f->file);
-      g_autofree char *tmp = g_build_filename (outdir, tmpname, NULL);
-      g_unlink (tmp);
-      if (written[i])
-        {
-          g_autofree char *path = g_build_filename (outdir, f->file, NULL);
-          g_unlink (path);
-        }
-    }
-}
-
-TsrSynthTruth *
-tsr_synth_write_session (const TsrSynthParams *p, const char *outdir,
-                         TsrProgressFunc progress, gpointer progress_data,
-                         GCancellable *cancellable, GError **error)
-{
-  g_return_val_if_fail (p != NULL, NULL);
-  g_return_val_if_fail (outdir != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return NULL;
-  if (!check_params (p, error))
-    return NULL;
-  if (g_mkdir_with_parents (outdir, 0755) != 0)
-    {
-      int errsv = errno;
-      g_set_error (error, TSR_ERROR, TSR_ERROR_IO,
-                   _("Cannot create the folder “%s”: %s"), outdir, g_strerror (errsv));
-      return NULL;
-    }
-
-  g_autoptr (TsrSynthTruth) t = tsr_synth_plan (p);
-  guint n = t->frames->len;
-  WriteJob job = { 0 };
-  job.t = t;
-  job.outdir = outdir;
-  job.cancellable = cancellable;
-  job.progress = progress;
-  job.progress_data = progress_data;
-  job.total = n + 2;
-  job.written = g_new0 (gboolean, n);
-  g_mutex_init (&job.lock);
-
-  if (progress)
-    progress (_("Generating"), 0, job.total, progress_data);
-
-  /* the shared extended-source grid, before the workers need it */
-  truth_grid (t);
-
-  guint nthreads = CLAMP (g_get_num_processors (), 1u, 8u);
-  nthreads = MIN (nthreads, n);
-  GThreadPool *pool = NULL;
-  if (nthreads > 1)
-    pool = g_thread_pool_new (write_frame_task, &job, (gint) nthreads, TRUE, NULL);
-  for (guint i = 0; i < n; i++)
-    {
-      if (pool != NULL)
-        g_thread_pool_push (pool, GUINT_TO_POINTER (i + 1), NULL);
-      else
-        write_frame_task (GUINT_TO_POINTER (i + 1), &job);
-    }
-  if (pool != NULL)
-    g_thread_pool_free (pool, FALSE, TRUE);
-
-  GError *err = NULL;
-  gboolean truth_written[2] = { FALSE, FALSE };
-  if (job.failed)
-    err = g_steal_pointer (&job.error);
-  else
-    g_cancellable_set_error_if_cancelled (cancellable, &err);
-
-  if (err == NULL)
-    {
-      g_autofree char *tdir = g_build_filename (outdir, "truth", NULL);
-      g_mkdir_with_parents (tdir, 0755);
-      g_autofree char *path = g_build_filename (tdir, "truth.fits", NULL);
-      if (write_truth_image (t, tsr_synth_median_fwhm (t), path, &err))
-        {
-          truth_written[0] = TRUE;
-          g_mutex_lock (&job.lock);
-          write_job_progress (&job);
-          g_mutex_unlock (&job.lock);
-        }
-    }
-  if (err == NULL && !g_cancellable_set_error_if_cancelled (cancellable, &err))
-    {
-      g_autofree char *path = g_build_filename (outdir, "truth", "truth-sharp.fits", NULL);
-      if (write_truth_image (t, TRUTH_SHARP_FWHM, path, &err))
-        {
-          truth_written[1] = TRUE;
-          g_mutex_lock (&job.lock);
-          write_job_progress (&job);
-          g_mutex_unlock (&job.lock);
-        }
-    }
-  if (err == NULL && !g_cancellable_set_error_if_cancelled (cancellable, &err))
-    {
-      g_autofree char *text = truth_json (t);
-      g_autofree char *path = g_build_filename (outdir, "truth.json", NULL);
-      tsr_write_file_atomic (path, text, -1, &err);
-    }
-
-  if (err != NULL)
-    {
-      /* leave no half-written session behind */
-      remove_written (t, outdir, job.written, truth_written);
-      g_propagate_error (error, err);
-      g_free (job.written);
-      g_clear_error (&job.error);
-      g_mutex_clear (&job.lock);
-      return NULL;
-    }
-
-  g_free (job.written);
-  g_clear_error (&job.error);
-  g_mutex_clear (&job.lock);
-  return g_steal_pointer (&t);
 }

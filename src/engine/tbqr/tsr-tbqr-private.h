@@ -5,27 +5,8 @@
 void tsr_tbqr_fit_planes (const TsrImage *img, double plane[3][3]);
 void tsr_robust_z (const double *v, guint n, double *z);
 
-/* Frame cache (run.cache): each registered frame normalised, demosaiced (norm.color_method =
- * demosaic-frames) and warped into the reference geometry once, during the analysis, kept
- * in memory up to a quarter of run.memory_mb and beyond that as float32 planes plus mask in
- * one unlinked temporary file (nothing is left on disk whatever happens to the process),
- * read back by both accumulate passes instead of re-reading, re-normalising, re-demosaicing
- * and re-warping the frame. */
-typedef struct _TsrFrameCache TsrFrameCache;
-
-TsrFrameCache *tsr_frame_cache_new (const TsrAnalysis *a, const TsrParams *p, guint n_frames);
-void           tsr_frame_cache_free (TsrFrameCache *c);
-/* Warp img (frame index, as read) for accumulation per p and store it; FALSE on error. */
-gboolean       tsr_frame_cache_put_frame (TsrFrameCache *c, const TsrAnalysis *a, const TsrParams *p,
-                                          const TsrImage *img, guint index, const TsrTransform *T,
-                                          GError **error);
-/* Read the cached warped frame for accumulation with p into *img (allocated when NULL,
- * else reused: same shape); FALSE when the cache cannot serve it. */
-gboolean       tsr_frame_cache_read (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames,
-                                     guint index, TsrImage **img);
-/* The cached warped frame when it is held in memory (valid while the cache lives), else
- * NULL: then tsr_frame_cache_read may still serve it from the file. */
-const TsrImage *tsr_frame_cache_peek (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames,
-                                      guint index);
-/* How many frames the cache holds in memory and in its file (for tests and diagnostics). */
-void tsr_frame_cache_counts (TsrFrameCache *c, guint *in_memory, guint *in_file);
+/* Normalise frame index (img, as read, normalised in place), demosaic it when
+ * demosaic_frames and warp it into the reference geometry by T. With sum_only, demosaiced
+ * frames come back as one plane R + G + B (all the rejection statistics need). */
+TsrImage *tsr_tbqr_prepare_frame (const TsrAnalysis *a, const TsrParams *p, gboolean demosaic_frames,
+                                  gboolean sum_only, TsrImage *img, guint index, const TsrTransform *T);

@@ -4,6 +4,7 @@
 #include "tsr-error.h"
 #include "tsr-stats.h"
 #include "tsr-tbqr-private.h"
+#include "tsr-frame-cache.h"
 
 #include <glib/gi18n.h>
 #include <math.h>
