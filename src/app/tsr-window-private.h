@@ -162,4 +162,38 @@ void      tsr_window_session_opened (TsrWindow *self);
 void      tsr_window_deconv_init (TsrWindow *self);
 gboolean  tsr_window_deconv_available (void);
 
+/* Shared by tsr-window.c and tsr-window-analysis.c (jobs, status, redraws). */
+#define PROGRESS_MAX_HZ 20
+#define STALL_TICK_MS 10
+
+typedef struct
+{
+  guint gen;
+  ProgressShared *progress;
+  char **paths;
+  TsrParams params;
+  TsrAnalysis *analysis;
+  TsrWeights *weights;
+  char *path;
+  int index;
+  gint64 t0;
+} JobData;
+
+void tsr_window_request_weigh_full (TsrWindow *self);
+void tsr_window_set_reconstruction (TsrWindow *self, TsrReconstruction *r, cairo_surface_t *rs, cairo_surface_t *ms);
+void tsr_window_start_weigh (TsrWindow *self);
+void tsr_window_open_paths (TsrWindow *self, const char *const *paths);
+JobData * tsr_window_begin_job_full (TsrWindow *self, TsrJobKind kind, GCancellable **cancellable_out);
+void tsr_window_end_job_full (TsrWindow *self);
+gboolean tsr_window_job_current (TsrWindow *self, GTask *task);
+void tsr_window_job_data_free (gpointer data);
+void tsr_window_job_progress_cb (const char *phase, guint done, guint total, gpointer data);
+void tsr_window_redraw_figures_full (TsrWindow *self);
+void tsr_window_refresh_rows (TsrWindow *self);
+void tsr_window_request_preview (TsrWindow *self);
+void tsr_window_set_status (TsrWindow *self, const char *text);
+void tsr_window_show_error (TsrWindow *self, const char *text);
+gboolean tsr_window_run (TsrWindow *self);
+void tsr_window_update_actions_full (TsrWindow *self);
+
 G_END_DECLS

@@ -43,9 +43,6 @@ gboolean    tsr_phase_register (const float *ref, const float *img, int w, int h
 double      tsr_correlation (const float *ref, const guint8 *ref_mask, const float *warped,
                              const guint8 *warped_mask, gsize n);
 
-/* The one process-wide lock around FFTW planning: fftwf_plan_* and fftwf_destroy_plan are
- * not thread-safe (executing a plan is). Every engine file that plans FFTs takes it. */
-void        tsr_fftw_lock (void);
-void        tsr_fftw_unlock (void);
+#include "tsr-fft.h" /* tsr_fftw_lock, formerly declared here */
 
 G_END_DECLS
