@@ -60,7 +60,7 @@ analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
                                tsr_session_frame (s, 0)->path);
       return;
     }
-  TsrAnalysis *a = tsr_tbqr_analyse (s, &d->params, tsr_window_job_progress_cb, d, cancellable, &error);
+  TsrAnalysis *a = tsr_tbqr_analyse (s, &d->params.tbqr, &d->params.run, tsr_window_job_progress_cb, d, cancellable, &error);
   if (!a)
     {
       g_task_return_error (task, error);
@@ -69,11 +69,11 @@ analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   AnalysisResult *r = g_new0 (AnalysisResult, 1);
   r->session = g_steal_pointer (&s);
   r->analysis = a;
-  r->weights = tsr_tbqr_weigh (a, &d->params, &r->weigh_error);
+  r->weights = tsr_tbqr_weigh (a, &d->params.tbqr, &r->weigh_error);
 
   /* the live preview's reduced registered cache: a failure only costs the preview */
   GError *perr = NULL;
-  gsize budget = (gsize) MIN (256.0, d->params.memory_budget_mb / 4) << 20;
+  gsize budget = (gsize) MIN (256.0, d->params.run.memory_budget_mb / 4) << 20;
   r->preview_cache = tsr_preview_cache_build (a, 512, budget, tsr_window_job_progress_cb, d, cancellable, &perr);
   if (r->preview_cache && r->weights)
     {
@@ -233,7 +233,7 @@ weigh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *ca
 {
   JobData *d = task_data;
   GError *error = NULL;
-  TsrWeights *w = tsr_tbqr_weigh (d->analysis, &d->params, &error);
+  TsrWeights *w = tsr_tbqr_weigh (d->analysis, &d->params.tbqr, &error);
   if (w)
     g_task_return_pointer (task, w, (GDestroyNotify) tsr_weights_unref);
   else

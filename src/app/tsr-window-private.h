@@ -50,7 +50,7 @@ struct _TsrWindow
   char *last_folder;
 
   /* data */
-  TsrParams params;
+  TsrProject params;
   char **paths;
   char *project_path;         /* the project the session came from, or NULL */
   TsrSession *session;
@@ -171,7 +171,7 @@ typedef struct
   guint gen;
   ProgressShared *progress;
   char **paths;
-  TsrParams params;
+  TsrProject params;
   TsrAnalysis *analysis;
   TsrWeights *weights;
   char *path;

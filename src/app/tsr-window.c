@@ -410,7 +410,7 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   tsr_stall_lower_thread_priority ();
   JobData *d = task_data;
   GError *error = NULL;
-  TsrReconstruction *rec = tsr_tbqr_accumulate (d->analysis, d->weights, &d->params, tsr_window_job_progress_cb, d,
+  TsrReconstruction *rec = tsr_tbqr_accumulate (d->analysis, d->weights, &d->params.tbqr, &d->params.run, tsr_window_job_progress_cb, d,
                                                 cancellable, &error);
   if (!rec)
     {
@@ -998,7 +998,7 @@ tsr_window_init (TsrWindow *self)
 {
   tsr_stall_trace_init ();
   g_signal_connect (self, "realize", G_CALLBACK (trace_frames), NULL);
-  tsr_params_init (&self->params);
+  tsr_project_init (&self->params);
   self->frame_img_index = -1;
   self->selected_frame = -1;
   self->progress = progress_shared_new (self);
@@ -1218,7 +1218,7 @@ tsr_window_get_reconstruction (TsrWindow *self)
   return self->recon;
 }
 
-const TsrParams *
+const TsrProject *
 tsr_window_get_params (TsrWindow *self)
 {
   return &self->params;

@@ -62,7 +62,7 @@ TsrShow     tsr_window_get_show (TsrWindow *self);
  * selector, as if chosen there (FALSE for an unknown name). */
 gboolean    tsr_window_apply_preset (TsrWindow *self, const char *name);
 const char *tsr_window_get_preset (TsrWindow *self);
-const TsrParams *tsr_window_get_params (TsrWindow *self);
+const TsrProject *tsr_window_get_params (TsrWindow *self);
 
 /* Projects (.tessera): the parameters and the session's paths. Opening one sets the
  * parameters and starts the analysis of its session (when it names one). */

@@ -197,13 +197,13 @@ cli_cancellable (void)
 int
 cli_params_and_session (const char *command, const char *config, char **sets,
                         int argc, char **argv, gboolean recursive,
-                        TsrParams *p, TsrSession **session_out)
+                        TsrProject *p, TsrSession **session_out)
 {
   GError *error = NULL;
   g_auto (GStrv) project_paths = NULL;
 
   *session_out = NULL;
-  tsr_params_init (p);
+  tsr_project_init (p);
   if (config)
     {
       g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
@@ -219,9 +219,9 @@ cli_params_and_session (const char *command, const char *config, char **sets,
         }
     }
   for (int i = 0; sets && sets[i]; i++)
-    if (!tsr_params_set_assignment (p, sets[i], &error))
+    if (!tsr_project_set_assignment (p, sets[i], &error))
       return cli_fail (error);
-  if (!tsr_params_validate (p, &error))
+  if (!tsr_project_validate (p, &error))
     return cli_fail (error);
 
   TsrSession *s = NULL;

@@ -40,7 +40,7 @@ gboolean cli_same_file (const char *a, const char *b);
  * project's paths. Returns 0, or the exit status after printing one line. */
 int      cli_params_and_session (const char *command, const char *config, char **sets,
                                  int argc, char **argv, gboolean recursive,
-                                 TsrParams *p, TsrSession **session_out);
+                                 TsrProject *p, TsrSession **session_out);
 
 /* Cancel the job on SIGINT/SIGTERM. */
 GCancellable *cli_cancellable (void);

@@ -16,7 +16,7 @@
 #include "tsr-stars.h"
 #include "tsr-warp.h"
 #include "tsr-register.h"
-#include "tsr-params.h"
+#include "tsr-project.h"
 #include "tsr-plot.h"
 #include "tsr-tbqr.h"
 #include "tsr-report.h"

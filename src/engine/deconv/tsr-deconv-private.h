@@ -22,7 +22,9 @@ typedef struct
 
 typedef struct
 {
-  const TsrParams *p;
+  const TsrDeconvParams *dp;   /* deconv.* */
+  const TsrTbqrParams *tp;     /* registration (register.*, stars.*, gate.*) and the TBQR seed */
+  const TsrRunParams *run;     /* run.* */
   TsrSession *s;
   int W, H;             /* reference geometry */
   int Cd;               /* channels of the staged data (1 for mosaics) */

@@ -183,7 +183,7 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
         }
       img = dm;
     }
-  g_autoptr (TsrImage) wp = tsr_warp (img, &fr->transform, j->W, j->H, j->cfa, j->p->reg.interp);
+  g_autoptr (TsrImage) wp = tsr_warp (img, &fr->transform, j->W, j->H, j->cfa, j->tp->reg.interp);
   if (!wp)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_FAILED, _("%s: cannot warp the frame into the reference geometry"),
@@ -235,7 +235,7 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
   TsrTransform ident;
   tsr_transform_identity (&ident);
   double *xs = NULL, *ys = NULL;
-  guint ns = j->p->deconv_psf == TSR_DECONV_PSF_STARS ? psf_stars (fr->stars, &ident, fwhm, &xs, &ys) : 0;
+  guint ns = j->dp->psf == TSR_DECONV_PSF_STARS ? psf_stars (fr->stars, &ident, fwhm, &xs, &ys) : 0;
   double ffwhm = isfinite (fwhm) ? fwhm : 3.0;
   for (int c = 0; c < j->C; c++)
     {

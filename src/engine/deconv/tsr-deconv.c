@@ -644,13 +644,13 @@ job_clear (Job *j)
 static TsrImage *
 tbqr_seed (Job *j, TsrProgressFunc progress, gpointer pdata, GCancellable *cancellable, GError **error)
 {
-  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (j->s, j->p, progress, pdata, cancellable, error);
+  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (j->s, j->tp, j->run, progress, pdata, cancellable, error);
   if (!a)
     return NULL;
-  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (a, j->p, error);
+  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (a, j->tp, error);
   if (!w)
     return NULL;
-  TsrReconstruction *rec = tsr_tbqr_accumulate (a, w, j->p, progress, pdata, cancellable, error);
+  TsrReconstruction *rec = tsr_tbqr_accumulate (a, w, j->tp, j->run, progress, pdata, cancellable, error);
   if (!rec)
     return NULL;
   TsrImage *img = tsr_image_ref (rec->result);
@@ -668,12 +668,13 @@ tbqr_seed (Job *j, TsrProgressFunc progress, gpointer pdata, GCancellable *cance
 }
 
 TsrDeconvResult *
-tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
+tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *tp,
+                const TsrRunParams *run, const TsrDeconvOptions *opt,
                 TsrDeconvIterFunc iter_func, gpointer iter_data,
                 TsrProgressFunc progress, gpointer progress_data,
                 GCancellable *cancellable, GError **error)
 {
-  g_return_val_if_fail (s != NULL && p != NULL, NULL);
+  g_return_val_if_fail (s != NULL && dp != NULL && tp != NULL && run != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
   TsrDeconvOptions dopt;
   if (!opt)
@@ -681,7 +682,8 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
       tsr_deconv_options_init (&dopt);
       opt = &dopt;
     }
-  if (!tsr_params_validate (p, error))
+  if (!tsr_deconv_params_validate (dp, error) || !tsr_tbqr_params_validate (tp, error)
+      || !tsr_run_params_validate (run, error))
     return NULL;
   if (tsr_session_n_frames (s) < 1)
     {
@@ -698,37 +700,39 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
   Job job = { 0 };
   Job *j = &job;
   g_mutex_init (&j->lock);
-  j->p = p;
+  j->dp = dp;
+  j->tp = tp;
+  j->run = run;
   j->s = s;
   j->W = s->width;
   j->H = s->height;
   j->cfa = s->channels == 1 ? s->cfa : TSR_CFA_NONE;
   j->Cd = s->channels;
   j->C = j->cfa != TSR_CFA_NONE ? 3 : s->channels;
-  if (j->cfa != TSR_CFA_NONE && p->deconv_color == TSR_DECONV_COLOR_RGB)
+  if (j->cfa != TSR_CFA_NONE && dp->color == TSR_DECONV_COLOR_RGB)
     {
       j->demosaic = TRUE;
       j->cfa = TSR_CFA_NONE;
       j->Cd = 3;
     }
-  j->r = p->deconv_sr;
+  j->r = dp->sr;
   j->n_frames = tsr_session_n_frames (s);
   j->frames = g_new0 (DFrame, j->n_frames);
   j->cancellable = cancellable;
-  j->huber = p->deconv_rho == TSR_RHO_HUBER;
-  j->delta_param = p->deconv_delta;
-  j->kappa = p->deconv_kappa;
-  j->relax = p->deconv_relax;
-  j->accel = p->deconv_accel;
-  j->gain = p->deconv_gain;
-  if (j->huber && p->deconv_delta == 0)
+  j->huber = dp->rho == TSR_RHO_HUBER;
+  j->delta_param = dp->delta;
+  j->kappa = dp->kappa;
+  j->relax = dp->relax;
+  j->accel = dp->accel;
+  j->gain = dp->gain;
+  if (j->huber && dp->delta == 0)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
                    _("deconv.delta = 0 would give every pixel zero weight; use a negative value for automatic"));
       job_clear (j);
       return NULL;
     }
-  gsize budget = (gsize) (p->deconv_memory_mb * (double) MIB);
+  gsize budget = (gsize) (dp->memory_mb * (double) MIB);
   const char *tmp = opt->stage_dir ? opt->stage_dir : g_get_tmp_dir ();
   g_autofree char *templ = g_build_filename (tmp, "tessera-deconv-XXXXXX", NULL);
   j->stage_dir = g_mkdtemp (templ) ? g_strdup (templ) : NULL;
@@ -742,8 +746,9 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
     }
 
   /* 1. registration + staging */
-  TsrRegisterParams rp = p->reg;
-  rp.memory_budget = MIN (rp.memory_budget, budget);
+  TsrRegisterParams rp = tp->reg;
+  rp.n_threads = run->n_threads;
+  rp.memory_budget = MIN (tsr_run_memory_budget (run), budget);
   g_autoptr (TsrRegistration) reg = tsr_register_session_with_hooks (s, &rp, tsr_deconv_reference_hook, tsr_deconv_stage_hook, j,
                                                                      progress, progress_data, cancellable, error);
   if (!reg)
@@ -805,7 +810,7 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
       seed = tsr_image_copy (opt->seed);
       res->seed_kind = "image";
     }
-  else if (p->deconv_seed == TSR_DECONV_SEED_TBQR)
+  else if (dp->seed == TSR_DECONV_SEED_TBQR)
     {
       TsrImage *ts = tbqr_seed (j, progress, progress_data, cancellable, error);
       if (!ts || ts->width != j->W || ts->height != j->H || ts->channels != j->C)
@@ -877,7 +882,7 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
   j->pad = j->rf + j->M;
   j->LW = r * j->W + 2 * j->pad;
   j->LH = r * j->H + 2 * j->pad;
-  guint n_threads = p->n_threads ? p->n_threads : g_get_num_processors ();
+  guint n_threads = run->n_threads ? run->n_threads : g_get_num_processors ();
   n_threads = MAX (n_threads, 1u);
   {
     int whole = MAX (j->LW, j->LH);
@@ -919,7 +924,7 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
         mem_plan (j, 32, &mp);
         g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
                      _("deconv.memory_mb = %.0f MiB is too small for this session: at least %.0f MiB are needed"),
-                     p->deconv_memory_mb, (double) (mp.fixed + mp.per_worker) / MIB + 1);
+                     dp->memory_mb, (double) (mp.fixed + mp.per_worker) / MIB + 1);
         tsr_deconv_result_free (res);
         job_clear (j);
         return NULL;
@@ -993,7 +998,7 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
   Worker **workers = g_new0 (Worker *, n_threads);
   for (guint i = 0; i < n_threads; i++)
     workers[i] = worker_new (j);
-  int itmax = p->deconv_iterations, itmin = MIN (p->deconv_min_iterations, itmax);
+  int itmax = dp->iterations, itmin = MIN (dp->min_iterations, itmax);
   double ema_u = 0, ema_c = 0;
   int calm = 0;
   gboolean failed = FALSE;
@@ -1076,9 +1081,9 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
           failed = TRUE;
           break;
         }
-      if (p->deconv_early_stop && it >= itmin)
+      if (dp->early_stop && it >= itmin)
         {
-          calm = (ema_u < p->deconv_stop_tol && ema_c < p->deconv_stop_tol) ? calm + 1 : 0;
+          calm = (ema_u < dp->stop_tol && ema_c < dp->stop_tol) ? calm + 1 : 0;
           if (calm >= 2 && it < itmax)
             {
               res->early_stopped = TRUE;
@@ -1127,26 +1132,26 @@ tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
                            j->cfa != TSR_CFA_NONE ? "cfa-sites" : (j->demosaic ? "demosaiced" : (j->C == 3 ? "rgb" : "mono")),
                            "colour handling");
     tsr_header_set_string (hd, "MF_RHO", j->huber ? "huber" : "l2", "loss");
-    tsr_header_set_double (hd, "MF_HDEL", p->deconv_delta, "Huber delta (<0: auto, |d|*1.4826*MAD)");
-    tsr_header_set_double (hd, "MF_KAPPA", p->deconv_kappa, "per-iteration update clip");
-    tsr_header_set_double (hd, "MF_RELAX", p->deconv_relax, "relaxation");
+    tsr_header_set_double (hd, "MF_HDEL", dp->delta, "Huber delta (<0: auto, |d|*1.4826*MAD)");
+    tsr_header_set_double (hd, "MF_KAPPA", dp->kappa, "per-iteration update clip");
+    tsr_header_set_double (hd, "MF_RELAX", dp->relax, "relaxation");
     tsr_header_set_int (hd, "MF_SR", r, "super-resolution factor");
     tsr_header_set_int (hd, "MF_ITMAX", itmax, "requested iterations");
     tsr_header_set_int (hd, "MF_ITERS", res->iterations, "iterations run");
     tsr_header_set_bool (hd, "MF_ESTOP", res->early_stopped, "early stop triggered");
     tsr_header_set_string (hd, "MF_SEED", res->seed_kind, "starting image");
     tsr_header_set_int (hd, "MF_NFRM", j->nu, "frames used");
-    tsr_header_set_string (hd, "MF_PSF", p->deconv_psf == TSR_DECONV_PSF_STARS ? "stars" : "moffat", "PSF source");
+    tsr_header_set_string (hd, "MF_PSF", dp->psf == TSR_DECONV_PSF_STARS ? "stars" : "moffat", "PSF source");
     tsr_header_set_int (hd, "NCOMBINE", j->nu, "frames combined");
     g_autofree char *hist = g_strdup_printf (
       "Tessera multi-frame deconvolution: %u frames, rho=%s delta=%g kappa=%g relax=%g sr=%d iterations=%u/%d%s "
       "seed=%s psf=%s (%u/%u frames from stars) median FWHM %.2f px, PSF radius %d, tile %d",
-      j->nu, j->huber ? "huber" : "l2", p->deconv_delta, p->deconv_kappa, p->deconv_relax, r, res->iterations,
+      j->nu, j->huber ? "huber" : "l2", dp->delta, dp->kappa, dp->relax, r, res->iterations,
       itmax, res->early_stopped ? " (early stop)" : "", res->seed_kind,
-      p->deconv_psf == TSR_DECONV_PSF_STARS ? "stars" : "moffat", res->n_psf_stars, j->nu, res->median_fwhm,
+      dp->psf == TSR_DECONV_PSF_STARS ? "stars" : "moffat", res->n_psf_stars, j->nu, res->median_fwhm,
       j->rf, j->tile);
     tsr_header_add_history (hd, hist);
-    g_autofree char *ph = tsr_params_history (p);
+    g_autofree char *ph = tsr_deconv_params_history (dp, tp, run);
     tsr_header_add_history (hd, ph);
   }
   res->image = view;

@@ -10,7 +10,9 @@
  */
 #pragma once
 #include <gio/gio.h>
-#include "tsr-params.h"
+#include "tsr-tbqr-params.h"
+#include "tsr-deconv-params.h"
+#include "tsr-run-params.h"
 #include "tsr-psf.h"
 #include "tsr-progress.h"
 #include "tsr-session.h"
@@ -116,7 +118,8 @@ typedef struct
 
 void             tsr_deconv_options_init (TsrDeconvOptions *o);
 
-TsrDeconvResult *tsr_deconv_run (TsrSession *s, const TsrParams *p, const TsrDeconvOptions *opt,
+TsrDeconvResult *tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *tp,
+                                 const TsrRunParams *run, const TsrDeconvOptions *opt,
                                  TsrDeconvIterFunc iter_func, gpointer iter_data,
                                  TsrProgressFunc progress, gpointer progress_data,
                                  GCancellable *cancellable, GError **error);

@@ -47,9 +47,9 @@ cache_space (const char *dir)
 }
 
 TsrFrameCache *
-tsr_frame_cache_new (const TsrAnalysis *a, const TsrParams *p, guint n_frames)
+tsr_frame_cache_new (const TsrAnalysis *a, const TsrTbqrParams *p, const TsrRunParams *run, guint n_frames)
 {
-  if (!p->frame_cache || n_frames == 0)
+  if (!run->frame_cache || n_frames == 0)
     return NULL;
   gboolean demosaic = a->cfa != TSR_CFA_NONE && a->channels == 1 && p->color_method == TSR_COLOR_DEMOSAIC_FRAMES;
   int C = demosaic ? 3 : a->channels;
@@ -60,7 +60,7 @@ tsr_frame_cache_new (const TsrAnalysis *a, const TsrParams *p, guint n_frames)
    * 1 GiB and half the free space for everything else */
   /* run.cache_memory_mb of frames in memory: a bound independent of the frame count, so
    * peak memory still does not grow with the session */
-  gsize ram_budget = (gsize) (p->cache_memory_mb * 1024 * 1024);
+  gsize ram_budget = (gsize) (run->cache_memory_mb * 1024 * 1024);
   if (ram_budget < frame_bytes)
     ram_budget = 0;
   int fd = -1;
@@ -128,7 +128,7 @@ full_io (int fd, gboolean write_, void *buf, gsize len, guint64 off)
 }
 
 gboolean
-tsr_frame_cache_put_frame (TsrFrameCache *c, const TsrAnalysis *a, const TsrParams *p, const TsrImage *img,
+tsr_frame_cache_put_frame (TsrFrameCache *c, const TsrAnalysis *a, const TsrTbqrParams *p, const TsrImage *img,
                            guint index, const TsrTransform *T, GError **error)
 {
   if (!c || index >= c->n_frames)
@@ -172,14 +172,14 @@ tsr_frame_cache_counts (TsrFrameCache *c, guint *in_memory, guint *in_file)
 }
 
 static gboolean
-cache_serves (const TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames, guint index)
+cache_serves (const TsrFrameCache *c, const TsrTbqrParams *p, gboolean demosaic_frames, guint index)
 {
   return c && index < c->n_frames && g_atomic_int_get (&c->stored[index]) && c->norm == p->norm
          && c->interp == p->reg.interp && c->demosaic_frames == demosaic_frames;
 }
 
 const TsrImage *
-tsr_frame_cache_peek (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames, guint index)
+tsr_frame_cache_peek (TsrFrameCache *c, const TsrTbqrParams *p, gboolean demosaic_frames, guint index)
 {
   if (!cache_serves (c, p, demosaic_frames, index) || g_atomic_int_get (&c->stored[index]) != 2)
     return NULL;
@@ -187,7 +187,7 @@ tsr_frame_cache_peek (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_fr
 }
 
 gboolean
-tsr_frame_cache_read (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames, guint index, TsrImage **img)
+tsr_frame_cache_read (TsrFrameCache *c, const TsrTbqrParams *p, gboolean demosaic_frames, guint index, TsrImage **img)
 {
   if (!cache_serves (c, p, demosaic_frames, index))
     return FALSE;
@@ -214,7 +214,7 @@ tsr_frame_cache_counts (TsrFrameCache *c, guint *in_memory, guint *in_file)
 }
 
 TsrFrameCache *
-tsr_frame_cache_new (const TsrAnalysis *a, const TsrParams *p, guint n_frames)
+tsr_frame_cache_new (const TsrAnalysis *a, const TsrTbqrParams *p, const TsrRunParams *run, guint n_frames)
 {
   return NULL;
 }
@@ -225,20 +225,20 @@ tsr_frame_cache_free (TsrFrameCache *c)
 }
 
 gboolean
-tsr_frame_cache_put_frame (TsrFrameCache *c, const TsrAnalysis *a, const TsrParams *p, const TsrImage *img,
+tsr_frame_cache_put_frame (TsrFrameCache *c, const TsrAnalysis *a, const TsrTbqrParams *p, const TsrImage *img,
                            guint index, const TsrTransform *T, GError **error)
 {
   return TRUE;
 }
 
 gboolean
-tsr_frame_cache_read (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames, guint index, TsrImage **img)
+tsr_frame_cache_read (TsrFrameCache *c, const TsrTbqrParams *p, gboolean demosaic_frames, guint index, TsrImage **img)
 {
   return FALSE;
 }
 
 const TsrImage *
-tsr_frame_cache_peek (TsrFrameCache *c, const TsrParams *p, gboolean demosaic_frames, guint index)
+tsr_frame_cache_peek (TsrFrameCache *c, const TsrTbqrParams *p, gboolean demosaic_frames, guint index)
 {
   return NULL;
 }

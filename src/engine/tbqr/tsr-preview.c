@@ -165,8 +165,8 @@ tsr_preview_cache_build (TsrAnalysis *a, int max_side, gsize max_bytes,
   BuildJob job = { c, a->params.norm };
   TsrMapOptions opt;
   tsr_map_options_init (&opt, N_("Preview cache"));
-  opt.n_threads = a->params.n_threads;
-  opt.memory_budget = (gsize) (a->params.memory_budget_mb * 1048576.0);
+  opt.n_threads = a->run.n_threads;
+  opt.memory_budget = tsr_run_memory_budget (&a->run);
   opt.bytes_per_frame_factor = 1.5;
   g_autofree guint *indices = g_new (guint, MAX (n, 1u));
   guint n_reg = 0;

@@ -58,7 +58,7 @@ typedef struct
 {
   TsrAnalysis *a;
   TsrWeights *w;
-  const TsrParams *p;
+  const TsrTbqrParams *p;
   Axis *ax, *ay;
   XSeg *xseg;                 /* the columns as runs under the same tiles … */
   int n_xseg;
@@ -902,7 +902,7 @@ finish_range (gsize begin, gsize end, gpointer data)
 }
 
 TsrReconstruction *
-tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgressFunc progress,
+tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, const TsrRunParams *run, TsrProgressFunc progress,
                      gpointer progress_data, GCancellable *cancellable, GError **error)
 {
   TsrSession *s = a->reg->session;
@@ -974,8 +974,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
   tsr_map_options_init (&opt, NULL);
   opt.indices = (const guint *) idx->data;
   opt.n_indices = idx->len;
-  opt.n_threads = p->n_threads;
-  opt.memory_budget = (gsize) (p->memory_budget_mb * 1024 * 1024 / 2);
+  opt.n_threads = run->n_threads;
+  opt.memory_budget = tsr_run_memory_budget (run) / 2;
   opt.bytes_per_frame_factor = j.demosaic_frames ? 10.0 : 4.0;
   if (a->cache)
     opt.read_pixels = FALSE; /* the hook reads cached frames, or the frame when not cached */
@@ -983,13 +983,13 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
   if (p->reject != TSR_REJECT_NONE && idx->len >= 3)
     {
       j.stats_pass = TRUE;
-      j.s0 = dense_zeroed (nstat, sizeof (guint32), p->n_threads);
-      j.s1 = dense_zeroed (nstat, sizeof (double), p->n_threads);
-      j.s2 = dense_zeroed (nstat, sizeof (double), p->n_threads);
+      j.s0 = dense_zeroed (nstat, sizeof (guint32), run->n_threads);
+      j.s1 = dense_zeroed (nstat, sizeof (double), run->n_threads);
+      j.s2 = dense_zeroed (nstat, sizeof (double), run->n_threads);
       j.smax = g_try_new (float, nstat);
       j.smin = g_try_new (float, nstat);
       if (j.smax && j.smin)
-        tsr_parallel_range (nstat, p->n_threads, (gsize) 1 << 16, extrema_init_range, &j);
+        tsr_parallel_range (nstat, run->n_threads, (gsize) 1 << 16, extrema_init_range, &j);
       opt.phase = _("Rejection statistics");
       ok = j.s0 && j.s1 && j.s2 && j.smax && j.smin
            && tsr_frames_map (s, &opt, accumulate_frame, &j, progress, progress_data, cancellable, error);
@@ -1017,7 +1017,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
               tk_t[c] = tsr_student_kappa (p->reject_kappa, n0 - 1) / p->reject_kappa;
             }
           MomentsTask mt = { &j, trim_t, tk_t, nmax };
-          tsr_parallel_range (nstat, p->n_threads, (gsize) 1 << 16, moments_range, &mt);
+          tsr_parallel_range (nstat, run->n_threads, (gsize) 1 << 16, moments_range, &mt);
           g_free (trim_t);
           g_free (tk_t);
         }
@@ -1037,19 +1037,19 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
       gboolean rej_ok = TRUE;
       if (j.mu)
         {
-          j.rej_wx = dense_zeroed (nval, sizeof (double), p->n_threads);
+          j.rej_wx = dense_zeroed (nval, sizeof (double), run->n_threads);
           rej_ok = j.rej_wx != NULL;
           if (p->reject != TSR_REJECT_WINSOR)
             {
-              j.rej_w = dense_zeroed (npix, sizeof (double), p->n_threads);
-              j.n_rej = dense_zeroed (npix, sizeof (guint32), p->n_threads);
+              j.rej_w = dense_zeroed (npix, sizeof (double), run->n_threads);
+              j.n_rej = dense_zeroed (npix, sizeof (guint32), run->n_threads);
               rej_ok = rej_ok && j.rej_w && j.n_rej;
             }
         }
-      j.all_w = dense_zeroed (npix, sizeof (double), p->n_threads);
-      j.all_wx = dense_zeroed (nval, sizeof (double), p->n_threads);
-      j.mean_x = dense_zeroed (nval, sizeof (double), p->n_threads);
-      j.n_all = dense_zeroed (npix, sizeof (guint32), p->n_threads);
+      j.all_w = dense_zeroed (npix, sizeof (double), run->n_threads);
+      j.all_wx = dense_zeroed (nval, sizeof (double), run->n_threads);
+      j.mean_x = dense_zeroed (nval, sizeof (double), run->n_threads);
+      j.n_all = dense_zeroed (npix, sizeof (guint32), run->n_threads);
       if (!rej_ok || !j.all_w || !j.all_wx || !j.mean_x || !j.n_all)
         {
           g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("not enough memory for the accumulation images"));
@@ -1058,7 +1058,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
       opt.phase = _("Accumulating");
       if (ok)
         {
-          TsrParams pp = *p;
+          TsrTbqrParams pp = *p;
           if (!j.mu)
             pp.reject = TSR_REJECT_NONE;
           j.p = &pp;
@@ -1079,7 +1079,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
       r->rejected = tsr_image_new_uninit (a->width, a->height, 1);
       res->cfa = mean->cfa = j.demosaic_frames ? TSR_CFA_NONE : a->cfa;
       FinishTask ft = { &j, res, mean, r, C, npix, p->reject_min_fraction };
-      tsr_parallel_range (npix, p->n_threads, (gsize) 1 << 16, finish_range, &ft);
+      tsr_parallel_range (npix, run->n_threads, (gsize) 1 << 16, finish_range, &ft);
       /* header: the reference frame's, plus NCOMBINE and the processing history */
       TsrFitsInfo info;
       TsrHeader *h = NULL;
@@ -1093,7 +1093,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p, TsrProgr
         }
       tsr_header_set_int (res->header, "NCOMBINE", idx->len, "frames combined");
       tsr_header_set_int (mean->header, "NCOMBINE", idx->len, "frames combined");
-      g_autofree char *ph = tsr_params_history (p);
+      g_autofree char *ph = tsr_tbqr_params_history (p, run);
       g_autofree char *h1 = g_strdup_printf (
           "Tessera TBQR: reference=%u frames=%u used=%u tile=%d step=%d fwhm=%.3f clusters=%d",
           a->reg->reference, n, idx->len, a->tile_size, a->tile_step, a->session_fwhm, w->n_clusters);

@@ -41,7 +41,7 @@ normalise_frame (TsrImage *img, const TsrFrameMetrics *fm, const TsrAnalysis *a,
  * the reference geometry. With sum_only, demosaiced frames come back as one plane R + G + B
  * (all the rejection statistics need: the warp is linear). img is normalised in place. */
 TsrImage *
-tsr_tbqr_prepare_frame (const TsrAnalysis *a, const TsrParams *p, gboolean demosaic_frames, gboolean sum_only,
+tsr_tbqr_prepare_frame (const TsrAnalysis *a, const TsrTbqrParams *p, gboolean demosaic_frames, gboolean sum_only,
             TsrImage *img, guint index, const TsrTransform *T)
 {
   normalise_frame (img, &a->frames[index], a, p->norm);

@@ -156,7 +156,7 @@ detect_thread (gpointer data)
 }
 
 void
-tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalysis *a, const TsrParams *p,
+tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalysis *a, const TsrTbqrParams *p,
                    TsrValidation *v)
 {
   memset (v, 0, sizeof *v);

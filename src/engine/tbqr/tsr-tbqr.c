@@ -11,7 +11,7 @@
 #include <string.h>
 
 int
-tsr_tbqr_tile_size (const TsrParams *p, double fwhm, int width, int height)
+tsr_tbqr_tile_size (const TsrTbqrParams *p, double fwhm, int width, int height)
 {
   int tmax = p->tile_max > 0 ? p->tile_max : MIN (width, height) / 6;
   int tmin = p->tile_min;
@@ -790,25 +790,26 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
 }
 
 TsrAnalysis *
-tsr_tbqr_analyse (TsrSession *s, const TsrParams *p, TsrProgressFunc progress, gpointer progress_data,
+tsr_tbqr_analyse (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *run, TsrProgressFunc progress, gpointer progress_data,
                   GCancellable *cancellable, GError **error)
 {
-  if (!tsr_params_validate (p, error))
+  if (!tsr_tbqr_params_validate (p, error) || !tsr_run_params_validate (run, error))
     return NULL;
   TsrAnalysis *a = g_new0 (TsrAnalysis, 1);
   a->ref_count = 1;
   a->params = *p;
+  a->run = *run;
   a->width = s->width;
   a->height = s->height;
   a->cfa = s->cfa;
   a->channels = s->channels;
   a->frames = g_new0 (TsrFrameMetrics, tsr_session_n_frames (s));
   AnaJob job = { a, NULL, NULL, tsr_session_n_frames (s) };
-  a->cache = tsr_frame_cache_new (a, p, tsr_session_n_frames (s));
+  a->cache = tsr_frame_cache_new (a, p, run, tsr_session_n_frames (s));
   g_mutex_init (&job.lock);
   TsrRegisterParams rp = p->reg;
-  rp.n_threads = p->n_threads;
-  rp.memory_budget = (gsize) (p->memory_budget_mb * 1024 * 1024);
+  rp.n_threads = run->n_threads;
+  rp.memory_budget = tsr_run_memory_budget (run);
   a->reg = tsr_register_session_with_hooks (s, &rp, on_reference, on_frame, &job, progress,
                                             progress_data, cancellable, error);
   g_mutex_clear (&job.lock);
@@ -975,9 +976,9 @@ kmeans (const double *x, guint n, guint d, int k, int *label, guint64 seed)
 }
 
 TsrWeights *
-tsr_tbqr_weigh (TsrAnalysis *a, const TsrParams *p, GError **error)
+tsr_tbqr_weigh (TsrAnalysis *a, const TsrTbqrParams *p, GError **error)
 {
-  if (!tsr_params_validate (p, error))
+  if (!tsr_tbqr_params_validate (p, error))
     return NULL;
   /* The gate may have changed: re-apply it on a private copy of the registration table
    * (cheap), so weighing stays a pure function of the analysis and the parameters. */

@@ -10,7 +10,8 @@
  */
 #pragma once
 #include <gio/gio.h>
-#include "tsr-params.h"
+#include "tsr-tbqr-params.h"
+#include "tsr-run-params.h"
 #include "tsr-register.h"
 
 G_BEGIN_DECLS
@@ -51,7 +52,8 @@ typedef struct
 typedef struct
 {
   gint ref_count;
-  TsrParams params;       /* as analysed (tile size fixed here) */
+  TsrTbqrParams params;   /* as analysed (tile size fixed here) */
+  TsrRunParams run;       /* resources of the analysis (threads, memory, frame cache) */
   TsrRegistration *reg;
   int width, height;
   TsrCfa cfa;
@@ -96,16 +98,16 @@ typedef struct
 double        tsr_tbqr_model_fwhm (const TsrAnalysis *a, guint frame, double x, double y);
 
 /* Tile size T = clip(s·F, T_min, T_max) for a session. */
-int           tsr_tbqr_tile_size (const TsrParams *p, double fwhm, int width, int height);
+int           tsr_tbqr_tile_size (const TsrTbqrParams *p, double fwhm, int width, int height);
 
-TsrAnalysis  *tsr_tbqr_analyse (TsrSession *s, const TsrParams *p,
+TsrAnalysis  *tsr_tbqr_analyse (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *run,
                                 TsrProgressFunc progress, gpointer progress_data,
                                 GCancellable *cancellable, GError **error);
 TsrAnalysis  *tsr_analysis_ref (TsrAnalysis *a);
 void          tsr_analysis_unref (TsrAnalysis *a);
 
 /* Pure function of the analysis and the weighting/gate/cluster parameters. */
-TsrWeights   *tsr_tbqr_weigh (TsrAnalysis *a, const TsrParams *p, GError **error);
+TsrWeights   *tsr_tbqr_weigh (TsrAnalysis *a, const TsrTbqrParams *p, GError **error);
 TsrWeights   *tsr_weights_ref (TsrWeights *w);
 void          tsr_weights_unref (TsrWeights *w);
 
@@ -144,13 +146,14 @@ typedef struct
 
 void          tsr_reconstruction_free (TsrReconstruction *r);
 
-TsrReconstruction *tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrParams *p,
+TsrReconstruction *tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p,
+                                       const TsrRunParams *run,
                                         TsrProgressFunc progress, gpointer progress_data,
                                         GCancellable *cancellable, GError **error);
 
 /* Validation of a result against the mean stack (used by accumulate). */
 void          tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalysis *a,
-                                 const TsrParams *p, TsrValidation *v);
+                                 const TsrTbqrParams *p, TsrValidation *v);
 
 /* Diagnostics JSON with every per-frame and per-tile number. */
 char         *tsr_tbqr_diagnostics_json (const TsrAnalysis *a, const TsrWeights *w,
