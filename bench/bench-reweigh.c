@@ -38,10 +38,11 @@ report (const char *what, double *ms, int n)
 static TsrAnalysis *
 scale_analysis (const TsrAnalysis *small, int width, int height)
 {
-  TsrAnalysis *a = g_new0 (TsrAnalysis, 1);
-  *a = *small;
-  a->ref_count = 1;
-  a->reg = tsr_registration_ref (small->reg);
+  /* an owning copy (frame cache not shared), whose tile tables are replaced below */
+  TsrAnalysis *a = tsr_analysis_copy (small);
+  g_free (a->tiles);
+  g_free (a->frames);
+  g_free (a->tile_metrics);
   a->width = width;
   a->height = height;
   TsrProject def;

@@ -831,6 +831,22 @@ tsr_analysis_ref (TsrAnalysis *a)
   return a;
 }
 
+TsrAnalysis *
+tsr_analysis_copy (const TsrAnalysis *a)
+{
+  g_return_val_if_fail (a != NULL && a->reg != NULL, NULL);
+  guint n = a->reg->n_frames;
+  TsrAnalysis *c = g_new (TsrAnalysis, 1);
+  *c = *a;
+  c->ref_count = 1;
+  c->reg = tsr_registration_ref (a->reg);
+  c->cache = NULL;
+  c->tiles = g_memdup2 (a->tiles, sizeof (TsrTile) * a->n_tiles);
+  c->frames = g_memdup2 (a->frames, sizeof (TsrFrameMetrics) * n);
+  c->tile_metrics = g_memdup2 (a->tile_metrics, sizeof (TsrTileMetrics) * n * a->n_tiles);
+  return c;
+}
+
 void
 tsr_analysis_unref (TsrAnalysis *a)
 {

@@ -105,6 +105,11 @@ TsrAnalysis  *tsr_tbqr_analyse (TsrSession *s, const TsrTbqrParams *p, const Tsr
                                 GCancellable *cancellable, GError **error);
 TsrAnalysis  *tsr_analysis_ref (TsrAnalysis *a);
 void          tsr_analysis_unref (TsrAnalysis *a);
+/* A new analysis (ref count 1) that owns copies of a's tables (tiles, frame and tile metrics)
+ * and a reference to its registration. The frame cache is not shared: the copy reads and
+ * warps frames itself. Never copy a TsrAnalysis by value (its pointers would be freed
+ * twice); use this. */
+TsrAnalysis  *tsr_analysis_copy (const TsrAnalysis *a);
 
 /* Pure function of the analysis and the weighting/gate/cluster parameters. */
 TsrWeights   *tsr_tbqr_weigh (TsrAnalysis *a, const TsrTbqrParams *p, GError **error);
