@@ -6,6 +6,7 @@
 #include "tsr-fits.h"
 #include "tsr-session.h"
 #include "tsr-progress.h"
+#include "tsr-parallel.h"
 #include "tsr-frames.h"
 #include "tsr-stats.h"
 #include "tsr-stack.h"

@@ -1,6 +1,6 @@
 /* tsr-demosaic.c — one demosaic of an accumulated CFA mosaic (Malvar–He–Cutler). The
  * filters are linear, so linear data stays linear. */
-#include "tsr-tbqr.h"
+#include "tsr-demosaic.h"
 
 #include <string.h>
 

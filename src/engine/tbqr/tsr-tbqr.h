@@ -12,6 +12,7 @@
 #include <gio/gio.h>
 #include "tsr-tbqr-params.h"
 #include "tsr-run-params.h"
+#include "tsr-demosaic.h"
 #include "tsr-register.h"
 
 G_BEGIN_DECLS
@@ -166,10 +167,6 @@ char         *tsr_tbqr_diagnostics_json (const TsrAnalysis *a, const TsrWeights 
 
 /* Robust z-scores (1.4826·MAD); NAN inputs stay NAN (missing); MAD = 0 gives z = 0. */
 void          tsr_robust_z_public (const double *v, guint n, double *z);
-
-/* Demosaic a CFA mosaic once (Malvar–He–Cutler linear 5×5, masked pixels filled from
- * valid neighbours), returning a 3-channel image. */
-TsrImage     *tsr_demosaic (const TsrImage *mosaic);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrAnalysis, tsr_analysis_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrWeights, tsr_weights_unref)

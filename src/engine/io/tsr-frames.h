@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 #include "tsr-session.h"
 #include "tsr-progress.h"
+#include "tsr-parallel.h"
 
 G_BEGIN_DECLS
 
@@ -34,13 +35,5 @@ gboolean tsr_frames_map (TsrSession *s, const TsrMapOptions *opt,
                          TsrFrameFunc func, gpointer user_data,
                          TsrProgressFunc progress, gpointer progress_data,
                          GCancellable *cancellable, GError **error);
-
-/* Run fn over [0, n) cut into one contiguous range per thread, on up to n_threads threads
- * (0: one per processor) of which the caller is one; returns when every range is done.
- * Ranges are never shorter than min_chunk. For image-sized loops between the passes over
- * the frames (zeroing the sums, finishing the result) that would otherwise leave all but
- * one core idle. */
-typedef void (*TsrRangeFunc) (gsize begin, gsize end, gpointer data);
-void tsr_parallel_range (gsize n, guint n_threads, gsize min_chunk, TsrRangeFunc fn, gpointer data);
 
 G_END_DECLS
