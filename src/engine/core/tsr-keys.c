@@ -75,6 +75,14 @@ tsr_key_field (gpointer params, const TsrParamSpec *s)
 }
 
 const TsrParamSpec *
+tsr_keys_table (const TsrParamSpec *specs, guint n_specs, guint *n)
+{
+  if (n)
+    *n = n_specs;
+  return specs;
+}
+
+const TsrParamSpec *
 tsr_keys_find (const TsrParamSpec *specs, guint n, const char *key)
 {
   if (!key)

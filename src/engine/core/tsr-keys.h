@@ -33,6 +33,8 @@ typedef struct
 #define TSR_KEY_ENUM(T, k, f, c, h) \
   { k, TSR_PARAM_ENUM, TSR_KEY_FIELD (T, f, int), 0, G_N_ELEMENTS (c) - 2, c, h }
 
+/* specs, with *n (when n is not NULL) set to n_specs: the body of every job's _specs (). */
+const TsrParamSpec *tsr_keys_table (const TsrParamSpec *specs, guint n_specs, guint *n);
 const TsrParamSpec *tsr_keys_find (const TsrParamSpec *specs, guint n, const char *key);
 /* Parse value for s into the struct at params. Errors name the key and the allowed range. */
 gboolean tsr_key_set (const TsrParamSpec *s, gpointer params, const char *value, GError **error);

@@ -31,15 +31,12 @@ tsr_run_params_init (TsrRunParams *p)
 const TsrParamSpec *
 tsr_run_params_specs (guint *n)
 {
-  if (n)
-    *n = G_N_ELEMENTS (specs);
-  return specs;
+  return tsr_keys_table (specs, G_N_ELEMENTS (specs), n);
 }
 
 gboolean
 tsr_run_params_validate (const TsrRunParams *p, GError **error)
 {
-  g_return_val_if_fail (p != NULL, FALSE);
   return tsr_keys_check_ranges (specs, G_N_ELEMENTS (specs), p, error);
 }
 

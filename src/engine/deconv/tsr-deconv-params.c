@@ -77,15 +77,12 @@ tsr_deconv_params_init (TsrDeconvParams *p)
 const TsrParamSpec *
 tsr_deconv_params_specs (guint *n)
 {
-  if (n)
-    *n = G_N_ELEMENTS (specs);
-  return specs;
+  return tsr_keys_table (specs, G_N_ELEMENTS (specs), n);
 }
 
 gboolean
 tsr_deconv_params_validate (const TsrDeconvParams *p, GError **error)
 {
-  g_return_val_if_fail (p != NULL, FALSE);
   return tsr_keys_check_ranges (specs, G_N_ELEMENTS (specs), p, error);
 }
 

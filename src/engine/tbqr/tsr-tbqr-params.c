@@ -249,9 +249,7 @@ tsr_tbqr_params_init (TsrTbqrParams *p)
 const TsrParamSpec *
 tsr_tbqr_params_specs (guint *n)
 {
-  if (n)
-    *n = G_N_ELEMENTS (specs);
-  return specs;
+  return tsr_keys_table (specs, G_N_ELEMENTS (specs), n);
 }
 
 gboolean
