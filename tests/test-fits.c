@@ -399,13 +399,14 @@ test_write_failures (void)
   g_assert_nonnull (strstr (e->message, "out.fits"));
   g_clear_error (&e);
 
-  /* the target is a folder: the rename fails, the folder stays and no temp file is left */
+  /* the target is a folder: refused before anything is written (docs/reliability.md,
+   * "What an output name may be"), the folder stays and no temp file is left */
   g_autofree char *dir = tpath ("adir.fits");
   g_mkdir (dir, 0755);
   g_autofree char *inside = g_build_filename (dir, "keep.txt", NULL);
   tsr_test_write_file (inside, "keep", 4);
   g_assert_false (tsr_fits_write (dir, img, NULL, &e));
-  g_assert_error (e, TSR_ERROR, TSR_ERROR_IO);
+  g_assert_error (e, TSR_ERROR, TSR_ERROR_INVALID_ARG);
   g_clear_error (&e);
   g_assert_true (g_file_test (inside, G_FILE_TEST_EXISTS));
   GDir *d = g_dir_open (tmp, 0, NULL);

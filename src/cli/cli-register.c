@@ -69,6 +69,15 @@ cli_register (int argc, char **argv)
                          reference, tsr_session_n_frames (s) - 1);
   if (json && !cli_check_output (json, s, &error))
     return cli_fail (error);
+  if (write_dir && (!cli_check_output_dir (write_dir, s, &error)
+                    || !tsr_output_dir_check (write_dir, TSR_REGISTERED_MARKER, &error)))
+    return cli_fail (error);
+  {
+    const char *opts[] = { "--json", "--write-registered" };
+    const char *paths[] = { json, write_dir };
+    if (!cli_check_distinct ("register", G_N_ELEMENTS (paths), opts, paths, &error))
+      return cli_fail (error);
+  }
 
   CliProgress prog;
   cli_progress_init (&prog);
@@ -103,19 +112,35 @@ cli_register (int argc, char **argv)
                            s->root ? s->root : tsr_session_frame (s, 0)->path,
                            tsr_session_frame (s, r->reference)->name, r->n_frames - 1, r->n_frames);
     }
+  /* the JSON and the folder of registered frames are committed together (or neither is) */
+  g_autoptr (TsrCommit) commit = tsr_commit_new ();
+  g_autofree char *text = tsr_registration_to_json (r);
+  gboolean ok = TRUE;
   if (json)
     {
-      g_autofree char *text = tsr_registration_to_json (r);
-      if (!tsr_write_file_atomic (json, text, -1, &error))
-        return cli_fail (error);
+      const char *st = tsr_commit_stage_file (commit, json, &error);
+      ok = st && tsr_write_file_atomic (st, text, -1, &error);
     }
-  if (write_dir)
+  if (ok && write_dir)
     {
+      const char *wd = tsr_commit_stage_dir (commit, write_dir, TSR_REGISTERED_MARKER, &error);
       cli_progress_init (&prog);
-      gboolean ok = tsr_registration_write_frames (r, write_dir, cli_progress_cb, &prog, cli_cancellable (), &error);
+      ok = wd && tsr_registration_write_frames (r, wd, cli_progress_cb, &prog, cli_cancellable (), &error);
       cli_progress_end (&prog);
-      if (!ok)
-        return cli_fail (error);
+      if (ok)
+        {
+          g_autofree char *marker = g_build_filename (wd, TSR_REGISTERED_MARKER, NULL);
+          ok = tsr_write_file_atomic (marker, text, -1, &error);
+        }
+    }
+  if (ok && g_cancellable_set_error_if_cancelled (cli_cancellable (), &error))
+    ok = FALSE;
+  if (ok)
+    ok = tsr_commit_apply (commit, &error);
+  if (!ok)
+    {
+      tsr_commit_explain (commit, error);
+      return cli_fail (error);
     }
   return 0;
 }

@@ -1068,7 +1068,7 @@ read_rows (const char *path, int y0, int y1, gboolean whole, GError **error)
     {
       float *p = tsr_image_plane (img, c);
       for (gsize i = 0; i < npix; i++)
-        if (!isfinite (p[i]))
+        if (!(fabsf (p[i]) <= TSR_SAMPLE_MAX)) /* NaN, ±inf and physically absurd values */
           {
             p[i] = 0.0f;
             img->mask[i] = 0;
