@@ -46,12 +46,23 @@ cli_register (int argc, char **argv)
     return cli_fail_msg (_("register: unknown model '%s' (similarity, affine, homography)"), model);
   if (interp && !tsr_interp_from_name (interp, &p.interp))
     return cli_fail_msg (_("register: unknown kernel '%s' (lanczos3, bicubic, bilinear)"), interp);
-  if (!(cc_min >= -1 && cc_min <= 1))
-    return cli_fail_msg (_("register: --cc-min must be in [-1, 1], got %g"), cc_min);
-  if (!(smin > 0 && smin <= 1 && smax >= 1 && smax < 10))
-    return cli_fail_msg (_("register: scale bounds must satisfy 0 < min ≤ 1 ≤ max < 10"));
-  if (!(cc_mad >= 0) || !(shift_min >= 0) || !(shift_mult >= 0))
-    return cli_fail_msg (_("register: gate multipliers and limits must not be negative"));
+  /* each option in the range of the project key it stands for (finite: no inf, no nan) */
+  const struct { const char *option, *key; double value; } ranged[] = {
+    { "--reference", "register.reference", reference }, { "--cc-min", "gate.cc_min", cc_min },
+    { "--cc-mad", "gate.cc_mad", cc_mad }, { "--scale-min", "gate.scale_min", smin },
+    { "--scale-max", "gate.scale_max", smax }, { "--shift-min", "gate.shift_min", shift_min },
+    { "--shift-mult", "gate.shift_mult", shift_mult },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (ranged); i++)
+    {
+      const TsrParamSpec *spec = tsr_project_find (ranged[i].key);
+      if (!(isfinite (ranged[i].value) && ranged[i].value >= spec->min && ranged[i].value <= spec->max))
+        {
+          g_autofree char *range = tsr_key_range_string (spec);
+          return cli_fail_msg (_("register: %s %g is out of range (allowed %s, as %s)"), ranged[i].option,
+                               ranged[i].value, range, ranged[i].key);
+        }
+    }
   p.reference = reference;
   p.reject_cc_min_abs = cc_min;
   p.reject_cc_mad_multiplier = cc_mad;
