@@ -183,7 +183,7 @@ main (int argc, char **argv)
           height, width * (double) height / 1e6, m1, m0);
   TsrDenoiseParams p;
   tsr_denoise_params_init (&p);
-  p.threads = (guint) threads;
+  p.threads = threads;
   TsrDenoiseStats st;
   double c0 = cpu_seconds ();
   gint64 t0 = g_get_monotonic_time ();

@@ -9,14 +9,13 @@ denoise_params_help (void)
 {
   GString *s = g_string_new (_("Parameters for --set KEY=VALUE:\n"));
   guint n = 0;
-  const TsrDenoiseParamSpec *specs = tsr_denoise_param_specs (&n);
+  const TsrParamSpec *specs = tsr_denoise_params_specs (&n);
   TsrDenoiseParams d;
   tsr_denoise_params_init (&d);
   for (guint i = 0; i < n; i++)
     {
       g_autofree char *def = tsr_denoise_params_get_string (&d, specs[i].key);
-      g_string_append_printf (s, "  %-22s %s (default %s)\n", specs[i].key, _(specs[i].help),
-                              def[0] ? def : _("built in"));
+      g_string_append_printf (s, "  %-22s %s (default %s)\n", specs[i].key, _(specs[i].help), def);
     }
   g_string_append (s, _("\nLinear in, linear out: the output keeps the input's units, sky level and star fluxes. "
                         "Works on stacked mono or RGB images (not on raw Bayer mosaics)."));
@@ -83,7 +82,7 @@ cli_denoise (int argc, char **argv)
       p.strength = strength;
     }
   if (threads >= 0)
-    p.threads = (guint) threads;
+    p.threads = threads;
   if (weights)
     {
       g_free (p.weights);

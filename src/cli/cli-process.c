@@ -9,14 +9,13 @@ static char *
 params_help (void)
 {
   GString *s = g_string_new (_("Parameters for --set KEY=VALUE (see docs/parameters.md):\n"));
-  guint n = 0;
-  const TsrParamSpec *specs = tsr_params_specs (&n);
-  TsrParams d;
-  tsr_params_init (&d);
+  guint n = tsr_project_n_keys ();
+  TsrProject d;
+  tsr_project_init (&d);
   for (guint i = 0; i < n; i++)
     {
-      g_autofree char *def = tsr_params_get_string (&d, specs[i].key);
-      g_string_append_printf (s, "  %-28s %s (default %s)\n", specs[i].key, _(specs[i].help), def);
+      g_autofree char *def = tsr_project_get_string (&d, tsr_project_key (i)->key);
+      g_string_append_printf (s, "  %-28s %s (default %s)\n", tsr_project_key (i)->key, _(tsr_project_key (i)->help), def);
     }
   return g_string_free (s, FALSE);
 }
@@ -50,7 +49,7 @@ cli_process (int argc, char **argv)
     return cli_fail_msg (_("process: the output file is missing (-o OUT.fits)"));
 
   GError *error = NULL;
-  TsrParams p;
+  TsrProject p;
   g_autoptr (TsrSession) s = NULL;
   int rc = cli_params_and_session ("process", config, sets, argc, argv, recursive, &p, &s);
   if (rc != 0)
@@ -61,28 +60,33 @@ cli_process (int argc, char **argv)
   if (!cli_check_output (out, s, &error) || (mean_out && !cli_check_output (mean_out, s, &error))
       || (json && !cli_check_output (json, s, &error)))
     return cli_fail (error);
-  if (mean_out && g_strcmp0 (mean_out, out) == 0)
-    return cli_fail_msg (_("process: --mean-stack and -o name the same file"));
+  {
+    const char *opts[] = { "-o", "--mean-stack", "--json", "--report" };
+    const char *paths[] = { out, mean_out, json, report };
+    if (!cli_check_distinct ("process", G_N_ELEMENTS (paths), opts, paths, &error))
+      return cli_fail (error);
+  }
   {
     const char *outs[] = { out, mean_out, json };
     for (guint i = 0; config && i < G_N_ELEMENTS (outs); i++)
       if (outs[i] && cli_same_file (outs[i], config))
         return cli_fail_msg (_("process: %s: the output would overwrite the project file; choose another name"),
                              outs[i]);
-    if (report && !cli_check_output_dir (report, s, &error))
+    if (report && (!cli_check_output_dir (report, s, &error)
+                   || !tsr_output_dir_check (report, TSR_REPORT_MARKER, &error)))
       return cli_fail (error);
   }
 
   CliProgress prog;
   cli_progress_init (&prog);
   gint64 t0 = g_get_monotonic_time ();
-  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &p, cli_progress_cb, &prog, cli_cancellable (), &error);
+  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &p.tbqr, &p.run, cli_progress_cb, &prog, cli_cancellable (), &error);
   if (!a)
     {
       cli_progress_end (&prog);
       return cli_fail (error);
     }
-  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (a, &p, &error);
+  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (a, &p.tbqr, &error);
   if (!w)
     {
       cli_progress_end (&prog);
@@ -100,32 +104,46 @@ cli_process (int argc, char **argv)
                            a->reg->n_frames - tsr_registration_n_valid (a->reg) + (w->n_used == 0),
                            a->reg->n_frames);
     }
-  TsrReconstruction *r = tsr_tbqr_accumulate (a, w, &p, cli_progress_cb, &prog, cli_cancellable (), &error);
+  TsrReconstruction *r = tsr_tbqr_accumulate (a, w, &p.tbqr, &p.run, cli_progress_cb, &prog, cli_cancellable (), &error);
   cli_progress_end (&prog);
   if (!r)
     return cli_fail (error);
   double secs = (g_get_monotonic_time () - t0) / 1e6;
 
-  gboolean ok = tsr_fits_write (out, r->result, NULL, &error);
+  /* every output staged, then all renamed onto their names together (or none is) */
+  g_autoptr (TsrCommit) commit = tsr_commit_new ();
+  const char *st_out = tsr_commit_stage_file (commit, out, &error);
+  gboolean ok = st_out && tsr_fits_write (st_out, r->result, NULL, &error);
   if (ok && mean_out)
-    ok = tsr_fits_write (mean_out, r->mean, NULL, &error);
+    {
+      const char *st = tsr_commit_stage_file (commit, mean_out, &error);
+      ok = st && tsr_fits_write (st, r->mean, NULL, &error);
+    }
   if (ok && json)
     {
       g_autofree char *text = tsr_tbqr_diagnostics_json (a, w, r);
-      ok = tsr_write_file_atomic (json, text, -1, &error);
+      const char *st = tsr_commit_stage_file (commit, json, &error);
+      ok = st && tsr_write_file_atomic (st, text, -1, &error);
     }
   if (ok && report)
     {
-      ok = tsr_report_write (report, a, w, r, &error);
+      const char *rd = tsr_commit_stage_dir (commit, report, TSR_REPORT_MARKER, &error);
+      ok = rd && tsr_report_write (rd, a, w, r, &error);
       const struct { const char *name; TsrImage *img; } maps[] = {
         { "coverage.fits", r->coverage }, { "weight.fits", r->weight }, { "rejected.fits", r->rejected },
       };
       for (guint i = 0; ok && i < G_N_ELEMENTS (maps); i++)
         {
-          g_autofree char *path = g_build_filename (report, maps[i].name, NULL);
+          g_autofree char *path = g_build_filename (rd, maps[i].name, NULL);
           ok = tsr_fits_write (path, maps[i].img, NULL, &error);
         }
     }
+  if (ok && g_cancellable_set_error_if_cancelled (cli_cancellable (), &error))
+    ok = FALSE;
+  if (ok)
+    ok = tsr_commit_apply (commit, &error);
+  if (!ok)
+    tsr_commit_explain (commit, error);
   if (!ok)
     {
       tsr_reconstruction_free (r);

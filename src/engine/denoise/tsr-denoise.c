@@ -28,75 +28,34 @@ tsr_denoise_params_clear (TsrDenoiseParams *p)
   g_clear_pointer (&p->weights, g_free);
 }
 
-static const TsrDenoiseParamSpec specs[] = {
-  { "denoise.strength", N_("Blend of the denoised image with the input, 0…1") },
-  { "denoise.tile", N_("Tile size in pixels (multiple of 4, 64…1024)") },
-  { "denoise.overlap", N_("Fraction of a tile shared with its neighbour (0…0.5; 0 = naïve tiling)") },
-  { "denoise.feather-sigma", N_("Gaussian σ of the tile weight, as a fraction of the tile (0.05…1)") },
-  { "denoise.threads", N_("Worker threads (0 = one per core)") },
-  { "denoise.weights", N_("Network weight file (.tnnw); empty = the built-in weights") },
+static const TsrParamSpec specs[] = {
+  TSR_KEY_DOUBLE (TsrDenoiseParams, "denoise.strength", strength, 0, 1,
+                  N_("Blend of the denoised image with the input, 0…1")),
+  TSR_KEY_INT (TsrDenoiseParams, "denoise.tile", tile, 64, 1024, N_("Tile size in pixels (a multiple of 4)")),
+  TSR_KEY_DOUBLE (TsrDenoiseParams, "denoise.overlap", overlap, 0, 0.5,
+                  N_("Fraction of a tile shared with its neighbour (0 = naïve tiling)")),
+  TSR_KEY_DOUBLE (TsrDenoiseParams, "denoise.feather_sigma", feather_sigma, 0.05, 1,
+                  N_("Gaussian σ of the tile weight, as a fraction of the tile")),
+  TSR_KEY_INT (TsrDenoiseParams, "denoise.threads", threads, 0, 1024, N_("Worker threads (0 = one per core)")),
 };
 
-const TsrDenoiseParamSpec *
-tsr_denoise_param_specs (guint *n)
+const TsrParamSpec *
+tsr_denoise_params_specs (guint *n)
 {
-  *n = G_N_ELEMENTS (specs);
-  return specs;
-}
-
-static gboolean
-parse_double (const char *key, const char *value, double *out, GError **error)
-{
-  char *end = NULL;
-  double v = g_ascii_strtod (value, &end);
-  if (!value[0] || *end || !isfinite (v))
-    {
-      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("%s: '%s' is not a number"), key, value);
-      return FALSE;
-    }
-  *out = v;
-  return TRUE;
+  return tsr_keys_table (specs, G_N_ELEMENTS (specs), n);
 }
 
 gboolean
 tsr_denoise_params_set (TsrDenoiseParams *p, const char *key, const char *value, GError **error)
 {
-  double v;
-  if (strcmp (key, "denoise.weights") == 0)
+  const TsrParamSpec *s = tsr_keys_find (specs, G_N_ELEMENTS (specs), key);
+  if (!s)
     {
-      g_free (p->weights);
-      p->weights = value[0] ? g_strdup (value) : NULL;
-      return TRUE;
-    }
-  gboolean known = FALSE;
-  for (guint i = 0; i < G_N_ELEMENTS (specs); i++)
-    known = known || strcmp (specs[i].key, key) == 0;
-  if (!known)
-    {
-      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("unknown denoise parameter '%s'"), key);
+      tsr_key_unknown_error (error, key);
       return FALSE;
     }
-  if (!parse_double (key, value, &v, error))
-    return FALSE;
   TsrDenoiseParams q = *p;
-  if (strcmp (key, "denoise.strength") == 0)
-    q.strength = v;
-  else if (strcmp (key, "denoise.tile") == 0)
-    q.tile = v == floor (v) && fabs (v) < 1e6 ? (int) v : -1;
-  else if (strcmp (key, "denoise.overlap") == 0)
-    q.overlap = v;
-  else if (strcmp (key, "denoise.feather-sigma") == 0)
-    q.feather_sigma = v;
-  else if (strcmp (key, "denoise.threads") == 0)
-    {
-      if (v < 0 || v > 1024 || v != floor (v))
-        {
-          g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("denoise.threads: must be 0…1024, got %s"), value);
-          return FALSE;
-        }
-      q.threads = (guint) v;
-    }
-  if (!tsr_denoise_params_validate (&q, error))
+  if (!tsr_key_set (s, &q, value, error) || !tsr_denoise_params_validate (&q, error))
     return FALSE;
   *p = q;
   return TRUE;
@@ -105,25 +64,15 @@ tsr_denoise_params_set (TsrDenoiseParams *p, const char *key, const char *value,
 char *
 tsr_denoise_params_get_string (const TsrDenoiseParams *p, const char *key)
 {
-  char buf[G_ASCII_DTOSTR_BUF_SIZE];
-  if (strcmp (key, "denoise.strength") == 0)
-    return g_strdup (g_ascii_dtostr (buf, sizeof buf, p->strength));
-  if (strcmp (key, "denoise.tile") == 0)
-    return g_strdup_printf ("%d", p->tile);
-  if (strcmp (key, "denoise.overlap") == 0)
-    return g_strdup (g_ascii_dtostr (buf, sizeof buf, p->overlap));
-  if (strcmp (key, "denoise.feather-sigma") == 0)
-    return g_strdup (g_ascii_dtostr (buf, sizeof buf, p->feather_sigma));
-  if (strcmp (key, "denoise.threads") == 0)
-    return g_strdup_printf ("%u", p->threads);
-  if (strcmp (key, "denoise.weights") == 0)
-    return g_strdup (p->weights ? p->weights : "");
-  return NULL;
+  const TsrParamSpec *s = tsr_keys_find (specs, G_N_ELEMENTS (specs), key);
+  return s ? tsr_key_get_string (s, p) : NULL;
 }
 
 gboolean
 tsr_denoise_params_validate (const TsrDenoiseParams *p, GError **error)
 {
+  if (!tsr_keys_check_ranges (specs, G_N_ELEMENTS (specs), p, error))
+    return FALSE;
   const char *bad = NULL;
   if (!(p->strength >= 0.0 && p->strength <= 1.0))
     bad = "denoise.strength (0…1)";
@@ -132,7 +81,7 @@ tsr_denoise_params_validate (const TsrDenoiseParams *p, GError **error)
   else if (!(p->overlap >= 0.0 && p->overlap <= 0.5))
     bad = "denoise.overlap (0…0.5)";
   else if (!(p->feather_sigma >= 0.05 && p->feather_sigma <= 1.0))
-    bad = "denoise.feather-sigma (0.05…1)";
+    bad = "denoise.feather_sigma (0.05…1)";
   if (bad)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("denoise: value out of range for %s"), bad);
@@ -395,7 +344,7 @@ tsr_denoise_run (const TsrImage *in, const TsrDenoiseParams *p, TsrDenoiseStats 
   j.cancellable = cancellable;
   /* one GEMM per worker thread: parallel over tiles, not inside each small product */
   tsr_nn_blas_single_thread ();
-  guint nt = p->threads ? p->threads : g_get_num_processors ();
+  guint nt = p->threads > 0 ? (guint) p->threads : g_get_num_processors ();
   nt = MIN (nt, (guint) (j.nx * j.ny));
   GThread **threads = g_new (GThread *, nt);
   for (guint i = 1; i < nt; i++)

@@ -11,6 +11,7 @@
 #include <gio/gio.h>
 #include "nn/tsr-nn.h"
 #include "tsr-image.h"
+#include "tsr-keys.h"
 #include "tsr-progress.h"
 
 G_BEGIN_DECLS
@@ -23,21 +24,17 @@ typedef struct
                             0 = the naïve non-overlapping tiling, for comparison) */
   double feather_sigma;  /* Gaussian σ of the tile weight as a fraction of the tile (default
                             0.25); the mask is shifted to reach 0 at the tile border */
-  guint threads;         /* 0 = one per core */
-  char *weights;         /* .tnnw file; NULL = the weights built into the library */
+  int threads;           /* 0 = one per core */
+  char *weights;         /* .tnnw file; NULL = the weights built into the library (not a key:
+                            a path, given by the CLI's --weights) */
 } TsrDenoiseParams;
 
 void tsr_denoise_params_init (TsrDenoiseParams *p);
 void tsr_denoise_params_clear (TsrDenoiseParams *p);   /* frees weights */
 
-/* The key table: "denoise.strength", "denoise.tile", "denoise.overlap",
- * "denoise.feather-sigma", "denoise.threads", "denoise.weights". */
-typedef struct
-{
-  const char *key;
-  const char *help;   /* translatable (N_) */
-} TsrDenoiseParamSpec;
-const TsrDenoiseParamSpec *tsr_denoise_param_specs (guint *n);
+/* The key table (core/tsr-keys.h): "denoise.strength", "denoise.tile", "denoise.overlap",
+ * "denoise.feather_sigma", "denoise.threads". */
+const TsrParamSpec *tsr_denoise_params_specs (guint *n);
 gboolean tsr_denoise_params_set (TsrDenoiseParams *p, const char *key, const char *value, GError **error);
 char    *tsr_denoise_params_get_string (const TsrDenoiseParams *p, const char *key); /* NULL if unknown */
 /* Every value in range? Errors name the key. */
