@@ -225,8 +225,8 @@ tsr_nn_weights_load_data (const guint8 *data, gsize size, const char *what, GErr
         {
           g_autofree char *ds = dims_string (tp->ndim, tp->dims);
           g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
-                       _("%s: tensor '%s': %" G_GUINT64_FORMAT " bytes of data do not fit its shape %s"), what,
-                       tp->name, ent[i].nbytes, ds);
+                       _("%s: tensor '%s': %llu bytes of data do not fit its shape %s"), what, tp->name,
+                       (unsigned long long) ent[i].nbytes, ds);
           return NULL;
         }
     }
@@ -248,9 +248,10 @@ tsr_nn_weights_load_data (const guint8 *data, gsize size, const char *what, GErr
       if (ent[i].off > size || ent[i].nbytes > size - ent[i].off)
         {
           g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
-                       _("%s: tensor '%s' (%" G_GUINT64_FORMAT " bytes at offset %" G_GUINT64_FORMAT
-                         ") extends past the end of the file (%" G_GSIZE_FORMAT " bytes): truncated"),
-                       what, tp->name, ent[i].nbytes, ent[i].off, size);
+                       _("%s: tensor '%s' (%llu bytes at offset %llu) extends past the end of the file (%llu "
+                         "bytes): truncated"),
+                       what, tp->name, (unsigned long long) ent[i].nbytes, (unsigned long long) ent[i].off,
+                       (unsigned long long) size);
           return NULL;
         }
       const guint8 *src = data + ent[i].off;
@@ -281,7 +282,7 @@ tsr_nn_weights_load_data (const guint8 *data, gsize size, const char *what, GErr
 
 truncated_header:
   g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
-               _("%s: weight file header ends early (%" G_GSIZE_FORMAT " bytes): truncated"), what, size);
+               _("%s: weight file header ends early (%llu bytes): truncated"), what, (unsigned long long) size);
   return NULL;
 }
 
