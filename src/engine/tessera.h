@@ -24,3 +24,4 @@
 #include "tsr-preview.h"
 #include "tsr-psf.h"
 #include "tsr-deconv.h"
+#include "planetary/tsr-planetary.h"
