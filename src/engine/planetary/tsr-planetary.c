@@ -171,10 +171,21 @@ tsr_planetary_sharpness (const TsrImage *img, int x0, int y0, int x1, int y1, do
   float *L = luminance (img);
   double sigma = tsr_plane_noise (L, img->mask, img->width, img->height, 1);
   double e = tsr_gradient_energy (L, img->width, img->height, x0, y0, x1, y1, 1.0, sigma);
+  double m = 0;
+  gsize np = tsr_image_npix (img), nv = 0;
+  for (gsize i = 0; i < np; i++)
+    if (img->mask[i])
+      {
+        m += L[i];
+        nv++;
+      }
+  m = nv ? m / nv : 0;
   g_free (L);
   if (noise_out)
     *noise_out = sigma;
-  return sigma > 0 ? e / (sigma * sigma) : NAN;
+  /* the noise is taken out of E (debiased); dividing by the mean level squared makes the
+   * number independent of the units (×1e4: readable magnitudes) */
+  return m > 0 ? 1e4 * e / (m * m) : NAN;
 }
 
 /* Catmull-Rom (Keys a = −0.5) cubic sample of plane at (x, y), clamped edges. */

@@ -146,9 +146,10 @@ TsrPlanetaryResult *tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryPa
 /* JSON summary of a run (frames, shifts, qualities, APs, residuals). */
 char     *tsr_planetary_result_json (const TsrPlanetaryResult *r, const TsrFrameSource *src);
 
-/* Sharpness for comparisons: noise-debiased gradient energy of the valid pixels of channel
- * mean inside the box (x0,y0,x1,y1) (whole image when x1 <= x0), divided by the noise
- * variance of the same image; and the noise σ (tsr_plane_noise) of that luminance. */
+/* Sharpness for comparisons: noise-debiased gradient energy (tsr_gradient_energy at 1 px
+ * blur, the image's own noise taken out) of the luminance inside the box (x0,y0,x1,y1) (whole
+ * image when x1 <= x0), × 1e4 / (mean level)²; and the noise σ (tsr_plane_noise) of that
+ * luminance. */
 double    tsr_planetary_sharpness (const TsrImage *img, int x0, int y0, int x1, int y1, double *noise_out);
 /* Noise-debiased gradient energy E = mean |∇ G_s * I|² − k σ² (k: the noise gain of the
  * filter), σ: the noise of the plane. */
@@ -182,4 +183,14 @@ TsrImage *tsr_planet_synth_frame (const TsrPlanetSynthParams *p, const TsrImage 
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrPlanetaryResult, tsr_planetary_result_free)
 
+G_END_DECLS
+
+G_BEGIN_DECLS
+/* Write a linear-stretch 8-bit PNG (black at the 0.01 % and white at the 99.99 % point of the
+ * valid samples, linked over the channels; planetary images are viewed linearly, the deep-sky
+ * auto-stretch would flatten a disc). Atomic: temporary name, then rename. */
+gboolean  tsr_planetary_write_png (const TsrImage *img, const char *path, GError **error);
+/* Write img by the extension of path: .fit/.fits/.fts → float32 FITS, .tif/.tiff → float32
+ * TIFF, .png → tsr_planetary_write_png. */
+gboolean  tsr_planetary_write_image (const TsrImage *img, const char *path, GError **error);
 G_END_DECLS

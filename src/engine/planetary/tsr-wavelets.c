@@ -3,8 +3,14 @@
 #include "tsr-error.h"
 #include "tsr-stats.h"
 
+#include <cairo.h>
+#include <errno.h>
+#include <glib/gstdio.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include "tsr-fits.h"
+#include "tsr-tiff.h"
 
 static inline int
 mirror (int i, int n)
@@ -160,4 +166,87 @@ tsr_wavelets_apply (const TsrImage *img, const TsrWaveletParams *p, GCancellable
       g_string_free (s, TRUE);
     }
   return out;
+}
+
+/* ------------------------------------------------------------------ output helpers */
+
+static int
+tsr_planetary_float_cmp (const void *a, const void *b)
+{
+  float x = *(const float *) a, y = *(const float *) b;
+  return x < y ? -1 : x > y;
+}
+
+gboolean
+tsr_planetary_write_png (const TsrImage *img, const char *path, GError **error)
+{
+  int w = img->width, h = img->height;
+  gsize np = tsr_image_npix (img);
+  gsize nv = 0;
+  float *v = g_new (float, np * img->channels);
+  for (int c = 0; c < img->channels; c++)
+    for (gsize i = 0; i < np; i += 1)
+      if (img->mask[i])
+        v[nv++] = tsr_image_plane (img, c)[i];
+  float lo = 0, hi = 1;
+  if (nv > 0)
+    {
+      gsize k0 = (gsize) (0.0001 * (nv - 1)), k1 = (gsize) (0.9999 * (nv - 1));
+      qsort (v, nv, sizeof (float), tsr_planetary_float_cmp);
+      lo = v[k0];
+      hi = v[k1];
+    }
+  g_free (v);
+  if (!(hi > lo))
+    hi = lo + 1;
+  cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, w, h);
+  cairo_surface_flush (s);
+  guint8 *d = cairo_image_surface_get_data (s);
+  int stride = cairo_image_surface_get_stride (s);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        gsize i = (gsize) y * w + x;
+        guint32 px = 0;
+        for (int c = 0; c < 3; c++)
+          {
+            float val = tsr_image_plane (img, img->channels == 3 ? c : 0)[i];
+            float t = img->mask[i] ? (val - lo) / (hi - lo) : 0;
+            t = CLAMP (t, 0.f, 1.f);
+            px |= (guint32) lrintf (t * 255) << (16 - 8 * c);
+          }
+        memcpy (d + (gsize) y * stride + 4 * x, &px, 4);
+      }
+  cairo_surface_mark_dirty (s);
+  g_autofree char *tmp = g_strdup_printf ("%s.part", path);
+  cairo_status_t st = cairo_surface_write_to_png (s, tmp);
+  cairo_surface_destroy (s);
+  if (st != CAIRO_STATUS_SUCCESS)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, "%s: cannot write the PNG: %s", path, cairo_status_to_string (st));
+      g_unlink (tmp);
+      return FALSE;
+    }
+  if (g_rename (tmp, path) != 0)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, "%s: cannot rename %s: %s", path, tmp, g_strerror (errno));
+      g_unlink (tmp);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+tsr_planetary_write_image (const TsrImage *img, const char *path, GError **error)
+{
+  g_autofree char *low = g_ascii_strdown (path, -1);
+  if (g_str_has_suffix (low, ".png"))
+    return tsr_planetary_write_png (img, path, error);
+  if (g_str_has_suffix (low, ".tif") || g_str_has_suffix (low, ".tiff"))
+    return tsr_tiff_write (path, img, TSR_TIFF_FLOAT32, error);
+  if (g_str_has_suffix (low, ".fit") || g_str_has_suffix (low, ".fits") || g_str_has_suffix (low, ".fts"))
+    return tsr_fits_write (path, img, NULL, error);
+  g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+               "%s: unknown output type (name it .fits, .tif or .png)", path);
+  return FALSE;
 }
