@@ -54,6 +54,8 @@ cli_wavelets (int argc, char **argv)
   if (!tsr_planetary_write_image (res, out, &error))
     return cli_fail (error);
   g_autofree char *g = tsr_wavelet_params_get_string (&p, "wavelets.gains");
-  printf (_("wavelets: %d layers, gains %s → %s\n"), p.n_layers, g, out);
+  double n0, n1, s0 = tsr_planetary_sharpness (in, 0, 0, 0, 0, &n0), s1 = tsr_planetary_sharpness (res, 0, 0, 0, 0, &n1);
+  printf (_("wavelets: %d layers, gains %s → %s (sharpness %.3g → %.3g, noise σ %.3g → %.3g)\n"), p.n_layers, g, out,
+          s0, s1, n0, n1);
   return 0;
 }

@@ -168,21 +168,82 @@ tsr_gradient_energy (const float *plane, int w, int h, int x0, int y0, int x1, i
 double
 tsr_planetary_sharpness (const TsrImage *img, int x0, int y0, int x1, int y1, double *noise_out)
 {
+  int w = img->width, h = img->height;
   float *L = luminance (img);
-  double sigma = tsr_plane_noise (L, img->mask, img->width, img->height, 1);
-  double e = tsr_gradient_energy (L, img->width, img->height, x0, y0, x1, y1, 1.0, sigma);
-  double m = 0;
-  gsize np = tsr_image_npix (img), nv = 0;
-  for (gsize i = 0; i < np; i++)
-    if (img->mask[i])
+  double sigma = tsr_plane_noise (L, img->mask, w, h, 1);
+  if (x1 <= x0)
+    {
+      x0 = 0;
+      y0 = 0;
+      x1 = w;
+      y1 = h;
+    }
+  /* only pixels whose whole filter footprint (blur 1 px: radius 3, +1 for the difference) is
+   * valid: a masked border (zeros) must not count as an edge */
+  const int R = 5;
+  gsize np = (gsize) w * h;
+  guint8 *ok = g_new0 (guint8, np);
+  int *run = g_new (int, MAX (w, h) + 1);
+  guint8 *tmp = g_new0 (guint8, np);
+  for (int y = 0; y < h; y++)
+    {
+      int last_bad = -1000000;
+      for (int x = 0; x < w; x++)
+        {
+          if (!img->mask[(gsize) y * w + x])
+            last_bad = x;
+          run[x] = last_bad;
+        }
+      int next_bad = 1000000;
+      for (int x = w - 1; x >= 0; x--)
+        {
+          if (!img->mask[(gsize) y * w + x])
+            next_bad = x;
+          tmp[(gsize) y * w + x] = x - run[x] > R && next_bad - x > R;
+        }
+    }
+  for (int x = 0; x < w; x++)
+    {
+      int last_bad = -1000000;
+      for (int y = 0; y < h; y++)
+        {
+          if (!tmp[(gsize) y * w + x])
+            last_bad = y;
+          run[y] = last_bad;
+        }
+      int next_bad = 1000000;
+      for (int y = h - 1; y >= 0; y--)
+        {
+          if (!tmp[(gsize) y * w + x])
+            next_bad = y;
+          ok[(gsize) y * w + x] = y - run[y] > R && next_bad - y > R;
+        }
+    }
+  g_free (tmp);
+  g_free (run);
+  float *g2 = g_new (float, np);
+  gradient_energy_map (L, g2, w, h, 1.0);
+  double e = 0, m = 0;
+  gsize n = 0;
+  for (int y = MAX (y0, 1); y < MIN (y1, h - 1); y++)
+    for (int x = MAX (x0, 1); x < MIN (x1, w - 1); x++)
       {
+        gsize i = (gsize) y * w + x;
+        if (!ok[i])
+          continue;
+        e += g2[i];
         m += L[i];
-        nv++;
+        n++;
       }
-  m = nv ? m / nv : 0;
+  g_free (g2);
+  g_free (ok);
   g_free (L);
   if (noise_out)
     *noise_out = sigma;
+  if (n == 0)
+    return NAN;
+  e = e / n - gradient_noise_gain (1.0) * sigma * sigma;
+  m /= n;
   /* the noise is taken out of E (debiased); dividing by the mean level squared makes the
    * number independent of the units (×1e4: readable magnitudes) */
   return m > 0 ? 1e4 * e / (m * m) : NAN;
@@ -450,6 +511,7 @@ typedef struct
   const float *g2;     /* gradient energy map of the aligned frame */
   const guint8 *Mf;    /* validity of the aligned frame */
   double gain, sigma;  /* noise gain of the gradient filter, frame noise */
+  double inv_level2;   /* 1e4 / (mean level of the frame)² */
   guint f;
 } ApJob;
 
@@ -484,9 +546,13 @@ ap_measure_range (gsize begin, gsize end, gpointer data)
             valid += j->Mf[i];
           }
       gsize at = k * n + j->f;
-      double sig2 = MAX (j->sigma * j->sigma, 1e-12);
+      double sig2 = j->sigma * j->sigma;
       gboolean inside = cnt > 0 && valid >= 0.9 * cnt;
-      r->ap_quality[at] = inside ? (float) ((s / cnt - j->gain * sig2) / sig2) : NAN;
+      /* noise-debiased gradient energy relative to the frame's level: the noise is taken out of
+       * the energy (so a noisy frame never looks sharp), and dividing by the level² keeps
+       * transparency or gain changes out; dividing by σ² instead would rank the sharp frames
+       * low, since their pixel-difference noise estimate carries fine structure too */
+      r->ap_quality[at] = inside ? (float) ((s / cnt - j->gain * sig2) * j->inv_level2) : NAN;
       r->ap_dx[at] = r->ap_dy[at] = NAN;
       if (!r->ap_active[k] || !inside || !j->p->local)
         continue;
@@ -585,7 +651,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   r->shift_x = g_new0 (double, n);
   r->shift_y = g_new0 (double, n);
   r->quality = g_new0 (double, n);
-  double *sigma = g_new0 (double, n);
+  double *sigma = g_new0 (double, n), *level = g_new0 (double, n);
   float **L = g_new0 (float *, n);
   double qs = p->quality_sigma;
   double gain = gradient_noise_gain (qs);
@@ -614,7 +680,12 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
       tsr_image_unref (img);
       sigma[f] = tsr_plane_noise (L[f], NULL, w, h, 1);
       double e = tsr_gradient_energy (L[f], w, h, 0, 0, 0, 0, qs, sigma[f]);
-      r->quality[f] = sigma[f] > 0 ? e / (sigma[f] * sigma[f]) : e;
+      double m = 0;
+      for (gsize q = 0; q < np; q++)
+        m += L[f][q];
+      m /= np;
+      level[f] = m;
+      r->quality[f] = m > 0 ? 1e4 * e / (m * m) : e;
     }
   float *ref = NULL, *Rb = NULL, *acc = NULL, *tmp = NULL, *Bf = NULL, *g2 = NULL;
   guint8 *Mf = NULL;
@@ -817,7 +888,8 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
       gauss_blur (tmp, Bf, w, h, qs);
       gradient_energy_map (tmp, g2, w, h, qs);
       ApJob j = { .p = p, .r = r, .w = w, .h = h, .size = size, .Rb = Rb, .Bf = Bf, .g2 = g2, .Mf = Mf,
-                  .gain = gain, .sigma = sigma[f], .f = f };
+                  .gain = gain, .sigma = sigma[f], .f = f,
+                  .inv_level2 = level[f] > 0 ? 1e4 / (level[f] * level[f]) : 1.0 };
       tsr_parallel_range (r->n_aps, p->n_threads, 4, ap_measure_range, &j);
     }
   /* per AP: shifts relative to their median over the frames (the mean geometry); outliers
@@ -1047,6 +1119,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   g_free (tmp);
   g_free (Mf);
   g_free (sigma);
+  g_free (level);
   g_free (L);
   return r;
 
@@ -1055,6 +1128,7 @@ fail:
     g_free (L[f]);
   g_free (L);
   g_free (sigma);
+  g_free (level);
   g_free (order);
   g_free (ref);
   g_free (Rb);

@@ -122,7 +122,7 @@ typedef struct
   gboolean disc;            /* aligned by the disc centroid */
   guint reference_frame;    /* best single frame (global quality) */
   double *shift_x, *shift_y;/* global shift per frame: frame(x + sx, y + sy) ≈ reference(x, y) */
-  double *quality;          /* global quality per frame (noise-debiased gradient energy / σ²) */
+  double *quality;          /* global quality per frame: noise-debiased gradient energy × 1e4 / level² */
   /* alignment points */
   guint n_aps;
   double *ap_x, *ap_y;      /* centres, px */
