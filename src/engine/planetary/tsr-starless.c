@@ -3,9 +3,9 @@
  * On a 4×4-binned luminance: lo = 5th percentile, hi = 99.5th percentile, σ_b the binned noise.
  * Bright = above lo + 0.25 (hi − lo). The largest 4-connected bright region's area is the
  * "extended fraction"; small bright regions (≤ 6 binned px) above lo + 10 σ_b are point-source
- * candidates. Starless: the contrast is real (hi − lo > 20 σ_b), the largest region covers
- * ≥ 2 % of the frame and there are fewer than 25 compact sources, or the bright region covers
- * more than half of the frame (a surface). Surface: the bright area covers ≥ 40 % of the frame
+ * candidates. Starless: the contrast is real (hi − lo > 20 σ_b), there are fewer than 25
+ * compact sources, and the largest region covers ≥ 2 % of the frame or the bright area is a
+ * surface. Surface: the bright area covers ≥ 40 % of the frame
  * or the largest region touches three or more edges. */
 #include "tsr-planetary.h"
 #include "tsr-error.h"
@@ -121,8 +121,7 @@ tsr_starless_detect (const TsrImage *img, TsrStarlessInfo *info)
   g_free (stack);
   g_free (b);
   gboolean contrast = hi - lo > 20 * sig_b;
-  info->starless = contrast
-                   && ((info->extended_fraction >= 0.02 && info->n_compact < 25) || info->surface);
+  info->starless = contrast && info->n_compact < 25 && (info->extended_fraction >= 0.02 || info->surface);
 }
 
 gboolean
