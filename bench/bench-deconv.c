@@ -63,13 +63,13 @@ main (int argc, char **argv)
   const char *paths[] = { dir, NULL };
   g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, NULL, &e);
   double rss0 = peak_rss_mib ();
-  TsrParams p;
-  tsr_params_init (&p);
-  p.deconv_iterations = iters;
-  p.deconv_early_stop = FALSE;
-  p.deconv_memory_mb = mem;
-  p.n_threads = 1;   /* one worker: the per-frame cost is not divided by threads */
-  TsrDeconvResult *r = tsr_deconv_run (s, &p, NULL, NULL, NULL, NULL, NULL, NULL, &e);
+  TsrProject p;
+  tsr_project_init (&p);
+  p.deconv.iterations = iters;
+  p.deconv.early_stop = FALSE;
+  p.deconv.memory_mb = mem;
+  p.run.n_threads = 1;   /* one worker: the per-frame cost is not divided by threads */
+  TsrDeconvResult *r = tsr_deconv_run (s, &p.deconv, &p.tbqr, &p.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
   if (!r)
     {
       fprintf (stderr, "bench-deconv: %s\n", e->message);

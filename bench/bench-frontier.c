@@ -89,10 +89,10 @@ predicted_noise (const TsrWeights *w)
 
 /* Accumulate with w's weights and params p; record the point. */
 static void
-run (const char *name, TsrWeights *w, const TsrParams *p, int family, double x)
+run (const char *name, TsrWeights *w, const TsrProject *p, int family, double x)
 {
   GError *e = NULL;
-  TsrReconstruction *r = tsr_tbqr_accumulate (ana, w, p, NULL, NULL, NULL, &e);
+  TsrReconstruction *r = tsr_tbqr_accumulate (ana, w, &p->tbqr, &p->run, NULL, NULL, NULL, &e);
   if (!r)
     {
       fprintf (stderr, "bench-frontier: %s: %s\n", name, e->message);
@@ -110,10 +110,10 @@ run (const char *name, TsrWeights *w, const TsrParams *p, int family, double x)
 }
 
 static TsrWeights *
-fresh (const TsrParams *p)
+fresh (const TsrProject *p)
 {
   GError *e = NULL;
-  TsrWeights *w = tsr_tbqr_weigh (ana, p, &e);
+  TsrWeights *w = tsr_tbqr_weigh (ana, &p->tbqr, &e);
   if (!w)
     {
       fprintf (stderr, "bench-frontier: %s\n", e->message);
@@ -163,9 +163,9 @@ main (int argc, char **argv)
   truth = tsr_synth_write_session (&sp, dir, NULL, NULL, NULL, &e);
   const char *paths[] = { dir, NULL };
   TsrSession *s = truth ? tsr_session_scan (paths, NULL, NULL, &e) : NULL;
-  TsrParams p;
-  tsr_params_init (&p);
-  ana = s ? tsr_tbqr_analyse (s, &p, NULL, NULL, NULL, &e) : NULL;
+  TsrProject p;
+  tsr_project_init (&p);
+  ana = s ? tsr_tbqr_analyse (s, &p.tbqr, &p.run, NULL, NULL, NULL, &e) : NULL;
   if (!ana)
     {
       fprintf (stderr, "bench-frontier: %s\n", e ? e->message : "failed");
@@ -206,10 +206,10 @@ main (int argc, char **argv)
   /* 1. the product's default, and equal weights with rejection on and off */
   {
     /* the defaults before local.mode existed */
-    TsrParams q = p;
-    q.local_mode = TSR_LOCAL_QUALITY;
-    q.global_k = 0.2;
-    q.local_k = 0.5;
+    TsrProject q = p;
+    q.tbqr.local_mode = TSR_LOCAL_QUALITY;
+    q.tbqr.global_k = 0.2;
+    q.tbqr.local_k = 0.5;
     TsrWeights *w0 = fresh (&q);
     run ("old default (quality 0.2/0.5)", w0, &q, -1, 0);
     tsr_weights_unref (w0);
@@ -245,8 +245,8 @@ main (int argc, char **argv)
   }
   for (int rj = 0; rj < 2; rj++)
     {
-      TsrParams q = p;
-      q.reject = rj ? TSR_REJECT_SIGMA : TSR_REJECT_NONE;
+      TsrProject q = p;
+      q.tbqr.reject = rj ? TSR_REJECT_SIGMA : TSR_REJECT_NONE;
       for (guint i = 0; i < (gsize) n * nt; i++)
         w->w[i] = w->used[i / nt] ? 1.0f : 0.0f;
       run (rj ? "equal, reject sigma" : "equal, reject none", w, &q, -1, 0);
@@ -364,10 +364,10 @@ main (int argc, char **argv)
       {
         if (quick && gks[i] != 0.2)
           continue;
-        TsrParams q = p;
-        q.local_mode = TSR_LOCAL_QUALITY;
-        q.global_k = gks[i];
-        q.local_k = lks[j];
+        TsrProject q = p;
+        q.tbqr.local_mode = TSR_LOCAL_QUALITY;
+        q.tbqr.global_k = gks[i];
+        q.tbqr.local_k = lks[j];
         w = fresh (&q);
         char name[64];
         g_snprintf (name, sizeof name, "product g.k=%g l.k=%g", gks[i], lks[j]);
@@ -380,10 +380,10 @@ main (int argc, char **argv)
       {
         if (quick)
           break;
-        TsrParams q = p;
-        q.local_mode = TSR_LOCAL_QUALITY;
-        q.local_k = lks[j];
-        q.local_clamp = 3.0;
+        TsrProject q = p;
+        q.tbqr.local_mode = TSR_LOCAL_QUALITY;
+        q.tbqr.local_k = lks[j];
+        q.tbqr.local_clamp = 3.0;
         w = fresh (&q);
         char name[64];
         g_snprintf (name, sizeof name, "product l.k=%g clamp 3", lks[j]);
@@ -398,13 +398,13 @@ main (int argc, char **argv)
       {
         if (quick && i == 1)
           continue;
-        TsrParams q = p;
-        q.local_mode = TSR_LOCAL_PSF;
-        q.local_p = pps[j];
-        q.global_k = i ? 0.2 : 0;
+        TsrProject q = p;
+        q.tbqr.local_mode = TSR_LOCAL_PSF;
+        q.tbqr.local_p = pps[j];
+        q.tbqr.global_k = i ? 0.2 : 0;
         w = fresh (&q);
         char name[64];
-        g_snprintf (name, sizeof name, "product psf g.k=%g p=%g", q.global_k, pps[j]);
+        g_snprintf (name, sizeof name, "product psf g.k=%g p=%g", q.tbqr.global_k, pps[j]);
         run (name, w, &q, 9 + i, pps[j]);
         tsr_weights_unref (w);
       }

@@ -38,16 +38,17 @@ report (const char *what, double *ms, int n)
 static TsrAnalysis *
 scale_analysis (const TsrAnalysis *small, int width, int height)
 {
-  TsrAnalysis *a = g_new0 (TsrAnalysis, 1);
-  *a = *small;
-  a->ref_count = 1;
-  a->reg = tsr_registration_ref (small->reg);
+  /* an owning copy (frame cache not shared), whose tile tables are replaced below */
+  TsrAnalysis *a = tsr_analysis_copy (small);
+  g_free (a->tiles);
+  g_free (a->frames);
+  g_free (a->tile_metrics);
   a->width = width;
   a->height = height;
-  TsrParams def;
-  tsr_params_init (&def);
-  a->params.tile_min = def.tile_min;
-  a->tile_size = tsr_tbqr_tile_size (&def, small->session_fwhm, width, height);
+  TsrProject def;
+  tsr_project_init (&def);
+  a->params.tile_min = def.tbqr.tile_min;
+  a->tile_size = tsr_tbqr_tile_size (&def.tbqr, small->session_fwhm, width, height);
   int T = a->tile_size;
   int step = MAX (1, (int) lround (T * (1.0 - a->params.tile_overlap)));
   a->tile_step = step;
@@ -109,11 +110,11 @@ main (int argc, char **argv)
     }
   const char *paths[] = { dir, NULL };
   g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, NULL, &e);
-  TsrParams p;
-  tsr_params_init (&p);
-  p.tile_min = 16;
+  TsrProject p;
+  tsr_project_init (&p);
+  p.tbqr.tile_min = 16;
   gint64 t0 = g_get_monotonic_time ();
-  TsrAnalysis *small = s ? tsr_tbqr_analyse (s, &p, NULL, NULL, NULL, &e) : NULL;
+  TsrAnalysis *small = s ? tsr_tbqr_analyse (s, &p.tbqr, &p.run, NULL, NULL, NULL, &e) : NULL;
   if (!small)
     {
       fprintf (stderr, "bench-reweigh: %s\n", e ? e->message : "analysis failed");
@@ -129,7 +130,7 @@ main (int argc, char **argv)
   double *ms = g_new (double, repeats);
   for (int cl = 0; cl < 2; cl++)
     {
-      TsrParams q = big->params;
+      TsrTbqrParams q = big->params;
       q.clusters = cl ? TSR_CLUSTER_ON : TSR_CLUSTER_OFF;
       for (int r = 0; r < repeats; r++)
         {
@@ -161,7 +162,7 @@ main (int argc, char **argv)
           tsr_preview_cache_bytes (cache) / 1048576.0, (g_get_monotonic_time () - t0) / 1e6);
   for (int r = 0; r < repeats; r++)
     {
-      TsrParams q = small->params;
+      TsrTbqrParams q = small->params;
       q.global_k = 0.3 + 0.1 * r;
       gint64 a0 = g_get_monotonic_time ();
       TsrWeights *w = tsr_tbqr_weigh (small, &q, &e);

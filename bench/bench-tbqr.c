@@ -37,15 +37,15 @@ main (int argc, char **argv)
   getrusage (RUSAGE_SELF, &ru0);
   const char *paths[] = { path, NULL };
   TsrSession *s = tsr_session_scan (paths, NULL, NULL, &e);
-  TsrParams prm;
-  tsr_params_init (&prm);
-  prm.clusters = TSR_CLUSTER_OFF;
+  TsrProject prm;
+  tsr_project_init (&prm);
+  prm.tbqr.clusters = TSR_CLUSTER_OFF;
   gint64 t0 = g_get_monotonic_time ();
-  TsrAnalysis *a = s ? tsr_tbqr_analyse (s, &prm, NULL, NULL, NULL, &e) : NULL;
+  TsrAnalysis *a = s ? tsr_tbqr_analyse (s, &prm.tbqr, &prm.run, NULL, NULL, NULL, &e) : NULL;
   gint64 t1 = g_get_monotonic_time ();
-  TsrWeights *wt = a ? tsr_tbqr_weigh (a, &prm, &e) : NULL;
+  TsrWeights *wt = a ? tsr_tbqr_weigh (a, &prm.tbqr, &e) : NULL;
   gint64 t2 = g_get_monotonic_time ();
-  TsrReconstruction *r = wt ? tsr_tbqr_accumulate (a, wt, &prm, NULL, NULL, NULL, &e) : NULL;
+  TsrReconstruction *r = wt ? tsr_tbqr_accumulate (a, wt, &prm.tbqr, &prm.run, NULL, NULL, NULL, &e) : NULL;
   gint64 t3 = g_get_monotonic_time ();
   if (!r)
     {

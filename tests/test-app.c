@@ -240,17 +240,17 @@ test_window_session (void)
 
   /* presets change the parameters; Reset (the default preset) restores them */
   g_assert_true (tsr_window_apply_preset (win, "dslr"));
-  g_assert_cmpint (tsr_window_get_params (win)->reject, ==, TSR_REJECT_WINSOR);
-  g_assert_cmpint (tsr_window_get_params (win)->clusters, ==, TSR_CLUSTER_OFF);
+  g_assert_cmpint (tsr_window_get_params (win)->tbqr.reject, ==, TSR_REJECT_WINSOR);
+  g_assert_cmpint (tsr_window_get_params (win)->tbqr.clusters, ==, TSR_CLUSTER_OFF);
   g_assert_cmpstr (tsr_window_get_preset (win), ==, "dslr");
   g_assert_true (tsr_window_apply_preset (win, "seestar"));
-  g_assert_cmpint (tsr_window_get_params (win)->reg.stars.luma, ==, TSR_LUMA_GREEN);
+  g_assert_cmpint (tsr_window_get_params (win)->tbqr.reg.stars.luma, ==, TSR_LUMA_GREEN);
   g_assert_false (tsr_window_apply_preset (win, "no-such-preset"));
   g_assert_true (tsr_window_apply_preset (win, "default"));
-  TsrParams defaults;
-  tsr_params_init (&defaults);
-  g_assert_cmpint (tsr_window_get_params (win)->reject, ==, defaults.reject);
-  g_assert_cmpfloat (tsr_window_get_params (win)->global_k, ==, defaults.global_k);
+  TsrProject defaults;
+  tsr_project_init (&defaults);
+  g_assert_cmpint (tsr_window_get_params (win)->tbqr.reject, ==, defaults.tbqr.reject);
+  g_assert_cmpfloat (tsr_window_get_params (win)->tbqr.global_k, ==, defaults.tbqr.global_k);
   g_assert_true (iterate_until (win, not_busy, 60));
 
   /* project: save, change, reopen: the parameters and the session come back */
@@ -261,12 +261,12 @@ test_window_session (void)
   g_assert_no_error (error);
   g_assert_cmpstr (tsr_window_get_recent (win)[0], ==, project);
   g_assert_true (tsr_window_apply_preset (win, "default"));
-  g_assert_cmpfloat (tsr_window_get_params (win)->global_k, ==, defaults.global_k);
+  g_assert_cmpfloat (tsr_window_get_params (win)->tbqr.global_k, ==, defaults.tbqr.global_k);
   g_assert_true (iterate_until (win, not_busy, 60));
   TsrAnalysis *a_before = tsr_window_get_analysis (win);
   g_assert_true (tsr_window_open_project (win, project, &error));
   g_assert_no_error (error);
-  g_assert_cmpfloat (fabs (tsr_window_get_params (win)->global_k - 1.7), <, 1e-9);
+  g_assert_cmpfloat (fabs (tsr_window_get_params (win)->tbqr.global_k - 1.7), <, 1e-9);
   g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_ANALYSE);
   g_assert_true (iterate_until (win, not_busy, 240));
   g_assert_null (tsr_window_get_last_error (win));
@@ -326,6 +326,23 @@ test_window_session (void)
   g_assert_cmpint (r->result->height, ==, (int) sh);
   snapshot_window (win, "result.png");
   snapshot_figures (win);
+  {
+    /* split view: result | mean stack, only while one of them is shown */
+    TsrImageView *view = tsr_window_get_image_view (win);
+    tsr_window_set_show (win, TSR_SHOW_RESULT);
+    g_assert_false (tsr_image_view_has_compare (view));
+    tsr_window_set_split (win, TRUE);
+    g_assert_true (tsr_image_view_has_compare (view));
+    tsr_image_view_set_split (view, 0.3);
+    snapshot_window (win, "split.png");
+    tsr_window_set_show (win, TSR_SHOW_FRAME);
+    g_assert_false (tsr_image_view_has_compare (view));
+    tsr_window_set_show (win, TSR_SHOW_MEAN);
+    g_assert_true (tsr_image_view_has_compare (view));
+    tsr_window_set_split (win, FALSE);
+    g_assert_false (tsr_image_view_has_compare (view));
+    tsr_window_set_show (win, TSR_SHOW_RESULT);
+  }
   {
     /* a new run cancelled at once leaves the result on screen as it was */
     const TsrImage *image = r->result;

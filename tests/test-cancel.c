@@ -14,7 +14,7 @@
  * session writer.
  */
 #include "tsr-test-util.h"
-#include "tsr-tbqr-private.h"
+#include "tsr-frame-cache.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
@@ -84,15 +84,15 @@ setup_session (void)
   session = tsr_test_synth_session (&p, session_dir, NULL, NULL, NULL);
 }
 
-static TsrParams params;
+static TsrProject params;
 
 static void
 small_params (void)
 {
-  tsr_params_init (&params);
-  params.n_threads = 2;
-  params.reg.n_threads = 2;
-  params.deconv_iterations = 4;
+  tsr_project_init (&params);
+  params.run.n_threads = 2;
+  params.tbqr.reg.n_threads = 2;
+  params.deconv.iterations = 4;
 }
 
 /* A job: returns TRUE on success (and frees what it made), FALSE with error set. */
@@ -128,7 +128,7 @@ job_stack_median (Canceller *k, const char *scratch, GError **error)
 static gboolean
 job_register (Canceller *k, const char *scratch, GError **error)
 {
-  TsrRegistration *r = tsr_register_session (session, &params.reg, progress_cb, k, k->cancellable, error);
+  TsrRegistration *r = tsr_register_session (session, &params.tbqr.reg, progress_cb, k, k->cancellable, error);
   if (r)
     tsr_registration_unref (r);
   return r != NULL;
@@ -142,7 +142,7 @@ job_write_registered (Canceller *k, const char *scratch, GError **error)
   if (!shared_reg)
     {
       GError *e = NULL;
-      shared_reg = tsr_register_session (session, &params.reg, NULL, NULL, NULL, &e);
+      shared_reg = tsr_register_session (session, &params.tbqr.reg, NULL, NULL, NULL, &e);
       g_assert_no_error (e);
     }
   return tsr_registration_write_frames (shared_reg, scratch, progress_cb, k, k->cancellable, error);
@@ -151,7 +151,7 @@ job_write_registered (Canceller *k, const char *scratch, GError **error)
 static gboolean
 job_analyse (Canceller *k, const char *scratch, GError **error)
 {
-  TsrAnalysis *a = tsr_tbqr_analyse (session, &params, progress_cb, k, k->cancellable, error);
+  TsrAnalysis *a = tsr_tbqr_analyse (session, &params.tbqr, &params.run, progress_cb, k, k->cancellable, error);
   if (a)
     tsr_analysis_unref (a);
   return a != NULL;
@@ -166,9 +166,9 @@ ensure_analysis (void)
   if (shared_analysis)
     return;
   GError *e = NULL;
-  shared_analysis = tsr_tbqr_analyse (session, &params, NULL, NULL, NULL, &e);
+  shared_analysis = tsr_tbqr_analyse (session, &params.tbqr, &params.run, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
-  shared_weights = tsr_tbqr_weigh (shared_analysis, &params, &e);
+  shared_weights = tsr_tbqr_weigh (shared_analysis, &params.tbqr, &e);
   g_assert_no_error (e);
 }
 
@@ -176,7 +176,7 @@ static gboolean
 job_accumulate (Canceller *k, const char *scratch, GError **error)
 {
   ensure_analysis ();
-  TsrReconstruction *r = tsr_tbqr_accumulate (shared_analysis, shared_weights, &params, progress_cb, k,
+  TsrReconstruction *r = tsr_tbqr_accumulate (shared_analysis, shared_weights, &params.tbqr, &params.run, progress_cb, k,
                                               k->cancellable, error);
   if (r)
     tsr_reconstruction_free (r);
@@ -200,7 +200,7 @@ job_deconv (Canceller *k, const char *scratch, GError **error)
   TsrDeconvOptions opt;
   tsr_deconv_options_init (&opt);
   opt.stage_dir = scratch;
-  TsrDeconvResult *r = tsr_deconv_run (session, &params, &opt, on_iteration, k, progress_cb, k, k->cancellable,
+  TsrDeconvResult *r = tsr_deconv_run (session, &params.deconv, &params.tbqr, &params.run, &opt, on_iteration, k, progress_cb, k, k->cancellable,
                                        error);
   if (r)
     tsr_deconv_result_free (r);
@@ -361,7 +361,7 @@ test_deconv_iterations (void)
   small_params ();
   g_autofree char *scratch = g_build_filename (tmp, "deconv-iter", NULL);
   g_mkdir_with_parents (scratch, 0755);
-  for (guint it = 1; it <= (guint) params.deconv_iterations; it++)
+  for (guint it = 1; it <= (guint) params.deconv.iterations; it++)
     {
       Canceller k;
       canceller_init (&k, 0);
@@ -371,7 +371,7 @@ test_deconv_iterations (void)
       total_points++;
       /* a cancel at the last iteration may come too late; earlier ones never */
       if (ok)
-        g_assert_cmpuint (it, ==, (guint) params.deconv_iterations);
+        g_assert_cmpuint (it, ==, (guint) params.deconv.iterations);
       else
         {
           g_assert_error (e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
@@ -396,9 +396,9 @@ test_weighting (void)
   canceller_init (&k, 0);
   g_cancellable_cancel (k.cancellable);
   GError *e = NULL;
-  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (shared_analysis, &params, &e);
+  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (shared_analysis, &params.tbqr, &e);
   g_assert_no_error (e);
-  TsrReconstruction *r = tsr_tbqr_accumulate (shared_analysis, w, &params, progress_cb, &k, k.cancellable, &e);
+  TsrReconstruction *r = tsr_tbqr_accumulate (shared_analysis, w, &params.tbqr, &params.run, progress_cb, &k, k.cancellable, &e);
   g_assert_null (r);
   g_assert_error (e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&e);
@@ -406,11 +406,11 @@ test_weighting (void)
   canceller_clear (&k);
   total_points++;
 
-  params.global_k = 0.3;  /* the user moved a slider: weigh again, accumulate */
-  g_autoptr (TsrWeights) w2 = tsr_tbqr_weigh (shared_analysis, &params, &e);
+  params.tbqr.global_k = 0.3;  /* the user moved a slider: weigh again, accumulate */
+  g_autoptr (TsrWeights) w2 = tsr_tbqr_weigh (shared_analysis, &params.tbqr, &e);
   g_assert_no_error (e);
   canceller_init (&k, 0);
-  r = tsr_tbqr_accumulate (shared_analysis, w2, &params, progress_cb, &k, k.cancellable, &e);
+  r = tsr_tbqr_accumulate (shared_analysis, w2, &params.tbqr, &params.run, progress_cb, &k, k.cancellable, &e);
   g_assert_no_error (e);
   g_assert_nonnull (r);
   tsr_reconstruction_free (r);
@@ -496,14 +496,14 @@ test_cache (void)
   setup_session ();
   small_params ();
   GError *e = NULL;
-  TsrParams off = params;
-  off.frame_cache = FALSE;
-  TsrAnalysis *a0 = tsr_tbqr_analyse (session, &off, NULL, NULL, NULL, &e);
+  TsrProject off = params;
+  off.run.frame_cache = FALSE;
+  TsrAnalysis *a0 = tsr_tbqr_analyse (session, &off.tbqr, &off.run, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   g_assert_null (a0->cache);
-  TsrWeights *w = tsr_tbqr_weigh (a0, &off, &e);
+  TsrWeights *w = tsr_tbqr_weigh (a0, &off.tbqr, &e);
   g_assert_no_error (e);
-  TsrReconstruction *r0 = tsr_tbqr_accumulate (a0, w, &off, NULL, NULL, NULL, &e);
+  TsrReconstruction *r0 = tsr_tbqr_accumulate (a0, w, &off.tbqr, &off.run, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   guint n_used = 0;
   for (guint f = 0; f < w->n_frames; f++)
@@ -512,13 +512,13 @@ test_cache (void)
   gboolean rgb = a0->cfa != TSR_CFA_NONE && a0->channels == 1;
   double frame_mb = (double) a0->width * a0->height * ((rgb ? 3 : a0->channels) * sizeof (float) + 1) / (1024.0 * 1024.0);
   /* memory only (default), file only, and memory for 2.5 frames with the rest in the file */
-  const double budgets[] = { params.cache_memory_mb, 0.0, 2.5 * frame_mb };
+  const double budgets[] = { params.run.cache_memory_mb, 0.0, 2.5 * frame_mb };
   for (guint b = 0; b < G_N_ELEMENTS (budgets); b++)
     {
-      TsrParams pc = params;
-      pc.cache_memory_mb = budgets[b];
+      TsrProject pc = params;
+      pc.run.cache_memory_mb = budgets[b];
       guint fds = count_fds ();
-      TsrAnalysis *a = tsr_tbqr_analyse (session, &pc, NULL, NULL, NULL, &e);
+      TsrAnalysis *a = tsr_tbqr_analyse (session, &pc.tbqr, &pc.run, NULL, NULL, NULL, &e);
       g_assert_no_error (e);
       g_assert_nonnull (a);
       guint in_mem = 0, in_file = 0;
@@ -541,7 +541,7 @@ test_cache (void)
             g_assert_cmpuint (count_fds (), ==, fds + (in_file > 0 ? 1 : 0));
         }
       g_assert_cmpuint (count_cache_files (), ==, 0);
-      TsrReconstruction *r1 = tsr_tbqr_accumulate (a, w, &pc, NULL, NULL, NULL, &e);
+      TsrReconstruction *r1 = tsr_tbqr_accumulate (a, w, &pc.tbqr, &pc.run, NULL, NULL, NULL, &e);
       g_assert_no_error (e);
       gsize n = tsr_image_npix (r1->result) * r1->result->channels;
       double maxd = 0, maxv = 0;

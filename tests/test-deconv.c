@@ -321,7 +321,7 @@ static char *dir;
 static TsrSynthTruth *truth;
 static TsrSession *session;
 static TsrDeconvResult *res, *res_l2;
-static TsrParams params;
+static TsrProject params;
 
 static void
 setup_once (void)
@@ -345,21 +345,21 @@ setup_once (void)
   p.oversample = 3;
   session = tsr_test_synth_session (&p, NULL, "deconv", &dir, &truth);
   GError *e = NULL;
-  tsr_params_init (&params);
-  params.n_threads = 2;
+  tsr_project_init (&params);
+  params.run.n_threads = 2;
   /* the default 20 iterations with the default deconv.accel = 4 (docs/deconv.md) */
-  params.deconv_early_stop = FALSE;
+  params.deconv.early_stop = FALSE;
   if (g_getenv ("DSET"))
     {
       g_auto (GStrv) sv = g_strsplit (g_getenv ("DSET"), ",", -1);
       for (guint i = 0; sv[i]; i++)
-        g_assert_true (tsr_params_set_assignment (&params, sv[i], NULL));
+        g_assert_true (tsr_project_set_assignment (&params, sv[i], NULL));
     }
-  res = tsr_deconv_run (session, &params, NULL, NULL, NULL, NULL, NULL, NULL, &e);
+  res = tsr_deconv_run (session, &params.deconv, &params.tbqr, &params.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
-  TsrParams pl = params;
-  pl.deconv_rho = TSR_RHO_L2;
-  res_l2 = tsr_deconv_run (session, &pl, NULL, NULL, NULL, NULL, NULL, NULL, &e);
+  TsrProject pl = params;
+  pl.deconv.rho = TSR_RHO_L2;
+  res_l2 = tsr_deconv_run (session, &pl.deconv, &pl.tbqr, &pl.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   g_test_message ("deconv: %u frames, %u iterations%s, median FWHM %.2f, PSF radius %d, %u PSFs from stars, stage %.1f s, iterate %.1f s",
                   res->n_frames, res->iterations, res->early_stopped ? " (early stop)" : "", res->median_fwhm,
@@ -376,7 +376,7 @@ test_header_and_shape (void)
   g_assert_cmpuint (res->n_frames, ==, 16);
   g_assert_cmpuint (res->n_psf_stars, >=, 12);
   g_assert_cmpuint (res->iterations, >=, 3);
-  g_assert_cmpuint (res->iterations, <=, (guint) params.deconv_iterations);
+  g_assert_cmpuint (res->iterations, <=, (guint) params.deconv.iterations);
   gboolean b = FALSE;
   gint64 v = 0;
   g_autofree char *rho = tsr_header_get_string (res->image->header, "MF_RHO");
@@ -616,19 +616,19 @@ test_tiling_and_cancel (void)
 {
   setup_once ();
   /* l2 (no per-tile δ): small tiles give the same latent as one tile */
-  TsrParams p = params;
-  p.deconv_rho = TSR_RHO_L2;
-  p.deconv_iterations = 4;
-  p.deconv_early_stop = FALSE;
+  TsrProject p = params;
+  p.deconv.rho = TSR_RHO_L2;
+  p.deconv.iterations = 4;
+  p.deconv.early_stop = FALSE;
   TsrDeconvOptions o;
   tsr_deconv_options_init (&o);
   GError *e = NULL;
   IterCount ic = { 0 };
-  g_autoptr (TsrDeconvResult) whole = tsr_deconv_run (session, &p, &o, count_iter, &ic, NULL, NULL, NULL, &e);
+  g_autoptr (TsrDeconvResult) whole = tsr_deconv_run (session, &p.deconv, &p.tbqr, &p.run, &o, count_iter, &ic, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   g_assert_cmpuint (ic.calls, ==, 4);
   o.tile = 56;
-  g_autoptr (TsrDeconvResult) tiled = tsr_deconv_run (session, &p, &o, NULL, NULL, NULL, NULL, NULL, &e);
+  g_autoptr (TsrDeconvResult) tiled = tsr_deconv_run (session, &p.deconv, &p.tbqr, &p.run, &o, NULL, NULL, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   g_assert_cmpuint (tiled->n_tiles, >, 20);
   double maxd = 0, maxv = 0;
@@ -646,7 +646,7 @@ test_tiling_and_cancel (void)
   o.tile = 0;
   o.stage_dir = stage;
   IterCount cc = { 0, 2, g_cancellable_new () };
-  TsrDeconvResult *none = tsr_deconv_run (session, &p, &o, count_iter, &cc, NULL, NULL, cc.c, &e);
+  TsrDeconvResult *none = tsr_deconv_run (session, &p.deconv, &p.tbqr, &p.run, &o, count_iter, &cc, NULL, NULL, cc.c, &e);
   g_assert_null (none);
   g_assert_error (e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&e);
@@ -656,9 +656,9 @@ test_tiling_and_cancel (void)
   g_dir_close (d);
 
   /* a budget too small is a clear error */
-  p.deconv_memory_mb = 32;
-  p.deconv_sr = 3;
-  g_autoptr (TsrDeconvResult) big = tsr_deconv_run (session, &p, NULL, NULL, NULL, NULL, NULL, NULL, &e);
+  p.deconv.memory_mb = 32;
+  p.deconv.sr = 3;
+  g_autoptr (TsrDeconvResult) big = tsr_deconv_run (session, &p.deconv, &p.tbqr, &p.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
   if (!big)
     {
       g_assert_error (e, TSR_ERROR, TSR_ERROR_TOO_LARGE);
@@ -758,27 +758,27 @@ test_super_resolution (void)
   const char *paths[] = { sdir, NULL };
   g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, NULL, &e);
   g_assert_no_error (e);
-  TsrParams pp;
-  tsr_params_init (&pp);
-  pp.reg.reference = 0;
-  pp.n_threads = 2;
+  TsrProject pp;
+  tsr_project_init (&pp);
+  pp.tbqr.reg.reference = 0;
+  pp.run.n_threads = 2;
   /* SR needs many iterations (docs/deconv.md); both grids get the same count */
-  pp.deconv_iterations = 100;
-  pp.deconv_early_stop = FALSE;
+  pp.deconv.iterations = 100;
+  pp.deconv.early_stop = FALSE;
   /* the camera gain the generator used (e-/ADU), as a user with a known camera gain sets it:
    * the variance model then includes the stars' Poisson noise (at this separation and
    * iteration count the default gain = 0 passes too: docs/deconv.md) */
-  pp.deconv_gain = p.gain;
+  pp.deconv.gain = p.gain;
   if (g_getenv ("DSET"))
     {
       g_auto (GStrv) sv = g_strsplit (g_getenv ("DSET"), ",", -1);
       for (guint i = 0; sv[i]; i++)
-        g_assert_true (tsr_params_set_assignment (&pp, sv[i], NULL));
+        g_assert_true (tsr_project_set_assignment (&pp, sv[i], NULL));
     }
-  g_autoptr (TsrDeconvResult) r1 = tsr_deconv_run (s, &pp, NULL, NULL, NULL, NULL, NULL, NULL, &e);
+  g_autoptr (TsrDeconvResult) r1 = tsr_deconv_run (s, &pp.deconv, &pp.tbqr, &pp.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
-  pp.deconv_sr = 2;
-  g_autoptr (TsrDeconvResult) r2 = tsr_deconv_run (s, &pp, NULL, NULL, NULL, NULL, NULL, NULL, &e);
+  pp.deconv.sr = 2;
+  g_autoptr (TsrDeconvResult) r2 = tsr_deconv_run (s, &pp.deconv, &pp.tbqr, &pp.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   g_assert_cmpuint (r1->reference, ==, 0);
   g_assert_cmpint (r2->image->width, ==, 2 * p.width);
@@ -904,17 +904,17 @@ test_real_m94 (void)
   GError *e = NULL;
   g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, NULL, &e);
   g_assert_no_error (e);
-  TsrParams p;
-  tsr_params_init (&p);
-  p.n_threads = 2;
-  p.deconv_iterations = 10;
+  TsrProject p;
+  tsr_project_init (&p);
+  p.run.n_threads = 2;
+  p.deconv.iterations = 10;
   if (g_getenv ("DSET"))
     {
       g_auto (GStrv) sv = g_strsplit (g_getenv ("DSET"), ",", -1);
       for (guint i = 0; sv[i]; i++)
-        g_assert_true (tsr_params_set_assignment (&p, sv[i], NULL));
+        g_assert_true (tsr_project_set_assignment (&p, sv[i], NULL));
     }
-  g_autoptr (TsrDeconvResult) r = tsr_deconv_run (s, &p, NULL, NULL, NULL, NULL, NULL, NULL, &e);
+  g_autoptr (TsrDeconvResult) r = tsr_deconv_run (s, &p.deconv, &p.tbqr, &p.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   g_assert_cmpint (r->image->channels, ==, 3);
   g_test_message ("M94: %u frames, %u iterations, %u PSFs from stars, median FWHM %.2f px, %.1f s + %.1f s",

@@ -1,6 +1,6 @@
 /* test-params.c — the parameter table, parsing, cross-field checks and project files. */
 #include "tsr-test-util.h"
-#include "tsr-params.h"
+#include "tsr-project.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
@@ -24,62 +24,61 @@ assert_error_mentions (GError *e, int code, const char *a, const char *b)
 
 /* Every key of a and b formats the same. */
 static void
-assert_params_equal (const TsrParams *a, const TsrParams *b)
+assert_params_equal (const TsrProject *a, const TsrProject *b)
 {
   guint n;
-  const TsrParamSpec *specs = tsr_params_specs (&n);
+  n = tsr_project_n_keys ();
   for (guint i = 0; i < n; i++)
     {
-      g_autofree char *va = tsr_params_get_string (a, specs[i].key);
-      g_autofree char *vb = tsr_params_get_string (b, specs[i].key);
+      g_autofree char *va = tsr_project_get_string (a, tsr_project_key (i)->key);
+      g_autofree char *vb = tsr_project_get_string (b, tsr_project_key (i)->key);
       if (g_strcmp0 (va, vb) != 0)
-        g_error ("%s: %s != %s", specs[i].key, va, vb);
+        g_error ("%s: %s != %s", tsr_project_key (i)->key, va, vb);
     }
 }
 
 static void
 test_defaults (void)
 {
-  TsrParams p;
-  tsr_params_init (&p);
+  TsrProject p;
+  tsr_project_init (&p);
   GError *e = NULL;
-  g_assert_true (tsr_params_validate (&p, &e));
+  g_assert_true (tsr_project_validate (&p, &e));
   g_assert_no_error (e);
   g_assert_cmpint (p.version, ==, TSR_PARAMS_VERSION);
-  g_assert_cmpfloat_with_epsilon (p.alpha + p.beta + p.gamma, 1.0, 1e-12);
-  g_assert_cmpfloat (p.memory_budget_mb, ==, 2048.0);
-  g_assert_cmpint (p.reject, ==, TSR_REJECT_SIGMA);
-  g_assert_cmpint (p.norm, ==, TSR_NORM_ADDITIVE_SCALE);
-  g_assert_cmpint (p.reg.model, ==, TSR_MODEL_SIMILARITY);
-  g_assert_cmpint (p.reg.reference, ==, -1);
-  g_assert_false (p.keep_gated);
+  g_assert_cmpfloat_with_epsilon (p.tbqr.alpha + p.tbqr.beta + p.tbqr.gamma, 1.0, 1e-12);
+  g_assert_cmpfloat (p.run.memory_budget_mb, ==, 2048.0);
+  g_assert_cmpint (p.tbqr.reject, ==, TSR_REJECT_SIGMA);
+  g_assert_cmpint (p.tbqr.norm, ==, TSR_NORM_ADDITIVE_SCALE);
+  g_assert_cmpint (p.tbqr.reg.model, ==, TSR_MODEL_SIMILARITY);
+  g_assert_cmpint (p.tbqr.reg.reference, ==, -1);
+  g_assert_false (p.tbqr.keep_gated);
 
-  g_autofree char *s = tsr_params_get_string (&p, "register.model");
+  g_autofree char *s = tsr_project_get_string (&p, "register.model");
   g_assert_cmpstr (s, ==, "similarity");
-  g_autofree char *r = tsr_params_get_string (&p, "register.reference");
+  g_autofree char *r = tsr_project_get_string (&p, "register.reference");
   g_assert_cmpstr (r, ==, "-1");
-  g_autofree char *a = tsr_params_get_string (&p, "global.alpha");
+  g_autofree char *a = tsr_project_get_string (&p, "global.alpha");
   g_assert_cmpstr (a, ==, "0.4");
-  g_autofree char *b = tsr_params_get_string (&p, "local.background");
+  g_autofree char *b = tsr_project_get_string (&p, "local.background");
   g_assert_cmpstr (b, ==, "-0.3");
-  g_assert_null (tsr_params_get_string (&p, "no.such"));
+  g_assert_null (tsr_project_get_string (&p, "no.such"));
 }
 
 static void
 test_spec_table (void)
 {
-  guint n = 0;
-  const TsrParamSpec *specs = tsr_params_specs (&n);
+  guint n = tsr_project_n_keys ();
   g_assert_cmpuint (n, >=, 60);
-  g_autofree guint8 *owner = g_new0 (guint8, sizeof (TsrParams));
+  g_autofree guint8 *owner = g_new0 (guint8, sizeof (TsrProject));
   g_autoptr (GHashTable) keys = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr (GHashTable) seen_sections = g_hash_table_new (g_str_hash, g_str_equal);
 
   for (guint i = 0; i < n; i++)
     {
-      const TsrParamSpec *s = &specs[i];
+      const TsrParamSpec *s = tsr_project_key (i);
       g_assert_nonnull (s->key);
-      g_assert_true (tsr_params_find (s->key) == s);
+      g_assert_true (tsr_project_find (s->key) == s);
       g_assert_true (g_hash_table_add (keys, (gpointer) s->key)); /* unique */
       const char *dot = strchr (s->key, '.');
       g_assert_nonnull (dot);
@@ -100,11 +99,13 @@ test_spec_table (void)
 
       /* No two keys share storage. */
       gsize size = s->type == TSR_PARAM_DOUBLE ? sizeof (double) : sizeof (int);
-      g_assert_cmpuint (s->offset + size, <=, sizeof (TsrParams));
+      TsrProject probe;
+      gsize off = (gsize) ((char *) tsr_project_field (&probe, s) - (char *) &probe);
+      g_assert_cmpuint (off + size, <=, sizeof (TsrProject));
       for (gsize b = 0; b < size; b++)
         {
-          g_assert_cmpuint (owner[s->offset + b], ==, 0);
-          owner[s->offset + b] = 1;
+          g_assert_cmpuint (owner[off + b], ==, 0);
+          owner[off + b] = 1;
         }
     }
   g_assert_cmpuint (g_hash_table_size (seen_sections), ==, g_strv_length ((char **) sections));
@@ -129,7 +130,7 @@ test_spec_table (void)
   };
   for (guint i = 0; i < G_N_ELEMENTS (required); i++)
     {
-      const TsrParamSpec *s = tsr_params_find (required[i].key);
+      const TsrParamSpec *s = tsr_project_find (required[i].key);
       if (!s)
         g_error ("missing key %s", required[i].key);
       g_assert_cmpint (s->type, ==, required[i].type);
@@ -138,9 +139,9 @@ test_spec_table (void)
 
 /* A value inside the range, different from the current one where possible. */
 static char *
-other_value (const TsrParams *p, const TsrParamSpec *s, int variant)
+other_value (const TsrProject *p, const TsrParamSpec *s, int variant)
 {
-  g_autofree char *cur = tsr_params_get_string (p, s->key);
+  g_autofree char *cur = tsr_project_get_string (p, s->key);
   for (int attempt = 0; attempt < 4; attempt++)
     {
       char *v = NULL;
@@ -180,31 +181,31 @@ static void
 test_roundtrip_keys (void)
 {
   guint n;
-  const TsrParamSpec *specs = tsr_params_specs (&n);
+  n = tsr_project_n_keys ();
   for (guint i = 0; i < n; i++)
     {
-      const TsrParamSpec *s = &specs[i];
-      TsrParams p;
-      tsr_params_init (&p);
-      g_autofree char *before = tsr_params_get_string (&p, s->key);
+      const TsrParamSpec *s = tsr_project_key (i);
+      TsrProject p;
+      tsr_project_init (&p);
+      g_autofree char *before = tsr_project_get_string (&p, s->key);
       g_autofree char *v = other_value (&p, s, 0);
       GError *e = NULL;
-      if (!tsr_params_set (&p, s->key, v, &e))
+      if (!tsr_project_set (&p, s->key, v, &e))
         g_error ("%s=%s: %s", s->key, v, e->message);
-      g_autofree char *got = tsr_params_get_string (&p, s->key);
+      g_autofree char *got = tsr_project_get_string (&p, s->key);
       g_assert_cmpstr (got, ==, v);
       g_assert_cmpstr (got, !=, before);
 
       /* Through an assignment with spaces, and the same value back. */
       g_autofree char *assign = g_strdup_printf (" %s = %s ", s->key, before);
-      g_assert_true (tsr_params_set_assignment (&p, assign, &e));
+      g_assert_true (tsr_project_set_assignment (&p, assign, &e));
       g_assert_no_error (e);
-      g_autofree char *back = tsr_params_get_string (&p, s->key);
+      g_autofree char *back = tsr_project_get_string (&p, s->key);
       g_assert_cmpstr (back, ==, before);
 
       /* Only this key changed. */
-      TsrParams d;
-      tsr_params_init (&d);
+      TsrProject d;
+      tsr_project_init (&d);
       assert_params_equal (&p, &d);
 
       /* Range ends are accepted. */
@@ -213,28 +214,28 @@ test_roundtrip_keys (void)
           char lo[G_ASCII_DTOSTR_BUF_SIZE], hi[G_ASCII_DTOSTR_BUF_SIZE];
           g_ascii_formatd (lo, sizeof lo, "%.17g", s->min);
           g_ascii_formatd (hi, sizeof hi, "%.17g", s->max);
-          g_assert_true (tsr_params_set (&p, s->key, lo, &e));
+          g_assert_true (tsr_project_set (&p, s->key, lo, &e));
           g_assert_no_error (e);
-          g_assert_true (tsr_params_set (&p, s->key, hi, &e));
+          g_assert_true (tsr_project_set (&p, s->key, hi, &e));
           g_assert_no_error (e);
           /* and come back exactly through get_string */
-          g_autofree char *hs = tsr_params_get_string (&p, s->key);
-          TsrParams q;
-          tsr_params_init (&q);
-          g_assert_true (tsr_params_set (&q, s->key, hs, &e));
+          g_autofree char *hs = tsr_project_get_string (&p, s->key);
+          TsrProject q;
+          tsr_project_init (&q);
+          g_assert_true (tsr_project_set (&q, s->key, hs, &e));
           g_assert_no_error (e);
-          g_autofree char *hs2 = tsr_params_get_string (&q, s->key);
+          g_autofree char *hs2 = tsr_project_get_string (&q, s->key);
           g_assert_cmpstr (hs, ==, hs2);
           if (s->type == TSR_PARAM_DOUBLE)
-            g_assert_cmpfloat (*(double *) ((char *) &q + s->offset), ==, s->max);
+            g_assert_cmpfloat (*(double *) tsr_project_field (&q, s), ==, s->max);
         }
       if (s->type == TSR_PARAM_ENUM)
         for (guint c = 0; s->choices[c]; c++)
           {
             g_autofree char *up = g_ascii_strup (s->choices[c], -1);
-            g_assert_true (tsr_params_set (&p, s->key, up, &e));
+            g_assert_true (tsr_project_set (&p, s->key, up, &e));
             g_assert_no_error (e);
-            g_autofree char *name = tsr_params_get_string (&p, s->key);
+            g_autofree char *name = tsr_project_get_string (&p, s->key);
             g_assert_cmpstr (name, ==, s->choices[c]);
           }
     }
@@ -243,27 +244,27 @@ test_roundtrip_keys (void)
 static void
 test_bool_spellings (void)
 {
-  TsrParams p;
-  tsr_params_init (&p);
+  TsrProject p;
+  tsr_project_init (&p);
   static const char *const yes[] = { "true", "YES", "1", "On", "TRUE" };
   static const char *const no[] = { "false", "No", "0", "OFF" };
   GError *e = NULL;
   for (guint i = 0; i < G_N_ELEMENTS (yes); i++)
     {
-      g_assert_true (tsr_params_set (&p, "gate.keep_gated", yes[i], &e));
+      g_assert_true (tsr_project_set (&p, "gate.keep_gated", yes[i], &e));
       g_assert_no_error (e);
-      g_assert_true (p.keep_gated);
-      g_assert_true (tsr_params_set (&p, "gate.keep_gated", no[0], &e));
-      g_assert_false (p.keep_gated);
+      g_assert_true (p.tbqr.keep_gated);
+      g_assert_true (tsr_project_set (&p, "gate.keep_gated", no[0], &e));
+      g_assert_false (p.tbqr.keep_gated);
     }
   for (guint i = 0; i < G_N_ELEMENTS (no); i++)
     {
-      p.reg.starless_fallback = TRUE;
-      g_assert_true (tsr_params_set (&p, "register.starless", no[i], &e));
+      p.tbqr.reg.starless_fallback = TRUE;
+      g_assert_true (tsr_project_set (&p, "register.starless", no[i], &e));
       g_assert_no_error (e);
-      g_assert_false (p.reg.starless_fallback);
+      g_assert_false (p.tbqr.reg.starless_fallback);
     }
-  g_assert_false (tsr_params_set (&p, "register.starless", "maybe", &e));
+  g_assert_false (tsr_project_set (&p, "register.starless", "maybe", &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "register.starless", "maybe");
   g_clear_error (&e);
 }
@@ -271,37 +272,37 @@ test_bool_spellings (void)
 static void
 test_typed_fields (void)
 {
-  TsrParams p;
-  tsr_params_init (&p);
+  TsrProject p;
+  tsr_project_init (&p);
   GError *e = NULL;
-  g_assert_true (tsr_params_set (&p, "register.model", "Homography", &e));
-  g_assert_cmpint (p.reg.model, ==, TSR_MODEL_HOMOGRAPHY);
-  g_assert_true (tsr_params_set (&p, "register.interp", "bilinear", &e));
-  g_assert_cmpint (p.reg.interp, ==, TSR_INTERP_BILINEAR);
-  g_assert_true (tsr_params_set (&p, "stars.luma", "green", &e));
-  g_assert_cmpint (p.reg.stars.luma, ==, TSR_LUMA_GREEN);
-  g_assert_true (tsr_params_set (&p, "register.tolerance", "3.5", &e));
-  g_assert_cmpfloat (p.reg.match_tolerance_px, ==, 3.5);
-  g_assert_true (tsr_params_set (&p, "stars.max_stars", "777", &e));
-  g_assert_cmpuint (p.reg.stars.max_stars, ==, 777);
-  g_assert_true (tsr_params_set (&p, "gate.cc_min", "-0.25", &e));
-  g_assert_cmpfloat (p.reg.reject_cc_min_abs, ==, -0.25);
-  g_assert_true (tsr_params_set (&p, "norm.mode", "divide", &e));
-  g_assert_cmpint (p.norm, ==, TSR_NORM_DIVIDE_BACKGROUND);
-  g_assert_true (tsr_params_set (&p, "reject.mode", "winsor", &e));
-  g_assert_cmpint (p.reject, ==, TSR_REJECT_WINSOR);
-  g_assert_true (tsr_params_set (&p, "cluster.mode", "on", &e));
-  g_assert_cmpint (p.clusters, ==, TSR_CLUSTER_ON);
-  g_assert_true (tsr_params_set (&p, "global.energy", "paper", &e));
-  g_assert_cmpint (p.energy, ==, TSR_ENERGY_PAPER);
-  g_assert_true (tsr_params_set (&p, "run.threads", "4", &e));
-  g_assert_cmpuint (p.n_threads, ==, 4);
-  g_assert_cmpuint (p.reg.n_threads, ==, 4);
-  g_assert_true (tsr_params_set (&p, "run.memory_mb", "512", &e));
-  g_assert_cmpfloat (p.memory_budget_mb, ==, 512);
-  g_assert_cmpuint (p.reg.memory_budget, ==, (gsize) 512 * 1024 * 1024);
-  g_assert_true (tsr_params_set (&p, "tiles.overlap", "7.5e-1", &e));
-  g_assert_cmpfloat (p.tile_overlap, ==, 0.75);
+  g_assert_true (tsr_project_set (&p, "register.model", "Homography", &e));
+  g_assert_cmpint (p.tbqr.reg.model, ==, TSR_MODEL_HOMOGRAPHY);
+  g_assert_true (tsr_project_set (&p, "register.interp", "bilinear", &e));
+  g_assert_cmpint (p.tbqr.reg.interp, ==, TSR_INTERP_BILINEAR);
+  g_assert_true (tsr_project_set (&p, "stars.luma", "green", &e));
+  g_assert_cmpint (p.tbqr.reg.stars.luma, ==, TSR_LUMA_GREEN);
+  g_assert_true (tsr_project_set (&p, "register.tolerance", "3.5", &e));
+  g_assert_cmpfloat (p.tbqr.reg.match_tolerance_px, ==, 3.5);
+  g_assert_true (tsr_project_set (&p, "stars.max_stars", "777", &e));
+  g_assert_cmpuint (p.tbqr.reg.stars.max_stars, ==, 777);
+  g_assert_true (tsr_project_set (&p, "gate.cc_min", "-0.25", &e));
+  g_assert_cmpfloat (p.tbqr.reg.reject_cc_min_abs, ==, -0.25);
+  g_assert_true (tsr_project_set (&p, "norm.mode", "divide", &e));
+  g_assert_cmpint (p.tbqr.norm, ==, TSR_NORM_DIVIDE_BACKGROUND);
+  g_assert_true (tsr_project_set (&p, "reject.mode", "winsor", &e));
+  g_assert_cmpint (p.tbqr.reject, ==, TSR_REJECT_WINSOR);
+  g_assert_true (tsr_project_set (&p, "cluster.mode", "on", &e));
+  g_assert_cmpint (p.tbqr.clusters, ==, TSR_CLUSTER_ON);
+  g_assert_true (tsr_project_set (&p, "global.energy", "paper", &e));
+  g_assert_cmpint (p.tbqr.energy, ==, TSR_ENERGY_PAPER);
+  g_assert_true (tsr_project_set (&p, "run.threads", "4", &e));
+  g_assert_cmpuint (p.run.n_threads, ==, 4);
+  g_assert_cmpuint (p.tbqr.reg.n_threads, ==, 4);
+  g_assert_true (tsr_project_set (&p, "run.memory_mb", "512", &e));
+  g_assert_cmpfloat (p.run.memory_budget_mb, ==, 512);
+  g_assert_cmpuint (p.tbqr.reg.memory_budget, ==, (gsize) 512 * 1024 * 1024);
+  g_assert_true (tsr_project_set (&p, "tiles.overlap", "7.5e-1", &e));
+  g_assert_cmpfloat (p.tbqr.tile_overlap, ==, 0.75);
   g_assert_no_error (e);
 }
 
@@ -309,13 +310,13 @@ static void
 test_bad_values (void)
 {
   guint n;
-  const TsrParamSpec *specs = tsr_params_specs (&n);
+  n = tsr_project_n_keys ();
   for (guint i = 0; i < n; i++)
     {
-      const TsrParamSpec *s = &specs[i];
-      TsrParams p, d;
-      tsr_params_init (&p);
-      tsr_params_init (&d);
+      const TsrParamSpec *s = tsr_project_key (i);
+      TsrProject p, d;
+      tsr_project_init (&p);
+      tsr_project_init (&d);
       GError *e = NULL;
 
       static const char *const junk[] = { "", "   ", "abc", "1.5x", "x1", "nan", "inf",
@@ -326,7 +327,7 @@ test_bad_values (void)
           if (s->type == TSR_PARAM_ENUM || s->type == TSR_PARAM_BOOL)
             if (strcmp (junk[j], "1") == 0)
               continue;
-          g_assert_false (tsr_params_set (&p, s->key, junk[j], &e));
+          g_assert_false (tsr_project_set (&p, s->key, junk[j], &e));
           assert_error_mentions (e, TSR_ERROR_INVALID_ARG, s->key, NULL);
           g_assert_true (g_utf8_validate (e->message, -1, NULL));
           g_clear_error (&e);
@@ -337,7 +338,7 @@ test_bad_values (void)
           double above = s->max + fmax (1.0, fabs (s->max));
           double below = s->min - fmax (1.0, fabs (s->min));
           g_ascii_formatd (buf, sizeof buf, "%.17g", s->type == TSR_PARAM_INT ? floor (above) : above);
-          g_assert_false (tsr_params_set (&p, s->key, buf, &e));
+          g_assert_false (tsr_project_set (&p, s->key, buf, &e));
           assert_error_mentions (e, TSR_ERROR_INVALID_ARG, s->key, "out of range");
           g_autofree char *lo = NULL;
           g_autofree char *hi = NULL;
@@ -350,22 +351,22 @@ test_bad_values (void)
           assert_error_mentions (e, TSR_ERROR_INVALID_ARG, range, NULL);
           g_clear_error (&e);
           g_ascii_formatd (buf, sizeof buf, "%.17g", s->type == TSR_PARAM_INT ? floor (below) : below);
-          g_assert_false (tsr_params_set (&p, s->key, buf, &e));
+          g_assert_false (tsr_project_set (&p, s->key, buf, &e));
           assert_error_mentions (e, TSR_ERROR_INVALID_ARG, s->key, "out of range");
           g_clear_error (&e);
-          g_assert_false (tsr_params_set (&p, s->key, "99999999999999999999999", &e));
+          g_assert_false (tsr_project_set (&p, s->key, "99999999999999999999999", &e));
           assert_error_mentions (e, TSR_ERROR_INVALID_ARG, s->key, NULL);
           g_clear_error (&e);
         }
       if (s->type == TSR_PARAM_INT)
         {
-          g_assert_false (tsr_params_set (&p, s->key, "2.5", &e));
+          g_assert_false (tsr_project_set (&p, s->key, "2.5", &e));
           assert_error_mentions (e, TSR_ERROR_INVALID_ARG, s->key, "integer");
           g_clear_error (&e);
         }
       if (s->type == TSR_PARAM_ENUM)
         {
-          g_assert_false (tsr_params_set (&p, s->key, "nonesuch", &e));
+          g_assert_false (tsr_project_set (&p, s->key, "nonesuch", &e));
           assert_error_mentions (e, TSR_ERROR_INVALID_ARG, s->key, s->choices[0]);
           g_clear_error (&e);
         }
@@ -373,13 +374,13 @@ test_bad_values (void)
       assert_params_equal (&p, &d);
     }
 
-  TsrParams p;
-  tsr_params_init (&p);
+  TsrProject p;
+  tsr_project_init (&p);
   GError *e = NULL;
-  g_assert_false (tsr_params_set (&p, "global.alpha", "1.5", &e));
+  g_assert_false (tsr_project_set (&p, "global.alpha", "1.5", &e));
   g_assert_cmpstr (e->message, ==, "global.alpha = 1.5 is out of range (allowed 0 … 1)");
   g_clear_error (&e);
-  g_assert_false (tsr_params_set (&p, "global.alpha", NULL, &e));
+  g_assert_false (tsr_project_set (&p, "global.alpha", NULL, &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "global.alpha", NULL);
   g_clear_error (&e);
 }
@@ -387,107 +388,107 @@ test_bad_values (void)
 static void
 test_unknown_key (void)
 {
-  TsrParams p;
-  tsr_params_init (&p);
+  TsrProject p;
+  tsr_project_init (&p);
   GError *e = NULL;
-  g_assert_false (tsr_params_set (&p, "x.y", "1", &e));
+  g_assert_false (tsr_project_set (&p, "x.y", "1", &e));
   g_assert_error (e, TSR_ERROR, TSR_ERROR_INVALID_ARG);
   g_assert_cmpstr (e->message, ==,
                    "unknown parameter 'x.y' (see tessera-cli process --help or docs/parameters.md)");
   g_clear_error (&e);
-  g_assert_null (tsr_params_find ("x.y"));
-  g_assert_null (tsr_params_find (NULL));
-  g_assert_null (tsr_params_find ("global"));
-  g_assert_null (tsr_params_find ("global.alpha.x"));
+  g_assert_null (tsr_project_find ("x.y"));
+  g_assert_null (tsr_project_find (NULL));
+  g_assert_null (tsr_project_find ("global"));
+  g_assert_null (tsr_project_find ("global.alpha.x"));
 
-  g_assert_false (tsr_params_set_assignment (&p, "x.y=3", &e));
+  g_assert_false (tsr_project_set_assignment (&p, "x.y=3", &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "'x.y'", NULL);
   g_clear_error (&e);
-  g_assert_false (tsr_params_set_assignment (&p, "global.alpha", &e));
+  g_assert_false (tsr_project_set_assignment (&p, "global.alpha", &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "global.alpha", "key=value");
   g_clear_error (&e);
-  g_assert_false (tsr_params_set_assignment (&p, "=1", &e));
+  g_assert_false (tsr_project_set_assignment (&p, "=1", &e));
   g_assert_error (e, TSR_ERROR, TSR_ERROR_INVALID_ARG);
   g_clear_error (&e);
   /* The first '=' splits. */
-  g_assert_false (tsr_params_set_assignment (&p, "global.alpha=0.5=1", &e));
+  g_assert_false (tsr_project_set_assignment (&p, "global.alpha=0.5=1", &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "global.alpha", NULL);
   g_clear_error (&e);
-  g_assert_true (tsr_params_set_assignment (&p, "global.alpha=0.5", &e));
+  g_assert_true (tsr_project_set_assignment (&p, "global.alpha=0.5", &e));
   g_assert_no_error (e);
-  g_assert_cmpfloat (p.alpha, ==, 0.5);
+  g_assert_cmpfloat (p.tbqr.alpha, ==, 0.5);
 }
 
 static void
 test_validate (void)
 {
-  TsrParams p;
+  TsrProject p;
   GError *e = NULL;
 
-  tsr_params_init (&p);
-  g_assert_true (tsr_params_set (&p, "global.alpha", "0.5", &e));
-  g_assert_false (tsr_params_validate (&p, &e));
+  tsr_project_init (&p);
+  g_assert_true (tsr_project_set (&p, "global.alpha", "0.5", &e));
+  g_assert_false (tsr_project_validate (&p, &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "global.alpha", "1.1");
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "global.beta", "global.gamma");
   g_clear_error (&e);
-  g_assert_true (tsr_params_set (&p, "global.beta", "0.2", &e));
-  g_assert_true (tsr_params_validate (&p, &e));
+  g_assert_true (tsr_project_set (&p, "global.beta", "0.2", &e));
+  g_assert_true (tsr_project_validate (&p, &e));
   g_assert_no_error (e);
   /* Within 1e-6 */
-  p.gamma += 5e-7;
-  g_assert_true (tsr_params_validate (&p, NULL));
-  p.gamma += 5e-6;
-  g_assert_false (tsr_params_validate (&p, NULL));
+  p.tbqr.gamma += 5e-7;
+  g_assert_true (tsr_project_validate (&p, NULL));
+  p.tbqr.gamma += 5e-6;
+  g_assert_false (tsr_project_validate (&p, NULL));
 
-  tsr_params_init (&p);
-  g_assert_true (tsr_params_set (&p, "tiles.min", "256", &e));
-  g_assert_true (tsr_params_validate (&p, &e)); /* max = 0 → automatic */
-  g_assert_true (tsr_params_set (&p, "tiles.max", "128", &e));
-  g_assert_false (tsr_params_validate (&p, &e));
+  tsr_project_init (&p);
+  g_assert_true (tsr_project_set (&p, "tiles.min", "256", &e));
+  g_assert_true (tsr_project_validate (&p, &e)); /* max = 0 → automatic */
+  g_assert_true (tsr_project_set (&p, "tiles.max", "128", &e));
+  g_assert_false (tsr_project_validate (&p, &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "tiles.min", "tiles.max");
   g_clear_error (&e);
 
-  tsr_params_init (&p);
-  g_assert_true (tsr_params_set (&p, "cluster.k_min", "40", &e));
-  g_assert_false (tsr_params_validate (&p, &e));
+  tsr_project_init (&p);
+  g_assert_true (tsr_project_set (&p, "cluster.k_min", "40", &e));
+  g_assert_false (tsr_project_validate (&p, &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "cluster.k_min", "cluster.k_max");
   g_clear_error (&e);
 
-  tsr_params_init (&p);
-  tsr_params_set (&p, "local.fwhm", "0", NULL);
-  tsr_params_set (&p, "local.roundness", "0", NULL);
-  tsr_params_set (&p, "local.contrast", "0", NULL);
-  g_assert_false (tsr_params_validate (&p, &e));
+  tsr_project_init (&p);
+  tsr_project_set (&p, "local.fwhm", "0", NULL);
+  tsr_project_set (&p, "local.roundness", "0", NULL);
+  tsr_project_set (&p, "local.contrast", "0", NULL);
+  g_assert_false (tsr_project_validate (&p, &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "local.fwhm", NULL);
   g_clear_error (&e);
 
-  tsr_params_init (&p);
-  tsr_params_set (&p, "local.energy", "0", NULL);
-  tsr_params_set (&p, "local.background", "0", NULL);
-  g_assert_false (tsr_params_validate (&p, &e));
+  tsr_project_init (&p);
+  tsr_project_set (&p, "local.energy", "0", NULL);
+  tsr_project_set (&p, "local.background", "0", NULL);
+  g_assert_false (tsr_project_validate (&p, &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "local.energy", NULL);
   g_clear_error (&e);
 
-  tsr_params_init (&p);
-  tsr_params_set (&p, "local.cap", "0.5", NULL);
-  g_assert_false (tsr_params_validate (&p, &e));
+  tsr_project_init (&p);
+  tsr_project_set (&p, "local.cap", "0.5", NULL);
+  g_assert_false (tsr_project_validate (&p, &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "local.cap", NULL);
   g_clear_error (&e);
 
   /* Fields written directly by code are range-checked too. */
-  tsr_params_init (&p);
-  p.reg.reject_scale_min = 1.2;
-  g_assert_false (tsr_params_validate (&p, &e));
+  tsr_project_init (&p);
+  p.tbqr.reg.reject_scale_min = 1.2;
+  g_assert_false (tsr_project_validate (&p, &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "gate.scale_min", NULL);
   g_clear_error (&e);
-  tsr_params_init (&p);
-  p.reject = 7;
-  g_assert_false (tsr_params_validate (&p, &e));
+  tsr_project_init (&p);
+  p.tbqr.reject = 7;
+  g_assert_false (tsr_project_validate (&p, &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "reject.mode", NULL);
   g_clear_error (&e);
-  tsr_params_init (&p);
-  p.tile_overlap = NAN;
-  g_assert_false (tsr_params_validate (&p, &e));
+  tsr_project_init (&p);
+  p.tbqr.tile_overlap = NAN;
+  g_assert_false (tsr_project_validate (&p, &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "tiles.overlap", NULL);
   g_clear_error (&e);
 }
@@ -495,47 +496,47 @@ test_validate (void)
 static void
 test_history (void)
 {
-  TsrParams p;
-  tsr_params_init (&p);
-  tsr_params_set (&p, "reject.mode", "winsor", NULL);
-  g_autofree char *h = tsr_params_history (&p);
+  TsrProject p;
+  tsr_project_init (&p);
+  tsr_project_set (&p, "reject.mode", "winsor", NULL);
+  g_autofree char *h = tsr_project_history (&p);
   g_assert_true (g_str_has_prefix (h, "Tessera params v1: "));
   g_assert_null (strchr (h, '\n'));
   g_assert_nonnull (strstr (h, " reject.mode=winsor"));
   g_assert_nonnull (strstr (h, " global.alpha=0.4"));
   guint n;
-  const TsrParamSpec *specs = tsr_params_specs (&n);
+  n = tsr_project_n_keys ();
   for (guint i = 0; i < n; i++)
     {
-      g_autofree char *needle = g_strdup_printf (" %s=", specs[i].key);
+      g_autofree char *needle = g_strdup_printf (" %s=", tsr_project_key (i)->key);
       g_assert_nonnull (strstr (h, needle));
     }
 }
 
 /* Parameters with every key away from its default (and still valid). */
 static void
-nondefault_params (TsrParams *p)
+nondefault_params (TsrProject *p)
 {
-  tsr_params_init (p);
+  tsr_project_init (p);
   guint n;
-  const TsrParamSpec *specs = tsr_params_specs (&n);
+  n = tsr_project_n_keys ();
   for (guint i = 0; i < n; i++)
     {
-      g_autofree char *v = other_value (p, &specs[i], 1);
-      g_assert_true (tsr_params_set (p, specs[i].key, v, NULL));
+      g_autofree char *v = other_value (p, tsr_project_key (i), 1);
+      g_assert_true (tsr_project_set (p, tsr_project_key (i)->key, v, NULL));
     }
   /* Restore the cross-field rules. */
-  g_assert_true (tsr_params_set (p, "global.alpha", "0.25", NULL));
-  g_assert_true (tsr_params_set (p, "global.beta", "0.35", NULL));
-  g_assert_true (tsr_params_set (p, "global.gamma", "0.4", NULL));
-  g_assert_true (tsr_params_set (p, "tiles.min", "100", NULL));
-  g_assert_true (tsr_params_set (p, "tiles.max", "3000", NULL));
-  g_assert_true (tsr_params_set (p, "cluster.k_min", "7", NULL));
-  g_assert_true (tsr_params_set (p, "cluster.k_max", "50", NULL));
-  g_assert_true (tsr_params_set (p, "register.min_matched", "5", NULL));
-  g_assert_true (tsr_params_set (p, "local.cap", "8", NULL));
+  g_assert_true (tsr_project_set (p, "global.alpha", "0.25", NULL));
+  g_assert_true (tsr_project_set (p, "global.beta", "0.35", NULL));
+  g_assert_true (tsr_project_set (p, "global.gamma", "0.4", NULL));
+  g_assert_true (tsr_project_set (p, "tiles.min", "100", NULL));
+  g_assert_true (tsr_project_set (p, "tiles.max", "3000", NULL));
+  g_assert_true (tsr_project_set (p, "cluster.k_min", "7", NULL));
+  g_assert_true (tsr_project_set (p, "cluster.k_max", "50", NULL));
+  g_assert_true (tsr_project_set (p, "register.min_matched", "5", NULL));
+  g_assert_true (tsr_project_set (p, "local.cap", "8", NULL));
   GError *e = NULL;
-  if (!tsr_params_validate (p, &e))
+  if (!tsr_project_validate (p, &e))
     g_error ("nondefault params do not validate: %s", e->message);
 }
 
@@ -552,7 +553,7 @@ test_project_roundtrip (void)
 {
   g_autofree char *dir = tsr_test_tmpdir ("params");
   g_autofree char *path = g_build_filename (dir, "night.tessera", NULL);
-  TsrParams p, q;
+  TsrProject p, q;
   nondefault_params (&p);
   const char *const paths[] = { "/data/lights", "/data/odd;name with space", NULL };
   GError *e = NULL;
@@ -565,14 +566,14 @@ test_project_roundtrip (void)
   g_assert_nonnull (strstr (text, "[gate]\n"));
   g_assert_nonnull (strstr (text, "[run]\n"));
 
-  tsr_params_init (&q);
+  tsr_project_init (&q);
   g_auto (GStrv) got = NULL;
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_assert_true (tsr_project_load (path, &q, &got, warnings, &e));
   g_assert_no_error (e);
   g_assert_cmpuint (warnings->len, ==, 0);
   assert_params_equal (&p, &q);
-  g_assert_cmpuint (q.reg.n_threads, ==, q.n_threads);
+  g_assert_cmpuint (q.tbqr.reg.n_threads, ==, q.run.n_threads);
   g_assert_nonnull (got);
   g_assert_cmpuint (g_strv_length (got), ==, 2);
   g_assert_cmpstr (got[0], ==, paths[0]);
@@ -593,8 +594,8 @@ test_project_roundtrip (void)
   g_assert_true (tsr_project_load (path, &q, NULL, NULL, &e));
 
   /* Defaults round-trip too, and a sparse file fills in defaults. */
-  TsrParams d;
-  tsr_params_init (&d);
+  TsrProject d;
+  tsr_project_init (&d);
   g_assert_true (tsr_project_save (path, &d, NULL, &e));
   g_assert_true (tsr_project_load (path, &q, NULL, NULL, &e));
   assert_params_equal (&d, &q);
@@ -602,20 +603,20 @@ test_project_roundtrip (void)
                                         "[tessera]\nversion=1\n[reject]\nkappa=2.5\n");
   g_assert_true (tsr_project_load (sparse, &q, NULL, NULL, &e));
   g_assert_no_error (e);
-  g_assert_cmpfloat (q.reject_kappa, ==, 2.5);
-  g_assert_cmpfloat (q.alpha, ==, 0.4);
+  g_assert_cmpfloat (q.tbqr.reject_kappa, ==, 2.5);
+  g_assert_cmpfloat (q.tbqr.alpha, ==, 0.4);
 
   /* Values that %.6g would round come back exactly (three thirds still sum to 1). */
-  tsr_params_init (&d);
-  d.alpha = d.beta = 1.0 / 3.0;
-  d.gamma = 1.0 - d.alpha - d.beta;
-  d.reg.match_tolerance_px = 1.23456789;
+  tsr_project_init (&d);
+  d.tbqr.alpha = d.tbqr.beta = 1.0 / 3.0;
+  d.tbqr.gamma = 1.0 - d.tbqr.alpha - d.tbqr.beta;
+  d.tbqr.reg.match_tolerance_px = 1.23456789;
   g_assert_true (tsr_project_save (path, &d, NULL, &e));
   g_assert_true (tsr_project_load (path, &q, NULL, NULL, &e));
   g_assert_no_error (e);
-  g_assert_cmpfloat (q.alpha, ==, d.alpha);
-  g_assert_cmpfloat (q.gamma, ==, d.gamma);
-  g_assert_cmpfloat (q.reg.match_tolerance_px, ==, 1.23456789);
+  g_assert_cmpfloat (q.tbqr.alpha, ==, d.tbqr.alpha);
+  g_assert_cmpfloat (q.tbqr.gamma, ==, d.tbqr.gamma);
+  g_assert_cmpfloat (q.tbqr.reg.match_tolerance_px, ==, 1.23456789);
 
   /* Saving into a missing folder fails cleanly. */
   g_autofree char *bad = g_build_filename (dir, "no", "such", "x.tessera", NULL);
@@ -637,7 +638,7 @@ test_project_relative_paths (void)
                                       "[session]\npaths=lights;../darks;/abs/flats;./a/b/;\n"
                                       "recursive=true\n");
   g_auto (GStrv) got = NULL;
-  TsrParams p;
+  TsrProject p;
   GError *e = NULL;
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_assert_true (tsr_project_load (path, &p, &got, warnings, &e));
@@ -670,7 +671,7 @@ static void
 test_project_bad_files (void)
 {
   g_autofree char *dir = tsr_test_tmpdir ("params");
-  TsrParams p, before;
+  TsrProject p, before;
   nondefault_params (&p);
   before = p;
   GError *e = NULL;
@@ -786,12 +787,12 @@ test_project_unknown_keys (void)
                                       "# a comment\n[tessera]\nversion=1\ncreator=someone\n"
                                       "[global]\nalpha=0.5\nbeta=0.25\ngamma=0.25\nfoo=1\n"
                                       "[bogus]\nx=1\n[session]\npaths=a\nwhat=1\n");
-  TsrParams p;
+  TsrProject p;
   GError *e = NULL;
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_assert_true (tsr_project_load (path, &p, NULL, warnings, &e));
   g_assert_no_error (e);
-  g_assert_cmpfloat (p.alpha, ==, 0.5);
+  g_assert_cmpfloat (p.tbqr.alpha, ==, 0.5);
   g_assert_cmpuint (warnings->len, ==, 4);
   g_autofree char *w_foo = g_strdup_printf ("%s: unknown key [global] foo (ignored)", path);
   gboolean found = FALSE;
@@ -814,7 +815,7 @@ test_project_mutations (void)
 {
   g_autofree char *dir = tsr_test_tmpdir ("params");
   g_autofree char *path = g_build_filename (dir, "m.tessera", NULL);
-  TsrParams p;
+  TsrProject p;
   nondefault_params (&p);
   const char *const paths[] = { "x", "/y", NULL };
   g_assert_true (tsr_project_save (path, &p, paths, NULL));
@@ -847,15 +848,15 @@ test_project_mutations (void)
             }
         }
       tsr_test_write_file (path, buf, blen);
-      TsrParams q;
-      tsr_params_init (&q);
+      TsrProject q;
+      tsr_project_init (&q);
       GError *e = NULL;
       g_auto (GStrv) got = NULL;
       g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
       if (tsr_project_load (path, &q, &got, warnings, &e))
         {
           g_assert_no_error (e);
-          g_assert_true (tsr_params_validate (&q, NULL));
+          g_assert_true (tsr_project_validate (&q, NULL));
           g_assert_nonnull (got);
           n_ok++;
         }
@@ -870,6 +871,78 @@ test_project_mutations (void)
   g_test_message ("%u of 400 mutated projects loaded", n_ok);
   g_rand_free (rand);
   tsr_test_rmtree (dir);
+}
+
+/* A project file written by the parameter code before it was split into one struct per job
+ * (tests/data/project-v1.tessera, with its FITS history line) loads to the same values:
+ * every key in the file reads back as written, the jobs' structs hold them, and the history
+ * line is byte-identical. */
+static void
+test_project_before_split (void)
+{
+  const char *root = g_getenv ("TSR_SOURCE_ROOT");
+  if (!root)
+    {
+      g_test_skip ("TSR_SOURCE_ROOT not set (run through meson test)");
+      return;
+    }
+  g_autofree char *path = g_build_filename (root, "tests", "data", "project-v1.tessera", NULL);
+  g_autofree char *hpath = g_build_filename (root, "tests", "data", "project-v1.history", NULL);
+  TsrProject p;
+  tsr_project_init (&p);
+  g_auto (GStrv) paths = NULL;
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  GError *e = NULL;
+  g_assert_true (tsr_project_load (path, &p, &paths, warnings, &e));
+  g_assert_no_error (e);
+  g_assert_cmpuint (warnings->len, ==, 0);
+  g_assert_cmpuint (g_strv_length (paths), ==, 2);
+  g_assert_cmpstr (paths[0], ==, "/data/session-a");
+
+  /* every key=value of the file, read back through the project */
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &e));
+  g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
+  guint checked = 0;
+  for (guint gi = 0; groups[gi]; gi++)
+    {
+      if (!strcmp (groups[gi], "tessera") || !strcmp (groups[gi], "session"))
+        continue;
+      g_auto (GStrv) keys = g_key_file_get_keys (kf, groups[gi], NULL, NULL);
+      for (guint k = 0; keys[k]; k++)
+        {
+          g_autofree char *key = g_strconcat (groups[gi], ".", keys[k], NULL);
+          g_autofree char *want = g_key_file_get_value (kf, groups[gi], keys[k], NULL);
+          g_autofree char *got = tsr_project_get_string (&p, key);
+          g_assert_cmpstr (got, ==, want);
+          checked++;
+        }
+    }
+  g_assert_cmpuint (checked, ==, tsr_project_n_keys ());
+
+  /* the values sit in the jobs' own structs */
+  g_assert_cmpint (p.tbqr.reg.model, ==, TSR_MODEL_AFFINE);
+  g_assert_cmpfloat (p.tbqr.alpha, ==, 0.5);
+  g_assert_cmpint (p.tbqr.reject, ==, TSR_REJECT_WINSOR);
+  g_assert_cmpint (p.deconv.iterations, ==, 35);
+  g_assert_cmpint (p.deconv.seed, ==, TSR_DECONV_SEED_TBQR);
+  g_assert_cmpint (p.deconv.color, ==, TSR_DECONV_COLOR_CFA);
+  g_assert_cmpuint (p.run.n_threads, ==, 2);
+  g_assert_false (p.run.frame_cache);
+  g_assert_cmpuint (p.tbqr.reg.n_threads, ==, 2);          /* derived from run.threads */
+
+  g_autofree char *hist_before = NULL;
+  g_assert_true (g_file_get_contents (hpath, &hist_before, NULL, &e));
+  g_strchomp (hist_before);
+  g_autofree char *hist = tsr_project_history (&p);
+  g_assert_cmpstr (hist, ==, hist_before);
+  /* the deconvolution's own history names every key it reads, in the same order */
+  g_autofree char *dh = tsr_deconv_params_history (&p.deconv, &p.tbqr, &p.run);
+  g_assert_cmpstr (dh, ==, hist_before);
+  /* a TBQR result lists the TBQR and run keys only */
+  g_autofree char *th = tsr_tbqr_params_history (&p.tbqr, &p.run);
+  g_assert_null (strstr (th, "deconv."));
+  g_assert_nonnull (strstr (th, " run.cache=false"));
 }
 
 int
@@ -890,5 +963,6 @@ main (int argc, char **argv)
   g_test_add_func ("/params/project/bad-files", test_project_bad_files);
   g_test_add_func ("/params/project/unknown-keys", test_project_unknown_keys);
   g_test_add_func ("/params/project/mutations", test_project_mutations);
+  g_test_add_func ("/params/project/before-split", test_project_before_split);
   return g_test_run ();
 }

@@ -10,7 +10,7 @@ static TsrSession *session;
 static TsrAnalysis *analysis;
 static TsrWeights *weights;
 static TsrReconstruction *recon;
-static TsrParams params;
+static TsrProject params;
 
 static void
 setup_once (void)
@@ -37,12 +37,12 @@ setup_once (void)
   p.n_trails = 3;
   session = tsr_test_synth_session (&p, NULL, "tbqr", &dir, &truth);
   GError *e = NULL;
-  tsr_params_init (&params);
-  analysis = tsr_tbqr_analyse (session, &params, NULL, NULL, NULL, &e);
+  tsr_project_init (&params);
+  analysis = tsr_tbqr_analyse (session, &params.tbqr, &params.run, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
-  weights = tsr_tbqr_weigh (analysis, &params, &e);
+  weights = tsr_tbqr_weigh (analysis, &params.tbqr, &e);
   g_assert_no_error (e);
-  recon = tsr_tbqr_accumulate (analysis, weights, &params, NULL, NULL, NULL, &e);
+  recon = tsr_tbqr_accumulate (analysis, weights, &params.tbqr, &params.run, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   const TsrValidation *v = &recon->validation;
   g_test_message ("TBQR vs mean stack: %u stars, FWHM %.3f → %.3f (ratio %.3f), noise ratio %.3f, flux ratio %.4f, seam %.3f",
@@ -66,7 +66,7 @@ test_validation (void)
   g_assert_cmpfloat (v->fwhm_ratio, <, 0.965);
   g_assert_cmpfloat (v->noise_ratio, <=, 1.03);
   /* smooth weights: no seams at the tile edges */
-  g_assert_cmpfloat (v->seam, <, params.val_seam_max);
+  g_assert_cmpfloat (v->seam, <, params.tbqr.val_seam_max);
   g_assert_cmpint (recon->result->width, ==, 512);
   g_assert_cmpint (recon->result->channels, ==, 1);
   /* every tile is a STAR tile through the frames' PSF field models */
@@ -210,19 +210,19 @@ test_weights (void)
         }
   /* re-weighing is pure: same parameters, same weights; other parameters, other weights */
   GError *e = NULL;
-  g_autoptr (TsrWeights) again = tsr_tbqr_weigh (analysis, &params, &e);
+  g_autoptr (TsrWeights) again = tsr_tbqr_weigh (analysis, &params.tbqr, &e);
   g_assert_no_error (e);
   g_assert_cmpmem (again->w, sizeof (float) * weights->n_frames * weights->n_tiles, weights->w,
                    sizeof (float) * weights->n_frames * weights->n_tiles);
-  TsrParams p2 = params;
-  p2.alpha = 0.8, p2.beta = 0.1, p2.gamma = 0.1;
-  p2.global_k = 0.5; /* the default global.k = 0 leaves G = V */
-  g_autoptr (TsrWeights) other = tsr_tbqr_weigh (analysis, &p2, &e);
+  TsrProject p2 = params;
+  p2.tbqr.alpha = 0.8, p2.tbqr.beta = 0.1, p2.tbqr.gamma = 0.1;
+  p2.tbqr.global_k = 0.5; /* the default global.k = 0 leaves G = V */
+  g_autoptr (TsrWeights) other = tsr_tbqr_weigh (analysis, &p2.tbqr, &e);
   g_assert_no_error (e);
   g_assert_true (memcmp (other->g, weights->g, sizeof (double) * weights->n_frames) != 0);
   /* local.mode=psf (default): on a STAR tile L = (F_{f,t} / median_f F_{f,t})^−local.p with
    * F the frame's PSF field model at the tile centre; local.mode=quality weighs otherwise */
-  g_assert_cmpint (params.local_mode, ==, TSR_LOCAL_PSF);
+  g_assert_cmpint (params.tbqr.local_mode, ==, TSR_LOCAL_PSF);
   for (guint t = 0; t < weights->n_tiles; t += 11)
     {
       const TsrTile *tile = &analysis->tiles[t];
@@ -237,19 +237,19 @@ test_weights (void)
         if (weights->used[f])
           {
             double F = tsr_tbqr_model_fwhm (analysis, f, tile->cx, tile->cy);
-            double L = pow (CLAMP (F / fref, 0.5, 2.0), -params.local_p);
+            double L = pow (CLAMP (F / fref, 0.5, 2.0), -params.tbqr.local_p);
             g_assert_cmpfloat (fabs (weights->l[(gsize) f * weights->n_tiles + t] - L), <=, 1e-5 * L);
           }
     }
   p2 = params;
-  p2.local_mode = TSR_LOCAL_QUALITY;
-  g_autoptr (TsrWeights) quality = tsr_tbqr_weigh (analysis, &p2, &e);
+  p2.tbqr.local_mode = TSR_LOCAL_QUALITY;
+  g_autoptr (TsrWeights) quality = tsr_tbqr_weigh (analysis, &p2.tbqr, &e);
   g_assert_no_error (e);
   g_assert_true (memcmp (quality->l, weights->l, sizeof (float) * weights->n_frames * weights->n_tiles) != 0);
   /* clusters on request */
   p2 = params;
-  p2.clusters = TSR_CLUSTER_ON;
-  g_autoptr (TsrWeights) cl = tsr_tbqr_weigh (analysis, &p2, &e);
+  p2.tbqr.clusters = TSR_CLUSTER_ON;
+  g_autoptr (TsrWeights) cl = tsr_tbqr_weigh (analysis, &p2.tbqr, &e);
   g_assert_no_error (e);
   g_assert_cmpint (cl->n_clusters, ==, 5); /* clip(58/10, 5, 30) */
   for (guint f = 0; f < cl->n_frames; f++)
@@ -260,10 +260,10 @@ test_weights (void)
     gates0[f] = analysis->reg->frames[f].gate;
   /* a gate nothing passes leaves only the reference (it defines the geometry) */
   p2 = params;
-  p2.reg.reject_cc_min_abs = 1.0;
-  p2.reg.reject_cc_margin_min = 0;
-  p2.reg.reject_cc_trust_stars = FALSE;
-  g_autoptr (TsrWeights) ref_only = tsr_tbqr_weigh (analysis, &p2, &e);
+  p2.tbqr.reg.reject_cc_min_abs = 1.0;
+  p2.tbqr.reg.reject_cc_margin_min = 0;
+  p2.tbqr.reg.reject_cc_trust_stars = FALSE;
+  g_autoptr (TsrWeights) ref_only = tsr_tbqr_weigh (analysis, &p2.tbqr, &e);
   g_assert_no_error (e);
   g_assert_cmpuint (ref_only->n_used, ==, 1);
   g_assert_true (ref_only->used[analysis->reg->reference]);
@@ -272,8 +272,8 @@ test_weights (void)
   g_free (gates0);
   /* the inverse-variance factor: on for defaults, V = 1 when off; it follows the noise */
   p2 = params;
-  p2.global_ivw = FALSE;
-  g_autoptr (TsrWeights) noivw = tsr_tbqr_weigh (analysis, &p2, &e);
+  p2.tbqr.global_ivw = FALSE;
+  g_autoptr (TsrWeights) noivw = tsr_tbqr_weigh (analysis, &p2.tbqr, &e);
   g_assert_no_error (e);
   for (guint f = 0; f < weights->n_frames; f++)
     if (weights->used[f])
@@ -320,18 +320,18 @@ test_bayer_photometry (void)
   TsrSynthTruth *bt = NULL;
   g_autoptr (TsrSession) s = tsr_test_synth_session (&p, NULL, "tbqr-bayer", &bdir, &bt);
   GError *e = NULL;
-  TsrParams prm;
-  tsr_params_init (&prm);
-  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &prm, NULL, NULL, NULL, &e);
+  TsrProject prm;
+  tsr_project_init (&prm);
+  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &prm.tbqr, &prm.run, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
-  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (a, &prm, &e);
+  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (a, &prm.tbqr, &e);
   g_assert_no_error (e);
   const TsrColorMethod methods[] = { TSR_COLOR_CFA_ACCUMULATE, TSR_COLOR_DEMOSAIC_FRAMES };
   for (guint i = 0; i < G_N_ELEMENTS (methods); i++)
     {
-      TsrParams pm = prm;
-      pm.color_method = methods[i];
-      TsrReconstruction *r = tsr_tbqr_accumulate (a, w, &pm, NULL, NULL, NULL, &e);
+      TsrProject pm = prm;
+      pm.tbqr.color_method = methods[i];
+      TsrReconstruction *r = tsr_tbqr_accumulate (a, w, &pm.tbqr, &pm.run, NULL, NULL, NULL, &e);
       g_assert_no_error (e);
       const TsrValidation *v = &r->validation;
       g_test_message ("Bayer, %s: %u stars, FWHM %.3f → %.3f, noise ratio %.3f, flux ratio %.4f",
@@ -356,7 +356,7 @@ test_cancel (void)
   g_autoptr (GCancellable) c = g_cancellable_new ();
   g_cancellable_cancel (c);
   GError *e = NULL;
-  TsrReconstruction *r = tsr_tbqr_accumulate (analysis, weights, &params, NULL, NULL, c, &e);
+  TsrReconstruction *r = tsr_tbqr_accumulate (analysis, weights, &params.tbqr, &params.run, NULL, NULL, c, &e);
   g_assert_null (r);
   g_assert_error (e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&e);

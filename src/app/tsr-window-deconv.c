@@ -51,7 +51,7 @@ typedef struct
 {
   guint gen;
   TsrSession *session;
-  TsrParams params;
+  TsrProject params;
   gpointer progress;          /* tsr_window_progress_data_new */
   LatentSlot *slot;
   GCancellable *cancellable;
@@ -159,7 +159,7 @@ deconv_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
   GError *error = NULL;
   TsrDeconvOptions opt;
   tsr_deconv_options_init (&opt);
-  TsrDeconvResult *r = tsr_deconv_run (j->session, &j->params, &opt, iteration_cb, j, tsr_window_job_progress,
+  TsrDeconvResult *r = tsr_deconv_run (j->session, &j->params.deconv, &j->params.tbqr, &j->params.run, &opt, iteration_cb, j, tsr_window_job_progress,
                                        j->progress, cancellable, &error);
   if (!r)
     {

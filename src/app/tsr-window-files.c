@@ -305,17 +305,17 @@ gboolean
 tsr_window_open_project (TsrWindow *self, const char *path, GError **error)
 {
   g_return_val_if_fail (TSR_IS_WINDOW (self) && path, FALSE);
-  TsrParams p;
+  TsrProject p;
   g_auto (GStrv) paths = NULL;
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   if (!tsr_project_load (path, &p, &paths, warnings, error))
     return FALSE;
   /* the machine's resources stay this machine's */
-  p.n_threads = self->params.n_threads;
-  p.memory_budget_mb = self->params.memory_budget_mb;
+  p.run.n_threads = self->params.run.n_threads;
+  p.run.memory_budget_mb = self->params.run.memory_budget_mb;
   self->params = p;
-  g_autofree char *threads = g_strdup_printf ("%u", p.n_threads);
-  tsr_params_set (&self->params, "run.threads", threads, NULL);   /* re-derives the registration's resources */
+  g_autofree char *threads = g_strdup_printf ("%u", p.run.n_threads);
+  tsr_project_set (&self->params, "run.threads", threads, NULL);   /* re-derives the registration's resources */
   tsr_window_sync_params (self);
   g_free (self->project_path);
   self->project_path = g_canonicalize_filename (path, NULL);

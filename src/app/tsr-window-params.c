@@ -85,9 +85,9 @@ param_changed (TsrWindow *self, const char *key)
       if (self->settings)
         {
           if (strcmp (key, "run.threads") == 0)
-            g_settings_set_int (self->settings, "threads", (int) self->params.n_threads);
+            g_settings_set_int (self->settings, "threads", (int) self->params.run.n_threads);
           else
-            g_settings_set_int (self->settings, "memory-budget", (int) self->params.memory_budget_mb);
+            g_settings_set_int (self->settings, "memory-budget", (int) self->params.run.memory_budget_mb);
         }
       set_note (self, _("Resources apply to the next job."), FALSE);
     }
@@ -101,7 +101,7 @@ on_spin_changed (GtkSpinButton *spin, TsrWindow *self)
   if (self->updating_params)
     return;
   const char *key = g_object_get_data (G_OBJECT (spin), "key");
-  const TsrParamSpec *spec = tsr_params_find (key);
+  const TsrParamSpec *spec = tsr_project_find (key);
   if (!spec)
     return;
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
@@ -110,7 +110,7 @@ on_spin_changed (GtkSpinButton *spin, TsrWindow *self)
   else
     g_ascii_dtostr (buf, sizeof buf, gtk_spin_button_get_value (spin));
   GError *error = NULL;
-  if (!tsr_params_set (&self->params, key, buf, &error))
+  if (!tsr_project_set (&self->params, key, buf, &error))
     {
       set_note (self, error->message, TRUE);
       g_error_free (error);
@@ -125,12 +125,12 @@ on_choice_changed (GObject *dd, GParamSpec *pspec, TsrWindow *self)
   if (self->updating_params)
     return;
   const char *key = g_object_get_data (dd, "key");
-  const TsrParamSpec *spec = tsr_params_find (key);
+  const TsrParamSpec *spec = tsr_project_find (key);
   guint i = gtk_drop_down_get_selected (GTK_DROP_DOWN (dd));
   if (!spec || spec->type != TSR_PARAM_ENUM || i == GTK_INVALID_LIST_POSITION)
     return;
   GError *error = NULL;
-  if (!tsr_params_set (&self->params, key, spec->choices[i], &error))
+  if (!tsr_project_set (&self->params, key, spec->choices[i], &error))
     {
       set_note (self, error->message, TRUE);
       g_error_free (error);
@@ -156,11 +156,11 @@ set_row_sensitive (TsrWindow *self, const char *key, gboolean on)
 static void
 update_dependent_rows (TsrWindow *self)
 {
-  gboolean global_on = self->params.global_k != 0;
+  gboolean global_on = self->params.tbqr.global_k != 0;
   set_row_sensitive (self, "global.alpha", global_on);
   set_row_sensitive (self, "global.beta", global_on);
   set_row_sensitive (self, "global.gamma", global_on);
-  set_row_sensitive (self, "local.p", self->params.local_mode == TSR_LOCAL_PSF);
+  set_row_sensitive (self, "local.p", self->params.tbqr.local_mode == TSR_LOCAL_PSF);
 }
 
 /* Every control shows the value in self->params. */
@@ -173,8 +173,8 @@ tsr_window_sync_params (TsrWindow *self)
   g_hash_table_iter_init (&it, self->param_widgets);
   while (g_hash_table_iter_next (&it, &key, &widget))
     {
-      const TsrParamSpec *spec = tsr_params_find (key);
-      const char *field = (const char *) &self->params + spec->offset;
+      const TsrParamSpec *spec = tsr_project_find (key);
+      const char *field = tsr_project_field (&self->params, spec);
       if (spec->type == TSR_PARAM_DOUBLE)
         gtk_spin_button_set_value (GTK_SPIN_BUTTON (widget), *(const double *) field);
       else if (spec->type == TSR_PARAM_INT)
@@ -189,7 +189,7 @@ tsr_window_sync_params (TsrWindow *self)
 static const char *
 preset_at (guint i)
 {
-  const char *const *names = tsr_params_preset_names ();
+  const char *const *names = tsr_project_preset_names ();
   for (guint k = 0; names[k]; k++)
     if (k == i)
       return names[k];
@@ -200,7 +200,7 @@ static void
 apply_preset (TsrWindow *self, const char *name)
 {
   GError *error = NULL;
-  if (!tsr_params_apply_preset (&self->params, name, &error))
+  if (!tsr_project_apply_preset (&self->params, name, &error))
     {
       set_note (self, error->message, TRUE);
       g_error_free (error);
@@ -233,7 +233,7 @@ gboolean
 tsr_window_apply_preset (TsrWindow *self, const char *name)
 {
   g_return_val_if_fail (TSR_IS_WINDOW (self), FALSE);
-  const char *const *names = tsr_params_preset_names ();
+  const char *const *names = tsr_project_preset_names ();
   for (guint i = 0; names[i]; i++)
     if (g_strcmp0 (names[i], name) == 0)
       {
@@ -300,9 +300,9 @@ tsr_window_build_params (TsrWindow *self)
   GtkWidget *plabel = gtk_label_new_with_mnemonic (_("_Preset"));
   gtk_box_append (GTK_BOX (top), plabel);
   GtkStringList *labels = gtk_string_list_new (NULL);
-  const char *const *names = tsr_params_preset_names ();
+  const char *const *names = tsr_project_preset_names ();
   for (guint i = 0; names[i]; i++)
-    gtk_string_list_append (labels, tsr_params_preset_label (names[i]));
+    gtk_string_list_append (labels, tsr_project_preset_label (names[i]));
   self->preset_dropdown = gtk_drop_down_new (G_LIST_MODEL (labels), NULL);
   gtk_label_set_mnemonic_widget (GTK_LABEL (plabel), self->preset_dropdown);
   gtk_widget_set_hexpand (self->preset_dropdown, TRUE);
@@ -326,7 +326,7 @@ tsr_window_build_params (TsrWindow *self)
       int row = 0;
       for (const char *const *k = param_groups[g].keys; *k; k++)
         {
-          const TsrParamSpec *spec = tsr_params_find (*k);
+          const TsrParamSpec *spec = tsr_project_find (*k);
           GtkWidget *control = spec ? param_control (self, spec) : NULL;
           if (!control)
             continue;
@@ -365,13 +365,13 @@ tsr_window_build_params (TsrWindow *self)
       for (guint i = 0; names[i]; i++)
         if (g_strcmp0 (names[i], preset) == 0)
           {
-            tsr_params_apply_preset (&self->params, preset, NULL);
+            tsr_project_apply_preset (&self->params, preset, NULL);
             gtk_drop_down_set_selected (GTK_DROP_DOWN (self->preset_dropdown), i);
           }
       g_autofree char *threads = g_strdup_printf ("%d", g_settings_get_int (self->settings, "threads"));
       g_autofree char *memory = g_strdup_printf ("%d", g_settings_get_int (self->settings, "memory-budget"));
-      tsr_params_set (&self->params, "run.threads", threads, NULL);
-      tsr_params_set (&self->params, "run.memory_mb", memory, NULL);
+      tsr_project_set (&self->params, "run.threads", threads, NULL);
+      tsr_project_set (&self->params, "run.memory_mb", memory, NULL);
     }
   self->updating_params = FALSE;
   tsr_window_sync_params (self);

@@ -33,6 +33,7 @@ struct _TsrWindow
   GtkWidget *readout;
   GtkWidget *show_dropdown;
   GtkWidget *tog_weights, *tog_tiles, *tog_stars;
+  GtkWidget *tog_compare;     /* split view: result | mean stack */
   GtkWidget *column_view;
   GListStore *store;
   GtkSingleSelection *selection;
@@ -50,7 +51,7 @@ struct _TsrWindow
   char *last_folder;
 
   /* data */
-  TsrParams params;
+  TsrProject params;
   char **paths;
   char *project_path;         /* the project the session came from, or NULL */
   TsrSession *session;
@@ -161,5 +162,39 @@ void      tsr_window_session_opened (TsrWindow *self);
 /* tsr-window-deconv.c */
 void      tsr_window_deconv_init (TsrWindow *self);
 gboolean  tsr_window_deconv_available (void);
+
+/* Shared by tsr-window.c and tsr-window-analysis.c (jobs, status, redraws). */
+#define PROGRESS_MAX_HZ 20
+#define STALL_TICK_MS 10
+
+typedef struct
+{
+  guint gen;
+  ProgressShared *progress;
+  char **paths;
+  TsrProject params;
+  TsrAnalysis *analysis;
+  TsrWeights *weights;
+  char *path;
+  int index;
+  gint64 t0;
+} JobData;
+
+void tsr_window_request_weigh_full (TsrWindow *self);
+void tsr_window_set_reconstruction (TsrWindow *self, TsrReconstruction *r, cairo_surface_t *rs, cairo_surface_t *ms);
+void tsr_window_start_weigh (TsrWindow *self);
+void tsr_window_open_paths (TsrWindow *self, const char *const *paths);
+JobData * tsr_window_begin_job_full (TsrWindow *self, TsrJobKind kind, GCancellable **cancellable_out);
+void tsr_window_end_job_full (TsrWindow *self);
+gboolean tsr_window_job_current (TsrWindow *self, GTask *task);
+void tsr_window_job_data_free (gpointer data);
+void tsr_window_job_progress_cb (const char *phase, guint done, guint total, gpointer data);
+void tsr_window_redraw_figures_full (TsrWindow *self);
+void tsr_window_refresh_rows (TsrWindow *self);
+void tsr_window_request_preview (TsrWindow *self);
+void tsr_window_set_status (TsrWindow *self, const char *text);
+void tsr_window_show_error (TsrWindow *self, const char *text);
+gboolean tsr_window_run (TsrWindow *self);
+void tsr_window_update_actions_full (TsrWindow *self);
 
 G_END_DECLS

@@ -26,7 +26,6 @@
 #include "tsr-shortcuts.h"
 #include "tsr-settings.h"
 
-
 struct _ProgressShared
 {
   gatomicrefcount ref;
@@ -40,13 +39,10 @@ struct _ProgressShared
 };
 
 /* At most this many progress updates per second reach the main loop. */
-#define PROGRESS_MAX_HZ 20
 
 G_DEFINE_TYPE (TsrWindow, tsr_window, GTK_TYPE_APPLICATION_WINDOW)
 
-static void request_weigh (TsrWindow *self);
 static void show_current (TsrWindow *self);
-static void request_preview (TsrWindow *self);
 static void stall_probe_start (TsrWindow *self);
 static void stall_probe_stop (TsrWindow *self);
 
@@ -173,17 +169,15 @@ progress_post (ProgressShared *ps, guint gen, const char *phase, guint done, gui
 
 /* ---------------------------------------------------------------- status */
 
-static void redraw_figures (TsrWindow *self);
-
-static void
-set_status (TsrWindow *self, const char *text)
+void
+tsr_window_set_status (TsrWindow *self, const char *text)
 {
   gtk_label_set_text (GTK_LABEL (self->status_label), text);
   gtk_widget_remove_css_class (self->status_label, "error");
 }
 
-static void
-show_error (TsrWindow *self, const char *text)
+void
+tsr_window_show_error (TsrWindow *self, const char *text)
 {
   g_free (self->last_error);
   self->last_error = g_strdup (text);
@@ -194,13 +188,13 @@ show_error (TsrWindow *self, const char *text)
 void
 tsr_window_set_status_text (TsrWindow *self, const char *text)
 {
-  set_status (self, text);
+  tsr_window_set_status (self, text);
 }
 
 void
 tsr_window_show_error_text (TsrWindow *self, const char *text)
 {
-  show_error (self, text);
+  tsr_window_show_error (self, text);
 }
 
 static void
@@ -211,8 +205,8 @@ enable_action (TsrWindow *self, const char *name, gboolean enabled)
     g_simple_action_set_enabled (G_SIMPLE_ACTION (a), enabled);
 }
 
-static void
-update_actions (TsrWindow *self)
+void
+tsr_window_update_actions_full (TsrWindow *self)
 {
   enable_action (self, "run", self->job == TSR_JOB_NONE && self->analysis && self->weights);
   enable_action (self, "cancel", self->job != TSR_JOB_NONE);
@@ -228,24 +222,24 @@ update_actions (TsrWindow *self)
 void
 tsr_window_update_actions (TsrWindow *self)
 {
-  update_actions (self);
+  tsr_window_update_actions_full (self);
 }
 
 void
 tsr_window_redraw_figures (TsrWindow *self)
 {
-  redraw_figures (self);
+  tsr_window_redraw_figures_full (self);
 }
 
-static void
-redraw_figures (TsrWindow *self)
+void
+tsr_window_redraw_figures_full (TsrWindow *self)
 {
   for (guint i = 0; i < TSR_N_DIAG; i++)
     gtk_widget_queue_draw (self->figures[i]);
 }
 
-static void
-refresh_rows (TsrWindow *self)
+void
+tsr_window_refresh_rows (TsrWindow *self)
 {
   if (!self->analysis)
     return;
@@ -259,21 +253,8 @@ refresh_rows (TsrWindow *self)
 
 /* ---------------------------------------------------------------- jobs: common */
 
-typedef struct
-{
-  guint gen;
-  ProgressShared *progress;
-  char **paths;
-  TsrParams params;
-  TsrAnalysis *analysis;
-  TsrWeights *weights;
-  char *path;
-  int index;
-  gint64 t0;
-} JobData;
-
-static void
-job_data_free (gpointer data)
+void
+tsr_window_job_data_free (gpointer data)
 {
   JobData *d = data;
   if (d->progress)
@@ -285,15 +266,15 @@ job_data_free (gpointer data)
   g_free (d);
 }
 
-static void
-job_progress_cb (const char *phase, guint done, guint total, gpointer data)
+void
+tsr_window_job_progress_cb (const char *phase, guint done, guint total, gpointer data)
 {
   JobData *d = data;
   progress_post (d->progress, d->gen, phase, done, total);
 }
 
-static JobData *
-begin_job (TsrWindow *self, TsrJobKind kind, GCancellable **cancellable_out)
+JobData *
+tsr_window_begin_job_full (TsrWindow *self, TsrJobKind kind, GCancellable **cancellable_out)
 {
   if (self->job_cancellable)
     g_cancellable_cancel (self->job_cancellable);
@@ -305,7 +286,7 @@ begin_job (TsrWindow *self, TsrJobKind kind, GCancellable **cancellable_out)
   self->shown_done = self->shown_total = 0;
   gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress_bar), 0);
   gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->progress_bar), "");
-  update_actions (self);
+  tsr_window_update_actions_full (self);
   stall_probe_start (self);
   self->stall_kind = kind;
   self->stall_job_t0 = g_get_monotonic_time ();
@@ -320,15 +301,15 @@ begin_job (TsrWindow *self, TsrJobKind kind, GCancellable **cancellable_out)
 }
 
 /* TRUE when the finished task's result is still wanted. */
-static gboolean
-job_current (TsrWindow *self, GTask *task)
+gboolean
+tsr_window_job_current (TsrWindow *self, GTask *task)
 {
   JobData *d = g_task_get_task_data (task);
   return !self->disposed && self->job != TSR_JOB_NONE && d->gen == self->job_gen;
 }
 
-static void
-end_job (TsrWindow *self)
+void
+tsr_window_end_job_full (TsrWindow *self)
 {
   self->job = TSR_JOB_NONE;
   g_clear_object (&self->job_cancellable);
@@ -343,23 +324,23 @@ end_job (TsrWindow *self)
                (g_get_monotonic_time () - self->stall_job_t0) / 1e6, st->n, st->worst_us / 1e3,
                tsr_stall_stats_quantile_ms (st, 0.99));
     }
-  update_actions (self);
+  tsr_window_update_actions_full (self);
 }
 
 /* For the other files of the window (tsr-window-deconv.c): the same job machinery. */
 guint
 tsr_window_begin_job (TsrWindow *self, TsrJobKind kind, GCancellable **cancellable)
 {
-  JobData *d = begin_job (self, kind, cancellable);
+  JobData *d = tsr_window_begin_job_full (self, kind, cancellable);
   guint gen = d->gen;
-  job_data_free (d);
+  tsr_window_job_data_free (d);
   return gen;
 }
 
 void
 tsr_window_end_job (TsrWindow *self)
 {
-  end_job (self);
+  tsr_window_end_job_full (self);
 }
 
 gboolean
@@ -380,318 +361,13 @@ tsr_window_progress_data_new (TsrWindow *self, guint gen)
 void
 tsr_window_progress_data_free (gpointer data)
 {
-  job_data_free (data);
+  tsr_window_job_data_free (data);
 }
 
 void
 tsr_window_job_progress (const char *phase, guint done, guint total, gpointer data)
 {
-  job_progress_cb (phase, done, total, data);
-}
-
-/* ---------------------------------------------------------------- analysis */
-
-typedef struct
-{
-  TsrSession *session;
-  TsrAnalysis *analysis;
-  TsrWeights *weights;
-  GError *weigh_error;
-  TsrPreviewCache *preview_cache;
-  TsrImage *preview_img;
-  cairo_surface_t *preview_surface;
-} AnalysisResult;
-
-static void
-analysis_result_free (gpointer data)
-{
-  AnalysisResult *r = data;
-  g_clear_pointer (&r->session, tsr_session_unref);
-  g_clear_pointer (&r->analysis, tsr_analysis_unref);
-  g_clear_pointer (&r->weights, tsr_weights_unref);
-  g_clear_error (&r->weigh_error);
-  g_clear_pointer (&r->preview_cache, tsr_preview_cache_unref);
-  g_clear_pointer (&r->preview_img, tsr_image_unref);
-  g_clear_pointer (&r->preview_surface, cairo_surface_destroy);
-  g_free (r);
-}
-
-static void
-analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  tsr_stall_lower_thread_priority ();
-  JobData *d = task_data;
-  GError *error = NULL;
-  TsrScanOptions so = { 0 };
-
-  job_progress_cb (N_("Scanning"), 0, 0, d);
-  g_autoptr (TsrSession) s = tsr_session_scan ((const char *const *) d->paths, &so, cancellable, &error);
-  if (!s)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  if (tsr_session_n_frames (s) < 2)
-    {
-      g_task_return_new_error (task, TSR_ERROR, TSR_ERROR_EMPTY,
-                               _("%s: a session needs at least two frames (it has one)"),
-                               tsr_session_frame (s, 0)->path);
-      return;
-    }
-  TsrAnalysis *a = tsr_tbqr_analyse (s, &d->params, job_progress_cb, d, cancellable, &error);
-  if (!a)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  AnalysisResult *r = g_new0 (AnalysisResult, 1);
-  r->session = g_steal_pointer (&s);
-  r->analysis = a;
-  r->weights = tsr_tbqr_weigh (a, &d->params, &r->weigh_error);
-
-  /* the live preview's reduced registered cache: a failure only costs the preview */
-  GError *perr = NULL;
-  gsize budget = (gsize) MIN (256.0, d->params.memory_budget_mb / 4) << 20;
-  r->preview_cache = tsr_preview_cache_build (a, 512, budget, job_progress_cb, d, cancellable, &perr);
-  if (r->preview_cache && r->weights)
-    {
-      r->preview_img = tsr_preview_render (r->preview_cache, r->weights, cancellable, NULL);
-      r->preview_surface = tsr_window_render_display (r->preview_img);
-    }
-  if (perr)
-    {
-      if (!g_error_matches (perr, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_message ("no live preview: %s", perr->message);
-      g_error_free (perr);
-    }
-  g_task_return_pointer (task, r, analysis_result_free);
-}
-
-static void
-set_reconstruction (TsrWindow *self, TsrReconstruction *r, cairo_surface_t *rs, cairo_surface_t *ms)
-{
-  g_clear_pointer (&self->recon, tsr_reconstruction_free);
-  g_clear_pointer (&self->result_surface, cairo_surface_destroy);
-  g_clear_pointer (&self->mean_surface, cairo_surface_destroy);
-  self->recon = r;
-  self->result_surface = rs;
-  self->mean_surface = ms;
-}
-
-static void
-populate_rows (TsrWindow *self)
-{
-  g_list_store_remove_all (self->store);
-  if (!self->analysis || !self->session)
-    return;
-  guint n = tsr_session_n_frames (self->session);
-  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (g_object_unref);
-  for (guint i = 0; i < n; i++)
-    {
-      TsrFrameInfo *fi = tsr_session_frame (self->session, i);
-      TsrFrameRow *row = tsr_frame_row_new (i, fi->name, fi->path);
-      tsr_frame_row_update (row, self->analysis, self->weights);
-      g_ptr_array_add (rows, row);
-    }
-  g_list_store_splice (self->store, 0, 0, rows->pdata, rows->len);
-}
-
-TSR_TIMED_CALLBACK (analysis_done)
-
-static void
-analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
-{
-  TsrWindow *self = TSR_WINDOW (source);
-  GTask *task = G_TASK (res);
-  GError *error = NULL;
-  AnalysisResult *r = g_task_propagate_pointer (task, &error);
-  self->analysis_workers--;
-  if (!job_current (self, task))
-    {
-      g_clear_error (&error);
-      if (r)
-        analysis_result_free (r);
-      return;
-    }
-  end_job (self);
-  if (!r)
-    {
-      show_error (self, error->message);
-      g_error_free (error);
-      return;
-    }
-  g_clear_pointer (&self->session, tsr_session_unref);
-  g_clear_pointer (&self->analysis, tsr_analysis_unref);
-  g_clear_pointer (&self->weights, tsr_weights_unref);
-  self->session = g_steal_pointer (&r->session);
-  self->analysis = g_steal_pointer (&r->analysis);
-  self->weights = g_steal_pointer (&r->weights);
-  set_reconstruction (self, NULL, NULL, NULL);
-  g_clear_pointer (&self->frame_img, tsr_image_unref);
-  g_clear_pointer (&self->frame_surface, cairo_surface_destroy);
-  self->frame_img_index = -1;
-  self->selected_frame = -1;
-  g_clear_pointer (&self->preview_cache, tsr_preview_cache_unref);
-  g_clear_pointer (&self->preview_img, tsr_image_unref);
-  g_clear_pointer (&self->preview_surface, cairo_surface_destroy);
-  self->preview_cache = g_steal_pointer (&r->preview_cache);
-  self->preview_img = g_steal_pointer (&r->preview_img);
-  self->preview_surface = g_steal_pointer (&r->preview_surface);
-  self->preview_gen++;
-  g_clear_pointer (&self->deconv_img, tsr_image_unref);
-  g_clear_pointer (&self->deconv_surface, cairo_surface_destroy);
-
-  tsr_image_view_set_analysis (self->view, self->analysis, self->weights);
-  gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_FRAME);
-  populate_rows (self);   /* selects the first row, which loads it */
-  if (self->preview_img)
-    gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_PREVIEW);
-  redraw_figures (self);
-  update_actions (self);
-  tsr_window_session_opened (self);
-
-  JobData *d = g_task_get_task_data (task);
-  double secs = (g_get_monotonic_time () - d->t0) / 1e6;
-  const TsrAnalysis *a = self->analysis;
-  if (r->weigh_error)
-    show_error (self, r->weigh_error->message);
-  else
-    {
-      g_autofree char *msg = g_strdup_printf (
-        _("%u frames analysed in %.1f s: %u used, %u registered and valid; tile %d px, %d×%d tiles. Press Run for the full reconstruction."),
-        a->reg->n_frames, secs, self->weights->n_used, tsr_registration_n_valid (a->reg),
-        a->tile_size, a->tiles_x, a->tiles_y);
-      set_status (self, msg);
-    }
-  analysis_result_free (r);
-  if (self->weigh_pending)
-    request_weigh (self);
-  else if (self->autorun && self->weights)
-    tsr_window_run (self);
-}
-
-void
-tsr_window_open_paths (TsrWindow *self, const char *const *paths)
-{
-  g_return_if_fail (TSR_IS_WINDOW (self) && paths && paths[0]);
-  char **copy = g_strdupv ((char **) paths);   /* paths may be self->paths (Analyse Again) */
-  g_strfreev (self->paths);
-  self->paths = copy;
-  g_autofree char *base = g_path_get_basename (self->paths[0]);
-  g_autofree char *title = g_strdup_printf ("%s — Tessera", base);
-  gtk_window_set_title (GTK_WINDOW (self), title);
-
-  GCancellable *cancellable;
-  JobData *d = begin_job (self, TSR_JOB_ANALYSE, &cancellable);
-  d->paths = g_strdupv (self->paths);
-  self->weigh_pending = FALSE;
-  self->weigh_gen++;
-  g_autofree char *msg = g_strdup_printf (_("Analysing %s…"), self->paths[0]);
-  set_status (self, msg);
-
-  self->analysis_workers++;
-  GTask *task = g_task_new (self, cancellable, analysis_done, NULL);
-  g_task_set_task_data (task, d, job_data_free);
-  g_task_set_name (task, "tessera-analyse");
-  g_task_run_in_thread (task, analysis_thread);
-  g_object_unref (task);
-}
-
-void
-tsr_window_open_session (TsrWindow *self, const char *path)
-{
-  const char *paths[] = { path, NULL };
-  tsr_window_open_paths (self, paths);
-}
-
-/* ---------------------------------------------------------------- weighing */
-
-static void
-weigh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  JobData *d = task_data;
-  GError *error = NULL;
-  TsrWeights *w = tsr_tbqr_weigh (d->analysis, &d->params, &error);
-  if (w)
-    g_task_return_pointer (task, w, (GDestroyNotify) tsr_weights_unref);
-  else
-    g_task_return_error (task, error);
-}
-
-static void start_weigh (TsrWindow *self);
-
-TSR_TIMED_CALLBACK (weigh_done)
-
-static void
-weigh_done_impl (GObject *source, GAsyncResult *res, gpointer data)
-{
-  TsrWindow *self = TSR_WINDOW (source);
-  GTask *task = G_TASK (res);
-  JobData *d = g_task_get_task_data (task);
-  GError *error = NULL;
-  TsrWeights *w = g_task_propagate_pointer (task, &error);
-  self->weigh_running = FALSE;
-  if (self->disposed || d->gen != self->weigh_gen || d->analysis != self->analysis)
-    {
-      /* stale: parameters or analysis changed meanwhile */
-      g_clear_error (&error);
-      g_clear_pointer (&w, tsr_weights_unref);
-      if (!self->disposed && self->weigh_pending)
-        start_weigh (self);
-      return;
-    }
-  if (!w)
-    {
-      gtk_label_set_text (GTK_LABEL (self->param_note), error->message);
-      gtk_widget_add_css_class (self->param_note, "error");
-      show_error (self, error->message);
-      g_error_free (error);
-      refresh_rows (self);   /* the gate may have changed */
-      redraw_figures (self);
-      return;
-    }
-  gtk_label_set_text (GTK_LABEL (self->param_note), "");
-  gtk_widget_remove_css_class (self->param_note, "error");
-  g_clear_pointer (&self->weights, tsr_weights_unref);
-  self->weights = w;
-  tsr_image_view_set_analysis (self->view, self->analysis, self->weights);
-  refresh_rows (self);
-  redraw_figures (self);
-  update_actions (self);
-  self->weigh_ms = (g_get_monotonic_time () - self->weigh_t0) / 1e3;
-  g_autofree char *msg = g_strdup_printf (_("Weights updated in %.0f ms: %u of %u frames used%s"), self->weigh_ms,
-                                          w->n_used, w->n_frames,
-                                          self->recon ? _(" — Run again to apply them to the result") : "");
-  set_status (self, msg);
-  request_preview (self);
-}
-
-static void
-start_weigh (TsrWindow *self)
-{
-  if (self->weigh_running || self->run_workers > 0 || !self->analysis || self->job == TSR_JOB_ANALYSE)
-    return;   /* weigh_pending stays set; started when the blocker finishes */
-  self->weigh_pending = FALSE;
-  self->weigh_running = TRUE;
-  JobData *d = g_new0 (JobData, 1);
-  d->gen = self->weigh_gen;
-  d->params = self->params;
-  d->analysis = tsr_analysis_ref (self->analysis);
-  GTask *task = g_task_new (self, NULL, weigh_done, NULL);
-  g_task_set_task_data (task, d, job_data_free);
-  g_task_set_name (task, "tessera-weigh");
-  g_task_run_in_thread (task, weigh_thread);
-  g_object_unref (task);
-}
-
-static void
-request_weigh (TsrWindow *self)
-{
-  if (!self->weigh_pending && !self->weigh_running)
-    self->weigh_t0 = g_get_monotonic_time ();
-  self->weigh_gen++;
-  self->weigh_pending = TRUE;
-  start_weigh (self);
+  tsr_window_job_progress_cb (phase, done, total, data);
 }
 
 /* ---------------------------------------------------------------- run */
@@ -734,7 +410,7 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   tsr_stall_lower_thread_priority ();
   JobData *d = task_data;
   GError *error = NULL;
-  TsrReconstruction *rec = tsr_tbqr_accumulate (d->analysis, d->weights, &d->params, job_progress_cb, d,
+  TsrReconstruction *rec = tsr_tbqr_accumulate (d->analysis, d->weights, &d->params.tbqr, &d->params.run, tsr_window_job_progress_cb, d,
                                                 cancellable, &error);
   if (!rec)
     {
@@ -745,7 +421,7 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   r->recon = rec;
   if (!g_cancellable_is_cancelled (cancellable))
     {
-      job_progress_cb (N_("Rendering"), 0, 0, d);
+      tsr_window_job_progress_cb (N_("Rendering"), 0, 0, d);
       r->result_surface = render_display (rec->result);
       r->mean_surface = render_display (rec->mean);
     }
@@ -762,40 +438,40 @@ run_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   GError *error = NULL;
   RunResult *r = g_task_propagate_pointer (task, &error);
   self->run_workers--;
-  if (!job_current (self, task))
+  if (!tsr_window_job_current (self, task))
     {
       g_clear_error (&error);
       if (r)
         run_result_free (r);
       if (!self->disposed && self->weigh_pending)
-        start_weigh (self);
+        tsr_window_start_weigh (self);
       return;
     }
-  end_job (self);
+  tsr_window_end_job_full (self);
   if (!r)
     {
-      show_error (self, error->message);
+      tsr_window_show_error (self, error->message);
       g_error_free (error);
     }
   else
     {
       JobData *d = g_task_get_task_data (task);
       double secs = (g_get_monotonic_time () - d->t0) / 1e6;
-      set_reconstruction (self, g_steal_pointer (&r->recon), g_steal_pointer (&r->result_surface),
+      tsr_window_set_reconstruction (self, g_steal_pointer (&r->recon), g_steal_pointer (&r->result_surface),
                           g_steal_pointer (&r->mean_surface));
       run_result_free (r);
       const TsrValidation *v = &self->recon->validation;
       g_autofree char *msg = g_strdup_printf (
         _("Reconstruction done in %.1f s — validation %s: FWHM %.2f vs mean %.2f px, noise ratio %.3f, %u matched stars"),
         secs, v->pass ? _("passed") : _("failed"), v->fwhm_result, v->fwhm_mean, v->noise_ratio, v->n_matched);
-      set_status (self, msg);
+      tsr_window_set_status (self, msg);
       gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_RESULT);
       show_current (self);
-      redraw_figures (self);
-      update_actions (self);
+      tsr_window_redraw_figures_full (self);
+      tsr_window_update_actions_full (self);
     }
   if (self->weigh_pending)
-    start_weigh (self);
+    tsr_window_start_weigh (self);
 }
 
 gboolean
@@ -805,13 +481,13 @@ tsr_window_run (TsrWindow *self)
   if (self->job != TSR_JOB_NONE || !self->analysis || !self->weights)
     return FALSE;
   GCancellable *cancellable;
-  JobData *d = begin_job (self, TSR_JOB_RUN, &cancellable);
+  JobData *d = tsr_window_begin_job_full (self, TSR_JOB_RUN, &cancellable);
   d->analysis = tsr_analysis_ref (self->analysis);
   d->weights = tsr_weights_ref (self->weights);
   self->run_workers++;
-  set_status (self, _("Reconstructing…"));
+  tsr_window_set_status (self, _("Reconstructing…"));
   GTask *task = g_task_new (self, cancellable, run_done, NULL);
-  g_task_set_task_data (task, d, job_data_free);
+  g_task_set_task_data (task, d, tsr_window_job_data_free);
   g_task_set_name (task, "tessera-run");
   g_task_run_in_thread (task, run_thread);
   g_object_unref (task);
@@ -827,12 +503,12 @@ tsr_window_cancel (TsrWindow *self)
   TsrJobKind kind = self->job;
   g_cancellable_cancel (self->job_cancellable);
   self->job_gen++;   /* whatever the worker returns is dropped */
-  end_job (self);
-  set_status (self, kind == TSR_JOB_RUN      ? _("Run cancelled")
+  tsr_window_end_job_full (self);
+  tsr_window_set_status (self, kind == TSR_JOB_RUN      ? _("Run cancelled")
                     : kind == TSR_JOB_DECONV ? _("Deconvolution cancelled")
                                              : _("Analysis cancelled"));
   if (self->weigh_pending)
-    start_weigh (self);
+    tsr_window_start_weigh (self);
 }
 
 /* ---------------------------------------------------------------- live preview */
@@ -860,7 +536,6 @@ typedef struct
   TsrPreviewCache *cache;
   TsrWeights *weights;
 } PreviewJob;
-
 
 static void
 preview_job_free (gpointer data)
@@ -916,7 +591,7 @@ preview_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   if (!r)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        show_error (self, error->message);
+        tsr_window_show_error (self, error->message);
       g_error_free (error);
       return;
     }
@@ -951,8 +626,8 @@ start_preview (TsrWindow *self)
 
 /* New weights are shown: render the preview with them (the latest request wins). The
  * preview time counts from the parameter change that led to these weights. */
-static void
-request_preview (TsrWindow *self)
+void
+tsr_window_request_preview (TsrWindow *self)
 {
   if (!self->preview_cache)
     return;
@@ -963,8 +638,6 @@ request_preview (TsrWindow *self)
 }
 
 /* ---------------------------------------------------------------- stall probe */
-
-#define STALL_TICK_MS 10
 
 static gboolean
 stall_tick (gpointer data)
@@ -1042,7 +715,7 @@ load_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   self->loading = FALSE;
   if (!r)
     {
-      show_error (self, error->message);
+      tsr_window_show_error (self, error->message);
       g_error_free (error);
       return;
     }
@@ -1069,7 +742,7 @@ load_frame (TsrWindow *self, int index, const char *path)
   d->index = index;
   d->path = g_strdup (path);
   GTask *task = g_task_new (self, self->load_cancellable, load_done, NULL);
-  g_task_set_task_data (task, d, job_data_free);
+  g_task_set_task_data (task, d, tsr_window_job_data_free);
   g_task_set_name (task, "tessera-load-frame");
   g_task_run_in_thread (task, load_thread);
   g_object_unref (task);
@@ -1097,6 +770,19 @@ show_current (TsrWindow *self)
                                      self->analysis ? (double) self->analysis->width / self->deconv_img->width : 1.0);
   else
     tsr_image_view_set_image (self->view, NULL, NULL, -1);
+  /* split compare: the result against the mean stack of the same frames */
+  gboolean can_split = self->recon && self->mean_surface && self->result_surface
+                       && (mode == SHOW_RESULT || mode == SHOW_MEAN);
+  gtk_widget_set_sensitive (self->tog_compare, can_split);
+  if (can_split && gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_compare)))
+    {
+      if (mode == SHOW_RESULT)
+        tsr_image_view_set_compare (self->view, self->mean_surface, _("TBQR result"), _("Mean stack"));
+      else
+        tsr_image_view_set_compare (self->view, self->result_surface, _("Mean stack"), _("TBQR result"));
+    }
+  else
+    tsr_image_view_set_compare (self->view, NULL, NULL, NULL);
   /* stars are in the displayed frame's own coordinates: only over that frame */
   gtk_widget_set_sensitive (self->tog_stars, mode == SHOW_FRAME);
 }
@@ -1135,7 +821,7 @@ tsr_window_on_selection_changed (GObject *sel, GParamSpec *pspec, TsrWindow *sel
   int index = tsr_frame_row_get_index (row);
   self->selected_frame = index;
   tsr_image_view_set_selected_frame (self->view, index);
-  redraw_figures (self);
+  tsr_window_redraw_figures_full (self);
   if (gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown)) != SHOW_FRAME)
     gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_FRAME);
   if (index != self->frame_img_index)
@@ -1265,6 +951,13 @@ build_view_toolbar (TsrWindow *self)
     }
   gtk_box_append (GTK_BOX (bar), linked);
 
+  self->tog_compare = gtk_toggle_button_new_with_label (_("Split"));
+  gtk_widget_set_tooltip_text (self->tog_compare,
+                               _("Compare side by side: the result (left) against the mean stack of the "
+                                 "same frames (right); drag the divider"));
+  g_signal_connect_swapped (self->tog_compare, "toggled", G_CALLBACK (show_current), self);
+  gtk_box_append (GTK_BOX (bar), self->tog_compare);
+
   self->readout = gtk_label_new ("");
   gtk_label_set_xalign (GTK_LABEL (self->readout), 1);
   gtk_label_set_ellipsize (GTK_LABEL (self->readout), PANGO_ELLIPSIZE_START);
@@ -1325,7 +1018,7 @@ tsr_window_init (TsrWindow *self)
 {
   tsr_stall_trace_init ();
   g_signal_connect (self, "realize", G_CALLBACK (trace_frames), NULL);
-  tsr_params_init (&self->params);
+  tsr_project_init (&self->params);
   self->frame_img_index = -1;
   self->selected_frame = -1;
   self->progress = progress_shared_new (self);
@@ -1394,7 +1087,7 @@ tsr_window_init (TsrWindow *self)
   GtkWindow *help = tsr_shortcuts_window_new ();
   gtk_application_window_set_help_overlay (GTK_APPLICATION_WINDOW (self), GTK_SHORTCUTS_WINDOW (help));
 
-  update_actions (self);
+  tsr_window_update_actions_full (self);
   show_current (self);
 }
 
@@ -1438,7 +1131,7 @@ tsr_window_finalize (GObject *object)
   g_clear_pointer (&self->session, tsr_session_unref);
   g_clear_pointer (&self->analysis, tsr_analysis_unref);
   g_clear_pointer (&self->weights, tsr_weights_unref);
-  set_reconstruction (self, NULL, NULL, NULL);
+  tsr_window_set_reconstruction (self, NULL, NULL, NULL);
   g_clear_pointer (&self->frame_img, tsr_image_unref);
   g_clear_pointer (&self->frame_surface, cairo_surface_destroy);
   g_clear_pointer (&self->preview_cache, tsr_preview_cache_unref);
@@ -1476,6 +1169,19 @@ tsr_window_set_autorun (TsrWindow *self, gboolean autorun)
 }
 
 void
+tsr_window_set_split (TsrWindow *self, gboolean split)
+{
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_compare), split);
+  show_current (self);
+}
+
+struct _TsrImageView *
+tsr_window_get_image_view (TsrWindow *self)
+{
+  return self->view;
+}
+
+void
 tsr_window_show_current (TsrWindow *self)
 {
   show_current (self);
@@ -1484,7 +1190,7 @@ tsr_window_show_current (TsrWindow *self)
 void
 tsr_window_request_weigh (TsrWindow *self)
 {
-  request_weigh (self);
+  tsr_window_request_weigh_full (self);
 }
 
 TsrJobKind
@@ -1545,7 +1251,7 @@ tsr_window_get_reconstruction (TsrWindow *self)
   return self->recon;
 }
 
-const TsrParams *
+const TsrProject *
 tsr_window_get_params (TsrWindow *self)
 {
   return &self->params;

@@ -9,16 +9,15 @@ static char *
 deconv_params_help (void)
 {
   GString *s = g_string_new (_("Deconvolution parameters for --set KEY=VALUE (all keys: docs/parameters.md):\n"));
-  guint n = 0;
-  const TsrParamSpec *specs = tsr_params_specs (&n);
-  TsrParams d;
-  tsr_params_init (&d);
+  guint n = tsr_project_n_keys ();
+  TsrProject d;
+  tsr_project_init (&d);
   for (guint i = 0; i < n; i++)
     {
-      if (!g_str_has_prefix (specs[i].key, "deconv.") && !g_str_has_prefix (specs[i].key, "run."))
+      if (!g_str_has_prefix (tsr_project_key (i)->key, "deconv.") && !g_str_has_prefix (tsr_project_key (i)->key, "run."))
         continue;
-      g_autofree char *def = tsr_params_get_string (&d, specs[i].key);
-      g_string_append_printf (s, "  %-24s %s (default %s)\n", specs[i].key, _(specs[i].help), def);
+      g_autofree char *def = tsr_project_get_string (&d, tsr_project_key (i)->key);
+      g_string_append_printf (s, "  %-24s %s (default %s)\n", tsr_project_key (i)->key, _(tsr_project_key (i)->help), def);
     }
   return g_string_free (s, FALSE);
 }
@@ -68,15 +67,19 @@ cli_deconv (int argc, char **argv)
     return cli_fail_msg (_("deconv: the output file is missing (-o OUT.fits)"));
 
   GError *error = NULL;
-  TsrParams p;
+  TsrProject p;
   g_autoptr (TsrSession) s = NULL;
   int rc = cli_params_and_session ("deconv", config, sets, argc, argv, recursive, &p, &s);
   if (rc != 0)
     return rc;
   if (!cli_check_output (out, s, &error) || (mean_out && !cli_check_output (mean_out, s, &error)))
     return cli_fail (error);
-  if (mean_out && g_strcmp0 (mean_out, out) == 0)
-    return cli_fail_msg (_("deconv: --mean-stack and -o name the same file"));
+  {
+    const char *opts[] = { "-o", "--mean-stack", "--preview" };
+    const char *paths[] = { out, mean_out, preview };
+    if (!cli_check_distinct ("deconv", G_N_ELEMENTS (paths), opts, paths, &error))
+      return cli_fail (error);
+  }
   {
     const char *outs[] = { out, mean_out, preview };
     for (guint i = 0; i < G_N_ELEMENTS (outs); i++)
@@ -101,7 +104,7 @@ cli_deconv (int argc, char **argv)
   CliProgress prog;
   cli_progress_init (&prog);
   IterCtx ic = { verbose };
-  TsrDeconvResult *r = tsr_deconv_run (s, &p, &opt, on_iteration, &ic, cli_progress_cb, &prog,
+  TsrDeconvResult *r = tsr_deconv_run (s, &p.deconv, &p.tbqr, &p.run, &opt, on_iteration, &ic, cli_progress_cb, &prog,
                                        cli_cancellable (), &error);
   cli_progress_end (&prog);
   if (!r)

@@ -52,11 +52,11 @@ cli_demo (int argc, char **argv)
   g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, cli_cancellable (), &error);
   if (!s)
     return cli_fail (error);
-  TsrParams params;
-  tsr_params_init (&params);
-  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &params, cli_progress_cb, &prog, cli_cancellable (), &error);
-  g_autoptr (TsrWeights) w = a ? tsr_tbqr_weigh (a, &params, &error) : NULL;
-  TsrReconstruction *r = w ? tsr_tbqr_accumulate (a, w, &params, cli_progress_cb, &prog, cli_cancellable (), &error) : NULL;
+  TsrProject params;
+  tsr_project_init (&params);
+  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &params.tbqr, &params.run, cli_progress_cb, &prog, cli_cancellable (), &error);
+  g_autoptr (TsrWeights) w = a ? tsr_tbqr_weigh (a, &params.tbqr, &error) : NULL;
+  TsrReconstruction *r = w ? tsr_tbqr_accumulate (a, w, &params.tbqr, &params.run, cli_progress_cb, &prog, cli_cancellable (), &error) : NULL;
   cli_progress_end (&prog);
   if (!r)
     return cli_fail (error);

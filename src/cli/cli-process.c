@@ -10,14 +10,13 @@ static char *
 params_help (void)
 {
   GString *s = g_string_new (_("Parameters for --set KEY=VALUE (see docs/parameters.md):\n"));
-  guint n = 0;
-  const TsrParamSpec *specs = tsr_params_specs (&n);
-  TsrParams d;
-  tsr_params_init (&d);
+  guint n = tsr_project_n_keys ();
+  TsrProject d;
+  tsr_project_init (&d);
   for (guint i = 0; i < n; i++)
     {
-      g_autofree char *def = tsr_params_get_string (&d, specs[i].key);
-      g_string_append_printf (s, "  %-28s %s (default %s)\n", specs[i].key, _(specs[i].help), def);
+      g_autofree char *def = tsr_project_get_string (&d, tsr_project_key (i)->key);
+      g_string_append_printf (s, "  %-28s %s (default %s)\n", tsr_project_key (i)->key, _(tsr_project_key (i)->help), def);
     }
   return g_string_free (s, FALSE);
 }
@@ -68,7 +67,7 @@ cli_process (int argc, char **argv)
     }
 
   GError *error = NULL;
-  TsrParams p;
+  TsrProject p;
   g_autoptr (TsrSession) s = NULL;
   int rc = cli_params_and_session ("process", config, sets, argc, argv, recursive, &p, &s);
   if (rc != 0)
@@ -79,8 +78,12 @@ cli_process (int argc, char **argv)
   if (!cli_check_output (out, s, &error) || (mean_out && !cli_check_output (mean_out, s, &error))
       || (json && !cli_check_output (json, s, &error)))
     return cli_fail (error);
-  if (mean_out && g_strcmp0 (mean_out, out) == 0)
-    return cli_fail_msg (_("process: --mean-stack and -o name the same file"));
+  {
+    const char *opts[] = { "-o", "--mean-stack", "--json", "--report" };
+    const char *paths[] = { out, mean_out, json, report };
+    if (!cli_check_distinct ("process", G_N_ELEMENTS (paths), opts, paths, &error))
+      return cli_fail (error);
+  }
   {
     const char *outs[] = { out, mean_out, json };
     for (guint i = 0; config && i < G_N_ELEMENTS (outs); i++)
@@ -94,13 +97,13 @@ cli_process (int argc, char **argv)
   CliProgress prog;
   cli_progress_init (&prog);
   gint64 t0 = g_get_monotonic_time ();
-  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &p, cli_progress_cb, &prog, cli_cancellable (), &error);
+  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &p.tbqr, &p.run, cli_progress_cb, &prog, cli_cancellable (), &error);
   if (!a)
     {
       cli_progress_end (&prog);
       return cli_fail (error);
     }
-  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (a, &p, &error);
+  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (a, &p.tbqr, &error);
   if (!w)
     {
       cli_progress_end (&prog);
@@ -118,7 +121,7 @@ cli_process (int argc, char **argv)
                            a->reg->n_frames - tsr_registration_n_valid (a->reg) + (w->n_used == 0),
                            a->reg->n_frames);
     }
-  TsrReconstruction *r = tsr_tbqr_accumulate (a, w, &p, cli_progress_cb, &prog, cli_cancellable (), &error);
+  TsrReconstruction *r = tsr_tbqr_accumulate (a, w, &p.tbqr, &p.run, cli_progress_cb, &prog, cli_cancellable (), &error);
   cli_progress_end (&prog);
   if (!r)
     return cli_fail (error);

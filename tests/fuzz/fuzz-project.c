@@ -16,8 +16,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   const char *dir = fuzz_workdir ();
   char *path = fuzz_write (dir, "project.tessera", data, size);
 
-  TsrParams p;
-  tsr_params_init (&p);
+  TsrProject p;
+  tsr_project_init (&p);
   char **paths = NULL;
   GPtrArray *warnings = g_ptr_array_new_with_free_func (g_free);
   GError *e = NULL;
@@ -26,23 +26,22 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       if (!paths)
         abort ();
       GError *v = NULL;
-      if (!tsr_params_validate (&p, &v))
+      if (!tsr_project_validate (&p, &v))
         abort ();
       /* save and load again: same parameters */
       char *again = g_build_filename (dir, "again.tessera", NULL);
       if (tsr_project_save (again, &p, (const char *const *) paths, &v))
         {
-          TsrParams q;
-          tsr_params_init (&q);
+          TsrProject q;
+          tsr_project_init (&q);
           char **paths2 = NULL;
           if (!tsr_project_load (again, &q, &paths2, NULL, &v))
             abort ();
-          guint n = 0;
-          const TsrParamSpec *specs = tsr_params_specs (&n);
+          guint n = tsr_project_n_keys ();
           for (guint i = 0; i < n; i++)
             {
-              char *a = tsr_params_get_string (&p, specs[i].key);
-              char *b = tsr_params_get_string (&q, specs[i].key);
+              char *a = tsr_project_get_string (&p, tsr_project_key (i)->key);
+              char *b = tsr_project_get_string (&q, tsr_project_key (i)->key);
               if (g_strcmp0 (a, b) != 0)
                 abort ();
               g_free (a);
@@ -67,11 +66,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   /* every line as an assignment */
   char *text = g_strndup ((const char *) data, size);
   char **lines = g_strsplit (text, "\n", 64);
-  TsrParams r;
-  tsr_params_init (&r);
+  TsrProject r;
+  tsr_project_init (&r);
   for (int i = 0; lines[i]; i++)
     {
-      if (!tsr_params_set_assignment (&r, lines[i], &e))
+      if (!tsr_project_set_assignment (&r, lines[i], &e))
         {
           if (!e)
             abort ();

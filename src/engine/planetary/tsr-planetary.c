@@ -2,10 +2,10 @@
  * smooth warp field, local-quality stacking (docs/planetary.md). */
 #include "tsr-planetary.h"
 #include "tsr-error.h"
-#include "tsr-frames.h"
+#include "tsr-parallel.h"
 #include "tsr-json.h"
 #include "tsr-stats.h"
-#include "tsr-tbqr.h"
+#include "tsr-demosaic.h"
 #include "tsr-warp.h"
 
 #include <glib/gi18n.h>

@@ -16,7 +16,7 @@
 #include <gio/gio.h>
 #include "tsr-image.h"
 #include "tsr-progress.h"
-#include "io/tsr-image-reader.h"
+#include "tsr-image-reader.h"
 
 G_BEGIN_DECLS
 

@@ -1,0 +1,315 @@
+/* tsr-window-analysis.c — the window's analysis and weighing jobs: analyse a session in a
+ * worker thread, fill the frame table and the diagnostics, re-weigh on every parameter
+ * change. */
+#include "tsr-config.h"
+#include <math.h>
+#include <string.h>
+#include <glib/gi18n.h>
+#include "tsr-window-private.h"
+#include "tsr-frame-row.h"
+#include "tsr-application.h"
+#include "tsr-shortcuts.h"
+#include "tsr-settings.h"
+
+/* ---------------------------------------------------------------- analysis */
+
+typedef struct
+{
+  TsrSession *session;
+  TsrAnalysis *analysis;
+  TsrWeights *weights;
+  GError *weigh_error;
+  TsrPreviewCache *preview_cache;
+  TsrImage *preview_img;
+  cairo_surface_t *preview_surface;
+} AnalysisResult;
+
+static void
+analysis_result_free (gpointer data)
+{
+  AnalysisResult *r = data;
+  g_clear_pointer (&r->session, tsr_session_unref);
+  g_clear_pointer (&r->analysis, tsr_analysis_unref);
+  g_clear_pointer (&r->weights, tsr_weights_unref);
+  g_clear_error (&r->weigh_error);
+  g_clear_pointer (&r->preview_cache, tsr_preview_cache_unref);
+  g_clear_pointer (&r->preview_img, tsr_image_unref);
+  g_clear_pointer (&r->preview_surface, cairo_surface_destroy);
+  g_free (r);
+}
+
+static void
+analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  tsr_stall_lower_thread_priority ();
+  JobData *d = task_data;
+  GError *error = NULL;
+  TsrScanOptions so = { 0 };
+
+  tsr_window_job_progress_cb (N_("Scanning"), 0, 0, d);
+  g_autoptr (TsrSession) s = tsr_session_scan ((const char *const *) d->paths, &so, cancellable, &error);
+  if (!s)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (tsr_session_n_frames (s) < 2)
+    {
+      g_task_return_new_error (task, TSR_ERROR, TSR_ERROR_EMPTY,
+                               _("%s: a session needs at least two frames (it has one)"),
+                               tsr_session_frame (s, 0)->path);
+      return;
+    }
+  TsrAnalysis *a = tsr_tbqr_analyse (s, &d->params.tbqr, &d->params.run, tsr_window_job_progress_cb, d, cancellable, &error);
+  if (!a)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  AnalysisResult *r = g_new0 (AnalysisResult, 1);
+  r->session = g_steal_pointer (&s);
+  r->analysis = a;
+  r->weights = tsr_tbqr_weigh (a, &d->params.tbqr, &r->weigh_error);
+
+  /* the live preview's reduced registered cache: a failure only costs the preview */
+  GError *perr = NULL;
+  gsize budget = (gsize) MIN (256.0, d->params.run.memory_budget_mb / 4) << 20;
+  r->preview_cache = tsr_preview_cache_build (a, 512, budget, tsr_window_job_progress_cb, d, cancellable, &perr);
+  if (r->preview_cache && r->weights)
+    {
+      r->preview_img = tsr_preview_render (r->preview_cache, r->weights, cancellable, NULL);
+      r->preview_surface = tsr_window_render_display (r->preview_img);
+    }
+  if (perr)
+    {
+      if (!g_error_matches (perr, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_message ("no live preview: %s", perr->message);
+      g_error_free (perr);
+    }
+  g_task_return_pointer (task, r, analysis_result_free);
+}
+
+void
+tsr_window_set_reconstruction (TsrWindow *self, TsrReconstruction *r, cairo_surface_t *rs, cairo_surface_t *ms)
+{
+  g_clear_pointer (&self->recon, tsr_reconstruction_free);
+  g_clear_pointer (&self->result_surface, cairo_surface_destroy);
+  g_clear_pointer (&self->mean_surface, cairo_surface_destroy);
+  self->recon = r;
+  self->result_surface = rs;
+  self->mean_surface = ms;
+}
+
+static void
+populate_rows (TsrWindow *self)
+{
+  g_list_store_remove_all (self->store);
+  if (!self->analysis || !self->session)
+    return;
+  guint n = tsr_session_n_frames (self->session);
+  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < n; i++)
+    {
+      TsrFrameInfo *fi = tsr_session_frame (self->session, i);
+      TsrFrameRow *row = tsr_frame_row_new (i, fi->name, fi->path);
+      tsr_frame_row_update (row, self->analysis, self->weights);
+      g_ptr_array_add (rows, row);
+    }
+  g_list_store_splice (self->store, 0, 0, rows->pdata, rows->len);
+}
+
+TSR_TIMED_CALLBACK (analysis_done)
+
+static void
+analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
+{
+  TsrWindow *self = TSR_WINDOW (source);
+  GTask *task = G_TASK (res);
+  GError *error = NULL;
+  AnalysisResult *r = g_task_propagate_pointer (task, &error);
+  self->analysis_workers--;
+  if (!tsr_window_job_current (self, task))
+    {
+      g_clear_error (&error);
+      if (r)
+        analysis_result_free (r);
+      return;
+    }
+  tsr_window_end_job_full (self);
+  if (!r)
+    {
+      tsr_window_show_error (self, error->message);
+      g_error_free (error);
+      return;
+    }
+  g_clear_pointer (&self->session, tsr_session_unref);
+  g_clear_pointer (&self->analysis, tsr_analysis_unref);
+  g_clear_pointer (&self->weights, tsr_weights_unref);
+  self->session = g_steal_pointer (&r->session);
+  self->analysis = g_steal_pointer (&r->analysis);
+  self->weights = g_steal_pointer (&r->weights);
+  tsr_window_set_reconstruction (self, NULL, NULL, NULL);
+  g_clear_pointer (&self->frame_img, tsr_image_unref);
+  g_clear_pointer (&self->frame_surface, cairo_surface_destroy);
+  self->frame_img_index = -1;
+  self->selected_frame = -1;
+  g_clear_pointer (&self->preview_cache, tsr_preview_cache_unref);
+  g_clear_pointer (&self->preview_img, tsr_image_unref);
+  g_clear_pointer (&self->preview_surface, cairo_surface_destroy);
+  self->preview_cache = g_steal_pointer (&r->preview_cache);
+  self->preview_img = g_steal_pointer (&r->preview_img);
+  self->preview_surface = g_steal_pointer (&r->preview_surface);
+  self->preview_gen++;
+  g_clear_pointer (&self->deconv_img, tsr_image_unref);
+  g_clear_pointer (&self->deconv_surface, cairo_surface_destroy);
+
+  tsr_image_view_set_analysis (self->view, self->analysis, self->weights);
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_FRAME);
+  populate_rows (self);   /* selects the first row, which loads it */
+  if (self->preview_img)
+    gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_PREVIEW);
+  tsr_window_redraw_figures_full (self);
+  tsr_window_update_actions_full (self);
+  tsr_window_session_opened (self);
+
+  JobData *d = g_task_get_task_data (task);
+  double secs = (g_get_monotonic_time () - d->t0) / 1e6;
+  const TsrAnalysis *a = self->analysis;
+  if (r->weigh_error)
+    tsr_window_show_error (self, r->weigh_error->message);
+  else
+    {
+      g_autofree char *msg = g_strdup_printf (
+        _("%u frames analysed in %.1f s: %u used, %u registered and valid; tile %d px, %d×%d tiles. Press Run for the full reconstruction."),
+        a->reg->n_frames, secs, self->weights->n_used, tsr_registration_n_valid (a->reg),
+        a->tile_size, a->tiles_x, a->tiles_y);
+      tsr_window_set_status (self, msg);
+    }
+  analysis_result_free (r);
+  if (self->weigh_pending)
+    tsr_window_request_weigh_full (self);
+  else if (self->autorun && self->weights)
+    tsr_window_run (self);
+}
+
+void
+tsr_window_open_paths (TsrWindow *self, const char *const *paths)
+{
+  g_return_if_fail (TSR_IS_WINDOW (self) && paths && paths[0]);
+  char **copy = g_strdupv ((char **) paths);   /* paths may be self->paths (Analyse Again) */
+  g_strfreev (self->paths);
+  self->paths = copy;
+  g_autofree char *base = g_path_get_basename (self->paths[0]);
+  g_autofree char *title = g_strdup_printf ("%s — Tessera", base);
+  gtk_window_set_title (GTK_WINDOW (self), title);
+
+  GCancellable *cancellable;
+  JobData *d = tsr_window_begin_job_full (self, TSR_JOB_ANALYSE, &cancellable);
+  d->paths = g_strdupv (self->paths);
+  self->weigh_pending = FALSE;
+  self->weigh_gen++;
+  g_autofree char *msg = g_strdup_printf (_("Analysing %s…"), self->paths[0]);
+  tsr_window_set_status (self, msg);
+
+  self->analysis_workers++;
+  GTask *task = g_task_new (self, cancellable, analysis_done, NULL);
+  g_task_set_task_data (task, d, tsr_window_job_data_free);
+  g_task_set_name (task, "tessera-analyse");
+  g_task_run_in_thread (task, analysis_thread);
+  g_object_unref (task);
+}
+
+void
+tsr_window_open_session (TsrWindow *self, const char *path)
+{
+  const char *paths[] = { path, NULL };
+  tsr_window_open_paths (self, paths);
+}
+
+/* ---------------------------------------------------------------- weighing */
+
+static void
+weigh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  JobData *d = task_data;
+  GError *error = NULL;
+  TsrWeights *w = tsr_tbqr_weigh (d->analysis, &d->params.tbqr, &error);
+  if (w)
+    g_task_return_pointer (task, w, (GDestroyNotify) tsr_weights_unref);
+  else
+    g_task_return_error (task, error);
+}
+
+TSR_TIMED_CALLBACK (weigh_done)
+
+static void
+weigh_done_impl (GObject *source, GAsyncResult *res, gpointer data)
+{
+  TsrWindow *self = TSR_WINDOW (source);
+  GTask *task = G_TASK (res);
+  JobData *d = g_task_get_task_data (task);
+  GError *error = NULL;
+  TsrWeights *w = g_task_propagate_pointer (task, &error);
+  self->weigh_running = FALSE;
+  if (self->disposed || d->gen != self->weigh_gen || d->analysis != self->analysis)
+    {
+      /* stale: parameters or analysis changed meanwhile */
+      g_clear_error (&error);
+      g_clear_pointer (&w, tsr_weights_unref);
+      if (!self->disposed && self->weigh_pending)
+        tsr_window_start_weigh (self);
+      return;
+    }
+  if (!w)
+    {
+      gtk_label_set_text (GTK_LABEL (self->param_note), error->message);
+      gtk_widget_add_css_class (self->param_note, "error");
+      tsr_window_show_error (self, error->message);
+      g_error_free (error);
+      tsr_window_refresh_rows (self);   /* the gate may have changed */
+      tsr_window_redraw_figures_full (self);
+      return;
+    }
+  gtk_label_set_text (GTK_LABEL (self->param_note), "");
+  gtk_widget_remove_css_class (self->param_note, "error");
+  g_clear_pointer (&self->weights, tsr_weights_unref);
+  self->weights = w;
+  tsr_image_view_set_analysis (self->view, self->analysis, self->weights);
+  tsr_window_refresh_rows (self);
+  tsr_window_redraw_figures_full (self);
+  tsr_window_update_actions_full (self);
+  self->weigh_ms = (g_get_monotonic_time () - self->weigh_t0) / 1e3;
+  g_autofree char *msg = g_strdup_printf (_("Weights updated in %.0f ms: %u of %u frames used%s"), self->weigh_ms,
+                                          w->n_used, w->n_frames,
+                                          self->recon ? _(" — Run again to apply them to the result") : "");
+  tsr_window_set_status (self, msg);
+  tsr_window_request_preview (self);
+}
+
+void
+tsr_window_start_weigh (TsrWindow *self)
+{
+  if (self->weigh_running || self->run_workers > 0 || !self->analysis || self->job == TSR_JOB_ANALYSE)
+    return;   /* weigh_pending stays set; started when the blocker finishes */
+  self->weigh_pending = FALSE;
+  self->weigh_running = TRUE;
+  JobData *d = g_new0 (JobData, 1);
+  d->gen = self->weigh_gen;
+  d->params = self->params;
+  d->analysis = tsr_analysis_ref (self->analysis);
+  GTask *task = g_task_new (self, NULL, weigh_done, NULL);
+  g_task_set_task_data (task, d, tsr_window_job_data_free);
+  g_task_set_name (task, "tessera-weigh");
+  g_task_run_in_thread (task, weigh_thread);
+  g_object_unref (task);
+}
+
+void
+tsr_window_request_weigh_full (TsrWindow *self)
+{
+  if (!self->weigh_pending && !self->weigh_running)
+    self->weigh_t0 = g_get_monotonic_time ();
+  self->weigh_gen++;
+  self->weigh_pending = TRUE;
+  tsr_window_start_weigh (self);
+}

@@ -1,0 +1,101 @@
+/* tsr-deconv-params.c — defaults and key table of the deconvolution's parameters. */
+#include "tsr-deconv-params.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+
+G_STATIC_ASSERT (sizeof (TsrDeconvRho) == sizeof (int));
+G_STATIC_ASSERT (sizeof (TsrDeconvSeed) == sizeof (int));
+G_STATIC_ASSERT (sizeof (TsrDeconvPsfMode) == sizeof (int));
+G_STATIC_ASSERT (TSR_RHO_L2 == 1);
+G_STATIC_ASSERT (TSR_DECONV_SEED_TBQR == 1);
+G_STATIC_ASSERT (TSR_DECONV_PSF_MOFFAT == 1);
+
+/* Names in enum value order. */
+static const char *const rho_choices[] = { "huber", "l2", NULL };
+static const char *const dseed_choices[] = { "median", "tbqr", NULL };
+static const char *const dpsf_choices[] = { "stars", "moffat", NULL };
+static const char *const dcolor_choices[] = { "rgb", "cfa", NULL };
+
+static const TsrParamSpec specs[] = {
+  /* deconvolution */
+  TSR_KEY_INT (TsrDeconvParams, "deconv.iterations", iterations, 1, 1000,
+               N_("Deconvolution iterations")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.kappa", kappa, 1.01, 100,
+                  N_("Largest per-iteration multiplicative update (kappa clip)")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.delta", delta, -100, 100,
+                  N_("Huber threshold delta; negative = automatic, |delta| x noise")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.relax", relax, 0.05, 1,
+                  N_("Relaxation of each deconvolution update")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.accel", accel, 1, 8,
+                  N_("Exponent on the deconvolution update ratio (1 = plain MM step; larger converges faster)")),
+  TSR_KEY_INT (TsrDeconvParams, "deconv.sr", sr, 1, 3,
+               N_("Super-resolution factor of the deconvolved image")),
+  TSR_KEY_ENUM (TsrDeconvParams, "deconv.rho", rho, rho_choices,
+                N_("Deconvolution loss: huber (robust to outliers) or l2")),
+  TSR_KEY_INT (TsrDeconvParams, "deconv.min_iterations", min_iterations, 1, 1000,
+               N_("Deconvolution iterations always run before the early stop may end the run")),
+  TSR_KEY_BOOL (TsrDeconvParams, "deconv.early_stop", early_stop,
+                N_("Stop the deconvolution early when the updates become small")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.stop_tol", stop_tol, 1e-6, 0.5,
+                  N_("Early-stop threshold on the smoothed median update and relative change")),
+  TSR_KEY_ENUM (TsrDeconvParams, "deconv.seed", seed, dseed_choices,
+                N_("Starting image of the deconvolution: per-pixel median of the frames, or the TBQR result")),
+  TSR_KEY_ENUM (TsrDeconvParams, "deconv.psf", psf, dpsf_choices,
+                N_("Per-frame PSFs from stacked star stamps (Moffat fallback), or Moffat from FWHM only")),
+  TSR_KEY_ENUM (TsrDeconvParams, "deconv.color", color, dcolor_choices,
+                N_("Bayer frames: rgb = demosaic each frame, one latent per channel; cfa = each frame's own CFA sites only")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.gain", gain, 0, 1e6,
+                  N_("Gain in electrons per ADU for the Poisson variance term; 0 = background RMS only")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.memory_mb", memory_mb, 32, 1048576,
+                  N_("Memory budget of the deconvolution in MiB (decides tile size and threads)")),
+};
+
+void
+tsr_deconv_params_init (TsrDeconvParams *p)
+{
+  g_return_if_fail (p != NULL);
+
+  memset (p, 0, sizeof *p);
+  p->iterations = 20;
+  p->kappa = 2.0;
+  p->delta = -2.5;
+  p->relax = 1.0;
+  p->accel = 4.0;
+  p->color = TSR_DECONV_COLOR_RGB;
+  p->sr = 1;
+  p->rho = TSR_RHO_HUBER;
+  p->min_iterations = 3;
+  p->early_stop = TRUE;
+  p->stop_tol = 0.002;
+  p->seed = TSR_DECONV_SEED_MEDIAN;
+  p->psf = TSR_DECONV_PSF_STARS;
+  p->gain = 0.0;
+  p->memory_mb = 1024.0;
+}
+
+const TsrParamSpec *
+tsr_deconv_params_specs (guint *n)
+{
+  return tsr_keys_table (specs, G_N_ELEMENTS (specs), n);
+}
+
+gboolean
+tsr_deconv_params_validate (const TsrDeconvParams *p, GError **error)
+{
+  return tsr_keys_check_ranges (specs, G_N_ELEMENTS (specs), p, error);
+}
+
+char *
+tsr_deconv_params_history (const TsrDeconvParams *p, const TsrTbqrParams *tp, const TsrRunParams *run)
+{
+  GString *s = g_string_new (NULL);
+  g_string_append_printf (s, "Tessera params v%d:", TSR_PARAMS_VERSION);
+  guint n;
+  const TsrParamSpec *t = tsr_tbqr_params_specs (&n);
+  tsr_keys_history_append (s, t, n, tp);
+  tsr_keys_history_append (s, specs, G_N_ELEMENTS (specs), p);
+  t = tsr_run_params_specs (&n);
+  tsr_keys_history_append (s, t, n, run);
+  return g_string_free (s, FALSE);
+}

@@ -1,0 +1,43 @@
+/* tsr-deconv-params.h — the parameters of a multi-frame deconvolution ("deconv.*") and their
+ * key table. */
+#pragma once
+#include "tsr-keys.h"
+#include "tsr-tbqr-params.h"
+#include "tsr-run-params.h"
+
+G_BEGIN_DECLS
+
+typedef enum { TSR_RHO_HUBER = 0, TSR_RHO_L2 } TsrDeconvRho;
+typedef enum { TSR_DECONV_SEED_MEDIAN = 0, TSR_DECONV_SEED_TBQR } TsrDeconvSeed;
+typedef enum { TSR_DECONV_PSF_STARS = 0, TSR_DECONV_PSF_MOFFAT } TsrDeconvPsfMode;
+typedef enum { TSR_DECONV_COLOR_RGB = 0, TSR_DECONV_COLOR_CFA } TsrDeconvColor;
+
+typedef struct
+{
+  int iterations;       /* deconv.iterations (20) */
+  double kappa;         /* deconv.kappa (2.0) */
+  double delta;         /* deconv.delta (−2.5 = auto) */
+  double relax;         /* deconv.relax (1.0) */
+  double accel;         /* deconv.accel: exponent on the update ratio (see docs/deconv.md) */
+  int sr;               /* deconv.sr (1) */
+  TsrDeconvRho rho;     /* deconv.rho: huber (default) | l2 */
+  int min_iterations;   /* deconv.min_iterations (3) */
+  gboolean early_stop;  /* deconv.early_stop (TRUE) */
+  double stop_tol;      /* deconv.stop_tol (0.002) */
+  TsrDeconvSeed seed;   /* deconv.seed: median (default) | tbqr */
+  TsrDeconvPsfMode psf; /* deconv.psf: stars (default) | moffat */
+  TsrDeconvColor color; /* deconv.color: rgb (default, demosaic each frame) | cfa (own sites) */
+  double gain;          /* deconv.gain: e-/ADU for the Poisson term; 0 = background RMS only */
+  double memory_mb;     /* deconv.memory_mb (1024) */
+} TsrDeconvParams;
+
+void                tsr_deconv_params_init (TsrDeconvParams *p);
+const TsrParamSpec *tsr_deconv_params_specs (guint *n);
+gboolean            tsr_deconv_params_validate (const TsrDeconvParams *p, GError **error);
+
+/* "Tessera params v1: key=value …" for every key the deconvolution reads: register.* … validate.*
+ * (registration, TBQR seed), deconv.* and run.* (FITS HISTORY). */
+char               *tsr_deconv_params_history (const TsrDeconvParams *p, const TsrTbqrParams *tp,
+                                               const TsrRunParams *run);
+
+G_END_DECLS

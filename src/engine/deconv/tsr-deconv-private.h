@@ -1,0 +1,83 @@
+/* tsr-deconv-private.h — what tsr-deconv.c and tsr-deconv-stage.c share. */
+#pragma once
+#include "tsr-deconv.h"
+#include <math.h>
+
+G_BEGIN_DECLS
+
+#define MIB ((gsize) 1024 * 1024)
+
+typedef struct
+{
+  gboolean staged;
+  char *path;
+  int fd;
+  double plane[3][3];   /* per colour/channel: a + b·x + c·y */
+  double rms[3];
+  double scale;
+  double fwhm;
+  TsrPsf *psf[3];       /* fine grid */
+  guint n_scale_pairs;
+} DFrame;
+
+typedef struct
+{
+  const TsrDeconvParams *dp;   /* deconv.* */
+  const TsrTbqrParams *tp;     /* registration (register.*, stars.*, gate.*) and the TBQR seed */
+  const TsrRunParams *run;     /* run.* */
+  TsrSession *s;
+  int W, H;             /* reference geometry */
+  int Cd;               /* channels of the staged data (1 for mosaics) */
+  int C;                /* latent channels */
+  TsrCfa cfa;           /* mosaic pattern in reference geometry, or NONE (also when demosaicing) */
+  gboolean demosaic;    /* Bayer session, deconv.color = rgb: every frame demosaiced first */
+  int r;
+  char *stage_dir;
+  guint n_frames;
+  DFrame *frames;
+  GArray *ref_stars;    /* RefStar sorted by x */
+  GMutex lock;
+  /* used frames */
+  guint nu;
+  guint *used;
+  /* iteration geometry: rf = PSF radius, M = sampling margin (frame pixels sit up to one
+   * native pixel from their reference pixel, plus the bilinear tap), pad = rf + M = the
+   * latent's padding; all in fine samples */
+  int rf, M, pad, LW, LH, tile, ntx, nty;
+  TsrConvPlan *plan;
+  float **kcache;       /* nu × C spectra, or NULL */
+  float *x_old, *x_new; /* C × LW × LH */
+  gsize max_obs;
+  int max_lw, max_lh;
+  /* per iteration */
+  gint next_item;
+  gboolean abort;
+  GError *error;
+  GCancellable *cancellable;
+  double delta_param;
+  gboolean huber;
+  double kappa, relax, gain, accel;
+} Job;
+
+typedef struct
+{
+  double x, y, flux;
+} RefStar;
+
+static inline double
+tsr_deconv_plane_at (const double *p, double x, double y)
+{
+  return p[0] + p[1] * x + p[2] * y;
+}
+
+gboolean tsr_deconv_reference_hook (const TsrImage *ref, const TsrStarList *ref_stars, gpointer data, GError **error);
+gboolean tsr_deconv_seed_and_mean (Job *j, gsize budget, TsrImage **seed_out, TsrImage **mean_out, TsrProgressFunc progress, gpointer pdata, GCancellable *cancellable, GError **error);
+gboolean tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GCancellable *cancellable, GError **error);
+gint tsr_deconv_cmp_refstar (gconstpointer a, gconstpointer b);
+int tsr_deconv_data_colour (const Job *j, int c);
+int tsr_deconv_data_plane (const Job *j, int c);
+void tsr_deconv_fit_background (const float *v, const guint8 *mask, int w, int h, TsrCfa cfa, int colour, double out[3], double *rms);
+gboolean tsr_deconv_read_at (int fd, void *buf, gsize len, off_t off);
+gboolean tsr_deconv_write_all (int fd, const void *buf, gsize len);
+
+G_END_DECLS

@@ -1,0 +1,376 @@
+/* tsr-deconv-stage.c — staging for the deconvolution: registration hooks that measure each
+ * frame's PSF stars, photometric scale and background and stage its pixels, and the seed
+ * and mean images built in row bands of every used frame. */
+#include "tsr-deconv.h"
+#include "tsr-error.h"
+#include "tsr-fits.h"
+#include "tsr-register.h"
+#include "tsr-stats.h"
+#include "tsr-tbqr.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+#include "tsr-deconv-private.h"
+
+/* ---------------------------------------------------------------------------------------
+ * Staging (registration hooks)
+ */
+
+gboolean
+tsr_deconv_reference_hook (const TsrImage *ref, const TsrStarList *ref_stars, gpointer data, GError **error)
+{
+  Job *j = data;
+  j->ref_stars = g_array_new (FALSE, FALSE, sizeof (RefStar));
+  if (ref_stars)
+    for (guint i = 0; i < ref_stars->stars->len; i++)
+      {
+        const TsrStar *st = &g_array_index (ref_stars->stars, TsrStar, i);
+        if (st->saturated || !(st->flux > 0))
+          continue;
+        RefStar rs = { st->x, st->y, st->flux };
+        g_array_append_val (j->ref_stars, rs);
+      }
+  g_array_sort (j->ref_stars, tsr_deconv_cmp_refstar);
+  return TRUE;
+}
+
+/* Photometric scale: median flux ratio of stars matched to the reference's by position. */
+static double
+frame_scale (const Job *j, const TsrStarList *stars, const TsrTransform *inv, guint *npairs)
+{
+  *npairs = 0;
+  if (!stars || !j->ref_stars || j->ref_stars->len == 0)
+    return 1.0;
+  guint n = MIN (stars->stars->len, 400u);
+  float *ratio = g_new (float, MAX (n, 1u));
+  guint m = 0;
+  const RefStar *rs = (const RefStar *) j->ref_stars->data;
+  guint nr = j->ref_stars->len;
+  const double tol = 1.5;
+  for (guint i = 0; i < n; i++)
+    {
+      const TsrStar *st = &g_array_index (stars->stars, TsrStar, i);
+      if (st->saturated || !(st->flux > 0))
+        continue;
+      double x, y;
+      tsr_transform_apply (inv, st->x, st->y, &x, &y);
+      /* first reference star with x ≥ x − tol */
+      guint lo = 0, hi = nr;
+      while (lo < hi)
+        {
+          guint mid = (lo + hi) / 2;
+          if (rs[mid].x < x - tol)
+            lo = mid + 1;
+          else
+            hi = mid;
+        }
+      double best = tol * tol;
+      int bi = -1;
+      for (guint k = lo; k < nr && rs[k].x <= x + tol; k++)
+        {
+          double d2 = (rs[k].x - x) * (rs[k].x - x) + (rs[k].y - y) * (rs[k].y - y);
+          if (d2 < best)
+            {
+              best = d2;
+              bi = (int) k;
+            }
+        }
+      if (bi >= 0)
+        ratio[m++] = (float) (st->flux / rs[bi].flux);
+    }
+  double s = 1.0;
+  if (m >= 5)
+    s = tsr_median_inplace (ratio, m);
+  g_free (ratio);
+  *npairs = m;
+  return isfinite (s) && s > 0.05 && s < 20 ? s : 1.0;
+}
+
+/* Isolated, unsaturated, well-measured stars of a frame, in reference coordinates. */
+static guint
+psf_stars (const TsrStarList *stars, const TsrTransform *inv, double fwhm, double **xs, double **ys)
+{
+  *xs = *ys = NULL;
+  if (!stars || stars->stars->len == 0)
+    return 0;
+  guint n = stars->stars->len;
+  double iso = 2.0 * (tsr_psf_size_for_fwhm (fwhm) / 2) + 2;
+  *xs = g_new (double, 60);
+  *ys = g_new (double, 60);
+  guint m = 0;
+  for (guint i = 0; i < n && m < 60; i++)
+    {
+      const TsrStar *st = &g_array_index (stars->stars, TsrStar, i);
+      if (st->saturated || !(st->snr >= 20) || !isfinite (st->fwhm))
+        continue;
+      if (isfinite (fwhm) && (st->fwhm < 0.6 * fwhm || st->fwhm > 1.6 * fwhm))
+        continue;
+      gboolean isolated = TRUE;
+      for (guint k = 0; k < n && isolated; k++)
+        {
+          if (k == i)
+            continue;
+          const TsrStar *o = &g_array_index (stars->stars, TsrStar, k);
+          if (fabs (o->x - st->x) < iso && fabs (o->y - st->y) < iso)
+            isolated = FALSE;
+        }
+      if (!isolated)
+        continue;
+      tsr_transform_apply (inv, st->x, st->y, &(*xs)[m], &(*ys)[m]);
+      m++;
+    }
+  return m;
+}
+
+static double
+median_theta (const TsrStarList *stars)
+{
+  if (!stars || stars->stars->len == 0)
+    return 0;
+  guint n = MIN (stars->stars->len, 200u);
+  float *t = g_new (float, n);
+  for (guint i = 0; i < n; i++)
+    t[i] = (float) g_array_index (stars->stars, TsrStar, i).theta;
+  double m = tsr_median_inplace (t, n);
+  g_free (t);
+  return isfinite (m) ? m : 0;
+}
+
+/* Robust noise of the native samples of one colour about the background plane. */
+static double
+native_rms (const float *v, const guint8 *code, const gsize n, int W, int colour, const double *pl)
+{
+  gsize step = MAX ((gsize) 1, n / 200000);
+  float *res = g_new (float, n / step + 1);
+  gsize m = 0;
+  for (gsize k = 0; k < n; k += step)
+    {
+      if (!code[k] || (colour >= 0 && code[k] - 1 != colour))
+        continue;
+      res[m++] = (float) (v[k] - tsr_deconv_plane_at (pl, (double) (k % W), (double) (k / W)));
+    }
+  double rms = 0;
+  if (m > 16)
+    {
+      float med = tsr_median_inplace (res, m);
+      rms = TSR_MAD_TO_SIGMA * tsr_mad_inplace (res, m, med);
+    }
+  g_free (res);
+  return rms;
+}
+
+gboolean
+tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
+            GCancellable *cancellable, GError **error)
+{
+  Job *j = data;
+  DFrame *f = &j->frames[index];
+  if (!fr->registered)
+    return TRUE;
+  const TsrFrameInfo *fi = tsr_session_frame (j->s, index);
+  /* Bayer frames in rgb mode: demosaiced in their own geometry, then three full planes */
+  g_autoptr (TsrImage) dm = NULL;
+  if (j->demosaic)
+    {
+      if (img->channels != 1 || img->cfa == TSR_CFA_NONE || !(dm = tsr_demosaic (img)))
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: cannot demosaic the frame"), fi->path);
+          return FALSE;
+        }
+      img = dm;
+    }
+  g_autoptr (TsrImage) wp = tsr_warp (img, &fr->transform, j->W, j->H, j->cfa, j->tp->reg.interp);
+  if (!wp)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FAILED, _("%s: cannot warp the frame into the reference geometry"),
+                   fi->path);
+      return FALSE;
+    }
+  TsrTransform inv;
+  if (!tsr_transform_invert (&fr->transform, &inv))
+    return TRUE; /* degenerate: left unstaged, so unused */
+
+  /* the frame's own pixels: for every reference pixel the nearest frame pixel, its colour
+   * (the frame's own CFA site) and its exact position in the reference geometry */
+  int W = j->W, H = j->H, Cd = j->Cd;
+  gsize n = (gsize) W * H;
+  float *nat = g_new (float, n * Cd), *ex = g_new (float, n), *ey = g_new (float, n);
+  guint8 *code = g_new0 (guint8, n);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        gsize k = (gsize) y * W + x;
+        double fx, fy, rx, ry;
+        tsr_transform_apply (&fr->transform, x, y, &fx, &fy);
+        long qx = lround (fx), qy = lround (fy);
+        ex[k] = ey[k] = 0;
+        for (int c = 0; c < Cd; c++)
+          nat[(gsize) c * n + k] = 0;
+        if (!isfinite (fx) || !isfinite (fy) || qx < 0 || qy < 0 || qx >= img->width || qy >= img->height)
+          continue;
+        gsize q = (gsize) qy * img->width + (gsize) qx;
+        if (!img->mask[q])
+          continue;
+        tsr_transform_apply (&inv, (double) qx, (double) qy, &rx, &ry);
+        rx -= x;
+        ry -= y;
+        if (!(fabs (rx) <= 1.0 && fabs (ry) <= 1.0))
+          continue; /* scale far from 1: outside the sampling margin */
+        for (int c = 0; c < Cd; c++)
+          nat[(gsize) c * n + k] = tsr_image_plane (img, c)[q];
+        code[k] = (guint8) (1 + (img->cfa != TSR_CFA_NONE ? tsr_cfa_color (img->cfa, (int) qx, (int) qy) : 0));
+        ex[k] = (float) rx;
+        ey[k] = (float) ry;
+      }
+
+  double fwhm = isfinite (fr->fwhm) && fr->fwhm > 0.3 ? fr->fwhm : NAN;
+  f->fwhm = fwhm;
+  f->scale = frame_scale (j, fr->stars, &inv, &f->n_scale_pairs);
+  /* PSFs from the frame's own pixels (frame coordinates, its own CFA sites): no
+   * interpolation blur, as the forward model samples the frame's pixels themselves */
+  TsrTransform ident;
+  tsr_transform_identity (&ident);
+  double *xs = NULL, *ys = NULL;
+  guint ns = j->dp->psf == TSR_DECONV_PSF_STARS ? psf_stars (fr->stars, &ident, fwhm, &xs, &ys) : 0;
+  double ffwhm = isfinite (fwhm) ? fwhm : 3.0;
+  for (int c = 0; c < j->C; c++)
+    {
+      int pc = tsr_deconv_data_plane (j, c), col = tsr_deconv_data_colour (j, c);
+      tsr_deconv_fit_background (tsr_image_plane (wp, pc), wp->mask, W, H, j->cfa, col, f->plane[c], &f->rms[c]);
+      double nr = native_rms (nat + (gsize) pc * n, code, n, W, col, f->plane[c]);
+      if (nr > 0)
+        f->rms[c] = nr;
+      TsrPsf *psf = NULL;
+      if (ns > 0)
+        psf = tsr_psf_from_stamps (tsr_image_plane (img, pc), img->mask, img->width, img->height, img->cfa, col, xs,
+                                   ys, ns, ffwhm, j->r, 5);
+      if (!psf)
+        psf = tsr_psf_new_moffat (ffwhm, fr->roundness, median_theta (fr->stars), 3.0, j->r, 0);
+      f->psf[c] = psf;
+    }
+  g_free (xs);
+  g_free (ys);
+
+  f->path = g_strdup_printf ("%s/frame-%05u.raw", j->stage_dir, index);
+  int fd = g_open (f->path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+  gboolean ok = fd >= 0;
+  if (ok)
+    ok = tsr_deconv_write_all (fd, wp->data, sizeof (float) * n * wp->channels) && tsr_deconv_write_all (fd, wp->mask, n)
+         && tsr_deconv_write_all (fd, nat, sizeof (float) * n * Cd) && tsr_deconv_write_all (fd, code, n)
+         && tsr_deconv_write_all (fd, ex, sizeof (float) * n) && tsr_deconv_write_all (fd, ey, sizeof (float) * n);
+  int errsv = errno;
+  g_free (nat);
+  g_free (code);
+  g_free (ex);
+  g_free (ey);
+  if (fd >= 0 && close (fd) != 0 && ok)
+    {
+      ok = FALSE;
+      errsv = errno;
+    }
+  if (!ok)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("Cannot write the staged frame “%s”: %s (is the temporary "
+                                                      "folder full?)"),
+                   f->path, g_strerror (errsv));
+      return FALSE;
+    }
+  f->staged = TRUE;
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Seed and mean (row bands of every used frame)
+ */
+
+gboolean
+tsr_deconv_seed_and_mean (Job *j, gsize budget, TsrImage **seed_out, TsrImage **mean_out, TsrProgressFunc progress,
+               gpointer pdata, GCancellable *cancellable, GError **error)
+{
+  int W = j->W, H = j->H, Cd = j->Cd;
+  gsize per_row = (gsize) j->nu * W * Cd * (sizeof (float) + 1);
+  int band = (int) CLAMP (budget / 3 / MAX (per_row, (gsize) 1), (gsize) 1, (gsize) H);
+  TsrImage *seed = tsr_image_new (W, H, Cd);
+  TsrImage *mean = tsr_image_new (W, H, Cd);
+  seed->cfa = mean->cfa = j->cfa;
+  float *buf = g_new (float, (gsize) j->nu * band * W * Cd);
+  guint8 *mbuf = g_new (guint8, (gsize) j->nu * band * W);
+  float *col = g_new (float, j->nu);
+  gboolean ok = TRUE;
+  for (int y0 = 0; y0 < H && ok; y0 += band)
+    {
+      int y1 = MIN (H, y0 + band), nb = y1 - y0;
+      for (guint u = 0; u < j->nu && ok; u++)
+        {
+          DFrame *f = &j->frames[j->used[u]];
+          for (int c = 0; c < Cd && ok; c++)
+            ok = tsr_deconv_read_at (f->fd, buf + ((gsize) u * Cd + c) * band * W, sizeof (float) * nb * W,
+                          (off_t) (((gsize) c * H + y0) * W * sizeof (float)));
+          if (ok)
+            ok = tsr_deconv_read_at (f->fd, mbuf + (gsize) u * band * W, (gsize) nb * W,
+                          (off_t) ((gsize) Cd * H * W * sizeof (float) + (gsize) y0 * W));
+          if (!ok)
+            g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("Cannot read the staged frame “%s”"), f->path);
+        }
+      if (!ok)
+        break;
+      for (int y = y0; y < y1; y++)
+        for (int x = 0; x < W; x++)
+          {
+            gsize k = (gsize) y * W + x, kb = (gsize) (y - y0) * W + x;
+            gboolean any = FALSE;
+            for (int c = 0; c < Cd; c++)
+              {
+                int col_idx = j->cfa != TSR_CFA_NONE ? tsr_cfa_color (j->cfa, x, y) : c;
+                guint m = 0;
+                double sum = 0;
+                for (guint u = 0; u < j->nu; u++)
+                  {
+                    if (!mbuf[(gsize) u * band * W + kb])
+                      continue;
+                    DFrame *f = &j->frames[j->used[u]];
+                    double v = buf[((gsize) u * Cd + c) * band * W + kb];
+                    v = (v - tsr_deconv_plane_at (f->plane[col_idx], x, y)) / f->scale;
+                    col[m++] = (float) v;
+                    sum += v;
+                  }
+                if (m > 0)
+                  {
+                    any = TRUE;
+                    tsr_image_plane (mean, c)[k] = (float) (sum / m);
+                    tsr_image_plane (seed, c)[k] = tsr_median_inplace (col, m);
+                  }
+              }
+            seed->mask[k] = mean->mask[k] = any;
+          }
+      if (progress)
+        progress (_("Seeding"), (guint) y1, (guint) H, pdata);
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        ok = FALSE;
+    }
+  g_free (buf);
+  g_free (mbuf);
+  g_free (col);
+  if (!ok)
+    {
+      tsr_image_unref (seed);
+      tsr_image_unref (mean);
+      return FALSE;
+    }
+  if (j->cfa != TSR_CFA_NONE)
+    {
+      TsrImage *s3 = tsr_demosaic (seed), *m3 = tsr_demosaic (mean);
+      tsr_image_unref (seed);
+      tsr_image_unref (mean);
+      seed = s3;
+      mean = m3;
+      seed->cfa = mean->cfa = TSR_CFA_NONE;
+    }
+  *seed_out = seed;
+  *mean_out = mean;
+  return TRUE;
+}

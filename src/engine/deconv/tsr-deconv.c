@@ -1,0 +1,1251 @@
+/* tsr-deconv.c — multi-frame robust deconvolution: staging, seed, tiled MM iterations.
+ *
+ * 1. Registration pass (tsr_register_session_with_hooks): each registered frame is warped
+ *    into the reference geometry (CFA-preserving for Bayer mosaics), its background plane,
+ *    noise, photometric scale and PSF (per colour) are measured, and the warped frame is
+ *    written raw to a staging folder. Nothing but these small results stays in memory.
+ * 2. Seed pass: per-pixel median (the seed) and mean (validation) of the normalised frames
+ *    in row bands within the memory budget.
+ * 3. Iterations: the latent (padded by the PSF radius) is cut into tiles; every (tile,
+ *    channel) reads the tile's observed region plus a halo from every staged frame and
+ *    computes the exact multiplicative update of its core (the halo is wide enough that the
+ *    core's num/den equal the untiled ones). Workers run in parallel within the budget.
+ */
+#include "tsr-deconv.h"
+#include "tsr-error.h"
+#include "tsr-fits.h"
+#include "tsr-register.h"
+#include "tsr-stats.h"
+#include "tsr-tbqr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+#include "tsr-deconv-private.h"
+
+/* ---------------------------------------------------------------------------------------
+ * Small helpers
+ */
+
+int
+tsr_deconv_data_plane (const Job *j, int c)
+{
+  return j->cfa != TSR_CFA_NONE ? 0 : c;
+}
+
+int
+tsr_deconv_data_colour (const Job *j, int c)
+{
+  return j->cfa != TSR_CFA_NONE ? c : -1;
+}
+
+/* Robust plane fit of one colour (or channel) of a plane: box medians, then least squares
+ * with iterative rejection of boxes that hold stars or nebulosity. */
+void
+tsr_deconv_fit_background (const float *v, const guint8 *mask, int w, int h, TsrCfa cfa, int colour,
+                double out[3], double *rms)
+{
+  int bs = MAX (32, MIN (w, h) / 8);
+  int nbx = MAX (1, w / bs), nby = MAX (1, h / bs);
+  double *bx = g_new (double, nbx * nby), *by = g_new (double, nbx * nby), *bv = g_new (double, nbx * nby);
+  float *tmp = g_new (float, (gsize) (w / nbx + 2) * (h / nby + 2));
+  int nb = 0;
+  for (int j = 0; j < nby; j++)
+    for (int i = 0; i < nbx; i++)
+      {
+        int x0 = i * w / nbx, x1 = (i + 1) * w / nbx, y0 = j * h / nby, y1 = (j + 1) * h / nby;
+        guint n = 0;
+        for (int y = y0; y < y1; y++)
+          for (int x = x0; x < x1; x++)
+            {
+              gsize k = (gsize) y * w + x;
+              if (!mask[k] || (colour >= 0 && cfa != TSR_CFA_NONE && tsr_cfa_color (cfa, x, y) != colour))
+                continue;
+              tmp[n++] = v[k];
+            }
+        if (n < 16)
+          continue;
+        bx[nb] = 0.5 * (x0 + x1 - 1);
+        by[nb] = 0.5 * (y0 + y1 - 1);
+        bv[nb] = tsr_median_inplace (tmp, n);
+        nb++;
+      }
+  g_free (tmp);
+  double a = 0, b = 0, c = 0;
+  gboolean *keep = g_new (gboolean, MAX (nb, 1));
+  for (int i = 0; i < nb; i++)
+    keep[i] = TRUE;
+  for (int round = 0; round < 4 && nb > 0; round++)
+    {
+      /* normal equations for a + b (x − xc) + c (y − yc) */
+      double xc = 0.5 * (w - 1), yc = 0.5 * (h - 1);
+      double S[3][3] = { { 0 } }, R[3] = { 0 };
+      int m = 0;
+      for (int i = 0; i < nb; i++)
+        {
+          if (!keep[i])
+            continue;
+          double f[3] = { 1, bx[i] - xc, by[i] - yc };
+          for (int p = 0; p < 3; p++)
+            {
+              R[p] += f[p] * bv[i];
+              for (int q = 0; q < 3; q++)
+                S[p][q] += f[p] * f[q];
+            }
+          m++;
+        }
+      double sol[3] = { 0, 0, 0 };
+      if (m >= 6)
+        {
+          /* Cramer's rule */
+          double det = S[0][0] * (S[1][1] * S[2][2] - S[1][2] * S[2][1])
+                       - S[0][1] * (S[1][0] * S[2][2] - S[1][2] * S[2][0])
+                       + S[0][2] * (S[1][0] * S[2][1] - S[1][1] * S[2][0]);
+          if (fabs (det) > 1e-12)
+            for (int p = 0; p < 3; p++)
+              {
+                double M[3][3];
+                memcpy (M, S, sizeof M);
+                for (int q = 0; q < 3; q++)
+                  M[q][p] = R[q];
+                sol[p] = (M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1])
+                          - M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0])
+                          + M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0])) / det;
+              }
+          else
+            sol[0] = R[0] / S[0][0];
+        }
+      else if (m > 0)
+        sol[0] = R[0] / m;
+      a = sol[0] - sol[1] * xc - sol[2] * yc;
+      b = sol[1];
+      c = sol[2];
+      /* reject boxes far from the plane */
+      float *res = g_new (float, nb);
+      int nr = 0;
+      for (int i = 0; i < nb; i++)
+        if (keep[i])
+          res[nr++] = (float) (bv[i] - (a + b * bx[i] + c * by[i]));
+      float med = tsr_median_inplace (res, nr);
+      float mad = tsr_mad_inplace (res, nr, med);
+      g_free (res);
+      double lim = 3.0 * TSR_MAD_TO_SIGMA * mad + 1e-9;
+      for (int i = 0; i < nb; i++)
+        keep[i] = fabs (bv[i] - (a + b * bx[i] + c * by[i]) - med) <= lim;
+    }
+  g_free (keep);
+  g_free (bx);
+  g_free (by);
+  g_free (bv);
+  out[0] = a;
+  out[1] = b;
+  out[2] = c;
+  /* noise: 1.4826·MAD of the residual about the plane, on a subsample */
+  gsize n = (gsize) w * h, step = MAX ((gsize) 1, n / 200000);
+  float *res = g_new (float, n / step + 1);
+  gsize m = 0;
+  for (gsize k = 0; k < n; k += step)
+    {
+      int x = (int) (k % w), y = (int) (k / w);
+      if (!mask[k] || (colour >= 0 && cfa != TSR_CFA_NONE && tsr_cfa_color (cfa, x, y) != colour))
+        continue;
+      res[m++] = (float) (v[k] - (a + b * x + c * y));
+    }
+  float med = tsr_median_inplace (res, m);
+  float mad = tsr_mad_inplace (res, m, med);
+  g_free (res);
+  *rms = m > 0 ? TSR_MAD_TO_SIGMA * mad : 0;
+}
+
+gint
+tsr_deconv_cmp_refstar (gconstpointer a, gconstpointer b)
+{
+  double d = ((const RefStar *) a)->x - ((const RefStar *) b)->x;
+  return d < 0 ? -1 : d > 0;
+}
+
+gboolean
+tsr_deconv_write_all (int fd, const void *buf, gsize len)
+{
+  const char *p = buf;
+  while (len > 0)
+    {
+      gssize k = write (fd, p, len);
+      if (k < 0 && errno == EINTR)
+        continue;
+      if (k <= 0)
+        return FALSE;
+      p += k;
+      len -= (gsize) k;
+    }
+  return TRUE;
+}
+
+gboolean
+tsr_deconv_read_at (int fd, void *buf, gsize len, off_t off)
+{
+  char *p = buf;
+  while (len > 0)
+    {
+      gssize k = pread (fd, p, len, off);
+      if (k < 0 && errno == EINTR)
+        continue;
+      if (k <= 0)
+        return FALSE;
+      p += k;
+      len -= (gsize) k;
+      off += k;
+    }
+  return TRUE;
+}
+
+/* Staging file layout (W·H = n):
+ *   warped: Cd float planes, then a byte mask (seed, mean, background);
+ *   native: Cd float planes of the frame's own pixels taken at the nearest frame pixel of each
+ *           reference pixel (no interpolation), a byte code (0 = invalid, 1 + CFA colour of
+ *           that frame pixel, 1 for mono/RGB) and two float planes: the exact position of that
+ *           frame pixel in reference coordinates minus the reference pixel (ex, ey). */
+static off_t
+stage_off (const Job *j, int what, int c)
+{
+  gsize n = (gsize) j->W * j->H, fl = sizeof (float);
+  gsize warped = (gsize) j->Cd * n * fl + n;
+  switch (what)
+    {
+    case 0: return (off_t) ((gsize) c * n * fl);                        /* warped plane c */
+    case 1: return (off_t) ((gsize) j->Cd * n * fl);                    /* warped mask */
+    case 2: return (off_t) (warped + (gsize) c * n * fl);               /* native plane c */
+    case 3: return (off_t) (warped + (gsize) j->Cd * n * fl);           /* code */
+    case 4: return (off_t) (warped + (gsize) j->Cd * n * fl + n);       /* ex */
+    default: return (off_t) (warped + (gsize) j->Cd * n * fl + n + n * fl); /* ey */
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Tiles and memory
+ */
+
+typedef struct
+{
+  int cx0, cx1, cy0, cy1;   /* core, padded fine coordinates */
+  int qx0, qx1, qy0, qy1;   /* observed image pixels */
+  int lx0, ly0, lw, lh;     /* latent extent, padded fine coordinates */
+} Tile;
+
+static void
+tile_geometry (const Job *j, int tx, int ty, int T, Tile *t)
+{
+  int r = j->r, rf = j->pad;   /* the PSF radius plus the sampling margin */
+  t->cx0 = tx * T;
+  t->cx1 = MIN (j->LW, t->cx0 + T);
+  t->cy0 = ty * T;
+  t->cy1 = MIN (j->LH, t->cy0 + T);
+  /* observed pixel q touches padded latent samples [r·q, r·q + r − 1 + 2·pad]: it samples the
+   * convolution within M fine samples of its own r×r block, which reads the latent within rf */
+  int ax = t->cx0 - 2 * rf - r + 1, ay = t->cy0 - 2 * rf - r + 1;
+  t->qx0 = MAX (0, ax > 0 ? (ax + r - 1) / r : 0);
+  t->qy0 = MAX (0, ay > 0 ? (ay + r - 1) / r : 0);
+  t->qx1 = MIN (j->W, (t->cx1 - 1) / r + 1);
+  t->qy1 = MIN (j->H, (t->cy1 - 1) / r + 1);
+  t->lx0 = r * t->qx0;
+  t->ly0 = r * t->qy0;
+  t->lw = r * (t->qx1 - t->qx0) + 2 * rf;
+  t->lh = r * (t->qy1 - t->qy0) + 2 * rf;
+}
+
+typedef struct
+{
+  gsize fixed, kcache, per_worker;
+  int max_lw, max_lh;
+  gsize max_obs;
+} MemPlan;
+
+static void
+mem_plan (const Job *j, int T, MemPlan *m)
+{
+  int ntx = (j->LW + T - 1) / T, nty = (j->LH + T - 1) / T;
+  m->max_lw = m->max_lh = 0;
+  m->max_obs = 0;
+  for (int ty = 0; ty < nty; ty++)
+    for (int tx = 0; tx < ntx; tx++)
+      {
+        Tile t;
+        tile_geometry (j, tx, ty, T, &t);
+        m->max_lw = MAX (m->max_lw, t.lw);
+        m->max_lh = MAX (m->max_lh, t.lh);
+        m->max_obs = MAX (m->max_obs, (gsize) (t.qx1 - t.qx0) * (t.qy1 - t.qy0));
+      }
+  /* FFT sizes round up a little; estimate with 10 % margin */
+  double nreal = 1.1 * m->max_lw * 1.1 * m->max_lh;
+  double ncomplex = nreal / 2 + 1.1 * m->max_lh;
+  gsize spec = (gsize) (ncomplex * 8);
+  m->fixed = (gsize) 3 * j->C * j->LW * j->LH * sizeof (float)                /* x_old, x_new, callback image */
+             + (gsize) 3 * j->W * j->H * j->C * sizeof (float)                /* seed, mean, coverage */
+             + (gsize) j->nu * 4096 + 8 * MIB;                                /* frames, PSFs, plans */
+  m->kcache = (gsize) j->nu * j->C * spec;
+  m->per_worker = (gsize) (nreal * 4) + spec                                   /* FFT work */
+                  + 4 * spec                                                   /* X, NUM, DEN, K */
+                  + (gsize) 6 * m->max_lw * m->max_lh * sizeof (float)         /* x_ext, num, den, h∗x, 2 scatters */
+                  + m->max_obs * (9 * sizeof (float) + 2);                     /* y, m, code, ŷ, u1, u2, z, ex, ey… */
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Iterations
+ */
+
+typedef struct
+{
+  TsrConvWork *work;
+  float *xext, *numr, *denr;
+  float *X, *NUM, *DEN, *K;
+  float *y, *yh, *u1, *u2, *z, *ex, *ey;
+  float *cv, *s1, *s2;      /* h∗x on the tile's valid region, and the two scatters */
+  guint8 *m;
+  /* statistics */
+  double sum_dx2, sum_x2, sum_delta;
+  guint n_delta;
+  GArray *samples;
+  guint64 n_fft;
+} Worker;
+
+static Worker *
+worker_new (const Job *j)
+{
+  Worker *w = g_new0 (Worker, 1);
+  w->work = tsr_conv_work_new (j->plan);
+  gsize nl = (gsize) j->max_lw * j->max_lh;
+  w->xext = g_new (float, nl);
+  w->numr = g_new (float, nl);
+  w->denr = g_new (float, nl);
+  w->X = tsr_conv_spectrum_new (j->plan);
+  w->NUM = tsr_conv_spectrum_new (j->plan);
+  w->DEN = tsr_conv_spectrum_new (j->plan);
+  w->K = j->kcache ? NULL : tsr_conv_spectrum_new (j->plan);
+  gsize no = MAX (j->max_obs, (gsize) 1);
+  w->cv = g_new (float, nl);
+  w->s1 = g_new (float, nl);
+  w->s2 = g_new (float, nl);
+  w->y = g_new (float, no);
+  w->ex = g_new (float, no);
+  w->ey = g_new (float, no);
+  w->yh = g_new (float, no);
+  w->u1 = g_new (float, no);
+  w->u2 = g_new (float, no);
+  w->z = g_new (float, no);
+  w->m = g_new (guint8, no);
+  w->samples = g_array_new (FALSE, FALSE, sizeof (float));
+  return w;
+}
+
+static void
+worker_free (Worker *w)
+{
+  tsr_conv_work_free (w->work);
+  g_free (w->xext);
+  g_free (w->numr);
+  g_free (w->denr);
+  tsr_conv_spectrum_free (w->X);
+  tsr_conv_spectrum_free (w->NUM);
+  tsr_conv_spectrum_free (w->DEN);
+  tsr_conv_spectrum_free (w->K);
+  g_free (w->cv);
+  g_free (w->s1);
+  g_free (w->s2);
+  g_free (w->y);
+  g_free (w->ex);
+  g_free (w->ey);
+  g_free (w->yh);
+  g_free (w->u1);
+  g_free (w->u2);
+  g_free (w->z);
+  g_free (w->m);
+  g_array_free (w->samples, TRUE);
+  g_free (w);
+}
+
+static void
+job_fail (Job *j, GError *e)
+{
+  g_mutex_lock (&j->lock);
+  if (!j->error)
+    j->error = e;
+  else
+    g_error_free (e);
+  j->abort = TRUE;
+  g_mutex_unlock (&j->lock);
+}
+
+/* One (tile, channel): the exact multiplicative update of the tile's core. */
+static void
+process_item (Job *j, Worker *w, const Tile *t, int c)
+{
+  int lw = t->lw, lh = t->lh, ow = t->qx1 - t->qx0, oh = t->qy1 - t->qy0;
+  int vw = lw - 2 * j->rf, vh = lh - 2 * j->rf;
+  gsize no = (gsize) ow * oh;
+  int W = j->W, pc = tsr_deconv_data_plane (j, c), col = tsr_deconv_data_colour (j, c);
+  const float *xo = j->x_old + (gsize) c * j->LW * j->LH;
+  for (int y = 0; y < lh; y++)
+    memcpy (w->xext + (gsize) y * lw, xo + (gsize) (t->ly0 + y) * j->LW + t->lx0, sizeof (float) * lw);
+  tsr_conv_spectrum (w->work, w->xext, lw, lh, w->X);
+  tsr_conv_spectrum_zero (j->plan, w->NUM);
+  tsr_conv_spectrum_zero (j->plan, w->DEN);
+  gboolean any_frame = FALSE;
+  for (guint u = 0; u < j->nu && !j->abort; u++)
+    {
+      if (g_cancellable_is_cancelled (j->cancellable))
+        {
+          GError *e = NULL;
+          g_cancellable_set_error_if_cancelled (j->cancellable, &e);
+          job_fail (j, e);
+          return;
+        }
+      DFrame *f = &j->frames[j->used[u]];
+      gboolean ok = TRUE;
+      for (int y = 0; y < oh && ok; y++)
+        {
+          gsize row = (gsize) (t->qy0 + y) * W + t->qx0, o = (gsize) y * ow;
+          ok = tsr_deconv_read_at (f->fd, w->y + o, sizeof (float) * ow, stage_off (j, 2, pc) + (off_t) (row * sizeof (float)))
+               && tsr_deconv_read_at (f->fd, w->m + o, ow, stage_off (j, 3, 0) + (off_t) row)
+               && tsr_deconv_read_at (f->fd, w->ex + o, sizeof (float) * ow, stage_off (j, 4, 0) + (off_t) (row * sizeof (float)))
+               && tsr_deconv_read_at (f->fd, w->ey + o, sizeof (float) * ow, stage_off (j, 5, 0) + (off_t) (row * sizeof (float)));
+        }
+      if (!ok)
+        {
+          job_fail (j, g_error_new (TSR_ERROR, TSR_ERROR_IO, _("Cannot read the staged frame “%s”"), f->path));
+          return;
+        }
+      /* samples of this channel: valid, and for mosaics a site of this colour in the frame's
+       * own pattern */
+      guint nvalid = 0;
+      for (gsize k = 0; k < no; k++)
+        {
+          w->m[k] = w->m[k] && (col < 0 || w->m[k] - 1 == col);
+          nvalid += w->m[k] != 0;
+        }
+      if (nvalid == 0)
+        continue;
+      any_frame = TRUE;
+      const float *K = j->kcache ? j->kcache[(gsize) u * j->C + c] : w->K;
+      if (!j->kcache)
+        tsr_conv_kernel_spectrum (w->work, f->psf[c], w->K);
+      /* h∗x on the fine valid region (vw × vh); its sample i sits at unpadded fine index
+       * lx0 − M + i. A frame pixel at reference position p + e samples it bilinearly at fine
+       * position r·(p + e + ½) − ½. */
+      tsr_conv_forward_spec (w->work, w->X, K, lw, lh, w->cv);
+      double s = f->scale, rms2 = MAX (f->rms[c] * f->rms[c], 1e-12);
+      const double *pl = f->plane[c];
+      const int r = j->r;
+      const double ox = (double) j->M - t->lx0, oy = (double) j->M - t->ly0;
+      guint nz = 0;
+      for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++)
+          {
+            gsize k = (gsize) y * ow + x;
+            if (!w->m[k])
+              continue;
+            double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (t->qy0 + y + w->ey[k] + 0.5) - 0.5 + oy;
+            int ix = (int) floor (fx), iy = (int) floor (fy);
+            double ax = fx - ix, ay = fy - iy;
+            const float *c0 = w->cv + (gsize) iy * vw + ix, *c1 = c0 + vw;
+            double lin = s * ((1 - ay) * ((1 - ax) * c0[0] + ax * c0[1]) + ay * ((1 - ax) * c1[0] + ax * c1[1]));
+            double yh = lin + tsr_deconv_plane_at (pl, t->qx0 + x, t->qy0 + y);
+            w->yh[k] = (float) yh;
+            double v = rms2 + (j->gain > 0 ? MAX (lin, 0.0) / j->gain : 0.0);
+            w->u1[k] = (float) v;   /* variance, reused below */
+            w->z[nz++] = (float) ((w->y[k] - yh) / sqrt (v));
+          }
+      double delta = j->delta_param;
+      if (j->huber && delta < 0)
+        {
+          float med = tsr_median_inplace (w->z, nz);
+          float mad = tsr_mad_inplace (w->z, nz, med);
+          delta = fabs (j->delta_param) * TSR_MAD_TO_SIGMA * MAX (mad, 1e-6f);
+          w->sum_delta += delta;
+          w->n_delta++;
+        }
+      memset (w->s1, 0, sizeof (float) * vw * vh);
+      memset (w->s2, 0, sizeof (float) * vw * vh);
+      for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++)
+          {
+            gsize k = (gsize) y * ow + x;
+            if (!w->m[k])
+              continue;
+            double v = w->u1[k];
+            double wt = 1.0 / v;
+            if (j->huber)
+              {
+                double z = fabs ((w->y[k] - w->yh[k]) / sqrt (v));
+                if (z > delta)
+                  wt *= delta / z;
+              }
+            double a1 = wt * w->y[k], a2 = wt * w->yh[k];
+            /* transpose of the bilinear sampling */
+            double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (t->qy0 + y + w->ey[k] + 0.5) - 0.5 + oy;
+            int ix = (int) floor (fx), iy = (int) floor (fy);
+            double ax = fx - ix, ay = fy - iy;
+            double wq[4] = { (1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay };
+            gsize base = (gsize) iy * vw + ix, idx[4] = { base, base + 1, base + vw, base + vw + 1 };
+            for (int q = 0; q < 4; q++)
+              {
+                w->s1[idx[q]] += (float) (wq[q] * a1);
+                w->s2[idx[q]] += (float) (wq[q] * a2);
+              }
+          }
+      tsr_conv_adjoint_accumulate (w->work, K, w->s1, lw, lh, s, w->NUM);
+      tsr_conv_adjoint_accumulate (w->work, K, w->s2, lw, lh, s, w->DEN);
+    }
+  if (j->abort)
+    return;
+  float *xn = j->x_new + (gsize) c * j->LW * j->LH;
+  if (!any_frame)
+    {
+      for (int y = t->cy0; y < t->cy1; y++)
+        memcpy (xn + (gsize) y * j->LW + t->cx0, xo + (gsize) y * j->LW + t->cx0, sizeof (float) * (t->cx1 - t->cx0));
+      return;
+    }
+  tsr_conv_from_spectrum (w->work, w->NUM, lw, lh, w->numr);
+  tsr_conv_from_spectrum (w->work, w->DEN, lw, lh, w->denr);
+  double kappa = j->kappa, ik = 1.0 / kappa, a = j->relax;
+  guint sample = 0;
+  for (int y = t->cy0; y < t->cy1; y++)
+    for (int x = t->cx0; x < t->cx1; x++)
+      {
+        gsize g = (gsize) y * j->LW + x, l = (gsize) (y - t->ly0) * lw + (x - t->lx0);
+        double num = w->numr[l], den = w->denr[l];
+        double ratio;
+        if (!(den > 1e-30))
+          ratio = 1.0;   /* no information: neutral */
+        else
+          ratio = CLAMP (j->accel != 1.0 ? pow (MAX (num / den, 0.0), j->accel) : num / den, ik, kappa);
+        double xold = xo[g];
+        double xnew = (1 - a) * xold + a * xold * ratio;
+        xn[g] = (float) xnew;
+        w->sum_dx2 += (xnew - xold) * (xnew - xold);
+        w->sum_x2 += xold * xold;
+        if ((sample++ % 7) == 0)
+          {
+            float d = (float) fabs (ratio - 1);
+            g_array_append_val (w->samples, d);
+          }
+      }
+}
+
+typedef struct
+{
+  Job *j;
+  Worker *w;
+} Thread;
+
+static gpointer
+worker_thread (gpointer data)
+{
+  Thread *th = data;
+  Job *j = th->j;
+  int n_items = j->ntx * j->nty * j->C;
+  for (;;)
+    {
+      int i = g_atomic_int_add (&j->next_item, 1);
+      if (i >= n_items || j->abort)
+        break;
+      int c = i % j->C, ti = i / j->C;
+      Tile t;
+      tile_geometry (j, ti % j->ntx, ti / j->ntx, j->tile, &t);
+      process_item (j, th->w, &t, c);
+    }
+  return NULL;
+}
+
+/* The latent without its padding, as an image (mask from the stack coverage). */
+static void
+latent_image (const Job *j, const float *x, const TsrImage *coverage, TsrImage *out)
+{
+  int r = j->r;
+  for (int c = 0; c < j->C; c++)
+    {
+      const float *src = x + (gsize) c * j->LW * j->LH;
+      float *dst = tsr_image_plane (out, c);
+      for (int y = 0; y < out->height; y++)
+        for (int xx = 0; xx < out->width; xx++)
+          {
+            gsize k = (gsize) y * out->width + xx;
+            gboolean valid = coverage->mask[(gsize) (y / r) * j->W + xx / r];
+            out->mask[k] = valid;
+            dst[k] = valid ? src[(gsize) (y + j->pad) * j->LW + xx + j->pad] : 0.0f;
+          }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Public
+ */
+
+void
+tsr_deconv_options_init (TsrDeconvOptions *o)
+{
+  memset (o, 0, sizeof *o);
+}
+
+void
+tsr_deconv_result_free (TsrDeconvResult *r)
+{
+  if (!r)
+    return;
+  g_clear_pointer (&r->image, tsr_image_unref);
+  g_clear_pointer (&r->mean, tsr_image_unref);
+  g_clear_pointer (&r->seed, tsr_image_unref);
+  for (int c = 0; c < 3; c++)
+    tsr_psf_free (r->median_psf[c]);
+  if (r->stats)
+    g_array_free (r->stats, TRUE);
+  g_free (r);
+}
+
+static void
+job_clear (Job *j)
+{
+  for (guint i = 0; i < j->n_frames && j->frames; i++)
+    {
+      DFrame *f = &j->frames[i];
+      if (f->fd > 0)
+        close (f->fd);
+      if (f->path)
+        g_unlink (f->path);
+      g_free (f->path);
+      for (int c = 0; c < 3; c++)
+        tsr_psf_free (f->psf[c]);
+    }
+  g_free (j->frames);
+  if (j->stage_dir)
+    g_rmdir (j->stage_dir);
+  g_free (j->stage_dir);
+  g_free (j->used);
+  if (j->kcache)
+    {
+      for (guint i = 0; i < j->nu * j->C; i++)
+        tsr_conv_spectrum_free (j->kcache[i]);
+      g_free (j->kcache);
+    }
+  if (j->plan)
+    tsr_conv_plan_free (j->plan);
+  g_free (j->x_old);
+  g_free (j->x_new);
+  if (j->ref_stars)
+    g_array_free (j->ref_stars, TRUE);
+  g_clear_error (&j->error);
+  g_mutex_clear (&j->lock);
+}
+
+/* The TBQR result as a seed: same reference geometry; its background plane removed. */
+static TsrImage *
+tbqr_seed (Job *j, TsrProgressFunc progress, gpointer pdata, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (j->s, j->tp, j->run, progress, pdata, cancellable, error);
+  if (!a)
+    return NULL;
+  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (a, j->tp, error);
+  if (!w)
+    return NULL;
+  TsrReconstruction *rec = tsr_tbqr_accumulate (a, w, j->tp, j->run, progress, pdata, cancellable, error);
+  if (!rec)
+    return NULL;
+  TsrImage *img = tsr_image_ref (rec->result);
+  tsr_reconstruction_free (rec);
+  for (int c = 0; c < img->channels; c++)
+    {
+      double pl[3], rms;
+      float *v = tsr_image_plane (img, c);
+      tsr_deconv_fit_background (v, img->mask, img->width, img->height, TSR_CFA_NONE, -1, pl, &rms);
+      for (int y = 0; y < img->height; y++)
+        for (int x = 0; x < img->width; x++)
+          v[(gsize) y * img->width + x] -= (float) tsr_deconv_plane_at (pl, x, y);
+    }
+  return img;
+}
+
+TsrDeconvResult *
+tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *tp,
+                const TsrRunParams *run, const TsrDeconvOptions *opt,
+                TsrDeconvIterFunc iter_func, gpointer iter_data,
+                TsrProgressFunc progress, gpointer progress_data,
+                GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (s != NULL && dp != NULL && tp != NULL && run != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  TsrDeconvOptions dopt;
+  if (!opt)
+    {
+      tsr_deconv_options_init (&dopt);
+      opt = &dopt;
+    }
+  if (!tsr_deconv_params_validate (dp, error) || !tsr_tbqr_params_validate (tp, error)
+      || !tsr_run_params_validate (run, error))
+    return NULL;
+  if (tsr_session_n_frames (s) < 1)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_EMPTY, _("The session has no frames to deconvolve"));
+      return NULL;
+    }
+  if (s->channels != 1 && s->channels != 3)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("Deconvolution needs 1- or 3-channel frames (these have %d)"),
+                   s->channels);
+      return NULL;
+    }
+  gint64 t0 = g_get_monotonic_time ();
+  Job job = { 0 };
+  Job *j = &job;
+  g_mutex_init (&j->lock);
+  j->dp = dp;
+  j->tp = tp;
+  j->run = run;
+  j->s = s;
+  j->W = s->width;
+  j->H = s->height;
+  j->cfa = s->channels == 1 ? s->cfa : TSR_CFA_NONE;
+  j->Cd = s->channels;
+  j->C = j->cfa != TSR_CFA_NONE ? 3 : s->channels;
+  if (j->cfa != TSR_CFA_NONE && dp->color == TSR_DECONV_COLOR_RGB)
+    {
+      j->demosaic = TRUE;
+      j->cfa = TSR_CFA_NONE;
+      j->Cd = 3;
+    }
+  j->r = dp->sr;
+  j->n_frames = tsr_session_n_frames (s);
+  j->frames = g_new0 (DFrame, j->n_frames);
+  j->cancellable = cancellable;
+  j->huber = dp->rho == TSR_RHO_HUBER;
+  j->delta_param = dp->delta;
+  j->kappa = dp->kappa;
+  j->relax = dp->relax;
+  j->accel = dp->accel;
+  j->gain = dp->gain;
+  if (j->huber && dp->delta == 0)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("deconv.delta = 0 would give every pixel zero weight; use a negative value for automatic"));
+      job_clear (j);
+      return NULL;
+    }
+  gsize budget = (gsize) (dp->memory_mb * (double) MIB);
+  const char *tmp = opt->stage_dir ? opt->stage_dir : g_get_tmp_dir ();
+  g_autofree char *templ = g_build_filename (tmp, "tessera-deconv-XXXXXX", NULL);
+  j->stage_dir = g_mkdtemp (templ) ? g_strdup (templ) : NULL;
+  if (!j->stage_dir)
+    {
+      int errsv = errno;
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("Cannot create a staging folder in “%s”: %s"), tmp,
+                   g_strerror (errsv));
+      job_clear (j);
+      return NULL;
+    }
+
+  /* 1. registration + staging */
+  TsrRegisterParams rp = tp->reg;
+  rp.n_threads = run->n_threads;
+  rp.memory_budget = MIN (tsr_run_memory_budget (run), budget);
+  g_autoptr (TsrRegistration) reg = tsr_register_session_with_hooks (s, &rp, tsr_deconv_reference_hook, tsr_deconv_stage_hook, j,
+                                                                     progress, progress_data, cancellable, error);
+  if (!reg)
+    {
+      job_clear (j);
+      return NULL;
+    }
+  j->used = g_new (guint, j->n_frames);
+  for (guint i = 0; i < j->n_frames; i++)
+    {
+      DFrame *f = &j->frames[i];
+      if (f->staged && reg->frames[i].gate == 0)
+        {
+          f->fd = g_open (f->path, O_RDONLY, 0);
+          if (f->fd < 0)
+            {
+              int errsv = errno;
+              g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("Cannot open the staged frame “%s”: %s"), f->path,
+                           g_strerror (errsv));
+              job_clear (j);
+              return NULL;
+            }
+          j->used[j->nu++] = i;
+        }
+      else if (f->path)
+        g_unlink (f->path);
+    }
+  if (j->nu == 0)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_NO_VALID,
+                   _("No frame of the session could be registered and passed the validity gate; nothing to deconvolve"));
+      job_clear (j);
+      return NULL;
+    }
+
+  /* 2. seed and mean */
+  TsrImage *seed = NULL, *mean = NULL;
+  if (!tsr_deconv_seed_and_mean (j, budget, &seed, &mean, progress, progress_data, cancellable, error))
+    {
+      job_clear (j);
+      return NULL;
+    }
+  TsrDeconvResult *res = g_new0 (TsrDeconvResult, 1);
+  res->mean = mean;
+  res->seed_kind = "median";
+  if (opt->seed)
+    {
+      if (opt->seed->width != j->W || opt->seed->height != j->H || opt->seed->channels != j->C)
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH,
+                       _("The seed image is %d×%d×%d but the deconvolution needs %d×%d×%d (reference geometry)"),
+                       opt->seed->width, opt->seed->height, opt->seed->channels, j->W, j->H, j->C);
+          tsr_image_unref (seed);
+          tsr_deconv_result_free (res);
+          job_clear (j);
+          return NULL;
+        }
+      tsr_image_unref (seed);
+      seed = tsr_image_copy (opt->seed);
+      res->seed_kind = "image";
+    }
+  else if (dp->seed == TSR_DECONV_SEED_TBQR)
+    {
+      TsrImage *ts = tbqr_seed (j, progress, progress_data, cancellable, error);
+      if (!ts || ts->width != j->W || ts->height != j->H || ts->channels != j->C)
+        {
+          if (ts)
+            {
+              g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH,
+                           _("The TBQR result does not match the deconvolution geometry; use deconv.seed=median"));
+              tsr_image_unref (ts);
+            }
+          tsr_image_unref (seed);
+          tsr_deconv_result_free (res);
+          job_clear (j);
+          return NULL;
+        }
+      tsr_image_unref (seed);
+      seed = ts;
+      res->seed_kind = "tbqr";
+    }
+  res->seed = seed;
+  res->channels = j->C;
+  res->n_frames = j->nu;
+  res->reference = reg->reference;
+  res->sr = j->r;
+
+  /* PSF summary: median FWHM frame, PSF radius */
+  {
+    float *fw = g_new (float, j->nu);
+    guint nf = 0;
+    for (guint u = 0; u < j->nu; u++)
+      {
+        DFrame *f = &j->frames[j->used[u]];
+        if (isfinite (f->fwhm))
+          fw[nf++] = (float) f->fwhm;
+        res->n_psf_stars += f->psf[0]->from_stars;
+        for (int c = 0; c < j->C; c++)
+          j->rf = MAX (j->rf, f->psf[c]->radius);
+      }
+    float med = nf ? tsr_median_inplace (fw, nf) : NAN;
+    g_free (fw);
+    res->median_fwhm = med;
+    guint best = j->used[0];
+    double bd = INFINITY;
+    for (guint u = 0; u < j->nu; u++)
+      {
+        DFrame *f = &j->frames[j->used[u]];
+        double d = isfinite (f->fwhm) && isfinite (med) ? fabs (f->fwhm - med) : 0;
+        if (d < bd)
+          {
+            bd = d;
+            best = j->used[u];
+          }
+      }
+    for (int c = 0; c < j->C; c++)
+      res->median_psf[c] = tsr_psf_resample (j->frames[best].psf[c], 1);
+    DFrame *rf = &j->frames[reg->reference];
+    if (rf->staged)
+      {
+        double sky = 0;
+        for (int c = 0; c < j->C; c++)
+          sky += tsr_deconv_plane_at (rf->plane[c], 0.5 * j->W, 0.5 * j->H);
+        res->sky_level = sky / j->C;
+      }
+  }
+
+  /* 3. geometry, memory plan, latent */
+  int r = j->r;
+  j->M = r + 1;
+  j->pad = j->rf + j->M;
+  j->LW = r * j->W + 2 * j->pad;
+  j->LH = r * j->H + 2 * j->pad;
+  guint n_threads = run->n_threads ? run->n_threads : g_get_num_processors ();
+  n_threads = MAX (n_threads, 1u);
+  {
+    int whole = MAX (j->LW, j->LH);
+    int cands[] = { whole, 2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32 };
+    int chosen = 0, chosen_workers = 1;
+    gboolean chosen_cache = FALSE;
+    MemPlan mp = { 0 }, best = { 0 };
+    for (int pass = 0; pass < 2 && !chosen; pass++)
+      for (guint i = 0; i < G_N_ELEMENTS (cands) && !chosen; i++)
+        {
+          int T = cands[i];
+          if (opt->tile > 0)
+            T = opt->tile;
+          else if (T > whole || (i > 0 && T == whole))
+            continue;
+          if (T < 4 * j->rf && opt->tile <= 0 && pass == 0)
+            continue;
+          mem_plan (j, T, &mp);
+          int items = ((j->LW + T - 1) / T) * ((j->LH + T - 1) / T) * j->C;
+          gboolean want_cache = pass == 0;
+          for (int nw = (int) MIN ((guint) items, n_threads); nw >= 1; nw--)
+            {
+              gsize need = mp.fixed + (want_cache ? mp.kcache : 0) + (gsize) nw * mp.per_worker;
+              if (need <= budget || opt->tile > 0)
+                {
+                  chosen = T;
+                  chosen_workers = nw;
+                  chosen_cache = want_cache && need <= budget;
+                  best = mp;
+                  res->memory_estimate = need;
+                  break;
+                }
+            }
+          if (opt->tile > 0)
+            break;
+        }
+    if (!chosen)
+      {
+        mem_plan (j, 32, &mp);
+        g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
+                     _("deconv.memory_mb = %.0f MiB is too small for this session: at least %.0f MiB are needed"),
+                     dp->memory_mb, (double) (mp.fixed + mp.per_worker) / MIB + 1);
+        tsr_deconv_result_free (res);
+        job_clear (j);
+        return NULL;
+      }
+    j->tile = chosen;
+    j->ntx = (j->LW + chosen - 1) / chosen;
+    j->nty = (j->LH + chosen - 1) / chosen;
+    j->max_lw = best.max_lw;
+    j->max_lh = best.max_lh;
+    j->max_obs = best.max_obs;
+    res->tile = chosen;
+    res->n_tiles = (guint) (j->ntx * j->nty);
+    res->n_workers = (guint) chosen_workers;
+    res->kernel_cache = chosen_cache;
+    res->memory_budget = budget;
+    res->psf_radius = j->rf;
+    n_threads = (guint) chosen_workers;
+  }
+  /* the convolution runs on the fine grid (r = 1 operators); the frames' pixels sample it */
+  j->plan = tsr_conv_plan_new (j->max_lw, j->max_lh, j->rf, 1);
+  if (res->kernel_cache)
+    {
+      TsrConvWork *w = tsr_conv_work_new (j->plan);
+      j->kcache = g_new0 (float *, (gsize) j->nu * j->C);
+      for (guint u = 0; u < j->nu; u++)
+        for (int c = 0; c < j->C; c++)
+          {
+            float *k = tsr_conv_spectrum_new (j->plan);
+            tsr_conv_kernel_spectrum (w, j->frames[j->used[u]].psf[c], k);
+            j->kcache[(gsize) u * j->C + c] = k;
+          }
+      tsr_conv_work_free (w);
+    }
+  gsize nlat = (gsize) j->C * j->LW * j->LH;
+  j->x_old = g_try_new (float, nlat);
+  j->x_new = g_try_new (float, nlat);
+  if (!j->x_old || !j->x_new)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("Not enough memory for the %d×%d latent image"),
+                   j->LW, j->LH);
+      tsr_deconv_result_free (res);
+      job_clear (j);
+      return NULL;
+    }
+  for (int c = 0; c < j->C; c++)
+    {
+      /* positivity floor: a small fraction of the noise */
+      double rmsm = 0;
+      for (guint u = 0; u < j->nu; u++)
+        rmsm += j->frames[j->used[u]].rms[c];
+      rmsm /= j->nu;
+      float floor_v = (float) MAX (1e-3 * rmsm, 1e-6);
+      const float *sv = tsr_image_plane (seed, c);
+      float *xo = j->x_old + (gsize) c * j->LW * j->LH;
+      for (int y = 0; y < j->LH; y++)
+        for (int x = 0; x < j->LW; x++)
+          {
+            int nx = CLAMP ((x - j->pad) >= 0 ? (x - j->pad) / r : -1, 0, j->W - 1);
+            int ny = CLAMP ((y - j->pad) >= 0 ? (y - j->pad) / r : -1, 0, j->H - 1);
+            gsize k = (gsize) ny * j->W + nx;
+            float v = seed->mask[k] ? sv[k] : 0.0f;
+            xo[(gsize) y * j->LW + x] = isfinite (v) && v > floor_v ? v : floor_v;
+          }
+    }
+  res->seconds_stage = (g_get_monotonic_time () - t0) / 1e6;
+
+  /* 4. iterate */
+  gint64 t1 = g_get_monotonic_time ();
+  res->stats = g_array_new (FALSE, FALSE, sizeof (TsrDeconvIterStats));
+  TsrImage *view = tsr_image_new (r * j->W, r * j->H, j->C);
+  Worker **workers = g_new0 (Worker *, n_threads);
+  for (guint i = 0; i < n_threads; i++)
+    workers[i] = worker_new (j);
+  int itmax = dp->iterations, itmin = MIN (dp->min_iterations, itmax);
+  double ema_u = 0, ema_c = 0;
+  int calm = 0;
+  gboolean failed = FALSE;
+  for (int it = 1; it <= itmax; it++)
+    {
+      gint64 ti = g_get_monotonic_time ();
+      j->next_item = 0;
+      for (guint i = 0; i < n_threads; i++)
+        {
+          workers[i]->sum_dx2 = workers[i]->sum_x2 = workers[i]->sum_delta = 0;
+          workers[i]->n_delta = 0;
+          g_array_set_size (workers[i]->samples, 0);
+        }
+      if (n_threads == 1)
+        {
+          Thread th = { j, workers[0] };
+          worker_thread (&th);
+        }
+      else
+        {
+          GThread **threads = g_new (GThread *, n_threads);
+          Thread *ths = g_new (Thread, n_threads);
+          for (guint i = 0; i < n_threads; i++)
+            {
+              ths[i].j = j;
+              ths[i].w = workers[i];
+              threads[i] = g_thread_new ("tsr-deconv", worker_thread, &ths[i]);
+            }
+          for (guint i = 0; i < n_threads; i++)
+            g_thread_join (threads[i]);
+          g_free (threads);
+          g_free (ths);
+        }
+      if (j->abort)
+        {
+          failed = TRUE;
+          break;
+        }
+      double dx2 = 0, x2 = 0, sd = 0;
+      guint nd = 0;
+      GArray *all = g_array_new (FALSE, FALSE, sizeof (float));
+      for (guint i = 0; i < n_threads; i++)
+        {
+          dx2 += workers[i]->sum_dx2;
+          x2 += workers[i]->sum_x2;
+          sd += workers[i]->sum_delta;
+          nd += workers[i]->n_delta;
+          g_array_append_vals (all, workers[i]->samples->data, workers[i]->samples->len);
+        }
+      TsrDeconvIterStats st = { 0 };
+      st.iteration = (guint) it;
+      st.median_update = all->len ? tsr_median_inplace ((float *) all->data, all->len) : 0;
+      g_array_free (all, TRUE);
+      st.rel_change = x2 > 0 ? sqrt (dx2 / x2) : 0;
+      ema_u = it == 1 ? st.median_update : 0.5 * ema_u + 0.5 * st.median_update;
+      ema_c = it == 1 ? st.rel_change : 0.5 * ema_c + 0.5 * st.rel_change;
+      st.ema_update = ema_u;
+      st.ema_change = ema_c;
+      st.delta = nd ? sd / nd : (j->huber ? j->delta_param : INFINITY);
+      st.seconds = (g_get_monotonic_time () - ti) / 1e6;
+      g_array_append_val (res->stats, st);
+      float *swap = j->x_old;
+      j->x_old = j->x_new;
+      j->x_new = swap;
+      res->iterations = (guint) it;
+      if (progress)
+        progress (_("Deconvolving"), (guint) it, (guint) itmax, progress_data);
+      if (iter_func)
+        {
+          latent_image (j, j->x_old, mean, view);
+          if (!iter_func (view, &st, iter_data))
+            {
+              g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, _("Deconvolution stopped"));
+              failed = TRUE;
+              break;
+            }
+        }
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        {
+          failed = TRUE;
+          break;
+        }
+      if (dp->early_stop && it >= itmin)
+        {
+          calm = (ema_u < dp->stop_tol && ema_c < dp->stop_tol) ? calm + 1 : 0;
+          if (calm >= 2 && it < itmax)
+            {
+              res->early_stopped = TRUE;
+              break;
+            }
+        }
+    }
+  for (guint i = 0; i < n_threads; i++)
+    {
+      res->n_fft += tsr_conv_work_fft_count (workers[i]->work);
+      worker_free (workers[i]);
+    }
+  g_free (workers);
+  if (failed)
+    {
+      if (j->error)
+        {
+          g_propagate_error (error, j->error);
+          j->error = NULL;
+        }
+      tsr_image_unref (view);
+      tsr_deconv_result_free (res);
+      job_clear (j);
+      return NULL;
+    }
+  latent_image (j, j->x_old, mean, view);
+  res->seconds_iterate = (g_get_monotonic_time () - t1) / 1e6;
+
+  /* header: the reference frame's, plus the method's keywords */
+  {
+    const TsrFrameInfo *fi = tsr_session_frame (s, reg->reference);
+    TsrFitsInfo info = { 0 };
+    TsrHeader *h = NULL;
+    if (tsr_fits_read_info (fi->path, &info, &h, NULL) && h)
+      {
+        tsr_header_free (view->header);
+        view->header = h;
+      }
+    tsr_fits_info_clear (&info);
+    TsrHeader *hd = view->header;
+    static const char *const drop[] = { "BAYERPAT", "XBAYROFF", "YBAYROFF", "ROWORDER", NULL };
+    for (guint i = 0; drop[i]; i++)
+      tsr_header_remove (hd, drop[i]);
+    tsr_header_set_bool (hd, "MFDECONV", TRUE, "multi-frame robust deconvolution");
+    tsr_header_set_string (hd, "MF_COLOR",
+                           j->cfa != TSR_CFA_NONE ? "cfa-sites" : (j->demosaic ? "demosaiced" : (j->C == 3 ? "rgb" : "mono")),
+                           "colour handling");
+    tsr_header_set_string (hd, "MF_RHO", j->huber ? "huber" : "l2", "loss");
+    tsr_header_set_double (hd, "MF_HDEL", dp->delta, "Huber delta (<0: auto, |d|*1.4826*MAD)");
+    tsr_header_set_double (hd, "MF_KAPPA", dp->kappa, "per-iteration update clip");
+    tsr_header_set_double (hd, "MF_RELAX", dp->relax, "relaxation");
+    tsr_header_set_int (hd, "MF_SR", r, "super-resolution factor");
+    tsr_header_set_int (hd, "MF_ITMAX", itmax, "requested iterations");
+    tsr_header_set_int (hd, "MF_ITERS", res->iterations, "iterations run");
+    tsr_header_set_bool (hd, "MF_ESTOP", res->early_stopped, "early stop triggered");
+    tsr_header_set_string (hd, "MF_SEED", res->seed_kind, "starting image");
+    tsr_header_set_int (hd, "MF_NFRM", j->nu, "frames used");
+    tsr_header_set_string (hd, "MF_PSF", dp->psf == TSR_DECONV_PSF_STARS ? "stars" : "moffat", "PSF source");
+    tsr_header_set_int (hd, "NCOMBINE", j->nu, "frames combined");
+    g_autofree char *hist = g_strdup_printf (
+      "Tessera multi-frame deconvolution: %u frames, rho=%s delta=%g kappa=%g relax=%g sr=%d iterations=%u/%d%s "
+      "seed=%s psf=%s (%u/%u frames from stars) median FWHM %.2f px, PSF radius %d, tile %d",
+      j->nu, j->huber ? "huber" : "l2", dp->delta, dp->kappa, dp->relax, r, res->iterations,
+      itmax, res->early_stopped ? " (early stop)" : "", res->seed_kind,
+      dp->psf == TSR_DECONV_PSF_STARS ? "stars" : "moffat", res->n_psf_stars, j->nu, res->median_fwhm,
+      j->rf, j->tile);
+    tsr_header_add_history (hd, hist);
+    g_autofree char *ph = tsr_deconv_params_history (dp, tp, run);
+    tsr_header_add_history (hd, ph);
+  }
+  res->image = view;
+  job_clear (j);
+  return res;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Single-image Richardson–Lucy (baseline)
+ */
+
+TsrImage *
+tsr_deconv_rl_image (const TsrImage *img, TsrPsf *const *psf, guint n_psf, int iterations, double pedestal,
+                     GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (img != NULL && psf != NULL && n_psf >= 1, NULL);
+  int W = img->width, H = img->height, rf = 0;
+  for (guint i = 0; i < n_psf; i++)
+    {
+      if (psf[i]->oversample != 1)
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("Richardson–Lucy needs PSFs on the image grid"));
+          return NULL;
+        }
+      rf = MAX (rf, psf[i]->radius);
+    }
+  if (pedestal <= 0)
+    pedestal = 1.0;
+  int lw = W + 2 * rf, lh = H + 2 * rf;
+  TsrConvPlan *plan = tsr_conv_plan_new (lw, lh, rf, 1);
+  TsrConvWork *w = tsr_conv_work_new (plan);
+  float *K = tsr_conv_spectrum_new (plan), *X = tsr_conv_spectrum_new (plan), *A = tsr_conv_spectrum_new (plan);
+  float *x = g_new (float, (gsize) lw * lh), *num = g_new (float, (gsize) lw * lh), *den = g_new (float, (gsize) lw * lh);
+  float *yh = g_new (float, (gsize) W * H), *u = g_new (float, (gsize) W * H);
+  TsrImage *out = tsr_image_copy (img);
+  gboolean ok = TRUE;
+  for (int c = 0; c < img->channels && ok; c++)
+    {
+      const float *y = tsr_image_plane (img, c);
+      tsr_conv_kernel_spectrum (w, psf[MIN ((guint) c, n_psf - 1)], K);
+      for (int yy = 0; yy < lh; yy++)
+        for (int xx = 0; xx < lw; xx++)
+          {
+            int nx = CLAMP (xx - rf, 0, W - 1), ny = CLAMP (yy - rf, 0, H - 1);
+            gsize k = (gsize) ny * W + nx;
+            float v = img->mask[k] ? y[k] : 0.0f;
+            x[(gsize) yy * lw + xx] = MAX (v, 1e-6f * (float) pedestal);
+          }
+      /* den = Hᵀ m (constant over iterations) */
+      for (gsize k = 0; k < (gsize) W * H; k++)
+        u[k] = img->mask[k] ? 1.0f : 0.0f;
+      tsr_conv_spectrum_zero (plan, A);
+      tsr_conv_adjoint_accumulate (w, K, u, lw, lh, 1.0, A);
+      tsr_conv_from_spectrum (w, A, lw, lh, den);
+      for (int it = 0; it < iterations && ok; it++)
+        {
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            {
+              ok = FALSE;
+              break;
+            }
+          tsr_conv_spectrum (w, x, lw, lh, X);
+          tsr_conv_forward_spec (w, X, K, lw, lh, yh);
+          for (gsize k = 0; k < (gsize) W * H; k++)
+            {
+              double m = yh[k] + pedestal;
+              u[k] = img->mask[k] && m > 0 ? (float) ((y[k] + pedestal) / m) : 0.0f;
+            }
+          tsr_conv_spectrum_zero (plan, A);
+          tsr_conv_adjoint_accumulate (w, K, u, lw, lh, 1.0, A);
+          tsr_conv_from_spectrum (w, A, lw, lh, num);
+          for (gsize k = 0; k < (gsize) lw * lh; k++)
+            if (den[k] > 1e-12f)
+              x[k] *= MAX (num[k] / den[k], 0.0f);
+        }
+      float *o = tsr_image_plane (out, c);
+      for (int yy = 0; yy < H; yy++)
+        for (int xx = 0; xx < W; xx++)
+          o[(gsize) yy * W + xx] = x[(gsize) (yy + rf) * lw + xx + rf];
+    }
+  g_free (x);
+  g_free (num);
+  g_free (den);
+  g_free (yh);
+  g_free (u);
+  tsr_conv_spectrum_free (K);
+  tsr_conv_spectrum_free (X);
+  tsr_conv_spectrum_free (A);
+  tsr_conv_work_free (w);
+  tsr_conv_plan_free (plan);
+  if (!ok)
+    {
+      tsr_image_unref (out);
+      return NULL;
+    }
+  return out;
+}

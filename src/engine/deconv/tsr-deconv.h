@@ -1,0 +1,136 @@
+/* tsr-deconv.h — multi-frame robust deconvolution (issue 6; method: SASpro MFDeconv after
+ * Sukurdeep et al. ImageMM). See docs/deconv.md.
+ *
+ * One latent sky x ≥ 0 is solved from every registered frame t, each with its own PSF h_t,
+ * photometric scale s_t and background model b_t:
+ *     y_t = s_t · D(h_t ∗ x) + b_t + noise,
+ * D = r×r mean pooling when super-resolving. Multiplicative MM update with Huber weights,
+ * κ clip and relaxation; exact FFT operators on tiles with a halo; frames streamed from a
+ * staging folder, never all in memory.
+ */
+#pragma once
+#include <gio/gio.h>
+#include "tsr-tbqr-params.h"
+#include "tsr-deconv-params.h"
+#include "tsr-run-params.h"
+#include "tsr-psf.h"
+#include "tsr-progress.h"
+#include "tsr-session.h"
+
+G_BEGIN_DECLS
+
+/* ---------------------------------------------------------------------------------------
+ * Operators (tsr-deconv-ops.c)
+ *
+ * A latent tile of lw × lh fine samples (fine = r× the image grid) is observed on the
+ * "valid" region: ow × oh image pixels, ow = (lw − 2·rf) / r, where rf is the PSF radius in
+ * fine samples. Forward: y = D(h ∗ x) restricted to the valid region (no boundary rule).
+ * Adjoint: x = hᵀ ∗ Dᵀ y, Dᵀ = replicate / r². Convolution is by FFT (r2c/c2r) on an
+ * nw × nh grid ≥ every tile, with the kernel embedded centred (its centre at sample 0), so a
+ * centred delta PSF shifts nothing. Spectra are interleaved complex floats of
+ * tsr_conv_plan_spectrum_len() complex values.
+ */
+typedef struct _TsrConvPlan TsrConvPlan;
+typedef struct _TsrConvWork TsrConvWork;
+
+TsrConvPlan *tsr_conv_plan_new (int max_lw, int max_lh, int rf, int r);
+void         tsr_conv_plan_free (TsrConvPlan *plan);
+gsize        tsr_conv_plan_spectrum_len (const TsrConvPlan *plan);   /* complex values */
+void         tsr_conv_plan_size (const TsrConvPlan *plan, int *nw, int *nh);
+/* Bytes one TsrConvWork uses. */
+gsize        tsr_conv_work_bytes (const TsrConvPlan *plan);
+
+TsrConvWork *tsr_conv_work_new (const TsrConvPlan *plan);
+void         tsr_conv_work_free (TsrConvWork *work);
+float       *tsr_conv_spectrum_new (const TsrConvPlan *plan);          /* zeroed; free with tsr_conv_spectrum_free */
+void         tsr_conv_spectrum_free (float *spec);
+void         tsr_conv_spectrum_zero (const TsrConvPlan *plan, float *spec);
+
+/* Spectrum of a PSF on the fine grid (psf->radius ≤ rf). */
+void  tsr_conv_kernel_spectrum (TsrConvWork *w, const TsrPsf *psf, float *spec);
+/* Spectrum of a latent tile (lw × lh, zero-padded). */
+void  tsr_conv_spectrum (TsrConvWork *w, const float *x, int lw, int lh, float *spec);
+/* y (ow × oh) = D(h ∗ x) from the latent's spectrum. */
+void  tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *kspec, int lw, int lh,
+                             float *y);
+/* acc += weight · conj(K) · FFT(Dᵀ y), y ow × oh. */
+void  tsr_conv_adjoint_accumulate (TsrConvWork *w, const float *kspec, const float *y, int lw, int lh,
+                                   double weight, float *acc);
+/* x (lw × lh) = inverse FFT of an accumulated spectrum. */
+void  tsr_conv_from_spectrum (TsrConvWork *w, const float *spec, int lw, int lh, float *x);
+/* Conveniences: one forward / one adjoint. */
+void  tsr_conv_forward (TsrConvWork *w, const float *kspec, const float *x, int lw, int lh, float *y);
+void  tsr_conv_adjoint (TsrConvWork *w, const float *kspec, const float *y, int lw, int lh, float *x);
+/* Number of FFTs executed by this work object (for the benchmark). */
+guint64 tsr_conv_work_fft_count (const TsrConvWork *w);
+
+/* ---------------------------------------------------------------------------------------
+ * The multi-frame job (tsr-deconv.c)
+ */
+typedef struct
+{
+  guint iteration;        /* 1-based */
+  double median_update;   /* median |ratio − 1| over the latent */
+  double rel_change;      /* ‖x − x_old‖ / ‖x_old‖ */
+  double ema_update, ema_change;
+  double delta;           /* median automatic Huber δ (in units of √v) used */
+  double seconds;
+} TsrDeconvIterStats;
+
+/* Called on the calling thread after every iteration with the current latent (valid only
+ * during the call; copy or ref it to keep it). Return FALSE to stop (treated as cancel). */
+typedef gboolean (*TsrDeconvIterFunc) (const TsrImage *latent, const TsrDeconvIterStats *stats,
+                                       gpointer user_data);
+
+typedef struct
+{
+  int tile;               /* core side in fine samples; 0 = from the memory budget */
+  const TsrImage *seed;   /* starting image (native grid, background subtracted, reference
+                             geometry and units); NULL = deconv.seed */
+  const char *stage_dir;  /* folder for the staged frames; NULL = the system temporary folder */
+} TsrDeconvOptions;
+
+typedef struct
+{
+  TsrImage *image;        /* the deconvolved latent: r·W × r·H; RGB for Bayer sessions */
+  TsrImage *mean;         /* mean of the same registered, normalised frames (native) */
+  TsrImage *seed;         /* the starting image (native) */
+  TsrPsf *median_psf[3];  /* per channel: PSF of the frame with the median FWHM (native grid) */
+  int channels;
+  guint n_frames;         /* frames used (registered and not gated) */
+  guint reference;        /* session index of the reference frame (the output geometry) */
+  guint n_psf_stars;      /* frames whose PSF came from stars (per channel 0) */
+  int sr;
+  guint iterations;
+  gboolean early_stopped;
+  const char *seed_kind;  /* "median", "tbqr" or "image" */
+  double sky_level;       /* median background of the reference frame (reference units) */
+  double median_fwhm;     /* median frame FWHM (registration measurement), px */
+  int tile, psf_radius;   /* core side and PSF radius, fine samples */
+  guint n_tiles, n_workers;
+  gboolean kernel_cache;
+  gsize memory_estimate;  /* bytes the planner expects at peak (budget check) */
+  gsize memory_budget;
+  GArray *stats;          /* TsrDeconvIterStats */
+  double seconds_stage, seconds_iterate;
+  guint64 n_fft;          /* FFTs executed during the iterations */
+} TsrDeconvResult;
+
+void             tsr_deconv_options_init (TsrDeconvOptions *o);
+
+TsrDeconvResult *tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *tp,
+                                 const TsrRunParams *run, const TsrDeconvOptions *opt,
+                                 TsrDeconvIterFunc iter_func, gpointer iter_data,
+                                 TsrProgressFunc progress, gpointer progress_data,
+                                 GCancellable *cancellable, GError **error);
+void             tsr_deconv_result_free (TsrDeconvResult *r);
+
+/* Single-image Richardson–Lucy (the baseline): img ≥ 0 plus pedestal is modelled as
+ * h_c ∗ x + pedestal with Poisson statistics; psf[c] per channel (or psf[0] for all). */
+TsrImage        *tsr_deconv_rl_image (const TsrImage *img, TsrPsf *const *psf, guint n_psf,
+                                      int iterations, double pedestal,
+                                      GCancellable *cancellable, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrDeconvResult, tsr_deconv_result_free)
+
+G_END_DECLS

@@ -1,0 +1,316 @@
+/* tsr-session.c — scan a folder or a list of files into a time-ordered session. */
+#include "tsr-session.h"
+#include "tsr-error.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+#include <glib/gstdio.h>
+
+gboolean
+tsr_is_fits_name (const char *name)
+{
+  if (!name || name[0] == '.')
+    return FALSE;
+  g_autofree char *lower = g_ascii_strdown (name, -1);
+  return g_str_has_suffix (lower, ".fit") || g_str_has_suffix (lower, ".fits")
+         || g_str_has_suffix (lower, ".fts") || g_str_has_suffix (lower, ".fz");
+}
+
+static void
+frame_info_free (gpointer p)
+{
+  TsrFrameInfo *fi = p;
+  g_free (fi->path);
+  g_free (fi->name);
+  tsr_fits_info_clear (&fi->info);
+  g_free (fi);
+}
+
+/* "device:inode" of an existing path (following links), or NULL. */
+static char *
+file_id (const char *path)
+{
+  GStatBuf st;
+  if (g_stat (path, &st) != 0)
+    return NULL;
+  return g_strdup_printf ("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, (guint64) st.st_dev, (guint64) st.st_ino);
+}
+
+/* The FITS files of dir (and, recursive, of its subfolders). Every folder is visited once,
+ * however many links lead to it: a link to "." or to a parent cannot loop. */
+static void
+collect_folder (const char *dir, gboolean recursive, GHashTable *visited, GPtrArray *out, GError **error)
+{
+  char *id = file_id (dir);
+  if (id && !g_hash_table_add (visited, id))
+    return; /* already listed */
+  g_autoptr (GDir) d = g_dir_open (dir, 0, error);
+  if (!d)
+    return;
+  const char *name;
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  while ((name = g_dir_read_name (d)))
+    g_ptr_array_add (names, g_strdup (name));
+  for (guint i = 0; i < names->len; i++)
+    {
+      name = names->pdata[i];
+      g_autofree char *full = g_build_filename (dir, name, NULL);
+      if (g_file_test (full, G_FILE_TEST_IS_DIR))
+        {
+          if (recursive && name[0] != '.')
+            {
+              collect_folder (full, recursive, visited, out, error);
+              if (error && *error)
+                break;
+            }
+          continue;
+        }
+      if (tsr_is_fits_name (name))
+        g_ptr_array_add (out, g_steal_pointer (&full));
+    }
+  g_ptr_array_unref (names);
+}
+
+/* SHA-256 of a whole file, or NULL when it cannot be read. */
+static char *
+content_hash (const char *path)
+{
+  g_autoptr (GMappedFile) m = g_mapped_file_new (path, FALSE, NULL);
+  if (!m)
+    return NULL;
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) g_mapped_file_get_contents (m),
+                                      g_mapped_file_get_length (m));
+}
+
+/* Byte-identical copies of one frame (a night copied into two folders): only the first in
+ * time order stays. Candidates share size, time stamp (DATE-OBS; frames without one are not
+ * compared: that would read every file at scan time) and shape; only they are hashed. */
+static void
+drop_copies (TsrSession *s)
+{
+  GPtrArray *f = s->frames;
+  for (guint i = 0; i < f->len; i++)
+    {
+      TsrFrameInfo *a = f->pdata[i];
+      if (!(a->info.jd > 0))
+        break; /* undated frames sort last */
+      g_autofree char *ha = NULL;
+      for (guint j = i + 1; j < f->len;)
+        {
+          TsrFrameInfo *b = f->pdata[j];
+          if (b->info.jd != a->info.jd)
+            break; /* sorted by time: no later frame matches */
+          if (b->file_size == a->file_size && b->info.width == a->info.width && b->info.height == a->info.height)
+            {
+              if (!ha)
+                ha = content_hash (a->path);
+              g_autofree char *hb = ha ? content_hash (b->path) : NULL;
+              if (hb && g_strcmp0 (ha, hb) == 0)
+                {
+                  g_ptr_array_add (s->duplicates, g_strdup (b->path));
+                  g_ptr_array_remove_index (f, j);
+                  continue;
+                }
+            }
+          j++;
+        }
+    }
+}
+
+static int
+compare_frames (gconstpointer a, gconstpointer b)
+{
+  const TsrFrameInfo *fa = *(TsrFrameInfo *const *) a;
+  const TsrFrameInfo *fb = *(TsrFrameInfo *const *) b;
+  gboolean ha = fa->info.jd > 0, hb = fb->info.jd > 0;
+  if (ha != hb)
+    return ha ? -1 : 1;
+  if (ha && fa->info.jd != fb->info.jd)
+    return fa->info.jd < fb->info.jd ? -1 : 1;
+  int c = strcmp (fa->name, fb->name);
+  return c ? c : strcmp (fa->path, fb->path);
+}
+
+TsrSession *
+tsr_session_scan (const char *const *paths, const TsrScanOptions *opts,
+                  GCancellable *cancellable, GError **error)
+{
+  TsrScanOptions defaults = { 0 };
+  if (!opts)
+    opts = &defaults;
+  if (!paths || !paths[0])
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_EMPTY, _("no session given: name a folder or FITS files"));
+      return NULL;
+    }
+  g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
+  GHashTable *seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  char *root = NULL;
+  guint n_paths = 0;
+  for (int i = 0; paths[i]; i++, n_paths++)
+    {
+      const char *p = paths[i];
+      if (!g_file_test (p, G_FILE_TEST_EXISTS))
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_NOT_FOUND, _("%s: no such file or folder"), p);
+          goto fail;
+        }
+      if (g_file_test (p, G_FILE_TEST_IS_DIR))
+        {
+          guint before = files->len;
+          GError *e = NULL;
+          g_autoptr (GHashTable) visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+          collect_folder (p, opts->recursive, visited, files, &e);
+          if (e)
+            {
+              g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("%s: cannot list the folder: %s"), p, e->message);
+              g_error_free (e);
+              goto fail;
+            }
+          (void) before;
+          if (!root)
+            root = g_strdup (p);
+        }
+      else
+        g_ptr_array_add (files, g_strdup (p));
+    }
+  if (n_paths != 1)
+    g_clear_pointer (&root, g_free);
+
+  if (files->len == 0)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_EMPTY,
+                   _("%s: no FITS frames found (looked for .fit, .fits, .fts, .fz%s)"),
+                   paths[0], opts->recursive ? _(" in all subfolders") : "");
+      goto fail;
+    }
+
+  TsrSession *s = g_new0 (TsrSession, 1);
+  s->ref_count = 1;
+  s->frames = g_ptr_array_new_with_free_func (frame_info_free);
+  s->duplicates = g_ptr_array_new_with_free_func (g_free);
+  s->root = root;
+  root = NULL;
+  for (guint i = 0; i < files->len; i++)
+    {
+      const char *path = files->pdata[i];
+      /* the same file reached twice (listed twice, a symbolic or a hard link) counts once */
+      char *canon = file_id (path);
+      if (!canon)
+        canon = g_canonicalize_filename (path, NULL);
+      if (g_hash_table_contains (seen, canon))
+        {
+          g_free (canon);
+          g_ptr_array_add (s->duplicates, g_strdup (path));
+          continue;
+        }
+      g_hash_table_add (seen, canon);
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        {
+          tsr_session_unref (s);
+          goto fail;
+        }
+      TsrFrameInfo *fi = g_new0 (TsrFrameInfo, 1);
+      fi->path = g_strdup (path);
+      fi->name = g_path_get_basename (path);
+      if (!tsr_fits_read_info (path, &fi->info, NULL, error))
+        {
+          frame_info_free (fi);
+          tsr_session_unref (s);
+          goto fail;
+        }
+      GStatBuf st;
+      if (g_stat (path, &st) == 0)
+        fi->file_size = st.st_size;
+      g_ptr_array_add (s->frames, fi);
+    }
+  g_ptr_array_sort (s->frames, compare_frames);
+  drop_copies (s);
+
+  /* The session's shape is the most common one, so a single odd file is the one named. */
+  guint n = s->frames->len, best = 0, best_count = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      TsrFrameInfo *a = s->frames->pdata[i];
+      guint count = 0;
+      for (guint j = 0; j < n; j++)
+        {
+          TsrFrameInfo *b = s->frames->pdata[j];
+          count += a->info.width == b->info.width && a->info.height == b->info.height
+                   && a->info.channels == b->info.channels;
+        }
+      if (count > best_count)
+        best_count = count, best = i;
+    }
+  TsrFrameInfo *ref = s->frames->pdata[best];
+  s->width = ref->info.width;
+  s->height = ref->info.height;
+  s->channels = ref->info.channels;
+  for (guint i = 0; i < n; i++)
+    {
+      TsrFrameInfo *fi = s->frames->pdata[i];
+      if (fi->info.width != s->width || fi->info.height != s->height || fi->info.channels != s->channels)
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH,
+                       _("%s: mixed image sizes: this frame is %d×%d×%d but the session's frames "
+                         "are %d×%d×%d; remove it or process it separately"),
+                       fi->path, fi->info.width, fi->info.height, fi->info.channels, s->width,
+                       s->height, s->channels);
+          tsr_session_unref (s);
+          goto fail;
+        }
+    }
+  /* Same for the Bayer pattern. */
+  best_count = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      TsrFrameInfo *a = s->frames->pdata[i];
+      guint count = 0;
+      for (guint j = 0; j < n; j++)
+        count += ((TsrFrameInfo *) s->frames->pdata[j])->info.cfa == a->info.cfa;
+      if (count > best_count)
+        best_count = count, best = i;
+    }
+  s->cfa = ((TsrFrameInfo *) s->frames->pdata[best])->info.cfa;
+  if (!opts->allow_mixed_patterns)
+    for (guint i = 0; i < n; i++)
+      {
+        TsrFrameInfo *fi = s->frames->pdata[i];
+        if (fi->info.cfa != s->cfa)
+          {
+            g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH,
+                         _("%s: mixed Bayer patterns: this frame is %s but the session's frames are %s"),
+                         fi->path, tsr_cfa_name (fi->info.cfa), tsr_cfa_name (s->cfa));
+            tsr_session_unref (s);
+            goto fail;
+          }
+      }
+  g_hash_table_unref (seen);
+  return s;
+
+fail:
+  g_free (root);
+  g_hash_table_unref (seen);
+  return NULL;
+}
+
+TsrSession *
+tsr_session_ref (TsrSession *s)
+{
+  g_atomic_int_inc (&s->ref_count);
+  return s;
+}
+
+void
+tsr_session_unref (TsrSession *s)
+{
+  if (!s)
+    return;
+  if (g_atomic_int_dec_and_test (&s->ref_count))
+    {
+      g_ptr_array_unref (s->frames);
+      g_ptr_array_unref (s->duplicates);
+      g_free (s->root);
+      g_free (s);
+    }
+}

@@ -1,0 +1,643 @@
+/* tsr-project.c — the project: the parameter sets of every job (TBQR, deconvolution,
+ * resources, and those added later) composed into one object with one key space, the
+ * .tessera project file and the presets. Each job owns its struct and key table
+ * (tsr-tbqr-params.c, tsr-deconv-params.c, tsr-run-params.c); this file only composes them.
+ * See docs/parameters.md and docs/architecture.md. */
+#include "tsr-project.h"
+#include "tsr-error.h"
+#include "tsr-json.h"
+
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define PROJECT_MAX_BYTES (1024 * 1024)
+#define MIB ((gsize) 1024 * 1024)
+
+/* The jobs in the order of the project file, the history line and docs/parameters.md. */
+typedef struct
+{
+  const TsrParamSpec *(*specs) (guint *n);
+  gsize offset;                 /* of the job's struct in TsrProject */
+} Job;
+
+static const Job jobs[] = {
+  { tsr_tbqr_params_specs, G_STRUCT_OFFSET (TsrProject, tbqr) },
+  { tsr_deconv_params_specs, G_STRUCT_OFFSET (TsrProject, deconv) },
+  { tsr_run_params_specs, G_STRUCT_OFFSET (TsrProject, run) },
+};
+
+static const char *const sections[] = {
+  "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "cluster",
+  "validate", "deconv", "run", NULL
+};
+
+/* Derived fields that mirror a key: the registration's own resources follow run.*. */
+static void
+sync_derived (TsrProject *p)
+{
+  p->tbqr.reg.n_threads = p->run.n_threads;
+  p->tbqr.reg.memory_budget = (gsize) (p->run.memory_budget_mb * (double) MIB);
+}
+
+void
+tsr_project_init (TsrProject *p)
+{
+  g_return_if_fail (p != NULL);
+
+  memset (p, 0, sizeof *p);
+  p->version = TSR_PARAMS_VERSION;
+  tsr_tbqr_params_init (&p->tbqr);
+  tsr_deconv_params_init (&p->deconv);
+  tsr_run_params_init (&p->run);
+  sync_derived (p);
+}
+
+guint
+tsr_project_n_keys (void)
+{
+  guint total = 0;
+  for (guint j = 0; j < G_N_ELEMENTS (jobs); j++)
+    {
+      guint n;
+      jobs[j].specs (&n);
+      total += n;
+    }
+  return total;
+}
+
+/* The job whose table holds spec s (by address), or NULL. */
+static const Job *
+job_of (const TsrParamSpec *s)
+{
+  for (guint j = 0; j < G_N_ELEMENTS (jobs); j++)
+    {
+      guint n;
+      const TsrParamSpec *t = jobs[j].specs (&n);
+      if (s >= t && s < t + n)
+        return &jobs[j];
+    }
+  return NULL;
+}
+
+const TsrParamSpec *
+tsr_project_key (guint i)
+{
+  for (guint j = 0; j < G_N_ELEMENTS (jobs); j++)
+    {
+      guint n;
+      const TsrParamSpec *t = jobs[j].specs (&n);
+      if (i < n)
+        return &t[i];
+      i -= n;
+    }
+  return NULL;
+}
+
+const TsrParamSpec *
+tsr_project_find (const char *key)
+{
+  for (guint j = 0; key && j < G_N_ELEMENTS (jobs); j++)
+    {
+      guint n;
+      const TsrParamSpec *t = jobs[j].specs (&n);
+      const TsrParamSpec *s = tsr_keys_find (t, n, key);
+      if (s)
+        return s;
+    }
+  return NULL;
+}
+
+/* The struct of the job that owns s inside p (what s's offset is relative to). */
+static gpointer
+job_base (const TsrProject *p, const TsrParamSpec *s)
+{
+  const Job *job = job_of (s);
+  g_return_val_if_fail (p != NULL && job != NULL, NULL);
+  return (char *) p + job->offset;
+}
+
+gpointer
+tsr_project_field (TsrProject *p, const TsrParamSpec *s)
+{
+  return tsr_key_field (job_base (p, s), s);
+}
+
+gboolean
+tsr_project_set (TsrProject *p, const char *key, const char *value, GError **error)
+{
+  g_return_val_if_fail (p != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  g_autofree char *k = g_strstrip (g_strdup (key ? key : ""));
+  const TsrParamSpec *s = tsr_project_find (k);
+  if (!s)
+    {
+      tsr_key_unknown_error (error, k);
+      return FALSE;
+    }
+  if (!tsr_key_set (s, job_base (p, s), value, error))
+    return FALSE;
+  sync_derived (p);
+  return TRUE;
+}
+
+gboolean
+tsr_project_set_assignment (TsrProject *p, const char *assignment, GError **error)
+{
+  g_return_val_if_fail (p != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  const char *eq = assignment ? strchr (assignment, '=') : NULL;
+  if (!eq)
+    {
+      g_autofree char *shown = g_utf8_make_valid (assignment ? assignment : "", -1);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("'%s' is not a parameter assignment: write key=value, e.g. global.alpha=0.4"),
+                   shown);
+      return FALSE;
+    }
+  g_autofree char *key = g_strndup (assignment, (gsize) (eq - assignment));
+  return tsr_project_set (p, key, eq + 1, error);
+}
+
+char *
+tsr_project_get_string (const TsrProject *p, const char *key)
+{
+  g_return_val_if_fail (p != NULL, NULL);
+  const TsrParamSpec *s = tsr_project_find (key);
+  if (!s)
+    return NULL;
+  return tsr_key_get_string (s, job_base (p, s));
+}
+
+gboolean
+tsr_project_validate (const TsrProject *p, GError **error)
+{
+  g_return_val_if_fail (p != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (p->version != TSR_PARAMS_VERSION)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("parameter set version %d is not supported (this Tessera uses version %d)"),
+                   p->version, TSR_PARAMS_VERSION);
+      return FALSE;
+    }
+  return tsr_tbqr_params_validate (&p->tbqr, error) && tsr_deconv_params_validate (&p->deconv, error)
+         && tsr_run_params_validate (&p->run, error);
+}
+
+char *
+tsr_project_history (const TsrProject *p)
+{
+  g_return_val_if_fail (p != NULL, NULL);
+  GString *s = g_string_new (NULL);
+  g_string_append_printf (s, "Tessera params v%d:", TSR_PARAMS_VERSION);
+  for (guint j = 0; j < G_N_ELEMENTS (jobs); j++)
+    {
+      guint n;
+      const TsrParamSpec *t = jobs[j].specs (&n);
+      tsr_keys_history_append (s, t, n, (const char *) p + jobs[j].offset);
+    }
+  return g_string_free (s, FALSE);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Project files
+ */
+
+static gboolean
+is_section (const char *group)
+{
+  for (guint i = 0; sections[i]; i++)
+    if (strcmp (sections[i], group) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+gboolean
+tsr_project_save (const char *path, const TsrProject *p, const char *const *session_paths,
+                  GError **error)
+{
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (p != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_key_file_set_integer (kf, "tessera", "version", TSR_PARAMS_VERSION);
+  static const char *const none[] = { NULL };
+  const char *const *paths = session_paths ? session_paths : none;
+  g_key_file_set_string_list (kf, "session", "paths", paths, g_strv_length ((char **) paths));
+
+  for (guint i = 0; i < tsr_project_n_keys (); i++)
+    {
+      const TsrParamSpec *s = tsr_project_key (i);
+      const char *dot = strchr (s->key, '.');
+      g_autofree char *group = g_strndup (s->key, (gsize) (dot - s->key));
+      g_autofree char *v = tsr_key_get_string (s, job_base (p, s));
+      g_key_file_set_value (kf, group, dot + 1, v);
+    }
+
+  gsize len = 0;
+  g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
+  g_autofree char *text = g_strconcat ("# Tessera project (see docs/parameters.md)\n", data, NULL);
+  return tsr_write_file_atomic (path, text, -1, error);
+}
+
+/* The 1-based number of the first line GKeyFile cannot parse (0 if none found). */
+static guint
+first_bad_line (const char *data)
+{
+  g_auto (GStrv) lines = g_strsplit (data, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    {
+      char *l = g_strstrip (lines[i]);
+      if (*l == '\0' || *l == '#')
+        continue;
+      if (*l == '[')
+        {
+          gsize n = strlen (l);
+          if (n >= 2 && l[n - 1] == ']')
+            continue;
+          return i + 1;
+        }
+      if (!strchr (l, '=') || *l == '=')
+        return i + 1;
+    }
+  return 0;
+}
+
+static char *
+line_excerpt (const char *data, guint line)
+{
+  g_auto (GStrv) lines = g_strsplit (data, "\n", -1);
+  if (line == 0 || line > g_strv_length (lines))
+    return NULL;
+  char *l = g_strstrip (lines[line - 1]);
+  if (g_utf8_strlen (l, -1) > 60)
+    {
+      g_autofree char *cut = g_utf8_substring (l, 0, 60);
+      return g_strconcat (cut, "…", NULL);
+    }
+  return g_strdup (l);
+}
+
+static gboolean
+read_project_text (const char *path, char **data_out, gsize *len_out, GError **error)
+{
+  GStatBuf st;
+  if (g_stat (path, &st) != 0)
+    {
+      int e = errno;
+      if (e == ENOENT || e == ENOTDIR)
+        g_set_error (error, TSR_ERROR, TSR_ERROR_NOT_FOUND,
+                     _("%s: no such project file"), path);
+      else
+        g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("%s: cannot read the project file: %s"),
+                     path, g_strerror (e));
+      return FALSE;
+    }
+  if (S_ISDIR (st.st_mode))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                   _("%s: is a folder, not a Tessera project file"), path);
+      return FALSE;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                   _("%s: is not a regular file, not a Tessera project file"), path);
+      return FALSE;
+    }
+  if (st.st_size > PROJECT_MAX_BYTES)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
+                   _("%s: %.1f MiB is too large for a Tessera project file (at most 1 MiB)"),
+                   path, (double) st.st_size / (double) MIB);
+      return FALSE;
+    }
+
+  GError *e = NULL;
+  char *data = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents (path, &data, &len, &e))
+    {
+      gboolean missing = g_error_matches (e, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+      g_set_error (error, TSR_ERROR, missing ? TSR_ERROR_NOT_FOUND : TSR_ERROR_IO,
+                   _("%s: cannot read the project file: %s"), path, e->message);
+      g_error_free (e);
+      return FALSE;
+    }
+  if (len > PROJECT_MAX_BYTES)
+    {
+      g_free (data);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
+                   _("%s: too large for a Tessera project file (at most 1 MiB)"), path);
+      return FALSE;
+    }
+  if (memchr (data, '\0', len) != NULL || !g_utf8_validate (data, (gssize) len, NULL))
+    {
+      g_free (data);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                   _("%s: not a Tessera project file (binary data or not UTF-8 text)"), path);
+      return FALSE;
+    }
+  *data_out = data;
+  *len_out = len;
+  return TRUE;
+}
+
+static void
+add_warning (GPtrArray *warnings, char *msg)
+{
+  if (warnings)
+    g_ptr_array_add (warnings, msg);
+  else
+    g_free (msg);
+}
+
+static gboolean
+load_session_group (GKeyFile *kf, const char *path, char ***session_paths,
+                    GPtrArray *warnings, GError **error)
+{
+  g_auto (GStrv) keys = g_key_file_get_keys (kf, "session", NULL, NULL);
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *base = g_path_get_dirname (path);
+  g_autofree char *absbase = g_canonicalize_filename (base, NULL);
+
+  for (guint i = 0; keys && keys[i]; i++)
+    {
+      if (strcmp (keys[i], "paths") == 0)
+        {
+          GError *e = NULL;
+          gsize n = 0;
+          g_auto (GStrv) list = g_key_file_get_string_list (kf, "session", "paths", &n, &e);
+          if (!list)
+            {
+              g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                           _("%s: [session] paths cannot be read: %s"), path, e->message);
+              g_error_free (e);
+              g_ptr_array_free (out, TRUE);
+              return FALSE;
+            }
+          for (gsize j = 0; j < n; j++)
+            {
+              const char *sp = list[j];
+              if (!sp || *sp == '\0')
+                continue;
+              g_ptr_array_add (out, g_canonicalize_filename (sp, absbase));
+            }
+        }
+      else if (strcmp (keys[i], "recursive") == 0)
+        {
+          /* Known (scan sub-folders); read by the front ends, not part of TsrProject. */
+        }
+      else
+        add_warning (warnings, g_strdup_printf (_("%s: unknown key [session] %s (ignored)"),
+                                                path, keys[i]));
+    }
+  g_ptr_array_add (out, NULL);
+  char **strv = (char **) g_ptr_array_free (out, FALSE);
+  if (session_paths)
+    *session_paths = strv;
+  else
+    g_strfreev (strv);
+  return TRUE;
+}
+
+gboolean
+tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
+                  GPtrArray *warnings, GError **error)
+{
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (p != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (session_paths)
+    *session_paths = NULL;
+
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  if (!read_project_text (path, &data, &len, error))
+    return FALSE;
+
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  GError *e = NULL;
+  if (!g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, &e))
+    {
+      guint line = first_bad_line (data);
+      g_autofree char *excerpt = line_excerpt (data, line);
+      if (line > 0 && excerpt)
+        g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                     _("%s: not a Tessera project file: line %u “%s” is not a [group], a "
+                       "key=value pair or a # comment"), path, line, excerpt);
+      else
+        g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                     _("%s: not a Tessera project file: %s"), path, e->message);
+      g_error_free (e);
+      return FALSE;
+    }
+
+  if (!g_key_file_has_key (kf, "tessera", "version", NULL))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                   _("%s: not a Tessera project file (no [tessera] version=…)"), path);
+      return FALSE;
+    }
+  {
+    g_autofree char *vs = g_key_file_get_value (kf, "tessera", "version", NULL);
+    g_autofree char *v = g_strstrip (g_strdup (vs ? vs : ""));
+    char *end = NULL;
+    gint64 version = *v ? g_ascii_strtoll (v, &end, 10) : -1;
+    if (!*v || *end != '\0' || version < 1)
+      {
+        g_autofree char *shown = g_utf8_make_valid (v, -1);
+        g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                     _("%s: [tessera] version = '%s' is not a project file version"), path, shown);
+        return FALSE;
+      }
+    if (version > TSR_PARAMS_VERSION)
+      {
+        g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                     _("%s: written by a newer Tessera (project version %" G_GINT64_FORMAT
+                       "); this version reads version %d: update Tessera"),
+                     path, version, TSR_PARAMS_VERSION);
+        return FALSE;
+      }
+  }
+
+  TsrProject tmp;
+  tsr_project_init (&tmp);
+  g_auto (GStrv) paths = NULL;
+
+  gsize n_groups = 0;
+  g_auto (GStrv) groups = g_key_file_get_groups (kf, &n_groups);
+  for (gsize gi = 0; gi < n_groups; gi++)
+    {
+      const char *group = groups[gi];
+      g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
+
+      if (strcmp (group, "tessera") == 0)
+        {
+          for (guint i = 0; keys && keys[i]; i++)
+            if (strcmp (keys[i], "version") != 0)
+              add_warning (warnings, g_strdup_printf (_("%s: unknown key [%s] %s (ignored)"),
+                                                      path, group, keys[i]));
+          continue;
+        }
+      if (strcmp (group, "session") == 0)
+        {
+          g_strfreev (paths);
+          paths = NULL;
+          if (!load_session_group (kf, path, &paths, warnings, error))
+            return FALSE;
+          continue;
+        }
+      if (!is_section (group))
+        {
+          add_warning (warnings, g_strdup_printf (_("%s: unknown group [%s] (ignored)"),
+                                                  path, group));
+          continue;
+        }
+      for (guint i = 0; keys && keys[i]; i++)
+        {
+          g_autofree char *key = g_strconcat (group, ".", keys[i], NULL);
+          const TsrParamSpec *s = tsr_project_find (key);
+          if (!s)
+            {
+              add_warning (warnings, g_strdup_printf (_("%s: unknown key [%s] %s (ignored)"),
+                                                      path, group, keys[i]));
+              continue;
+            }
+          g_autofree char *value = g_key_file_get_string (kf, group, keys[i], &e);
+          if (!value || e)
+            {
+              if (!e)
+                g_set_error_literal (&e, TSR_ERROR, TSR_ERROR_FORMAT, _("unreadable value"));
+              g_autofree char *range = tsr_key_range_string (s);
+              g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                           _("%s: %s cannot be read (%s; allowed %s)"), path, s->key,
+                           e->message, range);
+              g_clear_error (&e);
+              return FALSE;
+            }
+          if (!tsr_key_set (s, job_base (&tmp, s), value, &e))
+            {
+              g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, "%s: %s", path, e->message);
+              g_clear_error (&e);
+              return FALSE;
+            }
+        }
+    }
+  sync_derived (&tmp);
+
+  if (!tsr_project_validate (&tmp, &e))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, "%s: %s", path, e->message);
+      g_clear_error (&e);
+      return FALSE;
+    }
+
+  *p = tmp;
+  if (session_paths)
+    {
+      if (!paths)
+        paths = g_new0 (char *, 1);
+      *session_paths = g_steal_pointer (&paths);
+    }
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Presets
+ */
+
+typedef struct
+{
+  const char *name;
+  const char *label;
+  const char *const *set;   /* key=value over the defaults */
+} Preset;
+
+/* Smart telescopes: many short, undersampled Bayer frames on an alt-az mount (field
+ * rotation, so similarity); interpolated green keeps more star positions than 2×2
+ * superpixels at 2–3 px FWHM; with hundreds of frames the weighting can be more selective
+ * and rejection tighter (satellites, planes), and clustering pays. */
+static const char *const preset_seestar[] = {
+  "register.model=similarity", "stars.luma=green", "global.k=0.8", "local.k=0.8",
+  "reject.mode=sigma", "reject.kappa=2.5", "cluster.mode=auto", NULL
+};
+/* DSLR / mirrorless: tens of long Bayer exposures; lens distortion and an equatorial mount
+ * (affine), too few frames for clusters or tight sigma clipping (winsorized instead), gentler
+ * weights so no frame's signal is thrown away. */
+static const char *const preset_dslr[] = {
+  "register.model=affine", "stars.luma=superpixel", "global.k=0.5", "local.k=0.6",
+  "reject.mode=winsor", "reject.kappa=3", "cluster.mode=off", NULL
+};
+/* Monochrome cameras: full-resolution stars, so the local quality leans on FWHM; fine
+ * tiles are affordable. */
+static const char *const preset_mono[] = {
+  "register.model=similarity", "local.fwhm=0.7", "local.roundness=0.15", "local.contrast=0.15",
+  "tiles.s=24", "reject.mode=sigma", "reject.kappa=3", NULL
+};
+static const char *const preset_default[] = { NULL };
+
+static const Preset presets[] = {
+  { "default", N_("Defaults"), preset_default },
+  { "seestar", N_("Seestar / Dwarf"), preset_seestar },
+  { "dslr", N_("DSLR"), preset_dslr },
+  { "mono", N_("Monochrome camera"), preset_mono },
+};
+
+const char *const *
+tsr_project_preset_names (void)
+{
+  static const char *const names[] = { "default", "seestar", "dslr", "mono", NULL };
+  G_STATIC_ASSERT (G_N_ELEMENTS (names) == G_N_ELEMENTS (presets) + 1);
+  return names;
+}
+
+static const Preset *
+find_preset (const char *name)
+{
+  for (guint i = 0; name && i < G_N_ELEMENTS (presets); i++)
+    if (g_ascii_strcasecmp (presets[i].name, name) == 0)
+      return &presets[i];
+  return NULL;
+}
+
+const char *
+tsr_project_preset_label (const char *name)
+{
+  const Preset *pr = find_preset (name);
+  return pr ? _(pr->label) : NULL;
+}
+
+gboolean
+tsr_project_apply_preset (TsrProject *p, const char *name, GError **error)
+{
+  g_return_val_if_fail (p != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  const Preset *pr = find_preset (name);
+  if (!pr)
+    {
+      g_autofree char *shown = g_utf8_make_valid (name ? name : "", -1);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("unknown preset '%s' (allowed default, seestar, dslr, mono)"), shown);
+      return FALSE;
+    }
+  TsrProject tmp;
+  tsr_project_init (&tmp);
+  tmp.run = p->run;
+  sync_derived (&tmp);
+  for (guint i = 0; pr->set[i]; i++)
+    if (!tsr_project_set_assignment (&tmp, pr->set[i], error))
+      return FALSE;
+  *p = tmp;
+  return TRUE;
+}

@@ -1,0 +1,60 @@
+/* tsr-project.h — a project: the parameter sets of every job composed into one object with
+ * one key space ("section.name", shared by the CLI's --set, the .tessera project file and the
+ * window), the project file itself and the presets. Each job owns its params struct and key
+ * table; the engine's jobs take only their own struct (and TsrRunParams). */
+#pragma once
+#include <gio/gio.h>
+#include "tsr-keys.h"
+#include "tsr-run-params.h"
+#include "tsr-tbqr-params.h"
+#include "tsr-deconv-params.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  int version;                 /* TSR_PARAMS_VERSION */
+  TsrTbqrParams tbqr;          /* register.* stars.* gate.* norm.* global.* tiles.* local.* reject.*
+                                  cluster.* validate.* */
+  TsrDeconvParams deconv;      /* deconv.* */
+  TsrRunParams run;            /* run.* */
+} TsrProject;
+
+void     tsr_project_init (TsrProject *p);
+
+/* Every key of every job, in project-file order: i in 0 … tsr_project_n_keys () − 1. */
+guint               tsr_project_n_keys (void);
+const TsrParamSpec *tsr_project_key (guint i);
+const TsrParamSpec *tsr_project_find (const char *key);
+/* The address of a key's field inside p (whichever job's struct holds it). */
+gpointer            tsr_project_field (TsrProject *p, const TsrParamSpec *s);
+
+/* Set "key=value" or key, value. Errors name the key and the allowed range. Unknown keys
+ * are TSR_ERROR_INVALID_ARG too (callers that only warn use tsr_project_find first). */
+gboolean tsr_project_set (TsrProject *p, const char *key, const char *value, GError **error);
+gboolean tsr_project_set_assignment (TsrProject *p, const char *assignment, GError **error);
+char    *tsr_project_get_string (const TsrProject *p, const char *key);
+/* Every job's checks (ranges, α+β+γ = 1, tile_min ≤ tile_max, k_min ≤ k_max …). */
+gboolean tsr_project_validate (const TsrProject *p, GError **error);
+/* A one-line summary of every parameter for FITS HISTORY. */
+char    *tsr_project_history (const TsrProject *p);
+
+/* Project files (.tessera, GKeyFile): [session] paths=…; recursive=…; one group per
+ * section with the parameter keys. Unknown keys are reported through warnings (a list of
+ * strings the caller shows); out-of-range values are errors naming the key and range. */
+gboolean tsr_project_save (const char *path, const TsrProject *p, const char *const *session_paths,
+                           GError **error);
+gboolean tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
+                           GPtrArray *warnings, GError **error);
+
+/* Presets: parameter sets for typical equipment, applied over the defaults (the resources,
+ * run.*, are kept). Names, in menu order: "default", "seestar" (smart telescopes such as
+ * Seestar and Dwarf: hundreds of short undersampled Bayer frames), "dslr" (tens of longer
+ * Bayer exposures through a lens or telescope on a mount), "mono" (monochrome cameras). An
+ * unknown name is TSR_ERROR_INVALID_ARG and leaves p unchanged. */
+const char *const *tsr_project_preset_names (void);
+/* A short translated label ("Seestar / Dwarf"), or NULL for an unknown name. */
+const char *tsr_project_preset_label (const char *name);
+gboolean tsr_project_apply_preset (TsrProject *p, const char *name, GError **error);
+
+G_END_DECLS

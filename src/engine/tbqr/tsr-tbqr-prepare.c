@@ -1,0 +1,65 @@
+/* tsr-tbqr-prepare.c — one frame made ready for accumulation: normalised in its own
+ * geometry, demosaiced when norm.color_method says so, warped into the reference geometry.
+ * Used by the accumulate pass and by the frame cache. */
+#include "tsr-tbqr-private.h"
+
+#include <string.h>
+
+/* Normalise in frame geometry: subtract the frame's background plane per colour, divide
+ * by the photometric scale, add the reference's background level back. */
+static void
+normalise_frame (TsrImage *img, const TsrFrameMetrics *fm, const TsrAnalysis *a, TsrNormMode mode)
+{
+  if (mode == TSR_NORM_NONE)
+    return;
+  int w = img->width, h = img->height;
+  for (int c = 0; c < img->channels; c++)
+    {
+      float *pl = tsr_image_plane (img, c);
+      for (int y = 0; y < h; y++)
+        {
+          /* the colour of a site repeats every two columns: looked up once per row */
+          int rowcol[2];
+          for (int x = 0; x < 2; x++)
+            rowcol[x] = img->channels == 3 ? c : (img->cfa != TSR_CFA_NONE ? tsr_cfa_color (img->cfa, x, y) : 0);
+          for (int x = 0; x < w; x++)
+            {
+              int col = rowcol[x & 1];
+              const double *pp = fm->plane[col];
+              double bg = pp[0] + pp[1] * x + pp[2] * y;
+              gsize k = (gsize) y * w + x;
+              if (mode == TSR_NORM_DIVIDE_BACKGROUND)
+                pl[k] = bg > 1e-6 ? pl[k] / bg * a->ref_plane[col] : pl[k];
+              else
+                pl[k] = (pl[k] - bg) / fm->color_scale[col] + a->ref_plane[col];
+            }
+        }
+    }
+}
+
+/* Normalise in frame geometry, demosaic (norm.color_method=demosaic-frames) and warp into
+ * the reference geometry. With sum_only, demosaiced frames come back as one plane R + G + B
+ * (all the rejection statistics need: the warp is linear). img is normalised in place. */
+TsrImage *
+tsr_tbqr_prepare_frame (const TsrAnalysis *a, const TsrTbqrParams *p, gboolean demosaic_frames, gboolean sum_only,
+            TsrImage *img, guint index, const TsrTransform *T)
+{
+  normalise_frame (img, &a->frames[index], a, p->norm);
+  if (demosaic_frames && img->channels == 1 && img->cfa != TSR_CFA_NONE)
+    {
+      g_autoptr (TsrImage) rgb = tsr_demosaic (img);
+      if (!rgb)
+        return NULL;
+      if (sum_only)
+        {
+          gsize n = tsr_image_npix (rgb);
+          g_autoptr (TsrImage) sum = tsr_image_new (rgb->width, rgb->height, 1);
+          memcpy (sum->mask, rgb->mask, n);
+          for (gsize k = 0; k < n; k++)
+            sum->data[k] = rgb->data[k] + rgb->data[n + k] + rgb->data[2 * n + k];
+          return tsr_warp (sum, T, a->width, a->height, TSR_CFA_NONE, p->reg.interp);
+        }
+      return tsr_warp (rgb, T, a->width, a->height, TSR_CFA_NONE, p->reg.interp);
+    }
+  return tsr_warp (img, T, a->width, a->height, a->cfa, p->reg.interp);
+}

@@ -1,0 +1,12 @@
+/* tsr-tbqr-private.h — pieces shared by the TBQR source files. */
+#pragma once
+#include "tsr-tbqr.h"
+
+void tsr_tbqr_fit_planes (const TsrImage *img, double plane[3][3]);
+void tsr_robust_z (const double *v, guint n, double *z);
+
+/* Normalise frame index (img, as read, normalised in place), demosaic it when
+ * demosaic_frames and warp it into the reference geometry by T. With sum_only, demosaiced
+ * frames come back as one plane R + G + B (all the rejection statistics need). */
+TsrImage *tsr_tbqr_prepare_frame (const TsrAnalysis *a, const TsrTbqrParams *p, gboolean demosaic_frames,
+                                  gboolean sum_only, TsrImage *img, guint index, const TsrTransform *T);

@@ -1,0 +1,174 @@
+/* tsr-tbqr.h — Tile-Based Quality Reconstruction (TBQR v3.2.2, improved; docs/tbqr.md).
+ *
+ * Three steps, as in DESIGN.md:
+ *   analyse    — one read of every frame: registration, stars, global metrics, per-tile
+ *                local metrics in reference geometry, photometric normalisation;
+ *   weigh      — no pixels: gate, z-scores, Q, G, L, W = G·L, clusters, N_eff (milliseconds);
+ *   accumulate — frames read again: warp, normalise, smooth per-pixel weight field,
+ *                weighted rejection, weighted mean; plus the plain mean stack, coverage and
+ *                weight maps, and validation against the mean stack.
+ */
+#pragma once
+#include <gio/gio.h>
+#include "tsr-tbqr-params.h"
+#include "tsr-run-params.h"
+#include "tsr-demosaic.h"
+#include "tsr-register.h"
+
+G_BEGIN_DECLS
+
+typedef enum { TSR_TILE_STRUCTURE = 0, TSR_TILE_STAR = 1 } TsrTileType;
+
+typedef struct
+{
+  int cx, cy;         /* centre in reference pixels */
+  int x0, y0, x1, y1; /* support ∩ image, [x0, x1) × [y0, y1) */
+} TsrTile;
+
+/* Per frame and tile measurements (NAN = missing). */
+typedef struct
+{
+  float n_stars;
+  float fwhm, roundness, contrast;
+  float energy, background, noise;
+} TsrTileMetrics;
+
+typedef struct
+{
+  /* global metrics, in reference photometric units */
+  double background;      /* B_f */
+  double noise;           /* σ_f */
+  double energy;          /* E_f (noise-normalised or paper variant per params) */
+  double energy_paper;    /* mean gradient energy, not normalised */
+  double scale;           /* photometric scale s_f: frame flux / reference flux */
+  double plane[3][3];     /* per CFA colour (or channel): background plane a + b·x + c·y */
+  guint n_flux_pairs;     /* matched stars behind the scale */
+  double color_scale[3];  /* photometric scale per CFA colour (or channel); mono: all = scale */
+  /* PSF field model in reference geometry: FWHM(x, y) = Σ c_i·b_i(u, v) with u, v the
+   * reference coordinates scaled to [−1, 1] and b = 1, u, v, u², uv, v² (NAN = none) */
+  double psf_model[6];
+  guint psf_model_n;      /* stars behind the model (0 = none) */
+} TsrFrameMetrics;
+
+typedef struct
+{
+  gint ref_count;
+  TsrTbqrParams params;   /* as analysed (tile size fixed here) */
+  TsrRunParams run;       /* resources of the analysis (threads, memory, frame cache) */
+  TsrRegistration *reg;
+  int width, height;
+  TsrCfa cfa;
+  int channels;
+  double session_fwhm;    /* F (reference frame's median FWHM) */
+  int tile_size;          /* T */
+  int tile_step;
+  int tiles_x, tiles_y;
+  guint n_tiles;
+  TsrTile *tiles;
+  TsrFrameMetrics *frames;   /* n_frames */
+  TsrTileMetrics *tile_metrics; /* n_frames × n_tiles */
+  double ref_plane[3];    /* reference background level per colour (added back) */
+  struct _TsrFrameCache *cache; /* private: the frames warped and normalised during the
+                                   analysis (run.cache), read back by accumulate; NULL = none */
+} TsrAnalysis;
+
+typedef struct
+{
+  gint ref_count;
+  guint n_frames, n_tiles;
+  gboolean *used;         /* frame enters the reconstruction (valid or keep_gated) */
+  guint *gate;            /* TsrGateReason bits as applied by this weighing (0 = valid);
+                             the analysis' registration is never modified */
+  double *ivw;            /* V_f = (median σ / σ_f)², the inverse-variance factor of G */
+  double *q_global;       /* Q_f */
+  double *g;              /* G_f = exp(k·clip(Q_f)) · V_f (V_f = 1 with global.ivw off) */
+  float *q_local;         /* n_frames × n_tiles */
+  float *l;               /* L_{f,t} */
+  float *w;               /* W_{f,t} = G·L (0 for unused frames) */
+  TsrTileType *tile_type;
+  float *n_eff;           /* per tile */
+  double *mean_l;         /* per frame: mean L over tiles */
+  int n_clusters;         /* 0 = clusters off */
+  int *cluster;           /* per frame, −1 unused */
+  double *cluster_q;      /* Q_k */
+  double *cluster_w;      /* w_k */
+  guint n_used;
+} TsrWeights;
+
+/* The frame's PSF field model at reference position (x, y); NAN without a model. */
+double        tsr_tbqr_model_fwhm (const TsrAnalysis *a, guint frame, double x, double y);
+
+/* Tile size T = clip(s·F, T_min, T_max) for a session. */
+int           tsr_tbqr_tile_size (const TsrTbqrParams *p, double fwhm, int width, int height);
+
+TsrAnalysis  *tsr_tbqr_analyse (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *run,
+                                TsrProgressFunc progress, gpointer progress_data,
+                                GCancellable *cancellable, GError **error);
+TsrAnalysis  *tsr_analysis_ref (TsrAnalysis *a);
+void          tsr_analysis_unref (TsrAnalysis *a);
+/* A new analysis (ref count 1) that owns copies of a's tables (tiles, frame and tile metrics)
+ * and a reference to its registration. The frame cache is not shared: the copy reads and
+ * warps frames itself. Never copy a TsrAnalysis by value (its pointers would be freed
+ * twice); use this. */
+TsrAnalysis  *tsr_analysis_copy (const TsrAnalysis *a);
+
+/* Pure function of the analysis and the weighting/gate/cluster parameters. */
+TsrWeights   *tsr_tbqr_weigh (TsrAnalysis *a, const TsrTbqrParams *p, GError **error);
+TsrWeights   *tsr_weights_ref (TsrWeights *w);
+void          tsr_weights_unref (TsrWeights *w);
+
+typedef struct
+{
+  const char *name;
+  double value;
+  double limit;
+  gboolean pass;
+  const char *unit;
+} TsrCheck;
+
+typedef struct
+{
+  double fwhm_result, fwhm_mean;        /* median FWHM of matched stars */
+  double fwhm_ratio;                    /* result / mean */
+  double noise_result, noise_mean;      /* sky noise / median matched-star aperture flux */
+  double noise_ratio;
+  double flux_ratio;                    /* median aperture flux(result)/flux(mean), matched stars */
+  guint n_matched;
+  double seam;                          /* boundary/interior gradient ratio */
+  guint n_checks;
+  TsrCheck checks[8];
+  gboolean pass;
+} TsrValidation;
+
+typedef struct
+{
+  TsrImage *result;       /* RGB for Bayer sessions, else as the frames */
+  TsrImage *mean;         /* plain mean stack of the same frames, same form */
+  TsrImage *coverage;     /* frames contributing per pixel (after rejection) */
+  TsrImage *weight;       /* Σ weight per pixel */
+  TsrImage *rejected;     /* fraction of samples rejected per pixel */
+  TsrValidation validation;
+} TsrReconstruction;
+
+void          tsr_reconstruction_free (TsrReconstruction *r);
+
+TsrReconstruction *tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p,
+                                       const TsrRunParams *run,
+                                        TsrProgressFunc progress, gpointer progress_data,
+                                        GCancellable *cancellable, GError **error);
+
+/* Validation of a result against the mean stack (used by accumulate). */
+void          tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalysis *a,
+                                 const TsrTbqrParams *p, TsrValidation *v);
+
+/* Diagnostics JSON with every per-frame and per-tile number. */
+char         *tsr_tbqr_diagnostics_json (const TsrAnalysis *a, const TsrWeights *w,
+                                         const TsrReconstruction *r);
+
+/* Robust z-scores (1.4826·MAD); NAN inputs stay NAN (missing); MAD = 0 gives z = 0. */
+void          tsr_robust_z_public (const double *v, guint n, double *z);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrAnalysis, tsr_analysis_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrWeights, tsr_weights_unref)
+
+G_END_DECLS
