@@ -649,6 +649,76 @@ test_synthetic_session (void)
   tsr_test_rmtree (dir);
 }
 
+/* the subcommands: planetary on a PNG folder, process routing it, wavelets, bad input */
+static void
+test_cli (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("pl-cli");
+  g_autofree char *seq = g_build_filename (dir, "frames", NULL);
+  g_mkdir_with_parents (seq, 0755);
+  TsrPlanetSynthParams p;
+  tsr_planet_synth_params_init (&p);
+  p.n_frames = 8;
+  p.width = p.height = 128;
+  p.disc_radius = 40;
+  g_autoptr (TsrImage) truth = tsr_planet_synth_truth (&p);
+  for (guint i = 0; i < p.n_frames; i++)
+    {
+      g_autoptr (TsrImage) q = quantised_frame (&p, truth, i, 1.f, 255);
+      g_autofree char *path = g_strdup_printf ("%s/f%02u.png", seq, i);
+      write_png (path, q, 8);
+    }
+  g_autofree char *out = g_build_filename (dir, "out.fits", NULL);
+  g_autofree char *mean = g_build_filename (dir, "mean.fits", NULL);
+  g_autofree char *json = g_build_filename (dir, "p.json", NULL);
+  char *o = NULL, *e = NULL;
+  const char *a1[] = { "planetary", seq, "-o", out, "--mean-stack", mean, "--json", json, "--wavelets", "1.5,1.2", NULL };
+  int rc = tsr_test_run_cli (a1, &o, &e);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_nonnull (strstr (o, "disc alignment"));
+  g_autoptr (TsrImage) res = tsr_fits_read (out, NULL);
+  g_assert_nonnull (res);
+  g_assert_true (g_file_test (mean, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (json, G_FILE_TEST_EXISTS));
+  g_free (o);
+  g_free (e);
+  /* process routes the PNG folder to the planetary path, --deep-sky refuses it as before */
+  g_autofree char *out2 = g_build_filename (dir, "out2.fits", NULL);
+  const char *a2[] = { "process", seq, "-o", out2, NULL };
+  rc = tsr_test_run_cli (a2, &o, &e);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_nonnull (strstr (o, "planetary path"));
+  g_assert_true (g_file_test (out2, G_FILE_TEST_EXISTS));
+  g_free (o);
+  g_free (e);
+  const char *a3[] = { "process", seq, "-o", out2, "--deep-sky", NULL };
+  rc = tsr_test_run_cli (a3, &o, &e);
+  g_assert_cmpint (rc, !=, 0);
+  g_free (o);
+  g_free (e);
+  /* wavelets: unit gains give the input back; a bad file gives one line naming it */
+  g_autofree char *w1 = g_build_filename (dir, "w1.fits", NULL);
+  const char *a4[] = { "wavelets", out, "-o", w1, "--gains", "1,1,1,1,1", NULL };
+  rc = tsr_test_run_cli (a4, &o, &e);
+  g_assert_cmpint (rc, ==, 0);
+  g_autoptr (TsrImage) back = tsr_fits_read (w1, NULL);
+  for (gsize i = 0; i < tsr_image_npix (res); i++)
+    g_assert_cmpfloat (fabs (back->data[i] - res->data[i]), <=, 1e-5 * (1 + fabs (res->data[i])));
+  g_free (o);
+  g_free (e);
+  g_autofree char *bad = g_build_filename (dir, "bad.png", NULL);
+  tsr_test_write_file (bad, "\x89PNG\r\n\x1a\n\0\0", 10);
+  const char *a5[] = { "wavelets", bad, "-o", w1, NULL };
+  rc = tsr_test_run_cli (a5, &o, &e);
+  g_assert_cmpint (rc, !=, 0);
+  g_assert_nonnull (strstr (e, bad));
+  g_assert_nonnull (strchr (e, '\n'));
+  g_assert_true (strchr (e, '\n') == e + strlen (e) - 1);
+  g_free (o);
+  g_free (e);
+  tsr_test_rmtree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -662,5 +732,6 @@ main (int argc, char **argv)
   g_test_add_func ("/planetary/params", test_params);
   g_test_add_func ("/planetary/starless", test_starless);
   g_test_add_func ("/planetary/synthetic-session", test_synthetic_session);
+  g_test_add_func ("/planetary/cli", test_cli);
   return g_test_run ();
 }

@@ -59,7 +59,7 @@ cli_process (int argc, char **argv)
       if (planetary || cli_planetary_detect (argc, argv, &why))
         {
           if (why)
-            fprintf (stderr, _("process: %s (--deep-sky overrides)\n"), why);
+            printf (_("process: %s (--deep-sky overrides)\n"), why);
           if (report)
             fprintf (stderr, _("process: --report is not written for planetary sessions (use --json)\n"));
           return cli_planetary_run ("process", argc, argv, out, mean_out, json, sets);

@@ -5,7 +5,7 @@
  * "extended fraction"; small bright regions (≤ 6 binned px) above lo + 10 σ_b are point-source
  * candidates. Starless: the contrast is real (hi − lo > 20 σ_b), there are fewer than 25
  * compact sources, and the largest region covers ≥ 2 % of the frame or the bright area is a
- * surface. Surface: the bright area covers ≥ 40 % of the frame
+ * surface, on a frame of at least 128 px with a disc of at least 12 px radius. Surface: the bright area covers ≥ 40 % of the frame
  * or the largest region touches three or more edges. */
 #include "tsr-planetary.h"
 #include "tsr-error.h"
@@ -121,7 +121,10 @@ tsr_starless_detect (const TsrImage *img, TsrStarlessInfo *info)
   g_free (stack);
   g_free (b);
   gboolean contrast = hi - lo > 20 * sig_b;
-  info->starless = contrast && info->n_compact < 25 && (info->extended_fraction >= 0.02 || info->surface);
+  /* frames under 128 px or a "disc" under 12 px radius are too small to call: deep sky */
+  gboolean big_enough = w >= 128 && h >= 128 && (info->surface || info->disc_r >= 12);
+  info->starless = contrast && big_enough && info->n_compact < 25
+                   && (info->extended_fraction >= 0.02 || info->surface);
 }
 
 gboolean
