@@ -11,7 +11,7 @@ planetary_help (void)
   guint n = 0;
   TsrPlanetaryParams d;
   tsr_planetary_params_init (&d);
-  const TsrPKeySpec *specs = tsr_planetary_params_specs (&n);
+  const TsrParamSpec *specs = tsr_planetary_params_specs (&n);
   for (guint i = 0; i < n; i++)
     {
       g_autofree char *def = tsr_planetary_params_get_string (&d, specs[i].key);
@@ -24,6 +24,12 @@ planetary_help (void)
     {
       g_autofree char *def = tsr_wavelet_params_get_string (&wd, specs[i].key);
       g_string_append_printf (s, "  %-30s %s (default %s)\n", specs[i].key, _(specs[i].help), def);
+    }
+  const char *lk, *lh;
+  for (guint i = 0; (lk = tsr_wavelet_list_key (i, &lh)); i++)
+    {
+      g_autofree char *def = tsr_wavelet_params_get_string (&wd, lk);
+      g_string_append_printf (s, "  %-30s %s (default %s)\n", lk, _(lh), def);
     }
   g_string_append (s, _("\nInputs: a folder or files of PNG, JPEG, TIFF or FITS frames, one SER file or one video.\n"
                         "Outputs are written by extension: .fits (float32), .tif (float32), .png (linear preview).\n"));

@@ -16,25 +16,12 @@
 #include <gio/gio.h>
 #include "tsr-image.h"
 #include "tsr-progress.h"
+#include "tsr-keys.h"
 #include "tsr-image-reader.h"
 
 G_BEGIN_DECLS
 
-/* ------------------------------------------------------------------ key tables */
-
-typedef enum { TSR_PKEY_INT, TSR_PKEY_DOUBLE, TSR_PKEY_BOOL, TSR_PKEY_ENUM, TSR_PKEY_LIST } TsrPKeyType;
-
-typedef struct
-{
-  const char *key;          /* "planetary.ap_size" */
-  TsrPKeyType type;
-  gsize offset;             /* into the params struct */
-  double min, max;          /* numeric range (inclusive); list: per element */
-  const char *const *names; /* ENUM: NULL-terminated names, index = value */
-  int list_len;             /* LIST: doubles at offset, count at count_offset */
-  gsize count_offset;
-  const char *help;
-} TsrPKeySpec;
+/* Key tables: core/tsr-keys.h (TsrParamSpec), as every job's. */
 
 /* ------------------------------------------------------------------ wavelets */
 
@@ -52,7 +39,11 @@ typedef struct
 } TsrWaveletParams;
 
 void                tsr_wavelet_params_init (TsrWaveletParams *p);
-const TsrPKeySpec  *tsr_wavelet_params_specs (guint *n);
+/* wavelets.layers, wavelets.clip_negative; the list keys wavelets.gains and
+ * wavelets.thresholds (comma-separated numbers) are named by tsr_wavelet_list_key (0, 1, …;
+ * NULL past the end) and set/read by the functions below like the others. */
+const TsrParamSpec *tsr_wavelet_params_specs (guint *n);
+const char         *tsr_wavelet_list_key (guint i, const char **help);
 gboolean            tsr_wavelet_params_set (TsrWaveletParams *p, const char *key, const char *value, GError **error);
 char               *tsr_wavelet_params_get_string (const TsrWaveletParams *p, const char *key);
 
@@ -110,7 +101,7 @@ typedef struct
 } TsrPlanetaryParams;
 
 void                tsr_planetary_params_init (TsrPlanetaryParams *p);
-const TsrPKeySpec  *tsr_planetary_params_specs (guint *n);
+const TsrParamSpec *tsr_planetary_params_specs (guint *n);
 gboolean            tsr_planetary_params_set (TsrPlanetaryParams *p, const char *key, const char *value,
                                               GError **error);
 char               *tsr_planetary_params_get_string (const TsrPlanetaryParams *p, const char *key);
