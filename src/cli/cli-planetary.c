@@ -43,6 +43,7 @@ cli_planetary_detect (int argc, char **argv, char **why_out)
   if (argc < 2)
     return FALSE;
   gboolean any_fits = FALSE;
+  char *first_fits = NULL;
   for (int i = 1; i < argc; i++)
     {
       const char *p = argv[i];
@@ -58,6 +59,8 @@ cli_planetary_detect (int argc, char **argv, char **why_out)
           gboolean fits = FALSE, other = FALSE;
           while (d && (name = g_dir_read_name (d)))
             {
+              if (tsr_is_fits_name (name) && !first_fits)
+                first_fits = g_build_filename (p, name, NULL);
               fits |= tsr_is_fits_name (name);
               other |= tsr_is_image_name (name) || tsr_is_ser_name (name) || tsr_is_video_name (name);
             }
@@ -65,15 +68,32 @@ cli_planetary_detect (int argc, char **argv, char **why_out)
             g_dir_close (d);
           if (other && !fits)
             {
+              g_free (first_fits);
               *why_out = g_strdup_printf (_("%s holds images or videos but no FITS: planetary path"), p);
               return TRUE;
             }
           any_fits |= fits;
         }
-      else
-        any_fits |= tsr_is_fits_name (p);
+      else if (tsr_is_fits_name (p))
+        {
+          any_fits = TRUE;
+          if (!first_fits)
+            first_fits = g_strdup (p);
+        }
     }
-  if (!any_fits)
+  if (!any_fits || !first_fits)
+    {
+      g_free (first_fits);
+      return FALSE;
+    }
+  /* Lunar and planetary cameras write at most ~25 Mpx; larger frames are deep sky, and reading
+   * three of them whole only to look would cost the memory the deep-sky path budgets for */
+  TsrFitsInfo fi = { 0 };
+  gboolean small = tsr_fits_read_info (first_fits, &fi, NULL, NULL)
+                   && (gint64) fi.width * fi.height <= (gint64) 25 * 1000 * 1000;
+  tsr_fits_info_clear (&fi);
+  g_free (first_fits);
+  if (!small)
     return FALSE;
   TsrStarlessInfo info;
   if (!tsr_starless_detect_paths ((const char *const *) argv + 1, &info, NULL))
