@@ -28,3 +28,4 @@
 #include "tsr-psf.h"
 #include "tsr-deconv.h"
 #include "denoise/tsr-denoise.h"
+#include "tsr-planetary.h"
