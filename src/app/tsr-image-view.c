@@ -202,8 +202,8 @@ draw_points (TsrImageView *self, cairo_t *cr)
         cairo_arc (cr, self->pt_x[i], self->pt_y[i], 1.5 * lw, 0, 2 * G_PI);
       }
   cairo_fill (cr);
-  double c = MIN (3 * lw, h / 2);
-  cairo_set_source_rgba (cr, 0.75, 0.75, 0.75, 0.55);
+  double c = MIN (2 * lw, h / 3);
+  cairo_set_source_rgba (cr, 0.7, 0.7, 0.7, 0.3);
   cairo_set_line_width (cr, lw);
   for (guint i = 0; i < self->n_points; i++)
     if (!self->pt_active[i])

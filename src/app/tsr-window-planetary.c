@@ -64,6 +64,8 @@ struct _TsrPlanetaryUi
   GListModel *deep_show_model;
   GtkStringList *show_model;
   GtkWidget *figures[2];
+  GtkWidget *why_label, *table;
+  int deep_paned_position;
   GHashTable *controls;       /* planetary.* key → widget */
   GtkWidget *gain_scales[N_LAYERS], *threshold_spins[N_LAYERS];
   GtkWidget *note;
@@ -93,11 +95,11 @@ is_non_fits_input (const char *const *paths, char **why)
       if (!g_file_test (p, G_FILE_TEST_IS_DIR))
         {
           if (tsr_is_ser_name (p))
-            *why = g_strdup_printf (_("%s is a SER video"), base);
+            *why = g_strdup_printf (_("%s is a SER video: lunar/planetary stacking"), base);
           else if (tsr_is_video_name (p))
-            *why = g_strdup_printf (_("%s is a video"), base);
+            *why = g_strdup_printf (_("%s is a video: lunar/planetary stacking"), base);
           else if (tsr_is_image_name (p))
-            *why = g_strdup_printf (_("%s is not FITS"), base);
+            *why = g_strdup_printf (_("%s is not FITS: lunar/planetary stacking"), base);
           else
             continue;
           return TRUE;
@@ -114,7 +116,7 @@ is_non_fits_input (const char *const *paths, char **why)
         g_dir_close (d);
       if (other && !fits)
         {
-          *why = g_strdup_printf (_("%s holds images or videos but no FITS frames"), base);
+          *why = g_strdup_printf (_("%s holds images or videos, not FITS: lunar/planetary stacking"), base);
           return TRUE;
         }
     }
@@ -141,15 +143,13 @@ tsr_window_planetary_route (TsrWindow *self, const char *const *paths, gboolean 
     return FALSE;
   if (how == TSR_PROCESS_PLANETARY)
     {
-      start_job (self, paths, _("Processed as a lunar/planetary session (chosen in the menu)"));
+      start_job (self, paths, _("Lunar/planetary stacking, as chosen in the menu"));
       return TRUE;
     }
   g_autofree char *why = NULL;
   if (is_non_fits_input (paths, &why))
     {
-      g_autofree char *reason = g_strdup_printf (
-        _("%s: opened as a lunar/planetary session (the deep-sky path reads FITS only)"), why);
-      start_job (self, paths, reason);
+      start_job (self, paths, why);
       return TRUE;
     }
   *detect = TRUE;
@@ -171,8 +171,7 @@ tsr_window_planetary_detect_starless (TsrSession *s, GError **error)
   if (!tsr_starless_detect_paths (paths, &info, NULL) || !info.starless)
     return FALSE;
   g_set_error (error, route_error_quark (), 0,
-               _("No stars: a starless session (%s, bright region %.0f %% of the frame, %u point sources), "
-                 "processed as a lunar/planetary session"),
+               _("No stars (starless %s, bright region %.0f %%, %u point sources): lunar/planetary stacking"),
                info.surface ? _("surface") : _("disc"), 100 * info.extended_fraction, info.n_compact);
   return TRUE;
 }
@@ -196,7 +195,7 @@ tsr_window_process_as (TsrWindow *self, TsrProcessAs how)
   g_autofree char *why = NULL;
   if (how == TSR_PROCESS_DEEP_SKY && is_non_fits_input ((const char *const *) self->paths, &why))
     {
-      g_autofree char *msg = g_strdup_printf (_("%s: the deep-sky path reads FITS frames only"), why);
+      g_autofree char *msg = g_strdup_printf (_("%s — the deep-sky path reads FITS frames only"), why);
       tsr_window_show_error_text (self, msg);
       return FALSE;
     }
@@ -378,6 +377,15 @@ enter_planetary (TsrWindow *self)
   gtk_stack_set_visible_child_name (GTK_STACK (p->diag_stack), "planetary");
   gtk_widget_set_visible (p->deep_toggles, FALSE);
   gtk_widget_set_visible (p->tog_points, TRUE);
+  /* no frame table (its columns are deep-sky measurements); the right side gives the panel
+   * more room */
+  gtk_widget_set_visible (p->table, FALSE);
+  GtkWidget *right = gtk_widget_get_parent (p->params_stack);
+  if (GTK_IS_PANED (right) && !gtk_widget_get_visible (p->table) && p->deep_paned_position < 0)
+    {
+      p->deep_paned_position = gtk_paned_get_position (GTK_PANED (right));
+      gtk_paned_set_position (GTK_PANED (right), 260);
+    }
   if (gtk_drop_down_get_model (GTK_DROP_DOWN (self->show_dropdown)) != G_LIST_MODEL (p->show_model))
     gtk_drop_down_set_model (GTK_DROP_DOWN (self->show_dropdown), G_LIST_MODEL (p->show_model));
 }
@@ -402,6 +410,11 @@ tsr_window_planetary_leave (TsrWindow *self)
   gtk_stack_set_visible_child_name (GTK_STACK (p->diag_stack), "deep-sky");
   gtk_widget_set_visible (p->deep_toggles, TRUE);
   gtk_widget_set_visible (p->tog_points, FALSE);
+  gtk_widget_set_visible (p->table, TRUE);
+  GtkWidget *right = gtk_widget_get_parent (p->params_stack);
+  if (GTK_IS_PANED (right) && p->deep_paned_position >= 0)
+    gtk_paned_set_position (GTK_PANED (right), p->deep_paned_position);
+  p->deep_paned_position = -1;
   gtk_drop_down_set_model (GTK_DROP_DOWN (self->show_dropdown), p->deep_show_model);
   tsr_window_update_actions (self);
 }
@@ -487,10 +500,13 @@ planetary_done_impl (GObject *source, GAsyncResult *res, gpointer data)
                            : g_strdup (p->params.stack == TSR_PSTACK_QUALITY_WEIGHT ? _("quality-weighted")
                                                                                      : _("plain mean per point"));
   g_autofree char *msg = g_strdup_printf (
-    _("%s. %u frames stacked in %.1f s: %s alignment, %u of %u alignment points active, %s."), p->reason,
+    _("%s. %u frames in %.1f s: %s alignment, %u of %u points active, %s."), p->reason,
     r->n_frames, p->seconds, r->disc ? _("disc") : _("surface"), active, r->n_aps, sel);
   tsr_window_set_status_text (self, msg);
   set_note (self, "");
+  g_autofree char *why = g_strdup_printf (_("%s. Main menu › Process as Deep Sky opens the session the other way."),
+                                          p->reason);
+  gtk_label_set_text (GTK_LABEL (p->why_label), why);
 }
 
 static void
@@ -1154,6 +1170,12 @@ build_panel (TsrWindow *self)
   gtk_widget_set_margin_top (grid, 6);
   gtk_widget_set_margin_bottom (grid, 10);
   int row = 0;
+  p->why_label = gtk_label_new ("");
+  gtk_label_set_xalign (GTK_LABEL (p->why_label), 0);
+  gtk_label_set_wrap (GTK_LABEL (p->why_label), TRUE);
+  gtk_label_set_max_width_chars (GTK_LABEL (p->why_label), 50);
+  gtk_widget_add_css_class (p->why_label, "param-note");
+  gtk_grid_attach (GTK_GRID (grid), p->why_label, 0, row++, 3, 1);
   gtk_grid_attach (GTK_GRID (grid), section_label (_("Planetary stack (a change runs it again)")), 0, row++, 3, 1);
   for (guint i = 0; i < G_N_ELEMENTS (controls); i++)
     {
@@ -1328,6 +1350,8 @@ tsr_window_planetary_init_toolbar (TsrWindow *self)
   g_signal_connect (p->tog_points, "toggled", G_CALLBACK (on_points_toggled), self);
   gtk_box_insert_child_after (GTK_BOX (gtk_widget_get_parent (p->deep_toggles)), p->tog_points, p->deep_toggles);
   gtk_widget_set_visible (p->tog_points, FALSE);
+  p->table = gtk_widget_get_ancestor (self->column_view, GTK_TYPE_SCROLLED_WINDOW);
+  p->deep_paned_position = -1;
 }
 
 void
