@@ -723,7 +723,19 @@ test_window_planetary (void)
       g_assert_true (rj->disc);
       g_assert_cmpuint (tsr_image_view_get_n_points_drawn (view), ==, rj->n_aps);
       g_assert_true (view_image (win) == rj->result);
+      /* wavelets bring out the belts: the split view stack (sharpened) | mean */
+      tsr_window_set_wavelet_gain (win, 0, 2.5);
+      tsr_window_set_wavelet_gain (win, 1, 2.0);
+      tsr_window_set_wavelet_gain (win, 2, 1.5);
+      tsr_window_set_split (win, TRUE);
+      g_assert_true (iterate_until (win, not_busy, 60));
+      g_assert_true (view_image (win) == tsr_window_get_planetary_sharpened (win));
+      g_assert_true (view_image (win) != rj->result);
+      g_assert_true (tsr_image_view_has_compare (view));
+      tsr_window_set_ap_overlay (win, FALSE);
       snapshot_window (win, "jupiter.png");
+      tsr_window_set_ap_overlay (win, TRUE);
+      tsr_window_set_split (win, FALSE);
     }
 
   gtk_window_destroy (GTK_WINDOW (win));

@@ -379,6 +379,8 @@ enter_planetary (TsrWindow *self)
   gtk_widget_set_visible (p->tog_points, TRUE);
   /* no frame table (its columns are deep-sky measurements); the right side gives the panel
    * more room */
+  if (!p->table)
+    p->table = gtk_widget_get_ancestor (self->column_view, GTK_TYPE_SCROLLED_WINDOW);
   gtk_widget_set_visible (p->table, FALSE);
   GtkWidget *right = gtk_widget_get_parent (p->params_stack);
   if (GTK_IS_PANED (right) && !gtk_widget_get_visible (p->table) && p->deep_paned_position < 0)
@@ -410,7 +412,8 @@ tsr_window_planetary_leave (TsrWindow *self)
   gtk_stack_set_visible_child_name (GTK_STACK (p->diag_stack), "deep-sky");
   gtk_widget_set_visible (p->deep_toggles, TRUE);
   gtk_widget_set_visible (p->tog_points, FALSE);
-  gtk_widget_set_visible (p->table, TRUE);
+  if (p->table)
+    gtk_widget_set_visible (p->table, TRUE);
   GtkWidget *right = gtk_widget_get_parent (p->params_stack);
   if (GTK_IS_PANED (right) && p->deep_paned_position >= 0)
     gtk_paned_set_position (GTK_PANED (right), p->deep_paned_position);
@@ -484,7 +487,10 @@ planetary_done_impl (GObject *source, GAsyncResult *res, gpointer data)
                              r->ap_size * (1 - p->params.ap_overlap));
   tsr_image_view_set_points_visible (self->view, gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (p->tog_points)));
   if (!same_session)
-    gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), TSR_PLANETARY_SHOW_STACK);
+    {
+      gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), TSR_PLANETARY_SHOW_STACK);
+      tsr_image_view_zoom_fit (self->view);
+    }
   request_wavelets (self);
   show_planetary (self);
   for (guint i = 0; i < G_N_ELEMENTS (p->figures); i++)
@@ -954,9 +960,9 @@ quality_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
         break;
       marks[b] = TRUE;
     }
-  g_autofree char *title = g_strdup_printf (_("Quality per frame (ringed: the best %.0f %% of the frames)"),
+  g_autofree char *title = g_strdup_printf (_("Quality per frame (ringed: the best %.0f %%)"),
                                             100.0 * keep / MAX (n, 1));
-  TsrPlotStyle st = { title, _("frame"), _("gradient energy ×1e4 / level²"), dark };
+  TsrPlotStyle st = { title, _("frame"), _("sharpness"), dark };
   const double *ys[] = { q };
   const char *names[] = { _("quality") };
   double top = floor (h * 0.58);
@@ -1350,7 +1356,6 @@ tsr_window_planetary_init_toolbar (TsrWindow *self)
   g_signal_connect (p->tog_points, "toggled", G_CALLBACK (on_points_toggled), self);
   gtk_box_insert_child_after (GTK_BOX (gtk_widget_get_parent (p->deep_toggles)), p->tog_points, p->deep_toggles);
   gtk_widget_set_visible (p->tog_points, FALSE);
-  p->table = gtk_widget_get_ancestor (self->column_view, GTK_TYPE_SCROLLED_WINDOW);
   p->deep_paned_position = -1;
 }
 
