@@ -53,6 +53,11 @@ analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
       g_task_return_error (task, error);
       return;
     }
+  if (d->detect_starless && tsr_window_planetary_detect_starless (s, &error))
+    {
+      g_task_return_error (task, error);   /* the route error: analysis_done hands over */
+      return;
+    }
   if (tsr_session_n_frames (s) < 2)
     {
       g_task_return_new_error (task, TSR_ERROR, TSR_ERROR_EMPTY,
@@ -138,10 +143,13 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   tsr_window_end_job_full (self);
   if (!r)
     {
-      tsr_window_show_error (self, error->message);
+      JobData *jd = g_task_get_task_data (task);
+      if (!tsr_window_planetary_reroute (self, (const char *const *) jd->paths, error))
+        tsr_window_show_error (self, error->message);
       g_error_free (error);
       return;
     }
+  tsr_window_planetary_leave (self);
   {
     JobData *jd = g_task_get_task_data (task);
     if (self->paths != jd->paths)
@@ -211,10 +219,17 @@ tsr_window_open_paths (TsrWindow *self, const char *const *paths)
    * until the new one is fully open: analysis_done_impl switches everything at once; a
    * cancelled or failed open leaves it all as it was. */
   char **copy = g_strdupv ((char **) paths);   /* paths may be self->paths (Analyse Again) */
+  gboolean detect = FALSE;
+  if (tsr_window_planetary_route (self, (const char *const *) copy, &detect))
+    {
+      g_strfreev (copy);   /* non-FITS input or chosen: the planetary job has the paths */
+      return;
+    }
 
   GCancellable *cancellable;
   JobData *d = tsr_window_begin_job_full (self, TSR_JOB_ANALYSE, &cancellable);
   d->paths = copy;
+  d->detect_starless = detect;
   self->weigh_pending = FALSE;
   self->weigh_gen++;
   g_autofree char *msg = g_strdup_printf (_("Analysing %s…"), copy[0]);

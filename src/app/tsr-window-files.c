@@ -505,6 +505,8 @@ gboolean
 tsr_window_export (TsrWindow *self, const char *path, TsrExportFormat format)
 {
   g_return_val_if_fail (TSR_IS_WINDOW (self) && path, FALSE);
+  if (tsr_window_planetary_active (self))
+    return tsr_window_planetary_export (self, path, format);   /* the sharpened stack */
   TsrImage *img = NULL;
   if (tsr_window_get_show (self) == TSR_SHOW_DECONV && self->deconv_img)
     img = self->deconv_img;
@@ -615,7 +617,7 @@ static void
 export_activated (GSimpleAction *action, GVariant *param, gpointer data)
 {
   TsrWindow *self = data;
-  if (!self->recon && !self->deconv_img)
+  if (!self->recon && !self->deconv_img && !tsr_window_planetary_active (self))
     return;
   GtkFileChooserNative *c = new_chooser (self, _("Export Result"), GTK_FILE_CHOOSER_ACTION_SAVE, _("_Export"));
   gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (c), "result.fits");
@@ -692,6 +694,8 @@ tsr_window_files_menu (TsrWindow *self)
   g_menu_append (output, _("_Export Result…"), "win.export");
   g_menu_append (output, _("Export Re_port Folder…"), "win.export-report");
   g_menu_append (output, _("Analyse _Again"), "win.reanalyse");
+  g_menu_append (output, _("Process as _Deep Sky"), "win.process-deep-sky");
+  g_menu_append (output, _("Process as _Planetary"), "win.process-planetary");
   g_menu_append_section (menu, NULL, G_MENU_MODEL (output));
 
   GMenu *help = g_menu_new ();

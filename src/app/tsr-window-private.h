@@ -19,6 +19,9 @@ typedef TsrShow ShowMode;
 
 #define TSR_N_DIAG 6
 
+/* The planetary session's state (tsr-window-planetary.c). */
+typedef struct _TsrPlanetaryUi TsrPlanetaryUi;
+
 /* Progress shared between worker threads and the main thread. */
 typedef struct _ProgressShared ProgressShared;
 
@@ -106,7 +109,9 @@ struct _TsrWindow
   gint64 stall_worst_us;
   gint64 stall_job_t0;        /* when the current job began (µs) */
   TsrJobKind stall_kind;      /* the job the probe's gaps are counted for */
-  TsrStallStats stall_stats[TSR_JOB_DECONV + 1];   /* gaps per job kind */
+  TsrStallStats stall_stats[TSR_JOB_PLANETARY + 1];   /* gaps per job kind */
+
+  TsrPlanetaryUi *planetary;  /* lunar/planetary sessions */
 
   gboolean autorun;           /* run when an analysis finishes */
   gboolean updating_params;
@@ -163,6 +168,28 @@ void      tsr_window_session_opened (TsrWindow *self);
 void      tsr_window_deconv_init (TsrWindow *self);
 gboolean  tsr_window_deconv_available (void);
 
+/* tsr-window-planetary.c (lunar and planetary sessions; tsr-window-planetary.h) */
+void      tsr_window_planetary_init (TsrWindow *self);
+void      tsr_window_planetary_init_toolbar (TsrWindow *self);
+void      tsr_window_planetary_dispose (TsrWindow *self);
+void      tsr_window_planetary_finalize (TsrWindow *self);
+GtkWidget *tsr_window_planetary_wrap_params (TsrWindow *self, GtkWidget *deep_sky);
+GtkWidget *tsr_window_planetary_wrap_diagnostics (TsrWindow *self, GtkWidget *deep_sky);
+/* tsr_window_open_paths: TRUE when the planetary job took the paths; else *detect says
+ * whether the analysis worker should look for a starless session first. */
+gboolean  tsr_window_planetary_route (TsrWindow *self, const char *const *paths, gboolean *detect);
+/* In the analysis worker: TRUE (with the route error) when the session is starless. */
+gboolean  tsr_window_planetary_detect_starless (TsrSession *s, GError **error);
+/* analysis_done: TRUE when error is the route error (the planetary job has started). */
+gboolean  tsr_window_planetary_reroute (TsrWindow *self, const char *const *paths, const GError *error);
+/* A deep-sky session is shown: the planetary one goes. */
+void      tsr_window_planetary_leave (TsrWindow *self);
+gboolean  tsr_window_planetary_show_current (TsrWindow *self);
+gboolean  tsr_window_planetary_active (TsrWindow *self);
+gboolean  tsr_window_planetary_busy (TsrWindow *self);
+void      tsr_window_planetary_update_actions (TsrWindow *self);
+gboolean  tsr_window_planetary_export (TsrWindow *self, const char *path, TsrExportFormat format);
+
 /* Shared by tsr-window.c and tsr-window-analysis.c (jobs, status, redraws). */
 #define PROGRESS_MAX_HZ 20
 #define STALL_TICK_MS 10
@@ -178,6 +205,7 @@ typedef struct
   char *path;
   int index;
   gint64 t0;
+  gboolean detect_starless;   /* analysis: a starless session goes to the planetary job */
 } JobData;
 
 void tsr_window_request_weigh_full (TsrWindow *self);

@@ -25,6 +25,7 @@
 #include "tsr-application.h"
 #include "tsr-shortcuts.h"
 #include "tsr-settings.h"
+#include "tsr-window-planetary.h"
 
 struct _ProgressShared
 {
@@ -210,12 +211,13 @@ tsr_window_update_actions_full (TsrWindow *self)
 {
   enable_action (self, "run", self->job == TSR_JOB_NONE && self->analysis && self->weights);
   enable_action (self, "cancel", self->job != TSR_JOB_NONE);
-  enable_action (self, "export", self->recon != NULL || self->deconv_img != NULL);
+  enable_action (self, "export", self->recon != NULL || self->deconv_img != NULL || tsr_window_planetary_active (self));
   enable_action (self, "export-report", self->analysis && self->weights);
   enable_action (self, "reanalyse", self->paths != NULL && self->job == TSR_JOB_NONE);
   enable_action (self, "save-project", TRUE);
   enable_action (self, "deconvolve", tsr_window_deconv_available () && self->job == TSR_JOB_NONE
                                      && self->session != NULL && self->run_workers == 0);
+  tsr_window_planetary_update_actions (self);
   gtk_widget_set_visible (self->progress_bar, self->job != TSR_JOB_NONE);
 }
 
@@ -317,12 +319,13 @@ tsr_window_end_job_full (TsrWindow *self)
   g_clear_object (&self->job_cancellable);
   stall_probe_stop (self);
   g_debug ("job finished; worst main-loop stall while jobs ran: %.1f ms", self->stall_worst_us / 1e3);
-  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_DECONV)
+  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_PLANETARY)
     {
       const TsrStallStats *st = &self->stall_stats[self->stall_kind];
       g_debug ("%s job ended after %.2f s; main-loop gaps so far in such jobs: %" G_GUINT64_FORMAT
                " ticks, worst %.1f ms, p99 %.0f ms",
-               self->stall_kind == TSR_JOB_ANALYSE ? "analysis" : self->stall_kind == TSR_JOB_RUN ? "run" : "deconvolution",
+               self->stall_kind == TSR_JOB_ANALYSE ? "analysis" : self->stall_kind == TSR_JOB_RUN ? "run"
+               : self->stall_kind == TSR_JOB_PLANETARY ? "planetary" : "deconvolution",
                (g_get_monotonic_time () - self->stall_job_t0) / 1e6, st->n, st->worst_us / 1e3,
                tsr_stall_stats_quantile_ms (st, 0.99));
     }
@@ -508,6 +511,7 @@ tsr_window_cancel (TsrWindow *self)
   tsr_window_end_job_full (self);
   tsr_window_set_status (self, kind == TSR_JOB_RUN      ? _("Run cancelled")
                     : kind == TSR_JOB_DECONV ? _("Deconvolution cancelled")
+                    : kind == TSR_JOB_PLANETARY ? _("Planetary stack cancelled")
                                              : _("Analysis cancelled"));
   if (self->weigh_pending)
     tsr_window_start_weigh (self);
@@ -649,7 +653,7 @@ stall_tick (gpointer data)
   gint64 gap = now - self->stall_last;
   if (gap > self->stall_worst_us)
     self->stall_worst_us = gap;
-  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_DECONV)
+  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_PLANETARY)
     tsr_stall_stats_add (&self->stall_stats[self->stall_kind], gap);
   self->stall_last = now;
   return G_SOURCE_CONTINUE;
@@ -755,7 +759,7 @@ load_frame (TsrWindow *self, int index, const char *path)
 static void
 show_current (TsrWindow *self)
 {
-  if (self->disposed)
+  if (self->disposed || tsr_window_planetary_show_current (self))
     return;
   ShowMode mode = gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown));
   if (mode == SHOW_RESULT && self->recon && self->result_surface)
@@ -1029,6 +1033,7 @@ tsr_window_init (TsrWindow *self)
   g_action_map_add_action_entries (G_ACTION_MAP (self), win_entries, G_N_ELEMENTS (win_entries), self);
   tsr_window_files_init (self);    /* settings, file actions, recent sessions, drop target */
   tsr_window_deconv_init (self);
+  tsr_window_planetary_init (self);
   gtk_window_set_title (GTK_WINDOW (self), "Tessera");
   gtk_window_set_icon_name (GTK_WINDOW (self), TSR_APP_ID);
   gtk_window_set_titlebar (GTK_WINDOW (self), build_header (self));
@@ -1039,6 +1044,7 @@ tsr_window_init (TsrWindow *self)
   /* left: toolbar, image, table */
   GtkWidget *image_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
   gtk_box_append (GTK_BOX (image_box), build_view_toolbar (self));
+  tsr_window_planetary_init_toolbar (self);
   gtk_box_append (GTK_BOX (image_box), GTK_WIDGET (self->view));
   gtk_widget_set_vexpand (GTK_WIDGET (self->view), TRUE);
   GtkWidget *left = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
@@ -1049,8 +1055,8 @@ tsr_window_init (TsrWindow *self)
 
   /* right: diagnostics over parameters */
   GtkWidget *right = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
-  gtk_paned_set_start_child (GTK_PANED (right), tsr_window_build_diagnostics (self));
-  gtk_paned_set_end_child (GTK_PANED (right), tsr_window_build_params (self));
+  gtk_paned_set_start_child (GTK_PANED (right), tsr_window_planetary_wrap_diagnostics (self, tsr_window_build_diagnostics (self)));
+  gtk_paned_set_end_child (GTK_PANED (right), tsr_window_planetary_wrap_params (self, tsr_window_build_params (self)));
   gtk_paned_set_position (GTK_PANED (right), 360);
   gtk_widget_set_size_request (right, 470, -1);
 
@@ -1115,6 +1121,7 @@ tsr_window_dispose (GObject *object)
         g_source_remove (self->reanalyse_source);
       self->reanalyse_source = 0;
       tsr_window_files_dispose (self);
+      tsr_window_planetary_dispose (self);
     }
   G_OBJECT_CLASS (tsr_window_parent_class)->dispose (object);
 }
@@ -1145,6 +1152,7 @@ tsr_window_finalize (GObject *object)
   g_free (self->shown_phase);
   g_free (self->last_error);
   tsr_window_files_finalize (self);
+  tsr_window_planetary_finalize (self);
   G_OBJECT_CLASS (tsr_window_parent_class)->finalize (object);
 }
 
@@ -1206,7 +1214,8 @@ tsr_window_is_busy (TsrWindow *self)
 {
   return self->job != TSR_JOB_NONE || self->weigh_running || self->weigh_pending || self->loading
          || self->run_workers > 0 || self->analysis_workers > 0 || self->preview_running
-         || self->preview_pending || self->export_workers > 0 || self->reanalyse_source != 0;
+         || self->preview_pending || self->export_workers > 0 || self->reanalyse_source != 0
+         || tsr_window_planetary_busy (self);
 }
 
 void
@@ -1293,7 +1302,7 @@ tsr_window_reset_stall (TsrWindow *self)
 guint64
 tsr_window_get_stall_stats (TsrWindow *self, TsrJobKind kind, double *worst_ms, double *p99_ms)
 {
-  g_return_val_if_fail (TSR_IS_WINDOW (self) && kind > TSR_JOB_NONE && kind <= TSR_JOB_DECONV, 0);
+  g_return_val_if_fail (TSR_IS_WINDOW (self) && kind > TSR_JOB_NONE && kind <= TSR_JOB_PLANETARY, 0);
   const TsrStallStats *st = &self->stall_stats[kind];
   if (worst_ms)
     *worst_ms = st->worst_us / 1e3;

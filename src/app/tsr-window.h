@@ -14,7 +14,8 @@ typedef enum
   TSR_JOB_NONE = 0,
   TSR_JOB_ANALYSE,   /* scan + analyse + weigh */
   TSR_JOB_RUN,       /* accumulate */
-  TSR_JOB_DECONV     /* multi-frame deconvolution */
+  TSR_JOB_DECONV,    /* multi-frame deconvolution */
+  TSR_JOB_PLANETARY  /* lunar/planetary stack (tsr-window-planetary.c) */
 } TsrJobKind;
 
 /* What the image view shows (the "Show" drop-down, in its order). */
