@@ -25,3 +25,4 @@
 #include "tsr-preview.h"
 #include "tsr-psf.h"
 #include "tsr-deconv.h"
+#include "tsr-denoise.h"
