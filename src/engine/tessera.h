@@ -26,3 +26,5 @@
 #include "tsr-psf.h"
 #include "tsr-deconv.h"
 #include "tsr-denoise.h"
+#include "tsr-nn-train.h"
+#include "tsr-restore.h"
