@@ -170,3 +170,47 @@ tsr_nn_glorot_uniform (float *w, gsize n, int fan_in, int fan_out, GRand *rng)
   for (gsize i = 0; i < n; i++)
     w[i] = (float) g_rand_double_range (rng, -a, a);
 }
+
+void
+tsr_nn_conv2d_direct (const TsrNnConv *c, const TsrNnTensor *x, TsrNnTensor *y, gboolean fuse_relu)
+{
+  g_return_if_fail (c->stride == 1 || c->stride == 0);
+  const int g = MAX (1, c->groups), cin_g = c->cin / g, cout_g = c->cout / g, k = c->k, pad = c->pad;
+  const int H = x->h, W = x->w, OH = y->h, OW = y->w;
+  g_return_if_fail (x->c == c->cin && y->c == c->cout && OH == H + 2 * pad - k + 1 && OW == W + 2 * pad - k + 1);
+  const gsize ipix = (gsize) H * W, opix = (gsize) OH * OW;
+  for (int n = 0; n < x->n; n++)
+    for (int co = 0; co < c->cout; co++)
+      {
+        float *yo = y->data + ((gsize) n * c->cout + co) * opix;
+        float b = c->bias ? c->bias[co] : 0.0f;
+        for (gsize i = 0; i < opix; i++)
+          yo[i] = b;
+        int gi = co / cout_g;
+        for (int cl = 0; cl < cin_g; cl++)
+          {
+            const float *xi = x->data + ((gsize) n * c->cin + gi * cin_g + cl) * ipix;
+            const float *wk = c->weight + (((gsize) co * cin_g + cl) * k) * k;
+            for (int ky = 0; ky < k; ky++)
+              {
+                int oy0 = MAX (0, pad - ky), oy1 = MIN (OH, H + pad - ky);
+                for (int oy = oy0; oy < oy1; oy++)
+                  {
+                    float *yr = yo + (gsize) oy * OW;
+                    const float *xr = xi + (gsize) (oy + ky - pad) * W - pad;
+                    for (int kx = 0; kx < k; kx++)
+                      {
+                        float wv = wk[ky * k + kx];
+                        int ox0 = MAX (0, pad - kx), ox1 = MIN (OW, W + pad - kx);
+                        const float *xs = xr + kx;
+                        for (int ox = ox0; ox < ox1; ox++)
+                          yr[ox] += wv * xs[ox];
+                      }
+                  }
+              }
+          }
+        if (fuse_relu)
+          for (gsize i = 0; i < opix; i++)
+            yo[i] = yo[i] > 0 ? yo[i] : 0.0f;
+      }
+}

@@ -17,6 +17,11 @@ G_BEGIN_DECLS
 void tsr_nn_conv2d_backward (const TsrNnConv *c, const TsrNnTensor *x, const TsrNnTensor *dy, TsrNnTensor *dx,
                              float *dw, float *db);
 
+/* Direct (no im2col) forward of a stride-1 convolution, for depthwise and small-channel
+ * layers where the im2col + GEMM path of tsr_nn_conv2d moves k² copies of the input for
+ * one output channel. Same result as tsr_nn_ref_conv2d (tested). */
+void tsr_nn_conv2d_direct (const TsrNnConv *c, const TsrNnTensor *x, TsrNnTensor *y, gboolean fuse_relu);
+
 /* ReLU backward in place: dy *= (x > 0), x the ReLU's input (or its output: same sign). */
 void tsr_nn_relu_backward (const TsrNnTensor *x, TsrNnTensor *dy);
 

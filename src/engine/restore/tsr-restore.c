@@ -536,7 +536,7 @@ encode (const Net *net, Bufs *b, gboolean batch_stats)
   for (int br = 0; br < net->K; br++)
     {
       TsrNnConv c = dw_conv (net, br);
-      tsr_nn_conv2d (&c, b->Z, b->R[br], TRUE, &b->work);
+      tsr_nn_conv2d_direct (&c, b->Z, b->R[br], TRUE);
       TsrNnTensor h = slice (b->CAT, br * n, n);
       if (batch_stats)
         tsr_nn_batchnorm_train (b->R[br], net->bn_g[br].value, net->bn_b[br].value, 1e-3f, &h, b->mean[br],
@@ -934,7 +934,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
                 for (int br = 0; br < K; br++)
                   {
                     TsrNnConv c = dw_conv (&net, br);
-                    tsr_nn_conv2d (&c, ib.Z, ib.R[br], TRUE, &ib.work);
+                    tsr_nn_conv2d_direct (&c, ib.Z, ib.R[br], TRUE);
                     for (int ch = 0; ch < n; ch++)
                       {
                         const float *p = ib.R[br]->data + (gsize) ch * iw * ih;
