@@ -8,7 +8,7 @@
 
 static const char *const sections[] = {
   "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "cluster",
-  "validate", "deconv", "run", NULL
+  "validate", "deconv", "restore", "run", NULL
 };
 
 static void
