@@ -10,6 +10,11 @@
 
 G_BEGIN_DECLS
 
+/* Samples of larger magnitude are invalid (masked on read, like NaN): no detector or
+ * calibrated frame produces them — they come from uninitialised memory, a wrong BZERO or a
+ * damaged file — and squaring them in float (the rejection statistics) would overflow. */
+#define TSR_SAMPLE_MAX 1e15f
+
 /* Bayer pattern named by the colours of the 2×2 cell whose top-left sample is at the
  * image origin (0,0) in memory order: e.g. GRBG → (0,0)=G (1,0)=R (0,1)=B (1,1)=G. */
 typedef enum
