@@ -26,6 +26,8 @@ static const TsrParamSpec specs[] = {
                N_("Training steps always taken before the held-out stop may end the training")),
   TSR_KEY_INT (TsrRestoreParams, "restore.patience", patience, 1, 1000000,
                N_("Stop after this many steps without a new minimum of the held-out loss")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.min_delta", min_delta, 0, 0.5,
+                  N_("Stop when the held-out minimum fell by less than this fraction over the last restore.patience steps (0 = only at a true minimum)")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.holdout", holdout, 0.001, 0.5,
                   N_("Fraction of pixels held out of the loss and the input to decide when to stop")),
   TSR_KEY_ENUM (TsrRestoreParams, "restore.stop", stop, stop_choices,
@@ -56,6 +58,7 @@ tsr_restore_params_init (TsrRestoreParams *p)
   p->max_steps = 2000;
   p->min_steps = 100;
   p->patience = 200;
+  p->min_delta = 0.001;
   p->holdout = 0.05;
   p->stop = TSR_RESTORE_STOP_HELDOUT;
   p->crop = 192;

@@ -19,6 +19,8 @@ typedef struct
   int max_steps;         /* restore.max_steps (2000) */
   int min_steps;         /* restore.min_steps (100) */
   int patience;          /* restore.patience: steps without a new held-out minimum (200) */
+  double min_delta;      /* restore.min_delta: relative fall of the held-out minimum over the
+                            last restore.patience steps below which training stops (0.001) */
   double holdout;        /* restore.holdout: fraction of pixels held out of the loss (0.05) */
   TsrRestoreStop stop;   /* restore.stop: heldout (default) | fixed (max_steps, the paper) */
   int crop;              /* restore.crop: side of the random crops per step, px (192) */

@@ -755,6 +755,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   gboolean ok = TRUE;
   res->stop = use_heldout ? "max-steps" : "fixed";
   int steps = rp->max_steps;
+  double *best_hist = g_new (double, (gsize) steps + 1);   /* held-out minimum after each step */
   for (int step = 1; step <= steps; step++)
     {
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
@@ -849,9 +850,19 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
           best_step = (guint) step - 1;   /* weights before this step's update */
           net_snapshot (&net, best);
         }
+      best_hist[step] = best_h;
       if (use_heldout && step >= rp->min_steps && (guint) step - best_step > (guint) rp->patience)
         {
           res->stop = "heldout-minimum";
+          break;
+        }
+      /* plateau: the minimum fell by less than min_delta (relative) over the last patience
+       * steps — the deep image prior approaches its minimum so slowly on a small network
+       * that a strict minimum may lie far beyond any useful step count (docs/restore.md) */
+      if (use_heldout && rp->min_delta > 0 && step >= rp->min_steps && step > rp->patience
+          && best_hist[step - rp->patience] - best_h < rp->min_delta * best_hist[step - rp->patience])
+        {
+          res->stop = "heldout-plateau";
           break;
         }
       tsr_nn_adam_step (&adam, net.all, net.n_all);
@@ -864,6 +875,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       best_step = res->steps;
       net_snapshot (&net, best);
     }
+  g_free (best_hist);
   res->best_step = best_step;
   net_restore (&net, best);
   g_free (best);
@@ -993,6 +1005,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   tsr_header_set_double (hd, "RS_DELTA", rp->delta, "restore.delta (Huber, sigma units)");
   tsr_header_set_double (hd, "RS_HOLD", rp->holdout, "restore.holdout");
   tsr_header_set_int (hd, "RS_PATNC", rp->patience, "restore.patience");
+  tsr_header_set_double (hd, "RS_MINDL", rp->min_delta, "restore.min_delta");
   tsr_header_set_int (hd, "RS_CROP", rp->crop, "restore.crop");
   tsr_header_set_bool (hd, "RS_BKG", rp->background, "restore.background");
   tsr_header_set_double (hd, "RS_GAIN", rp->gain, "restore.gain");

@@ -35,7 +35,7 @@ typedef struct
   guint reference;
   guint steps;           /* steps taken */
   guint best_step;       /* the step whose weights made the image */
-  const char *stop;      /* "heldout-minimum", "max-steps" or "fixed" */
+  const char *stop;      /* "heldout-minimum", "heldout-plateau", "max-steps" or "fixed" */
   double median_fwhm;
   int psf_radius;
   guint n_psf_stars;     /* frames whose PSF came from star stamps */
