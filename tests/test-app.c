@@ -209,6 +209,27 @@ test_window_session (void)
   g_assert_cmpint (pv->width, <=, (int) sw);
   g_assert_cmpint (pv->width, >, 0);
   g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_PREVIEW);
+  {
+    /* issue #13, problem 1: an open that fails or is cancelled changes nothing — not the
+     * title, not the session the window acts on */
+    g_autofree char *title0 = g_strdup (gtk_window_get_title (GTK_WINDOW (win)));
+    g_autofree char *base = g_path_get_basename (dir);
+    g_assert_nonnull (strstr (title0, base));
+    const TsrAnalysis *a0 = tsr_window_get_analysis (win);
+    g_autofree char *missing = g_build_filename (dir, "no-such-night", NULL);
+    tsr_window_open_session (win, missing);
+    g_assert_true (iterate_until (win, not_busy, 60));
+    g_assert_nonnull (tsr_window_get_last_error (win));
+    g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (win)), ==, title0);
+    g_assert_true (tsr_window_get_analysis (win) == a0);
+    g_autofree char *other = g_build_filename (g_get_tmp_dir (), "tessera-app-other-night", NULL);
+    tsr_window_open_session (win, other);   /* cancelled before it finishes */
+    tsr_window_cancel (win);
+    g_assert_true (iterate_until (win, not_busy, 60));
+    g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (win)), ==, title0);
+    g_assert_true (tsr_window_get_analysis (win) == a0);
+    g_assert_cmpuint (tsr_window_get_n_rows (win), ==, nf);
+  }
   /* the session is in the recent list */
   {
     g_autofree char *abs = g_canonicalize_filename (dir, NULL);

@@ -419,6 +419,8 @@ assert_no_part_files (const char *root)
 
 /* The child's resource limit for the injected write failure (−1: none). */
 static rlim_t child_fsize = RLIM_INFINITY;
+/* The child's address-space limit (RLIM_INFINITY: none). */
+static rlim_t child_as = RLIM_INFINITY;
 
 static void
 child_setup (gpointer data)
@@ -429,6 +431,11 @@ child_setup (gpointer data)
       signal (SIGXFSZ, SIG_IGN);
       struct rlimit rl = { child_fsize, child_fsize };
       setrlimit (RLIMIT_FSIZE, &rl);
+    }
+  if (child_as != RLIM_INFINITY)
+    {
+      struct rlimit rl = { child_as, child_as };
+      setrlimit (RLIMIT_AS, &rl);
     }
 }
 
@@ -1309,6 +1316,81 @@ test_registered_folder (void)
   g_ptr_array_unref (b);
 }
 
+/* A tile-compressed 16-bit frame of w × h (a few MB even at 20000 × 20000: blocks of two
+ * levels), for sessions far larger in memory than on disk. */
+static void
+big_frame (const char *path, long w, long h, int minute)
+{
+  fitsfile *f = NULL;
+  int st = 0;
+  g_autofree char *name = g_strdup_printf ("!%s[compress R]", path);
+  fits_create_file (&f, name, &st);
+  long naxes[2] = { w, h };
+  fits_create_img (f, SHORT_IMG, 2, naxes, &st);
+  g_autofree char *date = g_strdup_printf ("2025-01-01T22:%02d:00", minute);
+  fits_write_key_str (f, "DATE-OBS", date, "", &st);
+  short *row = g_new (short, w);
+  for (long y = 0; y < h && !st; y++)
+    {
+      for (long x = 0; x < w; x++)
+        row[x] = (short) (1000 + ((x / 1000 + y / 1000) % 2));
+      fits_write_img (f, TSHORT, y * w + 1, w, row, &st);
+    }
+  g_free (row);
+  fits_close_file (f, &st);
+  g_assert_cmpint (st, ==, 0);
+}
+
+/* Class 3 of issue #20: under a 1 GB address-space limit every command either finishes or
+ * exits with one clear line — never a signal — on sessions from tiny to 20000 × 20000. */
+static void
+test_address_space (void)
+{
+  if (g_getenv ("ASAN_OPTIONS"))
+    {
+      g_test_skip ("AddressSanitizer reserves terabytes of address space: no RLIMIT_AS under ./run sanitize");
+      return;
+    }
+  const long sizes[] = { 256, 6500, 20000 };
+  const char *cmds[][6] = { { "info", "{S}", NULL }, { "stack", "{S}", "-o", "{O}", NULL },
+                            { "stack", "-m", "median", "{S}", "-o", "{O}" }, { "register", "-q", "{S}", NULL },
+                            { "process", "{S}", "-o", "{O}", NULL }, { "deconv", "{S}", "-o", "{O}", NULL } };
+  for (guint z = 0; z < G_N_ELEMENTS (sizes); z++)
+    {
+      g_autofree char *dir = g_strdup_printf ("%s/as-%ld", tmp, sizes[z]);
+      g_mkdir_with_parents (dir, 0755);
+      for (int i = 0; i < 2; i++)
+        {
+          g_autofree char *p = g_strdup_printf ("%s/f%d.fits.fz", dir, i);
+          big_frame (p, sizes[z], sizes[z], i);
+        }
+      g_autofree char *out = g_strdup_printf ("%s/out-%ld.fits", tmp, sizes[z]);
+      for (guint c = 0; c < G_N_ELEMENTS (cmds); c++)
+        {
+          GPtrArray *a = g_ptr_array_new ();
+          for (guint k = 0; k < 6 && cmds[c][k]; k++)
+            g_ptr_array_add (a, (gpointer) (!strcmp (cmds[c][k], "{S}") ? dir : !strcmp (cmds[c][k], "{O}") ? out
+                                                                                                     : cmds[c][k]));
+          g_autofree char *err = NULL;
+          child_as = (rlim_t) 1 << 30;
+          int rc = run_cli (a, NULL, &err);
+          child_as = RLIM_INFINITY;
+          g_test_message ("%ld² %s → %d %s", sizes[z], cmds[c][0], rc, err ? g_strchomp (err) : "");
+          if (rc >= 128)
+            g_error ("%s on %ld × %ld frames under a 1 GB address space: killed by signal %d", cmds[c][0],
+                     sizes[z], sizes[z], rc - 128);
+          if (rc != 0 && count_lines (err) != 1 && !(err && *err && !strchr (err, '\n')))
+            g_error ("%s on %ld × %ld: expected one line, got '%s'", cmds[c][0], sizes[z], sizes[z], err);
+          if (sizes[z] <= 256 && rc != 0 && strcmp (cmds[c][0], "process") && strcmp (cmds[c][0], "deconv")
+              && strcmp (cmds[c][0], "register"))
+            g_error ("%s on tiny frames failed: %s", cmds[c][0], err);
+          if (sizes[z] >= 20000 && rc == 0)
+            g_error ("%s on 20000 × 20000 frames claims success in 1 GB", cmds[c][0]);
+          g_ptr_array_unref (a);
+        }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1349,6 +1431,7 @@ main (int argc, char **argv)
   g_test_add_func ("/robustness/absurd-values", test_absurd_values);
   g_test_add_func ("/robustness/all-or-nothing", test_all_or_nothing);
   g_test_add_func ("/robustness/registered-folder", test_registered_folder);
+  g_test_add_func ("/robustness/address-space", test_address_space);
   int r = g_test_run ();
   /* for the CI log (and the report of issue #7) */
   g_printerr ("# robustness: %u bad-input runs refused cleanly, %u accepted as documented, %u Ctrl+C runs\n",

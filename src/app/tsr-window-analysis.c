@@ -142,6 +142,17 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
       g_error_free (error);
       return;
     }
+  {
+    JobData *jd = g_task_get_task_data (task);
+    if (self->paths != jd->paths)
+      {
+        g_strfreev (self->paths);
+        self->paths = g_strdupv (jd->paths);
+      }
+    g_autofree char *base = g_path_get_basename (self->paths[0]);
+    g_autofree char *title = g_strdup_printf ("%s — Tessera", base);
+    gtk_window_set_title (GTK_WINDOW (self), title);
+  }
   g_clear_pointer (&self->session, tsr_session_unref);
   g_clear_pointer (&self->analysis, tsr_analysis_unref);
   g_clear_pointer (&self->weights, tsr_weights_unref);
@@ -196,19 +207,17 @@ void
 tsr_window_open_paths (TsrWindow *self, const char *const *paths)
 {
   g_return_if_fail (TSR_IS_WINDOW (self) && paths && paths[0]);
+  /* The window keeps showing (title, paths, table, result) and acting on the session it has
+   * until the new one is fully open: analysis_done_impl switches everything at once; a
+   * cancelled or failed open leaves it all as it was. */
   char **copy = g_strdupv ((char **) paths);   /* paths may be self->paths (Analyse Again) */
-  g_strfreev (self->paths);
-  self->paths = copy;
-  g_autofree char *base = g_path_get_basename (self->paths[0]);
-  g_autofree char *title = g_strdup_printf ("%s — Tessera", base);
-  gtk_window_set_title (GTK_WINDOW (self), title);
 
   GCancellable *cancellable;
   JobData *d = tsr_window_begin_job_full (self, TSR_JOB_ANALYSE, &cancellable);
-  d->paths = g_strdupv (self->paths);
+  d->paths = copy;
   self->weigh_pending = FALSE;
   self->weigh_gen++;
-  g_autofree char *msg = g_strdup_printf (_("Analysing %s…"), self->paths[0]);
+  g_autofree char *msg = g_strdup_printf (_("Analysing %s…"), copy[0]);
   tsr_window_set_status (self, msg);
 
   self->analysis_workers++;

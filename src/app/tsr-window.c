@@ -290,6 +290,8 @@ tsr_window_begin_job_full (TsrWindow *self, TsrJobKind kind, GCancellable **canc
   stall_probe_start (self);
   self->stall_kind = kind;
   self->stall_job_t0 = g_get_monotonic_time ();
+  /* a new job's outcome replaces the last one's error */
+  g_clear_pointer (&self->last_error, g_free);
 
   JobData *d = g_new0 (JobData, 1);
   d->gen = self->job_gen;

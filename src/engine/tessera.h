@@ -30,3 +30,4 @@
 #include "tsr-denoise.h"
 #include "tsr-nn-train.h"
 #include "tsr-restore.h"
+#include "tsr-planetary.h"

@@ -53,6 +53,9 @@ struct _TsrImage
 TsrImage *tsr_image_new (int width, int height, int channels);  /* zeroed, mask all valid */
 /* Same shape, data and mask left uninitialised: for outputs whose every sample and mask
  * byte the caller writes (saves zeroing, and the first write faults the pages in). */
+/* tsr_image_new, or NULL with a TSR_ERROR_TOO_LARGE error saying how much memory `what`
+ * needs and how much there is. */
+TsrImage *tsr_image_new_checked (int width, int height, int channels, const char *what, GError **error);
 TsrImage *tsr_image_new_uninit (int width, int height, int channels);
 TsrImage *tsr_image_new_like (const TsrImage *like);             /* same shape & cfa, zero data, copy of header */
 TsrImage *tsr_image_copy (const TsrImage *img);
