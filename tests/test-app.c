@@ -366,6 +366,43 @@ test_window_session (void)
     tsr_window_set_show (win, TSR_SHOW_RESULT);
   }
   {
+    /* Denoise (issue #14): the result denoised in a worker, shown against the image before
+     * it; the strength slider blends the two (0 = the result itself); a cancelled denoise
+     * changes nothing */
+    TsrImageView *view = tsr_window_get_image_view (win);
+    tsr_window_set_show (win, TSR_SHOW_RESULT);
+    g_assert_true (tsr_window_denoise (win));
+    g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_DENOISE);
+    g_assert_true (iterate_until (win, not_busy, 240));
+    g_assert_null (tsr_window_get_last_error (win));
+    g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_DENOISED);
+    g_assert_true (tsr_image_view_has_compare (view));
+    const TsrImage *before = NULL;
+    const TsrImage *den = tsr_window_get_denoised (win, &before);
+    g_assert_nonnull (den);
+    g_assert_true (before == r->result);
+    gsize nv = tsr_image_npix (den) * den->channels;
+    double diff = 0;
+    for (gsize k = 0; k < nv; k++)
+      diff += fabs (den->data[k] - before->data[k]);
+    g_assert_cmpfloat (diff / nv, >, 0);        /* the network changed the image */
+    snapshot_window (win, "denoised.png");
+    tsr_window_set_denoise_strength (win, 0.0);
+    den = tsr_window_get_denoised (win, NULL);
+    for (gsize k = 0; k < nv; k++)
+      if (den->data[k] != before->data[k])
+        g_error ("strength 0: sample %" G_GSIZE_FORMAT " is %g, the result's %g", k, den->data[k], before->data[k]);
+    tsr_window_set_denoise_strength (win, 1.0);
+    const TsrImage *shown = tsr_window_get_denoised (win, NULL);
+    tsr_window_set_show (win, TSR_SHOW_RESULT);
+    g_assert_true (tsr_window_denoise (win));
+    tsr_window_cancel (win);
+    g_assert_true (iterate_until (win, not_busy, 120));
+    iterate_for (0.2);
+    g_assert_true (tsr_window_get_denoised (win, NULL) == shown);
+    g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_RESULT);
+  }
+  {
     /* a new run cancelled at once leaves the result on screen as it was */
     const TsrImage *image = r->result;
     g_assert_true (tsr_window_run (win));

@@ -508,7 +508,9 @@ tsr_window_export (TsrWindow *self, const char *path, TsrExportFormat format)
   if (tsr_window_planetary_active (self))
     return tsr_window_planetary_export (self, path, format);   /* the sharpened stack */
   TsrImage *img = NULL;
-  if (tsr_window_get_show (self) == TSR_SHOW_DECONV && self->deconv_img)
+  if (tsr_window_get_show (self) == TSR_SHOW_DENOISED && self->denoise_img)
+    img = self->denoise_img;
+  else if (tsr_window_get_show (self) == TSR_SHOW_DECONV && self->deconv_img)
     img = self->deconv_img;
   else if (self->recon)
     img = self->recon->result;

@@ -370,6 +370,7 @@ enter_planetary (TsrWindow *self)
   self->weigh_pending = FALSE;
   g_clear_pointer (&self->deconv_img, tsr_image_unref);
   g_clear_pointer (&self->deconv_surface, cairo_surface_destroy);
+  tsr_window_denoise_clear (self);
   g_list_store_remove_all (self->store);
   tsr_image_view_set_analysis (self->view, NULL, NULL);
 

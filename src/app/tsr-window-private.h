@@ -16,6 +16,7 @@ typedef TsrShow ShowMode;
 #define SHOW_RESULT TSR_SHOW_RESULT
 #define SHOW_MEAN TSR_SHOW_MEAN
 #define SHOW_DECONV TSR_SHOW_DECONV
+#define SHOW_DENOISED TSR_SHOW_DENOISED
 
 #define TSR_N_DIAG 6
 
@@ -76,6 +77,16 @@ struct _TsrWindow
   double preview_ms;          /* last preview update (weights known → shown), ms */
   gint64 preview_t0;
 
+  /* denoising (tsr-window-denoise.c) */
+  TsrImage *denoise_input;    /* the image denoised */
+  TsrImage *denoise_full;     /* the network's output (strength 1) */
+  TsrImage *denoise_img;      /* shown: input + strength · (full − input) */
+  cairo_surface_t *denoise_surface, *denoise_full_surface, *denoise_input_surface;
+  double denoise_strength;
+  double denoise_geometry_scale;
+  guint denoise_strength_source;
+  GtkWidget *denoise_scale, *denoise_bar;
+
   /* deconvolution */
   TsrImage *deconv_img;
   cairo_surface_t *deconv_surface;
@@ -109,7 +120,7 @@ struct _TsrWindow
   gint64 stall_worst_us;
   gint64 stall_job_t0;        /* when the current job began (µs) */
   TsrJobKind stall_kind;      /* the job the probe's gaps are counted for */
-  TsrStallStats stall_stats[TSR_JOB_PLANETARY + 1];   /* gaps per job kind */
+  TsrStallStats stall_stats[TSR_JOB_LAST + 1];   /* gaps per job kind */
 
   TsrPlanetaryUi *planetary;  /* lunar/planetary sessions */
 
@@ -224,5 +235,10 @@ void tsr_window_set_status (TsrWindow *self, const char *text);
 void tsr_window_show_error (TsrWindow *self, const char *text);
 gboolean tsr_window_run (TsrWindow *self);
 void tsr_window_update_actions_full (TsrWindow *self);
+
+/* tsr-window-denoise.c */
+GtkWidget *tsr_window_denoise_init (TsrWindow *self);   /* actions; returns the strength bar */
+void       tsr_window_denoise_clear (TsrWindow *self);
+gboolean   tsr_window_denoise_possible (TsrWindow *self);
 
 G_END_DECLS

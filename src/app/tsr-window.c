@@ -217,6 +217,7 @@ tsr_window_update_actions_full (TsrWindow *self)
   enable_action (self, "save-project", TRUE);
   enable_action (self, "deconvolve", tsr_window_deconv_available () && self->job == TSR_JOB_NONE
                                      && self->session != NULL && self->run_workers == 0);
+  enable_action (self, "denoise", tsr_window_denoise_possible (self));
   tsr_window_planetary_update_actions (self);
   gtk_widget_set_visible (self->progress_bar, self->job != TSR_JOB_NONE);
 }
@@ -319,13 +320,14 @@ tsr_window_end_job_full (TsrWindow *self)
   g_clear_object (&self->job_cancellable);
   stall_probe_stop (self);
   g_debug ("job finished; worst main-loop stall while jobs ran: %.1f ms", self->stall_worst_us / 1e3);
-  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_PLANETARY)
+  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_LAST)
     {
       const TsrStallStats *st = &self->stall_stats[self->stall_kind];
       g_debug ("%s job ended after %.2f s; main-loop gaps so far in such jobs: %" G_GUINT64_FORMAT
                " ticks, worst %.1f ms, p99 %.0f ms",
                self->stall_kind == TSR_JOB_ANALYSE ? "analysis" : self->stall_kind == TSR_JOB_RUN ? "run"
-               : self->stall_kind == TSR_JOB_PLANETARY ? "planetary" : "deconvolution",
+               : self->stall_kind == TSR_JOB_PLANETARY ? "planetary"
+               : self->stall_kind == TSR_JOB_DENOISE ? "denoise" : "deconvolution",
                (g_get_monotonic_time () - self->stall_job_t0) / 1e6, st->n, st->worst_us / 1e3,
                tsr_stall_stats_quantile_ms (st, 0.99));
     }
@@ -512,6 +514,7 @@ tsr_window_cancel (TsrWindow *self)
   tsr_window_set_status (self, kind == TSR_JOB_RUN      ? _("Run cancelled")
                     : kind == TSR_JOB_DECONV ? _("Deconvolution cancelled")
                     : kind == TSR_JOB_PLANETARY ? _("Planetary stack cancelled")
+                    : kind == TSR_JOB_DENOISE ? _("Denoising cancelled; nothing changed")
                                              : _("Analysis cancelled"));
   if (self->weigh_pending)
     tsr_window_start_weigh (self);
@@ -653,7 +656,7 @@ stall_tick (gpointer data)
   gint64 gap = now - self->stall_last;
   if (gap > self->stall_worst_us)
     self->stall_worst_us = gap;
-  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_PLANETARY)
+  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_LAST)
     tsr_stall_stats_add (&self->stall_stats[self->stall_kind], gap);
   self->stall_last = now;
   return G_SOURCE_CONTINUE;
@@ -774,13 +777,20 @@ show_current (TsrWindow *self)
   else if (mode == SHOW_DECONV && self->deconv_img)
     tsr_image_view_set_image_scaled (self->view, self->deconv_img, self->deconv_surface, -1,
                                      self->analysis ? (double) self->analysis->width / self->deconv_img->width : 1.0);
+  else if (mode == SHOW_DENOISED && self->denoise_img)
+    tsr_image_view_set_image_scaled (self->view, self->denoise_img, self->denoise_surface, -1,
+                                     self->denoise_geometry_scale);
   else
     tsr_image_view_set_image (self->view, NULL, NULL, -1);
+  gtk_widget_set_visible (self->denoise_bar, mode == SHOW_DENOISED && self->denoise_img);
   /* split compare: the result against the mean stack of the same frames */
   gboolean can_split = self->recon && self->mean_surface && self->result_surface
                        && (mode == SHOW_RESULT || mode == SHOW_MEAN);
   gtk_widget_set_sensitive (self->tog_compare, can_split);
-  if (can_split && gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_compare)))
+  if (mode == SHOW_DENOISED && self->denoise_img && self->denoise_input_surface)
+    /* before/after: always split, the divider moves */
+    tsr_image_view_set_compare (self->view, self->denoise_input_surface, _("Denoised"), _("Before"));
+  else if (can_split && gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_compare)))
     {
       if (mode == SHOW_RESULT)
         tsr_image_view_set_compare (self->view, self->mean_surface, _("TBQR result"), _("Mean stack"));
@@ -904,6 +914,10 @@ build_header (TsrWindow *self)
                                            ? _("Multi-frame deconvolution of the session (Ctrl+D); the latent is shown after every iteration")
                                            : _("Multi-frame deconvolution is not part of this build"));
   gtk_header_bar_pack_start (GTK_HEADER_BAR (hb), deconv);
+  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb),
+                             icon_label_button (NULL, _("De_noise"), "win.denoise",
+                                                _("Learned denoiser on the shown result or deconvolved image "
+                                                  "(Ctrl+Shift+D); compare before/after and set the strength")));
 
   GtkWidget *mb = gtk_menu_button_new ();
   gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (mb), "open-menu-symbolic");
@@ -929,7 +943,8 @@ build_view_toolbar (TsrWindow *self)
   gtk_widget_set_margin_bottom (bar, 4);
 
   /* order: ShowMode */
-  const char *shows[] = { _("Selected frame"), _("Live preview"), _("Result"), _("Mean stack"), _("Deconvolved"), NULL };
+  const char *shows[] = { _("Selected frame"), _("Live preview"), _("Result"), _("Mean stack"), _("Deconvolved"),
+                          _("Denoised"), NULL };
   self->show_dropdown = gtk_drop_down_new_from_strings (shows);
   gtk_widget_set_tooltip_text (self->show_dropdown,
                                _("What the view shows (display stretch only). The live preview follows every weight change."));
@@ -963,6 +978,7 @@ build_view_toolbar (TsrWindow *self)
                                  "same frames (right); drag the divider"));
   g_signal_connect_swapped (self->tog_compare, "toggled", G_CALLBACK (show_current), self);
   gtk_box_append (GTK_BOX (bar), self->tog_compare);
+  gtk_box_append (GTK_BOX (bar), tsr_window_denoise_init (self));
 
   self->readout = gtk_label_new ("");
   gtk_label_set_xalign (GTK_LABEL (self->readout), 1);
@@ -1148,6 +1164,7 @@ tsr_window_finalize (GObject *object)
   g_clear_pointer (&self->preview_surface, cairo_surface_destroy);
   g_clear_pointer (&self->deconv_img, tsr_image_unref);
   g_clear_pointer (&self->deconv_surface, cairo_surface_destroy);
+  tsr_window_denoise_clear (self);
   progress_shared_unref (self->progress);
   g_free (self->shown_phase);
   g_free (self->last_error);
@@ -1302,7 +1319,7 @@ tsr_window_reset_stall (TsrWindow *self)
 guint64
 tsr_window_get_stall_stats (TsrWindow *self, TsrJobKind kind, double *worst_ms, double *p99_ms)
 {
-  g_return_val_if_fail (TSR_IS_WINDOW (self) && kind > TSR_JOB_NONE && kind <= TSR_JOB_PLANETARY, 0);
+  g_return_val_if_fail (TSR_IS_WINDOW (self) && kind > TSR_JOB_NONE && kind <= TSR_JOB_LAST, 0);
   const TsrStallStats *st = &self->stall_stats[kind];
   if (worst_ms)
     *worst_ms = st->worst_us / 1e3;

@@ -15,8 +15,10 @@ typedef enum
   TSR_JOB_ANALYSE,   /* scan + analyse + weigh */
   TSR_JOB_RUN,       /* accumulate */
   TSR_JOB_DECONV,    /* multi-frame deconvolution */
-  TSR_JOB_PLANETARY  /* lunar/planetary stack (tsr-window-planetary.c) */
+  TSR_JOB_PLANETARY, /* lunar/planetary stack (tsr-window-planetary.c) */
+  TSR_JOB_DENOISE    /* learned denoiser on the shown result (tsr-window-denoise.c) */
 } TsrJobKind;
+#define TSR_JOB_LAST TSR_JOB_DENOISE
 
 /* What the image view shows (the "Show" drop-down, in its order). */
 typedef enum
@@ -25,7 +27,8 @@ typedef enum
   TSR_SHOW_PREVIEW,    /* the live preview (reduced resolution, follows the weights) */
   TSR_SHOW_RESULT,     /* the reconstruction */
   TSR_SHOW_MEAN,       /* the mean stack of the same frames */
-  TSR_SHOW_DECONV      /* the deconvolved latent */
+  TSR_SHOW_DECONV,     /* the deconvolved latent */
+  TSR_SHOW_DENOISED    /* the denoised image, split against the image before it */
 } TsrShow;
 
 typedef enum
@@ -57,6 +60,13 @@ gboolean    tsr_window_param_sensitive (TsrWindow *self, const char *key);
 /* Overlay toggles (TsrOverlay bits from tsr-image-view.h), as if clicked. */
 void        tsr_window_set_overlays (TsrWindow *self, guint overlays);
 void        tsr_window_set_show (TsrWindow *self, TsrShow show);
+/* Denoise the shown result (or deconvolved latent) in a worker; FALSE when nothing to denoise
+ * or a job runs. The result is shown as TSR_SHOW_DENOISED against the image before it. */
+gboolean    tsr_window_denoise (TsrWindow *self);
+/* Blend of the denoised image with the image before it (0 … 1), as the slider sets it. */
+void        tsr_window_set_denoise_strength (TsrWindow *self, double strength);
+/* The denoised image as shown (at the current strength) and the image before it. */
+const TsrImage *tsr_window_get_denoised (TsrWindow *self, const TsrImage **before);
 /* The split view: the result against the mean stack (only while one of them is shown). */
 void        tsr_window_set_split (TsrWindow *self, gboolean split);
 /* The image view (for tests: what it shows). */
