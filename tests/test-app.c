@@ -403,6 +403,35 @@ test_window_session (void)
     g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_RESULT);
   }
   {
+    /* Restore (issue #15): a short training on the session, the latent shown against the
+     * mean of the same frames; a cancelled restore changes nothing */
+    TsrImageView *view = tsr_window_get_image_view (win);
+    g_assert_true (tsr_window_set_param (win, "restore.max_steps", 40));
+    g_assert_true (tsr_window_set_param (win, "restore.min_steps", 10));
+    g_assert_true (tsr_window_set_param (win, "restore.crop", 64));
+    g_assert_true (tsr_window_restore (win));
+    g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_RESTORE);
+    g_assert_true (iterate_until (win, not_busy, 600));
+    if (tsr_window_get_last_error (win))
+      g_error ("restore: %s", tsr_window_get_last_error (win));
+    const TsrImage *rest = tsr_window_get_restored (win);
+    g_assert_nonnull (rest);
+    g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_RESTORED);
+    g_assert_true (tsr_image_view_has_compare (view));
+    guint finite = 0;
+    for (gsize k = 0; k < tsr_image_npix (rest); k++)
+      finite += isfinite (rest->data[k]) != 0;
+    g_assert_cmpuint (finite, ==, tsr_image_npix (rest));
+    snapshot_window (win, "restored.png");
+    tsr_window_set_show (win, TSR_SHOW_RESULT);
+    g_assert_true (tsr_window_restore (win));
+    tsr_window_cancel (win);
+    g_assert_true (iterate_until (win, not_busy, 120));
+    iterate_for (0.2);
+    g_assert_true (tsr_window_get_restored (win) == rest);
+    g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_RESULT);
+  }
+  {
     /* a new run cancelled at once leaves the result on screen as it was */
     const TsrImage *image = r->result;
     g_assert_true (tsr_window_run (win));

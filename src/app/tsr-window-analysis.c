@@ -182,6 +182,7 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   g_clear_pointer (&self->deconv_img, tsr_image_unref);
   g_clear_pointer (&self->deconv_surface, cairo_surface_destroy);
   tsr_window_denoise_clear (self);
+  tsr_window_restore_clear (self);
 
   tsr_image_view_set_analysis (self->view, self->analysis, self->weights);
   gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_FRAME);

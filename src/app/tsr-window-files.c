@@ -510,6 +510,8 @@ tsr_window_export (TsrWindow *self, const char *path, TsrExportFormat format)
   TsrImage *img = NULL;
   if (tsr_window_get_show (self) == TSR_SHOW_DENOISED && self->denoise_img)
     img = self->denoise_img;
+  else if (tsr_window_get_show (self) == TSR_SHOW_RESTORED && self->restore_img)
+    img = self->restore_img;
   else if (tsr_window_get_show (self) == TSR_SHOW_DECONV && self->deconv_img)
     img = self->deconv_img;
   else if (self->recon)

@@ -371,6 +371,7 @@ enter_planetary (TsrWindow *self)
   g_clear_pointer (&self->deconv_img, tsr_image_unref);
   g_clear_pointer (&self->deconv_surface, cairo_surface_destroy);
   tsr_window_denoise_clear (self);
+  tsr_window_restore_clear (self);
   g_list_store_remove_all (self->store);
   tsr_image_view_set_analysis (self->view, NULL, NULL);
 

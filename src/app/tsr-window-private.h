@@ -17,6 +17,7 @@ typedef TsrShow ShowMode;
 #define SHOW_MEAN TSR_SHOW_MEAN
 #define SHOW_DECONV TSR_SHOW_DECONV
 #define SHOW_DENOISED TSR_SHOW_DENOISED
+#define SHOW_RESTORED TSR_SHOW_RESTORED
 
 #define TSR_N_DIAG 6
 
@@ -86,6 +87,10 @@ struct _TsrWindow
   double denoise_geometry_scale;
   guint denoise_strength_source;
   GtkWidget *denoise_scale, *denoise_bar;
+
+  /* restoration (tsr-window-restore.c) */
+  TsrImage *restore_img;
+  cairo_surface_t *restore_surface, *restore_mean_surface;
 
   /* deconvolution */
   TsrImage *deconv_img;
@@ -235,6 +240,11 @@ void tsr_window_set_status (TsrWindow *self, const char *text);
 void tsr_window_show_error (TsrWindow *self, const char *text);
 gboolean tsr_window_run (TsrWindow *self);
 void tsr_window_update_actions_full (TsrWindow *self);
+
+/* tsr-window-restore.c */
+void       tsr_window_restore_init (TsrWindow *self);
+void       tsr_window_restore_clear (TsrWindow *self);
+gboolean   tsr_window_restore_possible (TsrWindow *self);
 
 /* tsr-window-denoise.c */
 GtkWidget *tsr_window_denoise_init (TsrWindow *self);   /* actions; returns the strength bar */

@@ -218,6 +218,7 @@ tsr_window_update_actions_full (TsrWindow *self)
   enable_action (self, "deconvolve", tsr_window_deconv_available () && self->job == TSR_JOB_NONE
                                      && self->session != NULL && self->run_workers == 0);
   enable_action (self, "denoise", tsr_window_denoise_possible (self));
+  enable_action (self, "restore", tsr_window_restore_possible (self));
   tsr_window_planetary_update_actions (self);
   gtk_widget_set_visible (self->progress_bar, self->job != TSR_JOB_NONE);
 }
@@ -327,7 +328,8 @@ tsr_window_end_job_full (TsrWindow *self)
                " ticks, worst %.1f ms, p99 %.0f ms",
                self->stall_kind == TSR_JOB_ANALYSE ? "analysis" : self->stall_kind == TSR_JOB_RUN ? "run"
                : self->stall_kind == TSR_JOB_PLANETARY ? "planetary"
-               : self->stall_kind == TSR_JOB_DENOISE ? "denoise" : "deconvolution",
+               : self->stall_kind == TSR_JOB_DENOISE ? "denoise"
+               : self->stall_kind == TSR_JOB_RESTORE ? "restore" : "deconvolution",
                (g_get_monotonic_time () - self->stall_job_t0) / 1e6, st->n, st->worst_us / 1e3,
                tsr_stall_stats_quantile_ms (st, 0.99));
     }
@@ -515,6 +517,7 @@ tsr_window_cancel (TsrWindow *self)
                     : kind == TSR_JOB_DECONV ? _("Deconvolution cancelled")
                     : kind == TSR_JOB_PLANETARY ? _("Planetary stack cancelled")
                     : kind == TSR_JOB_DENOISE ? _("Denoising cancelled; nothing changed")
+                    : kind == TSR_JOB_RESTORE ? _("Restoration cancelled; nothing changed")
                                              : _("Analysis cancelled"));
   if (self->weigh_pending)
     tsr_window_start_weigh (self);
@@ -777,6 +780,8 @@ show_current (TsrWindow *self)
   else if (mode == SHOW_DECONV && self->deconv_img)
     tsr_image_view_set_image_scaled (self->view, self->deconv_img, self->deconv_surface, -1,
                                      self->analysis ? (double) self->analysis->width / self->deconv_img->width : 1.0);
+  else if (mode == SHOW_RESTORED && self->restore_img)
+    tsr_image_view_set_image (self->view, self->restore_img, self->restore_surface, -1);
   else if (mode == SHOW_DENOISED && self->denoise_img)
     tsr_image_view_set_image_scaled (self->view, self->denoise_img, self->denoise_surface, -1,
                                      self->denoise_geometry_scale);
@@ -790,6 +795,8 @@ show_current (TsrWindow *self)
   if (mode == SHOW_DENOISED && self->denoise_img && self->denoise_input_surface)
     /* before/after: always split, the divider moves */
     tsr_image_view_set_compare (self->view, self->denoise_input_surface, _("Denoised"), _("Before"));
+  else if (mode == SHOW_RESTORED && self->restore_img && self->restore_mean_surface)
+    tsr_image_view_set_compare (self->view, self->restore_mean_surface, _("Restored"), _("Mean of the frames"));
   else if (can_split && gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_compare)))
     {
       if (mode == SHOW_RESULT)
@@ -918,6 +925,10 @@ build_header (TsrWindow *self)
                              icon_label_button (NULL, _("De_noise"), "win.denoise",
                                                 _("Learned denoiser on the shown result or deconvolved image "
                                                   "(Ctrl+Shift+D); compare before/after and set the strength")));
+  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb),
+                             icon_label_button (NULL, _("Re_store"), "win.restore",
+                                                _("Multi-frame restoration: a network trained on this session "
+                                                  "(deep image prior), stopped on held-out pixels; minutes")));
 
   GtkWidget *mb = gtk_menu_button_new ();
   gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (mb), "open-menu-symbolic");
@@ -944,7 +955,7 @@ build_view_toolbar (TsrWindow *self)
 
   /* order: ShowMode */
   const char *shows[] = { _("Selected frame"), _("Live preview"), _("Result"), _("Mean stack"), _("Deconvolved"),
-                          _("Denoised"), NULL };
+                          _("Denoised"), _("Restored"), NULL };
   self->show_dropdown = gtk_drop_down_new_from_strings (shows);
   gtk_widget_set_tooltip_text (self->show_dropdown,
                                _("What the view shows (display stretch only). The live preview follows every weight change."));
@@ -979,6 +990,7 @@ build_view_toolbar (TsrWindow *self)
   g_signal_connect_swapped (self->tog_compare, "toggled", G_CALLBACK (show_current), self);
   gtk_box_append (GTK_BOX (bar), self->tog_compare);
   gtk_box_append (GTK_BOX (bar), tsr_window_denoise_init (self));
+  tsr_window_restore_init (self);
 
   self->readout = gtk_label_new ("");
   gtk_label_set_xalign (GTK_LABEL (self->readout), 1);
@@ -1165,6 +1177,7 @@ tsr_window_finalize (GObject *object)
   g_clear_pointer (&self->deconv_img, tsr_image_unref);
   g_clear_pointer (&self->deconv_surface, cairo_surface_destroy);
   tsr_window_denoise_clear (self);
+  tsr_window_restore_clear (self);
   progress_shared_unref (self->progress);
   g_free (self->shown_phase);
   g_free (self->last_error);
