@@ -182,26 +182,9 @@ deconv_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   TsrWindow *self = TSR_WINDOW (source);
   GTask *task = G_TASK (res);
   DeconvJob *j = g_task_get_task_data (task);
-  GError *error = NULL;
-  DeconvOut *o = g_task_propagate_pointer (task, &error);
-  self->run_workers--;
-  if (!tsr_window_job_is_current (self, j->gen))
-    {
-      g_clear_error (&error);
-      if (o)
-        deconv_out_free (o);
-      if (!self->disposed)
-        tsr_window_update_actions (self);
-      return;
-    }
-  tsr_window_end_job (self);
+  DeconvOut *o = tsr_window_job_result (self, task, j->gen, deconv_out_free, NULL);
   if (!o)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        tsr_window_show_error_text (self, error->message);
-      g_error_free (error);
-      return;
-    }
+    return;
   TsrDeconvResult *r = o->result;
   self->deconv_iteration = r->iterations;
   show_latent (self, tsr_image_ref (r->image), g_steal_pointer (&o->surface));

@@ -133,28 +133,10 @@ denoise_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   TsrWindow *self = TSR_WINDOW (source);
   GTask *task = G_TASK (res);
   DenoiseJob *j = g_task_get_task_data (task);
-  GError *error = NULL;
-  DenoiseOut *o = g_task_propagate_pointer (task, &error);
-  self->run_workers--;
-  if (!tsr_window_job_is_current (self, j->gen))
-    {
-      g_clear_error (&error);
-      if (o)
-        denoise_out_free (o);
-      if (!self->disposed)
-        tsr_window_update_actions (self);
-      return;
-    }
-  tsr_window_end_job (self);
+  DenoiseOut *o = tsr_window_job_result (self, task, j->gen, denoise_out_free,
+                                         _("Denoising cancelled; nothing changed"));
   if (!o)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        tsr_window_show_error_text (self, error->message);
-      else
-        tsr_window_set_status_text (self, _("Denoising cancelled; nothing changed"));
-      g_error_free (error);
-      return;
-    }
+    return;
   g_clear_pointer (&self->denoise_input, tsr_image_unref);
   g_clear_pointer (&self->denoise_full, tsr_image_unref);
   g_clear_pointer (&self->denoise_full_surface, cairo_surface_destroy);

@@ -241,6 +241,13 @@ void tsr_window_show_error (TsrWindow *self, const char *text);
 gboolean tsr_window_run (TsrWindow *self);
 void tsr_window_update_actions_full (TsrWindow *self);
 
+/* The end every worker job's done callback shares (jobs counted in run_workers): a result of
+ * a superseded job is dropped, the job ended, an error shown or, for a cancel, cancel_text
+ * (may be NULL). Returns the job's result (the caller owns it) or NULL when there is nothing
+ * to show. */
+gpointer   tsr_window_job_result (TsrWindow *self, GTask *task, guint gen, GDestroyNotify free_result,
+                                  const char *cancel_text);
+
 /* tsr-window-restore.c */
 void       tsr_window_restore_init (TsrWindow *self);
 void       tsr_window_restore_clear (TsrWindow *self);

@@ -71,26 +71,9 @@ restore_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   TsrWindow *self = TSR_WINDOW (source);
   GTask *task = G_TASK (res);
   RestoreJob *j = g_task_get_task_data (task);
-  GError *error = NULL;
-  RestoreOut *o = g_task_propagate_pointer (task, &error);
-  self->run_workers--;
-  if (!tsr_window_job_is_current (self, j->gen))
-    {
-      g_clear_error (&error);
-      if (o)
-        restore_out_free (o);
-      if (!self->disposed)
-        tsr_window_update_actions (self);
-      return;
-    }
-  tsr_window_end_job (self);
+  RestoreOut *o = tsr_window_job_result (self, task, j->gen, restore_out_free, NULL);
   if (!o)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        tsr_window_show_error_text (self, error->message);
-      g_error_free (error);
-      return;
-    }
+    return;
   tsr_window_restore_clear (self);
   TsrRestoreResult *r = o->result;
   self->restore_img = tsr_image_ref (r->image);

@@ -1208,6 +1208,34 @@ tsr_window_set_autorun (TsrWindow *self, gboolean autorun)
   self->autorun = autorun;
 }
 
+gpointer
+tsr_window_job_result (TsrWindow *self, GTask *task, guint gen, GDestroyNotify free_result,
+                       const char *cancel_text)
+{
+  GError *error = NULL;
+  gpointer out = g_task_propagate_pointer (task, &error);
+  self->run_workers--;
+  if (!tsr_window_job_is_current (self, gen))
+    {
+      g_clear_error (&error);
+      if (out)
+        free_result (out);
+      if (!self->disposed)
+        tsr_window_update_actions (self);
+      return NULL;
+    }
+  tsr_window_end_job (self);
+  if (!out)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        tsr_window_show_error_text (self, error->message);
+      else if (cancel_text)
+        tsr_window_set_status_text (self, cancel_text);
+      g_clear_error (&error);
+    }
+  return out;
+}
+
 void
 tsr_window_set_split (TsrWindow *self, gboolean split)
 {
