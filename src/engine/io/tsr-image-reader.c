@@ -83,6 +83,8 @@ read_png (const char *path, FILE *fp, GError **error)
                    "%s: bad or truncated PNG file (%s)", path, err.msg);
       if (img)
         tsr_image_unref (img);
+      if (rows)
+        g_free (rows[0]); /* the pixel buffer (rows point into it) */
       g_free (rows);
       png_destroy_read_struct (&png, &info, NULL);
       return NULL;
