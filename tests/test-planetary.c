@@ -147,7 +147,8 @@ test_png_sequence_and_ser (void)
           times[i] = 1.7e9 + 0.01 * i;
         g_assert_true (tsr_ser_write (ser, read, p.n_frames, depth, rgb ? TSR_SER_RGB : TSR_SER_MONO, times, &e));
         g_assert_no_error (e);
-        g_assert_false (g_file_test (g_strdup_printf ("%s.part", ser), G_FILE_TEST_EXISTS));
+        g_autofree char *part = g_strdup_printf ("%s.part", ser);
+        g_assert_false (g_file_test (part, G_FILE_TEST_EXISTS));
         const char *sp[] = { ser, NULL };
         g_autoptr (TsrFrameSource) s2 = tsr_frame_source_open (sp, NULL, &e);
         g_assert_no_error (e);
