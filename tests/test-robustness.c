@@ -237,6 +237,24 @@ b_mixed_size (const char *d)
   frame (d, "odd size.fits", PIX_STARS, 7, NULL, W - 8, H, 1);
 }
 static void
+b_tiny_frames (const char *d)
+{
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("tiny%u.fits", i);
+      frame (d, name, PIX_STARS, i, NULL, 15, 12, 1);
+    }
+}
+static void
+b_tiny_bayer (const char *d)
+{
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("tiny%u.fits", i);
+      frame (d, name, PIX_STARS, i, "RGGB", 30, 40, 1);
+    }
+}
+static void
 b_mixed_rgb (const char *d)
 {
   session (d, 3, -1, 0, PIX_STARS);
@@ -315,6 +333,9 @@ static const BadSession cases[] = {
   { "all-frames-nan", b_all_nan, "s", "s", "info" },
   { "all-frames-zero", b_all_zero, "s", "s", "info stack stack-median" },
   { "every-frame-gated", b_all_gated, "s", "s", "info stack stack-median" },
+  /* too small to register: said so with the size (issue #20, class 9) */
+  { "frames-15x12", b_tiny_frames, "s", "too small to register (at least 16 × 16", "info stack stack-median" },
+  { "bayer-frames-30x40", b_tiny_bayer, "s", "Bayer frames need at least 32 × 32", "info stack stack-median" },
   { "scattered-nan-inf", b_some_nan, "s", NULL, "info stack stack-median register process deconv" },
   { "one-frame-all-nan", b_one_nan_frame, "s", NULL, "info stack stack-median register process deconv" },
   { "one-frame-all-zero", b_one_zero_frame, "s", NULL, "info stack stack-median register process deconv" },
