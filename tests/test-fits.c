@@ -629,6 +629,23 @@ test_uint64_and_checksums (void)
   memcpy (d, "DATASUX", 7);
   tsr_test_write_file (path, bad, len);
   expect_error (path, TSR_ERROR_FORMAT, "CHECKSUM");
+
+  /* what Tessera writes carries both, and they verify */
+  {
+    g_autoptr (TsrImage) img = tsr_image_new (16, 12, 1);
+    memcpy (img->data, v, sizeof v);
+    g_autofree char *out = tpath ("written.fits");
+    g_assert_true (tsr_fits_write (out, img, NULL, &e));
+    g_assert_no_error (e);
+    fitsfile *f = NULL;
+    int st = 0, dataok = 0, hduok = 0;
+    fits_open_file (&f, out, READONLY, &st);
+    fits_verify_chksum (f, &dataok, &hduok, &st);
+    fits_close_file (f, &st);
+    g_assert_cmpint (st, ==, 0);
+    g_assert_cmpint (dataok, ==, 1);
+    g_assert_cmpint (hduok, ==, 1);
+  }
 }
 
 int

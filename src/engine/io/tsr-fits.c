@@ -1321,6 +1321,9 @@ tsr_fits_write (const char *path, const TsrImage *img, const char *const *drop_k
   fits_write_date (f, &status);
   gsize total = tsr_image_npix (img) * img->channels;
   fits_write_img (f, TFLOAT, 1, (LONGLONG) total, img->data, &status);
+  /* DATASUM and CHECKSUM, so a damaged copy of a result is recognised (by Tessera and by any
+   * FITS reader that verifies them) */
+  fits_write_chksum (f, &status);
   int close_status = 0;
   fits_close_file (f, &close_status);
   UNLOCK ();
