@@ -621,6 +621,65 @@ splat_aps (const TsrPlanetaryResult *r, int w, int h, int size, const float *val
     }
 }
 
+/* The local displacement field of frame f (fx, fy: w×h): each point's shift spread by its Hann
+ * window and divided by the windows of the points that measured a shift in this frame, so a
+ * point next to flat sky or a rejected neighbour moves its pixels by its full shift instead of
+ * a shift diluted by the neighbours' zeros; where fewer than a quarter of the window weight
+ * was measured (the edge of the measured region) the field fades to zero, continuously. */
+static void
+local_field (const TsrPlanetaryResult *r, guint f, float *fx, float *fy, float *cov, float *vals)
+{
+  int w = r->width, h = r->height;
+  guint n = r->n_frames;
+  gsize np = (gsize) w * h;
+  for (int axis = 0; axis < 3; axis++)
+    {
+      for (guint k = 0; k < r->n_aps; k++)
+        {
+          gsize at = (gsize) k * n + f;
+          float v = axis == 0 ? r->ap_dx[at] : r->ap_dy[at];
+          vals[k] = isfinite (v) && isfinite (r->ap_dy[at]) ? (axis == 2 ? 1.f : v) : 0;
+        }
+      splat_aps (r, w, h, r->ap_size, vals, axis == 0 ? fx : axis == 1 ? fy : cov);
+    }
+  for (gsize i = 0; i < np; i++)
+    {
+      float d = MAX (cov[i], 0.25f);
+      fx[i] /= d;
+      fy[i] /= d;
+    }
+}
+
+TsrImage *
+tsr_planetary_align_frame (const TsrPlanetaryResult *r, const TsrImage *frame, guint f, gboolean local)
+{
+  g_return_val_if_fail (r && frame && f < r->n_frames, NULL);
+  g_return_val_if_fail (frame->width == r->width && frame->height == r->height, NULL);
+  int w = r->width, h = r->height;
+  gsize np = (gsize) w * h;
+  g_autoptr (TsrImage) rgb = frame->cfa != TSR_CFA_NONE ? tsr_demosaic (frame) : tsr_image_ref ((TsrImage *) frame);
+  TsrImage *out = tsr_image_new (w, h, rgb->channels);
+  float *fx = g_new0 (float, np), *fy = g_new0 (float, np), *cov = g_new (float, np);
+  float *vals = g_new (float, MAX (r->n_aps, 1u));
+  if (local && r->n_aps > 0 && r->ap_dx)
+    local_field (r, f, fx, fy, cov, vals);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        gsize i = (gsize) y * w + x;
+        float X = x + (float) r->shift_x[f] + fx[i], Y = y + (float) r->shift_y[f] + fy[i];
+        gboolean in = X >= 0 && Y >= 0 && X <= w - 1 && Y <= h - 1;
+        out->mask[i] = in;
+        for (int c = 0; c < rgb->channels; c++)
+          tsr_image_plane (out, c)[i] = in ? sample_cubic (tsr_image_plane (rgb, c), w, h, X, Y) : 0.f;
+      }
+  g_free (fx);
+  g_free (fy);
+  g_free (cov);
+  g_free (vals);
+  return out;
+}
+
 TsrPlanetaryResult *
 tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgressFunc progress,
                    gpointer progress_data, GCancellable *cancellable, GError **error)
@@ -1003,6 +1062,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   /* pass 2: warp and accumulate */
   {
     float *den_b = g_new (float, np), *fx = g_new (float, np), *fy = g_new (float, np), *fw = g_new (float, np);
+    float *cov = g_new (float, np);
     float *vals = g_new (float, r->n_aps);
     for (guint k = 0; k < r->n_aps; k++)
       vals[k] = 1;
@@ -1031,16 +1091,13 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
             tsr_image_unref (img);
             img = rgb;
           }
-        for (int axis = 0; axis < 3; axis++)
+        local_field (r, f, fx, fy, cov, vals);
+        for (guint k = 0; k < r->n_aps; k++)
           {
-            for (guint k = 0; k < r->n_aps; k++)
-              {
-                gsize at = (gsize) k * n + f;
-                float v = axis == 0 ? r->ap_dx[at] : axis == 1 ? r->ap_dy[at] : wk[at];
-                vals[k] = isfinite (v) ? v : 0;
-              }
-            splat_aps (r, w, h, size, vals, axis == 0 ? fx : axis == 1 ? fy : fw);
+            float v = wk[(gsize) k * n + f];
+            vals[k] = isfinite (v) ? v : 0;
           }
+        splat_aps (r, w, h, size, vals, fw);
         double gx = r->shift_x[f], gy = r->shift_y[f];
         TsrImage *bestimg = f == best ? tsr_image_new (w, h, out_ch) : NULL;
         for (int y = 0; y < h; y++)
@@ -1063,7 +1120,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
                 }
               else if (bestimg)
                 bestimg->mask[i] = 0;
-              float X = X0 + fx[i] / db, Y = Y0 + fy[i] / db;
+              float X = X0 + fx[i], Y = Y0 + fy[i];
               float wt = fw[i] / db;
               if (wt <= 0 || X < 0 || Y < 0 || X > w - 1 || Y > h - 1)
                 continue;
@@ -1102,6 +1159,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
     g_free (fx);
     g_free (fy);
     g_free (fw);
+    g_free (cov);
     g_free (vals);
     g_free (num);
     g_free (den);

@@ -134,6 +134,12 @@ TsrPlanetaryResult *tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryPa
                                        TsrProgressFunc progress, gpointer progress_data,
                                        GCancellable *cancellable, GError **error);
 
+/* Frame f of the run r aligned as the stack saw it: resampled (Catmull-Rom) at its global shift
+ * plus, when local, its alignment-point displacement field; a mosaic is demosaiced first. The
+ * mask is 0 where the sample falls outside the frame. frame: the frame as read from the
+ * source of r. */
+TsrImage *tsr_planetary_align_frame (const TsrPlanetaryResult *r, const TsrImage *frame, guint f, gboolean local);
+
 /* JSON summary of a run (frames, shifts, qualities, APs, residuals). */
 char     *tsr_planetary_result_json (const TsrPlanetaryResult *r, const TsrFrameSource *src);
 
