@@ -289,6 +289,63 @@ sample_cubic (const float *p, int w, int h, float x, float y)
   return s;
 }
 
+/* Lanczos-3 sample of plane at (x, y), clamped edges; weights normalised to sum 1 (a flat
+ * area stays flat). Not clamped: linear data keeps its ringing honestly. */
+static inline void
+lanczos3_w (float t, float *w)
+{
+  float s = 0;
+  for (int i = 0; i < 6; i++)
+    {
+      double u = t - (i - 2);
+      double v;
+      if (fabs (u) < 1e-6)
+        v = 1;
+      else if (fabs (u) >= 3)
+        v = 0;
+      else
+        v = 3 * sin (G_PI * u) * sin (G_PI * u / 3) / (G_PI * G_PI * u * u);
+      w[i] = (float) v;
+      s += w[i];
+    }
+  for (int i = 0; i < 6; i++)
+    w[i] /= s;
+}
+
+static inline float
+sample_lanczos3 (const float *p, int w, int h, float x, float y)
+{
+  int ix = (int) floorf (x), iy = (int) floorf (y);
+  float wx[6], wy[6];
+  lanczos3_w (x - ix, wx);
+  lanczos3_w (y - iy, wy);
+  float s = 0;
+  if (ix >= 2 && iy >= 2 && ix + 3 < w && iy + 3 < h)
+    {
+      for (int j = 0; j < 6; j++)
+        {
+          const float *r = p + (gsize) (iy - 2 + j) * w + ix - 2;
+          s += wy[j] * (wx[0] * r[0] + wx[1] * r[1] + wx[2] * r[2] + wx[3] * r[3] + wx[4] * r[4] + wx[5] * r[5]);
+        }
+      return s;
+    }
+  for (int j = 0; j < 6; j++)
+    {
+      int yy = CLAMP (iy - 2 + j, 0, h - 1);
+      float rs = 0;
+      for (int i = 0; i < 6; i++)
+        rs += wx[i] * p[(gsize) yy * w + CLAMP (ix - 2 + i, 0, w - 1)];
+      s += wy[j] * rs;
+    }
+  return s;
+}
+
+static inline float
+sample_kernel (TsrPlanetaryInterp k, const float *p, int w, int h, float x, float y)
+{
+  return k == TSR_PINTERP_CUBIC ? sample_cubic (p, w, h, x, y) : sample_lanczos3 (p, w, h, x, y);
+}
+
 static inline float
 sample_bilinear (const float *p, int w, int h, float x, float y)
 {
@@ -621,6 +678,86 @@ splat_aps (const TsrPlanetaryResult *r, int w, int h, int size, const float *val
     }
 }
 
+/* A plane scaled to its own range (median → 0, 99.5th percentile → 1), so two colour channels
+ * of different brightness can be registered against each other. */
+static float *
+normalised_plane (const float *p, int w, int h)
+{
+  gsize np = (gsize) w * h;
+  gsize step = MAX (1, np / 200000);
+  gsize ns = np / step;
+  float *t = g_new (float, ns);
+  for (gsize i = 0; i < ns; i++)
+    t[i] = p[i * step];
+  g_qsort_with_data (t, ns, sizeof (float), float_cmp, NULL);
+  float med = t[ns / 2], hi = t[(gsize) (0.995 * (ns - 1))];
+  g_free (t);
+  float sc = hi > med ? 1.f / (hi - med) : 1.f;
+  float *o = g_new (float, np);
+  for (gsize i = 0; i < np; i++)
+    o[i] = (p[i] - med) * sc;
+  return o;
+}
+
+gboolean
+tsr_planetary_channel_offsets (const TsrImage *img, double *dx, double *dy)
+{
+  g_return_val_if_fail (img && img->channels == 3, FALSE);
+  int w = img->width, h = img->height;
+  gsize np = (gsize) w * h;
+  float *G = normalised_plane (tsr_image_plane (img, 1), w, h), *Gb = g_new (float, np), *Cb = g_new (float, np);
+  gauss_blur (G, Gb, w, h, 1.0);
+  gboolean ok = TRUE;
+  for (int c = 0; c < 3; c += 2)
+    {
+      float *C = normalised_plane (tsr_image_plane (img, c), w, h);
+      gauss_blur (C, Cb, w, h, 1.0);
+      double sx = 0, sy = 0, sx0 = 0, sy0 = 0, peak;
+      /* the start by phase correlation (dispersion reaches several px at low altitude) */
+      if (tsr_phase_correlate (G, C, w, h, &sx0, &sy0, &peak))
+        {
+          sx = sx0;
+          sy = sy0;
+        }
+      if (!lk_translate (Gb, Cb, w, h, 8, 8, w - 8, h - 8, 1, &sx, &sy, 30) || hypot (sx - sx0, sy - sy0) > 3)
+        ok = FALSE;
+      dx[c] = sx;
+      dy[c] = sy;
+      g_free (C);
+    }
+  dx[1] = dy[1] = 0;
+  g_free (G);
+  g_free (Gb);
+  g_free (Cb);
+  return ok;
+}
+
+/* Resample channel c of img at x + (dx[c], dy[c]) in place; samples from outside clear the mask. */
+static void
+shift_channels (TsrImage *img, const double *dx, const double *dy, TsrPlanetaryInterp k)
+{
+  int w = img->width, h = img->height;
+  gsize np = (gsize) w * h;
+  float *t = g_new (float, np);
+  for (int c = 0; c < img->channels; c++)
+    {
+      if (dx[c] == 0 && dy[c] == 0)
+        continue;
+      float *p = tsr_image_plane (img, c);
+      memcpy (t, p, np * sizeof (float));
+      for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+          {
+            float X = x + (float) dx[c], Y = y + (float) dy[c];
+            gsize i = (gsize) y * w + x;
+            p[i] = sample_kernel (k, t, w, h, X, Y);
+            if (X < 0 || Y < 0 || X > w - 1 || Y > h - 1)
+              img->mask[i] = 0;
+          }
+    }
+  g_free (t);
+}
+
 /* The local displacement field of frame f (fx, fy: w×h): each point's shift spread by its Hann
  * window and divided by the windows of the points that measured a shift in this frame, so a
  * point next to flat sky or a rejected neighbour moves its pixels by its full shift instead of
@@ -671,7 +808,7 @@ tsr_planetary_align_frame (const TsrPlanetaryResult *r, const TsrImage *frame, g
         gboolean in = X >= 0 && Y >= 0 && X <= w - 1 && Y <= h - 1;
         out->mask[i] = in;
         for (int c = 0; c < rgb->channels; c++)
-          tsr_image_plane (out, c)[i] = in ? sample_cubic (tsr_image_plane (rgb, c), w, h, X, Y) : 0.f;
+          tsr_image_plane (out, c)[i] = in ? sample_kernel (r->interp, tsr_image_plane (rgb, c), w, h, X, Y) : 0.f;
       }
   g_free (fx);
   g_free (fy);
@@ -886,6 +1023,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   size = MIN (size, MIN (w, h));
   size &= ~1;
   r->ap_size = size;
+  r->interp = p->interp;
   int step = MAX (4, (int) lround (size * (1.0 - p->ap_overlap)));
   int nx = (w - 1) / step + 1 + ((w - 1) % step != 0), ny = (h - 1) / step + 1 + ((h - 1) % step != 0);
   r->n_aps = nx * ny;
@@ -1112,7 +1250,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
                   mcnt[i]++;
                   for (int c = 0; c < out_ch; c++)
                     {
-                      float v = sample_cubic (tsr_image_plane (img, c), w, h, X0, Y0);
+                      float v = sample_kernel (p->interp, tsr_image_plane (img, c), w, h, X0, Y0);
                       mnum[c * np + i] += v;
                       if (bestimg)
                         tsr_image_plane (bestimg, c)[i] = v;
@@ -1126,7 +1264,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
                 continue;
               den[i] += wt;
               for (int c = 0; c < out_ch; c++)
-                num[c * np + i] += wt * sample_cubic (tsr_image_plane (img, c), w, h, X, Y);
+                num[c * np + i] += wt * sample_kernel (p->interp, tsr_image_plane (img, c), w, h, X, Y);
             }
         if (bestimg)
           r->best_frame = bestimg;
@@ -1146,6 +1284,20 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
                 tsr_image_plane (r->mean, c)[i] = mv;
                 tsr_image_plane (r->result, c)[i] = den[i] > 0 ? (float) (num[c * np + i] / den[i]) : mv;
               }
+          }
+        /* atmospheric dispersion: red and blue registered to green on the stack (the offset is
+         * the same in every frame of one capture), the baselines moved alike */
+        if (out_ch == 3 && p->channel_align && tsr_planetary_channel_offsets (r->result, r->channel_dx, r->channel_dy))
+          {
+            shift_channels (r->result, r->channel_dx, r->channel_dy, p->interp);
+            shift_channels (r->mean, r->channel_dx, r->channel_dy, p->interp);
+            if (r->best_frame)
+              shift_channels (r->best_frame, r->channel_dx, r->channel_dy, p->interp);
+            r->channels_aligned = TRUE;
+            tsr_header_set_double (r->result->header, "RSHIFTX", r->channel_dx[0], "red registered to green, px");
+            tsr_header_set_double (r->result->header, "RSHIFTY", r->channel_dy[0], "red registered to green, px");
+            tsr_header_set_double (r->result->header, "BSHIFTX", r->channel_dx[2], "blue registered to green, px");
+            tsr_header_set_double (r->result->header, "BSHIFTY", r->channel_dy[2], "blue registered to green, px");
           }
         tsr_header_set_int (r->result->header, "NCOMBINE", n, "frames in the planetary stack");
         tsr_header_add_history (r->result->header, "Tessera planetary: global alignment, alignment points, "
@@ -1221,6 +1373,18 @@ tsr_planetary_result_json (const TsrPlanetaryResult *r, const TsrFrameSource *sr
                           r->disc ? "disc" : "surface", r->reference_frame);
   g_string_append (s, "  \"residual_rms_px\": ");
   jnum (s, r->residual_rms);
+  if (r->channels_aligned)
+    {
+      g_string_append (s, ",\n  \"channel_shift_px\": {\"red\": [");
+      jnum (s, r->channel_dx[0]);
+      g_string_append (s, ", ");
+      jnum (s, r->channel_dy[0]);
+      g_string_append (s, "], \"blue\": [");
+      jnum (s, r->channel_dx[2]);
+      g_string_append (s, ", ");
+      jnum (s, r->channel_dy[2]);
+      g_string_append (s, "]}");
+    }
   g_string_append (s, ",\n  \"local_shift_rms_px\": ");
   jnum (s, r->local_shift_rms);
   guint act = 0;
