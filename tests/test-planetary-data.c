@@ -257,6 +257,43 @@ xcorr_shift (const float *ref, const float *img, int w, int h, double *dx, doubl
   fftwf_free (B);
 }
 
+/* Colour fringe at the limb: each channel scaled by its median on the disc (luminance above
+ * 90 % of the disc level), RMS of blue − red over the limb (luminance 10–90 % of it). */
+static double
+limb_fringe (const TsrImage *img)
+{
+  int w = img->width, h = img->height;
+  gsize np = (gsize) w * h;
+  float *L = g_new (float, np);
+  for (gsize i = 0; i < np; i++)
+    L[i] = (tsr_image_plane (img, 0)[i] + tsr_image_plane (img, 1)[i] + tsr_image_plane (img, 2)[i]) / 3;
+  float *t = g_memdup2 (L, np * sizeof (float));
+  float sky = tsr_median_inplace (t, np), top = 0;
+  for (gsize i = 0; i < np; i++)
+    top = MAX (top, L[i]);
+  double scale[3];
+  for (int c = 0; c < 3; c++)
+    {
+      gsize m = 0;
+      for (gsize i = 0; i < np; i++)
+        if (L[i] > sky + 0.9f * (top - sky))
+          t[m++] = tsr_image_plane (img, c)[i];
+      scale[c] = tsr_median_inplace (t, m);
+    }
+  double s = 0;
+  gsize n = 0;
+  for (gsize i = 0; i < np; i++)
+    if (img->mask[i] && L[i] > sky + 0.1f * (top - sky) && L[i] < sky + 0.9f * (top - sky))
+      {
+        double d = tsr_image_plane (img, 2)[i] / scale[2] - tsr_image_plane (img, 0)[i] / scale[0];
+        s += d * d;
+        n++;
+      }
+  g_free (t);
+  g_free (L);
+  return sqrt (s / n);
+}
+
 /* RMS about the mean of the 2-D positions (x[i], y[i]). */
 static double
 rms_jitter (const double *x, const double *y, guint n)
@@ -464,6 +501,21 @@ test_jupiter (void)
   g_assert_cmpfloat (jitter, <, 0.5);
   g_assert_cmpfloat (sqrt (sp / r->n_frames), <, 1.0);
   g_assert_cmpfloat (s_stack, >, s_mean);
+  /* atmospheric dispersion: blue above, red below the disc by several px; registered onto
+   * green, the limb's blue − red fringe drops to a fraction */
+  g_assert_true (r->channels_aligned);
+  TsrPlanetaryParams p2 = p;
+  p2.channel_align = FALSE;
+  g_autoptr (TsrPlanetaryResult) r2 = tsr_planetary_run (src, &p2, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  double fr_on = limb_fringe (r->result), fr_off = limb_fringe (r2->result);
+  double s_off = tsr_planetary_sharpness (r2->result, 0, 0, 0, 0, NULL);
+  g_test_message ("jupiter dispersion: red at (%+.2f, %+.2f) px, blue at (%+.2f, %+.2f) px from green; limb fringe "
+                  "(blue − red) %.3f → %.3f; sharpness %.1f → %.1f",
+                  r->channel_dx[0], r->channel_dy[0], r->channel_dx[2], r->channel_dy[2], fr_off, fr_on, s_off, s_stack);
+  g_assert_cmpfloat (r->channel_dy[2] - r->channel_dy[0], <, -5);
+  g_assert_cmpfloat (fr_on, <, 0.5 * fr_off);
+  g_assert_cmpfloat (s_stack, >, s_off);
   g_free (rx);
   g_free (ry);
   g_free (ref);

@@ -808,7 +808,16 @@ tsr_planetary_align_frame (const TsrPlanetaryResult *r, const TsrImage *frame, g
         gboolean in = X >= 0 && Y >= 0 && X <= w - 1 && Y <= h - 1;
         out->mask[i] = in;
         for (int c = 0; c < rgb->channels; c++)
-          tsr_image_plane (out, c)[i] = in ? sample_kernel (r->interp, tsr_image_plane (rgb, c), w, h, X, Y) : 0.f;
+          {
+            /* the dispersion correction the stack received, when it did */
+            float cx = X, cy = Y;
+            if (r->channels_aligned && c < 3)
+              {
+                cx += (float) r->channel_dx[c];
+                cy += (float) r->channel_dy[c];
+              }
+            tsr_image_plane (out, c)[i] = in ? sample_kernel (r->interp, tsr_image_plane (rgb, c), w, h, cx, cy) : 0.f;
+          }
       }
   g_free (fx);
   g_free (fy);

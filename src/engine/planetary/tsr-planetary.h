@@ -141,8 +141,9 @@ TsrPlanetaryResult *tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryPa
                                        TsrProgressFunc progress, gpointer progress_data,
                                        GCancellable *cancellable, GError **error);
 
-/* Frame f of the run r aligned as the stack saw it: resampled (Catmull-Rom) at its global shift
- * plus, when local, its alignment-point displacement field; a mosaic is demosaiced first. The
+/* Frame f of the run r aligned as the stack saw it: resampled (r->interp) at its global shift
+ * plus, when local, its alignment-point displacement field, and red and blue moved by the
+ * dispersion correction when the stack had one; a mosaic is demosaiced first. The
  * mask is 0 where the sample falls outside the frame. frame: the frame as read from the
  * source of r. */
 TsrImage *tsr_planetary_align_frame (const TsrPlanetaryResult *r, const TsrImage *frame, guint f, gboolean local);
