@@ -647,6 +647,19 @@ test_synthetic_session (void)
   double e_nolocal = rms_to_truth (r2->result, truth_dn, p.disc_radius);
   g_test_message ("without alignment points: %.2f", e_nolocal);
   g_assert_cmpfloat (e_local, <, e_nolocal);
+  /* streaming (the frames read again for each pass) gives the same stack with two luminance
+   * planes held instead of one per frame */
+  g_assert_cmpuint (r->lum_planes_peak, ==, r->n_frames);
+  pp.local = TRUE;
+  pp.stream = TRUE;
+  g_autoptr (TsrPlanetaryResult) r3 = tsr_planetary_run (src, &pp, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_cmpuint (r3->lum_planes_peak, <=, 2);
+  g_assert_cmpmem (r3->result->data, tsr_image_npix (r3->result) * sizeof (float), r->result->data,
+                   tsr_image_npix (r->result) * sizeof (float));
+  g_assert_cmpmem (r3->mean->data, tsr_image_npix (r3->mean) * sizeof (float), r->mean->data,
+                   tsr_image_npix (r->mean) * sizeof (float));
+  g_assert_cmpmem (r3->shift_x, r->n_frames * sizeof (double), r->shift_x, r->n_frames * sizeof (double));
   /* tsr_planetary_align_frame is the stack's own resampling: the mean of the globally aligned
    * frames it gives is the job's mean, and the local field brings each frame closer to the
    * truth than its global shift alone (the generated distortion is 1.2 px RMS) */

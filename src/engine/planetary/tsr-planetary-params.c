@@ -62,6 +62,8 @@ static const TsrParamSpec planetary_specs[] = {
                 N_("resampling kernel of the aligned frames: lanczos3 (keeps fine detail) or cubic (Catmull-Rom)")),
   TSR_KEY_BOOL (P, "planetary.channel_align", channel_align,
                 N_("register red and blue to green on the stack (atmospheric dispersion)")),
+  TSR_KEY_BOOL (P, "planetary.stream",
+                stream, N_("read the frames again for each pass instead of keeping them: memory independent of the frame count")),
   TSR_KEY_INT (P, "planetary.threads", n_threads, 0, 256, N_("worker threads (0 = all CPUs)")),
 };
 #undef P

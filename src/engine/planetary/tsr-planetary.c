@@ -826,6 +826,69 @@ tsr_planetary_align_frame (const TsrPlanetaryResult *r, const TsrImage *frame, g
   return out;
 }
 
+/* The frames' luminance planes: all kept (the default), or, streaming, read again from the
+ * source whenever a pass needs one, with at most two planes alive (the best frame's, pinned,
+ * and the current one): memory independent of the frame count. */
+typedef struct
+{
+  TsrFrameSource *src;
+  gboolean stream;
+  float **L;       /* n planes (kept) */
+  float *slot;     /* streaming: the current plane … */
+  guint slot_f;
+  float *best;     /* … and the pinned best frame's */
+  guint best_f;
+  guint live, peak;
+} LumStore;
+
+static float *
+lum_new (LumStore *ls, const TsrImage *img)
+{
+  ls->live++;
+  ls->peak = MAX (ls->peak, ls->live);
+  return luminance (img);
+}
+
+static void
+lum_free (LumStore *ls, float **p)
+{
+  if (*p)
+    {
+      g_free (*p);
+      *p = NULL;
+      ls->live--;
+    }
+}
+
+static const float *
+lum_get (LumStore *ls, guint f, GError **error)
+{
+  if (!ls->stream)
+    return ls->L[f];
+  if (ls->best && f == ls->best_f)
+    return ls->best;
+  if (ls->slot && f == ls->slot_f)
+    return ls->slot;
+  lum_free (ls, &ls->slot);
+  TsrImage *img = tsr_frame_source_read (ls->src, f, error);
+  if (!img)
+    return NULL;
+  ls->slot = lum_new (ls, img);
+  ls->slot_f = f;
+  tsr_image_unref (img);
+  return ls->slot;
+}
+
+static void
+lum_clear (LumStore *ls, guint n)
+{
+  for (guint f = 0; ls->L && f < n; f++)
+    lum_free (ls, &ls->L[f]);
+  g_clear_pointer (&ls->L, g_free);
+  lum_free (ls, &ls->slot);
+  lum_free (ls, &ls->best);
+}
+
 TsrPlanetaryResult *
 tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgressFunc progress,
                    gpointer progress_data, GCancellable *cancellable, GError **error)
@@ -857,7 +920,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   r->shift_y = g_new0 (double, n);
   r->quality = g_new0 (double, n);
   double *sigma = g_new0 (double, n), *level = g_new0 (double, n);
-  float **L = g_new0 (float *, n);
+  /* streaming also when keeping the planes would take more than 2 GiB (e.g. 2000 frames of
+   * 640 × 480) */
+  LumStore ls = { .src = src, .stream = p->stream || (double) n * np * sizeof (float) > 2.0 * (1 << 30),
+                  .L = g_new0 (float *, n) };
   double qs = p->quality_sigma;
   double gain = gradient_noise_gain (qs);
   TsrStarlessInfo sl = { 0 };
@@ -879,18 +945,20 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
           ok = FALSE;
           break;
         }
-      L[f] = luminance (img);
+      ls.L[f] = lum_new (&ls, img);
       if (f == 0)
         tsr_starless_detect (img, &sl);
       tsr_image_unref (img);
-      sigma[f] = tsr_plane_noise (L[f], NULL, w, h, 1);
-      double e = tsr_gradient_energy (L[f], w, h, 0, 0, 0, 0, qs, sigma[f]);
+      sigma[f] = tsr_plane_noise (ls.L[f], NULL, w, h, 1);
+      double e = tsr_gradient_energy (ls.L[f], w, h, 0, 0, 0, 0, qs, sigma[f]);
       double m = 0;
       for (gsize q = 0; q < np; q++)
-        m += L[f][q];
+        m += ls.L[f][q];
       m /= np;
       level[f] = m;
       r->quality[f] = m > 0 ? 1e4 * e / (m * m) : e;
+      if (ls.stream)
+        lum_free (&ls, &ls.L[f]);
     }
   float *ref = NULL, *Rb = NULL, *acc = NULL, *tmp = NULL, *Bf = NULL, *g2 = NULL;
   guint8 *Mf = NULL;
@@ -903,14 +971,24 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
     if (r->quality[f] > r->quality[best])
       best = f;
   r->reference_frame = best;
+  if (ls.stream)
+    {
+      /* pinned: the global alignment compares every frame with it */
+      if (!lum_get (&ls, best, error))
+        goto fail;
+      ls.best = ls.slot;
+      ls.best_f = best;
+      ls.slot = NULL;
+    }
+  const float *Lbest = lum_get (&ls, best, error);
 
   /* global alignment to the best frame */
   tmp = g_new (float, np);
   Rb = g_new (float, np);
   Bf = g_new (float, np);
-  gauss_blur (L[best], Rb, w, h, 1.5);
+  gauss_blur (Lbest, Rb, w, h, 1.5);
   double cbx = 0, cby = 0;
-  if (r->disc && !disc_centroid (L[best], w, h, &cbx, &cby))
+  if (r->disc && !disc_centroid (Lbest, w, h, &cbx, &cby))
     r->disc = FALSE;
   for (guint f = 0; f < n; f++)
     {
@@ -922,14 +1000,17 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
       if (f != best)
         {
           double cx, cy;
-          if (r->disc && disc_centroid (L[f], w, h, &cx, &cy))
+          const float *Lf = lum_get (&ls, f, error);
+          if (!Lf)
+            goto fail;
+          if (r->disc && disc_centroid (Lf, w, h, &cx, &cy))
             {
               sx = cx - cbx;
               sy = cy - cby;
             }
-          else if (!tsr_phase_correlate (L[best], L[f], w, h, &sx, &sy, &peak))
+          else if (!tsr_phase_correlate (Lbest, Lf, w, h, &sx, &sy, &peak))
             sx = sy = 0;
-          gauss_blur (L[f], Bf, w, h, 1.5);
+          gauss_blur (Lf, Bf, w, h, 1.5);
           double sx0 = sx, sy0 = sy;
           if (!lk_translate (Rb, Bf, w, h, 0, 0, w, h, 2, &sx, &sy, 20))
             {
@@ -956,7 +1037,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   for (guint i = 0; i < n_ref; i++)
     {
       guint f = order[i];
-      shift_plane (L[f], tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
+      const float *Lf = lum_get (&ls, f, error);
+      if (!Lf)
+        goto fail;
+      shift_plane (Lf, tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
       for (gsize q = 0; q < np; q++)
         ref[q] += tmp[q] / n_ref;
     }
@@ -965,7 +1049,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
     {
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         goto fail;
-      gauss_blur (L[f], Bf, w, h, 1.5);
+      const float *Lf = lum_get (&ls, f, error);
+      if (!Lf)
+        goto fail;
+      gauss_blur (Lf, Bf, w, h, 1.5);
       double sx = r->shift_x[f], sy = r->shift_y[f];
       if (lk_translate (Rb, Bf, w, h, 0, 0, w, h, 2, &sx, &sy, 20))
         {
@@ -991,7 +1078,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
     for (guint i = 0; i < n_ref; i++)
       {
         guint f = order[i];
-        shift_plane (L[f], tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
+        const float *Lf = lum_get (&ls, f, error);
+        if (!Lf)
+          goto fail;
+        shift_plane (Lf, tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
         for (gsize q = 0; q < np; q++)
           ref[q] += tmp[q] / n_ref;
       }
@@ -1001,7 +1091,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   acc = g_new0 (float, np);
   for (guint f = 0; f < n; f++)
     {
-      shift_plane (L[f], tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
+      const float *Lf = lum_get (&ls, f, error);
+      if (!Lf)
+        goto fail;
+      shift_plane (Lf, tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
       for (gsize q = 0; q < np; q++)
         acc[q] += tmp[q] / n;
     }
@@ -1010,7 +1103,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
     double *rx = g_new (double, n), *ry = g_new (double, n), mx = 0, my = 0;
     for (guint f = 0; f < n; f++)
       {
-        shift_plane (L[f], tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
+        const float *Lf = lum_get (&ls, f, error);
+        if (!Lf)
+          goto fail;
+        shift_plane (Lf, tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
         gauss_blur (tmp, Bf, w, h, 1.5);
         rx[f] = ry[f] = 0;
         lk_translate (Rb, Bf, w, h, 8, 8, w - 8, h - 8, 1, &rx[f], &ry[f], 20);
@@ -1090,7 +1186,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
         goto fail;
       if (progress)
         progress (_("Alignment points"), f, n, progress_data);
-      shift_plane (L[f], tmp, Mf, w, h, r->shift_x[f], r->shift_y[f]);
+      const float *Lf = lum_get (&ls, f, error);
+      if (!Lf)
+        goto fail;
+      shift_plane (Lf, tmp, Mf, w, h, r->shift_x[f], r->shift_y[f]);
       gauss_blur (tmp, Bf, w, h, qs);
       gradient_energy_map (tmp, g2, w, h, qs);
       ApJob j = { .p = p, .r = r, .w = w, .h = h, .size = size, .Rb = Rb, .Bf = Bf, .g2 = g2, .Mf = Mf,
@@ -1159,8 +1258,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   g_clear_pointer (&Bf, g_free);
   g_clear_pointer (&g2, g_free);
   g_clear_pointer (&Rb, g_free);
-  for (guint f = 0; f < n; f++)
-    g_clear_pointer (&L[f], g_free);
+  lum_clear (&ls, n);
 
   /* per AP and frame: stacking weight */
   float *wk = g_new (float, (gsize) r->n_aps * n);
@@ -1339,13 +1437,12 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   g_free (Mf);
   g_free (sigma);
   g_free (level);
-  g_free (L);
+  r->lum_planes_peak = ls.peak;
+  lum_clear (&ls, n);
   return r;
 
 fail:
-  for (guint f = 0; f < n; f++)
-    g_free (L[f]);
-  g_free (L);
+  lum_clear (&ls, n);
   g_free (sigma);
   g_free (level);
   g_free (order);

@@ -99,6 +99,9 @@ typedef struct
   double quality_sigma;     /* planetary.quality_sigma: Gaussian pre-blur of the quality measure, px (1.0) */
   gboolean drizzle_free_mean; /* reserved: FALSE */
   TsrPlanetaryInterp interp;/* planetary.interp: lanczos3 | cubic, the kernel that resamples the frames */
+  gboolean stream;          /* planetary.stream: read the frames again for each pass instead of
+                               keeping their luminance: memory independent of the frame count (FALSE;
+                               on by itself when the planes would take more than 2 GiB) */
   gboolean channel_align;   /* planetary.channel_align: register red and blue to green on the stack
                                (atmospheric dispersion) (TRUE) */
   guint n_threads;          /* planetary.threads: 0 = all CPUs */
@@ -126,6 +129,7 @@ typedef struct
   float *ap_quality;        /* n_aps × n_frames */
   int ap_size;
   TsrPlanetaryInterp interp;/* the kernel the frames were resampled with */
+  guint lum_planes_peak;    /* most luminance planes held at once (n kept, 2 streaming) */
   gboolean channels_aligned;/* red and blue were moved onto green by (channel_dx, channel_dy) */
   double channel_dx[3], channel_dy[3]; /* channel c sampled at x + (dx, dy); green 0 */
   double local_shift_rms;   /* RMS of the active APs' local shifts, px */
