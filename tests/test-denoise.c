@@ -60,6 +60,17 @@ make_scene (guint64 seed, int w, int h, double a, double sky, gboolean mono)
   return s;
 }
 
+/* The seeds of the PSNR and star scenes: 201… (held out from the training's 101–110).
+ * TSR_DENOISE_SEEDS=301 (measurement runs only) moves them to a validation set on which
+ * the post-processing's settings were chosen, so that the numbers the test asserts are
+ * not the ones the settings were tuned on (docs/denoise.md). */
+static guint64
+seed_base (void)
+{
+  const char *s = g_getenv ("TSR_DENOISE_SEEDS");
+  return s ? g_ascii_strtoull (s, NULL, 10) : 201;
+}
+
 static double
 psnr (const TsrImage *img, const TsrImage *ref)
 {
@@ -121,7 +132,7 @@ test_psnr_levels (void)
   tsr_denoise_params_init (&p);
   for (guint l = 0; l < G_N_ELEMENTS (levels); l++)
     {
-      Scene s = make_scene (201 + l, 384, 320, levels[l][0], levels[l][1], FALSE);
+      Scene s = make_scene (seed_base () + l, 384, 320, levels[l][0], levels[l][1], FALSE);
       g_autoptr (TsrImage) d = run_denoise (s.noisy, &p);
       double k = 0, q_in = psnr (s.noisy, s.clean), q_out = psnr (d, s.clean), q_wav = best_wavelet (&s, &k);
       g_test_message ("level a=%.1f sky=%.0f: PSNR noisy %.2f dB, denoised %.2f dB (gain %+.2f), wavelet "
@@ -201,7 +212,7 @@ moment_width (const TsrImage *img, double cx, double cy, double bgr)
 static void
 test_star_flux_fwhm (void)
 {
-  Scene s = make_scene (211, 640, 640, 1.0, 400, FALSE);
+  Scene s = make_scene (seed_base () + 10, 640, 640, 1.0, 400, FALSE);
   TsrDenoiseParams p;
   tsr_denoise_params_init (&p);
   g_autoptr (TsrImage) d = run_denoise (s.noisy, &p);
@@ -227,8 +238,45 @@ test_star_flux_fwhm (void)
       double fc = aperture_flux (s.clean, st->x, st->y, 9), fd = aperture_flux (d, st->x, st->y, 9);
       double wc = moment_width (s.clean, st->x, st->y, s.sky), wd = moment_width (d, st->x, st->y, s.sky);
       double rf = fd / fc - 1, rw = wd / wc - 1;
-      g_test_message ("star at (%.1f, %.1f) flux %.3g e⁻: flux ratio %+.3f %%, width ratio %+.3f %%", st->x, st->y, fc,
-                      100 * rf, 100 * rw);
+      /* for comparison: the same aperture on the noisy input (its noise alone) */
+      double rn = aperture_flux (s.noisy, st->x, st->y, 9) / fc - 1;
+      if (g_getenv ("TSR_DN_DIAG"))
+        {
+          double sa = 0, sn = 0;
+          for (int c = 0; c < 3; c++)
+            for (int y = (int) st->y - 9; y <= (int) st->y + 10; y++)
+              for (int x = (int) st->x - 9; x <= (int) st->x + 10; x++)
+                if (hypot (x - st->x, y - st->y) <= 9)
+                  {
+                    gsize i = (gsize) c * 640 * 640 + (gsize) y * 640 + x;
+                    sa += d->data[i] - s.clean->data[i];
+                    sn += s.noisy->data[i] - s.clean->data[i];
+                  }
+          g_test_message ("  aperture sum error: denoised %+.3f %%, noisy %+.3f %%", 100 * sa / fc, 100 * sn / fc);
+          GString *gs = g_string_new ("  radial mean (d - clean): ");
+          for (int r0 = 0; r0 < 24; r0 += 2)
+            {
+              double m = 0, mn = 0;
+              int nn = 0;
+              for (int c = 0; c < 3; c++)
+                for (int y = (int) st->y - 26; y <= (int) st->y + 26; y++)
+                  for (int x = (int) st->x - 26; x <= (int) st->x + 26; x++)
+                    {
+                      double rr = hypot (x - st->x, y - st->y);
+                      if (rr < r0 || rr >= r0 + 2)
+                        continue;
+                      gsize i = (gsize) c * 640 * 640 + (gsize) y * 640 + x;
+                      m += d->data[i] - s.clean->data[i];
+                      mn += s.noisy->data[i] - s.clean->data[i];
+                      nn++;
+                    }
+              g_string_append_printf (gs, "%d:%.1f/%.1f ", r0, m / nn, mn / nn);
+            }
+          g_test_message ("%s", gs->str);
+          g_string_free (gs, TRUE);
+        }
+      g_test_message ("star at (%.1f, %.1f) flux %.3g e⁻: flux ratio %+.3f %% (noisy input %+.3f %%), width ratio "
+                      "%+.3f %%", st->x, st->y, fc, 100 * rf, 100 * rn, 100 * rw);
       worst_flux = MAX (worst_flux, fabs (rf));
       worst_w = MAX (worst_w, rw);
       sum_ratio += rf;
