@@ -269,6 +269,97 @@ worker (gpointer data)
   return NULL;
 }
 
+/* ---- isolated outliers ------------------------------------------------------------------- */
+
+static int
+cmp_float (const void *a, const void *b)
+{
+  float x = *(const float *) a, y = *(const float *) b;
+  return (x > y) - (x < y);
+}
+
+/* A copy of the image in which single-pixel outliers on the sky are replaced, in every
+ * channel, by the median of their 8 neighbours. The test is on the mean over the channels
+ * of z = (x − that median)/σ (a debayered stack spreads a cold or hot pixel into all three
+ * channels at −3…−4σ each, which no single channel shows clearly): cold if the mean z is
+ * below −3 (mono −4); hot if above +5 (mono +6) while no neighbour's mean z reaches +2
+ * (no star is narrower than a pixel). Only where the neighbours' median is within 5σ of
+ * the sky in every channel, so a star's core, whose Poisson noise is many times σ, is never
+ * touched. A stack of a few frames keeps such pixels (nothing to reject them against) and
+ * the network, which never saw them in training, turns them into dark dots and star-like
+ * blobs (docs/denoise.md, M 94). */
+static TsrImage *
+repair_outliers (const TsrImage *in, const float *bg, const float *sigma, guint *n_repaired)
+{
+  TsrImage *r = tsr_image_copy (in);
+  const int w = in->width, h = in->height, nc = in->channels;
+  const float cold = nc == 1 ? -4.0f : -3.0f, hot = nc == 1 ? 6.0f : 5.0f;
+  guint n = 0;
+  for (int y = 1; y < h - 1; y++)
+    for (int x = 1; x < w - 1; x++)
+      {
+        gsize i = (gsize) y * w + x;
+        gboolean ok = TRUE;
+        for (int dy = -1; dy <= 1 && ok; dy++)
+          for (int dx = -1; dx <= 1 && ok; dx++)
+            ok = in->mask[(gsize) (y + dy) * w + x + dx];
+        if (!ok)
+          continue;
+        /* cheap rejection: the mean z against the neighbours' mean */
+        float zm = 0;
+        for (int c = 0; c < nc; c++)
+          {
+            const float *p = tsr_image_plane (in, c);
+            float m = 0;
+            for (int dy = -1; dy <= 1; dy++)
+              for (int dx = -1; dx <= 1; dx++)
+                if (dx || dy)
+                  m += p[(gsize) (y + dy) * w + x + dx];
+            zm += (p[i] - m / 8) / sigma[c];
+          }
+        zm /= nc;
+        if (!(zm < cold + 1.0f || zm > hot - 1.0f))
+          continue;
+        float med[3], z = 0, zmax = -G_MAXFLOAT;
+        gboolean sky = TRUE;
+        for (int c = 0; c < nc; c++)
+          {
+            const float *p = tsr_image_plane (in, c);
+            float nb[8];
+            int k = 0;
+            for (int dy = -1; dy <= 1; dy++)
+              for (int dx = -1; dx <= 1; dx++)
+                if (dx || dy)
+                  nb[k++] = p[(gsize) (y + dy) * w + x + dx];
+            qsort (nb, 8, sizeof (float), cmp_float);
+            med[c] = 0.5f * (nb[3] + nb[4]);
+            z += (p[i] - med[c]) / sigma[c];
+            sky = sky && med[c] - bg[c] < 5 * sigma[c] && isfinite (p[i]);
+          }
+        z /= nc;
+        if (!sky)
+          continue;
+        if (z > hot)
+          for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++)
+              if (dx || dy)
+                {
+                  float zn = 0;
+                  for (int c = 0; c < nc; c++)
+                    zn += (tsr_image_plane (in, c)[(gsize) (y + dy) * w + x + dx] - med[c]) / sigma[c];
+                  zmax = MAX (zmax, zn / nc);
+                }
+        if (z < cold || (z > hot && zmax < 2.0f))
+          {
+            for (int c = 0; c < nc; c++)
+              tsr_image_plane (r, c)[i] = med[c];
+            n++;
+          }
+      }
+  *n_repaired = n;
+  return r;
+}
+
 /* ---- refinement: star-aware Wiener stage -------------------------------------------------- */
 
 #define REFINE_SCALES 5     /* à-trous detail scales of the Wiener filter */
@@ -338,6 +429,61 @@ star_mask (const TsrImage *in, const float *est, const float *bg, const float *s
   return t;
 }
 
+/* The network's estimate with its compact dips flattened: where the luminance lies more
+ * than DIP_THRESHOLD σ below its own smoothing over the two finest à-trous scales, every
+ * channel takes that smoothing. The sky has no structure darker than its surroundings and
+ * narrower than a star; such dips are noise the network kept (debayered stacks have noise
+ * correlated between channels, which its training data had not), and the Wiener filter
+ * would keep them in turn because its pilot shows them. */
+#define DIP_THRESHOLD 0.5
+static guint
+fill_dips (const TsrImage *in, float *est, const float *bg, const float *sigma)
+{
+  const int w = in->width, h = in->height, nc = in->channels;
+  const gsize npix = tsr_image_npix (in);
+  g_autofree float *l = g_new (float, npix), *s1 = g_new (float, npix), *tmp = g_new (float, npix);
+  g_autofree float *sm = g_new (float, (gsize) nc * npix);
+  const float thr = DIP_THRESHOLD;
+  for (int c = 0; c < nc; c++)
+    {
+      tsr_wavelet_smooth (est + (gsize) c * npix, s1, tmp, w, h, 1);
+      tsr_wavelet_smooth (s1, sm + (gsize) c * npix, tmp, w, h, 2);
+    }
+  /* luminance of the estimate and of its smoothing, σ units above the sky */
+  for (gsize i = 0; i < npix; i++)
+    {
+      double a = 0, b = 0;
+      for (int c = 0; c < nc; c++)
+        {
+          a += (est[(gsize) c * npix + i] - bg[c]) / sigma[c];
+          b += (sm[(gsize) c * npix + i] - bg[c]) / sigma[c];
+        }
+      l[i] = (float) (a / nc);
+      s1[i] = (float) (b / nc);
+    }
+  /* a dip: a local minimum of the luminance (strictly below its 8 neighbours), more than
+   * thr below the smoothing, on the sky (the smoothing within 3σ of it: not the dark ring
+   * a star's smoothing spreads into, nor a dark lane inside a bright galaxy) */
+  guint n = 0;
+  for (int y = 1; y < h - 1; y++)
+    for (int x = 1; x < w - 1; x++)
+      {
+        gsize i = (gsize) y * w + x;
+        if (!(l[i] - s1[i] < -thr) || fabsf (s1[i]) > 3.0f)
+          continue;
+        gboolean minimum = TRUE;
+        for (int dy = -1; dy <= 1 && minimum; dy++)
+          for (int dx = -1; dx <= 1 && minimum; dx++)
+            minimum = (!dx && !dy) || l[i] < l[(gsize) (y + dy) * w + x + dx];
+        if (!minimum)
+          continue;
+        for (int c = 0; c < nc; c++)
+          est[(gsize) c * npix + i] = sm[(gsize) c * npix + i];
+        n++;
+      }
+  return n;
+}
+
 typedef struct
 {
   const TsrImage *in;
@@ -399,6 +545,7 @@ refine_worker (gpointer data)
 static void
 refine_stage (const TsrImage *in, float *est, const float *bg, const float *sigma, const TsrDenoiseParams *p)
 {
+  fill_dips (in, est, bg, sigma);
   g_autofree float *mask = star_mask (in, est, bg, sigma);
   Refine rf = { in, mask, est, sigma, p->refine_k, 0 };
   guint nt = p->threads > 0 ? (guint) p->threads : g_get_num_processors ();
@@ -463,6 +610,12 @@ tsr_denoise_run (const TsrImage *in, const TsrDenoiseParams *p, TsrDenoiseStats 
       flat = flat || !(sg > 0.0);
     }
   TsrImage *out = tsr_image_copy (in);
+  g_autoptr (TsrImage) repaired = NULL;
+  if (!flat && p->strength > 0.0)
+    {
+      repaired = repair_outliers (in, j.bg, j.sigma, &stats.n_repaired);
+      j.in = repaired;
+    }
   if (flat || p->strength == 0.0)
     {
       /* no measurable noise in a channel (a constant image): nothing to remove */
@@ -521,7 +674,11 @@ tsr_denoise_run (const TsrImage *in, const TsrDenoiseParams *p, TsrDenoiseStats 
         a[i] = wsum[i] > 0.0f ? j.bg[c] + j.sigma[c] * (a[i] / wsum[i]) : src[i];
     }
   if (p->refine)
-    refine_stage (in, acc, j.bg, j.sigma, p);
+    {
+      gint64 t1 = g_get_monotonic_time ();
+      refine_stage (j.in, acc, j.bg, j.sigma, p);
+      stats.refine_seconds = (g_get_monotonic_time () - t1) / 1e6;
+    }
   const float s = (float) p->strength;
   for (int c = 0; c < in->channels; c++)
     {
@@ -536,8 +693,9 @@ tsr_denoise_run (const TsrImage *in, const TsrDenoiseParams *p, TsrDenoiseStats 
         }
     }
   {
-    g_autofree char *h = g_strdup_printf ("Tessera denoise: ResUNet base %d, tile %d, overlap %.2f, strength %.2f",
-                                          tsr_denoise_net_base (net), T, p->overlap, p->strength);
+    g_autofree char *r = p->refine ? g_strdup_printf ("k %.2f", p->refine_k) : g_strdup ("off");
+    g_autofree char *h = g_strdup_printf ("Tessera denoise: ResUNet base %d, tile %d, overlap %.2f, refine %s, "
+                                          "strength %.2f", tsr_denoise_net_base (net), T, p->overlap, r, p->strength);
     tsr_header_add_history (out->header, h);
   }
   stats.n_tiles = (guint) (j.nx * j.ny);

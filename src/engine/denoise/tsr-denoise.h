@@ -76,6 +76,8 @@ typedef struct
 {
   guint n_tiles;
   double seconds;
+  double refine_seconds; /* of which the refinement (denoise.refine) */
+  guint n_repaired;      /* isolated hot / cold pixels replaced by their neighbours' median */
   double gflop;          /* network arithmetic done */
   double bg[3], sigma[3];
 } TsrDenoiseStats;
