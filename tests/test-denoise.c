@@ -156,11 +156,11 @@ test_psnr_levels (void)
                       levels[l][0], levels[l][1], q_in, q_out, q_out - q_in, k, q_wav, q_wav - q_in, q_w3,
                       q_out - q_wav, q_out - q_w3);
       g_assert_cmpfloat (q_out - q_in, >, 3.0);
-      /* The issue's target: ≥ +1 dB over the baseline. Met against the oracle-k baseline at
-       * a = 0.2 and 1 (+2.3, +3.1 dB); at a = 5 this scene gives +0.98 dB (+2.2 dB on the
-       * validation scenes the refinement was tuned on, docs/denoise.md), so its bound is a
-       * regression bound. Against the fixed k = 3 a user gets: met at every level. */
-      g_assert_cmpfloat (q_out - q_wav, >=, l == 2 ? 0.8 : 1.0);
+      /* The issue's target: ≥ +1 dB over the baseline, at every level, against the
+       * oracle-k baseline (+2.4, +3.2, +1.04 dB on these scenes; +3.3, +3.5, +2.3 dB on the
+       * validation scenes the refinement's settings were chosen on, docs/denoise.md) and
+       * so also against the fixed k = 3 a user gets (+2.8, +4.4, +3.5 dB). */
+      g_assert_cmpfloat (q_out - q_wav, >=, 1.0);
       g_assert_cmpfloat (q_out - q_w3, >=, 1.0);
       if (l == 1)
         {
@@ -321,12 +321,13 @@ test_star_flux_fwhm (void)
   g_assert_cmpuint (n_quiet, >=, 4);
   /* The issue's target, every isolated star within 1 %, holds where the data allow it:
    * every star whose input aperture noise is < 0.5 %. The fainter ones (noise 0.7–1 %)
-   * stay within 3 σ of their own input noise: the faintest is −2.8 % where the noisy
-   * input itself measures −2.1 % (the core is low in the data). */
+   * stay within 3 σ of their own input noise: the faintest is −2.7 % (2.3 σ) where the
+   * noisy input itself measures −2.1 % (the core is low in the data). */
   g_assert_cmpfloat (worst_quiet, <, 0.01);
   g_assert_cmpfloat (worst_sigma, <, 3.0);
   g_assert_cmpfloat (fabs (sum_ratio / n), <, 0.005);
-  /* FWHM not broadened by more than 3 % (the shipped pipeline: +0.7 %) */
+  /* FWHM not broadened by more than 3 % (the shipped pipeline: +0.7 %; the bound is
+   * tighter to catch a regression) */
   g_assert_cmpfloat (worst_w, <, 0.015);
   scene_free (&s);
 }
