@@ -589,18 +589,20 @@ refine_worker (gpointer data)
         break;
       float *est = rf->est + (gsize) c * npix;
       const float *src = tsr_image_plane (in, c);
-      g_autofree float *x = g_new (float, npix);
+      /* o: the input (invalid samples filled with the estimate), filtered in place; the
+       * low-pass buffers only after the filter has freed its own (peak memory) */
       g_autofree float *o = g_new (float, npix);
-      g_autofree float *r = g_new (float, npix);
-      g_autofree float *tmp = g_new (float, npix);
       for (gsize i = 0; i < npix; i++)
-        x[i] = in->mask[i] && isfinite (src[i]) ? src[i] : est[i];
-      tsr_wavelet_wiener (x, est, o, w, h, REFINE_SCALES, rf->k * rf->sigma[c]);
+        o[i] = in->mask[i] && isfinite (src[i]) ? src[i] : est[i];
+      tsr_wavelet_wiener (o, est, o, w, h, REFINE_SCALES, rf->k * rf->sigma[c]);
       for (gsize i = 0; i < npix; i++)
         {
+          float x = in->mask[i] && isfinite (src[i]) ? src[i] : est[i];
           o[i] = rf->mask[i] * est[i] + (1.0f - rf->mask[i]) * o[i];
-          est[i] = o[i] - x[i];
+          est[i] = o[i] - x;
         }
+      g_autofree float *r = g_new (float, npix);
+      g_autofree float *tmp = g_new (float, npix);
       float *cur = est, *next = r;
       for (int j = 0; j < LOWPASS_SCALES; j++)
         {

@@ -99,7 +99,8 @@ void tsr_wavelet_smooth (const float *in, float *out, float *tmp, int w, int h, 
 /* Empirical Wiener filter in the same à-trous domain, guided by a pilot estimate of the
  * clean plane: every detail coefficient d of the noisy plane becomes d·p²/(p² + (σ·σ_j)²),
  * p the pilot's coefficient, σ_j the scale's noise factor for unit white noise. The
- * coarsest scale is the noisy plane's. w×h planes, no mask (fill invalid samples before). */
+ * coarsest scale is the noisy plane's. w×h planes, no mask (fill invalid samples before);
+ * out may be noisy itself. */
 void tsr_wavelet_wiener (const float *noisy, const float *pilot, float *out, int w, int h, int scales, double sigma);
 
 G_END_DECLS
