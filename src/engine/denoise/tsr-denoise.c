@@ -429,58 +429,108 @@ star_mask (const TsrImage *in, const float *est, const float *bg, const float *s
   return t;
 }
 
-/* The network's estimate with its compact dips flattened: where the luminance lies more
- * than DIP_THRESHOLD σ below its own smoothing over the two finest à-trous scales, every
- * channel takes that smoothing. The sky has no structure darker than its surroundings and
- * narrower than a star; such dips are noise the network kept (debayered stacks have noise
- * correlated between channels, which its training data had not), and the Wiener filter
- * would keep them in turn because its pilot shows them. */
+/* The B3 smoothing at scale 1 followed by the one at scale 2 (tsr_wavelet_smooth twice,
+ * mirror edges) evaluated at one pixel: for the few pixels the dip and bump filters
+ * replace, without a smoothed copy of every channel. */
+static float
+smooth12_at (const float *p, int w, int h, int x, int y)
+{
+  static const float k[5] = { 1 / 16.f, 4 / 16.f, 6 / 16.f, 4 / 16.f, 1 / 16.f };
+  float s = 0;
+  for (int b = -2; b <= 2; b++)
+    {
+      int yb = reflect (y + 2 * b, h);
+      for (int a = -2; a <= 2; a++)
+        {
+          int xa = reflect (x + 2 * a, w);
+          float s1 = 0;
+          for (int j = -2; j <= 2; j++)
+            {
+              const float *row = p + (gsize) reflect (yb + j, h) * w;
+              for (int i = -2; i <= 2; i++)
+                s1 += k[i + 2] * k[j + 2] * row[reflect (xa + i, w)];
+            }
+          s += k[a + 2] * k[b + 2] * s1;
+        }
+    }
+  return s;
+}
+
+/* Every channel of the listed pixels takes smooth12_at of the estimate as it was before
+ * any of them changed. */
+static void
+flatten_pixels (const TsrImage *in, float *est, GArray *idx)
+{
+  const int w = in->width, h = in->height, nc = in->channels;
+  const gsize npix = tsr_image_npix (in);
+  g_autofree float *v = g_new (float, (gsize) MAX (idx->len, 1) * nc);
+  for (guint k = 0; k < idx->len; k++)
+    {
+      gsize i = g_array_index (idx, gsize, k);
+      for (int c = 0; c < nc; c++)
+        v[(gsize) k * nc + c] = smooth12_at (est + (gsize) c * npix, w, h, (int) (i % w), (int) (i / w));
+    }
+  for (guint k = 0; k < idx->len; k++)
+    for (int c = 0; c < nc; c++)
+      est[(gsize) c * npix + g_array_index (idx, gsize, k)] = v[(gsize) k * nc + c];
+}
+
+/* Luminance of the estimate (mean over channels of (est − bg)/σ) into l, its smoothing at
+ * scales 1 and 2 into s (the smoothing is linear: the luminance of the smoothed channels). */
+static void
+luminance_and_smoothing (const TsrImage *in, const float *est, const float *bg, const float *sigma, float *l,
+                         float *s, float *tmp, float *tmp2)
+{
+  const int w = in->width, h = in->height, nc = in->channels;
+  const gsize npix = tsr_image_npix (in);
+  for (gsize i = 0; i < npix; i++)
+    {
+      double a = 0;
+      for (int c = 0; c < nc; c++)
+        a += (est[(gsize) c * npix + i] - bg[c]) / sigma[c];
+      l[i] = (float) (a / nc);
+    }
+  tsr_wavelet_smooth (l, tmp2, tmp, w, h, 1);
+  tsr_wavelet_smooth (tmp2, s, tmp, w, h, 2);
+}
+
+/* The network's estimate with its compact dips flattened: a local minimum of the
+ * luminance more than DIP_THRESHOLD σ below its own smoothing over the two finest à-trous
+ * scales takes that smoothing in every channel. The sky has no structure darker than its
+ * surroundings and narrower than a star; such dips are noise the network kept (debayered
+ * stacks have noise correlated between channels, which its training data had not), and
+ * the Wiener filter would keep them in turn because its pilot shows them. */
 #define DIP_THRESHOLD 0.5
 static guint
 fill_dips (const TsrImage *in, float *est, const float *bg, const float *sigma)
 {
-  const int w = in->width, h = in->height, nc = in->channels;
+  const int w = in->width, h = in->height;
   const gsize npix = tsr_image_npix (in);
-  g_autofree float *l = g_new (float, npix), *s1 = g_new (float, npix), *tmp = g_new (float, npix);
-  g_autofree float *sm = g_new (float, (gsize) nc * npix);
-  const float thr = DIP_THRESHOLD;
-  for (int c = 0; c < nc; c++)
-    {
-      tsr_wavelet_smooth (est + (gsize) c * npix, s1, tmp, w, h, 1);
-      tsr_wavelet_smooth (s1, sm + (gsize) c * npix, tmp, w, h, 2);
-    }
-  /* luminance of the estimate and of its smoothing, σ units above the sky */
-  for (gsize i = 0; i < npix; i++)
-    {
-      double a = 0, b = 0;
-      for (int c = 0; c < nc; c++)
-        {
-          a += (est[(gsize) c * npix + i] - bg[c]) / sigma[c];
-          b += (sm[(gsize) c * npix + i] - bg[c]) / sigma[c];
-        }
-      l[i] = (float) (a / nc);
-      s1[i] = (float) (b / nc);
-    }
+  g_autofree float *l = g_new (float, npix), *sm = g_new (float, npix);
+  {
+    g_autofree float *tmp = g_new (float, npix), *tmp2 = g_new (float, npix);
+    luminance_and_smoothing (in, est, bg, sigma, l, sm, tmp, tmp2);
+  }
   /* a dip: a local minimum of the luminance (strictly below its 8 neighbours), more than
-   * thr below the smoothing, on the sky (the smoothing within 3σ of it: not the dark ring
-   * a star's smoothing spreads into, nor a dark lane inside a bright galaxy) */
-  guint n = 0;
+   * the threshold below the smoothing, on the sky (the smoothing within 3σ of it: not the
+   * dark ring a star's smoothing spreads into, nor a dark lane inside a bright galaxy) */
+  GArray *idx = g_array_new (FALSE, FALSE, sizeof (gsize));
   for (int y = 1; y < h - 1; y++)
     for (int x = 1; x < w - 1; x++)
       {
         gsize i = (gsize) y * w + x;
-        if (!(l[i] - s1[i] < -thr) || fabsf (s1[i]) > 3.0f)
+        if (!(l[i] - sm[i] < -DIP_THRESHOLD) || fabsf (sm[i]) > 3.0f)
           continue;
         gboolean minimum = TRUE;
         for (int dy = -1; dy <= 1 && minimum; dy++)
           for (int dx = -1; dx <= 1 && minimum; dx++)
             minimum = (!dx && !dy) || l[i] < l[(gsize) (y + dy) * w + x + dx];
-        if (!minimum)
-          continue;
-        for (int c = 0; c < nc; c++)
-          est[(gsize) c * npix + i] = sm[(gsize) c * npix + i];
-        n++;
+        if (minimum)
+          g_array_append_val (idx, i);
       }
+  flatten_pixels (in, est, idx);
+  guint n = idx->len;
+  g_array_free (idx, TRUE);
   return n;
 }
 
@@ -497,33 +547,30 @@ flatten_bumps (const TsrImage *in, float *est, const float *bg, const float *sig
 {
   const int w = in->width, h = in->height, nc = in->channels;
   const gsize npix = tsr_image_npix (in);
-  g_autofree float *le = g_new (float, npix), *lx = g_new (float, npix), *a = g_new (float, npix);
-  g_autofree float *b = g_new (float, npix), *tmp = g_new (float, npix);
-  g_autofree float *sm = g_new (float, (gsize) nc * npix);
-  const double snr = BUMP_SNR;
-  for (int c = 0; c < nc; c++)
-    {
-      tsr_wavelet_smooth (est + (gsize) c * npix, a, tmp, w, h, 1);
-      tsr_wavelet_smooth (a, sm + (gsize) c * npix, tmp, w, h, 2);
-    }
-  for (gsize i = 0; i < npix; i++)
-    {
-      double e = 0, x = 0;
-      for (int c = 0; c < nc; c++)
-        {
-          const float *src = tsr_image_plane (in, c);
-          e += (est[(gsize) c * npix + i] - sm[(gsize) c * npix + i]) / sigma[c];
-          x += ((in->mask[i] && isfinite (src[i]) ? src[i] : est[(gsize) c * npix + i]) - bg[c]) / sigma[c];
-        }
-      le[i] = (float) (e / nc);
-      lx[i] = (float) (x / nc);
-    }
-  /* band-pass of the input's luminance: c1 − c3 */
-  tsr_wavelet_smooth (lx, a, tmp, w, h, 1);
-  tsr_wavelet_smooth (a, b, tmp, w, h, 2);
-  tsr_wavelet_smooth (b, lx, tmp, w, h, 4);
-  for (gsize i = 0; i < npix; i++)
-    b[i] = a[i] - lx[i];
+  g_autofree float *le = g_new (float, npix), *b = g_new (float, npix);
+  g_autofree float *lx = g_new (float, npix), *tmp = g_new (float, npix);
+  {
+    g_autofree float *sm = g_new (float, npix);
+    luminance_and_smoothing (in, est, bg, sigma, le, sm, tmp, lx);
+    for (gsize i = 0; i < npix; i++)
+      le[i] -= sm[i];
+    /* the input's luminance, then its band-pass c1 − c3 into b */
+    for (gsize i = 0; i < npix; i++)
+      {
+        double x = 0;
+        for (int c = 0; c < nc; c++)
+          {
+            const float *src = tsr_image_plane (in, c);
+            x += ((in->mask[i] && isfinite (src[i]) ? src[i] : est[(gsize) c * npix + i]) - bg[c]) / sigma[c];
+          }
+        lx[i] = (float) (x / nc);
+      }
+    tsr_wavelet_smooth (lx, b, tmp, w, h, 1);   /* c1 */
+    tsr_wavelet_smooth (b, sm, tmp, w, h, 2);
+    tsr_wavelet_smooth (sm, lx, tmp, w, h, 4);  /* c3 */
+    for (gsize i = 0; i < npix; i++)
+      b[i] -= lx[i];
+  }
   const gsize stride = MAX ((gsize) 1, npix / (1u << 20));
   gsize n = 0;
   for (gsize i = 0; i < npix; i += stride)
@@ -532,12 +579,14 @@ flatten_bumps (const TsrImage *in, float *est, const float *bg, const float *sig
   for (gsize i = 0; i < n; i++)
     tmp[i] = fabsf (tmp[i] - (float) med);
   const double noise = 1.4826 * median_of (tmp, n);
+  GArray *idx = g_array_new (FALSE, FALSE, sizeof (gsize));
+  memset (tmp, 0, sizeof (float) * npix); /* marks the pixels already listed */
   guint nb = 0;
   for (int y = 2; y < h - 2; y++)
     for (int x = 2; x < w - 2; x++)
       {
         gsize i = (gsize) y * w + x;
-        if (!(le[i] > 0.5f) || b[i] - med > snr * noise)
+        if (!(le[i] > 0.5f) || b[i] - med > BUMP_SNR * noise)
           continue;
         gboolean top = TRUE;
         for (int dy = -1; dy <= 1 && top; dy++)
@@ -549,12 +598,16 @@ flatten_bumps (const TsrImage *in, float *est, const float *bg, const float *sig
           for (int dx = -2; dx <= 2; dx++)
             {
               gsize o = (gsize) (y + dy) * w + x + dx;
-              if (dx * dx + dy * dy <= 4 && le[o] > 0)
-                for (int c = 0; c < nc; c++)
-                  est[(gsize) c * npix + o] = sm[(gsize) c * npix + o];
+              if (dx * dx + dy * dy <= 4 && le[o] > 0 && tmp[o] == 0)
+                {
+                  tmp[o] = 1;
+                  g_array_append_val (idx, o);
+                }
             }
         nb++;
       }
+  flatten_pixels (in, est, idx);
+  g_array_free (idx, TRUE);
   return nb;
 }
 
