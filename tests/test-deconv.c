@@ -347,8 +347,7 @@ setup_once (void)
   GError *e = NULL;
   tsr_project_init (&params);
   params.run.n_threads = 2;
-  /* the default 20 iterations with the default deconv.accel = 4 (docs/deconv.md) */
-  params.deconv.early_stop = FALSE;
+  /* the project's defaults (docs/deconv.md) */
   if (g_getenv ("DSET"))
     {
       g_auto (GStrv) sv = g_strsplit (g_getenv ("DSET"), ",", -1);
@@ -590,6 +589,306 @@ test_trail (void)
   g_assert_cmpfloat (fabs (ih), <, 3.0);
   /* the robust loss is what removes it */
   g_assert_cmpfloat (il, >, ih);
+}
+
+
+/* ---------------------------------------------------------------------------------------
+ * Measurement harness (issue 12): every number of the issue on the generated session
+ */
+
+typedef struct
+{
+  double flux_lo[6], flux_hi[6], flux_dec[6], flux_mean[6];
+  guint flux_n[6];
+  guint n_bins;
+  double ext_dec, ext_mean;     /* amplitude of the extended emission / truth */
+  double floor_frac;            /* sky pixels at the latent's floor */
+  double ring_max, moat_max;    /* largest annulus excess / deficit around bright stars, σ_mean */
+  double sigma_mean;            /* per-pixel sky noise of the mean stack */
+  double fwhm_ratio, fwhm_dec, fwhm_mean;
+  double psnr_dec, psnr_mean;   /* vs truth at each image's own resolution, flux scale fixed */
+  double trail;                 /* trail imprint, σ_mean */
+  guint iterations;
+  gboolean early;
+} Metrics;
+
+/* Per-pixel sky noise: 1.4826·MAD of horizontal neighbour differences / √2 over sky pixels. */
+static double
+sky_sigma (const TsrImage *img, const guint8 *sky)
+{
+  int W = img->width, H = img->height;
+  GArray *d = g_array_new (FALSE, FALSE, sizeof (float));
+  for (int y = 16; y < H - 16; y++)
+    for (int x = 16; x < W - 17; x++)
+      {
+        gsize k = (gsize) y * W + x;
+        if (!sky[k] || !sky[k + 1])
+          continue;
+        float v = img->data[k + 1] - img->data[k];
+        g_array_append_val (d, v);
+      }
+  float med = tsr_median_inplace ((float *) d->data, d->len);
+  double s = TSR_MAD_TO_SIGMA * tsr_mad_inplace ((float *) d->data, d->len, med) / G_SQRT2;
+  g_array_free (d, TRUE);
+  return s;
+}
+
+static double
+psnr_fixed (const TsrImage *img, const TsrImage *truth, double scale, const guint8 *common, int border)
+{
+  int W = truth->width, H = truth->height;
+  GArray *dif = g_array_new (FALSE, FALSE, sizeof (float));
+  double tmax = 0;
+  for (int y = border; y < H - border; y++)
+    for (int x = border; x < W - border; x++)
+      {
+        gsize k = (gsize) y * W + x;
+        if (!common[k])
+          continue;
+        float e = (float) (img->data[k] - scale * truth->data[k]);
+        g_array_append_val (dif, e);
+        tmax = MAX (tmax, scale * truth->data[k]);
+      }
+  /* the sky zero of a sky-subtracted image is a convention: the median offset is removed */
+  float off = tsr_median_inplace ((float *) dif->data, dif->len);
+  double mse = 0;
+  for (int y = border; y < H - border; y++)
+    for (int x = border; x < W - border; x++)
+      {
+        gsize k = (gsize) y * W + x;
+        if (!common[k])
+          continue;
+        double e = img->data[k] - scale * truth->data[k] - off;
+        mse += e * e;
+      }
+  guint n = dif->len;
+  g_array_free (dif, TRUE);
+  return 10 * log10 (tmax * tmax / (mse / n));
+}
+
+/* Truth rendered without stars (the extended sources only) at FWHM 1.2, reference geometry. */
+static TsrImage *
+extended_truth (guint ref, int W, int H)
+{
+  GArray *saved = g_array_copy (truth->stars);
+  g_array_set_size (truth->stars, 0);
+  g_autoptr (TsrImage) ext = tsr_synth_render_truth (truth, 1.2);
+  g_array_set_size (truth->stars, 0);
+  g_array_append_vals (truth->stars, saved->data, saved->len);
+  g_array_free (saved, TRUE);
+  return truth_in_reference (truth, ref, ext, W, H);
+}
+
+static void
+measure (const TsrDeconvResult *r, Metrics *m)
+{
+  memset (m, 0, sizeof *m);
+  const TsrImage *img = r->image, *mean = r->mean;
+  int W = img->width, H = img->height;
+  GError *e = NULL;
+  g_autofree char *tpath = g_build_filename (dir, "truth", "truth-sharp.fits", NULL);
+  g_autoptr (TsrImage) tsharp = tsr_fits_read (tpath, &e);
+  g_assert_no_error (e);
+  g_autoptr (TsrImage) tref = truth_in_reference (truth, r->reference, tsharp, W, H);
+  g_autoptr (TsrImage) ext = extended_truth (r->reference, W, H);
+  double t_ref = g_array_index (truth->frames, TsrSynthFrame, r->reference).transparency;
+  /* star mask: truth star light (truth − extended) above 0.2 e, dilated by 3 px; and all
+   * pixels within 14 px of the brightest stars */
+  guint8 *starry = g_new0 (guint8, W * H), *sky = g_new0 (guint8, W * H), *common = g_new0 (guint8, W * H);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        gsize k = (gsize) y * W + x;
+        if (tref->data[k] - ext->data[k] > 0.2)
+          for (int yy = MAX (0, y - 3); yy <= MIN (H - 1, y + 3); yy++)
+            for (int xx = MAX (0, x - 3); xx <= MIN (W - 1, x + 3); xx++)
+              starry[(gsize) yy * W + xx] = 1;
+      }
+  for (guint i = 0; i < truth->stars->len; i++)
+    {
+      const TsrSynthStar *s = &g_array_index (truth->stars, TsrSynthStar, i);
+      if (s->flux < 2e4)
+        continue;
+      double rx, ry;
+      sky_to_ref (truth, r->reference, s->x, s->y, &rx, &ry);
+      for (int y = (int) ry - 14; y <= (int) ry + 14; y++)
+        for (int x = (int) rx - 14; x <= (int) rx + 14; x++)
+          if (x >= 0 && y >= 0 && x < W && y < H)
+            starry[y * W + x] = 1;
+    }
+  for (gsize k = 0; k < (gsize) W * H; k++)
+    {
+      common[k] = img->mask[k] && mean->mask[k] && tref->mask[k];
+      sky[k] = common[k] && !starry[k] && ext->data[k] < 1.0;
+    }
+  m->sigma_mean = sky_sigma (mean, sky);
+
+  /* flux of isolated stars per truth-flux bin: aperture 2.5 FWHM on the image and on the truth
+   * (so neighbours' and extended light count the same in both) */
+  static const double edges[] = { 1500, 4000, 1e4, 3e4, 1e7 };
+  m->n_bins = G_N_ELEMENTS (edges) - 1;
+  g_autoptr (GArray) iso = isolated_stars (truth, r->reference, W, H, 11, 20);
+  double ap = 2.5 * r->median_fwhm;
+  for (guint i = 0; i < iso->len; i++)
+    {
+      const Pt *s = &g_array_index (iso, Pt, i);
+      for (guint b = 0; b < m->n_bins; b++)
+        if (s->flux * t_ref >= edges[b] && s->flux * t_ref < edges[b + 1])
+          {
+            double ft = t_ref * aperture (tref, s->x, s->y, ap, NULL);
+            m->flux_dec[b] += aperture (img, s->x, s->y, ap, NULL);
+            m->flux_mean[b] += aperture (mean, s->x, s->y, ap, NULL);
+            m->flux_lo[b] += ft;   /* truth sum, divided below */
+            if (g_getenv ("DDEBUG"))
+              g_test_message ("star %.1f %.1f truth %.0f ap %.0f mean %.0f deconv %.0f", s->x, s->y, s->flux * t_ref, ft,
+                              aperture (mean, s->x, s->y, ap, NULL), aperture (img, s->x, s->y, ap, NULL));
+            m->flux_n[b]++;
+          }
+    }
+  for (guint b = 0; b < m->n_bins; b++)
+    {
+      double t = m->flux_lo[b];
+      m->flux_dec[b] = m->flux_n[b] ? m->flux_dec[b] / t : NAN;
+      m->flux_mean[b] = m->flux_n[b] ? m->flux_mean[b] / t : NAN;
+      m->flux_lo[b] = edges[b];
+      m->flux_hi[b] = edges[b + 1];
+    }
+
+  /* extended emission: least-squares img = a + b·ext over star-free pixels (3×3 box means) */
+  for (int pass = 0; pass < 2; pass++)
+    {
+      const TsrImage *im = pass ? mean : img;
+      double S = 0, Sx = 0, Sy = 0, Sxx = 0, Sxy = 0;
+      for (int y = 20; y < H - 20; y++)
+        for (int x = 20; x < W - 20; x++)
+          {
+            gsize k = (gsize) y * W + x;
+            if (!common[k] || starry[k])
+              continue;
+            double v = 0;
+            for (int dy = -1; dy <= 1; dy++)
+              for (int dx = -1; dx <= 1; dx++)
+                v += im->data[k + dy * W + dx];
+            v /= 9;
+            double t = t_ref * ext->data[k];
+            S++;
+            Sx += t;
+            Sy += v;
+            Sxx += t * t;
+            Sxy += t * v;
+          }
+      double b = (S * Sxy - Sx * Sy) / (S * Sxx - Sx * Sx);
+      if (pass)
+        m->ext_mean = b;
+      else
+        m->ext_dec = b;
+    }
+
+  /* sky pixels at the floor: within 0.05 σ of the image's minimum */
+  {
+    float mn = INFINITY;
+    for (gsize k = 0; k < (gsize) W * H; k++)
+      if (common[k])
+        mn = MIN (mn, img->data[k]);
+    guint n = 0, at = 0;
+    for (gsize k = 0; k < (gsize) W * H; k++)
+      if (sky[k])
+        {
+          n++;
+          at += img->data[k] <= mn + 0.05 * m->sigma_mean;
+        }
+    m->floor_frac = (double) at / MAX (n, 1u);
+  }
+
+  /* rings and moats: 1-px annuli from 1.5 mean-stack FWHM to 7 FWHM around bright isolated
+   * stars, mean of (image − t_ref·truth) against the same between 7 and 9 FWHM, in σ_mean;
+   * averaged over the stars (the annulus mean of one star carries noise σ/√n) */
+  {
+    double fm = r->median_fwhm;
+    double prof[64] = { 0 };
+    int nst = 0, nrad = 0;
+    for (guint i = 0; i < iso->len; i++)
+      {
+        const Pt *s = &g_array_index (iso, Pt, i);
+        if (s->flux < 2e4 || s->x < 9 * fm || s->y < 9 * fm || s->x > W - 9 * fm || s->y > H - 9 * fm)
+          continue;
+        double sum[64] = { 0 }, far = 0;
+        int cnt[64] = { 0 }, nfar = 0;
+        for (int y = (int) (s->y - 9 * fm); y <= (int) (s->y + 9 * fm); y++)
+          for (int x = (int) (s->x - 9 * fm); x <= (int) (s->x + 9 * fm); x++)
+            {
+              double d = hypot (x - s->x, y - s->y);
+              gsize k = (gsize) y * W + x;
+              double v = img->data[k] - t_ref * tref->data[k];
+              if (d >= 7 * fm && d < 9 * fm)
+                {
+                  far += v;
+                  nfar++;
+                }
+              else if (d >= 1.5 * fm && d < 7 * fm)
+                {
+                  int a = (int) (d - 1.5 * fm);
+                  sum[a] += v;
+                  cnt[a]++;
+                }
+            }
+        far /= MAX (nfar, 1);
+        nrad = (int) (5.5 * fm);
+        for (int a = 0; a < nrad && a < 64; a++)
+          prof[a] += cnt[a] ? sum[a] / cnt[a] - far : 0;
+        nst++;
+      }
+    for (int a = 0; a < nrad && a < 64 && nst > 0; a++)
+      {
+        double v = prof[a] / nst / m->sigma_mean;
+        m->ring_max = MAX (m->ring_max, v);
+        m->moat_max = MAX (m->moat_max, -v);
+      }
+  }
+
+  /* FWHM and PSNR against the truth at each image's own resolution, flux scale fixed */
+  guint nm;
+  m->fwhm_ratio = fwhm_ratio (img, mean, &m->fwhm_dec, &m->fwhm_mean, &nm);
+  {
+    g_autoptr (TsrImage) td = tsr_synth_render_truth (truth, m->fwhm_dec);
+    g_autoptr (TsrImage) tm = tsr_synth_render_truth (truth, m->fwhm_mean);
+    g_autoptr (TsrImage) tdr = truth_in_reference (truth, r->reference, td, W, H);
+    g_autoptr (TsrImage) tmr = truth_in_reference (truth, r->reference, tm, W, H);
+    m->psnr_dec = psnr_fixed (img, tdr, t_ref, common, 16);
+    m->psnr_mean = psnr_fixed (mean, tmr, t_ref, common, 16);
+  }
+  double st;
+  m->trail = trail_imprint (img, &st) / m->sigma_mean;
+  m->iterations = r->iterations;
+  m->early = r->early_stopped;
+  g_free (starry);
+  g_free (sky);
+  g_free (common);
+}
+
+static void
+print_metrics (const char *label, const Metrics *m)
+{
+  for (guint b = 0; b < m->n_bins; b++)
+    g_test_message ("%s: flux %6.0f–%-8.0f (%2u stars): deconv/truth %.4f  mean/truth %.4f", label, m->flux_lo[b],
+                    m->flux_hi[b], m->flux_n[b], m->flux_dec[b], m->flux_mean[b]);
+  g_test_message ("%s: extended amplitude deconv %.3f mean %.3f; sky at floor %.2f %%; ring %.2f σ moat %.2f σ "
+                  "(σ_mean %.2f); FWHM %.3f/%.3f = %.3f; PSNR deconv %.2f dB mean %.2f dB (+%.2f); trail %.2f σ; "
+                  "iterations %u%s",
+                  label, m->ext_dec, m->ext_mean, 100 * m->floor_frac, m->ring_max, m->moat_max, m->sigma_mean,
+                  m->fwhm_dec, m->fwhm_mean, m->fwhm_ratio, m->psnr_dec, m->psnr_mean, m->psnr_dec - m->psnr_mean,
+                  m->trail, m->iterations, m->early ? " (early stop)" : "");
+}
+
+static void
+test_harness (void)
+{
+  setup_once ();
+  Metrics m;
+  measure (res, &m);
+  print_metrics ("default", &m);
+  if (g_getenv ("HARNESS_ONLY"))
+    return;
 }
 
 typedef struct
@@ -948,6 +1247,7 @@ main (int argc, char **argv)
   g_test_add_func ("/deconv/adjoint", test_adjoint);
   g_test_add_func ("/deconv/delta-unshifted", test_delta_unshifted);
   g_test_add_func ("/deconv/header-shape", test_header_and_shape);
+  g_test_add_func ("/deconv/harness", test_harness);
   g_test_add_func ("/deconv/quality", test_quality);
   g_test_add_func ("/deconv/trail", test_trail);
   g_test_add_func ("/deconv/tiling-cancel", test_tiling_and_cancel);
