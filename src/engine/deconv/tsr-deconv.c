@@ -283,7 +283,7 @@ mem_plan (const Job *j, int T, MemPlan *m)
   double nreal = 1.1 * m->max_lw * 1.1 * m->max_lh;
   double ncomplex = nreal / 2 + 1.1 * m->max_lh;
   gsize spec = (gsize) (ncomplex * 8);
-  m->fixed = (gsize) 3 * j->C * j->LW * j->LH * sizeof (float)                /* x_old, x_new, callback image */
+  m->fixed = (gsize) (j->momentum ? 5 : 3) * j->C * j->LW * j->LH * sizeof (float) /* x_old, x_new, (x_cur, g), callback image */
              + (gsize) 3 * j->W * j->H * j->C * sizeof (float)                /* seed, mean, coverage */
              + (gsize) j->nu * 4096 + 8 * MIB;                                /* frames, PSFs, plans */
   m->kcache = (gsize) j->nu * j->C * spec;
@@ -307,6 +307,7 @@ typedef struct
   guint8 *m;
   /* statistics */
   double sum_dx2, sum_x2, sum_delta;
+  double sum_gp, sum_gg, max_step;
   guint n_delta;
   GArray *samples;
   guint64 n_fft;
@@ -440,6 +441,7 @@ process_item (Job *j, Worker *w, const Tile *t, int c)
       const double *pl = f->plane[c];
       const int r = j->r;
       const double ox = (double) j->M - t->lx0, oy = (double) j->M - t->ly0;
+      const double sped = s * j->ped[c];
       guint nz = 0;
       for (int y = 0; y < oh; y++)
         for (int x = 0; x < ow; x++)
@@ -451,10 +453,13 @@ process_item (Job *j, Worker *w, const Tile *t, int c)
             int ix = (int) floor (fx), iy = (int) floor (fy);
             double ax = fx - ix, ay = fy - iy;
             const float *c0 = w->cv + (gsize) iy * vw + ix, *c1 = c0 + vw;
-            double lin = s * ((1 - ay) * ((1 - ax) * c0[0] + ax * c0[1]) + ay * ((1 - ax) * c1[0] + ax * c1[1]));
-            double yh = lin + tsr_deconv_plane_at (pl, t->qx0 + x, t->qy0 + y);
+            /* the solver's latent carries the pedestal: h∗(x + P) = h∗x + P */
+            double lin = s * ((1 - ay) * ((1 - ax) * c0[0] + ax * c0[1]) + ay * ((1 - ax) * c1[0] + ax * c1[1])) - sped;
+            double bk = tsr_deconv_plane_at (pl, t->qx0 + x, t->qy0 + y);
+            double yh = lin + bk;
             w->yh[k] = (float) yh;
-            double v = rms2 + (j->gain > 0 ? MAX (lin, 0.0) / j->gain : 0.0);
+            w->u2[k] = (float) (bk - sped);   /* the background the latent + pedestal sits on */
+            double v = rms2 + (j->gain_used > 0 ? MAX (lin, 0.0) / j->gain_used : 0.0);
             w->u1[k] = (float) v;   /* variance, reused below */
             w->z[nz++] = (float) ((w->y[k] - yh) / sqrt (v));
           }
@@ -483,7 +488,11 @@ process_item (Job *j, Worker *w, const Tile *t, int c)
                 if (z > delta)
                   wt *= delta / z;
               }
-            double a1 = wt * w->y[k], a2 = wt * w->yh[k];
+            /* MM step of the weighted least squares on u = x + P with the background taken out
+             * of both (ISRA form): u ← u · Hᵀ W (y − b + sP) / Hᵀ W s h∗u. Keeping the sky in
+             * both sides (RL with a background) has the same fixed point but moves faint
+             * structure by residual/(sky + signal) per step, far slower. */
+            double a1 = wt * (w->y[k] - w->u2[k]), a2 = wt * (w->yh[k] - w->u2[k]);
             /* transpose of the bilinear sampling */
             double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (t->qy0 + y + w->ey[k] + 0.5) - 0.5 + oy;
             int ix = (int) floor (fx), iy = (int) floor (fy);
@@ -511,6 +520,10 @@ process_item (Job *j, Worker *w, const Tile *t, int c)
   tsr_conv_from_spectrum (w->work, w->NUM, lw, lh, w->numr);
   tsr_conv_from_spectrum (w->work, w->DEN, lw, lh, w->denr);
   double kappa = j->kappa, ik = 1.0 / kappa, a = j->relax;
+  const float *xc = j->momentum ? j->x_cur + (gsize) c * j->LW * j->LH : NULL;
+  float *gg = j->momentum ? j->g + (gsize) c * j->LW * j->LH : NULL;
+  /* statistics over the observed image only, not the padding */
+  int o0 = j->pad, ox1 = j->pad + j->r * j->W, oy1 = j->pad + j->r * j->H;
   guint sample = 0;
   for (int y = t->cy0; y < t->cy1; y++)
     for (int x = t->cx0; x < t->cx1; x++)
@@ -524,9 +537,24 @@ process_item (Job *j, Worker *w, const Tile *t, int c)
           ratio = CLAMP (j->accel != 1.0 ? pow (MAX (num / den, 0.0), j->accel) : num / den, ik, kappa);
         double xold = xo[g];
         double xnew = (1 - a) * xold + a * xold * ratio;
+        double ref = xold;
+        if (xc)
+          {
+            /* κ bounds the change between successive iterates, extrapolation included */
+            ref = xc[g];
+            xnew = CLAMP (xnew, ref * ik, ref * kappa);
+            double step = xnew - xold;
+            w->sum_gp += step * gg[g];
+            w->sum_gg += (double) gg[g] * gg[g];
+            gg[g] = (float) step;
+          }
         xn[g] = (float) xnew;
-        w->sum_dx2 += (xnew - xold) * (xnew - xold);
-        w->sum_x2 += xold * xold;
+        if (x < o0 || y < o0 || x >= ox1 || y >= oy1)
+          continue;
+        w->sum_dx2 += (xnew - ref) * (xnew - ref);
+        w->sum_x2 += ref * ref;
+        if (ref > 0 && xnew > 0)
+          w->max_step = MAX (w->max_step, MAX (xnew / ref, ref / xnew));
         if ((sample++ % 7) == 0)
           {
             float d = (float) fabs (ratio - 1);
@@ -575,7 +603,7 @@ latent_image (const Job *j, const float *x, const TsrImage *coverage, TsrImage *
             gsize k = (gsize) y * out->width + xx;
             gboolean valid = coverage->mask[(gsize) (y / r) * j->W + xx / r];
             out->mask[k] = valid;
-            dst[k] = valid ? src[(gsize) (y + j->pad) * j->LW + xx + j->pad] : 0.0f;
+            dst[k] = valid ? src[(gsize) (y + j->pad) * j->LW + xx + j->pad] - (float) j->ped[c] : 0.0f;
           }
     }
 }
@@ -634,10 +662,30 @@ job_clear (Job *j)
     tsr_conv_plan_free (j->plan);
   g_free (j->x_old);
   g_free (j->x_new);
+  g_free (j->x_cur);
+  g_free (j->g);
   if (j->ref_stars)
     g_array_free (j->ref_stars, TRUE);
+  if (j->gain_pts)
+    g_array_free (j->gain_pts, TRUE);
   g_clear_error (&j->error);
   g_mutex_clear (&j->lock);
+}
+
+/* The WCS of an r× super-resolved image: pixel p' = r·(p − ½) + ½ (1-based FITS pixels), so
+ * CRPIX' = r·(CRPIX − ½) + ½ and the pixel scale (CD, CDELT) divides by r. */
+void
+tsr_deconv_scale_wcs (TsrHeader *h, int r)
+{
+  double v;
+  static const char *const crpix[] = { "CRPIX1", "CRPIX2" };
+  static const char *const scale[] = { "CD1_1", "CD1_2", "CD2_1", "CD2_2", "CDELT1", "CDELT2" };
+  for (guint i = 0; i < G_N_ELEMENTS (crpix); i++)
+    if (tsr_header_get_double (h, crpix[i], &v))
+      tsr_header_set_double (h, crpix[i], r * (v - 0.5) + 0.5, "reference pixel (super-resolved grid)");
+  for (guint i = 0; i < G_N_ELEMENTS (scale); i++)
+    if (tsr_header_get_double (h, scale[i], &v))
+      tsr_header_set_double (h, scale[i], v / r, "scaled for super-resolution");
 }
 
 /* The TBQR result as a seed: same reference geometry; its background plane removed. */
@@ -725,6 +773,8 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   j->relax = dp->relax;
   j->accel = dp->accel;
   j->gain = dp->gain;
+  j->gain_used = dp->gain;
+  j->momentum = dp->solver == TSR_DECONV_SOLVER_MOMENTUM;
   if (j->huber && dp->delta == 0)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
@@ -775,6 +825,10 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
         }
       else if (f->path)
         g_unlink (f->path);
+    }
+  if (j->nu > 0 && j->gain_used <= 0 && dp->gain_auto)
+    {
+      j->gain_used = tsr_deconv_gain_estimate (j->gain_pts);
     }
   if (j->nu == 0)
     {
@@ -831,6 +885,10 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       res->seed_kind = "tbqr";
     }
   res->seed = seed;
+  res->gain = j->gain_used;
+  res->gain_estimated = dp->gain <= 0 && j->gain_used > 0;
+  for (guint u = 0; u < j->nu; u++)
+    res->n_saturated += j->frames[j->used[u]].n_saturated;
   res->channels = j->C;
   res->n_frames = j->nu;
   res->reference = reg->reference;
@@ -961,7 +1019,12 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   gsize nlat = (gsize) j->C * j->LW * j->LH;
   j->x_old = g_try_new (float, nlat);
   j->x_new = g_try_new (float, nlat);
-  if (!j->x_old || !j->x_new)
+  if (j->momentum)
+    {
+      j->x_cur = g_try_new (float, nlat);
+      j->g = g_try_new0 (float, nlat);
+    }
+  if (!j->x_old || !j->x_new || (j->momentum && (!j->x_cur || !j->g)))
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("Not enough memory for the %d×%d latent image"),
                    j->LW, j->LH);
@@ -971,12 +1034,17 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     }
   for (int c = 0; c < j->C; c++)
     {
-      /* positivity floor: a small fraction of the noise */
-      double rmsm = 0;
+      /* the pedestal: the latent x may go down to −P (the solver works on x + P ≥ 0), so the
+       * sky noise and anything a background estimate took too much of are not clipped;
+       * P = deconv.pedestal × the frames' median noise in reference units */
+      float *rv = g_new (float, j->nu);
       for (guint u = 0; u < j->nu; u++)
-        rmsm += j->frames[j->used[u]].rms[c];
-      rmsm /= j->nu;
-      float floor_v = (float) MAX (1e-3 * rmsm, 1e-6);
+        rv[u] = (float) (j->frames[j->used[u]].rms[c] / j->frames[j->used[u]].scale);
+      double rmsm = tsr_median_inplace (rv, j->nu);
+      g_free (rv);
+      j->ped[c] = MAX (dp->pedestal * rmsm, 1e-6);
+      res->pedestal[c] = j->ped[c];
+      float floor_v = (float) (1e-3 * j->ped[c]);
       const float *sv = tsr_image_plane (seed, c);
       float *xo = j->x_old + (gsize) c * j->LW * j->LH;
       for (int y = 0; y < j->LH; y++)
@@ -985,10 +1053,12 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
             int nx = CLAMP ((x - j->pad) >= 0 ? (x - j->pad) / r : -1, 0, j->W - 1);
             int ny = CLAMP ((y - j->pad) >= 0 ? (y - j->pad) / r : -1, 0, j->H - 1);
             gsize k = (gsize) ny * j->W + nx;
-            float v = seed->mask[k] ? sv[k] : 0.0f;
+            float v = (seed->mask[k] ? sv[k] : 0.0f) + (float) j->ped[c];
             xo[(gsize) y * j->LW + x] = isfinite (v) && v > floor_v ? v : floor_v;
           }
     }
+  if (j->momentum)
+    memcpy (j->x_cur, j->x_old, nlat * sizeof (float));
   res->seconds_stage = (g_get_monotonic_time () - t0) / 1e6;
 
   /* 4. iterate */
@@ -999,7 +1069,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   for (guint i = 0; i < n_threads; i++)
     workers[i] = worker_new (j);
   int itmax = dp->iterations, itmin = MIN (dp->min_iterations, itmax);
-  double ema_u = 0, ema_c = 0;
+  double ema_u = 0, ema_c = 0, first_u = 0, first_c = 0;
   int calm = 0;
   gboolean failed = FALSE;
   for (int it = 1; it <= itmax; it++)
@@ -1009,6 +1079,8 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       for (guint i = 0; i < n_threads; i++)
         {
           workers[i]->sum_dx2 = workers[i]->sum_x2 = workers[i]->sum_delta = 0;
+          workers[i]->sum_gp = workers[i]->sum_gg = 0;
+          workers[i]->max_step = 1;
           workers[i]->n_delta = 0;
           g_array_set_size (workers[i]->samples, 0);
         }
@@ -1037,7 +1109,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
           failed = TRUE;
           break;
         }
-      double dx2 = 0, x2 = 0, sd = 0;
+      double dx2 = 0, x2 = 0, sd = 0, gp = 0, gn = 0, mstep = 1;
       guint nd = 0;
       GArray *all = g_array_new (FALSE, FALSE, sizeof (float));
       for (guint i = 0; i < n_threads; i++)
@@ -1046,6 +1118,9 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
           x2 += workers[i]->sum_x2;
           sd += workers[i]->sum_delta;
           nd += workers[i]->n_delta;
+          gp += workers[i]->sum_gp;
+          gn += workers[i]->sum_gg;
+          mstep = MAX (mstep, workers[i]->max_step);
           g_array_append_vals (all, workers[i]->samples->data, workers[i]->samples->len);
         }
       TsrDeconvIterStats st = { 0 };
@@ -1058,17 +1133,42 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       st.ema_update = ema_u;
       st.ema_change = ema_c;
       st.delta = nd ? sd / nd : (j->huber ? j->delta_param : INFINITY);
+      st.max_step = mstep;
+      if (j->momentum)
+        {
+          /* safeguarded extrapolation (Biggs & Andrews 1997): the next MM step is taken at
+           * u_{k+1} + α (u_{k+1} − u_k), α = ⟨g_k, g_{k−1}⟩ / ⟨g_{k−1}, g_{k−1}⟩ from the last two
+           * steps; α < 0 (the steps turned) restarts, α ≤ 0.95; the point is kept within a factor
+           * κ of u_{k+1}, so it stays positive */
+          double alpha = gn > 0 ? CLAMP (gp / gn, 0.0, 0.95) : 0.0;
+          st.momentum = alpha;
+          float ka = (float) j->kappa, ika = (float) (1.0 / j->kappa), al = (float) alpha;
+          const float *u1 = j->x_new, *u0 = j->x_cur;
+          float *yp = j->x_old;
+          for (gsize k = 0; k < nlat; k++)
+            {
+              float v = u1[k] + al * (u1[k] - u0[k]);
+              yp[k] = CLAMP (v, u1[k] * ika, u1[k] * ka);
+            }
+          float *swap = j->x_cur;
+          j->x_cur = j->x_new;
+          j->x_new = swap;
+        }
+      else
+        {
+          float *swap = j->x_old;
+          j->x_old = j->x_new;
+          j->x_new = swap;
+        }
       st.seconds = (g_get_monotonic_time () - ti) / 1e6;
       g_array_append_val (res->stats, st);
-      float *swap = j->x_old;
-      j->x_old = j->x_new;
-      j->x_new = swap;
+      const float *cur = j->momentum ? j->x_cur : j->x_old;
       res->iterations = (guint) it;
       if (progress)
         progress (_("Deconvolving"), (guint) it, (guint) itmax, progress_data);
       if (iter_func)
         {
-          latent_image (j, j->x_old, mean, view);
+          latent_image (j, cur, mean, view);
           if (!iter_func (view, &st, iter_data))
             {
               g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, _("Deconvolution stopped"));
@@ -1081,9 +1181,18 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
           failed = TRUE;
           break;
         }
+      if (it == 1)
+        {
+          first_u = ema_u;
+          first_c = ema_c;
+        }
       if (dp->early_stop && it >= itmin)
         {
-          calm = (ema_u < dp->stop_tol && ema_c < dp->stop_tol) ? calm + 1 : 0;
+          /* relative to the first iterations (the updates' noise floor depends on the data, an
+           * absolute tolerance may never be reached), or below the absolute deconv.stop_tol */
+          gboolean rel = ema_u < dp->stop_rel * first_u && ema_c < dp->stop_rel * first_c;
+          gboolean abs_ = ema_u < dp->stop_tol && ema_c < dp->stop_tol;
+          calm = rel || abs_ ? calm + 1 : 0;
           if (calm >= 2 && it < itmax)
             {
               res->early_stopped = TRUE;
@@ -1109,7 +1218,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       job_clear (j);
       return NULL;
     }
-  latent_image (j, j->x_old, mean, view);
+  latent_image (j, j->momentum ? j->x_cur : j->x_old, mean, view);
   res->seconds_iterate = (g_get_monotonic_time () - t1) / 1e6;
 
   /* header: the reference frame's, plus the method's keywords */
@@ -1127,6 +1236,8 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     static const char *const drop[] = { "BAYERPAT", "XBAYROFF", "YBAYROFF", "ROWORDER", NULL };
     for (guint i = 0; drop[i]; i++)
       tsr_header_remove (hd, drop[i]);
+    if (r > 1)
+      tsr_deconv_scale_wcs (hd, r);
     tsr_header_set_bool (hd, "MFDECONV", TRUE, "multi-frame robust deconvolution");
     tsr_header_set_string (hd, "MF_COLOR",
                            j->cfa != TSR_CFA_NONE ? "cfa-sites" : (j->demosaic ? "demosaiced" : (j->C == 3 ? "rgb" : "mono")),
@@ -1136,6 +1247,13 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     tsr_header_set_double (hd, "MF_KAPPA", dp->kappa, "per-iteration update clip");
     tsr_header_set_double (hd, "MF_RELAX", dp->relax, "relaxation");
     tsr_header_set_int (hd, "MF_SR", r, "super-resolution factor");
+    tsr_header_set_string (hd, "MF_SOLVR", j->momentum ? "momentum" : "plain", "solver (extrapolation with restart or plain MM)");
+    tsr_header_set_double (hd, "MF_ACCEL", dp->accel, "exponent on the update ratio");
+    tsr_header_set_double (hd, "MF_PED", res->pedestal[0], "latent may go this far below 0 (channel 0)");
+    tsr_header_set_double (hd, "MF_GAIN", j->gain_used, j->gain_used > 0 && res->gain_estimated
+                                                          ? "e-/ADU, estimated from the frames" : "e-/ADU for Poisson variance (0: none)");
+    tsr_header_set_bool (hd, "MF_VAR", TRUE, "per-pixel variance: sky + Poisson (MF_GAIN)");
+    tsr_header_set_bool (hd, "MF_MASK", TRUE, "masks: invalid, gated, saturated pixels");
     tsr_header_set_int (hd, "MF_ITMAX", itmax, "requested iterations");
     tsr_header_set_int (hd, "MF_ITERS", res->iterations, "iterations run");
     tsr_header_set_bool (hd, "MF_ESTOP", res->early_stopped, "early stop triggered");
