@@ -327,6 +327,23 @@ test_window_session (void)
   snapshot_window (win, "result.png");
   snapshot_figures (win);
   {
+    /* split view: result | mean stack, only while one of them is shown */
+    TsrImageView *view = tsr_window_get_image_view (win);
+    tsr_window_set_show (win, TSR_SHOW_RESULT);
+    g_assert_false (tsr_image_view_has_compare (view));
+    tsr_window_set_split (win, TRUE);
+    g_assert_true (tsr_image_view_has_compare (view));
+    tsr_image_view_set_split (view, 0.3);
+    snapshot_window (win, "split.png");
+    tsr_window_set_show (win, TSR_SHOW_FRAME);
+    g_assert_false (tsr_image_view_has_compare (view));
+    tsr_window_set_show (win, TSR_SHOW_MEAN);
+    g_assert_true (tsr_image_view_has_compare (view));
+    tsr_window_set_split (win, FALSE);
+    g_assert_false (tsr_image_view_has_compare (view));
+    tsr_window_set_show (win, TSR_SHOW_RESULT);
+  }
+  {
     /* a new run cancelled at once leaves the result on screen as it was */
     const TsrImage *image = r->result;
     g_assert_true (tsr_window_run (win));

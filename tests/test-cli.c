@@ -1,4 +1,7 @@
 /* test-cli.c — tessera-cli as a user runs it. */
+#include <sys/stat.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
 #include "tsr-test-util.h"
 
 #include <fitsio.h>
@@ -218,6 +221,61 @@ test_synth (void)
   g_assert_nonnull (strstr (err, "XYZW"));
 }
 
+/* Outputs (docs/reliability.md, classes 1 and 6): a FIFO, a device, a folder or an empty
+ * name is refused before any work and left as it was; two options naming one file (also
+ * through "d/../a.fits" or a symbolic link) are refused; an output that is a symbolic link
+ * keeps being a link and the file it points to receives the result. */
+static void
+test_outputs (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "outputs", NULL);
+  g_autofree char *session = g_build_filename (dir, "session", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  const char *synth[] = { "synth", session, "--frames", "3", "--width", "96", "--height", "72", NULL };
+  g_assert_cmpint (tsr_test_run_cli (synth, NULL, NULL), ==, 0);
+  g_autofree char *fifo = g_build_filename (dir, "fifo", NULL);
+  g_assert_cmpint (mkfifo (fifo, 0644), ==, 0);
+  gint64 t0 = g_get_monotonic_time ();
+  const char *a1[] = { "process", session, "-o", fifo, NULL };
+  expect_failure (a1, NULL, "FIFO");
+  const char *a2[] = { "stack", session, "-o", "/dev/null", NULL };
+  expect_failure (a2, NULL, "device");
+  const char *a3[] = { "process", session, "-o", "", NULL };
+  expect_failure (a3, NULL, "empty");
+  g_assert_cmpfloat ((g_get_monotonic_time () - t0) / 1e6, <, 20); /* refused up front, not after a run */
+  GStatBuf st;
+  g_assert_cmpint (lstat (fifo, &st), ==, 0);
+  g_assert_true (S_ISFIFO (st.st_mode));
+  g_assert_cmpint (lstat ("/dev/null", &st), ==, 0);
+  g_assert_true (S_ISCHR (st.st_mode));
+
+  g_autofree char *a = g_build_filename (dir, "a.fits", NULL);
+  g_autofree char *sub = g_build_filename (dir, "d", NULL);
+  g_autofree char *via = g_build_filename (dir, "d", "..", "a.fits", NULL);
+  g_mkdir_with_parents (sub, 0755);
+  const char *a4[] = { "process", session, "-o", a, "--json", via, NULL };
+  expect_failure (a4, NULL, "name the same file");
+  const char *a5[] = { "deconv", session, "-o", a, "--mean-stack", via, NULL };
+  expect_failure (a5, NULL, "name the same file");
+  g_assert_false (g_file_test (a, G_FILE_TEST_EXISTS));
+
+  g_autofree char *target = g_build_filename (dir, "target.fits", NULL);
+  g_autofree char *lnk = g_build_filename (dir, "latest.fits", NULL);
+  tsr_test_write_file (target, "old", 3);
+  g_assert_cmpint (symlink ("target.fits", lnk), ==, 0);
+  const char *a6[] = { "process", session, "-o", a, "--mean-stack", lnk, NULL };
+  g_autofree char *err = NULL;
+  g_assert_cmpint (tsr_test_run_cli (a6, NULL, &err), ==, 0);
+  g_assert_cmpint (lstat (lnk, &st), ==, 0);
+  g_assert_true (S_ISLNK (st.st_mode));
+  g_autoptr (TsrImage) mean = tsr_fits_read (target, NULL);
+  g_assert_nonnull (mean);
+  g_assert_cmpint (mean->width, ==, 96);
+  const char *a7[] = { "process", session, "-o", target, "--mean-stack", lnk, NULL };
+  expect_failure (a7, target, "name the same file");
+  no_part_files (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -228,6 +286,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/info-and-stack", test_info_and_stack);
   g_test_add_func ("/cli/bad-input", test_bad_input);
   g_test_add_func ("/cli/synth", test_synth);
+  g_test_add_func ("/cli/outputs", test_outputs);
   int r = g_test_run ();
   tsr_test_rmtree (tmp);
   g_free (tmp);

@@ -1,4 +1,6 @@
 /* test-session.c — scanning sessions and the map-over-frames driver. */
+#include <unistd.h>
+#include <glib/gstdio.h>
 #include "tsr-test-util.h"
 
 #include <fitsio.h>
@@ -235,6 +237,70 @@ test_map (void)
   tsr_test_rmtree (d);
 }
 
+/* Folders reached twice (links to "." or a parent) are listed once and the scan ends; the
+ * same frame reached through a symbolic link, a hard link or a byte-identical copy counts
+ * once and is reported (docs/reliability.md, class 2). */
+static void
+test_links_and_copies (void)
+{
+  g_autofree char *rel = tsr_test_tmpdir ("links");
+  g_autofree char *dir = g_canonicalize_filename (rel, NULL);
+  g_autofree char *night = g_build_filename (dir, "night", NULL);
+  g_autofree char *copy = g_build_filename (dir, "copy", NULL);
+  g_mkdir_with_parents (night, 0755);
+  g_mkdir_with_parents (copy, 0755);
+  float v[32 * 24];
+  for (int f = 0; f < 3; f++)
+    {
+      for (int i = 0; i < 32 * 24; i++)
+        v[i] = (float) (100 + f * 7 + i % 13);
+      g_autofree char *date = g_strdup_printf ("DATE-OBS= '2025-01-01T22:00:%02d' / start", 10 * f);
+      const char *cards[] = { date, NULL };
+      g_autofree char *name = g_strdup_printf ("f%d.fits", f);
+      g_autofree char *path = g_build_filename (night, name, NULL);
+      tsr_test_write_fits (path, -32, 32, 24, 1, v, cards);
+      g_autofree char *cpath = g_build_filename (copy, name, NULL);   /* a byte-identical copy */
+      gsize len;
+      g_autofree char *bytes = tsr_test_read_file (path, &len);
+      tsr_test_write_file (cpath, bytes, len);
+    }
+  /* a different frame with the same time stamp and size is not a copy */
+  for (int i = 0; i < 32 * 24; i++)
+    v[i] = (float) (500 + i % 5);
+  const char *cards[] = { "DATE-OBS= '2025-01-01T22:00:00' / start", NULL };
+  g_autofree char *twin = g_build_filename (copy, "other.fits", NULL);
+  tsr_test_write_fits (twin, -32, 32, 24, 1, v, cards);
+  g_autofree char *self = g_build_filename (night, "self", NULL);
+  g_autofree char *up = g_build_filename (night, "up", NULL);
+  g_autofree char *up2 = g_build_filename (copy, "up2", NULL);
+  g_autofree char *slink = g_build_filename (night, "link.fits", NULL);
+  g_autofree char *hard = g_build_filename (night, "hard.fits", NULL);
+  g_autofree char *f0 = g_build_filename (night, "f0.fits", NULL);
+  g_assert_cmpint (symlink (".", self), ==, 0);
+  g_assert_cmpint (symlink ("..", up), ==, 0);
+  g_assert_cmpint (symlink ("..", up2), ==, 0);
+  g_assert_cmpint (symlink ("f1.fits", slink), ==, 0);
+  g_assert_cmpint (link (f0, hard), ==, 0);
+
+  TsrScanOptions opt = { .recursive = TRUE };
+  const char *paths[] = { dir, NULL };
+  GError *e = NULL;
+  g_autoptr (TsrSession) s = tsr_session_scan (paths, &opt, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_cmpuint (tsr_session_n_frames (s), ==, 4);      /* f0, f1, f2 and the other frame */
+  g_assert_cmpuint (s->duplicates->len, >=, 5);            /* 3 copies, a symlink, a hard link, … */
+  guint others = 0;
+  for (guint i = 0; i < tsr_session_n_frames (s); i++)
+    others += !strcmp (tsr_session_frame (s, i)->name, "other.fits");
+  g_assert_cmpuint (others, ==, 1);
+  /* the same file given twice on the command line */
+  const char *twice[] = { f0, f0, slink, NULL };
+  g_autoptr (TsrSession) t = tsr_session_scan (twice, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_cmpuint (tsr_session_n_frames (t), ==, 2);
+  tsr_test_rmtree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -242,5 +308,6 @@ main (int argc, char **argv)
   g_test_add_func ("/session/sort-and-names", test_sort_and_names);
   g_test_add_func ("/session/bad", test_bad_sessions);
   g_test_add_func ("/session/map", test_map);
+  g_test_add_func ("/session/links-and-copies", test_links_and_copies);
   return g_test_run ();
 }

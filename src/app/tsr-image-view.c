@@ -28,11 +28,17 @@ struct _TsrImageView
 
   gboolean fit;
   double zoom, ox, oy;
-  double drag_ox, drag_oy;
+  double drag_ox, drag_oy, drag_x0;
   double pointer_x, pointer_y;
   gboolean pointer_in;
 
   char *readout;
+
+  /* split compare: the right of the divider shows compare_surface (same geometry as img) */
+  cairo_surface_t *compare_surface;
+  char *label_left, *label_right;
+  double split;           /* divider position, fraction of the widget width */
+  gboolean drag_split;    /* this drag moves the divider, not the image */
 };
 
 enum { PROP_0, PROP_READOUT, N_PROPS };
@@ -204,6 +210,62 @@ draw_weight_legend (TsrImageView *self, cairo_t *cr, int w, int h)
   g_object_unref (layout);
 }
 
+/* The compare image right of the divider, in the same transform as the image. */
+static void
+draw_compare (TsrImageView *self, cairo_t *cr, int w, int h)
+{
+  double xs = round (self->split * w);
+  cairo_save (cr);
+  cairo_rectangle (cr, xs, 0, w - xs, h);
+  cairo_clip (cr);
+  cairo_set_source_rgb (cr, 0.09, 0.09, 0.1);
+  cairo_paint (cr);
+  cairo_scale (cr, self->zoom, self->zoom);
+  cairo_translate (cr, -self->ox, -self->oy);
+  double ss = self->img->width * self->img_scale / cairo_image_surface_get_width (self->compare_surface);
+  cairo_translate (cr, -0.5, -0.5);
+  cairo_scale (cr, ss, ss);
+  cairo_set_source_surface (cr, self->compare_surface, 0, 0);
+  cairo_pattern_set_filter (cairo_get_source (cr),
+                            self->zoom * ss >= 2 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_GOOD);
+  cairo_paint (cr);
+  cairo_restore (cr);
+}
+
+static void
+draw_divider (TsrImageView *self, cairo_t *cr, int w, int h)
+{
+  double xs = round (self->split * w);
+  cairo_save (cr);
+  cairo_set_source_rgba (cr, 1, 1, 1, 0.85);
+  cairo_set_line_width (cr, 2);
+  cairo_move_to (cr, xs, 0);
+  cairo_line_to (cr, xs, h);
+  cairo_stroke (cr);
+  /* a handle in the middle */
+  cairo_arc (cr, xs, h / 2.0, 7, 0, 2 * G_PI);
+  cairo_fill (cr);
+  PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), NULL);
+  const char *labels[2] = { self->label_left, self->label_right };
+  for (int i = 0; i < 2; i++)
+    {
+      if (!labels[i] || !*labels[i])
+        continue;
+      pango_layout_set_text (layout, labels[i], -1);
+      int tw, th;
+      pango_layout_get_pixel_size (layout, &tw, &th);
+      double x = i == 0 ? xs - tw - 14 : xs + 10;
+      cairo_set_source_rgba (cr, 0, 0, 0, 0.6);
+      cairo_rectangle (cr, x - 4, 8, tw + 8, th + 4);
+      cairo_fill (cr);
+      cairo_set_source_rgb (cr, 1, 1, 1);
+      cairo_move_to (cr, x, 10);
+      pango_cairo_show_layout (cr, layout);
+    }
+  g_object_unref (layout);
+  cairo_restore (cr);
+}
+
 static void view_draw_impl (GtkDrawingArea *area, cairo_t *cr, int w, int h);
 
 static void
@@ -240,8 +302,16 @@ view_draw_impl (GtkDrawingArea *area, cairo_t *cr, int w, int h)
                             self->zoom * ss >= 2 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_GOOD);
   cairo_paint (cr);
   cairo_restore (cr);
+  cairo_restore (cr);
+  if (self->compare_surface)
+    draw_compare (self, cr, w, h);
+  cairo_save (cr);
+  cairo_scale (cr, self->zoom, self->zoom);
+  cairo_translate (cr, -self->ox, -self->oy);
   draw_overlays (self, cr);
   cairo_restore (cr);
+  if (self->compare_surface)
+    draw_divider (self, cr, w, h);
 
   if ((self->overlays & TSR_OVERLAY_WEIGHTS) && self->weights && self->analysis)
     draw_weight_legend (self, cr, w, h);
@@ -367,6 +437,10 @@ on_drag_begin (GtkGestureDrag *g, double x, double y, TsrImageView *self)
     compute_fit (self, gtk_widget_get_width (GTK_WIDGET (self)), gtk_widget_get_height (GTK_WIDGET (self)));
   self->drag_ox = self->ox;
   self->drag_oy = self->oy;
+  /* a press within a few pixels of the divider moves the divider */
+  int w = gtk_widget_get_width (GTK_WIDGET (self));
+  self->drag_split = self->compare_surface && w > 0 && fabs (x - self->split * w) <= 10;
+  self->drag_x0 = x;
 }
 
 static void
@@ -374,6 +448,12 @@ on_drag_update (GtkGestureDrag *g, double dx, double dy, TsrImageView *self)
 {
   if (!self->img)
     return;
+  if (self->drag_split)
+    {
+      int w = gtk_widget_get_width (GTK_WIDGET (self));
+      tsr_image_view_set_split (self, w > 0 ? (self->drag_x0 + dx) / w : 0.5);
+      return;
+    }
   self->fit = FALSE;
   self->ox = self->drag_ox - dx / self->zoom;
   self->oy = self->drag_oy - dy / self->zoom;
@@ -407,6 +487,9 @@ tsr_image_view_finalize (GObject *object)
   g_clear_pointer (&self->analysis, tsr_analysis_unref);
   g_clear_pointer (&self->weights, tsr_weights_unref);
   g_free (self->readout);
+  g_clear_pointer (&self->compare_surface, cairo_surface_destroy);
+  g_free (self->label_left);
+  g_free (self->label_right);
   G_OBJECT_CLASS (tsr_image_view_parent_class)->finalize (object);
 }
 
@@ -430,6 +513,7 @@ tsr_image_view_init (TsrImageView *self)
   self->geometry_frame = -1;
   self->selected_frame = -1;
   self->readout = g_strdup ("");
+  self->split = 0.5;
   gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (self), view_draw, NULL, NULL);
   gtk_widget_set_hexpand (GTK_WIDGET (self), TRUE);
   gtk_widget_set_vexpand (GTK_WIDGET (self), TRUE);
@@ -487,6 +571,40 @@ tsr_image_view_set_image_scaled (TsrImageView *self, TsrImage *img, cairo_surfac
     self->fit = TRUE;
   update_readout (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+void
+tsr_image_view_set_compare (TsrImageView *self, cairo_surface_t *surface, const char *left_label,
+                            const char *right_label)
+{
+  if (surface)
+    cairo_surface_reference (surface);
+  g_clear_pointer (&self->compare_surface, cairo_surface_destroy);
+  self->compare_surface = surface;
+  g_free (self->label_left);
+  g_free (self->label_right);
+  self->label_left = g_strdup (left_label);
+  self->label_right = g_strdup (right_label);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+gboolean
+tsr_image_view_has_compare (TsrImageView *self)
+{
+  return self->compare_surface != NULL;
+}
+
+void
+tsr_image_view_set_split (TsrImageView *self, double fraction)
+{
+  self->split = CLAMP (fraction, 0.0, 1.0);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+double
+tsr_image_view_get_split (TsrImageView *self)
+{
+  return self->split;
 }
 
 static int

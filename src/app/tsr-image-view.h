@@ -35,6 +35,15 @@ void       tsr_image_view_set_analysis (TsrImageView *self, TsrAnalysis *a, TsrW
 void       tsr_image_view_set_selected_frame (TsrImageView *self, int frame);
 void       tsr_image_view_set_overlays (TsrImageView *self, TsrOverlay overlays);
 void       tsr_image_view_zoom_fit (TsrImageView *self);
+/* Split compare (before/after, result/mean): right of a vertical divider the view shows
+ * surface, a rendering of an image in the same geometry as the shown one, with the same
+ * zoom and pan; labels name the two sides. Dragging the divider moves it. NULL clears. */
+void       tsr_image_view_set_compare (TsrImageView *self, cairo_surface_t *surface,
+                                       const char *left_label, const char *right_label);
+gboolean   tsr_image_view_has_compare (TsrImageView *self);
+/* Divider position as a fraction of the width (0 … 1; default 0.5). */
+void       tsr_image_view_set_split (TsrImageView *self, double fraction);
+double     tsr_image_view_get_split (TsrImageView *self);
 /* The text for the pixel under the pointer ("readout" property). */
 const char *tsr_image_view_get_readout (TsrImageView *self);
 

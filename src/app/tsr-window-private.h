@@ -33,6 +33,7 @@ struct _TsrWindow
   GtkWidget *readout;
   GtkWidget *show_dropdown;
   GtkWidget *tog_weights, *tog_tiles, *tog_stars;
+  GtkWidget *tog_compare;     /* split view: result | mean stack */
   GtkWidget *column_view;
   GListStore *store;
   GtkSingleSelection *selection;

@@ -770,6 +770,19 @@ show_current (TsrWindow *self)
                                      self->analysis ? (double) self->analysis->width / self->deconv_img->width : 1.0);
   else
     tsr_image_view_set_image (self->view, NULL, NULL, -1);
+  /* split compare: the result against the mean stack of the same frames */
+  gboolean can_split = self->recon && self->mean_surface && self->result_surface
+                       && (mode == SHOW_RESULT || mode == SHOW_MEAN);
+  gtk_widget_set_sensitive (self->tog_compare, can_split);
+  if (can_split && gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_compare)))
+    {
+      if (mode == SHOW_RESULT)
+        tsr_image_view_set_compare (self->view, self->mean_surface, _("TBQR result"), _("Mean stack"));
+      else
+        tsr_image_view_set_compare (self->view, self->result_surface, _("Mean stack"), _("TBQR result"));
+    }
+  else
+    tsr_image_view_set_compare (self->view, NULL, NULL, NULL);
   /* stars are in the displayed frame's own coordinates: only over that frame */
   gtk_widget_set_sensitive (self->tog_stars, mode == SHOW_FRAME);
 }
@@ -937,6 +950,13 @@ build_view_toolbar (TsrWindow *self)
       gtk_box_append (GTK_BOX (linked), togs[i]);
     }
   gtk_box_append (GTK_BOX (bar), linked);
+
+  self->tog_compare = gtk_toggle_button_new_with_label (_("Split"));
+  gtk_widget_set_tooltip_text (self->tog_compare,
+                               _("Compare side by side: the result (left) against the mean stack of the "
+                                 "same frames (right); drag the divider"));
+  g_signal_connect_swapped (self->tog_compare, "toggled", G_CALLBACK (show_current), self);
+  gtk_box_append (GTK_BOX (bar), self->tog_compare);
 
   self->readout = gtk_label_new ("");
   gtk_label_set_xalign (GTK_LABEL (self->readout), 1);
@@ -1146,6 +1166,19 @@ void
 tsr_window_set_autorun (TsrWindow *self, gboolean autorun)
 {
   self->autorun = autorun;
+}
+
+void
+tsr_window_set_split (TsrWindow *self, gboolean split)
+{
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_compare), split);
+  show_current (self);
+}
+
+struct _TsrImageView *
+tsr_window_get_image_view (TsrWindow *self)
+{
+  return self->view;
 }
 
 void

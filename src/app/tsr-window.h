@@ -56,6 +56,10 @@ gboolean    tsr_window_param_sensitive (TsrWindow *self, const char *key);
 /* Overlay toggles (TsrOverlay bits from tsr-image-view.h), as if clicked. */
 void        tsr_window_set_overlays (TsrWindow *self, guint overlays);
 void        tsr_window_set_show (TsrWindow *self, TsrShow show);
+/* The split view: the result against the mean stack (only while one of them is shown). */
+void        tsr_window_set_split (TsrWindow *self, gboolean split);
+/* The image view (for tests: what it shows). */
+struct _TsrImageView *tsr_window_get_image_view (TsrWindow *self);
 TsrShow     tsr_window_get_show (TsrWindow *self);
 
 /* Parameters: apply a preset ("default", "seestar", "dslr", "mono") through the panel's

@@ -91,7 +91,14 @@ cli_scan (int argc, char **argv, gboolean recursive, GError **error)
   for (int i = 1; i < argc; i++)
     g_ptr_array_add (paths, argv[i]);
   g_ptr_array_add (paths, NULL);
-  return tsr_session_scan ((const char *const *) paths->pdata, &opt, cli_cancellable (), error);
+  TsrSession *s = tsr_session_scan ((const char *const *) paths->pdata, &opt, cli_cancellable (), error);
+  if (s && s->duplicates->len)
+    fprintf (stderr,
+             ngettext ("tessera-cli: note: left out %u file that repeats a frame of the session (%s)\n",
+                       "tessera-cli: note: left out %u files that repeat frames of the session (first: %s)\n",
+                       s->duplicates->len),
+             s->duplicates->len, (const char *) s->duplicates->pdata[0]);
+  return s;
 }
 
 gboolean
@@ -104,11 +111,31 @@ cli_same_file (const char *a, const char *b)
 }
 
 gboolean
+cli_check_distinct (const char *command, guint n, const char *const *options, const char *const *paths,
+                    GError **error)
+{
+  for (guint i = 0; i < n; i++)
+    for (guint j = i + 1; paths[i] && j < n; j++)
+      if (paths[j] && tsr_output_same (paths[i], paths[j]))
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                       _("%s: %s %s and %s %s name the same file; give each output its own name"), command,
+                       options[i], paths[i], options[j], paths[j]);
+          return FALSE;
+        }
+  return TRUE;
+}
+
+gboolean
 cli_check_output (const char *out, TsrSession *s, GError **error)
 {
+  /* refused at once (a folder, device, FIFO, link loop, empty name), not after the run */
+  g_autofree char *target = tsr_output_target (out, error);
+  if (!target)
+    return FALSE;
   if (s)
     for (guint i = 0; i < tsr_session_n_frames (s); i++)
-      if (cli_same_file (out, tsr_session_frame (s, i)->path))
+      if (tsr_output_same (out, tsr_session_frame (s, i)->path))
         {
           g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
                        _("%s: the output would overwrite one of the input frames; choose another name"), out);
@@ -119,7 +146,7 @@ cli_check_output (const char *out, TsrSession *s, GError **error)
       g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("%s: is a folder, expected a file name"), out);
       return FALSE;
     }
-  g_autofree char *dir = g_path_get_dirname (out);
+  g_autofree char *dir = g_path_get_dirname (target);
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("%s: the output folder %s does not exist"), out, dir);
@@ -189,6 +216,7 @@ cli_cancellable (void)
       the_cancellable = g_cancellable_new ();
       signal (SIGINT, signal_handler);
       signal (SIGTERM, signal_handler);
+      signal (SIGHUP, signal_handler);   /* the terminal closed: cancel and clean up like Ctrl+C */
       g_thread_unref (g_thread_new ("tsr-signals", signal_watcher, NULL));
     }
   return the_cancellable;

@@ -27,6 +27,11 @@ TsrSession *cli_scan (int argc, char **argv, gboolean recursive, GError **error)
 /* Refuse an output path that is one of the session's inputs, or whose folder does not
  * exist or is not writable. */
 gboolean cli_check_output (const char *out, TsrSession *s, GError **error);
+/* Refuse two outputs of one command that name the same file once resolved (symbolic links,
+ * "d/../a.fits", hard links): options[i] is the option that named paths[i] (NULL paths are
+ * skipped). */
+gboolean cli_check_distinct (const char *command, guint n, const char *const *options, const char *const *paths,
+                             GError **error);
 /* Refuse an output folder that holds any of the session's frames (files written there
  * would overwrite them or join the session at the next scan). */
 gboolean cli_check_output_dir (const char *dir, TsrSession *s, GError **error);
@@ -42,5 +47,5 @@ int      cli_params_and_session (const char *command, const char *config, char *
                                  int argc, char **argv, gboolean recursive,
                                  TsrProject *p, TsrSession **session_out);
 
-/* Cancel the job on SIGINT/SIGTERM. */
+/* Cancel the job on SIGINT, SIGTERM and SIGHUP (temporary and staged files are removed). */
 GCancellable *cli_cancellable (void);

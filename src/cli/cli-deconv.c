@@ -74,8 +74,12 @@ cli_deconv (int argc, char **argv)
     return rc;
   if (!cli_check_output (out, s, &error) || (mean_out && !cli_check_output (mean_out, s, &error)))
     return cli_fail (error);
-  if (mean_out && g_strcmp0 (mean_out, out) == 0)
-    return cli_fail_msg (_("deconv: --mean-stack and -o name the same file"));
+  {
+    const char *opts[] = { "-o", "--mean-stack", "--preview" };
+    const char *paths[] = { out, mean_out, preview };
+    if (!cli_check_distinct ("deconv", G_N_ELEMENTS (paths), opts, paths, &error))
+      return cli_fail (error);
+  }
   {
     const char *outs[] = { out, mean_out, preview };
     for (guint i = 0; i < G_N_ELEMENTS (outs); i++)

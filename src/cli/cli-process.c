@@ -60,8 +60,12 @@ cli_process (int argc, char **argv)
   if (!cli_check_output (out, s, &error) || (mean_out && !cli_check_output (mean_out, s, &error))
       || (json && !cli_check_output (json, s, &error)))
     return cli_fail (error);
-  if (mean_out && g_strcmp0 (mean_out, out) == 0)
-    return cli_fail_msg (_("process: --mean-stack and -o name the same file"));
+  {
+    const char *opts[] = { "-o", "--mean-stack", "--json", "--report" };
+    const char *paths[] = { out, mean_out, json, report };
+    if (!cli_check_distinct ("process", G_N_ELEMENTS (paths), opts, paths, &error))
+      return cli_fail (error);
+  }
   {
     const char *outs[] = { out, mean_out, json };
     for (guint i = 0; config && i < G_N_ELEMENTS (outs); i++)

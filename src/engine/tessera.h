@@ -4,6 +4,7 @@
 #include "tsr-header.h"
 #include "tsr-image.h"
 #include "tsr-fits.h"
+#include "tsr-output.h"
 #include "tsr-session.h"
 #include "tsr-progress.h"
 #include "tsr-parallel.h"

@@ -7,6 +7,7 @@
  * starts at the last stored row. TsrImage.cfa is always the pattern at memory (0,0).
  */
 #include "tsr-fits.h"
+#include "tsr-output.h"
 #include "tsr-error.h"
 #include "tsr-config.h"
 
@@ -1111,8 +1112,11 @@ in_list (const char *key, const char *const *list)
 gboolean
 tsr_fits_write (const char *path, const TsrImage *img, const char *const *drop_keys, GError **error)
 {
-  g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *target = tsr_output_target (path, error);
+  if (!target)
+    return FALSE;
+  g_autofree char *dir = g_path_get_dirname (target);
+  g_autofree char *base = g_path_get_basename (target);
   g_autofree char *tmpl = g_strdup_printf ("%s/.%s.XXXXXX.part", dir, base);
   int fd = g_mkstemp_full (tmpl, O_RDWR, 0644);
   if (fd < 0)
@@ -1193,7 +1197,7 @@ tsr_fits_write (const char *path, const TsrImage *img, const char *const *drop_k
           return FALSE;
         }
     }
-  if (g_rename (tmpl, path) != 0)
+  if (g_rename (tmpl, target) != 0)
     {
       int e = errno;
       g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot rename the finished file to %s: %s"), path,

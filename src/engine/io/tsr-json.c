@@ -9,6 +9,7 @@
  * line and column, and no input (however broken) makes it crash.
  */
 #include "tsr-json.h"
+#include "tsr-output.h"
 #include "tsr-error.h"
 
 #include <errno.h>
@@ -953,8 +954,11 @@ tsr_write_file_atomic (const char *path, const char *data, gssize len, GError **
   if (len < 0)
     len = (gssize) strlen (data);
 
-  char *dir = g_path_get_dirname (path);
-  char *base = g_path_get_basename (path);
+  g_autofree char *target = tsr_output_target (path, error);
+  if (!target)
+    return FALSE;
+  char *dir = g_path_get_dirname (target);
+  char *base = g_path_get_basename (target);
   char *name = g_strdup_printf (".%s.XXXXXX", base);
   char *tmp = g_build_filename (dir, name, NULL);
   gboolean ok = FALSE;
@@ -1000,7 +1004,7 @@ tsr_write_file_atomic (const char *path, const char *data, gssize len, GError **
       set_io_error (error, path, "close failed", errsv);
       goto out;
     }
-  if (g_rename (tmp, path) != 0)
+  if (g_rename (tmp, target) != 0)
     {
       errsv = errno;
       g_unlink (tmp);

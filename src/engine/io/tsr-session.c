@@ -26,9 +26,24 @@ frame_info_free (gpointer p)
   g_free (fi);
 }
 
-static void
-collect_folder (const char *dir, gboolean recursive, GPtrArray *out, GError **error)
+/* "device:inode" of an existing path (following links), or NULL. */
+static char *
+file_id (const char *path)
 {
+  GStatBuf st;
+  if (g_stat (path, &st) != 0)
+    return NULL;
+  return g_strdup_printf ("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, (guint64) st.st_dev, (guint64) st.st_ino);
+}
+
+/* The FITS files of dir (and, recursive, of its subfolders). Every folder is visited once,
+ * however many links lead to it: a link to "." or to a parent cannot loop. */
+static void
+collect_folder (const char *dir, gboolean recursive, GHashTable *visited, GPtrArray *out, GError **error)
+{
+  char *id = file_id (dir);
+  if (id && !g_hash_table_add (visited, id))
+    return; /* already listed */
   g_autoptr (GDir) d = g_dir_open (dir, 0, error);
   if (!d)
     return;
@@ -44,7 +59,7 @@ collect_folder (const char *dir, gboolean recursive, GPtrArray *out, GError **er
         {
           if (recursive && name[0] != '.')
             {
-              collect_folder (full, recursive, out, error);
+              collect_folder (full, recursive, visited, out, error);
               if (error && *error)
                 break;
             }
@@ -54,6 +69,52 @@ collect_folder (const char *dir, gboolean recursive, GPtrArray *out, GError **er
         g_ptr_array_add (out, g_steal_pointer (&full));
     }
   g_ptr_array_unref (names);
+}
+
+/* SHA-256 of a whole file, or NULL when it cannot be read. */
+static char *
+content_hash (const char *path)
+{
+  g_autoptr (GMappedFile) m = g_mapped_file_new (path, FALSE, NULL);
+  if (!m)
+    return NULL;
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) g_mapped_file_get_contents (m),
+                                      g_mapped_file_get_length (m));
+}
+
+/* Byte-identical copies of one frame (a night copied into two folders): only the first in
+ * time order stays. Candidates share size, time stamp (DATE-OBS; frames without one are not
+ * compared: that would read every file at scan time) and shape; only they are hashed. */
+static void
+drop_copies (TsrSession *s)
+{
+  GPtrArray *f = s->frames;
+  for (guint i = 0; i < f->len; i++)
+    {
+      TsrFrameInfo *a = f->pdata[i];
+      if (!(a->info.jd > 0))
+        break; /* undated frames sort last */
+      g_autofree char *ha = NULL;
+      for (guint j = i + 1; j < f->len;)
+        {
+          TsrFrameInfo *b = f->pdata[j];
+          if (b->info.jd != a->info.jd)
+            break; /* sorted by time: no later frame matches */
+          if (b->file_size == a->file_size && b->info.width == a->info.width && b->info.height == a->info.height)
+            {
+              if (!ha)
+                ha = content_hash (a->path);
+              g_autofree char *hb = ha ? content_hash (b->path) : NULL;
+              if (hb && g_strcmp0 (ha, hb) == 0)
+                {
+                  g_ptr_array_add (s->duplicates, g_strdup (b->path));
+                  g_ptr_array_remove_index (f, j);
+                  continue;
+                }
+            }
+          j++;
+        }
+    }
 }
 
 static int
@@ -98,7 +159,8 @@ tsr_session_scan (const char *const *paths, const TsrScanOptions *opts,
         {
           guint before = files->len;
           GError *e = NULL;
-          collect_folder (p, opts->recursive, files, &e);
+          g_autoptr (GHashTable) visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+          collect_folder (p, opts->recursive, visited, files, &e);
           if (e)
             {
               g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("%s: cannot list the folder: %s"), p, e->message);
@@ -126,15 +188,20 @@ tsr_session_scan (const char *const *paths, const TsrScanOptions *opts,
   TsrSession *s = g_new0 (TsrSession, 1);
   s->ref_count = 1;
   s->frames = g_ptr_array_new_with_free_func (frame_info_free);
+  s->duplicates = g_ptr_array_new_with_free_func (g_free);
   s->root = root;
   root = NULL;
   for (guint i = 0; i < files->len; i++)
     {
       const char *path = files->pdata[i];
-      char *canon = g_canonicalize_filename (path, NULL);
+      /* the same file reached twice (listed twice, a symbolic or a hard link) counts once */
+      char *canon = file_id (path);
+      if (!canon)
+        canon = g_canonicalize_filename (path, NULL);
       if (g_hash_table_contains (seen, canon))
         {
           g_free (canon);
+          g_ptr_array_add (s->duplicates, g_strdup (path));
           continue;
         }
       g_hash_table_add (seen, canon);
@@ -158,6 +225,7 @@ tsr_session_scan (const char *const *paths, const TsrScanOptions *opts,
       g_ptr_array_add (s->frames, fi);
     }
   g_ptr_array_sort (s->frames, compare_frames);
+  drop_copies (s);
 
   /* The session's shape is the most common one, so a single odd file is the one named. */
   guint n = s->frames->len, best = 0, best_count = 0;
@@ -241,6 +309,7 @@ tsr_session_unref (TsrSession *s)
   if (g_atomic_int_dec_and_test (&s->ref_count))
     {
       g_ptr_array_unref (s->frames);
+      g_ptr_array_unref (s->duplicates);
       g_free (s->root);
       g_free (s);
     }

@@ -20,6 +20,8 @@ typedef struct
   int width, height, channels;
   TsrCfa cfa;
   char *root;         /* the folder scanned, or NULL for a list of files */
+  GPtrArray *duplicates; /* char*: files left out because they are a frame already in the
+                            session (reached twice through links, or a byte-identical copy) */
 } TsrSession;
 
 typedef struct

@@ -5,6 +5,7 @@
  * integers are little-endian ("II"); the pixel data is converted row by row into a small
  * buffer, so memory does not grow with the image. */
 #include "tsr-tiff.h"
+#include "tsr-output.h"
 #include "tsr-error.h"
 #include "tsr-config.h"
 #include <errno.h>
@@ -231,6 +232,9 @@ tsr_tiff_write (const char *path, const TsrImage *img, TsrTiffFormat format, GEr
 {
   g_return_val_if_fail (path != NULL && img != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_autofree char *target = tsr_output_target (path, error);
+  if (!target)
+    return FALSE;
   if (img->channels != 1 && img->channels != 3)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
@@ -348,8 +352,8 @@ tsr_tiff_write (const char *path, const TsrImage *img, TsrTiffFormat format, GEr
       g_byte_array_unref (e[i].extra);
 
   /* write: temporary, rows, fsync, rename */
-  g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *dir = g_path_get_dirname (target);
+  g_autofree char *base = g_path_get_basename (target);
   g_autofree char *tmp = g_strdup_printf ("%s/.%s.XXXXXX.part", dir, base);
   int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
   if (fd < 0)
@@ -386,7 +390,7 @@ tsr_tiff_write (const char *path, const TsrImage *img, TsrTiffFormat format, GEr
                    path, g_strerror (errsv));
       return FALSE;
     }
-  if (g_rename (tmp, path) != 0)
+  if (g_rename (tmp, target) != 0)
     {
       errsv = errno;
       g_unlink (tmp);
