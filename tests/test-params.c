@@ -918,7 +918,19 @@ test_project_before_split (void)
           checked++;
         }
     }
-  g_assert_cmpuint (checked, ==, tsr_project_n_keys ());
+  /* keys added after the file was written (issue 12) load to their defaults */
+  static const char *const newer[] = { "deconv.solver", "deconv.stop_rel", "deconv.pedestal", "deconv.mask_saturated",
+                                       "deconv.gain_auto" };
+  TsrProject defaults;
+  tsr_project_init (&defaults);
+  for (guint i = 0; i < G_N_ELEMENTS (newer); i++)
+    {
+      g_autofree char *got = tsr_project_get_string (&p, newer[i]);
+      g_autofree char *def = tsr_project_get_string (&defaults, newer[i]);
+      g_assert_nonnull (got);
+      g_assert_cmpstr (got, ==, def);
+    }
+  g_assert_cmpuint (checked + G_N_ELEMENTS (newer), ==, tsr_project_n_keys ());
 
   /* the values sit in the jobs' own structs */
   g_assert_cmpint (p.tbqr.reg.model, ==, TSR_MODEL_AFFINE);
