@@ -380,20 +380,6 @@ job_fail (Job *j, GError *e)
   g_mutex_unlock (&j->lock);
 }
 
-/* Keys cubic (a = −½) weights of the taps floor(f) − 1 … floor(f) + 2 for fraction t ∈ [0, 1):
- * interpolating, and far less smoothing than bilinear sampling (which widens the model by up
- * to ¼ px² of variance at half-pixel offsets, so bright stars were over-sharpened and rang). */
-static inline void
-keys_weights (double t, float w[4])
-{
-  const double a = -0.5;
-  double u = 1 + t, v = 1 - t, q = 2 - t;
-  w[0] = (float) (((a * u - 5 * a) * u + 8 * a) * u - 4 * a);
-  w[1] = (float) (((a + 2) * t - (a + 3)) * t * t + 1);
-  w[2] = (float) (((a + 2) * v - (a + 3)) * v * v + 1);
-  w[3] = (float) (((a * q - 5 * a) * q + 8 * a) * q - 4 * a);
-}
-
 /* One (tile, channel): the exact multiplicative update of the tile's core. */
 static void
 process_item (Job *j, Worker *w, const Tile *t, int c)
@@ -465,15 +451,10 @@ process_item (Job *j, Worker *w, const Tile *t, int c)
               continue;
             double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (t->qy0 + y + w->ey[k] + 0.5) - 0.5 + oy;
             int ix = (int) floor (fx), iy = (int) floor (fy);
-            float wx[4], wy[4];
-            keys_weights (fx - ix, wx);
-            keys_weights (fy - iy, wy);
-            const float *c0 = w->cv + (gsize) (iy - 1) * vw + (ix - 1);
-            double acc = 0;
-            for (int b = 0; b < 4; b++, c0 += vw)
-              acc += wy[b] * (wx[0] * c0[0] + wx[1] * c0[1] + wx[2] * c0[2] + wx[3] * c0[3]);
+            double ax = fx - ix, ay = fy - iy;
+            const float *c0 = w->cv + (gsize) iy * vw + ix, *c1 = c0 + vw;
             /* the solver's latent carries the pedestal: h∗(x + P) = h∗x + P */
-            double lin = s * acc - sped;
+            double lin = s * ((1 - ay) * ((1 - ax) * c0[0] + ax * c0[1]) + ay * ((1 - ax) * c1[0] + ax * c1[1])) - sped;
             double bk = tsr_deconv_plane_at (pl, t->qx0 + x, t->qy0 + y);
             double yh = lin + bk;
             w->yh[k] = (float) yh;
@@ -515,19 +496,13 @@ process_item (Job *j, Worker *w, const Tile *t, int c)
             /* transpose of the bilinear sampling */
             double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (t->qy0 + y + w->ey[k] + 0.5) - 0.5 + oy;
             int ix = (int) floor (fx), iy = (int) floor (fy);
-            float wx[4], wy[4];
-            keys_weights (fx - ix, wx);
-            keys_weights (fy - iy, wy);
-            gsize base = (gsize) (iy - 1) * vw + (ix - 1);
-            for (int b = 0; b < 4; b++, base += vw)
+            double ax = fx - ix, ay = fy - iy;
+            double wq[4] = { (1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay };
+            gsize base = (gsize) iy * vw + ix, idx[4] = { base, base + 1, base + vw, base + vw + 1 };
+            for (int q = 0; q < 4; q++)
               {
-                float f1 = (float) (wy[b] * a1), f2 = (float) (wy[b] * a2);
-                float *p1 = w->s1 + base, *p2 = w->s2 + base;
-                for (int q = 0; q < 4; q++)
-                  {
-                    p1[q] += wx[q] * f1;
-                    p2[q] += wx[q] * f2;
-                  }
+                w->s1[idx[q]] += (float) (wq[q] * a1);
+                w->s2[idx[q]] += (float) (wq[q] * a2);
               }
           }
       tsr_conv_adjoint_accumulate (w->work, K, w->s1, lw, lh, s, w->NUM);
@@ -961,7 +936,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
 
   /* 3. geometry, memory plan, latent */
   int r = j->r;
-  j->M = r + 2;   /* |e| ≤ 1 px and the cubic's two taps either side */
+  j->M = r + 1;
   j->pad = j->rf + j->M;
   j->LW = r * j->W + 2 * j->pad;
   j->LH = r * j->H + 2 * j->pad;
