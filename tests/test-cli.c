@@ -274,6 +274,12 @@ test_outputs (void)
   const char *a7[] = { "process", session, "-o", target, "--mean-stack", lnk, NULL };
   expect_failure (a7, target, "name the same file");
   no_part_files (dir);
+
+  /* options out of the range of the key they stand for (issue #20, class 10) */
+  const char *r1[] = { "register", session, "--reference", "-5", NULL };
+  expect_failure (r1, NULL, "--reference");
+  const char *r2[] = { "register", session, "--cc-mad", "inf", NULL };
+  expect_failure (r2, NULL, "--cc-mad");
 }
 
 int

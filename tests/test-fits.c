@@ -1,4 +1,5 @@
 /* test-fits.c — FITS reading and writing. */
+#include <unistd.h>
 #include "tsr-test-util.h"
 
 #include <fitsio.h>
@@ -399,13 +400,14 @@ test_write_failures (void)
   g_assert_nonnull (strstr (e->message, "out.fits"));
   g_clear_error (&e);
 
-  /* the target is a folder: the rename fails, the folder stays and no temp file is left */
+  /* the target is a folder: refused before anything is written (docs/reliability.md,
+   * "What an output name may be"), the folder stays and no temp file is left */
   g_autofree char *dir = tpath ("adir.fits");
   g_mkdir (dir, 0755);
   g_autofree char *inside = g_build_filename (dir, "keep.txt", NULL);
   tsr_test_write_file (inside, "keep", 4);
   g_assert_false (tsr_fits_write (dir, img, NULL, &e));
-  g_assert_error (e, TSR_ERROR, TSR_ERROR_IO);
+  g_assert_error (e, TSR_ERROR, TSR_ERROR_INVALID_ARG);
   g_clear_error (&e);
   g_assert_true (g_file_test (inside, G_FILE_TEST_EXISTS));
   GDir *d = g_dir_open (tmp, 0, NULL);
@@ -452,11 +454,104 @@ test_refused_headers (void)
     }
 }
 
+/* Issue #20, classes 9 and 10: questionable input is refused with the file and the reason
+ * named, not read silently wrong. */
+static void
+test_questionable_input (void)
+{
+  float v[16 * 12];
+  for (int i = 0; i < 16 * 12; i++)
+    v[i] = (float) (i % 9);
+  const char *bad_patterns[] = { "XYZW", "GRB", "RGBG", "" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad_patterns); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("pattern%u.fits", i);
+      g_autofree char *path = tpath (name);
+      g_autofree char *card = g_strdup_printf ("BAYERPAT= '%s'", bad_patterns[i]);
+      const char *cards[] = { card, NULL };
+      tsr_test_write_fits (path, FLOAT_IMG, 16, 12, 1, v, cards);
+      expect_error (path, TSR_ERROR_FORMAT, "BAYERPAT");
+      TsrFitsInfo info;
+      GError *e = NULL;
+      g_assert_false (tsr_fits_read_info (path, &info, NULL, &e));
+      g_assert_error (e, TSR_ERROR, TSR_ERROR_FORMAT);
+      g_clear_error (&e);
+    }
+  /* NONE says monochrome; RGGB in lower case is RGGB */
+  const char *good_patterns[][2] = { { "NONE", "none" }, { "rggb", "RGGB" } };
+  for (guint i = 0; i < G_N_ELEMENTS (good_patterns); i++)
+    {
+      g_autofree char *path = tpath ("pattern-ok.fits");
+      g_autofree char *card = g_strdup_printf ("BAYERPAT= '%s'", good_patterns[i][0]);
+      const char *cards[] = { card, NULL };
+      tsr_test_write_fits (path, FLOAT_IMG, 16, 12, 1, v, cards);
+      GError *e = NULL;
+      g_autoptr (TsrImage) img = tsr_fits_read (path, &e);
+      g_assert_no_error (e);
+      g_assert_cmpstr (tsr_cfa_name (img->cfa), ==, good_patterns[i][1]);
+    }
+  /* BSCALE = 0 */
+  {
+    g_autofree char *path = tpath ("bscale0.fits");
+    const char *cards[] = { "SIMPLE  =                    T", "BITPIX  =                   16", "NAXIS   =                    2",
+                            "NAXIS1  =                   16", "NAXIS2  =                   12", "BSCALE  =                  0.0",
+                            "BZERO   =                32768", NULL };
+    write_raw_header (path, cards, 16 * 12 * 2);
+    expect_error (path, TSR_ERROR_FORMAT, "BSCALE");
+  }
+  /* a negative PCOUNT in an extension before the image */
+  {
+    g_autofree char *path = tpath ("pcount.fits");
+    const char *cards[] = { "SIMPLE  =                    T", "BITPIX  =                    8", "NAXIS   =                    0",
+                            "EXTEND  =                    T", NULL };
+    write_raw_header (path, cards, 0);
+    gsize len;
+    g_autofree char *primary = tsr_test_read_file (path, &len);
+    const char *ext[] = { "XTENSION= 'IMAGE   '", "BITPIX  =                   16", "NAXIS   =                    2",
+                          "NAXIS1  =                   16", "NAXIS2  =                   12", "PCOUNT  =                -5000",
+                          "GCOUNT  =                    1", NULL };
+    g_autofree char *extpath = tpath ("pcount-ext.bin");
+    write_raw_header (extpath, ext, 16 * 12 * 2);
+    gsize elen;
+    g_autofree char *extbytes = tsr_test_read_file (extpath, &elen);
+    GString *all = g_string_new_len (primary, len);
+    g_string_append_len (all, extbytes, elen);
+    tsr_test_write_file (path, all->str, all->len);
+    g_string_free (all, TRUE);
+    expect_error (path, TSR_ERROR_FORMAT, "PCOUNT");
+  }
+  /* a whole file gzip-compressed but named .fits */
+  {
+    g_autofree char *plain = tpath ("plain.fits");
+    tsr_test_write_fits (plain, FLOAT_IMG, 16, 12, 1, v, NULL);
+    gsize len;
+    g_autofree char *bytes = tsr_test_read_file (plain, &len);
+    g_autoptr (GZlibCompressor) z = g_zlib_compressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP, 6);
+    guint8 out[65536];
+    gsize rd = 0, wr = 0;
+    g_assert_cmpint (g_converter_convert (G_CONVERTER (z), bytes, len, out, sizeof out, G_CONVERTER_INPUT_AT_END,
+                                          &rd, &wr, NULL), ==, G_CONVERTER_FINISHED);
+    g_autofree char *path = tpath ("zipped.fits");
+    tsr_test_write_file (path, out, wr);
+    expect_error (path, TSR_ERROR_FORMAT, "gzip");
+  }
+  /* an unreadable file is reported as unreadable, not as "not a FITS file" (root reads all) */
+  if (geteuid () != 0)
+    {
+      g_autofree char *path = tpath ("locked.fits");
+      tsr_test_write_fits (path, FLOAT_IMG, 16, 12, 1, v, NULL);
+      g_chmod (path, 0);
+      expect_error (path, TSR_ERROR_IO, "Permission");
+      g_chmod (path, 0644);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   tmp = tsr_test_tmpdir ("fits");
+  g_test_add_func ("/fits/questionable-input", test_questionable_input);
   g_test_add_func ("/fits/bitpix-roundtrip", test_bitpix_roundtrip);
   g_test_add_func ("/fits/rgb-cube", test_rgb_cube);
   g_test_add_func ("/fits/header-passthrough", test_header_passthrough);

@@ -415,14 +415,14 @@ test_atomic_write (void)
   g_clear_error (&error);
   g_free (nodir);
 
-  /* The target is a non-empty folder: rename fails, the temporary file is removed and
-   * the folder is untouched. */
+  /* The target is a non-empty folder: refused before anything is written, the folder is
+   * untouched. */
   char *sub = g_build_filename (dir, "sub", NULL);
   char *subfile = g_build_filename (sub, "keep.txt", NULL);
   g_assert_cmpint (g_mkdir (sub, 0755), ==, 0);
   tsr_test_write_file (subfile, "keep", 4);
   g_assert_false (tsr_write_file_atomic (sub, "x", 1, &error));
-  g_assert_error (error, TSR_ERROR, TSR_ERROR_IO);
+  g_assert_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG);
   g_assert_nonnull (strstr (error->message, sub));
   g_clear_error (&error);
   g_assert_true (g_file_test (subfile, G_FILE_TEST_IS_REGULAR));

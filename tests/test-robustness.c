@@ -419,6 +419,8 @@ assert_no_part_files (const char *root)
 
 /* The child's resource limit for the injected write failure (−1: none). */
 static rlim_t child_fsize = RLIM_INFINITY;
+/* The child's address-space limit (RLIM_INFINITY: none). */
+static rlim_t child_as = RLIM_INFINITY;
 
 static void
 child_setup (gpointer data)
@@ -429,6 +431,11 @@ child_setup (gpointer data)
       signal (SIGXFSZ, SIG_IGN);
       struct rlimit rl = { child_fsize, child_fsize };
       setrlimit (RLIMIT_FSIZE, &rl);
+    }
+  if (child_as != RLIM_INFINITY)
+    {
+      struct rlimit rl = { child_as, child_as };
+      setrlimit (RLIMIT_AS, &rl);
     }
 }
 
@@ -1153,6 +1160,237 @@ test_synth_demo (void)
     }
 }
 
+/* Class 4 of issue #20: float frames with physically absurd samples (±3e38: one hot pixel
+ * per frame, and a regular pattern on one colour of Bayer frames) are finite input, but
+ * squaring them overflows. They are invalid samples: the result is finite and of the scale
+ * of the sky and stars, for the mono and the Bayer session, with stack and process. */
+static void
+test_absurd_values (void)
+{
+  const char *bayers[] = { NULL, "RGGB" };
+  for (guint b = 0; b < G_N_ELEMENTS (bayers); b++)
+    {
+      g_autofree char *dir = g_strdup_printf ("%s/absurd-%u", tmp, b);
+      for (guint i = 0; i < 4; i++)
+        {
+          g_autofree float *v = make_pixels (PIX_STARS, W, H, 1, i);
+          v[(gsize) (5 + i) * W + 7 + 3 * i] = i % 2 ? 3.0e38f : -3.0e38f;   /* a hot pixel */
+          if (bayers[b])
+            for (int y = 0; y < H; y += 2)
+              for (int x = 1; x < W; x += 34)
+                v[(gsize) y * W + x] = 2.9e38f;                             /* a pattern on one site */
+          g_mkdir_with_parents (dir, 0755);
+          g_autofree char *name = g_strdup_printf ("%s/f%u.fits", dir, i);
+          g_autofree char *date = g_strdup_printf ("DATE-OBS= '2025-04-09T22:%02u:00'", i);
+          g_autofree char *pat = bayers[b] ? g_strdup_printf ("BAYERPAT= '%s'", bayers[b]) : NULL;
+          const char *cards[] = { date, "EXPTIME =                 10.0", pat, NULL };
+          tsr_test_write_fits (name, FLOAT_IMG, W, H, 1, v, cards);
+        }
+      const char *cmds[][6] = { { "stack", dir, "--method", "mean", "-o", NULL },
+                                { "process", dir, "-o", NULL, NULL, NULL } };
+      for (guint c = 0; c < G_N_ELEMENTS (cmds); c++)
+        {
+          g_autofree char *out = g_strdup_printf ("%s/out-%u-%u.fits", tmp, b, c);
+          const char *argv_[8] = { NULL };
+          guint n = 0;
+          for (guint k = 0; k < 6 && cmds[c][k]; k++)
+            argv_[n++] = cmds[c][k];
+          argv_[n++] = out;
+          g_autofree char *err = NULL;
+          int rc = tsr_test_run_cli (argv_, NULL, &err);
+          if (rc != 0)
+            g_error ("%s on absurd samples failed: %s", cmds[c][0], err);
+          GError *e = NULL;
+          g_autoptr (TsrImage) img = tsr_fits_read (out, &e);
+          g_assert_no_error (e);
+          gsize n_all = tsr_image_npix (img) * img->channels;
+          guint read_back_masked = 0;
+          for (gsize k = 0; k < n_all; k++)
+            {
+              if (!isfinite (img->data[k]) || fabsf (img->data[k]) > 1e6f)
+                g_error ("%s: sample %" G_GSIZE_FORMAT " is %g", cmds[c][0], k, img->data[k]);
+              read_back_masked += !img->mask[k % tsr_image_npix (img)];
+            }
+          g_assert_cmpuint (read_back_masked, <, n_all / 2);
+        }
+    }
+}
+
+/* Class 5 of issue #20: the outputs of one run are committed together or not at all. An
+ * earlier run's result, mean stack, diagnostics and report are in place; a new run fails
+ * while writing its report (writes past the size of the result fail, as on a disk that
+ * fills up): every earlier output is unchanged and nothing is left behind. A foreign
+ * non-empty folder is refused as --report before any work (class 7). */
+static void
+test_all_or_nothing (void)
+{
+  const char *s = good ();
+  g_autofree char *scratch = g_build_filename (tmp, "commit-scratch", NULL);
+  g_autofree char *odir = g_build_filename (tmp, "commit", NULL);
+  g_mkdir_with_parents (scratch, 0755);
+  g_mkdir_with_parents (odir, 0755);
+  g_autofree char *res = g_build_filename (odir, "result.fits", NULL);
+  g_autofree char *mean = g_build_filename (odir, "mean.fits", NULL);
+  g_autofree char *json = g_build_filename (odir, "diag.json", NULL);
+  g_autofree char *rep = g_build_filename (odir, "report", NULL);
+  /* a complete earlier run */
+  {
+    GPtrArray *a = g_ptr_array_new ();
+    const char *args[] = { "process", s, "-o", res, "--mean-stack", mean, "--json", json, "--report", rep };
+    for (guint i = 0; i < G_N_ELEMENTS (args); i++)
+      g_ptr_array_add (a, (gpointer) args[i]);
+    g_autofree char *err = NULL;
+    g_assert_cmpint (run_cli (a, NULL, &err), ==, 0);
+    g_ptr_array_unref (a);
+  }
+  GStatBuf st;
+  g_assert_cmpint (g_stat (res, &st), ==, 0);
+  gsize res_size = st.st_size, biggest = 0;
+  g_autoptr (GDir) d = g_dir_open (rep, 0, NULL);
+  const char *n;
+  while ((n = g_dir_read_name (d)))
+    {
+      g_autofree char *f = g_build_filename (rep, n, NULL);
+      if (g_stat (f, &st) == 0)
+        biggest = MAX (biggest, (gsize) st.st_size);
+    }
+  if (biggest <= res_size + 256)
+    {
+      g_test_skip ("no report file is larger than the result: cannot make only the report fail");
+      return;
+    }
+  const char *watch[] = { s, odir, NULL };
+  GPtrArray *a = g_ptr_array_new ();
+  const char *args[] = { "process", s, "-o", res, "--mean-stack", mean, "--json", json, "--report", rep };
+  for (guint i = 0; i < G_N_ELEMENTS (args); i++)
+    g_ptr_array_add (a, (gpointer) args[i]);
+  child_fsize = res_size + 256;  /* the result fits, the largest report figure does not */
+  expect_failure (a, NULL, watch);
+  child_fsize = RLIM_INFINITY;
+  g_ptr_array_unref (a);
+
+  /* a foreign folder as --report: refused, untouched */
+  g_autofree char *foreign = g_build_filename (tmp, "holiday-photos", NULL);
+  g_mkdir_with_parents (foreign, 0755);
+  g_autofree char *photo = g_build_filename (foreign, "index.html", NULL);
+  tsr_test_write_file (photo, "<html>my page</html>", 20);
+  const char *watch2[] = { foreign, NULL };
+  GPtrArray *b = g_ptr_array_new ();
+  const char *args2[] = { "process", s, "-o", res, "--report", foreign };
+  for (guint i = 0; i < G_N_ELEMENTS (args2); i++)
+    g_ptr_array_add (b, (gpointer) args2[i]);
+  expect_failure (b, "not empty", watch2);
+  g_ptr_array_unref (b);
+}
+
+/* Class 7 of issue #20: register --write-registered never overwrites files it did not
+ * write: a folder of other raw frames with the same names is refused and untouched; its own
+ * earlier output folder (it holds registration.json) is replaced as a whole. */
+static void
+test_registered_folder (void)
+{
+  const char *s = good ();
+  g_autofree char *own = g_build_filename (tmp, "registered", NULL);
+  g_autofree char *raw = g_build_filename (tmp, "other-night", NULL);
+  for (int run = 0; run < 2; run++)
+    {
+      GPtrArray *a = g_ptr_array_new ();
+      const char *args[] = { "register", "-q", s, "--write-registered", own };
+      for (guint i = 0; i < G_N_ELEMENTS (args); i++)
+        g_ptr_array_add (a, (gpointer) args[i]);
+      g_autofree char *err = NULL;
+      int rc = run_cli (a, NULL, &err);
+      if (rc != 0)
+        g_error ("register --write-registered (run %d): %s", run, err);
+      g_ptr_array_unref (a);
+      g_autofree char *marker = g_build_filename (own, "registration.json", NULL);
+      g_assert_true (g_file_test (marker, G_FILE_TEST_IS_REGULAR));
+    }
+  session (raw, 2, -1, 0, PIX_NOISE);  /* other frames named f0.fits, f1.fits like the session's */
+  const char *watch[] = { raw, s, NULL };
+  GPtrArray *b = g_ptr_array_new ();
+  const char *args2[] = { "register", "-q", s, "--write-registered", raw };
+  for (guint i = 0; i < G_N_ELEMENTS (args2); i++)
+    g_ptr_array_add (b, (gpointer) args2[i]);
+  expect_failure (b, "not empty", watch);
+  g_ptr_array_unref (b);
+}
+
+/* A tile-compressed 16-bit frame of w × h (a few MB even at 20000 × 20000: blocks of two
+ * levels), for sessions far larger in memory than on disk. */
+static void
+big_frame (const char *path, long w, long h, int minute)
+{
+  fitsfile *f = NULL;
+  int st = 0;
+  g_autofree char *name = g_strdup_printf ("!%s[compress R]", path);
+  fits_create_file (&f, name, &st);
+  long naxes[2] = { w, h };
+  fits_create_img (f, SHORT_IMG, 2, naxes, &st);
+  g_autofree char *date = g_strdup_printf ("2025-01-01T22:%02d:00", minute);
+  fits_write_key_str (f, "DATE-OBS", date, "", &st);
+  short *row = g_new (short, w);
+  for (long y = 0; y < h && !st; y++)
+    {
+      for (long x = 0; x < w; x++)
+        row[x] = (short) (1000 + ((x / 1000 + y / 1000) % 2));
+      fits_write_img (f, TSHORT, y * w + 1, w, row, &st);
+    }
+  g_free (row);
+  fits_close_file (f, &st);
+  g_assert_cmpint (st, ==, 0);
+}
+
+/* Class 3 of issue #20: under a 1 GB address-space limit every command either finishes or
+ * exits with one clear line — never a signal — on sessions from tiny to 20000 × 20000. */
+static void
+test_address_space (void)
+{
+  if (g_getenv ("ASAN_OPTIONS"))
+    {
+      g_test_skip ("AddressSanitizer reserves terabytes of address space: no RLIMIT_AS under ./run sanitize");
+      return;
+    }
+  const long sizes[] = { 256, 6500, 20000 };
+  const char *cmds[][6] = { { "info", "{S}", NULL }, { "stack", "{S}", "-o", "{O}", NULL },
+                            { "stack", "-m", "median", "{S}", "-o", "{O}" }, { "register", "-q", "{S}", NULL },
+                            { "process", "{S}", "-o", "{O}", NULL }, { "deconv", "{S}", "-o", "{O}", NULL } };
+  for (guint z = 0; z < G_N_ELEMENTS (sizes); z++)
+    {
+      g_autofree char *dir = g_strdup_printf ("%s/as-%ld", tmp, sizes[z]);
+      g_mkdir_with_parents (dir, 0755);
+      for (int i = 0; i < 2; i++)
+        {
+          g_autofree char *p = g_strdup_printf ("%s/f%d.fits.fz", dir, i);
+          big_frame (p, sizes[z], sizes[z], i);
+        }
+      g_autofree char *out = g_strdup_printf ("%s/out-%ld.fits", tmp, sizes[z]);
+      for (guint c = 0; c < G_N_ELEMENTS (cmds); c++)
+        {
+          GPtrArray *a = g_ptr_array_new ();
+          for (guint k = 0; k < 6 && cmds[c][k]; k++)
+            g_ptr_array_add (a, (gpointer) (!strcmp (cmds[c][k], "{S}") ? dir : !strcmp (cmds[c][k], "{O}") ? out
+                                                                                                     : cmds[c][k]));
+          g_autofree char *err = NULL;
+          child_as = (rlim_t) 1 << 30;
+          int rc = run_cli (a, NULL, &err);
+          child_as = RLIM_INFINITY;
+          g_test_message ("%ld² %s → %d %s", sizes[z], cmds[c][0], rc, err ? g_strchomp (err) : "");
+          if (rc >= 128)
+            g_error ("%s on %ld × %ld frames under a 1 GB address space: killed by signal %d", cmds[c][0],
+                     sizes[z], sizes[z], rc - 128);
+          if (rc != 0 && count_lines (err) != 1 && !(err && *err && !strchr (err, '\n')))
+            g_error ("%s on %ld × %ld: expected one line, got '%s'", cmds[c][0], sizes[z], sizes[z], err);
+          if (sizes[z] <= 256 && rc != 0 && strcmp (cmds[c][0], "process") && strcmp (cmds[c][0], "deconv")
+              && strcmp (cmds[c][0], "register"))
+            g_error ("%s on tiny frames failed: %s", cmds[c][0], err);
+          if (sizes[z] >= 20000 && rc == 0)
+            g_error ("%s on 20000 × 20000 frames claims success in 1 GB", cmds[c][0]);
+          g_ptr_array_unref (a);
+        }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1190,6 +1428,10 @@ main (int argc, char **argv)
   g_test_add_func ("/robustness/set", test_bad_set);
   g_test_add_func ("/robustness/compressed-valid", test_compressed_valid);
   g_test_add_func ("/robustness/synth-demo", test_synth_demo);
+  g_test_add_func ("/robustness/absurd-values", test_absurd_values);
+  g_test_add_func ("/robustness/all-or-nothing", test_all_or_nothing);
+  g_test_add_func ("/robustness/registered-folder", test_registered_folder);
+  g_test_add_func ("/robustness/address-space", test_address_space);
   int r = g_test_run ();
   /* for the CI log (and the report of issue #7) */
   g_printerr ("# robustness: %u bad-input runs refused cleanly, %u accepted as documented, %u Ctrl+C runs\n",

@@ -1,9 +1,13 @@
 #!/bin/sh
-# Bring po/LL.po up to date with the sources (new messages appear untranslated, removed ones
+# List the sources with messages in po/POTFILES, bring po/LL.po up to date with the sources (new messages appear untranslated, removed ones
 # become obsolete) and list what is left to translate. po/check-po.py (the `po` test) fails
 # until every message is translated. Usage: tools/po-update.sh [LL]   (default: every LINGUAS)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
+# POTFILES: every source file with a translatable string (po/check-po.py checks the same)
+{ head -n 1 "$root/po/POTFILES"; cd "$root" && ls data/*.in;
+  grep -lE '(^|[^A-Za-z0-9_])(N_|_|C_|NC_) *\(' src/app/*.c src/cli/*.c src/engine/*/*.c | sort; } > "$root/po/POTFILES.new"
+mv "$root/po/POTFILES.new" "$root/po/POTFILES"
 pot=$(mktemp --suffix=.pot)
 trap 'rm -f "$pot"' EXIT
 xgettext --from-code=UTF-8 --directory="$root" --files-from="$root/po/POTFILES" \

@@ -121,13 +121,21 @@ cli_deconv (int argc, char **argv)
                              "combine (see 'tessera-cli register' for the reasons)"),
                            where, used, tsr_session_n_frames (s));
     }
-  gboolean ok = tsr_fits_write (out, r->image, NULL, &error);
+  /* all outputs staged, then renamed together (or none is) */
+  g_autoptr (TsrCommit) commit = tsr_commit_new ();
+  const char *st = tsr_commit_stage_file (commit, out, &error);
+  gboolean ok = st && tsr_fits_write (st, r->image, NULL, &error);
   if (ok && mean_out)
-    ok = tsr_fits_write (mean_out, r->mean, NULL, &error);
+    ok = (st = tsr_commit_stage_file (commit, mean_out, &error)) && tsr_fits_write (st, r->mean, NULL, &error);
   if (ok && preview)
-    ok = tsr_write_png_preview (r->image, preview, 1600, &error);
+    ok = (st = tsr_commit_stage_file (commit, preview, &error)) && tsr_write_png_preview (r->image, st, 1600, &error);
+  if (ok && g_cancellable_set_error_if_cancelled (cli_cancellable (), &error))
+    ok = FALSE;
+  if (ok)
+    ok = tsr_commit_apply (commit, &error);
   if (!ok)
     {
+      tsr_commit_explain (commit, error);
       tsr_deconv_result_free (r);
       return cli_fail (error);
     }

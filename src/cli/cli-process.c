@@ -72,7 +72,8 @@ cli_process (int argc, char **argv)
       if (outs[i] && cli_same_file (outs[i], config))
         return cli_fail_msg (_("process: %s: the output would overwrite the project file; choose another name"),
                              outs[i]);
-    if (report && !cli_check_output_dir (report, s, &error))
+    if (report && (!cli_check_output_dir (report, s, &error)
+                   || !tsr_output_dir_check (report, TSR_REPORT_MARKER, &error)))
       return cli_fail (error);
   }
 
@@ -109,26 +110,40 @@ cli_process (int argc, char **argv)
     return cli_fail (error);
   double secs = (g_get_monotonic_time () - t0) / 1e6;
 
-  gboolean ok = tsr_fits_write (out, r->result, NULL, &error);
+  /* every output staged, then all renamed onto their names together (or none is) */
+  g_autoptr (TsrCommit) commit = tsr_commit_new ();
+  const char *st_out = tsr_commit_stage_file (commit, out, &error);
+  gboolean ok = st_out && tsr_fits_write (st_out, r->result, NULL, &error);
   if (ok && mean_out)
-    ok = tsr_fits_write (mean_out, r->mean, NULL, &error);
+    {
+      const char *st = tsr_commit_stage_file (commit, mean_out, &error);
+      ok = st && tsr_fits_write (st, r->mean, NULL, &error);
+    }
   if (ok && json)
     {
       g_autofree char *text = tsr_tbqr_diagnostics_json (a, w, r);
-      ok = tsr_write_file_atomic (json, text, -1, &error);
+      const char *st = tsr_commit_stage_file (commit, json, &error);
+      ok = st && tsr_write_file_atomic (st, text, -1, &error);
     }
   if (ok && report)
     {
-      ok = tsr_report_write (report, a, w, r, &error);
+      const char *rd = tsr_commit_stage_dir (commit, report, TSR_REPORT_MARKER, &error);
+      ok = rd && tsr_report_write (rd, a, w, r, &error);
       const struct { const char *name; TsrImage *img; } maps[] = {
         { "coverage.fits", r->coverage }, { "weight.fits", r->weight }, { "rejected.fits", r->rejected },
       };
       for (guint i = 0; ok && i < G_N_ELEMENTS (maps); i++)
         {
-          g_autofree char *path = g_build_filename (report, maps[i].name, NULL);
+          g_autofree char *path = g_build_filename (rd, maps[i].name, NULL);
           ok = tsr_fits_write (path, maps[i].img, NULL, &error);
         }
     }
+  if (ok && g_cancellable_set_error_if_cancelled (cli_cancellable (), &error))
+    ok = FALSE;
+  if (ok)
+    ok = tsr_commit_apply (commit, &error);
+  if (!ok)
+    tsr_commit_explain (commit, error);
   if (!ok)
     {
       tsr_reconstruction_free (r);

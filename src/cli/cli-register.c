@@ -46,12 +46,23 @@ cli_register (int argc, char **argv)
     return cli_fail_msg (_("register: unknown model '%s' (similarity, affine, homography)"), model);
   if (interp && !tsr_interp_from_name (interp, &p.interp))
     return cli_fail_msg (_("register: unknown kernel '%s' (lanczos3, bicubic, bilinear)"), interp);
-  if (!(cc_min >= -1 && cc_min <= 1))
-    return cli_fail_msg (_("register: --cc-min must be in [-1, 1], got %g"), cc_min);
-  if (!(smin > 0 && smin <= 1 && smax >= 1 && smax < 10))
-    return cli_fail_msg (_("register: scale bounds must satisfy 0 < min ≤ 1 ≤ max < 10"));
-  if (!(cc_mad >= 0) || !(shift_min >= 0) || !(shift_mult >= 0))
-    return cli_fail_msg (_("register: gate multipliers and limits must not be negative"));
+  /* each option in the range of the project key it stands for (finite: no inf, no nan) */
+  const struct { const char *option, *key; double value; } ranged[] = {
+    { "--reference", "register.reference", reference }, { "--cc-min", "gate.cc_min", cc_min },
+    { "--cc-mad", "gate.cc_mad", cc_mad }, { "--scale-min", "gate.scale_min", smin },
+    { "--scale-max", "gate.scale_max", smax }, { "--shift-min", "gate.shift_min", shift_min },
+    { "--shift-mult", "gate.shift_mult", shift_mult },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (ranged); i++)
+    {
+      const TsrParamSpec *spec = tsr_project_find (ranged[i].key);
+      if (!(isfinite (ranged[i].value) && ranged[i].value >= spec->min && ranged[i].value <= spec->max))
+        {
+          g_autofree char *range = tsr_key_range_string (spec);
+          return cli_fail_msg (_("register: %s %g is out of range (allowed %s, as %s)"), ranged[i].option,
+                               ranged[i].value, range, ranged[i].key);
+        }
+    }
   p.reference = reference;
   p.reject_cc_min_abs = cc_min;
   p.reject_cc_mad_multiplier = cc_mad;
@@ -69,6 +80,15 @@ cli_register (int argc, char **argv)
                          reference, tsr_session_n_frames (s) - 1);
   if (json && !cli_check_output (json, s, &error))
     return cli_fail (error);
+  if (write_dir && (!cli_check_output_dir (write_dir, s, &error)
+                    || !tsr_output_dir_check (write_dir, TSR_REGISTERED_MARKER, &error)))
+    return cli_fail (error);
+  {
+    const char *opts[] = { "--json", "--write-registered" };
+    const char *paths[] = { json, write_dir };
+    if (!cli_check_distinct ("register", G_N_ELEMENTS (paths), opts, paths, &error))
+      return cli_fail (error);
+  }
 
   CliProgress prog;
   cli_progress_init (&prog);
@@ -103,19 +123,35 @@ cli_register (int argc, char **argv)
                            s->root ? s->root : tsr_session_frame (s, 0)->path,
                            tsr_session_frame (s, r->reference)->name, r->n_frames - 1, r->n_frames);
     }
+  /* the JSON and the folder of registered frames are committed together (or neither is) */
+  g_autoptr (TsrCommit) commit = tsr_commit_new ();
+  g_autofree char *text = tsr_registration_to_json (r);
+  gboolean ok = TRUE;
   if (json)
     {
-      g_autofree char *text = tsr_registration_to_json (r);
-      if (!tsr_write_file_atomic (json, text, -1, &error))
-        return cli_fail (error);
+      const char *st = tsr_commit_stage_file (commit, json, &error);
+      ok = st && tsr_write_file_atomic (st, text, -1, &error);
     }
-  if (write_dir)
+  if (ok && write_dir)
     {
+      const char *wd = tsr_commit_stage_dir (commit, write_dir, TSR_REGISTERED_MARKER, &error);
       cli_progress_init (&prog);
-      gboolean ok = tsr_registration_write_frames (r, write_dir, cli_progress_cb, &prog, cli_cancellable (), &error);
+      ok = wd && tsr_registration_write_frames (r, wd, cli_progress_cb, &prog, cli_cancellable (), &error);
       cli_progress_end (&prog);
-      if (!ok)
-        return cli_fail (error);
+      if (ok)
+        {
+          g_autofree char *marker = g_build_filename (wd, TSR_REGISTERED_MARKER, NULL);
+          ok = tsr_write_file_atomic (marker, text, -1, &error);
+        }
+    }
+  if (ok && g_cancellable_set_error_if_cancelled (cli_cancellable (), &error))
+    ok = FALSE;
+  if (ok)
+    ok = tsr_commit_apply (commit, &error);
+  if (!ok)
+    {
+      tsr_commit_explain (commit, error);
+      return cli_fail (error);
     }
   return 0;
 }

@@ -5,6 +5,7 @@
 #include "tsr-image.h"
 #include "tsr-fits.h"
 #include "tsr-output.h"
+#include "tsr-commit.h"
 #include "tsr-session.h"
 #include "tsr-progress.h"
 #include "tsr-parallel.h"

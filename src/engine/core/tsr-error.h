@@ -22,4 +22,13 @@ typedef enum
   TSR_ERROR_CANCELLED     /* not used: cancellation reports G_IO_ERROR_CANCELLED */
 } TsrErrorCode;
 
+/* Memory the process may still use: the smaller of what the system has available
+ * (MemAvailable) and what the address-space limit leaves (RLIMIT_AS); G_MAXUINT64 when
+ * neither is known. */
+guint64 tsr_memory_available (void);
+/* A TSR_ERROR_TOO_LARGE error: "needs N GiB for <what>, M GiB available; lower …". */
+void    tsr_set_memory_error (GError **error, guint64 bytes, const char *what);
+/* g_try_malloc, or NULL with tsr_set_memory_error (for allocations of image size). */
+gpointer tsr_try_alloc (gsize bytes, const char *what, GError **error);
+
 G_END_DECLS

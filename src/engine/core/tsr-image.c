@@ -1,5 +1,6 @@
 /* tsr-image.c — reference-counted float32 planar images. */
 #include "tsr-image.h"
+#include "tsr-error.h"
 
 #include <string.h>
 
@@ -83,6 +84,15 @@ TsrImage *
 tsr_image_new (int width, int height, int channels)
 {
   return image_alloc (width, height, channels, TRUE);
+}
+
+TsrImage *
+tsr_image_new_checked (int width, int height, int channels, const char *what, GError **error)
+{
+  TsrImage *img = tsr_image_new (width, height, channels);
+  if (!img)
+    tsr_set_memory_error (error, (guint64) width * height * (channels * sizeof (float) + 1), what);
+  return img;
 }
 
 TsrImage *

@@ -10,6 +10,11 @@
 
 G_BEGIN_DECLS
 
+/* Samples of larger magnitude are invalid (masked on read, like NaN): no detector or
+ * calibrated frame produces them — they come from uninitialised memory, a wrong BZERO or a
+ * damaged file — and squaring them in float (the rejection statistics) would overflow. */
+#define TSR_SAMPLE_MAX 1e15f
+
 /* Bayer pattern named by the colours of the 2×2 cell whose top-left sample is at the
  * image origin (0,0) in memory order: e.g. GRBG → (0,0)=G (1,0)=R (0,1)=B (1,1)=G. */
 typedef enum
@@ -48,6 +53,9 @@ struct _TsrImage
 TsrImage *tsr_image_new (int width, int height, int channels);  /* zeroed, mask all valid */
 /* Same shape, data and mask left uninitialised: for outputs whose every sample and mask
  * byte the caller writes (saves zeroing, and the first write faults the pages in). */
+/* tsr_image_new, or NULL with a TSR_ERROR_TOO_LARGE error saying how much memory `what`
+ * needs and how much there is. */
+TsrImage *tsr_image_new_checked (int width, int height, int channels, const char *what, GError **error);
 TsrImage *tsr_image_new_uninit (int width, int height, int channels);
 TsrImage *tsr_image_new_like (const TsrImage *like);             /* same shape & cfa, zero data, copy of header */
 TsrImage *tsr_image_copy (const TsrImage *img);

@@ -394,7 +394,15 @@ prevalidate_compressed (const char *path, gint64 file_size, GError **error)
             }
           n *= naxes[k];
         }
-      if (n < 0 || n > file_size || pcount < 0 || pcount > file_size || gcount < 0 || gcount > 1 << 20
+      if (pcount < 0)
+        {
+          g_autofree char *base = basename_of (path);
+          g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                       _("%s: damaged header: PCOUNT = %lld is negative"), base, (long long) pcount);
+          ok = FALSE;
+          break;
+        }
+      if (n < 0 || n > file_size || pcount > file_size || gcount < 0 || gcount > 1 << 20
           || (bitpix != 8 && bitpix != 16 && bitpix != 32 && bitpix != 64 && bitpix != -32 && bitpix != -64))
         break;
       if (pcount + n > 0 && gcount > file_size / (pcount + n))
@@ -498,6 +506,28 @@ open_image (const char *path, OpenFits *of, GError **error)
       g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: not a regular file"), path);
       return FALSE;
     }
+  {
+    /* what the file is, before asking cfitsio: unreadable, or gzip-compressed as a whole */
+    FILE *fp = fopen (path, "rb");
+    if (!fp)
+      {
+        int e = errno;
+        g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("%s: cannot read the file: %s"), path, g_strerror (e));
+        return FALSE;
+      }
+    guint8 magic[2] = { 0, 0 };
+    size_t got = fread (magic, 1, 2, fp);
+    fclose (fp);
+    if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b)
+      {
+        g_autofree char *base = basename_of (path);
+        g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                     _("%s: the whole file is gzip-compressed; decompress it (gunzip) first, or "
+                       "tile-compress it with fpack (.fz), which Tessera reads directly"),
+                     base);
+        return FALSE;
+      }
+  }
   if (st.st_size < 2880)
     {
       g_autofree char *base = basename_of (path);
@@ -653,6 +683,20 @@ open_image (const char *path, OpenFits *of, GError **error)
         }
       goto fail;
     }
+  {
+    /* BSCALE = 0 (or not finite) would make every pixel the same value */
+    double bscale = 1.0;
+    int st = 0;
+    if (fits_read_key (of->f, TDOUBLE, "BSCALE", &bscale, NULL, &st) == 0 && !(isfinite (bscale) && bscale != 0))
+      {
+        g_autofree char *base = basename_of (path);
+        g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                     _("%s: BSCALE = %g would make every pixel the same value; the header is damaged"), base,
+                     bscale);
+        goto fail;
+      }
+    fits_clear_errmsg ();
+  }
   return TRUE;
 
 fail:
@@ -726,6 +770,31 @@ header_double (const TsrHeader *h, const char *const *keys)
   return NAN;
 }
 
+/* Keywords that would make the frame silently wrong: a Bayer pattern that is none of the
+ * four (the frame would turn monochrome). BSCALE = 0 is refused in open_image. */
+static gboolean
+check_keywords (const char *path, const TsrHeader *h, GError **error)
+{
+  static const char *const pat_keys[] = { "BAYERPAT", "CFA-PAT" };
+  for (guint k = 0; k < G_N_ELEMENTS (pat_keys); k++)
+    {
+      g_autofree char *pat = tsr_header_get_string (h, pat_keys[k]);
+      if (!pat)
+        continue;
+      g_autofree char *up = g_strstrip (g_ascii_strup (pat, -1));
+      if (tsr_cfa_from_name (up) == TSR_CFA_NONE && strcmp (up, "NONE") != 0 && strcmp (up, "MONO") != 0)
+        {
+          g_autofree char *base = basename_of (path);
+          g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                       _("%s: %s = '%s' is not a Bayer pattern (RGGB, GRBG, GBRG or BGGR; NONE for "
+                         "monochrome): fix or remove the keyword"),
+                       base, pat_keys[k], pat);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 static void
 fill_info (TsrFitsInfo *info, const OpenFits *of, const TsrHeader *h)
 {
@@ -771,6 +840,11 @@ tsr_fits_read_info (const char *path, TsrFitsInfo *info, TsrHeader **header_out,
   TsrHeader *h = read_header (&of);
   close_image (&of);
   UNLOCK ();
+  if (!check_keywords (path, h, error))
+    {
+      tsr_header_free (h);
+      return FALSE;
+    }
   fill_info (info, &of, h);
   if (header_out)
     *header_out = h;
@@ -1037,6 +1111,13 @@ read_rows (const char *path, int y0, int y1, gboolean whole, GError **error)
     }
   tsr_header_free (img->header);
   img->header = read_header (&of);
+  if (!check_keywords (path, img->header, error))
+    {
+      close_image (&of);
+      UNLOCK ();
+      tsr_image_unref (img);
+      return NULL;
+    }
   TsrFitsInfo info;
   fill_info (&info, &of, img->header);
   img->cfa = tsr_cfa_shift (info.cfa, 0, y0 & 1);
@@ -1068,7 +1149,7 @@ read_rows (const char *path, int y0, int y1, gboolean whole, GError **error)
     {
       float *p = tsr_image_plane (img, c);
       for (gsize i = 0; i < npix; i++)
-        if (!isfinite (p[i]))
+        if (!(fabsf (p[i]) <= TSR_SAMPLE_MAX)) /* NaN, ±inf and physically absurd values */
           {
             p[i] = 0.0f;
             img->mask[i] = 0;

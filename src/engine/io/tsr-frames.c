@@ -13,13 +13,24 @@ tsr_map_options_init (TsrMapOptions *opt, const char *phase)
   opt->read_pixels = TRUE;
 }
 
+/* Bytes one frame in flight takes: the frame itself and the hook's working memory. */
+static double
+frame_bytes (const TsrSession *s, const TsrMapOptions *opt)
+{
+  double factor = opt->bytes_per_frame_factor > 0 ? opt->bytes_per_frame_factor : 2.0;
+  return (double) s->width * s->height * (s->channels * sizeof (float) + 1) * (1.0 + factor);
+}
+
 guint
 tsr_frames_parallelism (const TsrSession *s, const TsrMapOptions *opt)
 {
   guint threads = opt->n_threads ? opt->n_threads : g_get_num_processors ();
   gsize budget = opt->memory_budget ? opt->memory_budget : (gsize) 2 << 30;
-  double factor = opt->bytes_per_frame_factor > 0 ? opt->bytes_per_frame_factor : 2.0;
-  double frame = (double) s->width * s->height * s->channels * sizeof (float) * (1.0 + factor);
+  /* the budget is what the user allows; what the system has left bounds it too */
+  guint64 avail = tsr_memory_available ();
+  if (avail < budget)
+    budget = (gsize) avail;
+  double frame = frame_bytes (s, opt);
   guint by_memory = frame > 0 ? (guint) MIN (1024.0, budget / frame) : threads;
   guint n = MIN (threads, by_memory);
   guint frames = opt->indices ? opt->n_indices : tsr_session_n_frames (s);
@@ -125,6 +136,14 @@ tsr_frames_map (TsrSession *s, const TsrMapOptions *opt,
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     {
+      g_mutex_clear (&job.lock);
+      return FALSE;
+    }
+  /* refused before any frame is read when not even one fits in the memory there is */
+  if (opt->read_pixels && job.total > 0 && frame_bytes (s, opt) > (double) tsr_memory_available ())
+    {
+      g_autofree char *what = g_strdup_printf (_("one frame of %d × %d in flight"), s->width, s->height);
+      tsr_set_memory_error (error, (guint64) frame_bytes (s, opt), what);
       g_mutex_clear (&job.lock);
       return FALSE;
     }

@@ -31,6 +31,9 @@ void     tsr_report_draw (cairo_t *cr, double width, double height, TsrFigure fi
 
 /* Write dir/index.html, dir/<figure>.png for every figure, dir/diagnostics.json,
  * dir/result-preview.png and dir/mean-preview.png. */
+/* A file every report folder has: a folder holding it may be replaced by a new report. */
+#define TSR_REPORT_MARKER "diagnostics.json"
+
 gboolean tsr_report_write (const char *dir, const TsrAnalysis *a, const TsrWeights *w,
                            const TsrReconstruction *r, GError **error);
 

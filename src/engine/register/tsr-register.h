@@ -126,4 +126,8 @@ gboolean         tsr_match_stars (const TsrStarList *ref, const TsrStarList *img
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrRegistration, tsr_registration_unref)
 
+/* The file a folder of registered frames holds (the registration table): such a folder may be
+ * replaced by a new one (tessera-cli register --write-registered). */
+#define TSR_REGISTERED_MARKER "registration.json"
+
 G_END_DECLS

@@ -630,7 +630,12 @@ tsr_stack_session (TsrSession *s, const TsrStackParams *p,
 
   gsize budget = p->memory_budget ? p->memory_budget : DEFAULT_BUDGET;
 
-  TsrImage *out = tsr_image_new (s->width, s->height, s->channels);
+  TsrImage *out = tsr_image_new_checked (s->width, s->height, s->channels, _("the stacked image"), error);
+  if (!out)
+    {
+      tsr_header_free (header);
+      return NULL;
+    }
   out->cfa = s->cfa;
   if (header != NULL)
     {
