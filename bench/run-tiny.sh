@@ -18,4 +18,6 @@ run "$b/bench-tbqr" 4 160 120
 run "$b/bench-deconv" 4 96 64 64 2
 run "$b/bench-reweigh" 6 3
 run "$b/bench-frontier" quick
+run "$b/bench-denoise" --width 128 --height 96
+run "$b/bench-restore" 3 96 64 10 64
 echo "every benchmark ran"

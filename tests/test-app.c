@@ -15,6 +15,7 @@
 #include "tsr-image-view.h"
 #include "tsr-application.h"
 #include "tsr-shortcuts.h"
+#include "tsr-window-planetary.h"
 
 static gboolean have_display;
 
@@ -209,6 +210,27 @@ test_window_session (void)
   g_assert_cmpint (pv->width, <=, (int) sw);
   g_assert_cmpint (pv->width, >, 0);
   g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_PREVIEW);
+  {
+    /* issue #13, problem 1: an open that fails or is cancelled changes nothing — not the
+     * title, not the session the window acts on */
+    g_autofree char *title0 = g_strdup (gtk_window_get_title (GTK_WINDOW (win)));
+    g_autofree char *base = g_path_get_basename (dir);
+    g_assert_nonnull (strstr (title0, base));
+    const TsrAnalysis *a0 = tsr_window_get_analysis (win);
+    g_autofree char *missing = g_build_filename (dir, "no-such-night", NULL);
+    tsr_window_open_session (win, missing);
+    g_assert_true (iterate_until (win, not_busy, 60));
+    g_assert_nonnull (tsr_window_get_last_error (win));
+    g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (win)), ==, title0);
+    g_assert_true (tsr_window_get_analysis (win) == a0);
+    g_autofree char *other = g_build_filename (g_get_tmp_dir (), "tessera-app-other-night", NULL);
+    tsr_window_open_session (win, other);   /* cancelled before it finishes */
+    tsr_window_cancel (win);
+    g_assert_true (iterate_until (win, not_busy, 60));
+    g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (win)), ==, title0);
+    g_assert_true (tsr_window_get_analysis (win) == a0);
+    g_assert_cmpuint (tsr_window_get_n_rows (win), ==, nf);
+  }
   /* the session is in the recent list */
   {
     g_autofree char *abs = g_canonicalize_filename (dir, NULL);
@@ -344,6 +366,72 @@ test_window_session (void)
     tsr_window_set_show (win, TSR_SHOW_RESULT);
   }
   {
+    /* Denoise (issue #14): the result denoised in a worker, shown against the image before
+     * it; the strength slider blends the two (0 = the result itself); a cancelled denoise
+     * changes nothing */
+    TsrImageView *view = tsr_window_get_image_view (win);
+    tsr_window_set_show (win, TSR_SHOW_RESULT);
+    g_assert_true (tsr_window_denoise (win));
+    g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_DENOISE);
+    g_assert_true (iterate_until (win, not_busy, 240));
+    g_assert_null (tsr_window_get_last_error (win));
+    g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_DENOISED);
+    g_assert_true (tsr_image_view_has_compare (view));
+    const TsrImage *before = NULL;
+    const TsrImage *den = tsr_window_get_denoised (win, &before);
+    g_assert_nonnull (den);
+    g_assert_true (before == r->result);
+    gsize nv = tsr_image_npix (den) * den->channels;
+    double diff = 0;
+    for (gsize k = 0; k < nv; k++)
+      diff += fabs (den->data[k] - before->data[k]);
+    g_assert_cmpfloat (diff / nv, >, 0);        /* the network changed the image */
+    snapshot_window (win, "denoised.png");
+    tsr_window_set_denoise_strength (win, 0.0);
+    den = tsr_window_get_denoised (win, NULL);
+    for (gsize k = 0; k < nv; k++)
+      if (den->data[k] != before->data[k])
+        g_error ("strength 0: sample %" G_GSIZE_FORMAT " is %g, the result's %g", k, den->data[k], before->data[k]);
+    tsr_window_set_denoise_strength (win, 1.0);
+    const TsrImage *shown = tsr_window_get_denoised (win, NULL);
+    tsr_window_set_show (win, TSR_SHOW_RESULT);
+    g_assert_true (tsr_window_denoise (win));
+    tsr_window_cancel (win);
+    g_assert_true (iterate_until (win, not_busy, 120));
+    iterate_for (0.2);
+    g_assert_true (tsr_window_get_denoised (win, NULL) == shown);
+    g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_RESULT);
+  }
+  {
+    /* Restore (issue #15): a short training on the session, the latent shown against the
+     * mean of the same frames; a cancelled restore changes nothing */
+    TsrImageView *view = tsr_window_get_image_view (win);
+    g_assert_true (tsr_window_set_param (win, "restore.max_steps", 40));
+    g_assert_true (tsr_window_set_param (win, "restore.min_steps", 10));
+    g_assert_true (tsr_window_set_param (win, "restore.crop", 64));
+    g_assert_true (tsr_window_restore (win));
+    g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_RESTORE);
+    g_assert_true (iterate_until (win, not_busy, 600));
+    if (tsr_window_get_last_error (win))
+      g_error ("restore: %s", tsr_window_get_last_error (win));
+    const TsrImage *rest = tsr_window_get_restored (win);
+    g_assert_nonnull (rest);
+    g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_RESTORED);
+    g_assert_true (tsr_image_view_has_compare (view));
+    guint finite = 0;
+    for (gsize k = 0; k < tsr_image_npix (rest); k++)
+      finite += isfinite (rest->data[k]) != 0;
+    g_assert_cmpuint (finite, ==, tsr_image_npix (rest));
+    snapshot_window (win, "restored.png");
+    tsr_window_set_show (win, TSR_SHOW_RESULT);
+    g_assert_true (tsr_window_restore (win));
+    tsr_window_cancel (win);
+    g_assert_true (iterate_until (win, not_busy, 120));
+    iterate_for (0.2);
+    g_assert_true (tsr_window_get_restored (win) == rest);
+    g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_RESULT);
+  }
+  {
     /* a new run cancelled at once leaves the result on screen as it was */
     const TsrImage *image = r->result;
     g_assert_true (tsr_window_run (win));
@@ -458,6 +546,274 @@ test_shortcuts (void)
   g_object_unref (app);
 }
 
+/* ---------------------------------------------------------------- planetary sessions (#16) */
+
+static gboolean
+planetary_running (TsrWindow *win)
+{
+  return tsr_window_get_job (win) == TSR_JOB_PLANETARY;
+}
+
+static double
+max_abs_diff (const TsrImage *a, const TsrImage *b)
+{
+  g_assert_cmpint (a->width, ==, b->width);
+  g_assert_cmpint (a->height, ==, b->height);
+  g_assert_cmpint (a->channels, ==, b->channels);
+  double m = 0;
+  gsize n = tsr_image_npix (a) * a->channels;
+  for (gsize i = 0; i < n; i++)
+    m = MAX (m, fabs ((double) a->data[i] - b->data[i]));
+  return m;
+}
+
+static TsrImage *
+view_image (TsrWindow *win)
+{
+  return tsr_image_view_get_image (tsr_window_get_image_view (win));
+}
+
+/* Generated planetary frames (disc with texture, seeing, distortion, jitter). */
+static TsrImage **
+planet_frames (guint n, int size, TsrPlanetSynthParams *sp)
+{
+  tsr_planet_synth_params_init (sp);
+  sp->n_frames = n;
+  sp->width = sp->height = size;
+  sp->disc_radius = size * 0.32;
+  sp->jitter = 3;
+  g_autoptr (TsrImage) truth = tsr_planet_synth_truth (sp);
+  TsrImage **frames = g_new0 (TsrImage *, n);
+  for (guint i = 0; i < n; i++)
+    frames[i] = tsr_planet_synth_frame (sp, truth, i, NULL, NULL);
+  return frames;
+}
+
+static void
+free_frames (TsrImage **frames, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    tsr_image_unref (frames[i]);
+  g_free (frames);
+}
+
+static void
+test_window_planetary (void)
+{
+  if (!have_display)
+    {
+      g_test_skip ("no display (run under xvfb-run)");
+      return;
+    }
+  g_autofree char *dir = tsr_test_tmpdir ("app-planetary");
+  g_autofree char *ser_dir = g_build_filename (dir, "ser", NULL);
+  g_autofree char *fits_dir = g_build_filename (dir, "fits", NULL);
+  g_mkdir_with_parents (ser_dir, 0755);
+  g_mkdir_with_parents (fits_dir, 0755);
+  const guint nf = 14;
+  TsrPlanetSynthParams sp;
+  TsrImage **frames = planet_frames (nf, 192, &sp);
+  GError *error = NULL;
+  g_autofree char *ser = g_build_filename (ser_dir, "planet.ser", NULL);
+  g_assert_true (tsr_ser_write (ser, frames, nf, 16, TSR_SER_MONO, NULL, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < nf; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("planet_%03u.fits", i);
+      g_autofree char *path = g_build_filename (fits_dir, name, NULL);
+      g_assert_true (tsr_fits_write (path, frames[i], NULL, &error));
+      g_assert_no_error (error);
+    }
+  free_frames (frames, nf);
+
+  TsrWindow *win = tsr_window_new (NULL);
+  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
+  gtk_window_present (GTK_WINDOW (win));
+  iterate_for (0.3);
+
+  /* a SER file is not FITS: routed to the planetary job at once, the reason in the status */
+  tsr_window_open_session (win, ser_dir);
+  g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_PLANETARY);
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_null (tsr_window_get_last_error (win));
+  g_assert_true (tsr_window_is_planetary (win));
+  g_assert_nonnull (strstr (tsr_window_get_planetary_reason (win), "planetary"));
+  const TsrPlanetaryResult *r = tsr_window_get_planetary_result (win);
+  g_assert_nonnull (r);
+  g_assert_cmpuint (r->n_frames, ==, nf);
+  g_test_message ("planetary window: %u frames, %u alignment points", r->n_frames, r->n_aps);
+  /* the stack is shown, unchanged at unit gains */
+  g_assert_cmpint (tsr_window_get_planetary_show (win), ==, TSR_PLANETARY_SHOW_STACK);
+  g_assert_true (view_image (win) == r->result);
+  g_assert_true (tsr_window_get_planetary_sharpened (win) == r->result);
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "export"));
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "process-deep-sky"));
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "process-planetary"));
+
+  /* the alignment-point overlay is on, and switchable */
+  TsrImageView *view = tsr_window_get_image_view (win);
+  g_assert_true (tsr_window_get_ap_overlay (win));
+  g_assert_cmpuint (r->n_aps, >, 0);
+  g_assert_cmpuint (tsr_image_view_get_n_points_drawn (view), ==, r->n_aps);
+  tsr_window_set_ap_overlay (win, FALSE);
+  g_assert_cmpuint (tsr_image_view_get_n_points_drawn (view), ==, 0);
+  tsr_window_set_ap_overlay (win, TRUE);
+  g_assert_cmpuint (tsr_image_view_get_n_points_drawn (view), ==, r->n_aps);
+
+  /* the show list: mean of the aligned frames, best frame; the split view stack | mean */
+  tsr_window_set_planetary_show (win, TSR_PLANETARY_SHOW_MEAN);
+  g_assert_true (view_image (win) == r->mean);
+  tsr_window_set_planetary_show (win, TSR_PLANETARY_SHOW_BEST);
+  g_assert_true (view_image (win) == r->best_frame);
+  tsr_window_set_planetary_show (win, TSR_PLANETARY_SHOW_STACK);
+  g_assert_true (view_image (win) == r->result);
+  tsr_window_set_split (win, TRUE);
+  g_assert_true (tsr_image_view_has_compare (view));
+  snapshot_window (win, "planetary.png");
+  tsr_window_set_split (win, FALSE);
+  g_assert_false (tsr_image_view_has_compare (view));
+
+  /* a wavelet gain changes the shown image (exactly the engine's sharpening); unit gains
+   * give the stack back */
+  g_assert_true (tsr_window_set_wavelet_gain (win, 0, 2.5));
+  g_assert_true (tsr_window_set_wavelet_gain (win, 1, 1.8));
+  g_assert_true (iterate_until (win, not_busy, 60));
+  const TsrImage *sharp = tsr_window_get_planetary_sharpened (win);
+  g_assert_true (sharp != r->result);
+  g_assert_true (view_image (win) == sharp);
+  g_assert_cmpfloat (max_abs_diff (sharp, r->result), >, 1.0);
+  TsrWaveletParams wp;
+  tsr_wavelet_params_init (&wp);
+  wp.gains[0] = 2.5;
+  wp.gains[1] = 1.8;
+  {
+    g_autoptr (TsrImage) want = tsr_wavelets_apply (r->result, &wp, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpfloat (max_abs_diff (sharp, want), ==, 0.0);
+
+    /* Export writes the sharpened linear image */
+    g_autofree char *out = g_build_filename (dir, "sharp.fits", NULL);
+    g_assert_true (tsr_window_export (win, out, TSR_EXPORT_FITS));
+    g_assert_true (iterate_until (win, not_busy, 60));
+    g_assert_null (tsr_window_get_last_error (win));
+    g_autoptr (TsrImage) back = tsr_fits_read (out, &error);
+    g_assert_no_error (error);
+    g_assert_cmpfloat (max_abs_diff (back, want), <=, 1e-3);
+  }
+  tsr_window_set_wavelet_gain (win, 0, 1.0);
+  tsr_window_set_wavelet_gain (win, 1, 1.0);
+  iterate_for (0.05);
+  g_assert_true (view_image (win) == r->result);
+  g_assert_true (tsr_window_get_planetary_sharpened (win) == r->result);
+  g_assert_true (iterate_until (win, not_busy, 60));
+  g_assert_true (view_image (win) == r->result);
+
+  /* the best fraction re-runs the stack; a cancelled re-run leaves the previous state */
+  g_autofree char *title = g_strdup (gtk_window_get_title (GTK_WINDOW (win)));
+  g_assert_true (tsr_window_set_planetary_param (win, "planetary.best_fraction", 0.3));
+  g_assert_true (iterate_until (win, planetary_running, 10));
+  tsr_window_cancel (win);
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_true (tsr_window_get_planetary_result (win) == r);
+  g_assert_true (view_image (win) == r->result);
+  g_assert_true (tsr_window_is_planetary (win));
+  g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (win)), ==, title);
+  g_assert_null (tsr_window_get_last_error (win));
+  g_assert_true (tsr_window_set_planetary_param (win, "planetary.best_fraction", 0.25));
+  g_assert_true (iterate_until (win, planetary_running, 10));
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_null (tsr_window_get_last_error (win));
+  const TsrPlanetaryResult *r2 = tsr_window_get_planetary_result (win);
+  g_assert_true (r2 != r);
+  double bestfrac = NAN;
+  g_assert_true (tsr_header_get_double (r2->result->header, "BESTFRAC", &bestfrac));
+  g_assert_cmpfloat (bestfrac, ==, 0.25);
+  g_assert_true (view_image (win) == r2->result);
+
+  /* deep sky cannot read a SER file: said, nothing changes */
+  g_assert_false (tsr_window_process_as (win, TSR_PROCESS_DEEP_SKY));
+  g_assert_nonnull (tsr_window_get_last_error (win));
+  g_assert_true (tsr_window_get_planetary_result (win) == r2);
+
+  /* FITS frames without stars: the analysis worker finds the session starless and hands it
+   * to the planetary job */
+  tsr_window_open_session (win, fits_dir);
+  g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_ANALYSE);
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_null (tsr_window_get_last_error (win));
+  g_assert_true (tsr_window_is_planetary (win));
+  g_assert_nonnull (strstr (tsr_window_get_planetary_reason (win), "starless"));
+  g_assert_cmpuint (tsr_window_get_planetary_result (win)->n_frames, ==, nf);
+  /* the user overrides: deep sky (an analysis job; a disc without stars may fail it, then
+   * the planetary session stays), and back */
+  g_assert_true (tsr_window_process_as (win, TSR_PROCESS_DEEP_SKY));
+  g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_ANALYSE);
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_test_message ("deep sky on the planet: %s", tsr_window_get_last_error (win) ? tsr_window_get_last_error (win)
+                                                                                 : "analysed");
+  g_assert_true (tsr_window_is_planetary (win) == (tsr_window_get_last_error (win) != NULL));
+  g_assert_true (tsr_window_process_as (win, TSR_PROCESS_PLANETARY));
+  g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_PLANETARY);
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_true (tsr_window_is_planetary (win));
+
+  /* a deep-sky session afterwards: the planetary state goes, the deep-sky show list is back */
+  {
+    TsrSynthParams dsp;
+    tsr_synth_params_init (&dsp);
+    dsp.n_frames = 6;
+    dsp.width = 320;
+    dsp.height = 240;
+    g_autofree char *ds_dir = g_build_filename (dir, "deep", NULL);
+    g_mkdir_with_parents (ds_dir, 0755);
+    TsrSynthTruth *truth = tsr_synth_write_session (&dsp, ds_dir, NULL, NULL, NULL, &error);
+    g_assert_no_error (error);
+    tsr_synth_truth_free (truth);
+    tsr_window_open_session (win, ds_dir);
+    g_assert_true (iterate_until (win, not_busy, 240));
+    g_assert_null (tsr_window_get_last_error (win));
+    g_assert_false (tsr_window_is_planetary (win));
+    g_assert_nonnull (tsr_window_get_analysis (win));
+    g_assert_cmpuint (tsr_image_view_get_n_points_drawn (view), ==, 0);
+    tsr_window_set_show (win, TSR_SHOW_FRAME);
+    g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_FRAME);
+  }
+
+  /* the real Jupiter capture (PNG) */
+  g_autofree char *jup = tsr_test_shared_data ("jupiter-frames");
+  if (!jup)
+    g_test_message ("../shared/data/jupiter-frames is absent: the real-data part is skipped");
+  else
+    {
+      tsr_window_open_session (win, jup);
+      g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_PLANETARY);
+      g_assert_true (iterate_until (win, not_busy, 240));
+      g_assert_null (tsr_window_get_last_error (win));
+      g_assert_true (tsr_window_is_planetary (win));
+      const TsrPlanetaryResult *rj = tsr_window_get_planetary_result (win);
+      g_assert_true (rj->disc);
+      g_assert_cmpuint (tsr_image_view_get_n_points_drawn (view), ==, rj->n_aps);
+      g_assert_true (view_image (win) == rj->result);
+      /* wavelets bring out the belts: the split view stack (sharpened) | mean */
+      tsr_window_set_wavelet_gain (win, 0, 2.5);
+      tsr_window_set_wavelet_gain (win, 1, 2.0);
+      tsr_window_set_wavelet_gain (win, 2, 1.5);
+      tsr_window_set_split (win, TRUE);
+      g_assert_true (iterate_until (win, not_busy, 60));
+      g_assert_true (view_image (win) == tsr_window_get_planetary_sharpened (win));
+      g_assert_true (view_image (win) != rj->result);
+      g_assert_true (tsr_image_view_has_compare (view));
+      tsr_window_set_ap_overlay (win, FALSE);
+      snapshot_window (win, "jupiter.png");
+      tsr_window_set_ap_overlay (win, TRUE);
+      tsr_window_set_split (win, FALSE);
+    }
+
+  gtk_window_destroy (GTK_WINDOW (win));
+  iterate_for (0.1);
+  tsr_test_rmtree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -469,5 +825,6 @@ main (int argc, char **argv)
   have_display = gtk_init_check ();
   g_test_add_func ("/app/window-session", test_window_session);
   g_test_add_func ("/app/shortcuts", test_shortcuts);
+  g_test_add_func ("/app/planetary", test_window_planetary);
   return g_test_run ();
 }

@@ -1,6 +1,7 @@
 /* test-deconv.c — multi-frame robust deconvolution: exact operators, and results on
  * generated sessions with truth (PSNR, FWHM, flux, trail, ringing, super-resolution). */
 #include "tsr-test-util.h"
+#include "tsr-test-truth.h"
 
 #include <cairo.h>
 #include <math.h>
@@ -143,131 +144,6 @@ write_png (const TsrImage *img, const char *name, double lo, double hi)
   g_autofree char *path = g_build_filename (dir, name, NULL);
   cairo_surface_write_to_png (s, path);
   cairo_surface_destroy (s);
-}
-
-static TsrTransform
-frame_matrix (const TsrSynthFrame *f)
-{
-  TsrTransform t = { { f->matrix[0], f->matrix[1], f->matrix[2], f->matrix[3], f->matrix[4], f->matrix[5], 0, 0, 1 } };
-  return t;
-}
-
-/* Truth in the reference frame's geometry (sky → reference pixel = the frame's matrix). */
-static TsrImage *
-truth_in_reference (const TsrSynthTruth *t, guint ref, const TsrImage *truth, int w, int h)
-{
-  TsrTransform m = frame_matrix (&g_array_index (t->frames, TsrSynthFrame, ref)), inv;
-  g_assert_true (tsr_transform_invert (&m, &inv));
-  return tsr_warp (truth, &inv, w, h, TSR_CFA_NONE, TSR_INTERP_LANCZOS3);
-}
-
-static void
-sky_to_ref (const TsrSynthTruth *t, guint ref, double sx, double sy, double *rx, double *ry)
-{
-  TsrTransform m = frame_matrix (&g_array_index (t->frames, TsrSynthFrame, ref));
-  tsr_transform_apply (&m, sx, sy, rx, ry);
-}
-
-/* PSNR of img against truth after the least-squares flux scale, over mask (border cut). */
-static double
-psnr (const TsrImage *img, const TsrImage *truth, const guint8 *common, int border)
-{
-  int W = truth->width, H = truth->height;
-  double sxt = 0, sxx = 0, tmax = 0;
-  for (int y = border; y < H - border; y++)
-    for (int x = border; x < W - border; x++)
-      {
-        gsize k = (gsize) y * W + x;
-        if (!common[k])
-          continue;
-        double a = img->data[k], t = truth->data[k];
-        sxt += a * t;
-        sxx += a * a;
-        tmax = MAX (tmax, t);
-      }
-  double s = sxt / sxx, mse = 0;
-  guint n = 0;
-  for (int y = border; y < H - border; y++)
-    for (int x = border; x < W - border; x++)
-      {
-        gsize k = (gsize) y * W + x;
-        if (!common[k])
-          continue;
-        double e = s * img->data[k] - truth->data[k];
-        mse += e * e;
-        n++;
-      }
-  return 10 * log10 (tmax * tmax / (mse / n));
-}
-
-typedef struct
-{
-  double x, y, flux;
-} Pt;
-
-/* Truth stars in reference coordinates, isolated (no star with ≥ 2 % of the flux within
- * iso px), inside the image by margin. */
-static GArray *
-isolated_stars (const TsrSynthTruth *t, guint ref, int W, int H, double iso, double margin)
-{
-  GArray *out = g_array_new (FALSE, FALSE, sizeof (Pt));
-  guint n = t->stars->len;
-  for (guint i = 0; i < n; i++)
-    {
-      const TsrSynthStar *s = &g_array_index (t->stars, TsrSynthStar, i);
-      Pt p;
-      sky_to_ref (t, ref, s->x, s->y, &p.x, &p.y);
-      p.flux = s->flux;
-      if (p.x < margin || p.y < margin || p.x > W - 1 - margin || p.y > H - 1 - margin)
-        continue;
-      gboolean ok = TRUE;
-      for (guint k = 0; k < n && ok; k++)
-        {
-          const TsrSynthStar *o = &g_array_index (t->stars, TsrSynthStar, k);
-          if (k == i || o->flux < 0.02 * s->flux)
-            continue;
-          if (hypot (o->x - s->x, o->y - s->y) < iso)
-            ok = FALSE;
-        }
-      if (ok)
-        g_array_append_val (out, p);
-    }
-  return out;
-}
-
-/* Aperture flux minus the median of an annulus. */
-static double
-aperture (const TsrImage *img, double cx, double cy, double r, double *bg_out)
-{
-  int W = img->width;
-  float ring[2000];
-  guint nr = 0;
-  double sum = 0;
-  int n = 0;
-  for (int y = (int) (cy - r - 6); y <= (int) (cy + r + 6); y++)
-    for (int x = (int) (cx - r - 6); x <= (int) (cx + r + 6); x++)
-      {
-        if (x < 0 || y < 0 || x >= W || y >= img->height)
-          continue;
-        double d = hypot (x - cx, y - cy);
-        float v = img->data[(gsize) y * W + x];
-        if (d <= r)
-          {
-            sum += v;
-            n++;
-          }
-        else if (d >= r + 2 && d <= r + 6 && nr < G_N_ELEMENTS (ring))
-          ring[nr++] = v;
-      }
-  /* the mean, not the median: a non-negative deconvolved sky is skewed, and the aperture
-   * holds its mean */
-  double bg = 0;
-  for (guint i = 0; i < nr; i++)
-    bg += ring[i];
-  bg /= MAX (nr, 1u);
-  if (bg_out)
-    *bg_out = bg;
-  return sum - n * bg;
 }
 
 /* Median FWHM ratio a/b of stars detected in both (matched within 1.5 px). */

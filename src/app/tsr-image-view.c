@@ -39,6 +39,12 @@ struct _TsrImageView
   char *label_left, *label_right;
   double split;           /* divider position, fraction of the widget width */
   gboolean drag_split;    /* this drag moves the divider, not the image */
+
+  /* alignment points of a planetary session (reference geometry) */
+  guint n_points;
+  double *pt_x, *pt_y, pt_cell;
+  gboolean *pt_active;
+  gboolean show_points;
 };
 
 enum { PROP_0, PROP_READOUT, N_PROPS };
@@ -175,6 +181,41 @@ draw_overlays (TsrImageView *self, cairo_t *cr)
     }
 }
 
+/* Alignment points: an active point is its grid cell outlined in green with a centre dot;
+ * an inactive one (too little structure: keeps the global shift) a small grey cross. */
+static void
+draw_points (TsrImageView *self, cairo_t *cr)
+{
+  if (!self->show_points || self->n_points == 0 || self->geometry_frame >= 0)
+    return;
+  double lw = 1.0 / self->zoom, h = self->pt_cell / 2;
+  cairo_set_line_width (cr, 1.2 * lw);
+  cairo_set_source_rgba (cr, 0.25, 1.0, 0.35, 0.75);
+  for (guint i = 0; i < self->n_points; i++)
+    if (self->pt_active[i])
+      cairo_rectangle (cr, self->pt_x[i] - h + lw, self->pt_y[i] - h + lw, 2 * h - 2 * lw, 2 * h - 2 * lw);
+  cairo_stroke (cr);
+  for (guint i = 0; i < self->n_points; i++)
+    if (self->pt_active[i])
+      {
+        cairo_new_sub_path (cr);
+        cairo_arc (cr, self->pt_x[i], self->pt_y[i], 1.5 * lw, 0, 2 * G_PI);
+      }
+  cairo_fill (cr);
+  double c = MIN (2 * lw, h / 3);
+  cairo_set_source_rgba (cr, 0.7, 0.7, 0.7, 0.3);
+  cairo_set_line_width (cr, lw);
+  for (guint i = 0; i < self->n_points; i++)
+    if (!self->pt_active[i])
+      {
+        cairo_move_to (cr, self->pt_x[i] - c, self->pt_y[i]);
+        cairo_line_to (cr, self->pt_x[i] + c, self->pt_y[i]);
+        cairo_move_to (cr, self->pt_x[i], self->pt_y[i] - c);
+        cairo_line_to (cr, self->pt_x[i], self->pt_y[i] + c);
+      }
+  cairo_stroke (cr);
+}
+
 static void
 draw_message (GtkWidget *widget, cairo_t *cr, int w, int h, const char *text)
 {
@@ -309,6 +350,7 @@ view_draw_impl (GtkDrawingArea *area, cairo_t *cr, int w, int h)
   cairo_scale (cr, self->zoom, self->zoom);
   cairo_translate (cr, -self->ox, -self->oy);
   draw_overlays (self, cr);
+  draw_points (self, cr);
   cairo_restore (cr);
   if (self->compare_surface)
     draw_divider (self, cr, w, h);
@@ -490,6 +532,7 @@ tsr_image_view_finalize (GObject *object)
   g_clear_pointer (&self->compare_surface, cairo_surface_destroy);
   g_free (self->label_left);
   g_free (self->label_right);
+  tsr_image_view_set_points (self, 0, NULL, NULL, NULL, 0);
   G_OBJECT_CLASS (tsr_image_view_parent_class)->finalize (object);
 }
 
@@ -679,4 +722,41 @@ const char *
 tsr_image_view_get_readout (TsrImageView *self)
 {
   return self->readout;
+}
+
+void
+tsr_image_view_set_points (TsrImageView *self, guint n, const double *x, const double *y, const gboolean *active,
+                           double cell)
+{
+  g_clear_pointer (&self->pt_x, g_free);
+  g_clear_pointer (&self->pt_y, g_free);
+  g_clear_pointer (&self->pt_active, g_free);
+  self->n_points = x && y && active ? n : 0;
+  self->pt_cell = cell;
+  if (self->n_points)
+    {
+      self->pt_x = g_memdup2 (x, n * sizeof *x);
+      self->pt_y = g_memdup2 (y, n * sizeof *y);
+      self->pt_active = g_memdup2 (active, n * sizeof *active);
+    }
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+void
+tsr_image_view_set_points_visible (TsrImageView *self, gboolean visible)
+{
+  self->show_points = visible;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+guint
+tsr_image_view_get_n_points_drawn (TsrImageView *self)
+{
+  return self->show_points && self->img && self->geometry_frame < 0 ? self->n_points : 0;
+}
+
+TsrImage *
+tsr_image_view_get_image (TsrImageView *self)
+{
+  return self->img;
 }

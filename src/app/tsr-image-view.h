@@ -44,6 +44,16 @@ gboolean   tsr_image_view_has_compare (TsrImageView *self);
 /* Divider position as a fraction of the width (0 … 1; default 0.5). */
 void       tsr_image_view_set_split (TsrImageView *self, double fraction);
 double     tsr_image_view_get_split (TsrImageView *self);
+/* Alignment points of a planetary session, in the reference geometry (copied; n = 0 clears):
+ * centres, active flags (active: outlined cell of side cell px; inactive: a grey cross).
+ * Drawn over images of the reference geometry (geometry_frame −1) while visible. */
+void       tsr_image_view_set_points (TsrImageView *self, guint n, const double *x, const double *y,
+                                      const gboolean *active, double cell);
+void       tsr_image_view_set_points_visible (TsrImageView *self, gboolean visible);
+/* The number of points drawn now (0 when hidden or no image is shown). */
+guint      tsr_image_view_get_n_points_drawn (TsrImageView *self);
+/* The image shown (NULL: none). */
+TsrImage  *tsr_image_view_get_image (TsrImageView *self);
 /* The text for the pixel under the pointer ("readout" property). */
 const char *tsr_image_view_get_readout (TsrImageView *self);
 

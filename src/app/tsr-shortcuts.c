@@ -13,6 +13,7 @@ static const TsrShortcut shortcuts[] = {
   { "win.save-project", { "<Control>s", NULL }, N_("Save the project") },
   { "win.run", { "<Control>r", NULL }, N_("Run the reconstruction") },
   { "win.deconvolve", { "<Control>d", NULL }, N_("Deconvolve the session") },
+  { "win.denoise", { "<Control><Shift>d", NULL }, N_("Denoise the shown result") },
   { "win.cancel", { "Escape", NULL }, N_("Cancel the running job") },
   { "win.export", { "<Control>e", NULL }, N_("Export the result") },
   { "win.show-help-overlay", { "<Control>question", "F1", NULL }, N_("Keyboard shortcuts") },

@@ -53,6 +53,11 @@ analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
       g_task_return_error (task, error);
       return;
     }
+  if (d->detect_starless && tsr_window_planetary_detect_starless (s, &error))
+    {
+      g_task_return_error (task, error);   /* the route error: analysis_done hands over */
+      return;
+    }
   if (tsr_session_n_frames (s) < 2)
     {
       g_task_return_new_error (task, TSR_ERROR, TSR_ERROR_EMPTY,
@@ -138,10 +143,24 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   tsr_window_end_job_full (self);
   if (!r)
     {
-      tsr_window_show_error (self, error->message);
+      JobData *jd = g_task_get_task_data (task);
+      if (!tsr_window_planetary_reroute (self, (const char *const *) jd->paths, error))
+        tsr_window_show_error (self, error->message);
       g_error_free (error);
       return;
     }
+  tsr_window_planetary_leave (self);
+  {
+    JobData *jd = g_task_get_task_data (task);
+    if (self->paths != jd->paths)
+      {
+        g_strfreev (self->paths);
+        self->paths = g_strdupv (jd->paths);
+      }
+    g_autofree char *base = g_path_get_basename (self->paths[0]);
+    g_autofree char *title = g_strdup_printf ("%s — Tessera", base);
+    gtk_window_set_title (GTK_WINDOW (self), title);
+  }
   g_clear_pointer (&self->session, tsr_session_unref);
   g_clear_pointer (&self->analysis, tsr_analysis_unref);
   g_clear_pointer (&self->weights, tsr_weights_unref);
@@ -162,6 +181,8 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   self->preview_gen++;
   g_clear_pointer (&self->deconv_img, tsr_image_unref);
   g_clear_pointer (&self->deconv_surface, cairo_surface_destroy);
+  tsr_window_denoise_clear (self);
+  tsr_window_restore_clear (self);
 
   tsr_image_view_set_analysis (self->view, self->analysis, self->weights);
   gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_FRAME);
@@ -196,19 +217,24 @@ void
 tsr_window_open_paths (TsrWindow *self, const char *const *paths)
 {
   g_return_if_fail (TSR_IS_WINDOW (self) && paths && paths[0]);
+  /* The window keeps showing (title, paths, table, result) and acting on the session it has
+   * until the new one is fully open: analysis_done_impl switches everything at once; a
+   * cancelled or failed open leaves it all as it was. */
   char **copy = g_strdupv ((char **) paths);   /* paths may be self->paths (Analyse Again) */
-  g_strfreev (self->paths);
-  self->paths = copy;
-  g_autofree char *base = g_path_get_basename (self->paths[0]);
-  g_autofree char *title = g_strdup_printf ("%s — Tessera", base);
-  gtk_window_set_title (GTK_WINDOW (self), title);
+  gboolean detect = FALSE;
+  if (tsr_window_planetary_route (self, (const char *const *) copy, &detect))
+    {
+      g_strfreev (copy);   /* non-FITS input or chosen: the planetary job has the paths */
+      return;
+    }
 
   GCancellable *cancellable;
   JobData *d = tsr_window_begin_job_full (self, TSR_JOB_ANALYSE, &cancellable);
-  d->paths = g_strdupv (self->paths);
+  d->paths = copy;
+  d->detect_starless = detect;
   self->weigh_pending = FALSE;
   self->weigh_gen++;
-  g_autofree char *msg = g_strdup_printf (_("Analysing %s…"), self->paths[0]);
+  g_autofree char *msg = g_strdup_printf (_("Analysing %s…"), copy[0]);
   tsr_window_set_status (self, msg);
 
   self->analysis_workers++;

@@ -510,9 +510,15 @@ gboolean
 tsr_window_export (TsrWindow *self, const char *path, TsrExportFormat format)
 {
   g_return_val_if_fail (TSR_IS_WINDOW (self) && path, FALSE);
+  if (tsr_window_planetary_active (self))
+    return tsr_window_planetary_export (self, path, format);   /* the sharpened stack */
   TsrImage *img = NULL;
   gboolean deconvolved = FALSE;
-  if (tsr_window_get_show (self) == TSR_SHOW_DECONV && self->deconv_img)
+  if (tsr_window_get_show (self) == TSR_SHOW_DENOISED && self->denoise_img)
+    img = self->denoise_img;
+  else if (tsr_window_get_show (self) == TSR_SHOW_RESTORED && self->restore_img)
+    img = self->restore_img;
+  else if (tsr_window_get_show (self) == TSR_SHOW_DECONV && self->deconv_img)
     {
       img = self->deconv_img;
       deconvolved = TRUE;
@@ -625,7 +631,7 @@ static void
 export_activated (GSimpleAction *action, GVariant *param, gpointer data)
 {
   TsrWindow *self = data;
-  if (!self->recon && !self->deconv_img)
+  if (!self->recon && !self->deconv_img && !tsr_window_planetary_active (self))
     return;
   /* the name follows the view: the deconvolved image is not the result */
   gboolean dec = tsr_window_get_show (self) == TSR_SHOW_DECONV && self->deconv_img;
@@ -705,6 +711,8 @@ tsr_window_files_menu (TsrWindow *self)
   g_menu_append (output, _("_Export Result…"), "win.export");
   g_menu_append (output, _("Export Re_port Folder…"), "win.export-report");
   g_menu_append (output, _("Analyse _Again"), "win.reanalyse");
+  g_menu_append (output, _("Process as _Deep Sky"), "win.process-deep-sky");
+  g_menu_append (output, _("Process as _Planetary"), "win.process-planetary");
   g_menu_append_section (menu, NULL, G_MENU_MODEL (output));
 
   GMenu *help = g_menu_new ();

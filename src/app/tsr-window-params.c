@@ -30,6 +30,8 @@ static const ParamGroup param_groups[] = {
   { N_("Rejection (next run)"), { "reject.mode", "reject.kappa", NULL } },
   { N_("Deconvolution (next deconvolution)"),
     { "deconv.iterations", "deconv.kappa", "deconv.delta", "deconv.relax", "deconv.sr", NULL } },
+  { N_("Restoration (next restore)"),
+    { "restore.max_steps", "restore.min_steps", "restore.lr", "restore.crop", "restore.background", NULL } },
   { N_("Resources"), { "run.threads", "run.memory_mb", NULL } },
 };
 
@@ -80,6 +82,8 @@ param_changed (TsrWindow *self, const char *key)
     set_note (self, _("Rejection applies to the next run."), FALSE);
   else if (g_str_has_prefix (key, "deconv."))
     set_note (self, _("Deconvolution parameters apply to the next deconvolution."), FALSE);
+  else if (g_str_has_prefix (key, "restore."))
+    set_note (self, _("Restoration parameters apply to the next restore."), FALSE);
   else if (g_str_has_prefix (key, "run."))
     {
       if (self->settings)

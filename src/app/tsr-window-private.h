@@ -16,8 +16,13 @@ typedef TsrShow ShowMode;
 #define SHOW_RESULT TSR_SHOW_RESULT
 #define SHOW_MEAN TSR_SHOW_MEAN
 #define SHOW_DECONV TSR_SHOW_DECONV
+#define SHOW_DENOISED TSR_SHOW_DENOISED
+#define SHOW_RESTORED TSR_SHOW_RESTORED
 
 #define TSR_N_DIAG 6
+
+/* The planetary session's state (tsr-window-planetary.c). */
+typedef struct _TsrPlanetaryUi TsrPlanetaryUi;
 
 /* Progress shared between worker threads and the main thread. */
 typedef struct _ProgressShared ProgressShared;
@@ -73,6 +78,20 @@ struct _TsrWindow
   double preview_ms;          /* last preview update (weights known → shown), ms */
   gint64 preview_t0;
 
+  /* denoising (tsr-window-denoise.c) */
+  TsrImage *denoise_input;    /* the image denoised */
+  TsrImage *denoise_full;     /* the network's output (strength 1) */
+  TsrImage *denoise_img;      /* shown: input + strength · (full − input) */
+  cairo_surface_t *denoise_surface, *denoise_full_surface, *denoise_input_surface;
+  double denoise_strength;
+  double denoise_geometry_scale;
+  guint denoise_strength_source;
+  GtkWidget *denoise_scale, *denoise_bar;
+
+  /* restoration (tsr-window-restore.c) */
+  TsrImage *restore_img;
+  cairo_surface_t *restore_surface, *restore_mean_surface;
+
   /* deconvolution */
   TsrImage *deconv_img;
   cairo_surface_t *deconv_surface;
@@ -106,7 +125,9 @@ struct _TsrWindow
   gint64 stall_worst_us;
   gint64 stall_job_t0;        /* when the current job began (µs) */
   TsrJobKind stall_kind;      /* the job the probe's gaps are counted for */
-  TsrStallStats stall_stats[TSR_JOB_DECONV + 1];   /* gaps per job kind */
+  TsrStallStats stall_stats[TSR_JOB_LAST + 1];   /* gaps per job kind */
+
+  TsrPlanetaryUi *planetary;  /* lunar/planetary sessions */
 
   gboolean autorun;           /* run when an analysis finishes */
   gboolean updating_params;
@@ -163,6 +184,28 @@ void      tsr_window_session_opened (TsrWindow *self);
 void      tsr_window_deconv_init (TsrWindow *self);
 gboolean  tsr_window_deconv_available (void);
 
+/* tsr-window-planetary.c (lunar and planetary sessions; tsr-window-planetary.h) */
+void      tsr_window_planetary_init (TsrWindow *self);
+void      tsr_window_planetary_init_toolbar (TsrWindow *self);
+void      tsr_window_planetary_dispose (TsrWindow *self);
+void      tsr_window_planetary_finalize (TsrWindow *self);
+GtkWidget *tsr_window_planetary_wrap_params (TsrWindow *self, GtkWidget *deep_sky);
+GtkWidget *tsr_window_planetary_wrap_diagnostics (TsrWindow *self, GtkWidget *deep_sky);
+/* tsr_window_open_paths: TRUE when the planetary job took the paths; else *detect says
+ * whether the analysis worker should look for a starless session first. */
+gboolean  tsr_window_planetary_route (TsrWindow *self, const char *const *paths, gboolean *detect);
+/* In the analysis worker: TRUE (with the route error) when the session is starless. */
+gboolean  tsr_window_planetary_detect_starless (TsrSession *s, GError **error);
+/* analysis_done: TRUE when error is the route error (the planetary job has started). */
+gboolean  tsr_window_planetary_reroute (TsrWindow *self, const char *const *paths, const GError *error);
+/* A deep-sky session is shown: the planetary one goes. */
+void      tsr_window_planetary_leave (TsrWindow *self);
+gboolean  tsr_window_planetary_show_current (TsrWindow *self);
+gboolean  tsr_window_planetary_active (TsrWindow *self);
+gboolean  tsr_window_planetary_busy (TsrWindow *self);
+void      tsr_window_planetary_update_actions (TsrWindow *self);
+gboolean  tsr_window_planetary_export (TsrWindow *self, const char *path, TsrExportFormat format);
+
 /* Shared by tsr-window.c and tsr-window-analysis.c (jobs, status, redraws). */
 #define PROGRESS_MAX_HZ 20
 #define STALL_TICK_MS 10
@@ -178,6 +221,7 @@ typedef struct
   char *path;
   int index;
   gint64 t0;
+  gboolean detect_starless;   /* analysis: a starless session goes to the planetary job */
 } JobData;
 
 void tsr_window_request_weigh_full (TsrWindow *self);
@@ -196,5 +240,22 @@ void tsr_window_set_status (TsrWindow *self, const char *text);
 void tsr_window_show_error (TsrWindow *self, const char *text);
 gboolean tsr_window_run (TsrWindow *self);
 void tsr_window_update_actions_full (TsrWindow *self);
+
+/* The end every worker job's done callback shares (jobs counted in run_workers): a result of
+ * a superseded job is dropped, the job ended, an error shown or, for a cancel, cancel_text
+ * (may be NULL). Returns the job's result (the caller owns it) or NULL when there is nothing
+ * to show. */
+gpointer   tsr_window_job_result (TsrWindow *self, GTask *task, guint gen, GDestroyNotify free_result,
+                                  const char *cancel_text);
+
+/* tsr-window-restore.c */
+void       tsr_window_restore_init (TsrWindow *self);
+void       tsr_window_restore_clear (TsrWindow *self);
+gboolean   tsr_window_restore_possible (TsrWindow *self);
+
+/* tsr-window-denoise.c */
+GtkWidget *tsr_window_denoise_init (TsrWindow *self);   /* actions; returns the strength bar */
+void       tsr_window_denoise_clear (TsrWindow *self);
+gboolean   tsr_window_denoise_possible (TsrWindow *self);
 
 G_END_DECLS

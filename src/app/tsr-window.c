@@ -25,6 +25,7 @@
 #include "tsr-application.h"
 #include "tsr-shortcuts.h"
 #include "tsr-settings.h"
+#include "tsr-window-planetary.h"
 
 struct _ProgressShared
 {
@@ -210,12 +211,15 @@ tsr_window_update_actions_full (TsrWindow *self)
 {
   enable_action (self, "run", self->job == TSR_JOB_NONE && self->analysis && self->weights);
   enable_action (self, "cancel", self->job != TSR_JOB_NONE);
-  enable_action (self, "export", self->recon != NULL || self->deconv_img != NULL);
+  enable_action (self, "export", self->recon != NULL || self->deconv_img != NULL || tsr_window_planetary_active (self));
   enable_action (self, "export-report", self->analysis && self->weights);
   enable_action (self, "reanalyse", self->paths != NULL && self->job == TSR_JOB_NONE);
   enable_action (self, "save-project", TRUE);
   enable_action (self, "deconvolve", tsr_window_deconv_available () && self->job == TSR_JOB_NONE
                                      && self->session != NULL && self->run_workers == 0);
+  enable_action (self, "denoise", tsr_window_denoise_possible (self));
+  enable_action (self, "restore", tsr_window_restore_possible (self));
+  tsr_window_planetary_update_actions (self);
   gtk_widget_set_visible (self->progress_bar, self->job != TSR_JOB_NONE);
 }
 
@@ -290,6 +294,8 @@ tsr_window_begin_job_full (TsrWindow *self, TsrJobKind kind, GCancellable **canc
   stall_probe_start (self);
   self->stall_kind = kind;
   self->stall_job_t0 = g_get_monotonic_time ();
+  /* a new job's outcome replaces the last one's error */
+  g_clear_pointer (&self->last_error, g_free);
 
   JobData *d = g_new0 (JobData, 1);
   d->gen = self->job_gen;
@@ -315,12 +321,15 @@ tsr_window_end_job_full (TsrWindow *self)
   g_clear_object (&self->job_cancellable);
   stall_probe_stop (self);
   g_debug ("job finished; worst main-loop stall while jobs ran: %.1f ms", self->stall_worst_us / 1e3);
-  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_DECONV)
+  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_LAST)
     {
       const TsrStallStats *st = &self->stall_stats[self->stall_kind];
       g_debug ("%s job ended after %.2f s; main-loop gaps so far in such jobs: %" G_GUINT64_FORMAT
                " ticks, worst %.1f ms, p99 %.0f ms",
-               self->stall_kind == TSR_JOB_ANALYSE ? "analysis" : self->stall_kind == TSR_JOB_RUN ? "run" : "deconvolution",
+               self->stall_kind == TSR_JOB_ANALYSE ? "analysis" : self->stall_kind == TSR_JOB_RUN ? "run"
+               : self->stall_kind == TSR_JOB_PLANETARY ? "planetary"
+               : self->stall_kind == TSR_JOB_DENOISE ? "denoise"
+               : self->stall_kind == TSR_JOB_RESTORE ? "restore" : "deconvolution",
                (g_get_monotonic_time () - self->stall_job_t0) / 1e6, st->n, st->worst_us / 1e3,
                tsr_stall_stats_quantile_ms (st, 0.99));
     }
@@ -506,6 +515,9 @@ tsr_window_cancel (TsrWindow *self)
   tsr_window_end_job_full (self);
   tsr_window_set_status (self, kind == TSR_JOB_RUN      ? _("Run cancelled")
                     : kind == TSR_JOB_DECONV ? _("Deconvolution cancelled")
+                    : kind == TSR_JOB_PLANETARY ? _("Planetary stack cancelled")
+                    : kind == TSR_JOB_DENOISE ? _("Denoising cancelled; nothing changed")
+                    : kind == TSR_JOB_RESTORE ? _("Restoration cancelled; nothing changed")
                                              : _("Analysis cancelled"));
   if (self->weigh_pending)
     tsr_window_start_weigh (self);
@@ -647,7 +659,7 @@ stall_tick (gpointer data)
   gint64 gap = now - self->stall_last;
   if (gap > self->stall_worst_us)
     self->stall_worst_us = gap;
-  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_DECONV)
+  if (self->stall_kind > TSR_JOB_NONE && self->stall_kind <= TSR_JOB_LAST)
     tsr_stall_stats_add (&self->stall_stats[self->stall_kind], gap);
   self->stall_last = now;
   return G_SOURCE_CONTINUE;
@@ -753,7 +765,7 @@ load_frame (TsrWindow *self, int index, const char *path)
 static void
 show_current (TsrWindow *self)
 {
-  if (self->disposed)
+  if (self->disposed || tsr_window_planetary_show_current (self))
     return;
   ShowMode mode = gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown));
   if (mode == SHOW_RESULT && self->recon && self->result_surface)
@@ -768,13 +780,24 @@ show_current (TsrWindow *self)
   else if (mode == SHOW_DECONV && self->deconv_img)
     tsr_image_view_set_image_scaled (self->view, self->deconv_img, self->deconv_surface, -1,
                                      self->analysis ? (double) self->analysis->width / self->deconv_img->width : 1.0);
+  else if (mode == SHOW_RESTORED && self->restore_img)
+    tsr_image_view_set_image (self->view, self->restore_img, self->restore_surface, -1);
+  else if (mode == SHOW_DENOISED && self->denoise_img)
+    tsr_image_view_set_image_scaled (self->view, self->denoise_img, self->denoise_surface, -1,
+                                     self->denoise_geometry_scale);
   else
     tsr_image_view_set_image (self->view, NULL, NULL, -1);
+  gtk_widget_set_visible (self->denoise_bar, mode == SHOW_DENOISED && self->denoise_img);
   /* split compare: the result against the mean stack of the same frames */
   gboolean can_split = self->recon && self->mean_surface && self->result_surface
                        && (mode == SHOW_RESULT || mode == SHOW_MEAN);
   gtk_widget_set_sensitive (self->tog_compare, can_split);
-  if (can_split && gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_compare)))
+  if (mode == SHOW_DENOISED && self->denoise_img && self->denoise_input_surface)
+    /* before/after: always split, the divider moves */
+    tsr_image_view_set_compare (self->view, self->denoise_input_surface, _("Denoised"), _("Before"));
+  else if (mode == SHOW_RESTORED && self->restore_img && self->restore_mean_surface)
+    tsr_image_view_set_compare (self->view, self->restore_mean_surface, _("Restored"), _("Mean of the frames"));
+  else if (can_split && gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_compare)))
     {
       if (mode == SHOW_RESULT)
         tsr_image_view_set_compare (self->view, self->mean_surface, _("TBQR result"), _("Mean stack"));
@@ -898,6 +921,14 @@ build_header (TsrWindow *self)
                                            ? _("Multi-frame deconvolution of the session (Ctrl+D); the latent is shown after every iteration")
                                            : _("Multi-frame deconvolution is not part of this build"));
   gtk_header_bar_pack_start (GTK_HEADER_BAR (hb), deconv);
+  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb),
+                             icon_label_button (NULL, _("De_noise"), "win.denoise",
+                                                _("Learned denoiser on the shown result or deconvolved image "
+                                                  "(Ctrl+Shift+D); compare before/after and set the strength")));
+  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb),
+                             icon_label_button (NULL, _("Re_store"), "win.restore",
+                                                _("Multi-frame restoration: a network trained on this session "
+                                                  "(deep image prior), stopped on held-out pixels; minutes")));
 
   GtkWidget *mb = gtk_menu_button_new ();
   gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (mb), "open-menu-symbolic");
@@ -923,7 +954,8 @@ build_view_toolbar (TsrWindow *self)
   gtk_widget_set_margin_bottom (bar, 4);
 
   /* order: ShowMode */
-  const char *shows[] = { _("Selected frame"), _("Live preview"), _("Result"), _("Mean stack"), _("Deconvolved"), NULL };
+  const char *shows[] = { _("Selected frame"), _("Live preview"), _("Result"), _("Mean stack"), _("Deconvolved"),
+                          _("Denoised"), _("Restored"), NULL };
   self->show_dropdown = gtk_drop_down_new_from_strings (shows);
   gtk_widget_set_tooltip_text (self->show_dropdown,
                                _("What the view shows (display stretch only). The live preview follows every weight change."));
@@ -957,6 +989,8 @@ build_view_toolbar (TsrWindow *self)
                                  "same frames (right); drag the divider"));
   g_signal_connect_swapped (self->tog_compare, "toggled", G_CALLBACK (show_current), self);
   gtk_box_append (GTK_BOX (bar), self->tog_compare);
+  gtk_box_append (GTK_BOX (bar), tsr_window_denoise_init (self));
+  tsr_window_restore_init (self);
 
   self->readout = gtk_label_new ("");
   gtk_label_set_xalign (GTK_LABEL (self->readout), 1);
@@ -1027,6 +1061,7 @@ tsr_window_init (TsrWindow *self)
   g_action_map_add_action_entries (G_ACTION_MAP (self), win_entries, G_N_ELEMENTS (win_entries), self);
   tsr_window_files_init (self);    /* settings, file actions, recent sessions, drop target */
   tsr_window_deconv_init (self);
+  tsr_window_planetary_init (self);
   gtk_window_set_title (GTK_WINDOW (self), "Tessera");
   gtk_window_set_icon_name (GTK_WINDOW (self), TSR_APP_ID);
   gtk_window_set_titlebar (GTK_WINDOW (self), build_header (self));
@@ -1037,6 +1072,7 @@ tsr_window_init (TsrWindow *self)
   /* left: toolbar, image, table */
   GtkWidget *image_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
   gtk_box_append (GTK_BOX (image_box), build_view_toolbar (self));
+  tsr_window_planetary_init_toolbar (self);
   gtk_box_append (GTK_BOX (image_box), GTK_WIDGET (self->view));
   gtk_widget_set_vexpand (GTK_WIDGET (self->view), TRUE);
   GtkWidget *left = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
@@ -1047,8 +1083,8 @@ tsr_window_init (TsrWindow *self)
 
   /* right: diagnostics over parameters */
   GtkWidget *right = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
-  gtk_paned_set_start_child (GTK_PANED (right), tsr_window_build_diagnostics (self));
-  gtk_paned_set_end_child (GTK_PANED (right), tsr_window_build_params (self));
+  gtk_paned_set_start_child (GTK_PANED (right), tsr_window_planetary_wrap_diagnostics (self, tsr_window_build_diagnostics (self)));
+  gtk_paned_set_end_child (GTK_PANED (right), tsr_window_planetary_wrap_params (self, tsr_window_build_params (self)));
   gtk_paned_set_position (GTK_PANED (right), 360);
   gtk_widget_set_size_request (right, 470, -1);
 
@@ -1113,6 +1149,7 @@ tsr_window_dispose (GObject *object)
         g_source_remove (self->reanalyse_source);
       self->reanalyse_source = 0;
       tsr_window_files_dispose (self);
+      tsr_window_planetary_dispose (self);
     }
   G_OBJECT_CLASS (tsr_window_parent_class)->dispose (object);
 }
@@ -1139,10 +1176,13 @@ tsr_window_finalize (GObject *object)
   g_clear_pointer (&self->preview_surface, cairo_surface_destroy);
   g_clear_pointer (&self->deconv_img, tsr_image_unref);
   g_clear_pointer (&self->deconv_surface, cairo_surface_destroy);
+  tsr_window_denoise_clear (self);
+  tsr_window_restore_clear (self);
   progress_shared_unref (self->progress);
   g_free (self->shown_phase);
   g_free (self->last_error);
   tsr_window_files_finalize (self);
+  tsr_window_planetary_finalize (self);
   G_OBJECT_CLASS (tsr_window_parent_class)->finalize (object);
 }
 
@@ -1166,6 +1206,34 @@ void
 tsr_window_set_autorun (TsrWindow *self, gboolean autorun)
 {
   self->autorun = autorun;
+}
+
+gpointer
+tsr_window_job_result (TsrWindow *self, GTask *task, guint gen, GDestroyNotify free_result,
+                       const char *cancel_text)
+{
+  GError *error = NULL;
+  gpointer out = g_task_propagate_pointer (task, &error);
+  self->run_workers--;
+  if (!tsr_window_job_is_current (self, gen))
+    {
+      g_clear_error (&error);
+      if (out)
+        free_result (out);
+      if (!self->disposed)
+        tsr_window_update_actions (self);
+      return NULL;
+    }
+  tsr_window_end_job (self);
+  if (!out)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        tsr_window_show_error_text (self, error->message);
+      else if (cancel_text)
+        tsr_window_set_status_text (self, cancel_text);
+      g_clear_error (&error);
+    }
+  return out;
 }
 
 void
@@ -1204,7 +1272,8 @@ tsr_window_is_busy (TsrWindow *self)
 {
   return self->job != TSR_JOB_NONE || self->weigh_running || self->weigh_pending || self->loading
          || self->run_workers > 0 || self->analysis_workers > 0 || self->preview_running
-         || self->preview_pending || self->export_workers > 0 || self->reanalyse_source != 0;
+         || self->preview_pending || self->export_workers > 0 || self->reanalyse_source != 0
+         || tsr_window_planetary_busy (self);
 }
 
 void
@@ -1291,7 +1360,7 @@ tsr_window_reset_stall (TsrWindow *self)
 guint64
 tsr_window_get_stall_stats (TsrWindow *self, TsrJobKind kind, double *worst_ms, double *p99_ms)
 {
-  g_return_val_if_fail (TSR_IS_WINDOW (self) && kind > TSR_JOB_NONE && kind <= TSR_JOB_DECONV, 0);
+  g_return_val_if_fail (TSR_IS_WINDOW (self) && kind > TSR_JOB_NONE && kind <= TSR_JOB_LAST, 0);
   const TsrStallStats *st = &self->stall_stats[kind];
   if (worst_ms)
     *worst_ms = st->worst_us / 1e3;

@@ -14,8 +14,12 @@ typedef enum
   TSR_JOB_NONE = 0,
   TSR_JOB_ANALYSE,   /* scan + analyse + weigh */
   TSR_JOB_RUN,       /* accumulate */
-  TSR_JOB_DECONV     /* multi-frame deconvolution */
+  TSR_JOB_DECONV,    /* multi-frame deconvolution */
+  TSR_JOB_PLANETARY, /* lunar/planetary stack (tsr-window-planetary.c) */
+  TSR_JOB_DENOISE,   /* learned denoiser on the shown result (tsr-window-denoise.c) */
+  TSR_JOB_RESTORE    /* deep-image-prior restoration of the session (tsr-window-restore.c) */
 } TsrJobKind;
+#define TSR_JOB_LAST TSR_JOB_RESTORE
 
 /* What the image view shows (the "Show" drop-down, in its order). */
 typedef enum
@@ -24,7 +28,9 @@ typedef enum
   TSR_SHOW_PREVIEW,    /* the live preview (reduced resolution, follows the weights) */
   TSR_SHOW_RESULT,     /* the reconstruction */
   TSR_SHOW_MEAN,       /* the mean stack of the same frames */
-  TSR_SHOW_DECONV      /* the deconvolved latent */
+  TSR_SHOW_DECONV,     /* the deconvolved latent */
+  TSR_SHOW_DENOISED,   /* the denoised image, split against the image before it */
+  TSR_SHOW_RESTORED    /* the restored latent, split against the mean of the same frames */
 } TsrShow;
 
 typedef enum
@@ -56,6 +62,17 @@ gboolean    tsr_window_param_sensitive (TsrWindow *self, const char *key);
 /* Overlay toggles (TsrOverlay bits from tsr-image-view.h), as if clicked. */
 void        tsr_window_set_overlays (TsrWindow *self, guint overlays);
 void        tsr_window_set_show (TsrWindow *self, TsrShow show);
+/* Denoise the shown result (or deconvolved latent) in a worker; FALSE when nothing to denoise
+ * or a job runs. The result is shown as TSR_SHOW_DENOISED against the image before it. */
+gboolean    tsr_window_denoise (TsrWindow *self);
+/* Restore the session (deep image prior trained on it) in a worker; FALSE when no analysed
+ * session or a job runs. The result is shown as TSR_SHOW_RESTORED. */
+gboolean    tsr_window_restore (TsrWindow *self);
+const TsrImage *tsr_window_get_restored (TsrWindow *self);
+/* Blend of the denoised image with the image before it (0 … 1), as the slider sets it. */
+void        tsr_window_set_denoise_strength (TsrWindow *self, double strength);
+/* The denoised image as shown (at the current strength) and the image before it. */
+const TsrImage *tsr_window_get_denoised (TsrWindow *self, const TsrImage **before);
 /* The split view: the result against the mean stack (only while one of them is shown). */
 void        tsr_window_set_split (TsrWindow *self, gboolean split);
 /* The image view (for tests: what it shows). */

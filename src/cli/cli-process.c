@@ -1,5 +1,6 @@
 /* tessera-cli process SESSION -o OUT.fits … — Tile-Based Quality Reconstruction. */
 #include "cli-common.h"
+#include "cli-planetary.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -25,7 +26,7 @@ cli_process (int argc, char **argv)
 {
   char *out = NULL, *config = NULL, *mean_out = NULL, *report = NULL, *json = NULL;
   char **sets = NULL;
-  gboolean recursive = FALSE;
+  gboolean recursive = FALSE, planetary = FALSE, deep_sky = FALSE;
   GOptionEntry entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Result (linear float32 FITS; RGB for Bayer sessions)"), N_("OUT.fits") },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config, N_("Read parameters (and the session, if none is given) from a .tessera project"), N_("FILE") },
@@ -34,6 +35,8 @@ cli_process (int argc, char **argv)
     { "report", 0, 0, G_OPTION_ARG_FILENAME, &report, N_("Write the report folder (HTML, figures, maps, diagnostics)"), N_("DIR") },
     { "json", 0, 0, G_OPTION_ARG_FILENAME, &json, N_("Write the diagnostics JSON"), N_("DIAG.json") },
     { "recursive", 'r', 0, G_OPTION_ARG_NONE, &recursive, N_("Include subfolders"), NULL },
+    { "planetary", 0, 0, G_OPTION_ARG_NONE, &planetary, N_("Use the lunar/planetary path (see 'tessera-cli planetary')"), NULL },
+    { "deep-sky", 0, 0, G_OPTION_ARG_NONE, &deep_sky, N_("Use the deep-sky path even for a session that looks starless"), NULL },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (_("SESSION… — tile-based quality reconstruction"));
@@ -47,6 +50,21 @@ cli_process (int argc, char **argv)
   g_auto (GStrv) sets_o = sets;
   if (!out)
     return cli_fail_msg (_("process: the output file is missing (-o OUT.fits)"));
+  if (planetary && deep_sky)
+    return cli_fail_msg (_("process: --planetary and --deep-sky exclude each other"));
+  /* starless sessions (Moon, planets) and non-FITS inputs go to the planetary job (issue #16) */
+  if (!deep_sky && argc >= 2)
+    {
+      g_autofree char *why = NULL;
+      if (planetary || cli_planetary_detect (argc, argv, &why))
+        {
+          if (why)
+            printf (_("process: %s (--deep-sky overrides)\n"), why);
+          if (report)
+            fprintf (stderr, _("process: --report is not written for planetary sessions (use --json)\n"));
+          return cli_planetary_run ("process", argc, argv, out, mean_out, json, sets);
+        }
+    }
 
   GError *error = NULL;
   TsrProject p;

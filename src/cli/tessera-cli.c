@@ -16,6 +16,10 @@ int cli_demo (int argc, char **argv);
 int cli_register (int argc, char **argv);
 int cli_process (int argc, char **argv);
 int cli_deconv (int argc, char **argv);
+int cli_denoise (int argc, char **argv);
+int cli_restore (int argc, char **argv);
+int cli_planetary (int argc, char **argv);
+int cli_wavelets (int argc, char **argv);
 
 typedef struct
 {
@@ -28,6 +32,10 @@ static const Command commands[] = {
   { "info", cli_info, N_("list the frames of a session: time, size, pattern, exposure, median, noise") },
   { "process", cli_process, N_("tile-based quality reconstruction: result, mean stack, report") },
   { "deconv", cli_deconv, N_("multi-frame robust deconvolution (per-frame PSFs, Huber, super-resolution)") },
+  { "restore", cli_restore, N_("multi-frame restoration with a deep image prior trained on the session (AstroClearNet)") },
+  { "denoise", cli_denoise, N_("learned denoiser (ResUNet on feathered tiles), linear in and out") },
+  { "planetary", cli_planetary, N_("lunar/planetary stack: images, SER or video; alignment points, best fraction per point") },
+  { "wavelets", cli_wavelets, N_("à trous wavelet sharpening of a linear image (--gains 2,1.5,1,1,1)") },
   { "register", cli_register, N_("register frames to a reference with the validity gate; JSON table") },
   { "stack", cli_stack, N_("stack already aligned frames (mean, median, sigma, winsor)") },
   { "synth", cli_synth, N_("generate a synthetic session with known truth") },

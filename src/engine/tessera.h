@@ -27,3 +27,7 @@
 #include "tsr-preview.h"
 #include "tsr-psf.h"
 #include "tsr-deconv.h"
+#include "denoise/tsr-denoise.h"
+#include "tsr-nn-train.h"
+#include "tsr-restore.h"
+#include "tsr-planetary.h"

@@ -27,12 +27,13 @@ typedef struct
 static const Job jobs[] = {
   { tsr_tbqr_params_specs, G_STRUCT_OFFSET (TsrProject, tbqr) },
   { tsr_deconv_params_specs, G_STRUCT_OFFSET (TsrProject, deconv) },
+  { tsr_restore_params_specs, G_STRUCT_OFFSET (TsrProject, restore) },
   { tsr_run_params_specs, G_STRUCT_OFFSET (TsrProject, run) },
 };
 
 static const char *const sections[] = {
   "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "cluster",
-  "validate", "deconv", "run", NULL
+  "validate", "deconv", "restore", "run", NULL
 };
 
 /* Derived fields that mirror a key: the registration's own resources follow run.*. */
@@ -52,6 +53,7 @@ tsr_project_init (TsrProject *p)
   p->version = TSR_PARAMS_VERSION;
   tsr_tbqr_params_init (&p->tbqr);
   tsr_deconv_params_init (&p->deconv);
+  tsr_restore_params_init (&p->restore);
   tsr_run_params_init (&p->run);
   sync_derived (p);
 }
@@ -188,6 +190,7 @@ tsr_project_validate (const TsrProject *p, GError **error)
       return FALSE;
     }
   return tsr_tbqr_params_validate (&p->tbqr, error) && tsr_deconv_params_validate (&p->deconv, error)
+         && tsr_restore_params_validate (&p->restore, error)
          && tsr_run_params_validate (&p->run, error);
 }
 

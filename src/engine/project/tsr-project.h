@@ -8,6 +8,7 @@
 #include "tsr-run-params.h"
 #include "tsr-tbqr-params.h"
 #include "tsr-deconv-params.h"
+#include "tsr-restore-params.h"
 
 G_BEGIN_DECLS
 
@@ -17,6 +18,7 @@ typedef struct
   TsrTbqrParams tbqr;          /* register.* stars.* gate.* norm.* global.* tiles.* local.* reject.*
                                   cluster.* validate.* */
   TsrDeconvParams deconv;      /* deconv.* */
+  TsrRestoreParams restore;    /* restore.* */
   TsrRunParams run;            /* run.* */
 } TsrProject;
 

@@ -500,6 +500,8 @@ refine_tiles (const float *ref, const TsrImage *img, int w, int h, TsrTransform 
    * local (seeing) distortions better than a few large ones (lunar triangle consistency
    * 0.042 px vs 0.088 px with 20 tiles of 256 px) and cost less. */
   int m = MIN (w, h), ts = 32;
+  if (m < ts)
+    return -1; /* smaller than one tile: no refinement (the tiles would reach outside) */
   while (ts * 2 <= m / 3 && ts < 128)
     ts *= 2;
   int nx = MAX (3, (w + ts - 1) / ts + 1), ny = MAX (3, (h + ts - 1) / ts + 1);

@@ -1,0 +1,252 @@
+/* tsr-wavelets.c — à trous (B3 spline) wavelet sharpening on linear data. */
+#include "tsr-planetary.h"
+#include "tsr-error.h"
+#include "tsr-stats.h"
+
+#include <cairo.h>
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tsr-fits.h"
+#include "tsr-tiff.h"
+
+static inline int
+mirror (int i, int n)
+{
+  if (n == 1)
+    return 0;
+  while (i < 0 || i >= n)
+    {
+      if (i < 0)
+        i = -i;
+      if (i >= n)
+        i = 2 * (n - 1) - i;
+    }
+  return i;
+}
+
+/* out = B3 ⊛ in with holes of step: separable, rows then columns. */
+static void
+b3_smooth (const float *in, float *out, float *tmp, int w, int h, int step)
+{
+  static const float k[5] = { 1.f / 16, 4.f / 16, 6.f / 16, 4.f / 16, 1.f / 16 };
+  for (int y = 0; y < h; y++)
+    {
+      const float *r = in + (gsize) y * w;
+      float *o = tmp + (gsize) y * w;
+      for (int x = 0; x < w; x++)
+        {
+          float s = 0;
+          for (int t = -2; t <= 2; t++)
+            s += k[t + 2] * r[mirror (x + t * step, w)];
+          o[x] = s;
+        }
+    }
+  for (int y = 0; y < h; y++)
+    {
+      int ys[5];
+      for (int t = -2; t <= 2; t++)
+        ys[t + 2] = mirror (y + t * step, h);
+      float *o = out + (gsize) y * w;
+      for (int x = 0; x < w; x++)
+        {
+          float s = 0;
+          for (int t = 0; t < 5; t++)
+            s += k[t] * tmp[(gsize) ys[t] * w + x];
+          o[x] = s;
+        }
+    }
+}
+
+void
+tsr_wavelet_decompose (const float *plane, int w, int h, int n, float **layers)
+{
+  gsize np = (gsize) w * h;
+  float *cur = g_new (float, np), *next = g_new (float, np), *tmp = g_new (float, np);
+  memcpy (cur, plane, np * sizeof (float));
+  for (int j = 0; j < n; j++)
+    {
+      b3_smooth (cur, next, tmp, w, h, 1 << j);
+      float *L = layers[j];
+      for (gsize i = 0; i < np; i++)
+        L[i] = cur[i] - next[i];
+      float *t = cur;
+      cur = next;
+      next = t;
+    }
+  memcpy (layers[n], cur, np * sizeof (float));
+  g_free (cur);
+  g_free (next);
+  g_free (tmp);
+}
+
+double
+tsr_wavelet_noise_factor (int j)
+{
+  /* σ of layer j for unit white noise, measured once on a 512² Gaussian image (the usual
+   * table for the B3 à trous transform, Starck & Murtagh) */
+  static const double f[] = { 0.889, 0.200, 0.086, 0.041, 0.020, 0.010, 0.005, 0.0025 };
+  return j >= 0 && j < (int) G_N_ELEMENTS (f) ? f[j] : 0.0025 / (1 << (j - 7));
+}
+
+TsrImage *
+tsr_wavelets_apply (const TsrImage *img, const TsrWaveletParams *p, GCancellable *cancellable, GError **error)
+{
+  int n = p->n_layers;
+  if (n < 1 || n > TSR_WAVELET_MAX_LAYERS)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, "wavelets: the number of layers must be 1–%d, got %d",
+                   TSR_WAVELET_MAX_LAYERS, n);
+      return NULL;
+    }
+  if ((1 << (n - 1)) * 4 >= 2 * MAX (img->width, img->height))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   "wavelets: %d layers need an image wider than %d px (this one is %d × %d); use fewer layers", n,
+                   (1 << (n - 1)) * 2, img->width, img->height);
+      return NULL;
+    }
+  if (img->cfa != TSR_CFA_NONE)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   "wavelets: the image is a raw Bayer mosaic; sharpen a stacked (debayered) image");
+      return NULL;
+    }
+  int w = img->width, h = img->height;
+  gsize np = tsr_image_npix (img);
+  TsrImage *out = tsr_image_copy (img);
+  float **layers = g_new (float *, n + 1);
+  for (int j = 0; j <= n; j++)
+    layers[j] = g_new (float, np);
+  for (int c = 0; c < img->channels; c++)
+    {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        {
+          g_clear_pointer (&out, tsr_image_unref);
+          break;
+        }
+      const float *src = tsr_image_plane (img, c);
+      gboolean any_threshold = FALSE;
+      for (int j = 0; j < n; j++)
+        any_threshold |= j < p->n_thresholds && p->thresholds[j] > 0;
+      double sigma = any_threshold ? tsr_plane_noise (src, img->mask, w, h, 1) : 0;
+      tsr_wavelet_decompose (src, w, h, n, layers);
+      float *dst = tsr_image_plane (out, c);
+      memcpy (dst, layers[n], np * sizeof (float));
+      for (int j = 0; j < n; j++)
+        {
+          double g = j < p->n_gains ? p->gains[j] : 1.0;
+          double t = j < p->n_thresholds ? p->thresholds[j] * sigma * tsr_wavelet_noise_factor (j) : 0.0;
+          const float *L = layers[j];
+          if (t > 0)
+            for (gsize i = 0; i < np; i++)
+              {
+                float a = fabsf (L[i]) - (float) t;
+                dst[i] += (float) g * (a > 0 ? copysignf (a, L[i]) : 0.f);
+              }
+          else
+            for (gsize i = 0; i < np; i++)
+              dst[i] += (float) g * L[i];
+        }
+      if (p->clip_negative)
+        for (gsize i = 0; i < np; i++)
+          dst[i] = MAX (dst[i], 0.f);
+    }
+  for (int j = 0; j <= n; j++)
+    g_free (layers[j]);
+  g_free (layers);
+  if (out)
+    {
+      GString *s = g_string_new ("wavelets: B3 a trous, gains");
+      for (int j = 0; j < n; j++)
+        g_string_append_printf (s, "%s%g", j ? "," : " ", j < p->n_gains ? p->gains[j] : 1.0);
+      tsr_header_add_history (out->header, s->str);
+      g_string_free (s, TRUE);
+    }
+  return out;
+}
+
+/* ------------------------------------------------------------------ output helpers */
+
+static int
+tsr_planetary_float_cmp (const void *a, const void *b)
+{
+  float x = *(const float *) a, y = *(const float *) b;
+  return x < y ? -1 : x > y;
+}
+
+gboolean
+tsr_planetary_write_png (const TsrImage *img, const char *path, GError **error)
+{
+  int w = img->width, h = img->height;
+  gsize np = tsr_image_npix (img);
+  gsize nv = 0;
+  float *v = g_new (float, np * img->channels);
+  for (int c = 0; c < img->channels; c++)
+    for (gsize i = 0; i < np; i += 1)
+      if (img->mask[i])
+        v[nv++] = tsr_image_plane (img, c)[i];
+  float lo = 0, hi = 1;
+  if (nv > 0)
+    {
+      gsize k0 = (gsize) (0.0001 * (nv - 1)), k1 = (gsize) (0.9999 * (nv - 1));
+      qsort (v, nv, sizeof (float), tsr_planetary_float_cmp);
+      lo = v[k0];
+      hi = v[k1];
+    }
+  g_free (v);
+  if (!(hi > lo))
+    hi = lo + 1;
+  cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, w, h);
+  cairo_surface_flush (s);
+  guint8 *d = cairo_image_surface_get_data (s);
+  int stride = cairo_image_surface_get_stride (s);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        gsize i = (gsize) y * w + x;
+        guint32 px = 0;
+        for (int c = 0; c < 3; c++)
+          {
+            float val = tsr_image_plane (img, img->channels == 3 ? c : 0)[i];
+            float t = img->mask[i] ? (val - lo) / (hi - lo) : 0;
+            t = CLAMP (t, 0.f, 1.f);
+            px |= (guint32) lrintf (t * 255) << (16 - 8 * c);
+          }
+        memcpy (d + (gsize) y * stride + 4 * x, &px, 4);
+      }
+  cairo_surface_mark_dirty (s);
+  g_autofree char *tmp = g_strdup_printf ("%s.part", path);
+  cairo_status_t st = cairo_surface_write_to_png (s, tmp);
+  cairo_surface_destroy (s);
+  if (st != CAIRO_STATUS_SUCCESS)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, "%s: cannot write the PNG: %s", path, cairo_status_to_string (st));
+      g_unlink (tmp);
+      return FALSE;
+    }
+  if (g_rename (tmp, path) != 0)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, "%s: cannot rename %s: %s", path, tmp, g_strerror (errno));
+      g_unlink (tmp);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+tsr_planetary_write_image (const TsrImage *img, const char *path, GError **error)
+{
+  g_autofree char *low = g_ascii_strdown (path, -1);
+  if (g_str_has_suffix (low, ".png"))
+    return tsr_planetary_write_png (img, path, error);
+  if (g_str_has_suffix (low, ".tif") || g_str_has_suffix (low, ".tiff"))
+    return tsr_tiff_write (path, img, TSR_TIFF_FLOAT32, error);
+  if (g_str_has_suffix (low, ".fit") || g_str_has_suffix (low, ".fits") || g_str_has_suffix (low, ".fts"))
+    return tsr_fits_write (path, img, NULL, error);
+  g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+               "%s: unknown output type (name it .fits, .tif or .png)", path);
+  return FALSE;
+}

@@ -1,0 +1,95 @@
+/* tsr-restore-params.c — defaults and key table of the restoration's parameters. */
+#include "tsr-restore-params.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+
+G_STATIC_ASSERT (sizeof (TsrRestoreStop) == sizeof (int));
+G_STATIC_ASSERT (TSR_RESTORE_STOP_FIXED == 1);
+
+static const char *const stop_choices[] = { "heldout", "fixed", NULL };
+
+static const TsrParamSpec specs[] = {
+  TSR_KEY_INT (TsrRestoreParams, "restore.branches", branches, 1, 4,
+               N_("Parallel depthwise convolutions of the encoder (kernels 3, 5, 9, 15: the first n)")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.lr", lr, 1e-6, 1,
+                  N_("Initial Adam learning rate of the restoration network")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.decay", decay, 0.1, 1,
+                  N_("Learning-rate decay factor, applied every restore.decay_steps steps")),
+  TSR_KEY_INT (TsrRestoreParams, "restore.decay_steps", decay_steps, 1, 1000000,
+               N_("Steps between learning-rate decays")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.delta", delta, 0.1, 1000,
+                  N_("Huber threshold of the restoration loss, in units of the pixel noise")),
+  TSR_KEY_INT (TsrRestoreParams, "restore.max_steps", max_steps, 1, 1000000,
+               N_("Largest number of training steps (the fixed count when restore.stop = fixed)")),
+  TSR_KEY_INT (TsrRestoreParams, "restore.min_steps", min_steps, 1, 1000000,
+               N_("Training steps always taken before the held-out stop may end the training")),
+  TSR_KEY_INT (TsrRestoreParams, "restore.patience", patience, 1, 1000000,
+               N_("Stop after this many steps without a new minimum of the held-out loss")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.min_delta", min_delta, 0, 0.5,
+                  N_("Stop when the held-out minimum fell by less than this fraction over the last restore.patience steps (0 = only at a true minimum)")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.holdout", holdout, 0.001, 0.5,
+                  N_("Fraction of pixels held out of the loss and the input to decide when to stop")),
+  TSR_KEY_ENUM (TsrRestoreParams, "restore.stop", stop, stop_choices,
+                N_("When training stops: heldout = at the minimum of the held-out loss; fixed = restore.max_steps")),
+  TSR_KEY_INT (TsrRestoreParams, "restore.crop", crop, 32, 8192,
+               N_("Side in pixels of the random crop trained on at each step (the whole image when smaller)")),
+  TSR_KEY_BOOL (TsrRestoreParams, "restore.background", background,
+                N_("Learn a background plane per frame, so the non-negative latent keeps faint signal")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.gain", gain, 0, 1e6,
+                  N_("Gain in electrons per ADU for the Poisson part of the pixel noise; 0 = background RMS only")),
+  TSR_KEY_INT (TsrRestoreParams, "restore.seed", seed, 0, 2147483647,
+               N_("Random seed of the initialisation, the crops and the held-out pixels")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.memory_mb", memory_mb, 32, 1048576,
+                  N_("Memory budget of the restoration in MiB (frames are kept in memory)")),
+};
+
+void
+tsr_restore_params_init (TsrRestoreParams *p)
+{
+  g_return_if_fail (p != NULL);
+
+  memset (p, 0, sizeof *p);
+  p->branches = 3;
+  p->lr = 0.002;
+  p->decay = 0.95;
+  p->decay_steps = 1000;
+  p->delta = 2.0;
+  p->max_steps = 2000;
+  p->min_steps = 100;
+  p->patience = 200;
+  p->min_delta = 0.001;
+  p->holdout = 0.05;
+  p->stop = TSR_RESTORE_STOP_HELDOUT;
+  p->crop = 192;
+  p->background = TRUE;
+  p->gain = 0.0;
+  p->seed = 1;
+  p->memory_mb = 2048.0;
+}
+
+const TsrParamSpec *
+tsr_restore_params_specs (guint *n)
+{
+  return tsr_keys_table (specs, G_N_ELEMENTS (specs), n);
+}
+
+gboolean
+tsr_restore_params_validate (const TsrRestoreParams *p, GError **error)
+{
+  return tsr_keys_check_ranges (specs, G_N_ELEMENTS (specs), p, error);
+}
+
+char *
+tsr_restore_params_history (const TsrRestoreParams *p, const TsrTbqrParams *tp, const TsrRunParams *run)
+{
+  GString *s = g_string_new (NULL);
+  g_string_append_printf (s, "Tessera params v%d:", TSR_PARAMS_VERSION);
+  guint n;
+  const TsrParamSpec *t = tsr_tbqr_params_specs (&n);
+  tsr_keys_history_append (s, t, n, tp);
+  tsr_keys_history_append (s, specs, G_N_ELEMENTS (specs), p);
+  t = tsr_run_params_specs (&n);
+  tsr_keys_history_append (s, t, n, run);
+  return g_string_free (s, FALSE);
+}

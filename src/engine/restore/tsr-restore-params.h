@@ -1,0 +1,40 @@
+/* tsr-restore-params.h — the parameters of the deep-image-prior restoration ("restore.*")
+ * and their key table. */
+#pragma once
+#include "tsr-keys.h"
+#include "tsr-tbqr-params.h"
+#include "tsr-run-params.h"
+
+G_BEGIN_DECLS
+
+typedef enum { TSR_RESTORE_STOP_HELDOUT = 0, TSR_RESTORE_STOP_FIXED } TsrRestoreStop;
+
+typedef struct
+{
+  int branches;          /* restore.branches (3): parallel depthwise kernels 3, 5, 9, 15 (the first n) */
+  double lr;             /* restore.lr (0.002) */
+  double decay;          /* restore.decay (0.95) … */
+  int decay_steps;       /* … every restore.decay_steps (1000) */
+  double delta;          /* restore.delta: Huber δ in units of σ (2.0) */
+  int max_steps;         /* restore.max_steps (2000) */
+  int min_steps;         /* restore.min_steps (100) */
+  int patience;          /* restore.patience: steps without a new held-out minimum (200) */
+  double min_delta;      /* restore.min_delta: relative fall of the held-out minimum over the
+                            last restore.patience steps below which training stops (0.001) */
+  double holdout;        /* restore.holdout: fraction of pixels held out of the loss (0.05) */
+  TsrRestoreStop stop;   /* restore.stop: heldout (default) | fixed (max_steps, the paper) */
+  int crop;              /* restore.crop: side of the random crops per step, px (192) */
+  gboolean background;   /* restore.background: per-frame learnable background plane (TRUE) */
+  double gain;           /* restore.gain: e-/ADU for the Poisson part of σ; 0 = background RMS only */
+  int seed;              /* restore.seed: initialisation, crops and held-out pixels (1) */
+  double memory_mb;      /* restore.memory_mb (2048) */
+} TsrRestoreParams;
+
+void                tsr_restore_params_init (TsrRestoreParams *p);
+const TsrParamSpec *tsr_restore_params_specs (guint *n);
+gboolean            tsr_restore_params_validate (const TsrRestoreParams *p, GError **error);
+/* "Tessera params v1: key=value …": register.* … (registration), restore.* and run.*. */
+char               *tsr_restore_params_history (const TsrRestoreParams *p, const TsrTbqrParams *tp,
+                                                const TsrRunParams *run);
+
+G_END_DECLS

@@ -1,0 +1,1019 @@
+/* tsr-restore.c — the deep-image-prior restoration job (see tsr-restore.h, docs/restore.md).
+ *
+ * 1. Registration pass with a frame hook: each registered frame is (demosaiced and) warped
+ *    into the reference geometry as luminance; its background plane, noise, photometric
+ *    scale (matched star fluxes) and PSF (stacked star stamps, Moffat fallback) are
+ *    measured. Frames stay in memory (checked against the budget).
+ * 2. Training: at every step a crop (the whole image when it fits) of every frame is the
+ *    network's input; latent = crop padded by the PSF radius; the decoder convolves it with
+ *    each frame's PSF by FFT (deconv/'s exact operators) and the Huber loss on the non-held-
+ *    out valid pixels is back-propagated through decoder and encoder; Adam updates θ and the
+ *    background planes. The held-out loss is watched; the weights at its minimum are kept.
+ * 3. Inference: global batch-norm statistics over the whole image (pass 1), then the
+ *    encoder on tiles with a halo ≥ its receptive field and ≥ 2 PSF widths (pass 2; the
+ *    encoder is local, so the cores are exact and simply copied). */
+#include "tsr-restore.h"
+#include "tsr-deconv.h"
+#include "tsr-demosaic.h"
+#include "tsr-error.h"
+#include "tsr-nn-train.h"
+#include "tsr-psf.h"
+#include "tsr-register.h"
+#include "tsr-stats.h"
+#include "tsr-warp.h"
+
+#include <glib/gi18n-lib.h>
+#include <math.h>
+#include <string.h>
+
+#define MIB ((gsize) 1024 * 1024)
+#define MAX_BRANCHES 4
+static const int branch_k[MAX_BRANCHES] = { 3, 5, 9, 15 };
+
+typedef struct
+{
+  gboolean staged;
+  float *y;              /* W × H luminance in the reference geometry, ADU */
+  guint8 *m;             /* valid */
+  double plane[3];       /* background a + b x + c y */
+  double rms, scale, fwhm;
+  TsrPsf *psf;
+} RFrame;
+
+typedef struct
+{
+  double x, y, flux;
+} RStar;
+
+typedef struct
+{
+  const TsrRestoreParams *rp;
+  const TsrTbqrParams *tp;
+  TsrSession *s;
+  int W, H;
+  guint n_frames;
+  RFrame *frames;
+  GArray *ref_stars;
+  guint nu;
+  guint *used;
+} Job;
+
+/* ---------------------------------------------------------------------------------------
+ * Staging
+ */
+
+static gint
+cmp_star_x (gconstpointer a, gconstpointer b)
+{
+  double d = ((const RStar *) a)->x - ((const RStar *) b)->x;
+  return d < 0 ? -1 : d > 0;
+}
+
+static gboolean
+reference_hook (const TsrImage *ref, const TsrStarList *ref_stars, gpointer data, GError **error)
+{
+  Job *j = data;
+  j->ref_stars = g_array_new (FALSE, FALSE, sizeof (RStar));
+  if (ref_stars)
+    for (guint i = 0; i < ref_stars->stars->len; i++)
+      {
+        const TsrStar *st = &g_array_index (ref_stars->stars, TsrStar, i);
+        if (st->saturated || !(st->flux > 0))
+          continue;
+        RStar rs = { st->x, st->y, st->flux };
+        g_array_append_val (j->ref_stars, rs);
+      }
+  g_array_sort (j->ref_stars, cmp_star_x);
+  return TRUE;
+}
+
+/* Photometric scale: median flux ratio of stars matched to the reference's by position. */
+static double
+frame_scale (const Job *j, const TsrStarList *stars, const TsrTransform *inv)
+{
+  if (!stars || !j->ref_stars || j->ref_stars->len == 0)
+    return 1.0;
+  guint n = MIN (stars->stars->len, 400u), m = 0, nr = j->ref_stars->len;
+  float *ratio = g_new (float, MAX (n, 1u));
+  const RStar *rs = (const RStar *) j->ref_stars->data;
+  for (guint i = 0; i < n; i++)
+    {
+      const TsrStar *st = &g_array_index (stars->stars, TsrStar, i);
+      if (st->saturated || !(st->flux > 0))
+        continue;
+      double x, y;
+      tsr_transform_apply (inv, st->x, st->y, &x, &y);
+      guint lo = 0, hi = nr;
+      while (lo < hi)
+        {
+          guint mid = (lo + hi) / 2;
+          if (rs[mid].x < x - 1.5)
+            lo = mid + 1;
+          else
+            hi = mid;
+        }
+      double best = 1.5 * 1.5;
+      int bi = -1;
+      for (guint k = lo; k < nr && rs[k].x <= x + 1.5; k++)
+        {
+          double d2 = (rs[k].x - x) * (rs[k].x - x) + (rs[k].y - y) * (rs[k].y - y);
+          if (d2 < best)
+            {
+              best = d2;
+              bi = (int) k;
+            }
+        }
+      if (bi >= 0)
+        ratio[m++] = (float) (st->flux / rs[bi].flux);
+    }
+  double s = m >= 5 ? tsr_median_inplace (ratio, m) : 1.0;
+  g_free (ratio);
+  return isfinite (s) && s > 0.05 && s < 20 ? s : 1.0;
+}
+
+/* Robust background plane (box medians, least squares, one rejection round) and noise. */
+static void
+fit_background (const float *v, const guint8 *mask, int w, int h, double out[3], double *rms)
+{
+  const int nbx = 8, nby = 8;
+  double bx[64], by[64], bv[64];
+  int nb = 0;
+  float *tmp = g_new (float, (gsize) (w / nbx + 2) * (h / nby + 2));
+  for (int j = 0; j < nby; j++)
+    for (int i = 0; i < nbx; i++)
+      {
+        int x0 = i * w / nbx, x1 = (i + 1) * w / nbx, y0 = j * h / nby, y1 = (j + 1) * h / nby;
+        guint n = 0;
+        for (int y = y0; y < y1; y++)
+          for (int x = x0; x < x1; x++)
+            if (mask[(gsize) y * w + x])
+              tmp[n++] = v[(gsize) y * w + x];
+        if (n < 16)
+          continue;
+        bx[nb] = 0.5 * (x0 + x1 - 1);
+        by[nb] = 0.5 * (y0 + y1 - 1);
+        bv[nb] = tsr_median_inplace (tmp, n);
+        nb++;
+      }
+  g_free (tmp);
+  gboolean keep[64];
+  for (int i = 0; i < nb; i++)
+    keep[i] = TRUE;
+  double a = 0, b = 0, c = 0;
+  for (int round = 0; round < 2 && nb > 0; round++)
+    {
+      double S[3][3] = { { 0 } }, R[3] = { 0 };
+      int m = 0;
+      for (int i = 0; i < nb; i++)
+        if (keep[i])
+          {
+            double f[3] = { 1, bx[i], by[i] };
+            for (int p = 0; p < 3; p++)
+              {
+                R[p] += f[p] * bv[i];
+                for (int q = 0; q < 3; q++)
+                  S[p][q] += f[p] * f[q];
+              }
+            m++;
+          }
+      double det = S[0][0] * (S[1][1] * S[2][2] - S[1][2] * S[2][1]) - S[0][1] * (S[1][0] * S[2][2] - S[1][2] * S[2][0])
+                   + S[0][2] * (S[1][0] * S[2][1] - S[1][1] * S[2][0]);
+      if (m >= 6 && fabs (det) > 1e-9)
+        {
+          double sol[3];
+          for (int p = 0; p < 3; p++)
+            {
+              double M[3][3];
+              memcpy (M, S, sizeof M);
+              for (int q = 0; q < 3; q++)
+                M[q][p] = R[q];
+              sol[p] = (M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1]) - M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0])
+                        + M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0])) / det;
+            }
+          a = sol[0];
+          b = sol[1];
+          c = sol[2];
+        }
+      else if (m > 0)
+        {
+          a = R[0] / m;
+          b = c = 0;
+        }
+      float res[64];
+      int nr = 0;
+      for (int i = 0; i < nb; i++)
+        res[nr++] = (float) fabs (bv[i] - (a + b * bx[i] + c * by[i]));
+      float med = tsr_median_inplace (res, nr);
+      for (int i = 0; i < nb; i++)
+        keep[i] = fabs (bv[i] - (a + b * bx[i] + c * by[i])) <= 3.0 * 1.4826 * med + 1e-9;
+    }
+  out[0] = a;
+  out[1] = b;
+  out[2] = c;
+  gsize n = (gsize) w * h, step = MAX ((gsize) 1, n / 200000), m = 0;
+  float *res = g_new (float, n / step + 1);
+  for (gsize k = 0; k < n; k += step)
+    if (mask[k])
+      res[m++] = (float) (v[k] - (a + b * (double) (k % w) + c * (double) (k / w)));
+  float med = m ? tsr_median_inplace (res, m) : 0;
+  *rms = m > 16 ? TSR_MAD_TO_SIGMA * tsr_mad_inplace (res, m, med) : 1.0;
+  g_free (res);
+}
+
+static double
+plane_at (const double *p, double x, double y)
+{
+  return p[0] + p[1] * x + p[2] * y;
+}
+
+static gboolean
+stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GCancellable *cancellable,
+            GError **error)
+{
+  Job *j = data;
+  RFrame *f = &j->frames[index];
+  if (!fr->registered)
+    return TRUE;
+  const TsrFrameInfo *fi = tsr_session_frame (j->s, index);
+  g_autoptr (TsrImage) dm = NULL;
+  if (img->channels == 1 && img->cfa != TSR_CFA_NONE)
+    {
+      if (!(dm = tsr_demosaic (img)))
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: cannot demosaic the frame"), fi->path);
+          return FALSE;
+        }
+      img = dm;
+    }
+  TsrTransform inv;
+  if (!tsr_transform_invert (&fr->transform, &inv))
+    return TRUE; /* degenerate: unused */
+  g_autoptr (TsrImage) wp = tsr_warp (img, &fr->transform, j->W, j->H, TSR_CFA_NONE, j->tp->reg.interp);
+  if (!wp)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FAILED, _("%s: cannot warp the frame into the reference geometry"),
+                   fi->path);
+      return FALSE;
+    }
+  gsize n = (gsize) j->W * j->H;
+  float *y = g_try_new (float, n);
+  guint8 *m = g_try_new (guint8, n);
+  if (!y || !m)
+    {
+      g_free (y);
+      g_free (m);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("%s: not enough memory to keep the frame"), fi->path);
+      return FALSE;
+    }
+  for (gsize k = 0; k < n; k++)
+    {
+      double s = 0;
+      for (int c = 0; c < wp->channels; c++)
+        s += tsr_image_plane (wp, c)[k];
+      float v = (float) (s / wp->channels);
+      m[k] = wp->mask[k] && isfinite (v);
+      y[k] = m[k] ? v : 0.0f;
+    }
+  fit_background (y, m, j->W, j->H, f->plane, &f->rms);
+  if (!(f->rms > 0))
+    f->rms = 1.0;
+  f->scale = frame_scale (j, fr->stars, &inv);
+  double fwhm = isfinite (fr->fwhm) && fr->fwhm > 0.3 ? fr->fwhm : 3.0;
+  f->fwhm = fwhm;
+  /* PSF from isolated well-measured stars, on the warped luminance (the data the decoder
+   * models, interpolation blur included) */
+  double xs[60], ys[60];
+  guint ns = 0;
+  if (fr->stars)
+    {
+      guint nst = fr->stars->stars->len;
+      double iso = 2.0 * (tsr_psf_size_for_fwhm (fwhm) / 2) + 2;
+      for (guint i = 0; i < nst && ns < 60; i++)
+        {
+          const TsrStar *st = &g_array_index (fr->stars->stars, TsrStar, i);
+          if (st->saturated || !(st->snr >= 20) || !isfinite (st->fwhm) || st->fwhm < 0.6 * fwhm
+              || st->fwhm > 1.6 * fwhm)
+            continue;
+          gboolean isolated = TRUE;
+          for (guint k = 0; k < nst && isolated; k++)
+            {
+              const TsrStar *o = &g_array_index (fr->stars->stars, TsrStar, k);
+              if (k != i && fabs (o->x - st->x) < iso && fabs (o->y - st->y) < iso)
+                isolated = FALSE;
+            }
+          if (isolated)
+            {
+              tsr_transform_apply (&inv, st->x, st->y, &xs[ns], &ys[ns]);
+              ns++;
+            }
+        }
+    }
+  f->psf = ns > 0 ? tsr_psf_from_stamps (y, m, j->W, j->H, TSR_CFA_NONE, -1, xs, ys, ns, fwhm, 1, 5) : NULL;
+  if (!f->psf)
+    f->psf = tsr_psf_new_moffat (fwhm, isfinite (fr->roundness) ? fr->roundness : 1.0, 0, 3.0, 1, 0);
+  f->y = y;
+  f->m = m;
+  f->staged = TRUE;
+  return !g_cancellable_set_error_if_cancelled (cancellable, error);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The network
+ */
+
+typedef struct
+{
+  int n, K;              /* frames (channels), branches */
+  TsrNnParam dw_w[MAX_BRANCHES], dw_b[MAX_BRANCHES];   /* n·k·k, n */
+  TsrNnParam bn_g[MAX_BRANCHES], bn_b[MAX_BRANCHES];   /* n, n */
+  TsrNnParam pw_w, pw_b;                               /* K·n, 1 */
+  TsrNnParam bkg;                                      /* 3n: background plane per frame, σ units */
+  TsrNnParam *all[4 * MAX_BRANCHES + 3];
+  guint n_all;
+  float out_scale;       /* x = out_scale · ReLU(P) */
+} Net;
+
+static void
+net_init (Net *net, int n, int K, float out_scale, gboolean background, GRand *rng)
+{
+  memset (net, 0, sizeof *net);
+  net->n = n;
+  net->K = K;
+  net->out_scale = out_scale;
+  for (int b = 0; b < K; b++)
+    {
+      int k = branch_k[b];
+      tsr_nn_param_init (&net->dw_w[b], (gsize) n * k * k);
+      /* TensorFlow's depthwise Glorot: fan_in = k², fan_out = k² · depth multiplier */
+      tsr_nn_glorot_uniform (net->dw_w[b].value, net->dw_w[b].size, k * k, k * k, rng);
+      tsr_nn_param_init (&net->dw_b[b], n);
+      tsr_nn_param_init (&net->bn_g[b], n);
+      tsr_nn_param_init (&net->bn_b[b], n);
+      for (int i = 0; i < n; i++)
+        net->bn_g[b].value[i] = 1.0f;
+      net->all[net->n_all++] = &net->dw_w[b];
+      net->all[net->n_all++] = &net->dw_b[b];
+      net->all[net->n_all++] = &net->bn_g[b];
+      net->all[net->n_all++] = &net->bn_b[b];
+    }
+  tsr_nn_param_init (&net->pw_w, (gsize) K * n);
+  tsr_nn_glorot_uniform (net->pw_w.value, net->pw_w.size, K * n, 1, rng);
+  tsr_nn_param_init (&net->pw_b, 1);
+  net->all[net->n_all++] = &net->pw_w;
+  net->all[net->n_all++] = &net->pw_b;
+  tsr_nn_param_init (&net->bkg, (gsize) 3 * n);
+  if (background)
+    net->all[net->n_all++] = &net->bkg;
+}
+
+static void
+net_clear (Net *net)
+{
+  for (int b = 0; b < net->K; b++)
+    {
+      tsr_nn_param_clear (&net->dw_w[b]);
+      tsr_nn_param_clear (&net->dw_b[b]);
+      tsr_nn_param_clear (&net->bn_g[b]);
+      tsr_nn_param_clear (&net->bn_b[b]);
+    }
+  tsr_nn_param_clear (&net->pw_w);
+  tsr_nn_param_clear (&net->pw_b);
+  tsr_nn_param_clear (&net->bkg);
+}
+
+static guint
+net_n_scalars (const Net *net)
+{
+  guint s = 0;
+  for (guint i = 0; i < net->n_all; i++)
+    s += (guint) net->all[i]->size;
+  return s;
+}
+
+static void
+net_snapshot (const Net *net, float *buf)
+{
+  for (guint i = 0; i < net->n_all; i++)
+    {
+      memcpy (buf, net->all[i]->value, sizeof (float) * net->all[i]->size);
+      buf += net->all[i]->size;
+    }
+}
+
+static void
+net_restore (Net *net, const float *buf)
+{
+  for (guint i = 0; i < net->n_all; i++)
+    {
+      memcpy (net->all[i]->value, buf, sizeof (float) * net->all[i]->size);
+      buf += net->all[i]->size;
+    }
+}
+
+static TsrNnConv
+dw_conv (const Net *net, int b)
+{
+  int k = branch_k[b];
+  TsrNnConv c = { net->n, net->n, k, 1, k / 2, net->n, net->dw_w[b].value, net->dw_b[b].value };
+  return c;
+}
+
+static TsrNnConv
+pw_conv (const Net *net)
+{
+  TsrNnConv c = { net->K * net->n, 1, 1, 1, 0, 1, net->pw_w.value, net->pw_b.value };
+  return c;
+}
+
+/* A tensor view of channels [c0, c0 + nc) of t (batch 1). */
+static TsrNnTensor
+slice (const TsrNnTensor *t, int c0, int nc)
+{
+  TsrNnTensor v = { 1, nc, t->h, t->w, t->data + (gsize) c0 * t->h * t->w };
+  return v;
+}
+
+/* held-out pixel of frame t: a hash of (seed, t, pixel) below the fraction */
+static inline gboolean
+held_out (guint64 seed, guint t, gsize k, double frac)
+{
+  guint64 z = seed * 0x9E3779B97F4A7C15ull + ((guint64) t << 40) + k;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return (double) (z >> 11) * (1.0 / 9007199254740992.0) < frac;
+}
+
+static inline double
+huber (double r, double d)
+{
+  double a = fabs (r);
+  return a <= d ? 0.5 * r * r : d * (a - 0.5 * d);
+}
+
+/* Buffers of one training step or inference tile (batch 1, n channels, lh × lw). */
+typedef struct
+{
+  int lw, lh;
+  TsrNnTensor *Z;                    /* normalised input */
+  TsrNnTensor *R[MAX_BRANCHES];      /* ReLU(depthwise) */
+  TsrNnTensor *CAT;                  /* batch-normed branches, concatenated */
+  TsrNnTensor *P;                    /* pointwise output */
+  TsrNnTensor *dCAT, *dR, *dP;
+  float mean[MAX_BRANCHES][1024], invstd[MAX_BRANCHES][1024];
+  TsrNnWork work;
+} Bufs;
+
+static void
+bufs_init (Bufs *b, int n, int K, int lw, int lh, gboolean train)
+{
+  memset (b, 0, sizeof *b);
+  b->lw = lw;
+  b->lh = lh;
+  b->Z = tsr_nn_tensor_new (1, n, lh, lw);
+  for (int i = 0; i < K; i++)
+    b->R[i] = tsr_nn_tensor_new (1, n, lh, lw);
+  b->CAT = tsr_nn_tensor_new (1, K * n, lh, lw);
+  b->P = tsr_nn_tensor_new (1, 1, lh, lw);
+  if (train)
+    {
+      b->dCAT = tsr_nn_tensor_new (1, K * n, lh, lw);
+      b->dR = tsr_nn_tensor_new (1, n, lh, lw);
+      b->dP = tsr_nn_tensor_new (1, 1, lh, lw);
+    }
+}
+
+static void
+bufs_clear (Bufs *b)
+{
+  tsr_nn_tensor_free (b->Z);
+  for (int i = 0; i < MAX_BRANCHES; i++)
+    if (b->R[i])
+      tsr_nn_tensor_free (b->R[i]);
+  tsr_nn_tensor_free (b->CAT);
+  tsr_nn_tensor_free (b->P);
+  if (b->dCAT)
+    tsr_nn_tensor_free (b->dCAT);
+  if (b->dR)
+    tsr_nn_tensor_free (b->dR);
+  if (b->dP)
+    tsr_nn_tensor_free (b->dP);
+  tsr_nn_work_clear (&b->work);
+}
+
+/* Load the normalised input of the latent window whose top-left image pixel is (x0, y0):
+ * (y − b0)/σ_t where valid and not held out, 0 elsewhere (outside the image too). */
+static void
+load_input (const Job *j, Bufs *b, int x0, int y0, double frac, guint64 seed)
+{
+  int lw = b->lw, lh = b->lh;
+  for (guint u = 0; u < j->nu; u++)
+    {
+      const RFrame *f = &j->frames[j->used[u]];
+      float *z = b->Z->data + (gsize) u * lw * lh;
+      float is = (float) (1.0 / f->rms);
+      for (int yy = 0; yy < lh; yy++)
+        for (int xx = 0; xx < lw; xx++)
+          {
+            int x = x0 + xx, y = y0 + yy;
+            float v = 0;
+            if (x >= 0 && y >= 0 && x < j->W && y < j->H)
+              {
+                gsize k = (gsize) y * j->W + x;
+                if (f->m[k] && !(frac > 0 && held_out (seed, u, k, frac)))
+                  v = (float) ((f->y[k] - plane_at (f->plane, x, y)) * is);
+              }
+            z[(gsize) yy * lw + xx] = v;
+          }
+    }
+}
+
+/* Encoder up to P. stats: batch statistics (training) or given global ones (inference). */
+static void
+encode (const Net *net, Bufs *b, gboolean batch_stats)
+{
+  int n = net->n;
+  for (int br = 0; br < net->K; br++)
+    {
+      TsrNnConv c = dw_conv (net, br);
+      tsr_nn_conv2d_direct (&c, b->Z, b->R[br], TRUE);
+      TsrNnTensor h = slice (b->CAT, br * n, n);
+      if (batch_stats)
+        tsr_nn_batchnorm_train (b->R[br], net->bn_g[br].value, net->bn_b[br].value, 1e-3f, &h, b->mean[br],
+                                b->invstd[br]);
+      else
+        {
+          gsize pix = (gsize) b->lw * b->lh;
+          for (int c2 = 0; c2 < n; c2++)
+            {
+              float sc = net->bn_g[br].value[c2] * b->invstd[br][c2];
+              float of = net->bn_b[br].value[c2] - b->mean[br][c2] * sc;
+              const float *p = b->R[br]->data + (gsize) c2 * pix;
+              float *q = h.data + (gsize) c2 * pix;
+              for (gsize i = 0; i < pix; i++)
+                q[i] = p[i] * sc + of;
+            }
+        }
+    }
+  TsrNnConv pc = pw_conv (net);
+  tsr_nn_conv2d (&pc, b->CAT, b->P, FALSE, &b->work);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Job
+ */
+
+static void
+job_clear (Job *j)
+{
+  for (guint i = 0; i < j->n_frames; i++)
+    {
+      g_free (j->frames[i].y);
+      g_free (j->frames[i].m);
+      if (j->frames[i].psf)
+        tsr_psf_free (j->frames[i].psf);
+    }
+  g_free (j->frames);
+  g_free (j->used);
+  if (j->ref_stars)
+    g_array_free (j->ref_stars, TRUE);
+}
+
+void
+tsr_restore_result_free (TsrRestoreResult *r)
+{
+  if (!r)
+    return;
+  if (r->image)
+    tsr_image_unref (r->image);
+  if (r->mean)
+    tsr_image_unref (r->mean);
+  if (r->stats)
+    g_array_free (r->stats, TRUE);
+  g_free (r);
+}
+
+TsrRestoreResult *
+tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams *tp, const TsrRunParams *run,
+                 TsrProgressFunc progress, gpointer progress_data, GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (s != NULL && rp != NULL && tp != NULL && run != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  if (!tsr_restore_params_validate (rp, error))
+    return NULL;
+  gint64 t0 = g_get_monotonic_time ();
+  Job job = { 0 };
+  Job *j = &job;
+  j->rp = rp;
+  j->tp = tp;
+  j->s = s;
+  j->W = s->width;
+  j->H = s->height;
+  j->n_frames = tsr_session_n_frames (s);
+  j->frames = g_new0 (RFrame, j->n_frames);
+  gsize budget = MIN ((gsize) (rp->memory_mb * (double) MIB), tsr_run_memory_budget (run));
+  gsize per_frame = (gsize) j->W * j->H * (sizeof (float) + 1);
+  /* frames kept + the registration's own working set (a few frames) */
+  if (per_frame * (j->n_frames + 4) > budget)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
+                   _("restore: %u frames of %d×%d need about %.0f MiB in memory but the budget is %.0f MiB; raise "
+                     "restore.memory_mb and run.memory_mb, or restore fewer frames"),
+                   j->n_frames, j->W, j->H, (double) per_frame * (j->n_frames + 4) / MIB, (double) budget / MIB);
+      job_clear (j);
+      return NULL;
+    }
+
+  /* 1. registration + staging */
+  TsrRegisterParams regp = tp->reg;
+  regp.n_threads = run->n_threads;
+  regp.memory_budget = budget - per_frame * j->n_frames;
+  g_autoptr (TsrRegistration) reg = tsr_register_session_with_hooks (s, &regp, reference_hook, stage_hook, j, progress,
+                                                                     progress_data, cancellable, error);
+  if (!reg)
+    {
+      job_clear (j);
+      return NULL;
+    }
+  j->used = g_new (guint, j->n_frames);
+  for (guint i = 0; i < j->n_frames; i++)
+    if (j->frames[i].staged && reg->frames[i].gate == 0)
+      j->used[j->nu++] = i;
+  if (j->nu == 0)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_NO_VALID,
+                   _("No frame of the session could be registered and passed the validity gate; nothing to restore"));
+      job_clear (j);
+      return NULL;
+    }
+  if (j->nu > 1024)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("restore: %u frames; at most 1024 can be restored at once"),
+                   j->nu);
+      job_clear (j);
+      return NULL;
+    }
+  /* the reference frame's units: the photometric scales are relative to it */
+  int W = j->W, H = j->H, n = (int) j->nu, K = rp->branches;
+  TsrRestoreResult *res = g_new0 (TsrRestoreResult, 1);
+  res->n_frames = j->nu;
+  res->reference = reg->reference;
+  res->memory_budget = budget;
+  int rf = 0;
+  {
+    float *fw = g_new (float, n);
+    double rms_sum = 0;
+    for (int u = 0; u < n; u++)
+      {
+        const RFrame *f = &j->frames[j->used[u]];
+        fw[u] = (float) f->fwhm;
+        rf = MAX (rf, f->psf->radius);
+        res->n_psf_stars += f->psf->from_stars;
+        rms_sum += f->rms / f->scale;
+      }
+    res->median_fwhm = tsr_median_inplace (fw, n);
+    g_free (fw);
+    (void) rms_sum;
+  }
+  res->psf_radius = rf;
+
+  /* mean stack of the same frames (background-subtracted, scaled) */
+  res->mean = tsr_image_new (W, H, 1);
+  for (gsize k = 0; k < (gsize) W * H; k++)
+    {
+      double sum = 0;
+      int m = 0;
+      int x = (int) (k % W), y = (int) (k / W);
+      for (int u = 0; u < n; u++)
+        {
+          const RFrame *f = &j->frames[j->used[u]];
+          if (!f->m[k])
+            continue;
+          sum += (f->y[k] - plane_at (f->plane, x, y)) / f->scale;
+          m++;
+        }
+      res->mean->data[k] = m ? (float) (sum / m) : 0.0f;
+      res->mean->mask[k] = m > 0;
+    }
+  res->seconds_stage = (g_get_monotonic_time () - t0) / 1e6;
+
+  /* 2. training */
+  gint64 t1 = g_get_monotonic_time ();
+  int ow = MIN (rp->crop, W), oh = MIN (rp->crop, H);
+  int lw = ow + 2 * rf, lh = oh + 2 * rf;
+  res->crop_w = ow;
+  res->crop_h = oh;
+  gsize step_bytes = (gsize) (2 * K + 4) * n * lw * lh * sizeof (float) + (gsize) (n + 8) * lw * lh * 8 * 2;
+  res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * 8;
+  if (res->memory_estimate > budget)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
+                   _("restore: training crops of %d px with %u frames need %.0f MiB but the budget is %.0f MiB; lower "
+                     "restore.crop or raise restore.memory_mb"),
+                   ow, j->nu, (double) res->memory_estimate / MIB, (double) budget / MIB);
+      tsr_restore_result_free (res);
+      job_clear (j);
+      return NULL;
+    }
+  GRand *rng = g_rand_new_with_seed ((guint32) rp->seed);
+  /* the latent in units of the median frame noise: the network works near unit scale */
+  double med_rms;
+  {
+    float *r = g_new (float, n);
+    for (int u = 0; u < n; u++)
+      r[u] = (float) (j->frames[j->used[u]].rms / j->frames[j->used[u]].scale);
+    med_rms = tsr_median_inplace (r, n);
+    g_free (r);
+  }
+  Net net;
+  net_init (&net, n, K, (float) med_rms, rp->background, rng);
+  res->n_params = net_n_scalars (&net);
+  float *best = g_new (float, res->n_params);
+  net_snapshot (&net, best);
+  TsrNnAdam adam;
+  tsr_nn_adam_init (&adam, rp->lr, rp->decay, (guint) rp->decay_steps);
+  Bufs b;
+  bufs_init (&b, n, K, lw, lh, TRUE);
+  TsrConvPlan *plan = tsr_conv_plan_new (lw, lh, rf, 1);
+  TsrConvWork *cw = tsr_conv_work_new (plan);
+  float **kspec = g_new (float *, n);
+  for (int u = 0; u < n; u++)
+    {
+      kspec[u] = tsr_conv_spectrum_new (plan);
+      tsr_conv_kernel_spectrum (cw, j->frames[j->used[u]].psf, kspec[u]);
+    }
+  float *X = g_new (float, (gsize) lw * lh), *dX = g_new (float, (gsize) lw * lh);
+  float *Xs = tsr_conv_spectrum_new (plan), *ACC = tsr_conv_spectrum_new (plan);
+  float *yh = g_new (float, (gsize) ow * oh), *G = g_new (float, (gsize) ow * oh);
+  res->stats = g_array_new (FALSE, FALSE, sizeof (TsrRestoreStepStats));
+  gboolean whole = ow == W && oh == H;
+  double frac = rp->holdout, smooth = NAN, best_h = INFINITY;
+  guint64 hseed = (guint64) rp->seed * 7919u + 17u;
+  gboolean use_heldout = rp->stop == TSR_RESTORE_STOP_HELDOUT;
+  double alpha = whole ? 1.0 : 0.05;
+  guint best_step = 0;
+  gboolean ok = TRUE;
+  res->stop = use_heldout ? "max-steps" : "fixed";
+  int steps = rp->max_steps;
+  double *best_hist = g_new (double, (gsize) steps + 1);   /* held-out minimum after each step */
+  for (int step = 1; step <= steps; step++)
+    {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        {
+          ok = FALSE;
+          break;
+        }
+      /* the crop: observed core (qx0, qy0) … + ow, oh; latent from qx0 − rf */
+      int qx0 = whole ? 0 : g_rand_int_range (rng, 0, W - ow + 1);
+      int qy0 = whole ? 0 : g_rand_int_range (rng, 0, H - oh + 1);
+      load_input (j, &b, qx0 - rf, qy0 - rf, frac, hseed);
+      encode (&net, &b, TRUE);
+      const float s = net.out_scale;
+      for (gsize i = 0; i < (gsize) lw * lh; i++)
+        X[i] = b.P->data[i] > 0 ? s * b.P->data[i] : 0.0f;
+      tsr_conv_spectrum (cw, X, lw, lh, Xs);
+      tsr_conv_spectrum_zero (plan, ACC);
+      for (guint i = 0; i < net.n_all; i++)
+        tsr_nn_param_zero_grad (net.all[i]);
+      double tl = 0, hl = 0;
+      guint64 tn = 0, hn = 0;
+      /* first pass counts the training pixels so the gradient is of the mean loss */
+      for (int u = 0; u < n; u++)
+        {
+          const RFrame *f = &j->frames[j->used[u]];
+          tsr_conv_forward_spec (cw, Xs, kspec[u], lw, lh, yh);
+          const float *bk = net.bkg.value + 3 * u;
+          float *gb = net.bkg.grad + 3 * u;
+          double g0 = 0, g1 = 0, g2 = 0;
+          for (int yy = 0; yy < oh; yy++)
+            for (int xx = 0; xx < ow; xx++)
+              {
+                int x = qx0 + xx, y = qy0 + yy;
+                gsize k = (gsize) y * W + x, q = (gsize) yy * ow + xx;
+                G[q] = 0;
+                if (!f->m[k])
+                  continue;
+                double bg = plane_at (f->plane, x, y);
+                double ux = 2.0 * x / MAX (W - 1, 1) - 1, uy = 2.0 * y / MAX (H - 1, 1) - 1;
+                double model = f->scale * yh[q] + bg + f->rms * (bk[0] + bk[1] * ux + bk[2] * uy);
+                double sig = f->rms;
+                if (rp->gain > 0)
+                  sig = sqrt (f->rms * f->rms + MAX (f->y[k] - bg, 0) / rp->gain);
+                double r = (model - f->y[k]) / sig;
+                if (frac > 0 && held_out (hseed, (guint) u, k, frac))
+                  {
+                    hl += huber (r, rp->delta);
+                    hn++;
+                    continue;
+                  }
+                tl += huber (r, rp->delta);
+                tn++;
+                double psi = CLAMP (r, -rp->delta, rp->delta) / sig;   /* ∂H/∂model */
+                G[q] = (float) (psi * f->scale);
+                double gbk = psi * f->rms;
+                g0 += gbk;
+                g1 += gbk * ux;
+                g2 += gbk * uy;
+              }
+          gb[0] += (float) g0;
+          gb[1] += (float) g1;
+          gb[2] += (float) g2;
+          tsr_conv_adjoint_accumulate (cw, kspec[u], G, lw, lh, 1.0, ACC);
+        }
+      double inv_n = tn ? 1.0 / (double) tn : 0;
+      tsr_conv_from_spectrum (cw, ACC, lw, lh, dX);
+      for (int i = 0; i < 3 * n; i++)
+        net.bkg.grad[i] *= (float) inv_n;
+      /* back through x = s·ReLU(P) */
+      for (gsize i = 0; i < (gsize) lw * lh; i++)
+        b.dP->data[i] = b.P->data[i] > 0 ? (float) (dX[i] * s * inv_n) : 0.0f;
+      TsrNnConv pc = pw_conv (&net);
+      tsr_nn_conv2d_backward (&pc, b.CAT, b.dP, b.dCAT, net.pw_w.grad, net.pw_b.grad);
+      for (int br = 0; br < K; br++)
+        {
+          TsrNnTensor dh = slice (b.dCAT, br * n, n);
+          tsr_nn_batchnorm_train_backward (b.R[br], net.bn_g[br].value, b.mean[br], b.invstd[br], &dh, b.dR,
+                                           net.bn_g[br].grad, net.bn_b[br].grad);
+          tsr_nn_relu_backward (b.R[br], b.dR);
+          TsrNnConv c = dw_conv (&net, br);
+          tsr_nn_conv2d_backward (&c, b.Z, b.dR, NULL, net.dw_w[br].grad, net.dw_b[br].grad);
+        }
+      TsrRestoreStepStats st = { (guint) step, tn ? tl / tn : 0, 0, tsr_nn_adam_lr (&adam) };
+      /* held-out loss of the weights that made this forward pass */
+      double h = hn ? hl / hn : 0;
+      smooth = isnan (smooth) ? h : (1 - alpha) * smooth + alpha * h;
+      st.heldout_loss = smooth;
+      g_array_append_val (res->stats, st);
+      if (!use_heldout || smooth < best_h)
+        {
+          best_h = MIN (best_h, smooth);
+          best_step = (guint) step - 1;   /* weights before this step's update */
+          net_snapshot (&net, best);
+        }
+      best_hist[step] = best_h;
+      if (use_heldout && step >= rp->min_steps && (guint) step - best_step > (guint) rp->patience)
+        {
+          res->stop = "heldout-minimum";
+          break;
+        }
+      /* plateau: the minimum fell by less than min_delta (relative) over the last patience
+       * steps — the deep image prior approaches its minimum so slowly on a small network
+       * that a strict minimum may lie far beyond any useful step count (docs/restore.md) */
+      if (use_heldout && rp->min_delta > 0 && step >= rp->min_steps && step > rp->patience
+          && best_hist[step - rp->patience] - best_h < rp->min_delta * best_hist[step - rp->patience])
+        {
+          res->stop = "heldout-plateau";
+          break;
+        }
+      tsr_nn_adam_step (&adam, net.all, net.n_all);
+      res->steps = (guint) step;
+      if (progress && (step % 10 == 0 || step == steps))
+        progress (_("Training"), (guint) step, (guint) steps, progress_data);
+    }
+  if (!use_heldout)
+    {
+      best_step = res->steps;
+      net_snapshot (&net, best);
+    }
+  g_free (best_hist);
+  res->best_step = best_step;
+  net_restore (&net, best);
+  g_free (best);
+  for (int u = 0; u < n; u++)
+    tsr_conv_spectrum_free (kspec[u]);
+  g_free (kspec);
+  tsr_conv_spectrum_free (Xs);
+  tsr_conv_spectrum_free (ACC);
+  tsr_conv_work_free (cw);
+  tsr_conv_plan_free (plan);
+  g_free (X);
+  g_free (dX);
+  g_free (yh);
+  g_free (G);
+  bufs_clear (&b);
+  g_rand_free (rng);
+  res->seconds_train = (g_get_monotonic_time () - t1) / 1e6;
+  if (!ok)
+    {
+      net_clear (&net);
+      tsr_restore_result_free (res);
+      job_clear (j);
+      return NULL;
+    }
+
+  /* 3. inference: global batch-norm statistics, then the encoder on tiles */
+  gint64 t2 = g_get_monotonic_time ();
+  int enc_r = branch_k[K - 1] / 2;
+  int halo = MAX (enc_r, (int) ceil (2.0 * 2.0 * res->median_fwhm));   /* ≥ 2 PSF widths (FWHM) */
+  int T = MIN (256, MAX (W, H));
+  Bufs ib;
+  bufs_init (&ib, n, K, MIN (T, W) + 2 * halo, MIN (T, H) + 2 * halo, FALSE);
+  double *sum = g_new0 (double, (gsize) K * n), *sum2 = g_new0 (double, (gsize) K * n);
+  res->image = tsr_image_new (W, H, 1);
+  for (int pass = 0; pass < 2 && ok; pass++)
+    {
+      if (pass == 1)
+        {
+          double npx = (double) W * H;
+          for (int br = 0; br < K; br++)
+            for (int c = 0; c < n; c++)
+              {
+                double mu = sum[br * n + c] / npx, var = MAX (sum2[br * n + c] / npx - mu * mu, 0);
+                ib.mean[br][c] = (float) mu;
+                ib.invstd[br][c] = (float) (1.0 / sqrt (var + 1e-3));
+              }
+        }
+      for (int ty = 0; ty < H && ok; ty += T)
+        for (int tx = 0; tx < W && ok; tx += T)
+          {
+            if (g_cancellable_set_error_if_cancelled (cancellable, error))
+              {
+                ok = FALSE;
+                break;
+              }
+            int cw2 = MIN (T, W - tx), ch2 = MIN (T, H - ty);
+            int iw = cw2 + 2 * halo, ih = ch2 + 2 * halo;
+            tsr_nn_tensor_reshape (ib.Z, 1, n, ih, iw);
+            for (int br = 0; br < K; br++)
+              tsr_nn_tensor_reshape (ib.R[br], 1, n, ih, iw);
+            tsr_nn_tensor_reshape (ib.CAT, 1, K * n, ih, iw);
+            tsr_nn_tensor_reshape (ib.P, 1, 1, ih, iw);
+            ib.lw = iw;
+            ib.lh = ih;
+            load_input (j, &ib, tx - halo, ty - halo, 0, 0);
+            if (pass == 0)
+              {
+                for (int br = 0; br < K; br++)
+                  {
+                    TsrNnConv c = dw_conv (&net, br);
+                    tsr_nn_conv2d_direct (&c, ib.Z, ib.R[br], TRUE);
+                    for (int ch = 0; ch < n; ch++)
+                      {
+                        const float *p = ib.R[br]->data + (gsize) ch * iw * ih;
+                        double s1 = 0, s2 = 0;
+                        for (int yy = halo; yy < halo + ch2; yy++)
+                          for (int xx = halo; xx < halo + cw2; xx++)
+                            {
+                              double v = p[(gsize) yy * iw + xx];
+                              s1 += v;
+                              s2 += v * v;
+                            }
+                        sum[br * n + ch] += s1;
+                        sum2[br * n + ch] += s2;
+                      }
+                  }
+              }
+            else
+              {
+                encode (&net, &ib, FALSE);
+                for (int yy = 0; yy < ch2; yy++)
+                  for (int xx = 0; xx < cw2; xx++)
+                    {
+                      float p = ib.P->data[(gsize) (yy + halo) * iw + xx + halo];
+                      gsize k = (gsize) (ty + yy) * W + tx + xx;
+                      res->image->data[k] = p > 0 ? net.out_scale * p : 0.0f;
+                      res->image->mask[k] = res->mean->mask[k];
+                    }
+              }
+            if (progress)
+              progress (pass == 0 ? _("Normalising") : _("Restoring"), (guint) (ty + ch2), (guint) H, progress_data);
+          }
+    }
+  g_free (sum);
+  g_free (sum2);
+  bufs_clear (&ib);
+  net_clear (&net);
+  res->seconds_infer = (g_get_monotonic_time () - t2) / 1e6;
+  if (!ok)
+    {
+      tsr_restore_result_free (res);
+      job_clear (j);
+      return NULL;
+    }
+
+  /* header: the method, what the stop decided, every parameter */
+  TsrHeader *hd = res->image->header;
+  tsr_header_set_string (hd, "RESTORE", "AstroClearNet deep image prior (Tessera)", "multi-frame restoration");
+  tsr_header_set_int (hd, "RS_NFRM", j->nu, "frames used");
+  tsr_header_set_int (hd, "RS_STEPS", res->steps, "training steps taken");
+  tsr_header_set_int (hd, "RS_BEST", res->best_step, "step whose weights made the image");
+  tsr_header_set_string (hd, "RS_STOP", res->stop, "why training stopped");
+  tsr_header_set_int (hd, "RS_BRNCH", K, "restore.branches");
+  tsr_header_set_double (hd, "RS_LR", rp->lr, "restore.lr");
+  tsr_header_set_double (hd, "RS_DECAY", rp->decay, "restore.decay");
+  tsr_header_set_int (hd, "RS_DSTEP", rp->decay_steps, "restore.decay_steps");
+  tsr_header_set_double (hd, "RS_DELTA", rp->delta, "restore.delta (Huber, sigma units)");
+  tsr_header_set_double (hd, "RS_HOLD", rp->holdout, "restore.holdout");
+  tsr_header_set_int (hd, "RS_PATNC", rp->patience, "restore.patience");
+  tsr_header_set_double (hd, "RS_MINDL", rp->min_delta, "restore.min_delta");
+  tsr_header_set_int (hd, "RS_CROP", rp->crop, "restore.crop");
+  tsr_header_set_bool (hd, "RS_BKG", rp->background, "restore.background");
+  tsr_header_set_double (hd, "RS_GAIN", rp->gain, "restore.gain");
+  tsr_header_set_int (hd, "RS_SEED", rp->seed, "restore.seed");
+  tsr_header_set_int (hd, "RS_PSFR", rf, "PSF radius, px");
+  tsr_header_set_double (hd, "RS_FWHM", res->median_fwhm, "median frame FWHM, px");
+  g_autofree char *hist = tsr_restore_params_history (rp, tp, run);
+  tsr_header_add_history (hd, hist);
+  job_clear (j);
+  return res;
+}

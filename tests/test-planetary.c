@@ -1,0 +1,738 @@
+/* test-planetary.c — issue #16: readers (PNG/TIFF/JPEG stills, SER, video), wavelets, starless
+ * detection, the planetary job on a generated session with truth, parameters. */
+#include <math.h>
+#include <png.h>
+#include <stdio.h>
+#include <string.h>
+#include <jpeglib.h>
+#include <glib/gstdio.h>
+#include "tsr-test-util.h"
+
+#ifdef TSR_HAVE_FFMPEG
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#endif
+
+/* ------------------------------------------------------------------ helpers */
+
+static TsrImage *
+quantised_frame (const TsrPlanetSynthParams *p, const TsrImage *truth, guint i, float scale, float vmax)
+{
+  TsrImage *f = tsr_planet_synth_frame (p, truth, i, NULL, NULL);
+  gsize n = tsr_image_npix (f) * f->channels;
+  for (gsize k = 0; k < n; k++)
+    f->data[k] = CLAMP (roundf (f->data[k] * scale), 0, vmax);
+  return f;
+}
+
+static TsrImage *
+to_rgb (const TsrImage *mono)
+{
+  TsrImage *c = tsr_image_new (mono->width, mono->height, 3);
+  gsize np = tsr_image_npix (mono);
+  for (int ch = 0; ch < 3; ch++)
+    for (gsize i = 0; i < np; i++)
+      tsr_image_plane (c, ch)[i] = CLAMP (roundf (mono->data[i] * (0.8f + 0.2f * ch)), 0, 255);
+  return c;
+}
+
+static void
+write_png (const char *path, const TsrImage *img, int depth)
+{
+  FILE *fp = g_fopen (path, "wb");
+  g_assert_nonnull (fp);
+  png_structp png = png_create_write_struct (PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+  png_infop info = png_create_info_struct (png);
+  g_assert_false (setjmp (png_jmpbuf (png)));
+  png_init_io (png, fp);
+  int ch = img->channels;
+  png_set_IHDR (png, info, img->width, img->height, depth, ch == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
+                PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info (png, info);
+  int bps = depth / 8;
+  guint8 *row = g_malloc ((gsize) img->width * ch * bps);
+  gsize np = tsr_image_npix (img);
+  for (int y = 0; y < img->height; y++)
+    {
+      for (int x = 0; x < img->width; x++)
+        for (int c = 0; c < ch; c++)
+          {
+            guint v = (guint) img->data[c * np + (gsize) y * img->width + x];
+            guint8 *d = row + ((gsize) x * ch + c) * bps;
+            if (bps == 1)
+              d[0] = v;
+            else
+              {
+                d[0] = v >> 8; /* PNG is big-endian */
+                d[1] = v & 0xff;
+              }
+          }
+      png_write_row (png, row);
+    }
+  png_write_end (png, NULL);
+  png_destroy_write_struct (&png, &info);
+  fclose (fp);
+  g_free (row);
+}
+
+static void
+assert_images_equal (const TsrImage *a, const TsrImage *b)
+{
+  g_assert_cmpint (a->width, ==, b->width);
+  g_assert_cmpint (a->height, ==, b->height);
+  g_assert_cmpint (a->channels, ==, b->channels);
+  gsize n = tsr_image_npix (a) * a->channels;
+  for (gsize i = 0; i < n; i++)
+    if (a->data[i] != b->data[i])
+      g_error ("sample %" G_GSIZE_FORMAT " differs: %g vs %g", i, a->data[i], b->data[i]);
+}
+
+static void
+small_params (TsrPlanetSynthParams *p)
+{
+  tsr_planet_synth_params_init (p);
+  p->n_frames = 6;
+  p->width = 96;
+  p->height = 80;
+  p->disc_radius = 30;
+}
+
+/* ------------------------------------------------------------------ readers */
+
+static void
+test_png_sequence_and_ser (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("pl-ser");
+  TsrPlanetSynthParams p;
+  small_params (&p);
+  g_autoptr (TsrImage) truth = tsr_planet_synth_truth (&p);
+  for (int depth = 8; depth <= 16; depth += 8)
+    for (int rgb = 0; rgb <= (depth == 8); rgb++)
+      {
+        g_autofree char *sub = g_strdup_printf ("%s/seq%d%s", dir, depth, rgb ? "rgb" : "");
+        g_mkdir_with_parents (sub, 0755);
+        TsrImage *frames[6];
+        for (guint i = 0; i < p.n_frames; i++)
+          {
+            TsrImage *q = quantised_frame (&p, truth, i, depth == 8 ? 1.0f : 250.0f, depth == 8 ? 255 : 65535);
+            if (rgb)
+              {
+                TsrImage *c = to_rgb (q);
+                tsr_image_unref (q);
+                q = c;
+              }
+            g_autofree char *path = g_strdup_printf ("%s/f%02u.png", sub, i + 1);
+            write_png (path, q, depth);
+            frames[i] = q;
+          }
+        /* the sequence reads back exactly */
+        const char *paths[] = { sub, NULL };
+        g_autoptr (GError) e = NULL;
+        g_autoptr (TsrFrameSource) src = tsr_frame_source_open (paths, NULL, &e);
+        g_assert_no_error (e);
+        g_assert_cmpint (tsr_frame_source_kind (src), ==, TSR_SOURCE_SEQUENCE);
+        g_assert_cmpuint (tsr_frame_source_n_frames (src), ==, p.n_frames);
+        g_assert_cmpint (tsr_frame_source_depth (src), ==, depth);
+        TsrImage *read[6];
+        for (guint i = 0; i < p.n_frames; i++)
+          {
+            read[i] = tsr_frame_source_read (src, i, &e);
+            g_assert_no_error (e);
+            assert_images_equal (read[i], frames[i]);
+          }
+        /* a SER written from the decoded PNGs decodes to the same frames, timestamps kept */
+        g_autofree char *ser = g_strdup_printf ("%s/clip%d%s.ser", dir, depth, rgb ? "rgb" : "");
+        double times[6];
+        for (guint i = 0; i < p.n_frames; i++)
+          times[i] = 1.7e9 + 0.01 * i;
+        g_assert_true (tsr_ser_write (ser, read, p.n_frames, depth, rgb ? TSR_SER_RGB : TSR_SER_MONO, times, &e));
+        g_assert_no_error (e);
+        g_autofree char *part = g_strdup_printf ("%s.part", ser);
+        g_assert_false (g_file_test (part, G_FILE_TEST_EXISTS));
+        const char *sp[] = { ser, NULL };
+        g_autoptr (TsrFrameSource) s2 = tsr_frame_source_open (sp, NULL, &e);
+        g_assert_no_error (e);
+        g_assert_cmpint (tsr_frame_source_kind (s2), ==, TSR_SOURCE_SER);
+        g_assert_cmpuint (tsr_frame_source_n_frames (s2), ==, p.n_frames);
+        for (guint i = 0; i < p.n_frames; i++)
+          {
+            g_autoptr (TsrImage) f = tsr_frame_source_read (s2, i, &e);
+            g_assert_no_error (e);
+            assert_images_equal (f, frames[i]);
+            g_assert_cmpfloat (fabs (tsr_frame_source_time (s2, i) - times[i]), <, 1e-6);
+          }
+        /* out of order reads work too */
+        g_autoptr (TsrImage) again = tsr_frame_source_read (s2, 1, &e);
+        assert_images_equal (again, frames[1]);
+        for (guint i = 0; i < p.n_frames; i++)
+          {
+            tsr_image_unref (frames[i]);
+            tsr_image_unref (read[i]);
+          }
+      }
+  tsr_test_rmtree (dir);
+}
+
+static void
+test_ser_bayer (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("pl-bayer");
+  g_autofree char *ser = g_build_filename (dir, "b.ser", NULL);
+  TsrImage *f = tsr_image_new (16, 12, 1);
+  for (gsize i = 0; i < tsr_image_npix (f); i++)
+    f->data[i] = (float) (i * 37 % 4096);
+  g_autoptr (GError) e = NULL;
+  g_assert_true (tsr_ser_write (ser, &f, 1, 16, TSR_SER_BAYER_GRBG, NULL, &e));
+  const char *sp[] = { ser, NULL };
+  g_autoptr (TsrFrameSource) s = tsr_frame_source_open (sp, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_cmpint (tsr_frame_source_cfa (s), ==, TSR_CFA_GRBG);
+  g_assert_true (isnan (tsr_frame_source_time (s, 0)));
+  g_autoptr (TsrImage) r = tsr_frame_source_read (s, 0, &e);
+  assert_images_equal (r, f);
+  g_assert_cmpint (r->cfa, ==, TSR_CFA_GRBG);
+  tsr_image_unref (f);
+  tsr_test_rmtree (dir);
+}
+
+static void
+test_bad_files (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("pl-bad");
+  TsrImage *f = tsr_image_new (40, 30, 1);
+  for (gsize i = 0; i < tsr_image_npix (f); i++)
+    f->data[i] = (i * 2654435761u >> 7) % 251;
+  g_autofree char *ser = g_build_filename (dir, "t.ser", NULL);
+  TsrImage *fr[3] = { f, f, f };
+  g_assert_true (tsr_ser_write (ser, fr, 3, 8, TSR_SER_MONO, NULL, NULL));
+  g_autofree char *png = g_build_filename (dir, "t.png", NULL);
+  write_png (png, f, 8);
+  tsr_image_unref (f);
+  /* cut both files short */
+  struct { const char *path; gsize keep; int code; } cases[] = {
+    { ser, 178 + 40 * 30 * 2 + 100, TSR_ERROR_TRUNCATED },
+    { ser, 100, TSR_ERROR_TRUNCATED },
+    { png, 600, -1 },
+  };
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      gsize len = 0;
+      g_autofree char *data = tsr_test_read_file (cases[c].path, &len);
+      g_autofree char *cut = g_strdup_printf ("%s/cut%u%s", dir, c, strrchr (cases[c].path, '.'));
+      tsr_test_write_file (cut, data, MIN (len, cases[c].keep));
+      const char *paths[] = { cut, NULL };
+      g_autoptr (GError) e = NULL;
+      g_autoptr (TsrFrameSource) s = tsr_frame_source_open (paths, NULL, &e);
+      if (s)
+        {
+          g_autoptr (TsrImage) img = tsr_frame_source_read (s, 0, &e);
+          if (img) g_error ("case %u: read succeeded", c);
+        }
+      g_assert_nonnull (e);
+      g_assert_error (e, TSR_ERROR, (cases[c].code >= 0 ? cases[c].code : e->code));
+      g_assert_nonnull (strstr (e->message, cut));
+      g_assert_null (strchr (e->message, '\n'));
+    }
+  /* not an image at all */
+  g_autofree char *txt = g_build_filename (dir, "x.jpg", NULL);
+  tsr_test_write_file (txt, "hello", 5);
+  g_autoptr (GError) e = NULL;
+  g_assert_null (tsr_image_file_read (txt, &e));
+  g_assert_nonnull (strstr (e->message, txt));
+  tsr_test_rmtree (dir);
+}
+
+static void
+test_tiff_jpeg (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("pl-tif");
+  TsrPlanetSynthParams p;
+  small_params (&p);
+  g_autoptr (TsrImage) truth = tsr_planet_synth_truth (&p);
+  g_autoptr (TsrImage) q = quantised_frame (&p, truth, 0, 1.0f, 255);
+  g_autoptr (TsrImage) c = to_rgb (q);
+  g_autofree char *t32 = g_build_filename (dir, "a.tif", NULL);
+  g_autoptr (GError) e = NULL;
+  g_assert_true (tsr_tiff_write (t32, c, TSR_TIFF_FLOAT32, &e));
+  g_autoptr (TsrImage) r = tsr_image_file_read (t32, &e);
+  g_assert_no_error (e);
+  assert_images_equal (r, c);
+  /* JPEG (lossy, quality 100): close to the source */
+  g_autofree char *jpg = g_build_filename (dir, "a.jpg", NULL);
+  FILE *fp = g_fopen (jpg, "wb");
+  struct jpeg_compress_struct ci;
+  struct jpeg_error_mgr jerr;
+  ci.err = jpeg_std_error (&jerr);
+  jpeg_create_compress (&ci);
+  jpeg_stdio_dest (&ci, fp);
+  ci.image_width = q->width;
+  ci.image_height = q->height;
+  ci.input_components = 1;
+  ci.in_color_space = JCS_GRAYSCALE;
+  jpeg_set_defaults (&ci);
+  jpeg_set_quality (&ci, 100, TRUE);
+  jpeg_start_compress (&ci, TRUE);
+  guint8 *row = g_malloc (q->width);
+  while (ci.next_scanline < ci.image_height)
+    {
+      for (int x = 0; x < q->width; x++)
+        row[x] = (guint8) q->data[(gsize) ci.next_scanline * q->width + x];
+      JSAMPROW rp = row;
+      jpeg_write_scanlines (&ci, &rp, 1);
+    }
+  jpeg_finish_compress (&ci);
+  jpeg_destroy_compress (&ci);
+  fclose (fp);
+  g_free (row);
+  g_autoptr (TsrImage) j = tsr_image_file_read (jpg, &e);
+  g_assert_no_error (e);
+  double maxd = 0;
+  for (gsize i = 0; i < tsr_image_npix (q); i++)
+    maxd = MAX (maxd, fabs (j->data[i] - q->data[i]));
+  g_assert_cmpfloat (maxd, <=, 3);
+  tsr_test_rmtree (dir);
+}
+
+#ifdef TSR_HAVE_FFMPEG
+/* Encode frames losslessly (FFV1, gray8 or 16) into a Matroska file. FALSE when the encoder
+ * or muxer is missing. */
+static gboolean
+write_ffv1 (const char *path, TsrImage *const *frames, guint n, gboolean sixteen)
+{
+  const AVCodec *codec = avcodec_find_encoder (AV_CODEC_ID_FFV1);
+  if (!codec)
+    return FALSE;
+  AVFormatContext *fmt = NULL;
+  if (avformat_alloc_output_context2 (&fmt, NULL, "matroska", path) < 0 || !fmt)
+    return FALSE;
+  AVStream *st = avformat_new_stream (fmt, NULL);
+  AVCodecContext *enc = avcodec_alloc_context3 (codec);
+  enc->width = frames[0]->width;
+  enc->height = frames[0]->height;
+  enc->pix_fmt = sixteen ? AV_PIX_FMT_GRAY16LE : AV_PIX_FMT_GRAY8;
+  enc->time_base = (AVRational) { 1, 25 };
+  enc->framerate = (AVRational) { 25, 1 };
+  if (fmt->oformat->flags & AVFMT_GLOBALHEADER)
+    enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  g_assert_cmpint (avcodec_open2 (enc, codec, NULL), >=, 0);
+  avcodec_parameters_from_context (st->codecpar, enc);
+  st->time_base = enc->time_base;
+  g_assert_cmpint (avio_open (&fmt->pb, path, AVIO_FLAG_WRITE), >=, 0);
+  g_assert_cmpint (avformat_write_header (fmt, NULL), >=, 0);
+  AVFrame *fr = av_frame_alloc ();
+  fr->format = enc->pix_fmt;
+  fr->width = enc->width;
+  fr->height = enc->height;
+  av_frame_get_buffer (fr, 0);
+  AVPacket *pkt = av_packet_alloc ();
+  for (guint i = 0; i <= n; i++)
+    {
+      if (i < n)
+        {
+          av_frame_make_writable (fr);
+          for (int y = 0; y < enc->height; y++)
+            for (int x = 0; x < enc->width; x++)
+              {
+                guint v = (guint) frames[i]->data[(gsize) y * enc->width + x];
+                if (sixteen)
+                  {
+                    fr->data[0][y * fr->linesize[0] + 2 * x] = v & 0xff;
+                    fr->data[0][y * fr->linesize[0] + 2 * x + 1] = v >> 8;
+                  }
+                else
+                  fr->data[0][y * fr->linesize[0] + x] = v;
+              }
+          fr->pts = i;
+        }
+      avcodec_send_frame (enc, i < n ? fr : NULL);
+      while (avcodec_receive_packet (enc, pkt) == 0)
+        {
+          av_packet_rescale_ts (pkt, enc->time_base, st->time_base);
+          pkt->stream_index = st->index;
+          av_interleaved_write_frame (fmt, pkt);
+        }
+    }
+  av_write_trailer (fmt);
+  avio_closep (&fmt->pb);
+  av_packet_free (&pkt);
+  av_frame_free (&fr);
+  avcodec_free_context (&enc);
+  avformat_free_context (fmt);
+  return TRUE;
+}
+#endif
+
+static void
+test_video (void)
+{
+#ifndef TSR_HAVE_FFMPEG
+  g_assert_false (tsr_video_supported ());
+  g_test_skip ("built without FFmpeg: video decoding not tested");
+#else
+  g_assert_true (tsr_video_supported ());
+  g_autofree char *dir = tsr_test_tmpdir ("pl-video");
+  TsrPlanetSynthParams p;
+  small_params (&p);
+  g_autoptr (TsrImage) truth = tsr_planet_synth_truth (&p);
+  for (int sixteen = 0; sixteen <= 1; sixteen++)
+    {
+      TsrImage *frames[6];
+      g_autofree char *seqdir = g_strdup_printf ("%s/png%d", dir, sixteen);
+      g_mkdir_with_parents (seqdir, 0755);
+      for (guint i = 0; i < p.n_frames; i++)
+        {
+          g_autoptr (TsrImage) q = quantised_frame (&p, truth, i, sixteen ? 250.f : 1.f, sixteen ? 65535 : 255);
+          g_autofree char *path = g_strdup_printf ("%s/f%u.png", seqdir, i);
+          write_png (path, q, sixteen ? 16 : 8);
+          frames[i] = tsr_image_file_read (path, NULL);
+          g_assert_nonnull (frames[i]);
+        }
+      g_autofree char *mkv = g_strdup_printf ("%s/clip%d.mkv", dir, sixteen);
+      if (!write_ffv1 (mkv, frames, p.n_frames, sixteen))
+        {
+          for (guint i = 0; i < p.n_frames; i++)
+            tsr_image_unref (frames[i]);
+          g_test_skip ("FFV1 encoder or Matroska muxer unavailable: video not tested");
+          tsr_test_rmtree (dir);
+          return;
+        }
+      const char *paths[] = { mkv, NULL };
+      g_autoptr (GError) e = NULL;
+      g_autoptr (TsrFrameSource) s = tsr_frame_source_open (paths, NULL, &e);
+      g_assert_no_error (e);
+      g_assert_cmpint (tsr_frame_source_kind (s), ==, TSR_SOURCE_VIDEO);
+      g_assert_cmpuint (tsr_frame_source_n_frames (s), ==, p.n_frames);
+      for (guint i = 0; i < p.n_frames; i++)
+        {
+          g_autoptr (TsrImage) f = tsr_frame_source_read (s, i, &e);
+          g_assert_no_error (e);
+          assert_images_equal (f, frames[i]);
+        }
+      /* backwards: re-opens */
+      g_autoptr (TsrImage) f2 = tsr_frame_source_read (s, 2, &e);
+      g_assert_no_error (e);
+      assert_images_equal (f2, frames[2]);
+      /* a truncated video: a clear error naming the file, at open or at a read */
+      gsize len;
+      g_autofree char *data = tsr_test_read_file (mkv, &len);
+      g_autofree char *cut = g_strdup_printf ("%s/cut%d.mkv", dir, sixteen);
+      tsr_test_write_file (cut, data, len / 3);
+      const char *cp[] = { cut, NULL };
+      g_autoptr (GError) e2 = NULL;
+      g_autoptr (TsrFrameSource) sc = tsr_frame_source_open (cp, NULL, &e2);
+      gboolean failed = sc == NULL;
+      for (guint i = 0; sc && i < p.n_frames && !failed; i++)
+        {
+          g_autoptr (TsrImage) fi = tsr_frame_source_read (sc, i, &e2);
+          failed = fi == NULL;
+        }
+      if (!failed && sc)
+        g_assert_cmpuint (tsr_frame_source_n_frames (sc), <, p.n_frames);
+      else
+        g_assert_nonnull (strstr (e2->message, cut));
+      for (guint i = 0; i < p.n_frames; i++)
+        tsr_image_unref (frames[i]);
+    }
+  tsr_test_rmtree (dir);
+#endif
+}
+
+/* ------------------------------------------------------------------ wavelets */
+
+static double
+energy (const float *a, const float *b, gsize n)
+{
+  double s = 0;
+  for (gsize i = 0; i < n; i++)
+    {
+      double d = a[i] - (b ? b[i] : 0);
+      s += d * d;
+    }
+  return s;
+}
+
+static void
+test_wavelets (void)
+{
+  TsrPlanetSynthParams p;
+  tsr_planet_synth_params_init (&p);
+  p.width = 200;
+  p.height = 160;
+  p.disc_radius = 60;
+  g_autoptr (TsrImage) truth = tsr_planet_synth_truth (&p);
+  g_autoptr (TsrImage) img = tsr_planet_synth_frame (&p, truth, 0, NULL, NULL);
+  gsize np = tsr_image_npix (img);
+  TsrWaveletParams wp;
+  tsr_wavelet_params_init (&wp);
+  g_autoptr (GError) e = NULL;
+  /* unit gains: the input to float precision */
+  g_autoptr (TsrImage) same = tsr_wavelets_apply (img, &wp, NULL, &e);
+  g_assert_no_error (e);
+  double peak = 0;
+  for (gsize i = 0; i < np; i++)
+    peak = MAX (peak, fabs (img->data[i]));
+  for (gsize i = 0; i < np; i++)
+    g_assert_cmpfloat (fabs (same->data[i] - img->data[i]), <=, 4 * FLT_EPSILON * peak);
+  /* layers sum to the plane */
+  float *layers[6];
+  for (int j = 0; j < 6; j++)
+    layers[j] = g_new (float, np);
+  tsr_wavelet_decompose (img->data, img->width, img->height, 5, layers);
+  /* each layer's energy scales by its gain: out − in = (g − 1)·layer_j exactly */
+  double e_layer[5];
+  for (int j = 0; j < 5; j++)
+    {
+      e_layer[j] = energy (layers[j], NULL, np);
+      g_assert_cmpfloat (e_layer[j], >, 0);
+      TsrWaveletParams g1;
+      tsr_wavelet_params_init (&g1);
+      double gain = 1.5 + 0.5 * j;
+      g1.gains[j] = gain;
+      g_autoptr (TsrImage) out = tsr_wavelets_apply (img, &g1, NULL, &e);
+      g_assert_no_error (e);
+      /* the layer's contribution to the output: layer + (out − in) = gain · layer */
+      float *contrib = g_new (float, np);
+      for (gsize i = 0; i < np; i++)
+        contrib[i] = layers[j][i] + (out->data[i] - img->data[i]);
+      double ratio = energy (contrib, NULL, np) / e_layer[j];
+      g_assert_cmpfloat (fabs (ratio - gain * gain), <, 1e-3 * gain * gain);
+      g_free (contrib);
+    }
+  /* the noise sits in the finest layer: its energy per pixel is the largest relative to the
+   * noise-free truth's */
+  float *tl[6];
+  for (int j = 0; j < 6; j++)
+    tl[j] = g_new (float, np);
+  tsr_wavelet_decompose (truth->data, img->width, img->height, 5, tl);
+  g_assert_cmpfloat (e_layer[0] / energy (tl[0], NULL, np), >, e_layer[3] / energy (tl[3], NULL, np));
+  /* a soft threshold of 3 σ on layer 1 removes most of the noise there */
+  TsrWaveletParams th;
+  tsr_wavelet_params_init (&th);
+  g_assert_true (tsr_wavelet_params_set (&th, "wavelets.thresholds", "3", &e));
+  g_autoptr (TsrImage) den = tsr_wavelets_apply (img, &th, NULL, &e);
+  g_assert_cmpfloat (energy (den->data, truth->data, np), <, energy (img->data, truth->data, np));
+  for (int j = 0; j < 6; j++)
+    {
+      g_free (layers[j]);
+      g_free (tl[j]);
+    }
+}
+
+static void
+test_params (void)
+{
+  TsrPlanetaryParams p;
+  tsr_planetary_params_init (&p);
+  g_autoptr (GError) e = NULL;
+  g_assert_true (tsr_planetary_params_set (&p, "planetary.best_fraction", "0.3", &e));
+  g_assert_cmpfloat (p.best_fraction, ==, 0.3);
+  g_assert_true (tsr_planetary_params_set (&p, "planetary.stack", "quality_weight", &e));
+  g_assert_cmpint (p.stack, ==, TSR_PSTACK_QUALITY_WEIGHT);
+  g_autofree char *s = tsr_planetary_params_get_string (&p, "planetary.stack");
+  g_assert_cmpstr (s, ==, "quality_weight");
+  g_assert_false (tsr_planetary_params_set (&p, "planetary.best_fraction", "1.5", &e));
+  g_assert_error (e, TSR_ERROR, TSR_ERROR_INVALID_ARG);
+  g_clear_error (&e);
+  g_assert_false (tsr_planetary_params_set (&p, "planetary.nope", "1", &e));
+  g_assert_nonnull (strstr (e->message, "planetary.nope"));
+  g_clear_error (&e);
+  TsrWaveletParams w;
+  tsr_wavelet_params_init (&w);
+  g_assert_true (tsr_wavelet_params_set (&w, "wavelets.gains", "2,1.5,1,1,1,1", &e));
+  g_assert_cmpint (w.n_layers, ==, 6);
+  g_autofree char *g = tsr_wavelet_params_get_string (&w, "wavelets.gains");
+  g_assert_cmpstr (g, ==, "2,1.5,1,1,1,1");
+  g_assert_false (tsr_wavelet_params_set (&w, "wavelets.gains", "2,x", &e));
+}
+
+/* ------------------------------------------------------------------ detection and the job */
+
+static void
+test_starless (void)
+{
+  TsrPlanetSynthParams p;
+  tsr_planet_synth_params_init (&p);
+  g_autoptr (TsrImage) truth = tsr_planet_synth_truth (&p);
+  g_autoptr (TsrImage) f = tsr_planet_synth_frame (&p, truth, 0, NULL, NULL);
+  TsrStarlessInfo info;
+  tsr_starless_detect (f, &info);
+  g_assert_true (info.starless);
+  g_assert_false (info.surface);
+  g_assert_cmpfloat (fabs (info.disc_r - p.disc_radius), <, 0.25 * p.disc_radius);
+  /* a deep-sky frame of the project's generator is not starless */
+  TsrSynthParams sp;
+  tsr_synth_params_init (&sp);
+  sp.width = 320;
+  sp.height = 240;
+  sp.n_frames = 1;
+  sp.n_mirrored = sp.n_noise = sp.n_trails = 0;
+  g_autoptr (TsrSynthTruth) t = tsr_synth_plan (&sp);
+  g_autoptr (TsrImage) ds = tsr_synth_render_frame (t, 0, TRUE);
+  tsr_starless_detect (ds, &info);
+  g_assert_false (info.starless);
+  g_assert_cmpuint (info.n_compact, >=, 25);
+}
+
+static double
+rms_to_truth (const TsrImage *img, const TsrImage *truth, double R)
+{
+  /* register img to the truth by phase correlation, compare inside 0.85 R */
+  double dx, dy, peak;
+  int w = img->width, h = img->height;
+  g_assert_true (tsr_phase_correlate (truth->data, img->data, w, h, &dx, &dy, &peak));
+  TsrTransform t;
+  tsr_transform_identity (&t);
+  t.m[2] = dx;
+  t.m[5] = dy;
+  g_autoptr (TsrImage) al = tsr_warp (img, &t, w, h, TSR_CFA_NONE, TSR_INTERP_BICUBIC);
+  double s = 0;
+  gsize n = 0;
+  double cx = (w - 1) / 2.0, cy = (h - 1) / 2.0;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        gsize i = (gsize) y * w + x;
+        if (hypot (x - cx, y - cy) > 0.85 * R || !al->mask[i])
+          continue;
+        double d = al->data[i] - truth->data[i];
+        s += d * d;
+        n++;
+      }
+  return sqrt (s / n);
+}
+
+static void
+test_synthetic_session (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("pl-synth");
+  TsrPlanetSynthParams p;
+  tsr_planet_synth_params_init (&p);
+  g_autoptr (TsrImage) truth = tsr_planet_synth_truth (&p);
+  TsrImage **frames = g_new (TsrImage *, p.n_frames);
+  for (guint i = 0; i < p.n_frames; i++)
+    frames[i] = quantised_frame (&p, truth, i, 250.f, 65535);
+  g_autofree char *ser = g_build_filename (dir, "planet.ser", NULL);
+  g_autoptr (GError) e = NULL;
+  g_assert_true (tsr_ser_write (ser, frames, p.n_frames, 16, TSR_SER_MONO, NULL, &e));
+  for (guint i = 0; i < p.n_frames; i++)
+    tsr_image_unref (frames[i]);
+  g_free (frames);
+  g_autoptr (TsrImage) truth_dn = tsr_image_copy (truth);
+  for (gsize i = 0; i < tsr_image_npix (truth_dn); i++)
+    truth_dn->data[i] *= 250.f;
+  const char *paths[] = { ser, NULL };
+  g_autoptr (TsrFrameSource) src = tsr_frame_source_open (paths, NULL, &e);
+  g_assert_no_error (e);
+  TsrPlanetaryParams pp;
+  tsr_planetary_params_init (&pp);
+  g_autoptr (TsrPlanetaryResult) r = tsr_planetary_run (src, &pp, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_true (r->disc);
+  g_assert_cmpfloat (r->residual_rms, <, 0.1);
+  guint active = 0;
+  for (guint k = 0; k < r->n_aps; k++)
+    active += r->ap_active[k];
+  g_assert_cmpuint (active, >, 4);
+  double e_local = rms_to_truth (r->result, truth_dn, p.disc_radius);
+  double e_mean = rms_to_truth (r->mean, truth_dn, p.disc_radius);
+  double e_best = rms_to_truth (r->best_frame, truth_dn, p.disc_radius);
+  g_test_message ("RMS to truth: local-point stack %.2f, global mean %.2f, best frame %.2f (DN); "
+                  "local shifts %.2f px RMS", e_local, e_mean, e_best, r->local_shift_rms);
+  g_assert_cmpfloat (e_local, <, e_mean);
+  /* the same without alignment points (global shifts, the same best-fraction selection) is
+   * worse than with them */
+  pp.local = FALSE;
+  g_autoptr (TsrPlanetaryResult) r2 = tsr_planetary_run (src, &pp, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  double e_nolocal = rms_to_truth (r2->result, truth_dn, p.disc_radius);
+  g_test_message ("without alignment points: %.2f", e_nolocal);
+  g_assert_cmpfloat (e_local, <, e_nolocal);
+  tsr_test_rmtree (dir);
+}
+
+/* the subcommands: planetary on a PNG folder, process routing it, wavelets, bad input */
+static void
+test_cli (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("pl-cli");
+  g_autofree char *seq = g_build_filename (dir, "frames", NULL);
+  g_mkdir_with_parents (seq, 0755);
+  TsrPlanetSynthParams p;
+  tsr_planet_synth_params_init (&p);
+  p.n_frames = 8;
+  p.width = p.height = 128;
+  p.disc_radius = 40;
+  g_autoptr (TsrImage) truth = tsr_planet_synth_truth (&p);
+  for (guint i = 0; i < p.n_frames; i++)
+    {
+      g_autoptr (TsrImage) q = quantised_frame (&p, truth, i, 1.f, 255);
+      g_autofree char *path = g_strdup_printf ("%s/f%02u.png", seq, i);
+      write_png (path, q, 8);
+    }
+  g_autofree char *out = g_build_filename (dir, "out.fits", NULL);
+  g_autofree char *mean = g_build_filename (dir, "mean.fits", NULL);
+  g_autofree char *json = g_build_filename (dir, "p.json", NULL);
+  char *o = NULL, *e = NULL;
+  const char *a1[] = { "planetary", seq, "-o", out, "--mean-stack", mean, "--json", json, "--wavelets", "1.5,1.2", NULL };
+  int rc = tsr_test_run_cli (a1, &o, &e);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_nonnull (strstr (o, "disc alignment"));
+  g_autoptr (TsrImage) res = tsr_fits_read (out, NULL);
+  g_assert_nonnull (res);
+  g_assert_true (g_file_test (mean, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (json, G_FILE_TEST_EXISTS));
+  g_free (o);
+  g_free (e);
+  /* process routes the PNG folder to the planetary path, --deep-sky refuses it as before */
+  g_autofree char *out2 = g_build_filename (dir, "out2.fits", NULL);
+  const char *a2[] = { "process", seq, "-o", out2, NULL };
+  rc = tsr_test_run_cli (a2, &o, &e);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_nonnull (strstr (o, "planetary path"));
+  g_assert_true (g_file_test (out2, G_FILE_TEST_EXISTS));
+  g_free (o);
+  g_free (e);
+  const char *a3[] = { "process", seq, "-o", out2, "--deep-sky", NULL };
+  rc = tsr_test_run_cli (a3, &o, &e);
+  g_assert_cmpint (rc, !=, 0);
+  g_free (o);
+  g_free (e);
+  /* wavelets: unit gains give the input back; a bad file gives one line naming it */
+  g_autofree char *w1 = g_build_filename (dir, "w1.fits", NULL);
+  const char *a4[] = { "wavelets", out, "-o", w1, "--gains", "1,1,1,1,1", NULL };
+  rc = tsr_test_run_cli (a4, &o, &e);
+  g_assert_cmpint (rc, ==, 0);
+  g_autoptr (TsrImage) back = tsr_fits_read (w1, NULL);
+  for (gsize i = 0; i < tsr_image_npix (res); i++)
+    g_assert_cmpfloat (fabs (back->data[i] - res->data[i]), <=, 1e-5 * (1 + fabs (res->data[i])));
+  g_free (o);
+  g_free (e);
+  g_autofree char *bad = g_build_filename (dir, "bad.png", NULL);
+  tsr_test_write_file (bad, "\x89PNG\r\n\x1a\n\0\0", 10);
+  const char *a5[] = { "wavelets", bad, "-o", w1, NULL };
+  rc = tsr_test_run_cli (a5, &o, &e);
+  g_assert_cmpint (rc, !=, 0);
+  g_assert_nonnull (strstr (e, bad));
+  g_assert_nonnull (strchr (e, '\n'));
+  g_assert_true (strchr (e, '\n') == e + strlen (e) - 1);
+  g_free (o);
+  g_free (e);
+  tsr_test_rmtree (dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/planetary/png-sequence-ser", test_png_sequence_and_ser);
+  g_test_add_func ("/planetary/ser-bayer", test_ser_bayer);
+  g_test_add_func ("/planetary/bad-files", test_bad_files);
+  g_test_add_func ("/planetary/tiff-jpeg", test_tiff_jpeg);
+  g_test_add_func ("/planetary/video", test_video);
+  g_test_add_func ("/planetary/wavelets", test_wavelets);
+  g_test_add_func ("/planetary/params", test_params);
+  g_test_add_func ("/planetary/starless", test_starless);
+  g_test_add_func ("/planetary/synthetic-session", test_synthetic_session);
+  g_test_add_func ("/planetary/cli", test_cli);
+  return g_test_run ();
+}
