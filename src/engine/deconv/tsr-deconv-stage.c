@@ -214,13 +214,25 @@ tsr_deconv_gain_sample (Job *j, const TsrImage *raw, const guint8 *usable)
 
 /* The slope of variance over level (robust line: least squares with 3σ rejection, 5 rounds);
  * 1/slope = gain in e-/ADU, or 0 when the levels span too little or the slope is not positive. */
+static int
+cmp_point (const void *a, const void *b)
+{
+  const double *p = a, *q = b;
+  if (p[0] != q[0])
+    return p[0] < q[0] ? -1 : 1;
+  return p[1] < q[1] ? -1 : p[1] > q[1];
+}
+
 double
 tsr_deconv_gain_estimate (const GArray *pts)
 {
   if (!pts || pts->len < 2 * 8)
     return 0;
   guint n = pts->len / 2;
-  const double *v = (const double *) pts->data;
+  /* the frames append their points in the order the registration threads finish: sort them,
+   * so the sums below (and the gain) do not depend on that order */
+  double *v = g_memdup2 (pts->data, sizeof (double) * 2 * n);
+  qsort (v, n, 2 * sizeof (double), cmp_point);
   gboolean *keep = g_new (gboolean, n);
   for (guint i = 0; i < n; i++)
     keep[i] = TRUE;
@@ -256,6 +268,7 @@ tsr_deconv_gain_estimate (const GArray *pts)
         }
     }
   g_free (keep);
+  g_free (v);
   /* the span of levels must move the variance by more than its own scatter */
   if (!(b > 0) || !((hi - lo) * b > 0.2 * MAX (a + b * lo, 1e-9)))
     return 0;

@@ -305,13 +305,19 @@ typedef struct
   float *y, *yh, *u1, *u2, *z, *ex, *ey;
   float *cv, *s1, *s2;      /* h∗x on the tile's valid region, and the two scatters */
   guint8 *m;
-  /* statistics */
+  GArray *samples;   /* |ratio − 1| samples (their median does not depend on the order) */
+  guint64 n_fft;
+} Worker;
+
+/* Sums of one (tile, channel) item. They are kept per item and added in item order after the
+ * iteration, so the result does not depend on which worker took which item (floating-point
+ * sums in thread order made runs differ in the last bits, then in the iteration count). */
+typedef struct
+{
   double sum_dx2, sum_x2, sum_delta;
   double sum_gp, sum_gg, max_step;
   guint n_delta;
-  GArray *samples;
-  guint64 n_fft;
-} Worker;
+} ItemStats;
 
 static Worker *
 worker_new (const Job *j)
@@ -382,7 +388,7 @@ job_fail (Job *j, GError *e)
 
 /* One (tile, channel): the exact multiplicative update of the tile's core. */
 static void
-process_item (Job *j, Worker *w, const Tile *t, int c)
+process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
 {
   int lw = t->lw, lh = t->lh, ow = t->qx1 - t->qx0, oh = t->qy1 - t->qy0;
   int vw = lw - 2 * j->rf, vh = lh - 2 * j->rf;
@@ -469,8 +475,8 @@ process_item (Job *j, Worker *w, const Tile *t, int c)
           float med = tsr_median_inplace (w->z, nz);
           float mad = tsr_mad_inplace (w->z, nz, med);
           delta = fabs (j->delta_param) * TSR_MAD_TO_SIGMA * MAX (mad, 1e-6f);
-          w->sum_delta += delta;
-          w->n_delta++;
+          is->sum_delta += delta;
+          is->n_delta++;
         }
       memset (w->s1, 0, sizeof (float) * vw * vh);
       memset (w->s2, 0, sizeof (float) * vw * vh);
@@ -544,17 +550,17 @@ process_item (Job *j, Worker *w, const Tile *t, int c)
             ref = xc[g];
             xnew = CLAMP (xnew, ref * ik, ref * kappa);
             double step = xnew - xold;
-            w->sum_gp += step * gg[g];
-            w->sum_gg += (double) gg[g] * gg[g];
+            is->sum_gp += step * gg[g];
+            is->sum_gg += (double) gg[g] * gg[g];
             gg[g] = (float) step;
           }
         xn[g] = (float) xnew;
         if (x < o0 || y < o0 || x >= ox1 || y >= oy1)
           continue;
-        w->sum_dx2 += (xnew - ref) * (xnew - ref);
-        w->sum_x2 += ref * ref;
+        is->sum_dx2 += (xnew - ref) * (xnew - ref);
+        is->sum_x2 += ref * ref;
         if (ref > 0 && xnew > 0)
-          w->max_step = MAX (w->max_step, MAX (xnew / ref, ref / xnew));
+          is->max_step = MAX (is->max_step, MAX (xnew / ref, ref / xnew));
         if ((sample++ % 7) == 0)
           {
             float d = (float) fabs (ratio - 1);
@@ -567,6 +573,7 @@ typedef struct
 {
   Job *j;
   Worker *w;
+  ItemStats *items;   /* one per item, shared by the threads (each item is written by one) */
 } Thread;
 
 static gpointer
@@ -583,7 +590,10 @@ worker_thread (gpointer data)
       int c = i % j->C, ti = i / j->C;
       Tile t;
       tile_geometry (j, ti % j->ntx, ti / j->ntx, j->tile, &t);
-      process_item (j, th->w, &t, c);
+      ItemStats *is = &th->items[i];
+      memset (is, 0, sizeof *is);
+      is->max_step = 1;
+      process_item (j, th->w, is, &t, c);
     }
   return NULL;
 }
@@ -1068,6 +1078,8 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   Worker **workers = g_new0 (Worker *, n_threads);
   for (guint i = 0; i < n_threads; i++)
     workers[i] = worker_new (j);
+  int n_items = j->ntx * j->nty * j->C;
+  ItemStats *items = g_new0 (ItemStats, n_items);
   int itmax = dp->iterations, itmin = MIN (dp->min_iterations, itmax);
   double ema_u = 0, ema_c = 0, first_u = 0, first_c = 0;
   int calm = 0;
@@ -1077,16 +1089,10 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       gint64 ti = g_get_monotonic_time ();
       j->next_item = 0;
       for (guint i = 0; i < n_threads; i++)
-        {
-          workers[i]->sum_dx2 = workers[i]->sum_x2 = workers[i]->sum_delta = 0;
-          workers[i]->sum_gp = workers[i]->sum_gg = 0;
-          workers[i]->max_step = 1;
-          workers[i]->n_delta = 0;
-          g_array_set_size (workers[i]->samples, 0);
-        }
+        g_array_set_size (workers[i]->samples, 0);
       if (n_threads == 1)
         {
-          Thread th = { j, workers[0] };
+          Thread th = { j, workers[0], items };
           worker_thread (&th);
         }
       else
@@ -1097,6 +1103,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
             {
               ths[i].j = j;
               ths[i].w = workers[i];
+              ths[i].items = items;
               threads[i] = g_thread_new ("tsr-deconv", worker_thread, &ths[i]);
             }
           for (guint i = 0; i < n_threads; i++)
@@ -1112,17 +1119,19 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       double dx2 = 0, x2 = 0, sd = 0, gp = 0, gn = 0, mstep = 1;
       guint nd = 0;
       GArray *all = g_array_new (FALSE, FALSE, sizeof (float));
-      for (guint i = 0; i < n_threads; i++)
+      for (int i = 0; i < n_items; i++)
         {
-          dx2 += workers[i]->sum_dx2;
-          x2 += workers[i]->sum_x2;
-          sd += workers[i]->sum_delta;
-          nd += workers[i]->n_delta;
-          gp += workers[i]->sum_gp;
-          gn += workers[i]->sum_gg;
-          mstep = MAX (mstep, workers[i]->max_step);
-          g_array_append_vals (all, workers[i]->samples->data, workers[i]->samples->len);
+          const ItemStats *is = &items[i];
+          dx2 += is->sum_dx2;
+          x2 += is->sum_x2;
+          sd += is->sum_delta;
+          nd += is->n_delta;
+          gp += is->sum_gp;
+          gn += is->sum_gg;
+          mstep = MAX (mstep, is->max_step);
         }
+      for (guint i = 0; i < n_threads; i++)
+        g_array_append_vals (all, workers[i]->samples->data, workers[i]->samples->len);
       TsrDeconvIterStats st = { 0 };
       st.iteration = (guint) it;
       st.median_update = all->len ? tsr_median_inplace ((float *) all->data, all->len) : 0;
@@ -1206,6 +1215,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       worker_free (workers[i]);
     }
   g_free (workers);
+  g_free (items);
   if (failed)
     {
       if (j->error)
