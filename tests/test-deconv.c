@@ -247,6 +247,35 @@ setup_once (void)
                                                           tsr_image_npix (res->image) * sizeof (float));
       g_test_message ("deconv image sha1 %s", sum);
     }
+  if (g_getenv ("DDEBUG"))
+    {
+      /* the median frame's PSF against a pixel-integrated Moffat β = 3 of the same FWHM (the
+       * generator's family): encircled energy and mean intensity per 1-px annulus */
+      const TsrPsf *mp = res->median_psf[0];
+      TsrPsf *mo = tsr_psf_new_moffat (mp->fwhm, 1.0, 0.0, 3.0, 1, 51);
+      double ea = 0, eb = 0;
+      for (int rr = 0; rr <= 25; rr++)
+        {
+          double ia = 0, ib = 0;
+          int na = 0;
+          for (int y = -25; y <= 25; y++)
+            for (int x = -25; x <= 25; x++)
+              {
+                double d = hypot (x, y);
+                if (d < rr - 0.5 || d >= rr + 0.5)
+                  continue;
+                if (abs (x) <= mp->radius && abs (y) <= mp->radius)
+                  ia += mp->data[(y + mp->radius) * mp->size + x + mp->radius];
+                ib += mo->data[(y + mo->radius) * mo->size + x + mo->radius];
+                na++;
+              }
+          ea += ia;
+          eb += ib;
+          g_test_message ("psf r %2d: stacked %.5f (EE %.4f)  moffat %.5f (EE %.4f)", rr, ia / na, ea, ib / na, eb);
+        }
+      g_test_message ("median PSF FWHM %.3f radius %d", mp->fwhm, mp->radius);
+      tsr_psf_free (mo);
+    }
   TsrProject pl = params;
   pl.deconv.rho = TSR_RHO_L2;
   if (g_getenv ("HARNESS_ONLY"))   /* iterating on the harness: the l2 run is for the trail test */
@@ -793,6 +822,32 @@ measure (const TsrDeconvResult *r, Metrics *m)
           }
         nst++;
       }
+    if (g_getenv ("DDEBUG_CORE"))
+      for (int a = 0; a < 14; a++)
+        {
+          double si = 0, sm = 0, stt = 0;
+          int n = 0;
+          for (guint i = 0; i < iso->len; i++)
+            {
+              const Pt *s = &g_array_index (iso, Pt, i);
+              if (s->flux < 2e4 || s->x < 9 * fm || s->y < 9 * fm || s->x > W - 9 * fm || s->y > H - 9 * fm)
+                continue;
+              for (int y = (int) (s->y - 15); y <= (int) (s->y + 15); y++)
+                for (int x = (int) (s->x - 15); x <= (int) (s->x + 15); x++)
+                  {
+                    double d = hypot (x - s->x, y - s->y);
+                    if (d < a || d >= a + 1)
+                      continue;
+                    gsize k = (gsize) y * W + x;
+                    si += img->data[k];
+                    sm += mean->data[k];
+                    stt += t_ref * tdr->data[k];
+                    n++;
+                  }
+            }
+          g_test_message ("core profile r %d–%d: image %.1f mean %.1f truth %.1f (σ_mean %.2f)", a, a + 1, si / n, sm / n,
+                          stt / n, m->sigma_mean);
+        }
     for (int a = 0; a < nrad && a < 64 && nst > 0; a++)
       {
         double v = prof[a] / nst / m->sigma_mean;

@@ -61,6 +61,12 @@ static const TsrParamSpec specs[] = {
                 N_("Leave saturated pixels (and their neighbours) out of the deconvolution's data term")),
   TSR_KEY_BOOL (TsrDeconvParams, "deconv.gain_auto", gain_auto,
                 N_("Estimate the gain (e-/ADU) for the Poisson variance from the frames when deconv.gain is 0")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.smooth", smooth, 0, 100,
+                  N_("Weight of the smoothness prior on the deconvolved image (damps ringing around bright stars); 0 = none")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.smooth_sigma", smooth_sigma, 0.3, 4,
+                  N_("Width in pixels of the smoothing kernel of the smoothness prior")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.bright_floor", bright_floor, 0, 1000,
+                  N_("Where the sources stand this many noise sigma above the local sky, the deconvolved image stays above that sky (no dark rings round bright stars); 0 = off")),
 };
 
 void
@@ -89,6 +95,9 @@ tsr_deconv_params_init (TsrDeconvParams *p)
   p->pedestal = 3.0;
   p->mask_saturated = TRUE;
   p->gain_auto = TRUE;
+  p->smooth = 0.0;
+  p->smooth_sigma = 1.0;
+  p->bright_floor = 10.0;
 }
 
 const TsrParamSpec *

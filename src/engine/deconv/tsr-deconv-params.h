@@ -38,6 +38,13 @@ typedef struct
                            zero (the sky stays in the model, nothing real is clipped) */
   gboolean mask_saturated; /* deconv.mask_saturated (TRUE) */
   gboolean gain_auto;   /* deconv.gain_auto (TRUE): gain estimated from the frames when deconv.gain = 0 */
+  double smooth;        /* deconv.smooth: weight of the quadratic smoothness prior ‖(I − G) x‖²
+                           (G a Gaussian of σ = deconv.smooth_sigma fine samples) relative to the
+                           sky-limited data precision; 0 = none */
+  double smooth_sigma;  /* deconv.smooth_sigma (1.0) */
+  double bright_floor;  /* deconv.bright_floor: where the seed stands this many frame-noise σ
+                           above its local sky, the latent is kept ≥ that sky (no moats round
+                           bright stars); 0 = the pedestal everywhere */
 } TsrDeconvParams;
 
 void                tsr_deconv_params_init (TsrDeconvParams *p);

@@ -64,6 +64,10 @@ typedef struct
   double kappa, relax, gain, accel;
   GArray *gain_pts;     /* photon transfer: (level, variance) pairs of every frame */
   double gain_used;     /* e-/ADU for the Poisson term: deconv.gain, or estimated (0 = none) */
+  /* smoothness prior λ‖(I − G) u‖² (split-gradient MM): λ per channel, spectra of G and G∗G */
+  double lambda[3];
+  float *gspec, *g2spec;
+  float *lb;            /* C × LW × LH lower bound of the solver's latent u (NULL: 0) */
 } Job;
 
 typedef struct

@@ -386,6 +386,20 @@ job_fail (Job *j, GError *e)
   g_mutex_unlock (&j->lock);
 }
 
+/* Keys cubic (a = −½) weights of the taps floor(f) − 1 … floor(f) + 2 for fraction t ∈ [0, 1):
+ * interpolating, and far less smoothing than bilinear sampling (which widens the model by up
+ * to ¼ px² of variance at half-pixel offsets, so bright stars were over-sharpened and rang). */
+static inline void
+keys_weights (double t, float w[4])
+{
+  const double a = -0.5;
+  double u = 1 + t, v = 1 - t, q = 2 - t;
+  w[0] = (float) (((a * u - 5 * a) * u + 8 * a) * u - 4 * a);
+  w[1] = (float) (((a + 2) * t - (a + 3)) * t * t + 1);
+  w[2] = (float) (((a + 2) * v - (a + 3)) * v * v + 1);
+  w[3] = (float) (((a * q - 5 * a) * q + 8 * a) * q - 4 * a);
+}
+
 /* One (tile, channel): the exact multiplicative update of the tile's core. */
 static void
 process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
@@ -457,10 +471,15 @@ process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
               continue;
             double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (t->qy0 + y + w->ey[k] + 0.5) - 0.5 + oy;
             int ix = (int) floor (fx), iy = (int) floor (fy);
-            double ax = fx - ix, ay = fy - iy;
-            const float *c0 = w->cv + (gsize) iy * vw + ix, *c1 = c0 + vw;
+            float wx[4], wy[4];
+            keys_weights (fx - ix, wx);
+            keys_weights (fy - iy, wy);
+            const float *c0 = w->cv + (gsize) (iy - 1) * vw + (ix - 1);
+            double acc = 0;
+            for (int b = 0; b < 4; b++, c0 += vw)
+              acc += wy[b] * (wx[0] * c0[0] + wx[1] * c0[1] + wx[2] * c0[2] + wx[3] * c0[3]);
             /* the solver's latent carries the pedestal: h∗(x + P) = h∗x + P */
-            double lin = s * ((1 - ay) * ((1 - ax) * c0[0] + ax * c0[1]) + ay * ((1 - ax) * c1[0] + ax * c1[1])) - sped;
+            double lin = s * acc - sped;
             double bk = tsr_deconv_plane_at (pl, t->qx0 + x, t->qy0 + y);
             double yh = lin + bk;
             w->yh[k] = (float) yh;
@@ -502,13 +521,19 @@ process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
             /* transpose of the bilinear sampling */
             double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (t->qy0 + y + w->ey[k] + 0.5) - 0.5 + oy;
             int ix = (int) floor (fx), iy = (int) floor (fy);
-            double ax = fx - ix, ay = fy - iy;
-            double wq[4] = { (1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay };
-            gsize base = (gsize) iy * vw + ix, idx[4] = { base, base + 1, base + vw, base + vw + 1 };
-            for (int q = 0; q < 4; q++)
+            float wx[4], wy[4];
+            keys_weights (fx - ix, wx);
+            keys_weights (fy - iy, wy);
+            gsize base = (gsize) (iy - 1) * vw + (ix - 1);
+            for (int b = 0; b < 4; b++, base += vw)
               {
-                w->s1[idx[q]] += (float) (wq[q] * a1);
-                w->s2[idx[q]] += (float) (wq[q] * a2);
+                float f1 = (float) (wy[b] * a1), f2 = (float) (wy[b] * a2);
+                float *p1 = w->s1 + base, *p2 = w->s2 + base;
+                for (int q = 0; q < 4; q++)
+                  {
+                    p1[q] += wx[q] * f1;
+                    p2[q] += wx[q] * f2;
+                  }
               }
           }
       tsr_conv_adjoint_accumulate (w->work, K, w->s1, lw, lh, s, w->NUM);
@@ -525,9 +550,21 @@ process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
     }
   tsr_conv_from_spectrum (w->work, w->NUM, lw, lh, w->numr);
   tsr_conv_from_spectrum (w->work, w->DEN, lw, lh, w->denr);
+  /* smoothness prior λ‖(I − G) u‖², G symmetric: its gradient λ (I − 2G + G∗G) u splits into a
+   * negative part 2λ G u (added to num) and a positive part λ (u + G∗G u) (added to den), so the
+   * multiplicative step stays an MM step and the fixed point is the penalised solution. (I − G)
+   * leaves constants alone: the total flux is not penalised. G u and G∗G u on the tile's valid
+   * region (offset rf into the latent extent), from the latent's spectrum already at hand. */
+  double lam = j->lambda[c];
+  if (lam > 0)
+    {
+      tsr_conv_forward_spec (w->work, w->X, j->gspec, lw, lh, w->cv);
+      tsr_conv_forward_spec (w->work, w->X, j->g2spec, lw, lh, w->s1);
+    }
   double kappa = j->kappa, ik = 1.0 / kappa, a = j->relax;
   const float *xc = j->momentum ? j->x_cur + (gsize) c * j->LW * j->LH : NULL;
   float *gg = j->momentum ? j->g + (gsize) c * j->LW * j->LH : NULL;
+  const float *lbc = j->lb ? j->lb + (gsize) c * j->LW * j->LH : NULL;
   /* statistics over the observed image only, not the padding */
   int o0 = j->pad, ox1 = j->pad + j->r * j->W, oy1 = j->pad + j->r * j->H;
   guint sample = 0;
@@ -536,6 +573,16 @@ process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
       {
         gsize g = (gsize) y * j->LW + x, l = (gsize) (y - t->ly0) * lw + (x - t->lx0);
         double num = w->numr[l], den = w->denr[l];
+        if (lam > 0)
+          {
+            int ex = x - t->lx0 - j->rf, ey = y - t->ly0 - j->rf;
+            if (ex >= 0 && ey >= 0 && ex < vw && ey < vh)
+              {
+                gsize v = (gsize) ey * vw + ex;
+                num += 2 * lam * w->cv[v];
+                den += lam * (xo[g] + w->s1[v]);
+              }
+          }
         double ratio;
         if (!(den > 1e-30))
           ratio = 1.0;   /* no information: neutral */
@@ -549,6 +596,11 @@ process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
             /* κ bounds the change between successive iterates, extrapolation included */
             ref = xc[g];
             xnew = CLAMP (xnew, ref * ik, ref * kappa);
+          }
+        if (lbc && xnew < lbc[g])
+          xnew = lbc[g];
+        if (xc)
+          {
             double step = xnew - xold;
             is->sum_gp += step * gg[g];
             is->sum_gg += (double) gg[g] * gg[g];
@@ -668,12 +720,15 @@ job_clear (Job *j)
         tsr_conv_spectrum_free (j->kcache[i]);
       g_free (j->kcache);
     }
+  tsr_conv_spectrum_free (j->gspec);
+  tsr_conv_spectrum_free (j->g2spec);
   if (j->plan)
     tsr_conv_plan_free (j->plan);
   g_free (j->x_old);
   g_free (j->x_new);
   g_free (j->x_cur);
   g_free (j->g);
+  g_free (j->lb);
   if (j->ref_stars)
     g_array_free (j->ref_stars, TRUE);
   if (j->gain_pts)
@@ -946,7 +1001,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
 
   /* 3. geometry, memory plan, latent */
   int r = j->r;
-  j->M = r + 1;
+  j->M = r + 2;   /* |e| ≤ 1 px and the cubic's two taps either side */
   j->pad = j->rf + j->M;
   j->LW = r * j->W + 2 * j->pad;
   j->LH = r * j->H + 2 * j->pad;
@@ -1026,6 +1081,48 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
           }
       tsr_conv_work_free (w);
     }
+  if (dp->smooth > 0)
+    {
+      /* G: a normalised Gaussian of σ = deconv.smooth_sigma image pixels on the fine grid, and
+       * G∗G (exact discrete self-convolution), both within the plan's kernel radius */
+      double sg = dp->smooth_sigma * r;
+      int gr = MIN ((int) ceil (3 * sg), j->rf / 2);
+      gr = MAX (gr, 1);
+      TsrPsf *g = tsr_psf_new_delta (2 * gr + 1, 1), *g2 = tsr_psf_new_delta (4 * gr + 1, 1);
+      double sum = 0;
+      for (int y = -gr; y <= gr; y++)
+        for (int x = -gr; x <= gr; x++)
+          sum += g->data[(gsize) (y + gr) * g->size + x + gr] = (float) exp (-(x * x + y * y) / (2 * sg * sg));
+      for (int k = 0; k < g->size * g->size; k++)
+        g->data[k] = (float) (g->data[k] / sum);
+      memset (g2->data, 0, sizeof (float) * g2->size * g2->size);
+      for (int a = 0; a < g->size * g->size; a++)
+        for (int b = 0; b < g->size * g->size; b++)
+          {
+            int x = a % g->size + b % g->size, y = a / g->size + b / g->size;
+            g2->data[(gsize) y * g2->size + x] += g->data[a] * g->data[b];
+          }
+      TsrConvWork *w = tsr_conv_work_new (j->plan);
+      j->gspec = tsr_conv_spectrum_new (j->plan);
+      j->g2spec = tsr_conv_spectrum_new (j->plan);
+      tsr_conv_kernel_spectrum (w, g, j->gspec);
+      tsr_conv_kernel_spectrum (w, g2, j->g2spec);
+      tsr_conv_work_free (w);
+      tsr_psf_free (g);
+      tsr_psf_free (g2);
+      /* λ relative to the data term's curvature on a smooth sky: Σ_t s_t² / σ_t² per native
+       * pixel, spread over r² fine samples */
+      for (int c = 0; c < j->C; c++)
+        {
+          double prec = 0;
+          for (guint u = 0; u < j->nu; u++)
+            {
+              const DFrame *f = &j->frames[j->used[u]];
+              prec += f->scale * f->scale / MAX (f->rms[c] * f->rms[c], 1e-12);
+            }
+          j->lambda[c] = dp->smooth * prec / (r * r);
+        }
+    }
   gsize nlat = (gsize) j->C * j->LW * j->LH;
   j->x_old = g_try_new (float, nlat);
   j->x_new = g_try_new (float, nlat);
@@ -1066,6 +1163,125 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
             float v = (seed->mask[k] ? sv[k] : 0.0f) + (float) j->ped[c];
             xo[(gsize) y * j->LW + x] = isfinite (v) && v > floor_v ? v : floor_v;
           }
+    }
+  if (dp->bright_floor > 0)
+    {
+      /* the floor round bright sources: the seed's local sky m (medians of 16-px blocks,
+       * bilinear between their centres) and, where the seed (3×3 mean) stands k σ or more above
+       * it, the latent x ≥ m; in the sky x ≥ −P as before; in between a linear blend. In the
+       * solver's units u = x + P: lb = (1 − g)·(m + P), g = 1 in the sky, 0 on bright sources. */
+      j->lb = g_try_new (float, nlat);
+      if (!j->lb)
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("Not enough memory for the %d×%d latent image"), j->LW,
+                       j->LH);
+          tsr_deconv_result_free (res);
+          job_clear (j);
+          return NULL;
+        }
+      const int B = 16;
+      int nbx = (j->W + B - 1) / B, nby = (j->H + B - 1) / B;
+      float *blk = g_new (float, (gsize) nbx * nby), *tmp = g_new (float, B * B);
+      for (int c = 0; c < j->C; c++)
+        {
+          const float *sv = tsr_image_plane (seed, c);
+          for (int by = 0; by < nby; by++)
+            for (int bx = 0; bx < nbx; bx++)
+              {
+                guint n = 0;
+                for (int y = by * B; y < MIN (j->H, (by + 1) * B); y++)
+                  for (int x = bx * B; x < MIN (j->W, (bx + 1) * B); x++)
+                    if (seed->mask[(gsize) y * j->W + x])
+                      tmp[n++] = sv[(gsize) y * j->W + x];
+                blk[by * nbx + bx] = n > 8 ? tsr_median_inplace (tmp, n) : NAN;
+              }
+          double sig = j->ped[c] / MAX (dp->pedestal, 1e-9), P = j->ped[c];
+          int W = j->W, H = j->H;
+          gsize n = (gsize) W * H;
+          /* d = the seed (Gaussian σ = 2 px) above its local sky m */
+          float *d = g_new (float, n), *t2 = g_new (float, n);
+          float gk[13];
+          double gs = 0;
+          for (int q = -6; q <= 6; q++)
+            gs += gk[q + 6] = (float) exp (-q * q / 8.0);
+          for (int q = 0; q < 13; q++)
+            gk[q] = (float) (gk[q] / gs);
+          for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+              {
+                double a = 0;
+                for (int q = -6; q <= 6; q++)
+                  {
+                    int xx = CLAMP (x + q, 0, W - 1);
+                    gsize k = (gsize) y * W + xx;
+                    a += gk[q + 6] * (seed->mask[k] ? sv[k] : 0);
+                  }
+                t2[(gsize) y * W + x] = (float) a;
+              }
+          for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+              {
+                double a = 0;
+                for (int q = -6; q <= 6; q++)
+                  a += gk[q + 6] * t2[(gsize) CLAMP (y + q, 0, H - 1) * W + x];
+                double gx = CLAMP ((x + 0.5) / B - 0.5, 0, nbx - 1), gy = CLAMP ((y + 0.5) / B - 0.5, 0, nby - 1);
+                int ix = MIN ((int) gx, MAX (nbx - 2, 0)), iy = MIN ((int) gy, MAX (nby - 2, 0));
+                int ix1 = MIN (ix + 1, nbx - 1), iy1 = MIN (iy + 1, nby - 1);
+                double ax = gx - ix, ay = gy - iy;
+                double m = (1 - ay) * ((1 - ax) * blk[iy * nbx + ix] + ax * blk[iy * nbx + ix1])
+                           + ay * ((1 - ax) * blk[iy1 * nbx + ix] + ax * blk[iy1 * nbx + ix1]);
+                t2[(gsize) y * W + x] = (float) m;   /* the local sky, reused below */
+                d[(gsize) y * W + x] = isfinite (m) ? (float) ((a - m) / sig) : 0;
+              }
+          /* the region: grown from cores above deconv.bright_floor σ into everything above 0.15 σ
+           * connected to them (8-neighbours) */
+          guint8 *reg = g_new0 (guint8, n);
+          guint *stack = g_new (guint, n);
+          gsize top = 0;
+          for (gsize k = 0; k < n; k++)
+            if (d[k] > dp->bright_floor && seed->mask[k])
+              {
+                reg[k] = 1;
+                stack[top++] = (guint) k;
+              }
+          while (top > 0)
+            {
+              guint k = stack[--top];
+              int x = (int) (k % W), y = (int) (k / W);
+              for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++)
+                  {
+                    int xx = x + dx, yy = y + dy;
+                    if (xx < 0 || yy < 0 || xx >= W || yy >= H)
+                      continue;
+                    gsize q = (gsize) yy * W + xx;
+                    if (!reg[q] && d[q] > 0.15)
+                      {
+                        reg[q] = 1;
+                        stack[top++] = (guint) q;
+                      }
+                  }
+            }
+          g_free (stack);
+          float *lb = j->lb + (gsize) c * j->LW * j->LH;
+          for (int y = 0; y < j->LH; y++)
+            for (int x = 0; x < j->LW; x++)
+              {
+                int nx = CLAMP ((x - j->pad) >= 0 ? (x - j->pad) / r : -1, 0, W - 1);
+                int ny = CLAMP ((y - j->pad) >= 0 ? (y - j->pad) / r : -1, 0, H - 1);
+                gsize k = (gsize) ny * W + nx;
+                double m = t2[k];
+                lb[(gsize) y * j->LW + x] = reg[k] && isfinite (m) ? (float) MAX (m + P, 0.0) : 0.0f;
+              }
+          g_free (reg);
+          g_free (d);
+          g_free (t2);
+          float *xo = j->x_old + (gsize) c * j->LW * j->LH;
+          for (gsize k = 0; k < (gsize) j->LW * j->LH; k++)
+            xo[k] = MAX (xo[k], lb[k] * 1.001f + 1e-6f);
+        }
+      g_free (blk);
+      g_free (tmp);
     }
   if (j->momentum)
     memcpy (j->x_cur, j->x_old, nlat * sizeof (float));
@@ -1158,6 +1374,8 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
             {
               float v = u1[k] + al * (u1[k] - u0[k]);
               yp[k] = CLAMP (v, u1[k] * ika, u1[k] * ka);
+              if (j->lb && yp[k] < j->lb[k])
+                yp[k] = j->lb[k];
             }
           float *swap = j->x_cur;
           j->x_cur = j->x_new;
