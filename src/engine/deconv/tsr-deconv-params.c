@@ -92,10 +92,10 @@ tsr_deconv_params_init (TsrDeconvParams *p)
   p->memory_mb = 1024.0;
   p->solver = TSR_DECONV_SOLVER_MOMENTUM;
   p->stop_rel = 0.4;
-  p->pedestal = 3.0;
+  p->pedestal = 1.5;
   p->mask_saturated = TRUE;
   p->gain_auto = TRUE;
-  p->smooth = 0.0;
+  p->smooth = 3e-4;
   p->smooth_sigma = 1.0;
   p->bright_floor = 10.0;
 }
