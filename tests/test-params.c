@@ -921,7 +921,7 @@ test_project_before_split (void)
   /* keys added after the file was written load to their defaults: those of issue 12 and those
    * of jobs added later (restore.*) */
   static const char *const newer[] = { "deconv.solver", "deconv.stop_rel", "deconv.pedestal", "deconv.mask_saturated",
-                                       "deconv.gain_auto" };
+                                       "deconv.gain_auto", "deconv.smooth", "deconv.smooth_sigma", "deconv.bright_floor" };
   TsrProject defaults;
   tsr_project_init (&defaults);
   for (guint i = 0; i < G_N_ELEMENTS (newer); i++)

@@ -62,7 +62,7 @@ static const TsrParamSpec specs[] = {
   TSR_KEY_BOOL (TsrDeconvParams, "deconv.gain_auto", gain_auto,
                 N_("Estimate the gain (e-/ADU) for the Poisson variance from the frames when deconv.gain is 0")),
   TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.smooth", smooth, 0, 100,
-                  N_("Weight of the smoothness prior on the deconvolved image (damps ringing around bright stars); 0 = none")),
+                  N_("Weight of the smoothness prior on the deconvolved image (damps the noise; not used with super-resolution); 0 = none")),
   TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.smooth_sigma", smooth_sigma, 0.3, 4,
                   N_("Width in pixels of the smoothing kernel of the smoothness prior")),
   TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.bright_floor", bright_floor, 0, 1000,
