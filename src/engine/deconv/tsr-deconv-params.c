@@ -95,7 +95,7 @@ tsr_deconv_params_init (TsrDeconvParams *p)
   p->pedestal = 1.5;
   p->mask_saturated = TRUE;
   p->gain_auto = TRUE;
-  p->smooth = 3e-4;
+  p->smooth = 5e-4;
   p->smooth_sigma = 1.0;
   p->bright_floor = 10.0;
 }
