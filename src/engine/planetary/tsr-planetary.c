@@ -911,6 +911,25 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
     }
   gsize np = (gsize) w * h;
   int out_ch = cfa != TSR_CFA_NONE ? 3 : ch;
+  /* Memory, planned before a pixel is read (issue #20): the stacking pass's sums (double),
+   * warp fields and weights, the reference, result and mean stack, a frame as read and as
+   * warped, and the luminance planes — all of them, or two when streaming. Streaming is
+   * chosen when keeping them would not fit (or above 2 GiB); what still does not fit is
+   * refused with the number. */
+  gboolean stream = p->stream || (double) n * np * sizeof (float) > 2.0 * (1 << 30);
+  {
+    double fixed_px = 48.0 + 20.0 * out_ch + 12.0 * ch + 2.0 * (4.0 * out_ch + 1);
+    guint64 avail = tsr_memory_available ();
+    if (!stream && (fixed_px + 4.0 * n) * np > (double) avail)
+      stream = TRUE;
+    double need = (fixed_px + (stream ? 8.0 : 4.0 * n)) * np;
+    if (need > (double) avail)
+      {
+        g_autofree char *what = g_strdup_printf (_("a planetary stack of %u frames of %d × %d"), n, w, h);
+        tsr_set_memory_error (error, (guint64) need, what);
+        return NULL;
+      }
+  }
   TsrPlanetaryResult *r = g_new0 (TsrPlanetaryResult, 1);
   r->n_frames = n;
   r->width = w;
@@ -922,8 +941,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   double *sigma = g_new0 (double, n), *level = g_new0 (double, n);
   /* streaming also when keeping the planes would take more than 2 GiB (e.g. 2000 frames of
    * 640 × 480) */
-  LumStore ls = { .src = src, .stream = p->stream || (double) n * np * sizeof (float) > 2.0 * (1 << 30),
-                  .L = g_new0 (float *, n) };
+  LumStore ls = { .src = src, .stream = stream, .L = g_new0 (float *, n) };
   double qs = p->quality_sigma;
   double gain = gradient_noise_gain (qs);
   TsrStarlessInfo sl = { 0 };
