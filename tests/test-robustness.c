@@ -1185,7 +1185,7 @@ test_synth_demo (void)
  * per frame, and a regular pattern on one colour of Bayer frames) are finite input, but
  * squaring them overflows. They are invalid samples: the result is finite and of the scale
  * of the sky and stars, for the mono and the Bayer session, with stack and process. */
-/* Class 8 of issue #20: run.memory_mb is planned before a pixel is read. Three 1024 × 1024
+/* Class 8 of issue #20: run.memory_mb is planned before a pixel is read. Three 1600 × 1400
  * frames need more than the key's least value (64 MiB): `process` is refused with the MiB
  * needed, and before reading pixels — the frames are all NaN, which a run that read them
  * would report as "every frame gated" instead. Nothing is written. */
@@ -1194,7 +1194,7 @@ test_memory_budget (void)
 {
   g_autofree char *dir = g_strdup_printf ("%s/budget", tmp);
   g_mkdir_with_parents (dir, 0755);
-  const int w = 1024, h = 1024;
+  const int w = 1600, h = 1400;
   g_autofree float *v = g_new (float, (gsize) w * h);
   for (gsize k = 0; k < (gsize) w * h; k++)
     v[k] = NAN;
@@ -1213,6 +1213,14 @@ test_memory_budget (void)
   g_assert_cmpint (rc, !=, 0);
   if (!strstr (err, "run.memory_mb = 64") || !strstr (err, "needs at least"))
     g_error ("process under a too small budget: '%s'", err);
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  /* deconv: refused before its registration and staging pass, with the MiB it needs */
+  const char *argv3[] = { "deconv", dir, "-o", out, "--set", "run.memory_mb=64", NULL };
+  g_autofree char *err3 = NULL;
+  rc = tsr_test_run_cli (argv3, NULL, &err3);
+  g_assert_cmpint (rc, !=, 0);
+  if (!strstr (err3, "needs at least") || !strstr (err3, "run.memory_mb"))
+    g_error ("deconv under a too small budget: '%s'", err3);
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
   /* with room, the same session gets to the pixels (and is refused for them) */
   const char *argv2[] = { "process", dir, "-o", out, "--set", "run.memory_mb=1024", NULL };

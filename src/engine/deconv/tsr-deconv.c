@@ -847,7 +847,32 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       job_clear (j);
       return NULL;
     }
-  gsize budget = (gsize) (dp->memory_mb * (double) MIB);
+  /* run.memory_mb bounds every job; deconv.memory_mb may only lower it for the solve */
+  gsize budget = MIN ((gsize) (dp->memory_mb * (double) MIB), tsr_run_memory_budget (run));
+  {
+    /* The least the solve can run in — the smallest tile (32) and a small PSF (radius 4):
+     * checked before the registration and staging pass, so a budget that cannot work is
+     * refused at once instead of after minutes of staging (issue #20, class 8). The real
+     * plan (step 3) uses the measured PSFs. */
+    MemPlan lo;
+    j->rf = 4;
+    j->M = j->r + 2;
+    j->pad = j->rf + j->M;
+    j->LW = j->r * j->W + 2 * j->pad;
+    j->LH = j->r * j->H + 2 * j->pad;
+    mem_plan (j, 32, &lo);
+    j->rf = 0;
+    gsize least = lo.fixed + lo.per_worker;
+    if (least > budget)
+      {
+        g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
+                     _("deconv: a memory budget of %.0f MiB (the smaller of run.memory_mb and deconv.memory_mb) is "
+                       "too small for frames of %d × %d: the deconvolution needs at least %.0f MiB"),
+                     budget / (double) MIB, j->W, j->H, least / (double) MIB + 1);
+        job_clear (j);
+        return NULL;
+      }
+  }
   const char *tmp = opt->stage_dir ? opt->stage_dir : g_get_tmp_dir ();
   g_autofree char *templ = g_build_filename (tmp, "tessera-deconv-XXXXXX", NULL);
   j->stage_dir = g_mkdtemp (templ) ? g_strdup (templ) : NULL;
