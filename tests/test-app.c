@@ -809,6 +809,130 @@ test_window_planetary (void)
   tsr_test_rmtree (dir);
 }
 
+
+/* ---------------------------------------------------------------- overlays (#13, problem 3) */
+
+/* Render the view at its size twice, with the window's overlays and without, and return the
+ * bounding box (x0, y0, x1, y1, widget pixels) of the pixels the overlays changed. */
+static gboolean
+overlay_bbox (TsrWindow *win, guint overlays, int *w_out, int *h_out, int bbox[4])
+{
+  TsrImageView *view = tsr_window_get_image_view (win);
+  int w = gtk_widget_get_width (GTK_WIDGET (view)), h = gtk_widget_get_height (GTK_WIDGET (view));
+  g_assert_cmpint (w, >, 50);
+  g_assert_cmpint (h, >, 50);
+  cairo_surface_t *s[2];
+  for (int i = 0; i < 2; i++)
+    {
+      tsr_window_set_overlays (win, i == 0 ? overlays : 0);
+      s[i] = cairo_image_surface_create (CAIRO_FORMAT_RGB24, w, h);
+      cairo_t *cr = cairo_create (s[i]);
+      tsr_image_view_render (view, cr, w, h);
+      cairo_destroy (cr);
+      cairo_surface_flush (s[i]);
+    }
+  tsr_window_set_overlays (win, overlays);
+  bbox[0] = w, bbox[1] = h, bbox[2] = -1, bbox[3] = -1;
+  int stride = cairo_image_surface_get_stride (s[0]);
+  const guint8 *a = cairo_image_surface_get_data (s[0]), *b = cairo_image_surface_get_data (s[1]);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        const guint8 *pa = a + (gsize) y * stride + 4 * x, *pb = b + (gsize) y * stride + 4 * x;
+        if (abs (pa[0] - pb[0]) + abs (pa[1] - pb[1]) + abs (pa[2] - pb[2]) > 12)
+          {
+            bbox[0] = MIN (bbox[0], x);
+            bbox[1] = MIN (bbox[1], y);
+            bbox[2] = MAX (bbox[2], x);
+            bbox[3] = MAX (bbox[3], y);
+          }
+      }
+  cairo_surface_destroy (s[0]);
+  cairo_surface_destroy (s[1]);
+  *w_out = w;
+  *h_out = h;
+  return bbox[2] >= 0;
+}
+
+/* The tile overlay lies on the image: in a fitted view the image of the analysis' geometry
+ * (W × H) fills a centred rectangle; the overlay must fill that rectangle, not more. */
+static void
+assert_overlay_on_image (TsrWindow *win, const char *what)
+{
+  const TsrAnalysis *a = tsr_window_get_analysis (win);
+  int w, h, bb[4];
+  g_assert_true (overlay_bbox (win, TSR_OVERLAY_TILES, &w, &h, bb));   /* no legend */
+  double zoom = MIN ((double) w / a->width, (double) h / a->height);
+  double x0 = (w - a->width * zoom) / 2, y0 = (h - a->height * zoom) / 2;
+  double x1 = x0 + a->width * zoom, y1 = y0 + a->height * zoom;
+  g_test_message ("%s: overlay %d,%d–%d,%d; image %.0f,%.0f–%.0f,%.0f", what, bb[0], bb[1], bb[2], bb[3], x0, y0,
+                  x1, y1);
+  if (bb[0] < x0 - 2 || bb[1] < y0 - 2 || bb[2] > x1 + 2 || bb[3] > y1 + 2 || bb[2] - bb[0] < 0.95 * (x1 - x0)
+      || bb[3] - bb[1] < 0.95 * (y1 - y0))
+    g_error ("%s: the tile overlay covers %d,%d–%d,%d, the image %.0f,%.0f–%.0f,%.0f", what, bb[0], bb[1], bb[2],
+             bb[3], x0, y0, x1, y1);
+}
+
+
+/* A synthetic session large enough that the live preview is reduced (factor 3), with one
+ * mirrored and one noise frame (gated): issue #13, problems 2 and 3. */
+static void
+test_window_gate (void)
+{
+  if (!have_display)
+    {
+      g_test_skip ("no display (run under xvfb-run)");
+      return;
+    }
+  g_autofree char *dir = tsr_test_tmpdir ("app-gate");
+  TsrSynthParams sp;
+  tsr_synth_params_init (&sp);
+  sp.n_frames = 7;
+  sp.width = 1040;
+  sp.height = 640;
+  sp.shift_max = 5;
+  sp.rotation_max_deg = 0.5;
+  sp.n_mirrored = 1;
+  sp.n_noise = 1;
+  GError *error = NULL;
+  TsrSynthTruth *truth = tsr_synth_write_session (&sp, dir, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  tsr_synth_truth_free (truth);
+
+  TsrWindow *win = tsr_window_new (NULL);
+  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
+  gtk_window_present (GTK_WINDOW (win));
+  iterate_for (0.3);
+  tsr_window_open_session (win, dir);
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_null (tsr_window_get_last_error (win));
+  const TsrAnalysis *a = tsr_window_get_analysis (win);
+  g_assert_nonnull (a);
+  const TsrImage *pv = tsr_window_get_preview (win);
+  g_assert_nonnull (pv);
+  g_assert_cmpint (pv->width * 2, <, a->width);   /* reduced */
+
+  /* problem 3: select a frame row, switch to the live preview: the weight overlay lies on
+   * the image; and so it does after Fit (which once reset the preview's scale) */
+  tsr_window_set_overlays (win, TSR_OVERLAY_WEIGHTS);
+  g_assert_true (tsr_window_select_frame (win, 2));
+  g_assert_true (iterate_until (win, not_busy, 60));
+  g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_FRAME);
+  iterate_for (0.2);
+  tsr_window_set_show (win, TSR_SHOW_PREVIEW);
+  iterate_for (0.2);
+  assert_overlay_on_image (win, "live preview after a frame");
+  tsr_image_view_zoom_fit (tsr_window_get_image_view (win));
+  iterate_for (0.2);
+  assert_overlay_on_image (win, "live preview after Fit");
+  snapshot_window (win, "overlay-preview.png");
+  tsr_window_set_overlays (win, 0);
+
+  gtk_window_destroy (GTK_WINDOW (win));
+  iterate_for (0.1);
+  tsr_test_rmtree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -821,5 +945,6 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window-session", test_window_session);
   g_test_add_func ("/app/shortcuts", test_shortcuts);
   g_test_add_func ("/app/planetary", test_window_planetary);
+  g_test_add_func ("/app/gate", test_window_gate);
   return g_test_run ();
 }

@@ -54,6 +54,9 @@ void       tsr_image_view_set_points_visible (TsrImageView *self, gboolean visib
 guint      tsr_image_view_get_n_points_drawn (TsrImageView *self);
 /* The image shown (NULL: none). */
 TsrImage  *tsr_image_view_get_image (TsrImageView *self);
+/* Draw what the view draws at size w × h on cr (tests: where the image and the overlays
+ * land). */
+void       tsr_image_view_render (TsrImageView *self, cairo_t *cr, int w, int h);
 /* The text for the pixel under the pointer ("readout" property). */
 const char *tsr_image_view_get_readout (TsrImageView *self);
 

@@ -1290,6 +1290,23 @@ tsr_window_set_show (TsrWindow *self, TsrShow show)
   gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), (guint) show);
 }
 
+gboolean
+tsr_window_select_frame (TsrWindow *self, guint index)
+{
+  GListModel *m = G_LIST_MODEL (self->selection);
+  guint n = g_list_model_get_n_items (m);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (TsrFrameRow) row = g_list_model_get_item (m, i);
+      if (tsr_frame_row_get_index (row) == index)
+        {
+          gtk_single_selection_set_selected (self->selection, i);
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
 TsrShow
 tsr_window_get_show (TsrWindow *self)
 {

@@ -78,6 +78,8 @@ void        tsr_window_set_split (TsrWindow *self, gboolean split);
 /* The image view (for tests: what it shows). */
 struct _TsrImageView *tsr_window_get_image_view (TsrWindow *self);
 TsrShow     tsr_window_get_show (TsrWindow *self);
+/* Select the table row of frame index (as a click on it does); FALSE when there is none. */
+gboolean    tsr_window_select_frame (TsrWindow *self, guint index);
 
 /* Parameters: apply a preset ("default", "seestar", "dslr", "mono") through the panel's
  * selector, as if chosen there (FALSE for an unknown name). */
