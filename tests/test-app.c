@@ -928,6 +928,138 @@ test_window_gate (void)
   snapshot_window (win, "overlay-preview.png");
   tsr_window_set_overlays (win, 0);
 
+  /* problem 2: gating explained and steerable */
+  TsrWeights *w = tsr_window_get_weights (win);
+  const TsrRegistration *reg = a->reg;
+  int gated = -1, valid = -1;
+  for (guint f = 0; f < w->n_frames; f++)
+    {
+      if (w->gate[f] && reg->frames[f].registered && gated < 0)
+        gated = (int) f;
+      if (!w->gate[f] && f != reg->reference && valid < 0)
+        valid = (int) f;
+    }
+  g_assert_cmpint (gated, >=, 0);
+  g_assert_cmpint (valid, >=, 0);
+  {
+    /* the gated row: reasons in words (no bare codes), every measurement beside its threshold */
+    const char *words = NULL;
+    const char *why = tsr_window_get_frame_explanation (win, gated, &words);
+    g_assert_nonnull (why);
+    g_autofree char *codes = tsr_gate_reasons_string (w->gate[gated]);
+    g_test_message ("gated frame %d (%s): %s\n%s", gated, codes, words, why);
+    g_assert_cmpstr (words, !=, codes);
+    g_assert_null (strstr (words, "cc"));           /* words, not the codes "cc,shift" */
+    g_assert_null (strstr (words, "reflection"));
+    const TsrFrameReg *fr = &reg->frames[gated];
+    g_autofree char *cc = g_strdup_printf ("CC %.3f, threshold %.3f", fr->cc, w->cc_threshold);
+    g_autofree char *scale = g_strdup_printf ("scale %.4f", tsr_transform_scale (&fr->transform));
+    g_autofree char *shift = g_strdup_printf ("shift %.1f px from the session's median, threshold %.1f px",
+                                              fr->shift_px, w->shift_threshold);
+    g_autofree char *stars = g_strdup_printf ("%u of %u stars matched, residual RMS %.3f px", fr->n_matched,
+                                              fr->n_stars, fr->rms_px);
+    const char *want[] = { cc, scale, shift, stars, "gate.cc_margin", "gate.scale_min", "gate.shift_min", "rotation" };
+    for (guint i = 0; i < G_N_ELEMENTS (want); i++)
+      if (!strstr (why, want[i]))
+        g_error ("the explanation of frame %d lacks “%s”:\n%s", gated, want[i], why);
+    if (w->gate[gated] & TSR_GATE_REFLECTION)
+      g_assert_nonnull (strstr (words, "mirrored"));
+    if (w->gate[gated] & TSR_GATE_CC)
+      g_assert_nonnull (strstr (words, "low CC"));
+    /* the detail beside the table shows the selected frame's */
+    g_assert_true (tsr_window_select_frame (win, gated));
+    g_assert_cmpstr (tsr_window_get_frame_detail (win), ==, why);
+    snapshot_window (win, "gate-explained.png");
+  }
+  {
+    /* every key that decides the gate is in the panel and acts at once; the CC chart's
+     * threshold line follows every change, and Reset */
+    const char *keys[] = { "gate.cc_min", "gate.cc_mad", "gate.cc_margin", "gate.trust_stars", "gate.scale_min",
+                           "gate.scale_max", "gate.shift_min", "gate.shift_mult", "gate.keep_gated",
+                           "register.min_matched", "register.tolerance" };
+    for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+      if (!tsr_window_param_sensitive (win, keys[i]))
+        g_error ("%s is not in the parameter panel", keys[i]);
+    double thr0 = tsr_report_cc_gate (a, w);
+    g_assert_cmpfloat (thr0, ==, w->cc_threshold);
+    g_assert_true (tsr_window_set_param (win, "gate.cc_margin", 0.2));
+    g_assert_true (iterate_until (win, not_busy, 60));
+    TsrWeights *w2 = tsr_window_get_weights (win);
+    g_assert_true (w2 != w);
+    double want = MAX (0.35, w2->cc_median - MAX (4 * 1.4826 * w2->cc_mad, 0.2));
+    g_assert_cmpfloat (fabs (w2->cc_threshold - want), <, 1e-12);
+    g_assert_cmpfloat (fabs (tsr_report_cc_gate (a, w2) - want), <, 1e-12);
+    g_assert_cmpfloat (fabs (tsr_report_cc_gate (a, w2) - thr0), >, 0.1);
+    g_assert_cmpfloat (w2->gate_params.reject_cc_margin_min, ==, 0.2);
+    /* trust_stars decides: a switch in the panel */
+    g_assert_true (tsr_window_set_param (win, "gate.trust_stars", 0));
+    g_assert_true (iterate_until (win, not_busy, 60));
+    g_assert_false (tsr_window_get_weights (win)->gate_params.reject_cc_trust_stars);
+    g_assert_false (tsr_window_get_params (win)->tbqr.reg.reject_cc_trust_stars);
+    g_assert_true (tsr_window_apply_preset (win, "default"));
+    g_assert_true (iterate_until (win, not_busy, 60));
+    TsrWeights *w3 = tsr_window_get_weights (win);
+    g_assert_true (w3->gate_params.reject_cc_trust_stars);
+    g_assert_cmpfloat (fabs (tsr_report_cc_gate (a, w3) - thr0), <, 1e-12);
+  }
+  g_autofree char *project = g_build_filename (dir, "choices.tessera", NULL);
+  {
+    /* the Use column: a valid frame excluded, a gated one included, by hand */
+    guint n_used0 = tsr_window_get_weights (win)->n_used;
+    g_assert_true (tsr_window_set_frame_used (win, valid, FALSE));
+    g_assert_true (tsr_window_set_frame_used (win, gated, TRUE));
+    g_assert_true (iterate_until (win, not_busy, 60));
+    TsrWeights *w4 = tsr_window_get_weights (win);
+    g_assert_false (w4->used[valid]);
+    g_assert_true (w4->used[gated]);
+    g_assert_cmpuint (w4->n_used, ==, n_used0);
+    g_assert_cmpint (tsr_window_get_frame_choice (win, valid), ==, TSR_FRAME_EXCLUDE);
+    g_assert_cmpint (tsr_window_get_frame_choice (win, gated), ==, TSR_FRAME_INCLUDE);
+    const char *words = NULL;
+    const char *why = tsr_window_get_frame_explanation (win, valid, &words);
+    g_assert_nonnull (strstr (words, "excluded by hand"));
+    g_assert_nonnull (strstr (why, "Excluded by hand"));
+    tsr_window_get_frame_explanation (win, gated, &words);
+    g_assert_nonnull (strstr (words, "included by hand"));
+    /* a frame without a transform cannot be stacked */
+    for (guint f = 0; f < a->reg->n_frames; f++)
+      if (!a->reg->frames[f].registered)
+        g_assert_false (tsr_window_set_frame_used (win, f, TRUE));
+    snapshot_window (win, "gate-choices.png");
+
+    /* saved in the project; they come back with it, and the CLI stacks the same frames */
+    g_assert_true (tsr_window_save_project (win, project, &error));
+    g_assert_no_error (error);
+    gsize len = 0;
+    g_autofree char *text = tsr_test_read_file (project, &len);
+    g_assert_nonnull (strstr (text, "[frames]"));
+    g_assert_true (tsr_window_set_frame_used (win, valid, TRUE));   /* back to the gate's choice */
+    g_assert_true (iterate_until (win, not_busy, 60));
+    g_assert_cmpint (tsr_window_get_frame_choice (win, valid), ==, TSR_FRAME_AUTO);
+    g_assert_true (tsr_window_open_project (win, project, &error));
+    g_assert_no_error (error);
+    g_assert_true (iterate_until (win, not_busy, 240));
+    g_assert_null (tsr_window_get_last_error (win));
+    g_assert_cmpint (tsr_window_get_frame_choice (win, valid), ==, TSR_FRAME_EXCLUDE);
+    g_assert_cmpint (tsr_window_get_frame_choice (win, gated), ==, TSR_FRAME_INCLUDE);
+    TsrWeights *w5 = tsr_window_get_weights (win);
+    g_assert_false (w5->used[valid]);
+    g_assert_true (w5->used[gated]);
+
+    g_autofree char *out = g_build_filename (dir, "cli.fits", NULL);
+    const char *args[] = { "process", "--config", project, "-o", out, NULL };
+    g_autofree char *cout = NULL, *cerr = NULL;
+    int rc = tsr_test_run_cli (args, &cout, &cerr);
+    if (rc != 0)
+      g_error ("tessera-cli process --config: %d\n%s\n%s", rc, cout, cerr);
+    g_assert_nonnull (strstr (cout, "1 gated frame(s) included, 1 frame(s) excluded"));
+    g_autoptr (TsrImage) res = tsr_fits_read (out, &error);
+    g_assert_no_error (error);
+    double ncombine = 0;
+    g_assert_true (tsr_header_get_double (res->header, "NCOMBINE", &ncombine));
+    g_assert_cmpfloat (ncombine, ==, w5->n_used);
+  }
+
   gtk_window_destroy (GTK_WINDOW (win));
   iterate_for (0.1);
   tsr_test_rmtree (dir);

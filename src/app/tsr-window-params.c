@@ -18,13 +18,17 @@
 typedef struct
 {
   const char *group;
-  const char *keys[7];
+  const char *keys[12];
 } ParamGroup;
 
 static const ParamGroup param_groups[] = {
   { N_("Global quality"), { "global.alpha", "global.beta", "global.gamma", "global.k", NULL } },
   { N_("Local quality"), { "local.mode", "local.p", "local.k", NULL } },
-  { N_("Registration gate"), { "gate.cc_min", "gate.cc_mad", NULL } },
+  /* every key the gate's rules read (docs/registration.md): the CC threshold, the
+   * star confirmation that lifts the CC and shift rules, scale and shift */
+  { N_("Registration gate"),
+    { "gate.cc_min", "gate.cc_mad", "gate.cc_margin", "gate.trust_stars", "gate.scale_min", "gate.scale_max",
+      "gate.shift_min", "gate.shift_mult", "gate.keep_gated", "register.min_matched", "register.tolerance", NULL } },
   { N_("Clusters"), { "cluster.mode", "cluster.kappa", NULL } },
   { N_("Tiles (measured again on change)"), { "tiles.s", NULL } },
   { N_("Rejection (next run)"), { "reject.mode", "reject.kappa", NULL } },
@@ -55,7 +59,7 @@ reanalyse_timeout (gpointer data)
   if (self->paths && self->job != TSR_JOB_RUN && self->job != TSR_JOB_DECONV)
     {
       tsr_window_open_paths (self, (const char *const *) self->paths);
-      tsr_window_set_status_text (self, _("Tile size changed: measuring the local metrics again…"));
+      tsr_window_set_status_text (self, _("Registration or tile setting changed: analysing the session again…"));
     }
   return G_SOURCE_REMOVE;
 }
@@ -66,11 +70,13 @@ static void
 param_changed (TsrWindow *self, const char *key)
 {
   update_dependent_rows (self);
-  if (g_str_has_prefix (key, "tiles."))
+  if (g_str_has_prefix (key, "tiles.") || g_str_has_prefix (key, "register."))
     {
       if (self->paths)
         {
-          set_note (self, _("The local metrics are measured again with the new tile size."), FALSE);
+          set_note (self, g_str_has_prefix (key, "tiles.") ? _("The local metrics are measured again with the new tile size.")
+                                                            : _("The session is registered again with the new setting."),
+                    FALSE);
           if (self->reanalyse_source)
             g_source_remove (self->reanalyse_source);
           self->reanalyse_source = g_timeout_add (REANALYSE_DELAY_MS, reanalyse_timeout, self);
@@ -144,6 +150,22 @@ on_choice_changed (GObject *dd, GParamSpec *pspec, TsrWindow *self)
 }
 
 static void
+on_switch_changed (GObject *sw, GParamSpec *pspec, TsrWindow *self)
+{
+  if (self->updating_params)
+    return;
+  const char *key = g_object_get_data (sw, "key");
+  GError *error = NULL;
+  if (!tsr_project_set (&self->params, key, gtk_switch_get_active (GTK_SWITCH (sw)) ? "true" : "false", &error))
+    {
+      set_note (self, error->message, TRUE);
+      g_error_free (error);
+      return;
+    }
+  param_changed (self, key);
+}
+
+static void
 set_row_sensitive (TsrWindow *self, const char *key, gboolean on)
 {
   GtkWidget *w = g_hash_table_lookup (self->param_widgets, key);
@@ -185,6 +207,8 @@ tsr_window_sync_params (TsrWindow *self)
         gtk_spin_button_set_value (GTK_SPIN_BUTTON (widget), *(const int *) field);
       else if (spec->type == TSR_PARAM_ENUM)
         gtk_drop_down_set_selected (GTK_DROP_DOWN (widget), (guint) *(const int *) field);
+      else if (spec->type == TSR_PARAM_BOOL)
+        gtk_switch_set_active (GTK_SWITCH (widget), *(const int *) field != 0);
     }
   self->updating_params = FALSE;
   update_dependent_rows (self);
@@ -276,14 +300,22 @@ param_control (TsrWindow *self, const TsrParamSpec *spec)
       double range = spec->max - spec->min;
       double step = spec->type == TSR_PARAM_INT || range > 100 ? 1 : 0.05;
       w = gtk_spin_button_new_with_range (spec->min, spec->max, step);
-      gtk_spin_button_set_digits (GTK_SPIN_BUTTON (w), spec->type == TSR_PARAM_INT ? 0 : range > 100 ? 1 : 2);
+      /* three decimals where the range is small (a CC threshold of 0.975 must not read 0.97) */
+      gtk_spin_button_set_digits (GTK_SPIN_BUTTON (w), spec->type == TSR_PARAM_INT ? 0 : range > 100 ? 1 : range <= 2 ? 3 : 2);
       gtk_spin_button_set_numeric (GTK_SPIN_BUTTON (w), TRUE);
       g_signal_connect (w, "value-changed", G_CALLBACK (on_spin_changed), self);
+    }
+  else if (spec->type == TSR_PARAM_BOOL)
+    {
+      w = gtk_switch_new ();
+      gtk_widget_set_halign (w, GTK_ALIGN_END);
+      g_signal_connect (w, "notify::active", G_CALLBACK (on_switch_changed), self);
     }
   else
     return NULL;
   gtk_widget_set_tooltip_text (w, _(spec->help));
-  gtk_widget_set_size_request (w, 140, -1);
+  if (spec->type != TSR_PARAM_BOOL)
+    gtk_widget_set_size_request (w, 140, -1);
   g_object_set_data (G_OBJECT (w), "key", (gpointer) spec->key);
   g_hash_table_insert (self->param_widgets, (gpointer) spec->key, w);
   return w;
@@ -394,6 +426,8 @@ tsr_window_set_param (TsrWindow *self, const char *key, double value)
     return FALSE;
   if (GTK_IS_SPIN_BUTTON (w))
     gtk_spin_button_set_value (GTK_SPIN_BUTTON (w), value);
+  else if (GTK_IS_SWITCH (w))
+    gtk_switch_set_active (GTK_SWITCH (w), value != 0);
   else
     gtk_drop_down_set_selected (GTK_DROP_DOWN (w), (guint) value);
   return TRUE;

@@ -59,6 +59,9 @@ struct _TsrWindow
   TsrProject params;
   char **paths;
   char *project_path;         /* the project the session came from, or NULL */
+  TsrFrameChoices choices;    /* the user's include/exclude per frame (canonical paths) */
+  TsrFrameChoices *open_choices; /* a project's choices, for the analysis it starts */
+  GtkWidget *frame_detail;    /* the selected frame's gate explanation under the table */
   TsrSession *session;
   TsrAnalysis *analysis;
   TsrWeights *weights;
@@ -167,6 +170,7 @@ void      tsr_window_progress_data_free (gpointer data);
 GtkWidget *tsr_window_build_table (TsrWindow *self);
 GtkWidget *tsr_window_build_diagnostics (TsrWindow *self);
 void      tsr_window_on_selection_changed (GObject *sel, GParamSpec *pspec, TsrWindow *self);
+void      tsr_window_update_frame_detail (TsrWindow *self);
 
 /* tsr-window-params.c */
 GtkWidget *tsr_window_build_params (TsrWindow *self);
@@ -222,7 +226,15 @@ typedef struct
   int index;
   gint64 t0;
   gboolean detect_starless;   /* analysis: a starless session goes to the planetary job */
+  TsrFrameChoices choices;    /* analysis, weighing: the user's frame choices to apply */
 } JobData;
+
+/* Copy of c (deep). */
+void tsr_frame_choices_copy (TsrFrameChoices *dst, const TsrFrameChoices *src);
+/* TsrFrameChoice per frame of a's session (g_free). */
+guint8 *tsr_window_choices_array (const TsrFrameChoices *c, const TsrAnalysis *a);
+/* Set a frame's choice and re-weigh (tsr-window-panels.c). */
+void tsr_window_set_frame_choice (TsrWindow *self, guint index, TsrFrameChoice choice);
 
 void tsr_window_request_weigh_full (TsrWindow *self);
 void tsr_window_set_reconstruction (TsrWindow *self, TsrReconstruction *r, cairo_surface_t *rs, cairo_surface_t *ms);

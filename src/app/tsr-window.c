@@ -253,6 +253,7 @@ tsr_window_refresh_rows (TsrWindow *self)
       g_autoptr (TsrFrameRow) row = g_list_model_get_item (G_LIST_MODEL (self->store), i);
       tsr_frame_row_update (row, self->analysis, self->weights);
     }
+  tsr_window_update_frame_detail (self);
 }
 
 /* ---------------------------------------------------------------- jobs: common */
@@ -264,6 +265,7 @@ tsr_window_job_data_free (gpointer data)
   if (d->progress)
     progress_shared_unref (d->progress);
   g_strfreev (d->paths);
+  tsr_frame_choices_clear (&d->choices);
   g_clear_pointer (&d->analysis, tsr_analysis_unref);
   g_clear_pointer (&d->weights, tsr_weights_unref);
   g_free (d->path);
@@ -843,6 +845,7 @@ tsr_window_on_selection_changed (GObject *sel, GParamSpec *pspec, TsrWindow *sel
     return;
   int index = tsr_frame_row_get_index (row);
   self->selected_frame = index;
+  tsr_window_update_frame_detail (self);
   tsr_image_view_set_selected_frame (self->view, index);
   tsr_window_redraw_figures_full (self);
   if (gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown)) != SHOW_FRAME)
@@ -1041,7 +1044,8 @@ install_css (void)
                                    "label.error { color: #e01b24; }\n"
                                    ".param-note { font-size: smaller; }\n"
                                    "columnview.data-table { font-size: smaller; }\n"
-                                   ".status-bar { padding: 2px 0; }\n", -1);
+                                   ".status-bar { padding: 2px 0; }\n"
+                                   ".frame-detail { font-size: smaller; }\n", -1);
   gtk_style_context_add_provider_for_display (display, GTK_STYLE_PROVIDER (css),
                                               GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
   g_object_unref (css);
@@ -1165,6 +1169,12 @@ tsr_window_finalize (GObject *object)
   g_clear_pointer (&self->param_widgets, g_hash_table_unref);
   g_strfreev (self->paths);
   g_free (self->project_path);
+  tsr_frame_choices_clear (&self->choices);
+  if (self->open_choices)
+    {
+      tsr_frame_choices_clear (self->open_choices);
+      g_free (self->open_choices);
+    }
   g_clear_pointer (&self->session, tsr_session_unref);
   g_clear_pointer (&self->analysis, tsr_analysis_unref);
   g_clear_pointer (&self->weights, tsr_weights_unref);

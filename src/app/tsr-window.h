@@ -78,6 +78,15 @@ void        tsr_window_set_split (TsrWindow *self, gboolean split);
 /* The image view (for tests: what it shows). */
 struct _TsrImageView *tsr_window_get_image_view (TsrWindow *self);
 TsrShow     tsr_window_get_show (TsrWindow *self);
+/* The Use column: stack frame index (TRUE) or leave it out, over the gate (a gated frame
+ * included, a valid one excluded; as the gate decides is no choice). Re-weighs; saved in the
+ * project. FALSE when there is no such frame or it cannot be stacked (no transform). */
+gboolean    tsr_window_set_frame_used (TsrWindow *self, guint index, gboolean used);
+TsrFrameChoice tsr_window_get_frame_choice (TsrWindow *self, guint index);
+/* The row of frame index: its gate explanation (the tooltip) and the Gate column's text. */
+const char *tsr_window_get_frame_explanation (TsrWindow *self, guint index, const char **gate_words);
+/* The detail beside the table (the selected frame's explanation). */
+const char *tsr_window_get_frame_detail (TsrWindow *self);
 /* Select the table row of frame index (as a click on it does); FALSE when there is none. */
 gboolean    tsr_window_select_frame (TsrWindow *self, guint index);
 
