@@ -490,19 +490,29 @@ tsr_frame_choices_for_session (const TsrFrameChoices *c, TsrSession *s, guint *n
   guint n = tsr_session_n_frames (s);
   guint8 *out = g_new0 (guint8, MAX (n, 1u));
   char **canon = g_new0 (char *, n + 1);
+  char **lists[2] = { NULL, NULL };   /* include, exclude: canonical */
+  for (int l = 0; c && l < 2; l++)
+    {
+      char **src = l ? c->exclude : c->include;
+      lists[l] = g_new0 (char *, (src ? g_strv_length (src) : 0) + 1);
+      for (guint i = 0; src && src[i]; i++)
+        lists[l][i] = g_canonicalize_filename (src[i], NULL);
+    }
   for (guint f = 0; f < n; f++)
     {
       canon[f] = g_canonicalize_filename (tsr_session_frame (s, f)->path, NULL);
-      if (c && path_in (c->exclude, canon[f]))
+      if (path_in (lists[1], canon[f]))
         out[f] = TSR_FRAME_EXCLUDE;
-      else if (c && path_in (c->include, canon[f]))
+      else if (path_in (lists[0], canon[f]))
         out[f] = TSR_FRAME_INCLUDE;
     }
   guint unmatched = 0;
-  for (int l = 0; c && l < 2; l++)
-    for (char **q = l ? c->exclude : c->include; q && *q; q++)
+  for (int l = 0; l < 2; l++)
+    for (char **q = lists[l]; q && *q; q++)
       if (!path_in (canon, *q))
         unmatched++;
+  g_strfreev (lists[0]);
+  g_strfreev (lists[1]);
   g_strfreev (canon);
   if (n_unmatched)
     *n_unmatched = unmatched;
