@@ -18,6 +18,7 @@
 #include "tsr-window-planetary.h"
 
 static gboolean have_display;
+static TsrImage *view_image (TsrWindow *win);
 
 static gboolean
 wake (gpointer data)
@@ -364,6 +365,84 @@ test_window_session (void)
     tsr_window_set_split (win, FALSE);
     g_assert_false (tsr_image_view_has_compare (view));
     tsr_window_set_show (win, TSR_SHOW_RESULT);
+  }
+  {
+    /* issue #13, problem 5: the display stretch — a histogram of the displayed image, auto
+     * (linked, unlinked) and manual black/mid/white points, for every view; display only */
+    TsrImageView *view = tsr_window_get_image_view (win);
+    tsr_window_set_show (win, TSR_SHOW_RESULT);
+    g_assert_true (iterate_until (win, not_busy, 60));
+    const TsrImage *res = r->result;
+    int nbins = 0, nch = 0;
+    double lo = 0, hi = 0;
+    const guint32 *hist = tsr_window_get_histogram (win, &nbins, &nch, &lo, &hi);
+    g_assert_nonnull (hist);
+    g_assert_cmpint (nch, ==, res->channels >= 3 ? 3 : 1);
+    guint64 valid = 0, counted = 0;
+    for (gsize k = 0; k < tsr_image_npix (res); k++)
+      valid += res->mask[k] != 0;
+    for (int b = 0; b < nbins; b++)
+      counted += hist[b];
+    g_assert_cmpuint (counted, ==, valid);
+    g_assert_cmpfloat (hi, >, lo);
+    cairo_surface_t *auto_surface = tsr_image_view_get_surface (view);
+    gsize nv = tsr_image_npix (res) * res->channels;
+    g_autofree float *copy = g_memdup2 (res->data, nv * sizeof (float));
+
+    /* manual: every shown pixel is the midtone transfer of its value between black and white */
+    TsrStretch st;
+    tsr_window_get_stretch (win, &st, NULL);
+    double black = st.black[0], white = st.black[0] + 0.3 * (st.white[0] - st.black[0]);
+    tsr_window_set_stretch (win, TRUE, TRUE, black, 0.2, white);
+    g_assert_true (iterate_until (win, not_busy, 60));
+    cairo_surface_t *manual = tsr_image_view_get_surface (view);
+    g_assert_true (manual != auto_surface);
+    g_assert_cmpint (cairo_image_surface_get_width (manual), ==, res->width);
+    const guint8 *px = cairo_image_surface_get_data (manual);
+    int stride = cairo_image_surface_get_stride (manual);
+    guint checked = 0;
+    for (gsize k = 0; k < tsr_image_npix (res); k += 97)
+      {
+        if (!res->mask[k])
+          continue;
+        int x = (int) (k % res->width), y = (int) (k / res->width);
+        double v = (tsr_image_plane (res, 0)[k] - black) / (white - black);
+        int want = (int) lrint (tsr_mtf (0.2f, (float) v) * 255.0);
+        int got = px[(gsize) y * stride + 4 * x + 2];   /* ARGB32 little-endian: B G R A */
+        if (abs (got - CLAMP (want, 0, 255)) > 1)
+          g_error ("manual stretch at (%d, %d): shown %d, want %d (value %g)", x, y, got, want,
+                   tsr_image_plane (res, 0)[k]);
+        checked++;
+      }
+    g_assert_cmpuint (checked, >, 100);
+    snapshot_window (win, "stretch.png");
+    /* unlinked auto: each channel its own midtone balance */
+    tsr_window_set_stretch (win, FALSE, FALSE, 0, 0, 0);
+    g_assert_true (iterate_until (win, not_busy, 60));
+    float mids[3], want_mids[3];
+    TsrStretch want_st;
+    tsr_window_get_stretch (win, NULL, mids);
+    tsr_stretch_auto_unlinked (res, &want_st, want_mids);
+    for (int c = 0; c < 3; c++)
+      g_assert_cmpfloat (mids[c], ==, want_mids[c]);
+    g_assert_true (tsr_image_view_get_surface (view) != auto_surface);
+    /* frames too (a Bayer frame: its luminance) */
+    tsr_window_set_stretch (win, TRUE, TRUE, black, 0.2, white);
+    tsr_window_set_show (win, TSR_SHOW_FRAME);
+    g_assert_true (iterate_until (win, not_busy, 60));
+    const TsrImage *frame = view_image (win);
+    g_assert_nonnull (frame);
+    int fnch = 0;
+    g_assert_nonnull (tsr_window_get_histogram (win, NULL, &fnch, NULL, NULL));
+    g_assert_cmpint (fnch, ==, frame->channels >= 3 ? 3 : 1);
+    g_assert_cmpint (cairo_image_surface_get_width (tsr_image_view_get_surface (view)), ==, frame->width);
+    /* back to the automatic linked stretch: the window's own rendering again */
+    tsr_window_set_stretch (win, FALSE, TRUE, 0, 0, 0);
+    tsr_window_set_show (win, TSR_SHOW_RESULT);
+    g_assert_true (iterate_until (win, not_busy, 60));
+    g_assert_true (tsr_image_view_get_surface (view) == auto_surface);
+    /* the data stayed linear */
+    g_assert_true (memcmp (copy, res->data, nv * sizeof (float)) == 0);
   }
   {
     /* Denoise (issue #14): the result denoised in a worker, shown against the image before

@@ -100,6 +100,20 @@ struct _TsrWindow
   cairo_surface_t *deconv_surface;
   guint deconv_iteration;
 
+  /* display stretch (tsr-window-stretch.c) */
+  GtkWidget *stretch_bar, *histogram, *stretch_auto, *stretch_linked, *stretch_black, *stretch_mid, *stretch_white;
+  gboolean stretch_manual, stretch_unlinked;
+  double stretch_manual_v[3];        /* manual black, midtone balance, white */
+  guint stretch_gen, stretch_key, stretch_done_key, stretch_updating;
+  gboolean stretch_running, stretch_pending;
+  TsrImage *stretch_img, *stretch_cmp;   /* the shown image and the split view's other one */
+  cairo_surface_t *stretch_surface, *stretch_cmp_surface;
+  guint32 *hist;
+  int hist_nch;
+  double hist_lo, hist_hi;
+  TsrStretch stretch_now;
+  float stretch_mids[3];
+
   /* jobs */
   TsrJobKind job;
   guint job_gen;
@@ -264,6 +278,12 @@ gpointer   tsr_window_job_result (TsrWindow *self, GTask *task, guint gen, GDest
 void       tsr_window_restore_init (TsrWindow *self);
 void       tsr_window_restore_clear (TsrWindow *self);
 gboolean   tsr_window_restore_possible (TsrWindow *self);
+
+/* tsr-window-stretch.c */
+GtkWidget *tsr_window_stretch_init (TsrWindow *self);   /* the histogram/stretch bar */
+void       tsr_window_stretch_shown (TsrWindow *self, TsrImage *img, TsrImage *cmp);
+void       tsr_window_stretch_dispose (TsrWindow *self);
+gboolean   tsr_window_stretch_busy (TsrWindow *self);
 
 /* tsr-window-denoise.c */
 GtkWidget *tsr_window_denoise_init (TsrWindow *self);   /* actions; returns the strength bar */

@@ -767,8 +767,14 @@ load_frame (TsrWindow *self, int index, const char *path)
 static void
 show_current (TsrWindow *self)
 {
-  if (self->disposed || tsr_window_planetary_show_current (self))
+  if (self->disposed)
     return;
+  if (tsr_window_planetary_show_current (self))
+    {
+      /* a planetary session has its own linear stretch (tsr-window-planetary.c) */
+      gtk_widget_set_visible (self->stretch_bar, FALSE);
+      return;
+    }
   ShowMode mode = gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown));
   if (mode == SHOW_RESULT && self->recon && self->result_surface)
     tsr_image_view_set_image (self->view, self->recon->result, self->result_surface, -1);
@@ -810,6 +816,14 @@ show_current (TsrWindow *self)
     tsr_image_view_set_compare (self->view, NULL, NULL, NULL);
   /* stars are in the displayed frame's own coordinates: only over that frame */
   gtk_widget_set_sensitive (self->tog_stars, mode == SHOW_FRAME);
+  /* the display stretch and histogram of what is shown (and of the split view's other side) */
+  TsrImage *cmp = NULL;
+  if (mode == SHOW_DENOISED && self->denoise_img)
+    cmp = self->denoise_input;
+  else if (can_split && gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_compare)))
+    cmp = mode == SHOW_RESULT ? self->recon->mean : self->recon->result;
+  gtk_widget_set_visible (self->stretch_bar, TRUE);
+  tsr_window_stretch_shown (self, tsr_image_view_get_image (self->view), cmp);
 }
 
 static void
@@ -1079,6 +1093,7 @@ tsr_window_init (TsrWindow *self)
   tsr_window_planetary_init_toolbar (self);
   gtk_box_append (GTK_BOX (image_box), GTK_WIDGET (self->view));
   gtk_widget_set_vexpand (GTK_WIDGET (self->view), TRUE);
+  gtk_box_append (GTK_BOX (image_box), tsr_window_stretch_init (self));
   GtkWidget *left = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
   gtk_paned_set_start_child (GTK_PANED (left), image_box);
   gtk_paned_set_end_child (GTK_PANED (left), tsr_window_build_table (self));
@@ -1154,6 +1169,7 @@ tsr_window_dispose (GObject *object)
       self->reanalyse_source = 0;
       tsr_window_files_dispose (self);
       tsr_window_planetary_dispose (self);
+      tsr_window_stretch_dispose (self);
     }
   G_OBJECT_CLASS (tsr_window_parent_class)->dispose (object);
 }
@@ -1283,6 +1299,7 @@ tsr_window_is_busy (TsrWindow *self)
   return self->job != TSR_JOB_NONE || self->weigh_running || self->weigh_pending || self->loading
          || self->run_workers > 0 || self->analysis_workers > 0 || self->preview_running
          || self->preview_pending || self->export_workers > 0 || self->reanalyse_source != 0
+         || tsr_window_stretch_busy (self)
          || tsr_window_planetary_busy (self);
 }
 

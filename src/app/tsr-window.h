@@ -87,6 +87,14 @@ TsrFrameChoice tsr_window_get_frame_choice (TsrWindow *self, guint index);
 const char *tsr_window_get_frame_explanation (TsrWindow *self, guint index, const char **gate_words);
 /* The detail beside the table (the selected frame's explanation). */
 const char *tsr_window_get_frame_detail (TsrWindow *self);
+/* The display stretch (display only): automatic (linked or not) or manual black, midtone
+ * balance (0 … 1) and white; as the stretch bar's controls set it. */
+void        tsr_window_set_stretch (TsrWindow *self, gboolean manual, gboolean linked, double black, double mid,
+                                    double white);
+/* The stretch shown now (per-channel midtones) and the displayed image's histogram
+ * (nch × nbins counts over [lo, hi]; NULL before an image was shown). */
+void        tsr_window_get_stretch (TsrWindow *self, TsrStretch *st, float midtones[3]);
+const guint32 *tsr_window_get_histogram (TsrWindow *self, int *nbins, int *nch, double *lo, double *hi);
 /* Select the table row of frame index (as a click on it does); FALSE when there is none. */
 gboolean    tsr_window_select_frame (TsrWindow *self, guint index);
 
