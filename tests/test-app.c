@@ -99,6 +99,13 @@ snapshot_window (TsrWindow *win, const char *name)
       gsk_render_node_unref (node);
     }
   g_object_unref (paintable);
+  if (g_getenv ("TSR_APP_IMPORT"))
+    {
+      /* also the X screen as it is (ImageMagick's import): what a user sees */
+      g_autofree char *root = g_strdup_printf ("%s/root-%s", dir, name);
+      g_autofree char *cmd = g_strdup_printf ("import -window root '%s'", root);
+      g_spawn_command_line_sync (cmd, NULL, NULL, NULL, NULL);
+    }
 }
 
 static GtkWidget *
@@ -389,10 +396,12 @@ test_window_session (void)
     gsize nv = tsr_image_npix (res) * res->channels;
     g_autofree float *copy = g_memdup2 (res->data, nv * sizeof (float));
 
-    /* manual: every shown pixel is the midtone transfer of its value between black and white */
+    /* manual: every shown pixel is the midtone transfer of its value between black and white
+     * (each channel shifted by its background offset from the automatic stretch) */
     TsrStretch st;
     tsr_window_get_stretch (win, &st, NULL);
-    double black = st.black[0], white = st.black[0] + 0.3 * (st.white[0] - st.black[0]);
+    double bmin = MIN (st.black[0], MIN (st.black[1], st.black[2]));
+    double black = bmin, white = bmin + 0.3 * (st.white[0] - st.black[0]);
     tsr_window_set_stretch (win, TRUE, TRUE, black, 0.2, white);
     g_assert_true (iterate_until (win, not_busy, 60));
     cairo_surface_t *manual = tsr_image_view_get_surface (view);
@@ -406,7 +415,9 @@ test_window_session (void)
         if (!res->mask[k])
           continue;
         int x = (int) (k % res->width), y = (int) (k / res->width);
-        double v = (tsr_image_plane (res, 0)[k] - black) / (white - black);
+        /* the manual points are the lowest channel's; a channel keeps its background offset */
+        double d0 = st.black[0] - MIN (st.black[0], MIN (st.black[1], st.black[2]));
+        double v = (tsr_image_plane (res, 0)[k] - black - d0) / (white - black);
         int want = (int) lrint (tsr_mtf (0.2f, (float) v) * 255.0);
         int got = px[(gsize) y * stride + 4 * x + 2];   /* ARGB32 little-endian: B G R A */
         if (abs (got - CLAMP (want, 0, 255)) > 1)
@@ -1144,6 +1155,81 @@ test_window_gate (void)
   tsr_test_rmtree (dir);
 }
 
+
+/* The Seestar M 94 session (../shared/data; skipped when absent): with the CC gate made
+ * strict through the panel (the star confirmation off, a small margin), a frame is gated for
+ * its correlation and the window says why; the stretch on the real result. */
+static void
+test_window_m94 (void)
+{
+  if (!have_display)
+    {
+      g_test_skip ("no display (run under xvfb-run)");
+      return;
+    }
+  g_autofree char *m94 = tsr_test_shared_data ("seestar-m94-s3");
+  if (!m94)
+    {
+      g_test_skip ("../shared/data/seestar-m94-s3 is absent");
+      return;
+    }
+  TsrWindow *win = tsr_window_new (NULL);
+  gtk_window_set_default_size (GTK_WINDOW (win), 1560, 960);
+  gtk_window_present (GTK_WINDOW (win));
+  iterate_for (0.3);
+  tsr_window_open_session (win, m94);
+  g_assert_true (iterate_until (win, not_busy, 280));
+  g_assert_null (tsr_window_get_last_error (win));
+  g_assert_cmpuint (tsr_window_get_n_rows (win), ==, 11);
+  g_assert_true (tsr_window_set_param (win, "gate.trust_stars", 0));
+  g_assert_true (tsr_window_set_param (win, "gate.cc_mad", 2));
+  g_assert_true (tsr_window_set_param (win, "gate.cc_margin", 0.005));
+  g_assert_true (iterate_until (win, not_busy, 60));
+  TsrWeights *w = tsr_window_get_weights (win);
+  const TsrAnalysis *a = tsr_window_get_analysis (win);
+  g_assert_cmpfloat (fabs (w->cc_threshold - MAX (0.35, w->cc_median - MAX (2 * 1.4826 * w->cc_mad, 0.005))), <, 1e-12);
+  int gated = -1;
+  for (guint f = 0; f < w->n_frames; f++)
+    if ((w->gate[f] & TSR_GATE_CC) && gated < 0)
+      gated = (int) f;
+  g_assert_cmpint (gated, >=, 0);
+  g_assert_false (w->used[gated]);
+  const char *words = NULL;
+  const char *why = tsr_window_get_frame_explanation (win, gated, &words);
+  g_test_message ("M 94 frame %d: %s\n%s", gated, words, why);
+  g_assert_nonnull (strstr (words, "low CC"));
+  g_autofree char *cc = g_strdup_printf ("CC %.3f, threshold %.3f", a->reg->frames[gated].cc, w->cc_threshold);
+  g_assert_nonnull (strstr (why, cc));
+  g_assert_true (tsr_window_select_frame (win, gated));
+  g_assert_true (iterate_until (win, not_busy, 60));
+  tsr_window_set_overlays (win, TSR_OVERLAY_STARS);
+  GtkWidget *nb = find_notebook (GTK_WIDGET (win));
+  if (nb)
+    gtk_notebook_set_current_page (GTK_NOTEBOOK (nb), 2);   /* CC, with the gate's line */
+  snapshot_window (win, "m94-gate.png");
+  tsr_window_set_overlays (win, 0);
+
+  /* the result with a manual stretch that lifts the faint outer disc */
+  g_assert_true (tsr_window_run (win));
+  g_assert_true (iterate_until (win, not_busy, 280));
+  g_assert_null (tsr_window_get_last_error (win));
+  g_assert_nonnull (tsr_window_get_reconstruction (win));
+  TsrStretch st;
+  tsr_window_get_stretch (win, &st, NULL);
+  double b = MIN (st.black[0], MIN (st.black[1], st.black[2]));
+  double wh = b + 0.05 * (MAX (st.white[0], MAX (st.white[1], st.white[2])) - b);
+  tsr_window_set_stretch (win, TRUE, TRUE, b, 0.08, wh);
+  g_assert_true (iterate_until (win, not_busy, 60));
+  if (nb)
+    gtk_notebook_set_current_page (GTK_NOTEBOOK (nb), 5);
+  snapshot_window (win, "m94-stretch.png");
+  tsr_window_set_stretch (win, FALSE, FALSE, 0, 0, 0);
+  g_assert_true (iterate_until (win, not_busy, 60));
+  snapshot_window (win, "m94-unlinked.png");
+  gtk_window_destroy (GTK_WINDOW (win));
+  iterate_for (0.1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1157,5 +1243,6 @@ main (int argc, char **argv)
   g_test_add_func ("/app/shortcuts", test_shortcuts);
   g_test_add_func ("/app/planetary", test_window_planetary);
   g_test_add_func ("/app/gate", test_window_gate);
+  g_test_add_func ("/app/m94", test_window_m94);
   return g_test_run ();
 }

@@ -1,7 +1,7 @@
 /* tsr-histogram.c — the histogram of the displayed image (see tsr-histogram.h).
  *
- * x: the data range [lo, hi] of the image, squeezed so the part that the stretch spreads over
- * the screen (black … white) takes most of the width; y: log(1 + count), per channel (red,
+ * x: the data range [lo, hi] the counts were taken over (the window picks the bulk of the
+ * samples and the stretch's points); y: log(1 + count), per channel (red,
  * green, blue lines, or one grey area for a monochrome image). Markers: black point (solid),
  * white point (solid), midtone point — the value the stretch shows as mid grey (dashed). */
 #include "tsr-config.h"
@@ -25,24 +25,6 @@ G_DEFINE_TYPE (TsrHistogram, tsr_histogram, GTK_TYPE_DRAWING_AREA)
 /* The x range shown: from a little below the lowest black point to the highest white
  * point (the data beyond the white point is clipped white anyway). */
 static void
-view_range (TsrHistogram *self, double *x0, double *x1)
-{
-  *x0 = self->lo;
-  *x1 = self->hi;
-  if (!self->have_points)
-    return;
-  double b = MIN (self->black[0], MIN (self->black[1], self->black[2]));
-  double w = MAX (self->white[0], MAX (self->white[1], self->white[2]));
-  if (w > b)
-    {
-      *x0 = MAX (self->lo, b - 0.1 * (w - b));
-      *x1 = MIN (self->hi, w + 0.02 * (w - b));
-      if (!(*x1 > *x0))
-        *x0 = self->lo, *x1 = self->hi;
-    }
-}
-
-static void
 histogram_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
 {
   TsrHistogram *self = TSR_HISTOGRAM (area);
@@ -59,20 +41,21 @@ histogram_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
       g_object_unref (layout);
       return;
     }
-  double x0, x1;
-  view_range (self, &x0, &x1);
-  /* re-bin the counts onto the pixel columns of [x0, x1] */
-  double bw = (self->hi - self->lo) / self->nbins;
+  double x0 = self->lo, x1 = self->hi;
+  /* each pixel column shows the largest bin under it (a step curve, no comb when there are
+   * fewer bins than columns) */
   double *col = g_new0 (double, (gsize) 3 * w);
   double ymax = 0;
   for (int c = 0; c < self->nch; c++)
-    for (int b = 0; b < self->nbins; b++)
+    for (int px = 0; px < w; px++)
       {
-        double v = self->lo + (b + 0.5) * bw;
-        int px = (int) floor ((v - x0) / (x1 - x0) * w);
-        if (px < 0 || px >= w)
-          continue;
-        col[(gsize) c * w + px] += self->counts[(gsize) c * self->nbins + b];
+        int b0 = (int) floor ((double) px / w * self->nbins), b1 = (int) floor ((double) (px + 1) / w * self->nbins);
+        b0 = CLAMP (b0, 0, self->nbins - 1);
+        b1 = CLAMP (MAX (b1 - 1, b0), 0, self->nbins - 1);
+        guint32 m = 0;
+        for (int b = b0; b <= b1; b++)
+          m = MAX (m, self->counts[(gsize) c * self->nbins + b]);
+        col[(gsize) c * w + px] = m;
       }
   for (gsize i = 0; i < (gsize) 3 * w; i++)
     {
@@ -113,7 +96,8 @@ histogram_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
           double xs[3] = { b, m, wv };
           for (int k = 0; k < 3; k++)
             {
-              double px = (xs[k] - x0) / (x1 - x0) * w;
+              /* a point beyond the range sits at its edge */
+              double px = CLAMP ((xs[k] - x0) / (x1 - x0) * w, 1, w - 1);
               if (nmark == 1)
                 cairo_set_source_rgba (cr, 1, 1, 1, 0.9);
               else

@@ -110,7 +110,7 @@ struct _TsrWindow
   cairo_surface_t *stretch_surface, *stretch_cmp_surface;
   guint32 *hist;
   int hist_nch;
-  double hist_lo, hist_hi;
+  double hist_lo, hist_hi, data_lo, data_hi;
   TsrStretch stretch_now;
   float stretch_mids[3];
 

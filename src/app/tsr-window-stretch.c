@@ -30,7 +30,8 @@ typedef struct
 {
   guint32 *counts;
   int nch;
-  double lo, hi;
+  double lo, hi;          /* the histogram's range */
+  double full_lo, full_hi;/* the data's */
   TsrStretch st;
   float mids[3];
   cairo_surface_t *surface, *cmp_surface;   /* NULL: the automatic linked rendering */
@@ -61,10 +62,16 @@ stretch_for (const StretchJob *j, const TsrImage *img, TsrStretch *st, float mid
 {
   if (j->manual)
     {
+      /* the points are the lowest channel's; every other channel keeps the offset of its
+       * background from the automatic stretch, so the sky stays neutral */
+      TsrStretch a;
+      tsr_stretch_auto (img, &a);
+      float amin = MIN (a.black[0], MIN (a.black[1], a.black[2]));
       for (int c = 0; c < 3; c++)
         {
-          st->black[c] = (float) j->black;
-          st->white[c] = (float) j->white;
+          float d = a.black[c] - amin;
+          st->black[c] = (float) j->black + d;
+          st->white[c] = (float) j->white + d;
           mids[c] = (float) j->mid;
         }
       st->midtone = (float) j->mid;
@@ -83,11 +90,56 @@ stretch_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
 {
   StretchJob *j = task_data;
   StretchOut *o = g_new0 (StretchOut, 1);
-  if (!tsr_display_range (j->img, &o->lo, &o->hi))
-    o->lo = 0, o->hi = 1;
+  double lo, hi;
+  if (!tsr_display_range (j->img, &lo, &hi))
+    lo = 0, hi = 1;
+  o->full_lo = lo;
+  o->full_hi = hi;
+  stretch_for (j, j->img, &o->st, o->mids);
+  /* the histogram's range: the bulk of the samples (0.05 … 99.95 %, from a fine first
+   * pass over the whole range: a few saturated stars must not squeeze the sky into one bin),
+   * widened to the black points and the values shown as mid grey */
+  {
+    const int nc = 16384;
+    guint32 *coarse = g_new (guint32, 3 * nc);
+    int nch = tsr_display_histogram (j->img, nc, lo, hi, coarse);
+    guint64 total = 0, acc = 0;
+    for (int c = 0; c < nch; c++)
+      for (int b = 0; b < nc; b++)
+        total += coarse[(gsize) c * nc + b];
+    int b_lo = 0, b_hi = nc - 1;
+    gboolean got_lo = FALSE;
+    for (int b = 0; b < nc && total > 0; b++)
+      {
+        for (int c = 0; c < nch; c++)
+          acc += coarse[(gsize) c * nc + b];
+        if (!got_lo && acc > 0.0005 * total)
+          b_lo = b, got_lo = TRUE;
+        if (acc >= 0.9995 * total)
+          {
+            b_hi = b;
+            break;
+          }
+      }
+    g_free (coarse);
+    double bw = (hi - lo) / nc;
+    double rlo = lo + b_lo * bw, rhi = lo + (b_hi + 1) * bw;
+    for (int c = 0; c < 3; c++)
+      {
+        double b = o->st.black[c], gw = b + o->mids[c] * (o->st.white[c] - b);
+        rlo = MIN (rlo, b);
+        rhi = MAX (rhi, MIN (gw + (gw - b), hi));
+        if (j->manual)
+          rhi = MAX (rhi, MIN (o->st.white[c], hi));
+      }
+    rlo = MAX (rlo, lo);
+    if (!(rhi > rlo))
+      rlo = lo, rhi = hi;
+    o->lo = rlo;
+    o->hi = rhi;
+  }
   o->counts = g_new (guint32, 3 * HIST_BINS);
   o->nch = tsr_display_histogram (j->img, HIST_BINS, o->lo, o->hi, o->counts);
-  stretch_for (j, j->img, &o->st, o->mids);
   if (j->manual || j->unlinked)
     {
       o->surface = tsr_render_surface_full (j->img, &o->st, o->mids, 1);
@@ -111,7 +163,7 @@ static void
 set_spins (TsrWindow *self)
 {
   self->stretch_updating++;
-  double lo = self->hist_lo, hi = self->hist_hi;
+  double lo = self->data_lo, hi = self->data_hi;
   if (!(hi > lo))
     lo = 0, hi = 1;
   double span = hi - lo;
@@ -152,6 +204,8 @@ stretch_done (GObject *source, GAsyncResult *res, gpointer data)
   self->hist_nch = o->nch;
   self->hist_lo = o->lo;
   self->hist_hi = o->hi;
+  self->data_lo = o->full_lo;
+  self->data_hi = o->full_hi;
   self->stretch_now = o->st;
   memcpy (self->stretch_mids, o->mids, sizeof self->stretch_mids);
   tsr_histogram_set_data (TSR_HISTOGRAM (self->histogram), self->hist, HIST_BINS, self->hist_nch, o->lo, o->hi);
@@ -338,9 +392,9 @@ tsr_window_stretch_init (TsrWindow *self)
   self->stretch_black = labelled (pts, _("_Black"), gtk_spin_button_new_with_range (-1e9, 1e9, 1),
                                   _("Black point (data units): values at or below it are shown black"));
   self->stretch_mid = labelled (pts, _("_Mid"), gtk_spin_button_new_with_range (0.001, 0.999, 0.005),
-                                _("Midtone balance (0 … 1): the fraction of the black–white range shown as mid grey; "
+                                _("Midtone balance (0.001 … 0.999): the fraction of the black–white range shown as mid grey; "
                                   "smaller brightens the faint signal"));
-  gtk_spin_button_set_digits (GTK_SPIN_BUTTON (self->stretch_mid), 3);
+  gtk_spin_button_set_digits (GTK_SPIN_BUTTON (self->stretch_mid), 4);
   self->stretch_white = labelled (pts, _("_White"), gtk_spin_button_new_with_range (-1e9, 1e9, 1),
                                   _("White point (data units): values at or above it are shown white"));
   GtkWidget *spins[] = { self->stretch_black, self->stretch_mid, self->stretch_white };
