@@ -8,7 +8,7 @@
 # Usage: bench/run-budget.sh [BUILD_DIR] [BUDGETS…]   (default budgets: 256 1024 4096)
 # Sessions are generated once under $BENCH_DIR (default /var/tmp/tessera-bench; ~2.5 GB).
 # FRAMES=N changes the frame count of the first session (default 200); SKIP_BIG=1 leaves out
-# the 12000×9000 session; COMMANDS="process" leaves out deconv.
+# the 12000×9000 session, ONLY_BIG=1 runs only that one; COMMANDS="process" leaves out deconv.
 set -euo pipefail
 b=${1:-build}
 shift || true
@@ -21,10 +21,11 @@ commands=${COMMANDS:-"process deconv"}
 mkdir -p "$dir"
 small="$dir/bayer-1080x1920-$frames"
 big="$dir/mono-12000x9000-3"
-if [ ! -f "$small/truth.json" ]; then
+if [ -z "${ONLY_BIG:-}" ] && [ ! -f "$small/truth.json" ]; then
   "$cli" synth "$small" --frames "$frames" -W 1920 -H 1080 --bayer GRBG >/dev/null
 fi
-sessions=("$small")
+sessions=()
+[ -z "${ONLY_BIG:-}" ] && sessions+=("$small")
 if [ -z "${SKIP_BIG:-}" ]; then
   if [ ! -f "$big/truth.json" ]; then
     "$cli" synth "$big" --frames 3 -W 12000 -H 9000 >/dev/null
