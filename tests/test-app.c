@@ -1136,7 +1136,9 @@ test_window_gate (void)
     g_assert_false (w5->used[valid]);
     g_assert_true (w5->used[gated]);
 
-    g_autofree char *out = g_build_filename (dir, "cli.fits", NULL);
+    /* (not into the session's folder: it would join the session at the next scan) */
+    g_autofree char *outdir = tsr_test_tmpdir ("app-gate-out");
+    g_autofree char *out = g_build_filename (outdir, "cli.fits", NULL);
     const char *args[] = { "process", "--config", project, "-o", out, NULL };
     g_autofree char *cout = NULL, *cerr = NULL;
     int rc = tsr_test_run_cli (args, &cout, &cerr);
@@ -1148,6 +1150,45 @@ test_window_gate (void)
     double ncombine = 0;
     g_assert_true (tsr_header_get_double (res->header, "NCOMBINE", &ncombine));
     g_assert_cmpfloat (ncombine, ==, w5->n_used);
+    tsr_test_rmtree (outdir);
+  }
+  {
+    /* problem 6: parameters in words with units, a precision that keeps 0.975, ineffective
+     * ones greyed, Reset that measures again */
+    const char *unit = NULL;
+    const char *label = tsr_window_get_param_label (win, "global.alpha", &unit);
+    g_assert_nonnull (label);
+    g_assert_null (strstr (label, "global."));
+    label = tsr_window_get_param_label (win, "gate.shift_min", &unit);
+    g_assert_cmpstr (unit, ==, "px");
+    const TsrAnalysis *an = tsr_window_get_analysis (win);
+    int t0 = an->tile_size;
+    label = tsr_window_get_param_label (win, "tiles.s", &unit);
+    g_autofree char *px = g_strdup_printf ("= %d px", t0);
+    if (!strstr (unit, px))
+      g_error ("tiles.s: unit “%s” does not give the tile size %d px", unit, t0);
+    g_assert_true (tsr_window_set_param (win, "gate.cc_min", 0.975));
+    g_assert_cmpfloat (tsr_window_get_params (win)->tbqr.reg.reject_cc_min_abs, ==, 0.975);
+    g_assert_true (tsr_window_set_param (win, "gate.cc_min", 0.35));
+    /* clusters: auto and fewer frames than cluster.auto_min — κ has no effect */
+    g_assert_false (tsr_window_param_sensitive (win, "cluster.kappa"));
+    g_assert_true (tsr_window_set_param (win, "cluster.mode", TSR_CLUSTER_ON));
+    g_assert_true (tsr_window_param_sensitive (win, "cluster.kappa"));
+    g_assert_true (iterate_until (win, not_busy, 60));
+    /* a tile size measures again; Reset brings the default grid back, measured again */
+    g_assert_true (tsr_window_set_param (win, "tiles.s", 20));
+    g_assert_true (iterate_until (win, analysing, 30));
+    g_assert_true (iterate_until (win, not_busy, 240));
+    g_assert_cmpint (tsr_window_get_analysis (win)->tile_size, !=, t0);
+    g_assert_true (tsr_window_apply_preset (win, "default"));
+    g_assert_true (iterate_until (win, analysing, 30));
+    g_assert_true (iterate_until (win, not_busy, 240));
+    g_assert_null (tsr_window_get_last_error (win));
+    g_assert_cmpint (tsr_window_get_analysis (win)->tile_size, ==, t0);
+    g_assert_false (tsr_window_param_sensitive (win, "cluster.kappa"));
+    /* the frame choices stayed with the session through both analyses */
+    g_assert_cmpint (tsr_window_get_frame_choice (win, valid), ==, TSR_FRAME_EXCLUDE);
+    snapshot_window (win, "params.png");
   }
 
   gtk_window_destroy (GTK_WINDOW (win));

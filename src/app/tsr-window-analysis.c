@@ -13,6 +13,13 @@
 
 /* ---------------------------------------------------------------- analysis */
 
+static TsrProject
+jd_params_of (GTask *task)
+{
+  JobData *jd = g_task_get_task_data (task);
+  return jd->params;
+}
+
 typedef struct
 {
   TsrSession *session;
@@ -175,6 +182,7 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   g_clear_pointer (&self->analysis, tsr_analysis_unref);
   g_clear_pointer (&self->weights, tsr_weights_unref);
   self->session = g_steal_pointer (&r->session);
+  self->analysis_params = jd_params_of (task);
   self->analysis = g_steal_pointer (&r->analysis);
   self->weights = g_steal_pointer (&r->weights);
   tsr_window_set_reconstruction (self, NULL, NULL, NULL);
@@ -197,6 +205,7 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   tsr_image_view_set_analysis (self->view, self->analysis, self->weights);
   gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_FRAME);
   populate_rows (self);   /* selects the first row, which loads it */
+  tsr_window_update_param_rows (self);   /* the tile size in px, the cluster row */
   if (self->preview_img)
     gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_PREVIEW);
   tsr_window_redraw_figures_full (self);
@@ -329,6 +338,7 @@ weigh_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   tsr_window_refresh_rows (self);
   tsr_window_redraw_figures_full (self);
   tsr_window_update_actions_full (self);
+  tsr_window_update_param_rows (self);   /* rows that depend on the weights (clusters) */
   self->weigh_ms = (g_get_monotonic_time () - self->weigh_t0) / 1e3;
   g_autofree char *msg = g_strdup_printf (_("Weights updated in %.0f ms: %u of %u frames used%s"), self->weigh_ms,
                                           w->n_used, w->n_frames,

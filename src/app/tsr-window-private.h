@@ -57,6 +57,7 @@ struct _TsrWindow
 
   /* data */
   TsrProject params;
+  TsrProject analysis_params; /* the parameters the shown analysis was measured with */
   char **paths;
   char *project_path;         /* the project the session came from, or NULL */
   TsrFrameChoices choices;    /* the user's include/exclude per frame (canonical paths) */
@@ -189,6 +190,10 @@ void      tsr_window_update_frame_detail (TsrWindow *self);
 /* tsr-window-params.c */
 GtkWidget *tsr_window_build_params (TsrWindow *self);
 void      tsr_window_sync_params (TsrWindow *self);
+
+void      tsr_window_update_param_units (TsrWindow *self);
+/* Rows whose effect depends on other values or on the weights (greyed), derived units. */
+void      tsr_window_update_param_rows (TsrWindow *self);
 
 /* tsr-window-files.c */
 void      tsr_window_files_init (TsrWindow *self);

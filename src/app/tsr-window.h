@@ -56,6 +56,9 @@ void        tsr_window_set_autorun (TsrWindow *self, gboolean autorun);
 void        tsr_window_cancel (TsrWindow *self);
 /* Set a parameter through its control in the panel (as if the user changed it). */
 gboolean    tsr_window_set_param (TsrWindow *self, const char *key, double value);
+/* The panel's label of key (words, not the key) and its unit (may show a derived value:
+ * tiles.s gives "× FWHM = 105 px"); NULL when key is not in the panel. */
+const char *tsr_window_get_param_label (TsrWindow *self, const char *key, const char **unit);
 /* Whether the control of key takes input (FALSE where the value has no effect now). */
 gboolean    tsr_window_param_sensitive (TsrWindow *self, const char *key);
 
