@@ -265,6 +265,8 @@ tsr_frame_row_explain (const TsrAnalysis *a, const TsrWeights *w, guint f)
             g_string_append_printf (s, _("\n  not lifted by gate.trust_stars: needs ≥ %u matched stars "
                                          "(2 × register.min_matched) within register.tolerance %.2f px"),
                                     2 * p->min_matched, p->match_tolerance_px);
+          else
+            g_string_append_printf (s, "\n  %s", _("gate.trust_stars is off: matched stars do not lift it"));
         }
       g_string_append_printf (s, "\n• %s ", (gate & TSR_GATE_SHIFT) ? "✗" : "✓");
       g_string_append_printf (s, _("shift %.1f px from the session's median, threshold %.1f px = max(gate.shift_min %.0f, "
