@@ -970,6 +970,96 @@ test_project_before_split (void)
   g_assert_nonnull (strstr (th, " run.cache=false"));
 }
 
+
+/* [frames] include/exclude (issue #13): written only when there are choices, read back with
+ * relative paths against the project's folder, mapped onto a session's frames; a project
+ * without the group (project-v1.tessera, written before it existed) loads with none. */
+static void
+test_project_frames (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("params-frames");
+  g_autofree char *a = g_build_filename (dir, "a.fits", NULL);
+  g_autofree char *b = g_build_filename (dir, "b;c.fits", NULL);
+  g_autofree char *proj = g_build_filename (dir, "p.tessera", NULL);
+  TsrProject p;
+  tsr_project_init (&p);
+  GError *e = NULL;
+  char *inc[] = { a, NULL }, *exc[] = { b, NULL };
+  TsrFrameChoices c = { inc, exc };
+  const char *paths[] = { dir, NULL };
+  g_assert_true (tsr_project_save_full (proj, &p, paths, &c, &e));
+  g_assert_no_error (e);
+  g_auto (TsrFrameChoices) back = { NULL, NULL };
+  g_auto (GStrv) sp = NULL;
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_assert_true (tsr_project_load_full (proj, &p, &sp, &back, warnings, &e));
+  g_assert_no_error (e);
+  g_assert_cmpuint (warnings->len, ==, 0);
+  g_assert_cmpuint (g_strv_length (back.include), ==, 1);
+  g_assert_cmpstr (back.include[0], ==, a);
+  g_assert_cmpuint (g_strv_length (back.exclude), ==, 1);
+  g_assert_cmpstr (back.exclude[0], ==, b);   /* the ';' in the name survives */
+  /* the plain loader reads the group without a warning (and drops it) */
+  g_assert_true (tsr_project_load (proj, &p, NULL, warnings, &e));
+  g_assert_cmpuint (warnings->len, ==, 0);
+
+  /* relative paths are the project folder's; unknown keys warn */
+  const char *text = "[tessera]\nversion=1\n[frames]\nexclude=sub/x.fits;\nwhat=1\n";
+  tsr_test_write_file (proj, text, strlen (text));
+  tsr_frame_choices_clear (&back);
+  g_assert_true (tsr_project_load_full (proj, &p, NULL, &back, warnings, &e));
+  g_assert_no_error (e);
+  g_assert_cmpuint (warnings->len, ==, 1);
+  g_autofree char *x = g_build_filename (dir, "sub", "x.fits", NULL);
+  g_assert_cmpstr (back.exclude[0], ==, x);
+  g_assert_null (back.include);
+
+  /* without choices nothing is written: a file as before */
+  g_assert_true (tsr_project_save_full (proj, &p, paths, NULL, &e));
+  gsize len = 0;
+  g_autofree char *saved = tsr_test_read_file (proj, &len);
+  g_assert_null (strstr (saved, "[frames]"));
+
+  /* an old project loads with no choices */
+  const char *root = g_getenv ("TSR_SOURCE_ROOT");
+  if (root)
+    {
+      g_autofree char *v1 = g_build_filename (root, "tests", "data", "project-v1.tessera", NULL);
+      TsrFrameChoices old = { NULL, NULL };
+      g_assert_true (tsr_project_load_full (v1, &p, NULL, &old, NULL, &e));
+      g_assert_no_error (e);
+      g_assert_null (old.include);
+      g_assert_null (old.exclude);
+    }
+
+  /* onto a session: by canonical path; a path in both lists is excluded */
+  TsrSynthParams syp;
+  tsr_synth_params_init (&syp);
+  syp.n_frames = 3;
+  syp.width = 64;
+  syp.height = 48;
+  syp.n_mirrored = syp.n_noise = syp.n_trails = 0;
+  TsrSynthTruth *truth = tsr_synth_write_session (&syp, dir, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  tsr_synth_truth_free (truth);
+  TsrScanOptions so = { 0 };
+  const char *sess[] = { dir, NULL };
+  g_autoptr (TsrSession) s = tsr_session_scan (sess, &so, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_cmpuint (tsr_session_n_frames (s), ==, 3);
+  g_autofree char *f0 = g_strdup (tsr_session_frame (s, 0)->path);
+  g_autofree char *f1 = g_build_filename (dir, ".", tsr_session_frame (s, 1)->name, NULL);
+  char *inc2[] = { f0, f1, NULL }, *exc2[] = { f1, x, NULL };
+  TsrFrameChoices c2 = { inc2, exc2 };
+  guint unmatched = 0;
+  g_autofree guint8 *arr = tsr_frame_choices_for_session (&c2, s, &unmatched);
+  g_assert_cmpint (arr[0], ==, TSR_FRAME_INCLUDE);
+  g_assert_cmpint (arr[1], ==, TSR_FRAME_EXCLUDE);
+  g_assert_cmpint (arr[2], ==, TSR_FRAME_AUTO);
+  g_assert_cmpuint (unmatched, ==, 1);   /* sub/x.fits */
+  tsr_test_rmtree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -989,5 +1079,6 @@ main (int argc, char **argv)
   g_test_add_func ("/params/project/unknown-keys", test_project_unknown_keys);
   g_test_add_func ("/params/project/mutations", test_project_mutations);
   g_test_add_func ("/params/project/before-split", test_project_before_split);
+  g_test_add_func ("/params/project/frames", test_project_frames);
   return g_test_run ();
 }

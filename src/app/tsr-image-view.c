@@ -713,8 +713,9 @@ tsr_image_view_set_overlays (TsrImageView *self, TsrOverlay overlays)
 void
 tsr_image_view_zoom_fit (TsrImageView *self)
 {
+  /* img_scale stays: it belongs to the image shown (a reduced preview keeps covering its
+   * full geometry, so the overlays stay on it — issue #13, problem 3) */
   self->fit = TRUE;
-  self->img_scale = 1.0;
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
@@ -759,4 +760,35 @@ TsrImage *
 tsr_image_view_get_image (TsrImageView *self)
 {
   return self->img;
+}
+
+void
+tsr_image_view_render (TsrImageView *self, cairo_t *cr, int w, int h)
+{
+  view_draw_impl (GTK_DRAWING_AREA (self), cr, w, h);
+}
+
+gboolean
+tsr_image_view_replace_surfaces (TsrImageView *self, const TsrImage *img, cairo_surface_t *surface,
+                                 cairo_surface_t *compare)
+{
+  if (!img || self->img != img || !surface)
+    return FALSE;
+  cairo_surface_reference (surface);
+  g_clear_pointer (&self->surface, cairo_surface_destroy);
+  self->surface = surface;
+  if (compare && self->compare_surface)
+    {
+      cairo_surface_reference (compare);
+      g_clear_pointer (&self->compare_surface, cairo_surface_destroy);
+      self->compare_surface = compare;
+    }
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+  return TRUE;
+}
+
+cairo_surface_t *
+tsr_image_view_get_surface (TsrImageView *self)
+{
+  return self->surface;
 }

@@ -54,6 +54,15 @@ void       tsr_image_view_set_points_visible (TsrImageView *self, gboolean visib
 guint      tsr_image_view_get_n_points_drawn (TsrImageView *self);
 /* The image shown (NULL: none). */
 TsrImage  *tsr_image_view_get_image (TsrImageView *self);
+/* Draw what the view draws at size w × h on cr (tests: where the image and the overlays
+ * land). */
+void       tsr_image_view_render (TsrImageView *self, cairo_t *cr, int w, int h);
+/* Swap the display surfaces of the image shown (a new stretch of the same pixels); nothing
+ * when img is not the one shown. compare replaces the split view's surface when there is
+ * one (NULL keeps it). */
+gboolean   tsr_image_view_replace_surfaces (TsrImageView *self, const TsrImage *img, cairo_surface_t *surface,
+                                            cairo_surface_t *compare);
+cairo_surface_t *tsr_image_view_get_surface (TsrImageView *self);
 /* The text for the pixel under the pointer ("readout" property). */
 const char *tsr_image_view_get_readout (TsrImageView *self);
 

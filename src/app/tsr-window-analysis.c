@@ -13,6 +13,13 @@
 
 /* ---------------------------------------------------------------- analysis */
 
+static TsrProject
+jd_params_of (GTask *task)
+{
+  JobData *jd = g_task_get_task_data (task);
+  return jd->params;
+}
+
 typedef struct
 {
   TsrSession *session;
@@ -74,7 +81,10 @@ analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   AnalysisResult *r = g_new0 (AnalysisResult, 1);
   r->session = g_steal_pointer (&s);
   r->analysis = a;
-  r->weights = tsr_tbqr_weigh (a, &d->params.tbqr, &r->weigh_error);
+  {
+    g_autofree guint8 *choices = tsr_window_choices_array (&d->choices, a);
+    r->weights = tsr_tbqr_weigh_with_choices (a, &d->params.tbqr, choices, &r->weigh_error);
+  }
 
   /* the live preview's reduced registered cache: a failure only costs the preview */
   GError *perr = NULL;
@@ -161,10 +171,18 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
     g_autofree char *title = g_strdup_printf ("%s — Tessera", base);
     gtk_window_set_title (GTK_WINDOW (self), title);
   }
+  {
+    /* the frame choices this analysis weighed with are the session's now */
+    JobData *jd = g_task_get_task_data (task);
+    tsr_frame_choices_clear (&self->choices);
+    self->choices = jd->choices;
+    jd->choices.include = jd->choices.exclude = NULL;
+  }
   g_clear_pointer (&self->session, tsr_session_unref);
   g_clear_pointer (&self->analysis, tsr_analysis_unref);
   g_clear_pointer (&self->weights, tsr_weights_unref);
   self->session = g_steal_pointer (&r->session);
+  self->analysis_params = jd_params_of (task);
   self->analysis = g_steal_pointer (&r->analysis);
   self->weights = g_steal_pointer (&r->weights);
   tsr_window_set_reconstruction (self, NULL, NULL, NULL);
@@ -187,6 +205,7 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   tsr_image_view_set_analysis (self->view, self->analysis, self->weights);
   gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_FRAME);
   populate_rows (self);   /* selects the first row, which loads it */
+  tsr_window_update_param_rows (self);   /* the tile size in px, the cluster row */
   if (self->preview_img)
     gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_PREVIEW);
   tsr_window_redraw_figures_full (self);
@@ -224,12 +243,26 @@ tsr_window_open_paths (TsrWindow *self, const char *const *paths)
   gboolean detect = FALSE;
   if (tsr_window_planetary_route (self, (const char *const *) copy, &detect))
     {
+      if (self->open_choices)   /* a planetary session has no frame choices */
+        {
+          tsr_frame_choices_clear (self->open_choices);
+          g_clear_pointer (&self->open_choices, g_free);
+        }
       g_strfreev (copy);   /* non-FITS input or chosen: the planetary job has the paths */
       return;
     }
 
   GCancellable *cancellable;
   JobData *d = tsr_window_begin_job_full (self, TSR_JOB_ANALYSE, &cancellable);
+  /* the frame choices: a project's (it started this open), the session's own when the same
+   * session is analysed again (Analyse Again, a tile size), none for another session */
+  if (self->open_choices)
+    {
+      d->choices = *self->open_choices;
+      g_clear_pointer (&self->open_choices, g_free);
+    }
+  else if (self->paths && g_strv_equal ((const char *const *) self->paths, (const char *const *) copy))
+    tsr_frame_choices_copy (&d->choices, &self->choices);
   d->paths = copy;
   d->detect_starless = detect;
   self->weigh_pending = FALSE;
@@ -259,7 +292,8 @@ weigh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *ca
 {
   JobData *d = task_data;
   GError *error = NULL;
-  TsrWeights *w = tsr_tbqr_weigh (d->analysis, &d->params.tbqr, &error);
+  g_autofree guint8 *choices = tsr_window_choices_array (&d->choices, d->analysis);
+  TsrWeights *w = tsr_tbqr_weigh_with_choices (d->analysis, &d->params.tbqr, choices, &error);
   if (w)
     g_task_return_pointer (task, w, (GDestroyNotify) tsr_weights_unref);
   else
@@ -304,6 +338,7 @@ weigh_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   tsr_window_refresh_rows (self);
   tsr_window_redraw_figures_full (self);
   tsr_window_update_actions_full (self);
+  tsr_window_update_param_rows (self);   /* rows that depend on the weights (clusters) */
   self->weigh_ms = (g_get_monotonic_time () - self->weigh_t0) / 1e3;
   g_autofree char *msg = g_strdup_printf (_("Weights updated in %.0f ms: %u of %u frames used%s"), self->weigh_ms,
                                           w->n_used, w->n_frames,
@@ -323,6 +358,7 @@ tsr_window_start_weigh (TsrWindow *self)
   d->gen = self->weigh_gen;
   d->params = self->params;
   d->analysis = tsr_analysis_ref (self->analysis);
+  tsr_frame_choices_copy (&d->choices, &self->choices);
   GTask *task = g_task_new (self, NULL, weigh_done, NULL);
   g_task_set_task_data (task, d, tsr_window_job_data_free);
   g_task_set_name (task, "tessera-weigh");
@@ -338,4 +374,21 @@ tsr_window_request_weigh_full (TsrWindow *self)
   self->weigh_gen++;
   self->weigh_pending = TRUE;
   tsr_window_start_weigh (self);
+}
+
+/* ---------------------------------------------------------------- frame choices */
+
+void
+tsr_frame_choices_copy (TsrFrameChoices *dst, const TsrFrameChoices *src)
+{
+  dst->include = src && src->include ? g_strdupv (src->include) : NULL;
+  dst->exclude = src && src->exclude ? g_strdupv (src->exclude) : NULL;
+}
+
+guint8 *
+tsr_window_choices_array (const TsrFrameChoices *c, const TsrAnalysis *a)
+{
+  if (!c || (!c->include && !c->exclude))
+    return NULL;
+  return tsr_frame_choices_for_session (c, a->reg->session, NULL);
 }

@@ -290,7 +290,31 @@ gboolean
 tsr_window_save_project (TsrWindow *self, const char *path, GError **error)
 {
   g_return_val_if_fail (TSR_IS_WINDOW (self) && path, FALSE);
-  if (!tsr_project_save (path, &self->params, (const char *const *) self->paths, error))
+  /* the frame choices of the session shown (none of another session's frames) */
+  g_auto (TsrFrameChoices) frames = { NULL, NULL };
+  if (self->session && self->analysis)
+    {
+      GPtrArray *lists[2] = { g_ptr_array_new (), g_ptr_array_new () };
+      for (guint f = 0; f < tsr_session_n_frames (self->session); f++)
+        {
+          TsrFrameChoice c = tsr_window_get_frame_choice (self, f);
+          if (c != TSR_FRAME_AUTO)
+            g_ptr_array_add (lists[c == TSR_FRAME_EXCLUDE],
+                             g_canonicalize_filename (tsr_session_frame (self->session, f)->path, NULL));
+        }
+      for (int l = 0; l < 2; l++)
+        {
+          g_ptr_array_add (lists[l], NULL);
+          char **v = (char **) g_ptr_array_free (lists[l], FALSE);
+          if (!v[0])
+            g_clear_pointer (&v, g_strfreev);
+          if (l == 0)
+            frames.include = v;
+          else
+            frames.exclude = v;
+        }
+    }
+  if (!tsr_project_save_full (path, &self->params, (const char *const *) self->paths, &frames, error))
     return FALSE;
   g_free (self->project_path);
   self->project_path = g_canonicalize_filename (path, NULL);
@@ -308,7 +332,8 @@ tsr_window_open_project (TsrWindow *self, const char *path, GError **error)
   TsrProject p;
   g_auto (GStrv) paths = NULL;
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-  if (!tsr_project_load (path, &p, &paths, warnings, error))
+  g_auto (TsrFrameChoices) frames = { NULL, NULL };
+  if (!tsr_project_load_full (path, &p, &paths, &frames, warnings, error))
     return FALSE;
   /* the machine's resources stay this machine's */
   p.run.n_threads = self->params.run.n_threads;
@@ -331,6 +356,13 @@ tsr_window_open_project (TsrWindow *self, const char *path, GError **error)
             g_free (paths[i]);
             paths[i] = abs;
           }
+      /* the project's frame choices come with its session, when that is open */
+      if (self->open_choices)
+        tsr_frame_choices_clear (self->open_choices);
+      else
+        self->open_choices = g_new0 (TsrFrameChoices, 1);
+      *self->open_choices = frames;
+      frames.include = frames.exclude = NULL;
       tsr_window_open_paths (self, (const char *const *) paths);
     }
   else

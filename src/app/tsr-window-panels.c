@@ -2,6 +2,7 @@
  * column) and the diagnostics notebook (engine figures drawn live with tsr_report_draw). */
 #include "tsr-config.h"
 #include <math.h>
+#include <string.h>
 #include <glib/gi18n.h>
 #include "tsr-window-private.h"
 #include "tsr-frame-row.h"
@@ -27,6 +28,7 @@ typedef struct
 } ColumnDef;
 
 static const ColumnDef columns[] = {
+  { N_("Use"), "used", G_TYPE_BOOLEAN, NULL, FALSE },
   { N_("#"), "index", G_TYPE_UINT, "%u", FALSE },
   { N_("File"), "name", G_TYPE_STRING, NULL, TRUE },
   { N_("FWHM"), "fwhm", G_TYPE_DOUBLE, "%.2f", FALSE },
@@ -37,6 +39,11 @@ static const ColumnDef columns[] = {
   { N_("CC"), "cc", G_TYPE_DOUBLE, "%.3f", FALSE },
   { N_("G"), "g", G_TYPE_DOUBLE, "%.3f", FALSE },
   { N_("Mean W"), "mean-w", G_TYPE_DOUBLE, "%.3f", FALSE },
+  { N_("Scale"), "scale", G_TYPE_DOUBLE, "%.4f", FALSE },
+  { N_("Rot °"), "rotation", G_TYPE_DOUBLE, "%.2f", FALSE },
+  { N_("Shift px"), "shift", G_TYPE_DOUBLE, "%.1f", FALSE },
+  { N_("RMS px"), "rms", G_TYPE_DOUBLE, "%.3f", FALSE },
+  { N_("Matched"), "matched", G_TYPE_UINT, "%u", FALSE },
   { N_("Gate"), "gate", G_TYPE_STRING, NULL, FALSE },
 };
 
@@ -57,10 +64,47 @@ format_uint_cb (GObject *this_, guint v, const char *fmt)
   return g_strdup_printf ("%u", v);
 }
 
+/* The Use check of a row was clicked (a change that only mirrors the row is ignored). */
+static void
+on_use_toggled (GtkCheckButton *check, GtkListItem *item)
+{
+  TsrFrameRow *row = gtk_list_item_get_item (item);
+  TsrWindow *self = g_object_get_data (G_OBJECT (check), "window");
+  gboolean active = gtk_check_button_get_active (check);
+  if (!row || !self || active == tsr_frame_row_get_used (row))
+    return;
+  tsr_window_set_frame_used (self, tsr_frame_row_get_index (row), active);
+}
+
+/* Every cell of a row carries the row's gate explanation as its tooltip. */
+static void
+bind_tooltip (GtkWidget *cell, GtkListItem *item)
+{
+  GtkExpression *e = gtk_property_expression_new (GTK_TYPE_LIST_ITEM, NULL, "item");
+  e = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, e, "explanation");
+  gtk_expression_bind (e, cell, "tooltip-text", item);
+}
+
 static void
 setup_cell (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer data)
 {
   const ColumnDef *def = data;
+  if (def->type == G_TYPE_BOOLEAN)
+    {
+      GtkWidget *check = gtk_check_button_new ();
+      gtk_widget_set_halign (check, GTK_ALIGN_CENTER);
+      g_object_set_data (G_OBJECT (check), "window", g_object_get_data (G_OBJECT (factory), "window"));
+      gtk_list_item_set_child (item, check);
+      GtkExpression *e = gtk_property_expression_new (GTK_TYPE_LIST_ITEM, NULL, "item");
+      e = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, e, def->prop);
+      gtk_expression_bind (e, check, "active", item);
+      e = gtk_property_expression_new (GTK_TYPE_LIST_ITEM, NULL, "item");
+      e = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, e, "can-include");
+      gtk_expression_bind (e, check, "sensitive", item);
+      bind_tooltip (check, item);
+      g_signal_connect (check, "toggled", G_CALLBACK (on_use_toggled), item);
+      return;
+    }
   GtkWidget *label = gtk_label_new (NULL);
   gtk_label_set_xalign (GTK_LABEL (label), def->type == G_TYPE_STRING ? 0.0 : 1.0);
   if (def->type == G_TYPE_STRING)
@@ -71,6 +115,7 @@ setup_cell (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer data)
   else
     gtk_widget_add_css_class (label, "numeric");
   gtk_list_item_set_child (item, label);
+  bind_tooltip (label, item);
 
   GtkExpression *e = gtk_property_expression_new (GTK_TYPE_LIST_ITEM, NULL, "item");
   e = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, e, def->prop);
@@ -100,17 +145,20 @@ tsr_window_build_table (TsrWindow *self)
     {
       const ColumnDef *def = &columns[i];
       GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
+      g_object_set_data (G_OBJECT (factory), "window", self);
       g_signal_connect (factory, "setup", G_CALLBACK (setup_cell), (gpointer) def);
       GtkColumnViewColumn *col = gtk_column_view_column_new (_(def->title), factory);
       GtkExpression *key = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, NULL, def->prop);
       GtkSorter *sorter = def->type == G_TYPE_STRING ? GTK_SORTER (gtk_string_sorter_new (key))
                                                      : GTK_SORTER (gtk_numeric_sorter_new (key));
+      if (def->type == G_TYPE_BOOLEAN)
+        gtk_column_view_column_set_header_menu (col, NULL);
       gtk_column_view_column_set_sorter (col, sorter);
       g_object_unref (sorter);
       gtk_column_view_column_set_expand (col, def->expand);
       gtk_column_view_column_set_resizable (col, TRUE);
       gtk_column_view_append_column (GTK_COLUMN_VIEW (self->column_view), col);
-      if (!first)
+      if (!first && def->type != G_TYPE_BOOLEAN)
         first = col;
       g_object_unref (col);
     }
@@ -120,7 +168,129 @@ tsr_window_build_table (TsrWindow *self)
   GtkWidget *sw = gtk_scrolled_window_new ();
   gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (sw), self->column_view);
   gtk_widget_set_size_request (sw, -1, 180);
-  return sw;
+
+  /* beside the table: the selected frame's measurements against the gate's thresholds */
+  self->frame_detail = gtk_label_new (_("Select a frame to see why the gate keeps or leaves it."));
+  gtk_label_set_wrap (GTK_LABEL (self->frame_detail), TRUE);
+  gtk_label_set_xalign (GTK_LABEL (self->frame_detail), 0);
+  gtk_label_set_yalign (GTK_LABEL (self->frame_detail), 0);
+  gtk_label_set_selectable (GTK_LABEL (self->frame_detail), TRUE);
+  gtk_widget_add_css_class (self->frame_detail, "frame-detail");
+  gtk_widget_set_margin_start (self->frame_detail, 6);
+  gtk_widget_set_margin_end (self->frame_detail, 6);
+  gtk_widget_set_margin_top (self->frame_detail, 4);
+  GtkWidget *dsw = gtk_scrolled_window_new ();
+  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (dsw), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (dsw), self->frame_detail);
+  gtk_widget_set_size_request (dsw, 260, -1);
+  GtkWidget *paned = gtk_paned_new (GTK_ORIENTATION_HORIZONTAL);
+  gtk_paned_set_start_child (GTK_PANED (paned), sw);
+  gtk_paned_set_end_child (GTK_PANED (paned), dsw);
+  gtk_paned_set_resize_end_child (GTK_PANED (paned), FALSE);
+  gtk_paned_set_shrink_end_child (GTK_PANED (paned), FALSE);
+  return paned;
+}
+
+void
+tsr_window_update_frame_detail (TsrWindow *self)
+{
+  TsrFrameRow *row = gtk_single_selection_get_selected_item (self->selection);
+  const char *text = row ? tsr_frame_row_get_explanation (row) : NULL;
+  gtk_label_set_text (GTK_LABEL (self->frame_detail),
+                      text && *text ? text : _("Select a frame to see why the gate keeps or leaves it."));
+}
+
+/* Replace path's entry in the choices by choice. */
+static void
+choices_set (TsrFrameChoices *c, const char *path, TsrFrameChoice choice)
+{
+  char ***lists[2] = { &c->include, &c->exclude };
+  for (int l = 0; l < 2; l++)
+    {
+      GPtrArray *v = g_ptr_array_new ();
+      for (char **q = *lists[l]; q && *q; q++)
+        if (strcmp (*q, path) != 0)
+          g_ptr_array_add (v, g_strdup (*q));
+      if ((l == 0 && choice == TSR_FRAME_INCLUDE) || (l == 1 && choice == TSR_FRAME_EXCLUDE))
+        g_ptr_array_add (v, g_strdup (path));
+      g_strfreev (*lists[l]);
+      if (v->len == 0)
+        {
+          g_ptr_array_free (v, TRUE);
+          *lists[l] = NULL;
+        }
+      else
+        {
+          g_ptr_array_add (v, NULL);
+          *lists[l] = (char **) g_ptr_array_free (v, FALSE);
+        }
+    }
+}
+
+void
+tsr_window_set_frame_choice (TsrWindow *self, guint index, TsrFrameChoice choice)
+{
+  if (!self->session || index >= tsr_session_n_frames (self->session))
+    return;
+  g_autofree char *path = g_canonicalize_filename (tsr_session_frame (self->session, index)->path, NULL);
+  choices_set (&self->choices, path, choice);
+  tsr_window_request_weigh (self);
+}
+
+gboolean
+tsr_window_set_frame_used (TsrWindow *self, guint index, gboolean used)
+{
+  g_return_val_if_fail (TSR_IS_WINDOW (self), FALSE);
+  const TsrAnalysis *a = self->analysis;
+  if (!a || index >= a->reg->n_frames)
+    return FALSE;
+  const TsrFrameReg *fr = &a->reg->frames[index];
+  guint gate = self->weights ? self->weights->gate[index] : fr->gate;
+  gboolean possible = fr->registered && !(gate & TSR_GATE_FAILED);
+  if (used && !possible)
+    return FALSE;
+  gboolean auto_used = possible && (gate == 0 || self->params.tbqr.keep_gated);
+  tsr_window_set_frame_choice (self, index, used == auto_used ? TSR_FRAME_AUTO
+                                            : used ? TSR_FRAME_INCLUDE : TSR_FRAME_EXCLUDE);
+  return TRUE;
+}
+
+TsrFrameChoice
+tsr_window_get_frame_choice (TsrWindow *self, guint index)
+{
+  if (!self->session || index >= tsr_session_n_frames (self->session))
+    return TSR_FRAME_AUTO;
+  g_autofree char *path = g_canonicalize_filename (tsr_session_frame (self->session, index)->path, NULL);
+  for (char **q = self->choices.exclude; q && *q; q++)
+    if (strcmp (*q, path) == 0)
+      return TSR_FRAME_EXCLUDE;
+  for (char **q = self->choices.include; q && *q; q++)
+    if (strcmp (*q, path) == 0)
+      return TSR_FRAME_INCLUDE;
+  return TSR_FRAME_AUTO;
+}
+
+const char *
+tsr_window_get_frame_explanation (TsrWindow *self, guint index, const char **gate_words)
+{
+  GListModel *m = G_LIST_MODEL (self->store);
+  for (guint i = 0; i < g_list_model_get_n_items (m); i++)
+    {
+      g_autoptr (TsrFrameRow) row = g_list_model_get_item (m, i);
+      if (tsr_frame_row_get_index (row) == index)
+        {
+          if (gate_words)
+            *gate_words = tsr_frame_row_get_gate (row);
+          return tsr_frame_row_get_explanation (row);   /* the store holds the row */
+        }
+    }
+  return NULL;
+}
+
+const char *
+tsr_window_get_frame_detail (TsrWindow *self)
+{
+  return gtk_label_get_text (GTK_LABEL (self->frame_detail));
 }
 
 /* ---------------------------------------------------------------- diagnostics */

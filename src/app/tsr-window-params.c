@@ -18,13 +18,17 @@
 typedef struct
 {
   const char *group;
-  const char *keys[7];
+  const char *keys[12];
 } ParamGroup;
 
 static const ParamGroup param_groups[] = {
   { N_("Global quality"), { "global.alpha", "global.beta", "global.gamma", "global.k", NULL } },
   { N_("Local quality"), { "local.mode", "local.p", "local.k", NULL } },
-  { N_("Registration gate"), { "gate.cc_min", "gate.cc_mad", NULL } },
+  /* every key the gate's rules read (docs/registration.md): the CC threshold, the
+   * star confirmation that lifts the CC and shift rules, scale and shift */
+  { N_("Registration gate"),
+    { "gate.cc_min", "gate.cc_mad", "gate.cc_margin", "gate.trust_stars", "gate.scale_min", "gate.scale_max",
+      "gate.shift_min", "gate.shift_mult", "gate.keep_gated", "register.min_matched", "register.tolerance", NULL } },
   { N_("Clusters"), { "cluster.mode", "cluster.kappa", NULL } },
   { N_("Tiles (measured again on change)"), { "tiles.s", NULL } },
   { N_("Rejection (next run)"), { "reject.mode", "reject.kappa", NULL } },
@@ -34,6 +38,62 @@ static const ParamGroup param_groups[] = {
     { "restore.max_steps", "restore.min_steps", "restore.lr", "restore.crop", "restore.background", NULL } },
   { N_("Resources"), { "run.threads", "run.memory_mb", NULL } },
 };
+
+/* What the panel shows for a key: a label in words and the unit after the control (the key
+ * itself and its help text are the tooltip). */
+typedef struct
+{
+  const char *key;
+  const char *label;
+  const char *unit;
+} ParamLabel;
+
+static const ParamLabel param_labels[] = {
+  { "global.alpha", N_("Background share α"), "" },
+  { "global.beta", N_("Noise share β"), "" },
+  { "global.gamma", N_("Sharpness share γ"), "" },
+  { "global.k", N_("Global selectivity k"), "" },
+  { "local.mode", N_("Local quality form"), "" },
+  { "local.p", N_("PSF exponent p"), "" },
+  { "local.k", N_("Local selectivity k"), "" },
+  { "gate.cc_min", N_("Lowest correlation"), N_("CC") },
+  { "gate.cc_mad", N_("Correlation spread"), N_("× robust σ") },
+  { "gate.cc_margin", N_("Correlation margin"), N_("CC below the median") },
+  { "gate.trust_stars", N_("Trust confirmed star matches"), "" },
+  { "gate.scale_min", N_("Smallest scale"), "×" },
+  { "gate.scale_max", N_("Largest scale"), "×" },
+  { "gate.shift_min", N_("Shift always allowed"), N_("px") },
+  { "gate.shift_mult", N_("Shift allowed"), N_("× median shift") },
+  { "gate.keep_gated", N_("Stack gated frames too"), "" },
+  { "register.min_matched", N_("Stars to match"), N_("stars (re-analyses)") },
+  { "register.tolerance", N_("Star match radius"), N_("px (re-analyses)") },
+  { "cluster.mode", N_("Clusters"), "" },
+  { "cluster.kappa", N_("Cluster selectivity κ"), "" },
+  { "tiles.s", N_("Tile size"), N_("× FWHM") },
+  { "reject.mode", N_("Outlier rejection"), "" },
+  { "reject.kappa", N_("Rejection threshold"), N_("σ") },
+  { "deconv.iterations", N_("Iterations"), "" },
+  { "deconv.kappa", N_("Robustness κ"), "" },
+  { "deconv.delta", N_("Regularisation δ"), "" },
+  { "deconv.relax", N_("Relaxation"), "" },
+  { "deconv.sr", N_("Super-resolution"), "×" },
+  { "restore.max_steps", N_("Most training steps"), N_("steps") },
+  { "restore.min_steps", N_("Fewest training steps"), N_("steps") },
+  { "restore.lr", N_("Learning rate"), "" },
+  { "restore.crop", N_("Crop"), N_("px") },
+  { "restore.background", N_("Background term"), "" },
+  { "run.threads", N_("Threads"), N_("0 = all cores") },
+  { "run.memory_mb", N_("Memory budget"), N_("MiB") },
+};
+
+static const ParamLabel *
+param_label (const char *key)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (param_labels); i++)
+    if (strcmp (param_labels[i].key, key) == 0)
+      return &param_labels[i];
+  return NULL;
+}
 
 #define REANALYSE_DELAY_MS 800
 
@@ -55,7 +115,7 @@ reanalyse_timeout (gpointer data)
   if (self->paths && self->job != TSR_JOB_RUN && self->job != TSR_JOB_DECONV)
     {
       tsr_window_open_paths (self, (const char *const *) self->paths);
-      tsr_window_set_status_text (self, _("Tile size changed: measuring the local metrics again…"));
+      tsr_window_set_status_text (self, _("Registration or tile setting changed: analysing the session again…"));
     }
   return G_SOURCE_REMOVE;
 }
@@ -66,11 +126,13 @@ static void
 param_changed (TsrWindow *self, const char *key)
 {
   update_dependent_rows (self);
-  if (g_str_has_prefix (key, "tiles."))
+  if (g_str_has_prefix (key, "tiles.") || g_str_has_prefix (key, "register."))
     {
       if (self->paths)
         {
-          set_note (self, _("The local metrics are measured again with the new tile size."), FALSE);
+          set_note (self, g_str_has_prefix (key, "tiles.") ? _("The local metrics are measured again with the new tile size.")
+                                                            : _("The session is registered again with the new setting."),
+                    FALSE);
           if (self->reanalyse_source)
             g_source_remove (self->reanalyse_source);
           self->reanalyse_source = g_timeout_add (REANALYSE_DELAY_MS, reanalyse_timeout, self);
@@ -144,6 +206,22 @@ on_choice_changed (GObject *dd, GParamSpec *pspec, TsrWindow *self)
 }
 
 static void
+on_switch_changed (GObject *sw, GParamSpec *pspec, TsrWindow *self)
+{
+  if (self->updating_params)
+    return;
+  const char *key = g_object_get_data (sw, "key");
+  GError *error = NULL;
+  if (!tsr_project_set (&self->params, key, gtk_switch_get_active (GTK_SWITCH (sw)) ? "true" : "false", &error))
+    {
+      set_note (self, error->message, TRUE);
+      g_error_free (error);
+      return;
+    }
+  param_changed (self, key);
+}
+
+static void
 set_row_sensitive (TsrWindow *self, const char *key, gboolean on)
 {
   GtkWidget *w = g_hash_table_lookup (self->param_widgets, key);
@@ -165,6 +243,33 @@ update_dependent_rows (TsrWindow *self)
   set_row_sensitive (self, "global.beta", global_on);
   set_row_sensitive (self, "global.gamma", global_on);
   set_row_sensitive (self, "local.p", self->params.tbqr.local_mode == TSR_LOCAL_PSF);
+  /* clusters act when on, or in auto mode from cluster.auto_min frames used */
+  const TsrTbqrParams *t = &self->params.tbqr;
+  gboolean clusters = t->clusters == TSR_CLUSTER_ON
+                      || (t->clusters == TSR_CLUSTER_AUTO && self->weights
+                          && (int) self->weights->n_used >= t->cluster_auto_min);
+  set_row_sensitive (self, "cluster.kappa", clusters);
+  tsr_window_update_param_units (self);
+}
+
+/* The unit label of tiles.s shows the tile size it gives (T = clip(s·F, min, max)). */
+void
+tsr_window_update_param_units (TsrWindow *self)
+{
+  GtkWidget *w = self->param_widgets ? g_hash_table_lookup (self->param_widgets, "tiles.s") : NULL;
+  GtkWidget *unit = w ? g_object_get_data (G_OBJECT (w), "unit") : NULL;
+  if (!unit)
+    return;
+  if (self->analysis)
+    {
+      int t = tsr_tbqr_tile_size (&self->params.tbqr, self->analysis->session_fwhm, self->analysis->width,
+                                  self->analysis->height);
+      /* TRANSLATORS: tiles.s is a factor of the session's FWHM; %d is the tile size it gives */
+      g_autofree char *text = g_strdup_printf (_("× FWHM = %d px"), t);
+      gtk_label_set_text (GTK_LABEL (unit), text);
+    }
+  else
+    gtk_label_set_text (GTK_LABEL (unit), _("× FWHM"));
 }
 
 /* Every control shows the value in self->params. */
@@ -185,6 +290,8 @@ tsr_window_sync_params (TsrWindow *self)
         gtk_spin_button_set_value (GTK_SPIN_BUTTON (widget), *(const int *) field);
       else if (spec->type == TSR_PARAM_ENUM)
         gtk_drop_down_set_selected (GTK_DROP_DOWN (widget), (guint) *(const int *) field);
+      else if (spec->type == TSR_PARAM_BOOL)
+        gtk_switch_set_active (GTK_SWITCH (widget), *(const int *) field != 0);
     }
   self->updating_params = FALSE;
   update_dependent_rows (self);
@@ -200,10 +307,30 @@ preset_at (guint i)
   return NULL;
 }
 
+/* Do a and b differ in a key that the analysis measures with (register.*, stars.*, tiles.*)? */
+static gboolean
+analysis_keys_differ (TsrProject *a, TsrProject *b)
+{
+  for (guint i = 0; i < tsr_project_n_keys (); i++)
+    {
+      const TsrParamSpec *k = tsr_project_key (i);
+      if (!g_str_has_prefix (k->key, "register.") && !g_str_has_prefix (k->key, "stars.")
+          && !g_str_has_prefix (k->key, "tiles."))
+        continue;
+      g_autofree char *va = tsr_project_get_string (a, k->key);
+      g_autofree char *vb = tsr_project_get_string (b, k->key);
+      if (g_strcmp0 (va, vb) != 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 static void
 apply_preset (TsrWindow *self, const char *name)
 {
   GError *error = NULL;
+  /* the analysis was measured with these; a preset (Reset) that changes them measures again */
+  TsrProject measured = self->analysis ? self->analysis_params : self->params;
   if (!tsr_project_apply_preset (&self->params, name, &error))
     {
       set_note (self, error->message, TRUE);
@@ -213,10 +340,17 @@ apply_preset (TsrWindow *self, const char *name)
   tsr_window_sync_params (self);
   if (self->settings)
     g_settings_set_string (self->settings, "preset", name);
-  if (self->analysis)
+  if (self->analysis && self->paths && analysis_keys_differ (&measured, &self->params))
     {
-      set_note (self, _("Preset applied: the weights follow now; its registration and tile settings apply "
-                        "when the session is analysed again."), FALSE);
+      set_note (self, _("Preset applied: its registration and tile settings differ, so the session is "
+                        "analysed again."), FALSE);
+      if (self->reanalyse_source)
+        g_source_remove (self->reanalyse_source);
+      self->reanalyse_source = g_timeout_add (REANALYSE_DELAY_MS, reanalyse_timeout, self);
+    }
+  else if (self->analysis)
+    {
+      set_note (self, _("Preset applied: the weights follow now."), FALSE);
       tsr_window_request_weigh (self);
     }
   else
@@ -276,14 +410,22 @@ param_control (TsrWindow *self, const TsrParamSpec *spec)
       double range = spec->max - spec->min;
       double step = spec->type == TSR_PARAM_INT || range > 100 ? 1 : 0.05;
       w = gtk_spin_button_new_with_range (spec->min, spec->max, step);
-      gtk_spin_button_set_digits (GTK_SPIN_BUTTON (w), spec->type == TSR_PARAM_INT ? 0 : range > 100 ? 1 : 2);
+      /* three decimals where the range is small (a CC threshold of 0.975 must not read 0.97) */
+      gtk_spin_button_set_digits (GTK_SPIN_BUTTON (w), spec->type == TSR_PARAM_INT ? 0 : range > 100 ? 1 : range <= 2 ? 3 : 2);
       gtk_spin_button_set_numeric (GTK_SPIN_BUTTON (w), TRUE);
       g_signal_connect (w, "value-changed", G_CALLBACK (on_spin_changed), self);
+    }
+  else if (spec->type == TSR_PARAM_BOOL)
+    {
+      w = gtk_switch_new ();
+      gtk_widget_set_halign (w, GTK_ALIGN_END);
+      g_signal_connect (w, "notify::active", G_CALLBACK (on_switch_changed), self);
     }
   else
     return NULL;
   gtk_widget_set_tooltip_text (w, _(spec->help));
-  gtk_widget_set_size_request (w, 140, -1);
+  if (spec->type != TSR_PARAM_BOOL)
+    gtk_widget_set_size_request (w, 140, -1);
   g_object_set_data (G_OBJECT (w), "key", (gpointer) spec->key);
   g_hash_table_insert (self->param_widgets, (gpointer) spec->key, w);
   return w;
@@ -334,13 +476,22 @@ tsr_window_build_params (TsrWindow *self)
           GtkWidget *control = spec ? param_control (self, spec) : NULL;
           if (!control)
             continue;
-          GtkWidget *label = gtk_label_new (spec->key);
+          const ParamLabel *pl = param_label (spec->key);
+          GtkWidget *label = gtk_label_new (pl ? _(pl->label) : spec->key);
           gtk_label_set_xalign (GTK_LABEL (label), 0);
           gtk_widget_set_hexpand (label, TRUE);
-          gtk_widget_set_tooltip_text (label, _(spec->help));
+          /* the key and its help: what the CLI's --set and the project file call it */
+          g_autofree char *tip = g_strdup_printf ("%s — %s", spec->key, _(spec->help));
+          gtk_widget_set_tooltip_text (label, tip);
+          gtk_widget_set_tooltip_text (control, tip);
           g_object_set_data (G_OBJECT (control), "label", label);
+          GtkWidget *unit = gtk_label_new (pl && *pl->unit ? _(pl->unit) : "");
+          gtk_label_set_xalign (GTK_LABEL (unit), 0);
+          gtk_widget_add_css_class (unit, "dim-label");
+          g_object_set_data (G_OBJECT (control), "unit", unit);
           gtk_grid_attach (GTK_GRID (grid), label, 0, row, 1, 1);
           gtk_grid_attach (GTK_GRID (grid), control, 1, row, 1, 1);
+          gtk_grid_attach (GTK_GRID (grid), unit, 2, row, 1, 1);
           row++;
         }
       GtkWidget *exp = gtk_expander_new (_(param_groups[g].group));
@@ -394,6 +545,8 @@ tsr_window_set_param (TsrWindow *self, const char *key, double value)
     return FALSE;
   if (GTK_IS_SPIN_BUTTON (w))
     gtk_spin_button_set_value (GTK_SPIN_BUTTON (w), value);
+  else if (GTK_IS_SWITCH (w))
+    gtk_switch_set_active (GTK_SWITCH (w), value != 0);
   else
     gtk_drop_down_set_selected (GTK_DROP_DOWN (w), (guint) value);
   return TRUE;
@@ -404,4 +557,23 @@ tsr_window_param_sensitive (TsrWindow *self, const char *key)
 {
   GtkWidget *w = g_hash_table_lookup (self->param_widgets, key);
   return w && gtk_widget_get_sensitive (w);
+}
+
+const char *
+tsr_window_get_param_label (TsrWindow *self, const char *key, const char **unit)
+{
+  GtkWidget *w = g_hash_table_lookup (self->param_widgets, key);
+  if (!w)
+    return NULL;
+  GtkWidget *l = g_object_get_data (G_OBJECT (w), "label");
+  GtkWidget *u = g_object_get_data (G_OBJECT (w), "unit");
+  if (unit)
+    *unit = u ? gtk_label_get_text (GTK_LABEL (u)) : NULL;
+  return l ? gtk_label_get_text (GTK_LABEL (l)) : NULL;
+}
+
+void
+tsr_window_update_param_rows (TsrWindow *self)
+{
+  update_dependent_rows (self);
 }

@@ -57,8 +57,12 @@ struct _TsrWindow
 
   /* data */
   TsrProject params;
+  TsrProject analysis_params; /* the parameters the shown analysis was measured with */
   char **paths;
   char *project_path;         /* the project the session came from, or NULL */
+  TsrFrameChoices choices;    /* the user's include/exclude per frame (canonical paths) */
+  TsrFrameChoices *open_choices; /* a project's choices, for the analysis it starts */
+  GtkWidget *frame_detail;    /* the selected frame's gate explanation under the table */
   TsrSession *session;
   TsrAnalysis *analysis;
   TsrWeights *weights;
@@ -96,6 +100,20 @@ struct _TsrWindow
   TsrImage *deconv_img;
   cairo_surface_t *deconv_surface;
   guint deconv_iteration;
+
+  /* display stretch (tsr-window-stretch.c) */
+  GtkWidget *stretch_bar, *histogram, *stretch_auto, *stretch_linked, *stretch_black, *stretch_mid, *stretch_white;
+  gboolean stretch_manual, stretch_unlinked;
+  double stretch_manual_v[3];        /* manual black, midtone balance, white */
+  guint stretch_gen, stretch_key, stretch_done_key, stretch_updating;
+  gboolean stretch_running, stretch_pending;
+  TsrImage *stretch_img, *stretch_cmp;   /* the shown image and the split view's other one */
+  cairo_surface_t *stretch_surface, *stretch_cmp_surface;
+  guint32 *hist;
+  int hist_nch;
+  double hist_lo, hist_hi, data_lo, data_hi;
+  TsrStretch stretch_now;
+  float stretch_mids[3];
 
   /* jobs */
   TsrJobKind job;
@@ -167,10 +185,15 @@ void      tsr_window_progress_data_free (gpointer data);
 GtkWidget *tsr_window_build_table (TsrWindow *self);
 GtkWidget *tsr_window_build_diagnostics (TsrWindow *self);
 void      tsr_window_on_selection_changed (GObject *sel, GParamSpec *pspec, TsrWindow *self);
+void      tsr_window_update_frame_detail (TsrWindow *self);
 
 /* tsr-window-params.c */
 GtkWidget *tsr_window_build_params (TsrWindow *self);
 void      tsr_window_sync_params (TsrWindow *self);
+
+void      tsr_window_update_param_units (TsrWindow *self);
+/* Rows whose effect depends on other values or on the weights (greyed), derived units. */
+void      tsr_window_update_param_rows (TsrWindow *self);
 
 /* tsr-window-files.c */
 void      tsr_window_files_init (TsrWindow *self);
@@ -222,7 +245,15 @@ typedef struct
   int index;
   gint64 t0;
   gboolean detect_starless;   /* analysis: a starless session goes to the planetary job */
+  TsrFrameChoices choices;    /* analysis, weighing: the user's frame choices to apply */
 } JobData;
+
+/* Copy of c (deep). */
+void tsr_frame_choices_copy (TsrFrameChoices *dst, const TsrFrameChoices *src);
+/* TsrFrameChoice per frame of a's session (g_free). */
+guint8 *tsr_window_choices_array (const TsrFrameChoices *c, const TsrAnalysis *a);
+/* Set a frame's choice and re-weigh (tsr-window-panels.c). */
+void tsr_window_set_frame_choice (TsrWindow *self, guint index, TsrFrameChoice choice);
 
 void tsr_window_request_weigh_full (TsrWindow *self);
 void tsr_window_set_reconstruction (TsrWindow *self, TsrReconstruction *r, cairo_surface_t *rs, cairo_surface_t *ms);
@@ -252,6 +283,12 @@ gpointer   tsr_window_job_result (TsrWindow *self, GTask *task, guint gen, GDest
 void       tsr_window_restore_init (TsrWindow *self);
 void       tsr_window_restore_clear (TsrWindow *self);
 gboolean   tsr_window_restore_possible (TsrWindow *self);
+
+/* tsr-window-stretch.c */
+GtkWidget *tsr_window_stretch_init (TsrWindow *self);   /* the histogram/stretch bar */
+void       tsr_window_stretch_shown (TsrWindow *self, TsrImage *img, TsrImage *cmp);
+void       tsr_window_stretch_dispose (TsrWindow *self);
+gboolean   tsr_window_stretch_busy (TsrWindow *self);
 
 /* tsr-window-denoise.c */
 GtkWidget *tsr_window_denoise_init (TsrWindow *self);   /* actions; returns the strength bar */

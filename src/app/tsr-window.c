@@ -253,6 +253,7 @@ tsr_window_refresh_rows (TsrWindow *self)
       g_autoptr (TsrFrameRow) row = g_list_model_get_item (G_LIST_MODEL (self->store), i);
       tsr_frame_row_update (row, self->analysis, self->weights);
     }
+  tsr_window_update_frame_detail (self);
 }
 
 /* ---------------------------------------------------------------- jobs: common */
@@ -264,6 +265,7 @@ tsr_window_job_data_free (gpointer data)
   if (d->progress)
     progress_shared_unref (d->progress);
   g_strfreev (d->paths);
+  tsr_frame_choices_clear (&d->choices);
   g_clear_pointer (&d->analysis, tsr_analysis_unref);
   g_clear_pointer (&d->weights, tsr_weights_unref);
   g_free (d->path);
@@ -765,8 +767,14 @@ load_frame (TsrWindow *self, int index, const char *path)
 static void
 show_current (TsrWindow *self)
 {
-  if (self->disposed || tsr_window_planetary_show_current (self))
+  if (self->disposed)
     return;
+  if (tsr_window_planetary_show_current (self))
+    {
+      /* a planetary session has its own linear stretch (tsr-window-planetary.c) */
+      gtk_widget_set_visible (self->stretch_bar, FALSE);
+      return;
+    }
   ShowMode mode = gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown));
   if (mode == SHOW_RESULT && self->recon && self->result_surface)
     tsr_image_view_set_image (self->view, self->recon->result, self->result_surface, -1);
@@ -808,6 +816,14 @@ show_current (TsrWindow *self)
     tsr_image_view_set_compare (self->view, NULL, NULL, NULL);
   /* stars are in the displayed frame's own coordinates: only over that frame */
   gtk_widget_set_sensitive (self->tog_stars, mode == SHOW_FRAME);
+  /* the display stretch and histogram of what is shown (and of the split view's other side) */
+  TsrImage *cmp = NULL;
+  if (mode == SHOW_DENOISED && self->denoise_img)
+    cmp = self->denoise_input;
+  else if (can_split && gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_compare)))
+    cmp = mode == SHOW_RESULT ? self->recon->mean : self->recon->result;
+  gtk_widget_set_visible (self->stretch_bar, TRUE);
+  tsr_window_stretch_shown (self, tsr_image_view_get_image (self->view), cmp);
 }
 
 static void
@@ -843,6 +859,7 @@ tsr_window_on_selection_changed (GObject *sel, GParamSpec *pspec, TsrWindow *sel
     return;
   int index = tsr_frame_row_get_index (row);
   self->selected_frame = index;
+  tsr_window_update_frame_detail (self);
   tsr_image_view_set_selected_frame (self->view, index);
   tsr_window_redraw_figures_full (self);
   if (gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown)) != SHOW_FRAME)
@@ -1041,7 +1058,8 @@ install_css (void)
                                    "label.error { color: #e01b24; }\n"
                                    ".param-note { font-size: smaller; }\n"
                                    "columnview.data-table { font-size: smaller; }\n"
-                                   ".status-bar { padding: 2px 0; }\n", -1);
+                                   ".status-bar { padding: 2px 0; }\n"
+                                   ".frame-detail { font-size: smaller; }\n", -1);
   gtk_style_context_add_provider_for_display (display, GTK_STYLE_PROVIDER (css),
                                               GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
   g_object_unref (css);
@@ -1075,6 +1093,7 @@ tsr_window_init (TsrWindow *self)
   tsr_window_planetary_init_toolbar (self);
   gtk_box_append (GTK_BOX (image_box), GTK_WIDGET (self->view));
   gtk_widget_set_vexpand (GTK_WIDGET (self->view), TRUE);
+  gtk_box_append (GTK_BOX (image_box), tsr_window_stretch_init (self));
   GtkWidget *left = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
   gtk_paned_set_start_child (GTK_PANED (left), image_box);
   gtk_paned_set_end_child (GTK_PANED (left), tsr_window_build_table (self));
@@ -1150,6 +1169,7 @@ tsr_window_dispose (GObject *object)
       self->reanalyse_source = 0;
       tsr_window_files_dispose (self);
       tsr_window_planetary_dispose (self);
+      tsr_window_stretch_dispose (self);
     }
   G_OBJECT_CLASS (tsr_window_parent_class)->dispose (object);
 }
@@ -1165,6 +1185,12 @@ tsr_window_finalize (GObject *object)
   g_clear_pointer (&self->param_widgets, g_hash_table_unref);
   g_strfreev (self->paths);
   g_free (self->project_path);
+  tsr_frame_choices_clear (&self->choices);
+  if (self->open_choices)
+    {
+      tsr_frame_choices_clear (self->open_choices);
+      g_free (self->open_choices);
+    }
   g_clear_pointer (&self->session, tsr_session_unref);
   g_clear_pointer (&self->analysis, tsr_analysis_unref);
   g_clear_pointer (&self->weights, tsr_weights_unref);
@@ -1273,6 +1299,7 @@ tsr_window_is_busy (TsrWindow *self)
   return self->job != TSR_JOB_NONE || self->weigh_running || self->weigh_pending || self->loading
          || self->run_workers > 0 || self->analysis_workers > 0 || self->preview_running
          || self->preview_pending || self->export_workers > 0 || self->reanalyse_source != 0
+         || tsr_window_stretch_busy (self)
          || tsr_window_planetary_busy (self);
 }
 
@@ -1288,6 +1315,23 @@ void
 tsr_window_set_show (TsrWindow *self, TsrShow show)
 {
   gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), (guint) show);
+}
+
+gboolean
+tsr_window_select_frame (TsrWindow *self, guint index)
+{
+  GListModel *m = G_LIST_MODEL (self->selection);
+  guint n = g_list_model_get_n_items (m);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (TsrFrameRow) row = g_list_model_get_item (m, i);
+      if (tsr_frame_row_get_index (row) == index)
+        {
+          gtk_single_selection_set_selected (self->selection, i);
+          return TRUE;
+        }
+    }
+  return FALSE;
 }
 
 TsrShow

@@ -56,6 +56,9 @@ void        tsr_window_set_autorun (TsrWindow *self, gboolean autorun);
 void        tsr_window_cancel (TsrWindow *self);
 /* Set a parameter through its control in the panel (as if the user changed it). */
 gboolean    tsr_window_set_param (TsrWindow *self, const char *key, double value);
+/* The panel's label of key (words, not the key) and its unit (may show a derived value:
+ * tiles.s gives "× FWHM = 105 px"); NULL when key is not in the panel. */
+const char *tsr_window_get_param_label (TsrWindow *self, const char *key, const char **unit);
 /* Whether the control of key takes input (FALSE where the value has no effect now). */
 gboolean    tsr_window_param_sensitive (TsrWindow *self, const char *key);
 
@@ -78,6 +81,25 @@ void        tsr_window_set_split (TsrWindow *self, gboolean split);
 /* The image view (for tests: what it shows). */
 struct _TsrImageView *tsr_window_get_image_view (TsrWindow *self);
 TsrShow     tsr_window_get_show (TsrWindow *self);
+/* The Use column: stack frame index (TRUE) or leave it out, over the gate (a gated frame
+ * included, a valid one excluded; as the gate decides is no choice). Re-weighs; saved in the
+ * project. FALSE when there is no such frame or it cannot be stacked (no transform). */
+gboolean    tsr_window_set_frame_used (TsrWindow *self, guint index, gboolean used);
+TsrFrameChoice tsr_window_get_frame_choice (TsrWindow *self, guint index);
+/* The row of frame index: its gate explanation (the tooltip) and the Gate column's text. */
+const char *tsr_window_get_frame_explanation (TsrWindow *self, guint index, const char **gate_words);
+/* The detail beside the table (the selected frame's explanation). */
+const char *tsr_window_get_frame_detail (TsrWindow *self);
+/* The display stretch (display only): automatic (linked or not) or manual black, midtone
+ * balance (0 … 1) and white; as the stretch bar's controls set it. */
+void        tsr_window_set_stretch (TsrWindow *self, gboolean manual, gboolean linked, double black, double mid,
+                                    double white);
+/* The stretch shown now (per-channel midtones) and the displayed image's histogram
+ * (nch × nbins counts over [lo, hi]; NULL before an image was shown). */
+void        tsr_window_get_stretch (TsrWindow *self, TsrStretch *st, float midtones[3]);
+const guint32 *tsr_window_get_histogram (TsrWindow *self, int *nbins, int *nch, double *lo, double *hi);
+/* Select the table row of frame index (as a click on it does); FALSE when there is none. */
+gboolean    tsr_window_select_frame (TsrWindow *self, guint index);
 
 /* Parameters: apply a preset ("default", "seestar", "dslr", "mono") through the panel's
  * selector, as if chosen there (FALSE for an unknown name). */

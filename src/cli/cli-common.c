@@ -240,7 +240,7 @@ cli_cancellable (void)
 int
 cli_params_and_session (const char *command, const char *config, char **sets,
                         int argc, char **argv, gboolean recursive,
-                        TsrProject *p, TsrSession **session_out)
+                        TsrProject *p, TsrSession **session_out, TsrFrameChoices *frames)
 {
   GError *error = NULL;
   g_auto (GStrv) project_paths = NULL;
@@ -250,8 +250,19 @@ cli_params_and_session (const char *command, const char *config, char **sets,
   if (config)
     {
       g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-      if (!tsr_project_load (config, p, &project_paths, warnings, &error))
+      g_auto (TsrFrameChoices) choices = { NULL, NULL };
+      if (!tsr_project_load_full (config, p, &project_paths, &choices, warnings, &error))
         return cli_fail (error);
+      if (!frames && (choices.include || choices.exclude))
+        /* TRANSLATORS: %s is the subcommand (deconv, restore) */
+        fprintf (stderr, _("%s: the project's frame choices ([frames] include/exclude) are not applied by this "
+                           "command; it uses the gate alone\n"), command);
+      else if (frames)
+        {
+          tsr_frame_choices_clear (frames);
+          *frames = choices;
+          choices.include = choices.exclude = NULL;
+        }
       if (warnings->len > 0)
         {
           g_autofree char *w0 = g_strdup (warnings->pdata[0]);

@@ -47,10 +47,12 @@ gboolean cli_same_file (const char *a, const char *b);
  * then the project named by config (an unknown key — most often a misspelt one — is refused:
  * running without it would silently ignore a setting the user believes applied), then the
  * --set assignments, validated; the session from the remaining arguments or else the
- * project's paths. Returns 0, or the exit status after printing one line. */
+ * project's paths. Returns 0, or the exit status after printing one line. frames (may be
+ * NULL) receives the project's per-frame choices ([frames]); a command that passes NULL
+ * does not apply them and says so when the project has any. */
 int      cli_params_and_session (const char *command, const char *config, char **sets,
                                  int argc, char **argv, gboolean recursive,
-                                 TsrProject *p, TsrSession **session_out);
+                                 TsrProject *p, TsrSession **session_out, TsrFrameChoices *frames);
 
 /* Cancel the job on SIGINT, SIGTERM and SIGHUP (temporary and staged files are removed). */
 GCancellable *cli_cancellable (void);

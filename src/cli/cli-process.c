@@ -69,7 +69,8 @@ cli_process (int argc, char **argv)
   GError *error = NULL;
   TsrProject p;
   g_autoptr (TsrSession) s = NULL;
-  int rc = cli_params_and_session ("process", config, sets, argc, argv, recursive, &p, &s);
+  g_auto (TsrFrameChoices) frames = { NULL, NULL };
+  int rc = cli_params_and_session ("process", config, sets, argc, argv, recursive, &p, &s, &frames);
   if (rc != 0)
     return rc;
   if (tsr_session_n_frames (s) < 2)
@@ -109,7 +110,14 @@ cli_process (int argc, char **argv)
       cli_progress_end (&prog);
       return cli_fail (error);
     }
-  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (a, &p.tbqr, &error);
+  /* the project's per-frame choices (the window's Use column) over the gate */
+  guint n_unmatched = 0;
+  g_autofree guint8 *choices = tsr_frame_choices_for_session (&frames, s, &n_unmatched);
+  if (n_unmatched > 0)
+    fprintf (stderr, g_dngettext (GETTEXT_PACKAGE, "process: %u frame named in the project's [frames] is not part of this session (ignored)\n",
+                                  "process: %u frames named in the project's [frames] are not part of this session (ignored)\n", n_unmatched),
+             n_unmatched);
+  g_autoptr (TsrWeights) w = tsr_tbqr_weigh_with_choices (a, &p.tbqr, choices, &error);
   if (!w)
     {
       cli_progress_end (&prog);
@@ -173,11 +181,18 @@ cli_process (int argc, char **argv)
       return cli_fail (error);
     }
   const TsrValidation *v = &r->validation;
-  guint n_gated = 0;
+  guint n_gated = 0, n_included = 0, n_excluded = 0;
   for (guint f = 0; f < w->n_frames; f++)
-    n_gated += w->gate[f] != 0;
+    {
+      n_gated += w->gate[f] != 0;
+      n_included += w->choice[f] == TSR_FRAME_INCLUDE && w->used[f];
+      n_excluded += w->choice[f] == TSR_FRAME_EXCLUDE;
+    }
   printf (_("processed %u frames (%u weighted, %u gated) in %.1f s → %s\n"), a->reg->n_frames, w->n_used,
           n_gated, secs, out);
+  if (n_included + n_excluded > 0)
+    printf (_("by hand (project [frames]): %u gated frame(s) included, %u frame(s) excluded\n"), n_included,
+            n_excluded);
   printf (_("tile %d px; reference %u; clusters %d\n"), a->tile_size, a->reg->reference, w->n_clusters);
   printf (_("validation vs mean stack (%u matched stars): FWHM %.3f → %.3f px (%.1f %%), noise ratio %.3f, "
             "flux ratio %.4f, seam %.3f: %s\n"),

@@ -55,7 +55,7 @@ cli_restore (int argc, char **argv)
   GError *error = NULL;
   TsrProject p;
   g_autoptr (TsrSession) s = NULL;
-  int rc = cli_params_and_session ("restore", config, sets, argc, argv, recursive, &p, &s);
+  int rc = cli_params_and_session ("restore", config, sets, argc, argv, recursive, &p, &s, NULL);
   if (rc != 0)
     return rc;
   if (!cli_check_output (out, s, &error) || (mean_out && !cli_check_output (mean_out, s, &error))

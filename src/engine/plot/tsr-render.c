@@ -196,8 +196,83 @@ stretch_byte (float v, float black, float white, float m)
   return (guint32) CLAMP (b, 0, 255);
 }
 
+void
+tsr_stretch_auto_unlinked (const TsrImage *img, TsrStretch *st, float midtones[3])
+{
+  g_return_if_fail (img != NULL && st != NULL && midtones != NULL);
+  DisplaySource src;
+  display_source_init (&src, img);
+  stretch_from_source (&src, st);
+  /* each channel's median to the target grey with its own balance */
+  gsize n = (gsize) src.pw * src.ph;
+  for (int c = 0; c < 3; c++)
+    midtones[c] = st->midtone;
+  for (int c = 0; c < src.nplanes; c++)
+    {
+      float med = NAN, mad = NAN;
+      tsr_plane_median_mad (src.planes[c], src.mask, n, TSR_STRETCH_MAX_SAMPLES, &med, &mad);
+      double xm = (med - st->black[c]) / (st->white[c] - st->black[c]);
+      if (isfinite (xm) && xm > 0.0 && xm < 1.0)
+        midtones[c] = CLAMP (tsr_mtf ((float) TSR_STRETCH_TARGET_BG, (float) xm), 1e-7f, 1.0f - 1e-7f);
+    }
+  if (src.nplanes == 1)
+    midtones[1] = midtones[2] = midtones[0];
+  display_source_clear (&src);
+}
+
+gboolean
+tsr_display_range (const TsrImage *img, double *lo_out, double *hi_out)
+{
+  g_return_val_if_fail (img != NULL, FALSE);
+  DisplaySource src;
+  display_source_init (&src, img);
+  gsize n = (gsize) src.pw * src.ph;
+  double lo = INFINITY, hi = -INFINITY;
+  for (int c = 0; c < src.nplanes; c++)
+    for (gsize i = 0; i < n; i++)
+      if (src.mask[i] && isfinite (src.planes[c][i]))
+        {
+          lo = MIN (lo, src.planes[c][i]);
+          hi = MAX (hi, src.planes[c][i]);
+        }
+  display_source_clear (&src);
+  if (!(hi >= lo))
+    return FALSE;
+  *lo_out = lo;
+  *hi_out = hi;
+  return TRUE;
+}
+
+int
+tsr_display_histogram (const TsrImage *img, int nbins, double lo, double hi, guint32 *counts)
+{
+  g_return_val_if_fail (img != NULL && nbins > 0 && counts != NULL, 0);
+  memset (counts, 0, sizeof (guint32) * 3 * (gsize) nbins);
+  DisplaySource src;
+  display_source_init (&src, img);
+  gsize n = (gsize) src.pw * src.ph;
+  double scale = hi > lo ? nbins / (hi - lo) : 0;
+  for (int c = 0; c < src.nplanes; c++)
+    for (gsize i = 0; i < n; i++)
+      if (src.mask[i] && isfinite (src.planes[c][i]))
+        {
+          double b = (src.planes[c][i] - lo) * scale;
+          int k = b <= 0 ? 0 : b >= nbins ? nbins - 1 : (int) b;
+          counts[(gsize) c * nbins + k]++;
+        }
+  int nch = src.nplanes >= 3 ? 3 : 1;
+  display_source_clear (&src);
+  return nch;
+}
+
 cairo_surface_t *
 tsr_render_surface (const TsrImage *img, const TsrStretch *st, int downsample)
+{
+  return tsr_render_surface_full (img, st, NULL, downsample);
+}
+
+cairo_surface_t *
+tsr_render_surface_full (const TsrImage *img, const TsrStretch *st, const float *midtones, int downsample)
 {
   g_return_val_if_fail (img != NULL, NULL);
 
@@ -227,9 +302,13 @@ tsr_render_surface (const TsrImage *img, const TsrStretch *st, int downsample)
       if (!(white[c] > black[c]) || !isfinite (white[c] - black[c]))
         white[c] = black[c] + 1.0f;
     }
-  float m = st->midtone;
-  if (!(m > 0.0f && m < 1.0f))
-    m = 0.5f;
+  float mc[3];
+  for (int c = 0; c < 3; c++)
+    {
+      mc[c] = midtones ? midtones[c] : st->midtone;
+      if (!(mc[c] > 0.0f && mc[c] < 1.0f))
+        mc[c] = 0.5f;
+    }
 
   cairo_surface_flush (surface);
   unsigned char *pixels = cairo_image_surface_get_data (surface);
@@ -269,12 +348,12 @@ tsr_render_surface (const TsrImage *img, const TsrStretch *st, int downsample)
           guint32 r, g, b;
           if (src.nplanes >= 3)
             {
-              r = stretch_byte ((float) (sum[0] / n), black[0], white[0], m);
-              g = stretch_byte ((float) (sum[1] / n), black[1], white[1], m);
-              b = stretch_byte ((float) (sum[2] / n), black[2], white[2], m);
+              r = stretch_byte ((float) (sum[0] / n), black[0], white[0], mc[0]);
+              g = stretch_byte ((float) (sum[1] / n), black[1], white[1], mc[1]);
+              b = stretch_byte ((float) (sum[2] / n), black[2], white[2], mc[2]);
             }
           else
-            r = g = b = stretch_byte ((float) (sum[0] / n), black[0], white[0], m);
+            r = g = b = stretch_byte ((float) (sum[0] / n), black[0], white[0], mc[0]);
           row[ox] = 0xFF000000u | (r << 16) | (g << 8) | b;
         }
     }

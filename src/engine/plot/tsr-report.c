@@ -36,6 +36,12 @@ tsr_figure_title (TsrFigure f)
   return _(figs[f].title);
 }
 
+double
+tsr_report_cc_gate (const TsrAnalysis *a, const TsrWeights *w)
+{
+  return w ? w->cc_threshold : a->reg->cc_threshold;
+}
+
 void
 tsr_report_draw (cairo_t *cr, double width, double height, TsrFigure fig, gboolean dark,
                  const TsrAnalysis *a, const TsrWeights *w, const TsrReconstruction *r, int frame)
@@ -87,8 +93,10 @@ tsr_report_draw (cairo_t *cr, double width, double height, TsrFigure fig, gboole
           v[f] = f == a->reg->reference ? NAN : a->reg->frames[f].cc;
         st.xlabel = _("CC");
         st.ylabel = _("frames");
-        g_autofree char *lab = g_strdup_printf (_("gate %.3f"), a->reg->cc_threshold);
-        tsr_plot_histogram (cr, width, height, &st, v, n, 20, a->reg->cc_threshold, lab);
+        /* the threshold of this weighing (the gate.* keys now), else the analysis' */
+        double thr = tsr_report_cc_gate (a, w);
+        g_autofree char *lab = g_strdup_printf (_("gate %.3f"), thr);
+        tsr_plot_histogram (cr, width, height, &st, v, n, 20, thr, lab);
         g_free (v);
         break;
       }

@@ -25,6 +25,9 @@ const char *tsr_figure_title (TsrFigure f);  /* translated title */
 
 /* Draw a figure. frame selects a frame for the per-frame maps (−1 = session mean).
  * r may be NULL (no validation yet). */
+/* The CC threshold the CC histogram draws: the weighing's (the gate.* keys as they are now)
+ * when w is given, else the analysis' own. */
+double   tsr_report_cc_gate (const TsrAnalysis *a, const TsrWeights *w);
 void     tsr_report_draw (cairo_t *cr, double width, double height, TsrFigure fig, gboolean dark,
                           const TsrAnalysis *a, const TsrWeights *w, const TsrReconstruction *r,
                           int frame);

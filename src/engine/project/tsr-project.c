@@ -6,6 +6,7 @@
 #include "tsr-project.h"
 #include "tsr-error.h"
 #include "tsr-json.h"
+#include "tsr-tbqr.h"
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
@@ -226,6 +227,22 @@ gboolean
 tsr_project_save (const char *path, const TsrProject *p, const char *const *session_paths,
                   GError **error)
 {
+  return tsr_project_save_full (path, p, session_paths, NULL, error);
+}
+
+void
+tsr_frame_choices_clear (TsrFrameChoices *c)
+{
+  if (!c)
+    return;
+  g_clear_pointer (&c->include, g_strfreev);
+  g_clear_pointer (&c->exclude, g_strfreev);
+}
+
+gboolean
+tsr_project_save_full (const char *path, const TsrProject *p, const char *const *session_paths,
+                       const TsrFrameChoices *frames, GError **error)
+{
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (p != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -244,6 +261,13 @@ tsr_project_save (const char *path, const TsrProject *p, const char *const *sess
       g_autofree char *v = tsr_key_get_string (s, job_base (p, s));
       g_key_file_set_value (kf, group, dot + 1, v);
     }
+  /* frame choices: only when there are any, so a project without them reads as before */
+  if (frames && frames->include && frames->include[0])
+    g_key_file_set_string_list (kf, "frames", "include", (const char *const *) frames->include,
+                                g_strv_length (frames->include));
+  if (frames && frames->exclude && frames->exclude[0])
+    g_key_file_set_string_list (kf, "frames", "exclude", (const char *const *) frames->exclude,
+                                g_strv_length (frames->exclude));
 
   gsize len = 0;
   g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
@@ -412,9 +436,99 @@ load_session_group (GKeyFile *kf, const char *path, char ***session_paths,
   return TRUE;
 }
 
+/* [frames] include=… exclude=…: lists of frame paths, relative ones against the project's
+ * folder. */
+static gboolean
+load_frames_group (GKeyFile *kf, const char *path, TsrFrameChoices *out, GPtrArray *warnings, GError **error)
+{
+  g_auto (GStrv) keys = g_key_file_get_keys (kf, "frames", NULL, NULL);
+  g_autofree char *base = g_path_get_dirname (path);
+  g_autofree char *absbase = g_canonicalize_filename (base, NULL);
+  for (guint i = 0; keys && keys[i]; i++)
+    {
+      gboolean inc = strcmp (keys[i], "include") == 0;
+      if (!inc && strcmp (keys[i], "exclude") != 0)
+        {
+          add_warning (warnings, g_strdup_printf (_("%s: unknown key [frames] %s (ignored)"), path, keys[i]));
+          continue;
+        }
+      GError *e = NULL;
+      gsize n = 0;
+      g_auto (GStrv) list = g_key_file_get_string_list (kf, "frames", keys[i], &n, &e);
+      if (!list)
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: [frames] %s cannot be read: %s"), path, keys[i],
+                       e->message);
+          g_error_free (e);
+          return FALSE;
+        }
+      GPtrArray *v = g_ptr_array_new ();
+      for (gsize j = 0; j < n; j++)
+        if (list[j] && *list[j])
+          g_ptr_array_add (v, g_canonicalize_filename (list[j], absbase));
+      g_ptr_array_add (v, NULL);
+      char ***slot = inc ? &out->include : &out->exclude;
+      g_strfreev (*slot);
+      *slot = (char **) g_ptr_array_free (v, FALSE);
+    }
+  return TRUE;
+}
+
+static gboolean
+path_in (char **list, const char *canonical)
+{
+  for (guint i = 0; list && list[i]; i++)
+    if (strcmp (list[i], canonical) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+guint8 *
+tsr_frame_choices_for_session (const TsrFrameChoices *c, TsrSession *s, guint *n_unmatched)
+{
+  g_return_val_if_fail (s != NULL, NULL);
+  guint n = tsr_session_n_frames (s);
+  guint8 *out = g_new0 (guint8, MAX (n, 1u));
+  char **canon = g_new0 (char *, n + 1);
+  char **lists[2] = { NULL, NULL };   /* include, exclude: canonical */
+  for (int l = 0; c && l < 2; l++)
+    {
+      char **src = l ? c->exclude : c->include;
+      lists[l] = g_new0 (char *, (src ? g_strv_length (src) : 0) + 1);
+      for (guint i = 0; src && src[i]; i++)
+        lists[l][i] = g_canonicalize_filename (src[i], NULL);
+    }
+  for (guint f = 0; f < n; f++)
+    {
+      canon[f] = g_canonicalize_filename (tsr_session_frame (s, f)->path, NULL);
+      if (path_in (lists[1], canon[f]))
+        out[f] = TSR_FRAME_EXCLUDE;
+      else if (path_in (lists[0], canon[f]))
+        out[f] = TSR_FRAME_INCLUDE;
+    }
+  guint unmatched = 0;
+  for (int l = 0; l < 2; l++)
+    for (char **q = lists[l]; q && *q; q++)
+      if (!path_in (canon, *q))
+        unmatched++;
+  g_strfreev (lists[0]);
+  g_strfreev (lists[1]);
+  g_strfreev (canon);
+  if (n_unmatched)
+    *n_unmatched = unmatched;
+  return out;
+}
+
 gboolean
 tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
                   GPtrArray *warnings, GError **error)
+{
+  return tsr_project_load_full (path, p, session_paths, NULL, warnings, error);
+}
+
+gboolean
+tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths, TsrFrameChoices *frames,
+                       GPtrArray *warnings, GError **error)
 {
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (p != NULL, FALSE);
@@ -476,6 +590,7 @@ tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
   TsrProject tmp;
   tsr_project_init (&tmp);
   g_auto (GStrv) paths = NULL;
+  g_auto (TsrFrameChoices) choices = { NULL, NULL };
 
   gsize n_groups = 0;
   g_auto (GStrv) groups = g_key_file_get_groups (kf, &n_groups);
@@ -497,6 +612,12 @@ tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
           g_strfreev (paths);
           paths = NULL;
           if (!load_session_group (kf, path, &paths, warnings, error))
+            return FALSE;
+          continue;
+        }
+      if (strcmp (group, "frames") == 0)
+        {
+          if (!load_frames_group (kf, path, &choices, warnings, error))
             return FALSE;
           continue;
         }
@@ -546,6 +667,12 @@ tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
     }
 
   *p = tmp;
+  if (frames)
+    {
+      tsr_frame_choices_clear (frames);
+      *frames = choices;
+      choices.include = choices.exclude = NULL;
+    }
   if (session_paths)
     {
       if (!paths)

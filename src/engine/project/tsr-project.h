@@ -9,6 +9,7 @@
 #include "tsr-tbqr-params.h"
 #include "tsr-deconv-params.h"
 #include "tsr-restore-params.h"
+#include "tsr-session.h"
 
 G_BEGIN_DECLS
 
@@ -49,6 +50,28 @@ gboolean tsr_project_save (const char *path, const TsrProject *p, const char *co
 gboolean tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
                            GPtrArray *warnings, GError **error);
 
+/* The user's decisions about single frames (the window's Use column), kept in the project
+ * as [frames] include=…; exclude=… (frame file paths; relative ones are read against the
+ * project's folder). A project without the group — every file written before it existed —
+ * loads with none. Both lists NULL-terminated, either may be NULL. */
+typedef struct
+{
+  char **include;   /* gated frames stacked anyway */
+  char **exclude;   /* frames left out whatever the gate says */
+} TsrFrameChoices;
+
+void     tsr_frame_choices_clear (TsrFrameChoices *c);
+/* tsr_project_save / tsr_project_load with the frame choices (frames may be NULL: none
+ * written; on load, the group is then read and dropped). */
+gboolean tsr_project_save_full (const char *path, const TsrProject *p, const char *const *session_paths,
+                                const TsrFrameChoices *frames, GError **error);
+gboolean tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths, TsrFrameChoices *frames,
+                                GPtrArray *warnings, GError **error);
+/* The choices as TsrFrameChoice per frame of s (n_frames entries, g_free), matched by the
+ * canonical file path; *n_unmatched (may be NULL) counts listed paths that are no frame of
+ * s. A path in both lists is excluded. */
+guint8  *tsr_frame_choices_for_session (const TsrFrameChoices *c, TsrSession *s, guint *n_unmatched);
+
 /* Presets: parameter sets for typical equipment, applied over the defaults (the resources,
  * run.*, are kept). Names, in menu order: "default", "seestar" (smart telescopes such as
  * Seestar and Dwarf: hundreds of short undersampled Bayer frames), "dslr" (tens of longer
@@ -58,5 +81,7 @@ const char *const *tsr_project_preset_names (void);
 /* A short translated label ("Seestar / Dwarf"), or NULL for an unknown name. */
 const char *tsr_project_preset_label (const char *name);
 gboolean tsr_project_apply_preset (TsrProject *p, const char *name, GError **error);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (TsrFrameChoices, tsr_frame_choices_clear)
 
 G_END_DECLS

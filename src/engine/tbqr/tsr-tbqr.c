@@ -1001,6 +1001,12 @@ kmeans (const double *x, guint n, guint d, int k, int *label, guint64 seed)
 TsrWeights *
 tsr_tbqr_weigh (TsrAnalysis *a, const TsrTbqrParams *p, GError **error)
 {
+  return tsr_tbqr_weigh_with_choices (a, p, NULL, error);
+}
+
+TsrWeights *
+tsr_tbqr_weigh_with_choices (TsrAnalysis *a, const TsrTbqrParams *p, const guint8 *choices, GError **error)
+{
   if (!tsr_tbqr_params_validate (p, error))
     return NULL;
   /* The gate may have changed: re-apply it on a private copy of the registration table
@@ -1035,16 +1041,40 @@ tsr_tbqr_weigh (TsrAnalysis *a, const TsrTbqrParams *p, GError **error)
   w->n_eff = g_new0 (float, nt);
   w->mean_l = g_new0 (double, n);
   w->cluster = g_new (int, n);
+  w->choice = g_new0 (guint8, n);
+  w->cc_threshold = gr.cc_threshold;
+  w->cc_median = gr.cc_median;
+  w->cc_mad = gr.cc_mad;
+  w->shift_threshold = gr.shift_threshold;
+  w->gate_params = rp;
+  guint n_excluded = 0;
   for (guint f = 0; f < n; f++)
     {
       const TsrFrameReg *fr = &gr.frames[f];
       guint gate = fr->gate;
+      guint8 choice = choices && choices[f] <= TSR_FRAME_EXCLUDE ? choices[f] : TSR_FRAME_AUTO;
+      gboolean possible = fr->registered && !(gate & TSR_GATE_FAILED);
       w->gate[f] = gate;
-      w->used[f] = fr->registered && (gate == 0 || p->keep_gated) && !(gate & TSR_GATE_FAILED);
+      w->choice[f] = choice;
+      if (choice == TSR_FRAME_EXCLUDE)
+        w->used[f] = FALSE;
+      else if (choice == TSR_FRAME_INCLUDE)
+        w->used[f] = possible;
+      else
+        w->used[f] = possible && (gate == 0 || p->keep_gated);
       w->n_used += w->used[f];
+      n_excluded += choice == TSR_FRAME_EXCLUDE;
       w->cluster[f] = -1;
     }
   g_free (gr.frames);
+  if (w->n_used == 0 && n_excluded > 0)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_NO_VALID,
+                   _("no frame is left to reconstruct: %u of %u frames are excluded by hand and the others are "
+                     "gated; include some again"), n_excluded, n);
+      tsr_weights_unref (w);
+      return NULL;
+    }
   if (w->n_used == 0)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_NO_VALID,
@@ -1304,5 +1334,6 @@ tsr_weights_unref (TsrWeights *w)
   g_free (w->cluster);
   g_free (w->cluster_q);
   g_free (w->cluster_w);
+  g_free (w->choice);
   g_free (w);
 }

@@ -93,7 +93,22 @@ typedef struct
   double *cluster_q;      /* Q_k */
   double *cluster_w;      /* w_k */
   guint n_used;
+  /* the gate as this weighing applied it (tsr_registration_gate on the current gate.*
+   * keys): the CC threshold and what it came from, the shift threshold */
+  double cc_threshold, cc_median, cc_mad, shift_threshold;
+  TsrRegisterParams gate_params;   /* the thresholds and switches it used */
+  guint8 *choice;         /* per frame: the user's TsrFrameChoice as applied */
 } TsrWeights;
+
+/* A user's decision about one frame, over the gate: AUTO follows it; INCLUDE stacks a gated
+ * frame anyway (one with a transform: a frame whose registration failed cannot be
+ * included); EXCLUDE leaves a frame out whatever its quality. */
+typedef enum
+{
+  TSR_FRAME_AUTO = 0,
+  TSR_FRAME_INCLUDE = 1,
+  TSR_FRAME_EXCLUDE = 2
+} TsrFrameChoice;
 
 /* The frame's PSF field model at reference position (x, y); NAN without a model. */
 double        tsr_tbqr_model_fwhm (const TsrAnalysis *a, guint frame, double x, double y);
@@ -114,6 +129,10 @@ TsrAnalysis  *tsr_analysis_copy (const TsrAnalysis *a);
 
 /* Pure function of the analysis and the weighting/gate/cluster parameters. */
 TsrWeights   *tsr_tbqr_weigh (TsrAnalysis *a, const TsrTbqrParams *p, GError **error);
+/* As tsr_tbqr_weigh, with the user's TsrFrameChoice per frame (choices: a->reg->n_frames
+ * entries, or NULL for all AUTO). */
+TsrWeights   *tsr_tbqr_weigh_with_choices (TsrAnalysis *a, const TsrTbqrParams *p, const guint8 *choices,
+                                           GError **error);
 TsrWeights   *tsr_weights_ref (TsrWeights *w);
 void          tsr_weights_unref (TsrWeights *w);
 
