@@ -1181,10 +1181,6 @@ test_synth_demo (void)
     }
 }
 
-/* Class 4 of issue #20: float frames with physically absurd samples (±3e38: one hot pixel
- * per frame, and a regular pattern on one colour of Bayer frames) are finite input, but
- * squaring them overflows. They are invalid samples: the result is finite and of the scale
- * of the sky and stars, for the mono and the Bayer session, with stack and process. */
 /* Class 8 of issue #20: run.memory_mb is planned before a pixel is read. Three 1600 × 1400
  * frames need more than the key's least value (64 MiB): `process` is refused with the MiB
  * needed, and before reading pixels — the frames are all NaN, which a run that read them
@@ -1231,6 +1227,10 @@ test_memory_budget (void)
     g_error ("process with 1024 MiB refused for memory: '%s'", err2);
 }
 
+/* Class 4 of issue #20: float frames with physically absurd samples (±3e38: one hot pixel
+ * per frame, and a regular pattern on one colour of Bayer frames) are finite input, but
+ * squaring them overflows. They are invalid samples: the result is finite and of the scale
+ * of the sky and stars, for the mono and the Bayer session, with stack and process. */
 static void
 test_absurd_values (void)
 {
