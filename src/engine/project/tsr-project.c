@@ -28,12 +28,13 @@ static const Job jobs[] = {
   { tsr_tbqr_params_specs, G_STRUCT_OFFSET (TsrProject, tbqr) },
   { tsr_deconv_params_specs, G_STRUCT_OFFSET (TsrProject, deconv) },
   { tsr_restore_params_specs, G_STRUCT_OFFSET (TsrProject, restore) },
+  { tsr_calib_params_specs, G_STRUCT_OFFSET (TsrProject, calib) },
   { tsr_run_params_specs, G_STRUCT_OFFSET (TsrProject, run) },
 };
 
 static const char *const sections[] = {
   "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "cluster",
-  "validate", "deconv", "restore", "run", NULL
+  "validate", "deconv", "restore", "calib", "run", NULL
 };
 
 /* Derived fields that mirror a key: the registration's own resources follow run.*. */
@@ -54,6 +55,7 @@ tsr_project_init (TsrProject *p)
   tsr_tbqr_params_init (&p->tbqr);
   tsr_deconv_params_init (&p->deconv);
   tsr_restore_params_init (&p->restore);
+  tsr_calib_params_init (&p->calib);
   tsr_run_params_init (&p->run);
   sync_derived (p);
 }
@@ -190,7 +192,7 @@ tsr_project_validate (const TsrProject *p, GError **error)
       return FALSE;
     }
   return tsr_tbqr_params_validate (&p->tbqr, error) && tsr_deconv_params_validate (&p->deconv, error)
-         && tsr_restore_params_validate (&p->restore, error)
+         && tsr_restore_params_validate (&p->restore, error) && tsr_calib_params_validate (&p->calib, error)
          && tsr_run_params_validate (&p->run, error);
 }
 
@@ -222,9 +224,19 @@ is_section (const char *group)
   return FALSE;
 }
 
+/* The project file's [calib] keys of the calibration inputs, by TsrCalibKind. */
+static const char *const calib_path_keys[TSR_CALIB_N_KINDS] = { "bias", "darks", "flats", "dark_flats" };
+
 gboolean
 tsr_project_save (const char *path, const TsrProject *p, const char *const *session_paths,
                   GError **error)
+{
+  return tsr_project_save_full (path, p, session_paths, NULL, error);
+}
+
+gboolean
+tsr_project_save_full (const char *path, const TsrProject *p, const char *const *session_paths,
+                       const char *const calib_paths[TSR_CALIB_N_KINDS], GError **error)
 {
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (p != NULL, FALSE);
@@ -244,6 +256,9 @@ tsr_project_save (const char *path, const TsrProject *p, const char *const *sess
       g_autofree char *v = tsr_key_get_string (s, job_base (p, s));
       g_key_file_set_value (kf, group, dot + 1, v);
     }
+  for (guint k = 0; calib_paths && k < TSR_CALIB_N_KINDS; k++)
+    if (calib_paths[k] && *calib_paths[k])
+      g_key_file_set_string (kf, "calib", calib_path_keys[k], calib_paths[k]);
 
   gsize len = 0;
   g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
@@ -416,6 +431,13 @@ gboolean
 tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
                   GPtrArray *warnings, GError **error)
 {
+  return tsr_project_load_full (path, p, session_paths, NULL, warnings, error);
+}
+
+gboolean
+tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths,
+                       char *calib_paths[TSR_CALIB_N_KINDS], GPtrArray *warnings, GError **error)
+{
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (p != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -476,6 +498,10 @@ tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
   TsrProject tmp;
   tsr_project_init (&tmp);
   g_auto (GStrv) paths = NULL;
+  g_autoptr (GPtrArray) cpaths = g_ptr_array_new_full (TSR_CALIB_N_KINDS, g_free);
+  g_ptr_array_set_size (cpaths, TSR_CALIB_N_KINDS);
+  g_autofree char *pdir = g_path_get_dirname (path);
+  g_autofree char *abspdir = g_canonicalize_filename (pdir, NULL);
 
   gsize n_groups = 0;
   g_auto (GStrv) groups = g_key_file_get_groups (kf, &n_groups);
@@ -508,6 +534,19 @@ tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
         }
       for (guint i = 0; keys && keys[i]; i++)
         {
+          int ck = -1;
+          for (int k = 0; strcmp (group, "calib") == 0 && k < TSR_CALIB_N_KINDS; k++)
+            if (strcmp (keys[i], calib_path_keys[k]) == 0)
+              ck = k;
+          if (ck >= 0)
+            {
+              /* a calibration input: a folder or master file, relative to the project */
+              g_autofree char *v = g_key_file_get_string (kf, group, keys[i], NULL);
+              g_clear_pointer (&cpaths->pdata[ck], g_free);
+              if (v && *g_strstrip (v))
+                cpaths->pdata[ck] = g_canonicalize_filename (v, abspdir);
+              continue;
+            }
           g_autofree char *key = g_strconcat (group, ".", keys[i], NULL);
           const TsrParamSpec *s = tsr_project_find (key);
           if (!s)
@@ -546,6 +585,8 @@ tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
     }
 
   *p = tmp;
+  for (guint k = 0; calib_paths && k < TSR_CALIB_N_KINDS; k++)
+    calib_paths[k] = g_steal_pointer (&cpaths->pdata[k]);
   if (session_paths)
     {
       if (!paths)

@@ -9,6 +9,7 @@
 #include "tsr-tbqr-params.h"
 #include "tsr-deconv-params.h"
 #include "tsr-restore-params.h"
+#include "tsr-calib.h"
 
 G_BEGIN_DECLS
 
@@ -19,6 +20,8 @@ typedef struct
                                   cluster.* validate.* */
   TsrDeconvParams deconv;      /* deconv.* */
   TsrRestoreParams restore;    /* restore.* */
+  TsrCalibParams calib;        /* calib.* (the calibration's paths are not parameters: see
+                                  tsr_project_save_full) */
   TsrRunParams run;            /* run.* */
 } TsrProject;
 
@@ -48,6 +51,14 @@ gboolean tsr_project_save (const char *path, const TsrProject *p, const char *co
                            GError **error);
 gboolean tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
                            GPtrArray *warnings, GError **error);
+/* The same with the calibration inputs: [calib] bias, darks, flats, dark_flats (folders or
+ * master files; calib_paths[k] for TsrCalibKind k, NULL when not given). Saved only when
+ * given; on load, relative paths are read relative to the project file's folder and absent
+ * keys (every project file written before calibration existed) leave NULL. */
+gboolean tsr_project_save_full (const char *path, const TsrProject *p, const char *const *session_paths,
+                                const char *const calib_paths[TSR_CALIB_N_KINDS], GError **error);
+gboolean tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths,
+                                char *calib_paths[TSR_CALIB_N_KINDS], GPtrArray *warnings, GError **error);
 
 /* Presets: parameter sets for typical equipment, applied over the defaults (the resources,
  * run.*, are kept). Names, in menu order: "default", "seestar" (smart telescopes such as

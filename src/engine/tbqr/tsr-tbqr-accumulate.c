@@ -387,17 +387,9 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
       g_autoptr (TsrImage) own = NULL;
       if (!img)
         {
-          img = own = tsr_fits_read (frame->path, error);
+          img = own = tsr_session_read_frame (a->reg->session, index, error);
           if (!img)
             {
-              scratch_put (j, sc);
-              return FALSE;
-            }
-          if (img->width != a->reg->session->width || img->height != a->reg->session->height
-              || img->channels != a->reg->session->channels)
-            {
-              g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH, _("%s: changed size since the session was scanned"),
-                           frame->path);
               scratch_put (j, sc);
               return FALSE;
             }
