@@ -981,6 +981,7 @@ tsr_calib_apply (const TsrCalib *c, TsrImage *img, int y0, double exposure, GErr
                     }
                   qsort (v, (size_t) k, sizeof (float), cmp_float);
                   pl[at] = k % 2 ? v[k / 2] : 0.5f * (v[k / 2 - 1] + v[k / 2]);
+                  img->mask[at] = 1; /* a dead pixel's flat held nothing either */
                 }
         }
     }
