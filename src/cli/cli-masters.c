@@ -100,10 +100,10 @@ cli_masters (int argc, char **argv)
       gint64 nc = 0;
       tsr_header_get_int (m->header, "NCOMBINE", &nc);
       g_autofree char *meth = tsr_header_get_string (m->header, "CALMETH");
-      printf (_("master %s: %" G_GINT64_FORMAT " frames, %s → %s\n"), tsr_calib_kind_name (k), nc, meth ? meth : "-",
+      printf (_("master %s: %u frames, %s → %s\n"), tsr_calib_kind_name (k), (guint) nc, meth ? meth : "-",
               targets[k]);
     }
   if (tsr_calib_n_bad_pixels (c) > 0)
-    printf (_("hot/cold pixel map of the master dark: %" G_GSIZE_FORMAT " pixels\n"), tsr_calib_n_bad_pixels (c));
+    printf (_("hot/cold pixel map of the master dark: %lu pixels\n"), (unsigned long) tsr_calib_n_bad_pixels (c));
   return 0;
 }
