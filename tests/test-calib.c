@@ -605,6 +605,124 @@ test_mismatches (void)
   tsr_test_rmtree (bad);
 }
 
+/* Median over a box of plane c of a / b (samples valid in both). */
+static double
+box_ratio (const TsrImage *a, const TsrImage *b, int c, int x0, int y0, int size)
+{
+  float *v = g_new (float, size * size);
+  int n = 0;
+  for (int y = y0; y < y0 + size; y++)
+    for (int x = x0; x < x0 + size; x++)
+      {
+        gsize i = (gsize) y * a->width + x;
+        if (a->mask[i] && b->mask[i] && tsr_image_plane (b, c)[i] > 0)
+          v[n++] = tsr_image_plane (a, c)[i] / tsr_image_plane (b, c)[i];
+      }
+  qsort (v, n, sizeof (float), cmp_f);
+  double m = n ? v[n / 2] : NAN;
+  g_free (v);
+  return m;
+}
+
+/* The whole workflow through the CLI: a generated star field (tsr_synth, flat sky) vignetted
+ * and given the scene's bias, dark current and hot pixels, processed with --bias --darks
+ * --flats --dark-flats; the truth is the same field processed without vignetting or offsets
+ * (same reference frame). Calibrated/truth is flat (corner/centre within 1 % per colour, stars
+ * and sky alike), while the lights processed without calibration keep the vignetting. */
+static void
+test_process_cli (void)
+{
+  Fixture *f = fixture ();
+  Scene *sc = f->scene;
+  TsrSynthParams sp;
+  tsr_synth_params_init (&sp);
+  sp.n_frames = 5;
+  sp.width = W;
+  sp.height = H;
+  sp.cfa = TSR_CFA_RGGB;
+  sp.n_mirrored = sp.n_noise = sp.n_trails = 0;
+  sp.gradient = 0;
+  sp.sky_drift = 0;
+  sp.transparency_drop = 0;
+  sp.extended = FALSE;
+  sp.shift_max = 4;
+  sp.rotation_max_deg = 0.2;
+  sp.exposure = T_LIGHT;
+  sp.sky = 1000;
+  sp.bias = 0; /* the truth without a pedestal: calibrated lights have none */
+  sp.n_stars = 60;
+  sp.star_flux_min = 20000;
+  sp.star_flux_max = 400000;
+  g_autofree char *sdir = NULL;
+  g_autoptr (TsrSession) synth = tsr_test_synth_session (&sp, NULL, "calib-synth", &sdir, NULL);
+  g_autofree char *ldir = g_build_filename (f->root, "star-lights", NULL);
+  g_mkdir_with_parents (ldir, 0755);
+  GError *e = NULL;
+  for (guint i = 0; i < tsr_session_n_frames (synth); i++)
+    {
+      const TsrFrameInfo *fi = tsr_session_frame (synth, i);
+      g_autoptr (TsrImage) img = tsr_fits_read (fi->path, &e);
+      g_assert_no_error (e);
+      for (int k = 0; k < W * H; k++)
+        {
+          if (sc->dead[k])
+            {
+              img->data[k] = 0;
+              continue;
+            }
+          double dc = sc->rate[k] * T_LIGHT * (sc->hot[k] ? 1 + 0.2 * (2 * g_rand_double (sc->rng) - 1) : 1);
+          img->data[k] = (float) ((img->data[k] - sp.bias) * sc->vig[k] + sc->bias[k] + dc
+                                  + sqrt (sc->rate[k] * T_LIGHT) * gauss (sc->rng));
+        }
+      g_autofree char *c1 = g_strdup_printf ("DATE-OBS= '%s'", fi->info.date_obs);
+      const char *cards[] = { "IMAGETYP= 'Light Frame'", "EXPTIME = 30.0", "BAYERPAT= 'RGGB'", c1, NULL };
+      g_autofree char *out = g_build_filename (ldir, fi->name, NULL);
+      tsr_test_write_fits (out, -32, W, H, 1, img->data, cards);
+    }
+
+  double ratio[2][3];
+  TsrImage *truth = NULL;
+  for (int calibrated = -1; calibrated < 2; calibrated++)
+    {
+      static const char *const names[] = { "truth.fits", "raw.fits", "calibrated.fits" };
+      g_autofree char *result = g_build_filename (f->root, names[calibrated + 1], NULL);
+      const char *args[] = { "process", "--deep-sky", calibrated < 0 ? sdir : ldir, "-o", result, "--set",
+                             "register.reference=0", "--bias", f->bias, "--darks", f->darks, "--flats", f->flats,
+                             "--dark-flats", f->dflats, NULL };
+      if (calibrated <= 0)
+        args[7] = NULL;
+      g_autofree char *so = NULL, *se = NULL;
+      int rc = tsr_test_run_cli (args, &so, &se);
+      g_test_message ("%s%s", so, se);
+      g_assert_cmpint (rc, ==, 0);
+      if (calibrated > 0)
+        g_assert_nonnull (strstr (se, "30 hot and 5 cold pixels"));
+      g_autoptr (TsrImage) r = tsr_fits_read (result, &e);
+      g_assert_no_error (e);
+      g_assert_cmpint (r->channels, ==, 3);
+      if (calibrated < 0)
+        {
+          truth = g_steal_pointer (&r);
+          continue;
+        }
+      for (int c = 0; c < 3; c++)
+        {
+          double corner = box_ratio (r, truth, c, 6, r->height - 30, 24);
+          double centre = box_ratio (r, truth, c, r->width / 2 - 12, r->height / 2 - 12, 24);
+          ratio[calibrated][c] = corner / centre;
+          g_test_message ("%s: channel %d sky corner/centre %.4f", calibrated ? "calibrated" : "raw", c,
+                          ratio[calibrated][c]);
+        }
+    }
+  tsr_image_unref (truth);
+  tsr_test_rmtree (sdir);
+  for (int c = 0; c < 3; c++)
+    {
+      g_assert_cmpfloat (ratio[0][c], <, 0.9);
+      g_assert_cmpfloat (fabs (ratio[1][c] - 1), <, 0.01);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -614,8 +732,9 @@ main (int argc, char **argv)
   g_test_add_func ("/calib/flat-offsets", test_flat_offsets);
   g_test_add_func ("/calib/masters-cli", test_masters_cli);
   g_test_add_func ("/calib/mismatches", test_mismatches);
+  g_test_add_func ("/calib/process-cli", test_process_cli);
   int rc = g_test_run ();
-  if (the_fixture)
+  if (the_fixture && !g_getenv ("CALIB_KEEP"))
     fixture_free (the_fixture);
   return rc;
 }
