@@ -602,6 +602,24 @@ test_mismatches (void)
           g_assert_cmpuint (n, ==, 1);
         }
     }
+  /* an output may not overwrite a calibration frame, nor a report land among them */
+  {
+    g_autofree char *dark = g_build_filename (f->darks, "d05.fits", NULL);
+    g_autofree char *before = NULL, *after = NULL;
+    gsize n1 = 0, n2 = 0;
+    g_assert_true (g_file_get_contents (dark, &before, &n1, NULL));
+    const char *args[] = { "process", "--deep-sky", f->lights, "-o", dark, "--darks", f->darks, NULL };
+    g_autofree char *so = NULL, *se = NULL;
+    g_assert_cmpint (tsr_test_run_cli (args, &so, &se), !=, 0);
+    g_assert_nonnull (strstr (se, "would overwrite one of the input frames"));
+    g_assert_true (g_file_get_contents (dark, &after, &n2, NULL));
+    g_assert_true (n1 == n2 && memcmp (before, after, n1) == 0);
+    const char *args2[] = { "process", "--deep-sky", f->lights, "-o", result, "--report", f->flats, "--flats", f->flats,
+                            NULL };
+    g_autofree char *so2 = NULL, *se2 = NULL;
+    g_assert_cmpint (tsr_test_run_cli (args2, &so2, &se2), !=, 0);
+    g_assert_nonnull (strstr (se2, "holds input frames"));
+  }
   tsr_test_rmtree (bad);
 }
 
@@ -700,6 +718,11 @@ test_process_cli (void)
       g_autoptr (TsrImage) r = tsr_fits_read (result, &e);
       g_assert_no_error (e);
       g_assert_cmpint (r->channels, ==, 3);
+      /* the result says it was calibrated, and with what */
+      gboolean said = FALSE;
+      for (guint k = 0; k < tsr_header_n_cards (r->header); k++)
+        said |= g_str_has_prefix (tsr_header_card (r->header, k), "HISTORY Tessera calibration: bias=");
+      g_assert_true (said == (calibrated > 0));
       if (calibrated < 0)
         {
           truth = g_steal_pointer (&r);

@@ -126,6 +126,28 @@ cli_check_distinct (const char *command, guint n, const char *const *options, co
   return TRUE;
 }
 
+static TsrCalib *calib_pending;
+
+/* Is path one of the calibration frames or masters planned for this run? */
+static const char *
+calib_input_same (const char *path, gboolean folder)
+{
+  if (!calib_pending)
+    return NULL;
+  g_autoptr (GPtrArray) files = tsr_calib_input_files (calib_pending);
+  for (guint i = 0; i < files->len; i++)
+    {
+      g_autofree char *dir = folder ? g_path_get_dirname (files->pdata[i]) : NULL;
+      if (folder ? cli_same_file (path, dir) : tsr_output_same (path, files->pdata[i]))
+        {
+          static char name[4096];
+          g_strlcpy (name, files->pdata[i], sizeof name);
+          return name;
+        }
+    }
+  return NULL;
+}
+
 gboolean
 cli_check_output (const char *out, TsrSession *s, GError **error)
 {
@@ -141,6 +163,12 @@ cli_check_output (const char *out, TsrSession *s, GError **error)
                        _("%s: the output would overwrite one of the input frames; choose another name"), out);
           return FALSE;
         }
+  if (calib_input_same (out, FALSE))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("%s: the output would overwrite one of the input frames; choose another name"), out);
+      return FALSE;
+    }
   if (g_file_test (out, G_FILE_TEST_IS_DIR))
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("%s: is a folder, expected a file name"), out);
@@ -167,6 +195,14 @@ cli_check_output_dir (const char *dir, TsrSession *s, GError **error)
   if (g_file_test (dir, G_FILE_TEST_EXISTS) && !g_file_test (dir, G_FILE_TEST_IS_DIR))
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("%s: is a file, expected a folder"), dir);
+      return FALSE;
+    }
+  const char *cf = calib_input_same (dir, TRUE);
+  if (cf)
+    {
+      g_autofree char *base = g_path_get_basename (cf);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("%s: holds input frames (%s); write into another folder"),
+                   dir, base);
       return FALSE;
     }
   for (guint i = 0; s && i < tsr_session_n_frames (s); i++)
@@ -288,7 +324,6 @@ cli_params_and_session (const char *command, const char *config, char **sets,
  */
 
 static char *calib_options[TSR_CALIB_N_KINDS];
-static TsrCalib *calib_pending;
 
 static const GOptionEntry calib_entries[] = {
   { "bias", 0, 0, G_OPTION_ARG_FILENAME, &calib_options[TSR_CALIB_BIAS],

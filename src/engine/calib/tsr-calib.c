@@ -116,6 +116,21 @@ tsr_calib_is_empty (const TsrCalib *c)
   return TRUE;
 }
 
+GPtrArray *
+tsr_calib_input_files (const TsrCalib *c)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  for (guint k = 0; c && k < TSR_CALIB_N_KINDS; k++)
+    {
+      const Input *in = &c->in[k];
+      if (in->is_master)
+        g_ptr_array_add (out, g_strdup (in->path));
+      for (guint i = 0; in->frames && i < tsr_session_n_frames (in->frames); i++)
+        g_ptr_array_add (out, g_strdup (tsr_session_frame (in->frames, i)->path));
+    }
+  return out;
+}
+
 const GPtrArray *
 tsr_calib_notes (const TsrCalib *c)
 {
@@ -689,7 +704,7 @@ build_flat (TsrCalib *c, const TsrRunParams *run, const TsrImage *offset, TsrPro
   ff->offset = offset;
   ff->mosaic = c->mosaic;
   /* 1. each flat's level per site, offset subtracted */
-  tsr_session_set_filter (s, flat_filter, ff, NULL, 0, 0);
+  tsr_session_set_filter (s, flat_filter, ff, NULL, 0, 0, NULL);
   MeasureJob mj = { c->mosaic, med };
   TsrMapOptions opt;
   tsr_map_options_init (&opt, _("Measuring flats"));
@@ -723,7 +738,7 @@ build_flat (TsrCalib *c, const TsrRunParams *run, const TsrImage *offset, TsrPro
   PhaseRename pr = { _("Master flat"), progress, pd };
   master = tsr_stack_session (s, &sp, progress ? renamed_progress : NULL, &pr, cancellable, error);
 out:
-  tsr_session_set_filter (s, NULL, NULL, NULL, 0, 0);
+  tsr_session_set_filter (s, NULL, NULL, NULL, 0, 0, NULL);
   g_free (ff);
   g_free (med);
   if (master && !normalise_flat (c, master, error))
@@ -1011,9 +1026,28 @@ tsr_calib_attach (TsrCalib *c, TsrSession *lights)
       bytes += tsr_image_npix (masters[m]) * (masters[m]->channels * sizeof (float) + 1);
   if (c->bad)
     bytes += (gsize) c->width * c->height;
+  /* what was done, for the products' HISTORY */
+  GString *h = g_string_new ("Tessera calibration:");
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+    if (c->in[k].given)
+      {
+        g_string_append_printf (h, " %s=%s (%s", kind_names[k], c->in[k].path,
+                                c->in[k].is_master ? "master" : "frames");
+        if (c->in[k].n_frames)
+          g_string_append_printf (h, " %u", c->in[k].n_frames);
+        if (isfinite (c->in[k].exposure) && k != TSR_CALIB_BIAS)
+          g_string_append_printf (h, ", %g s", c->in[k].exposure);
+        g_string_append_c (h, ')');
+      }
+  if (c->dark)
+    g_string_append (h, c->dark_has_bias ? " dark=unscaled" : " dark=scaled by exposure");
+  g_string_append_printf (h, " method=%s kappa=%g hot=%lu cold=%lu flat_min=%g",
+                          (const char *[]){ "winsor", "sigma", "median", "mean" }[CLAMP ((int) c->p.method, 0, 3)],
+                          c->p.kappa, (unsigned long) c->n_hot, (unsigned long) c->n_cold, c->p.flat_min);
+  g_autofree char *history = g_string_free (h, FALSE);
   /* the raw dark and the dark-flat are not applied: only B, D − B (or D) and F stay */
   for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
     if (c->in[k].master)
       g_clear_pointer (&c->in[k].master, tsr_image_unref);
-  tsr_session_set_filter (lights, calib_filter, c, calib_destroy, c->mosaic ? 2 : 1, bytes);
+  tsr_session_set_filter (lights, calib_filter, c, calib_destroy, c->mosaic ? 2 : 1, bytes, history);
 }

@@ -44,6 +44,9 @@ TsrCalib   *tsr_calib_plan (const char *const *paths, const TsrSession *lights, 
                             GCancellable *cancellable, GError **error);
 /* Is there anything to apply (any path given)? */
 gboolean    tsr_calib_is_empty (const TsrCalib *c);
+/* Every file the calibration reads (frames of the folders, master files): new array of
+ * strings, for refusing an output that would overwrite one. */
+GPtrArray  *tsr_calib_input_files (const TsrCalib *c);
 /* Lines to show the user once (translated, no trailing newline). */
 const GPtrArray *tsr_calib_notes (const TsrCalib *c);
 

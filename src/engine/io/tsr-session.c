@@ -308,7 +308,7 @@ tsr_session_unref (TsrSession *s)
     return;
   if (g_atomic_int_dec_and_test (&s->ref_count))
     {
-      tsr_session_set_filter (s, NULL, NULL, NULL, 0, 0);
+      tsr_session_set_filter (s, NULL, NULL, NULL, 0, 0, NULL);
       g_ptr_array_unref (s->frames);
       g_ptr_array_unref (s->duplicates);
       g_free (s->root);
@@ -318,13 +318,14 @@ tsr_session_unref (TsrSession *s)
 
 void
 tsr_session_set_filter (TsrSession *s, TsrFrameFilterFunc func, gpointer data, GDestroyNotify destroy,
-                        int margin_rows, gsize bytes)
+                        int margin_rows, gsize bytes, const char *history)
 {
   g_return_if_fail (s != NULL);
   if (s->filter)
     {
       if (s->filter->destroy)
         s->filter->destroy (s->filter->data);
+      g_free (s->filter->history);
       g_clear_pointer (&s->filter, g_free);
     }
   if (!func)
@@ -335,6 +336,14 @@ tsr_session_set_filter (TsrSession *s, TsrFrameFilterFunc func, gpointer data, G
   s->filter->destroy = destroy;
   s->filter->margin_rows = MAX (margin_rows, 0);
   s->filter->bytes = bytes;
+  s->filter->history = g_strdup (history);
+}
+
+void
+tsr_session_add_history (const TsrSession *s, TsrHeader *header)
+{
+  if (s && s->filter && s->filter->history && header)
+    tsr_header_add_history (header, s->filter->history);
 }
 
 gsize
@@ -363,6 +372,7 @@ tsr_session_read_frame (const TsrSession *s, guint index, GError **error)
       tsr_image_unref (img);
       return NULL;
     }
+  tsr_session_add_history (s, img->header);
   return img;
 }
 

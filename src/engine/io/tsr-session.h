@@ -40,6 +40,7 @@ typedef struct _TsrFrameFilter
   GDestroyNotify destroy;
   int margin_rows;     /* rows above and below a band the filter needs to see (neighbours) */
   gsize bytes;         /* memory the filter holds for the whole job (its master frames) */
+  char *history;       /* a FITS HISTORY line saying what the filter did, or NULL */
 } TsrFrameFilter;
 
 typedef struct
@@ -61,7 +62,11 @@ TsrSession *tsr_session_ref (TsrSession *s);
 /* Install (or, with func NULL, remove) the session's frame filter; data is released with
  * destroy when replaced or when the session is freed. */
 void        tsr_session_set_filter (TsrSession *s, TsrFrameFilterFunc func, gpointer data,
-                                    GDestroyNotify destroy, int margin_rows, gsize bytes);
+                                    GDestroyNotify destroy, int margin_rows, gsize bytes,
+                                    const char *history);
+/* Add the filter's HISTORY line to the header of a product made from the session's frames
+ * (nothing without a filter). Whole frames read through the session carry it already. */
+void        tsr_session_add_history (const TsrSession *s, TsrHeader *header);
 /* Memory held by the filter (0 without one). */
 gsize       tsr_session_filter_bytes (const TsrSession *s);
 /* Frame index as the jobs see it: read, checked against the session's shape ("changed size

@@ -667,6 +667,7 @@ tsr_stack_session (TsrSession *s, const TsrStackParams *p,
                                            "kappa_high=%s iterations=%d min_keep=%s",
                                            tsr_stack_method_name (p->method), kl, kh,
                                            p->max_iterations, mk);
+  tsr_session_add_history (s, out->header);
   tsr_header_add_history (out->header, hist);
   return out;
 }

@@ -1115,6 +1115,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
       g_autofree char *h1 = g_strdup_printf (
           "Tessera TBQR: reference=%u frames=%u used=%u tile=%d step=%d fwhm=%.3f clusters=%d",
           a->reg->reference, n, idx->len, a->tile_size, a->tile_step, a->session_fwhm, w->n_clusters);
+      tsr_session_add_history (s, res->header);
+      tsr_session_add_history (s, mean->header);
       tsr_header_add_history (res->header, h1);
       tsr_header_add_history (res->header, ph);
       tsr_header_add_history (mean->header, "Tessera mean stack of the same registered, normalised frames (validation baseline)");
