@@ -567,6 +567,7 @@ test_mismatches (void)
     { "--darks", mflat, "master-flat.fits", "not a master dark" },
     { "--flats", fbig, "f.fits", "does not match" },
     { "--bias", "/nonexistent/bias", "/nonexistent/bias", "no such file" },
+    { "--darks", f->lights, "l00.fits", "'Light Frame' is not a dark frame" },
   };
   g_autofree char *outdir = g_build_filename (bad, "out", NULL);
   g_mkdir_with_parents (outdir, 0755);
@@ -602,6 +603,24 @@ test_mismatches (void)
           g_assert_cmpuint (n, ==, 1);
         }
     }
+  /* frames without IMAGETYP given as lights and as darks */
+  {
+    g_autofree char *plain = g_build_filename (bad, "plain", NULL);
+    g_mkdir_with_parents (plain, 0755);
+    float *buf = g_new (float, W * H);
+    for (int k = 0; k < 3; k++)
+      {
+        render (s, F_LIGHT, T_LIGHT, buf);
+        const char *cards[] = { "EXPTIME = 30.0", "BAYERPAT= 'RGGB'", NULL };
+        g_autofree char *p = g_strdup_printf ("%s/p%d.fits", plain, k);
+        tsr_test_write_fits (p, -32, W, H, 1, buf, cards);
+      }
+    g_free (buf);
+    const char *args[] = { "process", "--deep-sky", plain, "-o", result, "--darks", plain, NULL };
+    g_autofree char *so = NULL, *se = NULL;
+    g_assert_cmpint (tsr_test_run_cli (args, &so, &se), !=, 0);
+    g_assert_nonnull (strstr (se, "p0.fits: is one of the lights"));
+  }
   /* an output may not overwrite a calibration frame, nor a report land among them */
   {
     g_autofree char *dark = g_build_filename (f->darks, "d05.fits", NULL);

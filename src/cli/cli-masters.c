@@ -103,6 +103,11 @@ cli_masters (int argc, char **argv)
       printf (_("master %s: %u frames, %s → %s\n"), tsr_calib_kind_name (k), (guint) nc, meth ? meth : "-",
               targets[k]);
     }
+  guint built = 0;
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+    built += paths[k] && g_file_test (paths[k], G_FILE_TEST_IS_DIR);
+  if (built == 0)
+    printf (_("nothing written: every input is a master already\n"));
   if (tsr_calib_n_bad_pixels (c) > 0)
     printf (_("hot/cold pixel map of the master dark: %lu pixels\n"), (unsigned long) tsr_calib_n_bad_pixels (c));
   return 0;

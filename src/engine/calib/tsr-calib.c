@@ -17,6 +17,7 @@
 #include "tsr-stats.h"
 
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 
@@ -414,6 +415,36 @@ tsr_calib_plan (const char *const *paths, const TsrSession *lights, const TsrCal
           break;
         }
   c->mosaic = c->channels == 1 && c->cfa != TSR_CFA_NONE;
+  /* a calibration frame that is also a light (the lights' folder given as darks, a master
+   * among the lights) */
+  if (lights)
+    {
+      g_autoptr (GHashTable) ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      for (guint i = 0; i < tsr_session_n_frames (lights); i++)
+        {
+          GStatBuf st;
+          if (g_stat (tsr_session_frame (lights, i)->path, &st) == 0)
+            g_hash_table_add (ids, g_strdup_printf ("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, (guint64) st.st_dev,
+                                                    (guint64) st.st_ino));
+        }
+      g_autoptr (GPtrArray) files = tsr_calib_input_files (c);
+      for (guint i = 0; i < files->len; i++)
+        {
+          GStatBuf st;
+          if (g_stat (files->pdata[i], &st) != 0)
+            continue;
+          g_autofree char *id = g_strdup_printf ("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, (guint64) st.st_dev,
+                                                 (guint64) st.st_ino);
+          if (g_hash_table_contains (ids, id))
+            {
+              g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH,
+                           _("%s: is one of the lights and a calibration frame; keep calibration frames in their own "
+                             "folders"),
+                           (const char *) files->pdata[i]);
+              return NULL;
+            }
+        }
+    }
   for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
     {
       const Input *in = &c->in[k];
