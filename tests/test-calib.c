@@ -12,6 +12,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 #include "tsr-test-util.h"
+#include "tsr-tbqr-memory.h"
 
 #define W 128
 #define H 96
@@ -350,6 +351,25 @@ test_full_calibration (void)
     g_assert_cmpint (band->height, ==, 41);
     g_assert_cmpint (band->cfa, ==, tsr_cfa_shift (TSR_CFA_RGGB, 0, 1));
     g_assert_true (memcmp (band->data, whole->data + 17 * W, sizeof (float) * W * 41) == 0);
+  }
+  /* the masters held during a run (bias, dark current, flat: float + mask each; the pixel map)
+   * count in process's memory plan */
+  g_assert_cmpuint (tsr_session_filter_bytes (lights), ==, (gsize) W * H * (3 * 5 + 1));
+  {
+    TsrTbqrParams tp;
+    TsrRunParams run;
+    tsr_tbqr_params_init (&tp);
+    tsr_run_params_init (&run);
+    TsrTbqrMemory m;
+    g_assert_true (tsr_tbqr_memory_plan (W, H, 1, TSR_CFA_RGGB, 3, &tp, &run, &m, &e));
+    gsize need = m.need, budget = m.budget;
+    g_assert_true (tsr_tbqr_memory_hold (&m, tsr_session_filter_bytes (lights), &run, &e));
+    g_assert_cmpuint (m.need, ==, need + tsr_session_filter_bytes (lights));
+    g_assert_cmpuint (m.budget, ==, budget - tsr_session_filter_bytes (lights));
+    g_assert_false (tsr_tbqr_memory_hold (&m, budget, &run, &e));
+    g_assert_error (e, TSR_ERROR, TSR_ERROR_TOO_LARGE);
+    g_assert_nonnull (strstr (e->message, "calibration masters"));
+    g_clear_error (&e);
   }
   /* without the hot/cold map the same pixels are far off */
   g_autoptr (TsrSession) lights2 = scan (f->lights);

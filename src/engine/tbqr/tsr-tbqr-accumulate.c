@@ -913,7 +913,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
   /* the memory plan (the analysis was planned with the same budget; the caller may have
    * changed the parameters since): refused before anything is allocated */
   TsrTbqrMemory mem;
-  if (!tsr_tbqr_memory_plan (a->width, a->height, a->channels, a->cfa, idx->len, p, run, &mem, error))
+  if (!tsr_tbqr_memory_plan (a->width, a->height, a->channels, a->cfa, idx->len, p, run, &mem, error)
+      || !tsr_tbqr_memory_hold (&mem, tsr_session_filter_bytes (a->reg->session), run, error))
     {
       g_array_unref (idx);
       return NULL;
