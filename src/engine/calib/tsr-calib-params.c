@@ -19,6 +19,8 @@ static const TsrParamSpec specs[] = {
                   N_("A pixel of the master dark this many robust σ below its colour's median is cold and replaced by its neighbours (0 = off)")),
   TSR_KEY_DOUBLE (TsrCalibParams, "calib.flat_min", flat_min, 0.001, 0.9,
                   N_("Samples where the normalised master flat is below this value carry no data")),
+  TSR_KEY_BOOL (TsrCalibParams, "calib.dark_optimize", dark_optimize,
+                N_("Scale the dark current of each light by the factor that minimises its noise instead of by exposure (needs a bias)")),
 };
 
 void
@@ -31,6 +33,7 @@ tsr_calib_params_init (TsrCalibParams *p)
   p->hot_sigma = 5.0;
   p->cold_sigma = 5.0;
   p->flat_min = 0.1;
+  p->dark_optimize = FALSE;
 }
 
 const TsrParamSpec *

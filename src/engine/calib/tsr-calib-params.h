@@ -15,6 +15,9 @@ typedef struct
   double cold_sigma;     /* calib.cold_sigma: … this many below is cold (5; 0 = off) */
   double flat_min;       /* calib.flat_min: samples where the normalised master flat is lower
                             carry no data (0.1) */
+  gboolean dark_optimize;/* calib.dark_optimize: scale the dark current per light by the factor
+                            that minimises the calibrated light's noise instead of by exposure
+                            (FALSE; needs a bias) */
 } TsrCalibParams;
 
 void                tsr_calib_params_init (TsrCalibParams *p);

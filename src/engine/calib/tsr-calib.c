@@ -57,6 +57,11 @@ struct _TsrCalib
   TsrImage *flat;            /* F normalised to median 1 per site, or NULL */
   guint8 *bad;               /* per pixel: 1 = hot or cold (NULL when none) */
   gsize n_hot, n_cold;
+  /* calib.dark_optimize: the scale of each light of the attached session, found at its first
+   * read */
+  GMutex lock;
+  double *k_opt;             /* NAN until found */
+  guint n_lights;
 };
 
 static const char *const kind_names[] = { "bias", "dark", "flat", "dark-flat" };
@@ -105,6 +110,8 @@ tsr_calib_free (TsrCalib *c)
   if (c->flat)
     tsr_image_unref (c->flat);
   g_free (c->bad);
+  g_free (c->k_opt);
+  g_mutex_clear (&c->lock);
   g_free (c);
 }
 
@@ -355,6 +362,7 @@ tsr_calib_plan (const char *const *paths, const TsrSession *lights, const TsrCal
 {
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
   g_autoptr (TsrCalib) c = g_new0 (TsrCalib, 1);
+  g_mutex_init (&c->lock);
   c->notes = g_ptr_array_new_with_free_func (g_free);
   if (p)
     c->p = *p;
@@ -485,6 +493,14 @@ tsr_calib_plan (const char *const *paths, const TsrSession *lights, const TsrCal
   /* the dark's exposure against the lights' */
   const Input *dk = &c->in[TSR_CALIB_DARK];
   const gboolean have_bias = c->in[TSR_CALIB_BIAS].given;
+  if (dk->given && c->p.dark_optimize && !have_bias)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("%s (--darks): calib.dark_optimize needs --bias: the dark holds the bias too and cannot be "
+                     "scaled without it"),
+                   dk->first);
+      return NULL;
+    }
   if (dk->given && lights)
     {
       double lo = INFINITY, hi = -INFINITY;
@@ -500,7 +516,11 @@ tsr_calib_plan (const char *const *paths, const TsrSession *lights, const TsrCal
       if (unknown)
         add_note (c, g_strdup (_("the exposure of the darks or of some lights is unknown (no EXPTIME): the dark is "
                                  "subtracted unscaled from those lights")));
-      if (isfinite (lo) && dk->exposure > 0 && !(same_exposure (lo, dk->exposure) && same_exposure (hi, dk->exposure)))
+      if (c->p.dark_optimize)
+        add_note (c, g_strdup (_("the dark current is scaled for each light by the factor that minimises its noise "
+                                 "(calib.dark_optimize)")));
+      else if (isfinite (lo) && dk->exposure > 0
+               && !(same_exposure (lo, dk->exposure) && same_exposure (hi, dk->exposure)))
         {
           g_autofree char *de = fmt_s (dk->exposure);
           g_autofree char *le = fmt_s (lo);
@@ -943,10 +963,74 @@ cmp_float (const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
+/* s = t_light / t_dark; 1 when either is unknown or the dark holds the bias */
+static double
+exposure_scale (const TsrCalib *c, double exposure)
+{
+  if (c->dark && !c->dark_has_bias && exposure > 0 && c->dark_exposure > 0)
+    return exposure / c->dark_exposure;
+  return 1.0;
+}
+
+/* The k minimising the noise of L − B − k·(D − B): least squares between the high-passed
+ * light and dark current (each sample minus the mean of its 4 same-colour neighbours, which
+ * removes the sky, stars' smooth parts and the vignetting while keeping the pixel-scale
+ * structure of the dark current: hot pixels, column and amp-glow edges). NAN when the dark
+ * current has no structure to fit. */
+static double
+optimal_scale (const TsrCalib *c, const TsrImage *raw)
+{
+  const int w = raw->width, h = raw->height, st = c->mosaic ? 2 : 1;
+  double num = 0, den = 0;
+  for (int ch = 0; ch < raw->channels; ch++)
+    {
+      const float *l = tsr_image_plane (raw, ch), *b = tsr_image_plane (c->bias, ch), *d = tsr_image_plane (c->dark, ch);
+      for (int y = st; y < h - st; y++)
+        for (int x = st; x < w - st; x++)
+          {
+            gsize i = (gsize) y * w + x;
+            const gsize nb[4] = { i - st, i + st, i - (gsize) st * w, i + (gsize) st * w };
+            gboolean ok = raw->mask[i] && c->dark->mask[i] && c->bias->mask[i];
+            double la = 0, da = 0;
+            for (int k = 0; k < 4 && ok; k++)
+              {
+                ok = raw->mask[nb[k]] && c->dark->mask[nb[k]] && c->bias->mask[nb[k]];
+                la += l[nb[k]] - b[nb[k]];
+                da += d[nb[k]];
+              }
+            if (!ok)
+              continue;
+            double a = (l[i] - b[i]) - la / 4, dd = d[i] - da / 4;
+            num += a * dd;
+            den += dd * dd;
+          }
+    }
+  return den > 0 ? num / den : NAN;
+}
+
+static gboolean apply_scaled (const TsrCalib *c, TsrImage *img, int y0, double s, GError **error);
+
 gboolean
 tsr_calib_apply (const TsrCalib *c, TsrImage *img, int y0, double exposure, GError **error)
 {
   g_return_val_if_fail (c != NULL && c->built, FALSE);
+  return apply_scaled (c, img, y0, exposure_scale (c, exposure), error);
+}
+
+double
+tsr_calib_dark_scale (const TsrCalib *c, guint index)
+{
+  if (!c || !c->k_opt || index >= c->n_lights)
+    return NAN;
+  g_mutex_lock ((GMutex *) &c->lock);
+  double k = c->k_opt[index];
+  g_mutex_unlock ((GMutex *) &c->lock);
+  return k;
+}
+
+static gboolean
+apply_scaled (const TsrCalib *c, TsrImage *img, int y0, double s, GError **error)
+{
   if (img->width != c->width || img->channels != c->channels || y0 < 0 || y0 + img->height > c->height)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH,
@@ -954,10 +1038,6 @@ tsr_calib_apply (const TsrCalib *c, TsrImage *img, int y0, double exposure, GErr
                    img->height, img->channels, c->width, c->height, c->channels);
       return FALSE;
     }
-  /* s = t_light / t_dark; 1 when either is unknown or the dark holds the bias */
-  double s = 1.0;
-  if (c->dark && !c->dark_has_bias && exposure > 0 && c->dark_exposure > 0)
-    s = exposure / c->dark_exposure;
   const int w = img->width;
   const gsize n = tsr_image_npix (img);
   const gsize off0 = (gsize) y0 * w;
@@ -1037,7 +1117,40 @@ tsr_calib_apply (const TsrCalib *c, TsrImage *img, int y0, double exposure, GErr
 static gboolean
 calib_filter (guint index, const TsrFrameInfo *frame, TsrImage *img, int y0, gpointer data, GError **error)
 {
-  return tsr_calib_apply (data, img, y0, frame->info.exposure, error);
+  TsrCalib *c = data;
+  double s = exposure_scale (c, frame->info.exposure);
+  if (c->k_opt && index < c->n_lights)
+    {
+      g_mutex_lock (&c->lock);
+      double k = c->k_opt[index];
+      g_mutex_unlock (&c->lock);
+      if (isnan (k))
+        {
+          /* the light's first read: the scale comes from the whole raw frame */
+          if (y0 == 0 && img->height == c->height)
+            k = optimal_scale (c, img);
+          else
+            {
+              g_autoptr (TsrImage) whole = tsr_fits_read (frame->path, error);
+              if (!whole)
+                return FALSE;
+              if (whole->width != c->width || whole->height != c->height || whole->channels != c->channels)
+                {
+                  g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH, _("%s: changed size since the session was scanned"),
+                               frame->path);
+                  return FALSE;
+                }
+              k = optimal_scale (c, whole);
+            }
+          if (!(k > 0) || !isfinite (k))
+            k = s; /* nothing to fit: by exposure */
+          g_mutex_lock (&c->lock);
+          c->k_opt[index] = k;
+          g_mutex_unlock (&c->lock);
+        }
+      s = k;
+    }
+  return apply_scaled (c, img, y0, s, error);
 }
 
 static void
@@ -1071,7 +1184,16 @@ tsr_calib_attach (TsrCalib *c, TsrSession *lights)
         g_string_append_c (h, ')');
       }
   if (c->dark)
-    g_string_append (h, c->dark_has_bias ? " dark=unscaled" : " dark=scaled by exposure");
+    g_string_append (h, c->dark_has_bias          ? " dark=unscaled"
+                        : c->p.dark_optimize ? " dark=scaled to the least noise per light"
+                                             : " dark=scaled by exposure");
+  if (c->dark && !c->dark_has_bias && c->p.dark_optimize)
+    {
+      c->n_lights = tsr_session_n_frames (lights);
+      c->k_opt = g_new (double, MAX (c->n_lights, 1u));
+      for (guint i = 0; i < c->n_lights; i++)
+        c->k_opt[i] = NAN;
+    }
   g_string_append_printf (h, " method=%s kappa=%g hot=%lu cold=%lu flat_min=%g",
                           (const char *[]){ "winsor", "sigma", "median", "mean" }[CLAMP ((int) c->p.method, 0, 3)],
                           c->p.kappa, (unsigned long) c->n_hot, (unsigned long) c->n_cold, c->p.flat_min);

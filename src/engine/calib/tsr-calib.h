@@ -63,6 +63,9 @@ gsize       tsr_calib_n_bad_pixels (const TsrCalib *c);
 /* Calibrate rows [y0, y0 + img->height) of a light of this exposure (seconds, NAN unknown) in
  * place. */
 gboolean    tsr_calib_apply (const TsrCalib *c, TsrImage *img, int y0, double exposure, GError **error);
+/* The dark scale applied to light index of the session c is attached to: the optimised one
+ * (calib.dark_optimize) once that light has been read, else NAN. */
+double      tsr_calib_dark_scale (const TsrCalib *c, guint index);
 /* Install c (built) as the frame filter of the lights: every frame read through the session is
  * calibrated. c is owned by the session afterwards. */
 void        tsr_calib_attach (TsrCalib *c, TsrSession *lights);
