@@ -8,7 +8,7 @@
 
 static const char *const sections[] = {
   "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "cluster",
-  "validate", "deconv", "restore", "run", NULL
+  "validate", "deconv", "restore", "calib", "run", NULL
 };
 
 static void
@@ -919,7 +919,7 @@ test_project_before_split (void)
         }
     }
   /* keys added after the file was written load to their defaults: those of issue 12 and those
-   * of jobs added later (restore.*) */
+   * of jobs added later (restore.*, calib.*) */
   static const char *const newer[] = { "deconv.solver", "deconv.stop_rel", "deconv.pedestal", "deconv.mask_saturated",
                                        "deconv.gain_auto", "deconv.smooth", "deconv.smooth_sigma", "deconv.bright_floor" };
   TsrProject defaults;
@@ -931,12 +931,24 @@ test_project_before_split (void)
       g_assert_nonnull (got);
       g_assert_cmpstr (got, ==, def);
     }
-  guint n_later;
+  guint n_later, n_calib;
   tsr_restore_params_specs (&n_later);
-  g_assert_cmpuint (checked + G_N_ELEMENTS (newer), ==, tsr_project_n_keys () - n_later);
+  tsr_calib_params_specs (&n_calib);
+  g_assert_cmpuint (checked + G_N_ELEMENTS (newer), ==, tsr_project_n_keys () - n_later - n_calib);
   TsrRestoreParams rdef;
   tsr_restore_params_init (&rdef);
   g_assert_true (memcmp (&rdef, &p.restore, sizeof rdef) == 0);
+  TsrCalibParams cdef;
+  tsr_calib_params_init (&cdef);
+  g_assert_true (memcmp (&cdef, &p.calib, sizeof cdef) == 0);
+  /* and no calibration inputs */
+  {
+    TsrProject q;
+    char *cal[TSR_CALIB_N_KINDS] = { (char *) "x", (char *) "x", (char *) "x", (char *) "x" };
+    g_assert_true (tsr_project_load_full (path, &q, NULL, NULL, cal, NULL, &e));
+    for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+      g_assert_null (cal[k]);
+  }
 
   /* the values sit in the jobs' own structs */
   g_assert_cmpint (p.tbqr.reg.model, ==, TSR_MODEL_AFFINE);
@@ -957,7 +969,7 @@ test_project_before_split (void)
   g_auto (GStrv) tok = g_strsplit (hist_all, " ", -1);
   GString *hs = g_string_new (NULL);
   for (guint i = 0; tok[i]; i++)
-    if (!g_str_has_prefix (tok[i], "restore."))
+    if (!g_str_has_prefix (tok[i], "restore.") && !g_str_has_prefix (tok[i], "calib."))
       g_string_append_printf (hs, "%s%s", hs->len ? " " : "", tok[i]);
   g_autofree char *hist = g_string_free (hs, FALSE);
   g_assert_cmpstr (hist, ==, hist_before);
@@ -987,12 +999,12 @@ test_project_frames (void)
   char *inc[] = { a, NULL }, *exc[] = { b, NULL };
   TsrFrameChoices c = { inc, exc };
   const char *paths[] = { dir, NULL };
-  g_assert_true (tsr_project_save_full (proj, &p, paths, &c, &e));
+  g_assert_true (tsr_project_save_full (proj, &p, paths, &c, NULL, &e));
   g_assert_no_error (e);
   g_auto (TsrFrameChoices) back = { NULL, NULL };
   g_auto (GStrv) sp = NULL;
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-  g_assert_true (tsr_project_load_full (proj, &p, &sp, &back, warnings, &e));
+  g_assert_true (tsr_project_load_full (proj, &p, &sp, &back, NULL, warnings, &e));
   g_assert_no_error (e);
   g_assert_cmpuint (warnings->len, ==, 0);
   g_assert_cmpuint (g_strv_length (back.include), ==, 1);
@@ -1007,7 +1019,7 @@ test_project_frames (void)
   const char *text = "[tessera]\nversion=1\n[frames]\nexclude=sub/x.fits;\nwhat=1\n";
   tsr_test_write_file (proj, text, strlen (text));
   tsr_frame_choices_clear (&back);
-  g_assert_true (tsr_project_load_full (proj, &p, NULL, &back, warnings, &e));
+  g_assert_true (tsr_project_load_full (proj, &p, NULL, &back, NULL, warnings, &e));
   g_assert_no_error (e);
   g_assert_cmpuint (warnings->len, ==, 1);
   g_autofree char *x = g_build_filename (dir, "sub", "x.fits", NULL);
@@ -1015,7 +1027,7 @@ test_project_frames (void)
   g_assert_null (back.include);
 
   /* without choices nothing is written: a file as before */
-  g_assert_true (tsr_project_save_full (proj, &p, paths, NULL, &e));
+  g_assert_true (tsr_project_save_full (proj, &p, paths, NULL, NULL, &e));
   gsize len = 0;
   g_autofree char *saved = tsr_test_read_file (proj, &len);
   g_assert_null (strstr (saved, "[frames]"));
@@ -1026,7 +1038,7 @@ test_project_frames (void)
     {
       g_autofree char *v1 = g_build_filename (root, "tests", "data", "project-v1.tessera", NULL);
       TsrFrameChoices old = { NULL, NULL };
-      g_assert_true (tsr_project_load_full (v1, &p, NULL, &old, NULL, &e));
+      g_assert_true (tsr_project_load_full (v1, &p, NULL, &old, NULL, NULL, &e));
       g_assert_no_error (e);
       g_assert_null (old.include);
       g_assert_null (old.exclude);
@@ -1060,6 +1072,61 @@ test_project_frames (void)
   tsr_test_rmtree (dir);
 }
 
+/* The calibration inputs (issue #18) go into [calib] next to calib.*: absolute paths read back
+ * as written, relative ones relative to the project file's folder, absent ones stay NULL; the
+ * calib.* keys round-trip like every key. */
+static void
+test_project_calib_paths (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("calib-project");
+  g_autofree char *path = g_build_filename (dir, "p.tessera", NULL);
+  TsrProject p;
+  tsr_project_init (&p);
+  GError *e = NULL;
+  g_assert_true (tsr_project_set (&p, "calib.kappa", "2.5", &e));
+  g_assert_true (tsr_project_set (&p, "calib.method", "median", &e));
+  const char *sess[] = { "/data/lights", NULL };
+  const char *cal[TSR_CALIB_N_KINDS] = { "/data/bias", "/data/master-dark.fits", NULL, "/data/dark flats" };
+  g_assert_true (tsr_project_save_full (path, &p, sess, NULL, cal, &e));
+  g_assert_no_error (e);
+  TsrProject q;
+  g_auto (GStrv) paths = NULL;
+  char *got[TSR_CALIB_N_KINDS] = { NULL };
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_assert_true (tsr_project_load_full (path, &q, &paths, NULL, got, warnings, &e));
+  g_assert_no_error (e);
+  g_assert_cmpuint (warnings->len, ==, 0);
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+    {
+      g_assert_cmpstr (got[k], ==, cal[k]);
+      g_free (got[k]);
+    }
+  g_assert_cmpfloat (q.calib.kappa, ==, 2.5);
+  g_assert_cmpint (q.calib.method, ==, TSR_CALIB_MEDIAN);
+  /* the plain loader reads the same file (the paths are simply not asked for) */
+  g_assert_true (tsr_project_load (path, &q, NULL, warnings, &e));
+  g_assert_cmpuint (warnings->len, ==, 0);
+  /* relative paths */
+  const char text[] = "[tessera]\nversion=1\n[calib]\nflats=night1/flats\nkappa=4\n";
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+  g_assert_true (tsr_project_load_full (path, &q, NULL, NULL, got, warnings, &e));
+  g_autofree char *want = g_build_filename (dir, "night1", "flats", NULL);
+  g_autofree char *canon = g_canonicalize_filename (want, NULL);
+  g_assert_cmpstr (got[TSR_CALIB_FLAT], ==, canon);
+  g_assert_null (got[TSR_CALIB_BIAS]);
+  g_assert_cmpfloat (q.calib.kappa, ==, 4);
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+    g_free (got[k]);
+  /* an unknown key in [calib] is reported like any other */
+  const char bad[] = "[tessera]\nversion=1\n[calib]\ndarkz=/x\n";
+  g_assert_true (g_file_set_contents (path, bad, -1, NULL));
+  g_ptr_array_set_size (warnings, 0);
+  g_assert_true (tsr_project_load_full (path, &q, NULL, NULL, got, warnings, &e));
+  g_assert_cmpuint (warnings->len, ==, 1);
+  g_assert_nonnull (strstr (warnings->pdata[0], "darkz"));
+  tsr_test_rmtree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1080,5 +1147,6 @@ main (int argc, char **argv)
   g_test_add_func ("/params/project/mutations", test_project_mutations);
   g_test_add_func ("/params/project/before-split", test_project_before_split);
   g_test_add_func ("/params/project/frames", test_project_frames);
+  g_test_add_func ("/params/project/calib-paths", test_project_calib_paths);
   return g_test_run ();
 }

@@ -314,7 +314,7 @@ tsr_window_save_project (TsrWindow *self, const char *path, GError **error)
             frames.exclude = v;
         }
     }
-  if (!tsr_project_save_full (path, &self->params, (const char *const *) self->paths, &frames, error))
+  if (!tsr_project_save_full (path, &self->params, (const char *const *) self->paths, &frames, NULL, error))
     return FALSE;
   g_free (self->project_path);
   self->project_path = g_canonicalize_filename (path, NULL);
@@ -333,7 +333,7 @@ tsr_window_open_project (TsrWindow *self, const char *path, GError **error)
   g_auto (GStrv) paths = NULL;
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_auto (TsrFrameChoices) frames = { NULL, NULL };
-  if (!tsr_project_load_full (path, &p, &paths, &frames, warnings, error))
+  if (!tsr_project_load_full (path, &p, &paths, &frames, NULL, warnings, error))
     return FALSE;
   /* the machine's resources stay this machine's */
   p.run.n_threads = self->params.run.n_threads;

@@ -141,6 +141,28 @@ cli_check_distinct (const char *command, guint n, const char *const *options, co
   return TRUE;
 }
 
+static TsrCalib *calib_pending;
+
+/* Is path one of the calibration frames or masters planned for this run? */
+static const char *
+calib_input_same (const char *path, gboolean folder)
+{
+  if (!calib_pending)
+    return NULL;
+  g_autoptr (GPtrArray) files = tsr_calib_input_files (calib_pending);
+  for (guint i = 0; i < files->len; i++)
+    {
+      g_autofree char *dir = folder ? g_path_get_dirname (files->pdata[i]) : NULL;
+      if (folder ? cli_same_file (path, dir) : tsr_output_same (path, files->pdata[i]))
+        {
+          static char name[4096];
+          g_strlcpy (name, files->pdata[i], sizeof name);
+          return name;
+        }
+    }
+  return NULL;
+}
+
 gboolean
 cli_check_output (const char *out, TsrSession *s, GError **error)
 {
@@ -156,6 +178,12 @@ cli_check_output (const char *out, TsrSession *s, GError **error)
                        _("%s: the output would overwrite one of the input frames; choose another name"), out);
           return FALSE;
         }
+  if (calib_input_same (out, FALSE))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("%s: the output would overwrite one of the input frames; choose another name"), out);
+      return FALSE;
+    }
   if (g_file_test (out, G_FILE_TEST_IS_DIR))
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("%s: is a folder, expected a file name"), out);
@@ -182,6 +210,14 @@ cli_check_output_dir (const char *dir, TsrSession *s, GError **error)
   if (g_file_test (dir, G_FILE_TEST_EXISTS) && !g_file_test (dir, G_FILE_TEST_IS_DIR))
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("%s: is a file, expected a folder"), dir);
+      return FALSE;
+    }
+  const char *cf = calib_input_same (dir, TRUE);
+  if (cf)
+    {
+      g_autofree char *base = g_path_get_basename (cf);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("%s: holds input frames (%s); write into another folder"),
+                   dir, base);
       return FALSE;
     }
   for (guint i = 0; s && i < tsr_session_n_frames (s); i++)
@@ -244,6 +280,7 @@ cli_params_and_session (const char *command, const char *config, char **sets,
 {
   GError *error = NULL;
   g_auto (GStrv) project_paths = NULL;
+  char *calib_paths[TSR_CALIB_N_KINDS + 1] = { NULL };
 
   *session_out = NULL;
   tsr_project_init (p);
@@ -251,7 +288,7 @@ cli_params_and_session (const char *command, const char *config, char **sets,
     {
       g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
       g_auto (TsrFrameChoices) choices = { NULL, NULL };
-      if (!tsr_project_load_full (config, p, &project_paths, &choices, warnings, &error))
+      if (!tsr_project_load_full (config, p, &project_paths, &choices, calib_paths, warnings, &error))
         return cli_fail (error);
       if (!frames && (choices.include || choices.exclude))
         /* TRANSLATORS: %s is the subcommand (deconv, restore) */
@@ -291,7 +328,101 @@ cli_params_and_session (const char *command, const char *config, char **sets,
     return cli_fail_msg (_("%s: name a session folder or FITS files, or a project with --config (see --help)"),
                          command);
   if (!s)
-    return cli_fail (error);
+    {
+      for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+        g_free (calib_paths[k]);
+      return cli_fail (error);
+    }
+  int rc = cli_calib_plan (s, &p->calib, calib_paths);
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+    g_free (calib_paths[k]);
+  if (rc != 0)
+    {
+      tsr_session_unref (s);
+      return rc;
+    }
   *session_out = s;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Calibration options
+ */
+
+static char *calib_options[TSR_CALIB_N_KINDS];
+
+static const GOptionEntry calib_entries[] = {
+  { "bias", 0, 0, G_OPTION_ARG_FILENAME, &calib_options[TSR_CALIB_BIAS],
+    N_("Calibration: a folder of bias frames, or a master bias"), N_("DIR|FILE") },
+  { "darks", 0, 0, G_OPTION_ARG_FILENAME, &calib_options[TSR_CALIB_DARK],
+    N_("Calibration: a folder of dark frames, or a master dark (scaled by exposure when a bias is given)"),
+    N_("DIR|FILE") },
+  { "flats", 0, 0, G_OPTION_ARG_FILENAME, &calib_options[TSR_CALIB_FLAT],
+    N_("Calibration: a folder of flat frames, or a master flat"), N_("DIR|FILE") },
+  { "dark-flats", 0, 0, G_OPTION_ARG_FILENAME, &calib_options[TSR_CALIB_DARK_FLAT],
+    N_("Calibration: a folder of dark-flat frames, or a master dark-flat (subtracted from the flats)"),
+    N_("DIR|FILE") },
+  { NULL }
+};
+
+void
+cli_calib_add_options (GOptionContext *ctx)
+{
+  g_option_context_add_main_entries (ctx, calib_entries, GETTEXT_PACKAGE);
+}
+
+gboolean
+cli_calib_requested (void)
+{
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+    if (calib_options[k])
+      return TRUE;
+  return FALSE;
+}
+
+const char *
+cli_calib_option (TsrCalibKind k)
+{
+  return (guint) k < TSR_CALIB_N_KINDS ? calib_options[k] : NULL;
+}
+
+int
+cli_calib_plan (TsrSession *s, const TsrCalibParams *p, char *const *project_paths)
+{
+  const char *paths[TSR_CALIB_N_KINDS];
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+    paths[k] = calib_options[k] ? calib_options[k] : project_paths ? project_paths[k] : NULL;
+  GError *error = NULL;
+  TsrCalib *c = tsr_calib_plan (paths, s, p, cli_cancellable (), &error);
+  if (!c)
+    return cli_fail (error);
+  g_clear_pointer (&calib_pending, tsr_calib_free);
+  if (tsr_calib_is_empty (c))
+    tsr_calib_free (c);
+  else
+    calib_pending = c;
+  return 0;
+}
+
+int
+cli_calib_apply (TsrSession *s, const TsrRunParams *run)
+{
+  if (!calib_pending)
+    return 0;
+  TsrCalib *c = g_steal_pointer (&calib_pending);
+  CliProgress prog;
+  cli_progress_init (&prog);
+  GError *error = NULL;
+  gboolean ok = tsr_calib_build (c, run, cli_progress_cb, &prog, cli_cancellable (), &error);
+  cli_progress_end (&prog);
+  if (!ok)
+    {
+      tsr_calib_free (c);
+      return cli_fail (error);
+    }
+  const GPtrArray *notes = tsr_calib_notes (c);
+  for (guint i = 0; i < notes->len; i++)
+    fprintf (stderr, _("tessera-cli: note: %s\n"), (const char *) notes->pdata[i]);
+  tsr_calib_attach (c, s);
   return 0;
 }

@@ -56,3 +56,18 @@ int      cli_params_and_session (const char *command, const char *config, char *
 
 /* Cancel the job on SIGINT, SIGTERM and SIGHUP (temporary and staged files are removed). */
 GCancellable *cli_cancellable (void);
+
+/* Calibration (issue #18): --bias, --darks, --flats, --dark-flats (folders of frames or master
+ * files), shared by every command that reads a session. */
+void     cli_calib_add_options (GOptionContext *ctx);
+/* Was any calibration option given? The value of one (NULL when not given). */
+gboolean cli_calib_requested (void);
+const char *cli_calib_option (TsrCalibKind k);
+/* Plan the calibration of s from the options (each overriding the project's [calib] path of
+ * its kind, project_paths[k], which may be NULL): headers only, before any work; a mismatch is
+ * one line naming the file. Returns 0 or the exit status after printing. */
+int      cli_calib_plan (TsrSession *s, const TsrCalibParams *p, char *const *project_paths);
+/* Build the planned masters and install them on s (every frame read is calibrated from then
+ * on); prints the notes once. Call after the outputs are checked. Returns 0 or the exit
+ * status. Nothing to do when nothing was planned. */
+int      cli_calib_apply (TsrSession *s, const TsrRunParams *run);

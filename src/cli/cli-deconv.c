@@ -56,6 +56,7 @@ cli_deconv (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (_("SESSION… — multi-frame robust deconvolution"));
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  cli_calib_add_options (ctx);
   g_autofree char *ph = deconv_params_help ();
   g_option_context_set_description (ctx, ph);
   int status = 0;
@@ -101,6 +102,8 @@ cli_deconv (int argc, char **argv)
   tsr_deconv_options_init (&opt);
   opt.seed = seed;
 
+  if ((rc = cli_calib_apply (s, &p.run)) != 0)
+    return rc;
   CliProgress prog;
   cli_progress_init (&prog);
   IterCtx ic = { verbose };

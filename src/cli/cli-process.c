@@ -41,6 +41,7 @@ cli_process (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (_("SESSION… — tile-based quality reconstruction"));
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  cli_calib_add_options (ctx);
   g_autofree char *ph = params_help ();
   g_option_context_set_description (ctx, ph);
   int status = 0;
@@ -58,6 +59,9 @@ cli_process (int argc, char **argv)
       g_autofree char *why = NULL;
       if (planetary || cli_planetary_detect (argc, argv, &why))
         {
+          if (cli_calib_requested ())
+            return cli_fail_msg (_("process: calibration (--bias, --darks, --flats, --dark-flats) is not applied on the "
+                                   "lunar/planetary path yet; give --deep-sky to calibrate and process as deep sky"));
           if (why)
             printf (_("process: %s (--deep-sky overrides)\n"), why);
           if (report)
@@ -96,6 +100,8 @@ cli_process (int argc, char **argv)
       return cli_fail (error);
   }
 
+  if ((rc = cli_calib_apply (s, &p.run)) != 0)
+    return rc;
   CliProgress prog;
   cli_progress_init (&prog);
   {

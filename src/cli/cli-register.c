@@ -33,6 +33,7 @@ cli_register (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (_("SESSION… — register frames to a reference and gate invalid ones"));
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  cli_calib_add_options (ctx);
   g_option_context_set_description (ctx,
       _("The JSON's \"matrix\" maps a pixel of the reference frame to the same sky position in "
         "the frame (0-based pixel centres, x = column, y = row)."));
@@ -75,6 +76,9 @@ cli_register (int argc, char **argv)
   g_autoptr (TsrSession) s = cli_scan (argc, argv, recursive, &error);
   if (!s)
     return cli_fail (error);
+  int rc;
+  if ((rc = cli_calib_plan (s, NULL, NULL)) != 0)
+    return rc;
   if (reference >= (int) tsr_session_n_frames (s))
     return cli_fail_msg (_("register: --reference %d does not exist (the session has frames 0…%u)"),
                          reference, tsr_session_n_frames (s) - 1);
@@ -90,6 +94,10 @@ cli_register (int argc, char **argv)
       return cli_fail (error);
   }
 
+  TsrRunParams run;
+  tsr_run_params_init (&run);
+  if ((rc = cli_calib_apply (s, &run)) != 0)
+    return rc;
   CliProgress prog;
   cli_progress_init (&prog);
   g_autoptr (TsrRegistration) r = tsr_register_session (s, &p, cli_progress_cb, &prog, cli_cancellable (), &error);

@@ -42,6 +42,7 @@ cli_restore (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (_("SESSION… — multi-frame restoration with a deep image prior"));
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  cli_calib_add_options (ctx);
   g_autofree char *ph = restore_params_help ();
   g_option_context_set_description (ctx, ph);
   int status = 0;
@@ -70,6 +71,8 @@ cli_restore (int argc, char **argv)
         return cli_fail_msg (_("restore: %s: the output would overwrite the project file; choose another name"), outs[i]);
   }
 
+  if ((rc = cli_calib_apply (s, &p.run)) != 0)
+    return rc;
   CliProgress prog;
   cli_progress_init (&prog);
   TsrRestoreResult *r = tsr_restore_run (s, &p.restore, &p.tbqr, &p.run, cli_progress_cb, &prog, cli_cancellable (),

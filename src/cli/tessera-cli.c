@@ -20,6 +20,7 @@ int cli_denoise (int argc, char **argv);
 int cli_restore (int argc, char **argv);
 int cli_planetary (int argc, char **argv);
 int cli_wavelets (int argc, char **argv);
+int cli_masters (int argc, char **argv);
 
 typedef struct
 {
@@ -37,6 +38,7 @@ static const Command commands[] = {
   { "planetary", cli_planetary, N_("lunar/planetary stack: images, SER or video; alignment points, best fraction per point") },
   { "wavelets", cli_wavelets, N_("à trous wavelet sharpening of a linear image (--gains 2,1.5,1,1,1)") },
   { "register", cli_register, N_("register frames to a reference with the validity gate; JSON table") },
+  { "masters", cli_masters, N_("build calibration masters (bias, dark, flat, dark-flat) from folders of frames") },
   { "stack", cli_stack, N_("stack already aligned frames (mean, median, sigma, winsor)") },
   { "synth", cli_synth, N_("generate a synthetic session with known truth") },
   { "demo", cli_demo, N_("generate a demo session, process it and write a preview") },

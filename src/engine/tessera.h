@@ -13,6 +13,7 @@
 #include "tsr-frames.h"
 #include "tsr-stats.h"
 #include "tsr-stack.h"
+#include "tsr-calib.h"
 #include "tsr-synth.h"
 #include "tsr-json.h"
 #include "tsr-render.h"

@@ -1571,6 +1571,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       itmax, res->early_stopped ? " (early stop)" : "", res->seed_kind,
       dp->psf == TSR_DECONV_PSF_STARS ? "stars" : "moffat", res->n_psf_stars, j->nu, res->median_fwhm,
       j->rf, j->tile);
+    tsr_session_add_history (j->s, hd);
     tsr_header_add_history (hd, hist);
     g_autofree char *ph = tsr_deconv_params_history (dp, tp, run);
     tsr_header_add_history (hd, ph);

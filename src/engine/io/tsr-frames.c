@@ -76,15 +76,8 @@ map_worker (gpointer data)
       gboolean ok = TRUE;
       if (job->opt->read_pixels)
         {
-          img = tsr_fits_read (fi->path, &err);
+          img = tsr_session_read_frame (job->session, index, &err);
           ok = img != NULL;
-          if (ok && (img->width != job->session->width || img->height != job->session->height
-                     || img->channels != job->session->channels))
-            {
-              g_set_error (&err, TSR_ERROR, TSR_ERROR_MISMATCH,
-                           _("%s: changed size since the session was scanned"), fi->path);
-              ok = FALSE;
-            }
         }
       if (ok)
         ok = job->func (index, fi, img, job->user_data, job->cancellable, &err);

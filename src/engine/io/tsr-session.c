@@ -308,9 +308,106 @@ tsr_session_unref (TsrSession *s)
     return;
   if (g_atomic_int_dec_and_test (&s->ref_count))
     {
+      tsr_session_set_filter (s, NULL, NULL, NULL, 0, 0, NULL);
       g_ptr_array_unref (s->frames);
       g_ptr_array_unref (s->duplicates);
       g_free (s->root);
       g_free (s);
     }
+}
+
+void
+tsr_session_set_filter (TsrSession *s, TsrFrameFilterFunc func, gpointer data, GDestroyNotify destroy,
+                        int margin_rows, gsize bytes, const char *history)
+{
+  g_return_if_fail (s != NULL);
+  if (s->filter)
+    {
+      if (s->filter->destroy)
+        s->filter->destroy (s->filter->data);
+      g_free (s->filter->history);
+      g_clear_pointer (&s->filter, g_free);
+    }
+  if (!func)
+    return;
+  s->filter = g_new0 (TsrFrameFilter, 1);
+  s->filter->func = func;
+  s->filter->data = data;
+  s->filter->destroy = destroy;
+  s->filter->margin_rows = MAX (margin_rows, 0);
+  s->filter->bytes = bytes;
+  s->filter->history = g_strdup (history);
+}
+
+void
+tsr_session_add_history (const TsrSession *s, TsrHeader *header)
+{
+  if (s && s->filter && s->filter->history && header)
+    tsr_header_add_history (header, s->filter->history);
+}
+
+gsize
+tsr_session_filter_bytes (const TsrSession *s)
+{
+  return s && s->filter ? s->filter->bytes : 0;
+}
+
+TsrImage *
+tsr_session_read_frame (const TsrSession *s, guint index, GError **error)
+{
+  g_return_val_if_fail (s != NULL && index < tsr_session_n_frames (s), NULL);
+  const TsrFrameInfo *fi = tsr_session_frame (s, index);
+  TsrImage *img = tsr_fits_read (fi->path, error);
+  if (!img)
+    return NULL;
+  if (img->width != s->width || img->height != s->height || img->channels != s->channels)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH, _("%s: changed size since the session was scanned"),
+                   fi->path);
+      tsr_image_unref (img);
+      return NULL;
+    }
+  if (s->filter && !s->filter->func (index, fi, img, 0, s->filter->data, error))
+    {
+      tsr_image_unref (img);
+      return NULL;
+    }
+  tsr_session_add_history (s, img->header);
+  return img;
+}
+
+TsrImage *
+tsr_session_read_rows (const TsrSession *s, guint index, int y0, int y1, GError **error)
+{
+  g_return_val_if_fail (s != NULL && index < tsr_session_n_frames (s), NULL);
+  const TsrFrameInfo *fi = tsr_session_frame (s, index);
+  if (!s->filter)
+    return tsr_fits_read_rows (fi->path, y0, y1, error);
+  int m = s->filter->margin_rows;
+  int ya = MAX (0, y0 - m), yb = MIN (s->height, y1 + m);
+  if (ya >= yb || y0 < ya || y1 > yb)
+    return tsr_fits_read_rows (fi->path, y0, y1, error); /* let the reader report the range */
+  TsrImage *band = tsr_fits_read_rows (fi->path, ya, yb, error);
+  if (!band)
+    return NULL;
+  if (band->width != s->width || band->height != yb - ya || band->channels != s->channels)
+    return band; /* the caller reports the shape */
+  if (!s->filter->func (index, fi, band, ya, s->filter->data, error))
+    {
+      tsr_image_unref (band);
+      return NULL;
+    }
+  if (ya == y0 && yb == y1)
+    return band;
+  /* only the rows asked for */
+  TsrImage *out = tsr_image_new_uninit (band->width, y1 - y0, band->channels);
+  out->cfa = tsr_cfa_shift (band->cfa, 0, (y0 - ya) & 1);
+  tsr_header_free (out->header);
+  out->header = tsr_header_copy (band->header);
+  gsize row = (gsize) band->width, rows = (gsize) (y1 - y0);
+  for (int c = 0; c < band->channels; c++)
+    memcpy (tsr_image_plane (out, c), tsr_image_plane (band, c) + (gsize) (y0 - ya) * row, rows * row * sizeof (float));
+  memcpy (out->mask, band->mask + (gsize) (y0 - ya) * row, rows * row);
+  tsr_image_unref (band);
+  return out;
 }

@@ -22,7 +22,26 @@ typedef struct
   char *root;         /* the folder scanned, or NULL for a list of files */
   GPtrArray *duplicates; /* char*: files left out because they are a frame already in the
                             session (reached twice through links, or a byte-identical copy) */
+  /* A correction applied to every frame read through tsr_session_read_frame/_rows (the
+   * calibration, calib/): NULL when frames are used as stored. */
+  struct _TsrFrameFilter *filter;
 } TsrSession;
+
+/* A per-frame correction (calibration): img holds rows [y0, y0 + img->height) of frame
+ * index (the whole frame when y0 = 0 and the height is the session's), corrected in place.
+ * Called from several threads at once. */
+typedef gboolean (*TsrFrameFilterFunc) (guint index, const TsrFrameInfo *frame, TsrImage *img, int y0,
+                                        gpointer data, GError **error);
+
+typedef struct _TsrFrameFilter
+{
+  TsrFrameFilterFunc func;
+  gpointer data;
+  GDestroyNotify destroy;
+  int margin_rows;     /* rows above and below a band the filter needs to see (neighbours) */
+  gsize bytes;         /* memory the filter holds for the whole job (its master frames) */
+  char *history;       /* a FITS HISTORY line saying what the filter did, or NULL */
+} TsrFrameFilter;
 
 typedef struct
 {
@@ -39,6 +58,23 @@ gboolean    tsr_is_fits_name (const char *name);
 TsrSession *tsr_session_scan (const char *const *paths, const TsrScanOptions *opts,
                               GCancellable *cancellable, GError **error);
 TsrSession *tsr_session_ref (TsrSession *s);
+
+/* Install (or, with func NULL, remove) the session's frame filter; data is released with
+ * destroy when replaced or when the session is freed. */
+void        tsr_session_set_filter (TsrSession *s, TsrFrameFilterFunc func, gpointer data,
+                                    GDestroyNotify destroy, int margin_rows, gsize bytes,
+                                    const char *history);
+/* Add the filter's HISTORY line to the header of a product made from the session's frames
+ * (nothing without a filter). Whole frames read through the session carry it already. */
+void        tsr_session_add_history (const TsrSession *s, TsrHeader *header);
+/* Memory held by the filter (0 without one). */
+gsize       tsr_session_filter_bytes (const TsrSession *s);
+/* Frame index as the jobs see it: read, checked against the session's shape ("changed size
+ * since the session was scanned"), and corrected by the filter. */
+TsrImage   *tsr_session_read_frame (const TsrSession *s, guint index, GError **error);
+/* Rows [y0, y1) of frame index, corrected like tsr_session_read_frame (the filter sees
+ * margin_rows more rows on each side where the frame has them). */
+TsrImage   *tsr_session_read_rows (const TsrSession *s, guint index, int y0, int y1, GError **error);
 void        tsr_session_unref (TsrSession *s);
 
 static inline guint tsr_session_n_frames (const TsrSession *s) { return s->frames->len; }

@@ -29,12 +29,13 @@ static const Job jobs[] = {
   { tsr_tbqr_params_specs, G_STRUCT_OFFSET (TsrProject, tbqr) },
   { tsr_deconv_params_specs, G_STRUCT_OFFSET (TsrProject, deconv) },
   { tsr_restore_params_specs, G_STRUCT_OFFSET (TsrProject, restore) },
+  { tsr_calib_params_specs, G_STRUCT_OFFSET (TsrProject, calib) },
   { tsr_run_params_specs, G_STRUCT_OFFSET (TsrProject, run) },
 };
 
 static const char *const sections[] = {
   "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "cluster",
-  "validate", "deconv", "restore", "run", NULL
+  "validate", "deconv", "restore", "calib", "run", NULL
 };
 
 /* Derived fields that mirror a key: the registration's own resources follow run.*. */
@@ -55,6 +56,7 @@ tsr_project_init (TsrProject *p)
   tsr_tbqr_params_init (&p->tbqr);
   tsr_deconv_params_init (&p->deconv);
   tsr_restore_params_init (&p->restore);
+  tsr_calib_params_init (&p->calib);
   tsr_run_params_init (&p->run);
   sync_derived (p);
 }
@@ -191,7 +193,7 @@ tsr_project_validate (const TsrProject *p, GError **error)
       return FALSE;
     }
   return tsr_tbqr_params_validate (&p->tbqr, error) && tsr_deconv_params_validate (&p->deconv, error)
-         && tsr_restore_params_validate (&p->restore, error)
+         && tsr_restore_params_validate (&p->restore, error) && tsr_calib_params_validate (&p->calib, error)
          && tsr_run_params_validate (&p->run, error);
 }
 
@@ -223,11 +225,14 @@ is_section (const char *group)
   return FALSE;
 }
 
+/* The project file's [calib] keys of the calibration inputs, by TsrCalibKind. */
+static const char *const calib_path_keys[TSR_CALIB_N_KINDS] = { "bias", "darks", "flats", "dark_flats" };
+
 gboolean
 tsr_project_save (const char *path, const TsrProject *p, const char *const *session_paths,
                   GError **error)
 {
-  return tsr_project_save_full (path, p, session_paths, NULL, error);
+  return tsr_project_save_full (path, p, session_paths, NULL, NULL, error);
 }
 
 void
@@ -241,7 +246,8 @@ tsr_frame_choices_clear (TsrFrameChoices *c)
 
 gboolean
 tsr_project_save_full (const char *path, const TsrProject *p, const char *const *session_paths,
-                       const TsrFrameChoices *frames, GError **error)
+                       const TsrFrameChoices *frames, const char *const calib_paths[TSR_CALIB_N_KINDS],
+                       GError **error)
 {
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (p != NULL, FALSE);
@@ -268,6 +274,9 @@ tsr_project_save_full (const char *path, const TsrProject *p, const char *const 
   if (frames && frames->exclude && frames->exclude[0])
     g_key_file_set_string_list (kf, "frames", "exclude", (const char *const *) frames->exclude,
                                 g_strv_length (frames->exclude));
+  for (guint k = 0; calib_paths && k < TSR_CALIB_N_KINDS; k++)
+    if (calib_paths[k] && *calib_paths[k])
+      g_key_file_set_string (kf, "calib", calib_path_keys[k], calib_paths[k]);
 
   gsize len = 0;
   g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
@@ -523,12 +532,12 @@ gboolean
 tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
                   GPtrArray *warnings, GError **error)
 {
-  return tsr_project_load_full (path, p, session_paths, NULL, warnings, error);
+  return tsr_project_load_full (path, p, session_paths, NULL, NULL, warnings, error);
 }
 
 gboolean
 tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths, TsrFrameChoices *frames,
-                       GPtrArray *warnings, GError **error)
+                       char *calib_paths[TSR_CALIB_N_KINDS], GPtrArray *warnings, GError **error)
 {
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (p != NULL, FALSE);
@@ -591,6 +600,10 @@ tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths, T
   tsr_project_init (&tmp);
   g_auto (GStrv) paths = NULL;
   g_auto (TsrFrameChoices) choices = { NULL, NULL };
+  g_autoptr (GPtrArray) cpaths = g_ptr_array_new_full (TSR_CALIB_N_KINDS, g_free);
+  g_ptr_array_set_size (cpaths, TSR_CALIB_N_KINDS);
+  g_autofree char *pdir = g_path_get_dirname (path);
+  g_autofree char *abspdir = g_canonicalize_filename (pdir, NULL);
 
   gsize n_groups = 0;
   g_auto (GStrv) groups = g_key_file_get_groups (kf, &n_groups);
@@ -629,6 +642,19 @@ tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths, T
         }
       for (guint i = 0; keys && keys[i]; i++)
         {
+          int ck = -1;
+          for (int k = 0; strcmp (group, "calib") == 0 && k < TSR_CALIB_N_KINDS; k++)
+            if (strcmp (keys[i], calib_path_keys[k]) == 0)
+              ck = k;
+          if (ck >= 0)
+            {
+              /* a calibration input: a folder or master file, relative to the project */
+              g_autofree char *v = g_key_file_get_string (kf, group, keys[i], NULL);
+              g_clear_pointer (&cpaths->pdata[ck], g_free);
+              if (v && *g_strstrip (v))
+                cpaths->pdata[ck] = g_canonicalize_filename (v, abspdir);
+              continue;
+            }
           g_autofree char *key = g_strconcat (group, ".", keys[i], NULL);
           const TsrParamSpec *s = tsr_project_find (key);
           if (!s)
@@ -673,6 +699,8 @@ tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths, T
       *frames = choices;
       choices.include = choices.exclude = NULL;
     }
+  for (guint k = 0; calib_paths && k < TSR_CALIB_N_KINDS; k++)
+    calib_paths[k] = g_steal_pointer (&cpaths->pdata[k]);
   if (session_paths)
     {
       if (!paths)

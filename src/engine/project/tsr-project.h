@@ -10,6 +10,7 @@
 #include "tsr-deconv-params.h"
 #include "tsr-restore-params.h"
 #include "tsr-session.h"
+#include "tsr-calib.h"
 
 G_BEGIN_DECLS
 
@@ -20,6 +21,8 @@ typedef struct
                                   cluster.* validate.* */
   TsrDeconvParams deconv;      /* deconv.* */
   TsrRestoreParams restore;    /* restore.* */
+  TsrCalibParams calib;        /* calib.* (the calibration's paths are not parameters: see
+                                  tsr_project_save_full) */
   TsrRunParams run;            /* run.* */
 } TsrProject;
 
@@ -49,7 +52,6 @@ gboolean tsr_project_save (const char *path, const TsrProject *p, const char *co
                            GError **error);
 gboolean tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
                            GPtrArray *warnings, GError **error);
-
 /* The user's decisions about single frames (the window's Use column), kept in the project
  * as [frames] include=…; exclude=… (frame file paths; relative ones are read against the
  * project's folder). A project without the group — every file written before it existed —
@@ -61,12 +63,18 @@ typedef struct
 } TsrFrameChoices;
 
 void     tsr_frame_choices_clear (TsrFrameChoices *c);
-/* tsr_project_save / tsr_project_load with the frame choices (frames may be NULL: none
- * written; on load, the group is then read and dropped). */
+/* tsr_project_save / tsr_project_load with the frame choices and the calibration inputs.
+ * frames may be NULL: none written; on load, the group is then read and dropped.
+ * Calibration: [calib] bias, darks, flats, dark_flats (folders or master files;
+ * calib_paths[k] for TsrCalibKind k, NULL when not given; calib_paths itself may be NULL).
+ * Saved only when given; on load, relative paths are read relative to the project file's
+ * folder and absent keys (every project file written before calibration existed) leave
+ * NULL. */
 gboolean tsr_project_save_full (const char *path, const TsrProject *p, const char *const *session_paths,
-                                const TsrFrameChoices *frames, GError **error);
+                                const TsrFrameChoices *frames, const char *const calib_paths[TSR_CALIB_N_KINDS],
+                                GError **error);
 gboolean tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths, TsrFrameChoices *frames,
-                                GPtrArray *warnings, GError **error);
+                                char *calib_paths[TSR_CALIB_N_KINDS], GPtrArray *warnings, GError **error);
 /* The choices as TsrFrameChoice per frame of s (n_frames entries, g_free), matched by the
  * canonical file path; *n_unmatched (may be NULL) counts listed paths that are no frame of
  * s. A path in both lists is excluded. */

@@ -926,8 +926,7 @@ tsr_registration_n_valid (const TsrRegistration *r)
 static gboolean
 load_reference (RegJob *job, TsrReferenceHook reference_hook, GError **error)
 {
-  TsrFrameInfo *fi = tsr_session_frame (job->reg->session, job->reg->reference);
-  g_autoptr (TsrImage) img = tsr_fits_read (fi->path, error);
+  g_autoptr (TsrImage) img = tsr_session_read_frame (job->reg->session, job->reg->reference, error);
   if (!img)
     return FALSE;
   guint ref = job->reg->reference;

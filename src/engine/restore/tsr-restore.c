@@ -1013,6 +1013,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   tsr_header_set_int (hd, "RS_PSFR", rf, "PSF radius, px");
   tsr_header_set_double (hd, "RS_FWHM", res->median_fwhm, "median frame FWHM, px");
   g_autofree char *hist = tsr_restore_params_history (rp, tp, run);
+  tsr_session_add_history (j->s, hd);
   tsr_header_add_history (hd, hist);
   job_clear (j);
   return res;

@@ -513,7 +513,7 @@ stack_banded (TsrSession *s, const TsrStackParams *p, gsize budget, TsrImage *ou
               ok = FALSE;
               break;
             }
-          bands[f] = tsr_fits_read_rows (frame->path, y0, y1, error);
+          bands[f] = tsr_session_read_rows (s, f, y0, y1, error);
           if (bands[f] == NULL || !check_shape (s, frame, bands[f], y1 - y0, error))
             {
               ok = FALSE;
@@ -667,6 +667,7 @@ tsr_stack_session (TsrSession *s, const TsrStackParams *p,
                                            "kappa_high=%s iterations=%d min_keep=%s",
                                            tsr_stack_method_name (p->method), kl, kh,
                                            p->max_iterations, mk);
+  tsr_session_add_history (s, out->header);
   tsr_header_add_history (out->header, hist);
   return out;
 }

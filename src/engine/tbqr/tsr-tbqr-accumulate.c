@@ -387,17 +387,9 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
       g_autoptr (TsrImage) own = NULL;
       if (!img)
         {
-          img = own = tsr_fits_read (frame->path, error);
+          img = own = tsr_session_read_frame (a->reg->session, index, error);
           if (!img)
             {
-              scratch_put (j, sc);
-              return FALSE;
-            }
-          if (img->width != a->reg->session->width || img->height != a->reg->session->height
-              || img->channels != a->reg->session->channels)
-            {
-              g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH, _("%s: changed size since the session was scanned"),
-                           frame->path);
               scratch_put (j, sc);
               return FALSE;
             }
@@ -921,7 +913,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
   /* the memory plan (the analysis was planned with the same budget; the caller may have
    * changed the parameters since): refused before anything is allocated */
   TsrTbqrMemory mem;
-  if (!tsr_tbqr_memory_plan (a->width, a->height, a->channels, a->cfa, idx->len, p, run, &mem, error))
+  if (!tsr_tbqr_memory_plan (a->width, a->height, a->channels, a->cfa, idx->len, p, run, &mem, error)
+      || !tsr_tbqr_memory_hold (&mem, tsr_session_filter_bytes (a->reg->session), run, error))
     {
       g_array_unref (idx);
       return NULL;
@@ -1123,6 +1116,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
       g_autofree char *h1 = g_strdup_printf (
           "Tessera TBQR: reference=%u frames=%u used=%u tile=%d step=%d fwhm=%.3f clusters=%d",
           a->reg->reference, n, idx->len, a->tile_size, a->tile_step, a->session_fwhm, w->n_clusters);
+      tsr_session_add_history (s, res->header);
+      tsr_session_add_history (s, mean->header);
       tsr_header_add_history (res->header, h1);
       tsr_header_add_history (res->header, ph);
       tsr_header_add_history (mean->header, "Tessera mean stack of the same registered, normalised frames (validation baseline)");

@@ -6,6 +6,27 @@
 
 #define MIB (1024.0 * 1024.0)
 
+gboolean
+tsr_tbqr_memory_hold (TsrTbqrMemory *m, gsize bytes, const TsrRunParams *run, GError **error)
+{
+  if (bytes == 0)
+    return TRUE;
+  if (m->need + bytes > m->budget)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
+                   _("run.memory_mb = %.0f is too small: with the calibration masters (%.0f MiB) a TBQR run needs at "
+                     "least %.0f MiB; raise run.memory_mb"),
+                   run->memory_budget_mb, bytes / MIB, (m->need + bytes) / MIB + 1);
+      return FALSE;
+    }
+  m->need += bytes;
+  m->budget -= bytes;
+  m->cache_ram = m->cache_ram > bytes ? m->cache_ram - bytes : 0;
+  m->accumulate_budget = MAX (m->accumulate_budget > bytes ? m->accumulate_budget - bytes : 0, m->per_frame);
+  m->register_budget = MAX (m->register_budget > bytes ? m->register_budget - bytes : 0, m->per_frame);
+  return TRUE;
+}
+
 double
 tsr_tbqr_accumulate_frame_factor (gboolean demosaic_frames)
 {

@@ -36,6 +36,11 @@ gboolean tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, 
                                const TsrTbqrParams *p, const TsrRunParams *run, TsrTbqrMemory *m,
                                GError **error);
 
+/* Memory held for the whole run outside the plan — the calibration masters of the session
+ * (tsr_session_filter_bytes) — taken from the budget: FALSE with a TSR_ERROR_TOO_LARGE naming
+ * run.memory_mb when the plan no longer fits, else every share shrinks by bytes. */
+gboolean tsr_tbqr_memory_hold (TsrTbqrMemory *m, gsize bytes, const TsrRunParams *run, GError **error);
+
 /* Bytes of one frame in flight in the accumulation pass, as tsr_frames_map counts it with
  * this factor (TsrMapOptions.bytes_per_frame_factor). */
 double tsr_tbqr_accumulate_frame_factor (gboolean demosaic_frames);

@@ -798,7 +798,8 @@ tsr_tbqr_analyse (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *run
     return NULL;
   /* the memory plan, before a pixel is read: refused now, not after the registration */
   TsrTbqrMemory mem;
-  if (!tsr_tbqr_memory_plan (s->width, s->height, s->channels, s->cfa, tsr_session_n_frames (s), p, run, &mem, error))
+  if (!tsr_tbqr_memory_plan (s->width, s->height, s->channels, s->cfa, tsr_session_n_frames (s), p, run, &mem, error)
+      || !tsr_tbqr_memory_hold (&mem, tsr_session_filter_bytes (s), run, error))
     return NULL;
   TsrAnalysis *a = g_new0 (TsrAnalysis, 1);
   a->ref_count = 1;
