@@ -131,93 +131,163 @@ frame_scale (const Job *j, const TsrStarList *stars, const TsrTransform *inv)
   return isfinite (s) && s > 0.05 && s < 20 ? s : 1.0;
 }
 
-/* Robust background plane (box medians, least squares, one rejection round) and noise. */
+/* Sky estimate of one box: iterated κσ clipping around the median (κ 3, five rounds), then
+ * the mode 2.5·median − 1.5·mean of the clipped set (SExtractor) while the set is only mildly
+ * skewed, else the median. Faint sources skew a box upwards; its median alone reads high. */
+static double
+box_sky (float *v, guint n)
+{
+  float med = tsr_median_inplace (v, n);
+  guint m = n;
+  double mean = med, sd = 0;
+  for (int it = 0; it < 5; it++)
+    {
+      double s1 = 0, s2 = 0;
+      for (guint i = 0; i < m; i++)
+        {
+          s1 += v[i];
+          s2 += (double) v[i] * v[i];
+        }
+      mean = s1 / m;
+      sd = sqrt (MAX (s2 / m - mean * mean, 0));
+      guint k = 0;
+      for (guint i = 0; i < m; i++)
+        if (fabs (v[i] - med) <= 3.0 * sd)
+          v[k++] = v[i];
+      if (k == m || k < 16)
+        break;
+      m = k;
+      med = tsr_median_inplace (v, m);
+    }
+  if (sd > 0 && fabs (mean - med) / sd < 0.3)
+    return 2.5 * med - 1.5 * mean;
+  return med;
+}
+
+/* Robust background plane and noise. Box sky estimates (box_sky) fitted by least squares
+ * with one rejection round; then twice: pixels above plane + 2.5 σ, grown by 2 px, are
+ * masked as sources and the boxes measured again on the rest (faint sources otherwise bias
+ * the plane high, and the non-negative latent then cuts faint signal; docs/restore.md). */
 static void
 fit_background (const float *v, const guint8 *mask, int w, int h, double out[3], double *rms)
 {
   const int nbx = 8, nby = 8;
   double bx[64], by[64], bv[64];
-  int nb = 0;
-  float *tmp = g_new (float, (gsize) (w / nbx + 2) * (h / nby + 2));
-  for (int j = 0; j < nby; j++)
-    for (int i = 0; i < nbx; i++)
-      {
-        int x0 = i * w / nbx, x1 = (i + 1) * w / nbx, y0 = j * h / nby, y1 = (j + 1) * h / nby;
-        guint n = 0;
-        for (int y = y0; y < y1; y++)
-          for (int x = x0; x < x1; x++)
-            if (mask[(gsize) y * w + x])
-              tmp[n++] = v[(gsize) y * w + x];
-        if (n < 16)
-          continue;
-        bx[nb] = 0.5 * (x0 + x1 - 1);
-        by[nb] = 0.5 * (y0 + y1 - 1);
-        bv[nb] = tsr_median_inplace (tmp, n);
-        nb++;
-      }
-  g_free (tmp);
-  gboolean keep[64];
-  for (int i = 0; i < nb; i++)
-    keep[i] = TRUE;
   double a = 0, b = 0, c = 0;
-  for (int round = 0; round < 2 && nb > 0; round++)
+  gsize npx = (gsize) w * h;
+  guint8 *src = g_new0 (guint8, npx);   /* source pixels (masked from the boxes) */
+  float *tmp = g_new (float, (gsize) (w / nbx + 2) * (h / nby + 2));
+  for (int pass = 0; pass < 3; pass++)
     {
-      double S[3][3] = { { 0 } }, R[3] = { 0 };
-      int m = 0;
-      for (int i = 0; i < nb; i++)
-        if (keep[i])
+      int nb = 0;
+      for (int j = 0; j < nby; j++)
+        for (int i = 0; i < nbx; i++)
           {
-            double f[3] = { 1, bx[i], by[i] };
-            for (int p = 0; p < 3; p++)
-              {
-                R[p] += f[p] * bv[i];
-                for (int q = 0; q < 3; q++)
-                  S[p][q] += f[p] * f[q];
-              }
-            m++;
+            int x0 = i * w / nbx, x1 = (i + 1) * w / nbx, y0 = j * h / nby, y1 = (j + 1) * h / nby;
+            guint n = 0;
+            for (int y = y0; y < y1; y++)
+              for (int x = x0; x < x1; x++)
+                if (mask[(gsize) y * w + x] && !src[(gsize) y * w + x])
+                  tmp[n++] = v[(gsize) y * w + x];
+            if (n < 16)
+              continue;
+            bx[nb] = 0.5 * (x0 + x1 - 1);
+            by[nb] = 0.5 * (y0 + y1 - 1);
+            bv[nb] = box_sky (tmp, n);
+            nb++;
           }
-      double det = S[0][0] * (S[1][1] * S[2][2] - S[1][2] * S[2][1]) - S[0][1] * (S[1][0] * S[2][2] - S[1][2] * S[2][0])
-                   + S[0][2] * (S[1][0] * S[2][1] - S[1][1] * S[2][0]);
-      if (m >= 6 && fabs (det) > 1e-9)
+      gboolean keep[64];
+      for (int i = 0; i < nb; i++)
+        keep[i] = TRUE;
+      for (int round = 0; round < 2 && nb > 0; round++)
         {
-          double sol[3];
-          for (int p = 0; p < 3; p++)
+          double S[3][3] = { { 0 } }, R[3] = { 0 };
+          int m = 0;
+          for (int i = 0; i < nb; i++)
+            if (keep[i])
+              {
+                double f[3] = { 1, bx[i], by[i] };
+                for (int p = 0; p < 3; p++)
+                  {
+                    R[p] += f[p] * bv[i];
+                    for (int q = 0; q < 3; q++)
+                      S[p][q] += f[p] * f[q];
+                  }
+                m++;
+              }
+          double det = S[0][0] * (S[1][1] * S[2][2] - S[1][2] * S[2][1])
+                       - S[0][1] * (S[1][0] * S[2][2] - S[1][2] * S[2][0])
+                       + S[0][2] * (S[1][0] * S[2][1] - S[1][1] * S[2][0]);
+          if (m >= 6 && fabs (det) > 1e-9)
             {
-              double M[3][3];
-              memcpy (M, S, sizeof M);
-              for (int q = 0; q < 3; q++)
-                M[q][p] = R[q];
-              sol[p] = (M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1]) - M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0])
-                        + M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0])) / det;
+              double sol[3];
+              for (int p = 0; p < 3; p++)
+                {
+                  double M[3][3];
+                  memcpy (M, S, sizeof M);
+                  for (int q = 0; q < 3; q++)
+                    M[q][p] = R[q];
+                  sol[p] = (M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1])
+                            - M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0])
+                            + M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0])) / det;
+                }
+              a = sol[0];
+              b = sol[1];
+              c = sol[2];
             }
-          a = sol[0];
-          b = sol[1];
-          c = sol[2];
+          else if (m > 0)
+            {
+              a = R[0] / m;
+              b = c = 0;
+            }
+          float res[64];
+          int nr = 0;
+          for (int i = 0; i < nb; i++)
+            res[nr++] = (float) fabs (bv[i] - (a + b * bx[i] + c * by[i]));
+          float med = tsr_median_inplace (res, nr);
+          for (int i = 0; i < nb; i++)
+            keep[i] = fabs (bv[i] - (a + b * bx[i] + c * by[i])) <= 3.0 * 1.4826 * med + 1e-9;
         }
-      else if (m > 0)
-        {
-          a = R[0] / m;
-          b = c = 0;
-        }
-      float res[64];
-      int nr = 0;
-      for (int i = 0; i < nb; i++)
-        res[nr++] = (float) fabs (bv[i] - (a + b * bx[i] + c * by[i]));
-      float med = tsr_median_inplace (res, nr);
-      for (int i = 0; i < nb; i++)
-        keep[i] = fabs (bv[i] - (a + b * bx[i] + c * by[i])) <= 3.0 * 1.4826 * med + 1e-9;
+      /* noise of the sky pixels (sources masked after the first pass) */
+      gsize step = MAX ((gsize) 1, npx / 200000), m = 0;
+      float *res = g_new (float, npx / step + 1);
+      for (gsize k = 0; k < npx; k += step)
+        if (mask[k] && !src[k])
+          res[m++] = (float) (v[k] - (a + b * (double) (k % w) + c * (double) (k / w)));
+      float med = m ? tsr_median_inplace (res, m) : 0;
+      *rms = m > 16 ? TSR_MAD_TO_SIGMA * tsr_mad_inplace (res, m, med) : 1.0;
+      g_free (res);
+      if (pass == 2 || !(*rms > 0))
+        break;
+      /* source mask: above 2.5 σ, grown by 2 px (separable box dilation) */
+      guint8 *hit = g_new0 (guint8, npx);
+      for (gsize k = 0; k < npx; k++)
+        hit[k] = mask[k] && v[k] - (a + b * (double) (k % w) + c * (double) (k / w)) > 2.5 * *rms;
+      const int g = 2;
+      for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+          {
+            guint8 any = 0;
+            for (int d = MAX (0, x - g); d <= MIN (w - 1, x + g) && !any; d++)
+              any = hit[(gsize) y * w + d];
+            src[(gsize) y * w + x] = any;
+          }
+      for (int x = 0; x < w; x++)
+        for (int y = 0; y < h; y++)
+          {
+            guint8 any = 0;
+            for (int d = MAX (0, y - g); d <= MIN (h - 1, y + g) && !any; d++)
+              any = src[(gsize) d * w + x] & 1;
+            hit[(gsize) y * w + x] = any;
+          }
+      memcpy (src, hit, npx);
+      g_free (hit);
     }
+  g_free (tmp);
+  g_free (src);
   out[0] = a;
   out[1] = b;
   out[2] = c;
-  gsize n = (gsize) w * h, step = MAX ((gsize) 1, n / 200000), m = 0;
-  float *res = g_new (float, n / step + 1);
-  for (gsize k = 0; k < n; k += step)
-    if (mask[k])
-      res[m++] = (float) (v[k] - (a + b * (double) (k % w) + c * (double) (k / w)));
-  float med = m ? tsr_median_inplace (res, m) : 0;
-  *rms = m > 16 ? TSR_MAD_TO_SIGMA * tsr_mad_inplace (res, m, med) : 1.0;
-  g_free (res);
 }
 
 static double
@@ -824,9 +894,18 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       tsr_conv_from_spectrum (cw, ACC, lw, lh, dX);
       for (int i = 0; i < 3 * n; i++)
         net.bkg.grad[i] *= (float) inv_n;
-      /* back through x = s·ReLU(P) */
+      /* back through x = s·ReLU(P); the L1 prior λ · mean(x / σ_med) = λ · mean(ReLU(P))
+       * adds λ / (latent pixels) where P > 0 */
+      double l1 = 0, l1g = rp->sparsity / ((double) lw * lh);
       for (gsize i = 0; i < (gsize) lw * lh; i++)
-        b.dP->data[i] = b.P->data[i] > 0 ? (float) (dX[i] * s * inv_n) : 0.0f;
+        if (b.P->data[i] > 0)
+          {
+            l1 += b.P->data[i];
+            b.dP->data[i] = (float) (dX[i] * s * inv_n + l1g);
+          }
+        else
+          b.dP->data[i] = 0.0f;
+      l1 *= l1g;
       TsrNnConv pc = pw_conv (&net);
       tsr_nn_conv2d_backward (&pc, b.CAT, b.dP, b.dCAT, net.pw_w.grad, net.pw_b.grad);
       for (int br = 0; br < K; br++)
@@ -838,7 +917,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
           TsrNnConv c = dw_conv (&net, br);
           tsr_nn_conv2d_backward (&c, b.Z, b.dR, NULL, net.dw_w[br].grad, net.dw_b[br].grad);
         }
-      TsrRestoreStepStats st = { (guint) step, tn ? tl / tn : 0, 0, tsr_nn_adam_lr (&adam) };
+      TsrRestoreStepStats st = { (guint) step, (tn ? tl / tn : 0) + l1, 0, tsr_nn_adam_lr (&adam) };
       /* held-out loss of the weights that made this forward pass */
       double h = hn ? hl / hn : 0;
       smooth = isnan (smooth) ? h : (1 - alpha) * smooth + alpha * h;
@@ -1008,6 +1087,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   tsr_header_set_double (hd, "RS_MINDL", rp->min_delta, "restore.min_delta");
   tsr_header_set_int (hd, "RS_CROP", rp->crop, "restore.crop");
   tsr_header_set_bool (hd, "RS_BKG", rp->background, "restore.background");
+  tsr_header_set_double (hd, "RS_L1", rp->sparsity, "restore.sparsity (L1 prior on the latent)");
   tsr_header_set_double (hd, "RS_GAIN", rp->gain, "restore.gain");
   tsr_header_set_int (hd, "RS_SEED", rp->seed, "restore.seed");
   tsr_header_set_int (hd, "RS_PSFR", rf, "PSF radius, px");
