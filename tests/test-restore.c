@@ -583,11 +583,12 @@ setup_sparse (void)
   TsrSynthParams p;
   tsr_synth_params_init (&p);
   p.n_frames = 12;
-  p.width = 224;
-  p.height = 192;
+  p.width = 320;
+  p.height = 256;
   p.seed = 33;
   p.n_stars = 220;
   p.star_flux_min = 50;
+  p.star_power = 0.6;   /* more bright stars than the default 1.0: isolated ones for the flux */
   p.extended = FALSE;
   p.cfa = TSR_CFA_NONE;
   p.fwhm_min = 2.4;
@@ -675,11 +676,11 @@ test_sparse (void)
   g_autoptr (TsrImage) tblur = truth_in_reference (sp_truth, ref, tb0, W, H);
   double t_ref = g_array_index (sp_truth->frames, TsrSynthFrame, ref).transparency, fwhm = sp_res->median_fwhm;
 
-  /* flux of truly isolated stars (no star with 2 % of the flux within 5 FWHM), 1.5e3–1e5 e,
+  /* flux of truly isolated stars (no star with 2 % of the flux within 3 FWHM), 1.5e3–1e5 e,
    * aperture 2.5 FWHM: the restored image against the sharp truth's aperture, the mean
    * stack against the median-seeing truth's */
   double ap = 2.5 * fwhm;
-  g_autoptr (GArray) iso = isolated_stars (sp_truth, ref, W, H, 5 * fwhm, ap + 8);
+  g_autoptr (GArray) iso = isolated_stars (sp_truth, ref, W, H, 3 * fwhm, ap + 8);
   double sr = 0, sm = 0, sts = 0, stb = 0, worst = 0;
   guint nf = 0;
   for (guint i = 0; i < iso->len; i++)

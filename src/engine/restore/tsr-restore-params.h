@@ -27,6 +27,8 @@ typedef struct
   gboolean background;   /* restore.background: per-frame learnable background plane (TRUE) */
   double sparsity;       /* restore.sparsity: weight of the L1 prior on the latent, per pixel
                             in units of the median frame noise (0 = none) */
+  double psf_span;       /* restore.psf_span: PSF stamps span this many times the usual radius
+                            (4 σ of the FWHM), so Moffat wings are in the PSF (2.0) */
   double gain;           /* restore.gain: e-/ADU for the Poisson part of σ; 0 = background RMS only */
   int seed;              /* restore.seed: initialisation, crops and held-out pixels (1) */
   double memory_mb;      /* restore.memory_mb (2048) */

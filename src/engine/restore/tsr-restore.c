@@ -378,9 +378,14 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
             }
         }
     }
-  f->psf = ns > 0 ? tsr_psf_from_stamps (y, m, j->W, j->H, TSR_CFA_NONE, -1, xs, ys, ns, fwhm, 1, 5) : NULL;
+  /* the stamps span restore.psf_span × the usual 4 σ: with the usual radius the local
+   * background ring sits on the Moffat wings and the flux outside is lost, so the PSF is
+   * normalised ~7 % low and every latent flux with it (docs/restore.md) */
+  double span = j->rp->psf_span;
+  f->psf = ns > 0 ? tsr_psf_from_stamps (y, m, j->W, j->H, TSR_CFA_NONE, -1, xs, ys, ns, span * fwhm, 1, 5) : NULL;
   if (!f->psf)
-    f->psf = tsr_psf_new_moffat (fwhm, isfinite (fr->roundness) ? fr->roundness : 1.0, 0, 3.0, 1, 0);
+    f->psf = tsr_psf_new_moffat (fwhm, isfinite (fr->roundness) ? fr->roundness : 1.0, 0, 3.0, 1,
+                                 tsr_psf_size_for_fwhm (span * fwhm));
   f->y = y;
   f->m = m;
   f->staged = TRUE;
@@ -1088,6 +1093,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   tsr_header_set_int (hd, "RS_CROP", rp->crop, "restore.crop");
   tsr_header_set_bool (hd, "RS_BKG", rp->background, "restore.background");
   tsr_header_set_double (hd, "RS_L1", rp->sparsity, "restore.sparsity (L1 prior on the latent)");
+  tsr_header_set_double (hd, "RS_PSFSP", rp->psf_span, "restore.psf_span");
   tsr_header_set_double (hd, "RS_GAIN", rp->gain, "restore.gain");
   tsr_header_set_int (hd, "RS_SEED", rp->seed, "restore.seed");
   tsr_header_set_int (hd, "RS_PSFR", rf, "PSF radius, px");
