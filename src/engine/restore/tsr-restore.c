@@ -603,33 +603,83 @@ load_input (const Job *j, Bufs *b, int x0, int y0, double frac, guint64 seed)
     }
 }
 
-/* Encoder up to P. stats: batch statistics (training) or given global ones (inference). */
-static void
-encode (const Net *net, Bufs *b, gboolean batch_stats)
+/* The depthwise part of the encoder (convolutions, ReLU, batch norm and their backward) is
+ * independent per channel (frame): threads take channel ranges [c0, c1). */
+typedef struct
 {
-  int n = net->n;
+  const Net *net;
+  Bufs *b;
+  int c0, c1;
+  int mode;              /* 0 forward with batch statistics, 1 forward with the given ones, 2 backward */
+} EncPart;
+
+static gpointer
+enc_part (gpointer data)
+{
+  EncPart *e = data;
+  const Net *net = e->net;
+  Bufs *b = e->b;
+  int n = net->n, c0 = e->c0, nc = e->c1 - e->c0;
+  gsize pix = (gsize) b->lw * b->lh;
+  TsrNnTensor z = slice (b->Z, c0, nc);
   for (int br = 0; br < net->K; br++)
     {
-      TsrNnConv c = dw_conv (net, br);
-      tsr_nn_conv2d_direct (&c, b->Z, b->R[br], TRUE);
-      TsrNnTensor h = slice (b->CAT, br * n, n);
-      if (batch_stats)
-        tsr_nn_batchnorm_train (b->R[br], net->bn_g[br].value, net->bn_b[br].value, 1e-3f, &h, b->mean[br],
-                                b->invstd[br]);
-      else
+      int k = branch_k[br];
+      TsrNnConv c = { nc, nc, k, 1, k / 2, nc, net->dw_w[br].value + (gsize) c0 * k * k, net->dw_b[br].value + c0 };
+      TsrNnTensor r = slice (b->R[br], c0, nc);
+      if (e->mode == 2)
         {
-          gsize pix = (gsize) b->lw * b->lh;
-          for (int c2 = 0; c2 < n; c2++)
-            {
-              float sc = net->bn_g[br].value[c2] * b->invstd[br][c2];
-              float of = net->bn_b[br].value[c2] - b->mean[br][c2] * sc;
-              const float *p = b->R[br]->data + (gsize) c2 * pix;
-              float *q = h.data + (gsize) c2 * pix;
-              for (gsize i = 0; i < pix; i++)
-                q[i] = p[i] * sc + of;
-            }
+          TsrNnTensor dh = slice (b->dCAT, br * n + c0, nc), dr = slice (b->dR, c0, nc);
+          tsr_nn_batchnorm_train_backward (&r, net->bn_g[br].value + c0, b->mean[br] + c0, b->invstd[br] + c0, &dh,
+                                           &dr, net->bn_g[br].grad + c0, net->bn_b[br].grad + c0);
+          tsr_nn_relu_backward (&r, &dr);
+          tsr_nn_conv2d_backward (&c, &z, &dr, NULL, net->dw_w[br].grad + (gsize) c0 * k * k, net->dw_b[br].grad + c0);
+          continue;
         }
+      tsr_nn_conv2d_direct (&c, &z, &r, TRUE);
+      TsrNnTensor h = slice (b->CAT, br * n + c0, nc);
+      if (e->mode == 0)
+        tsr_nn_batchnorm_train (&r, net->bn_g[br].value + c0, net->bn_b[br].value + c0, 1e-3f, &h, b->mean[br] + c0,
+                                b->invstd[br] + c0);
+      else
+        for (int c2 = c0; c2 < e->c1; c2++)
+          {
+            float sc = net->bn_g[br].value[c2] * b->invstd[br][c2];
+            float of = net->bn_b[br].value[c2] - b->mean[br][c2] * sc;
+            const float *p = b->R[br]->data + (gsize) c2 * pix;
+            float *q = b->CAT->data + (gsize) (br * n + c2) * pix;
+            for (gsize i = 0; i < pix; i++)
+              q[i] = p[i] * sc + of;
+          }
     }
+  return NULL;
+}
+
+static void
+enc_run (const Net *net, Bufs *b, int mode, int n_threads)
+{
+  int nt = CLAMP (n_threads, 1, MIN (net->n, 16));
+  EncPart parts[16];
+  GThread *th[16] = { NULL };
+  for (int i = 0; i < nt; i++)
+    parts[i] = (EncPart) { net, b, i * net->n / nt, (i + 1) * net->n / nt, mode };
+  for (int i = 1; i < nt; i++)
+    th[i] = g_thread_try_new ("tsr-restore", enc_part, &parts[i], NULL);
+  enc_part (&parts[0]);
+  for (int i = 1; i < nt; i++)
+    {
+      if (th[i])
+        g_thread_join (th[i]);
+      else
+        enc_part (&parts[i]);
+    }
+}
+
+/* Encoder up to P: batch statistics (training) or the given global ones (inference). */
+static void
+encode (const Net *net, Bufs *b, gboolean batch_stats, int n_threads)
+{
+  enc_run (net, b, batch_stats ? 0 : 1, n_threads);
   TsrNnConv pc = pw_conv (net);
   tsr_nn_conv2d (&pc, b->CAT, b->P, FALSE, &b->work);
 }
@@ -730,6 +780,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
     }
   /* the reference frame's units: the photometric scales are relative to it */
   int W = j->W, H = j->H, n = (int) j->nu, K = rp->branches;
+  int n_threads = (int) (run->n_threads ? run->n_threads : g_get_num_processors ());
   TsrRestoreResult *res = g_new0 (TsrRestoreResult, 1);
   res->n_frames = j->nu;
   res->reference = reg->reference;
@@ -842,7 +893,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       int qx0 = whole ? 0 : g_rand_int_range (rng, 0, W - ow + 1);
       int qy0 = whole ? 0 : g_rand_int_range (rng, 0, H - oh + 1);
       load_input (j, &b, qx0 - rf, qy0 - rf, frac, hseed);
-      encode (&net, &b, TRUE);
+      encode (&net, &b, TRUE, n_threads);
       const float s = net.out_scale;
       for (gsize i = 0; i < (gsize) lw * lh; i++)
         X[i] = b.P->data[i] > 0 ? s * b.P->data[i] : 0.0f;
@@ -913,15 +964,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       l1 *= l1g;
       TsrNnConv pc = pw_conv (&net);
       tsr_nn_conv2d_backward (&pc, b.CAT, b.dP, b.dCAT, net.pw_w.grad, net.pw_b.grad);
-      for (int br = 0; br < K; br++)
-        {
-          TsrNnTensor dh = slice (b.dCAT, br * n, n);
-          tsr_nn_batchnorm_train_backward (b.R[br], net.bn_g[br].value, b.mean[br], b.invstd[br], &dh, b.dR,
-                                           net.bn_g[br].grad, net.bn_b[br].grad);
-          tsr_nn_relu_backward (b.R[br], b.dR);
-          TsrNnConv c = dw_conv (&net, br);
-          tsr_nn_conv2d_backward (&c, b.Z, b.dR, NULL, net.dw_w[br].grad, net.dw_b[br].grad);
-        }
+      enc_run (&net, &b, 2, n_threads);
       TsrRestoreStepStats st = { (guint) step, (tn ? tl / tn : 0) + l1, 0, tsr_nn_adam_lr (&adam) };
       /* held-out loss of the weights that made this forward pass */
       double h = hn ? hl / hn : 0;
@@ -1049,7 +1092,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
               }
             else
               {
-                encode (&net, &ib, FALSE);
+                encode (&net, &ib, FALSE, n_threads);
                 for (int yy = 0; yy < ch2; yy++)
                   for (int xx = 0; xx < cw2; xx++)
                     {
