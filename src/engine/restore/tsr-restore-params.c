@@ -38,6 +38,8 @@ static const TsrParamSpec specs[] = {
                 N_("Learn a background plane per frame, so the non-negative latent keeps faint signal")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.sparsity", sparsity, 0, 10,
                   N_("Weight of the L1 prior on the latent image (pushes a sky pedestal and its noise into the background planes; 0 = none)")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.sparsity_snr", sparsity_snr, 0, 100,
+                  N_("The L1 prior acts only where the mean stack, smoothed by the seeing, is below this signal-to-noise ratio, so sources keep their flux (0 = everywhere)")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.psf_span", psf_span, 1, 4,
                   N_("Radius of the measured PSFs as a multiple of four standard deviations of the seeing; wider keeps the flux of the wings")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.gain", gain, 0, 1e6,
@@ -68,6 +70,7 @@ tsr_restore_params_init (TsrRestoreParams *p)
   p->crop = 192;
   p->background = TRUE;
   p->sparsity = 0.0;
+  p->sparsity_snr = 2.0;
   p->psf_span = 2.0;
   p->gain = 0.0;
   p->seed = 1;

@@ -684,6 +684,90 @@ encode (const Net *net, Bufs *b, gboolean batch_stats, int n_threads)
   tsr_nn_conv2d (&pc, b->CAT, b->P, FALSE, &b->work);
 }
 
+/* Where the L1 prior acts (1) and where not (0): the mean stack smoothed by a Gaussian of
+ * the median FWHM (a matched filter for point sources) above snr times its own robust σ,
+ * dilated by one FWHM, is a source; everything else is sky. NULL when snr ≤ 0 (everywhere). */
+static guint8 *
+sky_weight_map (const TsrImage *mean, double fwhm, double snr)
+{
+  if (!(snr > 0))
+    return NULL;
+  int W = mean->width, H = mean->height;
+  gsize npx = (gsize) W * H;
+  double sg = MAX (fwhm, 1.0) / 2.3548;
+  int r = (int) ceil (3 * sg);
+  float *kern = g_new (float, 2 * r + 1);
+  double ks = 0;
+  for (int i = -r; i <= r; i++)
+    ks += kern[i + r] = (float) exp (-0.5 * i * i / (sg * sg));
+  for (int i = 0; i <= 2 * r; i++)
+    kern[i] /= (float) ks;
+  float *a = g_new0 (float, npx), *b = g_new0 (float, npx);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        double s = 0, w = 0;
+        for (int i = -r; i <= r; i++)
+          {
+            int xx = x + i;
+            if (xx < 0 || xx >= W || !mean->mask[(gsize) y * W + xx])
+              continue;
+            s += kern[i + r] * mean->data[(gsize) y * W + xx];
+            w += kern[i + r];
+          }
+        a[(gsize) y * W + x] = w > 0 ? (float) (s / w) : 0.0f;
+      }
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        double s = 0, w = 0;
+        for (int i = -r; i <= r; i++)
+          {
+            int yy = y + i;
+            if (yy < 0 || yy >= H)
+              continue;
+            s += kern[i + r] * a[(gsize) yy * W + x];
+            w += kern[i + r];
+          }
+        b[(gsize) y * W + x] = w > 0 ? (float) (s / w) : 0.0f;
+      }
+  g_free (kern);
+  /* robust σ of the smoothed image from its valid pixels */
+  gsize step = MAX ((gsize) 1, npx / 200000), m = 0;
+  for (gsize k = 0; k < npx; k += step)
+    if (mean->mask[k])
+      a[m++] = b[k];
+  float med = m ? tsr_median_inplace (a, m) : 0;
+  double sd = m > 16 ? TSR_MAD_TO_SIGMA * tsr_mad_inplace (a, m, med) : 0;
+  guint8 *src = g_new0 (guint8, npx), *w = g_new (guint8, npx);
+  for (gsize k = 0; k < npx; k++)
+    src[k] = sd > 0 && b[k] - med > snr * sd;
+  g_free (a);
+  g_free (b);
+  /* dilate by one FWHM (square) and invert */
+  int g = MAX (1, (int) ceil (fwhm));
+  guint8 *h = g_new0 (guint8, npx);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        guint8 any = 0;
+        for (int d = MAX (0, x - g); d <= MIN (W - 1, x + g) && !any; d++)
+          any = src[(gsize) y * W + d];
+        h[(gsize) y * W + x] = any;
+      }
+  for (int x = 0; x < W; x++)
+    for (int y = 0; y < H; y++)
+      {
+        guint8 any = 0;
+        for (int d = MAX (0, y - g); d <= MIN (H - 1, y + g) && !any; d++)
+          any = h[(gsize) d * W + x];
+        w[(gsize) y * W + x] = !any;
+      }
+  g_free (h);
+  g_free (src);
+  return w;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Job
  */
@@ -871,6 +955,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   float *X = g_new (float, (gsize) lw * lh), *dX = g_new (float, (gsize) lw * lh);
   float *Xs = tsr_conv_spectrum_new (plan), *ACC = tsr_conv_spectrum_new (plan);
   float *yh = g_new (float, (gsize) ow * oh), *G = g_new (float, (gsize) ow * oh);
+  guint8 *l1w = rp->sparsity > 0 ? sky_weight_map (res->mean, res->median_fwhm, rp->sparsity_snr) : NULL;
   res->stats = g_array_new (FALSE, FALSE, sizeof (TsrRestoreStepStats));
   gboolean whole = ow == W && oh == H;
   double frac = rp->holdout, smooth = NAN, best_h = INFINITY;
@@ -956,8 +1041,12 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       for (gsize i = 0; i < (gsize) lw * lh; i++)
         if (b.P->data[i] > 0)
           {
-            l1 += b.P->data[i];
-            b.dP->data[i] = (float) (dX[i] * s * inv_n + l1g);
+            /* restore.sparsity_snr: on sky pixels only (outside the image: sky) */
+            int x = qx0 - rf + (int) (i % lw), y = qy0 - rf + (int) (i / lw);
+            gboolean on = !l1w || x < 0 || y < 0 || x >= W || y >= H || l1w[(gsize) y * W + x];
+            if (on)
+              l1 += b.P->data[i];
+            b.dP->data[i] = (float) (dX[i] * s * inv_n + (on ? l1g : 0));
           }
         else
           b.dP->data[i] = 0.0f;
@@ -1003,6 +1092,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       net_snapshot (&net, best);
     }
   g_free (best_hist);
+  g_free (l1w);
   res->best_step = best_step;
   net_restore (&net, best);
   g_free (best);
@@ -1028,11 +1118,15 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       return NULL;
     }
 
-  /* 3. inference: global batch-norm statistics, then the encoder on tiles */
+  /* 3. inference: batch-norm statistics, then the encoder on tiles. The tiles are the size
+   * of the training crops and the statistics are those a crop sees: the mean over the image,
+   * the variance within tiles averaged (the global variance adds the spread of the crop
+   * means, which training never saw: with random crops on a sparse field that biased the
+   * latent's scale). With the whole image as the crop both are the global ones. */
   gint64 t2 = g_get_monotonic_time ();
   int enc_r = branch_k[K - 1] / 2;
   int halo = MAX (enc_r, (int) ceil (2.0 * 2.0 * res->median_fwhm));   /* ≥ 2 PSF widths (FWHM) */
-  int T = MIN (256, MAX (W, H));
+  int T = MAX (ow, oh);
   Bufs ib;
   bufs_init (&ib, n, K, MIN (T, W) + 2 * halo, MIN (T, H) + 2 * halo, FALSE);
   double *sum = g_new0 (double, (gsize) K * n), *sum2 = g_new0 (double, (gsize) K * n);
@@ -1045,7 +1139,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
           for (int br = 0; br < K; br++)
             for (int c = 0; c < n; c++)
               {
-                double mu = sum[br * n + c] / npx, var = MAX (sum2[br * n + c] / npx - mu * mu, 0);
+                double mu = sum[br * n + c] / npx, var = MAX (sum2[br * n + c] / npx, 0);
                 ib.mean[br][c] = (float) mu;
                 ib.invstd[br][c] = (float) (1.0 / sqrt (var + 1e-3));
               }
@@ -1086,7 +1180,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
                               s2 += v * v;
                             }
                         sum[br * n + ch] += s1;
-                        sum2[br * n + ch] += s2;
+                        sum2[br * n + ch] += s2 - s1 * s1 / ((double) cw2 * ch2);   /* within the tile */
                       }
                   }
               }
@@ -1136,6 +1230,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   tsr_header_set_int (hd, "RS_CROP", rp->crop, "restore.crop");
   tsr_header_set_bool (hd, "RS_BKG", rp->background, "restore.background");
   tsr_header_set_double (hd, "RS_L1", rp->sparsity, "restore.sparsity (L1 prior on the latent)");
+  tsr_header_set_double (hd, "RS_L1SNR", rp->sparsity_snr, "restore.sparsity_snr (L1 on sky only)");
   tsr_header_set_double (hd, "RS_PSFSP", rp->psf_span, "restore.psf_span");
   tsr_header_set_double (hd, "RS_GAIN", rp->gain, "restore.gain");
   tsr_header_set_int (hd, "RS_SEED", rp->seed, "restore.seed");
