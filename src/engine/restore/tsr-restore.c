@@ -406,6 +406,10 @@ typedef struct
   TsrNnParam *all[4 * MAX_BRANCHES + 3];
   guint n_all;
   float out_scale;       /* x = out_scale · ReLU(P) */
+  /* running batch-norm statistics (training on random crops): EMA of the crops' mean and
+   * variance, used in the forward pass instead of each crop's own, and at inference */
+  float *run_mean[MAX_BRANCHES], *run_var[MAX_BRANCHES];
+  gboolean run_init;
 } Net;
 
 static void
@@ -426,6 +430,8 @@ net_init (Net *net, int n, int K, float out_scale, gboolean background, GRand *r
       tsr_nn_param_init (&net->bn_b[b], n);
       for (int i = 0; i < n; i++)
         net->bn_g[b].value[i] = 1.0f;
+      net->run_mean[b] = g_new0 (float, n);
+      net->run_var[b] = g_new0 (float, n);
       net->all[net->n_all++] = &net->dw_w[b];
       net->all[net->n_all++] = &net->dw_b[b];
       net->all[net->n_all++] = &net->bn_g[b];
@@ -450,6 +456,8 @@ net_clear (Net *net)
       tsr_nn_param_clear (&net->dw_b[b]);
       tsr_nn_param_clear (&net->bn_g[b]);
       tsr_nn_param_clear (&net->bn_b[b]);
+      g_free (net->run_mean[b]);
+      g_free (net->run_var[b]);
     }
   tsr_nn_param_clear (&net->pw_w);
   tsr_nn_param_clear (&net->pw_b);
@@ -465,6 +473,7 @@ net_n_scalars (const Net *net)
   return s;
 }
 
+/* The learnable scalars, then the running batch-norm statistics (2·K·n floats). */
 static void
 net_snapshot (const Net *net, float *buf)
 {
@@ -472,6 +481,12 @@ net_snapshot (const Net *net, float *buf)
     {
       memcpy (buf, net->all[i]->value, sizeof (float) * net->all[i]->size);
       buf += net->all[i]->size;
+    }
+  for (int b = 0; b < net->K; b++)
+    {
+      memcpy (buf, net->run_mean[b], sizeof (float) * net->n);
+      memcpy (buf + net->n, net->run_var[b], sizeof (float) * net->n);
+      buf += 2 * net->n;
     }
 }
 
@@ -482,6 +497,12 @@ net_restore (Net *net, const float *buf)
     {
       memcpy (net->all[i]->value, buf, sizeof (float) * net->all[i]->size);
       buf += net->all[i]->size;
+    }
+  for (int b = 0; b < net->K; b++)
+    {
+      memcpy (net->run_mean[b], buf, sizeof (float) * net->n);
+      memcpy (net->run_var[b], buf + net->n, sizeof (float) * net->n);
+      buf += 2 * net->n;
     }
 }
 
@@ -607,17 +628,29 @@ load_input (const Job *j, Bufs *b, int x0, int y0, double frac, guint64 seed)
  * independent per channel (frame): threads take channel ranges [c0, c1). */
 typedef struct
 {
-  const Net *net;
+  Net *net;
   Bufs *b;
   int c0, c1;
-  int mode;              /* 0 forward with batch statistics, 1 forward with the given ones, 2 backward */
+  int mode;              /* ENC_* */
 } EncPart;
+
+enum
+{
+  ENC_BATCH,             /* forward, batch statistics (training on the whole image) */
+  ENC_GIVEN,             /* forward, the statistics in Bufs (inference) */
+  ENC_BATCH_BACK,        /* backward of ENC_BATCH */
+  ENC_RUNNING,           /* forward, running statistics updated with this crop's (training on crops) */
+  ENC_RUNNING_BACK       /* backward of ENC_RUNNING: the statistics are constants */
+};
+
+#define BN_MOMENTUM 0.99
+#define BN_EPS 1e-3f
 
 static gpointer
 enc_part (gpointer data)
 {
   EncPart *e = data;
-  const Net *net = e->net;
+  Net *net = e->net;
   Bufs *b = e->b;
   int n = net->n, c0 = e->c0, nc = e->c1 - e->c0;
   gsize pix = (gsize) b->lw * b->lh;
@@ -627,7 +660,30 @@ enc_part (gpointer data)
       int k = branch_k[br];
       TsrNnConv c = { nc, nc, k, 1, k / 2, nc, net->dw_w[br].value + (gsize) c0 * k * k, net->dw_b[br].value + c0 };
       TsrNnTensor r = slice (b->R[br], c0, nc);
-      if (e->mode == 2)
+      if (e->mode == ENC_RUNNING_BACK)
+        {
+          TsrNnTensor dh = slice (b->dCAT, br * n + c0, nc), dr = slice (b->dR, c0, nc);
+          for (int c2 = 0; c2 < nc; c2++)
+            {
+              int ch = c0 + c2;
+              float is = b->invstd[br][ch], mu = b->mean[br][ch], g = net->bn_g[br].value[ch];
+              const float *x = r.data + (gsize) c2 * pix, *gy = dh.data + (gsize) c2 * pix;
+              float *gx = dr.data + (gsize) c2 * pix;
+              double sg = 0, sb = 0;
+              for (gsize i = 0; i < pix; i++)
+                {
+                  sb += gy[i];
+                  sg += gy[i] * (x[i] - mu) * is;
+                  gx[i] = gy[i] * g * is;
+                }
+              net->bn_g[br].grad[ch] += (float) sg;
+              net->bn_b[br].grad[ch] += (float) sb;
+            }
+          tsr_nn_relu_backward (&r, &dr);
+          tsr_nn_conv2d_backward (&c, &z, &dr, NULL, net->dw_w[br].grad + (gsize) c0 * k * k, net->dw_b[br].grad + c0);
+          continue;
+        }
+      if (e->mode == ENC_BATCH_BACK)
         {
           TsrNnTensor dh = slice (b->dCAT, br * n + c0, nc), dr = slice (b->dR, c0, nc);
           tsr_nn_batchnorm_train_backward (&r, net->bn_g[br].value + c0, b->mean[br] + c0, b->invstd[br] + c0, &dh,
@@ -638,8 +694,32 @@ enc_part (gpointer data)
         }
       tsr_nn_conv2d_direct (&c, &z, &r, TRUE);
       TsrNnTensor h = slice (b->CAT, br * n + c0, nc);
-      if (e->mode == 0)
-        tsr_nn_batchnorm_train (&r, net->bn_g[br].value + c0, net->bn_b[br].value + c0, 1e-3f, &h, b->mean[br] + c0,
+      if (e->mode == ENC_RUNNING)
+        for (int ch = c0; ch < e->c1; ch++)
+          {
+            const float *p = b->R[br]->data + (gsize) ch * pix;
+            double s1 = 0, s2 = 0;
+            for (gsize i = 0; i < pix; i++)
+              s1 += p[i];
+            double mu = s1 / pix;
+            for (gsize i = 0; i < pix; i++)
+              s2 += (p[i] - mu) * (p[i] - mu);
+            double var = s2 / pix;
+            if (!net->run_init)
+              {
+                net->run_mean[br][ch] = (float) mu;
+                net->run_var[br][ch] = (float) var;
+              }
+            else
+              {
+                net->run_mean[br][ch] = (float) (BN_MOMENTUM * net->run_mean[br][ch] + (1 - BN_MOMENTUM) * mu);
+                net->run_var[br][ch] = (float) (BN_MOMENTUM * net->run_var[br][ch] + (1 - BN_MOMENTUM) * var);
+              }
+            b->mean[br][ch] = net->run_mean[br][ch];
+            b->invstd[br][ch] = (float) (1.0 / sqrt (net->run_var[br][ch] + BN_EPS));
+          }
+      if (e->mode == ENC_BATCH)
+        tsr_nn_batchnorm_train (&r, net->bn_g[br].value + c0, net->bn_b[br].value + c0, BN_EPS, &h, b->mean[br] + c0,
                                 b->invstd[br] + c0);
       else
         for (int c2 = c0; c2 < e->c1; c2++)
@@ -656,7 +736,7 @@ enc_part (gpointer data)
 }
 
 static void
-enc_run (const Net *net, Bufs *b, int mode, int n_threads)
+enc_run (Net *net, Bufs *b, int mode, int n_threads)
 {
   int nt = CLAMP (n_threads, 1, MIN (net->n, 16));
   EncPart parts[16];
@@ -673,13 +753,15 @@ enc_run (const Net *net, Bufs *b, int mode, int n_threads)
       else
         enc_part (&parts[i]);
     }
+  if (mode == ENC_RUNNING)
+    net->run_init = TRUE;
 }
 
 /* Encoder up to P: batch statistics (training) or the given global ones (inference). */
 static void
-encode (const Net *net, Bufs *b, gboolean batch_stats, int n_threads)
+encode (Net *net, Bufs *b, int mode, int n_threads)
 {
-  enc_run (net, b, batch_stats ? 0 : 1, n_threads);
+  enc_run (net, b, mode, n_threads);
   TsrNnConv pc = pw_conv (net);
   tsr_nn_conv2d (&pc, b->CAT, b->P, FALSE, &b->work);
 }
@@ -938,7 +1020,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   Net net;
   net_init (&net, n, K, (float) med_rms, rp->background, rng);
   res->n_params = net_n_scalars (&net);
-  float *best = g_new (float, res->n_params);
+  float *best = g_new (float, res->n_params + (gsize) 2 * K * n);
   net_snapshot (&net, best);
   TsrNnAdam adam;
   tsr_nn_adam_init (&adam, rp->lr, rp->decay, (guint) rp->decay_steps);
@@ -978,7 +1060,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       int qx0 = whole ? 0 : g_rand_int_range (rng, 0, W - ow + 1);
       int qy0 = whole ? 0 : g_rand_int_range (rng, 0, H - oh + 1);
       load_input (j, &b, qx0 - rf, qy0 - rf, frac, hseed);
-      encode (&net, &b, TRUE, n_threads);
+      encode (&net, &b, whole ? ENC_BATCH : ENC_RUNNING, n_threads);
       const float s = net.out_scale;
       for (gsize i = 0; i < (gsize) lw * lh; i++)
         X[i] = b.P->data[i] > 0 ? s * b.P->data[i] : 0.0f;
@@ -1053,7 +1135,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       l1 *= l1g;
       TsrNnConv pc = pw_conv (&net);
       tsr_nn_conv2d_backward (&pc, b.CAT, b.dP, b.dCAT, net.pw_w.grad, net.pw_b.grad);
-      enc_run (&net, &b, 2, n_threads);
+      enc_run (&net, &b, whole ? ENC_BATCH_BACK : ENC_RUNNING_BACK, n_threads);
       TsrRestoreStepStats st = { (guint) step, (tn ? tl / tn : 0) + l1, 0, tsr_nn_adam_lr (&adam) };
       /* held-out loss of the weights that made this forward pass */
       double h = hn ? hl / hn : 0;
@@ -1118,30 +1200,37 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       return NULL;
     }
 
-  /* 3. inference: batch-norm statistics, then the encoder on tiles. The tiles are the size
-   * of the training crops and the statistics are those a crop sees: the mean over the image,
-   * the variance within tiles averaged (the global variance adds the spread of the crop
-   * means, which training never saw: with random crops on a sparse field that biased the
-   * latent's scale). With the whole image as the crop both are the global ones. */
+  /* 3. inference: batch-norm statistics, then the encoder on tiles. Trained on the whole
+   * image: the global statistics (pass 0), as in training. Trained on random crops: the
+   * running statistics of the kept step, which the forward pass used in training (each
+   * crop's own statistics made the latent depend on what else the crop held: isolated
+   * stars came out 19 % too bright with the global ones, docs/restore.md). */
   gint64 t2 = g_get_monotonic_time ();
   int enc_r = branch_k[K - 1] / 2;
   int halo = MAX (enc_r, (int) ceil (2.0 * 2.0 * res->median_fwhm));   /* ≥ 2 PSF widths (FWHM) */
-  int T = MAX (ow, oh);
+  int T = MIN (256, MAX (W, H));
   Bufs ib;
   bufs_init (&ib, n, K, MIN (T, W) + 2 * halo, MIN (T, H) + 2 * halo, FALSE);
   double *sum = g_new0 (double, (gsize) K * n), *sum2 = g_new0 (double, (gsize) K * n);
   res->image = tsr_image_new (W, H, 1);
-  for (int pass = 0; pass < 2 && ok; pass++)
+  for (int pass = whole ? 0 : 1; pass < 2 && ok; pass++)
     {
-      if (pass == 1)
+      if (pass == 1 && !whole)
+        for (int br = 0; br < K; br++)
+          for (int c = 0; c < n; c++)
+            {
+              ib.mean[br][c] = net.run_mean[br][c];
+              ib.invstd[br][c] = (float) (1.0 / sqrt (net.run_var[br][c] + BN_EPS));
+            }
+      else if (pass == 1)
         {
           double npx = (double) W * H;
           for (int br = 0; br < K; br++)
             for (int c = 0; c < n; c++)
               {
-                double mu = sum[br * n + c] / npx, var = MAX (sum2[br * n + c] / npx, 0);
+                double mu = sum[br * n + c] / npx, var = MAX (sum2[br * n + c] / npx - mu * mu, 0);
                 ib.mean[br][c] = (float) mu;
-                ib.invstd[br][c] = (float) (1.0 / sqrt (var + 1e-3));
+                ib.invstd[br][c] = (float) (1.0 / sqrt (var + BN_EPS));
               }
         }
       for (int ty = 0; ty < H && ok; ty += T)
@@ -1180,13 +1269,13 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
                               s2 += v * v;
                             }
                         sum[br * n + ch] += s1;
-                        sum2[br * n + ch] += s2 - s1 * s1 / ((double) cw2 * ch2);   /* within the tile */
+                        sum2[br * n + ch] += s2;
                       }
                   }
               }
             else
               {
-                encode (&net, &ib, FALSE, n_threads);
+                encode (&net, &ib, ENC_GIVEN, n_threads);
                 for (int yy = 0; yy < ch2; yy++)
                   for (int xx = 0; xx < cw2; xx++)
                     {
