@@ -406,10 +406,9 @@ typedef struct
   TsrNnParam *all[4 * MAX_BRANCHES + 3];
   guint n_all;
   float out_scale;       /* x = out_scale · ReLU(P) */
-  /* running batch-norm statistics (training on random crops): EMA of the crops' mean and
-   * variance, used in the forward pass instead of each crop's own, and at inference */
+  /* batch-norm statistics over the whole image (training on random crops): refreshed every
+   * BN_REFRESH steps, used by the forward pass instead of each crop's own, and at inference */
   float *run_mean[MAX_BRANCHES], *run_var[MAX_BRANCHES];
-  gboolean run_init;
 } Net;
 
 static void
@@ -507,14 +506,6 @@ net_restore (Net *net, const float *buf)
 }
 
 static TsrNnConv
-dw_conv (const Net *net, int b)
-{
-  int k = branch_k[b];
-  TsrNnConv c = { net->n, net->n, k, 1, k / 2, net->n, net->dw_w[b].value, net->dw_b[b].value };
-  return c;
-}
-
-static TsrNnConv
 pw_conv (const Net *net)
 {
   TsrNnConv c = { net->K * net->n, 1, 1, 1, 0, 1, net->pw_w.value, net->pw_b.value };
@@ -597,6 +588,19 @@ bufs_clear (Bufs *b)
   tsr_nn_work_clear (&b->work);
 }
 
+/* Reshape the buffers of an inference tile to iw × ih. */
+static void
+bufs_tile (Bufs *b, int n, int K, int iw, int ih)
+{
+  tsr_nn_tensor_reshape (b->Z, 1, n, ih, iw);
+  for (int br = 0; br < K; br++)
+    tsr_nn_tensor_reshape (b->R[br], 1, n, ih, iw);
+  tsr_nn_tensor_reshape (b->CAT, 1, K * n, ih, iw);
+  tsr_nn_tensor_reshape (b->P, 1, 1, ih, iw);
+  b->lw = iw;
+  b->lh = ih;
+}
+
 /* Load the normalised input of the latent window whose top-left image pixel is (x0, y0):
  * (y − b0)/σ_t where valid and not held out, 0 elsewhere (outside the image too). */
 static void
@@ -639,11 +643,12 @@ enum
   ENC_BATCH,             /* forward, batch statistics (training on the whole image) */
   ENC_GIVEN,             /* forward, the statistics in Bufs (inference) */
   ENC_BATCH_BACK,        /* backward of ENC_BATCH */
-  ENC_RUNNING,           /* forward, running statistics updated with this crop's (training on crops) */
-  ENC_RUNNING_BACK       /* backward of ENC_RUNNING: the statistics are constants */
+  ENC_RUNNING,           /* forward, the whole image's statistics in Net (training on crops) */
+  ENC_RUNNING_BACK,      /* backward of ENC_RUNNING: the statistics are constants */
+  ENC_CONV               /* the depthwise convolutions and ReLU only */
 };
 
-#define BN_MOMENTUM 0.99
+#define BN_REFRESH 25
 #define BN_EPS 1e-3f
 
 static gpointer
@@ -694,27 +699,11 @@ enc_part (gpointer data)
         }
       tsr_nn_conv2d_direct (&c, &z, &r, TRUE);
       TsrNnTensor h = slice (b->CAT, br * n + c0, nc);
+      if (e->mode == ENC_CONV)
+        continue;
       if (e->mode == ENC_RUNNING)
         for (int ch = c0; ch < e->c1; ch++)
           {
-            const float *p = b->R[br]->data + (gsize) ch * pix;
-            double s1 = 0, s2 = 0;
-            for (gsize i = 0; i < pix; i++)
-              s1 += p[i];
-            double mu = s1 / pix;
-            for (gsize i = 0; i < pix; i++)
-              s2 += (p[i] - mu) * (p[i] - mu);
-            double var = s2 / pix;
-            if (!net->run_init)
-              {
-                net->run_mean[br][ch] = (float) mu;
-                net->run_var[br][ch] = (float) var;
-              }
-            else
-              {
-                net->run_mean[br][ch] = (float) (BN_MOMENTUM * net->run_mean[br][ch] + (1 - BN_MOMENTUM) * mu);
-                net->run_var[br][ch] = (float) (BN_MOMENTUM * net->run_var[br][ch] + (1 - BN_MOMENTUM) * var);
-              }
             b->mean[br][ch] = net->run_mean[br][ch];
             b->invstd[br][ch] = (float) (1.0 / sqrt (net->run_var[br][ch] + BN_EPS));
           }
@@ -753,8 +742,51 @@ enc_run (Net *net, Bufs *b, int mode, int n_threads)
       else
         enc_part (&parts[i]);
     }
-  if (mode == ENC_RUNNING)
-    net->run_init = TRUE;
+}
+
+static void bufs_tile (Bufs *b, int n, int K, int iw, int ih);
+static void load_input (const Job *j, Bufs *b, int x0, int y0, double frac, guint64 seed);
+
+/* The batch-norm statistics of the whole image (valid pixels, tiles of T with a halo) into
+ * net->run_mean / run_var. */
+static void
+bn_global_stats (Net *net, const Job *j, Bufs *ib, int T, int halo, int n_threads)
+{
+  int n = net->n, K = net->K, W = j->W, H = j->H;
+  double *sum = g_new0 (double, (gsize) K * n), *sum2 = g_new0 (double, (gsize) K * n);
+  for (int ty = 0; ty < H; ty += T)
+    for (int tx = 0; tx < W; tx += T)
+      {
+        int cw2 = MIN (T, W - tx), ch2 = MIN (T, H - ty), iw = cw2 + 2 * halo, ih = ch2 + 2 * halo;
+        bufs_tile (ib, n, K, iw, ih);
+        load_input (j, ib, tx - halo, ty - halo, 0, 0);
+        enc_run (net, ib, ENC_CONV, n_threads);
+        for (int br = 0; br < K; br++)
+          for (int ch = 0; ch < n; ch++)
+            {
+              const float *p = ib->R[br]->data + (gsize) ch * iw * ih;
+              double s1 = 0, s2 = 0;
+              for (int yy = halo; yy < halo + ch2; yy++)
+                for (int xx = halo; xx < halo + cw2; xx++)
+                  {
+                    double v = p[(gsize) yy * iw + xx];
+                    s1 += v;
+                    s2 += v * v;
+                  }
+              sum[br * n + ch] += s1;
+              sum2[br * n + ch] += s2;
+            }
+      }
+  double npx = (double) W * H;
+  for (int br = 0; br < K; br++)
+    for (int c = 0; c < n; c++)
+      {
+        double mu = sum[br * n + c] / npx;
+        net->run_mean[br][c] = (float) mu;
+        net->run_var[br][c] = (float) MAX (sum2[br * n + c] / npx - mu * mu, 0);
+      }
+  g_free (sum);
+  g_free (sum2);
 }
 
 /* Encoder up to P: batch statistics (training) or the given global ones (inference). */
@@ -1026,6 +1058,12 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   tsr_nn_adam_init (&adam, rp->lr, rp->decay, (guint) rp->decay_steps);
   Bufs b;
   bufs_init (&b, n, K, lw, lh, TRUE);
+  /* tiles of the whole-image batch-norm statistics and of the inference: a halo of at least
+   * the encoder's radius and 2 PSF widths (FWHM) */
+  int halo = MAX (branch_k[K - 1] / 2, (int) ceil (2.0 * 2.0 * res->median_fwhm));
+  int T = MIN (256, MAX (W, H));
+  Bufs ib;
+  bufs_init (&ib, n, K, MIN (T, W) + 2 * halo, MIN (T, H) + 2 * halo, FALSE);
   TsrConvPlan *plan = tsr_conv_plan_new (lw, lh, rf, 1);
   TsrConvWork *cw = tsr_conv_work_new (plan);
   float **kspec = g_new (float *, n);
@@ -1059,6 +1097,8 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       /* the crop: observed core (qx0, qy0) … + ow, oh; latent from qx0 − rf */
       int qx0 = whole ? 0 : g_rand_int_range (rng, 0, W - ow + 1);
       int qy0 = whole ? 0 : g_rand_int_range (rng, 0, H - oh + 1);
+      if (!whole && (step - 1) % BN_REFRESH == 0)
+        bn_global_stats (&net, j, &ib, T, halo, n_threads);
       load_input (j, &b, qx0 - rf, qy0 - rf, frac, hseed);
       encode (&net, &b, whole ? ENC_BATCH : ENC_RUNNING, n_threads);
       const float s = net.out_scale;
@@ -1194,103 +1234,52 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   res->seconds_train = (g_get_monotonic_time () - t1) / 1e6;
   if (!ok)
     {
+      bufs_clear (&ib);
       net_clear (&net);
       tsr_restore_result_free (res);
       job_clear (j);
       return NULL;
     }
 
-  /* 3. inference: batch-norm statistics, then the encoder on tiles. Trained on the whole
-   * image: the global statistics (pass 0), as in training. Trained on random crops: the
-   * running statistics of the kept step, which the forward pass used in training (each
-   * crop's own statistics made the latent depend on what else the crop held: isolated
-   * stars came out 19 % too bright with the global ones, docs/restore.md). */
+  /* 3. inference: the encoder on tiles with the batch-norm statistics of the whole image:
+   * trained on the whole image, those of the kept weights (the batch statistics training
+   * used); trained on crops, those the kept step's forward pass used (refreshed every
+   * BN_REFRESH steps). Each crop's own statistics made the latent depend on what else the
+   * crop held (isolated stars 16–19 % too bright, docs/restore.md). */
   gint64 t2 = g_get_monotonic_time ();
-  int enc_r = branch_k[K - 1] / 2;
-  int halo = MAX (enc_r, (int) ceil (2.0 * 2.0 * res->median_fwhm));   /* ≥ 2 PSF widths (FWHM) */
-  int T = MIN (256, MAX (W, H));
-  Bufs ib;
-  bufs_init (&ib, n, K, MIN (T, W) + 2 * halo, MIN (T, H) + 2 * halo, FALSE);
-  double *sum = g_new0 (double, (gsize) K * n), *sum2 = g_new0 (double, (gsize) K * n);
+  if (whole)
+    bn_global_stats (&net, j, &ib, T, halo, n_threads);
+  for (int br = 0; br < K; br++)
+    for (int c = 0; c < n; c++)
+      {
+        ib.mean[br][c] = net.run_mean[br][c];
+        ib.invstd[br][c] = (float) (1.0 / sqrt (net.run_var[br][c] + BN_EPS));
+      }
   res->image = tsr_image_new (W, H, 1);
-  for (int pass = whole ? 0 : 1; pass < 2 && ok; pass++)
-    {
-      if (pass == 1 && !whole)
-        for (int br = 0; br < K; br++)
-          for (int c = 0; c < n; c++)
-            {
-              ib.mean[br][c] = net.run_mean[br][c];
-              ib.invstd[br][c] = (float) (1.0 / sqrt (net.run_var[br][c] + BN_EPS));
-            }
-      else if (pass == 1)
-        {
-          double npx = (double) W * H;
-          for (int br = 0; br < K; br++)
-            for (int c = 0; c < n; c++)
-              {
-                double mu = sum[br * n + c] / npx, var = MAX (sum2[br * n + c] / npx - mu * mu, 0);
-                ib.mean[br][c] = (float) mu;
-                ib.invstd[br][c] = (float) (1.0 / sqrt (var + BN_EPS));
-              }
-        }
-      for (int ty = 0; ty < H && ok; ty += T)
-        for (int tx = 0; tx < W && ok; tx += T)
+  for (int ty = 0; ty < H && ok; ty += T)
+    for (int tx = 0; tx < W && ok; tx += T)
+      {
+        if (g_cancellable_set_error_if_cancelled (cancellable, error))
           {
-            if (g_cancellable_set_error_if_cancelled (cancellable, error))
-              {
-                ok = FALSE;
-                break;
-              }
-            int cw2 = MIN (T, W - tx), ch2 = MIN (T, H - ty);
-            int iw = cw2 + 2 * halo, ih = ch2 + 2 * halo;
-            tsr_nn_tensor_reshape (ib.Z, 1, n, ih, iw);
-            for (int br = 0; br < K; br++)
-              tsr_nn_tensor_reshape (ib.R[br], 1, n, ih, iw);
-            tsr_nn_tensor_reshape (ib.CAT, 1, K * n, ih, iw);
-            tsr_nn_tensor_reshape (ib.P, 1, 1, ih, iw);
-            ib.lw = iw;
-            ib.lh = ih;
-            load_input (j, &ib, tx - halo, ty - halo, 0, 0);
-            if (pass == 0)
-              {
-                for (int br = 0; br < K; br++)
-                  {
-                    TsrNnConv c = dw_conv (&net, br);
-                    tsr_nn_conv2d_direct (&c, ib.Z, ib.R[br], TRUE);
-                    for (int ch = 0; ch < n; ch++)
-                      {
-                        const float *p = ib.R[br]->data + (gsize) ch * iw * ih;
-                        double s1 = 0, s2 = 0;
-                        for (int yy = halo; yy < halo + ch2; yy++)
-                          for (int xx = halo; xx < halo + cw2; xx++)
-                            {
-                              double v = p[(gsize) yy * iw + xx];
-                              s1 += v;
-                              s2 += v * v;
-                            }
-                        sum[br * n + ch] += s1;
-                        sum2[br * n + ch] += s2;
-                      }
-                  }
-              }
-            else
-              {
-                encode (&net, &ib, ENC_GIVEN, n_threads);
-                for (int yy = 0; yy < ch2; yy++)
-                  for (int xx = 0; xx < cw2; xx++)
-                    {
-                      float p = ib.P->data[(gsize) (yy + halo) * iw + xx + halo];
-                      gsize k = (gsize) (ty + yy) * W + tx + xx;
-                      res->image->data[k] = p > 0 ? net.out_scale * p : 0.0f;
-                      res->image->mask[k] = res->mean->mask[k];
-                    }
-              }
-            if (progress)
-              progress (pass == 0 ? _("Normalising") : _("Restoring"), (guint) (ty + ch2), (guint) H, progress_data);
+            ok = FALSE;
+            break;
           }
-    }
-  g_free (sum);
-  g_free (sum2);
+        int cw2 = MIN (T, W - tx), ch2 = MIN (T, H - ty);
+        int iw = cw2 + 2 * halo;
+        bufs_tile (&ib, n, K, iw, ch2 + 2 * halo);
+        load_input (j, &ib, tx - halo, ty - halo, 0, 0);
+        encode (&net, &ib, ENC_GIVEN, n_threads);
+        for (int yy = 0; yy < ch2; yy++)
+          for (int xx = 0; xx < cw2; xx++)
+            {
+              float p = ib.P->data[(gsize) (yy + halo) * iw + xx + halo];
+              gsize k = (gsize) (ty + yy) * W + tx + xx;
+              res->image->data[k] = p > 0 ? net.out_scale * p : 0.0f;
+              res->image->mask[k] = res->mean->mask[k];
+            }
+        if (progress)
+          progress (_("Restoring"), (guint) (ty + ch2), (guint) H, progress_data);
+      }
   bufs_clear (&ib);
   net_clear (&net);
   res->seconds_infer = (g_get_monotonic_time () - t2) / 1e6;
