@@ -462,8 +462,10 @@ test_quality (void)
                   "stack's sigma for both: restored %.3f (%+.1f %%)",
                   sf_r, sf_m, 100 * (sf_r / sf_m - 1), sf_rc, 100 * (sf_rc / sf_m - 1));
   g_test_message ("sky sigma: restored %.3f, mean stack %.3f, ratio %.3f (target <= 0.29)", sk_r, sk_m, sk_r / sk_m);
-  g_assert_cmpfloat (sf_r, >, sf_m);
-  g_assert_cmpfloat (sk_r, <, sk_m);   /* 3σ-clipped: 0.70× (docs/restore.md); the 0.29× is not met */
+  /* S_F with one σ for both (the mean stack's): the restored sky σ is near 0 with the L1
+   * prior, and dividing by it would inflate S_F without any gain in sharpness */
+  g_assert_cmpfloat (sf_rc, >, 1.15 * sf_m);
+  g_assert_cmpfloat (sk_r, <, 0.5 * sk_m);   /* 3σ-clipped (faint sources included) */
 
   g_autofree char *tpath = g_build_filename (dir, "truth", "truth-sharp.fits", NULL);
   g_autoptr (TsrImage) tsharp = tsr_fits_read (tpath, &e);
@@ -520,6 +522,10 @@ test_quality (void)
                   nflux, fm, frs, frb);
   g_assert_cmpuint (nflux, >=, 5);
   g_assert_cmpfloat (fabs (fm - 1), <, 0.03);   /* the measurement: the mean stack is photometric */
+  /* the restored image's resolution lies between the sharp and the median-seeing truth: the
+   * two bounds must reach the ±3 % band */
+  g_assert_cmpfloat (frb, >, 0.97);
+  g_assert_cmpfloat (frs, <, 1.03);
 
   /* sky σ where the sky is empty: pixels where the blurred noise-free truth is below 0.1 of
    * the mean stack's noise (no star, galaxy or nebula), away from the trail; the 3σ-clipped
@@ -545,9 +551,9 @@ test_quality (void)
   g_test_message ("empty-sky sigma (%u px, %.0f %%): restored %.3f (mean level %.3f), mean stack %.3f, ratio %.3f", ne,
                   100.0 * ne / (W * H), sd_r, er[0] / ne, sd_m, sd_r / sd_m);
   g_assert_cmpuint (ne, >, (guint) (W * H / 10));
-  /* NOT met: on empty sky the restored image is noisier than the mean stack (1.9×,
-   * docs/restore.md); guarded against getting worse */
-  g_assert_cmpfloat (sd_r, <, 2.2 * sd_m);
+  /* the issue's target 0.29×; measured 0.07–0.08× with the default restore.sparsity
+   * (docs/restore.md), 1.9× without the L1 prior */
+  g_assert_cmpfloat (sd_r, <, 0.15 * sd_m);
   g_free (common);
 }
 
@@ -607,6 +613,9 @@ setup_sparse (void)
   pr.restore.lr = 0.01;
   pr.restore.max_steps = 1000;
   pr.restore.patience = 100;
+  /* the whole image as the crop: with random 192 px crops isolated stars read 15–19 % too
+   * bright (open, docs/restore.md) */
+  pr.restore.crop = 320;
   if (g_getenv ("RSET"))
     {
       g_auto (GStrv) sv = g_strsplit (g_getenv ("RSET"), ",", -1);
@@ -702,7 +711,7 @@ test_sparse (void)
                   nf, sr / sts, 100 * worst, sm / stb);
   g_assert_cmpuint (nf, >=, 5);
   g_assert_cmpfloat (fabs (sm / stb - 1), <, 0.03);   /* the measurement itself */
-  double flux_ratio = sr / sts;
+  g_assert_cmpfloat (fabs (sr / sts - 1), <, 0.03);
 
   /* faint stars: SNR 3–5 in the mean stack (truth flux / the σ of its aperture sums on empty
    * sky, aperture radius 1 FWHM), no star of ≥ 30 % of its flux within 3 FWHM. Recovered
@@ -743,7 +752,7 @@ test_sparse (void)
                   sig_ap, cand, em->len, er->len, rec_m, 100.0 * rec_m / MAX (cand, 1u), rec_r,
                   100.0 * rec_r / MAX (cand, 1u));
   g_assert_cmpuint (cand, >=, 10);
-  g_test_message ("sparse: flux ratio %.4f", flux_ratio);
+  g_assert_cmpuint (rec_r, >=, rec_m);   /* the paper's admitted weakness: at least the mean stack's */
 }
 
 static void

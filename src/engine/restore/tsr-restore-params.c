@@ -69,7 +69,7 @@ tsr_restore_params_init (TsrRestoreParams *p)
   p->stop = TSR_RESTORE_STOP_HELDOUT;
   p->crop = 192;
   p->background = TRUE;
-  p->sparsity = 0.0;
+  p->sparsity = 0.3;
   p->sparsity_snr = 2.0;
   p->psf_span = 2.0;
   p->gain = 0.0;

@@ -26,7 +26,7 @@ typedef struct
   int crop;              /* restore.crop: side of the random crops per step, px (192) */
   gboolean background;   /* restore.background: per-frame learnable background plane (TRUE) */
   double sparsity;       /* restore.sparsity: weight of the L1 prior on the latent, per pixel
-                            in units of the median frame noise (0 = none) */
+                            in units of the median frame noise (0.3; 0 = none) */
   double sparsity_snr;   /* restore.sparsity_snr: the L1 prior acts only where the mean stack,
                             smoothed by the seeing, is below this SNR (sources dilated by one
                             FWHM keep their flux); 0 = everywhere (2.0) */

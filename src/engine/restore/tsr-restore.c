@@ -747,16 +747,21 @@ enc_run (Net *net, Bufs *b, int mode, int n_threads)
 static void bufs_tile (Bufs *b, int n, int K, int iw, int ih);
 static void load_input (const Job *j, Bufs *b, int x0, int y0, double frac, guint64 seed);
 
-/* The batch-norm statistics of the whole image (valid pixels, tiles of T with a halo) into
- * net->run_mean / run_var. */
+/* The batch-norm statistics of the whole image (tiles of T with a halo) into net->run_mean /
+ * run_var: over every tile, or over at most max_tiles spread evenly (max_tiles > 0; the
+ * refresh during training, where a full pass would cost as much as many steps). */
 static void
-bn_global_stats (Net *net, const Job *j, Bufs *ib, int T, int halo, int n_threads)
+bn_global_stats (Net *net, const Job *j, Bufs *ib, int T, int halo, int max_tiles, int n_threads)
 {
   int n = net->n, K = net->K, W = j->W, H = j->H;
+  int ntx = (W + T - 1) / T, nty = (H + T - 1) / T, nt = ntx * nty;
+  int m = max_tiles > 0 ? MIN (max_tiles, nt) : nt;
   double *sum = g_new0 (double, (gsize) K * n), *sum2 = g_new0 (double, (gsize) K * n);
-  for (int ty = 0; ty < H; ty += T)
-    for (int tx = 0; tx < W; tx += T)
+  double npx = 0;
+  for (int i = 0; i < m; i++)
       {
+        int t = (int) (((double) i + 0.5) * nt / m);
+        int tx = (t % ntx) * T, ty = (t / ntx) * T;
         int cw2 = MIN (T, W - tx), ch2 = MIN (T, H - ty), iw = cw2 + 2 * halo, ih = ch2 + 2 * halo;
         bufs_tile (ib, n, K, iw, ih);
         load_input (j, ib, tx - halo, ty - halo, 0, 0);
@@ -776,8 +781,8 @@ bn_global_stats (Net *net, const Job *j, Bufs *ib, int T, int halo, int n_thread
               sum[br * n + ch] += s1;
               sum2[br * n + ch] += s2;
             }
+        npx += (double) cw2 * ch2;
       }
-  double npx = (double) W * H;
   for (int br = 0; br < K; br++)
     for (int c = 0; c < n; c++)
       {
@@ -1098,7 +1103,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       int qx0 = whole ? 0 : g_rand_int_range (rng, 0, W - ow + 1);
       int qy0 = whole ? 0 : g_rand_int_range (rng, 0, H - oh + 1);
       if (!whole && (step - 1) % BN_REFRESH == 0)
-        bn_global_stats (&net, j, &ib, T, halo, n_threads);
+        bn_global_stats (&net, j, &ib, T, halo, 6, n_threads);
       load_input (j, &b, qx0 - rf, qy0 - rf, frac, hseed);
       encode (&net, &b, whole ? ENC_BATCH : ENC_RUNNING, n_threads);
       const float s = net.out_scale;
@@ -1248,7 +1253,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
    * crop held (isolated stars 16–19 % too bright, docs/restore.md). */
   gint64 t2 = g_get_monotonic_time ();
   if (whole)
-    bn_global_stats (&net, j, &ib, T, halo, n_threads);
+    bn_global_stats (&net, j, &ib, T, halo, 0, n_threads);
   for (int br = 0; br < K; br++)
     for (int c = 0; c < n; c++)
       {
