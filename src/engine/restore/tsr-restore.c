@@ -803,9 +803,50 @@ encode (Net *net, Bufs *b, int mode, int n_threads)
   tsr_nn_conv2d (&pc, b->CAT, b->P, FALSE, &b->work);
 }
 
-/* Where the L1 prior acts (1) and where not (0): the mean stack smoothed by a Gaussian of
- * the median FWHM (a matched filter for point sources) above snr times its own robust σ,
- * dilated by one FWHM, is a source; everything else is sky. NULL when snr ≤ 0 (everywhere). */
+/* Separable Gaussian smoothing of the valid pixels (normalised by the kernel weight). */
+static float *
+smooth_gauss (const TsrImage *img, double sg)
+{
+  int W = img->width, H = img->height, r = (int) ceil (3 * sg);
+  gsize npx = (gsize) W * H;
+  float *kern = g_new (float, 2 * r + 1);
+  for (int i = -r; i <= r; i++)
+    kern[i + r] = (float) exp (-0.5 * i * i / (sg * sg));
+  float *a = g_new0 (float, npx), *aw = g_new0 (float, npx), *b = g_new0 (float, npx);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        double sv = 0, sw = 0;
+        for (int i = MAX (-r, -x); i <= MIN (r, W - 1 - x); i++)
+          if (img->mask[(gsize) y * W + x + i])
+            {
+              sv += kern[i + r] * img->data[(gsize) y * W + x + i];
+              sw += kern[i + r];
+            }
+        a[(gsize) y * W + x] = (float) sv;
+        aw[(gsize) y * W + x] = (float) sw;
+      }
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        double sv = 0, sw = 0;
+        for (int i = MAX (-r, -y); i <= MIN (r, H - 1 - y); i++)
+          {
+            sv += kern[i + r] * a[(gsize) (y + i) * W + x];
+            sw += kern[i + r] * aw[(gsize) (y + i) * W + x];
+          }
+        b[(gsize) y * W + x] = sw > 0 ? (float) (sv / sw) : 0.0f;
+      }
+  g_free (kern);
+  g_free (a);
+  g_free (aw);
+  return b;
+}
+
+/* Where the L1 prior acts (1) and where not (0). Sources: the mean stack smoothed by a
+ * Gaussian of the median FWHM (point sources) or of 4 FWHM (faint extended emission: a
+ * galaxy's outer disk is below the threshold per PSF area), above snr times the robust σ
+ * of the same smoothed image, dilated by one FWHM. NULL when snr ≤ 0 (everywhere). */
 static guint8 *
 sky_weight_map (const TsrImage *mean, double fwhm, double snr)
 {
@@ -813,59 +854,27 @@ sky_weight_map (const TsrImage *mean, double fwhm, double snr)
     return NULL;
   int W = mean->width, H = mean->height;
   gsize npx = (gsize) W * H;
-  double sg = MAX (fwhm, 1.0) / 2.3548;
-  int r = (int) ceil (3 * sg);
-  float *kern = g_new (float, 2 * r + 1);
-  double ks = 0;
-  for (int i = -r; i <= r; i++)
-    ks += kern[i + r] = (float) exp (-0.5 * i * i / (sg * sg));
-  for (int i = 0; i <= 2 * r; i++)
-    kern[i] /= (float) ks;
-  float *a = g_new0 (float, npx), *b = g_new0 (float, npx);
-  for (int y = 0; y < H; y++)
-    for (int x = 0; x < W; x++)
-      {
-        double s = 0, w = 0;
-        for (int i = -r; i <= r; i++)
-          {
-            int xx = x + i;
-            if (xx < 0 || xx >= W || !mean->mask[(gsize) y * W + xx])
-              continue;
-            s += kern[i + r] * mean->data[(gsize) y * W + xx];
-            w += kern[i + r];
-          }
-        a[(gsize) y * W + x] = w > 0 ? (float) (s / w) : 0.0f;
-      }
-  for (int y = 0; y < H; y++)
-    for (int x = 0; x < W; x++)
-      {
-        double s = 0, w = 0;
-        for (int i = -r; i <= r; i++)
-          {
-            int yy = y + i;
-            if (yy < 0 || yy >= H)
-              continue;
-            s += kern[i + r] * a[(gsize) yy * W + x];
-            w += kern[i + r];
-          }
-        b[(gsize) y * W + x] = w > 0 ? (float) (s / w) : 0.0f;
-      }
-  g_free (kern);
-  /* robust σ of the smoothed image from its valid pixels */
-  gsize step = MAX ((gsize) 1, npx / 200000), m = 0;
-  for (gsize k = 0; k < npx; k += step)
-    if (mean->mask[k])
-      a[m++] = b[k];
-  float med = m ? tsr_median_inplace (a, m) : 0;
-  double sd = m > 16 ? TSR_MAD_TO_SIGMA * tsr_mad_inplace (a, m, med) : 0;
-  guint8 *src = g_new0 (guint8, npx), *w = g_new (guint8, npx);
-  for (gsize k = 0; k < npx; k++)
-    src[k] = sd > 0 && b[k] - med > snr * sd;
-  g_free (a);
-  g_free (b);
+  guint8 *src = g_new0 (guint8, npx);
+  const double scales[2] = { 1.0, 4.0 };
+  gsize step = MAX ((gsize) 1, npx / 200000);
+  float *tmp = g_new (float, npx / step + 1);
+  for (int sc = 0; sc < 2; sc++)
+    {
+      float *b = smooth_gauss (mean, scales[sc] * MAX (fwhm, 1.0) / 2.3548);
+      gsize m = 0;
+      for (gsize k = 0; k < npx; k += step)
+        if (mean->mask[k])
+          tmp[m++] = b[k];
+      float med = m ? tsr_median_inplace (tmp, m) : 0;
+      double sd = m > 16 ? TSR_MAD_TO_SIGMA * tsr_mad_inplace (tmp, m, med) : 0;
+      for (gsize k = 0; k < npx; k++)
+        src[k] |= sd > 0 && b[k] - med > snr * sd;
+      g_free (b);
+    }
+  g_free (tmp);
   /* dilate by one FWHM (square) and invert */
   int g = MAX (1, (int) ceil (fwhm));
-  guint8 *h = g_new0 (guint8, npx);
+  guint8 *h = g_new0 (guint8, npx), *w = g_new (guint8, npx);
   for (int y = 0; y < H; y++)
     for (int x = 0; x < W; x++)
       {
