@@ -1042,7 +1042,11 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   res->crop_w = ow;
   res->crop_h = oh;
   gsize step_bytes = (gsize) (2 * K + 4) * n * lw * lh * sizeof (float) + (gsize) (n + 8) * lw * lh * 8 * 2;
-  res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * 8;
+  /* + the tile buffers of the batch-norm statistics and the inference (Z, R×K, CAT: 2K + 1
+   * planes per frame of (256 + 2 halo)², halo ≤ 4 FWHM + 1) and the L1 prior's sky map */
+  gsize tile_side = (gsize) MIN (256, MAX (W, H)) + 2 * (gsize) MAX (8, ceil (4.0 * res->median_fwhm) + 1);
+  res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * 9
+                         + (gsize) (2 * K + 2) * n * tile_side * tile_side * sizeof (float);
   if (res->memory_estimate > budget)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
