@@ -546,12 +546,115 @@ test_questionable_input (void)
     }
 }
 
+/* Issue #20, class 10: unsigned 64-bit frames are read exactly (to float precision), and the
+ * FITS checksums are verified when present. */
+static void
+test_uint64_and_checksums (void)
+{
+  /* BITPIX = 64 with BZERO = 2^63 */
+  {
+    g_autofree char *path = tpath ("u64.fits");
+    g_unlink (path);
+    fitsfile *f = NULL;
+    int st = 0;
+    long axes[2] = { 4, 2 };
+    unsigned long long v[8] = { 0, 1, 1000, 1001, 65535, 16777215, 123456789012ULL, 281474976710657ULL };
+    /* (values above TSR_SAMPLE_MAX, 1e15, are invalid samples like any absurd value: class 4) */
+    fits_create_file (&f, path, &st);
+    fits_create_img (f, ULONGLONG_IMG, 2, axes, &st);
+    fits_write_img (f, TULONGLONG, 1, 8, v, &st);
+    fits_close_file (f, &st);
+    g_assert_cmpint (st, ==, 0);
+    GError *e = NULL;
+    g_autoptr (TsrImage) img = tsr_fits_read (path, &e);
+    g_assert_no_error (e);
+    for (int i = 0; i < 8; i++)
+      {
+        double want = (double) v[i];
+        if (want <= 16777216.0)
+          g_assert_cmpfloat (img->data[i], ==, (float) want); /* exact below 2^24 */
+        else
+          g_assert_cmpfloat (fabs (img->data[i] - want) / want, <=, 6e-8);
+        g_assert_true (img->mask[i]);
+      }
+    /* the band reader goes the same way */
+    g_autoptr (TsrImage) band = tsr_fits_read_rows (path, 1, 2, &e);
+    g_assert_no_error (e);
+    g_assert_cmpfloat (band->data[0], ==, 65535.0f);
+    g_assert_cmpfloat (band->data[1], ==, 16777215.0f);
+  }
+  /* DATASUM / CHECKSUM */
+  float v[16 * 12];
+  for (int i = 0; i < 16 * 12; i++)
+    v[i] = (float) (i % 11) + 100.0f;
+  g_autofree char *path = tpath ("summed.fits");
+  const char *cards[] = { "COMMENT written for the checksum test", NULL };
+  tsr_test_write_fits (path, FLOAT_IMG, 16, 12, 1, v, cards);
+  {
+    fitsfile *f = NULL;
+    int st = 0;
+    fits_open_file (&f, path, READWRITE, &st);
+    fits_write_chksum (f, &st);
+    fits_close_file (f, &st);
+    g_assert_cmpint (st, ==, 0);
+  }
+  gsize len;
+  g_autofree char *good = tsr_test_read_file (path, &len);
+  g_assert_cmpuint (len, ==, 2 * 2880);
+  GError *e = NULL;
+  {
+    g_autoptr (TsrImage) img = tsr_fits_read (path, &e);
+    g_assert_no_error (e);
+    g_assert_cmpfloat (img->data[5], ==, 105.0f);
+  }
+  /* one bit flipped in the pixels: refused, naming DATASUM */
+  g_autofree char *bad = g_memdup2 (good, len);
+  bad[2880 + 4 * 37 + 3] ^= 0x01;
+  tsr_test_write_file (path, bad, len);
+  expect_error (path, TSR_ERROR_FORMAT, "DATASUM");
+  /* the header changed after writing (a comment edited), pixels intact: read */
+  memcpy (bad, good, len);
+  char *c = memmem (bad, 2880, "checksum test", 13);
+  g_assert_nonnull (c);
+  c[0] = 'C';
+  tsr_test_write_file (path, bad, len);
+  {
+    g_autoptr (TsrImage) img = tsr_fits_read (path, &e);
+    g_assert_no_error (e);
+    g_assert_cmpfloat (img->data[5], ==, 105.0f);
+  }
+  /* no DATASUM left to tell, and CHECKSUM no longer matches: refused, naming CHECKSUM */
+  char *d = memmem (bad, 2880, "DATASUM =", 9);
+  g_assert_nonnull (d);
+  memcpy (d, "DATASUX", 7);
+  tsr_test_write_file (path, bad, len);
+  expect_error (path, TSR_ERROR_FORMAT, "CHECKSUM");
+
+  /* what Tessera writes carries both, and they verify */
+  {
+    g_autoptr (TsrImage) img = tsr_image_new (16, 12, 1);
+    memcpy (img->data, v, sizeof v);
+    g_autofree char *out = tpath ("written.fits");
+    g_assert_true (tsr_fits_write (out, img, NULL, &e));
+    g_assert_no_error (e);
+    fitsfile *f = NULL;
+    int st = 0, dataok = 0, hduok = 0;
+    fits_open_file (&f, out, READONLY, &st);
+    fits_verify_chksum (f, &dataok, &hduok, &st);
+    fits_close_file (f, &st);
+    g_assert_cmpint (st, ==, 0);
+    g_assert_cmpint (dataok, ==, 1);
+    g_assert_cmpint (hduok, ==, 1);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   tmp = tsr_test_tmpdir ("fits");
   g_test_add_func ("/fits/questionable-input", test_questionable_input);
+  g_test_add_func ("/fits/uint64-and-checksums", test_uint64_and_checksums);
   g_test_add_func ("/fits/bitpix-roundtrip", test_bitpix_roundtrip);
   g_test_add_func ("/fits/rgb-cube", test_rgb_cube);
   g_test_add_func ("/fits/header-passthrough", test_header_passthrough);

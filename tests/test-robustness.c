@@ -237,6 +237,24 @@ b_mixed_size (const char *d)
   frame (d, "odd size.fits", PIX_STARS, 7, NULL, W - 8, H, 1);
 }
 static void
+b_tiny_frames (const char *d)
+{
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("tiny%u.fits", i);
+      frame (d, name, PIX_STARS, i, NULL, 15, 12, 1);
+    }
+}
+static void
+b_tiny_bayer (const char *d)
+{
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("tiny%u.fits", i);
+      frame (d, name, PIX_STARS, i, "RGGB", 30, 40, 1);
+    }
+}
+static void
 b_mixed_rgb (const char *d)
 {
   session (d, 3, -1, 0, PIX_STARS);
@@ -315,6 +333,9 @@ static const BadSession cases[] = {
   { "all-frames-nan", b_all_nan, "s", "s", "info" },
   { "all-frames-zero", b_all_zero, "s", "s", "info stack stack-median" },
   { "every-frame-gated", b_all_gated, "s", "s", "info stack stack-median" },
+  /* too small to register: said so with the size (issue #20, class 9) */
+  { "frames-15x12", b_tiny_frames, "s", "too small to register (at least 16 × 16", "info stack stack-median" },
+  { "bayer-frames-30x40", b_tiny_bayer, "s", "Bayer frames need at least 32 × 32", "info stack stack-median" },
   { "scattered-nan-inf", b_some_nan, "s", NULL, "info stack stack-median register process deconv" },
   { "one-frame-all-nan", b_one_nan_frame, "s", NULL, "info stack stack-median register process deconv" },
   { "one-frame-all-zero", b_one_zero_frame, "s", NULL, "info stack stack-median register process deconv" },
@@ -1164,6 +1185,44 @@ test_synth_demo (void)
  * per frame, and a regular pattern on one colour of Bayer frames) are finite input, but
  * squaring them overflows. They are invalid samples: the result is finite and of the scale
  * of the sky and stars, for the mono and the Bayer session, with stack and process. */
+/* Class 8 of issue #20: run.memory_mb is planned before a pixel is read. Three 1024 × 1024
+ * frames need more than the key's least value (64 MiB): `process` is refused with the MiB
+ * needed, and before reading pixels — the frames are all NaN, which a run that read them
+ * would report as "every frame gated" instead. Nothing is written. */
+static void
+test_memory_budget (void)
+{
+  g_autofree char *dir = g_strdup_printf ("%s/budget", tmp);
+  g_mkdir_with_parents (dir, 0755);
+  const int w = 1024, h = 1024;
+  g_autofree float *v = g_new (float, (gsize) w * h);
+  for (gsize k = 0; k < (gsize) w * h; k++)
+    v[k] = NAN;
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("%s/f%u.fits", dir, i);
+      g_autofree char *date = g_strdup_printf ("DATE-OBS= '2025-04-09T22:%02u:00'", i);
+      const char *cards[] = { date, NULL };
+      tsr_test_write_fits (name, FLOAT_IMG, w, h, 1, v, cards);
+    }
+  g_autofree char *out = g_strdup_printf ("%s/budget-out.fits", tmp);
+  g_unlink (out);
+  const char *argv_[] = { "process", dir, "-o", out, "--set", "run.memory_mb=64", NULL };
+  g_autofree char *err = NULL;
+  int rc = tsr_test_run_cli (argv_, NULL, &err);
+  g_assert_cmpint (rc, !=, 0);
+  if (!strstr (err, "run.memory_mb = 64") || !strstr (err, "needs at least"))
+    g_error ("process under a too small budget: '%s'", err);
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  /* with room, the same session gets to the pixels (and is refused for them) */
+  const char *argv2[] = { "process", dir, "-o", out, "--set", "run.memory_mb=1024", NULL };
+  g_autofree char *err2 = NULL;
+  rc = tsr_test_run_cli (argv2, NULL, &err2);
+  g_assert_cmpint (rc, !=, 0);
+  if (strstr (err2, "run.memory_mb"))
+    g_error ("process with 1024 MiB refused for memory: '%s'", err2);
+}
+
 static void
 test_absurd_values (void)
 {
@@ -1429,6 +1488,7 @@ main (int argc, char **argv)
   g_test_add_func ("/robustness/compressed-valid", test_compressed_valid);
   g_test_add_func ("/robustness/synth-demo", test_synth_demo);
   g_test_add_func ("/robustness/absurd-values", test_absurd_values);
+  g_test_add_func ("/robustness/memory-budget", test_memory_budget);
   g_test_add_func ("/robustness/all-or-nothing", test_all_or_nothing);
   g_test_add_func ("/robustness/registered-folder", test_registered_folder);
   g_test_add_func ("/robustness/address-space", test_address_space);

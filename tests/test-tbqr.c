@@ -1,5 +1,6 @@
 /* test-tbqr.c — Tile-Based Quality Reconstruction on a generated session with truth. */
 #include "tsr-test-util.h"
+#include "tsr-tbqr-memory.h"
 
 #include <math.h>
 #include <string.h>
@@ -362,10 +363,77 @@ test_cancel (void)
   g_clear_error (&e);
 }
 
+/* Issue #20, class 8: run.memory_mb is a plan made before a pixel is read. A budget below
+ * the fixed part and one frame in flight is refused with the MiB needed; above it, what the
+ * cache and the frames in flight get never adds up to more than the budget, and the cache
+ * takes the rest (up to run.cache_memory_mb), not more. */
+static void
+test_memory_plan (void)
+{
+  TsrTbqrParams p;
+  tsr_tbqr_params_init (&p);
+  TsrRunParams run;
+  tsr_run_params_init (&run);
+  run.n_threads = 2;
+  const double mib = 1024.0 * 1024.0;
+  TsrTbqrMemory m;
+  GError *e = NULL;
+  /* 200 Seestar frames (1920 × 1080 Bayer, demosaiced per frame) */
+  p.color_method = TSR_COLOR_DEMOSAIC_FRAMES;
+  run.memory_budget_mb = 256;
+  g_assert_false (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &p, &run, &m, &e));
+  g_assert_error (e, TSR_ERROR, TSR_ERROR_TOO_LARGE);
+  g_assert_nonnull (strstr (e->message, "run.memory_mb = 256"));
+  g_assert_nonnull (strstr (e->message, "needs at least"));
+  g_clear_error (&e);
+  gsize need = m.need;
+  g_assert_cmpuint (need, >, 256 * mib);
+  /* exactly the need runs, with one frame in flight and no cache */
+  run.memory_budget_mb = ceil (need / mib);
+  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &p, &run, &m, &e));
+  g_assert_no_error (e);
+  g_assert_cmpuint (m.cache_ram, ==, 0);
+  g_assert_cmpuint (m.accumulate_budget, >=, m.per_frame);
+  g_assert_cmpuint (m.accumulate_budget, <, 2 * m.per_frame);
+  /* every budget: overhead + sums + frames in flight + cache within it; the cache grows with
+   * the budget up to run.cache_memory_mb */
+  gsize last_cache = 0;
+  for (double b = run.memory_budget_mb; b <= 8192; b *= 1.5)
+    {
+      run.memory_budget_mb = b;
+      g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &p, &run, &m, &e));
+      g_assert_cmpuint (m.need, ==, need);
+      g_assert_cmpuint (TSR_TBQR_MEMORY_OVERHEAD + m.sums + m.cache_ram + m.per_frame, <=, m.budget);
+      g_assert_cmpuint (TSR_TBQR_MEMORY_OVERHEAD + m.sums + m.cache_ram + m.accumulate_budget, <=, m.budget + 1);
+      g_assert_cmpuint (m.cache_ram, <=, (gsize) (run.cache_memory_mb * mib));
+      g_assert_cmpuint (m.cache_ram, >=, last_cache);
+      last_cache = m.cache_ram;
+    }
+  g_assert_cmpuint (last_cache, ==, (gsize) (run.cache_memory_mb * mib));
+  /* the plan does not grow with the frame count (only the cache's wish does) */
+  TsrTbqrMemory m2000;
+  run.memory_budget_mb = 1024;
+  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 2000, &p, &run, &m2000, &e));
+  g_assert_cmpuint (m2000.need, ==, need);
+  /* three 12000 × 9000 mono frames do not fit 4 GiB: refused, with a need above it */
+  run.memory_budget_mb = 4096;
+  g_assert_false (tsr_tbqr_memory_plan (12000, 9000, 1, TSR_CFA_NONE, 3, &p, &run, &m, &e));
+  g_assert_error (e, TSR_ERROR, TSR_ERROR_TOO_LARGE);
+  g_clear_error (&e);
+  g_assert_cmpuint (m.need, >, 4096 * mib);
+  /* without rejection (two frames) the sums are smaller */
+  TsrTbqrMemory m2;
+  run.memory_budget_mb = 1 << 20;
+  g_assert_true (tsr_tbqr_memory_plan (12000, 9000, 1, TSR_CFA_NONE, 2, &p, &run, &m2, &e));
+  g_assert_true (tsr_tbqr_memory_plan (12000, 9000, 1, TSR_CFA_NONE, 3, &p, &run, &m, &e));
+  g_assert_cmpuint (m2.sums, <, m.sums);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/tbqr/memory-plan", test_memory_plan);
   g_test_add_func ("/tbqr/robust-z", test_robust_z_missing);
   g_test_add_func ("/tbqr/validation", test_validation);
   g_test_add_func ("/tbqr/local-follows-field", test_local_follows_field);

@@ -1,6 +1,9 @@
 /* main.c — the desktop window's entry point. */
 #include "tsr-config.h"
 #include <locale.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <glib/gi18n.h>
 #include "tsr-application.h"
 #include "tsr-settings.h"
@@ -8,6 +11,11 @@
 int
 main (int argc, char **argv)
 {
+#ifdef __GLIBC__
+  /* one malloc arena for the engine's workers, as in tessera-cli: freed frame buffers are
+   * reused by the next frame of any worker, so run.memory_mb stays a bound */
+  mallopt (M_ARENA_MAX, 1);
+#endif
   setlocale (LC_ALL, "");
   /* run from the build tree: the catalogues the build compiled (BUILD/po/LL/LC_MESSAGES) */
   g_autofree char *build_locale = g_build_filename (TSR_BUILD_ROOT, "po", NULL);

@@ -19,7 +19,8 @@ typedef enum
   TSR_ERROR_IO,           /* cannot write, rename, create folder */
   TSR_ERROR_INVALID_ARG,  /* bad parameter value / key */
   TSR_ERROR_NO_VALID,     /* every frame gated / no usable data */
-  TSR_ERROR_CANCELLED     /* not used: cancellation reports G_IO_ERROR_CANCELLED */
+  TSR_ERROR_CANCELLED,    /* not used: cancellation reports G_IO_ERROR_CANCELLED */
+  TSR_ERROR_TOO_SMALL     /* frames too small for the job (e.g. below TSR_REGISTER_MIN_SIDE) */
 } TsrErrorCode;
 
 /* Memory the process may still use: the smaller of what the system has available

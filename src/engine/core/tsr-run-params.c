@@ -9,11 +9,11 @@ static const TsrParamSpec specs[] = {
   TSR_KEY_INT (TsrRunParams, "run.threads", n_threads, 0, 256,
                N_("Worker threads; 0 = one per CPU")),
   TSR_KEY_DOUBLE (TsrRunParams, "run.memory_mb", memory_budget_mb, 64, 1048576,
-                  N_("Memory budget in MiB")),
+                  N_("Memory budget in MiB: a bound on what a run allocates (frames in flight, the frame cache in memory, the accumulation images); a session that cannot fit is refused before a pixel is read")),
   TSR_KEY_BOOL (TsrRunParams, "run.cache", frame_cache,
                 N_("Keep each frame warped and normalised during processing (in memory up to run.cache_memory_mb, the rest in a temporary file) instead of reading and warping it again")),
   TSR_KEY_DOUBLE (TsrRunParams, "run.cache_memory_mb", cache_memory_mb, 0, 1048576,
-                  N_("Memory in MiB for frames of the frame cache; frames beyond it go to the temporary file (0 = file only)")),
+                  N_("Upper limit in MiB for frames of the frame cache in memory, within what run.memory_mb leaves; frames beyond it go to the temporary file (0 = file only)")),
 };
 
 void

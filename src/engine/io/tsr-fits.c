@@ -1066,6 +1066,48 @@ verify_compressed_tiles (OpenFits *of, const char *path, GError **error)
   return TRUE;
 }
 
+/* DATASUM / CHECKSUM (the FITS checksum convention), verified when the HDU carries them.
+ * A DATASUM that does not match means the pixels are damaged (a bit flip on a card or in a
+ * transfer): refused. A CHECKSUM that does not match while DATASUM does means only the header
+ * changed after writing — software that adds a keyword without updating CHECKSUM is common —
+ * so the pixels are read. Without DATASUM a CHECKSUM mismatch cannot tell header from pixels
+ * and is refused. Costs one extra pass over the data unit (from the page cache). */
+static gboolean
+verify_checksums (OpenFits *of, const char *path, GError **error)
+{
+  int status = 0;
+  char card[FLEN_CARD];
+  gboolean has_datasum = fits_read_card (of->f, "DATASUM", card, &status) == 0;
+  status = 0;
+  gboolean has_checksum = fits_read_card (of->f, "CHECKSUM", card, &status) == 0;
+  status = 0;
+  fits_clear_errmsg ();
+  if (!has_datasum && !has_checksum)
+    return TRUE;
+  int dataok = 0, hduok = 0;
+  if (fits_verify_chksum (of->f, &dataok, &hduok, &status))
+    {
+      set_fits_error (error, TSR_ERROR_TRUNCATED, path, _("cannot read the data to verify DATASUM"), status);
+      return FALSE;
+    }
+  g_autofree char *base = basename_of (path);
+  if (has_datasum && dataok == -1)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                   _("%s: the pixels do not match the file's DATASUM checksum: the data is damaged"), base);
+      return FALSE;
+    }
+  if (!has_datasum && hduok == -1)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                   _("%s: the file does not match its CHECKSUM (and has no DATASUM to tell whether the "
+                     "pixels or only the header changed): the file is damaged"),
+                   base);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static TsrImage *
 read_rows (const char *path, int y0, int y1, gboolean whole, GError **error)
 {
@@ -1077,7 +1119,7 @@ read_rows (const char *path, int y0, int y1, gboolean whole, GError **error)
       UNLOCK ();
       return NULL;
     }
-  if (of.compressed && !verify_compressed_tiles (&of, path, error))
+  if ((of.compressed && !verify_compressed_tiles (&of, path, error)) || (whole && !verify_checksums (&of, path, error)))
     {
       close_image (&of);
       UNLOCK ();
@@ -1125,14 +1167,39 @@ read_rows (const char *path, int y0, int y1, gboolean whole, GError **error)
 
   float nulval = NAN;
   int anynul = 0;
-  for (int c = 0; c < channels && status == 0; c++)
+  int equiv = 0, est = 0;
+  fits_get_img_equivtype (of.f, &equiv, &est);
+  if (est == 0 && equiv == ULONGLONG_IMG)
     {
-      long fpix[3] = { 1, y0 + 1, c + 1 };
-      long lpix[3] = { w, y1, c + 1 };
-      long inc[3] = { 1, 1, 1 };
-      fits_read_subset (of.f, TFLOAT, fpix, lpix, inc, &nulval, tsr_image_plane (img, c), &anynul,
-                        &status);
+      /* Unsigned 64-bit (BITPIX = 64, BZERO = 2^63): cfitsio's float conversion goes through
+       * a double sum with 2^63 and loses everything below ~2^10. Read the integers exactly,
+       * a row at a time, and round each to float once. */
+      guint64 *row = g_try_new (guint64, w);
+      if (!row)
+        status = MEMORY_ALLOCATION;
+      for (int c = 0; c < channels && status == 0; c++)
+        for (int y = y0; y < y1 && status == 0; y++)
+          {
+            long fpix[3] = { 1, y + 1, c + 1 };
+            long lpix[3] = { w, y + 1, c + 1 };
+            long inc[3] = { 1, 1, 1 };
+            unsigned long long unul = 0;
+            fits_read_subset (of.f, TULONGLONG, fpix, lpix, inc, &unul, row, &anynul, &status);
+            float *dst = tsr_image_plane (img, c) + (gsize) (y - y0) * w;
+            for (int x = 0; x < w; x++)
+              dst[x] = (float) row[x];
+          }
+      g_free (row);
     }
+  else
+    for (int c = 0; c < channels && status == 0; c++)
+      {
+        long fpix[3] = { 1, y0 + 1, c + 1 };
+        long lpix[3] = { w, y1, c + 1 };
+        long inc[3] = { 1, 1, 1 };
+        fits_read_subset (of.f, TFLOAT, fpix, lpix, inc, &nulval, tsr_image_plane (img, c), &anynul,
+                          &status);
+      }
   if (status)
     {
       set_fits_error (error, TSR_ERROR_TRUNCATED, path, _("cannot read the pixels; the file is damaged or truncated"), status);
@@ -1254,6 +1321,9 @@ tsr_fits_write (const char *path, const TsrImage *img, const char *const *drop_k
   fits_write_date (f, &status);
   gsize total = tsr_image_npix (img) * img->channels;
   fits_write_img (f, TFLOAT, 1, (LONGLONG) total, img->data, &status);
+  /* DATASUM and CHECKSUM, so a damaged copy of a result is recognised (by Tessera and by any
+   * FITS reader that verifies them) */
+  fits_write_chksum (f, &status);
   int close_status = 0;
   fits_close_file (f, &close_status);
   UNLOCK ();

@@ -200,9 +200,11 @@ tsr_ser_info (const TsrSer *ser)
 double
 tsr_ser_frame_time (const TsrSer *ser, guint i)
 {
-  if (!ser->times || i >= ser->info.n_frames)
-    return NAN;
-  return (ser->times[i] - SER_EPOCH_TICKS) / 1e7;
+  if (!ser->times || i >= ser->info.n_frames || ser->times[i] <= 0)
+    return NAN;  /* no stamp for this frame (a zero or a damaged, negative tick count) */
+  /* in double: a damaged trailer may hold any 64-bit value, and the difference must not
+   * overflow */
+  return ((double) ser->times[i] - (double) SER_EPOCH_TICKS) / 1e7;
 }
 
 static TsrCfa

@@ -989,6 +989,21 @@ tsr_register_session_with_hooks (TsrSession *s, const TsrRegisterParams *p,
                    n ? tsr_session_frame (s, 0)->path : "session", n);
       return NULL;
     }
+  {
+    /* Registration measures stars and correlates tiles on the luminance (a Bayer mosaic is
+     * binned 2 × 2 first): below this there is nothing to measure a shift on. Said plainly
+     * instead of "every frame but the reference was gated". */
+    int bin = s->cfa != TSR_CFA_NONE ? 2 : 1;
+    if (s->width / bin < TSR_REGISTER_MIN_SIDE || s->height / bin < TSR_REGISTER_MIN_SIDE)
+      {
+        g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_SMALL,
+                     bin == 2 ? _("%s: frames of %d × %d are too small to register (Bayer frames need at least %d × %d pixels)")
+                              : _("%s: frames of %d × %d are too small to register (at least %d × %d pixels)"),
+                     tsr_session_frame (s, 0)->path, s->width, s->height, TSR_REGISTER_MIN_SIDE * bin,
+                     TSR_REGISTER_MIN_SIDE * bin);
+        return NULL;
+      }
+  }
   if (p->reference >= (int) n)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,

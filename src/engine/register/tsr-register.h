@@ -10,6 +10,10 @@
 
 G_BEGIN_DECLS
 
+/* Smallest side, in pixels of the luminance registration works on (a Bayer mosaic is binned
+ * 2 × 2 first), that tsr_register_session accepts. */
+#define TSR_REGISTER_MIN_SIDE 16
+
 typedef enum
 {
   TSR_GATE_REFLECTION = 1 << 0,   /* det < 0 */

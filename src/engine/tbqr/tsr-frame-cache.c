@@ -206,7 +206,19 @@ tsr_frame_cache_read (TsrFrameCache *c, const TsrTbqrParams *p, gboolean demosai
   return full_io (c->fd, FALSE, (*img)->data, npix * c->channels * sizeof (float), off)
          && full_io (c->fd, FALSE, (*img)->mask, npix, off + npix * c->channels * sizeof (float));
 }
+
+gsize
+tsr_frame_cache_ram_budget (const TsrFrameCache *c)
+{
+  return c ? c->ram_budget : 0;
+}
 #else
+gsize
+tsr_frame_cache_ram_budget (const TsrFrameCache *c)
+{
+  return 0;
+}
+
 void
 tsr_frame_cache_counts (TsrFrameCache *c, guint *in_memory, guint *in_file)
 {

@@ -30,5 +30,7 @@ const TsrImage *tsr_frame_cache_peek (TsrFrameCache *c, const TsrTbqrParams *p, 
                                       guint index);
 /* How many frames the cache holds in memory and in its file (for tests and diagnostics). */
 void tsr_frame_cache_counts (TsrFrameCache *c, guint *in_memory, guint *in_file);
+/* Bytes of frames the cache may hold in memory (0 without a cache). */
+gsize tsr_frame_cache_ram_budget (const TsrFrameCache *c);
 
 G_END_DECLS

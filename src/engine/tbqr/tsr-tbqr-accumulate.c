@@ -10,6 +10,7 @@
 #include "tsr-stats.h"
 #include "tsr-tbqr-private.h"
 #include "tsr-frame-cache.h"
+#include "tsr-tbqr-memory.h"
 
 #include <glib/gi18n.h>
 #include <math.h>
@@ -917,6 +918,20 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
       g_set_error (error, TSR_ERROR, TSR_ERROR_NO_VALID, _("every frame was gated: nothing to reconstruct"));
       return NULL;
     }
+  /* the memory plan (the analysis was planned with the same budget; the caller may have
+   * changed the parameters since): refused before anything is allocated */
+  TsrTbqrMemory mem;
+  if (!tsr_tbqr_memory_plan (a->width, a->height, a->channels, a->cfa, idx->len, p, run, &mem, error))
+    {
+      g_array_unref (idx);
+      return NULL;
+    }
+  /* the frames in flight share what the sums and the cache the analysis made leave */
+  gsize cache_ram = tsr_frame_cache_ram_budget (a->cache);
+  gsize acc_budget = mem.budget > TSR_TBQR_MEMORY_OVERHEAD + mem.sums + cache_ram
+                       ? mem.budget - TSR_TBQR_MEMORY_OVERHEAD - mem.sums - cache_ram
+                       : 0;
+  acc_budget = MAX (acc_budget, mem.per_frame);
   gsize npix = (gsize) a->width * a->height;
   AccJob j = { 0 };
   j.a = a;
@@ -975,8 +990,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
   opt.indices = (const guint *) idx->data;
   opt.n_indices = idx->len;
   opt.n_threads = run->n_threads;
-  opt.memory_budget = tsr_run_memory_budget (run) / 2;
-  opt.bytes_per_frame_factor = j.demosaic_frames ? 10.0 : 4.0;
+  opt.memory_budget = acc_budget;
+  opt.bytes_per_frame_factor = tsr_tbqr_accumulate_frame_factor (j.demosaic_frames);
   if (a->cache)
     opt.read_pixels = FALSE; /* the hook reads cached frames, or the frame when not cached */
   gboolean ok = TRUE;
@@ -1080,6 +1095,17 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
       res->cfa = mean->cfa = j.demosaic_frames ? TSR_CFA_NONE : a->cfa;
       FinishTask ft = { &j, res, mean, r, C, npix, p->reject_min_fraction };
       tsr_parallel_range (npix, run->n_threads, (gsize) 1 << 16, finish_range, &ft);
+      /* the sums are done with: freed before the colour and the validation allocate (the
+       * memory plan counts them apart) */
+      g_clear_pointer (&j.mu, g_free);
+      g_clear_pointer (&j.sigma, g_free);
+      g_clear_pointer (&j.rej_w, g_free);
+      g_clear_pointer (&j.rej_wx, g_free);
+      g_clear_pointer (&j.all_w, g_free);
+      g_clear_pointer (&j.all_wx, g_free);
+      g_clear_pointer (&j.mean_x, g_free);
+      g_clear_pointer (&j.n_rej, g_free);
+      g_clear_pointer (&j.n_all, g_free);
       /* header: the reference frame's, plus NCOMBINE and the processing history */
       TsrFitsInfo info;
       TsrHeader *h = NULL;

@@ -5,6 +5,7 @@
 #include "tsr-stats.h"
 #include "tsr-tbqr-private.h"
 #include "tsr-frame-cache.h"
+#include "tsr-tbqr-memory.h"
 
 #include <glib/gi18n.h>
 #include <math.h>
@@ -795,6 +796,10 @@ tsr_tbqr_analyse (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *run
 {
   if (!tsr_tbqr_params_validate (p, error) || !tsr_run_params_validate (run, error))
     return NULL;
+  /* the memory plan, before a pixel is read: refused now, not after the registration */
+  TsrTbqrMemory mem;
+  if (!tsr_tbqr_memory_plan (s->width, s->height, s->channels, s->cfa, tsr_session_n_frames (s), p, run, &mem, error))
+    return NULL;
   TsrAnalysis *a = g_new0 (TsrAnalysis, 1);
   a->ref_count = 1;
   a->params = *p;
@@ -805,11 +810,13 @@ tsr_tbqr_analyse (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *run
   a->channels = s->channels;
   a->frames = g_new0 (TsrFrameMetrics, tsr_session_n_frames (s));
   AnaJob job = { a, NULL, NULL, tsr_session_n_frames (s) };
-  a->cache = tsr_frame_cache_new (a, p, run, tsr_session_n_frames (s));
+  TsrRunParams cache_run = *run;
+  cache_run.cache_memory_mb = mem.cache_ram / (1024.0 * 1024.0);
+  a->cache = tsr_frame_cache_new (a, p, &cache_run, tsr_session_n_frames (s));
   g_mutex_init (&job.lock);
   TsrRegisterParams rp = p->reg;
   rp.n_threads = run->n_threads;
-  rp.memory_budget = tsr_run_memory_budget (run);
+  rp.memory_budget = mem.register_budget;
   a->reg = tsr_register_session_with_hooks (s, &rp, on_reference, on_frame, &job, progress,
                                             progress_data, cancellable, error);
   g_mutex_clear (&job.lock);

@@ -1,0 +1,79 @@
+/* tsr-tbqr-memory.c — the memory plan of a TBQR run; see tsr-tbqr-memory.h. */
+#include "tsr-tbqr-memory.h"
+#include "tsr-error.h"
+
+#include <glib/gi18n.h>
+
+#define MIB (1024.0 * 1024.0)
+
+double
+tsr_tbqr_accumulate_frame_factor (gboolean demosaic_frames)
+{
+  /* a frame as read, demosaiced (3 planes), warped, normalised, its masks and rows of
+   * scratch: measured with massif on 1920 × 1080 Bayer frames */
+  return demosaic_frames ? 10.0 : 4.0;
+}
+
+gboolean
+tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_frames,
+                      const TsrTbqrParams *p, const TsrRunParams *run, TsrTbqrMemory *m, GError **error)
+{
+  memset (m, 0, sizeof *m);
+  double npix = (double) width * height;
+  gboolean demosaic = cfa != TSR_CFA_NONE && channels == 1 && p->color_method == TSR_COLOR_DEMOSAIC_FRAMES;
+  m->demosaic_frames = demosaic;
+  int C = demosaic ? 3 : channels;               /* planes accumulated */
+  gboolean cells = cfa != TSR_CFA_NONE && C == 1; /* statistics per 2 × 2 Bayer cell */
+  double nstat = cells ? npix / 4.0 : npix;
+  gboolean reject = p->reject != TSR_REJECT_NONE && n_frames >= 3;
+
+  /* tsr_tbqr_accumulate: Σw, n (per pixel), Σw·x and the mean stack's Σx (per value);
+   * with rejection μ and σ per statistic, the rejected Σw·x per value and, unless
+   * winsorising, the rejected Σw and count per pixel. The first pass's moments (s0 s1 s2,
+   * extrema: 28 B per statistic) are freed before the sums are made. */
+  double sums = npix * (8 + 4) + npix * C * (8 + 8);
+  if (reject)
+    sums += nstat * (4 + 4) + npix * C * 8 + (p->reject == TSR_REJECT_WINSOR ? 0 : npix * (8 + 4));
+  double stats_pass = reject ? nstat * 28 : 0;
+  /* results: result and mean stack (float planes and a mask each), coverage, weight and
+   * rejection maps */
+  double results = 2 * npix * (C * 4 + 1) + 3 * npix * 5;
+  /* after the sums are freed: a mosaic result demosaiced (two RGB images), then the
+   * validation: luminance images, two star detections (sep's buffers and ours) */
+  double colour = C == 1 && cfa != TSR_CFA_NONE ? 2 * npix * (3 * 4 + 1) : 0;
+  double validate = npix * 64;
+  double per_frame = npix * (channels * 4 + 1) * (1.0 + tsr_tbqr_accumulate_frame_factor (demosaic));
+
+  m->budget = (gsize) (run->memory_budget_mb * MIB);
+  m->sums = (gsize) MAX (sums, stats_pass);
+  m->results = (gsize) results;
+  m->finish = (gsize) (results + colour + validate);
+  m->per_frame = (gsize) per_frame;
+  double fixed = MAX (MAX (sums + per_frame, stats_pass + per_frame), MAX (sums + results, results + colour + validate));
+  m->need = (gsize) fixed + TSR_TBQR_MEMORY_OVERHEAD;
+  if (m->need > m->budget)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
+                   _("run.memory_mb = %.0f is too small for frames of %d × %d%s: a TBQR run needs at least "
+                     "%.0f MiB (%.0f MiB of accumulation images, %.0f MiB per frame in flight); raise "
+                     "run.memory_mb or process smaller frames"),
+                   run->memory_budget_mb, width, height, demosaic ? _(" (demosaiced)") : "",
+                   m->need / MIB + 1, MAX (sums, results + colour + validate) / MIB, per_frame / MIB);
+      return FALSE;
+    }
+  /* frames in flight for every worker first (speed), then the cache takes what is left */
+  guint threads = run->n_threads > 0 ? (guint) run->n_threads : g_get_num_processors ();
+  threads = MAX (1u, MIN (threads, MAX (n_frames, 1u)));
+  double working = MAX (MAX (sums, stats_pass) + per_frame * threads, MAX (sums + results, results + colour + validate));
+  double left = (double) m->budget - TSR_TBQR_MEMORY_OVERHEAD - working;
+  double cache_frame = npix * (C * 4 + 1);
+  double cache_all = cache_frame * n_frames;
+  double cache = run->frame_cache ? MIN (MIN (run->cache_memory_mb * MIB, cache_all), MAX (left, 0.0)) : 0.0;
+  m->cache_ram = (gsize) cache;
+  /* the accumulation's frames in flight share what the sums and the cache leave */
+  m->accumulate_budget = (gsize) MAX ((double) m->budget - TSR_TBQR_MEMORY_OVERHEAD - MAX (sums, stats_pass) - cache,
+                                      per_frame);
+  /* registration runs before the sums exist, while the cache fills */
+  m->register_budget = (gsize) MAX ((double) m->budget - TSR_TBQR_MEMORY_OVERHEAD - cache, per_frame);
+  return TRUE;
+}

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""tools/make-fuzz-seeds.py — write the seed corpora of the image, SER and video fuzz
+targets (tests/fuzz/corpus-{image,ser,video}/). Run once; the seeds are committed. Only the
+standard library is used, plus ImageMagick's `convert` for the JPEG seeds when present.
+
+Seeds are small (a few hundred bytes to a few kB) so the fuzzer mutates every structure
+quickly: PNG gray/RGB 8/16-bit, TIFF baseline gray/RGB 8/16/float, JPEG gray/RGB, SER
+mono/Bayer/RGB/BGR at 8 and 16 bit with and without the timestamp trailer, Y4M mono and
+4:2:0 (a container libavformat probes without an encoder)."""
+import os, struct, subprocess, sys, zlib
+
+root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fuzz")
+
+def out(corpus, name, data):
+    d = os.path.join(root, "corpus-" + corpus)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+def pattern(w, h, c, maxv):
+    return [[[ (x * 37 + y * 11 + k * 53) % (maxv + 1) for k in range(c)] for x in range(w)] for y in range(h)]
+
+# PNG
+def png(w, h, c, depth):
+    ctype = {1: 0, 3: 2}[c]
+    px = pattern(w, h, c, (1 << depth) - 1)
+    raw = b""
+    for row in px:
+        raw += b"\0"
+        for p in row:
+            for v in p:
+                raw += struct.pack(">B" if depth == 8 else ">H", v)
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+for c in (1, 3):
+    for d in (8, 16):
+        out("image", f"png-{c}c-{d}bit.png", png(9, 7, c, d))
+
+# TIFF (baseline, little endian, one strip, uncompressed)
+def tiff(w, h, c, depth, fmt):
+    px = pattern(w, h, c, 255 if depth == 8 else 65535)
+    data = b""
+    for row in px:
+        for p in row:
+            for v in p:
+                if fmt == 3:
+                    data += struct.pack("<f", v / 255.0)
+                elif depth == 8:
+                    data += struct.pack("<B", v)
+                else:
+                    data += struct.pack("<H", v)
+    n_entries = 10
+    ifd_off = 8
+    extra_off = ifd_off + 2 + 12 * n_entries + 4       # BitsPerSample array for RGB
+    data_off = extra_off + (2 * c if c > 1 else 0)
+    bps = (258, 3, c, depth if c == 1 else extra_off)
+    entries = [(256, 3, 1, w), (257, 3, 1, h), bps, (259, 3, 1, 1),
+               (262, 3, 1, 1 if c == 1 else 2), (273, 4, 1, data_off), (277, 3, 1, c),
+               (278, 3, 1, h), (279, 4, 1, len(data)), (339, 3, 1, fmt)]
+    ifd = struct.pack("<H", len(entries))
+    for tag, typ, cnt, val in entries:
+        if typ == 3 and cnt == 1:
+            ifd += struct.pack("<HHIHH", tag, typ, cnt, val, 0)
+        else:
+            ifd += struct.pack("<HHII", tag, typ, cnt, val)
+    ifd += struct.pack("<I", 0)
+    extra = b"".join(struct.pack("<H", depth) for _ in range(c)) if c > 1 else b""
+    return b"II*\0" + struct.pack("<I", ifd_off) + ifd + extra + data
+
+out("image", "tiff-1c-8bit.tif", tiff(9, 7, 1, 8, 1))
+out("image", "tiff-1c-16bit.tif", tiff(9, 7, 1, 16, 1))
+out("image", "tiff-3c-8bit.tif", tiff(9, 7, 3, 8, 1))
+out("image", "tiff-1c-float.tif", tiff(9, 7, 1, 32, 3))
+
+# JPEG through ImageMagick when it is there (the seeds are committed, so this runs once)
+for c, name in ((1, "jpeg-gray.jpg"), (3, "jpeg-rgb.jpg")):
+    src = os.path.join(root, "corpus-image", f"png-{c}c-8bit.png")
+    try:
+        jpg = subprocess.run(["convert", src, "-quality", "90", "jpg:-"], capture_output=True, check=True).stdout
+        out("image", name, jpg)
+    except (OSError, subprocess.CalledProcessError):
+        print("convert not found: no JPEG seeds", file=sys.stderr)
+
+# SER
+def ser(w, h, color, depth, n, stamps, little=1):
+    planes = 3 if color in (100, 101) else 1
+    hdr = b"LUCAM-RECORDER" + struct.pack("<iiiiiii", 0, color, little, w, h, depth, n)
+    hdr += b"Tessera fuzz".ljust(40, b"\0") + b"seed".ljust(40, b"\0") + b"none".ljust(40, b"\0")
+    hdr += struct.pack("<qq", 638000000000000000, 638000000000000000)
+    assert len(hdr) == 178
+    body = b""
+    for i in range(n):
+        for y in range(h):
+            for x in range(w):
+                for k in range(planes):
+                    v = (x * 7 + y * 13 + k * 29 + i * 5) % (1 << depth)
+                    if depth <= 8:
+                        body += struct.pack("<B", v)
+                    else:
+                        body += struct.pack("<H" if little else ">H", v)
+    trailer = b"".join(struct.pack("<q", 638000000000000000 + i * 200000) for i in range(n)) if stamps else b""
+    return hdr + body + trailer
+
+out("ser", "mono-8bit.ser", ser(8, 6, 0, 8, 3, True))
+out("ser", "mono-16bit-be.ser", ser(8, 6, 0, 16, 2, False, little=0))
+out("ser", "mono-12bit.ser", ser(8, 6, 0, 12, 2, True))
+out("ser", "bayer-rggb-8bit.ser", ser(8, 6, 8, 8, 2, True))
+out("ser", "bayer-gbrg-16bit.ser", ser(8, 6, 10, 16, 2, False))
+out("ser", "rgb-8bit.ser", ser(6, 4, 100, 8, 2, True))
+out("ser", "bgr-16bit.ser", ser(6, 4, 101, 16, 2, False))
+
+# Y4M (libavformat's yuv4mpegpipe demuxer and the rawvideo decoder: no encoder needed)
+def y4m(w, h, n, chroma):
+    hdr = f"YUV4MPEG2 W{w} H{h} F25:1 Ip A1:1 C{chroma}\n".encode()
+    body = b""
+    for i in range(n):
+        bpp = 2 if chroma.endswith("16") else 1
+        body += b"FRAME\n" + bytes((x * 9 + y * 5 + i * 3 + b) % 256 for y in range(h) for x in range(w) for b in range(bpp))
+        if chroma != "mono":
+            body += bytes(128 for _ in range(2 * ((w + 1) // 2) * ((h + 1) // 2)))
+    return hdr + body
+
+out("video", "mono.y4m", y4m(8, 6, 3, "mono"))
+out("video", "yuv420.y4m", y4m(8, 6, 2, "420jpeg"))
+out("video", "mono16.y4m", y4m(8, 6, 2, "mono16"))
