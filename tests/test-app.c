@@ -476,16 +476,21 @@ test_window_session (void)
   g_assert_true (g_file_test (index, G_FILE_TEST_IS_REGULAR));
 
   /* deconvolution, when the engine has it: the latent shows after an iteration; cancel */
+  TsrShow shown_before = tsr_window_get_show (win);
   if (tsr_window_deconvolve (win))
     {
       g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_DECONV);
       iterate_until (win, deconv_progressed, 120);
+      if (tsr_window_get_deconv_iteration (win) >= 1)
+        g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_DECONV);
       g_test_message ("deconvolution: %u iteration(s) shown before the cancel", tsr_window_get_deconv_iteration (win));
       tsr_window_cancel (win);
       g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_NONE);
       g_assert_true (iterate_until (win, not_busy, 120));
       if (tsr_window_get_last_error (win))
         g_test_message ("deconvolution reported: %s", tsr_window_get_last_error (win));
+      /* the partial latent is gone: the view is what it was before */
+      g_assert_cmpint (tsr_window_get_show (win), ==, shown_before);
     }
   else
     g_test_message ("deconvolution not in this build: skipped");

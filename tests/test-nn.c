@@ -308,6 +308,27 @@ test_weights_corrupt (void)
   g_assert_null (tsr_nn_weights_load_data ((guint8 *) buf, 30, "w.tnnw", &e));
   g_assert_error (e, TSR_ERROR, TSR_ERROR_TRUNCATED);
   g_clear_error (&e);
+  /* every shorter prefix of the file is refused; from the first tensor's name on, the
+   * error names the tensor whose entry or data is cut. Layout (train/denoise/tnnw.py):
+   * magic 8, version/n/arch_len 12, "test-arch;x=1" 13 → 33; entry "layer.weight":
+   * name ends at 49, entry at 85; "layer.bias": name ends at 99, entry at 131; header CRC
+   * → 135; data of layer.weight at 192…216, of layer.bias at 256…268. */
+  g_assert_cmpuint (len, ==, 268);
+  for (gsize cut = 0; cut < len; cut++)
+    {
+      g_assert_null (tsr_nn_weights_load_data ((guint8 *) buf, cut, "w.tnnw", &e));
+      g_assert_nonnull (e);
+      g_assert_true (e->domain == TSR_ERROR);
+      g_assert_true (e->code == (cut < 8 ? TSR_ERROR_FORMAT : TSR_ERROR_TRUNCATED));
+      const char *want = NULL;
+      if ((cut >= 49 && cut < 85) || (cut >= 135 && cut < 216))
+        want = "'layer.weight'";
+      else if ((cut >= 99 && cut < 131) || cut >= 216)
+        want = "'layer.bias'";
+      if (want && !strstr (e->message, want))
+        g_error ("cut at %" G_GSIZE_FORMAT " bytes: '%s' does not name %s", cut, e->message, want);
+      g_clear_error (&e);
+    }
   /* one flipped bit in the first tensor's data */
   g_autofree char *c = g_memdup2 (buf, len);
   c[len - 64 - 1] ^= 0x10;   /* layer.weight's data precedes layer.bias's 64-byte slot */

@@ -918,11 +918,22 @@ test_project_before_split (void)
           checked++;
         }
     }
-  /* every key but those of jobs added after the file was written (restore.*, which keep their
-   * defaults) */
+  /* keys added after the file was written load to their defaults: those of issue 12 and those
+   * of jobs added later (restore.*) */
+  static const char *const newer[] = { "deconv.solver", "deconv.stop_rel", "deconv.pedestal", "deconv.mask_saturated",
+                                       "deconv.gain_auto", "deconv.smooth", "deconv.smooth_sigma", "deconv.bright_floor" };
+  TsrProject defaults;
+  tsr_project_init (&defaults);
+  for (guint i = 0; i < G_N_ELEMENTS (newer); i++)
+    {
+      g_autofree char *got = tsr_project_get_string (&p, newer[i]);
+      g_autofree char *def = tsr_project_get_string (&defaults, newer[i]);
+      g_assert_nonnull (got);
+      g_assert_cmpstr (got, ==, def);
+    }
   guint n_later;
   tsr_restore_params_specs (&n_later);
-  g_assert_cmpuint (checked, ==, tsr_project_n_keys () - n_later);
+  g_assert_cmpuint (checked + G_N_ELEMENTS (newer), ==, tsr_project_n_keys () - n_later);
   TsrRestoreParams rdef;
   tsr_restore_params_init (&rdef);
   g_assert_true (memcmp (&rdef, &p.restore, sizeof rdef) == 0);

@@ -1,5 +1,6 @@
 /* test-session.c — scanning sessions and the map-over-frames driver. */
 #include <unistd.h>
+#include <sys/resource.h>
 #include <glib/gstdio.h>
 #include "tsr-test-util.h"
 
@@ -301,6 +302,71 @@ test_links_and_copies (void)
   tsr_test_rmtree (dir);
 }
 
+/* Issue #19: a session of more than 10,000 files opens and stacks (mean and median) with
+ * 64 file descriptors: no file is held open between frames, and nothing lists the files
+ * on a command line. Run in a subprocess so the lowered limit stays there. */
+static void
+test_ten_thousand_files (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *d = tsr_test_tmpdir ("many");
+      /* the smallest honest frame: one header block, one data block (16 × 12 × 16 bit) */
+      char block[2 * 2880];
+      const guint n = 10001;
+      for (guint i = 0; i < n; i++)
+        {
+          memset (block, ' ', 2880);
+          memset (block + 2880, 0, 2880);
+          const char *cards[] = { "SIMPLE  =                    T", "BITPIX  =                   16",
+                                  "NAXIS   =                    2", "NAXIS1  =                   16",
+                                  "NAXIS2  =                   12", NULL };
+          int k = 0;
+          for (; cards[k]; k++)
+            memcpy (block + 80 * k, cards[k], strlen (cards[k]));
+          char date[81];
+          g_snprintf (date, sizeof date, "DATE-OBS= '2025-04-09T%02u:%02u:%02u'", 20 + i / 3600, i / 60 % 60, i % 60);
+          memcpy (block + 80 * k++, date, strlen (date));
+          memcpy (block + 80 * k, "END", 3);
+          guint16 *px = (guint16 *) (block + 2880);
+          px[(i % 192)] = GUINT16_TO_BE ((guint16) (i % 1000)); /* one pixel differs per frame */
+          g_autofree char *name = g_strdup_printf ("%s/f%05u.fits", d, i);
+          tsr_test_write_file (name, block, sizeof block);
+        }
+      struct rlimit rl = { 64, 64 };
+      g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &rl), ==, 0);
+      GError *e = NULL;
+      g_autoptr (TsrSession) s = scan1 (d, FALSE, &e);
+      g_assert_no_error (e);
+      g_assert_cmpuint (tsr_session_n_frames (s), ==, n);
+      /* sorted by DATE-OBS: the first and last frames are the first and last written */
+      g_assert_cmpstr (tsr_session_frame (s, 0)->name, ==, "f00000.fits");
+      g_assert_cmpstr (tsr_session_frame (s, n - 1)->name, ==, "f10000.fits");
+      for (int m = 0; m < 2; m++)
+        {
+          TsrStackParams sp;
+          tsr_stack_params_init (&sp);
+          sp.method = m ? TSR_STACK_MEDIAN : TSR_STACK_MEAN;
+          g_autoptr (TsrImage) img = tsr_stack_session (s, &sp, NULL, NULL, NULL, &e);
+          g_assert_no_error (e);
+          g_assert_nonnull (img);
+          /* pixel 0 holds i % 1000 in frames i ≡ 0 (mod 192), 0 elsewhere */
+          double sum = 0;
+          guint cnt = 0;
+          for (guint i = 0; i < n; i += 192)
+            sum += i % 1000, cnt++;
+          if (m == 0)
+            g_assert_cmpfloat_with_epsilon (img->data[0], sum / n, 1e-3);
+          else
+            g_assert_cmpfloat (img->data[0], ==, 0.0f);
+        }
+      tsr_test_rmtree (d);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -309,5 +375,6 @@ main (int argc, char **argv)
   g_test_add_func ("/session/bad", test_bad_sessions);
   g_test_add_func ("/session/map", test_map);
   g_test_add_func ("/session/links-and-copies", test_links_and_copies);
+  g_test_add_func ("/session/ten-thousand-files", test_ten_thousand_files);
   return g_test_run ();
 }

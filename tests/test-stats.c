@@ -206,10 +206,57 @@ test_mad (void)
       }
 }
 
+/* tsr-eta: the time left of a whole run from per-phase reports (issue #19). A run whose
+ * phases cost what the plan says gets the exact time left from 2 % of the work on, including
+ * the phases still to come (a per-phase estimate would say ~0 s at the end of the first);
+ * phases the plan does not know are ignored; a run 30 % slower than planned in its later
+ * phases is off by no more than that share. */
+static void
+test_eta (void)
+{
+  static const TsrEtaPhase plan[] = { { "A", 1.0 }, { "B", 0.25 }, { "C", 0.5 } };
+  const guint n = 200;
+  const double sec_per_unit = 0.8;
+  for (int slow = 0; slow < 2; slow++)
+    {
+      TsrEta e;
+      tsr_eta_init (&e, plan, 3, n);
+      g_assert_cmpfloat (tsr_eta_seconds_left (&e), <, 0);
+      double total_units = n * (1.0 + 0.25 + 0.5);
+      double t = 0, worst = 0;
+      tsr_eta_update (&e, "not planned", 3, 10, 5);
+      for (int ph = 0; ph < 3; ph++)
+        for (guint d = 0; d <= n; d++)
+          {
+            double factor = slow && ph > 0 ? 1.3 : 1.0;
+            if (d > 0)
+              t += plan[ph].cost * sec_per_unit * factor;
+            tsr_eta_update (&e, plan[ph].phase, d, n, (gint64) (t * 1e6) + 1);
+            double done_units = (ph == 0 ? 0 : n) + (ph == 2 ? 0.25 * n : 0) + plan[ph].cost * d;
+            if (done_units < 0.02 * total_units)
+              continue;
+            /* true time left */
+            double left = 0;
+            for (int q = ph; q < 3; q++)
+              left += plan[q].cost * sec_per_unit * (slow && q > 0 ? 1.3 : 1.0) * (q == ph ? n - d : n);
+            double shown = tsr_eta_seconds_left (&e);
+            g_assert_cmpfloat (shown, >=, 0);
+            g_assert_cmpfloat_with_epsilon (tsr_eta_fraction (&e), done_units / total_units, 1e-9);
+            if (left > 1)
+              worst = MAX (worst, fabs (shown - left) / left);
+          }
+      if (!slow)
+        g_assert_cmpfloat (worst, <, 1e-6);
+      else
+        g_assert_cmpfloat (worst, <, 0.3);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/eta/whole-run", test_eta);
   g_test_add_func ("/stats/median/vs-sort", test_median_vs_sort);
   g_test_add_func ("/stats/median/large", test_median_large);
   g_test_add_func ("/stats/median/band-edge", test_median_band_edge);

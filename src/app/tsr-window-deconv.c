@@ -55,6 +55,10 @@ typedef struct
   gpointer progress;          /* tsr_window_progress_data_new */
   LatentSlot *slot;
   GCancellable *cancellable;
+  /* what was shown before, restored when the job is cancelled or fails */
+  TsrImage *prev_img;
+  cairo_surface_t *prev_surface;
+  TsrShow prev_show;
 } DeconvJob;
 
 static void
@@ -65,6 +69,8 @@ deconv_job_free (gpointer data)
   tsr_window_progress_data_free (j->progress);
   latent_slot_unref (j->slot);
   g_clear_object (&j->cancellable);
+  g_clear_pointer (&j->prev_img, tsr_image_unref);
+  g_clear_pointer (&j->prev_surface, cairo_surface_destroy);
   g_free (j);
 }
 
@@ -176,15 +182,53 @@ deconv_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
 
 TSR_TIMED_CALLBACK (deconv_done)
 
+/* A cancelled or failed deconvolution leaves no partial latent behind: what was shown before
+ * it started comes back (image, surface and view). */
+static void
+restore_previous (TsrWindow *self, DeconvJob *j)
+{
+  g_clear_pointer (&self->deconv_img, tsr_image_unref);
+  g_clear_pointer (&self->deconv_surface, cairo_surface_destroy);
+  self->deconv_img = g_steal_pointer (&j->prev_img);
+  self->deconv_surface = g_steal_pointer (&j->prev_surface);
+  self->deconv_iteration = 0;
+  TsrShow show = j->prev_show == TSR_SHOW_DECONV && !self->deconv_img ? TSR_SHOW_FRAME : j->prev_show;
+  if (tsr_window_get_show (self) != show)
+    tsr_window_set_show (self, show);
+  else
+    tsr_window_show_current (self);
+}
+
 static void
 deconv_done_impl (GObject *source, GAsyncResult *res, gpointer data)
 {
   TsrWindow *self = TSR_WINDOW (source);
   GTask *task = G_TASK (res);
   DeconvJob *j = g_task_get_task_data (task);
-  DeconvOut *o = tsr_window_job_result (self, task, j->gen, deconv_out_free, NULL);
+  GError *error = NULL;
+  DeconvOut *o = g_task_propagate_pointer (task, &error);
+  self->run_workers--;
+  if (!tsr_window_job_is_current (self, j->gen))
+    {
+      g_clear_error (&error);
+      if (o)
+        deconv_out_free (o);
+      /* cancelled (not superseded by another deconvolution): restore the view */
+      if (!self->disposed && self->job != TSR_JOB_DECONV)
+        restore_previous (self, j);
+      if (!self->disposed)
+        tsr_window_update_actions (self);
+      return;
+    }
+  tsr_window_end_job (self);
   if (!o)
-    return;
+    {
+      restore_previous (self, j);
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        tsr_window_show_error_text (self, error->message);
+      g_error_free (error);
+      return;
+    }
   TsrDeconvResult *r = o->result;
   self->deconv_iteration = r->iterations;
   show_latent (self, tsr_image_ref (r->image), g_steal_pointer (&o->surface));
@@ -214,6 +258,9 @@ tsr_window_deconvolve (TsrWindow *self)
   g_mutex_init (&j->slot->lock);
   g_weak_ref_init (&j->slot->window, self);
   j->slot->gen = gen;
+  j->prev_img = self->deconv_img ? tsr_image_ref (self->deconv_img) : NULL;
+  j->prev_surface = self->deconv_surface ? cairo_surface_reference (self->deconv_surface) : NULL;
+  j->prev_show = tsr_window_get_show (self);
   self->deconv_iteration = 0;
   self->run_workers++;
   tsr_window_set_status_text (self, _("Deconvolving…"));

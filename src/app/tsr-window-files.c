@@ -401,6 +401,7 @@ typedef struct
   char *path;
   TsrImage *img;
   TsrExportFormat format;
+  gboolean deconvolved;       /* the deconvolved image (the view), not the TBQR result */
   /* report */
   TsrAnalysis *analysis;
   TsrWeights *weights;
@@ -494,6 +495,10 @@ export_done_impl (GObject *source, GAsyncResult *res, gpointer data)
     msg = g_strdup_printf (_("Wrote the report to %s"), e->path);
   else if (e->format == TSR_EXPORT_PNG)
     msg = g_strdup_printf (_("Wrote a stretched preview (display only) to %s"), e->path);
+  else if (e->deconvolved && e->format == TSR_EXPORT_TIFF16)
+    msg = g_strdup_printf (_("Wrote the linear deconvolved image as 16-bit TIFF to %s"), e->path);
+  else if (e->deconvolved)
+    msg = g_strdup_printf (_("Wrote the linear deconvolved image to %s"), e->path);
   else if (e->format == TSR_EXPORT_TIFF16)
     msg = g_strdup_printf (_("Wrote the linear result as 16-bit TIFF to %s"), e->path);
   else
@@ -508,17 +513,22 @@ tsr_window_export (TsrWindow *self, const char *path, TsrExportFormat format)
   if (tsr_window_planetary_active (self))
     return tsr_window_planetary_export (self, path, format);   /* the sharpened stack */
   TsrImage *img = NULL;
+  gboolean deconvolved = FALSE;
   if (tsr_window_get_show (self) == TSR_SHOW_DENOISED && self->denoise_img)
     img = self->denoise_img;
   else if (tsr_window_get_show (self) == TSR_SHOW_RESTORED && self->restore_img)
     img = self->restore_img;
   else if (tsr_window_get_show (self) == TSR_SHOW_DECONV && self->deconv_img)
-    img = self->deconv_img;
+    {
+      img = self->deconv_img;
+      deconvolved = TRUE;
+    }
   else if (self->recon)
     img = self->recon->result;
   if (!img)
     return FALSE;
   ExportData *e = g_new0 (ExportData, 1);
+  e->deconvolved = deconvolved;
   e->path = g_strdup (path);
   e->img = tsr_image_ref (img);
   e->format = format;
@@ -623,8 +633,11 @@ export_activated (GSimpleAction *action, GVariant *param, gpointer data)
   TsrWindow *self = data;
   if (!self->recon && !self->deconv_img && !tsr_window_planetary_active (self))
     return;
-  GtkFileChooserNative *c = new_chooser (self, _("Export Result"), GTK_FILE_CHOOSER_ACTION_SAVE, _("_Export"));
-  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (c), "result.fits");
+  /* the name follows the view: the deconvolved image is not the result */
+  gboolean dec = tsr_window_get_show (self) == TSR_SHOW_DECONV && self->deconv_img;
+  GtkFileChooserNative *c = new_chooser (self, dec ? _("Export Deconvolved Image") : _("Export Result"),
+                                         GTK_FILE_CHOOSER_ACTION_SAVE, _("_Export"));
+  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (c), dec ? "deconvolved.fits" : "result.fits");
   const char *ids[G_N_ELEMENTS (export_formats) + 1];
   const char *labels[G_N_ELEMENTS (export_formats) + 1];
   for (guint i = 0; i < G_N_ELEMENTS (export_formats); i++)

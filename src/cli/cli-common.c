@@ -17,6 +17,13 @@ cli_progress_init (CliProgress *p)
 }
 
 void
+cli_progress_plan (CliProgress *p, const TsrEtaPhase *plan, guint n_plan, guint n_items)
+{
+  tsr_eta_init (&p->eta, plan, n_plan, n_items);
+  p->planned = TRUE;
+}
+
+void
 cli_progress_cb (const char *phase, guint done, guint total, gpointer user_data)
 {
   CliProgress *p = user_data;
@@ -27,10 +34,18 @@ cli_progress_cb (const char *phase, guint done, guint total, gpointer user_data)
       g_strlcpy (p->last_phase, phase, sizeof p->last_phase);
       p->started = g_get_monotonic_time ();
     }
-  double el = (g_get_monotonic_time () - p->started) / 1e6;
+  gint64 now = g_get_monotonic_time ();
+  double el = (now - p->started) / 1e6;
   double eta = done > 0 && total > done ? el / done * (total - done) : 0;
+  if (p->planned)
+    {
+      tsr_eta_update (&p->eta, phase, done, total, now);
+      eta = tsr_eta_seconds_left (&p->eta);
+    }
   fprintf (stderr, "\r\033[K%-14s %5u/%-5u  %5.1f s", phase, done, total, el);
-  if (eta > 0)
+  if (eta > 0 && p->planned)
+    fprintf (stderr, _("  (%.0f s left in all, %.0f %% done)"), eta, 100 * tsr_eta_fraction (&p->eta));
+  else if (eta > 0)
     fprintf (stderr, _("  (%.0f s left)"), eta);
   fflush (stderr);
 }

@@ -8,9 +8,14 @@ typedef struct
   gboolean tty;
   gint64 started;
   char last_phase[64];
+  gboolean planned;   /* the run's phases are known: the time left is the whole run's */
+  TsrEta eta;
 } CliProgress;
 
 void     cli_progress_init (CliProgress *p);
+/* The phases the job will report (tsr_eta_plan_*) and its item count: the time shown is then
+ * the whole run's, not the current phase's. */
+void     cli_progress_plan (CliProgress *p, const TsrEtaPhase *plan, guint n_plan, guint n_items);
 void     cli_progress_cb (const char *phase, guint done, guint total, gpointer user_data);
 void     cli_progress_end (CliProgress *p);
 

@@ -212,13 +212,16 @@ planetary_run (const char *command, int argc, char **argv, const char *out, cons
   printf (_("alignment points: %u of %u active (box %d px), local shifts %.2f px RMS; residual jitter of the "
             "global alignment %.3f px RMS\n"),
           act, r->n_aps, r->ap_size, r->local_shift_rms, r->residual_rms);
-  printf (_("sharpness (noise-debiased gradient energy): stack %.3g, mean %.3g, best frame %.3g; noise σ: stack %.3g, "
-            "mean %.3g, best frame %.3g\n"),
+  if (r->channels_aligned)
+    printf (_("atmospheric dispersion: red moved by (%.2f, %.2f) px, blue by (%.2f, %.2f) px onto green\n"),
+            -r->channel_dx[0], -r->channel_dy[0], -r->channel_dx[2], -r->channel_dy[2]);
+  printf (_("sharpness (noise-debiased gradient energy): stack %.4g, mean %.4g, best frame %.4g; noise σ: stack %.4g, "
+            "mean %.4g, best frame %.4g\n"),
           sr, sm, sb, nr, nm, nb);
   if (sharp)
     {
       double ns, ss = tsr_planetary_sharpness (sharp, 0, 0, 0, 0, &ns);
-      printf (_("after wavelets: sharpness %.3g, noise σ %.3g\n"), ss, ns);
+      printf (_("after wavelets: sharpness %.4g, noise σ %.4g\n"), ss, ns);
     }
   return 0;
 }

@@ -97,6 +97,11 @@ cli_process (int argc, char **argv)
 
   CliProgress prog;
   cli_progress_init (&prog);
+  {
+    guint n_plan;
+    const TsrEtaPhase *plan = tsr_eta_plan_tbqr (p.run.frame_cache, &n_plan);
+    cli_progress_plan (&prog, plan, n_plan, tsr_session_n_frames (s));
+  }
   gint64 t0 = g_get_monotonic_time ();
   g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &p.tbqr, &p.run, cli_progress_cb, &prog, cli_cancellable (), &error);
   if (!a)

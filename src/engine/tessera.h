@@ -8,6 +8,7 @@
 #include "tsr-commit.h"
 #include "tsr-session.h"
 #include "tsr-progress.h"
+#include "tsr-eta.h"
 #include "tsr-parallel.h"
 #include "tsr-frames.h"
 #include "tsr-stats.h"

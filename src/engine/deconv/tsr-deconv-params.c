@@ -10,12 +10,14 @@ G_STATIC_ASSERT (sizeof (TsrDeconvPsfMode) == sizeof (int));
 G_STATIC_ASSERT (TSR_RHO_L2 == 1);
 G_STATIC_ASSERT (TSR_DECONV_SEED_TBQR == 1);
 G_STATIC_ASSERT (TSR_DECONV_PSF_MOFFAT == 1);
+G_STATIC_ASSERT (sizeof (TsrDeconvSolver) == sizeof (int));
 
 /* Names in enum value order. */
 static const char *const rho_choices[] = { "huber", "l2", NULL };
 static const char *const dseed_choices[] = { "median", "tbqr", NULL };
 static const char *const dpsf_choices[] = { "stars", "moffat", NULL };
 static const char *const dcolor_choices[] = { "rgb", "cfa", NULL };
+static const char *const dsolver_choices[] = { "momentum", "plain", NULL };
 
 static const TsrParamSpec specs[] = {
   /* deconvolution */
@@ -49,6 +51,22 @@ static const TsrParamSpec specs[] = {
                   N_("Gain in electrons per ADU for the Poisson variance term; 0 = background RMS only")),
   TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.memory_mb", memory_mb, 32, 1048576,
                   N_("Memory budget of the deconvolution in MiB (decides tile size and threads)")),
+  TSR_KEY_ENUM (TsrDeconvParams, "deconv.solver", solver, dsolver_choices,
+                N_("Deconvolution solver: momentum (safeguarded extrapolation with restart, convergent) or plain MM steps")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.stop_rel", stop_rel, 0.01, 1,
+                  N_("Early stop when the smoothed update and change fall below this fraction of their first values, twice in a row")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.pedestal", pedestal, 0.5, 100,
+                  N_("How far below zero the deconvolved sky may go, in frame noise sigma (keeps the sky noise unclipped)")),
+  TSR_KEY_BOOL (TsrDeconvParams, "deconv.mask_saturated", mask_saturated,
+                N_("Leave saturated pixels (and their neighbours) out of the deconvolution's data term")),
+  TSR_KEY_BOOL (TsrDeconvParams, "deconv.gain_auto", gain_auto,
+                N_("Estimate the gain (e-/ADU) for the Poisson variance from the frames when deconv.gain is 0")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.smooth", smooth, 0, 100,
+                  N_("Weight of the smoothness prior on the deconvolved image (damps the noise; not used with super-resolution); 0 = none")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.smooth_sigma", smooth_sigma, 0.3, 4,
+                  N_("Width in pixels of the smoothing kernel of the smoothness prior")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.bright_floor", bright_floor, 0, 1000,
+                  N_("Where the sources stand this many noise sigma above the local sky, the deconvolved image stays above that sky (no dark rings round bright stars); 0 = off")),
 };
 
 void
@@ -57,11 +75,11 @@ tsr_deconv_params_init (TsrDeconvParams *p)
   g_return_if_fail (p != NULL);
 
   memset (p, 0, sizeof *p);
-  p->iterations = 20;
+  p->iterations = 40;
   p->kappa = 2.0;
   p->delta = -2.5;
   p->relax = 1.0;
-  p->accel = 4.0;
+  p->accel = 1.0;
   p->color = TSR_DECONV_COLOR_RGB;
   p->sr = 1;
   p->rho = TSR_RHO_HUBER;
@@ -72,6 +90,14 @@ tsr_deconv_params_init (TsrDeconvParams *p)
   p->psf = TSR_DECONV_PSF_STARS;
   p->gain = 0.0;
   p->memory_mb = 1024.0;
+  p->solver = TSR_DECONV_SOLVER_MOMENTUM;
+  p->stop_rel = 0.4;
+  p->pedestal = 1.5;
+  p->mask_saturated = TRUE;
+  p->gain_auto = TRUE;
+  p->smooth = 5e-4;
+  p->smooth_sigma = 1.0;
+  p->bright_floor = 10.0;
 }
 
 const TsrParamSpec *

@@ -11,6 +11,7 @@ typedef enum { TSR_RHO_HUBER = 0, TSR_RHO_L2 } TsrDeconvRho;
 typedef enum { TSR_DECONV_SEED_MEDIAN = 0, TSR_DECONV_SEED_TBQR } TsrDeconvSeed;
 typedef enum { TSR_DECONV_PSF_STARS = 0, TSR_DECONV_PSF_MOFFAT } TsrDeconvPsfMode;
 typedef enum { TSR_DECONV_COLOR_RGB = 0, TSR_DECONV_COLOR_CFA } TsrDeconvColor;
+typedef enum { TSR_DECONV_SOLVER_MOMENTUM = 0, TSR_DECONV_SOLVER_PLAIN } TsrDeconvSolver;
 
 typedef struct
 {
@@ -29,6 +30,21 @@ typedef struct
   TsrDeconvColor color; /* deconv.color: rgb (default, demosaic each frame) | cfa (own sites) */
   double gain;          /* deconv.gain: e-/ADU for the Poisson term; 0 = background RMS only */
   double memory_mb;     /* deconv.memory_mb (1024) */
+  TsrDeconvSolver solver; /* deconv.solver: momentum (default, safeguarded extrapolation with
+                             restart) | plain (MM step, ratio^accel) */
+  double stop_rel;      /* deconv.stop_rel (0.4): early stop below this fraction of the first
+                           smoothed update and change, twice in a row */
+  double pedestal;      /* deconv.pedestal (3): the latent may go this many frame-noise σ below
+                           zero (the sky stays in the model, nothing real is clipped) */
+  gboolean mask_saturated; /* deconv.mask_saturated (TRUE) */
+  gboolean gain_auto;   /* deconv.gain_auto (TRUE): gain estimated from the frames when deconv.gain = 0 */
+  double smooth;        /* deconv.smooth: weight of the quadratic smoothness prior ‖(I − G) x‖²
+                           (G a Gaussian of σ = deconv.smooth_sigma fine samples) relative to the
+                           sky-limited data precision; 0 = none */
+  double smooth_sigma;  /* deconv.smooth_sigma (1.0) */
+  double bright_floor;  /* deconv.bright_floor: where the seed stands this many frame-noise σ
+                           above its local sky, the latent is kept ≥ that sky (no moats round
+                           bright stars); 0 = the pedestal everywhere */
 } TsrDeconvParams;
 
 void                tsr_deconv_params_init (TsrDeconvParams *p);

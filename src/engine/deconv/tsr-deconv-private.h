@@ -18,6 +18,7 @@ typedef struct
   double fwhm;
   TsrPsf *psf[3];       /* fine grid */
   guint n_scale_pairs;
+  guint64 n_saturated;
 } DFrame;
 
 typedef struct
@@ -46,7 +47,11 @@ typedef struct
   int rf, M, pad, LW, LH, tile, ntx, nty;
   TsrConvPlan *plan;
   float **kcache;       /* nu × C spectra, or NULL */
-  float *x_old, *x_new; /* C × LW × LH */
+  float *x_old, *x_new; /* C × LW × LH: the point the MM step is taken at, and its result */
+  float *x_cur;         /* momentum: the last iterate u_k (x_new becomes u_{k+1}) */
+  float *g;             /* momentum: the last step u_{k+1} − x_old (read, then overwritten) */
+  double ped[3];        /* pedestal per channel: the solver's latent is x + ped ≥ 0 */
+  gboolean momentum;
   gsize max_obs;
   int max_lw, max_lh;
   /* per iteration */
@@ -57,6 +62,12 @@ typedef struct
   double delta_param;
   gboolean huber;
   double kappa, relax, gain, accel;
+  GArray *gain_pts;     /* photon transfer: (level, variance) pairs of every frame */
+  double gain_used;     /* e-/ADU for the Poisson term: deconv.gain, or estimated (0 = none) */
+  /* smoothness prior λ‖(I − G) u‖² (split-gradient MM): λ per channel, spectra of G and G∗G */
+  double lambda[3];
+  float *gspec, *g2spec;
+  float *lb;            /* C × LW × LH lower bound of the solver's latent u (NULL: 0) */
 } Job;
 
 typedef struct
@@ -73,6 +84,8 @@ tsr_deconv_plane_at (const double *p, double x, double y)
 gboolean tsr_deconv_reference_hook (const TsrImage *ref, const TsrStarList *ref_stars, gpointer data, GError **error);
 gboolean tsr_deconv_seed_and_mean (Job *j, gsize budget, TsrImage **seed_out, TsrImage **mean_out, TsrProgressFunc progress, gpointer pdata, GCancellable *cancellable, GError **error);
 gboolean tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GCancellable *cancellable, GError **error);
+void tsr_deconv_gain_sample (Job *j, const TsrImage *raw, const guint8 *usable);
+double tsr_deconv_gain_estimate (const GArray *pts);
 gint tsr_deconv_cmp_refstar (gconstpointer a, gconstpointer b);
 int tsr_deconv_data_colour (const Job *j, int c);
 int tsr_deconv_data_plane (const Job *j, int c);

@@ -98,7 +98,9 @@ psf_stars (const TsrStarList *stars, const TsrTransform *inv, double fwhm, doubl
   if (!stars || stars->stars->len == 0)
     return 0;
   guint n = stars->stars->len;
+  /* no star within the core, nor one brighter than 5 % of it within the wings' stamp */
   double iso = 2.0 * (tsr_psf_size_for_fwhm (fwhm) / 2) + 2;
+  double iso_wings = tsr_psf_wing_radius (fwhm) + 5;
   *xs = g_new (double, 60);
   *ys = g_new (double, 60);
   guint m = 0;
@@ -116,6 +118,8 @@ psf_stars (const TsrStarList *stars, const TsrTransform *inv, double fwhm, doubl
             continue;
           const TsrStar *o = &g_array_index (stars->stars, TsrStar, k);
           if (fabs (o->x - st->x) < iso && fabs (o->y - st->y) < iso)
+            isolated = FALSE;
+          else if (o->flux > 0.05 * st->flux && hypot (o->x - st->x, o->y - st->y) < iso_wings)
             isolated = FALSE;
         }
       if (!isolated)
@@ -163,6 +167,160 @@ native_rms (const float *v, const guint8 *code, const gsize n, int W, int colour
   return rms;
 }
 
+/* Photon transfer from one frame (before demosaicing): in blocks of 32×32 px, the median
+ * level and the variance of the differences of same-colour horizontal neighbours (smooth
+ * structure cancels; 1.4826·MAD, so stars do not count). Across the frame's gradient and
+ * the night's sky drift var = read² + level/gain; the slope is fitted over all frames. */
+void
+tsr_deconv_gain_sample (Job *j, const TsrImage *raw, const guint8 *usable)
+{
+  if (raw->channels != 1)
+    return;
+  int W = raw->width, H = raw->height, step = raw->cfa != TSR_CFA_NONE ? 2 : 1, B = 32;
+  const float *p = raw->data;
+  float *lv = g_new (float, B * B), *df = g_new (float, B * B);
+  GArray *pts = g_array_new (FALSE, FALSE, sizeof (double));
+  for (int by = 0; by + B <= H; by += B)
+    for (int bx = 0; bx + B - step < W; bx += B)
+      {
+        guint n = 0;
+        for (int y = by; y < by + B; y++)
+          for (int x = bx; x < bx + B && x + step < W; x += step)
+            {
+              gsize k = (gsize) y * W + x;
+              if (!usable[k] || !usable[k + step])
+                continue;
+              lv[n] = p[k];
+              df[n] = p[k + step] - p[k];
+              n++;
+            }
+        if (n < 64)
+          continue;
+        double level = tsr_median_inplace (lv, n);
+        float md = tsr_median_inplace (df, n);
+        double sd = TSR_MAD_TO_SIGMA * tsr_mad_inplace (df, n, md);
+        double pt[2] = { level, sd * sd / 2 };
+        g_array_append_vals (pts, pt, 2);
+      }
+  g_free (lv);
+  g_free (df);
+  g_mutex_lock (&j->lock);
+  if (!j->gain_pts)
+    j->gain_pts = g_array_new (FALSE, FALSE, sizeof (double));
+  g_array_append_vals (j->gain_pts, pts->data, pts->len);
+  g_mutex_unlock (&j->lock);
+  g_array_free (pts, TRUE);
+}
+
+/* The slope of variance over level (robust line: least squares with 3σ rejection, 5 rounds);
+ * 1/slope = gain in e-/ADU, or 0 when the levels span too little or the slope is not positive. */
+static int
+cmp_point (const void *a, const void *b)
+{
+  const double *p = a, *q = b;
+  if (p[0] != q[0])
+    return p[0] < q[0] ? -1 : 1;
+  return p[1] < q[1] ? -1 : p[1] > q[1];
+}
+
+double
+tsr_deconv_gain_estimate (const GArray *pts)
+{
+  if (!pts || pts->len < 2 * 8)
+    return 0;
+  guint n = pts->len / 2;
+  /* the frames append their points in the order the registration threads finish: sort them,
+   * so the sums below (and the gain) do not depend on that order */
+  double *v = g_memdup2 (pts->data, sizeof (double) * 2 * n);
+  qsort (v, n, 2 * sizeof (double), cmp_point);
+  gboolean *keep = g_new (gboolean, n);
+  for (guint i = 0; i < n; i++)
+    keep[i] = TRUE;
+  double a = 0, b = 0, lo = INFINITY, hi = -INFINITY;
+  for (int round = 0; round < 5; round++)
+    {
+      double S = 0, Sx = 0, Sy = 0, Sxx = 0, Sxy = 0;
+      for (guint i = 0; i < n; i++)
+        if (keep[i])
+          {
+            double x = v[2 * i], y = v[2 * i + 1];
+            S++, Sx += x, Sy += y, Sxx += x * x, Sxy += x * y;
+          }
+      double den = S * Sxx - Sx * Sx;
+      if (S < 8 || !(den > 0))
+        break;
+      b = (S * Sxy - Sx * Sy) / den;
+      a = (Sy - b * Sx) / S;
+      float *r = g_new (float, n);
+      guint m = 0;
+      for (guint i = 0; i < n; i++)
+        if (keep[i])
+          r[m++] = (float) (v[2 * i + 1] - a - b * v[2 * i]);
+      float med = tsr_median_inplace (r, m), mad = tsr_mad_inplace (r, m, med);
+      g_free (r);
+      double lim = 3 * TSR_MAD_TO_SIGMA * mad + 1e-12;
+      lo = INFINITY, hi = -INFINITY;
+      for (guint i = 0; i < n; i++)
+        {
+          keep[i] = fabs (v[2 * i + 1] - a - b * v[2 * i] - med) <= lim;
+          if (keep[i])
+            lo = MIN (lo, v[2 * i]), hi = MAX (hi, v[2 * i]);
+        }
+    }
+  g_free (keep);
+  g_free (v);
+  /* the span of levels must move the variance by more than its own scatter */
+  if (!(b > 0) || !((hi - lo) * b > 0.2 * MAX (a + b * lo, 1e-9)))
+    return 0;
+  return 1.0 / b;
+}
+
+/* Usable pixels of a frame: valid and, with deconv.mask_saturated, not within `dilate` px of
+ * a saturated pixel (level: stars.saturation, else 0.98 × the maximum when the maximum sits
+ * at an ADC full scale, as the star detection decides). */
+static guint8 *
+usable_mask (const TsrImage *raw, double level, gboolean mask_sat, int dilate, guint64 *nsat)
+{
+  gsize n = tsr_image_npix (raw);
+  int W = raw->width, H = raw->height;
+  guint8 *m = g_memdup2 (raw->mask, n);
+  *nsat = 0;
+  if (!mask_sat)
+    return m;
+  if (!(level > 0))
+    {
+      float vmax = -INFINITY;
+      for (int c = 0; c < raw->channels; c++)
+        {
+          const float *p = tsr_image_plane (raw, c);
+          for (gsize k = 0; k < n; k++)
+            if (raw->mask[k] && p[k] > vmax)
+              vmax = p[k];
+        }
+      static const double adc[] = { 255, 1023, 4095, 16383, 32767, 65535 };
+      level = INFINITY;
+      for (guint k = 0; k < G_N_ELEMENTS (adc); k++)
+        if (isfinite (vmax) && fabs (vmax - adc[k]) <= 0.03 * adc[k])
+          level = 0.98 * vmax;
+      if (!isfinite (level))
+        return m;
+    }
+  for (int c = 0; c < raw->channels; c++)
+    {
+      const float *p = tsr_image_plane (raw, c);
+      for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+          if (raw->mask[(gsize) y * W + x] && p[(gsize) y * W + x] >= level)
+            {
+              (*nsat)++;
+              for (int yy = MAX (0, y - dilate); yy <= MIN (H - 1, y + dilate); yy++)
+                for (int xx = MAX (0, x - dilate); xx <= MIN (W - 1, x + dilate); xx++)
+                  m[(gsize) yy * W + xx] = 0;
+            }
+    }
+  return m;
+}
+
 gboolean
 tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
             GCancellable *cancellable, GError **error)
@@ -172,6 +330,11 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
   if (!fr->registered)
     return TRUE;
   const TsrFrameInfo *fi = tsr_session_frame (j->s, index);
+  guint64 nsat = 0;
+  /* saturated pixels leave the data term (and the PSF stamps); demosaicing spreads them */
+  g_autofree guint8 *pmask = usable_mask (img, j->tp->reg.stars.saturation, j->dp->mask_saturated, j->demosaic ? 2 : 1,
+                                          &nsat);
+  tsr_deconv_gain_sample (j, img, pmask);
   /* Bayer frames in rgb mode: demosaiced in their own geometry, then three full planes */
   g_autoptr (TsrImage) dm = NULL;
   if (j->demosaic)
@@ -213,7 +376,7 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
         if (!isfinite (fx) || !isfinite (fy) || qx < 0 || qy < 0 || qx >= img->width || qy >= img->height)
           continue;
         gsize q = (gsize) qy * img->width + (gsize) qx;
-        if (!img->mask[q])
+        if (!pmask[q])
           continue;
         tsr_transform_apply (&inv, (double) qx, (double) qy, &rx, &ry);
         rx -= x;
@@ -245,11 +408,15 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
       if (nr > 0)
         f->rms[c] = nr;
       TsrPsf *psf = NULL;
-      if (ns > 0)
-        psf = tsr_psf_from_stamps (tsr_image_plane (img, pc), img->mask, img->width, img->height, img->cfa, col, xs,
+      if (ns > 0 && (col < 0 || img->cfa == TSR_CFA_NONE))
+        psf = tsr_psf_from_stamps_full (tsr_image_plane (img, pc), pmask, img->width, img->height, xs, ys, ns, ffwhm,
+                                        j->r, 5, 0.995);
+      else if (ns > 0)
+        psf = tsr_psf_from_stamps (tsr_image_plane (img, pc), pmask, img->width, img->height, img->cfa, col, xs,
                                    ys, ns, ffwhm, j->r, 5);
-      if (!psf)
-        psf = tsr_psf_new_moffat (ffwhm, fr->roundness, median_theta (fr->stars), 3.0, j->r, 0);
+      if (!psf)   /* Moffat β = 3 holds 99.5 % within 3.6 FWHM */
+        psf = tsr_psf_new_moffat (ffwhm, fr->roundness, median_theta (fr->stars), 3.0, j->r,
+                                  2 * (int) ceil (3.6 * ffwhm) + 1);
       f->psf[c] = psf;
     }
   g_free (xs);
@@ -280,6 +447,7 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
       return FALSE;
     }
   f->staged = TRUE;
+  f->n_saturated = nsat;
   return TRUE;
 }
 

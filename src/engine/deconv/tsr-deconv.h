@@ -75,6 +75,9 @@ typedef struct
   double ema_update, ema_change;
   double delta;           /* median automatic Huber δ (in units of √v) used */
   double seconds;
+  double max_step;        /* largest per-pixel factor between successive iterates of the latent
+                             plus its pedestal (≤ deconv.kappa) */
+  double momentum;        /* extrapolation factor used for the next step (0 = restart) */
 } TsrDeconvIterStats;
 
 /* Called on the calling thread after every iteration with the current latent (valid only
@@ -114,9 +117,15 @@ typedef struct
   GArray *stats;          /* TsrDeconvIterStats */
   double seconds_stage, seconds_iterate;
   guint64 n_fft;          /* FFTs executed during the iterations */
+  double pedestal[3];     /* how far below zero the latent could go, per channel */
+  double gain;            /* e-/ADU used for the Poisson variance (0 = none) */
+  gboolean gain_estimated;
+  guint64 n_saturated;    /* saturated pixels masked, over all used frames */
 } TsrDeconvResult;
 
 void             tsr_deconv_options_init (TsrDeconvOptions *o);
+/* Scale a header's WCS (CRPIX, CD, CDELT) to an r× super-resolved grid. */
+void             tsr_deconv_scale_wcs (TsrHeader *h, int r);
 
 TsrDeconvResult *tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *tp,
                                  const TsrRunParams *run, const TsrDeconvOptions *opt,

@@ -19,6 +19,8 @@ tsr_denoise_params_init (TsrDenoiseParams *p)
   p->overlap = 0.25;
   p->feather_sigma = 0.25;
   p->threads = 0;
+  p->refine = 1;
+  p->refine_k = 2.0;
   p->weights = NULL;
 }
 
@@ -37,6 +39,10 @@ static const TsrParamSpec specs[] = {
   TSR_KEY_DOUBLE (TsrDenoiseParams, "denoise.feather_sigma", feather_sigma, 0.05, 1,
                   N_("Gaussian σ of the tile weight, as a fraction of the tile")),
   TSR_KEY_INT (TsrDenoiseParams, "denoise.threads", threads, 0, 1024, N_("Worker threads (0 = one per core)")),
+  TSR_KEY_INT (TsrDenoiseParams, "denoise.refine", refine, 0, 1,
+               N_("Refine the network's estimate: a star-aware Wiener filter in the wavelet domain (0 = off)")),
+  TSR_KEY_DOUBLE (TsrDenoiseParams, "denoise.refine_k", refine_k, 0.5, 4,
+                  N_("Noise multiplier of the Wiener refinement (higher = smoother)")),
 };
 
 const TsrParamSpec *
@@ -82,6 +88,10 @@ tsr_denoise_params_validate (const TsrDenoiseParams *p, GError **error)
     bad = "denoise.overlap (0…0.5)";
   else if (!(p->feather_sigma >= 0.05 && p->feather_sigma <= 1.0))
     bad = "denoise.feather_sigma (0.05…1)";
+  else if (p->refine != 0 && p->refine != 1)
+    bad = "denoise.refine (0 or 1)";
+  else if (!(p->refine_k >= 0.5 && p->refine_k <= 4.0))
+    bad = "denoise.refine_k (0.5…4)";
   if (bad)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG, _("denoise: value out of range for %s"), bad);
@@ -259,6 +269,426 @@ worker (gpointer data)
   return NULL;
 }
 
+/* ---- isolated outliers ------------------------------------------------------------------- */
+
+static int
+cmp_float (const void *a, const void *b)
+{
+  float x = *(const float *) a, y = *(const float *) b;
+  return (x > y) - (x < y);
+}
+
+/* A copy of the image in which single-pixel outliers on the sky are replaced, in every
+ * channel, by the median of their 8 neighbours. The test is on the mean over the channels
+ * of z = (x − that median)/σ (a debayered stack spreads a cold or hot pixel into all three
+ * channels at −3…−4σ each, which no single channel shows clearly): cold if the mean z is
+ * below −3 (mono −4); hot if above +5 (mono +6) while no neighbour's mean z reaches +2
+ * (no star is narrower than a pixel). Only where the neighbours' median is within 5σ of
+ * the sky in every channel, so a star's core, whose Poisson noise is many times σ, is never
+ * touched. A stack of a few frames keeps such pixels (nothing to reject them against) and
+ * the network, which never saw them in training, turns them into dark dots and star-like
+ * blobs (docs/denoise.md, M 94). */
+static TsrImage *
+repair_outliers (const TsrImage *in, const float *bg, const float *sigma, guint *n_repaired)
+{
+  TsrImage *r = tsr_image_copy (in);
+  const int w = in->width, h = in->height, nc = in->channels;
+  const float cold = nc == 1 ? -4.0f : -3.0f, hot = nc == 1 ? 6.0f : 5.0f;
+  guint n = 0;
+  for (int y = 1; y < h - 1; y++)
+    for (int x = 1; x < w - 1; x++)
+      {
+        gsize i = (gsize) y * w + x;
+        gboolean ok = TRUE;
+        for (int dy = -1; dy <= 1 && ok; dy++)
+          for (int dx = -1; dx <= 1 && ok; dx++)
+            ok = in->mask[(gsize) (y + dy) * w + x + dx];
+        if (!ok)
+          continue;
+        /* cheap rejection: the mean z against the neighbours' mean */
+        float zm = 0;
+        for (int c = 0; c < nc; c++)
+          {
+            const float *p = tsr_image_plane (in, c);
+            float m = 0;
+            for (int dy = -1; dy <= 1; dy++)
+              for (int dx = -1; dx <= 1; dx++)
+                if (dx || dy)
+                  m += p[(gsize) (y + dy) * w + x + dx];
+            zm += (p[i] - m / 8) / sigma[c];
+          }
+        zm /= nc;
+        if (!(zm < cold + 1.0f || zm > hot - 1.0f))
+          continue;
+        float med[3], z = 0, zmax = -G_MAXFLOAT;
+        gboolean sky = TRUE;
+        for (int c = 0; c < nc; c++)
+          {
+            const float *p = tsr_image_plane (in, c);
+            float nb[8];
+            int k = 0;
+            for (int dy = -1; dy <= 1; dy++)
+              for (int dx = -1; dx <= 1; dx++)
+                if (dx || dy)
+                  nb[k++] = p[(gsize) (y + dy) * w + x + dx];
+            qsort (nb, 8, sizeof (float), cmp_float);
+            med[c] = 0.5f * (nb[3] + nb[4]);
+            z += (p[i] - med[c]) / sigma[c];
+            sky = sky && med[c] - bg[c] < 5 * sigma[c] && isfinite (p[i]);
+          }
+        z /= nc;
+        if (!sky)
+          continue;
+        if (z > hot)
+          for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++)
+              if (dx || dy)
+                {
+                  float zn = 0;
+                  for (int c = 0; c < nc; c++)
+                    zn += (tsr_image_plane (in, c)[(gsize) (y + dy) * w + x + dx] - med[c]) / sigma[c];
+                  zmax = MAX (zmax, zn / nc);
+                }
+        if (z < cold || (z > hot && zmax < 2.0f))
+          {
+            for (int c = 0; c < nc; c++)
+              tsr_image_plane (r, c)[i] = med[c];
+            n++;
+          }
+      }
+  *n_repaired = n;
+  return r;
+}
+
+/* ---- refinement: star-aware Wiener stage -------------------------------------------------- */
+
+#define REFINE_SCALES 5     /* à-trous detail scales of the Wiener filter */
+#define STAR_THRESHOLD 3.0  /* compact-structure luminance (σ units) that seeds the star mask */
+#define STAR_DILATE 5       /* px the star mask is grown by */
+#define LOWPASS_SCALES 5    /* the residual's mean is restored below the scale of this smoothing */
+
+/* Soft star mask from the network's estimate: luminance (mean over channels of
+ * (est − bg)/σ) minus its smoothing over the two finest à-trous scales, so that compact
+ * structures (stars) count and extended ones (nebulae, galaxy discs) do not; above
+ * STAR_THRESHOLD → dilated by STAR_DILATE (square) → four passes of [1 2 1]/4 each way
+ * (≈ Gaussian σ 1.4 px). Values 0…1. */
+static float *
+star_mask (const TsrImage *in, const float *est, const float *bg, const float *sigma)
+{
+  const int w = in->width, h = in->height, rd = STAR_DILATE;
+  const gsize npix = tsr_image_npix (in);
+  float *m = g_new (float, npix), *t = g_new (float, npix);
+  for (gsize i = 0; i < npix; i++)
+    {
+      double l = 0;
+      for (int c = 0; c < in->channels; c++)
+        l += (est[(gsize) c * npix + i] - bg[c]) / sigma[c];
+      t[i] = (float) (l / in->channels);
+    }
+  {
+    g_autofree float *s1 = g_new (float, npix), *s2 = g_new (float, npix);
+    tsr_wavelet_smooth (t, s1, m, w, h, 1);
+    tsr_wavelet_smooth (s1, s2, m, w, h, 2);
+    for (gsize i = 0; i < npix; i++)
+      t[i] = t[i] - s2[i] > STAR_THRESHOLD ? 1.0f : 0.0f;
+  }
+  /* dilation: horizontal then vertical running maximum of a 0/1 map */
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        float v = 0;
+        for (int k = MAX (0, x - rd); k <= MIN (w - 1, x + rd) && v == 0; k++)
+          v = t[(gsize) y * w + k];
+        m[(gsize) y * w + x] = v;
+      }
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        float v = 0;
+        for (int k = MAX (0, y - rd); k <= MIN (h - 1, y + rd) && v == 0; k++)
+          v = m[(gsize) k * w + x];
+        t[(gsize) y * w + x] = v;
+      }
+  for (int pass = 0; pass < 4; pass++)
+    {
+      for (int y = 0; y < h; y++)
+        {
+          const float *r = t + (gsize) y * w;
+          for (int x = 0; x < w; x++)
+            m[(gsize) y * w + x] = 0.25f * (r[MAX (x - 1, 0)] + 2 * r[x] + r[MIN (x + 1, w - 1)]);
+        }
+      for (int y = 0; y < h; y++)
+        {
+          const float *a = m + (gsize) MAX (y - 1, 0) * w, *b = m + (gsize) y * w;
+          const float *c = m + (gsize) MIN (y + 1, h - 1) * w;
+          for (int x = 0; x < w; x++)
+            t[(gsize) y * w + x] = 0.25f * (a[x] + 2 * b[x] + c[x]);
+        }
+    }
+  g_free (m);
+  return t;
+}
+
+/* The B3 smoothing at scale 1 followed by the one at scale 2 (tsr_wavelet_smooth twice,
+ * mirror edges) evaluated at one pixel: for the few pixels the dip and bump filters
+ * replace, without a smoothed copy of every channel. */
+static float
+smooth12_at (const float *p, int w, int h, int x, int y)
+{
+  static const float k[5] = { 1 / 16.f, 4 / 16.f, 6 / 16.f, 4 / 16.f, 1 / 16.f };
+  float s = 0;
+  for (int b = -2; b <= 2; b++)
+    {
+      int yb = reflect (y + 2 * b, h);
+      for (int a = -2; a <= 2; a++)
+        {
+          int xa = reflect (x + 2 * a, w);
+          float s1 = 0;
+          for (int j = -2; j <= 2; j++)
+            {
+              const float *row = p + (gsize) reflect (yb + j, h) * w;
+              for (int i = -2; i <= 2; i++)
+                s1 += k[i + 2] * k[j + 2] * row[reflect (xa + i, w)];
+            }
+          s += k[a + 2] * k[b + 2] * s1;
+        }
+    }
+  return s;
+}
+
+/* Every channel of the listed pixels takes smooth12_at of the estimate as it was before
+ * any of them changed. */
+static void
+flatten_pixels (const TsrImage *in, float *est, GArray *idx)
+{
+  const int w = in->width, h = in->height, nc = in->channels;
+  const gsize npix = tsr_image_npix (in);
+  g_autofree float *v = g_new (float, (gsize) MAX (idx->len, 1) * nc);
+  for (guint k = 0; k < idx->len; k++)
+    {
+      gsize i = g_array_index (idx, gsize, k);
+      for (int c = 0; c < nc; c++)
+        v[(gsize) k * nc + c] = smooth12_at (est + (gsize) c * npix, w, h, (int) (i % w), (int) (i / w));
+    }
+  for (guint k = 0; k < idx->len; k++)
+    for (int c = 0; c < nc; c++)
+      est[(gsize) c * npix + g_array_index (idx, gsize, k)] = v[(gsize) k * nc + c];
+}
+
+/* Luminance of the estimate (mean over channels of (est − bg)/σ) into l, its smoothing at
+ * scales 1 and 2 into s (the smoothing is linear: the luminance of the smoothed channels). */
+static void
+luminance_and_smoothing (const TsrImage *in, const float *est, const float *bg, const float *sigma, float *l,
+                         float *s, float *tmp, float *tmp2)
+{
+  const int w = in->width, h = in->height, nc = in->channels;
+  const gsize npix = tsr_image_npix (in);
+  for (gsize i = 0; i < npix; i++)
+    {
+      double a = 0;
+      for (int c = 0; c < nc; c++)
+        a += (est[(gsize) c * npix + i] - bg[c]) / sigma[c];
+      l[i] = (float) (a / nc);
+    }
+  tsr_wavelet_smooth (l, tmp2, tmp, w, h, 1);
+  tsr_wavelet_smooth (tmp2, s, tmp, w, h, 2);
+}
+
+/* The network's estimate with its compact dips flattened: a local minimum of the
+ * luminance more than DIP_THRESHOLD σ below its own smoothing over the two finest à-trous
+ * scales takes that smoothing in every channel. The sky has no structure darker than its
+ * surroundings and narrower than a star; such dips are noise the network kept (debayered
+ * stacks have noise correlated between channels, which its training data had not), and
+ * the Wiener filter would keep them in turn because its pilot shows them. */
+#define DIP_THRESHOLD 0.5
+static guint
+fill_dips (const TsrImage *in, float *est, const float *bg, const float *sigma)
+{
+  const int w = in->width, h = in->height;
+  const gsize npix = tsr_image_npix (in);
+  g_autofree float *l = g_new (float, npix), *sm = g_new (float, npix);
+  {
+    g_autofree float *tmp = g_new (float, npix), *tmp2 = g_new (float, npix);
+    luminance_and_smoothing (in, est, bg, sigma, l, sm, tmp, tmp2);
+  }
+  /* a dip: a local minimum of the luminance (strictly below its 8 neighbours), more than
+   * the threshold below the smoothing, on the sky (the smoothing within 3σ of it: not the
+   * dark ring a star's smoothing spreads into, nor a dark lane inside a bright galaxy) */
+  GArray *idx = g_array_new (FALSE, FALSE, sizeof (gsize));
+  for (int y = 1; y < h - 1; y++)
+    for (int x = 1; x < w - 1; x++)
+      {
+        gsize i = (gsize) y * w + x;
+        if (!(l[i] - sm[i] < -DIP_THRESHOLD) || fabsf (sm[i]) > 3.0f)
+          continue;
+        gboolean minimum = TRUE;
+        for (int dy = -1; dy <= 1 && minimum; dy++)
+          for (int dx = -1; dx <= 1 && minimum; dx++)
+            minimum = (!dx && !dy) || l[i] < l[(gsize) (y + dy) * w + x + dx];
+        if (minimum)
+          g_array_append_val (idx, i);
+      }
+  flatten_pixels (in, est, idx);
+  guint n = idx->len;
+  g_array_free (idx, TRUE);
+  return n;
+}
+
+/* The network's estimate with its insignificant compact bumps flattened: a local maximum
+ * of the estimate's luminance more than 0.5σ above its two-scale smoothing is kept only if
+ * the *input* shows a source there: its luminance band-passed (B3 smoothing at scale 1
+ * minus the smoothing over scales 1–3) above BUMP_SNR times that band's own noise, measured
+ * on the image (1.4826·MAD, so noise correlated between channels or pixels is accounted
+ * for). Otherwise the pixels of the bump within 2 px take the smoothing: a noise peak the
+ * network shaped like a faint star. */
+#define BUMP_SNR 5.0
+static guint
+flatten_bumps (const TsrImage *in, float *est, const float *bg, const float *sigma)
+{
+  const int w = in->width, h = in->height, nc = in->channels;
+  const gsize npix = tsr_image_npix (in);
+  g_autofree float *le = g_new (float, npix), *b = g_new (float, npix);
+  g_autofree float *lx = g_new (float, npix), *tmp = g_new (float, npix);
+  {
+    g_autofree float *sm = g_new (float, npix);
+    luminance_and_smoothing (in, est, bg, sigma, le, sm, tmp, lx);
+    for (gsize i = 0; i < npix; i++)
+      le[i] -= sm[i];
+    /* the input's luminance, then its band-pass c1 − c3 into b */
+    for (gsize i = 0; i < npix; i++)
+      {
+        double x = 0;
+        for (int c = 0; c < nc; c++)
+          {
+            const float *src = tsr_image_plane (in, c);
+            x += ((in->mask[i] && isfinite (src[i]) ? src[i] : est[(gsize) c * npix + i]) - bg[c]) / sigma[c];
+          }
+        lx[i] = (float) (x / nc);
+      }
+    tsr_wavelet_smooth (lx, b, tmp, w, h, 1);   /* c1 */
+    tsr_wavelet_smooth (b, sm, tmp, w, h, 2);
+    tsr_wavelet_smooth (sm, lx, tmp, w, h, 4);  /* c3 */
+    for (gsize i = 0; i < npix; i++)
+      b[i] -= lx[i];
+  }
+  const gsize stride = MAX ((gsize) 1, npix / (1u << 20));
+  gsize n = 0;
+  for (gsize i = 0; i < npix; i += stride)
+    tmp[n++] = b[i];
+  double med = median_of (tmp, n);
+  for (gsize i = 0; i < n; i++)
+    tmp[i] = fabsf (tmp[i] - (float) med);
+  const double noise = 1.4826 * median_of (tmp, n);
+  GArray *idx = g_array_new (FALSE, FALSE, sizeof (gsize));
+  memset (tmp, 0, sizeof (float) * npix); /* marks the pixels already listed */
+  guint nb = 0;
+  for (int y = 2; y < h - 2; y++)
+    for (int x = 2; x < w - 2; x++)
+      {
+        gsize i = (gsize) y * w + x;
+        if (!(le[i] > 0.5f) || b[i] - med > BUMP_SNR * noise)
+          continue;
+        gboolean top = TRUE;
+        for (int dy = -1; dy <= 1 && top; dy++)
+          for (int dx = -1; dx <= 1 && top; dx++)
+            top = (!dx && !dy) || le[i] > le[(gsize) (y + dy) * w + x + dx];
+        if (!top)
+          continue;
+        for (int dy = -2; dy <= 2; dy++)
+          for (int dx = -2; dx <= 2; dx++)
+            {
+              gsize o = (gsize) (y + dy) * w + x + dx;
+              if (dx * dx + dy * dy <= 4 && le[o] > 0 && tmp[o] == 0)
+                {
+                  tmp[o] = 1;
+                  g_array_append_val (idx, o);
+                }
+            }
+        nb++;
+      }
+  flatten_pixels (in, est, idx);
+  g_array_free (idx, TRUE);
+  return nb;
+}
+
+typedef struct
+{
+  const TsrImage *in;
+  const float *mask;   /* soft star mask: there the network's estimate is kept */
+  float *est;          /* channels × npix: the network's estimate in, the refined one out */
+  const float *sigma;
+  double k;
+  gint next;
+} Refine;
+
+/* One channel: (1) empirical Wiener filter of the noisy plane guided by the network's
+ * estimate (tsr_wavelet_wiener, noise σ·k); (2) inside the star mask the network's
+ * estimate instead (the Wiener weights shrink the faint negative ring of a star's
+ * coarse-scale coefficients, which spreads flux into its wings); (3) the residual
+ * (estimate − input) loses its local mean at scales above LOWPASS_SCALES (≈ 60 px): the
+ * output's large-scale level is the input's, so no shrinkage can raise the sky or leave a
+ * halo around a star, and the noise this puts back is ~1 % of σ. */
+static gpointer
+refine_worker (gpointer data)
+{
+  Refine *rf = data;
+  const TsrImage *in = rf->in;
+  const int w = in->width, h = in->height;
+  const gsize npix = tsr_image_npix (in);
+  for (;;)
+    {
+      int c = g_atomic_int_add (&rf->next, 1);
+      if (c >= in->channels)
+        break;
+      float *est = rf->est + (gsize) c * npix;
+      const float *src = tsr_image_plane (in, c);
+      /* o: the input (invalid samples filled with the estimate), filtered in place; the
+       * low-pass buffers only after the filter has freed its own (peak memory) */
+      g_autofree float *o = g_new (float, npix);
+      for (gsize i = 0; i < npix; i++)
+        o[i] = in->mask[i] && isfinite (src[i]) ? src[i] : est[i];
+      tsr_wavelet_wiener (o, est, o, w, h, REFINE_SCALES, rf->k * rf->sigma[c]);
+      for (gsize i = 0; i < npix; i++)
+        {
+          float x = in->mask[i] && isfinite (src[i]) ? src[i] : est[i];
+          o[i] = rf->mask[i] * est[i] + (1.0f - rf->mask[i]) * o[i];
+          est[i] = o[i] - x;
+        }
+      g_autofree float *r = g_new (float, npix);
+      g_autofree float *tmp = g_new (float, npix);
+      float *cur = est, *next = r;
+      for (int j = 0; j < LOWPASS_SCALES; j++)
+        {
+          tsr_wavelet_smooth (cur, next, tmp, w, h, 1 << j);
+          float *t = cur;
+          cur = next;
+          next = t;
+        }
+      for (gsize i = 0; i < npix; i++)
+        o[i] -= cur[i];
+      memcpy (est, o, sizeof (float) * npix);
+    }
+  return NULL;
+}
+
+static void
+refine_stage (const TsrImage *in, float *est, const float *bg, const float *sigma, const TsrDenoiseParams *p)
+{
+  fill_dips (in, est, bg, sigma);
+  flatten_bumps (in, est, bg, sigma);
+  g_autofree float *mask = star_mask (in, est, bg, sigma);
+  Refine rf = { in, mask, est, sigma, p->refine_k, 0 };
+  guint nt = p->threads > 0 ? (guint) p->threads : g_get_num_processors ();
+  nt = MIN (nt, (guint) in->channels);
+  GThread **threads = g_new (GThread *, nt);
+  for (guint i = 1; i < nt; i++)
+    threads[i] = g_thread_new ("tsr-denoise-refine", refine_worker, &rf);
+  refine_worker (&rf);
+  for (guint i = 1; i < nt; i++)
+    g_thread_join (threads[i]);
+  g_free (threads);
+}
+
 TsrImage *
 tsr_denoise_run (const TsrImage *in, const TsrDenoiseParams *p, TsrDenoiseStats *stats_out,
                  TsrProgressFunc progress, gpointer progress_data, GCancellable *cancellable, GError **error)
@@ -310,6 +740,12 @@ tsr_denoise_run (const TsrImage *in, const TsrDenoiseParams *p, TsrDenoiseStats 
       flat = flat || !(sg > 0.0);
     }
   TsrImage *out = tsr_image_copy (in);
+  g_autoptr (TsrImage) repaired = NULL;
+  if (!flat && p->strength > 0.0)
+    {
+      repaired = repair_outliers (in, j.bg, j.sigma, &stats.n_repaired);
+      j.in = repaired;
+    }
   if (flat || p->strength == 0.0)
     {
       /* no measurable noise in a channel (a constant image): nothing to remove */
@@ -359,6 +795,20 @@ tsr_denoise_run (const TsrImage *in, const TsrDenoiseParams *p, TsrDenoiseStats 
       tsr_image_unref (out);
       return NULL;
     }
+  /* the network's estimate in image units (acc is reused for it) */
+  for (int c = 0; c < in->channels; c++)
+    {
+      const float *src = tsr_image_plane (in, c);
+      float *a = acc + (gsize) c * npix;
+      for (gsize i = 0; i < npix; i++)
+        a[i] = wsum[i] > 0.0f ? j.bg[c] + j.sigma[c] * (a[i] / wsum[i]) : src[i];
+    }
+  if (p->refine)
+    {
+      gint64 t1 = g_get_monotonic_time ();
+      refine_stage (j.in, acc, j.bg, j.sigma, p);
+      stats.refine_seconds = (g_get_monotonic_time () - t1) / 1e6;
+    }
   const float s = (float) p->strength;
   for (int c = 0; c < in->channels; c++)
     {
@@ -369,13 +819,13 @@ tsr_denoise_run (const TsrImage *in, const TsrDenoiseParams *p, TsrDenoiseStats 
         {
           if (!in->mask[i] || !isfinite (src[i]) || !(wsum[i] > 0.0f))
             continue;
-          float den = j.bg[c] + j.sigma[c] * (a[i] / wsum[i]);
-          dst[i] = s * den + (1.0f - s) * src[i];
+          dst[i] = s * a[i] + (1.0f - s) * src[i];
         }
     }
   {
-    g_autofree char *h = g_strdup_printf ("Tessera denoise: ResUNet base %d, tile %d, overlap %.2f, strength %.2f",
-                                          tsr_denoise_net_base (net), T, p->overlap, p->strength);
+    g_autofree char *r = p->refine ? g_strdup_printf ("k %.2f", p->refine_k) : g_strdup ("off");
+    g_autofree char *h = g_strdup_printf ("Tessera denoise: ResUNet base %d, tile %d, overlap %.2f, refine %s, "
+                                          "strength %.2f", tsr_denoise_net_base (net), T, p->overlap, r, p->strength);
     tsr_header_add_history (out->header, h);
   }
   stats.n_tiles = (guint) (j.nx * j.ny);

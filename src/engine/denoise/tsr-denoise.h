@@ -25,6 +25,11 @@ typedef struct
   double feather_sigma;  /* Gaussian σ of the tile weight as a fraction of the tile (default
                             0.25); the mask is shifted to reach 0 at the tile border */
   int threads;           /* 0 = one per core */
+  int refine;            /* 1 (default): refine the network's estimate by a star-aware
+                            empirical Wiener filter in the à-trous domain (tsr_wavelet_wiener;
+                            stars kept from the network, the input's large-scale level
+                            restored; docs/denoise.md); 0: the network alone */
+  double refine_k;       /* noise multiplier of that filter, 0.5…4 (default 2) */
   char *weights;         /* .tnnw file; NULL = the weights built into the library (not a key:
                             a path, given by the CLI's --weights) */
 } TsrDenoiseParams;
@@ -71,6 +76,8 @@ typedef struct
 {
   guint n_tiles;
   double seconds;
+  double refine_seconds; /* of which the refinement (denoise.refine) */
+  guint n_repaired;      /* isolated hot / cold pixels replaced by their neighbours' median */
   double gflop;          /* network arithmetic done */
   double bg[3], sigma[3];
 } TsrDenoiseStats;
@@ -85,5 +92,15 @@ TsrImage *tsr_denoise_run (const TsrImage *in, const TsrDenoiseParams *p, TsrDen
  * soft-thresholded at k·σ_j (σ_j: the noise at scale j, from the channel's sigma as above);
  * the residual (coarsest) scale kept. */
 TsrImage *tsr_wavelet_denoise (const TsrImage *in, int scales, double k);
+
+/* One à-trous B3 smoothing of a w×h plane with holes of `step` (mirror edges); tmp: w×h. */
+void tsr_wavelet_smooth (const float *in, float *out, float *tmp, int w, int h, int step);
+
+/* Empirical Wiener filter in the same à-trous domain, guided by a pilot estimate of the
+ * clean plane: every detail coefficient d of the noisy plane becomes d·p²/(p² + (σ·σ_j)²),
+ * p the pilot's coefficient, σ_j the scale's noise factor for unit white noise. The
+ * coarsest scale is the noisy plane's. w×h planes, no mask (fill invalid samples before);
+ * out may be noisy itself. */
+void tsr_wavelet_wiener (const float *noisy, const float *pilot, float *out, int w, int h, int scales, double sigma);
 
 G_END_DECLS

@@ -80,3 +80,72 @@ tsr_wavelet_denoise (const TsrImage *in, int scales, double k)
     }
   return out;
 }
+
+/* B3 smoothing with holes of `step`, fast in the interior (mirror only near the edges). */
+void
+tsr_wavelet_smooth (const float *in, float *out, float *tmp, int w, int h, int step)
+{
+  const float k0 = 6 / 16.f, k1 = 4 / 16.f, k2 = 1 / 16.f;
+  const int s1 = step, s2 = 2 * step;
+  for (int y = 0; y < h; y++)
+    {
+      const float *r = in + (gsize) y * w;
+      float *t = tmp + (gsize) y * w;
+      int lo = MIN (s2, w), hi = MAX (lo, w - s2);
+      for (int x = 0; x < lo; x++)
+        t[x] = k2 * (r[mirror (x - s2, w)] + r[mirror (x + s2, w)]) + k1 * (r[mirror (x - s1, w)] + r[mirror (x + s1, w)])
+               + k0 * r[x];
+      for (int x = lo; x < hi; x++)
+        t[x] = k2 * (r[x - s2] + r[x + s2]) + k1 * (r[x - s1] + r[x + s1]) + k0 * r[x];
+      for (int x = hi; x < w; x++)
+        t[x] = k2 * (r[mirror (x - s2, w)] + r[mirror (x + s2, w)]) + k1 * (r[mirror (x - s1, w)] + r[mirror (x + s1, w)])
+               + k0 * r[x];
+    }
+  for (int y = 0; y < h; y++)
+    {
+      const float *a = tmp + (gsize) mirror (y - s2, h) * w, *b = tmp + (gsize) mirror (y - s1, h) * w;
+      const float *c = tmp + (gsize) y * w, *d = tmp + (gsize) mirror (y + s1, h) * w;
+      const float *e = tmp + (gsize) mirror (y + s2, h) * w;
+      float *o = out + (gsize) y * w;
+      for (int x = 0; x < w; x++)
+        o[x] = k2 * (a[x] + e[x]) + k1 * (b[x] + d[x]) + k0 * c[x];
+    }
+}
+
+void
+tsr_wavelet_wiener (const float *noisy, const float *pilot, float *out, int w, int h, int scales, double sigma)
+{
+  scales = CLAMP (scales, 1, (int) G_N_ELEMENTS (scale_noise));
+  const gsize n = (gsize) w * h;
+  float *cx = g_new (float, n), *nx = g_new (float, n), *cp = g_new (float, n), *np = g_new (float, n);
+  float *tmp = g_new (float, n);
+  memcpy (cx, noisy, sizeof (float) * n);
+  memcpy (cp, pilot, sizeof (float) * n);
+  memset (out, 0, sizeof (float) * n);
+  const float s2 = (float) (sigma * sigma);
+  for (int j = 0; j < scales; j++)
+    {
+      tsr_wavelet_smooth (cx, nx, tmp, w, h, 1 << j);
+      tsr_wavelet_smooth (cp, np, tmp, w, h, 1 << j);
+      const float f = (float) (scale_noise[j] * scale_noise[j]);
+      for (gsize i = 0; i < n; i++)
+        {
+          float dx = cx[i] - nx[i], dp = cp[i] - np[i];
+          float v = f * s2, d2 = dp * dp;
+          out[i] += d2 > 0 ? dx * (d2 / (d2 + v)) : 0.0f;
+        }
+      float *t = cx;
+      cx = nx;
+      nx = t;
+      t = cp;
+      cp = np;
+      np = t;
+    }
+  for (gsize i = 0; i < n; i++)
+    out[i] += cx[i];
+  g_free (cx);
+  g_free (nx);
+  g_free (cp);
+  g_free (np);
+  g_free (tmp);
+}

@@ -202,9 +202,9 @@ tsr_ser_frame_time (const TsrSer *ser, guint i)
 {
   if (!ser->times || i >= ser->info.n_frames || ser->times[i] <= 0)
     return NAN;  /* no stamp for this frame (a zero or a damaged, negative tick count) */
-  /* in double: a damaged trailer may hold any 64-bit value, and the difference must not
-   * overflow */
-  return ((double) ser->times[i] - (double) SER_EPOCH_TICKS) / 1e7;
+  /* in integers: both are positive, so the difference cannot overflow whatever a damaged
+   * trailer holds; in double the ticks (~6e17) would lose 128 of them (~6 µs) */
+  return (double) (ser->times[i] - SER_EPOCH_TICKS) / 1e7;
 }
 
 static TsrCfa

@@ -34,11 +34,13 @@ tsr_planetary_params_init (TsrPlanetaryParams *p)
   p->best_fraction = 0.5;
   p->reference_fraction = 0.25;
   p->quality_sigma = 1.0;
+  p->channel_align = TRUE;
   p->n_threads = 0;
 }
 
 static const char *const align_names[] = { "auto", "disc", "surface", NULL };
 static const char *const stack_names[] = { "best_fraction", "quality_weight", "mean", NULL };
+static const char *const interp_names[] = { "lanczos3", "cubic", NULL };
 
 #define P TsrPlanetaryParams
 static const TsrParamSpec planetary_specs[] = {
@@ -56,6 +58,12 @@ static const TsrParamSpec planetary_specs[] = {
   TSR_KEY_DOUBLE (P, "planetary.reference_fraction", reference_fraction, 0.01, 1,
                   N_("fraction of the best frames averaged into the reference")),
   TSR_KEY_DOUBLE (P, "planetary.quality_sigma", quality_sigma, 0.3, 5, N_("pre-blur of the quality measure, px")),
+  TSR_KEY_ENUM (P, "planetary.interp", interp, interp_names,
+                N_("resampling kernel of the aligned frames: lanczos3 (keeps fine detail) or cubic (Catmull-Rom)")),
+  TSR_KEY_BOOL (P, "planetary.channel_align", channel_align,
+                N_("register red and blue to green on the stack (atmospheric dispersion)")),
+  TSR_KEY_BOOL (P, "planetary.stream",
+                stream, N_("read the frames again for each pass instead of keeping them: memory independent of the frame count")),
   TSR_KEY_INT (P, "planetary.threads", n_threads, 0, 256, N_("worker threads (0 = all CPUs)")),
 };
 #undef P

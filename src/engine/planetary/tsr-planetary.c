@@ -289,6 +289,63 @@ sample_cubic (const float *p, int w, int h, float x, float y)
   return s;
 }
 
+/* Lanczos-3 sample of plane at (x, y), clamped edges; weights normalised to sum 1 (a flat
+ * area stays flat). Not clamped: linear data keeps its ringing honestly. */
+static inline void
+lanczos3_w (float t, float *w)
+{
+  float s = 0;
+  for (int i = 0; i < 6; i++)
+    {
+      double u = t - (i - 2);
+      double v;
+      if (fabs (u) < 1e-6)
+        v = 1;
+      else if (fabs (u) >= 3)
+        v = 0;
+      else
+        v = 3 * sin (G_PI * u) * sin (G_PI * u / 3) / (G_PI * G_PI * u * u);
+      w[i] = (float) v;
+      s += w[i];
+    }
+  for (int i = 0; i < 6; i++)
+    w[i] /= s;
+}
+
+static inline float
+sample_lanczos3 (const float *p, int w, int h, float x, float y)
+{
+  int ix = (int) floorf (x), iy = (int) floorf (y);
+  float wx[6], wy[6];
+  lanczos3_w (x - ix, wx);
+  lanczos3_w (y - iy, wy);
+  float s = 0;
+  if (ix >= 2 && iy >= 2 && ix + 3 < w && iy + 3 < h)
+    {
+      for (int j = 0; j < 6; j++)
+        {
+          const float *r = p + (gsize) (iy - 2 + j) * w + ix - 2;
+          s += wy[j] * (wx[0] * r[0] + wx[1] * r[1] + wx[2] * r[2] + wx[3] * r[3] + wx[4] * r[4] + wx[5] * r[5]);
+        }
+      return s;
+    }
+  for (int j = 0; j < 6; j++)
+    {
+      int yy = CLAMP (iy - 2 + j, 0, h - 1);
+      float rs = 0;
+      for (int i = 0; i < 6; i++)
+        rs += wx[i] * p[(gsize) yy * w + CLAMP (ix - 2 + i, 0, w - 1)];
+      s += wy[j] * rs;
+    }
+  return s;
+}
+
+static inline float
+sample_kernel (TsrPlanetaryInterp k, const float *p, int w, int h, float x, float y)
+{
+  return k == TSR_PINTERP_CUBIC ? sample_cubic (p, w, h, x, y) : sample_lanczos3 (p, w, h, x, y);
+}
+
 static inline float
 sample_bilinear (const float *p, int w, int h, float x, float y)
 {
@@ -621,6 +678,217 @@ splat_aps (const TsrPlanetaryResult *r, int w, int h, int size, const float *val
     }
 }
 
+/* A plane scaled to its own range (median → 0, 99.5th percentile → 1), so two colour channels
+ * of different brightness can be registered against each other. */
+static float *
+normalised_plane (const float *p, int w, int h)
+{
+  gsize np = (gsize) w * h;
+  gsize step = MAX (1, np / 200000);
+  gsize ns = np / step;
+  float *t = g_new (float, ns);
+  for (gsize i = 0; i < ns; i++)
+    t[i] = p[i * step];
+  g_qsort_with_data (t, ns, sizeof (float), float_cmp, NULL);
+  float med = t[ns / 2], hi = t[(gsize) (0.995 * (ns - 1))];
+  g_free (t);
+  float sc = hi > med ? 1.f / (hi - med) : 1.f;
+  float *o = g_new (float, np);
+  for (gsize i = 0; i < np; i++)
+    o[i] = (p[i] - med) * sc;
+  return o;
+}
+
+gboolean
+tsr_planetary_channel_offsets (const TsrImage *img, double *dx, double *dy)
+{
+  g_return_val_if_fail (img && img->channels == 3, FALSE);
+  int w = img->width, h = img->height;
+  gsize np = (gsize) w * h;
+  float *G = normalised_plane (tsr_image_plane (img, 1), w, h), *Gb = g_new (float, np), *Cb = g_new (float, np);
+  gauss_blur (G, Gb, w, h, 1.0);
+  gboolean ok = TRUE;
+  for (int c = 0; c < 3; c += 2)
+    {
+      float *C = normalised_plane (tsr_image_plane (img, c), w, h);
+      gauss_blur (C, Cb, w, h, 1.0);
+      double sx = 0, sy = 0, sx0 = 0, sy0 = 0, peak;
+      /* the start by phase correlation (dispersion reaches several px at low altitude) */
+      if (tsr_phase_correlate (G, C, w, h, &sx0, &sy0, &peak))
+        {
+          sx = sx0;
+          sy = sy0;
+        }
+      if (!lk_translate (Gb, Cb, w, h, 8, 8, w - 8, h - 8, 1, &sx, &sy, 30) || hypot (sx - sx0, sy - sy0) > 3)
+        ok = FALSE;
+      dx[c] = sx;
+      dy[c] = sy;
+      g_free (C);
+    }
+  dx[1] = dy[1] = 0;
+  g_free (G);
+  g_free (Gb);
+  g_free (Cb);
+  return ok;
+}
+
+/* Resample channel c of img at x + (dx[c], dy[c]) in place; samples from outside clear the mask. */
+static void
+shift_channels (TsrImage *img, const double *dx, const double *dy, TsrPlanetaryInterp k)
+{
+  int w = img->width, h = img->height;
+  gsize np = (gsize) w * h;
+  float *t = g_new (float, np);
+  for (int c = 0; c < img->channels; c++)
+    {
+      if (dx[c] == 0 && dy[c] == 0)
+        continue;
+      float *p = tsr_image_plane (img, c);
+      memcpy (t, p, np * sizeof (float));
+      for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+          {
+            float X = x + (float) dx[c], Y = y + (float) dy[c];
+            gsize i = (gsize) y * w + x;
+            p[i] = sample_kernel (k, t, w, h, X, Y);
+            if (X < 0 || Y < 0 || X > w - 1 || Y > h - 1)
+              img->mask[i] = 0;
+          }
+    }
+  g_free (t);
+}
+
+/* The local displacement field of frame f (fx, fy: w×h): each point's shift spread by its Hann
+ * window and divided by the windows of the points that measured a shift in this frame, so a
+ * point next to flat sky or a rejected neighbour moves its pixels by its full shift instead of
+ * a shift diluted by the neighbours' zeros; where fewer than a quarter of the window weight
+ * was measured (the edge of the measured region) the field fades to zero, continuously. */
+static void
+local_field (const TsrPlanetaryResult *r, guint f, float *fx, float *fy, float *cov, float *vals)
+{
+  int w = r->width, h = r->height;
+  guint n = r->n_frames;
+  gsize np = (gsize) w * h;
+  for (int axis = 0; axis < 3; axis++)
+    {
+      for (guint k = 0; k < r->n_aps; k++)
+        {
+          gsize at = (gsize) k * n + f;
+          float v = axis == 0 ? r->ap_dx[at] : r->ap_dy[at];
+          vals[k] = isfinite (v) && isfinite (r->ap_dy[at]) ? (axis == 2 ? 1.f : v) : 0;
+        }
+      splat_aps (r, w, h, r->ap_size, vals, axis == 0 ? fx : axis == 1 ? fy : cov);
+    }
+  for (gsize i = 0; i < np; i++)
+    {
+      float d = MAX (cov[i], 0.25f);
+      fx[i] /= d;
+      fy[i] /= d;
+    }
+}
+
+TsrImage *
+tsr_planetary_align_frame (const TsrPlanetaryResult *r, const TsrImage *frame, guint f, gboolean local)
+{
+  g_return_val_if_fail (r && frame && f < r->n_frames, NULL);
+  g_return_val_if_fail (frame->width == r->width && frame->height == r->height, NULL);
+  int w = r->width, h = r->height;
+  gsize np = (gsize) w * h;
+  g_autoptr (TsrImage) rgb = frame->cfa != TSR_CFA_NONE ? tsr_demosaic (frame) : tsr_image_ref ((TsrImage *) frame);
+  TsrImage *out = tsr_image_new (w, h, rgb->channels);
+  float *fx = g_new0 (float, np), *fy = g_new0 (float, np), *cov = g_new (float, np);
+  float *vals = g_new (float, MAX (r->n_aps, 1u));
+  if (local && r->n_aps > 0 && r->ap_dx)
+    local_field (r, f, fx, fy, cov, vals);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        gsize i = (gsize) y * w + x;
+        float X = x + (float) r->shift_x[f] + fx[i], Y = y + (float) r->shift_y[f] + fy[i];
+        gboolean in = X >= 0 && Y >= 0 && X <= w - 1 && Y <= h - 1;
+        out->mask[i] = in;
+        for (int c = 0; c < rgb->channels; c++)
+          {
+            /* the dispersion correction the stack received, when it did */
+            float cx = X, cy = Y;
+            if (r->channels_aligned && c < 3)
+              {
+                cx += (float) r->channel_dx[c];
+                cy += (float) r->channel_dy[c];
+              }
+            tsr_image_plane (out, c)[i] = in ? sample_kernel (r->interp, tsr_image_plane (rgb, c), w, h, cx, cy) : 0.f;
+          }
+      }
+  g_free (fx);
+  g_free (fy);
+  g_free (cov);
+  g_free (vals);
+  return out;
+}
+
+/* The frames' luminance planes: all kept (the default), or, streaming, read again from the
+ * source whenever a pass needs one, with at most two planes alive (the best frame's, pinned,
+ * and the current one): memory independent of the frame count. */
+typedef struct
+{
+  TsrFrameSource *src;
+  gboolean stream;
+  float **L;       /* n planes (kept) */
+  float *slot;     /* streaming: the current plane … */
+  guint slot_f;
+  float *best;     /* … and the pinned best frame's */
+  guint best_f;
+  guint live, peak;
+} LumStore;
+
+static float *
+lum_new (LumStore *ls, const TsrImage *img)
+{
+  ls->live++;
+  ls->peak = MAX (ls->peak, ls->live);
+  return luminance (img);
+}
+
+static void
+lum_free (LumStore *ls, float **p)
+{
+  if (*p)
+    {
+      g_free (*p);
+      *p = NULL;
+      ls->live--;
+    }
+}
+
+static const float *
+lum_get (LumStore *ls, guint f, GError **error)
+{
+  if (!ls->stream)
+    return ls->L[f];
+  if (ls->best && f == ls->best_f)
+    return ls->best;
+  if (ls->slot && f == ls->slot_f)
+    return ls->slot;
+  lum_free (ls, &ls->slot);
+  TsrImage *img = tsr_frame_source_read (ls->src, f, error);
+  if (!img)
+    return NULL;
+  ls->slot = lum_new (ls, img);
+  ls->slot_f = f;
+  tsr_image_unref (img);
+  return ls->slot;
+}
+
+static void
+lum_clear (LumStore *ls, guint n)
+{
+  for (guint f = 0; ls->L && f < n; f++)
+    lum_free (ls, &ls->L[f]);
+  g_clear_pointer (&ls->L, g_free);
+  lum_free (ls, &ls->slot);
+  lum_free (ls, &ls->best);
+}
+
 TsrPlanetaryResult *
 tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgressFunc progress,
                    gpointer progress_data, GCancellable *cancellable, GError **error)
@@ -643,6 +911,25 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
     }
   gsize np = (gsize) w * h;
   int out_ch = cfa != TSR_CFA_NONE ? 3 : ch;
+  /* Memory, planned before a pixel is read (issue #20): the stacking pass's sums (double),
+   * warp fields and weights, the reference, result and mean stack, a frame as read and as
+   * warped, and the luminance planes — all of them, or two when streaming. Streaming is
+   * chosen when keeping them would not fit (or above 2 GiB); what still does not fit is
+   * refused with the number. */
+  gboolean stream = p->stream || (double) n * np * sizeof (float) > 2.0 * (1 << 30);
+  {
+    double fixed_px = 48.0 + 20.0 * out_ch + 12.0 * ch + 2.0 * (4.0 * out_ch + 1);
+    guint64 avail = tsr_memory_available ();
+    if (!stream && (fixed_px + 4.0 * n) * np > (double) avail)
+      stream = TRUE;
+    double need = (fixed_px + (stream ? 8.0 : 4.0 * n)) * np;
+    if (need > (double) avail)
+      {
+        g_autofree char *what = g_strdup_printf (_("a planetary stack of %u frames of %d × %d"), n, w, h);
+        tsr_set_memory_error (error, (guint64) need, what);
+        return NULL;
+      }
+  }
   TsrPlanetaryResult *r = g_new0 (TsrPlanetaryResult, 1);
   r->n_frames = n;
   r->width = w;
@@ -652,7 +939,9 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   r->shift_y = g_new0 (double, n);
   r->quality = g_new0 (double, n);
   double *sigma = g_new0 (double, n), *level = g_new0 (double, n);
-  float **L = g_new0 (float *, n);
+  /* streaming also when keeping the planes would take more than 2 GiB (e.g. 2000 frames of
+   * 640 × 480) */
+  LumStore ls = { .src = src, .stream = stream, .L = g_new0 (float *, n) };
   double qs = p->quality_sigma;
   double gain = gradient_noise_gain (qs);
   TsrStarlessInfo sl = { 0 };
@@ -674,18 +963,20 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
           ok = FALSE;
           break;
         }
-      L[f] = luminance (img);
+      ls.L[f] = lum_new (&ls, img);
       if (f == 0)
         tsr_starless_detect (img, &sl);
       tsr_image_unref (img);
-      sigma[f] = tsr_plane_noise (L[f], NULL, w, h, 1);
-      double e = tsr_gradient_energy (L[f], w, h, 0, 0, 0, 0, qs, sigma[f]);
+      sigma[f] = tsr_plane_noise (ls.L[f], NULL, w, h, 1);
+      double e = tsr_gradient_energy (ls.L[f], w, h, 0, 0, 0, 0, qs, sigma[f]);
       double m = 0;
       for (gsize q = 0; q < np; q++)
-        m += L[f][q];
+        m += ls.L[f][q];
       m /= np;
       level[f] = m;
       r->quality[f] = m > 0 ? 1e4 * e / (m * m) : e;
+      if (ls.stream)
+        lum_free (&ls, &ls.L[f]);
     }
   float *ref = NULL, *Rb = NULL, *acc = NULL, *tmp = NULL, *Bf = NULL, *g2 = NULL;
   guint8 *Mf = NULL;
@@ -698,14 +989,24 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
     if (r->quality[f] > r->quality[best])
       best = f;
   r->reference_frame = best;
+  if (ls.stream)
+    {
+      /* pinned: the global alignment compares every frame with it */
+      if (!lum_get (&ls, best, error))
+        goto fail;
+      ls.best = ls.slot;
+      ls.best_f = best;
+      ls.slot = NULL;
+    }
+  const float *Lbest = lum_get (&ls, best, error);
 
   /* global alignment to the best frame */
   tmp = g_new (float, np);
   Rb = g_new (float, np);
   Bf = g_new (float, np);
-  gauss_blur (L[best], Rb, w, h, 1.5);
+  gauss_blur (Lbest, Rb, w, h, 1.5);
   double cbx = 0, cby = 0;
-  if (r->disc && !disc_centroid (L[best], w, h, &cbx, &cby))
+  if (r->disc && !disc_centroid (Lbest, w, h, &cbx, &cby))
     r->disc = FALSE;
   for (guint f = 0; f < n; f++)
     {
@@ -717,14 +1018,17 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
       if (f != best)
         {
           double cx, cy;
-          if (r->disc && disc_centroid (L[f], w, h, &cx, &cy))
+          const float *Lf = lum_get (&ls, f, error);
+          if (!Lf)
+            goto fail;
+          if (r->disc && disc_centroid (Lf, w, h, &cx, &cy))
             {
               sx = cx - cbx;
               sy = cy - cby;
             }
-          else if (!tsr_phase_correlate (L[best], L[f], w, h, &sx, &sy, &peak))
+          else if (!tsr_phase_correlate (Lbest, Lf, w, h, &sx, &sy, &peak))
             sx = sy = 0;
-          gauss_blur (L[f], Bf, w, h, 1.5);
+          gauss_blur (Lf, Bf, w, h, 1.5);
           double sx0 = sx, sy0 = sy;
           if (!lk_translate (Rb, Bf, w, h, 0, 0, w, h, 2, &sx, &sy, 20))
             {
@@ -751,7 +1055,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   for (guint i = 0; i < n_ref; i++)
     {
       guint f = order[i];
-      shift_plane (L[f], tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
+      const float *Lf = lum_get (&ls, f, error);
+      if (!Lf)
+        goto fail;
+      shift_plane (Lf, tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
       for (gsize q = 0; q < np; q++)
         ref[q] += tmp[q] / n_ref;
     }
@@ -760,7 +1067,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
     {
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         goto fail;
-      gauss_blur (L[f], Bf, w, h, 1.5);
+      const float *Lf = lum_get (&ls, f, error);
+      if (!Lf)
+        goto fail;
+      gauss_blur (Lf, Bf, w, h, 1.5);
       double sx = r->shift_x[f], sy = r->shift_y[f];
       if (lk_translate (Rb, Bf, w, h, 0, 0, w, h, 2, &sx, &sy, 20))
         {
@@ -786,7 +1096,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
     for (guint i = 0; i < n_ref; i++)
       {
         guint f = order[i];
-        shift_plane (L[f], tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
+        const float *Lf = lum_get (&ls, f, error);
+        if (!Lf)
+          goto fail;
+        shift_plane (Lf, tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
         for (gsize q = 0; q < np; q++)
           ref[q] += tmp[q] / n_ref;
       }
@@ -796,7 +1109,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   acc = g_new0 (float, np);
   for (guint f = 0; f < n; f++)
     {
-      shift_plane (L[f], tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
+      const float *Lf = lum_get (&ls, f, error);
+      if (!Lf)
+        goto fail;
+      shift_plane (Lf, tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
       for (gsize q = 0; q < np; q++)
         acc[q] += tmp[q] / n;
     }
@@ -805,7 +1121,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
     double *rx = g_new (double, n), *ry = g_new (double, n), mx = 0, my = 0;
     for (guint f = 0; f < n; f++)
       {
-        shift_plane (L[f], tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
+        const float *Lf = lum_get (&ls, f, error);
+        if (!Lf)
+          goto fail;
+        shift_plane (Lf, tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
         gauss_blur (tmp, Bf, w, h, 1.5);
         rx[f] = ry[f] = 0;
         lk_translate (Rb, Bf, w, h, 8, 8, w - 8, h - 8, 1, &rx[f], &ry[f], 20);
@@ -827,6 +1146,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   size = MIN (size, MIN (w, h));
   size &= ~1;
   r->ap_size = size;
+  r->interp = p->interp;
   int step = MAX (4, (int) lround (size * (1.0 - p->ap_overlap)));
   int nx = (w - 1) / step + 1 + ((w - 1) % step != 0), ny = (h - 1) / step + 1 + ((h - 1) % step != 0);
   r->n_aps = nx * ny;
@@ -884,7 +1204,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
         goto fail;
       if (progress)
         progress (_("Alignment points"), f, n, progress_data);
-      shift_plane (L[f], tmp, Mf, w, h, r->shift_x[f], r->shift_y[f]);
+      const float *Lf = lum_get (&ls, f, error);
+      if (!Lf)
+        goto fail;
+      shift_plane (Lf, tmp, Mf, w, h, r->shift_x[f], r->shift_y[f]);
       gauss_blur (tmp, Bf, w, h, qs);
       gradient_energy_map (tmp, g2, w, h, qs);
       ApJob j = { .p = p, .r = r, .w = w, .h = h, .size = size, .Rb = Rb, .Bf = Bf, .g2 = g2, .Mf = Mf,
@@ -953,8 +1276,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   g_clear_pointer (&Bf, g_free);
   g_clear_pointer (&g2, g_free);
   g_clear_pointer (&Rb, g_free);
-  for (guint f = 0; f < n; f++)
-    g_clear_pointer (&L[f], g_free);
+  lum_clear (&ls, n);
 
   /* per AP and frame: stacking weight */
   float *wk = g_new (float, (gsize) r->n_aps * n);
@@ -1003,6 +1325,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   /* pass 2: warp and accumulate */
   {
     float *den_b = g_new (float, np), *fx = g_new (float, np), *fy = g_new (float, np), *fw = g_new (float, np);
+    float *cov = g_new (float, np);
     float *vals = g_new (float, r->n_aps);
     for (guint k = 0; k < r->n_aps; k++)
       vals[k] = 1;
@@ -1031,16 +1354,13 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
             tsr_image_unref (img);
             img = rgb;
           }
-        for (int axis = 0; axis < 3; axis++)
+        local_field (r, f, fx, fy, cov, vals);
+        for (guint k = 0; k < r->n_aps; k++)
           {
-            for (guint k = 0; k < r->n_aps; k++)
-              {
-                gsize at = (gsize) k * n + f;
-                float v = axis == 0 ? r->ap_dx[at] : axis == 1 ? r->ap_dy[at] : wk[at];
-                vals[k] = isfinite (v) ? v : 0;
-              }
-            splat_aps (r, w, h, size, vals, axis == 0 ? fx : axis == 1 ? fy : fw);
+            float v = wk[(gsize) k * n + f];
+            vals[k] = isfinite (v) ? v : 0;
           }
+        splat_aps (r, w, h, size, vals, fw);
         double gx = r->shift_x[f], gy = r->shift_y[f];
         TsrImage *bestimg = f == best ? tsr_image_new (w, h, out_ch) : NULL;
         for (int y = 0; y < h; y++)
@@ -1055,7 +1375,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
                   mcnt[i]++;
                   for (int c = 0; c < out_ch; c++)
                     {
-                      float v = sample_cubic (tsr_image_plane (img, c), w, h, X0, Y0);
+                      float v = sample_kernel (p->interp, tsr_image_plane (img, c), w, h, X0, Y0);
                       mnum[c * np + i] += v;
                       if (bestimg)
                         tsr_image_plane (bestimg, c)[i] = v;
@@ -1063,13 +1383,13 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
                 }
               else if (bestimg)
                 bestimg->mask[i] = 0;
-              float X = X0 + fx[i] / db, Y = Y0 + fy[i] / db;
+              float X = X0 + fx[i], Y = Y0 + fy[i];
               float wt = fw[i] / db;
               if (wt <= 0 || X < 0 || Y < 0 || X > w - 1 || Y > h - 1)
                 continue;
               den[i] += wt;
               for (int c = 0; c < out_ch; c++)
-                num[c * np + i] += wt * sample_cubic (tsr_image_plane (img, c), w, h, X, Y);
+                num[c * np + i] += wt * sample_kernel (p->interp, tsr_image_plane (img, c), w, h, X, Y);
             }
         if (bestimg)
           r->best_frame = bestimg;
@@ -1090,6 +1410,20 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
                 tsr_image_plane (r->result, c)[i] = den[i] > 0 ? (float) (num[c * np + i] / den[i]) : mv;
               }
           }
+        /* atmospheric dispersion: red and blue registered to green on the stack (the offset is
+         * the same in every frame of one capture), the baselines moved alike */
+        if (out_ch == 3 && p->channel_align && tsr_planetary_channel_offsets (r->result, r->channel_dx, r->channel_dy))
+          {
+            shift_channels (r->result, r->channel_dx, r->channel_dy, p->interp);
+            shift_channels (r->mean, r->channel_dx, r->channel_dy, p->interp);
+            if (r->best_frame)
+              shift_channels (r->best_frame, r->channel_dx, r->channel_dy, p->interp);
+            r->channels_aligned = TRUE;
+            tsr_header_set_double (r->result->header, "RSHIFTX", r->channel_dx[0], "red registered to green, px");
+            tsr_header_set_double (r->result->header, "RSHIFTY", r->channel_dy[0], "red registered to green, px");
+            tsr_header_set_double (r->result->header, "BSHIFTX", r->channel_dx[2], "blue registered to green, px");
+            tsr_header_set_double (r->result->header, "BSHIFTY", r->channel_dy[2], "blue registered to green, px");
+          }
         tsr_header_set_int (r->result->header, "NCOMBINE", n, "frames in the planetary stack");
         tsr_header_add_history (r->result->header, "Tessera planetary: global alignment, alignment points, "
                                                    "per-point best-fraction stack");
@@ -1102,6 +1436,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
     g_free (fx);
     g_free (fy);
     g_free (fw);
+    g_free (cov);
     g_free (vals);
     g_free (num);
     g_free (den);
@@ -1120,13 +1455,12 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   g_free (Mf);
   g_free (sigma);
   g_free (level);
-  g_free (L);
+  r->lum_planes_peak = ls.peak;
+  lum_clear (&ls, n);
   return r;
 
 fail:
-  for (guint f = 0; f < n; f++)
-    g_free (L[f]);
-  g_free (L);
+  lum_clear (&ls, n);
   g_free (sigma);
   g_free (level);
   g_free (order);
@@ -1163,6 +1497,18 @@ tsr_planetary_result_json (const TsrPlanetaryResult *r, const TsrFrameSource *sr
                           r->disc ? "disc" : "surface", r->reference_frame);
   g_string_append (s, "  \"residual_rms_px\": ");
   jnum (s, r->residual_rms);
+  if (r->channels_aligned)
+    {
+      g_string_append (s, ",\n  \"channel_shift_px\": {\"red\": [");
+      jnum (s, r->channel_dx[0]);
+      g_string_append (s, ", ");
+      jnum (s, r->channel_dy[0]);
+      g_string_append (s, "], \"blue\": [");
+      jnum (s, r->channel_dx[2]);
+      g_string_append (s, ", ");
+      jnum (s, r->channel_dy[2]);
+      g_string_append (s, "]}");
+    }
   g_string_append (s, ",\n  \"local_shift_rms_px\": ");
   jnum (s, r->local_shift_rms);
   guint act = 0;

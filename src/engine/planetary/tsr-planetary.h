@@ -82,6 +82,7 @@ gboolean  tsr_starless_detect_paths (const char *const *paths, TsrStarlessInfo *
 
 typedef enum { TSR_PALIGN_AUTO = 0, TSR_PALIGN_DISC, TSR_PALIGN_SURFACE } TsrPlanetaryAlign;
 typedef enum { TSR_PSTACK_BEST_FRACTION = 0, TSR_PSTACK_QUALITY_WEIGHT, TSR_PSTACK_MEAN } TsrPlanetaryStack;
+typedef enum { TSR_PINTERP_LANCZOS3 = 0, TSR_PINTERP_CUBIC } TsrPlanetaryInterp;
 
 typedef struct
 {
@@ -97,6 +98,12 @@ typedef struct
   double reference_fraction;/* planetary.reference_fraction: best frames in the reference (0.25) */
   double quality_sigma;     /* planetary.quality_sigma: Gaussian pre-blur of the quality measure, px (1.0) */
   gboolean drizzle_free_mean; /* reserved: FALSE */
+  TsrPlanetaryInterp interp;/* planetary.interp: lanczos3 | cubic, the kernel that resamples the frames */
+  gboolean stream;          /* planetary.stream: read the frames again for each pass instead of
+                               keeping their luminance: memory independent of the frame count (FALSE;
+                               on by itself when the planes would take more than 2 GiB) */
+  gboolean channel_align;   /* planetary.channel_align: register red and blue to green on the stack
+                               (atmospheric dispersion) (TRUE) */
   guint n_threads;          /* planetary.threads: 0 = all CPUs */
 } TsrPlanetaryParams;
 
@@ -121,6 +128,10 @@ typedef struct
   float *ap_dx, *ap_dy;     /* n_aps × n_frames local shifts after global alignment */
   float *ap_quality;        /* n_aps × n_frames */
   int ap_size;
+  TsrPlanetaryInterp interp;/* the kernel the frames were resampled with */
+  guint lum_planes_peak;    /* most luminance planes held at once (n kept, 2 streaming) */
+  gboolean channels_aligned;/* red and blue were moved onto green by (channel_dx, channel_dy) */
+  double channel_dx[3], channel_dy[3]; /* channel c sampled at x + (dx, dy); green 0 */
   double local_shift_rms;   /* RMS of the active APs' local shifts, px */
   double residual_rms;      /* re-registration of the globally aligned frames to the mean: RMS, px */
   TsrImage *result;         /* local-quality stack (channels of the input; mosaics debayered) */
@@ -133,6 +144,19 @@ void      tsr_planetary_result_free (TsrPlanetaryResult *r);
 TsrPlanetaryResult *tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p,
                                        TsrProgressFunc progress, gpointer progress_data,
                                        GCancellable *cancellable, GError **error);
+
+/* Frame f of the run r aligned as the stack saw it: resampled (r->interp) at its global shift
+ * plus, when local, its alignment-point displacement field, and red and blue moved by the
+ * dispersion correction when the stack had one; a mosaic is demosaiced first. The
+ * mask is 0 where the sample falls outside the frame. frame: the frame as read from the
+ * source of r. */
+TsrImage *tsr_planetary_align_frame (const TsrPlanetaryResult *r, const TsrImage *frame, guint f, gboolean local);
+
+/* Atmospheric dispersion of a colour image: the shift (dx[c], dy[c]) with channel c at
+ * x + (dx, dy) ≈ green at x, c = 0 (red) and 2 (blue), each channel scaled to its own range,
+ * by phase correlation refined by Lucas–Kanade; dx[1] = dy[1] = 0. FALSE when a channel holds
+ * too little structure to be registered. */
+gboolean  tsr_planetary_channel_offsets (const TsrImage *img, double *dx, double *dy);
 
 /* JSON summary of a run (frames, shifts, qualities, APs, residuals). */
 char     *tsr_planetary_result_json (const TsrPlanetaryResult *r, const TsrFrameSource *src);

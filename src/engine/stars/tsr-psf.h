@@ -45,6 +45,20 @@ TsrPsf  *tsr_psf_from_stamps (const float *plane, const guint8 *mask, int width,
                               TsrCfa cfa, int colour, const double *x, const double *y, guint n,
                               double fwhm, int oversample, guint min_stars);
 
+/* Stamp radius (image px) that holds a star's wings: ⌈5·FWHM⌉ clamped to [8, 40]. */
+int      tsr_psf_wing_radius (double fwhm);
+
+/* PSF with its full wings, for deconvolution: stamps of radius tsr_psf_wing_radius(fwhm),
+ * each with the sky measured outside the wings (median of the annulus Rs+1 … Rs+5) taken
+ * off, resampled at the star's exact centre (Lanczos-3 at (x + i/r, y + j/r): no
+ * nearest-bin widening), divided by its flux; the median over stars per sample; cut to the
+ * disc holding `enclosed` (e.g. 0.995) of the stamp's flux plus one pixel, no taper,
+ * normalised. Stars with a masked pixel within the stamp are skipped. NULL when fewer than
+ * min_stars stamps were usable. Full planes only (no mosaic sites). */
+TsrPsf  *tsr_psf_from_stamps_full (const float *plane, const guint8 *mask, int width, int height,
+                                   const double *x, const double *y, guint n, double fwhm,
+                                   int oversample, guint min_stars, double enclosed);
+
 /* Resample a PSF to another oversampling (bicubic), renormalised. */
 TsrPsf  *tsr_psf_resample (const TsrPsf *psf, int oversample);
 

@@ -1,0 +1,48 @@
+/* tsr-eta.h — time left for a whole run, from the per-phase progress reports.
+ *
+ * A job reports phases one after another ("Registering" 1…N, "Accumulating" 1…N, …); the
+ * time left of the current phase alone is not the time left of the run. A plan lists the
+ * phases of a job in order with their cost per item relative to each other (measured); the
+ * estimator converts every report into units of work done, measures seconds per unit on this
+ * run and machine, and counts the phases still to come with the item count seen so far. */
+#pragma once
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  const char *phase;  /* the untranslated phase name the job reports (compared translated) */
+  double cost;        /* cost of one item, relative to the plan's other phases */
+} TsrEtaPhase;
+
+typedef struct
+{
+  const TsrEtaPhase *plan;
+  guint n_plan;
+  int cur;               /* plan index of the phase in progress, -1 before the first */
+  guint cur_done, cur_total;
+  guint max_total;       /* the largest item count seen: the phases to come are assumed to have it */
+  double units_before;   /* work of the finished phases */
+  gint64 t_first;        /* µs of the first report of a planned phase */
+  gint64 t_last;
+} TsrEta;
+
+/* n_items: the item count the phases are expected to have (the session's frames), 0 when not
+ * known (then the largest count reported so far). */
+void   tsr_eta_init (TsrEta *e, const TsrEtaPhase *plan, guint n_plan, guint n_items);
+/* Feed a progress report made at time now_us (g_get_monotonic_time ()). Phases not in the
+ * plan are ignored. */
+void   tsr_eta_update (TsrEta *e, const char *phase, guint done, guint total, gint64 now_us);
+/* Seconds left for the whole plan, or a negative number while there is too little to go by
+ * (nothing planned seen yet, or under 2 % of the work done). */
+double tsr_eta_seconds_left (const TsrEta *e);
+/* Fraction of the planned work done, 0…1. */
+double tsr_eta_fraction (const TsrEta *e);
+
+/* The plan of a TBQR run (`process`, the window's Run): the relative costs measured on 200
+ * generated 1080×1920 Bayer frames (docs/tbqr.md); with the frame cache off the two passes
+ * read and warp every frame again. */
+const TsrEtaPhase *tsr_eta_plan_tbqr (gboolean frame_cache, guint *n_plan);
+
+G_END_DECLS
