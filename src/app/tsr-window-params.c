@@ -35,7 +35,8 @@ static const ParamGroup param_groups[] = {
   { N_("Deconvolution (next deconvolution)"),
     { "deconv.iterations", "deconv.kappa", "deconv.delta", "deconv.relax", "deconv.sr", NULL } },
   { N_("Restoration (next restore)"),
-    { "restore.max_steps", "restore.min_steps", "restore.lr", "restore.crop", "restore.background", NULL } },
+    { "restore.max_steps", "restore.min_steps", "restore.lr", "restore.crop", "restore.background", "restore.sparsity",
+      NULL } },
   { N_("Resources"), { "run.threads", "run.memory_mb", NULL } },
 };
 

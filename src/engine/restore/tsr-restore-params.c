@@ -36,6 +36,12 @@ static const TsrParamSpec specs[] = {
                N_("Side in pixels of the random crop trained on at each step (the whole image when smaller)")),
   TSR_KEY_BOOL (TsrRestoreParams, "restore.background", background,
                 N_("Learn a background plane per frame, so the non-negative latent keeps faint signal")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.sparsity", sparsity, 0, 10,
+                  N_("Weight of the L1 prior on the latent image (pushes a sky pedestal and its noise into the background planes; 0 = none)")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.sparsity_snr", sparsity_snr, 0, 100,
+                  N_("The L1 prior acts only where the mean stack, smoothed by the seeing, is below this signal-to-noise ratio, so sources keep their flux (0 = everywhere)")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.psf_span", psf_span, 1, 4,
+                  N_("Radius of the measured PSFs as a multiple of four standard deviations of the seeing; wider keeps the flux of the wings")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.gain", gain, 0, 1e6,
                   N_("Gain in electrons per ADU for the Poisson part of the pixel noise; 0 = background RMS only")),
   TSR_KEY_INT (TsrRestoreParams, "restore.seed", seed, 0, 2147483647,
@@ -63,6 +69,9 @@ tsr_restore_params_init (TsrRestoreParams *p)
   p->stop = TSR_RESTORE_STOP_HELDOUT;
   p->crop = 192;
   p->background = TRUE;
+  p->sparsity = 0.3;
+  p->sparsity_snr = 2.0;
+  p->psf_span = 2.0;
   p->gain = 0.0;
   p->seed = 1;
   p->memory_mb = 2048.0;

@@ -25,6 +25,13 @@ typedef struct
   TsrRestoreStop stop;   /* restore.stop: heldout (default) | fixed (max_steps, the paper) */
   int crop;              /* restore.crop: side of the random crops per step, px (192) */
   gboolean background;   /* restore.background: per-frame learnable background plane (TRUE) */
+  double sparsity;       /* restore.sparsity: weight of the L1 prior on the latent, per pixel
+                            in units of the median frame noise (0.3; 0 = none) */
+  double sparsity_snr;   /* restore.sparsity_snr: the L1 prior acts only where the mean stack,
+                            smoothed by the seeing, is below this SNR (sources dilated by one
+                            FWHM keep their flux); 0 = everywhere (2.0) */
+  double psf_span;       /* restore.psf_span: PSF stamps span this many times the usual radius
+                            (4 σ of the FWHM), so Moffat wings are in the PSF (2.0) */
   double gain;           /* restore.gain: e-/ADU for the Poisson part of σ; 0 = background RMS only */
   int seed;              /* restore.seed: initialisation, crops and held-out pixels (1) */
   double memory_mb;      /* restore.memory_mb (2048) */

@@ -131,93 +131,163 @@ frame_scale (const Job *j, const TsrStarList *stars, const TsrTransform *inv)
   return isfinite (s) && s > 0.05 && s < 20 ? s : 1.0;
 }
 
-/* Robust background plane (box medians, least squares, one rejection round) and noise. */
+/* Sky estimate of one box: iterated κσ clipping around the median (κ 3, five rounds), then
+ * the mode 2.5·median − 1.5·mean of the clipped set (SExtractor) while the set is only mildly
+ * skewed, else the median. Faint sources skew a box upwards; its median alone reads high. */
+static double
+box_sky (float *v, guint n)
+{
+  float med = tsr_median_inplace (v, n);
+  guint m = n;
+  double mean = med, sd = 0;
+  for (int it = 0; it < 5; it++)
+    {
+      double s1 = 0, s2 = 0;
+      for (guint i = 0; i < m; i++)
+        {
+          s1 += v[i];
+          s2 += (double) v[i] * v[i];
+        }
+      mean = s1 / m;
+      sd = sqrt (MAX (s2 / m - mean * mean, 0));
+      guint k = 0;
+      for (guint i = 0; i < m; i++)
+        if (fabs (v[i] - med) <= 3.0 * sd)
+          v[k++] = v[i];
+      if (k == m || k < 16)
+        break;
+      m = k;
+      med = tsr_median_inplace (v, m);
+    }
+  if (sd > 0 && fabs (mean - med) / sd < 0.3)
+    return 2.5 * med - 1.5 * mean;
+  return med;
+}
+
+/* Robust background plane and noise. Box sky estimates (box_sky) fitted by least squares
+ * with one rejection round; then twice: pixels above plane + 2.5 σ, grown by 2 px, are
+ * masked as sources and the boxes measured again on the rest (faint sources otherwise bias
+ * the plane high, and the non-negative latent then cuts faint signal; docs/restore.md). */
 static void
 fit_background (const float *v, const guint8 *mask, int w, int h, double out[3], double *rms)
 {
   const int nbx = 8, nby = 8;
   double bx[64], by[64], bv[64];
-  int nb = 0;
-  float *tmp = g_new (float, (gsize) (w / nbx + 2) * (h / nby + 2));
-  for (int j = 0; j < nby; j++)
-    for (int i = 0; i < nbx; i++)
-      {
-        int x0 = i * w / nbx, x1 = (i + 1) * w / nbx, y0 = j * h / nby, y1 = (j + 1) * h / nby;
-        guint n = 0;
-        for (int y = y0; y < y1; y++)
-          for (int x = x0; x < x1; x++)
-            if (mask[(gsize) y * w + x])
-              tmp[n++] = v[(gsize) y * w + x];
-        if (n < 16)
-          continue;
-        bx[nb] = 0.5 * (x0 + x1 - 1);
-        by[nb] = 0.5 * (y0 + y1 - 1);
-        bv[nb] = tsr_median_inplace (tmp, n);
-        nb++;
-      }
-  g_free (tmp);
-  gboolean keep[64];
-  for (int i = 0; i < nb; i++)
-    keep[i] = TRUE;
   double a = 0, b = 0, c = 0;
-  for (int round = 0; round < 2 && nb > 0; round++)
+  gsize npx = (gsize) w * h;
+  guint8 *src = g_new0 (guint8, npx);   /* source pixels (masked from the boxes) */
+  float *tmp = g_new (float, (gsize) (w / nbx + 2) * (h / nby + 2));
+  for (int pass = 0; pass < 3; pass++)
     {
-      double S[3][3] = { { 0 } }, R[3] = { 0 };
-      int m = 0;
-      for (int i = 0; i < nb; i++)
-        if (keep[i])
+      int nb = 0;
+      for (int j = 0; j < nby; j++)
+        for (int i = 0; i < nbx; i++)
           {
-            double f[3] = { 1, bx[i], by[i] };
-            for (int p = 0; p < 3; p++)
-              {
-                R[p] += f[p] * bv[i];
-                for (int q = 0; q < 3; q++)
-                  S[p][q] += f[p] * f[q];
-              }
-            m++;
+            int x0 = i * w / nbx, x1 = (i + 1) * w / nbx, y0 = j * h / nby, y1 = (j + 1) * h / nby;
+            guint n = 0;
+            for (int y = y0; y < y1; y++)
+              for (int x = x0; x < x1; x++)
+                if (mask[(gsize) y * w + x] && !src[(gsize) y * w + x])
+                  tmp[n++] = v[(gsize) y * w + x];
+            if (n < 16)
+              continue;
+            bx[nb] = 0.5 * (x0 + x1 - 1);
+            by[nb] = 0.5 * (y0 + y1 - 1);
+            bv[nb] = box_sky (tmp, n);
+            nb++;
           }
-      double det = S[0][0] * (S[1][1] * S[2][2] - S[1][2] * S[2][1]) - S[0][1] * (S[1][0] * S[2][2] - S[1][2] * S[2][0])
-                   + S[0][2] * (S[1][0] * S[2][1] - S[1][1] * S[2][0]);
-      if (m >= 6 && fabs (det) > 1e-9)
+      gboolean keep[64];
+      for (int i = 0; i < nb; i++)
+        keep[i] = TRUE;
+      for (int round = 0; round < 2 && nb > 0; round++)
         {
-          double sol[3];
-          for (int p = 0; p < 3; p++)
+          double S[3][3] = { { 0 } }, R[3] = { 0 };
+          int m = 0;
+          for (int i = 0; i < nb; i++)
+            if (keep[i])
+              {
+                double f[3] = { 1, bx[i], by[i] };
+                for (int p = 0; p < 3; p++)
+                  {
+                    R[p] += f[p] * bv[i];
+                    for (int q = 0; q < 3; q++)
+                      S[p][q] += f[p] * f[q];
+                  }
+                m++;
+              }
+          double det = S[0][0] * (S[1][1] * S[2][2] - S[1][2] * S[2][1])
+                       - S[0][1] * (S[1][0] * S[2][2] - S[1][2] * S[2][0])
+                       + S[0][2] * (S[1][0] * S[2][1] - S[1][1] * S[2][0]);
+          if (m >= 6 && fabs (det) > 1e-9)
             {
-              double M[3][3];
-              memcpy (M, S, sizeof M);
-              for (int q = 0; q < 3; q++)
-                M[q][p] = R[q];
-              sol[p] = (M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1]) - M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0])
-                        + M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0])) / det;
+              double sol[3];
+              for (int p = 0; p < 3; p++)
+                {
+                  double M[3][3];
+                  memcpy (M, S, sizeof M);
+                  for (int q = 0; q < 3; q++)
+                    M[q][p] = R[q];
+                  sol[p] = (M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1])
+                            - M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0])
+                            + M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0])) / det;
+                }
+              a = sol[0];
+              b = sol[1];
+              c = sol[2];
             }
-          a = sol[0];
-          b = sol[1];
-          c = sol[2];
+          else if (m > 0)
+            {
+              a = R[0] / m;
+              b = c = 0;
+            }
+          float res[64];
+          int nr = 0;
+          for (int i = 0; i < nb; i++)
+            res[nr++] = (float) fabs (bv[i] - (a + b * bx[i] + c * by[i]));
+          float med = tsr_median_inplace (res, nr);
+          for (int i = 0; i < nb; i++)
+            keep[i] = fabs (bv[i] - (a + b * bx[i] + c * by[i])) <= 3.0 * 1.4826 * med + 1e-9;
         }
-      else if (m > 0)
-        {
-          a = R[0] / m;
-          b = c = 0;
-        }
-      float res[64];
-      int nr = 0;
-      for (int i = 0; i < nb; i++)
-        res[nr++] = (float) fabs (bv[i] - (a + b * bx[i] + c * by[i]));
-      float med = tsr_median_inplace (res, nr);
-      for (int i = 0; i < nb; i++)
-        keep[i] = fabs (bv[i] - (a + b * bx[i] + c * by[i])) <= 3.0 * 1.4826 * med + 1e-9;
+      /* noise of the sky pixels (sources masked after the first pass) */
+      gsize step = MAX ((gsize) 1, npx / 200000), m = 0;
+      float *res = g_new (float, npx / step + 1);
+      for (gsize k = 0; k < npx; k += step)
+        if (mask[k] && !src[k])
+          res[m++] = (float) (v[k] - (a + b * (double) (k % w) + c * (double) (k / w)));
+      float med = m ? tsr_median_inplace (res, m) : 0;
+      *rms = m > 16 ? TSR_MAD_TO_SIGMA * tsr_mad_inplace (res, m, med) : 1.0;
+      g_free (res);
+      if (pass == 2 || !(*rms > 0))
+        break;
+      /* source mask: above 2.5 σ, grown by 2 px (separable box dilation) */
+      guint8 *hit = g_new0 (guint8, npx);
+      for (gsize k = 0; k < npx; k++)
+        hit[k] = mask[k] && v[k] - (a + b * (double) (k % w) + c * (double) (k / w)) > 2.5 * *rms;
+      const int g = 2;
+      for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+          {
+            guint8 any = 0;
+            for (int d = MAX (0, x - g); d <= MIN (w - 1, x + g) && !any; d++)
+              any = hit[(gsize) y * w + d];
+            src[(gsize) y * w + x] = any;
+          }
+      for (int x = 0; x < w; x++)
+        for (int y = 0; y < h; y++)
+          {
+            guint8 any = 0;
+            for (int d = MAX (0, y - g); d <= MIN (h - 1, y + g) && !any; d++)
+              any = src[(gsize) d * w + x] & 1;
+            hit[(gsize) y * w + x] = any;
+          }
+      memcpy (src, hit, npx);
+      g_free (hit);
     }
+  g_free (tmp);
+  g_free (src);
   out[0] = a;
   out[1] = b;
   out[2] = c;
-  gsize n = (gsize) w * h, step = MAX ((gsize) 1, n / 200000), m = 0;
-  float *res = g_new (float, n / step + 1);
-  for (gsize k = 0; k < n; k += step)
-    if (mask[k])
-      res[m++] = (float) (v[k] - (a + b * (double) (k % w) + c * (double) (k / w)));
-  float med = m ? tsr_median_inplace (res, m) : 0;
-  *rms = m > 16 ? TSR_MAD_TO_SIGMA * tsr_mad_inplace (res, m, med) : 1.0;
-  g_free (res);
 }
 
 static double
@@ -308,9 +378,14 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
             }
         }
     }
-  f->psf = ns > 0 ? tsr_psf_from_stamps (y, m, j->W, j->H, TSR_CFA_NONE, -1, xs, ys, ns, fwhm, 1, 5) : NULL;
+  /* the stamps span restore.psf_span × the usual 4 σ: with the usual radius the local
+   * background ring sits on the Moffat wings and the flux outside is lost, so the PSF is
+   * normalised ~7 % low and every latent flux with it (docs/restore.md) */
+  double span = j->rp->psf_span;
+  f->psf = ns > 0 ? tsr_psf_from_stamps (y, m, j->W, j->H, TSR_CFA_NONE, -1, xs, ys, ns, span * fwhm, 1, 5) : NULL;
   if (!f->psf)
-    f->psf = tsr_psf_new_moffat (fwhm, isfinite (fr->roundness) ? fr->roundness : 1.0, 0, 3.0, 1, 0);
+    f->psf = tsr_psf_new_moffat (fwhm, isfinite (fr->roundness) ? fr->roundness : 1.0, 0, 3.0, 1,
+                                 tsr_psf_size_for_fwhm (span * fwhm));
   f->y = y;
   f->m = m;
   f->staged = TRUE;
@@ -331,6 +406,9 @@ typedef struct
   TsrNnParam *all[4 * MAX_BRANCHES + 3];
   guint n_all;
   float out_scale;       /* x = out_scale · ReLU(P) */
+  /* batch-norm statistics over the whole image (training on random crops): refreshed every
+   * BN_REFRESH steps, used by the forward pass instead of each crop's own, and at inference */
+  float *run_mean[MAX_BRANCHES], *run_var[MAX_BRANCHES];
 } Net;
 
 static void
@@ -351,6 +429,8 @@ net_init (Net *net, int n, int K, float out_scale, gboolean background, GRand *r
       tsr_nn_param_init (&net->bn_b[b], n);
       for (int i = 0; i < n; i++)
         net->bn_g[b].value[i] = 1.0f;
+      net->run_mean[b] = g_new0 (float, n);
+      net->run_var[b] = g_new0 (float, n);
       net->all[net->n_all++] = &net->dw_w[b];
       net->all[net->n_all++] = &net->dw_b[b];
       net->all[net->n_all++] = &net->bn_g[b];
@@ -375,6 +455,8 @@ net_clear (Net *net)
       tsr_nn_param_clear (&net->dw_b[b]);
       tsr_nn_param_clear (&net->bn_g[b]);
       tsr_nn_param_clear (&net->bn_b[b]);
+      g_free (net->run_mean[b]);
+      g_free (net->run_var[b]);
     }
   tsr_nn_param_clear (&net->pw_w);
   tsr_nn_param_clear (&net->pw_b);
@@ -390,6 +472,7 @@ net_n_scalars (const Net *net)
   return s;
 }
 
+/* The learnable scalars, then the running batch-norm statistics (2·K·n floats). */
 static void
 net_snapshot (const Net *net, float *buf)
 {
@@ -397,6 +480,12 @@ net_snapshot (const Net *net, float *buf)
     {
       memcpy (buf, net->all[i]->value, sizeof (float) * net->all[i]->size);
       buf += net->all[i]->size;
+    }
+  for (int b = 0; b < net->K; b++)
+    {
+      memcpy (buf, net->run_mean[b], sizeof (float) * net->n);
+      memcpy (buf + net->n, net->run_var[b], sizeof (float) * net->n);
+      buf += 2 * net->n;
     }
 }
 
@@ -408,14 +497,12 @@ net_restore (Net *net, const float *buf)
       memcpy (net->all[i]->value, buf, sizeof (float) * net->all[i]->size);
       buf += net->all[i]->size;
     }
-}
-
-static TsrNnConv
-dw_conv (const Net *net, int b)
-{
-  int k = branch_k[b];
-  TsrNnConv c = { net->n, net->n, k, 1, k / 2, net->n, net->dw_w[b].value, net->dw_b[b].value };
-  return c;
+  for (int b = 0; b < net->K; b++)
+    {
+      memcpy (net->run_mean[b], buf, sizeof (float) * net->n);
+      memcpy (net->run_var[b], buf + net->n, sizeof (float) * net->n);
+      buf += 2 * net->n;
+    }
 }
 
 static TsrNnConv
@@ -501,6 +588,19 @@ bufs_clear (Bufs *b)
   tsr_nn_work_clear (&b->work);
 }
 
+/* Reshape the buffers of an inference tile to iw × ih. */
+static void
+bufs_tile (Bufs *b, int n, int K, int iw, int ih)
+{
+  tsr_nn_tensor_reshape (b->Z, 1, n, ih, iw);
+  for (int br = 0; br < K; br++)
+    tsr_nn_tensor_reshape (b->R[br], 1, n, ih, iw);
+  tsr_nn_tensor_reshape (b->CAT, 1, K * n, ih, iw);
+  tsr_nn_tensor_reshape (b->P, 1, 1, ih, iw);
+  b->lw = iw;
+  b->lh = ih;
+}
+
 /* Load the normalised input of the latent window whose top-left image pixel is (x0, y0):
  * (y − b0)/σ_t where valid and not held out, 0 elsewhere (outside the image too). */
 static void
@@ -528,35 +628,272 @@ load_input (const Job *j, Bufs *b, int x0, int y0, double frac, guint64 seed)
     }
 }
 
-/* Encoder up to P. stats: batch statistics (training) or given global ones (inference). */
-static void
-encode (const Net *net, Bufs *b, gboolean batch_stats)
+/* The depthwise part of the encoder (convolutions, ReLU, batch norm and their backward) is
+ * independent per channel (frame): threads take channel ranges [c0, c1). */
+typedef struct
 {
-  int n = net->n;
+  Net *net;
+  Bufs *b;
+  int c0, c1;
+  int mode;              /* ENC_* */
+} EncPart;
+
+enum
+{
+  ENC_BATCH,             /* forward, batch statistics (training on the whole image) */
+  ENC_GIVEN,             /* forward, the statistics in Bufs (inference) */
+  ENC_BATCH_BACK,        /* backward of ENC_BATCH */
+  ENC_RUNNING,           /* forward, the whole image's statistics in Net (training on crops) */
+  ENC_RUNNING_BACK,      /* backward of ENC_RUNNING: the statistics are constants */
+  ENC_CONV               /* the depthwise convolutions and ReLU only */
+};
+
+#define BN_REFRESH 25
+#define BN_EPS 1e-3f
+
+static gpointer
+enc_part (gpointer data)
+{
+  EncPart *e = data;
+  Net *net = e->net;
+  Bufs *b = e->b;
+  int n = net->n, c0 = e->c0, nc = e->c1 - e->c0;
+  gsize pix = (gsize) b->lw * b->lh;
+  TsrNnTensor z = slice (b->Z, c0, nc);
   for (int br = 0; br < net->K; br++)
     {
-      TsrNnConv c = dw_conv (net, br);
-      tsr_nn_conv2d_direct (&c, b->Z, b->R[br], TRUE);
-      TsrNnTensor h = slice (b->CAT, br * n, n);
-      if (batch_stats)
-        tsr_nn_batchnorm_train (b->R[br], net->bn_g[br].value, net->bn_b[br].value, 1e-3f, &h, b->mean[br],
-                                b->invstd[br]);
-      else
+      int k = branch_k[br];
+      TsrNnConv c = { nc, nc, k, 1, k / 2, nc, net->dw_w[br].value + (gsize) c0 * k * k, net->dw_b[br].value + c0 };
+      TsrNnTensor r = slice (b->R[br], c0, nc);
+      if (e->mode == ENC_RUNNING_BACK)
         {
-          gsize pix = (gsize) b->lw * b->lh;
-          for (int c2 = 0; c2 < n; c2++)
+          TsrNnTensor dh = slice (b->dCAT, br * n + c0, nc), dr = slice (b->dR, c0, nc);
+          for (int c2 = 0; c2 < nc; c2++)
             {
-              float sc = net->bn_g[br].value[c2] * b->invstd[br][c2];
-              float of = net->bn_b[br].value[c2] - b->mean[br][c2] * sc;
-              const float *p = b->R[br]->data + (gsize) c2 * pix;
-              float *q = h.data + (gsize) c2 * pix;
+              int ch = c0 + c2;
+              float is = b->invstd[br][ch], mu = b->mean[br][ch], g = net->bn_g[br].value[ch];
+              const float *x = r.data + (gsize) c2 * pix, *gy = dh.data + (gsize) c2 * pix;
+              float *gx = dr.data + (gsize) c2 * pix;
+              double sg = 0, sb = 0;
               for (gsize i = 0; i < pix; i++)
-                q[i] = p[i] * sc + of;
+                {
+                  sb += gy[i];
+                  sg += gy[i] * (x[i] - mu) * is;
+                  gx[i] = gy[i] * g * is;
+                }
+              net->bn_g[br].grad[ch] += (float) sg;
+              net->bn_b[br].grad[ch] += (float) sb;
             }
+          tsr_nn_relu_backward (&r, &dr);
+          tsr_nn_conv2d_backward (&c, &z, &dr, NULL, net->dw_w[br].grad + (gsize) c0 * k * k, net->dw_b[br].grad + c0);
+          continue;
         }
+      if (e->mode == ENC_BATCH_BACK)
+        {
+          TsrNnTensor dh = slice (b->dCAT, br * n + c0, nc), dr = slice (b->dR, c0, nc);
+          tsr_nn_batchnorm_train_backward (&r, net->bn_g[br].value + c0, b->mean[br] + c0, b->invstd[br] + c0, &dh,
+                                           &dr, net->bn_g[br].grad + c0, net->bn_b[br].grad + c0);
+          tsr_nn_relu_backward (&r, &dr);
+          tsr_nn_conv2d_backward (&c, &z, &dr, NULL, net->dw_w[br].grad + (gsize) c0 * k * k, net->dw_b[br].grad + c0);
+          continue;
+        }
+      tsr_nn_conv2d_direct (&c, &z, &r, TRUE);
+      TsrNnTensor h = slice (b->CAT, br * n + c0, nc);
+      if (e->mode == ENC_CONV)
+        continue;
+      if (e->mode == ENC_RUNNING)
+        for (int ch = c0; ch < e->c1; ch++)
+          {
+            b->mean[br][ch] = net->run_mean[br][ch];
+            b->invstd[br][ch] = (float) (1.0 / sqrt (net->run_var[br][ch] + BN_EPS));
+          }
+      if (e->mode == ENC_BATCH)
+        tsr_nn_batchnorm_train (&r, net->bn_g[br].value + c0, net->bn_b[br].value + c0, BN_EPS, &h, b->mean[br] + c0,
+                                b->invstd[br] + c0);
+      else
+        for (int c2 = c0; c2 < e->c1; c2++)
+          {
+            float sc = net->bn_g[br].value[c2] * b->invstd[br][c2];
+            float of = net->bn_b[br].value[c2] - b->mean[br][c2] * sc;
+            const float *p = b->R[br]->data + (gsize) c2 * pix;
+            float *q = b->CAT->data + (gsize) (br * n + c2) * pix;
+            for (gsize i = 0; i < pix; i++)
+              q[i] = p[i] * sc + of;
+          }
     }
+  return NULL;
+}
+
+static void
+enc_run (Net *net, Bufs *b, int mode, int n_threads)
+{
+  int nt = CLAMP (n_threads, 1, MIN (net->n, 16));
+  EncPart parts[16];
+  GThread *th[16] = { NULL };
+  for (int i = 0; i < nt; i++)
+    parts[i] = (EncPart) { net, b, i * net->n / nt, (i + 1) * net->n / nt, mode };
+  for (int i = 1; i < nt; i++)
+    th[i] = g_thread_try_new ("tsr-restore", enc_part, &parts[i], NULL);
+  enc_part (&parts[0]);
+  for (int i = 1; i < nt; i++)
+    {
+      if (th[i])
+        g_thread_join (th[i]);
+      else
+        enc_part (&parts[i]);
+    }
+}
+
+static void bufs_tile (Bufs *b, int n, int K, int iw, int ih);
+static void load_input (const Job *j, Bufs *b, int x0, int y0, double frac, guint64 seed);
+
+/* The batch-norm statistics of the whole image (tiles of T with a halo) into net->run_mean /
+ * run_var: over every tile, or over at most max_tiles spread evenly (max_tiles > 0; the
+ * refresh during training, where a full pass would cost as much as many steps). */
+static void
+bn_global_stats (Net *net, const Job *j, Bufs *ib, int T, int halo, int max_tiles, int n_threads)
+{
+  int n = net->n, K = net->K, W = j->W, H = j->H;
+  int ntx = (W + T - 1) / T, nty = (H + T - 1) / T, nt = ntx * nty;
+  int m = max_tiles > 0 ? MIN (max_tiles, nt) : nt;
+  double *sum = g_new0 (double, (gsize) K * n), *sum2 = g_new0 (double, (gsize) K * n);
+  double npx = 0;
+  for (int i = 0; i < m; i++)
+      {
+        int t = (int) (((double) i + 0.5) * nt / m);
+        int tx = (t % ntx) * T, ty = (t / ntx) * T;
+        int cw2 = MIN (T, W - tx), ch2 = MIN (T, H - ty), iw = cw2 + 2 * halo, ih = ch2 + 2 * halo;
+        bufs_tile (ib, n, K, iw, ih);
+        load_input (j, ib, tx - halo, ty - halo, 0, 0);
+        enc_run (net, ib, ENC_CONV, n_threads);
+        for (int br = 0; br < K; br++)
+          for (int ch = 0; ch < n; ch++)
+            {
+              const float *p = ib->R[br]->data + (gsize) ch * iw * ih;
+              double s1 = 0, s2 = 0;
+              for (int yy = halo; yy < halo + ch2; yy++)
+                for (int xx = halo; xx < halo + cw2; xx++)
+                  {
+                    double v = p[(gsize) yy * iw + xx];
+                    s1 += v;
+                    s2 += v * v;
+                  }
+              sum[br * n + ch] += s1;
+              sum2[br * n + ch] += s2;
+            }
+        npx += (double) cw2 * ch2;
+      }
+  for (int br = 0; br < K; br++)
+    for (int c = 0; c < n; c++)
+      {
+        double mu = sum[br * n + c] / npx;
+        net->run_mean[br][c] = (float) mu;
+        net->run_var[br][c] = (float) MAX (sum2[br * n + c] / npx - mu * mu, 0);
+      }
+  g_free (sum);
+  g_free (sum2);
+}
+
+/* Encoder up to P: batch statistics (training) or the given global ones (inference). */
+static void
+encode (Net *net, Bufs *b, int mode, int n_threads)
+{
+  enc_run (net, b, mode, n_threads);
   TsrNnConv pc = pw_conv (net);
   tsr_nn_conv2d (&pc, b->CAT, b->P, FALSE, &b->work);
+}
+
+/* Separable Gaussian smoothing of the valid pixels (normalised by the kernel weight). */
+static float *
+smooth_gauss (const TsrImage *img, double sg)
+{
+  int W = img->width, H = img->height, r = (int) ceil (3 * sg);
+  gsize npx = (gsize) W * H;
+  float *kern = g_new (float, 2 * r + 1);
+  for (int i = -r; i <= r; i++)
+    kern[i + r] = (float) exp (-0.5 * i * i / (sg * sg));
+  float *a = g_new0 (float, npx), *aw = g_new0 (float, npx), *b = g_new0 (float, npx);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        double sv = 0, sw = 0;
+        for (int i = MAX (-r, -x); i <= MIN (r, W - 1 - x); i++)
+          if (img->mask[(gsize) y * W + x + i])
+            {
+              sv += kern[i + r] * img->data[(gsize) y * W + x + i];
+              sw += kern[i + r];
+            }
+        a[(gsize) y * W + x] = (float) sv;
+        aw[(gsize) y * W + x] = (float) sw;
+      }
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        double sv = 0, sw = 0;
+        for (int i = MAX (-r, -y); i <= MIN (r, H - 1 - y); i++)
+          {
+            sv += kern[i + r] * a[(gsize) (y + i) * W + x];
+            sw += kern[i + r] * aw[(gsize) (y + i) * W + x];
+          }
+        b[(gsize) y * W + x] = sw > 0 ? (float) (sv / sw) : 0.0f;
+      }
+  g_free (kern);
+  g_free (a);
+  g_free (aw);
+  return b;
+}
+
+/* Where the L1 prior acts (1) and where not (0). Sources: the mean stack smoothed by a
+ * Gaussian of the median FWHM (point sources) or of 4 FWHM (faint extended emission: a
+ * galaxy's outer disk is below the threshold per PSF area), above snr times the robust σ
+ * of the same smoothed image, dilated by one FWHM. NULL when snr ≤ 0 (everywhere). */
+static guint8 *
+sky_weight_map (const TsrImage *mean, double fwhm, double snr)
+{
+  if (!(snr > 0))
+    return NULL;
+  int W = mean->width, H = mean->height;
+  gsize npx = (gsize) W * H;
+  guint8 *src = g_new0 (guint8, npx);
+  const double scales[2] = { 1.0, 4.0 };
+  gsize step = MAX ((gsize) 1, npx / 200000);
+  float *tmp = g_new (float, npx / step + 1);
+  for (int sc = 0; sc < 2; sc++)
+    {
+      float *b = smooth_gauss (mean, scales[sc] * MAX (fwhm, 1.0) / 2.3548);
+      gsize m = 0;
+      for (gsize k = 0; k < npx; k += step)
+        if (mean->mask[k])
+          tmp[m++] = b[k];
+      float med = m ? tsr_median_inplace (tmp, m) : 0;
+      double sd = m > 16 ? TSR_MAD_TO_SIGMA * tsr_mad_inplace (tmp, m, med) : 0;
+      for (gsize k = 0; k < npx; k++)
+        src[k] |= sd > 0 && b[k] - med > snr * sd;
+      g_free (b);
+    }
+  g_free (tmp);
+  /* dilate by one FWHM (square) and invert */
+  int g = MAX (1, (int) ceil (fwhm));
+  guint8 *h = g_new0 (guint8, npx), *w = g_new (guint8, npx);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        guint8 any = 0;
+        for (int d = MAX (0, x - g); d <= MIN (W - 1, x + g) && !any; d++)
+          any = src[(gsize) y * W + d];
+        h[(gsize) y * W + x] = any;
+      }
+  for (int x = 0; x < W; x++)
+    for (int y = 0; y < H; y++)
+      {
+        guint8 any = 0;
+        for (int d = MAX (0, y - g); d <= MIN (H - 1, y + g) && !any; d++)
+          any = h[(gsize) d * W + x];
+        w[(gsize) y * W + x] = !any;
+      }
+  g_free (h);
+  g_free (src);
+  return w;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -655,6 +992,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
     }
   /* the reference frame's units: the photometric scales are relative to it */
   int W = j->W, H = j->H, n = (int) j->nu, K = rp->branches;
+  int n_threads = (int) (run->n_threads ? run->n_threads : g_get_num_processors ());
   TsrRestoreResult *res = g_new0 (TsrRestoreResult, 1);
   res->n_frames = j->nu;
   res->reference = reg->reference;
@@ -704,7 +1042,11 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   res->crop_w = ow;
   res->crop_h = oh;
   gsize step_bytes = (gsize) (2 * K + 4) * n * lw * lh * sizeof (float) + (gsize) (n + 8) * lw * lh * 8 * 2;
-  res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * 8;
+  /* + the tile buffers of the batch-norm statistics and the inference (Z, R×K, CAT: 2K + 1
+   * planes per frame of (256 + 2 halo)², halo ≤ 4 FWHM + 1) and the L1 prior's sky map */
+  gsize tile_side = (gsize) MIN (256, MAX (W, H)) + 2 * (gsize) MAX (8, ceil (4.0 * res->median_fwhm) + 1);
+  res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * 9
+                         + (gsize) (2 * K + 2) * n * tile_side * tile_side * sizeof (float);
   if (res->memory_estimate > budget)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
@@ -728,12 +1070,18 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   Net net;
   net_init (&net, n, K, (float) med_rms, rp->background, rng);
   res->n_params = net_n_scalars (&net);
-  float *best = g_new (float, res->n_params);
+  float *best = g_new (float, res->n_params + (gsize) 2 * K * n);
   net_snapshot (&net, best);
   TsrNnAdam adam;
   tsr_nn_adam_init (&adam, rp->lr, rp->decay, (guint) rp->decay_steps);
   Bufs b;
   bufs_init (&b, n, K, lw, lh, TRUE);
+  /* tiles of the whole-image batch-norm statistics and of the inference: a halo of at least
+   * the encoder's radius and 2 PSF widths (FWHM) */
+  int halo = MAX (branch_k[K - 1] / 2, (int) ceil (2.0 * 2.0 * res->median_fwhm));
+  int T = MIN (256, MAX (W, H));
+  Bufs ib;
+  bufs_init (&ib, n, K, MIN (T, W) + 2 * halo, MIN (T, H) + 2 * halo, FALSE);
   TsrConvPlan *plan = tsr_conv_plan_new (lw, lh, rf, 1);
   TsrConvWork *cw = tsr_conv_work_new (plan);
   float **kspec = g_new (float *, n);
@@ -745,6 +1093,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   float *X = g_new (float, (gsize) lw * lh), *dX = g_new (float, (gsize) lw * lh);
   float *Xs = tsr_conv_spectrum_new (plan), *ACC = tsr_conv_spectrum_new (plan);
   float *yh = g_new (float, (gsize) ow * oh), *G = g_new (float, (gsize) ow * oh);
+  guint8 *l1w = rp->sparsity > 0 ? sky_weight_map (res->mean, res->median_fwhm, rp->sparsity_snr) : NULL;
   res->stats = g_array_new (FALSE, FALSE, sizeof (TsrRestoreStepStats));
   gboolean whole = ow == W && oh == H;
   double frac = rp->holdout, smooth = NAN, best_h = INFINITY;
@@ -766,8 +1115,10 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       /* the crop: observed core (qx0, qy0) … + ow, oh; latent from qx0 − rf */
       int qx0 = whole ? 0 : g_rand_int_range (rng, 0, W - ow + 1);
       int qy0 = whole ? 0 : g_rand_int_range (rng, 0, H - oh + 1);
+      if (!whole && (step - 1) % BN_REFRESH == 0)
+        bn_global_stats (&net, j, &ib, T, halo, 6, n_threads);
       load_input (j, &b, qx0 - rf, qy0 - rf, frac, hseed);
-      encode (&net, &b, TRUE);
+      encode (&net, &b, whole ? ENC_BATCH : ENC_RUNNING, n_threads);
       const float s = net.out_scale;
       for (gsize i = 0; i < (gsize) lw * lh; i++)
         X[i] = b.P->data[i] > 0 ? s * b.P->data[i] : 0.0f;
@@ -824,21 +1175,26 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       tsr_conv_from_spectrum (cw, ACC, lw, lh, dX);
       for (int i = 0; i < 3 * n; i++)
         net.bkg.grad[i] *= (float) inv_n;
-      /* back through x = s·ReLU(P) */
+      /* back through x = s·ReLU(P); the L1 prior λ · mean(x / σ_med) = λ · mean(ReLU(P))
+       * adds λ / (latent pixels) where P > 0 */
+      double l1 = 0, l1g = rp->sparsity / ((double) lw * lh);
       for (gsize i = 0; i < (gsize) lw * lh; i++)
-        b.dP->data[i] = b.P->data[i] > 0 ? (float) (dX[i] * s * inv_n) : 0.0f;
+        if (b.P->data[i] > 0)
+          {
+            /* restore.sparsity_snr: on sky pixels only (outside the image: sky) */
+            int x = qx0 - rf + (int) (i % lw), y = qy0 - rf + (int) (i / lw);
+            gboolean on = !l1w || x < 0 || y < 0 || x >= W || y >= H || l1w[(gsize) y * W + x];
+            if (on)
+              l1 += b.P->data[i];
+            b.dP->data[i] = (float) (dX[i] * s * inv_n + (on ? l1g : 0));
+          }
+        else
+          b.dP->data[i] = 0.0f;
+      l1 *= l1g;
       TsrNnConv pc = pw_conv (&net);
       tsr_nn_conv2d_backward (&pc, b.CAT, b.dP, b.dCAT, net.pw_w.grad, net.pw_b.grad);
-      for (int br = 0; br < K; br++)
-        {
-          TsrNnTensor dh = slice (b.dCAT, br * n, n);
-          tsr_nn_batchnorm_train_backward (b.R[br], net.bn_g[br].value, b.mean[br], b.invstd[br], &dh, b.dR,
-                                           net.bn_g[br].grad, net.bn_b[br].grad);
-          tsr_nn_relu_backward (b.R[br], b.dR);
-          TsrNnConv c = dw_conv (&net, br);
-          tsr_nn_conv2d_backward (&c, b.Z, b.dR, NULL, net.dw_w[br].grad, net.dw_b[br].grad);
-        }
-      TsrRestoreStepStats st = { (guint) step, tn ? tl / tn : 0, 0, tsr_nn_adam_lr (&adam) };
+      enc_run (&net, &b, whole ? ENC_BATCH_BACK : ENC_RUNNING_BACK, n_threads);
+      TsrRestoreStepStats st = { (guint) step, (tn ? tl / tn : 0) + l1, 0, tsr_nn_adam_lr (&adam) };
       /* held-out loss of the weights that made this forward pass */
       double h = hn ? hl / hn : 0;
       smooth = isnan (smooth) ? h : (1 - alpha) * smooth + alpha * h;
@@ -876,6 +1232,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       net_snapshot (&net, best);
     }
   g_free (best_hist);
+  g_free (l1w);
   res->best_step = best_step;
   net_restore (&net, best);
   g_free (best);
@@ -895,92 +1252,52 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   res->seconds_train = (g_get_monotonic_time () - t1) / 1e6;
   if (!ok)
     {
+      bufs_clear (&ib);
       net_clear (&net);
       tsr_restore_result_free (res);
       job_clear (j);
       return NULL;
     }
 
-  /* 3. inference: global batch-norm statistics, then the encoder on tiles */
+  /* 3. inference: the encoder on tiles with the batch-norm statistics of the whole image:
+   * trained on the whole image, those of the kept weights (the batch statistics training
+   * used); trained on crops, those the kept step's forward pass used (refreshed every
+   * BN_REFRESH steps). Each crop's own statistics made the latent depend on what else the
+   * crop held (isolated stars 16–19 % too bright, docs/restore.md). */
   gint64 t2 = g_get_monotonic_time ();
-  int enc_r = branch_k[K - 1] / 2;
-  int halo = MAX (enc_r, (int) ceil (2.0 * 2.0 * res->median_fwhm));   /* ≥ 2 PSF widths (FWHM) */
-  int T = MIN (256, MAX (W, H));
-  Bufs ib;
-  bufs_init (&ib, n, K, MIN (T, W) + 2 * halo, MIN (T, H) + 2 * halo, FALSE);
-  double *sum = g_new0 (double, (gsize) K * n), *sum2 = g_new0 (double, (gsize) K * n);
+  if (whole)
+    bn_global_stats (&net, j, &ib, T, halo, 0, n_threads);
+  for (int br = 0; br < K; br++)
+    for (int c = 0; c < n; c++)
+      {
+        ib.mean[br][c] = net.run_mean[br][c];
+        ib.invstd[br][c] = (float) (1.0 / sqrt (net.run_var[br][c] + BN_EPS));
+      }
   res->image = tsr_image_new (W, H, 1);
-  for (int pass = 0; pass < 2 && ok; pass++)
-    {
-      if (pass == 1)
-        {
-          double npx = (double) W * H;
-          for (int br = 0; br < K; br++)
-            for (int c = 0; c < n; c++)
-              {
-                double mu = sum[br * n + c] / npx, var = MAX (sum2[br * n + c] / npx - mu * mu, 0);
-                ib.mean[br][c] = (float) mu;
-                ib.invstd[br][c] = (float) (1.0 / sqrt (var + 1e-3));
-              }
-        }
-      for (int ty = 0; ty < H && ok; ty += T)
-        for (int tx = 0; tx < W && ok; tx += T)
+  for (int ty = 0; ty < H && ok; ty += T)
+    for (int tx = 0; tx < W && ok; tx += T)
+      {
+        if (g_cancellable_set_error_if_cancelled (cancellable, error))
           {
-            if (g_cancellable_set_error_if_cancelled (cancellable, error))
-              {
-                ok = FALSE;
-                break;
-              }
-            int cw2 = MIN (T, W - tx), ch2 = MIN (T, H - ty);
-            int iw = cw2 + 2 * halo, ih = ch2 + 2 * halo;
-            tsr_nn_tensor_reshape (ib.Z, 1, n, ih, iw);
-            for (int br = 0; br < K; br++)
-              tsr_nn_tensor_reshape (ib.R[br], 1, n, ih, iw);
-            tsr_nn_tensor_reshape (ib.CAT, 1, K * n, ih, iw);
-            tsr_nn_tensor_reshape (ib.P, 1, 1, ih, iw);
-            ib.lw = iw;
-            ib.lh = ih;
-            load_input (j, &ib, tx - halo, ty - halo, 0, 0);
-            if (pass == 0)
-              {
-                for (int br = 0; br < K; br++)
-                  {
-                    TsrNnConv c = dw_conv (&net, br);
-                    tsr_nn_conv2d_direct (&c, ib.Z, ib.R[br], TRUE);
-                    for (int ch = 0; ch < n; ch++)
-                      {
-                        const float *p = ib.R[br]->data + (gsize) ch * iw * ih;
-                        double s1 = 0, s2 = 0;
-                        for (int yy = halo; yy < halo + ch2; yy++)
-                          for (int xx = halo; xx < halo + cw2; xx++)
-                            {
-                              double v = p[(gsize) yy * iw + xx];
-                              s1 += v;
-                              s2 += v * v;
-                            }
-                        sum[br * n + ch] += s1;
-                        sum2[br * n + ch] += s2;
-                      }
-                  }
-              }
-            else
-              {
-                encode (&net, &ib, FALSE);
-                for (int yy = 0; yy < ch2; yy++)
-                  for (int xx = 0; xx < cw2; xx++)
-                    {
-                      float p = ib.P->data[(gsize) (yy + halo) * iw + xx + halo];
-                      gsize k = (gsize) (ty + yy) * W + tx + xx;
-                      res->image->data[k] = p > 0 ? net.out_scale * p : 0.0f;
-                      res->image->mask[k] = res->mean->mask[k];
-                    }
-              }
-            if (progress)
-              progress (pass == 0 ? _("Normalising") : _("Restoring"), (guint) (ty + ch2), (guint) H, progress_data);
+            ok = FALSE;
+            break;
           }
-    }
-  g_free (sum);
-  g_free (sum2);
+        int cw2 = MIN (T, W - tx), ch2 = MIN (T, H - ty);
+        int iw = cw2 + 2 * halo;
+        bufs_tile (&ib, n, K, iw, ch2 + 2 * halo);
+        load_input (j, &ib, tx - halo, ty - halo, 0, 0);
+        encode (&net, &ib, ENC_GIVEN, n_threads);
+        for (int yy = 0; yy < ch2; yy++)
+          for (int xx = 0; xx < cw2; xx++)
+            {
+              float p = ib.P->data[(gsize) (yy + halo) * iw + xx + halo];
+              gsize k = (gsize) (ty + yy) * W + tx + xx;
+              res->image->data[k] = p > 0 ? net.out_scale * p : 0.0f;
+              res->image->mask[k] = res->mean->mask[k];
+            }
+        if (progress)
+          progress (_("Restoring"), (guint) (ty + ch2), (guint) H, progress_data);
+      }
   bufs_clear (&ib);
   net_clear (&net);
   res->seconds_infer = (g_get_monotonic_time () - t2) / 1e6;
@@ -1008,6 +1325,9 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   tsr_header_set_double (hd, "RS_MINDL", rp->min_delta, "restore.min_delta");
   tsr_header_set_int (hd, "RS_CROP", rp->crop, "restore.crop");
   tsr_header_set_bool (hd, "RS_BKG", rp->background, "restore.background");
+  tsr_header_set_double (hd, "RS_L1", rp->sparsity, "restore.sparsity (L1 prior on the latent)");
+  tsr_header_set_double (hd, "RS_L1SNR", rp->sparsity_snr, "restore.sparsity_snr (L1 on sky only)");
+  tsr_header_set_double (hd, "RS_PSFSP", rp->psf_span, "restore.psf_span");
   tsr_header_set_double (hd, "RS_GAIN", rp->gain, "restore.gain");
   tsr_header_set_int (hd, "RS_SEED", rp->seed, "restore.seed");
   tsr_header_set_int (hd, "RS_PSFR", rf, "PSF radius, px");

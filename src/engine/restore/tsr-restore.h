@@ -22,7 +22,7 @@ G_BEGIN_DECLS
 typedef struct
 {
   guint step;            /* 1-based */
-  double train_loss;     /* mean Huber loss of the training pixels */
+  double train_loss;     /* mean Huber loss of the training pixels (+ the L1 prior term) */
   double heldout_loss;   /* mean Huber loss of the held-out pixels (smoothed over crops) */
   double lr;
 } TsrRestoreStepStats;
