@@ -9,12 +9,14 @@
 # Sessions are generated once under $BENCH_DIR (default /var/tmp/tessera-bench; ~2.5 GB).
 # FRAMES=N changes the frame count of the first session (default 200); SKIP_BIG=1 leaves out
 # the 12000×9000 session, ONLY_BIG=1 runs only that one; COMMANDS="process" leaves out deconv.
+# deconv runs DECONV_ITERATIONS (default 3) iterations: the peak is reached in the staging pass
+# and the first iteration (tiles, workers and the kernel cache are allocated once).
 set -euo pipefail
 b=${1:-build}
 shift || true
 budgets=("$@")
 [ ${#budgets[@]} -eq 0 ] && budgets=(256 1024 4096)
-cli="$b/src/cli/tessera-cli"
+cli=${TSR_CLI:-"$b/src/cli/tessera-cli"}
 dir=${BENCH_DIR:-/var/tmp/tessera-bench}
 frames=${FRAMES:-200}
 commands=${COMMANDS:-"process deconv"}
@@ -41,7 +43,7 @@ for s in "${sessions[@]}"; do
       log="$dir/log-$c-$m.txt"
       set +e
       /usr/bin/time -f '%M %e' -o "$dir/time.txt" "$cli" "$c" "$s" -o "$out" --set run.memory_mb="$m" \
-        $( [ "$c" = deconv ] && echo --set deconv.memory_mb="$m" ) >"$log" 2>&1
+        $( [ "$c" = deconv ] && echo --set deconv.memory_mb="$m" --set deconv.iterations="${DECONV_ITERATIONS:-3}" --set deconv.min_iterations=1 ) >"$log" 2>&1
       rc=$?
       set -e
       read -r kib secs < <(tail -1 "$dir/time.txt") || true

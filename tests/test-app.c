@@ -311,6 +311,25 @@ test_window_session (void)
     g_assert_nonnull (error);
     g_clear_error (&error);
   }
+  {
+    /* a project with calibration inputs ([calib], written by the CLI): the window says it
+     * does not apply them, and saving keeps them */
+    gsize len;
+    g_autofree char *text = tsr_test_read_file (project, &len);
+    g_autofree char *with = g_strconcat (text, "\n[calib]\ndarks=/nights/darks-300s\n", NULL);
+    g_autofree char *cp = g_build_filename (dir, "calibrated.tessera", NULL);
+    tsr_test_write_file (cp, with, strlen (with));
+    g_assert_true (tsr_window_open_project (win, cp, &error));
+    g_assert_no_error (error);
+    g_assert_nonnull (strstr (tsr_window_get_param_note (win), "uncalibrated"));
+    g_assert_true (iterate_until (win, not_busy, 240));
+    g_autofree char *cp2 = g_build_filename (dir, "calibrated-again.tessera", NULL);
+    g_assert_true (tsr_window_save_project (win, cp2, &error));
+    g_assert_no_error (error);
+    g_autofree char *saved = tsr_test_read_file (cp2, &len);
+    g_assert_nonnull (strstr (saved, "[calib]"));
+    g_assert_nonnull (strstr (saved, "darks=/nights/darks-300s"));
+  }
 
   /* a tile-size change measures the local metrics again (a new analysis, with progress) */
   a_before = tsr_window_get_analysis (win);

@@ -132,6 +132,8 @@ open_path (TsrWindow *self, const char *path)
   else
     {
       g_clear_pointer (&self->project_path, g_free);
+      for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)   /* they were the project's */
+        g_clear_pointer (&self->calib_paths[k], g_free);
       tsr_window_open_session (self, path);
     }
 }
@@ -201,6 +203,8 @@ tsr_window_open_files (TsrWindow *self, GFile **files, guint n_files)
       }
   g_ptr_array_add (paths, NULL);
   g_clear_pointer (&self->project_path, g_free);
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)   /* they were the project's */
+    g_clear_pointer (&self->calib_paths[k], g_free);
   tsr_window_open_paths (self, (const char *const *) paths->pdata);
   return TRUE;
 }
@@ -314,7 +318,8 @@ tsr_window_save_project (TsrWindow *self, const char *path, GError **error)
             frames.exclude = v;
         }
     }
-  if (!tsr_project_save_full (path, &self->params, (const char *const *) self->paths, &frames, NULL, error))
+  if (!tsr_project_save_full (path, &self->params, (const char *const *) self->paths, &frames,
+                              (const char *const *) self->calib_paths, error))
     return FALSE;
   g_free (self->project_path);
   self->project_path = g_canonicalize_filename (path, NULL);
@@ -333,8 +338,25 @@ tsr_window_open_project (TsrWindow *self, const char *path, GError **error)
   g_auto (GStrv) paths = NULL;
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_auto (TsrFrameChoices) frames = { NULL, NULL };
-  if (!tsr_project_load_full (path, &p, &paths, &frames, NULL, warnings, error))
+  char *calib[TSR_CALIB_N_KINDS] = { NULL };
+  if (!tsr_project_load_full (path, &p, &paths, &frames, calib, warnings, error))
     return FALSE;
+  /* The calibration inputs stay with the project (saved back as they were). The window's jobs
+   * do not apply them yet: said plainly, so nobody takes an uncalibrated result for a
+   * calibrated one. */
+  gboolean any_calib = FALSE;
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+    {
+      g_free (self->calib_paths[k]);
+      self->calib_paths[k] = calib[k];
+      any_calib |= calib[k] != NULL;
+    }
+  if (any_calib)
+    g_ptr_array_add (warnings,
+                     g_strdup_printf (_("%s names calibration frames ([calib]); the window does not apply them "
+                                        "yet — its results are uncalibrated. Run 'tessera-cli process --config "
+                                        "%s' for a calibrated result; saving keeps them in the project."),
+                                      path, path));
   /* the machine's resources stay this machine's */
   p.run.n_threads = self->params.run.n_threads;
   p.run.memory_budget_mb = self->params.run.memory_budget_mb;

@@ -62,6 +62,8 @@ struct _TsrWindow
   char *project_path;         /* the project the session came from, or NULL */
   TsrFrameChoices choices;    /* the user's include/exclude per frame (canonical paths) */
   TsrFrameChoices *open_choices; /* a project's choices, for the analysis it starts */
+  char *calib_paths[TSR_CALIB_N_KINDS]; /* a project's [calib] inputs, kept and saved back (the
+                                           window does not calibrate yet: it says so) */
   GtkWidget *frame_detail;    /* the selected frame's gate explanation under the table */
   TsrSession *session;
   TsrAnalysis *analysis;

@@ -1185,6 +1185,8 @@ tsr_window_finalize (GObject *object)
   g_clear_pointer (&self->param_widgets, g_hash_table_unref);
   g_strfreev (self->paths);
   g_free (self->project_path);
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+    g_free (self->calib_paths[k]);
   tsr_frame_choices_clear (&self->choices);
   if (self->open_choices)
     {
@@ -1426,4 +1428,10 @@ const char *
 tsr_window_get_last_error (TsrWindow *self)
 {
   return self->last_error;
+}
+
+const char *
+tsr_window_get_param_note (TsrWindow *self)
+{
+  return gtk_label_get_text (GTK_LABEL (self->param_note));
 }

@@ -153,5 +153,7 @@ guint64     tsr_window_get_stall_stats (TsrWindow *self, TsrJobKind kind, double
 void        tsr_window_get_progress (TsrWindow *self, guint *done, guint *total);
 /* The last error message shown, or NULL. */
 const char *tsr_window_get_last_error (TsrWindow *self);
+/* The note above the parameters (a project's warnings), "" when none. */
+const char *tsr_window_get_param_note (TsrWindow *self);
 
 G_END_DECLS
