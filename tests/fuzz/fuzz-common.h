@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include "tsr-error.h"
+#include "tsr-image.h"
 
 static inline const char *
 fuzz_workdir (void)
@@ -48,4 +50,29 @@ fuzz_clear (const char *dir)
       g_free (p);
     }
   g_dir_close (d);
+}
+
+/* A failed read must say why: a TSR_ERROR with a message. Clears *e. */
+static inline void
+fuzz_check_error (GError **e)
+{
+  if (!*e || (*e)->domain != TSR_ERROR || !(*e)->message || !*(*e)->message)
+    abort ();
+  g_clear_error (e);
+}
+
+/* A successful read is a consistent image: 1 or 3 channels, the expected size (width ≤ 0:
+ * any), every sample finite. Unrefs img. */
+static inline void
+fuzz_check_image (TsrImage *img, int width, int height)
+{
+  if (img->width <= 0 || img->height <= 0 || !img->data || (img->channels != 1 && img->channels != 3))
+    abort ();
+  if (width > 0 && (img->width != width || img->height != height))
+    abort ();
+  gsize n = tsr_image_npix (img) * img->channels;
+  for (gsize k = 0; k < n; k++)
+    if (!(img->data[k] == img->data[k]))
+      abort ();
+  tsr_image_unref (img);
 }
