@@ -5,6 +5,7 @@
 #include "tsr-stats.h"
 
 #include <math.h>
+#include <string.h>
 
 static inline void
 swapf (float *a, float *b)
@@ -347,4 +348,28 @@ tsr_student_kappa (double kappa, double dof)
   double t = z + (z3 + z) / (4 * dof) + (5 * z5 + 16 * z3 + 3 * z) / (96 * dof * dof)
              + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * dof * dof * dof);
   return t;
+}
+
+static double
+det3 (const double M[3][3])
+{
+  return M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1]) - M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0])
+         + M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0]);
+}
+
+gboolean
+tsr_solve3 (const double S[3][3], const double r[3], double det_min, double x[3])
+{
+  double det = det3 (S);
+  if (!(fabs (det) > det_min))
+    return FALSE;
+  for (int p = 0; p < 3; p++)
+    {
+      double M[3][3];
+      memcpy (M, S, sizeof M);
+      for (int q = 0; q < 3; q++)
+        M[q][p] = r[q];
+      x[p] = det3 (M) / det;
+    }
+  return TRUE;
 }

@@ -24,6 +24,9 @@ double tsr_grouped_median (const float *v, gsize n, float med);
  * σ is not quantised in steps of 1.05 ADU. */
 float  tsr_plane_noise (const float *plane, const guint8 *mask, int width, int height, int step);
 double tsr_mean_d (const double *v, gsize n);
+/* Solve the 3 × 3 system S·x = r by Cramer's rule (the normal equations of a plane fit);
+ * FALSE, x untouched, when |det S| ≤ det_min. */
+gboolean tsr_solve3 (const double S[3][3], const double r[3], double det_min, double x[3]);
 /* Expected standard deviation of n Gaussian samples of unit σ after their highest and their
  * lowest sample are removed (√E[s²] of the n − 2 left, n − 3 denominator). Divide a
  * max/min-trimmed sample standard deviation by it to estimate σ. 1 for n < 5. */

@@ -101,22 +101,7 @@ tsr_deconv_fit_background (const float *v, const guint8 *mask, int w, int h, Tsr
       double sol[3] = { 0, 0, 0 };
       if (m >= 6)
         {
-          /* Cramer's rule */
-          double det = S[0][0] * (S[1][1] * S[2][2] - S[1][2] * S[2][1])
-                       - S[0][1] * (S[1][0] * S[2][2] - S[1][2] * S[2][0])
-                       + S[0][2] * (S[1][0] * S[2][1] - S[1][1] * S[2][0]);
-          if (fabs (det) > 1e-12)
-            for (int p = 0; p < 3; p++)
-              {
-                double M[3][3];
-                memcpy (M, S, sizeof M);
-                for (int q = 0; q < 3; q++)
-                  M[q][p] = R[q];
-                sol[p] = (M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1])
-                          - M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0])
-                          + M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0])) / det;
-              }
-          else
+          if (!tsr_solve3 (S, R, 1e-12, sol))
             sol[0] = R[0] / S[0][0];
         }
       else if (m > 0)

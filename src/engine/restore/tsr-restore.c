@@ -215,22 +215,9 @@ fit_background (const float *v, const guint8 *mask, int w, int h, double out[3],
                   }
                 m++;
               }
-          double det = S[0][0] * (S[1][1] * S[2][2] - S[1][2] * S[2][1])
-                       - S[0][1] * (S[1][0] * S[2][2] - S[1][2] * S[2][0])
-                       + S[0][2] * (S[1][0] * S[2][1] - S[1][1] * S[2][0]);
-          if (m >= 6 && fabs (det) > 1e-9)
+          double sol[3];
+          if (m >= 6 && tsr_solve3 (S, R, 1e-9, sol))
             {
-              double sol[3];
-              for (int p = 0; p < 3; p++)
-                {
-                  double M[3][3];
-                  memcpy (M, S, sizeof M);
-                  for (int q = 0; q < 3; q++)
-                    M[q][p] = R[q];
-                  sol[p] = (M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1])
-                            - M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0])
-                            + M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0])) / det;
-                }
               a = sol[0];
               b = sol[1];
               c = sol[2];
