@@ -195,6 +195,38 @@ test_ser_bayer (void)
   tsr_test_rmtree (dir);
 }
 
+/* A greyscale baseline JPEG of q (values 0..255) at quality 100. */
+static void
+write_jpeg_gray (const char *path, const TsrImage *q)
+{
+  FILE *fp = g_fopen (path, "wb");
+  g_assert_nonnull (fp);
+  struct jpeg_compress_struct ci;
+  struct jpeg_error_mgr jerr;
+  ci.err = jpeg_std_error (&jerr);
+  jpeg_create_compress (&ci);
+  jpeg_stdio_dest (&ci, fp);
+  ci.image_width = q->width;
+  ci.image_height = q->height;
+  ci.input_components = 1;
+  ci.in_color_space = JCS_GRAYSCALE;
+  jpeg_set_defaults (&ci);
+  jpeg_set_quality (&ci, 100, TRUE);
+  jpeg_start_compress (&ci, TRUE);
+  guint8 *row = g_malloc (q->width);
+  while (ci.next_scanline < ci.image_height)
+    {
+      for (int x = 0; x < q->width; x++)
+        row[x] = (guint8) q->data[(gsize) ci.next_scanline * q->width + x];
+      JSAMPROW rp = row;
+      jpeg_write_scanlines (&ci, &rp, 1);
+    }
+  jpeg_finish_compress (&ci);
+  jpeg_destroy_compress (&ci);
+  fclose (fp);
+  g_free (row);
+}
+
 static void
 test_bad_files (void)
 {
@@ -233,6 +265,32 @@ test_bad_files (void)
       g_assert_nonnull (strstr (e->message, cut));
       g_assert_null (strchr (e->message, '\n'));
     }
+  /* a JPEG whose header declares 20000 × 20000 pixels in a file of a few kB: refused as
+   * truncated before a 1.6 GB buffer is asked for (the fuzzer's out-of-memory case) */
+  {
+    TsrImage *g = tsr_image_new (64, 48, 1);
+    for (gsize i = 0; i < tsr_image_npix (g); i++)
+      g->data[i] = (i * 2654435761u >> 9) % 251;
+    g_autofree char *big = g_build_filename (dir, "big.jpg", NULL);
+    write_jpeg_gray (big, g);
+    tsr_image_unref (g);
+    gsize len = 0;
+    g_autofree guint8 *data = (guint8 *) tsr_test_read_file (big, &len);
+    gsize sof = 0;
+    for (gsize i = 2; i + 9 < len && !sof; i++)
+      if (data[i] == 0xff && data[i + 1] == 0xc0)
+        sof = i;
+    g_assert_cmpuint (sof, >, 0);
+    g_assert_cmpuint ((data[sof + 5] << 8) | data[sof + 6], ==, 48); /* height */
+    data[sof + 5] = data[sof + 7] = 20000 >> 8;
+    data[sof + 6] = data[sof + 8] = 20000 & 0xff;
+    tsr_test_write_file (big, (const char *) data, len);
+    g_autoptr (GError) eb = NULL;
+    g_assert_null (tsr_image_file_read (big, &eb));
+    g_assert_error (eb, TSR_ERROR, TSR_ERROR_TRUNCATED);
+    g_assert_nonnull (strstr (eb->message, "20000 × 20000 pixels, more than"));
+    g_assert_nonnull (strstr (eb->message, big));
+  }
   /* not an image at all */
   g_autofree char *txt = g_build_filename (dir, "x.jpg", NULL);
   tsr_test_write_file (txt, "hello", 5);
@@ -259,31 +317,7 @@ test_tiff_jpeg (void)
   assert_images_equal (r, c);
   /* JPEG (lossy, quality 100): close to the source */
   g_autofree char *jpg = g_build_filename (dir, "a.jpg", NULL);
-  FILE *fp = g_fopen (jpg, "wb");
-  struct jpeg_compress_struct ci;
-  struct jpeg_error_mgr jerr;
-  ci.err = jpeg_std_error (&jerr);
-  jpeg_create_compress (&ci);
-  jpeg_stdio_dest (&ci, fp);
-  ci.image_width = q->width;
-  ci.image_height = q->height;
-  ci.input_components = 1;
-  ci.in_color_space = JCS_GRAYSCALE;
-  jpeg_set_defaults (&ci);
-  jpeg_set_quality (&ci, 100, TRUE);
-  jpeg_start_compress (&ci, TRUE);
-  guint8 *row = g_malloc (q->width);
-  while (ci.next_scanline < ci.image_height)
-    {
-      for (int x = 0; x < q->width; x++)
-        row[x] = (guint8) q->data[(gsize) ci.next_scanline * q->width + x];
-      JSAMPROW rp = row;
-      jpeg_write_scanlines (&ci, &rp, 1);
-    }
-  jpeg_finish_compress (&ci);
-  jpeg_destroy_compress (&ci);
-  fclose (fp);
-  g_free (row);
+  write_jpeg_gray (jpg, q);
   g_autoptr (TsrImage) j = tsr_image_file_read (jpg, &e);
   g_assert_no_error (e);
   double maxd = 0;

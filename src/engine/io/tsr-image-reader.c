@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <jpeglib.h>
 #include <tiffio.h>
 
@@ -46,6 +47,56 @@ tsr_is_video_name (const char *name)
 {
   static const char *const s[] = { ".avi", ".mp4", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", NULL };
   return has_suffix_ci (name, s);
+}
+
+/* ---------------------------------------------------------------- decoded size */
+
+/* Decoded pixels per byte of file no real PNG, JPEG or TIFF exceeds (deflate stops near
+ * 1032:1 on bytes, i.e. ~8,000 one-bit pixels per byte; baseline JPEG needs two Huffman bits
+ * per 8×8 block and component, ~256 pixels per byte), plus a margin for headers. A header
+ * that declares more than this describes data the file cannot hold — refused before the
+ * buffer is allocated, so a 20-byte file cannot ask for gigabytes. */
+#define TSR_STILL_MAX_PIXELS_PER_BYTE 8192
+#define TSR_STILL_PIXEL_SLACK (1024 * 1024)
+
+static gint64
+file_bytes (FILE *fp, const char *path)
+{
+  GStatBuf st;
+  if (fp && fstat (fileno (fp), &st) == 0)
+    return st.st_size;
+  if (!fp && g_stat (path, &st) == 0)
+    return st.st_size;
+  return -1;
+}
+
+/* The image a still decodes into, after checking that the declared size is in range and that
+ * the file could hold it; a clear error (size out of range, truncated, or not enough memory)
+ * otherwise. */
+static TsrImage *
+still_alloc (const char *path, FILE *fp, const char *fmt, guint64 w, guint64 h, int channels, GError **error)
+{
+  if (w == 0 || h == 0 || w > 65536 || h > 65536 || w * h > (guint64) 400 * 1000 * 1000)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, "%s: %s size %" G_GUINT64_FORMAT " × %" G_GUINT64_FORMAT
+                   " is out of range", path, fmt, w, h);
+      return NULL;
+    }
+  gint64 bytes = file_bytes (fp, path);
+  if (bytes >= 0 && w * h > (guint64) bytes * TSR_STILL_MAX_PIXELS_PER_BYTE + TSR_STILL_PIXEL_SLACK)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
+                   "%s: bad or truncated %s file (its header declares %" G_GUINT64_FORMAT " × %" G_GUINT64_FORMAT
+                   " pixels, more than %" G_GINT64_FORMAT " bytes can hold)", path, fmt, w, h, bytes);
+      return NULL;
+    }
+  TsrImage *img = tsr_image_new_uninit ((int) w, (int) h, channels);
+  if (!img)
+    {
+      g_autofree char *what = g_strdup_printf ("the %s image %s", fmt, path);
+      tsr_set_memory_error (error, w * h * (channels * sizeof (float) + 1), what);
+    }
+  return img;
 }
 
 /* ---------------------------------------------------------------- PNG */
@@ -94,9 +145,10 @@ read_png (const char *path, FILE *fp, GError **error)
   png_uint_32 w, h;
   int depth, ctype;
   png_get_IHDR (png, info, &w, &h, &depth, &ctype, NULL, NULL, NULL);
-  if (w == 0 || h == 0 || w > 65536 || h > 65536 || (guint64) w * h > (guint64) 400 * 1000 * 1000)
+  /* check the size (and that the file could hold it) before any buffer is allocated */
+  img = still_alloc (path, fp, "PNG", w, h, ctype & PNG_COLOR_MASK_COLOR ? 3 : 1, error);
+  if (!img)
     {
-      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, "%s: PNG size %u × %u is out of range", path, w, h);
       png_destroy_read_struct (&png, &info, NULL);
       return NULL;
     }
@@ -113,12 +165,19 @@ read_png (const char *path, FILE *fp, GError **error)
   int ch = png_get_channels (png, info);
   int bd = png_get_bit_depth (png, info);
   int channels = ch >= 3 ? 3 : 1;
+  g_assert (channels == img->channels);
   gsize rowbytes = png_get_rowbytes (png, info);
-  guint8 *buf = g_malloc (rowbytes * h);
+  guint8 *buf = g_try_malloc (rowbytes * h);
+  if (!buf)
+    {
+      tsr_set_memory_error (error, rowbytes * h, "a PNG row buffer");
+      tsr_image_unref (img);
+      png_destroy_read_struct (&png, &info, NULL);
+      return NULL;
+    }
   rows = g_new (png_bytep, h);
   for (png_uint_32 y = 0; y < h; y++)
     rows[y] = buf + y * rowbytes;
-  img = tsr_image_new_uninit (w, h, channels);
   /* on a longjmp from png_read_image buf leaks once: keep it reachable through rows[0] */
   png_read_image (png, rows);
   png_read_end (png, NULL);
@@ -195,7 +254,12 @@ read_jpeg (const char *path, FILE *fp, GError **error)
   jpeg_start_decompress (&cinfo);
   int w = cinfo.output_width, h = cinfo.output_height, ch = cinfo.output_components;
   int channels = ch >= 3 ? 3 : 1;
-  img = tsr_image_new_uninit (w, h, channels);
+  img = still_alloc (path, fp, "JPEG", w, h, channels, error);
+  if (!img)
+    {
+      jpeg_destroy_decompress (&cinfo);
+      return NULL;
+    }
   gsize npix = (gsize) w * h;
   memset (img->mask, 1, npix);
   row = g_malloc ((gsize) w * ch);
@@ -284,7 +348,9 @@ read_tiff (const char *path, GError **error)
     }
   int channels = spp >= 3 ? 3 : 1;
   gsize npix = (gsize) w * h;
-  img = tsr_image_new_uninit (w, h, channels);
+  img = still_alloc (path, NULL, "TIFF", w, h, channels, error);
+  if (!img)
+    goto out;
   memset (img->mask, 1, npix);
   tmsize_t sl = TIFFScanlineSize (tif);
   guint8 *buf = g_malloc (sl);
