@@ -12,6 +12,7 @@
  *    core's num/den equal the untiled ones). Workers run in parallel within the budget.
  */
 #include "tsr-deconv.h"
+#include "tsr-frame-file.h"
 #include "tsr-error.h"
 #include "tsr-fits.h"
 #include "tsr-register.h"
@@ -1512,7 +1513,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     const TsrFrameInfo *fi = tsr_session_frame (s, reg->reference);
     TsrFitsInfo info = { 0 };
     TsrHeader *h = NULL;
-    if (tsr_fits_read_info (fi->path, &info, &h, NULL) && h)
+    if (tsr_frame_read_info (fi->path, &info, &h, NULL) && h)
       {
         tsr_header_free (view->header);
         view->header = h;
