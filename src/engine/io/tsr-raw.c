@@ -150,9 +150,9 @@ open_raw (const char *path, GError **error)
   if (rw * rh > (guint64) st.st_size * TSR_RAW_MAX_PIXELS_PER_BYTE + TSR_RAW_PIXEL_SLACK)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
-                   _("%s: bad or truncated camera raw file (it declares %u × %u samples, more than %" G_GINT64_FORMAT
-                     " bytes can hold)"),
-                   path, (unsigned) rw, (unsigned) rh, (gint64) st.st_size);
+                   _("%s: bad or truncated camera raw file (it declares %u × %u samples, more than %lld bytes can "
+                     "hold)"),
+                   path, (unsigned) rw, (unsigned) rh, (long long) st.st_size);
       libraw_close (lr);
       return NULL;
     }

@@ -517,9 +517,9 @@ open_xisf (const char *path, Xisf *x, FILE **fp_out, gint64 *file_size, GError *
   if (x->attached && (x->pos > (guint64) *file_size || x->size > (guint64) *file_size - x->pos))
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
-                   _("%s: truncated XISF file (the image data at %" G_GUINT64_FORMAT " + %" G_GUINT64_FORMAT
-                     " bytes lies past its end, %" G_GINT64_FORMAT " bytes)"),
-                   path, x->pos, x->size, *file_size);
+                   _("%s: truncated XISF file (the image data at %llu + %llu bytes lie past its end, %llu bytes)"),
+                   path, (unsigned long long) x->pos, (unsigned long long) x->size,
+                   (unsigned long long) *file_size);
       fclose (fp);
       return FALSE;
     }
@@ -642,9 +642,8 @@ decompress (Xisf *x, const guint8 *block, gsize len, GError **error)
   if (x->usize > (guint64) len * ratio + XISF_RATIO_SLACK)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
-                   _("%s: damaged XISF file: %" G_GUINT64_FORMAT " bytes declared from a block of %" G_GSIZE_FORMAT
-                     " bytes"),
-                   x->path, x->usize, len);
+                   _("%s: damaged XISF file: %llu bytes declared from a block of %llu bytes"), x->path,
+                   (unsigned long long) x->usize, (unsigned long long) len);
       return NULL;
     }
   /* sub-blocks: consecutive (compressed, uncompressed) pairs; one block without them */
@@ -828,8 +827,8 @@ read_xisf (const char *path, int y0, int y1, gboolean whole, GError **error)
   if (x.codec == CODEC_NONE && x.attached && x.size < expected)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
-                   _("%s: damaged XISF file: the image needs %" G_GUINT64_FORMAT " bytes, its block holds %" G_GUINT64_FORMAT),
-                   path, expected, x.size);
+                   _("%s: damaged XISF file: the image needs %llu bytes, its block holds %llu"), path,
+                   (unsigned long long) expected, (unsigned long long) x.size);
       goto out;
     }
   if (!whole && x.codec == CODEC_NONE && x.attached && !x.interleaved)
