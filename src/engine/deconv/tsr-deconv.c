@@ -835,6 +835,9 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     }
   /* run.memory_mb bounds every job; deconv.memory_mb may only lower it for the solve */
   gsize budget = MIN ((gsize) (dp->memory_mb * (double) MIB), tsr_run_memory_budget (run));
+  /* the calibration masters the session holds for the whole run (calib/) come out of it first */
+  gsize held = tsr_session_filter_bytes (s);
+  budget = budget > held ? budget - held : 0;
   {
     /* The least the solve can run in — the smallest tile (32) and a small PSF (radius 4):
      * checked before the registration and staging pass, so a budget that cannot work is
