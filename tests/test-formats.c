@@ -63,6 +63,7 @@ put_sample (guint8 *p, int fmt, gboolean big, float v)
 
 typedef struct
 {
+  const char *image_type; /* imageType attribute, NULL: Light */
   const char *codec;     /* NULL, "zlib", "lz4", "lz4hc" */
   gboolean shuffle, normal, big, subblocks, checksum, props_only, inline_b64;
 } XisfOpts;
@@ -147,8 +148,9 @@ write_xisf (const char *path, const TsrImage *img, int fmt, TsrCfa cfa, double e
                              "<xisf version=\"1.0\" xmlns=\"http://www.pixinsight.com/xisf\" "
                              "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n");
   g_string_append_printf (x, "<Image geometry=\"%d:%d:%d\" sampleFormat=\"%s\" colorSpace=\"%s\" location=\"%s\"%s "
-                             "imageType=\"Light\">",
-                          img->width, img->height, C, fmt_names[fmt], C == 3 ? "RGB" : "Gray", location, attrs->str);
+                             "imageType=\"%s\">",
+                          img->width, img->height, C, fmt_names[fmt], C == 3 ? "RGB" : "Gray", location, attrs->str,
+                          o->image_type ? o->image_type : "Light");
   if (o->inline_b64)
     {
       g_autofree char *b64 = g_base64_encode (block, blen);
@@ -271,7 +273,7 @@ test_xisf_roundtrip (void)
   };
   for (guint k = 0; k < G_N_ELEMENTS (cases); k++)
     {
-      XisfOpts o = { cases[k].codec, cases[k].sh, cases[k].normal, cases[k].big, cases[k].sub, cases[k].ck,
+      XisfOpts o = { NULL, cases[k].codec, cases[k].sh, cases[k].normal, cases[k].big, cases[k].sub, cases[k].ck,
                      cases[k].props, cases[k].b64 };
       g_autoptr (TsrImage) img = random_image (40 + 2 * k, 30 + k, cases[k].channels, cases[k].fmt, 7 + k);
       if (cases[k].fmt == F32 || cases[k].fmt == F64)
@@ -699,6 +701,123 @@ test_dng (void)
   tsr_test_rmtree (dir);
 }
 
+/* ---------------------------------------------------------------- the CLI on XISF and TIFF */
+
+/* One generated star field and its bias and darks, as FITS and as XISF lights with TIFF bias
+ * frames and XISF darks: `tessera-cli process` calibrates and reconstructs both to the same
+ * result. */
+static void
+test_process_cli (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("formats-cli");
+  const int W = 128, H = 96;
+  TsrSynthParams sp;
+  tsr_synth_params_init (&sp);
+  sp.n_frames = 5;
+  sp.width = W;
+  sp.height = H;
+  sp.cfa = TSR_CFA_RGGB;
+  sp.n_mirrored = sp.n_noise = sp.n_trails = 0;
+  sp.extended = FALSE;
+  sp.shift_max = 4;
+  sp.rotation_max_deg = 0.2;
+  sp.exposure = 30;
+  sp.sky = 1000;
+  sp.bias = 0;
+  sp.n_stars = 60;
+  sp.star_flux_min = 20000;
+  sp.star_flux_max = 400000;
+  g_autofree char *sdir = NULL;
+  g_autoptr (TsrSession) synth = tsr_test_synth_session (&sp, NULL, "formats-synth", &sdir, NULL);
+  const char *sub[] = { "fits-lights", "fits-bias", "fits-darks", "xisf-lights", "tiff-bias", "xisf-darks" };
+  char *d[6];
+  for (int i = 0; i < 6; i++)
+    {
+      d[i] = g_build_filename (dir, sub[i], NULL);
+      g_mkdir (d[i], 0755);
+    }
+  GRand *r = g_rand_new_with_seed (11);
+  /* a bias with a column pattern, dark current 2 ADU/s with some hot pixels; integer ADU */
+  float *bias = g_new (float, W * H), *rate = g_new (float, W * H);
+  for (int k = 0; k < W * H; k++)
+    {
+      bias[k] = 500 + 5 * ((k % W) % 7);
+      rate[k] = k % 997 == 0 ? 50 : 2;
+    }
+  XisfOpts xo = { .codec = "zlib", .shuffle = TRUE };
+  for (int i = 0; i < 8; i++)
+    {
+      g_autoptr (TsrImage) b = tsr_image_new (W, H, 1), dk = tsr_image_new (W, H, 1);
+      for (int k = 0; k < W * H; k++)
+        {
+          b->data[k] = roundf (bias[k] + (float) g_rand_double_range (r, -3, 3));
+          dk->data[k] = roundf (bias[k] + rate[k] * 60 + (float) g_rand_double_range (r, -3, 3));
+        }
+      g_autofree char *date = g_strdup_printf ("2025-03-01T20:%02d:00", i);
+      g_autofree char *fb = g_strdup_printf ("%s/b%d.fits", d[1], i), *fd = g_strdup_printf ("%s/d%d.fits", d[2], i);
+      g_autofree char *tb = g_strdup_printf ("%s/b%d.tif", d[4], i), *xd = g_strdup_printf ("%s/d%d.xisf", d[5], i);
+      g_autofree char *c2 = g_strdup_printf ("DATE-OBS= '%s'", date);
+      const char *bcards[] = { "IMAGETYP= 'Bias Frame'", "EXPTIME = 0.", "BAYERPAT= 'RGGB'", c2, NULL };
+      const char *dcards[] = { "IMAGETYP= 'Dark Frame'", "EXPTIME = 60.", "BAYERPAT= 'RGGB'", c2, NULL };
+      tsr_test_write_fits (fb, -32, W, H, 1, b->data, bcards);
+      tsr_test_write_fits (fd, -32, W, H, 1, dk->data, dcards);
+      g_autofree char *desc = g_strdup_printf ("IMAGETYP= 'Bias Frame'\nEXPTIME = 0.\nBAYERPAT= 'RGGB'\n%s", c2);
+      write_tiff (tb, b, 16, FALSE, desc, NULL, 0);
+      xo.image_type = "Dark";
+      write_xisf (xd, dk, U16, TSR_CFA_RGGB, 60, date, &xo);
+    }
+  xo.image_type = "Light";
+  xo.codec = "lz4";
+  for (guint i = 0; i < tsr_session_n_frames (synth); i++)
+    {
+      const TsrFrameInfo *fi = tsr_session_frame (synth, i);
+      g_autoptr (TsrImage) img = tsr_fits_read (fi->path, NULL);
+      for (int k = 0; k < W * H; k++)
+        img->data[k] = roundf (CLAMP (img->data[k] + bias[k] + rate[k] * 30, 0, 65535));
+      g_autofree char *c1 = g_strdup_printf ("DATE-OBS= '%s'", fi->info.date_obs);
+      const char *cards[] = { "IMAGETYP= 'Light Frame'", "EXPTIME = 30.0", "BAYERPAT= 'RGGB'", c1, NULL };
+      g_autofree char *fl = g_strdup_printf ("%s/l%u.fits", d[0], i), *xl = g_strdup_printf ("%s/l%u.xisf", d[3], i);
+      tsr_test_write_fits (fl, -32, W, H, 1, img->data, cards);
+      write_xisf (xl, img, U16, TSR_CFA_RGGB, 30, fi->info.date_obs, &xo);
+    }
+  g_rand_free (r);
+  g_free (bias);
+  g_free (rate);
+  TsrImage *res[2];
+  for (int k = 0; k < 2; k++)
+    {
+      g_autofree char *out = g_strdup_printf ("%s/result-%s.fits", dir, k ? "xisf" : "fits");
+      const char *args[] = { "process", "--deep-sky", d[k * 3], "-o", out, "--set", "register.reference=0", "--bias",
+                             d[k * 3 + 1], "--darks", d[k * 3 + 2], NULL };
+      g_autofree char *so = NULL, *se = NULL;
+      int rc = tsr_test_run_cli (args, &so, &se);
+      g_test_message ("%s: %s%s", k ? "XISF lights, TIFF bias, XISF darks" : "FITS", so, se);
+      g_assert_cmpint (rc, ==, 0);
+      g_assert_nonnull (strstr (se, "darks of 60 s scaled to the lights' 30 s"));
+      GError *e = NULL;
+      res[k] = tsr_fits_read (out, &e);
+      g_assert_no_error (e);
+    }
+  g_assert_cmpint (res[0]->width, ==, res[1]->width);
+  g_assert_cmpint (res[0]->channels, ==, res[1]->channels);
+  gsize n = tsr_image_npix (res[0]) * res[0]->channels;
+  double maxd = 0, maxv = 0;
+  for (gsize i = 0; i < n; i++)
+    {
+      maxd = MAX (maxd, fabs (res[0]->data[i] - res[1]->data[i]));
+      maxv = MAX (maxv, fabs (res[0]->data[i]));
+    }
+  g_test_message ("largest difference FITS vs XISF/TIFF result: %g (of values up to %g)", maxd, maxv);
+  g_assert_cmpfloat (maxv, >, 100);
+  g_assert_cmpfloat (maxd, <=, 1e-6 * maxv); /* the same samples in: the same result (measured: 0) */
+  tsr_image_unref (res[0]);
+  tsr_image_unref (res[1]);
+  for (int i = 0; i < 6; i++)
+    g_free (d[i]);
+  tsr_test_rmtree (dir);
+  tsr_test_rmtree (sdir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -708,5 +827,6 @@ main (int argc, char **argv)
   g_test_add_func ("/formats/xisf-session", test_xisf_session);
   g_test_add_func ("/formats/tiff-session", test_tiff_session);
   g_test_add_func ("/formats/dng", test_dng);
+  g_test_add_func ("/formats/process-cli", test_process_cli);
   return g_test_run ();
 }
