@@ -94,9 +94,9 @@ fill_header (libraw_data_t *lr, TsrHeader *h, TsrCfa cfa)
     tsr_header_set_double (h, "ISOSPEED", lr->other.iso_speed, "ISO (camera metadata)");
   if (lr->other.timestamp > 0)
     {
-      /* cameras store local time without a zone; LibRaw turns it into a time_t as if it were
-       * the machine's local time, which gives back the camera's clock reading in UTC terms */
-      g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc ((gint64) lr->other.timestamp);
+      /* cameras store their clock's reading without a zone; LibRaw turns it into a time_t with
+       * mktime (the machine's local zone), so the local breakdown gives the reading back */
+      g_autoptr (GDateTime) dt = g_date_time_new_from_unix_local ((gint64) lr->other.timestamp);
       if (dt)
         {
           g_autofree char *s = g_date_time_format (dt, "%Y-%m-%dT%H:%M:%S");
