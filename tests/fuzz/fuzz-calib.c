@@ -41,11 +41,7 @@ fixture (const char **flats)
   static char *root, *lights, *flat_dir; /* kept for the whole run */
   if (!lights)
     {
-      const char *base = g_getenv ("TSR_FUZZ_TMPDIR");
-      char *tmpl = g_build_filename (base ? base : g_get_tmp_dir (), "tessera-fuzz-calib-XXXXXX", NULL);
-      root = g_mkdtemp (tmpl);
-      if (!root)
-        abort ();
+      root = fuzz_mkdtemp ("tessera-fuzz-calib");
       lights = g_build_filename (root, "lights", NULL);
       flat_dir = g_build_filename (root, "flats", NULL);
       g_mkdir (lights, 0755);
