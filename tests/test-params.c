@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char *const sections[] = {
-  "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "cluster",
+  "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "drizzle", "cluster",
   "validate", "deconv", "restore", "calib", "run", NULL
 };
 
@@ -921,7 +921,9 @@ test_project_before_split (void)
   /* keys added after the file was written load to their defaults: those of issue 12 and those
    * of jobs added later (restore.*, calib.*) */
   static const char *const newer[] = { "deconv.solver", "deconv.stop_rel", "deconv.pedestal", "deconv.mask_saturated",
-                                       "deconv.gain_auto", "deconv.smooth", "deconv.smooth_sigma", "deconv.bright_floor" };
+                                       "deconv.gain_auto", "deconv.smooth", "deconv.smooth_sigma", "deconv.bright_floor",
+                                       "local.psf_size", "local.feather", "drizzle.mode", "drizzle.scale",
+                                       "drizzle.pixfrac", "drizzle.min_frames", "drizzle.min_coverage" };
   TsrProject defaults;
   tsr_project_init (&defaults);
   for (guint i = 0; i < G_N_ELEMENTS (newer); i++)

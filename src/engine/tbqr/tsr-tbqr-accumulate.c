@@ -69,6 +69,7 @@ typedef struct
   int cg_w, cg_h, cg_step;
   gboolean stats_pass;
   double feather_len;         /* local.feather × tile side in source pixels (0 = off) */
+  double *feather_f;          /* per frame: its ramp length (feather_len × its weight share) */
   gboolean demosaic_frames;   /* Bayer: demosaic each normalised frame before the warp */
   int channels;               /* channels accumulated (3 when demosaicing frames) */
   /* rejection units: pixels (per channel), or 2×2 cells of a CFA mosaic (their sum) */
@@ -106,20 +107,23 @@ typedef struct
  * (x, y), a Hann ramp 0.5 − 0.5·cos(π·d/L) of the distance d (source pixels) of T(x, y) to
  * the nearest edge of the frame, 1 beyond L. A frame that ends inside the field (another
  * pointing, another night) then fades out instead of stopping: the weight sum, and with it
- * the noise, changes smoothly across its footprint edge instead of in a step. The floor
- * keeps a weighted mean defined where every frame is near its edge (the field's border). */
+ * the noise, changes smoothly across its footprint edge instead of in a step. L is the
+ * frame's own (feather_f): the step a frame's edge makes in the noise grows with its share
+ * of the weight, so the ramp does too, which bounds the noise gradient instead of spending
+ * noise on the edges of frames too light to make a visible step. The floor keeps a
+ * weighted mean defined where every frame is near its edge (the field's border). */
 static inline float
-feather_at (const AccJob *j, const TsrTransform *T, double x, double y)
+feather_at (const AccJob *j, double L, const TsrTransform *T, double x, double y)
 {
   const double *m = T->m;
   double wz = m[6] * x + m[7] * y + m[8];
   double sx = (m[0] * x + m[1] * y + m[2]) / wz, sy = (m[3] * x + m[4] * y + m[5]) / wz;
   double d = MIN (MIN (sx, sy), MIN (j->a->width - 1 - sx, j->a->height - 1 - sy));
-  if (d >= j->feather_len)
+  if (d >= L)
     return 1.0f;
   if (d <= 0)
     return 1e-3f;
-  return (float) MAX (1e-3, 0.5 - 0.5 * cos (G_PI * d / j->feather_len));
+  return (float) MAX (1e-3, 0.5 - 0.5 * cos (G_PI * d / L));
 }
 
 /* Per-pixel weight of frame f at (x, y): Σ_t h_t W_{f,t}, times the cluster factor. */
@@ -595,9 +599,11 @@ add_statistics (AccJob *j, Scratch **sc, const TsrImage **img, guint index, int 
 /* Per-pixel weights of frame f in image row y: Σ_t h_t W_{f,t} (separable Hann overlap-add),
  * times the cluster factor; 0 where the frame has no data. */
 static void
-weight_row (const AccJob *j, Scratch *sc, const float *wf, int cluster, const TsrTransform *T,
-            const guint8 *restrict m, int y)
+weight_row (const AccJob *j, Scratch *sc, const float *wf, int cluster, guint index, const guint8 *restrict m,
+            int y)
 {
+  const TsrTransform *T = &j->a->reg->frames[index].transform;
+  double L = j->feather_f[index];
   const TsrAnalysis *a = j->a;
   int W = a->width;
   const Axis *cy = &j->ay[y];
@@ -627,9 +633,9 @@ weight_row (const AccJob *j, Scratch *sc, const float *wf, int cluster, const Ts
   if (j->cluster_norm)
     for (int x = 0; x < W; x++)
       we[x] = we[x] * cluster_factor (j, cluster, x, y);
-  if (j->feather_len > 0)
+  if (L > 0)
     for (int x = 0; x < W; x++)
-      we[x] *= feather_at (j, T, x, y);
+      we[x] *= feather_at (j, L, T, x, y);
   mask_row (W, m, sc->mk);
   const guint32 *restrict mk = sc->mk;
   for (int x = 0; x < W; x++)
@@ -759,8 +765,8 @@ accumulate_warped (AccJob *j, Scratch **sc, const TsrImage **warped, const guint
         {
           gsize k0 = (gsize) y * W;
           for (int f = 0; f < nf; f++)
-            weight_row (j, sc[f], j->w->w + (gsize) index[f] * a->n_tiles, j->w->cluster[index[f]],
-                        &a->reg->frames[index[f]].transform, warped[f]->mask + k0, y);
+            weight_row (j, sc[f], j->w->w + (gsize) index[f] * a->n_tiles, j->w->cluster[index[f]], index[f],
+                        warped[f]->mask + k0, y);
           if (nf == 2)
             {
               acc2_row_w (W, sc[0]->we, sc[0]->mk, sc[1]->we, sc[1]->mk, j->all_w + k0, j->n_all + k0);
@@ -839,7 +845,7 @@ drizzle_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer u
   const float *wf = j->w->w + (gsize) index * a->n_tiles;
   for (int y = 0; y < H; y++)
     {
-      weight_row (j, sc, wf, j->w->cluster[index], T, warped ? warped->mask + (gsize) y * W : ones, y);
+      weight_row (j, sc, wf, j->w->cluster[index], index, warped ? warped->mask + (gsize) y * W : ones, y);
       memcpy (we + (gsize) y * W, sc->we, sizeof (float) * W);
     }
   if (warped)
@@ -904,7 +910,8 @@ cluster_normalisation (AccJob *j)
             if (fx < 0 || fy < 0 || fx > a->width - 1 || fy > a->height - 1)
               continue;
             d[gy * j->cg_w + gx] += weight_at (j, wf, x, y)
-                                    * (j->feather_len > 0 ? feather_at (j, &a->reg->frames[f].transform, x, y) : 1.0f);
+                                    * (j->feather_f[f] > 0 ? feather_at (j, j->feather_f[f], &a->reg->frames[f].transform, x, y)
+                                                           : 1.0f);
           }
     }
 }
@@ -1059,6 +1066,25 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
   j.demosaic_frames = a->cfa != TSR_CFA_NONE && a->channels == 1 && p->color_method == TSR_COLOR_DEMOSAIC_FRAMES;
   j.channels = j.demosaic_frames ? 3 : a->channels;
   j.feather_len = p->local_feather * a->tile_size;
+  /* each frame's ramp: feather_len × min(1, 4 × its share of the summed mean weights), so a
+   * frame carrying a quarter of the weight or more gets the whole ramp (NGC 7023's two 20 s
+   * frames: a third each), one of 60 similar frames a fifteenth of it */
+  j.feather_f = g_new0 (double, n);
+  {
+    double tot = 0;
+    for (guint f = 0; f < n; f++)
+      if (w->used[f])
+        for (guint t = 0; t < a->n_tiles; t++)
+          tot += w->w[(gsize) f * a->n_tiles + t];
+    for (guint f = 0; f < n && tot > 0; f++)
+      {
+        double mf = 0;
+        if (w->used[f])
+          for (guint t = 0; t < a->n_tiles; t++)
+            mf += w->w[(gsize) f * a->n_tiles + t];
+        j.feather_f[f] = j.feather_len * MIN (1.0, 4.0 * mf / tot);
+      }
+  }
   int C = j.channels;
   gsize nval = npix * C;
   j.cells = a->cfa != TSR_CFA_NONE && C == 1;
@@ -1302,6 +1328,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
   g_free (j.hx);
   g_free (j.cluster_norm);
   g_free (j.cell_sites);
+  g_free (j.feather_f);
   g_free (j.mu);
   g_free (j.sigma);
   g_free (j.rej_w);
