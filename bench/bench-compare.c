@@ -7,9 +7,12 @@
  * detector and PSF fit), median FWHM and median elongation (major/minor FWHM) of the
  * unsaturated stars with SNR ≥ 30; noise at 8×8 bins: robust σ of the differences of
  * neighbouring 8×8 block means (/√2, so smooth background and nebulosity cancel), per unit
- * of the median aperture flux (radius 3×FWHM) of those stars. Images of other sizes (a
- * drizzle at scale 2) are compared as they are: FWHM in their own pixels divided by their
- * scale to the first image's width. */
+ * of star flux: the median aperture flux (radius 3×FWHM) of the N brightest of those stars,
+ * N the smallest count over the images (rank-matched, so it works across tools whose
+ * results have other reference frames, and a detector that finds fewer faint stars in one
+ * image does not raise its median flux). Images of other sizes (a drizzle at scale 2) are
+ * compared as they are: FWHM in their own pixels divided by their scale to the first
+ * image's width, fluxes per first-image pixel area. */
 #include "tessera.h"
 
 #include <math.h>
@@ -102,15 +105,17 @@ median (GArray *v)
   return g_array_index (v, double, v->len / 2);
 }
 
-/* the first image's stars per channel (x, y, aperture radius): every image's flux is
- * measured on the same stars, so a detector that finds fewer faint stars in one image does
- * not raise its median flux */
-static GArray *base_stars[3];
-
-static Row
-measure (const TsrImage *img, int c, double scale, gboolean first)
+typedef struct
 {
-  Row r = { NAN, NAN, NAN, 0 };
+  Row row;
+  double noise;        /* σ of the 8×8 block means */
+  GArray *flux;        /* aperture fluxes of its stars, per first-image pixel area */
+} Meas;
+
+static Meas
+measure (const TsrImage *img, int c, double scale)
+{
+  Meas m = { { NAN, NAN, NAN, 0 }, NAN, g_array_new (FALSE, FALSE, sizeof (double)) };
   gsize n = (gsize) img->width * img->height;
   g_autoptr (TsrImage) pl = tsr_image_new (img->width, img->height, 1);
   memcpy (pl->mask, img->mask, n);
@@ -120,9 +125,8 @@ measure (const TsrImage *img, int c, double scale, gboolean first)
   tsr_star_params_init (&sp);
   TsrStarList *sl = tsr_stars_detect (pl, &sp, NULL, NULL);
   if (!sl)
-    return r;
+    return m;
   GArray *f = g_array_new (FALSE, FALSE, sizeof (double)), *e = g_array_new (FALSE, FALSE, sizeof (double));
-  GArray *fl = g_array_new (FALSE, FALSE, sizeof (double));
   for (guint i = 0; i < sl->stars->len; i++)
     {
       const TsrStar *s = &g_array_index (sl->stars, TsrStar, i);
@@ -131,36 +135,18 @@ measure (const TsrImage *img, int c, double scale, gboolean first)
       double v = s->fwhm / scale, el = 1.0 / s->roundness;
       g_array_append_val (f, v);
       g_array_append_val (e, el);
-      if (first)
-        {
-          if (!base_stars[c])
-            base_stars[c] = g_array_new (FALSE, FALSE, sizeof (double) * 3);
-          double st[3] = { s->x, s->y, MAX (4.0, 3.0 * s->fwhm) };
-          g_array_append_vals (base_stars[c], st, 1);
-        }
+      double a = aperture (pl->data, pl->width, pl->height, s->x, s->y, MAX (4.0, 3.0 * s->fwhm)) / (scale * scale);
+      if (isfinite (a) && a > 0)
+        g_array_append_val (m.flux, a);
     }
-  if (!base_stars[c])
-    base_stars[c] = g_array_new (FALSE, FALSE, sizeof (double) * 3);
-  for (guint i = 0; i < base_stars[c]->len; i++)
-    {
-      const double *st = (const double *) base_stars[c]->data + 3 * i;
-      double a = aperture (pl->data, pl->width, pl->height, (st[0] + 0.5) * scale - 0.5, (st[1] + 0.5) * scale - 0.5,
-                           st[2] * scale);
-      if (isfinite (a))
-        g_array_append_val (fl, a);
-    }
-  r.n = f->len;
-  r.fwhm = median (f);
-  r.elong = median (e);
-  /* flux per unit area of the first image's pixels: a scale-2 result's aperture sums are
-   * scale² larger, its 8×8 blocks cover a quarter of the sky */
-  double flux = median (fl) / (scale * scale);
-  r.noise_flux = block_noise (pl->data, pl->mask, pl->width, pl->height) / flux;
+  m.row.n = f->len;
+  m.row.fwhm = median (f);
+  m.row.elong = median (e);
+  m.noise = block_noise (pl->data, pl->mask, pl->width, pl->height);
   g_array_unref (f);
   g_array_unref (e);
-  g_array_unref (fl);
   tsr_star_list_free (sl);
-  return r;
+  return m;
 }
 
 int
@@ -171,34 +157,55 @@ main (int argc, char **argv)
       fprintf (stderr, "usage: bench-compare BASE.fits [OTHER.fits …]\n");
       return 2;
     }
-  Row base[3];
-  int base_w = 0;
-  printf ("%-40s %-2s %6s %8s %8s %11s %8s %8s %8s\n", "file", "ch", "stars", "FWHM", "elong", "noise8/flux",
-          "FWHM×", "elong×", "noise×");
-  for (int i = 1; i < argc; i++)
+  int ni = argc - 1, base_w = 0;
+  Meas *m = g_new0 (Meas, (gsize) ni * 3);
+  int *nc = g_new0 (int, ni);
+  guint nmin[3] = { G_MAXUINT, G_MAXUINT, G_MAXUINT };
+  for (int i = 0; i < ni; i++)
     {
       GError *e = NULL;
-      g_autoptr (TsrImage) img = tsr_fits_read (argv[i], &e);
+      g_autoptr (TsrImage) img = tsr_fits_read (argv[i + 1], &e);
       if (!img)
         {
           fprintf (stderr, "%s\n", e->message);
           return 1;
         }
-      if (i == 1)
+      if (i == 0)
         base_w = img->width;
-      double scale = (double) img->width / base_w;
-      int C = img->channels;
-      for (int c = 0; c < C; c++)
+      nc[i] = MIN (img->channels, 3);
+      for (int c = 0; c < nc[i]; c++)
         {
-          Row r = measure (img, c, scale, i == 1);
-          if (i == 1)
-            base[c] = r;
-          const char *name = C == 3 ? (c == 0 ? "R" : c == 1 ? "G" : "B") : "L";
-          g_autofree char *bn = g_path_get_basename (argv[i]);
-          printf ("%-40s %-2s %6u %8.3f %8.3f %11.4g %8.3f %8.3f %8.3f\n", bn, name, r.n, r.fwhm, r.elong,
-                  r.noise_flux, r.fwhm / base[MIN (c, 2)].fwhm, r.elong / base[MIN (c, 2)].elong,
-                  r.noise_flux / base[MIN (c, 2)].noise_flux);
+          m[i * 3 + c] = measure (img, c, (double) img->width / base_w);
+          nmin[c] = MIN (nmin[c], m[i * 3 + c].flux->len);
         }
     }
+  printf ("%-40s %-2s %6s %8s %8s %11s %8s %8s %8s\n", "file", "ch", "stars", "FWHM", "elong", "noise8/flux",
+          "FWHM×", "elong×", "noise×");
+  for (int i = 0; i < ni; i++)
+    for (int c = 0; c < nc[i]; c++)
+      {
+        Meas *q = &m[i * 3 + c];
+        /* the median flux of the nmin brightest stars */
+        qsort (q->flux->data, q->flux->len, sizeof (double), cmp_d);
+        guint k = nmin[c];
+        double flux = k ? g_array_index (q->flux, double, q->flux->len - 1 - k / 2) : NAN;
+        q->row.noise_flux = q->noise / flux;
+      }
+  for (int i = 0; i < ni; i++)
+    for (int c = 0; c < nc[i]; c++)
+      {
+        const Row *r = &m[i * 3 + c].row, *b = &m[MIN (c, nc[0] - 1)].row;
+        const char *name = nc[i] == 3 ? (c == 0 ? "R" : c == 1 ? "G" : "B") : "L";
+        g_autofree char *bn = g_path_get_basename (argv[i + 1]);
+        printf ("%-40s %-2s %6u %8.3f %8.3f %11.4g %8.3f %8.3f %8.3f\n", bn, name, r->n, r->fwhm, r->elong,
+                r->noise_flux, r->fwhm / b->fwhm, r->elong / b->elong, r->noise_flux / b->noise_flux);
+      }
+  printf ("noise8/flux: σ of 8×8 block means over the median aperture flux of the %u/%u/%u brightest stars "
+          "(rank-matched); FWHM in first-image pixels\n", nmin[0], nmin[1], nmin[2]);
+  for (int i = 0; i < ni; i++)
+    for (int c = 0; c < nc[i]; c++)
+      g_array_unref (m[i * 3 + c].flux);
+  g_free (m);
+  g_free (nc);
   return 0;
 }
