@@ -328,6 +328,22 @@ test_drizzle_auto (void)
 }
 
 
+/* A cancelled drizzle returns no result and says so. */
+static void
+test_drizzle_cancel (void)
+{
+  setup_once ();
+  TsrProject pm = params;
+  pm.tbqr.drizzle = TSR_DRIZZLE_ON;
+  g_autoptr (GCancellable) c = g_cancellable_new ();
+  g_cancellable_cancel (c);
+  GError *e = NULL;
+  TsrReconstruction *r = tsr_tbqr_accumulate (analysis, weights, &pm.tbqr, &pm.run, NULL, NULL, c, &e);
+  g_assert_null (r);
+  g_assert_error (e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&e);
+}
+
 /* local.psf_size=major: a frame whose stars are elongated gets a lower star-tile weight than
  * a round one of the same mean FWHM; with local.psf_size=mean they weigh the same. The
  * measured models first: a star's major axis is never shorter than its mean FWHM. */
@@ -398,6 +414,7 @@ main (int argc, char **argv)
   g_test_add_func ("/drizzle/vs-demosaic", test_drizzle_vs_demosaic);
   g_test_add_func ("/drizzle/scale2", test_drizzle_scale2);
   g_test_add_func ("/drizzle/auto", test_drizzle_auto);
+  g_test_add_func ("/drizzle/cancel", test_drizzle_cancel);
   g_test_add_func ("/tbqr-weights/elongation", test_elongation_weight);
   int r = g_test_run ();
   if (weights)
