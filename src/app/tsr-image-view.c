@@ -10,6 +10,7 @@
 #include <glib/gi18n.h>
 #include "tsr-image-view.h"
 #include "tsr-stall.h"
+#include "tsr-maps.h"
 
 struct _TsrImageView
 {
@@ -22,7 +23,8 @@ struct _TsrImageView
 
   TsrAnalysis *analysis;
   TsrWeights *weights;
-  double w_lo, w_max;     /* colour scale: log from w_lo to w_max */
+  TsrMapKind map_kind;    /* the map the "weights" overlay draws (issue #13, problem 4) */
+  TsrMap *map;            /* its values for the weighing shown (NULL: none) */
   int selected_frame;
   TsrOverlay overlays;
 
@@ -92,21 +94,18 @@ tile_polygon (TsrImageView *self, guint t, double px[4], double py[4])
   return TRUE;
 }
 
-static double
-tile_weight (TsrImageView *self, guint t)
+static void
+recompute_map (TsrImageView *self)
 {
-  const TsrWeights *w = self->weights;
-  if (self->selected_frame >= 0 && (guint) self->selected_frame < w->n_frames)
-    return w->w[(gsize) self->selected_frame * w->n_tiles + t];
-  double s = 0;
-  guint n = 0;
-  for (guint f = 0; f < w->n_frames; f++)
-    if (w->used[f])
-      {
-        s += w->w[(gsize) f * w->n_tiles + t];
-        n++;
-      }
-  return n ? s / n : NAN;
+  g_clear_pointer (&self->map, tsr_map_free);
+  if (self->analysis && self->weights)
+    self->map = tsr_map_compute (self->analysis, self->weights, self->map_kind, self->selected_frame);
+}
+
+static double
+tile_value (TsrImageView *self, guint t)
+{
+  return self->map && t < self->map->n_tiles ? self->map->v[t] : NAN;
 }
 
 static void
@@ -128,13 +127,9 @@ draw_overlays (TsrImageView *self, cairo_t *cr)
           cairo_close_path (cr);
           if (self->overlays & TSR_OVERLAY_WEIGHTS)
             {
-              double wv = tile_weight (self, t), r, g, b;
-              if (isfinite (wv) && wv > 0 && self->w_max > 0)
-                {
-                  double tt = self->w_max > self->w_lo ? log (wv / self->w_lo) / log (self->w_max / self->w_lo) : 1;
-                  tsr_colormap_viridis (CLAMP (tt, 0, 1), &r, &g, &b);
-                  cairo_set_source_rgba (cr, r, g, b, 0.45);
-                }
+              double r, g, b;
+              if (tsr_map_color (self->map, tile_value (self, t), &r, &g, &b))
+                cairo_set_source_rgba (cr, r, g, b, 0.45);
               else
                 cairo_set_source_rgba (cr, 0.5, 0.5, 0.5, 0.3);
               cairo_fill_preserve (cr);
@@ -228,27 +223,131 @@ draw_message (GtkWidget *widget, cairo_t *cr, int w, int h, const char *text)
   g_object_unref (layout);
 }
 
-static void
-draw_weight_legend (TsrImageView *self, cairo_t *cr, int w, int h)
+static PangoLayout *
+legend_layout (TsrImageView *self, const char *text)
 {
-  double bw = 200, bh = 10, x = w - bw - 16, y = h - 34;
-  cairo_set_source_rgba (cr, 0, 0, 0, 0.55);
-  cairo_rectangle (cr, x - 8, y - 8, bw + 16, bh + 30);
-  cairo_fill (cr);
-  for (int i = 0; i < (int) bw; i++)
-    {
-      double r, g, b;
-      tsr_colormap_viridis (i / (bw - 1), &r, &g, &b);
-      cairo_set_source_rgb (cr, r, g, b);
-      cairo_rectangle (cr, x + i, y, 1, bh);
-      cairo_fill (cr);
-    }
-  g_autofree char *text = g_strdup_printf (_("W  %.2g … %.3g (log scale)"), self->w_lo, self->w_max);
   PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), text);
+  PangoFontDescription *fd = pango_font_description_from_string ("Sans 10");
+  pango_layout_set_font_description (layout, fd);
+  pango_font_description_free (fd);
+  return layout;
+}
+
+static char *
+format_value (const TsrMap *m, double v)
+{
+  if (m->kind == TSR_MAP_COVERAGE)
+    return g_strdup_printf ("%.0f", v);
+  if (m->kind == TSR_MAP_NEFF)
+    return g_strdup_printf ("%.1f", v);
+  return g_strdup_printf ("%.3g", v);
+}
+
+/* The map's legend in the lower right corner: its title, a colour bar with the scale's ends
+ * and the range of the values shown, or one swatch per cluster; or why the map is empty. */
+static void
+draw_map_legend (TsrImageView *self, cairo_t *cr, int w, int h)
+{
+  const TsrMap *m = self->map;
+  if (!m)
+    return;
+  double bw = 240, bh = 12, pad = 8;
+  GPtrArray *lines = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (lines, g_strdup (m->title));
+  gboolean bar = !m->note && m->kind != TSR_MAP_CLUSTERS;
+  if (m->note)
+    g_ptr_array_add (lines, g_strdup (m->note));
+  else if (bar)
+    {
+      g_autofree char *lo = format_value (m, m->lo), *hi = format_value (m, m->hi);
+      g_autofree char *vmin = format_value (m, m->v_min), *vmax = format_value (m, m->v_max);
+      if (m->log_scale)
+        g_ptr_array_add (lines, g_strdup_printf (_("%s … %s (log scale); tiles %s … %s"), lo, hi, vmin, vmax));
+      else if (m->diverging)
+        g_ptr_array_add (lines, g_strdup_printf (_("%s … 0 … %s (blue worse, red better); tiles %s … %s"), lo, hi,
+                                                 vmin, vmax));
+      else
+        g_ptr_array_add (lines, g_strdup_printf (_("%s … %s; tiles %s … %s"), lo, hi, vmin, vmax));
+    }
+  g_ptr_array_add (lines, NULL);
+  g_autofree char *text = g_strjoinv ("\n", (char **) lines->pdata);
+  g_ptr_array_unref (lines);
+  PangoLayout *layout = legend_layout (self, text);
+  int tw, th;
+  pango_layout_get_pixel_size (layout, &tw, &th);
+  int n_sw = m->kind == TSR_MAP_CLUSTERS && !m->note ? m->n_classes : 0;
+  double sw_h = n_sw ? 16 * ((n_sw + 5) / 6) : 0;
+  double box_w = MAX (tw, bw) + 2 * pad;
+  double box_h = th + 2 * pad + (bar ? bh + 4 : 0) + sw_h;
+  double x = w - box_w - 10, y = h - box_h - 10;
+  cairo_save (cr);
+  cairo_set_source_rgba (cr, 0, 0, 0, 0.62);
+  cairo_rectangle (cr, x, y, box_w, box_h);
+  cairo_fill (cr);
+  double yy = y + pad;
+  if (bar)
+    {
+      for (int i = 0; i < (int) bw; i++)
+        {
+          double t = i / (bw - 1), v, r, g, b;
+          if (m->log_scale)
+            v = m->lo * pow (m->hi / m->lo, t);
+          else
+            v = m->lo + t * (m->hi - m->lo);
+          if (!tsr_map_color (m, v, &r, &g, &b))
+            continue;
+          cairo_set_source_rgb (cr, r, g, b);
+          cairo_rectangle (cr, x + pad + i, yy, 1, bh);
+          cairo_fill (cr);
+        }
+      /* the range of the tiles shown, as a bracket under the bar */
+      if (isfinite (m->v_min) && isfinite (m->v_max))
+        {
+          double t0, t1;
+          if (m->log_scale)
+            {
+              t0 = m->v_min > 0 ? log (m->v_min / m->lo) / log (m->hi / m->lo) : 0;
+              t1 = m->v_max > 0 ? log (m->v_max / m->lo) / log (m->hi / m->lo) : 0;
+            }
+          else
+            {
+              t0 = (m->v_min - m->lo) / (m->hi - m->lo);
+              t1 = (m->v_max - m->lo) / (m->hi - m->lo);
+            }
+          t0 = CLAMP (t0, 0, 1);
+          t1 = CLAMP (t1, 0, 1);
+          cairo_set_source_rgb (cr, 1, 1, 1);
+          cairo_set_line_width (cr, 1.5);
+          cairo_move_to (cr, x + pad + t0 * (bw - 1), yy + bh + 3);
+          cairo_line_to (cr, x + pad + t0 * (bw - 1), yy - 1);
+          cairo_move_to (cr, x + pad + t1 * (bw - 1), yy + bh + 3);
+          cairo_line_to (cr, x + pad + t1 * (bw - 1), yy - 1);
+          cairo_move_to (cr, x + pad + t0 * (bw - 1), yy + bh + 2);
+          cairo_line_to (cr, x + pad + t1 * (bw - 1), yy + bh + 2);
+          cairo_stroke (cr);
+        }
+      yy += bh + 4;
+    }
   cairo_set_source_rgb (cr, 1, 1, 1);
-  cairo_move_to (cr, x, y + bh + 2);
+  cairo_move_to (cr, x + pad, yy);
   pango_cairo_show_layout (cr, layout);
+  yy += th;
+  for (int k = 0; k < n_sw; k++)
+    {
+      double sx = x + pad + (k % 6) * 40, sy = yy + 2 + (k / 6) * 16;
+      double r, g, b;
+      tsr_map_class_color (k, &r, &g, &b);
+      cairo_set_source_rgb (cr, r, g, b);
+      cairo_rectangle (cr, sx, sy, 12, 12);
+      cairo_fill (cr);
+      g_autofree char *num = g_strdup_printf ("%d", k + 1);
+      pango_layout_set_text (layout, num, -1);
+      cairo_set_source_rgb (cr, 1, 1, 1);
+      cairo_move_to (cr, sx + 15, sy - 2);
+      pango_cairo_show_layout (cr, layout);
+    }
   g_object_unref (layout);
+  cairo_restore (cr);
 }
 
 /* The compare image right of the divider, in the same transform as the image. */
@@ -356,7 +455,7 @@ view_draw_impl (GtkDrawingArea *area, cairo_t *cr, int w, int h)
     draw_divider (self, cr, w, h);
 
   if ((self->overlays & TSR_OVERLAY_WEIGHTS) && self->weights && self->analysis)
-    draw_weight_legend (self, cr, w, h);
+    draw_map_legend (self, cr, w, h);
 }
 
 static void
@@ -425,9 +524,10 @@ update_readout (TsrImageView *self)
           const TsrTile *tile = &a->tiles[t];
           if (fabs (rx - tile->cx) <= h && fabs (ry - tile->cy) <= h)
             {
-              g_string_append_printf (s, _("   tile %u (%s)  W %.3g"), t,
-                                      self->weights->tile_type[t] == TSR_TILE_STAR ? _("star") : _("structure"),
-                                      tile_weight (self, t));
+              g_string_append_printf (s, _("   tile %u (%s)"), t,
+                                      self->weights->tile_type[t] == TSR_TILE_STAR ? _("star") : _("structure"));
+              if ((self->overlays & TSR_OVERLAY_WEIGHTS) && self->map && isfinite (tile_value (self, t)))
+                g_string_append_printf (s, "  %s %.3g", tsr_map_kind_name (self->map_kind), tile_value (self, t));
               break;
             }
         }
@@ -528,6 +628,7 @@ tsr_image_view_finalize (GObject *object)
   g_clear_pointer (&self->surface, cairo_surface_destroy);
   g_clear_pointer (&self->analysis, tsr_analysis_unref);
   g_clear_pointer (&self->weights, tsr_weights_unref);
+  g_clear_pointer (&self->map, tsr_map_free);
   g_free (self->readout);
   g_clear_pointer (&self->compare_surface, cairo_surface_destroy);
   g_free (self->label_left);
@@ -650,13 +751,6 @@ tsr_image_view_get_split (TsrImageView *self)
   return self->split;
 }
 
-static int
-compare_float (gconstpointer a, gconstpointer b)
-{
-  float x = *(const float *) a, y = *(const float *) b;
-  return (x > y) - (x < y);
-}
-
 void
 tsr_image_view_set_analysis (TsrImageView *self, TsrAnalysis *a, TsrWeights *w)
 {
@@ -668,28 +762,7 @@ tsr_image_view_set_analysis (TsrImageView *self, TsrAnalysis *a, TsrWeights *w)
   g_clear_pointer (&self->weights, tsr_weights_unref);
   self->analysis = a;
   self->weights = w;
-  /* colour scale: logarithmic from the 2nd to the 98th percentile of W over used frames
-   * and tiles (W = G·L spans orders of magnitude; a linear scale leaves most tiles dark) */
-  self->w_lo = self->w_max = 0;
-  if (w && w->n_tiles > 0)
-    {
-      GArray *v = g_array_new (FALSE, FALSE, sizeof (float));
-      for (guint f = 0; f < w->n_frames; f++)
-        for (guint t = 0; f < w->n_frames && w->used[f] && t < w->n_tiles; t++)
-          {
-            float x = w->w[(gsize) f * w->n_tiles + t];
-            if (isfinite (x))
-              g_array_append_val (v, x);
-          }
-      if (v->len > 0)
-        {
-          g_array_sort (v, compare_float);
-          self->w_lo = g_array_index (v, float, (guint) floor (0.02 * (v->len - 1)));
-          self->w_max = g_array_index (v, float, (guint) floor (0.98 * (v->len - 1)));
-          self->w_lo = MAX (self->w_lo, self->w_max * 1e-3);
-        }
-      g_array_unref (v);
-    }
+  recompute_map (self);
   update_readout (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
@@ -698,6 +771,7 @@ void
 tsr_image_view_set_selected_frame (TsrImageView *self, int frame)
 {
   self->selected_frame = frame;
+  recompute_map (self);
   update_readout (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
@@ -791,4 +865,39 @@ cairo_surface_t *
 tsr_image_view_get_surface (TsrImageView *self)
 {
   return self->surface;
+}
+
+void
+tsr_image_view_set_map (TsrImageView *self, TsrMapKind kind)
+{
+  if ((guint) kind >= TSR_MAP_N_KINDS)
+    return;
+  self->map_kind = kind;
+  recompute_map (self);
+  update_readout (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+TsrMapKind
+tsr_image_view_get_map_kind (TsrImageView *self)
+{
+  return self->map_kind;
+}
+
+const TsrMap *
+tsr_image_view_get_map (TsrImageView *self)
+{
+  return (self->overlays & TSR_OVERLAY_WEIGHTS) ? self->map : NULL;
+}
+
+gboolean
+tsr_image_view_image_to_widget (TsrImageView *self, double ix, double iy, double *wx, double *wy)
+{
+  if (!self->img)
+    return FALSE;
+  if (self->fit)
+    compute_fit (self, gtk_widget_get_width (GTK_WIDGET (self)), gtk_widget_get_height (GTK_WIDGET (self)));
+  *wx = (ix - self->ox) * self->zoom;
+  *wy = (iy - self->oy) * self->zoom;
+  return TRUE;
 }

@@ -29,6 +29,7 @@ typedef struct
   TsrPreviewCache *preview_cache;
   TsrImage *preview_img;
   cairo_surface_t *preview_surface;
+  TsrCalibOutcome *calib;
 } AnalysisResult;
 
 static void
@@ -42,6 +43,7 @@ analysis_result_free (gpointer data)
   g_clear_pointer (&r->preview_cache, tsr_preview_cache_unref);
   g_clear_pointer (&r->preview_img, tsr_image_unref);
   g_clear_pointer (&r->preview_surface, cairo_surface_destroy);
+  g_clear_pointer (&r->calib, tsr_calib_outcome_free);
   g_free (r);
 }
 
@@ -51,7 +53,7 @@ analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   tsr_stall_lower_thread_priority ();
   JobData *d = task_data;
   GError *error = NULL;
-  TsrScanOptions so = { 0 };
+  TsrScanOptions so = { .recursive = d->recursive };
 
   tsr_window_job_progress_cb (N_("Scanning"), 0, 0, d);
   g_autoptr (TsrSession) s = tsr_session_scan ((const char *const *) d->paths, &so, cancellable, &error);
@@ -72,13 +74,22 @@ analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
                                tsr_session_frame (s, 0)->path);
       return;
     }
-  TsrAnalysis *a = tsr_tbqr_analyse (s, &d->params.tbqr, &d->params.run, tsr_window_job_progress_cb, d, cancellable, &error);
-  if (!a)
+  /* calibration first, as tessera-cli does: every later read of the lights is calibrated */
+  TsrCalibOutcome *calib = NULL;
+  if (!tsr_window_calib_apply (s, d->calib_paths, &d->params, d, &calib, cancellable, &error))
     {
       g_task_return_error (task, error);
       return;
     }
+  TsrAnalysis *a = tsr_tbqr_analyse (s, &d->params.tbqr, &d->params.run, tsr_window_job_progress_cb, d, cancellable, &error);
+  if (!a)
+    {
+      tsr_calib_outcome_free (calib);
+      g_task_return_error (task, error);
+      return;
+    }
   AnalysisResult *r = g_new0 (AnalysisResult, 1);
+  r->calib = calib;
   r->session = g_steal_pointer (&s);
   r->analysis = a;
   {
@@ -185,6 +196,9 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   self->analysis_params = jd_params_of (task);
   self->analysis = g_steal_pointer (&r->analysis);
   self->weights = g_steal_pointer (&r->weights);
+  g_clear_pointer (&self->calib, tsr_calib_outcome_free);
+  self->calib = g_steal_pointer (&r->calib);
+  tsr_window_calib_update (self);
   tsr_window_set_reconstruction (self, NULL, NULL, NULL);
   g_clear_pointer (&self->frame_img, tsr_image_unref);
   g_clear_pointer (&self->frame_surface, cairo_surface_destroy);
@@ -220,9 +234,9 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   else
     {
       g_autofree char *msg = g_strdup_printf (
-        _("%u frames analysed in %.1f s: %u used, %u registered and valid; tile %d px, %d×%d tiles. Press Run for the full reconstruction."),
+        _("%u frames analysed in %.1f s: %u used, %u registered and valid; tile %d px, %d×%d tiles.%s Press Run for the full reconstruction."),
         a->reg->n_frames, secs, self->weights->n_used, tsr_registration_n_valid (a->reg),
-        a->tile_size, a->tiles_x, a->tiles_y);
+        a->tile_size, a->tiles_x, a->tiles_y, self->calib ? _(" Calibrated (bias/darks/flats as in the panel).") : "");
       tsr_window_set_status (self, msg);
     }
   analysis_result_free (r);
@@ -265,6 +279,9 @@ tsr_window_open_paths (TsrWindow *self, const char *const *paths)
     tsr_frame_choices_copy (&d->choices, &self->choices);
   d->paths = copy;
   d->detect_starless = detect;
+  d->recursive = self->open_recursive;
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+    d->calib_paths[k] = g_strdup (self->calib_paths[k]);
   self->weigh_pending = FALSE;
   self->weigh_gen++;
   g_autofree char *msg = g_strdup_printf (_("Analysing %s…"), copy[0]);

@@ -131,9 +131,8 @@ open_path (TsrWindow *self, const char *path)
     }
   else
     {
+      /* the calibration inputs stay: they are the panel's (a project replaces them) */
       g_clear_pointer (&self->project_path, g_free);
-      for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)   /* they were the project's */
-        g_clear_pointer (&self->calib_paths[k], g_free);
       tsr_window_open_session (self, path);
     }
 }
@@ -203,8 +202,6 @@ tsr_window_open_files (TsrWindow *self, GFile **files, guint n_files)
       }
   g_ptr_array_add (paths, NULL);
   g_clear_pointer (&self->project_path, g_free);
-  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)   /* they were the project's */
-    g_clear_pointer (&self->calib_paths[k], g_free);
   tsr_window_open_paths (self, (const char *const *) paths->pdata);
   return TRUE;
 }
@@ -341,22 +338,13 @@ tsr_window_open_project (TsrWindow *self, const char *path, GError **error)
   char *calib[TSR_CALIB_N_KINDS] = { NULL };
   if (!tsr_project_load_full (path, &p, &paths, &frames, calib, warnings, error))
     return FALSE;
-  /* The calibration inputs stay with the project (saved back as they were). The window's jobs
-   * do not apply them yet: said plainly, so nobody takes an uncalibrated result for a
-   * calibrated one. */
-  gboolean any_calib = FALSE;
+  /* The calibration inputs: applied by the analysis the project starts, saved back. */
   for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
     {
       g_free (self->calib_paths[k]);
       self->calib_paths[k] = calib[k];
-      any_calib |= calib[k] != NULL;
     }
-  if (any_calib)
-    g_ptr_array_add (warnings,
-                     g_strdup_printf (_("%s names calibration frames ([calib]); the window does not apply them "
-                                        "yet — its results are uncalibrated. Run 'tessera-cli process --config "
-                                        "%s' for a calibrated result; saving keeps them in the project."),
-                                      path, path));
+  tsr_window_calib_update (self);
   /* the machine's resources stay this machine's */
   p.run.n_threads = self->params.run.n_threads;
   p.run.memory_budget_mb = self->params.run.memory_budget_mb;

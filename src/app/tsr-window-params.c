@@ -463,6 +463,13 @@ tsr_window_build_params (TsrWindow *self)
   gtk_box_append (GTK_BOX (top), reset);
   gtk_box_append (GTK_BOX (box), top);
 
+  GtkWidget *cal = gtk_expander_new (_("Calibration"));
+  gtk_widget_set_tooltip_text (cal, _("Bias, darks, flats and dark flats applied to every light before "
+                                      "anything else (as tessera-cli process --bias --darks --flats --dark-flats)"));
+  gtk_expander_set_expanded (GTK_EXPANDER (cal), TRUE);
+  gtk_expander_set_child (GTK_EXPANDER (cal), tsr_window_calib_build (self));
+  gtk_box_append (GTK_BOX (box), cal);
+
   for (guint g = 0; g < G_N_ELEMENTS (param_groups); g++)
     {
       GtkWidget *grid = gtk_grid_new ();

@@ -266,6 +266,8 @@ tsr_window_job_data_free (gpointer data)
     progress_shared_unref (d->progress);
   g_strfreev (d->paths);
   tsr_frame_choices_clear (&d->choices);
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+    g_free (d->calib_paths[k]);
   g_clear_pointer (&d->analysis, tsr_analysis_unref);
   g_clear_pointer (&d->weights, tsr_weights_unref);
   g_free (d->path);
@@ -836,8 +838,12 @@ static void
 on_overlay_toggled (GtkToggleButton *b, TsrWindow *self)
 {
   TsrOverlay o = 0;
-  if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_weights)))
-    o |= TSR_OVERLAY_WEIGHTS;
+  guint map = gtk_drop_down_get_selected (GTK_DROP_DOWN (self->tog_weights));
+  if (map > 0 && map != GTK_INVALID_LIST_POSITION)
+    {
+      o |= TSR_OVERLAY_WEIGHTS;
+      tsr_image_view_set_map (self->view, map - 1);
+    }
   if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_tiles)))
     o |= TSR_OVERLAY_TILES;
   if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_stars)))
@@ -986,13 +992,22 @@ build_view_toolbar (TsrWindow *self)
 
   GtkWidget *linked = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 0);
   gtk_widget_add_css_class (linked, "linked");
-  self->tog_weights = gtk_toggle_button_new_with_label (_("Weights"));
-  gtk_widget_set_tooltip_text (self->tog_weights, _("Tile weights W of the selected frame (viridis)"));
+  /* the map drop-down (issue #13, problem 4); order: "no map", then TsrMapKind */
+  const char *maps[] = { _("No map"), _("Weight map"), _("Local quality map"), _("N_eff map"), _("Coverage map"),
+                         _("Cluster map"), NULL };
+  self->tog_weights = gtk_drop_down_new_from_strings (maps);
+  gtk_widget_set_tooltip_text (self->tog_weights,
+                               _("Quality map over the tile grid, with a colour bar, following every re-weigh: "
+                                 "weight W and local quality Q of the selected frame (or the mean over the used "
+                                 "frames in the live preview and the result), effective frames N_eff = (Σw)²/Σw², "
+                                 "coverage (used frames over each tile), clusters (when clusters act)"));
   self->tog_tiles = gtk_toggle_button_new_with_label (_("Tiles"));
   gtk_widget_set_tooltip_text (self->tog_tiles, _("Tile grid: orange = STAR tiles, blue = STRUCTURE tiles"));
   self->tog_stars = gtk_toggle_button_new_with_label (_("Stars"));
   gtk_widget_set_tooltip_text (self->tog_stars, _("Stars detected in the displayed frame"));
-  GtkWidget *togs[] = { self->tog_weights, self->tog_tiles, self->tog_stars };
+  g_signal_connect (self->tog_weights, "notify::selected", G_CALLBACK (on_overlay_toggled), self);
+  gtk_box_append (GTK_BOX (linked), self->tog_weights);
+  GtkWidget *togs[] = { self->tog_tiles, self->tog_stars };
   for (guint i = 0; i < G_N_ELEMENTS (togs); i++)
     {
       g_signal_connect (togs[i], "toggled", G_CALLBACK (on_overlay_toggled), self);
@@ -1169,6 +1184,7 @@ tsr_window_dispose (GObject *object)
       self->reanalyse_source = 0;
       tsr_window_files_dispose (self);
       tsr_window_planetary_dispose (self);
+      tsr_window_calib_dispose (self);
       tsr_window_stretch_dispose (self);
     }
   G_OBJECT_CLASS (tsr_window_parent_class)->dispose (object);
@@ -1211,6 +1227,7 @@ tsr_window_finalize (GObject *object)
   g_free (self->last_error);
   tsr_window_files_finalize (self);
   tsr_window_planetary_finalize (self);
+  tsr_window_calib_finalize (self);
   G_OBJECT_CLASS (tsr_window_parent_class)->finalize (object);
 }
 
@@ -1308,9 +1325,28 @@ tsr_window_is_busy (TsrWindow *self)
 void
 tsr_window_set_overlays (TsrWindow *self, guint overlays)
 {
-  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_weights), overlays & TSR_OVERLAY_WEIGHTS);
+  GtkDropDown *maps = GTK_DROP_DOWN (self->tog_weights);
+  if (!(overlays & TSR_OVERLAY_WEIGHTS))
+    gtk_drop_down_set_selected (maps, 0);
+  else if (gtk_drop_down_get_selected (maps) == 0)
+    gtk_drop_down_set_selected (maps, 1 + tsr_image_view_get_map_kind (self->view));
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_tiles), overlays & TSR_OVERLAY_TILES);
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_stars), overlays & TSR_OVERLAY_STARS);
+}
+
+void
+tsr_window_set_open_recursive (TsrWindow *self, gboolean recursive)
+{
+  self->open_recursive = recursive;
+}
+
+void
+tsr_window_set_map (TsrWindow *self, int kind)
+{
+  if (kind < 0 || kind >= TSR_MAP_N_KINDS)
+    return;
+  tsr_image_view_set_map (self->view, kind);
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (self->tog_weights), 1 + kind);
 }
 
 void

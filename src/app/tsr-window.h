@@ -65,6 +65,18 @@ gboolean    tsr_window_param_sensitive (TsrWindow *self, const char *key);
 /* Overlay toggles (TsrOverlay bits from tsr-image-view.h), as if clicked. */
 void        tsr_window_set_overlays (TsrWindow *self, guint overlays);
 void        tsr_window_set_show (TsrWindow *self, TsrShow show);
+/* Calibration input of kind (a TsrCalibKind: bias, darks, flats, dark flats): a folder of
+ * frames or a master file, NULL for none; the shown session is analysed again with it.
+ * FALSE when unchanged. */
+gboolean    tsr_window_set_calib (TsrWindow *self, int kind, const char *path);
+/* The statistics line and the master of kind the shown session was calibrated with (NULL:
+ * none). */
+const char *tsr_window_get_calib_stats (TsrWindow *self, int kind);
+const TsrImage *tsr_window_get_calib_master (TsrWindow *self, int kind);
+/* Open: include subfolders of the folders opened (the Open dialog's "Include subfolders"). */
+void        tsr_window_set_open_recursive (TsrWindow *self, gboolean recursive);
+/* Show map kind (tsr-maps.h) over the image, as if chosen in the Map drop-down. */
+void        tsr_window_set_map (TsrWindow *self, int kind);
 /* Denoise the shown result (or deconvolved latent) in a worker; FALSE when nothing to denoise
  * or a job runs. The result is shown as TSR_SHOW_DENOISED against the image before it. */
 gboolean    tsr_window_denoise (TsrWindow *self);
