@@ -39,7 +39,12 @@ tsr_show_about (GtkWindow *parent)
 static void
 quit_activated (GSimpleAction *action, GVariant *param, gpointer data)
 {
-  g_application_quit (G_APPLICATION (data));
+  /* close every window: one whose project changed asks first (and may stay); the
+   * application ends with its last window */
+  GList *wins = g_list_copy (gtk_application_get_windows (GTK_APPLICATION (data)));
+  for (GList *l = wins; l; l = l->next)
+    gtk_window_close (GTK_WINDOW (l->data));
+  g_list_free (wins);
 }
 
 static void

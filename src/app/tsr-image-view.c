@@ -602,9 +602,13 @@ on_drag_update (GtkGestureDrag *g, double dx, double dy, TsrImageView *self)
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
+static gboolean on_key_pressed (GtkEventControllerKey *c, guint keyval, guint keycode, GdkModifierType state,
+                                TsrImageView *self);
+
 static void
 on_click (GtkGestureClick *g, int n_press, double x, double y, TsrImageView *self)
 {
+  gtk_widget_grab_focus (GTK_WIDGET (self));
   if (n_press == 2)
     tsr_image_view_zoom_fit (self);
 }
@@ -675,6 +679,13 @@ tsr_image_view_init (TsrImageView *self)
   g_signal_connect (drag, "drag-begin", G_CALLBACK (on_drag_begin), self);
   g_signal_connect (drag, "drag-update", G_CALLBACK (on_drag_update), self);
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drag));
+
+  /* keyboard: + − 0 (fit) 1 (100 %) and the arrows pan, once the view has the focus (a click
+   * gives it) */
+  gtk_widget_set_focusable (GTK_WIDGET (self), TRUE);
+  GtkEventController *keys = gtk_event_controller_key_new ();
+  g_signal_connect (keys, "key-pressed", G_CALLBACK (on_key_pressed), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), keys);
 
   GtkGesture *click = gtk_gesture_click_new ();
   g_signal_connect (click, "pressed", G_CALLBACK (on_click), self);
@@ -900,4 +911,92 @@ tsr_image_view_image_to_widget (TsrImageView *self, double ix, double iy, double
   *wx = (ix - self->ox) * self->zoom;
   *wy = (iy - self->oy) * self->zoom;
   return TRUE;
+}
+
+/* ---------------------------------------------------------------- keyboard zoom and pan */
+
+static void
+zoom_about (TsrImageView *self, double nz, double px, double py)
+{
+  if (!self->img)
+    return;
+  if (self->fit)
+    compute_fit (self, gtk_widget_get_width (GTK_WIDGET (self)), gtk_widget_get_height (GTK_WIDGET (self)));
+  nz = CLAMP (nz, 0.02, 64.0);
+  double ix = self->ox + px / self->zoom, iy = self->oy + py / self->zoom;
+  self->zoom = nz;
+  self->ox = ix - px / nz;
+  self->oy = iy - py / nz;
+  self->fit = FALSE;
+  update_readout (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+void
+tsr_image_view_zoom_by (TsrImageView *self, double factor)
+{
+  if (!self->img || !(factor > 0))
+    return;
+  if (self->fit)
+    compute_fit (self, gtk_widget_get_width (GTK_WIDGET (self)), gtk_widget_get_height (GTK_WIDGET (self)));
+  zoom_about (self, self->zoom * factor, gtk_widget_get_width (GTK_WIDGET (self)) / 2.0,
+              gtk_widget_get_height (GTK_WIDGET (self)) / 2.0);
+}
+
+void
+tsr_image_view_zoom_one (TsrImageView *self)
+{
+  /* one pixel of the geometry per screen pixel */
+  zoom_about (self, 1.0, gtk_widget_get_width (GTK_WIDGET (self)) / 2.0, gtk_widget_get_height (GTK_WIDGET (self)) / 2.0);
+}
+
+void
+tsr_image_view_pan (TsrImageView *self, double fx, double fy)
+{
+  if (!self->img)
+    return;
+  if (self->fit)
+    compute_fit (self, gtk_widget_get_width (GTK_WIDGET (self)), gtk_widget_get_height (GTK_WIDGET (self)));
+  self->fit = FALSE;
+  self->ox += fx * gtk_widget_get_width (GTK_WIDGET (self)) / self->zoom;
+  self->oy += fy * gtk_widget_get_height (GTK_WIDGET (self)) / self->zoom;
+  update_readout (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+void
+tsr_image_view_get_view (TsrImageView *self, double *zoom, double *ox, double *oy)
+{
+  if (self->fit && self->img)
+    compute_fit (self, gtk_widget_get_width (GTK_WIDGET (self)), gtk_widget_get_height (GTK_WIDGET (self)));
+  *zoom = self->zoom;
+  *ox = self->ox;
+  *oy = self->oy;
+}
+
+static gboolean
+on_key_pressed (GtkEventControllerKey *c, guint keyval, guint keycode, GdkModifierType state, TsrImageView *self)
+{
+  if (state & (GDK_CONTROL_MASK | GDK_ALT_MASK))
+    return FALSE;   /* the window's shortcuts */
+  switch (keyval)
+    {
+    case GDK_KEY_plus: case GDK_KEY_equal: case GDK_KEY_KP_Add:
+      tsr_image_view_zoom_by (self, 1.25);
+      return TRUE;
+    case GDK_KEY_minus: case GDK_KEY_KP_Subtract:
+      tsr_image_view_zoom_by (self, 0.8);
+      return TRUE;
+    case GDK_KEY_0: case GDK_KEY_KP_0:
+      tsr_image_view_zoom_fit (self);
+      return TRUE;
+    case GDK_KEY_1: case GDK_KEY_KP_1:
+      tsr_image_view_zoom_one (self);
+      return TRUE;
+    case GDK_KEY_Left: tsr_image_view_pan (self, -0.1, 0); return TRUE;
+    case GDK_KEY_Right: tsr_image_view_pan (self, 0.1, 0); return TRUE;
+    case GDK_KEY_Up: tsr_image_view_pan (self, 0, -0.1); return TRUE;
+    case GDK_KEY_Down: tsr_image_view_pan (self, 0, 0.1); return TRUE;
+    default: return FALSE;
+    }
 }

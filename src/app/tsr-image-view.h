@@ -73,6 +73,13 @@ void       tsr_image_view_set_map (TsrImageView *self, TsrMapKind kind);
 TsrMapKind tsr_image_view_get_map_kind (TsrImageView *self);
 /* The map drawn now (NULL while the map overlay is off or there are no weights). */
 const TsrMap *tsr_image_view_get_map (TsrImageView *self);
+/* Keyboard zoom and pan (also + − 0 1 and the arrows while the view has the focus): zoom by
+ * factor about the centre, one geometry pixel per screen pixel, pan by a fraction of the
+ * view's width and height. */
+void       tsr_image_view_zoom_by (TsrImageView *self, double factor);
+void       tsr_image_view_zoom_one (TsrImageView *self);
+void       tsr_image_view_pan (TsrImageView *self, double fx, double fy);
+void       tsr_image_view_get_view (TsrImageView *self, double *zoom, double *ox, double *oy);
 /* Where image point (ix, iy) of the displayed geometry lands in the widget. */
 gboolean   tsr_image_view_image_to_widget (TsrImageView *self, double ix, double iy, double *wx, double *wy);
 

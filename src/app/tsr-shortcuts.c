@@ -16,6 +16,15 @@ static const TsrShortcut shortcuts[] = {
   { "win.denoise", { "<Control><Shift>d", NULL }, N_("Denoise the shown result") },
   { "win.cancel", { "Escape", NULL }, N_("Cancel the running job") },
   { "win.export", { "<Control>e", NULL }, N_("Export the result") },
+  { "win.zoom-in", { "<Control>plus", "<Control>equal", NULL }, N_("Zoom in") },
+  { "win.zoom-out", { "<Control>minus", NULL }, N_("Zoom out") },
+  { "win.zoom-fit", { "<Control>0", NULL }, N_("Fit the image to the window") },
+  { "win.zoom-one", { "<Control>1", NULL }, N_("Zoom to 100 %") },
+  { "win.pan-left", { "<Alt>Left", NULL }, N_("Pan left") },
+  { "win.pan-right", { "<Alt>Right", NULL }, N_("Pan right") },
+  { "win.pan-up", { "<Alt>Up", NULL }, N_("Pan up") },
+  { "win.pan-down", { "<Alt>Down", NULL }, N_("Pan down") },
+  { "win.blink", { "<Control>b", NULL }, N_("Blink the registered frames") },
   { "win.show-help-overlay", { "<Control>question", "F1", NULL }, N_("Keyboard shortcuts") },
   { "app.quit", { "<Control>q", NULL }, N_("Quit") },
 };
@@ -56,7 +65,8 @@ tsr_shortcuts_window_new (void)
                                "<property name=\"section-name\">main</property>");
   append_group (xml, _("Sessions and projects"), 0, 3);
   append_group (xml, _("Jobs"), 3, 7);
-  append_group (xml, _("General"), 7, G_N_ELEMENTS (shortcuts));
+  append_group (xml, _("Image view (also + − 0 1 and the arrows when the image has the focus)"), 7, 16);
+  append_group (xml, _("General"), 16, G_N_ELEMENTS (shortcuts));
   g_string_append (xml, "</object></child></object></interface>");
   GtkBuilder *b = gtk_builder_new_from_string (xml->str, (gssize) xml->len);
   g_string_free (xml, TRUE);

@@ -57,6 +57,24 @@ analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
 
   tsr_window_job_progress_cb (N_("Scanning"), 0, 0, d);
   g_autoptr (TsrSession) s = tsr_session_scan ((const char *const *) d->paths, &so, cancellable, &error);
+  if (!s && !so.recursive && g_error_matches (error, TSR_ERROR, TSR_ERROR_EMPTY))
+    {
+      /* folders whose frames are in subfolders (a session of several nights, one folder
+       * each): open them with their subfolders, and say so */
+      gboolean folders = TRUE;
+      for (guint i = 0; d->paths[i]; i++)
+        folders &= g_file_test (d->paths[i], G_FILE_TEST_IS_DIR);
+      TsrScanOptions rec = { .recursive = TRUE };
+      GError *e2 = NULL;
+      TsrSession *s2 = folders ? tsr_session_scan ((const char *const *) d->paths, &rec, cancellable, &e2) : NULL;
+      if (s2)
+        {
+          g_clear_error (&error);
+          s = s2;
+          d->recursed = TRUE;
+        }
+      g_clear_error (&e2);
+    }
   if (!s)
     {
       g_task_return_error (task, error);
@@ -171,6 +189,7 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
       return;
     }
   tsr_window_planetary_leave (self);
+  tsr_window_set_blink (self, FALSE);   /* its frames were the old session's */
   {
     JobData *jd = g_task_get_task_data (task);
     if (self->paths != jd->paths)
@@ -237,6 +256,12 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
         _("%u frames analysed in %.1f s: %u used, %u registered and valid; tile %d px, %d×%d tiles.%s Press Run for the full reconstruction."),
         a->reg->n_frames, secs, self->weights->n_used, tsr_registration_n_valid (a->reg),
         a->tile_size, a->tiles_x, a->tiles_y, self->calib ? _(" Calibrated (bias/darks/flats as in the panel).") : "");
+      if (d->recursed)
+        {
+          char *m2 = g_strdup_printf (_("%s (no frames at the top: the subfolders were opened)"), msg);
+          g_free (msg);
+          msg = m2;
+        }
       tsr_window_set_status (self, msg);
     }
   analysis_result_free (r);

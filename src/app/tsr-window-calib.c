@@ -203,6 +203,7 @@ tsr_window_set_calib (TsrWindow *self, int kind, const char *path)
     return FALSE;
   g_free (self->calib_paths[kind]);
   self->calib_paths[kind] = path && *path ? g_canonicalize_filename (path, NULL) : NULL;
+  self->project_dirty = TRUE;
   tsr_window_calib_update (self);
   /* the shown session is analysed again with the new calibration: nothing of the old one
    * (its weights, preview, result) stays as if it were calibrated */

@@ -109,7 +109,8 @@ setup_cell (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer data)
   gtk_label_set_xalign (GTK_LABEL (label), def->type == G_TYPE_STRING ? 0.0 : 1.0);
   if (def->type == G_TYPE_STRING)
     {
-      gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+      /* in the middle: Seestar names end in the timestamp, which tells frames apart */
+      gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_MIDDLE);
       gtk_label_set_width_chars (GTK_LABEL (label), def->expand ? 16 : 8);
     }
   else
@@ -234,6 +235,7 @@ tsr_window_set_frame_choice (TsrWindow *self, guint index, TsrFrameChoice choice
     return;
   g_autofree char *path = g_canonicalize_filename (tsr_session_frame (self->session, index)->path, NULL);
   choices_set (&self->choices, path, choice);
+  self->project_dirty = TRUE;
   tsr_window_request_weigh (self);
 }
 

@@ -126,6 +126,7 @@ static void update_dependent_rows (TsrWindow *self);
 static void
 param_changed (TsrWindow *self, const char *key)
 {
+  self->project_dirty = TRUE;
   update_dependent_rows (self);
   if (g_str_has_prefix (key, "tiles.") || g_str_has_prefix (key, "register."))
     {
@@ -330,6 +331,7 @@ static void
 apply_preset (TsrWindow *self, const char *name)
 {
   GError *error = NULL;
+  self->project_dirty = TRUE;
   /* the analysis was measured with these; a preset (Reset) that changes them measures again */
   TsrProject measured = self->analysis ? self->analysis_params : self->params;
   if (!tsr_project_apply_preset (&self->params, name, &error))

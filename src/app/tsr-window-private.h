@@ -83,6 +83,17 @@ struct _TsrWindow
   TsrCalibOutcome *calib;     /* what the shown session was calibrated with (NULL: uncalibrated) */
   TsrCalibUi *calib_ui;
   gboolean open_recursive;    /* Open: include subfolders */
+  gboolean project_dirty;     /* parameters, frame choices or calibration changed since the
+                                 project was opened or saved: Quit asks */
+  GtkWidget *close_dialog;    /* the "save changes?" question while it is open */
+  gboolean close_confirmed;
+
+  /* blink (tsr-window-view.c) */
+  gboolean blink_on, blink_running;
+  guint blink_gen, blink_source, blink_shown;
+  int blink_frame;
+  TsrImage *blink_img;
+  cairo_surface_t *blink_surface;
   GtkWidget *frame_detail;    /* the selected frame's gate explanation under the table */
   TsrSession *session;
   TsrAnalysis *analysis;
@@ -269,6 +280,7 @@ typedef struct
   TsrFrameChoices choices;    /* analysis, weighing: the user's frame choices to apply */
   char *calib_paths[TSR_CALIB_N_KINDS]; /* analysis: calibration inputs to apply */
   gboolean recursive;         /* analysis: scan subfolders */
+  gboolean recursed;          /* analysis: the folders had frames only in subfolders */
 } JobData;
 
 /* Copy of c (deep). */
@@ -301,6 +313,11 @@ void tsr_window_update_actions_full (TsrWindow *self);
  * to show. */
 gpointer   tsr_window_job_result (TsrWindow *self, GTask *task, guint gen, GDestroyNotify free_result,
                                   const char *cancel_text);
+
+/* tsr-window-view.c */
+GtkWidget *tsr_window_view_init (TsrWindow *self);   /* actions; returns the Blink button */
+void       tsr_window_view_dispose (TsrWindow *self);
+gboolean   tsr_window_blink_show (TsrWindow *self); /* show_current: TRUE when a blink frame is shown */
 
 /* tsr-window-calib.c */
 GtkWidget *tsr_window_calib_build (TsrWindow *self);   /* the section in the parameter panel */

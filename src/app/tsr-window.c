@@ -21,6 +21,7 @@
 #include <string.h>
 #include <glib/gi18n.h>
 #include "tsr-window-private.h"
+#include "tsr-app-resources.h"
 #include "tsr-frame-row.h"
 #include "tsr-application.h"
 #include "tsr-shortcuts.h"
@@ -986,7 +987,8 @@ build_view_toolbar (TsrWindow *self)
   gtk_box_append (GTK_BOX (bar), self->show_dropdown);
 
   GtkWidget *fit = gtk_button_new_from_icon_name ("zoom-fit-best-symbolic");
-  gtk_widget_set_tooltip_text (fit, _("Fit to window (or double-click the image); scroll to zoom, drag to pan"));
+  gtk_widget_set_tooltip_text (fit, _("Fit to window (Ctrl+0, or double-click the image); scroll or Ctrl+plus/minus "
+                                      "to zoom, Ctrl+1 for 100 %, drag or Alt+arrows to pan"));
   g_signal_connect (fit, "clicked", G_CALLBACK (on_fit_clicked), self);
   gtk_box_append (GTK_BOX (bar), fit);
 
@@ -1021,6 +1023,7 @@ build_view_toolbar (TsrWindow *self)
                                  "same frames (right); drag the divider"));
   g_signal_connect_swapped (self->tog_compare, "toggled", G_CALLBACK (show_current), self);
   gtk_box_append (GTK_BOX (bar), self->tog_compare);
+  gtk_box_append (GTK_BOX (bar), tsr_window_view_init (self));
   gtk_box_append (GTK_BOX (bar), tsr_window_denoise_init (self));
   tsr_window_restore_init (self);
 
@@ -1068,13 +1071,10 @@ install_css (void)
   if (done || !display)
     return;
   done = TRUE;
+  /* referencing the bundle links it in from the static library (its constructor registers it) */
+  g_assert (tsr_app_get_resource () != NULL);
   GtkCssProvider *css = gtk_css_provider_new ();
-  gtk_css_provider_load_from_data (css,
-                                   "label.error { color: #e01b24; }\n"
-                                   ".param-note { font-size: smaller; }\n"
-                                   "columnview.data-table { font-size: smaller; }\n"
-                                   ".status-bar { padding: 2px 0; }\n"
-                                   ".frame-detail { font-size: smaller; }\n", -1);
+  gtk_css_provider_load_from_resource (css, "/io/github/tessera/Tessera/style.css");
   gtk_style_context_add_provider_for_display (display, GTK_STYLE_PROVIDER (css),
                                               GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
   g_object_unref (css);
@@ -1086,6 +1086,7 @@ tsr_window_init (TsrWindow *self)
   tsr_stall_trace_init ();
   g_signal_connect (self, "realize", G_CALLBACK (trace_frames), NULL);
   tsr_project_init (&self->params);
+  self->blink_frame = -1;
   self->frame_img_index = -1;
   self->selected_frame = -1;
   self->progress = progress_shared_new (self);
@@ -1139,9 +1140,11 @@ tsr_window_init (TsrWindow *self)
   gtk_widget_set_margin_bottom (status, 4);
   self->status_label = gtk_label_new (_("Open a session folder or a project to begin (Ctrl+O), or drop a folder here."));
   gtk_label_set_xalign (GTK_LABEL (self->status_label), 0);
+  gtk_widget_add_css_class (self->status_label, "status");
   gtk_label_set_ellipsize (GTK_LABEL (self->status_label), PANGO_ELLIPSIZE_END);
   gtk_widget_set_hexpand (self->status_label, TRUE);
   self->progress_bar = gtk_progress_bar_new ();
+  gtk_widget_add_css_class (self->progress_bar, "job-progress");
   gtk_progress_bar_set_show_text (GTK_PROGRESS_BAR (self->progress_bar), TRUE);
   gtk_widget_set_size_request (self->progress_bar, 360, -1);
   gtk_widget_set_valign (self->progress_bar, GTK_ALIGN_CENTER);
@@ -1159,6 +1162,7 @@ tsr_window_init (TsrWindow *self)
 
   tsr_window_update_actions_full (self);
   show_current (self);
+  self->project_dirty = FALSE;   /* a preset restored from the settings is no change */
 }
 
 static void
@@ -1185,6 +1189,7 @@ tsr_window_dispose (GObject *object)
       tsr_window_files_dispose (self);
       tsr_window_planetary_dispose (self);
       tsr_window_calib_dispose (self);
+      tsr_window_view_dispose (self);
       tsr_window_stretch_dispose (self);
     }
   G_OBJECT_CLASS (tsr_window_parent_class)->dispose (object);

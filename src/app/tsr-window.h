@@ -73,6 +73,14 @@ gboolean    tsr_window_set_calib (TsrWindow *self, int kind, const char *path);
  * none). */
 const char *tsr_window_get_calib_stats (TsrWindow *self, int kind);
 const TsrImage *tsr_window_get_calib_master (TsrWindow *self, int kind);
+/* Blink the registered frames (as the Blink button); FALSE when there is nothing to blink. */
+gboolean    tsr_window_set_blink (TsrWindow *self, gboolean on);
+/* The frame blink shows now (−1: none) and how many blink frames were shown so far. */
+int         tsr_window_get_blink_frame (TsrWindow *self, guint *n_shown);
+/* Parameters, frame choices or calibration changed since the project was opened or saved. */
+gboolean    tsr_window_is_dirty (TsrWindow *self);
+/* The "save changes?" question Quit asks (NULL when none is open). */
+GtkWidget  *tsr_window_get_close_dialog (TsrWindow *self);
 /* Open: include subfolders of the folders opened (the Open dialog's "Include subfolders"). */
 void        tsr_window_set_open_recursive (TsrWindow *self, gboolean recursive);
 /* Show map kind (tsr-maps.h) over the image, as if chosen in the Map drop-down. */
