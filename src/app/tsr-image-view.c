@@ -25,6 +25,7 @@ struct _TsrImageView
   TsrWeights *weights;
   TsrMapKind map_kind;    /* the map the "weights" overlay draws (issue #13, problem 4) */
   TsrMap *map;            /* its values for the weighing shown (NULL: none) */
+  int map_frame;          /* the frame it was computed for (−1: the mean) */
   int selected_frame;
   TsrOverlay overlays;
 
@@ -73,10 +74,9 @@ static gboolean
 tile_polygon (TsrImageView *self, guint t, double px[4], double py[4])
 {
   const TsrAnalysis *a = self->analysis;
-  const TsrTile *tile = &a->tiles[t];
-  double h = a->tile_step / 2.0;
-  double x0 = MAX (tile->cx - h, 0) - 0.5, x1 = MIN (tile->cx + h, a->width) - 0.5;
-  double y0 = MAX (tile->cy - h, 0) - 0.5, y1 = MIN (tile->cy + h, a->height) - 0.5;
+  double x0, y0, x1, y1;
+  tsr_map_tile_cell (a, t, &x0, &y0, &x1, &y1);
+  x0 -= 0.5, x1 -= 0.5, y0 -= 0.5, y1 -= 0.5;
   double cx[4] = { x0, x1, x1, x0 }, cy[4] = { y0, y0, y1, y1 };
   if (self->geometry_frame < 0)
     {
@@ -94,12 +94,21 @@ tile_polygon (TsrImageView *self, guint t, double px[4], double py[4])
   return TRUE;
 }
 
+/* The per-frame maps (weight, local quality) show the selected frame over that frame, and the
+ * mean over the used frames over the combined images (live preview, result, …). */
+static int
+map_frame (TsrImageView *self)
+{
+  return self->geometry_frame >= 0 ? self->selected_frame : -1;
+}
+
 static void
 recompute_map (TsrImageView *self)
 {
   g_clear_pointer (&self->map, tsr_map_free);
+  self->map_frame = map_frame (self);
   if (self->analysis && self->weights)
-    self->map = tsr_map_compute (self->analysis, self->weights, self->map_kind, self->selected_frame);
+    self->map = tsr_map_compute (self->analysis, self->weights, self->map_kind, self->map_frame);
 }
 
 static double
@@ -273,6 +282,8 @@ draw_map_legend (TsrImageView *self, cairo_t *cr, int w, int h)
   g_autofree char *text = g_strjoinv ("\n", (char **) lines->pdata);
   g_ptr_array_unref (lines);
   PangoLayout *layout = legend_layout (self, text);
+  pango_layout_set_width (layout, 300 * PANGO_SCALE);   /* the box stays in the corner */
+  pango_layout_set_wrap (layout, PANGO_WRAP_WORD_CHAR);
   int tw, th;
   pango_layout_get_pixel_size (layout, &tw, &th);
   int n_sw = m->kind == TSR_MAP_CLUSTERS && !m->note ? m->n_classes : 0;
@@ -341,6 +352,7 @@ draw_map_legend (TsrImageView *self, cairo_t *cr, int w, int h)
       cairo_rectangle (cr, sx, sy, 12, 12);
       cairo_fill (cr);
       g_autofree char *num = g_strdup_printf ("%d", k + 1);
+      pango_layout_set_width (layout, -1);
       pango_layout_set_text (layout, num, -1);
       cairo_set_source_rgb (cr, 1, 1, 1);
       cairo_move_to (cr, sx + 15, sy - 2);
@@ -518,11 +530,11 @@ update_readout (TsrImageView *self)
           if (ok)
             tsr_transform_apply (&inv, ix, iy, &rx, &ry);
         }
-      double h = a->tile_step / 2.0;
       for (guint t = 0; ok && t < a->n_tiles; t++)
         {
-          const TsrTile *tile = &a->tiles[t];
-          if (fabs (rx - tile->cx) <= h && fabs (ry - tile->cy) <= h)
+          double x0, y0, x1, y1;
+          tsr_map_tile_cell (a, t, &x0, &y0, &x1, &y1);
+          if (rx + 0.5 >= x0 && rx + 0.5 < x1 && ry + 0.5 >= y0 && ry + 0.5 < y1)
             {
               g_string_append_printf (s, _("   tile %u (%s)"), t,
                                       self->weights->tile_type[t] == TSR_TILE_STAR ? _("star") : _("structure"));
@@ -660,6 +672,7 @@ tsr_image_view_init (TsrImageView *self)
   self->zoom = 1;
   self->geometry_frame = -1;
   self->selected_frame = -1;
+  self->map_frame = -1;
   self->readout = g_strdup ("");
   self->split = 0.5;
   gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (self), view_draw, NULL, NULL);
@@ -724,6 +737,8 @@ tsr_image_view_set_image_scaled (TsrImageView *self, TsrImage *img, cairo_surfac
   self->img_scale = scale;
   if (!same_size)
     self->fit = TRUE;
+  if (map_frame (self) != self->map_frame)
+    recompute_map (self);
   update_readout (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }

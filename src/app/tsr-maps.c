@@ -36,6 +36,26 @@ quantile (GArray *v, double q)
   return g_array_index (v, float, (guint) floor (q * (v->len - 1)));
 }
 
+void
+tsr_map_tile_cell (const TsrAnalysis *a, guint t, double *x0, double *y0, double *x1, double *y1)
+{
+  const TsrTile *tile = &a->tiles[t];
+  if (a->tiles_x > 0 && a->tiles_y > 0 && (guint) (a->tiles_x * a->tiles_y) == a->n_tiles)
+    {
+      int i = (int) t % a->tiles_x, j = (int) t / a->tiles_x;
+      *x0 = i == 0 ? 0 : (a->tiles[t - 1].cx + tile->cx) / 2.0;
+      *x1 = i == a->tiles_x - 1 ? a->width : (tile->cx + a->tiles[t + 1].cx) / 2.0;
+      *y0 = j == 0 ? 0 : (a->tiles[t - a->tiles_x].cy + tile->cy) / 2.0;
+      *y1 = j == a->tiles_y - 1 ? a->height : (tile->cy + a->tiles[t + a->tiles_x].cy) / 2.0;
+      return;
+    }
+  double h = a->tile_step / 2.0;
+  *x0 = MAX (tile->cx - h, 0);
+  *x1 = MIN (tile->cx + h, a->width);
+  *y0 = MAX (tile->cy - h, 0);
+  *y1 = MIN (tile->cy + h, a->height);
+}
+
 gboolean
 tsr_map_frame_covers (const TsrAnalysis *a, guint f, guint t)
 {

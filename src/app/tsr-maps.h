@@ -42,6 +42,10 @@ void        tsr_map_free (TsrMap *m);
 gboolean    tsr_map_color (const TsrMap *m, double v, double *r, double *g, double *b);
 /* The categorical colour of cluster k. */
 void        tsr_map_class_color (int k, double *r, double *g, double *b);
+/* The cell of tile t, [x0, x1) × [y0, y1) in reference pixels: the tiles' cells partition
+ * the image (borders halfway between neighbouring centres, the outer ones at the image's
+ * edges), so no part of the map is drawn twice. */
+void        tsr_map_tile_cell (const TsrAnalysis *a, guint t, double *x0, double *y0, double *x1, double *y1);
 /* Does tile t's reference centre fall inside the frame's footprint (frame f registered)? */
 gboolean    tsr_map_frame_covers (const TsrAnalysis *a, guint f, guint t);
 

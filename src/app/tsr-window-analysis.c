@@ -305,6 +305,7 @@ tsr_window_open_paths (TsrWindow *self, const char *const *paths)
   d->paths = copy;
   d->detect_starless = detect;
   d->recursive = self->open_recursive;
+  g_clear_pointer (&self->last_error, g_free);   /* the error of an earlier open is history */
   for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
     d->calib_paths[k] = g_strdup (self->calib_paths[k]);
   self->weigh_pending = FALSE;

@@ -779,6 +779,14 @@ show_current (TsrWindow *self)
       return;
     }
   ShowMode mode = gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown));
+  if (tsr_window_blink_show (self))
+    {
+      /* blink: the registered frames in turn, until it is switched off */
+      gtk_widget_set_visible (self->denoise_bar, FALSE);
+      gtk_widget_set_visible (self->stretch_bar, TRUE);
+      tsr_window_stretch_shown (self, tsr_image_view_get_image (self->view), NULL);
+      return;
+    }
   if (mode == SHOW_RESULT && self->recon && self->result_surface)
     tsr_image_view_set_image (self->view, self->recon->result, self->result_surface, -1);
   else if (mode == SHOW_MEAN && self->recon && self->mean_surface)
@@ -850,6 +858,12 @@ on_overlay_toggled (GtkToggleButton *b, TsrWindow *self)
   if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_stars)))
     o |= TSR_OVERLAY_STARS;
   tsr_image_view_set_overlays (self->view, o);
+}
+
+static void
+on_map_changed (GObject *dd, GParamSpec *pspec, TsrWindow *self)
+{
+  on_overlay_toggled (NULL, self);
 }
 
 static void
@@ -1000,14 +1014,14 @@ build_view_toolbar (TsrWindow *self)
   self->tog_weights = gtk_drop_down_new_from_strings (maps);
   gtk_widget_set_tooltip_text (self->tog_weights,
                                _("Quality map over the tile grid, with a colour bar, following every re-weigh: "
-                                 "weight W and local quality Q of the selected frame (or the mean over the used "
-                                 "frames in the live preview and the result), effective frames N_eff = (Σw)²/Σw², "
+                                 "weight W and local quality Q of the selected frame over that frame, their mean over "
+                                 "the used frames over the live preview and the result, effective frames N_eff = (Σw)²/Σw², "
                                  "coverage (used frames over each tile), clusters (when clusters act)"));
   self->tog_tiles = gtk_toggle_button_new_with_label (_("Tiles"));
   gtk_widget_set_tooltip_text (self->tog_tiles, _("Tile grid: orange = STAR tiles, blue = STRUCTURE tiles"));
   self->tog_stars = gtk_toggle_button_new_with_label (_("Stars"));
   gtk_widget_set_tooltip_text (self->tog_stars, _("Stars detected in the displayed frame"));
-  g_signal_connect (self->tog_weights, "notify::selected", G_CALLBACK (on_overlay_toggled), self);
+  g_signal_connect (self->tog_weights, "notify::selected", G_CALLBACK (on_map_changed), self);
   gtk_box_append (GTK_BOX (linked), self->tog_weights);
   GtkWidget *togs[] = { self->tog_tiles, self->tog_stars };
   for (guint i = 0; i < G_N_ELEMENTS (togs); i++)
@@ -1337,6 +1351,12 @@ tsr_window_set_overlays (TsrWindow *self, guint overlays)
     gtk_drop_down_set_selected (maps, 1 + tsr_image_view_get_map_kind (self->view));
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_tiles), overlays & TSR_OVERLAY_TILES);
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_stars), overlays & TSR_OVERLAY_STARS);
+}
+
+const char *
+tsr_window_get_status_text (TsrWindow *self)
+{
+  return gtk_label_get_text (GTK_LABEL (self->status_label));
 }
 
 void

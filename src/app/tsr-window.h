@@ -81,6 +81,8 @@ int         tsr_window_get_blink_frame (TsrWindow *self, guint *n_shown);
 gboolean    tsr_window_is_dirty (TsrWindow *self);
 /* The "save changes?" question Quit asks (NULL when none is open). */
 GtkWidget  *tsr_window_get_close_dialog (TsrWindow *self);
+/* The status line's text. */
+const char *tsr_window_get_status_text (TsrWindow *self);
 /* Open: include subfolders of the folders opened (the Open dialog's "Include subfolders"). */
 void        tsr_window_set_open_recursive (TsrWindow *self, gboolean recursive);
 /* Show map kind (tsr-maps.h) over the image, as if chosen in the Map drop-down. */
