@@ -1728,6 +1728,9 @@ test_window_calib (void)
   sp.sky_drift = 0;
   sp.sky = 1000;
   sp.bias = 0;
+  sp.extended = FALSE;   /* no nebulosity in the sky boxes */
+  sp.transparency_drop = 0;
+  sp.exposure = T;
   sp.n_mirrored = sp.n_noise = sp.n_trails = 0;
   g_autofree char *sdir = NULL;
   g_autoptr (TsrSession) synth = tsr_test_synth_session (&sp, NULL, "app-calib-synth", &sdir, NULL);
