@@ -1282,6 +1282,41 @@ test_window_m94 (void)
   snapshot_window (win, "m94-gate.png");
   tsr_window_set_overlays (win, 0);
 
+  /* the maps over the live preview (issue #13, problem 4): each one drawn, with its legend */
+  tsr_window_set_show (win, TSR_SHOW_PREVIEW);
+  iterate_for (0.2);
+  static const char *const map_shots[] = { "m94-map-weight.png", "m94-map-quality.png", "m94-map-neff.png",
+                                           "m94-map-coverage.png", "m94-map-clusters.png" };
+  for (int k = 0; k < TSR_MAP_N_KINDS; k++)
+    {
+      if (k == TSR_MAP_CLUSTERS)
+        {
+          g_assert_true (tsr_window_set_param (win, "cluster.mode", 2));   /* on, for the picture */
+          g_assert_true (iterate_until (win, not_busy, 60));
+        }
+      /* the per-frame maps over a frame of the session, the others over the live preview */
+      if (k == TSR_MAP_WEIGHT || k == TSR_MAP_QUALITY)
+        {
+          g_assert_true (tsr_window_select_frame (win, 3));
+          g_assert_true (iterate_until (win, not_busy, 60));
+        }
+      else
+        tsr_window_set_show (win, TSR_SHOW_PREVIEW);
+      iterate_for (0.2);
+      tsr_window_set_map (win, k);
+      const TsrMap *m = tsr_image_view_get_map (tsr_window_get_image_view (win));
+      g_assert_nonnull (m);
+      g_assert_cmpint (m->kind, ==, k);
+      guint finite = 0;
+      for (guint t = 0; t < m->n_tiles; t++)
+        finite += isfinite (m->v[t]);
+      g_assert_cmpuint (finite, ==, m->n_tiles);
+      snapshot_window (win, map_shots[k]);
+    }
+  g_assert_true (tsr_window_set_param (win, "cluster.mode", 0));
+  g_assert_true (iterate_until (win, not_busy, 60));
+  tsr_window_set_overlays (win, 0);
+
   /* the result with a manual stretch that lifts the faint outer disc */
   g_assert_true (tsr_window_run (win));
   g_assert_true (iterate_until (win, not_busy, 280));
@@ -1299,6 +1334,13 @@ test_window_m94 (void)
   tsr_window_set_stretch (win, FALSE, FALSE, 0, 0, 0);
   g_assert_true (iterate_until (win, not_busy, 60));
   snapshot_window (win, "m94-unlinked.png");
+  /* result against the mean stack of the same frames, split */
+  tsr_window_set_show (win, TSR_SHOW_RESULT);
+  tsr_window_set_split (win, TRUE);
+  g_assert_true (iterate_until (win, not_busy, 60));
+  g_assert_true (tsr_image_view_has_compare (tsr_window_get_image_view (win)));
+  tsr_image_view_zoom_by (tsr_window_get_image_view (win), 2.5);
+  snapshot_window (win, "m94-split.png");
   gtk_window_destroy (GTK_WINDOW (win));
   iterate_for (0.1);
 }
@@ -1522,7 +1564,7 @@ test_window_maps (void)
   m = tsr_image_view_get_map (view);
   for (guint t = 0; t < a->n_tiles; t++)
     g_assert_cmpfloat (m->v[t], ==, w->used[2] ? w->q_local[(gsize) 2 * w->n_tiles + t] : NAN);
-  g_assert_nonnull (strstr (m->title, "frame 3"));
+  g_assert_nonnull (strstr (m->title, "frame 2"));   /* numbered as the table's # column */
   tsr_window_set_show (win, TSR_SHOW_PREVIEW);
   iterate_for (0.2);
   g_assert_nonnull (strstr (tsr_image_view_get_map (view)->title, "mean"));

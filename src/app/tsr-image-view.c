@@ -141,7 +141,11 @@ draw_overlays (TsrImageView *self, cairo_t *cr)
                 cairo_set_source_rgba (cr, r, g, b, 0.45);
               else
                 cairo_set_source_rgba (cr, 0.5, 0.5, 0.5, 0.3);
+              /* cells share their edges: without antialiasing no seam is blended twice or
+               * left out */
+              cairo_set_antialias (cr, CAIRO_ANTIALIAS_NONE);
               cairo_fill_preserve (cr);
+              cairo_set_antialias (cr, CAIRO_ANTIALIAS_DEFAULT);
             }
           else
             {
@@ -158,8 +162,14 @@ draw_overlays (TsrImageView *self, cairo_t *cr)
               else
                 cairo_set_source_rgba (cr, 0.3, 0.65, 1.0, 0.9);
             }
-          else
+          else if (a->tile_step * self->zoom >= 14)
             cairo_set_source_rgba (cr, 1, 1, 1, 0.15);
+          else
+            {
+              /* cells a few screen pixels wide: outlines would hide the map */
+              cairo_new_path (cr);
+              continue;
+            }
           cairo_set_line_width (cr, lw);
           cairo_stroke (cr);
         }

@@ -132,7 +132,7 @@ tsr_map_compute (const TsrAnalysis *a, const TsrWeights *w, TsrMapKind kind, int
           }
         if (one)
           m->title = g_strdup_printf (kind == TSR_MAP_WEIGHT ? _("Weight W of frame %d") : _("Local quality Q of frame %d"),
-                                      frame + 1);
+                                      frame);
         else
           m->title = g_strdup_printf (kind == TSR_MAP_WEIGHT ? _("Weight W, mean of %u used frames")
                                                              : _("Local quality Q, mean of %u used frames"),

@@ -198,7 +198,9 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
         self->paths = g_strdupv (jd->paths);
       }
     g_autofree char *base = g_path_get_basename (self->paths[0]);
-    g_autofree char *title = g_strdup_printf ("%s — Tessera", base);
+    guint np = g_strv_length (self->paths);
+    g_autofree char *title = np > 1 ? g_strdup_printf (_("%s and %u more — Tessera"), base, np - 1)
+                                    : g_strdup_printf ("%s — Tessera", base);
     gtk_window_set_title (GTK_WINDOW (self), title);
   }
   {

@@ -318,7 +318,7 @@ tsr_window_calib_build (TsrWindow *self)
       gtk_widget_add_css_class (buttons, "linked");
       GtkWidget *fb = gtk_button_new_from_icon_name ("folder-open-symbolic");
       gtk_widget_set_tooltip_text (fb, _("A folder of calibration frames: a master is built with rejection"));
-      GtkWidget *mb = gtk_button_new_from_icon_name ("document-open-symbolic");
+      GtkWidget *mb = gtk_button_new_from_icon_name ("image-x-generic-symbolic");
       gtk_widget_set_tooltip_text (mb, _("A master file (FITS) built before, e.g. by 'tessera-cli masters'"));
       ui->clear[k] = gtk_button_new_from_icon_name ("edit-clear-symbolic");
       gtk_widget_set_tooltip_text (ui->clear[k], _("No frames of this kind"));
