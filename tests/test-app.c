@@ -1925,6 +1925,35 @@ test_window_calib (void)
     g_free (cdir[c]);
 }
 
+/* The real two-night Seestar session: frames only in subfolders (issue #13, problem 7). */
+static void
+test_window_ngc7023 (void)
+{
+  if (!have_display)
+    {
+      g_test_skip ("no display (run under xvfb-run)");
+      return;
+    }
+  g_autofree char *ngc = tsr_test_shared_data ("seestar-ngc7023");
+  if (!ngc)
+    {
+      g_test_skip ("../shared/data/seestar-ngc7023 is absent");
+      return;
+    }
+  TsrWindow *win = tsr_window_new (NULL);
+  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
+  gtk_window_present (GTK_WINDOW (win));
+  iterate_for (0.3);
+  tsr_window_open_session (win, ngc);
+  g_assert_true (iterate_until (win, not_busy, 280));
+  g_assert_null (tsr_window_get_last_error (win));
+  g_assert_cmpuint (tsr_window_get_n_rows (win), ==, 6);
+  g_test_message ("%s", tsr_window_get_status_text (win));
+  g_assert_nonnull (strstr (tsr_window_get_status_text (win), "subfolders"));
+  gtk_window_destroy (GTK_WINDOW (win));
+  iterate_for (0.1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1941,5 +1970,6 @@ main (int argc, char **argv)
   g_test_add_func ("/app/m94", test_window_m94);
   g_test_add_func ("/app/maps", test_window_maps);
   g_test_add_func ("/app/calib", test_window_calib);
+  g_test_add_func ("/app/ngc7023", test_window_ngc7023);
   return g_test_run ();
 }
