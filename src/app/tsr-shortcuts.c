@@ -19,7 +19,7 @@ static const TsrShortcut shortcuts[] = {
   { "win.zoom-in", { "<Control>plus", "<Control>equal", NULL }, N_("Zoom in") },
   { "win.zoom-out", { "<Control>minus", NULL }, N_("Zoom out") },
   { "win.zoom-fit", { "<Control>0", NULL }, N_("Fit the image to the window") },
-  { "win.zoom-one", { "<Control>1", NULL }, N_("Zoom to 100 %") },
+  { "win.zoom-one", { "<Control>1", NULL }, N_("Actual size: one image pixel per screen pixel") },
   { "win.pan-left", { "<Alt>Left", NULL }, N_("Pan left") },
   { "win.pan-right", { "<Alt>Right", NULL }, N_("Pan right") },
   { "win.pan-up", { "<Alt>Up", NULL }, N_("Pan up") },

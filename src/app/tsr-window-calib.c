@@ -81,7 +81,7 @@ master_stats (const TsrImage *m, TsrCalibKind k, gsize n_bad)
     g_string_append_printf (s, _(", %g s"), exptime);
   g_string_append_printf (s, _("; median %.5g, σ %.3g, %.5g … %.5g"), med, sigma, lo, hi);
   if (k == TSR_CALIB_DARK)
-    g_string_append_printf (s, _("; %" G_GSIZE_FORMAT " hot/cold pixels replaced"), n_bad);
+    g_string_append_printf (s, _("; %lu hot/cold pixels replaced"), (unsigned long) n_bad);
   return g_string_free (s, FALSE);
 }
 

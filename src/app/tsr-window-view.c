@@ -121,8 +121,8 @@ blink_done (GObject *source, GAsyncResult *res, gpointer data)
   tsr_window_show_current (self);
   const TsrFrameInfo *fi = self->session && (guint) self->blink_frame < tsr_session_n_frames (self->session)
                              ? tsr_session_frame (self->session, self->blink_frame) : NULL;
-  g_autofree char *msg = g_strdup_printf (_("Blink: frame %d of %u, %s (registered; Ctrl+B stops)"),
-                                          self->blink_frame + 1, self->analysis->reg->n_frames,
+  g_autofree char *msg = g_strdup_printf (_("Blink: frame %d (of %u), %s (registered; Ctrl+B stops)"),
+                                          self->blink_frame, self->analysis->reg->n_frames,
                                           fi ? fi->name : "");
   tsr_window_set_status_text (self, msg);
 }

@@ -1002,7 +1002,7 @@ build_view_toolbar (TsrWindow *self)
 
   GtkWidget *fit = gtk_button_new_from_icon_name ("zoom-fit-best-symbolic");
   gtk_widget_set_tooltip_text (fit, _("Fit to window (Ctrl+0, or double-click the image); scroll or Ctrl+plus/minus "
-                                      "to zoom, Ctrl+1 for 100 %, drag or Alt+arrows to pan"));
+                                      "to zoom, Ctrl+1 for actual size, drag or Alt+arrows to pan"));
   g_signal_connect (fit, "clicked", G_CALLBACK (on_fit_clicked), self);
   gtk_box_append (GTK_BOX (bar), fit);
 
