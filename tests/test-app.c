@@ -15,6 +15,7 @@
 #include "tsr-image-view.h"
 #include "tsr-application.h"
 #include "tsr-shortcuts.h"
+#include "tsr-stretch-bar.h"
 #include "tsr-window-planetary.h"
 
 static gboolean have_display;
@@ -650,6 +651,48 @@ test_shortcuts (void)
       if (!found)
         g_error ("%s has no accelerator %s", want[i].action, want[i].accel);
     }
+  /* the shortcuts window (ui/tsr-shortcuts.ui) lists exactly the table's actions with the
+   * accelerators the application sets */
+  {
+    guint n_sc;
+    const TsrShortcut *sc = tsr_shortcuts (&n_sc);
+    GtkBuilder *b = gtk_builder_new_from_resource (TSR_SHORTCUTS_UI);
+    GSList *objs = gtk_builder_get_objects (b);
+    guint n_ui = 0;
+    for (GSList *l = objs; l; l = l->next)
+      {
+        if (!GTK_IS_SHORTCUTS_SHORTCUT (l->data))
+          continue;
+        g_autofree char *action = NULL, *accel = NULL, *title = NULL;
+        g_object_get (l->data, "action-name", &action, "accelerator", &accel, "title", &title, NULL);
+        g_assert_nonnull (title);
+        g_assert_cmpstr (title, !=, "");
+        const TsrShortcut *row = NULL;
+        for (guint i = 0; i < n_sc; i++)
+          if (g_strcmp0 (sc[i].action, action) == 0)
+            row = &sc[i];
+        if (!row)
+          g_error ("the shortcuts window names %s, which the application has no accelerator for", action);
+        g_autofree char *want = g_strjoinv (" ", (char **) row->accels);
+        g_assert_cmpstr (accel, ==, want);
+        n_ui++;
+      }
+    g_assert_cmpuint (n_ui, ==, n_sc);
+    g_slist_free (objs);
+    g_object_unref (b);
+  }
+  /* the stretch bar is its template's widgets */
+  {
+    GtkWidget *bar = g_object_ref_sink (tsr_stretch_bar_new ());
+    g_assert_true (GTK_IS_TOGGLE_BUTTON (tsr_stretch_bar_get_auto (TSR_STRETCH_BAR (bar))));
+    g_assert_true (GTK_IS_TOGGLE_BUTTON (tsr_stretch_bar_get_linked (TSR_STRETCH_BAR (bar))));
+    g_assert_true (gtk_widget_get_parent (tsr_stretch_bar_get_histogram (TSR_STRETCH_BAR (bar))) == bar);
+    GtkWidget *mid = tsr_stretch_bar_get_point (TSR_STRETCH_BAR (bar), 1);
+    g_assert_true (GTK_IS_SPIN_BUTTON (mid));
+    g_assert_cmpuint (gtk_spin_button_get_digits (GTK_SPIN_BUTTON (mid)), ==, 4);
+    g_assert_cmpfloat (gtk_spin_button_get_value (GTK_SPIN_BUTTON (mid)), ==, 0.5);
+    g_object_unref (bar);
+  }
   TsrWindow *win = tsr_window_new (GTK_APPLICATION (app));
   GtkShortcutsWindow *help = gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (win));
   g_assert_nonnull (help);
