@@ -1655,6 +1655,12 @@ test_window_maps (void)
   m = tsr_image_view_get_map (view);
   g_assert_null (m->note);
   g_assert_cmpint (m->n_classes, ==, w->n_clusters);
+  {
+    int total = 0;
+    for (int k = 0; k < m->n_classes; k++)
+      total += m->class_frames[k];
+    g_assert_cmpint (total, ==, (int) w->n_used);
+  }
   for (guint t = 0; t < a->n_tiles; t++)
     {
       double best = -1;

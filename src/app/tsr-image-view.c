@@ -297,7 +297,7 @@ draw_map_legend (TsrImageView *self, cairo_t *cr, int w, int h)
   int tw, th;
   pango_layout_get_pixel_size (layout, &tw, &th);
   int n_sw = m->kind == TSR_MAP_CLUSTERS && !m->note ? m->n_classes : 0;
-  double sw_h = n_sw ? 16 * ((n_sw + 5) / 6) : 0;
+  double sw_h = n_sw ? 16 * ((n_sw + 4) / 5) : 0;
   double box_w = MAX (tw, bw) + 2 * pad;
   double box_h = th + 2 * pad + (bar ? bh + 4 : 0) + sw_h;
   double x = w - box_w - 10, y = h - box_h - 10;
@@ -355,13 +355,13 @@ draw_map_legend (TsrImageView *self, cairo_t *cr, int w, int h)
   yy += th;
   for (int k = 0; k < n_sw; k++)
     {
-      double sx = x + pad + (k % 6) * 40, sy = yy + 2 + (k / 6) * 16;
+      double sx = x + pad + (k % 5) * 56, sy = yy + 2 + (k / 5) * 16;
       double r, g, b;
       tsr_map_class_color (k, &r, &g, &b);
       cairo_set_source_rgb (cr, r, g, b);
       cairo_rectangle (cr, sx, sy, 12, 12);
       cairo_fill (cr);
-      g_autofree char *num = g_strdup_printf ("%d", k + 1);
+      g_autofree char *num = g_strdup_printf ("%d (%d)", k + 1, m->class_frames ? m->class_frames[k] : 0);
       pango_layout_set_width (layout, -1);
       pango_layout_set_text (layout, num, -1);
       cairo_set_source_rgb (cr, 1, 1, 1);

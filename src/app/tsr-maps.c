@@ -182,9 +182,14 @@ tsr_map_compute (const TsrAnalysis *a, const TsrWeights *w, TsrMapKind kind, int
             m->v[t] = best >= 0 ? best : NAN;
           }
       }
+      m->class_frames = g_new0 (int, w->n_clusters);
+      for (guint f = 0; f < n; f++)
+        if (w->used[f] && w->cluster[f] >= 0 && w->cluster[f] < w->n_clusters)
+          m->class_frames[w->cluster[f]]++;
       m->lo = 0;
       m->hi = MAX (w->n_clusters - 1, 1);
-      m->title = g_strdup_printf (_("Cluster with the largest weight per tile (%d clusters)"), w->n_clusters);
+      m->title = g_strdup_printf (_("Cluster with the largest weight per tile (%d clusters; frames in each in brackets)"),
+                                  w->n_clusters);
       break;
     default:
       break;
@@ -214,6 +219,7 @@ tsr_map_free (TsrMap *m)
   if (!m)
     return;
   g_free (m->v);
+  g_free (m->class_frames);
   g_free (m->title);
   g_free (m->note);
   g_free (m);

@@ -26,6 +26,7 @@ typedef struct
   gboolean log_scale;   /* weights: logarithmic between lo and hi */
   gboolean diverging;   /* quality: centred on 0 (blue below, red above) */
   int n_classes;        /* clusters: the number of clusters (categorical colours) */
+  int *class_frames;    /* clusters: used frames per cluster (n_classes) */
   double v_min, v_max;  /* the finite values' range */
   char *title;          /* the legend's first line (translated) */
   char *note;           /* why the map is empty (clusters off), else NULL */
