@@ -1924,6 +1924,10 @@ test_window_calib (void)
   g_assert_nonnull (strstr (ds, "hot/cold pixels"));
   g_assert_true (strstr (tsr_window_get_status_text (win), "Calibrated") != NULL);
   snapshot_window (win, "calibration.png");
+  /* a click on the flat's thumbnail shows it larger */
+  g_assert_true (tsr_window_show_calib_master (win, TSR_CALIB_FLAT));
+  iterate_for (0.3);
+  snapshot_window (win, "calibration-flat.png");
 
   /* the run is calibrated: the flat's vignetting is gone from the result's sky (corner over
    * centre near 1; the uncalibrated preview keeps 1 − 0.35·…), and the result equals
@@ -1994,6 +1998,9 @@ test_window_ngc7023 (void)
   gtk_window_present (GTK_WINDOW (win));
   iterate_for (0.3);
   tsr_window_open_session (win, ngc);
+  iterate_for (1.5);
+  if (tsr_window_is_busy (win))
+    snapshot_window (win, "progress.png");   /* the progress text, readable (issue #13, problem 7) */
   g_assert_true (iterate_until (win, not_busy, 280));
   g_assert_null (tsr_window_get_last_error (win));
   g_assert_cmpuint (tsr_window_get_n_rows (win), ==, 6);

@@ -16,6 +16,7 @@ struct _TsrCalibUi
   GtkWidget *stats_label[TSR_CALIB_N_KINDS];
   GtkWidget *preview[TSR_CALIB_N_KINDS];
   GtkWidget *clear[TSR_CALIB_N_KINDS];
+  GtkWidget *popover[TSR_CALIB_N_KINDS];   /* the larger view of a master (parented to its thumbnail) */
   GtkWidget *notes;
   GtkFileChooserNative *chooser;
   TsrCalibKind choosing;
@@ -164,6 +165,39 @@ preview_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
   cairo_set_source_surface (cr, s, 0, 0);
   cairo_pattern_set_filter (cairo_get_source (cr), CAIRO_FILTER_GOOD);
   cairo_paint (cr);
+}
+
+/* A click on a master's thumbnail: the master larger, in a popover beside it. */
+gboolean
+tsr_window_show_calib_master (TsrWindow *self, int k)
+{
+  g_return_val_if_fail (TSR_IS_WINDOW (self) && (guint) k < TSR_CALIB_N_KINDS, FALSE);
+  if (!self->calib_ui || !self->calib || !self->calib->surfaces[k])
+    return FALSE;
+  GtkWidget *thumb = self->calib_ui->preview[k];
+  GtkWidget *pop = self->calib_ui->popover[k];
+  if (!pop)
+    {
+      pop = gtk_popover_new ();
+      GtkWidget *big = gtk_drawing_area_new ();
+      g_object_set_data (G_OBJECT (big), "kind", GINT_TO_POINTER (k));
+      gtk_drawing_area_set_content_width (GTK_DRAWING_AREA (big), 480);
+      gtk_drawing_area_set_content_height (GTK_DRAWING_AREA (big), 360);
+      gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (big), preview_draw, self, NULL);
+      gtk_popover_set_child (GTK_POPOVER (pop), big);
+      gtk_widget_set_parent (pop, thumb);
+      self->calib_ui->popover[k] = pop;
+    }
+  gtk_widget_queue_draw (gtk_popover_get_child (GTK_POPOVER (pop)));
+  gtk_popover_popup (GTK_POPOVER (pop));
+  return TRUE;
+}
+
+static void
+on_preview_pressed (GtkGestureClick *g, int n, double x, double y, TsrWindow *self)
+{
+  GtkWidget *thumb = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (g));
+  tsr_window_show_calib_master (self, GPOINTER_TO_INT (g_object_get_data (G_OBJECT (thumb), "kind")));
 }
 
 void
@@ -343,7 +377,10 @@ tsr_window_calib_build (TsrWindow *self)
       gtk_drawing_area_set_content_width (GTK_DRAWING_AREA (ui->preview[k]), 96);
       gtk_drawing_area_set_content_height (GTK_DRAWING_AREA (ui->preview[k]), 54);
       gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (ui->preview[k]), preview_draw, self, NULL);
-      gtk_widget_set_tooltip_text (ui->preview[k], _("The master (display stretch)"));
+      gtk_widget_set_tooltip_text (ui->preview[k], _("The master (display stretch); click for a larger view"));
+      GtkGesture *click = gtk_gesture_click_new ();
+      g_signal_connect (click, "pressed", G_CALLBACK (on_preview_pressed), self);
+      gtk_widget_add_controller (ui->preview[k], GTK_EVENT_CONTROLLER (click));
       gtk_grid_attach (GTK_GRID (grid), ui->preview[k], 2, row, 1, 1);
       row++;
     }
@@ -363,6 +400,12 @@ void
 tsr_window_calib_dispose (TsrWindow *self)
 {
   TsrCalibUi *ui = self->calib_ui;
+  for (guint k = 0; ui && k < TSR_CALIB_N_KINDS; k++)
+    if (ui->popover[k])
+      {
+        gtk_widget_unparent (ui->popover[k]);
+        ui->popover[k] = NULL;
+      }
   if (ui && ui->chooser)
     {
       gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (ui->chooser));

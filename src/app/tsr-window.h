@@ -73,6 +73,9 @@ gboolean    tsr_window_set_calib (TsrWindow *self, int kind, const char *path);
  * none). */
 const char *tsr_window_get_calib_stats (TsrWindow *self, int kind);
 const TsrImage *tsr_window_get_calib_master (TsrWindow *self, int kind);
+/* The master of kind larger, in a popover by its thumbnail (as a click on it); FALSE when
+ * there is none. */
+gboolean    tsr_window_show_calib_master (TsrWindow *self, int kind);
 /* Blink the registered frames (as the Blink button); FALSE when there is nothing to blink. */
 gboolean    tsr_window_set_blink (TsrWindow *self, gboolean on);
 /* The frame blink shows now (−1: none) and how many blink frames were shown so far. */
