@@ -1681,6 +1681,27 @@ test_window_maps (void)
   g_assert_true (tsr_window_set_param (win, "cluster.mode", 0));
   g_assert_true (iterate_until (win, not_busy, 60));
 
+  /* the column headers sort: by FWHM, largest first, then by file name */
+  g_assert_true (tsr_window_sort_frames (win, "fwhm", TRUE));
+  {
+    guint nr = tsr_window_get_n_rows (win);
+    double prev = INFINITY;
+    for (guint i = 0; i < nr; i++)
+      {
+        int f = tsr_window_get_row_frame (win, i);
+        g_assert_cmpint (f, >=, 0);
+        double fw = a->reg->frames[f].fwhm;
+        if (isfinite (fw))
+          {
+            g_assert_cmpfloat (fw, <=, prev + 1e-9);
+            prev = fw;
+          }
+      }
+    g_assert_true (tsr_window_sort_frames (win, "index", FALSE));
+    for (guint i = 0; i < nr; i++)
+      g_assert_cmpint (tsr_window_get_row_frame (win, i), ==, (int) i);
+  }
+
   /* zoom and pan from the keyboard (the window's actions: Ctrl+plus, Ctrl+0, Alt+arrows) */
   tsr_window_set_overlays (win, 0);
   double z0, ox0, oy0, z1, ox1, oy1;

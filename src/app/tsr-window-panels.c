@@ -371,3 +371,27 @@ tsr_window_build_diagnostics (TsrWindow *self)
     }
   return nb;
 }
+
+gboolean
+tsr_window_sort_frames (TsrWindow *self, const char *prop, gboolean descending)
+{
+  g_return_val_if_fail (TSR_IS_WINDOW (self) && prop, FALSE);
+  GListModel *cols = gtk_column_view_get_columns (GTK_COLUMN_VIEW (self->column_view));
+  for (guint i = 0; i < G_N_ELEMENTS (columns) && i < g_list_model_get_n_items (cols); i++)
+    if (strcmp (columns[i].prop, prop) == 0)
+      {
+        g_autoptr (GtkColumnViewColumn) col = g_list_model_get_item (cols, i);
+        gtk_column_view_sort_by_column (GTK_COLUMN_VIEW (self->column_view), col,
+                                        descending ? GTK_SORT_DESCENDING : GTK_SORT_ASCENDING);
+        return TRUE;
+      }
+  return FALSE;
+}
+
+int
+tsr_window_get_row_frame (TsrWindow *self, guint position)
+{
+  g_return_val_if_fail (TSR_IS_WINDOW (self), -1);
+  g_autoptr (TsrFrameRow) row = g_list_model_get_item (G_LIST_MODEL (self->selection), position);
+  return row ? tsr_frame_row_get_index (row) : -1;
+}

@@ -84,6 +84,10 @@ int         tsr_window_get_blink_frame (TsrWindow *self, guint *n_shown);
 gboolean    tsr_window_is_dirty (TsrWindow *self);
 /* The "save changes?" question Quit asks (NULL when none is open). */
 GtkWidget  *tsr_window_get_close_dialog (TsrWindow *self);
+/* Sort the frame table by the column of row property prop ("fwhm", "name", …), as a click on
+ * its header; FALSE for an unknown one. The frame shown at a table position (−1: none). */
+gboolean    tsr_window_sort_frames (TsrWindow *self, const char *prop, gboolean descending);
+int         tsr_window_get_row_frame (TsrWindow *self, guint position);
 /* The status line's text. */
 const char *tsr_window_get_status_text (TsrWindow *self);
 /* Open: include subfolders of the folders opened (the Open dialog's "Include subfolders"). */
