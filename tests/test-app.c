@@ -301,6 +301,7 @@ test_window_session (void)
   g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_ANALYSE);
   g_assert_true (iterate_until (win, not_busy, 240));
   g_assert_null (tsr_window_get_last_error (win));
+  g_assert_false (tsr_window_is_dirty (win));   /* as opened: Quit does not ask */
   g_assert_true (tsr_window_get_analysis (win) != a_before);
   g_assert_cmpuint (tsr_window_get_n_rows (win), ==, nf);
   g_assert_cmpstr (tsr_window_get_recent (win)[0], ==, project);
