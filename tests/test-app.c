@@ -16,6 +16,7 @@
 #include "tsr-application.h"
 #include "tsr-shortcuts.h"
 #include "tsr-stretch-bar.h"
+#include "tsr-calib-panel.h"
 #include "tsr-window-planetary.h"
 
 static gboolean have_display;
@@ -693,6 +694,22 @@ test_shortcuts (void)
     g_assert_cmpuint (gtk_spin_button_get_digits (GTK_SPIN_BUTTON (mid)), ==, 4);
     g_assert_cmpfloat (gtk_spin_button_get_value (GTK_SPIN_BUTTON (mid)), ==, 0.5);
     g_object_unref (bar);
+  }
+  /* the calibration section is its template's widgets: four rows of name, buttons,
+   * statistics, preview */
+  {
+    GtkWidget *panel = g_object_ref_sink (tsr_calib_panel_new ());
+    for (int k = 0; k < TSR_CALIB_N_KINDS; k++)
+      {
+        g_assert_true (GTK_IS_LABEL (tsr_calib_panel_get (TSR_CALIB_PANEL (panel), k, TSR_CALIB_PANEL_PATH)));
+        g_assert_true (GTK_IS_BUTTON (tsr_calib_panel_get (TSR_CALIB_PANEL (panel), k, TSR_CALIB_PANEL_FOLDER)));
+        g_assert_true (GTK_IS_BUTTON (tsr_calib_panel_get (TSR_CALIB_PANEL (panel), k, TSR_CALIB_PANEL_MASTER)));
+        g_assert_true (GTK_IS_BUTTON (tsr_calib_panel_get (TSR_CALIB_PANEL (panel), k, TSR_CALIB_PANEL_CLEAR)));
+        g_assert_true (GTK_IS_LABEL (tsr_calib_panel_get (TSR_CALIB_PANEL (panel), k, TSR_CALIB_PANEL_STATS)));
+        g_assert_true (GTK_IS_DRAWING_AREA (tsr_calib_panel_get (TSR_CALIB_PANEL (panel), k, TSR_CALIB_PANEL_PREVIEW)));
+      }
+    g_assert_true (GTK_IS_LABEL (tsr_calib_panel_get_notes (TSR_CALIB_PANEL (panel))));
+    g_object_unref (panel);
   }
   TsrWindow *win = tsr_window_new (GTK_APPLICATION (app));
   GtkShortcutsWindow *help = gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (win));

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <glib/gi18n.h>
 #include "tsr-window-private.h"
+#include "tsr-calib-panel.h"
 
 struct _TsrCalibUi
 {
@@ -331,69 +332,31 @@ tsr_window_calib_build (TsrWindow *self)
 {
   TsrCalibUi *ui = g_new0 (TsrCalibUi, 1);
   self->calib_ui = ui;
-  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
-  GtkWidget *grid = gtk_grid_new ();
-  gtk_grid_set_row_spacing (GTK_GRID (grid), 2);
-  gtk_grid_set_column_spacing (GTK_GRID (grid), 6);
-  gtk_widget_set_margin_start (grid, 12);
-  int row = 0;
+  /* the widgets come from the template (ui/tsr-calib-panel.ui); their behaviour is here */
+  TsrCalibPanel *panel = TSR_CALIB_PANEL (tsr_calib_panel_new ());
   for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
     {
-      GtkWidget *name = gtk_label_new (kind_label (k));
-      gtk_label_set_xalign (GTK_LABEL (name), 0);
-      gtk_grid_attach (GTK_GRID (grid), name, 0, row, 1, 1);
-      ui->path_label[k] = gtk_label_new (NULL);
-      gtk_label_set_xalign (GTK_LABEL (ui->path_label[k]), 0);
-      gtk_label_set_ellipsize (GTK_LABEL (ui->path_label[k]), PANGO_ELLIPSIZE_MIDDLE);
-      gtk_label_set_width_chars (GTK_LABEL (ui->path_label[k]), 12);
-      gtk_widget_set_hexpand (ui->path_label[k], TRUE);
-      gtk_grid_attach (GTK_GRID (grid), ui->path_label[k], 1, row, 1, 1);
-      GtkWidget *buttons = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 0);
-      gtk_widget_add_css_class (buttons, "linked");
-      GtkWidget *fb = gtk_button_new_from_icon_name ("folder-open-symbolic");
-      gtk_widget_set_tooltip_text (fb, _("A folder of calibration frames: a master is built with rejection"));
-      GtkWidget *mb = gtk_button_new_from_icon_name ("image-x-generic-symbolic");
-      gtk_widget_set_tooltip_text (mb, _("A master file (FITS) built before, e.g. by 'tessera-cli masters'"));
-      ui->clear[k] = gtk_button_new_from_icon_name ("edit-clear-symbolic");
-      gtk_widget_set_tooltip_text (ui->clear[k], _("No frames of this kind"));
-      GtkWidget *bs[] = { fb, mb, ui->clear[k] };
+      ui->path_label[k] = tsr_calib_panel_get (panel, k, TSR_CALIB_PANEL_PATH);
+      ui->stats_label[k] = tsr_calib_panel_get (panel, k, TSR_CALIB_PANEL_STATS);
+      ui->preview[k] = tsr_calib_panel_get (panel, k, TSR_CALIB_PANEL_PREVIEW);
+      ui->clear[k] = tsr_calib_panel_get (panel, k, TSR_CALIB_PANEL_CLEAR);
+      GtkWidget *bs[] = { tsr_calib_panel_get (panel, k, TSR_CALIB_PANEL_FOLDER),
+                          tsr_calib_panel_get (panel, k, TSR_CALIB_PANEL_MASTER), ui->clear[k] };
       GCallback cbs[] = { G_CALLBACK (on_folder_clicked), G_CALLBACK (on_master_clicked), G_CALLBACK (on_clear_clicked) };
       for (guint i = 0; i < 3; i++)
         {
           g_object_set_data (G_OBJECT (bs[i]), "kind", GINT_TO_POINTER (k));
           g_signal_connect (bs[i], "clicked", cbs[i], self);
-          gtk_box_append (GTK_BOX (buttons), bs[i]);
         }
-      gtk_grid_attach (GTK_GRID (grid), buttons, 2, row, 1, 1);
-      row++;
-      ui->stats_label[k] = gtk_label_new (NULL);
-      gtk_label_set_xalign (GTK_LABEL (ui->stats_label[k]), 0);
-      gtk_label_set_wrap (GTK_LABEL (ui->stats_label[k]), TRUE);
-      gtk_label_set_max_width_chars (GTK_LABEL (ui->stats_label[k]), 40);
-      gtk_widget_add_css_class (ui->stats_label[k], "dim-label");
-      gtk_grid_attach (GTK_GRID (grid), ui->stats_label[k], 0, row, 2, 1);
-      ui->preview[k] = gtk_drawing_area_new ();
       g_object_set_data (G_OBJECT (ui->preview[k]), "kind", GINT_TO_POINTER (k));
-      gtk_drawing_area_set_content_width (GTK_DRAWING_AREA (ui->preview[k]), 96);
-      gtk_drawing_area_set_content_height (GTK_DRAWING_AREA (ui->preview[k]), 54);
       gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (ui->preview[k]), preview_draw, self, NULL);
-      gtk_widget_set_tooltip_text (ui->preview[k], _("The master (display stretch); click for a larger view"));
       GtkGesture *click = gtk_gesture_click_new ();
       g_signal_connect (click, "pressed", G_CALLBACK (on_preview_pressed), self);
       gtk_widget_add_controller (ui->preview[k], GTK_EVENT_CONTROLLER (click));
-      gtk_grid_attach (GTK_GRID (grid), ui->preview[k], 2, row, 1, 1);
-      row++;
     }
-  gtk_box_append (GTK_BOX (box), grid);
-  ui->notes = gtk_label_new (NULL);
-  gtk_label_set_xalign (GTK_LABEL (ui->notes), 0);
-  gtk_label_set_wrap (GTK_LABEL (ui->notes), TRUE);
-  gtk_label_set_max_width_chars (GTK_LABEL (ui->notes), 44);
-  gtk_widget_set_margin_start (ui->notes, 12);
-  gtk_widget_add_css_class (ui->notes, "dim-label");
-  gtk_box_append (GTK_BOX (box), ui->notes);
+  ui->notes = tsr_calib_panel_get_notes (panel);
   tsr_window_calib_update (self);
-  return box;
+  return GTK_WIDGET (panel);
 }
 
 void
