@@ -145,6 +145,40 @@ cli_process (int argc, char **argv)
   cli_progress_end (&prog);
   if (!r)
     return cli_fail (error);
+  /* the optional steps on the finished image (post.*); validation saw the reconstruction */
+  if (p.post.background)
+    {
+      TsrBackgroundInfo bi;
+      TsrImage *bg = tsr_background_extract (r->result, &p.post, &bi, NULL, cli_cancellable (), &error);
+      if (!bg)
+        {
+          tsr_reconstruction_free (r);
+          return cli_fail_msg ("process: %s: %s", out, error->message);
+        }
+      tsr_image_unref (r->result);
+      r->result = bg;
+      printf (_("background: degree-%d model on %u of %u sky samples removed (model range %.4g)\n"), bi.degree,
+              bi.n_used, bi.n_samples, bi.range[MIN (1, r->result->channels - 1)]);
+    }
+  if (p.post.colour)
+    {
+      if (r->result->channels != 3)
+        printf (_("colour: the result is monochrome; post.colour skipped\n"));
+      else
+        {
+          TsrColourInfo ci;
+          TsrImage *col = tsr_colour_calibrate (r->result, &p.post, &ci, cli_cancellable (), &error);
+          if (!col)
+            {
+              tsr_reconstruction_free (r);
+              return cli_fail_msg ("process: %s: %s", out, error->message);
+            }
+          tsr_image_unref (r->result);
+          r->result = col;
+          printf (_("colour: average of %u stars R/G %.4f B/G %.4f made neutral, background neutralised\n"),
+                  ci.n_stars, ci.ratio[0], ci.ratio[2]);
+        }
+    }
   double secs = (g_get_monotonic_time () - t0) / 1e6;
 
   /* every output staged, then all renamed onto their names together (or none is) */

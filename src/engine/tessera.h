@@ -33,3 +33,5 @@
 #include "tsr-nn-train.h"
 #include "tsr-restore.h"
 #include "tsr-planetary.h"
+#include "tsr-background.h"
+#include "tsr-colour.h"

@@ -1,0 +1,409 @@
+/* test-post.c — issue #17 part B: background extraction, colour calibration, the
+ * demosaic choice and the cosmetic correction from the session. Frames are generated here
+ * with known truth (pixel-integrated Gaussian stars, gradients, casts, noise). */
+#include "tsr-test-util.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct
+{
+  double x, y, flux;
+} Star;
+
+/* A pixel-integrated circular Gaussian of total flux added to a plane. */
+static void
+add_star (float *pl, int w, int h, double x0, double y0, double flux, double sigma)
+{
+  int r = (int) ceil (6 * sigma) + 1;
+  double s2 = sigma * M_SQRT2;
+  for (int y = MAX (0, (int) y0 - r); y <= MIN (h - 1, (int) y0 + r); y++)
+    {
+      double fy = 0.5 * (erf ((y + 0.5 - y0) / s2) - erf ((y - 0.5 - y0) / s2));
+      for (int x = MAX (0, (int) x0 - r); x <= MIN (w - 1, (int) x0 + r); x++)
+        {
+          double fx = 0.5 * (erf ((x + 0.5 - x0) / s2) - erf ((x - 0.5 - x0) / s2));
+          pl[(gsize) y * w + x] += (float) (flux * fx * fy);
+        }
+    }
+}
+
+/* Stars at least min_sep apart and margin from the edges, fluxes log-uniform in [f0, f1]. */
+static GArray *
+random_stars (GRand *rng, int w, int h, guint n, double margin, double min_sep, double f0, double f1)
+{
+  GArray *a = g_array_new (FALSE, FALSE, sizeof (Star));
+  for (guint tries = 0; a->len < n && tries < 100000; tries++)
+    {
+      Star s = { g_rand_double_range (rng, margin, w - margin), g_rand_double_range (rng, margin, h - margin),
+                 f0 * pow (f1 / f0, g_rand_double (rng)) };
+      gboolean ok = TRUE;
+      for (guint i = 0; i < a->len && ok; i++)
+        {
+          const Star *t = &g_array_index (a, Star, i);
+          ok = hypot (t->x - s.x, t->y - s.y) >= min_sep;
+        }
+      if (ok)
+        g_array_append_val (a, s);
+    }
+  return a;
+}
+
+static double
+gauss_noise (GRand *rng)
+{
+  double u1 = g_rand_double_range (rng, 1e-12, 1.0), u2 = g_rand_double (rng);
+  return sqrt (-2 * log (u1)) * cos (2 * M_PI * u2);
+}
+
+static int
+cmp_float (const void *a, const void *b)
+{
+  float x = *(const float *) a, y = *(const float *) b;
+  return (x > y) - (x < y);
+}
+
+/* Median of a plane's pixels in [x0,x1)×[y0,y1) that are at least keep_out px from every
+ * star and outside the disc (nx, ny, nr) (test-side statistics, no engine code). */
+static double
+sky_block (const float *pl, int w, int x0, int y0, int x1, int y1, const GArray *stars, double keep_out,
+           double nx, double ny, double nr)
+{
+  g_autofree float *v = g_new (float, (gsize) (x1 - x0) * (y1 - y0));
+  gsize n = 0;
+  for (int y = y0; y < y1; y++)
+    for (int x = x0; x < x1; x++)
+      {
+        gboolean near = hypot (x - nx, y - ny) < nr;
+        for (guint i = 0; i < stars->len && !near; i++)
+          {
+            const Star *s = &g_array_index (stars, Star, i);
+            near = fabs (s->x - x) < keep_out && fabs (s->y - y) < keep_out;
+          }
+        if (!near)
+          v[n++] = pl[(gsize) y * w + x];
+      }
+  if (n < 50)
+    return NAN;
+  qsort (v, n, sizeof (float), cmp_float);
+  return n & 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Aperture sum within r minus sky · area (test-side photometry). */
+static double
+aperture_sum (const float *pl, int w, double x0, double y0, double r, double sky)
+{
+  double s = 0;
+  for (int y = (int) floor (y0 - r); y <= (int) ceil (y0 + r); y++)
+    for (int x = (int) floor (x0 - r); x <= (int) ceil (x0 + r); x++)
+      if ((x - x0) * (x - x0) + (y - y0) * (y - y0) <= r * r)
+        s += pl[(gsize) y * w + x] - sky;
+  return s;
+}
+
+#define BG_W 640
+#define BG_H 480
+#define BG_SIGMA 5.0
+#define NEB_X 470.0
+#define NEB_Y 150.0
+#define NEB_S 30.0
+#define NEB_A 40.0
+
+/* An RGB frame: sky 200/180/150, a different linear + quadratic gradient per channel
+ * (peak to peak 60–90 ADU, 12–18 σ), a nebula, 70 stars, Gaussian noise σ = 5. */
+static TsrImage *
+gradient_frame (GArray **stars_out)
+{
+  g_autoptr (GRand) rng = g_rand_new_with_seed (1707);
+  GArray *stars = random_stars (rng, BG_W, BG_H, 70, 25, 22, 1500, 90000);
+  TsrImage *img = tsr_image_new (BG_W, BG_H, 3);
+  const double base[3] = { 200, 180, 150 }, a[3] = { 30, 20, 10 }, b[3] = { -15, 25, 30 }, q[3] = { 20, 10, 25 };
+  for (int c = 0; c < 3; c++)
+    {
+      float *pl = tsr_image_plane (img, c);
+      for (int y = 0; y < BG_H; y++)
+        for (int x = 0; x < BG_W; x++)
+          {
+            double u = (x - BG_W / 2.0) / (BG_W / 2.0), v = (y - BG_H / 2.0) / (BG_H / 2.0);
+            double r2 = ((x - NEB_X) * (x - NEB_X) + (y - NEB_Y) * (y - NEB_Y)) / (NEB_S * NEB_S);
+            pl[(gsize) y * BG_W + x] = (float) (base[c] + a[c] * u + b[c] * v + q[c] * (u * u + 0.5 * u * v)
+                                                + NEB_A * exp (-0.5 * r2) + BG_SIGMA * gauss_noise (rng));
+          }
+      for (guint i = 0; i < stars->len; i++)
+        {
+          const Star *s = &g_array_index (stars, Star, i);
+          add_star (pl, BG_W, BG_H, s->x, s->y, s->flux, 1.3);
+        }
+    }
+  *stars_out = stars;
+  return img;
+}
+
+/* peak-to-peak of 8×6 blocks' sky medians (stars and the nebula left out) */
+static double
+block_range (const TsrImage *img, int c, const GArray *stars)
+{
+  double lo = INFINITY, hi = -INFINITY;
+  for (int by = 0; by < 6; by++)
+    for (int bx = 0; bx < 8; bx++)
+      {
+        double m = sky_block (tsr_image_plane (img, c), BG_W, bx * 80, by * 80, bx * 80 + 80, by * 80 + 80, stars, 10,
+                              NEB_X, NEB_Y, 3.5 * NEB_S);
+        if (isfinite (m))
+          lo = MIN (lo, m), hi = MAX (hi, m);
+      }
+  return hi - lo;
+}
+
+static void
+test_background_gradient (void)
+{
+  GArray *stars;
+  g_autoptr (TsrImage) img = gradient_frame (&stars);
+  TsrPostParams p;
+  tsr_post_params_init (&p);
+  TsrBackgroundInfo info;
+  g_autoptr (TsrImage) model = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TsrImage) out = tsr_background_extract (img, &p, &info, &model, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (out);
+  g_assert_nonnull (model);
+  /* the nebula's boxes are rejected as non-sky */
+  g_assert_cmpuint (info.n_used, <, info.n_samples);
+  for (int c = 0; c < 3; c++)
+    {
+      double before = block_range (img, c, stars), after = block_range (out, c, stars);
+      g_test_message ("channel %d: large-scale sky peak to peak %.2f → %.3f ADU (σ %.1f); %u of %u samples", c,
+                      before, after, BG_SIGMA, info.n_used, info.n_samples);
+      g_assert_cmpfloat (before, >, 10 * BG_SIGMA);
+      g_assert_cmpfloat (after, <, BG_SIGMA);
+      /* linear: out = in − model + pedestal, exactly */
+      const float *pi = tsr_image_plane (img, c), *po = tsr_image_plane (out, c), *pm = tsr_image_plane (model, c);
+      for (gsize k = 0; k < tsr_image_npix (img); k += 997)
+        g_assert_cmpfloat (fabs (po[k] - (pi[k] - pm[k] + info.pedestal[c])), <, 1e-2);
+      /* star fluxes with one global sky level (no local annulus): within 1 % of the truth */
+      double sky = sky_block (po, BG_W, 0, 0, BG_W, BG_H, stars, 10, NEB_X, NEB_Y, 3.5 * NEB_S);
+      double worst = 0;
+      guint n = 0;
+      for (guint i = 0; i < stars->len; i++)
+        {
+          const Star *s = &g_array_index (stars, Star, i);
+          if (s->flux < 20000 || hypot (s->x - NEB_X, s->y - NEB_Y) < 3.5 * NEB_S)
+            continue;
+          double f = aperture_sum (po, BG_W, s->x, s->y, 7, sky);
+          worst = MAX (worst, fabs (f / s->flux - 1));
+          n++;
+        }
+      g_test_message ("channel %d: %u bright stars, worst flux error %.3f %%", c, n, 100 * worst);
+      g_assert_cmpuint (n, >=, 10);
+      g_assert_cmpfloat (worst, <, 0.01);
+      /* the nebula is kept: its mean over the central disc stays within 10 % */
+      double neb = aperture_sum (po, BG_W, NEB_X, NEB_Y, 20, sky), area = 0, truth = 0;
+      for (int y = -21; y <= 21; y++)
+        for (int x = -21; x <= 21; x++)
+          if (x * x + y * y <= 400)
+            area++, truth += NEB_A * exp (-0.5 * (x * x + y * y) / (NEB_S * NEB_S));
+      for (guint i = 0; i < stars->len; i++)
+        {
+          const Star *s = &g_array_index (stars, Star, i);
+          if (hypot (s->x - NEB_X, s->y - NEB_Y) < 28)
+            neb -= s->flux;
+        }
+      g_test_message ("channel %d: nebula %.0f of %.0f", c, neb, truth);
+      g_assert_cmpfloat (fabs (neb / truth - 1), <, 0.1);
+    }
+  g_assert_true (tsr_header_n_cards (out->header) > 0);
+  gboolean hist = FALSE;
+  for (guint i = 0; i < tsr_header_n_cards (out->header); i++)
+    hist |= strstr (tsr_header_card (out->header, i), "tessera background") != NULL;
+  g_assert_true (hist);
+  g_array_unref (stars);
+}
+
+static void
+test_background_errors (void)
+{
+  TsrPostParams p;
+  tsr_post_params_init (&p);
+  g_autoptr (TsrImage) mosaic = tsr_image_new (64, 64, 1);
+  mosaic->cfa = TSR_CFA_RGGB;
+  g_autoptr (GError) error = NULL;
+  g_assert_null (tsr_background_extract (mosaic, &p, NULL, NULL, NULL, &error));
+  g_assert_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG);
+  g_clear_error (&error);
+  /* almost nothing valid: too few samples for the degree */
+  g_autoptr (TsrImage) holes = tsr_image_new (64, 64, 1);
+  memset (holes->mask, 0, 64 * 64);
+  for (int y = 0; y < 8; y++)
+    memset (holes->mask + y * 64, 1, 8);   /* four boxes of 4 px hold data */
+  p.bg_degree = 4;
+  g_assert_null (tsr_background_extract (holes, &p, NULL, NULL, NULL, &error));
+  g_assert_error (error, TSR_ERROR, TSR_ERROR_EMPTY);
+}
+
+#define COL_W 512
+#define COL_H 384
+
+/* RGB frame with a cast: sky 150/100/60, stars R = 1.25 G, B = 0.7 G (±3 % per star). */
+static TsrImage *
+cast_frame (GArray **stars_out)
+{
+  g_autoptr (GRand) rng = g_rand_new_with_seed (4242);
+  GArray *stars = random_stars (rng, COL_W, COL_H, 90, 25, 20, 3000, 60000);
+  TsrImage *img = tsr_image_new (COL_W, COL_H, 3);
+  const double sky[3] = { 150, 100, 60 }, cast[3] = { 1.25, 1.0, 0.7 };
+  for (int c = 0; c < 3; c++)
+    {
+      float *pl = tsr_image_plane (img, c);
+      for (gsize k = 0; k < tsr_image_npix (img); k++)
+        pl[k] = (float) (sky[c] + 4.0 * gauss_noise (rng));
+    }
+  for (guint i = 0; i < stars->len; i++)
+    {
+      const Star *s = &g_array_index (stars, Star, i);
+      for (int c = 0; c < 3; c++)
+        add_star (tsr_image_plane (img, c), COL_W, COL_H, s->x, s->y,
+                  s->flux * cast[c] * (c == 1 ? 1.0 : 1.0 + 0.03 * gauss_noise (rng)), 1.5);
+    }
+  *stars_out = stars;
+  return img;
+}
+
+static void
+test_colour_cast (void)
+{
+  GArray *stars;
+  g_autoptr (TsrImage) img = cast_frame (&stars);
+  TsrPostParams p;
+  tsr_post_params_init (&p);
+  TsrColourInfo info;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TsrImage) out = tsr_colour_calibrate (img, &p, &info, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (out);
+  g_assert_cmpuint (info.n_stars, >=, 20);
+  /* the average star, measured here: flux-weighted and median over the bright stars */
+  double sky[3], sum[3] = { 0 };
+  for (int c = 0; c < 3; c++)
+    sky[c] = sky_block (tsr_image_plane (out, c), COL_W, 0, 0, COL_W, COL_H, stars, 10, -1e9, -1e9, 0);
+  g_autofree double *rg = g_new (double, stars->len), *bg = g_new (double, stars->len);
+  guint n = 0;
+  for (guint i = 0; i < stars->len; i++)
+    {
+      const Star *s = &g_array_index (stars, Star, i);
+      if (s->flux < 10000)
+        continue;
+      double f[3];
+      for (int c = 0; c < 3; c++)
+        sum[c] += f[c] = aperture_sum (tsr_image_plane (out, c), COL_W, s->x, s->y, 8, sky[c]);
+      rg[n] = f[0] / f[1];
+      bg[n++] = f[2] / f[1];
+    }
+  g_assert_cmpuint (n, >=, 15);
+  double mrg = 0, mbg = 0;
+  for (guint i = 0; i < n; i++)
+    mrg += rg[i] / n, mbg += bg[i] / n;
+  g_test_message ("before: R/G %.4f B/G %.4f (true 1.25, 0.70); after: summed R/G %.4f B/G %.4f, mean of %u stars "
+                  "R/G %.4f B/G %.4f; sky %.2f %.2f %.2f", info.ratio[0], info.ratio[2], sum[0] / sum[1],
+                  sum[2] / sum[1], n, mrg, mbg, sky[0], sky[1], sky[2]);
+  g_assert_cmpfloat (fabs (info.ratio[0] / 1.25 - 1), <, 0.03);
+  g_assert_cmpfloat (fabs (info.ratio[2] / 0.70 - 1), <, 0.03);
+  g_assert_cmpfloat (fabs (sum[0] / sum[1] - 1), <, 0.02);
+  g_assert_cmpfloat (fabs (sum[2] / sum[1] - 1), <, 0.02);
+  g_assert_cmpfloat (fabs (mrg - 1), <, 0.02);
+  g_assert_cmpfloat (fabs (mbg - 1), <, 0.02);
+  /* neutral background: every channel's sky at the green's, well within the noise */
+  g_assert_cmpfloat (fabs (sky[0] - sky[1]), <, 0.5);
+  g_assert_cmpfloat (fabs (sky[2] - sky[1]), <, 0.5);
+  g_assert_cmpfloat (fabs (sky[1] - 100), <, 0.5);
+  gboolean hist = FALSE;
+  for (guint i = 0; i < tsr_header_n_cards (out->header); i++)
+    hist |= strstr (tsr_header_card (out->header, i), "tessera colour") != NULL;
+  g_assert_true (hist);
+  g_array_unref (stars);
+
+  /* a monochrome image is refused with a clear error */
+  g_autoptr (TsrImage) mono = tsr_image_new (64, 64, 1);
+  g_assert_null (tsr_colour_calibrate (mono, &p, NULL, NULL, &error));
+  g_assert_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG);
+}
+
+static char *
+write_image (const char *dir, const char *name, const TsrImage *img)
+{
+  char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (tsr_fits_write (path, img, NULL, &error));
+  g_assert_no_error (error);
+  return path;
+}
+
+static gboolean
+has_history (const char *path, const char *what)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TsrImage) img = tsr_fits_read (path, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < tsr_header_n_cards (img->header); i++)
+    if (g_str_has_prefix (tsr_header_card (img->header, i), "HISTORY") && strstr (tsr_header_card (img->header, i), what))
+      return TRUE;
+  return FALSE;
+}
+
+static void
+test_post_cli (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("post-cli");
+  GArray *stars;
+  g_autoptr (TsrImage) img = gradient_frame (&stars);
+  g_array_unref (stars);
+  g_autofree char *in = write_image (dir, "in.fits", img);
+  g_autofree char *bg = g_build_filename (dir, "bg.fits", NULL), *model = g_build_filename (dir, "model.fits", NULL);
+  g_autofree char *col = g_build_filename (dir, "col.fits", NULL);
+  {
+    const char *args[] = { "background", in, "-o", bg, "--model", model, "--set", "post.background_degree=3", NULL };
+    g_autofree char *so = NULL, *se = NULL;
+    g_assert_cmpint (tsr_test_run_cli (args, &so, &se), ==, 0);
+    g_assert_nonnull (strstr (so, "degree-3"));
+    g_assert_true (has_history (bg, "tessera background: degree-3"));
+    g_assert_true (g_file_test (model, G_FILE_TEST_IS_REGULAR));
+  }
+  {
+    const char *args[] = { "colour", bg, "-o", col, NULL };
+    g_autofree char *so = NULL, *se = NULL;
+    g_assert_cmpint (tsr_test_run_cli (args, &so, &se), ==, 0);
+    g_assert_true (has_history (col, "tessera colour"));
+    g_assert_true (has_history (col, "tessera background"));
+  }
+  {
+    /* a monochrome input: one line naming the file */
+    g_autoptr (TsrImage) mono = tsr_image_new (64, 64, 1);
+    g_autofree char *mp = write_image (dir, "mono.fits", mono), *mo = g_build_filename (dir, "x.fits", NULL);
+    const char *args[] = { "colour", mp, "-o", mo, NULL };
+    g_autofree char *so = NULL, *se = NULL;
+    g_assert_cmpint (tsr_test_run_cli (args, &so, &se), !=, 0);
+    g_assert_nonnull (strstr (se, mp));
+    g_assert_null (strchr (g_strchomp (se), '\n'));
+    g_assert_false (g_file_test (mo, G_FILE_TEST_EXISTS));
+  }
+  {
+    /* an unknown key is refused */
+    const char *args[] = { "background", in, "-o", col, "--set", "post.nope=1", NULL };
+    g_autofree char *so = NULL, *se = NULL;
+    g_assert_cmpint (tsr_test_run_cli (args, &so, &se), !=, 0);
+    g_assert_nonnull (strstr (se, "post.nope"));
+  }
+  tsr_test_rmtree (dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/post/background-gradient", test_background_gradient);
+  g_test_add_func ("/post/background-errors", test_background_errors);
+  g_test_add_func ("/post/colour-cast", test_colour_cast);
+  g_test_add_func ("/post/cli", test_post_cli);
+  return g_test_run ();
+}
