@@ -397,6 +397,115 @@ test_post_cli (void)
   tsr_test_rmtree (dir);
 }
 
+/* A Bayer frame (RGGB) of coloured stars on a flat sky, no noise; truth per channel. */
+typedef struct
+{
+  double x, y, f[3];
+} CStar;
+
+static TsrImage *
+bayer_stars (GArray **out, double sigma, double sky, double noise, guint seed)
+{
+  g_autoptr (GRand) rng = g_rand_new_with_seed (seed);
+  const int w = 320, h = 256;
+  g_autoptr (GArray) pos = random_stars (rng, w, h, 40, 20, 24, 20000, 200000);
+  GArray *stars = g_array_new (FALSE, FALSE, sizeof (CStar));
+  g_autofree float *planes = g_new0 (float, (gsize) 3 * w * h);
+  for (guint i = 0; i < pos->len; i++)
+    {
+      const Star *s = &g_array_index (pos, Star, i);
+      /* colours from red (R/G 1.6, B/G 0.4) to blue (R/G 0.5, B/G 1.5) */
+      double t = g_rand_double (rng);
+      CStar cs = { s->x, s->y, { s->flux * (1.6 - 1.1 * t), s->flux, s->flux * (0.4 + 1.1 * t) } };
+      for (int c = 0; c < 3; c++)
+        add_star (planes + (gsize) c * w * h, w, h, cs.x, cs.y, cs.f[c], sigma);
+      g_array_append_val (stars, cs);
+    }
+  TsrImage *m = tsr_image_new (w, h, 1);
+  m->cfa = TSR_CFA_RGGB;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        int c = tsr_cfa_color (m->cfa, x, y);
+        m->data[(gsize) y * w + x] = (float) (sky + planes[(gsize) c * w * h + (gsize) y * w + x]
+                                              + noise * gauss_noise (rng));
+      }
+  *out = stars;
+  return m;
+}
+
+/* worst |flux/truth − 1| of the stars per channel */
+static void
+demosaic_flux_error (const TsrImage *rgb, const GArray *stars, double sky, double worst[3])
+{
+  for (int c = 0; c < 3; c++)
+    {
+      worst[c] = 0;
+      for (guint i = 0; i < stars->len; i++)
+        {
+          const CStar *s = &g_array_index (stars, CStar, i);
+          double f = aperture_sum (tsr_image_plane (rgb, c), rgb->width, s->x, s->y, 7, sky);
+          worst[c] = MAX (worst[c], fabs (f / s->f[c] - 1));
+        }
+    }
+}
+
+static double
+correlation (const float *a, const float *b, gsize n)
+{
+  double ma = 0, mb = 0, saa = 0, sbb = 0, sab = 0;
+  for (gsize k = 0; k < n; k++)
+    ma += a[k] / n, mb += b[k] / n;
+  for (gsize k = 0; k < n; k++)
+    saa += (a[k] - ma) * (a[k] - ma), sbb += (b[k] - mb) * (b[k] - mb), sab += (a[k] - ma) * (b[k] - mb);
+  return sab / sqrt (saa * sbb);
+}
+
+static void
+test_demosaic_rcd (void)
+{
+  /* flux: FWHM 2.8 px stars of every colour, no noise */
+  GArray *stars;
+  g_autoptr (TsrImage) m = bayer_stars (&stars, 1.2, 50, 0, 99);
+  g_autoptr (TsrImage) rcd = tsr_demosaic_rcd (m), mhc = tsr_demosaic (m);
+  double wr[3], wm[3];
+  demosaic_flux_error (rcd, stars, 50, wr);
+  demosaic_flux_error (mhc, stars, 50, wm);
+  g_test_message ("worst star flux error R G B: rcd %.3f %.3f %.3f %%, mhc %.3f %.3f %.3f %%", 100 * wr[0],
+                  100 * wr[1], 100 * wr[2], 100 * wm[0], 100 * wm[1], 100 * wm[2]);
+  for (int c = 0; c < 3; c++)
+    g_assert_cmpfloat (wr[c], <, 0.01);
+  /* native samples kept */
+  for (int y = 10; y < 20; y++)
+    for (int x = 10; x < 20; x++)
+      {
+        int c = tsr_cfa_color (m->cfa, x, y);
+        g_assert_cmpfloat (tsr_image_plane (rcd, c)[y * m->width + x], ==, m->data[y * m->width + x]);
+      }
+  /* scale invariance: twice the input is twice the output */
+  g_autoptr (TsrImage) m2 = tsr_image_copy (m);
+  for (gsize k = 0; k < tsr_image_npix (m2); k++)
+    m2->data[k] *= 2;
+  g_autoptr (TsrImage) rcd2 = tsr_demosaic_rcd (m2);
+  for (gsize k = 0; k < 3 * tsr_image_npix (m2); k += 101)
+    g_assert_cmpfloat (fabs (rcd2->data[k] - 2 * rcd->data[k]), <=, 1e-4 * fabs (rcd2->data[k]) + 1e-3);
+  g_array_unref (stars);
+
+  /* colour noise: correlation of R and B on a flat noisy sky, per pixel and in 8×8 bins */
+  GArray *none;
+  g_autoptr (TsrImage) flat = bayer_stars (&none, 1.2, 100, 10, 5);
+  g_array_unref (none);
+  /* the same noise without stars: a blank Bayer frame */
+  g_autoptr (GRand) rng = g_rand_new_with_seed (11);
+  for (gsize k = 0; k < tsr_image_npix (flat); k++)
+    flat->data[k] = (float) (100 + 10 * gauss_noise (rng));
+  g_autoptr (TsrImage) fr = tsr_demosaic_rcd (flat), fm = tsr_demosaic (flat);
+  gsize n = tsr_image_npix (flat);
+  double cr = correlation (fr->data, fr->data + 2 * n, n), cm = correlation (fm->data, fm->data + 2 * n, n);
+  g_test_message ("R–B noise correlation per pixel: rcd %.3f, mhc %.3f", cr, cm);
+  g_assert_cmpfloat (cr, <, cm);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -405,5 +514,6 @@ main (int argc, char **argv)
   g_test_add_func ("/post/background-errors", test_background_errors);
   g_test_add_func ("/post/colour-cast", test_colour_cast);
   g_test_add_func ("/post/cli", test_post_cli);
+  g_test_add_func ("/post/demosaic-rcd", test_demosaic_rcd);
   return g_test_run ();
 }
