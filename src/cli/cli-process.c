@@ -234,10 +234,14 @@ cli_process (int argc, char **argv)
     printf (_("by hand (project [frames]): %u gated frame(s) included, %u frame(s) excluded\n"), n_included,
             n_excluded);
   printf (_("tile %d px; reference %u; clusters %d\n"), a->tile_size, a->reg->reference, w->n_clusters);
-  printf (_("validation vs mean stack (%u matched stars): FWHM %.3f → %.3f px (%.1f %%), noise ratio %.3f, "
+  printf (_("validation vs mean stack (%u matched stars): FWHM %.3f → %.3f px (%.1f %%), per-pixel noise ratio %.3f, "
             "flux ratio %.4f, seam %.3f: %s\n"),
           v->n_matched, v->fwhm_mean, v->fwhm_result, 100.0 * (v->fwhm_ratio - 1.0), v->noise_ratio,
           v->flux_ratio, v->seam, v->pass ? _("PASS") : _("FAIL"));
+  printf (_("matched resolution: noise at 8×8 bins per unit star flux vs mean stack"));
+  for (int c = 0; c < v->n_channels; c++)
+    printf (" %s %.3f", v->n_channels == 3 ? (c == 0 ? "R" : c == 1 ? "G" : "B") : "L", v->bin_noise_ratio[c]);
+  printf (_("; point-source SNR %.1f (mean stack %.1f)\n"), v->snr_result, v->snr_mean);
   tsr_reconstruction_free (r);
   return 0;
 }
