@@ -506,6 +506,137 @@ test_demosaic_rcd (void)
   g_assert_cmpfloat (cr, <, cm);
 }
 
+/* 10 RGGB frames 240×200, sky 100, σ 5, 25 stars drifting 3 px per frame, 24 hot pixels
+ * (+8 σ … +200 σ) and 6 cold ones at fixed sensor positions. */
+#define CO_W 240
+#define CO_H 200
+#define CO_N 10
+
+static void
+test_cosmetic_session (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("post-cosmetic");
+  g_autoptr (GRand) rng = g_rand_new_with_seed (77);
+  g_autoptr (GArray) stars = random_stars (rng, CO_W, CO_H, 25, 40, 18, 3000, 150000);
+  int hx[30], hy[30];
+  for (int i = 0; i < 30; i++)
+    {
+      hx[i] = g_rand_int_range (rng, 12, CO_W - 12);
+      hy[i] = g_rand_int_range (rng, 12, CO_H - 12);
+    }
+  for (int f = 0; f < CO_N; f++)
+    {
+      g_autoptr (TsrImage) m = tsr_image_new (CO_W, CO_H, 1);
+      m->cfa = TSR_CFA_RGGB;
+      for (gsize k = 0; k < tsr_image_npix (m); k++)
+        m->data[k] = (float) (100 + 5 * gauss_noise (rng));
+      for (guint i = 0; i < stars->len; i++)
+        {
+          const Star *st = &g_array_index (stars, Star, i);
+          add_star (m->data, CO_W, CO_H, st->x + 3.0 * f - 15, st->y + 2.0 * f - 10, st->flux, 1.1);
+        }
+      for (int i = 0; i < 30; i++)
+        m->data[hy[i] * CO_W + hx[i]] = i < 24 ? 100 + 5 * (8 + 8 * i) : 5;
+      g_autofree char *name = g_strdup_printf ("f%02d.fits", f);
+      g_autofree char *path = write_image (dir, name, m);
+    }
+  const char *paths[] = { dir, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, NULL, &error);
+  g_assert_no_error (error);
+  TsrCosmeticParams cp = { 5.0, 0.6, 12 };
+  TsrCosmetic *c = tsr_cosmetic_find (s, &cp, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  const guint8 *map = tsr_cosmetic_map (c);
+  guint found = 0;
+  for (int i = 0; i < 30; i++)
+    found += map[hy[i] * CO_W + hx[i]];
+  g_test_message ("%lu hot, %lu cold found; %u of 30 injected", (unsigned long) tsr_cosmetic_n_hot (c),
+                  (unsigned long) tsr_cosmetic_n_cold (c), found);
+  g_assert_cmpuint (found, ==, 30);
+  g_assert_cmpuint (tsr_cosmetic_n_hot (c) + tsr_cosmetic_n_cold (c), <=, 32);
+  /* real stars untouched: nothing flagged within 4 px of any star in any frame */
+  g_autoptr (TsrImage) raw_first = tsr_session_read_frame (s, 0, &error);
+  for (int y = 0; y < CO_H; y++)
+    for (int x = 0; x < CO_W; x++)
+      {
+        if (!map[y * CO_W + x])
+          continue;
+        gboolean injected = FALSE;
+        for (int i = 0; i < 30; i++)
+          injected |= hx[i] == x && hy[i] == y;
+        if (injected)
+          continue;
+        for (guint i = 0; i < stars->len; i++)
+          for (int f = 0; f < CO_N; f++)
+            {
+              const Star *st = &g_array_index (stars, Star, i);
+              g_assert_cmpfloat (hypot (st->x + 3.0 * f - 15 - x, st->y + 2.0 * f - 10 - y), >, 4);
+            }
+      }
+  /* the result: after correction and demosaic nothing at an injected position stands above
+   * 5 σ of its neighbourhood; without it the defects do */
+  tsr_cosmetic_attach (c, s);
+  g_autoptr (TsrImage) fixed = tsr_session_read_frame (s, 0, &error);
+  g_assert_no_error (error);
+  g_autoptr (TsrImage) rgb_raw = tsr_demosaic_rcd (raw_first), rgb = tsr_demosaic_rcd (fixed);
+  double worst = 0, worst_raw = 0;
+  guint n_checked = 0;
+  for (int ch = 0; ch < 3; ch++)
+    {
+      /* the per-pixel σ of the demosaiced plane (its clipped sky spread: neighbouring
+       * pixels of a demosaiced plane are correlated, so pixel differences would understate it) */
+      double sig;
+      tsr_sky_level (tsr_image_plane (rgb, ch), rgb->mask, tsr_image_npix (rgb), &sig);
+      for (int i = 0; i < 30; i++)
+        {
+          /* a defect next to a star of this frame has no flat neighbourhood to compare with */
+          gboolean near = FALSE;
+          for (guint j = 0; j < stars->len; j++)
+            {
+              const Star *st = &g_array_index (stars, Star, j);
+              near |= hypot (st->x - 15 - hx[i], st->y - 10 - hy[i]) < 10;
+            }
+          if (near)
+            continue;
+          n_checked += ch == 0;
+        for (int dy = -1; dy <= 1; dy++)
+          for (int dx = -1; dx <= 1; dx++)
+            {
+              int x = hx[i] + dx, y = hy[i] + dy;
+              float v[56];   /* the 9×9 square less its central 5×5 */
+              int n = 0;
+              for (int yy = -4; yy <= 4; yy++)
+                for (int xx = -4; xx <= 4; xx++)
+                  if (MAX (abs (xx), abs (yy)) >= 3)
+                    v[n++] = tsr_image_plane (rgb, ch)[(y + yy) * CO_W + x + xx];
+              qsort (v, n, sizeof (float), cmp_float);
+              double med = 0.5 * (v[n / 2 - 1] + v[n / 2]);
+              double dev = fabs (tsr_image_plane (rgb, ch)[y * CO_W + x] - med) / sig;
+              if (dev > 5)
+                g_test_message ("defect %d (%d, %d) channel %d: %.1f σ (raw %g fixed %g)", i, x, y, ch, dev,
+                                raw_first->data[hy[i] * CO_W + hx[i]], fixed->data[hy[i] * CO_W + hx[i]]);
+              worst = MAX (worst, dev);
+              worst_raw = MAX (worst_raw, fabs (tsr_image_plane (rgb_raw, ch)[y * CO_W + x] - med) / sig);
+            }
+        }
+    }
+  g_test_message ("largest deviation at %u defects from their neighbourhood: %.2f σ corrected, %.1f σ uncorrected",
+                  n_checked, worst, worst_raw);
+  g_assert_cmpuint (n_checked, >=, 20);
+  g_assert_cmpfloat (worst_raw, >, 5);
+  g_assert_cmpfloat (worst, <, 5);
+  /* star pixels are as read: the first star's core unchanged */
+  const Star *st0 = &g_array_index (stars, Star, 0);
+  gsize k0 = (gsize) lround (st0->y - 10) * CO_W + lround (st0->x - 15);
+  g_assert_cmpfloat (fixed->data[k0], ==, raw_first->data[k0]);
+  gboolean hist = FALSE;
+  for (guint i = 0; i < tsr_header_n_cards (fixed->header); i++)
+    hist |= strstr (tsr_header_card (fixed->header, i), "cosmetic") != NULL;
+  g_assert_true (hist);
+  tsr_test_rmtree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -515,5 +646,6 @@ main (int argc, char **argv)
   g_test_add_func ("/post/colour-cast", test_colour_cast);
   g_test_add_func ("/post/cli", test_post_cli);
   g_test_add_func ("/post/demosaic-rcd", test_demosaic_rcd);
+  g_test_add_func ("/post/cosmetic-session", test_cosmetic_session);
   return g_test_run ();
 }

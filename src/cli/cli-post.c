@@ -140,3 +140,24 @@ cli_colour (int argc, char **argv)
 {
   return post_run (argc, argv, POST_COLOUR);
 }
+
+int
+cli_cosmetic_apply (const char *cmd, TsrSession *s, const TsrPostParams *p)
+{
+  if (!p->cosmetic || tsr_session_n_frames (s) < 3)
+    return 0;
+  TsrCosmeticParams cp = { p->cosmetic_sigma, p->cosmetic_fraction, p->cosmetic_frames };
+  GError *error = NULL;
+  TsrCosmetic *c = tsr_cosmetic_find (s, &cp, NULL, NULL, cli_cancellable (), &error);
+  if (!c)
+    return cli_fail (error);
+  printf (_("%s: cosmetic correction: %lu hot and %lu cold pixels found in the lights, replaced before demosaic\n"),
+          cmd, (unsigned long) tsr_cosmetic_n_hot (c), (unsigned long) tsr_cosmetic_n_cold (c));
+  if (tsr_cosmetic_n_hot (c) + tsr_cosmetic_n_cold (c) == 0)
+    {
+      tsr_cosmetic_free (c);
+      return 0;
+    }
+  tsr_cosmetic_attach (c, s);
+  return 0;
+}

@@ -35,3 +35,4 @@
 #include "tsr-planetary.h"
 #include "tsr-background.h"
 #include "tsr-colour.h"
+#include "tsr-cosmetic.h"

@@ -17,6 +17,14 @@ static const TsrParamSpec specs[] = {
                 N_("Neutralise the background and white-balance the result on its average star")),
   TSR_KEY_DOUBLE (TsrPostParams, "post.colour_min_snr", colour_min_snr, 3, 1000,
                   N_("Stars below this signal-to-noise ratio are not used for the white balance")),
+  TSR_KEY_BOOL (TsrPostParams, "cosmetic.session", cosmetic,
+                N_("Find hot and cold pixels from the lights themselves (outliers at one sensor position in most frames) and replace them before demosaic")),
+  TSR_KEY_DOUBLE (TsrPostParams, "cosmetic.sigma", cosmetic_sigma, 3, 1000,
+                  N_("A sample this many noise σ from its same-colour neighbours is an outlier")),
+  TSR_KEY_DOUBLE (TsrPostParams, "cosmetic.fraction", cosmetic_fraction, 0.3, 1,
+                  N_("A sensor position that is an outlier in at least this fraction of the sampled frames is a hot or cold pixel")),
+  TSR_KEY_INT (TsrPostParams, "cosmetic.frames", cosmetic_frames, 3, 200,
+               N_("Frames sampled, spread over the session, to find hot and cold pixels")),
 };
 
 void
@@ -30,6 +38,10 @@ tsr_post_params_init (TsrPostParams *p)
   p->bg_kappa = 2.5;
   p->colour = FALSE;
   p->colour_min_snr = 20.0;
+  p->cosmetic = TRUE;
+  p->cosmetic_sigma = 5.0;
+  p->cosmetic_fraction = 0.6;
+  p->cosmetic_frames = 12;
 }
 
 const TsrParamSpec *

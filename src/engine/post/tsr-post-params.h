@@ -15,6 +15,11 @@ typedef struct
   gboolean colour;        /* post.colour: background neutralisation and white balance on the
                              average star in process (FALSE) */
   double colour_min_snr;  /* post.colour_min_snr: stars used for the white balance (20) */
+  /* cosmetic correction from the session, before demosaic (tsr-cosmetic.h) */
+  gboolean cosmetic;      /* cosmetic.session: find hot/cold pixels from the lights (TRUE) */
+  double cosmetic_sigma;  /* cosmetic.sigma: outlier threshold in frame-noise σ (5) */
+  double cosmetic_fraction; /* cosmetic.fraction: of the sampled frames (0.6) */
+  int cosmetic_frames;    /* cosmetic.frames: frames sampled (12) */
 } TsrPostParams;
 
 void                tsr_post_params_init (TsrPostParams *p);

@@ -36,7 +36,7 @@ static const Job jobs[] = {
 
 static const char *const sections[] = {
   "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "cluster",
-  "validate", "deconv", "restore", "calib", "post", "run", NULL
+  "validate", "deconv", "restore", "calib", "post", "cosmetic", "run", NULL
 };
 
 /* Derived fields that mirror a key: the registration's own resources follow run.*. */
