@@ -8,7 +8,7 @@
 
 static const char *const sections[] = {
   "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "cluster",
-  "validate", "deconv", "restore", "calib", "run", NULL
+  "validate", "deconv", "restore", "calib", "post", "cosmetic", "run", NULL
 };
 
 static void
@@ -921,7 +921,8 @@ test_project_before_split (void)
   /* keys added after the file was written load to their defaults: those of issue 12 and those
    * of jobs added later (restore.*, calib.*) */
   static const char *const newer[] = { "deconv.solver", "deconv.stop_rel", "deconv.pedestal", "deconv.mask_saturated",
-                                       "deconv.gain_auto", "deconv.smooth", "deconv.smooth_sigma", "deconv.bright_floor" };
+                                       "deconv.gain_auto", "deconv.smooth", "deconv.smooth_sigma", "deconv.bright_floor",
+                                       "norm.demosaic" };
   TsrProject defaults;
   tsr_project_init (&defaults);
   for (guint i = 0; i < G_N_ELEMENTS (newer); i++)
@@ -931,10 +932,14 @@ test_project_before_split (void)
       g_assert_nonnull (got);
       g_assert_cmpstr (got, ==, def);
     }
-  guint n_later, n_calib;
+  guint n_later, n_calib, n_post;
   tsr_restore_params_specs (&n_later);
   tsr_calib_params_specs (&n_calib);
-  g_assert_cmpuint (checked + G_N_ELEMENTS (newer), ==, tsr_project_n_keys () - n_later - n_calib);
+  tsr_post_params_specs (&n_post);
+  g_assert_cmpuint (checked + G_N_ELEMENTS (newer), ==, tsr_project_n_keys () - n_later - n_calib - n_post);
+  TsrPostParams pdef;
+  tsr_post_params_init (&pdef);
+  g_assert_true (memcmp (&pdef, &p.post, sizeof pdef) == 0);
   TsrRestoreParams rdef;
   tsr_restore_params_init (&rdef);
   g_assert_true (memcmp (&rdef, &p.restore, sizeof rdef) == 0);
@@ -969,12 +974,17 @@ test_project_before_split (void)
   g_auto (GStrv) tok = g_strsplit (hist_all, " ", -1);
   GString *hs = g_string_new (NULL);
   for (guint i = 0; tok[i]; i++)
-    if (!g_str_has_prefix (tok[i], "restore.") && !g_str_has_prefix (tok[i], "calib."))
+    if (!g_str_has_prefix (tok[i], "restore.") && !g_str_has_prefix (tok[i], "calib.")
+        && !g_str_has_prefix (tok[i], "post.") && !g_str_has_prefix (tok[i], "cosmetic.")
+        && !g_str_has_prefix (tok[i], "norm.demosaic="))
       g_string_append_printf (hs, "%s%s", hs->len ? " " : "", tok[i]);
   g_autofree char *hist = g_string_free (hs, FALSE);
   g_assert_cmpstr (hist, ==, hist_before);
   /* the deconvolution's own history names every key it reads, in the same order */
-  g_autofree char *dh = tsr_deconv_params_history (&p.deconv, &p.tbqr, &p.run);
+  g_autofree char *dh_all = tsr_deconv_params_history (&p.deconv, &p.tbqr, &p.run);
+  /* norm.demosaic (issue 17) came after the file */
+  g_auto (GStrv) dtok = g_strsplit (dh_all, " norm.demosaic=rcd", -1);
+  g_autofree char *dh = g_strjoinv ("", dtok);
   g_assert_cmpstr (dh, ==, hist_before);
   /* a TBQR result lists the TBQR and run keys only */
   g_autofree char *th = tsr_tbqr_params_history (&p.tbqr, &p.run);
