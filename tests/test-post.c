@@ -637,6 +637,146 @@ test_cosmetic_session (void)
   tsr_test_rmtree (dir);
 }
 
+/* TBQR of a session; the result */
+static TsrImage *
+tbqr_result (TsrSession *s, TsrAnalysis **a_out)
+{
+  TsrProject p;
+  tsr_project_init (&p);
+  GError *e = NULL;
+  TsrAnalysis *a = tsr_tbqr_analyse (s, &p.tbqr, &p.run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (a, &p.tbqr, &e);
+  g_assert_no_error (e);
+  TsrReconstruction *r = tsr_tbqr_accumulate (a, w, &p.tbqr, &p.run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  TsrImage *res = tsr_image_ref (r->result);
+  tsr_reconstruction_free (r);
+  *a_out = a;
+  return res;
+}
+
+/* Per hot defect of the map and per frame, its place in the result (the frame's transform
+ * inverted): the largest deviation of the 3×3 pixels there from the ring 3–4 px away, in σ of
+ * the channel's sky; places within 8 px of a detected star are left out. Returns how many
+ * stand above 5 σ and the largest. */
+static guint
+hot_residues (const TsrImage *res, const TsrAnalysis *a, const guint8 *map, int w, int h, double *worst, guint *n_checked)
+{
+  gsize n = tsr_image_npix (res);
+  g_autoptr (TsrImage) lum = tsr_image_new (res->width, res->height, 1);
+  memcpy (lum->mask, res->mask, n);
+  for (gsize k = 0; k < n; k++)
+    lum->data[k] = (res->data[k] + res->data[n + k] + res->data[2 * n + k]) / 3;
+  TsrStarParams sp;
+  tsr_star_params_init (&sp);
+  sp.detect_sigma = 3;
+  g_autoptr (TsrStarList) sl = tsr_stars_detect (lum, &sp, NULL, NULL);
+  g_assert_nonnull (sl);
+  double sig[3];
+  for (int c = 0; c < 3; c++)
+    tsr_sky_level (tsr_image_plane (res, c), res->mask, n, &sig[c]);
+  guint above = 0;
+  *worst = 0;
+  *n_checked = 0;
+  for (guint f = 0; f < a->reg->n_frames; f++)
+    {
+      TsrTransform inv;
+      if (a->reg->frames[f].gate || !tsr_transform_invert (&a->reg->frames[f].transform, &inv))
+        continue;
+      for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+          {
+            if (!map[(gsize) y * w + x])
+              continue;
+            double xr, yr;
+            tsr_transform_apply (&inv, x, y, &xr, &yr);
+            int cx = (int) lround (xr), cy = (int) lround (yr);
+            if (cx < 6 || cy < 6 || cx >= res->width - 6 || cy >= res->height - 6)
+              continue;
+            gboolean near = FALSE;
+            for (guint i = 0; i < sl->stars->len && !near; i++)
+              {
+                const TsrStar *st = &g_array_index (sl->stars, TsrStar, i);
+                near = hypot (st->x - xr, st->y - yr) < 8;
+              }
+            if (near)
+              continue;
+            (*n_checked)++;
+            double dev = 0;
+            for (int c = 0; c < 3; c++)
+              {
+                const float *pl = tsr_image_plane (res, c);
+                float v[56];
+                int m = 0;
+                for (int dy = -4; dy <= 4; dy++)
+                  for (int dx = -4; dx <= 4; dx++)
+                    if (MAX (abs (dx), abs (dy)) >= 3)
+                      v[m++] = pl[(gsize) (cy + dy) * res->width + cx + dx];
+                qsort (v, m, sizeof (float), cmp_float);
+                double med = 0.5 * (v[m / 2 - 1] + v[m / 2]);
+                for (int dy = -1; dy <= 1; dy++)
+                  for (int dx = -1; dx <= 1; dx++)
+                    dev = MAX (dev, (pl[(gsize) (cy + dy) * res->width + cx + dx] - med) / sig[c]);
+              }
+            above += dev > 5;
+            *worst = MAX (*worst, dev);
+          }
+    }
+  return above;
+}
+
+static void
+test_ngc7023_hot_pixels (void)
+{
+  g_autofree char *dir = tsr_test_shared_data ("seestar-ngc7023");
+  if (!dir)
+    {
+      g_test_skip ("../shared/data/seestar-ngc7023 is absent: skipped");
+      return;
+    }
+  const char *paths[] = { dir, NULL };
+  TsrScanOptions o = { .recursive = TRUE };
+  GError *e = NULL;
+  g_autoptr (TsrSession) plain = tsr_session_scan (paths, &o, NULL, &e);
+  g_assert_no_error (e);
+  g_autoptr (TsrSession) fixed = tsr_session_scan (paths, &o, NULL, &e);
+  g_assert_no_error (e);
+  TsrPostParams pp;
+  tsr_post_params_init (&pp);
+  TsrCosmeticParams cp = { pp.cosmetic_sigma, pp.cosmetic_fraction, pp.cosmetic_frames };
+  TsrCosmetic *c = tsr_cosmetic_find (fixed, &cp, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  int w = fixed->width, h = fixed->height;
+  g_autofree guint8 *hot = g_new0 (guint8, (gsize) w * h);
+  /* the hot ones (the cold ones leave no bright residue to look for) */
+  g_autoptr (TsrImage) f0 = tsr_session_read_frame (plain, 0, &e);
+  g_assert_no_error (e);
+  guint n_hot = 0;
+  for (gsize k = 0; k < (gsize) w * h; k++)
+    if (tsr_cosmetic_map (c)[k])
+      {
+        int x = k % w;
+        if (x >= 2 && x < w - 2 && f0->data[k] > f0->data[k + 2] && f0->data[k] > f0->data[k - 2])
+          hot[k] = 1, n_hot++;
+      }
+  g_test_message ("NGC 7023: %lu hot, %lu cold pixels found in %u frames", (unsigned long) tsr_cosmetic_n_hot (c),
+                  (unsigned long) tsr_cosmetic_n_cold (c), tsr_session_n_frames (fixed));
+  g_assert_cmpuint (n_hot, >=, 20);
+  tsr_cosmetic_attach (c, fixed);
+  TsrAnalysis *ap = NULL, *af = NULL;
+  g_autoptr (TsrImage) rp = tbqr_result (plain, &ap), rf = tbqr_result (fixed, &af);
+  double wp, wf;
+  guint np, nf;
+  guint above_p = hot_residues (rp, ap, hot, w, h, &wp, &np), above_f = hot_residues (rf, af, hot, w, h, &wf, &nf);
+  g_test_message ("hot-pixel places in the result above 5 σ of their neighbourhood: %u of %u without the correction "
+                  "(worst %.1f σ), %u of %u with it (worst %.2f σ)", above_p, np, wp, above_f, nf, wf);
+  g_assert_cmpuint (above_p, >, 0);
+  g_assert_cmpuint (above_f, ==, 0);
+  tsr_analysis_unref (ap);
+  tsr_analysis_unref (af);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -647,5 +787,6 @@ main (int argc, char **argv)
   g_test_add_func ("/post/cli", test_post_cli);
   g_test_add_func ("/post/demosaic-rcd", test_demosaic_rcd);
   g_test_add_func ("/post/cosmetic-session", test_cosmetic_session);
+  g_test_add_func ("/post/data/ngc7023-hot-pixels", test_ngc7023_hot_pixels);
   return g_test_run ();
 }
