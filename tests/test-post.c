@@ -777,6 +777,57 @@ test_ngc7023_hot_pixels (void)
   tsr_analysis_unref (af);
 }
 
+/* process with the optional steps: both HISTORY lines, the printed summary, and the
+ * validation's matched-resolution noise and point-source SNR in the JSON */
+static void
+test_process_steps (void)
+{
+  TsrSynthParams sp;
+  tsr_synth_params_init (&sp);
+  sp.n_frames = 8;
+  sp.width = 480;
+  sp.height = 360;
+  sp.cfa = TSR_CFA_RGGB;
+  sp.n_trails = 0;
+  g_autofree char *dir = NULL;
+  g_autoptr (TsrSession) s = tsr_test_synth_session (&sp, NULL, "post-process", &dir, NULL);
+  g_autofree char *tmp = tsr_test_tmpdir ("post-process-out");
+  g_autofree char *out = g_build_filename (tmp, "r.fits", NULL), *json = g_build_filename (tmp, "r.json", NULL);
+  const char *args[] = { "process", dir, "-o", out, "--json", json, "--set", "post.background=true", "--set",
+                         "post.colour=true", "--set", "post.colour_min_snr=10", NULL };
+  g_autofree char *so = NULL, *se = NULL;
+  int rc = tsr_test_run_cli (args, &so, &se);
+  if (rc != 0)
+    g_test_message ("%s\n%s", so, se);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_nonnull (strstr (so, "cosmetic correction"));
+  g_assert_nonnull (strstr (so, "background: degree-2"));
+  g_assert_nonnull (strstr (so, "colour: average of"));
+  g_assert_nonnull (strstr (so, "point-source SNR"));
+  g_assert_true (has_history (out, "tessera background"));
+  g_assert_true (has_history (out, "tessera colour"));
+  g_assert_true (has_history (out, "norm.demosaic=rcd"));
+  g_autofree char *text = tsr_test_read_file (json, NULL);
+  const char *b = strstr (text, "\"noise_bin8_ratio\"");
+  g_assert_nonnull (b);
+  /* three finite numbers: "[a,b,c]" */
+  const char *lb = strchr (b, '['), *rb = strchr (b, ']');
+  g_assert_nonnull (lb);
+  g_autofree char *arr = g_strndup (lb + 1, rb - lb - 1);
+  g_auto (GStrv) parts = g_strsplit (arr, ",", -1);
+  g_assert_cmpuint (g_strv_length (parts), ==, 3);
+  for (int c = 0; c < 3; c++)
+    {
+      double v = g_ascii_strtod (parts[c], NULL);
+      g_assert_true (v > 0.5 && v < 1.5);
+    }
+  const char *snr = strstr (text, "\"snr_result\"");
+  g_assert_nonnull (snr);
+  g_assert_cmpfloat (g_ascii_strtod (strchr (snr, ':') + 1, NULL), >, 3);
+  tsr_test_rmtree (tmp);
+  tsr_test_rmtree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -787,6 +838,7 @@ main (int argc, char **argv)
   g_test_add_func ("/post/cli", test_post_cli);
   g_test_add_func ("/post/demosaic-rcd", test_demosaic_rcd);
   g_test_add_func ("/post/cosmetic-session", test_cosmetic_session);
+  g_test_add_func ("/post/process-steps", test_process_steps);
   g_test_add_func ("/post/data/ngc7023-hot-pixels", test_ngc7023_hot_pixels);
   return g_test_run ();
 }
