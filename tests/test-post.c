@@ -544,7 +544,7 @@ test_cosmetic_session (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, NULL, &error);
   g_assert_no_error (error);
-  TsrCosmeticParams cp = { 5.0, 0.6, 12 };
+  TsrCosmeticParams cp = { 5.0, 0.6, 12, 0 };
   TsrCosmetic *c = tsr_cosmetic_find (s, &cp, NULL, NULL, NULL, &error);
   g_assert_no_error (error);
   const guint8 *map = tsr_cosmetic_map (c);
@@ -744,7 +744,7 @@ test_ngc7023_hot_pixels (void)
   g_assert_no_error (e);
   TsrPostParams pp;
   tsr_post_params_init (&pp);
-  TsrCosmeticParams cp = { pp.cosmetic_sigma, pp.cosmetic_fraction, pp.cosmetic_frames };
+  TsrCosmeticParams cp = { pp.cosmetic_sigma, pp.cosmetic_fraction, pp.cosmetic_frames, 0 };
   TsrCosmetic *c = tsr_cosmetic_find (fixed, &cp, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   int w = fixed->width, h = fixed->height;

@@ -74,4 +74,4 @@ int      cli_calib_apply (TsrSession *s, const TsrRunParams *run);
 
 /* Cosmetic correction from the session (cosmetic.*): find the hot and cold pixels of the
  * lights and install their replacement behind the calibration. Returns 0 or the exit status. */
-int      cli_cosmetic_apply (const char *cmd, TsrSession *s, const TsrPostParams *p);
+int      cli_cosmetic_apply (const char *cmd, TsrSession *s, const TsrPostParams *p, guint n_threads);

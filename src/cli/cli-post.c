@@ -142,11 +142,11 @@ cli_colour (int argc, char **argv)
 }
 
 int
-cli_cosmetic_apply (const char *cmd, TsrSession *s, const TsrPostParams *p)
+cli_cosmetic_apply (const char *cmd, TsrSession *s, const TsrPostParams *p, guint n_threads)
 {
   if (!p->cosmetic || tsr_session_n_frames (s) < 3)
     return 0;
-  TsrCosmeticParams cp = { p->cosmetic_sigma, p->cosmetic_fraction, p->cosmetic_frames };
+  TsrCosmeticParams cp = { p->cosmetic_sigma, p->cosmetic_fraction, p->cosmetic_frames, n_threads };
   GError *error = NULL;
   TsrCosmetic *c = tsr_cosmetic_find (s, &cp, NULL, NULL, cli_cancellable (), &error);
   if (!c)

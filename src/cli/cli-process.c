@@ -100,7 +100,7 @@ cli_process (int argc, char **argv)
       return cli_fail (error);
   }
 
-  if ((rc = cli_calib_apply (s, &p.run)) != 0 || (rc = cli_cosmetic_apply ("process", s, &p.post)) != 0)
+  if ((rc = cli_calib_apply (s, &p.run)) != 0 || (rc = cli_cosmetic_apply ("process", s, &p.post, p.run.n_threads)) != 0)
     return rc;
   CliProgress prog;
   cli_progress_init (&prog);

@@ -8,6 +8,7 @@
 #include "tsr-cosmetic.h"
 
 #include "tsr-error.h"
+#include "tsr-parallel.h"
 #include "tsr-stats.h"
 
 #include <glib/gi18n.h>
@@ -48,6 +49,52 @@ median_small (float *v, int n)
       v[j + 1] = t;
     }
   return n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef struct
+{
+  const float *pl;
+  const guint8 *mask;
+  int w, h, st;
+  float thr;
+  guint8 *hot, *cold;
+} OutlierJob;
+
+/* Count the outliers of rows 2·st + [begin, end) of one plane (each row its own counters). */
+static void
+outlier_rows (gsize begin, gsize end, gpointer data)
+{
+  const OutlierJob *j = data;
+  const float *pl = j->pl;
+  int w = j->w, st = j->st;
+  for (int y = 2 * st + (int) begin; y < 2 * st + (int) end; y++)
+    for (int x = 2 * st; x < w - 2 * st; x++)
+      {
+        gsize k = (gsize) y * w + x;
+        if (!j->mask[k])
+          continue;
+        float v[8];
+        int m = 0;
+        for (int q = 0; q < 8; q++)
+          {
+            gsize o = (gsize) (y + nb8[q][1] * st) * w + x + nb8[q][0] * st;
+            if (j->mask[o])
+              v[m++] = pl[o];
+          }
+        if (m < 5)
+          continue;
+        float med = median_small (v, m), ex = pl[k] - med;
+        if (ex > j->thr)
+          {
+            /* direct neighbours (other colours on a mosaic): a star lifts them too */
+            float dn = 0.25f * (pl[k - 1] + pl[k + 1] + pl[k - w] + pl[k + w]);
+            float ring = 0.25f * (pl[k - 2 * w] + pl[k + 2 * w] + pl[k - 2] + pl[k + 2]);
+            if (dn - ring < 0.25f * ex && j->hot[k] < 255)
+              j->hot[k]++;
+          }
+        else if (ex < -j->thr && j->cold[k] < 255)
+          j->cold[k]++;
+      }
 }
 
 TsrCosmetic *
@@ -91,35 +138,8 @@ tsr_cosmetic_find (TsrSession *s, const TsrCosmeticParams *p, TsrProgressFunc pr
           double sig = tsr_plane_noise (pl, img->mask, w, h, st);
           if (!(sig > 0))
             continue;
-          float thr = (float) (p->sigma * sig);
-          for (int y = 2 * st; y < h - 2 * st; y++)
-            for (int x = 2 * st; x < w - 2 * st; x++)
-              {
-                gsize k = (gsize) y * w + x;
-                if (!img->mask[k])
-                  continue;
-                float v[8];
-                int m = 0;
-                for (int j = 0; j < 8; j++)
-                  {
-                    gsize q = (gsize) (y + nb8[j][1] * st) * w + x + nb8[j][0] * st;
-                    if (img->mask[q])
-                      v[m++] = pl[q];
-                  }
-                if (m < 5)
-                  continue;
-                float med = median_small (v, m), ex = pl[k] - med;
-                if (ex > thr)
-                  {
-                    /* direct neighbours (other colours on a mosaic): a star lifts them too */
-                    float dn = 0.25f * (pl[k - 1] + pl[k + 1] + pl[k - w] + pl[k + w]);
-                    float ring = 0.25f * (pl[k - 2 * w] + pl[k + 2 * w] + pl[k - 2] + pl[k + 2]);
-                    if (dn - ring < 0.25f * ex && hot[k] < 255)
-                      hot[k]++;
-                  }
-                else if (ex < -thr && cold[k] < 255)
-                  cold[k]++;
-              }
+          OutlierJob job = { pl, img->mask, w, h, st, (float) (p->sigma * sig), hot, cold };
+          tsr_parallel_range ((gsize) MAX (h - 4 * st, 0), p->n_threads, 64, outlier_rows, &job);
         }
       if (progress)
         progress (_("Finding hot pixels"), i + 1, ns, progress_data);

@@ -16,6 +16,7 @@ typedef struct
   double sigma;       /* an outlier in a frame: this many σ from its same-colour neighbours' median */
   double fraction;    /* … in at least this fraction of the sampled frames is a defect */
   int max_frames;     /* frames sampled, spread over the session */
+  guint n_threads;    /* worker threads (0: one per processor) */
 } TsrCosmeticParams;
 
 typedef struct _TsrCosmetic TsrCosmetic;
