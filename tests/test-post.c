@@ -491,6 +491,29 @@ test_demosaic_rcd (void)
     g_assert_cmpfloat (fabs (rcd2->data[k] - 2 * rcd->data[k]), <=, 1e-4 * fabs (rcd2->data[k]) + 1e-3);
   g_array_unref (stars);
 
+  /* tiny and odd-sized mosaics, masked samples: every output finite, native samples kept,
+   * the mask copied */
+  const int sizes[][2] = { { 1, 1 }, { 2, 3 }, { 5, 7 }, { 9, 4 }, { 17, 13 } };
+  for (guint t = 0; t < G_N_ELEMENTS (sizes); t++)
+    {
+      g_autoptr (TsrImage) tm = tsr_image_new (sizes[t][0], sizes[t][1], 1);
+      tm->cfa = TSR_CFA_GBRG;
+      for (gsize k = 0; k < tsr_image_npix (tm); k++)
+        tm->data[k] = (float) (k % 7) * 3 - 4;
+      tm->mask[0] = 0;
+      g_autoptr (TsrImage) tr = tsr_demosaic_rcd (tm);
+      g_assert_nonnull (tr);
+      g_assert_cmpint (tr->channels, ==, 3);
+      g_assert_cmpint (tr->mask[0], ==, 0);
+      for (gsize k = 0; k < 3 * tsr_image_npix (tm); k++)
+        g_assert_true (isfinite (tr->data[k]));
+      for (int y = 0; y < tm->height; y++)
+        for (int x = 0; x < tm->width; x++)
+          if (x + y > 0)
+            g_assert_cmpfloat (tsr_image_plane (tr, tsr_cfa_color (tm->cfa, x, y))[y * tm->width + x], ==,
+                               tm->data[y * tm->width + x]);
+    }
+
   /* colour noise: correlation of R and B on a flat noisy sky, per pixel and in 8×8 bins */
   GArray *none;
   g_autoptr (TsrImage) flat = bayer_stars (&none, 1.2, 100, 10, 5);
