@@ -109,14 +109,20 @@ tsr_cosmetic_find (TsrSession *s, const TsrCosmeticParams *p, TsrProgressFunc pr
   c->width = w;
   c->height = h;
   c->step = s->cfa != TSR_CFA_NONE ? 2 : 1;
-  c->bad = g_new0 (guint8, n);
+  c->bad = g_try_malloc0 (n);
+  g_autofree guint8 *hot = c->bad ? g_try_malloc0 (n) : NULL, *cold = hot ? g_try_malloc0 (n) : NULL;
+  if (!cold)
+    {
+      tsr_set_memory_error (error, 3 * n, _("the hot-pixel maps (cosmetic.session=false avoids them)"));
+      tsr_cosmetic_free (c);
+      return NULL;
+    }
   c->n_frames = ns;
   if (nf < 3)
     {
       c->n_frames = 0;
       return c;
     }
-  g_autofree guint8 *hot = g_new0 (guint8, n), *cold = g_new0 (guint8, n);
   const int st = c->step;
   for (guint i = 0; i < ns; i++)
     {

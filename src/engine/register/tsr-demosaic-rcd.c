@@ -49,11 +49,10 @@ reflect (int i, int n)
 
 /* The mosaic padded by PAD reflected samples (an even shift keeps the CFA phase), masked
  * samples filled with the mean of valid same-colour neighbours. */
-static float *
-padded_mosaic (const TsrImage *m, int W, int H)
+static void
+padded_mosaic (const TsrImage *m, int W, int H, float *f)
 {
   int w = m->width, h = m->height;
-  float *f = g_new (float, (gsize) W * H);
   for (int y = 0; y < H; y++)
     {
       int sy = reflect (y - PAD, h);
@@ -82,7 +81,6 @@ padded_mosaic (const TsrImage *m, int W, int H)
           f[(gsize) y * W + x] = v;
         }
     }
-  return f;
 }
 
 /* Separable Gaussian blur (σ = 1.5, radius 5) of a W × H plane over the rows and columns
@@ -127,9 +125,22 @@ tsr_demosaic_rcd (const TsrImage *m)
   out->header = tsr_header_copy (m->header);
   memcpy (out->mask, m->mask, (gsize) w * h);
 
-  float *cfa = padded_mosaic (m, W, H);
-  float *vh = g_new0 (float, N), *vst = g_new0 (float, N), *hst = g_new0 (float, N);
-  float *pl[3] = { g_new0 (float, N), g_new0 (float, N), g_new0 (float, N) };
+  /* scratch: eight padded planes; an allocation failure (a huge frame in a small address
+   * space) returns NULL, which the callers report, instead of aborting */
+  float *buf[8];
+  gboolean ok = TRUE;
+  for (int b = 0; b < 8; b++)
+    ok &= (buf[b] = g_try_malloc0_n (N, sizeof (float))) != NULL;
+  if (!ok)
+    {
+      for (int b = 0; b < 8; b++)
+        g_free (buf[b]);
+      tsr_image_unref (out);
+      return NULL;
+    }
+  float *cfa = buf[0], *lpf = buf[1], *vh = buf[2], *vst = buf[3], *hst = buf[4];
+  float *pl[3] = { buf[5], buf[6], buf[7] };
+  padded_mosaic (m, W, H, cfa);
   float *G = pl[1];
   int col[2][2];
   for (int py = 0; py < 2; py++)
@@ -161,7 +172,6 @@ tsr_demosaic_rcd (const TsrImage *m)
         vh[i] = V / (V + Hs);
       }
   /* the 3×3 low pass of the mosaic: every site sees R + 2G + B (weights 1, ½, ¼) */
-  float *lpf = g_new0 (float, N);
   for (int y = 1; y < H - 1; y++)
     for (int x = 1; x < W - 1; x++)
       {
@@ -284,13 +294,8 @@ tsr_demosaic_rcd (const TsrImage *m)
             dst[(gsize) y * w + x] = v;
           }
     }
-  g_free (cfa);
-  g_free (lpf);
-  g_free (vh);
-  g_free (vst);
-  g_free (hst);
-  for (int c = 0; c < 3; c++)
-    g_free (pl[c]);
+  for (int b = 0; b < 8; b++)
+    g_free (buf[b]);
   out->cfa = TSR_CFA_NONE;
   return out;
 }
