@@ -19,7 +19,7 @@
  *    interpolated from the sharper green, so a red or blue star gains or loses flux — the
  *    +8 % R, +17 % B measured for RCD as Siril ships it). The difference to bilinear
  *    interpolation, which conserves each channel's flux exactly (every sample spread with
- *    unit total weight), is high-passed: its local mean (a σ = 1.5 px Gaussian) is taken
+ *    unit total weight), is high-passed: its local mean (a σ = 1.5 px Gaussian, radius 4) is taken
  *    out at the interpolated sites, scaled by their share, so every channel's flux in any
  *    aperture of a few pixels equals the bilinear one while the edge-directed detail stays.
  *
@@ -83,33 +83,43 @@ padded_mosaic (const TsrImage *m, int W, int H, float *f)
     }
 }
 
-/* Separable Gaussian blur (σ = 1.5, radius 5) of a W × H plane over the rows and columns
- * [r0, r1) × [r0, c1): reads up to 5 px outside, which the padding provides. */
+/* Separable Gaussian blur (σ = 1.5, radius 4, normalised) of a W × H plane over the rows and
+ * columns [r0, H − r0) × [r0, W − r0): reads up to 4 px outside, which the padding provides. */
 static void
 blur (const float *in, float *tmp, float *out, int W, int H, int r0)
 {
-  static const int R = 5;
-  double k[11], s = 0;
+  enum { R = 4 };
+  float k[2 * R + 1];
+  double s = 0;
   for (int i = -R; i <= R; i++)
-    s += k[i + R] = exp (-0.5 * i * i / (1.5 * 1.5));
-  for (int i = 0; i <= 2 * R; i++)
-    k[i] /= s;
+    s += exp (-0.5 * i * i / (1.5 * 1.5));
+  for (int i = -R; i <= R; i++)
+    k[i + R] = (float) (exp (-0.5 * i * i / (1.5 * 1.5)) / s);
   for (int y = r0 - R; y < H - r0 + R; y++)
-    for (int x = r0; x < W - r0; x++)
-      {
-        double a = 0;
-        for (int i = -R; i <= R; i++)
-          a += k[i + R] * in[(gsize) y * W + x + i];
-        tmp[(gsize) y * W + x] = (float) a;
-      }
+    {
+      const float *row = in + (gsize) y * W;
+      float *t = tmp + (gsize) y * W;
+      for (int x = r0; x < W - r0; x++)
+        {
+          float a = 0;
+          for (int i = -R; i <= R; i++)
+            a += k[i + R] * row[x + i];
+          t[x] = a;
+        }
+    }
   for (int y = r0; y < H - r0; y++)
-    for (int x = r0; x < W - r0; x++)
-      {
-        double a = 0;
-        for (int i = -R; i <= R; i++)
-          a += k[i + R] * tmp[(gsize) (y + i) * W + x];
-        out[(gsize) y * W + x] = (float) a;
-      }
+    {
+      float *o = out + (gsize) y * W;
+      for (int x = r0; x < W - r0; x++)
+        o[x] = 0;
+      for (int i = -R; i <= R; i++)
+        {
+          const float *t = tmp + (gsize) (y + i) * W;
+          float ki = k[i + R];
+          for (int x = r0; x < W - r0; x++)
+            o[x] += ki * t[x];
+        }
+    }
 }
 
 TsrImage *
