@@ -3,6 +3,7 @@
  * frames. Validation is in tsr-tbqr-validate.c, the frame cache in tsr-frame-cache.c. See
  * docs/tbqr.md. */
 #include "tsr-tbqr.h"
+#include "tsr-frame-file.h"
 #include "tsr-error.h"
 #include "tsr-fits.h"
 #include "tsr-frames.h"
@@ -1291,7 +1292,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
       /* header: the reference frame's, plus NCOMBINE and the processing history */
       TsrFitsInfo info;
       TsrHeader *h = NULL;
-      if (tsr_fits_read_info (tsr_session_frame (s, a->reg->reference)->path, &info, &h, NULL))
+      if (tsr_frame_read_info (tsr_session_frame (s, a->reg->reference)->path, &info, &h, NULL))
         {
           tsr_fits_info_clear (&info);
           tsr_header_free (res->header);
