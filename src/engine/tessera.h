@@ -36,3 +36,6 @@
 #include "tsr-nn-train.h"
 #include "tsr-restore.h"
 #include "tsr-planetary.h"
+#include "tsr-background.h"
+#include "tsr-colour.h"
+#include "tsr-cosmetic.h"
