@@ -242,6 +242,10 @@ setup_once (void)
                         st->median_update, st->rel_change, st->ema_update, st->ema_change, st->max_step, st->momentum);
       }
   if (g_getenv ("DDEBUG"))
+    for (guint i = 0; i < truth->frames->len; i++)
+      g_test_message ("truth frame %u: fwhm %.3f median %.3f", i, g_array_index (truth->frames, TsrSynthFrame, i).fwhm,
+                      g_array_index (truth->frames, TsrSynthFrame, i).fwhm_median);
+  if (g_getenv ("DDEBUG"))
     {
       g_autofree char *sum = g_compute_checksum_for_data (G_CHECKSUM_SHA1, (const guchar *) res->image->data,
                                                           tsr_image_npix (res->image) * sizeof (float));

@@ -45,6 +45,8 @@ typedef struct
   double bright_floor;  /* deconv.bright_floor: where the seed stands this many frame-noise σ
                            above its local sky, the latent is kept ≥ that sky (no moats round
                            bright stars); 0 = the pedestal everywhere */
+  double target_fwhm;   /* deconv.target_fwhm (1.5): FWHM (image px) of the Gaussian the latent is
+                           resolved to (the frames' PSFs are divided by it); 0 = a point */
 } TsrDeconvParams;
 
 void                tsr_deconv_params_init (TsrDeconvParams *p);

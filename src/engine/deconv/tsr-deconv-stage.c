@@ -414,8 +414,10 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
       else if (ns > 0)
         psf = tsr_psf_from_stamps (tsr_image_plane (img, pc), pmask, img->width, img->height, img->cfa, col, xs,
                                    ys, ns, ffwhm, j->r, 5);
-      if (!psf)   /* Moffat β = 3 holds 99.5 % within 3.6 FWHM */
-        psf = tsr_psf_new_moffat (ffwhm, fr->roundness, median_theta (fr->stars), 3.0, j->r,
+      if (!psf)   /* Moffat β = 3 holds 99.5 % within 3.6 FWHM. The measured FWHM already
+                     includes the pixel aperture and the model integrates over the pixels
+                     again: it takes the FWHM with the pixel's variance (1/12 px²) taken off */
+        psf = tsr_psf_new_moffat (sqrt (MAX (ffwhm * ffwhm - 2.354820045 * 2.354820045 / 12.0, 0.25 * ffwhm * ffwhm)), fr->roundness, median_theta (fr->stars), 3.0, j->r,
                                   2 * (int) ceil (3.6 * ffwhm) + 1);
       f->psf[c] = psf;
     }

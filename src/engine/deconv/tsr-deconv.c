@@ -999,6 +999,19 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       }
     for (int c = 0; c < j->C; c++)
       res->median_psf[c] = tsr_psf_resample (j->frames[best].psf[c], 1);
+    /* deconvolution to a finite resolution: every PSF is replaced by the kernel k with
+     * k ∗ g = h (g the target Gaussian), so the latent is the sky seen through g — a star is
+     * a sampled Gaussian, not a point between pixels, and a PSF slightly wider than a star's
+     * true one narrows the star instead of ringing round it */
+    if (dp->target_fwhm > 0)
+      for (guint u = 0; u < j->nu; u++)
+        for (int c = 0; c < j->C; c++)
+          {
+            DFrame *f = &j->frames[j->used[u]];
+            TsrPsf *k = tsr_psf_divide_gaussian (f->psf[c], dp->target_fwhm / 2.354820045);
+            tsr_psf_free (f->psf[c]);
+            f->psf[c] = k;
+          }
     DFrame *rf = &j->frames[reg->reference];
     if (rf->staged)
       {
@@ -1538,6 +1551,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     tsr_header_set_double (hd, "MF_PED", res->pedestal[0], "latent may go this far below 0 (channel 0)");
     tsr_header_set_double (hd, "MF_SMOO", r == 1 ? dp->smooth : 0.0, "smoothness prior weight (0: none)");
     tsr_header_set_double (hd, "MF_FLOOR", dp->bright_floor, "floor round sources above this many sigma (0: none)");
+    tsr_header_set_double (hd, "MF_TFWHM", dp->target_fwhm, "target resolution FWHM, px (0: a point)");
     tsr_header_set_double (hd, "MF_GAIN", j->gain_used, j->gain_used > 0 && res->gain_estimated
                                                           ? "e-/ADU, estimated from the frames" : "e-/ADU for Poisson variance (0: none)");
     tsr_header_set_bool (hd, "MF_VAR", TRUE, "per-pixel variance: sky + Poisson (MF_GAIN)");
