@@ -240,6 +240,8 @@ test_divide_gaussian (void)
       double dx, dy;
       tsr_psf_centroid (k, &dx, &dy);
       g_assert_cmpfloat (hypot (dx, dy), <, 0.02);
+      for (int i = 0; i < k->size * k->size; i++)
+        g_assert_cmpfloat (k->data[i], >=, 0.0f);
       /* k ∗ g against h, g the Gaussian sampled on the same grid */
       double s = sg * os;
       int gr = (int) ceil (5 * s), R = h->radius;

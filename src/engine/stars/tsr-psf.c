@@ -652,7 +652,8 @@ tsr_psf_centroid (const TsrPsf *psf, double *dx, double *dy)
 /* The residual kernel k with k ∗ g = psf for a Gaussian g of standard deviation sigma_px image
  * pixels (deconvolution to a finite target resolution, Magain, Courbin & Sohy 1998): computed
  * on the stamp zero-padded to twice its side, K = PSF · G / (G² + ε) (a Wiener division that
- * bounds the gain where G is small), cropped back to the stamp and renormalised. */
+ * bounds the gain where G is small), cropped back to the stamp, negative samples cut (the
+ * multiplicative solve needs k ≥ 0) and renormalised. */
 TsrPsf *
 tsr_psf_divide_gaussian (const TsrPsf *psf, double sigma_px)
 {
@@ -696,7 +697,9 @@ tsr_psf_divide_gaussian (const TsrPsf *psf, double sigma_px)
     for (int i = 0; i < s; i++)
       {
         int x = (i - psf->radius + n) % n, y = (j - psf->radius + n) % n;
-        sum += out->data[(gsize) j * s + i] = real[(gsize) y * n + x];
+        /* the multiplicative solve needs a non-negative kernel: the division's small
+         * negative lobes (a PSF barely wider than the target) are cut */
+        sum += out->data[(gsize) j * s + i] = MAX (real[(gsize) y * n + x], 0.0f);
       }
   if (sum > 0)
     for (int k = 0; k < s * s; k++)
