@@ -181,7 +181,8 @@ planetary_run (const char *command, int argc, char **argv, const char *out, cons
   cli_progress_end (&prog);
   if (!r)
     return cli_fail (error);
-  TsrImage *final = r->result;
+  /* default output: the automatically sharpened stack; explicit wavelet gains replace it */
+  TsrImage *final = r->sharpened && !any_wavelet ? r->sharpened : r->result;
   g_autoptr (TsrImage) sharp = NULL;
   if (any_wavelet)
     {
@@ -212,12 +213,23 @@ planetary_run (const char *command, int argc, char **argv, const char *out, cons
   printf (_("alignment points: %u of %u active (box %d px), local shifts %.2f px RMS; residual jitter of the "
             "global alignment %.3f px RMS\n"),
           act, r->n_aps, r->ap_size, r->local_shift_rms, r->residual_rms);
+  if (r->rotated)
+    printf (_("field rotation: frames rotated by up to %.3f° (4-DOF global alignment)\n"), r->rotation_max_deg);
   if (r->channels_aligned)
     printf (_("atmospheric dispersion: red moved by (%.2f, %.2f) px, blue by (%.2f, %.2f) px onto green\n"),
             -r->channel_dx[0], -r->channel_dy[0], -r->channel_dx[2], -r->channel_dy[2]);
   printf (_("sharpness (noise-debiased gradient energy): stack %.4g, mean %.4g, best frame %.4g; noise σ: stack %.4g, "
             "mean %.4g, best frame %.4g\n"),
           sr, sm, sb, nr, nm, nb);
+  if (r->sharpened)
+    {
+      double ns, ss = tsr_planetary_sharpness (r->sharpened, 0, 0, 0, 0, &ns);
+      g_autofree char *g = tsr_wavelet_params_get_string (&r->sharpen, "wavelets.gains");
+      printf (_("automatic sharpening: amount %.2f (wavelet gains %s, thresholds 2,0.5 σ): sharpness %.4g, noise σ "
+                "%.4g (limit: the mean's %.4g)%s\n"),
+              r->sharpen_amount, g, ss, ns, r->sharpen_noise_limit,
+              any_wavelet ? _("; not written: --wavelets given") : "");
+    }
   if (sharp)
     {
       double ns, ss = tsr_planetary_sharpness (sharp, 0, 0, 0, 0, &ns);
@@ -232,7 +244,7 @@ cli_planetary (int argc, char **argv)
   char *out = NULL, *mean_out = NULL, *json = NULL, *gains = NULL, *best_out = NULL;
   char **sets = NULL;
   GOptionEntry entries[] = {
-    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Result: the local-quality stack (.fits, .tif or .png)"), N_("OUT") },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Result: the local-quality stack, sharpened automatically unless planetary.sharpen=off (.fits, .tif or .png)"), N_("OUT") },
     { "mean-stack", 0, 0, G_OPTION_ARG_FILENAME, &mean_out, N_("Also write the plain mean of the globally aligned frames"), N_("MEAN") },
     { "best-frame", 0, 0, G_OPTION_ARG_FILENAME, &best_out, N_("Also write the best single frame, globally aligned"), N_("BEST") },
     { "json", 0, 0, G_OPTION_ARG_FILENAME, &json, N_("Write shifts, qualities and alignment points as JSON"), N_("FILE.json") },
