@@ -863,6 +863,126 @@ test_rotation (void)
   tsr_test_rmtree (dir);
 }
 
+/* Calibration frames on the planetary path: frames of a generated planet recorded through a
+ * vignetting flat (0.65 at the corners) with a dark of offset 500 DN and hot pixels, as a SER;
+ * FITS darks (a folder) and a master flat calibrate them: the stack is much closer to the
+ * truth than without; masters of another size are refused in one line naming the file. */
+static void
+test_calibration (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("pl-calib");
+  TsrPlanetSynthParams p;
+  tsr_planet_synth_params_init (&p);
+  p.n_frames = 10;
+  p.width = p.height = 128;
+  p.disc_radius = 40;
+  p.jitter = 3;
+  g_autoptr (TsrImage) truth = tsr_planet_synth_truth (&p);
+  const int w = p.width, h = p.height;
+  const gsize np = (gsize) w * h;
+  float *flat = g_new (float, np), *dark = g_new (float, np);
+  g_autoptr (GRand) rng = g_rand_new_with_seed (18);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        double r2 = (pow (x - 0.5 * w, 2) + pow (y - 0.5 * h, 2)) / (0.5 * w * 0.5 * w);
+        flat[(gsize) y * w + x] = (float) (1 - 0.175 * r2);
+        dark[(gsize) y * w + x] = 500 + (g_rand_int_range (rng, 0, 100) == 0 ? 5000 : 0);
+      }
+  /* the master flat is normalised to median 1: the calibrated frames are the clean frames × that
+   * median */
+  float *fs = g_memdup2 (flat, np * sizeof (float));
+  float fmed = tsr_median_inplace (fs, np);
+  g_free (fs);
+  TsrImage *frames[10], *clean[10];
+  for (guint i = 0; i < p.n_frames; i++)
+    {
+      frames[i] = tsr_planet_synth_frame (&p, truth, i, NULL, NULL);
+      clean[i] = tsr_image_copy (frames[i]);
+      for (gsize k = 0; k < np; k++)
+        {
+          frames[i]->data[k] = CLAMP (roundf (frames[i]->data[k] * 250.f * flat[k] + dark[k]), 0, 65535);
+          clean[i]->data[k] = CLAMP (roundf (clean[i]->data[k] * 250.f * fmed), 0, 65535);
+        }
+    }
+  g_autofree char *ser = g_build_filename (dir, "planet.ser", NULL);
+  g_autofree char *ser_clean = g_build_filename (dir, "clean.ser", NULL);
+  g_autoptr (GError) err = NULL;
+  g_assert_true (tsr_ser_write (ser, frames, p.n_frames, 16, TSR_SER_MONO, NULL, &err));
+  g_assert_true (tsr_ser_write (ser_clean, clean, p.n_frames, 16, TSR_SER_MONO, NULL, &err));
+  for (guint i = 0; i < p.n_frames; i++)
+    {
+      tsr_image_unref (frames[i]);
+      tsr_image_unref (clean[i]);
+    }
+  g_autofree char *darks = g_build_filename (dir, "darks", NULL);
+  g_mkdir_with_parents (darks, 0755);
+  const char *dark_cards[] = { "IMAGETYP= 'Dark Frame'", NULL };
+  float *dn = g_new (float, np);
+  for (int i = 0; i < 5; i++)
+    {
+      for (gsize k = 0; k < np; k++)
+        dn[k] = dark[k] + (float) g_rand_double_range (rng, -2, 2);
+      g_autofree char *path = g_strdup_printf ("%s/dark_%d.fits", darks, i);
+      tsr_test_write_fits (path, -32, w, h, 1, dn, dark_cards);
+    }
+  const char *flat_cards[] = { "IMAGETYP= 'Master Flat'", NULL };
+  g_autofree char *mflat = g_build_filename (dir, "master-flat.fits", NULL);
+  tsr_test_write_fits (mflat, -32, w, h, 1, flat, flat_cards);
+  g_autofree char *small = g_build_filename (dir, "small-flat.fits", NULL);
+  tsr_test_write_fits (small, -32, 64, 64, 1, flat, flat_cards);
+  g_autofree char *out_c = g_build_filename (dir, "cal.fits", NULL);
+  g_autofree char *out_u = g_build_filename (dir, "raw.fits", NULL);
+  char *o = NULL, *e = NULL;
+  const char *a1[] = { "planetary", ser, "-o", out_c, "--darks", darks, "--flats", mflat,
+                       "--set", "planetary.sharpen=off", NULL };
+  int rc = tsr_test_run_cli (a1, &o, &e);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_nonnull (strstr (o, "calibrated"));
+  g_free (o);
+  g_free (e);
+  const char *a2[] = { "planetary", ser, "-o", out_u, "--set", "planetary.sharpen=off", NULL };
+  rc = tsr_test_run_cli (a2, &o, &e);
+  g_assert_cmpint (rc, ==, 0);
+  g_free (o);
+  g_free (e);
+  g_autofree char *out_k = g_build_filename (dir, "clean.fits", NULL);
+  const char *a2b[] = { "planetary", ser_clean, "-o", out_k, "--set", "planetary.sharpen=off", NULL };
+  rc = tsr_test_run_cli (a2b, &o, &e);
+  g_assert_cmpint (rc, ==, 0);
+  g_free (o);
+  g_free (e);
+  g_autoptr (TsrImage) cal = tsr_fits_read (out_c, NULL);
+  g_autoptr (TsrImage) raw = tsr_fits_read (out_u, NULL);
+  g_autoptr (TsrImage) ref = tsr_fits_read (out_k, NULL);
+  g_assert_nonnull (cal);
+  g_assert_nonnull (raw);
+  g_assert_nonnull (ref);
+  double ec = rms_to_truth (cal, ref, p.disc_radius), eu = rms_to_truth (raw, ref, p.disc_radius);
+  g_test_message ("planetary stack RMS to the stack of the clean frames: calibrated %.0f DN, uncalibrated %.0f DN "
+                  "(of ~%.0f)", ec, eu, 250 * p.peak * fmed);
+  g_assert_cmpfloat (ec, <, 0.1 * eu);
+  /* process routes a SER to the planetary path and calibrates it too */
+  const char *a3[] = { "process", ser, "-o", out_c, "--darks", darks, "--flats", mflat, NULL };
+  rc = tsr_test_run_cli (a3, &o, &e);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_nonnull (strstr (o, "calibrated"));
+  g_free (o);
+  g_free (e);
+  /* a master of another size: one line naming it */
+  const char *a4[] = { "planetary", ser, "-o", out_c, "--flats", small, NULL };
+  rc = tsr_test_run_cli (a4, &o, &e);
+  g_assert_cmpint (rc, !=, 0);
+  g_assert_nonnull (strstr (e, small));
+  g_assert_true (strchr (e, '\n') == e + strlen (e) - 1);
+  g_free (o);
+  g_free (e);
+  g_free (flat);
+  g_free (dark);
+  g_free (dn);
+  tsr_test_rmtree (dir);
+}
+
 /* The resampling kernel: a 4-px period shifted by half a pixel keeps its amplitude through
  * Lanczos-3 (≥ 98 %), Catmull-Rom loses more than 10 % of it (the stacks would be blurred by
  * the kernel); a whole-pixel shift is exact with either. */
@@ -1074,6 +1194,7 @@ main (int argc, char **argv)
   g_test_add_func ("/planetary/synthetic-session", test_synthetic_session);
   g_test_add_func ("/planetary/kernel", test_kernel);
   g_test_add_func ("/planetary/rotation", test_rotation);
+  g_test_add_func ("/planetary/calibration", test_calibration);
   g_test_add_func ("/planetary/dispersion", test_dispersion);
   g_test_add_func ("/planetary/cli", test_cli);
   return g_test_run ();

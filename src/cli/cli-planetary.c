@@ -174,6 +174,39 @@ planetary_run (const char *command, int argc, char **argv, const char *out, cons
       if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
         return cli_fail_msg (_("%s: %s: the folder %s does not exist"), command, outs[i], dir);
     }
+  /* calibration frames (--bias, --darks, --flats, --dark-flats: FITS folders or masters) planned
+   * against the frames, built, and applied to every frame as it is read */
+  if (cli_calib_requested ())
+    {
+      const char *paths[TSR_CALIB_N_KINDS];
+      for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+        paths[k] = cli_calib_option (k);
+      g_autoptr (TsrCalib) c = tsr_calib_plan (paths, NULL, NULL, cli_cancellable (), &error);
+      if (!c || !tsr_calib_check_source (c, src, &error))
+        return cli_fail (error);
+      g_autoptr (GPtrArray) files = tsr_calib_input_files (c);
+      for (guint i = 0; i < G_N_ELEMENTS (outs); i++)
+        for (guint k = 0; outs[i] && k < files->len; k++)
+          if (cli_same_file (files->pdata[k], outs[i]))
+            return cli_fail_msg (_("%s: %s: the output would overwrite a calibration frame; choose another name"),
+                                 command, outs[i]);
+      TsrRunParams run;
+      tsr_run_params_init (&run);
+      CliProgress cp;
+      cli_progress_init (&cp);
+      gboolean built = tsr_calib_build (c, &run, cli_progress_cb, &cp, cli_cancellable (), &error);
+      cli_progress_end (&cp);
+      if (!built)
+        return cli_fail (error);
+      const GPtrArray *notes = tsr_calib_notes (c);
+      for (guint i = 0; i < notes->len; i++)
+        fprintf (stderr, _("tessera-cli: note: %s\n"), (const char *) notes->pdata[i]);
+      if (paths[TSR_CALIB_DARK])
+        fprintf (stderr, _("tessera-cli: note: the dark is subtracted unscaled from the lunar/planetary frames "
+                           "(take darks at their exposure)\n"));
+      tsr_calib_attach_source (g_steal_pointer (&c), src);
+      printf (_("calibrated: every frame of %s as it is read\n"), tsr_frame_source_path (src));
+    }
   CliProgress prog;
   cli_progress_init (&prog);
   gint64 t0 = g_get_monotonic_time ();
@@ -254,6 +287,7 @@ cli_planetary (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (_("INPUT… — lunar and planetary stacking"));
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  cli_calib_add_options (ctx);
   g_autofree char *help = planetary_help ();
   g_option_context_set_description (ctx, help);
   int status = 0;
