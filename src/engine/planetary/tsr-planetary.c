@@ -532,13 +532,14 @@ solve_n (double *M, double *v, int n)
  * v = y − cy; prm = a, b, tx, ty) over the frame less a margin, on planes already blurred; the
  * Jacobian uses R's gradient (exact at the solution, where the residual vanishes). */
 static gboolean
-lk_similarity (const float *R, const float *F, int w, int h, int stride, double prm[4], int iterations)
+lk_similarity (const float *R, const float *F, int w, int h, int stride, double prm[4], int iterations,
+               double *rms_out)
 {
   double cx = 0.5 * (w - 1), cy = 0.5 * (h - 1);
   int m = MAX (2, MIN (w, h) / 32);
   for (int it = 0; it < iterations; it++)
     {
-      double M[25] = { 0 }, v[5] = { 0 };
+      double M[25] = { 0 }, v[5] = { 0 }, se = 0, s1 = 0;
       gsize cnt = 0;
       for (int y = m; y < h - m; y += stride)
         for (int x = m; x < w - m; x += stride)
@@ -551,6 +552,8 @@ lk_similarity (const float *R, const float *F, int w, int h, int stride, double 
             double gx = 0.5 * (R[i + 1] - R[i - 1]), gy = 0.5 * (R[i + w] - R[i - w]);
             double J[5] = { gx * u + gy * vv, -gx * vv + gy * u, gx, gy, -1 };
             double e = sample_bilinear (F, w, h, (float) X, (float) Y) - R[i];
+            se += e * e;
+            s1 += e;
             for (int a = 0; a < 5; a++)
               {
                 v[a] -= J[a] * e;
@@ -561,6 +564,8 @@ lk_similarity (const float *R, const float *F, int w, int h, int stride, double 
           }
       if (cnt < 64)
         return FALSE;
+      if (rms_out) /* the residual (offset removed) at the parameters before this step */
+        *rms_out = sqrt (MAX (se / cnt - (s1 / cnt) * (s1 / cnt), 0));
       for (int a = 0; a < 5; a++)
         for (int b = 0; b < a; b++)
           M[a * 5 + b] = M[b * 5 + a];
@@ -656,7 +661,31 @@ fit_similarity (const Pyramid *pr, const float *F, double prm[4])
       double lv[4] = { q[0], q[1], 0, 0 };
       lv[2] = dx - (q[0] * dx - q[1] * dy) + q[2] * s;
       lv[3] = dy - (q[1] * dx + q[0] * dy) + q[3] * s;
-      ok = lk_similarity (pr->p[k], pf.p[k], pr->w[k], pr->h[k], k == 0 ? 2 : 1, lv, k == 0 ? 10 : 20);
+      if (k == pr->n - 1 && pr->n > 1)
+        {
+          /* the coarsest level: the fit from the given start and from starts turned by ±6° … ±42°
+           * (field rotation beyond the basin of one start); the lowest residual wins */
+          double best_rms = INFINITY, best_lv[4] = { lv[0], lv[1], lv[2], lv[3] };
+          gboolean any = FALSE;
+          for (int t = 0; t <= 14; t++)
+            {
+              double ang = (t == 0 ? 0 : (t % 2 ? 1 : -1) * 6.0 * ((t + 1) / 2)) * G_PI / 180;
+              double c = cos (ang), sn = sin (ang);
+              double tl[4] = { lv[0] * c - lv[1] * sn, lv[0] * sn + lv[1] * c, lv[2], lv[3] };
+              double rms = INFINITY;
+              if (lk_similarity (pr->p[k], pf.p[k], pr->w[k], pr->h[k], 1, tl, 30, NULL)
+                  && lk_similarity (pr->p[k], pf.p[k], pr->w[k], pr->h[k], 1, tl, 1, &rms) && rms < best_rms)
+                {
+                  best_rms = rms;
+                  memcpy (best_lv, tl, sizeof tl);
+                  any = TRUE;
+                }
+            }
+          ok = any;
+          memcpy (lv, best_lv, sizeof best_lv);
+        }
+      else
+        ok = lk_similarity (pr->p[k], pf.p[k], pr->w[k], pr->h[k], k == 0 ? 2 : 1, lv, k == 0 ? 10 : 20, NULL);
       if (ok)
         {
           q[0] = lv[0];
@@ -1381,7 +1410,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
       if (r->rotated)
         {
           double prm[4] = { r->rot_a[f], r->rot_b[f], sx, sy };
-          if (lk_similarity (Rb, Bf, w, h, 2, prm, 10))
+          if (lk_similarity (Rb, Bf, w, h, 2, prm, 10, NULL))
             {
               r->rot_a[f] = prm[0];
               r->rot_b[f] = prm[1];
