@@ -257,7 +257,10 @@ planetary_run (const char *command, int argc, char **argv, const char *out, cons
   if (r->sharpened)
     {
       double ns, ss = tsr_planetary_sharpness (r->sharpened, 0, 0, 0, 0, &ns);
-      g_autofree char *g = tsr_wavelet_params_get_string (&r->sharpen, "wavelets.gains");
+      GString *gs = g_string_new (NULL);
+      for (int j = 0; j < r->sharpen.n_gains; j++)
+        g_string_append_printf (gs, "%s%.3g", j ? "," : "", r->sharpen.gains[j]);
+      g_autofree char *g = g_string_free (gs, FALSE);
       printf (_("automatic sharpening: amount %.2f (wavelet gains %s, thresholds 2,0.5 σ): sharpness %.4g, noise σ "
                 "%.4g (limit: the mean's %.4g)%s\n"),
               r->sharpen_amount, g, ss, ns, r->sharpen_noise_limit,
