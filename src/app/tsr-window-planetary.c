@@ -1152,6 +1152,29 @@ on_reset_wavelets (GtkButton *b, TsrWindow *self)
   request_wavelets (self);
 }
 
+/* the gains and thresholds of the automatic sharpening (planetary.sharpen=auto): the largest
+ * that keep the noise at or below the mean stack's — what the CLI writes by default */
+static void
+on_auto_wavelets (GtkButton *b, TsrWindow *self)
+{
+  TsrPlanetaryUi *p = ui (self);
+  const TsrPlanetaryResult *r = p->result;
+  if (!r || !r->sharpened)
+    {
+      set_note (self, _("No automatic sharpening: the stack ran with planetary.sharpen=off"));
+      return;
+    }
+  p->updating = TRUE;
+  for (guint j = 0; j < N_LAYERS; j++)
+    {
+      gtk_range_set_value (GTK_RANGE (p->gain_scales[j]), (int) j < r->sharpen.n_gains ? r->sharpen.gains[j] : 1.0);
+      gtk_spin_button_set_value (GTK_SPIN_BUTTON (p->threshold_spins[j]),
+                                 (int) j < r->sharpen.n_thresholds ? r->sharpen.thresholds[j] : 0.0);
+    }
+  p->updating = FALSE;
+  request_wavelets (self);
+}
+
 static GtkWidget *
 section_label (const char *text)
 {
@@ -1277,7 +1300,15 @@ build_panel (TsrWindow *self)
   gtk_widget_set_tooltip_text (reset, _("Gains 1 and no thresholds: the stack unchanged"));
   gtk_widget_set_halign (reset, GTK_ALIGN_START);
   g_signal_connect (reset, "clicked", G_CALLBACK (on_reset_wavelets), self);
-  gtk_grid_attach (GTK_GRID (grid), reset, 1, row++, 1, 1);
+  GtkWidget *autob = gtk_button_new_with_mnemonic (_("_Automatic"));
+  gtk_widget_set_tooltip_text (autob, _("The sharpening the command line writes by default: the strongest whose noise "
+                                        "stays at or below the mean stack's"));
+  gtk_widget_set_halign (autob, GTK_ALIGN_START);
+  g_signal_connect (autob, "clicked", G_CALLBACK (on_auto_wavelets), self);
+  GtkWidget *bbox = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  gtk_box_append (GTK_BOX (bbox), reset);
+  gtk_box_append (GTK_BOX (bbox), autob);
+  gtk_grid_attach (GTK_GRID (grid), bbox, 1, row++, 2, 1);
 
   GtkWidget *sw = gtk_scrolled_window_new ();
   gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (sw), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
