@@ -36,7 +36,7 @@ tsr_planetary_params_init (TsrPlanetaryParams *p)
   p->quality_sigma = 1.0;
   p->channel_align = TRUE;
   p->rotation = TSR_PROT_AUTO;
-  p->rotation_min = 0.25;
+  p->rotation_min = 1.0;
   p->sharpen = TSR_PSHARPEN_AUTO;
   p->sharpen_max = 2.0;
   p->n_threads = 0;

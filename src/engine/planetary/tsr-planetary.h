@@ -110,7 +110,7 @@ typedef struct
                                global alignment (4 DOF: shift, rotation, scale; field rotation of an
                                alt-az mount). auto: fitted on surfaces and kept when it moves a frame
                                corner by more than rotation_min px; on: also for discs */
-  double rotation_min;      /* planetary.rotation_min: px at the frame corner (0.25) */
+  double rotation_min;      /* planetary.rotation_min: px at the frame corner (1) */
   TsrPlanetarySharpen sharpen; /* planetary.sharpen: auto | off — wavelet sharpening of the stack
                                with gains chosen so the noise stays at or below the plain mean's */
   double sharpen_max;       /* planetary.sharpen_max: largest sharpening amount (2) */
