@@ -249,7 +249,7 @@ tsr_tbqr_params_init (TsrTbqrParams *p)
   p->weight_cap = 0.0;
   p->local_mode = TSR_LOCAL_PSF;
   p->local_p = 2.0;
-  p->local_psf_size = TSR_PSF_SIZE_MAJOR;
+  p->local_psf_size = TSR_PSF_SIZE_MEAN;
   p->local_feather = 2.0;
 
   p->drizzle = TSR_DRIZZLE_AUTO;
