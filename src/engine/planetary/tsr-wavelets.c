@@ -205,11 +205,13 @@ auto_params (TsrWaveletParams *p, double amount)
 }
 
 static TsrImage *
-luminance_image (const TsrImage *img)
+luminance_image (const TsrImage *img, GError **error)
 {
   if (img->channels == 1)
     return tsr_image_ref ((TsrImage *) img);
-  TsrImage *l = tsr_image_new (img->width, img->height, 1);
+  TsrImage *l = tsr_image_new_checked (img->width, img->height, 1, "the luminance of the stack", error);
+  if (!l)
+    return NULL;
   gsize np = tsr_image_npix (img);
   memcpy (l->mask, img->mask, np);
   float *d = tsr_image_plane (l, 0);
@@ -230,7 +232,9 @@ tsr_wavelets_auto (const TsrImage *img, double noise_limit, double amount_max, T
   /* chosen on the luminance (where the sharpness and the noise are measured), applied to every
    * channel; the noise grows with the amount, so the largest amount under the limit is found by
    * bisection */
-  g_autoptr (TsrImage) lum = luminance_image (img);
+  g_autoptr (TsrImage) lum = luminance_image (img, error);
+  if (!lum)
+    return NULL;
   TsrWaveletParams p;
   double lo = 0, hi = MAX (amount_max, 0);
   auto_params (&p, hi);
