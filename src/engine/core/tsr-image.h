@@ -62,6 +62,21 @@ TsrImage *tsr_image_copy (const TsrImage *img);
 TsrImage *tsr_image_ref (TsrImage *img);
 void      tsr_image_unref (TsrImage *img);
 
+/* Index i reflected into [0, n) about the first and last sample (… 2 1 | 0 1 2 … n−1 | n−2 …;
+ * period 2(n − 1), so an even offset keeps a Bayer phase): the edge rule of the demosaics,
+ * the à-trous wavelets and the denoiser's tiles. */
+static inline int
+tsr_reflect_index (int i, int n)
+{
+  if (n == 1)
+    return 0;
+  int period = 2 * (n - 1);
+  i %= period;
+  if (i < 0)
+    i += period;
+  return i < n ? i : period - i;
+}
+
 static inline float *
 tsr_image_plane (const TsrImage *img, int c)
 {

@@ -170,18 +170,6 @@ tsr_denoise_stats (const TsrImage *img, int c, double *bg, double *sigma)
 
 /* ---- the tiled job --------------------------------------------------------------------- */
 
-static inline int
-reflect (int i, int n)
-{
-  if (n == 1)
-    return 0;
-  int period = 2 * (n - 1);
-  i %= period;
-  if (i < 0)
-    i += period;
-  return i < n ? i : period - i;
-}
-
 typedef struct
 {
   const TsrImage *in;
@@ -227,10 +215,10 @@ worker (gpointer data)
           const float bg = j->bg[sc], inv = 1.0f / j->sigma[sc];
           for (int ty = 0; ty < T; ty++)
             {
-              int iy = reflect (y0 + ty, H);
+              int iy = tsr_reflect_index (y0 + ty, H);
               for (int tx = 0; tx < T; tx++)
                 {
-                  gsize i = (gsize) iy * W + reflect (x0 + tx, W);
+                  gsize i = (gsize) iy * W + tsr_reflect_index (x0 + tx, W);
                   float v = in->mask[i] && isfinite (plane[i]) ? plane[i] : bg;
                   dst[(gsize) ty * T + tx] = asinhf ((v - bg) * inv);
                 }
@@ -439,16 +427,16 @@ smooth12_at (const float *p, int w, int h, int x, int y)
   float s = 0;
   for (int b = -2; b <= 2; b++)
     {
-      int yb = reflect (y + 2 * b, h);
+      int yb = tsr_reflect_index (y + 2 * b, h);
       for (int a = -2; a <= 2; a++)
         {
-          int xa = reflect (x + 2 * a, w);
+          int xa = tsr_reflect_index (x + 2 * a, w);
           float s1 = 0;
           for (int j = -2; j <= 2; j++)
             {
-              const float *row = p + (gsize) reflect (yb + j, h) * w;
+              const float *row = p + (gsize) tsr_reflect_index (yb + j, h) * w;
               for (int i = -2; i <= 2; i++)
-                s1 += k[i + 2] * k[j + 2] * row[reflect (xa + i, w)];
+                s1 += k[i + 2] * k[j + 2] * row[tsr_reflect_index (xa + i, w)];
             }
           s += k[a + 2] * k[b + 2] * s1;
         }

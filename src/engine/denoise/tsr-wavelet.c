@@ -7,18 +7,6 @@
 /* Noise σ of each à-trous B3-spline detail scale for unit white noise (Starck & Murtagh). */
 static const double scale_noise[] = { 0.8907, 0.2007, 0.0856, 0.0413, 0.0205, 0.0103, 0.0052 };
 
-static inline int
-mirror (int i, int n)
-{
-  if (n == 1)
-    return 0;
-  int period = 2 * (n - 1);
-  i %= period;
-  if (i < 0)
-    i += period;
-  return i < n ? i : period - i;
-}
-
 /* out = B3 smoothing of in with holes of 2^j (separable 1 4 6 4 1 / 16). */
 static void
 smooth (const float *in, float *out, float *tmp, int w, int h, int step)
@@ -29,7 +17,7 @@ smooth (const float *in, float *out, float *tmp, int w, int h, int step)
       {
         float s = 0;
         for (int t = -2; t <= 2; t++)
-          s += k[t + 2] * in[(gsize) y * w + mirror (x + t * step, w)];
+          s += k[t + 2] * in[(gsize) y * w + tsr_reflect_index (x + t * step, w)];
         tmp[(gsize) y * w + x] = s;
       }
   for (int y = 0; y < h; y++)
@@ -37,7 +25,7 @@ smooth (const float *in, float *out, float *tmp, int w, int h, int step)
       {
         float s = 0;
         for (int t = -2; t <= 2; t++)
-          s += k[t + 2] * tmp[(gsize) mirror (y + t * step, h) * w + x];
+          s += k[t + 2] * tmp[(gsize) tsr_reflect_index (y + t * step, h) * w + x];
         out[(gsize) y * w + x] = s;
       }
 }
@@ -93,19 +81,19 @@ tsr_wavelet_smooth (const float *in, float *out, float *tmp, int w, int h, int s
       float *t = tmp + (gsize) y * w;
       int lo = MIN (s2, w), hi = MAX (lo, w - s2);
       for (int x = 0; x < lo; x++)
-        t[x] = k2 * (r[mirror (x - s2, w)] + r[mirror (x + s2, w)]) + k1 * (r[mirror (x - s1, w)] + r[mirror (x + s1, w)])
+        t[x] = k2 * (r[tsr_reflect_index (x - s2, w)] + r[tsr_reflect_index (x + s2, w)]) + k1 * (r[tsr_reflect_index (x - s1, w)] + r[tsr_reflect_index (x + s1, w)])
                + k0 * r[x];
       for (int x = lo; x < hi; x++)
         t[x] = k2 * (r[x - s2] + r[x + s2]) + k1 * (r[x - s1] + r[x + s1]) + k0 * r[x];
       for (int x = hi; x < w; x++)
-        t[x] = k2 * (r[mirror (x - s2, w)] + r[mirror (x + s2, w)]) + k1 * (r[mirror (x - s1, w)] + r[mirror (x + s1, w)])
+        t[x] = k2 * (r[tsr_reflect_index (x - s2, w)] + r[tsr_reflect_index (x + s2, w)]) + k1 * (r[tsr_reflect_index (x - s1, w)] + r[tsr_reflect_index (x + s1, w)])
                + k0 * r[x];
     }
   for (int y = 0; y < h; y++)
     {
-      const float *a = tmp + (gsize) mirror (y - s2, h) * w, *b = tmp + (gsize) mirror (y - s1, h) * w;
-      const float *c = tmp + (gsize) y * w, *d = tmp + (gsize) mirror (y + s1, h) * w;
-      const float *e = tmp + (gsize) mirror (y + s2, h) * w;
+      const float *a = tmp + (gsize) tsr_reflect_index (y - s2, h) * w, *b = tmp + (gsize) tsr_reflect_index (y - s1, h) * w;
+      const float *c = tmp + (gsize) y * w, *d = tmp + (gsize) tsr_reflect_index (y + s1, h) * w;
+      const float *e = tmp + (gsize) tsr_reflect_index (y + s2, h) * w;
       float *o = out + (gsize) y * w;
       for (int x = 0; x < w; x++)
         o[x] = k2 * (a[x] + e[x]) + k1 * (b[x] + d[x]) + k0 * c[x];

@@ -12,21 +12,6 @@
 #include "tsr-fits.h"
 #include "tsr-tiff.h"
 
-static inline int
-mirror (int i, int n)
-{
-  if (n == 1)
-    return 0;
-  while (i < 0 || i >= n)
-    {
-      if (i < 0)
-        i = -i;
-      if (i >= n)
-        i = 2 * (n - 1) - i;
-    }
-  return i;
-}
-
 /* out = B3 ⊛ in with holes of step: separable, rows then columns. */
 static void
 b3_smooth (const float *in, float *out, float *tmp, int w, int h, int step)
@@ -40,7 +25,7 @@ b3_smooth (const float *in, float *out, float *tmp, int w, int h, int step)
         {
           float s = 0;
           for (int t = -2; t <= 2; t++)
-            s += k[t + 2] * r[mirror (x + t * step, w)];
+            s += k[t + 2] * r[tsr_reflect_index (x + t * step, w)];
           o[x] = s;
         }
     }
@@ -48,7 +33,7 @@ b3_smooth (const float *in, float *out, float *tmp, int w, int h, int step)
     {
       int ys[5];
       for (int t = -2; t <= 2; t++)
-        ys[t + 2] = mirror (y + t * step, h);
+        ys[t + 2] = tsr_reflect_index (y + t * step, h);
       float *o = out + (gsize) y * w;
       for (int x = 0; x < w; x++)
         {

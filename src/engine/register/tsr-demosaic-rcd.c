@@ -32,21 +32,6 @@
 
 #define PAD 8
 
-static inline int
-reflect (int i, int n)
-{
-  if (n == 1)
-    return 0;
-  while (i < 0 || i >= n)
-    {
-      if (i < 0)
-        i = -i;
-      if (i >= n)
-        i = 2 * (n - 1) - i;
-    }
-  return i;
-}
-
 /* The mosaic padded by PAD reflected samples (an even shift keeps the CFA phase), masked
  * samples filled with the mean of valid same-colour neighbours. */
 static void
@@ -55,10 +40,10 @@ padded_mosaic (const TsrImage *m, int W, int H, float *f)
   int w = m->width, h = m->height;
   for (int y = 0; y < H; y++)
     {
-      int sy = reflect (y - PAD, h);
+      int sy = tsr_reflect_index (y - PAD, h);
       for (int x = 0; x < W; x++)
         {
-          int sx = reflect (x - PAD, w);
+          int sx = tsr_reflect_index (x - PAD, w);
           gsize k = (gsize) sy * w + sx;
           float v = m->data[k];
           if (!m->mask[k])

@@ -4,22 +4,6 @@
 
 #include <string.h>
 
-/* Reflect about the first/last pixel: keeps the CFA parity. */
-static inline int
-reflect (int i, int n)
-{
-  if (n == 1)
-    return 0;
-  while (i < 0 || i >= n)
-    {
-      if (i < 0)
-        i = -i;
-      if (i >= n)
-        i = 2 * (n - 1) - i;
-    }
-  return i;
-}
-
 /* Invalid mosaic samples are filled with the mean of valid same-colour neighbours so the
  * filters see no holes; the output mask keeps them invalid. */
 static float *
@@ -60,7 +44,7 @@ demosaic_site (const float *src, int w, int h, int x, int y, gboolean inner, con
   gsize k = (gsize) y * w + x;
   int c = col[y & 1][x & 1];
 #define P(dx, dy) (inner ? src[k + (gssize) (dy) * w + (dx)] \
-                 : src[(gsize) reflect (y + (dy), h) * w + reflect (x + (dx), w)])
+                 : src[(gsize) tsr_reflect_index (y + (dy), h) * w + tsr_reflect_index (x + (dx), w)])
   float v = src[k];
   if (c == TSR_RED || c == TSR_BLUE)
     {
