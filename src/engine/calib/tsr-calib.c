@@ -964,6 +964,45 @@ cmp_float (const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
+void
+tsr_calib_repair_pixels (const guint8 *bad, int map_height, int step, TsrImage *img, int y0, gboolean revalidate)
+{
+  static const int nb[8][2] = { { -1, -1 }, { 0, -1 }, { 1, -1 }, { -1, 0 }, { 1, 0 }, { -1, 1 }, { 0, 1 }, { 1, 1 } };
+  const int w = img->width;
+  for (int y = 0; y < img->height; y++)
+    {
+      const guint8 *brow = bad + (gsize) (y0 + y) * w;
+      for (int x = 0; x < w; x++)
+        if (brow[x])
+          for (int ch = 0; ch < img->channels; ch++)
+            {
+              float *pl = tsr_image_plane (img, ch);
+              float v[8];
+              int k = 0;
+              for (int j = 0; j < 8; j++)
+                {
+                  int xx = x + nb[j][0] * step, yy = y + nb[j][1] * step;
+                  if (xx < 0 || xx >= w || yy < 0 || yy >= img->height || y0 + yy >= map_height)
+                    continue;
+                  gsize q = (gsize) yy * w + xx;
+                  if (bad[(gsize) (y0 + yy) * w + xx] || !img->mask[q])
+                    continue;
+                  v[k++] = pl[q];
+                }
+              gsize at = (gsize) y * w + x;
+              if (k == 0)
+                {
+                  img->mask[at] = 0;
+                  continue;
+                }
+              qsort (v, (size_t) k, sizeof (float), cmp_float);
+              pl[at] = k % 2 ? v[k / 2] : 0.5f * (v[k / 2 - 1] + v[k / 2]);
+              if (revalidate)
+                img->mask[at] = 1;
+            }
+    }
+}
+
 /* s = t_light / t_dark; 1 when either is unknown or the dark holds the bias */
 static double
 exposure_scale (const TsrCalib *c, double exposure)
@@ -1075,43 +1114,10 @@ apply_scaled (const TsrCalib *c, TsrImage *img, int y0, double s, GError **error
       for (gsize i = 0; i < n; i++)
         img->mask[i] &= masters[m]->mask[off0 + i];
 
-  /* hot and cold pixels: the median of the same-colour neighbours that are neither */
+  /* hot and cold pixels: the median of the same-colour neighbours that are neither (a dead
+   * pixel's flat held nothing either: the repaired sample is valid again) */
   if (c->bad)
-    {
-      const int step = c->mosaic ? 2 : 1;
-      static const int nb[8][2] = { { -1, -1 }, { 0, -1 }, { 1, -1 }, { -1, 0 }, { 1, 0 }, { -1, 1 }, { 0, 1 }, { 1, 1 } };
-      for (int y = 0; y < img->height; y++)
-        {
-          const guint8 *brow = c->bad + (gsize) (y0 + y) * w;
-          for (int x = 0; x < w; x++)
-            if (brow[x])
-              for (int ch = 0; ch < img->channels; ch++)
-                {
-                  float *pl = tsr_image_plane (img, ch);
-                  float v[8];
-                  int k = 0;
-                  for (int j = 0; j < 8; j++)
-                    {
-                      int xx = x + nb[j][0] * step, yy = y + nb[j][1] * step;
-                      if (xx < 0 || xx >= w || yy < 0 || yy >= img->height)
-                        continue;
-                      gsize q = (gsize) yy * w + xx;
-                      if (c->bad[off0 + q] || !img->mask[q])
-                        continue;
-                      v[k++] = pl[q];
-                    }
-                  gsize at = (gsize) y * w + x;
-                  if (k == 0)
-                    {
-                      img->mask[at] = 0;
-                      continue;
-                    }
-                  qsort (v, (size_t) k, sizeof (float), cmp_float);
-                  pl[at] = k % 2 ? v[k / 2] : 0.5f * (v[k / 2 - 1] + v[k / 2]);
-                  img->mask[at] = 1; /* a dead pixel's flat held nothing either */
-                }
-        }
-    }
+    tsr_calib_repair_pixels (c->bad, img->height + y0, c->mosaic ? 2 : 1, img, y0, TRUE);
   return TRUE;
 }
 

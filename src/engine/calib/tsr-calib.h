@@ -79,6 +79,14 @@ gboolean    tsr_calib_check_source (const TsrCalib *c, const TsrFrameSource *src
  * SER files and videos carry no exposure). c is owned by src afterwards. */
 void        tsr_calib_attach_source (TsrCalib *c, TsrFrameSource *src);
 
+/* Replace the samples of img (rows [y0, y0 + height) of a frame) that bad marks (a map of
+ * img's width and map_height rows) by the median of their 8 neighbours `step` px away (2 on
+ * a Bayer mosaic: the same colour) that are neither marked nor masked; none such: the sample
+ * is masked. revalidate: a repaired sample is valid again (its mask set). The hot/cold map of
+ * the master dark and the session's cosmetic map both use it. */
+void        tsr_calib_repair_pixels (const guint8 *bad, int map_height, int step, TsrImage *img, int y0,
+                                     gboolean revalidate);
+
 void        tsr_calib_free (TsrCalib *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrCalib, tsr_calib_free)
 

@@ -6,6 +6,7 @@
  * given fraction of the frames is a defect: stars, which move across the sensor between
  * frames (dither, drift, field rotation), are not outliers at one sensor position for long. */
 #include "tsr-cosmetic.h"
+#include "tsr-calib.h"
 
 #include "tsr-error.h"
 #include "tsr-parallel.h"
@@ -28,13 +29,6 @@ struct _TsrCosmetic
 };
 
 static const int nb8[8][2] = { { -1, -1 }, { 0, -1 }, { 1, -1 }, { -1, 0 }, { 1, 0 }, { -1, 1 }, { 0, 1 }, { 1, 1 } };
-
-static int
-cmp_float (const void *a, const void *b)
-{
-  float x = *(const float *) a, y = *(const float *) b;
-  return (x > y) - (x < y);
-}
 
 static float
 median_small (float *v, int n)
@@ -186,36 +180,7 @@ tsr_cosmetic_apply (const TsrCosmetic *c, TsrImage *img, int y0)
   int w = c->width, st = c->step;
   if (c->n_hot + c->n_cold == 0 || img->width != w)
     return;
-  for (int y = 0; y < img->height; y++)
-    {
-      const guint8 *brow = c->bad + (gsize) (y0 + y) * w;
-      for (int x = 0; x < w; x++)
-        if (brow[x])
-          for (int ch = 0; ch < img->channels; ch++)
-            {
-              float *pl = tsr_image_plane (img, ch);
-              float v[8];
-              int k = 0;
-              for (int j = 0; j < 8; j++)
-                {
-                  int xx = x + nb8[j][0] * st, yy = y + nb8[j][1] * st;
-                  if (xx < 0 || xx >= w || yy < 0 || yy >= img->height || y0 + yy >= c->height)
-                    continue;
-                  gsize q = (gsize) yy * w + xx;
-                  if (c->bad[(gsize) (y0 + yy) * w + xx] || !img->mask[q])
-                    continue;
-                  v[k++] = pl[q];
-                }
-              gsize at = (gsize) y * w + x;
-              if (k == 0)
-                {
-                  img->mask[at] = 0;
-                  continue;
-                }
-              qsort (v, (size_t) k, sizeof (float), cmp_float);
-              pl[at] = k % 2 ? v[k / 2] : 0.5f * (v[k / 2 - 1] + v[k / 2]);
-            }
-    }
+  tsr_calib_repair_pixels (c->bad, c->height, st, img, y0, FALSE);
 }
 
 static gboolean
