@@ -390,7 +390,10 @@ typedef struct
   TsrNnParam bn_g[MAX_BRANCHES], bn_b[MAX_BRANCHES];   /* n, n */
   TsrNnParam pw_w, pw_b;                               /* K·n, 1 */
   TsrNnParam bkg;                                      /* 3n: background plane per frame, σ units */
-  TsrNnParam *all[4 * MAX_BRANCHES + 3];
+  TsrNnParam diff;                                     /* gx·gy: the smooth map, out_scale units */
+  int gx, gy;            /* its bilinear grid: nodes at x = i·sx, y = j·sy (0 × 0: none) */
+  double sx, sy;
+  TsrNnParam *all[4 * MAX_BRANCHES + 4];
   guint n_all;
   float out_scale;       /* x = out_scale · ReLU(P) */
   /* batch-norm statistics over the whole image (training on random crops): refreshed every
@@ -399,9 +402,16 @@ typedef struct
 } Net;
 
 static void
-net_init (Net *net, int n, int K, float out_scale, gboolean background, GRand *rng)
+net_init (Net *net, int n, int K, float out_scale, gboolean background, int W, int H, double spacing, GRand *rng)
 {
   memset (net, 0, sizeof *net);
+  if (spacing > 0)
+    {
+      net->gx = MAX (2, (int) ceil ((W - 1) / spacing) + 1);
+      net->gy = MAX (2, (int) ceil ((H - 1) / spacing) + 1);
+      net->sx = (double) MAX (W - 1, 1) / (net->gx - 1);
+      net->sy = (double) MAX (H - 1, 1) / (net->gy - 1);
+    }
   net->n = n;
   net->K = K;
   net->out_scale = out_scale;
@@ -431,6 +441,52 @@ net_init (Net *net, int n, int K, float out_scale, gboolean background, GRand *r
   tsr_nn_param_init (&net->bkg, (gsize) 3 * n);
   if (background)
     net->all[net->n_all++] = &net->bkg;
+  tsr_nn_param_init (&net->diff, (gsize) MAX (net->gx * net->gy, 1));
+  if (net->gx > 0)
+    net->all[net->n_all++] = &net->diff;
+}
+
+/* The smooth map at image pixel (x, y) (bilinear; clamped outside the image), out_scale units;
+ * with the four node indices and weights when i/w are given. */
+static inline float
+diffuse_at (const Net *net, int x, int y, int i[4], float w[4])
+{
+  double fx = CLAMP (x, 0, (net->gx - 1) * net->sx) / net->sx, fy = CLAMP (y, 0, (net->gy - 1) * net->sy) / net->sy;
+  int x0 = MIN ((int) fx, net->gx - 2), y0 = MIN ((int) fy, net->gy - 2);
+  float ax = (float) (fx - x0), ay = (float) (fy - y0);
+  int ii[4] = { y0 * net->gx + x0, y0 * net->gx + x0 + 1, (y0 + 1) * net->gx + x0, (y0 + 1) * net->gx + x0 + 1 };
+  float ww[4] = { (1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay };
+  const float *v = net->diff.value;
+  if (i)
+    memcpy (i, ii, sizeof ii);
+  if (w)
+    memcpy (w, ww, sizeof ww);
+  return ww[0] * v[ii[0]] + ww[1] * v[ii[1]] + ww[2] * v[ii[2]] + ww[3] * v[ii[3]];
+}
+
+/* The smooth map and the per-frame background planes are degenerate in their common mode
+ * (a plane added to the map and taken from every frame's plane leaves the model unchanged):
+ * move the frames' mean plane (in the reference frame's units) into the map, so the
+ * frames' planes hold only their differences and the map's level is that of b0. Exact:
+ * bilinear interpolation reproduces a plane. */
+static void
+diffuse_pin (Net *net, const double *rms, const double *scale, int W, int H)
+{
+  if (net->gx == 0)
+    return;
+  double m[3] = { 0, 0, 0 };
+  for (int t = 0; t < net->n; t++)
+    for (int k = 0; k < 3; k++)
+      m[k] += net->bkg.value[3 * t + k] * rms[t] / scale[t] / net->n;
+  for (int t = 0; t < net->n; t++)
+    for (int k = 0; k < 3; k++)
+      net->bkg.value[3 * t + k] -= (float) (m[k] * scale[t] / rms[t]);
+  for (int j = 0; j < net->gy; j++)
+    for (int i = 0; i < net->gx; i++)
+      {
+        double ux = 2.0 * (i * net->sx) / MAX (W - 1, 1) - 1, uy = 2.0 * (j * net->sy) / MAX (H - 1, 1) - 1;
+        net->diff.value[j * net->gx + i] += (float) ((m[0] + m[1] * ux + m[2] * uy) / net->out_scale);
+      }
 }
 
 static void
@@ -448,6 +504,7 @@ net_clear (Net *net)
   tsr_nn_param_clear (&net->pw_w);
   tsr_nn_param_clear (&net->pw_b);
   tsr_nn_param_clear (&net->bkg);
+  tsr_nn_param_clear (&net->diff);
 }
 
 static guint
@@ -1055,7 +1112,13 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
     g_free (r);
   }
   Net net;
-  net_init (&net, n, K, (float) med_rms, rp->background, rng);
+  net_init (&net, n, K, (float) med_rms, rp->background, W, H, rp->diffuse * res->median_fwhm, rng);
+  double *f_rms = g_new (double, n), *f_scale = g_new (double, n);
+  for (int u = 0; u < n; u++)
+    {
+      f_rms[u] = j->frames[j->used[u]].rms;
+      f_scale[u] = j->frames[j->used[u]].scale;
+    }
   res->n_params = net_n_scalars (&net);
   float *best = g_new (float, res->n_params + (gsize) 2 * K * n);
   net_snapshot (&net, best);
@@ -1080,6 +1143,9 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   float *X = g_new (float, (gsize) lw * lh), *dX = g_new (float, (gsize) lw * lh);
   float *Xs = tsr_conv_spectrum_new (plan), *ACC = tsr_conv_spectrum_new (plan);
   float *yh = g_new (float, (gsize) ow * oh), *G = g_new (float, (gsize) ow * oh);
+  /* the smooth map on the crop (ADU of the reference frame) and Σ_t ∂L/∂(its value) */
+  float *Cq = g_new0 (float, (gsize) ow * oh);
+  double *Gc = g_new (double, (gsize) ow * oh);
   guint8 *l1w = rp->sparsity > 0 ? sky_weight_map (res->mean, res->median_fwhm, rp->sparsity_snr) : NULL;
   res->stats = g_array_new (FALSE, FALSE, sizeof (TsrRestoreStepStats));
   gboolean whole = ow == W && oh == H;
@@ -1115,6 +1181,11 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
         tsr_nn_param_zero_grad (net.all[i]);
       double tl = 0, hl = 0;
       guint64 tn = 0, hn = 0;
+      if (net.gx > 0)
+        for (int yy = 0; yy < oh; yy++)
+          for (int xx = 0; xx < ow; xx++)
+            Cq[(gsize) yy * ow + xx] = s * diffuse_at (&net, qx0 + xx, qy0 + yy, NULL, NULL);
+      memset (Gc, 0, sizeof (double) * ow * oh);
       /* first pass counts the training pixels so the gradient is of the mean loss */
       for (int u = 0; u < n; u++)
         {
@@ -1133,7 +1204,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
                   continue;
                 double bg = plane_at (f->plane, x, y);
                 double ux = 2.0 * x / MAX (W - 1, 1) - 1, uy = 2.0 * y / MAX (H - 1, 1) - 1;
-                double model = f->scale * yh[q] + bg + f->rms * (bk[0] + bk[1] * ux + bk[2] * uy);
+                double model = f->scale * (yh[q] + Cq[q]) + bg + f->rms * (bk[0] + bk[1] * ux + bk[2] * uy);
                 double sig = f->rms;
                 if (rp->gain > 0)
                   sig = sqrt (f->rms * f->rms + MAX (f->y[k] - bg, 0) / rp->gain);
@@ -1148,6 +1219,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
                 tn++;
                 double psi = CLAMP (r, -rp->delta, rp->delta) / sig;   /* ∂H/∂model */
                 G[q] = (float) (psi * f->scale);
+                Gc[q] += psi * f->scale;
                 double gbk = psi * f->rms;
                 g0 += gbk;
                 g1 += gbk * ux;
@@ -1162,6 +1234,19 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       tsr_conv_from_spectrum (cw, ACC, lw, lh, dX);
       for (int i = 0; i < 3 * n; i++)
         net.bkg.grad[i] *= (float) inv_n;
+      if (net.gx > 0)
+        for (int yy = 0; yy < oh; yy++)
+          for (int xx = 0; xx < ow; xx++)
+            {
+              double g = Gc[(gsize) yy * ow + xx];
+              if (g == 0)
+                continue;
+              int ni[4];
+              float nw[4];
+              diffuse_at (&net, qx0 + xx, qy0 + yy, ni, nw);
+              for (int c = 0; c < 4; c++)
+                net.diff.grad[ni[c]] += (float) (g * s * inv_n * nw[c]);
+            }
       /* back through x = s·ReLU(P); the L1 prior λ · mean(x / σ_med) = λ · mean(ReLU(P))
        * adds λ / (latent pixels) where P > 0 */
       double l1 = 0, l1g = rp->sparsity / ((double) lw * lh);
@@ -1209,6 +1294,8 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
           break;
         }
       tsr_nn_adam_step (&adam, net.all, net.n_all);
+      if (rp->background)
+        diffuse_pin (&net, f_rms, f_scale, W, H);
       res->steps = (guint) step;
       if (progress && (step % 10 == 0 || step == steps))
         progress (_("Training"), (guint) step, (guint) steps, progress_data);
@@ -1234,6 +1321,10 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   g_free (dX);
   g_free (yh);
   g_free (G);
+  g_free (Cq);
+  g_free (Gc);
+  g_free (f_rms);
+  g_free (f_scale);
   bufs_clear (&b);
   g_rand_free (rng);
   res->seconds_train = (g_get_monotonic_time () - t1) / 1e6;
@@ -1279,7 +1370,8 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
             {
               float p = ib.P->data[(gsize) (yy + halo) * iw + xx + halo];
               gsize k = (gsize) (ty + yy) * W + tx + xx;
-              res->image->data[k] = p > 0 ? net.out_scale * p : 0.0f;
+              res->image->data[k] = (p > 0 ? net.out_scale * p : 0.0f)
+                                    + (net.gx > 0 ? net.out_scale * diffuse_at (&net, tx + xx, ty + yy, NULL, NULL) : 0.0f);
               res->image->mask[k] = res->mean->mask[k];
             }
         if (progress)
