@@ -441,8 +441,22 @@ test_stop_and_header (void)
    * restore.patience steps) before max_steps */
   g_assert_true (g_str_has_prefix (res->stop, "heldout-"));
   g_assert_cmpuint (res->steps, <, 1000);
+  /* image = non-negative latent + the smooth map (restore.diffuse), which is smooth: its
+   * largest step between neighbouring pixels is a small fraction of the image's range */
+  g_assert_nonnull (res->smooth);
+  float lo = INFINITY, hi = -INFINITY, step = 0;
   for (gsize k = 0; k < tsr_image_npix (res->image); k++)
-    g_assert_cmpfloat (res->image->data[k], >=, 0);
+    {
+      g_assert_cmpfloat (res->image->data[k] - res->smooth->data[k], >=, -1e-4);
+      lo = MIN (lo, res->image->data[k]);
+      hi = MAX (hi, res->image->data[k]);
+      if ((int) (k % res->image->width) > 0)
+        step = MAX (step, fabsf (res->smooth->data[k] - res->smooth->data[k - 1]));
+      if ((int) (k / res->image->width) > 0)
+        step = MAX (step, fabsf (res->smooth->data[k] - res->smooth->data[k - res->image->width]));
+    }
+  g_test_message ("smooth map: largest neighbour step %.3f (image range %.1f … %.1f)", step, lo, hi);
+  g_assert_cmpfloat (step, <, 0.01 * (hi - lo));
   const char *keys[] = { "RESTORE", "RS_STEPS", "RS_BEST", "RS_STOP", "RS_LR", "RS_DELTA", "RS_HOLD", "RS_MINDL", "RS_BKG", NULL };
   for (guint i = 0; keys[i]; i++)
     g_assert_true (tsr_header_has (res->image->header, keys[i]));

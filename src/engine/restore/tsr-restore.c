@@ -407,10 +407,13 @@ net_init (Net *net, int n, int K, float out_scale, gboolean background, int W, i
   memset (net, 0, sizeof *net);
   if (spacing > 0)
     {
-      net->gx = MAX (2, (int) ceil ((W - 1) / spacing) + 1);
-      net->gy = MAX (2, (int) ceil ((H - 1) / spacing) + 1);
-      net->sx = (double) MAX (W - 1, 1) / (net->gx - 1);
-      net->sy = (double) MAX (H - 1, 1) / (net->gy - 1);
+      /* cells of about `spacing` px over the image, plus one node beyond each side (the
+       * cubic B-spline's support) */
+      int cx = MAX (1, (int) ceil ((W - 1) / spacing)), cy = MAX (1, (int) ceil ((H - 1) / spacing));
+      net->sx = (double) MAX (W - 1, 1) / cx;
+      net->sy = (double) MAX (H - 1, 1) / cy;
+      net->gx = cx + 3;
+      net->gy = cy + 3;
     }
   net->n = n;
   net->K = K;
@@ -446,22 +449,48 @@ net_init (Net *net, int n, int K, float out_scale, gboolean background, int W, i
     net->all[net->n_all++] = &net->diff;
 }
 
-/* The smooth map at image pixel (x, y) (bilinear; clamped outside the image), out_scale units;
- * with the four node indices and weights when i/w are given. */
-static inline float
-diffuse_at (const Net *net, int x, int y, int i[4], float w[4])
+/* The smooth map's nodes are stored divided by DIFFUSE_GAIN: Adam moves every parameter by
+ * about the learning rate per step, and the map must be able to climb a galaxy's disk (tens of
+ * σ) within the few hundred steps to the held-out stop (docs/restore.md). */
+#define DIFFUSE_GAIN 10.0f
+
+/* The smooth map at image pixel (x, y): a uniform cubic B-spline on the node grid (node i at
+ * x = (i − 1)·sx; smooth, no facets at the cell edges, and it reproduces a plane exactly from
+ * node values sampled on it), out_scale units; with the 16 node indices and weights
+ * (∂value/∂node) when i/w are given. */
+static inline void
+bspline3 (double t, float b[4])
 {
-  double fx = CLAMP (x, 0, (net->gx - 1) * net->sx) / net->sx, fy = CLAMP (y, 0, (net->gy - 1) * net->sy) / net->sy;
-  int x0 = MIN ((int) fx, net->gx - 2), y0 = MIN ((int) fy, net->gy - 2);
-  float ax = (float) (fx - x0), ay = (float) (fy - y0);
-  int ii[4] = { y0 * net->gx + x0, y0 * net->gx + x0 + 1, (y0 + 1) * net->gx + x0, (y0 + 1) * net->gx + x0 + 1 };
-  float ww[4] = { (1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay };
+  double t2 = t * t, t3 = t2 * t, u = 1 - t;
+  b[0] = (float) (u * u * u / 6);
+  b[1] = (float) ((3 * t3 - 6 * t2 + 4) / 6);
+  b[2] = (float) ((-3 * t3 + 3 * t2 + 3 * t + 1) / 6);
+  b[3] = (float) (t3 / 6);
+}
+
+static inline float
+diffuse_at (const Net *net, int x, int y, int i[16], float w[16])
+{
+  double fx = CLAMP (x, 0, (net->gx - 3) * net->sx) / net->sx, fy = CLAMP (y, 0, (net->gy - 3) * net->sy) / net->sy;
+  int x0 = MIN ((int) fx, net->gx - 4), y0 = MIN ((int) fy, net->gy - 4);
+  float bx[4], by[4];
+  bspline3 (fx - x0, bx);
+  bspline3 (fy - y0, by);
   const float *v = net->diff.value;
-  if (i)
-    memcpy (i, ii, sizeof ii);
-  if (w)
-    memcpy (w, ww, sizeof ww);
-  return ww[0] * v[ii[0]] + ww[1] * v[ii[1]] + ww[2] * v[ii[2]] + ww[3] * v[ii[3]];
+  float sum = 0;
+  for (int b = 0; b < 4; b++)
+    for (int a = 0; a < 4; a++)
+      {
+        int k = (y0 + b) * net->gx + x0 + a;
+        float wt = DIFFUSE_GAIN * bx[a] * by[b];
+        sum += wt * v[k];
+        if (i)
+          {
+            i[b * 4 + a] = k;
+            w[b * 4 + a] = wt;
+          }
+      }
+  return sum;
 }
 
 /* The smooth map and the per-frame background planes are degenerate in their common mode
@@ -484,8 +513,8 @@ diffuse_pin (Net *net, const double *rms, const double *scale, int W, int H)
   for (int j = 0; j < net->gy; j++)
     for (int i = 0; i < net->gx; i++)
       {
-        double ux = 2.0 * (i * net->sx) / MAX (W - 1, 1) - 1, uy = 2.0 * (j * net->sy) / MAX (H - 1, 1) - 1;
-        net->diff.value[j * net->gx + i] += (float) ((m[0] + m[1] * ux + m[2] * uy) / net->out_scale);
+        double ux = 2.0 * ((i - 1) * net->sx) / MAX (W - 1, 1) - 1, uy = 2.0 * ((j - 1) * net->sy) / MAX (H - 1, 1) - 1;
+        net->diff.value[j * net->gx + i] += (float) ((m[0] + m[1] * ux + m[2] * uy) / net->out_scale / DIFFUSE_GAIN);
       }
 }
 
@@ -655,7 +684,12 @@ load_input (const Job *j, Bufs *b, int x0, int y0, double frac, guint64 seed)
     {
       const RFrame *f = &j->frames[j->used[u]];
       float *z = b->Z->data + (gsize) u * lw * lh;
-      float is = (float) (1.0 / f->rms);
+      /* inverted dropout: the pixels that are not held out are scaled by 1 / (1 − frac), so
+       * the input's expectation during training is that of inference (no pixel held out);
+       * without it the encoder learnt to amplify the thinned input and the latent read
+       * bright where the batch-norm statistics did not absorb it (random crops, whose
+       * statistics come from unthinned tiles: isolated stars 15–19 % bright; docs/restore.md) */
+      float is = (float) (1.0 / f->rms / (frac > 0 ? 1.0 - frac : 1.0));
       for (int yy = 0; yy < lh; yy++)
         for (int xx = 0; xx < lw; xx++)
           {
@@ -969,6 +1003,8 @@ tsr_restore_result_free (TsrRestoreResult *r)
     tsr_image_unref (r->image);
   if (r->mean)
     tsr_image_unref (r->mean);
+  if (r->smooth)
+    tsr_image_unref (r->smooth);
   if (r->stats)
     g_array_free (r->stats, TRUE);
   g_free (r);
@@ -1241,10 +1277,10 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
               double g = Gc[(gsize) yy * ow + xx];
               if (g == 0)
                 continue;
-              int ni[4];
-              float nw[4];
+              int ni[16];
+              float nw[16];
               diffuse_at (&net, qx0 + xx, qy0 + yy, ni, nw);
-              for (int c = 0; c < 4; c++)
+              for (int c = 0; c < 16; c++)
                 net.diff.grad[ni[c]] += (float) (g * s * inv_n * nw[c]);
             }
       /* back through x = s·ReLU(P); the L1 prior λ · mean(x / σ_med) = λ · mean(ReLU(P))
@@ -1352,6 +1388,17 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
         ib.invstd[br][c] = (float) (1.0 / sqrt (net.run_var[br][c] + BN_EPS));
       }
   res->image = tsr_image_new (W, H, 1);
+  if (net.gx > 0)
+    {
+      res->smooth = tsr_image_new (W, H, 1);
+      for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+          {
+            gsize k = (gsize) y * W + x;
+            res->smooth->data[k] = net.out_scale * diffuse_at (&net, x, y, NULL, NULL);
+            res->smooth->mask[k] = res->mean->mask[k];
+          }
+    }
   for (int ty = 0; ty < H && ok; ty += T)
     for (int tx = 0; tx < W && ok; tx += T)
       {
@@ -1370,8 +1417,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
             {
               float p = ib.P->data[(gsize) (yy + halo) * iw + xx + halo];
               gsize k = (gsize) (ty + yy) * W + tx + xx;
-              res->image->data[k] = (p > 0 ? net.out_scale * p : 0.0f)
-                                    + (net.gx > 0 ? net.out_scale * diffuse_at (&net, tx + xx, ty + yy, NULL, NULL) : 0.0f);
+              res->image->data[k] = (p > 0 ? net.out_scale * p : 0.0f) + (res->smooth ? res->smooth->data[k] : 0.0f);
               res->image->mask[k] = res->mean->mask[k];
             }
         if (progress)
