@@ -20,4 +20,6 @@ run "$b/bench-reweigh" 6 3
 run "$b/bench-frontier" quick
 run "$b/bench-denoise" --width 128 --height 96
 run "$b/bench-restore" 3 96 64 10 64
+"$build/src/cli/tessera-cli" process "$tmp/session" -o "$tmp/r.fits" --mean-stack "$tmp/m.fits" > /dev/null
+run "$b/bench-compare" "$tmp/m.fits" "$tmp/r.fits"
 echo "every benchmark ran"

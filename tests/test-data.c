@@ -2,6 +2,7 @@
  * message when the folder is absent. */
 #include "tsr-test-util.h"
 #include "tsr-register.h"
+#include "tsr-stats.h"
 
 #include <math.h>
 #include <string.h>
@@ -98,6 +99,100 @@ test_ngc7023 (void)
   /* the two nights are in order: the 10 s night (2024) first */
   g_assert_cmpfloat (tsr_session_frame (s, 0)->info.exposure, ==, 10.0);
   g_assert_cmpfloat (tsr_session_frame (s, 5)->info.exposure, ==, 20.0);
+}
+
+
+/* Noise of a band of the result on either side of a footprint edge: 1.4826·MAD of a
+ * high-pass (pixel minus the mean of its neighbours 2 px away, on R + G + B) over the
+ * pixels whose signed distance d to the edge lies in (lo, hi). */
+static double
+band_noise (const TsrImage *r, const float *d, double lo, double hi)
+{
+  int W = r->width, H = r->height;
+  gsize n = (gsize) W * H;
+  GArray *v = g_array_new (FALSE, FALSE, sizeof (float));
+  for (int y = 32; y < H - 32; y++)
+    for (int x = 32; x < W - 32; x++)
+      {
+        gsize k = (gsize) y * W + x;
+        if (!(d[k] > lo && d[k] < hi) || !r->mask[k] || !r->mask[k - 2] || !r->mask[k + 2] || !r->mask[k - 2 * W]
+            || !r->mask[k + 2 * W])
+          continue;
+        float h = 0;
+        for (int c = 0; c < r->channels; c++)
+          {
+            const float *p = r->data + c * n;
+            h += p[k] - 0.25f * (p[k - 2] + p[k + 2] + p[k - 2 * W] + p[k + 2 * W]);
+          }
+        g_array_append_val (v, h);
+      }
+  g_assert_cmpuint (v->len, >, 1000);
+  float med = tsr_median_inplace ((float *) v->data, v->len);
+  for (guint i = 0; i < v->len; i++)
+    g_array_index (v, float, i) = fabsf (g_array_index (v, float, i) - med);
+  double mad = tsr_median_inplace ((float *) v->data, v->len);
+  g_array_unref (v);
+  return 1.4826 * mad;
+}
+
+/* Issue #17: on NGC 7023 the two 20 s frames (another night, another pointing, the best
+ * frames of the set) end on a diagonal inside the field. With hard footprints the noise was
+ * twice as high on one side of that edge; with the per-frame weights feathered to zero over
+ * local.feather tile sides the noise ratio across the edge (±20 px bands) is ≤ 1.1. */
+static void
+test_ngc7023_footprint_edge (void)
+{
+  g_autoptr (TsrSession) s = scan_or_skip ("seestar-ngc7023", TRUE);
+  if (!s)
+    return;
+  TsrProject prm;
+  tsr_project_init (&prm);
+  GError *e = NULL;
+  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &prm.tbqr, &prm.run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (a, &prm.tbqr, &e);
+  g_assert_no_error (e);
+  int W = a->width, H = a->height;
+  /* signed distance (px, positive inside) to the edge of the 20 s frames' joint footprint */
+  float *d = g_new (float, (gsize) W * H);
+  guint n20 = 0;
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        double best = -G_MAXDOUBLE;
+        for (guint f = 0; f < a->reg->n_frames; f++)
+          {
+            if (tsr_session_frame (s, f)->info.exposure != 20.0 || !w->used[f])
+              continue;
+            double sx, sy;
+            tsr_transform_apply (&a->reg->frames[f].transform, x, y, &sx, &sy);
+            best = MAX (best, MIN (MIN (sx, sy), MIN (W - 1 - sx, H - 1 - sy)));
+          }
+        d[(gsize) y * W + x] = best;
+      }
+  for (guint f = 0; f < a->reg->n_frames; f++)
+    n20 += tsr_session_frame (s, f)->info.exposure == 20.0 && w->used[f];
+  g_assert_cmpuint (n20, ==, 2);
+  /* hard footprints, then the ramp at 1, 2 (default) and 3 tile sides */
+  const double feathers[] = { 0.0, 1.0, prm.tbqr.local_feather, 3.0 };
+  double ratio[G_N_ELEMENTS (feathers)];
+  for (guint i = 0; i < G_N_ELEMENTS (feathers); i++)
+    {
+      TsrProject pm = prm;
+      pm.tbqr.local_feather = feathers[i];
+      TsrReconstruction *r = tsr_tbqr_accumulate (a, w, &pm.tbqr, &pm.run, NULL, NULL, NULL, &e);
+      g_assert_no_error (e);
+      double in = band_noise (r->result, d, 0, 20), out = band_noise (r->result, d, -20, 0);
+      ratio[i] = MAX (in, out) / MIN (in, out);
+      g_test_message ("local.feather=%g: noise inside the 20 s footprint %.4g, outside %.4g: ratio %.3f; FWHM %.3f → "
+                      "%.3f, noise ratio vs mean %.3f",
+                      pm.tbqr.local_feather, in, out, ratio[i], r->validation.fwhm_mean, r->validation.fwhm_result,
+                      r->validation.noise_ratio);
+      tsr_reconstruction_free (r);
+    }
+  g_free (d);
+  g_assert_cmpfloat (ratio[2], <=, 1.1);
+  g_assert_cmpfloat (ratio[2], <, ratio[0]);
 }
 
 static void
@@ -222,6 +317,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/data/seestar-m94", test_m94);
   g_test_add_func ("/data/seestar-ngc7023", test_ngc7023);
+  g_test_add_func ("/data/ngc7023-footprint-edge", test_ngc7023_footprint_edge);
   g_test_add_func ("/data/lunar", test_lunar);
   g_test_add_func ("/data/cli-real-frames", test_cli_on_real_frames);
   g_test_add_func ("/data/register-m94", test_register_m94);

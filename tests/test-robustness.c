@@ -1386,7 +1386,7 @@ test_registered_folder (void)
 /* A tile-compressed 16-bit frame of w × h (a few MB even at 20000 × 20000: blocks of two
  * levels), for sessions far larger in memory than on disk. */
 static void
-big_frame (const char *path, long w, long h, int minute)
+big_frame_noise (const char *path, long w, long h, int minute, int noise)
 {
   fitsfile *f = NULL;
   int st = 0;
@@ -1400,12 +1400,20 @@ big_frame (const char *path, long w, long h, int minute)
   for (long y = 0; y < h && !st; y++)
     {
       for (long x = 0; x < w; x++)
-        row[x] = (short) (1000 + ((x / 1000 + y / 1000) % 2));
+        row[x] = (short) (1000 + ((x / 1000 + y / 1000) % 2)
+                          + (noise ? (int) (((guint32) (x * 2654435761u) ^ (guint32) (y * 40503u)) >> 28) % noise
+                                   : 0));
       fits_write_img (f, TSHORT, y * w + 1, w, row, &st);
     }
   g_free (row);
   fits_close_file (f, &st);
   g_assert_cmpint (st, ==, 0);
+}
+
+static void
+big_frame (const char *path, long w, long h, int minute)
+{
+  big_frame_noise (path, w, h, minute, 0);
 }
 
 /* Class 3 of issue #20: under a 1 GB address-space limit every command either finishes or
@@ -1419,11 +1427,14 @@ test_address_space (void)
       return;
     }
   const long sizes[] = { 256, 6500, 20000 };
-  const char *cmds[][6] = { { "info", "{S}", NULL }, { "stack", "{S}", "-o", "{O}", NULL },
+  const char *cmds[][7] = { { "info", "{S}", NULL }, { "stack", "{S}", "-o", "{O}", NULL },
                             { "stack", "-m", "median", "{S}", "-o", "{O}" }, { "register", "-q", "{S}", NULL },
                             { "process", "{S}", "-o", "{O}", NULL }, { "deconv", "{S}", "-o", "{O}", NULL },
                             { "restore", "{S}", "-o", "{O}", NULL }, { "planetary", "{S}", "-o", "{O}", NULL },
-                            { "denoise", "{F}", "-o", "{O}", NULL } };
+                            { "denoise", "{F}", "-o", "{O}", NULL }, { "denoise", "{N}", "-o", "{O}", NULL },
+                            { "wavelets", "{F}", "-o", "{O}", NULL },
+                            { "masters", "--darks", "{S}", "--flats", "{S}", "-o", "{M}" },
+                            { "process", "{S}", "-o", "{O}", "--darks", "{S}", NULL } };
   for (guint z = 0; z < G_N_ELEMENTS (sizes); z++)
     {
       g_autofree char *dir = g_strdup_printf ("%s/as-%ld", tmp, sizes[z]);
@@ -1435,13 +1446,20 @@ test_address_space (void)
         }
       g_autofree char *out = g_strdup_printf ("%s/out-%ld.fits", tmp, sizes[z]);
       g_autofree char *first = g_strdup_printf ("%s/f0.fits.fz", dir);
+      /* a frame with noise for the denoiser (a flat one has nothing to remove and is copied) */
+      g_autofree char *noisy = g_strdup_printf ("%s/noisy-%ld.fits.fz", tmp, sizes[z]);
+      big_frame_noise (noisy, MIN (sizes[z], 6500), MIN (sizes[z], 6500), 0, 5);
+      g_autofree char *masters = g_strdup_printf ("%s/masters-%ld", tmp, sizes[z]);
+      g_mkdir_with_parents (masters, 0755);
       for (guint c = 0; c < G_N_ELEMENTS (cmds); c++)
         {
           GPtrArray *a = g_ptr_array_new ();
-          for (guint k = 0; k < 6 && cmds[c][k]; k++)
+          for (guint k = 0; k < G_N_ELEMENTS (cmds[c]) && cmds[c][k]; k++)
             g_ptr_array_add (a, (gpointer) (!strcmp (cmds[c][k], "{S}")   ? dir
                                             : !strcmp (cmds[c][k], "{O}") ? out
                                             : !strcmp (cmds[c][k], "{F}") ? first
+                                            : !strcmp (cmds[c][k], "{M}") ? masters
+                                            : !strcmp (cmds[c][k], "{N}") ? noisy
                                                                           : cmds[c][k]));
           g_autofree char *err = NULL;
           child_as = (rlim_t) 1 << 30;
@@ -1456,6 +1474,7 @@ test_address_space (void)
           /* (the session-level jobs may gate the two flat generated frames; restore and the
            * planetary path on 256² frames of nearly nothing may refuse, but never by a signal) */
           if (sizes[z] <= 256 && rc != 0 && strcmp (cmds[c][0], "process") && strcmp (cmds[c][0], "deconv")
+              && strcmp (cmds[c][0], "masters") /* two frames: a flat master wants three */
               && strcmp (cmds[c][0], "register") && strcmp (cmds[c][0], "restore")
               && strcmp (cmds[c][0], "planetary"))
             g_error ("%s on tiny frames failed: %s", cmds[c][0], err);

@@ -222,8 +222,10 @@ test_weights (void)
   g_assert_no_error (e);
   g_assert_true (memcmp (other->g, weights->g, sizeof (double) * weights->n_frames) != 0);
   /* local.mode=psf (default): on a STAR tile L = (F_{f,t} / median_f F_{f,t})^−local.p with
-   * F the frame's PSF field model at the tile centre; local.mode=quality weighs otherwise */
+   * F the frame's PSF field model of the major-axis FWHM (local.psf_size=major, default) at
+   * the tile centre; local.mode=quality weighs otherwise */
   g_assert_cmpint (params.tbqr.local_mode, ==, TSR_LOCAL_PSF);
+  g_assert_cmpint (params.tbqr.local_psf_size, ==, TSR_PSF_SIZE_MAJOR);
   for (guint t = 0; t < weights->n_tiles; t += 11)
     {
       const TsrTile *tile = &analysis->tiles[t];
@@ -231,13 +233,13 @@ test_weights (void)
       guint m = 0;
       for (guint f = 0; f < weights->n_frames; f++)
         if (weights->used[f])
-          fv[m++] = tsr_tbqr_model_fwhm (analysis, f, tile->cx, tile->cy);
+          fv[m++] = tsr_tbqr_model_fwhm_major (analysis, f, tile->cx, tile->cy);
       double fref = tsr_median_inplace (fv, m);
       g_free (fv);
       for (guint f = 0; f < weights->n_frames; f++)
         if (weights->used[f])
           {
-            double F = tsr_tbqr_model_fwhm (analysis, f, tile->cx, tile->cy);
+            double F = tsr_tbqr_model_fwhm_major (analysis, f, tile->cx, tile->cy);
             double L = pow (CLAMP (F / fref, 0.5, 2.0), -params.tbqr.local_p);
             g_assert_cmpfloat (fabs (weights->l[(gsize) f * weights->n_tiles + t] - L), <=, 1e-5 * L);
           }

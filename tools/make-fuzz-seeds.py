@@ -6,12 +6,16 @@ standard library is used, plus ImageMagick's `convert` for the JPEG seeds when p
 Seeds are small (a few hundred bytes to a few kB) so the fuzzer mutates every structure
 quickly: PNG gray/RGB 8/16-bit, TIFF baseline gray/RGB 8/16/float, JPEG gray/RGB, SER
 mono/Bayer/RGB/BGR at 8 and 16 bit with and without the timestamp trailer, Y4M mono and
-4:2:0 (a container libavformat probes without an encoder)."""
+4:2:0 (a container libavformat probes without an encoder), calibration masters (FITS, first
+byte: the kind). `make-fuzz-seeds.py calib` rewrites only the named corpora."""
 import os, struct, subprocess, sys, zlib
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fuzz")
+only = set(sys.argv[1:])  # corpus names to (re)write; none named: all
 
 def out(corpus, name, data):
+    if only and corpus not in only:
+        return
     d = os.path.join(root, "corpus-" + corpus)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), "wb") as f:
@@ -126,3 +130,29 @@ def y4m(w, h, n, chroma):
 out("video", "mono.y4m", y4m(8, 6, 3, "mono"))
 out("video", "yuv420.y4m", y4m(8, 6, 2, "420jpeg"))
 out("video", "mono16.y4m", y4m(8, 6, 2, "mono16"))
+
+# Calibration masters (fuzz-calib): byte 0 chooses the kind (0 bias, 1 dark, 2 flat,
+# 3 dark-flat), the rest is the master FITS file, checked against 32×32 RGGB lights of 30 s.
+def fits(w, h, cards, values, bitpix=-32):
+    hdr = ["SIMPLE  =                    T", f"BITPIX  = {bitpix:20d}", "NAXIS   =                    2",
+           f"NAXIS1  = {w:20d}", f"NAXIS2  = {h:20d}"] + cards + ["END"]
+    text = "".join(c.ljust(80) for c in hdr)
+    text += " " * (-len(text) % 2880)
+    fmt = ">f" if bitpix == -32 else ">h"
+    data = b"".join(struct.pack(fmt, v if bitpix == -32 else int(v)) for v in values)
+    data += b"\0" * (-len(data) % 2880)
+    return text.encode("ascii") + data
+
+def master(kind, imagetyp, level, w=32, h=32, bayer="RGGB", exptime=30.0, bitpix=-32):
+    cards = [f"IMAGETYP= '{imagetyp}'", f"BAYERPAT= '{bayer}'", f"EXPTIME = {exptime:20.3f}", "NCOMBINE=                   12"]
+    vals = [level + ((x * 7 + y * 3) % 5) * (0.01 if kind == 2 else 1) for y in range(h) for x in range(w)]
+    return bytes([kind]) + fits(w, h, cards, vals, bitpix)
+
+out("calib", "bias.bin", master(0, "Master Bias", 500))
+out("calib", "dark.bin", master(1, "Master Dark", 650))
+out("calib", "dark-60s.bin", master(1, "Master Dark", 800, exptime=60.0))
+out("calib", "flat.bin", master(2, "Master Flat", 1.0))
+out("calib", "flat-int16.bin", master(2, "Master Flat", 20000, bitpix=16))
+out("calib", "dark-flat.bin", master(3, "Master Dark Flat", 510, exptime=1.0))
+out("calib", "dark-16x16.bin", master(1, "Master Dark", 650, w=16, h=16))
+out("calib", "dark-gbrg.bin", master(1, "Master Dark", 650, bayer="GBRG"))

@@ -200,6 +200,11 @@ cli_process (int argc, char **argv)
     printf (_("by hand (project [frames]): %u gated frame(s) included, %u frame(s) excluded\n"), n_included,
             n_excluded);
   printf (_("tile %d px; reference %u; clusters %d\n"), a->tile_size, a->reg->reference, w->n_clusters);
+  if (r->drizzle_note)
+    printf ("%s\n", r->drizzle_note);
+  if (r->scale > 1)
+    printf (_("the result is %d × %d (drizzle scale %d): the FWHM below is in its pixels\n"), r->result->width,
+            r->result->height, r->scale);
   printf (_("validation vs mean stack (%u matched stars): FWHM %.3f → %.3f px (%.1f %%), noise ratio %.3f, "
             "flux ratio %.4f, seam %.3f: %s\n"),
           v->n_matched, v->fwhm_mean, v->fwhm_result, 100.0 * (v->fwhm_ratio - 1.0), v->noise_ratio,

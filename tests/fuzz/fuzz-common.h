@@ -9,18 +9,27 @@
 #include "tsr-error.h"
 #include "tsr-image.h"
 
+/* A new private folder NAME-XXXXXX under $TSR_FUZZ_TMPDIR (or the temporary folder); abort
+ * on failure. */
+static inline char *
+fuzz_mkdtemp (const char *name)
+{
+  const char *base = g_getenv ("TSR_FUZZ_TMPDIR");
+  char *leaf = g_strconcat (name, "-XXXXXX", NULL);
+  char *tmpl = g_build_filename (base ? base : g_get_tmp_dir (), leaf, NULL);
+  g_free (leaf);
+  char *dir = g_mkdtemp (tmpl);
+  if (!dir)
+    abort ();
+  return dir;
+}
+
 static inline const char *
 fuzz_workdir (void)
 {
   static char *dir;
   if (!dir)
-    {
-      const char *base = g_getenv ("TSR_FUZZ_TMPDIR");
-      char *tmpl = g_build_filename (base ? base : g_get_tmp_dir (), "tessera-fuzz-XXXXXX", NULL);
-      dir = g_mkdtemp (tmpl);
-      if (!dir)
-        abort ();
-    }
+    dir = fuzz_mkdtemp ("tessera-fuzz");
   return dir;
 }
 

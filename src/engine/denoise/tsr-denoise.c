@@ -672,14 +672,13 @@ refine_worker (gpointer data)
 }
 
 static void
-refine_stage (const TsrImage *in, float *est, const float *bg, const float *sigma, const TsrDenoiseParams *p)
+refine_stage (const TsrImage *in, float *est, const float *bg, const float *sigma, const TsrDenoiseParams *p,
+              guint nt)
 {
   fill_dips (in, est, bg, sigma);
   flatten_bumps (in, est, bg, sigma);
   g_autofree float *mask = star_mask (in, est, bg, sigma);
   Refine rf = { in, mask, est, sigma, p->refine_k, 0 };
-  guint nt = p->threads > 0 ? (guint) p->threads : g_get_num_processors ();
-  nt = MIN (nt, (guint) in->channels);
   GThread **threads = g_new (GThread *, nt);
   for (guint i = 1; i < nt; i++)
     threads[i] = g_thread_new ("tsr-denoise-refine", refine_worker, &rf);
@@ -739,7 +738,39 @@ tsr_denoise_run (const TsrImage *in, const TsrDenoiseParams *p, TsrDenoiseStats 
       stats.sigma[c] = sg;
       flat = flat || !(sg > 0.0);
     }
+  /* Memory, planned before the first image-sized buffer so that a frame too large for what
+   * is available is one clear refusal, never an abort halfway: the output and the
+   * outlier-repaired copy of the input, the network's accumulator and weight sum (3·C + 1
+   * planes and two masks), then the largest of the refinement's stages — the dip and bump
+   * filters (5 planes) or the star mask plus 6 planes per refinement worker (the Wiener
+   * filter's pyramids). Fewer refinement workers are used when that makes it fit. */
+  const guint64 plane = (guint64) tsr_image_npix (in) * sizeof (float);
+  const guint64 base = plane * (3 * in->channels + 1) + 2 * (guint64) tsr_image_npix (in);
+  guint nt_refine = p->threads > 0 ? (guint) p->threads : g_get_num_processors ();
+  nt_refine = MAX (1u, MIN (nt_refine, (guint) in->channels));
+  const guint64 avail = tsr_memory_available ();
+  guint64 need = base;
+  for (;;)
+    {
+      guint64 stage = p->refine ? MAX (5 * plane, plane + 6 * plane * nt_refine) : 0;
+      need = flat || p->strength == 0.0 ? plane * in->channels + plane / 4 : base + stage;
+      if (need <= avail || nt_refine == 1)
+        break;
+      nt_refine--;
+    }
+  if (need > avail)
+    {
+      g_autofree char *what =
+        g_strdup_printf (_("denoising an image of %d × %d × %d"), in->width, in->height, in->channels);
+      tsr_set_memory_error (error, need, what);
+      return NULL;
+    }
   TsrImage *out = tsr_image_copy (in);
+  if (!out)
+    {
+      tsr_set_memory_error (error, plane * in->channels + plane / 4, _("the denoised image"));
+      return NULL;
+    }
   g_autoptr (TsrImage) repaired = NULL;
   if (!flat && p->strength > 0.0)
     {
@@ -806,7 +837,7 @@ tsr_denoise_run (const TsrImage *in, const TsrDenoiseParams *p, TsrDenoiseStats 
   if (p->refine)
     {
       gint64 t1 = g_get_monotonic_time ();
-      refine_stage (j.in, acc, j.bg, j.sigma, p);
+      refine_stage (j.in, acc, j.bg, j.sigma, p, nt_refine);
       stats.refine_seconds = (g_get_monotonic_time () - t1) / 1e6;
     }
   const float s = (float) p->strength;

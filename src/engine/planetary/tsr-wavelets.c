@@ -116,47 +116,65 @@ tsr_wavelets_apply (const TsrImage *img, const TsrWaveletParams *p, GCancellable
     }
   int w = img->width, h = img->height;
   gsize np = tsr_image_npix (img);
+  /* the output and three work planes, whatever the number of layers: each layer is added to
+   * the output as soon as it is formed (cur − next) instead of keeping all n of them */
   TsrImage *out = tsr_image_copy (img);
-  float **layers = g_new (float *, n + 1);
-  for (int j = 0; j <= n; j++)
-    layers[j] = g_new (float, np);
-  for (int c = 0; c < img->channels; c++)
+  float *cur = g_try_new (float, np), *next = g_try_new (float, np), *tmp = g_try_new (float, np);
+  if (!out || !cur || !next || !tmp)
     {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        {
-          g_clear_pointer (&out, tsr_image_unref);
-          break;
-        }
+      tsr_set_memory_error (error, (guint64) np * (img->channels * sizeof (float) + 1 + 3 * sizeof (float)),
+                            "wavelet sharpening (the output and three work planes)");
+      g_clear_pointer (&out, tsr_image_unref);
+      g_free (cur);
+      g_free (next);
+      g_free (tmp);
+      return NULL;
+    }
+  gboolean any_threshold = FALSE;
+  for (int j = 0; j < n; j++)
+    any_threshold |= j < p->n_thresholds && p->thresholds[j] > 0;
+  for (int c = 0; c < img->channels && out; c++)
+    {
       const float *src = tsr_image_plane (img, c);
-      gboolean any_threshold = FALSE;
-      for (int j = 0; j < n; j++)
-        any_threshold |= j < p->n_thresholds && p->thresholds[j] > 0;
       double sigma = any_threshold ? tsr_plane_noise (src, img->mask, w, h, 1) : 0;
-      tsr_wavelet_decompose (src, w, h, n, layers);
       float *dst = tsr_image_plane (out, c);
-      memcpy (dst, layers[n], np * sizeof (float));
+      memset (dst, 0, np * sizeof (float));
+      memcpy (cur, src, np * sizeof (float));
       for (int j = 0; j < n; j++)
         {
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            {
+              g_clear_pointer (&out, tsr_image_unref);
+              break;
+            }
+          b3_smooth (cur, next, tmp, w, h, 1 << j);
           double g = j < p->n_gains ? p->gains[j] : 1.0;
           double t = j < p->n_thresholds ? p->thresholds[j] * sigma * tsr_wavelet_noise_factor (j) : 0.0;
-          const float *L = layers[j];
           if (t > 0)
             for (gsize i = 0; i < np; i++)
               {
-                float a = fabsf (L[i]) - (float) t;
-                dst[i] += (float) g * (a > 0 ? copysignf (a, L[i]) : 0.f);
+                float L = cur[i] - next[i];
+                float a = fabsf (L) - (float) t;
+                dst[i] += (float) g * (a > 0 ? copysignf (a, L) : 0.f);
               }
           else
             for (gsize i = 0; i < np; i++)
-              dst[i] += (float) g * L[i];
+              dst[i] += (float) g * (cur[i] - next[i]);
+          float *sw = cur;
+          cur = next;
+          next = sw;
         }
+      if (!out)
+        break;
+      for (gsize i = 0; i < np; i++)
+        dst[i] += cur[i]; /* the residual (coarsest) plane */
       if (p->clip_negative)
         for (gsize i = 0; i < np; i++)
           dst[i] = MAX (dst[i], 0.f);
     }
-  for (int j = 0; j <= n; j++)
-    g_free (layers[j]);
-  g_free (layers);
+  g_free (cur);
+  g_free (next);
+  g_free (tmp);
   if (out)
     {
       GString *s = g_string_new ("wavelets: B3 a trous, gains");

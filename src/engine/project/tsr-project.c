@@ -34,7 +34,7 @@ static const Job jobs[] = {
 };
 
 static const char *const sections[] = {
-  "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "cluster",
+  "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "drizzle", "cluster",
   "validate", "deconv", "restore", "calib", "run", NULL
 };
 

@@ -11,6 +11,7 @@
 #include "tsr-tbqr-private.h"
 #include "tsr-frame-cache.h"
 #include "tsr-tbqr-memory.h"
+#include "tsr-tbqr-drizzle.h"
 
 #include <glib/gi18n.h>
 #include <math.h>
@@ -67,6 +68,8 @@ typedef struct
   float *cluster_norm;    /* per cluster, coarse grid of D_k (NULL when clusters off) */
   int cg_w, cg_h, cg_step;
   gboolean stats_pass;
+  double feather_len;         /* local.feather × tile side in source pixels (0 = off) */
+  double *feather_f;          /* per frame: its ramp length (feather_len × its weight share) */
   gboolean demosaic_frames;   /* Bayer: demosaic each normalised frame before the warp */
   int channels;               /* channels accumulated (3 when demosaicing frames) */
   /* rejection units: pixels (per channel), or 2×2 cells of a CFA mosaic (their sum) */
@@ -97,7 +100,31 @@ typedef struct
   TsrImage *park_own;         /* the warped frame when the hook warped it itself */
   const TsrImage *park_warped;
   guint park_index;
+  TsrDrizzle *dz;             /* the drizzle pass's sums (drizzle chosen), else NULL */
 } AccJob;
+
+/* Feathered footprint (local.feather): the factor of a frame's weight at reference pixel
+ * (x, y), a Hann ramp 0.5 − 0.5·cos(π·d/L) of the distance d (source pixels) of T(x, y) to
+ * the nearest edge of the frame, 1 beyond L. A frame that ends inside the field (another
+ * pointing, another night) then fades out instead of stopping: the weight sum, and with it
+ * the noise, changes smoothly across its footprint edge instead of in a step. L is the
+ * frame's own (feather_f): the step a frame's edge makes in the noise grows with its share
+ * of the weight, so the ramp does too, which bounds the noise gradient instead of spending
+ * noise on the edges of frames too light to make a visible step. The floor keeps a
+ * weighted mean defined where every frame is near its edge (the field's border). */
+static inline float
+feather_at (const AccJob *j, double L, const TsrTransform *T, double x, double y)
+{
+  const double *m = T->m;
+  double wz = m[6] * x + m[7] * y + m[8];
+  double sx = (m[0] * x + m[1] * y + m[2]) / wz, sy = (m[3] * x + m[4] * y + m[5]) / wz;
+  double d = MIN (MIN (sx, sy), MIN (j->a->width - 1 - sx, j->a->height - 1 - sy));
+  if (d >= L)
+    return 1.0f;
+  if (d <= 0)
+    return 1e-3f;
+  return (float) MAX (1e-3, 0.5 - 0.5 * cos (G_PI * d / L));
+}
 
 /* Per-pixel weight of frame f at (x, y): Σ_t h_t W_{f,t}, times the cluster factor. */
 static inline float
@@ -572,8 +599,11 @@ add_statistics (AccJob *j, Scratch **sc, const TsrImage **img, guint index, int 
 /* Per-pixel weights of frame f in image row y: Σ_t h_t W_{f,t} (separable Hann overlap-add),
  * times the cluster factor; 0 where the frame has no data. */
 static void
-weight_row (const AccJob *j, Scratch *sc, const float *wf, int cluster, const guint8 *restrict m, int y)
+weight_row (const AccJob *j, Scratch *sc, const float *wf, int cluster, guint index, const guint8 *restrict m,
+            int y)
 {
+  const TsrTransform *T = &j->a->reg->frames[index].transform;
+  double L = j->feather_f[index];
   const TsrAnalysis *a = j->a;
   int W = a->width;
   const Axis *cy = &j->ay[y];
@@ -603,6 +633,9 @@ weight_row (const AccJob *j, Scratch *sc, const float *wf, int cluster, const gu
   if (j->cluster_norm)
     for (int x = 0; x < W; x++)
       we[x] = we[x] * cluster_factor (j, cluster, x, y);
+  if (L > 0)
+    for (int x = 0; x < W; x++)
+      we[x] *= feather_at (j, L, T, x, y);
   mask_row (W, m, sc->mk);
   const guint32 *restrict mk = sc->mk;
   for (int x = 0; x < W; x++)
@@ -732,7 +765,7 @@ accumulate_warped (AccJob *j, Scratch **sc, const TsrImage **warped, const guint
         {
           gsize k0 = (gsize) y * W;
           for (int f = 0; f < nf; f++)
-            weight_row (j, sc[f], j->w->w + (gsize) index[f] * a->n_tiles, j->w->cluster[index[f]],
+            weight_row (j, sc[f], j->w->w + (gsize) index[f] * a->n_tiles, j->w->cluster[index[f]], index[f],
                         warped[f]->mask + k0, y);
           if (nf == 2)
             {
@@ -754,6 +787,100 @@ accumulate_warped (AccJob *j, Scratch **sc, const TsrImage **warped, const guint
         }
       g_mutex_unlock (&j->band_lock[b]);
     }
+}
+
+/* The drizzle pass (drizzle chosen): the frame's per-pixel weights (feathered, cluster
+ * factor) and its rejected samples in reference geometry — rejection tests the frame's
+ * demosaiced, warped sample (from the frame cache) against the statistics pass, as the
+ * pixel path does — then its raw normalised samples dropped into the output grid. */
+static gboolean
+drizzle_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer user_data, GCancellable *cancellable,
+               GError **error)
+{
+  AccJob *j = user_data;
+  const TsrAnalysis *a = j->a;
+  int W = a->width, H = a->height;
+  gsize npix = (gsize) W * H;
+  const TsrTransform *T = &a->reg->frames[index].transform;
+  g_autoptr (TsrImage) own = NULL;
+  if (!img)
+    {
+      img = own = tsr_session_read_frame (a->reg->session, index, error);
+      if (!img)
+        return FALSE;
+    }
+  Scratch *sc = scratch_get (j);
+  const TsrImage *warped = NULL;
+  g_autoptr (TsrImage) own_warped = NULL;
+  if (j->mu)
+    {
+      if ((warped = tsr_frame_cache_peek (a->cache, j->p, j->demosaic_frames, index)))
+        ;
+      else if (tsr_frame_cache_read (a->cache, j->p, j->demosaic_frames, index, &sc->img))
+        warped = sc->img;
+      else
+        {
+          g_autoptr (TsrImage) cp = tsr_image_copy (img);
+          warped = own_warped = tsr_tbqr_prepare_frame (a, j->p, j->demosaic_frames, TRUE, cp, index, T);
+        }
+      if (!warped)
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_FAILED, _("%s: cannot warp the frame"), frame->path);
+          scratch_put (j, sc);
+          return FALSE;
+        }
+    }
+  float *we = g_try_new (float, npix);
+  guint8 *rej = warped ? g_try_new0 (guint8, npix) : NULL;
+  guint8 *ones = warped ? NULL : g_malloc (W);
+  if (!we || (warped && !rej))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("not enough memory for the accumulation images"));
+      g_free (we), g_free (rej), g_free (ones);
+      scratch_put (j, sc);
+      return FALSE;
+    }
+  if (ones)
+    memset (ones, 1, W);
+  const float *wf = j->w->w + (gsize) index * a->n_tiles;
+  for (int y = 0; y < H; y++)
+    {
+      weight_row (j, sc, wf, j->w->cluster[index], index, warped ? warped->mask + (gsize) y * W : ones, y);
+      memcpy (we + (gsize) y * W, sc->we, sizeof (float) * W);
+    }
+  if (warped)
+    {
+      gsize urow = j->cells ? (gsize) j->cell_w : (gsize) W, nrows = j->n_units / urow;
+      for (gsize ur = 0; ur < nrows; ur++)
+        {
+          const float *uv;
+          const guint8 *um;
+          unit_row (j, warped, (int) ur, sc->uv, sc->um, &uv, &um);
+          outlier_flags (urow, uv, j->mu + ur * urow, j->sigma + ur * urow, j->p->reject_kappa, sc->flag);
+          for (gsize u = 0; u < urow; u++)
+            {
+              if (!sc->flag[u] || !um[u])
+                continue;
+              if (!j->cells)
+                rej[ur * W + u] = 1;
+              else
+                for (int y = 2 * (int) ur; y < MIN (2 * (int) ur + 2, H); y++)
+                  for (int x = 2 * (int) u; x < MIN (2 * (int) u + 2, W); x++)
+                    rej[(gsize) y * W + x] = 1;
+            }
+        }
+    }
+  scratch_put (j, sc);
+  gboolean ok = !g_cancellable_set_error_if_cancelled (cancellable, error);
+  if (ok)
+    {
+      tsr_tbqr_normalise_frame (img, &a->frames[index], a, j->p->norm);
+      tsr_drizzle_add (j->dz, img, T, we, rej);
+    }
+  g_free (we);
+  g_free (rej);
+  g_free (ones);
+  return ok;
 }
 
 /* D_k(p) = Σ_{f∈k} w_f(p)·coverage_f(p) on a coarse grid, from geometry only. */
@@ -782,7 +909,9 @@ cluster_normalisation (AccJob *j)
             tsr_transform_apply (&a->reg->frames[f].transform, x, y, &fx, &fy);
             if (fx < 0 || fy < 0 || fx > a->width - 1 || fy > a->height - 1)
               continue;
-            d[gy * j->cg_w + gx] += weight_at (j, wf, x, y);
+            d[gy * j->cg_w + gx] += weight_at (j, wf, x, y)
+                                    * (j->feather_f[f] > 0 ? feather_at (j, j->feather_f[f], &a->reg->frames[f].transform, x, y)
+                                                           : 1.0f);
           }
     }
 }
@@ -797,6 +926,7 @@ tsr_reconstruction_free (TsrReconstruction *r)
   g_clear_pointer (&r->coverage, tsr_image_unref);
   g_clear_pointer (&r->weight, tsr_image_unref);
   g_clear_pointer (&r->rejected, tsr_image_unref);
+  g_free (r->drizzle_note);
   g_free (r);
 }
 
@@ -910,6 +1040,9 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
       g_set_error (error, TSR_ERROR, TSR_ERROR_NO_VALID, _("every frame was gated: nothing to reconstruct"));
       return NULL;
     }
+  /* Bayer drizzle or demosaic (drizzle.mode; auto looks at the frame count and the dither) */
+  g_autofree char *dz_note = NULL;
+  gboolean dz = tsr_tbqr_drizzle_choose (a, w, p, &dz_note);
   /* the memory plan (the analysis was planned with the same budget; the caller may have
    * changed the parameters since): refused before anything is allocated */
   TsrTbqrMemory mem;
@@ -932,6 +1065,26 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
   j.p = p;
   j.demosaic_frames = a->cfa != TSR_CFA_NONE && a->channels == 1 && p->color_method == TSR_COLOR_DEMOSAIC_FRAMES;
   j.channels = j.demosaic_frames ? 3 : a->channels;
+  j.feather_len = p->local_feather * a->tile_size;
+  /* each frame's ramp: feather_len × min(1, 4 × its share of the summed mean weights), so a
+   * frame carrying a quarter of the weight or more gets the whole ramp (NGC 7023's two 20 s
+   * frames: a third each), one of 60 similar frames a fifteenth of it */
+  j.feather_f = g_new0 (double, n);
+  {
+    double tot = 0;
+    for (guint f = 0; f < n; f++)
+      if (w->used[f])
+        for (guint t = 0; t < a->n_tiles; t++)
+          tot += w->w[(gsize) f * a->n_tiles + t];
+    for (guint f = 0; f < n && tot > 0; f++)
+      {
+        double mf = 0;
+        if (w->used[f])
+          for (guint t = 0; t < a->n_tiles; t++)
+            mf += w->w[(gsize) f * a->n_tiles + t];
+        j.feather_f[f] = j.feather_len * MIN (1.0, 4.0 * mf / tot);
+      }
+  }
   int C = j.channels;
   gsize nval = npix * C;
   j.cells = a->cfa != TSR_CFA_NONE && C == 1;
@@ -1054,6 +1207,18 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
               rej_ok = rej_ok && j.rej_w && j.n_rej;
             }
         }
+      if (dz)
+        {
+          /* drizzle: its own sums at the output scale, one pass dropping raw samples */
+          TsrTbqrParams pp = *p;
+          j.p = &pp;
+          j.dz = tsr_drizzle_new (a, p->drizzle_scale, p->drizzle_pixfrac, error);
+          opt.phase = _("Drizzling");
+          ok = j.dz && tsr_frames_map (s, &opt, drizzle_frame, &j, progress, progress_data, cancellable, error);
+          j.p = p;
+        }
+      else
+        {
       j.all_w = dense_zeroed (npix, sizeof (double), run->n_threads);
       j.all_wx = dense_zeroed (nval, sizeof (double), run->n_threads);
       j.mean_x = dense_zeroed (nval, sizeof (double), run->n_threads);
@@ -1074,20 +1239,35 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
           flush_parked (&j, ok);
           j.p = p;
         }
+        }
     }
   TsrReconstruction *r = NULL;
   if (ok)
     {
       r = g_new0 (TsrReconstruction, 1);
+      r->scale = 1;
+      r->drizzled = dz;
+      r->drizzle_note = g_steal_pointer (&dz_note);
+      TsrImage *res, *mean;
+      if (dz)
+        {
+          tsr_drizzle_finish (j.dz, &res, &mean, &r->weight, &r->coverage, &r->rejected, &r->drizzle_holes);
+          r->scale = CLAMP (p->drizzle_scale, 1, 2);
+          res->cfa = mean->cfa = TSR_CFA_NONE;
+          g_clear_pointer (&j.dz, tsr_drizzle_free);
+        }
+      else
+        {
       /* every sample and mask of these is written by finish_range */
-      TsrImage *res = tsr_image_new_uninit (a->width, a->height, C);
-      TsrImage *mean = tsr_image_new_uninit (a->width, a->height, C);
+      res = tsr_image_new_uninit (a->width, a->height, C);
+      mean = tsr_image_new_uninit (a->width, a->height, C);
       r->coverage = tsr_image_new_uninit (a->width, a->height, 1);
       r->weight = tsr_image_new_uninit (a->width, a->height, 1);
       r->rejected = tsr_image_new_uninit (a->width, a->height, 1);
       res->cfa = mean->cfa = j.demosaic_frames ? TSR_CFA_NONE : a->cfa;
       FinishTask ft = { &j, res, mean, r, C, npix, p->reject_min_fraction };
       tsr_parallel_range (npix, run->n_threads, (gsize) 1 << 16, finish_range, &ft);
+        }
       /* the sums are done with: freed before the colour and the validation allocate (the
        * memory plan counts them apart) */
       g_clear_pointer (&j.mu, g_free);
@@ -1124,7 +1304,16 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
       tsr_header_add_history (mean->header, ph);
       r->result = finish_colour (res);
       r->mean = finish_colour (mean);
-      if (a->cfa != TSR_CFA_NONE)
+      if (dz)
+        {
+          g_autofree char *how = g_strdup_printf (
+              "Tessera Bayer drizzle: scale=%d pixfrac=%.3f, raw CFA samples dropped into their own colour plane, "
+              "no demosaic; %" G_GSIZE_FORMAT " output values filled from neighbours", r->scale, p->drizzle_pixfrac,
+              r->drizzle_holes);
+          tsr_header_add_history (r->result->header, how);
+          tsr_header_add_history (r->mean->header, how);
+        }
+      else if (a->cfa != TSR_CFA_NONE)
         {
           const char *how = j.demosaic_frames ? "Tessera demosaic: Malvar-He-Cutler, each frame before accumulation"
                                               : "Tessera demosaic: Malvar-He-Cutler, once after accumulation";
@@ -1139,6 +1328,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
   g_free (j.hx);
   g_free (j.cluster_norm);
   g_free (j.cell_sites);
+  g_free (j.feather_f);
   g_free (j.mu);
   g_free (j.sigma);
   g_free (j.rej_w);
@@ -1151,6 +1341,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
   g_mutex_clear (&j.pool_lock);
   g_mutex_clear (&j.park_lock);
   g_free (j.n_all);
+  tsr_drizzle_free (j.dz);
   for (int b = 0; b < N_BANDS; b++)
     g_mutex_clear (&j.band_lock[b]);
   g_array_unref (idx);

@@ -25,6 +25,10 @@ G_STATIC_ASSERT (TSR_COLOR_DEMOSAIC_FRAMES == 1);
 G_STATIC_ASSERT (TSR_REJECT_WINSOR == 2);
 G_STATIC_ASSERT (TSR_CLUSTER_ON == 2);
 G_STATIC_ASSERT (TSR_LOCAL_PSF == 1);
+G_STATIC_ASSERT (sizeof (TsrPsfSize) == sizeof (int));
+G_STATIC_ASSERT (sizeof (TsrDrizzleMode) == sizeof (int));
+G_STATIC_ASSERT (TSR_PSF_SIZE_MEAN == 1);
+G_STATIC_ASSERT (TSR_DRIZZLE_ON == 2);
 
 /* Names in enum value order. */
 static const char *const model_choices[] = { "similarity", "affine", "homography", NULL };
@@ -36,6 +40,8 @@ static const char *const energy_choices[] = { "noise", "paper", NULL };
 static const char *const reject_choices[] = { "none", "sigma", "winsor", NULL };
 static const char *const local_mode_choices[] = { "quality", "psf", NULL };
 static const char *const cluster_choices[] = { "auto", "off", "on", NULL };
+static const char *const psf_size_choices[] = { "major", "mean", NULL };
+static const char *const drizzle_choices[] = { "auto", "off", "on", NULL };
 
 static const TsrParamSpec specs[] = {
   /* registration */
@@ -153,6 +159,10 @@ static const TsrParamSpec specs[] = {
                 N_("Local weight of star tiles: exp(k * clip(quality)) of z-scores, or the PSF form (F / median F)^-p of the tile's FWHM")),
   TSR_KEY_DOUBLE (TsrTbqrParams, "local.p", local_p, 0, 20,
                   N_("Exponent p of the PSF form of the local weight (local.mode=psf); 2 is the point-source matched filter")),
+  TSR_KEY_ENUM (TsrTbqrParams, "local.psf_size", local_psf_size, psf_size_choices,
+                N_("Star size behind the local weight of star tiles: major-axis FWHM (sees elongation) or mean FWHM")),
+  TSR_KEY_DOUBLE (TsrTbqrParams, "local.feather", local_feather, 0, 20,
+                  N_("Per-frame weights fall to zero over this many tile sides at each frame's footprint edge; 0 = off")),
 
   /* rejection */
   TSR_KEY_ENUM (TsrTbqrParams, "reject.mode", reject, reject_choices,
@@ -161,6 +171,18 @@ static const TsrParamSpec specs[] = {
                   N_("Rejection threshold in robust standard deviations")),
   TSR_KEY_DOUBLE (TsrTbqrParams, "reject.min_fraction", reject_min_fraction, 0.05, 1,
                   N_("Fraction of the samples of a pixel that rejection always keeps")),
+
+  /* Bayer drizzle */
+  TSR_KEY_ENUM (TsrTbqrParams, "drizzle.mode", drizzle, drizzle_choices,
+                N_("Bayer drizzle of raw CFA samples instead of demosaic and warp: auto (enough frames and dither), off or on")),
+  TSR_KEY_INT (TsrTbqrParams, "drizzle.scale", drizzle_scale, 1, 2,
+               N_("Drizzle output pixels per input pixel along each axis (1 or 2)")),
+  TSR_KEY_DOUBLE (TsrTbqrParams, "drizzle.pixfrac", drizzle_pixfrac, 0.1, 1,
+                  N_("Side of a drizzle drop as a fraction of the input pixel side")),
+  TSR_KEY_INT (TsrTbqrParams, "drizzle.min_frames", drizzle_min_frames, 2, 100000,
+               N_("Fewest frames for which drizzle.mode=auto drizzles")),
+  TSR_KEY_DOUBLE (TsrTbqrParams, "drizzle.min_coverage", drizzle_min_coverage, 0, 1,
+                  N_("Fraction of output pixels that drops of every colour must reach for drizzle.mode=auto to drizzle")),
 
   /* clusters */
   TSR_KEY_ENUM (TsrTbqrParams, "cluster.mode", clusters, cluster_choices,
@@ -227,6 +249,14 @@ tsr_tbqr_params_init (TsrTbqrParams *p)
   p->weight_cap = 0.0;
   p->local_mode = TSR_LOCAL_PSF;
   p->local_p = 2.0;
+  p->local_psf_size = TSR_PSF_SIZE_MAJOR;
+  p->local_feather = 2.0;
+
+  p->drizzle = TSR_DRIZZLE_AUTO;
+  p->drizzle_scale = 1;
+  p->drizzle_pixfrac = 0.8;
+  p->drizzle_min_frames = 30;
+  p->drizzle_min_coverage = 0.97;
 
   p->reject = TSR_REJECT_SIGMA;
   p->reject_kappa = 3.0;

@@ -13,6 +13,8 @@ typedef enum { TSR_ENERGY_NOISE_NORMALISED = 0, TSR_ENERGY_PAPER } TsrEnergyMode
 typedef enum { TSR_REJECT_NONE = 0, TSR_REJECT_SIGMA, TSR_REJECT_WINSOR } TsrRejectMode;
 typedef enum { TSR_LOCAL_QUALITY = 0, TSR_LOCAL_PSF } TsrLocalMode;
 typedef enum { TSR_CLUSTER_AUTO = 0, TSR_CLUSTER_OFF, TSR_CLUSTER_ON } TsrClusterMode;
+typedef enum { TSR_PSF_SIZE_MAJOR = 0, TSR_PSF_SIZE_MEAN } TsrPsfSize;
+typedef enum { TSR_DRIZZLE_AUTO = 0, TSR_DRIZZLE_OFF, TSR_DRIZZLE_ON } TsrDrizzleMode;
 
 typedef struct
 {
@@ -48,11 +50,23 @@ typedef struct
   TsrLocalMode local_mode;     /* local.mode: quality (L = exp(k·clip(Q_local))) | psf (star
                                   tiles L = (F_{f,t}/median_f F_{f,t})^−local.p) */
   double local_p;              /* local.p: exponent of the psf form */
+  TsrPsfSize local_psf_size;   /* local.psf_size: the star size of star tiles: major-axis FWHM
+                                  (default; sees elongation) or geometric-mean FWHM */
+  double local_feather;        /* local.feather: per-frame weights ramp to 0 over this many tile
+                                  sides inside each frame's footprint edge (2; 0 = off) */
 
   /* rejection */
   TsrRejectMode reject;        /* reject.mode: sigma (default) | winsor | none */
   double reject_kappa;         /* reject.kappa (3) */
   double reject_min_fraction;  /* reject.min_fraction kept (0.5) */
+
+  /* Bayer drizzle (docs/tbqr.md, "Bayer drizzle") */
+  TsrDrizzleMode drizzle;      /* drizzle.mode: auto (enough frames and dither) | off | on */
+  int drizzle_scale;           /* drizzle.scale: output pixels per input pixel, 1 or 2 (1) */
+  double drizzle_pixfrac;      /* drizzle.pixfrac: drop side / input pixel side (0.8) */
+  int drizzle_min_frames;      /* drizzle.min_frames: auto needs at least this many frames (30) */
+  double drizzle_min_coverage; /* drizzle.min_coverage: auto needs this fraction of the output
+                                  pixels reached by a drop of every colour (0.97) */
 
   /* clusters (§3.5) */
   TsrClusterMode clusters;     /* cluster.mode: auto (N ≥ cluster.auto_min) | off | on */

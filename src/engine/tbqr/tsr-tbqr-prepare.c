@@ -7,8 +7,8 @@
 
 /* Normalise in frame geometry: subtract the frame's background plane per colour, divide
  * by the photometric scale, add the reference's background level back. */
-static void
-normalise_frame (TsrImage *img, const TsrFrameMetrics *fm, const TsrAnalysis *a, TsrNormMode mode)
+void
+tsr_tbqr_normalise_frame (TsrImage *img, const TsrFrameMetrics *fm, const TsrAnalysis *a, TsrNormMode mode)
 {
   if (mode == TSR_NORM_NONE)
     return;
@@ -44,7 +44,7 @@ TsrImage *
 tsr_tbqr_prepare_frame (const TsrAnalysis *a, const TsrTbqrParams *p, gboolean demosaic_frames, gboolean sum_only,
             TsrImage *img, guint index, const TsrTransform *T)
 {
-  normalise_frame (img, &a->frames[index], a, p->norm);
+  tsr_tbqr_normalise_frame (img, &a->frames[index], a, p->norm);
   if (demosaic_frames && img->channels == 1 && img->cfa != TSR_CFA_NONE)
     {
       g_autoptr (TsrImage) rgb = tsr_demosaic (img);

@@ -10,3 +10,7 @@ void tsr_robust_z (const double *v, guint n, double *z);
  * frames come back as one plane R + G + B (all the rejection statistics need). */
 TsrImage *tsr_tbqr_prepare_frame (const TsrAnalysis *a, const TsrTbqrParams *p, gboolean demosaic_frames,
                                   gboolean sum_only, TsrImage *img, guint index, const TsrTransform *T);
+
+/* Normalise a frame in its own geometry (as read; in place): background plane per colour
+ * subtracted, divided by the photometric scale, the reference level added back. */
+void tsr_tbqr_normalise_frame (TsrImage *img, const TsrFrameMetrics *fm, const TsrAnalysis *a, TsrNormMode mode);

@@ -56,9 +56,11 @@ seam_metric (const TsrImage *l, const TsrAnalysis *a)
   int w = l->width, h = l->height;
   GArray *edge = g_array_new (FALSE, FALSE, sizeof (float)), *all = g_array_new (FALSE, FALSE, sizeof (float));
   gboolean *is_edge_x = g_new0 (gboolean, w), *is_edge_y = g_new0 (gboolean, h);
+  /* a drizzled result at scale 2 has twice the reference grid: tile edges scale with it */
+  int sc = MAX (1, w / MAX (a->width, 1));
   for (int i = 0; i < a->tiles_x; i++)
     {
-      int e0 = a->tiles[i].cx - a->tile_size / 2, e1 = a->tiles[i].cx + a->tile_size / 2;
+      int e0 = sc * (a->tiles[i].cx - a->tile_size / 2), e1 = sc * (a->tiles[i].cx + a->tile_size / 2);
       if (e0 > 0 && e0 < w - 1)
         is_edge_x[e0] = TRUE;
       if (e1 > 0 && e1 < w - 1)
@@ -66,7 +68,8 @@ seam_metric (const TsrImage *l, const TsrAnalysis *a)
     }
   for (int j = 0; j < a->tiles_y; j++)
     {
-      int e0 = a->tiles[j * a->tiles_x].cy - a->tile_size / 2, e1 = a->tiles[j * a->tiles_x].cy + a->tile_size / 2;
+      int e0 = sc * (a->tiles[j * a->tiles_x].cy - a->tile_size / 2);
+      int e1 = sc * (a->tiles[j * a->tiles_x].cy + a->tile_size / 2);
       if (e0 > 0 && e0 < h - 1)
         is_edge_y[e0] = TRUE;
       if (e1 > 0 && e1 < h - 1)

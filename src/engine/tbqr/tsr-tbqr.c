@@ -315,7 +315,7 @@ on_reference (const TsrImage *ref, const TsrStarList *stars, gpointer data, GErr
   a->tile_metrics = g_new (TsrTileMetrics, (gsize) job->n_frames * a->n_tiles);
   for (gsize i = 0; i < (gsize) job->n_frames * a->n_tiles; i++)
     {
-      TsrTileMetrics nan = { 0, NAN, NAN, NAN, NAN, NAN, NAN };
+      TsrTileMetrics nan = { 0, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
       a->tile_metrics[i] = nan;
     }
   job->ref_stars = g_array_new (FALSE, FALSE, sizeof (TsrStar));
@@ -469,7 +469,7 @@ photometric_scale (const AnaJob *job, const TsrImage *img, const TsrStarList *fr
 typedef struct
 {
   guint tile;
-  float fwhm, roundness, contrast;
+  float fwhm, roundness, contrast, fwhm_major;
 } StarEntry;
 
 static void
@@ -479,17 +479,30 @@ model_basis (const TsrAnalysis *a, double x, double y, double b[6])
   b[0] = 1, b[1] = u, b[2] = v, b[3] = u * u, b[4] = u * v, b[5] = v * v;
 }
 
-double
-tsr_tbqr_model_fwhm (const TsrAnalysis *a, guint frame, double x, double y)
+static double
+eval_model (const TsrAnalysis *a, const double *model, guint model_n, double x, double y)
 {
-  const TsrFrameMetrics *fm = &a->frames[frame];
-  if (fm->psf_model_n == 0)
+  if (model_n == 0)
     return NAN;
   double b[6], s = 0;
   model_basis (a, x, y, b);
   for (int i = 0; i < 6; i++)
-    s += fm->psf_model[i] * b[i];
+    s += model[i] * b[i];
   return s;
+}
+
+double
+tsr_tbqr_model_fwhm (const TsrAnalysis *a, guint frame, double x, double y)
+{
+  const TsrFrameMetrics *fm = &a->frames[frame];
+  return eval_model (a, fm->psf_model, fm->psf_model_n, x, y);
+}
+
+double
+tsr_tbqr_model_fwhm_major (const TsrAnalysis *a, guint frame, double x, double y)
+{
+  const TsrFrameMetrics *fm = &a->frames[frame];
+  return eval_model (a, fm->psf_model_major, fm->psf_model_major_n, x, y);
 }
 
 /* Solve the n×n system A·x = y in place (Gauss–Jordan, partial pivoting). */
@@ -532,11 +545,12 @@ solve_small (double *A, double *y, int n)
  * field curvature, tilt and coma-like growth towards the corners, and is smooth on the
  * scale of a tile; with fewer than 15 stars there is no model. */
 static void
-fit_psf_model (TsrAnalysis *a, TsrFrameMetrics *fm, const double *x, const double *y, const float *f, guint n)
+fit_psf_model (TsrAnalysis *a, double *model, guint *model_n, const double *x, const double *y, const float *f,
+               guint n)
 {
   for (int i = 0; i < 6; i++)
-    fm->psf_model[i] = NAN;
-  fm->psf_model_n = 0;
+    model[i] = NAN;
+  *model_n = 0;
   if (n < 15)
     return;
   gboolean *keep = g_new (gboolean, n);
@@ -590,8 +604,8 @@ fit_psf_model (TsrAnalysis *a, TsrFrameMetrics *fm, const double *x, const doubl
     }
   if (used >= 15)
     {
-      memcpy (fm->psf_model, c, sizeof c);
-      fm->psf_model_n = used;
+      memcpy (model, c, sizeof c);
+      *model_n = used;
     }
   g_free (keep);
   g_free (res);
@@ -675,7 +689,7 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
   int T = a->tile_size, step = a->tile_step;
   guint ns = fr->stars->stars->len, nm = 0;
   double *mx = g_new (double, MAX (ns, 1u)), *my = g_new (double, MAX (ns, 1u));
-  float *mf = g_new (float, MAX (ns, 1u));
+  float *mf = g_new (float, MAX (ns, 1u)), *mj = g_new (float, MAX (ns, 1u));
   for (guint i = 0; i < ns; i++)
     {
       const TsrStar *st = &g_array_index (fr->stars->stars, TsrStar, i);
@@ -686,6 +700,7 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
       if (!st->saturated && isfinite (st->fwhm) && st->fwhm > 0.5)
         {
           mx[nm] = rx, my[nm] = ry, mf[nm] = st->fwhm;
+          mj[nm] = isfinite (st->fwhm_major) && st->fwhm_major > 0 ? st->fwhm_major : st->fwhm;
           nm++;
         }
       int i0 = MAX (0, (int) ceil ((rx - T / 2.0) / step)), i1 = MIN (a->tiles_x - 1, (int) floor ((rx + T / 2.0) / step));
@@ -701,12 +716,14 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
             if (st->saturated || !isfinite (st->fwhm))
               continue;
             StarEntry en = { t, st->fwhm, st->roundness,
-                             fr->noise > 0 ? st->peak / fr->noise : NAN };
+                             fr->noise > 0 ? st->peak / fr->noise : NAN,
+                             isfinite (st->fwhm_major) && st->fwhm_major > 0 ? st->fwhm_major : st->fwhm };
             g_array_append_val (entries, en);
           }
     }
-  fit_psf_model (a, fm, mx, my, mf, nm);
-  g_free (mx), g_free (my), g_free (mf);
+  fit_psf_model (a, fm->psf_model, &fm->psf_model_n, mx, my, mf, nm);
+  fit_psf_model (a, fm->psf_model_major, &fm->psf_model_major_n, mx, my, mj, nm);
+  g_free (mx), g_free (my), g_free (mf), g_free (mj);
   if (entries->len > 1) /* an empty GArray has no data pointer: qsort (NULL, 0) is undefined */
     qsort (entries->data, entries->len, sizeof (StarEntry), cmp_entry);
   float *buf = g_new (float, MAX (entries->len, 1u));
@@ -719,6 +736,9 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
       for (guint q = 0; q < n; q++)
         buf[q] = g_array_index (entries, StarEntry, e0 + q).fwhm;
       tm[t].fwhm = median_f (buf, n);
+      for (guint q = 0; q < n; q++)
+        buf[q] = g_array_index (entries, StarEntry, e0 + q).fwhm_major;
+      tm[t].fwhm_major = median_f (buf, n);
       for (guint q = 0; q < n; q++)
         buf[q] = g_array_index (entries, StarEntry, e0 + q).roundness;
       tm[t].roundness = median_f (buf, n);
@@ -1154,8 +1174,15 @@ tsr_tbqr_weigh_with_choices (TsrAnalysis *a, const TsrTbqrParams *p, const guint
           gboolean u = w->used[f];
           if (star)
             {
-              double mf = model ? tsr_tbqr_model_fwhm (a, f, tile->cx, tile->cy) : NAN;
-              v1[f] = u ? (isfinite (mf) ? mf : tm->fwhm) : NAN;
+              /* local.psf_size: the major-axis FWHM sees elongation (trailing, wind, tilt),
+               * which the geometric-mean FWHM does not: a star elongated 1.3:1 at the same
+               * mean FWHM has a 14 % wider major axis */
+              gboolean major = p->local_psf_size == TSR_PSF_SIZE_MAJOR;
+              double mf = !model ? NAN
+                          : major ? tsr_tbqr_model_fwhm_major (a, f, tile->cx, tile->cy)
+                                  : tsr_tbqr_model_fwhm (a, f, tile->cx, tile->cy);
+              double tf = major ? tm->fwhm_major : tm->fwhm;
+              v1[f] = u ? (isfinite (mf) ? mf : tf) : NAN;
               v2[f] = u ? tm->roundness : NAN;
               v3[f] = u ? tm->contrast : NAN;
             }

@@ -31,6 +31,7 @@ typedef struct
   float n_stars;
   float fwhm, roundness, contrast;
   float energy, background, noise;
+  float fwhm_major;   /* median major-axis FWHM of the tile's stars */
 } TsrTileMetrics;
 
 typedef struct
@@ -48,6 +49,8 @@ typedef struct
    * reference coordinates scaled to [−1, 1] and b = 1, u, v, u², uv, v² (NAN = none) */
   double psf_model[6];
   guint psf_model_n;      /* stars behind the model (0 = none) */
+  double psf_model_major[6]; /* the same model of the major-axis FWHM (local.psf_size=major) */
+  guint psf_model_major_n;
 } TsrFrameMetrics;
 
 typedef struct
@@ -112,6 +115,8 @@ typedef enum
 
 /* The frame's PSF field model at reference position (x, y); NAN without a model. */
 double        tsr_tbqr_model_fwhm (const TsrAnalysis *a, guint frame, double x, double y);
+/* The same for the major-axis FWHM of the stars. */
+double        tsr_tbqr_model_fwhm_major (const TsrAnalysis *a, guint frame, double x, double y);
 
 /* Tile size T = clip(s·F, T_min, T_max) for a session. */
 int           tsr_tbqr_tile_size (const TsrTbqrParams *p, double fwhm, int width, int height);
@@ -167,6 +172,10 @@ typedef struct
   TsrImage *weight;       /* Σ weight per pixel */
   TsrImage *rejected;     /* fraction of samples rejected per pixel */
   TsrValidation validation;
+  gboolean drizzled;      /* Bayer drizzle instead of demosaic + warp (drizzle.mode) */
+  int scale;              /* output pixels per reference pixel along an axis (1, or 2 drizzled) */
+  gsize drizzle_holes;    /* output values no drop reached, filled from neighbours */
+  char *drizzle_note;     /* one sentence: drizzled or not, and why (NULL: not a question) */
 } TsrReconstruction;
 
 void          tsr_reconstruction_free (TsrReconstruction *r);

@@ -1,0 +1,211 @@
+/* bench-compare — per-channel sharpness, elongation and matched-resolution noise of linear
+ * results, as ratios to the first one (issue #17's yardstick; docs/tbqr.md):
+ *
+ *   bench-compare BASE.fits OTHER.fits …
+ *
+ * Per image and channel (luminance for mono): stars detected on the channel (Tessera's
+ * detector and PSF fit), median FWHM and median elongation (major/minor FWHM) of the
+ * unsaturated stars with SNR ≥ 30; noise at 8×8 bins: robust σ of the differences of
+ * neighbouring 8×8 block means (/√2, so smooth background and nebulosity cancel), per unit
+ * of star flux: the median aperture flux (radius 3×FWHM) of the N brightest of those stars,
+ * N the smallest count over the images (rank-matched, so it works across tools whose
+ * results have other reference frames, and a detector that finds fewer faint stars in one
+ * image does not raise its median flux). Images of other sizes (a drizzle at scale 2) are
+ * compared as they are: FWHM in their own pixels divided by their scale to the first
+ * image's width, fluxes per first-image pixel area. */
+#include "tessera.h"
+
+#include <math.h>
+#include <stdio.h>
+
+typedef struct
+{
+  double fwhm, elong, noise_flux;
+  guint n;
+} Row;
+
+static double
+block_noise (const float *p, const guint8 *m, int w, int h)
+{
+  int bw = w / 8, bh = h / 8;
+  float *b = g_new (float, (gsize) bw * bh);
+  guint8 *ok = g_new0 (guint8, (gsize) bw * bh);
+  for (int by = 0; by < bh; by++)
+    for (int bx = 0; bx < bw; bx++)
+      {
+        double s = 0;
+        gboolean all = TRUE;
+        for (int y = by * 8; y < by * 8 + 8; y++)
+          for (int x = bx * 8; x < bx * 8 + 8; x++)
+            {
+              gsize k = (gsize) y * w + x;
+              all &= m[k] != 0;
+              s += p[k];
+            }
+        b[(gsize) by * bw + bx] = s / 64.0;
+        ok[(gsize) by * bw + bx] = all;
+      }
+  GArray *d = g_array_new (FALSE, FALSE, sizeof (float));
+  for (int by = 0; by < bh; by++)
+    for (int bx = 0; bx + 1 < bw; bx++)
+      {
+        gsize k = (gsize) by * bw + bx;
+        if (ok[k] && ok[k + 1])
+          {
+            float v = b[k + 1] - b[k];
+            g_array_append_val (d, v);
+          }
+      }
+  double s = NAN;
+  if (d->len > 10)
+    {
+      float med = tsr_median_inplace ((float *) d->data, d->len);
+      for (guint i = 0; i < d->len; i++)
+        g_array_index (d, float, i) = fabsf (g_array_index (d, float, i) - med);
+      s = 1.4826 * tsr_median_inplace ((float *) d->data, d->len) / sqrt (2.0);
+    }
+  g_array_unref (d);
+  g_free (b);
+  g_free (ok);
+  return s;
+}
+
+static double
+aperture (const float *p, int w, int h, double cx, double cy, double r)
+{
+  double sum = 0, bg = 0;
+  int n = 0, nb = 0;
+  for (int y = (int) (cy - r - 5); y <= (int) (cy + r + 5); y++)
+    for (int x = (int) (cx - r - 5); x <= (int) (cx + r + 5); x++)
+      {
+        if (x < 0 || y < 0 || x >= w || y >= h)
+          continue;
+        double d = hypot (x - cx, y - cy);
+        if (d <= r)
+          sum += p[(gsize) y * w + x], n++;
+        else if (d >= r + 2 && d <= r + 5)
+          bg += p[(gsize) y * w + x], nb++;
+      }
+  return nb ? sum - n * bg / nb : NAN;
+}
+
+static int
+cmp_d (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+static double
+median (GArray *v)
+{
+  if (!v->len)
+    return NAN;
+  qsort (v->data, v->len, sizeof (double), cmp_d);
+  return g_array_index (v, double, v->len / 2);
+}
+
+typedef struct
+{
+  Row row;
+  double noise;        /* σ of the 8×8 block means */
+  GArray *flux;        /* aperture fluxes of its stars, per first-image pixel area */
+} Meas;
+
+static Meas
+measure (const TsrImage *img, int c, double scale)
+{
+  Meas m = { { NAN, NAN, NAN, 0 }, NAN, g_array_new (FALSE, FALSE, sizeof (double)) };
+  gsize n = (gsize) img->width * img->height;
+  g_autoptr (TsrImage) pl = tsr_image_new (img->width, img->height, 1);
+  memcpy (pl->mask, img->mask, n);
+  for (gsize k = 0; k < n; k++)
+    pl->data[k] = img->data[(gsize) c * n + k];
+  TsrStarParams sp;
+  tsr_star_params_init (&sp);
+  TsrStarList *sl = tsr_stars_detect (pl, &sp, NULL, NULL);
+  if (!sl)
+    return m;
+  GArray *f = g_array_new (FALSE, FALSE, sizeof (double)), *e = g_array_new (FALSE, FALSE, sizeof (double));
+  for (guint i = 0; i < sl->stars->len; i++)
+    {
+      const TsrStar *s = &g_array_index (sl->stars, TsrStar, i);
+      if (s->saturated || s->snr < 30 || !isfinite (s->fwhm) || !(s->roundness > 0))
+        continue;
+      double v = s->fwhm / scale, el = 1.0 / s->roundness;
+      g_array_append_val (f, v);
+      g_array_append_val (e, el);
+      double a = aperture (pl->data, pl->width, pl->height, s->x, s->y, MAX (4.0, 3.0 * s->fwhm)) / (scale * scale);
+      if (isfinite (a) && a > 0)
+        g_array_append_val (m.flux, a);
+    }
+  m.row.n = f->len;
+  m.row.fwhm = median (f);
+  m.row.elong = median (e);
+  m.noise = block_noise (pl->data, pl->mask, pl->width, pl->height);
+  g_array_unref (f);
+  g_array_unref (e);
+  tsr_star_list_free (sl);
+  return m;
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc < 2)
+    {
+      fprintf (stderr, "usage: bench-compare BASE.fits [OTHER.fits …]\n");
+      return 2;
+    }
+  int ni = argc - 1, base_w = 0;
+  Meas *m = g_new0 (Meas, (gsize) ni * 3);
+  int *nc = g_new0 (int, ni);
+  guint nmin[3] = { G_MAXUINT, G_MAXUINT, G_MAXUINT };
+  for (int i = 0; i < ni; i++)
+    {
+      GError *e = NULL;
+      g_autoptr (TsrImage) img = tsr_fits_read (argv[i + 1], &e);
+      if (!img)
+        {
+          fprintf (stderr, "%s\n", e->message);
+          return 1;
+        }
+      if (i == 0)
+        base_w = img->width;
+      nc[i] = MIN (img->channels, 3);
+      for (int c = 0; c < nc[i]; c++)
+        {
+          m[i * 3 + c] = measure (img, c, (double) img->width / base_w);
+          nmin[c] = MIN (nmin[c], m[i * 3 + c].flux->len);
+        }
+    }
+  printf ("%-40s %-2s %6s %8s %8s %11s %8s %8s %8s\n", "file", "ch", "stars", "FWHM", "elong", "noise8/flux",
+          "FWHM×", "elong×", "noise×");
+  for (int i = 0; i < ni; i++)
+    for (int c = 0; c < nc[i]; c++)
+      {
+        Meas *q = &m[i * 3 + c];
+        /* the median flux of the nmin brightest stars */
+        qsort (q->flux->data, q->flux->len, sizeof (double), cmp_d);
+        guint k = nmin[c];
+        double flux = k ? g_array_index (q->flux, double, q->flux->len - 1 - k / 2) : NAN;
+        q->row.noise_flux = q->noise / flux;
+      }
+  for (int i = 0; i < ni; i++)
+    for (int c = 0; c < nc[i]; c++)
+      {
+        const Row *r = &m[i * 3 + c].row, *b = &m[MIN (c, nc[0] - 1)].row;
+        const char *name = nc[i] == 3 ? (c == 0 ? "R" : c == 1 ? "G" : "B") : "L";
+        g_autofree char *bn = g_path_get_basename (argv[i + 1]);
+        printf ("%-40s %-2s %6u %8.3f %8.3f %11.4g %8.3f %8.3f %8.3f\n", bn, name, r->n, r->fwhm, r->elong,
+                r->noise_flux, r->fwhm / b->fwhm, r->elong / b->elong, r->noise_flux / b->noise_flux);
+      }
+  printf ("noise8/flux: σ of 8×8 block means over the median aperture flux of the %u/%u/%u brightest stars "
+          "(rank-matched); FWHM in first-image pixels\n", nmin[0], nmin[1], nmin[2]);
+  for (int i = 0; i < ni; i++)
+    for (int c = 0; c < nc[i]; c++)
+      g_array_unref (m[i * 3 + c].flux);
+  g_free (m);
+  g_free (nc);
+  return 0;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Tessera's result against Siril's register + rejection stack of the same frames, per
+# channel: FWHM, elongation, noise at 8×8 bins per unit star flux (bench-compare, ratios
+# Tessera / Siril). Issue #17's yardstick. Benchmark only: siril is not a dependency of
+# Tessera (apt-get install siril to run this).
+# Usage: bench/run-siril-quality.sh BUILD_DIR SESSION_DIR [tessera-cli process options…]
+#   e.g. bench/run-siril-quality.sh build ../shared/data/seestar-m94-s3
+set -euo pipefail
+b=$(cd "${1:?build dir}" && pwd)
+dir=$(cd "${2:?session dir}" && pwd)
+shift 2
+command -v siril-cli >/dev/null || { echo "siril-cli not installed: nothing to compare (apt-get install siril)"; exit 0; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/siril"
+# Siril reads the frames (any depth of subfolders) through symlinks, in name order
+n=0
+while IFS= read -r f; do
+  n=$((n + 1)); ln -s "$f" "$work/siril/light_$(printf %05d $n).fits"
+done < <(find "$dir" -type f \( -name '*.fit' -o -name '*.fits' \) | sort)
+cat > "$work/siril.ssf" <<SSF
+requires 1.0.0
+setext fits
+convert light -debayer -out=$work/siril/conv
+cd $work/siril/conv
+setfindstar ${SIRIL_SIGMA:-0.3} 0.5
+register light
+stack r_light rej 3 3 -norm=addscale -output_norm -out=$work/siril_result
+close
+SSF
+(cd "$work/siril" && siril-cli -s "$work/siril.ssf" > "$work/siril.log" 2>&1) || { tail -20 "$work/siril.log"; exit 1; }
+grep -E "registered" "$work/siril.log" | tail -1 | sed 's/^log: /siril: /' || true
+if [ -n "${SIRIL_LOG:-}" ]; then cp "$work/siril.log" "$SIRIL_LOG"; fi
+"$b/src/cli/tessera-cli" process "$dir" --recursive -o "$work/tessera.fits" "$@" | tail -3
+echo "frames: $n; first row Siril 1.x register + rejection stack, second Tessera; ratios Tessera / Siril"
+"$b/bench/bench-compare" "$work/siril_result.fits" "$work/tessera.fits"

@@ -1,0 +1,42 @@
+/* tsr-tbqr-drizzle.h — Bayer drizzle (CFA drizzle) for the TBQR accumulate pass: every raw
+ * sample of a frame lands, as a square drop of side pixfrac (input pixels), in its own colour
+ * plane of the output grid (scale 1 or 2), weighted by the TBQR per-pixel weight; no
+ * demosaic interpolation enters the stack. docs/tbqr.md, "Bayer drizzle". */
+#pragma once
+#include "tsr-tbqr.h"
+
+G_BEGIN_DECLS
+
+typedef struct _TsrDrizzle TsrDrizzle;
+
+/* Whether this accumulation drizzles (drizzle.mode, and for auto: a Bayer session with at
+ * least drizzle.min_frames used frames whose dither lets drops of every colour reach at
+ * least drizzle.min_coverage of the output pixels). *note (may be NULL) receives one
+ * sentence saying what was chosen and why, for the user. */
+gboolean    tsr_tbqr_drizzle_choose (const TsrAnalysis *a, const TsrWeights *w, const TsrTbqrParams *p,
+                                     char **note);
+
+/* Coverage by drops of every colour of the output pixels of a patch at the field centre, the
+ * smallest over the colours (0–1): what drizzle.mode=auto compares with min_coverage. */
+double      tsr_tbqr_drizzle_coverage (const TsrAnalysis *a, const TsrWeights *w, const TsrTbqrParams *p);
+
+/* Sums of a drizzle of a->width·scale × a->height·scale; NULL (with error) when they do not
+ * fit in memory. */
+TsrDrizzle *tsr_drizzle_new (const TsrAnalysis *a, int scale, double pixfrac, GError **error);
+void        tsr_drizzle_free (TsrDrizzle *d);
+
+/* Adds frame (normalised, in its own geometry, a CFA mosaic or mono) whose transform T maps
+ * reference pixels to frame pixels. weight: the frame's per-pixel TBQR weight in reference
+ * geometry (width × height, 0 = no data); reject (may be NULL): reference pixels where the
+ * frame's sample was rejected as an outlier. Thread-safe (the sums are locked). */
+void        tsr_drizzle_add (TsrDrizzle *d, const TsrImage *frame, const TsrTransform *T, const float *weight,
+                             const guint8 *reject);
+
+/* The weighted result, the unweighted drizzle of the same frames (the validation
+ * baseline), Σ weight, frames per pixel and the rejected fraction, all at the output size.
+ * A colour that no drop reached at a pixel inside the footprint (a hole of the dither) is
+ * filled from the nearest pixels of that colour that were reached; *n_holes counts them. */
+void        tsr_drizzle_finish (TsrDrizzle *d, TsrImage **result, TsrImage **mean, TsrImage **weight,
+                                TsrImage **coverage, TsrImage **rejected, gsize *n_holes);
+
+G_END_DECLS
