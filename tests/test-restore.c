@@ -563,12 +563,12 @@ test_quality (void)
   g_assert_cmpuint (nflux, >=, 5);
   g_assert_cmpfloat (fabs (fm - 1), <, 0.03);   /* the measurement: the mean stack is photometric */
   /* the restored image's resolution lies between the sharp and the median-seeing truth.
-   * Not isolated stars (the neighbours' and the nebula's light is in the aperture, and the
-   * L1 prior removes the faintest of it): over the settings tried the bounds reached
-   * 0.90–1.02 (docs/restore.md); the issue's ±3 % is asserted on truly isolated stars in
-   * /restore/sparse. Guarded here against getting worse. */
+   * Before the smooth map (restore.diffuse) the b0 planes, too high on this nebulous field,
+   * were a floor above the data that the non-negative latent could not follow, and stars
+   * there lost flux (0.913 … 0.965); measured 1.010 … 1.066 with it (docs/restore.md). The
+   * issue's 3 % against the sharp truth (the restored stars are near its resolution): */
   g_assert_cmpfloat (frb, >, 0.95);
-  g_assert_cmpfloat (frs, <, 1.03);
+  g_assert_cmpfloat (fabs (frs - 1), <, 0.03);
 
   /* sky σ where the sky is empty: pixels where the blurred noise-free truth is below 0.1 of
    * the mean stack's noise (no star, galaxy or nebula), away from the trail; the 3σ-clipped
@@ -618,8 +618,9 @@ test_quality (void)
   g_test_message ("empty-sky sigma (%u px, %.0f %%): restored %.3f (mean level %.3f), mean stack %.3f, ratio %.3f", ne,
                   100.0 * ne / (W * H), sd_r, er[0] / ne, sd_m, sd_r / sd_m);
   g_assert_cmpuint (ne, >, (guint) (W * H / 10));
-  /* the issue's target; measured 0.16× with the defaults (0.07–0.08× with the sky mask at
-   * the PSF scale only, docs/restore.md), 1.9× without the L1 prior */
+  /* the issue's target; measured 0.24× with the defaults (0.16× before the smooth map, which
+   * follows the large-scale level of the data as the mean stack does; docs/restore.md),
+   * 1.9× without the L1 prior */
   g_assert_cmpfloat (sd_r, <, 0.29 * sd_m);
   g_free (common);
 }
@@ -819,9 +820,9 @@ test_sparse (void)
                   100.0 * rec_r / MAX (cand, 1u));
   g_assert_cmpuint (cand, >=, 10);
   g_assert_cmpuint (rec_r, >=, rec_m);   /* the paper's admitted weakness: at least the mean stack's */
-  /* the issue's target is 3 %: measured 1.032 with the defaults (0.997 with the L1 prior at
-   * 0.1 everywhere; docs/restore.md) — not met by 0.2 %, guarded against getting worse */
-  g_assert_cmpfloat (fabs (sr / sts - 1), <, 0.05);
+  /* the issue's target: 3 %; measured 0.989 with the defaults (1.032 before the smooth map
+   * and the inverted dropout; docs/restore.md) */
+  g_assert_cmpfloat (fabs (sr / sts - 1), <, 0.03);
 }
 
 static void
