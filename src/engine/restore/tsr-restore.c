@@ -1123,9 +1123,11 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   res->crop_h = oh;
   gsize step_bytes = (gsize) (2 * K + 4) * n * lw * lh * sizeof (float) + (gsize) (n + 8) * lw * lh * 8 * 2;
   /* + the tile buffers of the batch-norm statistics and the inference (Z, R×K, CAT: 2K + 1
-   * planes per frame of (256 + 2 halo)², halo ≤ 4 FWHM + 1) and the L1 prior's sky map */
+   * planes per frame of (256 + 2 halo)², halo ≤ 4 FWHM + 1), the L1 prior's sky map and the
+   * smooth map's image (restore.diffuse: W·H·5) with its crop buffers (12 bytes per crop px) */
   gsize tile_side = (gsize) MIN (256, MAX (W, H)) + 2 * (gsize) MAX (8, ceil (4.0 * res->median_fwhm) + 1);
-  res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * 9
+  res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * (rp->diffuse > 0 ? 14 : 9)
+                         + (rp->diffuse > 0 ? (gsize) ow * oh * 12 : 0)
                          + (gsize) (2 * K + 2) * n * tile_side * tile_side * sizeof (float);
   if (res->memory_estimate > budget)
     {
