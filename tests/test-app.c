@@ -15,6 +15,8 @@
 #include "tsr-image-view.h"
 #include "tsr-application.h"
 #include "tsr-shortcuts.h"
+#include "tsr-stretch-bar.h"
+#include "tsr-calib-panel.h"
 #include "tsr-window-planetary.h"
 
 static gboolean have_display;
@@ -300,6 +302,7 @@ test_window_session (void)
   g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_ANALYSE);
   g_assert_true (iterate_until (win, not_busy, 240));
   g_assert_null (tsr_window_get_last_error (win));
+  g_assert_false (tsr_window_is_dirty (win));   /* as opened: Quit does not ask */
   g_assert_true (tsr_window_get_analysis (win) != a_before);
   g_assert_cmpuint (tsr_window_get_n_rows (win), ==, nf);
   g_assert_cmpstr (tsr_window_get_recent (win)[0], ==, project);
@@ -312,23 +315,31 @@ test_window_session (void)
     g_clear_error (&error);
   }
   {
-    /* a project with calibration inputs ([calib], written by the CLI): the window says it
-     * does not apply them, and saving keeps them */
+    /* a project with calibration inputs ([calib], written by the CLI): the window applies
+     * them; a folder that is not there is an error naming it, the session shown stays, and
+     * saving keeps them */
     gsize len;
     g_autofree char *text = tsr_test_read_file (project, &len);
     g_autofree char *with = g_strconcat (text, "\n[calib]\ndarks=/nights/darks-300s\n", NULL);
     g_autofree char *cp = g_build_filename (dir, "calibrated.tessera", NULL);
     tsr_test_write_file (cp, with, strlen (with));
+    const TsrAnalysis *a_shown = tsr_window_get_analysis (win);
     g_assert_true (tsr_window_open_project (win, cp, &error));
     g_assert_no_error (error);
-    g_assert_nonnull (strstr (tsr_window_get_param_note (win), "uncalibrated"));
     g_assert_true (iterate_until (win, not_busy, 240));
+    g_assert_nonnull (tsr_window_get_last_error (win));
+    g_assert_nonnull (strstr (tsr_window_get_last_error (win), "/nights/darks-300s"));
+    g_assert_true (tsr_window_get_analysis (win) == a_shown);
     g_autofree char *cp2 = g_build_filename (dir, "calibrated-again.tessera", NULL);
     g_assert_true (tsr_window_save_project (win, cp2, &error));
     g_assert_no_error (error);
     g_autofree char *saved = tsr_test_read_file (cp2, &len);
     g_assert_nonnull (strstr (saved, "[calib]"));
     g_assert_nonnull (strstr (saved, "darks=/nights/darks-300s"));
+    /* no calibration again: the session is analysed uncalibrated */
+    g_assert_true (tsr_window_set_calib (win, TSR_CALIB_DARK, NULL));
+    g_assert_true (iterate_until (win, not_busy, 240));
+    g_assert_null (tsr_window_get_last_error (win));
   }
 
   /* a tile-size change measures the local metrics again (a new analysis, with progress) */
@@ -642,6 +653,64 @@ test_shortcuts (void)
       if (!found)
         g_error ("%s has no accelerator %s", want[i].action, want[i].accel);
     }
+  /* the shortcuts window (ui/tsr-shortcuts.ui) lists exactly the table's actions with the
+   * accelerators the application sets */
+  {
+    guint n_sc;
+    const TsrShortcut *sc = tsr_shortcuts (&n_sc);
+    GtkBuilder *b = gtk_builder_new_from_resource (TSR_SHORTCUTS_UI);
+    GSList *objs = gtk_builder_get_objects (b);
+    guint n_ui = 0;
+    for (GSList *l = objs; l; l = l->next)
+      {
+        if (!GTK_IS_SHORTCUTS_SHORTCUT (l->data))
+          continue;
+        g_autofree char *action = NULL, *accel = NULL, *title = NULL;
+        g_object_get (l->data, "action-name", &action, "accelerator", &accel, "title", &title, NULL);
+        g_assert_nonnull (title);
+        g_assert_cmpstr (title, !=, "");
+        const TsrShortcut *row = NULL;
+        for (guint i = 0; i < n_sc; i++)
+          if (g_strcmp0 (sc[i].action, action) == 0)
+            row = &sc[i];
+        if (!row)
+          g_error ("the shortcuts window names %s, which the application has no accelerator for", action);
+        g_autofree char *want = g_strjoinv (" ", (char **) row->accels);
+        g_assert_cmpstr (accel, ==, want);
+        n_ui++;
+      }
+    g_assert_cmpuint (n_ui, ==, n_sc);
+    g_slist_free (objs);
+    g_object_unref (b);
+  }
+  /* the stretch bar is its template's widgets */
+  {
+    GtkWidget *bar = g_object_ref_sink (tsr_stretch_bar_new ());
+    g_assert_true (GTK_IS_TOGGLE_BUTTON (tsr_stretch_bar_get_auto (TSR_STRETCH_BAR (bar))));
+    g_assert_true (GTK_IS_TOGGLE_BUTTON (tsr_stretch_bar_get_linked (TSR_STRETCH_BAR (bar))));
+    g_assert_true (gtk_widget_get_parent (tsr_stretch_bar_get_histogram (TSR_STRETCH_BAR (bar))) == bar);
+    GtkWidget *mid = tsr_stretch_bar_get_point (TSR_STRETCH_BAR (bar), 1);
+    g_assert_true (GTK_IS_SPIN_BUTTON (mid));
+    g_assert_cmpuint (gtk_spin_button_get_digits (GTK_SPIN_BUTTON (mid)), ==, 4);
+    g_assert_cmpfloat (gtk_spin_button_get_value (GTK_SPIN_BUTTON (mid)), ==, 0.5);
+    g_object_unref (bar);
+  }
+  /* the calibration section is its template's widgets: four rows of name, buttons,
+   * statistics, preview */
+  {
+    GtkWidget *panel = g_object_ref_sink (tsr_calib_panel_new ());
+    for (int k = 0; k < TSR_CALIB_N_KINDS; k++)
+      {
+        g_assert_true (GTK_IS_LABEL (tsr_calib_panel_get (TSR_CALIB_PANEL (panel), k, TSR_CALIB_PANEL_PATH)));
+        g_assert_true (GTK_IS_BUTTON (tsr_calib_panel_get (TSR_CALIB_PANEL (panel), k, TSR_CALIB_PANEL_FOLDER)));
+        g_assert_true (GTK_IS_BUTTON (tsr_calib_panel_get (TSR_CALIB_PANEL (panel), k, TSR_CALIB_PANEL_MASTER)));
+        g_assert_true (GTK_IS_BUTTON (tsr_calib_panel_get (TSR_CALIB_PANEL (panel), k, TSR_CALIB_PANEL_CLEAR)));
+        g_assert_true (GTK_IS_LABEL (tsr_calib_panel_get (TSR_CALIB_PANEL (panel), k, TSR_CALIB_PANEL_STATS)));
+        g_assert_true (GTK_IS_DRAWING_AREA (tsr_calib_panel_get (TSR_CALIB_PANEL (panel), k, TSR_CALIB_PANEL_PREVIEW)));
+      }
+    g_assert_true (GTK_IS_LABEL (tsr_calib_panel_get_notes (TSR_CALIB_PANEL (panel))));
+    g_object_unref (panel);
+  }
   TsrWindow *win = tsr_window_new (GTK_APPLICATION (app));
   GtkShortcutsWindow *help = gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (win));
   g_assert_nonnull (help);
@@ -1274,6 +1343,41 @@ test_window_m94 (void)
   snapshot_window (win, "m94-gate.png");
   tsr_window_set_overlays (win, 0);
 
+  /* the maps over the live preview (issue #13, problem 4): each one drawn, with its legend */
+  tsr_window_set_show (win, TSR_SHOW_PREVIEW);
+  iterate_for (0.2);
+  static const char *const map_shots[] = { "m94-map-weight.png", "m94-map-quality.png", "m94-map-neff.png",
+                                           "m94-map-coverage.png", "m94-map-clusters.png" };
+  for (int k = 0; k < TSR_MAP_N_KINDS; k++)
+    {
+      if (k == TSR_MAP_CLUSTERS)
+        {
+          g_assert_true (tsr_window_set_param (win, "cluster.mode", 2));   /* on, for the picture */
+          g_assert_true (iterate_until (win, not_busy, 60));
+        }
+      /* the per-frame maps over a frame of the session, the others over the live preview */
+      if (k == TSR_MAP_WEIGHT || k == TSR_MAP_QUALITY)
+        {
+          g_assert_true (tsr_window_select_frame (win, 3));
+          g_assert_true (iterate_until (win, not_busy, 60));
+        }
+      else
+        tsr_window_set_show (win, TSR_SHOW_PREVIEW);
+      iterate_for (0.2);
+      tsr_window_set_map (win, k);
+      const TsrMap *m = tsr_image_view_get_map (tsr_window_get_image_view (win));
+      g_assert_nonnull (m);
+      g_assert_cmpint (m->kind, ==, k);
+      guint finite = 0;
+      for (guint t = 0; t < m->n_tiles; t++)
+        finite += isfinite (m->v[t]);
+      g_assert_cmpuint (finite, ==, m->n_tiles);
+      snapshot_window (win, map_shots[k]);
+    }
+  g_assert_true (tsr_window_set_param (win, "cluster.mode", 0));
+  g_assert_true (iterate_until (win, not_busy, 60));
+  tsr_window_set_overlays (win, 0);
+
   /* the result with a manual stretch that lifts the faint outer disc */
   g_assert_true (tsr_window_run (win));
   g_assert_true (iterate_until (win, not_busy, 280));
@@ -1291,6 +1395,656 @@ test_window_m94 (void)
   tsr_window_set_stretch (win, FALSE, FALSE, 0, 0, 0);
   g_assert_true (iterate_until (win, not_busy, 60));
   snapshot_window (win, "m94-unlinked.png");
+  /* result against the mean stack of the same frames, split */
+  tsr_window_set_show (win, TSR_SHOW_RESULT);
+  tsr_window_set_split (win, TRUE);
+  g_assert_true (iterate_until (win, not_busy, 60));
+  g_assert_true (tsr_image_view_has_compare (tsr_window_get_image_view (win)));
+  tsr_image_view_zoom_by (tsr_window_get_image_view (win), 2.5);
+  snapshot_window (win, "m94-split.png");
+  gtk_window_destroy (GTK_WINDOW (win));
+  iterate_for (0.1);
+}
+
+
+/* ---------------------------------------------------------------- maps (#13, problem 4) and friction (problem 7) */
+
+/* Render the view (its size) into a new surface. */
+static cairo_surface_t *
+render_view (TsrWindow *win, int *w_out, int *h_out)
+{
+  TsrImageView *view = tsr_window_get_image_view (win);
+  int w = gtk_widget_get_width (GTK_WIDGET (view)), h = gtk_widget_get_height (GTK_WIDGET (view));
+  cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, w, h);
+  cairo_t *cr = cairo_create (s);
+  tsr_image_view_render (view, cr, w, h);
+  cairo_destroy (cr);
+  cairo_surface_flush (s);
+  *w_out = w;
+  *h_out = h;
+  return s;
+}
+
+static void
+pixel_at (cairo_surface_t *s, int x, int y, double rgb[3])
+{
+  const guint8 *p = cairo_image_surface_get_data (s) + (gsize) y * cairo_image_surface_get_stride (s) + 4 * x;
+  rgb[0] = p[2] / 255.0;
+  rgb[1] = p[1] / 255.0;
+  rgb[2] = p[0] / 255.0;
+}
+
+/* Every tile of the map drawn where it belongs: at each tile centre clear of the legend, the
+ * pixel is the map's colour of that tile's value blended (alpha 0.45) over the image without
+ * the map, or the grey of "no value". Returns the number of tiles checked. */
+static guint
+assert_map_drawn (TsrWindow *win, const char *what)
+{
+  TsrImageView *view = tsr_window_get_image_view (win);
+  const TsrAnalysis *a = tsr_window_get_analysis (win);
+  const TsrMap *m = tsr_image_view_get_map (view);
+  g_assert_nonnull (m);
+  g_assert_cmpuint (m->n_tiles, ==, a->n_tiles);
+  int w, h;
+  cairo_surface_t *with = render_view (win, &w, &h);
+  tsr_window_set_overlays (win, 0);
+  g_assert_null (tsr_image_view_get_map (view));
+  cairo_surface_t *without = render_view (win, &w, &h);
+  tsr_window_set_overlays (win, TSR_OVERLAY_WEIGHTS);
+  m = tsr_image_view_get_map (view);
+  guint checked = 0, differs = 0;
+  /* the cells partition the image: no tile drawn over another (overlapping translucent cells
+   * once blended twice at the edges), none missing */
+  double area = 0;
+  for (guint t = 0; t < a->n_tiles; t++)
+    {
+      double x0, y0, x1, y1;
+      tsr_map_tile_cell (a, t, &x0, &y0, &x1, &y1);
+      g_assert_cmpfloat (x1, >, x0);
+      g_assert_cmpfloat (y1, >, y0);
+      g_assert_cmpfloat (x0, <=, a->tiles[t].cx);
+      g_assert_cmpfloat (x1, >=, a->tiles[t].cx);
+      area += (x1 - x0) * (y1 - y0);
+    }
+  g_assert_cmpfloat (fabs (area - (double) a->width * a->height), <, 1e-6);
+  for (guint t = 0; t < a->n_tiles; t++)
+    {
+      /* the middle of the tile's cell, if it is wide enough to hold a pixel away from its
+       * outline */
+      double cx0, cy0, cx1, cy1, wx, wy, wx0, wy0, wx1, wy1;
+      tsr_map_tile_cell (a, t, &cx0, &cy0, &cx1, &cy1);
+      g_assert_true (tsr_image_view_image_to_widget (view, (cx0 + cx1) / 2 - 0.5, (cy0 + cy1) / 2 - 0.5, &wx, &wy));
+      g_assert_true (tsr_image_view_image_to_widget (view, cx0, cy0, &wx0, &wy0));
+      g_assert_true (tsr_image_view_image_to_widget (view, cx1, cy1, &wx1, &wy1));
+      if (wx1 - wx0 < 8 || wy1 - wy0 < 8)
+        continue;
+      guint last = t;
+      int x = (int) floor (wx), y = (int) floor (wy);
+      if (x < 2 || y < 2 || x >= w - 2 || y >= h - 2 || (x > w - 340 && y > h - 170))
+        continue;   /* off the view, or under the legend */
+
+      double c[3], base[3], got[3], want[3];
+      pixel_at (with, x, y, got);
+      pixel_at (without, x, y, base);
+      double alpha = 0.45;
+      if (!tsr_map_color (m, m->v[last], &c[0], &c[1], &c[2]))
+        c[0] = c[1] = c[2] = 0.5, alpha = 0.3;
+      for (int k = 0; k < 3; k++)
+        want[k] = alpha * c[k] + (1 - alpha) * base[k];
+      double err = fabs (got[0] - want[0]) + fabs (got[1] - want[1]) + fabs (got[2] - want[2]);
+      if (err > 0.05 && g_getenv ("TSR_MAP_DEBUG"))
+        {
+          cairo_surface_write_to_png (with, "/tmp/w3-with.png");
+          cairo_surface_write_to_png (without, "/tmp/w3-without.png");
+        }
+      if (err > 0.05)
+        g_error ("%s: tile %u at %d,%d is %.3f %.3f %.3f, the map says %.3f %.3f %.3f (value %g)", what, last, x, y,
+                 got[0], got[1], got[2], want[0], want[1], want[2], m->v[last]);
+      differs += fabs (got[0] - base[0]) + fabs (got[1] - base[1]) + fabs (got[2] - base[2]) > 0.02;
+      checked++;
+    }
+  /* the legend: the lower right corner changes with the map */
+  double lw[3], lb[3];
+  pixel_at (with, w - 20, h - 20, lw);
+  pixel_at (without, w - 20, h - 20, lb);
+  g_assert_cmpfloat (fabs (lw[0] - lb[0]) + fabs (lw[1] - lb[1]) + fabs (lw[2] - lb[2]), >, 0.02);
+  cairo_surface_destroy (with);
+  cairo_surface_destroy (without);
+  g_assert_cmpuint (checked, >=, a->n_tiles / 3);
+  g_assert_cmpuint (differs, >, checked / 2);
+  g_test_message ("%s: %u tiles drawn as the map says (%s)", what, checked, m->title);
+  return checked;
+}
+
+/* The maps over the live preview, live with re-weighing; then zoom and pan from the
+ * keyboard's actions, blink, and Quit asking about a changed project. */
+static void
+test_window_maps (void)
+{
+  if (!have_display)
+    {
+      g_test_skip ("no display (run under xvfb-run)");
+      return;
+    }
+  g_autofree char *dir = tsr_test_tmpdir ("app-maps");
+  TsrSynthParams sp;
+  tsr_synth_params_init (&sp);
+  sp.n_frames = 7;
+  sp.width = 800;
+  sp.height = 520;
+  sp.shift_max = 40;   /* frames that miss the edge tiles: coverage below the frame count there */
+  sp.rotation_max_deg = 0.5;
+  GError *error = NULL;
+  TsrSynthTruth *truth = tsr_synth_write_session (&sp, dir, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  tsr_synth_truth_free (truth);
+
+  TsrWindow *win = tsr_window_new (NULL);
+  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
+  gtk_window_present (GTK_WINDOW (win));
+  iterate_for (0.3);
+  tsr_window_open_session (win, dir);
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_null (tsr_window_get_last_error (win));
+  g_assert_false (tsr_window_is_dirty (win));
+  const TsrAnalysis *a = tsr_window_get_analysis (win);
+  TsrImageView *view = tsr_window_get_image_view (win);
+  tsr_window_set_show (win, TSR_SHOW_PREVIEW);
+  iterate_for (0.2);
+  g_assert_cmpuint (a->n_tiles, >=, 6);
+
+  /* N_eff: the weighing's (Σw)²/Σw² per tile, between 1 and the frames used */
+  tsr_window_set_map (win, TSR_MAP_NEFF);
+  TsrWeights *w = tsr_window_get_weights (win);
+  const TsrMap *m = tsr_image_view_get_map (view);
+  g_assert_nonnull (m);
+  g_assert_cmpint (m->kind, ==, TSR_MAP_NEFF);
+  for (guint t = 0; t < a->n_tiles; t++)
+    {
+      double s1 = 0, s2 = 0;
+      for (guint f = 0; f < w->n_frames; f++)
+        {
+          double x = w->w[(gsize) f * w->n_tiles + t];
+          s1 += x, s2 += x * x;
+        }
+      g_assert_cmpfloat (fabs (m->v[t] - (s2 > 0 ? s1 * s1 / s2 : 0)), <, 1e-3 * MAX (1, m->v[t]));
+      g_assert_cmpfloat (m->v[t], <=, w->n_used + 1e-3);
+    }
+  assert_map_drawn (win, "N_eff");
+  snapshot_window (win, "map-neff.png");
+
+  /* coverage: the used frames whose footprint holds the tile centre, counted here from the
+   * registration's transforms */
+  tsr_window_set_map (win, TSR_MAP_COVERAGE);
+  m = tsr_image_view_get_map (view);
+  guint partial = 0;
+  for (guint t = 0; t < a->n_tiles; t++)
+    {
+      guint c = 0;
+      for (guint f = 0; f < w->n_frames; f++)
+        {
+          double x, y;
+          if (!w->used[f] || !a->reg->frames[f].registered)
+            continue;
+          tsr_transform_apply (&a->reg->frames[f].transform, a->tiles[t].cx, a->tiles[t].cy, &x, &y);
+          c += x >= -0.5 && y >= -0.5 && x < a->width - 0.5 && y < a->height - 0.5;
+        }
+      g_assert_cmpfloat (m->v[t], ==, c);
+      partial += c < w->n_used;
+    }
+  g_test_message ("coverage below %u frames on %u of %u tiles", w->n_used, partial, a->n_tiles);
+  assert_map_drawn (win, "coverage");
+  snapshot_window (win, "map-coverage.png");
+
+  /* weight and local quality: the selected frame's, or the mean over the used frames */
+  tsr_window_set_map (win, TSR_MAP_WEIGHT);
+  m = tsr_image_view_get_map (view);
+  g_assert_true (m->log_scale);
+  for (guint t = 0; t < a->n_tiles; t++)
+    {
+      double s = 0;
+      guint c = 0;
+      for (guint f = 0; f < w->n_frames; f++)
+        if (w->used[f])
+          s += w->w[(gsize) f * w->n_tiles + t], c++;
+      g_assert_cmpfloat (fabs (m->v[t] - s / c), <, 1e-5 * MAX (1, s / c));
+    }
+  assert_map_drawn (win, "weight (mean)");
+  snapshot_window (win, "map-weight.png");
+  tsr_window_set_map (win, TSR_MAP_QUALITY);
+  m = tsr_image_view_get_map (view);
+  g_assert_true (m->diverging);
+  g_assert_cmpfloat (m->lo, ==, -m->hi);
+  assert_map_drawn (win, "local quality (mean)");
+  snapshot_window (win, "map-quality.png");
+  /* over a frame, that frame's */
+  g_assert_true (tsr_window_select_frame (win, 2));
+  g_assert_true (iterate_until (win, not_busy, 60));
+  iterate_for (0.2);
+  g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_FRAME);
+  m = tsr_image_view_get_map (view);
+  for (guint t = 0; t < a->n_tiles; t++)
+    g_assert_cmpfloat (m->v[t], ==, w->used[2] ? w->q_local[(gsize) 2 * w->n_tiles + t] : NAN);
+  g_assert_nonnull (strstr (m->title, "frame 2"));   /* numbered as the table's # column */
+  tsr_window_set_show (win, TSR_SHOW_PREVIEW);
+  iterate_for (0.2);
+  g_assert_nonnull (strstr (tsr_image_view_get_map (view)->title, "mean"));
+
+  /* live: excluding a frame by hand re-weighs, and the maps follow — N_eff and coverage fall
+   * where that frame counted */
+  guint drop = a->reg->reference == 0 ? 1 : 0;
+  g_assert_true (w->used[drop]);
+  tsr_window_set_map (win, TSR_MAP_COVERAGE);
+  g_autofree float *cov_before = g_memdup2 (tsr_image_view_get_map (view)->v, sizeof (float) * a->n_tiles);
+  TsrWeights *w_before = tsr_weights_ref (w);
+  g_assert_true (tsr_window_set_frame_used (win, drop, FALSE));
+  g_assert_true (iterate_until (win, not_busy, 60));
+  w = tsr_window_get_weights (win);
+  g_assert_true (w != w_before);
+  g_assert_false (w->used[drop]);
+  m = tsr_image_view_get_map (view);
+  for (guint t = 0; t < a->n_tiles; t++)
+    {
+      double x, y;
+      tsr_transform_apply (&a->reg->frames[drop].transform, a->tiles[t].cx, a->tiles[t].cy, &x, &y);
+      gboolean covered = x >= -0.5 && y >= -0.5 && x < a->width - 0.5 && y < a->height - 0.5;
+      g_assert_cmpfloat (m->v[t], ==, cov_before[t] - covered);
+    }
+  tsr_window_set_map (win, TSR_MAP_NEFF);
+  m = tsr_image_view_get_map (view);
+  for (guint t = 0; t < a->n_tiles; t++)
+    g_assert_cmpfloat (fabs (m->v[t] - w->n_eff[t]), <, 1e-6);
+  g_assert_true (tsr_window_set_frame_used (win, drop, TRUE));
+  g_assert_true (iterate_until (win, not_busy, 60));
+  tsr_weights_unref (w_before);
+  g_assert_true (tsr_window_is_dirty (win));   /* a frame choice is a change of the project */
+
+  /* clusters: off below cluster.auto_min frames (the map says so and colours nothing); on,
+   * each tile shows the cluster with the largest share of its weight */
+  tsr_window_set_map (win, TSR_MAP_CLUSTERS);
+  m = tsr_image_view_get_map (view);
+  g_assert_nonnull (m->note);
+  for (guint t = 0; t < a->n_tiles; t++)
+    g_assert_true (isnan (m->v[t]));
+  g_assert_true (tsr_window_set_param (win, "cluster.mode", 2));   /* on */
+  g_assert_true (iterate_until (win, not_busy, 60));
+  w = tsr_window_get_weights (win);
+  g_assert_cmpint (w->n_clusters, >=, 2);
+  m = tsr_image_view_get_map (view);
+  g_assert_null (m->note);
+  g_assert_cmpint (m->n_classes, ==, w->n_clusters);
+  {
+    int total = 0;
+    for (int k = 0; k < m->n_classes; k++)
+      total += m->class_frames[k];
+    g_assert_cmpint (total, ==, (int) w->n_used);
+  }
+  for (guint t = 0; t < a->n_tiles; t++)
+    {
+      double best = -1;
+      int bk = -1;
+      for (int k = 0; k < w->n_clusters; k++)
+        {
+          double sk = 0;
+          for (guint f = 0; f < w->n_frames; f++)
+            if (w->used[f] && w->cluster[f] == k)
+              sk += w->w[(gsize) f * w->n_tiles + t];
+          if (sk > best)
+            best = sk, bk = k;
+        }
+      g_assert_cmpfloat (m->v[t], ==, bk);
+    }
+  assert_map_drawn (win, "clusters");
+  snapshot_window (win, "map-clusters.png");
+  g_assert_true (tsr_window_set_param (win, "cluster.mode", 0));
+  g_assert_true (iterate_until (win, not_busy, 60));
+
+  /* the column headers sort: by FWHM, largest first, then by file name */
+  g_assert_true (tsr_window_sort_frames (win, "fwhm", TRUE));
+  {
+    guint nr = tsr_window_get_n_rows (win);
+    double prev = INFINITY;
+    for (guint i = 0; i < nr; i++)
+      {
+        int f = tsr_window_get_row_frame (win, i);
+        g_assert_cmpint (f, >=, 0);
+        double fw = a->reg->frames[f].fwhm;
+        if (isfinite (fw))
+          {
+            g_assert_cmpfloat (fw, <=, prev + 1e-9);
+            prev = fw;
+          }
+      }
+    g_assert_true (tsr_window_sort_frames (win, "index", FALSE));
+    for (guint i = 0; i < nr; i++)
+      g_assert_cmpint (tsr_window_get_row_frame (win, i), ==, (int) i);
+  }
+
+  /* zoom and pan from the keyboard (the window's actions: Ctrl+plus, Ctrl+0, Alt+arrows) */
+  tsr_window_set_overlays (win, 0);
+  double z0, ox0, oy0, z1, ox1, oy1;
+  tsr_image_view_get_view (view, &z0, &ox0, &oy0);
+  g_action_group_activate_action (G_ACTION_GROUP (win), "zoom-in", NULL);
+  tsr_image_view_get_view (view, &z1, &ox1, &oy1);
+  g_assert_cmpfloat (fabs (z1 / z0 - 1.25), <, 1e-9);
+  g_action_group_activate_action (G_ACTION_GROUP (win), "pan-right", NULL);
+  double z2, ox2, oy2;
+  tsr_image_view_get_view (view, &z2, &ox2, &oy2);
+  g_assert_cmpfloat (fabs ((ox2 - ox1) * z2 - 0.1 * gtk_widget_get_width (GTK_WIDGET (view))), <, 1e-6);
+  g_assert_cmpfloat (oy2, ==, oy1);
+  g_action_group_activate_action (G_ACTION_GROUP (win), "zoom-one", NULL);
+  tsr_image_view_get_view (view, &z2, &ox2, &oy2);
+  g_assert_cmpfloat (z2, ==, 1.0);
+  g_action_group_activate_action (G_ACTION_GROUP (win), "zoom-fit", NULL);
+  tsr_image_view_get_view (view, &z2, &ox2, &oy2);
+  g_assert_cmpfloat (fabs (z2 - z0), <, 1e-9);
+  g_assert_cmpfloat (fabs (ox2 - ox0), <, 1e-9);
+
+  /* blink: the registered frames one after another, then back to what was shown */
+  TsrImage *shown = view_image (win);
+  g_assert_true (tsr_window_set_blink (win, TRUE));
+  guint n_shown = 0;
+  int seen[16] = { 0 };
+  gint64 end = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time () < end)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      int f = tsr_window_get_blink_frame (win, &n_shown);
+      if (f >= 0 && f < 16)
+        seen[f] = 1;
+      if (n_shown >= 4)
+        break;
+      g_usleep (5000);
+    }
+  g_assert_cmpuint (n_shown, >=, 4);
+  int distinct = 0;
+  for (int i = 0; i < 16; i++)
+    distinct += seen[i];
+  g_assert_cmpint (distinct, >=, 3);
+  g_assert_true (view_image (win) != shown);
+  g_assert_cmpstr (tsr_window_get_status_text (win), !=, "");
+  g_assert_nonnull (strstr (tsr_window_get_status_text (win), "Blink"));
+  snapshot_window (win, "blink.png");
+  tsr_window_set_blink (win, FALSE);
+  iterate_for (0.7);
+  g_assert_true (view_image (win) == shown);
+  g_assert_cmpint (tsr_window_get_blink_frame (win, NULL), ==, -1);
+
+  /* Quit asks while the project changed: Cancel keeps the window, saving makes it clean,
+   * a clean window closes at once */
+  g_assert_true (tsr_window_is_dirty (win));
+  gpointer alive = win;
+  g_object_add_weak_pointer (G_OBJECT (win), &alive);
+  gtk_window_close (GTK_WINDOW (win));
+  iterate_for (0.2);
+  g_assert_nonnull (alive);
+  GtkWidget *q = tsr_window_get_close_dialog (win);
+  g_assert_nonnull (q);
+  gtk_dialog_response (GTK_DIALOG (q), GTK_RESPONSE_CANCEL);
+  iterate_for (0.1);
+  g_assert_nonnull (alive);
+  g_assert_null (tsr_window_get_close_dialog (win));
+  g_autofree char *project = g_build_filename (dir, "maps.tessera", NULL);
+  g_assert_true (tsr_window_save_project (win, project, &error));
+  g_assert_no_error (error);
+  g_assert_false (tsr_window_is_dirty (win));
+  gtk_window_close (GTK_WINDOW (win));
+  iterate_for (0.2);
+  g_assert_null (alive);
+  tsr_test_rmtree (dir);
+}
+
+/* A folder whose frames are in subfolders (one per night) opens with its subfolders; two
+ * folders open as one session; and the calibration section: bias, darks and flats applied by
+ * the window as tessera-cli applies them. */
+static void
+write_raw (const char *path, const float *v, int w, int h, const char *type, double exptime, const char *date)
+{
+  g_autofree char *t = g_strdup_printf ("IMAGETYP= '%s'", type);
+  g_autofree char *e = g_strdup_printf ("EXPTIME = %.1f", exptime);
+  g_autofree char *d = date ? g_strdup_printf ("DATE-OBS= '%s'", date) : NULL;
+  const char *cards[] = { t, e, "BAYERPAT= 'RGGB'", d, NULL };
+  tsr_test_write_fits (path, -32, w, h, 1, v, cards);
+}
+
+/* Median sky of a box near the upper left corner over that of a centre box (first channel). */
+static double
+sky_corner_ratio (const TsrImage *img)
+{
+  int bx = img->width / 8, by = img->height / 8;
+  GArray *v[2] = { g_array_new (FALSE, FALSE, sizeof (float)), g_array_new (FALSE, FALSE, sizeof (float)) };
+  for (int y = 0; y < by; y++)
+    for (int x = 0; x < bx; x++)
+      {
+        int xs[2] = { bx + x, img->width / 2 - bx / 2 + x }, ys[2] = { by + y, img->height / 2 - by / 2 + y };
+        for (int i = 0; i < 2; i++)
+          {
+            gsize k = (gsize) ys[i] * img->width + xs[i];
+            if (img->mask[k])
+              g_array_append_val (v[i], img->data[k]);
+          }
+      }
+  double m[2];
+  for (int i = 0; i < 2; i++)
+    {
+      g_assert_cmpuint (v[i]->len, >, 10);
+      m[i] = tsr_median_inplace ((float *) v[i]->data, v[i]->len);
+      g_array_unref (v[i]);
+    }
+  return m[0] / m[1];
+}
+
+static void
+test_window_calib (void)
+{
+  if (!have_display)
+    {
+      g_test_skip ("no display (run under xvfb-run)");
+      return;
+    }
+  g_autofree char *dir = tsr_test_tmpdir ("app-calib");
+  GError *error = NULL;
+  const int W = 320, H = 240;
+  const double T = 30;
+  TsrSynthParams sp;
+  tsr_synth_params_init (&sp);
+  sp.n_frames = 6;
+  sp.width = W;
+  sp.height = H;
+  sp.cfa = TSR_CFA_RGGB;
+  sp.shift_max = 4;
+  sp.rotation_max_deg = 0.2;
+  sp.gradient = 0;
+  sp.sky_drift = 0;
+  sp.sky = 1000;
+  sp.bias = 0;
+  sp.extended = FALSE;   /* no nebulosity in the sky boxes */
+  sp.transparency_drop = 0;
+  sp.exposure = T;
+  sp.n_mirrored = sp.n_noise = sp.n_trails = 0;
+  g_autofree char *sdir = NULL;
+  g_autoptr (TsrSession) synth = tsr_test_synth_session (&sp, NULL, "app-calib-synth", &sdir, NULL);
+
+  /* the camera: a bias with a column pattern, dark current with hot pixels, vignetting */
+  g_autofree float *bias = g_new (float, W * H), *rate = g_new (float, W * H), *vig = g_new (float, W * H);
+  GRand *rng = g_rand_new_with_seed (7);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        int k = y * W + x;
+        bias[k] = 500 + 20 * ((x % 7) == 0);
+        rate[k] = g_rand_double (rng) < 0.002 ? 200 : 0.5;
+        double rx = (x - W / 2.0) / (W / 2.0), ry = (y - H / 2.0) / (H / 2.0);
+        vig[k] = 1 - 0.35 * (rx * rx + ry * ry) / 2;
+      }
+  /* lights in two nights' subfolders */
+  g_autofree char *lights = g_build_filename (dir, "lights", NULL);
+  char *night[2] = { g_build_filename (lights, "night1", NULL), g_build_filename (lights, "night2", NULL) };
+  g_mkdir_with_parents (night[0], 0755);
+  g_mkdir_with_parents (night[1], 0755);
+  g_autofree float *buf = g_new (float, W * H);
+  for (guint i = 0; i < tsr_session_n_frames (synth); i++)
+    {
+      const TsrFrameInfo *fi = tsr_session_frame (synth, i);
+      g_autoptr (TsrImage) img = tsr_fits_read (fi->path, &error);
+      g_assert_nonnull (img);
+      for (int k = 0; k < W * H; k++)
+        buf[k] = (float) (img->data[k] * vig[k] + bias[k] + rate[k] * T + g_rand_double (rng));
+      g_autofree char *out = g_build_filename (night[i % 2], fi->name, NULL);
+      write_raw (out, buf, W, H, "Light Frame", T, fi->info.date_obs);
+    }
+  const char *kinds[3] = { "bias", "darks", "flats" };
+  char *cdir[3];
+  for (int c = 0; c < 3; c++)
+    {
+      cdir[c] = g_build_filename (dir, kinds[c], NULL);
+      g_mkdir_with_parents (cdir[c], 0755);
+      for (int i = 0; i < 5; i++)
+        {
+          for (int k = 0; k < W * H; k++)
+            buf[k] = (float) (bias[k] + (c == 1 ? rate[k] * T : 0) + (c == 2 ? 20000 * vig[k] : 0)
+                              + 2 * (g_rand_double (rng) - 0.5));
+          g_autofree char *name = g_strdup_printf ("%s-%d.fits", kinds[c], i);
+          g_autofree char *out = g_build_filename (cdir[c], name, NULL);
+          write_raw (out, buf, W, H, c == 0 ? "Bias Frame" : c == 1 ? "Dark Frame" : "Flat Frame",
+                     c == 0 ? 0.001 : c == 1 ? T : 1.0, NULL);
+        }
+    }
+  g_rand_free (rng);
+
+  TsrWindow *win = tsr_window_new (NULL);
+  gtk_window_set_default_size (GTK_WINDOW (win), 1400, 900);
+  gtk_window_present (GTK_WINDOW (win));
+  iterate_for (0.3);
+
+  /* frames only in subfolders: opened with them (it used to say "no FITS frames found") */
+  tsr_window_open_session (win, lights);
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_null (tsr_window_get_last_error (win));
+  g_assert_cmpuint (tsr_window_get_n_rows (win), ==, 6);
+  g_assert_nonnull (strstr (tsr_window_get_status_text (win), "subfolders"));
+  /* two folders: one session */
+  {
+    g_autoptr (GFile) f0 = g_file_new_for_path (night[0]);
+    g_autoptr (GFile) f1 = g_file_new_for_path (night[1]);
+    GFile *files[] = { f0, f1 };
+    g_assert_true (tsr_window_open_files (win, files, 2));
+    g_assert_true (iterate_until (win, not_busy, 240));
+    g_assert_null (tsr_window_get_last_error (win));
+    g_assert_cmpuint (tsr_window_get_n_rows (win), ==, 6);
+  }
+  g_assert_null (tsr_window_get_calib_master (win, TSR_CALIB_BIAS));
+  tsr_window_set_show (win, TSR_SHOW_PREVIEW);
+  iterate_for (0.2);
+  g_autoptr (TsrImage) raw_preview = tsr_image_ref ((TsrImage *) tsr_window_get_preview (win));
+
+  /* the calibration section: each input analyses the session again, calibrated */
+  g_assert_true (tsr_window_set_calib (win, TSR_CALIB_BIAS, cdir[0]));
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_true (tsr_window_set_calib (win, TSR_CALIB_DARK, cdir[1]));
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_true (tsr_window_set_calib (win, TSR_CALIB_FLAT, cdir[2]));
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_null (tsr_window_get_last_error (win));
+  g_assert_true (tsr_window_is_dirty (win));
+  const TsrImage *mb = tsr_window_get_calib_master (win, TSR_CALIB_BIAS);
+  const TsrImage *md = tsr_window_get_calib_master (win, TSR_CALIB_DARK);
+  const TsrImage *mf = tsr_window_get_calib_master (win, TSR_CALIB_FLAT);
+  g_assert_nonnull (mb);
+  g_assert_nonnull (md);
+  g_assert_nonnull (mf);
+  /* the masters are the camera's: bias pattern, dark current, the flat's vignetting */
+  g_assert_cmpfloat (fabs (mb->data[0] - bias[0]), <, 1.5);
+  g_assert_cmpfloat (fabs (mb->data[1] - bias[1]), <, 1.5);
+  const char *bs = tsr_window_get_calib_stats (win, TSR_CALIB_BIAS);
+  const char *ds = tsr_window_get_calib_stats (win, TSR_CALIB_DARK);
+  g_test_message ("bias: %s\ndarks: %s\nflats: %s", bs, ds, tsr_window_get_calib_stats (win, TSR_CALIB_FLAT));
+  g_assert_nonnull (strstr (bs, "5 frames"));
+  g_assert_nonnull (strstr (ds, "hot/cold pixels"));
+  g_assert_true (strstr (tsr_window_get_status_text (win), "Calibrated") != NULL);
+  snapshot_window (win, "calibration.png");
+  /* a click on the flat's thumbnail shows it larger */
+  g_assert_true (tsr_window_show_calib_master (win, TSR_CALIB_FLAT));
+  iterate_for (0.3);
+  snapshot_window (win, "calibration-flat.png");
+
+  /* the run is calibrated: the flat's vignetting is gone from the result's sky (corner over
+   * centre near 1; the uncalibrated preview keeps 1 − 0.35·…), and the result equals
+   * tessera-cli's with the same inputs */
+  g_assert_true (tsr_window_run (win));
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_null (tsr_window_get_last_error (win));
+  const TsrReconstruction *r = tsr_window_get_reconstruction (win);
+  g_assert_nonnull (r);
+  g_autofree char *win_out = g_build_filename (dir, "window.fits", NULL);
+  g_assert_true (tsr_window_export (win, win_out, TSR_EXPORT_FITS));
+  g_assert_true (iterate_until (win, not_busy, 60));
+  g_autofree char *cli_out = g_build_filename (dir, "cli.fits", NULL);
+  const char *args[] = { "process", "--deep-sky", night[0], night[1], "-o", cli_out, "--bias", cdir[0], "--darks",
+                         cdir[1], "--flats", cdir[2], NULL };
+  g_autofree char *so = NULL, *se = NULL;
+  int rc = tsr_test_run_cli (args, &so, &se);
+  g_test_message ("%s%s", so, se);
+  g_assert_cmpint (rc, ==, 0);
+  g_autoptr (TsrImage) a_img = tsr_fits_read (win_out, &error);
+  g_assert_no_error (error);
+  g_autoptr (TsrImage) b_img = tsr_fits_read (cli_out, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (a_img->width, ==, b_img->width);
+  g_assert_cmpint (a_img->channels, ==, b_img->channels);
+  double md_ab = 0, scale = 0;
+  gsize n = (gsize) a_img->width * a_img->height * a_img->channels;
+  for (gsize i = 0; i < n; i++)
+    if (a_img->mask[i % ((gsize) a_img->width * a_img->height)] && b_img->mask[i % ((gsize) a_img->width * a_img->height)])
+      {
+        md_ab = MAX (md_ab, fabs (a_img->data[i] - b_img->data[i]));
+        scale = MAX (scale, fabs (b_img->data[i]));
+      }
+  g_test_message ("window vs CLI, calibrated: max |difference| %.3g of max %.3g", md_ab, scale);
+  g_assert_cmpfloat (md_ab, <=, 1e-4 * scale);
+  /* the sky: vignetted before (the uncalibrated preview), flat after (the calibrated result) */
+  double raw_ratio = sky_corner_ratio (raw_preview), cal_ratio = sky_corner_ratio (r->result);
+  g_test_message ("corner/centre sky: uncalibrated preview %.4f, calibrated result %.4f", raw_ratio, cal_ratio);
+  g_assert_cmpfloat (raw_ratio, <, 0.96);
+  g_assert_cmpfloat (fabs (cal_ratio - 1), <, 0.02);
+  gtk_window_destroy (GTK_WINDOW (win));
+  iterate_for (0.1);
+  tsr_test_rmtree (dir);
+  tsr_test_rmtree (sdir);
+  for (int i = 0; i < 2; i++)
+    g_free (night[i]);
+  for (int c = 0; c < 3; c++)
+    g_free (cdir[c]);
+}
+
+/* The real two-night Seestar session: frames only in subfolders (issue #13, problem 7). */
+static void
+test_window_ngc7023 (void)
+{
+  if (!have_display)
+    {
+      g_test_skip ("no display (run under xvfb-run)");
+      return;
+    }
+  g_autofree char *ngc = tsr_test_shared_data ("seestar-ngc7023");
+  if (!ngc)
+    {
+      g_test_skip ("../shared/data/seestar-ngc7023 is absent");
+      return;
+    }
+  TsrWindow *win = tsr_window_new (NULL);
+  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
+  gtk_window_present (GTK_WINDOW (win));
+  iterate_for (0.3);
+  tsr_window_open_session (win, ngc);
+  iterate_for (1.5);
+  if (tsr_window_is_busy (win))
+    snapshot_window (win, "progress.png");   /* the progress text, readable (issue #13, problem 7) */
+  g_assert_true (iterate_until (win, not_busy, 280));
+  g_assert_null (tsr_window_get_last_error (win));
+  g_assert_cmpuint (tsr_window_get_n_rows (win), ==, 6);
+  g_test_message ("%s", tsr_window_get_status_text (win));
+  g_assert_nonnull (strstr (tsr_window_get_status_text (win), "subfolders"));
   gtk_window_destroy (GTK_WINDOW (win));
   iterate_for (0.1);
 }
@@ -1309,5 +2063,8 @@ main (int argc, char **argv)
   g_test_add_func ("/app/planetary", test_window_planetary);
   g_test_add_func ("/app/gate", test_window_gate);
   g_test_add_func ("/app/m94", test_window_m94);
+  g_test_add_func ("/app/maps", test_window_maps);
+  g_test_add_func ("/app/calib", test_window_calib);
+  g_test_add_func ("/app/ngc7023", test_window_ngc7023);
   return g_test_run ();
 }

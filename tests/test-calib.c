@@ -858,6 +858,55 @@ test_process_cli (void)
     }
 }
 
+/* The masters a calibrated session holds come out of deconv's and restore's memory budgets
+ * too (as out of process's): a session whose filter holds more than the budget is refused up
+ * front with TSR_ERROR_TOO_LARGE; the same session without it is not refused for memory. */
+static gboolean
+held_filter (guint index, const TsrFrameInfo *frame, TsrImage *img, int y0, gpointer data, GError **error)
+{
+  return TRUE;
+}
+
+static void
+test_held_memory (void)
+{
+  Fixture *f = fixture ();
+  g_autoptr (TsrSession) s = scan (f->lights);
+  TsrDeconvParams dp;
+  TsrRestoreParams rp;
+  TsrTbqrParams tp;
+  TsrRunParams run;
+  tsr_deconv_params_init (&dp);
+  tsr_restore_params_init (&rp);
+  tsr_tbqr_params_init (&tp);
+  tsr_run_params_init (&run);
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  g_cancellable_cancel (cancel); /* the jobs stop at their first cancellation check */
+  for (int held = 0; held < 2; held++)
+    {
+      /* a filter holding more than any budget (1 TiB), or none */
+      if (held)
+        tsr_session_set_filter (s, held_filter, NULL, NULL, 0, (gsize) 1 << 40, NULL);
+      GError *e = NULL;
+      TsrDeconvResult *d = tsr_deconv_run (s, &dp, &tp, &run, NULL, NULL, NULL, NULL, NULL, cancel, &e);
+      g_test_message ("deconv, %s: %s", held ? "1 TiB held" : "nothing held", e ? e->message : "ran");
+      if (held)
+        g_assert_error (e, TSR_ERROR, TSR_ERROR_TOO_LARGE);
+      else
+        g_assert_false (e && e->domain == TSR_ERROR && e->code == TSR_ERROR_TOO_LARGE);
+      g_clear_pointer (&d, tsr_deconv_result_free);
+      g_clear_error (&e);
+      TsrRestoreResult *r = tsr_restore_run (s, &rp, &tp, &run, NULL, NULL, cancel, &e);
+      g_test_message ("restore, %s: %s", held ? "1 TiB held" : "nothing held", e ? e->message : "ran");
+      if (held)
+        g_assert_error (e, TSR_ERROR, TSR_ERROR_TOO_LARGE);
+      else
+        g_assert_false (e && e->domain == TSR_ERROR && e->code == TSR_ERROR_TOO_LARGE);
+      g_clear_pointer (&r, tsr_restore_result_free);
+      g_clear_error (&e);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -869,6 +918,7 @@ main (int argc, char **argv)
   g_test_add_func ("/calib/masters-cli", test_masters_cli);
   g_test_add_func ("/calib/mismatches", test_mismatches);
   g_test_add_func ("/calib/process-cli", test_process_cli);
+  g_test_add_func ("/calib/held-memory", test_held_memory);
   int rc = g_test_run ();
   if (the_fixture && !g_getenv ("CALIB_KEEP"))
     fixture_free (the_fixture);

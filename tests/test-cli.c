@@ -149,7 +149,7 @@ test_bad_input (void)
   g_autofree char *empty = g_build_filename (tmp, "empty", NULL);
   g_mkdir (empty, 0755);
   const char *a2[] = { "stack", empty, "-o", existing, NULL };
-  expect_failure (a2, existing, "no FITS");
+  expect_failure (a2, existing, "no frames found");
 
   /* truncated frame mid-data */
   g_autofree char *f2 = g_build_filename (dir, "frame 02.fits", NULL);

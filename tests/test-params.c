@@ -8,7 +8,7 @@
 
 static const char *const sections[] = {
   "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "drizzle", "cluster",
-  "validate", "deconv", "restore", "calib", "run", NULL
+  "validate", "deconv", "restore", "calib", "post", "cosmetic", "run", NULL
 };
 
 static void
@@ -881,7 +881,8 @@ test_project_mutations (void)
 static char *
 without_later_keys (const char *line)
 {
-  static const char *const later[] = { "restore.", "calib.", "drizzle.", "local.psf_size=", "local.feather=" };
+  static const char *const later[] = { "restore.", "calib.", "drizzle.", "local.psf_size=", "local.feather=",
+                                       "post.", "cosmetic.", "norm.demosaic=" };
   g_auto (GStrv) tok = g_strsplit (line, " ", -1);
   GString *hs = g_string_new (NULL);
   for (guint i = 0; tok[i]; i++)
@@ -941,7 +942,8 @@ test_project_before_split (void)
   static const char *const newer[] = { "deconv.solver", "deconv.stop_rel", "deconv.pedestal", "deconv.mask_saturated",
                                        "deconv.gain_auto", "deconv.smooth", "deconv.smooth_sigma", "deconv.bright_floor",
                                        "local.psf_size", "local.feather", "drizzle.mode", "drizzle.scale",
-                                       "drizzle.pixfrac", "drizzle.min_frames", "drizzle.min_coverage" };
+                                       "drizzle.pixfrac", "drizzle.min_frames", "drizzle.min_coverage",
+                                       "norm.demosaic" };
   TsrProject defaults;
   tsr_project_init (&defaults);
   for (guint i = 0; i < G_N_ELEMENTS (newer); i++)
@@ -951,10 +953,14 @@ test_project_before_split (void)
       g_assert_nonnull (got);
       g_assert_cmpstr (got, ==, def);
     }
-  guint n_later, n_calib;
+  guint n_later, n_calib, n_post;
   tsr_restore_params_specs (&n_later);
   tsr_calib_params_specs (&n_calib);
-  g_assert_cmpuint (checked + G_N_ELEMENTS (newer), ==, tsr_project_n_keys () - n_later - n_calib);
+  tsr_post_params_specs (&n_post);
+  g_assert_cmpuint (checked + G_N_ELEMENTS (newer), ==, tsr_project_n_keys () - n_later - n_calib - n_post);
+  TsrPostParams pdef;
+  tsr_post_params_init (&pdef);
+  g_assert_true (memcmp (&pdef, &p.post, sizeof pdef) == 0);
   TsrRestoreParams rdef;
   tsr_restore_params_init (&rdef);
   g_assert_true (memcmp (&rdef, &p.restore, sizeof rdef) == 0);

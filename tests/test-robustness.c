@@ -174,6 +174,28 @@ b_text_only (const char *d)
   g_autofree char *p = g_build_filename (d, "notes.txt", NULL);
   tsr_test_write_file (p, "seeing 2\"\n", 10);
 }
+/* frames of the other formats (issue #18) among good FITS frames, not what their names say */
+static void
+b_not_xisf (const char *d)
+{
+  session (d, 3, -1, 0, PIX_STARS);
+  g_autofree char *p = g_build_filename (d, "notes.xisf", NULL);
+  tsr_test_write_file (p, "XISF0100 but nothing after it", 29);
+}
+static void
+b_not_raw (const char *d)
+{
+  session (d, 3, -1, 0, PIX_STARS);
+  g_autofree char *p = g_build_filename (d, "shot.cr2", NULL);
+  tsr_test_write_file (p, "this is a text file, not a camera raw file\n", 43);
+}
+static void
+b_not_tiff (const char *d)
+{
+  session (d, 3, -1, 0, PIX_STARS);
+  g_autofree char *p = g_build_filename (d, "scan.tif", NULL);
+  tsr_test_write_file (p, "II*\0\x08\0\0\0\x40\0", 10);
+}
 static void
 b_not_fits (const char *d)
 {
@@ -304,9 +326,12 @@ typedef struct
 
 static const BadSession cases[] = {
   { "missing-path", b_missing, "nowhere", "nowhere", NULL },
-  { "empty-folder", b_empty, "s", "no FITS", NULL },
-  { "no-fits-in-folder", b_text_only, "s", "no FITS", NULL },
+  { "empty-folder", b_empty, "s", "no frames found", NULL },
+  { "no-fits-in-folder", b_text_only, "s", "no frames found", NULL },
   { "text-named-fits", b_not_fits, "s", "readme.fits", NULL },
+  { "bad-xisf", b_not_xisf, "s", "notes.xisf", NULL },
+  { "text-named-raw", b_not_raw, "s", "shot.cr2", NULL },
+  { "truncated-tiff", b_not_tiff, "s", "scan.tif", NULL },
   { "zero-byte-fits", b_zero_bytes, "s", "empty.fits", NULL },
   { "png-named-fits", b_png_named_fits, "s", "photo.fits", NULL },
   { "truncated-in-header", b_trunc_header, "s", "f1.fits", NULL },

@@ -222,11 +222,15 @@ test_weights (void)
   g_assert_no_error (e);
   g_assert_true (memcmp (other->g, weights->g, sizeof (double) * weights->n_frames) != 0);
   /* local.mode=psf (default): on a STAR tile L = (F_{f,t} / median_f F_{f,t})^−local.p with
-   * F the frame's PSF field model of the major-axis FWHM (local.psf_size=major, default) at
-   * the tile centre; local.mode=quality weighs otherwise */
+   * F the frame's PSF field model of the major-axis FWHM (local.psf_size=major; the default
+   * is the mean FWHM, docs/tbqr.md) at the tile centre; local.mode=quality weighs otherwise */
   g_assert_cmpint (params.tbqr.local_mode, ==, TSR_LOCAL_PSF);
-  g_assert_cmpint (params.tbqr.local_psf_size, ==, TSR_PSF_SIZE_MAJOR);
-  for (guint t = 0; t < weights->n_tiles; t += 11)
+  g_assert_cmpint (params.tbqr.local_psf_size, ==, TSR_PSF_SIZE_MEAN);
+  p2 = params;
+  p2.tbqr.local_psf_size = TSR_PSF_SIZE_MAJOR;
+  g_autoptr (TsrWeights) major = tsr_tbqr_weigh (analysis, &p2.tbqr, &e);
+  g_assert_no_error (e);
+  for (guint t = 0; t < major->n_tiles; t += 11)
     {
       const TsrTile *tile = &analysis->tiles[t];
       float *fv = g_new (float, weights->n_frames);
@@ -237,11 +241,11 @@ test_weights (void)
       double fref = tsr_median_inplace (fv, m);
       g_free (fv);
       for (guint f = 0; f < weights->n_frames; f++)
-        if (weights->used[f])
+        if (major->used[f])
           {
             double F = tsr_tbqr_model_fwhm_major (analysis, f, tile->cx, tile->cy);
             double L = pow (CLAMP (F / fref, 0.5, 2.0), -params.tbqr.local_p);
-            g_assert_cmpfloat (fabs (weights->l[(gsize) f * weights->n_tiles + t] - L), <=, 1e-5 * L);
+            g_assert_cmpfloat (fabs (major->l[(gsize) f * major->n_tiles + t] - L), <=, 1e-5 * L);
           }
     }
   p2 = params;

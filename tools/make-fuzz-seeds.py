@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """tools/make-fuzz-seeds.py — write the seed corpora of the image, SER and video fuzz
-targets (tests/fuzz/corpus-{image,ser,video}/). Run once; the seeds are committed. Only the
+targets (tests/fuzz/corpus-{image,ser,video,calib,xisf,raw}/). Run once; the seeds are committed
+(`tools/make-fuzz-seeds.py xisf raw` writes only the corpora named). Only the
 standard library is used, plus ImageMagick's `convert` for the JPEG seeds when present.
 
 Seeds are small (a few hundred bytes to a few kB) so the fuzzer mutates every structure
@@ -130,6 +131,135 @@ def y4m(w, h, n, chroma):
 out("video", "mono.y4m", y4m(8, 6, 3, "mono"))
 out("video", "yuv420.y4m", y4m(8, 6, 2, "420jpeg"))
 out("video", "mono16.y4m", y4m(8, 6, 2, "mono16"))
+
+
+# XISF (issue #18): uncompressed, zlib, zlib+sh, lz4 (literal-only blocks, encoded here: the
+# standard library has no LZ4), inline base64, RGB normal storage, FITS keywords, properties,
+# a CFA and a sha1 checksum
+import base64, hashlib
+
+def lz4_literals(b):
+    """An LZ4 block holding b as one literal run (valid for any length)."""
+    n = len(b)
+    if n < 15:
+        return bytes([n << 4]) + b
+    ext, r = b"", n - 15
+    while r >= 255:
+        ext += b"\xff"
+        r -= 255
+    return bytes([0xf0]) + ext + bytes([r]) + b
+
+def shuffle(b, item):
+    n = len(b) // item
+    return b"".join(bytes(b[i * item + j] for i in range(n)) for j in range(item)) + b[n * item:]
+
+def xisf(w, h, c, fmt, codec=None, sh=False, normal=False, inline=False, checksum=False, props=False):
+    code, size = {"UInt8": ("<B", 1), "UInt16": ("<H", 2), "UInt32": ("<I", 4), "Float32": ("<f", 4),
+                  "Float64": ("<d", 8)}[fmt]
+    px = pattern(w, h, c, 255)
+    vals = []
+    if normal:
+        for row in px:
+            for p in row:
+                vals += p
+    else:
+        for k in range(c):
+            for row in px:
+                for p in row:
+                    vals.append(p[k])
+    raw = b"".join(struct.pack(code, v / 255.0 if fmt.startswith("Float") else v) for v in vals)
+    attrs = ""
+    block = raw
+    if codec:
+        data = shuffle(raw, size) if sh else raw
+        block = zlib.compress(data) if codec == "zlib" else lz4_literals(data)
+        attrs += f' compression="{codec}{"+sh" if sh else ""}:{len(raw)}{":%d" % size if sh else ""}"'
+    if checksum:
+        attrs += f' checksum="sha1:{hashlib.sha1(block).hexdigest()}"'
+    if normal:
+        attrs += ' pixelStorage="Normal"'
+    pos = 1024
+    loc = "inline:base64" if inline else f"attachment:{pos}:{len(block)}"
+    body = base64.b64encode(block).decode() if inline else ""
+    meta = ""
+    if props:
+        meta = ('<Property id="Instrument:ExposureTime" type="Float32" value="30"/>'
+                '<Property id="Observation:Time:Start" type="TimePoint" value="2025-03-01T22:15:30Z"/>'
+                '<ColorFilterArray pattern="RGGB" width="2" height="2"/>')
+    else:
+        meta = ('<FITSKeyword name="EXPTIME" value="30." comment="s"/>'
+                '<FITSKeyword name="BAYERPAT" value="\'GRBG\'" comment=""/>'
+                '<FITSKeyword name="DATE-OBS" value="\'2025-03-01T22:15:30\'" comment=""/>')
+    if c == 3:
+        meta = '<FITSKeyword name="EXPTIME" value="30." comment="s"/>'
+    xml = ('<?xml version="1.0" encoding="UTF-8"?><xisf version="1.0" xmlns="http://www.pixinsight.com/xisf">'
+           f'<Image geometry="{w}:{h}:{c}" sampleFormat="{fmt}" colorSpace="{"RGB" if c == 3 else "Gray"}" '
+           f'location="{loc}"{attrs} imageType="Light">{body}{meta}</Image></xisf>').encode()
+    head = b"XISF0100" + struct.pack("<II", len(xml), 0) + xml
+    if inline:
+        return head
+    assert len(head) <= pos
+    return head + b"\0" * (pos - len(head)) + block
+
+out("xisf", "u16-plain.xisf", xisf(8, 6, 1, "UInt16"))
+out("xisf", "u8-props-checksum.xisf", xisf(8, 6, 1, "UInt8", props=True, checksum=True))
+out("xisf", "f32-rgb-normal.xisf", xisf(5, 4, 3, "Float32", normal=True))
+out("xisf", "u16-zlib.xisf", xisf(8, 6, 1, "UInt16", codec="zlib"))
+out("xisf", "f32-zlib-sh.xisf", xisf(8, 6, 1, "Float32", codec="zlib", sh=True))
+out("xisf", "u16-lz4.xisf", xisf(8, 6, 1, "UInt16", codec="lz4"))
+out("xisf", "u32-lz4hc-sh-rgb.xisf", xisf(5, 4, 3, "UInt32", codec="lz4hc", sh=True))
+out("xisf", "f64-inline.xisf", xisf(4, 4, 1, "Float64", inline=True))
+
+# Camera raw and TIFF frames (issue #18): a minimal DNG (16-bit CFA, per-site black level,
+# ExposureTime in IFD 0) and a CFA TIFF with FITS cards in its ImageDescription
+def tiff_ifd(entries, pixels):
+    """Little-endian TIFF with one IFD; entries: (tag, type, values); pixels: the strip."""
+    fmt = {1: "B", 2: "s", 3: "H", 4: "I", 5: "II", 11: "f", 12: "d"}
+    tsize = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 11: 4, 12: 8}
+    entries = sorted(entries + [(273, 4, [0]), (279, 4, [len(pixels)])])
+    n = len(entries)
+    extra_off = 8 + 2 + 12 * n + 4
+    extra = b""
+    packed = []
+    for tag, typ, vals in entries:
+        if typ == 2:
+            data, count = vals.encode() + b"\0", len(vals) + 1
+        elif typ == 5:
+            data = b"".join(struct.pack("<II", a, b) for a, b in vals)
+            count = len(vals)
+        else:
+            data = b"".join(struct.pack("<" + fmt[typ], v) for v in vals)
+            count = len(vals)
+        packed.append([tag, typ, count, data])
+    data_off = extra_off + sum(len(d) + (len(d) & 1) for _, _, _, d in packed if len(d) > 4)
+    ifd = struct.pack("<H", n)
+    for e in packed:
+        tag, typ, count, data = e
+        if tag == 273:
+            data = struct.pack("<I", data_off)
+        if len(data) <= 4:
+            ifd += struct.pack("<HHI", tag, typ, count) + data + b"\0" * (4 - len(data))
+        else:
+            ifd += struct.pack("<HHII", tag, typ, count, extra_off + len(extra))
+            extra += data + (b"\0" if len(data) & 1 else b"")
+    return b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + extra + pixels
+
+def cfa_pixels(w, h, bits):
+    px = pattern(w, h, 1, (1 << bits) - 1)
+    return b"".join(struct.pack("<H" if bits == 16 else "<B", p[0]) for row in px for p in row)
+
+w, h = 32, 24  # LibRaw refuses sensors below 22 pixels
+dng = [(254, 4, [0]), (256, 3, [w]), (257, 3, [h]), (258, 3, [16]), (259, 3, [1]), (262, 3, [32803]),
+       (271, 2, "Tessera"), (272, 2, "Seed"), (277, 3, [1]), (278, 3, [h]), (284, 3, [1]),
+       (306, 2, "2025:03:01 22:15:30"), (33421, 3, [2, 2]), (33422, 1, [0, 1, 1, 2]),
+       (33434, 5, [(1, 8)]), (50706, 1, [1, 4, 0, 0]), (50708, 2, "Tessera Seed"),
+       (50713, 3, [2, 2]), (50714, 4, [512, 520, 530, 540]), (50717, 4, [65535]),
+       (50721, 11, [1, 0, 0, 0, 1, 0, 0, 0, 1]), (50778, 3, [21])]
+out("raw", "dng-rggb.dng", tiff_ifd(dng, cfa_pixels(w, h, 16)))
+cfa_tif = [(256, 3, [w]), (257, 3, [h]), (258, 3, [16]), (259, 3, [1]), (262, 3, [32803]), (277, 3, [1]),
+           (278, 3, [h]), (270, 2, "BAYERPAT= 'GRBG'\nEXPTIME = 30.\nDATE-OBS= '2025-03-01T22:15:30'"),
+           (306, 2, "2025:03:01 22:15:30"), (33421, 3, [2, 2]), (33422, 1, [1, 0, 2, 1])]
+out("raw", "tiff-cfa-cards.tif", tiff_ifd(cfa_tif, cfa_pixels(w, h, 16)))
 
 # Calibration masters (fuzz-calib): byte 0 chooses the kind (0 bias, 1 dark, 2 flat,
 # 3 dark-flat), the rest is the master FITS file, checked against 32×32 RGGB lights of 30 s.

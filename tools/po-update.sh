@@ -5,7 +5,7 @@
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 # POTFILES: every source file with a translatable string (po/check-po.py checks the same)
-{ head -n 1 "$root/po/POTFILES"; cd "$root" && ls data/*.in;
+{ head -n 1 "$root/po/POTFILES"; cd "$root" && ls data/*.in ui/*.ui;
   grep -lE '(^|[^A-Za-z0-9_])(N_|_|C_|NC_) *\(' src/app/*.c src/cli/*.c src/engine/*/*.c | sort; } > "$root/po/POTFILES.new"
 mv "$root/po/POTFILES.new" "$root/po/POTFILES"
 pot=$(mktemp --suffix=.pot)

@@ -16,6 +16,7 @@ struct _TsrApplication
   GtkApplication parent_instance;
   gboolean run;        /* --run: reconstruct as soon as the analysis is done */
   guint overlays;      /* --overlays */
+  int map;             /* --overlays: the map (−1: the window's default) */
 };
 
 G_DEFINE_TYPE (TsrApplication, tsr_application, GTK_TYPE_APPLICATION)
@@ -38,7 +39,12 @@ tsr_show_about (GtkWindow *parent)
 static void
 quit_activated (GSimpleAction *action, GVariant *param, gpointer data)
 {
-  g_application_quit (G_APPLICATION (data));
+  /* close every window: one whose project changed asks first (and may stay); the
+   * application ends with its last window */
+  GList *wins = g_list_copy (gtk_application_get_windows (GTK_APPLICATION (data)));
+  for (GList *l = wins; l; l = l->next)
+    gtk_window_close (GTK_WINDOW (l->data));
+  g_list_free (wins);
 }
 
 static void
@@ -81,6 +87,8 @@ get_window (GApplication *app)
   if (!win)
     {
       win = GTK_WINDOW (tsr_window_new (GTK_APPLICATION (app)));
+      if (self->map >= 0)
+        tsr_window_set_map (TSR_WINDOW (win), self->map);
       tsr_window_set_overlays (TSR_WINDOW (win), self->overlays);
     }
   return TSR_WINDOW (win);
@@ -103,15 +111,23 @@ handle_local_options (GApplication *app, GVariantDict *options)
       for (guint i = 0; names[i]; i++)
         {
           char *n = g_strstrip (names[i]);
-          if (strcmp (n, "weights") == 0)
-            self->overlays |= TSR_OVERLAY_WEIGHTS;
+          static const char *const map_names[] = { "weights", "quality", "neff", "coverage", "clusters" };
+          int map = -1;
+          for (guint k = 0; k < G_N_ELEMENTS (map_names); k++)
+            if (strcmp (n, map_names[k]) == 0)
+              map = (int) k;
+          if (map >= 0)
+            {
+              self->overlays |= TSR_OVERLAY_WEIGHTS;
+              self->map = map;
+            }
           else if (strcmp (n, "tiles") == 0)
             self->overlays |= TSR_OVERLAY_TILES;
           else if (strcmp (n, "stars") == 0)
             self->overlays |= TSR_OVERLAY_STARS;
           else if (*n)
             {
-              g_printerr (_("tessera: unknown overlay '%s' (allowed weights, tiles, stars)\n"), n);
+              g_printerr (_("tessera: unknown overlay '%s' (allowed weights, quality, neff, coverage, clusters, tiles, stars)\n"), n);
               return 2;
             }
         }
@@ -148,11 +164,12 @@ tsr_application_class_init (TsrApplicationClass *klass)
 static void
 tsr_application_init (TsrApplication *self)
 {
+  self->map = -1;
   static const GOptionEntry options[] = {
     { "run", 'r', 0, G_OPTION_ARG_NONE, NULL,
       N_("Run the reconstruction as soon as the analysis of the session is done"), NULL },
     { "overlays", 0, 0, G_OPTION_ARG_STRING, NULL,
-      N_("Overlays to show over the image: a comma-separated list of weights, tiles, stars"), N_("LIST") },
+      N_("Overlays to show over the image: a comma-separated list of one map (weights, quality, neff, coverage, clusters), tiles, stars"), N_("LIST") },
     { "version", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Print the version and exit"), NULL },
     { NULL }
   };

@@ -10,6 +10,7 @@
 #include <glib/gi18n.h>
 #include "tsr-image-view.h"
 #include "tsr-stall.h"
+#include "tsr-maps.h"
 
 struct _TsrImageView
 {
@@ -22,7 +23,9 @@ struct _TsrImageView
 
   TsrAnalysis *analysis;
   TsrWeights *weights;
-  double w_lo, w_max;     /* colour scale: log from w_lo to w_max */
+  TsrMapKind map_kind;    /* the map the "weights" overlay draws (issue #13, problem 4) */
+  TsrMap *map;            /* its values for the weighing shown (NULL: none) */
+  int map_frame;          /* the frame it was computed for (−1: the mean) */
   int selected_frame;
   TsrOverlay overlays;
 
@@ -71,10 +74,9 @@ static gboolean
 tile_polygon (TsrImageView *self, guint t, double px[4], double py[4])
 {
   const TsrAnalysis *a = self->analysis;
-  const TsrTile *tile = &a->tiles[t];
-  double h = a->tile_step / 2.0;
-  double x0 = MAX (tile->cx - h, 0) - 0.5, x1 = MIN (tile->cx + h, a->width) - 0.5;
-  double y0 = MAX (tile->cy - h, 0) - 0.5, y1 = MIN (tile->cy + h, a->height) - 0.5;
+  double x0, y0, x1, y1;
+  tsr_map_tile_cell (a, t, &x0, &y0, &x1, &y1);
+  x0 -= 0.5, x1 -= 0.5, y0 -= 0.5, y1 -= 0.5;
   double cx[4] = { x0, x1, x1, x0 }, cy[4] = { y0, y0, y1, y1 };
   if (self->geometry_frame < 0)
     {
@@ -92,21 +94,27 @@ tile_polygon (TsrImageView *self, guint t, double px[4], double py[4])
   return TRUE;
 }
 
-static double
-tile_weight (TsrImageView *self, guint t)
+/* The per-frame maps (weight, local quality) show the selected frame over that frame, and the
+ * mean over the used frames over the combined images (live preview, result, …). */
+static int
+map_frame (TsrImageView *self)
 {
-  const TsrWeights *w = self->weights;
-  if (self->selected_frame >= 0 && (guint) self->selected_frame < w->n_frames)
-    return w->w[(gsize) self->selected_frame * w->n_tiles + t];
-  double s = 0;
-  guint n = 0;
-  for (guint f = 0; f < w->n_frames; f++)
-    if (w->used[f])
-      {
-        s += w->w[(gsize) f * w->n_tiles + t];
-        n++;
-      }
-  return n ? s / n : NAN;
+  return self->geometry_frame >= 0 ? self->selected_frame : -1;
+}
+
+static void
+recompute_map (TsrImageView *self)
+{
+  g_clear_pointer (&self->map, tsr_map_free);
+  self->map_frame = map_frame (self);
+  if (self->analysis && self->weights)
+    self->map = tsr_map_compute (self->analysis, self->weights, self->map_kind, self->map_frame);
+}
+
+static double
+tile_value (TsrImageView *self, guint t)
+{
+  return self->map && t < self->map->n_tiles ? self->map->v[t] : NAN;
 }
 
 static void
@@ -128,16 +136,16 @@ draw_overlays (TsrImageView *self, cairo_t *cr)
           cairo_close_path (cr);
           if (self->overlays & TSR_OVERLAY_WEIGHTS)
             {
-              double wv = tile_weight (self, t), r, g, b;
-              if (isfinite (wv) && wv > 0 && self->w_max > 0)
-                {
-                  double tt = self->w_max > self->w_lo ? log (wv / self->w_lo) / log (self->w_max / self->w_lo) : 1;
-                  tsr_colormap_viridis (CLAMP (tt, 0, 1), &r, &g, &b);
-                  cairo_set_source_rgba (cr, r, g, b, 0.45);
-                }
+              double r, g, b;
+              if (tsr_map_color (self->map, tile_value (self, t), &r, &g, &b))
+                cairo_set_source_rgba (cr, r, g, b, 0.45);
               else
                 cairo_set_source_rgba (cr, 0.5, 0.5, 0.5, 0.3);
+              /* cells share their edges: without antialiasing no seam is blended twice or
+               * left out */
+              cairo_set_antialias (cr, CAIRO_ANTIALIAS_NONE);
               cairo_fill_preserve (cr);
+              cairo_set_antialias (cr, CAIRO_ANTIALIAS_DEFAULT);
             }
           else
             {
@@ -154,8 +162,14 @@ draw_overlays (TsrImageView *self, cairo_t *cr)
               else
                 cairo_set_source_rgba (cr, 0.3, 0.65, 1.0, 0.9);
             }
-          else
+          else if (a->tile_step * self->zoom >= 14)
             cairo_set_source_rgba (cr, 1, 1, 1, 0.15);
+          else
+            {
+              /* cells a few screen pixels wide: outlines would hide the map */
+              cairo_new_path (cr);
+              continue;
+            }
           cairo_set_line_width (cr, lw);
           cairo_stroke (cr);
         }
@@ -228,27 +242,134 @@ draw_message (GtkWidget *widget, cairo_t *cr, int w, int h, const char *text)
   g_object_unref (layout);
 }
 
-static void
-draw_weight_legend (TsrImageView *self, cairo_t *cr, int w, int h)
+static PangoLayout *
+legend_layout (TsrImageView *self, const char *text)
 {
-  double bw = 200, bh = 10, x = w - bw - 16, y = h - 34;
-  cairo_set_source_rgba (cr, 0, 0, 0, 0.55);
-  cairo_rectangle (cr, x - 8, y - 8, bw + 16, bh + 30);
-  cairo_fill (cr);
-  for (int i = 0; i < (int) bw; i++)
-    {
-      double r, g, b;
-      tsr_colormap_viridis (i / (bw - 1), &r, &g, &b);
-      cairo_set_source_rgb (cr, r, g, b);
-      cairo_rectangle (cr, x + i, y, 1, bh);
-      cairo_fill (cr);
-    }
-  g_autofree char *text = g_strdup_printf (_("W  %.2g … %.3g (log scale)"), self->w_lo, self->w_max);
   PangoLayout *layout = gtk_widget_create_pango_layout (GTK_WIDGET (self), text);
+  PangoFontDescription *fd = pango_font_description_from_string ("Sans 10");
+  pango_layout_set_font_description (layout, fd);
+  pango_font_description_free (fd);
+  return layout;
+}
+
+static char *
+format_value (const TsrMap *m, double v)
+{
+  if (m->kind == TSR_MAP_COVERAGE)
+    return g_strdup_printf ("%.0f", v);
+  if (m->kind == TSR_MAP_NEFF)
+    return g_strdup_printf ("%.1f", v);
+  return g_strdup_printf ("%.3g", v);
+}
+
+/* The map's legend in the lower right corner: its title, a colour bar with the scale's ends
+ * and the range of the values shown, or one swatch per cluster; or why the map is empty. */
+static void
+draw_map_legend (TsrImageView *self, cairo_t *cr, int w, int h)
+{
+  const TsrMap *m = self->map;
+  if (!m)
+    return;
+  double bw = 240, bh = 12, pad = 8;
+  GPtrArray *lines = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (lines, g_strdup (m->title));
+  gboolean bar = !m->note && m->kind != TSR_MAP_CLUSTERS;
+  if (m->note)
+    g_ptr_array_add (lines, g_strdup (m->note));
+  else if (bar)
+    {
+      g_autofree char *lo = format_value (m, m->lo), *hi = format_value (m, m->hi);
+      g_autofree char *vmin = format_value (m, m->v_min), *vmax = format_value (m, m->v_max);
+      if (m->log_scale)
+        g_ptr_array_add (lines, g_strdup_printf (_("%s … %s (log scale); tiles %s … %s"), lo, hi, vmin, vmax));
+      else if (m->diverging)
+        g_ptr_array_add (lines, g_strdup_printf (_("%s … 0 … %s (blue worse, red better); tiles %s … %s"), lo, hi,
+                                                 vmin, vmax));
+      else
+        g_ptr_array_add (lines, g_strdup_printf (_("%s … %s; tiles %s … %s"), lo, hi, vmin, vmax));
+    }
+  g_ptr_array_add (lines, NULL);
+  g_autofree char *text = g_strjoinv ("\n", (char **) lines->pdata);
+  g_ptr_array_unref (lines);
+  PangoLayout *layout = legend_layout (self, text);
+  pango_layout_set_width (layout, 300 * PANGO_SCALE);   /* the box stays in the corner */
+  pango_layout_set_wrap (layout, PANGO_WRAP_WORD_CHAR);
+  int tw, th;
+  pango_layout_get_pixel_size (layout, &tw, &th);
+  int n_sw = m->kind == TSR_MAP_CLUSTERS && !m->note ? m->n_classes : 0;
+  double sw_h = n_sw ? 16 * ((n_sw + 4) / 5) : 0;
+  double box_w = MAX (tw, bw) + 2 * pad;
+  double box_h = th + 2 * pad + (bar ? bh + 4 : 0) + sw_h;
+  double x = w - box_w - 10, y = h - box_h - 10;
+  cairo_save (cr);
+  cairo_set_source_rgba (cr, 0, 0, 0, 0.62);
+  cairo_rectangle (cr, x, y, box_w, box_h);
+  cairo_fill (cr);
+  double yy = y + pad;
+  if (bar)
+    {
+      for (int i = 0; i < (int) bw; i++)
+        {
+          double t = i / (bw - 1), v, r, g, b;
+          if (m->log_scale)
+            v = m->lo * pow (m->hi / m->lo, t);
+          else
+            v = m->lo + t * (m->hi - m->lo);
+          if (!tsr_map_color (m, v, &r, &g, &b))
+            continue;
+          cairo_set_source_rgb (cr, r, g, b);
+          cairo_rectangle (cr, x + pad + i, yy, 1, bh);
+          cairo_fill (cr);
+        }
+      /* the range of the tiles shown, as a bracket under the bar */
+      if (isfinite (m->v_min) && isfinite (m->v_max))
+        {
+          double t0, t1;
+          if (m->log_scale)
+            {
+              t0 = m->v_min > 0 ? log (m->v_min / m->lo) / log (m->hi / m->lo) : 0;
+              t1 = m->v_max > 0 ? log (m->v_max / m->lo) / log (m->hi / m->lo) : 0;
+            }
+          else
+            {
+              t0 = (m->v_min - m->lo) / (m->hi - m->lo);
+              t1 = (m->v_max - m->lo) / (m->hi - m->lo);
+            }
+          t0 = CLAMP (t0, 0, 1);
+          t1 = CLAMP (t1, 0, 1);
+          cairo_set_source_rgb (cr, 1, 1, 1);
+          cairo_set_line_width (cr, 1.5);
+          cairo_move_to (cr, x + pad + t0 * (bw - 1), yy + bh + 3);
+          cairo_line_to (cr, x + pad + t0 * (bw - 1), yy - 1);
+          cairo_move_to (cr, x + pad + t1 * (bw - 1), yy + bh + 3);
+          cairo_line_to (cr, x + pad + t1 * (bw - 1), yy - 1);
+          cairo_move_to (cr, x + pad + t0 * (bw - 1), yy + bh + 2);
+          cairo_line_to (cr, x + pad + t1 * (bw - 1), yy + bh + 2);
+          cairo_stroke (cr);
+        }
+      yy += bh + 4;
+    }
   cairo_set_source_rgb (cr, 1, 1, 1);
-  cairo_move_to (cr, x, y + bh + 2);
+  cairo_move_to (cr, x + pad, yy);
   pango_cairo_show_layout (cr, layout);
+  yy += th;
+  for (int k = 0; k < n_sw; k++)
+    {
+      double sx = x + pad + (k % 5) * 56, sy = yy + 2 + (k / 5) * 16;
+      double r, g, b;
+      tsr_map_class_color (k, &r, &g, &b);
+      cairo_set_source_rgb (cr, r, g, b);
+      cairo_rectangle (cr, sx, sy, 12, 12);
+      cairo_fill (cr);
+      g_autofree char *num = g_strdup_printf ("%d (%d)", k + 1, m->class_frames ? m->class_frames[k] : 0);
+      pango_layout_set_width (layout, -1);
+      pango_layout_set_text (layout, num, -1);
+      cairo_set_source_rgb (cr, 1, 1, 1);
+      cairo_move_to (cr, sx + 15, sy - 2);
+      pango_cairo_show_layout (cr, layout);
+    }
   g_object_unref (layout);
+  cairo_restore (cr);
 }
 
 /* The compare image right of the divider, in the same transform as the image. */
@@ -356,7 +477,7 @@ view_draw_impl (GtkDrawingArea *area, cairo_t *cr, int w, int h)
     draw_divider (self, cr, w, h);
 
   if ((self->overlays & TSR_OVERLAY_WEIGHTS) && self->weights && self->analysis)
-    draw_weight_legend (self, cr, w, h);
+    draw_map_legend (self, cr, w, h);
 }
 
 static void
@@ -419,15 +540,16 @@ update_readout (TsrImageView *self)
           if (ok)
             tsr_transform_apply (&inv, ix, iy, &rx, &ry);
         }
-      double h = a->tile_step / 2.0;
       for (guint t = 0; ok && t < a->n_tiles; t++)
         {
-          const TsrTile *tile = &a->tiles[t];
-          if (fabs (rx - tile->cx) <= h && fabs (ry - tile->cy) <= h)
+          double x0, y0, x1, y1;
+          tsr_map_tile_cell (a, t, &x0, &y0, &x1, &y1);
+          if (rx + 0.5 >= x0 && rx + 0.5 < x1 && ry + 0.5 >= y0 && ry + 0.5 < y1)
             {
-              g_string_append_printf (s, _("   tile %u (%s)  W %.3g"), t,
-                                      self->weights->tile_type[t] == TSR_TILE_STAR ? _("star") : _("structure"),
-                                      tile_weight (self, t));
+              g_string_append_printf (s, _("   tile %u (%s)"), t,
+                                      self->weights->tile_type[t] == TSR_TILE_STAR ? _("star") : _("structure"));
+              if ((self->overlays & TSR_OVERLAY_WEIGHTS) && self->map && isfinite (tile_value (self, t)))
+                g_string_append_printf (s, "  %s %.3g", tsr_map_kind_name (self->map_kind), tile_value (self, t));
               break;
             }
         }
@@ -502,9 +624,13 @@ on_drag_update (GtkGestureDrag *g, double dx, double dy, TsrImageView *self)
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
+static gboolean on_key_pressed (GtkEventControllerKey *c, guint keyval, guint keycode, GdkModifierType state,
+                                TsrImageView *self);
+
 static void
 on_click (GtkGestureClick *g, int n_press, double x, double y, TsrImageView *self)
 {
+  gtk_widget_grab_focus (GTK_WIDGET (self));
   if (n_press == 2)
     tsr_image_view_zoom_fit (self);
 }
@@ -528,6 +654,7 @@ tsr_image_view_finalize (GObject *object)
   g_clear_pointer (&self->surface, cairo_surface_destroy);
   g_clear_pointer (&self->analysis, tsr_analysis_unref);
   g_clear_pointer (&self->weights, tsr_weights_unref);
+  g_clear_pointer (&self->map, tsr_map_free);
   g_free (self->readout);
   g_clear_pointer (&self->compare_surface, cairo_surface_destroy);
   g_free (self->label_left);
@@ -555,6 +682,7 @@ tsr_image_view_init (TsrImageView *self)
   self->zoom = 1;
   self->geometry_frame = -1;
   self->selected_frame = -1;
+  self->map_frame = -1;
   self->readout = g_strdup ("");
   self->split = 0.5;
   gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (self), view_draw, NULL, NULL);
@@ -574,6 +702,13 @@ tsr_image_view_init (TsrImageView *self)
   g_signal_connect (drag, "drag-begin", G_CALLBACK (on_drag_begin), self);
   g_signal_connect (drag, "drag-update", G_CALLBACK (on_drag_update), self);
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drag));
+
+  /* keyboard: + − 0 (fit) 1 (100 %) and the arrows pan, once the view has the focus (a click
+   * gives it) */
+  gtk_widget_set_focusable (GTK_WIDGET (self), TRUE);
+  GtkEventController *keys = gtk_event_controller_key_new ();
+  g_signal_connect (keys, "key-pressed", G_CALLBACK (on_key_pressed), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), keys);
 
   GtkGesture *click = gtk_gesture_click_new ();
   g_signal_connect (click, "pressed", G_CALLBACK (on_click), self);
@@ -612,6 +747,8 @@ tsr_image_view_set_image_scaled (TsrImageView *self, TsrImage *img, cairo_surfac
   self->img_scale = scale;
   if (!same_size)
     self->fit = TRUE;
+  if (map_frame (self) != self->map_frame)
+    recompute_map (self);
   update_readout (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
@@ -650,13 +787,6 @@ tsr_image_view_get_split (TsrImageView *self)
   return self->split;
 }
 
-static int
-compare_float (gconstpointer a, gconstpointer b)
-{
-  float x = *(const float *) a, y = *(const float *) b;
-  return (x > y) - (x < y);
-}
-
 void
 tsr_image_view_set_analysis (TsrImageView *self, TsrAnalysis *a, TsrWeights *w)
 {
@@ -668,28 +798,7 @@ tsr_image_view_set_analysis (TsrImageView *self, TsrAnalysis *a, TsrWeights *w)
   g_clear_pointer (&self->weights, tsr_weights_unref);
   self->analysis = a;
   self->weights = w;
-  /* colour scale: logarithmic from the 2nd to the 98th percentile of W over used frames
-   * and tiles (W = G·L spans orders of magnitude; a linear scale leaves most tiles dark) */
-  self->w_lo = self->w_max = 0;
-  if (w && w->n_tiles > 0)
-    {
-      GArray *v = g_array_new (FALSE, FALSE, sizeof (float));
-      for (guint f = 0; f < w->n_frames; f++)
-        for (guint t = 0; f < w->n_frames && w->used[f] && t < w->n_tiles; t++)
-          {
-            float x = w->w[(gsize) f * w->n_tiles + t];
-            if (isfinite (x))
-              g_array_append_val (v, x);
-          }
-      if (v->len > 0)
-        {
-          g_array_sort (v, compare_float);
-          self->w_lo = g_array_index (v, float, (guint) floor (0.02 * (v->len - 1)));
-          self->w_max = g_array_index (v, float, (guint) floor (0.98 * (v->len - 1)));
-          self->w_lo = MAX (self->w_lo, self->w_max * 1e-3);
-        }
-      g_array_unref (v);
-    }
+  recompute_map (self);
   update_readout (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
@@ -698,6 +807,7 @@ void
 tsr_image_view_set_selected_frame (TsrImageView *self, int frame)
 {
   self->selected_frame = frame;
+  recompute_map (self);
   update_readout (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
@@ -791,4 +901,127 @@ cairo_surface_t *
 tsr_image_view_get_surface (TsrImageView *self)
 {
   return self->surface;
+}
+
+void
+tsr_image_view_set_map (TsrImageView *self, TsrMapKind kind)
+{
+  if ((guint) kind >= TSR_MAP_N_KINDS)
+    return;
+  self->map_kind = kind;
+  recompute_map (self);
+  update_readout (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+TsrMapKind
+tsr_image_view_get_map_kind (TsrImageView *self)
+{
+  return self->map_kind;
+}
+
+const TsrMap *
+tsr_image_view_get_map (TsrImageView *self)
+{
+  return (self->overlays & TSR_OVERLAY_WEIGHTS) ? self->map : NULL;
+}
+
+gboolean
+tsr_image_view_image_to_widget (TsrImageView *self, double ix, double iy, double *wx, double *wy)
+{
+  if (!self->img)
+    return FALSE;
+  if (self->fit)
+    compute_fit (self, gtk_widget_get_width (GTK_WIDGET (self)), gtk_widget_get_height (GTK_WIDGET (self)));
+  *wx = (ix - self->ox) * self->zoom;
+  *wy = (iy - self->oy) * self->zoom;
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- keyboard zoom and pan */
+
+static void
+zoom_about (TsrImageView *self, double nz, double px, double py)
+{
+  if (!self->img)
+    return;
+  if (self->fit)
+    compute_fit (self, gtk_widget_get_width (GTK_WIDGET (self)), gtk_widget_get_height (GTK_WIDGET (self)));
+  nz = CLAMP (nz, 0.02, 64.0);
+  double ix = self->ox + px / self->zoom, iy = self->oy + py / self->zoom;
+  self->zoom = nz;
+  self->ox = ix - px / nz;
+  self->oy = iy - py / nz;
+  self->fit = FALSE;
+  update_readout (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+void
+tsr_image_view_zoom_by (TsrImageView *self, double factor)
+{
+  if (!self->img || !(factor > 0))
+    return;
+  if (self->fit)
+    compute_fit (self, gtk_widget_get_width (GTK_WIDGET (self)), gtk_widget_get_height (GTK_WIDGET (self)));
+  zoom_about (self, self->zoom * factor, gtk_widget_get_width (GTK_WIDGET (self)) / 2.0,
+              gtk_widget_get_height (GTK_WIDGET (self)) / 2.0);
+}
+
+void
+tsr_image_view_zoom_one (TsrImageView *self)
+{
+  /* one pixel of the geometry per screen pixel */
+  zoom_about (self, 1.0, gtk_widget_get_width (GTK_WIDGET (self)) / 2.0, gtk_widget_get_height (GTK_WIDGET (self)) / 2.0);
+}
+
+void
+tsr_image_view_pan (TsrImageView *self, double fx, double fy)
+{
+  if (!self->img)
+    return;
+  if (self->fit)
+    compute_fit (self, gtk_widget_get_width (GTK_WIDGET (self)), gtk_widget_get_height (GTK_WIDGET (self)));
+  self->fit = FALSE;
+  self->ox += fx * gtk_widget_get_width (GTK_WIDGET (self)) / self->zoom;
+  self->oy += fy * gtk_widget_get_height (GTK_WIDGET (self)) / self->zoom;
+  update_readout (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+void
+tsr_image_view_get_view (TsrImageView *self, double *zoom, double *ox, double *oy)
+{
+  if (self->fit && self->img)
+    compute_fit (self, gtk_widget_get_width (GTK_WIDGET (self)), gtk_widget_get_height (GTK_WIDGET (self)));
+  *zoom = self->zoom;
+  *ox = self->ox;
+  *oy = self->oy;
+}
+
+static gboolean
+on_key_pressed (GtkEventControllerKey *c, guint keyval, guint keycode, GdkModifierType state, TsrImageView *self)
+{
+  if (state & (GDK_CONTROL_MASK | GDK_ALT_MASK))
+    return FALSE;   /* the window's shortcuts */
+  switch (keyval)
+    {
+    case GDK_KEY_plus: case GDK_KEY_equal: case GDK_KEY_KP_Add:
+      tsr_image_view_zoom_by (self, 1.25);
+      return TRUE;
+    case GDK_KEY_minus: case GDK_KEY_KP_Subtract:
+      tsr_image_view_zoom_by (self, 0.8);
+      return TRUE;
+    case GDK_KEY_0: case GDK_KEY_KP_0:
+      tsr_image_view_zoom_fit (self);
+      return TRUE;
+    case GDK_KEY_1: case GDK_KEY_KP_1:
+      tsr_image_view_zoom_one (self);
+      return TRUE;
+    case GDK_KEY_Left: tsr_image_view_pan (self, -0.1, 0); return TRUE;
+    case GDK_KEY_Right: tsr_image_view_pan (self, 0.1, 0); return TRUE;
+    case GDK_KEY_Up: tsr_image_view_pan (self, 0, -0.1); return TRUE;
+    case GDK_KEY_Down: tsr_image_view_pan (self, 0, 0.1); return TRUE;
+    default: return FALSE;
+    }
 }

@@ -4,6 +4,7 @@
 #pragma once
 #include <gtk/gtk.h>
 #include "tessera.h"
+#include "tsr-maps.h"
 
 G_BEGIN_DECLS
 
@@ -12,7 +13,7 @@ G_DECLARE_FINAL_TYPE (TsrImageView, tsr_image_view, TSR, IMAGE_VIEW, GtkDrawingA
 
 typedef enum
 {
-  TSR_OVERLAY_WEIGHTS = 1 << 0,
+  TSR_OVERLAY_WEIGHTS = 1 << 0,   /* the map (tsr_image_view_set_map) */
   TSR_OVERLAY_TILES   = 1 << 1,
   TSR_OVERLAY_STARS   = 1 << 2
 } TsrOverlay;
@@ -65,5 +66,21 @@ gboolean   tsr_image_view_replace_surfaces (TsrImageView *self, const TsrImage *
 cairo_surface_t *tsr_image_view_get_surface (TsrImageView *self);
 /* The text for the pixel under the pointer ("readout" property). */
 const char *tsr_image_view_get_readout (TsrImageView *self);
+
+/* The map the TSR_OVERLAY_WEIGHTS overlay draws, with its colour bar and legend (default
+ * TSR_MAP_WEIGHT); recomputed with every new weighing and frame selection. */
+void       tsr_image_view_set_map (TsrImageView *self, TsrMapKind kind);
+TsrMapKind tsr_image_view_get_map_kind (TsrImageView *self);
+/* The map drawn now (NULL while the map overlay is off or there are no weights). */
+const TsrMap *tsr_image_view_get_map (TsrImageView *self);
+/* Keyboard zoom and pan (also + − 0 1 and the arrows while the view has the focus): zoom by
+ * factor about the centre, one geometry pixel per screen pixel, pan by a fraction of the
+ * view's width and height. */
+void       tsr_image_view_zoom_by (TsrImageView *self, double factor);
+void       tsr_image_view_zoom_one (TsrImageView *self);
+void       tsr_image_view_pan (TsrImageView *self, double fx, double fy);
+void       tsr_image_view_get_view (TsrImageView *self, double *zoom, double *ox, double *oy);
+/* Where image point (ix, iy) of the displayed geometry lands in the widget. */
+gboolean   tsr_image_view_image_to_widget (TsrImageView *self, double ix, double iy, double *wx, double *wy);
 
 G_END_DECLS

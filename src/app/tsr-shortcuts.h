@@ -4,16 +4,16 @@
 
 G_BEGIN_DECLS
 
-/* A new GtkShortcutsWindow listing the window's shortcuts. */
+#define TSR_SHORTCUTS_UI "/io/github/tessera/Tessera/ui/tsr-shortcuts.ui"
+
+/* A new GtkShortcutsWindow listing the window's shortcuts (from TSR_SHORTCUTS_UI). */
 GtkWindow *tsr_shortcuts_window_new (void);
 
-/* The accelerators the application sets, for tests and the window: action, accel (one or
- * more per action, in this table), translatable title. */
+/* The accelerators the application sets: action, accel (one or two per action). */
 typedef struct
 {
   const char *action;
   const char *accels[3];
-  const char *title;
 } TsrShortcut;
 
 const TsrShortcut *tsr_shortcuts (guint *n);

@@ -29,6 +29,7 @@ typedef struct
   TsrPreviewCache *preview_cache;
   TsrImage *preview_img;
   cairo_surface_t *preview_surface;
+  TsrCalibOutcome *calib;
 } AnalysisResult;
 
 static void
@@ -42,6 +43,7 @@ analysis_result_free (gpointer data)
   g_clear_pointer (&r->preview_cache, tsr_preview_cache_unref);
   g_clear_pointer (&r->preview_img, tsr_image_unref);
   g_clear_pointer (&r->preview_surface, cairo_surface_destroy);
+  g_clear_pointer (&r->calib, tsr_calib_outcome_free);
   g_free (r);
 }
 
@@ -51,10 +53,28 @@ analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   tsr_stall_lower_thread_priority ();
   JobData *d = task_data;
   GError *error = NULL;
-  TsrScanOptions so = { 0 };
+  TsrScanOptions so = { .recursive = d->recursive };
 
   tsr_window_job_progress_cb (N_("Scanning"), 0, 0, d);
   g_autoptr (TsrSession) s = tsr_session_scan ((const char *const *) d->paths, &so, cancellable, &error);
+  if (!s && !so.recursive && g_error_matches (error, TSR_ERROR, TSR_ERROR_EMPTY))
+    {
+      /* folders whose frames are in subfolders (a session of several nights, one folder
+       * each): open them with their subfolders, and say so */
+      gboolean folders = TRUE;
+      for (guint i = 0; d->paths[i]; i++)
+        folders &= g_file_test (d->paths[i], G_FILE_TEST_IS_DIR);
+      TsrScanOptions rec = { .recursive = TRUE };
+      GError *e2 = NULL;
+      TsrSession *s2 = folders ? tsr_session_scan ((const char *const *) d->paths, &rec, cancellable, &e2) : NULL;
+      if (s2)
+        {
+          g_clear_error (&error);
+          s = s2;
+          d->recursed = TRUE;
+        }
+      g_clear_error (&e2);
+    }
   if (!s)
     {
       g_task_return_error (task, error);
@@ -72,13 +92,22 @@ analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
                                tsr_session_frame (s, 0)->path);
       return;
     }
-  TsrAnalysis *a = tsr_tbqr_analyse (s, &d->params.tbqr, &d->params.run, tsr_window_job_progress_cb, d, cancellable, &error);
-  if (!a)
+  /* calibration first, as tessera-cli does: every later read of the lights is calibrated */
+  TsrCalibOutcome *calib = NULL;
+  if (!tsr_window_calib_apply (s, d->calib_paths, &d->params, d, &calib, cancellable, &error))
     {
       g_task_return_error (task, error);
       return;
     }
+  TsrAnalysis *a = tsr_tbqr_analyse (s, &d->params.tbqr, &d->params.run, tsr_window_job_progress_cb, d, cancellable, &error);
+  if (!a)
+    {
+      tsr_calib_outcome_free (calib);
+      g_task_return_error (task, error);
+      return;
+    }
   AnalysisResult *r = g_new0 (AnalysisResult, 1);
+  r->calib = calib;
   r->session = g_steal_pointer (&s);
   r->analysis = a;
   {
@@ -160,6 +189,7 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
       return;
     }
   tsr_window_planetary_leave (self);
+  tsr_window_set_blink (self, FALSE);   /* its frames were the old session's */
   {
     JobData *jd = g_task_get_task_data (task);
     if (self->paths != jd->paths)
@@ -168,7 +198,9 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
         self->paths = g_strdupv (jd->paths);
       }
     g_autofree char *base = g_path_get_basename (self->paths[0]);
-    g_autofree char *title = g_strdup_printf ("%s — Tessera", base);
+    guint np = g_strv_length (self->paths);
+    g_autofree char *title = np > 1 ? g_strdup_printf (_("%s and %u more — Tessera"), base, np - 1)
+                                    : g_strdup_printf ("%s — Tessera", base);
     gtk_window_set_title (GTK_WINDOW (self), title);
   }
   {
@@ -185,6 +217,9 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   self->analysis_params = jd_params_of (task);
   self->analysis = g_steal_pointer (&r->analysis);
   self->weights = g_steal_pointer (&r->weights);
+  g_clear_pointer (&self->calib, tsr_calib_outcome_free);
+  self->calib = g_steal_pointer (&r->calib);
+  tsr_window_calib_update (self);
   tsr_window_set_reconstruction (self, NULL, NULL, NULL);
   g_clear_pointer (&self->frame_img, tsr_image_unref);
   g_clear_pointer (&self->frame_surface, cairo_surface_destroy);
@@ -220,9 +255,15 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   else
     {
       g_autofree char *msg = g_strdup_printf (
-        _("%u frames analysed in %.1f s: %u used, %u registered and valid; tile %d px, %d×%d tiles. Press Run for the full reconstruction."),
+        _("%u frames analysed in %.1f s: %u used, %u registered and valid; tile %d px, %d×%d tiles.%s Press Run for the full reconstruction."),
         a->reg->n_frames, secs, self->weights->n_used, tsr_registration_n_valid (a->reg),
-        a->tile_size, a->tiles_x, a->tiles_y);
+        a->tile_size, a->tiles_x, a->tiles_y, self->calib ? _(" Calibrated (bias/darks/flats as in the panel).") : "");
+      if (d->recursed)
+        {
+          char *m2 = g_strdup_printf (_("%s (no frames at the top: the subfolders were opened)"), msg);
+          g_free (msg);
+          msg = m2;
+        }
       tsr_window_set_status (self, msg);
     }
   analysis_result_free (r);
@@ -265,6 +306,10 @@ tsr_window_open_paths (TsrWindow *self, const char *const *paths)
     tsr_frame_choices_copy (&d->choices, &self->choices);
   d->paths = copy;
   d->detect_starless = detect;
+  d->recursive = self->open_recursive;
+  g_clear_pointer (&self->last_error, g_free);   /* the error of an earlier open is history */
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+    d->calib_paths[k] = g_strdup (self->calib_paths[k]);
   self->weigh_pending = FALSE;
   self->weigh_gen++;
   g_autofree char *msg = g_strdup_printf (_("Analysing %s…"), copy[0]);

@@ -34,10 +34,80 @@ set_chooser_folder (TsrWindow *self, GtkFileChooser *chooser)
   gtk_file_chooser_set_current_folder (chooser, dir, NULL);
 }
 
+static void
+close_dialog_response (GtkDialog *dialog, int response, TsrWindow *self)
+{
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  self->close_dialog = NULL;
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      if (self->project_path)
+        {
+          GError *error = NULL;
+          if (!tsr_window_save_project (self, self->project_path, &error))
+            {
+              tsr_window_show_error_text (self, error->message);
+              g_error_free (error);
+              return;
+            }
+        }
+      else
+        {
+          /* no file yet: the Save Project dialog; the window stays */
+          gtk_widget_activate_action (GTK_WIDGET (self), "win.save-project", NULL);
+          return;
+        }
+    }
+  else if (response != GTK_RESPONSE_REJECT)
+    return;   /* Cancel, or the question closed: the window stays */
+  self->close_confirmed = TRUE;
+  gtk_window_close (GTK_WINDOW (self));
+}
+
+/* Quit (or closing the window) asks when the project changed since it was opened or saved. */
+static gboolean
+ask_before_close (TsrWindow *self)
+{
+  if (self->close_confirmed || !self->project_dirty || !self->paths)
+    return FALSE;
+  if (!self->close_dialog)
+    {
+      g_autofree char *name = self->project_path ? g_path_get_basename (self->project_path) : NULL;
+      GtkWidget *d = gtk_message_dialog_new (GTK_WINDOW (self), GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
+                                             GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE,
+                                             name ? _("Save the changes to %s?") : _("Save the session as a project?"),
+                                             name);
+      gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (d), "%s",
+                                                _("The parameters, the frames used or the calibration changed "
+                                                  "since the project was opened or saved; they are lost otherwise."));
+      gtk_dialog_add_buttons (GTK_DIALOG (d), _("_Cancel"), GTK_RESPONSE_CANCEL, _("_Discard Changes"),
+                              GTK_RESPONSE_REJECT, name ? _("_Save") : _("_Save Project…"), GTK_RESPONSE_ACCEPT, NULL);
+      gtk_dialog_set_default_response (GTK_DIALOG (d), GTK_RESPONSE_ACCEPT);
+      g_signal_connect (d, "response", G_CALLBACK (close_dialog_response), self);
+      self->close_dialog = d;
+      gtk_window_present (GTK_WINDOW (d));
+    }
+  return TRUE;
+}
+
+gboolean
+tsr_window_is_dirty (TsrWindow *self)
+{
+  return self->project_dirty;
+}
+
+GtkWidget *
+tsr_window_get_close_dialog (TsrWindow *self)
+{
+  return self->close_dialog;
+}
+
 static gboolean
 on_close_request (GtkWindow *win, gpointer data)
 {
   TsrWindow *self = TSR_WINDOW (win);
+  if (ask_before_close (self))
+    return TRUE;
   if (self->settings)
     {
       int w, h;
@@ -131,9 +201,8 @@ open_path (TsrWindow *self, const char *path)
     }
   else
     {
+      /* the calibration inputs stay: they are the panel's (a project replaces them) */
       g_clear_pointer (&self->project_path, g_free);
-      for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)   /* they were the project's */
-        g_clear_pointer (&self->calib_paths[k], g_free);
       tsr_window_open_session (self, path);
     }
 }
@@ -203,8 +272,6 @@ tsr_window_open_files (TsrWindow *self, GFile **files, guint n_files)
       }
   g_ptr_array_add (paths, NULL);
   g_clear_pointer (&self->project_path, g_free);
-  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)   /* they were the project's */
-    g_clear_pointer (&self->calib_paths[k], g_free);
   tsr_window_open_paths (self, (const char *const *) paths->pdata);
   return TRUE;
 }
@@ -237,12 +304,33 @@ open_response (GtkNativeDialog *dialog, int response, TsrWindow *self)
 {
   if (response == GTK_RESPONSE_ACCEPT)
     {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      g_autofree char *path = file ? g_file_get_path (file) : NULL;
-      if (path)
-        open_path (self, path);
+      const char *rec = gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (dialog), "recursive");
+      if (rec)
+        self->open_recursive = g_strcmp0 (rec, "true") == 0;
+      /* one folder or file, or several (folders of several nights, files): one session */
+      GListModel *files = gtk_file_chooser_get_files (GTK_FILE_CHOOSER (dialog));
+      guint n = files ? g_list_model_get_n_items (files) : 0;
+      g_autofree GFile **v = g_new0 (GFile *, n + 1);
+      for (guint i = 0; i < n; i++)
+        v[i] = g_list_model_get_item (files, i);
+      if (n > 0)
+        tsr_window_open_files (self, v, n);
+      for (guint i = 0; i < n; i++)
+        g_object_unref (v[i]);
+      g_clear_object (&files);
     }
   g_clear_object (&self->chooser);
+}
+
+static GtkFileFilter *
+fits_filter (void)
+{
+  GtkFileFilter *f = gtk_file_filter_new ();
+  gtk_file_filter_set_name (f, _("FITS frames"));
+  const char *pats[] = { "*.fit", "*.fits", "*.fts", "*.fz", "*.FIT", "*.FITS", "*.FTS", "*.FZ" };
+  for (guint i = 0; i < G_N_ELEMENTS (pats); i++)
+    gtk_file_filter_add_pattern (f, pats[i]);
+  return f;
 }
 
 static GtkFileChooserNative *
@@ -261,8 +349,24 @@ static void
 open_activated (GSimpleAction *action, GVariant *param, gpointer data)
 {
   TsrWindow *self = data;
-  GtkFileChooserNative *c = new_chooser (self, _("Open Session Folder"), GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
+  GtkFileChooserNative *c = new_chooser (self, _("Open Session Folders"), GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
                                          _("_Open"));
+  gtk_file_chooser_set_select_multiple (GTK_FILE_CHOOSER (c), TRUE);
+  gtk_file_chooser_add_choice (GTK_FILE_CHOOSER (c), "recursive", _("Include subfolders"), NULL, NULL);
+  gtk_file_chooser_set_choice (GTK_FILE_CHOOSER (c), "recursive", self->open_recursive ? "true" : "false");
+  g_signal_connect (c, "response", G_CALLBACK (open_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (c));
+}
+
+static void
+open_frames_activated (GSimpleAction *action, GVariant *param, gpointer data)
+{
+  TsrWindow *self = data;
+  GtkFileChooserNative *c = new_chooser (self, _("Open Frames"), GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"));
+  gtk_file_chooser_set_select_multiple (GTK_FILE_CHOOSER (c), TRUE);
+  GtkFileFilter *f = fits_filter ();
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (c), f);
+  g_object_unref (f);
   g_signal_connect (c, "response", G_CALLBACK (open_response), self);
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (c));
 }
@@ -325,6 +429,7 @@ tsr_window_save_project (TsrWindow *self, const char *path, GError **error)
   self->project_path = g_canonicalize_filename (path, NULL);
   add_recent (self, self->project_path);
   remember_folder (self, self->project_path);
+  self->project_dirty = FALSE;
   g_autofree char *msg = g_strdup_printf (_("Saved the project %s"), path);
   tsr_window_set_status_text (self, msg);
   return TRUE;
@@ -341,22 +446,13 @@ tsr_window_open_project (TsrWindow *self, const char *path, GError **error)
   char *calib[TSR_CALIB_N_KINDS] = { NULL };
   if (!tsr_project_load_full (path, &p, &paths, &frames, calib, warnings, error))
     return FALSE;
-  /* The calibration inputs stay with the project (saved back as they were). The window's jobs
-   * do not apply them yet: said plainly, so nobody takes an uncalibrated result for a
-   * calibrated one. */
-  gboolean any_calib = FALSE;
+  /* The calibration inputs: applied by the analysis the project starts, saved back. */
   for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
     {
       g_free (self->calib_paths[k]);
       self->calib_paths[k] = calib[k];
-      any_calib |= calib[k] != NULL;
     }
-  if (any_calib)
-    g_ptr_array_add (warnings,
-                     g_strdup_printf (_("%s names calibration frames ([calib]); the window does not apply them "
-                                        "yet — its results are uncalibrated. Run 'tessera-cli process --config "
-                                        "%s' for a calibrated result; saving keeps them in the project."),
-                                      path, path));
+  tsr_window_calib_update (self);
   /* the machine's resources stay this machine's */
   p.run.n_threads = self->params.run.n_threads;
   p.run.memory_budget_mb = self->params.run.memory_budget_mb;
@@ -401,6 +497,8 @@ tsr_window_open_project (TsrWindow *self, const char *path, GError **error)
       gtk_label_set_text (GTK_LABEL (self->param_note), s->str);
       g_string_free (s, TRUE);
     }
+  self->project_dirty = FALSE;
+  self->close_confirmed = FALSE;
   return TRUE;
 }
 
@@ -738,6 +836,7 @@ export_report_activated (GSimpleAction *action, GVariant *param, gpointer data)
 
 static const GActionEntry file_entries[] = {
   { .name = "open", .activate = open_activated },
+  { .name = "open-frames", .activate = open_frames_activated },
   { .name = "open-project", .activate = open_project_activated },
   { .name = "save-project", .activate = save_project_activated },
   { .name = "open-recent", .activate = open_recent_activated, .parameter_type = "s" },
@@ -751,6 +850,7 @@ tsr_window_files_menu (TsrWindow *self)
 {
   GMenu *menu = g_menu_new ();
   GMenu *files = g_menu_new ();
+  g_menu_append (files, _("Open _Frames…"), "win.open-frames");
   g_menu_append (files, _("Open _Project…"), "win.open-project");
   g_menu_append (files, _("_Save Project…"), "win.save-project");
   GMenu *recent = g_menu_new ();

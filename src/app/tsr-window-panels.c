@@ -109,7 +109,8 @@ setup_cell (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer data)
   gtk_label_set_xalign (GTK_LABEL (label), def->type == G_TYPE_STRING ? 0.0 : 1.0);
   if (def->type == G_TYPE_STRING)
     {
-      gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+      /* in the middle: Seestar names end in the timestamp, which tells frames apart */
+      gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_MIDDLE);
       gtk_label_set_width_chars (GTK_LABEL (label), def->expand ? 16 : 8);
     }
   else
@@ -234,6 +235,7 @@ tsr_window_set_frame_choice (TsrWindow *self, guint index, TsrFrameChoice choice
     return;
   g_autofree char *path = g_canonicalize_filename (tsr_session_frame (self->session, index)->path, NULL);
   choices_set (&self->choices, path, choice);
+  self->project_dirty = TRUE;
   tsr_window_request_weigh (self);
 }
 
@@ -368,4 +370,28 @@ tsr_window_build_diagnostics (TsrWindow *self)
       gtk_notebook_append_page (GTK_NOTEBOOK (nb), area, tab);
     }
   return nb;
+}
+
+gboolean
+tsr_window_sort_frames (TsrWindow *self, const char *prop, gboolean descending)
+{
+  g_return_val_if_fail (TSR_IS_WINDOW (self) && prop, FALSE);
+  GListModel *cols = gtk_column_view_get_columns (GTK_COLUMN_VIEW (self->column_view));
+  for (guint i = 0; i < G_N_ELEMENTS (columns) && i < g_list_model_get_n_items (cols); i++)
+    if (strcmp (columns[i].prop, prop) == 0)
+      {
+        g_autoptr (GtkColumnViewColumn) col = g_list_model_get_item (cols, i);
+        gtk_column_view_sort_by_column (GTK_COLUMN_VIEW (self->column_view), col,
+                                        descending ? GTK_SORT_DESCENDING : GTK_SORT_ASCENDING);
+        return TRUE;
+      }
+  return FALSE;
+}
+
+int
+tsr_window_get_row_frame (TsrWindow *self, guint position)
+{
+  g_return_val_if_fail (TSR_IS_WINDOW (self), -1);
+  g_autoptr (TsrFrameRow) row = g_list_model_get_item (G_LIST_MODEL (self->selection), position);
+  return row ? tsr_frame_row_get_index (row) : -1;
 }

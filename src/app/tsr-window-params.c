@@ -126,6 +126,7 @@ static void update_dependent_rows (TsrWindow *self);
 static void
 param_changed (TsrWindow *self, const char *key)
 {
+  self->project_dirty = TRUE;
   update_dependent_rows (self);
   if (g_str_has_prefix (key, "tiles.") || g_str_has_prefix (key, "register."))
     {
@@ -330,6 +331,7 @@ static void
 apply_preset (TsrWindow *self, const char *name)
 {
   GError *error = NULL;
+  self->project_dirty = TRUE;
   /* the analysis was measured with these; a preset (Reset) that changes them measures again */
   TsrProject measured = self->analysis ? self->analysis_params : self->params;
   if (!tsr_project_apply_preset (&self->params, name, &error))
@@ -462,6 +464,13 @@ tsr_window_build_params (TsrWindow *self)
   g_signal_connect (reset, "clicked", G_CALLBACK (on_reset_clicked), self);
   gtk_box_append (GTK_BOX (top), reset);
   gtk_box_append (GTK_BOX (box), top);
+
+  GtkWidget *cal = gtk_expander_new (_("Calibration"));
+  gtk_widget_set_tooltip_text (cal, _("Bias, darks, flats and dark flats applied to every light before "
+                                      "anything else (as tessera-cli process --bias --darks --flats --dark-flats)"));
+  gtk_expander_set_expanded (GTK_EXPANDER (cal), TRUE);
+  gtk_expander_set_child (GTK_EXPANDER (cal), tsr_window_calib_build (self));
+  gtk_box_append (GTK_BOX (box), cal);
 
   for (guint g = 0; g < G_N_ELEMENTS (param_groups); g++)
     {

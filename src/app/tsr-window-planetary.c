@@ -98,7 +98,7 @@ is_non_fits_input (const char *const *paths, char **why)
             *why = g_strdup_printf (_("%s is a SER video: lunar/planetary stacking"), base);
           else if (tsr_is_video_name (p))
             *why = g_strdup_printf (_("%s is a video: lunar/planetary stacking"), base);
-          else if (tsr_is_image_name (p))
+          else if (tsr_is_image_name (p) && !tsr_is_frame_name (p)) /* TIFF is a deep-sky format too */
             *why = g_strdup_printf (_("%s is not FITS: lunar/planetary stacking"), base);
           else
             continue;
@@ -109,8 +109,9 @@ is_non_fits_input (const char *const *paths, char **why)
       gboolean fits = FALSE, other = FALSE;
       while (d && (name = g_dir_read_name (d)))
         {
-          fits |= tsr_is_fits_name (name);
-          other |= tsr_is_image_name (name) || tsr_is_ser_name (name) || tsr_is_video_name (name);
+          fits |= tsr_is_frame_name (name);
+          other |= (tsr_is_image_name (name) && !tsr_is_frame_name (name)) || tsr_is_ser_name (name)
+                   || tsr_is_video_name (name);
         }
       if (d)
         g_dir_close (d);

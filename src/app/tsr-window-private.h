@@ -24,6 +24,21 @@ typedef TsrShow ShowMode;
 /* The planetary session's state (tsr-window-planetary.c). */
 typedef struct _TsrPlanetaryUi TsrPlanetaryUi;
 
+/* The calibration section's widgets (tsr-window-calib.c). */
+typedef struct _TsrCalibUi TsrCalibUi;
+
+/* What the analysis applied of the calibration inputs: the paths, each master, its
+ * statistics line and a display rendering, the engine's notes (dark scaling, …). */
+typedef struct
+{
+  char *paths[TSR_CALIB_N_KINDS];
+  TsrImage *masters[TSR_CALIB_N_KINDS];
+  cairo_surface_t *surfaces[TSR_CALIB_N_KINDS];
+  char *stats[TSR_CALIB_N_KINDS];
+  char *notes;
+  gsize n_bad;
+} TsrCalibOutcome;
+
 /* Progress shared between worker threads and the main thread. */
 typedef struct _ProgressShared ProgressShared;
 
@@ -37,7 +52,8 @@ struct _TsrWindow
   TsrImageView *view;
   GtkWidget *readout;
   GtkWidget *show_dropdown;
-  GtkWidget *tog_weights, *tog_tiles, *tog_stars;
+  GtkWidget *tog_weights;     /* the Map drop-down (name kept: the planetary panel hides its box) */
+  GtkWidget *tog_tiles, *tog_stars;
   GtkWidget *tog_compare;     /* split view: result | mean stack */
   GtkWidget *column_view;
   GListStore *store;
@@ -62,8 +78,22 @@ struct _TsrWindow
   char *project_path;         /* the project the session came from, or NULL */
   TsrFrameChoices choices;    /* the user's include/exclude per frame (canonical paths) */
   TsrFrameChoices *open_choices; /* a project's choices, for the analysis it starts */
-  char *calib_paths[TSR_CALIB_N_KINDS]; /* a project's [calib] inputs, kept and saved back (the
-                                           window does not calibrate yet: it says so) */
+  char *calib_paths[TSR_CALIB_N_KINDS]; /* calibration inputs (the panel's, or a project's [calib]):
+                                           applied by the next analysis, saved in the project */
+  TsrCalibOutcome *calib;     /* what the shown session was calibrated with (NULL: uncalibrated) */
+  TsrCalibUi *calib_ui;
+  gboolean open_recursive;    /* Open: include subfolders */
+  gboolean project_dirty;     /* parameters, frame choices or calibration changed since the
+                                 project was opened or saved: Quit asks */
+  GtkWidget *close_dialog;    /* the "save changes?" question while it is open */
+  gboolean close_confirmed;
+
+  /* blink (tsr-window-view.c) */
+  gboolean blink_on, blink_running;
+  guint blink_gen, blink_source, blink_shown;
+  int blink_frame;
+  TsrImage *blink_img;
+  cairo_surface_t *blink_surface;
   GtkWidget *frame_detail;    /* the selected frame's gate explanation under the table */
   TsrSession *session;
   TsrAnalysis *analysis;
@@ -248,6 +278,9 @@ typedef struct
   gint64 t0;
   gboolean detect_starless;   /* analysis: a starless session goes to the planetary job */
   TsrFrameChoices choices;    /* analysis, weighing: the user's frame choices to apply */
+  char *calib_paths[TSR_CALIB_N_KINDS]; /* analysis: calibration inputs to apply */
+  gboolean recursive;         /* analysis: scan subfolders */
+  gboolean recursed;          /* analysis: the folders had frames only in subfolders */
 } JobData;
 
 /* Copy of c (deep). */
@@ -280,6 +313,23 @@ void tsr_window_update_actions_full (TsrWindow *self);
  * to show. */
 gpointer   tsr_window_job_result (TsrWindow *self, GTask *task, guint gen, GDestroyNotify free_result,
                                   const char *cancel_text);
+
+/* tsr-window-view.c */
+GtkWidget *tsr_window_view_init (TsrWindow *self);   /* actions; returns the Blink button */
+void       tsr_window_view_dispose (TsrWindow *self);
+gboolean   tsr_window_blink_show (TsrWindow *self); /* show_current: TRUE when a blink frame is shown */
+
+/* tsr-window-calib.c */
+GtkWidget *tsr_window_calib_build (TsrWindow *self);   /* the section in the parameter panel */
+void       tsr_window_calib_update (TsrWindow *self);
+void       tsr_window_calib_dispose (TsrWindow *self);
+void       tsr_window_calib_finalize (TsrWindow *self);
+void       tsr_calib_outcome_free (TsrCalibOutcome *o);
+/* In the analysis worker: plan and build the calibration of paths (NULL entries: none) and
+ * attach it to s; *outcome NULL when there is nothing to apply. */
+gboolean   tsr_window_calib_apply (TsrSession *s, char *const *paths, const TsrProject *params,
+                                   gpointer progress_data, TsrCalibOutcome **outcome,
+                                   GCancellable *cancellable, GError **error);
 
 /* tsr-window-restore.c */
 void       tsr_window_restore_init (TsrWindow *self);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <glib/gi18n.h>
 #include "tsr-window-private.h"
+#include "tsr-stretch-bar.h"
 #include "tsr-histogram.h"
 
 #define HIST_BINS 512
@@ -336,77 +337,25 @@ on_point_changed (GtkSpinButton *sb, TsrWindow *self)
   stretch_changed (self);
 }
 
-static GtkWidget *
-labelled (GtkWidget *box, const char *text, GtkWidget *w, const char *tooltip)
-{
-  GtkWidget *l = gtk_label_new_with_mnemonic (text);
-  gtk_label_set_mnemonic_widget (GTK_LABEL (l), w);
-  gtk_widget_set_tooltip_text (w, tooltip);
-  gtk_widget_set_tooltip_text (l, tooltip);
-  gtk_box_append (GTK_BOX (box), l);
-  gtk_box_append (GTK_BOX (box), w);
-  return w;
-}
-
 GtkWidget *
 tsr_window_stretch_init (TsrWindow *self)
 {
   self->stretch_manual_v[1] = 0.5;
-  /* two rows: the histogram over the whole width, the controls under it */
-  GtkWidget *outer = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
-  gtk_widget_set_margin_start (outer, 6);
-  gtk_widget_set_margin_end (outer, 6);
-  gtk_widget_set_margin_top (outer, 2);
-  gtk_widget_set_margin_bottom (outer, 2);
-  GtkWidget *bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
-  self->histogram = tsr_histogram_new ();
-  gtk_widget_set_hexpand (self->histogram, TRUE);
-  gtk_widget_set_tooltip_text (self->histogram,
-                               _("Histogram of the displayed image (log counts; red, green, blue per channel) with the "
-                                 "display stretch: black point, midtone (dashed: shown as mid grey), white point. "
-                                 "Display only — the data stays linear."));
-  gtk_box_append (GTK_BOX (outer), self->histogram);
-  gtk_box_append (GTK_BOX (outer), bar);
-
-  GtkWidget *modes = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 0);
-  gtk_widget_add_css_class (modes, "linked");
-  gtk_widget_set_valign (modes, GTK_ALIGN_CENTER);
-  self->stretch_auto = gtk_toggle_button_new_with_mnemonic (_("_Auto"));
-  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->stretch_auto), TRUE);
-  gtk_widget_set_tooltip_text (self->stretch_auto,
-                               _("Automatic stretch: black point just below the sky background, the background shown "
-                                 "dark grey; off: the black, midtone and white points set here"));
+  /* the widgets come from the template (ui/tsr-stretch-bar.ui); their behaviour is here */
+  TsrStretchBar *bar = TSR_STRETCH_BAR (tsr_stretch_bar_new ());
+  self->histogram = tsr_stretch_bar_get_histogram (bar);
+  self->stretch_auto = tsr_stretch_bar_get_auto (bar);
+  self->stretch_linked = tsr_stretch_bar_get_linked (bar);
+  self->stretch_black = tsr_stretch_bar_get_point (bar, 0);
+  self->stretch_mid = tsr_stretch_bar_get_point (bar, 1);
+  self->stretch_white = tsr_stretch_bar_get_point (bar, 2);
   g_signal_connect (self->stretch_auto, "toggled", G_CALLBACK (on_auto_toggled), self);
-  self->stretch_linked = gtk_toggle_button_new_with_mnemonic (_("_Linked"));
-  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->stretch_linked), TRUE);
-  gtk_widget_set_tooltip_text (self->stretch_linked,
-                               _("Linked: one midtone balance for every channel (colours kept); off: each channel its "
-                                 "own, which neutralises a colour cast of the background"));
   g_signal_connect (self->stretch_linked, "toggled", G_CALLBACK (on_linked_toggled), self);
-  gtk_box_append (GTK_BOX (modes), self->stretch_auto);
-  gtk_box_append (GTK_BOX (modes), self->stretch_linked);
-  gtk_box_append (GTK_BOX (bar), modes);
-
-  GtkWidget *pts = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
-  gtk_widget_set_valign (pts, GTK_ALIGN_CENTER);
-  self->stretch_black = labelled (pts, _("_Black"), gtk_spin_button_new_with_range (-1e9, 1e9, 1),
-                                  _("Black point (data units): values at or below it are shown black"));
-  self->stretch_mid = labelled (pts, _("_Mid"), gtk_spin_button_new_with_range (0.001, 0.999, 0.005),
-                                _("Midtone balance (0.001 … 0.999): the fraction of the black–white range shown as mid grey; "
-                                  "smaller brightens the faint signal"));
-  gtk_spin_button_set_digits (GTK_SPIN_BUTTON (self->stretch_mid), 4);
-  self->stretch_white = labelled (pts, _("_White"), gtk_spin_button_new_with_range (-1e9, 1e9, 1),
-                                  _("White point (data units): values at or above it are shown white"));
   GtkWidget *spins[] = { self->stretch_black, self->stretch_mid, self->stretch_white };
   for (guint i = 0; i < G_N_ELEMENTS (spins); i++)
-    {
-      gtk_spin_button_set_numeric (GTK_SPIN_BUTTON (spins[i]), TRUE);
-      gtk_editable_set_width_chars (GTK_EDITABLE (spins[i]), 7);
-      g_signal_connect (spins[i], "value-changed", G_CALLBACK (on_point_changed), self);
-    }
-  gtk_box_append (GTK_BOX (bar), pts);
-  self->stretch_bar = outer;
-  return outer;
+    g_signal_connect (spins[i], "value-changed", G_CALLBACK (on_point_changed), self);
+  self->stretch_bar = GTK_WIDGET (bar);
+  return self->stretch_bar;
 }
 
 void

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <glib/gi18n.h>
 #include "tsr-window-private.h"
+#include "tsr-app-resources.h"
 #include "tsr-frame-row.h"
 #include "tsr-application.h"
 #include "tsr-shortcuts.h"
@@ -266,6 +267,8 @@ tsr_window_job_data_free (gpointer data)
     progress_shared_unref (d->progress);
   g_strfreev (d->paths);
   tsr_frame_choices_clear (&d->choices);
+  for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+    g_free (d->calib_paths[k]);
   g_clear_pointer (&d->analysis, tsr_analysis_unref);
   g_clear_pointer (&d->weights, tsr_weights_unref);
   g_free (d->path);
@@ -776,6 +779,14 @@ show_current (TsrWindow *self)
       return;
     }
   ShowMode mode = gtk_drop_down_get_selected (GTK_DROP_DOWN (self->show_dropdown));
+  if (tsr_window_blink_show (self))
+    {
+      /* blink: the registered frames in turn, until it is switched off */
+      gtk_widget_set_visible (self->denoise_bar, FALSE);
+      gtk_widget_set_visible (self->stretch_bar, TRUE);
+      tsr_window_stretch_shown (self, tsr_image_view_get_image (self->view), NULL);
+      return;
+    }
   if (mode == SHOW_RESULT && self->recon && self->result_surface)
     tsr_image_view_set_image (self->view, self->recon->result, self->result_surface, -1);
   else if (mode == SHOW_MEAN && self->recon && self->mean_surface)
@@ -836,13 +847,23 @@ static void
 on_overlay_toggled (GtkToggleButton *b, TsrWindow *self)
 {
   TsrOverlay o = 0;
-  if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_weights)))
-    o |= TSR_OVERLAY_WEIGHTS;
+  guint map = gtk_drop_down_get_selected (GTK_DROP_DOWN (self->tog_weights));
+  if (map > 0 && map != GTK_INVALID_LIST_POSITION)
+    {
+      o |= TSR_OVERLAY_WEIGHTS;
+      tsr_image_view_set_map (self->view, map - 1);
+    }
   if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_tiles)))
     o |= TSR_OVERLAY_TILES;
   if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_stars)))
     o |= TSR_OVERLAY_STARS;
   tsr_image_view_set_overlays (self->view, o);
+}
+
+static void
+on_map_changed (GObject *dd, GParamSpec *pspec, TsrWindow *self)
+{
+  on_overlay_toggled (NULL, self);
 }
 
 static void
@@ -980,19 +1001,29 @@ build_view_toolbar (TsrWindow *self)
   gtk_box_append (GTK_BOX (bar), self->show_dropdown);
 
   GtkWidget *fit = gtk_button_new_from_icon_name ("zoom-fit-best-symbolic");
-  gtk_widget_set_tooltip_text (fit, _("Fit to window (or double-click the image); scroll to zoom, drag to pan"));
+  gtk_widget_set_tooltip_text (fit, _("Fit to window (Ctrl+0, or double-click the image); scroll or Ctrl+plus/minus "
+                                      "to zoom, Ctrl+1 for actual size, drag or Alt+arrows to pan"));
   g_signal_connect (fit, "clicked", G_CALLBACK (on_fit_clicked), self);
   gtk_box_append (GTK_BOX (bar), fit);
 
   GtkWidget *linked = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 0);
   gtk_widget_add_css_class (linked, "linked");
-  self->tog_weights = gtk_toggle_button_new_with_label (_("Weights"));
-  gtk_widget_set_tooltip_text (self->tog_weights, _("Tile weights W of the selected frame (viridis)"));
+  /* the map drop-down (issue #13, problem 4); order: "no map", then TsrMapKind */
+  const char *maps[] = { _("No map"), _("Weight map"), _("Local quality map"), _("N_eff map"), _("Coverage map"),
+                         _("Cluster map"), NULL };
+  self->tog_weights = gtk_drop_down_new_from_strings (maps);
+  gtk_widget_set_tooltip_text (self->tog_weights,
+                               _("Quality map over the tile grid, with a colour bar, following every re-weigh: "
+                                 "weight W and local quality Q of the selected frame over that frame, their mean over "
+                                 "the used frames over the live preview and the result, effective frames N_eff = (Σw)²/Σw², "
+                                 "coverage (used frames over each tile), clusters (when clusters act)"));
   self->tog_tiles = gtk_toggle_button_new_with_label (_("Tiles"));
   gtk_widget_set_tooltip_text (self->tog_tiles, _("Tile grid: orange = STAR tiles, blue = STRUCTURE tiles"));
   self->tog_stars = gtk_toggle_button_new_with_label (_("Stars"));
   gtk_widget_set_tooltip_text (self->tog_stars, _("Stars detected in the displayed frame"));
-  GtkWidget *togs[] = { self->tog_weights, self->tog_tiles, self->tog_stars };
+  g_signal_connect (self->tog_weights, "notify::selected", G_CALLBACK (on_map_changed), self);
+  gtk_box_append (GTK_BOX (linked), self->tog_weights);
+  GtkWidget *togs[] = { self->tog_tiles, self->tog_stars };
   for (guint i = 0; i < G_N_ELEMENTS (togs); i++)
     {
       g_signal_connect (togs[i], "toggled", G_CALLBACK (on_overlay_toggled), self);
@@ -1006,6 +1037,7 @@ build_view_toolbar (TsrWindow *self)
                                  "same frames (right); drag the divider"));
   g_signal_connect_swapped (self->tog_compare, "toggled", G_CALLBACK (show_current), self);
   gtk_box_append (GTK_BOX (bar), self->tog_compare);
+  gtk_box_append (GTK_BOX (bar), tsr_window_view_init (self));
   gtk_box_append (GTK_BOX (bar), tsr_window_denoise_init (self));
   tsr_window_restore_init (self);
 
@@ -1053,13 +1085,10 @@ install_css (void)
   if (done || !display)
     return;
   done = TRUE;
+  /* referencing the bundle links it in from the static library (its constructor registers it) */
+  g_assert (tsr_app_get_resource () != NULL);
   GtkCssProvider *css = gtk_css_provider_new ();
-  gtk_css_provider_load_from_data (css,
-                                   "label.error { color: #e01b24; }\n"
-                                   ".param-note { font-size: smaller; }\n"
-                                   "columnview.data-table { font-size: smaller; }\n"
-                                   ".status-bar { padding: 2px 0; }\n"
-                                   ".frame-detail { font-size: smaller; }\n", -1);
+  gtk_css_provider_load_from_resource (css, "/io/github/tessera/Tessera/style.css");
   gtk_style_context_add_provider_for_display (display, GTK_STYLE_PROVIDER (css),
                                               GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
   g_object_unref (css);
@@ -1071,6 +1100,7 @@ tsr_window_init (TsrWindow *self)
   tsr_stall_trace_init ();
   g_signal_connect (self, "realize", G_CALLBACK (trace_frames), NULL);
   tsr_project_init (&self->params);
+  self->blink_frame = -1;
   self->frame_img_index = -1;
   self->selected_frame = -1;
   self->progress = progress_shared_new (self);
@@ -1124,9 +1154,11 @@ tsr_window_init (TsrWindow *self)
   gtk_widget_set_margin_bottom (status, 4);
   self->status_label = gtk_label_new (_("Open a session folder or a project to begin (Ctrl+O), or drop a folder here."));
   gtk_label_set_xalign (GTK_LABEL (self->status_label), 0);
+  gtk_widget_add_css_class (self->status_label, "status");
   gtk_label_set_ellipsize (GTK_LABEL (self->status_label), PANGO_ELLIPSIZE_END);
   gtk_widget_set_hexpand (self->status_label, TRUE);
   self->progress_bar = gtk_progress_bar_new ();
+  gtk_widget_add_css_class (self->progress_bar, "job-progress");
   gtk_progress_bar_set_show_text (GTK_PROGRESS_BAR (self->progress_bar), TRUE);
   gtk_widget_set_size_request (self->progress_bar, 360, -1);
   gtk_widget_set_valign (self->progress_bar, GTK_ALIGN_CENTER);
@@ -1144,6 +1176,7 @@ tsr_window_init (TsrWindow *self)
 
   tsr_window_update_actions_full (self);
   show_current (self);
+  self->project_dirty = FALSE;   /* a preset restored from the settings is no change */
 }
 
 static void
@@ -1169,6 +1202,8 @@ tsr_window_dispose (GObject *object)
       self->reanalyse_source = 0;
       tsr_window_files_dispose (self);
       tsr_window_planetary_dispose (self);
+      tsr_window_calib_dispose (self);
+      tsr_window_view_dispose (self);
       tsr_window_stretch_dispose (self);
     }
   G_OBJECT_CLASS (tsr_window_parent_class)->dispose (object);
@@ -1211,6 +1246,7 @@ tsr_window_finalize (GObject *object)
   g_free (self->last_error);
   tsr_window_files_finalize (self);
   tsr_window_planetary_finalize (self);
+  tsr_window_calib_finalize (self);
   G_OBJECT_CLASS (tsr_window_parent_class)->finalize (object);
 }
 
@@ -1308,9 +1344,34 @@ tsr_window_is_busy (TsrWindow *self)
 void
 tsr_window_set_overlays (TsrWindow *self, guint overlays)
 {
-  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_weights), overlays & TSR_OVERLAY_WEIGHTS);
+  GtkDropDown *maps = GTK_DROP_DOWN (self->tog_weights);
+  if (!(overlays & TSR_OVERLAY_WEIGHTS))
+    gtk_drop_down_set_selected (maps, 0);
+  else if (gtk_drop_down_get_selected (maps) == 0)
+    gtk_drop_down_set_selected (maps, 1 + tsr_image_view_get_map_kind (self->view));
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_tiles), overlays & TSR_OVERLAY_TILES);
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->tog_stars), overlays & TSR_OVERLAY_STARS);
+}
+
+const char *
+tsr_window_get_status_text (TsrWindow *self)
+{
+  return gtk_label_get_text (GTK_LABEL (self->status_label));
+}
+
+void
+tsr_window_set_open_recursive (TsrWindow *self, gboolean recursive)
+{
+  self->open_recursive = recursive;
+}
+
+void
+tsr_window_set_map (TsrWindow *self, int kind)
+{
+  if (kind < 0 || kind >= TSR_MAP_N_KINDS)
+    return;
+  tsr_image_view_set_map (self->view, kind);
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (self->tog_weights), 1 + kind);
 }
 
 void

@@ -65,6 +65,35 @@ gboolean    tsr_window_param_sensitive (TsrWindow *self, const char *key);
 /* Overlay toggles (TsrOverlay bits from tsr-image-view.h), as if clicked. */
 void        tsr_window_set_overlays (TsrWindow *self, guint overlays);
 void        tsr_window_set_show (TsrWindow *self, TsrShow show);
+/* Calibration input of kind (a TsrCalibKind: bias, darks, flats, dark flats): a folder of
+ * frames or a master file, NULL for none; the shown session is analysed again with it.
+ * FALSE when unchanged. */
+gboolean    tsr_window_set_calib (TsrWindow *self, int kind, const char *path);
+/* The statistics line and the master of kind the shown session was calibrated with (NULL:
+ * none). */
+const char *tsr_window_get_calib_stats (TsrWindow *self, int kind);
+const TsrImage *tsr_window_get_calib_master (TsrWindow *self, int kind);
+/* The master of kind larger, in a popover by its thumbnail (as a click on it); FALSE when
+ * there is none. */
+gboolean    tsr_window_show_calib_master (TsrWindow *self, int kind);
+/* Blink the registered frames (as the Blink button); FALSE when there is nothing to blink. */
+gboolean    tsr_window_set_blink (TsrWindow *self, gboolean on);
+/* The frame blink shows now (−1: none) and how many blink frames were shown so far. */
+int         tsr_window_get_blink_frame (TsrWindow *self, guint *n_shown);
+/* Parameters, frame choices or calibration changed since the project was opened or saved. */
+gboolean    tsr_window_is_dirty (TsrWindow *self);
+/* The "save changes?" question Quit asks (NULL when none is open). */
+GtkWidget  *tsr_window_get_close_dialog (TsrWindow *self);
+/* Sort the frame table by the column of row property prop ("fwhm", "name", …), as a click on
+ * its header; FALSE for an unknown one. The frame shown at a table position (−1: none). */
+gboolean    tsr_window_sort_frames (TsrWindow *self, const char *prop, gboolean descending);
+int         tsr_window_get_row_frame (TsrWindow *self, guint position);
+/* The status line's text. */
+const char *tsr_window_get_status_text (TsrWindow *self);
+/* Open: include subfolders of the folders opened (the Open dialog's "Include subfolders"). */
+void        tsr_window_set_open_recursive (TsrWindow *self, gboolean recursive);
+/* Show map kind (tsr-maps.h) over the image, as if chosen in the Map drop-down. */
+void        tsr_window_set_map (TsrWindow *self, int kind);
 /* Denoise the shown result (or deconvolved latent) in a worker; FALSE when nothing to denoise
  * or a job runs. The result is shown as TSR_SHOW_DENOISED against the image before it. */
 gboolean    tsr_window_denoise (TsrWindow *self);

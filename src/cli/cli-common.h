@@ -71,3 +71,7 @@ int      cli_calib_plan (TsrSession *s, const TsrCalibParams *p, char *const *pr
  * on); prints the notes once. Call after the outputs are checked. Returns 0 or the exit
  * status. Nothing to do when nothing was planned. */
 int      cli_calib_apply (TsrSession *s, const TsrRunParams *run);
+
+/* Cosmetic correction from the session (cosmetic.*): find the hot and cold pixels of the
+ * lights and install their replacement behind the calibration. Returns 0 or the exit status. */
+int      cli_cosmetic_apply (const char *cmd, TsrSession *s, const TsrPostParams *p, guint n_threads);

@@ -34,7 +34,7 @@ cli_info (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (_("SESSION… — list the frames of a session"));
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
-  g_option_context_set_description (ctx, _("SESSION is a folder of FITS frames or a list of files."));
+  g_option_context_set_description (ctx, _("SESSION is a folder of frames (FITS, XISF, TIFF or camera raw) or a list of files."));
   int status = 0;
   if (!cli_parse (ctx, &argc, &argv, &status))
     return status;

@@ -1,5 +1,6 @@
 /* tessera-cli planetary INPUT… -o OUT — lunar and planetary stacking (issue #16). */
 #include "cli-planetary.h"
+#include "tsr-frame-file.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -47,7 +48,9 @@ cli_planetary_detect (int argc, char **argv, char **why_out)
   for (int i = 1; i < argc; i++)
     {
       const char *p = argv[i];
-      if (tsr_is_ser_name (p) || tsr_is_video_name (p) || tsr_is_image_name (p))
+      /* TIFF, XISF and camera raw are deep-sky frame formats too: like FITS, they go to the
+         planetary path only when the frames are starless (below) */
+      if (tsr_is_ser_name (p) || tsr_is_video_name (p) || (tsr_is_image_name (p) && !tsr_is_frame_name (p)))
         {
           *why_out = g_strdup_printf (_("%s is not FITS: planetary path"), p);
           return TRUE;
@@ -59,10 +62,11 @@ cli_planetary_detect (int argc, char **argv, char **why_out)
           gboolean fits = FALSE, other = FALSE;
           while (d && (name = g_dir_read_name (d)))
             {
-              if (tsr_is_fits_name (name) && !first_fits)
+              if (tsr_is_frame_name (name) && !first_fits)
                 first_fits = g_build_filename (p, name, NULL);
-              fits |= tsr_is_fits_name (name);
-              other |= tsr_is_image_name (name) || tsr_is_ser_name (name) || tsr_is_video_name (name);
+              fits |= tsr_is_frame_name (name);
+              other |= (tsr_is_image_name (name) && !tsr_is_frame_name (name)) || tsr_is_ser_name (name)
+                       || tsr_is_video_name (name);
             }
           if (d)
             g_dir_close (d);
@@ -74,7 +78,7 @@ cli_planetary_detect (int argc, char **argv, char **why_out)
             }
           any_fits |= fits;
         }
-      else if (tsr_is_fits_name (p))
+      else if (tsr_is_frame_name (p))
         {
           any_fits = TRUE;
           if (!first_fits)
@@ -89,7 +93,7 @@ cli_planetary_detect (int argc, char **argv, char **why_out)
   /* Lunar and planetary cameras write at most ~25 Mpx; larger frames are deep sky, and reading
    * three of them whole only to look would cost the memory the deep-sky path budgets for */
   TsrFitsInfo fi = { 0 };
-  gboolean small = tsr_fits_read_info (first_fits, &fi, NULL, NULL)
+  gboolean small = tsr_frame_read_info (first_fits, &fi, NULL, NULL)
                    && (gint64) fi.width * fi.height <= (gint64) 25 * 1000 * 1000;
   tsr_fits_info_clear (&fi);
   g_free (first_fits);

@@ -100,7 +100,7 @@ cli_process (int argc, char **argv)
       return cli_fail (error);
   }
 
-  if ((rc = cli_calib_apply (s, &p.run)) != 0)
+  if ((rc = cli_calib_apply (s, &p.run)) != 0 || (rc = cli_cosmetic_apply ("process", s, &p.post, p.run.n_threads)) != 0)
     return rc;
   CliProgress prog;
   cli_progress_init (&prog);
@@ -145,6 +145,40 @@ cli_process (int argc, char **argv)
   cli_progress_end (&prog);
   if (!r)
     return cli_fail (error);
+  /* the optional steps on the finished image (post.*); validation saw the reconstruction */
+  if (p.post.background)
+    {
+      TsrBackgroundInfo bi;
+      TsrImage *bg = tsr_background_extract (r->result, &p.post, &bi, NULL, cli_cancellable (), &error);
+      if (!bg)
+        {
+          tsr_reconstruction_free (r);
+          return cli_fail_msg ("process: %s: %s", out, error->message);
+        }
+      tsr_image_unref (r->result);
+      r->result = bg;
+      printf (_("background: degree-%d model on %u of %u sky samples removed (model range %.4g)\n"), bi.degree,
+              bi.n_used, bi.n_samples, bi.range[MIN (1, r->result->channels - 1)]);
+    }
+  if (p.post.colour)
+    {
+      if (r->result->channels != 3)
+        printf (_("colour: the result is monochrome; post.colour skipped\n"));
+      else
+        {
+          TsrColourInfo ci;
+          TsrImage *col = tsr_colour_calibrate (r->result, &p.post, &ci, cli_cancellable (), &error);
+          if (!col)
+            {
+              tsr_reconstruction_free (r);
+              return cli_fail_msg ("process: %s: %s", out, error->message);
+            }
+          tsr_image_unref (r->result);
+          r->result = col;
+          printf (_("colour: average of %u stars R/G %.4f B/G %.4f made neutral, background neutralised\n"),
+                  ci.n_stars, ci.ratio[0], ci.ratio[2]);
+        }
+    }
   double secs = (g_get_monotonic_time () - t0) / 1e6;
 
   /* every output staged, then all renamed onto their names together (or none is) */
@@ -205,10 +239,14 @@ cli_process (int argc, char **argv)
   if (r->scale > 1)
     printf (_("the result is %d × %d (drizzle scale %d): the FWHM below is in its pixels\n"), r->result->width,
             r->result->height, r->scale);
-  printf (_("validation vs mean stack (%u matched stars): FWHM %.3f → %.3f px (%.1f %%), noise ratio %.3f, "
+  printf (_("validation vs mean stack (%u matched stars): FWHM %.3f → %.3f px (%.1f %%), per-pixel noise ratio %.3f, "
             "flux ratio %.4f, seam %.3f: %s\n"),
           v->n_matched, v->fwhm_mean, v->fwhm_result, 100.0 * (v->fwhm_ratio - 1.0), v->noise_ratio,
           v->flux_ratio, v->seam, v->pass ? _("PASS") : _("FAIL"));
+  printf (_("matched resolution: noise at 8×8 bins per unit star flux vs mean stack"));
+  for (int c = 0; c < v->n_channels; c++)
+    printf (" %s %.3f", v->n_channels == 3 ? (c == 0 ? "R" : c == 1 ? "G" : "B") : "L", v->bin_noise_ratio[c]);
+  printf (_("; point-source SNR %.1f (mean stack %.1f)\n"), v->snr_result, v->snr_mean);
   tsr_reconstruction_free (r);
   return 0;
 }

@@ -21,6 +21,8 @@ int cli_restore (int argc, char **argv);
 int cli_planetary (int argc, char **argv);
 int cli_wavelets (int argc, char **argv);
 int cli_masters (int argc, char **argv);
+int cli_background (int argc, char **argv);
+int cli_colour (int argc, char **argv);
 
 typedef struct
 {
@@ -37,6 +39,8 @@ static const Command commands[] = {
   { "denoise", cli_denoise, N_("learned denoiser (ResUNet on feathered tiles), linear in and out") },
   { "planetary", cli_planetary, N_("lunar/planetary stack: images, SER or video; alignment points, best fraction per point") },
   { "wavelets", cli_wavelets, N_("à trous wavelet sharpening of a linear image (--gains 2,1.5,1,1,1)") },
+  { "background", cli_background, N_("subtract a smooth sky background model from a linear image (gradient removal)") },
+  { "colour", cli_colour, N_("colour calibration: neutral background, white balance on the average star") },
   { "register", cli_register, N_("register frames to a reference with the validity gate; JSON table") },
   { "masters", cli_masters, N_("build calibration masters (bias, dark, flat, dark-flat) from folders of frames") },
   { "stack", cli_stack, N_("stack already aligned frames (mean, median, sigma, winsor)") },

@@ -10,6 +10,7 @@
  * the master normalised per site again. Apply: a TsrSession frame filter, so every job reads
  * calibrated lights. */
 #include "tsr-calib.h"
+#include "tsr-frame-file.h"
 #include "tsr-error.h"
 #include "tsr-fits.h"
 #include "tsr-frames.h"
@@ -240,7 +241,7 @@ plan_folder (TsrCalibKind k, Input *in, GCancellable *cancellable, GError **erro
       const TsrFrameInfo *fi = tsr_session_frame (s, i);
       TsrFitsInfo info = { 0 };
       g_autoptr (TsrHeader) h = NULL;
-      if (!tsr_fits_read_info (fi->path, &info, &h, error))
+      if (!tsr_frame_read_info (fi->path, &info, &h, error))
         return FALSE;
       tsr_fits_info_clear (&info);
       g_autofree char *type = tsr_header_get_string (h, "IMAGETYP");
@@ -305,7 +306,7 @@ plan_master (TsrCalibKind k, Input *in, GError **error)
 {
   TsrFitsInfo info = { 0 };
   g_autoptr (TsrHeader) h = NULL;
-  if (!tsr_fits_read_info (in->path, &info, &h, error))
+  if (!tsr_frame_read_info (in->path, &info, &h, error))
     return FALSE;
   in->is_master = TRUE;
   in->first = g_strdup (in->path);
@@ -406,7 +407,7 @@ tsr_calib_plan (const char *const *paths, const TsrSession *lights, const TsrCal
       TsrFitsInfo info = { 0 };
       g_autoptr (TsrHeader) h = NULL;
       const char *lp = tsr_session_frame (lights, 0)->path;
-      if (!tsr_fits_read_info (lp, &info, &h, error))
+      if (!tsr_frame_read_info (lp, &info, &h, error))
         return NULL;
       tsr_fits_info_clear (&info);
       header_binning (h, &rxb, &ryb);
@@ -895,7 +896,7 @@ tsr_calib_build (TsrCalib *c, const TsrRunParams *run, TsrProgressFunc progress,
       TsrImage *m = NULL;
       if (in->is_master)
         {
-          m = tsr_fits_read (in->path, error);
+          m = tsr_frame_read (in->path, error);
           if (m && (m->width != c->width || m->height != c->height || m->channels != c->channels))
             {
               g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH, _("%s: changed size since the session was scanned"),
@@ -1131,7 +1132,7 @@ calib_filter (guint index, const TsrFrameInfo *frame, TsrImage *img, int y0, gpo
             k = optimal_scale (c, img);
           else
             {
-              g_autoptr (TsrImage) whole = tsr_fits_read (frame->path, error);
+              g_autoptr (TsrImage) whole = tsr_frame_read (frame->path, error);
               if (!whole)
                 return FALSE;
               if (whole->width != c->width || whole->height != c->height || whole->channels != c->channels)

@@ -12,6 +12,7 @@
  *    core's num/den equal the untiled ones). Workers run in parallel within the budget.
  */
 #include "tsr-deconv.h"
+#include "tsr-frame-file.h"
 #include "tsr-error.h"
 #include "tsr-fits.h"
 #include "tsr-register.h"
@@ -834,6 +835,9 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     }
   /* run.memory_mb bounds every job; deconv.memory_mb may only lower it for the solve */
   gsize budget = MIN ((gsize) (dp->memory_mb * (double) MIB), tsr_run_memory_budget (run));
+  /* the calibration masters the session holds for the whole run (calib/) come out of it first */
+  gsize held = tsr_session_filter_bytes (s);
+  budget = budget > held ? budget - held : 0;
   {
     /* The least the solve can run in — the smallest tile (32) and a small PSF (radius 4):
      * checked before the registration and staging pass, so a budget that cannot work is
@@ -1512,7 +1516,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     const TsrFrameInfo *fi = tsr_session_frame (s, reg->reference);
     TsrFitsInfo info = { 0 };
     TsrHeader *h = NULL;
-    if (tsr_fits_read_info (fi->path, &info, &h, NULL) && h)
+    if (tsr_frame_read_info (fi->path, &info, &h, NULL) && h)
       {
         tsr_header_free (view->header);
         view->header = h;

@@ -772,8 +772,8 @@ header_double (const TsrHeader *h, const char *const *keys)
 
 /* Keywords that would make the frame silently wrong: a Bayer pattern that is none of the
  * four (the frame would turn monochrome). BSCALE = 0 is refused in open_image. */
-static gboolean
-check_keywords (const char *path, const TsrHeader *h, GError **error)
+gboolean
+tsr_fits_check_keywords (const char *path, const TsrHeader *h, GError **error)
 {
   static const char *const pat_keys[] = { "BAYERPAT", "CFA-PAT" };
   for (guint k = 0; k < G_N_ELEMENTS (pat_keys); k++)
@@ -795,15 +795,15 @@ check_keywords (const char *path, const TsrHeader *h, GError **error)
   return TRUE;
 }
 
-static void
-fill_info (TsrFitsInfo *info, const OpenFits *of, const TsrHeader *h)
+void
+tsr_fits_info_from_header (TsrFitsInfo *info, int width, int height, int channels, int bitpix,
+                           const TsrHeader *h)
 {
   memset (info, 0, sizeof *info);
-  info->width = (int) of->naxes[0];
-  info->height = (int) of->naxes[1];
-  info->channels = of->naxis == 3 ? (int) of->naxes[2] : 1;
-  info->bitpix = of->bitpix;
-  info->compressed = of->compressed;
+  info->width = width;
+  info->height = height;
+  info->channels = channels;
+  info->bitpix = bitpix;
   info->cfa = info->channels == 1 ? resolve_cfa (h, info->height) : TSR_CFA_NONE;
   info->date_obs = tsr_header_get_string (h, "DATE-OBS");
   if (info->date_obs)
@@ -827,6 +827,14 @@ fill_info (TsrFitsInfo *info, const OpenFits *of, const TsrHeader *h)
   info->temperature = header_double (h, temp_keys);
 }
 
+static void
+fill_info (TsrFitsInfo *info, const OpenFits *of, const TsrHeader *h)
+{
+  tsr_fits_info_from_header (info, (int) of->naxes[0], (int) of->naxes[1],
+                             of->naxis == 3 ? (int) of->naxes[2] : 1, of->bitpix, h);
+  info->compressed = of->compressed;
+}
+
 gboolean
 tsr_fits_read_info (const char *path, TsrFitsInfo *info, TsrHeader **header_out, GError **error)
 {
@@ -840,7 +848,7 @@ tsr_fits_read_info (const char *path, TsrFitsInfo *info, TsrHeader **header_out,
   TsrHeader *h = read_header (&of);
   close_image (&of);
   UNLOCK ();
-  if (!check_keywords (path, h, error))
+  if (!tsr_fits_check_keywords (path, h, error))
     {
       tsr_header_free (h);
       return FALSE;
@@ -1153,7 +1161,7 @@ read_rows (const char *path, int y0, int y1, gboolean whole, GError **error)
     }
   tsr_header_free (img->header);
   img->header = read_header (&of);
-  if (!check_keywords (path, img->header, error))
+  if (!tsr_fits_check_keywords (path, img->header, error))
     {
       close_image (&of);
       UNLOCK ();

@@ -41,6 +41,14 @@ TsrImage *tsr_fits_read_rows (const char *path, int y0, int y1, GError **error);
  * target folder and renamed over path only when complete. */
 gboolean  tsr_fits_write (const char *path, const TsrImage *img, const char *const *drop_keys, GError **error);
 
+/* The frame info a header implies (pattern, date, exposure, gain, temperature), for a
+ * width × height × channels image: shared by the readers of other formats, which turn their
+ * metadata into FITS keywords first. */
+void      tsr_fits_info_from_header (TsrFitsInfo *info, int width, int height, int channels, int bitpix,
+                                     const TsrHeader *h);
+/* Refuse keywords that would make the frame silently wrong (a BAYERPAT that is no pattern). */
+gboolean  tsr_fits_check_keywords (const char *path, const TsrHeader *h, GError **error);
+
 /* Is cfitsio thread-safe in this build? */
 gboolean  tsr_fits_reentrant (void);
 

@@ -307,8 +307,8 @@ tiff_warn_cb (TIFF *tif, void *user, const char *module, const char *fmt, va_lis
   return 1;
 }
 
-static TsrImage *
-read_tiff (const char *path, GError **error)
+TsrImage *
+tsr_image_tiff_read (const char *path, GError **error)
 {
   TiffErr err = { "", 0 };
   TIFFOpenOptions *opts = TIFFOpenOptionsAlloc ();
@@ -336,12 +336,12 @@ read_tiff (const char *path, GError **error)
       g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, "%s: TIFF size %u × %u is out of range", path, w, h);
       goto out;
     }
-  gboolean ok_fmt = (fmt == SAMPLEFORMAT_UINT && (bps == 8 || bps == 16))
+  gboolean ok_fmt = (fmt == SAMPLEFORMAT_UINT && (bps == 8 || bps == 16 || bps == 32))
                     || (fmt == SAMPLEFORMAT_IEEEFP && bps == 32);
   if (!ok_fmt || spp < 1 || spp > 4 || photo == PHOTOMETRIC_PALETTE || photo == PHOTOMETRIC_YCBCR)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
-                   "%s: unsupported TIFF layout (%u samples of %u bits, format %u, photometric %u): 8/16-bit "
+                   "%s: unsupported TIFF layout (%u samples of %u bits, format %u, photometric %u): 8/16/32-bit "
                    "unsigned or 32-bit float grey or RGB are read",
                    path, spp, bps, fmt, photo);
       goto out;
@@ -382,6 +382,12 @@ read_tiff (const char *path, GError **error)
                   memcpy (&u, p, 2);
                   v = u;
                 }
+              else if (fmt == SAMPLEFORMAT_UINT)
+                {
+                  guint32 u;
+                  memcpy (&u, p, 4);
+                  v = (float) u;
+                }
               else
                 {
                   memcpy (&v, p, 4);
@@ -395,7 +401,7 @@ read_tiff (const char *path, GError **error)
   g_free (buf);
   if (photo == PHOTOMETRIC_MINISWHITE && channels == 1 && fmt == SAMPLEFORMAT_UINT)
     {
-      float mx = bps == 8 ? 255.f : 65535.f;
+      float mx = bps == 8 ? 255.f : bps == 16 ? 65535.f : 4294967295.f;
       for (gsize p = 0; p < npix; p++)
         img->data[p] = mx - img->data[p];
     }
@@ -428,7 +434,7 @@ tsr_image_file_read (const char *path, GError **error)
   else if (n >= 4 && ((magic[0] == 'I' && magic[1] == 'I') || (magic[0] == 'M' && magic[1] == 'M')))
     {
       fclose (fp);
-      return read_tiff (path, error);
+      return tsr_image_tiff_read (path, error);
     }
   else if (n >= 6 && memcmp (magic, "SIMPLE", 6) == 0)
     {

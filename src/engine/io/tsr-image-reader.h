@@ -41,6 +41,9 @@ gboolean        tsr_video_supported (void);
 /* Read one still image (PNG, JPEG, TIFF or FITS, by content). */
 TsrImage       *tsr_image_file_read (const char *path, GError **error);
 
+/* Read a TIFF (8/16/32-bit unsigned or 32-bit float, grey or RGB, chunky or planar). */
+TsrImage       *tsr_image_tiff_read (const char *path, GError **error);
+
 /* Open paths: one SER or video file, or folders and files of stills (FITS included). A folder
  * holding exactly one SER or video file and no stills opens that file. Every frame of a
  * sequence must have the size and channel count of the first (the odd file is named). */

@@ -1,6 +1,7 @@
 /* tsr-session.c — scan a folder or a list of files into a time-ordered session. */
 #include "tsr-session.h"
 #include "tsr-error.h"
+#include "tsr-frame-file.h"
 
 #include <glib/gi18n.h>
 #include <string.h>
@@ -65,7 +66,7 @@ collect_folder (const char *dir, gboolean recursive, GHashTable *visited, GPtrAr
             }
           continue;
         }
-      if (tsr_is_fits_name (name))
+      if (tsr_is_frame_name (name))
         g_ptr_array_add (out, g_steal_pointer (&full));
     }
   g_ptr_array_unref (names);
@@ -180,7 +181,7 @@ tsr_session_scan (const char *const *paths, const TsrScanOptions *opts,
   if (files->len == 0)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_EMPTY,
-                   _("%s: no FITS frames found (looked for .fit, .fits, .fts, .fz%s)"),
+                   _("%s: no frames found (looked for .fit, .fits, .fts, .fz, .xisf, .tif, .tiff and camera raw files%s)"),
                    paths[0], opts->recursive ? _(" in all subfolders") : "");
       goto fail;
     }
@@ -213,7 +214,7 @@ tsr_session_scan (const char *const *paths, const TsrScanOptions *opts,
       TsrFrameInfo *fi = g_new0 (TsrFrameInfo, 1);
       fi->path = g_strdup (path);
       fi->name = g_path_get_basename (path);
-      if (!tsr_fits_read_info (path, &fi->info, NULL, error))
+      if (!tsr_frame_read_info (path, &fi->info, NULL, error))
         {
           frame_info_free (fi);
           tsr_session_unref (s);
@@ -357,7 +358,7 @@ tsr_session_read_frame (const TsrSession *s, guint index, GError **error)
 {
   g_return_val_if_fail (s != NULL && index < tsr_session_n_frames (s), NULL);
   const TsrFrameInfo *fi = tsr_session_frame (s, index);
-  TsrImage *img = tsr_fits_read (fi->path, error);
+  TsrImage *img = tsr_frame_read (fi->path, error);
   if (!img)
     return NULL;
   if (img->width != s->width || img->height != s->height || img->channels != s->channels)
@@ -382,12 +383,12 @@ tsr_session_read_rows (const TsrSession *s, guint index, int y0, int y1, GError 
   g_return_val_if_fail (s != NULL && index < tsr_session_n_frames (s), NULL);
   const TsrFrameInfo *fi = tsr_session_frame (s, index);
   if (!s->filter)
-    return tsr_fits_read_rows (fi->path, y0, y1, error);
+    return tsr_frame_read_rows (fi->path, y0, y1, error);
   int m = s->filter->margin_rows;
   int ya = MAX (0, y0 - m), yb = MIN (s->height, y1 + m);
   if (ya >= yb || y0 < ya || y1 > yb)
-    return tsr_fits_read_rows (fi->path, y0, y1, error); /* let the reader report the range */
-  TsrImage *band = tsr_fits_read_rows (fi->path, ya, yb, error);
+    return tsr_frame_read_rows (fi->path, y0, y1, error); /* let the reader report the range */
+  TsrImage *band = tsr_frame_read_rows (fi->path, ya, yb, error);
   if (!band)
     return NULL;
   if (band->width != s->width || band->height != yb - ya || band->channels != s->channels)

@@ -246,9 +246,19 @@ tsr_report_write (const char *dir, const TsrAnalysis *a, const TsrWeights *w,
       const TsrValidation *v = &r->validation;
       g_string_append_printf (h, "<h2>Validation against the mean stack of the same frames</h2>\n"
                                  "<p>%u matched stars: FWHM %.3f px (mean stack %.3f px, ratio %.3f); "
-                                 "normalised sky noise ratio %.3f; flux ratio %.4f; seam metric %.3f — <b class=\"%s\">%s</b></p>\n",
+                                 "per-pixel sky noise ratio %.3f (per pixel: rewards blur); flux ratio %.4f; seam metric %.3f — <b class=\"%s\">%s</b></p>\n",
                               v->n_matched, v->fwhm_result, v->fwhm_mean, v->fwhm_ratio, v->noise_ratio,
                               v->flux_ratio, v->seam, v->pass ? "pass" : "fail", v->pass ? "PASS" : "FAIL");
+      static const char *const cname[3] = { "R", "G", "B" };
+      g_string_append (h, "<table><tr><th>channel</th><th>noise at 8×8 bins / star flux</th><th>mean stack</th>"
+                          "<th>ratio</th></tr>\n");
+      for (int c = 0; c < v->n_channels; c++)
+        g_string_append_printf (h, "<tr><td>%s</td><td>%.4g</td><td>%.4g</td><td>%.3f</td></tr>\n",
+                                v->n_channels == 3 ? cname[c] : "L", v->bin_noise_result[c], v->bin_noise_mean[c],
+                                v->bin_noise_ratio[c]);
+      g_string_append_printf (h, "</table>\n<p>Point-source SNR of the median matched star (aperture radius = FWHM, "
+                                 "noise of the same aperture on the sky): %.1f (mean stack %.1f, ratio %.3f).</p>\n",
+                              v->snr_result, v->snr_mean, v->snr_ratio);
       g_string_append (h, "<p><img src=\"result-preview.png\" alt=\"result\"> <img src=\"mean-preview.png\" alt=\"mean stack\"></p>\n");
     }
   for (int f = 0; f < TSR_FIG_N; f++)

@@ -30,12 +30,13 @@ static const Job jobs[] = {
   { tsr_deconv_params_specs, G_STRUCT_OFFSET (TsrProject, deconv) },
   { tsr_restore_params_specs, G_STRUCT_OFFSET (TsrProject, restore) },
   { tsr_calib_params_specs, G_STRUCT_OFFSET (TsrProject, calib) },
+  { tsr_post_params_specs, G_STRUCT_OFFSET (TsrProject, post) },
   { tsr_run_params_specs, G_STRUCT_OFFSET (TsrProject, run) },
 };
 
 static const char *const sections[] = {
   "register", "stars", "gate", "norm", "global", "tiles", "local", "reject", "drizzle", "cluster",
-  "validate", "deconv", "restore", "calib", "run", NULL
+  "validate", "deconv", "restore", "calib", "post", "cosmetic", "run", NULL
 };
 
 /* Derived fields that mirror a key: the registration's own resources follow run.*. */
@@ -57,6 +58,7 @@ tsr_project_init (TsrProject *p)
   tsr_deconv_params_init (&p->deconv);
   tsr_restore_params_init (&p->restore);
   tsr_calib_params_init (&p->calib);
+  tsr_post_params_init (&p->post);
   tsr_run_params_init (&p->run);
   sync_derived (p);
 }
@@ -194,6 +196,7 @@ tsr_project_validate (const TsrProject *p, GError **error)
     }
   return tsr_tbqr_params_validate (&p->tbqr, error) && tsr_deconv_params_validate (&p->deconv, error)
          && tsr_restore_params_validate (&p->restore, error) && tsr_calib_params_validate (&p->calib, error)
+         && tsr_post_params_validate (&p->post, error)
          && tsr_run_params_validate (&p->run, error);
 }
 

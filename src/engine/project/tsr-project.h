@@ -11,6 +11,7 @@
 #include "tsr-restore-params.h"
 #include "tsr-session.h"
 #include "tsr-calib.h"
+#include "tsr-post-params.h"
 
 G_BEGIN_DECLS
 
@@ -23,6 +24,7 @@ typedef struct
   TsrRestoreParams restore;    /* restore.* */
   TsrCalibParams calib;        /* calib.* (the calibration's paths are not parameters: see
                                   tsr_project_save_full) */
+  TsrPostParams post;          /* post.* (background extraction, colour calibration) */
   TsrRunParams run;            /* run.* */
 } TsrProject;
 

@@ -8,4 +8,14 @@ G_BEGIN_DECLS
  * valid neighbours), returning a 3-channel image. */
 TsrImage     *tsr_demosaic (const TsrImage *mosaic);
 
+/* The demosaics to choose from (norm.demosaic): Malvar–He–Cutler, or the edge-directed
+ * colour-difference demosaic of the RCD class that conserves each channel's flux. */
+typedef enum { TSR_DEMOSAIC_MHC = 0, TSR_DEMOSAIC_RCD, TSR_DEMOSAIC_N } TsrDemosaicMethod;
+
+/* Edge-directed colour-difference demosaic (tsr-demosaic-rcd.c), flux-conserving per
+ * channel; masked samples filled as for tsr_demosaic and kept invalid. */
+TsrImage     *tsr_demosaic_rcd (const TsrImage *mosaic);
+TsrImage     *tsr_demosaic_with (const TsrImage *mosaic, TsrDemosaicMethod method);
+const char   *tsr_demosaic_method_name (TsrDemosaicMethod method);
+
 G_END_DECLS

@@ -1029,6 +1029,9 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   j->n_frames = tsr_session_n_frames (s);
   j->frames = g_new0 (RFrame, j->n_frames);
   gsize budget = MIN ((gsize) (rp->memory_mb * (double) MIB), tsr_run_memory_budget (run));
+  /* the calibration masters the session holds for the whole run (calib/) come out of it first */
+  gsize held = tsr_session_filter_bytes (s);
+  budget = budget > held ? budget - held : 0;
   gsize per_frame = (gsize) j->W * j->H * (sizeof (float) + 1);
   /* frames kept + the registration's own working set (a few frames) */
   if (per_frame * (j->n_frames + 4) > budget)

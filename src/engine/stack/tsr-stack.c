@@ -10,6 +10,7 @@
  * few threads. Masked (invalid) samples never enter a combination.
  */
 #include "tsr-stack.h"
+#include "tsr-frame-file.h"
 
 #include <math.h>
 #include <string.h>
@@ -624,7 +625,7 @@ tsr_stack_session (TsrSession *s, const TsrStackParams *p,
   const TsrFrameInfo *first = tsr_session_frame (s, 0);
   TsrFitsInfo info = { 0 };
   TsrHeader *header = NULL;
-  if (!tsr_fits_read_info (first->path, &info, &header, error))
+  if (!tsr_frame_read_info (first->path, &info, &header, error))
     return NULL;
   tsr_fits_info_clear (&info);
 

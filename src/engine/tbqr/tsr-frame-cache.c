@@ -11,6 +11,7 @@ struct _TsrFrameCache
   int fd;                 /* unlinked temporary file: frame i at offset i·frame_bytes */
   int width, height, channels;
   gboolean demosaic_frames;
+  TsrDemosaicMethod demosaic;  /* which demosaic made the cached frames */
   TsrNormMode norm;
   TsrInterp interp;
   gsize frame_bytes;
@@ -83,6 +84,7 @@ tsr_frame_cache_new (const TsrAnalysis *a, const TsrTbqrParams *p, const TsrRunP
   c->height = a->height;
   c->channels = C;
   c->demosaic_frames = demosaic;
+  c->demosaic = p->demosaic;
   c->norm = p->norm;
   c->interp = p->reg.interp;
   c->frame_bytes = frame_bytes;
@@ -175,7 +177,8 @@ static gboolean
 cache_serves (const TsrFrameCache *c, const TsrTbqrParams *p, gboolean demosaic_frames, guint index)
 {
   return c && index < c->n_frames && g_atomic_int_get (&c->stored[index]) && c->norm == p->norm
-         && c->interp == p->reg.interp && c->demosaic_frames == demosaic_frames;
+         && c->interp == p->reg.interp && c->demosaic_frames == demosaic_frames
+         && (!demosaic_frames || c->demosaic == p->demosaic);
 }
 
 const TsrImage *

@@ -16,6 +16,7 @@ G_STATIC_ASSERT (sizeof (TsrEnergyMode) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrRejectMode) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrClusterMode) == sizeof (int));
 G_STATIC_ASSERT (sizeof (TsrLocalMode) == sizeof (int));
+G_STATIC_ASSERT (sizeof (TsrDemosaicMethod) == sizeof (int));
 G_STATIC_ASSERT (TSR_MODEL_HOMOGRAPHY == 2);
 G_STATIC_ASSERT (TSR_INTERP_BILINEAR == 2);
 G_STATIC_ASSERT (TSR_LUMA_GREEN == 1);
@@ -35,6 +36,8 @@ static const char *const model_choices[] = { "similarity", "affine", "homography
 static const char *const interp_choices[] = { "lanczos3", "bicubic", "bilinear", NULL };
 static const char *const luma_choices[] = { "superpixel", "green", "cfa", NULL };
 static const char *const norm_choices[] = { "additive", "divide", "none", NULL };
+/* in TsrDemosaicMethod order */
+static const char *const demosaic_choices[] = { "mhc", "rcd", NULL };
 static const char *const color_choices[] = { "cfa-accumulate", "demosaic-frames", NULL };
 static const char *const energy_choices[] = { "noise", "paper", NULL };
 static const char *const reject_choices[] = { "none", "sigma", "winsor", NULL };
@@ -107,6 +110,8 @@ static const TsrParamSpec specs[] = {
                 N_("Photometric scale per CFA colour from the colour ratios of matched stars (where significant)")),
   TSR_KEY_ENUM (TsrTbqrParams, "norm.color_method", color_method, color_choices,
                 N_("Colour of Bayer sessions: accumulate per CFA colour and demosaic once, or demosaic each frame before accumulation")),
+  TSR_KEY_ENUM (TsrTbqrParams, "norm.demosaic", demosaic, demosaic_choices,
+                N_("Demosaic of each frame: rcd (edge-directed colour differences, flux-conserving) or mhc (Malvar-He-Cutler)")),
 
   /* global quality */
   TSR_KEY_DOUBLE (TsrTbqrParams, "global.alpha", alpha, 0, 1,
@@ -224,6 +229,7 @@ tsr_tbqr_params_init (TsrTbqrParams *p)
   p->norm = TSR_NORM_ADDITIVE_SCALE;
   p->norm_color = TRUE;
   p->color_method = TSR_COLOR_DEMOSAIC_FRAMES;
+  p->demosaic = TSR_DEMOSAIC_RCD;
 
   p->alpha = 0.4;
   p->beta = 0.3;
@@ -249,7 +255,7 @@ tsr_tbqr_params_init (TsrTbqrParams *p)
   p->weight_cap = 0.0;
   p->local_mode = TSR_LOCAL_PSF;
   p->local_p = 2.0;
-  p->local_psf_size = TSR_PSF_SIZE_MAJOR;
+  p->local_psf_size = TSR_PSF_SIZE_MEAN;
   p->local_feather = 2.0;
 
   p->drizzle = TSR_DRIZZLE_AUTO;

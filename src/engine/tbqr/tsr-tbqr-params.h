@@ -3,6 +3,7 @@
 #pragma once
 #include "tsr-keys.h"
 #include "tsr-register.h"
+#include "tsr-demosaic.h"
 #include "tsr-run-params.h"
 
 G_BEGIN_DECLS
@@ -25,6 +26,7 @@ typedef struct
   gboolean norm_color;         /* norm.color: photometric scale per CFA colour (TRUE) */
   TsrColorMethod color_method; /* norm.color_method: Bayer sessions accumulated per CFA colour and
                                   demosaiced once, or each frame demosaiced before accumulation */
+  TsrDemosaicMethod demosaic;  /* norm.demosaic: demosaic of the frames (demosaic-frames): rcd | mhc */
 
   /* global quality (§3.1) */
   double alpha, beta, gamma;   /* global.alpha/beta/gamma, sum 1 (0.4/0.3/0.3) */

@@ -47,7 +47,7 @@ tsr_tbqr_prepare_frame (const TsrAnalysis *a, const TsrTbqrParams *p, gboolean d
   tsr_tbqr_normalise_frame (img, &a->frames[index], a, p->norm);
   if (demosaic_frames && img->channels == 1 && img->cfa != TSR_CFA_NONE)
     {
-      g_autoptr (TsrImage) rgb = tsr_demosaic (img);
+      g_autoptr (TsrImage) rgb = tsr_demosaic_with (img, p->demosaic);
       if (!rgb)
         return NULL;
       if (sum_only)

@@ -143,6 +143,65 @@ aperture_flux (const TsrImage *l, double x, double y, double r, double *noise)
   return sum - nin * bg;
 }
 
+/* σ of the sums of 8×8 bins of plane c: bin sums of fully valid bins, then the robust
+ * noise of their row differences (tsr_plane_noise on the bin image). */
+static double
+bin8_noise (const TsrImage *img, int c)
+{
+  int bw = img->width / 8, bh = img->height / 8;
+  if (bw < 4 || bh < 4)
+    return NAN;
+  g_autofree float *bins = g_new0 (float, (gsize) bw * bh);
+  g_autofree guint8 *bm = g_new0 (guint8, (gsize) bw * bh);
+  const float *pl = tsr_image_plane (img, c);
+  for (int by = 0; by < bh; by++)
+    for (int bx = 0; bx < bw; bx++)
+      {
+        double s = 0;
+        gboolean ok = TRUE;
+        for (int y = by * 8; y < by * 8 + 8 && ok; y++)
+          for (int x = bx * 8; x < bx * 8 + 8; x++)
+            {
+              gsize k = (gsize) y * img->width + x;
+              if (!img->mask[k])
+                {
+                  ok = FALSE;
+                  break;
+                }
+              s += pl[k];
+            }
+        bins[(gsize) by * bw + bx] = (float) s;
+        bm[(gsize) by * bw + bx] = ok;
+      }
+  return tsr_plane_noise (bins, bm, bw, bh, 1);
+}
+
+/* The σ of annulus-subtracted aperture sums of radius r on a grid of sky positions of a
+ * plane (1.4826 · MAD: the positions that hit a star do not count). */
+static double
+aperture_sky_sigma (const TsrImage *l, double r)
+{
+  GArray *v = g_array_new (FALSE, FALSE, sizeof (float));
+  int step = (int) ceil (2 * (r + 7));
+  for (int y = step; y < l->height - step; y += step)
+    for (int x = step; x < l->width - step; x += step)
+      {
+        double nz;
+        float f = (float) aperture_flux (l, x + 0.5 * (y / step % 2), y, r, &nz);
+        if (isfinite (f))
+          g_array_append_val (v, f);
+      }
+  double sig = NAN;
+  if (v->len >= 20)
+    {
+      float *d = (float *) v->data;
+      float med = tsr_median_inplace (d, v->len);
+      sig = TSR_MAD_TO_SIGMA * tsr_mad_inplace (d, v->len, med);
+    }
+  g_array_unref (v);
+  return sig;
+}
+
 typedef struct
 {
   const TsrImage *img;
@@ -179,6 +238,7 @@ tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalys
   GArray *fr = g_array_new (FALSE, FALSE, sizeof (double)), *fm = g_array_new (FALSE, FALSE, sizeof (double));
   GArray *ratio = g_array_new (FALSE, FALSE, sizeof (double)), *flux = g_array_new (FALSE, FALSE, sizeof (double));
   GArray *ratio_faint = g_array_new (FALSE, FALSE, sizeof (double));
+  GArray *pos = g_array_new (FALSE, FALSE, sizeof (double));   /* x, y of the matched stars */
   if (sr && sm)
     for (guint i = 0; i < sm->stars->len; i++)
       {
@@ -214,6 +274,8 @@ tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalys
         else
           g_array_append_val (ratio_faint, q);
         g_array_append_val (flux, am);
+        g_array_append_val (pos, m->x);
+        g_array_append_val (pos, m->y);
       }
   /* too few bright stars (a sparse field): the median over all matched stars */
   if (ratio->len < 10)
@@ -229,6 +291,64 @@ tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalys
   v->noise_mean = tsr_plane_noise (lm->data, lm->mask, lm->width, lm->height, step) / mflux;
   v->noise_ratio = v->noise_result / v->noise_mean;
   v->seam = seam_metric (lr, a);
+  /* matched resolution: 8×8-bin noise per channel per unit of the channel's star flux */
+  v->n_channels = MIN (result->channels, 3);
+  for (int c = 0; c < 3; c++)
+    v->bin_noise_result[c] = v->bin_noise_mean[c] = v->bin_noise_ratio[c] = NAN;
+  for (int c = 0; c < v->n_channels && result->channels == mean->channels; c++)
+    {
+      g_autoptr (TsrImage) pr = tsr_image_new_uninit (result->width, result->height, 1);
+      g_autoptr (TsrImage) pm = tsr_image_new_uninit (mean->width, mean->height, 1);
+      memcpy (pr->mask, result->mask, tsr_image_npix (result));
+      memcpy (pm->mask, mean->mask, tsr_image_npix (mean));
+      memcpy (pr->data, tsr_image_plane (result, c), sizeof (float) * tsr_image_npix (result));
+      memcpy (pm->data, tsr_image_plane (mean, c), sizeof (float) * tsr_image_npix (mean));
+      GArray *fcr = g_array_new (FALSE, FALSE, sizeof (double)), *fcm = g_array_new (FALSE, FALSE, sizeof (double));
+      for (guint i = 0; i + 1 < pos->len; i += 2)
+        {
+          double x = g_array_index (pos, double, i), y = g_array_index (pos, double, i + 1), nz;
+          double R = MAX (4.0, 3.0 * v->fwhm_mean);
+          double qr = aperture_flux (pr, x, y, R, &nz), qm = aperture_flux (pm, x, y, R, &nz);
+          if (isfinite (qr) && isfinite (qm))
+            {
+              g_array_append_val (fcr, qr);
+              g_array_append_val (fcm, qm);
+            }
+        }
+      double mr = median_d (fcr), mm = median_d (fcm);
+      g_array_unref (fcr);
+      g_array_unref (fcm);
+      if (mr > 0 && mm > 0)
+        {
+          v->bin_noise_result[c] = bin8_noise (result, c) / mr;
+          v->bin_noise_mean[c] = bin8_noise (mean, c) / mm;
+          v->bin_noise_ratio[c] = v->bin_noise_result[c] / v->bin_noise_mean[c];
+        }
+    }
+  /* point-source SNR at an aperture of radius FWHM */
+  v->snr_result = v->snr_mean = v->snr_ratio = NAN;
+  if (isfinite (v->fwhm_result) && pos->len >= 2)
+    {
+      double R = MAX (1.5, v->fwhm_result);
+      double sr_sky = aperture_sky_sigma (lr, R), sm_sky = aperture_sky_sigma (lm, R);
+      GArray *qr = g_array_new (FALSE, FALSE, sizeof (double)), *qm = g_array_new (FALSE, FALSE, sizeof (double));
+      for (guint i = 0; i + 1 < pos->len; i += 2)
+        {
+          double x = g_array_index (pos, double, i), y = g_array_index (pos, double, i + 1), nz;
+          double fr_ = aperture_flux (lr, x, y, R, &nz), fm_ = aperture_flux (lm, x, y, R, &nz);
+          if (isfinite (fr_) && isfinite (fm_))
+            {
+              double a1 = fr_ / sr_sky, a2 = fm_ / sm_sky;
+              g_array_append_val (qr, a1);
+              g_array_append_val (qm, a2);
+            }
+        }
+      v->snr_result = median_d (qr);
+      v->snr_mean = median_d (qm);
+      v->snr_ratio = v->snr_result / v->snr_mean;
+      g_array_unref (qr);
+      g_array_unref (qm);
+    }
   TsrCheck checks[] = {
     { N_("FWHM reduction vs mean stack"), 1.0 - v->fwhm_ratio, p->val_fwhm_gain, FALSE, "" },
     { N_("sky noise / star flux vs mean stack"), v->noise_ratio, p->val_noise_max, FALSE, "×" },
@@ -251,6 +371,7 @@ tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalys
   g_array_unref (ratio);
   g_array_unref (ratio_faint);
   g_array_unref (flux);
+  g_array_unref (pos);
   if (sr)
     tsr_star_list_free (sr);
   if (sm)
@@ -392,6 +513,27 @@ tsr_tbqr_diagnostics_json (const TsrAnalysis *a, const TsrWeights *w, const TsrR
       tsr_json_double (j, v->noise_ratio);
       tsr_json_key (j, "flux_ratio");
       tsr_json_double (j, v->flux_ratio);
+      tsr_json_key (j, "noise_bin8_result");
+      tsr_json_begin_array (j);
+      for (int c = 0; c < v->n_channels; c++)
+        tsr_json_double (j, v->bin_noise_result[c]);
+      tsr_json_end_array (j);
+      tsr_json_key (j, "noise_bin8_mean");
+      tsr_json_begin_array (j);
+      for (int c = 0; c < v->n_channels; c++)
+        tsr_json_double (j, v->bin_noise_mean[c]);
+      tsr_json_end_array (j);
+      tsr_json_key (j, "noise_bin8_ratio");
+      tsr_json_begin_array (j);
+      for (int c = 0; c < v->n_channels; c++)
+        tsr_json_double (j, v->bin_noise_ratio[c]);
+      tsr_json_end_array (j);
+      tsr_json_key (j, "snr_result");
+      tsr_json_double (j, v->snr_result);
+      tsr_json_key (j, "snr_mean");
+      tsr_json_double (j, v->snr_mean);
+      tsr_json_key (j, "snr_ratio");
+      tsr_json_double (j, v->snr_ratio);
       tsr_json_key (j, "seam");
       tsr_json_double (j, v->seam);
       tsr_json_key (j, "pass");

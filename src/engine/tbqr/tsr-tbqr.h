@@ -157,6 +157,16 @@ typedef struct
   double noise_result, noise_mean;      /* sky noise / median matched-star aperture flux */
   double noise_ratio;
   double flux_ratio;                    /* median aperture flux(result)/flux(mean), matched stars */
+  /* noise at matched resolution (issue #17): per channel, the σ of the sums of 8×8-pixel
+   * bins (from differences of neighbouring bins, so sky gradients and the few stars do not
+   * count) over the median matched-star aperture flux in that channel; interpolation and
+   * warp blur cannot lower it the way they lower the per-pixel noise_result above */
+  int n_channels;
+  double bin_noise_result[3], bin_noise_mean[3], bin_noise_ratio[3];
+  /* point-source SNR: median over matched stars of the aperture flux (radius = the result's
+   * median FWHM) over the σ of the same aperture placed on the sky (annulus-subtracted, so
+   * correlated noise counts) */
+  double snr_result, snr_mean, snr_ratio;
   guint n_matched;
   double seam;                          /* boundary/interior gradient ratio */
   guint n_checks;
