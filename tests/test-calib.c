@@ -4,7 +4,8 @@
  * dark current 5 ADU/s everywhere with 30 hot pixels of 100–1000 ADU/s (unstable: ±20 % from
  * frame to frame, like real hot pixels — which is why they are replaced, not only subtracted)
  * and 5 dead pixels (0 in every frame); a vignetting V = 1 − 0.4 r²/r_max² (corner/centre
- * 0.6); per-site responses Q (1, 0.8, 0.85, 0.6); lights of 30 s showing T = 1000·Q plus a few
+ * 0.6) times two dust donuts (rings taking 8 % of the light); per-site responses Q (1, 0.8, 0.85,
+ * 0.6); lights of 30 s showing T = 1000·Q plus a few
  * stars, times V, plus bias and dark current; flats of 1 s at 20000·V·Q·lamp. Read noise 3 ADU,
  * Poisson noise as Gaussian. Calibrated lights must equal T·m (m = the median of V, what the
  * flat's normalisation leaves) within the noise σ·m/V. */
@@ -54,6 +55,23 @@ cmp_f (const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
+/* Dust donuts in the flat (out-of-focus shadows of dust on the window): rings of radius
+ * DONUT_R ± 2.5 px that take 8 % of the light, at two places away from the stars. */
+#define DONUT_R 7.0
+static const double DONUTS[][2] = { { 40, 70 }, { 100, 30 } };
+
+static double
+donut_shadow (int x, int y)
+{
+  double v = 1;
+  for (guint k = 0; k < G_N_ELEMENTS (DONUTS); k++)
+    {
+      double d = hypot (x - DONUTS[k][0], y - DONUTS[k][1]) - DONUT_R;
+      v *= 1 - 0.08 * exp (-d * d / (2 * 1.2 * 1.2));
+    }
+  return v;
+}
+
 static Scene *
 scene_new (guint32 seed)
 {
@@ -68,7 +86,7 @@ scene_new (guint32 seed)
         s->bias[i] = 500 + 3 * sin (x * 0.7);
         s->rate[i] = RATE;
         double r2 = (x - cx) * (x - cx) + (y - cy) * (y - cy);
-        s->vig[i] = 1 - 0.4 * r2 / rmax2;
+        s->vig[i] = (1 - 0.4 * r2 / rmax2) * donut_shadow (x, y);
         double t = 1000;
         for (guint k = 0; k < G_N_ELEMENTS (stars); k++)
           {
@@ -262,6 +280,7 @@ calibrate (TsrSession *lights, const char *bias, const char *darks, const char *
 typedef struct
 {
   double mean_z, rms_z, max_bad_z, corner_centre, dark_residual;
+  double donut;   /* worst |1 − (in the donut rings / around them)| of calibrated / T */
   guint n;
 } Check;
 
@@ -305,6 +324,27 @@ check_light (const Scene *s, const TsrImage *img, Check *out)
           centre += img->data[im] / s->truth[im], nm++;
       }
   out->corner_centre = (corner / nc) / (centre / nm);
+  /* each dust donut: calibrated / T on its ring (|r − R| < 1.5) against the surrounding
+   * annulus 12–16 px (hot and dead pixels left out) */
+  out->donut = 0;
+  for (guint k = 0; k < G_N_ELEMENTS (DONUTS); k++)
+    {
+      double ring = 0, around = 0;
+      guint nr = 0, na = 0;
+      for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+          {
+            int i = y * W + x;
+            double r = hypot (x - DONUTS[k][0], y - DONUTS[k][1]);
+            if (s->hot[i] || s->dead[i])
+              continue;
+            if (fabs (r - DONUT_R) < 1.5)
+              ring += img->data[i] / s->truth[i], nr++;
+            else if (r >= 12 && r < 16)
+              around += img->data[i] / s->truth[i], na++;
+          }
+      out->donut = MAX (out->donut, fabs (1 - (ring / nr) / (around / na)));
+    }
 }
 
 /* Raw lights are vignetted (corner/centre ~0.6) and offset; calibrated ones match the truth
@@ -324,6 +364,7 @@ test_full_calibration (void)
     check_light (f->scene, raw, &r);
     g_assert_cmpfloat (r.corner_centre, <, 0.9);
     g_assert_cmpfloat (fabs (r.mean_z), >, 5);
+    g_assert_cmpfloat (r.donut, >, 0.04); /* the donuts show in the raw light */
   }
   TsrCalib *c = calibrate (lights, f->bias, f->darks, f->flats, f->dflats, NULL, &e);
   g_assert_no_error (e);
@@ -336,8 +377,9 @@ test_full_calibration (void)
       Check r;
       check_light (f->scene, img, &r);
       g_test_message ("light %u: mean z %.3f, rms z %.3f, max |z| at hot/dead %.2f, corner/centre %.4f, dark "
-                      "residual %.4f",
-                      i, r.mean_z, r.rms_z, r.max_bad_z, r.corner_centre, r.dark_residual);
+                      "residual %.4f, dust donuts %.4f",
+                      i, r.mean_z, r.rms_z, r.max_bad_z, r.corner_centre, r.dark_residual, r.donut);
+      g_assert_cmpfloat (r.donut, <, 0.005); /* background flat to 0.5 % across the donuts */
       g_assert_cmpfloat (fabs (r.mean_z), <, 0.1);
       g_assert_cmpfloat (r.rms_z, >, 0.85);
       g_assert_cmpfloat (r.rms_z, <, 1.25);

@@ -242,6 +242,10 @@ setup_once (void)
                         st->median_update, st->rel_change, st->ema_update, st->ema_change, st->max_step, st->momentum);
       }
   if (g_getenv ("DDEBUG"))
+    for (guint i = 0; i < truth->frames->len; i++)
+      g_test_message ("truth frame %u: fwhm %.3f median %.3f transparency %.4f", i, g_array_index (truth->frames, TsrSynthFrame, i).fwhm,
+                      g_array_index (truth->frames, TsrSynthFrame, i).fwhm_median, g_array_index (truth->frames, TsrSynthFrame, i).transparency);
+  if (g_getenv ("DDEBUG"))
     {
       g_autofree char *sum = g_compute_checksum_for_data (G_CHECKSUM_SHA1, (const guchar *) res->image->data,
                                                           tsr_image_npix (res->image) * sizeof (float));
@@ -916,9 +920,11 @@ test_harness (void)
   g_assert_cmpfloat (m.ext_dec, >=, 0.95);
   g_assert_cmpfloat (m.fwhm_ratio, <=, 0.65);
   g_assert_cmpfloat (fabs (m.trail), <, 3);
+  /* every flux bin within 2 % of the truth (issue 12): 1.0025 / 1.0134 / 1.0187 / 0.9928 with the
+   * frames' scales fitted to the model (deconv.fit_scale); with the star-flux ratio scales
+   * 0.978 / 1.021 / 1.043 / 1.023 */
   for (guint b = 0; b < m.n_bins; b++)
-    if (m.flux_n[b] >= 3)
-      g_assert_cmpfloat (fabs (m.flux_dec[b] - 1), <, 0.025);   /* 0.982, 1.019 */
+    g_assert_cmpfloat (fabs (m.flux_dec[b] - 1), <, 0.02);
   g_assert_true (m.early);
   /* rings and moats round bright stars (issue 12: 8.8/8.3 σ before the PSF wings and the
    * floor round bright sources, 0.53/1.10 σ now; the target is 1 σ) and the resolution gain

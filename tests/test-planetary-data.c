@@ -589,6 +589,22 @@ test_lunar (void)
   g_assert_cmpfloat (s_sharp, >, s_best);
   g_assert_cmpfloat (s_sharp, >, s_mean);
   g_assert_cmpfloat (n_sharp, <=, n_mean);
+  /* the product's default output: the stack sharpened automatically, the amount the largest
+   * that keeps the noise at or below the mean's — sharper than the mean, the best frame and
+   * the unsharpened stack, in the 1 px and the 2 px band */
+  g_assert_nonnull (r->sharpened);
+  double n_out, s_out = tsr_planetary_sharpness (r->sharpened, 0, 0, 0, 0, &n_out);
+  double b_out = band_sharpness (r->sharpened, 2);
+  g_test_message ("lunar, default output (automatic sharpening, amount %.3f): sharpness %.3f, 2 px band %.4f, σ %.4f "
+                  "(limit %.4f)",
+                  r->sharpen_amount, s_out, b_out, n_out, r->sharpen_noise_limit);
+  g_assert_cmpfloat (r->sharpen_amount, >, 0);
+  g_assert_cmpfloat (n_out, <=, n_mean * (1 + 1e-6));
+  g_assert_cmpfloat (s_out, >, s_best);
+  g_assert_cmpfloat (s_out, >, s_mean);
+  g_assert_cmpfloat (s_out, >, s_stack);
+  g_assert_cmpfloat (b_out, >, b_best);
+  g_assert_cmpfloat (b_out, >, b_mean);
 }
 
 /* The deep-sky sets stay on the deep-sky path. */

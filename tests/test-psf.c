@@ -221,6 +221,58 @@ test_resample (void)
   g_assert_cmpfloat (fabs (b->fwhm - p->fwhm) / p->fwhm, <, 0.08);
 }
 
+/* The residual kernel of a target Gaussian: k ∗ g gives the PSF back (direct convolution
+ * with the sampled Gaussian), k keeps the centre and unit sum and is narrower; σ ≤ 0 copies.
+ * Asserted with the Moffat of the generated sessions and with the oversampled grid of
+ * super-resolution. */
+static void
+test_divide_gaussian (void)
+{
+  for (int os = 1; os <= 2; os++)
+    {
+      g_autoptr (TsrPsf) h = tsr_psf_new_moffat (3.3, 0.9, 0.4, 3.0, os, 31);
+      double sg = 1.5 / 2.354820045;
+      g_autoptr (TsrPsf) k = tsr_psf_divide_gaussian (h, sg);
+      g_assert_cmpint (k->size, ==, h->size);
+      g_assert_cmpfloat (fabs (psf_sum (k) - 1.0), <, 1e-5);
+      g_assert_cmpfloat (k->fwhm, <, 0.95 * h->fwhm);
+      g_assert_cmpfloat (k->fwhm, >, 0.6 * h->fwhm);
+      double dx, dy;
+      tsr_psf_centroid (k, &dx, &dy);
+      g_assert_cmpfloat (hypot (dx, dy), <, 0.02);
+      for (int i = 0; i < k->size * k->size; i++)
+        g_assert_cmpfloat (k->data[i], >=, 0.0f);
+      /* k ∗ g against h, g the Gaussian sampled on the same grid */
+      double s = sg * os;
+      int gr = (int) ceil (5 * s), R = h->radius;
+      double gs = 0, err = 0, peak = 0;
+      for (int y = -gr; y <= gr; y++)
+        for (int x = -gr; x <= gr; x++)
+          gs += exp (-(x * x + y * y) / (2 * s * s));
+      for (int y = -R; y <= R; y++)
+        for (int x = -R; x <= R; x++)
+          {
+            double a = 0;
+            for (int v = -gr; v <= gr; v++)
+              for (int u = -gr; u <= gr; u++)
+                {
+                  int xx = x - u, yy = y - v;
+                  if (abs (xx) > R || abs (yy) > R)
+                    continue;
+                  a += k->data[(yy + R) * k->size + xx + R] * exp (-(u * u + v * v) / (2 * s * s)) / gs;
+                }
+            double t = h->data[(y + R) * h->size + x + R];
+            err = MAX (err, fabs (a - t));
+            peak = MAX (peak, t);
+          }
+      g_test_message ("oversample %d: FWHM %.3f → %.3f, max |k∗g − h| %.2e of the peak", os, h->fwhm, k->fwhm,
+                      err / peak);
+      g_assert_cmpfloat (err / peak, <, 0.01);
+      g_autoptr (TsrPsf) c = tsr_psf_divide_gaussian (h, 0);
+      g_assert_cmpmem (c->data, sizeof (float) * c->size * c->size, h->data, sizeof (float) * h->size * h->size);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -231,5 +283,6 @@ main (int argc, char **argv)
   g_test_add_func ("/psf/stamps-cfa", test_stamps_cfa);
   g_test_add_func ("/psf/resample", test_resample);
   g_test_add_func ("/psf/stamps-full-wings", test_stamps_full_wings);
+  g_test_add_func ("/psf/divide-gaussian", test_divide_gaussian);
   return g_test_run ();
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <glib/gi18n.h>
 #include "tsr-window-private.h"
+#include "tsr-cosmetic.h"
 #include "tsr-frame-row.h"
 #include "tsr-application.h"
 #include "tsr-shortcuts.h"
@@ -98,6 +99,23 @@ analysis_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
     {
       g_task_return_error (task, error);
       return;
+    }
+  /* then the session's own hot and cold pixels (cosmetic.session), as `process` does */
+  if (d->params.post.cosmetic && tsr_session_n_frames (s) >= 3)
+    {
+      TsrCosmeticParams cp = { d->params.post.cosmetic_sigma, d->params.post.cosmetic_fraction,
+                               d->params.post.cosmetic_frames, d->params.run.n_threads };
+      TsrCosmetic *cos = tsr_cosmetic_find (s, &cp, tsr_window_job_progress_cb, d, cancellable, &error);
+      if (!cos)
+        {
+          tsr_calib_outcome_free (calib);
+          g_task_return_error (task, error);
+          return;
+        }
+      if (tsr_cosmetic_n_hot (cos) + tsr_cosmetic_n_cold (cos) > 0)
+        tsr_cosmetic_attach (cos, s);
+      else
+        tsr_cosmetic_free (cos);
     }
   TsrAnalysis *a = tsr_tbqr_analyse (s, &d->params.tbqr, &d->params.run, tsr_window_job_progress_cb, d, cancellable, &error);
   if (!a)

@@ -366,6 +366,7 @@ tsr_window_calib_dispose (TsrWindow *self)
   for (guint k = 0; ui && k < TSR_CALIB_N_KINDS; k++)
     if (ui->popover[k])
       {
+        gtk_popover_popdown (GTK_POPOVER (ui->popover[k])); /* an open one, closed first */
         gtk_widget_unparent (ui->popover[k]);
         ui->popover[k] = NULL;
       }

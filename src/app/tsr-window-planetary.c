@@ -1034,28 +1034,32 @@ tsr_window_planetary_wrap_diagnostics (TsrWindow *self, GtkWidget *deep_sky)
 
 /* ---------------------------------------------------------------- parameter and wavelet panel */
 
+/* labels of the choices, in the order of the engine's names */
+static const char *const stack_labels[] = { N_("best fraction"), N_("quality-weighted"), N_("mean of all"), NULL };
+static const char *const align_labels[] = { N_("automatic"), N_("disc centroid"), N_("surface correlation"), NULL };
+static const char *const rotation_labels[] = { N_("automatic (surfaces)"), N_("off"), N_("on"), NULL };
+
 typedef struct
 {
   const char *key;
   const char *label;
-  const char *unit;
+  const char *unit;           /* spin buttons: the unit; check buttons: the button's text */
   double scale;               /* shown = value × scale */
   double step;
   int digits;
+  const char *const *choices; /* choice labels of an enum key */
 } Control;
 
 static const Control controls[] = {
-  { "planetary.best_fraction", N_("Frames stacked per point"), N_("% (best)"), 100, 5, 0 },
-  { "planetary.stack", N_("Per point"), NULL, 1, 1, 0 },
-  { "planetary.local", N_("Alignment points"), NULL, 1, 1, 0 },
-  { "planetary.ap_size", N_("Point box"), N_("px (0 = auto)"), 1, 8, 0 },
-  { "planetary.search", N_("Search radius"), N_("px"), 1, 1, 0 },
-  { "planetary.align", N_("Global alignment"), NULL, 1, 1, 0 },
+  { "planetary.best_fraction", N_("Frames stacked per point"), N_("% (best)"), 100, 5, 0, NULL },
+  { "planetary.stack", N_("Per point"), NULL, 1, 1, 0, stack_labels },
+  { "planetary.local", N_("Alignment points"), N_("local warp field"), 1, 1, 0, NULL },
+  { "planetary.ap_size", N_("Point box"), N_("px (0 = auto)"), 1, 8, 0, NULL },
+  { "planetary.search", N_("Search radius"), N_("px"), 1, 1, 0, NULL },
+  { "planetary.align", N_("Global alignment"), NULL, 1, 1, 0, align_labels },
+  { "planetary.rotation", N_("Field rotation"), NULL, 1, 1, 0, rotation_labels },
+  { "planetary.channel_align", N_("Dispersion"), N_("register red and blue to green"), 1, 1, 0, NULL },
 };
-
-/* labels of the choices, in the order of the engine's names */
-static const char *const stack_labels[] = { N_("best fraction"), N_("quality-weighted"), N_("mean of all"), NULL };
-static const char *const align_labels[] = { N_("automatic"), N_("disc centroid"), N_("surface correlation"), NULL };
 
 static const TsrParamSpec *
 find_spec (const char *key)
@@ -1149,6 +1153,29 @@ on_reset_wavelets (GtkButton *b, TsrWindow *self)
   request_wavelets (self);
 }
 
+/* the gains and thresholds of the automatic sharpening (planetary.sharpen=auto): the largest
+ * that keep the noise at or below the mean stack's — what the CLI writes by default */
+static void
+on_auto_wavelets (GtkButton *b, TsrWindow *self)
+{
+  TsrPlanetaryUi *p = ui (self);
+  const TsrPlanetaryResult *r = p->result;
+  if (!r || !r->sharpened)
+    {
+      set_note (self, _("No automatic sharpening: the stack ran with planetary.sharpen=off"));
+      return;
+    }
+  p->updating = TRUE;
+  for (guint j = 0; j < N_LAYERS; j++)
+    {
+      gtk_range_set_value (GTK_RANGE (p->gain_scales[j]), (int) j < r->sharpen.n_gains ? r->sharpen.gains[j] : 1.0);
+      gtk_spin_button_set_value (GTK_SPIN_BUTTON (p->threshold_spins[j]),
+                                 (int) j < r->sharpen.n_thresholds ? r->sharpen.thresholds[j] : 0.0);
+    }
+  p->updating = FALSE;
+  request_wavelets (self);
+}
+
 static GtkWidget *
 section_label (const char *text)
 {
@@ -1194,9 +1221,9 @@ build_panel (TsrWindow *self)
       GtkWidget *w;
       if (spec->type == TSR_PARAM_ENUM)
         {
-          const char *const *labels = strcmp (c->key, "planetary.stack") == 0 ? stack_labels : align_labels;
-          const char *tr[4] = { NULL };
-          for (guint k = 0; labels[k] && k < 3; k++)
+          const char *const *labels = c->choices;
+          const char *tr[8] = { NULL };
+          for (guint k = 0; labels[k] && k < G_N_ELEMENTS (tr) - 1; k++)
             tr[k] = _(labels[k]);
           w = gtk_drop_down_new_from_strings (tr);
           guint sel = 0;
@@ -1208,7 +1235,7 @@ build_panel (TsrWindow *self)
         }
       else if (spec->type == TSR_PARAM_BOOL)
         {
-          w = gtk_check_button_new_with_label (_("local warp field"));
+          w = gtk_check_button_new_with_label (_(c->unit));
           gtk_check_button_set_active (GTK_CHECK_BUTTON (w), strcmp (value, "true") == 0 || strcmp (value, "1") == 0);
           g_signal_connect (w, "toggled", G_CALLBACK (on_check), self);
         }
@@ -1224,7 +1251,7 @@ build_panel (TsrWindow *self)
       g_hash_table_insert (p->controls, (gpointer) c->key, w);
       gtk_grid_attach (GTK_GRID (grid), row_label (_(c->label)), 0, row, 1, 1);
       gtk_grid_attach (GTK_GRID (grid), w, 1, row, 1, 1);
-      if (c->unit)
+      if (c->unit && spec->type != TSR_PARAM_BOOL)
         gtk_grid_attach (GTK_GRID (grid), row_label (_(c->unit)), 2, row, 1, 1);
       row++;
     }
@@ -1274,7 +1301,15 @@ build_panel (TsrWindow *self)
   gtk_widget_set_tooltip_text (reset, _("Gains 1 and no thresholds: the stack unchanged"));
   gtk_widget_set_halign (reset, GTK_ALIGN_START);
   g_signal_connect (reset, "clicked", G_CALLBACK (on_reset_wavelets), self);
-  gtk_grid_attach (GTK_GRID (grid), reset, 1, row++, 1, 1);
+  GtkWidget *autob = gtk_button_new_with_mnemonic (_("_Automatic"));
+  gtk_widget_set_tooltip_text (autob, _("The sharpening the command line writes by default: the strongest whose noise "
+                                        "stays at or below the mean stack's"));
+  gtk_widget_set_halign (autob, GTK_ALIGN_START);
+  g_signal_connect (autob, "clicked", G_CALLBACK (on_auto_wavelets), self);
+  GtkWidget *bbox = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  gtk_box_append (GTK_BOX (bbox), reset);
+  gtk_box_append (GTK_BOX (bbox), autob);
+  gtk_grid_attach (GTK_GRID (grid), bbox, 1, row++, 2, 1);
 
   GtkWidget *sw = gtk_scrolled_window_new ();
   gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (sw), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);

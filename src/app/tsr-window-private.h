@@ -154,6 +154,8 @@ struct _TsrWindow
   ProgressShared *progress;
   char *shown_phase;
   gint64 phase_t0;
+  TsrEta eta;                 /* time left of the whole job (analysis, run), from its phases */
+  gboolean eta_on;
   guint shown_done, shown_total;
   guint run_workers;          /* accumulate / deconvolution workers alive (even if cancelled) */
   guint analysis_workers;

@@ -105,7 +105,21 @@ show_progress (TsrWindow *self, const char *phase, guint done, guint total)
       g_string_append_printf (text, " %u/%u", done, total);
       gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress_bar), (double) done / total);
       double elapsed = (g_get_monotonic_time () - self->phase_t0) / 1e6;
-      if (done > 0 && done < total && elapsed > 0.5)
+      /* the whole job's time left when its phases are planned (core/tsr-eta: an analysis is
+       * choosing the reference + registering, a run the two accumulation passes), else the
+       * phase's own */
+      double left = -1;
+      if (self->eta_on && phase)
+        {
+          tsr_eta_update (&self->eta, phase, done, total, g_get_monotonic_time ());
+          left = tsr_eta_seconds_left (&self->eta);
+        }
+      if (left >= 0)
+        {
+          g_autofree char *eta = format_duration (left);
+          g_string_append_printf (text, _(", %s left in all"), eta);
+        }
+      else if (done > 0 && done < total && elapsed > 0.5)
         {
           g_autofree char *eta = format_duration (elapsed / done * (total - done));
           g_string_append_printf (text, _(", ETA %s"), eta);
@@ -293,6 +307,16 @@ tsr_window_begin_job_full (TsrWindow *self, TsrJobKind kind, GCancellable **canc
   self->job_gen++;
   g_clear_pointer (&self->shown_phase, g_free);
   self->shown_done = self->shown_total = 0;
+  {
+    guint n_plan = 0;
+    const TsrEtaPhase *plan = tsr_eta_plan_tbqr (self->params.run.frame_cache, &n_plan);
+    /* plan entries 0–1: choosing the reference and registering (the analysis); 2–3: the
+     * rejection statistics and accumulation passes (Run) */
+    self->eta_on = kind == TSR_JOB_ANALYSE || kind == TSR_JOB_RUN;
+    if (self->eta_on)
+      tsr_eta_init (&self->eta, kind == TSR_JOB_ANALYSE ? plan : plan + 2, 2, 0);
+    g_assert (n_plan == 4);
+  }
   gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress_bar), 0);
   gtk_progress_bar_set_text (GTK_PROGRESS_BAR (self->progress_bar), "");
   tsr_window_update_actions_full (self);

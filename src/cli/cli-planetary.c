@@ -178,6 +178,39 @@ planetary_run (const char *command, int argc, char **argv, const char *out, cons
       if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
         return cli_fail_msg (_("%s: %s: the folder %s does not exist"), command, outs[i], dir);
     }
+  /* calibration frames (--bias, --darks, --flats, --dark-flats: FITS folders or masters) planned
+   * against the frames, built, and applied to every frame as it is read */
+  if (cli_calib_requested ())
+    {
+      const char *paths[TSR_CALIB_N_KINDS];
+      for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
+        paths[k] = cli_calib_option (k);
+      g_autoptr (TsrCalib) c = tsr_calib_plan (paths, NULL, NULL, cli_cancellable (), &error);
+      if (!c || !tsr_calib_check_source (c, src, &error))
+        return cli_fail (error);
+      g_autoptr (GPtrArray) files = tsr_calib_input_files (c);
+      for (guint i = 0; i < G_N_ELEMENTS (outs); i++)
+        for (guint k = 0; outs[i] && k < files->len; k++)
+          if (cli_same_file (files->pdata[k], outs[i]))
+            return cli_fail_msg (_("%s: %s: the output would overwrite a calibration frame; choose another name"),
+                                 command, outs[i]);
+      TsrRunParams run;
+      tsr_run_params_init (&run);
+      CliProgress cp;
+      cli_progress_init (&cp);
+      gboolean built = tsr_calib_build (c, &run, cli_progress_cb, &cp, cli_cancellable (), &error);
+      cli_progress_end (&cp);
+      if (!built)
+        return cli_fail (error);
+      const GPtrArray *notes = tsr_calib_notes (c);
+      for (guint i = 0; i < notes->len; i++)
+        fprintf (stderr, _("tessera-cli: note: %s\n"), (const char *) notes->pdata[i]);
+      if (paths[TSR_CALIB_DARK])
+        fprintf (stderr, _("tessera-cli: note: the dark is subtracted unscaled from the lunar/planetary frames "
+                           "(take darks at their exposure)\n"));
+      tsr_calib_attach_source (g_steal_pointer (&c), src);
+      printf (_("calibrated: every frame of %s as it is read\n"), tsr_frame_source_path (src));
+    }
   CliProgress prog;
   cli_progress_init (&prog);
   gint64 t0 = g_get_monotonic_time ();
@@ -185,7 +218,8 @@ planetary_run (const char *command, int argc, char **argv, const char *out, cons
   cli_progress_end (&prog);
   if (!r)
     return cli_fail (error);
-  TsrImage *final = r->result;
+  /* default output: the automatically sharpened stack; explicit wavelet gains replace it */
+  TsrImage *final = r->sharpened && !any_wavelet ? r->sharpened : r->result;
   g_autoptr (TsrImage) sharp = NULL;
   if (any_wavelet)
     {
@@ -216,12 +250,26 @@ planetary_run (const char *command, int argc, char **argv, const char *out, cons
   printf (_("alignment points: %u of %u active (box %d px), local shifts %.2f px RMS; residual jitter of the "
             "global alignment %.3f px RMS\n"),
           act, r->n_aps, r->ap_size, r->local_shift_rms, r->residual_rms);
+  if (r->rotated)
+    printf (_("field rotation: frames rotated by up to %.3f° (4-DOF global alignment)\n"), r->rotation_max_deg);
   if (r->channels_aligned)
     printf (_("atmospheric dispersion: red moved by (%.2f, %.2f) px, blue by (%.2f, %.2f) px onto green\n"),
             -r->channel_dx[0], -r->channel_dy[0], -r->channel_dx[2], -r->channel_dy[2]);
   printf (_("sharpness (noise-debiased gradient energy): stack %.4g, mean %.4g, best frame %.4g; noise σ: stack %.4g, "
             "mean %.4g, best frame %.4g\n"),
           sr, sm, sb, nr, nm, nb);
+  if (r->sharpened)
+    {
+      double ns, ss = tsr_planetary_sharpness (r->sharpened, 0, 0, 0, 0, &ns);
+      GString *gs = g_string_new (NULL);
+      for (int j = 0; j < r->sharpen.n_gains; j++)
+        g_string_append_printf (gs, "%s%.3g", j ? "," : "", r->sharpen.gains[j]);
+      g_autofree char *g = g_string_free (gs, FALSE);
+      printf (_("automatic sharpening: amount %.2f (wavelet gains %s, thresholds 2,0.5 σ): sharpness %.4g, noise σ "
+                "%.4g (limit: the mean's %.4g)%s\n"),
+              r->sharpen_amount, g, ss, ns, r->sharpen_noise_limit,
+              any_wavelet ? _("; not written: --wavelets given") : "");
+    }
   if (sharp)
     {
       double ns, ss = tsr_planetary_sharpness (sharp, 0, 0, 0, 0, &ns);
@@ -236,7 +284,7 @@ cli_planetary (int argc, char **argv)
   char *out = NULL, *mean_out = NULL, *json = NULL, *gains = NULL, *best_out = NULL;
   char **sets = NULL;
   GOptionEntry entries[] = {
-    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Result: the local-quality stack (.fits, .tif or .png)"), N_("OUT") },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Result: the local-quality stack, sharpened automatically unless planetary.sharpen=off (.fits, .tif or .png)"), N_("OUT") },
     { "mean-stack", 0, 0, G_OPTION_ARG_FILENAME, &mean_out, N_("Also write the plain mean of the globally aligned frames"), N_("MEAN") },
     { "best-frame", 0, 0, G_OPTION_ARG_FILENAME, &best_out, N_("Also write the best single frame, globally aligned"), N_("BEST") },
     { "json", 0, 0, G_OPTION_ARG_FILENAME, &json, N_("Write shifts, qualities and alignment points as JSON"), N_("FILE.json") },
@@ -246,6 +294,7 @@ cli_planetary (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (_("INPUT… — lunar and planetary stacking"));
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  cli_calib_add_options (ctx);
   g_autofree char *help = planetary_help ();
   g_option_context_set_description (ctx, help);
   int status = 0;

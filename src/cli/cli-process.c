@@ -59,9 +59,6 @@ cli_process (int argc, char **argv)
       g_autofree char *why = NULL;
       if (planetary || cli_planetary_detect (argc, argv, &why))
         {
-          if (cli_calib_requested ())
-            return cli_fail_msg (_("process: calibration (--bias, --darks, --flats, --dark-flats) is not applied on the "
-                                   "lunar/planetary path yet; give --deep-sky to calibrate and process as deep sky"));
           if (why)
             printf (_("process: %s (--deep-sky overrides)\n"), why);
           if (report)

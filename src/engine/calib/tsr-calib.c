@@ -1205,3 +1205,47 @@ tsr_calib_attach (TsrCalib *c, TsrSession *lights)
       g_clear_pointer (&c->in[k].master, tsr_image_unref);
   tsr_session_set_filter (lights, calib_filter, c, calib_destroy, c->mosaic ? 2 : 1, bytes, history);
 }
+
+/* ---------------------------------------------------------------------------------------
+ * Lunar and planetary frames (a TsrFrameSource: stills, SER, video)
+ */
+
+gboolean
+tsr_calib_check_source (const TsrCalib *c, const TsrFrameSource *src, GError **error)
+{
+  if (tsr_calib_is_empty (c))
+    return TRUE;
+  int w, h, ch;
+  tsr_frame_source_size (src, &w, &h, &ch);
+  TsrCfa cfa = tsr_frame_source_cfa (src);
+  if (w == c->width && h == c->height && ch == c->channels && cfa == c->cfa)
+    return TRUE;
+  const char *name = NULL, *opt = NULL;
+  for (guint k = 0; k < TSR_CALIB_N_KINDS && !name; k++)
+    if (c->in[k].given)
+      {
+        name = c->in[k].first ? c->in[k].first : c->in[k].path;
+        opt = kind_options[k];
+      }
+  g_autofree char *d = describe (c->width, c->height, c->channels, c->cfa, 1, 1);
+  g_autofree char *r = describe (w, h, ch, cfa, 1, 1);
+  g_set_error (error, TSR_ERROR, TSR_ERROR_MISMATCH,
+               _("%s (%s): %s does not match %s of %s; calibration frames must have the lights' size, "
+                 "Bayer pattern and binning"),
+               name, opt, d, r, tsr_frame_source_path (src));
+  return FALSE;
+}
+
+static gboolean
+source_filter (guint index, TsrImage *img, gpointer data, GError **error)
+{
+  (void) index;
+  return tsr_calib_apply (data, img, 0, NAN, error);
+}
+
+void
+tsr_calib_attach_source (TsrCalib *c, TsrFrameSource *src)
+{
+  g_return_if_fail (c != NULL && c->built && src != NULL);
+  tsr_frame_source_set_filter (src, source_filter, c, calib_destroy);
+}

@@ -15,6 +15,7 @@
 #include "tsr-run-params.h"
 #include "tsr-progress.h"
 #include "tsr-calib-params.h"
+#include "tsr-image-reader.h"
 
 G_BEGIN_DECLS
 
@@ -69,6 +70,14 @@ double      tsr_calib_dark_scale (const TsrCalib *c, guint index);
 /* Install c (built) as the frame filter of the lights: every frame read through the session is
  * calibrated. c is owned by the session afterwards. */
 void        tsr_calib_attach (TsrCalib *c, TsrSession *lights);
+
+/* Lunar and planetary frames (io/tsr-image-reader.h): does the planned calibration (built or
+ * not) match the frames of src — size, channels, Bayer pattern? FALSE with a one-line error
+ * naming the calibration file and the frames. */
+gboolean    tsr_calib_check_source (const TsrCalib *c, const TsrFrameSource *src, GError **error);
+/* Install c (built) as the filter of src: every frame read is calibrated (the dark unscaled:
+ * SER files and videos carry no exposure). c is owned by src afterwards. */
+void        tsr_calib_attach_source (TsrCalib *c, TsrFrameSource *src);
 
 void        tsr_calib_free (TsrCalib *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrCalib, tsr_calib_free)

@@ -18,7 +18,8 @@ static int
 plan_index (const TsrEta *e, const char *phase)
 {
   for (guint i = 0; i < e->n_plan; i++)
-    if (!strcmp (phase, e->plan[i].phase) || !strcmp (phase, _(e->plan[i].phase)))
+    if (!strcmp (phase, e->plan[i].phase) || !strcmp (phase, _(e->plan[i].phase))
+        || (e->plan[i].alias && (!strcmp (phase, e->plan[i].alias) || !strcmp (phase, _(e->plan[i].alias)))))
       return (int) i;
   return -1;
 }
@@ -84,16 +85,16 @@ tsr_eta_seconds_left (const TsrEta *e)
  * 0.97 s per frame, rejection statistics 0.044, accumulating 0.088; the reference is chosen
  * from a handful of frames). Without the cache each pass reads, demosaics and warps again. */
 static const TsrEtaPhase plan_tbqr_cached[] = {
-  { N_("Choosing reference"), 0.5 },
-  { N_("Registering"), 1.0 },
-  { N_("Rejection statistics"), 0.05 },
-  { N_("Accumulating"), 0.10 },
+  { N_("Choosing reference"), 0.5, NULL },
+  { N_("Registering"), 1.0, NULL },
+  { N_("Rejection statistics"), 0.05, NULL },
+  { N_("Accumulating"), 0.10, N_("Drizzling") }, /* drizzle: one pass instead of accumulating */
 };
 static const TsrEtaPhase plan_tbqr_uncached[] = {
-  { N_("Choosing reference"), 0.5 },
-  { N_("Registering"), 1.0 },
-  { N_("Rejection statistics"), 0.45 },
-  { N_("Accumulating"), 0.50 },
+  { N_("Choosing reference"), 0.5, NULL },
+  { N_("Registering"), 1.0, NULL },
+  { N_("Rejection statistics"), 0.45, NULL },
+  { N_("Accumulating"), 0.50, N_("Drizzling") },
 };
 
 const TsrEtaPhase *

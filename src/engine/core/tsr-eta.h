@@ -14,6 +14,7 @@ typedef struct
 {
   const char *phase;  /* the untranslated phase name the job reports (compared translated) */
   double cost;        /* cost of one item, relative to the plan's other phases */
+  const char *alias;  /* another name the job may report for this step instead, or NULL */
 } TsrEtaPhase;
 
 typedef struct

@@ -67,6 +67,10 @@ static const TsrParamSpec specs[] = {
                   N_("Width in pixels of the smoothing kernel of the smoothness prior")),
   TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.bright_floor", bright_floor, 0, 1000,
                   N_("Where the sources stand this many noise sigma above the local sky, the deconvolved image stays above that sky (no dark rings round bright stars); 0 = off")),
+  TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.target_fwhm", target_fwhm, 0, 10,
+                  N_("Resolution of the deconvolved image: FWHM in pixels of the Gaussian it is resolved to (no ringing round stars that a point cannot be sampled as); 0 = a point")),
+  TSR_KEY_BOOL (TsrDeconvParams, "deconv.fit_scale", fit_scale,
+                N_("Refit each frame's photometric scale to the deconvolution's model while it runs (the star-flux ratios scatter by a few per cent)")),
 };
 
 void
@@ -98,6 +102,8 @@ tsr_deconv_params_init (TsrDeconvParams *p)
   p->smooth = 5e-4;
   p->smooth_sigma = 1.0;
   p->bright_floor = 10.0;
+  p->target_fwhm = 0.0;
+  p->fit_scale = TRUE;
 }
 
 const TsrParamSpec *

@@ -45,6 +45,10 @@ typedef struct
   double bright_floor;  /* deconv.bright_floor: where the seed stands this many frame-noise σ
                            above its local sky, the latent is kept ≥ that sky (no moats round
                            bright stars); 0 = the pedestal everywhere */
+  double target_fwhm;   /* deconv.target_fwhm (0): FWHM (image px) of the Gaussian the latent is
+                           resolved to (the frames' PSFs are divided by it); 0 = a point */
+  gboolean fit_scale;   /* deconv.fit_scale (TRUE): each frame's photometric scale refitted to
+                           the model during the solve (the reference frame's stays 1) */
 } TsrDeconvParams;
 
 void                tsr_deconv_params_init (TsrDeconvParams *p);

@@ -15,6 +15,7 @@ typedef struct
   double plane[3][3];   /* per colour/channel: a + b·x + c·y */
   double rms[3];
   double scale;
+  double scale0;        /* the star-flux ratio scale (before deconv.fit_scale) */
   double fwhm;
   TsrPsf *psf[3];       /* fine grid */
   guint n_scale_pairs;
@@ -52,6 +53,7 @@ typedef struct
   float *g;             /* momentum: the last step u_{k+1} − x_old (read, then overwritten) */
   double ped[3];        /* pedestal per channel: the solver's latent is x + ped ≥ 0 */
   gboolean momentum;
+  gboolean fit_scale;   /* deconv.fit_scale: the frames' scales refitted during the solve */
   gsize max_obs;
   int max_lw, max_lh;
   /* per iteration */

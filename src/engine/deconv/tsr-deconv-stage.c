@@ -39,6 +39,8 @@ tsr_deconv_reference_hook (const TsrImage *ref, const TsrStarList *ref_stars, gp
 }
 
 /* Photometric scale: median flux ratio of stars matched to the reference's by position. */
+#define SCALE_MIN_SNR 50.0
+
 static double
 frame_scale (const Job *j, const TsrStarList *stars, const TsrTransform *inv, guint *npairs)
 {
@@ -46,7 +48,7 @@ frame_scale (const Job *j, const TsrStarList *stars, const TsrTransform *inv, gu
   if (!stars || !j->ref_stars || j->ref_stars->len == 0)
     return 1.0;
   guint n = MIN (stars->stars->len, 400u);
-  float *ratio = g_new (float, MAX (n, 1u));
+  float *ratio = g_new (float, MAX (n, 1u)), *snr = g_new (float, MAX (n, 1u));
   guint m = 0;
   const RefStar *rs = (const RefStar *) j->ref_stars->data;
   guint nr = j->ref_stars->len;
@@ -80,8 +82,22 @@ frame_scale (const Job *j, const TsrStarList *stars, const TsrTransform *inv, gu
             }
         }
       if (bi >= 0)
-        ratio[m++] = (float) (st->flux / rs[bi].flux);
+        {
+          ratio[m] = (float) (st->flux / rs[bi].flux);
+          snr[m++] = (float) st->snr;
+        }
     }
+  /* the well-measured stars only when there are enough of them: the fitted fluxes of faint
+   * stars scatter (and are biased) by several per cent, and a scale error that differs
+   * between sharp and blurred frames puts a core-and-moat pattern round every bright star
+   * (the sharp frames set the core, the blurred ones the total) */
+  guint mb = 0;
+  for (guint i = 0; i < m; i++)
+    if (snr[i] >= SCALE_MIN_SNR)
+      ratio[mb++] = ratio[i];
+  if (mb >= 8)
+    m = mb;
+  g_free (snr);
   double s = 1.0;
   if (m >= 5)
     s = tsr_median_inplace (ratio, m);
@@ -414,8 +430,10 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
       else if (ns > 0)
         psf = tsr_psf_from_stamps (tsr_image_plane (img, pc), pmask, img->width, img->height, img->cfa, col, xs,
                                    ys, ns, ffwhm, j->r, 5);
-      if (!psf)   /* Moffat β = 3 holds 99.5 % within 3.6 FWHM */
-        psf = tsr_psf_new_moffat (ffwhm, fr->roundness, median_theta (fr->stars), 3.0, j->r,
+      if (!psf)   /* Moffat β = 3 holds 99.5 % within 3.6 FWHM. The measured FWHM already
+                     includes the pixel aperture and the model integrates over the pixels
+                     again: it takes the FWHM with the pixel's variance (1/12 px²) taken off */
+        psf = tsr_psf_new_moffat (sqrt (MAX (ffwhm * ffwhm - 2.354820045 * 2.354820045 / 12.0, 0.25 * ffwhm * ffwhm)), fr->roundness, median_theta (fr->stars), 3.0, j->r,
                                   2 * (int) ceil (3.6 * ffwhm) + 1);
       f->psf[c] = psf;
     }

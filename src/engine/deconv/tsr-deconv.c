@@ -283,6 +283,9 @@ mem_plan (const Job *j, int T, MemPlan *m)
  * Iterations
  */
 
+/* the first iteration after which the frames' scales are refitted (deconv.fit_scale) */
+#define SCALE_FIT_FROM 3
+
 typedef struct
 {
   TsrConvWork *work;
@@ -303,6 +306,8 @@ typedef struct
   double sum_dx2, sum_x2, sum_delta;
   double sum_gp, sum_gg, max_step;
   guint n_delta;
+  double *scale_sums;   /* per used frame: Σ w·(y − b)·m and Σ w·m² (m = h∗x at the pixel),
+                           over the pixels of this item's core */
 } ItemStats;
 
 static Worker *
@@ -485,6 +490,7 @@ process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
         }
       memset (w->s1, 0, sizeof (float) * vw * vh);
       memset (w->s2, 0, sizeof (float) * vw * vh);
+      double *ssum = is->scale_sums ? is->scale_sums + 2 * u : NULL;
       for (int y = 0; y < oh; y++)
         for (int x = 0; x < ow; x++)
           {
@@ -504,6 +510,18 @@ process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
              * both sides (RL with a background) has the same fixed point but moves faint
              * structure by residual/(sky + signal) per step, far slower. */
             double a1 = wt * (w->y[k] - w->u2[k]), a2 = wt * (w->yh[k] - w->u2[k]);
+            if (ssum)
+              {
+                /* the frame's scale fitted to the model: its pixels (background off) against
+                 * m = h∗x, each pixel counted by the one item whose core holds it */
+                int px = r * (t->qx0 + x) + j->pad, py = r * (t->qy0 + y) + j->pad;
+                if (px >= t->cx0 && px < t->cx1 && py >= t->cy0 && py < t->cy1)
+                  {
+                    double mdl = (w->yh[k] - w->u2[k]) / s - j->ped[c], dat = w->y[k] - w->u2[k] - sped;
+                    ssum[0] += wt * dat * mdl;
+                    ssum[1] += wt * mdl * mdl;
+                  }
+              }
             /* transpose of the bilinear sampling */
             double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (t->qy0 + y + w->ey[k] + 0.5) - 0.5 + oy;
             int ix = (int) floor (fx), iy = (int) floor (fy);
@@ -629,7 +647,11 @@ worker_thread (gpointer data)
       Tile t;
       tile_geometry (j, ti % j->ntx, ti / j->ntx, j->tile, &t);
       ItemStats *is = &th->items[i];
+      double *ss = is->scale_sums;
       memset (is, 0, sizeof *is);
+      is->scale_sums = ss;
+      if (ss)
+        memset (ss, 0, sizeof (double) * 2 * j->nu);
       is->max_step = 1;
       process_item (j, th->w, is, &t, c);
     }
@@ -826,6 +848,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   j->gain = dp->gain;
   j->gain_used = dp->gain;
   j->momentum = dp->solver == TSR_DECONV_SOLVER_MOMENTUM;
+  j->fit_scale = dp->fit_scale;
   if (j->huber && dp->delta == 0)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
@@ -1003,6 +1026,19 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       }
     for (int c = 0; c < j->C; c++)
       res->median_psf[c] = tsr_psf_resample (j->frames[best].psf[c], 1);
+    /* deconvolution to a finite resolution: every PSF is replaced by the kernel k with
+     * k ∗ g = h (g the target Gaussian), so the latent is the sky seen through g — a star is
+     * a sampled Gaussian, not a point between pixels, and a PSF slightly wider than a star's
+     * true one narrows the star instead of ringing round it */
+    if (dp->target_fwhm > 0)
+      for (guint u = 0; u < j->nu; u++)
+        for (int c = 0; c < j->C; c++)
+          {
+            DFrame *f = &j->frames[j->used[u]];
+            TsrPsf *k = tsr_psf_divide_gaussian (f->psf[c], dp->target_fwhm / 2.354820045);
+            tsr_psf_free (f->psf[c]);
+            f->psf[c] = k;
+          }
     DFrame *rf = &j->frames[reg->reference];
     if (rf->staged)
       {
@@ -1358,6 +1394,15 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     workers[i] = worker_new (j);
   int n_items = j->ntx * j->nty * j->C;
   ItemStats *items = g_new0 (ItemStats, n_items);
+  for (guint u = 0; u < j->nu; u++)
+    j->frames[j->used[u]].scale0 = j->frames[j->used[u]].scale;
+  double *scale_sums = NULL;
+  if (j->fit_scale)
+    {
+      scale_sums = g_new0 (double, (gsize) n_items * 2 * j->nu);
+      for (int i = 0; i < n_items; i++)
+        items[i].scale_sums = scale_sums + (gsize) i * 2 * j->nu;
+    }
   int itmax = dp->iterations, itmin = MIN (dp->min_iterations, itmax);
   double ema_u = 0, ema_c = 0, first_u = 0, first_c = 0;
   int calm = 0;
@@ -1410,6 +1455,37 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
         }
       for (guint i = 0; i < n_threads; i++)
         g_array_append_vals (all, workers[i]->samples->data, workers[i]->samples->len);
+      if (scale_sums && it >= SCALE_FIT_FROM && it < itmax)
+        {
+          /* photometric scales fitted jointly with the latent (least squares of each frame's
+           * pixels on its own model h_t∗x, the solve's weights): the star-flux ratios of the
+           * registration scatter by several per cent between frames, and a scale that is off
+           * differently in sharp and blurred frames is fitted as a core plus a moat round every
+           * bright star. Not before the
+           * latent has sharpened: against the blurred seed the sharp frames' scales come out low. */
+          double ref_s = 1.0;
+          for (guint u = 0; u < j->nu; u++)
+            {
+              double sy = 0, sa = 0;
+              for (int i = 0; i < n_items; i++)
+                {
+                  sy += items[i].scale_sums[2 * u];
+                  sa += items[i].scale_sums[2 * u + 1];
+                }
+              DFrame *f = &j->frames[j->used[u]];
+              double sn = sa > 0 ? sy / sa : f->scale;
+              if (isfinite (sn) && sn > 0.2 * f->scale0 && sn < 5 * f->scale0)
+                f->scale = sn;
+              if (j->used[u] == res->reference)
+                ref_s = f->scale;
+            }
+          /* the latent stays in the reference frame's units (its scale 1). Not the median
+           * level of the star-flux ratios: those are biased with the seeing (the fitted flux
+           * of a star depends on how its profile is sampled), measured 2.7 % off on the
+           * generated session against the truth */
+          for (guint u = 0; u < j->nu; u++)
+            j->frames[j->used[u]].scale /= ref_s;
+        }
       TsrDeconvIterStats st = { 0 };
       st.iteration = (guint) it;
       st.median_update = all->len ? tsr_median_inplace ((float *) all->data, all->len) : 0;
@@ -1496,6 +1572,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     }
   g_free (workers);
   g_free (items);
+  g_free (scale_sums);
   if (failed)
     {
       if (j->error)
@@ -1542,6 +1619,8 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     tsr_header_set_double (hd, "MF_PED", res->pedestal[0], "latent may go this far below 0 (channel 0)");
     tsr_header_set_double (hd, "MF_SMOO", r == 1 ? dp->smooth : 0.0, "smoothness prior weight (0: none)");
     tsr_header_set_double (hd, "MF_FLOOR", dp->bright_floor, "floor round sources above this many sigma (0: none)");
+    tsr_header_set_bool (hd, "MF_FSCAL", dp->fit_scale, "frame scales fitted with the latent");
+    tsr_header_set_double (hd, "MF_TFWHM", dp->target_fwhm, "target resolution FWHM, px (0: a point)");
     tsr_header_set_double (hd, "MF_GAIN", j->gain_used, j->gain_used > 0 && res->gain_estimated
                                                           ? "e-/ADU, estimated from the frames" : "e-/ADU for Poisson variance (0: none)");
     tsr_header_set_bool (hd, "MF_VAR", TRUE, "per-pixel variance: sky + Poisson (MF_GAIN)");

@@ -461,7 +461,20 @@ struct _TsrFrameSource
   int width, height, channels, depth;
   TsrCfa cfa;
   guint n_frames;
+  TsrFrameSourceFilter filter;
+  gpointer filter_data;
+  GDestroyNotify filter_destroy;
 };
+
+void
+tsr_frame_source_set_filter (TsrFrameSource *src, TsrFrameSourceFilter filter, gpointer data, GDestroyNotify destroy)
+{
+  if (src->filter_destroy)
+    src->filter_destroy (src->filter_data);
+  src->filter = filter;
+  src->filter_data = data;
+  src->filter_destroy = destroy;
+}
 
 TsrFrameSource *
 tsr_frame_source_ref (TsrFrameSource *src)
@@ -475,6 +488,7 @@ tsr_frame_source_unref (TsrFrameSource *src)
 {
   if (!src || !g_atomic_int_dec_and_test (&src->ref_count))
     return;
+  tsr_frame_source_set_filter (src, NULL, NULL, NULL);
   g_free (src->path);
   if (src->files)
     g_ptr_array_unref (src->files);
@@ -681,8 +695,19 @@ tsr_frame_source_time (const TsrFrameSource *src, guint i)
   return NAN;
 }
 
+static TsrImage *frame_source_read_raw (TsrFrameSource *src, guint i, GError **error);
+
 TsrImage *
 tsr_frame_source_read (TsrFrameSource *src, guint i, GError **error)
+{
+  TsrImage *img = frame_source_read_raw (src, i, error);
+  if (img && src->filter && !src->filter (i, img, src->filter_data, error))
+    g_clear_pointer (&img, tsr_image_unref);
+  return img;
+}
+
+static TsrImage *
+frame_source_read_raw (TsrFrameSource *src, guint i, GError **error)
 {
   if (i >= src->n_frames)
     {

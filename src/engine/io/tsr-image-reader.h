@@ -67,8 +67,14 @@ const char     *tsr_frame_source_frame_path (const TsrFrameSource *src, guint i)
  * (SER trailer, video pts relative to 0), else NAN. */
 double          tsr_frame_source_time (const TsrFrameSource *src, guint i);
 
-/* Read frame i (0-based). */
+/* Read frame i (0-based); through the filter when one is installed. */
 TsrImage       *tsr_frame_source_read (TsrFrameSource *src, guint i, GError **error);
+
+/* A filter every frame goes through as it is read (calibration): it may change the image in
+ * place; FALSE with error fails the read. Replaces a previous filter (its destroy is called). */
+typedef gboolean (*TsrFrameSourceFilter) (guint index, TsrImage *img, gpointer data, GError **error);
+void            tsr_frame_source_set_filter (TsrFrameSource *src, TsrFrameSourceFilter filter, gpointer data,
+                                             GDestroyNotify destroy);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrFrameSource, tsr_frame_source_unref)
 

@@ -35,12 +35,18 @@ tsr_planetary_params_init (TsrPlanetaryParams *p)
   p->reference_fraction = 0.25;
   p->quality_sigma = 1.0;
   p->channel_align = TRUE;
+  p->rotation = TSR_PROT_AUTO;
+  p->rotation_min = 1.0;
+  p->sharpen = TSR_PSHARPEN_AUTO;
+  p->sharpen_max = 2.0;
   p->n_threads = 0;
 }
 
 static const char *const align_names[] = { "auto", "disc", "surface", NULL };
 static const char *const stack_names[] = { "best_fraction", "quality_weight", "mean", NULL };
 static const char *const interp_names[] = { "lanczos3", "cubic", NULL };
+static const char *const rotation_names[] = { "auto", "off", "on", NULL };
+static const char *const sharpen_names[] = { "auto", "off", NULL };
 
 #define P TsrPlanetaryParams
 static const TsrParamSpec planetary_specs[] = {
@@ -62,6 +68,16 @@ static const TsrParamSpec planetary_specs[] = {
                 N_("resampling kernel of the aligned frames: lanczos3 (keeps fine detail) or cubic (Catmull-Rom)")),
   TSR_KEY_BOOL (P, "planetary.channel_align", channel_align,
                 N_("register red and blue to green on the stack (atmospheric dispersion)")),
+  TSR_KEY_ENUM (P, "planetary.rotation", rotation, rotation_names,
+                N_("rotation and scale in the global alignment (field rotation): auto (surfaces, kept when it "
+                   "matters), off, on (discs too)")),
+  TSR_KEY_DOUBLE (P, "planetary.rotation_min", rotation_min, 0, 100,
+                  N_("auto rotation is kept when it moves a frame corner by more than this, px")),
+  TSR_KEY_ENUM (P, "planetary.sharpen", sharpen, sharpen_names,
+                N_("wavelet sharpening of the result: auto (gains chosen so the noise stays at or below the "
+                   "mean stack's) or off")),
+  TSR_KEY_DOUBLE (P, "planetary.sharpen_max", sharpen_max, 0, 10,
+                  N_("largest automatic sharpening amount (layer-2 gain = 1 + amount)")),
   TSR_KEY_BOOL (P, "planetary.stream",
                 stream, N_("read the frames again for each pass instead of keeping them: memory independent of the frame count")),
   TSR_KEY_INT (P, "planetary.threads", n_threads, 0, 256, N_("worker threads (0 = all CPUs)")),

@@ -372,6 +372,59 @@ shift_plane (const float *in, float *out, guint8 *mask, int w, int h, double sx,
       }
 }
 
+/* The global alignment of frame f: the frame position (X, Y) of output pixel (x, y) — a shift,
+ * or, with the 4-DOF alignment, a rotation and scale about the frame centre plus the shift. */
+static inline void
+global_pos (const TsrPlanetaryResult *r, guint f, double x, double y, float *X, float *Y)
+{
+  if (!r->rotated)
+    {
+      *X = (float) (x + r->shift_x[f]);
+      *Y = (float) (y + r->shift_y[f]);
+      return;
+    }
+  double cx = 0.5 * (r->width - 1), cy = 0.5 * (r->height - 1), u = x - cx, v = y - cy;
+  double a = r->rot_a[f], b = r->rot_b[f];
+  *X = (float) (cx + a * u - b * v + r->shift_x[f]);
+  *Y = (float) (cy + b * u + a * v + r->shift_y[f]);
+}
+
+double
+tsr_planetary_frame_rotation (const TsrPlanetaryResult *r, guint f, double *scale)
+{
+  if (!r || f >= r->n_frames || !r->rotated)
+    {
+      if (scale)
+        *scale = 1;
+      return 0;
+    }
+  if (scale)
+    *scale = hypot (r->rot_a[f], r->rot_b[f]);
+  return atan2 (r->rot_b[f], r->rot_a[f]);
+}
+
+/* out(x, y) = in at the global position of frame f (Catmull-Rom); mask (may be NULL) 0 outside */
+static void
+warp_plane (const TsrPlanetaryResult *r, guint f, const float *in, float *out, guint8 *mask)
+{
+  int w = r->width, h = r->height;
+  if (!r->rotated)
+    {
+      shift_plane (in, out, mask, w, h, r->shift_x[f], r->shift_y[f]);
+      return;
+    }
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        float X, Y;
+        global_pos (r, f, x, y, &X, &Y);
+        gsize i = (gsize) y * w + x;
+        out[i] = sample_cubic (in, w, h, X, Y);
+        if (mask)
+          mask[i] = X >= 0 && Y >= 0 && X <= w - 1 && Y <= h - 1;
+      }
+}
+
 /* ------------------------------------------------------------------ translation by Lucas–Kanade */
 
 /* Refine (sx, sy) so that F(x + sx, y + sy) ≈ R(x, y) over the box, on planes already blurred.
@@ -429,6 +482,222 @@ lk_translate (const float *R, const float *F, int w, int h, int x0, int y0, int 
         break;
     }
   return TRUE;
+}
+
+/* ------------------------------------------------------------------ 4-DOF (similarity) alignment */
+
+/* Solve the n×n system M x = v (Gaussian elimination, partial pivoting); FALSE when singular. */
+static gboolean
+solve_n (double *M, double *v, int n)
+{
+  for (int c = 0; c < n; c++)
+    {
+      int piv = c;
+      for (int r = c + 1; r < n; r++)
+        if (fabs (M[r * n + c]) > fabs (M[piv * n + c]))
+          piv = r;
+      if (!(fabs (M[piv * n + c]) > 1e-300))
+        return FALSE;
+      if (piv != c)
+        {
+          for (int k = 0; k < n; k++)
+            {
+              double t = M[c * n + k];
+              M[c * n + k] = M[piv * n + k];
+              M[piv * n + k] = t;
+            }
+          double t = v[c];
+          v[c] = v[piv];
+          v[piv] = t;
+        }
+      for (int r = c + 1; r < n; r++)
+        {
+          double f = M[r * n + c] / M[c * n + c];
+          for (int k = c; k < n; k++)
+            M[r * n + k] -= f * M[c * n + k];
+          v[r] -= f * v[c];
+        }
+    }
+  for (int c = n - 1; c >= 0; c--)
+    {
+      double s = v[c];
+      for (int k = c + 1; k < n; k++)
+        s -= M[c * n + k] * v[k];
+      v[c] = s / M[c * n + c];
+    }
+  return TRUE;
+}
+
+/* Gauss–Newton fit of F(cx + a u − b v + tx, cy + b u + a v + ty) − off ≈ R(x, y) (u = x − cx,
+ * v = y − cy; prm = a, b, tx, ty) over the frame less a margin, on planes already blurred; the
+ * Jacobian uses R's gradient (exact at the solution, where the residual vanishes). */
+static gboolean
+lk_similarity (const float *R, const float *F, int w, int h, int stride, double prm[4], int iterations,
+               double *rms_out)
+{
+  double cx = 0.5 * (w - 1), cy = 0.5 * (h - 1);
+  int m = MAX (2, MIN (w, h) / 32);
+  for (int it = 0; it < iterations; it++)
+    {
+      double M[25] = { 0 }, v[5] = { 0 }, se = 0, s1 = 0;
+      gsize cnt = 0;
+      for (int y = m; y < h - m; y += stride)
+        for (int x = m; x < w - m; x += stride)
+          {
+            double u = x - cx, vv = y - cy;
+            double X = cx + prm[0] * u - prm[1] * vv + prm[2], Y = cy + prm[1] * u + prm[0] * vv + prm[3];
+            if (X < 0 || Y < 0 || X > w - 1 || Y > h - 1)
+              continue;
+            gsize i = (gsize) y * w + x;
+            double gx = 0.5 * (R[i + 1] - R[i - 1]), gy = 0.5 * (R[i + w] - R[i - w]);
+            double J[5] = { gx * u + gy * vv, -gx * vv + gy * u, gx, gy, -1 };
+            double e = sample_bilinear (F, w, h, (float) X, (float) Y) - R[i];
+            se += e * e;
+            s1 += e;
+            for (int a = 0; a < 5; a++)
+              {
+                v[a] -= J[a] * e;
+                for (int b = a; b < 5; b++)
+                  M[a * 5 + b] += J[a] * J[b];
+              }
+            cnt++;
+          }
+      if (cnt < 64)
+        return FALSE;
+      if (rms_out) /* the residual (offset removed) at the parameters before this step */
+        *rms_out = sqrt (MAX (se / cnt - (s1 / cnt) * (s1 / cnt), 0));
+      for (int a = 0; a < 5; a++)
+        for (int b = 0; b < a; b++)
+          M[a * 5 + b] = M[b * 5 + a];
+      if (!solve_n (M, v, 5))
+        return FALSE;
+      /* the offset (v[4]) is a nuisance parameter, refitted every step */
+      double r0 = hypot (cx, cy);
+      double step = MAX (fabs (v[0]), fabs (v[1])) * r0;
+      double lim = MAX (w, h) / 8.0;
+      if (step > lim || fabs (v[2]) > lim || fabs (v[3]) > lim)
+        {
+          double k = lim / MAX (step, MAX (fabs (v[2]), fabs (v[3])));
+          for (int a = 0; a < 4; a++)
+            v[a] *= k;
+        }
+      for (int a = 0; a < 4; a++)
+        prm[a] += v[a];
+      if (step < 1e-3 && fabs (v[2]) < 1e-3 && fabs (v[3]) < 1e-3)
+        break;
+    }
+  return isfinite (prm[0]) && isfinite (prm[1]) && prm[0] > 0.5 && prm[0] < 2;
+}
+
+/* 2×2 box reduction then a 1 px blur: one level of the pyramid. */
+static float *
+pyr_down (const float *in, int w, int h, int *w2, int *h2)
+{
+  int W = w / 2, H = h / 2;
+  float *o = g_new (float, (gsize) W * H), *b = g_new (float, (gsize) W * H);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        const float *p = in + (gsize) (2 * y) * w + 2 * x;
+        o[(gsize) y * W + x] = 0.25f * (p[0] + p[1] + p[w] + p[w + 1]);
+      }
+  gauss_blur (o, b, W, H, 1.0);
+  g_free (o);
+  *w2 = W;
+  *h2 = H;
+  return b;
+}
+
+#define PYR_MAX 6
+typedef struct
+{
+  int n;
+  int w[PYR_MAX], h[PYR_MAX];
+  float *p[PYR_MAX]; /* p[0] borrowed */
+} Pyramid;
+
+static void
+pyr_build (Pyramid *py, const float *base, int w, int h)
+{
+  py->n = 1;
+  py->p[0] = (float *) base;
+  py->w[0] = w;
+  py->h[0] = h;
+  while (py->n < PYR_MAX && MIN (py->w[py->n - 1], py->h[py->n - 1]) >= 128)
+    {
+      int k = py->n;
+      py->p[k] = pyr_down (py->p[k - 1], py->w[k - 1], py->h[k - 1], &py->w[k], &py->h[k]);
+      py->n++;
+    }
+}
+
+static void
+pyr_clear (Pyramid *py)
+{
+  for (int k = 1; k < py->n; k++)
+    g_free (py->p[k]);
+  py->n = 0;
+}
+
+/* Coarse to fine similarity fit of F to R (both blurred full-resolution planes; R's pyramid
+ * given). prm: start and result in full-resolution pixels. The centre of level k is the
+ * full-resolution centre mapped to it, so a and b carry over and the shift scales by 2^-k. */
+static gboolean
+fit_similarity (const Pyramid *pr, const float *F, double prm[4])
+{
+  Pyramid pf;
+  pyr_build (&pf, F, pr->w[0], pr->h[0]);
+  double q[4] = { prm[0], prm[1], prm[2], prm[3] };
+  gboolean ok = TRUE;
+  for (int k = pr->n - 1; k >= 0 && ok; k--)
+    {
+      double s = ldexp (1.0, -k);
+      double c0x = 0.5 * (pr->w[0] - 1), c0y = 0.5 * (pr->h[0] - 1);
+      double ckx = 0.5 * (pr->w[k] - 1), cky = 0.5 * (pr->h[k] - 1);
+      /* level k: x_k = (x0 + 0.5) s − 0.5 (s = 2^-k); the full-resolution centre c0 lands at
+       * ck + d (ck: the level's centre), so X0 = c0 + A (x0 − c0) + t0 becomes
+       * X_k = ck + A (x_k − ck) + (I − A) d + s t0 */
+      double dx = (c0x + 0.5) * s - 0.5 - ckx, dy = (c0y + 0.5) * s - 0.5 - cky;
+      double lv[4] = { q[0], q[1], 0, 0 };
+      lv[2] = dx - (q[0] * dx - q[1] * dy) + q[2] * s;
+      lv[3] = dy - (q[1] * dx + q[0] * dy) + q[3] * s;
+      if (k == pr->n - 1 && pr->n > 1)
+        {
+          /* the coarsest level: the fit from the given start and from starts turned by ±6° … ±42°
+           * (field rotation beyond the basin of one start); the lowest residual wins */
+          double best_rms = INFINITY, best_lv[4] = { lv[0], lv[1], lv[2], lv[3] };
+          gboolean any = FALSE;
+          for (int t = 0; t <= 14; t++)
+            {
+              double ang = (t == 0 ? 0 : (t % 2 ? 1 : -1) * 6.0 * ((t + 1) / 2)) * G_PI / 180;
+              double c = cos (ang), sn = sin (ang);
+              double tl[4] = { lv[0] * c - lv[1] * sn, lv[0] * sn + lv[1] * c, lv[2], lv[3] };
+              double rms = INFINITY;
+              if (lk_similarity (pr->p[k], pf.p[k], pr->w[k], pr->h[k], 1, tl, 30, NULL)
+                  && lk_similarity (pr->p[k], pf.p[k], pr->w[k], pr->h[k], 1, tl, 1, &rms) && rms < best_rms)
+                {
+                  best_rms = rms;
+                  memcpy (best_lv, tl, sizeof tl);
+                  any = TRUE;
+                }
+            }
+          ok = any;
+          memcpy (lv, best_lv, sizeof best_lv);
+        }
+      else
+        ok = lk_similarity (pr->p[k], pf.p[k], pr->w[k], pr->h[k], k == 0 ? 2 : 1, lv, k == 0 ? 10 : 20, NULL);
+      if (ok)
+        {
+          q[0] = lv[0];
+          q[1] = lv[1];
+          q[2] = (lv[2] - dx + (q[0] * dx - q[1] * dy)) / s;
+          q[3] = (lv[3] - dy + (q[1] * dx + q[0] * dy)) / s;
+        }
+    }
+  pyr_clear (&pf);
+  if (ok)
+    memcpy (prm, q, sizeof q);
+  return ok;
 }
 
 /* Integer SSD search of F around (cx, cy) within ±radius for the box of R, on a stride-2
@@ -545,6 +814,9 @@ tsr_planetary_result_free (TsrPlanetaryResult *r)
     return;
   g_free (r->shift_x);
   g_free (r->shift_y);
+  g_free (r->rot_a);
+  g_free (r->rot_b);
+  g_clear_pointer (&r->sharpened, tsr_image_unref);
   g_free (r->quality);
   g_free (r->ap_x);
   g_free (r->ap_y);
@@ -804,7 +1076,10 @@ tsr_planetary_align_frame (const TsrPlanetaryResult *r, const TsrImage *frame, g
     for (int x = 0; x < w; x++)
       {
         gsize i = (gsize) y * w + x;
-        float X = x + (float) r->shift_x[f] + fx[i], Y = y + (float) r->shift_y[f] + fy[i];
+        float X, Y;
+        global_pos (r, f, x, y, &X, &Y);
+        X += fx[i];
+        Y += fy[i];
         gboolean in = X >= 0 && Y >= 0 && X <= w - 1 && Y <= h - 1;
         out->mask[i] = in;
         for (int c = 0; c < rgb->channels; c++)
@@ -1039,6 +1314,66 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
       r->shift_x[f] = sx;
       r->shift_y[f] = sy;
     }
+  /* 4-DOF: rotation and scale (field rotation of an alt-az mount), fitted coarse to fine
+   * against the best frame from the translation found above; in auto mode on surfaces only
+   * and kept only when it moves a frame corner by more than rotation_min px */
+  if (p->rotation == TSR_PROT_ON || (p->rotation == TSR_PROT_AUTO && !r->disc))
+    {
+      r->rot_a = g_new (double, n);
+      r->rot_b = g_new (double, n);
+      double *tx = g_new (double, n), *ty = g_new (double, n);
+      Pyramid pr;
+      pyr_build (&pr, Rb, w, h);
+      double corner = 0, rmax = 0, r0 = hypot (0.5 * (w - 1), 0.5 * (h - 1));
+      for (guint f = 0; f < n && ok; f++)
+        {
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            ok = FALSE;
+          if (progress)
+            progress (_("Rotation"), f, n, progress_data);
+          double prm[4] = { 1, 0, r->shift_x[f], r->shift_y[f] };
+          if (f != best && ok)
+            {
+              const float *Lf = lum_get (&ls, f, error);
+              if (!Lf)
+                {
+                  ok = FALSE;
+                  break;
+                }
+              gauss_blur (Lf, Bf, w, h, 1.5);
+              if (!fit_similarity (&pr, Bf, prm))
+                {
+                  prm[0] = 1;
+                  prm[1] = 0;
+                  prm[2] = r->shift_x[f];
+                  prm[3] = r->shift_y[f];
+                }
+            }
+          r->rot_a[f] = prm[0];
+          r->rot_b[f] = prm[1];
+          tx[f] = prm[2];
+          ty[f] = prm[3];
+          corner = MAX (corner, hypot (prm[0] - 1, prm[1]) * r0);
+          rmax = MAX (rmax, fabs (atan2 (prm[1], prm[0])) * 180 / G_PI);
+        }
+      pyr_clear (&pr);
+      if (ok && (p->rotation == TSR_PROT_ON || corner > p->rotation_min))
+        {
+          r->rotated = TRUE;
+          r->rotation_max_deg = rmax;
+          memcpy (r->shift_x, tx, n * sizeof (double));
+          memcpy (r->shift_y, ty, n * sizeof (double));
+        }
+      else
+        {
+          g_clear_pointer (&r->rot_a, g_free);
+          g_clear_pointer (&r->rot_b, g_free);
+        }
+      g_free (tx);
+      g_free (ty);
+      if (!ok)
+        goto fail;
+    }
   /* reference: mean of the best frames; then every frame aligned again to it */
   order = g_new (guint, n);
   for (guint f = 0; f < n; f++)
@@ -1058,7 +1393,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
       const float *Lf = lum_get (&ls, f, error);
       if (!Lf)
         goto fail;
-      shift_plane (Lf, tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
+      warp_plane (r, f, Lf, tmp, NULL);
       for (gsize q = 0; q < np; q++)
         ref[q] += tmp[q] / n_ref;
     }
@@ -1072,7 +1407,18 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
         goto fail;
       gauss_blur (Lf, Bf, w, h, 1.5);
       double sx = r->shift_x[f], sy = r->shift_y[f];
-      if (lk_translate (Rb, Bf, w, h, 0, 0, w, h, 2, &sx, &sy, 20))
+      if (r->rotated)
+        {
+          double prm[4] = { r->rot_a[f], r->rot_b[f], sx, sy };
+          if (lk_similarity (Rb, Bf, w, h, 2, prm, 10, NULL))
+            {
+              r->rot_a[f] = prm[0];
+              r->rot_b[f] = prm[1];
+              r->shift_x[f] = prm[2];
+              r->shift_y[f] = prm[3];
+            }
+        }
+      else if (lk_translate (Rb, Bf, w, h, 0, 0, w, h, 2, &sx, &sy, 20))
         {
           r->shift_x[f] = sx;
           r->shift_y[f] = sy;
@@ -1086,11 +1432,40 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
         mx += r->shift_x[f] / n;
         my += r->shift_y[f] / n;
       }
-    for (guint f = 0; f < n; f++)
+    if (r->rotated)
       {
-        r->shift_x[f] -= mx;
-        r->shift_y[f] -= my;
+        /* the output geometry: the mean rotation and scale (composed into every frame's), then
+         * the mean shift taken out through each frame's own rotation, so all frames move by the
+         * same output displacement */
+        double ma = 0, mb = 0;
+        for (guint f = 0; f < n; f++)
+          {
+            ma += r->rot_a[f] / n;
+            mb += r->rot_b[f] / n;
+          }
+        double d = ma * ma + mb * mb, ia = ma / d, ib = -mb / d; /* (ma + i mb)^-1 */
+        for (guint f = 0; f < n; f++)
+          {
+            double a = r->rot_a[f], b = r->rot_b[f];
+            r->rot_a[f] = a * ia - b * ib;
+            r->rot_b[f] = a * ib + b * ia;
+          }
+        double rmax = 0;
+        for (guint f = 0; f < n; f++)
+          {
+            double a = r->rot_a[f], b = r->rot_b[f];
+            r->shift_x[f] -= a * mx - b * my;
+            r->shift_y[f] -= b * mx + a * my;
+            rmax = MAX (rmax, fabs (atan2 (b, a)) * 180 / G_PI);
+          }
+        r->rotation_max_deg = rmax;
       }
+    else
+      for (guint f = 0; f < n; f++)
+        {
+          r->shift_x[f] -= mx;
+          r->shift_y[f] -= my;
+        }
     /* the reference follows: rebuild it in the centred geometry */
     memset (ref, 0, np * sizeof (float));
     for (guint i = 0; i < n_ref; i++)
@@ -1099,7 +1474,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
         const float *Lf = lum_get (&ls, f, error);
         if (!Lf)
           goto fail;
-        shift_plane (Lf, tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
+        warp_plane (r, f, Lf, tmp, NULL);
         for (gsize q = 0; q < np; q++)
           ref[q] += tmp[q] / n_ref;
       }
@@ -1112,7 +1487,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
       const float *Lf = lum_get (&ls, f, error);
       if (!Lf)
         goto fail;
-      shift_plane (Lf, tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
+      warp_plane (r, f, Lf, tmp, NULL);
       for (gsize q = 0; q < np; q++)
         acc[q] += tmp[q] / n;
     }
@@ -1124,7 +1499,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
         const float *Lf = lum_get (&ls, f, error);
         if (!Lf)
           goto fail;
-        shift_plane (Lf, tmp, NULL, w, h, r->shift_x[f], r->shift_y[f]);
+        warp_plane (r, f, Lf, tmp, NULL);
         gauss_blur (tmp, Bf, w, h, 1.5);
         rx[f] = ry[f] = 0;
         lk_translate (Rb, Bf, w, h, 8, 8, w - 8, h - 8, 1, &rx[f], &ry[f], 20);
@@ -1207,7 +1582,7 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
       const float *Lf = lum_get (&ls, f, error);
       if (!Lf)
         goto fail;
-      shift_plane (Lf, tmp, Mf, w, h, r->shift_x[f], r->shift_y[f]);
+      warp_plane (r, f, Lf, tmp, Mf);
       gauss_blur (tmp, Bf, w, h, qs);
       gradient_energy_map (tmp, g2, w, h, qs);
       ApJob j = { .p = p, .r = r, .w = w, .h = h, .size = size, .Rb = Rb, .Bf = Bf, .g2 = g2, .Mf = Mf,
@@ -1361,14 +1736,14 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
             vals[k] = isfinite (v) ? v : 0;
           }
         splat_aps (r, w, h, size, vals, fw);
-        double gx = r->shift_x[f], gy = r->shift_y[f];
         TsrImage *bestimg = f == best ? tsr_image_new (w, h, out_ch) : NULL;
         for (int y = 0; y < h; y++)
           for (int x = 0; x < w; x++)
             {
               gsize i = (gsize) y * w + x;
               float db = den_b[i] > 1e-6f ? den_b[i] : 1.f;
-              float X0 = x + (float) gx, Y0 = y + (float) gy;
+              float X0, Y0;
+              global_pos (r, f, x, y, &X0, &Y0);
               gboolean in0 = X0 >= 0 && Y0 >= 0 && X0 <= w - 1 && Y0 <= h - 1;
               if (in0)
                 {
@@ -1448,6 +1823,23 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
     goto fail;
   if (progress)
     progress (_("Stacking"), n, n, progress_data);
+  /* the default output: the stack sharpened by wavelets as far as its noise stays at or below
+   * the plain mean's (align → stack → wavelets, the method's pipeline) */
+  if (p->sharpen == TSR_PSHARPEN_AUTO)
+    {
+      if (progress)
+        progress (_("Sharpening"), 0, 1, progress_data);
+      tsr_planetary_sharpness (r->mean, 0, 0, 0, 0, &r->sharpen_noise_limit);
+      r->sharpened = tsr_wavelets_auto (r->result, r->sharpen_noise_limit, p->sharpen_max, &r->sharpen,
+                                        &r->sharpen_amount, cancellable, error);
+      if (!r->sharpened)
+        goto fail;
+      if (progress)
+        progress (_("Sharpening"), 1, 1, progress_data);
+    }
+  if (r->rotated)
+    tsr_header_set_double (r->result->header, "ROTMAX", r->rotation_max_deg,
+                           "largest frame rotation in the global alignment, deg");
   g_free (order);
   g_free (ref);
   g_free (acc);
@@ -1509,6 +1901,26 @@ tsr_planetary_result_json (const TsrPlanetaryResult *r, const TsrFrameSource *sr
       jnum (s, r->channel_dy[2]);
       g_string_append (s, "]}");
     }
+  if (r->rotated)
+    {
+      g_string_append (s, ",\n  \"rotation_max_deg\": ");
+      jnum (s, r->rotation_max_deg);
+    }
+  if (r->sharpened)
+    {
+      g_string_append (s, ",\n  \"sharpen\": {\"amount\": ");
+      jnum (s, r->sharpen_amount);
+      g_string_append (s, ", \"noise_limit\": ");
+      jnum (s, r->sharpen_noise_limit);
+      g_string_append (s, ", \"gains\": [");
+      for (int j = 0; j < r->sharpen.n_gains; j++)
+        {
+          if (j)
+            g_string_append (s, ", ");
+          jnum (s, r->sharpen.gains[j]);
+        }
+      g_string_append (s, "]}");
+    }
   g_string_append (s, ",\n  \"local_shift_rms_px\": ");
   jnum (s, r->local_shift_rms);
   guint act = 0;
@@ -1527,6 +1939,14 @@ tsr_planetary_result_json (const TsrPlanetaryResult *r, const TsrFrameSource *sr
       jnum (s, r->shift_y[f]);
       g_string_append (s, ", \"quality\": ");
       jnum (s, r->quality[f]);
+      if (r->rotated)
+        {
+          double sc, th = tsr_planetary_frame_rotation (r, f, &sc);
+          g_string_append (s, ", \"rotation_deg\": ");
+          jnum (s, th * 180 / G_PI);
+          g_string_append (s, ", \"scale\": ");
+          jnum (s, sc);
+        }
       g_string_append_printf (s, "}%s\n", f + 1 < r->n_frames ? "," : "");
     }
   g_string_append (s, "  ]\n}\n");

@@ -83,6 +83,8 @@ gboolean  tsr_starless_detect_paths (const char *const *paths, TsrStarlessInfo *
 typedef enum { TSR_PALIGN_AUTO = 0, TSR_PALIGN_DISC, TSR_PALIGN_SURFACE } TsrPlanetaryAlign;
 typedef enum { TSR_PSTACK_BEST_FRACTION = 0, TSR_PSTACK_QUALITY_WEIGHT, TSR_PSTACK_MEAN } TsrPlanetaryStack;
 typedef enum { TSR_PINTERP_LANCZOS3 = 0, TSR_PINTERP_CUBIC } TsrPlanetaryInterp;
+typedef enum { TSR_PROT_AUTO = 0, TSR_PROT_OFF, TSR_PROT_ON } TsrPlanetaryRotation;
+typedef enum { TSR_PSHARPEN_AUTO = 0, TSR_PSHARPEN_OFF } TsrPlanetarySharpen;
 
 typedef struct
 {
@@ -104,6 +106,14 @@ typedef struct
                                on by itself when the planes would take more than 2 GiB) */
   gboolean channel_align;   /* planetary.channel_align: register red and blue to green on the stack
                                (atmospheric dispersion) (TRUE) */
+  TsrPlanetaryRotation rotation; /* planetary.rotation: auto | off | on — rotation and scale in the
+                               global alignment (4 DOF: shift, rotation, scale; field rotation of an
+                               alt-az mount). auto: fitted on surfaces and kept when it moves a frame
+                               corner by more than rotation_min px; on: also for discs */
+  double rotation_min;      /* planetary.rotation_min: px at the frame corner (1) */
+  TsrPlanetarySharpen sharpen; /* planetary.sharpen: auto | off — wavelet sharpening of the stack
+                               with gains chosen so the noise stays at or below the plain mean's */
+  double sharpen_max;       /* planetary.sharpen_max: largest sharpening amount (2) */
   guint n_threads;          /* planetary.threads: 0 = all CPUs */
 } TsrPlanetaryParams;
 
@@ -120,6 +130,11 @@ typedef struct
   gboolean disc;            /* aligned by the disc centroid */
   guint reference_frame;    /* best single frame (global quality) */
   double *shift_x, *shift_y;/* global shift per frame: frame(x + sx, y + sy) ≈ reference(x, y) */
+  double *rot_a, *rot_b;    /* 4-DOF global alignment (NULL when translation only): with u = x − cx,
+                               v = y − cy about the frame centre, frame(cx + a u − b v + sx,
+                               cy + b u + a v + sy) ≈ reference(x, y); a = s cos θ, b = s sin θ */
+  gboolean rotated;         /* rot_a/rot_b are used */
+  double rotation_max_deg;  /* largest |θ| over the frames, degrees */
   double *quality;          /* global quality per frame: noise-debiased gradient energy × 1e4 / level² */
   /* alignment points */
   guint n_aps;
@@ -137,7 +152,22 @@ typedef struct
   TsrImage *result;         /* local-quality stack (channels of the input; mosaics debayered) */
   TsrImage *mean;           /* plain mean of the globally aligned frames (baseline) */
   TsrImage *best_frame;     /* the best single frame, globally aligned */
+  TsrImage *sharpened;      /* result after the automatic wavelet sharpening (planetary.sharpen=auto),
+                               else NULL */
+  TsrWaveletParams sharpen; /* the gains and thresholds it used */
+  double sharpen_amount;    /* the amount chosen (0 = thresholds only) */
+  double sharpen_noise_limit; /* the noise σ it had to stay under (the mean's) */
 } TsrPlanetaryResult;
+
+/* Rotation (radians) and scale of frame f in r (0 and 1 without the 4-DOF alignment). */
+double    tsr_planetary_frame_rotation (const TsrPlanetaryResult *r, guint f, double *scale);
+
+/* Automatic sharpening: the gains 1 + amount·(0, 1, 0.4, 0.1, 0) with thresholds (2, 0.5) σ on
+ * layers 1–2, amount the largest in [0, amount_max] that leaves the luminance noise σ
+ * (tsr_planetary_sharpness) at or below noise_limit (bisection). Fills params and amount_out;
+ * returns the sharpened image. */
+TsrImage *tsr_wavelets_auto (const TsrImage *img, double noise_limit, double amount_max, TsrWaveletParams *params,
+                             double *amount_out, GCancellable *cancellable, GError **error);
 
 void      tsr_planetary_result_free (TsrPlanetaryResult *r);
 

@@ -186,6 +186,104 @@ tsr_wavelets_apply (const TsrImage *img, const TsrWaveletParams *p, GCancellable
   return out;
 }
 
+/* ------------------------------------------------------------------ automatic sharpening */
+
+static void
+auto_params (TsrWaveletParams *p, double amount)
+{
+  /* the shape: layer 2 (2 px) carries the detail of a well-sampled stack, layer 1 mostly the
+   * noise (kept at gain 1 and soft-thresholded at 2 σ), layers 3–4 a little local contrast */
+  static const double shape[5] = { 0, 1, 0.4, 0.1, 0 };
+  static const double thr[5] = { 2, 0.5, 0, 0, 0 };
+  tsr_wavelet_params_init (p);
+  p->n_layers = p->n_gains = p->n_thresholds = 5;
+  for (int j = 0; j < 5; j++)
+    {
+      p->gains[j] = 1 + amount * shape[j];
+      p->thresholds[j] = thr[j];
+    }
+}
+
+static TsrImage *
+luminance_image (const TsrImage *img, GError **error)
+{
+  if (img->channels == 1)
+    return tsr_image_ref ((TsrImage *) img);
+  TsrImage *l = tsr_image_new_checked (img->width, img->height, 1, "the luminance of the stack", error);
+  if (!l)
+    return NULL;
+  gsize np = tsr_image_npix (img);
+  memcpy (l->mask, img->mask, np);
+  float *d = tsr_image_plane (l, 0);
+  for (gsize i = 0; i < np; i++)
+    {
+      double s = 0;
+      for (int c = 0; c < img->channels; c++)
+        s += tsr_image_plane (img, c)[i];
+      d[i] = (float) (s / img->channels);
+    }
+  return l;
+}
+
+TsrImage *
+tsr_wavelets_auto (const TsrImage *img, double noise_limit, double amount_max, TsrWaveletParams *params,
+                   double *amount_out, GCancellable *cancellable, GError **error)
+{
+  /* chosen on the luminance (where the sharpness and the noise are measured), applied to every
+   * channel; the noise grows with the amount, so the largest amount under the limit is found by
+   * bisection */
+  g_autoptr (TsrImage) lum = luminance_image (img, error);
+  if (!lum)
+    return NULL;
+  TsrWaveletParams p;
+  double lo = 0, hi = MAX (amount_max, 0);
+  auto_params (&p, hi);
+  g_autoptr (TsrImage) top = tsr_wavelets_apply (lum, &p, cancellable, error);
+  if (!top)
+    return NULL;
+  double noise;
+  tsr_planetary_sharpness (top, 0, 0, 0, 0, &noise);
+  if (noise <= noise_limit)
+    lo = hi;
+  else
+    for (int it = 0; it < 12 && hi - lo > 0.005; it++)
+      {
+        double mid = 0.5 * (lo + hi);
+        auto_params (&p, mid);
+        g_autoptr (TsrImage) t = tsr_wavelets_apply (lum, &p, cancellable, error);
+        if (!t)
+          return NULL;
+        tsr_planetary_sharpness (t, 0, 0, 0, 0, &noise);
+        if (noise <= noise_limit)
+          lo = mid;
+        else
+          hi = mid;
+      }
+  /* the colour channels are thresholded each by its own noise: check the result itself and
+   * step back while it is above the limit */
+  TsrImage *out = NULL;
+  for (int it = 0; it < 10; it++)
+    {
+      auto_params (&p, lo);
+      g_clear_pointer (&out, tsr_image_unref);
+      out = tsr_wavelets_apply (img, &p, cancellable, error);
+      if (!out)
+        return NULL;
+      if (img->channels == 1 || lo <= 0)
+        break;
+      tsr_planetary_sharpness (out, 0, 0, 0, 0, &noise);
+      if (noise <= noise_limit)
+        break;
+      lo = it == 8 ? 0 : 0.9 * lo;
+    }
+  tsr_header_set_double (out->header, "SHARPAMT", lo, "automatic wavelet sharpening amount");
+  if (params)
+    *params = p;
+  if (amount_out)
+    *amount_out = lo;
+  return out;
+}
+
 /* ------------------------------------------------------------------ output helpers */
 
 static int

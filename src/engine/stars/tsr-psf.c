@@ -1,6 +1,9 @@
 /* tsr-psf.c — Moffat PSF models and PSFs stacked from star stamps. */
 #include "tsr-psf.h"
 #include "tsr-stats.h"
+#include "tsr-fft.h"
+
+#include <fftw3.h>
 
 #include <math.h>
 #include <string.h>
@@ -644,4 +647,69 @@ tsr_psf_centroid (const TsrPsf *psf, double *dx, double *dy)
     *dx = s > 0 ? sx / s / psf->oversample : 0;
   if (dy)
     *dy = s > 0 ? sy / s / psf->oversample : 0;
+}
+
+/* The residual kernel k with k ∗ g = psf for a Gaussian g of standard deviation sigma_px image
+ * pixels (deconvolution to a finite target resolution, Magain, Courbin & Sohy 1998): computed
+ * on the stamp zero-padded to twice its side, K = PSF · G / (G² + ε) (a Wiener division that
+ * bounds the gain where G is small), cropped back to the stamp, negative samples cut (the
+ * multiplicative solve needs k ≥ 0) and renormalised. */
+TsrPsf *
+tsr_psf_divide_gaussian (const TsrPsf *psf, double sigma_px)
+{
+  g_return_val_if_fail (psf != NULL, NULL);
+  TsrPsf *out = tsr_psf_copy (psf);
+  if (!(sigma_px > 0))
+    return out;
+  int s = psf->size, n = 2 * s;
+  int nc = n / 2 + 1;
+  float *real = fftwf_alloc_real ((gsize) n * n);
+  fftwf_complex *spec = fftwf_alloc_complex ((gsize) n * nc);
+  tsr_fftw_lock ();
+  fftwf_plan fw = fftwf_plan_dft_r2c_2d (n, n, real, spec, FFTW_ESTIMATE);
+  fftwf_plan bw = fftwf_plan_dft_c2r_2d (n, n, spec, real, FFTW_ESTIMATE);
+  tsr_fftw_unlock ();
+  memset (real, 0, sizeof (float) * n * n);
+  /* centre sample at (0, 0), the rest wrapped round: the division keeps the centre */
+  for (int j = 0; j < s; j++)
+    for (int i = 0; i < s; i++)
+      {
+        int x = (i - psf->radius + n) % n, y = (j - psf->radius + n) % n;
+        real[(gsize) y * n + x] = psf->data[(gsize) j * s + i];
+      }
+  fftwf_execute (fw);
+  double sg = sigma_px * psf->oversample, eps = 1e-3;
+  for (int y = 0; y < n; y++)
+    {
+      double fy = (y <= n / 2 ? y : y - n) / (double) n;
+      for (int x = 0; x < nc; x++)
+        {
+          double fx = x / (double) n;
+          double g = exp (-2 * G_PI * G_PI * sg * sg * (fx * fx + fy * fy));
+          double f = g / (g * g + eps * (1 - g));   /* exactly 1/g at zero frequency */
+          spec[(gsize) y * nc + x][0] *= (float) (f / ((double) n * n));
+          spec[(gsize) y * nc + x][1] *= (float) (f / ((double) n * n));
+        }
+    }
+  fftwf_execute (bw);
+  double sum = 0;
+  for (int j = 0; j < s; j++)
+    for (int i = 0; i < s; i++)
+      {
+        int x = (i - psf->radius + n) % n, y = (j - psf->radius + n) % n;
+        /* the multiplicative solve needs a non-negative kernel: the division's small
+         * negative lobes (a PSF barely wider than the target) are cut */
+        sum += out->data[(gsize) j * s + i] = MAX (real[(gsize) y * n + x], 0.0f);
+      }
+  if (sum > 0)
+    for (int k = 0; k < s * s; k++)
+      out->data[k] = (float) (out->data[k] / sum);
+  tsr_fftw_lock ();
+  fftwf_destroy_plan (fw);
+  fftwf_destroy_plan (bw);
+  tsr_fftw_unlock ();
+  fftwf_free (real);
+  fftwf_free (spec);
+  out->fwhm = tsr_psf_measure_fwhm (out);
+  return out;
 }

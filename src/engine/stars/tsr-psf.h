@@ -62,6 +62,11 @@ TsrPsf  *tsr_psf_from_stamps_full (const float *plane, const guint8 *mask, int w
 /* Resample a PSF to another oversampling (bicubic), renormalised. */
 TsrPsf  *tsr_psf_resample (const TsrPsf *psf, int oversample);
 
+/* The residual kernel k with k ∗ g ≈ psf, g a Gaussian of σ = sigma_px image pixels
+ * (Wiener-regularised division on the stamp, cropped to the stamp, negative samples cut, normalised): a model
+ * with k in place of psf has its latent at the resolution of g. sigma_px ≤ 0: a copy. */
+TsrPsf  *tsr_psf_divide_gaussian (const TsrPsf *psf, double sigma_px);
+
 /* FWHM in image pixels from the area above half maximum (bilinear, 4× sub-sampled). */
 double   tsr_psf_measure_fwhm (const TsrPsf *psf);
 
