@@ -441,11 +441,38 @@ test_stop_and_header (void)
    * restore.patience steps) before max_steps */
   g_assert_true (g_str_has_prefix (res->stop, "heldout-"));
   g_assert_cmpuint (res->steps, <, 1000);
+  /* image = non-negative latent + the smooth map (restore.diffuse), which is smooth: its
+   * largest step between neighbouring pixels is a small fraction of the image's range */
+  g_assert_nonnull (res->smooth);
+  float lo = INFINITY, hi = -INFINITY, step = 0;
   for (gsize k = 0; k < tsr_image_npix (res->image); k++)
-    g_assert_cmpfloat (res->image->data[k], >=, 0);
+    {
+      g_assert_cmpfloat (res->image->data[k] - res->smooth->data[k], >=, -1e-4);
+      lo = MIN (lo, res->image->data[k]);
+      hi = MAX (hi, res->image->data[k]);
+      if ((int) (k % res->image->width) > 0)
+        step = MAX (step, fabsf (res->smooth->data[k] - res->smooth->data[k - 1]));
+      if ((int) (k / res->image->width) > 0)
+        step = MAX (step, fabsf (res->smooth->data[k] - res->smooth->data[k - res->image->width]));
+    }
+  g_test_message ("smooth map: largest neighbour step %.3f (image range %.1f … %.1f)", step, lo, hi);
+  g_assert_cmpfloat (step, <, 0.01 * (hi - lo));
   const char *keys[] = { "RESTORE", "RS_STEPS", "RS_BEST", "RS_STOP", "RS_LR", "RS_DELTA", "RS_HOLD", "RS_MINDL", "RS_BKG", NULL };
   for (guint i = 0; keys[i]; i++)
     g_assert_true (tsr_header_has (res->image->header, keys[i]));
+}
+
+/* Sum within radius r, no background subtracted (the truth's sky is 0; the restored and
+ * mean images are background-subtracted). */
+static double
+raw_sum (const TsrImage *img, double cx, double cy, double r)
+{
+  double s = 0;
+  for (int y = (int) floor (cy - r); y <= (int) ceil (cy + r); y++)
+    for (int x = (int) floor (cx - r); x <= (int) ceil (cx + r); x++)
+      if (x >= 0 && y >= 0 && x < img->width && y < img->height && hypot (x - cx, y - cy) <= r)
+        s += img->data[(gsize) y * img->width + x];
+  return s;
 }
 
 static void
@@ -511,6 +538,19 @@ test_quality (void)
         continue;
       sum_r += aperture (res->image, s->x, s->y, ap, NULL);
       sum_m += aperture (res->mean, s->x, s->y, ap, NULL);
+      if (g_getenv ("RDIAG"))
+        {
+          double br, bs, bb, bm, a0 = M_PI * ap * ap;
+          double fr = aperture (res->image, s->x, s->y, ap, &br), fs = aperture (tref, s->x, s->y, ap, &bs);
+          double fb = aperture (tblur, s->x, s->y, ap, &bb), fmm = aperture (res->mean, s->x, s->y, ap, &bm);
+          double R = 4 * res->median_fwhm;
+          g_test_message ("star %.0f,%.0f flux %.0f: net r %.0f s %.0f b %.0f m %.0f | ring*area r %.0f s %.0f b %.0f m %.0f"
+                          " | raw 4FWHM r %.0f s %.0f b %.0f m %.0f",
+                          s->x, s->y, s->flux * t_ref, fr, fs * t_ref, fb * t_ref, fmm, br * a0, bs * a0 * t_ref,
+                          bb * a0 * t_ref, bm * a0, raw_sum (res->image, s->x, s->y, R),
+                          raw_sum (tref, s->x, s->y, R) * t_ref, raw_sum (tblur, s->x, s->y, R) * t_ref,
+                          raw_sum (res->mean, s->x, s->y, R));
+        }
       sum_ts += ts * t_ref;
       sum_tb += tb * t_ref;
       nflux++;
@@ -523,12 +563,12 @@ test_quality (void)
   g_assert_cmpuint (nflux, >=, 5);
   g_assert_cmpfloat (fabs (fm - 1), <, 0.03);   /* the measurement: the mean stack is photometric */
   /* the restored image's resolution lies between the sharp and the median-seeing truth.
-   * Not isolated stars (the neighbours' and the nebula's light is in the aperture, and the
-   * L1 prior removes the faintest of it): over the settings tried the bounds reached
-   * 0.90–1.02 (docs/restore.md); the issue's ±3 % is asserted on truly isolated stars in
-   * /restore/sparse. Guarded here against getting worse. */
+   * Before the smooth map (restore.diffuse) the b0 planes, too high on this nebulous field,
+   * were a floor above the data that the non-negative latent could not follow, and stars
+   * there lost flux (0.913 … 0.965); measured 1.010 … 1.066 with it (docs/restore.md). The
+   * issue's 3 % against the sharp truth (the restored stars are near its resolution): */
   g_assert_cmpfloat (frb, >, 0.95);
-  g_assert_cmpfloat (frs, <, 1.03);
+  g_assert_cmpfloat (fabs (frs - 1), <, 0.03);
 
   /* sky σ where the sky is empty: pixels where the blurred noise-free truth is below 0.1 of
    * the mean stack's noise (no star, galaxy or nebula), away from the trail; the 3σ-clipped
@@ -549,13 +589,38 @@ test_quality (void)
         em[1] += (double) res->mean->data[k] * res->mean->data[k];
         ne++;
       }
+  if (g_getenv ("RDIAG"))
+    {
+      /* the mean stack's level on empty sky, 3 × 3 regions: 0 when b0 is the sky */
+      GString *gs = g_string_new ("empty-sky level by region (mean stack / restored):");
+      for (int ry = 0; ry < 3; ry++)
+        for (int rx = 0; rx < 3; rx++)
+          {
+            double a = 0, b2 = 0;
+            guint c = 0;
+            for (int y = border + ry * (H - 2 * border) / 3; y < border + (ry + 1) * (H - 2 * border) / 3; y++)
+              for (int x = border + rx * (W - 2 * border) / 3; x < border + (rx + 1) * (W - 2 * border) / 3; x++)
+                {
+                  gsize k = (gsize) y * W + x;
+                  if (!common[k] || tblur->data[k] > 0.1 * sm_trail)
+                    continue;
+                  a += res->mean->data[k];
+                  b2 += res->image->data[k];
+                  c++;
+                }
+            g_string_append_printf (gs, " [%d,%d] %.2f/%.2f (%u)", rx, ry, a / MAX (c, 1u), b2 / MAX (c, 1u), c);
+          }
+      g_test_message ("%s", gs->str);
+      g_string_free (gs, TRUE);
+    }
   double sd_r = sqrt (MAX (er[1] / ne - (er[0] / ne) * (er[0] / ne), 0));
   double sd_m = sqrt (MAX (em[1] / ne - (em[0] / ne) * (em[0] / ne), 0));
   g_test_message ("empty-sky sigma (%u px, %.0f %%): restored %.3f (mean level %.3f), mean stack %.3f, ratio %.3f", ne,
                   100.0 * ne / (W * H), sd_r, er[0] / ne, sd_m, sd_r / sd_m);
   g_assert_cmpuint (ne, >, (guint) (W * H / 10));
-  /* the issue's target; measured 0.16× with the defaults (0.07–0.08× with the sky mask at
-   * the PSF scale only, docs/restore.md), 1.9× without the L1 prior */
+  /* the issue's target; measured 0.24× with the defaults (0.16× before the smooth map, which
+   * follows the large-scale level of the data as the mean stack does; docs/restore.md),
+   * 1.9× without the L1 prior */
   g_assert_cmpfloat (sd_r, <, 0.29 * sd_m);
   g_free (common);
 }
@@ -755,9 +820,9 @@ test_sparse (void)
                   100.0 * rec_r / MAX (cand, 1u));
   g_assert_cmpuint (cand, >=, 10);
   g_assert_cmpuint (rec_r, >=, rec_m);   /* the paper's admitted weakness: at least the mean stack's */
-  /* the issue's target is 3 %: measured 1.032 with the defaults (0.997 with the L1 prior at
-   * 0.1 everywhere; docs/restore.md) — not met by 0.2 %, guarded against getting worse */
-  g_assert_cmpfloat (fabs (sr / sts - 1), <, 0.05);
+  /* the issue's target: 3 %; measured 0.989 with the defaults (1.032 before the smooth map
+   * and the inverted dropout; docs/restore.md) */
+  g_assert_cmpfloat (fabs (sr / sts - 1), <, 0.03);
 }
 
 static void
@@ -765,8 +830,9 @@ test_cli (void)
 {
   setup_once ();
   g_autofree char *out = g_build_filename (dir, "restored.fits", NULL);
-  const char *args[] = { "restore", dir, "-o", out, "--set", "restore.max_steps=15", "--set", "restore.crop=64",
-                         "--set", "restore.stop=fixed", NULL };
+  g_autofree char *png = g_build_filename (dir, "restored.png", NULL);
+  const char *args[] = { "restore", dir, "-o", out, "--preview", png, "--set", "restore.max_steps=15", "--set",
+                         "restore.crop=64", "--set", "restore.stop=fixed", NULL };
   g_autofree char *o = NULL, *err = NULL;
   int rc = tsr_test_run_cli (args, &o, &err);
   if (rc != 0)
@@ -780,6 +846,24 @@ test_cli (void)
   g_assert_cmpint (v, ==, 15);
   g_autofree char *stop = tsr_header_get_string (back->header, "RS_STOP");
   g_assert_cmpstr (stop, ==, "fixed");
+  /* the preview is stretched like the others (the mean stack's stretch): the sky is a dark
+   * grey, not black (the automatic stretch of the latent's own zeros showed it black) */
+  cairo_surface_t *sf = cairo_image_surface_create_from_png (png);
+  g_assert_cmpint (cairo_surface_status (sf), ==, CAIRO_STATUS_SUCCESS);
+  int pw = cairo_image_surface_get_width (sf), ph = cairo_image_surface_get_height (sf);
+  int stride = cairo_image_surface_get_stride (sf);
+  const guint8 *px = cairo_image_surface_get_data (sf);
+  guint hist[256] = { 0 };
+  for (int y = 0; y < ph; y++)
+    for (int x = 0; x < pw; x++)
+      hist[(((const guint32 *) (px + (gsize) y * stride))[x] >> 8) & 0xff]++;   /* green */
+  guint acc = 0, med = 0;
+  while (med < 255 && (acc += hist[med]) < (guint) (pw * ph / 2))
+    med++;
+  g_test_message ("preview: %d×%d, median grey %u / 255", pw, ph, med);
+  g_assert_cmpuint (med, >=, 25);
+  g_assert_cmpuint (med, <=, 160);
+  cairo_surface_destroy (sf);
   /* clear errors: no output, a bad key */
   const char *a2[] = { "restore", dir, NULL };
   g_autofree char *o2 = NULL, *e2 = NULL;

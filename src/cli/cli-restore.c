@@ -93,7 +93,13 @@ cli_restore (int argc, char **argv)
   if (ok && mean_out)
     ok = tsr_fits_write (mean_out, r->mean, NULL, &error);
   if (ok && preview)
-    ok = tsr_write_png_preview (r->image, preview, 1600, &error);
+    {
+      /* the mean stack's automatic stretch: the restored sky is (near) exact zeros, so its
+       * own median and MAD give no midtone and the image shows almost black */
+      TsrStretch st;
+      tsr_stretch_auto (r->mean, &st);
+      ok = tsr_write_png_preview_with (r->image, &st, preview, 1600, &error);
+    }
   if (!ok)
     {
       tsr_restore_result_free (r);

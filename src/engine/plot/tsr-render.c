@@ -373,6 +373,13 @@ png_write_to_bytes (void *closure, const unsigned char *data, unsigned int lengt
 gboolean
 tsr_write_png_preview (const TsrImage *img, const char *path, int max_size, GError **error)
 {
+  return tsr_write_png_preview_with (img, NULL, path, max_size, error);
+}
+
+gboolean
+tsr_write_png_preview_with (const TsrImage *img, const TsrStretch *stretch, const char *path, int max_size,
+                            GError **error)
+{
   g_return_val_if_fail (img != NULL, FALSE);
   g_return_val_if_fail (path != NULL, FALSE);
 
@@ -392,7 +399,10 @@ tsr_write_png_preview (const TsrImage *img, const char *path, int max_size, GErr
     }
 
   TsrStretch st;
-  tsr_stretch_auto (img, &st);
+  if (stretch)
+    st = *stretch;
+  else
+    tsr_stretch_auto (img, &st);
   cairo_surface_t *surface = tsr_render_surface (img, &st, d);
   if (cairo_surface_status (surface) != CAIRO_STATUS_SUCCESS)
     {

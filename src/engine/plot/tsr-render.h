@@ -34,5 +34,10 @@ int              tsr_display_histogram (const TsrImage *img, int nbins, double l
 gboolean         tsr_display_range (const TsrImage *img, double *lo, double *hi);
 /* Write a stretched PNG (atomic). */
 gboolean         tsr_write_png_preview (const TsrImage *img, const char *path, int max_size, GError **error);
+/* As tsr_write_png_preview with a given stretch (NULL: the automatic one) — e.g. another
+ * image's, where this image's own statistics give a useless stretch (a restored latent whose
+ * sky is exact zeros: median and MAD 0, the automatic stretch shows it black). */
+gboolean         tsr_write_png_preview_with (const TsrImage *img, const TsrStretch *stretch, const char *path,
+                                             int max_size, GError **error);
 
 G_END_DECLS

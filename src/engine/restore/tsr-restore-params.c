@@ -42,6 +42,8 @@ static const TsrParamSpec specs[] = {
                   N_("The L1 prior acts only where the mean stack, smoothed by the seeing, is below this signal-to-noise ratio, so sources keep their flux (0 = everywhere)")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.psf_span", psf_span, 1, 4,
                   N_("Radius of the measured PSFs as a multiple of four standard deviations of the seeing; wider keeps the flux of the wings")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.diffuse", diffuse, 0, 1000,
+                  N_("Node spacing, in FWHMs, of a smooth map added to the latent that keeps faint diffuse light and lets the background dip below the fitted planes (0 = none)")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.gain", gain, 0, 1e6,
                   N_("Gain in electrons per ADU for the Poisson part of the pixel noise; 0 = background RMS only")),
   TSR_KEY_INT (TsrRestoreParams, "restore.seed", seed, 0, 2147483647,
@@ -72,6 +74,7 @@ tsr_restore_params_init (TsrRestoreParams *p)
   p->sparsity = 0.3;
   p->sparsity_snr = 2.0;
   p->psf_span = 2.0;
+  p->diffuse = 20.0;
   p->gain = 0.0;
   p->seed = 1;
   p->memory_mb = 2048.0;

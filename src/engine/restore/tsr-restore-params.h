@@ -32,6 +32,9 @@ typedef struct
                             FWHM keep their flux); 0 = everywhere (2.0) */
   double psf_span;       /* restore.psf_span: PSF stamps span this many times the usual radius
                             (4 σ of the FWHM), so Moffat wings are in the PSF (2.0) */
+  double diffuse;        /* restore.diffuse: node spacing, in median FWHMs, of a smooth signed
+                            map added to the latent (bilinear grid, learnt; diffuse light and the
+                            background's local error); 0 = none (20) */
   double gain;           /* restore.gain: e-/ADU for the Poisson part of σ; 0 = background RMS only */
   int seed;              /* restore.seed: initialisation, crops and held-out pixels (1) */
   double memory_mb;      /* restore.memory_mb (2048) */

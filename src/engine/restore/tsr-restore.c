@@ -390,7 +390,10 @@ typedef struct
   TsrNnParam bn_g[MAX_BRANCHES], bn_b[MAX_BRANCHES];   /* n, n */
   TsrNnParam pw_w, pw_b;                               /* K·n, 1 */
   TsrNnParam bkg;                                      /* 3n: background plane per frame, σ units */
-  TsrNnParam *all[4 * MAX_BRANCHES + 3];
+  TsrNnParam diff;                                     /* gx·gy: the smooth map, out_scale units */
+  int gx, gy;            /* its bilinear grid: nodes at x = i·sx, y = j·sy (0 × 0: none) */
+  double sx, sy;
+  TsrNnParam *all[4 * MAX_BRANCHES + 4];
   guint n_all;
   float out_scale;       /* x = out_scale · ReLU(P) */
   /* batch-norm statistics over the whole image (training on random crops): refreshed every
@@ -399,9 +402,19 @@ typedef struct
 } Net;
 
 static void
-net_init (Net *net, int n, int K, float out_scale, gboolean background, GRand *rng)
+net_init (Net *net, int n, int K, float out_scale, gboolean background, int W, int H, double spacing, GRand *rng)
 {
   memset (net, 0, sizeof *net);
+  if (spacing > 0)
+    {
+      /* cells of about `spacing` px over the image, plus one node beyond each side (the
+       * cubic B-spline's support) */
+      int cx = MAX (1, (int) ceil ((W - 1) / spacing)), cy = MAX (1, (int) ceil ((H - 1) / spacing));
+      net->sx = (double) MAX (W - 1, 1) / cx;
+      net->sy = (double) MAX (H - 1, 1) / cy;
+      net->gx = cx + 3;
+      net->gy = cy + 3;
+    }
   net->n = n;
   net->K = K;
   net->out_scale = out_scale;
@@ -431,6 +444,78 @@ net_init (Net *net, int n, int K, float out_scale, gboolean background, GRand *r
   tsr_nn_param_init (&net->bkg, (gsize) 3 * n);
   if (background)
     net->all[net->n_all++] = &net->bkg;
+  tsr_nn_param_init (&net->diff, (gsize) MAX (net->gx * net->gy, 1));
+  if (net->gx > 0)
+    net->all[net->n_all++] = &net->diff;
+}
+
+/* The smooth map's nodes are stored divided by DIFFUSE_GAIN: Adam moves every parameter by
+ * about the learning rate per step, and the map must be able to climb a galaxy's disk (tens of
+ * σ) within the few hundred steps to the held-out stop (docs/restore.md). */
+#define DIFFUSE_GAIN 10.0f
+
+/* The smooth map at image pixel (x, y): a uniform cubic B-spline on the node grid (node i at
+ * x = (i − 1)·sx; smooth, no facets at the cell edges, and it reproduces a plane exactly from
+ * node values sampled on it), out_scale units; with the 16 node indices and weights
+ * (∂value/∂node) when i/w are given. */
+static inline void
+bspline3 (double t, float b[4])
+{
+  double t2 = t * t, t3 = t2 * t, u = 1 - t;
+  b[0] = (float) (u * u * u / 6);
+  b[1] = (float) ((3 * t3 - 6 * t2 + 4) / 6);
+  b[2] = (float) ((-3 * t3 + 3 * t2 + 3 * t + 1) / 6);
+  b[3] = (float) (t3 / 6);
+}
+
+static inline float
+diffuse_at (const Net *net, int x, int y, int i[16], float w[16])
+{
+  double fx = CLAMP (x, 0, (net->gx - 3) * net->sx) / net->sx, fy = CLAMP (y, 0, (net->gy - 3) * net->sy) / net->sy;
+  int x0 = MIN ((int) fx, net->gx - 4), y0 = MIN ((int) fy, net->gy - 4);
+  float bx[4], by[4];
+  bspline3 (fx - x0, bx);
+  bspline3 (fy - y0, by);
+  const float *v = net->diff.value;
+  float sum = 0;
+  for (int b = 0; b < 4; b++)
+    for (int a = 0; a < 4; a++)
+      {
+        int k = (y0 + b) * net->gx + x0 + a;
+        float wt = DIFFUSE_GAIN * bx[a] * by[b];
+        sum += wt * v[k];
+        if (i)
+          {
+            i[b * 4 + a] = k;
+            w[b * 4 + a] = wt;
+          }
+      }
+  return sum;
+}
+
+/* The smooth map and the per-frame background planes are degenerate in their common mode
+ * (a plane added to the map and taken from every frame's plane leaves the model unchanged):
+ * move the frames' mean plane (in the reference frame's units) into the map, so the
+ * frames' planes hold only their differences and the map's level is that of b0. Exact:
+ * bilinear interpolation reproduces a plane. */
+static void
+diffuse_pin (Net *net, const double *rms, const double *scale, int W, int H)
+{
+  if (net->gx == 0)
+    return;
+  double m[3] = { 0, 0, 0 };
+  for (int t = 0; t < net->n; t++)
+    for (int k = 0; k < 3; k++)
+      m[k] += net->bkg.value[3 * t + k] * rms[t] / scale[t] / net->n;
+  for (int t = 0; t < net->n; t++)
+    for (int k = 0; k < 3; k++)
+      net->bkg.value[3 * t + k] -= (float) (m[k] * scale[t] / rms[t]);
+  for (int j = 0; j < net->gy; j++)
+    for (int i = 0; i < net->gx; i++)
+      {
+        double ux = 2.0 * ((i - 1) * net->sx) / MAX (W - 1, 1) - 1, uy = 2.0 * ((j - 1) * net->sy) / MAX (H - 1, 1) - 1;
+        net->diff.value[j * net->gx + i] += (float) ((m[0] + m[1] * ux + m[2] * uy) / net->out_scale / DIFFUSE_GAIN);
+      }
 }
 
 static void
@@ -448,6 +533,7 @@ net_clear (Net *net)
   tsr_nn_param_clear (&net->pw_w);
   tsr_nn_param_clear (&net->pw_b);
   tsr_nn_param_clear (&net->bkg);
+  tsr_nn_param_clear (&net->diff);
 }
 
 static guint
@@ -598,7 +684,12 @@ load_input (const Job *j, Bufs *b, int x0, int y0, double frac, guint64 seed)
     {
       const RFrame *f = &j->frames[j->used[u]];
       float *z = b->Z->data + (gsize) u * lw * lh;
-      float is = (float) (1.0 / f->rms);
+      /* inverted dropout: the pixels that are not held out are scaled by 1 / (1 − frac), so
+       * the input's expectation during training is that of inference (no pixel held out);
+       * without it the encoder learnt to amplify the thinned input and the latent read
+       * bright where the batch-norm statistics did not absorb it (random crops, whose
+       * statistics come from unthinned tiles: isolated stars 15–19 % bright; docs/restore.md) */
+      float is = (float) (1.0 / f->rms / (frac > 0 ? 1.0 - frac : 1.0));
       for (int yy = 0; yy < lh; yy++)
         for (int xx = 0; xx < lw; xx++)
           {
@@ -912,6 +1003,8 @@ tsr_restore_result_free (TsrRestoreResult *r)
     tsr_image_unref (r->image);
   if (r->mean)
     tsr_image_unref (r->mean);
+  if (r->smooth)
+    tsr_image_unref (r->smooth);
   if (r->stats)
     g_array_free (r->stats, TRUE);
   g_free (r);
@@ -1033,9 +1126,11 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   res->crop_h = oh;
   gsize step_bytes = (gsize) (2 * K + 4) * n * lw * lh * sizeof (float) + (gsize) (n + 8) * lw * lh * 8 * 2;
   /* + the tile buffers of the batch-norm statistics and the inference (Z, R×K, CAT: 2K + 1
-   * planes per frame of (256 + 2 halo)², halo ≤ 4 FWHM + 1) and the L1 prior's sky map */
+   * planes per frame of (256 + 2 halo)², halo ≤ 4 FWHM + 1), the L1 prior's sky map and the
+   * smooth map's image (restore.diffuse: W·H·5) with its crop buffers (12 bytes per crop px) */
   gsize tile_side = (gsize) MIN (256, MAX (W, H)) + 2 * (gsize) MAX (8, ceil (4.0 * res->median_fwhm) + 1);
-  res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * 9
+  res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * (rp->diffuse > 0 ? 14 : 9)
+                         + (rp->diffuse > 0 ? (gsize) ow * oh * 12 : 0)
                          + (gsize) (2 * K + 2) * n * tile_side * tile_side * sizeof (float);
   if (res->memory_estimate > budget)
     {
@@ -1058,7 +1153,13 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
     g_free (r);
   }
   Net net;
-  net_init (&net, n, K, (float) med_rms, rp->background, rng);
+  net_init (&net, n, K, (float) med_rms, rp->background, W, H, rp->diffuse * res->median_fwhm, rng);
+  double *f_rms = g_new (double, n), *f_scale = g_new (double, n);
+  for (int u = 0; u < n; u++)
+    {
+      f_rms[u] = j->frames[j->used[u]].rms;
+      f_scale[u] = j->frames[j->used[u]].scale;
+    }
   res->n_params = net_n_scalars (&net);
   float *best = g_new (float, res->n_params + (gsize) 2 * K * n);
   net_snapshot (&net, best);
@@ -1083,6 +1184,9 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   float *X = g_new (float, (gsize) lw * lh), *dX = g_new (float, (gsize) lw * lh);
   float *Xs = tsr_conv_spectrum_new (plan), *ACC = tsr_conv_spectrum_new (plan);
   float *yh = g_new (float, (gsize) ow * oh), *G = g_new (float, (gsize) ow * oh);
+  /* the smooth map on the crop (ADU of the reference frame) and Σ_t ∂L/∂(its value) */
+  float *Cq = g_new0 (float, (gsize) ow * oh);
+  double *Gc = g_new (double, (gsize) ow * oh);
   guint8 *l1w = rp->sparsity > 0 ? sky_weight_map (res->mean, res->median_fwhm, rp->sparsity_snr) : NULL;
   res->stats = g_array_new (FALSE, FALSE, sizeof (TsrRestoreStepStats));
   gboolean whole = ow == W && oh == H;
@@ -1118,6 +1222,11 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
         tsr_nn_param_zero_grad (net.all[i]);
       double tl = 0, hl = 0;
       guint64 tn = 0, hn = 0;
+      if (net.gx > 0)
+        for (int yy = 0; yy < oh; yy++)
+          for (int xx = 0; xx < ow; xx++)
+            Cq[(gsize) yy * ow + xx] = s * diffuse_at (&net, qx0 + xx, qy0 + yy, NULL, NULL);
+      memset (Gc, 0, sizeof (double) * ow * oh);
       /* first pass counts the training pixels so the gradient is of the mean loss */
       for (int u = 0; u < n; u++)
         {
@@ -1136,7 +1245,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
                   continue;
                 double bg = plane_at (f->plane, x, y);
                 double ux = 2.0 * x / MAX (W - 1, 1) - 1, uy = 2.0 * y / MAX (H - 1, 1) - 1;
-                double model = f->scale * yh[q] + bg + f->rms * (bk[0] + bk[1] * ux + bk[2] * uy);
+                double model = f->scale * (yh[q] + Cq[q]) + bg + f->rms * (bk[0] + bk[1] * ux + bk[2] * uy);
                 double sig = f->rms;
                 if (rp->gain > 0)
                   sig = sqrt (f->rms * f->rms + MAX (f->y[k] - bg, 0) / rp->gain);
@@ -1151,6 +1260,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
                 tn++;
                 double psi = CLAMP (r, -rp->delta, rp->delta) / sig;   /* ∂H/∂model */
                 G[q] = (float) (psi * f->scale);
+                Gc[q] += psi * f->scale;
                 double gbk = psi * f->rms;
                 g0 += gbk;
                 g1 += gbk * ux;
@@ -1165,6 +1275,19 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       tsr_conv_from_spectrum (cw, ACC, lw, lh, dX);
       for (int i = 0; i < 3 * n; i++)
         net.bkg.grad[i] *= (float) inv_n;
+      if (net.gx > 0)
+        for (int yy = 0; yy < oh; yy++)
+          for (int xx = 0; xx < ow; xx++)
+            {
+              double g = Gc[(gsize) yy * ow + xx];
+              if (g == 0)
+                continue;
+              int ni[16];
+              float nw[16];
+              diffuse_at (&net, qx0 + xx, qy0 + yy, ni, nw);
+              for (int c = 0; c < 16; c++)
+                net.diff.grad[ni[c]] += (float) (g * s * inv_n * nw[c]);
+            }
       /* back through x = s·ReLU(P); the L1 prior λ · mean(x / σ_med) = λ · mean(ReLU(P))
        * adds λ / (latent pixels) where P > 0 */
       double l1 = 0, l1g = rp->sparsity / ((double) lw * lh);
@@ -1212,6 +1335,8 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
           break;
         }
       tsr_nn_adam_step (&adam, net.all, net.n_all);
+      if (rp->background)
+        diffuse_pin (&net, f_rms, f_scale, W, H);
       res->steps = (guint) step;
       if (progress && (step % 10 == 0 || step == steps))
         progress (_("Training"), (guint) step, (guint) steps, progress_data);
@@ -1237,6 +1362,10 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   g_free (dX);
   g_free (yh);
   g_free (G);
+  g_free (Cq);
+  g_free (Gc);
+  g_free (f_rms);
+  g_free (f_scale);
   bufs_clear (&b);
   g_rand_free (rng);
   res->seconds_train = (g_get_monotonic_time () - t1) / 1e6;
@@ -1264,6 +1393,17 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
         ib.invstd[br][c] = (float) (1.0 / sqrt (net.run_var[br][c] + BN_EPS));
       }
   res->image = tsr_image_new (W, H, 1);
+  if (net.gx > 0)
+    {
+      res->smooth = tsr_image_new (W, H, 1);
+      for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+          {
+            gsize k = (gsize) y * W + x;
+            res->smooth->data[k] = net.out_scale * diffuse_at (&net, x, y, NULL, NULL);
+            res->smooth->mask[k] = res->mean->mask[k];
+          }
+    }
   for (int ty = 0; ty < H && ok; ty += T)
     for (int tx = 0; tx < W && ok; tx += T)
       {
@@ -1282,7 +1422,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
             {
               float p = ib.P->data[(gsize) (yy + halo) * iw + xx + halo];
               gsize k = (gsize) (ty + yy) * W + tx + xx;
-              res->image->data[k] = p > 0 ? net.out_scale * p : 0.0f;
+              res->image->data[k] = (p > 0 ? net.out_scale * p : 0.0f) + (res->smooth ? res->smooth->data[k] : 0.0f);
               res->image->mask[k] = res->mean->mask[k];
             }
         if (progress)

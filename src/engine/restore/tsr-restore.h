@@ -30,6 +30,8 @@ typedef struct
 typedef struct
 {
   TsrImage *image;       /* the latent x (background-subtracted, reference frame's units), mono */
+  TsrImage *smooth;      /* the smooth signed map inside image (restore.diffuse; NULL when 0):
+                            image − smooth is the non-negative latent */
   TsrImage *mean;        /* mean of the same registered frames, background-subtracted, scaled */
   guint n_frames;        /* frames used */
   guint reference;
