@@ -72,46 +72,6 @@ tsr_frame_format_name (TsrFrameFormat f)
 
 /* ---------------------------------------------------------------- TIFF metadata */
 
-typedef struct
-{
-  char msg[256];
-  int n;
-} TiffErr;
-
-static int
-tiff_err_cb (TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
-{
-  TiffErr *e = user;
-  if (e && e->n++ == 0)
-    g_vsnprintf (e->msg, sizeof e->msg, fmt, ap);
-  return 1;
-}
-
-static int
-tiff_warn_cb (TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
-{
-  return 1;
-}
-
-static TIFF *
-tiff_open (const char *path, TiffErr *err, GError **error)
-{
-  if (!g_file_test (path, G_FILE_TEST_EXISTS))
-    {
-      g_set_error (error, TSR_ERROR, TSR_ERROR_NOT_FOUND, _("%s: cannot open: %s"), path, g_strerror (ENOENT));
-      return NULL;
-    }
-  TIFFOpenOptions *opts = TIFFOpenOptionsAlloc ();
-  TIFFOpenOptionsSetErrorHandlerExtR (opts, tiff_err_cb, err);
-  TIFFOpenOptionsSetWarningHandlerExtR (opts, tiff_warn_cb, NULL);
-  TIFF *tif = TIFFOpenExt (path, "r", opts);
-  TIFFOpenOptionsFree (opts);
-  if (!tif)
-    g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: bad TIFF file (%s)"), path,
-                 err->msg[0] ? err->msg : _("not a TIFF file"));
-  return tif;
-}
-
 /* "YYYY:MM:DD HH:MM:SS" (TIFF and EXIF dates) to DATE-OBS form. */
 static char *
 tiff_date (const char *s)
@@ -152,8 +112,8 @@ description_cards (TsrHeader *h, const char *desc)
 gboolean
 tsr_tiff_read_info (const char *path, TsrFitsInfo *info, TsrHeader **header_out, GError **error)
 {
-  TiffErr err = { "", 0 };
-  TIFF *tif = tiff_open (path, &err, error);
+  TsrTiffErr err = { "", 0 };
+  TIFF *tif = tsr_tiff_open_read (path, &err, error);
   if (!tif)
     return FALSE;
   guint32 w = 0, hgt = 0;

@@ -6,6 +6,7 @@
 #include "tsr-session.h"
 
 #include <errno.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <png.h>
@@ -286,16 +287,10 @@ read_jpeg (const char *path, FILE *fp, GError **error)
 
 /* ---------------------------------------------------------------- TIFF */
 
-typedef struct
-{
-  char msg[256];
-  int n;
-} TiffErr;
-
 static int
 tiff_err_cb (TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
 {
-  TiffErr *e = user;
+  TsrTiffErr *e = user;
   if (e && e->n++ == 0)
     g_vsnprintf (e->msg, sizeof e->msg, fmt, ap);
   return 1;
@@ -307,20 +302,32 @@ tiff_warn_cb (TIFF *tif, void *user, const char *module, const char *fmt, va_lis
   return 1;
 }
 
-TsrImage *
-tsr_image_tiff_read (const char *path, GError **error)
+TIFF *
+tsr_tiff_open_read (const char *path, TsrTiffErr *err, GError **error)
 {
-  TiffErr err = { "", 0 };
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_NOT_FOUND, _("%s: cannot open: %s"), path, g_strerror (ENOENT));
+      return NULL;
+    }
   TIFFOpenOptions *opts = TIFFOpenOptionsAlloc ();
-  TIFFOpenOptionsSetErrorHandlerExtR (opts, tiff_err_cb, &err);
+  TIFFOpenOptionsSetErrorHandlerExtR (opts, tiff_err_cb, err);
   TIFFOpenOptionsSetWarningHandlerExtR (opts, tiff_warn_cb, NULL);
   TIFF *tif = TIFFOpenExt (path, "r", opts);
   TIFFOpenOptionsFree (opts);
   if (!tif)
-    {
-      g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, "%s: bad TIFF file (%s)", path, err.msg);
-      return NULL;
-    }
+    g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: bad TIFF file (%s)"), path,
+                 err->msg[0] ? err->msg : _("not a TIFF file"));
+  return tif;
+}
+
+TsrImage *
+tsr_image_tiff_read (const char *path, GError **error)
+{
+  TsrTiffErr err = { "", 0 };
+  TIFF *tif = tsr_tiff_open_read (path, &err, error);
+  if (!tif)
+    return NULL;
   guint32 w = 0, h = 0;
   guint16 spp = 1, bps = 8, fmt = SAMPLEFORMAT_UINT, planar = PLANARCONFIG_CONTIG, photo = PHOTOMETRIC_MINISBLACK;
   TIFFGetField (tif, TIFFTAG_IMAGEWIDTH, &w);

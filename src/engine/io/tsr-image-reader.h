@@ -41,6 +41,17 @@ gboolean        tsr_video_supported (void);
 /* Read one still image (PNG, JPEG, TIFF or FITS, by content). */
 TsrImage       *tsr_image_file_read (const char *path, GError **error);
 
+/* libtiff's first error message while a file is open (warnings are dropped). */
+typedef struct
+{
+  char msg[256];
+  int n;
+} TsrTiffErr;
+struct tiff;
+/* Open a TIFF for reading with libtiff's messages collected in err instead of printed; NULL
+ * with a one-line error naming the file (not found, or not a TIFF) otherwise. */
+struct tiff    *tsr_tiff_open_read (const char *path, TsrTiffErr *err, GError **error);
+
 /* Read a TIFF (8/16/32-bit unsigned or 32-bit float, grey or RGB, chunky or planar). */
 TsrImage       *tsr_image_tiff_read (const char *path, GError **error);
 
