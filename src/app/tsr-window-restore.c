@@ -57,7 +57,17 @@ restore_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
     }
   RestoreOut *o = g_new0 (RestoreOut, 1);
   o->result = r;
-  o->surface = tsr_window_render_display (r->image);
+  /* a colour session restores to RGB (engine: the luminance latent × the mean stack's colour
+   * ratios); shown with the mean stack's automatic stretch, as the CLI's preview: the
+   * restored sky is (near) exact zeros, its own stretch would show it almost black */
+  if (r->mean)
+    {
+      TsrStretch st;
+      tsr_stretch_auto (r->mean, &st);
+      o->surface = tsr_render_surface (r->image, &st, 1);
+    }
+  else
+    o->surface = tsr_window_render_display (r->image);
   if (r->mean)
     o->mean_surface = tsr_window_render_display (r->mean);
   g_task_return_pointer (task, o, restore_out_free);

@@ -31,7 +31,7 @@ cli_restore (int argc, char **argv)
   char **sets = NULL;
   gboolean recursive = FALSE, verbose = FALSE;
   GOptionEntry entries[] = {
-    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Restored latent image (float32 FITS, luminance)"), N_("OUT.fits") },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Restored image (float32 FITS; RGB for a Bayer or colour session)"), N_("OUT.fits") },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config, N_("Read parameters (and the session, if none is given) from a .tessera project"), N_("FILE") },
     { "set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets, N_("Set a parameter, e.g. --set restore.holdout=0.05 (repeatable)"), N_("KEY=VALUE") },
     { "mean-stack", 0, 0, G_OPTION_ARG_FILENAME, &mean_out, N_("Also write the mean stack of the same registered frames"), N_("MEAN.fits") },

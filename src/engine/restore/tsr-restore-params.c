@@ -44,6 +44,8 @@ static const TsrParamSpec specs[] = {
                   N_("Radius of the measured PSFs as a multiple of four standard deviations of the seeing; wider keeps the flux of the wings")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.diffuse", diffuse, 0, 1000,
                   N_("Node spacing, in FWHMs, of a smooth map added to the latent that keeps faint diffuse light and lets the background dip below the fitted planes (0 = none)")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.chroma", chroma, 0, 100,
+                  N_("Colour sessions: width, in FWHMs, of the window in which the mean stack's colour ratios are carried onto the restored luminance (0 = a luminance result)")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.gain", gain, 0, 1e6,
                   N_("Gain in electrons per ADU for the Poisson part of the pixel noise; 0 = background RMS only")),
   TSR_KEY_INT (TsrRestoreParams, "restore.seed", seed, 0, 2147483647,
@@ -75,6 +77,7 @@ tsr_restore_params_init (TsrRestoreParams *p)
   p->sparsity_snr = 2.0;
   p->psf_span = 2.0;
   p->diffuse = 20.0;
+  p->chroma = 1.0;
   p->gain = 0.0;
   p->seed = 1;
   p->memory_mb = 2048.0;

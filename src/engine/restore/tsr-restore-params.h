@@ -35,6 +35,9 @@ typedef struct
   double diffuse;        /* restore.diffuse: node spacing, in median FWHMs, of a smooth signed
                             map added to the latent (bilinear grid, learnt; diffuse light and the
                             background's local error); 0 = none (20) */
+  double chroma;         /* restore.chroma: colour sessions: σ, in median FWHMs, of the window in
+                            which the mean stack's colour ratios are measured and carried onto
+                            the luminance latent (1.0); 0 = a luminance result */
   double gain;           /* restore.gain: e-/ADU for the Poisson part of σ; 0 = background RMS only */
   int seed;              /* restore.seed: initialisation, crops and held-out pixels (1) */
   double memory_mb;      /* restore.memory_mb (2048) */

@@ -16,6 +16,7 @@
 #include "tsr-deconv.h"
 #include "tsr-demosaic.h"
 #include "tsr-error.h"
+#include "tsr-frame-file.h"
 #include "tsr-nn-train.h"
 #include "tsr-psf.h"
 #include "tsr-register.h"
@@ -38,6 +39,8 @@ typedef struct
   double plane[3];       /* background a + b x + c y */
   double rms, scale, fwhm;
   TsrPsf *psf;
+  double cplane[3][3];   /* colour sessions: background plane of each channel */
+  gboolean coloured;     /* its channels were added to Job.csum */
 } RFrame;
 
 typedef struct
@@ -56,6 +59,13 @@ typedef struct
   GArray *ref_stars;
   guint nu;
   guint *used;
+  /* colour sessions (Bayer or RGB frames): Σ over frames of each channel minus its
+   * background plane, ÷ the photometric scale, and the count, for the chroma of the result */
+  GMutex lock;
+  float *csum;           /* 3 · W · H */
+  guint16 *ccnt;         /* W · H */
+  /* where pixels may be held out (1): sky, not sources (NULL: everywhere) */
+  guint8 *hold_ok;
 } Job;
 
 /* ---------------------------------------------------------------------------------------
@@ -283,6 +293,58 @@ plane_at (const double *p, double x, double y)
   return p[0] + p[1] * x + p[2] * y;
 }
 
+/* Colour sessions: add (sign +1) or take out (−1, a frame the validity gate dropped after
+ * the pass) one warped RGB frame's background-subtracted, scaled channels to the sums the
+ * chroma of the result is made from (valid where the luminance is). */
+static void
+colour_accumulate (Job *j, const RFrame *f, const TsrImage *wp, const guint8 *m, int sign)
+{
+  int W = j->W, H = j->H;
+  gsize n = (gsize) W * H;
+  g_mutex_lock (&j->lock);
+  if (!j->csum)
+    {
+      j->csum = g_new0 (float, 3 * n);
+      j->ccnt = g_new0 (guint16, n);
+    }
+  for (int c = 0; c < 3; c++)
+    {
+      const float *v = tsr_image_plane (wp, c);
+      float *d = j->csum + (gsize) c * n;
+      for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+          {
+            gsize k = (gsize) y * W + x;
+            if (m[k])
+              d[k] += (float) (sign * (v[k] - plane_at (f->cplane[c], x, y)) / f->scale);
+          }
+    }
+  for (gsize k = 0; k < n; k++)
+    if (m[k])
+      j->ccnt[k] = (guint16) (j->ccnt[k] + sign);
+  g_mutex_unlock (&j->lock);
+}
+
+/* The frame as read → (demosaiced) and warped into the reference geometry. */
+static TsrImage *
+frame_warped (const Job *j, const TsrImage *img, const TsrTransform *tf, const char *path, GError **error)
+{
+  g_autoptr (TsrImage) dm = NULL;
+  if (img->channels == 1 && img->cfa != TSR_CFA_NONE)
+    {
+      if (!(dm = tsr_demosaic (img)))
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: cannot demosaic the frame"), path);
+          return NULL;
+        }
+      img = dm;
+    }
+  TsrImage *wp = tsr_warp (img, tf, j->W, j->H, TSR_CFA_NONE, j->tp->reg.interp);
+  if (!wp)
+    g_set_error (error, TSR_ERROR, TSR_ERROR_FAILED, _("%s: cannot warp the frame into the reference geometry"), path);
+  return wp;
+}
+
 static gboolean
 stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GCancellable *cancellable,
             GError **error)
@@ -292,26 +354,12 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
   if (!fr->registered)
     return TRUE;
   const TsrFrameInfo *fi = tsr_session_frame (j->s, index);
-  g_autoptr (TsrImage) dm = NULL;
-  if (img->channels == 1 && img->cfa != TSR_CFA_NONE)
-    {
-      if (!(dm = tsr_demosaic (img)))
-        {
-          g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: cannot demosaic the frame"), fi->path);
-          return FALSE;
-        }
-      img = dm;
-    }
   TsrTransform inv;
   if (!tsr_transform_invert (&fr->transform, &inv))
     return TRUE; /* degenerate: unused */
-  g_autoptr (TsrImage) wp = tsr_warp (img, &fr->transform, j->W, j->H, TSR_CFA_NONE, j->tp->reg.interp);
+  g_autoptr (TsrImage) wp = frame_warped (j, img, &fr->transform, fi->path, error);
   if (!wp)
-    {
-      g_set_error (error, TSR_ERROR, TSR_ERROR_FAILED, _("%s: cannot warp the frame into the reference geometry"),
-                   fi->path);
-      return FALSE;
-    }
+    return FALSE;
   gsize n = (gsize) j->W * j->H;
   float *y = g_try_new (float, n);
   guint8 *m = g_try_new (guint8, n);
@@ -335,6 +383,29 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
   if (!(f->rms > 0))
     f->rms = 1.0;
   f->scale = frame_scale (j, fr->stars, &inv);
+  if (wp->channels == 3 && j->rp->chroma > 0)
+    {
+      /* colour: each channel's own background plane, then into the chroma sums */
+      float *cv = g_try_new (float, n);
+      if (!cv)
+        {
+          g_free (y);
+          g_free (m);
+          g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("%s: not enough memory to keep the frame"), fi->path);
+          return FALSE;
+        }
+      for (int c = 0; c < 3; c++)
+        {
+          const float *p = tsr_image_plane (wp, c);
+          for (gsize k = 0; k < n; k++)
+            cv[k] = m[k] ? p[k] : 0.0f;
+          double crms;
+          fit_background (cv, m, j->W, j->H, f->cplane[c], &crms);
+        }
+      g_free (cv);
+      colour_accumulate (j, f, wp, m, +1);
+      f->coloured = TRUE;
+    }
   double fwhm = isfinite (fr->fwhm) && fr->fwhm > 0.3 ? fr->fwhm : 3.0;
   f->fwhm = fwhm;
   /* PSF from isolated well-measured stars, on the warped luminance (the data the decoder
@@ -689,7 +760,7 @@ load_input (const Job *j, Bufs *b, int x0, int y0, double frac, guint64 seed)
        * without it the encoder learnt to amplify the thinned input and the latent read
        * bright where the batch-norm statistics did not absorb it (random crops, whose
        * statistics come from unthinned tiles: isolated stars 15–19 % bright; docs/restore.md) */
-      float is = (float) (1.0 / f->rms / (frac > 0 ? 1.0 - frac : 1.0));
+      float is1 = (float) (1.0 / f->rms), is = (float) (1.0 / f->rms / (frac > 0 ? 1.0 - frac : 1.0));
       for (int yy = 0; yy < lh; yy++)
         for (int xx = 0; xx < lw; xx++)
           {
@@ -698,8 +769,9 @@ load_input (const Job *j, Bufs *b, int x0, int y0, double frac, guint64 seed)
             if (x >= 0 && y >= 0 && x < j->W && y < j->H)
               {
                 gsize k = (gsize) y * j->W + x;
-                if (f->m[k] && !(frac > 0 && held_out (seed, u, k, frac)))
-                  v = (float) ((f->y[k] - plane_at (f->plane, x, y)) * is);
+                gboolean may = frac > 0 && (!j->hold_ok || j->hold_ok[k]);
+                if (f->m[k] && !(may && held_out (seed, u, k, frac)))
+                  v = (float) ((f->y[k] - plane_at (f->plane, x, y)) * (may ? is : is1));
               }
             z[(gsize) yy * lw + xx] = v;
           }
@@ -990,8 +1062,71 @@ job_clear (Job *j)
     }
   g_free (j->frames);
   g_free (j->used);
+  g_free (j->csum);
+  g_free (j->ccnt);
+  g_free (j->hold_ok);
+  g_mutex_clear (&j->lock);
   if (j->ref_stars)
     g_array_free (j->ref_stars, TRUE);
+}
+
+/* Colour sessions: the result in colour. The latent X is luminance (the mean of the three
+ * channels); each channel is X · r_c, with r_c the local colour ratio of the mean stack of
+ * the same frames: the least-squares slope of M_c against its luminance L in a Gaussian
+ * window of restore.chroma median FWHMs (σ), r_c = (S(M_c·L) + λ) / (S(L²) + λ), λ the
+ * per-pixel noise variance of L (where there is no signal the ratio goes to neutral instead
+ * of following the noise). Σ_c r_c = 3 exactly, so the channels' mean is X; within a star
+ * the ratio is the star's colour at the mean stack's (matched) resolution, so each channel's
+ * flux is the latent's times the star's colour, and the sharper core carries no fringe
+ * (docs/restore.md). */
+static void
+colour_result (Job *j, TsrRestoreResult *res)
+{
+  int W = j->W, H = j->H;
+  gsize n = (gsize) W * H;
+  g_autoptr (TsrImage) mean = tsr_image_new (W, H, 3);
+  g_autoptr (TsrImage) lum = tsr_image_new (W, H, 1);
+  for (gsize k = 0; k < n; k++)
+    {
+      gboolean ok = j->ccnt[k] > 0 && res->mean->mask[k];
+      double l = 0;
+      for (int c = 0; c < 3; c++)
+        {
+          float v = ok ? j->csum[(gsize) c * n + k] / j->ccnt[k] : 0.0f;
+          mean->data[(gsize) c * n + k] = v;
+          l += v;
+        }
+      mean->mask[k] = lum->mask[k] = ok;
+      lum->data[k] = (float) (l / 3);
+    }
+  /* λ: the per-pixel variance of L on the sky (robust, sources clipped) */
+  double sl = tsr_restore_sky_sigma (lum, 0);
+  double lambda = isfinite (sl) && sl > 0 ? sl * sl : 1e-12;
+  double sg = j->rp->chroma * MAX (res->median_fwhm, 1.0);
+  g_autoptr (TsrImage) q = tsr_image_new (W, H, 1);
+  for (gsize k = 0; k < n; k++)
+    {
+      q->data[k] = lum->data[k] * lum->data[k];
+      q->mask[k] = lum->mask[k];
+    }
+  float *qs = smooth_gauss (q, sg);
+  TsrImage *out = tsr_image_new (W, H, 3);
+  for (int c = 0; c < 3; c++)
+    {
+      for (gsize k = 0; k < n; k++)
+        q->data[k] = mean->data[(gsize) c * n + k] * lum->data[k];
+      float *ps = smooth_gauss (q, sg);
+      float *o = out->data + (gsize) c * n;
+      for (gsize k = 0; k < n; k++)
+        o[k] = (float) (res->image->data[k] * ((ps[k] + lambda) / (qs[k] + lambda)));
+      g_free (ps);
+    }
+  g_free (qs);
+  memcpy (out->mask, res->image->mask, n);
+  res->luminance = res->image;
+  res->image = out;
+  tsr_image_unref (res->mean);
+  res->mean = g_steal_pointer (&mean);
 }
 
 void
@@ -1005,6 +1140,8 @@ tsr_restore_result_free (TsrRestoreResult *r)
     tsr_image_unref (r->mean);
   if (r->smooth)
     tsr_image_unref (r->smooth);
+  if (r->luminance)
+    tsr_image_unref (r->luminance);
   if (r->stats)
     g_array_free (r->stats, TRUE);
   g_free (r);
@@ -1028,6 +1165,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   j->H = s->height;
   j->n_frames = tsr_session_n_frames (s);
   j->frames = g_new0 (RFrame, j->n_frames);
+  g_mutex_init (&j->lock);
   gsize budget = MIN ((gsize) (rp->memory_mb * (double) MIB), tsr_run_memory_budget (run));
   /* the calibration masters the session holds for the whole run (calib/) come out of it first */
   gsize held = tsr_session_filter_bytes (s);
@@ -1059,6 +1197,20 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   for (guint i = 0; i < j->n_frames; i++)
     if (j->frames[i].staged && reg->frames[i].gate == 0)
       j->used[j->nu++] = i;
+    else if (j->frames[i].coloured)
+      {
+        /* the gate (decided over all frames after the pass) dropped a frame whose channels
+         * are in the chroma sums: read and warp it again and take it out */
+        const TsrFrameInfo *fi = tsr_session_frame (s, i);
+        g_autoptr (TsrImage) img = tsr_session_read_frame (s, i, error);
+        g_autoptr (TsrImage) wp = img ? frame_warped (j, img, &reg->frames[i].transform, fi->path, error) : NULL;
+        if (!wp)
+          {
+            job_clear (j);
+            return NULL;
+          }
+        colour_accumulate (j, &j->frames[i], wp, j->frames[i].m, -1);
+      }
   if (j->nu == 0)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_NO_VALID,
@@ -1129,7 +1281,10 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
    * planes per frame of (256 + 2 halo)², halo ≤ 4 FWHM + 1), the L1 prior's sky map and the
    * smooth map's image (restore.diffuse: W·H·5) with its crop buffers (12 bytes per crop px) */
   gsize tile_side = (gsize) MIN (256, MAX (W, H)) + 2 * (gsize) MAX (8, ceil (4.0 * res->median_fwhm) + 1);
+  /* colour: the chroma sums (14 bytes per px) and, at the end, the mean stack's channels, their
+   * products, two smoothed planes and the RGB result (40 bytes per px) */
   res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * (rp->diffuse > 0 ? 14 : 9)
+                         + (j->csum ? (gsize) W * H * 54 : 0)
                          + (rp->diffuse > 0 ? (gsize) ow * oh * 12 : 0)
                          + (gsize) (2 * K + 2) * n * tile_side * tile_side * sizeof (float);
   if (res->memory_estimate > budget)
@@ -1188,6 +1343,11 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   float *Cq = g_new0 (float, (gsize) ow * oh);
   double *Gc = g_new (double, (gsize) ow * oh);
   guint8 *l1w = rp->sparsity > 0 ? sky_weight_map (res->mean, res->median_fwhm, rp->sparsity_snr) : NULL;
+  /* held-out pixels only on sky: hidden from the input where a star is, the encoder learnt to
+   * fill the holes in bright cores and the stars read 10 % bright at inference (random
+   * crops; docs/restore.md) */
+  if (!g_getenv ("TSR_RESTORE_HOLD_ALL"))
+    j->hold_ok = sky_weight_map (res->mean, res->median_fwhm, 2.0);
   res->stats = g_array_new (FALSE, FALSE, sizeof (TsrRestoreStepStats));
   gboolean whole = ow == W && oh == H;
   double frac = rp->holdout, smooth = NAN, best_h = INFINITY;
@@ -1438,7 +1598,25 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       return NULL;
     }
 
-  /* header: the method, what the stop decided, every parameter */
+  if (j->csum)
+    colour_result (j, res);
+
+  /* header: the reference frame's (as process writes it), NCOMBINE, the method, what the
+   * stop decided, every parameter */
+  {
+    TsrFitsInfo info;
+    TsrHeader *h = NULL;
+    if (tsr_frame_read_info (tsr_session_frame (s, res->reference)->path, &info, &h, NULL))
+      {
+        tsr_fits_info_clear (&info);
+        tsr_header_free (res->image->header);
+        res->image->header = h;
+        tsr_header_free (res->mean->header);
+        res->mean->header = tsr_header_copy (h);
+      }
+    tsr_header_set_int (res->image->header, "NCOMBINE", j->nu, "frames combined");
+    tsr_header_set_int (res->mean->header, "NCOMBINE", j->nu, "frames combined");
+  }
   TsrHeader *hd = res->image->header;
   tsr_header_set_string (hd, "RESTORE", "AstroClearNet deep image prior (Tessera)", "multi-frame restoration");
   tsr_header_set_int (hd, "RS_NFRM", j->nu, "frames used");
@@ -1460,6 +1638,7 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   tsr_header_set_double (hd, "RS_PSFSP", rp->psf_span, "restore.psf_span");
   tsr_header_set_double (hd, "RS_GAIN", rp->gain, "restore.gain");
   tsr_header_set_int (hd, "RS_SEED", rp->seed, "restore.seed");
+  tsr_header_set_double (hd, "RS_CHROM", rp->chroma, "restore.chroma (colour ratio window, FWHM)");
   tsr_header_set_int (hd, "RS_PSFR", rf, "PSF radius, px");
   tsr_header_set_double (hd, "RS_FWHM", res->median_fwhm, "median frame FWHM, px");
   g_autofree char *hist = tsr_restore_params_history (rp, tp, run);

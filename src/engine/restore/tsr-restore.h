@@ -29,10 +29,14 @@ typedef struct
 
 typedef struct
 {
-  TsrImage *image;       /* the latent x (background-subtracted, reference frame's units), mono */
+  TsrImage *image;       /* the latent x (background-subtracted, reference frame's units): mono,
+                            or for a colour (Bayer or RGB) session RGB — the luminance latent
+                            times the mean stack's local colour ratios (restore.chroma) */
+  TsrImage *luminance;   /* colour sessions: the luminance latent itself (NULL for mono) */
   TsrImage *smooth;      /* the smooth signed map inside image (restore.diffuse; NULL when 0):
                             image − smooth is the non-negative latent */
-  TsrImage *mean;        /* mean of the same registered frames, background-subtracted, scaled */
+  TsrImage *mean;        /* mean of the same registered frames, background-subtracted, scaled
+                            (RGB for a colour session) */
   guint n_frames;        /* frames used */
   guint reference;
   guint steps;           /* steps taken */
