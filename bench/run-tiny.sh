@@ -22,4 +22,5 @@ run "$b/bench-denoise" --width 128 --height 96
 run "$b/bench-restore" 3 96 64 10 64
 "$build/src/cli/tessera-cli" process "$tmp/session" -o "$tmp/r.fits" --mean-stack "$tmp/m.fits" > /dev/null
 run "$b/bench-compare" "$tmp/m.fits" "$tmp/r.fits"
+run "$b/bench-restore-colour" "$tmp/m.fits" "$tmp/r.fits"
 echo "every benchmark ran"

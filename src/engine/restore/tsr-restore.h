@@ -65,6 +65,13 @@ double            tsr_restore_fourier_sharpness (const TsrImage *img, int border
  * iterated 3σ clipping (stars excluded), valid pixels minus border. */
 double            tsr_restore_sky_sigma (const TsrImage *img, int border);
 
+/* A colour result from a luminance image lum (the mean of the channels) and the RGB mean
+ * stack of the same frames in the same geometry: channel c = lum · r_c, r_c the mean stack's
+ * local colour ratio at the resolution of a Gaussian of sigma px (regularised to neutral
+ * where the smoothed luminance is at the sky noise; Σ_c r_c = 3, so the channels' mean is
+ * lum). The restore job's colour step (restore.chroma × the median FWHM). */
+TsrImage         *tsr_restore_colour (const TsrImage *lum, const TsrImage *mean, double sigma);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrRestoreResult, tsr_restore_result_free)
 
 G_END_DECLS
