@@ -13,7 +13,9 @@
  * rings around (X, Y) out to 200 px, minus the median of the 160–200 px rings, and their
  * ratio. --aperture: the aperture radius in median FWHMs (3). --recolour S: the restored
  * image's luminance coloured again by tsr_restore_colour with a window of S median FWHMs
- * (restore.chroma = S) before the measures. Mono images: the flux line only. */
+ * (restore.chroma = S) before the measures. --png PREFIX (with --galaxy): 400 × 400 crops
+ * around the galaxy of both images with the mean stack's automatic stretch, PREFIX-mean.png
+ * and PREFIX-restored.png. Mono images: the flux line only. */
 #include "tessera.h"
 
 #include <math.h>
@@ -101,6 +103,7 @@ main (int argc, char **argv)
 {
   const char *gal = NULL;
   double apk = 3, recol = 0;
+  const char *png = NULL;
   const char *files[2] = { NULL, NULL };
   int nf = 0;
   for (int i = 1; i < argc; i++)
@@ -109,6 +112,8 @@ main (int argc, char **argv)
         gal = argv[++i];
       else if (!strcmp (argv[i], "--aperture") && i + 1 < argc)
         apk = g_ascii_strtod (argv[++i], NULL);
+      else if (!strcmp (argv[i], "--png") && i + 1 < argc)
+        png = argv[++i];
       else if (!strcmp (argv[i], "--recolour") && i + 1 < argc)
         recol = g_ascii_strtod (argv[++i], NULL);
       else if (nf < 2)
@@ -116,7 +121,7 @@ main (int argc, char **argv)
     }
   if (nf != 2)
     {
-      fprintf (stderr, "usage: bench-restore-colour MEAN.fits RESTORED.fits [--galaxy X,Y] [--aperture K] [--recolour S]\n");
+      fprintf (stderr, "usage: bench-restore-colour MEAN.fits RESTORED.fits [--galaxy X,Y] [--aperture K] [--recolour S] [--png PREFIX]\n");
       return 2;
     }
   GError *e = NULL;
@@ -262,6 +267,31 @@ main (int argc, char **argv)
         {
           double m = s1[r] / MAX (cnt[r], 1) - bm, q = s2[r] / MAX (cnt[r], 1) - br;
           printf ("  %3d-%3d  %9.2f  %9.2f  %6.3f\n", 5 * r, 5 * r + 5, m, q, q / m);
+        }
+    }
+  if (gal && png)
+    {
+      double gx, gy;
+      sscanf (gal, "%lf,%lf", &gx, &gy);
+      int x0 = CLAMP ((int) gx - 200, 0, MAX (W - 400, 0)), y0 = CLAMP ((int) gy - 200, 0, MAX (H - 400, 0));
+      int cw = MIN (400, W), ch = MIN (400, H);
+      TsrStretch st;
+      tsr_stretch_auto (mean, &st);
+      const TsrImage *src[2] = { mean, rest };
+      const char *name[2] = { "mean", "restored" };
+      for (int i = 0; i < 2; i++)
+        {
+          g_autoptr (TsrImage) cr = tsr_image_new (cw, ch, nc);
+          for (int c = 0; c < nc; c++)
+            for (int y = 0; y < ch; y++)
+              memcpy (cr->data + ((gsize) c * ch + y) * cw, tsr_image_plane (src[i], c) + (gsize) (y0 + y) * W + x0,
+                      sizeof (float) * cw);
+          g_autofree char *path = g_strdup_printf ("%s-%s.png", png, name[i]);
+          if (!tsr_write_png_preview_with (cr, &st, path, 400, &e))
+            {
+              fprintf (stderr, "%s\n", e->message);
+              return 1;
+            }
         }
     }
   for (int c = 0; c < nc; c++)
