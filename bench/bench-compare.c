@@ -12,7 +12,13 @@
  * results have other reference frames, and a detector that finds fewer faint stars in one
  * image does not raise its median flux). Images of other sizes (a drizzle at scale 2) are
  * compared as they are: FWHM in their own pixels divided by their scale to the first
- * image's width, fluxes per first-image pixel area. */
+ * image's width, fluxes per first-image pixel area.
+ *
+ * Last lines, per RGB image: the colour of the median bright star (R/G, B/G of those
+ * fluxes) and the noise of each channel per unit of the stars' GREEN flux. A demosaic that
+ * moves star flux between channels (RCD as Siril ships it: R and B gain from green) lowers
+ * its R and B noise per own-channel flux without lowering any noise; per unit green flux it
+ * cannot (it stays sensitive to the images' colour balance, i.e. their reference frames). */
 #include "tessera.h"
 
 #include <math.h>
@@ -161,6 +167,7 @@ main (int argc, char **argv)
   Meas *m = g_new0 (Meas, (gsize) ni * 3);
   int *nc = g_new0 (int, ni);
   guint nmin[3] = { G_MAXUINT, G_MAXUINT, G_MAXUINT };
+  double *fl = g_new0 (double, (gsize) ni * 3);
   for (int i = 0; i < ni; i++)
     {
       GError *e = NULL;
@@ -190,6 +197,7 @@ main (int argc, char **argv)
         guint k = nmin[c];
         double flux = k ? g_array_index (q->flux, double, q->flux->len - 1 - k / 2) : NAN;
         q->row.noise_flux = q->noise / flux;
+        fl[i * 3 + c] = flux;
       }
   for (int i = 0; i < ni; i++)
     for (int c = 0; c < nc[i]; c++)
@@ -202,6 +210,21 @@ main (int argc, char **argv)
       }
   printf ("noise8/flux: σ of 8×8 block means over the median aperture flux of the %u/%u/%u brightest stars "
           "(rank-matched); FWHM in first-image pixels\n", nmin[0], nmin[1], nmin[2]);
+  /* the colour of the median bright star: a demosaic that moves flux between channels (or
+   * a colour scale) shows here, and it enters noise8/flux per channel */
+  for (int i = 0; i < ni; i++)
+    if (nc[i] == 3 && nc[0] == 3)
+      {
+        g_autofree char *bn = g_path_get_basename (argv[i + 1]);
+        double rg = fl[i * 3] / fl[i * 3 + 1], bg = fl[i * 3 + 2] / fl[i * 3 + 1];
+        double q[3];
+        for (int c = 0; c < 3; c++)
+          q[c] = (m[i * 3 + c].noise / fl[i * 3 + 1]) / (m[c].noise / fl[1]);
+        printf ("%-40s star flux R/G %.4f B/G %.4f (× first image's: %.4f %.4f); noise8 per unit green "
+                "flux × first image's: R %.3f G %.3f B %.3f\n", bn, rg, bg, rg / (fl[0] / fl[1]),
+                bg / (fl[2] / fl[1]), q[0], q[1], q[2]);
+      }
+  g_free (fl);
   for (int i = 0; i < ni; i++)
     for (int c = 0; c < nc[i]; c++)
       g_array_unref (m[i * 3 + c].flux);
