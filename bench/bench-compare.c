@@ -310,7 +310,9 @@ main (int argc, char **argv)
         printf (" %s %.3f", nc[0] == 3 ? (c == 0 ? "R" : c == 1 ? "G" : "B") : "L",
                 (m[i * 3 + c].noise / m[c].noise) / r[c]);
       if (nc[0] == 3)
-        printf ("; their colour × first image's: R/G %.4f B/G %.4f", r[0] / r[1], r[2] / r[1]);
+        printf ("; their colour × first image's: R/G %.4f B/G %.4f; noise8 per unit of their GREEN flux: R %.3f G %.3f "
+                "B %.3f", r[0] / r[1], r[2] / r[1], (m[i * 3].noise / m[0].noise) / r[1],
+                (m[i * 3 + 1].noise / m[1].noise) / r[1], (m[i * 3 + 2].noise / m[2].noise) / r[1]);
       printf ("\n");
       for (int c = 0; c < nc[0]; c++)
         g_array_unref (q[c]);
