@@ -5,6 +5,10 @@
 # Tessera (apt-get install siril to run this).
 # Usage: bench/run-siril-quality.sh BUILD_DIR SESSION_DIR [tessera-cli process options…]
 #   e.g. bench/run-siril-quality.sh build ../shared/data/seestar-m94-s3
+# bench-compare's last lines: the colour of the median bright star, then the two results' stars
+# matched by position: noise per unit of the SAME stars' flux per channel, their colour against
+# Siril's, and the noise per unit of their green flux (Siril's RCD debayer and its sky-based
+# channel scaling make stars brighter in red and blue than the sensor recorded; docs/tbqr.md).
 # SIRIL_CACHE=FILE.fits keeps Siril's stack there (made when absent, reused when present), so
 # that comparing Tessera settings does not rerun Siril each time.
 set -euo pipefail

@@ -482,7 +482,7 @@ test_demosaic_rcd (void)
 {
   /* undersampled stars (FWHM 1.2–2.9 px): the same flux per channel as Malvar–He–Cutler
    * (which conserves it to 0.2 %) in a 10 px aperture, mean over 40 stars; in 5 px apertures
-   * RCD reads up to ~2 % less, its flux correction (a σ = 1.5 px blur of radius 4) spreads
+   * RCD reads up to ~2.6 % less, its flux correction (a σ = 1.5 px blur of radius 4) spreads
    * that far (reported). The errors against the truth of both are the point sampling of the
    * 2 px-pitch red and blue lattices, the same for both (issue #17, part C). */
   for (double sg = 0.5; sg <= 1.26; sg += 0.15)
