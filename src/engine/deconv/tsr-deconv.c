@@ -279,7 +279,7 @@ mem_plan (const Job *j, int T, MemPlan *m)
   m->per_worker = (gsize) (nreal * 4) + spec                                   /* FFT work */
                   + 2 * spec                                                   /* K, second adjoint spectrum */
                   + (gsize) 3 * m->max_lw * m->max_lh * sizeof (float)         /* h∗x, 2 scatters */
-                  + m->max_obs * (10 * sizeof (float) + 1);                    /* y, ex, ey, d1, d2, 1/v, z, base, mask… */
+                  + m->max_obs * (11 * sizeof (float) + 1);                    /* y, ex, ey, d1, d2, 1/v, z, taps, mask… */
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -300,10 +300,11 @@ typedef struct
   TsrConvWork *work;
   float *K;                 /* the frame's kernel spectrum when the cache is off */
   float *cv, *s1, *s2;      /* h∗x on the tile's valid region, and the two scatters */
-  float *y, *ex, *ey;       /* staged pixels; ex, ey then hold the cubic's fractions */
+  float *y, *ex, *ey;       /* staged pixels */
   float *d1, *d2, *wv, *zs; /* data and model above the background, 1/variance, residual z */
   float *z;                 /* subsample of z for the MAD */
   gint32 *bi;               /* index of the cubic's first tap in cv */
+  guint32 *kt;              /* its weights: keys_table entries, x | y << 16 */
   guint8 *m;
   GArray *samples;          /* |ratio − 1| samples (their median does not depend on the order) */
   double cpu;               /* thread CPU seconds spent on frames */
@@ -358,6 +359,7 @@ worker_new (const Job *j)
   w->zs = g_new (float, no);
   w->z = g_new (float, MIN (no, (gsize) 2 * DELTA_SAMPLES));
   w->bi = g_new (gint32, no);
+  w->kt = g_new (guint32, no);
   w->m = g_new (guint8, no);
   w->samples = g_array_new (FALSE, FALSE, sizeof (float));
   return w;
@@ -380,6 +382,7 @@ worker_free (Worker *w)
   g_free (w->zs);
   g_free (w->z);
   g_free (w->bi);
+  g_free (w->kt);
   g_free (w->m);
   g_array_free (w->samples, TRUE);
   g_free (w);
@@ -472,6 +475,28 @@ keys4 (float t)
   return inner * mi + outer * mo;
 }
 
+/* Keys weights tabulated at fractions i / KEYS_N (the sample position rounded to 1/4096 px,
+ * far below the registration's error): one load per axis instead of two cubic polynomials,
+ * in both the sampling and its transpose (which use the same entries, so the pair stays exact
+ * adjoints) */
+#define KEYS_N 4096
+static V4 keys_table[KEYS_N + 1];
+
+static gpointer
+keys_table_init (gpointer data)
+{
+  (void) data;
+  for (int i = 0; i <= KEYS_N; i++)
+    keys_table[i] = keys4 ((float) i / KEYS_N);
+  return NULL;
+}
+
+static inline guint32
+keys_index (double f)
+{
+  return (guint32) (f * KEYS_N + 0.5);
+}
+
 static double
 process_cpu_seconds (void)
 {
@@ -551,13 +576,13 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
           if (!w->m[k])
             continue;
           double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (qy + w->ey[k] + 0.5) - 0.5 + oy;
-          int ix = (int) floor (fx), iy = (int) floor (fy);
-          float tx = (float) (fx - ix), ty = (float) (fy - iy);
-          V4 wxv = keys4 (tx), wy = keys4 (ty);
+          /* fx, fy > 0 here (the tile's margin M), so the cast is the floor */
+          int ix = (int) fx, iy = (int) fy;
+          guint32 kx = keys_index (fx - ix), ky = keys_index (fy - iy);
+          V4 wxv = keys_table[kx], wy = keys_table[ky];
           gint32 base = (gint32) ((iy - 1) * vw + (ix - 1));
           w->bi[k] = base;
-          w->ex[k] = tx;
-          w->ey[k] = ty;
+          w->kt[k] = kx | (ky << 16);
           const float *c0 = cv + base;
           V4 rows = v4_load (c0) * wy[0] + v4_load (c0 + vw) * wy[1] + v4_load (c0 + 2 * vw) * wy[2]
                     + v4_load (c0 + 3 * vw) * wy[3];
@@ -630,7 +655,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
                 }
             }
           /* transpose of the cubic sampling */
-          V4 wxv = keys4 (w->ex[k]), wy = keys4 (w->ey[k]);
+          V4 wxv = keys_table[w->kt[k] & 0xffff], wy = keys_table[w->kt[k] >> 16];
           float *restrict p1 = s1 + w->bi[k], *restrict p2 = s2 + w->bi[k];
           V4 w1 = wxv * a1, w2 = wxv * a2;
           for (int b = 0; b < 4; b++, p1 += vw, p2 += vw)
@@ -1563,6 +1588,8 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   for (guint i = 0; i < n_threads; i++)
     workers[i] = worker_new (j);
   Shared *sh = shared_new (j);
+  static GOnce keys_once = G_ONCE_INIT;
+  g_once (&keys_once, keys_table_init, NULL);
   double cpu_it0 = process_cpu_seconds ();
   int n_items = j->ntx * j->nty * j->C;
   ItemStats *items = g_new0 (ItemStats, n_items);
