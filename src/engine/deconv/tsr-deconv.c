@@ -565,7 +565,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   const double sped = s * j->ped[c];
   const float spedf = (float) sped;
   const guint stride = MAX (1u, (nvalid + DELTA_SAMPLES - 1) / DELTA_SAMPLES);
-  guint nz = 0, cnt = 0;
+  guint nz = 0, cnt = 1;
   const float *cv = w->cv;
   for (int y = 0; y < oh; y++)
     {
@@ -601,8 +601,11 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
           w->d2[k] = mo;
           w->wv[k] = iv;
           w->zs[k] = z;
-          if (cnt++ % stride == 0)
-            w->z[nz++] = z;
+          if (--cnt == 0)
+            {
+              w->z[nz++] = z;
+              cnt = stride;
+            }
         }
     }
   double delta = j->delta_param;
@@ -620,6 +623,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   double *ssum = sh->is->scale_sums ? sh->is->scale_sums + 2 * u : NULL;
   double ss0 = 0, ss1 = 0;
   const float pedf = (float) j->ped[c];
+  const double inv_s = 1.0 / s;
   float *restrict s1 = w->s1, *restrict s2 = w->s2;
   for (int y = 0; y < oh; y++)
     {
@@ -649,7 +653,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
               int px = r * (t->qx0 + x) + j->pad;
               if (px >= t->cx0 && px < t->cx1)
                 {
-                  double mdl = w->d2[k] / s - pedf, dat = (double) w->d1[k] - sped;
+                  double mdl = w->d2[k] * inv_s - pedf, dat = (double) w->d1[k] - sped;
                   ss0 += wt * dat * mdl;
                   ss1 += wt * mdl * mdl;
                 }
