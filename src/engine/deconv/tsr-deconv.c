@@ -1255,8 +1255,8 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   guint n_threads = run->n_threads ? run->n_threads : g_get_num_processors ();
   n_threads = MAX (n_threads, 1u);
   /* the frames of a tile are split into this many chunks for the workers; not tied to the number
-   * of workers chosen below (up to 4 threads the sums do not depend on it) */
-  j->n_chunks = (int) MIN (j->nu, MAX (4u, n_threads));
+   * of workers chosen below (with 1 or 2 threads the sums do not depend on it) */
+  j->n_chunks = (int) MIN (j->nu, MAX (2u, n_threads));
   {
     int whole = MAX (j->LW, j->LH);
     int cands[] = { whole, 2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32 };
