@@ -289,11 +289,6 @@ mem_plan (const Job *j, int T, MemPlan *m)
 /* the first iteration after which the frames' scales are refitted (deconv.fit_scale) */
 #define SCALE_FIT_FROM 3
 
-/* the automatic Huber δ takes the MAD of the normalised residuals from at most about this many
- * samples per frame and tile (every k-th valid pixel, k fixed by the count): a full selection
- * over every pixel twice per frame and iteration cost as much as an FFT */
-#define DELTA_SAMPLES 32768
-
 /* Per worker thread: the per-frame buffers. */
 typedef struct
 {
@@ -302,7 +297,7 @@ typedef struct
   float *cv, *s1, *s2;      /* h∗x on the tile's valid region, and the two scatters */
   float *y, *ex, *ey;       /* staged pixels */
   float *d1, *d2, *wv, *zs; /* data and model above the background, 1/variance, residual z */
-  float *z;                 /* subsample of z for the MAD */
+  float *z;                 /* copy of z for the MAD (selected in place) */
   gint32 *bi;               /* index of the cubic's first tap in cv */
   guint32 *kt;              /* its weights: keys_table entries, x | y << 16 */
   guint8 *m;
@@ -357,7 +352,7 @@ worker_new (const Job *j)
   w->d2 = g_new (float, no);
   w->wv = g_new (float, no);
   w->zs = g_new (float, no);
-  w->z = g_new (float, MIN (no, (gsize) 2 * DELTA_SAMPLES));
+  w->z = g_new (float, no);
   w->bi = g_new (gint32, no);
   w->kt = g_new (guint32, no);
   w->m = g_new (guint8, no);
@@ -564,8 +559,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   const double ox = (double) j->M - t->lx0, oy = (double) j->M - t->ly0;
   const double sped = s * j->ped[c];
   const float spedf = (float) sped;
-  const guint stride = MAX (1u, (nvalid + DELTA_SAMPLES - 1) / DELTA_SAMPLES);
-  guint nz = 0, cnt = 1;
+  guint nz = 0;
   const float *cv = w->cv;
   for (int y = 0; y < oh; y++)
     {
@@ -601,11 +595,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
           w->d2[k] = mo;
           w->wv[k] = iv;
           w->zs[k] = z;
-          if (--cnt == 0)
-            {
-              w->z[nz++] = z;
-              cnt = stride;
-            }
+          w->z[nz++] = z;
         }
     }
   double delta = j->delta_param;
