@@ -10,9 +10,6 @@
 static const TsrFigure diag_figures[] = {
   TSR_FIG_FWHM, TSR_FIG_WEIGHTS, TSR_FIG_CC_HIST, TSR_FIG_FUNNEL, TSR_FIG_WEIGHT_MAP, TSR_FIG_VALIDATION,
 };
-static const char *const diag_tabs[] = {
-  N_("FWHM"), N_("Weights"), N_("CC"), N_("Funnel"), N_("Map"), N_("Validation"),
-};
 #define N_DIAG G_N_ELEMENTS (diag_figures)
 G_STATIC_ASSERT (N_DIAG == TSR_N_DIAG);
 
@@ -129,7 +126,7 @@ setup_cell (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer data)
   gtk_expression_bind (e, label, "label", item);
 }
 
-GtkWidget *
+void
 tsr_window_build_table (TsrWindow *self)
 {
   self->store = g_list_store_new (TSR_TYPE_FRAME_ROW);
@@ -138,9 +135,7 @@ tsr_window_build_table (TsrWindow *self)
   gtk_single_selection_set_autoselect (self->selection, TRUE);
   g_signal_connect (self->selection, "notify::selected-item", G_CALLBACK (tsr_window_on_selection_changed), self);
 
-  self->column_view = gtk_column_view_new (GTK_SELECTION_MODEL (g_object_ref (self->selection)));
-  gtk_column_view_set_show_column_separators (GTK_COLUMN_VIEW (self->column_view), TRUE);
-  gtk_widget_add_css_class (self->column_view, "data-table");
+  gtk_column_view_set_model (GTK_COLUMN_VIEW (self->column_view), GTK_SELECTION_MODEL (self->selection));
   GtkColumnViewColumn *first = NULL;
   for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
     {
@@ -166,30 +161,6 @@ tsr_window_build_table (TsrWindow *self)
   gtk_sort_list_model_set_sorter (sorted, gtk_column_view_get_sorter (GTK_COLUMN_VIEW (self->column_view)));
   gtk_column_view_sort_by_column (GTK_COLUMN_VIEW (self->column_view), first, GTK_SORT_ASCENDING);
 
-  GtkWidget *sw = gtk_scrolled_window_new ();
-  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (sw), self->column_view);
-  gtk_widget_set_size_request (sw, -1, 180);
-
-  /* beside the table: the selected frame's measurements against the gate's thresholds */
-  self->frame_detail = gtk_label_new (_("Select a frame to see why the gate keeps or leaves it."));
-  gtk_label_set_wrap (GTK_LABEL (self->frame_detail), TRUE);
-  gtk_label_set_xalign (GTK_LABEL (self->frame_detail), 0);
-  gtk_label_set_yalign (GTK_LABEL (self->frame_detail), 0);
-  gtk_label_set_selectable (GTK_LABEL (self->frame_detail), TRUE);
-  gtk_widget_add_css_class (self->frame_detail, "frame-detail");
-  gtk_widget_set_margin_start (self->frame_detail, 6);
-  gtk_widget_set_margin_end (self->frame_detail, 6);
-  gtk_widget_set_margin_top (self->frame_detail, 4);
-  GtkWidget *dsw = gtk_scrolled_window_new ();
-  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (dsw), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
-  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (dsw), self->frame_detail);
-  gtk_widget_set_size_request (dsw, 260, -1);
-  GtkWidget *paned = gtk_paned_new (GTK_ORIENTATION_HORIZONTAL);
-  gtk_paned_set_start_child (GTK_PANED (paned), sw);
-  gtk_paned_set_end_child (GTK_PANED (paned), dsw);
-  gtk_paned_set_resize_end_child (GTK_PANED (paned), FALSE);
-  gtk_paned_set_shrink_end_child (GTK_PANED (paned), FALSE);
-  return paned;
 }
 
 void
@@ -351,25 +322,18 @@ figure_draw_impl (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data
   tsr_report_draw (cr, w, h, fig, dark, self->analysis, self->weights, self->recon, self->selected_frame);
 }
 
-GtkWidget *
+void
 tsr_window_build_diagnostics (TsrWindow *self)
 {
-  GtkWidget *nb = gtk_notebook_new ();
-  gtk_notebook_set_scrollable (GTK_NOTEBOOK (nb), TRUE);
+  /* the notebook and its drawing areas are in ui/tsr-window.ui, in diag_figures order */
   for (guint i = 0; i < N_DIAG; i++)
     {
-      GtkWidget *area = gtk_drawing_area_new ();
+      GtkWidget *area = self->figures[i];
       g_object_set_data (G_OBJECT (area), "figure", GINT_TO_POINTER (diag_figures[i]));
       gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (area), figure_draw, self, NULL);
-      gtk_widget_set_size_request (area, 300, 220);
-      gtk_widget_set_hexpand (area, TRUE);
-      gtk_widget_set_vexpand (area, TRUE);
-      self->figures[i] = area;
-      GtkWidget *tab = gtk_label_new (_(diag_tabs[i]));
+      GtkWidget *tab = gtk_notebook_get_tab_label (GTK_NOTEBOOK (self->diagnostics), area);
       gtk_widget_set_tooltip_text (tab, tsr_figure_title (diag_figures[i]));
-      gtk_notebook_append_page (GTK_NOTEBOOK (nb), area, tab);
     }
-  return nb;
 }
 
 gboolean

@@ -1008,28 +1008,19 @@ shifts_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
   g_free (x);
 }
 
-GtkWidget *
-tsr_window_planetary_wrap_diagnostics (TsrWindow *self, GtkWidget *deep_sky)
+void
+tsr_window_planetary_init_diagnostics (TsrWindow *self)
 {
+  /* the "planetary" page of the diagnostics stack (ui/tsr-window.ui): quality, alignment */
   TsrPlanetaryUi *p = ui (self);
-  GtkWidget *nb = gtk_notebook_new ();
-  static const char *const tabs[] = { N_("Quality"), N_("Alignment") };
   GtkDrawingAreaDrawFunc draws[] = { quality_draw, shifts_draw };
   for (guint i = 0; i < G_N_ELEMENTS (p->figures); i++)
     {
-      GtkWidget *area = gtk_drawing_area_new ();
-      gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (area), draws[i], self, NULL);
-      gtk_widget_set_size_request (area, 300, 220);
-      gtk_widget_set_hexpand (area, TRUE);
-      gtk_widget_set_vexpand (area, TRUE);
-      p->figures[i] = area;
-      gtk_notebook_append_page (GTK_NOTEBOOK (nb), area, gtk_label_new (_(tabs[i])));
+      p->figures[i] = self->planetary_figures[i];
+      gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (p->figures[i]), draws[i], self, NULL);
     }
-  p->diag_stack = gtk_stack_new ();
-  gtk_stack_add_named (GTK_STACK (p->diag_stack), deep_sky, "deep-sky");
-  gtk_stack_add_named (GTK_STACK (p->diag_stack), nb, "planetary");
+  p->diag_stack = self->diag_stack;
   gtk_stack_set_visible_child_name (GTK_STACK (p->diag_stack), "deep-sky");
-  return p->diag_stack;
 }
 
 /* ---------------------------------------------------------------- parameter and wavelet panel */
@@ -1318,21 +1309,19 @@ build_panel (TsrWindow *self)
   return sw;
 }
 
-GtkWidget *
-tsr_window_planetary_wrap_params (TsrWindow *self, GtkWidget *deep_sky)
+void
+tsr_window_planetary_init_params (TsrWindow *self)
 {
+  /* the "planetary" page of the parameter stack (ui/tsr-window.ui); one row per key */
   TsrPlanetaryUi *p = ui (self);
-  p->params_stack = gtk_stack_new ();
-  gtk_stack_add_named (GTK_STACK (p->params_stack), deep_sky, "deep-sky");
+  p->params_stack = self->params_stack;
   gtk_stack_add_named (GTK_STACK (p->params_stack), build_panel (self), "planetary");
-  gtk_stack_set_visible_child_name (GTK_STACK (p->params_stack), "deep-sky");
-  return p->params_stack;
 }
 
 /* ---------------------------------------------------------------- toolbar, actions, setup */
 
-static void
-on_points_toggled (GtkToggleButton *b, TsrWindow *self)
+void
+tsr_window_planetary_on_points_toggled (GtkToggleButton *b, TsrWindow *self)
 {
   tsr_image_view_set_points_visible (self->view, gtk_toggle_button_get_active (b));
 }
@@ -1385,15 +1374,9 @@ void
 tsr_window_planetary_init_toolbar (TsrWindow *self)
 {
   TsrPlanetaryUi *p = ui (self);
-  p->deep_toggles = gtk_widget_get_parent (self->tog_weights);
+  p->deep_toggles = self->deep_toggles;
   p->deep_show_model = g_object_ref (gtk_drop_down_get_model (GTK_DROP_DOWN (self->show_dropdown)));
-  p->tog_points = gtk_toggle_button_new_with_label (_("Points"));
-  gtk_widget_set_tooltip_text (p->tog_points, _("Alignment points: green cells were measured (enough structure), "
-                                                "grey crosses keep the global shift"));
-  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (p->tog_points), TRUE);
-  g_signal_connect (p->tog_points, "toggled", G_CALLBACK (on_points_toggled), self);
-  gtk_box_insert_child_after (GTK_BOX (gtk_widget_get_parent (p->deep_toggles)), p->tog_points, p->deep_toggles);
-  gtk_widget_set_visible (p->tog_points, FALSE);
+  p->tog_points = self->tog_points;   /* ui/tsr-window.ui, hidden until a planetary session */
   p->deep_paned_position = -1;
 }
 
