@@ -7,6 +7,7 @@
 #include "tsr-window.h"
 #include "tsr-image-view.h"
 #include "tsr-stall.h"
+#include "tsr-frame-table.h"
 
 G_BEGIN_DECLS
 
@@ -68,7 +69,7 @@ struct _TsrWindow
   GtkWidget *deep_toggles;    /* the map drop-down and the deep-sky overlay toggles */
   GtkWidget *tog_points;      /* the planetary alignment points overlay */
   GtkWidget *deconv_button;
-  GtkWidget *table_scroll;    /* the frame table's scrolled window */
+  GtkWidget *frame_table;     /* TsrFrameTable: column_view and frame_detail are its */
   GHashTable *param_widgets;  /* key → GtkSpinButton or GtkDropDown */
   GtkWidget *param_note;
   GtkWidget *param_groups;    /* the box of TsrParamGroups */
@@ -233,6 +234,8 @@ void      tsr_window_build_table (TsrWindow *self);
 void      tsr_window_build_diagnostics (TsrWindow *self);
 void      tsr_window_on_selection_changed (GObject *sel, GParamSpec *pspec, TsrWindow *self);
 void      tsr_window_update_frame_detail (TsrWindow *self);
+/* template callback: the frame table's use-toggled */
+void      tsr_window_on_frame_use_toggled (TsrFrameTable *table, guint index, gboolean used, TsrWindow *self);
 
 /* tsr-window-params.c */
 /* the preset list and the rows of the parameter panel (its frame: ui/tsr-window.ui) */

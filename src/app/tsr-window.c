@@ -29,6 +29,7 @@
 #include "tsr-window-planetary.h"
 #include "tsr-stretch-bar.h"
 #include "tsr-calib-panel.h"
+#include "tsr-frame-table.h"
 
 struct _ProgressShared
 {
@@ -1128,6 +1129,7 @@ tsr_window_class_init (TsrWindowClass *klass)
   g_type_ensure (TSR_TYPE_IMAGE_VIEW);
   g_type_ensure (TSR_TYPE_STRETCH_BAR);
   g_type_ensure (TSR_TYPE_CALIB_PANEL);
+  g_type_ensure (TSR_TYPE_FRAME_TABLE);
   gtk_widget_class_set_template_from_resource (widget_class, TSR_WINDOW_UI);
   gtk_widget_class_bind_template_child (widget_class, TsrWindow, status_label);
   gtk_widget_class_bind_template_child (widget_class, TsrWindow, progress_bar);
@@ -1144,9 +1146,7 @@ tsr_window_class_init (TsrWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TsrWindow, denoise_bar);
   gtk_widget_class_bind_template_child (widget_class, TsrWindow, denoise_scale);
   gtk_widget_class_bind_template_child (widget_class, TsrWindow, stretch_bar);
-  gtk_widget_class_bind_template_child (widget_class, TsrWindow, table_scroll);
-  gtk_widget_class_bind_template_child (widget_class, TsrWindow, column_view);
-  gtk_widget_class_bind_template_child (widget_class, TsrWindow, frame_detail);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, frame_table);
   gtk_widget_class_bind_template_child (widget_class, TsrWindow, diag_stack);
   gtk_widget_class_bind_template_child (widget_class, TsrWindow, diagnostics);
   gtk_widget_class_bind_template_child (widget_class, TsrWindow, params_stack);
@@ -1171,6 +1171,8 @@ tsr_window_class_init (TsrWindowClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_map_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_overlay_toggled);
   gtk_widget_class_bind_template_callback (widget_class, on_compare_toggled);
+  gtk_widget_class_bind_template_callback_full (widget_class, "on_frame_use_toggled",
+                                                G_CALLBACK (tsr_window_on_frame_use_toggled));
   gtk_widget_class_bind_template_callback (widget_class, tsr_window_planetary_on_points_toggled);
   gtk_widget_class_bind_template_callback (widget_class, tsr_window_denoise_on_strength_changed);
   gtk_widget_class_bind_template_callback (widget_class, tsr_window_params_on_preset_changed);
