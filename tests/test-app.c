@@ -888,8 +888,9 @@ test_window_planetary (void)
     g_assert_no_error (error);
     g_assert_cmpfloat (max_abs_diff (back, want), <=, 1e-3);
   }
-  tsr_window_set_wavelet_gain (win, 0, 1.0);
-  tsr_window_set_wavelet_gain (win, 1, 1.0);
+  /* the panel's Unit Gains button (ui/tsr-planetary-panel.ui: action win.wavelets-unit) */
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "wavelets-unit"));
+  g_action_group_activate_action (G_ACTION_GROUP (win), "wavelets-unit", NULL);
   iterate_for (0.05);
   g_assert_true (view_image (win) == r->result);
   g_assert_true (tsr_window_get_planetary_sharpened (win) == r->result);
