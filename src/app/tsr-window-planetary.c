@@ -384,7 +384,7 @@ enter_planetary (TsrWindow *self)
   /* no frame table (its columns are deep-sky measurements); the right side gives the panel
    * more room */
   if (!p->table)
-    p->table = gtk_widget_get_ancestor (self->column_view, GTK_TYPE_SCROLLED_WINDOW);
+    p->table = self->frame_table;   /* the table and its gate explanation pane */
   gtk_widget_set_visible (p->table, FALSE);
   GtkWidget *right = gtk_widget_get_parent (p->params_stack);
   if (GTK_IS_PANED (right) && !gtk_widget_get_visible (p->table) && p->deep_paned_position < 0)
