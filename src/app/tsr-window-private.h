@@ -1,8 +1,9 @@
-/* tsr-window-private.h — TsrWindow's state, shared by the files that implement it:
- * tsr-window.c (jobs, display, table, diagnostics, construction), tsr-window-params.c
- * (parameter panel, presets), tsr-window-panels.c (frame table,
- * diagnostics), tsr-window-files.c (projects, recent sessions, drag and drop,
- * export, remembered settings) and tsr-window-deconv.c (the deconvolution job). */
+/* tsr-window-private.h — TsrWindow's state, shared by the files that implement it. The
+ * widgets come from the template ui/tsr-window.ui (and the templates it places); these files
+ * hold behaviour: tsr-window.c (jobs, display, the template's binding), tsr-window-params.c
+ * (parameter rows, presets), tsr-window-panels.c (frame table model, diagnostics drawing),
+ * tsr-window-files.c (projects, recent sessions, drag and drop, export, remembered
+ * settings), tsr-window-deconv.c (the deconvolution job) and the other tsr-window-*.c. */
 #pragma once
 #include "tsr-window.h"
 #include "tsr-image-view.h"

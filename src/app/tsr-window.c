@@ -1,4 +1,4 @@
-/* tsr-window.c — the main window (see tsr-window.h).
+/* tsr-window.c — the main window (see tsr-window.h); its layout is the template ui/tsr-window.ui.
  *
  * Threads: every engine job runs in a GTask worker thread with its own GCancellable.
  * Progress from workers is coalesced: the latest phase/done/total is stored under a mutex
