@@ -44,13 +44,23 @@ tsr_param_group_new (const char *title, gboolean expanded)
 }
 
 void
-tsr_param_group_add_row (TsrParamGroup *self, GtkWidget *label, GtkWidget *control, GtkWidget *unit)
+tsr_param_group_add_row (TsrParamGroup *self, const char *label, GtkWidget *control, const char *unit,
+                         const char *tooltip)
 {
   g_return_if_fail (TSR_IS_PARAM_GROUP (self) && label && control);
-  gtk_grid_attach (GTK_GRID (self->grid), label, 0, (int) self->n_rows, 1, 1);
+  GtkWidget *l = gtk_label_new (label);
+  gtk_label_set_xalign (GTK_LABEL (l), 0);
+  gtk_widget_set_hexpand (l, TRUE);
+  GtkWidget *u = gtk_label_new (unit ? unit : "");
+  gtk_label_set_xalign (GTK_LABEL (u), 0);
+  gtk_widget_add_css_class (u, "dim-label");
+  gtk_widget_set_tooltip_text (l, tooltip);
+  gtk_widget_set_tooltip_text (control, tooltip);
+  g_object_set_data (G_OBJECT (control), "label", l);
+  g_object_set_data (G_OBJECT (control), "unit", u);
+  gtk_grid_attach (GTK_GRID (self->grid), l, 0, (int) self->n_rows, 1, 1);
   gtk_grid_attach (GTK_GRID (self->grid), control, 1, (int) self->n_rows, 1, 1);
-  if (unit)
-    gtk_grid_attach (GTK_GRID (self->grid), unit, 2, (int) self->n_rows, 1, 1);
+  gtk_grid_attach (GTK_GRID (self->grid), u, 2, (int) self->n_rows, 1, 1);
   self->n_rows++;
 }
 

@@ -11,8 +11,11 @@ G_DECLARE_FINAL_TYPE (TsrParamGroup, tsr_param_group, TSR, PARAM_GROUP, GtkBox)
 
 /* title: the group's name (translated); expanded: open at first */
 GtkWidget *tsr_param_group_new (const char *title, gboolean expanded);
-/* Append a row: label (left, expands), control, unit (may be NULL). */
-void       tsr_param_group_add_row (TsrParamGroup *self, GtkWidget *label, GtkWidget *control, GtkWidget *unit);
+/* Append a row: the key's label in words (left, expands), its control, its unit (dim; ""
+ * for none), tooltip on label and control. The control keeps its label and unit as object
+ * data "label" and "unit" (the panel greys them with it). */
+void       tsr_param_group_add_row (TsrParamGroup *self, const char *label, GtkWidget *control, const char *unit,
+                                    const char *tooltip);
 GtkWidget *tsr_param_group_get_expander (TsrParamGroup *self);
 guint      tsr_param_group_get_n_rows (TsrParamGroup *self);
 

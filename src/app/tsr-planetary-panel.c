@@ -42,18 +42,37 @@ tsr_planetary_panel_new (void)
   return g_object_new (TSR_TYPE_PLANETARY_PANEL, NULL);
 }
 
+static GtkWidget *
+row_label (const char *text)
+{
+  GtkWidget *l = gtk_label_new (text);
+  gtk_label_set_xalign (GTK_LABEL (l), 0);
+  return l;
+}
+
+/* the template's rows: 0 why, 1 heading, [keys], note, heading, column heads, [layers], buttons */
+static void
+insert_row (TsrPlanetaryPanel *self, int row, const char *label, GtkWidget *control, GtkWidget *third)
+{
+  gtk_grid_insert_row (GTK_GRID (self->grid), row);
+  gtk_grid_attach (GTK_GRID (self->grid), row_label (label), 0, row, 1, 1);
+  gtk_grid_attach (GTK_GRID (self->grid), control, 1, row, 1, 1);
+  if (third)
+    gtk_grid_attach (GTK_GRID (self->grid), third, 2, row, 1, 1);
+}
+
 void
-tsr_planetary_panel_add_row (TsrPlanetaryPanel *self, gboolean wavelet, GtkWidget *label, GtkWidget *control,
-                             GtkWidget *unit)
+tsr_planetary_panel_add_key (TsrPlanetaryPanel *self, const char *label, GtkWidget *control, const char *unit)
 {
   g_return_if_fail (TSR_IS_PLANETARY_PANEL (self) && label && control);
-  /* the template's rows: 0 why, 1 heading, [keys], note, heading, column heads, [layers], buttons */
-  int row = wavelet ? 5 + self->n_keys + self->n_layers++ : 2 + self->n_keys++;
-  gtk_grid_insert_row (GTK_GRID (self->grid), row);
-  gtk_grid_attach (GTK_GRID (self->grid), label, 0, row, 1, 1);
-  gtk_grid_attach (GTK_GRID (self->grid), control, 1, row, 1, 1);
-  if (unit)
-    gtk_grid_attach (GTK_GRID (self->grid), unit, 2, row, 1, 1);
+  insert_row (self, 2 + self->n_keys++, label, control, unit ? row_label (unit) : NULL);
+}
+
+void
+tsr_planetary_panel_add_layer (TsrPlanetaryPanel *self, const char *label, GtkWidget *gain, GtkWidget *threshold)
+{
+  g_return_if_fail (TSR_IS_PLANETARY_PANEL (self) && label && gain && threshold);
+  insert_row (self, 5 + self->n_keys + self->n_layers++, label, gain, threshold);
 }
 
 GtkWidget *

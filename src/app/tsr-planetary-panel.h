@@ -11,10 +11,12 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (TsrPlanetaryPanel, tsr_planetary_panel, TSR, PLANETARY_PANEL, GtkBox)
 
 GtkWidget *tsr_planetary_panel_new (void);
-/* Append a row (label, control, unit: may be NULL) to the keys (above the note) or, with
- * wavelet TRUE, to the wavelet layers (above the buttons). */
-void       tsr_planetary_panel_add_row (TsrPlanetaryPanel *self, gboolean wavelet, GtkWidget *label,
-                                        GtkWidget *control, GtkWidget *unit);
+/* Append a key's row above the note: its label, control and unit (NULL: none). */
+void       tsr_planetary_panel_add_key (TsrPlanetaryPanel *self, const char *label, GtkWidget *control,
+                                        const char *unit);
+/* Append a wavelet layer's row above the buttons: its label, gain and threshold controls. */
+void       tsr_planetary_panel_add_layer (TsrPlanetaryPanel *self, const char *label, GtkWidget *gain,
+                                          GtkWidget *threshold);
 GtkWidget *tsr_planetary_panel_get_why (TsrPlanetaryPanel *self);
 GtkWidget *tsr_planetary_panel_get_note (TsrPlanetaryPanel *self);
 

@@ -462,19 +462,10 @@ tsr_window_build_params (TsrWindow *self)
           if (!control)
             continue;
           const ParamLabel *pl = param_label (spec->key);
-          GtkWidget *label = gtk_label_new (pl ? _(pl->label) : spec->key);
-          gtk_label_set_xalign (GTK_LABEL (label), 0);
-          gtk_widget_set_hexpand (label, TRUE);
           /* the key and its help: what the CLI's --set and the project file call it */
           g_autofree char *tip = g_strdup_printf ("%s — %s", spec->key, _(spec->help));
-          gtk_widget_set_tooltip_text (label, tip);
-          gtk_widget_set_tooltip_text (control, tip);
-          g_object_set_data (G_OBJECT (control), "label", label);
-          GtkWidget *unit = gtk_label_new (pl && *pl->unit ? _(pl->unit) : "");
-          gtk_label_set_xalign (GTK_LABEL (unit), 0);
-          gtk_widget_add_css_class (unit, "dim-label");
-          g_object_set_data (G_OBJECT (control), "unit", unit);
-          tsr_param_group_add_row (TSR_PARAM_GROUP (group), label, control, unit);
+          tsr_param_group_add_row (TSR_PARAM_GROUP (group), pl ? _(pl->label) : spec->key, control,
+                                   pl && *pl->unit ? _(pl->unit) : "", tip);
         }
       gtk_box_append (GTK_BOX (self->param_groups), group);
     }

@@ -1171,14 +1171,6 @@ on_auto_wavelets (GSimpleAction *action, GVariant *param, gpointer data)
 }
 
 static GtkWidget *
-row_label (const char *text)
-{
-  GtkWidget *l = gtk_label_new (text);
-  gtk_label_set_xalign (GTK_LABEL (l), 0);
-  return l;
-}
-
-static GtkWidget *
 build_panel (TsrWindow *self)
 {
   /* the panel's frame is ui/tsr-planetary-panel.ui; here one row per key and per layer */
@@ -1222,8 +1214,7 @@ build_panel (TsrWindow *self)
       g_object_set_data (G_OBJECT (w), "key", (gpointer) c->key);
       gtk_widget_set_tooltip_text (w, _(spec->help));
       g_hash_table_insert (p->controls, (gpointer) c->key, w);
-      tsr_planetary_panel_add_row (panel, FALSE, row_label (_(c->label)), w,
-                                   c->unit && spec->type != TSR_PARAM_BOOL ? row_label (_(c->unit)) : NULL);
+      tsr_planetary_panel_add_key (panel, _(c->label), w, c->unit && spec->type != TSR_PARAM_BOOL ? _(c->unit) : NULL);
     }
   for (guint j = 0; j < N_LAYERS; j++)
     {
@@ -1249,7 +1240,7 @@ build_panel (TsrWindow *self)
       g_signal_connect (spin, "value-changed", G_CALLBACK (on_threshold), self);
       p->gain_scales[j] = scale;
       p->threshold_spins[j] = spin;
-      tsr_planetary_panel_add_row (panel, TRUE, row_label (label), scale, spin);
+      tsr_planetary_panel_add_layer (panel, label, scale, spin);
     }
   return GTK_WIDGET (panel);
 }
