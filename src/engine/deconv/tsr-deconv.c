@@ -318,9 +318,9 @@ typedef struct
 } ItemStats;
 
 /* One item at a time is processed by all workers: its frames are cut into j->n_chunks fixed
- * contiguous chunks (the count does not depend on the number of threads), each chunk sums its
- * frames' back-projections into its own spectra, and the chunks are added in chunk order, so the
- * result is the same whatever the number of workers and whichever worker took which chunk. */
+ * contiguous chunks (max(2, threads): the same for 1 and 2 threads), each chunk sums its frames'
+ * back-projections into its own spectra, and the chunks are added in chunk order, so the result
+ * does not depend on which worker took which chunk. */
 typedef struct
 {
   float *xext, *numr, *denr, *X;
