@@ -10,6 +10,8 @@
 #   ($BENCH_DIR/siril-speed-32, generated on first use with `tessera-cli synth`);
 #   REPEATS (default 3) pairs of runs.
 #   e.g. bench/run-siril-speed.sh build ../shared/data/seestar-m94-s3
+# TESSERA_BASE=/path/to/an/older/tessera-cli adds a third run per round (A B C …) and the
+# ratios of this build to that one: a before/after measured under the same load.
 set -euo pipefail
 b=$(cd "${1:-build}" && pwd)
 cli="$b/src/cli/tessera-cli"
@@ -53,12 +55,20 @@ for i in $(seq "$reps"); do
   rm -rf "$work/siril/conv" "$work/siril_result.fits"
   (cd "$work/siril" && /usr/bin/time -f "siril %e %U %S %M" -a -o "$work/times" \
     siril-cli -s "$work/siril.ssf" > "$work/siril.log" 2>&1) || { tail -20 "$work/siril.log"; exit 1; }
-  tail -2 "$work/times" | sed "s/^/run $i: /"
+  if [ -n "${TESSERA_BASE:-}" ]; then
+    /usr/bin/time -f "base %e %U %S %M" -a -o "$work/times" \
+      "$TESSERA_BASE" process "$dir" -o "$work/base.fits" "$@" > "$work/base.log" 2>&1 \
+      || { tail -5 "$work/base.log"; exit 1; }
+    rm -f "$work/base.fits"
+    tail -3 "$work/times" | sed "s/^/run $i: /"
+  else
+    tail -2 "$work/times" | sed "s/^/run $i: /"
+  fi
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$work/times" <<'PY'
 import statistics as st, sys
-runs = {"tessera": [], "siril": []}
+runs = {"tessera": [], "siril": [], "base": []}
 for line in open(sys.argv[1]):
     t = line.split()
     if len(t) == 5 and t[0] in runs:
@@ -71,4 +81,9 @@ for k, name, goal in ((0, "wall", 0.33), (1, "CPU", 0.40), (2, "peak RSS", 1.5))
           % (name, " ".join("%.1f" % a[k] for a, _ in pairs), " ".join("%.1f" % b[k] for _, b in pairs),
              unit, " ".join("%.2f" % x for x in r), st.median(r), goal,
              "holds" if st.median(r) <= goal else "does not hold"))
+if runs["base"]:
+    for k, name in ((0, "wall"), (1, "CPU"), (2, "peak RSS")):
+        r = [a[k] / b[k] for a, b in zip(runs["tessera"], runs["base"])]
+        print("%-8s this build / TESSERA_BASE: base %s; ratio per round %s, median %.2f"
+              % (name, " ".join("%.1f" % b[k] for b in runs["base"]), " ".join("%.2f" % x for x in r), st.median(r)))
 PY
