@@ -70,18 +70,16 @@ padded_mosaic (const TsrImage *m, int W, int H, float *f)
 
 /* Function multiversioning (x86-64 with glibc): the sweeps below are also compiled for
  * AVX2 (eight sites per vector) and picked at load time. No FMA, so both clones round
- * alike. Each sweep is a function of restrict pointers to distinct planes (with many row
+ * alike; no-trapping-math lets the vectoriser evaluate both sides of a select (it changes
+ * no result: floating-point exceptions are not looked at). Each sweep is a function of restrict pointers to distinct planes (with many row
  * pointers into unmarked planes the vectoriser gives up on the alias checks); the row
  * pointers derive from them. Every sweep is branch-free per row: a Bayer row alternates
  * green with one other colour, so a site's kind follows from x's parity; every site
  * computes exactly the expressions of its kind, in the same order, and a select keeps the
- * one it needs (bit-identical to site-by-site code). A value only one kind needs is stored
- * first and selected in a second sweep: a select whose arm is computed only for it would
- * be a branch, which the vectoriser does not turn into a select of floating-point results
- * that might trap. */
+ * one it needs (bit-identical to site-by-site code). */
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
 #if __has_attribute (target_clones)
-#define TSR_RCD_CLONES __attribute__ ((target_clones ("avx2", "default")))
+#define TSR_RCD_CLONES __attribute__ ((target_clones ("avx2", "default"), optimize ("no-trapping-math")))
 #endif
 #endif
 #ifndef TSR_RCD_CLONES
@@ -202,12 +200,8 @@ rcd_green (const float *restrict cfa, const float *restrict lpf, const float *re
           float eN = cm1[x] + 0.125f * (l0[x] - lm2[x]), eS = cp1[x] + 0.125f * (l0[x] - lp2[x]);
           float eW = c0[x - 1] + 0.125f * (l0[x] - l0[x - 2]), eE = c0[x + 1] + 0.125f * (l0[x] - l0[x + 2]);
           float ev = (gS * eN + gN * eS) / (gN + gS), eh = (gE * eW + gW * eE) / (gW + gE);
-          g[x] = d * eh + (1 - d) * ev;
-        }
-      for (int x = 4; x < W - 4; x++)
-        {
-          float native = c0[x], interp = g[x];
-          g[x] = (x & 1) == gpar ? native : interp;
+          float gi = d * eh + (1 - d) * ev;
+          g[x] = (x & 1) == gpar ? c0[x] : gi;
         }
     }
 }
@@ -215,8 +209,8 @@ rcd_green (const float *restrict cfa, const float *restrict lpf, const float *re
 /* 3. red at blue sites, blue at red sites; native samples in place. Rows 4 and H − 5 and
  * columns 4 and W − 5 take the plain mean of the diagonal differences. */
 static TSR_RCD_CLONES void
-rcd_chroma_diagonal (const float *restrict cfa, const float *restrict G, float *restrict R, float *restrict B,
-                     float *restrict row, int W, int H, float eps, const int col[2][2])
+rcd_chroma_diagonal (const float *restrict cfa, const float *restrict G, float *restrict R, float *restrict B, int W,
+                     int H, float eps, const int col[2][2])
 {
   float *pl[3] = { R, NULL, B };
   for (int y = 4; y < H - 4; y++)
@@ -259,14 +253,9 @@ rcd_chroma_diagonal (const float *restrict cfa, const float *restrict G, float *
           RCD_DIAG (cp1, cm1, cp2, cp3, gp1, gp2, -1);
           RCD_DIAG (cp1, cm1, cp2, cp3, gp1, gp2, 1);
 #undef RCD_DIAG
-          row[x] = g0[x] + s / sw;
-        }
-      for (int x = 5; x < W - 5; x++)
-        {
           gboolean gs = (x & 1) == gpar;
-          float pc = Pc[x], po = Po[x], native = c0[x], interp = row[x];
-          Pc[x] = gs ? pc : native;
-          Po[x] = gs ? po : interp;
+          Pc[x] = gs ? Pc[x] : c0[x];
+          Po[x] = gs ? Po[x] : g0[x] + s / sw;
         }
     }
 }
@@ -351,10 +340,7 @@ rcd_flux_diff (const float *restrict cfa, const float *restrict X, float *restri
       bilinear_row (kind[y & 1][0], c0, cm1, cp1, rows, 5, W - 5);
       bilinear_row (kind[y & 1][1], c0, cm1, cp1, rows + W, 5, W - 5);
       for (int x = 5; x < W - 5; x++)
-        {
-          float b0 = rows[x], b1 = rows[W + x];
-          dr[x] = X0[x] - (x & 1 ? b1 : b0);
-        }
+        dr[x] = X0[x] - (x & 1 ? rows[W + x] : rows[x]);
     }
 }
 
@@ -423,8 +409,8 @@ tsr_demosaic_rcd (const TsrImage *m)
   rcd_direction (cfa, vst, hst, vh, W, H, eps);
   rcd_lowpass (cfa, lpf, W, H);
   rcd_green (cfa, lpf, vh, G, W, H, eps, (const int (*)[2]) col);
+  rcd_chroma_diagonal (cfa, G, pl[0], pl[2], W, H, eps, (const int (*)[2]) col);
   float *rows = g_new (float, 2 * (gsize) W);
-  rcd_chroma_diagonal (cfa, G, pl[0], pl[2], rows, W, H, eps, (const int (*)[2]) col);
   for (int c = 0; c < 3; c += 2)
     rcd_chroma_green (G, vh, pl[c], rows, W, H, eps, (const int (*)[2]) col);
   /* 5. flux: the local mean of (this − bilinear) taken out at the interpolated sites */
