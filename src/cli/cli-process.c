@@ -102,8 +102,8 @@ cli_process (int argc, char **argv)
   CliProgress prog;
   cli_progress_init (&prog);
   {
-    guint n_plan;
-    const TsrEtaPhase *plan = tsr_eta_plan_tbqr (p.run.frame_cache, &n_plan);
+    static TsrEtaPhase plan[4]; /* the estimator keeps the pointer */
+    guint n_plan = tsr_tbqr_eta_plan (s, &p.tbqr, &p.run, plan);
     cli_progress_plan (&prog, plan, n_plan, tsr_session_n_frames (s));
   }
   gint64 t0 = g_get_monotonic_time ();

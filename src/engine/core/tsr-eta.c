@@ -103,3 +103,16 @@ tsr_eta_plan_tbqr (gboolean frame_cache, guint *n_plan)
   *n_plan = G_N_ELEMENTS (plan_tbqr_cached);
   return frame_cache ? plan_tbqr_cached : plan_tbqr_uncached;
 }
+
+guint
+tsr_eta_plan_tbqr_mixed (double cached_fraction, TsrEtaPhase plan[4])
+{
+  G_STATIC_ASSERT (G_N_ELEMENTS (plan_tbqr_cached) == 4);
+  double f = CLAMP (cached_fraction, 0.0, 1.0);
+  for (guint i = 0; i < 4; i++)
+    {
+      plan[i] = plan_tbqr_cached[i];
+      plan[i].cost = f * plan_tbqr_cached[i].cost + (1 - f) * plan_tbqr_uncached[i].cost;
+    }
+  return 4;
+}

@@ -45,5 +45,9 @@ double tsr_eta_fraction (const TsrEta *e);
  * generated 1080×1920 Bayer frames (docs/tbqr.md); with the frame cache off the two passes
  * read and warp every frame again. */
 const TsrEtaPhase *tsr_eta_plan_tbqr (gboolean frame_cache, guint *n_plan);
+/* The same plan when the frame cache holds only this fraction of the frames (run.cache_memory_mb
+ * and run.cache_disk_mb bound it; the others are read and warped again in each pass): fills
+ * plan[4] (the caller keeps it while the estimator uses it), returns 4. */
+guint tsr_eta_plan_tbqr_mixed (double cached_fraction, TsrEtaPhase plan[4]);
 
 G_END_DECLS
