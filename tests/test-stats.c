@@ -214,7 +214,7 @@ test_mad (void)
 static void
 test_eta (void)
 {
-  static const TsrEtaPhase plan[] = { { "A", 1.0 }, { "B", 0.25 }, { "C", 0.5 } };
+  static const TsrEtaPhase plan[] = { { "A", 1.0, NULL, 0, FALSE }, { "B", 0.25, NULL, 0, FALSE }, { "C", 0.5, NULL, 0, FALSE } };
   const guint n = 200;
   const double sec_per_unit = 0.8;
   for (int slow = 0; slow < 2; slow++)
@@ -297,6 +297,33 @@ test_eta_partial_cache (void)
   tsr_eta_update (&e2, plan[1].phase, 0, N, 0);
   tsr_eta_update (&e2, plan[1].phase, k, N, (gint64) (t * 1e6));
   g_assert_cmpfloat (tsr_eta_seconds_left (&e2), <, 0.8 * (total - t));
+
+  /* Bayer drizzle replaces the accumulation with one pass over the raw frames at its own
+   * cost, cache or not: expected, it is counted at that cost before it begins; reported
+   * under its name, it is counted so even when it was not expected */
+  TsrEtaPhase dz[4];
+  tsr_eta_plan_tbqr_mixed (1.0, dz);
+  g_assert_cmpfloat (dz[3].alias_cost, >, 2 * dz[3].cost);
+  for (int expect = 0; expect <= 1; expect++)
+    {
+      tsr_eta_plan_tbqr_expect_drizzle (dz, expect);
+      /* registering done at 1 s per frame, then drizzling half of the frames at its cost */
+      TsrEta d;
+      tsr_eta_init (&d, dz, 4, 100);
+      tsr_eta_update (&d, dz[1].phase, 0, 100, 0);
+      tsr_eta_update (&d, dz[1].phase, 100, 100, 100000000);
+      double at_reg = tsr_eta_seconds_left (&d);
+      double want = 100 * dz[2].cost + 100 * (expect ? dz[3].alias_cost : dz[3].cost);
+      g_test_message ("drizzle %s: %.1f s left after registering (plan %.1f)", expect ? "expected" : "not expected",
+                      at_reg, want);
+      g_assert_cmpfloat (fabs (at_reg - want), <, 0.01 * want);
+      double t_rej = 100 + 100 * dz[2].cost;
+      tsr_eta_update (&d, dz[2].phase, 100, 100, (gint64) (t_rej * 1e6));
+      tsr_eta_update (&d, "Drizzling", 0, 100, (gint64) (t_rej * 1e6));
+      tsr_eta_update (&d, "Drizzling", 50, 100, (gint64) ((t_rej + 50 * dz[3].alias_cost) * 1e6));
+      double left = tsr_eta_seconds_left (&d);
+      g_assert_cmpfloat (fabs (left - 50 * dz[3].alias_cost), <, 0.01 * 50 * dz[3].alias_cost);
+    }
 }
 
 int

@@ -337,5 +337,11 @@ tsr_tbqr_eta_plan (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *ru
   /* a budget the plan refuses fails the run before any progress: any plan will do */
   if (run->frame_cache && tsr_tbqr_memory_plan (s->width, s->height, s->channels, s->cfa, n, p, run, &mem, NULL))
     f = tsr_frame_cache_expected_fraction (s->width, s->height, s->channels, s->cfa, n, p, run, mem.cache_ram);
-  return tsr_eta_plan_tbqr_mixed (f, plan);
+  guint n_plan = tsr_eta_plan_tbqr_mixed (f, plan);
+  /* drizzle.mode = auto drizzles a Bayer session of enough frames when their dither allows
+   * (known after the registration): count on it until the last pass says otherwise */
+  gboolean bayer = s->cfa != TSR_CFA_NONE && s->channels == 1;
+  tsr_eta_plan_tbqr_expect_drizzle (plan, bayer && (p->drizzle == TSR_DRIZZLE_ON
+                                                    || (p->drizzle == TSR_DRIZZLE_AUTO && n >= (guint) p->drizzle_min_frames)));
+  return n_plan;
 }
