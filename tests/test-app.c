@@ -2137,9 +2137,10 @@ test_window_rows (void)
            weigh_gap, scroll_gap);
   /* generous bounds for this shared 2-core machine (the figures above are what to read):
    * re-weighing and scrolling keep the table live; switching the window to the opened session
-   * (analysis_done: rows, views, figures at once) is one longer gap, which grows with the
-   * rows (200 rows: 313 ms of main-thread CPU under TSR_STALL_TRACE=1) */
-  g_assert_cmpfloat (open_gap, <, 10000);
+   * (analysis_done: rows, views, figures at once) is the longest gap, of about the same
+   * main-thread CPU for 200 and 2000 rows (313 and 285 ms under TSR_STALL_TRACE=1; the rest
+   * of the gap is waiting for a CPU) */
+  g_assert_cmpfloat (open_gap, <, 5000);
   g_assert_cmpfloat (weigh_gap, <, 1500);
   g_assert_cmpfloat (scroll_gap, <, 1500);
   gtk_window_destroy (GTK_WINDOW (win));
