@@ -10,7 +10,8 @@
 #                 repository: `tessera-cli synth DIR -n 2000 -W 1920 -H 1080 --bayer GRBG`)
 #   NS="200 2000" frame counts (default); each run uses a folder of links to the first N frames
 #   CANCEL_N=60   frames of the session the cancel runs use (default 60)
-#   CANCEL_AT="Choosing reference:0 Registering:0.1 Registering:0.6 Rejection statistics:0.5 Accumulating:0.5"
+#   CANCEL_AT="Choosing reference:0;Registering:0.1;Registering:0.6;Rejection statistics:0.5;Drizzling:0.5;Accumulating:0.5"
+#                 (a point whose phase the run does not have is printed as not reached)
 #   WORK=DIR      scratch folder for the links and outputs (default /var/tmp/tessera-scale)
 #   SET="…"       extra --set options for every run (e.g. "run.cache_disk_mb=0")
 set -euo pipefail
@@ -71,7 +72,7 @@ if len(ns) >= 2:
 PY
 # cancel at several points: seconds from SIGINT to exit, exit status, what was left behind
 d=$(subset "$cancel_n")
-IFS=';' read -r -a points <<< "${CANCEL_AT:-Choosing reference:0;Registering:0.1;Registering:0.6;Rejection statistics:0.5;Accumulating:0.5}"
+IFS=';' read -r -a points <<< "${CANCEL_AT:-Choosing reference:0;Registering:0.1;Registering:0.6;Rejection statistics:0.5;Drizzling:0.5;Accumulating:0.5}"
 printf '%-26s %10s %4s  %s\n' "SIGINT at" "latency s" rc "left behind"
 for pt in "${points[@]}"; do
   out="$work/cancel.fits"; rm -f "$out"
