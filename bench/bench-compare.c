@@ -7,12 +7,20 @@
  * detector and PSF fit), median FWHM and median elongation (major/minor FWHM) of the
  * unsaturated stars with SNR ≥ 30; noise at 8×8 bins: robust σ of the differences of
  * neighbouring 8×8 block means (/√2, so smooth background and nebulosity cancel), per unit
- * of star flux: the median aperture flux (radius 3×FWHM) of the N brightest of those stars,
+ * of star flux: the median aperture flux (one radius for all images and channels: 3 × the
+ * widest median FWHM) of the N brightest of those stars,
  * N the smallest count over the images (rank-matched, so it works across tools whose
  * results have other reference frames, and a detector that finds fewer faint stars in one
  * image does not raise its median flux). Images of other sizes (a drizzle at scale 2) are
  * compared as they are: FWHM in their own pixels divided by their scale to the first
- * image's width, fluxes per first-image pixel area. */
+ * image's width, fluxes per first-image pixel area, bins of 8×8 first-image pixels (16×16
+ * at scale 2: with 8×8 of its own pixels a scale-2 image read twice the noise).
+ *
+ * Last lines, per RGB image: the colour of the median bright star (R/G, B/G of those
+ * fluxes) and the noise of each channel per unit of the stars' GREEN flux. A demosaic that
+ * moves star flux between channels (RCD as Siril ships it: R and B gain from green) lowers
+ * its R and B noise per own-channel flux without lowering any noise; per unit green flux it
+ * cannot (it stays sensitive to the images' colour balance, i.e. their reference frames). */
 #include "tessera.h"
 
 #include <math.h>
@@ -25,9 +33,9 @@ typedef struct
 } Row;
 
 static double
-block_noise (const float *p, const guint8 *m, int w, int h)
+block_noise (const float *p, const guint8 *m, int w, int h, int q)
 {
-  int bw = w / 8, bh = h / 8;
+  int bw = w / q, bh = h / q;
   float *b = g_new (float, (gsize) bw * bh);
   guint8 *ok = g_new0 (guint8, (gsize) bw * bh);
   for (int by = 0; by < bh; by++)
@@ -35,14 +43,14 @@ block_noise (const float *p, const guint8 *m, int w, int h)
       {
         double s = 0;
         gboolean all = TRUE;
-        for (int y = by * 8; y < by * 8 + 8; y++)
-          for (int x = bx * 8; x < bx * 8 + 8; x++)
+        for (int y = by * q; y < by * q + q; y++)
+          for (int x = bx * q; x < bx * q + q; x++)
             {
               gsize k = (gsize) y * w + x;
               all &= m[k] != 0;
               s += p[k];
             }
-        b[(gsize) by * bw + bx] = s / 64.0;
+        b[(gsize) by * bw + bx] = s / ((double) q * q);
         ok[(gsize) by * bw + bx] = all;
       }
   GArray *d = g_array_new (FALSE, FALSE, sizeof (float));
@@ -110,12 +118,15 @@ typedef struct
   Row row;
   double noise;        /* σ of the 8×8 block means */
   GArray *flux;        /* aperture fluxes of its stars, per first-image pixel area */
+  GArray *pos;         /* x, y of those stars (own pixels) */
+  TsrStarList *stars;  /* every detected star (for matching the images) */
 } Meas;
 
 static Meas
 measure (const TsrImage *img, int c, double scale)
 {
-  Meas m = { { NAN, NAN, NAN, 0 }, NAN, g_array_new (FALSE, FALSE, sizeof (double)) };
+  Meas m = { { NAN, NAN, NAN, 0 }, NAN, g_array_new (FALSE, FALSE, sizeof (double)),
+             g_array_new (FALSE, FALSE, sizeof (double)) };
   gsize n = (gsize) img->width * img->height;
   g_autoptr (TsrImage) pl = tsr_image_new (img->width, img->height, 1);
   memcpy (pl->mask, img->mask, n);
@@ -135,17 +146,17 @@ measure (const TsrImage *img, int c, double scale)
       double v = s->fwhm / scale, el = 1.0 / s->roundness;
       g_array_append_val (f, v);
       g_array_append_val (e, el);
-      double a = aperture (pl->data, pl->width, pl->height, s->x, s->y, MAX (4.0, 3.0 * s->fwhm)) / (scale * scale);
-      if (isfinite (a) && a > 0)
-        g_array_append_val (m.flux, a);
+      g_array_append_val (m.pos, s->x);
+      g_array_append_val (m.pos, s->y);
     }
   m.row.n = f->len;
+  m.stars = sl;
   m.row.fwhm = median (f);
   m.row.elong = median (e);
-  m.noise = block_noise (pl->data, pl->mask, pl->width, pl->height);
+  /* bins of 8×8 first-image pixels: 16×16 of a drizzle at scale 2 */
+  m.noise = block_noise (pl->data, pl->mask, pl->width, pl->height, MAX (1, (int) lround (8 * scale)));
   g_array_unref (f);
   g_array_unref (e);
-  tsr_star_list_free (sl);
   return m;
 }
 
@@ -161,10 +172,12 @@ main (int argc, char **argv)
   Meas *m = g_new0 (Meas, (gsize) ni * 3);
   int *nc = g_new0 (int, ni);
   guint nmin[3] = { G_MAXUINT, G_MAXUINT, G_MAXUINT };
+  double *fl = g_new0 (double, (gsize) ni * 3);
+  TsrImage **imgs = g_new0 (TsrImage *, ni);
   for (int i = 0; i < ni; i++)
     {
       GError *e = NULL;
-      g_autoptr (TsrImage) img = tsr_fits_read (argv[i + 1], &e);
+      TsrImage *img = imgs[i] = tsr_fits_read (argv[i + 1], &e);
       if (!img)
         {
           fprintf (stderr, "%s\n", e->message);
@@ -174,11 +187,35 @@ main (int argc, char **argv)
         base_w = img->width;
       nc[i] = MIN (img->channels, 3);
       for (int c = 0; c < nc[i]; c++)
-        {
-          m[i * 3 + c] = measure (img, c, (double) img->width / base_w);
-          nmin[c] = MIN (nmin[c], m[i * 3 + c].flux->len);
-        }
+        m[i * 3 + c] = measure (img, c, (double) img->width / base_w);
     }
+  /* star fluxes in ONE aperture for every image and channel: 3 × the widest median FWHM
+   * (first-image pixels). With 3 × each star's own FWHM a sharper channel got a smaller
+   * aperture and lost its wings (Seestar stars: a few per cent between 2.1 and 2.6 px), which
+   * made that channel's noise per flux look worse the sharper it was. */
+  double fmax = 0;
+  for (int i = 0; i < ni; i++)
+    for (int c = 0; c < nc[i]; c++)
+      if (isfinite (m[i * 3 + c].row.fwhm))
+        fmax = MAX (fmax, m[i * 3 + c].row.fwhm);
+  double rap = MAX (4.0, 3.0 * fmax);
+  for (int i = 0; i < ni; i++)
+    for (int c = 0; c < nc[i]; c++)
+      {
+        Meas *q = &m[i * 3 + c];
+        const TsrImage *img = imgs[i];
+        double scale = (double) img->width / base_w;
+        gsize np = (gsize) img->width * img->height;
+        for (guint k = 0; k + 1 < q->pos->len; k += 2)
+          {
+            double a = aperture (img->data + (gsize) c * np, img->width, img->height, g_array_index (q->pos, double, k),
+                                 g_array_index (q->pos, double, k + 1), rap * scale)
+                       / (scale * scale);
+            if (isfinite (a) && a > 0)
+              g_array_append_val (q->flux, a);
+          }
+        nmin[c] = MIN (nmin[c], q->flux->len);
+      }
   printf ("%-40s %-2s %6s %8s %8s %11s %8s %8s %8s\n", "file", "ch", "stars", "FWHM", "elong", "noise8/flux",
           "FWHM×", "elong×", "noise×");
   for (int i = 0; i < ni; i++)
@@ -190,6 +227,7 @@ main (int argc, char **argv)
         guint k = nmin[c];
         double flux = k ? g_array_index (q->flux, double, q->flux->len - 1 - k / 2) : NAN;
         q->row.noise_flux = q->noise / flux;
+        fl[i * 3 + c] = flux;
       }
   for (int i = 0; i < ni; i++)
     for (int c = 0; c < nc[i]; c++)
@@ -200,11 +238,97 @@ main (int argc, char **argv)
         printf ("%-40s %-2s %6u %8.3f %8.3f %11.4g %8.3f %8.3f %8.3f\n", bn, name, r->n, r->fwhm, r->elong,
                 r->noise_flux, r->fwhm / b->fwhm, r->elong / b->elong, r->noise_flux / b->noise_flux);
       }
-  printf ("noise8/flux: σ of 8×8 block means over the median aperture flux of the %u/%u/%u brightest stars "
-          "(rank-matched); FWHM in first-image pixels\n", nmin[0], nmin[1], nmin[2]);
+  printf ("noise8/flux: σ of 8×8 block means over the median aperture flux (radius %.1f px for all) of the "
+          "%u/%u/%u brightest stars (rank-matched); FWHM in first-image pixels\n", rap, nmin[0], nmin[1], nmin[2]);
+  /* the colour of the median bright star: a demosaic that moves flux between channels (or
+   * a colour scale) shows here, and it enters noise8/flux per channel */
   for (int i = 0; i < ni; i++)
-    for (int c = 0; c < nc[i]; c++)
-      g_array_unref (m[i * 3 + c].flux);
+    if (nc[i] == 3 && nc[0] == 3)
+      {
+        g_autofree char *bn = g_path_get_basename (argv[i + 1]);
+        double rg = fl[i * 3] / fl[i * 3 + 1], bg = fl[i * 3 + 2] / fl[i * 3 + 1];
+        double q[3];
+        for (int c = 0; c < 3; c++)
+          q[c] = (m[i * 3 + c].noise / fl[i * 3 + 1]) / (m[c].noise / fl[1]);
+        printf ("%-40s star flux R/G %.4f B/G %.4f (× first image's: %.4f %.4f); noise8 per unit green "
+                "flux × first image's: R %.3f G %.3f B %.3f\n", bn, rg, bg, rg / (fl[0] / fl[1]),
+                bg / (fl[2] / fl[1]), q[0], q[1], q[2]);
+      }
+  g_free (fl);
+  /* The same stars in both images: the green star lists matched (similarity), every
+   * unsaturated first-image star of green SNR ≥ 30 measured per channel at its place in both
+   * images with the common aperture. The median per-channel flux ratio puts the noise of
+   * each channel per unit of the same stars' flux in that channel — independent of which
+   * stars each image detects, but it still counts a demosaic or normalisation that makes
+   * stars brighter in a channel than the sensor recorded (RCD as Siril ships it; a colour
+   * scale from sky statistics instead of star fluxes) as a gain: see the colour line. */
+  for (int i = 1; i < ni; i++)
+    {
+      if (nc[i] != nc[0] || !m[1 % nc[0]].stars || !m[i * 3 + 1 % nc[i]].stars)
+        continue;
+      int cg = nc[0] == 3 ? 1 : 0;
+      TsrTransform T;
+      guint nmatch = 0;
+      double rms = NAN;
+      if (!tsr_match_stars (m[cg].stars, m[i * 3 + cg].stars, TSR_MODEL_SIMILARITY, 40, 3.0, 8, &T, &nmatch, &rms))
+        {
+          printf ("%s: star lists do not match; no position-matched fluxes\n", argv[i + 1]);
+          continue;
+        }
+      const TsrImage *a = imgs[0], *b = imgs[i];
+      gsize na = (gsize) a->width * a->height, nb = (gsize) b->width * b->height;
+      double sb = (double) b->width / base_w;
+      GArray *q[3];
+      for (int c = 0; c < nc[0]; c++)
+        q[c] = g_array_new (FALSE, FALSE, sizeof (double));
+      for (guint k = 0; k < m[cg].stars->stars->len; k++)
+        {
+          const TsrStar *st = &g_array_index (m[cg].stars->stars, TsrStar, k);
+          if (st->saturated || st->snr < 30)
+            continue;
+          double bx, by;
+          tsr_transform_apply (&T, st->x, st->y, &bx, &by);
+          double fa[3], fb[3];
+          gboolean ok = TRUE;
+          for (int c = 0; c < nc[0]; c++)
+            {
+              fa[c] = aperture (a->data + c * na, a->width, a->height, st->x, st->y, rap);
+              fb[c] = aperture (b->data + c * nb, b->width, b->height, bx, by, rap * sb) / (sb * sb);
+              ok &= fa[c] > 0 && isfinite (fb[c]);
+            }
+          if (ok)
+            for (int c = 0; c < nc[0]; c++)
+              g_array_append_val (q[c], (double) { fb[c] / fa[c] });
+        }
+      g_autofree char *bn = g_path_get_basename (argv[i + 1]);
+      double r[3];
+      for (int c = 0; c < nc[0]; c++)
+        r[c] = median (q[c]);
+      printf ("%-40s %u matched stars (RMS %.2f px), %u measured: noise8 per unit flux of the same stars × first "
+              "image's:", bn, nmatch, rms, q[0]->len);
+      for (int c = 0; c < nc[0]; c++)
+        printf (" %s %.3f", nc[0] == 3 ? (c == 0 ? "R" : c == 1 ? "G" : "B") : "L",
+                (m[i * 3 + c].noise / m[c].noise) / r[c]);
+      if (nc[0] == 3)
+        printf ("; their colour × first image's: R/G %.4f B/G %.4f; noise8 per unit of their GREEN flux: R %.3f G %.3f "
+                "B %.3f", r[0] / r[1], r[2] / r[1], (m[i * 3].noise / m[0].noise) / r[1],
+                (m[i * 3 + 1].noise / m[1].noise) / r[1], (m[i * 3 + 2].noise / m[2].noise) / r[1]);
+      printf ("\n");
+      for (int c = 0; c < nc[0]; c++)
+        g_array_unref (q[c]);
+    }
+  for (int i = 0; i < ni; i++)
+    {
+      for (int c = 0; c < nc[i]; c++)
+        {
+          g_array_unref (m[i * 3 + c].flux);
+          g_array_unref (m[i * 3 + c].pos);
+          if (m[i * 3 + c].stars)
+            tsr_star_list_free (m[i * 3 + c].stars);
+        }
+      tsr_image_unref (imgs[i]);
+    }
+  g_free (imgs);
   g_free (m);
   g_free (nc);
   return 0;

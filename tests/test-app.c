@@ -124,6 +124,16 @@ find_notebook (GtkWidget *w)
   return NULL;
 }
 
+/* The frame table's cells (labels and checks) whose tooltip is tip. */
+static void
+collect_cells (GtkWidget *w, const char *tip, GPtrArray *out)
+{
+  if ((GTK_IS_LABEL (w) || GTK_IS_CHECK_BUTTON (w)) && g_strcmp0 (gtk_widget_get_tooltip_text (w), tip) == 0)
+    g_ptr_array_add (out, w);
+  for (GtkWidget *c = gtk_widget_get_first_child (w); c; c = gtk_widget_get_next_sibling (c))
+    collect_cells (c, tip, out);
+}
+
 /* With TSR_APP_SHOT_DIR: one snapshot per diagnostics page. */
 static void
 snapshot_figures (TsrWindow *win)
@@ -878,8 +888,9 @@ test_window_planetary (void)
     g_assert_no_error (error);
     g_assert_cmpfloat (max_abs_diff (back, want), <=, 1e-3);
   }
-  tsr_window_set_wavelet_gain (win, 0, 1.0);
-  tsr_window_set_wavelet_gain (win, 1, 1.0);
+  /* the panel's Unit Gains button (ui/tsr-planetary-panel.ui: action win.wavelets-unit) */
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "wavelets-unit"));
+  g_action_group_activate_action (G_ACTION_GROUP (win), "wavelets-unit", NULL);
   iterate_for (0.05);
   g_assert_true (view_image (win) == r->result);
   g_assert_true (tsr_window_get_planetary_sharpened (win) == r->result);
@@ -1184,6 +1195,39 @@ test_window_gate (void)
     TsrWeights *w3 = tsr_window_get_weights (win);
     g_assert_true (w3->gate_params.reject_cc_trust_stars);
     g_assert_cmpfloat (fabs (tsr_report_cc_gate (a, w3) - thr0), <, 1e-12);
+  }
+  {
+    /* the table's cells come from ui/tsr-frame-table.ui's factories: a row's check and its
+     * 16 numbers and words, each with the row's explanation as tooltip, numbers formatted
+     * per column (CC: 3 decimals); a click on the check excludes the frame (use-toggled) */
+    const char *why = tsr_window_get_frame_explanation (win, valid, NULL);
+    g_assert_nonnull (why);
+    GPtrArray *cells = g_ptr_array_new ();
+    collect_cells (tsr_window_get_frame_table (win), why, cells);
+    GtkWidget *check = NULL;
+    guint n_labels = 0;
+    gboolean cc_seen = FALSE;
+    g_autofree char *cc_text = g_strdup_printf ("%.3f", a->reg->frames[valid].cc);
+    for (guint i = 0; i < cells->len; i++)
+      if (GTK_IS_CHECK_BUTTON (cells->pdata[i]))
+        check = cells->pdata[i];
+      else
+        {
+          n_labels++;
+          cc_seen |= strcmp (gtk_label_get_text (cells->pdata[i]), cc_text) == 0;
+        }
+    g_ptr_array_free (cells, TRUE);
+    g_assert_nonnull (check);
+    g_assert_cmpuint (n_labels, ==, 16);
+    g_assert_true (cc_seen);
+    g_assert_true (gtk_check_button_get_active (GTK_CHECK_BUTTON (check)));
+    gtk_check_button_set_active (GTK_CHECK_BUTTON (check), FALSE);   /* as a click does */
+    g_assert_cmpint (tsr_window_get_frame_choice (win, valid), ==, TSR_FRAME_EXCLUDE);
+    g_assert_true (iterate_until (win, not_busy, 60));
+    g_assert_false (tsr_window_get_weights (win)->used[valid]);
+    g_assert_true (tsr_window_set_frame_used (win, valid, TRUE));   /* back to the gate's choice */
+    g_assert_true (iterate_until (win, not_busy, 60));
+    g_assert_cmpint (tsr_window_get_frame_choice (win, valid), ==, TSR_FRAME_AUTO);
   }
   g_autofree char *project = g_build_filename (dir, "choices.tessera", NULL);
   {

@@ -59,6 +59,33 @@ adjoint_case (int r)
       }
   direct /= r * r;
   g_assert_cmpfloat (fabs (direct - hx[qy * ow + qx]), <, 1e-4 * (1 + fabs (direct)));
+  /* the pair adjoint (two images, one kernel, the job's back-projections) adds exactly what two
+   * single adjoints add, with a weight and onto accumulators that already hold something */
+  {
+    gsize ns = 2 * tsr_conv_plan_spectrum_len (plan);
+    float *a1 = tsr_conv_spectrum_new (plan), *a2 = tsr_conv_spectrum_new (plan);
+    float *b1 = tsr_conv_spectrum_new (plan), *b2 = tsr_conv_spectrum_new (plan);
+    float *y2 = g_new (float, ow * oh);
+    for (int i = 0; i < ow * oh; i++)
+      y2[i] = (float) g_rand_double_range (rng, 0, 2);
+    for (gsize i = 0; i < ns; i++)
+      a1[i] = b1[i] = (float) i * 1e-3f, a2[i] = b2[i] = -(float) i * 2e-3f;
+    tsr_conv_adjoint_accumulate (w, K, y, lw, lh, 0.7, a1);
+    tsr_conv_adjoint_accumulate (w, K, y2, lw, lh, 0.7, a2);
+    tsr_conv_adjoint_accumulate2 (w, K, y, y2, lw, lh, 0.7, b1, b2);
+    g_assert_true (memcmp (a1, b1, ns * sizeof (float)) == 0);
+    g_assert_true (memcmp (a2, b2, ns * sizeof (float)) == 0);
+    /* and it did add something */
+    double moved = 0;
+    for (gsize i = 0; i < ns; i++)
+      moved += fabs (b2[i] + (float) i * 2e-3f);
+    g_assert_cmpfloat (moved, >, 1e-3);
+    tsr_conv_spectrum_free (a1);
+    tsr_conv_spectrum_free (a2);
+    tsr_conv_spectrum_free (b1);
+    tsr_conv_spectrum_free (b2);
+    g_free (y2);
+  }
   g_rand_free (rng);
   g_free (x);
   g_free (hx);

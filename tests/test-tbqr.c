@@ -435,6 +435,33 @@ test_memory_plan (void)
   g_assert_cmpuint (m2.sums, <, m.sums);
 }
 
+/* The sharpness check of validation (validate.fwhm_gain): with the default 0 a FWHM loss
+ * fails only when the point-source SNR is lower too. The first case is seestar-ngc7023 at
+ * the defaults before the rule changed (FWHM 1.773 → 1.851 px, point-source SNR 40.8 →
+ * 49.0), which the former rule (FWHM reduction ≥ fwhm_gain, SNR not looked at) failed. */
+static void
+test_sharpness_rule (void)
+{
+  g_assert_true (tsr_tbqr_sharpness_check (1.851 / 1.773, 49.0 / 40.8, 0.0));
+  /* worse than the mean stack in FWHM and in point-source SNR */
+  g_assert_false (tsr_tbqr_sharpness_check (1.851 / 1.773, 40.0 / 40.8, 0.0));
+  g_assert_false (tsr_tbqr_sharpness_check (1.001, 0.999, 0.0));
+  /* sharper at a lower SNR: a trade the other way, passes */
+  g_assert_true (tsr_tbqr_sharpness_check (0.96, 0.97, 0.0));
+  g_assert_true (tsr_tbqr_sharpness_check (1.0, 0.5, 0.0));
+  /* a demanded FWHM reduction is not bought by SNR */
+  g_assert_false (tsr_tbqr_sharpness_check (0.97, 1.30, 0.05));
+  g_assert_true (tsr_tbqr_sharpness_check (0.94, 0.90, 0.05));
+  /* a negative fwhm_gain tolerates that much loss even at a lower SNR */
+  g_assert_true (tsr_tbqr_sharpness_check (1.04, 0.90, -0.05));
+  g_assert_false (tsr_tbqr_sharpness_check (1.06, 0.90, -0.05));
+  g_assert_true (tsr_tbqr_sharpness_check (1.06, 1.01, -0.05));
+  /* no point-source SNR (no matched stars): only the FWHM counts; no FWHM: fails */
+  g_assert_false (tsr_tbqr_sharpness_check (1.01, NAN, 0.0));
+  g_assert_true (tsr_tbqr_sharpness_check (0.99, NAN, 0.0));
+  g_assert_false (tsr_tbqr_sharpness_check (NAN, 1.2, 0.0));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -442,6 +469,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tbqr/memory-plan", test_memory_plan);
   g_test_add_func ("/tbqr/robust-z", test_robust_z_missing);
   g_test_add_func ("/tbqr/validation", test_validation);
+  g_test_add_func ("/tbqr/sharpness-rule", test_sharpness_rule);
   g_test_add_func ("/tbqr/local-follows-field", test_local_follows_field);
   g_test_add_func ("/tbqr/invalid-frames", test_invalid_frames_unused);
   g_test_add_func ("/tbqr/trails", test_no_trail_residue);

@@ -327,13 +327,14 @@ on_clear_clicked (GtkButton *b, TsrWindow *self)
   tsr_window_set_calib (self, GPOINTER_TO_INT (g_object_get_data (G_OBJECT (b), "kind")), NULL);
 }
 
-GtkWidget *
-tsr_window_calib_build (TsrWindow *self)
+void
+tsr_window_calib_init (TsrWindow *self)
 {
   TsrCalibUi *ui = g_new0 (TsrCalibUi, 1);
   self->calib_ui = ui;
-  /* the widgets come from the template (ui/tsr-calib-panel.ui); their behaviour is here */
-  TsrCalibPanel *panel = TSR_CALIB_PANEL (tsr_calib_panel_new ());
+  /* the widgets come from the template (ui/tsr-calib-panel.ui, placed by ui/tsr-window.ui);
+   * their behaviour is here */
+  TsrCalibPanel *panel = TSR_CALIB_PANEL (self->calib_panel);
   for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
     {
       ui->path_label[k] = tsr_calib_panel_get (panel, k, TSR_CALIB_PANEL_PATH);
@@ -356,7 +357,6 @@ tsr_window_calib_build (TsrWindow *self)
     }
   ui->notes = tsr_calib_panel_get_notes (panel);
   tsr_window_calib_update (self);
-  return GTK_WIDGET (panel);
 }
 
 void

@@ -116,8 +116,8 @@ strength_timeout (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-static void
-on_strength_changed (GtkRange *range, TsrWindow *self)
+void
+tsr_window_denoise_on_strength_changed (GtkRange *range, TsrWindow *self)
 {
   self->denoise_strength = gtk_range_get_value (range);
   /* coalesce a drag: at most one blend every 60 ms, the newest value wins */
@@ -232,30 +232,15 @@ denoise_activated (GSimpleAction *action, GVariant *param, gpointer data)
   tsr_window_denoise (TSR_WINDOW (data));
 }
 
-GtkWidget *
+void
 tsr_window_denoise_init (TsrWindow *self)
 {
   static const GActionEntry entries[] = {
     { .name = "denoise", .activate = denoise_activated },
   };
   g_action_map_add_action_entries (G_ACTION_MAP (self), entries, G_N_ELEMENTS (entries), self);
+  /* the strength slider (denoise_scale in denoise_bar, ui/tsr-window.ui) starts at 1 */
   self->denoise_strength = 1.0;
-  /* the strength slider of the image toolbar, shown with the denoised image */
-  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
-  gtk_box_append (GTK_BOX (box), gtk_label_new (_("Strength")));
-  self->denoise_scale = gtk_scale_new_with_range (GTK_ORIENTATION_HORIZONTAL, 0.0, 1.0, 0.05);
-  gtk_range_set_value (GTK_RANGE (self->denoise_scale), 1.0);
-  gtk_scale_set_digits (GTK_SCALE (self->denoise_scale), 2);
-  gtk_scale_set_draw_value (GTK_SCALE (self->denoise_scale), TRUE);
-  gtk_widget_set_size_request (self->denoise_scale, 160, -1);
-  gtk_widget_set_tooltip_text (self->denoise_scale,
-                               _("Blend of the denoised image with the image before it: 0 = unchanged, 1 = the "
-                                 "network's output. Linear data either way."));
-  g_signal_connect (self->denoise_scale, "value-changed", G_CALLBACK (on_strength_changed), self);
-  gtk_box_append (GTK_BOX (box), self->denoise_scale);
-  gtk_widget_set_visible (box, FALSE);
-  self->denoise_bar = box;
-  return box;
 }
 
 void

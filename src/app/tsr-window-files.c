@@ -845,50 +845,11 @@ static const GActionEntry file_entries[] = {
   { .name = "export-report", .activate = export_report_activated },
 };
 
-GMenuModel *
-tsr_window_files_menu (TsrWindow *self)
-{
-  GMenu *menu = g_menu_new ();
-  GMenu *files = g_menu_new ();
-  g_menu_append (files, _("Open _Frames…"), "win.open-frames");
-  g_menu_append (files, _("Open _Project…"), "win.open-project");
-  g_menu_append (files, _("_Save Project…"), "win.save-project");
-  GMenu *recent = g_menu_new ();
-  g_menu_append_section (recent, NULL, G_MENU_MODEL (self->recent_menu));
-  GMenu *clear = g_menu_new ();
-  g_menu_append (clear, _("_Clear List"), "win.clear-recent");
-  g_menu_append_section (recent, NULL, G_MENU_MODEL (clear));
-  g_menu_append_submenu (files, _("Open _Recent"), G_MENU_MODEL (recent));
-  g_menu_append_section (menu, NULL, G_MENU_MODEL (files));
-
-  GMenu *output = g_menu_new ();
-  g_menu_append (output, _("_Export Result…"), "win.export");
-  g_menu_append (output, _("Export Re_port Folder…"), "win.export-report");
-  g_menu_append (output, _("Analyse _Again"), "win.reanalyse");
-  g_menu_append (output, _("Process as _Deep Sky"), "win.process-deep-sky");
-  g_menu_append (output, _("Process as _Planetary"), "win.process-planetary");
-  g_menu_append_section (menu, NULL, G_MENU_MODEL (output));
-
-  GMenu *help = g_menu_new ();
-  g_menu_append (help, _("_Keyboard Shortcuts"), "win.show-help-overlay");
-  g_menu_append (help, _("_About Tessera"), "win.about");
-  g_menu_append (help, _("_Quit"), "app.quit");
-  g_menu_append_section (menu, NULL, G_MENU_MODEL (help));
-
-  g_object_unref (files);
-  g_object_unref (recent);
-  g_object_unref (clear);
-  g_object_unref (output);
-  g_object_unref (help);
-  return G_MENU_MODEL (menu);   /* the caller's reference; a floating-free GMenu */
-}
-
 void
 tsr_window_files_init (TsrWindow *self)
 {
   g_action_map_add_action_entries (G_ACTION_MAP (self), file_entries, G_N_ELEMENTS (file_entries), self);
   self->settings = tsr_settings_new ();
-  self->recent_menu = g_menu_new ();
   int w = 1400, h = 900;
   if (self->settings)
     {
@@ -922,7 +883,6 @@ void
 tsr_window_files_finalize (TsrWindow *self)
 {
   g_clear_object (&self->settings);
-  g_clear_object (&self->recent_menu);
   g_strfreev (self->recent);
   g_free (self->last_folder);
 }

@@ -6,190 +6,39 @@
 #include <glib/gi18n.h>
 #include "tsr-window-private.h"
 #include "tsr-frame-row.h"
+#include "tsr-frame-table.h"
 
 static const TsrFigure diag_figures[] = {
   TSR_FIG_FWHM, TSR_FIG_WEIGHTS, TSR_FIG_CC_HIST, TSR_FIG_FUNNEL, TSR_FIG_WEIGHT_MAP, TSR_FIG_VALIDATION,
-};
-static const char *const diag_tabs[] = {
-  N_("FWHM"), N_("Weights"), N_("CC"), N_("Funnel"), N_("Map"), N_("Validation"),
 };
 #define N_DIAG G_N_ELEMENTS (diag_figures)
 G_STATIC_ASSERT (N_DIAG == TSR_N_DIAG);
 
 /* ---------------------------------------------------------------- frame table */
 
-typedef struct
-{
-  const char *title;
-  const char *prop;
-  GType type;
-  const char *format;
-  gboolean expand;
-} ColumnDef;
-
-static const ColumnDef columns[] = {
-  { N_("Use"), "used", G_TYPE_BOOLEAN, NULL, FALSE },
-  { N_("#"), "index", G_TYPE_UINT, "%u", FALSE },
-  { N_("File"), "name", G_TYPE_STRING, NULL, TRUE },
-  { N_("FWHM"), "fwhm", G_TYPE_DOUBLE, "%.2f", FALSE },
-  { N_("Round"), "roundness", G_TYPE_DOUBLE, "%.2f", FALSE },
-  { N_("Stars"), "stars", G_TYPE_UINT, "%u", FALSE },
-  { N_("Background"), "background", G_TYPE_DOUBLE, "%.1f", FALSE },
-  { N_("Noise"), "noise", G_TYPE_DOUBLE, "%.2f", FALSE },
-  { N_("CC"), "cc", G_TYPE_DOUBLE, "%.3f", FALSE },
-  { N_("G"), "g", G_TYPE_DOUBLE, "%.3f", FALSE },
-  { N_("Mean W"), "mean-w", G_TYPE_DOUBLE, "%.3f", FALSE },
-  { N_("Scale"), "scale", G_TYPE_DOUBLE, "%.4f", FALSE },
-  { N_("Rot °"), "rotation", G_TYPE_DOUBLE, "%.2f", FALSE },
-  { N_("Shift px"), "shift", G_TYPE_DOUBLE, "%.1f", FALSE },
-  { N_("RMS px"), "rms", G_TYPE_DOUBLE, "%.3f", FALSE },
-  { N_("Matched"), "matched", G_TYPE_UINT, "%u", FALSE },
-  { N_("Gate"), "gate", G_TYPE_STRING, NULL, FALSE },
-};
-
-static char *
-format_double_cb (GObject *this_, double v, const char *fmt)
-{
-  if (!isfinite (v))
-    return g_strdup ("—");
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-  return g_strdup_printf (fmt, v);
-#pragma GCC diagnostic pop
-}
-
-static char *
-format_uint_cb (GObject *this_, guint v, const char *fmt)
-{
-  return g_strdup_printf ("%u", v);
-}
-
-/* The Use check of a row was clicked (a change that only mirrors the row is ignored). */
-static void
-on_use_toggled (GtkCheckButton *check, GtkListItem *item)
-{
-  TsrFrameRow *row = gtk_list_item_get_item (item);
-  TsrWindow *self = g_object_get_data (G_OBJECT (check), "window");
-  gboolean active = gtk_check_button_get_active (check);
-  if (!row || !self || active == tsr_frame_row_get_used (row))
-    return;
-  tsr_window_set_frame_used (self, tsr_frame_row_get_index (row), active);
-}
-
-/* Every cell of a row carries the row's gate explanation as its tooltip. */
-static void
-bind_tooltip (GtkWidget *cell, GtkListItem *item)
-{
-  GtkExpression *e = gtk_property_expression_new (GTK_TYPE_LIST_ITEM, NULL, "item");
-  e = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, e, "explanation");
-  gtk_expression_bind (e, cell, "tooltip-text", item);
-}
-
-static void
-setup_cell (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer data)
-{
-  const ColumnDef *def = data;
-  if (def->type == G_TYPE_BOOLEAN)
-    {
-      GtkWidget *check = gtk_check_button_new ();
-      gtk_widget_set_halign (check, GTK_ALIGN_CENTER);
-      g_object_set_data (G_OBJECT (check), "window", g_object_get_data (G_OBJECT (factory), "window"));
-      gtk_list_item_set_child (item, check);
-      GtkExpression *e = gtk_property_expression_new (GTK_TYPE_LIST_ITEM, NULL, "item");
-      e = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, e, def->prop);
-      gtk_expression_bind (e, check, "active", item);
-      e = gtk_property_expression_new (GTK_TYPE_LIST_ITEM, NULL, "item");
-      e = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, e, "can-include");
-      gtk_expression_bind (e, check, "sensitive", item);
-      bind_tooltip (check, item);
-      g_signal_connect (check, "toggled", G_CALLBACK (on_use_toggled), item);
-      return;
-    }
-  GtkWidget *label = gtk_label_new (NULL);
-  gtk_label_set_xalign (GTK_LABEL (label), def->type == G_TYPE_STRING ? 0.0 : 1.0);
-  if (def->type == G_TYPE_STRING)
-    {
-      /* in the middle: Seestar names end in the timestamp, which tells frames apart */
-      gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_MIDDLE);
-      gtk_label_set_width_chars (GTK_LABEL (label), def->expand ? 16 : 8);
-    }
-  else
-    gtk_widget_add_css_class (label, "numeric");
-  gtk_list_item_set_child (item, label);
-  bind_tooltip (label, item);
-
-  GtkExpression *e = gtk_property_expression_new (GTK_TYPE_LIST_ITEM, NULL, "item");
-  e = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, e, def->prop);
-  if (def->type == G_TYPE_DOUBLE)
-    e = gtk_cclosure_expression_new (G_TYPE_STRING, NULL, 1, &e, G_CALLBACK (format_double_cb),
-                                     (gpointer) def->format, NULL);
-  else if (def->type == G_TYPE_UINT)
-    e = gtk_cclosure_expression_new (G_TYPE_STRING, NULL, 1, &e, G_CALLBACK (format_uint_cb),
-                                     (gpointer) def->format, NULL);
-  gtk_expression_bind (e, label, "label", item);
-}
-
-GtkWidget *
+void
 tsr_window_build_table (TsrWindow *self)
 {
+  /* the columns, their cells and sorters are in ui/tsr-frame-table.ui; here the model */
+  self->column_view = GTK_WIDGET (tsr_frame_table_get_column_view (TSR_FRAME_TABLE (self->frame_table)));
+  self->frame_detail = tsr_frame_table_get_detail (TSR_FRAME_TABLE (self->frame_table));
   self->store = g_list_store_new (TSR_TYPE_FRAME_ROW);
   GtkSortListModel *sorted = gtk_sort_list_model_new (G_LIST_MODEL (g_object_ref (self->store)), NULL);
   self->selection = gtk_single_selection_new (G_LIST_MODEL (sorted));
   gtk_single_selection_set_autoselect (self->selection, TRUE);
   g_signal_connect (self->selection, "notify::selected-item", G_CALLBACK (tsr_window_on_selection_changed), self);
-
-  self->column_view = gtk_column_view_new (GTK_SELECTION_MODEL (g_object_ref (self->selection)));
-  gtk_column_view_set_show_column_separators (GTK_COLUMN_VIEW (self->column_view), TRUE);
-  gtk_widget_add_css_class (self->column_view, "data-table");
-  GtkColumnViewColumn *first = NULL;
-  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
-    {
-      const ColumnDef *def = &columns[i];
-      GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
-      g_object_set_data (G_OBJECT (factory), "window", self);
-      g_signal_connect (factory, "setup", G_CALLBACK (setup_cell), (gpointer) def);
-      GtkColumnViewColumn *col = gtk_column_view_column_new (_(def->title), factory);
-      GtkExpression *key = gtk_property_expression_new (TSR_TYPE_FRAME_ROW, NULL, def->prop);
-      GtkSorter *sorter = def->type == G_TYPE_STRING ? GTK_SORTER (gtk_string_sorter_new (key))
-                                                     : GTK_SORTER (gtk_numeric_sorter_new (key));
-      if (def->type == G_TYPE_BOOLEAN)
-        gtk_column_view_column_set_header_menu (col, NULL);
-      gtk_column_view_column_set_sorter (col, sorter);
-      g_object_unref (sorter);
-      gtk_column_view_column_set_expand (col, def->expand);
-      gtk_column_view_column_set_resizable (col, TRUE);
-      gtk_column_view_append_column (GTK_COLUMN_VIEW (self->column_view), col);
-      if (!first && def->type != G_TYPE_BOOLEAN)
-        first = col;
-      g_object_unref (col);
-    }
+  gtk_column_view_set_model (GTK_COLUMN_VIEW (self->column_view), GTK_SELECTION_MODEL (self->selection));
   gtk_sort_list_model_set_sorter (sorted, gtk_column_view_get_sorter (GTK_COLUMN_VIEW (self->column_view)));
+  GtkColumnViewColumn *first = tsr_frame_table_find_column (TSR_FRAME_TABLE (self->frame_table), "index");
+  g_assert (first != NULL);
   gtk_column_view_sort_by_column (GTK_COLUMN_VIEW (self->column_view), first, GTK_SORT_ASCENDING);
+}
 
-  GtkWidget *sw = gtk_scrolled_window_new ();
-  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (sw), self->column_view);
-  gtk_widget_set_size_request (sw, -1, 180);
-
-  /* beside the table: the selected frame's measurements against the gate's thresholds */
-  self->frame_detail = gtk_label_new (_("Select a frame to see why the gate keeps or leaves it."));
-  gtk_label_set_wrap (GTK_LABEL (self->frame_detail), TRUE);
-  gtk_label_set_xalign (GTK_LABEL (self->frame_detail), 0);
-  gtk_label_set_yalign (GTK_LABEL (self->frame_detail), 0);
-  gtk_label_set_selectable (GTK_LABEL (self->frame_detail), TRUE);
-  gtk_widget_add_css_class (self->frame_detail, "frame-detail");
-  gtk_widget_set_margin_start (self->frame_detail, 6);
-  gtk_widget_set_margin_end (self->frame_detail, 6);
-  gtk_widget_set_margin_top (self->frame_detail, 4);
-  GtkWidget *dsw = gtk_scrolled_window_new ();
-  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (dsw), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
-  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (dsw), self->frame_detail);
-  gtk_widget_set_size_request (dsw, 260, -1);
-  GtkWidget *paned = gtk_paned_new (GTK_ORIENTATION_HORIZONTAL);
-  gtk_paned_set_start_child (GTK_PANED (paned), sw);
-  gtk_paned_set_end_child (GTK_PANED (paned), dsw);
-  gtk_paned_set_resize_end_child (GTK_PANED (paned), FALSE);
-  gtk_paned_set_shrink_end_child (GTK_PANED (paned), FALSE);
-  return paned;
+/* The Use check of a row was clicked (template callback of the frame table's use-toggled). */
+void
+tsr_window_on_frame_use_toggled (TsrFrameTable *table, guint index, gboolean used, TsrWindow *self)
+{
+  tsr_window_set_frame_used (self, index, used);
 }
 
 void
@@ -289,6 +138,13 @@ tsr_window_get_frame_explanation (TsrWindow *self, guint index, const char **gat
   return NULL;
 }
 
+GtkWidget *
+tsr_window_get_frame_table (TsrWindow *self)
+{
+  g_return_val_if_fail (TSR_IS_WINDOW (self), NULL);
+  return self->frame_table;
+}
+
 const char *
 tsr_window_get_frame_detail (TsrWindow *self)
 {
@@ -351,41 +207,30 @@ figure_draw_impl (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data
   tsr_report_draw (cr, w, h, fig, dark, self->analysis, self->weights, self->recon, self->selected_frame);
 }
 
-GtkWidget *
+void
 tsr_window_build_diagnostics (TsrWindow *self)
 {
-  GtkWidget *nb = gtk_notebook_new ();
-  gtk_notebook_set_scrollable (GTK_NOTEBOOK (nb), TRUE);
+  /* the notebook and its drawing areas are in ui/tsr-window.ui, in diag_figures order */
   for (guint i = 0; i < N_DIAG; i++)
     {
-      GtkWidget *area = gtk_drawing_area_new ();
+      GtkWidget *area = self->figures[i];
       g_object_set_data (G_OBJECT (area), "figure", GINT_TO_POINTER (diag_figures[i]));
       gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (area), figure_draw, self, NULL);
-      gtk_widget_set_size_request (area, 300, 220);
-      gtk_widget_set_hexpand (area, TRUE);
-      gtk_widget_set_vexpand (area, TRUE);
-      self->figures[i] = area;
-      GtkWidget *tab = gtk_label_new (_(diag_tabs[i]));
+      GtkWidget *tab = gtk_notebook_get_tab_label (GTK_NOTEBOOK (self->diagnostics), area);
       gtk_widget_set_tooltip_text (tab, tsr_figure_title (diag_figures[i]));
-      gtk_notebook_append_page (GTK_NOTEBOOK (nb), area, tab);
     }
-  return nb;
 }
 
 gboolean
 tsr_window_sort_frames (TsrWindow *self, const char *prop, gboolean descending)
 {
   g_return_val_if_fail (TSR_IS_WINDOW (self) && prop, FALSE);
-  GListModel *cols = gtk_column_view_get_columns (GTK_COLUMN_VIEW (self->column_view));
-  for (guint i = 0; i < G_N_ELEMENTS (columns) && i < g_list_model_get_n_items (cols); i++)
-    if (strcmp (columns[i].prop, prop) == 0)
-      {
-        g_autoptr (GtkColumnViewColumn) col = g_list_model_get_item (cols, i);
-        gtk_column_view_sort_by_column (GTK_COLUMN_VIEW (self->column_view), col,
-                                        descending ? GTK_SORT_DESCENDING : GTK_SORT_ASCENDING);
-        return TRUE;
-      }
-  return FALSE;
+  GtkColumnViewColumn *col = tsr_frame_table_find_column (TSR_FRAME_TABLE (self->frame_table), prop);
+  if (!col)
+    return FALSE;
+  gtk_column_view_sort_by_column (GTK_COLUMN_VIEW (self->column_view), col,
+                                  descending ? GTK_SORT_DESCENDING : GTK_SORT_ASCENDING);
+  return TRUE;
 }
 
 int

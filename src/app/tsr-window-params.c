@@ -14,6 +14,7 @@
 #include <string.h>
 #include <glib/gi18n.h>
 #include "tsr-window-private.h"
+#include "tsr-param-group.h"
 
 typedef struct
 {
@@ -360,8 +361,8 @@ apply_preset (TsrWindow *self, const char *name)
     set_note (self, "", FALSE);
 }
 
-static void
-on_preset_changed (GObject *dd, GParamSpec *pspec, TsrWindow *self)
+void
+tsr_window_params_on_preset_changed (GObject *dd, GParamSpec *pspec, TsrWindow *self)
 {
   if (self->updating_params)
     return;
@@ -393,8 +394,8 @@ tsr_window_get_preset (TsrWindow *self)
   return preset_at (gtk_drop_down_get_selected (GTK_DROP_DOWN (self->preset_dropdown)));
 }
 
-static void
-on_reset_clicked (GtkButton *b, TsrWindow *self)
+void
+tsr_window_params_on_reset_clicked (GtkButton *b, TsrWindow *self)
 {
   tsr_window_apply_preset (self, "default");
 }
@@ -434,52 +435,26 @@ param_control (TsrWindow *self, const TsrParamSpec *spec)
   return w;
 }
 
-GtkWidget *
+void
 tsr_window_build_params (TsrWindow *self)
 {
+  /* the panel's frame is in ui/tsr-window.ui; here the preset list and one row per key */
   self->param_widgets = g_hash_table_new (g_str_hash, g_str_equal);
-  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
-  gtk_widget_set_margin_start (box, 8);
-  gtk_widget_set_margin_end (box, 8);
-  gtk_widget_set_margin_top (box, 8);
-  gtk_widget_set_margin_bottom (box, 8);
-
-  /* preset selector and Reset */
-  GtkWidget *top = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
-  GtkWidget *plabel = gtk_label_new_with_mnemonic (_("_Preset"));
-  gtk_box_append (GTK_BOX (top), plabel);
   GtkStringList *labels = gtk_string_list_new (NULL);
   const char *const *names = tsr_project_preset_names ();
   for (guint i = 0; names[i]; i++)
     gtk_string_list_append (labels, tsr_project_preset_label (names[i]));
-  self->preset_dropdown = gtk_drop_down_new (G_LIST_MODEL (labels), NULL);
-  gtk_label_set_mnemonic_widget (GTK_LABEL (plabel), self->preset_dropdown);
-  gtk_widget_set_hexpand (self->preset_dropdown, TRUE);
-  gtk_widget_set_tooltip_text (self->preset_dropdown,
-                               _("Parameter sets for typical equipment: smart telescopes (many short Bayer frames), "
-                                 "DSLR (fewer long exposures), monochrome cameras"));
-  g_signal_connect (self->preset_dropdown, "notify::selected", G_CALLBACK (on_preset_changed), self);
-  gtk_box_append (GTK_BOX (top), self->preset_dropdown);
-  GtkWidget *reset = gtk_button_new_with_mnemonic (_("_Reset to Defaults"));
-  g_signal_connect (reset, "clicked", G_CALLBACK (on_reset_clicked), self);
-  gtk_box_append (GTK_BOX (top), reset);
-  gtk_box_append (GTK_BOX (box), top);
+  self->updating_params = TRUE;   /* the first entry selected by the new model is no choice */
+  gtk_drop_down_set_model (GTK_DROP_DOWN (self->preset_dropdown), G_LIST_MODEL (labels));
+  self->updating_params = FALSE;
+  g_object_unref (labels);
 
-  GtkWidget *cal = gtk_expander_new (_("Calibration"));
-  gtk_widget_set_tooltip_text (cal, _("Bias, darks, flats and dark flats applied to every light before "
-                                      "anything else (as tessera-cli process --bias --darks --flats --dark-flats)"));
-  gtk_expander_set_expanded (GTK_EXPANDER (cal), TRUE);
-  gtk_expander_set_child (GTK_EXPANDER (cal), tsr_window_calib_build (self));
-  gtk_box_append (GTK_BOX (box), cal);
+  tsr_window_calib_init (self);
 
   for (guint g = 0; g < G_N_ELEMENTS (param_groups); g++)
     {
-      GtkWidget *grid = gtk_grid_new ();
-      gtk_grid_set_row_spacing (GTK_GRID (grid), 4);
-      gtk_grid_set_column_spacing (GTK_GRID (grid), 12);
-      gtk_widget_set_margin_start (grid, 12);
-      gtk_widget_set_margin_top (grid, 4);
-      int row = 0;
+      /* the groups a user tunes live start open */
+      GtkWidget *group = tsr_param_group_new (_(param_groups[g].group), g < 2);
       for (const char *const *k = param_groups[g].keys; *k; k++)
         {
           const TsrParamSpec *spec = tsr_project_find (*k);
@@ -487,40 +462,13 @@ tsr_window_build_params (TsrWindow *self)
           if (!control)
             continue;
           const ParamLabel *pl = param_label (spec->key);
-          GtkWidget *label = gtk_label_new (pl ? _(pl->label) : spec->key);
-          gtk_label_set_xalign (GTK_LABEL (label), 0);
-          gtk_widget_set_hexpand (label, TRUE);
           /* the key and its help: what the CLI's --set and the project file call it */
           g_autofree char *tip = g_strdup_printf ("%s — %s", spec->key, _(spec->help));
-          gtk_widget_set_tooltip_text (label, tip);
-          gtk_widget_set_tooltip_text (control, tip);
-          g_object_set_data (G_OBJECT (control), "label", label);
-          GtkWidget *unit = gtk_label_new (pl && *pl->unit ? _(pl->unit) : "");
-          gtk_label_set_xalign (GTK_LABEL (unit), 0);
-          gtk_widget_add_css_class (unit, "dim-label");
-          g_object_set_data (G_OBJECT (control), "unit", unit);
-          gtk_grid_attach (GTK_GRID (grid), label, 0, row, 1, 1);
-          gtk_grid_attach (GTK_GRID (grid), control, 1, row, 1, 1);
-          gtk_grid_attach (GTK_GRID (grid), unit, 2, row, 1, 1);
-          row++;
+          tsr_param_group_add_row (TSR_PARAM_GROUP (group), pl ? _(pl->label) : spec->key, control,
+                                   pl && *pl->unit ? _(pl->unit) : "", tip);
         }
-      GtkWidget *exp = gtk_expander_new (_(param_groups[g].group));
-      /* the groups a user tunes live start open */
-      gtk_expander_set_expanded (GTK_EXPANDER (exp), g < 2);
-      gtk_expander_set_child (GTK_EXPANDER (exp), grid);
-      gtk_box_append (GTK_BOX (box), exp);
+      gtk_box_append (GTK_BOX (self->param_groups), group);
     }
-  self->param_note = gtk_label_new ("");
-  gtk_label_set_wrap (GTK_LABEL (self->param_note), TRUE);
-  gtk_label_set_xalign (GTK_LABEL (self->param_note), 0);
-  gtk_widget_add_css_class (self->param_note, "param-note");
-  gtk_box_append (GTK_BOX (box), self->param_note);
-
-  GtkWidget *again = gtk_button_new_with_mnemonic (_("_Analyse Again"));
-  gtk_actionable_set_action_name (GTK_ACTIONABLE (again), "win.reanalyse");
-  gtk_widget_set_halign (again, GTK_ALIGN_START);
-  gtk_widget_set_tooltip_text (again, _("Analyse the session again with the current registration and tile settings"));
-  gtk_box_append (GTK_BOX (box), again);
 
   /* the remembered preset and resources */
   self->updating_params = TRUE;
@@ -540,11 +488,6 @@ tsr_window_build_params (TsrWindow *self)
     }
   self->updating_params = FALSE;
   tsr_window_sync_params (self);
-
-  GtkWidget *sw = gtk_scrolled_window_new ();
-  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (sw), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
-  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (sw), box);
-  return sw;
 }
 
 gboolean

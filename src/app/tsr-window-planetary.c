@@ -26,6 +26,7 @@
 #include <glib/gi18n.h>
 #include "tsr-window-private.h"
 #include "tsr-window-planetary.h"
+#include "tsr-planetary-panel.h"
 
 #define RERUN_DELAY_MS 700
 #define WAVELET_DELAY_MS 60
@@ -383,7 +384,7 @@ enter_planetary (TsrWindow *self)
   /* no frame table (its columns are deep-sky measurements); the right side gives the panel
    * more room */
   if (!p->table)
-    p->table = gtk_widget_get_ancestor (self->column_view, GTK_TYPE_SCROLLED_WINDOW);
+    p->table = self->frame_table;   /* the table and its gate explanation pane */
   gtk_widget_set_visible (p->table, FALSE);
   GtkWidget *right = gtk_widget_get_parent (p->params_stack);
   if (GTK_IS_PANED (right) && !gtk_widget_get_visible (p->table) && p->deep_paned_position < 0)
@@ -1008,28 +1009,19 @@ shifts_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
   g_free (x);
 }
 
-GtkWidget *
-tsr_window_planetary_wrap_diagnostics (TsrWindow *self, GtkWidget *deep_sky)
+void
+tsr_window_planetary_init_diagnostics (TsrWindow *self)
 {
+  /* the "planetary" page of the diagnostics stack (ui/tsr-window.ui): quality, alignment */
   TsrPlanetaryUi *p = ui (self);
-  GtkWidget *nb = gtk_notebook_new ();
-  static const char *const tabs[] = { N_("Quality"), N_("Alignment") };
   GtkDrawingAreaDrawFunc draws[] = { quality_draw, shifts_draw };
   for (guint i = 0; i < G_N_ELEMENTS (p->figures); i++)
     {
-      GtkWidget *area = gtk_drawing_area_new ();
-      gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (area), draws[i], self, NULL);
-      gtk_widget_set_size_request (area, 300, 220);
-      gtk_widget_set_hexpand (area, TRUE);
-      gtk_widget_set_vexpand (area, TRUE);
-      p->figures[i] = area;
-      gtk_notebook_append_page (GTK_NOTEBOOK (nb), area, gtk_label_new (_(tabs[i])));
+      p->figures[i] = self->planetary_figures[i];
+      gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (p->figures[i]), draws[i], self, NULL);
     }
-  p->diag_stack = gtk_stack_new ();
-  gtk_stack_add_named (GTK_STACK (p->diag_stack), deep_sky, "deep-sky");
-  gtk_stack_add_named (GTK_STACK (p->diag_stack), nb, "planetary");
+  p->diag_stack = self->diag_stack;
   gtk_stack_set_visible_child_name (GTK_STACK (p->diag_stack), "deep-sky");
-  return p->diag_stack;
 }
 
 /* ---------------------------------------------------------------- parameter and wavelet panel */
@@ -1140,8 +1132,9 @@ on_threshold (GtkSpinButton *spin, TsrWindow *self)
 }
 
 static void
-on_reset_wavelets (GtkButton *b, TsrWindow *self)
+on_reset_wavelets (GSimpleAction *action, GVariant *param, gpointer data)
 {
+  TsrWindow *self = data;
   TsrPlanetaryUi *p = ui (self);
   p->updating = TRUE;
   for (guint j = 0; j < N_LAYERS; j++)
@@ -1156,8 +1149,9 @@ on_reset_wavelets (GtkButton *b, TsrWindow *self)
 /* the gains and thresholds of the automatic sharpening (planetary.sharpen=auto): the largest
  * that keep the noise at or below the mean stack's — what the CLI writes by default */
 static void
-on_auto_wavelets (GtkButton *b, TsrWindow *self)
+on_auto_wavelets (GSimpleAction *action, GVariant *param, gpointer data)
 {
+  TsrWindow *self = data;
   TsrPlanetaryUi *p = ui (self);
   const TsrPlanetaryResult *r = p->result;
   if (!r || !r->sharpened)
@@ -1177,42 +1171,13 @@ on_auto_wavelets (GtkButton *b, TsrWindow *self)
 }
 
 static GtkWidget *
-section_label (const char *text)
-{
-  GtkWidget *l = gtk_label_new (text);
-  gtk_label_set_xalign (GTK_LABEL (l), 0);
-  gtk_widget_add_css_class (l, "heading");
-  gtk_widget_set_margin_top (l, 6);
-  return l;
-}
-
-static GtkWidget *
-row_label (const char *text)
-{
-  GtkWidget *l = gtk_label_new (text);
-  gtk_label_set_xalign (GTK_LABEL (l), 0);
-  return l;
-}
-
-static GtkWidget *
 build_panel (TsrWindow *self)
 {
+  /* the panel's frame is ui/tsr-planetary-panel.ui; here one row per key and per layer */
   TsrPlanetaryUi *p = ui (self);
-  GtkWidget *grid = gtk_grid_new ();
-  gtk_grid_set_row_spacing (GTK_GRID (grid), 4);
-  gtk_grid_set_column_spacing (GTK_GRID (grid), 8);
-  gtk_widget_set_margin_start (grid, 10);
-  gtk_widget_set_margin_end (grid, 10);
-  gtk_widget_set_margin_top (grid, 6);
-  gtk_widget_set_margin_bottom (grid, 10);
-  int row = 0;
-  p->why_label = gtk_label_new ("");
-  gtk_label_set_xalign (GTK_LABEL (p->why_label), 0);
-  gtk_label_set_wrap (GTK_LABEL (p->why_label), TRUE);
-  gtk_label_set_max_width_chars (GTK_LABEL (p->why_label), 50);
-  gtk_widget_add_css_class (p->why_label, "param-note");
-  gtk_grid_attach (GTK_GRID (grid), p->why_label, 0, row++, 3, 1);
-  gtk_grid_attach (GTK_GRID (grid), section_label (_("Planetary stack (a change runs it again)")), 0, row++, 3, 1);
+  TsrPlanetaryPanel *panel = TSR_PLANETARY_PANEL (tsr_planetary_panel_new ());
+  p->why_label = tsr_planetary_panel_get_why (panel);
+  p->note = tsr_planetary_panel_get_note (panel);
   for (guint i = 0; i < G_N_ELEMENTS (controls); i++)
     {
       const Control *c = &controls[i];
@@ -1249,26 +1214,8 @@ build_panel (TsrWindow *self)
       g_object_set_data (G_OBJECT (w), "key", (gpointer) c->key);
       gtk_widget_set_tooltip_text (w, _(spec->help));
       g_hash_table_insert (p->controls, (gpointer) c->key, w);
-      gtk_grid_attach (GTK_GRID (grid), row_label (_(c->label)), 0, row, 1, 1);
-      gtk_grid_attach (GTK_GRID (grid), w, 1, row, 1, 1);
-      if (c->unit && spec->type != TSR_PARAM_BOOL)
-        gtk_grid_attach (GTK_GRID (grid), row_label (_(c->unit)), 2, row, 1, 1);
-      row++;
+      tsr_planetary_panel_add_key (panel, _(c->label), w, c->unit && spec->type != TSR_PARAM_BOOL ? _(c->unit) : NULL);
     }
-  p->note = gtk_label_new ("");
-  gtk_label_set_xalign (GTK_LABEL (p->note), 0);
-  gtk_label_set_wrap (GTK_LABEL (p->note), TRUE);
-  gtk_widget_add_css_class (p->note, "param-note");
-  gtk_grid_attach (GTK_GRID (grid), p->note, 0, row++, 3, 1);
-
-  gtk_grid_attach (GTK_GRID (grid), section_label (_("Wavelets (live on the stack; Export writes the result)")), 0,
-                   row++, 3, 1);
-  GtkWidget *hdr_gain = row_label (_("gain"));
-  GtkWidget *hdr_thr = row_label (_("noise threshold, σ"));
-  gtk_widget_add_css_class (hdr_gain, "dim-label");
-  gtk_widget_add_css_class (hdr_thr, "dim-label");
-  gtk_grid_attach (GTK_GRID (grid), hdr_gain, 1, row, 1, 1);
-  gtk_grid_attach (GTK_GRID (grid), hdr_thr, 2, row++, 1, 1);
   for (guint j = 0; j < N_LAYERS; j++)
     {
       g_autofree char *label = g_strdup_printf (_("Layer %u (%u px)"), j + 1, 1u << j);
@@ -1293,46 +1240,24 @@ build_panel (TsrWindow *self)
       g_signal_connect (spin, "value-changed", G_CALLBACK (on_threshold), self);
       p->gain_scales[j] = scale;
       p->threshold_spins[j] = spin;
-      gtk_grid_attach (GTK_GRID (grid), row_label (label), 0, row, 1, 1);
-      gtk_grid_attach (GTK_GRID (grid), scale, 1, row, 1, 1);
-      gtk_grid_attach (GTK_GRID (grid), spin, 2, row++, 1, 1);
+      tsr_planetary_panel_add_layer (panel, label, scale, spin);
     }
-  GtkWidget *reset = gtk_button_new_with_mnemonic (_("_Unit Gains"));
-  gtk_widget_set_tooltip_text (reset, _("Gains 1 and no thresholds: the stack unchanged"));
-  gtk_widget_set_halign (reset, GTK_ALIGN_START);
-  g_signal_connect (reset, "clicked", G_CALLBACK (on_reset_wavelets), self);
-  GtkWidget *autob = gtk_button_new_with_mnemonic (_("_Automatic"));
-  gtk_widget_set_tooltip_text (autob, _("The sharpening the command line writes by default: the strongest whose noise "
-                                        "stays at or below the mean stack's"));
-  gtk_widget_set_halign (autob, GTK_ALIGN_START);
-  g_signal_connect (autob, "clicked", G_CALLBACK (on_auto_wavelets), self);
-  GtkWidget *bbox = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
-  gtk_box_append (GTK_BOX (bbox), reset);
-  gtk_box_append (GTK_BOX (bbox), autob);
-  gtk_grid_attach (GTK_GRID (grid), bbox, 1, row++, 2, 1);
-
-  GtkWidget *sw = gtk_scrolled_window_new ();
-  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (sw), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
-  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (sw), grid);
-  gtk_widget_set_vexpand (sw, TRUE);
-  return sw;
+  return GTK_WIDGET (panel);
 }
 
-GtkWidget *
-tsr_window_planetary_wrap_params (TsrWindow *self, GtkWidget *deep_sky)
+void
+tsr_window_planetary_init_params (TsrWindow *self)
 {
+  /* the "planetary" page of the parameter stack (ui/tsr-window.ui); one row per key */
   TsrPlanetaryUi *p = ui (self);
-  p->params_stack = gtk_stack_new ();
-  gtk_stack_add_named (GTK_STACK (p->params_stack), deep_sky, "deep-sky");
+  p->params_stack = self->params_stack;
   gtk_stack_add_named (GTK_STACK (p->params_stack), build_panel (self), "planetary");
-  gtk_stack_set_visible_child_name (GTK_STACK (p->params_stack), "deep-sky");
-  return p->params_stack;
 }
 
 /* ---------------------------------------------------------------- toolbar, actions, setup */
 
-static void
-on_points_toggled (GtkToggleButton *b, TsrWindow *self)
+void
+tsr_window_planetary_on_points_toggled (GtkToggleButton *b, TsrWindow *self)
 {
   tsr_image_view_set_points_visible (self->view, gtk_toggle_button_get_active (b));
 }
@@ -1374,6 +1299,9 @@ tsr_window_planetary_init (TsrWindow *self)
   static const GActionEntry entries[] = {
     { .name = "process-deep-sky", .activate = process_deep_sky_activated },
     { .name = "process-planetary", .activate = process_planetary_activated },
+    /* the wavelet buttons of ui/tsr-planetary-panel.ui */
+    { .name = "wavelets-unit", .activate = on_reset_wavelets },
+    { .name = "wavelets-auto", .activate = on_auto_wavelets },
   };
   g_action_map_add_action_entries (G_ACTION_MAP (self), entries, G_N_ELEMENTS (entries), self);
   const char *shows[] = { _("Stack"), _("Mean of aligned frames"), _("Best frame"), NULL };
@@ -1385,15 +1313,9 @@ void
 tsr_window_planetary_init_toolbar (TsrWindow *self)
 {
   TsrPlanetaryUi *p = ui (self);
-  p->deep_toggles = gtk_widget_get_parent (self->tog_weights);
+  p->deep_toggles = self->deep_toggles;
   p->deep_show_model = g_object_ref (gtk_drop_down_get_model (GTK_DROP_DOWN (self->show_dropdown)));
-  p->tog_points = gtk_toggle_button_new_with_label (_("Points"));
-  gtk_widget_set_tooltip_text (p->tog_points, _("Alignment points: green cells were measured (enough structure), "
-                                                "grey crosses keep the global shift"));
-  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (p->tog_points), TRUE);
-  g_signal_connect (p->tog_points, "toggled", G_CALLBACK (on_points_toggled), self);
-  gtk_box_insert_child_after (GTK_BOX (gtk_widget_get_parent (p->deep_toggles)), p->tog_points, p->deep_toggles);
-  gtk_widget_set_visible (p->tog_points, FALSE);
+  p->tog_points = self->tog_points;   /* ui/tsr-window.ui, hidden until a planetary session */
   p->deep_paned_position = -1;
 }
 

@@ -1,12 +1,14 @@
-/* tsr-window-private.h — TsrWindow's state, shared by the files that implement it:
- * tsr-window.c (jobs, display, table, diagnostics, construction), tsr-window-params.c
- * (parameter panel, presets), tsr-window-panels.c (frame table,
- * diagnostics), tsr-window-files.c (projects, recent sessions, drag and drop,
- * export, remembered settings) and tsr-window-deconv.c (the deconvolution job). */
+/* tsr-window-private.h — TsrWindow's state, shared by the files that implement it. The
+ * widgets come from the template ui/tsr-window.ui (and the templates it places); these files
+ * hold behaviour: tsr-window.c (jobs, display, the template's binding), tsr-window-params.c
+ * (parameter rows, presets), tsr-window-panels.c (frame table model, diagnostics drawing),
+ * tsr-window-files.c (projects, recent sessions, drag and drop, export, remembered
+ * settings), tsr-window-deconv.c (the deconvolution job) and the other tsr-window-*.c. */
 #pragma once
 #include "tsr-window.h"
 #include "tsr-image-view.h"
 #include "tsr-stall.h"
+#include "tsr-frame-table.h"
 
 G_BEGIN_DECLS
 
@@ -20,6 +22,9 @@ typedef TsrShow ShowMode;
 #define SHOW_RESTORED TSR_SHOW_RESTORED
 
 #define TSR_N_DIAG 6
+
+/* the window's layout (GtkBuilder template) in the app's resources */
+#define TSR_WINDOW_UI "/io/github/tessera/Tessera/ui/tsr-window.ui"
 
 /* The planetary session's state (tsr-window-planetary.c). */
 typedef struct _TsrPlanetaryUi TsrPlanetaryUi;
@@ -58,13 +63,22 @@ struct _TsrWindow
   GtkWidget *column_view;
   GListStore *store;
   GtkSingleSelection *selection;
-  GtkWidget *figures[TSR_N_DIAG];
+  GtkWidget *figures[TSR_N_DIAG];  /* the diagnostics' drawing areas, in diag_figures order */
+  GtkWidget *diagnostics;     /* their notebook */
+  GtkWidget *planetary_figures[2]; /* the planetary diagnostics: quality, alignment */
+  GtkWidget *diag_stack, *params_stack;   /* pages "deep-sky" and "planetary" */
+  GtkWidget *deep_toggles;    /* the map drop-down and the deep-sky overlay toggles */
+  GtkWidget *tog_points;      /* the planetary alignment points overlay */
+  GtkWidget *deconv_button;
+  GtkWidget *frame_table;     /* TsrFrameTable: column_view and frame_detail are its */
   GHashTable *param_widgets;  /* key → GtkSpinButton or GtkDropDown */
   GtkWidget *param_note;
+  GtkWidget *param_groups;    /* the box of TsrParamGroups */
+  GtkWidget *calib_panel;     /* TsrCalibPanel */
   GtkWidget *preset_dropdown;
   GtkFileChooserNative *chooser;
   GtkDropTarget *drop_target;
-  GMenu *recent_menu;
+  GMenu *recent_menu;         /* the recent sessions: a section of the main menu (ui/tsr-window.ui) */
 
   /* settings (NULL when the schema is missing: memory only) */
   GSettings *settings;
@@ -216,13 +230,20 @@ gpointer  tsr_window_progress_data_new (TsrWindow *self, guint gen);
 void      tsr_window_progress_data_free (gpointer data);
 
 /* tsr-window-panels.c */
-GtkWidget *tsr_window_build_table (TsrWindow *self);
-GtkWidget *tsr_window_build_diagnostics (TsrWindow *self);
+/* the frame table's model and columns, the figures' drawing (widgets: ui/tsr-window.ui) */
+void      tsr_window_build_table (TsrWindow *self);
+void      tsr_window_build_diagnostics (TsrWindow *self);
 void      tsr_window_on_selection_changed (GObject *sel, GParamSpec *pspec, TsrWindow *self);
 void      tsr_window_update_frame_detail (TsrWindow *self);
+/* template callback: the frame table's use-toggled */
+void      tsr_window_on_frame_use_toggled (TsrFrameTable *table, guint index, gboolean used, TsrWindow *self);
 
 /* tsr-window-params.c */
-GtkWidget *tsr_window_build_params (TsrWindow *self);
+/* the preset list and the rows of the parameter panel (its frame: ui/tsr-window.ui) */
+void      tsr_window_build_params (TsrWindow *self);
+/* template callbacks: the preset drop-down, Reset */
+void      tsr_window_params_on_preset_changed (GObject *dd, GParamSpec *pspec, TsrWindow *self);
+void      tsr_window_params_on_reset_clicked (GtkButton *b, TsrWindow *self);
 void      tsr_window_sync_params (TsrWindow *self);
 
 void      tsr_window_update_param_units (TsrWindow *self);
@@ -233,7 +254,6 @@ void      tsr_window_update_param_rows (TsrWindow *self);
 void      tsr_window_files_init (TsrWindow *self);
 void      tsr_window_files_dispose (TsrWindow *self);
 void      tsr_window_files_finalize (TsrWindow *self);
-GMenuModel *tsr_window_files_menu (TsrWindow *self);
 /* A session finished its analysis: remember it. */
 void      tsr_window_session_opened (TsrWindow *self);
 
@@ -246,8 +266,11 @@ void      tsr_window_planetary_init (TsrWindow *self);
 void      tsr_window_planetary_init_toolbar (TsrWindow *self);
 void      tsr_window_planetary_dispose (TsrWindow *self);
 void      tsr_window_planetary_finalize (TsrWindow *self);
-GtkWidget *tsr_window_planetary_wrap_params (TsrWindow *self, GtkWidget *deep_sky);
-GtkWidget *tsr_window_planetary_wrap_diagnostics (TsrWindow *self, GtkWidget *deep_sky);
+/* the planetary pages of the window's stacks: figures' drawing, the parameter panel */
+void      tsr_window_planetary_init_diagnostics (TsrWindow *self);
+void      tsr_window_planetary_init_params (TsrWindow *self);
+/* template callback: the alignment points toggle */
+void      tsr_window_planetary_on_points_toggled (GtkToggleButton *b, TsrWindow *self);
 /* tsr_window_open_paths: TRUE when the planetary job took the paths; else *detect says
  * whether the analysis worker should look for a starless session first. */
 gboolean  tsr_window_planetary_route (TsrWindow *self, const char *const *paths, gboolean *detect);
@@ -317,12 +340,12 @@ gpointer   tsr_window_job_result (TsrWindow *self, GTask *task, guint gen, GDest
                                   const char *cancel_text);
 
 /* tsr-window-view.c */
-GtkWidget *tsr_window_view_init (TsrWindow *self);   /* actions; returns the Blink button */
+void       tsr_window_view_init (TsrWindow *self);   /* actions (blink, zoom, …) */
 void       tsr_window_view_dispose (TsrWindow *self);
 gboolean   tsr_window_blink_show (TsrWindow *self); /* show_current: TRUE when a blink frame is shown */
 
 /* tsr-window-calib.c */
-GtkWidget *tsr_window_calib_build (TsrWindow *self);   /* the section in the parameter panel */
+void       tsr_window_calib_init (TsrWindow *self);   /* the section in the parameter panel */
 void       tsr_window_calib_update (TsrWindow *self);
 void       tsr_window_calib_dispose (TsrWindow *self);
 void       tsr_window_calib_finalize (TsrWindow *self);
@@ -339,13 +362,15 @@ void       tsr_window_restore_clear (TsrWindow *self);
 gboolean   tsr_window_restore_possible (TsrWindow *self);
 
 /* tsr-window-stretch.c */
-GtkWidget *tsr_window_stretch_init (TsrWindow *self);   /* the histogram/stretch bar */
+void       tsr_window_stretch_init (TsrWindow *self);   /* the histogram/stretch bar's behaviour */
 void       tsr_window_stretch_shown (TsrWindow *self, TsrImage *img, TsrImage *cmp);
 void       tsr_window_stretch_dispose (TsrWindow *self);
 gboolean   tsr_window_stretch_busy (TsrWindow *self);
 
 /* tsr-window-denoise.c */
-GtkWidget *tsr_window_denoise_init (TsrWindow *self);   /* actions; returns the strength bar */
+void       tsr_window_denoise_init (TsrWindow *self);   /* actions */
+/* template callback: the strength slider */
+void       tsr_window_denoise_on_strength_changed (GtkRange *range, TsrWindow *self);
 void       tsr_window_denoise_clear (TsrWindow *self);
 gboolean   tsr_window_denoise_possible (TsrWindow *self);
 

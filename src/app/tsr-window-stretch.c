@@ -337,12 +337,13 @@ on_point_changed (GtkSpinButton *sb, TsrWindow *self)
   stretch_changed (self);
 }
 
-GtkWidget *
+void
 tsr_window_stretch_init (TsrWindow *self)
 {
   self->stretch_manual_v[1] = 0.5;
-  /* the widgets come from the template (ui/tsr-stretch-bar.ui); their behaviour is here */
-  TsrStretchBar *bar = TSR_STRETCH_BAR (tsr_stretch_bar_new ());
+  /* the widgets come from the template (ui/tsr-stretch-bar.ui, placed by ui/tsr-window.ui);
+   * their behaviour is here */
+  TsrStretchBar *bar = TSR_STRETCH_BAR (self->stretch_bar);
   self->histogram = tsr_stretch_bar_get_histogram (bar);
   self->stretch_auto = tsr_stretch_bar_get_auto (bar);
   self->stretch_linked = tsr_stretch_bar_get_linked (bar);
@@ -354,8 +355,6 @@ tsr_window_stretch_init (TsrWindow *self)
   GtkWidget *spins[] = { self->stretch_black, self->stretch_mid, self->stretch_white };
   for (guint i = 0; i < G_N_ELEMENTS (spins); i++)
     g_signal_connect (spins[i], "value-changed", G_CALLBACK (on_point_changed), self);
-  self->stretch_bar = GTK_WIDGET (bar);
-  return self->stretch_bar;
 }
 
 void

@@ -256,14 +256,9 @@ static const GActionEntry view_entries[] = {
   { .name = "blink", .state = "false", .change_state = blink_change_state },
 };
 
-GtkWidget *
+void
 tsr_window_view_init (TsrWindow *self)
 {
+  /* the Blink toggle (ui/tsr-window.ui) is bound to win.blink */
   g_action_map_add_action_entries (G_ACTION_MAP (self), view_entries, G_N_ELEMENTS (view_entries), self);
-  GtkWidget *b = gtk_toggle_button_new_with_label (_("Blink"));
-  gtk_actionable_set_action_name (GTK_ACTIONABLE (b), "win.blink");
-  gtk_widget_set_tooltip_text (b, _("Blink the registered frames one after another (Ctrl+B), in the reference "
-                                    "geometry at the live preview's resolution: clouds, trails and soft frames "
-                                    "stand out"));
-  return b;
 }

@@ -1,4 +1,4 @@
-/* tsr-window.c — the main window (see tsr-window.h).
+/* tsr-window.c — the main window (see tsr-window.h); its layout is the template ui/tsr-window.ui.
  *
  * Threads: every engine job runs in a GTask worker thread with its own GCancellable.
  * Progress from workers is coalesced: the latest phase/done/total is stored under a mutex
@@ -27,6 +27,9 @@
 #include "tsr-shortcuts.h"
 #include "tsr-settings.h"
 #include "tsr-window-planetary.h"
+#include "tsr-stretch-bar.h"
+#include "tsr-calib-panel.h"
+#include "tsr-frame-table.h"
 
 struct _ProgressShared
 {
@@ -896,6 +899,12 @@ on_fit_clicked (GtkButton *b, TsrWindow *self)
   tsr_image_view_zoom_fit (self->view);
 }
 
+static void
+on_compare_toggled (GtkToggleButton *b, TsrWindow *self)
+{
+  show_current (self);
+}
+
 void
 tsr_window_on_selection_changed (GObject *sel, GParamSpec *pspec, TsrWindow *self)
 {
@@ -950,131 +959,6 @@ static const GActionEntry win_entries[] = {
 
 /* ---------------------------------------------------------------- construction */
 
-static GtkWidget *
-icon_label_button (const char *icon, const char *label, const char *action, const char *tooltip)
-{
-  GtkWidget *b = gtk_button_new ();
-  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
-  if (icon)
-    gtk_box_append (GTK_BOX (box), gtk_image_new_from_icon_name (icon));
-  gtk_box_append (GTK_BOX (box), gtk_label_new_with_mnemonic (label));
-  gtk_button_set_child (GTK_BUTTON (b), box);
-  gtk_actionable_set_action_name (GTK_ACTIONABLE (b), action);
-  gtk_widget_set_tooltip_text (b, tooltip);
-  return b;
-}
-
-static GtkWidget *
-build_header (TsrWindow *self)
-{
-  GtkWidget *hb = gtk_header_bar_new ();
-  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb),
-                             icon_label_button ("folder-open-symbolic", _("_Open"), "win.open",
-                                                _("Open a session folder (Ctrl+O); folders and FITS files can also be dropped on the window")));
-  GtkWidget *run = icon_label_button ("media-playback-start-symbolic", _("_Run"), "win.run",
-                                      _("Reconstruct the session (Ctrl+R)"));
-  gtk_widget_add_css_class (run, "suggested-action");
-  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb), run);
-  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb),
-                             icon_label_button ("process-stop-symbolic", _("_Cancel"), "win.cancel",
-                                                _("Cancel the running job (Escape)")));
-  GtkWidget *deconv = icon_label_button (NULL, _("_Deconvolve"), "win.deconvolve",
-                                         tsr_window_deconv_available ()
-                                           ? _("Multi-frame deconvolution of the session (Ctrl+D); the latent is shown after every iteration")
-                                           : _("Multi-frame deconvolution is not part of this build"));
-  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb), deconv);
-  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb),
-                             icon_label_button (NULL, _("De_noise"), "win.denoise",
-                                                _("Learned denoiser on the shown result or deconvolved image "
-                                                  "(Ctrl+Shift+D); compare before/after and set the strength")));
-  gtk_header_bar_pack_start (GTK_HEADER_BAR (hb),
-                             icon_label_button (NULL, _("Re_store"), "win.restore",
-                                                _("Multi-frame restoration: a network trained on this session "
-                                                  "(deep image prior), stopped on held-out pixels; minutes")));
-
-  GtkWidget *mb = gtk_menu_button_new ();
-  gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (mb), "open-menu-symbolic");
-  GMenuModel *menu = tsr_window_files_menu (self);
-  gtk_menu_button_set_menu_model (GTK_MENU_BUTTON (mb), menu);
-  g_object_unref (menu);
-  gtk_menu_button_set_primary (GTK_MENU_BUTTON (mb), TRUE);
-  gtk_widget_set_tooltip_text (mb, _("Main menu (F10)"));
-  gtk_header_bar_pack_end (GTK_HEADER_BAR (hb), mb);
-  gtk_header_bar_pack_end (GTK_HEADER_BAR (hb),
-                           icon_label_button ("document-save-as-symbolic", _("_Export…"), "win.export",
-                                              _("Export the result as FITS or TIFF (linear), or a stretched PNG (Ctrl+E)")));
-  return hb;
-}
-
-static GtkWidget *
-build_view_toolbar (TsrWindow *self)
-{
-  GtkWidget *bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
-  gtk_widget_set_margin_start (bar, 6);
-  gtk_widget_set_margin_end (bar, 6);
-  gtk_widget_set_margin_top (bar, 4);
-  gtk_widget_set_margin_bottom (bar, 4);
-
-  /* order: ShowMode */
-  const char *shows[] = { _("Selected frame"), _("Live preview"), _("Result"), _("Mean stack"), _("Deconvolved"),
-                          _("Denoised"), _("Restored"), NULL };
-  self->show_dropdown = gtk_drop_down_new_from_strings (shows);
-  gtk_widget_set_tooltip_text (self->show_dropdown,
-                               _("What the view shows (display stretch only). The live preview follows every weight change."));
-  g_signal_connect (self->show_dropdown, "notify::selected", G_CALLBACK (on_show_changed), self);
-  gtk_box_append (GTK_BOX (bar), self->show_dropdown);
-
-  GtkWidget *fit = gtk_button_new_from_icon_name ("zoom-fit-best-symbolic");
-  gtk_widget_set_tooltip_text (fit, _("Fit to window (Ctrl+0, or double-click the image); scroll or Ctrl+plus/minus "
-                                      "to zoom, Ctrl+1 for actual size, drag or Alt+arrows to pan"));
-  g_signal_connect (fit, "clicked", G_CALLBACK (on_fit_clicked), self);
-  gtk_box_append (GTK_BOX (bar), fit);
-
-  GtkWidget *linked = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 0);
-  gtk_widget_add_css_class (linked, "linked");
-  /* the map drop-down (issue #13, problem 4); order: "no map", then TsrMapKind */
-  const char *maps[] = { _("No map"), _("Weight map"), _("Local quality map"), _("N_eff map"), _("Coverage map"),
-                         _("Cluster map"), NULL };
-  self->tog_weights = gtk_drop_down_new_from_strings (maps);
-  gtk_widget_set_tooltip_text (self->tog_weights,
-                               _("Quality map over the tile grid, with a colour bar, following every re-weigh: "
-                                 "weight W and local quality Q of the selected frame over that frame, their mean over "
-                                 "the used frames over the live preview and the result, effective frames N_eff = (Σw)²/Σw², "
-                                 "coverage (used frames over each tile), clusters (when clusters act)"));
-  self->tog_tiles = gtk_toggle_button_new_with_label (_("Tiles"));
-  gtk_widget_set_tooltip_text (self->tog_tiles, _("Tile grid: orange = STAR tiles, blue = STRUCTURE tiles"));
-  self->tog_stars = gtk_toggle_button_new_with_label (_("Stars"));
-  gtk_widget_set_tooltip_text (self->tog_stars, _("Stars detected in the displayed frame"));
-  g_signal_connect (self->tog_weights, "notify::selected", G_CALLBACK (on_map_changed), self);
-  gtk_box_append (GTK_BOX (linked), self->tog_weights);
-  GtkWidget *togs[] = { self->tog_tiles, self->tog_stars };
-  for (guint i = 0; i < G_N_ELEMENTS (togs); i++)
-    {
-      g_signal_connect (togs[i], "toggled", G_CALLBACK (on_overlay_toggled), self);
-      gtk_box_append (GTK_BOX (linked), togs[i]);
-    }
-  gtk_box_append (GTK_BOX (bar), linked);
-
-  self->tog_compare = gtk_toggle_button_new_with_label (_("Split"));
-  gtk_widget_set_tooltip_text (self->tog_compare,
-                               _("Compare side by side: the result (left) against the mean stack of the "
-                                 "same frames (right); drag the divider"));
-  g_signal_connect_swapped (self->tog_compare, "toggled", G_CALLBACK (show_current), self);
-  gtk_box_append (GTK_BOX (bar), self->tog_compare);
-  gtk_box_append (GTK_BOX (bar), tsr_window_view_init (self));
-  gtk_box_append (GTK_BOX (bar), tsr_window_denoise_init (self));
-  tsr_window_restore_init (self);
-
-  self->readout = gtk_label_new ("");
-  gtk_label_set_xalign (GTK_LABEL (self->readout), 1);
-  gtk_label_set_ellipsize (GTK_LABEL (self->readout), PANGO_ELLIPSIZE_START);
-  gtk_widget_set_hexpand (self->readout, TRUE);
-  gtk_widget_add_css_class (self->readout, "numeric");
-  g_object_bind_property (self->view, "readout", self->readout, "label", G_BINDING_SYNC_CREATE);
-  gtk_box_append (GTK_BOX (bar), self->readout);
-  return bar;
-}
-
 /* Stall trace: how long each frame (update, layout, paint) takes. */
 static gint64 frame_t0;
 
@@ -1121,6 +1005,7 @@ install_css (void)
 static void
 tsr_window_init (TsrWindow *self)
 {
+  gtk_widget_init_template (GTK_WIDGET (self));
   tsr_stall_trace_init ();
   g_signal_connect (self, "realize", G_CALLBACK (trace_frames), NULL);
   tsr_project_init (&self->params);
@@ -1134,66 +1019,22 @@ tsr_window_init (TsrWindow *self)
   tsr_window_files_init (self);    /* settings, file actions, recent sessions, drop target */
   tsr_window_deconv_init (self);
   tsr_window_planetary_init (self);
-  gtk_window_set_title (GTK_WINDOW (self), "Tessera");
   gtk_window_set_icon_name (GTK_WINDOW (self), TSR_APP_ID);
-  gtk_window_set_titlebar (GTK_WINDOW (self), build_header (self));
+  if (!tsr_window_deconv_available ())
+    gtk_widget_set_tooltip_text (self->deconv_button, _("Multi-frame deconvolution is not part of this build"));
 
-  self->view = TSR_IMAGE_VIEW (tsr_image_view_new ());
-  gtk_widget_set_size_request (GTK_WIDGET (self->view), 320, 240);
-
-  /* left: toolbar, image, table */
-  GtkWidget *image_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
-  gtk_box_append (GTK_BOX (image_box), build_view_toolbar (self));
+  /* the data-driven parts of the layout (ui/tsr-window.ui) and the panels' behaviour */
+  tsr_window_view_init (self);
+  tsr_window_denoise_init (self);
+  tsr_window_restore_init (self);
   tsr_window_planetary_init_toolbar (self);
-  gtk_box_append (GTK_BOX (image_box), GTK_WIDGET (self->view));
-  gtk_widget_set_vexpand (GTK_WIDGET (self->view), TRUE);
-  gtk_box_append (GTK_BOX (image_box), tsr_window_stretch_init (self));
-  GtkWidget *left = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
-  gtk_paned_set_start_child (GTK_PANED (left), image_box);
-  gtk_paned_set_end_child (GTK_PANED (left), tsr_window_build_table (self));
-  gtk_paned_set_resize_end_child (GTK_PANED (left), FALSE);
-  gtk_paned_set_position (GTK_PANED (left), 560);
-
-  /* right: diagnostics over parameters */
-  GtkWidget *right = gtk_paned_new (GTK_ORIENTATION_VERTICAL);
-  gtk_paned_set_start_child (GTK_PANED (right), tsr_window_planetary_wrap_diagnostics (self, tsr_window_build_diagnostics (self)));
-  gtk_paned_set_end_child (GTK_PANED (right), tsr_window_planetary_wrap_params (self, tsr_window_build_params (self)));
-  gtk_paned_set_position (GTK_PANED (right), 360);
-  gtk_widget_set_size_request (right, 470, -1);
-
-  GtkWidget *main_paned = gtk_paned_new (GTK_ORIENTATION_HORIZONTAL);
-  gtk_paned_set_start_child (GTK_PANED (main_paned), left);
-  gtk_paned_set_end_child (GTK_PANED (main_paned), right);
-  gtk_paned_set_resize_end_child (GTK_PANED (main_paned), FALSE);
-  gtk_paned_set_shrink_end_child (GTK_PANED (main_paned), FALSE);
-  gtk_paned_set_position (GTK_PANED (main_paned), 900);
-  gtk_widget_set_vexpand (main_paned, TRUE);
-
-  /* bottom: status and progress */
-  GtkWidget *status = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
-  gtk_widget_add_css_class (status, "status-bar");
-  gtk_widget_set_margin_start (status, 8);
-  gtk_widget_set_margin_end (status, 8);
-  gtk_widget_set_margin_top (status, 4);
-  gtk_widget_set_margin_bottom (status, 4);
-  self->status_label = gtk_label_new (_("Open a session folder or a project to begin (Ctrl+O), or drop a folder here."));
-  gtk_label_set_xalign (GTK_LABEL (self->status_label), 0);
-  gtk_widget_add_css_class (self->status_label, "status");
-  gtk_label_set_ellipsize (GTK_LABEL (self->status_label), PANGO_ELLIPSIZE_END);
-  gtk_widget_set_hexpand (self->status_label, TRUE);
-  self->progress_bar = gtk_progress_bar_new ();
-  gtk_widget_add_css_class (self->progress_bar, "job-progress");
-  gtk_progress_bar_set_show_text (GTK_PROGRESS_BAR (self->progress_bar), TRUE);
-  gtk_widget_set_size_request (self->progress_bar, 360, -1);
-  gtk_widget_set_valign (self->progress_bar, GTK_ALIGN_CENTER);
-  gtk_box_append (GTK_BOX (status), self->status_label);
-  gtk_box_append (GTK_BOX (status), self->progress_bar);
-
-  GtkWidget *outer = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
-  gtk_box_append (GTK_BOX (outer), main_paned);
-  gtk_box_append (GTK_BOX (outer), gtk_separator_new (GTK_ORIENTATION_HORIZONTAL));
-  gtk_box_append (GTK_BOX (outer), status);
-  gtk_window_set_child (GTK_WINDOW (self), outer);
+  tsr_window_stretch_init (self);
+  tsr_window_build_table (self);
+  tsr_window_build_diagnostics (self);
+  tsr_window_planetary_init_diagnostics (self);
+  tsr_window_build_params (self);
+  tsr_window_planetary_init_params (self);
+  gtk_stack_set_visible_child_name (GTK_STACK (self->params_stack), "deep-sky");
 
   GtkWindow *help = tsr_shortcuts_window_new ();
   gtk_application_window_set_help_overlay (GTK_APPLICATION_WINDOW (self), GTK_SHORTCUTS_WINDOW (help));
@@ -1280,6 +1121,62 @@ tsr_window_class_init (TsrWindowClass *klass)
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   object_class->dispose = tsr_window_dispose;
   object_class->finalize = tsr_window_finalize;
+
+  /* The window's layout is ui/tsr-window.ui. Its children are not released with
+   * gtk_widget_dispose_template: GtkWindow's dispose destroys its child and title bar, and
+   * the template's references go with the window (the fields stay valid until finalize). */
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  g_type_ensure (TSR_TYPE_IMAGE_VIEW);
+  g_type_ensure (TSR_TYPE_STRETCH_BAR);
+  g_type_ensure (TSR_TYPE_CALIB_PANEL);
+  g_type_ensure (TSR_TYPE_FRAME_TABLE);
+  gtk_widget_class_set_template_from_resource (widget_class, TSR_WINDOW_UI);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, status_label);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, progress_bar);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, view);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, readout);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, show_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, tog_weights);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, tog_tiles);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, tog_stars);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, tog_compare);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, tog_points);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, deep_toggles);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, deconv_button);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, denoise_bar);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, denoise_scale);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, stretch_bar);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, frame_table);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, diag_stack);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, diagnostics);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, params_stack);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, recent_menu);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, preset_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, calib_panel);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, param_groups);
+  gtk_widget_class_bind_template_child (widget_class, TsrWindow, param_note);
+  /* the figures, in the order of tsr-window-panels.c's diag_figures */
+  static const char *const figures[TSR_N_DIAG] = {
+    "figure_fwhm", "figure_weights", "figure_cc", "figure_funnel", "figure_map", "figure_validation",
+  };
+  for (guint i = 0; i < TSR_N_DIAG; i++)
+    gtk_widget_class_bind_template_child_full (widget_class, figures[i], FALSE,
+                                               G_STRUCT_OFFSET (TsrWindow, figures) + i * sizeof (GtkWidget *));
+  gtk_widget_class_bind_template_child_full (widget_class, "planetary_quality", FALSE,
+                                             G_STRUCT_OFFSET (TsrWindow, planetary_figures));
+  gtk_widget_class_bind_template_child_full (widget_class, "planetary_alignment", FALSE,
+                                             G_STRUCT_OFFSET (TsrWindow, planetary_figures) + sizeof (GtkWidget *));
+  gtk_widget_class_bind_template_callback (widget_class, on_show_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_fit_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_map_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_overlay_toggled);
+  gtk_widget_class_bind_template_callback (widget_class, on_compare_toggled);
+  gtk_widget_class_bind_template_callback_full (widget_class, "on_frame_use_toggled",
+                                                G_CALLBACK (tsr_window_on_frame_use_toggled));
+  gtk_widget_class_bind_template_callback (widget_class, tsr_window_planetary_on_points_toggled);
+  gtk_widget_class_bind_template_callback (widget_class, tsr_window_denoise_on_strength_changed);
+  gtk_widget_class_bind_template_callback (widget_class, tsr_window_params_on_preset_changed);
+  gtk_widget_class_bind_template_callback (widget_class, tsr_window_params_on_reset_clicked);
 }
 
 TsrWindow *

@@ -119,6 +119,8 @@ TsrFrameChoice tsr_window_get_frame_choice (TsrWindow *self, guint index);
 const char *tsr_window_get_frame_explanation (TsrWindow *self, guint index, const char **gate_words);
 /* The detail beside the table (the selected frame's explanation). */
 const char *tsr_window_get_frame_detail (TsrWindow *self);
+/* The frame table (TsrFrameTable, ui/tsr-frame-table.ui); tests walk its cells. */
+GtkWidget  *tsr_window_get_frame_table (TsrWindow *self);
 /* The display stretch (display only): automatic (linked or not) or manual black, midtone
  * balance (0 … 1) and white; as the stretch bar's controls set it. */
 void        tsr_window_set_stretch (TsrWindow *self, gboolean manual, gboolean linked, double black, double mid,

@@ -247,6 +247,9 @@ cli_process (int argc, char **argv)
   for (int c = 0; c < v->n_channels; c++)
     printf (" %s %.3f", v->n_channels == 3 ? (c == 0 ? "R" : c == 1 ? "G" : "B") : "L", v->bin_noise_ratio[c]);
   printf (_("; point-source SNR %.1f (mean stack %.1f)\n"), v->snr_result, v->snr_mean);
+  if (v->n_channels == 3)
+    printf (_("star flux per channel vs mean stack: R %.4f G %.4f B %.4f\n"), v->flux_ratio_channel[0],
+            v->flux_ratio_channel[1], v->flux_ratio_channel[2]);
   tsr_reconstruction_free (r);
   return 0;
 }

@@ -85,3 +85,26 @@ fuzz_check_image (TsrImage *img, int width, int height)
       abort ();
   tsr_image_unref (img);
 }
+
+/* The result of a whole-image read of path (img, or NULL with *e set) that the header said
+ * is w × h (w = 0: the header read failed): a consistent image, then the band of row y of
+ * the same file through rows(), each checked; or a TSR_ERROR. Unrefs img. */
+typedef TsrImage *(*FuzzRowsReader) (const char *path, int y0, int y1, GError **error);
+
+static inline void
+fuzz_check_read (const char *path, TsrImage *img, GError **e, int w, int h, int y, FuzzRowsReader rows)
+{
+  if (!img)
+    {
+      fuzz_check_error (e);
+      return;
+    }
+  if (w == 0)
+    abort (); /* the pixels read where the header did not */
+  fuzz_check_image (img, w, h);
+  TsrImage *band = rows (path, y, y + 1, e);
+  if (band)
+    fuzz_check_image (band, w, 1);
+  else
+    fuzz_check_error (e);
+}

@@ -54,6 +54,47 @@ typedef struct
   guint8 *hot, *cold;
 } OutlierJob;
 
+/* Function multiversioning (x86-64 with glibc): the screen below is also compiled for AVX2
+ * and picked at load time; no FMA, so both clones decide alike. */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute (target_clones)
+#define TSR_COSMETIC_CLONES __attribute__ ((target_clones ("avx2", "default")))
+#endif
+#endif
+#ifndef TSR_COSMETIC_CLONES
+#define TSR_COSMETIC_CLONES
+#endif
+
+/* A branch-free screen of one row, x in [x0, x1): need[x - x0] = 0 where the sample can be
+ * neither hot nor cold, 1 where the exact test must decide. With all 8 same-colour
+ * neighbours valid, sorted v0 ≤ … ≤ v7, the median (v3 + v4) / 2 lies in [v3, v4] (also in
+ * float: the sum rounds monotonically, halving is exact). Fewer than 4 neighbours below
+ * c − thr/2 put v3 at or above it, fewer than 4 above c + thr/2 put v4 at or below it: then
+ * |c − median| ≤ thr/2 < thr. The screen only passes samples whose magnitude is far below
+ * thr/2 · 2^20, so the float rounding of c ± thr/2 cannot carry the difference past thr.
+ * Invalid samples pass (the exact test skips them), samples with an invalid neighbour go
+ * to the exact test. Vectorises: 8 or 16 samples per step. */
+static TSR_COSMETIC_CLONES void
+outlier_screen (const float *restrict pl, const guint8 *restrict mask, int w, int st, int y, int x0, int x1, float thr,
+                guint8 *restrict need)
+{
+  const float h = 0.5f * thr, big = h * 1048576.0f;
+  const float *r0 = pl + (gsize) (y - st) * w, *r1 = pl + (gsize) y * w, *r2 = pl + (gsize) (y + st) * w;
+  const guint8 *m0 = mask + (gsize) (y - st) * w, *m1 = mask + (gsize) y * w, *m2 = mask + (gsize) (y + st) * w;
+  for (int x = x0; x < x1; x++)
+    {
+      float c = r1[x], lo = c - h, hi = c + h;
+      int below = (r0[x - st] < lo) + (r0[x] < lo) + (r0[x + st] < lo) + (r1[x - st] < lo) + (r1[x + st] < lo)
+                  + (r2[x - st] < lo) + (r2[x] < lo) + (r2[x + st] < lo);
+      int above = (r0[x - st] > hi) + (r0[x] > hi) + (r0[x + st] > hi) + (r1[x - st] > hi) + (r1[x + st] > hi)
+                  + (r2[x - st] > hi) + (r2[x] > hi) + (r2[x + st] > hi);
+      int all = (m0[x - st] != 0) & (m0[x] != 0) & (m0[x + st] != 0) & (m1[x - st] != 0) & (m1[x + st] != 0)
+                & (m2[x - st] != 0) & (m2[x] != 0) & (m2[x + st] != 0);
+      int quiet = all & (below <= 3) & (above <= 3) & (fabsf (c) < big);
+      need[x - x0] = (guint8) ((m1[x] != 0) & !quiet);
+    }
+}
+
 /* Count the outliers of rows 2·st + [begin, end) of one plane (each row its own counters). */
 static void
 outlier_rows (gsize begin, gsize end, gpointer data)
@@ -61,34 +102,41 @@ outlier_rows (gsize begin, gsize end, gpointer data)
   const OutlierJob *j = data;
   const float *pl = j->pl;
   int w = j->w, st = j->st;
+  int x0 = 2 * st, x1 = w - 2 * st;
+  g_autofree guint8 *need = g_new (guint8, MAX (x1 - x0, 1));
   for (int y = 2 * st + (int) begin; y < 2 * st + (int) end; y++)
-    for (int x = 2 * st; x < w - 2 * st; x++)
-      {
-        gsize k = (gsize) y * w + x;
-        if (!j->mask[k])
-          continue;
-        float v[8];
-        int m = 0;
-        for (int q = 0; q < 8; q++)
-          {
-            gsize o = (gsize) (y + nb8[q][1] * st) * w + x + nb8[q][0] * st;
-            if (j->mask[o])
-              v[m++] = pl[o];
-          }
-        if (m < 5)
-          continue;
-        float med = median_small (v, m), ex = pl[k] - med;
-        if (ex > j->thr)
-          {
-            /* direct neighbours (other colours on a mosaic): a star lifts them too */
-            float dn = 0.25f * (pl[k - 1] + pl[k + 1] + pl[k - w] + pl[k + w]);
-            float ring = 0.25f * (pl[k - 2 * w] + pl[k + 2 * w] + pl[k - 2] + pl[k + 2]);
-            if (dn - ring < 0.25f * ex && j->hot[k] < 255)
-              j->hot[k]++;
-          }
-        else if (ex < -j->thr && j->cold[k] < 255)
-          j->cold[k]++;
-      }
+    {
+      if (x1 <= x0)
+        break;
+      outlier_screen (pl, j->mask, w, st, y, x0, x1, j->thr, need);
+      for (int x = x0; x < x1; x++)
+        {
+          if (!need[x - x0])
+            continue;
+          gsize k = (gsize) y * w + x;
+          float v[8];
+          int m = 0;
+          for (int q = 0; q < 8; q++)
+            {
+              gsize o = (gsize) (y + nb8[q][1] * st) * w + x + nb8[q][0] * st;
+              if (j->mask[o])
+                v[m++] = pl[o];
+            }
+          if (m < 5)
+            continue;
+          float med = median_small (v, m), ex = pl[k] - med;
+          if (ex > j->thr)
+            {
+              /* direct neighbours (other colours on a mosaic): a star lifts them too */
+              float dn = 0.25f * (pl[k - 1] + pl[k + 1] + pl[k - w] + pl[k + w]);
+              float ring = 0.25f * (pl[k - 2 * w] + pl[k + 2 * w] + pl[k - 2] + pl[k + 2]);
+              if (dn - ring < 0.25f * ex && j->hot[k] < 255)
+                j->hot[k]++;
+            }
+          else if (ex < -j->thr && j->cold[k] < 255)
+            j->cold[k]++;
+        }
+    }
 }
 
 TsrCosmetic *

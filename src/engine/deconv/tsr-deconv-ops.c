@@ -17,7 +17,7 @@ struct _TsrConvWork
 {
   const TsrConvPlan *plan;
   float *real;
-  fftwf_complex *spec;
+  fftwf_complex *spec, *spec2;   /* spec2: the second spectrum of the pair adjoint (on demand) */
   guint64 n_fft;
 };
 
@@ -110,6 +110,8 @@ tsr_conv_work_free (TsrConvWork *w)
     return;
   fftwf_free (w->real);
   fftwf_free (w->spec);
+  if (w->spec2)
+    fftwf_free (w->spec2);
   g_free (w);
 }
 
@@ -198,6 +200,18 @@ tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *kspec, i
   int r = p->r, rf = p->rf;
   int ow = (lw - 2 * rf) / r, oh = (lh - 2 * rf) / r;
   double scale = 1.0 / ((double) p->nreal * r * r);
+  if (r == 1)
+    {
+      float sc = (float) scale;
+      for (int qy = 0; qy < oh; qy++)
+        {
+          const float *restrict row = w->real + (gsize) (rf + qy) * p->nw + rf;
+          float *restrict out = y + (gsize) qy * ow;
+          for (int qx = 0; qx < ow; qx++)
+            out[qx] = row[qx] * sc;
+        }
+      return;
+    }
   for (int qy = 0; qy < oh; qy++)
     for (int qx = 0; qx < ow; qx++)
       {
@@ -212,13 +226,27 @@ tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *kspec, i
       }
 }
 
-void
-tsr_conv_adjoint_accumulate (TsrConvWork *w, const float *kspec, const float *y, int lw, int lh,
-                             double weight, float *acc)
+/* y (the valid region, (lw − 2rf)/r × (lh − 2rf)/r) replicated over r × r and divided by r², at
+ * offset rf in the FFT grid, zero elsewhere */
+static void
+embed_valid (TsrConvWork *w, const float *y, int lw, int lh)
 {
   const TsrConvPlan *p = w->plan;
   int r = p->r, rf = p->rf;
   int ow = (lw - 2 * rf) / r, oh = (lh - 2 * rf) / r;
+  if (r == 1)
+    {
+      memset (w->real, 0, (gsize) rf * p->nw * sizeof (float));
+      for (int qy = 0; qy < oh; qy++)
+        {
+          float *row = w->real + (gsize) (rf + qy) * p->nw;
+          memset (row, 0, rf * sizeof (float));
+          memcpy (row + rf, y + (gsize) qy * ow, ow * sizeof (float));
+          memset (row + rf + ow, 0, (p->nw - rf - ow) * sizeof (float));
+        }
+      memset (w->real + (gsize) (rf + oh) * p->nw, 0, (gsize) (p->nh - rf - oh) * p->nw * sizeof (float));
+      return;
+    }
   float inv = 1.0f / (float) (r * r);
   memset (w->real, 0, p->nreal * sizeof (float));
   for (int qy = 0; qy < oh; qy++)
@@ -234,6 +262,14 @@ tsr_conv_adjoint_accumulate (TsrConvWork *w, const float *kspec, const float *y,
               row[a] = v;
           }
       }
+}
+
+void
+tsr_conv_adjoint_accumulate (TsrConvWork *w, const float *kspec, const float *y, int lw, int lh,
+                             double weight, float *acc)
+{
+  const TsrConvPlan *p = w->plan;
+  embed_valid (w, y, lw, lh);
   r2c (w, w->spec);
   const fftwf_complex *K = (const fftwf_complex *) kspec;
   fftwf_complex *A = (fftwf_complex *) acc;
@@ -244,6 +280,35 @@ tsr_conv_adjoint_accumulate (TsrConvWork *w, const float *kspec, const float *y,
       float c = K[i][0], d = -K[i][1], a = w->spec[i][0], b = w->spec[i][1];
       A[i][0] += wt * (a * c - b * d);
       A[i][1] += wt * (a * d + b * c);
+    }
+}
+
+void
+tsr_conv_adjoint_accumulate2 (TsrConvWork *w, const float *kspec, const float *y1, const float *y2, int lw, int lh,
+                              double weight, float *acc1, float *acc2)
+{
+  const TsrConvPlan *p = w->plan;
+  if (!w->spec2)
+    w->spec2 = fftwf_alloc_complex (p->ncomplex);
+  embed_valid (w, y1, lw, lh);
+  r2c (w, w->spec);
+  embed_valid (w, y2, lw, lh);
+  r2c (w, w->spec2);
+  const fftwf_complex *restrict K = (const fftwf_complex *) kspec;
+  const fftwf_complex *restrict S1 = w->spec, *restrict S2 = w->spec2;
+  fftwf_complex *restrict A1 = (fftwf_complex *) acc1, *restrict A2 = (fftwf_complex *) acc2;
+  float wt = (float) weight;
+  for (gsize i = 0; i < p->ncomplex; i++)
+    {
+      /* the same as two tsr_conv_adjoint_accumulate: conj(K) · S, K read once */
+      float c = K[i][0], d = -K[i][1];
+      float a = S1[i][0], b = S1[i][1];
+      A1[i][0] += wt * (a * c - b * d);
+      A1[i][1] += wt * (a * d + b * c);
+      a = S2[i][0];
+      b = S2[i][1];
+      A2[i][0] += wt * (a * c - b * d);
+      A2[i][1] += wt * (a * d + b * c);
     }
 }
 

@@ -57,7 +57,7 @@ typedef struct
   gsize max_obs;
   int max_lw, max_lh;
   /* per iteration */
-  gint next_item;
+  int n_chunks;         /* frames of one item are split into this many chunks (fixed sum order) */
   gboolean abort;
   GError *error;
   GCancellable *cancellable;

@@ -25,6 +25,7 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "tsr-deconv-private.h"
 
@@ -271,12 +272,14 @@ mem_plan (const Job *j, int T, MemPlan *m)
   gsize spec = (gsize) (ncomplex * 8);
   m->fixed = (gsize) (j->momentum ? 5 : 3) * j->C * j->LW * j->LH * sizeof (float) /* x_old, x_new, (x_cur, g), callback image */
              + (gsize) 3 * j->W * j->H * j->C * sizeof (float)                /* seed, mean, coverage */
-             + (gsize) j->nu * 4096 + 8 * MIB;                                /* frames, PSFs, plans */
+             + (gsize) j->nu * 4096 + 8 * MIB                                 /* frames, PSFs, plans */
+             + (gsize) (2 * j->n_chunks + 1) * spec                           /* X, the chunks' NUM, DEN */
+             + (gsize) 3 * m->max_lw * m->max_lh * sizeof (float);            /* x_ext, num, den */
   m->kcache = (gsize) j->nu * j->C * spec;
   m->per_worker = (gsize) (nreal * 4) + spec                                   /* FFT work */
-                  + 4 * spec                                                   /* X, NUM, DEN, K */
-                  + (gsize) 6 * m->max_lw * m->max_lh * sizeof (float)         /* x_ext, num, den, h∗x, 2 scatters */
-                  + m->max_obs * (9 * sizeof (float) + 2);                     /* y, m, code, ŷ, u1, u2, z, ex, ey… */
+                  + 2 * spec                                                   /* K, second adjoint spectrum */
+                  + (gsize) 3 * m->max_lw * m->max_lh * sizeof (float)         /* h∗x, 2 scatters */
+                  + m->max_obs * (11 * sizeof (float) + 1);                    /* y, ex, ey, d1, d2, 1/v, z, taps, mask… */
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -286,16 +289,20 @@ mem_plan (const Job *j, int T, MemPlan *m)
 /* the first iteration after which the frames' scales are refitted (deconv.fit_scale) */
 #define SCALE_FIT_FROM 3
 
+/* Per worker thread: the per-frame buffers. */
 typedef struct
 {
   TsrConvWork *work;
-  float *xext, *numr, *denr;
-  float *X, *NUM, *DEN, *K;
-  float *y, *yh, *u1, *u2, *z, *ex, *ey;
+  float *K;                 /* the frame's kernel spectrum when the cache is off */
   float *cv, *s1, *s2;      /* h∗x on the tile's valid region, and the two scatters */
+  float *y, *ex, *ey;       /* staged pixels */
+  float *d1, *d2, *wv, *zs; /* data and model above the background, 1/variance, residual z */
+  float *z;                 /* copy of z for the MAD (selected in place) */
+  gint32 *bi;               /* index of the cubic's first tap in cv */
+  guint32 *kt;              /* its weights: keys_table entries, x | y << 16 */
   guint8 *m;
-  GArray *samples;   /* |ratio − 1| samples (their median does not depend on the order) */
-  guint64 n_fft;
+  GArray *samples;          /* |ratio − 1| samples (their median does not depend on the order) */
+  double cpu;               /* thread CPU seconds spent on frames */
 } Worker;
 
 /* Sums of one (tile, channel) item. They are kept per item and added in item order after the
@@ -310,18 +317,29 @@ typedef struct
                            over the pixels of this item's core */
 } ItemStats;
 
+/* One item at a time is processed by all workers: its frames are cut into j->n_chunks fixed
+ * contiguous chunks (max(2, threads): the same for 1 and 2 threads), each chunk sums its frames'
+ * back-projections into its own spectra, and the chunks are added in chunk order, so the result
+ * does not depend on which worker took which chunk. */
+typedef struct
+{
+  float *xext, *numr, *denr, *X;
+  float **num, **den;       /* per chunk */
+  double *delta_sum;        /* per chunk: Σ δ and their count */
+  guint *delta_n;
+  gboolean *any;            /* per chunk: some frame observed the tile */
+  const Tile *t;
+  int c;
+  ItemStats *is;
+  gint next_chunk;
+} Shared;
+
 static Worker *
 worker_new (const Job *j)
 {
   Worker *w = g_new0 (Worker, 1);
   w->work = tsr_conv_work_new (j->plan);
   gsize nl = (gsize) j->max_lw * j->max_lh;
-  w->xext = g_new (float, nl);
-  w->numr = g_new (float, nl);
-  w->denr = g_new (float, nl);
-  w->X = tsr_conv_spectrum_new (j->plan);
-  w->NUM = tsr_conv_spectrum_new (j->plan);
-  w->DEN = tsr_conv_spectrum_new (j->plan);
   w->K = j->kcache ? NULL : tsr_conv_spectrum_new (j->plan);
   gsize no = MAX (j->max_obs, (gsize) 1);
   w->cv = g_new (float, nl);
@@ -330,10 +348,13 @@ worker_new (const Job *j)
   w->y = g_new (float, no);
   w->ex = g_new (float, no);
   w->ey = g_new (float, no);
-  w->yh = g_new (float, no);
-  w->u1 = g_new (float, no);
-  w->u2 = g_new (float, no);
+  w->d1 = g_new (float, no);
+  w->d2 = g_new (float, no);
+  w->wv = g_new (float, no);
+  w->zs = g_new (float, no);
   w->z = g_new (float, no);
+  w->bi = g_new (gint32, no);
+  w->kt = g_new (guint32, no);
   w->m = g_new (guint8, no);
   w->samples = g_array_new (FALSE, FALSE, sizeof (float));
   return w;
@@ -343,12 +364,6 @@ static void
 worker_free (Worker *w)
 {
   tsr_conv_work_free (w->work);
-  g_free (w->xext);
-  g_free (w->numr);
-  g_free (w->denr);
-  tsr_conv_spectrum_free (w->X);
-  tsr_conv_spectrum_free (w->NUM);
-  tsr_conv_spectrum_free (w->DEN);
   tsr_conv_spectrum_free (w->K);
   g_free (w->cv);
   g_free (w->s1);
@@ -356,13 +371,58 @@ worker_free (Worker *w)
   g_free (w->y);
   g_free (w->ex);
   g_free (w->ey);
-  g_free (w->yh);
-  g_free (w->u1);
-  g_free (w->u2);
+  g_free (w->d1);
+  g_free (w->d2);
+  g_free (w->wv);
+  g_free (w->zs);
   g_free (w->z);
+  g_free (w->bi);
+  g_free (w->kt);
   g_free (w->m);
   g_array_free (w->samples, TRUE);
   g_free (w);
+}
+
+static Shared *
+shared_new (const Job *j)
+{
+  Shared *sh = g_new0 (Shared, 1);
+  gsize nl = (gsize) j->max_lw * j->max_lh;
+  sh->xext = g_new (float, nl);
+  sh->numr = g_new (float, nl);
+  sh->denr = g_new (float, nl);
+  sh->X = tsr_conv_spectrum_new (j->plan);
+  sh->num = g_new0 (float *, j->n_chunks);
+  sh->den = g_new0 (float *, j->n_chunks);
+  for (int g = 0; g < j->n_chunks; g++)
+    {
+      sh->num[g] = tsr_conv_spectrum_new (j->plan);
+      sh->den[g] = tsr_conv_spectrum_new (j->plan);
+    }
+  sh->delta_sum = g_new0 (double, j->n_chunks);
+  sh->delta_n = g_new0 (guint, j->n_chunks);
+  sh->any = g_new0 (gboolean, j->n_chunks);
+  return sh;
+}
+
+static void
+shared_free (const Job *j, Shared *sh)
+{
+  g_free (sh->xext);
+  g_free (sh->numr);
+  g_free (sh->denr);
+  tsr_conv_spectrum_free (sh->X);
+  for (int g = 0; g < j->n_chunks; g++)
+    {
+      tsr_conv_spectrum_free (sh->num[g]);
+      tsr_conv_spectrum_free (sh->den[g]);
+    }
+  g_free (sh->num);
+  g_free (sh->den);
+  g_free (sh->delta_sum);
+  g_free (sh->delta_n);
+  g_free (sh->any);
+  g_free (sh);
 }
 
 static void
@@ -377,174 +437,322 @@ job_fail (Job *j, GError *e)
   g_mutex_unlock (&j->lock);
 }
 
-/* Keys cubic (a = −½) weights of the taps floor(f) − 1 … floor(f) + 2 for fraction t ∈ [0, 1):
- * interpolating, and far less smoothing than bilinear sampling (which widens the model by up
- * to ¼ px² of variance at half-pixel offsets, so bright stars were over-sharpened and rang). */
-static inline void
-keys_weights (double t, float w[4])
+/* four floats (GCC/Clang vector extension): the cubic's 4 taps of one row in one operation;
+ * loads and stores unaligned */
+typedef float V4 __attribute__ ((vector_size (16)));
+
+static inline V4
+v4_load (const float *p)
 {
-  const double a = -0.5;
-  double u = 1 + t, v = 1 - t, q = 2 - t;
-  w[0] = (float) (((a * u - 5 * a) * u + 8 * a) * u - 4 * a);
-  w[1] = (float) (((a + 2) * t - (a + 3)) * t * t + 1);
-  w[2] = (float) (((a + 2) * v - (a + 3)) * v * v + 1);
-  w[3] = (float) (((a * q - 5 * a) * q + 8 * a) * q - 4 * a);
+  V4 v;
+  memcpy (&v, p, sizeof v);
+  return v;
 }
 
-/* One (tile, channel): the exact multiplicative update of the tile's core. */
-static void
-process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
+static inline void
+v4_store (float *p, V4 v)
 {
+  memcpy (p, &v, sizeof v);
+}
+
+/* Keys cubic (a = −½) weights of the taps floor(f) − 1 … floor(f) + 2 for fraction t ∈ [0, 1):
+ * interpolating, and far less smoothing than bilinear sampling (which widens the model by up
+ * to ¼ px² of variance at half-pixel offsets, so bright stars were over-sharpened and rang).
+ * The four weights as one vector (lanes 1, 2: |d| < 1; lanes 0, 3: 1 ≤ |d| < 2). */
+static inline V4
+keys4 (float t)
+{
+  const float a = -0.5f;
+  const V4 d = { 1 + t, t, 1 - t, 2 - t };
+  const V4 mi = { 0, 1, 1, 0 }, mo = { 1, 0, 0, 1 };
+  V4 inner = ((a + 2) * d - (a + 3)) * d * d + 1;
+  V4 outer = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+  return inner * mi + outer * mo;
+}
+
+/* Keys weights tabulated at fractions i / KEYS_N (the sample position rounded to 1/4096 px,
+ * far below the registration's error): one load per axis instead of two cubic polynomials,
+ * in both the sampling and its transpose (which use the same entries, so the pair stays exact
+ * adjoints) */
+#define KEYS_N 4096
+static V4 keys_table[KEYS_N + 1];
+
+static gpointer
+keys_table_init (gpointer data)
+{
+  (void) data;
+  for (int i = 0; i <= KEYS_N; i++)
+    keys_table[i] = keys4 ((float) i / KEYS_N);
+  return NULL;
+}
+
+static inline guint32
+keys_index (double f)
+{
+  return (guint32) (f * KEYS_N + 0.5);
+}
+
+static double
+process_cpu_seconds (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double
+thread_cpu_seconds (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* One frame u of the current item: its back-projections added to NUM and DEN. Returns 1 when
+ * it observed the tile, 0 when not, −1 on error (job failed). */
+static int
+process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *DEN, double *dsum, guint *dn)
+{
+  const Tile *t = sh->t;
+  int c = sh->c;
   int lw = t->lw, lh = t->lh, ow = t->qx1 - t->qx0, oh = t->qy1 - t->qy0;
   int vw = lw - 2 * j->rf, vh = lh - 2 * j->rf;
   gsize no = (gsize) ow * oh;
   int W = j->W, pc = tsr_deconv_data_plane (j, c), col = tsr_deconv_data_colour (j, c);
+  DFrame *f = &j->frames[j->used[u]];
+  gboolean ok = TRUE;
+  for (int y = 0; y < oh && ok; y++)
+    {
+      gsize row = (gsize) (t->qy0 + y) * W + t->qx0, o = (gsize) y * ow;
+      ok = tsr_deconv_read_at (f->fd, w->y + o, sizeof (float) * ow, stage_off (j, 2, pc) + (off_t) (row * sizeof (float)))
+           && tsr_deconv_read_at (f->fd, w->m + o, ow, stage_off (j, 3, 0) + (off_t) row)
+           && tsr_deconv_read_at (f->fd, w->ex + o, sizeof (float) * ow, stage_off (j, 4, 0) + (off_t) (row * sizeof (float)))
+           && tsr_deconv_read_at (f->fd, w->ey + o, sizeof (float) * ow, stage_off (j, 5, 0) + (off_t) (row * sizeof (float)));
+    }
+  if (!ok)
+    {
+      job_fail (j, g_error_new (TSR_ERROR, TSR_ERROR_IO, _("Cannot read the staged frame “%s”"), f->path));
+      return -1;
+    }
+  /* samples of this channel: valid, and for mosaics a site of this colour in the frame's own
+   * pattern */
+  guint nvalid = 0;
+  for (gsize k = 0; k < no; k++)
+    {
+      w->m[k] = w->m[k] && (col < 0 || w->m[k] - 1 == col);
+      nvalid += w->m[k] != 0;
+    }
+  if (nvalid == 0)
+    return 0;
+  const float *K = j->kcache ? j->kcache[(gsize) u * j->C + c] : w->K;
+  if (!j->kcache)
+    tsr_conv_kernel_spectrum (w->work, f->psf[c], w->K);
+  /* h∗x on the fine valid region (vw × vh); its sample i sits at unpadded fine index
+   * lx0 − M + i. A frame pixel at reference position p + e samples it (Keys cubic) at fine
+   * position r·(p + e + ½) − ½. */
+  tsr_conv_forward_spec (w->work, sh->X, K, lw, lh, w->cv);
+  const double s = f->scale;
+  const float sf = (float) s, rms2 = (float) MAX (f->rms[c] * f->rms[c], 1e-12);
+  const float ig = j->gain_used > 0 ? (float) (1.0 / j->gain_used) : 0.0f;
+  const double *pl = f->plane[c];
+  const int r = j->r;
+  const double ox = (double) j->M - t->lx0, oy = (double) j->M - t->ly0;
+  const double sped = s * j->ped[c];
+  const float spedf = (float) sped;
+  guint nz = 0;
+  const float *cv = w->cv;
+  for (int y = 0; y < oh; y++)
+    {
+      double qy = t->qy0 + y;
+      for (int x = 0; x < ow; x++)
+        {
+          gsize k = (gsize) y * ow + x;
+          if (!w->m[k])
+            continue;
+          double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (qy + w->ey[k] + 0.5) - 0.5 + oy;
+          /* fx, fy > 0 here (the tile's margin M), so the cast is the floor */
+          int ix = (int) fx, iy = (int) fy;
+          guint32 kx = keys_index (fx - ix), ky = keys_index (fy - iy);
+          V4 wxv = keys_table[kx], wy = keys_table[ky];
+          gint32 base = (gint32) ((iy - 1) * vw + (ix - 1));
+          w->bi[k] = base;
+          w->kt[k] = kx | (ky << 16);
+          const float *c0 = cv + base;
+          V4 rows = v4_load (c0) * wy[0] + v4_load (c0 + vw) * wy[1] + v4_load (c0 + 2 * vw) * wy[2]
+                    + v4_load (c0 + 3 * vw) * wy[3];
+          rows *= wxv;
+          float acc = (rows[0] + rows[1]) + (rows[2] + rows[3]);
+          /* the solver's latent carries the pedestal: h∗(x + P) = h∗x + P. mo = s·h∗u at the
+           * pixel; d1 = the data above the background the latent + pedestal sits on */
+          float mo = sf * acc;
+          float bk = (float) (tsr_deconv_plane_at (pl, t->qx0 + x, qy) - sped);
+          float d1 = w->y[k] - bk;
+          float lin = mo - spedf;
+          float v = rms2 + (ig > 0 ? MAX (lin, 0.0f) * ig : 0.0f);
+          float iv = 1.0f / v;
+          float z = (d1 - mo) * sqrtf (iv);
+          w->d1[k] = d1;
+          w->d2[k] = mo;
+          w->wv[k] = iv;
+          w->zs[k] = z;
+          w->z[nz++] = z;
+        }
+    }
+  double delta = j->delta_param;
+  if (j->huber && delta < 0)
+    {
+      float med = tsr_median_inplace (w->z, nz);
+      float mad = tsr_mad_inplace (w->z, nz, med);
+      delta = fabs (j->delta_param) * TSR_MAD_TO_SIGMA * MAX (mad, 1e-6f);
+      *dsum += delta;
+      (*dn)++;
+    }
+  const float dl = (float) delta;
+  memset (w->s1, 0, sizeof (float) * vw * vh);
+  memset (w->s2, 0, sizeof (float) * vw * vh);
+  double *ssum = sh->is->scale_sums ? sh->is->scale_sums + 2 * u : NULL;
+  double ss0 = 0, ss1 = 0;
+  const float pedf = (float) j->ped[c];
+  const double inv_s = 1.0 / s;
+  float *restrict s1 = w->s1, *restrict s2 = w->s2;
+  for (int y = 0; y < oh; y++)
+    {
+      int py = r * (t->qy0 + y) + j->pad;
+      gboolean row_core = ssum && py >= t->cy0 && py < t->cy1;
+      for (int x = 0; x < ow; x++)
+        {
+          gsize k = (gsize) y * ow + x;
+          if (!w->m[k])
+            continue;
+          float wt = w->wv[k];
+          if (j->huber)
+            {
+              float az = fabsf (w->zs[k]);
+              if (az > dl)
+                wt *= dl / az;
+            }
+          /* MM step of the weighted least squares on u = x + P with the background taken out
+           * of both (ISRA form): u ← u · Hᵀ W (y − b + sP) / Hᵀ W s h∗u. Keeping the sky in
+           * both sides (RL with a background) has the same fixed point but moves faint
+           * structure by residual/(sky + signal) per step, far slower. */
+          float a1 = wt * w->d1[k], a2 = wt * w->d2[k];
+          if (row_core)
+            {
+              /* the frame's scale fitted to the model: its pixels (background off) against
+               * m = h∗x, each pixel counted by the one item whose core holds it */
+              int px = r * (t->qx0 + x) + j->pad;
+              if (px >= t->cx0 && px < t->cx1)
+                {
+                  double mdl = w->d2[k] * inv_s - pedf, dat = (double) w->d1[k] - sped;
+                  ss0 += wt * dat * mdl;
+                  ss1 += wt * mdl * mdl;
+                }
+            }
+          /* transpose of the cubic sampling */
+          V4 wxv = keys_table[w->kt[k] & 0xffff], wy = keys_table[w->kt[k] >> 16];
+          float *restrict p1 = s1 + w->bi[k], *restrict p2 = s2 + w->bi[k];
+          V4 w1 = wxv * a1, w2 = wxv * a2;
+          for (int b = 0; b < 4; b++, p1 += vw, p2 += vw)
+            {
+              v4_store (p1, v4_load (p1) + w1 * wy[b]);
+              v4_store (p2, v4_load (p2) + w2 * wy[b]);
+            }
+        }
+    }
+  if (ssum)
+    {
+      ssum[0] += ss0;
+      ssum[1] += ss1;
+    }
+  tsr_conv_adjoint_accumulate2 (w->work, K, w->s1, w->s2, lw, lh, s, NUM, DEN);
+  return 1;
+}
+
+typedef struct
+{
+  Job *j;
+  Worker *w;
+  Shared *sh;
+} Thread;
+
+/* Take chunks of the current item until none is left. */
+static gpointer
+chunk_thread (gpointer data)
+{
+  Thread *th = data;
+  Job *j = th->j;
+  Shared *sh = th->sh;
+  double c0 = thread_cpu_seconds ();
+  for (;;)
+    {
+      int g = g_atomic_int_add (&sh->next_chunk, 1);
+      if (g >= j->n_chunks || j->abort)
+        break;
+      guint u0 = (guint) ((gsize) g * j->nu / j->n_chunks), u1 = (guint) ((gsize) (g + 1) * j->nu / j->n_chunks);
+      tsr_conv_spectrum_zero (j->plan, sh->num[g]);
+      tsr_conv_spectrum_zero (j->plan, sh->den[g]);
+      sh->delta_sum[g] = 0;
+      sh->delta_n[g] = 0;
+      sh->any[g] = FALSE;
+      for (guint u = u0; u < u1 && !j->abort; u++)
+        {
+          if (g_cancellable_is_cancelled (j->cancellable))
+            {
+              GError *e = NULL;
+              g_cancellable_set_error_if_cancelled (j->cancellable, &e);
+              job_fail (j, e);
+              break;
+            }
+          int rc = process_frame (j, th->w, sh, u, sh->num[g], sh->den[g], &sh->delta_sum[g], &sh->delta_n[g]);
+          if (rc < 0)
+            break;
+          if (rc > 0)
+            sh->any[g] = TRUE;
+        }
+    }
+  th->w->cpu += thread_cpu_seconds () - c0;
+  return NULL;
+}
+
+/* One (tile, channel): the exact multiplicative update of the tile's core, its frames spread
+ * over the workers. */
+static void
+process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *is, const Tile *t, int c)
+{
+  int lw = t->lw, lh = t->lh;
+  int vw = lw - 2 * j->rf, vh = lh - 2 * j->rf;
+  Worker *w = workers[0];
   const float *xo = j->x_old + (gsize) c * j->LW * j->LH;
   for (int y = 0; y < lh; y++)
-    memcpy (w->xext + (gsize) y * lw, xo + (gsize) (t->ly0 + y) * j->LW + t->lx0, sizeof (float) * lw);
-  tsr_conv_spectrum (w->work, w->xext, lw, lh, w->X);
-  tsr_conv_spectrum_zero (j->plan, w->NUM);
-  tsr_conv_spectrum_zero (j->plan, w->DEN);
-  gboolean any_frame = FALSE;
-  for (guint u = 0; u < j->nu && !j->abort; u++)
+    memcpy (sh->xext + (gsize) y * lw, xo + (gsize) (t->ly0 + y) * j->LW + t->lx0, sizeof (float) * lw);
+  tsr_conv_spectrum (w->work, sh->xext, lw, lh, sh->X);
+  sh->t = t;
+  sh->c = c;
+  sh->is = is;
+  sh->next_chunk = 0;
+  guint nt = MIN (n_threads, (guint) j->n_chunks);
+  Thread *ths = g_newa (Thread, nt);
+  GThread **threads = g_newa (GThread *, nt);
+  for (guint i = 0; i < nt; i++)
     {
-      if (g_cancellable_is_cancelled (j->cancellable))
-        {
-          GError *e = NULL;
-          g_cancellable_set_error_if_cancelled (j->cancellable, &e);
-          job_fail (j, e);
-          return;
-        }
-      DFrame *f = &j->frames[j->used[u]];
-      gboolean ok = TRUE;
-      for (int y = 0; y < oh && ok; y++)
-        {
-          gsize row = (gsize) (t->qy0 + y) * W + t->qx0, o = (gsize) y * ow;
-          ok = tsr_deconv_read_at (f->fd, w->y + o, sizeof (float) * ow, stage_off (j, 2, pc) + (off_t) (row * sizeof (float)))
-               && tsr_deconv_read_at (f->fd, w->m + o, ow, stage_off (j, 3, 0) + (off_t) row)
-               && tsr_deconv_read_at (f->fd, w->ex + o, sizeof (float) * ow, stage_off (j, 4, 0) + (off_t) (row * sizeof (float)))
-               && tsr_deconv_read_at (f->fd, w->ey + o, sizeof (float) * ow, stage_off (j, 5, 0) + (off_t) (row * sizeof (float)));
-        }
-      if (!ok)
-        {
-          job_fail (j, g_error_new (TSR_ERROR, TSR_ERROR_IO, _("Cannot read the staged frame “%s”"), f->path));
-          return;
-        }
-      /* samples of this channel: valid, and for mosaics a site of this colour in the frame's
-       * own pattern */
-      guint nvalid = 0;
-      for (gsize k = 0; k < no; k++)
-        {
-          w->m[k] = w->m[k] && (col < 0 || w->m[k] - 1 == col);
-          nvalid += w->m[k] != 0;
-        }
-      if (nvalid == 0)
-        continue;
-      any_frame = TRUE;
-      const float *K = j->kcache ? j->kcache[(gsize) u * j->C + c] : w->K;
-      if (!j->kcache)
-        tsr_conv_kernel_spectrum (w->work, f->psf[c], w->K);
-      /* h∗x on the fine valid region (vw × vh); its sample i sits at unpadded fine index
-       * lx0 − M + i. A frame pixel at reference position p + e samples it bilinearly at fine
-       * position r·(p + e + ½) − ½. */
-      tsr_conv_forward_spec (w->work, w->X, K, lw, lh, w->cv);
-      double s = f->scale, rms2 = MAX (f->rms[c] * f->rms[c], 1e-12);
-      const double *pl = f->plane[c];
-      const int r = j->r;
-      const double ox = (double) j->M - t->lx0, oy = (double) j->M - t->ly0;
-      const double sped = s * j->ped[c];
-      guint nz = 0;
-      for (int y = 0; y < oh; y++)
-        for (int x = 0; x < ow; x++)
-          {
-            gsize k = (gsize) y * ow + x;
-            if (!w->m[k])
-              continue;
-            double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (t->qy0 + y + w->ey[k] + 0.5) - 0.5 + oy;
-            int ix = (int) floor (fx), iy = (int) floor (fy);
-            float wx[4], wy[4];
-            keys_weights (fx - ix, wx);
-            keys_weights (fy - iy, wy);
-            const float *c0 = w->cv + (gsize) (iy - 1) * vw + (ix - 1);
-            double acc = 0;
-            for (int b = 0; b < 4; b++, c0 += vw)
-              acc += wy[b] * (wx[0] * c0[0] + wx[1] * c0[1] + wx[2] * c0[2] + wx[3] * c0[3]);
-            /* the solver's latent carries the pedestal: h∗(x + P) = h∗x + P */
-            double lin = s * acc - sped;
-            double bk = tsr_deconv_plane_at (pl, t->qx0 + x, t->qy0 + y);
-            double yh = lin + bk;
-            w->yh[k] = (float) yh;
-            w->u2[k] = (float) (bk - sped);   /* the background the latent + pedestal sits on */
-            double v = rms2 + (j->gain_used > 0 ? MAX (lin, 0.0) / j->gain_used : 0.0);
-            w->u1[k] = (float) v;   /* variance, reused below */
-            w->z[nz++] = (float) ((w->y[k] - yh) / sqrt (v));
-          }
-      double delta = j->delta_param;
-      if (j->huber && delta < 0)
-        {
-          float med = tsr_median_inplace (w->z, nz);
-          float mad = tsr_mad_inplace (w->z, nz, med);
-          delta = fabs (j->delta_param) * TSR_MAD_TO_SIGMA * MAX (mad, 1e-6f);
-          is->sum_delta += delta;
-          is->n_delta++;
-        }
-      memset (w->s1, 0, sizeof (float) * vw * vh);
-      memset (w->s2, 0, sizeof (float) * vw * vh);
-      double *ssum = is->scale_sums ? is->scale_sums + 2 * u : NULL;
-      for (int y = 0; y < oh; y++)
-        for (int x = 0; x < ow; x++)
-          {
-            gsize k = (gsize) y * ow + x;
-            if (!w->m[k])
-              continue;
-            double v = w->u1[k];
-            double wt = 1.0 / v;
-            if (j->huber)
-              {
-                double z = fabs ((w->y[k] - w->yh[k]) / sqrt (v));
-                if (z > delta)
-                  wt *= delta / z;
-              }
-            /* MM step of the weighted least squares on u = x + P with the background taken out
-             * of both (ISRA form): u ← u · Hᵀ W (y − b + sP) / Hᵀ W s h∗u. Keeping the sky in
-             * both sides (RL with a background) has the same fixed point but moves faint
-             * structure by residual/(sky + signal) per step, far slower. */
-            double a1 = wt * (w->y[k] - w->u2[k]), a2 = wt * (w->yh[k] - w->u2[k]);
-            if (ssum)
-              {
-                /* the frame's scale fitted to the model: its pixels (background off) against
-                 * m = h∗x, each pixel counted by the one item whose core holds it */
-                int px = r * (t->qx0 + x) + j->pad, py = r * (t->qy0 + y) + j->pad;
-                if (px >= t->cx0 && px < t->cx1 && py >= t->cy0 && py < t->cy1)
-                  {
-                    double mdl = (w->yh[k] - w->u2[k]) / s - j->ped[c], dat = w->y[k] - w->u2[k] - sped;
-                    ssum[0] += wt * dat * mdl;
-                    ssum[1] += wt * mdl * mdl;
-                  }
-              }
-            /* transpose of the bilinear sampling */
-            double fx = r * (t->qx0 + x + w->ex[k] + 0.5) - 0.5 + ox, fy = r * (t->qy0 + y + w->ey[k] + 0.5) - 0.5 + oy;
-            int ix = (int) floor (fx), iy = (int) floor (fy);
-            float wx[4], wy[4];
-            keys_weights (fx - ix, wx);
-            keys_weights (fy - iy, wy);
-            gsize base = (gsize) (iy - 1) * vw + (ix - 1);
-            for (int b = 0; b < 4; b++, base += vw)
-              {
-                float f1 = (float) (wy[b] * a1), f2 = (float) (wy[b] * a2);
-                float *p1 = w->s1 + base, *p2 = w->s2 + base;
-                for (int q = 0; q < 4; q++)
-                  {
-                    p1[q] += wx[q] * f1;
-                    p2[q] += wx[q] * f2;
-                  }
-              }
-          }
-      tsr_conv_adjoint_accumulate (w->work, K, w->s1, lw, lh, s, w->NUM);
-      tsr_conv_adjoint_accumulate (w->work, K, w->s2, lw, lh, s, w->DEN);
+      ths[i].j = j;
+      ths[i].w = workers[i];
+      ths[i].sh = sh;
+      if (i > 0)
+        threads[i] = g_thread_new ("tsr-deconv", chunk_thread, &ths[i]);
     }
+  chunk_thread (&ths[0]);
+  for (guint i = 1; i < nt; i++)
+    g_thread_join (threads[i]);
   if (j->abort)
     return;
+  gboolean any_frame = FALSE;
+  for (int g = 0; g < j->n_chunks; g++)
+    {
+      is->sum_delta += sh->delta_sum[g];
+      is->n_delta += sh->delta_n[g];
+      any_frame |= sh->any[g];
+    }
   float *xn = j->x_new + (gsize) c * j->LW * j->LH;
   if (!any_frame)
     {
@@ -552,8 +760,20 @@ process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
         memcpy (xn + (gsize) y * j->LW + t->cx0, xo + (gsize) y * j->LW + t->cx0, sizeof (float) * (t->cx1 - t->cx0));
       return;
     }
-  tsr_conv_from_spectrum (w->work, w->NUM, lw, lh, w->numr);
-  tsr_conv_from_spectrum (w->work, w->DEN, lw, lh, w->denr);
+  /* the chunks' sums, in chunk order */
+  gsize nsf = 2 * tsr_conv_plan_spectrum_len (j->plan);
+  for (int g = 1; g < j->n_chunks; g++)
+    {
+      float *restrict a = sh->num[0], *restrict b = sh->den[0];
+      const float *restrict ga = sh->num[g], *restrict gb = sh->den[g];
+      for (gsize i = 0; i < nsf; i++)
+        {
+          a[i] += ga[i];
+          b[i] += gb[i];
+        }
+    }
+  tsr_conv_from_spectrum (w->work, sh->num[0], lw, lh, sh->numr);
+  tsr_conv_from_spectrum (w->work, sh->den[0], lw, lh, sh->denr);
   /* smoothness prior λ‖(I − G) u‖², G symmetric: its gradient λ (I − 2G + G∗G) u splits into a
    * negative part 2λ G u (added to num) and a positive part λ (u + G∗G u) (added to den), so the
    * multiplicative step stays an MM step and the fixed point is the penalised solution. (I − G)
@@ -562,8 +782,8 @@ process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
   double lam = j->lambda[c];
   if (lam > 0)
     {
-      tsr_conv_forward_spec (w->work, w->X, j->gspec, lw, lh, w->cv);
-      tsr_conv_forward_spec (w->work, w->X, j->g2spec, lw, lh, w->s1);
+      tsr_conv_forward_spec (w->work, sh->X, j->gspec, lw, lh, w->cv);
+      tsr_conv_forward_spec (w->work, sh->X, j->g2spec, lw, lh, w->s1);
     }
   double kappa = j->kappa, ik = 1.0 / kappa, a = j->relax;
   const float *xc = j->momentum ? j->x_cur + (gsize) c * j->LW * j->LH : NULL;
@@ -576,7 +796,7 @@ process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
     for (int x = t->cx0; x < t->cx1; x++)
       {
         gsize g = (gsize) y * j->LW + x, l = (gsize) (y - t->ly0) * lw + (x - t->lx0);
-        double num = w->numr[l], den = w->denr[l];
+        double num = sh->numr[l], den = sh->denr[l];
         if (lam > 0)
           {
             int ex = x - t->lx0 - j->rf, ey = y - t->ly0 - j->rf;
@@ -623,39 +843,6 @@ process_item (Job *j, Worker *w, ItemStats *is, const Tile *t, int c)
             g_array_append_val (w->samples, d);
           }
       }
-}
-
-typedef struct
-{
-  Job *j;
-  Worker *w;
-  ItemStats *items;   /* one per item, shared by the threads (each item is written by one) */
-} Thread;
-
-static gpointer
-worker_thread (gpointer data)
-{
-  Thread *th = data;
-  Job *j = th->j;
-  int n_items = j->ntx * j->nty * j->C;
-  for (;;)
-    {
-      int i = g_atomic_int_add (&j->next_item, 1);
-      if (i >= n_items || j->abort)
-        break;
-      int c = i % j->C, ti = i / j->C;
-      Tile t;
-      tile_geometry (j, ti % j->ntx, ti / j->ntx, j->tile, &t);
-      ItemStats *is = &th->items[i];
-      double *ss = is->scale_sums;
-      memset (is, 0, sizeof *is);
-      is->scale_sums = ss;
-      if (ss)
-        memset (ss, 0, sizeof (double) * 2 * j->nu);
-      is->max_step = 1;
-      process_item (j, th->w, is, &t, c);
-    }
-  return NULL;
 }
 
 /* The latent without its padding, as an image (mask from the stack coverage). */
@@ -1057,6 +1244,9 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   j->LH = r * j->H + 2 * j->pad;
   guint n_threads = run->n_threads ? run->n_threads : g_get_num_processors ();
   n_threads = MAX (n_threads, 1u);
+  /* the frames of a tile are split into this many chunks for the workers; not tied to the number
+   * of workers chosen below (with 1 or 2 threads the sums do not depend on it) */
+  j->n_chunks = (int) MIN (j->nu, MAX (2u, n_threads));
   {
     int whole = MAX (j->LW, j->LH);
     int cands[] = { whole, 2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32 };
@@ -1074,9 +1264,8 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
           if (T < 4 * j->rf && opt->tile <= 0 && pass == 0)
             continue;
           mem_plan (j, T, &mp);
-          int items = ((j->LW + T - 1) / T) * ((j->LH + T - 1) / T) * j->C;
           gboolean want_cache = pass == 0;
-          for (int nw = (int) MIN ((guint) items, n_threads); nw >= 1; nw--)
+          for (int nw = (int) MIN ((guint) j->n_chunks, n_threads); nw >= 1; nw--)
             {
               gsize need = mp.fixed + (want_cache ? mp.kcache : 0) + (gsize) nw * mp.per_worker;
               if (need <= budget || opt->tile > 0)
@@ -1392,6 +1581,10 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   Worker **workers = g_new0 (Worker *, n_threads);
   for (guint i = 0; i < n_threads; i++)
     workers[i] = worker_new (j);
+  Shared *sh = shared_new (j);
+  static GOnce keys_once = G_ONCE_INIT;
+  g_once (&keys_once, keys_table_init, NULL);
+  double cpu_it0 = process_cpu_seconds ();
   int n_items = j->ntx * j->nty * j->C;
   ItemStats *items = g_new0 (ItemStats, n_items);
   for (guint u = 0; u < j->nu; u++)
@@ -1410,29 +1603,21 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   for (int it = 1; it <= itmax; it++)
     {
       gint64 ti = g_get_monotonic_time ();
-      j->next_item = 0;
       for (guint i = 0; i < n_threads; i++)
         g_array_set_size (workers[i]->samples, 0);
-      if (n_threads == 1)
+      for (int i = 0; i < n_items && !j->abort; i++)
         {
-          Thread th = { j, workers[0], items };
-          worker_thread (&th);
-        }
-      else
-        {
-          GThread **threads = g_new (GThread *, n_threads);
-          Thread *ths = g_new (Thread, n_threads);
-          for (guint i = 0; i < n_threads; i++)
-            {
-              ths[i].j = j;
-              ths[i].w = workers[i];
-              ths[i].items = items;
-              threads[i] = g_thread_new ("tsr-deconv", worker_thread, &ths[i]);
-            }
-          for (guint i = 0; i < n_threads; i++)
-            g_thread_join (threads[i]);
-          g_free (threads);
-          g_free (ths);
+          int c = i % j->C, ti = i / j->C;
+          Tile t;
+          tile_geometry (j, ti % j->ntx, ti / j->ntx, j->tile, &t);
+          ItemStats *is = &items[i];
+          double *ss = is->scale_sums;
+          memset (is, 0, sizeof *is);
+          is->scale_sums = ss;
+          if (ss)
+            memset (ss, 0, sizeof (double) * 2 * j->nu);
+          is->max_step = 1;
+          process_item (j, workers, n_threads, sh, is, &t, c);
         }
       if (j->abort)
         {
@@ -1568,8 +1753,12 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   for (guint i = 0; i < n_threads; i++)
     {
       res->n_fft += tsr_conv_work_fft_count (workers[i]->work);
+      res->worker_cpu_min = i == 0 ? workers[i]->cpu : MIN (res->worker_cpu_min, workers[i]->cpu);
+      res->worker_cpu_max = MAX (res->worker_cpu_max, workers[i]->cpu);
       worker_free (workers[i]);
     }
+  res->cpu_iterate = process_cpu_seconds () - cpu_it0;
+  shared_free (j, sh);
   g_free (workers);
   g_free (items);
   g_free (scale_sums);

@@ -56,6 +56,9 @@ void  tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *ks
 /* acc += weight · conj(K) · FFT(Dᵀ y), y ow × oh. */
 void  tsr_conv_adjoint_accumulate (TsrConvWork *w, const float *kspec, const float *y, int lw, int lh,
                                    double weight, float *acc);
+/* The same for two images with one kernel (both spectra, K read once). */
+void  tsr_conv_adjoint_accumulate2 (TsrConvWork *w, const float *kspec, const float *y1, const float *y2, int lw,
+                                    int lh, double weight, float *acc1, float *acc2);
 /* x (lw × lh) = inverse FFT of an accumulated spectrum. */
 void  tsr_conv_from_spectrum (TsrConvWork *w, const float *spec, int lw, int lh, float *x);
 /* Conveniences: one forward / one adjoint. */
@@ -117,6 +120,8 @@ typedef struct
   GArray *stats;          /* TsrDeconvIterStats */
   double seconds_stage, seconds_iterate;
   guint64 n_fft;          /* FFTs executed during the iterations */
+  double cpu_iterate;     /* process CPU seconds of the iterations */
+  double worker_cpu_min, worker_cpu_max; /* CPU seconds on frames of the least and most busy worker */
   double pedestal[3];     /* how far below zero the latent could go, per channel */
   double gain;            /* e-/ADU used for the Poisson variance (0 = none) */
   gboolean gain_estimated;

@@ -68,10 +68,28 @@ padded_mosaic (const TsrImage *m, int W, int H, float *f)
     }
 }
 
+/* Function multiversioning (x86-64 with glibc): the sweeps below are also compiled for
+ * AVX2 (eight sites per vector) and picked at load time. No FMA, so both clones round
+ * alike; no-trapping-math lets the vectoriser evaluate both sides of a select (it changes
+ * no result: floating-point exceptions are not looked at). Each sweep is a function of restrict pointers to distinct planes (with many row
+ * pointers into unmarked planes the vectoriser gives up on the alias checks); the row
+ * pointers derive from them. Every sweep is branch-free per row: a Bayer row alternates
+ * green with one other colour, so a site's kind follows from x's parity; every site
+ * computes exactly the expressions of its kind, in the same order, and a select keeps the
+ * one it needs (bit-identical to site-by-site code). */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute (target_clones)
+#define TSR_RCD_CLONES __attribute__ ((target_clones ("avx2", "default"), optimize ("no-trapping-math")))
+#endif
+#endif
+#ifndef TSR_RCD_CLONES
+#define TSR_RCD_CLONES
+#endif
+
 /* Separable Gaussian blur (σ = 1.5, radius 4, normalised) of a W × H plane over the rows and
  * columns [r0, H − r0) × [r0, W − r0): reads up to 4 px outside, which the padding provides. */
-static void
-blur (const float *in, float *tmp, float *out, int W, int H, int r0)
+static TSR_RCD_CLONES void
+blur (const float *restrict in, float *restrict tmp, float *restrict out, int W, int H, int r0)
 {
   enum { R = 4 };
   float k[2 * R + 1];
@@ -103,6 +121,247 @@ blur (const float *in, float *tmp, float *out, int W, int H, int r0)
           float ki = k[i + R];
           for (int x = r0; x < W - r0; x++)
             o[x] += ki * t[x];
+        }
+    }
+}
+
+#define ROW(p, d) ((p) + (gssize) (y + (d)) * W)
+
+/* 1. direction */
+static TSR_RCD_CLONES void
+rcd_direction (const float *restrict cfa, float *restrict vst, float *restrict hst, float *restrict vh, int W, int H,
+               float eps)
+{
+  for (int y = 2; y < H - 2; y++)
+    {
+      const float *c0 = ROW (cfa, 0), *cm1 = ROW (cfa, -1), *cp1 = ROW (cfa, 1), *cm2 = ROW (cfa, -2), *cp2 = ROW (cfa, 2);
+      float *vs = ROW (vst, 0), *hs = ROW (hst, 0);
+      for (int x = 2; x < W - 2; x++)
+        {
+          float dv = fabsf (cm1[x] - cp1[x]) + 0.5f * fabsf (2 * c0[x] - cm2[x] - cp2[x]);
+          float dh = fabsf (c0[x - 1] - c0[x + 1]) + 0.5f * fabsf (2 * c0[x] - c0[x - 2] - c0[x + 2]);
+          vs[x] = dv * dv;
+          hs[x] = dh * dh;
+        }
+    }
+  for (int y = 3; y < H - 3; y++)
+    {
+      const float *v0 = ROW (vst, 0), *vm = ROW (vst, -1), *vp = ROW (vst, 1), *h0 = ROW (hst, 0);
+      float *d = ROW (vh, 0);
+      for (int x = 3; x < W - 3; x++)
+        {
+          float V = vm[x] + v0[x] + vp[x] + eps * eps, Hs = h0[x - 1] + h0[x] + h0[x + 1] + eps * eps;
+          d[x] = V / (V + Hs);
+        }
+    }
+}
+
+/* the 3×3 low pass of the mosaic: every site sees R + 2G + B (weights 1, ½, ¼) */
+static TSR_RCD_CLONES void
+rcd_lowpass (const float *restrict cfa, float *restrict lpf, int W, int H)
+{
+  for (int y = 1; y < H - 1; y++)
+    {
+      const float *c0 = ROW (cfa, 0), *cm1 = ROW (cfa, -1), *cp1 = ROW (cfa, 1);
+      float *l = ROW (lpf, 0);
+      for (int x = 1; x < W - 1; x++)
+        l[x] = c0[x] + 0.5f * (cm1[x] + cp1[x] + c0[x - 1] + c0[x + 1])
+               + 0.25f * (cm1[x - 1] + cm1[x + 1] + cp1[x - 1] + cp1[x + 1]);
+    }
+}
+
+/* 2. green at red and blue sites */
+static TSR_RCD_CLONES void
+rcd_green (const float *restrict cfa, const float *restrict lpf, const float *restrict vh, float *restrict G, int W,
+           int H, float eps, const int col[2][2])
+{
+  for (int y = 4; y < H - 4; y++)
+    {
+      const int gpar = col[y & 1][0] == TSR_GREEN ? 0 : 1; /* green where (x & 1) == gpar */
+      const float *c0 = ROW (cfa, 0), *cm1 = ROW (cfa, -1), *cp1 = ROW (cfa, 1), *cm2 = ROW (cfa, -2), *cp2 = ROW (cfa, 2);
+      const float *cm3 = ROW (cfa, -3), *cp3 = ROW (cfa, 3), *cm4 = ROW (cfa, -4), *cp4 = ROW (cfa, 4);
+      const float *l0 = ROW (lpf, 0), *lm2 = ROW (lpf, -2), *lp2 = ROW (lpf, 2);
+      const float *d0 = ROW (vh, 0), *dm1 = ROW (vh, -1), *dp1 = ROW (vh, 1);
+      float *g = ROW (G, 0);
+      for (int x = 4; x < W - 4; x++)
+        {
+          float c = d0[x];
+          float nb = 0.25f * (dm1[x - 1] + dm1[x + 1] + dp1[x - 1] + dp1[x + 1]);
+          float d = fabsf (0.5f - c) < fabsf (0.5f - nb) ? nb : c;
+          float gN = eps + fabsf (cm1[x] - cp1[x]) + fabsf (c0[x] - cm2[x]) + fabsf (cm1[x] - cm3[x]) + fabsf (cm2[x] - cm4[x]);
+          float gS = eps + fabsf (cm1[x] - cp1[x]) + fabsf (c0[x] - cp2[x]) + fabsf (cp1[x] - cp3[x]) + fabsf (cp2[x] - cp4[x]);
+          float gW = eps + fabsf (c0[x - 1] - c0[x + 1]) + fabsf (c0[x] - c0[x - 2]) + fabsf (c0[x - 1] - c0[x - 3])
+                     + fabsf (c0[x - 2] - c0[x - 4]);
+          float gE = eps + fabsf (c0[x - 1] - c0[x + 1]) + fabsf (c0[x] - c0[x + 2]) + fabsf (c0[x + 1] - c0[x + 3])
+                     + fabsf (c0[x + 2] - c0[x + 4]);
+          /* the step of the low-passed mosaic (L ≈ R + 2G + B) over half the distance, in
+           * green units: the site's own sample enters with 1/8 instead of 1/2, which keeps
+           * the red and blue noise apart */
+          float eN = cm1[x] + 0.125f * (l0[x] - lm2[x]), eS = cp1[x] + 0.125f * (l0[x] - lp2[x]);
+          float eW = c0[x - 1] + 0.125f * (l0[x] - l0[x - 2]), eE = c0[x + 1] + 0.125f * (l0[x] - l0[x + 2]);
+          float ev = (gS * eN + gN * eS) / (gN + gS), eh = (gE * eW + gW * eE) / (gW + gE);
+          float gi = d * eh + (1 - d) * ev;
+          g[x] = (x & 1) == gpar ? c0[x] : gi;
+        }
+    }
+}
+
+/* 3. red at blue sites, blue at red sites; native samples in place. Rows 4 and H − 5 and
+ * columns 4 and W − 5 take the plain mean of the diagonal differences. */
+static TSR_RCD_CLONES void
+rcd_chroma_diagonal (const float *restrict cfa, const float *restrict G, float *restrict R, float *restrict B, int W,
+                     int H, float eps, const int col[2][2])
+{
+  float *pl[3] = { R, NULL, B };
+  for (int y = 4; y < H - 4; y++)
+    {
+      const int gpar = col[y & 1][0] == TSR_GREEN ? 0 : 1;
+      const int c = col[y & 1][gpar ^ 1], o = c == TSR_RED ? TSR_BLUE : TSR_RED;
+      float *Pc = ROW (pl[c], 0), *Po = ROW (pl[o], 0);
+      const float *c0 = ROW (cfa, 0), *cm1 = ROW (cfa, -1), *cp1 = ROW (cfa, 1);
+      const float *g0 = ROW (G, 0), *gm1 = ROW (G, -1), *gp1 = ROW (G, 1);
+      gboolean edge_row = y < 5 || y >= H - 5;
+      for (int x = 4; x < W - 4; x++)
+        {
+          if ((x & 1) == gpar || !(edge_row || x < 5 || x >= W - 5))
+            continue;
+          Pc[x] = c0[x];
+          Po[x] = g0[x] + 0.25f * ((cm1[x - 1] - gm1[x - 1]) + (cm1[x + 1] - gm1[x + 1])
+                                   + (cp1[x - 1] - gp1[x - 1]) + (cp1[x + 1] - gp1[x + 1]));
+        }
+      if (edge_row)
+        continue;
+      const float *cm2 = ROW (cfa, -2), *cp2 = ROW (cfa, 2), *cm3 = ROW (cfa, -3), *cp3 = ROW (cfa, 3);
+      const float *gm2 = ROW (G, -2), *gp2 = ROW (G, 2);
+      for (int x = 5; x < W - 5; x++)
+        {
+          float sw = 0, s = 0;
+          /* one diagonal direction (dy, dx): rows a = y + dy, b = y − dy, aa = y + 2·dy,
+           * aaa = y + 3·dy */
+#define RCD_DIAG(a, b, aa, aaa, ga, gaa, dx)                                                                           \
+  do                                                                                                                   \
+    {                                                                                                                  \
+      float gr = eps + fabsf (a[x + (dx)] - b[x - (dx)]) + fabsf (g0[x] - gaa[x + 2 * (dx)])                           \
+                 + fabsf (a[x + (dx)] - aaa[x + 3 * (dx)]) + fabsf (c0[x] - aa[x + 2 * (dx)]);                         \
+      float wq = 1.0f / gr;                                                                                            \
+      sw += wq;                                                                                                        \
+      s += wq * (a[x + (dx)] - ga[x + (dx)]);                                                                          \
+    }                                                                                                                  \
+  while (0)
+          RCD_DIAG (cm1, cp1, cm2, cm3, gm1, gm2, -1);
+          RCD_DIAG (cm1, cp1, cm2, cm3, gm1, gm2, 1);
+          RCD_DIAG (cp1, cm1, cp2, cp3, gp1, gp2, -1);
+          RCD_DIAG (cp1, cm1, cp2, cp3, gp1, gp2, 1);
+#undef RCD_DIAG
+          gboolean gs = (x & 1) == gpar;
+          Pc[x] = gs ? Pc[x] : c0[x];
+          Po[x] = gs ? Po[x] : g0[x] + s / sw;
+        }
+    }
+}
+
+/* 4. red or blue (X) at green sites (into a row, then stored: the sweep reads the row's
+ * other sites, which it leaves as they are) */
+static TSR_RCD_CLONES void
+rcd_chroma_green (const float *restrict G, const float *restrict vh, float *restrict X, float *restrict row, int W,
+                  int H, float eps, const int col[2][2])
+{
+  for (int y = 5; y < H - 5; y++)
+    {
+      const int gpar = col[y & 1][0] == TSR_GREEN ? 0 : 1;
+      const float *d0 = ROW (vh, 0), *g0 = ROW (G, 0), *gm1 = ROW (G, -1), *gp1 = ROW (G, 1), *gm2 = ROW (G, -2),
+                  *gp2 = ROW (G, 2);
+      float *X0 = ROW (X, 0);
+      const float *Xm1 = ROW (X, -1), *Xp1 = ROW (X, 1);
+      for (int x = 5; x < W - 5; x++)
+        {
+          float d = d0[x];
+          float gN = eps + fabsf (Xm1[x] - Xp1[x]) + fabsf (g0[x] - gm2[x]);
+          float gS = eps + fabsf (Xm1[x] - Xp1[x]) + fabsf (g0[x] - gp2[x]);
+          float gW = eps + fabsf (X0[x - 1] - X0[x + 1]) + fabsf (g0[x] - g0[x - 2]);
+          float gE = eps + fabsf (X0[x - 1] - X0[x + 1]) + fabsf (g0[x] - g0[x + 2]);
+          float dN = Xm1[x] - gm1[x], dS = Xp1[x] - gp1[x];
+          float dW = X0[x - 1] - g0[x - 1], dE = X0[x + 1] - g0[x + 1];
+          float ev = (gS * dN + gN * dS) / (gN + gS), eh = (gE * dW + gW * dE) / (gW + gE);
+          row[x] = g0[x] + d * eh + (1 - d) * ev;
+        }
+      for (int x = 5; x < W - 5; x++)
+        X0[x] = (x & 1) == gpar ? row[x] : X0[x];
+    }
+}
+
+/* 5. flux, first half: diff = X − its bilinear estimate (0 within 5 px of the padded
+ * border). The bilinear estimate's kind per site: 0 native, 1 green (four direct
+ * neighbours), 2 the row neighbours, 3 the column neighbours, 4 the diagonal neighbours. */
+/* The bilinear estimate of kind k (see rcd_flux_diff) at x in [x0, x1) of one row. */
+static inline void
+bilinear_row (int k, const float *restrict c0, const float *restrict cm1, const float *restrict cp1, float *restrict b,
+              int x0, int x1)
+{
+  switch (k)
+    {
+    case 0:
+      for (int x = x0; x < x1; x++)
+        b[x] = c0[x];
+      break;
+    case 1:
+      for (int x = x0; x < x1; x++)
+        b[x] = 0.25f * (c0[x - 1] + c0[x + 1] + cm1[x] + cp1[x]);
+      break;
+    case 2:
+      for (int x = x0; x < x1; x++)
+        b[x] = 0.5f * (c0[x - 1] + c0[x + 1]);
+      break;
+    case 3:
+      for (int x = x0; x < x1; x++)
+        b[x] = 0.5f * (cm1[x] + cp1[x]);
+      break;
+    default:
+      for (int x = x0; x < x1; x++)
+        b[x] = 0.25f * (cm1[x - 1] + cm1[x + 1] + cp1[x - 1] + cp1[x + 1]);
+    }
+}
+
+static TSR_RCD_CLONES void
+rcd_flux_diff (const float *restrict cfa, const float *restrict X, float *restrict diff, float *restrict rows, int W,
+               int H, const int kind[2][2])
+{
+  for (int y = 2; y < H - 2; y++)
+    {
+      float *dr = ROW (diff, 0);
+      if (y < 5 || y >= H - 5)
+        {
+          for (int x = 2; x < W - 2; x++)
+            dr[x] = 0.0f;
+          continue;
+        }
+      dr[2] = dr[3] = dr[4] = dr[W - 5] = dr[W - 4] = dr[W - 3] = 0.0f;
+      const float *c0 = ROW (cfa, 0), *cm1 = ROW (cfa, -1), *cp1 = ROW (cfa, 1), *X0 = ROW (X, 0);
+      bilinear_row (kind[y & 1][0], c0, cm1, cp1, rows, 5, W - 5);
+      bilinear_row (kind[y & 1][1], c0, cm1, cp1, rows + W, 5, W - 5);
+      for (int x = 5; x < W - 5; x++)
+        dr[x] = X0[x] - (x & 1 ? rows[W + x] : rows[x]);
+    }
+}
+
+#undef ROW
+
+/* 5. flux, second half: output plane c, the local mean of diff taken out at the
+ * interpolated sites */
+static TSR_RCD_CLONES void
+rcd_flux_out (const float *restrict X, const float *restrict mean, float *restrict dst, int w, int h, int W, int c,
+              float share, const int col[2][2])
+{
+  for (int y = 0; y < h; y++)
+    {
+      const int own0 = col[y & 1][0] == c, own1 = col[y & 1][1] == c;
+      const float *Xr = X + (gsize) (y + PAD) * W + PAD, *mr = mean + (gsize) (y + PAD) * W + PAD;
+      float *dr = dst + (gsize) y * w;
+      for (int x = 0; x < w; x++)
+        {
+          float v = Xr[x], vi = v - mr[x] / share;
+          int own = x & 1 ? own1 : own0;
+          dr[x] = own ? v : vi;
         }
     }
 }
@@ -147,148 +406,31 @@ tsr_demosaic_rcd (const TsrImage *m)
     mean_abs += fabs (cfa[k]);
   mean_abs /= (N + 6) / 7;
   const float eps = (float) (1e-6 * mean_abs + 1e-20);
-  const gssize w1 = W, w2 = 2 * W, w3 = 3 * W, w4 = 4 * W;
-
-  /* 1. direction */
-  for (int y = 2; y < H - 2; y++)
-    for (int x = 2; x < W - 2; x++)
-      {
-        gsize i = (gsize) y * W + x;
-        float dv = fabsf (cfa[i - w1] - cfa[i + w1]) + 0.5f * fabsf (2 * cfa[i] - cfa[i - w2] - cfa[i + w2]);
-        float dh = fabsf (cfa[i - 1] - cfa[i + 1]) + 0.5f * fabsf (2 * cfa[i] - cfa[i - 2] - cfa[i + 2]);
-        vst[i] = dv * dv;
-        hst[i] = dh * dh;
-      }
-  for (int y = 3; y < H - 3; y++)
-    for (int x = 3; x < W - 3; x++)
-      {
-        gsize i = (gsize) y * W + x;
-        float V = vst[i - w1] + vst[i] + vst[i + w1] + eps * eps, Hs = hst[i - 1] + hst[i] + hst[i + 1] + eps * eps;
-        vh[i] = V / (V + Hs);
-      }
-  /* the 3×3 low pass of the mosaic: every site sees R + 2G + B (weights 1, ½, ¼) */
-  for (int y = 1; y < H - 1; y++)
-    for (int x = 1; x < W - 1; x++)
-      {
-        gsize i = (gsize) y * W + x;
-        lpf[i] = cfa[i] + 0.5f * (cfa[i - w1] + cfa[i + w1] + cfa[i - 1] + cfa[i + 1])
-                 + 0.25f * (cfa[i - w1 - 1] + cfa[i - w1 + 1] + cfa[i + w1 - 1] + cfa[i + w1 + 1]);
-      }
-  /* 2. green at red and blue sites */
-  for (int y = 4; y < H - 4; y++)
-    for (int x = 4; x < W - 4; x++)
-      {
-        gsize i = (gsize) y * W + x;
-        if (col[y & 1][x & 1] == TSR_GREEN)
-          {
-            G[i] = cfa[i];
-            continue;
-          }
-        float c = vh[i];
-        float nb = 0.25f * (vh[i - w1 - 1] + vh[i - w1 + 1] + vh[i + w1 - 1] + vh[i + w1 + 1]);
-        float d = fabsf (0.5f - c) < fabsf (0.5f - nb) ? nb : c;
-        float gN = eps + fabsf (cfa[i - w1] - cfa[i + w1]) + fabsf (cfa[i] - cfa[i - w2]) + fabsf (cfa[i - w1] - cfa[i - w3])
-                   + fabsf (cfa[i - w2] - cfa[i - w4]);
-        float gS = eps + fabsf (cfa[i - w1] - cfa[i + w1]) + fabsf (cfa[i] - cfa[i + w2]) + fabsf (cfa[i + w1] - cfa[i + w3])
-                   + fabsf (cfa[i + w2] - cfa[i + w4]);
-        float gW = eps + fabsf (cfa[i - 1] - cfa[i + 1]) + fabsf (cfa[i] - cfa[i - 2]) + fabsf (cfa[i - 1] - cfa[i - 3])
-                   + fabsf (cfa[i - 2] - cfa[i - 4]);
-        float gE = eps + fabsf (cfa[i - 1] - cfa[i + 1]) + fabsf (cfa[i] - cfa[i + 2]) + fabsf (cfa[i + 1] - cfa[i + 3])
-                   + fabsf (cfa[i + 2] - cfa[i + 4]);
-        /* the step of the low-passed mosaic (L ≈ R + 2G + B) over half the distance, in green
-         * units: the site's own sample enters with 1/8 instead of 1/2, which keeps the red
-         * and blue noise apart */
-        float eN = cfa[i - w1] + 0.125f * (lpf[i] - lpf[i - w2]), eS = cfa[i + w1] + 0.125f * (lpf[i] - lpf[i + w2]);
-        float eW = cfa[i - 1] + 0.125f * (lpf[i] - lpf[i - 2]), eE = cfa[i + 1] + 0.125f * (lpf[i] - lpf[i + 2]);
-        float ev = (gS * eN + gN * eS) / (gN + gS), eh = (gE * eW + gW * eE) / (gW + gE);
-        G[i] = d * eh + (1 - d) * ev;
-      }
-  /* 3. red at blue sites, blue at red sites; native samples in place */
-  for (int y = 4; y < H - 4; y++)
-    for (int x = 4; x < W - 4; x++)
-      {
-        gsize i = (gsize) y * W + x;
-        int c = col[y & 1][x & 1];
-        if (c == TSR_GREEN)
-          continue;
-        pl[c][i] = cfa[i];
-        int o = c == TSR_RED ? TSR_BLUE : TSR_RED;
-        if (y < 5 || x < 5 || y >= H - 5 || x >= W - 5)
-          {
-            pl[o][i] = G[i] + 0.25f * ((cfa[i - w1 - 1] - G[i - w1 - 1]) + (cfa[i - w1 + 1] - G[i - w1 + 1])
-                                       + (cfa[i + w1 - 1] - G[i + w1 - 1]) + (cfa[i + w1 + 1] - G[i + w1 + 1]));
-            continue;
-          }
-        const gssize dir[4] = { -w1 - 1, -w1 + 1, w1 - 1, w1 + 1 };
-        float sw = 0, s = 0;
-        for (int q = 0; q < 4; q++)
-          {
-            gssize dd = dir[q];
-            float g = eps + fabsf (cfa[i + dd] - cfa[i - dd]) + fabsf (G[i] - G[i + 2 * dd])
-                      + fabsf (cfa[i + dd] - cfa[i + 3 * dd]) + fabsf (cfa[i] - cfa[i + 2 * dd]);
-            float wq = 1.0f / g;
-            sw += wq;
-            s += wq * (cfa[i + dd] - G[i + dd]);
-          }
-        pl[o][i] = G[i] + s / sw;
-      }
-  /* 4. red and blue at green sites */
-  for (int y = 5; y < H - 5; y++)
-    for (int x = 5; x < W - 5; x++)
-      {
-        gsize i = (gsize) y * W + x;
-        if (col[y & 1][x & 1] != TSR_GREEN)
-          continue;
-        float d = vh[i];
-        for (int c = 0; c < 3; c += 2)
-          {
-            float *X = pl[c];
-            float gN = eps + fabsf (X[i - w1] - X[i + w1]) + fabsf (G[i] - G[i - w2]);
-            float gS = eps + fabsf (X[i - w1] - X[i + w1]) + fabsf (G[i] - G[i + w2]);
-            float gW = eps + fabsf (X[i - 1] - X[i + 1]) + fabsf (G[i] - G[i - 2]);
-            float gE = eps + fabsf (X[i - 1] - X[i + 1]) + fabsf (G[i] - G[i + 2]);
-            float dN = X[i - w1] - G[i - w1], dS = X[i + w1] - G[i + w1];
-            float dW = X[i - 1] - G[i - 1], dE = X[i + 1] - G[i + 1];
-            float ev = (gS * dN + gN * dS) / (gN + gS), eh = (gE * dW + gW * dE) / (gW + gE);
-            X[i] = G[i] + d * eh + (1 - d) * ev;
-          }
-      }
+  rcd_direction (cfa, vst, hst, vh, W, H, eps);
+  rcd_lowpass (cfa, lpf, W, H);
+  rcd_green (cfa, lpf, vh, G, W, H, eps, (const int (*)[2]) col);
+  rcd_chroma_diagonal (cfa, G, pl[0], pl[2], W, H, eps, (const int (*)[2]) col);
+  float *rows = g_new (float, 2 * (gsize) W);
+  for (int c = 0; c < 3; c += 2)
+    rcd_chroma_green (G, vh, pl[c], rows, W, H, eps, (const int (*)[2]) col);
   /* 5. flux: the local mean of (this − bilinear) taken out at the interpolated sites */
   float *diff = vst, *tmp = hst, *mean = vh;
   for (int c = 0; c < 3; c++)
     {
       float *X = pl[c];
       float share = c == TSR_GREEN ? 0.5f : 0.75f;   /* interpolated sites per pixel */
-      for (int y = 2; y < H - 2; y++)
-        for (int x = 2; x < W - 2; x++)
-          {
-            gsize i = (gsize) y * W + x;
-            float bil;
-            int cc = col[y & 1][x & 1];
-            if (cc == c)
-              bil = cfa[i];
-            else if (c == TSR_GREEN)
-              bil = 0.25f * (cfa[i - 1] + cfa[i + 1] + cfa[i - w1] + cfa[i + w1]);
-            else if (col[y & 1][(x + 1) & 1] == c)
-              bil = 0.5f * (cfa[i - 1] + cfa[i + 1]);
-            else if (col[(y + 1) & 1][x & 1] == c)
-              bil = 0.5f * (cfa[i - w1] + cfa[i + w1]);
-            else
-              bil = 0.25f * (cfa[i - w1 - 1] + cfa[i - w1 + 1] + cfa[i + w1 - 1] + cfa[i + w1 + 1]);
-            diff[i] = y < 5 || x < 5 || y >= H - 5 || x >= W - 5 ? 0.0f : X[i] - bil;
-          }
+      int kind[2][2];
+      for (int py = 0; py < 2; py++)
+        for (int px = 0; px < 2; px++)
+          kind[py][px] = col[py][px] == c ? 0
+                         : c == TSR_GREEN ? 1
+                         : col[py][(px + 1) & 1] == c ? 2
+                         : col[(py + 1) & 1][px] == c ? 3 : 4;
+      rcd_flux_diff (cfa, X, diff, rows, W, H, (const int (*)[2]) kind);
       blur (diff, tmp, mean, W, H, PAD);
-      float *dst = tsr_image_plane (out, c);
-      for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-          {
-            gsize i = (gsize) (y + PAD) * W + x + PAD;
-            float v = X[i];
-            if (col[y & 1][x & 1] != c)
-              v -= mean[i] / share;
-            dst[(gsize) y * w + x] = v;
-          }
+      rcd_flux_out (X, mean, tsr_image_plane (out, c), w, h, W, c, share, (const int (*)[2]) col);
     }
+  g_free (rows);
   for (int b = 0; b < 8; b++)
     g_free (buf[b]);
   out->cfa = TSR_CFA_NONE;

@@ -1325,8 +1325,11 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
         }
       else if (a->cfa != TSR_CFA_NONE)
         {
-          const char *how = j.demosaic_frames ? "Tessera demosaic: Malvar-He-Cutler, each frame before accumulation"
-                                              : "Tessera demosaic: Malvar-He-Cutler, once after accumulation";
+          /* each frame's demosaic is norm.demosaic's (tsr_tbqr_prepare_frame) */
+          const char *how = !j.demosaic_frames ? "Tessera demosaic: Malvar-He-Cutler, once after accumulation"
+                            : p->demosaic == TSR_DEMOSAIC_RCD
+                                ? "Tessera demosaic: RCD-class (edge-directed, flux-conserving), each frame before accumulation"
+                                : "Tessera demosaic: Malvar-He-Cutler, each frame before accumulation";
           tsr_header_add_history (r->result->header, how);
           tsr_header_add_history (r->mean->header, how);
         }

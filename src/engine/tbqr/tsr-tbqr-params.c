@@ -207,7 +207,7 @@ static const TsrParamSpec specs[] = {
 
   /* validation */
   TSR_KEY_DOUBLE (TsrTbqrParams, "validate.fwhm_gain", val_fwhm_gain, -1, 1,
-                  N_("Minimum relative FWHM reduction versus the mean stack; 0 only reports")),
+                  N_("Minimum relative FWHM reduction versus the mean stack; at 0 or below, a larger FWHM loss passes when the point-source SNR is higher than the mean stack's")),
   TSR_KEY_DOUBLE (TsrTbqrParams, "validate.noise_max", val_noise_max, 0.1, 100,
                   N_("Largest accepted normalised noise ratio versus the mean stack")),
   TSR_KEY_DOUBLE (TsrTbqrParams, "validate.flux_tol", val_flux_tol, 0, 1,

@@ -170,6 +170,7 @@ typedef struct
    * warp blur cannot lower it the way they lower the per-pixel noise_result above */
   int n_channels;
   double bin_noise_result[3], bin_noise_mean[3], bin_noise_ratio[3];
+  double flux_ratio_channel[3];         /* per channel: median star aperture flux result / mean */
   /* point-source SNR: median over matched stars of the aperture flux (radius = the result's
    * median FWHM) over the σ of the same aperture placed on the sky (annulus-subtracted, so
    * correlated noise counts) */
@@ -180,6 +181,8 @@ typedef struct
   TsrCheck checks[8];
   gboolean pass;
 } TsrValidation;
+
+gboolean tsr_tbqr_sharpness_check (double fwhm_ratio, double snr_ratio, double fwhm_gain);
 
 typedef struct
 {
