@@ -100,9 +100,10 @@ tsr_eta_seconds_left (const TsrEta *e)
  * 0.97 s per frame, rejection statistics 0.044, accumulating 0.088; the reference is chosen
  * from a handful of frames). Without the cache each pass reads, demosaics and warps again. */
 /* Bayer drizzle (drizzle.mode) replaces the accumulation pass with one pass over the raw
- * frames, cache or not: 0.41 per frame (200 × 1080×1920 Bayer, 258.9 s registering, 105.8 s
- * drizzling; bench/run-scale.sh). */
-#define DRIZZLE_COST 0.40
+ * frames, cache or not: 0.23 per frame on a quiet machine (200 × 1080×1920 Bayer, 66.8 s
+ * registering, 15.4 s drizzling 198 frames; bench/run-scale.sh); 0.41–0.59 at a load of
+ * 14–24 on 2 cores. */
+#define DRIZZLE_COST 0.23
 static const TsrEtaPhase plan_tbqr_cached[] = {
   { N_("Choosing reference"), 0.5, NULL, 0, FALSE },
   { N_("Registering"), 1.0, NULL, 0, FALSE },
