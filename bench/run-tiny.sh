@@ -23,4 +23,6 @@ run "$b/bench-restore" 3 96 64 10 64
 "$build/src/cli/tessera-cli" process "$tmp/session" -o "$tmp/r.fits" --mean-stack "$tmp/m.fits" > /dev/null
 run "$b/bench-compare" "$tmp/m.fits" "$tmp/r.fits"
 run "$b/bench-restore-colour" "$tmp/m.fits" "$tmp/r.fits"
+printf '0\tRegistering\t0\t4\n1\tRegistering\t2\t4\n2\tRegistering\t4\t4\n' > "$tmp/rows.tsv"
+run "$b/bench-eta" "$tmp/session" 3 < "$tmp/rows.tsv"
 echo "every benchmark ran"

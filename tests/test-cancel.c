@@ -511,21 +511,43 @@ test_cache (void)
   /* one cached frame: warped RGB (Bayer, demosaic-frames) or as read, plus its mask */
   gboolean rgb = a0->cfa != TSR_CFA_NONE && a0->channels == 1;
   double frame_mb = (double) a0->width * a0->height * ((rgb ? 3 : a0->channels) * sizeof (float) + 1) / (1024.0 * 1024.0);
-  /* memory only (default), file only, and memory for 2.5 frames with the rest in the file */
-  const double budgets[] = { params.run.cache_memory_mb, 0.0, 2.5 * frame_mb };
+  /* memory only (default), file only, memory for 2.5 frames with the rest in the file, and
+   * (run.cache_disk_mb) memory for 2.5 frames with a file of 3.5 frames: the rest is read and
+   * warped again; and no file at all with run.cache_disk_mb = 0 */
+  const double budgets[] = { params.run.cache_memory_mb, 0.0, 2.5 * frame_mb, 2.5 * frame_mb, 0.0 };
+  const double disk[] = { params.run.cache_disk_mb, params.run.cache_disk_mb, params.run.cache_disk_mb,
+                          3.5 * frame_mb, 0.0 };
   for (guint b = 0; b < G_N_ELEMENTS (budgets); b++)
     {
       TsrProject pc = params;
       pc.run.cache_memory_mb = budgets[b];
+      pc.run.cache_disk_mb = disk[b];
       guint fds = count_fds ();
       TsrAnalysis *a = tsr_tbqr_analyse (session, &pc.tbqr, &pc.run, NULL, NULL, NULL, &e);
       g_assert_no_error (e);
       g_assert_nonnull (a);
       guint in_mem = 0, in_file = 0;
       tsr_frame_cache_counts (a->cache, &in_mem, &in_file);
-      g_test_message ("cache budget %.2f MiB (frame %.2f MiB): %u frames in memory, %u in the file",
-                      budgets[b], frame_mb, in_mem, in_file);
-      if (!a->cache)
+      g_test_message ("cache budget %.2f MiB, file %.2f MiB (frame %.2f MiB): %u frames in memory, %u in the file",
+                      budgets[b], disk[b], frame_mb, in_mem, in_file);
+      if (b == 4)
+        {
+          /* no memory tier and no file: no cache, no descriptor, nothing on disk */
+          g_assert_null (a->cache);
+          g_assert_cmpuint (in_file, ==, 0);
+          if (fds != G_MAXUINT)
+            g_assert_cmpuint (count_fds (), ==, fds);
+        }
+      else if (b == 3 && a->cache)
+        {
+          g_assert_cmpuint (in_mem, ==, 2);
+          g_assert_cmpuint (in_file, ==, 3); /* 3.5 frames of file: 3 */
+          g_assert_cmpuint (tsr_frame_cache_disk_budget (a->cache), <=, (guint64) (disk[b] * 1024 * 1024));
+          g_assert_cmpuint (n_used, >, in_mem + in_file); /* the rest is not cached */
+          if (fds != G_MAXUINT)
+            g_assert_cmpuint (count_fds (), ==, fds + 1);
+        }
+      else if (!a->cache)
         g_test_message ("no frame cache (no space in %s?): comparing without", cache_tmp);
       else
         {

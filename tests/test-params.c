@@ -882,7 +882,7 @@ static char *
 without_later_keys (const char *line)
 {
   static const char *const later[] = { "restore.", "calib.", "drizzle.", "local.psf_size=", "local.feather=",
-                                       "post.", "cosmetic.", "norm.demosaic=" };
+                                       "post.", "cosmetic.", "norm.demosaic=", "run.cache_disk_mb=" };
   g_auto (GStrv) tok = g_strsplit (line, " ", -1);
   GString *hs = g_string_new (NULL);
   for (guint i = 0; tok[i]; i++)
@@ -944,7 +944,7 @@ test_project_before_split (void)
                                        "deconv.target_fwhm", "deconv.fit_scale",
                                        "local.psf_size", "local.feather", "drizzle.mode", "drizzle.scale",
                                        "drizzle.pixfrac", "drizzle.min_frames", "drizzle.min_coverage",
-                                       "norm.demosaic" };
+                                       "norm.demosaic", "run.cache_disk_mb" };
   TsrProject defaults;
   tsr_project_init (&defaults);
   for (guint i = 0; i < G_N_ELEMENTS (newer); i++)

@@ -214,7 +214,7 @@ test_mad (void)
 static void
 test_eta (void)
 {
-  static const TsrEtaPhase plan[] = { { "A", 1.0 }, { "B", 0.25 }, { "C", 0.5 } };
+  static const TsrEtaPhase plan[] = { { "A", 1.0, NULL, 0, FALSE }, { "B", 0.25, NULL, 0, FALSE }, { "C", 0.5, NULL, 0, FALSE } };
   const guint n = 200;
   const double sec_per_unit = 0.8;
   for (int slow = 0; slow < 2; slow++)
@@ -252,11 +252,86 @@ test_eta (void)
     }
 }
 
+/* A frame cache that holds only part of the session (run.cache_disk_mb): the accumulate
+ * passes cost the cached share at the cached rate and the rest at the uncached one, so the
+ * time left of a run whose cache holds a fraction f follows the mix, not either plan. */
+static void
+test_eta_partial_cache (void)
+{
+  guint n;
+  const TsrEtaPhase *cached = tsr_eta_plan_tbqr (TRUE, &n);
+  const TsrEtaPhase *uncached = tsr_eta_plan_tbqr (FALSE, &n);
+  TsrEtaPhase plan[4];
+  g_assert_cmpuint (tsr_eta_plan_tbqr_mixed (1.0, plan), ==, 4);
+  for (guint i = 0; i < 4; i++)
+    g_assert_cmpfloat (plan[i].cost, ==, cached[i].cost);
+  tsr_eta_plan_tbqr_mixed (0.0, plan);
+  for (guint i = 0; i < 4; i++)
+    g_assert_cmpfloat (plan[i].cost, ==, uncached[i].cost);
+  /* 2000 frames, 600 of them cached: a run that follows that mix is estimated exactly */
+  double f = 0.3;
+  tsr_eta_plan_tbqr_mixed (f, plan);
+  g_assert_cmpfloat (plan[3].cost, >, cached[3].cost);
+  g_assert_cmpfloat (plan[3].cost, <, uncached[3].cost);
+  const guint N = 2000;
+  double unit_s = 0.01; /* seconds per unit of plan cost */
+  double per[4];
+  for (guint i = 0; i < 4; i++)
+    per[i] = (i == 0 ? 0 : 1) * (f * cached[i].cost + (1 - f) * uncached[i].cost) * unit_s;
+  double total = (per[1] + per[2] + per[3]) * N;
+  TsrEta e;
+  tsr_eta_init (&e, plan, 4, N);
+  /* at 5 % of the run (registering frame 115 of 2000) */
+  double t = 0;
+  guint k = 0;
+  for (; t + per[1] <= 0.05 * total + 1e-9; k++)
+    t += per[1];
+  tsr_eta_update (&e, plan[1].phase, 0, N, 0);
+  tsr_eta_update (&e, plan[1].phase, k, N, (gint64) (t * 1e6));
+  double left = tsr_eta_seconds_left (&e);
+  g_test_message ("partial cache %.0f %%: shown %.2f s left, true %.2f s", 100 * f, left, total - t);
+  g_assert_cmpfloat (fabs (left - (total - t)), <, 0.01 * (total - t));
+  /* the all-cached plan would be far short of it */
+  TsrEta e2;
+  tsr_eta_init (&e2, cached, 4, N);
+  tsr_eta_update (&e2, plan[1].phase, 0, N, 0);
+  tsr_eta_update (&e2, plan[1].phase, k, N, (gint64) (t * 1e6));
+  g_assert_cmpfloat (tsr_eta_seconds_left (&e2), <, 0.8 * (total - t));
+
+  /* Bayer drizzle replaces the accumulation with one pass over the raw frames at its own
+   * cost, cache or not: expected, it is counted at that cost before it begins; reported
+   * under its name, it is counted so even when it was not expected */
+  TsrEtaPhase dz[4];
+  tsr_eta_plan_tbqr_mixed (1.0, dz);
+  g_assert_cmpfloat (dz[3].alias_cost, >, 2 * dz[3].cost);
+  for (int expect = 0; expect <= 1; expect++)
+    {
+      tsr_eta_plan_tbqr_expect_drizzle (dz, expect);
+      /* registering done at 1 s per frame, then drizzling half of the frames at its cost */
+      TsrEta d;
+      tsr_eta_init (&d, dz, 4, 100);
+      tsr_eta_update (&d, dz[1].phase, 0, 100, 0);
+      tsr_eta_update (&d, dz[1].phase, 100, 100, 100000000);
+      double at_reg = tsr_eta_seconds_left (&d);
+      double want = 100 * dz[2].cost + 100 * (expect ? dz[3].alias_cost : dz[3].cost);
+      g_test_message ("drizzle %s: %.1f s left after registering (plan %.1f)", expect ? "expected" : "not expected",
+                      at_reg, want);
+      g_assert_cmpfloat (fabs (at_reg - want), <, 0.01 * want);
+      double t_rej = 100 + 100 * dz[2].cost;
+      tsr_eta_update (&d, dz[2].phase, 100, 100, (gint64) (t_rej * 1e6));
+      tsr_eta_update (&d, "Drizzling", 0, 100, (gint64) (t_rej * 1e6));
+      tsr_eta_update (&d, "Drizzling", 50, 100, (gint64) ((t_rej + 50 * dz[3].alias_cost) * 1e6));
+      double left = tsr_eta_seconds_left (&d);
+      g_assert_cmpfloat (fabs (left - 50 * dz[3].alias_cost), <, 0.01 * 50 * dz[3].alias_cost);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/eta/whole-run", test_eta);
+  g_test_add_func ("/eta/partial-cache", test_eta_partial_cache);
   g_test_add_func ("/stats/median/vs-sort", test_median_vs_sort);
   g_test_add_func ("/stats/median/large", test_median_large);
   g_test_add_func ("/stats/median/band-edge", test_median_band_edge);

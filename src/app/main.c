@@ -7,6 +7,7 @@
 #include <glib/gi18n.h>
 #include "tsr-application.h"
 #include "tsr-settings.h"
+#include "tsr-session.h"
 
 int
 main (int argc, char **argv)
@@ -16,6 +17,7 @@ main (int argc, char **argv)
    * reused by the next frame of any worker, so run.memory_mb stays a bound */
   mallopt (M_ARENA_MAX, 1);
 #endif
+  tsr_raise_open_file_limit ();
   setlocale (LC_ALL, "");
   /* run from the build tree: the catalogues the build compiled (BUILD/po/LL/LC_MESSAGES) */
   g_autofree char *build_locale = g_build_filename (TSR_BUILD_ROOT, "po", NULL);

@@ -102,8 +102,8 @@ cli_process (int argc, char **argv)
   CliProgress prog;
   cli_progress_init (&prog);
   {
-    guint n_plan;
-    const TsrEtaPhase *plan = tsr_eta_plan_tbqr (p.run.frame_cache, &n_plan);
+    static TsrEtaPhase plan[4]; /* the estimator keeps the pointer */
+    guint n_plan = tsr_tbqr_eta_plan (s, &p.tbqr, &p.run, plan);
     cli_progress_plan (&prog, plan, n_plan, tsr_session_n_frames (s));
   }
   gint64 t0 = g_get_monotonic_time ();
@@ -120,6 +120,9 @@ cli_process (int argc, char **argv)
     fprintf (stderr, g_dngettext (GETTEXT_PACKAGE, "process: %u frame named in the project's [frames] is not part of this session (ignored)\n",
                                   "process: %u frames named in the project's [frames] are not part of this session (ignored)\n", n_unmatched),
              n_unmatched);
+  /* the frames' star lists served the analysis; nothing of a process run reads them again,
+   * and for a long session they are the largest memory that grows with the frame count */
+  tsr_registration_drop_star_lists (a->reg);
   g_autoptr (TsrWeights) w = tsr_tbqr_weigh_with_choices (a, &p.tbqr, choices, &error);
   if (!w)
     {

@@ -74,6 +74,7 @@ main (int argc, char **argv)
    * of 380; same CPU time — the workers allocate per frame, not per pixel). */
   mallopt (M_ARENA_MAX, 1);
 #endif
+  tsr_raise_open_file_limit ();
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, TSR_LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");

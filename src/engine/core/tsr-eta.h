@@ -15,6 +15,8 @@ typedef struct
   const char *phase;  /* the untranslated phase name the job reports (compared translated) */
   double cost;        /* cost of one item, relative to the plan's other phases */
   const char *alias;  /* another name the job may report for this step instead, or NULL */
+  double alias_cost;  /* cost of one item when the job reports the alias (0: cost) */
+  gboolean alias_expected; /* before the step begins, count it at alias_cost */
 } TsrEtaPhase;
 
 typedef struct
@@ -22,6 +24,7 @@ typedef struct
   const TsrEtaPhase *plan;
   guint n_plan;
   int cur;               /* plan index of the phase in progress, -1 before the first */
+  gboolean cur_alias;    /* it was reported by its alias */
   guint cur_done, cur_total;
   guint max_total;       /* the largest item count seen: the phases to come are assumed to have it */
   double units_before;   /* work of the finished phases */
@@ -45,5 +48,12 @@ double tsr_eta_fraction (const TsrEta *e);
  * generated 1080×1920 Bayer frames (docs/tbqr.md); with the frame cache off the two passes
  * read and warp every frame again. */
 const TsrEtaPhase *tsr_eta_plan_tbqr (gboolean frame_cache, guint *n_plan);
+/* The same plan when the frame cache holds only this fraction of the frames (run.cache_memory_mb
+ * and run.cache_disk_mb bound it; the others are read and warped again in each pass): fills
+ * plan[4] (the caller keeps it while the estimator uses it), returns 4. */
+guint tsr_eta_plan_tbqr_mixed (double cached_fraction, TsrEtaPhase plan[4]);
+/* Count the last step as Bayer drizzle (one pass over the raw frames, whatever the cache)
+ * until it is reported as the one it is. */
+void  tsr_eta_plan_tbqr_expect_drizzle (TsrEtaPhase plan[4], gboolean drizzle);
 
 G_END_DECLS

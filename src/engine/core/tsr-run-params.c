@@ -14,6 +14,8 @@ static const TsrParamSpec specs[] = {
                 N_("Keep each frame warped and normalised during processing (in memory up to run.cache_memory_mb, the rest in a temporary file) instead of reading and warping it again")),
   TSR_KEY_DOUBLE (TsrRunParams, "run.cache_memory_mb", cache_memory_mb, 0, 1048576,
                   N_("Upper limit in MiB for frames of the frame cache in memory, within what run.memory_mb leaves; frames beyond it go to the temporary file (0 = file only)")),
+  TSR_KEY_DOUBLE (TsrRunParams, "run.cache_disk_mb", cache_disk_mb, 0, 1048576,
+                  N_("Upper limit in MiB for the frame cache's temporary file (never more than half the free space above 1 GiB); frames beyond it are read and warped again in each pass (0 = no temporary file)")),
 };
 
 void
@@ -26,6 +28,7 @@ tsr_run_params_init (TsrRunParams *p)
   p->memory_budget_mb = 2048.0;
   p->frame_cache = TRUE;
   p->cache_memory_mb = 512.0;
+  p->cache_disk_mb = 16384.0;
 }
 
 const TsrParamSpec *

@@ -11,6 +11,8 @@ typedef struct
   double memory_budget_mb;     /* run.memory_mb (2048) */
   gboolean frame_cache;        /* run.cache: keep warped frames during processing (on) */
   double cache_memory_mb;      /* run.cache_memory_mb: of them, in memory (512; rest in a file) */
+  double cache_disk_mb;        /* run.cache_disk_mb: of them, in the temporary file at most (16384;
+                                  0 = no file, the rest is read and warped again) */
 } TsrRunParams;
 
 void                tsr_run_params_init (TsrRunParams *p);

@@ -412,3 +412,20 @@ tsr_session_read_rows (const TsrSession *s, guint index, int y0, int y1, GError 
   tsr_image_unref (band);
   return out;
 }
+
+#ifdef G_OS_UNIX
+#include <sys/resource.h>
+#endif
+
+void
+tsr_raise_open_file_limit (void)
+{
+#ifdef G_OS_UNIX
+  struct rlimit rl;
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
+#endif
+}

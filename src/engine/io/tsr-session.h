@@ -83,4 +83,9 @@ static inline TsrFrameInfo *tsr_session_frame (const TsrSession *s, guint i)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrSession, tsr_session_unref)
 
+/* Raise the soft limit on open files to the hard one (once, at program start): a session is
+ * scanned and read one file at a time, but a deconvolution keeps one staged file open per
+ * frame, and the usual soft limit of 1024 would refuse a night of 2,000 frames (issue #19). */
+void tsr_raise_open_file_limit (void);
+
 G_END_DECLS

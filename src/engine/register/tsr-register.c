@@ -1075,6 +1075,13 @@ tsr_registration_unref (TsrRegistration *r)
   g_free (r);
 }
 
+void
+tsr_registration_drop_star_lists (TsrRegistration *r)
+{
+  for (guint i = 0; r && i < r->n_frames; i++)
+    g_clear_pointer (&r->frames[i].stars, tsr_star_list_free);
+}
+
 char *
 tsr_registration_to_json (const TsrRegistration *r)
 {

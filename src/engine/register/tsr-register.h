@@ -103,6 +103,10 @@ TsrRegistration *tsr_register_session (TsrSession *s, const TsrRegisterParams *p
                                        GCancellable *cancellable, GError **error);
 TsrRegistration *tsr_registration_ref (TsrRegistration *r);
 void             tsr_registration_unref (TsrRegistration *r);
+/* Free every frame's star list (frames[i].stars = NULL), keeping the counts and medians: a
+ * long session's lists (up to stars.max_stars per frame) are the largest per-frame memory
+ * of a run, and after the analysis only the window's star overlay reads them (issue #19). */
+void             tsr_registration_drop_star_lists (TsrRegistration *r);
 
 /* Re-apply the validity gate with other thresholds (no pixels touched). */
 void             tsr_registration_gate (TsrRegistration *r, const TsrRegisterParams *p);

@@ -2,13 +2,14 @@
  * analysis and read back by both accumulate passes. */
 #include "tsr-frame-cache.h"
 #include "tsr-tbqr-private.h"
+#include "tsr-tbqr-memory.h"
 
 #include <string.h>
 
 
 struct _TsrFrameCache
 {
-  int fd;                 /* unlinked temporary file: frame i at offset i·frame_bytes */
+  int fd;                 /* unlinked temporary file: frame i at offset slot[i]·frame_bytes */
   int width, height, channels;
   gboolean demosaic_frames;
   TsrDemosaicMethod demosaic;  /* which demosaic made the cached frames */
@@ -18,6 +19,10 @@ struct _TsrFrameCache
   guint n_frames;
   gint *stored;           /* per frame, atomic: 1 = written completely to the file,
                              2 = held in memory (ram[i]) */
+  guint *slot;            /* per frame in the file: its place there, in order of arrival */
+  guint disk_slots;       /* frames the file may hold (run.cache_disk_mb, the free space) */
+  guint disk_used;        /* of them, taken (a failed write keeps its slot: the file never
+                             grows past disk_slots frames) */
   /* memory tier: the first frames to arrive, up to ram_budget bytes, are kept as the warped
    * images themselves (no copy into the page cache and back) */
   TsrImage **ram;
@@ -47,6 +52,38 @@ cache_space (const char *dir)
   return (guint64) v.f_bavail * v.f_frsize;
 }
 
+/* Frames the cache file in dir may hold: file_need bytes wanted, at most disk_budget and half
+ * the free space above 1 GiB. */
+static guint
+file_slots (const char *dir, guint64 disk_budget, guint64 file_need, gsize frame_bytes)
+{
+  if (file_need == 0 || disk_budget < frame_bytes)
+    return 0;
+  guint64 avail = cache_space (dir);
+  if (avail < ((guint64) 1 << 30))
+    return 0;
+  guint64 cap = MIN (MIN (disk_budget, (avail - ((guint64) 1 << 30)) / 2), file_need);
+  return (guint) (cap / frame_bytes);
+}
+
+double
+tsr_frame_cache_expected_fraction (int width, int height, int channels, TsrCfa cfa, guint n_frames,
+                                   const TsrTbqrParams *p, const TsrRunParams *run, gsize cache_ram)
+{
+  if (!run->frame_cache || n_frames == 0)
+    return 0.0;
+  gboolean demosaic = cfa != TSR_CFA_NONE && channels == 1 && p->color_method == TSR_COLOR_DEMOSAIC_FRAMES;
+  gsize npix = (gsize) width * height;
+  gsize frame_bytes = npix * (demosaic ? 3 : channels) * sizeof (float) + npix;
+  guint in_ram = cache_ram >= frame_bytes ? (guint) MIN (cache_ram / frame_bytes, n_frames) : 0;
+  guint64 file_need = (guint64) (n_frames - in_ram) * frame_bytes;
+  guint64 disk_budget = (guint64) (MAX (run->cache_disk_mb, 0.0) * 1024 * 1024);
+  guint slots = file_slots (g_get_tmp_dir (), disk_budget, file_need, frame_bytes);
+  if (slots == 0)
+    slots = file_slots ("/var/tmp", disk_budget, file_need, frame_bytes);
+  return (double) (in_ram + slots) / n_frames;
+}
+
 TsrFrameCache *
 tsr_frame_cache_new (const TsrAnalysis *a, const TsrTbqrParams *p, const TsrRunParams *run, guint n_frames)
 {
@@ -64,18 +101,25 @@ tsr_frame_cache_new (const TsrAnalysis *a, const TsrTbqrParams *p, const TsrRunP
   gsize ram_budget = (gsize) (run->cache_memory_mb * 1024 * 1024);
   if (ram_budget < frame_bytes)
     ram_budget = 0;
+  /* the file holds what the memory tier does not, up to run.cache_disk_mb and half the free
+   * space above 1 GiB: the frames that arrive later are read and warped again in each pass
+   * (so the temporary disk is bounded whatever the session's length; 0 = no file) */
+  guint64 disk_budget = (guint64) (MAX (run->cache_disk_mb, 0.0) * 1024 * 1024);
+  guint64 file_need = need > ram_budget ? need - (ram_budget / frame_bytes) * (guint64) frame_bytes : 0;
+  guint disk_slots = 0;
   int fd = -1;
   const char *dirs[] = { g_get_tmp_dir (), "/var/tmp" };
-  for (guint d = 0; d < G_N_ELEMENTS (dirs) && fd < 0 && need > ram_budget; d++)
+  for (guint d = 0; d < G_N_ELEMENTS (dirs) && fd < 0; d++)
     {
-      guint64 avail = cache_space (dirs[d]);
-      if (avail < ((guint64) 1 << 30) || need > (avail - ((guint64) 1 << 30)) / 2)
+      if ((disk_slots = file_slots (dirs[d], disk_budget, file_need, frame_bytes)) == 0)
         continue;
       g_autofree char *tmpl = g_build_filename (dirs[d], "tessera-cache-XXXXXX", NULL);
       fd = g_mkstemp_full (tmpl, O_RDWR, 0600);
       if (fd >= 0)
         g_unlink (tmpl); /* only the descriptor keeps it: freed on close, even on a crash */
     }
+  if (fd < 0)
+    disk_slots = 0;
   if (fd < 0 && ram_budget == 0)
     return NULL;
   TsrFrameCache *c = g_new0 (TsrFrameCache, 1);
@@ -90,6 +134,8 @@ tsr_frame_cache_new (const TsrAnalysis *a, const TsrTbqrParams *p, const TsrRunP
   c->frame_bytes = frame_bytes;
   c->n_frames = n_frames;
   c->stored = g_new0 (gint, n_frames);
+  c->slot = g_new0 (guint, n_frames);
+  c->disk_slots = disk_slots;
   c->ram = g_new0 (TsrImage *, n_frames);
   c->ram_budget = ram_budget;
   g_mutex_init (&c->lock);
@@ -109,6 +155,7 @@ tsr_frame_cache_free (TsrFrameCache *c)
   g_free (c->ram);
   g_mutex_clear (&c->lock);
   g_free (c->stored);
+  g_free (c->slot);
   g_free (c);
 }
 
@@ -141,8 +188,11 @@ tsr_frame_cache_put_frame (TsrFrameCache *c, const TsrAnalysis *a, const TsrTbqr
     return TRUE; /* not cached: accumulate reads and warps this frame itself */
   g_mutex_lock (&c->lock);
   gboolean to_ram = c->ram_used + c->frame_bytes <= c->ram_budget;
+  gboolean to_file = !to_ram && c->fd >= 0 && c->disk_used < c->disk_slots;
   if (to_ram)
     c->ram_used += c->frame_bytes;
+  if (to_file)
+    c->slot[index] = c->disk_used++;
   g_mutex_unlock (&c->lock);
   if (to_ram)
     {
@@ -150,10 +200,10 @@ tsr_frame_cache_put_frame (TsrFrameCache *c, const TsrAnalysis *a, const TsrTbqr
       g_atomic_int_set (&c->stored[index], 2);
       return TRUE;
     }
-  if (c->fd < 0)
-    return TRUE; /* memory tier full and no file: accumulate warps this frame itself */
+  if (!to_file)
+    return TRUE; /* memory tier and file full, or no file: accumulate warps this frame itself */
   gsize npix = (gsize) c->width * c->height;
-  guint64 off = (guint64) index * c->frame_bytes;
+  guint64 off = (guint64) c->slot[index] * c->frame_bytes;
   /* a failed write (disk full) only leaves the frame uncached */
   if (full_io (c->fd, TRUE, warped->data, npix * c->channels * sizeof (float), off)
       && full_io (c->fd, TRUE, warped->mask, npix, off + npix * c->channels * sizeof (float)))
@@ -204,7 +254,7 @@ tsr_frame_cache_read (TsrFrameCache *c, const TsrTbqrParams *p, gboolean demosai
       memcpy ((*img)->mask, m->mask, npix);
       return TRUE;
     }
-  guint64 off = (guint64) index * c->frame_bytes;
+  guint64 off = (guint64) c->slot[index] * c->frame_bytes;
   /* a failed read: the caller reads the frame instead */
   return full_io (c->fd, FALSE, (*img)->data, npix * c->channels * sizeof (float), off)
          && full_io (c->fd, FALSE, (*img)->mask, npix, off + npix * c->channels * sizeof (float));
@@ -215,7 +265,26 @@ tsr_frame_cache_ram_budget (const TsrFrameCache *c)
 {
   return c ? c->ram_budget : 0;
 }
+
+guint64
+tsr_frame_cache_disk_budget (const TsrFrameCache *c)
+{
+  return c ? (guint64) c->disk_slots * c->frame_bytes : 0;
+}
 #else
+guint64
+tsr_frame_cache_disk_budget (const TsrFrameCache *c)
+{
+  return 0;
+}
+
+double
+tsr_frame_cache_expected_fraction (int width, int height, int channels, TsrCfa cfa, guint n_frames,
+                                   const TsrTbqrParams *p, const TsrRunParams *run, gsize cache_ram)
+{
+  return 0.0;
+}
+
 gsize
 tsr_frame_cache_ram_budget (const TsrFrameCache *c)
 {
@@ -258,3 +327,21 @@ tsr_frame_cache_peek (TsrFrameCache *c, const TsrTbqrParams *p, gboolean demosai
   return NULL;
 }
 #endif
+
+guint
+tsr_tbqr_eta_plan (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *run, TsrEtaPhase plan[4])
+{
+  guint n = tsr_session_n_frames (s);
+  TsrTbqrMemory mem;
+  double f = 0.0;
+  /* a budget the plan refuses fails the run before any progress: any plan will do */
+  if (run->frame_cache && tsr_tbqr_memory_plan (s->width, s->height, s->channels, s->cfa, n, p, run, &mem, NULL))
+    f = tsr_frame_cache_expected_fraction (s->width, s->height, s->channels, s->cfa, n, p, run, mem.cache_ram);
+  guint n_plan = tsr_eta_plan_tbqr_mixed (f, plan);
+  /* drizzle.mode = auto drizzles a Bayer session of enough frames when their dither allows
+   * (known after the registration): count on it until the last pass says otherwise */
+  gboolean bayer = s->cfa != TSR_CFA_NONE && s->channels == 1;
+  tsr_eta_plan_tbqr_expect_drizzle (plan, bayer && (p->drizzle == TSR_DRIZZLE_ON
+                                                    || (p->drizzle == TSR_DRIZZLE_AUTO && n >= (guint) p->drizzle_min_frames)));
+  return n_plan;
+}

@@ -32,5 +32,12 @@ const TsrImage *tsr_frame_cache_peek (TsrFrameCache *c, const TsrTbqrParams *p, 
 void tsr_frame_cache_counts (TsrFrameCache *c, guint *in_memory, guint *in_file);
 /* Bytes of frames the cache may hold in memory (0 without a cache). */
 gsize tsr_frame_cache_ram_budget (const TsrFrameCache *c);
+/* Bytes the cache's temporary file may grow to (0 without a file): at most run.cache_disk_mb
+ * and half the free space above 1 GiB; frames beyond it are read and warped again. */
+guint64 tsr_frame_cache_disk_budget (const TsrFrameCache *c);
+/* The fraction of a session's frames a cache made now would hold (memory tier of cache_ram
+ * bytes, the file within run.cache_disk_mb and the free space): for the time-left plan. */
+double tsr_frame_cache_expected_fraction (int width, int height, int channels, TsrCfa cfa, guint n_frames,
+                                          const TsrTbqrParams *p, const TsrRunParams *run, gsize cache_ram);
 
 G_END_DECLS

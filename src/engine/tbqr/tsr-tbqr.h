@@ -14,6 +14,7 @@
 #include "tsr-run-params.h"
 #include "tsr-demosaic.h"
 #include "tsr-register.h"
+#include "tsr-eta.h"
 
 G_BEGIN_DECLS
 
@@ -120,6 +121,12 @@ double        tsr_tbqr_model_fwhm_major (const TsrAnalysis *a, guint frame, doub
 
 /* Tile size T = clip(s·F, T_min, T_max) for a session. */
 int           tsr_tbqr_tile_size (const TsrTbqrParams *p, double fwhm, int width, int height);
+
+/* The time-left plan (tsr-eta.h) of a TBQR run of session s: the cost of the two accumulate
+ * passes follows the fraction of frames the frame cache will hold (run.cache_memory_mb within
+ * the memory plan, run.cache_disk_mb and the free space in the temporary folder); the others are
+ * read and warped again in each pass. Fills plan[4], returns 4. */
+guint tsr_tbqr_eta_plan (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *run, TsrEtaPhase plan[4]);
 
 TsrAnalysis  *tsr_tbqr_analyse (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *run,
                                 TsrProgressFunc progress, gpointer progress_data,
