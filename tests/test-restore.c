@@ -369,6 +369,35 @@ trail_imprint (const TsrImage *img, double *sigma_out)
 
 
 static char *dir;
+/* The tests' training settings on session s into *pr: the generator's gain (1 e⁻/ADU),
+ * 5× the paper's learning rate, at most 1000 steps with a held-out patience of 100 (run
+ * time: 0.01 reaches in 400 steps the held-out loss that 0.002 reaches in 2000, measured,
+ * docs/restore.md; the plateau stop must end training well before max_steps), crop side
+ * crop (0: the default), then RSET=key=value,… (measurement runs); trains and returns the
+ * result. */
+static TsrRestoreResult *
+restore_for_test (TsrSession *s, TsrProject *pr, int crop)
+{
+  tsr_project_init (pr);
+  pr->run.n_threads = 2;
+  pr->restore.gain = 1.0;
+  pr->restore.lr = 0.01;
+  pr->restore.max_steps = 1000;
+  pr->restore.patience = 100;
+  if (crop)
+    pr->restore.crop = crop;
+  if (g_getenv ("RSET"))
+    {
+      g_auto (GStrv) sv = g_strsplit (g_getenv ("RSET"), ",", -1);
+      for (guint i = 0; sv[i]; i++)
+        g_assert_true (tsr_project_set_assignment (pr, sv[i], NULL));
+    }
+  GError *e = NULL;
+  TsrRestoreResult *r = tsr_restore_run (s, &pr->restore, &pr->tbqr, &pr->run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  return r;
+}
+
 static TsrSession *session;
 static TsrRestoreResult *res;
 static TsrProject params;
@@ -395,24 +424,8 @@ setup_once (void)
   p.rotation_max_deg = 0.3;
   p.oversample = 3;
   session = tsr_test_synth_session (&p, NULL, "restore", &dir, &truth);
-  tsr_project_init (&params);
-  params.run.n_threads = 2;
-  params.restore.gain = 1.0;   /* the generator's gain, e-/ADU */
-  /* run time: 5× the paper's learning rate reaches in 400 steps the held-out loss that
-   * 0.002 reaches in 2000 (measured, docs/restore.md); the held-out plateau stop must end
-   * training well before max_steps (it stopped at 448 with patience 100) */
-  params.restore.lr = 0.01;
-  params.restore.max_steps = 1000;
-  params.restore.patience = 100;
-  if (g_getenv ("RSET"))
-    {
-      g_auto (GStrv) sv = g_strsplit (g_getenv ("RSET"), ",", -1);
-      for (guint i = 0; sv[i]; i++)
-        g_assert_true (tsr_project_set_assignment (&params, sv[i], NULL));
-    }
-  GError *e = NULL;
-  res = tsr_restore_run (session, &params.restore, &params.tbqr, &params.run, NULL, NULL, NULL, &e);
-  g_assert_no_error (e);
+  /* it stopped at 448 with patience 100 */
+  res = restore_for_test (session, &params, 0);
   ref_index = res->reference;
   g_test_message ("restore: %u frames, %u steps, best %u (%s), %u parameters, PSF radius %d, median FWHM %.2f, "
                   "stage %.1f s, train %.1f s, infer %.1f s",
@@ -675,24 +688,9 @@ setup_sparse (void)
   p.oversample = 3;
   sp_session = tsr_test_synth_session (&p, NULL, "restore-sparse", &sp_dir, &sp_truth);
   TsrProject pr;
-  tsr_project_init (&pr);
-  pr.run.n_threads = 2;
-  pr.restore.gain = 1.0;
-  pr.restore.lr = 0.01;
-  pr.restore.max_steps = 1000;
-  pr.restore.patience = 100;
   /* the whole image as the crop: with random 192 px crops isolated stars read 15–19 % too
    * bright (open, docs/restore.md) */
-  pr.restore.crop = 320;
-  if (g_getenv ("RSET"))
-    {
-      g_auto (GStrv) sv = g_strsplit (g_getenv ("RSET"), ",", -1);
-      for (guint i = 0; sv[i]; i++)
-        g_assert_true (tsr_project_set_assignment (&pr, sv[i], NULL));
-    }
-  GError *e = NULL;
-  sp_res = tsr_restore_run (sp_session, &pr.restore, &pr.tbqr, &pr.run, NULL, NULL, NULL, &e);
-  g_assert_no_error (e);
+  sp_res = restore_for_test (sp_session, &pr, 320);
   g_test_message ("sparse session: %u frames, %u steps, best %u (%s), median FWHM %.2f, train %.1f s", sp_res->n_frames,
                   sp_res->steps, sp_res->best_step, sp_res->stop, sp_res->median_fwhm, sp_res->seconds_train);
 }
@@ -891,22 +889,7 @@ setup_colour (void)
   p.oversample = 3;
   co_session = tsr_test_synth_session (&p, NULL, "restore-colour", &co_dir, &co_truth);
   TsrProject pr;
-  tsr_project_init (&pr);
-  pr.run.n_threads = 2;
-  pr.restore.gain = 1.0;
-  pr.restore.lr = 0.01;
-  pr.restore.max_steps = 1000;
-  pr.restore.patience = 100;
-  pr.restore.crop = 256;
-  if (g_getenv ("RSET"))
-    {
-      g_auto (GStrv) sv = g_strsplit (g_getenv ("RSET"), ",", -1);
-      for (guint i = 0; sv[i]; i++)
-        g_assert_true (tsr_project_set_assignment (&pr, sv[i], NULL));
-    }
-  GError *e = NULL;
-  co_res = tsr_restore_run (co_session, &pr.restore, &pr.tbqr, &pr.run, NULL, NULL, NULL, &e);
-  g_assert_no_error (e);
+  co_res = restore_for_test (co_session, &pr, 256);
   g_test_message ("colour session: %u frames, %u steps, best %u (%s), median FWHM %.2f, stage %.1f s, train %.1f s, "
                   "infer %.1f s",
                   co_res->n_frames, co_res->steps, co_res->best_step, co_res->stop, co_res->median_fwhm,
