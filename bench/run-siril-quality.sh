@@ -18,22 +18,10 @@ shift 2
 command -v siril-cli >/dev/null || { echo "siril-cli not installed: nothing to compare (apt-get install siril)"; exit 0; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/siril"
+. "$(dirname "$0")/siril-common.sh"
 # Siril reads the frames (any depth of subfolders) through symlinks, in name order
-n=0
-while IFS= read -r f; do
-  n=$((n + 1)); ln -s "$f" "$work/siril/light_$(printf %05d $n).fits"
-done < <(find "$dir" -type f \( -name '*.fit' -o -name '*.fits' \) | sort)
-cat > "$work/siril.ssf" <<SSF
-requires 1.0.0
-setext fits
-convert light -debayer -out=$work/siril/conv
-cd $work/siril/conv
-setfindstar ${SIRIL_SIGMA:-0.3} 0.5
-register light
-stack r_light rej 3 3 -norm=addscale -output_norm -out=$work/siril_result
-close
-SSF
+siril_prepare "$work" "$dir" "" "setfindstar ${SIRIL_SIGMA:-0.3} 0.5"
+n=$siril_n
 if [ -n "${SIRIL_CACHE:-}" ] && [ -s "$SIRIL_CACHE" ]; then
   cp "$SIRIL_CACHE" "$work/siril_result.fits"
   echo "siril: reusing $SIRIL_CACHE"

@@ -28,23 +28,11 @@ fi
 dir=$(cd "$dir" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/siril"
+. "$(dirname "$0")/siril-common.sh"
 # Siril reads the frames through symlinks (top level of SESSION_DIR, name order), so both
 # tools start from the same files
-n=0
-while IFS= read -r f; do
-  n=$((n + 1)); ln -s "$f" "$work/siril/light_$(printf %05d $n).fits"
-done < <(find "$dir" -maxdepth 1 -type f \( -name '*.fit' -o -name '*.fits' \) | sort)
-[ "$n" -gt 0 ] || { echo "run-siril-speed: no FITS frames in $dir"; exit 1; }
-cat > "$work/siril.ssf" <<SSF
-requires 1.0.0
-setext fits
-convert light -debayer -out=$work/siril/conv
-cd $work/siril/conv
-register light
-stack r_light rej 3 3 -norm=addscale -output_norm -out=$work/siril_result
-close
-SSF
+siril_prepare "$work" "$dir" 1
+n=$siril_n
 echo "frames: $n in $dir; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # one line per run: tool wall_s cpu_s peak_MiB
 for i in $(seq "$reps"); do

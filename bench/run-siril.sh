@@ -13,21 +13,10 @@ if [ ! -f "$dir/truth.json" ] && [ -z "${2:-}" ]; then "$b/bench/bench-tbqr" 50 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/siril" "$work/tessera"
-# Siril reads the frames through symlinks so both tools start from the same files
-n=0
-for f in "$dir"/*.fit "$dir"/*.fits; do
-  [ -f "$f" ] || continue
-  n=$((n + 1)); ln -s "$f" "$work/siril/light_$(printf %05d $n).fits"
-done
-cat > "$work/siril.ssf" <<SSF
-requires 1.0.0
-setext fits
-convert light -debayer -out=$work/siril/conv
-cd $work/siril/conv
-register light
-stack r_light rej 3 3 -norm=addscale -output_norm -out=$work/siril_result
-close
-SSF
+. "$(dirname "$0")/siril-common.sh"
+# both tools start from the same files (top level of SESSION_DIR)
+siril_prepare "$work" "$dir" 1
+n=$siril_n
 # wall time, and CPU time (user + system; on a shared machine the fairer comparison)
 t0=$(date +%s.%N)
 /usr/bin/time -f "%U %S" -o "$work/tessera.cpu" "$b/src/cli/tessera-cli" process "$dir" -o "$work/tessera/result.fits" > "$work/tessera.log"
