@@ -69,6 +69,35 @@ deconv_progressed (TsrWindow *win)
   return tsr_window_get_job (win) != TSR_JOB_DECONV || tsr_window_get_deconv_iteration (win) >= 1;
 }
 
+/* Restore: stop at the first snapshot of the latent shown while the job runs (recorded),
+ * or when the job is over */
+static gboolean live_seen_in_job, live_finite, live_positive;
+static guint live_step;
+static int live_w, live_h;
+
+static gboolean
+restore_live_or_done (TsrWindow *win)
+{
+  live_seen_in_job = FALSE;
+  if (tsr_window_get_job (win) != TSR_JOB_RESTORE)
+    return TRUE;
+  const TsrImage *live = tsr_window_get_restore_live (win, &live_step);
+  if (!live || tsr_window_get_show (win) != TSR_SHOW_RESTORED
+      || tsr_image_view_get_image (tsr_window_get_image_view (win)) != live)
+    return FALSE;
+  live_seen_in_job = TRUE;
+  live_w = live->width;
+  live_h = live->height;
+  live_finite = TRUE;
+  live_positive = FALSE;
+  for (gsize k = 0; k < tsr_image_npix (live); k++)
+    {
+      live_finite = live_finite && isfinite (live->data[k]);
+      live_positive = live_positive || live->data[k] > 0;
+    }
+  return TRUE;
+}
+
 static void
 iterate_for (double seconds)
 {
@@ -533,33 +562,65 @@ test_window_session (void)
     g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_RESULT);
   }
   {
-    /* Restore (issue #15): a short training on the session, the latent shown against the
-     * mean of the same frames; a cancelled restore changes nothing */
+    /* Restore (issue #15): a short training on the session; while it trains the latent is
+     * shown as it improves (engine snapshots), then the restored latent against the mean of
+     * the same frames; a cancelled restore changes nothing and a snapshot is never exported */
     TsrImageView *view = tsr_window_get_image_view (win);
-    g_assert_true (tsr_window_set_param (win, "restore.max_steps", 40));
+    guint shown0 = tsr_window_get_restore_snapshots_shown (win);
+    g_assert_true (tsr_window_set_param (win, "restore.max_steps", 60));
     g_assert_true (tsr_window_set_param (win, "restore.min_steps", 10));
     g_assert_true (tsr_window_set_param (win, "restore.crop", 64));
     g_assert_true (tsr_window_restore (win));
     g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_RESTORE);
+    g_assert_true (iterate_until (win, restore_live_or_done, 600));
+    /* a snapshot was on screen while the job ran: the latent of the whole image at a step
+     * of this training, shown in the view */
+    g_assert_true (live_seen_in_job);
+    g_assert_cmpuint (live_step, >=, 1);
+    g_assert_cmpuint (live_step, <=, 60);
+    g_assert_true (live_finite && live_positive);
     g_assert_true (iterate_until (win, not_busy, 600));
     if (tsr_window_get_last_error (win))
       g_error ("restore: %s", tsr_window_get_last_error (win));
+    g_assert_cmpuint (tsr_window_get_restore_snapshots_shown (win), >, shown0);
     const TsrImage *rest = tsr_window_get_restored (win);
     g_assert_nonnull (rest);
+    g_assert_cmpint (live_w, ==, rest->width);
+    g_assert_cmpint (live_h, ==, rest->height);
+    g_assert_null (tsr_window_get_restore_live (win, NULL));
     g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_RESTORED);
+    g_assert_true (tsr_image_view_get_image (view) == rest);
     g_assert_true (tsr_image_view_has_compare (view));
     guint finite = 0;
     for (gsize k = 0; k < tsr_image_npix (rest); k++)
       finite += isfinite (rest->data[k]) != 0;
     g_assert_cmpuint (finite, ==, tsr_image_npix (rest));
     snapshot_window (win, "restored.png");
+    /* cancel while the latent is shown: the view and the result are as before */
     tsr_window_set_show (win, TSR_SHOW_RESULT);
+    const TsrImage *shown_before = tsr_image_view_get_image (view);
+    g_assert_true (tsr_window_set_param (win, "restore.max_steps", 100000));
+    g_assert_true (tsr_window_set_param (win, "restore.min_steps", 100000));
     g_assert_true (tsr_window_restore (win));
+    g_assert_true (iterate_until (win, restore_live_or_done, 600));
+    g_assert_true (live_seen_in_job);
+    g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_RESTORE);
+    g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_RESTORED);
+    g_assert_true (tsr_image_view_get_image (view) == tsr_window_get_restore_live (win, NULL));
+    snapshot_window (win, "restore-training.png");
+    g_assert_cmpint (tsr_window_get_job (win), ==, TSR_JOB_RESTORE);
+    g_autofree char *partial = g_build_filename (dir, "partial.fits", NULL);
+    g_assert_false (tsr_window_export (win, partial, TSR_EXPORT_FITS));
     tsr_window_cancel (win);
     g_assert_true (iterate_until (win, not_busy, 120));
     iterate_for (0.2);
+    g_assert_false (g_file_test (partial, G_FILE_TEST_EXISTS));
     g_assert_true (tsr_window_get_restored (win) == rest);
+    g_assert_null (tsr_window_get_restore_live (win, NULL));
     g_assert_cmpint (tsr_window_get_show (win), ==, TSR_SHOW_RESULT);
+    g_assert_true (tsr_image_view_get_image (view) == shown_before);
+    g_assert_true (tsr_window_set_param (win, "restore.max_steps", 2000));
+    g_assert_true (tsr_window_set_param (win, "restore.min_steps", 100));
   }
   {
     /* a new run cancelled at once leaves the result on screen as it was */

@@ -666,6 +666,12 @@ tsr_window_export (TsrWindow *self, const char *path, TsrExportFormat format)
     return tsr_window_planetary_export (self, path, format);   /* the sharpened stack */
   TsrImage *img = NULL;
   gboolean deconvolved = FALSE;
+  if (tsr_window_get_show (self) == TSR_SHOW_RESTORED && self->restore_live_img)
+    {
+      /* what is shown is a snapshot of a network still training, not a result */
+      tsr_window_set_status_text (self, _("The restoration is still training; export it when it has finished"));
+      return FALSE;
+    }
   if (tsr_window_get_show (self) == TSR_SHOW_DENOISED && self->denoise_img)
     img = self->denoise_img;
   else if (tsr_window_get_show (self) == TSR_SHOW_RESTORED && self->restore_img)

@@ -141,6 +141,11 @@ struct _TsrWindow
   /* restoration (tsr-window-restore.c) */
   TsrImage *restore_img;
   cairo_surface_t *restore_surface, *restore_mean_surface;
+  /* the latent while the network trains (engine snapshots): shown in place of restore_img,
+   * never exported, dropped when the job ends */
+  TsrImage *restore_live_img;
+  cairo_surface_t *restore_live_surface, *restore_live_mean_surface;
+  guint restore_live_step, restore_snapshots_shown;
 
   /* deconvolution */
   TsrImage *deconv_img;

@@ -1,11 +1,52 @@
 /* tsr-window-restore.c — the "Restore" job: multi-frame restoration with a deep image prior
  * trained on the session itself (engine restore/), in a worker with progress (training
- * steps, held-out loss) and cancel; the restored latent is shown against the mean of the
- * same registered frames in the split view. A cancelled or failed job leaves what was
- * shown as it was. */
+ * steps, held-out loss) and cancel. While the network trains, the engine hands snapshots of
+ * the current latent (tsr_restore_run_full: at step 10, then every ~2 s and at most ~10 % of
+ * the training time); the callback renders each on the worker thread and passes it to the
+ * main thread through one coalescing slot (at most one idle pending, the newest wins), where
+ * it is shown against the mean of the same frames. The restored latent then replaces it. A
+ * snapshot is never a result: it is not exported, and a cancelled or failed job drops it and
+ * leaves what was shown before as it was. */
 #include "tsr-config.h"
 #include <glib/gi18n.h>
 #include "tsr-window-private.h"
+
+/* seconds between snapshots (the engine also keeps their cost at ≤ ~10 % of training) */
+#define SNAPSHOT_SECONDS 2.0
+
+typedef struct
+{
+  gatomicrefcount ref;
+  GMutex lock;
+  GWeakRef window;
+  guint gen;
+  TsrImage *latent;              /* newest snapshot not yet shown */
+  cairo_surface_t *surface, *mean_surface;
+  guint step, max_steps;
+  double heldout;
+  gboolean pending;
+} LiveSlot;
+
+static LiveSlot *
+live_slot_ref (LiveSlot *s)
+{
+  g_atomic_ref_count_inc (&s->ref);
+  return s;
+}
+
+static void
+live_slot_unref (gpointer data)
+{
+  LiveSlot *s = data;
+  if (!g_atomic_ref_count_dec (&s->ref))
+    return;
+  g_clear_pointer (&s->latent, tsr_image_unref);
+  g_clear_pointer (&s->surface, cairo_surface_destroy);
+  g_clear_pointer (&s->mean_surface, cairo_surface_destroy);
+  g_weak_ref_clear (&s->window);
+  g_mutex_clear (&s->lock);
+  g_free (s);
+}
 
 typedef struct
 {
@@ -13,6 +54,13 @@ typedef struct
   TsrSession *session;
   TsrProject params;
   gpointer progress;          /* tsr_window_progress_data_new */
+  GCancellable *cancellable;
+  LiveSlot *slot;
+  /* worker only: the mean stack's stretch and its surface, made at the first snapshot */
+  gboolean have_stretch;
+  TsrStretch stretch;
+  gboolean mean_sent;
+  TsrShow prev_show;          /* shown before the job, back when it is cancelled or fails */
 } RestoreJob;
 
 static void
@@ -21,7 +69,102 @@ restore_job_free (gpointer data)
   RestoreJob *j = data;
   g_clear_pointer (&j->session, tsr_session_unref);
   tsr_window_progress_data_free (j->progress);
+  g_clear_object (&j->cancellable);
+  live_slot_unref (j->slot);
   g_free (j);
+}
+
+static void
+live_clear (TsrWindow *self)
+{
+  g_clear_pointer (&self->restore_live_img, tsr_image_unref);
+  g_clear_pointer (&self->restore_live_surface, cairo_surface_destroy);
+  g_clear_pointer (&self->restore_live_mean_surface, cairo_surface_destroy);
+  self->restore_live_step = 0;
+}
+
+static gboolean
+live_idle (gpointer data)
+{
+  LiveSlot *s = data;
+  g_mutex_lock (&s->lock);
+  TsrImage *img = g_steal_pointer (&s->latent);
+  cairo_surface_t *surface = g_steal_pointer (&s->surface);
+  cairo_surface_t *mean_surface = g_steal_pointer (&s->mean_surface);
+  guint step = s->step, max_steps = s->max_steps;
+  double heldout = s->heldout;
+  s->pending = FALSE;
+  g_mutex_unlock (&s->lock);
+
+  TsrWindow *self = g_weak_ref_get (&s->window);
+  gint64 t0 = TSR_STALL_T0 ();
+  if (self && img && tsr_window_job_is_current (self, s->gen))
+    {
+      g_clear_pointer (&self->restore_live_img, tsr_image_unref);
+      g_clear_pointer (&self->restore_live_surface, cairo_surface_destroy);
+      self->restore_live_img = g_steal_pointer (&img);
+      self->restore_live_surface = g_steal_pointer (&surface);
+      if (mean_surface)
+        {
+          g_clear_pointer (&self->restore_live_mean_surface, cairo_surface_destroy);
+          self->restore_live_mean_surface = g_steal_pointer (&mean_surface);
+        }
+      self->restore_live_step = step;
+      self->restore_snapshots_shown++;
+      if (tsr_window_get_show (self) != TSR_SHOW_RESTORED)
+        tsr_window_set_show (self, TSR_SHOW_RESTORED);
+      else
+        tsr_window_show_current (self);
+      g_autofree char *msg = g_strdup_printf (_("Restoring: training step %u of at most %u, held-out loss %.4f"),
+                                              step, max_steps, heldout);
+      tsr_window_set_status_text (self, msg);
+    }
+  g_clear_pointer (&img, tsr_image_unref);
+  g_clear_pointer (&surface, cairo_surface_destroy);
+  g_clear_pointer (&mean_surface, cairo_surface_destroy);
+  g_clear_object (&self);
+  tsr_stall_note ("restore latent", t0);
+  return G_SOURCE_REMOVE;
+}
+
+/* Worker thread (tsr_restore_run_full's snapshot callback). */
+static void
+snapshot_cb (const TsrRestoreSnapshot *sn, gpointer data)
+{
+  RestoreJob *j = data;
+  if (g_cancellable_is_cancelled (j->cancellable))
+    return;
+  /* the mean stack's automatic stretch, as the result is shown (the latent's sky is near
+   * exact zeros: its own stretch would show it almost black) */
+  if (!j->have_stretch)
+    {
+      tsr_stretch_auto (sn->mean, &j->stretch);
+      j->have_stretch = TRUE;
+    }
+  TsrImage *copy = tsr_image_copy (sn->latent);
+  cairo_surface_t *surface = tsr_render_surface (copy, &j->stretch, 1);
+  cairo_surface_t *mean_surface = j->mean_sent ? NULL : tsr_render_surface (sn->mean, &j->stretch, 1);
+  j->mean_sent = TRUE;
+  LiveSlot *s = j->slot;
+  g_mutex_lock (&s->lock);
+  g_clear_pointer (&s->latent, tsr_image_unref);
+  g_clear_pointer (&s->surface, cairo_surface_destroy);
+  s->latent = copy;
+  s->surface = surface;
+  if (mean_surface)
+    {
+      g_clear_pointer (&s->mean_surface, cairo_surface_destroy);
+      s->mean_surface = mean_surface;
+    }
+  s->step = sn->step;
+  s->max_steps = sn->max_steps;
+  s->heldout = sn->heldout_loss;
+  if (!s->pending)
+    {
+      s->pending = TRUE;
+      g_idle_add_full (G_PRIORITY_DEFAULT, live_idle, live_slot_ref (s), live_slot_unref);
+    }
+  g_mutex_unlock (&s->lock);
 }
 
 typedef struct
@@ -46,8 +189,9 @@ restore_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
   tsr_stall_lower_thread_priority ();
   RestoreJob *j = task_data;
   GError *error = NULL;
-  TsrRestoreResult *r = tsr_restore_run (j->session, &j->params.restore, &j->params.tbqr, &j->params.run,
-                                         tsr_window_job_progress, j->progress, cancellable, &error);
+  TsrRestoreResult *r = tsr_restore_run_full (j->session, &j->params.restore, &j->params.tbqr, &j->params.run,
+                                              snapshot_cb, j, SNAPSHOT_SECONDS, tsr_window_job_progress, j->progress,
+                                              cancellable, &error);
   if (!r)
     {
       if (!error)
@@ -75,15 +219,34 @@ restore_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
 
 TSR_TIMED_CALLBACK (restore_done)
 
+/* A cancelled or failed restoration leaves no snapshot behind: the view shown before it
+ * started comes back (the previous restored result, if any, was never replaced). */
+static void
+restore_previous (TsrWindow *self, RestoreJob *j)
+{
+  live_clear (self);
+  TsrShow show = j->prev_show == TSR_SHOW_RESTORED && !self->restore_img ? TSR_SHOW_FRAME : j->prev_show;
+  if (tsr_window_get_show (self) != show)
+    tsr_window_set_show (self, show);
+  else
+    tsr_window_show_current (self);
+}
+
 static void
 restore_done_impl (GObject *source, GAsyncResult *res, gpointer data)
 {
   TsrWindow *self = TSR_WINDOW (source);
   GTask *task = G_TASK (res);
   RestoreJob *j = g_task_get_task_data (task);
+  gboolean current = tsr_window_job_is_current (self, j->gen);
   RestoreOut *o = tsr_window_job_result (self, task, j->gen, restore_out_free, NULL);
   if (!o)
-    return;
+    {
+      /* cancelled (the window's job is another or none) or failed */
+      if (!self->disposed && (current || self->job != TSR_JOB_RESTORE))
+        restore_previous (self, j);
+      return;
+    }
   tsr_window_restore_clear (self);
   TsrRestoreResult *r = o->result;
   self->restore_img = tsr_image_ref (r->image);
@@ -120,6 +283,13 @@ tsr_window_restore (TsrWindow *self)
   j->session = tsr_session_ref (self->session);
   j->params = self->params;
   j->progress = tsr_window_progress_data_new (self, gen);
+  j->cancellable = g_object_ref (cancellable);
+  j->prev_show = tsr_window_get_show (self);
+  j->slot = g_new0 (LiveSlot, 1);
+  g_atomic_ref_count_init (&j->slot->ref);
+  g_mutex_init (&j->slot->lock);
+  g_weak_ref_init (&j->slot->window, self);
+  j->slot->gen = gen;
   self->run_workers++;
   tsr_window_set_status_text (self, _("Restoring: training a network on this session…"));
   GTask *task = g_task_new (self, cancellable, restore_done, NULL);
@@ -135,6 +305,20 @@ const TsrImage *
 tsr_window_get_restored (TsrWindow *self)
 {
   return self->restore_img;
+}
+
+const TsrImage *
+tsr_window_get_restore_live (TsrWindow *self, guint *step)
+{
+  if (step)
+    *step = self->restore_live_step;
+  return self->restore_live_img;
+}
+
+guint
+tsr_window_get_restore_snapshots_shown (TsrWindow *self)
+{
+  return self->restore_snapshots_shown;
 }
 
 static void
@@ -155,6 +339,7 @@ tsr_window_restore_init (TsrWindow *self)
 void
 tsr_window_restore_clear (TsrWindow *self)
 {
+  live_clear (self);
   g_clear_pointer (&self->restore_img, tsr_image_unref);
   g_clear_pointer (&self->restore_surface, cairo_surface_destroy);
   g_clear_pointer (&self->restore_mean_surface, cairo_surface_destroy);

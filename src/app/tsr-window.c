@@ -826,6 +826,8 @@ show_current (TsrWindow *self)
   else if (mode == SHOW_DECONV && self->deconv_img)
     tsr_image_view_set_image_scaled (self->view, self->deconv_img, self->deconv_surface, -1,
                                      self->analysis ? (double) self->analysis->width / self->deconv_img->width : 1.0);
+  else if (mode == SHOW_RESTORED && self->restore_live_img)
+    tsr_image_view_set_image (self->view, self->restore_live_img, self->restore_live_surface, -1);
   else if (mode == SHOW_RESTORED && self->restore_img)
     tsr_image_view_set_image (self->view, self->restore_img, self->restore_surface, -1);
   else if (mode == SHOW_DENOISED && self->denoise_img)
@@ -841,6 +843,8 @@ show_current (TsrWindow *self)
   if (mode == SHOW_DENOISED && self->denoise_img && self->denoise_input_surface)
     /* before/after: always split, the divider moves */
     tsr_image_view_set_compare (self->view, self->denoise_input_surface, _("Denoised"), _("Before"));
+  else if (mode == SHOW_RESTORED && self->restore_live_img && self->restore_live_mean_surface)
+    tsr_image_view_set_compare (self->view, self->restore_live_mean_surface, _("Training"), _("Mean of the frames"));
   else if (mode == SHOW_RESTORED && self->restore_img && self->restore_mean_surface)
     tsr_image_view_set_compare (self->view, self->restore_mean_surface, _("Restored"), _("Mean of the frames"));
   else if (can_split && gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->tog_compare)))

@@ -101,6 +101,10 @@ gboolean    tsr_window_denoise (TsrWindow *self);
  * session or a job runs. The result is shown as TSR_SHOW_RESTORED. */
 gboolean    tsr_window_restore (TsrWindow *self);
 const TsrImage *tsr_window_get_restored (TsrWindow *self);
+/* While a restoration trains: the latent shown last (NULL when none) and its training step;
+ * and how many snapshots were shown since the window opened. */
+const TsrImage *tsr_window_get_restore_live (TsrWindow *self, guint *step);
+guint       tsr_window_get_restore_snapshots_shown (TsrWindow *self);
 /* Blend of the denoised image with the image before it (0 … 1), as the slider sets it. */
 void        tsr_window_set_denoise_strength (TsrWindow *self, double strength);
 /* The denoised image as shown (at the current strength) and the image before it. */

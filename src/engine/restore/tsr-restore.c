@@ -800,6 +800,8 @@ enum
 
 #define BN_REFRESH 25
 #define BN_EPS 1e-3f
+/* the first snapshot (tsr_restore_run_full): early, so a window shows the latent soon */
+#define SNAPSHOT_FIRST 10
 
 static gpointer
 enc_part (gpointer data)
@@ -1155,9 +1157,70 @@ tsr_restore_result_free (TsrRestoreResult *r)
   g_free (r);
 }
 
+/* The encoder over the whole image in tiles of T with the halo, batch-norm statistics
+ * net->run_mean / run_var, into out (mono W×H): s·ReLU(P) plus the smooth map when smooth
+ * is given; out's mask is mask. The tile cores are exact (the encoder is local). FALSE when
+ * cancelled (error set). The final inference and the snapshots on crops. */
+static gboolean
+infer_tiles (Net *net, const Job *j, Bufs *ib, int T, int halo, int n_threads, TsrImage *out, const TsrImage *smooth,
+             const guint8 *mask, TsrProgressFunc progress, gpointer progress_data, GCancellable *cancellable,
+             GError **error)
+{
+  int n = net->n, K = net->K, W = j->W, H = j->H;
+  for (int br = 0; br < K; br++)
+    for (int c = 0; c < n; c++)
+      {
+        ib->mean[br][c] = net->run_mean[br][c];
+        ib->invstd[br][c] = (float) (1.0 / sqrt (net->run_var[br][c] + BN_EPS));
+      }
+  for (int ty = 0; ty < H; ty += T)
+    for (int tx = 0; tx < W; tx += T)
+      {
+        if (g_cancellable_set_error_if_cancelled (cancellable, error))
+          return FALSE;
+        int cw2 = MIN (T, W - tx), ch2 = MIN (T, H - ty);
+        int iw = cw2 + 2 * halo;
+        bufs_tile (ib, n, K, iw, ch2 + 2 * halo);
+        load_input (j, ib, tx - halo, ty - halo, 0, 0);
+        encode (net, ib, ENC_GIVEN, n_threads);
+        for (int yy = 0; yy < ch2; yy++)
+          for (int xx = 0; xx < cw2; xx++)
+            {
+              float p = ib->P->data[(gsize) (yy + halo) * iw + xx + halo];
+              gsize k = (gsize) (ty + yy) * W + tx + xx;
+              out->data[k] = (p > 0 ? net->out_scale * p : 0.0f) + (smooth ? smooth->data[k] : 0.0f);
+              out->mask[k] = mask[k];
+            }
+        if (progress)
+          progress (_("Restoring"), (guint) (ty + ch2), (guint) H, progress_data);
+      }
+  return TRUE;
+}
+
+/* The smooth map (restore.diffuse) over the whole image, in ADU of the reference frame. */
+static void
+smooth_image (const Net *net, TsrImage *out, const guint8 *mask)
+{
+  for (int y = 0; y < out->height; y++)
+    for (int x = 0; x < out->width; x++)
+      {
+        gsize k = (gsize) y * out->width + x;
+        out->data[k] = net->out_scale * diffuse_at (net, x, y, NULL, NULL);
+        out->mask[k] = mask[k];
+      }
+}
+
 TsrRestoreResult *
 tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams *tp, const TsrRunParams *run,
                  TsrProgressFunc progress, gpointer progress_data, GCancellable *cancellable, GError **error)
+{
+  return tsr_restore_run_full (s, rp, tp, run, NULL, NULL, 0, progress, progress_data, cancellable, error);
+}
+
+TsrRestoreResult *
+tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams *tp, const TsrRunParams *run,
+                      TsrRestoreSnapshotFunc snapshot, gpointer snapshot_data, double snapshot_seconds,
+                      TsrProgressFunc progress, gpointer progress_data, GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (s != NULL && rp != NULL && tp != NULL && run != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -1371,6 +1434,9 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   res->stop = use_heldout ? "max-steps" : "fixed";
   int steps = rp->max_steps;
   double *best_hist = g_new (double, (gsize) steps + 1);   /* held-out minimum after each step */
+  TsrImage *snap_img = NULL, *snap_smooth = NULL;
+  gint64 t_snap = g_get_monotonic_time ();
+  double snap_cost = 0;
   for (int step = 1; step <= steps; step++)
     {
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
@@ -1492,6 +1558,44 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
           net_snapshot (&net, best);
         }
       best_hist[step] = best_h;
+      /* a snapshot of the current latent for a window (tsr_restore_run_full) */
+      if (snapshot && (step == SNAPSHOT_FIRST
+                       || (g_get_monotonic_time () - t_snap) / 1e6 >= MAX (snapshot_seconds, 9.0 * snap_cost)))
+        {
+          gint64 ts = g_get_monotonic_time ();
+          if (!snap_img)
+            snap_img = tsr_image_new (W, H, 1);
+          gboolean made = TRUE;
+          if (whole)
+            /* this step's forward pass: the latent is X's core plus the smooth map Cq */
+            for (int y = 0; y < H; y++)
+              for (int x = 0; x < W; x++)
+                {
+                  gsize k = (gsize) y * W + x;
+                  snap_img->data[k] = X[(gsize) (y + rf) * lw + x + rf] + Cq[k];
+                  snap_img->mask[k] = res->mean->mask[k];
+                }
+          else
+            {
+              if (net.gx > 0)
+                {
+                  if (!snap_smooth)
+                    snap_smooth = tsr_image_new (W, H, 1);
+                  smooth_image (&net, snap_smooth, res->mean->mask);
+                }
+              made = infer_tiles (&net, j, &ib, T, halo, n_threads, snap_img, net.gx > 0 ? snap_smooth : NULL,
+                                  res->mean->mask, NULL, NULL, cancellable, NULL);
+            }
+          if (made)
+            {
+              TsrRestoreSnapshot sn = { snap_img, res->mean, (guint) step, (guint) steps, smooth };
+              snapshot (&sn, snapshot_data);
+              res->n_snapshots++;
+            }
+          t_snap = g_get_monotonic_time ();
+          snap_cost = (t_snap - ts) / 1e6;
+          res->seconds_snapshot += snap_cost;
+        }
       if (use_heldout && step >= rp->min_steps && (guint) step - best_step > (guint) rp->patience)
         {
           res->stop = "heldout-minimum";
@@ -1519,6 +1623,8 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
       net_snapshot (&net, best);
     }
   g_free (best_hist);
+  g_clear_pointer (&snap_img, tsr_image_unref);
+  g_clear_pointer (&snap_smooth, tsr_image_unref);
   g_free (l1w);
   res->best_step = best_step;
   net_restore (&net, best);
@@ -1558,48 +1664,14 @@ tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams 
   gint64 t2 = g_get_monotonic_time ();
   if (whole)
     bn_global_stats (&net, j, &ib, T, halo, 0, n_threads);
-  for (int br = 0; br < K; br++)
-    for (int c = 0; c < n; c++)
-      {
-        ib.mean[br][c] = net.run_mean[br][c];
-        ib.invstd[br][c] = (float) (1.0 / sqrt (net.run_var[br][c] + BN_EPS));
-      }
   res->image = tsr_image_new (W, H, 1);
   if (net.gx > 0)
     {
       res->smooth = tsr_image_new (W, H, 1);
-      for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++)
-          {
-            gsize k = (gsize) y * W + x;
-            res->smooth->data[k] = net.out_scale * diffuse_at (&net, x, y, NULL, NULL);
-            res->smooth->mask[k] = res->mean->mask[k];
-          }
+      smooth_image (&net, res->smooth, res->mean->mask);
     }
-  for (int ty = 0; ty < H && ok; ty += T)
-    for (int tx = 0; tx < W && ok; tx += T)
-      {
-        if (g_cancellable_set_error_if_cancelled (cancellable, error))
-          {
-            ok = FALSE;
-            break;
-          }
-        int cw2 = MIN (T, W - tx), ch2 = MIN (T, H - ty);
-        int iw = cw2 + 2 * halo;
-        bufs_tile (&ib, n, K, iw, ch2 + 2 * halo);
-        load_input (j, &ib, tx - halo, ty - halo, 0, 0);
-        encode (&net, &ib, ENC_GIVEN, n_threads);
-        for (int yy = 0; yy < ch2; yy++)
-          for (int xx = 0; xx < cw2; xx++)
-            {
-              float p = ib.P->data[(gsize) (yy + halo) * iw + xx + halo];
-              gsize k = (gsize) (ty + yy) * W + tx + xx;
-              res->image->data[k] = (p > 0 ? net.out_scale * p : 0.0f) + (res->smooth ? res->smooth->data[k] : 0.0f);
-              res->image->mask[k] = res->mean->mask[k];
-            }
-        if (progress)
-          progress (_("Restoring"), (guint) (ty + ch2), (guint) H, progress_data);
-      }
+  ok = infer_tiles (&net, j, &ib, T, halo, n_threads, res->image, res->smooth, res->mean->mask, progress, progress_data,
+                    cancellable, error);
   bufs_clear (&ib);
   net_clear (&net);
   res->seconds_infer = (g_get_monotonic_time () - t2) / 1e6;

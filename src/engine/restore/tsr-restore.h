@@ -49,6 +49,8 @@ typedef struct
   guint n_params;        /* learnable scalars */
   gsize memory_estimate, memory_budget;
   double seconds_stage, seconds_train, seconds_infer;
+  guint n_snapshots;     /* snapshots handed to the snapshot callback (tsr_restore_run_full) */
+  double seconds_snapshot;   /* time spent making them (inside seconds_train) */
   GArray *stats;         /* TsrRestoreStepStats, one per step */
 } TsrRestoreResult;
 
@@ -56,6 +58,35 @@ TsrRestoreResult *tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, co
                                    const TsrRunParams *run, TsrProgressFunc progress, gpointer progress_data,
                                    GCancellable *cancellable, GError **error);
 void              tsr_restore_result_free (TsrRestoreResult *r);
+
+/* What the snapshot callback is handed during training: the latent of the current weights
+ * over the whole image, so a window can show it as it improves. Luminance (mono) also for a
+ * colour session (the colour step runs once, at the end); in the reference frame's units,
+ * background-subtracted, with the smooth map (restore.diffuse) — the result's mono form.
+ * Trained on the whole image it is the step's own forward pass (training-mode batch norm,
+ * thinned input); trained on crops the encoder runs over the whole image in tiles with the
+ * running statistics, as the final inference does. Both images belong to the job: copy
+ * what is kept. Not a result: the kept weights (the held-out minimum) may be an earlier
+ * step's. */
+typedef struct
+{
+  const TsrImage *latent;
+  const TsrImage *mean;  /* the mono mean stack of the same frames (the same every call) */
+  guint step;            /* the training step whose weights made it (1-based) */
+  guint max_steps;
+  double heldout_loss;
+} TsrRestoreSnapshot;
+
+/* Called on the job's thread. */
+typedef void (*TsrRestoreSnapshotFunc) (const TsrRestoreSnapshot *snap, gpointer data);
+
+/* tsr_restore_run with snapshots: at step 10 and then whenever snapshot_seconds have passed
+ * since the last one and at least 9× the last snapshot's own cost (so making them takes at
+ * most ~10 % of the training time: on crops a snapshot is a whole-image inference). */
+TsrRestoreResult *tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams *tp,
+                                        const TsrRunParams *run, TsrRestoreSnapshotFunc snapshot,
+                                        gpointer snapshot_data, double snapshot_seconds, TsrProgressFunc progress,
+                                        gpointer progress_data, GCancellable *cancellable, GError **error);
 
 /* Fourier sharpness S_F (the paper's metric, after Krotkov): mean over the spectrum of
  * log |FFT| of the image divided by its robust sky σ (sigma > 0 overrides the σ), over the
