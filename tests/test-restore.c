@@ -1052,6 +1052,112 @@ test_colour (void)
     g_assert_true (tsr_header_has (back->header, keys[i]));
 }
 
+/* Snapshots (tsr_restore_run_full, the window's live latent): called on the job's thread at
+ * step 10 (snapshot_seconds 0: from step 1) and then as the throttle allows, steps
+ * increasing, each the whole image's mono latent and the mean stack; they approach the
+ * result as training goes on; making them costs a small part of the training time. */
+typedef struct
+{
+  GArray *steps;
+  GPtrArray *latents;
+  const TsrImage *mean;
+  gboolean mean_same;
+} Snaps;
+
+static void
+snap_cb (const TsrRestoreSnapshot *sn, gpointer data)
+{
+  Snaps *s = data;
+  g_array_append_val (s->steps, sn->step);
+  g_ptr_array_add (s->latents, tsr_image_copy (sn->latent));
+  if (s->mean && s->mean != sn->mean)
+    s->mean_same = FALSE;
+  s->mean = sn->mean;
+  g_assert_cmpuint (sn->max_steps, ==, 120);
+  g_assert_true (isfinite (sn->heldout_loss));
+}
+
+static double
+rms_diff (const TsrImage *a, const TsrImage *b)
+{
+  double s2 = 0;
+  for (gsize k = 0; k < tsr_image_npix (a); k++)
+    s2 += (a->data[k] - b->data[k]) * (double) (a->data[k] - b->data[k]);
+  return sqrt (s2 / tsr_image_npix (a));
+}
+
+static void
+test_snapshots (void)
+{
+  TsrSynthParams p;
+  tsr_synth_params_init (&p);
+  p.n_frames = 8;
+  p.width = 160;
+  p.height = 128;
+  p.seed = 5;
+  p.n_stars = 80;
+  p.cfa = TSR_CFA_NONE;
+  p.n_trails = 0;
+  p.n_mirrored = 0;
+  p.n_noise = 0;
+  p.shift_max = 6;
+  p.oversample = 2;
+  g_autofree char *sdir = NULL;
+  TsrSynthTruth *st = NULL;
+  TsrSession *s = tsr_test_synth_session (&p, NULL, "restore-snap", &sdir, &st);
+  for (int whole = 0; whole <= 1; whole++)
+    {
+      TsrProject pr;
+      tsr_project_init (&pr);
+      pr.run.n_threads = 2;
+      pr.restore.gain = 1.0;
+      pr.restore.lr = 0.01;
+      pr.restore.max_steps = 120;
+      pr.restore.stop = TSR_RESTORE_STOP_FIXED;
+      pr.restore.crop = whole ? 256 : 64;
+      Snaps sn = { g_array_new (FALSE, FALSE, sizeof (guint)), g_ptr_array_new_with_free_func ((GDestroyNotify) tsr_image_unref),
+                   NULL, TRUE };
+      GError *e = NULL;
+      /* snapshot_seconds 0: as often as the cost throttle allows */
+      TsrRestoreResult *r = tsr_restore_run_full (s, &pr.restore, &pr.tbqr, &pr.run, snap_cb, &sn, 0, NULL, NULL, NULL, &e);
+      g_assert_no_error (e);
+      guint ns = sn.steps->len;
+      g_test_message ("%s: %u snapshots (steps %u … %u) in %.2f s of %.2f s training", whole ? "whole image" : "crops 64",
+                      ns, ns ? g_array_index (sn.steps, guint, 0) : 0, ns ? g_array_index (sn.steps, guint, ns - 1) : 0,
+                      r->seconds_snapshot, r->seconds_train);
+      g_assert_cmpuint (ns, ==, r->n_snapshots);
+      g_assert_cmpuint (ns, >=, 3);
+      g_assert_cmpuint (g_array_index (sn.steps, guint, 0), <=, 10);
+      for (guint i = 1; i < ns; i++)
+        g_assert_cmpuint (g_array_index (sn.steps, guint, i), >, g_array_index (sn.steps, guint, i - 1));
+      g_assert_true (sn.mean_same);
+      g_assert_cmpint (sn.mean->width, ==, r->image->width);
+      for (guint i = 0; i < ns; i++)
+        {
+          const TsrImage *l = g_ptr_array_index (sn.latents, i);
+          g_assert_cmpint (l->width, ==, r->image->width);
+          g_assert_cmpint (l->height, ==, r->image->height);
+          g_assert_cmpint (l->channels, ==, 1);
+          for (gsize k = 0; k < tsr_image_npix (l); k++)
+            g_assert_true (isfinite (l->data[k]));
+        }
+      /* the latent improves towards the result: the last snapshot is closer to it than the first */
+      double d0 = rms_diff (g_ptr_array_index (sn.latents, 0), r->image);
+      double d1 = rms_diff (g_ptr_array_index (sn.latents, ns - 1), r->image);
+      g_test_message ("rms difference to the result: first snapshot %.3f, last %.3f", d0, d1);
+      g_assert_cmpfloat (d1, <, 0.5 * d0);
+      /* the throttle keeps their cost to about a tenth of the time between them */
+      g_assert_cmpfloat (r->seconds_snapshot, <, 0.3 * r->seconds_train);
+      g_array_free (sn.steps, TRUE);
+      g_ptr_array_free (sn.latents, TRUE);
+      tsr_restore_result_free (r);
+    }
+  tsr_session_unref (s);
+  tsr_synth_truth_free (st);
+  if (!g_getenv ("TSR_KEEP"))
+    tsr_test_rmtree (sdir);
+}
+
 static void
 test_cli (void)
 {
@@ -1116,6 +1222,7 @@ main (int argc, char **argv)
   g_test_add_func ("/restore/sparse", test_sparse);
   g_test_add_func ("/restore/colour", test_colour);
   g_test_add_func ("/restore/cli", test_cli);
+  g_test_add_func ("/restore/snapshots", test_snapshots);
   int rc = g_test_run ();
   if (sp_res)
     {
