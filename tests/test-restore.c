@@ -969,6 +969,34 @@ test_colour (void)
           core_ring (rc[c], x, y, fwhm, 2.5 * fwhm, &cr[c], &rr[c]);
           core_ring (mc[c], x, y, fwhm, 2.5 * fwhm, &cm[c], &rm[c]);
         }
+      g_test_message ("star (%.1f, %.1f), %.0f e: luminance restored / mean stack %.4f", x, y, s->flux,
+                      (fr[0] + fr[1] + fr[2]) / (fm[0] + fm[1] + fm[2]));
+      if (g_getenv ("RDIAG"))
+        {
+          /* raw ring sums (no background taken off) of the luminance: restored, mean stack, smooth map */
+          static const double edges[] = { 0, 1, 2, 3, 4, 6, 8 };
+          for (guint e2 = 0; e2 + 1 < G_N_ELEMENTS (edges); e2++)
+            {
+              double a = 0, b = 0, c2 = 0;
+              int np = 0;
+              for (int yy = (int) (y - 8 * fwhm); yy <= (int) (y + 8 * fwhm); yy++)
+                for (int xx = (int) (x - 8 * fwhm); xx <= (int) (x + 8 * fwhm); xx++)
+                  {
+                    if (xx < 0 || yy < 0 || xx >= W || yy >= H)
+                      continue;
+                    double d = hypot (xx - x, yy - y) / fwhm;
+                    if (d < edges[e2] || d >= edges[e2 + 1])
+                      continue;
+                    gsize k = (gsize) yy * W + xx;
+                    a += r->luminance->data[k];
+                    b += (r->mean->data[k] + r->mean->data[n + k] + r->mean->data[2 * n + k]) / 3;
+                    c2 += r->smooth ? r->smooth->data[k] : 0;
+                    np++;
+                  }
+              g_test_message ("   ring %.0f-%.0f FWHM (%d px): restored %.0f, mean %.0f, smooth map %.0f", edges[e2],
+                              edges[e2 + 1], np, a, b, c2);
+            }
+        }
       for (int c = 0; c < 3; c += 2)
         {
           double truth_ratio = s->color[c] / s->color[1];

@@ -444,6 +444,24 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
   if (!f->psf)
     f->psf = tsr_psf_new_moffat (fwhm, isfinite (fr->roundness) ? fr->roundness : 1.0, 0, 3.0, 1,
                                  tsr_psf_size_for_fwhm (span * fwhm));
+  if (g_getenv ("TSR_RESTORE_DIAG"))
+    {
+      double neg = 0, pos = 0, in2 = 0;
+      int R = f->psf->radius;
+      for (int yy = -R; yy <= R; yy++)
+        for (int xx = -R; xx <= R; xx++)
+          {
+            double v = f->psf->data[(gsize) (yy + R) * f->psf->size + xx + R];
+            if (v < 0)
+              neg += v;
+            else
+              pos += v;
+            if (hypot (xx, yy) <= 1.5 * fwhm)
+              in2 += v;
+          }
+      g_printerr ("restore diag: frame %u fwhm %.2f psf radius %d (%u stars) sum+ %.4f sum- %.4f within 1.5 FWHM %.4f, psf fwhm %.2f rms %.2f scale %.4f\n",
+                  index, fwhm, R, ns, pos, neg, in2, f->psf->fwhm, f->rms, f->scale);
+    }
   f->y = y;
   f->m = m;
   f->staged = TRUE;
