@@ -887,6 +887,8 @@ setup_colour (void)
   p.shift_max = 8;
   p.rotation_max_deg = 0.3;
   p.oversample = 3;
+  if (g_getenv ("RFIELD"))   /* measurement runs: the generator's field-dependent PSF growth */
+    p.field_psf = g_ascii_strtod (g_getenv ("RFIELD"), NULL);
   co_session = tsr_test_synth_session (&p, NULL, "restore-colour", &co_dir, &co_truth);
   TsrProject pr;
   co_res = restore_for_test (co_session, &pr, 256);
