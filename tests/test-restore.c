@@ -904,6 +904,11 @@ test_colour (void)
   setup_colour ();
   TsrRestoreResult *r = co_res;
   int W = co_session->width, H = co_session->height;
+  if (g_getenv ("RDIAG"))
+    for (guint i = 0; i < co_truth->frames->len; i++)
+      g_test_message ("truth frame %u: transparency / the reference's %.4f", i,
+                      g_array_index (co_truth->frames, TsrSynthFrame, i).transparency
+                        / g_array_index (co_truth->frames, TsrSynthFrame, r->reference).transparency);
   g_assert_cmpint (r->image->channels, ==, 3);
   g_assert_cmpint (r->mean->channels, ==, 3);
   g_assert_nonnull (r->luminance);
