@@ -1375,7 +1375,9 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * (rp->diffuse > 0 ? 14 : 9)
                          + (j->csum ? (gsize) W * H * 54 : 0)
                          + (rp->diffuse > 0 ? (gsize) ow * oh * 12 : 0)
-                         + (gsize) (2 * K + 2) * n * tile_side * tile_side * sizeof (float);
+                         + (gsize) (2 * K + 2) * n * tile_side * tile_side * sizeof (float)
+                         /* snapshots: the latent and the smooth map's image (5 bytes per px each) */
+                         + (snapshot ? (gsize) W * H * 10 : 0);
   if (res->memory_estimate > budget)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
