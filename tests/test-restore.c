@@ -887,6 +887,8 @@ setup_colour (void)
   p.shift_max = 8;
   p.rotation_max_deg = 0.3;
   p.oversample = 3;
+  if (g_getenv ("RMONO"))   /* measurement runs: the same stars rendered mono (no mosaic) */
+    p.cfa = TSR_CFA_NONE;
   if (g_getenv ("RFIELD"))   /* measurement runs: the generator's field-dependent PSF growth */
     p.field_psf = g_ascii_strtod (g_getenv ("RFIELD"), NULL);
   co_session = tsr_test_synth_session (&p, NULL, "restore-colour", &co_dir, &co_truth);
@@ -909,6 +911,36 @@ test_colour (void)
       g_test_message ("truth frame %u: transparency / the reference's %.4f", i,
                       g_array_index (co_truth->frames, TsrSynthFrame, i).transparency
                         / g_array_index (co_truth->frames, TsrSynthFrame, r->reference).transparency);
+  if (g_getenv ("RMONO"))
+    {
+      /* measurement run only: the same isolated stars' flux on the mono rendering */
+      double fr = 0, fm = 0, ap = 3 * r->median_fwhm;
+      for (guint i = 0; i < co_truth->stars->len; i++)
+        {
+          const TsrSynthStar *s = &g_array_index (co_truth->stars, TsrSynthStar, i);
+          if (s->flux < 2e3 || s->flux > 1e5)
+            continue;
+          double x, y;
+          sky_to_ref (co_truth, r->reference, s->x, s->y, &x, &y);
+          double mg = ap + 8;
+          if (x < mg || y < mg || x > W - 1 - mg || y > H - 1 - mg)
+            continue;
+          gboolean alone = TRUE;
+          for (guint k = 0; k < co_truth->stars->len && alone; k++)
+            {
+              const TsrSynthStar *o = &g_array_index (co_truth->stars, TsrSynthStar, k);
+              alone = k == i || o->flux < 0.02 * s->flux || hypot (o->x - s->x, o->y - s->y) > 3 * r->median_fwhm;
+            }
+          if (!alone)
+            continue;
+          double a = aperture (r->image, x, y, ap, NULL), b = aperture (r->mean, x, y, ap, NULL);
+          g_test_message ("mono: star (%.1f, %.1f), %.0f e: restored / mean stack %.4f", x, y, s->flux, a / b);
+          fr += a;
+          fm += b;
+        }
+      g_test_message ("mono rendering: restored / mean stack %.4f", fr / fm);
+      return;
+    }
   g_assert_cmpint (r->image->channels, ==, 3);
   g_assert_cmpint (r->mean->channels, ==, 3);
   g_assert_nonnull (r->luminance);
