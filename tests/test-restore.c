@@ -1216,6 +1216,14 @@ test_snapshots (void)
       g_assert_cmpfloat (d1, <, 0.5 * d0);
       /* the throttle keeps their cost to about a tenth of the time between them */
       g_assert_cmpfloat (r->seconds_snapshot, <, 0.3 * r->seconds_train);
+      /* making snapshots changes nothing of the training: the result is bit for bit the one
+       * without them (on crops a snapshot runs the encoder over the whole image in the
+       * inference buffers, between steps) */
+      TsrRestoreResult *r0 = tsr_restore_run (s, &pr.restore, &pr.tbqr, &pr.run, NULL, NULL, NULL, &e);
+      g_assert_no_error (e);
+      g_assert_cmpuint (r0->steps, ==, r->steps);
+      g_assert_cmpint (memcmp (r0->image->data, r->image->data, sizeof (float) * tsr_image_npix (r->image)), ==, 0);
+      tsr_restore_result_free (r0);
       g_array_free (sn.steps, TRUE);
       g_ptr_array_free (sn.latents, TRUE);
       tsr_restore_result_free (r);
