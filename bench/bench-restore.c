@@ -3,6 +3,7 @@
  * The issue's target: 40 frames of 1024×1024 in ≤ 10 minutes.
  *
  *   bench-restore [FRAMES [WIDTH HEIGHT [MAX_STEPS [CROP]]]]     (default 40 1024 1024 2000 192)
+ *   TSR_BENCH_SNAPSHOTS=2 bench-restore …                         (with the window's snapshots every 2 s)
  */
 #include "tessera.h"
 
@@ -37,6 +38,15 @@ rmtree (const char *path)
       g_dir_close (d);
     }
   g_rmdir (path);
+}
+
+/* TSR_BENCH_SNAPSHOTS=S: the run with the window's snapshots every S seconds (each copied, as
+ * the window copies it before rendering), to measure what they cost */
+static void
+snapshot_copy (const TsrRestoreSnapshot *sn, gpointer data)
+{
+  TsrImage *c = tsr_image_copy (sn->latent);
+  tsr_image_unref (c);
 }
 
 int
@@ -75,7 +85,9 @@ main (int argc, char **argv)
   p.restore.memory_mb = 4096;
   p.run.memory_budget_mb = 4096;
   gint64 t0 = g_get_monotonic_time ();
-  TsrRestoreResult *r = tsr_restore_run (s, &p.restore, &p.tbqr, &p.run, NULL, NULL, NULL, &e);
+  const char *snap = g_getenv ("TSR_BENCH_SNAPSHOTS");
+  TsrRestoreResult *r = tsr_restore_run_full (s, &p.restore, &p.tbqr, &p.run, snap ? snapshot_copy : NULL, NULL,
+                                              snap ? g_ascii_strtod (snap, NULL) : 0, NULL, NULL, NULL, &e);
   double total = (g_get_monotonic_time () - t0) / 1e6;
   if (!r)
     {
@@ -90,6 +102,9 @@ main (int argc, char **argv)
           "+ inference %.1f s; target 600 s for 40×1024²\n",
           total, r->seconds_stage, r->seconds_train, r->steps, r->stop, r->best_step,
           r->steps ? 1e3 * r->seconds_train / r->steps : 0, r->seconds_infer);
+  if (snap)
+    printf ("snapshots every %s s: %u, costing %.2f s of the %.1f s training (%.1f %%)\n", snap, r->n_snapshots,
+            r->seconds_snapshot, r->seconds_train, 100 * r->seconds_snapshot / MAX (r->seconds_train, 1e-9));
   printf ("peak RSS %.1f MiB (before the run %.1f MiB); planner estimate %.1f MiB\n", rss, rss0,
           r->memory_estimate / 1048576.0);
   tsr_restore_result_free (r);
