@@ -95,4 +95,17 @@ void tsr_deconv_fit_background (const float *v, const guint8 *mask, int w, int h
 gboolean tsr_deconv_read_at (int fd, void *buf, gsize len, off_t off);
 gboolean tsr_deconv_write_all (int fd, const void *buf, gsize len);
 
+/* A frame pixel's position in the reference geometry, packed for the iterations: per axis 16
+ * bits, the Keys weight index of the fractional part of g = r·(e + ½) − ½ (13 bits, at 1/4096
+ * px) and floor(g) + 3 (3 bits; |e| ≤ 1, r ≤ 3). The sample sits at fine index
+ * r·(reference pixel) + floor(g) + fraction. */
+#define TSR_DECONV_KEYS_N 4096
+static inline guint32
+tsr_deconv_tap_axis (double e, int r)
+{
+  double g = r * (e + 0.5) - 0.5, fl = floor (g);
+  guint32 k = (guint32) ((g - fl) * TSR_DECONV_KEYS_N + 0.5);
+  return k | ((guint32) ((int) fl + 3) << 13);
+}
+
 G_END_DECLS

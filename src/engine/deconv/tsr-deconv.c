@@ -194,8 +194,10 @@ tsr_deconv_read_at (int fd, void *buf, gsize len, off_t off)
  *   warped: Cd float planes, then a byte mask (seed, mean, background);
  *   native: Cd float planes of the frame's own pixels taken at the nearest frame pixel of each
  *           reference pixel (no interpolation), a byte code (0 = invalid, 1 + CFA colour of
- *           that frame pixel, 1 for mono/RGB) and two float planes: the exact position of that
- *           frame pixel in reference coordinates minus the reference pixel (ex, ey). */
+ *           that frame pixel, 1 for mono/RGB) and a uint32 plane: the exact position of that
+ *           frame pixel in reference coordinates minus the reference pixel, e, packed as the
+ *           cubic's tap offset and weight index per axis (tsr_deconv_tap_axis; two float planes
+ *           before, read and converted for every pixel in every iteration). */
 static off_t
 stage_off (const Job *j, int what, int c)
 {
@@ -207,8 +209,7 @@ stage_off (const Job *j, int what, int c)
     case 1: return (off_t) ((gsize) j->Cd * n * fl);                    /* warped mask */
     case 2: return (off_t) (warped + (gsize) c * n * fl);               /* native plane c */
     case 3: return (off_t) (warped + (gsize) j->Cd * n * fl);           /* code */
-    case 4: return (off_t) (warped + (gsize) j->Cd * n * fl + n);       /* ex */
-    default: return (off_t) (warped + (gsize) j->Cd * n * fl + n + n * fl); /* ey */
+    default: return (off_t) (warped + (gsize) j->Cd * n * fl + n);       /* packed position */
     }
 }
 
@@ -306,7 +307,8 @@ typedef struct
   TsrConvWork *work;
   float *K;                 /* the frame's kernel spectrum when the cache is off */
   float *cv, *s1, *s2;      /* h∗x on the tile's valid region, and the two scatters */
-  float *y, *ex, *ey;       /* staged pixels */
+  float *y;                 /* staged pixels */
+  guint32 *tap;             /* their packed positions (tsr_deconv_tap_axis) */
   float *d1, *d2, *wv, *zs; /* data and model above the background, 1/variance, residual z² */
   float *z;                 /* every stride-th residual z, for the MAD (selected in place) */
   gint32 *bi;               /* index of the cubic's first tap in cv */
@@ -357,8 +359,7 @@ worker_new (const Job *j)
   w->s1 = g_new (float, nl);
   w->s2 = g_new (float, nl);
   w->y = g_new (float, no);
-  w->ex = g_new (float, no);
-  w->ey = g_new (float, no);
+  w->tap = g_new (guint32, no);
   w->d1 = g_new (float, no);
   w->d2 = g_new (float, no);
   w->wv = g_new (float, no);
@@ -380,8 +381,7 @@ worker_free (Worker *w)
   g_free (w->s1);
   g_free (w->s2);
   g_free (w->y);
-  g_free (w->ex);
-  g_free (w->ey);
+  g_free (w->tap);
   g_free (w->d1);
   g_free (w->d2);
   g_free (w->wv);
@@ -485,7 +485,7 @@ keys4 (float t)
  * far below the registration's error): one load per axis instead of two cubic polynomials,
  * in both the sampling and its transpose (which use the same entries, so the pair stays exact
  * adjoints) */
-#define KEYS_N 4096
+#define KEYS_N TSR_DECONV_KEYS_N
 static V4 keys_table[KEYS_N + 1];
 
 static gpointer
@@ -497,11 +497,6 @@ keys_table_init (gpointer data)
   return NULL;
 }
 
-static inline guint32
-keys_index (double f)
-{
-  return (guint32) (f * KEYS_N + 0.5);
-}
 
 static double
 process_cpu_seconds (void)
@@ -537,8 +532,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
       gsize row = (gsize) (t->qy0 + y) * W + t->qx0, o = (gsize) y * ow;
       ok = tsr_deconv_read_at (f->fd, w->y + o, sizeof (float) * ow, stage_off (j, 2, pc) + (off_t) (row * sizeof (float)))
            && tsr_deconv_read_at (f->fd, w->m + o, ow, stage_off (j, 3, 0) + (off_t) row)
-           && tsr_deconv_read_at (f->fd, w->ex + o, sizeof (float) * ow, stage_off (j, 4, 0) + (off_t) (row * sizeof (float)))
-           && tsr_deconv_read_at (f->fd, w->ey + o, sizeof (float) * ow, stage_off (j, 5, 0) + (off_t) (row * sizeof (float)));
+           && tsr_deconv_read_at (f->fd, w->tap + o, sizeof (guint32) * ow, stage_off (j, 4, 0) + (off_t) (row * sizeof (guint32)));
     }
   if (!ok)
     {
@@ -567,7 +561,6 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   const float ig = j->gain_used > 0 ? (float) (1.0 / j->gain_used) : 0.0f;
   const double *pl = f->plane[c];
   const int r = j->r;
-  const double ox = (double) j->M - t->lx0, oy = (double) j->M - t->ly0;
   const double sped = s * j->ped[c];
   const float spedf = (float) sped;
   /* the automatic δ from the MAD of every stride-th valid residual (at most ~MAD_SAMPLES): two
@@ -577,7 +570,10 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   /* the per-pixel buffers as restrict locals (stores through them cannot change the Worker's
    * pointers; the compiler reloaded them for every pixel) */
   const guint8 *restrict mk = w->m;
-  const float *restrict wy_ = w->y, *restrict wex = w->ex, *restrict wey = w->ey;
+  const float *restrict wy_ = w->y;
+  const guint32 *restrict tap = w->tap;
+  /* the fine index of reference pixel 0 of this tile's valid region, minus the cubic's first tap */
+  const int oxi = j->M - t->lx0 - 1, oyi = j->M - t->ly0 - 1;
   float *restrict d1a = w->d1, *restrict d2a = w->d2, *restrict wva = w->wv, *restrict zsa = w->zs, *restrict za = w->z;
   gint32 *restrict bia = w->bi;
   guint32 *restrict kta = w->kt;
@@ -591,12 +587,13 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
           gsize k = (gsize) y * ow + x;
           if (!mk[k])
             continue;
-          double fx = r * (t->qx0 + x + wex[k] + 0.5) - 0.5 + ox, fy = r * (qy + wey[k] + 0.5) - 0.5 + oy;
-          /* fx, fy > 0 here (the tile's margin M), so the cast is the floor */
-          int ix = (int) fx, iy = (int) fy;
-          guint32 kx = keys_index (fx - ix), ky = keys_index (fy - iy);
+          /* the sample's fine position r·(p + e + ½) − ½ relative to the valid region: integer
+           * part and Keys weight index from the staged tap (> 0 here: the tile's margin M) */
+          guint32 tp = tap[k], kx = tp & 0x1fff, ky = (tp >> 16) & 0x1fff;
+          int ix = r * (t->qx0 + x) + oxi + (int) ((tp >> 13) & 7) - 3;
+          int iy = r * (t->qy0 + y) + oyi + (int) (tp >> 29) - 3;
           V4 wxv = keys_table[kx], wy = keys_table[ky];
-          gint32 base = (gint32) ((iy - 1) * vw + (ix - 1));
+          gint32 base = (gint32) (iy * vw + ix);
           bia[k] = base;
           kta[k] = kx | (ky << 16);
           const float *c0 = cv + base;
