@@ -1252,6 +1252,54 @@ test_memory_budget (void)
     g_error ("process with 1024 MiB refused for memory: '%s'", err2);
 }
 
+/* Issue #19: deconvolution's staged frames are bounded by the run's temporary-disk budget
+ * (run.cache_disk_mb). Over it, deconv stops after the first staged frame with the size it
+ * needs, writes nothing and leaves no staging folder; within it, the same session runs. */
+static void
+test_stage_disk (void)
+{
+  TsrSynthParams sp;
+  tsr_synth_params_init (&sp);
+  sp.n_frames = 5;
+  sp.width = 192;
+  sp.height = 160;
+  g_autofree char *dir = g_strdup_printf ("%s/stage-disk", tmp);
+  g_autofree char *stage = g_strdup_printf ("%s/stage-tmp", tmp);
+  g_mkdir_with_parents (stage, 0755);
+  GError *error = NULL;
+  TsrSynthTruth *truth = tsr_synth_write_session (&sp, dir, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  tsr_synth_truth_free (truth);
+  g_autofree char *out = g_strdup_printf ("%s/stage-disk.fits", tmp);
+  g_autofree char *old_tmpdir = g_strdup (g_getenv ("TMPDIR"));
+  g_setenv ("TMPDIR", stage, TRUE);   /* the CLI stages its frames here */
+  /* 192 × 160 mono: 18 bytes per pixel staged, 0.5 MiB per frame, 2.6 MiB for five */
+  const char *argv1[] = { "deconv", dir, "-o", out, "--set", "run.cache_disk_mb=2", NULL };
+  g_autofree char *err1 = NULL;
+  int rc = tsr_test_run_cli (argv1, NULL, &err1);
+  g_assert_cmpint (rc, !=, 0);
+  if (!strstr (err1, "staging the 5 frames needs") || !strstr (err1, "run.cache_disk_mb allows 2.0 MiB"))
+    g_error ("deconv over its disk budget: '%s'", err1);
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  GDir *d = g_dir_open (stage, 0, NULL);
+  g_assert_nonnull (d);
+  const char *left = g_dir_read_name (d);
+  if (left)
+    g_error ("deconv over its disk budget left “%s” in the temporary folder", left);
+  g_dir_close (d);
+  const char *argv2[] = { "deconv", dir, "-o", out, "--set", "run.cache_disk_mb=64", "--set", "deconv.iterations=2",
+                          "--set", "deconv.min_iterations=1", NULL };
+  g_autofree char *err2 = NULL;
+  rc = tsr_test_run_cli (argv2, NULL, &err2);
+  if (old_tmpdir)
+    g_setenv ("TMPDIR", old_tmpdir, TRUE);
+  else
+    g_unsetenv ("TMPDIR");
+  if (rc != 0)
+    g_error ("deconv within its disk budget failed: '%s'", err2);
+  g_assert_true (g_file_test (out, G_FILE_TEST_IS_REGULAR));
+}
+
 /* Class 4 of issue #20: float frames with physically absurd samples (±3e38: one hot pixel
  * per frame, and a regular pattern on one colour of Bayer frames) are finite input, but
  * squaring them overflows. They are invalid samples: the result is finite and of the scale
@@ -1549,6 +1597,7 @@ main (int argc, char **argv)
   g_test_add_func ("/robustness/synth-demo", test_synth_demo);
   g_test_add_func ("/robustness/absurd-values", test_absurd_values);
   g_test_add_func ("/robustness/memory-budget", test_memory_budget);
+  g_test_add_func ("/robustness/stage-disk", test_stage_disk);
   g_test_add_func ("/robustness/all-or-nothing", test_all_or_nothing);
   g_test_add_func ("/robustness/registered-folder", test_registered_folder);
   g_test_add_func ("/robustness/address-space", test_address_space);

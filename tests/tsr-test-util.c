@@ -2,8 +2,35 @@
 #include "tsr-test-util.h"
 
 #include <fitsio.h>
+#include <ftw.h>
 #include <glib/gstdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The test's temporary folders, removed when the program exits normally: a passing run
+ * leaves nothing in the temporary folder (the 2,000-frame window test alone writes 2,000
+ * files per run). A failed assertion aborts, which skips the removal, so a failure's files
+ * stay for a look; TSR_TEST_KEEP=1 keeps them always. */
+static GPtrArray *tmpdirs;
+
+static int
+remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void) st, (void) flag, (void) ftw;
+  remove (path);   /* go on past what cannot be removed */
+  return 0;
+}
+
+static void
+remove_tmpdirs (void)
+{
+  if (!tmpdirs || g_getenv ("TSR_TEST_KEEP"))
+    return;
+  for (guint i = 0; i < tmpdirs->len; i++)
+    nftw (tmpdirs->pdata[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  g_ptr_array_free (tmpdirs, TRUE);
+  tmpdirs = NULL;
+}
 
 char *
 tsr_test_tmpdir (const char *tag)
@@ -12,6 +39,12 @@ tsr_test_tmpdir (const char *tag)
   GError *e = NULL;
   char *d = g_dir_make_tmp (tmpl, &e);
   g_assert_no_error (e);
+  if (!tmpdirs)
+    {
+      tmpdirs = g_ptr_array_new_with_free_func (g_free);
+      atexit (remove_tmpdirs);
+    }
+  g_ptr_array_add (tmpdirs, g_strdup (d));
   return d;
 }
 

@@ -55,6 +55,37 @@ format_uint (GObject *item, guint v)
 }
 
 /* A row's Use check changed; a change that only mirrors the row (binding) is no click. */
+/* A cell's tooltip, the frame's gate explanation, asked for when it is about to be shown.
+ * Not a binding of tooltip-text: GTK 4.8 re-queries the pointer position (an X round trip
+ * on X11) on every set_tooltip_text, so a re-weigh that rewrites every visible cell's
+ * explanation cost ~500 round trips, seconds when the X server is short of CPU. */
+static gboolean
+on_query_tooltip (GtkWidget *cell, int x, int y, gboolean keyboard, GtkTooltip *tooltip, GtkListItem *item)
+{
+  TsrFrameRow *row = gtk_list_item_get_item (item);
+  const char *text = row ? tsr_frame_row_get_explanation (row) : NULL;
+  if (!text || !*text)
+    return FALSE;
+  gtk_tooltip_set_text (tooltip, text);
+  return TRUE;
+}
+
+/* A cell keeps its list item (a cell widget belongs to one for its life; the item's row
+ * changes as the view scrolls), for tsr_frame_table_cell_tooltip. */
+static void
+on_cell_realize (GtkWidget *cell, GtkListItem *item)
+{
+  g_object_set_data (G_OBJECT (cell), "tsr-list-item", item);
+}
+
+const char *
+tsr_frame_table_cell_tooltip (GtkWidget *cell)
+{
+  GtkListItem *item = g_object_get_data (G_OBJECT (cell), "tsr-list-item");
+  TsrFrameRow *row = item ? gtk_list_item_get_item (item) : NULL;
+  return row ? tsr_frame_row_get_explanation (row) : NULL;
+}
+
 static void
 on_use_toggled (GtkCheckButton *check, GtkListItem *item)
 {
@@ -93,6 +124,8 @@ tsr_frame_table_class_init (TsrFrameTableClass *klass)
   gtk_widget_class_bind_template_callback_full (widget_class, "tsr_frame_table_format_4", G_CALLBACK (format_4));
   gtk_widget_class_bind_template_callback_full (widget_class, "tsr_frame_table_format_uint", G_CALLBACK (format_uint));
   gtk_widget_class_bind_template_callback_full (widget_class, "tsr_frame_table_on_use_toggled", G_CALLBACK (on_use_toggled));
+  gtk_widget_class_bind_template_callback_full (widget_class, "tsr_frame_table_on_query_tooltip", G_CALLBACK (on_query_tooltip));
+  gtk_widget_class_bind_template_callback_full (widget_class, "tsr_frame_table_on_cell_realize", G_CALLBACK (on_cell_realize));
 }
 
 static void

@@ -16,5 +16,8 @@ GtkColumnView *tsr_frame_table_get_column_view (TsrFrameTable *self);
 GtkWidget *tsr_frame_table_get_detail (TsrFrameTable *self);
 /* The column whose sorter sorts by the TsrFrameRow property prop, or NULL. */
 GtkColumnViewColumn *tsr_frame_table_find_column (TsrFrameTable *self, const char *prop);
+/* The tooltip a realized cell of the table shows (its row's gate explanation), or NULL
+ * when cell is none of its cells. */
+const char *tsr_frame_table_cell_tooltip (GtkWidget *cell);
 
 G_END_DECLS

@@ -15,7 +15,7 @@ static const TsrParamSpec specs[] = {
   TSR_KEY_DOUBLE (TsrRunParams, "run.cache_memory_mb", cache_memory_mb, 0, 1048576,
                   N_("Upper limit in MiB for frames of the frame cache in memory, within what run.memory_mb leaves; frames beyond it go to the temporary file (0 = file only)")),
   TSR_KEY_DOUBLE (TsrRunParams, "run.cache_disk_mb", cache_disk_mb, 0, 1048576,
-                  N_("Upper limit in MiB for the frame cache's temporary file (never more than half the free space above 1 GiB); frames beyond it are read and warped again in each pass (0 = no temporary file)")),
+                  N_("Upper limit in MiB for a run's temporary disk: the frame cache's file (never more than half the free space above 1 GiB; frames beyond it are read and warped again in each pass, 0 = no file) and deconvolution's staged frames (refused when they would not fit)")),
 };
 
 void

@@ -35,6 +35,7 @@ typedef struct
   gboolean demosaic;    /* Bayer session, deconv.color = rgb: every frame demosaiced first */
   int r;
   char *stage_dir;
+  gboolean stage_disk_checked;   /* the staging's disk need was checked (first staged frame) */
   guint n_frames;
   DFrame *frames;
   GArray *ref_stars;    /* RefStar sorted by x */

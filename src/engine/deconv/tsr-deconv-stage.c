@@ -13,8 +13,62 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include "tsr-deconv-private.h"
+
+/* Staging's temporary disk (issue #19: bounded by a documented budget): once the first frame
+ * is staged its file's size is known exactly; every frame of the session staged alike must fit
+ * in run.cache_disk_mb (the run's temporary-disk budget, shared with the frame cache's file)
+ * and in the staging folder's free space (less 512 MiB), or the job stops now, seconds in,
+ * with the GiB it needs, instead of filling the disk frame by frame. */
+static char *
+format_bytes (guint64 b)
+{
+  return b >= ((guint64) 1 << 30) ? g_strdup_printf ("%.1f GiB", b / (1024.0 * 1024 * 1024))
+                                  : g_strdup_printf ("%.1f MiB", b / (1024.0 * 1024));
+}
+
+static gboolean
+check_stage_disk (Job *j, guint64 frame_bytes, GError **error)
+{
+  g_mutex_lock (&j->lock);
+  gboolean first = !j->stage_disk_checked;
+  j->stage_disk_checked = TRUE;
+  g_mutex_unlock (&j->lock);
+  if (!first)
+    return TRUE;
+  guint64 need = frame_bytes * j->n_frames;
+  guint64 budget = (guint64) (MAX (j->run->cache_disk_mb, 0.0) * 1024 * 1024);
+  g_autofree char *need_s = format_bytes (need);
+  g_autofree char *frame_s = format_bytes (frame_bytes);
+  if (need > budget)
+    {
+      g_autofree char *budget_s = format_bytes (budget);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
+                   _("deconv: staging the %u frames needs %s of temporary disk (%s per frame) but "
+                     "run.cache_disk_mb allows %s; raise run.cache_disk_mb or deconvolve fewer frames"),
+                   j->n_frames, need_s, frame_s, budget_s);
+      return FALSE;
+    }
+  struct statvfs st;
+  if (statvfs (j->stage_dir, &st) == 0)
+    {
+      guint64 avail = (guint64) st.f_bavail * st.f_frsize, reserve = (guint64) 512 << 20;
+      guint64 rest = need - frame_bytes;   /* the first frame is on the disk already */
+      if (rest + reserve > avail)
+        {
+          g_autofree char *free_s = format_bytes (avail + frame_bytes);
+          g_autofree char *parent = g_path_get_dirname (j->stage_dir);
+          g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
+                       _("deconv: staging the %u frames needs %s of temporary disk in “%s” but only %s is free "
+                         "there; free some space or point TMPDIR at a larger disk"),
+                       j->n_frames, need_s, parent, free_s);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
 
 /* ---------------------------------------------------------------------------------------
  * Staging (registration hooks)
@@ -465,7 +519,9 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
     }
   f->staged = TRUE;
   f->n_saturated = nsat;
-  return TRUE;
+  return check_stage_disk (j, (guint64) (sizeof (float) * n * wp->channels + n + sizeof (float) * n * Cd + n
+                                         + 2 * sizeof (float) * n),
+                           error);
 }
 
 /* ---------------------------------------------------------------------------------------
