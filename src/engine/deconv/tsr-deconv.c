@@ -1795,6 +1795,11 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       worker_free (workers[i]);
     }
   res->cpu_iterate = process_cpu_seconds () - cpu_it0;
+  for (guint u = 0; u < j->nu; u++)
+    g_debug ("deconv: frame %u%s: scale %.4f (star-flux ratio %.4f, fitted/ratio %.4f), FWHM %.2f", j->used[u],
+             j->used[u] == res->reference ? " (reference)" : "", j->frames[j->used[u]].scale,
+             j->frames[j->used[u]].scale0, j->frames[j->used[u]].scale / j->frames[j->used[u]].scale0,
+             j->frames[j->used[u]].fwhm);
   shared_free (j, sh);
   g_free (workers);
   g_free (items);
