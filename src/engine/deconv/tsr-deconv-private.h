@@ -48,6 +48,8 @@ typedef struct
    * latent's padding; all in fine samples */
   int rf, M, pad, LW, LH, tile, ntx, nty;
   TsrConvPlan *plan;
+  int grid_w;        /* the plan's FFT grid: row stride and size (the scatter grids) */
+  gsize grid_n;
   float **kcache;       /* nu × C spectra, or NULL */
   float *x_old, *x_new; /* C × LW × LH: the point the MM step is taken at, and its result */
   float *x_cur;         /* momentum: the last iterate u_k (x_new becomes u_{k+1}) */

@@ -279,7 +279,8 @@ mem_plan (const Job *j, int T, MemPlan *m)
   m->kcache = (gsize) j->nu * j->C * spec;
   m->per_worker = (gsize) (nreal * 4) + spec                                   /* FFT work */
                   + 2 * spec                                                   /* K, second adjoint spectrum */
-                  + (gsize) 3 * m->max_lw * m->max_lh * sizeof (float)         /* h∗x, 2 scatters */
+                  + (gsize) m->max_lw * m->max_lh * sizeof (float)             /* h∗x */
+                  + (gsize) (2 * nreal * sizeof (float))                       /* 2 scatters (FFT grids) */
                   + m->max_obs * (11 * sizeof (float) + 1);                    /* y, ex, ey, d1, d2, 1/v, z, taps, mask… */
 }
 
@@ -311,7 +312,7 @@ typedef struct
   guint32 *tap;             /* their packed positions (tsr_deconv_tap_axis) */
   float *d1, *d2, *wv, *zs; /* data and model above the background, 1/variance, residual z² */
   float *z;                 /* every stride-th residual z, for the MAD (selected in place) */
-  gint32 *bi;               /* index of the cubic's first tap in cv */
+  gint32 *bi;               /* index of the cubic's first tap in the scatter grids */
   guint32 *kt;              /* its weights: keys_table entries, x | y << 16 */
   guint8 *m;
   GArray *samples;          /* |ratio − 1| samples (their median does not depend on the order) */
@@ -356,8 +357,10 @@ worker_new (const Job *j)
   w->K = j->kcache ? NULL : tsr_conv_spectrum_new (j->plan);
   gsize no = MAX (j->max_obs, (gsize) 1);
   w->cv = g_new (float, nl);
-  w->s1 = g_new (float, nl);
-  w->s2 = g_new (float, nl);
+  /* the two scatters are FFT grids: the back-projection scatters straight into them at offset
+   * (rf, rf), no copy into the FFT buffer (they also serve as plain nl buffers, nreal ≥ nl) */
+  w->s1 = tsr_conv_grid_new (j->plan);
+  w->s2 = tsr_conv_grid_new (j->plan);
   w->y = g_new (float, no);
   w->tap = g_new (guint32, no);
   w->d1 = g_new (float, no);
@@ -378,8 +381,8 @@ worker_free (Worker *w)
   tsr_conv_work_free (w->work);
   tsr_conv_spectrum_free (w->K);
   g_free (w->cv);
-  g_free (w->s1);
-  g_free (w->s2);
+  tsr_conv_grid_free (w->s1);
+  tsr_conv_grid_free (w->s2);
   g_free (w->y);
   g_free (w->tap);
   g_free (w->d1);
@@ -522,7 +525,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   const Tile *t = sh->t;
   int c = sh->c;
   int lw = t->lw, lh = t->lh, ow = t->qx1 - t->qx0, oh = t->qy1 - t->qy0;
-  int vw = lw - 2 * j->rf, vh = lh - 2 * j->rf;
+  int vw = lw - 2 * j->rf;
   gsize no = (gsize) ow * oh;
   int W = j->W, pc = tsr_deconv_data_plane (j, c), col = tsr_deconv_data_colour (j, c);
   DFrame *f = &j->frames[j->used[u]];
@@ -574,6 +577,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   const guint32 *restrict tap = w->tap;
   /* the fine index of reference pixel 0 of this tile's valid region, minus the cubic's first tap */
   const int oxi = j->M - t->lx0 - 1, oyi = j->M - t->ly0 - 1;
+  const int gw0 = j->grid_w, rf = j->rf;
   float *restrict d1a = w->d1, *restrict d2a = w->d2, *restrict wva = w->wv, *restrict zsa = w->zs, *restrict za = w->z;
   gint32 *restrict bia = w->bi;
   guint32 *restrict kta = w->kt;
@@ -594,7 +598,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
           int iy = r * (t->qy0 + y) + oyi + (int) (tp >> 29) - 3;
           V4 wxv = keys_table[kx], wy = keys_table[ky];
           gint32 base = (gint32) (iy * vw + ix);
-          bia[k] = base;
+          bia[k] = (iy + rf) * gw0 + ix + rf;   /* the same tap origin in the scatter grid */
           kta[k] = kx | (ky << 16);
           const float *c0 = cv + base;
           V4 rows = v4_load (c0) * wy[0] + v4_load (c0 + vw) * wy[1] + v4_load (c0 + 2 * vw) * wy[2]
@@ -634,8 +638,9 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
     }
   const float dl = (float) delta, dl2 = dl * dl;
   const gboolean huber = j->huber;
-  memset (w->s1, 0, sizeof (float) * vw * vh);
-  memset (w->s2, 0, sizeof (float) * vw * vh);
+  memset (w->s1, 0, sizeof (float) * j->grid_n);
+  memset (w->s2, 0, sizeof (float) * j->grid_n);
+  const int gw = j->grid_w;
   double *ssum = sh->is->scale_sums ? sh->is->scale_sums + 2 * u : NULL;
   double ss0 = 0, ss1 = 0;
   const float pedf = (float) j->ped[c];
@@ -674,7 +679,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
           V4 wxv = keys_table[kta[k] & 0xffff], wy = keys_table[kta[k] >> 16];
           float *restrict p1 = s1 + bia[k], *restrict p2 = s2 + bia[k];
           V4 w1 = wxv * a1, w2 = wxv * a2;
-          for (int b = 0; b < 4; b++, p1 += vw, p2 += vw)
+          for (int b = 0; b < 4; b++, p1 += gw, p2 += gw)
             {
               v4_store (p1, v4_load (p1) + w1 * wy[b]);
               v4_store (p2, v4_load (p2) + w2 * wy[b]);
@@ -686,7 +691,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
       ssum[0] += ss0;
       ssum[1] += ss1;
     }
-  tsr_conv_adjoint_accumulate2 (w->work, K, w->s1, w->s2, lw, lh, s, NUM, DEN);
+  tsr_conv_adjoint_accumulate2_grid (w->work, K, w->s1, w->s2, s, NUM, DEN);
   return 1;
 }
 
@@ -1340,6 +1345,12 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   }
   /* the convolution runs on the fine grid (r = 1 operators); the frames' pixels sample it */
   j->plan = tsr_conv_plan_new (j->max_lw, j->max_lh, j->rf, 1);
+  {
+    int gnw, gnh;
+    tsr_conv_plan_size (j->plan, &gnw, &gnh);
+    j->grid_w = gnw;
+    j->grid_n = (gsize) gnw * gnh;
+  }
   if (res->kernel_cache)
     {
       TsrConvWork *w = tsr_conv_work_new (j->plan);
