@@ -520,7 +520,7 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
   f->staged = TRUE;
   f->n_saturated = nsat;
   return check_stage_disk (j, (guint64) (sizeof (float) * n * wp->channels + n + sizeof (float) * n * Cd + n
-                                         + 2 * sizeof (float) * n),
+                                         + sizeof (guint32) * n),   /* the file written above */
                            error);
 }
 
