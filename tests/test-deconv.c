@@ -75,6 +75,32 @@ adjoint_case (int r)
     tsr_conv_adjoint_accumulate2 (w, K, y, y2, lw, lh, 0.7, b1, b2);
     g_assert_true (memcmp (a1, b1, ns * sizeof (float)) == 0);
     g_assert_true (memcmp (a2, b2, ns * sizeof (float)) == 0);
+    if (r == 1)
+      {
+        /* the grid form (the job scatters straight into FFT grids at offset (rf, rf)) adds the
+         * same bit for bit */
+        int gw, gh;
+        tsr_conv_plan_size (plan, &gw, &gh);
+        float *g1 = tsr_conv_grid_new (plan), *g2 = tsr_conv_grid_new (plan);
+        memset (g1, 0, sizeof (float) * gw * gh);
+        memset (g2, 0, sizeof (float) * gw * gh);
+        for (int qy = 0; qy < oh; qy++)
+          for (int qx = 0; qx < ow; qx++)
+            {
+              g1[(gsize) (rf + qy) * gw + rf + qx] = y[qy * ow + qx];
+              g2[(gsize) (rf + qy) * gw + rf + qx] = y2[qy * ow + qx];
+            }
+        float *c1 = tsr_conv_spectrum_new (plan), *c2 = tsr_conv_spectrum_new (plan);
+        for (gsize i = 0; i < ns; i++)
+          c1[i] = (float) i * 1e-3f, c2[i] = -(float) i * 2e-3f;
+        tsr_conv_adjoint_accumulate2_grid (w, K, g1, g2, 0.7, c1, c2);
+        g_assert_true (memcmp (a1, c1, ns * sizeof (float)) == 0);
+        g_assert_true (memcmp (a2, c2, ns * sizeof (float)) == 0);
+        tsr_conv_grid_free (g1);
+        tsr_conv_grid_free (g2);
+        tsr_conv_spectrum_free (c1);
+        tsr_conv_spectrum_free (c2);
+      }
     /* and it did add something */
     double moved = 0;
     for (gsize i = 0; i < ns; i++)
@@ -947,21 +973,44 @@ test_harness (void)
   g_assert_cmpfloat (m.ext_dec, >=, 0.95);
   g_assert_cmpfloat (m.fwhm_ratio, <=, 0.65);
   g_assert_cmpfloat (fabs (m.trail), <, 3);
-  /* every flux bin within 2 % of the truth (issue 12): 1.0025 / 1.0134 / 1.0187 / 0.9928 with the
-   * frames' scales fitted to the model (deconv.fit_scale); with the star-flux ratio scales
-   * 0.978 / 1.021 / 1.043 / 1.023 */
+  /* every flux bin within 2 % of the truth (issue 12): 0.9892 / 1.0030 / 1.0170 / 0.9937 with the
+   * frames' scales fitted to the model (deconv.fit_scale) and the geometric extrapolation (the
+   * additive one: 0.938 / 0.966 / 1.011 / 0.996); 80 plain MM iterations: 0.992 / 0.995 / 1.013 / 0.994 */
   for (guint b = 0; b < m.n_bins; b++)
     g_assert_cmpfloat (fabs (m.flux_dec[b] - 1), <, 0.02);
   g_assert_true (m.early);
   /* rings and moats round bright stars (issue 12: 8.8/8.3 σ before the PSF wings and the
-   * floor round bright sources, 0.53/1.10 σ now; the target is 1 σ) and the resolution gain
-   * (+6.48 dB) */
+   * floor round bright sources, 0.39/1.02 σ now; the target is 1 σ, not met: docs/deconv.md) and
+   * the resolution gain (+8.21 dB) */
   g_assert_cmpfloat (m.ring_max, <, 1.0);
-  g_assert_cmpfloat (m.moat_max, <, 1.25);
+  g_assert_cmpfloat (m.moat_max, <, 1.1);
   g_assert_cmpfloat (m.psnr_dec - m.psnr_mean, >, 6.0);
   /* κ bounds the change between successive iterates, extrapolation included */
   for (guint i = 0; i < res->stats->len; i++)
     g_assert_cmpfloat (g_array_index (res->stats, TsrDeconvIterStats, i).max_step, <=, params.deconv.kappa * (1 + 1e-5));
+}
+
+/* A tiny change of a parameter gives a nearby result (issue 12: δ = −2.5 / −2.4999 / −2.5003 gave
+ * faint-star flux 1.003 / 0.978 / 0.960 — the padding's round-off ratios drove the momentum) */
+static void
+test_stable (void)
+{
+  setup_once ();
+  TsrProject p = params;
+  p.deconv.delta = params.deconv.delta * (1 - 4e-5);
+  GError *e = NULL;
+  g_autoptr (TsrDeconvResult) r2 = tsr_deconv_run (session, &p.deconv, &p.tbqr, &p.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  Metrics a, b;
+  measure (res, &a);
+  measure (r2, &b);
+  print_metrics ("delta × (1 − 4e-5)", &b);
+  for (guint k = 0; k < a.n_bins; k++)
+    {
+      g_test_message ("bin %u: %.5f vs %.5f", k, a.flux_dec[k], b.flux_dec[k]);
+      g_assert_cmpfloat (fabs (b.flux_dec[k] / a.flux_dec[k] - 1), <, 0.005);
+    }
+  g_assert_cmpfloat (fabs (b.moat_max - a.moat_max), <, 0.05);
 }
 
 typedef struct
@@ -1324,6 +1373,7 @@ main (int argc, char **argv)
   g_test_add_func ("/deconv/delta-unshifted", test_delta_unshifted);
   g_test_add_func ("/deconv/header-shape", test_header_and_shape);
   g_test_add_func ("/deconv/harness", test_harness);
+  g_test_add_func ("/deconv/stable", test_stable);
   g_test_add_func ("/deconv/wcs-sr", test_wcs_sr);
   g_test_add_func ("/deconv/quality", test_quality);
   g_test_add_func ("/deconv/trail", test_trail);

@@ -312,6 +312,48 @@ tsr_conv_adjoint_accumulate2 (TsrConvWork *w, const float *kspec, const float *y
     }
 }
 
+float *
+tsr_conv_grid_new (const TsrConvPlan *plan)
+{
+  return fftwf_alloc_real (plan->nreal);
+}
+
+void
+tsr_conv_grid_free (float *grid)
+{
+  if (grid)
+    fftwf_free (grid);
+}
+
+void
+tsr_conv_adjoint_accumulate2_grid (TsrConvWork *w, const float *kspec, float *g1, float *g2, double weight,
+                                   float *acc1, float *acc2)
+{
+  const TsrConvPlan *p = w->plan;
+  if (!w->spec2)
+    w->spec2 = fftwf_alloc_complex (p->ncomplex);
+  /* the grids are FFTW-allocated like the planned arrays (same alignment); an out-of-place r2c
+   * leaves its input alone */
+  fftwf_execute_dft_r2c (p->fwd, g1, w->spec);
+  fftwf_execute_dft_r2c (p->fwd, g2, w->spec2);
+  w->n_fft += 2;
+  const fftwf_complex *restrict K = (const fftwf_complex *) kspec;
+  const fftwf_complex *restrict S1 = w->spec, *restrict S2 = w->spec2;
+  fftwf_complex *restrict A1 = (fftwf_complex *) acc1, *restrict A2 = (fftwf_complex *) acc2;
+  float wt = (float) weight;
+  for (gsize i = 0; i < p->ncomplex; i++)
+    {
+      float c = K[i][0], d = -K[i][1];
+      float a = S1[i][0], b = S1[i][1];
+      A1[i][0] += wt * (a * c - b * d);
+      A1[i][1] += wt * (a * d + b * c);
+      a = S2[i][0];
+      b = S2[i][1];
+      A2[i][0] += wt * (a * c - b * d);
+      A2[i][1] += wt * (a * d + b * c);
+    }
+}
+
 void
 tsr_conv_from_spectrum (TsrConvWork *w, const float *spec, int lw, int lh, float *x)
 {

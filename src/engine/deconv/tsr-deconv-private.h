@@ -48,6 +48,8 @@ typedef struct
    * latent's padding; all in fine samples */
   int rf, M, pad, LW, LH, tile, ntx, nty;
   TsrConvPlan *plan;
+  int grid_w;        /* the plan's FFT grid: row stride and size (the scatter grids) */
+  gsize grid_n;
   float **kcache;       /* nu × C spectra, or NULL */
   float *x_old, *x_new; /* C × LW × LH: the point the MM step is taken at, and its result */
   float *x_cur;         /* momentum: the last iterate u_k (x_new becomes u_{k+1}) */
@@ -95,5 +97,18 @@ int tsr_deconv_data_plane (const Job *j, int c);
 void tsr_deconv_fit_background (const float *v, const guint8 *mask, int w, int h, TsrCfa cfa, int colour, double out[3], double *rms);
 gboolean tsr_deconv_read_at (int fd, void *buf, gsize len, off_t off);
 gboolean tsr_deconv_write_all (int fd, const void *buf, gsize len);
+
+/* A frame pixel's position in the reference geometry, packed for the iterations: per axis 16
+ * bits, the Keys weight index of the fractional part of g = r·(e + ½) − ½ (13 bits, at 1/4096
+ * px) and floor(g) + 3 (3 bits; |e| ≤ 1, r ≤ 3). The sample sits at fine index
+ * r·(reference pixel) + floor(g) + fraction. */
+#define TSR_DECONV_KEYS_N 4096
+static inline guint32
+tsr_deconv_tap_axis (double e, int r)
+{
+  double g = r * (e + 0.5) - 0.5, fl = floor (g);
+  guint32 k = (guint32) ((g - fl) * TSR_DECONV_KEYS_N + 0.5);
+  return k | ((guint32) ((int) fl + 3) << 13);
+}
 
 G_END_DECLS

@@ -431,7 +431,8 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
    * (the frame's own CFA site) and its exact position in the reference geometry */
   int W = j->W, H = j->H, Cd = j->Cd;
   gsize n = (gsize) W * H;
-  float *nat = g_new (float, n * Cd), *ex = g_new (float, n), *ey = g_new (float, n);
+  float *nat = g_new (float, n * Cd);
+  guint32 *tap = g_new0 (guint32, n);
   guint8 *code = g_new0 (guint8, n);
   for (int y = 0; y < H; y++)
     for (int x = 0; x < W; x++)
@@ -440,7 +441,6 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
         double fx, fy, rx, ry;
         tsr_transform_apply (&fr->transform, x, y, &fx, &fy);
         long qx = lround (fx), qy = lround (fy);
-        ex[k] = ey[k] = 0;
         for (int c = 0; c < Cd; c++)
           nat[(gsize) c * n + k] = 0;
         if (!isfinite (fx) || !isfinite (fy) || qx < 0 || qy < 0 || qx >= img->width || qy >= img->height)
@@ -456,8 +456,8 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
         for (int c = 0; c < Cd; c++)
           nat[(gsize) c * n + k] = tsr_image_plane (img, c)[q];
         code[k] = (guint8) (1 + (img->cfa != TSR_CFA_NONE ? tsr_cfa_color (img->cfa, (int) qx, (int) qy) : 0));
-        ex[k] = (float) rx;
-        ey[k] = (float) ry;
+        /* e as float, as staged before the packing (the tap then equals the earlier one) */
+        tap[k] = tsr_deconv_tap_axis ((float) rx, j->r) | (tsr_deconv_tap_axis ((float) ry, j->r) << 16);
       }
 
   double fwhm = isfinite (fr->fwhm) && fr->fwhm > 0.3 ? fr->fwhm : NAN;
@@ -500,12 +500,11 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
   if (ok)
     ok = tsr_deconv_write_all (fd, wp->data, sizeof (float) * n * wp->channels) && tsr_deconv_write_all (fd, wp->mask, n)
          && tsr_deconv_write_all (fd, nat, sizeof (float) * n * Cd) && tsr_deconv_write_all (fd, code, n)
-         && tsr_deconv_write_all (fd, ex, sizeof (float) * n) && tsr_deconv_write_all (fd, ey, sizeof (float) * n);
+         && tsr_deconv_write_all (fd, tap, sizeof (guint32) * n);
   int errsv = errno;
   g_free (nat);
   g_free (code);
-  g_free (ex);
-  g_free (ey);
+  g_free (tap);
   if (fd >= 0 && close (fd) != 0 && ok)
     {
       ok = FALSE;
@@ -521,7 +520,7 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
   f->staged = TRUE;
   f->n_saturated = nsat;
   return check_stage_disk (j, (guint64) (sizeof (float) * n * wp->channels + n + sizeof (float) * n * Cd + n
-                                         + 2 * sizeof (float) * n),
+                                         + sizeof (guint32) * n),   /* the file written above */
                            error);
 }
 

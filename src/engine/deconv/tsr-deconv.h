@@ -45,6 +45,15 @@ void         tsr_conv_work_free (TsrConvWork *work);
 float       *tsr_conv_spectrum_new (const TsrConvPlan *plan);          /* zeroed; free with tsr_conv_spectrum_free */
 void         tsr_conv_spectrum_free (float *spec);
 void         tsr_conv_spectrum_zero (const TsrConvPlan *plan, float *spec);
+/* A real array of the plan's FFT grid (nw × nh, FFTW-aligned), e.g. for scattering an adjoint's
+ * input straight into it: the valid region of a tile sits at offset (rf, rf), row stride nw
+ * (tsr_conv_plan_size), the rest must be zero. Plans with r = 1 only. */
+float       *tsr_conv_grid_new (const TsrConvPlan *plan);
+void         tsr_conv_grid_free (float *grid);
+/* tsr_conv_adjoint_accumulate2 on inputs already embedded in two such grids (no copy into the
+ * FFT buffer); the same result bit for bit */
+void         tsr_conv_adjoint_accumulate2_grid (TsrConvWork *w, const float *kspec, float *g1, float *g2,
+                                                double weight, float *acc1, float *acc2);
 
 /* Spectrum of a PSF on the fine grid (psf->radius ≤ rf). */
 void  tsr_conv_kernel_spectrum (TsrConvWork *w, const TsrPsf *psf, float *spec);
