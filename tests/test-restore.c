@@ -887,6 +887,8 @@ setup_colour (void)
   p.shift_max = 8;
   p.rotation_max_deg = 0.3;
   p.oversample = 3;
+  if (g_getenv ("RSEED"))   /* measurement runs: another generated sky */
+    p.seed = (guint) atoi (g_getenv ("RSEED"));
   if (g_getenv ("RMONO"))   /* measurement runs: the same stars rendered mono (no mosaic) */
     p.cfa = TSR_CFA_NONE;
   if (g_getenv ("RFIELD"))   /* measurement runs: the generator's field-dependent PSF growth */
