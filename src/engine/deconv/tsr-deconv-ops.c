@@ -283,6 +283,26 @@ tsr_conv_adjoint_accumulate (TsrConvWork *w, const float *kspec, const float *y,
     }
 }
 
+/* acc1 += weight · conj(K) · S1 and acc2 += weight · conj(K) · S2 over n spectrum bins: the
+ * same as two tsr_conv_adjoint_accumulate, with K read once */
+static void
+accumulate2_conj (const fftwf_complex *restrict K, const fftwf_complex *restrict S1,
+                  const fftwf_complex *restrict S2, fftwf_complex *restrict A1, fftwf_complex *restrict A2, gsize n,
+                  float wt)
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      float c = K[i][0], d = -K[i][1];
+      float a = S1[i][0], b = S1[i][1];
+      A1[i][0] += wt * (a * c - b * d);
+      A1[i][1] += wt * (a * d + b * c);
+      a = S2[i][0];
+      b = S2[i][1];
+      A2[i][0] += wt * (a * c - b * d);
+      A2[i][1] += wt * (a * d + b * c);
+    }
+}
+
 void
 tsr_conv_adjoint_accumulate2 (TsrConvWork *w, const float *kspec, const float *y1, const float *y2, int lw, int lh,
                               double weight, float *acc1, float *acc2)
@@ -294,22 +314,8 @@ tsr_conv_adjoint_accumulate2 (TsrConvWork *w, const float *kspec, const float *y
   r2c (w, w->spec);
   embed_valid (w, y2, lw, lh);
   r2c (w, w->spec2);
-  const fftwf_complex *restrict K = (const fftwf_complex *) kspec;
-  const fftwf_complex *restrict S1 = w->spec, *restrict S2 = w->spec2;
-  fftwf_complex *restrict A1 = (fftwf_complex *) acc1, *restrict A2 = (fftwf_complex *) acc2;
-  float wt = (float) weight;
-  for (gsize i = 0; i < p->ncomplex; i++)
-    {
-      /* the same as two tsr_conv_adjoint_accumulate: conj(K) · S, K read once */
-      float c = K[i][0], d = -K[i][1];
-      float a = S1[i][0], b = S1[i][1];
-      A1[i][0] += wt * (a * c - b * d);
-      A1[i][1] += wt * (a * d + b * c);
-      a = S2[i][0];
-      b = S2[i][1];
-      A2[i][0] += wt * (a * c - b * d);
-      A2[i][1] += wt * (a * d + b * c);
-    }
+  accumulate2_conj ((const fftwf_complex *) kspec, w->spec, w->spec2, (fftwf_complex *) acc1, (fftwf_complex *) acc2,
+                    p->ncomplex, (float) weight);
 }
 
 float *
@@ -337,21 +343,8 @@ tsr_conv_adjoint_accumulate2_grid (TsrConvWork *w, const float *kspec, float *g1
   fftwf_execute_dft_r2c (p->fwd, g1, w->spec);
   fftwf_execute_dft_r2c (p->fwd, g2, w->spec2);
   w->n_fft += 2;
-  const fftwf_complex *restrict K = (const fftwf_complex *) kspec;
-  const fftwf_complex *restrict S1 = w->spec, *restrict S2 = w->spec2;
-  fftwf_complex *restrict A1 = (fftwf_complex *) acc1, *restrict A2 = (fftwf_complex *) acc2;
-  float wt = (float) weight;
-  for (gsize i = 0; i < p->ncomplex; i++)
-    {
-      float c = K[i][0], d = -K[i][1];
-      float a = S1[i][0], b = S1[i][1];
-      A1[i][0] += wt * (a * c - b * d);
-      A1[i][1] += wt * (a * d + b * c);
-      a = S2[i][0];
-      b = S2[i][1];
-      A2[i][0] += wt * (a * c - b * d);
-      A2[i][1] += wt * (a * d + b * c);
-    }
+  accumulate2_conj ((const fftwf_complex *) kspec, w->spec, w->spec2, (fftwf_complex *) acc1, (fftwf_complex *) acc2,
+                    p->ncomplex, (float) weight);
 }
 
 void
