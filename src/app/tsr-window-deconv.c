@@ -11,40 +11,26 @@
 #include "tsr-config.h"
 #include <glib/gi18n.h>
 #include "tsr-window-private.h"
+#include "tsr-live-slot.h"
 
 #ifdef TSR_HAVE_DECONV
 
+/* one iteration's latent, rendered for display (the slot's payload) */
 typedef struct
 {
-  gatomicrefcount ref;
-  GMutex lock;
-  GWeakRef window;
-  guint gen;
-  TsrImage *latent;              /* newest latent not yet shown */
+  TsrImage *latent;
   cairo_surface_t *surface;
   guint iteration;
   double change;
-  gboolean pending;
-} LatentSlot;
-
-static LatentSlot *
-latent_slot_ref (LatentSlot *s)
-{
-  g_atomic_ref_count_inc (&s->ref);
-  return s;
-}
+} Latent;
 
 static void
-latent_slot_unref (gpointer data)
+latent_free (gpointer data)
 {
-  LatentSlot *s = data;
-  if (!g_atomic_ref_count_dec (&s->ref))
-    return;
-  g_clear_pointer (&s->latent, tsr_image_unref);
-  g_clear_pointer (&s->surface, cairo_surface_destroy);
-  g_weak_ref_clear (&s->window);
-  g_mutex_clear (&s->lock);
-  g_free (s);
+  Latent *l = data;
+  g_clear_pointer (&l->latent, tsr_image_unref);
+  g_clear_pointer (&l->surface, cairo_surface_destroy);
+  g_free (l);
 }
 
 typedef struct
@@ -53,7 +39,7 @@ typedef struct
   TsrSession *session;
   TsrProject params;
   gpointer progress;          /* tsr_window_progress_data_new */
-  LatentSlot *slot;
+  TsrLiveSlot *slot;
   GCancellable *cancellable;
   /* what was shown before, restored when the job is cancelled or fails */
   TsrImage *prev_img;
@@ -67,7 +53,7 @@ deconv_job_free (gpointer data)
   DeconvJob *j = data;
   g_clear_pointer (&j->session, tsr_session_unref);
   tsr_window_progress_data_free (j->progress);
-  latent_slot_unref (j->slot);
+  tsr_live_slot_unref (j->slot);
   g_clear_object (&j->cancellable);
   g_clear_pointer (&j->prev_img, tsr_image_unref);
   g_clear_pointer (&j->prev_surface, cairo_surface_destroy);
@@ -88,32 +74,17 @@ show_latent (TsrWindow *self, TsrImage *img, cairo_surface_t *surface)
   tsr_window_update_actions (self);
 }
 
-static gboolean
-latent_idle (gpointer data)
+/* Main thread (the slot's deliver): the newest latent of the current job. */
+static void
+deliver_latent (TsrWindow *self, gpointer payload)
 {
-  LatentSlot *s = data;
-  g_mutex_lock (&s->lock);
-  TsrImage *img = g_steal_pointer (&s->latent);
-  cairo_surface_t *surface = g_steal_pointer (&s->surface);
-  guint iteration = s->iteration;
-  double change = s->change;
-  s->pending = FALSE;
-  g_mutex_unlock (&s->lock);
-
-  TsrWindow *self = g_weak_ref_get (&s->window);
-  gint64 t0 = TSR_STALL_T0 ();
-  if (self && img && tsr_window_job_is_current (self, s->gen))
-    {
-      self->deconv_iteration = iteration;
-      show_latent (self, g_steal_pointer (&img), g_steal_pointer (&surface));
-      g_autofree char *msg = g_strdup_printf (_("Deconvolution: iteration %u, relative change %.2g"), iteration, change);
-      tsr_window_set_status_text (self, msg);
-    }
-  g_clear_pointer (&img, tsr_image_unref);
-  g_clear_pointer (&surface, cairo_surface_destroy);
-  g_clear_object (&self);
-  tsr_stall_note ("latent", t0);
-  return G_SOURCE_REMOVE;
+  Latent *l = payload;
+  self->deconv_iteration = l->iteration;
+  show_latent (self, g_steal_pointer (&l->latent), g_steal_pointer (&l->surface));
+  g_autofree char *msg = g_strdup_printf (_("Deconvolution: iteration %u, relative change %.2g"), l->iteration,
+                                          l->change);
+  tsr_window_set_status_text (self, msg);
+  latent_free (l);
 }
 
 /* Worker thread. */
@@ -123,22 +94,12 @@ iteration_cb (const TsrImage *latent, const TsrDeconvIterStats *stats, gpointer 
   DeconvJob *j = data;
   if (g_cancellable_is_cancelled (j->cancellable))
     return FALSE;
-  TsrImage *copy = tsr_image_copy (latent);
-  cairo_surface_t *surface = tsr_window_render_display (copy);
-  LatentSlot *s = j->slot;
-  g_mutex_lock (&s->lock);
-  g_clear_pointer (&s->latent, tsr_image_unref);
-  g_clear_pointer (&s->surface, cairo_surface_destroy);
-  s->latent = copy;
-  s->surface = surface;
-  s->iteration = stats->iteration;
-  s->change = stats->rel_change;
-  if (!s->pending)
-    {
-      s->pending = TRUE;
-      g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, latent_idle, latent_slot_ref (s), latent_slot_unref);
-    }
-  g_mutex_unlock (&s->lock);
+  Latent *l = g_new0 (Latent, 1);
+  l->latent = tsr_image_copy (latent);
+  l->surface = tsr_window_render_display (l->latent);
+  l->iteration = stats->iteration;
+  l->change = stats->rel_change;
+  tsr_live_slot_post (j->slot, l);
   return TRUE;
 }
 
@@ -253,11 +214,7 @@ tsr_window_deconvolve (TsrWindow *self)
   j->params = self->params;
   j->progress = tsr_window_progress_data_new (self, gen);
   j->cancellable = g_object_ref (cancellable);
-  j->slot = g_new0 (LatentSlot, 1);
-  g_atomic_ref_count_init (&j->slot->ref);
-  g_mutex_init (&j->slot->lock);
-  g_weak_ref_init (&j->slot->window, self);
-  j->slot->gen = gen;
+  j->slot = tsr_live_slot_new (self, gen, G_PRIORITY_DEFAULT_IDLE, "latent", deliver_latent, NULL, latent_free);
   j->prev_img = self->deconv_img ? tsr_image_ref (self->deconv_img) : NULL;
   j->prev_surface = self->deconv_surface ? cairo_surface_reference (self->deconv_surface) : NULL;
   j->prev_show = tsr_window_get_show (self);

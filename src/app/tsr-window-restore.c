@@ -10,42 +10,38 @@
 #include "tsr-config.h"
 #include <glib/gi18n.h>
 #include "tsr-window-private.h"
+#include "tsr-live-slot.h"
 
 /* seconds between snapshots (the engine also keeps their cost at ≤ ~10 % of training) */
 #define SNAPSHOT_SECONDS 2.0
 
+/* one training snapshot, rendered for display (the slot's payload); the mean of the frames
+ * comes with the first one only */
 typedef struct
 {
-  gatomicrefcount ref;
-  GMutex lock;
-  GWeakRef window;
-  guint gen;
-  TsrImage *latent;              /* newest snapshot not yet shown */
+  TsrImage *latent;
   cairo_surface_t *surface, *mean_surface;
   guint step, max_steps;
   double heldout;
-  gboolean pending;
-} LiveSlot;
-
-static LiveSlot *
-live_slot_ref (LiveSlot *s)
-{
-  g_atomic_ref_count_inc (&s->ref);
-  return s;
-}
+} Snapshot;
 
 static void
-live_slot_unref (gpointer data)
+snapshot_free (gpointer data)
 {
-  LiveSlot *s = data;
-  if (!g_atomic_ref_count_dec (&s->ref))
-    return;
-  g_clear_pointer (&s->latent, tsr_image_unref);
-  g_clear_pointer (&s->surface, cairo_surface_destroy);
-  g_clear_pointer (&s->mean_surface, cairo_surface_destroy);
-  g_weak_ref_clear (&s->window);
-  g_mutex_clear (&s->lock);
-  g_free (s);
+  Snapshot *sn = data;
+  g_clear_pointer (&sn->latent, tsr_image_unref);
+  g_clear_pointer (&sn->surface, cairo_surface_destroy);
+  g_clear_pointer (&sn->mean_surface, cairo_surface_destroy);
+  g_free (sn);
+}
+
+/* a newer snapshot replacing one not yet shown keeps its mean surface */
+static void
+snapshot_merge (gpointer old_payload, gpointer new_payload)
+{
+  Snapshot *o = old_payload, *n = new_payload;
+  if (!n->mean_surface)
+    n->mean_surface = g_steal_pointer (&o->mean_surface);
 }
 
 typedef struct
@@ -55,7 +51,7 @@ typedef struct
   TsrProject params;
   gpointer progress;          /* tsr_window_progress_data_new */
   GCancellable *cancellable;
-  LiveSlot *slot;
+  TsrLiveSlot *slot;
   /* worker only: the mean stack's stretch and its surface, made at the first snapshot */
   gboolean have_stretch;
   TsrStretch stretch;
@@ -70,7 +66,7 @@ restore_job_free (gpointer data)
   g_clear_pointer (&j->session, tsr_session_unref);
   tsr_window_progress_data_free (j->progress);
   g_clear_object (&j->cancellable);
-  live_slot_unref (j->slot);
+  tsr_live_slot_unref (j->slot);
   g_free (j);
 }
 
@@ -83,48 +79,30 @@ live_clear (TsrWindow *self)
   self->restore_live_step = 0;
 }
 
-static gboolean
-live_idle (gpointer data)
+/* Main thread (the slot's deliver): the newest snapshot of the current job. */
+static void
+deliver_snapshot (TsrWindow *self, gpointer payload)
 {
-  LiveSlot *s = data;
-  g_mutex_lock (&s->lock);
-  TsrImage *img = g_steal_pointer (&s->latent);
-  cairo_surface_t *surface = g_steal_pointer (&s->surface);
-  cairo_surface_t *mean_surface = g_steal_pointer (&s->mean_surface);
-  guint step = s->step, max_steps = s->max_steps;
-  double heldout = s->heldout;
-  s->pending = FALSE;
-  g_mutex_unlock (&s->lock);
-
-  TsrWindow *self = g_weak_ref_get (&s->window);
-  gint64 t0 = TSR_STALL_T0 ();
-  if (self && img && tsr_window_job_is_current (self, s->gen))
+  Snapshot *sn = payload;
+  g_clear_pointer (&self->restore_live_img, tsr_image_unref);
+  g_clear_pointer (&self->restore_live_surface, cairo_surface_destroy);
+  self->restore_live_img = g_steal_pointer (&sn->latent);
+  self->restore_live_surface = g_steal_pointer (&sn->surface);
+  if (sn->mean_surface)
     {
-      g_clear_pointer (&self->restore_live_img, tsr_image_unref);
-      g_clear_pointer (&self->restore_live_surface, cairo_surface_destroy);
-      self->restore_live_img = g_steal_pointer (&img);
-      self->restore_live_surface = g_steal_pointer (&surface);
-      if (mean_surface)
-        {
-          g_clear_pointer (&self->restore_live_mean_surface, cairo_surface_destroy);
-          self->restore_live_mean_surface = g_steal_pointer (&mean_surface);
-        }
-      self->restore_live_step = step;
-      self->restore_snapshots_shown++;
-      if (tsr_window_get_show (self) != TSR_SHOW_RESTORED)
-        tsr_window_set_show (self, TSR_SHOW_RESTORED);
-      else
-        tsr_window_show_current (self);
-      g_autofree char *msg = g_strdup_printf (_("Restoring: training step %u of at most %u, held-out loss %.4f"),
-                                              step, max_steps, heldout);
-      tsr_window_set_status_text (self, msg);
+      g_clear_pointer (&self->restore_live_mean_surface, cairo_surface_destroy);
+      self->restore_live_mean_surface = g_steal_pointer (&sn->mean_surface);
     }
-  g_clear_pointer (&img, tsr_image_unref);
-  g_clear_pointer (&surface, cairo_surface_destroy);
-  g_clear_pointer (&mean_surface, cairo_surface_destroy);
-  g_clear_object (&self);
-  tsr_stall_note ("restore latent", t0);
-  return G_SOURCE_REMOVE;
+  self->restore_live_step = sn->step;
+  self->restore_snapshots_shown++;
+  if (tsr_window_get_show (self) != TSR_SHOW_RESTORED)
+    tsr_window_set_show (self, TSR_SHOW_RESTORED);
+  else
+    tsr_window_show_current (self);
+  g_autofree char *msg = g_strdup_printf (_("Restoring: training step %u of at most %u, held-out loss %.4f"),
+                                          sn->step, sn->max_steps, sn->heldout);
+  tsr_window_set_status_text (self, msg);
+  snapshot_free (sn);
 }
 
 /* Worker thread (tsr_restore_run_full's snapshot callback). */
@@ -141,30 +119,15 @@ snapshot_cb (const TsrRestoreSnapshot *sn, gpointer data)
       tsr_stretch_auto (sn->mean, &j->stretch);
       j->have_stretch = TRUE;
     }
-  TsrImage *copy = tsr_image_copy (sn->latent);
-  cairo_surface_t *surface = tsr_render_surface (copy, &j->stretch, 1);
-  cairo_surface_t *mean_surface = j->mean_sent ? NULL : tsr_render_surface (sn->mean, &j->stretch, 1);
+  Snapshot *out = g_new0 (Snapshot, 1);
+  out->latent = tsr_image_copy (sn->latent);
+  out->surface = tsr_render_surface (out->latent, &j->stretch, 1);
+  out->mean_surface = j->mean_sent ? NULL : tsr_render_surface (sn->mean, &j->stretch, 1);
   j->mean_sent = TRUE;
-  LiveSlot *s = j->slot;
-  g_mutex_lock (&s->lock);
-  g_clear_pointer (&s->latent, tsr_image_unref);
-  g_clear_pointer (&s->surface, cairo_surface_destroy);
-  s->latent = copy;
-  s->surface = surface;
-  if (mean_surface)
-    {
-      g_clear_pointer (&s->mean_surface, cairo_surface_destroy);
-      s->mean_surface = mean_surface;
-    }
-  s->step = sn->step;
-  s->max_steps = sn->max_steps;
-  s->heldout = sn->heldout_loss;
-  if (!s->pending)
-    {
-      s->pending = TRUE;
-      g_idle_add_full (G_PRIORITY_DEFAULT, live_idle, live_slot_ref (s), live_slot_unref);
-    }
-  g_mutex_unlock (&s->lock);
+  out->step = sn->step;
+  out->max_steps = sn->max_steps;
+  out->heldout = sn->heldout_loss;
+  tsr_live_slot_post (j->slot, out);
 }
 
 typedef struct
@@ -285,11 +248,8 @@ tsr_window_restore (TsrWindow *self)
   j->progress = tsr_window_progress_data_new (self, gen);
   j->cancellable = g_object_ref (cancellable);
   j->prev_show = tsr_window_get_show (self);
-  j->slot = g_new0 (LiveSlot, 1);
-  g_atomic_ref_count_init (&j->slot->ref);
-  g_mutex_init (&j->slot->lock);
-  g_weak_ref_init (&j->slot->window, self);
-  j->slot->gen = gen;
+  j->slot = tsr_live_slot_new (self, gen, G_PRIORITY_DEFAULT, "restore latent", deliver_snapshot, snapshot_merge,
+                               snapshot_free);
   self->run_workers++;
   tsr_window_set_status_text (self, _("Restoring: training a network on this session…"));
   GTask *task = g_task_new (self, cancellable, restore_done, NULL);
