@@ -1012,6 +1012,23 @@ test_colour (void)
         }
       g_test_message ("star (%.1f, %.1f), %.0f e: luminance restored / mean stack %.4f", x, y, s->flux,
                       (fr[0] + fr[1] + fr[2]) / (fm[0] + fm[1] + fm[2]));
+      if (g_getenv ("TSR_RESTORE_DUMP"))
+        {
+          /* measurement runs: the training-mode latent, the residual and the model (ADU of
+           * the reference, luminance) from the engine's dump */
+          static const char *const dn[] = { "xtrain.fits", "resid.fits", "model.fits", "xgiven.fits" };
+          double v[4];
+          for (int d = 0; d < 4; d++)
+            {
+              g_autofree char *pp = g_build_filename (g_getenv ("TSR_RESTORE_DUMP"), dn[d], NULL);
+              g_autoptr (TsrImage) di = tsr_fits_read (pp, NULL);
+              v[d] = di ? aperture (di, x, y, ap, NULL) : NAN;
+            }
+          double lum = (fm[0] + fm[1] + fm[2]) / 3, lr2 = (fr[0] + fr[1] + fr[2]) / 3;
+          g_test_message ("   dump: latent (inference) %.0f, training latent %.0f, residual %.0f, model %.0f, mean stack %.0f, "
+                          "unthinned input with the training statistics %.0f",
+                          lr2, v[0], v[1], v[2], lum, v[3]);
+        }
       if (g_getenv ("RDIAG"))
         {
           /* raw ring sums (no background taken off) of the luminance: restored, mean stack, smooth map */

@@ -16,6 +16,7 @@
 #include "tsr-deconv.h"
 #include "tsr-demosaic.h"
 #include "tsr-error.h"
+#include "tsr-fits.h"
 #include "tsr-frame-file.h"
 #include "tsr-nn-train.h"
 #include "tsr-psf.h"
@@ -66,6 +67,10 @@ typedef struct
   guint16 *ccnt;         /* W · H */
   /* where pixels may be held out (1): sky, not sources (NULL: everywhere) */
   guint8 *hold_ok;
+  /* Σ over the used frames of (y − b0) ÷ the scale and their count per pixel: a held-out
+   * pixel's input is the mean of the other frames there (load_input) */
+  float *msum;           /* W · H */
+  guint16 *mcnt;         /* W · H */
 } Job;
 
 /* ---------------------------------------------------------------------------------------
@@ -773,12 +778,13 @@ load_input (const Job *j, Bufs *b, int x0, int y0, double frac, guint64 seed)
     {
       const RFrame *f = &j->frames[j->used[u]];
       float *z = b->Z->data + (gsize) u * lw * lh;
-      /* inverted dropout: the pixels that are not held out are scaled by 1 / (1 − frac), so
-       * the input's expectation during training is that of inference (no pixel held out);
-       * without it the encoder learnt to amplify the thinned input and the latent read
-       * bright where the batch-norm statistics did not absorb it (random crops, whose
-       * statistics come from unthinned tiles: isolated stars 15–19 % bright; docs/restore.md) */
-      float is1 = (float) (1.0 / f->rms), is = (float) (1.0 / f->rms / (frac > 0 ? 1.0 - frac : 1.0));
+      /* a held-out pixel's input is the mean of the other frames at that pixel (× this
+       * frame's scale): its own noise stays out of the input, and the input's level and
+       * variance stay those of inference. Zeros there (with or without the inverted
+       * dropout's 1 / (1 − frac) on the rest) made the encoder's response depend on the
+       * thinning in proportion to the signal: a bright star's latent held 53.9k e in
+       * training and 42.5k at inference (docs/restore.md, round 6). */
+      float is1 = (float) (1.0 / f->rms);
       for (int yy = 0; yy < lh; yy++)
         for (int xx = 0; xx < lw; xx++)
           {
@@ -788,8 +794,16 @@ load_input (const Job *j, Bufs *b, int x0, int y0, double frac, guint64 seed)
               {
                 gsize k = (gsize) y * j->W + x;
                 gboolean may = frac > 0 && (!j->hold_ok || j->hold_ok[k]);
-                if (f->m[k] && !(may && held_out (seed, u, k, frac)))
-                  v = (float) ((f->y[k] - plane_at (f->plane, x, y)) * (may ? is : is1));
+                if (f->m[k])
+                  {
+                    double d = f->y[k] - plane_at (f->plane, x, y);
+                    if (may && held_out (seed, u, k, frac))
+                      {
+                        int mo = (int) j->mcnt[k] - 1;
+                        d = mo > 0 ? f->scale * (j->msum[k] - d / f->scale) / mo : 0;
+                      }
+                    v = (float) (d * is1);
+                  }
               }
             z[(gsize) yy * lw + xx] = v;
           }
@@ -1085,6 +1099,8 @@ job_clear (Job *j)
   g_free (j->csum);
   g_free (j->ccnt);
   g_free (j->hold_ok);
+  g_free (j->msum);
+  g_free (j->mcnt);
   g_mutex_clear (&j->lock);
   if (j->ref_stars)
     g_array_free (j->ref_stars, TRUE);
@@ -1341,6 +1357,8 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
 
   /* mean stack of the same frames (background-subtracted, scaled) */
   res->mean = tsr_image_new (W, H, 1);
+  j->msum = g_new (float, (gsize) W * H);
+  j->mcnt = g_new (guint16, (gsize) W * H);
   for (gsize k = 0; k < (gsize) W * H; k++)
     {
       double sum = 0;
@@ -1356,6 +1374,8 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
         }
       res->mean->data[k] = m ? (float) (sum / m) : 0.0f;
       res->mean->mask[k] = m > 0;
+      j->msum[k] = (float) sum;
+      j->mcnt[k] = (guint16) m;
     }
   res->seconds_stage = (g_get_monotonic_time () - t0) / 1e6;
 
@@ -1367,12 +1387,13 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   res->crop_h = oh;
   gsize step_bytes = (gsize) (2 * K + 4) * n * lw * lh * sizeof (float) + (gsize) (n + 8) * lw * lh * 8 * 2;
   /* + the tile buffers of the batch-norm statistics and the inference (Z, R×K, CAT: 2K + 1
-   * planes per frame of (256 + 2 halo)², halo ≤ 4 FWHM + 1), the L1 prior's sky map and the
+   * planes per frame of (256 + 2 halo)², halo ≤ 4 FWHM + 1), the held-out fill's sum and count
+   * (6 bytes per px), the L1 prior's sky map and the
    * smooth map's image (restore.diffuse: W·H·5) with its crop buffers (12 bytes per crop px) */
   gsize tile_side = (gsize) MIN (256, MAX (W, H)) + 2 * (gsize) MAX (8, ceil (4.0 * res->median_fwhm) + 1);
   /* colour: the chroma sums (14 bytes per px) and, at the end, the mean stack's channels, their
    * products, two smoothed planes and the RGB result (40 bytes per px) */
-  res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * (rp->diffuse > 0 ? 14 : 9)
+  res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * (rp->diffuse > 0 ? 20 : 15)
                          + (j->csum ? (gsize) W * H * 54 : 0)
                          + (rp->diffuse > 0 ? (gsize) ow * oh * 12 : 0)
                          + (gsize) (2 * K + 2) * n * tile_side * tile_side * sizeof (float)
@@ -1649,6 +1670,85 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   res->best_step = best_step;
   net_restore (&net, best);
   g_free (best);
+  /* trained on the whole image, the result is the kept weights' own training forward pass:
+   * the latent whose model the data term fitted (batch statistics of the padded latent, the
+   * held-out pixels filled). Inference with the whole image's statistics (image pixels
+   * only) read a bright star's flux 14 % lower (52.3k against 44.9k e; docs/restore.md,
+   * round 6). */
+  TsrImage *whole_x = NULL;
+  if (ok && whole)
+    {
+      load_input (j, &b, -rf, -rf, frac, hseed);
+      encode (&net, &b, ENC_BATCH, n_threads);
+      const float s = net.out_scale;
+      whole_x = tsr_image_new (W, H, 1);
+      for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+          {
+            float pv = b.P->data[(gsize) (y + rf) * lw + x + rf];
+            whole_x->data[(gsize) y * W + x] = pv > 0 ? s * pv : 0.0f;
+          }
+    }
+  if (ok && whole && g_getenv ("TSR_RESTORE_DUMP"))
+    {
+      /* measurement runs: the kept weights' training-mode latent (thinned input, batch
+       * statistics) and the mean over frames of the data minus the model, ÷ the scale */
+      const char *dd = g_getenv ("TSR_RESTORE_DUMP");
+      load_input (j, &b, -rf, -rf, frac, hseed);
+      encode (&net, &b, ENC_BATCH, n_threads);
+      const float s = net.out_scale;
+      g_autoptr (TsrImage) xt = tsr_image_new (W, H, 1), rs = tsr_image_new (W, H, 1), md = tsr_image_new (W, H, 1);
+      for (gsize i = 0; i < (gsize) lw * lh; i++)
+        X[i] = b.P->data[i] > 0 ? s * b.P->data[i] : 0.0f;
+      tsr_conv_spectrum (cw, X, lw, lh, Xs);
+      for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+          {
+            gsize k = (gsize) y * W + x;
+            Cq[k] = net.gx > 0 ? s * diffuse_at (&net, x, y, NULL, NULL) : 0;
+            xt->data[k] = X[(gsize) (y + rf) * lw + x + rf] + Cq[k];
+            xt->mask[k] = rs->mask[k] = md->mask[k] = 1;
+          }
+      for (int u = 0; u < n; u++)
+        {
+          const RFrame *f = &j->frames[j->used[u]];
+          tsr_conv_forward_spec (cw, Xs, kspec[u], lw, lh, yh);
+          const float *bk = net.bkg.value + 3 * u;
+          for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+              {
+                gsize k = (gsize) y * W + x;
+                double bg = plane_at (f->plane, x, y);
+                double ux = 2.0 * x / MAX (W - 1, 1) - 1, uy = 2.0 * y / MAX (H - 1, 1) - 1;
+                double model = f->scale * (yh[k] + Cq[k]) + bg + f->rms * (bk[0] + bk[1] * ux + bk[2] * uy);
+                if (f->m[k])
+                  {
+                    rs->data[k] += (float) ((f->y[k] - model) / f->scale / n);
+                    md->data[k] += (float) ((model - bg) / f->scale / n);
+                  }
+              }
+        }
+      /* the unthinned input through the training's batch statistics */
+      g_autoptr (TsrImage) xg = tsr_image_new (W, H, 1);
+      load_input (j, &b, -rf, -rf, 0, hseed);
+      encode (&net, &b, ENC_GIVEN, n_threads);
+      for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+          {
+            gsize k = (gsize) y * W + x;
+            float pv = b.P->data[(gsize) (y + rf) * lw + x + rf];
+            xg->data[k] = (pv > 0 ? s * pv : 0) + Cq[k];
+            xg->mask[k] = 1;
+          }
+      g_autofree char *p4 = g_build_filename (dd, "xgiven.fits", NULL);
+      tsr_fits_write (p4, xg, NULL, NULL);
+      g_autofree char *p1 = g_build_filename (dd, "xtrain.fits", NULL);
+      g_autofree char *p2 = g_build_filename (dd, "resid.fits", NULL);
+      g_autofree char *p3 = g_build_filename (dd, "model.fits", NULL);
+      tsr_fits_write (p1, xt, NULL, NULL);
+      tsr_fits_write (p2, rs, NULL, NULL);
+      tsr_fits_write (p3, md, NULL, NULL);
+    }
   for (int u = 0; u < n; u++)
     tsr_conv_spectrum_free (kspec[u]);
   g_free (kspec);
@@ -1682,16 +1782,27 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
    * BN_REFRESH steps). Each crop's own statistics made the latent depend on what else the
    * crop held (isolated stars 16–19 % too bright, docs/restore.md). */
   gint64 t2 = g_get_monotonic_time ();
-  if (whole)
-    bn_global_stats (&net, j, &ib, T, halo, 0, n_threads);
-  res->image = tsr_image_new (W, H, 1);
   if (net.gx > 0)
     {
       res->smooth = tsr_image_new (W, H, 1);
       smooth_image (&net, res->smooth, res->mean->mask);
     }
-  ok = infer_tiles (&net, j, &ib, T, halo, n_threads, res->image, res->smooth, res->mean->mask, progress, progress_data,
-                    cancellable, error);
+  if (whole_x)
+    {
+      /* the training forward pass above, plus the smooth map */
+      res->image = whole_x;
+      for (gsize k = 0; k < (gsize) W * H; k++)
+        {
+          res->image->data[k] += res->smooth ? res->smooth->data[k] : 0.0f;
+          res->image->mask[k] = res->mean->mask[k];
+        }
+    }
+  else
+    {
+      res->image = tsr_image_new (W, H, 1);
+      ok = infer_tiles (&net, j, &ib, T, halo, n_threads, res->image, res->smooth, res->mean->mask, progress,
+                        progress_data, cancellable, error);
+    }
   bufs_clear (&ib);
   net_clear (&net);
   res->seconds_infer = (g_get_monotonic_time () - t2) / 1e6;
