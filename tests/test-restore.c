@@ -871,10 +871,12 @@ setup_colour (void)
   TsrSynthParams p;
   tsr_synth_params_init (&p);
   p.n_frames = 10;
-  p.width = 256;
-  p.height = 192;
+  /* 320 × 256 with 220 stars: 16 isolated stars of 1.2e3–2e5 e for the flux (256 × 192
+   * with 140 had 5, one of which decided the sum; docs/restore.md round 6) */
+  p.width = 320;
+  p.height = 256;
   p.seed = 47;
-  p.n_stars = 140;
+  p.n_stars = 220;
   p.star_flux_min = 80;
   p.star_power = 0.6;
   p.extended = FALSE;
@@ -895,7 +897,7 @@ setup_colour (void)
     p.field_psf = g_ascii_strtod (g_getenv ("RFIELD"), NULL);
   co_session = tsr_test_synth_session (&p, NULL, "restore-colour", &co_dir, &co_truth);
   TsrProject pr;
-  co_res = restore_for_test (co_session, &pr, 256);
+  co_res = restore_for_test (co_session, &pr, 320);
   g_test_message ("colour session: %u frames, %u steps, best %u (%s), median FWHM %.2f, stage %.1f s, train %.1f s, "
                   "infer %.1f s",
                   co_res->n_frames, co_res->steps, co_res->best_step, co_res->stop, co_res->median_fwhm,
@@ -920,7 +922,7 @@ test_colour (void)
       for (guint i = 0; i < co_truth->stars->len; i++)
         {
           const TsrSynthStar *s = &g_array_index (co_truth->stars, TsrSynthStar, i);
-          if (s->flux < 2e3 || s->flux > 1e5)
+          if (s->flux < 1e3 || s->flux > 2e5)
             continue;
           double x, y;
           sky_to_ref (co_truth, r->reference, s->x, s->y, &x, &y);
@@ -973,18 +975,19 @@ test_colour (void)
       mc[c] = plane_copy (r->mean, c);
       tc[c] = plane_copy (tsharp, c);
     }
-  /* isolated stars (no star of ≥ 2 % of the flux within 3 FWHM), 2e3–1e5 e: per-channel flux
+  /* isolated stars (no star of ≥ 2 % of the flux within 3 FWHM), 1e3–2e5 e: per-channel flux
    * in 3 FWHM (restored against the mean stack and the sharp truth), colour R/G and B/G
-   * against the mean stack's and the truth's, and the fringe: the colour of the ring 1–2.5
+   * against the mean stack's and the truth's, and the fringe: the off-colour light of the ring 1–2.5
    * FWHM against the core's */
   double ap = 3 * fwhm, sr[3] = { 0 }, sm[3] = { 0 }, st[3] = { 0 };
   GArray *dcr = g_array_new (FALSE, FALSE, sizeof (double)), *dcm = g_array_new (FALSE, FALSE, sizeof (double));
   GArray *frr = g_array_new (FALSE, FALSE, sizeof (double)), *frm = g_array_new (FALSE, FALSE, sizeof (double));
-  guint ns = 0;
+  guint ns = 0, nc = 0;
+  GArray *lum_bright = g_array_new (FALSE, FALSE, sizeof (double));
   for (guint i = 0; i < co_truth->stars->len; i++)
     {
       const TsrSynthStar *s = &g_array_index (co_truth->stars, TsrSynthStar, i);
-      if (s->flux < 2e3 || s->flux > 1e5)
+      if (s->flux < 1e3 || s->flux > 2e5)
         continue;
       double x, y;
       sky_to_ref (co_truth, ref, s->x, s->y, &x, &y);
@@ -1055,11 +1058,25 @@ test_colour (void)
                               edges[e2 + 1], np, a, b, c2);
             }
         }
+      double lrat = (fr[0] + fr[1] + fr[2]) / (fm[0] + fm[1] + fm[2]);
+      if (s->flux >= 5e3)
+        g_array_append_val (lum_bright, lrat);
+      ns++;
+      /* colour and fringe on the stars of ≥ 2e3 e (the fainter ones' ring colour is noise:
+       * the restored ring sum is near 0) */
+      if (s->flux < 2e3)
+        continue;
+      nc++;
       for (int c = 0; c < 3; c += 2)
         {
           double truth_ratio = s->color[c] / s->color[1];
           double d = fr[c] / fr[1] / truth_ratio - 1, dm = fm[c] / fm[1] / truth_ratio - 1;
-          double f = (rr[c] / rr[1]) / (cr[c] / cr[1]) - 1, f2 = (rm[c] / rm[1]) / (cm[c] / cm[1]) - 1;
+          /* the ring's off-colour flux (its channel c minus its G at the core's colour) as a
+           * fraction of the star's flux in c: the ring colour's error weighted by the light
+           * the ring holds (the restored ring holds almost none, so its colour alone is
+           * noise: 56 % against the mean stack's 8.5 % on round 6's sample) */
+          double f = (rr[c] - rr[1] * cr[c] / cr[1]) / (cr[c] + rr[c]);
+          double f2 = (rm[c] - rm[1] * cm[c] / cm[1]) / (cm[c] + rm[c]);
           d = fabs (d);
           dm = fabs (dm);
           f = fabs (f);
@@ -1069,7 +1086,6 @@ test_colour (void)
           g_array_append_val (frr, f);
           g_array_append_val (frm, f2);
         }
-      ns++;
     }
   g_array_sort (dcr, cmp_double);
   g_array_sort (dcm, cmp_double);
@@ -1081,35 +1097,42 @@ test_colour (void)
                     "mean stack / sharp truth %.4f",
                     cn[c], ns, sr[c] / sm[c], sr[c] / st[c], sm[c] / st[c]);
   g_test_message ("colour R/G, B/G against the truth's, median |error|: restored %.2f %%, mean stack %.2f %%; "
-                  "fringe (ring colour / core colour − 1), median: restored %.2f %%, mean stack %.2f %%",
+                  "fringe (ring flux off the core's colour / the star's flux), median: restored %.2f %%, mean stack %.2f %%",
                   100 * sorted_quantile (dcr, 0.5), 100 * sorted_quantile (dcm, 0.5), 100 * sorted_quantile (frr, 0.5),
                   100 * sorted_quantile (frm, 0.5));
-  g_assert_cmpuint (ns, >=, 5);
+  g_array_sort (lum_bright, cmp_double);
   double lr = (sr[0] + sr[1] + sr[2]) / (sm[0] + sm[1] + sm[2]);
-  g_test_message ("luminance: restored / mean stack %.4f", lr);
+  g_test_message ("luminance: restored / mean stack %.4f (%u stars; colour and fringe on %u of >= 2e3 e); per star, "
+                  "the %u of >= 5e3 e: median %.4f, range %.4f ... %.4f",
+                  lr, ns, nc, lum_bright->len, sorted_quantile (lum_bright, 0.5), g_array_index (lum_bright, double, 0),
+                  g_array_index (lum_bright, double, lum_bright->len - 1));
+  /* enough stars that no single one decides the sum (round 5's 5-star sample was decided
+   * by one 57,042 e star) */
+  g_assert_cmpuint (ns, >=, 15);
+  g_assert_cmpuint (nc, >=, 5);
   for (int c = 0; c < 3; c++)
     {
-      /* the measurement itself (the mean stack reads 2.6–3.0 % above the sharp truth here) */
+      /* the measurement itself (the mean stack reads 1.2–1.6 % below the sharp truth here) */
       g_assert_cmpfloat (fabs (sm[c] / st[c] - 1), <, 0.05);
       /* each channel's flux follows the luminance latent's: the colour step moves no flux
        * between channels (measured within 2 %) */
       g_assert_cmpfloat (fabs (sr[c] / sm[c] / lr - 1), <, 0.03);
     }
-  /* the issue's 3 % against the mean stack does NOT hold here: the luminance latent reads
-   * 0.82–0.84 on this session — and 0.785 with the same stars rendered mono (RMONO=1), so
-   * not the mosaic (0.989 on the sparse session; open, docs/restore.md round 5); guarded
-   * against getting worse */
-  g_assert_cmpfloat (lr, >, 0.75);
-  g_assert_cmpfloat (lr, <, 1.10);
+  /* the issue's target: each channel's flux within 3 % of the mean stack's. Round 5 read
+   * 0.82–0.84: the latent at inference (the whole image's batch statistics, unthinned
+   * input) was not the one training fitted; a bright star lost 25 % (docs/restore.md
+   * round 6) */
+  for (int c = 0; c < 3; c++)
+    g_assert_cmpfloat (fabs (sr[c] / sm[c] - 1), <, 0.03);
+  g_array_free (lum_bright, TRUE);
   /* the stars' colours are the mean stack's (a luminance result would be 1 : 1 : 1, off by
    * the stars' colours: the generator's R/G spans 0.65–1.35) … */
   g_assert_cmpfloat (sorted_quantile (dcr, 0.5), <, sorted_quantile (dcm, 0.5) + 0.02);
-  /* … and the sharper core has no colour rim of its own: the ring's colour is the core's
-   * within 15 % and closer than the mean stack's (measured 7.5–10.4 % against 14 % over
-   * builds, 5 stars; adding the mean stack's blurred colour difference to the sharp latent
-   * would make one) */
-  g_assert_cmpfloat (sorted_quantile (frr, 0.5), <, 0.15);
-  g_assert_cmpfloat (sorted_quantile (frr, 0.5), <, sorted_quantile (frm, 0.5));
+  /* … and the sharper core has no colour rim of its own: the ring's off-colour light is
+   * under 5 % of the star's flux and at most the mean stack's + 1 % (adding the mean
+   * stack's blurred colour difference to the sharp latent would make one) */
+  g_assert_cmpfloat (sorted_quantile (frr, 0.5), <, 0.05);
+  g_assert_cmpfloat (sorted_quantile (frr, 0.5), <, sorted_quantile (frm, 0.5) + 0.01);
   g_array_free (dcr, TRUE);
   g_array_free (dcm, TRUE);
   g_array_free (frr, TRUE);
