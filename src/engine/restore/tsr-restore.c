@@ -9,7 +9,7 @@
  *    each frame's PSF by FFT (deconv/'s exact operators) and the Huber loss on the non-held-
  *    out valid pixels is back-propagated through decoder and encoder; Adam updates θ and the
  *    background planes. The held-out loss is watched; the weights at its minimum are kept.
- * 3. Inference: global batch-norm statistics over the whole image (pass 1), then the
+ * 3. Inference: the kept step's batch-norm statistics (the whole image's), then the
  *    encoder on tiles with a halo ≥ its receptive field and ≥ 2 PSF widths (pass 2; the
  *    encoder is local, so the cores are exact and simply copied). */
 #include "tsr-restore.h"
@@ -1488,10 +1488,16 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       /* the crop: observed core (qx0, qy0) … + ow, oh; latent from qx0 − rf */
       int qx0 = whole ? 0 : g_rand_int_range (rng, 0, W - ow + 1);
       int qy0 = whole ? 0 : g_rand_int_range (rng, 0, H - oh + 1);
-      if (!whole && (step - 1) % BN_REFRESH == 0)
-        bn_global_stats (&net, j, &ib, T, halo, 6, n_threads);
+      /* the batch-norm statistics: the whole image's (unthinned input, image pixels), as
+       * inference uses them, refreshed every BN_REFRESH steps — on crops from ≤ 6 tiles, on
+       * the whole image from all of it. Batch statistics in training (the paper) are over
+       * the padded latent, whose zeros outside the image are 20–30 % of a small image, and
+       * the result then was a different function of the data than the one the loss
+       * fitted (docs/restore.md, round 6). */
+      if ((step - 1) % BN_REFRESH == 0)
+        bn_global_stats (&net, j, &ib, T, halo, whole ? 0 : 6, n_threads);
       load_input (j, &b, qx0 - rf, qy0 - rf, frac, hseed);
-      encode (&net, &b, whole ? ENC_BATCH : ENC_RUNNING, n_threads);
+      encode (&net, &b, ENC_RUNNING, n_threads);
       const float s = net.out_scale;
       for (gsize i = 0; i < (gsize) lw * lh; i++)
         X[i] = b.P->data[i] > 0 ? s * b.P->data[i] : 0.0f;
@@ -1585,7 +1591,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       l1 *= l1g;
       TsrNnConv pc = pw_conv (&net);
       tsr_nn_conv2d_backward (&pc, b.CAT, b.dP, b.dCAT, net.pw_w.grad, net.pw_b.grad);
-      enc_run (&net, &b, whole ? ENC_BATCH_BACK : ENC_RUNNING_BACK, n_threads);
+      enc_run (&net, &b, ENC_RUNNING_BACK, n_threads);
       TsrRestoreStepStats st = { (guint) step, (tn ? tl / tn : 0) + l1, 0, tsr_nn_adam_lr (&adam) };
       /* held-out loss of the weights that made this forward pass */
       double h = hn ? hl / hn : 0;
@@ -1670,32 +1676,14 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   res->best_step = best_step;
   net_restore (&net, best);
   g_free (best);
-  /* trained on the whole image, the result is the kept weights' own training forward pass:
-   * the latent whose model the data term fitted (batch statistics of the padded latent, the
-   * held-out pixels filled). Inference with the whole image's statistics (image pixels
-   * only) read a bright star's flux 14 % lower (52.3k against 44.9k e; docs/restore.md,
-   * round 6). */
-  TsrImage *whole_x = NULL;
-  if (ok && whole)
-    {
-      load_input (j, &b, -rf, -rf, frac, hseed);
-      encode (&net, &b, ENC_BATCH, n_threads);
-      const float s = net.out_scale;
-      whole_x = tsr_image_new (W, H, 1);
-      for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++)
-          {
-            float pv = b.P->data[(gsize) (y + rf) * lw + x + rf];
-            whole_x->data[(gsize) y * W + x] = pv > 0 ? s * pv : 0.0f;
-          }
-    }
   if (ok && whole && g_getenv ("TSR_RESTORE_DUMP"))
     {
-      /* measurement runs: the kept weights' training-mode latent (thinned input, batch
-       * statistics) and the mean over frames of the data minus the model, ÷ the scale */
+      /* measurement runs (docs/restore.md round 6): the kept weights' training forward pass
+       * (held-out pixels filled) and the mean over frames of the data minus the model and of
+       * the model, ÷ the scale; xgiven: the input without held-out pixels */
       const char *dd = g_getenv ("TSR_RESTORE_DUMP");
       load_input (j, &b, -rf, -rf, frac, hseed);
-      encode (&net, &b, ENC_BATCH, n_threads);
+      encode (&net, &b, ENC_RUNNING, n_threads);
       const float s = net.out_scale;
       g_autoptr (TsrImage) xt = tsr_image_new (W, H, 1), rs = tsr_image_new (W, H, 1), md = tsr_image_new (W, H, 1);
       for (gsize i = 0; i < (gsize) lw * lh; i++)
@@ -1776,33 +1764,21 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       return NULL;
     }
 
-  /* 3. inference: the encoder on tiles with the batch-norm statistics of the whole image:
-   * trained on the whole image, those of the kept weights (the batch statistics training
-   * used); trained on crops, those the kept step's forward pass used (refreshed every
-   * BN_REFRESH steps). Each crop's own statistics made the latent depend on what else the
-   * crop held (isolated stars 16–19 % too bright, docs/restore.md). */
+  /* 3. inference: the encoder on tiles with the batch-norm statistics the kept step's
+   * forward pass used (the whole image's, refreshed every BN_REFRESH steps; kept with the
+   * weights), so the result is the function of the data that the loss fitted. Each crop's
+   * own statistics made the latent depend on what else the crop held (isolated stars
+   * 16–19 % too bright), and the whole image's batch statistics over the padded latent cut
+   * a bright star's flux by 25 % (docs/restore.md rounds 3 and 6). */
   gint64 t2 = g_get_monotonic_time ();
   if (net.gx > 0)
     {
       res->smooth = tsr_image_new (W, H, 1);
       smooth_image (&net, res->smooth, res->mean->mask);
     }
-  if (whole_x)
-    {
-      /* the training forward pass above, plus the smooth map */
-      res->image = whole_x;
-      for (gsize k = 0; k < (gsize) W * H; k++)
-        {
-          res->image->data[k] += res->smooth ? res->smooth->data[k] : 0.0f;
-          res->image->mask[k] = res->mean->mask[k];
-        }
-    }
-  else
-    {
-      res->image = tsr_image_new (W, H, 1);
-      ok = infer_tiles (&net, j, &ib, T, halo, n_threads, res->image, res->smooth, res->mean->mask, progress,
-                        progress_data, cancellable, error);
-    }
+  res->image = tsr_image_new (W, H, 1);
+  ok = infer_tiles (&net, j, &ib, T, halo, n_threads, res->image, res->smooth, res->mean->mask, progress,
+                    progress_data, cancellable, error);
   bufs_clear (&ib);
   net_clear (&net);
   res->seconds_infer = (g_get_monotonic_time () - t2) / 1e6;
