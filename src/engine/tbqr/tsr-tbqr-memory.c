@@ -75,7 +75,9 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
       double s2 = (double) CLAMP (p->drizzle_scale, 1, 2) * CLAMP (p->drizzle_scale, 1, 2);
       int DC = bayer ? 3 : channels;
       sums = MAX (sums, npix * s2 * (24.0 * DC + 12) + (reject ? nstat * 8 : 0));
-      results = MAX (results, 2 * npix * s2 * (DC * 4 + 1) + 3 * npix * s2 * 5);
+      /* result and mean stack, weight, coverage and rejection maps, and the finish's two
+       * masks per value */
+      results = MAX (results, 2 * npix * s2 * (DC * 4 + 1) + 3 * npix * s2 * 5 + 2 * npix * s2 * DC);
       validate = MAX (validate, npix * s2 * 64);
     }
   double per_frame = npix * (channels * 4 + 1) * (1.0 + tsr_tbqr_accumulate_frame_factor (demosaic));
