@@ -962,6 +962,7 @@ job_clear (Job *j)
   g_free (j->x_cur);
   g_free (j->g);
   g_free (j->lb);
+  g_free (j->satcount);
   if (j->ref_stars)
     g_array_free (j->ref_stars, TRUE);
   if (j->gain_pts)
@@ -1052,6 +1053,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   j->s = s;
   j->W = s->width;
   j->H = s->height;
+  j->satcount = dp->mask_saturated ? g_new0 (guint16, (gsize) j->W * j->H) : NULL;
   j->cfa = s->channels == 1 ? s->cfa : TSR_CFA_NONE;
   j->Cd = s->channels;
   j->C = j->cfa != TSR_CFA_NONE ? 3 : s->channels;
@@ -1828,6 +1830,13 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       return NULL;
     }
   latent_image (j, j->momentum ? j->x_cur : j->x_old, mean, view);
+  {
+    /* saturated stars left as the frames recorded them (tsr-deconv-stage.c) */
+    g_autoptr (GArray) cores = g_array_new (FALSE, FALSE, sizeof (TsrDeconvSatCore));
+    tsr_deconv_saturated_cores (j, cores);
+    tsr_deconv_blend_saturated (cores, isfinite (res->median_fwhm) ? res->median_fwhm : 3.0, res->seed, view);
+    res->n_saturated_cores = cores->len;
+  }
   res->seconds_iterate = (g_get_monotonic_time () - t1) / 1e6;
 
   /* header: the reference frame's, plus the method's keywords */
@@ -1862,6 +1871,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     tsr_header_set_double (hd, "MF_SMOO", r == 1 ? dp->smooth : 0.0, "smoothness prior weight (0: none)");
     tsr_header_set_double (hd, "MF_FLOOR", dp->bright_floor, "floor round sources above this many sigma (0: none)");
     tsr_header_set_bool (hd, "MF_FSCAL", dp->fit_scale, "frame scales fitted with the latent");
+    tsr_header_set_int (hd, "MF_SATC", res->n_saturated_cores, "saturated stars kept from the seed, not deconvolved");
     tsr_header_set_double (hd, "MF_TFWHM", dp->target_fwhm, "target resolution FWHM, px (0: a point)");
     tsr_header_set_double (hd, "MF_GAIN", j->gain_used, j->gain_used > 0 && res->gain_estimated
                                                           ? "e-/ADU, estimated from the frames" : "e-/ADU for Poisson variance (0: none)");
