@@ -751,6 +751,26 @@ ring_profile (const TsrDeconvResult *r, const TsrImage *img, const TsrImage *mea
           }
         nst++;
       }
+    if (g_getenv ("DDEBUG_STAR"))
+      for (guint i = 0; i < iso->len; i++)
+        {
+          const Pt *s = &g_array_index (iso, Pt, i);
+          if (s->flux < flo || s->flux >= fhi || s->x < 16 || s->y < 16 || s->x > W - 16 || s->y > H - 16)
+            continue;
+          double in = 0, out = 0, far2 = 0;
+          int ni = 0, no = 0, nf = 0;
+          for (int y = (int) s->y - 15; y <= (int) s->y + 15; y++)
+            for (int x = (int) s->x - 15; x <= (int) s->x + 15; x++)
+              {
+                double d = hypot (x - s->x, y - s->y);
+                double v = img->data[(gsize) y * W + x] - t_ref * tdr->data[(gsize) y * W + x];
+                if (d >= 3 && d < 5) { in += v; ni++; }
+                else if (d >= 6 && d < 8) { out += v; no++; }
+                else if (d >= 11 && d < 15) { far2 += v; nf++; }
+              }
+          g_test_message ("%s star %.2f %.2f flux %.0f: frac %.2f %.2f, img-truth 3-5 px %.1f, 6-8 px %.1f (far %.1f)", label,
+                          s->x, s->y, s->flux, s->x - floor (s->x), s->y - floor (s->y), in / ni - far2 / nf, out / no - far2 / nf, far2 / nf);
+        }
     if (g_getenv ("DDEBUG_CORE"))
       for (int a = 0; a < 14; a++)
         {
