@@ -3,7 +3,7 @@
 bench/run-scale.sh, and report as one JSON object on stdout: wall seconds, exit status, peak RSS
 (VmHWM of the CLI, KiB), the largest temporary cache file the CLI held open (bytes allocated on
 disk, polled every 0.2 s through /proc/PID/fd: the file is unlinked, only the descriptor keeps
-it), the progress rows (time, phase, done, total, shown time left) and, with --cancel-at
+it), the progress rows (time, phase, done, total, shown time left, the CLI's RSS in KiB at the last poll) and, with --cancel-at
 PHASE:FRACTION, the seconds from SIGINT to the process' exit.
 
 Usage: scale-run.py [--cancel-at PHASE:FRACTION] -- COMMAND…"""
@@ -24,7 +24,7 @@ if pid == 0:
     os.environ['COLUMNS'] = '200'
     os.execvp(args[0], args)
 
-rows, buf, peak_kib, disk, tail = [], b'', 0, 0, ''
+rows, buf, peak_kib, rss_kib, disk, tail = [], b'', 0, 0, 0, ''
 t_kill = None
 status = None
 while True:
@@ -45,7 +45,7 @@ while True:
                 m = re.search(r'(\S.*?)\s+(\d+)/(\d+)\s+([\d.]+) s(?:\s+\((\d+) s left)?', s)
                 if m:
                     rows.append((time.time() - t0, m.group(1).strip(), int(m.group(2)), int(m.group(3)),
-                                 float(m.group(5)) if m.group(5) else None))
+                                 float(m.group(5)) if m.group(5) else None, rss_kib))
                     if cancel and t_kill is None and rows[-1][1] == cancel[0] and rows[-1][2] >= cancel[1] * rows[-1][3]:
                         os.kill(pid, signal.SIGINT)
                         t_kill = time.time()
@@ -55,6 +55,8 @@ while True:
             for line in f:
                 if line.startswith('VmHWM:'):
                     peak_kib = max(peak_kib, int(line.split()[1]))
+                elif line.startswith('VmRSS:'):
+                    rss_kib = int(line.split()[1])
         for n in os.listdir(f'/proc/{pid}/fd'):
             try:
                 link = os.readlink(f'/proc/{pid}/fd/{n}')

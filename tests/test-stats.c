@@ -244,12 +244,51 @@ test_eta (void)
             g_assert_cmpfloat_with_epsilon (tsr_eta_fraction (&e), done_units / total_units, 1e-9);
             if (left > 1)
               worst = MAX (worst, fabs (shown - left) / left);
+            /* phase B runs 1.3× slower than planned: once 8 of its items are done, B and C
+             * are estimated at its own rate */
+            if (slow && ph > 0 && d >= 8 && left > 1)
+              g_assert_cmpfloat (fabs (shown - left) / left, <, 1e-6);
           }
       if (!slow)
         g_assert_cmpfloat (worst, <, 1e-6);
       else
         g_assert_cmpfloat (worst, <, 0.3);
     }
+
+  /* The machine's load doubles halfway through the long first phase (other jobs start): the
+   * time left follows the new rate within a sixth of the phase — the estimate is taken from
+   * the latest quarter of the phase's items — where the rate of the whole run so far would
+   * still be 25 % short at the end of the phase; the phases to come are counted at the new
+   * rate as well. */
+  {
+    TsrEta e;
+    tsr_eta_init (&e, plan, 3, n);
+    double t = 0, worst_late = 0, worst_b = 0;
+    double per_item[3] = { sec_per_unit * plan[0].cost, 2 * sec_per_unit * plan[1].cost, 2 * sec_per_unit * plan[2].cost };
+    for (int ph = 0; ph < 3; ph++)
+      for (guint d = 0; d <= n; d++)
+        {
+          if (d > 0)
+            t += ph == 0 && d <= n / 2 ? per_item[0] : ph == 0 ? 2 * per_item[0] : per_item[ph];
+          tsr_eta_update (&e, plan[ph].phase, d, n, (gint64) (t * 1e6) + 1);
+          double left = 0;
+          for (int q = ph; q < 3; q++)
+            {
+              guint rest = q == ph ? n - d : n;
+              left += q == 0 ? 2 * per_item[0] * MIN (rest, n / 2) + per_item[0] * (rest > n / 2 ? rest - n / 2 : 0)
+                             : per_item[q] * rest;
+            }
+          double shown = tsr_eta_seconds_left (&e);
+          if (ph == 0 && d >= n / 2 + n / 6 && left > 1)
+            worst_late = MAX (worst_late, fabs (shown - left) / left);
+          if (ph > 0 && d >= 8 && left > 1)
+            worst_b = MAX (worst_b, fabs (shown - left) / left);
+        }
+    g_test_message ("load doubles halfway: worst error %.3f from a sixth of the phase after; phases B, C: %.2g",
+                    worst_late, worst_b);
+    g_assert_cmpfloat (worst_late, <, 0.05);
+    g_assert_cmpfloat (worst_b, <, 1e-6);
+  }
 }
 
 /* A frame cache that holds only part of the session (run.cache_disk_mb): the accumulate

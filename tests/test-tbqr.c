@@ -421,6 +421,19 @@ test_memory_plan (void)
   run.memory_budget_mb = 1024;
   g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 2000, &p, &run, &m2000, &e));
   g_assert_cmpuint (m2000.need, ==, need);
+  /* 2,000 frames beyond a 1 GiB cache file are read again in the later passes, each in flight
+   * with per_frame bytes instead of a cached frame's: the memory tier gives that up for both
+   * workers, so the peak (tier + frames in flight) is what 200 all-cached frames reach */
+  run.memory_budget_mb = 2048;
+  TsrTbqrMemory m200;
+  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &p, &run, &m200, &e));
+  run.cache_disk_mb = 1024;
+  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 2000, &p, &run, &m2000, &e));
+  gsize cached_frame = (gsize) 1920 * 1080 * (3 * 4 + 1);
+  g_assert_cmpuint (m200.cache_ram, ==, (gsize) (run.cache_memory_mb * mib));
+  g_assert_cmpuint (m2000.cache_ram + 2 * (m2000.per_frame - cached_frame), ==, m200.cache_ram);
+  tsr_run_params_init (&run);
+  run.n_threads = 2;
   /* three 12000 × 9000 mono frames do not fit 4 GiB: refused, with a need above it */
   run.memory_budget_mb = 4096;
   g_assert_false (tsr_tbqr_memory_plan (12000, 9000, 1, TSR_CFA_NONE, 3, &p, &run, &m, &e));

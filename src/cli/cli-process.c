@@ -141,6 +141,11 @@ cli_process (int argc, char **argv)
                            a->reg->n_frames - tsr_registration_n_valid (a->reg) + (w->n_used == 0),
                            a->reg->n_frames);
     }
+  /* weighed once and for all: the per-tile metrics and the tables accumulation does not
+   * read grow with the frame count (n_frames × n_tiles × 40 bytes) and would otherwise be
+   * held through the accumulation, where the run's memory peaks */
+  tsr_analysis_drop_tile_metrics (a);
+  tsr_weights_drop_tile_tables (w, report != NULL);
   TsrReconstruction *r = tsr_tbqr_accumulate (a, w, &p.tbqr, &p.run, cli_progress_cb, &prog, cli_cancellable (), &error);
   cli_progress_end (&prog);
   if (!r)

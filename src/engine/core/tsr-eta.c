@@ -51,6 +51,22 @@ tsr_eta_update (TsrEta *e, const char *phase, guint done, guint total, gint64 no
       if (e->cur >= 0)
         e->units_before += step_cost (&e->plan[e->cur], e->cur_alias) * e->cur_total;
       e->cur = k;
+      e->n_marks = 0;
+    }
+  guint d = MIN (done, total);
+  if (e->n_marks == 0 || d > e->marks[e->n_marks - 1].done)
+    {
+      if (e->n_marks == G_N_ELEMENTS (e->marks))
+        {
+          /* keep every other mark, the first and the span of the phase */
+          guint m = 0;
+          for (guint i = 0; i < e->n_marks; i += 2)
+            e->marks[m++] = e->marks[i];
+          e->n_marks = m;
+        }
+      e->marks[e->n_marks].t = now_us;
+      e->marks[e->n_marks].done = d;
+      e->n_marks++;
     }
   e->cur_alias = alias;
   e->cur_done = MIN (done, total);
@@ -93,6 +109,25 @@ tsr_eta_seconds_left (const TsrEta *e)
   if (e->cur < 0 || all <= 0 || done < 0.02 * all || e->t_last <= e->t_first)
     return -1;
   double rate = (e->t_last - e->t_first) / 1e6 / done; /* seconds per unit, this run */
+  /* the phase in progress, by its latest quarter of items (at least 8) */
+  if (e->n_marks >= 2)
+    {
+      const guint last = e->n_marks - 1;
+      guint span = e->marks[last].done - e->marks[0].done;
+      guint want = MAX (8u, span / 4);
+      guint i = last;
+      while (i > 0 && e->marks[last].done - e->marks[i].done < want)
+        i--;
+      guint items = e->marks[last].done - e->marks[i].done;
+      double secs = (e->marks[last].t - e->marks[i].t) / 1e6;
+      double c = step_cost (&e->plan[e->cur], e->cur_alias);
+      if (items >= 8 && secs >= 1.0 && c > 0)
+        {
+          double per_item = secs / items;
+          double here = c * (e->cur_total - e->cur_done);
+          return per_item * (e->cur_total - e->cur_done) + per_item / c * (all - done - here);
+        }
+    }
   return rate * (all - done);
 }
 

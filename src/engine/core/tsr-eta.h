@@ -30,6 +30,10 @@ typedef struct
   double units_before;   /* work of the finished phases */
   gint64 t_first;        /* µs of the first report of a planned phase */
   gint64 t_last;
+  /* the current phase's progress over time (thinned to every other mark when full): its
+   * recent rate follows a machine whose load changes during a long run */
+  struct { gint64 t; guint done; } marks[64];
+  guint n_marks;
 } TsrEta;
 
 /* n_items: the item count the phases are expected to have (the session's frames), 0 when not
@@ -39,7 +43,11 @@ void   tsr_eta_init (TsrEta *e, const TsrEtaPhase *plan, guint n_plan, guint n_i
  * plan are ignored. */
 void   tsr_eta_update (TsrEta *e, const char *phase, guint done, guint total, gint64 now_us);
 /* Seconds left for the whole plan, or a negative number while there is too little to go by
- * (nothing planned seen yet, or under 2 % of the work done). */
+ * (nothing planned seen yet, or under 2 % of the work done). Once the phase in progress has
+ * done 8 items over a second or more, its own rate over the latest quarter of its items (at
+ * least 8) times the plan's relative costs gives the time left — of this phase and of those
+ * to come — so a phase that runs slower than planned, or a machine whose load changes, is
+ * followed within a few items; before that, the rate of the whole run so far. */
 double tsr_eta_seconds_left (const TsrEta *e);
 /* Fraction of the planned work done, 0…1. */
 double tsr_eta_fraction (const TsrEta *e);

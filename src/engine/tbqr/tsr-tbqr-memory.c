@@ -1,6 +1,7 @@
 /* tsr-tbqr-memory.c — the memory plan of a TBQR run; see tsr-tbqr-memory.h. */
 #include "tsr-tbqr-memory.h"
 #include "tsr-error.h"
+#include "tsr-frame-cache.h"
 
 #include <glib/gi18n.h>
 
@@ -90,6 +91,14 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
   double cache_frame = npix * (C * 4 + 1);
   double cache_all = cache_frame * n_frames;
   double cache = run->frame_cache ? MIN (MIN (run->cache_memory_mb * MIB, cache_all), MAX (left, 0.0)) : 0.0;
+  /* Frames the cache will not hold (a long session beyond run.cache_disk_mb or the free
+   * space) are read, demosaiced and warped again in each later pass: a frame in flight then
+   * takes per_frame instead of a cached frame's cache_frame. The memory tier gives that
+   * difference up for every worker, so the run's peak does not grow with the share of frames
+   * read again — 2,000 frames peak where 200 do (issue #19). */
+  if (cache > 0
+      && tsr_frame_cache_expected_fraction (width, height, channels, cfa, n_frames, p, run, (gsize) cache) < 1.0)
+    cache = MAX (0.0, cache - threads * MAX (per_frame - cache_frame, 0.0));
   m->cache_ram = (gsize) cache;
   /* the accumulation's frames in flight share what the sums and the cache leave */
   m->accumulate_budget = (gsize) MAX ((double) m->budget - TSR_TBQR_MEMORY_OVERHEAD - MAX (sums, stats_pass) - cache,

@@ -871,8 +871,15 @@ tsr_analysis_copy (const TsrAnalysis *a)
   c->cache = NULL;
   c->tiles = g_memdup2 (a->tiles, sizeof (TsrTile) * a->n_tiles);
   c->frames = g_memdup2 (a->frames, sizeof (TsrFrameMetrics) * n);
-  c->tile_metrics = g_memdup2 (a->tile_metrics, sizeof (TsrTileMetrics) * n * a->n_tiles);
+  c->tile_metrics = a->tile_metrics ? g_memdup2 (a->tile_metrics, sizeof (TsrTileMetrics) * n * a->n_tiles) : NULL;
   return c;
+}
+
+void
+tsr_analysis_drop_tile_metrics (TsrAnalysis *a)
+{
+  g_return_if_fail (a != NULL);
+  g_clear_pointer (&a->tile_metrics, g_free);
 }
 
 void
@@ -1030,6 +1037,12 @@ tsr_tbqr_weigh_with_choices (TsrAnalysis *a, const TsrTbqrParams *p, const guint
 {
   if (!tsr_tbqr_params_validate (p, error))
     return NULL;
+  if (!a->tile_metrics)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FAILED,
+                   _("this analysis can no longer be weighed: its per-tile metrics were freed after the last weighing"));
+      return NULL;
+    }
   /* The gate may have changed: re-apply it on a private copy of the registration table
    * (cheap), so weighing stays a pure function of the analysis and the parameters. */
   TsrRegisterParams rp = a->reg->params;
@@ -1341,6 +1354,15 @@ tsr_weights_ref (TsrWeights *w)
 {
   g_atomic_int_inc (&w->ref_count);
   return w;
+}
+
+void
+tsr_weights_drop_tile_tables (TsrWeights *w, gboolean keep_quality)
+{
+  g_return_if_fail (w != NULL);
+  g_clear_pointer (&w->l, g_free);
+  if (!keep_quality)
+    g_clear_pointer (&w->q_local, g_free);
 }
 
 void

@@ -138,6 +138,11 @@ void          tsr_analysis_unref (TsrAnalysis *a);
  * warps frames itself. Never copy a TsrAnalysis by value (its pointers would be freed
  * twice); use this. */
 TsrAnalysis  *tsr_analysis_copy (const TsrAnalysis *a);
+/* Frees the per-frame, per-tile metrics (n_frames × n_tiles × 32 bytes: at 2,000 frames of
+ * 1080 × 1920 about 140 MB, the largest thing that grows with the frame count) once the
+ * session has been weighed for the last time. Accumulation, validation, diagnostics and
+ * the report do not read them; tsr_tbqr_weigh on such an analysis fails with a clear error. */
+void          tsr_analysis_drop_tile_metrics (TsrAnalysis *a);
 
 /* Pure function of the analysis and the weighting/gate/cluster parameters. */
 TsrWeights   *tsr_tbqr_weigh (TsrAnalysis *a, const TsrTbqrParams *p, GError **error);
@@ -147,6 +152,10 @@ TsrWeights   *tsr_tbqr_weigh_with_choices (TsrAnalysis *a, const TsrTbqrParams *
                                            GError **error);
 TsrWeights   *tsr_weights_ref (TsrWeights *w);
 void          tsr_weights_unref (TsrWeights *w);
+/* Frees the per-tile tables accumulation does not read: L (w->l) and, unless keep_quality
+ * (the report's and the window's quality maps read it), Q_local (w->q_local). Both become
+ * NULL; w->w, the weights accumulation uses, stays. */
+void          tsr_weights_drop_tile_tables (TsrWeights *w, gboolean keep_quality);
 
 typedef struct
 {
