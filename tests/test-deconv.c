@@ -339,8 +339,8 @@ setup_once (void)
     pl.deconv.iterations = 1;
   res_l2 = tsr_deconv_run (session, &pl.deconv, &pl.tbqr, &pl.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
-  g_test_message ("deconv: gain %.3f, %u frames, %u iterations%s, median FWHM %.2f, PSF radius %d, %u PSFs from stars, stage %.1f s, iterate %.1f s",
-                  res->gain, res->n_frames, res->iterations, res->early_stopped ? " (early stop)" : "", res->median_fwhm,
+  g_test_message ("deconv: gain %.3f, pedestal %.2f, %u frames, %u iterations%s, median FWHM %.2f, PSF radius %d, %u PSFs from stars, stage %.1f s, iterate %.1f s",
+                  res->gain, res->pedestal[0], res->n_frames, res->iterations, res->early_stopped ? " (early stop)" : "", res->median_fwhm,
                   res->psf_radius, res->n_psf_stars, res->seconds_stage, res->seconds_iterate);
 }
 
