@@ -341,6 +341,12 @@ test_eta_partial_cache (void)
    * cost, cache or not: expected, it is counted at that cost before it begins; reported
    * under its name, it is counted so even when it was not expected */
   TsrEtaPhase dz[4];
+  /* a frame the cache does not hold is demosaiced and warped again for drizzle's rejection
+   * test: drizzling costs more the fewer frames are cached */
+  tsr_eta_plan_tbqr_mixed (0.3, dz);
+  g_assert_cmpfloat (dz[3].alias_cost, >, plan[3].alias_cost - 1e-12);
+  g_assert_cmpfloat (dz[3].alias_cost, <, uncached[3].alias_cost);
+  g_assert_cmpfloat (dz[3].alias_cost, >, cached[3].alias_cost);
   tsr_eta_plan_tbqr_mixed (1.0, dz);
   g_assert_cmpfloat (dz[3].alias_cost, >, 2 * dz[3].cost);
   for (int expect = 0; expect <= 1; expect++)

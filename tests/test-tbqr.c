@@ -350,6 +350,42 @@ test_bayer_photometry (void)
       g_assert_cmpuint (v->n_matched, >=, 40);
       g_assert_cmpfloat (fabs (v->flux_ratio - 1.0), <=, 0.01);
       g_assert_cmpfloat (v->noise_ratio, <=, 1.1);
+      if (methods[i] == TSR_COLOR_DEMOSAIC_FRAMES)
+        {
+          /* what `process` does for a long session (issue #19): each frame's star list freed
+           * once analysed, the per-tile metrics and the L / Q tables once weighed — same
+           * weights, same result, and the analysis can no longer be weighed */
+          TsrProject pd = pm;
+          pd.tbqr.reg.drop_star_lists = TRUE;
+          g_autoptr (TsrAnalysis) a2 = tsr_tbqr_analyse (s, &pd.tbqr, &pd.run, NULL, NULL, NULL, &e);
+          g_assert_no_error (e);
+          guint kept = 0;
+          for (guint f = 0; f < a2->reg->n_frames; f++)
+            {
+              kept += a->reg->frames[f].stars != NULL;
+              g_assert_true ((a2->reg->frames[f].stars != NULL) == (f == a2->reg->reference));
+            }
+          g_assert_cmpuint (kept, ==, a->reg->n_frames);
+          g_assert_cmpmem (a2->frames, sizeof (TsrFrameMetrics) * a2->reg->n_frames, a->frames,
+                           sizeof (TsrFrameMetrics) * a->reg->n_frames);
+          g_autoptr (TsrWeights) w2 = tsr_tbqr_weigh (a2, &pd.tbqr, &e);
+          g_assert_no_error (e);
+          g_assert_cmpmem (w2->w, sizeof (float) * w2->n_frames * w2->n_tiles, w->w,
+                           sizeof (float) * w->n_frames * w->n_tiles);
+          tsr_analysis_drop_tile_metrics (a2);
+          tsr_weights_drop_tile_tables (w2, FALSE);
+          g_assert_null (a2->tile_metrics);
+          g_assert_null (w2->l);
+          g_assert_null (w2->q_local);
+          g_assert_null (tsr_tbqr_weigh (a2, &pd.tbqr, &e));
+          g_assert_error (e, TSR_ERROR, TSR_ERROR_FAILED);
+          g_clear_error (&e);
+          TsrReconstruction *r2 = tsr_tbqr_accumulate (a2, w2, &pd.tbqr, &pd.run, NULL, NULL, NULL, &e);
+          g_assert_no_error (e);
+          gsize nv = (gsize) r->result->width * r->result->height * r->result->channels;
+          g_assert_cmpmem (r2->result->data, nv * sizeof (float), r->result->data, nv * sizeof (float));
+          tsr_reconstruction_free (r2);
+        }
       tsr_reconstruction_free (r);
     }
   tsr_synth_truth_free (bt);

@@ -2,6 +2,9 @@
 #include "cli-common.h"
 #include "cli-planetary.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -107,6 +110,10 @@ cli_process (int argc, char **argv)
     cli_progress_plan (&prog, plan, n_plan, tsr_session_n_frames (s));
   }
   gint64 t0 = g_get_monotonic_time ();
+  /* each frame's star list serves its own analysis (tile metrics, photometric scale) and
+   * nothing of a process run reads it again: freed as the run goes, so they do not pile up
+   * over a long session */
+  p.tbqr.reg.drop_star_lists = TRUE;
   g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &p.tbqr, &p.run, cli_progress_cb, &prog, cli_cancellable (), &error);
   if (!a)
     {
@@ -146,6 +153,10 @@ cli_process (int argc, char **argv)
    * held through the accumulation, where the run's memory peaks */
   tsr_analysis_drop_tile_metrics (a);
   tsr_weights_drop_tile_tables (w, report != NULL);
+#ifdef __GLIBC__
+  /* and give the pages freed inside the heap back before the accumulation's peak */
+  malloc_trim (0);
+#endif
   TsrReconstruction *r = tsr_tbqr_accumulate (a, w, &p.tbqr, &p.run, cli_progress_cb, &prog, cli_cancellable (), &error);
   cli_progress_end (&prog);
   if (!r)

@@ -608,6 +608,7 @@ register_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer 
       fr->n_matched = fr->n_stars;
       return job->frame_hook ? job->frame_hook (index, img, fr, job->hook_data, cancellable, error) : TRUE;
     }
+  gboolean ok = TRUE;
   if (!job->ref_starless)
     {
       TsrTransform T;
@@ -635,8 +636,10 @@ register_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer 
       small_clear (&sm);
     }
   if (job->frame_hook)
-    return job->frame_hook (index, img, fr, job->hook_data, cancellable, error);
-  return TRUE;
+    ok = job->frame_hook (index, img, fr, job->hook_data, cancellable, error);
+  if (job->p->drop_star_lists)
+    g_clear_pointer (&fr->stars, tsr_star_list_free);
+  return ok;
 }
 
 /* Reference candidates: frames around the temporal middle. */

@@ -47,6 +47,10 @@ typedef struct
   double reject_shift_median_multiplier; /* 3 */
   guint n_threads;                /* 0 = all CPUs */
   gsize memory_budget;            /* 0 = 2 GiB */
+  gboolean drop_star_lists;       /* free each frame's star list (not the reference's) once the
+                                     frame hook has run, keeping the counts and medians: for a
+                                     caller that never reads them again (`process`); a long
+                                     session's lists are its largest per-frame memory (FALSE) */
 } TsrRegisterParams;
 
 typedef struct
