@@ -36,6 +36,20 @@ step_cost (const TsrEtaPhase *ph, gboolean alias)
   return alias && ph->alias_cost > 0 ? ph->alias_cost : ph->cost;
 }
 
+/* work of the first d of a step's n items: the first first_share of them at their own cost */
+static double
+step_units (const TsrEtaPhase *ph, gboolean alias, double d, double n)
+{
+  double c = step_cost (ph, alias);
+  double s = ph->first_share;
+  if (!(s > 0 && s < 1) || n <= 0)
+    return c * d;
+  double c1 = alias && ph->alias_cost > 0 ? ph->alias_first_cost : ph->first_cost;
+  double c2 = MAX ((c - s * c1) / (1 - s), 0.0);
+  double k = s * n;
+  return c1 * MIN (d, k) + c2 * MAX (d - k, 0.0);
+}
+
 void
 tsr_eta_update (TsrEta *e, const char *phase, guint done, guint total, gint64 now_us)
 {
@@ -49,7 +63,7 @@ tsr_eta_update (TsrEta *e, const char *phase, guint done, guint total, gint64 no
     {
       /* the phases between the last and this one are over (or were skipped) */
       if (e->cur >= 0)
-        e->units_before += step_cost (&e->plan[e->cur], e->cur_alias) * e->cur_total;
+        e->units_before += step_units (&e->plan[e->cur], e->cur_alias, e->cur_total, e->cur_total);
       e->cur = k;
       e->n_marks = 0;
     }
@@ -66,6 +80,7 @@ tsr_eta_update (TsrEta *e, const char *phase, guint done, guint total, gint64 no
         }
       e->marks[e->n_marks].t = now_us;
       e->marks[e->n_marks].done = d;
+      e->marks[e->n_marks].units = step_units (&e->plan[k], alias, d, total);
       e->n_marks++;
     }
   e->cur_alias = alias;
@@ -83,14 +98,14 @@ units (const TsrEta *e, double *done, double *all)
   if (e->cur < 0)
     {
       for (guint i = 0; i < e->n_plan; i++)
-        *all += step_cost (&e->plan[i], e->plan[i].alias_expected) * e->max_total;
+        *all += step_units (&e->plan[i], e->plan[i].alias_expected, e->max_total, e->max_total);
       return;
     }
-  double c = step_cost (&e->plan[e->cur], e->cur_alias);
-  *done += c * e->cur_done;
-  *all += c * e->cur_total;
+  const TsrEtaPhase *ph = &e->plan[e->cur];
+  *done += step_units (ph, e->cur_alias, e->cur_done, e->cur_total);
+  *all += step_units (ph, e->cur_alias, e->cur_total, e->cur_total);
   for (guint i = (guint) e->cur + 1; i < e->n_plan; i++)
-    *all += step_cost (&e->plan[i], e->plan[i].alias_expected) * e->max_total;
+    *all += step_units (&e->plan[i], e->plan[i].alias_expected, e->max_total, e->max_total);
 }
 
 double
@@ -120,13 +135,9 @@ tsr_eta_seconds_left (const TsrEta *e)
         i--;
       guint items = e->marks[last].done - e->marks[i].done;
       double secs = (e->marks[last].t - e->marks[i].t) / 1e6;
-      double c = step_cost (&e->plan[e->cur], e->cur_alias);
-      if (items >= 8 && secs >= 1.0 && c > 0)
-        {
-          double per_item = secs / items;
-          double here = c * (e->cur_total - e->cur_done);
-          return per_item * (e->cur_total - e->cur_done) + per_item / c * (all - done - here);
-        }
+      double du = e->marks[last].units - e->marks[i].units;
+      if (items >= 8 && secs >= 1.0 && du > 0)
+        return secs / du * (all - done);
     }
   return rate * (all - done);
 }
@@ -175,6 +186,10 @@ tsr_eta_plan_tbqr_mixed (double cached_fraction, TsrEtaPhase plan[4])
       plan[i] = plan_tbqr_cached[i];
       plan[i].cost = f * plan_tbqr_cached[i].cost + (1 - f) * plan_tbqr_uncached[i].cost;
       plan[i].alias_cost = f * plan_tbqr_cached[i].alias_cost + (1 - f) * plan_tbqr_uncached[i].alias_cost;
+      /* the cache holds the first frames of a pass (it is filled in registration order) */
+      plan[i].first_share = f;
+      plan[i].first_cost = plan_tbqr_cached[i].cost;
+      plan[i].alias_first_cost = plan_tbqr_cached[i].alias_cost;
     }
   return 4;
 }

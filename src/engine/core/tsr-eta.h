@@ -17,6 +17,12 @@ typedef struct
   const char *alias;  /* another name the job may report for this step instead, or NULL */
   double alias_cost;  /* cost of one item when the job reports the alias (0: cost) */
   gboolean alias_expected; /* before the step begins, count it at alias_cost */
+  /* Items of unequal cost, in order: the first first_share of them (0…1; 0 = all alike) cost
+   * first_cost (alias_first_cost when reported by the alias) each, the rest what keeps the
+   * mean at cost (alias_cost). A frame cache holds the first frames of a pass; the others
+   * are read and warped again. */
+  double first_share;
+  double first_cost, alias_first_cost;
 } TsrEtaPhase;
 
 typedef struct
@@ -32,7 +38,7 @@ typedef struct
   gint64 t_last;
   /* the current phase's progress over time (thinned to every other mark when full): its
    * recent rate follows a machine whose load changes during a long run */
-  struct { gint64 t; guint done; } marks[64];
+  struct { gint64 t; guint done; double units; } marks[64];
   guint n_marks;
 } TsrEta;
 
@@ -44,9 +50,9 @@ void   tsr_eta_init (TsrEta *e, const TsrEtaPhase *plan, guint n_plan, guint n_i
 void   tsr_eta_update (TsrEta *e, const char *phase, guint done, guint total, gint64 now_us);
 /* Seconds left for the whole plan, or a negative number while there is too little to go by
  * (nothing planned seen yet, or under 2 % of the work done). Once the phase in progress has
- * done 8 items over a second or more, its own rate over the latest quarter of its items (at
- * least 8) times the plan's relative costs gives the time left — of this phase and of those
- * to come — so a phase that runs slower than planned, or a machine whose load changes, is
+ * done 8 items over a second or more, its own rate per unit of planned work over the latest
+ * quarter of its items (at least 8) gives the time left — of this phase and of those to
+ * come — so a phase that runs slower than planned, or a machine whose load changes, is
  * followed within a few items; before that, the rate of the whole run so far. */
 double tsr_eta_seconds_left (const TsrEta *e);
 /* Fraction of the planned work done, 0…1. */
