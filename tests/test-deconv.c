@@ -339,8 +339,8 @@ setup_once (void)
     pl.deconv.iterations = 1;
   res_l2 = tsr_deconv_run (session, &pl.deconv, &pl.tbqr, &pl.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
-  g_test_message ("deconv: gain %.3f, %u frames, %u iterations%s, median FWHM %.2f, PSF radius %d, %u PSFs from stars, stage %.1f s, iterate %.1f s",
-                  res->gain, res->n_frames, res->iterations, res->early_stopped ? " (early stop)" : "", res->median_fwhm,
+  g_test_message ("deconv: gain %.3f, pedestal %.2f, %u frames, %u iterations%s, median FWHM %.2f, PSF radius %d, %u PSFs from stars, stage %.1f s, iterate %.1f s",
+                  res->gain, res->pedestal[0], res->n_frames, res->iterations, res->early_stopped ? " (early stop)" : "", res->median_fwhm,
                   res->psf_radius, res->n_psf_stars, res->seconds_stage, res->seconds_iterate);
 }
 
@@ -624,6 +624,7 @@ typedef struct
   double ext_dec, ext_mean;     /* amplitude of the extended emission / truth */
   double floor_frac;            /* sky pixels at the latent's floor */
   double ring_max, moat_max;    /* largest annulus excess / deficit around bright stars, σ_mean */
+  double ring_mid, moat_mid;    /* the same round the stars of 4·10³–2·10⁴ e */
   double sigma_mean;            /* per-pixel sky noise of the mean stack */
   double fwhm_ratio, fwhm_dec, fwhm_mean;
   double psnr_dec, psnr_mean;   /* vs truth at each image's own resolution, flux scale fixed */
@@ -697,6 +698,115 @@ extended_truth (guint ref, int W, int H)
   g_array_append_vals (truth->stars, saved->data, saved->len);
   g_array_free (saved, TRUE);
   return truth_in_reference (truth, ref, ext, W, H);
+}
+
+static void
+ring_profile (const TsrDeconvResult *r, const TsrImage *img, const TsrImage *mean, const TsrImage *tdr, const GArray *iso,
+              double flo, double fhi, double t_ref, double sigma, double *ring, double *moat, const char *label)
+{
+  int W = img->width, H = img->height;
+  *ring = *moat = 0;
+  {
+    double fm = r->median_fwhm;
+    double prof[64] = { 0 }, profi[64] = { 0 }, proft[64] = { 0 };
+    int nst = 0, nrad = 0;
+    for (guint i = 0; i < iso->len; i++)
+      {
+        const Pt *s = &g_array_index (iso, Pt, i);
+        if (s->flux < flo || s->flux >= fhi || s->x < 9 * fm || s->y < 9 * fm || s->x > W - 9 * fm || s->y > H - 9 * fm)
+          continue;
+        double sum[64] = { 0 }, far = 0, sumi[64] = { 0 }, sumt[64] = { 0 }, fari = 0, fart = 0;
+        int cnt[64] = { 0 }, nfar = 0;
+        for (int y = (int) (s->y - 9 * fm); y <= (int) (s->y + 9 * fm); y++)
+          for (int x = (int) (s->x - 9 * fm); x <= (int) (s->x + 9 * fm); x++)
+            {
+              double d = hypot (x - s->x, y - s->y);
+              gsize k = (gsize) y * W + x;
+              double v = img->data[k] - t_ref * tdr->data[k];
+              if (d >= 7 * fm && d < 9 * fm)
+                {
+                  far += v;
+                  fari += img->data[k];
+                  fart += t_ref * tdr->data[k];
+                  nfar++;
+                }
+              else if (d >= 1.5 * fm && d < 7 * fm)
+                {
+                  int a = (int) (d - 1.5 * fm);
+                  sum[a] += v;
+                  sumi[a] += img->data[k];
+                  sumt[a] += t_ref * tdr->data[k];
+                  cnt[a]++;
+                }
+            }
+        far /= MAX (nfar, 1);
+        fari /= MAX (nfar, 1);
+        fart /= MAX (nfar, 1);
+        nrad = (int) (5.5 * fm);
+        for (int a = 0; a < nrad && a < 64; a++)
+          {
+            prof[a] += cnt[a] ? sum[a] / cnt[a] - far : 0;
+            profi[a] += cnt[a] ? sumi[a] / cnt[a] - fari : 0;
+            proft[a] += cnt[a] ? sumt[a] / cnt[a] - fart : 0;
+          }
+        nst++;
+      }
+    if (g_getenv ("DDEBUG_STAR"))
+      for (guint i = 0; i < iso->len; i++)
+        {
+          const Pt *s = &g_array_index (iso, Pt, i);
+          if (s->flux < flo || s->flux >= fhi || s->x < 16 || s->y < 16 || s->x > W - 16 || s->y > H - 16)
+            continue;
+          double in = 0, out = 0, far2 = 0;
+          int ni = 0, no = 0, nf = 0;
+          for (int y = (int) s->y - 15; y <= (int) s->y + 15; y++)
+            for (int x = (int) s->x - 15; x <= (int) s->x + 15; x++)
+              {
+                double d = hypot (x - s->x, y - s->y);
+                double v = img->data[(gsize) y * W + x] - t_ref * tdr->data[(gsize) y * W + x];
+                if (d >= 3 && d < 5) { in += v; ni++; }
+                else if (d >= 6 && d < 8) { out += v; no++; }
+                else if (d >= 11 && d < 15) { far2 += v; nf++; }
+              }
+          g_test_message ("%s star %.2f %.2f flux %.0f: frac %.2f %.2f, img-truth 3-5 px %.1f, 6-8 px %.1f (far %.1f)", label,
+                          s->x, s->y, s->flux, s->x - floor (s->x), s->y - floor (s->y), in / ni - far2 / nf, out / no - far2 / nf, far2 / nf);
+        }
+    if (g_getenv ("DDEBUG_CORE"))
+      for (int a = 0; a < 14; a++)
+        {
+          double si = 0, sm = 0, stt = 0;
+          int n = 0;
+          for (guint i = 0; i < iso->len; i++)
+            {
+              const Pt *s = &g_array_index (iso, Pt, i);
+              if (s->flux < flo || s->flux >= fhi || s->x < 9 * fm || s->y < 9 * fm || s->x > W - 9 * fm || s->y > H - 9 * fm)
+                continue;
+              for (int y = (int) (s->y - 15); y <= (int) (s->y + 15); y++)
+                for (int x = (int) (s->x - 15); x <= (int) (s->x + 15); x++)
+                  {
+                    double d = hypot (x - s->x, y - s->y);
+                    if (d < a || d >= a + 1)
+                      continue;
+                    gsize k = (gsize) y * W + x;
+                    si += img->data[k];
+                    sm += mean->data[k];
+                    stt += t_ref * tdr->data[k];
+                    n++;
+                  }
+            }
+          g_test_message ("%s core profile r %d–%d: image %.1f mean %.1f truth %.1f (σ_mean %.2f)", label, a, a + 1, si / n, sm / n,
+                          stt / n, sigma);
+        }
+    for (int a = 0; a < nrad && a < 64 && nst > 0; a++)
+      {
+        double v = prof[a] / nst / sigma;
+        if (g_getenv ("DDEBUG"))
+          g_test_message ("%s ring profile r = %.1f px: %+.2f σ (image %+.2f, truth %+.2f)", label, 1.5 * fm + a + 0.5, v,
+                          profi[a] / nst / sigma, proft[a] / nst / sigma);
+        *ring = MAX (*ring, v);
+        *moat = MAX (*moat, -v);
+      }
+  }
 }
 
 static void
@@ -833,89 +943,12 @@ measure (const TsrDeconvResult *r, Metrics *m)
     m->psnr_mean = psnr_fixed (mean, tmr, t_ref, common, 16);
   }
   /* rings and moats: 1-px annuli from 1.5 mean-stack FWHM to 7 FWHM around bright isolated
-   * stars, mean of (image − t_ref·truth at the image's FWHM) against the same between 7 and 9 FWHM, in σ_mean;
-   * averaged over the stars (the annulus mean of one star carries noise σ/√n) */
-  {
-    double fm = r->median_fwhm;
-    double prof[64] = { 0 }, profi[64] = { 0 }, proft[64] = { 0 };
-    int nst = 0, nrad = 0;
-    for (guint i = 0; i < iso->len; i++)
-      {
-        const Pt *s = &g_array_index (iso, Pt, i);
-        if (s->flux < 2e4 || s->x < 9 * fm || s->y < 9 * fm || s->x > W - 9 * fm || s->y > H - 9 * fm)
-          continue;
-        double sum[64] = { 0 }, far = 0, sumi[64] = { 0 }, sumt[64] = { 0 }, fari = 0, fart = 0;
-        int cnt[64] = { 0 }, nfar = 0;
-        for (int y = (int) (s->y - 9 * fm); y <= (int) (s->y + 9 * fm); y++)
-          for (int x = (int) (s->x - 9 * fm); x <= (int) (s->x + 9 * fm); x++)
-            {
-              double d = hypot (x - s->x, y - s->y);
-              gsize k = (gsize) y * W + x;
-              double v = img->data[k] - t_ref * tdr->data[k];
-              if (d >= 7 * fm && d < 9 * fm)
-                {
-                  far += v;
-                  fari += img->data[k];
-                  fart += t_ref * tdr->data[k];
-                  nfar++;
-                }
-              else if (d >= 1.5 * fm && d < 7 * fm)
-                {
-                  int a = (int) (d - 1.5 * fm);
-                  sum[a] += v;
-                  sumi[a] += img->data[k];
-                  sumt[a] += t_ref * tdr->data[k];
-                  cnt[a]++;
-                }
-            }
-        far /= MAX (nfar, 1);
-        fari /= MAX (nfar, 1);
-        fart /= MAX (nfar, 1);
-        nrad = (int) (5.5 * fm);
-        for (int a = 0; a < nrad && a < 64; a++)
-          {
-            prof[a] += cnt[a] ? sum[a] / cnt[a] - far : 0;
-            profi[a] += cnt[a] ? sumi[a] / cnt[a] - fari : 0;
-            proft[a] += cnt[a] ? sumt[a] / cnt[a] - fart : 0;
-          }
-        nst++;
-      }
-    if (g_getenv ("DDEBUG_CORE"))
-      for (int a = 0; a < 14; a++)
-        {
-          double si = 0, sm = 0, stt = 0;
-          int n = 0;
-          for (guint i = 0; i < iso->len; i++)
-            {
-              const Pt *s = &g_array_index (iso, Pt, i);
-              if (s->flux < 2e4 || s->x < 9 * fm || s->y < 9 * fm || s->x > W - 9 * fm || s->y > H - 9 * fm)
-                continue;
-              for (int y = (int) (s->y - 15); y <= (int) (s->y + 15); y++)
-                for (int x = (int) (s->x - 15); x <= (int) (s->x + 15); x++)
-                  {
-                    double d = hypot (x - s->x, y - s->y);
-                    if (d < a || d >= a + 1)
-                      continue;
-                    gsize k = (gsize) y * W + x;
-                    si += img->data[k];
-                    sm += mean->data[k];
-                    stt += t_ref * tdr->data[k];
-                    n++;
-                  }
-            }
-          g_test_message ("core profile r %d–%d: image %.1f mean %.1f truth %.1f (σ_mean %.2f)", a, a + 1, si / n, sm / n,
-                          stt / n, m->sigma_mean);
-        }
-    for (int a = 0; a < nrad && a < 64 && nst > 0; a++)
-      {
-        double v = prof[a] / nst / m->sigma_mean;
-        if (g_getenv ("DDEBUG"))
-          g_test_message ("ring profile r = %.1f px: %+.2f σ (image %+.2f, truth %+.2f)", 1.5 * fm + a + 0.5, v,
-                          profi[a] / nst / m->sigma_mean, proft[a] / nst / m->sigma_mean);
-        m->ring_max = MAX (m->ring_max, v);
-        m->moat_max = MAX (m->moat_max, -v);
-      }
-  }
+   * stars (truth flux ≥ 2·10⁴ e), mean of (image − t_ref·truth at the image's FWHM) against the
+   * same between 7 and 9 FWHM, in σ_mean; averaged over the stars (the annulus mean of one star
+   * carries noise σ/√n). The same for the stars of 4·10³–2·10⁴ e (moat_mid, ring_mid): below
+   * the floor's cores they are where the unconstrained solution's ringing shows */
+  ring_profile (r, img, mean, tdr, iso, 2e4, 1e12, t_ref, m->sigma_mean, &m->ring_max, &m->moat_max, "bright");
+  ring_profile (r, img, mean, tdr, iso, 4e3, 2e4, t_ref, m->sigma_mean, &m->ring_mid, &m->moat_mid, "mid");
 
   double st;
   m->trail = trail_imprint (img, &st) / m->sigma_mean;
@@ -933,10 +966,10 @@ print_metrics (const char *label, const Metrics *m)
     g_test_message ("%s: flux %6.0f–%-8.0f (%2u stars): deconv/truth %.4f  mean/truth %.4f", label, m->flux_lo[b],
                     m->flux_hi[b], m->flux_n[b], m->flux_dec[b], m->flux_mean[b]);
   g_test_message ("%s: extended amplitude deconv %.3f mean %.3f; sky at floor %.2f %%; ring %.2f σ moat %.2f σ "
-                  "(σ_mean %.2f); FWHM %.3f/%.3f = %.3f; PSNR deconv %.2f dB mean %.2f dB (+%.2f); trail %.2f σ; "
+                  "(σ_mean %.2f), 4k–20k e stars ring %.2f σ moat %.2f σ; FWHM %.3f/%.3f = %.3f; PSNR deconv %.2f dB mean %.2f dB (+%.2f); trail %.2f σ; "
                   "iterations %u%s",
                   label, m->ext_dec, m->ext_mean, 100 * m->floor_frac, m->ring_max, m->moat_max, m->sigma_mean,
-                  m->fwhm_dec, m->fwhm_mean, m->fwhm_ratio, m->psnr_dec, m->psnr_mean, m->psnr_dec - m->psnr_mean,
+                  m->ring_mid, m->moat_mid, m->fwhm_dec, m->fwhm_mean, m->fwhm_ratio, m->psnr_dec, m->psnr_mean, m->psnr_dec - m->psnr_mean,
                   m->trail, m->iterations, m->early ? " (early stop)" : "");
 }
 
@@ -984,6 +1017,12 @@ test_harness (void)
    * the resolution gain (+8.21 dB) */
   g_assert_cmpfloat (m.ring_max, <, 1.0);
   g_assert_cmpfloat (m.moat_max, <, 1.1);
+  /* round the 4·10³–2·10⁴ e stars, which the floor's ≥ 10 σ cores do not reach, the latent rings
+   * as deep as the pedestal allows (−26 e at 3–5 px, +12 e at 6–8 px): ring 2.63 σ, moat 1.03 σ.
+   * Not met by default; /deconv/faint-floor holds it with deconv.faint_floor (docs/deconv.md,
+   * seventh session). A guard against it getting worse: */
+  g_assert_cmpfloat (m.ring_mid, <, 3.0);
+  g_assert_cmpfloat (m.moat_mid, <, 1.5);
   g_assert_cmpfloat (m.psnr_dec - m.psnr_mean, >, 6.0);
   /* κ bounds the change between successive iterates, extrapolation included */
   for (guint i = 0; i < res->stats->len; i++)
@@ -1011,6 +1050,71 @@ test_stable (void)
       g_assert_cmpfloat (fabs (b.flux_dec[k] / a.flux_dec[k] - 1), <, 0.005);
     }
   g_assert_cmpfloat (fabs (b.moat_max - a.moat_max), <, 0.05);
+}
+
+/* The second floor tier (deconv.faint_floor = 2): the 4·10³–2·10⁴ e stars' rings and moats within
+ * 1 σ (default: 2.63 / 1.03 σ; measured 0.34 / 0.83) and every other harness number kept. Not the
+ * default: on M94 it clips the deconvolved sky's noise round the faint stars (flux vs the mean
+ * 1.082 → 1.151, docs/deconv.md) */
+static void
+test_faint_floor (void)
+{
+  setup_once ();
+  TsrProject p = params;
+  p.deconv.faint_floor = 2;
+  GError *e = NULL;
+  g_autoptr (TsrDeconvResult) r2 = tsr_deconv_run (session, &p.deconv, &p.tbqr, &p.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  Metrics m;
+  measure (r2, &m);
+  print_metrics ("faint_floor=2", &m);
+  g_assert_cmpfloat (m.ring_mid, <, 1.0);
+  g_assert_cmpfloat (m.moat_mid, <, 1.0);
+  g_assert_cmpfloat (m.ring_max, <, 1.0);
+  g_assert_cmpfloat (m.moat_max, <, 1.1);
+  for (guint b = 0; b < m.n_bins; b++)
+    g_assert_cmpfloat (fabs (m.flux_dec[b] - 1), <, 0.02);
+  g_assert_cmpfloat (m.psnr_dec - m.psnr_mean, >, 6.0);
+  g_assert_cmpfloat (m.fwhm_ratio, <=, 0.65);
+  g_assert_cmpfloat (m.floor_frac, <, 0.01);
+  g_assert_true (m.early);
+}
+
+/* Saturated stars (issue 12, M94: a drained core and a coloured ring round it): pixels above
+ * stars.saturation leave the data term; the brightest star of the generated session declared
+ * saturated must come out with the mean stack's flux and profile, not drained (before the blend
+ * into the seed the masked core kept about half its flux on M94) */
+static void
+test_saturated (void)
+{
+  setup_once ();
+  int W = res->mean->width;
+  gsize kmax = 0;
+  for (gsize k = 0; k < tsr_image_npix (res->mean); k++)
+    if (res->mean->mask[k] && (int) (k % W) >= 24 && (int) (k % W) < W - 24 && (int) (k / W) >= 24
+        && (int) (k / W) < res->mean->height - 24 && (kmax == 0 || res->mean->data[k] > res->mean->data[kmax]))
+      kmax = k;
+  double x0 = (double) (kmax % W), y0 = (double) (kmax / W), peak = res->mean->data[kmax];
+  TsrProject p = params;
+  p.tbqr.reg.stars.saturation = res->sky_level + 0.3 * peak;
+  GError *e = NULL;
+  g_autoptr (TsrDeconvResult) r2 = tsr_deconv_run (session, &p.deconv, &p.tbqr, &p.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  gint64 nc = 0;
+  g_assert_true (tsr_header_get_int (r2->image->header, "MF_SATC", &nc));
+  g_assert_cmpint (nc, ==, r2->n_saturated_cores);
+  g_assert_cmpuint (r2->n_saturated, >, 0);
+  g_assert_cmpuint (r2->n_saturated_cores, >=, 1);
+  double ap = 3 * res->median_fwhm;
+  double fm = aperture (r2->mean, x0, y0, ap, NULL), fd = aperture (r2->image, x0, y0, ap, NULL);
+  double fm1 = aperture (r2->mean, x0, y0, 1.0, NULL), fd1 = aperture (r2->image, x0, y0, 1.0, NULL);
+  g_test_message ("saturated star at (%.0f, %.0f), level %.0f: %u cores, %" G_GUINT64_FORMAT " pixels masked; "
+                  "aperture %.1f px deconv/mean %.4f, core (1 px) %.4f", x0, y0, p.tbqr.reg.stars.saturation,
+                  r2->n_saturated_cores, r2->n_saturated, ap, fd / fm, fd1 / fm1);
+  g_assert_cmpfloat (fabs (fd / fm - 1), <, 0.03);
+  g_assert_cmpfloat (fabs (fd1 / fm1 - 1), <, 0.15);
+  /* the rest of the image is deconvolved as before: a star far from it is as sharp */
+  g_assert_cmpuint (r2->iterations, >=, 3);
 }
 
 typedef struct
@@ -1374,6 +1478,8 @@ main (int argc, char **argv)
   g_test_add_func ("/deconv/header-shape", test_header_and_shape);
   g_test_add_func ("/deconv/harness", test_harness);
   g_test_add_func ("/deconv/stable", test_stable);
+  g_test_add_func ("/deconv/saturated", test_saturated);
+  g_test_add_func ("/deconv/faint-floor", test_faint_floor);
   g_test_add_func ("/deconv/wcs-sr", test_wcs_sr);
   g_test_add_func ("/deconv/quality", test_quality);
   g_test_add_func ("/deconv/trail", test_trail);

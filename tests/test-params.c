@@ -941,7 +941,7 @@ test_project_before_split (void)
    * of jobs added later (restore.*, calib.*) */
   static const char *const newer[] = { "deconv.solver", "deconv.stop_rel", "deconv.pedestal", "deconv.mask_saturated",
                                        "deconv.gain_auto", "deconv.smooth", "deconv.smooth_sigma", "deconv.bright_floor",
-                                       "deconv.target_fwhm", "deconv.fit_scale",
+                                       "deconv.target_fwhm", "deconv.fit_scale", "deconv.faint_floor",
                                        "local.psf_size", "local.feather", "drizzle.mode", "drizzle.scale",
                                        "drizzle.pixfrac", "drizzle.min_frames", "drizzle.min_coverage",
                                        "norm.demosaic", "run.cache_disk_mb" };

@@ -470,6 +470,21 @@ test_memory_plan (void)
   g_assert_cmpuint (m2000.cache_ram + 2 * (m2000.per_frame - cached_frame), ==, m200.cache_ram);
   tsr_run_params_init (&run);
   run.n_threads = 2;
+  /* drizzle at scale 2 keeps four times the output pixels: its sums and results are planned */
+  {
+    TsrTbqrParams pz = p;
+    TsrTbqrMemory m1, m2x;
+    run.memory_budget_mb = 1 << 20;
+    g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &pz, &run, &m1, &e));
+    pz.drizzle_scale = 2;
+    g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &pz, &run, &m2x, &e));
+    g_assert_cmpuint (m2x.sums, >=, (gsize) 1920 * 1080 * 4 * (24 * 3 + 12));
+    g_assert_cmpuint (m2x.need, >, m1.need);
+    pz.drizzle = TSR_DRIZZLE_OFF; /* demosaiced: the output is at the reference scale */
+    g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &pz, &run, &m2x, &e));
+    g_assert_cmpuint (m2x.need, ==, m1.need);
+    run.memory_budget_mb = 2048;
+  }
   /* three 12000 × 9000 mono frames do not fit 4 GiB: refused, with a need above it */
   run.memory_budget_mb = 4096;
   g_assert_false (tsr_tbqr_memory_plan (12000, 9000, 1, TSR_CFA_NONE, 3, &p, &run, &m, &e));

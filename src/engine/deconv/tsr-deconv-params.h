@@ -45,6 +45,9 @@ typedef struct
   double bright_floor;  /* deconv.bright_floor: where the seed stands this many frame-noise σ
                            above its local sky, the latent is kept ≥ that sky (no moats round
                            bright stars); 0 = the pedestal everywhere */
+  double faint_floor;   /* deconv.faint_floor (0): round sources whose seed core stands this many
+                           σ above the local sky (below bright_floor) the latent stays ≥ that sky
+                           − ½ σ/√frames; 0 = off */
   double target_fwhm;   /* deconv.target_fwhm (0): FWHM (image px) of the Gaussian the latent is
                            resolved to (the frames' PSFs are divided by it); 0 = a point */
   gboolean fit_scale;   /* deconv.fit_scale (TRUE): each frame's photometric scale refitted to

@@ -73,6 +73,7 @@ typedef struct
   double lambda[3];
   float *gspec, *g2spec;
   float *lb;            /* C × LW × LH lower bound of the solver's latent u (NULL: 0) */
+  guint16 *satcount;    /* W × H: frames whose pixel there was left out as saturated (under lock) */
 } Job;
 
 typedef struct
@@ -97,6 +98,16 @@ int tsr_deconv_data_plane (const Job *j, int c);
 void tsr_deconv_fit_background (const float *v, const guint8 *mask, int w, int h, TsrCfa cfa, int colour, double out[3], double *rms);
 gboolean tsr_deconv_read_at (int fd, void *buf, gsize len, off_t off);
 gboolean tsr_deconv_write_all (int fd, const void *buf, gsize len);
+/* Saturated star cores (pixels left out as saturated in at least half the frames): centroid
+ * and radius of each 8-connected region, reference pixels. */
+typedef struct
+{
+  double x, y, radius;
+} TsrDeconvSatCore;
+void tsr_deconv_saturated_cores (const Job *j, GArray *cores);
+/* The result blended into the seed (native grid) within each core's radius + 2 FWHM, with a
+ * 3 px cosine taper: saturated stars are left as the frames recorded them. */
+void tsr_deconv_blend_saturated (const GArray *cores, double fwhm, const TsrImage *seed, TsrImage *out);
 
 /* A frame pixel's position in the reference geometry, packed for the iterations: per axis 16
  * bits, the Keys weight index of the fractional part of g = r·(e + ½) − ½ (13 bits, at 1/4096

@@ -434,6 +434,7 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
   float *nat = g_new (float, n * Cd);
   guint32 *tap = g_new0 (guint32, n);
   guint8 *code = g_new0 (guint8, n);
+  GArray *sat = g_array_new (FALSE, FALSE, sizeof (guint32));
   for (int y = 0; y < H; y++)
     for (int x = 0; x < W; x++)
       {
@@ -447,7 +448,14 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
           continue;
         gsize q = (gsize) qy * img->width + (gsize) qx;
         if (!pmask[q])
-          continue;
+          {
+            if (img->mask[q])   /* valid but left out: saturated or next to it */
+              {
+                guint32 kk = (guint32) k;
+                g_array_append_val (sat, kk);
+              }
+            continue;
+          }
         tsr_transform_apply (&inv, (double) qx, (double) qy, &rx, &ry);
         rx -= x;
         ry -= y;
@@ -460,6 +468,18 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
         tap[k] = tsr_deconv_tap_axis ((float) rx, j->r) | (tsr_deconv_tap_axis ((float) ry, j->r) << 16);
       }
 
+  if (sat->len > 0 && j->satcount)
+    {
+      g_mutex_lock (&j->lock);
+      for (guint i = 0; i < sat->len; i++)
+        {
+          guint16 *sc = &j->satcount[g_array_index (sat, guint32, i)];
+          if (*sc < G_MAXUINT16)
+            (*sc)++;
+        }
+      g_mutex_unlock (&j->lock);
+    }
+  g_array_free (sat, TRUE);
   double fwhm = isfinite (fr->fwhm) && fr->fwhm > 0.3 ? fr->fwhm : NAN;
   f->fwhm = fwhm;
   f->scale = frame_scale (j, fr->stars, &inv, &f->n_scale_pairs);
@@ -614,4 +634,114 @@ tsr_deconv_seed_and_mean (Job *j, gsize budget, TsrImage **seed_out, TsrImage **
   *seed_out = seed;
   *mean_out = mean;
   return TRUE;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Saturated stars
+ *
+ * Where a star saturated, its core is left out of the data term in every channel of the site
+ * (usable_mask). Nothing constrains the latent there but the PSF wings reaching the
+ * unsaturated ring round it, and the MM step, explaining that ring, drains the core: on the
+ * M94 frames the two saturated stars kept 0.51–0.56 of the mean stack's flux, and the part of
+ * the ring that the drained core's PSF no longer explained stayed in the latent as a ring at
+ * 4–8 px, coloured by the channel with the widest halo (blue on the Seestar). Holding the core
+ * at a PSF fitted to that ring (tried) kept a square white core inside a blue ring. So the
+ * saturated stars are not deconvolved: round each core the result is blended, per pixel and
+ * the same way in every channel, into the seed (the median of the normalised frames), which
+ * has the star as the frames recorded it.
+ */
+
+void
+tsr_deconv_saturated_cores (const Job *j, GArray *cores)
+{
+  int W = j->W, H = j->H;
+  g_array_set_size (cores, 0);
+  if (!j->satcount)
+    return;
+  guint need = MAX (1u, (j->nu + 1) / 2);
+  gsize n = (gsize) W * H;
+  guint8 *core = g_new0 (guint8, n);
+  gboolean any = FALSE;
+  for (gsize k = 0; k < n; k++)
+    if (j->satcount[k] >= need)
+      any = core[k] = 1;
+  if (!any)
+    {
+      g_free (core);
+      return;
+    }
+  gint32 *stack = g_new (gint32, n);
+  for (gsize k0 = 0; k0 < n; k0++)
+    {
+      if (core[k0] != 1)
+        continue;
+      /* one core: 8-connected component, its centroid and its largest distance from it */
+      GArray *pix = g_array_new (FALSE, FALSE, sizeof (gint32));
+      gsize top = 0;
+      stack[top++] = (gint32) k0;
+      core[k0] = 2;
+      double cx = 0, cy = 0;
+      while (top > 0)
+        {
+          gint32 k = stack[--top];
+          g_array_append_val (pix, k);
+          int x = k % W, y = k / W;
+          cx += x;
+          cy += y;
+          for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++)
+              {
+                int xx = x + dx, yy = y + dy;
+                if (xx < 0 || yy < 0 || xx >= W || yy >= H)
+                  continue;
+                gsize kk = (gsize) yy * W + xx;
+                if (core[kk] == 1)
+                  {
+                    core[kk] = 2;
+                    stack[top++] = (gint32) kk;
+                  }
+              }
+        }
+      TsrDeconvSatCore sc = { cx / pix->len, cy / pix->len, 0 };
+      for (guint i = 0; i < pix->len; i++)
+        {
+          gint32 k = g_array_index (pix, gint32, i);
+          sc.radius = MAX (sc.radius, hypot (k % W - sc.x, k / W - sc.y));
+        }
+      g_array_free (pix, TRUE);
+      g_array_append_val (cores, sc);
+    }
+  g_free (stack);
+  g_free (core);
+}
+
+void
+tsr_deconv_blend_saturated (const GArray *cores, double fwhm, const TsrImage *seed, TsrImage *out)
+{
+  int r = out->width / seed->width, W = out->width, H = out->height;
+  const double taper = 3.0;
+  for (guint i = 0; i < cores->len; i++)
+    {
+      const TsrDeconvSatCore *sc = &g_array_index (cores, TsrDeconvSatCore, i);
+      /* the seed within the core plus 2 FWHM (where the drained core's ring sits), a cosine
+       * taper over 3 px beyond */
+      double r0 = sc->radius + 2 * fwhm, r1 = r0 + taper;
+      double fx = r * (sc->x + 0.5) - 0.5, fy = r * (sc->y + 0.5) - 0.5;
+      for (int y = MAX (0, (int) floor (fy - r * r1)); y <= MIN (H - 1, (int) ceil (fy + r * r1)); y++)
+        for (int x = MAX (0, (int) floor (fx - r * r1)); x <= MIN (W - 1, (int) ceil (fx + r * r1)); x++)
+          {
+            double d = hypot (x - fx, y - fy) / r;
+            if (d >= r1)
+              continue;
+            double w = d <= r0 ? 1.0 : 0.5 * (1 + cos (G_PI * (d - r0) / taper));
+            gsize k = (gsize) y * W + x, ks = (gsize) (y / r) * seed->width + x / r;
+            if (!out->mask[k] || !seed->mask[ks])
+              continue;
+            for (int c = 0; c < out->channels; c++)
+              {
+                float *o = tsr_image_plane (out, c);
+                o[k] = (float) ((1 - w) * o[k] + w * tsr_image_plane (seed, MIN (c, seed->channels - 1))[ks]);
+              }
+          }
+    }
 }

@@ -135,6 +135,7 @@ typedef struct
   double gain;            /* e-/ADU used for the Poisson variance (0 = none) */
   gboolean gain_estimated;
   guint64 n_saturated;    /* saturated pixels masked, over all used frames */
+  guint n_saturated_cores; /* saturated stars blended into the seed instead of deconvolved */
 } TsrDeconvResult;
 
 void             tsr_deconv_options_init (TsrDeconvOptions *o);

@@ -1206,7 +1206,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
        * shootdown). Winsorized rejection keeps every sample (only Σw·x changes), and
        * without rejection none is needed: absent sums count as zero. */
       gboolean rej_ok = TRUE;
-      if (j.mu)
+      /* (drizzle keeps its own rejected sum per output pixel: these are the pixel path's) */
+      if (j.mu && !dz)
         {
           j.rej_wx = dense_zeroed (nval, sizeof (double), run->n_threads);
           rej_ok = j.rej_wx != NULL;

@@ -64,6 +64,22 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
    * validation: luminance images, two star detections (sep's buffers and ours) */
   double colour = C == 1 && cfa != TSR_CFA_NONE ? 2 * npix * (3 * 4 + 1) : 0;
   double validate = npix * 64;
+  /* Bayer drizzle (drizzle.mode on, or auto on a Bayer session of enough frames) keeps its
+   * own sums at the output scale instead of the pixel path's (tsr-tbqr-drizzle.c: 24 bytes
+   * per colour and 12 per output pixel), with the rejection statistics' μ and σ; its results
+   * and the validation's images are at the output scale too */
+  gboolean bayer = cfa != TSR_CFA_NONE && channels == 1;
+  if (p->drizzle == TSR_DRIZZLE_ON
+      || (p->drizzle == TSR_DRIZZLE_AUTO && bayer && (int) n_frames >= p->drizzle_min_frames))
+    {
+      double s2 = (double) CLAMP (p->drizzle_scale, 1, 2) * CLAMP (p->drizzle_scale, 1, 2);
+      int DC = bayer ? 3 : channels;
+      sums = MAX (sums, npix * s2 * (24.0 * DC + 12) + (reject ? nstat * 8 : 0));
+      /* result and mean stack, weight, coverage and rejection maps, and the finish's two
+       * masks per value */
+      results = MAX (results, 2 * npix * s2 * (DC * 4 + 1) + 3 * npix * s2 * 5 + 2 * npix * s2 * DC);
+      validate = MAX (validate, npix * s2 * 64);
+    }
   double per_frame = npix * (channels * 4 + 1) * (1.0 + tsr_tbqr_accumulate_frame_factor (demosaic));
 
   m->budget = (gsize) (run->memory_budget_mb * MIB);
