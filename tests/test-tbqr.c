@@ -459,10 +459,11 @@ test_memory_plan (void)
   g_assert_cmpuint (m2000.need, ==, need);
   /* 2,000 frames beyond a 1 GiB cache file are read again in the later passes, each in flight
    * with per_frame bytes instead of a cached frame's: the memory tier gives that up for both
-   * workers, so the peak (tier + frames in flight) is what 200 all-cached frames reach */
+   * workers, so the peak (tier + frames in flight) is what an all-cached session reaches
+   * (20 frames: the tier holds 19, the file one — about 1 GiB of free space, not 12) */
   run.memory_budget_mb = 2048;
   TsrTbqrMemory m200;
-  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &p, &run, &m200, &e));
+  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 20, &p, &run, &m200, &e));
   run.cache_disk_mb = 1024;
   g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 2000, &p, &run, &m2000, &e));
   gsize cached_frame = (gsize) 1920 * 1080 * (3 * 4 + 1);

@@ -174,6 +174,7 @@ struct _TsrWindow
   char *shown_phase;
   gint64 phase_t0;
   TsrEta eta;                 /* time left of the whole job (analysis, run), from its phases */
+  TsrEtaPhase eta_plan[4];    /* the session's plan (tsr_tbqr_eta_plan: its cache share, drizzle) */
   gboolean eta_on;
   guint shown_done, shown_total;
   guint run_workers;          /* accumulate / deconvolution workers alive (even if cancelled) */

@@ -313,6 +313,12 @@ tsr_window_begin_job_full (TsrWindow *self, TsrJobKind kind, GCancellable **canc
   {
     guint n_plan = 0;
     const TsrEtaPhase *plan = tsr_eta_plan_tbqr (self->params.run.frame_cache, &n_plan);
+    /* with a session, the CLI's plan: the share of frames the cache will hold, drizzle */
+    if (self->session && tsr_session_n_frames (self->session) > 0)
+      {
+        n_plan = tsr_tbqr_eta_plan (self->session, &self->params.tbqr, &self->params.run, self->eta_plan);
+        plan = self->eta_plan;
+      }
     /* plan entries 0–1: choosing the reference and registering (the analysis); 2–3: the
      * rejection statistics and accumulation passes (Run) */
     self->eta_on = kind == TSR_JOB_ANALYSE || kind == TSR_JOB_RUN;

@@ -151,11 +151,13 @@ tsr_eta_seconds_left (const TsrEta *e)
  * 14–24 on 2 cores. */
 #define DRIZZLE_COST 0.23
 /* A frame the cache does not hold is read, demosaiced and warped again in both later passes
- * (drizzle's rejection test reads the warped frame): measured on 1080×1920 Bayer frames with
- * 31 % and 36 % of them cached (2,000 frames at the default run.cache_disk_mb; 200 frames at
- * run.cache_disk_mb=1500), rejection statistics 0.38 and 0.40 of a registered frame, drizzle
- * 0.88 and 0.86: per uncached frame 0.53–0.60 and 1.17–1.21 (bench/run-scale.sh, session 25) */
-#define DRIZZLE_COST_UNCACHED 1.2
+ * (drizzle's rejection test reads the warped frame). Two runs of 2,000 1080×1920 Bayer frames
+ * with 31 % cached (bench/run-scale.sh, session 25, a shared 2-core machine) cost, per frame
+ * of the pass, 0.38 and 0.23 of a registered frame in the rejection statistics and 0.88 and
+ * 0.35 in drizzle — the load of other jobs moved between the phases; 200 frames with 36 %
+ * cached (run.cache_disk_mb=1500): 0.40 and 0.86. Per uncached frame, the mean of the runs:
+ * rejection statistics 0.45, drizzle 0.8. */
+#define DRIZZLE_COST_UNCACHED 0.8
 static const TsrEtaPhase plan_tbqr_cached[] = {
   { N_("Choosing reference"), 0.5, NULL, 0, FALSE },
   { N_("Registering"), 1.0, NULL, 0, FALSE },
@@ -165,7 +167,7 @@ static const TsrEtaPhase plan_tbqr_cached[] = {
 static const TsrEtaPhase plan_tbqr_uncached[] = {
   { N_("Choosing reference"), 0.5, NULL, 0, FALSE },
   { N_("Registering"), 1.0, NULL, 0, FALSE },
-  { N_("Rejection statistics"), 0.55, NULL, 0, FALSE },
+  { N_("Rejection statistics"), 0.45, NULL, 0, FALSE },
   { N_("Accumulating"), 0.50, N_("Drizzling"), DRIZZLE_COST_UNCACHED, FALSE },
 };
 

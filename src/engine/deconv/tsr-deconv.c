@@ -1053,7 +1053,13 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   j->s = s;
   j->W = s->width;
   j->H = s->height;
-  j->satcount = dp->mask_saturated ? g_new0 (guint16, (gsize) j->W * j->H) : NULL;
+  if (dp->mask_saturated && !(j->satcount = g_try_new0 (guint16, (gsize) j->W * j->H)))
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("Not enough memory for the %d×%d saturation counts"),
+                   j->W, j->H);
+      job_clear (j);
+      return NULL;
+    }
   j->cfa = s->channels == 1 ? s->cfa : TSR_CFA_NONE;
   j->Cd = s->channels;
   j->C = j->cfa != TSR_CFA_NONE ? 3 : s->channels;
@@ -1085,8 +1091,9 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     }
   /* run.memory_mb bounds every job; deconv.memory_mb may only lower it for the solve */
   gsize budget = MIN ((gsize) (dp->memory_mb * (double) MIB), tsr_run_memory_budget (run));
-  /* the calibration masters the session holds for the whole run (calib/) come out of it first */
-  gsize held = tsr_session_filter_bytes (s);
+  /* the calibration masters the session holds for the whole run (calib/), and the saturation
+   * counts, come out of it first */
+  gsize held = tsr_session_filter_bytes (s) + (j->satcount ? (gsize) j->W * j->H * sizeof (guint16) : 0);
   budget = budget > held ? budget - held : 0;
   {
     /* The least the solve can run in — the smallest tile (32) and a small PSF (radius 4):
