@@ -756,6 +756,22 @@ test_sparse (void)
   g_autoptr (TsrImage) tsharp = truth_in_reference (sp_truth, ref, ts0, W, H);
   g_autoptr (TsrImage) tblur = truth_in_reference (sp_truth, ref, tb0, W, H);
   double t_ref = g_array_index (sp_truth->frames, TsrSynthFrame, ref).transparency, fwhm = sp_res->median_fwhm;
+  if (g_getenv ("TSR_RESTORE_DUMP"))
+    {
+      /* measurement runs: the result, the mean stack and the sharp truth (reference units) */
+      g_autofree char *p1 = g_build_filename (g_getenv ("TSR_RESTORE_DUMP"), "restored.fits", NULL);
+      g_autofree char *p2 = g_build_filename (g_getenv ("TSR_RESTORE_DUMP"), "mean.fits", NULL);
+      g_autofree char *p3 = g_build_filename (g_getenv ("TSR_RESTORE_DUMP"), "truth-sharp.fits", NULL);
+      tsr_fits_write (p1, sp_res->image, NULL, NULL);
+      tsr_fits_write (p2, sp_res->mean, NULL, NULL);
+      g_autoptr (TsrImage) tt = tsr_image_new (W, H, 1);
+      for (gsize k = 0; k < (gsize) W * H; k++)
+        {
+          tt->data[k] = (float) (tsharp->data[k] * t_ref);
+          tt->mask[k] = 1;
+        }
+      tsr_fits_write (p3, tt, NULL, NULL);
+    }
 
   /* flux of truly isolated stars (no star with 2 % of the flux within 3 FWHM), 1.5e3–1e5 e,
    * aperture 2.5 FWHM: the restored image against the sharp truth's aperture, the mean
@@ -777,6 +793,17 @@ test_sparse (void)
       stb += tb;
       worst = MAX (worst, fabs (fr / ts - 1));
       nf++;
+      if (g_getenv ("RDIAG"))
+        {
+          double a3 = 3 * fwhm, br, bm;
+          double r3 = aperture (sp_res->image, st->x, st->y, a3, &br), m3 = aperture (sp_res->mean, st->x, st->y, a3, &bm);
+          double t3 = aperture (tsharp, st->x, st->y, a3, NULL) * t_ref;
+          g_test_message ("star (%.1f, %.1f) %.0f e (x t_ref %.0f): 2.5 FWHM restored/sharp %.4f mean/blurred %.4f "
+                          "restored/mean %.4f | 3 FWHM restored/mean %.4f restored/sharp %.4f mean/sharp %.4f | annulus "
+                          "restored %.2f mean %.2f",
+                          st->x, st->y, st->flux, st->flux * t_ref, fr / ts, fm / tb, fr / fm, r3 / m3, r3 / t3, m3 / t3,
+                          br, bm);
+        }
     }
   g_test_message ("isolated stars (%u, 1.5e3-1e5 e, aperture 2.5 FWHM): restored / sharp truth %.4f (worst single star "
                   "%.1f %%); mean stack / median-seeing truth %.4f",

@@ -445,7 +445,10 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
    * background ring sits on the Moffat wings and the flux outside is lost, so the PSF is
    * normalised ~7 % low and every latent flux with it (docs/restore.md) */
   double span = j->rp->psf_span;
+  if (g_getenv ("TSR_RESTORE_OLDPSF"))
   f->psf = ns > 0 ? tsr_psf_from_stamps (y, m, j->W, j->H, TSR_CFA_NONE, -1, xs, ys, ns, span * fwhm, 1, 5) : NULL;
+  else
+  f->psf = ns > 0 ? tsr_psf_from_stamps_full (y, m, j->W, j->H, xs, ys, ns, fwhm, 1, 5, 0.995) : NULL;
   if (!f->psf)
     f->psf = tsr_psf_new_moffat (fwhm, isfinite (fr->roundness) ? fr->roundness : 1.0, 0, 3.0, 1,
                                  tsr_psf_size_for_fwhm (span * fwhm));
@@ -1672,6 +1675,18 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   g_free (best_hist);
   g_clear_pointer (&snap_img, tsr_image_unref);
   g_clear_pointer (&snap_smooth, tsr_image_unref);
+  if (l1w && g_getenv ("TSR_RESTORE_DUMP"))
+    {
+      /* measurement runs: the L1 prior's sky map (1 = penalised) */
+      g_autoptr (TsrImage) lm = tsr_image_new (W, H, 1);
+      for (gsize k = 0; k < (gsize) W * H; k++)
+        {
+          lm->data[k] = l1w[k];
+          lm->mask[k] = 1;
+        }
+      g_autofree char *pl = g_build_filename (g_getenv ("TSR_RESTORE_DUMP"), "l1sky.fits", NULL);
+      tsr_fits_write (pl, lm, NULL, NULL);
+    }
   g_free (l1w);
   res->best_step = best_step;
   net_restore (&net, best);
