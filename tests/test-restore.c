@@ -582,10 +582,9 @@ test_quality (void)
    * there lost flux (0.913 … 0.965); measured 1.010 … 1.066 with it (docs/restore.md). The
    * issue's 3 % against the sharp truth (the restored stars are near its resolution): */
   g_assert_cmpfloat (frb, >, 0.95);
-  /* round 6 (training and inference on the same batch-norm statistics, held-out pixels
-   * filled): 1.061 … 1.121 — the 3 % no longer holds on this crowded proxy (1.010 before);
-   * guarded against getting worse (docs/restore.md round 6, Not done) */
-  g_assert_cmpfloat (fabs (frs - 1), <, 0.10);
+  /* round 6 read 1.061 … 1.121 (its PSFs were too wide: clipped, nearest-bin stamps);
+   * round 7, the PSF with fitted wings: 1.017 … 1.075 (docs/restore.md round 7) */
+  g_assert_cmpfloat (fabs (frs - 1), <, 0.03);
 
   /* sky σ where the sky is empty: pixels where the blurred noise-free truth is below 0.1 of
    * the mean stack's noise (no star, galaxy or nebula), away from the trail; the 3σ-clipped
@@ -690,6 +689,8 @@ setup_sparse (void)
   p.shift_max = 8;
   p.rotation_max_deg = 0.3;
   p.oversample = 3;
+  if (g_getenv ("RFIELD"))   /* measurement runs: the generator's field-dependent PSF growth */
+    p.field_psf = g_ascii_strtod (g_getenv ("RFIELD"), NULL);
   if (g_getenv ("RSPARSE"))   /* measurement runs: a larger field "W,H,STARS" (whole image trained) */
     sscanf (g_getenv ("RSPARSE"), "%d,%d,%u", &p.width, &p.height, &p.n_stars);
   sp_session = tsr_test_synth_session (&p, NULL, "restore-sparse", &sp_dir, &sp_truth);
@@ -851,11 +852,12 @@ test_sparse (void)
                   100.0 * rec_r / MAX (cand, 1u));
   g_assert_cmpuint (cand, >=, 10);
   g_assert_cmpuint (rec_r, >=, rec_m);   /* the paper's admitted weakness: at least the mean stack's */
-  /* the issue's target: 3 %; measured 0.989 in round 5 (1.032 before the smooth map and the
-   * inverted dropout), 1.090 in round 6, where training and inference share the batch-norm
-   * statistics and the Bayer session's 16 stars are within 1.8 % per channel: on these 5
-   * stars the 3 % does NOT hold (docs/restore.md round 6, Not done); guarded at 12 % */
-  g_assert_cmpfloat (fabs (sr / sts - 1), <, 0.12);
+  /* the issue's target: 3 %; measured 0.989 in round 5, 1.090 in round 6 (PSFs too wide:
+   * clipped, nearest-bin stamps), 1.041 in round 7 with the fitted-wing PSF. The rest is a
+   * flux-dependent excess of the mid-bright stars (+4 … +12 %) that a Moffat of the true
+   * shape shows too: the 3 % does NOT hold here (docs/restore.md round 7, Not done);
+   * guarded at 5 % */
+  g_assert_cmpfloat (fabs (sr / sts - 1), <, 0.05);
 }
 
 /* ---------------------------------------------------------------------------------------

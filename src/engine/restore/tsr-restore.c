@@ -441,13 +441,16 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
             }
         }
     }
-  /* the stamps span restore.psf_span × the usual 4 σ: with the usual radius the local
-   * background ring sits on the Moffat wings and the flux outside is lost, so the PSF is
-   * normalised ~7 % low and every latent flux with it (docs/restore.md) */
+  /* the PSF with its full wings, as the deconvolution measures it: stamps recentred at the
+   * stars' exact centres (Lanczos), the median per sample, the stack kept within 1.5–2.5
+   * FWHM and a Moffat fitted to its profile beyond, cut where the model holds 99.5 %.
+   * Round 6 took tsr_psf_from_stamps (nearest-bin stacking, which widens the core by the
+   * sub-pixel offsets, and negative samples cut after the offset, which rectifies the
+   * wings' noise into a pedestal): its PSFs held 0.78–0.90 of their light within 1.5 FWHM
+   * (a Moffat β = 3: 0.91), and every star's latent flux came out too high by about the
+   * ratio (mono sparse session 1.090 → 1.041, crowded field 1.061 → 1.017; docs/restore.md
+   * round 7). restore.psf_span sizes the Moffat used where a frame has too few stars. */
   double span = j->rp->psf_span;
-  if (g_getenv ("TSR_RESTORE_OLDPSF"))
-  f->psf = ns > 0 ? tsr_psf_from_stamps (y, m, j->W, j->H, TSR_CFA_NONE, -1, xs, ys, ns, span * fwhm, 1, 5) : NULL;
-  else
   f->psf = ns > 0 ? tsr_psf_from_stamps_full (y, m, j->W, j->H, xs, ys, ns, fwhm, 1, 5, 0.995) : NULL;
   if (!f->psf)
     f->psf = tsr_psf_new_moffat (fwhm, isfinite (fr->roundness) ? fr->roundness : 1.0, 0, 3.0, 1,
