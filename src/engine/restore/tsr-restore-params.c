@@ -41,7 +41,7 @@ static const TsrParamSpec specs[] = {
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.sparsity_snr", sparsity_snr, 0, 100,
                   N_("The L1 prior acts only where the mean stack, smoothed by the seeing, is below this signal-to-noise ratio, so sources keep their flux (0 = everywhere)")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.psf_span", psf_span, 1, 4,
-                  N_("Radius of the measured PSFs as a multiple of four standard deviations of the seeing; wider keeps the flux of the wings")),
+                  N_("Radius of the Moffat PSF used for a frame with too few stars, as a multiple of four standard deviations of the seeing")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.diffuse", diffuse, 0, 1000,
                   N_("Node spacing, in FWHMs, of a smooth map added to the latent that keeps faint diffuse light and lets the background dip below the fitted planes (0 = none)")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.chroma", chroma, 0, 100,
