@@ -383,7 +383,13 @@ test_bayer_photometry (void)
           TsrReconstruction *r2 = tsr_tbqr_accumulate (a2, w2, &pd.tbqr, &pd.run, NULL, NULL, NULL, &e);
           g_assert_no_error (e);
           gsize nv = (gsize) r->result->width * r->result->height * r->result->channels;
-          g_assert_cmpmem (r2->result->data, nv * sizeof (float), r->result->data, nv * sizeof (float));
+          /* the sums are float and frames are added in the order the workers finish them:
+           * equal to float rounding of the sums (a different weight would move a value by
+           * ~1e-2 of it) */
+          double worst = 0;
+          for (gsize k = 0; k < nv; k++)
+            worst = MAX (worst, fabs (r2->result->data[k] - r->result->data[k]) / MAX (fabs (r->result->data[k]), 1.0));
+          g_assert_cmpfloat (worst, <, 1e-5);
           tsr_reconstruction_free (r2);
         }
       tsr_reconstruction_free (r);
@@ -479,11 +485,13 @@ test_memory_plan (void)
     g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &pz, &run, &m1, &e));
     pz.drizzle_scale = 2;
     g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &pz, &run, &m2x, &e));
-    g_assert_cmpuint (m2x.sums, >=, (gsize) 1920 * 1080 * 4 * (24 * 3 + 12));
+    g_assert_cmpuint (m2x.sums, >=, (gsize) 1920 * 1080 * 4 * (16 * 3 + 12)); /* float sums: 16 B a colour */
     g_assert_cmpuint (m2x.need, >, m1.need);
-    pz.drizzle = TSR_DRIZZLE_OFF; /* demosaiced: the output is at the reference scale */
+    pz.drizzle = TSR_DRIZZLE_OFF; /* demosaiced: the output is at the reference scale (no more
+                                     than drizzle's scale-1 sums, which hold the μ, σ too) */
     g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &pz, &run, &m2x, &e));
-    g_assert_cmpuint (m2x.need, ==, m1.need);
+    g_assert_cmpuint (m2x.need, <=, m1.need);
+    g_assert_cmpuint (m2x.need, >=, m1.need - (gsize) 1920 * 1080 * 8);
     run.memory_budget_mb = 2048;
   }
   /* three 12000 × 9000 mono frames do not fit 4 GiB: refused, with a need above it */
