@@ -114,6 +114,9 @@ cli_process (int argc, char **argv)
    * nothing of a process run reads it again: freed as the run goes, so they do not pile up
    * over a long session */
   p.tbqr.reg.drop_star_lists = TRUE;
+  /* … and the per-tile metrics (32 bytes per tile and frame) wait for the weighing in a
+   * temporary file, not in memory */
+  p.tbqr.spill_tile_metrics = TRUE;
   g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &p.tbqr, &p.run, cli_progress_cb, &prog, cli_cancellable (), &error);
   if (!a)
     {
