@@ -1,6 +1,7 @@
 /* test-tbqr.c — Tile-Based Quality Reconstruction on a generated session with truth. */
 #include "tsr-test-util.h"
 #include "tsr-tbqr-memory.h"
+#include "tsr-tbqr-private.h"
 
 #include <math.h>
 #include <signal.h>
@@ -339,12 +340,23 @@ test_tile_spill_full (void)
   g_assert_cmpuint (bytes, >, 3 * 16384);   /* the limit strikes after the first frames */
   TsrProject pd = prm;
   pd.tbqr.spill_tile_metrics = TRUE;
-  /* with no limit the metrics are in the file */
+  g_autoptr (TsrWeights) w1 = tsr_tbqr_weigh (mem, &prm.tbqr, &e);
+  g_assert_no_error (e);
+  /* with no limit the metrics are in the file; read back 7 tiles at a time (many blocks, a
+   * partial last one) they weigh as in memory */
   {
     g_autoptr (TsrAnalysis) sp = tsr_tbqr_analyse (s, &pd.tbqr, &pd.run, NULL, NULL, NULL, &e);
     g_assert_no_error (e);
     g_assert_nonnull (sp->tile_spill);
     g_assert_null (sp->tile_metrics);
+    g_assert_cmpuint (sp->n_tiles % 7, !=, 0);
+    tsr_tbqr_tile_view_bytes = 7 * sizeof (TsrTileMetrics) * sp->reg->n_frames;
+    g_autoptr (TsrWeights) ws = tsr_tbqr_weigh (sp, &pd.tbqr, &e);
+    tsr_tbqr_tile_view_bytes = 4u << 20;
+    g_assert_no_error (e);
+    g_assert_cmpmem (ws->w, sizeof (float) * ws->n_frames * ws->n_tiles, w1->w, sizeof (float) * w1->n_frames * w1->n_tiles);
+    g_assert_cmpmem (ws->q_local, sizeof (float) * ws->n_frames * ws->n_tiles, w1->q_local,
+                     sizeof (float) * w1->n_frames * w1->n_tiles);
   }
   signal (SIGXFSZ, SIG_IGN);
   struct rlimit rl = { 16384, 16384 };
@@ -354,8 +366,6 @@ test_tile_spill_full (void)
   g_assert_null (full->tile_spill);
   g_assert_nonnull (full->tile_metrics);
   g_assert_cmpmem (full->tile_metrics, bytes, mem->tile_metrics, bytes);
-  g_autoptr (TsrWeights) w1 = tsr_tbqr_weigh (mem, &prm.tbqr, &e);
-  g_assert_no_error (e);
   g_autoptr (TsrWeights) w2 = tsr_tbqr_weigh (full, &pd.tbqr, &e);
   g_assert_no_error (e);
   g_assert_cmpmem (w2->w, sizeof (float) * w2->n_frames * w2->n_tiles, w1->w, sizeof (float) * w1->n_frames * w1->n_tiles);

@@ -130,6 +130,8 @@ tile_store_frame (TsrAnalysis *a, guint n_frames, guint index, const TsrTileMetr
 
 /* The weighing's view of the metrics: tile t of frame f, a block of tiles read from the file
  * at a time when they are spilled (tiles are visited in order) */
+gsize tsr_tbqr_tile_view_bytes = 4u << 20;
+
 typedef struct
 {
   const TsrAnalysis *a;
@@ -146,7 +148,8 @@ tile_view_init (TileView *v, const TsrAnalysis *a)
   if (a->tile_spill)
     {
       /* ~4 MiB of records per block whatever the frame count */
-      v->cap = (guint) CLAMP ((4u << 20) / (sizeof (TsrTileMetrics) * MAX (a->reg->n_frames, 1u)), 1u, a->n_tiles);
+      v->cap = (guint) CLAMP (tsr_tbqr_tile_view_bytes / (sizeof (TsrTileMetrics) * MAX (a->reg->n_frames, 1u)), 1u,
+                              a->n_tiles);
       v->buf = g_new (TsrTileMetrics, (gsize) v->cap * a->reg->n_frames);
     }
 }
