@@ -272,6 +272,8 @@ setup_once (void)
   p.shift_max = 12;
   p.rotation_max_deg = 0.5;
   p.oversample = 3;
+  if (g_getenv ("DSHIFT"))   /* iterating on the harness: no dither, no rotation (DSHIFT=0) */
+    p.shift_max = g_ascii_strtod (g_getenv ("DSHIFT"), NULL), p.rotation_max_deg = 0;
   if (g_getenv ("XFIELD"))
     p.field_psf = g_ascii_strtod (g_getenv ("XFIELD"), NULL);
   session = tsr_test_synth_session (&p, NULL, "deconv", &dir, &truth);
@@ -342,6 +344,16 @@ setup_once (void)
   g_test_message ("deconv: gain %.3f, pedestal %.2f, %u frames, %u iterations%s, median FWHM %.2f, PSF radius %d, %u PSFs from stars, stage %.1f s, iterate %.1f s",
                   res->gain, res->pedestal[0], res->n_frames, res->iterations, res->early_stopped ? " (early stop)" : "", res->median_fwhm,
                   res->psf_radius, res->n_psf_stars, res->seconds_stage, res->seconds_iterate);
+}
+
+/* DDEBUG=1: the image's SHA-1 (refactors that must leave the result bit for bit) */
+static void
+debug_sha1 (const char *label, const TsrImage *img)
+{
+  if (!g_getenv ("DDEBUG"))
+    return;
+  g_autofree char *sum = g_compute_checksum_for_data (G_CHECKSUM_SHA1, (const guchar *) img->data, tsr_image_npix (img) * sizeof (float));
+  g_test_message ("%s image sha1 %s", label, sum);
 }
 
 static void
@@ -1065,6 +1077,7 @@ test_faint_floor (void)
   GError *e = NULL;
   g_autoptr (TsrDeconvResult) r2 = tsr_deconv_run (session, &p.deconv, &p.tbqr, &p.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
+  debug_sha1 ("faint_floor=2", r2->image);
   Metrics m;
   measure (r2, &m);
   print_metrics ("faint_floor=2", &m);
@@ -1100,6 +1113,7 @@ test_saturated (void)
   GError *e = NULL;
   g_autoptr (TsrDeconvResult) r2 = tsr_deconv_run (session, &p.deconv, &p.tbqr, &p.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
+  debug_sha1 ("saturated", r2->image);
   gint64 nc = 0;
   g_assert_true (tsr_header_get_int (r2->image->header, "MF_SATC", &nc));
   g_assert_cmpint (nc, ==, r2->n_saturated_cores);

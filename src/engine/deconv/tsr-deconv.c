@@ -1014,6 +1014,25 @@ tbqr_seed (Job *j, TsrProgressFunc progress, gpointer pdata, GCancellable *cance
   return img;
 }
 
+/* the floor regions' growth: a pixel joins when it is not in a region yet and the seed stands
+ * above 0.15 σ of the local sky there */
+typedef struct
+{
+  guint8 *reg;
+  const float *d;
+  guint8 tier;
+} RegionGrow;
+
+static gboolean
+region_join (gsize q, gpointer data)
+{
+  RegionGrow *rg = data;
+  if (rg->reg[q] || !(rg->d[q] > 0.15))
+    return FALSE;
+  rg->reg[q] = rg->tier;
+  return TRUE;
+}
+
 TsrDeconvResult *
 tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *tp,
                 const TsrRunParams *run, const TsrDeconvOptions *opt,
@@ -1531,8 +1550,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
           /* the region: grown from cores above deconv.bright_floor σ into everything above 0.15 σ
            * connected to them (8-neighbours) */
           guint8 *reg = g_new0 (guint8, n);
-          guint *stack = g_new (guint, n);
-          gsize top = 0;
+          guint32 *stack = g_new (guint32, n);
           /* two tiers: 2 = grown from cores above deconv.bright_floor σ (floor at the local sky),
            * 1 = grown from the fainter cores above deconv.faint_floor σ (floor half a stacked σ
            * below it: their latent rings as deep as the pedestal allows, and a floor at the sky
@@ -1543,30 +1561,15 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
               double core_k = tier == 2 ? dp->bright_floor : dp->faint_floor;
               if (tier == 1 && !(dp->faint_floor > 0 && dp->faint_floor < dp->bright_floor))
                 break;
+              gsize top = 0;
               for (gsize k = 0; k < n; k++)
                 if (!reg[k] && d[k] > core_k && seed->mask[k])
                   {
                     reg[k] = (guint8) tier;
-                    stack[top++] = (guint) k;
+                    stack[top++] = (guint32) k;
                   }
-              while (top > 0)
-                {
-                  guint k = stack[--top];
-                  int x = (int) (k % W), y = (int) (k / W);
-                  for (int dy = -1; dy <= 1; dy++)
-                    for (int dx = -1; dx <= 1; dx++)
-                      {
-                        int xx = x + dx, yy = y + dy;
-                        if (xx < 0 || yy < 0 || xx >= W || yy >= H)
-                          continue;
-                        gsize q = (gsize) yy * W + xx;
-                        if (!reg[q] && d[q] > 0.15)
-                          {
-                            reg[q] = (guint8) tier;
-                            stack[top++] = (guint) q;
-                          }
-                      }
-                }
+              RegionGrow rg = { reg, d, (guint8) tier };
+              tsr_deconv_flood8 (W, H, stack, top, region_join, NULL, &rg);
             }
           g_free (stack);
           /* and 3 px beyond (the ringing of the unconstrained solution reaches past the
