@@ -104,7 +104,7 @@ tsr_deconv_params_init (TsrDeconvParams *p)
   p->smooth = 5e-4;
   p->smooth_sigma = 1.0;
   p->bright_floor = 10.0;
-  p->faint_floor = 0.0;
+  p->faint_floor = 2.0;
   p->target_fwhm = 0.0;
   p->fit_scale = TRUE;
 }

@@ -72,7 +72,8 @@ typedef struct
   /* smoothness prior λ‖(I − G) u‖² (split-gradient MM): λ per channel, spectra of G and G∗G */
   double lambda[3];
   float *gspec, *g2spec;
-  float *lb;            /* C × LW × LH lower bound of the solver's latent u (NULL: 0) */
+  float *lb;            /* C × LW × LH lower bound of the solver's latent u (NULL: 0); a negative
+                         * value −m: the annulus means round a source stay ≥ m (annulus_floor) */
   guint16 *satcount;    /* W × H: frames whose pixel there was left out as saturated (under lock) */
 } Job;
 
