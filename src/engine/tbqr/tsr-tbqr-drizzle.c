@@ -30,8 +30,8 @@
  * is memory-bound). */
 typedef struct
 {
-  double wx;           /* Σ a·w·v */
-  double mx;           /* Σ a·v (unweighted) */
+  float wx;            /* Σ a·w·v (float like the pixel path's sums: 16 bytes a colour) */
+  float mx;            /* Σ a·v (unweighted) */
   float ww;            /* Σ a·w */
   float mn;            /* Σ a */
 } DzSum;

@@ -49,13 +49,13 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
   double nstat = cells ? npix / 4.0 : npix;
   gboolean reject = p->reject != TSR_REJECT_NONE && n_frames >= 3;
 
-  /* tsr_tbqr_accumulate: Σw, n (per pixel), Σw·x and the mean stack's Σx (per value);
-   * with rejection μ and σ per statistic, the rejected Σw·x per value and, unless
+  /* tsr_tbqr_accumulate: Σw, n (per pixel), Σw·x and the mean stack's Σx (per value), all
+   * 4-byte; with rejection μ and σ per statistic, the rejected Σw·x per value and, unless
    * winsorising, the rejected Σw and count per pixel. The first pass's moments (s0 s1 s2,
    * extrema: 28 B per statistic) are freed before the sums are made. */
-  double sums = npix * (8 + 4) + npix * C * (8 + 8);
+  double sums = npix * (4 + 4) + npix * C * (4 + 4);
   if (reject)
-    sums += nstat * (4 + 4) + npix * C * 8 + (p->reject == TSR_REJECT_WINSOR ? 0 : npix * (8 + 4));
+    sums += nstat * (4 + 4) + npix * C * 4 + (p->reject == TSR_REJECT_WINSOR ? 0 : npix * (4 + 4));
   double stats_pass = reject ? nstat * 28 : 0;
   /* results: result and mean stack (float planes and a mask each), coverage, weight and
    * rejection maps */
@@ -65,7 +65,7 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
   double colour = C == 1 && cfa != TSR_CFA_NONE ? 2 * npix * (3 * 4 + 1) : 0;
   double validate = npix * 64;
   /* Bayer drizzle (drizzle.mode on, or auto on a Bayer session of enough frames) keeps its
-   * own sums at the output scale instead of the pixel path's (tsr-tbqr-drizzle.c: 24 bytes
+   * own sums at the output scale instead of the pixel path's (tsr-tbqr-drizzle.c: 16 bytes
    * per colour and 12 per output pixel), with the rejection statistics' μ and σ; its results
    * and the validation's images are at the output scale too */
   gboolean bayer = cfa != TSR_CFA_NONE && channels == 1;
@@ -74,7 +74,7 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
     {
       double s2 = (double) CLAMP (p->drizzle_scale, 1, 2) * CLAMP (p->drizzle_scale, 1, 2);
       int DC = bayer ? 3 : channels;
-      sums = MAX (sums, npix * s2 * (24.0 * DC + 12) + (reject ? nstat * 8 : 0));
+      sums = MAX (sums, npix * s2 * (16.0 * DC + 12) + (reject ? nstat * 8 : 0));
       /* result and mean stack, weight, coverage and rejection maps, and the finish's two
        * masks per value */
       results = MAX (results, 2 * npix * s2 * (DC * 4 + 1) + 3 * npix * s2 * 5 + 2 * npix * s2 * DC);

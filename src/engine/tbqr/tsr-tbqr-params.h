@@ -83,6 +83,12 @@ typedef struct
   double val_noise_max;        /* validate.noise_max: max normalised noise ratio (1.05) */
   double val_flux_tol;         /* validate.flux_tol (0.01) */
   double val_seam_max;         /* validate.seam_max (1.2) */
+
+  /* not a key: the per-tile metrics of the analysis in an unlinked temporary file instead of
+   * memory (n_frames × n_tiles × 32 bytes: 137 MB at 2,000 frames of 1080 × 1920), read back
+   * a block of tiles at a time by the weighing; `process` sets it so its peak does not grow
+   * with the session (issue #19); ignored with run.cache_disk_mb = 0 */
+  gboolean spill_tile_metrics;
 } TsrTbqrParams;
 
 void                tsr_tbqr_params_init (TsrTbqrParams *p);

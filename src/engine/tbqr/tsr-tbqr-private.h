@@ -3,6 +3,10 @@
 #include "tsr-tbqr.h"
 
 void tsr_tbqr_fit_planes (const TsrImage *img, double plane[3][3]);
+
+/* Bytes of per-tile metrics the weighing reads back at a time from a spilled analysis
+ * (params.spill_tile_metrics; 4 MiB; tests lower it to cross many blocks). */
+extern gsize tsr_tbqr_tile_view_bytes;
 void tsr_robust_z (const double *v, guint n, double *z);
 
 /* Normalise frame index (img, as read, normalised in place), demosaic it when

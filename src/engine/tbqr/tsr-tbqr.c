@@ -7,9 +7,173 @@
 #include "tsr-frame-cache.h"
 #include "tsr-tbqr-memory.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------------------------------
+ * The per-tile metrics in a temporary file (params.spill_tile_metrics): frame f's n_tiles
+ * records at offset f · n_tiles · sizeof (TsrTileMetrics), written once by the frame's
+ * analysis; a frame never written (not registered) reads as "missing". */
+struct _TsrTileSpill
+{
+  int fd;
+  guint8 *written;      /* per frame */
+};
+
+static const TsrTileMetrics tile_missing = { 0, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
+
+static void
+tile_spill_free (struct _TsrTileSpill *sp)
+{
+  if (!sp)
+    return;
+  if (sp->fd >= 0)
+    close (sp->fd);
+  g_free (sp->written);
+  g_free (sp);
+}
+
+/* An unlinked file in the temporary folder (else /var/tmp); NULL (metrics stay in memory)
+ * when neither can be made */
+static struct _TsrTileSpill *
+tile_spill_new (guint n_frames)
+{
+  const char *dirs[] = { g_get_tmp_dir (), "/var/tmp" };
+  for (guint d = 0; d < G_N_ELEMENTS (dirs); d++)
+    {
+      g_autofree char *tmpl = g_build_filename (dirs[d], "tessera-tiles-XXXXXX", NULL);
+      int fd = g_mkstemp_full (tmpl, O_RDWR, 0600);
+      if (fd < 0)
+        continue;
+      g_unlink (tmpl); /* only the descriptor keeps it */
+      struct _TsrTileSpill *sp = g_new0 (struct _TsrTileSpill, 1);
+      sp->fd = fd;
+      sp->written = g_new0 (guint8, MAX (n_frames, 1u));
+      return sp;
+    }
+  return NULL;
+}
+
+static gboolean
+spill_io (int fd, gboolean write, void *buf, gsize len, guint64 off)
+{
+  char *p = buf;
+  while (len > 0)
+    {
+      gssize r = write ? pwrite (fd, p, len, (off_t) off) : pread (fd, p, len, (off_t) off);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        return FALSE;
+      p += r, len -= (gsize) r, off += (guint64) r;
+    }
+  return TRUE;
+}
+
+/* Tiles [t0, t1) of the n frames into buf (frame f's at buf + f · (t1 − t0)) */
+static gboolean
+tile_spill_read (const TsrAnalysis *a, guint n, guint t0, guint t1, TsrTileMetrics *buf)
+{
+  guint nt = a->n_tiles, m = t1 - t0;
+  for (guint f = 0; f < n; f++)
+    {
+      TsrTileMetrics *dst = buf + (gsize) f * m;
+      if (!a->tile_spill->written[f])
+        {
+          for (guint t = 0; t < m; t++)
+            dst[t] = tile_missing;
+          continue;
+        }
+      guint64 off = ((guint64) f * nt + t0) * sizeof (TsrTileMetrics);
+      if (!spill_io (a->tile_spill->fd, FALSE, dst, (gsize) m * sizeof (TsrTileMetrics), off))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Frame index's metrics (tm, n_tiles records) stored: in the file, or — when the file cannot
+ * take them (full, a file-size limit) — the whole table moves to memory and stays there.
+ * Called under the analysis' lock. FALSE (error set) only when the file cannot be read back. */
+static gboolean
+tile_store_frame (TsrAnalysis *a, guint n_frames, guint index, const TsrTileMetrics *tm, GError **error)
+{
+  gsize nt = a->n_tiles, bytes = nt * sizeof (TsrTileMetrics);
+  if (a->tile_spill)
+    {
+      if (spill_io (a->tile_spill->fd, TRUE, (void *) tm, bytes, (guint64) index * bytes))
+        {
+          a->tile_spill->written[index] = 1;
+          return TRUE;
+        }
+      TsrTileMetrics *all = g_new (TsrTileMetrics, (gsize) n_frames * nt);
+      if (!tile_spill_read (a, n_frames, 0, a->n_tiles, all))
+        {
+          int err = errno;
+          g_free (all);
+          g_set_error (error, TSR_ERROR, TSR_ERROR_IO,
+                       _("cannot read the per-tile metrics back from the temporary folder: %s"), g_strerror (err));
+          return FALSE;
+        }
+      a->tile_metrics = all;
+      struct _TsrTileSpill *sp = a->tile_spill;
+      g_atomic_pointer_set (&a->tile_spill, NULL);
+      tile_spill_free (sp);
+    }
+  memcpy (&a->tile_metrics[(gsize) index * nt], tm, bytes);
+  return TRUE;
+}
+
+/* The weighing's view of the metrics: tile t of frame f, a block of tiles read from the file
+ * at a time when they are spilled (tiles are visited in order) */
+gsize tsr_tbqr_tile_view_bytes = 4u << 20;
+
+typedef struct
+{
+  const TsrAnalysis *a;
+  TsrTileMetrics *buf;
+  guint t0, t1, cap;
+  gboolean failed;
+} TileView;
+
+static void
+tile_view_init (TileView *v, const TsrAnalysis *a)
+{
+  memset (v, 0, sizeof *v);
+  v->a = a;
+  if (a->tile_spill)
+    {
+      /* ~4 MiB of records per block whatever the frame count */
+      v->cap = (guint) CLAMP (tsr_tbqr_tile_view_bytes / (sizeof (TsrTileMetrics) * MAX (a->reg->n_frames, 1u)), 1u,
+                              a->n_tiles);
+      v->buf = g_new (TsrTileMetrics, (gsize) v->cap * a->reg->n_frames);
+    }
+}
+
+static const TsrTileMetrics *
+tile_view_at (TileView *v, guint f, guint t)
+{
+  const TsrAnalysis *a = v->a;
+  if (!a->tile_spill)
+    return &a->tile_metrics[(gsize) f * a->n_tiles + t];
+  if (t < v->t0 || t >= v->t1)
+    {
+      v->t0 = t;
+      v->t1 = MIN (a->n_tiles, t + v->cap);
+      if (!tile_spill_read (a, a->reg->n_frames, v->t0, v->t1, v->buf))
+        {
+          /* an unreadable temporary file: the tile reads as missing, and the weighing fails */
+          v->failed = TRUE;
+          for (gsize k = 0; k < (gsize) v->cap * a->reg->n_frames; k++)
+            v->buf[k] = tile_missing;
+        }
+    }
+  return &v->buf[(gsize) f * (v->t1 - v->t0) + (t - v->t0)];
+}
 
 int
 tsr_tbqr_tile_size (const TsrTbqrParams *p, double fwhm, int width, int height)
@@ -312,11 +476,13 @@ on_reference (const TsrImage *ref, const TsrStarList *stars, gpointer data, GErr
   a->session_fwhm = isfinite (stars->fwhm_median) ? stars->fwhm_median : NAN;
   a->tile_size = tsr_tbqr_tile_size (&a->params, a->session_fwhm, a->width, a->height);
   build_tiles (a);
-  a->tile_metrics = g_new (TsrTileMetrics, (gsize) job->n_frames * a->n_tiles);
-  for (gsize i = 0; i < (gsize) job->n_frames * a->n_tiles; i++)
+  if (a->params.spill_tile_metrics && a->run.cache_disk_mb > 0)
+    a->tile_spill = tile_spill_new (job->n_frames);
+  if (!a->tile_spill)
     {
-      TsrTileMetrics nan = { 0, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
-      a->tile_metrics[i] = nan;
+      a->tile_metrics = g_new (TsrTileMetrics, (gsize) job->n_frames * a->n_tiles);
+      for (gsize i = 0; i < (gsize) job->n_frames * a->n_tiles; i++)
+        a->tile_metrics[i] = tile_missing;
     }
   job->ref_stars = g_array_new (FALSE, FALSE, sizeof (TsrStar));
   g_array_append_vals (job->ref_stars, stars->stars->data, stars->stars->len);
@@ -684,7 +850,16 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
   TsrTransform inv;
   if (!tsr_transform_invert (&fr->transform, &inv))
     return TRUE;
-  TsrTileMetrics *tm = &a->tile_metrics[(gsize) index * a->n_tiles];
+  TsrTileMetrics *tm;
+  gboolean spilled = g_atomic_pointer_get (&a->tile_spill) != NULL;
+  if (spilled)
+    {
+      tm = g_new (TsrTileMetrics, a->n_tiles);
+      for (guint t = 0; t < a->n_tiles; t++)
+        tm[t] = tile_missing;
+    }
+  else
+    tm = &a->tile_metrics[(gsize) index * a->n_tiles];
   GArray *entries = g_array_new (FALSE, FALSE, sizeof (StarEntry));
   int T = a->tile_size, step = a->tile_step;
   guint ns = fr->stars->stars->len, nm = 0;
@@ -807,6 +982,14 @@ on_frame (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
                      : (sigma > 0 ? E / (sigma * sigma) : NAN);
     }
   g_free (vals);
+  if (spilled)
+    {
+      g_mutex_lock (&job->lock);
+      gboolean ok = tile_store_frame (a, job->n_frames, index, tm, error);
+      g_mutex_unlock (&job->lock);
+      g_free (tm);
+      return ok;
+    }
   return TRUE;
 }
 
@@ -872,6 +1055,14 @@ tsr_analysis_copy (const TsrAnalysis *a)
   c->tiles = g_memdup2 (a->tiles, sizeof (TsrTile) * a->n_tiles);
   c->frames = g_memdup2 (a->frames, sizeof (TsrFrameMetrics) * n);
   c->tile_metrics = a->tile_metrics ? g_memdup2 (a->tile_metrics, sizeof (TsrTileMetrics) * n * a->n_tiles) : NULL;
+  c->tile_spill = NULL;
+  if (a->tile_spill)
+    {
+      /* the copy holds its metrics in memory */
+      c->tile_metrics = g_new (TsrTileMetrics, (gsize) n * a->n_tiles);
+      if (!tile_spill_read (a, n, 0, a->n_tiles, c->tile_metrics))
+        g_clear_pointer (&c->tile_metrics, g_free); /* it cannot be weighed (says why) */
+    }
   return c;
 }
 
@@ -880,6 +1071,7 @@ tsr_analysis_drop_tile_metrics (TsrAnalysis *a)
 {
   g_return_if_fail (a != NULL);
   g_clear_pointer (&a->tile_metrics, g_free);
+  g_clear_pointer (&a->tile_spill, tile_spill_free);
 }
 
 void
@@ -893,6 +1085,7 @@ tsr_analysis_unref (TsrAnalysis *a)
   g_free (a->tiles);
   g_free (a->frames);
   g_free (a->tile_metrics);
+  tile_spill_free (a->tile_spill);
   g_free (a);
 }
 
@@ -1037,7 +1230,7 @@ tsr_tbqr_weigh_with_choices (TsrAnalysis *a, const TsrTbqrParams *p, const guint
 {
   if (!tsr_tbqr_params_validate (p, error))
     return NULL;
-  if (!a->tile_metrics)
+  if (!a->tile_metrics && !a->tile_spill)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_FAILED,
                    _("this analysis can no longer be weighed: its per-tile metrics were freed after the last weighing"));
@@ -1167,12 +1360,14 @@ tsr_tbqr_weigh_with_choices (TsrAnalysis *a, const TsrTbqrParams *p, const guint
         counts[m++] = a->frames[f].psf_model_n;
     med_model = m ? tsr_median_inplace (counts, m) : 0;
   }
+  TileView view;
+  tile_view_init (&view, a);
   for (guint t = 0; t < nt; t++)
     {
       guint m = 0;
       for (guint f = 0; f < n; f++)
         if (w->used[f])
-          counts[m++] = a->tile_metrics[(gsize) f * nt + t].n_stars;
+          counts[m++] = tile_view_at (&view, f, t)->n_stars;
       float med = m ? tsr_median_inplace (counts, m) : 0;
       /* STAR when the median frame has enough stars in the tile, or (local.psf_model) when
        * the median frame has a PSF field model on at least as many stars: the model is
@@ -1183,7 +1378,7 @@ tsr_tbqr_weigh_with_choices (TsrAnalysis *a, const TsrTbqrParams *p, const guint
       const TsrTile *tile = &a->tiles[t];
       for (guint f = 0; f < n; f++)
         {
-          const TsrTileMetrics *tm = &a->tile_metrics[(gsize) f * nt + t];
+          const TsrTileMetrics *tm = tile_view_at (&view, f, t);
           gboolean u = w->used[f];
           if (star)
             {
@@ -1346,6 +1541,14 @@ tsr_tbqr_weigh_with_choices (TsrAnalysis *a, const TsrTbqrParams *p, const guint
   g_free (vb), g_free (vs), g_free (ve), g_free (zb), g_free (zs), g_free (ze);
   g_free (v1), g_free (v2), g_free (v3), g_free (z1), g_free (z2), g_free (z3);
   g_free (counts);
+  g_free (view.buf);
+  if (view.failed)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO,
+                   _("cannot read the per-tile metrics back from the temporary folder: %s"), g_strerror (EIO));
+      tsr_weights_unref (w);
+      return NULL;
+    }
   return w;
 }
 

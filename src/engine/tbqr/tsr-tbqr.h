@@ -70,7 +70,9 @@ typedef struct
   guint n_tiles;
   TsrTile *tiles;
   TsrFrameMetrics *frames;   /* n_frames */
-  TsrTileMetrics *tile_metrics; /* n_frames × n_tiles */
+  TsrTileMetrics *tile_metrics; /* n_frames × n_tiles; NULL while tile_spill holds them */
+  struct _TsrTileSpill *tile_spill; /* private: the per-tile metrics in a temporary file
+                                       (params.spill_tile_metrics); NULL = in tile_metrics */
   double ref_plane[3];    /* reference background level per colour (added back) */
   struct _TsrFrameCache *cache; /* private: the frames warped and normalised during the
                                    analysis (run.cache), read back by accumulate; NULL = none */
