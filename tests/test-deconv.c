@@ -1486,12 +1486,9 @@ test_real_m94 (void)
   write_png_rgb (r->mean, "m94-mean.png", -2 * ng_m, 60 * ng_m);
   g_assert_cmpuint (nm, >=, 15);
   g_assert_cmpfloat (ratio, <, 0.9);
-  /* sharper, but the noise must not explode, nor the colour speckle */
-  g_assert_cmpfloat (ng_d, <, 2.5 * ng_m);
-  g_assert_cmpfloat (nc_d, <, 2.5 * nc_m);
   /* photometry (issue 12): the isolated peaks ≥ 50 σ of the mean's luminance (no higher peak within
    * 20 px), aperture 8 px, background the mean of the 10–14 px annulus; median deconv / mean.
-   * Measured 1.089 (defaults, 9 iterations; 1.082 before the annulus floors; target 1.02, not met:
+   * Measured 1.1022 over 26 peaks (main before the annulus floors: 1.0807; target 1.02, not met:
    * docs/deconv.md). A guard: */
   {
     int W = r->mean->width, H = r->mean->height;
@@ -1554,6 +1551,9 @@ test_real_m94 (void)
     g_free (lm);
     g_free (ld);
   }
+  /* sharper, but the noise must not explode, nor the colour speckle (the R−G chroma reads ×3.14 on main too: fails, docs/deconv.md) */
+  g_assert_cmpfloat (ng_d, <, 2.5 * ng_m);
+  g_assert_cmpfloat (nc_d, <, 2.5 * nc_m);
 }
 
 int
