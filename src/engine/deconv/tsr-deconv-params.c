@@ -66,13 +66,13 @@ static const TsrParamSpec specs[] = {
   TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.smooth_sigma", smooth_sigma, 0.3, 4,
                   N_("Width in pixels of the smoothing kernel of the smoothness prior")),
   TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.bright_floor", bright_floor, 0, 1000,
-                  N_("Where the sources stand this many noise sigma above the local sky, the deconvolved image stays above that sky (no dark rings round bright stars); 0 = off")),
+                  N_("Where the sources stand this many noise sigma above the local sky, the deconvolved image round them stays above that sky (the mean of each annulus round a star; every pixel of an extended source): no dark rings; 0 = off")),
   TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.target_fwhm", target_fwhm, 0, 10,
                   N_("Resolution of the deconvolved image: FWHM in pixels of the Gaussian it is resolved to (no ringing round stars that a point cannot be sampled as); 0 = a point")),
   TSR_KEY_BOOL (TsrDeconvParams, "deconv.fit_scale", fit_scale,
                 N_("Refit each frame's photometric scale to the deconvolution's model while it runs (the star-flux ratios scatter by a few per cent)")),
   TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.faint_floor", faint_floor, 0, 1000,
-                  N_("Round fainter sources (this many noise sigma above the local sky, below deconv.bright_floor) the deconvolved image stays at most half the stack's noise below that sky; 0 = off")),
+                  N_("Round fainter sources (this many noise sigma above the local sky, below deconv.bright_floor) the mean of each annulus of the deconvolved image stays at most half the stack's noise below that sky; 0 = off")),
 };
 
 void
@@ -104,7 +104,7 @@ tsr_deconv_params_init (TsrDeconvParams *p)
   p->smooth = 5e-4;
   p->smooth_sigma = 1.0;
   p->bright_floor = 10.0;
-  p->faint_floor = 0.0;
+  p->faint_floor = 2.0;
   p->target_fwhm = 0.0;
   p->fit_scale = TRUE;
 }

@@ -72,7 +72,8 @@ typedef struct
   /* smoothness prior λ‖(I − G) u‖² (split-gradient MM): λ per channel, spectra of G and G∗G */
   double lambda[3];
   float *gspec, *g2spec;
-  float *lb;            /* C × LW × LH lower bound of the solver's latent u (NULL: 0) */
+  float *lb;            /* C × LW × LH lower bound of the solver's latent u (NULL: 0); a negative
+                         * value −m: the annulus means round a source stay ≥ m (annulus_floor) */
   guint16 *satcount;    /* W × H: frames whose pixel there was left out as saturated (under lock) */
 } Job;
 
@@ -98,6 +99,15 @@ int tsr_deconv_data_plane (const Job *j, int c);
 void tsr_deconv_fit_background (const float *v, const guint8 *mask, int w, int h, TsrCfa cfa, int colour, double out[3], double *rms);
 gboolean tsr_deconv_read_at (int fd, void *buf, gsize len, off_t off);
 gboolean tsr_deconv_write_all (int fd, const void *buf, gsize len);
+/* 8-neighbour flood fill. The caller marks the seed pixels and pushes them on `stack` (room for
+ * W·H entries), `top` of them; each pixel taken off the stack goes to `visit` (may be NULL), and
+ * each of its 8 neighbours inside W×H for which `join` returns TRUE is pushed (`join` marks it, so
+ * that it is not taken twice). Last in, first out, the neighbours in row order. Used by the floor
+ * regions (tsr-deconv.c) and the saturated cores. */
+typedef gboolean (*TsrDeconvJoinFunc) (gsize q, gpointer data);
+typedef void (*TsrDeconvVisitFunc) (gsize k, gpointer data);
+void tsr_deconv_flood8 (int W, int H, guint32 *stack, gsize top, TsrDeconvJoinFunc join, TsrDeconvVisitFunc visit,
+                        gpointer data);
 /* Saturated star cores (pixels left out as saturated in at least half the frames): centroid
  * and radius of each 8-connected region, reference pixels. */
 typedef struct

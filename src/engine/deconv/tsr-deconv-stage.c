@@ -652,6 +652,57 @@ tsr_deconv_seed_and_mean (Job *j, gsize budget, TsrImage **seed_out, TsrImage **
  */
 
 void
+tsr_deconv_flood8 (int W, int H, guint32 *stack, gsize top, TsrDeconvJoinFunc join, TsrDeconvVisitFunc visit,
+                   gpointer data)
+{
+  while (top > 0)
+    {
+      guint32 k = stack[--top];
+      if (visit)
+        visit (k, data);
+      int x = (int) (k % (guint32) W), y = (int) (k / (guint32) W);
+      for (int dy = -1; dy <= 1; dy++)
+        for (int dx = -1; dx <= 1; dx++)
+          {
+            int xx = x + dx, yy = y + dy;
+            if (xx < 0 || yy < 0 || xx >= W || yy >= H)
+              continue;
+            gsize q = (gsize) yy * W + xx;
+            if (join (q, data))
+              stack[top++] = (guint32) q;
+          }
+    }
+}
+
+typedef struct
+{
+  guint8 *core;    /* 1 = saturated, not yet taken; 2 = taken */
+  GArray *pix;
+  int W;
+  double cx, cy;
+} CoreFill;
+
+static gboolean
+core_join (gsize q, gpointer data)
+{
+  CoreFill *cf = data;
+  if (cf->core[q] != 1)
+    return FALSE;
+  cf->core[q] = 2;
+  return TRUE;
+}
+
+static void
+core_visit (gsize k, gpointer data)
+{
+  CoreFill *cf = data;
+  gint32 kk = (gint32) k;
+  g_array_append_val (cf->pix, kk);
+  cf->cx += (double) (k % (gsize) cf->W);
+  cf->cy += (double) (k / (gsize) cf->W);
+}
+
+void
 tsr_deconv_saturated_cores (const Job *j, GArray *cores)
 {
   int W = j->W, H = j->H;
@@ -670,39 +721,18 @@ tsr_deconv_saturated_cores (const Job *j, GArray *cores)
       g_free (core);
       return;
     }
-  gint32 *stack = g_new (gint32, n);
+  guint32 *stack = g_new (guint32, n);
   for (gsize k0 = 0; k0 < n; k0++)
     {
       if (core[k0] != 1)
         continue;
       /* one core: 8-connected component, its centroid and its largest distance from it */
-      GArray *pix = g_array_new (FALSE, FALSE, sizeof (gint32));
-      gsize top = 0;
-      stack[top++] = (gint32) k0;
+      CoreFill cf = { core, g_array_new (FALSE, FALSE, sizeof (gint32)), W, 0, 0 };
+      stack[0] = (guint32) k0;
       core[k0] = 2;
-      double cx = 0, cy = 0;
-      while (top > 0)
-        {
-          gint32 k = stack[--top];
-          g_array_append_val (pix, k);
-          int x = k % W, y = k / W;
-          cx += x;
-          cy += y;
-          for (int dy = -1; dy <= 1; dy++)
-            for (int dx = -1; dx <= 1; dx++)
-              {
-                int xx = x + dx, yy = y + dy;
-                if (xx < 0 || yy < 0 || xx >= W || yy >= H)
-                  continue;
-                gsize kk = (gsize) yy * W + xx;
-                if (core[kk] == 1)
-                  {
-                    core[kk] = 2;
-                    stack[top++] = (gint32) kk;
-                  }
-              }
-        }
-      TsrDeconvSatCore sc = { cx / pix->len, cy / pix->len, 0 };
+      tsr_deconv_flood8 (W, H, stack, 1, core_join, core_visit, &cf);
+      GArray *pix = cf.pix;
+      TsrDeconvSatCore sc = { cf.cx / pix->len, cf.cy / pix->len, 0 };
       for (guint i = 0; i < pix->len; i++)
         {
           gint32 k = g_array_index (pix, gint32, i);

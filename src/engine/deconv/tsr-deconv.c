@@ -1014,6 +1014,114 @@ tbqr_seed (Job *j, TsrProgressFunc progress, gpointer pdata, GCancellable *cance
   return img;
 }
 
+/* The floor on annulus means round the fainter sources (the second floor tier, lb < 0). The
+ * deconvolution of a point source rings — a dip at 1–1.5 FWHM and a ring beyond, the band-limited
+ * point of a solve that has not reached the highest frequencies — as deep as the latent's lower
+ * bound allows, with the exact PSF, the exact scales and nearly noise-free frames too (docs/deconv.md,
+ * eighth session). A floor on every pixel stops the dip but clips the deconvolved sky's noise from
+ * below, which brightens the stars it surrounds (M94: flux vs the mean 1.08 → 1.15); a floor on a
+ * Gaussian local mean does not see the dip beside the bright core. So round each source of the
+ * tier the mean of the latent over each 1-px annulus (native pixels, from 1 px out) is held at the
+ * mean of the bound there: where it falls below, the deficit is added to the annulus's pixels,
+ * which leaves their noise as it is. */
+typedef struct
+{
+  int c;
+  double cx, cy;   /* latent (fine) coordinates */
+  double radius;   /* native pixels */
+} FloorSource;
+
+#define FLOOR_SOURCE_MAX_RADIUS 30.0
+#define FLOOR_ANNULI 64
+
+static void
+annulus_floor (const Job *j, float *u, const GArray *sources)
+{
+  int LW = j->LW, LH = j->LH, r = j->r;
+  for (guint i = 0; i < sources->len; i++)
+    {
+      const FloorSource *fs = &g_array_index (sources, FloorSource, i);
+      float *uc = u + (gsize) fs->c * LW * LH;
+      const float *lb = j->lb + (gsize) fs->c * LW * LH;
+      double su[FLOOR_ANNULI] = { 0 }, sl[FLOOR_ANNULI] = { 0 };
+      int cnt[FLOOR_ANNULI] = { 0 };
+      double R = fs->radius * r;
+      int x0 = MAX (0, (int) floor (fs->cx - R)), x1 = MIN (LW - 1, (int) ceil (fs->cx + R));
+      int y0 = MAX (0, (int) floor (fs->cy - R)), y1 = MIN (LH - 1, (int) ceil (fs->cy + R));
+      for (int pass = 0; pass < 2; pass++)
+        for (int y = y0; y <= y1; y++)
+          for (int x = x0; x <= x1; x++)
+            {
+              gsize k = (gsize) y * LW + x;
+              if (!(lb[k] < 0))
+                continue;
+              double d = hypot (x - fs->cx, y - fs->cy) / r;
+              int a = (int) d;
+              if (d < 1 || d > fs->radius || a >= FLOOR_ANNULI)
+                continue;
+              if (pass == 0)
+                {
+                  su[a] += uc[k];
+                  sl[a] -= lb[k];
+                  cnt[a]++;
+                }
+              else if (cnt[a] > 0 && su[a] < sl[a])
+                uc[k] += (float) ((sl[a] - su[a]) / cnt[a]);
+            }
+    }
+}
+
+/* the second tier's parts (floor_sources): 8-connected pixels of the same tier, not taken yet
+ * (0x80 marks taken), and the seed's peak among them */
+typedef struct
+{
+  guint8 *reg;
+  const float *d;
+  int W;
+  gsize peak;
+  GArray *pix;
+  guint8 tier;
+} FloorFill;
+
+static gboolean
+floor_join (gsize q, gpointer data)
+{
+  FloorFill *ff = data;
+  if (ff->reg[q] != ff->tier)
+    return FALSE;
+  ff->reg[q] |= 0x80;
+  return TRUE;
+}
+
+static void
+floor_visit (gsize k, gpointer data)
+{
+  FloorFill *ff = data;
+  guint32 kk = (guint32) k;
+  g_array_append_val (ff->pix, kk);
+  if (ff->peak == (gsize) -1 || ff->d[k] > ff->d[ff->peak])
+    ff->peak = k;
+}
+
+/* the floor regions' growth: a pixel joins when it is not in a region yet and the seed stands
+ * above 0.15 σ of the local sky there */
+typedef struct
+{
+  guint8 *reg;
+  const float *d;
+  guint8 tier;
+} RegionGrow;
+
+static gboolean
+region_join (gsize q, gpointer data)
+{
+  RegionGrow *rg = data;
+  if (rg->reg[q] || !(rg->d[q] > 0.15))
+    return FALSE;
+  rg->reg[q] = rg->tier;
+  return TRUE;
+}
+
 TsrDeconvResult *
 tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *tp,
                 const TsrRunParams *run, const TsrDeconvOptions *opt,
@@ -1458,8 +1566,10 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
             xo[(gsize) y * j->LW + x] = isfinite (v) && v > floor_v ? v : floor_v;
           }
     }
+  GArray *floor_sources = NULL;
   if (dp->bright_floor > 0)
     {
+      floor_sources = g_array_new (FALSE, FALSE, sizeof (FloorSource));
       /* the floor round bright sources: the seed's local sky m (medians of 16-px blocks,
        * bilinear between their centres) and, where the seed (3×3 mean) stands k σ or more above
        * it, the latent x ≥ m; in the sky x ≥ −P as before; in between a linear blend. In the
@@ -1513,12 +1623,21 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
                   }
                 t2[(gsize) y * W + x] = (float) a;
               }
+          /* the vertical pass into d, then d and the local sky (into t2) from it: t2 is read
+           * whole before it is overwritten (written in place, the rows above had turned into the
+           * sky already and d peaked 1–2 px above each star, the floor regions with it) */
           for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++)
               {
                 double a = 0;
                 for (int q = -6; q <= 6; q++)
                   a += gk[q + 6] * t2[(gsize) CLAMP (y + q, 0, H - 1) * W + x];
+                d[(gsize) y * W + x] = (float) a;
+              }
+          for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+              {
+                double a = d[(gsize) y * W + x];
                 double gx = CLAMP ((x + 0.5) / B - 0.5, 0, nbx - 1), gy = CLAMP ((y + 0.5) / B - 0.5, 0, nby - 1);
                 int ix = MIN ((int) gx, MAX (nbx - 2, 0)), iy = MIN ((int) gy, MAX (nby - 2, 0));
                 int ix1 = MIN (ix + 1, nbx - 1), iy1 = MIN (iy + 1, nby - 1);
@@ -1531,8 +1650,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
           /* the region: grown from cores above deconv.bright_floor σ into everything above 0.15 σ
            * connected to them (8-neighbours) */
           guint8 *reg = g_new0 (guint8, n);
-          guint *stack = g_new (guint, n);
-          gsize top = 0;
+          guint32 *stack = g_new (guint32, n);
           /* two tiers: 2 = grown from cores above deconv.bright_floor σ (floor at the local sky),
            * 1 = grown from the fainter cores above deconv.faint_floor σ (floor half a stacked σ
            * below it: their latent rings as deep as the pedestal allows, and a floor at the sky
@@ -1543,30 +1661,15 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
               double core_k = tier == 2 ? dp->bright_floor : dp->faint_floor;
               if (tier == 1 && !(dp->faint_floor > 0 && dp->faint_floor < dp->bright_floor))
                 break;
+              gsize top = 0;
               for (gsize k = 0; k < n; k++)
                 if (!reg[k] && d[k] > core_k && seed->mask[k])
                   {
                     reg[k] = (guint8) tier;
-                    stack[top++] = (guint) k;
+                    stack[top++] = (guint32) k;
                   }
-              while (top > 0)
-                {
-                  guint k = stack[--top];
-                  int x = (int) (k % W), y = (int) (k / W);
-                  for (int dy = -1; dy <= 1; dy++)
-                    for (int dx = -1; dx <= 1; dx++)
-                      {
-                        int xx = x + dx, yy = y + dy;
-                        if (xx < 0 || yy < 0 || xx >= W || yy >= H)
-                          continue;
-                        gsize q = (gsize) yy * W + xx;
-                        if (!reg[q] && d[q] > 0.15)
-                          {
-                            reg[q] = (guint8) tier;
-                            stack[top++] = (guint) q;
-                          }
-                      }
-                }
+              RegionGrow rg = { reg, d, (guint8) tier };
+              tsr_deconv_flood8 (W, H, stack, top, region_join, NULL, &rg);
             }
           g_free (stack);
           /* and 3 px beyond (the ringing of the unconstrained solution reaches past the
@@ -1602,9 +1705,38 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
                   for (int x = bx * B; x < MIN (W, (bx + 1) * B); x++)
                     if (seed->mask[(gsize) y * W + x] && !reg[(gsize) y * W + x])
                       tmp[nn++] = sv[(gsize) y * W + x];
-                if (nn > 8)
-                  blk[by * nbx + bx] = tsr_median_inplace (tmp, nn);
+                /* a block that the regions cover (nearly) whole: from its neighbours below (its
+                 * first median holds the source's light: a floor above the sky, +9 % on a star of
+                 * the generated session) */
+                blk[by * nbx + bx] = nn > 8 ? tsr_median_inplace (tmp, nn) : NAN;
               }
+          {
+            float *fill = g_new (float, (gsize) nbx * nby);
+            for (int pass = 0; pass < nbx + nby; pass++)
+              {
+                gboolean missing = FALSE;
+                for (int b = 0; b < nbx * nby; b++)
+                  {
+                    fill[b] = blk[b];
+                    if (isfinite (blk[b]))
+                      continue;
+                    int bx = b % nbx, by = b / nbx, cnt = 0;
+                    double sum = 0;
+                    for (int qy = MAX (0, by - 1); qy <= MIN (nby - 1, by + 1); qy++)
+                      for (int qx = MAX (0, bx - 1); qx <= MIN (nbx - 1, bx + 1); qx++)
+                        if (isfinite (blk[qy * nbx + qx]))
+                          sum += blk[qy * nbx + qx], cnt++;
+                    if (cnt > 0)
+                      fill[b] = (float) (sum / cnt);
+                    else
+                      missing = TRUE;
+                  }
+                memcpy (blk, fill, sizeof (float) * nbx * nby);
+                if (!missing)
+                  break;
+              }
+            g_free (fill);
+          }
           for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++)
               {
@@ -1615,6 +1747,53 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
                 t2[(gsize) y * W + x] = (float) ((1 - ay) * ((1 - ax) * blk[iy * nbx + ix] + ax * blk[iy * nbx + ix1])
                                                  + ay * ((1 - ax) * blk[iy1 * nbx + ix] + ax * blk[iy1 * nbx + ix1]));
               }
+          /* the sources: each 8-connected part of a tier, centred on the seed's centroid near its
+           * peak; round them the floor holds the annulus means (annulus_floor). A part wider than
+           * FLOOR_SOURCE_MAX_RADIUS (a galaxy, nebulosity, a blended group: no point source to
+           * ring) keeps the floor on every pixel (0x40) */
+          {
+            guint32 *stk = g_new (guint32, n);
+            for (gsize k0 = 0; k0 < n; k0++)
+              {
+                if (reg[k0] != 1 && reg[k0] != 2)
+                  continue;
+                FloorFill ff = { reg, d, W, (gsize) -1, g_array_new (FALSE, FALSE, sizeof (guint32)), reg[k0] };
+                reg[k0] |= 0x80;
+                stk[0] = (guint32) k0;
+                tsr_deconv_flood8 (W, H, stk, 1, floor_join, floor_visit, &ff);
+                double px = 0, py = 0, sw = 0, rad = 0;
+                {
+                  int qx = (int) (ff.peak % W), qy = (int) (ff.peak / W);
+                  for (int yy = MAX (0, qy - 2); yy <= MIN (H - 1, qy + 2); yy++)
+                    for (int xx = MAX (0, qx - 2); xx <= MIN (W - 1, qx + 2); xx++)
+                      {
+                        double wv = MAX (d[(gsize) yy * W + xx], 0.0f);
+                        px += wv * xx;
+                        py += wv * yy;
+                        sw += wv;
+                      }
+                  px = sw > 0 ? px / sw : qx;
+                  py = sw > 0 ? py / sw : qy;
+                }
+                for (guint q = 0; q < ff.pix->len; q++)
+                  {
+                    guint32 kk = g_array_index (ff.pix, guint32, q);
+                    rad = MAX (rad, hypot ((double) (kk % W) - px, (double) (kk / W) - py));
+                  }
+                if (rad > FLOOR_SOURCE_MAX_RADIUS || rad < 1)
+                  for (guint q = 0; q < ff.pix->len; q++)
+                    reg[g_array_index (ff.pix, guint32, q)] |= 0x40;
+                else
+                  {
+                    FloorSource fs = { c, j->pad + r * px + 0.5 * (r - 1), j->pad + r * py + 0.5 * (r - 1), rad };
+                    g_array_append_val (floor_sources, fs);
+                  }
+                g_array_free (ff.pix, TRUE);
+              }
+            for (gsize k = 0; k < n; k++)
+              reg[k] &= 0x7f;
+            g_free (stk);
+          }
           float *lb = j->lb + (gsize) c * j->LW * j->LH;
           for (int y = 0; y < j->LH; y++)
             for (int x = 0; x < j->LW; x++)
@@ -1623,7 +1802,12 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
                 int ny = CLAMP ((y - j->pad) >= 0 ? (y - j->pad) / r : -1, 0, H - 1);
                 gsize k = (gsize) ny * W + nx;
                 double m = t2[k];
-                lb[(gsize) y * j->LW + x] = reg[k] && isfinite (m) ? (float) MAX (m + P - (reg[k] == 1 ? off : 0.0), 0.0) : 0.0f;
+                int tier = reg[k] & 0x3f;
+                float v = tier && isfinite (m) ? (float) MAX (m + P - (tier == 1 ? off : 0.0), 0.0) : 0.0f;
+                /* round point sources the bound is on the annulus means (stored negative); none in
+                 * the padding (no data there) */
+                gboolean inside = x >= j->pad && y >= j->pad && x < j->pad + r * W && y < j->pad + r * H;
+                lb[(gsize) y * j->LW + x] = !inside ? 0.0f : tier && !(reg[k] & 0x40) ? -v : v;
               }
           g_free (reg);
           g_free (d);
@@ -1689,6 +1873,8 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
           failed = TRUE;
           break;
         }
+      if (floor_sources && floor_sources->len > 0)
+        annulus_floor (j, j->x_new, floor_sources);
       double dx2 = 0, x2 = 0, sd = 0, gp = 0, gn = 0, mstep = 1;
       guint nd = 0;
       GArray *all = g_array_new (FALSE, FALSE, sizeof (float));
@@ -1836,6 +2022,8 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   g_free (workers);
   g_free (items);
   g_free (scale_sums);
+  if (floor_sources)
+    g_array_free (floor_sources, TRUE);
   if (failed)
     {
       if (j->error)
