@@ -1291,8 +1291,16 @@ test_snapshots (void)
       /* the latent improves towards the result: the last snapshot is closer to it than the first */
       double d0 = rms_diff (g_ptr_array_index (sn.latents, 0), r->image);
       double d1 = rms_diff (g_ptr_array_index (sn.latents, ns - 1), r->image);
-      g_test_message ("rms difference to the result: first snapshot %.3f, last %.3f", d0, d1);
-      g_assert_cmpfloat (d1, <, 0.5 * d0);
+      guint last = g_array_index (sn.steps, guint, ns - 1);
+      g_test_message ("rms difference to the result: first snapshot %.3f, last %.3f (step %u of %u)", d0, d1, last,
+                      r->steps);
+      g_assert_cmpfloat (d1, <, d0);
+      /* the last snapshot's step depends on the time throttle (108–120 of 120 measured); on
+       * 64 px crops at lr 0.01 the latent still moves over the last dozen steps (round 7: step
+       * 108 at 17.5 against 22.7 for the first, steps 114–120 at 1.1–4.8), so the halving is
+       * asserted when the last snapshot is near the end */
+      if (last + 6 >= r->steps)
+        g_assert_cmpfloat (d1, <, 0.5 * d0);
       /* the throttle keeps their cost to about a tenth of the time between them */
       g_assert_cmpfloat (r->seconds_snapshot, <, 0.3 * r->seconds_train);
       /* making snapshots changes nothing of the training: the result is bit for bit the one
