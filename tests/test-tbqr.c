@@ -506,6 +506,25 @@ test_memory_plan (void)
   const double mib = 1024.0 * 1024.0;
   TsrTbqrMemory m;
   GError *e = NULL;
+  /* run.cache_memory_mb = −1 (the default, automatic): the tier is what the frames read
+   * again would take in flight beyond cached frames, for every worker; a session beyond the
+   * cache file gives all of it up (they do take it), so both peak alike */
+  {
+    g_assert_cmpfloat (run.cache_memory_mb, ==, -1.0);
+    TsrTbqrMemory a20, a2000;
+    run.memory_budget_mb = 2048;
+    g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 20, &p, &run, &a20, &e));
+    gsize cached = (gsize) 1920 * 1080 * (3 * 4 + 1);
+    g_assert_cmpuint (a20.cache_ram, ==, 2 * (a20.per_frame - cached));
+    g_assert_cmpuint (a20.cache_ram, <, 512 * mib);
+    run.cache_disk_mb = 1024;
+    g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 2000, &p, &run, &a2000, &e));
+    g_assert_cmpuint (a2000.cache_ram, ==, 0);
+    tsr_run_params_init (&run);
+    run.n_threads = 2;
+  }
+  /* an explicit upper limit from here */
+  run.cache_memory_mb = 512;
   /* 200 Seestar frames (1920 × 1080 Bayer, demosaiced per frame) */
   p.color_method = TSR_COLOR_DEMOSAIC_FRAMES;
   run.memory_budget_mb = 256;
@@ -557,6 +576,7 @@ test_memory_plan (void)
   g_assert_cmpuint (m2000.cache_ram + 2 * (m2000.per_frame - cached_frame), ==, m200.cache_ram);
   tsr_run_params_init (&run);
   run.n_threads = 2;
+  run.cache_memory_mb = 512;
   /* drizzle at scale 2 keeps four times the output pixels: its sums and results are planned */
   {
     TsrTbqrParams pz = p;

@@ -12,8 +12,8 @@ static const TsrParamSpec specs[] = {
                   N_("Memory budget in MiB: a bound on what a run allocates (frames in flight, the frame cache in memory, the accumulation images); a session that cannot fit is refused before a pixel is read")),
   TSR_KEY_BOOL (TsrRunParams, "run.cache", frame_cache,
                 N_("Keep each frame warped and normalised during processing (in memory up to run.cache_memory_mb, the rest in a temporary file) instead of reading and warping it again")),
-  TSR_KEY_DOUBLE (TsrRunParams, "run.cache_memory_mb", cache_memory_mb, 0, 1048576,
-                  N_("Upper limit in MiB for frames of the frame cache in memory, within what run.memory_mb leaves; frames beyond it go to the temporary file (0 = file only)")),
+  TSR_KEY_DOUBLE (TsrRunParams, "run.cache_memory_mb", cache_memory_mb, -1, 1048576,
+                  N_("Upper limit in MiB for frames of the frame cache in memory, within what run.memory_mb leaves; frames beyond it go to the temporary file (0 = file only; -1 = automatic: as much as frames read again would take in flight, so a long session peaks where a short one does)")),
   TSR_KEY_DOUBLE (TsrRunParams, "run.cache_disk_mb", cache_disk_mb, 0, 1048576,
                   N_("Upper limit in MiB for a run's temporary disk: the frame cache's file (never more than half the free space above 1 GiB; frames beyond it are read and warped again in each pass, 0 = no file) and deconvolution's staged frames (refused when they would not fit)")),
 };
@@ -27,7 +27,7 @@ tsr_run_params_init (TsrRunParams *p)
   p->n_threads = 0;
   p->memory_budget_mb = 2048.0;
   p->frame_cache = TRUE;
-  p->cache_memory_mb = 512.0;
+  p->cache_memory_mb = -1.0; /* automatic (tsr_tbqr_memory_plan) */
   p->cache_disk_mb = 16384.0;
 }
 

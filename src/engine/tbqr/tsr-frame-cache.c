@@ -98,7 +98,7 @@ tsr_frame_cache_new (const TsrAnalysis *a, const TsrTbqrParams *p, const TsrRunP
    * 1 GiB and half the free space for everything else */
   /* run.cache_memory_mb of frames in memory: a bound independent of the frame count, so
    * peak memory still does not grow with the session */
-  gsize ram_budget = (gsize) (run->cache_memory_mb * 1024 * 1024);
+  gsize ram_budget = (gsize) (MAX (run->cache_memory_mb, 0.0) * 1024 * 1024); /* the plan resolved −1 */
   if (ram_budget < frame_bytes)
     ram_budget = 0;
   /* the file holds what the memory tier does not, up to run.cache_disk_mb and half the free

@@ -106,7 +106,13 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
   double left = (double) m->budget - TSR_TBQR_MEMORY_OVERHEAD - working;
   double cache_frame = npix * (C * 4 + 1);
   double cache_all = cache_frame * n_frames;
-  double cache = run->frame_cache ? MIN (MIN (run->cache_memory_mb * MIB, cache_all), MAX (left, 0.0)) : 0.0;
+  /* run.cache_memory_mb = −1 (automatic): what a frame read again takes in flight beyond a
+   * cached one, for every worker — memory a session longer than the cache file needs anyway
+   * in the later passes (below), so a short session peaks where a long one does, without
+   * the 512 MiB tier's extra (issue #19; docs/tbqr.md, "Memory at the finish") */
+  double reread_extra = threads * MAX (per_frame - cache_frame, 0.0);
+  double want = run->cache_memory_mb >= 0 ? run->cache_memory_mb * MIB : reread_extra;
+  double cache = run->frame_cache ? MIN (MIN (want, cache_all), MAX (left, 0.0)) : 0.0;
   /* Frames the cache will not hold (a long session beyond run.cache_disk_mb or the free
    * space) are read, demosaiced and warped again in each later pass: a frame in flight then
    * takes per_frame instead of a cached frame's cache_frame. The memory tier gives that
@@ -114,7 +120,7 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
    * read again — 2,000 frames peak where 200 do (issue #19). */
   if (cache > 0
       && tsr_frame_cache_expected_fraction (width, height, channels, cfa, n_frames, p, run, (gsize) cache) < 1.0)
-    cache = MAX (0.0, cache - threads * MAX (per_frame - cache_frame, 0.0));
+    cache = MAX (0.0, cache - reread_extra);
   m->cache_ram = (gsize) cache;
   /* the accumulation's frames in flight share what the sums and the cache leave */
   m->accumulate_budget = (gsize) MAX ((double) m->budget - TSR_TBQR_MEMORY_OVERHEAD - MAX (sums, stats_pass) - cache,
