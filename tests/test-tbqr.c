@@ -2,11 +2,13 @@
 #include "tsr-test-util.h"
 #include "tsr-tbqr-memory.h"
 #include "tsr-tbqr-private.h"
+#include "tsr-frame-cache.h"
 
 #include <math.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 static char *dir;
 static TsrSynthTruth *truth;
@@ -308,6 +310,17 @@ test_robust_z_missing (void)
   g_assert_cmpfloat (zc[0], ==, 0);
 }
 
+/* A disk-backed temporary folder with room (where the metrics can be spilled at all) */
+static gboolean
+have_temp_disk (void)
+{
+  int fd = tsr_temp_file_new ("tessera-probe", 1 << 20);
+  if (fd < 0)
+    return FALSE;
+  close (fd);
+  return TRUE;
+}
+
 /* `process` keeps the per-tile metrics in a temporary file (issue #19). When the file cannot
  * take them (full disk; here a 16 KiB file-size limit, in a subprocess) the metrics move to
  * memory, frames already written included, and the analysis is the in-memory one. */
@@ -316,6 +329,11 @@ test_tile_spill_full (void)
 {
   if (!g_test_subprocess ())
     {
+      if (!have_temp_disk ())
+        {
+          g_test_skip ("no disk-backed temporary folder with 1 GiB free: the metrics stay in memory");
+          return;
+        }
       g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
       g_test_trap_assert_passed ();
       return;
@@ -427,9 +445,15 @@ test_bayer_photometry (void)
           pd.tbqr.spill_tile_metrics = TRUE;
           g_autoptr (TsrAnalysis) a2 = tsr_tbqr_analyse (s, &pd.tbqr, &pd.run, NULL, NULL, NULL, &e);
           g_assert_no_error (e);
-          /* the per-tile metrics wait in a temporary file, not in memory */
-          g_assert_null (a2->tile_metrics);
-          g_assert_nonnull (a2->tile_spill);
+          /* the per-tile metrics wait in a temporary file, not in memory (where a disk-backed
+           * temporary folder has room; else they stay in memory, and weigh the same) */
+          if (have_temp_disk ())
+            {
+              g_assert_null (a2->tile_metrics);
+              g_assert_nonnull (a2->tile_spill);
+            }
+          else
+            g_assert_null (a2->tile_spill);
           {
             /* a copy (the window's) holds them in memory again, and weighs alike */
             g_autoptr (TsrAnalysis) c2 = tsr_analysis_copy (a2);

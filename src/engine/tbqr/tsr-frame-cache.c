@@ -52,6 +52,35 @@ cache_space (const char *dir)
   return (guint64) v.f_bavail * v.f_frsize;
 }
 
+/* An unlinked file name-XXXXXX in dir (mkstemp's template), −1 when it cannot be made: only
+ * the descriptor keeps it, so it is freed on close, even on a crash. */
+static int
+open_unlinked (const char *dir, const char *name)
+{
+  g_autofree char *base = g_strconcat (name, "-XXXXXX", NULL);
+  g_autofree char *tmpl = g_build_filename (dir, base, NULL);
+  int fd = g_mkstemp_full (tmpl, O_RDWR, 0600);
+  if (fd >= 0)
+    g_unlink (tmpl);
+  return fd;
+}
+
+int
+tsr_temp_file_new (const char *name, guint64 bytes)
+{
+  const char *dirs[] = { g_get_tmp_dir (), "/var/tmp" };
+  for (guint d = 0; d < G_N_ELEMENTS (dirs); d++)
+    {
+      guint64 avail = cache_space (dirs[d]);
+      if (avail < ((guint64) 1 << 30) || (avail - ((guint64) 1 << 30)) / 2 < bytes)
+        continue;
+      int fd = open_unlinked (dirs[d], name);
+      if (fd >= 0)
+        return fd;
+    }
+  return -1;
+}
+
 /* Frames the cache file in dir may hold: file_need bytes wanted, at most disk_budget and half
  * the free space above 1 GiB. */
 static guint
@@ -113,10 +142,7 @@ tsr_frame_cache_new (const TsrAnalysis *a, const TsrTbqrParams *p, const TsrRunP
     {
       if ((disk_slots = file_slots (dirs[d], disk_budget, file_need, frame_bytes)) == 0)
         continue;
-      g_autofree char *tmpl = g_build_filename (dirs[d], "tessera-cache-XXXXXX", NULL);
-      fd = g_mkstemp_full (tmpl, O_RDWR, 0600);
-      if (fd >= 0)
-        g_unlink (tmpl); /* only the descriptor keeps it: freed on close, even on a crash */
+      fd = open_unlinked (dirs[d], "tessera-cache");
     }
   if (fd < 0)
     disk_slots = 0;
@@ -159,8 +185,8 @@ tsr_frame_cache_free (TsrFrameCache *c)
   g_free (c);
 }
 
-static gboolean
-full_io (int fd, gboolean write_, void *buf, gsize len, guint64 off)
+gboolean
+tsr_temp_file_io (int fd, gboolean write_, void *buf, gsize len, guint64 off)
 {
   char *b = buf;
   while (len > 0)
@@ -205,8 +231,8 @@ tsr_frame_cache_put_frame (TsrFrameCache *c, const TsrAnalysis *a, const TsrTbqr
   gsize npix = (gsize) c->width * c->height;
   guint64 off = (guint64) c->slot[index] * c->frame_bytes;
   /* a failed write (disk full) only leaves the frame uncached */
-  if (full_io (c->fd, TRUE, warped->data, npix * c->channels * sizeof (float), off)
-      && full_io (c->fd, TRUE, warped->mask, npix, off + npix * c->channels * sizeof (float)))
+  if (tsr_temp_file_io (c->fd, TRUE, warped->data, npix * c->channels * sizeof (float), off)
+      && tsr_temp_file_io (c->fd, TRUE, warped->mask, npix, off + npix * c->channels * sizeof (float)))
     g_atomic_int_set (&c->stored[index], 1);
   return TRUE;
 }
@@ -256,8 +282,8 @@ tsr_frame_cache_read (TsrFrameCache *c, const TsrTbqrParams *p, gboolean demosai
     }
   guint64 off = (guint64) c->slot[index] * c->frame_bytes;
   /* a failed read: the caller reads the frame instead */
-  return full_io (c->fd, FALSE, (*img)->data, npix * c->channels * sizeof (float), off)
-         && full_io (c->fd, FALSE, (*img)->mask, npix, off + npix * c->channels * sizeof (float));
+  return tsr_temp_file_io (c->fd, FALSE, (*img)->data, npix * c->channels * sizeof (float), off)
+         && tsr_temp_file_io (c->fd, FALSE, (*img)->mask, npix, off + npix * c->channels * sizeof (float));
 }
 
 gsize
@@ -272,6 +298,18 @@ tsr_frame_cache_disk_budget (const TsrFrameCache *c)
   return c ? (guint64) c->disk_slots * c->frame_bytes : 0;
 }
 #else
+int
+tsr_temp_file_new (const char *name, guint64 bytes)
+{
+  return -1;
+}
+
+gboolean
+tsr_temp_file_io (int fd, gboolean write_, void *buf, gsize len, guint64 off)
+{
+  return FALSE;
+}
+
 guint64
 tsr_frame_cache_disk_budget (const TsrFrameCache *c)
 {

@@ -40,4 +40,12 @@ guint64 tsr_frame_cache_disk_budget (const TsrFrameCache *c);
 double tsr_frame_cache_expected_fraction (int width, int height, int channels, TsrCfa cfa, guint n_frames,
                                           const TsrTbqrParams *p, const TsrRunParams *run, gsize cache_ram);
 
+/* An unlinked temporary file for about `bytes` (name: the file name's prefix) in the
+ * temporary folder, else /var/tmp — the first one on a disk (not tmpfs, which would hold it
+ * in memory) with 1 GiB + 2 × bytes free, as the cache's file; −1 when there is none. The
+ * per-tile metrics of a long analysis use it too (tsr-tbqr.c). */
+int      tsr_temp_file_new (const char *name, guint64 bytes);
+/* All len bytes written to (read from) fd at off; FALSE on an error or end of file. */
+gboolean tsr_temp_file_io (int fd, gboolean write_, void *buf, gsize len, guint64 off);
+
 G_END_DECLS

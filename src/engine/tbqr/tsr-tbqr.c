@@ -8,9 +8,7 @@
 #include "tsr-tbqr-memory.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <glib/gi18n.h>
-#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,41 +36,18 @@ tile_spill_free (struct _TsrTileSpill *sp)
   g_free (sp);
 }
 
-/* An unlinked file in the temporary folder (else /var/tmp); NULL (metrics stay in memory)
- * when neither can be made */
+/* The file for n_frames × n_tiles records (tsr_temp_file_new: a disk-backed temporary
+ * folder with room for it); NULL (the metrics stay in memory) when there is none */
 static struct _TsrTileSpill *
-tile_spill_new (guint n_frames)
+tile_spill_new (guint n_frames, guint n_tiles)
 {
-  const char *dirs[] = { g_get_tmp_dir (), "/var/tmp" };
-  for (guint d = 0; d < G_N_ELEMENTS (dirs); d++)
-    {
-      g_autofree char *tmpl = g_build_filename (dirs[d], "tessera-tiles-XXXXXX", NULL);
-      int fd = g_mkstemp_full (tmpl, O_RDWR, 0600);
-      if (fd < 0)
-        continue;
-      g_unlink (tmpl); /* only the descriptor keeps it */
-      struct _TsrTileSpill *sp = g_new0 (struct _TsrTileSpill, 1);
-      sp->fd = fd;
-      sp->written = g_new0 (guint8, MAX (n_frames, 1u));
-      return sp;
-    }
-  return NULL;
-}
-
-static gboolean
-spill_io (int fd, gboolean write, void *buf, gsize len, guint64 off)
-{
-  char *p = buf;
-  while (len > 0)
-    {
-      gssize r = write ? pwrite (fd, p, len, (off_t) off) : pread (fd, p, len, (off_t) off);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r <= 0)
-        return FALSE;
-      p += r, len -= (gsize) r, off += (guint64) r;
-    }
-  return TRUE;
+  int fd = tsr_temp_file_new ("tessera-tiles", (guint64) n_frames * n_tiles * sizeof (TsrTileMetrics));
+  if (fd < 0)
+    return NULL;
+  struct _TsrTileSpill *sp = g_new0 (struct _TsrTileSpill, 1);
+  sp->fd = fd;
+  sp->written = g_new0 (guint8, MAX (n_frames, 1u));
+  return sp;
 }
 
 /* Tiles [t0, t1) of the n frames into buf (frame f's at buf + f · (t1 − t0)) */
@@ -90,7 +65,7 @@ tile_spill_read (const TsrAnalysis *a, guint n, guint t0, guint t1, TsrTileMetri
           continue;
         }
       guint64 off = ((guint64) f * nt + t0) * sizeof (TsrTileMetrics);
-      if (!spill_io (a->tile_spill->fd, FALSE, dst, (gsize) m * sizeof (TsrTileMetrics), off))
+      if (!tsr_temp_file_io (a->tile_spill->fd, FALSE, dst, (gsize) m * sizeof (TsrTileMetrics), off))
         return FALSE;
     }
   return TRUE;
@@ -105,7 +80,7 @@ tile_store_frame (TsrAnalysis *a, guint n_frames, guint index, const TsrTileMetr
   gsize nt = a->n_tiles, bytes = nt * sizeof (TsrTileMetrics);
   if (a->tile_spill)
     {
-      if (spill_io (a->tile_spill->fd, TRUE, (void *) tm, bytes, (guint64) index * bytes))
+      if (tsr_temp_file_io (a->tile_spill->fd, TRUE, (void *) tm, bytes, (guint64) index * bytes))
         {
           a->tile_spill->written[index] = 1;
           return TRUE;
@@ -477,7 +452,7 @@ on_reference (const TsrImage *ref, const TsrStarList *stars, gpointer data, GErr
   a->tile_size = tsr_tbqr_tile_size (&a->params, a->session_fwhm, a->width, a->height);
   build_tiles (a);
   if (a->params.spill_tile_metrics && a->run.cache_disk_mb > 0)
-    a->tile_spill = tile_spill_new (job->n_frames);
+    a->tile_spill = tile_spill_new (job->n_frames, a->n_tiles);
   if (!a->tile_spill)
     {
       a->tile_metrics = g_new (TsrTileMetrics, (gsize) job->n_frames * a->n_tiles);
