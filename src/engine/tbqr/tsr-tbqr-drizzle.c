@@ -20,6 +20,7 @@
 #include "tsr-tbqr-drizzle.h"
 #include "tsr-error.h"
 #include "tsr-parallel.h"
+#include "tsr-warp.h"
 
 #include <glib/gi18n.h>
 #include <math.h>
@@ -428,6 +429,57 @@ tsr_tbqr_drizzle_coverage (const TsrAnalysis *a, const TsrWeights *w, const TsrT
     }
   g_free (hit);
   return worst;
+}
+
+gboolean
+tsr_tbqr_drizzle_expected (TsrCfa cfa, int channels, guint n_frames, const TsrTbqrParams *p)
+{
+  gboolean bayer = cfa != TSR_CFA_NONE && channels == 1;
+  return p->drizzle == TSR_DRIZZLE_ON
+         || (p->drizzle == TSR_DRIZZLE_AUTO && bayer && (int) n_frames >= p->drizzle_min_frames);
+}
+
+gboolean
+tsr_tbqr_drizzle_raw (TsrCfa cfa, int channels, const TsrTbqrParams *p)
+{
+  return cfa != TSR_CFA_NONE && channels == 1;
+}
+
+TsrImage *
+tsr_drizzle_cell_luma (const TsrImage *frame, const TsrTransform *T, int width, int height, GError **error)
+{
+  int fw = frame->width, fh = frame->height, sw = fw / 2, sh = fh / 2;
+  if (sw < 2 || sh < 2)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FAILED, _("the frame is too small for Bayer drizzle (%d × %d)"), fw, fh);
+      return NULL;
+    }
+  g_autoptr (TsrImage) cells = tsr_image_new_checked (sw, sh, 1, _("the rejection cells"), error);
+  if (!cells)
+    return NULL;
+  for (int v = 0; v < sh; v++)
+    {
+      const float *r0 = frame->data + (gsize) 2 * v * fw, *r1 = r0 + fw;
+      const guint8 *m0 = frame->mask + (gsize) 2 * v * fw, *m1 = m0 + fw;
+      float *o = cells->data + (gsize) v * sw;
+      guint8 *om = cells->mask + (gsize) v * sw;
+      for (int u = 0; u < sw; u++)
+        {
+          int x = 2 * u;
+          guint8 ok = 1 & m0[x] & m0[x + 1] & m1[x] & m1[x + 1];
+          o[u] = ok ? r0[x] + r0[x + 1] + r1[x] + r1[x + 1] : 0.0f;
+          om[u] = ok;
+        }
+    }
+  /* reference cell u is centred on reference pixel 2u + 0.5, frame cell v on frame pixel
+   * 2v + 0.5: the cells' transform is S⁻¹ ∘ T ∘ S with S(u) = 2u + 0.5 */
+  TsrTransform S = { { 2, 0, 0.5, 0, 2, 0.5, 0, 0, 1 } }, Si = { { 0.5, 0, -0.25, 0, 0.5, -0.25, 0, 0, 1 } }, Tc;
+  tsr_transform_compose (T, &S, &Tc);
+  tsr_transform_compose (&Si, &Tc, &Tc);
+  TsrImage *out = tsr_warp (cells, &Tc, (width + 1) / 2, (height + 1) / 2, TSR_CFA_NONE, TSR_INTERP_BILINEAR);
+  if (!out)
+    g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("not enough memory for the rejection cells"));
+  return out;
 }
 
 gboolean
