@@ -20,7 +20,6 @@
 #include "tsr-tbqr-drizzle.h"
 #include "tsr-error.h"
 #include "tsr-parallel.h"
-#include "tsr-warp.h"
 
 #include <glib/gi18n.h>
 #include <math.h>
@@ -476,9 +475,38 @@ tsr_drizzle_cell_luma (const TsrImage *frame, const TsrTransform *T, int width, 
   TsrTransform S = { { 2, 0, 0.5, 0, 2, 0.5, 0, 0, 1 } }, Si = { { 0.5, 0, -0.25, 0, 0.5, -0.25, 0, 0, 1 } }, Tc;
   tsr_transform_compose (T, &S, &Tc);
   tsr_transform_compose (&Si, &Tc, &Tc);
-  TsrImage *out = tsr_warp (cells, &Tc, (width + 1) / 2, (height + 1) / 2, TSR_CFA_NONE, TSR_INTERP_BILINEAR);
+  int ow = (width + 1) / 2, oh = (height + 1) / 2;
+  TsrImage *out = tsr_image_new_checked (ow, oh, 1, _("the rejection cells"), error);
   if (!out)
-    g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("not enough memory for the rejection cells"));
+    return NULL;
+  /* bilinear, written out (tsr_warp's general kernels cost 4× this on a frame's worth of
+   * cells, and it starts threads of its own inside the workers) */
+  const double *m = Tc.m;
+  const float *cd = cells->data;
+  const guint8 *cm = cells->mask;
+  for (int v = 0; v < oh; v++)
+    {
+      float *o = out->data + (gsize) v * ow;
+      guint8 *om = out->mask + (gsize) v * ow;
+      for (int u = 0; u < ow; u++)
+        {
+          double wz = m[6] * u + m[7] * v + m[8];
+          double fx = (m[0] * u + m[1] * v + m[2]) / wz, fy = (m[3] * u + m[4] * v + m[5]) / wz;
+          if (!(fx >= 0 && fy >= 0 && fx < sw - 1 && fy < sh - 1)) /* NaN too */
+            {
+              o[u] = 0.0f;
+              om[u] = 0;
+              continue;
+            }
+          int x0 = (int) fx, y0 = (int) fy;
+          float ax = (float) (fx - x0), ay = (float) (fy - y0);
+          gsize k = (gsize) y0 * sw + x0;
+          guint8 ok = cm[k] & cm[k + 1] & cm[k + sw] & cm[k + sw + 1];
+          float top = cd[k] + ax * (cd[k + 1] - cd[k]), bot = cd[k + sw] + ax * (cd[k + sw + 1] - cd[k + sw]);
+          o[u] = ok ? top + ay * (bot - top) : 0.0f;
+          om[u] = ok;
+        }
+    }
   return out;
 }
 
