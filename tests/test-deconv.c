@@ -1611,6 +1611,8 @@ test_real_m94 (void)
                   r->n_frames, r->iterations, r->n_psf_stars, r->median_fwhm, r->seconds_stage, r->seconds_iterate);
   g_assert_cmpuint (r->n_frames, >=, 5);
   g_assert_cmpuint (r->iterations, >=, 3);
+  g_test_message ("M94 median-FWHM frame's PSF FWHM R / G / B: %.3f / %.3f / %.3f px", r->median_psf[0] ? r->median_psf[0]->fwhm : NAN,
+                  r->median_psf[1] ? r->median_psf[1]->fwhm : NAN, r->median_psf[2] ? r->median_psf[2]->fwhm : NAN);
   double ng_m, nc_m, ng_d, nc_d;
   sky_noise (r->mean, r->mean, 1, &ng_m, &nc_m);
   sky_noise (r->image, r->mean, 1, &ng_d, &nc_d);
