@@ -919,6 +919,20 @@ latent_image (const Job *j, const float *x, const TsrImage *coverage, TsrImage *
 
 #define ANCHOR_MIN_STARS 5
 #define ANCHOR_MAX_SPREAD 0.10
+#define ANCHOR_MAX_STARS 200
+
+typedef struct
+{
+  gsize k;
+  float v;
+} AnchorCand;
+
+static gint
+anchor_cand_cmp (gconstpointer a, gconstpointer b)
+{
+  const AnchorCand *p = a, *q = b;
+  return p->v > q->v ? -1 : p->v < q->v ? 1 : (p->k > q->k) - (p->k < q->k);
+}
 
 static void
 anchor_mean_psf (const Job *j, int c, float **out, int *rad)
@@ -1050,18 +1064,32 @@ flux_anchor (const Job *j, const TsrImage *mean, const GArray *cores, double fwh
   GArray *rat[4];   /* per channel, and of the channels' sums */
   for (int c = 0; c < 4; c++)
     rat[c] = g_array_new (FALSE, FALSE, sizeof (float));
-  guint used = 0;
+  /* the candidates brightest first, at most ANCHOR_MAX_STARS of them measured (a dense field
+   * has thousands; the median needs no more) */
+  GArray *cand = g_array_new (FALSE, FALSE, sizeof (AnchorCand));
   for (guint i = 0; i < pk->len; i++)
     {
       gsize k = g_array_index (pk, gsize, i);
+      if (lum[k] >= 30 * sig)
+        {
+          AnchorCand ac = { k, lum[k] };
+          g_array_append_val (cand, ac);
+        }
+    }
+  g_array_sort (cand, anchor_cand_cmp);
+  guint used = 0;
+  for (guint i = 0; i < cand->len && used < ANCHOR_MAX_STARS; i++)
+    {
+      gsize k = g_array_index (cand, AnchorCand, i).k;
       int x = (int) (k % W), y = (int) (k / W);
-      if (lum[k] < 30 * sig || x < margin || y < margin || x >= W - margin || y >= H - margin)
+      if (x < margin || y < margin || x >= W - margin || y >= H - margin)
         continue;
       gboolean ok = TRUE;
       for (guint q = 0; q < pk->len && ok; q++)
         {
           gsize kq = g_array_index (pk, gsize, q);
-          if (q != i && hypot ((double) (kq % W) - x, (double) (kq / W) - y) <= iso)
+          double dx = (double) (kq % W) - x, dy = (double) (kq / W) - y;
+          if (kq != k && fabs (dx) <= iso && fabs (dy) <= iso && hypot (dx, dy) <= iso)
             ok = FALSE;
         }
       for (guint q = 0; cores && q < cores->len && ok; q++)
@@ -1134,6 +1162,7 @@ flux_anchor (const Job *j, const TsrImage *mean, const GArray *cores, double fwh
   for (int c = 0; c < 3; c++)
     g_free (h[c]);
   g_array_free (pk, TRUE);
+  g_array_free (cand, TRUE);
   g_free (lum);
   return nmin < ANCHOR_MIN_STARS ? 0 : nmin;
 }
