@@ -882,7 +882,7 @@ static char *
 without_later_keys (const char *line)
 {
   static const char *const later[] = { "restore.", "calib.", "drizzle.", "local.psf_size=", "local.feather=",
-                                       "post.", "cosmetic.", "norm.demosaic=", "run.cache_disk_mb=" };
+                                       "post.", "cosmetic.", "norm.demosaic=", "run.cache_disk_mb=", "deconv.flux_anchor=" };
   g_auto (GStrv) tok = g_strsplit (line, " ", -1);
   GString *hs = g_string_new (NULL);
   for (guint i = 0; tok[i]; i++)
@@ -941,7 +941,7 @@ test_project_before_split (void)
    * of jobs added later (restore.*, calib.*) */
   static const char *const newer[] = { "deconv.solver", "deconv.stop_rel", "deconv.pedestal", "deconv.mask_saturated",
                                        "deconv.gain_auto", "deconv.smooth", "deconv.smooth_sigma", "deconv.bright_floor",
-                                       "deconv.target_fwhm", "deconv.fit_scale", "deconv.faint_floor",
+                                       "deconv.target_fwhm", "deconv.fit_scale", "deconv.faint_floor", "deconv.flux_anchor",
                                        "local.psf_size", "local.feather", "drizzle.mode", "drizzle.scale",
                                        "drizzle.pixfrac", "drizzle.min_frames", "drizzle.min_coverage",
                                        "norm.demosaic", "run.cache_disk_mb" };

@@ -71,6 +71,8 @@ static const TsrParamSpec specs[] = {
                   N_("Resolution of the deconvolved image: FWHM in pixels of the Gaussian it is resolved to (no ringing round stars that a point cannot be sampled as); 0 = a point")),
   TSR_KEY_BOOL (TsrDeconvParams, "deconv.fit_scale", fit_scale,
                 N_("Refit each frame's photometric scale to the deconvolution's model while it runs (the star-flux ratios scatter by a few per cent)")),
+  TSR_KEY_BOOL (TsrDeconvParams, "deconv.flux_anchor", flux_anchor,
+                N_("Scale the deconvolved image to the mean stack's star fluxes (measured on the deconvolved image convolved back to the frames' mean PSF)")),
   TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.faint_floor", faint_floor, 0, 1000,
                   N_("Round fainter sources (this many noise sigma above the local sky, below deconv.bright_floor) the mean of each annulus of the deconvolved image stays at most half the stack's noise below that sky; 0 = off")),
 };
@@ -107,6 +109,7 @@ tsr_deconv_params_init (TsrDeconvParams *p)
   p->faint_floor = 2.0;
   p->target_fwhm = 0.0;
   p->fit_scale = TRUE;
+  p->flux_anchor = TRUE;
 }
 
 const TsrParamSpec *

@@ -50,6 +50,8 @@ typedef struct
                            − ½ σ/√frames; 0 = off */
   double target_fwhm;   /* deconv.target_fwhm (0): FWHM (image px) of the Gaussian the latent is
                            resolved to (the frames' PSFs are divided by it); 0 = a point */
+  gboolean flux_anchor;  /* deconv.flux_anchor (TRUE): the result scaled per channel to the mean
+                           * stack's star fluxes (latent convolved with the frames' mean PSF) */
   gboolean fit_scale;   /* deconv.fit_scale (TRUE): each frame's photometric scale refitted to
                            the model during the solve (the reference frame's stays 1) */
 } TsrDeconvParams;

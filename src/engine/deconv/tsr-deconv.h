@@ -136,6 +136,10 @@ typedef struct
   gboolean gain_estimated;
   guint64 n_saturated;    /* saturated pixels masked, over all used frames */
   guint n_saturated_cores; /* saturated stars blended into the seed instead of deconvolved */
+  guint n_anchor_stars;    /* stars of the photometric anchor (deconv.flux_anchor; 0: not applied) */
+  double flux_anchor[3];   /* per channel: factor the result was multiplied by (1: none) */
+  double anchor_ratio, anchor_se; /* the anchor's measured mean stack / model flux and its standard error; it
+                                   * is applied when they differ from 1 by more than 2 standard errors */
 } TsrDeconvResult;
 
 void             tsr_deconv_options_init (TsrDeconvOptions *o);
