@@ -248,6 +248,80 @@ test_grad_batchnorm (void)
   g_rand_free (r);
 }
 
+static double
+bn_given_loss (const TsrNnTensor *x, const float *g, const float *b, const float *mean, const float *is,
+               const TsrNnTensor *c)
+{
+  g_autoptr (TsrNnTensor) y = tsr_nn_tensor_new (x->n, x->c, x->h, x->w);
+  tsr_nn_batchnorm_given (x, g, b, mean, is, y);
+  return dotc (y, c);
+}
+
+/* Batch norm with constant statistics (the whole image's, used while training on crops and
+ * at inference): the backward the restoration calls (ENC_RUNNING_BACK) against finite
+ * differences of the forward it calls (ENC_RUNNING). Statistics unlike the batch's own (a
+ * crop's data differ from the image's), so a backward that took them for the batch's — the
+ * batch-statistics formula — fails here. */
+static void
+test_grad_batchnorm_given (void)
+{
+  GRand *r = g_rand_new_with_seed (19);
+  g_autoptr (TsrNnTensor) x = rand_tensor (r, 2, 3, 4, 5, -2, 3);
+  g_autoptr (TsrNnTensor) c = rand_tensor (r, 2, 3, 4, 5, -1, 1);
+  float g[3] = { 1.3f, -0.7f, 0.4f }, b[3] = { 0.1f, 0.5f, -0.2f }, dg[3] = { 0 }, db[3] = { 0 };
+  float mean[3] = { 0.8f, -0.3f, 1.7f }, is[3] = { 0.6f, 1.9f, 0.35f };
+  g_autoptr (TsrNnTensor) y = tsr_nn_tensor_new (2, 3, 4, 5);
+  g_autoptr (TsrNnTensor) dx = tsr_nn_tensor_new (2, 3, 4, 5);
+  tsr_nn_batchnorm_given (x, g, b, mean, is, y);
+  /* the forward: an affine map per channel with the given statistics */
+  for (gsize i = 0; i < tsr_nn_tensor_size (x); i++)
+    {
+      int ch = (int) (i / 20) % 3;
+      g_assert_cmpfloat (fabs (y->data[i] - (g[ch] * (x->data[i] - mean[ch]) * is[ch] + b[ch])), <, 1e-5);
+    }
+  /* accumulates into dgamma / dbeta */
+  dg[1] = 0.25f;
+  db[2] = -0.5f;
+  tsr_nn_batchnorm_given_backward (x, g, mean, is, c, dx, dg, db);
+  dg[1] -= 0.25f;
+  db[2] += 0.5f;
+  const double h = 2e-3;
+  for (gsize i = 0; i < tsr_nn_tensor_size (x); i++)
+    {
+      float v = x->data[i];
+      x->data[i] = (float) (v + h);
+      double lp = bn_given_loss (x, g, b, mean, is, c);
+      x->data[i] = (float) (v - h);
+      double lm = bn_given_loss (x, g, b, mean, is, c);
+      x->data[i] = v;
+      check ("batchnorm (given statistics) dx", dx->data[i], (lp - lm) / (2 * h), 5e-3);
+    }
+  for (int ch = 0; ch < 3; ch++)
+    {
+      float v = g[ch];
+      g[ch] = (float) (v + h);
+      double lp = bn_given_loss (x, g, b, mean, is, c);
+      g[ch] = (float) (v - h);
+      double lm = bn_given_loss (x, g, b, mean, is, c);
+      g[ch] = v;
+      check ("batchnorm (given statistics) dgamma", dg[ch], (lp - lm) / (2 * h), 5e-3);
+      v = b[ch];
+      b[ch] = (float) (v + h);
+      lp = bn_given_loss (x, g, b, mean, is, c);
+      b[ch] = (float) (v - h);
+      lm = bn_given_loss (x, g, b, mean, is, c);
+      b[ch] = v;
+      check ("batchnorm (given statistics) dbeta", db[ch], (lp - lm) / (2 * h), 5e-3);
+    }
+  /* in place (dx = dy), as the restoration may call it */
+  g_autoptr (TsrNnTensor) d2 = tsr_nn_tensor_new (2, 3, 4, 5);
+  memcpy (d2->data, c->data, sizeof (float) * tsr_nn_tensor_size (c));
+  tsr_nn_batchnorm_given_backward (x, g, mean, is, d2, d2, NULL, NULL);
+  for (gsize i = 0; i < tsr_nn_tensor_size (x); i++)
+    g_assert_cmpfloat (fabs (d2->data[i] - dx->data[i]), <, 1e-6);
+  g_rand_free (r);
+}
+
 static void
 test_adam_glorot (void)
 {
@@ -1378,6 +1452,7 @@ main (int argc, char **argv)
   g_test_add_func ("/restore/grad/conv", test_grad_conv);
   g_test_add_func ("/restore/grad/relu-concat", test_grad_relu_concat);
   g_test_add_func ("/restore/grad/batchnorm", test_grad_batchnorm);
+  g_test_add_func ("/restore/grad/batchnorm-given", test_grad_batchnorm_given);
   g_test_add_func ("/restore/adam-glorot", test_adam_glorot);
   g_test_add_func ("/restore/stop-and-header", test_stop_and_header);
   g_test_add_func ("/restore/quality", test_quality);

@@ -848,7 +848,6 @@ enc_part (gpointer data)
   Net *net = e->net;
   Bufs *b = e->b;
   int n = net->n, c0 = e->c0, nc = e->c1 - e->c0;
-  gsize pix = (gsize) b->lw * b->lh;
   TsrNnTensor z = slice (b->Z, c0, nc);
   for (int br = 0; br < net->K; br++)
     {
@@ -858,22 +857,8 @@ enc_part (gpointer data)
       if (e->mode == ENC_RUNNING_BACK)
         {
           TsrNnTensor dh = slice (b->dCAT, br * n + c0, nc), dr = slice (b->dR, c0, nc);
-          for (int c2 = 0; c2 < nc; c2++)
-            {
-              int ch = c0 + c2;
-              float is = b->invstd[br][ch], mu = b->mean[br][ch], g = net->bn_g[br].value[ch];
-              const float *x = r.data + (gsize) c2 * pix, *gy = dh.data + (gsize) c2 * pix;
-              float *gx = dr.data + (gsize) c2 * pix;
-              double sg = 0, sb = 0;
-              for (gsize i = 0; i < pix; i++)
-                {
-                  sb += gy[i];
-                  sg += gy[i] * (x[i] - mu) * is;
-                  gx[i] = gy[i] * g * is;
-                }
-              net->bn_g[br].grad[ch] += (float) sg;
-              net->bn_b[br].grad[ch] += (float) sb;
-            }
+          tsr_nn_batchnorm_given_backward (&r, net->bn_g[br].value + c0, b->mean[br] + c0, b->invstd[br] + c0, &dh,
+                                           &dr, net->bn_g[br].grad + c0, net->bn_b[br].grad + c0);
           tsr_nn_relu_backward (&r, &dr);
           tsr_nn_conv2d_backward (&c, &z, &dr, NULL, net->dw_w[br].grad + (gsize) c0 * k * k, net->dw_b[br].grad + c0);
           continue;
@@ -901,15 +886,8 @@ enc_part (gpointer data)
         tsr_nn_batchnorm_train (&r, net->bn_g[br].value + c0, net->bn_b[br].value + c0, BN_EPS, &h, b->mean[br] + c0,
                                 b->invstd[br] + c0);
       else
-        for (int c2 = c0; c2 < e->c1; c2++)
-          {
-            float sc = net->bn_g[br].value[c2] * b->invstd[br][c2];
-            float of = net->bn_b[br].value[c2] - b->mean[br][c2] * sc;
-            const float *p = b->R[br]->data + (gsize) c2 * pix;
-            float *q = b->CAT->data + (gsize) (br * n + c2) * pix;
-            for (gsize i = 0; i < pix; i++)
-              q[i] = p[i] * sc + of;
-          }
+        tsr_nn_batchnorm_given (&r, net->bn_g[br].value + c0, net->bn_b[br].value + c0, b->mean[br] + c0,
+                                b->invstd[br] + c0, &h);
     }
   return NULL;
 }
