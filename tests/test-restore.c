@@ -322,6 +322,70 @@ test_grad_batchnorm_given (void)
   g_rand_free (r);
 }
 
+/* restore.blind: the gradient of the decoder's Huber loss w.r.t. a frame's PSF logits (the
+ * PSF is their softmax: non-negative, unit sum) against finite differences, on an asymmetric
+ * latent and PSF (a correlation taken the wrong way round, or the softmax's Jacobian without
+ * its sum term, fails), with masked pixels and residuals on both sides of δ. */
+static void
+test_grad_blind_psf (void)
+{
+  GRand *r = g_rand_new_with_seed (23);
+  const int ps = 7, lw = 26, lh = 23, ow = lw - ps + 1, oh = lh - ps + 1, np = ps * ps;
+  float *x = g_new (float, lw * lh), *q = g_new (float, np), *dq = g_new (float, np);
+  float *off = g_new (float, ow * oh), *y = g_new (float, ow * oh), *sg = g_new (float, ow * oh);
+  guint8 *m = g_new (guint8, ow * oh);
+  for (int i = 0; i < lw * lh; i++)
+    x[i] = (float) (g_rand_double (r) < 0.15 ? g_rand_double_range (r, 0, 40) : g_rand_double_range (r, 0, 2));
+  /* an elongated, off-centre Gaussian with noise: log-PSF */
+  for (int j = 0; j < ps; j++)
+    for (int i = 0; i < ps; i++)
+      q[j * ps + i] = (float) (-0.5 * (pow ((i - 3.6) / 1.4, 2) + pow ((j - 2.8) / 0.9, 2)) + g_rand_double_range (r, -0.3, 0.3));
+  for (int i = 0; i < ow * oh; i++)
+    {
+      off[i] = (float) g_rand_double_range (r, -1, 1);
+      y[i] = (float) g_rand_double_range (r, -2, 12);
+      sg[i] = (float) g_rand_double_range (r, 0.5, 2);
+      m[i] = g_rand_double (r) > 0.1;
+    }
+  double scale = 1.3, delta = 1.5;
+  double l0 = tsr_restore_blind_psf_loss (x, lw, lh, q, ps, scale, off, y, sg, m, delta, dq);
+  g_assert_true (isfinite (l0) && l0 > 0);
+  /* some residuals are beyond δ: the loss quadratic everywhere is larger */
+  g_assert_cmpfloat (tsr_restore_blind_psf_loss (x, lw, lh, q, ps, scale, off, y, sg, m, 1e6, NULL), >, 1.01 * l0);
+  double gmax = 0;
+  for (int i = 0; i < np; i++)
+    gmax = MAX (gmax, fabs (dq[i]));
+  g_assert_cmpfloat (gmax, >, 1.0);   /* not a vanishing gradient */
+  /* shifting every logit by one constant leaves the PSF (softmax) and the loss unchanged */
+  double sum = 0;
+  for (int i = 0; i < np; i++)
+    sum += dq[i];
+  g_assert_cmpfloat (fabs (sum), <, 1e-3 * gmax * np);
+  const double h = 1e-2;
+  for (int i = 0; i < np; i++)
+    {
+      float v = q[i];
+      q[i] = (float) (v + h);
+      double lp = tsr_restore_blind_psf_loss (x, lw, lh, q, ps, scale, off, y, sg, m, delta, NULL);
+      q[i] = (float) (v - h);
+      double lm = tsr_restore_blind_psf_loss (x, lw, lh, q, ps, scale, off, y, sg, m, delta, NULL);
+      q[i] = v;
+      double num = (lp - lm) / (2 * h);
+      double err = fabs (dq[i] - num) / MAX (1e-2 * gmax, fabs (num));
+      if (err > 2e-2)
+        g_test_message ("blind PSF logit %d: analytic %.6g numeric %.6g", i, dq[i], num);
+      g_assert_cmpfloat (err, <, 2e-2);
+    }
+  g_free (x);
+  g_free (q);
+  g_free (dq);
+  g_free (off);
+  g_free (y);
+  g_free (sg);
+  g_free (m);
+  g_rand_free (r);
+}
+
 static void
 test_adam_glorot (void)
 {
@@ -1472,10 +1536,14 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  /* measurement runs (RSET, TSR_RESTORE_PSF_WIDEN): every number printed, the failures counted */
+  if (g_getenv ("RNONFATAL"))
+    g_test_set_nonfatal_assertions ();
   g_test_add_func ("/restore/grad/conv", test_grad_conv);
   g_test_add_func ("/restore/grad/relu-concat", test_grad_relu_concat);
   g_test_add_func ("/restore/grad/batchnorm", test_grad_batchnorm);
   g_test_add_func ("/restore/grad/batchnorm-given", test_grad_batchnorm_given);
+  g_test_add_func ("/restore/grad/blind-psf", test_grad_blind_psf);
   g_test_add_func ("/restore/adam-glorot", test_adam_glorot);
   g_test_add_func ("/restore/stop-and-header", test_stop_and_header);
   g_test_add_func ("/restore/quality", test_quality);
