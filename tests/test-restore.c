@@ -1521,6 +1521,29 @@ test_cli (void)
   g_assert_cmpuint (med, >=, 25);
   g_assert_cmpuint (med, <=, 160);
   cairo_surface_destroy (sf);
+  /* restore.blind from the CLI: the PSFs are learnt (after min_steps, at blind_lr × lr) and
+   * the header names the measured and the learnt PSFs' median FWHM; at a high rate for 10
+   * steps they move (a PSF update that never reached the decoder's logits would not) */
+  g_autofree char *outb = g_build_filename (dir, "restored-blind.fits", NULL);
+  const char *ab[] = { "restore", dir, "-o", outb, "--set", "restore.blind=true", "--set", "restore.blind_lr=1",
+                       "--set", "restore.lr=0.01", "--set", "restore.min_steps=5", "--set", "restore.max_steps=15",
+                       "--set", "restore.crop=64", "--set", "restore.stop=fixed", NULL };
+  g_autofree char *ob = NULL, *eb = NULL;
+  rc = tsr_test_run_cli (ab, &ob, &eb);
+  if (rc != 0)
+    g_test_message ("%s\n%s", ob, eb);
+  g_assert_cmpint (rc, ==, 0);
+  g_autoptr (TsrImage) bb = tsr_fits_read (outb, &e);
+  g_assert_no_error (e);
+  double w0 = 0, w1 = 0;
+  g_autofree char *blind = tsr_header_get_string (bb->header, "RS_BLIND");
+  g_assert_cmpstr (blind, ==, "T");
+  g_assert_true (tsr_header_get_double (bb->header, "RS_PSFW0", &w0));
+  g_assert_true (tsr_header_get_double (bb->header, "RS_PSFW1", &w1));
+  g_test_message ("blind, 10 learning steps: median PSF FWHM %.3f -> %.3f px", w0, w1);
+  g_assert_cmpfloat (w0, >, 1.5);
+  g_assert_cmpfloat (w1, >, 0.5);
+  g_assert_cmpfloat (fabs (w1 - w0), >, 1e-3);
   /* clear errors: no output, a bad key */
   const char *a2[] = { "restore", dir, NULL };
   g_autofree char *o2 = NULL, *e2 = NULL;

@@ -83,7 +83,7 @@ tsr_restore_params_init (TsrRestoreParams *p)
   p->diffuse = 20.0;
   p->chroma = 1.0;
   p->blind = FALSE;
-  p->blind_lr = 0.1;
+  p->blind_lr = 0.03;
   p->gain = 0.0;
   p->seed = 1;
   p->memory_mb = 2048.0;

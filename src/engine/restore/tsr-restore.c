@@ -1627,7 +1627,6 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
    * field's star flux (1.010 → 0.937 against the sharp truth). */
   if (ow < W || oh < H)
     j->hold_ok = sky_weight_map (res->mean, res->median_fwhm, 2.0);
-  gboolean floor_sky = l1w && g_getenv ("TSR_RESTORE_FLOOR_SKY");
   res->stats = g_array_new (FALSE, FALSE, sizeof (TsrRestoreStepStats));
   gboolean whole = ow == W && oh == H;
   double frac = rp->holdout, smooth = NAN, best_h = INFINITY;
@@ -1715,8 +1714,6 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
                 tn++;
                 double psi = CLAMP (r, -rp->delta, rp->delta) / sig;   /* ∂H/∂model */
                 G[q] = (float) (psi * f->scale);
-                if (floor_sky && !l1w[k])
-                  continue;
                 Gc[q] += psi * f->scale;
                 double gbk = psi * f->rms;
                 g0 += gbk;
