@@ -307,6 +307,52 @@ test_drizzle_vs_demosaic (void)
   tsr_reconstruction_free (dz);
 }
 
+/* Rejection in a Bayer drizzle takes its statistics from the raw samples (2 × 2 cells of the
+ * reference grid, no demosaic, no frame cache): the session's satellite trail leaves nothing
+ * along its path in any colour, where the same drizzle without rejection shows it. */
+static void
+test_drizzle_trail (void)
+{
+  setup_once ();
+  /* drizzle.mode=auto on 30 Bayer frames is expected to drizzle: the analysis cached nothing */
+  g_assert_true (tsr_tbqr_drizzle_expected (analysis->cfa, analysis->channels, analysis->reg->n_frames, &params.tbqr));
+  g_assert_null (analysis->cache);
+  TsrReconstruction *dz = run (TSR_DRIZZLE_ON, 1);
+  TsrProject pm = params;
+  pm.tbqr.drizzle = TSR_DRIZZLE_ON;
+  pm.tbqr.reject = TSR_REJECT_NONE;
+  GError *e = NULL;
+  TsrReconstruction *raw = tsr_tbqr_accumulate (analysis, weights, &pm.tbqr, &pm.run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  guint n = 0;
+  for (int c = 0; c < 3; c++)
+    {
+      float noise, noise_raw;
+      g_autoptr (GArray) tr = trail_medians (truth, analysis->reg->reference, weights->used, dz->result, c, &noise);
+      g_autoptr (GArray) tn = trail_medians (truth, analysis->reg->reference, weights->used, raw->result, c, &noise_raw);
+      g_assert_cmpuint (tr->len, ==, tn->len);
+      for (guint i = 0; i < tr->len; i++)
+        {
+          const TrailMedian *a = &g_array_index (tr, TrailMedian, i), *b = &g_array_index (tn, TrailMedian, i);
+          g_test_message ("colour %d, trail of frame %u: rejected %.2f sigma, not rejected %.2f sigma above the sky beside it",
+                          c, a->frame, (a->on - a->off) / noise, (b->on - b->off) / noise_raw);
+          /* the trail is there without rejection … */
+          g_assert_cmpfloat (b->on - b->off, >, 1.0 * noise_raw);
+          /* … and gone with it (the median along the path within the noise of a median) */
+          g_assert_cmpfloat (a->on - a->off, <, 3.0 * noise / sqrt (a->n_on) * 3 + 0.25 * noise);
+          n++;
+        }
+    }
+  g_assert_cmpuint (n, >=, 3);
+  /* rejected samples are counted where the trail ran */
+  double rj = 0;
+  for (gsize k = 0; k < (gsize) dz->rejected->width * dz->rejected->height; k++)
+    rj += dz->rejected->data[k];
+  g_assert_cmpfloat (rj, >, 0);
+  tsr_reconstruction_free (dz);
+  tsr_reconstruction_free (raw);
+}
+
 /* Scale 2: twice the grid, flux per channel kept (aperture sums / 4), sharper in reference
  * pixels than the demosaiced result. */
 static void
@@ -504,6 +550,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/drizzle/vs-demosaic", test_drizzle_vs_demosaic);
   g_test_add_func ("/drizzle/scale2", test_drizzle_scale2);
+  g_test_add_func ("/drizzle/trail", test_drizzle_trail);
   g_test_add_func ("/drizzle/auto", test_drizzle_auto);
   g_test_add_func ("/drizzle/cancel", test_drizzle_cancel);
   g_test_add_func ("/tbqr-weights/elongation", test_elongation_weight);

@@ -1,5 +1,6 @@
 /* test-tbqr.c — Tile-Based Quality Reconstruction on a generated session with truth. */
 #include "tsr-test-util.h"
+#include "tsr-test-truth.h"
 #include "tsr-tbqr-memory.h"
 #include "tsr-tbqr-private.h"
 #include "tsr-frame-cache.h"
@@ -150,50 +151,16 @@ static void
 test_no_trail_residue (void)
 {
   setup_once ();
-  const TsrImage *img = recon->result;
-  float noise = tsr_plane_noise (img->data, img->mask, img->width, img->height, 1);
-  TsrTransform Mref, Mref_inv;
-  tsr_transform_identity (&Mref);
-  memcpy (Mref.m, g_array_index (truth->frames, TsrSynthFrame, analysis->reg->reference).matrix, 6 * sizeof (double));
-  tsr_transform_invert (&Mref, &Mref_inv);
-  guint checked = 0;
-  for (guint f = 0; f < truth->frames->len; f++)
+  float noise;
+  g_autoptr (GArray) tr = trail_medians (truth, analysis->reg->reference, weights->used, recon->result, 0, &noise);
+  for (guint i = 0; i < tr->len; i++)
     {
-      const TsrSynthFrame *sf = &g_array_index (truth->frames, TsrSynthFrame, f);
-      if (!sf->has_trail || !weights->used[f])
-        continue;
-      TsrTransform Mf, Mf_inv, to_ref;
-      tsr_transform_identity (&Mf);
-      memcpy (Mf.m, sf->matrix, 6 * sizeof (double));
-      tsr_transform_invert (&Mf, &Mf_inv);
-      tsr_transform_compose (&Mref, &Mf_inv, &to_ref);
-      double x0, y0, x1, y1;
-      tsr_transform_apply (&to_ref, sf->trail[0], sf->trail[1], &x0, &y0);
-      tsr_transform_apply (&to_ref, sf->trail[2], sf->trail[3], &x1, &y1);
-      double len = hypot (x1 - x0, y1 - y0), nx = -(y1 - y0) / len, ny = (x1 - x0) / len;
-      GArray *on = g_array_new (FALSE, FALSE, sizeof (float)), *off = g_array_new (FALSE, FALSE, sizeof (float));
-      for (double t = 0; t <= len; t += 1.0)
-        for (int side = -1; side <= 1; side++)
-          {
-            double x = x0 + (x1 - x0) * t / len + side * 8 * nx, y = y0 + (y1 - y0) * t / len + side * 8 * ny;
-            int ix = (int) lround (x), iy = (int) lround (y);
-            if (ix < 0 || iy < 0 || ix >= img->width || iy >= img->height || !img->mask[iy * img->width + ix])
-              continue;
-            float v = img->data[iy * img->width + ix];
-            g_array_append_val (side == 0 ? on : off, v);
-          }
-      if (on->len > 50)
-        {
-          float mon = tsr_median_inplace ((float *) on->data, on->len);
-          float moff = tsr_median_inplace ((float *) off->data, off->len);
-          g_test_message ("trail of frame %u: median on %.2f, beside %.2f, pixel noise %.2f", f, mon, moff, noise);
-          g_assert_cmpfloat (mon - moff, <, 3.0 * noise / sqrt (on->len) * 3 + 0.5 * noise);
-          checked++;
-        }
-      g_array_unref (on);
-      g_array_unref (off);
+      const TrailMedian *tm = &g_array_index (tr, TrailMedian, i);
+      g_test_message ("trail of frame %u: median on %.2f, beside %.2f, pixel noise %.2f", tm->frame, tm->on, tm->off,
+                      noise);
+      g_assert_cmpfloat (tm->on - tm->off, <, 3.0 * noise / sqrt (tm->n_on) * 3 + 0.5 * noise);
     }
-  g_assert_cmpuint (checked, >=, 1);
+  g_assert_cmpuint (tr->len, >=, 1);
 }
 
 static void
@@ -530,6 +497,20 @@ test_memory_plan (void)
   const double mib = 1024.0 * 1024.0;
   TsrTbqrMemory m;
   GError *e = NULL;
+  /* a Bayer drizzle (drizzle.mode=auto from drizzle.min_frames frames on) reads the raw frames
+   * in every pass: no frame cache is planned, whatever the budget */
+  {
+    TsrTbqrMemory dz;
+    run.memory_budget_mb = 8192;
+    g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &p, &run, &dz, &e));
+    g_assert_cmpuint (dz.cache_ram, ==, 0);
+    /* a mono session drizzled by force still caches its warped frames */
+    p.drizzle = TSR_DRIZZLE_ON;
+    g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_NONE, 200, &p, &run, &dz, &e));
+    g_assert_cmpuint (dz.cache_ram, >, 0);
+  }
+  /* the frame cache's tiers, for demosaiced runs */
+  p.drizzle = TSR_DRIZZLE_OFF;
   /* run.cache_memory_mb = −1 (the default, automatic): the tier is what the frames read
    * again would take in flight beyond cached frames, for every worker; a session beyond the
    * cache file gives all of it up (they do take it), so both peak alike */
@@ -604,6 +585,7 @@ test_memory_plan (void)
   /* drizzle at scale 2 keeps four times the output pixels: its sums and results are planned */
   {
     TsrTbqrParams pz = p;
+    pz.drizzle = TSR_DRIZZLE_AUTO;
     TsrTbqrMemory m1, m2x;
     run.memory_budget_mb = 1 << 20;
     g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &pz, &run, &m1, &e));

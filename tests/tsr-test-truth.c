@@ -126,3 +126,46 @@ aperture (const TsrImage *img, double cx, double cy, double r, double *bg_out)
     *bg_out = bg;
   return sum - n * bg;
 }
+
+GArray *
+trail_medians (const TsrSynthTruth *t, guint ref, const gboolean *used, const TsrImage *img, int c, float *noise)
+{
+  gsize npix = (gsize) img->width * img->height;
+  const float *pl = img->data + (gsize) c * npix;
+  *noise = tsr_plane_noise (pl, img->mask, img->width, img->height, 1);
+  TsrTransform Mref = frame_matrix (&g_array_index (t->frames, TsrSynthFrame, ref));
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (TrailMedian));
+  for (guint f = 0; f < t->frames->len; f++)
+    {
+      const TsrSynthFrame *sf = &g_array_index (t->frames, TsrSynthFrame, f);
+      if (!sf->has_trail || (used && !used[f]))
+        continue;
+      TsrTransform Mf = frame_matrix (sf), Mf_inv, to_ref;
+      g_assert_true (tsr_transform_invert (&Mf, &Mf_inv));
+      tsr_transform_compose (&Mref, &Mf_inv, &to_ref);
+      double x0, y0, x1, y1;
+      tsr_transform_apply (&to_ref, sf->trail[0], sf->trail[1], &x0, &y0);
+      tsr_transform_apply (&to_ref, sf->trail[2], sf->trail[3], &x1, &y1);
+      double len = hypot (x1 - x0, y1 - y0), nx = -(y1 - y0) / len, ny = (x1 - x0) / len;
+      GArray *on = g_array_new (FALSE, FALSE, sizeof (float)), *off = g_array_new (FALSE, FALSE, sizeof (float));
+      for (double s = 0; s <= len; s += 1.0)
+        for (int side = -1; side <= 1; side++)
+          {
+            double x = x0 + (x1 - x0) * s / len + side * 8 * nx, y = y0 + (y1 - y0) * s / len + side * 8 * ny;
+            int ix = (int) lround (x), iy = (int) lround (y);
+            if (ix < 0 || iy < 0 || ix >= img->width || iy >= img->height || !img->mask[(gsize) iy * img->width + ix])
+              continue;
+            float v = pl[(gsize) iy * img->width + ix];
+            g_array_append_val (side == 0 ? on : off, v);
+          }
+      if (on->len > 50)
+        {
+          TrailMedian tm = { f, tsr_median_inplace ((float *) on->data, on->len),
+                             tsr_median_inplace ((float *) off->data, off->len), on->len };
+          g_array_append_val (out, tm);
+        }
+      g_array_unref (on);
+      g_array_unref (off);
+    }
+  return out;
+}

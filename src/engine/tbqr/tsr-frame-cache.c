@@ -1,6 +1,7 @@
 /* tsr-frame-cache.c — the frame cache (tsr-frame-cache.h): frames prepared once during the
  * analysis and read back by both accumulate passes. */
 #include "tsr-frame-cache.h"
+#include "tsr-tbqr-drizzle.h"
 #include "tsr-tbqr-private.h"
 #include "tsr-tbqr-memory.h"
 
@@ -370,6 +371,11 @@ guint
 tsr_tbqr_eta_plan (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *run, TsrEtaPhase plan[4])
 {
   guint n = tsr_session_n_frames (s);
+  if (tsr_tbqr_drizzle_expected (s->cfa, s->channels, n, p) && tsr_tbqr_drizzle_raw (s->cfa, s->channels, p))
+    {
+      tsr_eta_plan_tbqr_raw_drizzle (plan);
+      return 4;
+    }
   TsrTbqrMemory mem;
   double f = 0.0;
   /* a budget the plan refuses fails the run before any progress: any plan will do */
@@ -378,8 +384,6 @@ tsr_tbqr_eta_plan (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *ru
   guint n_plan = tsr_eta_plan_tbqr_mixed (f, plan);
   /* drizzle.mode = auto drizzles a Bayer session of enough frames when their dither allows
    * (known after the registration): count on it until the last pass says otherwise */
-  gboolean bayer = s->cfa != TSR_CFA_NONE && s->channels == 1;
-  tsr_eta_plan_tbqr_expect_drizzle (plan, bayer && (p->drizzle == TSR_DRIZZLE_ON
-                                                    || (p->drizzle == TSR_DRIZZLE_AUTO && n >= (guint) p->drizzle_min_frames)));
+  tsr_eta_plan_tbqr_expect_drizzle (plan, tsr_tbqr_drizzle_expected (s->cfa, s->channels, n, p));
   return n_plan;
 }

@@ -79,6 +79,11 @@ typedef struct
   guint8 *cell_sites;         /* sites of each cell inside the image (4 but at odd edges) */
   gsize n_units;
   int unit_channels;
+  int unit_w;                 /* units in a row of units */
+  /* Bayer drizzle with statistics from the raw samples: the units are the reference grid's
+   * 2 × 2 cells, valued by tsr_drizzle_cell_luma (no demosaic, no warp of the frame, no frame
+   * cache); a rejected unit rejects the drops landing in its four pixels */
+  gboolean raw_cells;
   /* statistics pass: unweighted sums plus each pixel's extreme samples, so the
    * rejection statistics exclude the one sample most likely to be a trail */
   guint32 *s0;
@@ -573,7 +578,7 @@ acc2_row_c (int n, const float *restrict e0, const guint32 *restrict mk0, const 
 static void
 add_statistics (AccJob *j, Scratch **sc, const TsrImage **img, guint index, int nf)
 {
-  gsize urow = j->cells ? (gsize) j->cell_w : (gsize) j->a->width, nrows = j->n_units / urow;
+  gsize urow = (gsize) j->unit_w, nrows = j->n_units / urow;
   for (int bi = 0; bi < N_BANDS; bi++)
     {
       int b = (bi + (int) index * 5) % N_BANDS;
@@ -792,6 +797,35 @@ accumulate_warped (AccJob *j, Scratch **sc, const TsrImage **warped, const guint
     }
 }
 
+/* The statistics pass of a raw-sample drizzle: the frame normalised, its cells' luminance in
+ * the reference grid added to the moments. */
+static gboolean
+drizzle_stats_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer user_data,
+                     GCancellable *cancellable, GError **error)
+{
+  AccJob *j = user_data;
+  const TsrAnalysis *a = j->a;
+  g_autoptr (TsrImage) own = NULL;
+  if (!img)
+    {
+      img = own = tsr_session_read_frame (a->reg->session, index, error);
+      if (!img)
+        return FALSE;
+    }
+  tsr_tbqr_normalise_frame (img, &a->frames[index], a, j->p->norm);
+  g_autoptr (TsrImage) cells = tsr_drizzle_cell_luma (img, &a->reg->frames[index].transform, a->width, a->height,
+                                                      error);
+  if (!cells)
+    return FALSE;
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  Scratch *sc = scratch_get (j);
+  const TsrImage *ci = cells;
+  add_statistics (j, &sc, &ci, index, 1);
+  scratch_put (j, sc);
+  return TRUE;
+}
+
 /* The drizzle pass (drizzle chosen): the frame's per-pixel weights (feathered, cluster
  * factor) and its rejected samples in reference geometry — rejection tests the frame's
  * demosaiced, warped sample (from the frame cache) against the statistics pass, as the
@@ -815,7 +849,17 @@ drizzle_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer u
   Scratch *sc = scratch_get (j);
   const TsrImage *warped = NULL;
   g_autoptr (TsrImage) own_warped = NULL;
-  if (j->mu)
+  if (j->raw_cells)
+    {
+      /* the raw samples' own rejection units: the frame is normalised here, once */
+      tsr_tbqr_normalise_frame (img, &a->frames[index], a, j->p->norm);
+      if (j->mu && !(warped = own_warped = tsr_drizzle_cell_luma (img, T, W, H, error)))
+        {
+          scratch_put (j, sc);
+          return FALSE;
+        }
+    }
+  else if (j->mu)
     {
       if ((warped = tsr_frame_cache_peek (a->cache, j->p, j->demosaic_frames, index)))
         ;
@@ -835,7 +879,10 @@ drizzle_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer u
     }
   float *we = g_try_new (float, npix);
   guint8 *rej = warped ? g_try_new0 (guint8, npix) : NULL;
-  guint8 *ones = warped ? NULL : g_malloc (W);
+  /* the weights' footprint: the warped frame's mask, or none (drops come only from the
+   * frame's valid samples, so a weight outside its footprint is never read) */
+  gboolean own_mask = warped && !j->raw_cells;
+  guint8 *ones = own_mask ? NULL : g_malloc (W);
   if (!we || (warped && !rej))
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("not enough memory for the accumulation images"));
@@ -848,12 +895,13 @@ drizzle_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer u
   const float *wf = j->w->w + (gsize) index * a->n_tiles;
   for (int y = 0; y < H; y++)
     {
-      weight_row (j, sc, wf, j->w->cluster[index], index, warped ? warped->mask + (gsize) y * W : ones, y);
+      weight_row (j, sc, wf, j->w->cluster[index], index, own_mask ? warped->mask + (gsize) y * W : ones, y);
       memcpy (we + (gsize) y * W, sc->we, sizeof (float) * W);
     }
   if (warped)
     {
-      gsize urow = j->cells ? (gsize) j->cell_w : (gsize) W, nrows = j->n_units / urow;
+      gsize urow = (gsize) j->unit_w, nrows = j->n_units / urow;
+      gboolean cells = j->cells || j->raw_cells;
       for (gsize ur = 0; ur < nrows; ur++)
         {
           const float *uv;
@@ -864,7 +912,7 @@ drizzle_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer u
             {
               if (!sc->flag[u] || !um[u])
                 continue;
-              if (!j->cells)
+              if (!cells)
                 rej[ur * W + u] = 1;
               else
                 for (int y = 2 * (int) ur; y < MIN (2 * (int) ur + 2, H); y++)
@@ -877,7 +925,8 @@ drizzle_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer u
   gboolean ok = !g_cancellable_set_error_if_cancelled (cancellable, error);
   if (ok)
     {
-      tsr_tbqr_normalise_frame (img, &a->frames[index], a, j->p->norm);
+      if (!j->raw_cells)
+        tsr_tbqr_normalise_frame (img, &a->frames[index], a, j->p->norm);
       tsr_drizzle_add (j->dz, img, T, we, rej);
     }
   g_free (we);
@@ -1100,7 +1149,17 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
   int C = j.channels;
   gsize nval = npix * C;
   j.cells = a->cfa != TSR_CFA_NONE && C == 1;
-  if (j.cells)
+  j.raw_cells = dz && tsr_tbqr_drizzle_raw (a->cfa, a->channels, p);
+  if (j.raw_cells)
+    {
+      j.cells = FALSE;
+      j.cell_w = (a->width + 1) / 2;
+      j.cell_h = (a->height + 1) / 2;
+      j.n_units = (gsize) j.cell_w * j.cell_h;
+      j.unit_channels = 1;
+      j.unit_w = j.cell_w;
+    }
+  else if (j.cells)
     {
       j.cell_w = (a->width + 1) / 2;
       j.cell_h = (a->height + 1) / 2;
@@ -1110,11 +1169,13 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
       for (int cy = 0; cy < j.cell_h; cy++)
         for (int cx = 0; cx < j.cell_w; cx++)
           j.cell_sites[(gsize) cy * j.cell_w + cx] = (MIN (2 * cx + 2, a->width) - 2 * cx) * (MIN (2 * cy + 2, a->height) - 2 * cy);
+      j.unit_w = j.cell_w;
     }
   else
     {
       j.n_units = npix;
       j.unit_channels = 1;
+      j.unit_w = a->width;
     }
   gsize nstat = j.n_units * j.unit_channels;
   j.ax = make_axis (a, TRUE);
@@ -1149,8 +1210,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
   opt.n_indices = idx->len;
   opt.n_threads = run->n_threads;
   opt.memory_budget = acc_budget;
-  opt.bytes_per_frame_factor = tsr_tbqr_accumulate_frame_factor (j.demosaic_frames);
-  if (a->cache)
+  opt.bytes_per_frame_factor = tsr_tbqr_accumulate_frame_factor (j.demosaic_frames && !j.raw_cells);
+  if (a->cache && !j.raw_cells)
     opt.read_pixels = FALSE; /* the hook reads cached frames, or the frame when not cached */
   gboolean ok = TRUE;
   if (p->reject != TSR_REJECT_NONE && idx->len >= 3)
@@ -1165,7 +1226,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
         tsr_parallel_range (nstat, run->n_threads, (gsize) 1 << 16, extrema_init_range, &j);
       opt.phase = _("Rejection statistics");
       ok = j.s0 && j.s1 && j.s2 && j.smax && j.smin
-           && tsr_frames_map (s, &opt, accumulate_frame, &j, progress, progress_data, cancellable, error);
+           && tsr_frames_map (s, &opt, j.raw_cells ? drizzle_stats_frame : accumulate_frame, &j, progress,
+                              progress_data, cancellable, error);
       flush_parked (&j, ok);
       /* this pass parks a frame (threads + 1 scratch images); drizzle's pass needs one per
        * worker, and the sums are about to be allocated: the pool starts again */

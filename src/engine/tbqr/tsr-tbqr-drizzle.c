@@ -431,6 +431,86 @@ tsr_tbqr_drizzle_coverage (const TsrAnalysis *a, const TsrWeights *w, const TsrT
 }
 
 gboolean
+tsr_tbqr_drizzle_expected (TsrCfa cfa, int channels, guint n_frames, const TsrTbqrParams *p)
+{
+  gboolean bayer = cfa != TSR_CFA_NONE && channels == 1;
+  return p->drizzle == TSR_DRIZZLE_ON
+         || (p->drizzle == TSR_DRIZZLE_AUTO && bayer && (int) n_frames >= p->drizzle_min_frames);
+}
+
+gboolean
+tsr_tbqr_drizzle_raw (TsrCfa cfa, int channels, const TsrTbqrParams *p)
+{
+  return cfa != TSR_CFA_NONE && channels == 1;
+}
+
+TsrImage *
+tsr_drizzle_cell_luma (const TsrImage *frame, const TsrTransform *T, int width, int height, GError **error)
+{
+  int fw = frame->width, fh = frame->height, sw = fw / 2, sh = fh / 2;
+  if (sw < 2 || sh < 2)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FAILED, _("the frame is too small for Bayer drizzle (%d × %d)"), fw, fh);
+      return NULL;
+    }
+  g_autoptr (TsrImage) cells = tsr_image_new_checked (sw, sh, 1, _("the rejection cells"), error);
+  if (!cells)
+    return NULL;
+  for (int v = 0; v < sh; v++)
+    {
+      const float *r0 = frame->data + (gsize) 2 * v * fw, *r1 = r0 + fw;
+      const guint8 *m0 = frame->mask + (gsize) 2 * v * fw, *m1 = m0 + fw;
+      float *o = cells->data + (gsize) v * sw;
+      guint8 *om = cells->mask + (gsize) v * sw;
+      for (int u = 0; u < sw; u++)
+        {
+          int x = 2 * u;
+          guint8 ok = 1 & m0[x] & m0[x + 1] & m1[x] & m1[x + 1];
+          o[u] = ok ? r0[x] + r0[x + 1] + r1[x] + r1[x + 1] : 0.0f;
+          om[u] = ok;
+        }
+    }
+  /* reference cell u is centred on reference pixel 2u + 0.5, frame cell v on frame pixel
+   * 2v + 0.5: the cells' transform is S⁻¹ ∘ T ∘ S with S(u) = 2u + 0.5 */
+  TsrTransform S = { { 2, 0, 0.5, 0, 2, 0.5, 0, 0, 1 } }, Si = { { 0.5, 0, -0.25, 0, 0.5, -0.25, 0, 0, 1 } }, Tc;
+  tsr_transform_compose (T, &S, &Tc);
+  tsr_transform_compose (&Si, &Tc, &Tc);
+  int ow = (width + 1) / 2, oh = (height + 1) / 2;
+  TsrImage *out = tsr_image_new_checked (ow, oh, 1, _("the rejection cells"), error);
+  if (!out)
+    return NULL;
+  /* bilinear, written out (tsr_warp's general kernels cost 4× this on a frame's worth of
+   * cells, and it starts threads of its own inside the workers) */
+  const double *m = Tc.m;
+  const float *cd = cells->data;
+  const guint8 *cm = cells->mask;
+  for (int v = 0; v < oh; v++)
+    {
+      float *o = out->data + (gsize) v * ow;
+      guint8 *om = out->mask + (gsize) v * ow;
+      for (int u = 0; u < ow; u++)
+        {
+          double wz = m[6] * u + m[7] * v + m[8];
+          double fx = (m[0] * u + m[1] * v + m[2]) / wz, fy = (m[3] * u + m[4] * v + m[5]) / wz;
+          if (!(fx >= 0 && fy >= 0 && fx < sw - 1 && fy < sh - 1)) /* NaN too */
+            {
+              o[u] = 0.0f;
+              om[u] = 0;
+              continue;
+            }
+          int x0 = (int) fx, y0 = (int) fy;
+          float ax = (float) (fx - x0), ay = (float) (fy - y0);
+          gsize k = (gsize) y0 * sw + x0;
+          guint8 ok = cm[k] & cm[k + 1] & cm[k + sw] & cm[k + sw + 1];
+          float top = cd[k] + ax * (cd[k + 1] - cd[k]), bot = cd[k + sw] + ax * (cd[k + sw + 1] - cd[k + sw]);
+          o[u] = ok ? top + ay * (bot - top) : 0.0f;
+          om[u] = ok;
+        }
+    }
+  return out;
+}
+
+gboolean
 tsr_tbqr_drizzle_choose (const TsrAnalysis *a, const TsrWeights *w, const TsrTbqrParams *p, char **note)
 {
   gboolean bayer = a->cfa != TSR_CFA_NONE && a->channels == 1;

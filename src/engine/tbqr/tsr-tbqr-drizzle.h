@@ -16,6 +16,24 @@ typedef struct _TsrDrizzle TsrDrizzle;
 gboolean    tsr_tbqr_drizzle_choose (const TsrAnalysis *a, const TsrWeights *w, const TsrTbqrParams *p,
                                      char **note);
 
+/* Whether a run of n_frames frames of this geometry is expected to drizzle before the
+ * registration has told (drizzle.mode on, or auto with at least drizzle.min_frames Bayer
+ * frames): the memory plan, the frame cache and the time-left plan count on it. */
+gboolean    tsr_tbqr_drizzle_expected (TsrCfa cfa, int channels, guint n_frames, const TsrTbqrParams *p);
+
+/* Whether a drizzled run of this geometry takes its rejection statistics from the raw CFA
+ * samples (tsr_drizzle_cell_luma) instead of demosaiced, warped frames: Bayer sessions. Such a
+ * run needs no demosaic, no full warp and no frame cache. */
+gboolean    tsr_tbqr_drizzle_raw (TsrCfa cfa, int channels, const TsrTbqrParams *p);
+
+/* The rejection units of a raw-sample drizzle: the 2 × 2 cells of the reference grid
+ * ((width + 1) / 2 × (height + 1) / 2), each the sum of the four samples of the frame's CFA
+ * cell (R + 2 G + B: a local luminance, as the pixel path's cell statistics) interpolated
+ * bilinearly at the cell's position in the frame. frame: normalised CFA mosaic; T maps
+ * reference pixels to frame pixels. Masked where the frame has no complete cell. NULL with
+ * error when out of memory. */
+TsrImage   *tsr_drizzle_cell_luma (const TsrImage *frame, const TsrTransform *T, int width, int height, GError **error);
+
 /* Coverage by drops of every colour of the output pixels of a patch at the field centre, the
  * smallest over the colours (0–1): what drizzle.mode=auto compares with min_coverage. */
 double      tsr_tbqr_drizzle_coverage (const TsrAnalysis *a, const TsrWeights *w, const TsrTbqrParams *p);

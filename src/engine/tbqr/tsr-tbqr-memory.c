@@ -2,6 +2,7 @@
 #include "tsr-tbqr-memory.h"
 #include "tsr-error.h"
 #include "tsr-frame-cache.h"
+#include "tsr-tbqr-drizzle.h"
 
 #include <glib/gi18n.h>
 
@@ -69,8 +70,7 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
    * per colour and 12 per output pixel), with the rejection statistics' μ and σ; its results
    * and the validation's images are at the output scale too */
   gboolean bayer = cfa != TSR_CFA_NONE && channels == 1;
-  if (p->drizzle == TSR_DRIZZLE_ON
-      || (p->drizzle == TSR_DRIZZLE_AUTO && bayer && (int) n_frames >= p->drizzle_min_frames))
+  if (tsr_tbqr_drizzle_expected (cfa, channels, n_frames, p))
     {
       double s2 = (double) CLAMP (p->drizzle_scale, 1, 2) * CLAMP (p->drizzle_scale, 1, 2);
       int DC = bayer ? 3 : channels;
@@ -113,6 +113,9 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
   double reread_extra = threads * MAX (per_frame - cache_frame, 0.0);
   double want = run->cache_memory_mb >= 0 ? run->cache_memory_mb * MIB : reread_extra;
   double cache = run->frame_cache ? MIN (MIN (want, cache_all), MAX (left, 0.0)) : 0.0;
+  /* a Bayer drizzle takes every pass from the raw frames: no frame cache (tsr_tbqr_drizzle_raw) */
+  if (tsr_tbqr_drizzle_expected (cfa, channels, n_frames, p) && tsr_tbqr_drizzle_raw (cfa, channels, p))
+    cache = 0.0;
   /* Frames the cache will not hold (a long session beyond run.cache_disk_mb or the free
    * space) are read, demosaiced and warped again in each later pass: a frame in flight then
    * takes per_frame instead of a cached frame's cache_frame. The memory tier gives that

@@ -4,6 +4,7 @@
 #include "tsr-error.h"
 #include "tsr-stats.h"
 #include "tsr-tbqr-private.h"
+#include "tsr-tbqr-drizzle.h"
 #include "tsr-frame-cache.h"
 #include "tsr-tbqr-memory.h"
 
@@ -991,7 +992,12 @@ tsr_tbqr_analyse (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *run
   AnaJob job = { a, NULL, NULL, tsr_session_n_frames (s) };
   TsrRunParams cache_run = *run;
   cache_run.cache_memory_mb = mem.cache_ram / (1024.0 * 1024.0);
-  a->cache = tsr_frame_cache_new (a, p, &cache_run, tsr_session_n_frames (s));
+  /* a Bayer drizzle reads the raw frames in every pass (no demosaiced, warped copies): the
+   * analysis caches nothing for it; a session drizzle.mode=auto then demosaics after all is
+   * read and warped again in each pass */
+  if (!(tsr_tbqr_drizzle_expected (s->cfa, s->channels, tsr_session_n_frames (s), p)
+        && tsr_tbqr_drizzle_raw (s->cfa, s->channels, p)))
+    a->cache = tsr_frame_cache_new (a, p, &cache_run, tsr_session_n_frames (s));
   g_mutex_init (&job.lock);
   TsrRegisterParams rp = p->reg;
   rp.n_threads = run->n_threads;
