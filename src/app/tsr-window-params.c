@@ -37,7 +37,7 @@ static const ParamGroup param_groups[] = {
     { "deconv.iterations", "deconv.kappa", "deconv.delta", "deconv.relax", "deconv.sr", NULL } },
   { N_("Restoration (next restore)"),
     { "restore.max_steps", "restore.min_steps", "restore.lr", "restore.crop", "restore.background", "restore.sparsity",
-      NULL } },
+      "restore.blind", NULL } },
   { N_("Resources"), { "run.threads", "run.memory_mb", NULL } },
 };
 
@@ -84,6 +84,7 @@ static const ParamLabel param_labels[] = {
   { "restore.lr", N_("Learning rate"), "" },
   { "restore.crop", N_("Crop"), N_("px") },
   { "restore.background", N_("Background term"), "" },
+  { "restore.blind", N_("Learn the PSFs (blind)"), "" },
   { "run.threads", N_("Threads"), N_("0 = all cores") },
   { "run.memory_mb", N_("Memory budget"), N_("MiB") },
 };

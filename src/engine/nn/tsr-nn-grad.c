@@ -114,6 +114,54 @@ tsr_nn_batchnorm_train (const TsrNnTensor *x, const float *gamma, const float *b
 }
 
 void
+tsr_nn_batchnorm_given (const TsrNnTensor *x, const float *gamma, const float *beta, const float *mean,
+                        const float *invstd, TsrNnTensor *y)
+{
+  gsize pix = (gsize) x->h * x->w;
+  g_return_if_fail (tsr_nn_tensor_size (y) == tsr_nn_tensor_size (x));
+  for (int n = 0; n < x->n; n++)
+    for (int c = 0; c < x->c; c++)
+      {
+        float sc = gamma[c] * invstd[c], of = beta[c] - mean[c] * sc;
+        const float *p = x->data + ((gsize) n * x->c + c) * pix;
+        float *q = y->data + ((gsize) n * x->c + c) * pix;
+        for (gsize i = 0; i < pix; i++)
+          q[i] = p[i] * sc + of;
+      }
+}
+
+void
+tsr_nn_batchnorm_given_backward (const TsrNnTensor *x, const float *gamma, const float *mean, const float *invstd,
+                                 const TsrNnTensor *dy, TsrNnTensor *dx, float *dgamma, float *dbeta)
+{
+  gsize pix = (gsize) x->h * x->w;
+  g_return_if_fail (tsr_nn_tensor_size (dy) == tsr_nn_tensor_size (x));
+  g_return_if_fail (tsr_nn_tensor_size (dx) == tsr_nn_tensor_size (x));
+  for (int c = 0; c < x->c; c++)
+    {
+      float mu = mean[c], is = invstd[c], g = gamma[c];
+      double sg = 0, sb = 0;
+      for (int n = 0; n < x->n; n++)
+        {
+          const float *p = x->data + ((gsize) n * x->c + c) * pix;
+          const float *gy = dy->data + ((gsize) n * x->c + c) * pix;
+          float *d = dx->data + ((gsize) n * x->c + c) * pix;
+          for (gsize i = 0; i < pix; i++)
+            {
+              float gi = gy[i];
+              sb += gi;
+              sg += gi * (p[i] - mu) * is;
+              d[i] = gi * g * is;
+            }
+        }
+      if (dgamma)
+        dgamma[c] += (float) sg;
+      if (dbeta)
+        dbeta[c] += (float) sb;
+    }
+}
+
+void
 tsr_nn_batchnorm_train_backward (const TsrNnTensor *x, const float *gamma, const float *mean, const float *invstd,
                                  const TsrNnTensor *dy, TsrNnTensor *dx, float *dgamma, float *dbeta)
 {

@@ -35,6 +35,16 @@ void tsr_nn_batchnorm_train_backward (const TsrNnTensor *x, const float *gamma, 
                                       const float *invstd, const TsrNnTensor *dy, TsrNnTensor *dx, float *dgamma,
                                       float *dbeta);
 
+/* Batch normalisation with given, constant statistics (the whole image's, while training on
+ * crops; or inference): y = γ (x − mean)·invstd + β per channel. x and y may be the same. */
+void tsr_nn_batchnorm_given (const TsrNnTensor *x, const float *gamma, const float *beta, const float *mean,
+                             const float *invstd, TsrNnTensor *y);
+/* Its backward (the statistics are constants, not functions of x): dx = γ·invstd·dy
+ * (overwritten; dx may be dy), dgamma += Σ dy·(x − mean)·invstd, dbeta += Σ dy. */
+void tsr_nn_batchnorm_given_backward (const TsrNnTensor *x, const float *gamma, const float *mean,
+                                      const float *invstd, const TsrNnTensor *dy, TsrNnTensor *dx, float *dgamma,
+                                      float *dbeta);
+
 /* Backward of tsr_nn_concat: da, db (overwritten) are the channel slices of dy. */
 void tsr_nn_concat_backward (const TsrNnTensor *dy, TsrNnTensor *da, TsrNnTensor *db);
 

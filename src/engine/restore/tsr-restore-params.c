@@ -46,6 +46,10 @@ static const TsrParamSpec specs[] = {
                   N_("Node spacing, in FWHMs, of a smooth map added to the latent that keeps faint diffuse light and lets the background dip below the fitted planes (0 = none)")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.chroma", chroma, 0, 100,
                   N_("Colour sessions: width, in FWHMs, of the window in which the mean stack's colour ratios are carried onto the restored luminance (0 = a luminance result)")),
+  TSR_KEY_BOOL (TsrRestoreParams, "restore.blind", blind,
+                N_("Learn each frame's PSF along with the image, starting from the measured one (blind restoration)")),
+  TSR_KEY_DOUBLE (TsrRestoreParams, "restore.blind_lr", blind_lr, 0, 10,
+                  N_("Blind restoration: learning rate of the PSFs as a fraction of the network's; they are learnt after restore.min_steps steps")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.gain", gain, 0, 1e6,
                   N_("Gain in electrons per ADU for the Poisson part of the pixel noise; 0 = background RMS only")),
   TSR_KEY_INT (TsrRestoreParams, "restore.seed", seed, 0, 2147483647,
@@ -78,6 +82,8 @@ tsr_restore_params_init (TsrRestoreParams *p)
   p->psf_span = 2.0;
   p->diffuse = 20.0;
   p->chroma = 1.0;
+  p->blind = FALSE;
+  p->blind_lr = 0.03;
   p->gain = 0.0;
   p->seed = 1;
   p->memory_mb = 2048.0;

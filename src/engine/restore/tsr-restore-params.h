@@ -38,6 +38,11 @@ typedef struct
   double chroma;         /* restore.chroma: colour sessions: σ, in median FWHMs, of the window in
                             which the mean stack's colour ratios are measured and carried onto
                             the luminance latent (1.0); 0 = a luminance result */
+  gboolean blind;        /* restore.blind: learn each frame's PSF too (the paper's appendix A):
+                            initialised from the measured one, kept non-negative with unit sum
+                            (a softmax of learnable logits) (FALSE) */
+  double blind_lr;       /* restore.blind_lr: the PSFs' learning rate ÷ restore.lr, after
+                            restore.min_steps steps with the measured PSFs (0.03) */
   double gain;           /* restore.gain: e-/ADU for the Poisson part of σ; 0 = background RMS only */
   int seed;              /* restore.seed: initialisation, crops and held-out pixels (1) */
   double memory_mb;      /* restore.memory_mb (2048) */

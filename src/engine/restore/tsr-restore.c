@@ -455,6 +455,41 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
   if (!f->psf)
     f->psf = tsr_psf_new_moffat (fwhm, isfinite (fr->roundness) ? fr->roundness : 1.0, 0, 3.0, 1,
                                  tsr_psf_size_for_fwhm (span * fwhm));
+  if (g_getenv ("TSR_RESTORE_PSF_WIDEN"))
+    {
+      /* measurement runs (restore.blind, docs/restore.md round 8): a deliberately wrong PSF,
+       * the measured one stretched by this factor about its centre (bilinear), unit sum */
+      double wf = g_ascii_strtod (g_getenv ("TSR_RESTORE_PSF_WIDEN"), NULL);
+      if (wf > 0.2 && wf < 5)
+        {
+          const TsrPsf *o = f->psf;
+          int R = (int) ceil (o->radius * wf);
+          TsrPsf *wp2 = tsr_psf_new_delta (2 * R + 1, 1);
+          double sum = 0;
+          for (int yy = -R; yy <= R; yy++)
+            for (int xx = -R; xx <= R; xx++)
+              {
+                double sx = xx / wf + o->radius, sy = yy / wf + o->radius, v = 0;
+                int ix = (int) floor (sx), iy = (int) floor (sy);
+                double ax = sx - ix, ay = sy - iy;
+                for (int b2 = 0; b2 < 2; b2++)
+                  for (int a2 = 0; a2 < 2; a2++)
+                    {
+                      int px = ix + a2, py = iy + b2;
+                      if (px >= 0 && py >= 0 && px < o->size && py < o->size)
+                        v += (a2 ? ax : 1 - ax) * (b2 ? ay : 1 - ay) * o->data[py * o->size + px];
+                    }
+                wp2->data[(yy + R) * wp2->size + xx + R] = (float) v;
+                sum += v;
+              }
+          for (int i = 0; i < wp2->size * wp2->size; i++)
+            wp2->data[i] = (float) (wp2->data[i] / sum);
+          wp2->fwhm = tsr_psf_measure_fwhm (wp2);
+          wp2->from_stars = o->from_stars;
+          tsr_psf_free (f->psf);
+          f->psf = wp2;
+        }
+    }
   if (g_getenv ("TSR_RESTORE_DIAG"))
     {
       double neg = 0, pos = 0, in2 = 0;
@@ -491,9 +526,10 @@ typedef struct
   TsrNnParam pw_w, pw_b;                               /* K·n, 1 */
   TsrNnParam bkg;                                      /* 3n: background plane per frame, σ units */
   TsrNnParam diff;                                     /* gx·gy: the smooth map, out_scale units */
+  TsrNnParam psfq;                                     /* restore.blind: the frames' PSF logits */
   int gx, gy;            /* its bilinear grid: nodes at x = i·sx, y = j·sy (0 × 0: none) */
   double sx, sy;
-  TsrNnParam *all[4 * MAX_BRANCHES + 4];
+  TsrNnParam *all[4 * MAX_BRANCHES + 5];
   guint n_all;
   float out_scale;       /* x = out_scale · ReLU(P) */
   /* batch-norm statistics over the whole image (training on random crops): refreshed every
@@ -634,6 +670,7 @@ net_clear (Net *net)
   tsr_nn_param_clear (&net->pw_b);
   tsr_nn_param_clear (&net->bkg);
   tsr_nn_param_clear (&net->diff);
+  tsr_nn_param_clear (&net->psfq);
 }
 
 static guint
@@ -709,6 +746,113 @@ huber (double r, double d)
 {
   double a = fabs (r);
   return a <= d ? 0.5 * r * r : d * (a - 0.5 * d);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Blind PSFs (restore.blind, the paper's appendix A): each frame's PSF f = softmax(q) of
+ * learnable logits q over its samples — non-negative with unit sum by construction —
+ * initialised from the measured PSF (q = log max(f, 1e-6·max f)).
+ */
+
+static void
+psf_softmax (const float *q, int n, float *f)
+{
+  float mx = -INFINITY;
+  for (int i = 0; i < n; i++)
+    mx = MAX (mx, q[i]);
+  double sum = 0;
+  for (int i = 0; i < n; i++)
+    sum += f[i] = expf (q[i] - mx);
+  for (int i = 0; i < n; i++)
+    f[i] = (float) (f[i] / sum);
+}
+
+static void
+psf_logits_init (const TsrPsf *psf, float *q)
+{
+  int n = psf->size * psf->size;
+  float mx = 0;
+  for (int i = 0; i < n; i++)
+    mx = MAX (mx, psf->data[i]);
+  for (int i = 0; i < n; i++)
+    q[i] = logf (MAX (psf->data[i], 1e-6f * mx));
+}
+
+/* dq += weight · ∂L/∂q of one frame, given G = ∂L/∂ŷ on the valid region (ow × oh) of the
+ * lw × lh latent whose spectrum is Xs: ∂L/∂f(d) = Σ_q G(q) X(q + rf − d) (a correlation:
+ * the decoder's adjoint with the latent as the kernel, read at the PSF's offsets of the
+ * plan's FFT grid; exact while the grid holds the tile, as the forward needs), then the
+ * softmax's Jacobian ∂L/∂q_j = f_j (∂L/∂f_j − Σ_i f_i ∂L/∂f_i). acc: a spectrum, grid: nw·nh
+ * floats (work). */
+static void
+psf_logit_grad (TsrConvWork *cw, const TsrConvPlan *plan, const float *Xs, const float *G, int lw, int lh,
+                const TsrPsf *f, double weight, float *acc, float *grid, float *dq)
+{
+  int nw, nh;
+  tsr_conv_plan_size (plan, &nw, &nh);
+  tsr_conv_spectrum_zero (plan, acc);
+  tsr_conv_adjoint_accumulate (cw, Xs, G, lw, lh, 1.0, acc);
+  tsr_conv_from_spectrum (cw, acc, nw, nh, grid);
+  int R = f->radius, sz = f->size;
+  double fg = 0;
+  for (int j = 0; j < sz; j++)
+    for (int i = 0; i < sz; i++)
+      {
+        int gx = ((i - R) % nw + nw) % nw, gy = ((j - R) % nh + nh) % nh;
+        fg += (double) f->data[j * sz + i] * grid[(gsize) gy * nw + gx];
+      }
+  for (int j = 0; j < sz; j++)
+    for (int i = 0; i < sz; i++)
+      {
+        int gx = ((i - R) % nw + nw) % nw, gy = ((j - R) % nh + nh) % nh;
+        double g = grid[(gsize) gy * nw + gx];
+        dq[j * sz + i] += (float) (weight * f->data[j * sz + i] * (g - fg));
+      }
+}
+
+double
+tsr_restore_blind_psf_loss (const float *x, int lw, int lh, const float *logits, int psf_size, double scale,
+                            const float *off, const float *y, const float *sigma, const guint8 *m, double delta,
+                            float *dlogits)
+{
+  g_return_val_if_fail (psf_size % 2 == 1 && lw > psf_size && lh > psf_size, NAN);
+  int R = psf_size / 2, ow = lw - 2 * R, oh = lh - 2 * R;
+  TsrPsf *f = tsr_psf_new_delta (psf_size, 1);
+  psf_softmax (logits, psf_size * psf_size, f->data);
+  TsrConvPlan *plan = tsr_conv_plan_new (lw, lh, R, 1);
+  TsrConvWork *cw = tsr_conv_work_new (plan);
+  float *ks = tsr_conv_spectrum_new (plan), *xs = tsr_conv_spectrum_new (plan), *acc = tsr_conv_spectrum_new (plan);
+  int nw, nh;
+  tsr_conv_plan_size (plan, &nw, &nh);
+  float *grid = g_new (float, (gsize) nw * nh), *yh = g_new (float, (gsize) ow * oh), *G = g_new0 (float, (gsize) ow * oh);
+  tsr_conv_kernel_spectrum (cw, f, ks);
+  tsr_conv_spectrum (cw, x, lw, lh, xs);
+  tsr_conv_forward_spec (cw, xs, ks, lw, lh, yh);
+  /* the job's loss and ∂L/∂ŷ (the per-frame loop of tsr_restore_run_full) */
+  double loss = 0;
+  for (gsize q = 0; q < (gsize) ow * oh; q++)
+    {
+      if (!m[q])
+        continue;
+      double r = (scale * yh[q] + off[q] - y[q]) / sigma[q];
+      loss += huber (r, delta);
+      G[q] = (float) (CLAMP (r, -delta, delta) / sigma[q] * scale);
+    }
+  if (dlogits)
+    {
+      memset (dlogits, 0, sizeof (float) * psf_size * psf_size);
+      psf_logit_grad (cw, plan, xs, G, lw, lh, f, 1.0, acc, grid, dlogits);
+    }
+  g_free (grid);
+  g_free (yh);
+  g_free (G);
+  tsr_conv_spectrum_free (ks);
+  tsr_conv_spectrum_free (xs);
+  tsr_conv_spectrum_free (acc);
+  tsr_conv_work_free (cw);
+  tsr_conv_plan_free (plan);
+  tsr_psf_free (f);
+  return loss;
 }
 
 /* Buffers of one training step or inference tile (batch 1, n channels, lh × lw). */
@@ -848,7 +992,6 @@ enc_part (gpointer data)
   Net *net = e->net;
   Bufs *b = e->b;
   int n = net->n, c0 = e->c0, nc = e->c1 - e->c0;
-  gsize pix = (gsize) b->lw * b->lh;
   TsrNnTensor z = slice (b->Z, c0, nc);
   for (int br = 0; br < net->K; br++)
     {
@@ -858,22 +1001,8 @@ enc_part (gpointer data)
       if (e->mode == ENC_RUNNING_BACK)
         {
           TsrNnTensor dh = slice (b->dCAT, br * n + c0, nc), dr = slice (b->dR, c0, nc);
-          for (int c2 = 0; c2 < nc; c2++)
-            {
-              int ch = c0 + c2;
-              float is = b->invstd[br][ch], mu = b->mean[br][ch], g = net->bn_g[br].value[ch];
-              const float *x = r.data + (gsize) c2 * pix, *gy = dh.data + (gsize) c2 * pix;
-              float *gx = dr.data + (gsize) c2 * pix;
-              double sg = 0, sb = 0;
-              for (gsize i = 0; i < pix; i++)
-                {
-                  sb += gy[i];
-                  sg += gy[i] * (x[i] - mu) * is;
-                  gx[i] = gy[i] * g * is;
-                }
-              net->bn_g[br].grad[ch] += (float) sg;
-              net->bn_b[br].grad[ch] += (float) sb;
-            }
+          tsr_nn_batchnorm_given_backward (&r, net->bn_g[br].value + c0, b->mean[br] + c0, b->invstd[br] + c0, &dh,
+                                           &dr, net->bn_g[br].grad + c0, net->bn_b[br].grad + c0);
           tsr_nn_relu_backward (&r, &dr);
           tsr_nn_conv2d_backward (&c, &z, &dr, NULL, net->dw_w[br].grad + (gsize) c0 * k * k, net->dw_b[br].grad + c0);
           continue;
@@ -901,15 +1030,8 @@ enc_part (gpointer data)
         tsr_nn_batchnorm_train (&r, net->bn_g[br].value + c0, net->bn_b[br].value + c0, BN_EPS, &h, b->mean[br] + c0,
                                 b->invstd[br] + c0);
       else
-        for (int c2 = c0; c2 < e->c1; c2++)
-          {
-            float sc = net->bn_g[br].value[c2] * b->invstd[br][c2];
-            float of = net->bn_b[br].value[c2] - b->mean[br][c2] * sc;
-            const float *p = b->R[br]->data + (gsize) c2 * pix;
-            float *q = b->CAT->data + (gsize) (br * n + c2) * pix;
-            for (gsize i = 0; i < pix; i++)
-              q[i] = p[i] * sc + of;
-          }
+        tsr_nn_batchnorm_given (&r, net->bn_g[br].value + c0, net->bn_b[br].value + c0, b->mean[br] + c0,
+                                b->invstd[br] + c0, &h);
     }
   return NULL;
 }
@@ -1404,7 +1526,11 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
                          + (rp->diffuse > 0 ? (gsize) ow * oh * 12 : 0)
                          + (gsize) (2 * K + 2) * n * tile_side * tile_side * sizeof (float)
                          /* snapshots: the latent and the smooth map's image (5 bytes per px each) */
-                         + (snapshot ? (gsize) W * H * 10 : 0);
+                         + (snapshot ? (gsize) W * H * 10 : 0)
+                         /* restore.blind: the logits' Adam state (4 floats per PSF sample) and
+                          * the PSF gradient's spectrum and grid */
+                         + (rp->blind ? (gsize) n * (2 * rf + 1) * (2 * rf + 1) * 4 * sizeof (float)
+                                          + (gsize) lw * lh * 3 * sizeof (float) : 0);
   if (res->memory_estimate > budget)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE,
@@ -1433,11 +1559,39 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       f_rms[u] = j->frames[j->used[u]].rms;
       f_scale[u] = j->frames[j->used[u]].scale;
     }
+  /* restore.blind: each frame's PSF a softmax of learnable logits, from the measured one */
+  TsrPsf **bpsf = NULL;
+  gsize *psf_off = NULL;
+  if (rp->blind)
+    {
+      bpsf = g_new0 (TsrPsf *, n);
+      psf_off = g_new (gsize, n + 1);
+      psf_off[0] = 0;
+      for (int u = 0; u < n; u++)
+        {
+          const TsrPsf *pm = j->frames[j->used[u]].psf;
+          psf_off[u + 1] = psf_off[u] + (gsize) pm->size * pm->size;
+        }
+      tsr_nn_param_init (&net.psfq, psf_off[n]);
+      for (int u = 0; u < n; u++)
+        {
+          bpsf[u] = tsr_psf_copy (j->frames[j->used[u]].psf);
+          psf_logits_init (bpsf[u], net.psfq.value + psf_off[u]);
+          psf_softmax (net.psfq.value + psf_off[u], bpsf[u]->size * bpsf[u]->size, bpsf[u]->data);
+        }
+      net.all[net.n_all++] = &net.psfq;
+      float *fw = g_new (float, n);
+      for (int u = 0; u < n; u++)
+        fw[u] = (float) tsr_psf_measure_fwhm (bpsf[u]);
+      res->psf_fwhm_given = tsr_median_inplace (fw, n);
+      g_free (fw);
+    }
   res->n_params = net_n_scalars (&net);
   float *best = g_new (float, res->n_params + (gsize) 2 * K * n);
   net_snapshot (&net, best);
-  TsrNnAdam adam;
+  TsrNnAdam adam, adam_psf;
   tsr_nn_adam_init (&adam, rp->lr, rp->decay, (guint) rp->decay_steps);
+  tsr_nn_adam_init (&adam_psf, rp->lr * rp->blind_lr, rp->decay, (guint) rp->decay_steps);
   Bufs b;
   bufs_init (&b, n, K, lw, lh, TRUE);
   /* tiles of the whole-image batch-norm statistics and of the inference: a halo of at least
@@ -1455,6 +1609,9 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       tsr_conv_kernel_spectrum (cw, j->frames[j->used[u]].psf, kspec[u]);
     }
   float *X = g_new (float, (gsize) lw * lh), *dX = g_new (float, (gsize) lw * lh);
+  int pnw, pnh;
+  tsr_conv_plan_size (plan, &pnw, &pnh);
+  float *pacc = bpsf ? tsr_conv_spectrum_new (plan) : NULL, *pgrid = bpsf ? g_new (float, (gsize) pnw * pnh) : NULL;
   float *Xs = tsr_conv_spectrum_new (plan), *ACC = tsr_conv_spectrum_new (plan);
   float *yh = g_new (float, (gsize) ow * oh), *G = g_new (float, (gsize) ow * oh);
   /* the smooth map on the crop (ADU of the reference frame) and Σ_t ∂L/∂(its value) */
@@ -1504,6 +1661,12 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
         bn_global_stats (&net, j, &ib, T, halo, whole ? 0 : 6, n_threads);
       load_input (j, &b, qx0 - rf, qy0 - rf, frac, hseed);
       encode (&net, &b, ENC_RUNNING, n_threads);
+      if (bpsf)
+        for (int u = 0; u < n; u++)
+          {
+            psf_softmax (net.psfq.value + psf_off[u], bpsf[u]->size * bpsf[u]->size, bpsf[u]->data);
+            tsr_conv_kernel_spectrum (cw, bpsf[u], kspec[u]);
+          }
       const float s = net.out_scale;
       for (gsize i = 0; i < (gsize) lw * lh; i++)
         X[i] = b.P->data[i] > 0 ? s * b.P->data[i] : 0.0f;
@@ -1561,8 +1724,13 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
           gb[1] += (float) g1;
           gb[2] += (float) g2;
           tsr_conv_adjoint_accumulate (cw, kspec[u], G, lw, lh, 1.0, ACC);
+          if (bpsf)
+            psf_logit_grad (cw, plan, Xs, G, lw, lh, bpsf[u], 1.0, pacc, pgrid, net.psfq.grad + psf_off[u]);
         }
       double inv_n = tn ? 1.0 / (double) tn : 0;
+      if (bpsf)
+        for (gsize i = 0; i < psf_off[n]; i++)
+          net.psfq.grad[i] *= (float) inv_n;
       tsr_conv_from_spectrum (cw, ACC, lw, lh, dX);
       for (int i = 0; i < 3 * n; i++)
         net.bkg.grad[i] *= (float) inv_n;
@@ -1663,7 +1831,17 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
           res->stop = "heldout-plateau";
           break;
         }
-      tsr_nn_adam_step (&adam, net.all, net.n_all);
+      /* the PSF logits (restore.blind, last in net.all) have their own Adam: frozen for the
+       * first restore.min_steps steps, then at restore.blind_lr × the network's rate. A deep
+       * image prior fits the low frequencies first: learnt from the start at the network's
+       * rate, the PSFs shrank towards a delta under the still blurry latent (20 % too wide
+       * given: FWHM 4.2 → 1.0–3.4 px, S_F −0.1 %; docs/restore.md round 8). */
+      tsr_nn_adam_step (&adam, net.all, net.n_all - (bpsf ? 1 : 0));
+      if (bpsf && step > rp->min_steps)
+        {
+          TsrNnParam *pq[1] = { &net.psfq };
+          tsr_nn_adam_step (&adam_psf, pq, 1);
+        }
       if (rp->background)
         diffuse_pin (&net, f_rms, f_scale, W, H);
       res->steps = (guint) step;
@@ -1694,6 +1872,22 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   res->best_step = best_step;
   net_restore (&net, best);
   g_free (best);
+  if (bpsf)
+    {
+      /* the kept step's PSFs (the dump below convolves with them) */
+      float *fw = g_new (float, n);
+      for (int u = 0; u < n; u++)
+        {
+          psf_softmax (net.psfq.value + psf_off[u], bpsf[u]->size * bpsf[u]->size, bpsf[u]->data);
+          tsr_conv_kernel_spectrum (cw, bpsf[u], kspec[u]);
+          fw[u] = (float) tsr_psf_measure_fwhm (bpsf[u]);
+          if (g_getenv ("TSR_RESTORE_DIAG"))
+            g_printerr ("restore diag: blind PSF of frame %u: FWHM %.3f → %.3f px\n", j->used[u],
+                        tsr_psf_measure_fwhm (j->frames[j->used[u]].psf), fw[u]);
+        }
+      res->psf_fwhm_learnt = tsr_median_inplace (fw, n);
+      g_free (fw);
+    }
   if (ok && whole && g_getenv ("TSR_RESTORE_DUMP"))
     {
       /* measurement runs (docs/restore.md round 6): the kept weights' training forward pass
@@ -1760,6 +1954,15 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   g_free (kspec);
   tsr_conv_spectrum_free (Xs);
   tsr_conv_spectrum_free (ACC);
+  if (bpsf)
+    {
+      for (int u = 0; u < n; u++)
+        tsr_psf_free (bpsf[u]);
+      g_free (bpsf);
+      g_free (psf_off);
+      tsr_conv_spectrum_free (pacc);
+      g_free (pgrid);
+    }
   tsr_conv_work_free (cw);
   tsr_conv_plan_free (plan);
   g_free (X);
@@ -1846,6 +2049,13 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   tsr_header_set_double (hd, "RS_L1SNR", rp->sparsity_snr, "restore.sparsity_snr (L1 on sky only)");
   tsr_header_set_double (hd, "RS_PSFSP", rp->psf_span, "restore.psf_span");
   tsr_header_set_double (hd, "RS_GAIN", rp->gain, "restore.gain");
+  tsr_header_set_bool (hd, "RS_BLIND", rp->blind, "restore.blind (PSFs learnt)");
+  if (rp->blind)
+    {
+      tsr_header_set_double (hd, "RS_BLNLR", rp->blind_lr, "restore.blind_lr");
+      tsr_header_set_double (hd, "RS_PSFW0", res->psf_fwhm_given, "median FWHM of the measured PSFs, px");
+      tsr_header_set_double (hd, "RS_PSFW1", res->psf_fwhm_learnt, "median FWHM of the learnt PSFs, px");
+    }
   tsr_header_set_int (hd, "RS_SEED", rp->seed, "restore.seed");
   tsr_header_set_double (hd, "RS_CHROM", rp->chroma, "restore.chroma (colour ratio window, FWHM)");
   tsr_header_set_int (hd, "RS_PSFR", rf, "PSF radius, px");

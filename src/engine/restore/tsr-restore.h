@@ -51,6 +51,8 @@ typedef struct
   double seconds_stage, seconds_train, seconds_infer;
   guint n_snapshots;     /* snapshots handed to the snapshot callback (tsr_restore_run_full) */
   double seconds_snapshot;   /* time spent making them (inside seconds_train) */
+  double psf_fwhm_given, psf_fwhm_learnt;   /* restore.blind: median FWHM of the frames' PSFs as
+                                               measured and as learnt (the kept step's), px */
   GArray *stats;         /* TsrRestoreStepStats, one per step */
 } TsrRestoreResult;
 
@@ -102,6 +104,15 @@ double            tsr_restore_sky_sigma (const TsrImage *img, int border);
  * where the smoothed luminance is at the sky noise; Σ_c r_c = 3, so the channels' mean is
  * lum). The restore job's colour step (restore.chroma × the median FWHM). */
 TsrImage         *tsr_restore_colour (const TsrImage *lum, const TsrImage *mean, double sigma);
+
+/* The blind variant's decoder on one frame (restore.blind), as the job computes it, for the
+ * finite-difference test of its PSF gradient: PSF f = softmax(logits) (psf_size², odd side),
+ * ŷ = scale · (f ∗ x) on the valid region of the lw × lh latent x ((lw − psf_size + 1) ×
+ * (lh − psf_size + 1) px), loss Σ m · Huber_δ((ŷ + off − y)/σ) over that region (off, y, σ,
+ * m of its size). Returns the loss and, when dlogits is not NULL, ∂loss/∂logits into it. */
+double tsr_restore_blind_psf_loss (const float *x, int lw, int lh, const float *logits, int psf_size, double scale,
+                                   const float *off, const float *y, const float *sigma, const guint8 *m,
+                                   double delta, float *dlogits);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrRestoreResult, tsr_restore_result_free)
 
