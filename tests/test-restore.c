@@ -514,8 +514,17 @@ static char *dir;
  * docs/restore.md; the plateau stop must end training well before max_steps), crop side
  * crop (0: the default), then RSET=key=value,… (measurement runs); trains and returns the
  * result. */
+static TsrRestoreResult *restore_for_test_with (TsrSession *s, TsrProject *pr, int crop, const char *extra);
+
 static TsrRestoreResult *
 restore_for_test (TsrSession *s, TsrProject *pr, int crop)
+{
+  return restore_for_test_with (s, pr, crop, NULL);
+}
+
+/* … with the comma-separated key=value assignments extra applied before RSET's */
+static TsrRestoreResult *
+restore_for_test_with (TsrSession *s, TsrProject *pr, int crop, const char *extra)
 {
   tsr_project_init (pr);
   pr->run.n_threads = 2;
@@ -525,6 +534,12 @@ restore_for_test (TsrSession *s, TsrProject *pr, int crop)
   pr->restore.patience = 100;
   if (crop)
     pr->restore.crop = crop;
+  if (extra)
+    {
+      g_auto (GStrv) sv = g_strsplit (extra, ",", -1);
+      for (guint i = 0; sv[i]; i++)
+        g_assert_true (tsr_project_set_assignment (pr, sv[i], NULL));
+    }
   if (g_getenv ("RSET"))
     {
       g_auto (GStrv) sv = g_strsplit (g_getenv ("RSET"), ",", -1);
@@ -1102,6 +1117,119 @@ setup_colour (void)
                   co_res->seconds_stage, co_res->seconds_train, co_res->seconds_infer);
 }
 
+/* Saturated samples leave the loss (restore.mask_saturated). A small mono session whose frames
+ * are clipped, as a sensor clips, at a level below the brightest isolated star's peak in every
+ * frame (the written frames are read back, clipped and written again, and stars.saturation is
+ * set to the level, as a user or the ADC full scale would give it). Restored with the mask the
+ * star's flux must match the sharp truth's; without it the flat-topped cores are fitted as data
+ * and the star's flux and core must come out clearly wrong — the test fails if the mask does
+ * nothing (both runs alike) or if masking breaks the star. */
+static void
+test_saturated (void)
+{
+  TsrSynthParams p;
+  tsr_synth_params_init (&p);
+  p.n_frames = 8;
+  p.width = 192;
+  p.height = 160;
+  p.seed = 45;
+  p.n_stars = 70;
+  p.star_flux_min = 200;
+  p.star_flux_max = 2e5;
+  p.star_power = 0.6;
+  p.extended = FALSE;
+  p.cfa = TSR_CFA_NONE;
+  p.fwhm_min = 2.4;
+  p.fwhm_max = 4.0;
+  p.n_trails = 0;
+  p.n_mirrored = 0;
+  p.n_noise = 0;
+  p.shift_max = 6;
+  p.rotation_max_deg = 0.3;
+  p.oversample = 3;
+  g_autofree char *d = tsr_test_tmpdir ("restore-saturated");
+  GError *e = NULL;
+  g_autoptr (TsrSynthTruth) truth = tsr_synth_write_session (&p, d, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  /* the level: above every frame's sky by 0.3 of the smallest frame maximum over its sky */
+  double sky_max = -INFINITY, peak_min = INFINITY;
+  TsrImage *fr[16];
+  g_assert_cmpuint (truth->frames->len, <=, G_N_ELEMENTS (fr));
+  for (guint i = 0; i < truth->frames->len; i++)
+    {
+      g_autofree char *fp = g_build_filename (d, g_array_index (truth->frames, TsrSynthFrame, i).file, NULL);
+      fr[i] = tsr_fits_read (fp, &e);
+      g_assert_no_error (e);
+      gsize np = tsr_image_npix (fr[i]);
+      g_autofree float *v = g_memdup2 (fr[i]->data, sizeof (float) * np);
+      float vmax = -INFINITY;
+      for (gsize k = 0; k < np; k++)
+        vmax = MAX (vmax, v[k]);
+      double med = tsr_median_inplace (v, np);
+      sky_max = MAX (sky_max, med);
+      peak_min = MIN (peak_min, vmax - med);
+    }
+  /* a whole ADU (the frames are written back as 16-bit integers); stars.saturation 1 ADU lower */
+  double level = floor (sky_max + (g_getenv ("RSATF") ? g_ascii_strtod (g_getenv ("RSATF"), NULL) : 0.6) * peak_min);
+  guint64 clipped = 0;
+  for (guint i = 0; i < truth->frames->len; i++)
+    {
+      for (gsize k = 0; k < tsr_image_npix (fr[i]); k++)
+        if (fr[i]->data[k] > level)
+          {
+            fr[i]->data[k] = (float) level;
+            clipped++;
+          }
+      g_autofree char *fp = g_build_filename (d, g_array_index (truth->frames, TsrSynthFrame, i).file, NULL);
+      g_assert_true (tsr_fits_write (fp, fr[i], NULL, &e));
+      g_assert_no_error (e);
+      tsr_image_unref (fr[i]);
+    }
+  g_assert_cmpuint (clipped, >, 8);
+  const char *paths[] = { d, NULL };
+  g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, NULL, &e);
+  g_assert_no_error (e);
+
+  TsrProject pm, pu;
+  g_autofree char *am = g_strdup_printf ("stars.saturation=%.0f,restore.mask_saturated=true", level - 1);
+  g_autofree char *au = g_strdup_printf ("stars.saturation=%.0f,restore.mask_saturated=false", level - 1);
+  g_autoptr (TsrRestoreResult) rm = restore_for_test_with (s, &pm, 0, am);
+  g_autoptr (TsrRestoreResult) ru = restore_for_test_with (s, &pu, 0, au);
+  g_assert_cmpuint (rm->n_saturated, >, 0);
+  g_assert_cmpuint (ru->n_saturated, ==, 0);
+  int W = rm->image->width, H = rm->image->height;
+  guint ref = rm->reference;
+  g_autofree char *tpath = g_build_filename (d, "truth", "truth-sharp.fits", NULL);
+  g_autoptr (TsrImage) ts0 = tsr_fits_read (tpath, &e);
+  g_assert_no_error (e);
+  g_autoptr (TsrImage) tsharp = truth_in_reference (truth, ref, ts0, W, H);
+  double t_ref = g_array_index (truth->frames, TsrSynthFrame, ref).transparency, fwhm = rm->median_fwhm;
+  /* the brightest isolated star (its core clipped in every frame) */
+  double ap = 3 * fwhm;
+  g_autoptr (GArray) iso = isolated_stars (truth, ref, W, H, 3 * fwhm, ap + 8);
+  const Pt *b = NULL;
+  for (guint i = 0; i < iso->len; i++)
+    if (!b || g_array_index (iso, Pt, i).flux > b->flux)
+      b = &g_array_index (iso, Pt, i);
+  g_assert_nonnull (b);
+  double ft = aperture (tsharp, b->x, b->y, ap, NULL) * t_ref;
+  double fm = aperture (rm->image, b->x, b->y, ap, NULL), fu = aperture (ru->image, b->x, b->y, ap, NULL);
+  double fmean = aperture (rm->mean, b->x, b->y, ap, NULL);
+  /* the core: the light within 1 FWHM as a fraction of the 3 FWHM aperture's (reported) */
+  double cm = aperture (rm->image, b->x, b->y, fwhm, NULL) / fm, cu = aperture (ru->image, b->x, b->y, fwhm, NULL) / fu;
+  g_test_message ("saturated star (%.1f, %.1f) %.0f e, level %.0f ADU (%" G_GUINT64_FORMAT " raw samples clipped, %"
+                  G_GUINT64_FORMAT " samples masked): restored / sharp truth, masked %.4f, unmasked %.4f (mean stack "
+                  "%.4f); light within 1 FWHM / 3 FWHM masked %.3f unmasked %.3f; steps %u / %u",
+                  b->x, b->y, b->flux * t_ref, level, clipped, rm->n_saturated, fm / ft, fu / ft, fmean / ft, cm, cu,
+                  rm->steps, ru->steps);
+  gint64 ns = 0;
+  g_assert_true (tsr_header_get_int (rm->image->header, "RS_NSAT", &ns));
+  g_assert_cmpint (ns, ==, (gint64) rm->n_saturated);
+  g_assert_cmpfloat (fabs (fm / ft - 1), <, 0.05);
+  g_assert_cmpfloat (fabs (fu / ft - 1), >, 0.10);
+  tsr_test_rmtree (d);
+}
+
 static void
 test_colour (void)
 {
@@ -1572,6 +1700,7 @@ main (int argc, char **argv)
   g_test_add_func ("/restore/quality", test_quality);
   g_test_add_func ("/restore/trail", test_trail);
   g_test_add_func ("/restore/sparse", test_sparse);
+  g_test_add_func ("/restore/saturated", test_saturated);
   g_test_add_func ("/restore/colour", test_colour);
   g_test_add_func ("/restore/cli", test_cli);
   g_test_add_func ("/restore/snapshots", test_snapshots);

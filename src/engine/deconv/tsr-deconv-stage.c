@@ -348,8 +348,8 @@ tsr_deconv_gain_estimate (const GArray *pts)
 /* Usable pixels of a frame: valid and, with deconv.mask_saturated, not within `dilate` px of
  * a saturated pixel (level: stars.saturation, else 0.98 × the maximum when the maximum sits
  * at an ADC full scale, as the star detection decides). */
-static guint8 *
-usable_mask (const TsrImage *raw, double level, gboolean mask_sat, int dilate, guint64 *nsat)
+guint8 *
+tsr_deconv_usable_mask (const TsrImage *raw, double level, gboolean mask_sat, int dilate, guint64 *nsat)
 {
   gsize n = tsr_image_npix (raw);
   int W = raw->width, H = raw->height;
@@ -402,7 +402,7 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
   const TsrFrameInfo *fi = tsr_session_frame (j->s, index);
   guint64 nsat = 0;
   /* saturated pixels leave the data term (and the PSF stamps); demosaicing spreads them */
-  g_autofree guint8 *pmask = usable_mask (img, j->tp->reg.stars.saturation, j->dp->mask_saturated, j->demosaic ? 2 : 1,
+  g_autofree guint8 *pmask = tsr_deconv_usable_mask (img, j->tp->reg.stars.saturation, j->dp->mask_saturated, j->demosaic ? 2 : 1,
                                           &nsat);
   tsr_deconv_gain_sample (j, img, pmask);
   /* Bayer frames in rgb mode: demosaiced in their own geometry, then three full planes */
@@ -640,7 +640,7 @@ tsr_deconv_seed_and_mean (Job *j, gsize budget, TsrImage **seed_out, TsrImage **
  * Saturated stars
  *
  * Where a star saturated, its core is left out of the data term in every channel of the site
- * (usable_mask). Nothing constrains the latent there but the PSF wings reaching the
+ * (tsr_deconv_usable_mask). Nothing constrains the latent there but the PSF wings reaching the
  * unsaturated ring round it, and the MM step, explaining that ring, drains the core: on the
  * M94 frames the two saturated stars kept 0.51–0.56 of the mean stack's flux, and the part of
  * the ring that the drained core's PSF no longer explained stayed in the latent as a ring at

@@ -161,4 +161,11 @@ TsrImage        *tsr_deconv_rl_image (const TsrImage *img, TsrPsf *const *psf, g
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrDeconvResult, tsr_deconv_result_free)
 
+/* Usable pixels of a raw frame (1) as the deconvolution decides them: valid and, with
+ * mask_sat, not within `dilate` px of a saturated pixel; the level is `level` (stars.saturation)
+ * or, where that is ≤ 0, 0.98 × the frame's maximum when the maximum sits within 3 % of an ADC
+ * full scale (255 … 65535), else nothing counts as saturated. *nsat: the saturated pixels
+ * found. Also used by the restoration (restore/) for its loss masks. g_free the result. */
+guint8 *tsr_deconv_usable_mask (const TsrImage *raw, double level, gboolean mask_sat, int dilate, guint64 *nsat);
+
 G_END_DECLS

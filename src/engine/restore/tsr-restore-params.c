@@ -50,6 +50,8 @@ static const TsrParamSpec specs[] = {
                 N_("Learn each frame's PSF along with the image, starting from the measured one (blind restoration)")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.blind_lr", blind_lr, 0, 10,
                   N_("Blind restoration: learning rate of the PSFs as a fraction of the network's; they are learnt after restore.min_steps steps")),
+  TSR_KEY_BOOL (TsrRestoreParams, "restore.mask_saturated", mask_saturated,
+                N_("Leave saturated pixels (and their neighbours) out of the restoration's loss")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.gain", gain, 0, 1e6,
                   N_("Gain in electrons per ADU for the Poisson part of the pixel noise; 0 = background RMS only")),
   TSR_KEY_INT (TsrRestoreParams, "restore.seed", seed, 0, 2147483647,
@@ -84,6 +86,7 @@ tsr_restore_params_init (TsrRestoreParams *p)
   p->chroma = 1.0;
   p->blind = FALSE;
   p->blind_lr = 0.03;
+  p->mask_saturated = TRUE;
   p->gain = 0.0;
   p->seed = 1;
   p->memory_mb = 2048.0;

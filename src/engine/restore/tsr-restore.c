@@ -26,6 +26,7 @@
 
 #include <glib/gi18n-lib.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MIB ((gsize) 1024 * 1024)
@@ -37,6 +38,8 @@ typedef struct
   gboolean staged;
   float *y;              /* W × H luminance in the reference geometry, ADU */
   guint8 *m;             /* valid */
+  guint8 *sat;           /* 1: saturated or next to it in the raw frame, out of the loss (NULL: none) */
+  guint64 n_sat;         /* such samples */
   double plane[3];       /* background a + b x + c y */
   double rms, scale, fwhm;
   TsrPsf *psf;
@@ -366,12 +369,53 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
   if (!wp)
     return FALSE;
   gsize n = (gsize) j->W * j->H;
+  /* saturated samples (restore.mask_saturated): raw pixels at the saturation level as the
+   * deconvolution finds it (stars.saturation, else near an ADC full scale), and their
+   * neighbours (2 px for a Bayer frame, whose demosaicing spreads them), carried into the
+   * reference geometry by warping their indicator (bilinear: every reference sample that
+   * reads a saturated pixel). They stay in the encoder's input and in the mean stack; only
+   * the loss leaves them out — a clipped core fitted as data pulls the star's latent down
+   * and flattens it (docs/restore.md, round 9). */
+  guint8 *sat = NULL;
+  guint64 nsat_w = 0;
+  if (j->rp->mask_saturated)
+    {
+      guint64 nsat = 0;
+      g_autofree guint8 *pm = tsr_deconv_usable_mask (img, j->tp->reg.stars.saturation, TRUE,
+                                                      img->cfa != TSR_CFA_NONE ? 2 : 1, &nsat);
+      if (nsat > 0)
+        {
+          g_autoptr (TsrImage) ind = tsr_image_new (img->width, img->height, 1);
+          g_autoptr (TsrImage) wi = NULL;
+          if (ind)
+            {
+              for (gsize k = 0; k < tsr_image_npix (img); k++)
+                {
+                  ind->data[k] = img->mask[k] && !pm[k] ? 1.0f : 0.0f;
+                  ind->mask[k] = 1;
+                }
+              wi = tsr_warp (ind, &fr->transform, j->W, j->H, TSR_CFA_NONE, TSR_INTERP_BILINEAR);
+            }
+          if (!wi || !(sat = g_try_new0 (guint8, n)))
+            {
+              g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("%s: not enough memory to keep the frame"), fi->path);
+              return FALSE;
+            }
+          for (gsize k = 0; k < n; k++)
+            if (wi->mask[k] && wi->data[k] > 0.01f)
+              {
+                sat[k] = 1;
+                nsat_w++;
+              }
+        }
+    }
   float *y = g_try_new (float, n);
   guint8 *m = g_try_new (guint8, n);
   if (!y || !m)
     {
       g_free (y);
       g_free (m);
+      g_free (sat);
       g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("%s: not enough memory to keep the frame"), fi->path);
       return FALSE;
     }
@@ -396,6 +440,7 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
         {
           g_free (y);
           g_free (m);
+          g_free (sat);
           g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("%s: not enough memory to keep the frame"), fi->path);
           return FALSE;
         }
@@ -510,6 +555,8 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
     }
   f->y = y;
   f->m = m;
+  f->sat = sat;
+  f->n_sat = nsat_w;
   f->staged = TRUE;
   return !g_cancellable_set_error_if_cancelled (cancellable, error);
 }
@@ -1219,6 +1266,7 @@ job_clear (Job *j)
     {
       g_free (j->frames[i].y);
       g_free (j->frames[i].m);
+      g_free (j->frames[i].sat);
       if (j->frames[i].psf)
         tsr_psf_free (j->frames[i].psf);
     }
@@ -1464,6 +1512,8 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   TsrRestoreResult *res = g_new0 (TsrRestoreResult, 1);
   res->n_frames = j->nu;
   res->reference = reg->reference;
+  for (int u = 0; u < n; u++)
+    res->n_saturated += j->frames[j->used[u]].n_sat;
   res->memory_budget = budget;
   int rf = 0;
   {
@@ -1632,6 +1682,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   double frac = rp->holdout, smooth = NAN, best_h = INFINITY;
   guint64 hseed = (guint64) rp->seed * 7919u + 17u;
   gboolean use_heldout = rp->stop == TSR_RESTORE_STOP_HELDOUT;
+  gboolean varfix = !g_getenv ("TSR_RESTORE_VARFIX") || atoi (g_getenv ("TSR_RESTORE_VARFIX")) != 0;
   double alpha = whole ? 1.0 : 0.05;
   guint best_step = 0;
   gboolean ok = TRUE;
@@ -1695,15 +1746,26 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
                 int x = qx0 + xx, y = qy0 + yy;
                 gsize k = (gsize) y * W + x, q = (gsize) yy * ow + xx;
                 G[q] = 0;
-                if (!f->m[k])
+                if (!f->m[k] || (f->sat && f->sat[k]))
                   continue;
                 double bg = plane_at (f->plane, x, y);
                 double ux = 2.0 * x / MAX (W - 1, 1) - 1, uy = 2.0 * y / MAX (H - 1, 1) - 1;
                 double model = f->scale * (yh[q] + Cq[q]) + bg + f->rms * (bk[0] + bk[1] * ux + bk[2] * uy);
-                double sig = f->rms;
+                /* restore.gain: σ² = rms² + max(y − b, 0)/gain is read off the noisy sample
+                 * itself, so upward fluctuations weigh less and the fit sits low: for a weight
+                 * 1/σ²(y), E[(y − μ)/σ²(y)] ≈ −σ²′ (the variance's slope in y, 1/gain where
+                 * y > b). The first-order correction (Mighell's χ²γ for Poisson counts) moves
+                 * the sample up by that slope: y + 1/gain where y > b. On the sparse session
+                 * the sky round the stars rose by ~0.4 e (docs/restore.md, round 9);
+                 * TSR_RESTORE_VARFIX=0 (measurement runs) leaves it out. */
+                double sig = f->rms, shift = 0;
                 if (rp->gain > 0)
-                  sig = sqrt (f->rms * f->rms + MAX (f->y[k] - bg, 0) / rp->gain);
-                double r = (model - f->y[k]) / sig;
+                  {
+                    sig = sqrt (f->rms * f->rms + MAX (f->y[k] - bg, 0) / rp->gain);
+                    if (varfix && f->y[k] > bg)
+                      shift = 1.0 / rp->gain;
+                  }
+                double r = (model - f->y[k] - shift) / sig;
                 if (frac > 0 && held_out (hseed, (guint) u, k, frac))
                   {
                     hl += huber (r, rp->delta);
@@ -2049,6 +2111,8 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   tsr_header_set_double (hd, "RS_L1SNR", rp->sparsity_snr, "restore.sparsity_snr (L1 on sky only)");
   tsr_header_set_double (hd, "RS_PSFSP", rp->psf_span, "restore.psf_span");
   tsr_header_set_double (hd, "RS_GAIN", rp->gain, "restore.gain");
+  tsr_header_set_bool (hd, "RS_MSAT", rp->mask_saturated, "restore.mask_saturated");
+  tsr_header_set_int (hd, "RS_NSAT", (gint64) res->n_saturated, "samples out of the loss as saturated");
   tsr_header_set_bool (hd, "RS_BLIND", rp->blind, "restore.blind (PSFs learnt)");
   if (rp->blind)
     {

@@ -53,6 +53,8 @@ typedef struct
   double seconds_snapshot;   /* time spent making them (inside seconds_train) */
   double psf_fwhm_given, psf_fwhm_learnt;   /* restore.blind: median FWHM of the frames' PSFs as
                                                measured and as learnt (the kept step's), px */
+  guint64 n_saturated;   /* restore.mask_saturated: frame samples left out of the loss as
+                            saturated or next to a saturated raw pixel (all frames) */
   GArray *stats;         /* TsrRestoreStepStats, one per step */
 } TsrRestoreResult;
 
