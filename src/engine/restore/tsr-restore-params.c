@@ -51,7 +51,7 @@ static const TsrParamSpec specs[] = {
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.blind_lr", blind_lr, 0, 10,
                   N_("Blind restoration: learning rate of the PSFs as a fraction of the network's; they are learnt after restore.min_steps steps")),
   TSR_KEY_BOOL (TsrRestoreParams, "restore.mask_saturated", mask_saturated,
-                N_("Leave saturated pixels (and their neighbours) out of the restoration's loss")),
+                N_("Count saturated pixels (and their neighbours) in the restoration's loss only as lower bounds, not as data")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.gain", gain, 0, 1e6,
                   N_("Gain in electrons per ADU for the Poisson part of the pixel noise; 0 = background RMS only")),
   TSR_KEY_INT (TsrRestoreParams, "restore.seed", seed, 0, 2147483647,

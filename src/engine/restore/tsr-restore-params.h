@@ -45,7 +45,8 @@ typedef struct
                             restore.min_steps steps with the measured PSFs (0.03) */
   gboolean mask_saturated; /* restore.mask_saturated: samples at or next to a saturated raw pixel
                             (stars.saturation, else an ADC full scale, as the deconvolution
-                            decides it) leave the loss (TRUE) */
+                            decides it) count in the loss only as lower bounds: no loss where
+                            the model lies above them (TRUE) */
   double gain;           /* restore.gain: e-/ADU for the Poisson part of σ; 0 = background RMS only */
   int seed;              /* restore.seed: initialisation, crops and held-out pixels (1) */
   double memory_mb;      /* restore.memory_mb (2048) */

@@ -373,9 +373,13 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
    * deconvolution finds it (stars.saturation, else near an ADC full scale), and their
    * neighbours (2 px for a Bayer frame, whose demosaicing spreads them), carried into the
    * reference geometry by warping their indicator (bilinear: every reference sample that
-   * reads a saturated pixel). They stay in the encoder's input and in the mean stack; only
-   * the loss leaves them out — a clipped core fitted as data pulls the star's latent down
-   * and flattens it (docs/restore.md, round 9). */
+   * reads a saturated pixel). They stay in the encoder's input and in the mean stack; in
+   * the loss they are lower bounds (censored samples: no loss where the model lies above
+   * them). Fitted as data a clipped core pulls the star's latent down; left out entirely the
+   * core lost even more (the encoder sees the clipped input and nothing pulls the core up):
+   * on /restore/saturated the star read 0.830 as data, 0.767 left out, 0.897 as lower
+   * bounds of the sharp truth's flux (docs/restore.md, round 9;
+   * TSR_RESTORE_SATMODE=exclude, measurement runs, leaves them out). */
   guint8 *sat = NULL;
   guint64 nsat_w = 0;
   if (j->rp->mask_saturated)
@@ -1682,6 +1686,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   double frac = rp->holdout, smooth = NAN, best_h = INFINITY;
   guint64 hseed = (guint64) rp->seed * 7919u + 17u;
   gboolean use_heldout = rp->stop == TSR_RESTORE_STOP_HELDOUT;
+  gboolean sat_exclude = g_strcmp0 (g_getenv ("TSR_RESTORE_SATMODE"), "exclude") == 0;
   gboolean varfix = !g_getenv ("TSR_RESTORE_VARFIX") || atoi (g_getenv ("TSR_RESTORE_VARFIX")) != 0;
   double alpha = whole ? 1.0 : 0.05;
   guint best_step = 0;
@@ -1746,7 +1751,8 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
                 int x = qx0 + xx, y = qy0 + yy;
                 gsize k = (gsize) y * W + x, q = (gsize) yy * ow + xx;
                 G[q] = 0;
-                if (!f->m[k] || (f->sat && f->sat[k]))
+                gboolean cens = f->sat && f->sat[k];
+                if (!f->m[k] || (cens && sat_exclude))
                   continue;
                 double bg = plane_at (f->plane, x, y);
                 double ux = 2.0 * x / MAX (W - 1, 1) - 1, uy = 2.0 * y / MAX (H - 1, 1) - 1;
@@ -1766,6 +1772,9 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
                       shift = 1.0 / rp->gain;
                   }
                 double r = (model - f->y[k] - shift) / sig;
+                /* a saturated sample is a lower bound (censored): the model above it agrees */
+                if (cens && r >= 0)
+                  continue;
                 if (frac > 0 && held_out (hseed, (guint) u, k, frac))
                   {
                     hl += huber (r, rp->delta);
