@@ -3,7 +3,7 @@
 #  (a) to the frame's own CFA sites of each colour (no interpolation: the optical PSF with the
 #      pixel aperture), and
 #  (b) to the MHC-demosaiced plane of each colour (what the deconvolution's data term sees),
-# and, when a dump folder of the job's PSF models is given (TSR_DECONV_PSF_DUMP), the same fit
+# and, when a folder of PSF-model dumps is given (README.md: a temporary patch writes them), the same fit
 # on each PSF model (resampled to image pixels).
 #   /usr/bin/python3 tools/deconv-m94/chanfwhm.py FRAMES_DIR [PSF_DUMP_DIR] [NFRAMES]
 import sys, os, glob, numpy as np
