@@ -231,15 +231,18 @@ moffat_eval (double q, double beta, int ibeta)
   return exp (-beta * log1p (q));
 }
 
+/* only: the colour rendered (its plane, or its sites of a mosaic) at that colour's own FWHM
+ * (TsrSynthParams.colour_fwhm); -1: every colour with one PSF */
 static void
-render_star (const Spec *sp, const TsrSynthStar *st, float *out, Scratch *sc)
+render_star_colour (const Spec *sp, const TsrSynthStar *st, float *out, Scratch *sc, int only)
 {
   const TsrSynthParams *p = sp->p;
   double fx, fy;
   tsr_synth_apply_matrix (sp->m, st->x, st->y, &fx, &fy);
 
   Psf psf;
-  tsr_synth_psf_compute (p, sp->fwhm, sp->field_psf, sp->focus, fx, fy, &psf);
+  double kf = only >= 0 && p->colour_fwhm[only] > 0 ? p->colour_fwhm[only] : 1.0;
+  tsr_synth_psf_compute (p, sp->fwhm * kf, sp->field_psf, sp->focus, fx, fy, &psf);
 
   double cmax = 1.0;
   if (sp->rgb || sp->cfa != TSR_CFA_NONE)
@@ -324,6 +327,8 @@ render_star (const Spec *sp, const TsrSynthStar *st, float *out, Scratch *sc)
         {
           for (int c = 0; c < 3; c++)
             {
+              if (only >= 0 && c != only)
+                continue;
               float *row = out + c * npix + (gsize) y * sp->width + x0;
               double f = scale * st->color[c];
               for (int i = ia; i <= ib; i++)
@@ -333,8 +338,9 @@ render_star (const Spec *sp, const TsrSynthStar *st, float *out, Scratch *sc)
       else if (sp->cfa != TSR_CFA_NONE)
         {
           float *row = out + (gsize) y * sp->width + x0;
-          double fe = scale * st->color[tsr_cfa_color (sp->cfa, 0, y)];
-          double fo = scale * st->color[tsr_cfa_color (sp->cfa, 1, y)];
+          int ce = tsr_cfa_color (sp->cfa, 0, y), co = tsr_cfa_color (sp->cfa, 1, y);
+          double fe = only >= 0 && ce != only ? 0.0 : scale * st->color[ce];
+          double fo = only >= 0 && co != only ? 0.0 : scale * st->color[co];
           for (int i = ia; i <= ib; i++)
             row[i] += (float) ((((x0 + i) & 1) ? fo : fe) * src[i]);
         }
@@ -345,6 +351,21 @@ render_star (const Spec *sp, const TsrSynthStar *st, float *out, Scratch *sc)
             row[i] += (float) (scale * src[i]);
         }
     }
+}
+
+static void
+render_star (const Spec *sp, const TsrSynthStar *st, float *out, Scratch *sc)
+{
+  const double *k = sp->p->colour_fwhm;
+  gboolean per_colour = FALSE;
+  for (int c = 0; c < 3; c++)
+    if (k[c] > 0 && k[c] != 1.0)
+      per_colour = TRUE;
+  if (per_colour && (sp->rgb || sp->cfa != TSR_CFA_NONE))
+    for (int c = 0; c < 3; c++)
+      render_star_colour (sp, st, out, sc, c);
+  else
+    render_star_colour (sp, st, out, sc, -1);
 }
 
 static void

@@ -74,6 +74,9 @@ tsr_synth_check_params (const TsrSynthParams *p, GError **error)
     bad = "seeing must satisfy 0.3 < fwhm_min <= fwhm_max <= 100";
   else if (!(p->moffat_beta > 1.05) || p->moffat_beta > 50)
     bad = "moffat_beta must be between 1.05 and 50";
+  else if (!(p->colour_fwhm[0] >= 0 && p->colour_fwhm[0] <= 5) || !(p->colour_fwhm[1] >= 0 && p->colour_fwhm[1] <= 5)
+           || !(p->colour_fwhm[2] >= 0 && p->colour_fwhm[2] <= 5))
+    bad = "colour_fwhm must be between 0 and 5";
   else if (!(p->field_psf >= 0) || p->field_psf > 2)
     bad = "field_psf must be between 0 and 2";
   else if (!(p->focus_blur >= 0) || p->focus_blur > 50)

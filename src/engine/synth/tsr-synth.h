@@ -34,6 +34,9 @@ typedef struct
                                   quadrature to the seeing (default 0 = off). The best-focus
                                   line sweeps across the field over the night, so each region
                                   has its own best frames. */
+  double colour_fwhm[3];       /* Bayer / RGB: each colour's FWHM relative to the seeing (R, G, B;
+                                  0 or 1 = the same PSF for all, the default). Real optics: on the
+                                  Seestar M94 frames red is ~1.3× green */
   guint n_bursts;              /* seeing bursts (default 2) */
   double shift_max;            /* px (default 20) */
   double rotation_max_deg;     /* default 1.0 */

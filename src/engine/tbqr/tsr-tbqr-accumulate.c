@@ -828,8 +828,9 @@ drizzle_stats_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpoi
 
 /* The drizzle pass (drizzle chosen): the frame's per-pixel weights (feathered, cluster
  * factor) and its rejected samples in reference geometry — rejection tests the frame's
- * demosaiced, warped sample (from the frame cache) against the statistics pass, as the
- * pixel path does — then its raw normalised samples dropped into the output grid. */
+ * rejection units against the statistics pass: for a Bayer frame its raw cells
+ * (tsr_drizzle_cell_luma), else its warped sample from the frame cache, as the pixel path
+ * does — then its raw normalised samples dropped into the output grid. */
 static gboolean
 drizzle_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer user_data, GCancellable *cancellable,
                GError **error)
