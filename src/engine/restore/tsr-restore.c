@@ -49,7 +49,7 @@ typedef struct
 
 typedef struct
 {
-  double x, y, flux;
+  double x, y, flux, snr, fwhm;
 } RStar;
 
 typedef struct
@@ -70,6 +70,11 @@ typedef struct
   guint16 *ccnt;         /* W · H */
   /* where pixels may be held out (1): sky, not sources (NULL: everywhere) */
   guint8 *hold_ok;
+  /* the reference frame's luminance as staged (identity warp) while the frames are staged:
+   * the photometric scales are aperture ratios against it (aperture_scale) */
+  float *ref_y;          /* W · H (NULL: not made) */
+  guint8 *ref_m;
+  double ref_fwhm, ref_rms;
   /* Σ over the used frames of (y − b0) ÷ the scale and their count per pixel: a held-out
    * pixel's input is the mean of the other frames there (load_input) */
   float *msum;           /* W · H */
@@ -87,6 +92,10 @@ cmp_star_x (gconstpointer a, gconstpointer b)
   return d < 0 ? -1 : d > 0;
 }
 
+static void fit_background (const float *v, const guint8 *mask, int w, int h, double out[3], double *rms);
+static TsrImage *frame_warped (const Job *j, const TsrImage *img, const TsrTransform *tf, const char *path,
+                               GError **error);
+
 static gboolean
 reference_hook (const TsrImage *ref, const TsrStarList *ref_stars, gpointer data, GError **error)
 {
@@ -98,11 +107,174 @@ reference_hook (const TsrImage *ref, const TsrStarList *ref_stars, gpointer data
         const TsrStar *st = &g_array_index (ref_stars->stars, TsrStar, i);
         if (st->saturated || !(st->flux > 0))
           continue;
-        RStar rs = { st->x, st->y, st->flux };
+        RStar rs = { st->x, st->y, st->flux, st->snr, st->fwhm };
         g_array_append_val (j->ref_stars, rs);
       }
   g_array_sort (j->ref_stars, cmp_star_x);
+  /* the reference's luminance as stage_hook makes every frame's (demosaic, warp — here the
+   * identity —, channel mean), for the aperture photometric scale */
+  TsrTransform id;
+  tsr_transform_identity (&id);
+  g_autoptr (TsrImage) wp = frame_warped (j, ref, &id, "reference", NULL);
+  gsize n = (gsize) j->W * j->H;
+  if (wp && wp->width == j->W && wp->height == j->H && (j->ref_y = g_try_new (float, n))
+      && (j->ref_m = g_try_new (guint8, n)))
+    {
+      for (gsize k = 0; k < n; k++)
+        {
+          double v = 0;
+          for (int c = 0; c < wp->channels; c++)
+            v += tsr_image_plane (wp, c)[k];
+          v /= wp->channels;
+          j->ref_m[k] = wp->mask[k] && isfinite (v);
+          j->ref_y[k] = j->ref_m[k] ? (float) v : 0.0f;
+        }
+      double pl[3];
+      fit_background (j->ref_y, j->ref_m, j->W, j->H, pl, &j->ref_rms);
+      float *fw = g_new (float, MAX (j->ref_stars->len, 1u));
+      guint nf = 0;
+      for (guint i = 0; i < j->ref_stars->len; i++)
+        {
+          const RStar *rs = &g_array_index (j->ref_stars, RStar, i);
+          if (rs->snr >= 20 && isfinite (rs->fwhm) && rs->fwhm > 0.3)
+            fw[nf++] = (float) rs->fwhm;
+        }
+      j->ref_fwhm = nf ? tsr_median_inplace (fw, nf) : NAN;
+      g_free (fw);
+    }
+  else
+    {
+      g_clear_pointer (&j->ref_y, g_free);
+      g_clear_pointer (&j->ref_m, g_free);
+    }
   return TRUE;
+}
+
+/* Background-subtracted sum of v within radius r of (cx, cy) (pixel centres), the sky the
+ * median of the r + 2 … r + 6 annulus; FALSE when a pixel of either is invalid or outside. */
+static gboolean
+aperture_sum (const float *v, const guint8 *m, int W, int H, double cx, double cy, int r, double *sum, int *npix)
+{
+  int R = r + 6, ix = (int) floor (cx + 0.5), iy = (int) floor (cy + 0.5);
+  if (ix - R < 0 || iy - R < 0 || ix + R >= W || iy + R >= H)
+    return FALSE;
+  float *ann = g_new (float, (gsize) (2 * R + 1) * (2 * R + 1));
+  guint na = 0;
+  double s = 0;
+  int np = 0;
+  gboolean ok = TRUE;
+  for (int y = iy - R; y <= iy + R && ok; y++)
+    for (int x = ix - R; x <= ix + R; x++)
+      {
+        double d2 = (x - cx) * (x - cx) + (y - cy) * (y - cy);
+        if (d2 > (double) R * R)
+          continue;
+        gsize k = (gsize) y * W + x;
+        if (!m[k])
+          {
+            ok = FALSE;
+            break;
+          }
+        if (d2 <= (double) r * r)
+          {
+            s += v[k];
+            np++;
+          }
+        else if (d2 >= (double) (r + 2) * (r + 2))
+          ann[na++] = v[k];
+      }
+  if (ok && na >= 16)
+    {
+      *sum = s - np * (double) tsr_median_inplace (ann, na);
+      *npix = np;
+    }
+  g_free (ann);
+  return ok && na >= 16;
+}
+
+/* Photometric scale of a staged frame (luminance y, valid m, its FWHM and noise) against the
+ * reference's staged luminance: the same aperture at the same positions (every frame is in
+ * the reference geometry), radius 3 × the worse of the two FWHM, so the ratio depends neither
+ * on the seeing nor on a PSF model; the reference's stars with detection SNR ≥ 20 and
+ * aperture SNR ≥ 20; the ratio by least squares through the origin, weighted by each pair's
+ * variance (sky noise of both apertures, and the counts' own when restore.gain is given),
+ * with three rounds of 4σ clipping. Round 9's scale, the median ratio of the detector's
+ * fitted Moffat fluxes (integrated to infinity over a free β), was off by −8 … +3 % per frame
+ * and −2 % on average on the mono sparse session (docs/restore.md, round 10). NAN when fewer
+ * than 5 stars remain. */
+static double
+aperture_scale (const Job *j, const float *y, const guint8 *m, double fwhm, double rms, guint *n_used)
+{
+  *n_used = 0;
+  if (!j->ref_y || !j->ref_stars || !isfinite (j->ref_fwhm))
+    return NAN;
+  int r = (int) ceil (3.0 * MAX (fwhm, j->ref_fwhm));
+  r = CLAMP (r, 4, 30);
+  guint ns = j->ref_stars->len;
+  double *ft = g_new (double, MAX (ns, 1u)), *fr = g_new (double, MAX (ns, 1u)), *np = g_new (double, MAX (ns, 1u));
+  guint8 *keep = g_new0 (guint8, MAX (ns, 1u));
+  guint n = 0;
+  for (guint i = 0; i < ns; i++)
+    {
+      const RStar *rs = &g_array_index (j->ref_stars, RStar, i);
+      if (!(rs->snr >= 20))
+        continue;
+      double a, b;
+      int na, nb;
+      if (!aperture_sum (j->ref_y, j->ref_m, j->W, j->H, rs->x, rs->y, r, &a, &na)
+          || !aperture_sum (y, m, j->W, j->H, rs->x, rs->y, r, &b, &nb))
+        continue;
+      if (!(a > 5 * sqrt ((double) na) * j->ref_rms))
+        continue;
+      fr[n] = a;
+      ft[n] = b;
+      np[n] = na;
+      keep[n] = 1;
+      n++;
+    }
+  double s = NAN;
+  double ig = j->rp->gain > 0 ? 1.0 / j->rp->gain : 0;
+  for (int round = 0; round < 4 && n >= 5; round++)
+    {
+      double sxy = 0, sxx = 0;
+      guint nk = 0;
+      double s0 = isfinite (s) ? s : 1.0;
+      for (guint i = 0; i < n; i++)
+        if (keep[i])
+          {
+            double var = np[i] * (rms * rms + s0 * s0 * j->ref_rms * j->ref_rms) + ig * (fabs (ft[i]) + s0 * s0 * fabs (fr[i]));
+            sxy += ft[i] * fr[i] / var;
+            sxx += fr[i] * fr[i] / var;
+            nk++;
+          }
+      if (nk < 5 || !(sxx > 0))
+        {
+          s = NAN;
+          break;
+        }
+      s = sxy / sxx;
+      *n_used = nk;
+      if (round == 3)
+        break;
+      gboolean changed = FALSE;
+      for (guint i = 0; i < n; i++)
+        {
+          double var = np[i] * (rms * rms + s * s * j->ref_rms * j->ref_rms) + ig * (fabs (ft[i]) + s * s * fabs (fr[i]));
+          gboolean k2 = fabs (ft[i] - s * fr[i]) <= 4 * sqrt (var);
+          changed |= k2 != keep[i];
+          keep[i] = k2;
+        }
+      if (!changed)
+        break;
+    }
+  if (g_getenv ("TSR_RESTORE_DIAG"))
+    g_printerr ("restore diag: aperture scale r %d: %u reference stars, %u measured, ref fwhm %.2f rms %.2f\n", r, ns, n,
+                j->ref_fwhm, j->ref_rms);
+  g_free (ft);
+  g_free (fr);
+  g_free (np);
+  g_free (keep);
+  return isfinite (s) && s > 0.05 && s < 20 ? s : NAN;
 }
 
 /* Photometric scale: median flux ratio of stars matched to the reference's by position. */
@@ -435,7 +607,13 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
   fit_background (y, m, j->W, j->H, f->plane, &f->rms);
   if (!(f->rms > 0))
     f->rms = 1.0;
-  f->scale = frame_scale (j, fr->stars, &inv);
+  double fwhm0 = isfinite (fr->fwhm) && fr->fwhm > 0.3 ? fr->fwhm : 3.0;
+  guint n_ap = 0;
+  double sa = aperture_scale (j, y, m, fwhm0, f->rms, &n_ap);
+  f->scale = isfinite (sa) ? sa : frame_scale (j, fr->stars, &inv);
+  if (g_getenv ("TSR_RESTORE_DIAG"))
+    g_printerr ("restore diag: frame %u scale: apertures %.4f (%u stars), fitted fluxes %.4f\n", index, sa, n_ap,
+                frame_scale (j, fr->stars, &inv));
   if (wp->channels == 3 && j->rp->chroma > 0)
     {
       /* colour: each channel's own background plane, then into the chroma sums */
@@ -539,6 +717,50 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
           f->psf = wp2;
         }
     }
+  if (g_getenv ("TSR_RESTORE_TRUE_PSF"))
+    {
+      /* measurement runs (docs/restore.md round 10): the generator's PSF of frame `index` in
+       * place of the measured one — "F0,F1,…" the Moffat β = 3 FWHM of each frame (px), each
+       * pixel the mean of 3 × 3 point samples as the generator renders it, radius 5 FWHM,
+       * unit sum; no field variation, no warp blur */
+      g_auto (GStrv) fv = g_strsplit (g_getenv ("TSR_RESTORE_TRUE_PSF"), ",", -1);
+      if (index < g_strv_length (fv))
+        {
+          double tf = g_ascii_strtod (fv[index], NULL), al = tf / (2.0 * sqrt (pow (2.0, 1.0 / 3.0) - 1.0));
+          int R = (int) ceil (5 * tf);
+          TsrPsf *tp = tsr_psf_new_delta (2 * R + 1, 1);
+          double sum = 0;
+          for (int yy = -R; yy <= R; yy++)
+            for (int xx = -R; xx <= R; xx++)
+              {
+                double v = 0;
+                for (int sy = 0; sy < 3; sy++)
+                  for (int sx = 0; sx < 3; sx++)
+                    {
+                      double dx = xx + (sx + 0.5) / 3 - 0.5, dy = yy + (sy + 0.5) / 3 - 0.5;
+                      v += pow (1 + (dx * dx + dy * dy) / (al * al), -3.0);
+                    }
+                if (xx * xx + yy * yy > R * R)
+                  v = 0;
+                tp->data[(yy + R) * tp->size + xx + R] = (float) v;
+                sum += v;
+              }
+          for (int i = 0; i < tp->size * tp->size; i++)
+            tp->data[i] = (float) (tp->data[i] / sum);
+          tp->fwhm = tsr_psf_measure_fwhm (tp);
+          tp->from_stars = f->psf->from_stars;
+          tsr_psf_free (f->psf);
+          f->psf = tp;
+        }
+    }
+  if (g_getenv ("TSR_RESTORE_TRUE_SCALE"))
+    {
+      /* measurement runs: the generator's transparency / the reference's in place of the
+       * measured photometric scale, "S0,S1,…" by frame */
+      g_auto (GStrv) sv = g_strsplit (g_getenv ("TSR_RESTORE_TRUE_SCALE"), ",", -1);
+      if (index < g_strv_length (sv))
+        f->scale = g_ascii_strtod (sv[index], NULL);
+    }
   if (g_getenv ("TSR_RESTORE_DIAG"))
     {
       double neg = 0, pos = 0, in2 = 0;
@@ -556,6 +778,24 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
           }
       g_printerr ("restore diag: frame %u fwhm %.2f psf radius %d (%u stars) sum+ %.4f sum- %.4f within 1.5 FWHM %.4f, psf fwhm %.2f rms %.2f scale %.4f\n",
                   index, fwhm, R, ns, pos, neg, in2, f->psf->fwhm, f->rms, f->scale);
+      /* the encircled energy at r = 1 … 8 px (centred samples; docs/restore.md round 10) */
+      g_autofree char *bn = g_path_get_basename (fi->path);
+      GString *ee = g_string_new (NULL);
+      for (int r = 1; r <= 8; r++)
+        {
+          double e = 0;
+          for (int yy = -R; yy <= R; yy++)
+            for (int xx = -R; xx <= R; xx++)
+              if (xx * xx + yy * yy <= r * r)
+                e += f->psf->data[(gsize) (yy + R) * f->psf->size + xx + R];
+          g_string_append_printf (ee, " %.4f", e);
+        }
+      double r2m = 0, cxm = (j->W - 1) / 2.0, cym = (j->H - 1) / 2.0;
+      for (guint q = 0; q < ns; q++)
+        r2m += ((xs[q] - cxm) * (xs[q] - cxm) + (ys[q] - cym) * (ys[q] - cym)) / (cxm * cxm + cym * cym) / ns;
+      g_printerr ("restore diag: frame %u %s EE(1..8 px)%s plane %.2f stamps' mean r2 %.3f\n", index, bn, ee->str,
+                  f->plane[0], r2m);
+      g_string_free (ee, TRUE);
     }
   f->y = y;
   f->m = m;
@@ -1284,6 +1524,8 @@ job_clear (Job *j)
   g_mutex_clear (&j->lock);
   if (j->ref_stars)
     g_array_free (j->ref_stars, TRUE);
+  g_clear_pointer (&j->ref_y, g_free);
+  g_clear_pointer (&j->ref_m, g_free);
 }
 
 /* See tsr-restore.h. r_c = (S(M_c)·S(L) + λ) / (S(L)² + λ): the colour of the mean stack
@@ -1368,6 +1610,8 @@ tsr_restore_result_free (TsrRestoreResult *r)
     tsr_image_unref (r->luminance);
   if (r->stats)
     g_array_free (r->stats, TRUE);
+  g_free (r->frame_index);
+  g_free (r->frame_scale);
   g_free (r);
 }
 
@@ -1516,6 +1760,13 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   TsrRestoreResult *res = g_new0 (TsrRestoreResult, 1);
   res->n_frames = j->nu;
   res->reference = reg->reference;
+  res->frame_index = g_new (guint, n);
+  res->frame_scale = g_new (double, n);
+  for (int u = 0; u < n; u++)
+    {
+      res->frame_index[u] = j->used[u];
+      res->frame_scale[u] = j->frames[j->used[u]].scale;
+    }
   for (int u = 0; u < n; u++)
     res->n_saturated += j->frames[j->used[u]].n_sat;
   res->memory_budget = budget;
@@ -1559,6 +1810,9 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       j->msum[k] = (float) sum;
       j->mcnt[k] = (guint16) m;
     }
+  /* the reference's luminance served the photometric scales only */
+  g_clear_pointer (&j->ref_y, g_free);
+  g_clear_pointer (&j->ref_m, g_free);
   res->seconds_stage = (g_get_monotonic_time () - t0) / 1e6;
 
   /* 2. training */

@@ -56,6 +56,9 @@ typedef struct
   guint64 n_saturated;   /* restore.mask_saturated: frame samples left out of the loss as
                             saturated or next to a saturated raw pixel (all frames) */
   GArray *stats;         /* TsrRestoreStepStats, one per step */
+  guint *frame_index;    /* n_frames: the session index of each frame used */
+  double *frame_scale;   /* n_frames: its photometric scale against the reference (aperture
+                            ratio; the decoder's a_t) */
 } TsrRestoreResult;
 
 TsrRestoreResult *tsr_restore_run (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrParams *tp,
