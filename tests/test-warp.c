@@ -450,6 +450,103 @@ test_warp_timing (void)
  * clean, and pixel by pixel otherwise. A masked source sample sends its whole block down
  * the per-pixel path, including pixels whose own footprint does not reach it: those must
  * come out exactly as from the block path of the same image without the hole. */
+/* tsr_warp_demosaic (band by band, from strips of the demosaic) against the whole frame
+ * demosaiced and warped: the same mask everywhere and the same values to float rounding, for
+ * both demosaics, a rotation (its skew makes a band reach more source rows), a shift that puts
+ * bands outside the frame, a projective map and a bilinear kernel; masked samples included.
+ * Output taller than one band (256 rows). */
+static void
+test_demosaic_bands (void)
+{
+  const int W = 301, H = 600;
+  g_autoptr (GRand) r = g_rand_new_with_seed (5);
+  g_autoptr (TsrImage) m = tsr_image_new (W, H, 1);
+  m->cfa = TSR_CFA_GRBG;
+  Waves *wv = waves_new (3, 24, 0.01, 0.45, 1000);
+  waves_render (wv, W, H, NULL, m->data);
+  waves_free (wv);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      m->data[(gsize) y * W + x] = (float) (m->data[(gsize) y * W + x] * 800 + g_rand_double_range (r, -20, 20)
+                                            + (tsr_cfa_color (m->cfa, x, y) == TSR_RED ? 300 : 0));
+  for (gsize k = 4321; k < tsr_image_npix (m); k += 7919)
+    m->mask[k] = 0;
+  TsrTransform ts[6];
+  centred_similarity (&ts[0], 3.0 * G_PI / 180, 1.0, 2.3, -1.6, W, H);
+  centred_similarity (&ts[1], -0.4 * G_PI / 180, 1.0, 10.5, -270.25, W, H);
+  centred_similarity (&ts[2], 1.0 * G_PI / 180, 1.0, -0.7, 5.2, W, H);
+  ts[2].m[6] = 2e-5, ts[2].m[7] = -1.5e-5;
+  centred_similarity (&ts[3], 0.8 * G_PI / 180, 1.0, 0.3, 0.45, W, H);
+  /* turned far (another night, an alt-az field rotation): the bands are split into pieces */
+  centred_similarity (&ts[4], 40.0 * G_PI / 180, 1.0, 1.3, -2.2, W, H);
+  centred_similarity (&ts[5], 90.0 * G_PI / 180, 1.0, 0.5, 0.25, W, H);
+  const TsrInterp interp[6] = { TSR_INTERP_LANCZOS3, TSR_INTERP_LANCZOS3, TSR_INTERP_LANCZOS3, TSR_INTERP_BILINEAR,
+                                TSR_INTERP_LANCZOS3, TSR_INTERP_LANCZOS3 };
+  for (int method = 0; method < TSR_DEMOSAIC_N; method++)
+    for (int t = 0; t < 6; t++)
+      {
+        g_autoptr (TsrImage) rgb = tsr_demosaic_with (m, method);
+        g_autoptr (TsrImage) a = tsr_warp (rgb, &ts[t], W, H, TSR_CFA_NONE, interp[t]);
+        g_autoptr (TsrImage) b = tsr_warp_demosaic (m, method, &ts[t], W, H, interp[t]);
+        g_assert_nonnull (b);
+        g_assert_cmpint (b->channels, ==, 3);
+        g_assert_cmpint (b->cfa, ==, TSR_CFA_NONE);
+        gsize npix = tsr_image_npix (a), valid = 0, exact = 0;
+        double worst = 0;
+        for (gsize k = 0; k < npix; k++)
+          {
+            g_assert_cmpint (a->mask[k], ==, b->mask[k]);
+            if (!a->mask[k])
+              continue;
+            valid++;
+            gboolean same = TRUE;
+            for (int c = 0; c < 3; c++)
+              {
+                double d = fabs (a->data[c * npix + k] - b->data[c * npix + k]);
+                worst = MAX (worst, d);
+                same &= d == 0;
+              }
+            exact += same;
+          }
+        g_test_message ("%s, map %d: %" G_GSIZE_FORMAT " valid pixels, %" G_GSIZE_FORMAT " bit-identical, largest "
+                        "difference %.3g", tsr_demosaic_method_name (method), t, valid, exact, worst);
+        g_assert_cmpuint (valid, >, npix / 4);
+        g_assert_cmpfloat (worst, <=, 1e-3);
+        g_assert_cmpuint (exact, >=, valid - valid / 1000);
+        /* bands of 40 rows: a turned frame's bands reach several times their height of
+         * source rows and are split into pieces of columns; the same output */
+        {
+          g_autoptr (TsrImage) c = tsr_image_new (W, H, 3);
+          double lv = tsr_demosaic_rcd_level (m);
+          for (int y0 = 0; y0 < H; y0 += 40)
+            g_assert_true (tsr_warp_demosaic_band (m, method, lv, &ts[t], c, 0, y0, MIN (H, y0 + 40), interp[t]));
+          for (gsize k = 0; k < npix; k++)
+            {
+              g_assert_cmpint (c->mask[k], ==, a->mask[k]);
+              for (int ch = 0; ch < 3 && a->mask[k]; ch++)
+                g_assert_cmpfloat (fabs (c->data[ch * npix + k] - a->data[ch * npix + k]), <=, 1e-3);
+            }
+        }
+        /* one band into an image of its own rows (out_y0 = the band's first row), as the
+         * accumulation does: the same rows as the whole output */
+        const int y0 = 250, y1 = 370;
+        int r0, r1;
+        tsr_warp_band_source (&ts[t], W, y0, y1, H, &r0, &r1);
+        if (r1 - r0 < 2)
+          continue;
+        g_autoptr (TsrImage) strip = tsr_demosaic_rows (m, method, tsr_demosaic_rcd_level (m), r0, r1);
+        g_autoptr (TsrImage) band = tsr_image_new (W, y1 - y0, 3);
+        tsr_warp_rows (strip, r0, &ts[t], band, y0, y0, y1, interp[t]);
+        gsize bn = tsr_image_npix (band), off = (gsize) y0 * W;
+        for (gsize k = 0; k < bn; k++)
+          {
+            g_assert_cmpint (band->mask[k], ==, b->mask[off + k]);
+            for (int c = 0; c < 3; c++)
+              g_assert_cmpfloat (band->data[c * bn + k], ==, b->data[c * npix + off + k]);
+          }
+      }
+}
+
 static void
 test_rgb_block_path (void)
 {
@@ -718,6 +815,7 @@ main (int argc, char **argv)
   g_test_add_func ("/warp/cfa-uniform", test_cfa_uniform);
   g_test_add_func ("/warp/cfa-green-accuracy", test_cfa_green_accuracy);
   g_test_add_func ("/warp/rgb-block-path", test_rgb_block_path);
+  g_test_add_func ("/warp/demosaic-bands", test_demosaic_bands);
   g_test_add_func ("/warp/timing", test_warp_timing);
   g_test_add_func ("/warp/phase-correlate", test_phase_correlate);
   g_test_add_func ("/warp/phase-register", test_phase_register);
