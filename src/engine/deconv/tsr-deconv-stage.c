@@ -219,6 +219,8 @@ static double
 native_rms (const float *v, const guint8 *code, const gsize n, int W, int colour, const double *pl)
 {
   gsize step = MAX ((gsize) 1, n / 200000);
+  if (colour >= 0)
+    step |= 1;   /* an even stride on an even width sees one column parity only (tsr_deconv_fit_background) */
   float *res = g_new (float, n / step + 1);
   gsize m = 0;
   for (gsize k = 0; k < n; k += step)
@@ -501,9 +503,9 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
       if (ns > 0 && (col < 0 || img->cfa == TSR_CFA_NONE))
         psf = tsr_psf_from_stamps_full (tsr_image_plane (img, pc), pmask, img->width, img->height, xs, ys, ns, ffwhm,
                                         j->r, 5, 0.995);
-      else if (ns > 0)
-        psf = tsr_psf_from_stamps (tsr_image_plane (img, pc), pmask, img->width, img->height, img->cfa, col, xs,
-                                   ys, ns, ffwhm, j->r, 5);
+      else if (ns > 0)   /* deconv.color = cfa: the colour's own sites, full wings */
+        psf = tsr_psf_from_sites (tsr_image_plane (img, pc), pmask, img->width, img->height, img->cfa, col, xs, ys,
+                                  ns, ffwhm, j->r, 5, 0.995);
       if (!psf)   /* Moffat β = 3 holds 99.5 % within 3.6 FWHM. The measured FWHM already
                      includes the pixel aperture and the model integrates over the pixels
                      again: it takes the FWHM with the pixel's variance (1/12 px²) taken off */

@@ -131,8 +131,12 @@ tsr_deconv_fit_background (const float *v, const guint8 *mask, int w, int h, Tsr
   out[0] = a;
   out[1] = b;
   out[2] = c;
-  /* noise: 1.4826·MAD of the residual about the plane, on a subsample */
+  /* noise: 1.4826·MAD of the residual about the plane, on a subsample. One colour of a
+   * mosaic: an odd stride, or an even stride on an even width never visits the odd columns
+   * (no red sample at all on a GRBG frame: rms 0, and that frame's weights 1/rms² ran away) */
   gsize n = (gsize) w * h, step = MAX ((gsize) 1, n / 200000);
+  if (colour >= 0 && cfa != TSR_CFA_NONE)
+    step |= 1;
   float *res = g_new (float, n / step + 1);
   gsize m = 0;
   for (gsize k = 0; k < n; k += step)
