@@ -89,7 +89,7 @@ tsr_deconv_params_init (TsrDeconvParams *p)
   p->delta = -2.5;
   p->relax = 1.0;
   p->accel = 1.0;
-  p->color = TSR_DECONV_COLOR_RGB;
+  p->color = TSR_DECONV_COLOR_LUMINANCE;
   p->sr = 1;
   p->rho = TSR_RHO_HUBER;
   p->min_iterations = 3;
