@@ -477,6 +477,52 @@ demosaic_flux_bias (const TsrImage *rgb, const GArray *stars, double sky, double
     }
 }
 
+/* tsr_demosaic_rows: any band of rows of a frame's demosaic, made from the strip of rows it
+ * depends on, has exactly the values of the whole frame's demosaic — for both demosaics, with
+ * noise, bright stars, masked samples (filled from neighbours up to 8 rows away) and bands
+ * at the frame's edges, of odd and even start. The banded accumulation rests on it. */
+static void
+test_demosaic_rows (void)
+{
+  GArray *st;
+  g_autoptr (TsrImage) m = bayer_stars (&st, 0.9, 50, 4, 7);
+  g_array_unref (st);
+  int w = m->width;
+  /* masked samples: a dead column segment, scattered single ones, a masked block */
+  for (int y = 60; y < 90; y++)
+    m->mask[(gsize) y * w + 101] = 0;
+  for (gsize k = 977; k < tsr_image_npix (m); k += 3001)
+    m->mask[k] = 0;
+  for (int y = 140; y < 146; y++)
+    for (int x = 200; x < 206; x++)
+      m->mask[(gsize) y * w + x] = 0;
+  const int bands[][2] = { { 0, 40 }, { 1, 2 }, { 57, 130 }, { 64, 65 }, { 100, 256 }, { 0, 256 }, { 143, 201 } };
+  for (int method = 0; method < TSR_DEMOSAIC_N; method++)
+    {
+      g_autoptr (TsrImage) full = tsr_demosaic_with (m, method);
+      double level = tsr_demosaic_rcd_level (m);
+      for (guint b = 0; b < G_N_ELEMENTS (bands); b++)
+        {
+          int y0 = bands[b][0], y1 = bands[b][1];
+          g_autoptr (TsrImage) part = tsr_demosaic_rows (m, method, level, y0, y1);
+          g_assert_nonnull (part);
+          g_assert_cmpint (part->width, ==, w);
+          g_assert_cmpint (part->height, ==, y1 - y0);
+          g_assert_cmpint (part->channels, ==, 3);
+          gsize n = (gsize) w * (y1 - y0), off = (gsize) y0 * w, differ = 0;
+          for (int c = 0; c < 3; c++)
+            for (gsize k = 0; k < n; k++)
+              differ += tsr_image_plane (part, c)[k] != tsr_image_plane (full, c)[off + k];
+          for (gsize k = 0; k < n; k++)
+            differ += part->mask[k] != full->mask[off + k];
+          if (differ)
+            g_test_message ("%s rows %d–%d: %" G_GSIZE_FORMAT " values differ", tsr_demosaic_method_name (method), y0,
+                            y1, differ);
+          g_assert_cmpuint (differ, ==, 0);
+        }
+    }
+}
+
 static void
 test_demosaic_rcd (void)
 {
@@ -899,6 +945,7 @@ main (int argc, char **argv)
   g_test_add_func ("/post/colour-cast", test_colour_cast);
   g_test_add_func ("/post/cli", test_post_cli);
   g_test_add_func ("/post/demosaic-rcd", test_demosaic_rcd);
+  g_test_add_func ("/post/demosaic-rows", test_demosaic_rows);
   g_test_add_func ("/post/cosmetic-session", test_cosmetic_session);
   g_test_add_func ("/post/process-steps", test_process_steps);
   g_test_add_func ("/post/data/ngc7023-hot-pixels", test_ngc7023_hot_pixels);

@@ -504,12 +504,23 @@ test_memory_plan (void)
     run.memory_budget_mb = 8192;
     g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &p, &run, &dz, &e));
     g_assert_cmpuint (dz.cache_ram, ==, 0);
+    /* … and so does a Bayer session demosaiced frame by frame (drizzle off): its rejection
+     * statistics come from the raw 2 × 2 cells too */
+    p.drizzle = TSR_DRIZZLE_OFF;
+    g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &p, &run, &dz, &e));
+    g_assert_cmpuint (dz.cache_ram, ==, 0);
+    /* a Bayer session accumulated per CFA colour (demosaiced once) still caches its warped
+     * mosaics */
+    p.color_method = TSR_COLOR_CFA_ACCUMULATE;
+    g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &p, &run, &dz, &e));
+    g_assert_cmpuint (dz.cache_ram, >, 0);
+    p.color_method = TSR_COLOR_DEMOSAIC_FRAMES;
     /* a mono session drizzled by force still caches its warped frames */
     p.drizzle = TSR_DRIZZLE_ON;
     g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_NONE, 200, &p, &run, &dz, &e));
     g_assert_cmpuint (dz.cache_ram, >, 0);
   }
-  /* the frame cache's tiers, for demosaiced runs */
+  /* the frame cache's tiers, for RGB sessions (a frame cached as a demosaiced one was) */
   p.drizzle = TSR_DRIZZLE_OFF;
   /* run.cache_memory_mb = −1 (the default, automatic): the tier is what the frames read
    * again would take in flight beyond cached frames, for every worker; a session beyond the
@@ -518,22 +529,22 @@ test_memory_plan (void)
     g_assert_cmpfloat (run.cache_memory_mb, ==, -1.0);
     TsrTbqrMemory a20, a2000;
     run.memory_budget_mb = 2048;
-    g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 20, &p, &run, &a20, &e));
+    g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 3, TSR_CFA_NONE, 20, &p, &run, &a20, &e));
     gsize cached = (gsize) 1920 * 1080 * (3 * 4 + 1);
     g_assert_cmpuint (a20.cache_ram, ==, 2 * (a20.per_frame - cached));
     g_assert_cmpuint (a20.cache_ram, <, 512 * mib);
     run.cache_disk_mb = 1024;
-    g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 2000, &p, &run, &a2000, &e));
+    g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 3, TSR_CFA_NONE, 2000, &p, &run, &a2000, &e));
     g_assert_cmpuint (a2000.cache_ram, ==, 0);
     tsr_run_params_init (&run);
     run.n_threads = 2;
   }
   /* an explicit upper limit from here */
   run.cache_memory_mb = 512;
-  /* 200 Seestar frames (1920 × 1080 Bayer, demosaiced per frame) */
+  /* 200 frames of 1920 × 1080 RGB */
   p.color_method = TSR_COLOR_DEMOSAIC_FRAMES;
   run.memory_budget_mb = 256;
-  g_assert_false (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &p, &run, &m, &e));
+  g_assert_false (tsr_tbqr_memory_plan (1920, 1080, 3, TSR_CFA_NONE, 200, &p, &run, &m, &e));
   g_assert_error (e, TSR_ERROR, TSR_ERROR_TOO_LARGE);
   g_assert_nonnull (strstr (e->message, "run.memory_mb = 256"));
   g_assert_nonnull (strstr (e->message, "needs at least"));
@@ -542,7 +553,7 @@ test_memory_plan (void)
   g_assert_cmpuint (need, >, 256 * mib);
   /* exactly the need runs, with one frame in flight and no cache */
   run.memory_budget_mb = ceil (need / mib);
-  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &p, &run, &m, &e));
+  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 3, TSR_CFA_NONE, 200, &p, &run, &m, &e));
   g_assert_no_error (e);
   g_assert_cmpuint (m.cache_ram, ==, 0);
   g_assert_cmpuint (m.accumulate_budget, >=, m.per_frame);
@@ -553,7 +564,7 @@ test_memory_plan (void)
   for (double b = run.memory_budget_mb; b <= 8192; b *= 1.5)
     {
       run.memory_budget_mb = b;
-      g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &p, &run, &m, &e));
+      g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 3, TSR_CFA_NONE, 200, &p, &run, &m, &e));
       g_assert_cmpuint (m.need, ==, need);
       g_assert_cmpuint (TSR_TBQR_MEMORY_OVERHEAD + m.sums + m.cache_ram + m.per_frame, <=, m.budget);
       g_assert_cmpuint (TSR_TBQR_MEMORY_OVERHEAD + m.sums + m.cache_ram + m.accumulate_budget, <=, m.budget + 1);
@@ -565,7 +576,7 @@ test_memory_plan (void)
   /* the plan does not grow with the frame count (only the cache's wish does) */
   TsrTbqrMemory m2000;
   run.memory_budget_mb = 1024;
-  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 2000, &p, &run, &m2000, &e));
+  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 3, TSR_CFA_NONE, 2000, &p, &run, &m2000, &e));
   g_assert_cmpuint (m2000.need, ==, need);
   /* 2,000 frames beyond a 1 GiB cache file are read again in the later passes, each in flight
    * with per_frame bytes instead of a cached frame's: the memory tier gives that up for both
@@ -573,9 +584,9 @@ test_memory_plan (void)
    * (20 frames: the tier holds 19, the file one — about 1 GiB of free space, not 12) */
   run.memory_budget_mb = 2048;
   TsrTbqrMemory m200;
-  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 20, &p, &run, &m200, &e));
+  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 3, TSR_CFA_NONE, 20, &p, &run, &m200, &e));
   run.cache_disk_mb = 1024;
-  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 2000, &p, &run, &m2000, &e));
+  g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 3, TSR_CFA_NONE, 2000, &p, &run, &m2000, &e));
   gsize cached_frame = (gsize) 1920 * 1080 * (3 * 4 + 1);
   g_assert_cmpuint (m200.cache_ram, ==, (gsize) (run.cache_memory_mb * mib));
   g_assert_cmpuint (m2000.cache_ram + 2 * (m2000.per_frame - cached_frame), ==, m200.cache_ram);

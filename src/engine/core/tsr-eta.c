@@ -171,23 +171,27 @@ static const TsrEtaPhase plan_tbqr_uncached[] = {
   { N_("Accumulating"), 0.50, N_("Drizzling"), DRIZZLE_COST_UNCACHED, FALSE },
 };
 
-/* A Bayer drizzle reads the raw frames in each later pass and makes no frame cache (its
- * rejection statistics come from the raw samples' 2 × 2 cells). Per frame of the pass, in
- * registered frames: statistics 0.18 / 0.086 / 0.142 and drizzling 0.69 / 0.641 / 0.721 in
- * three runs of 60, 200 and 2,000 generated 1080×1920 Bayer frames (bench/scale-run.py,
- * bench/run-scale.sh, session 27, a 2-core machine shared with two other jobs): their means. */
-static const TsrEtaPhase plan_tbqr_raw_drizzle[] = {
+/* A Bayer session, drizzled or demosaiced frame by frame, reads the raw frames in each later
+ * pass and makes no frame cache (its rejection statistics come from the raw samples' 2 × 2
+ * cells). Per frame of the pass, in registered frames: statistics 0.18 / 0.086 / 0.142 and
+ * drizzling 0.69 / 0.641 / 0.721 in three runs of 60, 200 and 2,000 generated 1080×1920 Bayer
+ * frames (bench/scale-run.py, bench/run-scale.sh, session 27, a 2-core machine shared with two
+ * other jobs): their means. Accumulating (each frame normalised, demosaiced and warped, then
+ * added): ACCUMULATE_RAW_COST. */
+#define ACCUMULATE_RAW_COST 0.50
+static const TsrEtaPhase plan_tbqr_raw[] = {
   { N_("Choosing reference"), 0.5, NULL, 0, FALSE },
   { N_("Registering"), 1.0, NULL, 0, FALSE },
   { N_("Rejection statistics"), 0.14, NULL, 0, FALSE },
-  { N_("Accumulating"), 0.50, N_("Drizzling"), 0.68, TRUE },
+  { N_("Accumulating"), ACCUMULATE_RAW_COST, N_("Drizzling"), 0.68, TRUE },
 };
 
 void
-tsr_eta_plan_tbqr_raw_drizzle (TsrEtaPhase plan[4])
+tsr_eta_plan_tbqr_raw (TsrEtaPhase plan[4], gboolean drizzle)
 {
-  G_STATIC_ASSERT (G_N_ELEMENTS (plan_tbqr_raw_drizzle) == 4);
-  memcpy (plan, plan_tbqr_raw_drizzle, sizeof plan_tbqr_raw_drizzle);
+  G_STATIC_ASSERT (G_N_ELEMENTS (plan_tbqr_raw) == 4);
+  memcpy (plan, plan_tbqr_raw, sizeof plan_tbqr_raw);
+  plan[3].alias_expected = drizzle;
 }
 
 const TsrEtaPhase *

@@ -69,7 +69,9 @@ guint tsr_eta_plan_tbqr_mixed (double cached_fraction, TsrEtaPhase plan[4]);
 /* Count the last step as Bayer drizzle (one pass over the raw frames, whatever the cache)
  * until it is reported as the one it is. */
 void  tsr_eta_plan_tbqr_expect_drizzle (TsrEtaPhase plan[4], gboolean drizzle);
-/* The plan of a Bayer drizzle (no frame cache; every later pass reads the raw frames). */
-void  tsr_eta_plan_tbqr_raw_drizzle (TsrEtaPhase plan[4]);
+/* The plan of a Bayer session drizzled (drizzle: counted on until the last pass says
+ * otherwise) or demosaiced frame by frame: no frame cache, every later pass reads the raw
+ * frames (tsr_tbqr_raw_cells). */
+void  tsr_eta_plan_tbqr_raw (TsrEtaPhase plan[4], gboolean drizzle);
 
 G_END_DECLS

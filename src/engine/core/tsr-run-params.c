@@ -11,7 +11,7 @@ static const TsrParamSpec specs[] = {
   TSR_KEY_DOUBLE (TsrRunParams, "run.memory_mb", memory_budget_mb, 64, 1048576,
                   N_("Memory budget in MiB: a bound on what a run allocates (frames in flight, the frame cache in memory, the accumulation images); a session that cannot fit is refused before a pixel is read")),
   TSR_KEY_BOOL (TsrRunParams, "run.cache", frame_cache,
-                N_("Keep each frame warped and normalised during processing (in memory up to run.cache_memory_mb, the rest in a temporary file) instead of reading and warping it again; a Bayer drizzle needs no cache (it reads the raw frames in each pass)")),
+                N_("Keep each frame warped and normalised during processing (in memory up to run.cache_memory_mb, the rest in a temporary file) instead of reading and warping it again; a Bayer session needs no cache (drizzled or demosaiced, it reads the raw frames in each pass)")),
   TSR_KEY_DOUBLE (TsrRunParams, "run.cache_memory_mb", cache_memory_mb, -1, 1048576,
                   N_("Upper limit in MiB for frames of the frame cache in memory, within what run.memory_mb leaves; frames beyond it go to the temporary file (0 = file only; -1 = automatic: as much as frames read again would take in flight, so a long session peaks where a short one does)")),
   TSR_KEY_DOUBLE (TsrRunParams, "run.cache_disk_mb", cache_disk_mb, 0, 1048576,

@@ -32,40 +32,63 @@
 
 #define PAD 8
 
-/* The mosaic padded by PAD reflected samples (an even shift keeps the CFA phase), masked
- * samples filled with the mean of valid same-colour neighbours. */
+/* Sample (x, y) of the mosaic padded by PAD reflected samples (an even shift keeps the CFA
+ * phase); a masked sample is the mean of valid same-colour neighbours. */
+static inline float
+padded_sample (const TsrImage *m, int x, int y)
+{
+  int w = m->width, h = m->height;
+  int sy = tsr_reflect_index (y - PAD, h), sx = tsr_reflect_index (x - PAD, w);
+  gsize k = (gsize) sy * w + sx;
+  if (m->mask[k])
+    return m->data[k];
+  double s = 0;
+  int n = 0;
+  for (int r = 2; r <= 8 && n == 0; r += 2)
+    for (int dy = -r; dy <= r; dy += 2)
+      for (int dx = -r; dx <= r; dx += 2)
+        {
+          int xx = sx + dx, yy = sy + dy;
+          if (xx < 0 || yy < 0 || xx >= w || yy >= h)
+            continue;
+          gsize kk = (gsize) yy * w + xx;
+          if (m->mask[kk])
+            s += m->data[kk], n++;
+        }
+  return n ? s / n : 0.0f;
+}
+
+/* The mosaic padded by PAD reflected samples, masked samples filled (padded_sample). */
 static void
 padded_mosaic (const TsrImage *m, int W, int H, float *f)
 {
-  int w = m->width, h = m->height;
   for (int y = 0; y < H; y++)
-    {
-      int sy = tsr_reflect_index (y - PAD, h);
-      for (int x = 0; x < W; x++)
-        {
-          int sx = tsr_reflect_index (x - PAD, w);
-          gsize k = (gsize) sy * w + sx;
-          float v = m->data[k];
-          if (!m->mask[k])
-            {
-              double s = 0;
-              int n = 0;
-              for (int r = 2; r <= 8 && n == 0; r += 2)
-                for (int dy = -r; dy <= r; dy += 2)
-                  for (int dx = -r; dx <= r; dx += 2)
-                    {
-                      int xx = sx + dx, yy = sy + dy;
-                      if (xx < 0 || yy < 0 || xx >= w || yy >= h)
-                        continue;
-                      gsize kk = (gsize) yy * w + xx;
-                      if (m->mask[kk])
-                        s += m->data[kk], n++;
-                    }
-              v = n ? s / n : 0.0f;
-            }
-          f[(gsize) y * W + x] = v;
-        }
-    }
+    for (int x = 0; x < W; x++)
+      f[(gsize) y * W + x] = padded_sample (m, x, y);
+}
+
+/* The mean |sample| of every 7th sample of the padded mosaic: the scale of the gradient
+ * floor (below). */
+static double
+padded_level (const float *f, gsize N)
+{
+  double mean_abs = 0;
+  for (gsize k = 0; k < N; k += 7)
+    mean_abs += fabs (f[k]);
+  return mean_abs / ((N + 6) / 7);
+}
+
+double
+tsr_demosaic_rcd_level (const TsrImage *m)
+{
+  g_return_val_if_fail (m->channels == 1 && m->cfa != TSR_CFA_NONE, 0.0);
+  int W = m->width + 2 * PAD, H = m->height + 2 * PAD;
+  gsize N = (gsize) W * H;
+  /* the same samples in the same order as padded_level over padded_mosaic's plane */
+  double mean_abs = 0;
+  for (gsize k = 0; k < N; k += 7)
+    mean_abs += fabs (padded_sample (m, (int) (k % W), (int) (k / W)));
+  return mean_abs / ((N + 6) / 7);
 }
 
 /* Function multiversioning (x86-64 with glibc): the sweeps below are also compiled for
@@ -366,10 +389,9 @@ rcd_flux_out (const float *restrict X, const float *restrict mean, float *restri
     }
 }
 
-TsrImage *
-tsr_demosaic_rcd (const TsrImage *m)
+static TsrImage *
+rcd_run (const TsrImage *m, double level)
 {
-  g_return_val_if_fail (m->channels == 1 && m->cfa != TSR_CFA_NONE, NULL);
   int w = m->width, h = m->height, W = w + 2 * PAD, H = h + 2 * PAD;
   gsize N = (gsize) W * H;
   TsrImage *out = tsr_image_new_uninit (w, h, 3);
@@ -400,11 +422,9 @@ tsr_demosaic_rcd (const TsrImage *m)
   for (int py = 0; py < 2; py++)
     for (int px = 0; px < 2; px++)
       col[py][px] = tsr_cfa_color (m->cfa, px, py);   /* PAD is even: same phase */
-  /* a gradient scale below which differences are noise-free flat (keeps weights finite) */
-  double mean_abs = 0;
-  for (gsize k = 0; k < N; k += 7)
-    mean_abs += fabs (cfa[k]);
-  mean_abs /= (N + 6) / 7;
+  /* a gradient scale below which differences are noise-free flat (keeps weights finite):
+   * from the mosaic's level (the whole frame's, given, when m is a strip of it) */
+  double mean_abs = level >= 0 ? level : padded_level (cfa, N);
   const float eps = (float) (1e-6 * mean_abs + 1e-20);
   rcd_direction (cfa, vst, hst, vh, W, H, eps);
   rcd_lowpass (cfa, lpf, W, H);
@@ -437,6 +457,49 @@ tsr_demosaic_rcd (const TsrImage *m)
   g_free (rows);
   for (int b = 0; b < 8; b++)
     g_free (buf[b]);
+  out->cfa = TSR_CFA_NONE;
+  return out;
+}
+
+TsrImage *
+tsr_demosaic_rcd (const TsrImage *m)
+{
+  g_return_val_if_fail (m->channels == 1 && m->cfa != TSR_CFA_NONE, NULL);
+  return rcd_run (m, -1.0);
+}
+
+/* Rows a demosaic's value at a site depends on, either side, with margin: MHC's 5 × 5
+ * filters (2 rows); RCD's chain of sweeps (direction, its diagonal refinement, green, chroma,
+ * the flux step's Gaussian), bit-identical from 14 rows on in /post/demosaic-rows (12 fail);
+ * and for both the masked-sample fill, which looks up to 8 rows away. */
+#define HALO_MHC 12
+#define HALO_RCD 24
+
+TsrImage *
+tsr_demosaic_rows (const TsrImage *m, TsrDemosaicMethod method, double level, int y0, int y1)
+{
+  g_return_val_if_fail (m->channels == 1 && m->cfa != TSR_CFA_NONE, NULL);
+  g_return_val_if_fail (y0 >= 0 && y1 <= m->height && y0 < y1, NULL);
+  int w = m->width, h = m->height;
+  int halo = method == TSR_DEMOSAIC_RCD ? HALO_RCD : HALO_MHC;
+  /* the strip the rows depend on, starting on an even row (the CFA phase stays) */
+  int a = MAX (0, y0 - halo) & ~1, b = MIN (h, y1 + halo);
+  g_autoptr (TsrImage) sub = tsr_image_new_uninit (w, b - a, 1);
+  if (!sub)
+    return NULL;
+  sub->cfa = m->cfa;
+  memcpy (sub->data, m->data + (gsize) a * w, sizeof (float) * (gsize) w * (b - a));
+  memcpy (sub->mask, m->mask + (gsize) a * w, (gsize) w * (b - a));
+  g_autoptr (TsrImage) rgb = method == TSR_DEMOSAIC_RCD ? rcd_run (sub, level) : tsr_demosaic (sub);
+  if (!rgb)
+    return NULL;
+  TsrImage *out = tsr_image_new_uninit (w, y1 - y0, 3);
+  if (!out)
+    return NULL;
+  gsize n = (gsize) w * (y1 - y0), off = (gsize) (y0 - a) * w;
+  for (int c = 0; c < 3; c++)
+    memcpy (tsr_image_plane (out, c), tsr_image_plane (rgb, c) + off, sizeof (float) * n);
+  memcpy (out->mask, rgb->mask + off, n);
   out->cfa = TSR_CFA_NONE;
   return out;
 }

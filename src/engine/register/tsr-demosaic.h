@@ -16,6 +16,14 @@ typedef enum { TSR_DEMOSAIC_MHC = 0, TSR_DEMOSAIC_RCD, TSR_DEMOSAIC_N } TsrDemos
  * channel; masked samples filled as for tsr_demosaic and kept invalid. */
 TsrImage     *tsr_demosaic_rcd (const TsrImage *mosaic);
 TsrImage     *tsr_demosaic_with (const TsrImage *mosaic, TsrDemosaicMethod method);
+/* RCD's gradient floor scales with the mosaic's level (a mean |sample|): the whole
+ * mosaic's, for tsr_demosaic_rows. */
+double        tsr_demosaic_rcd_level (const TsrImage *mosaic);
+/* Rows [y0, y1) of tsr_demosaic_with (mosaic, method), demosaiced from the strip of rows they
+ * depend on (a few dozen more): the same values, for a fraction of the frame's working
+ * memory. level: tsr_demosaic_rcd_level (mosaic) for RCD (ignored by MHC). NULL when out of
+ * memory. */
+TsrImage     *tsr_demosaic_rows (const TsrImage *mosaic, TsrDemosaicMethod method, double level, int y0, int y1);
 const char   *tsr_demosaic_method_name (TsrDemosaicMethod method);
 
 G_END_DECLS

@@ -205,6 +205,7 @@ typedef struct
   Lattice lat[3];             /* per colour (CFA) or lat[0] (mono/RGB) */
   gboolean cfa;
   gint32 *bad;                /* (W+1)×(H+1) integral image of invalid samples, or NULL */
+  int out_row0;               /* output row y is out's row y − out_row0 */
   gint next_row;
 } WarpJob;
 
@@ -439,7 +440,7 @@ grid6_block (const WarpJob *job, int x0, int y)
   for (int l = 0; l < 6; l++)
     for (int k = 0; k < 4; k++)
       ww[l][k] = wu[k] * wl[l];
-  const gsize oi = (gsize) y * OW + x0;
+  const gsize oi = (gsize) (y - job->out_row0) * OW + x0;
   for (int c = 0; c < 3; c++)
     {
       const float *b = src->data + c * snpix + (gssize) by0 * W + bx0;
@@ -497,7 +498,7 @@ warp_rows (WarpJob *job, int y_begin, int y_end)
                 x += GRID_BLOCK - 1;
                 continue;
               }
-            gsize oi = (gsize) y * OW + x;
+            gsize oi = (gsize) (y - job->out_row0) * OW + x;
             double qx = m[0] * x + m[1] * y + m[2];
             double qy = m[3] * x + m[4] * y + m[5];
             int iu = (int) qx, iv = (int) qy;
@@ -541,7 +542,7 @@ warp_pixel (WarpJob *job, int x, int y, float *wu, float *wv)
   const gsize onpix = tsr_image_npix (out), snpix = tsr_image_npix (src);
   const gboolean affine = m[6] == 0 && m[7] == 0 && m[8] == 1;
       {
-        gsize oi = (gsize) y * OW + x;
+        gsize oi = (gsize) (y - job->out_row0) * OW + x;
         double qx = m[0] * x + m[1] * y + m[2];
         double qy = m[3] * x + m[4] * y + m[5];
         if (!affine)
@@ -680,6 +681,76 @@ warp_worker (gpointer data)
   return NULL;
 }
 
+/* The job's kernel, lattices and integral image of invalid samples for src. */
+static void
+warp_job_init (WarpJob *job, const TsrImage *src, const TsrTransform *t, TsrImage *out, TsrCfa out_cfa,
+               TsrInterp interp)
+{
+  const int W = src->width, H = src->height;
+  gboolean cfa = src->cfa != TSR_CFA_NONE && src->channels == 1;
+  memset (job, 0, sizeof *job);
+  job->src = src;
+  job->t = t;
+  job->out = out;
+  job->out_cfa = out_cfa;
+  job->interp = interp;
+  job->n = kernel_taps (interp);
+  job->c0 = job->n / 2 - 1;
+  job->cfa = cfa;
+  if (!cfa)
+    lattice_set (&job->lat[0], 0, 0, 1, 0, 0, 1, W);
+  else
+    {
+      for (int oy = 0; oy < 2; oy++)
+        for (int ox = 0; ox < 2; ox++)
+          {
+            int c = tsr_cfa_color (src->cfa, ox, oy);
+            if (c != TSR_GREEN)
+              lattice_set (&job->lat[c], ox, oy, 2, 0, 0, 2, W);
+          }
+      /* Green: quincunx lattice, basis (1,1) and (1,−1) from the green site of row 0. */
+      int gx = tsr_cfa_color (src->cfa, 0, 0) == TSR_GREEN ? 0 : 1;
+      lattice_set (&job->lat[TSR_GREEN], gx, 0, 1, 1, 1, -1, W);
+    }
+
+  gsize npix = tsr_image_npix (src);
+  if (tsr_image_count_valid (src) != npix)
+    {
+      gssize s = W + 1;
+      job->bad = g_new0 (gint32, (gsize) s * (H + 1));
+      for (int y = 0; y < H; y++)
+        {
+          gint32 rowsum = 0;
+          for (int x = 0; x < W; x++)
+            {
+              rowsum += src->mask[(gsize) y * W + x] ? 0 : 1;
+              job->bad[(y + 1) * s + x + 1] = job->bad[y * s + x + 1] + rowsum;
+            }
+        }
+    }
+}
+
+void
+tsr_warp_rows (const TsrImage *src, int src_y0, const TsrTransform *t, TsrImage *out, int out_y0, int y0, int y1,
+               TsrInterp interp)
+{
+  g_return_if_fail (src != NULL && t != NULL && out != NULL);
+  g_return_if_fail (src->channels == out->channels && (src->cfa == TSR_CFA_NONE || src->channels != 1));
+  g_return_if_fail (y0 >= out_y0 && y1 <= out_y0 + out->height && y0 <= y1);
+  if (interp < TSR_INTERP_LANCZOS3 || interp > TSR_INTERP_BILINEAR)
+    interp = TSR_INTERP_LANCZOS3;
+  lanczos_lut_init ();
+  /* frame row q lies at strip row q − src_y0: t followed by that shift (projective too) */
+  TsrTransform ts = *t;
+  for (int i = 0; i < 3; i++)
+    ts.m[3 + i] = t->m[3 + i] - src_y0 * t->m[6 + i];
+  WarpJob job;
+  warp_job_init (&job, src, &ts, out, TSR_CFA_NONE, interp);
+  job.out_row0 = out_y0;
+  warp_rows (&job, y0, y1);
+  g_free (job.bad);
+}
+
 TsrImage *
 tsr_warp (const TsrImage *src, const TsrTransform *t, int out_w, int out_h, TsrCfa out_cfa,
           TsrInterp interp)
@@ -690,7 +761,6 @@ tsr_warp (const TsrImage *src, const TsrTransform *t, int out_w, int out_h, TsrC
     interp = TSR_INTERP_LANCZOS3;
   lanczos_lut_init ();
 
-  const int W = src->width, H = src->height;
   gboolean cfa = src->cfa != TSR_CFA_NONE && src->channels == 1;
   /* every output pixel is written by warp_rows (value and mask, zeros where invalid) */
   TsrImage *out = tsr_image_new_uninit (out_w, out_h, src->channels);
@@ -702,46 +772,8 @@ tsr_warp (const TsrImage *src, const TsrTransform *t, int out_w, int out_h, TsrC
     out_cfa = src->cfa;
   out->cfa = cfa ? out_cfa : TSR_CFA_NONE;
 
-  WarpJob job = { 0 };
-  job.src = src;
-  job.t = t;
-  job.out = out;
-  job.out_cfa = out_cfa;
-  job.interp = interp;
-  job.n = kernel_taps (interp);
-  job.c0 = job.n / 2 - 1;
-  job.cfa = cfa;
-  if (!cfa)
-    lattice_set (&job.lat[0], 0, 0, 1, 0, 0, 1, W);
-  else
-    {
-      for (int oy = 0; oy < 2; oy++)
-        for (int ox = 0; ox < 2; ox++)
-          {
-            int c = tsr_cfa_color (src->cfa, ox, oy);
-            if (c != TSR_GREEN)
-              lattice_set (&job.lat[c], ox, oy, 2, 0, 0, 2, W);
-          }
-      /* Green: quincunx lattice, basis (1,1) and (1,−1) from the green site of row 0. */
-      int gx = tsr_cfa_color (src->cfa, 0, 0) == TSR_GREEN ? 0 : 1;
-      lattice_set (&job.lat[TSR_GREEN], gx, 0, 1, 1, 1, -1, W);
-    }
-
-  gsize npix = tsr_image_npix (src);
-  if (tsr_image_count_valid (src) != npix)
-    {
-      gssize s = W + 1;
-      job.bad = g_new0 (gint32, (gsize) s * (H + 1));
-      for (int y = 0; y < H; y++)
-        {
-          gint32 rowsum = 0;
-          for (int x = 0; x < W; x++)
-            {
-              rowsum += src->mask[(gsize) y * W + x] ? 0 : 1;
-              job.bad[(y + 1) * s + x + 1] = job.bad[y * s + x + 1] + rowsum;
-            }
-        }
-    }
+  WarpJob job;
+  warp_job_init (&job, src, t, out, out_cfa, interp);
 
   int nthreads = (gsize) out_w * out_h < 65536 ? 1 : MIN ((int) g_get_num_processors (), 8);
   if (nthreads <= 1)
@@ -756,5 +788,72 @@ tsr_warp (const TsrImage *src, const TsrTransform *t, int out_w, int out_h, TsrC
         g_thread_join (th[i]);
     }
   g_free (job.bad);
+  return out;
+}
+
+/* Output rows per band of a banded demosaic and warp: the strip a band needs is its rows
+ * plus the demosaic's halo (12–24 rows either side) and the field rotation's skew, so larger
+ * bands spend less on halos, smaller ones less memory (at 1080 × 1920 RCD: the whole frame
+ * takes seven padded planes, 58 MB; a band of 256 about a fifth of it). */
+#define BAND_ROWS 256
+
+/* The source rows [*r0, *r1) whose samples the kernels of output rows [y0, y1) reach (a
+ * linear-fractional map takes its extremes over a rectangle at the corners), clamped to the
+ * frame; empty (r0 ≥ r1) when the band maps outside it. */
+void
+tsr_warp_band_source (const TsrTransform *T, int width, int y0, int y1, int frame_h, int *r0, int *r1)
+{
+  const double *m = T->m;
+  double lo = G_MAXDOUBLE, hi = -G_MAXDOUBLE;
+  const double xs[2] = { -0.5, width - 0.5 }, ys[2] = { y0 - 0.5, y1 - 0.5 };
+  for (int i = 0; i < 2; i++)
+    for (int k = 0; k < 2; k++)
+      {
+        double w = m[6] * xs[i] + m[7] * ys[k] + m[8];
+        double q = (m[3] * xs[i] + m[4] * ys[k] + m[5]) / (w != 0 ? w : 1e-300);
+        lo = MIN (lo, q);
+        hi = MAX (hi, q);
+      }
+  /* kernels reach floor(q) − 3 … floor(q) + 4 (Lanczos-4's 8 taps at most), plus one */
+  double a = floor (lo) - 4, b = floor (hi) + 6;
+  *r0 = (int) CLAMP (a, 0, frame_h);
+  *r1 = (int) CLAMP (b, 0, frame_h);
+}
+
+TsrImage *
+tsr_warp_demosaic (const TsrImage *img, TsrDemosaicMethod method, const TsrTransform *T, int width, int height,
+                   TsrInterp interp)
+{
+  g_return_val_if_fail (img != NULL && img->channels == 1 && img->cfa != TSR_CFA_NONE && T != NULL, NULL);
+  g_return_val_if_fail (width > 0 && height > 0, NULL);
+  TsrImage *out = tsr_image_new_uninit (width, height, 3);
+  if (!out)
+    return NULL;
+  tsr_header_free (out->header);
+  out->header = tsr_header_copy (img->header);
+  out->cfa = TSR_CFA_NONE;
+  double level = method == TSR_DEMOSAIC_RCD ? tsr_demosaic_rcd_level (img) : 0.0;
+  gsize npix = (gsize) width * height;
+  for (int y0 = 0; y0 < height; y0 += BAND_ROWS)
+    {
+      int y1 = MIN (height, y0 + BAND_ROWS), r0, r1;
+      tsr_warp_band_source (T, width, y0, y1, img->height, &r0, &r1);
+      if (r1 - r0 < 2)
+        {
+          /* nothing of the frame reaches these rows */
+          gsize k0 = (gsize) y0 * width, n = (gsize) (y1 - y0) * width;
+          for (int c = 0; c < 3; c++)
+            memset (out->data + c * npix + k0, 0, sizeof (float) * n);
+          memset (out->mask + k0, 0, n);
+          continue;
+        }
+      g_autoptr (TsrImage) strip = tsr_demosaic_rows (img, method, level, r0, r1);
+      if (!strip)
+        {
+          tsr_image_unref (out);
+          return NULL;
+        }
+      tsr_warp_rows (strip, r0, T, out, 0, y0, y1, interp);
+    }
   return out;
 }

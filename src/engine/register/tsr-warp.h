@@ -3,6 +3,7 @@
 #include <gio/gio.h>
 #include "tsr-image.h"
 #include "tsr-transform.h"
+#include "tsr-demosaic.h"
 
 G_BEGIN_DECLS
 
@@ -25,6 +26,27 @@ gboolean    tsr_interp_from_name (const char *name, TsrInterp *out);
  * not clamped (linear data keeps its ringing honestly). */
 TsrImage   *tsr_warp (const TsrImage *src, const TsrTransform *t, int out_w, int out_h,
                       TsrCfa out_cfa, TsrInterp interp);
+
+/* Rows [y0, y1) of tsr_warp's output, written into out, which holds the output grid's rows
+ * [out_y0, out_y0 + out->height) (its other rows untouched), from a strip of the source: src
+ * holds the source's rows [src_y0, src_y0 + src->height); t maps the output grid to the whole
+ * source's coordinates, as for tsr_warp. Mono or RGB sources (no CFA), one thread (the
+ * caller's). The same values as tsr_warp's rows wherever every kernel tap of a row lies
+ * inside the strip (to the rounding of the shifted transform). */
+void        tsr_warp_rows (const TsrImage *src, int src_y0, const TsrTransform *t, TsrImage *out, int out_y0,
+                           int y0, int y1, TsrInterp interp);
+
+/* The source rows [*r0, *r1) the kernels of output rows [y0, y1) (width out_w) reach, clamped
+ * to [0, src_h); r0 ≥ r1 when the band maps outside the source. */
+void        tsr_warp_band_source (const TsrTransform *t, int out_w, int y0, int y1, int src_h, int *r0, int *r1);
+
+/* A Bayer mosaic demosaiced (tsr_demosaic_with) and warped (tsr_warp) into an out_w × out_h
+ * RGB grid band by band: each band of output rows from a strip of the demosaic
+ * (tsr_demosaic_rows) holding the source rows its kernels reach, so no frame-sized RGB image
+ * or demosaic scratch is held — a fraction of the memory, the same values (to the rounding
+ * of the shifted transform; /warp/demosaic-bands). NULL when out of memory. */
+TsrImage   *tsr_warp_demosaic (const TsrImage *mosaic, TsrDemosaicMethod method, const TsrTransform *t, int out_w,
+                               int out_h, TsrInterp interp);
 
 /* Translation between two same-size planes by FFT phase correlation with sub-pixel peak
  * refinement: returns (dx, dy) such that img(x + dx, y + dy) ≈ ref(x, y), and the peak

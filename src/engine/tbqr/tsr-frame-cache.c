@@ -371,9 +371,9 @@ guint
 tsr_tbqr_eta_plan (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *run, TsrEtaPhase plan[4])
 {
   guint n = tsr_session_n_frames (s);
-  if (tsr_tbqr_drizzle_expected (s->cfa, s->channels, n, p) && tsr_tbqr_drizzle_raw (s->cfa, s->channels, p))
+  if (tsr_tbqr_raw_cells (s->cfa, s->channels, n, p))
     {
-      tsr_eta_plan_tbqr_raw_drizzle (plan);
+      tsr_eta_plan_tbqr_raw (plan, tsr_tbqr_drizzle_expected (s->cfa, s->channels, n, p));
       return 4;
     }
   TsrTbqrMemory mem;

@@ -80,9 +80,10 @@ typedef struct
   gsize n_units;
   int unit_channels;
   int unit_w;                 /* units in a row of units */
-  /* Bayer drizzle with statistics from the raw samples: the units are the reference grid's
-   * 2 × 2 cells, valued by tsr_drizzle_cell_luma (no demosaic, no warp of the frame, no frame
-   * cache); a rejected unit rejects the drops landing in its four pixels */
+  /* Bayer sessions (drizzled, or demosaiced frame by frame) with statistics from the raw
+   * samples: the units are the reference grid's 2 × 2 cells, valued by tsr_drizzle_cell_luma
+   * (no demosaic, no warp of the frame, no frame cache); a rejected unit rejects the drops
+   * landing in its four pixels, or those four pixels of the demosaiced, warped frame */
   gboolean raw_cells;
   /* statistics pass: unweighted sums plus each pixel's extreme samples, so the
    * rejection statistics exclude the one sample most likely to be a trail */
@@ -298,6 +299,8 @@ unit_row (const AccJob *j, const TsrImage *img, int ur, float *restrict uvbuf, g
 typedef struct _Scratch
 {
   TsrImage *img;          /* cached warped frame */
+  TsrImage *cells;        /* raw_cells: the frame's cell luminance (its rejection units) */
+  TsrImage *band;         /* raw_cells: one band of the frame demosaiced and warped */
   float *uv;              /* one row of unit values */
   guint8 *um;
   float *we;              /* one row of per-pixel weights (0 where masked) */
@@ -346,6 +349,8 @@ scratch_free (gpointer data)
 {
   Scratch *sc = data;
   g_clear_pointer (&sc->img, tsr_image_unref);
+  g_clear_pointer (&sc->cells, tsr_image_unref);
+  g_clear_pointer (&sc->band, tsr_image_unref);
   g_free (sc->uv);
   g_free (sc->um);
   g_free (sc->we);
@@ -412,6 +417,8 @@ accumulate_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointe
   Scratch *sc = scratch_get (j);
   const TsrImage *warped = NULL;
   g_autoptr (TsrImage) own_warped = NULL;
+  /* (raw cells take the band path, accumulate_frame_bands) */
+  g_assert (!j->raw_cells);
   if ((warped = tsr_frame_cache_peek (a->cache, j->p, j->demosaic_frames, index)))
     ;
   else if (tsr_frame_cache_read (a->cache, j->p, j->demosaic_frames, index, &sc->img))
@@ -655,10 +662,10 @@ weight_row (const AccJob *j, Scratch *sc, const float *wf, int cluster, guint in
 static void
 reject_row (const AccJob *j, Scratch *sc, const TsrImage *img, int ur, gboolean winsor)
 {
-  gsize urow = j->cells ? (gsize) j->cell_w : (gsize) j->a->width;
+  gsize urow = (gsize) j->unit_w;
   const float *uv;
   const guint8 *um;
-  unit_row (j, img, ur, sc->uv, sc->um, &uv, &um);
+  unit_row (j, j->raw_cells ? sc->cells : img, ur, sc->uv, sc->um, &uv, &um);
   const float *mu = j->mu + (gsize) ur * urow, *sigma = j->sigma + (gsize) ur * urow;
   double kappa = j->p->reject_kappa;
   outlier_flags (urow, uv, mu, sigma, kappa, sc->flag);
@@ -695,23 +702,25 @@ reject_row (const AccJob *j, Scratch *sc, const TsrImage *img, int ur, gboolean 
   sc->rej_row = ur;
 }
 
-/* The rejected samples of frame img in image row y (sc: the frame's scratch, its weights
- * of the row in sc->we; the rejection list of the unit row is computed on first use). */
+/* The rejected samples of a frame in image row y (sc: the frame's scratch, its weights of the
+ * row in sc->we; the rejection list of the unit row is computed on first use, from img's units
+ * or the raw cells); m and d[0…C−1]: the frame's mask and channels in row y. */
 static void
-apply_rejections (AccJob *j, Scratch *sc, const TsrImage *img, int y, gboolean winsor)
+apply_rejections (AccJob *j, Scratch *sc, const TsrImage *img, const guint8 *m, const float *const *d, int C, int y,
+                  gboolean winsor)
 {
-  int W = j->a->width, C = img->channels;
+  int W = j->a->width;
   gsize npix = (gsize) W * j->a->height, k0 = (gsize) y * W;
-  const guint8 *m = img->mask + k0;
   const float *e = sc->we;
-  int ur = j->cells ? y / 2 : y;
+  gboolean cells = j->cells || j->raw_cells;
+  int ur = cells ? y / 2 : y;
   if (sc->rej_row != ur)
     reject_row (j, sc, img, ur, winsor);
   for (int i = 0; i < sc->n_rej; i++)
     {
       int cu = sc->rej[i];
-      int xa = j->cells ? 2 * cu : cu, xb = j->cells ? MIN (2 * cu + 2, W) : cu + 1;
-      gsize u = (gsize) ur * (j->cells ? j->cell_w : W) + cu;
+      int xa = cells ? 2 * cu : cu, xb = cells ? MIN (2 * cu + 2, W) : cu + 1;
+      gsize u = (gsize) ur * j->unit_w + cu;
       for (int x = xa; x < xb; x++)
         {
           if (!m[x])
@@ -721,8 +730,11 @@ apply_rejections (AccJob *j, Scratch *sc, const TsrImage *img, int y, gboolean w
           if (winsor)
             {
               /* winsorized: the sample moves to the bound instead of being dropped; in a
-               * cell the excess of the sum is shared by its sites */
-              double corr = j->cells ? sc->rej_corr[i] / j->cell_sites[u] : sc->rej_corr[i] / C;
+               * cell the excess of the sum is shared by its sites; a raw cell (R + 2G + B)
+               * moves by 4 for a change common to the channels of its pixels */
+              double corr = j->raw_cells ? sc->rej_corr[i] / 4.0
+                            : j->cells   ? sc->rej_corr[i] / j->cell_sites[u]
+                                         : sc->rej_corr[i] / C;
               for (int c = 0; c < C; c++)
                 j->rej_wx[c * npix + k] += ew * corr;
             }
@@ -731,7 +743,7 @@ apply_rejections (AccJob *j, Scratch *sc, const TsrImage *img, int y, gboolean w
               j->rej_w[k] += ew;
               j->n_rej[k]++;
               for (int c = 0; c < C; c++)
-                j->rej_wx[c * npix + k] += ew * img->data[c * npix + k];
+                j->rej_wx[c * npix + k] += ew * d[c][x];
             }
         }
     }
@@ -791,16 +803,126 @@ accumulate_warped (AccJob *j, Scratch **sc, const TsrImage **warped, const guint
             }
           if (reject)
             for (int f = 0; f < nf; f++)
-              apply_rejections (j, sc[f], warped[f], y, winsor);
+              {
+                const float *d[3];
+                for (int c = 0; c < C; c++)
+                  d[c] = warped[f]->data + c * npix + k0;
+                apply_rejections (j, sc[f], warped[f], warped[f]->mask + k0, d, C, y, winsor);
+              }
         }
       g_mutex_unlock (&j->band_lock[b]);
     }
 }
 
-/* The statistics pass of a raw-sample drizzle: the frame normalised, its cells' luminance in
- * the reference grid added to the moments. */
+/* Output rows per band of the accumulation of a Bayer session demosaiced frame by frame:
+ * each band comes from a strip of the demosaic its rows plus a halo of 12–24 rows either side
+ * (and the field rotation's skew), so taller bands spend less on halos, shorter ones less
+ * memory; it must be even (a band holds whole rows of rejection cells). */
+#define ACC_BAND_ROWS 256
+G_STATIC_ASSERT (ACC_BAND_ROWS % 2 == 0);
+
+/* The accumulation pass of a Bayer session demosaiced frame by frame (raw cells): the frame
+ * normalised, its rejection cells made from the raw samples, then demosaiced and warped band
+ * by band (tsr_demosaic_rows, tsr_warp_rows) and each band added to the sums at once. No
+ * frame-sized RGB image is held (a frame in flight takes the raw frame, its cells, a band and
+ * the band's demosaic strip: about a third of a demosaiced and warped frame's working memory),
+ * and a band is added while it is still in the cache. The values are those of demosaicing and
+ * warping the whole frame (tests: /warp/demosaic-bands, /post/demosaic-rows). */
 static gboolean
-drizzle_stats_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer user_data,
+accumulate_frame_bands (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer user_data,
+                        GCancellable *cancellable, GError **error)
+{
+  AccJob *j = user_data;
+  const TsrAnalysis *a = j->a;
+  const int W = a->width, H = a->height;
+  const gsize npix = (gsize) W * H;
+  const TsrTransform *T = &a->reg->frames[index].transform;
+  g_autoptr (TsrImage) own = NULL;
+  if (!img)
+    {
+      img = own = tsr_session_read_frame (a->reg->session, index, error);
+      if (!img)
+        return FALSE;
+    }
+  tsr_tbqr_normalise_frame (img, &a->frames[index], a, j->p->norm);
+  gboolean reject = j->p->reject != TSR_REJECT_NONE && j->mu;
+  gboolean winsor = reject && j->p->reject == TSR_REJECT_WINSOR;
+  Scratch *sc = scratch_get (j);
+  g_clear_pointer (&sc->cells, tsr_image_unref);
+  if (reject && !(sc->cells = tsr_drizzle_cell_luma (img, T, W, H, error)))
+    {
+      scratch_put (j, sc);
+      return FALSE;
+    }
+  if (!sc->band && !(sc->band = tsr_image_new_checked (W, MIN (H, ACC_BAND_ROWS), 3, _("the accumulation band"), error)))
+    {
+      scratch_put (j, sc);
+      return FALSE;
+    }
+  sc->rej_row = -1;
+  sc->n_rej = 0;
+  TsrImage *band = sc->band;
+  const gsize bn = tsr_image_npix (band);
+  const float *wf = j->w->w + (gsize) index * a->n_tiles;
+  int cluster = j->w->cluster[index];
+  double level = j->p->demosaic == TSR_DEMOSAIC_RCD ? tsr_demosaic_rcd_level (img) : 0.0;
+  int nb = (H + ACC_BAND_ROWS - 1) / ACC_BAND_ROWS;
+  gboolean ok = TRUE;
+  /* frames start at different bands, so workers seldom wait for the same rows */
+  for (int bi = 0; bi < nb && ok; bi++)
+    {
+      int b = (bi + (int) (index % (guint) nb)) % nb;
+      int y0 = b * ACC_BAND_ROWS, y1 = MIN (H, y0 + ACC_BAND_ROWS), r0, r1;
+      tsr_warp_band_source (T, W, y0, y1, img->height, &r0, &r1);
+      if (r1 - r0 < 2)
+        continue; /* the frame reaches none of these rows: it adds nothing there */
+      g_autoptr (TsrImage) strip = tsr_demosaic_rows (img, j->p->demosaic, level, r0, r1);
+      if (!strip)
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("%s: not enough memory to demosaic the frame"),
+                       frame->path);
+          ok = FALSE;
+          break;
+        }
+      tsr_warp_rows (strip, r0, T, band, y0, y0, y1, j->p->reg.interp);
+      g_clear_pointer (&strip, tsr_image_unref);
+      /* the band's rows into the sums, under the locks of the bands of rows they fall in */
+      int lb = -1;
+      for (int y = y0; y < y1; y++)
+        {
+          int want = lb < 0 ? 0 : lb;
+          while (H * (want + 1) / N_BANDS <= y)
+            want++;
+          if (want != lb)
+            {
+              if (lb >= 0)
+                g_mutex_unlock (&j->band_lock[lb]);
+              lb = want;
+              g_mutex_lock (&j->band_lock[lb]);
+            }
+          gsize k0 = (gsize) y * W, br = (gsize) (y - y0) * W;
+          const guint8 *m = band->mask + br;
+          const float *d[3] = { band->data + br, band->data + bn + br, band->data + 2 * bn + br };
+          weight_row (j, sc, wf, cluster, index, m, y);
+          acc_row_w (W, sc->we, sc->mk, j->all_w + k0, j->n_all + k0);
+          for (int c = 0; c < 3; c++)
+            acc_row_c (W, sc->we, sc->mk, d[c], j->all_wx + c * npix + k0, j->mean_x + c * npix + k0);
+          if (reject)
+            apply_rejections (j, sc, NULL, m, d, 3, y, winsor);
+        }
+      if (lb >= 0)
+        g_mutex_unlock (&j->band_lock[lb]);
+      ok = !g_cancellable_set_error_if_cancelled (cancellable, error);
+    }
+  g_clear_pointer (&sc->cells, tsr_image_unref);
+  scratch_put (j, sc);
+  return ok;
+}
+
+/* The statistics pass of a Bayer session (drizzled or demosaiced frame by frame): the frame
+ * normalised, its cells' luminance in the reference grid added to the moments. */
+static gboolean
+raw_cells_stats_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer user_data,
                      GCancellable *cancellable, GError **error)
 {
   AccJob *j = user_data;
@@ -1150,7 +1272,9 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
   int C = j.channels;
   gsize nval = npix * C;
   j.cells = a->cfa != TSR_CFA_NONE && C == 1;
-  j.raw_cells = dz && tsr_tbqr_drizzle_raw (a->cfa, a->channels, p);
+  /* a Bayer session drizzled or demosaiced frame by frame: rejection units from the raw cells
+   * (the analysis made no frame cache for it: tsr_tbqr_raw_cells) */
+  j.raw_cells = a->cfa != TSR_CFA_NONE && a->channels == 1 && (dz || j.demosaic_frames);
   if (j.raw_cells)
     {
       j.cells = FALSE;
@@ -1211,7 +1335,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
   opt.n_indices = idx->len;
   opt.n_threads = run->n_threads;
   opt.memory_budget = acc_budget;
-  opt.bytes_per_frame_factor = tsr_tbqr_accumulate_frame_factor (j.demosaic_frames && !j.raw_cells);
+  /* the statistics of raw cells read frames as they are; the accumulation demosaics them */
+  opt.bytes_per_frame_factor = tsr_tbqr_accumulate_frame_factor (j.demosaic_frames && !j.raw_cells, FALSE);
   if (a->cache && !j.raw_cells)
     opt.read_pixels = FALSE; /* the hook reads cached frames, or the frame when not cached */
   gboolean ok = TRUE;
@@ -1227,7 +1352,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
         tsr_parallel_range (nstat, run->n_threads, (gsize) 1 << 16, extrema_init_range, &j);
       opt.phase = _("Rejection statistics");
       ok = j.s0 && j.s1 && j.s2 && j.smax && j.smin
-           && tsr_frames_map (s, &opt, j.raw_cells ? drizzle_stats_frame : accumulate_frame, &j, progress,
+           && tsr_frames_map (s, &opt, j.raw_cells ? raw_cells_stats_frame : accumulate_frame, &j, progress,
                               progress_data, cancellable, error);
       flush_parked (&j, ok);
       /* this pass parks a frame (threads + 1 scratch images); drizzle's pass needs one per
@@ -1314,7 +1439,9 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
           if (!j.mu)
             pp.reject = TSR_REJECT_NONE;
           j.p = &pp;
-          ok = tsr_frames_map (s, &opt, accumulate_frame, &j, progress, progress_data, cancellable, error);
+          opt.bytes_per_frame_factor = tsr_tbqr_accumulate_frame_factor (j.demosaic_frames, j.raw_cells);
+          ok = tsr_frames_map (s, &opt, j.raw_cells ? accumulate_frame_bands : accumulate_frame, &j, progress,
+                               progress_data, cancellable, error);
           flush_parked (&j, ok);
           j.p = p;
         }

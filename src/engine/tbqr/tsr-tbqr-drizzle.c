@@ -439,9 +439,11 @@ tsr_tbqr_drizzle_expected (TsrCfa cfa, int channels, guint n_frames, const TsrTb
 }
 
 gboolean
-tsr_tbqr_drizzle_raw (TsrCfa cfa, int channels, const TsrTbqrParams *p)
+tsr_tbqr_raw_cells (TsrCfa cfa, int channels, guint n_frames, const TsrTbqrParams *p)
 {
-  return cfa != TSR_CFA_NONE && channels == 1;
+  gboolean bayer = cfa != TSR_CFA_NONE && channels == 1;
+  return bayer
+         && (tsr_tbqr_drizzle_expected (cfa, channels, n_frames, p) || p->color_method == TSR_COLOR_DEMOSAIC_FRAMES);
 }
 
 TsrImage *

@@ -21,10 +21,12 @@ gboolean    tsr_tbqr_drizzle_choose (const TsrAnalysis *a, const TsrWeights *w, 
  * frames): the memory plan, the frame cache and the time-left plan count on it. */
 gboolean    tsr_tbqr_drizzle_expected (TsrCfa cfa, int channels, guint n_frames, const TsrTbqrParams *p);
 
-/* Whether a drizzled run of this geometry takes its rejection statistics from the raw CFA
- * samples (tsr_drizzle_cell_luma) instead of demosaiced, warped frames: Bayer sessions. Such a
- * run needs no demosaic, no full warp and no frame cache. */
-gboolean    tsr_tbqr_drizzle_raw (TsrCfa cfa, int channels, const TsrTbqrParams *p);
+/* Whether a run of n_frames frames of this geometry is expected to take its rejection
+ * statistics from the raw CFA samples' 2 × 2 cells (tsr_drizzle_cell_luma) instead of
+ * demosaiced, warped frames: a Bayer session drizzled (tsr_tbqr_drizzle_expected) or
+ * demosaiced frame by frame (norm.color_method = demosaic-frames). Such a run reads the raw
+ * frames in every pass and keeps no frame cache: its analysis neither demosaics nor warps. */
+gboolean    tsr_tbqr_raw_cells (TsrCfa cfa, int channels, guint n_frames, const TsrTbqrParams *p);
 
 /* The rejection units of a raw-sample drizzle: the 2 × 2 cells of the reference grid
  * ((width + 1) / 2 × (height + 1) / 2), each the sum of the four samples of the frame's CFA

@@ -30,10 +30,17 @@ tsr_tbqr_memory_hold (TsrTbqrMemory *m, gsize bytes, const TsrRunParams *run, GE
 }
 
 double
-tsr_tbqr_accumulate_frame_factor (gboolean demosaic_frames)
+tsr_tbqr_accumulate_frame_factor (gboolean demosaic_frames, gboolean raw_cells)
 {
-  /* a frame as read, demosaiced (3 planes), warped, normalised, its masks and rows of
-   * scratch: measured with massif on 1920 × 1080 Bayer frames */
+  /* raw cells (a Bayer session, tsr_tbqr_raw_cells): the frame as read, its rejection cells
+   * (a quarter plane), and one band of 256 rows demosaiced and warped at a time with its
+   * demosaic strip (~330 rows: RCD's seven padded planes, the strip's RGB twice) — at
+   * 1920 × 1080 about 22 bytes per frame pixel beside the frame's 5; a drizzle pass holds
+   * the frame, its weights and rejection flags. Otherwise a frame as read, demosaiced
+   * (3 planes), warped, normalised, its masks and rows of scratch: measured with massif on
+   * 1920 × 1080 Bayer frames. */
+  if (raw_cells)
+    return 5.0;
   return demosaic_frames ? 10.0 : 4.0;
 }
 
@@ -46,7 +53,9 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
   gboolean demosaic = cfa != TSR_CFA_NONE && channels == 1 && p->color_method == TSR_COLOR_DEMOSAIC_FRAMES;
   m->demosaic_frames = demosaic;
   int C = demosaic ? 3 : channels;               /* planes accumulated */
-  gboolean cells = cfa != TSR_CFA_NONE && C == 1; /* statistics per 2 × 2 Bayer cell */
+  /* statistics per 2 × 2 Bayer cell: of the warped mosaic, or of the raw frame's cells */
+  gboolean raw_cells = tsr_tbqr_raw_cells (cfa, channels, n_frames, p);
+  gboolean cells = (cfa != TSR_CFA_NONE && C == 1) || raw_cells;
   double nstat = cells ? npix / 4.0 : npix;
   gboolean reject = p->reject != TSR_REJECT_NONE && n_frames >= 3;
 
@@ -80,7 +89,7 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
       results = MAX (results, 2 * npix * s2 * (DC * 4 + 1) + 3 * npix * s2 * 5 + 2 * npix * s2 * DC);
       validate = MAX (validate, npix * s2 * 64);
     }
-  double per_frame = npix * (channels * 4 + 1) * (1.0 + tsr_tbqr_accumulate_frame_factor (demosaic));
+  double per_frame = npix * (channels * 4 + 1) * (1.0 + tsr_tbqr_accumulate_frame_factor (demosaic, raw_cells));
 
   m->budget = (gsize) (run->memory_budget_mb * MIB);
   m->sums = (gsize) MAX (sums, stats_pass);
@@ -113,8 +122,9 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
   double reread_extra = threads * MAX (per_frame - cache_frame, 0.0);
   double want = run->cache_memory_mb >= 0 ? run->cache_memory_mb * MIB : reread_extra;
   double cache = run->frame_cache ? MIN (MIN (want, cache_all), MAX (left, 0.0)) : 0.0;
-  /* a Bayer drizzle takes every pass from the raw frames: no frame cache (tsr_tbqr_drizzle_raw) */
-  if (tsr_tbqr_drizzle_expected (cfa, channels, n_frames, p) && tsr_tbqr_drizzle_raw (cfa, channels, p))
+  /* a Bayer session drizzled or demosaiced frame by frame takes every pass from the raw
+   * frames: no frame cache (tsr_tbqr_raw_cells) */
+  if (raw_cells)
     cache = 0.0;
   /* Frames the cache will not hold (a long session beyond run.cache_disk_mb or the free
    * space) are read, demosaiced and warped again in each later pass: a frame in flight then

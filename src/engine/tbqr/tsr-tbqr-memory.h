@@ -43,6 +43,6 @@ gboolean tsr_tbqr_memory_hold (TsrTbqrMemory *m, gsize bytes, const TsrRunParams
 
 /* Bytes of one frame in flight in the accumulation pass, as tsr_frames_map counts it with
  * this factor (TsrMapOptions.bytes_per_frame_factor). */
-double tsr_tbqr_accumulate_frame_factor (gboolean demosaic_frames);
+double tsr_tbqr_accumulate_frame_factor (gboolean demosaic_frames, gboolean raw_cells);
 
 G_END_DECLS

@@ -2,6 +2,7 @@
  * geometry, demosaiced when norm.color_method says so, warped into the reference geometry.
  * Used by the accumulate pass and by the frame cache. */
 #include "tsr-tbqr-private.h"
+#include "tsr-warp.h"
 
 #include <string.h>
 
@@ -45,6 +46,8 @@ tsr_tbqr_prepare_frame (const TsrAnalysis *a, const TsrTbqrParams *p, gboolean d
             TsrImage *img, guint index, const TsrTransform *T)
 {
   tsr_tbqr_normalise_frame (img, &a->frames[index], a, p->norm);
+  if (demosaic_frames && img->channels == 1 && img->cfa != TSR_CFA_NONE && !sum_only)
+    return tsr_warp_demosaic (img, p->demosaic, T, a->width, a->height, p->reg.interp);
   if (demosaic_frames && img->channels == 1 && img->cfa != TSR_CFA_NONE)
     {
       g_autoptr (TsrImage) rgb = tsr_demosaic_with (img, p->demosaic);

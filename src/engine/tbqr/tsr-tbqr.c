@@ -992,11 +992,10 @@ tsr_tbqr_analyse (TsrSession *s, const TsrTbqrParams *p, const TsrRunParams *run
   AnaJob job = { a, NULL, NULL, tsr_session_n_frames (s) };
   TsrRunParams cache_run = *run;
   cache_run.cache_memory_mb = mem.cache_ram / (1024.0 * 1024.0);
-  /* a Bayer drizzle reads the raw frames in every pass (no demosaiced, warped copies): the
-   * analysis caches nothing for it; a session drizzle.mode=auto then demosaics after all is
-   * read and warped again in each pass */
-  if (!(tsr_tbqr_drizzle_expected (s->cfa, s->channels, tsr_session_n_frames (s), p)
-        && tsr_tbqr_drizzle_raw (s->cfa, s->channels, p)))
+  /* a Bayer session, drizzled or demosaiced frame by frame, reads the raw frames in every
+   * pass and takes its rejection statistics from their 2 × 2 cells (no demosaiced, warped
+   * copies): the analysis caches nothing for it */
+  if (!tsr_tbqr_raw_cells (s->cfa, s->channels, tsr_session_n_frames (s), p))
     a->cache = tsr_frame_cache_new (a, p, &cache_run, tsr_session_n_frames (s));
   g_mutex_init (&job.lock);
   TsrRegisterParams rp = p->reg;
