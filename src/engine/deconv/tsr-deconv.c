@@ -1914,6 +1914,13 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   else if (dp->seed == TSR_DECONV_SEED_TBQR)
     {
       TsrImage *ts = tbqr_seed (j, progress, progress_data, cancellable, error);
+      if (ts && j->luminance && ts->channels == 3)
+        {
+          /* the latent is L: the TBQR result's luminance */
+          TsrImage *tl = luminance_image (ts);
+          tsr_image_unref (ts);
+          ts = tl;
+        }
       if (!ts || ts->width != j->W || ts->height != j->H || ts->channels != j->C)
         {
           if (ts)
