@@ -1957,6 +1957,24 @@ test_real_m94 (void)
     g_free (lm);
     g_free (ld);
   }
+  {
+    /* colour rims (issue 12): the isolated bright stars' core (0–2 px) and ring (2–4 px)
+     * fractions per channel, and their colour within 8 px, against the mean stack */
+    double cd[3], rd[3], fd3[3], cm[3], rm[3], fm3[3];
+    guint nd = colour_cores_flux (r->image, r->mean, cd, rd, fd3);
+    guint nm3 = colour_cores_flux (r->mean, r->mean, cm, rm, fm3);
+    g_test_message ("M94 rims, %u stars: 2-4 px R - G %+.4f, B - G %+.4f (mean stack %+.4f, %+.4f); 0-2 px R - G %+.4f, B - G %+.4f; "
+                    "colour within 8 px R/G x%.4f, B/G x%.4f", nd, rd[0] - rd[1], rd[2] - rd[1], rm[0] - rm[1], rm[2] - rm[1],
+                    cd[0] - cd[1], cd[2] - cd[1], (fd3[0] / fd3[1]) / (fm3[0] / fm3[1]), (fd3[2] / fd3[1]) / (fm3[2] / fm3[1]));
+    g_assert_cmpuint (nd, ==, nm3);
+    if (p.deconv.color == TSR_DECONV_COLOR_LUMINANCE && nd >= 5)
+      {
+        for (int c = 0; c < 3; c += 2)
+          g_assert_cmpfloat (fabs (rd[c] - rd[1]), <, 0.01);
+        g_assert_cmpfloat (fabs ((fd3[0] / fd3[1]) / (fm3[0] / fm3[1]) - 1), <, 0.02);
+        g_assert_cmpfloat (fabs ((fd3[2] / fd3[1]) / (fm3[2] / fm3[1]) - 1), <, 0.02);
+      }
+  }
   /* sharper, but the noise must not explode, nor the colour speckle. The colour speckle is the
    * R − G noise growing faster than the green noise. Per pixel it reads ×2.89 against green's ×2.05,
    * but that compares the mean stack's demosaicing: its R and G pixel noise is 0.80 correlated
