@@ -1698,6 +1698,16 @@ colour_cores_flux (const TsrImage *img, const TsrImage *mean, double core[3], do
   return used;
 }
 
+/* the shown iterates' channel count (the luminance mode shows them in colour) */
+static gboolean
+iter_channels (const TsrImage *latent, const TsrDeconvIterStats *st, gpointer data)
+{
+  int *ch = data;
+  ch[0]++;
+  ch[1] = latent->channels;
+  return TRUE;
+}
+
 static guint
 colour_cores (const TsrImage *img, const TsrImage *mean, double core[3], double ring[3])
 {
@@ -1790,8 +1800,11 @@ test_bayer_colour (void)
    * stars keep each channel's flux and their colour against the mean stack. */
   pr.deconv.psf = TSR_DECONV_PSF_STARS;
   pr.deconv.color = TSR_DECONV_COLOR_LUMINANCE;
-  g_autoptr (TsrDeconvResult) rl = tsr_deconv_run (s, &pr.deconv, &pr.tbqr, &pr.run, NULL, NULL, NULL, NULL, NULL, NULL, &e);
+  int shown[2] = { 0, 0 };
+  g_autoptr (TsrDeconvResult) rl = tsr_deconv_run (s, &pr.deconv, &pr.tbqr, &pr.run, NULL, iter_channels, shown, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
+  g_assert_cmpint (shown[0], ==, (int) rl->iterations);
+  g_assert_cmpint (shown[1], ==, 3);   /* the iterates in colour */
   g_assert_cmpint (rl->image->channels, ==, 3);
   g_assert_cmpint (rl->mean->channels, ==, 3);
   if (g_getenv ("TSR_BAYER_FITS"))   /* the images, for the tools/deconv-m94 scripts */

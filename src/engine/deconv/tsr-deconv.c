@@ -279,6 +279,7 @@ mem_plan (const Job *j, int T, MemPlan *m)
   gsize spec = (gsize) (ncomplex * 8);
   m->fixed = (gsize) (j->momentum ? 5 : 3) * j->C * j->LW * j->LH * sizeof (float) /* x_old, x_new, (x_cur, g), callback image */
              + (gsize) (2 * MAX (j->Cd, j->C) + j->C) * j->W * j->H * sizeof (float) /* seed, mean (colour and L), coverage */
+             + (j->luminance ? (gsize) (7 + 3 * j->r * j->r) * j->W * j->H * sizeof (float) : 0)   /* colour maps, colour iterate */
              + (gsize) j->nu * 4096 + 8 * MIB                                 /* frames, PSFs, plans */
              + (gsize) (2 * j->n_chunks + 1) * spec                           /* X, the chunks' NUM, DEN */
              + (gsize) 3 * m->max_lw * m->max_lh * sizeof (float);            /* x_ext, num, den */
@@ -913,15 +914,18 @@ latent_image (const Job *j, const float *x, const TsrImage *coverage, TsrImage *
  * Luminance-guided colour (deconv.color = luminance)
  *
  * One latent, fitted to the luminance L = (R + G + B) / 3 of every demosaiced frame (all
- * samples, one PSF per frame); each colour is then c = L_deconv · K_c with K_c the mean stack's
- * colour ratio c / L smoothed by a Gaussian of σ = 2 FWHM (wider than every channel's PSF: a
- * star's K_c at its core is its flux ratio to within (σ² + σ_L²)/(σ² + σ_c²), < 1 % for the
- * Seestar's channels). No structure finer than σ can carry a colour of its own, so no ring
- * round a star is coloured; colour detail finer than σ is lost. The ratio is taken above the
- * local background (b: medians of 32 px blocks, per channel), so that the sky inside the
- * window does not tint the stars: c = b_c + (L_deconv − b_L) · K_c with K_c = S(m_c − b_c) /
- * S(m_L − b_L). Where S(m_L − b_L) is not above its noise K_c goes to K0_c, the colour of
- * everything well above it: K_c = (S_c S_L + ε² K0_c) / (S_L² + ε²), ε = 3 noise of S_L. */
+ * samples, one PSF per frame); each colour is then
+ *   c = b_c + (L_deconv − b_L) · K_c,  K_c = (S_c S_L + ε² K0_c) / (S_L² + ε²),
+ * b the mean stack's local background (medians of 32 px blocks), S_c = G ∗ h_L ∗ (m_c − b_c) and
+ * S_L = G ∗ h_c ∗ (m_L − b_L): the mean stack's colour c and its L above the background,
+ * cross-convolved with the other's PSF (h: the average of the frames' PSFs), so that both have
+ * the PSF h_c ∗ h_L and their ratio is a point source's flux ratio at every radius (a plain
+ * smoothed ratio favours the narrower channel at a star's core: the generated red, 1.3× as
+ * broad, came out 6 % too faint), then smoothed by one Gaussian G of σ = 2 FWHM. ε = 3 × the
+ * noise of S_L; K0_c the colour of everything above 10 ε. No structure finer than the PSF can
+ * carry a colour of its own, so no ring round a star is coloured; colour detail finer than ~2
+ * FWHM is lost. The maps do not depend on the latent: computed once before the iterations,
+ * they also colour the shown iterates. */
 
 static TsrImage *
 luminance_image (const TsrImage *src)
@@ -1076,10 +1080,53 @@ block_background (const float *v, const guint8 *m, int W, int H, int B, float *o
   g_free (tmp);
 }
 
-static TsrImage *
-luminance_colour (const Job *j, const TsrImage *L, const TsrImage *meanL, const TsrImage *mean3, double fwhm)
+/* The colour maps on the reference grid: b_L, b_c and K_c (they do not depend on the latent:
+ * computed once, applied to every shown iterate and to the result). */
+typedef struct
 {
-  int W = meanL->width, H = meanL->height, r = MAX (1, L->width / W);   /* r: super-resolution */
+  int W, H;
+  float *bl;      /* W × H */
+  float *bc;      /* 3 × W × H */
+  float *K;       /* 3 × W × H */
+} ColourMaps;
+
+static void
+colour_maps_free (ColourMaps *m)
+{
+  if (!m)
+    return;
+  g_free (m->bl);
+  g_free (m->bc);
+  g_free (m->K);
+  g_free (m);
+}
+
+/* c = b_c + (L − b_L) · K_c into a three-channel image of L's size (super-resolution: the maps'
+ * pixel under each fine sample) */
+static void
+colour_apply (const ColourMaps *m, const TsrImage *L, TsrImage *out)
+{
+  int W = m->W, H = m->H, r = MAX (1, L->width / W);
+  gsize n = (gsize) W * H, nl = (gsize) L->width * L->height;
+  memcpy (out->mask, L->mask, nl);
+  const float *lv = tsr_image_plane (L, 0);
+  for (int c = 0; c < 3; c++)
+    {
+      const float *bcc = m->bc + (gsize) c * n, *K = m->K + (gsize) c * n;
+      float *o = tsr_image_plane (out, c);
+      for (int y = 0; y < L->height; y++)
+        for (int x = 0; x < L->width; x++)
+          {
+            gsize k = (gsize) y * L->width + x, q = (gsize) MIN (y / r, H - 1) * W + MIN (x / r, W - 1);
+            o[k] = L->mask[k] ? bcc[q] + (lv[k] - m->bl[q]) * K[q] : 0.0f;
+          }
+    }
+}
+
+static ColourMaps *
+colour_maps_new (const Job *j, const TsrImage *meanL, const TsrImage *mean3, double fwhm)
+{
+  int W = meanL->width, H = meanL->height;
   gsize n = (gsize) W * H;
   /* the sky noise of the mean L: neighbour differences, 1.4826 MAD / √2, on a subsample */
   const float *ml = tsr_image_plane (meanL, 0);
@@ -1105,10 +1152,7 @@ luminance_colour (const Job *j, const TsrImage *L, const TsrImage *meanL, const 
     dl[k] = meanL->mask[k] ? ml[k] - bl[k] : 0.0f;
   int rl = 0;
   float *hl = mean_stack_psf (j, -1, &rl);
-  TsrImage *out = tsr_image_new (L->width, L->height, 3);
-  gsize nl = (gsize) L->width * L->height;
-  memcpy (out->mask, L->mask, nl);
-  const float *lv = tsr_image_plane (L, 0);
+  float *Kall = g_new (float, (gsize) 3 * n);
   for (int c = 0; c < 3; c++)
     {
       const float *mc = tsr_image_plane (mean3, c);
@@ -1194,25 +1238,22 @@ luminance_colour (const Job *j, const TsrImage *L, const TsrImage *meanL, const 
         if (den[k] > 10 * eps)
           ta += den[k], tb += num[k];
       double K0 = ta > 0 && tb > 0 ? tb / ta : 1.0;
+      float *Kc = Kall + (gsize) c * n;
       for (gsize k = 0; k < n; k++)
-        num[k] = (float) (((double) num[k] * den[k] + e2 * K0) / ((double) den[k] * den[k] + e2));   /* K_c */
-      float *o = tsr_image_plane (out, c);
-      for (int y = 0; y < L->height; y++)
-        for (int x = 0; x < L->width; x++)
-          {
-            gsize k = (gsize) y * L->width + x, q = (gsize) MIN (y / r, H - 1) * W + MIN (x / r, W - 1);
-            /* the background in the mean stack's colour, the sources in theirs */
-            o[k] = L->mask[k] ? bcc[q] + (lv[k] - bl[q]) * num[q] : 0.0f;
-          }
+        Kc[k] = (float) (((double) num[k] * den[k] + e2 * K0) / ((double) den[k] * den[k] + e2));
     }
   g_free (hl);
-  g_free (bl);
-  g_free (bc);
   g_free (dl);
   g_free (dv);
   g_free (num);
   g_free (den);
-  return out;
+  ColourMaps *m = g_new0 (ColourMaps, 1);
+  m->W = W;
+  m->H = H;
+  m->bl = bl;   /* the background in the mean stack's colour, the sources in theirs */
+  m->bc = bc;
+  m->K = Kall;
+  return m;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -2437,6 +2478,9 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   gint64 t1 = g_get_monotonic_time ();
   res->stats = g_array_new (FALSE, FALSE, sizeof (TsrDeconvIterStats));
   TsrImage *view = tsr_image_new (r * j->W, r * j->H, j->C);
+  /* luminance mode: the colour maps once, and a colour image for the shown iterates */
+  ColourMaps *cmaps = j->luminance ? colour_maps_new (j, mean, mean_rgb, res->median_fwhm) : NULL;
+  TsrImage *view3 = cmaps && iter_func ? tsr_image_new (r * j->W, r * j->H, 3) : NULL;
   Worker **workers = g_new0 (Worker *, n_threads);
   for (guint i = 0; i < n_threads; i++)
     workers[i] = worker_new (j);
@@ -2584,7 +2628,9 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       if (iter_func)
         {
           latent_image (j, cur, mean, view);
-          if (!iter_func (view, &st, iter_data))
+          if (view3)
+            colour_apply (cmaps, view, view3);
+          if (!iter_func (view3 ? view3 : view, &st, iter_data))
             {
               g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, _("Deconvolution stopped"));
               failed = TRUE;
@@ -2642,10 +2688,13 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
           j->error = NULL;
         }
       tsr_image_unref (view);
+      g_clear_pointer (&view3, tsr_image_unref);
+      colour_maps_free (cmaps);
       tsr_deconv_result_free (res);
       job_clear (j);
       return NULL;
     }
+  g_clear_pointer (&view3, tsr_image_unref);
   latent_image (j, j->momentum ? j->x_cur : j->x_old, mean, view);
   {
     /* saturated stars left as the frames recorded them (tsr-deconv-stage.c) */
@@ -2657,7 +2706,10 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     if (j->luminance)
       {
         /* the colours from the (anchored) L: the result, mean stack and seed become RGB */
-        TsrImage *v3 = luminance_colour (j, view, mean, mean_rgb, res->median_fwhm);
+        TsrImage *v3 = tsr_image_new (view->width, view->height, 3);
+        colour_apply (cmaps, view, v3);
+        colour_maps_free (cmaps);
+        cmaps = NULL;
         tsr_image_unref (view);
         view = v3;
         tsr_image_unref (res->mean);
