@@ -520,6 +520,30 @@ test_demosaic_rows (void)
                             y1, differ);
           g_assert_cmpuint (differ, ==, 0);
         }
+      /* rectangles: odd and even starts, the frame's edges, a single pixel */
+      const int rects[][4] = { { 0, 40, 0, 40 }, { 31, 32, 77, 78 }, { 57, 203, 61, 140 }, { 250, 320, 200, 256 },
+                               { 1, 319, 1, 255 }, { 199, 210, 139, 150 } };
+      for (guint b = 0; b < G_N_ELEMENTS (rects); b++)
+        {
+          int x0 = rects[b][0], x1 = rects[b][1], y0 = rects[b][2], y1 = rects[b][3];
+          g_autoptr (TsrImage) part = tsr_demosaic_rect (m, method, level, x0, x1, y0, y1);
+          g_assert_nonnull (part);
+          g_assert_cmpint (part->width, ==, x1 - x0);
+          g_assert_cmpint (part->height, ==, y1 - y0);
+          gsize differ = 0, pn = tsr_image_npix (part), fn = tsr_image_npix (full);
+          for (int y = y0; y < y1; y++)
+            for (int x = x0; x < x1; x++)
+              {
+                gsize k = (gsize) (y - y0) * (x1 - x0) + (x - x0), f = (gsize) y * w + x;
+                for (int c = 0; c < 3; c++)
+                  differ += part->data[c * pn + k] != full->data[c * fn + f];
+                differ += part->mask[k] != full->mask[f];
+              }
+          if (differ)
+            g_test_message ("%s rectangle %d–%d × %d–%d: %" G_GSIZE_FORMAT " values differ",
+                            tsr_demosaic_method_name (method), x0, x1, y0, y1, differ);
+          g_assert_cmpuint (differ, ==, 0);
+        }
     }
 }
 

@@ -476,32 +476,50 @@ tsr_demosaic_rcd (const TsrImage *m)
 #define HALO_RCD 24
 
 TsrImage *
-tsr_demosaic_rows (const TsrImage *m, TsrDemosaicMethod method, double level, int y0, int y1)
+tsr_demosaic_rect (const TsrImage *m, TsrDemosaicMethod method, double level, int x0, int x1, int y0, int y1)
 {
   g_return_val_if_fail (m->channels == 1 && m->cfa != TSR_CFA_NONE, NULL);
-  g_return_val_if_fail (y0 >= 0 && y1 <= m->height && y0 < y1, NULL);
+  g_return_val_if_fail (y0 >= 0 && y1 <= m->height && y0 < y1 && x0 >= 0 && x1 <= m->width && x0 < x1, NULL);
   int w = m->width, h = m->height;
   int halo = method == TSR_DEMOSAIC_RCD ? HALO_RCD : HALO_MHC;
-  /* the strip the rows depend on, starting on an even row (the CFA phase stays) */
+  /* the rectangle the pixels depend on, starting on an even row and column (the CFA phase
+   * stays) */
   int a = MAX (0, y0 - halo) & ~1, b = MIN (h, y1 + halo);
-  g_autoptr (TsrImage) sub = tsr_image_new_uninit (w, b - a, 1);
+  int l = MAX (0, x0 - halo) & ~1, r = MIN (w, x1 + halo);
+  int sw = r - l;
+  g_autoptr (TsrImage) sub = tsr_image_new_uninit (sw, b - a, 1);
   if (!sub)
     return NULL;
   sub->cfa = m->cfa;
-  memcpy (sub->data, m->data + (gsize) a * w, sizeof (float) * (gsize) w * (b - a));
-  memcpy (sub->mask, m->mask + (gsize) a * w, (gsize) w * (b - a));
+  for (int y = a; y < b; y++)
+    {
+      memcpy (sub->data + (gsize) (y - a) * sw, m->data + (gsize) y * w + l, sizeof (float) * sw);
+      memcpy (sub->mask + (gsize) (y - a) * sw, m->mask + (gsize) y * w + l, sw);
+    }
   g_autoptr (TsrImage) rgb = method == TSR_DEMOSAIC_RCD ? rcd_run (sub, level) : tsr_demosaic (sub);
   if (!rgb)
     return NULL;
-  TsrImage *out = tsr_image_new_uninit (w, y1 - y0, 3);
+  int ow = x1 - x0, oh = y1 - y0;
+  TsrImage *out = tsr_image_new_uninit (ow, oh, 3);
   if (!out)
     return NULL;
-  gsize n = (gsize) w * (y1 - y0), off = (gsize) (y0 - a) * w;
-  for (int c = 0; c < 3; c++)
-    memcpy (tsr_image_plane (out, c), tsr_image_plane (rgb, c) + off, sizeof (float) * n);
-  memcpy (out->mask, rgb->mask + off, n);
+  gsize on = (gsize) ow * oh, sn = tsr_image_npix (rgb);
+  for (int y = 0; y < oh; y++)
+    {
+      gsize so = (gsize) (y + y0 - a) * sw + (x0 - l), oo = (gsize) y * ow;
+      for (int c = 0; c < 3; c++)
+        memcpy (out->data + c * on + oo, rgb->data + c * sn + so, sizeof (float) * ow);
+      memcpy (out->mask + oo, rgb->mask + so, ow);
+    }
   out->cfa = TSR_CFA_NONE;
   return out;
+}
+
+TsrImage *
+tsr_demosaic_rows (const TsrImage *m, TsrDemosaicMethod method, double level, int y0, int y1)
+{
+  g_return_val_if_fail (m != NULL, NULL);
+  return tsr_demosaic_rect (m, method, level, 0, m->width, y0, y1);
 }
 
 static const char *const method_names[] = { "mhc", "rcd", NULL };

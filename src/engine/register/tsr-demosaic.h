@@ -24,6 +24,9 @@ double        tsr_demosaic_rcd_level (const TsrImage *mosaic);
  * memory. level: tsr_demosaic_rcd_level (mosaic) for RCD (ignored by MHC). NULL when out of
  * memory. */
 TsrImage     *tsr_demosaic_rows (const TsrImage *mosaic, TsrDemosaicMethod method, double level, int y0, int y1);
+/* The same for the pixels [x0, x1) × [y0, y1) (the halo on all four sides). */
+TsrImage     *tsr_demosaic_rect (const TsrImage *mosaic, TsrDemosaicMethod method, double level, int x0, int x1,
+                                 int y0, int y1);
 const char   *tsr_demosaic_method_name (TsrDemosaicMethod method);
 
 G_END_DECLS

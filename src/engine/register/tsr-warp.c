@@ -206,6 +206,7 @@ typedef struct
   gboolean cfa;
   gint32 *bad;                /* (W+1)×(H+1) integral image of invalid samples, or NULL */
   int out_row0;               /* output row y is out's row y − out_row0 */
+  int x_begin, x_end;         /* the columns of out written */
   gint next_row;
 } WarpJob;
 
@@ -489,11 +490,11 @@ warp_rows (WarpJob *job, int y_begin, int y_end)
     {
     if (grid6)
       {
-        for (int x = 0; x < OW; x++)
+        for (int x = job->x_begin; x < job->x_end; x++)
           {
             /* a block of pixels at once where it qualifies; otherwise the block's pixels
              * one by one */
-            if (x % GRID_BLOCK == 0 && x + GRID_BLOCK <= OW && grid6_block (job, x, y))
+            if (x % GRID_BLOCK == 0 && x + GRID_BLOCK <= job->x_end && grid6_block (job, x, y))
               {
                 x += GRID_BLOCK - 1;
                 continue;
@@ -525,7 +526,7 @@ warp_rows (WarpJob *job, int y_begin, int y_end)
           }
         continue;
       }
-    for (int x = 0; x < OW; x++)
+    for (int x = job->x_begin; x < job->x_end; x++)
       warp_pixel (job, x, y, wu, wv);
     }
 }
@@ -697,6 +698,8 @@ warp_job_init (WarpJob *job, const TsrImage *src, const TsrTransform *t, TsrImag
   job->n = kernel_taps (interp);
   job->c0 = job->n / 2 - 1;
   job->cfa = cfa;
+  job->x_begin = 0;
+  job->x_end = out->width;
   if (!cfa)
     lattice_set (&job->lat[0], 0, 0, 1, 0, 0, 1, W);
   else
@@ -731,24 +734,39 @@ warp_job_init (WarpJob *job, const TsrImage *src, const TsrTransform *t, TsrImag
 }
 
 void
-tsr_warp_rows (const TsrImage *src, int src_y0, const TsrTransform *t, TsrImage *out, int out_y0, int y0, int y1,
-               TsrInterp interp)
+tsr_warp_rect (const TsrImage *src, int src_x0, int src_y0, const TsrTransform *t, TsrImage *out, int out_y0, int x0,
+               int x1, int y0, int y1, TsrInterp interp)
 {
   g_return_if_fail (src != NULL && t != NULL && out != NULL);
   g_return_if_fail (src->channels == out->channels && (src->cfa == TSR_CFA_NONE || src->channels != 1));
   g_return_if_fail (y0 >= out_y0 && y1 <= out_y0 + out->height && y0 <= y1);
+  g_return_if_fail (x0 >= 0 && x1 <= out->width && x0 <= x1);
   if (interp < TSR_INTERP_LANCZOS3 || interp > TSR_INTERP_BILINEAR)
     interp = TSR_INTERP_LANCZOS3;
   lanczos_lut_init ();
-  /* frame row q lies at strip row q − src_y0: t followed by that shift (projective too) */
+  /* frame pixel (p, q) lies at (p − src_x0, q − src_y0) of the rectangle: t followed by that
+   * shift (projective too) */
   TsrTransform ts = *t;
   for (int i = 0; i < 3; i++)
-    ts.m[3 + i] = t->m[3 + i] - src_y0 * t->m[6 + i];
+    {
+      ts.m[i] = t->m[i] - src_x0 * t->m[6 + i];
+      ts.m[3 + i] = t->m[3 + i] - src_y0 * t->m[6 + i];
+    }
   WarpJob job;
   warp_job_init (&job, src, &ts, out, TSR_CFA_NONE, interp);
   job.out_row0 = out_y0;
+  job.x_begin = x0;
+  job.x_end = x1;
   warp_rows (&job, y0, y1);
   g_free (job.bad);
+}
+
+void
+tsr_warp_rows (const TsrImage *src, int src_y0, const TsrTransform *t, TsrImage *out, int out_y0, int y0, int y1,
+               TsrInterp interp)
+{
+  g_return_if_fail (out != NULL);
+  tsr_warp_rect (src, 0, src_y0, t, out, out_y0, 0, out->width, y0, y1, interp);
 }
 
 TsrImage *
@@ -791,33 +809,81 @@ tsr_warp (const TsrImage *src, const TsrTransform *t, int out_w, int out_h, TsrC
   return out;
 }
 
-/* Output rows per band of a banded demosaic and warp: the strip a band needs is its rows
- * plus the demosaic's halo (12–24 rows either side) and the field rotation's skew, so larger
- * bands spend less on halos, smaller ones less memory (at 1080 × 1920 RCD: the whole frame
- * takes seven padded planes, 58 MB; a band of 256 about a fifth of it). */
-#define BAND_ROWS 256
+/* Output rows per band of tsr_warp_demosaic: the strip a band needs is its rows plus the
+ * demosaic's halo (12–24 rows either side) and the field rotation's skew, so larger bands
+ * spend less on halos, smaller ones less memory. */
+#define BAND_ROWS 384
 
-/* The source rows [*r0, *r1) whose samples the kernels of output rows [y0, y1) reach (a
- * linear-fractional map takes its extremes over a rectangle at the corners), clamped to the
- * frame; empty (r0 ≥ r1) when the band maps outside it. */
 void
-tsr_warp_band_source (const TsrTransform *T, int width, int y0, int y1, int frame_h, int *r0, int *r1)
+tsr_warp_source_box (const TsrTransform *T, int x0, int x1, int y0, int y1, int src_w, int src_h, int *c0, int *c1,
+                     int *r0, int *r1)
 {
+  /* a linear-fractional map takes its extremes over a rectangle at the corners */
   const double *m = T->m;
-  double lo = G_MAXDOUBLE, hi = -G_MAXDOUBLE;
-  const double xs[2] = { -0.5, width - 0.5 }, ys[2] = { y0 - 0.5, y1 - 0.5 };
+  double lo[2] = { G_MAXDOUBLE, G_MAXDOUBLE }, hi[2] = { -G_MAXDOUBLE, -G_MAXDOUBLE };
+  const double xs[2] = { x0 - 0.5, x1 - 0.5 }, ys[2] = { y0 - 0.5, y1 - 0.5 };
   for (int i = 0; i < 2; i++)
     for (int k = 0; k < 2; k++)
       {
         double w = m[6] * xs[i] + m[7] * ys[k] + m[8];
-        double q = (m[3] * xs[i] + m[4] * ys[k] + m[5]) / (w != 0 ? w : 1e-300);
-        lo = MIN (lo, q);
-        hi = MAX (hi, q);
+        w = w != 0 ? w : 1e-300;
+        double q[2] = { (m[0] * xs[i] + m[1] * ys[k] + m[2]) / w, (m[3] * xs[i] + m[4] * ys[k] + m[5]) / w };
+        for (int d = 0; d < 2; d++)
+          {
+            lo[d] = MIN (lo[d], q[d]);
+            hi[d] = MAX (hi[d], q[d]);
+          }
       }
   /* kernels reach floor(q) − 3 … floor(q) + 4 (Lanczos-4's 8 taps at most), plus one */
-  double a = floor (lo) - 4, b = floor (hi) + 6;
-  *r0 = (int) CLAMP (a, 0, frame_h);
-  *r1 = (int) CLAMP (b, 0, frame_h);
+  *c0 = (int) CLAMP (floor (lo[0]) - 4, 0, src_w);
+  *c1 = (int) CLAMP (floor (hi[0]) + 6, 0, src_w);
+  *r0 = (int) CLAMP (floor (lo[1]) - 4, 0, src_h);
+  *r1 = (int) CLAMP (floor (hi[1]) + 6, 0, src_h);
+}
+
+void
+tsr_warp_band_source (const TsrTransform *T, int width, int y0, int y1, int frame_h, int *r0, int *r1)
+{
+  int c0, c1;
+  tsr_warp_source_box (T, 0, width, y0, y1, G_MAXINT / 2, frame_h, &c0, &c1, r0, r1);
+}
+
+gboolean
+tsr_warp_demosaic_band (const TsrImage *img, TsrDemosaicMethod method, double level, const TsrTransform *T,
+                        TsrImage *out, int out_y0, int y0, int y1, TsrInterp interp)
+{
+  g_return_val_if_fail (img != NULL && img->channels == 1 && img->cfa != TSR_CFA_NONE && T != NULL, FALSE);
+  g_return_val_if_fail (out != NULL && out->channels == 3 && y0 >= out_y0 && y1 <= out_y0 + out->height, FALSE);
+  const int W = out->width, B = y1 - y0;
+  const gsize on = tsr_image_npix (out);
+  /* a rotated frame's band reaches W·|sin θ| more source rows: split into columns so that
+   * each piece's rectangle stays near the band's own height (a frame turned by 90° reads
+   * squares of the band's side instead of the whole frame) */
+  int c0, c1, r0, r1;
+  tsr_warp_source_box (T, 0, W, y0, y1, img->width, img->height, &c0, &c1, &r0, &r1);
+  int pieces = r1 - r0 > 2 * B ? MIN ((r1 - r0 - B + B - 1) / MAX (B, 1), MAX (1, W / 64)) : 1;
+  for (int p = 0; p < pieces; p++)
+    {
+      int x0 = W * p / pieces, x1 = W * (p + 1) / pieces;
+      tsr_warp_source_box (T, x0, x1, y0, y1, img->width, img->height, &c0, &c1, &r0, &r1);
+      if (r1 - r0 < 2 || c1 - c0 < 2)
+        {
+          /* nothing of the frame reaches these pixels */
+          for (int y = y0; y < y1; y++)
+            {
+              gsize k = (gsize) (y - out_y0) * W + x0;
+              for (int c = 0; c < 3; c++)
+                memset (out->data + c * on + k, 0, sizeof (float) * (x1 - x0));
+              memset (out->mask + k, 0, x1 - x0);
+            }
+          continue;
+        }
+      g_autoptr (TsrImage) rect = tsr_demosaic_rect (img, method, level, c0, c1, r0, r1);
+      if (!rect)
+        return FALSE;
+      tsr_warp_rect (rect, c0, r0, T, out, out_y0, x0, x1, y0, y1, interp);
+    }
+  return TRUE;
 }
 
 TsrImage *
@@ -833,27 +899,11 @@ tsr_warp_demosaic (const TsrImage *img, TsrDemosaicMethod method, const TsrTrans
   out->header = tsr_header_copy (img->header);
   out->cfa = TSR_CFA_NONE;
   double level = method == TSR_DEMOSAIC_RCD ? tsr_demosaic_rcd_level (img) : 0.0;
-  gsize npix = (gsize) width * height;
   for (int y0 = 0; y0 < height; y0 += BAND_ROWS)
-    {
-      int y1 = MIN (height, y0 + BAND_ROWS), r0, r1;
-      tsr_warp_band_source (T, width, y0, y1, img->height, &r0, &r1);
-      if (r1 - r0 < 2)
-        {
-          /* nothing of the frame reaches these rows */
-          gsize k0 = (gsize) y0 * width, n = (gsize) (y1 - y0) * width;
-          for (int c = 0; c < 3; c++)
-            memset (out->data + c * npix + k0, 0, sizeof (float) * n);
-          memset (out->mask + k0, 0, n);
-          continue;
-        }
-      g_autoptr (TsrImage) strip = tsr_demosaic_rows (img, method, level, r0, r1);
-      if (!strip)
-        {
-          tsr_image_unref (out);
-          return NULL;
-        }
-      tsr_warp_rows (strip, r0, T, out, 0, y0, y1, interp);
-    }
+    if (!tsr_warp_demosaic_band (img, method, level, T, out, 0, y0, MIN (height, y0 + BAND_ROWS), interp))
+      {
+        tsr_image_unref (out);
+        return NULL;
+      }
   return out;
 }

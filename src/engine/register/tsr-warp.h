@@ -36,6 +36,17 @@ TsrImage   *tsr_warp (const TsrImage *src, const TsrTransform *t, int out_w, int
 void        tsr_warp_rows (const TsrImage *src, int src_y0, const TsrTransform *t, TsrImage *out, int out_y0,
                            int y0, int y1, TsrInterp interp);
 
+/* tsr_warp_rows for the columns [x0, x1) of those rows only, from a rectangle of the source:
+ * src holds the source's columns [src_x0, src_x0 + src->width) of rows [src_y0, …). */
+void        tsr_warp_rect (const TsrImage *src, int src_x0, int src_y0, const TsrTransform *t, TsrImage *out,
+                           int out_y0, int x0, int x1, int y0, int y1, TsrInterp interp);
+
+/* The source pixels [*c0, *c1) × [*r0, *r1) the kernels of output pixels [x0, x1) × [y0, y1)
+ * reach, clamped to the src_w × src_h source; empty (c0 ≥ c1 or r0 ≥ r1) when the rectangle
+ * maps outside it. */
+void        tsr_warp_source_box (const TsrTransform *t, int x0, int x1, int y0, int y1, int src_w, int src_h,
+                                 int *c0, int *c1, int *r0, int *r1);
+
 /* The source rows [*r0, *r1) the kernels of output rows [y0, y1) (width out_w) reach, clamped
  * to [0, src_h); r0 ≥ r1 when the band maps outside the source. */
 void        tsr_warp_band_source (const TsrTransform *t, int out_w, int y0, int y1, int src_h, int *r0, int *r1);
@@ -45,6 +56,14 @@ void        tsr_warp_band_source (const TsrTransform *t, int out_w, int y0, int 
  * (tsr_demosaic_rows) holding the source rows its kernels reach, so no frame-sized RGB image
  * or demosaic scratch is held — a fraction of the memory, the same values (to the rounding
  * of the shifted transform; /warp/demosaic-bands). NULL when out of memory. */
+/* Rows [y0, y1) of tsr_warp_demosaic's output into out, which holds the output grid's rows
+ * [out_y0, out_y0 + out->height) (RGB, the output's width): the band in pieces of columns, each
+ * demosaiced from the rectangle of the source its kernels reach (tsr_demosaic_rect), so a
+ * rotated frame reads pieces near the band's height. level: tsr_demosaic_rcd_level (mosaic)
+ * for RCD. FALSE when out of memory. */
+gboolean    tsr_warp_demosaic_band (const TsrImage *mosaic, TsrDemosaicMethod method, double level,
+                                    const TsrTransform *t, TsrImage *out, int out_y0, int y0, int y1,
+                                    TsrInterp interp);
 TsrImage   *tsr_warp_demosaic (const TsrImage *mosaic, TsrDemosaicMethod method, const TsrTransform *t, int out_w,
                                int out_h, TsrInterp interp);
 

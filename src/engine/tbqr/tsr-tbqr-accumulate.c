@@ -814,16 +814,24 @@ accumulate_warped (AccJob *j, Scratch **sc, const TsrImage **warped, const guint
     }
 }
 
-/* Output rows per band of the accumulation of a Bayer session demosaiced frame by frame:
- * each band comes from a strip of the demosaic its rows plus a halo of 12–24 rows either side
- * (and the field rotation's skew), so taller bands spend less on halos, shorter ones less
- * memory; it must be even (a band holds whole rows of rejection cells). */
-#define ACC_BAND_ROWS 256
-G_STATIC_ASSERT (ACC_BAND_ROWS % 2 == 0);
+/* Output rows per band of the accumulation of a Bayer session demosaiced frame by frame, at
+ * most: each band comes from a strip of the demosaic, its rows plus a halo of 12–24 rows either
+ * side (and the field rotation's skew), so taller bands spend less on halos, shorter ones less
+ * memory. The frame's rows are split into equal bands of at most this many (1080 rows: three
+ * of 360), each even (a band holds whole rows of rejection cells). */
+#define ACC_BAND_ROWS 384
+
+static int
+acc_band_rows (int height)
+{
+  int nb = (height + ACC_BAND_ROWS - 1) / ACC_BAND_ROWS;
+  int rows = (height + nb - 1) / nb;
+  return rows + (rows & 1);
+}
 
 /* The accumulation pass of a Bayer session demosaiced frame by frame (raw cells): the frame
  * normalised, its rejection cells made from the raw samples, then demosaiced and warped band
- * by band (tsr_demosaic_rows, tsr_warp_rows) and each band added to the sums at once. No
+ * by band (tsr_warp_demosaic_band) and each band added to the sums at once. No
  * frame-sized RGB image is held (a frame in flight takes the raw frame, its cells, a band and
  * the band's demosaic strip: about a third of a demosaiced and warped frame's working memory),
  * and a band is added while it is still in the cache. The values are those of demosaicing and
@@ -854,7 +862,8 @@ accumulate_frame_bands (guint index, const TsrFrameInfo *frame, TsrImage *img, g
       scratch_put (j, sc);
       return FALSE;
     }
-  if (!sc->band && !(sc->band = tsr_image_new_checked (W, MIN (H, ACC_BAND_ROWS), 3, _("the accumulation band"), error)))
+  const int rows = acc_band_rows (H);
+  if (!sc->band && !(sc->band = tsr_image_new_checked (W, MIN (H, rows), 3, _("the accumulation band"), error)))
     {
       scratch_put (j, sc);
       return FALSE;
@@ -866,26 +875,23 @@ accumulate_frame_bands (guint index, const TsrFrameInfo *frame, TsrImage *img, g
   const float *wf = j->w->w + (gsize) index * a->n_tiles;
   int cluster = j->w->cluster[index];
   double level = j->p->demosaic == TSR_DEMOSAIC_RCD ? tsr_demosaic_rcd_level (img) : 0.0;
-  int nb = (H + ACC_BAND_ROWS - 1) / ACC_BAND_ROWS;
+  int nb = (H + rows - 1) / rows;
   gboolean ok = TRUE;
   /* frames start at different bands, so workers seldom wait for the same rows */
   for (int bi = 0; bi < nb && ok; bi++)
     {
       int b = (bi + (int) (index % (guint) nb)) % nb;
-      int y0 = b * ACC_BAND_ROWS, y1 = MIN (H, y0 + ACC_BAND_ROWS), r0, r1;
+      int y0 = b * rows, y1 = MIN (H, y0 + rows), r0, r1;
       tsr_warp_band_source (T, W, y0, y1, img->height, &r0, &r1);
       if (r1 - r0 < 2)
         continue; /* the frame reaches none of these rows: it adds nothing there */
-      g_autoptr (TsrImage) strip = tsr_demosaic_rows (img, j->p->demosaic, level, r0, r1);
-      if (!strip)
+      if (!tsr_warp_demosaic_band (img, j->p->demosaic, level, T, band, y0, y0, y1, j->p->reg.interp))
         {
           g_set_error (error, TSR_ERROR, TSR_ERROR_TOO_LARGE, _("%s: not enough memory to demosaic the frame"),
                        frame->path);
           ok = FALSE;
           break;
         }
-      tsr_warp_rows (strip, r0, T, band, y0, y0, y1, j->p->reg.interp);
-      g_clear_pointer (&strip, tsr_image_unref);
       /* the band's rows into the sums, under the locks of the bands of rows they fall in */
       int lb = -1;
       for (int y = y0; y < y1; y++)
