@@ -40,22 +40,7 @@ padded_sample (const TsrImage *m, int x, int y)
   int w = m->width, h = m->height;
   int sy = tsr_reflect_index (y - PAD, h), sx = tsr_reflect_index (x - PAD, w);
   gsize k = (gsize) sy * w + sx;
-  if (m->mask[k])
-    return m->data[k];
-  double s = 0;
-  int n = 0;
-  for (int r = 2; r <= 8 && n == 0; r += 2)
-    for (int dy = -r; dy <= r; dy += 2)
-      for (int dx = -r; dx <= r; dx += 2)
-        {
-          int xx = sx + dx, yy = sy + dy;
-          if (xx < 0 || yy < 0 || xx >= w || yy >= h)
-            continue;
-          gsize kk = (gsize) yy * w + xx;
-          if (m->mask[kk])
-            s += m->data[kk], n++;
-        }
-  return n ? s / n : 0.0f;
+  return m->mask[k] ? m->data[k] : tsr_demosaic_fill (m, sx, sy);
 }
 
 /* The mosaic padded by PAD reflected samples, masked samples filled (padded_sample). */

@@ -4,8 +4,28 @@
 
 #include <string.h>
 
-/* Invalid mosaic samples are filled with the mean of valid same-colour neighbours so the
- * filters see no holes; the output mask keeps them invalid. */
+float
+tsr_demosaic_fill (const TsrImage *m, int x, int y)
+{
+  int w = m->width, h = m->height;
+  double s = 0;
+  int n = 0;
+  for (int r = 2; r <= 8 && n == 0; r += 2)
+    for (int dy = -r; dy <= r; dy += 2)
+      for (int dx = -r; dx <= r; dx += 2)
+        {
+          int xx = x + dx, yy = y + dy;
+          if (xx < 0 || yy < 0 || xx >= w || yy >= h)
+            continue;
+          gsize kk = (gsize) yy * w + xx;
+          if (m->mask[kk])
+            s += m->data[kk], n++;
+        }
+  return n ? s / n : 0.0f;
+}
+
+/* Invalid mosaic samples are filled (tsr_demosaic_fill) so the filters see no holes; the
+ * output mask keeps them invalid. */
 static float *
 filled_copy (const TsrImage *m)
 {
@@ -15,22 +35,8 @@ filled_copy (const TsrImage *m)
     for (int x = 0; x < w; x++)
       {
         gsize k = (gsize) y * w + x;
-        if (m->mask[k])
-          continue;
-        double s = 0;
-        int n = 0;
-        for (int r = 2; r <= 8 && n == 0; r += 2)
-          for (int dy = -r; dy <= r; dy += 2)
-            for (int dx = -r; dx <= r; dx += 2)
-              {
-                int xx = x + dx, yy = y + dy;
-                if (xx < 0 || yy < 0 || xx >= w || yy >= h)
-                  continue;
-                gsize kk = (gsize) yy * w + xx;
-                if (m->mask[kk])
-                  s += m->data[kk], n++;
-              }
-        f[k] = n ? s / n : 0.0f;
+        if (!m->mask[k])
+          f[k] = tsr_demosaic_fill (m, x, y);
       }
   return f;
 }

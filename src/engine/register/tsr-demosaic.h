@@ -8,6 +8,10 @@ G_BEGIN_DECLS
  * valid neighbours), returning a 3-channel image. */
 TsrImage     *tsr_demosaic (const TsrImage *mosaic);
 
+/* The value a demosaic gives the masked mosaic sample (x, y): the mean of the valid samples of
+ * its colour at the nearest distance (2, 4, 6 or 8 px) that has any, else 0. */
+float         tsr_demosaic_fill (const TsrImage *mosaic, int x, int y);
+
 /* The demosaics to choose from (norm.demosaic): Malvar–He–Cutler, or the edge-directed
  * colour-difference demosaic of the RCD class that conserves each channel's flux. */
 typedef enum { TSR_DEMOSAIC_MHC = 0, TSR_DEMOSAIC_RCD, TSR_DEMOSAIC_N } TsrDemosaicMethod;

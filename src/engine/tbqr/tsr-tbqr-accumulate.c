@@ -814,6 +814,18 @@ accumulate_warped (AccJob *j, Scratch **sc, const TsrImage **warped, const guint
     }
 }
 
+/* A Bayer session's passes: frame index as the driver read it (img), else read here (then
+ * *own holds it), normalised in its own geometry. NULL with error when it cannot be read. */
+static TsrImage *
+raw_frame_normalised (AccJob *j, guint index, TsrImage *img, TsrImage **own, GError **error)
+{
+  const TsrAnalysis *a = j->a;
+  if (!img && !(img = *own = tsr_session_read_frame (a->reg->session, index, error)))
+    return NULL;
+  tsr_tbqr_normalise_frame (img, &a->frames[index], a, j->p->norm);
+  return img;
+}
+
 /* Output rows per band of the accumulation of a Bayer session demosaiced frame by frame, at
  * most: each band comes from a strip of the demosaic, its rows plus a halo of 12–24 rows either
  * side (and the field rotation's skew), so taller bands spend less on halos, shorter ones less
@@ -846,13 +858,8 @@ accumulate_frame_bands (guint index, const TsrFrameInfo *frame, TsrImage *img, g
   const gsize npix = (gsize) W * H;
   const TsrTransform *T = &a->reg->frames[index].transform;
   g_autoptr (TsrImage) own = NULL;
-  if (!img)
-    {
-      img = own = tsr_session_read_frame (a->reg->session, index, error);
-      if (!img)
-        return FALSE;
-    }
-  tsr_tbqr_normalise_frame (img, &a->frames[index], a, j->p->norm);
+  if (!(img = raw_frame_normalised (j, index, img, &own, error)))
+    return FALSE;
   gboolean reject = j->p->reject != TSR_REJECT_NONE && j->mu;
   gboolean winsor = reject && j->p->reject == TSR_REJECT_WINSOR;
   Scratch *sc = scratch_get (j);
@@ -934,13 +941,8 @@ raw_cells_stats_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gp
   AccJob *j = user_data;
   const TsrAnalysis *a = j->a;
   g_autoptr (TsrImage) own = NULL;
-  if (!img)
-    {
-      img = own = tsr_session_read_frame (a->reg->session, index, error);
-      if (!img)
-        return FALSE;
-    }
-  tsr_tbqr_normalise_frame (img, &a->frames[index], a, j->p->norm);
+  if (!(img = raw_frame_normalised (j, index, img, &own, error)))
+    return FALSE;
   g_autoptr (TsrImage) cells = tsr_drizzle_cell_luma (img, &a->reg->frames[index].transform, a->width, a->height,
                                                       error);
   if (!cells)
