@@ -177,10 +177,11 @@ static const TsrEtaPhase plan_tbqr_uncached[] = {
  * drizzling 0.69 / 0.641 / 0.721 in three runs of 60, 200 and 2,000 generated 1080×1920 Bayer
  * frames (bench/scale-run.py, bench/run-scale.sh, session 27, a 2-core machine shared with two
  * other jobs): their means. Accumulating (each frame normalised, demosaiced and warped band by
- * band, each band added at once; session 28): 0.347 s per frame against 0.434 registering on
- * 60 generated 1080×1920 frames with drizzle.mode=off (bench/scale-run.py; statistics 0.047,
- * i.e. 0.11, within the drizzle runs' spread). */
-#define ACCUMULATE_RAW_COST 0.80
+ * band, each band added at once; session 28), with drizzle.mode=off: 0.80 / 0.74 / 0.42 of a
+ * registered frame on 60, 200 and 2,000 generated 1080×1920 frames (bench/scale-run.py,
+ * bench/run-scale.sh; the load of two helpers fell during the 2,000-frame run): their mean
+ * (statistics 0.11 / 0.07 / 0.10, within the drizzle runs' spread). */
+#define ACCUMULATE_RAW_COST 0.65
 static const TsrEtaPhase plan_tbqr_raw[] = {
   { N_("Choosing reference"), 0.5, NULL, 0, FALSE },
   { N_("Registering"), 1.0, NULL, 0, FALSE },

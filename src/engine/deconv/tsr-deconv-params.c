@@ -16,7 +16,7 @@ G_STATIC_ASSERT (sizeof (TsrDeconvSolver) == sizeof (int));
 static const char *const rho_choices[] = { "huber", "l2", NULL };
 static const char *const dseed_choices[] = { "median", "tbqr", NULL };
 static const char *const dpsf_choices[] = { "stars", "moffat", NULL };
-static const char *const dcolor_choices[] = { "rgb", "cfa", NULL };
+static const char *const dcolor_choices[] = { "rgb", "cfa", "luminance", NULL };
 static const char *const dsolver_choices[] = { "momentum", "plain", NULL };
 
 static const TsrParamSpec specs[] = {
@@ -46,7 +46,8 @@ static const TsrParamSpec specs[] = {
   TSR_KEY_ENUM (TsrDeconvParams, "deconv.psf", psf, dpsf_choices,
                 N_("Per-frame PSFs from stacked star stamps (Moffat fallback), or Moffat from FWHM only")),
   TSR_KEY_ENUM (TsrDeconvParams, "deconv.color", color, dcolor_choices,
-                N_("Bayer frames: rgb = demosaic each frame, one latent per channel; cfa = each frame's own CFA sites only")),
+                N_("Bayer frames: rgb = demosaic each frame, one latent per channel; cfa = each frame's own CFA sites only; "
+                    "luminance = one luminance latent, colours from the mean stack's smoothed colour ratios")),
   TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.gain", gain, 0, 1e6,
                   N_("Gain in electrons per ADU for the Poisson variance term; 0 = background RMS only")),
   TSR_KEY_DOUBLE (TsrDeconvParams, "deconv.memory_mb", memory_mb, 32, 1048576,
@@ -88,7 +89,7 @@ tsr_deconv_params_init (TsrDeconvParams *p)
   p->delta = -2.5;
   p->relax = 1.0;
   p->accel = 1.0;
-  p->color = TSR_DECONV_COLOR_RGB;
+  p->color = TSR_DECONV_COLOR_LUMINANCE;
   p->sr = 1;
   p->rho = TSR_RHO_HUBER;
   p->min_iterations = 3;

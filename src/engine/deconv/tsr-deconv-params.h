@@ -10,7 +10,7 @@ G_BEGIN_DECLS
 typedef enum { TSR_RHO_HUBER = 0, TSR_RHO_L2 } TsrDeconvRho;
 typedef enum { TSR_DECONV_SEED_MEDIAN = 0, TSR_DECONV_SEED_TBQR } TsrDeconvSeed;
 typedef enum { TSR_DECONV_PSF_STARS = 0, TSR_DECONV_PSF_MOFFAT } TsrDeconvPsfMode;
-typedef enum { TSR_DECONV_COLOR_RGB = 0, TSR_DECONV_COLOR_CFA } TsrDeconvColor;
+typedef enum { TSR_DECONV_COLOR_RGB = 0, TSR_DECONV_COLOR_CFA, TSR_DECONV_COLOR_LUMINANCE } TsrDeconvColor;
 typedef enum { TSR_DECONV_SOLVER_MOMENTUM = 0, TSR_DECONV_SOLVER_PLAIN } TsrDeconvSolver;
 
 typedef struct
@@ -27,7 +27,7 @@ typedef struct
   double stop_tol;      /* deconv.stop_tol (0.002) */
   TsrDeconvSeed seed;   /* deconv.seed: median (default) | tbqr */
   TsrDeconvPsfMode psf; /* deconv.psf: stars (default) | moffat */
-  TsrDeconvColor color; /* deconv.color: rgb (default, demosaic each frame) | cfa (own sites) */
+  TsrDeconvColor color; /* deconv.color: rgb (default, demosaic each frame) | cfa (own sites) | luminance */
   double gain;          /* deconv.gain: e-/ADU for the Poisson term; 0 = background RMS only */
   double memory_mb;     /* deconv.memory_mb (1024) */
   TsrDeconvSolver solver; /* deconv.solver: momentum (default, safeguarded extrapolation with

@@ -12,8 +12,10 @@ typedef struct
   gboolean staged;
   char *path;
   int fd;
-  double plane[3][3];   /* per colour/channel: a + b·x + c·y */
+  double plane[3][3];   /* per latent channel: a + b·x + c·y */
   double rms[3];
+  double cplane[3][3];  /* luminance mode: the colours' planes (the colour mean stack) */
+  TsrPsf *cpsf[3];      /* luminance mode: the colours' PSFs (demosaiced planes, image grid) */
   double scale;
   double scale0;        /* the star-flux ratio scale (before deconv.fit_scale) */
   double fwhm;
@@ -29,10 +31,12 @@ typedef struct
   const TsrRunParams *run;     /* run.* */
   TsrSession *s;
   int W, H;             /* reference geometry */
-  int Cd;               /* channels of the staged data (1 for mosaics) */
+  int Cd;               /* channels of the staged warped data (1 for mosaics) */
+  int Cn;               /* channels of the staged native samples (Cd; 1 in luminance mode: L) */
   int C;                /* latent channels */
   TsrCfa cfa;           /* mosaic pattern in reference geometry, or NONE (also when demosaicing) */
-  gboolean demosaic;    /* Bayer session, deconv.color = rgb: every frame demosaiced first */
+  gboolean demosaic;    /* Bayer session, deconv.color = rgb or luminance: every frame demosaiced first */
+  gboolean luminance;   /* deconv.color = luminance: one latent, fitted to L = (R + G + B) / 3 */
   int r;
   char *stage_dir;
   gboolean stage_disk_checked;   /* the staging's disk need was checked (first staged frame) */

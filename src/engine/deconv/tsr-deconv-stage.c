@@ -219,6 +219,8 @@ static double
 native_rms (const float *v, const guint8 *code, const gsize n, int W, int colour, const double *pl)
 {
   gsize step = MAX ((gsize) 1, n / 200000);
+  if (colour >= 0)
+    step |= 1;   /* an even stride on an even width sees one column parity only (tsr_deconv_fit_background) */
   float *res = g_new (float, n / step + 1);
   gsize m = 0;
   for (gsize k = 0; k < n; k += step)
@@ -391,6 +393,20 @@ tsr_deconv_usable_mask (const TsrImage *raw, double level, gboolean mask_sat, in
   return m;
 }
 
+/* (R + G + B) / 3 of a three-channel image, its mask */
+static TsrImage *
+luminance_of (const TsrImage *img)
+{
+  TsrImage *l = tsr_image_new (img->width, img->height, 1);
+  gsize np = (gsize) img->width * img->height;
+  const float *pr = tsr_image_plane (img, 0), *pg = tsr_image_plane (img, 1), *pb = tsr_image_plane (img, 2);
+  float *pl = l->data;
+  for (gsize k = 0; k < np; k++)
+    pl[k] = (pr[k] + pg[k] + pb[k]) * (1.0f / 3.0f);
+  memcpy (l->mask, img->mask, np);
+  return l;
+}
+
 gboolean
 tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data,
             GCancellable *cancellable, GError **error)
@@ -426,10 +442,15 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
   TsrTransform inv;
   if (!tsr_transform_invert (&fr->transform, &inv))
     return TRUE; /* degenerate: left unstaged, so unused */
+  /* luminance mode: the data term (native samples, background, PSF) sees L = (R + G + B) / 3
+   * of the demosaiced frame; the warped colour planes stay for the colour mean stack */
+  g_autoptr (TsrImage) lum = j->luminance ? luminance_of (img) : NULL;
+  g_autoptr (TsrImage) wlum = j->luminance ? luminance_of (wp) : NULL;
+  const TsrImage *dimg = lum ? lum : img, *dwp = wlum ? wlum : wp;
 
   /* the frame's own pixels: for every reference pixel the nearest frame pixel, its colour
    * (the frame's own CFA site) and its exact position in the reference geometry */
-  int W = j->W, H = j->H, Cd = j->Cd;
+  int W = j->W, H = j->H, Cd = j->Cn;   /* native planes */
   gsize n = (gsize) W * H;
   float *nat = g_new (float, n * Cd);
   guint32 *tap = g_new0 (guint32, n);
@@ -462,7 +483,7 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
         if (!(fabs (rx) <= 1.0 && fabs (ry) <= 1.0))
           continue; /* scale far from 1: outside the sampling margin */
         for (int c = 0; c < Cd; c++)
-          nat[(gsize) c * n + k] = tsr_image_plane (img, c)[q];
+          nat[(gsize) c * n + k] = tsr_image_plane (dimg, c)[q];
         code[k] = (guint8) (1 + (img->cfa != TSR_CFA_NONE ? tsr_cfa_color (img->cfa, (int) qx, (int) qy) : 0));
         /* e as float, as staged before the packing (the tap then equals the earlier one) */
         tap[k] = tsr_deconv_tap_axis ((float) rx, j->r) | (tsr_deconv_tap_axis ((float) ry, j->r) << 16);
@@ -493,23 +514,32 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
   for (int c = 0; c < j->C; c++)
     {
       int pc = tsr_deconv_data_plane (j, c), col = tsr_deconv_data_colour (j, c);
-      tsr_deconv_fit_background (tsr_image_plane (wp, pc), wp->mask, W, H, j->cfa, col, f->plane[c], &f->rms[c]);
+      tsr_deconv_fit_background (tsr_image_plane (dwp, pc), dwp->mask, W, H, j->cfa, col, f->plane[c], &f->rms[c]);
       double nr = native_rms (nat + (gsize) pc * n, code, n, W, col, f->plane[c]);
       if (nr > 0)
         f->rms[c] = nr;
       TsrPsf *psf = NULL;
       if (ns > 0 && (col < 0 || img->cfa == TSR_CFA_NONE))
-        psf = tsr_psf_from_stamps_full (tsr_image_plane (img, pc), pmask, img->width, img->height, xs, ys, ns, ffwhm,
+        psf = tsr_psf_from_stamps_full (tsr_image_plane (dimg, pc), pmask, img->width, img->height, xs, ys, ns, ffwhm,
                                         j->r, 5, 0.995);
-      else if (ns > 0)
-        psf = tsr_psf_from_stamps (tsr_image_plane (img, pc), pmask, img->width, img->height, img->cfa, col, xs,
-                                   ys, ns, ffwhm, j->r, 5);
+      else if (ns > 0)   /* deconv.color = cfa: the colour's own sites, full wings */
+        psf = tsr_psf_from_sites (tsr_image_plane (img, pc), pmask, img->width, img->height, img->cfa, col, xs, ys,
+                                  ns, ffwhm, j->r, 5, 0.995);
       if (!psf)   /* Moffat β = 3 holds 99.5 % within 3.6 FWHM. The measured FWHM already
                      includes the pixel aperture and the model integrates over the pixels
                      again: it takes the FWHM with the pixel's variance (1/12 px²) taken off */
         psf = tsr_psf_new_moffat (sqrt (MAX (ffwhm * ffwhm - 2.354820045 * 2.354820045 / 12.0, 0.25 * ffwhm * ffwhm)), fr->roundness, median_theta (fr->stars), 3.0, j->r,
                                   2 * (int) ceil (3.6 * ffwhm) + 1);
       f->psf[c] = psf;
+    }
+  /* luminance mode: the colours' background planes, for the colour mean stack */
+  for (int c = 0; c < 3 && j->luminance; c++)
+    {
+      double rms;
+      tsr_deconv_fit_background (tsr_image_plane (wp, c), wp->mask, W, H, TSR_CFA_NONE, -1, f->cplane[c], &rms);
+      if (ns > 0)
+        f->cpsf[c] = tsr_psf_from_stamps_full (tsr_image_plane (img, c), pmask, img->width, img->height, xs, ys, ns, ffwhm,
+                                               1, 5, 0.995);
     }
   g_free (xs);
   g_free (ys);
@@ -595,7 +625,7 @@ tsr_deconv_seed_and_mean (Job *j, gsize budget, TsrImage **seed_out, TsrImage **
                       continue;
                     DFrame *f = &j->frames[j->used[u]];
                     double v = buf[((gsize) u * Cd + c) * band * W + kb];
-                    v = (v - tsr_deconv_plane_at (f->plane[col_idx], x, y)) / f->scale;
+                    v = (v - tsr_deconv_plane_at (j->luminance ? f->cplane[c] : f->plane[col_idx], x, y)) / f->scale;
                     col[m++] = (float) v;
                     sum += v;
                   }

@@ -21,6 +21,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fftw3.h>
+#include "tsr-fft.h"
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <math.h>
@@ -131,8 +133,12 @@ tsr_deconv_fit_background (const float *v, const guint8 *mask, int w, int h, Tsr
   out[0] = a;
   out[1] = b;
   out[2] = c;
-  /* noise: 1.4826·MAD of the residual about the plane, on a subsample */
+  /* noise: 1.4826·MAD of the residual about the plane, on a subsample. One colour of a
+   * mosaic: an odd stride, or an even stride on an even width never visits the odd columns
+   * (no red sample at all on a GRBG frame: rms 0, and that frame's weights 1/rms² ran away) */
   gsize n = (gsize) w * h, step = MAX ((gsize) 1, n / 200000);
+  if (colour >= 0 && cfa != TSR_CFA_NONE)
+    step |= 1;
   float *res = g_new (float, n / step + 1);
   gsize m = 0;
   for (gsize k = 0; k < n; k += step)
@@ -202,14 +208,14 @@ static off_t
 stage_off (const Job *j, int what, int c)
 {
   gsize n = (gsize) j->W * j->H, fl = sizeof (float);
-  gsize warped = (gsize) j->Cd * n * fl + n;
+  gsize warped = (gsize) j->Cd * n * fl + n;   /* native: Cn planes */
   switch (what)
     {
     case 0: return (off_t) ((gsize) c * n * fl);                        /* warped plane c */
     case 1: return (off_t) ((gsize) j->Cd * n * fl);                    /* warped mask */
     case 2: return (off_t) (warped + (gsize) c * n * fl);               /* native plane c */
-    case 3: return (off_t) (warped + (gsize) j->Cd * n * fl);           /* code */
-    default: return (off_t) (warped + (gsize) j->Cd * n * fl + n);       /* packed position */
+    case 3: return (off_t) (warped + (gsize) j->Cn * n * fl);           /* code */
+    default: return (off_t) (warped + (gsize) j->Cn * n * fl + n);       /* packed position */
     }
 }
 
@@ -272,7 +278,8 @@ mem_plan (const Job *j, int T, MemPlan *m)
   double ncomplex = nreal / 2 + 1.1 * m->max_lh;
   gsize spec = (gsize) (ncomplex * 8);
   m->fixed = (gsize) (j->momentum ? 5 : 3) * j->C * j->LW * j->LH * sizeof (float) /* x_old, x_new, (x_cur, g), callback image */
-             + (gsize) 3 * j->W * j->H * j->C * sizeof (float)                /* seed, mean, coverage */
+             + (gsize) (2 * MAX (j->Cd, j->C) + j->C) * j->W * j->H * sizeof (float) /* seed, mean (colour and L), coverage */
+             + (j->luminance ? (gsize) (7 + 3 * j->r * j->r) * j->W * j->H * sizeof (float) : 0)   /* colour maps, colour iterate */
              + (gsize) j->nu * 4096 + 8 * MIB                                 /* frames, PSFs, plans */
              + (gsize) (2 * j->n_chunks + 1) * spec                           /* X, the chunks' NUM, DEN */
              + (gsize) 3 * m->max_lw * m->max_lh * sizeof (float);            /* x_ext, num, den */
@@ -904,6 +911,352 @@ latent_image (const Job *j, const float *x, const TsrImage *coverage, TsrImage *
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Luminance-guided colour (deconv.color = luminance)
+ *
+ * One latent, fitted to the luminance L = (R + G + B) / 3 of every demosaiced frame (all
+ * samples, one PSF per frame); each colour is then
+ *   c = b_c + (L_deconv − b_L) · K_c,  K_c = (S_c S_L + ε² K0_c) / (S_L² + ε²),
+ * b the mean stack's local background (medians of 32 px blocks), S_c = G ∗ h_L ∗ (m_c − b_c) and
+ * S_L = G ∗ h_c ∗ (m_L − b_L): the mean stack's colour c and its L above the background,
+ * cross-convolved with the other's PSF (h: the average of the frames' PSFs), so that both have
+ * the PSF h_c ∗ h_L and their ratio is a point source's flux ratio at every radius (a plain
+ * smoothed ratio favours the narrower channel at a star's core: the generated red, 1.3× as
+ * broad, came out 6 % too faint), then smoothed by one Gaussian G of σ = 2 FWHM. ε = 3 × the
+ * noise of S_L; K0_c the colour of everything above 10 ε. No structure finer than the PSF can
+ * carry a colour of its own, so no ring round a star is coloured; colour detail finer than ~2
+ * FWHM is lost. The maps do not depend on the latent: computed once before the iterations,
+ * they also colour the shown iterates. */
+
+static TsrImage *
+luminance_image (const TsrImage *src)
+{
+  TsrImage *o = tsr_image_new (src->width, src->height, 1);
+  gsize np = (gsize) src->width * src->height;
+  const float *a = tsr_image_plane (src, 0), *b = tsr_image_plane (src, 1), *c = tsr_image_plane (src, 2);
+  for (gsize k = 0; k < np; k++)
+    o->data[k] = (a[k] + b[k] + c[k]) * (1.0f / 3.0f);
+  memcpy (o->mask, src->mask, np);
+  return o;
+}
+
+static int
+smooth_size (int n)
+{
+  for (;; n++)
+    {
+      int m = n;
+      for (int p = 2; p <= 7; p++)
+        while (m % p == 0)
+          m /= p;
+      if (m == 1)
+        return n;
+    }
+}
+
+/* out = v ∗ h (h: (2 hr + 1)², centred; v zero outside W × H), by FFT */
+static void
+fft_convolve (const float *v, int W, int H, const float *h, int hr, float *out)
+{
+  int nw = smooth_size (W + 2 * hr), nh = smooth_size (H + 2 * hr), nc = nw / 2 + 1;
+  float *a = fftwf_alloc_real ((gsize) nw * nh), *b = fftwf_alloc_real ((gsize) nw * nh);
+  fftwf_complex *A = fftwf_alloc_complex ((gsize) nc * nh), *B = fftwf_alloc_complex ((gsize) nc * nh);
+  tsr_fftw_lock ();
+  fftwf_plan pa = fftwf_plan_dft_r2c_2d (nh, nw, a, A, FFTW_ESTIMATE);
+  fftwf_plan pb = fftwf_plan_dft_r2c_2d (nh, nw, b, B, FFTW_ESTIMATE);
+  fftwf_plan pi = fftwf_plan_dft_c2r_2d (nh, nw, A, a, FFTW_ESTIMATE);
+  tsr_fftw_unlock ();
+  memset (a, 0, sizeof (float) * nw * nh);
+  memset (b, 0, sizeof (float) * nw * nh);
+  for (int y = 0; y < H; y++)
+    memcpy (a + (gsize) y * nw, v + (gsize) y * W, sizeof (float) * W);
+  int S = 2 * hr + 1;
+  for (int y = 0; y < S; y++)
+    for (int x = 0; x < S; x++)
+      b[(gsize) ((y - hr + nh) % nh) * nw + (x - hr + nw) % nw] = h[y * S + x];
+  fftwf_execute (pa);
+  fftwf_execute (pb);
+  float sc = 1.0f / ((float) nw * nh);
+  for (gsize k = 0; k < (gsize) nc * nh; k++)
+    {
+      float re = A[k][0] * B[k][0] - A[k][1] * B[k][1], im = A[k][0] * B[k][1] + A[k][1] * B[k][0];
+      A[k][0] = re * sc;
+      A[k][1] = im * sc;
+    }
+  fftwf_execute (pi);
+  for (int y = 0; y < H; y++)
+    memcpy (out + (gsize) y * W, a + (gsize) y * nw, sizeof (float) * W);
+  tsr_fftw_lock ();
+  fftwf_destroy_plan (pa);
+  fftwf_destroy_plan (pb);
+  fftwf_destroy_plan (pi);
+  tsr_fftw_unlock ();
+  fftwf_free (a);
+  fftwf_free (b);
+  fftwf_free (A);
+  fftwf_free (B);
+}
+
+/* The mean stack's PSF of one channel: the average of the used frames' PSFs (image grid);
+ * colour c = 0…2 of the colour PSFs, or −1: the luminance (data) PSF. NULL when a frame has
+ * none. */
+static float *
+mean_stack_psf (const Job *j, int c, int *rad)
+{
+  int R = 0;
+  for (guint u = 0; u < j->nu; u++)
+    {
+      const DFrame *f = &j->frames[j->used[u]];
+      const TsrPsf *p = c < 0 ? f->psf[0] : f->cpsf[c];
+      if (!p)
+        return NULL;
+      R = MAX (R, p->radius / MAX (p->oversample, 1));
+    }
+  int S = 2 * R + 1;
+  float *h = g_new0 (float, (gsize) S * S);
+  for (guint u = 0; u < j->nu; u++)
+    {
+      const DFrame *f = &j->frames[j->used[u]];
+      const TsrPsf *p0 = c < 0 ? f->psf[0] : f->cpsf[c];
+      TsrPsf *p = p0->oversample != 1 ? tsr_psf_resample (p0, 1) : tsr_psf_copy (p0);
+      double sum = 0;
+      for (int k = 0; k < p->size * p->size; k++)
+        sum += p->data[k];
+      int o = R - p->radius;
+      for (int y = 0; y < p->size; y++)
+        for (int x = 0; x < p->size; x++)
+          if (y + o >= 0 && x + o >= 0 && y + o < S && x + o < S)
+            h[(gsize) (y + o) * S + x + o] += (float) (p->data[y * p->size + x] / (sum * j->nu));
+      tsr_psf_free (p);
+    }
+  *rad = R;
+  return h;
+}
+
+/* The local background of a plane: medians of B × B blocks (valid pixels), bilinear between the
+ * block centres. */
+static void
+block_background (const float *v, const guint8 *m, int W, int H, int B, float *out)
+{
+  int nbx = MAX (1, (W + B - 1) / B), nby = MAX (1, (H + B - 1) / B);
+  float *med = g_new (float, (gsize) nbx * nby), *tmp = g_new (float, (gsize) B * B);
+  for (int by = 0; by < nby; by++)
+    for (int bx = 0; bx < nbx; bx++)
+      {
+        guint n = 0;
+        for (int y = by * B; y < MIN (H, (by + 1) * B); y++)
+          for (int x = bx * B; x < MIN (W, (bx + 1) * B); x++)
+            if (m[(gsize) y * W + x])
+              tmp[n++] = v[(gsize) y * W + x];
+        med[by * nbx + bx] = n >= 8 ? tsr_median_inplace (tmp, n) : NAN;
+      }
+  /* empty blocks: the median of the others */
+  {
+    float *all = g_new (float, (gsize) nbx * nby);
+    guint na = 0;
+    for (int i = 0; i < nbx * nby; i++)
+      if (isfinite (med[i]))
+        all[na++] = med[i];
+    float fill = na ? tsr_median_inplace (all, na) : 0.0f;
+    for (int i = 0; i < nbx * nby; i++)
+      if (!isfinite (med[i]))
+        med[i] = fill;
+    g_free (all);
+  }
+  for (int y = 0; y < H; y++)
+    {
+      double gy = CLAMP ((y + 0.5) / B - 0.5, 0.0, nby - 1.0);
+      int y0 = MIN ((int) gy, nby - 1), y1 = MIN (y0 + 1, nby - 1);
+      double ty = gy - y0;
+      for (int x = 0; x < W; x++)
+        {
+          double gx = CLAMP ((x + 0.5) / B - 0.5, 0.0, nbx - 1.0);
+          int x0 = MIN ((int) gx, nbx - 1), x1 = MIN (x0 + 1, nbx - 1);
+          double tx = gx - x0;
+          out[(gsize) y * W + x] = (float) ((1 - ty) * ((1 - tx) * med[y0 * nbx + x0] + tx * med[y0 * nbx + x1])
+                                            + ty * ((1 - tx) * med[y1 * nbx + x0] + tx * med[y1 * nbx + x1]));
+        }
+    }
+  g_free (med);
+  g_free (tmp);
+}
+
+/* The colour maps on the reference grid: b_L, b_c and K_c (they do not depend on the latent:
+ * computed once, applied to every shown iterate and to the result). */
+typedef struct
+{
+  int W, H;
+  float *bl;      /* W × H */
+  float *bc;      /* 3 × W × H */
+  float *K;       /* 3 × W × H */
+} ColourMaps;
+
+static void
+colour_maps_free (ColourMaps *m)
+{
+  if (!m)
+    return;
+  g_free (m->bl);
+  g_free (m->bc);
+  g_free (m->K);
+  g_free (m);
+}
+
+/* c = b_c + (L − b_L) · K_c into a three-channel image of L's size (super-resolution: the maps'
+ * pixel under each fine sample) */
+static void
+colour_apply (const ColourMaps *m, const TsrImage *L, TsrImage *out)
+{
+  int W = m->W, H = m->H, r = MAX (1, L->width / W);
+  gsize n = (gsize) W * H, nl = (gsize) L->width * L->height;
+  memcpy (out->mask, L->mask, nl);
+  const float *lv = tsr_image_plane (L, 0);
+  for (int c = 0; c < 3; c++)
+    {
+      const float *bcc = m->bc + (gsize) c * n, *K = m->K + (gsize) c * n;
+      float *o = tsr_image_plane (out, c);
+      for (int y = 0; y < L->height; y++)
+        for (int x = 0; x < L->width; x++)
+          {
+            gsize k = (gsize) y * L->width + x, q = (gsize) MIN (y / r, H - 1) * W + MIN (x / r, W - 1);
+            o[k] = L->mask[k] ? bcc[q] + (lv[k] - m->bl[q]) * K[q] : 0.0f;
+          }
+    }
+}
+
+static ColourMaps *
+colour_maps_new (const Job *j, const TsrImage *meanL, const TsrImage *mean3, double fwhm)
+{
+  int W = meanL->width, H = meanL->height;
+  gsize n = (gsize) W * H;
+  /* the sky noise of the mean L: neighbour differences, 1.4826 MAD / √2, on a subsample */
+  const float *ml = tsr_image_plane (meanL, 0);
+  gsize step = MAX ((gsize) 1, n / 200000) | 1;
+  float *d = g_new (float, n / step + 1);
+  guint nd = 0;
+  for (gsize k = 0; k + 1 < n; k += step)
+    if (meanL->mask[k] && meanL->mask[k + 1] && (k + 1) % W)
+      d[nd++] = ml[k + 1] - ml[k];
+  double noise = 0;
+  if (nd > 16)
+    {
+      float med = tsr_median_inplace (d, nd);
+      noise = TSR_MAD_TO_SIGMA * tsr_mad_inplace (d, nd, med) / G_SQRT2;
+    }
+  g_free (d);
+  /* the sources above the local background (32 px block medians) */
+  int B = 32;
+  float *bl = g_new (float, n), *bc = g_new (float, (gsize) 3 * n), *dl = g_new (float, n), *dv = g_new (float, n);
+  float *num = g_new (float, n), *den = g_new (float, n);
+  block_background (ml, meanL->mask, W, H, B, bl);
+  for (gsize k = 0; k < n; k++)
+    dl[k] = meanL->mask[k] ? ml[k] - bl[k] : 0.0f;
+  int rl = 0;
+  float *hl = mean_stack_psf (j, -1, &rl);
+  float *Kall = g_new (float, (gsize) 3 * n);
+  for (int c = 0; c < 3; c++)
+    {
+      const float *mc = tsr_image_plane (mean3, c);
+      float *bcc = bc + (gsize) c * n;
+      block_background (mc, meanL->mask, W, H, B, bcc);
+      for (gsize k = 0; k < n; k++)
+        dv[k] = meanL->mask[k] ? mc[k] - bcc[k] : 0.0f;
+      /* cross-convolution: c ∗ h_L and L ∗ h_c have one PSF (h_c ∗ h_L), so their ratio is a
+       * point source's flux ratio at every radius */
+      int rc = 0;
+      float *hc = hl ? mean_stack_psf (j, c, &rc) : NULL;
+      double hn2 = 0;
+      if (hc)
+        {
+          /* then both smoothed by one Gaussian (σ = 2 FWHM), which keeps their PSFs equal */
+          double fw = isfinite (fwhm) && fwhm > 0.5 ? fwhm : 3.0;
+          double sg = 2.0 * fw;
+          int rg = (int) ceil (3 * sg), rr = rg + MAX (rc, rl), sz = 2 * rr + 1;
+          float *k2 = g_new0 (float, (gsize) sz * sz);
+          for (int pass = 0; pass < 2; pass++)
+            {
+              const float *h1 = pass ? hc : hl;
+              int r1 = pass ? rc : rl;
+              /* k2 = h1 ∗ Gaussian (direct: both small) */
+              memset (k2, 0, sizeof (float) * sz * sz);
+              double gs = 0;
+              for (int y = -rg; y <= rg; y++)
+                for (int x = -rg; x <= rg; x++)
+                  gs += exp (-0.5 * (x * x + y * y) / (sg * sg));
+              for (int y = -r1; y <= r1; y++)
+                for (int x = -r1; x <= r1; x++)
+                  {
+                    float hv = h1[(y + r1) * (2 * r1 + 1) + x + r1];
+                    if (hv == 0)
+                      continue;
+                    for (int v = -rg; v <= rg; v++)
+                      for (int u = -rg; u <= rg; u++)
+                        {
+                          int yy = y + v, xx = x + u;
+                          if (abs (yy) > rr || abs (xx) > rr)
+                            continue;
+                          k2[(yy + rr) * sz + xx + rr] += (float) (hv * exp (-0.5 * (u * u + v * v) / (sg * sg)) / gs);
+                        }
+                  }
+              if (pass)
+                {
+                  fft_convolve (dl, W, H, k2, rr, den);
+                  for (int k = 0; k < sz * sz; k++)
+                    hn2 += (double) k2[k] * k2[k];
+                }
+              else
+                fft_convolve (dv, W, H, k2, rr, num);
+            }
+          g_free (k2);
+        }
+      else   /* no PSFs: a 5 × 5 box for both */
+        {
+          memcpy (num, dv, sizeof (float) * n);
+          memcpy (den, dl, sizeof (float) * n);
+          hn2 = 1.0 / 25;
+          for (int pass = 0; pass < 2; pass++)
+            {
+              float *src = pass ? den : num;
+              float *tmp2 = g_new (float, n);
+              for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                  {
+                    double a = 0;
+                    for (int yy = MAX (0, y - 2); yy <= MIN (H - 1, y + 2); yy++)
+                      for (int xx = MAX (0, x - 2); xx <= MIN (W - 1, x + 2); xx++)
+                        a += src[(gsize) yy * W + xx];
+                    tmp2[(gsize) y * W + x] = (float) (a / 25);
+                  }
+              memcpy (src, tmp2, sizeof (float) * n);
+              g_free (tmp2);
+            }
+        }
+      g_free (hc);
+      /* ε: 3 × the noise of den; K0: the colour of everything well above it */
+      double eps = 3.0 * noise * sqrt (hn2), e2 = eps * eps;
+      double ta = 0, tb = 0;
+      for (gsize k = 0; k < n; k++)
+        if (den[k] > 10 * eps)
+          ta += den[k], tb += num[k];
+      double K0 = ta > 0 && tb > 0 ? tb / ta : 1.0;
+      float *Kc = Kall + (gsize) c * n;
+      for (gsize k = 0; k < n; k++)
+        Kc[k] = (float) (((double) num[k] * den[k] + e2 * K0) / ((double) den[k] * den[k] + e2));
+    }
+  g_free (hl);
+  g_free (dl);
+  g_free (dv);
+  g_free (num);
+  g_free (den);
+  ColourMaps *m = g_new0 (ColourMaps, 1);
+  m->W = W;
+  m->H = H;
+  m->bl = bl;   /* the background in the mean stack's colour, the sources in theirs */
+  m->bc = bc;
+  m->K = Kall;
+  return m;
+}
+
+/* ---------------------------------------------------------------------------------------
  * Photometric anchor (deconv.flux_anchor)
  *
  * The latent's flux unit is fixed by the reference frame through the fitted scales (the
@@ -1204,7 +1557,10 @@ job_clear (Job *j)
         g_unlink (f->path);
       g_free (f->path);
       for (int c = 0; c < 3; c++)
-        tsr_psf_free (f->psf[c]);
+        {
+          tsr_psf_free (f->psf[c]);
+          tsr_psf_free (f->cpsf[c]);
+        }
     }
   g_free (j->frames);
   if (j->stage_dir)
@@ -1441,6 +1797,17 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       j->cfa = TSR_CFA_NONE;
       j->Cd = 3;
     }
+  else if (j->cfa != TSR_CFA_NONE && dp->color == TSR_DECONV_COLOR_LUMINANCE)
+    {
+      /* staged: R, G, B of the demosaiced frame warped (the colour mean stack), L = (R + G + B)
+       * / 3 as native samples; one latent, fitted to L */
+      j->demosaic = TRUE;
+      j->luminance = TRUE;
+      j->cfa = TSR_CFA_NONE;
+      j->Cd = 3;
+      j->C = 1;
+    }
+  j->Cn = j->luminance ? 1 : j->Cd;
   j->r = dp->sr;
   j->n_frames = tsr_session_n_frames (s);
   j->frames = g_new0 (DFrame, j->n_frames);
@@ -1553,6 +1920,17 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       job_clear (j);
       return NULL;
     }
+  /* luminance mode: the solve sees L (plane 0) only; the colour mean stack and seed are kept
+   * for the colours and the saturated cores */
+  g_autoptr (TsrImage) mean_rgb = NULL;
+  g_autoptr (TsrImage) seed_rgb = NULL;
+  if (j->luminance)
+    {
+      mean_rgb = mean;
+      seed_rgb = seed;
+      mean = luminance_image (mean_rgb);
+      seed = luminance_image (seed_rgb);
+    }
   TsrDeconvResult *res = g_new0 (TsrDeconvResult, 1);
   for (int c = 0; c < 3; c++)
     res->flux_anchor[c] = 1.0;
@@ -1577,6 +1955,13 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   else if (dp->seed == TSR_DECONV_SEED_TBQR)
     {
       TsrImage *ts = tbqr_seed (j, progress, progress_data, cancellable, error);
+      if (ts && j->luminance && ts->channels == 3)
+        {
+          /* the latent is L: the TBQR result's luminance */
+          TsrImage *tl = luminance_image (ts);
+          tsr_image_unref (ts);
+          ts = tl;
+        }
       if (!ts || ts->width != j->W || ts->height != j->H || ts->channels != j->C)
         {
           if (ts)
@@ -2093,6 +2478,9 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   gint64 t1 = g_get_monotonic_time ();
   res->stats = g_array_new (FALSE, FALSE, sizeof (TsrDeconvIterStats));
   TsrImage *view = tsr_image_new (r * j->W, r * j->H, j->C);
+  /* luminance mode: the colour maps once, and a colour image for the shown iterates */
+  ColourMaps *cmaps = j->luminance ? colour_maps_new (j, mean, mean_rgb, res->median_fwhm) : NULL;
+  TsrImage *view3 = cmaps && iter_func ? tsr_image_new (r * j->W, r * j->H, 3) : NULL;
   Worker **workers = g_new0 (Worker *, n_threads);
   for (guint i = 0; i < n_threads; i++)
     workers[i] = worker_new (j);
@@ -2240,7 +2628,9 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       if (iter_func)
         {
           latent_image (j, cur, mean, view);
-          if (!iter_func (view, &st, iter_data))
+          if (view3)
+            colour_apply (cmaps, view, view3);
+          if (!iter_func (view3 ? view3 : view, &st, iter_data))
             {
               g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, _("Deconvolution stopped"));
               failed = TRUE;
@@ -2298,10 +2688,13 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
           j->error = NULL;
         }
       tsr_image_unref (view);
+      g_clear_pointer (&view3, tsr_image_unref);
+      colour_maps_free (cmaps);
       tsr_deconv_result_free (res);
       job_clear (j);
       return NULL;
     }
+  g_clear_pointer (&view3, tsr_image_unref);
   latent_image (j, j->momentum ? j->x_cur : j->x_old, mean, view);
   {
     /* saturated stars left as the frames recorded them (tsr-deconv-stage.c) */
@@ -2310,6 +2703,26 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     if (dp->flux_anchor)
       res->n_anchor_stars = flux_anchor (j, mean, cores, res->median_fwhm, view, res->flux_anchor, &res->anchor_ratio,
                                          &res->anchor_se);
+    if (j->luminance)
+      {
+        /* the colours from the (anchored) L: the result, mean stack and seed become RGB */
+        TsrImage *v3 = tsr_image_new (view->width, view->height, 3);
+        colour_apply (cmaps, view, v3);
+        colour_maps_free (cmaps);
+        cmaps = NULL;
+        tsr_image_unref (view);
+        view = v3;
+        tsr_image_unref (res->mean);
+        res->mean = mean = g_steal_pointer (&mean_rgb);
+        tsr_image_unref (res->seed);
+        res->seed = g_steal_pointer (&seed_rgb);
+        res->channels = 3;
+        for (int c = 1; c < 3; c++)
+          if (!res->median_psf[c] && res->median_psf[0])
+            res->median_psf[c] = tsr_psf_copy (res->median_psf[0]);
+        for (int c = 1; c < 3; c++)
+          res->flux_anchor[c] = res->flux_anchor[0];
+      }
     tsr_deconv_blend_saturated (cores, isfinite (res->median_fwhm) ? res->median_fwhm : 3.0, res->seed, view);
     res->n_saturated_cores = cores->len;
   }
@@ -2334,7 +2747,9 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       tsr_deconv_scale_wcs (hd, r);
     tsr_header_set_bool (hd, "MFDECONV", TRUE, "multi-frame robust deconvolution");
     tsr_header_set_string (hd, "MF_COLOR",
-                           j->cfa != TSR_CFA_NONE ? "cfa-sites" : (j->demosaic ? "demosaiced" : (j->C == 3 ? "rgb" : "mono")),
+                           j->cfa != TSR_CFA_NONE ? "cfa-sites"
+                           : j->luminance         ? "luminance"
+                                                  : (j->demosaic ? "demosaiced" : (j->C == 3 ? "rgb" : "mono")),
                            "colour handling");
     tsr_header_set_string (hd, "MF_RHO", j->huber ? "huber" : "l2", "loss");
     tsr_header_set_double (hd, "MF_HDEL", dp->delta, "Huber delta (<0: auto, |d|*1.4826*MAD)");

@@ -354,6 +354,94 @@ tsr_psf_wing_radius (double fwhm)
   return CLAMP ((int) ceil (5.0 * fwhm), 8, 40);
 }
 
+/* The wings of a stacked PSF (stack: size × size, size = 2R + 1, centre (R, R), per unit
+ * flux; freed here) and the PSF cut where they hold `enclosed`. */
+static TsrPsf *
+psf_with_wings (float *stack, int R, int oversample, double fwhm, double enclosed, guint used)
+{
+  int size = 2 * R + 1;
+  /* The wings. Far from the core the per-sample median of a dozen normalised stamps is noise
+   * plus what the stamps' sky estimates got wrong (neighbours, nebulosity): cutting where the
+   * stack's own encircled energy reaches `enclosed` cut at 1.5 FWHM and lost 4–6 % of the
+   * light (a bright ring and a moat round every bright star in the deconvolution). So: fit
+   * A·(1 + r²/α²)^−β + c to the stack's azimuthal mean profile over the whole stamp (A, c
+   * linear; α, β on a grid; annuli weighted by their sample count), keep the stack within
+   * 2 FWHM of the centre (its offset c removed), take the model beyond, and cut where the
+   * model holds `enclosed` of its total (at most the stamp radius). */
+  int na = R + 2;
+  double *prof = g_new0 (double, na), *cnt = g_new0 (double, na);
+  for (int j = 0; j < size; j++)
+    for (int i = 0; i < size; i++)
+      {
+        double d = hypot (i - R, j - R) / oversample;
+        int a = (int) floor (d * oversample + 0.5);
+        if (a <= R)
+          {
+            prof[a] += stack[(gsize) j * size + i];
+            cnt[a]++;
+          }
+      }
+  for (int a = 0; a <= R; a++)
+    prof[a] = cnt[a] > 0 ? prof[a] / cnt[a] : 0;
+  double best = INFINITY, bA = 0, bc = 0, balpha = fwhm, bbeta = 3;
+  int a0 = (int) ceil (1.0 * fwhm * oversample);   /* the wings: the core (pixel aperture, field ellipticity) is the stack's */
+  double blo = 1.5, bhi = 8.0;
+  for (double beta = blo; beta <= bhi + 1e-4; beta += 0.125)
+    for (double fs = 0.70; fs <= 1.30001; fs += 0.02)
+      {
+        double alpha = fs * fwhm / (2.0 * sqrt (pow (2.0, 1.0 / beta) - 1.0));
+        double S = 0, Sm = 0, Smm = 0, Sy = 0, Smy = 0;
+        for (int a = a0; a <= R; a++)
+          {
+            double r = (double) a / oversample, m = pow (1 + r * r / (alpha * alpha), -beta), w = cnt[a];
+            S += w, Sm += w * m, Smm += w * m * m, Sy += w * prof[a], Smy += w * m * prof[a];
+          }
+        double det = S * Smm - Sm * Sm;
+        if (!(det > 0))
+          continue;
+        double A = (S * Smy - Sm * Sy) / det, c = (Sy - A * Sm) / S;
+        double chi = 0;
+        for (int a = a0; a <= R; a++)
+          {
+            double r = (double) a / oversample, e = prof[a] - A * pow (1 + r * r / (alpha * alpha), -beta) - c;
+            chi += cnt[a] * e * e;
+          }
+        if (A > 0 && chi < best)
+          best = chi, bA = A, bc = c, balpha = alpha, bbeta = beta;
+      }
+  g_free (prof);
+  g_free (cnt);
+  int rj = (int) ceil (2.5 * fwhm * oversample);   /* stack inside, model outside */
+  /* the model's enclosed energy: 1 − (1 + r²/α²)^(1−β) (continuous, per unit A·π α²/(β − 1)) */
+  double rmod = balpha * sqrt (pow (1 - enclosed, 1.0 / (1 - bbeta)) - 1);
+  int rcut = CLAMP ((int) ceil (rmod * oversample) + oversample, rj, R);
+  if (!(bA > 0))
+    bc = 0, rcut = MIN (rj, R);
+  TsrPsf *p = psf_alloc (rcut, oversample);
+  for (int j = 0; j < p->size; j++)
+    for (int i = 0; i < p->size; i++)
+      {
+        double d = hypot (i - rcut, j - rcut);
+        double v = 0;
+        if (d <= rcut + 0.5)
+          {
+            /* stack within 1.5 FWHM, model beyond 2.5 FWHM, a smooth blend between (a step
+             * in the PSF would ring in the deconvolution at its radius) */
+            double st = stack[(gsize) (j + R - rcut) * size + (i + R - rcut)] - bc;
+            double rr = d / oversample, t = bA > 0 ? CLAMP ((rr / fwhm - 1.5), 0.0, 1.0) : 0.0;
+            double wb = t * t * (3 - 2 * t);
+            v = (1 - wb) * st + (wb > 0 ? wb * bA * pow (1 + rr * rr / (balpha * balpha), -bbeta) : 0);
+          }
+        p->data[(gsize) j * p->size + i] = (float) v;
+      }
+  g_free (stack);
+  normalise (p);
+  p->from_stars = TRUE;
+  p->n_stars = used;
+  p->fwhm = tsr_psf_measure_fwhm (p);
+  return p;
+}
+
 TsrPsf *
 tsr_psf_from_stamps_full (const float *plane, const guint8 *mask, int width, int height,
                           const double *x, const double *y, guint n, double fwhm, int oversample,
@@ -462,86 +550,261 @@ tsr_psf_from_stamps_full (const float *plane, const guint8 *mask, int width, int
     }
   g_free (col);
   g_free (vals);
-  /* The wings. Far from the core the per-sample median of a dozen normalised stamps is noise
-   * plus what the stamps' sky estimates got wrong (neighbours, nebulosity): cutting where the
-   * stack's own encircled energy reaches `enclosed` cut at 1.5 FWHM and lost 4–6 % of the
-   * light (a bright ring and a moat round every bright star in the deconvolution). So: fit
-   * A·(1 + r²/α²)^−β + c to the stack's azimuthal mean profile over the whole stamp (A, c
-   * linear; α, β on a grid; annuli weighted by their sample count), keep the stack within
-   * 2 FWHM of the centre (its offset c removed), take the model beyond, and cut where the
-   * model holds `enclosed` of its total (at most the stamp radius). */
-  int na = R + 2;
-  double *prof = g_new0 (double, na), *cnt = g_new0 (double, na);
+  return psf_with_wings (stack, R, oversample, fwhm, enclosed, used);
+}
+
+/* Solve the leading n × n block of S x = r (Gaussian elimination, partial pivoting); FALSE
+ * when singular. */
+static gboolean
+solve_small (const double S[6][6], const double r[6], int n, double x[6])
+{
+  double A[6][7];
+  for (int i = 0; i < n; i++)
+    {
+      for (int k = 0; k < n; k++)
+        A[i][k] = S[i][k];
+      A[i][n] = r[i];
+    }
+  double scale = 0;
+  for (int i = 0; i < n; i++)
+    scale = MAX (scale, fabs (A[i][i]));
+  for (int c = 0; c < n; c++)
+    {
+      int piv = c;
+      for (int i = c + 1; i < n; i++)
+        if (fabs (A[i][c]) > fabs (A[piv][c]))
+          piv = i;
+      if (!(fabs (A[piv][c]) > 1e-12 * MAX (scale, 1e-300)))
+        return FALSE;
+      if (piv != c)
+        for (int k = 0; k <= n; k++)
+          {
+            double t = A[c][k];
+            A[c][k] = A[piv][k];
+            A[piv][k] = t;
+          }
+      for (int i = c + 1; i < n; i++)
+        {
+          double f = A[i][c] / A[c][c];
+          for (int k = c; k <= n; k++)
+            A[i][k] -= f * A[c][k];
+        }
+    }
+  for (int i = n - 1; i >= 0; i--)
+    {
+      double v = A[i][n];
+      for (int k = i + 1; k < n; k++)
+        v -= A[i][k] * x[k];
+      x[i] = v / A[i][i];
+    }
+  return TRUE;
+}
+
+/* One colour's own mosaic sites: every sample (its offset from the star's centre, its value
+ * per unit of the star's flux) of every star goes into one pool; each grid sample of the PSF
+ * is a local quadratic fit (tricube weights within 1 px) to the pooled samples round its
+ * offset, refitted once without the samples beyond 4 robust σ of the first fit (neighbours,
+ * cosmic rays). No interpolation of the mosaic: the red PSF is the red sites' blur. */
+typedef struct
+{
+  float dx, dy, v;
+} SiteSample;
+
+TsrPsf *
+tsr_psf_from_sites (const float *plane, const guint8 *mask, int width, int height, TsrCfa cfa, int colour,
+                    const double *x, const double *y, guint n, double fwhm, int oversample, guint min_stars,
+                    double enclosed)
+{
+  if (cfa == TSR_CFA_NONE || colour < 0)
+    return tsr_psf_from_stamps_full (plane, mask, width, height, x, y, n, fwhm, oversample, min_stars, enclosed);
+  oversample = MAX (oversample, 1);
+  int Rs = tsr_psf_wing_radius (fwhm);
+  int ring0 = Rs + 1, ring1 = Rs + 5;
+  int R = Rs * oversample, size = 2 * R + 1;
+  gsize nb = (gsize) size * size;
+  /* the fraction of the sites that have this colour: the lattice sum × 1/frac is the flux */
+  int nsite = 0;
+  for (int yy = 0; yy < 2; yy++)
+    for (int xx = 0; xx < 2; xx++)
+      nsite += tsr_cfa_color (cfa, xx, yy) == colour;
+  if (nsite == 0)
+    return NULL;
+  double frac = nsite / 4.0;
+  GArray *pool = g_array_new (FALSE, FALSE, sizeof (SiteSample));
+  gsize ntmp = (gsize) (2 * ring1 + 1) * (2 * ring1 + 1);
+  float *tmp = g_new (float, ntmp);
+  guint used = 0;
+  for (guint s = 0; s < n; s++)
+    {
+      double cx = x[s], cy = y[s];
+      if (!isfinite (cx) || !isfinite (cy))
+        continue;
+      int ix = (int) floor (cx + 0.5), iy = (int) floor (cy + 0.5);
+      if (ix - ring1 < 0 || iy - ring1 < 0 || ix + ring1 >= width || iy + ring1 >= height)
+        continue;
+      guint nt = 0;
+      gboolean ok = TRUE;
+      for (int yy = iy - ring1; yy <= iy + ring1 && ok; yy++)
+        for (int xx = ix - ring1; xx <= ix + ring1; xx++)
+          {
+            gsize k = (gsize) yy * width + xx;
+            double d = hypot (xx - cx, yy - cy);
+            if (!mask[k])
+              {
+                if (d <= Rs + 1)
+                  {
+                    ok = FALSE;
+                    break;
+                  }
+                continue;
+              }
+            if (tsr_cfa_color (cfa, xx, yy) == colour && d >= ring0 && d <= ring1)
+              tmp[nt++] = plane[k];
+          }
+      if (!ok || nt < 8)
+        continue;
+      float bg = tsr_median_inplace (tmp, nt);
+      double flux = 0;
+      guint first = pool->len;
+      for (int yy = iy - Rs - 1; yy <= iy + Rs + 1; yy++)
+        for (int xx = ix - Rs - 1; xx <= ix + Rs + 1; xx++)
+          {
+            if (tsr_cfa_color (cfa, xx, yy) != colour)
+              continue;
+            double dx = xx - cx, dy = yy - cy;
+            if (dx * dx + dy * dy > (Rs + 0.5) * (Rs + 0.5))
+              continue;
+            float v = plane[(gsize) yy * width + xx] - bg;
+            flux += v;
+            SiteSample q = { (float) dx, (float) dy, v };
+            g_array_append_val (pool, q);
+          }
+      flux /= frac;
+      if (!(flux > 0))
+        {
+          g_array_set_size (pool, first);
+          continue;
+        }
+      for (guint i = first; i < pool->len; i++)
+        g_array_index (pool, SiteSample, i).v = (float) (g_array_index (pool, SiteSample, i).v / flux);
+      used++;
+    }
+  g_free (tmp);
+  if (used < MAX (min_stars, 1u))
+    {
+      g_array_free (pool, TRUE);
+      return NULL;
+    }
+  /* the samples by the image pixel cell of their offset, for the neighbour search */
+  int cw = 2 * Rs + 5;   /* cells −Rs−2 … Rs+2 */
+  guint *start = g_new0 (guint, (gsize) cw * cw + 1);
+  const SiteSample *ps = (const SiteSample *) pool->data;
+  guint np = pool->len;
+  guint *cell = g_new (guint, np);
+  for (guint i = 0; i < np; i++)
+    {
+      int ccx = CLAMP ((int) floor (ps[i].dx + 0.5) + Rs + 2, 0, cw - 1);
+      int ccy = CLAMP ((int) floor (ps[i].dy + 0.5) + Rs + 2, 0, cw - 1);
+      cell[i] = (guint) (ccy * cw + ccx);
+      start[cell[i] + 1]++;
+    }
+  for (int c = 0; c < cw * cw; c++)
+    start[c + 1] += start[c];
+  guint *order = g_new (guint, MAX (np, 1u)), *fill = g_memdup2 (start, sizeof (guint) * ((gsize) cw * cw + 1));
+  for (guint i = 0; i < np; i++)
+    order[fill[cell[i]]++] = i;
+  g_free (fill);
+  g_free (cell);
+  float *stack = g_new0 (float, nb);
+  const double h = 1.0;   /* kernel half-width, image px */
+  GArray *nbr = g_array_new (FALSE, FALSE, sizeof (guint));
+  float *rz = g_new (float, MAX (np, 1u));
   for (int j = 0; j < size; j++)
     for (int i = 0; i < size; i++)
       {
-        double d = hypot (i - R, j - R) / oversample;
-        int a = (int) floor (d * oversample + 0.5);
-        if (a <= R)
+        double ox = (double) (i - R) / oversample, oy = (double) (j - R) / oversample;
+        int ccx = (int) floor (ox + 0.5) + Rs + 2, ccy = (int) floor (oy + 0.5) + Rs + 2;
+        g_array_set_size (nbr, 0);
+        for (int b = ccy - 1; b <= ccy + 1; b++)
+          for (int a = ccx - 1; a <= ccx + 1; a++)
+            {
+              if (a < 0 || b < 0 || a >= cw || b >= cw)
+                continue;
+              for (guint t = start[b * cw + a]; t < start[b * cw + a + 1]; t++)
+                {
+                  const SiteSample *q = &ps[order[t]];
+                  if (hypot (q->dx - ox, q->dy - oy) < h)
+                    g_array_append_val (nbr, order[t]);
+                }
+            }
+        /* quadratic (6 terms; a linear fit's value at a peak sits ½ f''·⟨d²⟩ low: −5 … −8 %
+         * on the test's stars), linear where fewer than 12 samples are near */
+        double sol[6] = { 0 };
+        double lim = INFINITY;
+        gboolean have = FALSE;
+        for (int pass = 0; pass < 2; pass++)
           {
-            prof[a] += stack[(gsize) j * size + i];
-            cnt[a]++;
+            double S[6][6] = { { 0 } }, Rv[6] = { 0 };
+            guint m = 0;
+            for (guint t = 0; t < nbr->len; t++)
+              {
+                const SiteSample *q = &ps[g_array_index (nbr, guint, t)];
+                double ex = q->dx - ox, ey = q->dy - oy;
+                double f[6] = { 1, ex, ey, ex * ex, ex * ey, ey * ey };
+                if (pass == 1)
+                  {
+                    double e = 0;
+                    for (int a = 0; a < 6; a++)
+                      e += sol[a] * f[a];
+                    if (fabs (q->v - e) > lim)
+                      continue;
+                  }
+                double u = hypot (ex, ey) / h, w = 1 - u * u * u;
+                w = w * w * w;
+                for (int a = 0; a < 6; a++)
+                  {
+                    Rv[a] += w * f[a] * q->v;
+                    for (int b = 0; b < 6; b++)
+                      S[a][b] += w * f[a] * f[b];
+                  }
+                m++;
+              }
+            if (m == 0)
+              break;
+            double nsol[6] = { 0 };
+            int np6 = m >= 12 ? 6 : m >= 6 ? 3 : 1;
+            while (np6 > 1 && !solve_small (S, Rv, np6, nsol))
+              np6 = np6 == 6 ? 3 : 1;
+            if (np6 == 1)
+              {
+                memset (nsol, 0, sizeof nsol);
+                nsol[0] = Rv[0] / S[0][0];
+              }
+            memcpy (sol, nsol, sizeof sol);
+            have = TRUE;
+            guint nr = 0;
+            for (guint t = 0; t < nbr->len; t++)
+              {
+                const SiteSample *q = &ps[g_array_index (nbr, guint, t)];
+                double ex = q->dx - ox, ey = q->dy - oy;
+                double f[6] = { 1, ex, ey, ex * ex, ex * ey, ey * ey }, e = 0;
+                for (int a = 0; a < 6; a++)
+                  e += sol[a] * f[a];
+                rz[nr++] = (float) (q->v - e);
+              }
+            if (nr < 8)
+              break;
+            float med = tsr_median_inplace (rz, nr);
+            lim = 4.0 * TSR_MAD_TO_SIGMA * tsr_mad_inplace (rz, nr, med) + fabs (med);
           }
+        stack[(gsize) j * size + i] = have ? (float) sol[0] : 0.0f;
       }
-  for (int a = 0; a <= R; a++)
-    prof[a] = cnt[a] > 0 ? prof[a] / cnt[a] : 0;
-  double best = INFINITY, bA = 0, bc = 0, balpha = fwhm, bbeta = 3;
-  int a0 = (int) ceil (1.0 * fwhm * oversample);   /* the wings: the core (pixel aperture, field ellipticity) is the stack's */
-  double blo = 1.5, bhi = 8.0;
-  for (double beta = blo; beta <= bhi + 1e-4; beta += 0.125)
-    for (double fs = 0.70; fs <= 1.30001; fs += 0.02)
-      {
-        double alpha = fs * fwhm / (2.0 * sqrt (pow (2.0, 1.0 / beta) - 1.0));
-        double S = 0, Sm = 0, Smm = 0, Sy = 0, Smy = 0;
-        for (int a = a0; a <= R; a++)
-          {
-            double r = (double) a / oversample, m = pow (1 + r * r / (alpha * alpha), -beta), w = cnt[a];
-            S += w, Sm += w * m, Smm += w * m * m, Sy += w * prof[a], Smy += w * m * prof[a];
-          }
-        double det = S * Smm - Sm * Sm;
-        if (!(det > 0))
-          continue;
-        double A = (S * Smy - Sm * Sy) / det, c = (Sy - A * Sm) / S;
-        double chi = 0;
-        for (int a = a0; a <= R; a++)
-          {
-            double r = (double) a / oversample, e = prof[a] - A * pow (1 + r * r / (alpha * alpha), -beta) - c;
-            chi += cnt[a] * e * e;
-          }
-        if (A > 0 && chi < best)
-          best = chi, bA = A, bc = c, balpha = alpha, bbeta = beta;
-      }
-  g_free (prof);
-  g_free (cnt);
-  int rj = (int) ceil (2.5 * fwhm * oversample);   /* stack inside, model outside */
-  /* the model's enclosed energy: 1 − (1 + r²/α²)^(1−β) (continuous, per unit A·π α²/(β − 1)) */
-  double rmod = balpha * sqrt (pow (1 - enclosed, 1.0 / (1 - bbeta)) - 1);
-  int rcut = CLAMP ((int) ceil (rmod * oversample) + oversample, rj, R);
-  if (!(bA > 0))
-    bc = 0, rcut = MIN (rj, R);
-  TsrPsf *p = psf_alloc (rcut, oversample);
-  for (int j = 0; j < p->size; j++)
-    for (int i = 0; i < p->size; i++)
-      {
-        double d = hypot (i - rcut, j - rcut);
-        double v = 0;
-        if (d <= rcut + 0.5)
-          {
-            /* stack within 1.5 FWHM, model beyond 2.5 FWHM, a smooth blend between (a step
-             * in the PSF would ring in the deconvolution at its radius) */
-            double st = stack[(gsize) (j + R - rcut) * size + (i + R - rcut)] - bc;
-            double rr = d / oversample, t = bA > 0 ? CLAMP ((rr / fwhm - 1.5), 0.0, 1.0) : 0.0;
-            double wb = t * t * (3 - 2 * t);
-            v = (1 - wb) * st + (wb > 0 ? wb * bA * pow (1 + rr * rr / (balpha * balpha), -bbeta) : 0);
-          }
-        p->data[(gsize) j * p->size + i] = (float) v;
-      }
-  g_free (stack);
-  normalise (p);
-  p->from_stars = TRUE;
-  p->n_stars = used;
-  p->fwhm = tsr_psf_measure_fwhm (p);
-  return p;
+  g_free (rz);
+  g_array_free (nbr, TRUE);
+  g_free (order);
+  g_free (start);
+  g_array_free (pool, TRUE);
+  return psf_with_wings (stack, R, oversample, fwhm, enclosed, used);
 }
 
 static double

@@ -59,6 +59,14 @@ TsrPsf  *tsr_psf_from_stamps_full (const float *plane, const guint8 *mask, int w
                                    const double *x, const double *y, guint n, double fwhm,
                                    int oversample, guint min_stars, double enclosed);
 
+/* tsr_psf_from_stamps_full for one colour of a mosaic, from that colour's own sites only (no
+ * demosaicing): the samples of every star pooled by their offset from its centre, each PSF
+ * sample a robust local quadratic fit to them (1 px); the same sky, flux, wing model and cut.
+ * cfa = TSR_CFA_NONE or colour < 0: tsr_psf_from_stamps_full. */
+TsrPsf  *tsr_psf_from_sites (const float *plane, const guint8 *mask, int width, int height, TsrCfa cfa,
+                             int colour, const double *x, const double *y, guint n, double fwhm,
+                             int oversample, guint min_stars, double enclosed);
+
 /* Resample a PSF to another oversampling (bicubic), renormalised. */
 TsrPsf  *tsr_psf_resample (const TsrPsf *psf, int oversample);
 
