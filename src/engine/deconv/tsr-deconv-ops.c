@@ -185,6 +185,8 @@ tsr_conv_spectrum (TsrConvWork *w, const float *x, int lw, int lh, float *spec)
   r2c (w, (fftwf_complex *) spec);
 }
 
+static void forward_finish (TsrConvWork *w, int lw, int lh, float *y);
+
 void
 tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *kspec, int lw, int lh, float *y)
 {
@@ -196,6 +198,33 @@ tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *kspec, i
       w->spec[i][0] = a * c - b * d;
       w->spec[i][1] = a * d + b * c;
     }
+  forward_finish (w, lw, lh, y);
+}
+
+/* y (ow × oh) = Σ_k D(h_k ∗ x_k): the products summed in the spectrum, one inverse FFT */
+void
+tsr_conv_forward_spec_sum (TsrConvWork *w, const float *const *xspecs, const float *const *kspecs, int nk,
+                           int lw, int lh, float *y)
+{
+  const TsrConvPlan *p = w->plan;
+  memset (w->spec, 0, p->ncomplex * sizeof (fftwf_complex));
+  for (int k = 0; k < nk; k++)
+    {
+      const fftwf_complex *X = (const fftwf_complex *) xspecs[k], *K = (const fftwf_complex *) kspecs[k];
+      for (gsize i = 0; i < p->ncomplex; i++)
+        {
+          float a = X[i][0], b = X[i][1], c = K[i][0], d = K[i][1];
+          w->spec[i][0] += a * c - b * d;
+          w->spec[i][1] += a * d + b * c;
+        }
+    }
+  forward_finish (w, lw, lh, y);
+}
+
+static void
+forward_finish (TsrConvWork *w, int lw, int lh, float *y)
+{
+  const TsrConvPlan *p = w->plan;
   c2r (w);
   int r = p->r, rf = p->rf;
   int ow = (lw - 2 * rf) / r, oh = (lh - 2 * rf) / r;
@@ -280,6 +309,28 @@ tsr_conv_adjoint_accumulate (TsrConvWork *w, const float *kspec, const float *y,
       float c = K[i][0], d = -K[i][1], a = w->spec[i][0], b = w->spec[i][1];
       A[i][0] += wt * (a * c - b * d);
       A[i][1] += wt * (a * d + b * c);
+    }
+}
+
+/* accs[k] += weight · conj(K_k) · FFT(Dᵀ y) for k < nk: one FFT of y for all kernels */
+void
+tsr_conv_adjoint_accumulate_multi (TsrConvWork *w, const float *const *kspecs, int nk, const float *y, int lw,
+                                   int lh, double weight, float *const *accs)
+{
+  const TsrConvPlan *p = w->plan;
+  embed_valid (w, y, lw, lh);
+  r2c (w, w->spec);
+  float wt = (float) weight;
+  for (int k = 0; k < nk; k++)
+    {
+      const fftwf_complex *K = (const fftwf_complex *) kspecs[k];
+      fftwf_complex *A = (fftwf_complex *) accs[k];
+      for (gsize i = 0; i < p->ncomplex; i++)
+        {
+          float c = K[i][0], d = -K[i][1], a = w->spec[i][0], b = w->spec[i][1];
+          A[i][0] += wt * (a * c - b * d);
+          A[i][1] += wt * (a * d + b * c);
+        }
     }
 }
 

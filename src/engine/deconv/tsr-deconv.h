@@ -62,6 +62,12 @@ void  tsr_conv_spectrum (TsrConvWork *w, const float *x, int lw, int lh, float *
 /* y (ow × oh) = D(h ∗ x) from the latent's spectrum. */
 void  tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *kspec, int lw, int lh,
                              float *y);
+/* y (ow × oh) = Σ_k D(h_k ∗ x_k) from nk latent spectra and nk kernel spectra (one inverse FFT). */
+void  tsr_conv_forward_spec_sum (TsrConvWork *w, const float *const *xspecs, const float *const *kspecs, int nk,
+                                 int lw, int lh, float *y);
+/* accs[k] += weight · conj(K_k) · FFT(Dᵀ y) for k < nk (one FFT of y). */
+void  tsr_conv_adjoint_accumulate_multi (TsrConvWork *w, const float *const *kspecs, int nk, const float *y,
+                                         int lw, int lh, double weight, float *const *accs);
 /* acc += weight · conj(K) · FFT(Dᵀ y), y ow × oh. */
 void  tsr_conv_adjoint_accumulate (TsrConvWork *w, const float *kspec, const float *y, int lw, int lh,
                                    double weight, float *acc);

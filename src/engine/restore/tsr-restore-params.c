@@ -1,5 +1,6 @@
 /* tsr-restore-params.c — defaults and key table of the restoration's parameters. */
 #include "tsr-restore-params.h"
+#include "tsr-error.h"
 
 #include <glib/gi18n.h>
 #include <string.h>
@@ -46,6 +47,8 @@ static const TsrParamSpec specs[] = {
                   N_("Node spacing, in FWHMs, of a smooth map added to the latent that keeps faint diffuse light and lets the background dip below the fitted planes (0 = none)")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.chroma", chroma, 0, 100,
                   N_("Colour sessions: width, in FWHMs, of the window in which the mean stack's colour ratios are carried onto the restored luminance (0 = a luminance result)")),
+  TSR_KEY_INT (TsrRestoreParams, "restore.psf_regions", psf_regions, 1, 3,
+               N_("Field-varying PSF: each frame's PSF measured in a grid of this many regions per side and interpolated between their centres (1 = one PSF per frame)")),
   TSR_KEY_BOOL (TsrRestoreParams, "restore.blind", blind,
                 N_("Learn each frame's PSF along with the image, starting from the measured one (blind restoration)")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.blind_lr", blind_lr, 0, 10,
@@ -84,6 +87,7 @@ tsr_restore_params_init (TsrRestoreParams *p)
   p->psf_span = 2.0;
   p->diffuse = 20.0;
   p->chroma = 1.0;
+  p->psf_regions = 1;
   p->blind = FALSE;
   p->blind_lr = 0.03;
   p->mask_saturated = TRUE;
@@ -101,7 +105,15 @@ tsr_restore_params_specs (guint *n)
 gboolean
 tsr_restore_params_validate (const TsrRestoreParams *p, GError **error)
 {
-  return tsr_keys_check_ranges (specs, G_N_ELEMENTS (specs), p, error);
+  if (!tsr_keys_check_ranges (specs, G_N_ELEMENTS (specs), p, error))
+    return FALSE;
+  if (p->blind && p->psf_regions > 1)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("restore.blind learns one PSF per frame: set restore.psf_regions=1 with it"));
+      return FALSE;
+    }
+  return TRUE;
 }
 
 char *

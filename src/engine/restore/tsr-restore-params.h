@@ -38,6 +38,9 @@ typedef struct
   double chroma;         /* restore.chroma: colour sessions: σ, in median FWHMs, of the window in
                             which the mean stack's colour ratios are measured and carried onto
                             the luminance latent (1.0); 0 = a luminance result */
+  int psf_regions;       /* restore.psf_regions: g; each frame's PSF measured in g × g cells of
+                            the frame and interpolated bilinearly between the cells' centres in
+                            the decoder, ŷ = Σ_k f_k ∗ (w_k · x) (1 = one PSF per frame) (1) */
   gboolean blind;        /* restore.blind: learn each frame's PSF too (the paper's appendix A):
                             initialised from the measured one, kept non-negative with unit sum
                             (a softmax of learnable logits) (FALSE) */

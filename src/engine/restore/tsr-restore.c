@@ -31,6 +31,7 @@
 
 #define MIB ((gsize) 1024 * 1024)
 #define MAX_BRANCHES 4
+#define MAX_PSF_REGIONS 3
 static const int branch_k[MAX_BRANCHES] = { 3, 5, 9, 15 };
 
 typedef struct
@@ -43,6 +44,10 @@ typedef struct
   double plane[3];       /* background a + b x + c y */
   double rms, scale, fwhm;
   TsrPsf *psf;
+  /* restore.psf_regions = g > 1: the PSF of each of the g × g cells of the frame (row-major),
+   * from the stamps in that cell; the frame's psf (a copy) where a cell has too few */
+  TsrPsf *rpsf[MAX_PSF_REGIONS * MAX_PSF_REGIONS];
+  guint rpsf_stars[MAX_PSF_REGIONS * MAX_PSF_REGIONS];   /* stamps used (0: the fallback) */
   double cplane[3][3];   /* colour sessions: background plane of each channel */
   gboolean coloured;     /* its channels were added to Job.csum */
 } RFrame;
@@ -653,11 +658,16 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
    * models, interpolation blur included) */
   double xs[60], ys[60], sfw[60];
   guint ns = 0;
+  /* every isolated candidate (restore.psf_regions: the cells' stamps); the frame's PSF takes
+   * the first 60, as before the regions */
+#define MAX_CAND 600
+  double *cxs = g_new (double, MAX_CAND), *cys = g_new (double, MAX_CAND);
+  guint nc = 0;
   if (fr->stars)
     {
       guint nst = fr->stars->stars->len;
       double iso = 2.0 * (tsr_psf_size_for_fwhm (fwhm) / 2) + 2;
-      for (guint i = 0; i < nst && ns < 60; i++)
+      for (guint i = 0; i < nst && nc < MAX_CAND; i++)
         {
           const TsrStar *st = &g_array_index (fr->stars->stars, TsrStar, i);
           if (st->saturated || !(st->snr >= 20) || !isfinite (st->fwhm) || st->fwhm < 0.6 * fwhm
@@ -672,9 +682,15 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
             }
           if (isolated)
             {
-              tsr_transform_apply (&inv, st->x, st->y, &xs[ns], &ys[ns]);
-              sfw[ns] = st->fwhm;
-              ns++;
+              tsr_transform_apply (&inv, st->x, st->y, &cxs[nc], &cys[nc]);
+              if (ns < 60)
+                {
+                  xs[ns] = cxs[nc];
+                  ys[ns] = cys[nc];
+                  sfw[ns] = st->fwhm;
+                  ns++;
+                }
+              nc++;
             }
         }
     }
@@ -787,6 +803,54 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
           f->psf = tp;
         }
     }
+  /* restore.psf_regions (round 11): the field-varying PSF. Each g × g cell's PSF from the
+   * isolated stamps in it (a star belongs to the cell whose centre is nearest: the regular
+   * grid's cell), measured as the frame's; a cell with fewer than 5 usable stamps takes the
+   * frame's PSF. Not with the measurement hooks that replace the frame's PSF. */
+  int g = j->rp->psf_regions;
+  if (g > 1 && !g_getenv ("TSR_RESTORE_TRUE_PSF") && !g_getenv ("TSR_RESTORE_PSF_WIDEN"))
+    {
+      double *rx = g_new (double, nc + 1), *ry = g_new (double, nc + 1);
+      for (int c = 0; c < g * g; c++)
+        {
+          int gx = c % g, gy = c / g;
+          guint rn = 0;
+          for (guint q = 0; q < nc && rn < 60; q++)
+            {
+              int qx = CLAMP ((int) floor (cxs[q] * g / j->W), 0, g - 1);
+              int qy = CLAMP ((int) floor (cys[q] * g / j->H), 0, g - 1);
+              if (qx == gx && qy == gy)
+                {
+                  rx[rn] = cxs[q];
+                  ry[rn] = cys[q];
+                  rn++;
+                }
+            }
+          TsrPsf *cp = rn >= 5 ? tsr_psf_from_stamps_full (y, m, j->W, j->H, rx, ry, rn, fwhm, 1, 5, 0.995) : NULL;
+          f->rpsf_stars[c] = cp ? rn : 0;
+          f->rpsf[c] = cp ? cp : tsr_psf_copy (f->psf);
+        }
+      g_free (rx);
+      g_free (ry);
+      if (g_getenv ("TSR_RESTORE_DIAG"))
+        {
+          GString *ds = g_string_new (NULL);
+          for (int c = 0; c < g * g; c++)
+            {
+              double e4 = 0;
+              const TsrPsf *q = f->rpsf[c];
+              for (int yy = -q->radius; yy <= q->radius; yy++)
+                for (int xx = -q->radius; xx <= q->radius; xx++)
+                  if (xx * xx + yy * yy <= 16)
+                    e4 += q->data[(gsize) (yy + q->radius) * q->size + xx + q->radius];
+              g_string_append_printf (ds, " [%d: %u stamps, fwhm %.3f, EE4 %.4f]", c, f->rpsf_stars[c], q->fwhm, e4);
+            }
+          g_printerr ("restore diag: frame %u region PSFs (%u candidates)%s\n", index, nc, ds->str);
+          g_string_free (ds, TRUE);
+        }
+    }
+  g_free (cxs);
+  g_free (cys);
   if (g_getenv ("TSR_RESTORE_TRUE_SCALE"))
     {
       /* measurement runs: the generator's transparency / the reference's in place of the
@@ -1180,6 +1244,275 @@ tsr_restore_blind_psf_loss (const float *x, int lw, int lh, const float *logits,
   return loss;
 }
 
+/* ---------------------------------------------------------------------------------------
+ * The field-varying decoder (restore.psf_regions = g, round 11; Nagy & O'Leary's piecewise
+ * constant PSFs with interpolated weights): the frame is cut into g × g cells, cell k has its
+ * own PSF f_k, and
+ *     ŷ = Σ_k f_k ∗ (w_k · x),   w_k(p) = bilinear weight of cell k's centre at p, Σ_k w_k = 1
+ * (weights held constant beyond the outermost centres). Adjoint: x̄ = Σ_k w_k · (f_kᵀ ∗ ȳ).
+ * The weights are the same for every frame (the frames share the reference geometry), so a
+ * step takes K spectra of the weighted latent and K inverse FFTs of the accumulated adjoint;
+ * per frame the K products are summed in the spectrum (one inverse FFT) and the adjoint's
+ * input is transformed once — the per-frame FFT count is that of one PSF.
+ */
+typedef struct
+{
+  int g, K, lw, lh;
+  int x0, y0;            /* the origin the weights are for */
+  float *w;              /* K · lw · lh (g > 1) */
+  float **xs, **acc;     /* K spectra each */
+  float *tmp;            /* lw · lh */
+} FieldDec;
+
+static void
+field_init (FieldDec *fd, const TsrConvPlan *plan, int g, int lw, int lh)
+{
+  fd->g = g;
+  fd->K = g * g;
+  fd->lw = lw;
+  fd->lh = lh;
+  fd->w = g > 1 ? g_new (float, (gsize) fd->K * lw * lh) : NULL;
+  fd->xs = g_new (float *, fd->K);
+  fd->acc = g_new (float *, fd->K);
+  for (int k = 0; k < fd->K; k++)
+    {
+      fd->xs[k] = tsr_conv_spectrum_new (plan);
+      fd->acc[k] = tsr_conv_spectrum_new (plan);
+    }
+  fd->tmp = g_new (float, (gsize) lw * lh);
+  fd->x0 = fd->y0 = G_MININT;
+}
+
+static void
+field_clear (FieldDec *fd)
+{
+  for (int k = 0; k < fd->K; k++)
+    {
+      tsr_conv_spectrum_free (fd->xs[k]);
+      tsr_conv_spectrum_free (fd->acc[k]);
+    }
+  g_free (fd->xs);
+  g_free (fd->acc);
+  g_free (fd->w);
+  g_free (fd->tmp);
+}
+
+/* bilinear weights of the g cell centres along one axis of length L at coordinate t (px):
+ * cell i0 gets 1 − a, cell i0 + 1 gets a (i0 + 1 < g) */
+static void
+field_axis (double t, int g, int L, int *i0, double *a)
+{
+  double c = (t + 0.5) * g / L - 0.5;   /* in units of cells, centre i at i */
+  if (g == 1 || c <= 0)
+    {
+      *i0 = 0;
+      *a = 0;
+      return;
+    }
+  if (c >= g - 1)
+    {
+      *i0 = g - 2;
+      *a = 1;
+      return;
+    }
+  *i0 = (int) floor (c);
+  *a = c - *i0;
+}
+
+/* the weights of a latent whose sample (0, 0) is the image pixel (x0, y0) of a W × H image */
+static void
+field_weights (FieldDec *fd, int W, int H, int x0, int y0)
+{
+  if (fd->g == 1 || (x0 == fd->x0 && y0 == fd->y0))
+    return;
+  fd->x0 = x0;
+  fd->y0 = y0;
+  int g = fd->g, lw = fd->lw, lh = fd->lh;
+  gsize np = (gsize) lw * lh;
+  memset (fd->w, 0, sizeof (float) * fd->K * np);
+  for (int yy = 0; yy < lh; yy++)
+    {
+      int iy;
+      double ay;
+      field_axis (y0 + yy, g, H, &iy, &ay);
+      for (int xx = 0; xx < lw; xx++)
+        {
+          int ix;
+          double ax;
+          field_axis (x0 + xx, g, W, &ix, &ax);
+          gsize p = (gsize) yy * lw + xx;
+          fd->w[(gsize) (iy * g + ix) * np + p] += (float) ((1 - ax) * (1 - ay));
+          if (ix + 1 < g)
+            fd->w[(gsize) (iy * g + ix + 1) * np + p] += (float) (ax * (1 - ay));
+          if (iy + 1 < g)
+            {
+              fd->w[(gsize) ((iy + 1) * g + ix) * np + p] += (float) ((1 - ax) * ay);
+              if (ix + 1 < g)
+                fd->w[(gsize) ((iy + 1) * g + ix + 1) * np + p] += (float) (ax * ay);
+            }
+        }
+    }
+}
+
+/* the spectra of w_k · X (of X itself when g = 1) */
+static void
+field_spectra (FieldDec *fd, TsrConvWork *cw, const float *X)
+{
+  gsize np = (gsize) fd->lw * fd->lh;
+  if (fd->g == 1)
+    {
+      tsr_conv_spectrum (cw, X, fd->lw, fd->lh, fd->xs[0]);
+      return;
+    }
+  for (int k = 0; k < fd->K; k++)
+    {
+      const float *wk = fd->w + (gsize) k * np;
+      for (gsize i = 0; i < np; i++)
+        fd->tmp[i] = wk[i] * X[i];
+      tsr_conv_spectrum (cw, fd->tmp, fd->lw, fd->lh, fd->xs[k]);
+    }
+}
+
+/* ŷ (the valid region) = Σ_k f_k ∗ (w_k · X); kspec: the frame's K kernel spectra */
+static void
+field_forward (FieldDec *fd, TsrConvWork *cw, float *const *kspec, float *yh)
+{
+  if (fd->g == 1)
+    tsr_conv_forward_spec (cw, fd->xs[0], kspec[0], fd->lw, fd->lh, yh);
+  else
+    tsr_conv_forward_spec_sum (cw, (const float *const *) fd->xs, (const float *const *) kspec, fd->K, fd->lw,
+                               fd->lh, yh);
+}
+
+static void
+field_adjoint_zero (FieldDec *fd, const TsrConvPlan *plan)
+{
+  for (int k = 0; k < fd->K; k++)
+    tsr_conv_spectrum_zero (plan, fd->acc[k]);
+}
+
+static void
+field_adjoint_accumulate (FieldDec *fd, TsrConvWork *cw, float *const *kspec, const float *G)
+{
+  if (fd->g == 1)
+    tsr_conv_adjoint_accumulate (cw, kspec[0], G, fd->lw, fd->lh, 1.0, fd->acc[0]);
+  else
+    tsr_conv_adjoint_accumulate_multi (cw, (const float *const *) kspec, fd->K, G, fd->lw, fd->lh, 1.0, fd->acc);
+}
+
+/* dX = Σ_k w_k · (the accumulated adjoint of cell k) */
+static void
+field_adjoint_finish (FieldDec *fd, TsrConvWork *cw, float *dX)
+{
+  gsize np = (gsize) fd->lw * fd->lh;
+  if (fd->g == 1)
+    {
+      tsr_conv_from_spectrum (cw, fd->acc[0], fd->lw, fd->lh, dX);
+      return;
+    }
+  memset (dX, 0, sizeof (float) * np);
+  for (int k = 0; k < fd->K; k++)
+    {
+      tsr_conv_from_spectrum (cw, fd->acc[k], fd->lw, fd->lh, fd->tmp);
+      const float *wk = fd->w + (gsize) k * np;
+      for (gsize i = 0; i < np; i++)
+        dX[i] += wk[i] * fd->tmp[i];
+    }
+}
+
+/* the public wrappers for the layer tests (tsr-restore.h) */
+static void
+field_test_setup (int g, const TsrPsf *const *psfs, int lw, int lh, int W, int H, int x0, int y0,
+                  TsrConvPlan **plan, TsrConvWork **cw, float ***ks, FieldDec *fd)
+{
+  int K = g * g, R = 0;
+  for (int k = 0; k < K; k++)
+    R = MAX (R, psfs[k]->radius);
+  *plan = tsr_conv_plan_new (lw, lh, R, 1);
+  *cw = tsr_conv_work_new (*plan);
+  *ks = g_new (float *, K);
+  for (int k = 0; k < K; k++)
+    {
+      (*ks)[k] = tsr_conv_spectrum_new (*plan);
+      tsr_conv_kernel_spectrum (*cw, psfs[k], (*ks)[k]);
+    }
+  field_init (fd, *plan, g, lw, lh);
+  field_weights (fd, W, H, x0, y0);
+}
+
+static void
+field_test_clear (int K, TsrConvPlan *plan, TsrConvWork *cw, float **ks, FieldDec *fd)
+{
+  field_clear (fd);
+  for (int k = 0; k < K; k++)
+    tsr_conv_spectrum_free (ks[k]);
+  g_free (ks);
+  tsr_conv_work_free (cw);
+  tsr_conv_plan_free (plan);
+}
+
+void
+tsr_restore_field_psf_apply (const TsrPsf *const *psfs, int g, int W, int H, int x0, int y0, int lw, int lh,
+                             gboolean adjoint, const float *in, float *out)
+{
+  g_return_if_fail (g >= 1 && g <= MAX_PSF_REGIONS);
+  TsrConvPlan *plan;
+  TsrConvWork *cw;
+  float **ks;
+  FieldDec fd;
+  field_test_setup (g, psfs, lw, lh, W, H, x0, y0, &plan, &cw, &ks, &fd);
+  if (!adjoint)
+    {
+      field_spectra (&fd, cw, in);
+      field_forward (&fd, cw, ks, out);
+    }
+  else
+    {
+      field_adjoint_zero (&fd, plan);
+      field_adjoint_accumulate (&fd, cw, ks, in);
+      field_adjoint_finish (&fd, cw, out);
+    }
+  field_test_clear (g * g, plan, cw, ks, &fd);
+}
+
+double
+tsr_restore_field_psf_loss (const TsrPsf *const *psfs, int g, int W, int H, int x0, int y0, const float *x, int lw,
+                            int lh, const float *y, const float *sigma, const guint8 *m, double delta, float *dx)
+{
+  g_return_val_if_fail (g >= 1 && g <= MAX_PSF_REGIONS, NAN);
+  TsrConvPlan *plan;
+  TsrConvWork *cw;
+  float **ks;
+  FieldDec fd;
+  field_test_setup (g, psfs, lw, lh, W, H, x0, y0, &plan, &cw, &ks, &fd);
+  int rf = 0;
+  for (int k = 0; k < g * g; k++)
+    rf = MAX (rf, psfs[k]->radius);
+  int ow = lw - 2 * rf, oh = lh - 2 * rf;
+  float *yh = g_new (float, (gsize) ow * oh), *G = g_new0 (float, (gsize) ow * oh);
+  field_spectra (&fd, cw, x);
+  field_forward (&fd, cw, ks, yh);
+  double loss = 0;
+  for (gsize q = 0; q < (gsize) ow * oh; q++)
+    {
+      if (!m[q])
+        continue;
+      double r = (yh[q] - y[q]) / sigma[q];
+      loss += huber (r, delta);
+      G[q] = (float) (CLAMP (r, -delta, delta) / sigma[q]);
+    }
+  if (dx)
+    {
+      field_adjoint_zero (&fd, plan);
+      field_adjoint_accumulate (&fd, cw, ks, G);
+      field_adjoint_finish (&fd, cw, dx);
+    }
+  g_free (yh);
+  g_free (G);
+  field_test_clear (g * g, plan, cw, ks, &fd);
+  return loss;
+}
+
 /* Buffers of one training step or inference tile (batch 1, n channels, lh × lw). */
 typedef struct
 {
@@ -1547,6 +1880,9 @@ job_clear (Job *j)
       g_free (j->frames[i].sat);
       if (j->frames[i].psf)
         tsr_psf_free (j->frames[i].psf);
+      for (int c = 0; c < MAX_PSF_REGIONS * MAX_PSF_REGIONS; c++)
+        if (j->frames[i].rpsf[c])
+          tsr_psf_free (j->frames[i].rpsf[c]);
     }
   g_free (j->frames);
   g_free (j->used);
@@ -1813,6 +2149,12 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
         const RFrame *f = &j->frames[j->used[u]];
         fw[u] = (float) f->fwhm;
         rf = MAX (rf, f->psf->radius);
+        for (int c = 0; c < MAX_PSF_REGIONS * MAX_PSF_REGIONS; c++)
+          if (f->rpsf[c])
+            {
+              rf = MAX (rf, f->rpsf[c]->radius);
+              res->n_region_psfs += f->rpsf_stars[c] > 0;
+            }
         res->n_psf_stars += f->psf->from_stars;
         rms_sum += f->rms / f->scale;
       }
@@ -1856,6 +2198,11 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   res->crop_w = ow;
   res->crop_h = oh;
   gsize step_bytes = (gsize) (2 * K + 4) * n * lw * lh * sizeof (float) + (gsize) (n + 8) * lw * lh * 8 * 2;
+  /* restore.psf_regions = g > 1: g² kernel spectra per frame and g² latent and adjoint spectra
+   * (complex, half the grid: ~4 bytes per sample each, with the FFT grid's rounding ×2) and the
+   * g² weight planes, the staged cells' PSFs aside */
+  if (rp->psf_regions > 1)
+    step_bytes += (gsize) rp->psf_regions * rp->psf_regions * lw * lh * ((gsize) (n + 2) * 8 + 4);
   /* + the tile buffers of the batch-norm statistics and the inference (Z, R×K, CAT: 2K + 1
    * planes per frame of (256 + 2 halo)², halo ≤ 4 FWHM + 1), the held-out fill's sum and count
    * (6 bytes per px), the L1 prior's sky map and the
@@ -1944,17 +2291,23 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   bufs_init (&ib, n, K, MIN (T, W) + 2 * halo, MIN (T, H) + 2 * halo, FALSE);
   TsrConvPlan *plan = tsr_conv_plan_new (lw, lh, rf, 1);
   TsrConvWork *cw = tsr_conv_work_new (plan);
-  float **kspec = g_new (float *, n);
+  /* the frames' kernel spectra: KR per frame (restore.psf_regions: the cells', row-major) */
+  const int PG = j->frames[j->used[0]].rpsf[0] ? rp->psf_regions : 1, KR = PG * PG;
+  float **kspec = g_new (float *, (gsize) n * KR);
   for (int u = 0; u < n; u++)
-    {
-      kspec[u] = tsr_conv_spectrum_new (plan);
-      tsr_conv_kernel_spectrum (cw, j->frames[j->used[u]].psf, kspec[u]);
-    }
+    for (int k = 0; k < KR; k++)
+      {
+        const RFrame *f = &j->frames[j->used[u]];
+        kspec[u * KR + k] = tsr_conv_spectrum_new (plan);
+        tsr_conv_kernel_spectrum (cw, KR > 1 ? f->rpsf[k] : f->psf, kspec[u * KR + k]);
+      }
+  FieldDec fd;
+  field_init (&fd, plan, PG, lw, lh);
   float *X = g_new (float, (gsize) lw * lh), *dX = g_new (float, (gsize) lw * lh);
   int pnw, pnh;
   tsr_conv_plan_size (plan, &pnw, &pnh);
   float *pacc = bpsf ? tsr_conv_spectrum_new (plan) : NULL, *pgrid = bpsf ? g_new (float, (gsize) pnw * pnh) : NULL;
-  float *Xs = tsr_conv_spectrum_new (plan), *ACC = tsr_conv_spectrum_new (plan);
+  float *Xs = fd.xs[0];   /* restore.blind (PG = 1): the latent's spectrum */
   float *yh = g_new (float, (gsize) ow * oh), *G = g_new (float, (gsize) ow * oh);
   /* the smooth map on the crop (ADU of the reference frame) and Σ_t ∂L/∂(its value) */
   float *Cq = g_new0 (float, (gsize) ow * oh);
@@ -2014,8 +2367,9 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       const float s = net.out_scale;
       for (gsize i = 0; i < (gsize) lw * lh; i++)
         X[i] = b.P->data[i] > 0 ? s * b.P->data[i] : 0.0f;
-      tsr_conv_spectrum (cw, X, lw, lh, Xs);
-      tsr_conv_spectrum_zero (plan, ACC);
+      field_weights (&fd, W, H, qx0 - rf, qy0 - rf);
+      field_spectra (&fd, cw, X);
+      field_adjoint_zero (&fd, plan);
       for (guint i = 0; i < net.n_all; i++)
         tsr_nn_param_zero_grad (net.all[i]);
       double tl = 0, hl = 0;
@@ -2029,7 +2383,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       for (int u = 0; u < n; u++)
         {
           const RFrame *f = &j->frames[j->used[u]];
-          tsr_conv_forward_spec (cw, Xs, kspec[u], lw, lh, yh);
+          field_forward (&fd, cw, kspec + (gsize) u * KR, yh);
           const float *bk = net.bkg.value + 3 * u;
           float *gb = net.bkg.grad + 3 * u;
           double g0 = 0, g1 = 0, g2 = 0;
@@ -2082,7 +2436,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
           gb[0] += (float) g0;
           gb[1] += (float) g1;
           gb[2] += (float) g2;
-          tsr_conv_adjoint_accumulate (cw, kspec[u], G, lw, lh, 1.0, ACC);
+          field_adjoint_accumulate (&fd, cw, kspec + (gsize) u * KR, G);
           if (bpsf)
             psf_logit_grad (cw, plan, Xs, G, lw, lh, bpsf[u], 1.0, pacc, pgrid, net.psfq.grad + psf_off[u]);
         }
@@ -2090,7 +2444,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       if (bpsf)
         for (gsize i = 0; i < psf_off[n]; i++)
           net.psfq.grad[i] *= (float) inv_n;
-      tsr_conv_from_spectrum (cw, ACC, lw, lh, dX);
+      field_adjoint_finish (&fd, cw, dX);
       for (int i = 0; i < 3 * n; i++)
         net.bkg.grad[i] *= (float) inv_n;
       if (net.gx > 0)
@@ -2259,7 +2613,8 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       g_autoptr (TsrImage) xt = tsr_image_new (W, H, 1), rs = tsr_image_new (W, H, 1), md = tsr_image_new (W, H, 1);
       for (gsize i = 0; i < (gsize) lw * lh; i++)
         X[i] = b.P->data[i] > 0 ? s * b.P->data[i] : 0.0f;
-      tsr_conv_spectrum (cw, X, lw, lh, Xs);
+      field_weights (&fd, W, H, -rf, -rf);
+      field_spectra (&fd, cw, X);
       for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++)
           {
@@ -2271,7 +2626,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       for (int u = 0; u < n; u++)
         {
           const RFrame *f = &j->frames[j->used[u]];
-          tsr_conv_forward_spec (cw, Xs, kspec[u], lw, lh, yh);
+          field_forward (&fd, cw, kspec + (gsize) u * KR, yh);
           const float *bk = net.bkg.value + 3 * u;
           for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++)
@@ -2309,10 +2664,10 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       tsr_fits_write (p3, md, NULL, NULL);
     }
   for (int u = 0; u < n; u++)
-    tsr_conv_spectrum_free (kspec[u]);
+    for (int k = 0; k < KR; k++)
+      tsr_conv_spectrum_free (kspec[u * KR + k]);
   g_free (kspec);
-  tsr_conv_spectrum_free (Xs);
-  tsr_conv_spectrum_free (ACC);
+  field_clear (&fd);
   if (bpsf)
     {
       for (int u = 0; u < n; u++)
@@ -2411,6 +2766,9 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   tsr_header_set_bool (hd, "RS_MSAT", rp->mask_saturated, "restore.mask_saturated");
   tsr_header_set_int (hd, "RS_NSAT", (gint64) res->n_saturated, "samples out of the loss as saturated");
   tsr_header_set_bool (hd, "RS_BLIND", rp->blind, "restore.blind (PSFs learnt)");
+  tsr_header_set_int (hd, "RS_PSFRG", rp->psf_regions, "restore.psf_regions (PSF cells per side)");
+  if (rp->psf_regions > 1)
+    tsr_header_set_int (hd, "RS_PSFRN", res->n_region_psfs, "PSF cells (all frames) with their own PSF");
   if (rp->blind)
     {
       tsr_header_set_double (hd, "RS_BLNLR", rp->blind_lr, "restore.blind_lr");

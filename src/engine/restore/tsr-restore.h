@@ -16,6 +16,7 @@
 #include "tsr-image.h"
 #include "tsr-progress.h"
 #include "tsr-session.h"
+#include "tsr-psf.h"
 
 G_BEGIN_DECLS
 
@@ -45,6 +46,7 @@ typedef struct
   double median_fwhm;
   int psf_radius;
   guint n_psf_stars;     /* frames whose PSF came from star stamps */
+  guint n_region_psfs;   /* restore.psf_regions > 1: cells (all frames) with their own PSF */
   int crop_w, crop_h;    /* training crop (the whole image when it is smaller) */
   guint n_params;        /* learnable scalars */
   gsize memory_estimate, memory_budget;
@@ -109,6 +111,18 @@ double            tsr_restore_sky_sigma (const TsrImage *img, int border);
  * where the smoothed luminance is at the sky noise; Σ_c r_c = 3, so the channels' mean is
  * lum). The restore job's colour step (restore.chroma × the median FWHM). */
 TsrImage         *tsr_restore_colour (const TsrImage *lum, const TsrImage *mean, double sigma);
+
+/* The field-varying decoder (restore.psf_regions = g), as the job computes it, for the layer
+ * tests: psfs[g·g] the cells' PSFs (row-major), the latent (lw × lh) whose sample (0, 0) is
+ * pixel (x0, y0) of a W × H frame cut into g × g cells; the output is the valid region
+ * ((lw − 2R) × (lh − 2R), R the largest PSF radius). apply: out = Σ_k f_k ∗ (w_k · in) or, with
+ * adjoint, out (lw × lh) = Σ_k w_k · (f_kᵀ ∗ in) (in of the valid region's size). loss:
+ * Σ m · Huber_δ((ŷ − y)/σ) over the valid region and, when dx is not NULL, ∂loss/∂x into it. */
+void   tsr_restore_field_psf_apply (const TsrPsf *const *psfs, int g, int W, int H, int x0, int y0, int lw, int lh,
+                                    gboolean adjoint, const float *in, float *out);
+double tsr_restore_field_psf_loss (const TsrPsf *const *psfs, int g, int W, int H, int x0, int y0, const float *x,
+                                   int lw, int lh, const float *y, const float *sigma, const guint8 *m, double delta,
+                                   float *dx);
 
 /* The blind variant's decoder on one frame (restore.blind), as the job computes it, for the
  * finite-difference test of its PSF gradient: PSF f = softmax(logits) (psf_size², odd side),
