@@ -48,7 +48,7 @@ static const TsrParamSpec specs[] = {
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.chroma", chroma, 0, 100,
                   N_("Colour sessions: width, in FWHMs, of the window in which the mean stack's colour ratios are carried onto the restored luminance (0 = a luminance result)")),
   TSR_KEY_INT (TsrRestoreParams, "restore.psf_regions", psf_regions, 1, 3,
-               N_("Field-varying PSF: each frame's PSF measured in a grid of this many regions per side and interpolated between their centres (1 = one PSF per frame)")),
+               N_("Field-varying PSF: each frame's PSF in a grid of this many cells per side (from the cell's own stars, else the frame's PSF scaled by a model of the field fitted to all frames' stars), interpolated between the cells' centres (1 = one PSF per frame)")),
   TSR_KEY_BOOL (TsrRestoreParams, "restore.blind", blind,
                 N_("Learn each frame's PSF along with the image, starting from the measured one (blind restoration)")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.blind_lr", blind_lr, 0, 10,

@@ -32,6 +32,7 @@
 #define MIB ((gsize) 1024 * 1024)
 #define MAX_BRANCHES 4
 #define MAX_PSF_REGIONS 3
+#define REGION_MIN_STAMPS 10
 static const int branch_k[MAX_BRANCHES] = { 3, 5, 9, 15 };
 
 typedef struct
@@ -47,7 +48,14 @@ typedef struct
   /* restore.psf_regions = g > 1: the PSF of each of the g × g cells of the frame (row-major),
    * from the stamps in that cell; the frame's psf (a copy) where a cell has too few */
   TsrPsf *rpsf[MAX_PSF_REGIONS * MAX_PSF_REGIONS];
-  guint rpsf_stars[MAX_PSF_REGIONS * MAX_PSF_REGIONS];   /* stamps used (0: the fallback) */
+  guint rpsf_stars[MAX_PSF_REGIONS * MAX_PSF_REGIONS];   /* stamps used (0: the field model's) */
+  double rpsf_scale[MAX_PSF_REGIONS * MAX_PSF_REGIONS];  /* the field model's stretch (1: none) */
+  /* the isolated candidates (x, y in the reference geometry, the detector's FWHM) and the
+   * stamps of the frame's PSF, for the field model (restore.psf_regions > 1) */
+  double *cx, *cy, *cfw;
+  guint nc;
+  double *sx, *sy;
+  guint nsx;
   double cplane[3][3];   /* colour sessions: background plane of each channel */
   gboolean coloured;     /* its channels were added to Job.csum */
 } RFrame;
@@ -661,7 +669,7 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
   /* every isolated candidate (restore.psf_regions: the cells' stamps); the frame's PSF takes
    * the first 60, as before the regions */
 #define MAX_CAND 600
-  double *cxs = g_new (double, MAX_CAND), *cys = g_new (double, MAX_CAND);
+  double *cxs = g_new (double, MAX_CAND), *cys = g_new (double, MAX_CAND), *cfw = g_new (double, MAX_CAND);
   guint nc = 0;
   if (fr->stars)
     {
@@ -683,6 +691,7 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
           if (isolated)
             {
               tsr_transform_apply (&inv, st->x, st->y, &cxs[nc], &cys[nc]);
+              cfw[nc] = st->fwhm;
               if (ns < 60)
                 {
                   xs[ns] = cxs[nc];
@@ -805,9 +814,14 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
     }
   /* restore.psf_regions (round 11): the field-varying PSF. Each g × g cell's PSF from the
    * isolated stamps in it (a star belongs to the cell whose centre is nearest: the regular
-   * grid's cell), measured as the frame's; a cell with fewer than 5 usable stamps takes the
-   * frame's PSF. Not with the measurement hooks that replace the frame's PSF. */
+   * grid's cell), measured as the frame's, where the cell has at least REGION_MIN_STAMPS;
+   * the other cells are filled after staging (field_model_fill: the frame's PSF stretched by
+   * the field model fitted to all frames' stars). Not with the measurement hooks that replace
+   * the frame's PSF. */
   int g = j->rp->psf_regions;
+  f->sx = g_memdup2 (xs, sizeof (double) * MAX (ns, 1));
+  f->sy = g_memdup2 (ys, sizeof (double) * MAX (ns, 1));
+  f->nsx = ns;
   if (g > 1 && !g_getenv ("TSR_RESTORE_TRUE_PSF") && !g_getenv ("TSR_RESTORE_PSF_WIDEN"))
     {
       double *rx = g_new (double, nc + 1), *ry = g_new (double, nc + 1);
@@ -826,31 +840,20 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
                   rn++;
                 }
             }
-          TsrPsf *cp = rn >= 5 ? tsr_psf_from_stamps_full (y, m, j->W, j->H, rx, ry, rn, fwhm, 1, 5, 0.995) : NULL;
+          TsrPsf *cp = rn >= REGION_MIN_STAMPS && !g_getenv ("TSR_RESTORE_REGION_MODEL")
+                         ? tsr_psf_from_stamps_full (y, m, j->W, j->H, rx, ry, rn, fwhm, 1, REGION_MIN_STAMPS, 0.995)
+                         : NULL;
           f->rpsf_stars[c] = cp ? rn : 0;
-          f->rpsf[c] = cp ? cp : tsr_psf_copy (f->psf);
+          f->rpsf_scale[c] = 1;
+          f->rpsf[c] = cp;
         }
       g_free (rx);
       g_free (ry);
-      if (g_getenv ("TSR_RESTORE_DIAG"))
-        {
-          GString *ds = g_string_new (NULL);
-          for (int c = 0; c < g * g; c++)
-            {
-              double e4 = 0;
-              const TsrPsf *q = f->rpsf[c];
-              for (int yy = -q->radius; yy <= q->radius; yy++)
-                for (int xx = -q->radius; xx <= q->radius; xx++)
-                  if (xx * xx + yy * yy <= 16)
-                    e4 += q->data[(gsize) (yy + q->radius) * q->size + xx + q->radius];
-              g_string_append_printf (ds, " [%d: %u stamps, fwhm %.3f, EE4 %.4f]", c, f->rpsf_stars[c], q->fwhm, e4);
-            }
-          g_printerr ("restore diag: frame %u region PSFs (%u candidates)%s\n", index, nc, ds->str);
-          g_string_free (ds, TRUE);
-        }
     }
-  g_free (cxs);
-  g_free (cys);
+  f->cx = cxs;
+  f->cy = cys;
+  f->cfw = cfw;
+  f->nc = nc;
   if (g_getenv ("TSR_RESTORE_TRUE_SCALE"))
     {
       /* measurement runs: the generator's transparency / the reference's in place of the
@@ -901,6 +904,208 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
   f->n_sat = nsat_w;
   f->staged = TRUE;
   return !g_cancellable_set_error_if_cancelled (cancellable, error);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The field model of the PSF (restore.psf_regions > 1, round 11)
+ *
+ * A cell with fewer than REGION_MIN_STAMPS isolated stamps cannot have a PSF of its own (the
+ * mono sparse session has 6–15 such stars per frame in all). The PSF's change over the field
+ * is the optics' and the same in every frame, while the seeing sets each frame's scale, so it
+ * is fitted to all frames' stars at once: log FWHM_i = a_t + c_u u + c_v v + c_r r² (the
+ * detector's FWHM of each isolated candidate, a_t a free level per frame — the within-frame
+ * least squares — u, v the position from the centre ÷ the half-diagonal, one 3σ clipping
+ * round). The frame's PSF is the median of its stamps, so its scale is the model's mean over
+ * those stamps; a cell's PSF is the frame's stretched by exp(model(cell centre) − that mean)
+ * (Lanczos-3 resampling, the same sum). With fewer than 20 stars in all the stretch is 1.
+ */
+
+static double
+lanczos3 (double x)
+{
+  x = fabs (x);
+  if (x < 1e-9)
+    return 1;
+  if (x >= 3)
+    return 0;
+  double px = G_PI * x;
+  return 3 * sin (px) * sin (px / 3) / (px * px);
+}
+
+/* q(x, y) = p(x / lam, y / lam) / lam², resampled (Lanczos-3), rescaled to p's sum */
+static TsrPsf *
+psf_stretch (const TsrPsf *p, double lam)
+{
+  int R = p->radius, R2 = MAX (1, (int) ceil (R * lam));
+  TsrPsf *q = tsr_psf_new_delta (2 * R2 + 1, 1);
+  double s0 = 0, s1 = 0;
+  for (int i = 0; i < p->size * p->size; i++)
+    s0 += p->data[i];
+  for (int j = -R2; j <= R2; j++)
+    for (int i = -R2; i <= R2; i++)
+      {
+        double fx = i / lam, fy = j / lam, v = 0;
+        int ix = (int) floor (fx), iy = (int) floor (fy);
+        for (int b = iy - 2; b <= iy + 3; b++)
+          {
+            if (b < -R || b > R)
+              continue;
+            double wy = lanczos3 (fy - b);
+            for (int a = ix - 2; a <= ix + 3; a++)
+              if (a >= -R && a <= R)
+                v += wy * lanczos3 (fx - a) * p->data[(gsize) (b + R) * p->size + a + R];
+          }
+        q->data[(gsize) (j + R2) * q->size + i + R2] = (float) v;
+        s1 += v;
+      }
+  if (s1 > 0)
+    for (int i = 0; i < q->size * q->size; i++)
+      q->data[i] = (float) (q->data[i] * s0 / s1);
+  q->fwhm = tsr_psf_measure_fwhm (q);
+  q->from_stars = p->from_stars;
+  return q;
+}
+
+static void
+field_uv (const Job *j, double x, double y, double *u, double *v)
+{
+  double cx = (j->W - 1) / 2.0, cy = (j->H - 1) / 2.0, rm = sqrt (cx * cx + cy * cy);
+  *u = (x - cx) / rm;
+  *v = (y - cy) / rm;
+}
+
+static double
+field_model (const double c[3], double u, double v)
+{
+  return c[0] * u + c[1] * v + c[2] * (u * u + v * v);
+}
+
+/* fit the model to the used frames' candidates and fill every cell without a PSF of its own;
+ * FALSE when the cells were not made (restore.psf_regions = 1 or a measurement hook) */
+static gboolean
+field_model_fill (Job *j, int g, double coef[3], guint *n_fit)
+{
+  coef[0] = coef[1] = coef[2] = 0;
+  *n_fit = 0;
+  if (g <= 1 || g_getenv ("TSR_RESTORE_TRUE_PSF") || g_getenv ("TSR_RESTORE_PSF_WIDEN"))
+    return FALSE;
+  GArray *rows = g_array_new (FALSE, FALSE, sizeof (double) * 4);   /* y − ȳ, u − ū, v − v̄, r² − r̄² */
+  for (guint q = 0; q < j->nu; q++)
+    {
+      const RFrame *f = &j->frames[j->used[q]];
+      guint n = 0;
+      double m[4] = { 0 };
+      for (guint i = 0; i < f->nc; i++)
+        if (isfinite (f->cfw[i]) && f->cfw[i] > 0)
+          {
+            double u, v;
+            field_uv (j, f->cx[i], f->cy[i], &u, &v);
+            m[0] += log (f->cfw[i]);
+            m[1] += u;
+            m[2] += v;
+            m[3] += u * u + v * v;
+            n++;
+          }
+      if (n < 3)
+        continue;
+      for (int k = 0; k < 4; k++)
+        m[k] /= n;
+      for (guint i = 0; i < f->nc; i++)
+        if (isfinite (f->cfw[i]) && f->cfw[i] > 0)
+          {
+            double u, v, row[4];
+            field_uv (j, f->cx[i], f->cy[i], &u, &v);
+            row[0] = log (f->cfw[i]) - m[0];
+            row[1] = u - m[1];
+            row[2] = v - m[2];
+            row[3] = u * u + v * v - m[3];
+            g_array_append_vals (rows, row, 1);
+          }
+    }
+  guint8 *keep = g_new (guint8, MAX (rows->len, 1));
+  memset (keep, 1, MAX (rows->len, 1));
+  for (int pass = 0; pass < 2 && rows->len >= 20; pass++)
+    {
+      double S[3][3] = { { 0 } }, r[3] = { 0 }, c[3];
+      guint nk = 0;
+      for (guint i = 0; i < rows->len; i++)
+        {
+          const double *row = (const double *) (rows->data + (gsize) i * sizeof (double) * 4);
+          if (!keep[i])
+            continue;
+          for (int a = 0; a < 3; a++)
+            {
+              r[a] += row[a + 1] * row[0];
+              for (int b = 0; b < 3; b++)
+                S[a][b] += row[a + 1] * row[b + 1];
+            }
+          nk++;
+        }
+      if (nk < 20 || !tsr_solve3 (S, r, 1e-12, c))
+        break;
+      coef[0] = c[0];
+      coef[1] = c[1];
+      coef[2] = c[2];
+      *n_fit = nk;
+      /* one 3σ clipping round (σ from the MAD of the residuals) */
+      float *res = g_new (float, rows->len);
+      for (guint i = 0; i < rows->len; i++)
+        {
+          const double *row = (const double *) (rows->data + (gsize) i * sizeof (double) * 4);
+          res[i] = (float) fabs (row[0] - (c[0] * row[1] + c[1] * row[2] + c[2] * row[3]));
+        }
+      float *tmp = g_memdup2 (res, sizeof (float) * rows->len);
+      double sg = 1.4826 * tsr_median_inplace (tmp, rows->len);
+      for (guint i = 0; i < rows->len; i++)
+        keep[i] = res[i] <= 3 * sg;
+      g_free (tmp);
+      g_free (res);
+    }
+  g_free (keep);
+  g_array_free (rows, TRUE);
+  for (guint q = 0; q < j->nu; q++)
+    {
+      RFrame *f = &j->frames[j->used[q]];
+      double mean = 0;
+      for (guint i = 0; i < f->nsx; i++)
+        {
+          double u, v;
+          field_uv (j, f->sx[i], f->sy[i], &u, &v);
+          mean += field_model (coef, u, v) / f->nsx;
+        }
+      for (int c = 0; c < g * g; c++)
+        {
+          if (f->rpsf[c])
+            continue;
+          double u, v;
+          field_uv (j, ((c % g) + 0.5) * j->W / g - 0.5, ((c / g) + 0.5) * j->H / g - 0.5, &u, &v);
+          double lam = CLAMP (exp (field_model (coef, u, v) - mean), 0.7, 1.4);
+          f->rpsf_scale[c] = lam;
+          f->rpsf_stars[c] = 0;
+          f->rpsf[c] = lam == 1.0 ? tsr_psf_copy (f->psf) : psf_stretch (f->psf, lam);
+        }
+      if (g_getenv ("TSR_RESTORE_DIAG"))
+        {
+          GString *ds = g_string_new (NULL);
+          for (int c = 0; c < g * g; c++)
+            {
+              double e4 = 0;
+              const TsrPsf *p = f->rpsf[c];
+              for (int yy = -p->radius; yy <= p->radius; yy++)
+                for (int xx = -p->radius; xx <= p->radius; xx++)
+                  if (xx * xx + yy * yy <= 16)
+                    e4 += p->data[(gsize) (yy + p->radius) * p->size + xx + p->radius];
+              g_string_append_printf (ds, " [%d: %u stamps, stretch %.3f, fwhm %.3f, EE4 %.4f]", c, f->rpsf_stars[c],
+                                      f->rpsf_scale[c], p->fwhm, e4);
+            }
+          g_printerr ("restore diag: frame %u PSF cells (frame PSF fwhm %.3f)%s\n", j->used[q], f->psf->fwhm, ds->str);
+          g_string_free (ds, TRUE);
+        }
+    }
+  if (g_getenv ("TSR_RESTORE_DIAG"))
+    g_printerr ("restore diag: PSF field model log FWHM = a_t %+.4f u %+.4f v %+.4f r2 (%u stars)\n", coef[0],
+                coef[1], coef[2], *n_fit);
+  return TRUE;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -1883,6 +2088,11 @@ job_clear (Job *j)
       for (int c = 0; c < MAX_PSF_REGIONS * MAX_PSF_REGIONS; c++)
         if (j->frames[i].rpsf[c])
           tsr_psf_free (j->frames[i].rpsf[c]);
+      g_free (j->frames[i].cx);
+      g_free (j->frames[i].cy);
+      g_free (j->frames[i].cfw);
+      g_free (j->frames[i].sx);
+      g_free (j->frames[i].sy);
     }
   g_free (j->frames);
   g_free (j->used);
@@ -2140,6 +2350,9 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   for (int u = 0; u < n; u++)
     res->n_saturated += j->frames[j->used[u]].n_sat;
   res->memory_budget = budget;
+  /* restore.psf_regions: the cells without a PSF of their own from the field model */
+  res->psf_field[0] = res->psf_field[1] = res->psf_field[2] = 0;
+  field_model_fill (j, rp->psf_regions, res->psf_field, &res->n_field_stars);
   int rf = 0;
   {
     float *fw = g_new (float, n);
@@ -2768,7 +2981,11 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   tsr_header_set_bool (hd, "RS_BLIND", rp->blind, "restore.blind (PSFs learnt)");
   tsr_header_set_int (hd, "RS_PSFRG", rp->psf_regions, "restore.psf_regions (PSF cells per side)");
   if (rp->psf_regions > 1)
-    tsr_header_set_int (hd, "RS_PSFRN", res->n_region_psfs, "PSF cells (all frames) with their own PSF");
+    {
+      tsr_header_set_int (hd, "RS_PSFRN", res->n_region_psfs, "PSF cells (all frames) with own stamps");
+      tsr_header_set_double (hd, "RS_PSFFR", res->psf_field[2], "PSF field model: d log FWHM / d r2");
+      tsr_header_set_int (hd, "RS_PSFFN", res->n_field_stars, "stars in the PSF field model");
+    }
   if (rp->blind)
     {
       tsr_header_set_double (hd, "RS_BLNLR", rp->blind_lr, "restore.blind_lr");

@@ -46,7 +46,10 @@ typedef struct
   double median_fwhm;
   int psf_radius;
   guint n_psf_stars;     /* frames whose PSF came from star stamps */
-  guint n_region_psfs;   /* restore.psf_regions > 1: cells (all frames) with their own PSF */
+  guint n_region_psfs;   /* restore.psf_regions > 1: cells (all frames) with their own stamps */
+  double psf_field[3];   /* … the field model of the PSF's scale: log FWHM = a_t + [0] u + [1] v
+                            + [2] r² (u, v ÷ the half-diagonal from the centre) */
+  guint n_field_stars;   /* … the stars it was fitted to (0: no fit, no stretch) */
   int crop_w, crop_h;    /* training crop (the whole image when it is smaller) */
   guint n_params;        /* learnable scalars */
   gsize memory_estimate, memory_budget;
