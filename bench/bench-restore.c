@@ -2,7 +2,7 @@
  * training, inference), time per step, and peak memory, against the mean stack's cost.
  * The issue's target: 40 frames of 1024×1024 in ≤ 10 minutes.
  *
- *   bench-restore [FRAMES [WIDTH HEIGHT [MAX_STEPS [CROP]]]]     (default 40 1024 1024 2000 192)
+ *   bench-restore [FRAMES [WIDTH HEIGHT [MAX_STEPS [CROP [PSF_REGIONS]]]]]   (default 40 1024 1024 2000 192 1)
  *   TSR_BENCH_SNAPSHOTS=2 bench-restore …                         (with the window's snapshots every 2 s)
  */
 #include "tessera.h"
@@ -81,6 +81,8 @@ main (int argc, char **argv)
   p.restore.max_steps = steps;
   p.restore.min_steps = MIN (p.restore.min_steps, steps);
   p.restore.crop = crop;
+  if (argc > 6)   /* restore.psf_regions (docs/restore.md round 11: the cost of the PSF cells) */
+    p.restore.psf_regions = atoi (argv[6]);
   p.restore.gain = sp.gain;
   p.restore.memory_mb = 4096;
   p.run.memory_budget_mb = 4096;

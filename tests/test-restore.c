@@ -1905,6 +1905,28 @@ test_cli (void)
   g_assert_cmpfloat (w0, >, 1.5);
   g_assert_cmpfloat (w1, >, 0.5);
   g_assert_cmpfloat (fabs (w1 - w0), >, 1e-3);
+  /* restore.psf_regions from the CLI: the keywords; with restore.blind a clear error */
+  g_autofree char *outr = g_build_filename (dir, "restored-regions.fits", NULL);
+  const char *ar[] = { "restore", dir, "-o", outr, "--set", "restore.psf_regions=3", "--set", "restore.max_steps=10",
+                       "--set", "restore.crop=64", "--set", "restore.stop=fixed", NULL };
+  g_autofree char *orr = NULL, *er = NULL;
+  rc = tsr_test_run_cli (ar, &orr, &er);
+  if (rc != 0)
+    g_test_message ("%s\n%s", orr, er);
+  g_assert_cmpint (rc, ==, 0);
+  g_autoptr (TsrImage) rr = tsr_fits_read (outr, &e);
+  g_assert_no_error (e);
+  double rg = 0, fr = NAN, fnn = -1;
+  g_assert_true (tsr_header_get_double (rr->header, "RS_PSFRG", &rg));
+  g_assert_cmpfloat (rg, ==, 3);
+  g_assert_true (tsr_header_get_double (rr->header, "RS_PSFFR", &fr));
+  g_assert_true (tsr_header_get_double (rr->header, "RS_PSFFN", &fnn));
+  g_test_message ("psf_regions=3: field model d log FWHM / d r2 %.4f from %.0f stars", fr, fnn);
+  g_assert_true (isfinite (fr) && fnn >= 0);
+  const char *arb[] = { "restore", dir, "-o", outr, "--set", "restore.psf_regions=2", "--set", "restore.blind=true", NULL };
+  g_autofree char *orb = NULL, *erb = NULL;
+  g_assert_cmpint (tsr_test_run_cli (arb, &orb, &erb), !=, 0);
+  g_assert_nonnull (strstr (erb, "restore.psf_regions"));
   /* clear errors: no output, a bad key */
   const char *a2[] = { "restore", dir, NULL };
   g_autofree char *o2 = NULL, *e2 = NULL;
