@@ -48,6 +48,7 @@ main (int argc, char **argv)
   guint n_plan = tsr_tbqr_eta_plan (s, &pr.tbqr, &pr.run, plan);
   TsrEta e;
   tsr_eta_init (&e, plan, n_plan, tsr_session_n_frames (s));
+  tsr_eta_set_finish (&e, TSR_ETA_TBQR_FINISH); /* as tessera-cli process */
   double T = atof (argv[2]);
   GArray *rows = g_array_new (FALSE, FALSE, sizeof (Row));
   char line[1024];
