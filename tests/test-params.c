@@ -535,6 +535,8 @@ nondefault_params (TsrProject *p)
   g_assert_true (tsr_project_set (p, "cluster.k_max", "50", NULL));
   g_assert_true (tsr_project_set (p, "register.min_matched", "5", NULL));
   g_assert_true (tsr_project_set (p, "local.cap", "8", NULL));
+  /* restore.blind learns one PSF per frame: only with restore.psf_regions=1 */
+  g_assert_true (tsr_project_set (p, "restore.blind", "false", NULL));
   GError *e = NULL;
   if (!tsr_project_validate (p, &e))
     g_error ("nondefault params do not validate: %s", e->message);
