@@ -339,6 +339,8 @@ typedef struct
   guint8 *m;
   float *racc, *rd1, *rmo, *riv, *rzs;   /* one row: h∗u sampled, data and model above the
                                             background, 1/variance, z² */
+  guint *rowv;              /* valid pixels per row of the tile */
+  int *rowa;                /* the row's first valid pixel when its valid pixels are one run, or −1 */
   gint32 *rbi;              /* one row: the cubic's first tap in the scatter grids */
   guint32 *rkt;             /* one row: its weights, keys_table entries x | y << 16 */
   GArray *samples;          /* |ratio − 1| samples (their median does not depend on the order) */
@@ -398,6 +400,8 @@ worker_new (const Job *j)
   w->riv = w->rmo + j->W;
   w->rzs = w->riv + j->W;
   w->rbi = g_new (gint32, j->W);
+  w->rowv = g_new (guint, j->H);
+  w->rowa = g_new (int, j->H);
   w->rkt = g_new (guint32, j->W);
   w->samples = g_array_new (FALSE, FALSE, sizeof (float));
   return w;
@@ -417,6 +421,8 @@ worker_free (Worker *w)
   g_free (w->m);
   g_free (w->racc);
   g_free (w->rbi);
+  g_free (w->rowv);
+  g_free (w->rowa);
   g_free (w->rkt);
   g_array_free (w->samples, TRUE);
   g_free (w);
@@ -622,6 +628,15 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
             mr[x] = mr[x] && mr[x] - 1 == col;
             nv += mr[x] != 0;
           }
+      /* the first valid pixel when the row's valid pixels are one run (the usual row of a
+       * registered frame), else −1: the MAD's pre-pass then steps from sample to sample */
+      int xa = 0, xb = ow;
+      while (xa < ow && !mr[xa])
+        xa++;
+      while (xb > xa && !mr[xb - 1])
+        xb--;
+      w->rowv[y] = nv;
+      w->rowa[y] = nv == (guint) (xb - xa) ? xa : -1;
       nvalid += nv;
     }
   if (nvalid == 0)
@@ -662,11 +677,26 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
         {
           const double brow = pl[0] + pl[2] * (double) (t->qy0 + y) - sped;
           gsize k0 = (gsize) y * ls + xo;
-          for (int x = 0; x < ow; x++)
+          guint nv = w->rowv[y];
+          if (zcount + nv < zstride)
             {
-              if (!mk[k0 + x] || ++zcount != zstride)
-                continue;
-              zcount = 0;
+              zcount += nv;   /* no sample in this row */
+              continue;
+            }
+          /* one run of valid pixels: its samples are every zstride-th from the run's first
+           * (the same pixels the scan below picks) */
+          gboolean run = w->rowa[y] >= 0;
+          int xs = run ? w->rowa[y] + (int) (zstride - zcount - 1) : 0, xe = run ? w->rowa[y] + (int) nv : ow;
+          if (run)
+            zcount = (zcount + nv) % zstride;
+          for (int x = xs; x < xe; x += run ? (int) zstride : 1)
+            {
+              if (!run)
+                {
+                  if (!mk[k0 + x] || ++zcount != zstride)
+                    continue;
+                  zcount = 0;
+                }
               gsize k = k0 + x;
               guint32 tp = tap[k], kx = tp & 0x1fff, ky = (tp >> 16) & 0x1fff;
               int ix = r * (t->qx0 + x) + oxi + (int) ((tp >> 13) & 7) - 3;
@@ -708,7 +738,8 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
     w->sdw = vw;
     w->sdh = vh;
   }
-  double *ssum = sh->is->scale_sums ? sh->is->scale_sums + 2 * u : NULL;
+  /* the scale fit's sums only in the iterations that refit the scales */
+  double *ssum = sh->is->scale_sums && j->scale_fit_now ? sh->is->scale_sums + 2 * u : NULL;
   double ss0 = 0, ss1 = 0;
   const float pedf = (float) j->ped[c];
   const double inv_s = 1.0 / s;
@@ -2638,6 +2669,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       gint64 ti = g_get_monotonic_time ();
       for (guint i = 0; i < n_threads; i++)
         g_array_set_size (workers[i]->samples, 0);
+      j->scale_fit_now = scale_sums && it >= SCALE_FIT_FROM && it < itmax;
       for (int i = 0; i < n_items && !j->abort; i++)
         {
           int c = i % j->C, ti = i / j->C;
@@ -2675,7 +2707,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
         }
       for (guint i = 0; i < n_threads; i++)
         g_array_append_vals (all, workers[i]->samples->data, workers[i]->samples->len);
-      if (scale_sums && it >= SCALE_FIT_FROM && it < itmax)
+      if (j->scale_fit_now)
         {
           /* photometric scales fitted jointly with the latent (least squares of each frame's
            * pixels on its own model h_t∗x, the solve's weights): the star-flux ratios of the
