@@ -59,7 +59,30 @@ worst = max(abs(e) for e in errs)
 print('%6d %9.1f %10.3f %12.0f %14.0f %11d  worst %+.0f %% (%s)' % (n, T, n / T, r['peak_rss_kib'] / 1024,
       r['cache_file_bytes'] / 2**20, r['rc'], max(errs, key=abs), ' '.join('%+.0f' % e for e in errs)))
 if r['rc'] != 0: print('   ', r['last_line'])
+# the progress rows for bench-eta: on the wall clock, and on the CLI's own CPU clock
+with open(sys.argv[1][:-5] + '-wall.tsv', 'w') as f:
+    for row in r['rows']:
+        f.write('%.3f\t%s\t%d\t%d\n' % (row[0], row[1], row[2], row[3]))
+if r.get('cpu') and all(len(row) > 6 and row[6] is not None for row in r['rows']):
+    with open(sys.argv[1][:-5] + '-cpu.tsv', 'w') as f:
+        for row in r['rows']:
+            f.write('%.3f\t%s\t%d\t%d\n' % (row[6], row[1], row[2], row[3]))
+    with open(sys.argv[1][:-5] + '-cpu.total', 'w') as f:
+        f.write('%.3f\n' % r['cpu'])
 PY
+  # Replayed through today's estimator (bench-eta): on the wall clock (what the run showed
+  # depends on the other jobs' load, which no estimate from the past can know) and on the
+  # CLI's CPU clock (the same run as a machine whose load does not change would see it; the
+  # CPU seconds count both workers, so the phases' relative costs are what the plan must get
+  # right)
+  eta="$b/bench/bench-eta"
+  if [ -x "$eta" ]; then
+    wall=$(python3 -c "import json; print(json.load(open('$j'))['wall'])")
+    echo "       replayed (bench-eta), wall clock: $("$eta" "$d" "$wall" ${SET:-} < "${j%.json}-wall.tsv" | tail -1)"
+    if [ -f "${j%.json}-cpu.tsv" ]; then
+      "$eta" "$d" "$(cat "${j%.json}-cpu.total")" ${SET:-} < "${j%.json}-cpu.tsv" | sed 's/^/       CPU clock: /'
+    fi
+  fi
 done
 python3 - "$work" $ns <<'PY'
 import json, sys, os

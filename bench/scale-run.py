@@ -3,11 +3,24 @@
 bench/run-scale.sh, and report as one JSON object on stdout: wall seconds, exit status, peak RSS
 (VmHWM of the CLI, KiB), the largest temporary cache file the CLI held open (bytes allocated on
 disk, polled every 0.2 s through /proc/PID/fd: the file is unlinked, only the descriptor keeps
-it), the progress rows (time, phase, done, total, shown time left, the CLI's RSS in KiB at the last poll) and, with --cancel-at
+it), the progress rows (time, phase, done, total, shown time left, the CLI's RSS in KiB at the last poll,
+the CLI's CPU seconds — user + system — when the row was read), the CLI's CPU seconds in all ('cpu') and, with --cancel-at
 PHASE:FRACTION, the seconds from SIGINT to the process' exit.
 
 Usage: scale-run.py [--cancel-at PHASE:FRACTION] -- COMMAND…"""
 import json, os, pty, re, select, signal, sys, time
+
+TICK = os.sysconf('SC_CLK_TCK')
+
+
+def cpu_seconds(pid):
+    """user + system CPU seconds of a running process (its threads included), or None"""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            rest = f.read().rsplit(')', 1)[1].split()
+        return (int(rest[11]) + int(rest[12])) / TICK
+    except (OSError, IndexError, ValueError):
+        return None
 
 args = sys.argv[1:]
 cancel = None
@@ -27,6 +40,7 @@ if pid == 0:
 rows, buf, peak_kib, rss_kib, disk, tail = [], b'', 0, 0, 0, ''
 t_kill = None
 status = None
+cpu_all = None
 while True:
     r, _, _ = select.select([fd], [], [], 0.2)
     if r:
@@ -45,7 +59,7 @@ while True:
                 m = re.search(r'(\S.*?)\s+(\d+)/(\d+)\s+([\d.]+) s(?:\s+\((\d+) s left)?', s)
                 if m:
                     rows.append((time.time() - t0, m.group(1).strip(), int(m.group(2)), int(m.group(3)),
-                                 float(m.group(5)) if m.group(5) else None, rss_kib))
+                                 float(m.group(5)) if m.group(5) else None, rss_kib, cpu_seconds(pid)))
                     if cancel and t_kill is None and rows[-1][1] == cancel[0] and rows[-1][2] >= cancel[1] * rows[-1][3]:
                         os.kill(pid, signal.SIGINT)
                         t_kill = time.time()
@@ -66,9 +80,10 @@ while True:
                 pass
     except OSError:
         pass
-    w, st = os.waitpid(pid, os.WNOHANG)
+    w, st, ru = os.wait4(pid, os.WNOHANG)
     if w == pid:
         status = st
+        cpu_all = ru.ru_utime + ru.ru_stime
         break
 t_end = time.time()
 try:
@@ -84,6 +99,7 @@ out = {
     'rc': os.waitstatus_to_exitcode(status),
     'peak_rss_kib': peak_kib,
     'cache_file_bytes': disk,
+    'cpu': cpu_all,
     'rows': rows,
     'last_line': tail,
 }

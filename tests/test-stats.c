@@ -291,6 +291,51 @@ test_eta (void)
   }
 }
 
+/* The work after the last item (a TBQR run's result, validation, writing: tsr_eta_set_finish)
+ * is in the time left from the start: a run that follows its plan and then spends the
+ * finish's planned time is estimated exactly at every report, the last one included (without
+ * the finish the last reports say ~0 s while the finish is still to come). */
+static void
+test_eta_finish (void)
+{
+  static const TsrEtaPhase plan[] = { { "A", 1.0, NULL, 0, FALSE }, { "B", 0.5, NULL, 0, FALSE } };
+  const guint n = 60;
+  const double sec_per_unit = 0.3, finish = TSR_ETA_TBQR_FINISH;
+  for (int with = 0; with < 2; with++)
+    {
+      TsrEta e;
+      tsr_eta_init (&e, plan, 2, n);
+      if (with)
+        tsr_eta_set_finish (&e, finish);
+      double t = 0, worst = 0, last_shown = -1, last_left = 0;
+      for (int ph = 0; ph < 2; ph++)
+        for (guint d = 0; d <= n; d++)
+          {
+            if (d > 0)
+              t += plan[ph].cost * sec_per_unit;
+            tsr_eta_update (&e, plan[ph].phase, d, n, (gint64) (t * 1e6) + 1);
+            double left = finish * sec_per_unit;
+            for (int q = ph; q < 2; q++)
+              left += plan[q].cost * sec_per_unit * (q == ph ? n - d : n);
+            double shown = tsr_eta_seconds_left (&e);
+            if (shown < 0)
+              continue;
+            worst = MAX (worst, fabs (shown - left) / left);
+            last_shown = shown, last_left = left;
+          }
+      if (with)
+        {
+          /* (the reports' times are whole microseconds) */
+          g_assert_cmpfloat (worst, <, 1e-4);
+          g_assert_cmpfloat_with_epsilon (last_shown, finish * sec_per_unit, 1e-4);
+          g_assert_cmpfloat (tsr_eta_fraction (&e), <, 1.0);
+        }
+      else
+        /* the plan without the finish: the last report says nothing is left */
+        g_assert_cmpfloat (last_shown, <, 0.01 * last_left);
+    }
+}
+
 /* A frame cache that holds only part of the session (run.cache_disk_mb): the accumulate
  * passes cost the cached share at the cached rate and the rest at the uncached one, so the
  * time left of a run whose cache holds a fraction f follows the mix, not either plan. */
@@ -423,6 +468,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/eta/whole-run", test_eta);
+  g_test_add_func ("/eta/finish", test_eta_finish);
   g_test_add_func ("/eta/partial-cache", test_eta_partial_cache);
   g_test_add_func ("/stats/median/vs-sort", test_median_vs_sort);
   g_test_add_func ("/stats/median/large", test_median_large);

@@ -323,7 +323,11 @@ tsr_window_begin_job_full (TsrWindow *self, TsrJobKind kind, GCancellable **canc
      * rejection statistics and accumulation passes (Run) */
     self->eta_on = kind == TSR_JOB_ANALYSE || kind == TSR_JOB_RUN;
     if (self->eta_on)
-      tsr_eta_init (&self->eta, kind == TSR_JOB_ANALYSE ? plan : plan + 2, 2, 0);
+      {
+        tsr_eta_init (&self->eta, kind == TSR_JOB_ANALYSE ? plan : plan + 2, 2, 0);
+        if (kind == TSR_JOB_RUN)
+          tsr_eta_set_finish (&self->eta, TSR_ETA_TBQR_FINISH);
+      }
     g_assert (n_plan == 4);
   }
   gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress_bar), 0);

@@ -118,6 +118,7 @@ cli_process (int argc, char **argv)
     static TsrEtaPhase plan[4]; /* the estimator keeps the pointer */
     guint n_plan = tsr_tbqr_eta_plan (s, &p.tbqr, &p.run, plan);
     cli_progress_plan (&prog, plan, n_plan, tsr_session_n_frames (s));
+    tsr_eta_set_finish (&prog.eta, TSR_ETA_TBQR_FINISH);
   }
   gint64 t0 = g_get_monotonic_time ();
   /* each frame's star list serves its own analysis (tile metrics, photometric scale) and

@@ -14,6 +14,12 @@ tsr_eta_init (TsrEta *e, const TsrEtaPhase *plan, guint n_plan, guint n_items)
   e->max_total = n_items;
 }
 
+void
+tsr_eta_set_finish (TsrEta *e, double units)
+{
+  e->finish_units = MAX (units, 0.0);
+}
+
 static int
 plan_index (const TsrEta *e, const char *phase, gboolean *alias)
 {
@@ -94,7 +100,7 @@ static void
 units (const TsrEta *e, double *done, double *all)
 {
   *done = e->units_before;
-  *all = e->units_before;
+  *all = e->units_before + e->finish_units;
   if (e->cur < 0)
     {
       for (guint i = 0; i < e->n_plan; i++)
@@ -173,20 +179,21 @@ static const TsrEtaPhase plan_tbqr_uncached[] = {
 
 /* A Bayer session, drizzled or demosaiced frame by frame, reads the raw frames in each later
  * pass and makes no frame cache (its rejection statistics come from the raw samples' 2 × 2
- * cells). Per frame of the pass, in registered frames: statistics 0.18 / 0.086 / 0.142 and
- * drizzling 0.69 / 0.641 / 0.721 in three runs of 60, 200 and 2,000 generated 1080×1920 Bayer
- * frames (bench/scale-run.py, bench/run-scale.sh, session 27, a 2-core machine shared with two
- * other jobs): their means. Accumulating (each frame normalised, demosaiced and warped band by
- * band, each band added at once; session 28), with drizzle.mode=off: 0.80 / 0.74 / 0.42 of a
- * registered frame on 60, 200 and 2,000 generated 1080×1920 frames (bench/scale-run.py,
- * bench/run-scale.sh; the load of two helpers fell during the 2,000-frame run): their mean
- * (statistics 0.11 / 0.07 / 0.10, within the drizzle runs' spread). */
-#define ACCUMULATE_RAW_COST 0.65
+ * cells). Measured on the CLI's own CPU clock (user + system seconds at each progress report,
+ * bench/run-scale.sh; session 29), which the other jobs of a shared machine move far less than
+ * the wall clock that the earlier plans were measured on (there the same phase read 0.42 or
+ * 0.80 of a registered frame as the load changed). Per frame, in registered frames (0.180 s of
+ * CPU each), on 200 and 2,000 generated 1080×1920 Bayer frames drizzled, 200 and 60 demosaiced
+ * (drizzle.mode=off): choosing the reference (a full star detection and fit of each candidate,
+ * whose lists registration then reuses) 0.97 / 0.84 / 0.94 / 1.10; rejection statistics
+ * 0.094 / 0.092 / 0.094 / 0.13; drizzling 0.65 / 0.67; accumulating (each frame normalised,
+ * demosaiced and warped band by band, each band added at once) 0.81 / 0.92. */
+#define ACCUMULATE_RAW_COST 0.82
 static const TsrEtaPhase plan_tbqr_raw[] = {
-  { N_("Choosing reference"), 0.5, NULL, 0, FALSE },
+  { N_("Choosing reference"), 0.95, NULL, 0, FALSE },
   { N_("Registering"), 1.0, NULL, 0, FALSE },
-  { N_("Rejection statistics"), 0.14, NULL, 0, FALSE },
-  { N_("Accumulating"), ACCUMULATE_RAW_COST, N_("Drizzling"), 0.68, TRUE },
+  { N_("Rejection statistics"), 0.10, NULL, 0, FALSE },
+  { N_("Accumulating"), ACCUMULATE_RAW_COST, N_("Drizzling"), 0.67, TRUE },
 };
 
 void

@@ -40,11 +40,21 @@ typedef struct
    * recent rate follows a machine whose load changes during a long run */
   struct { gint64 t; guint done; double units; } marks[64];
   guint n_marks;
+  double finish_units;   /* work after the last planned item (tsr_eta_set_finish) */
 } TsrEta;
 
 /* n_items: the item count the phases are expected to have (the session's frames), 0 when not
  * known (then the largest count reported so far). */
 void   tsr_eta_init (TsrEta *e, const TsrEtaPhase *plan, guint n_plan, guint n_items);
+/* Work that follows the plan's last item, reported by no phase (a TBQR run's result image,
+ * validation and writing), in the plan's units: counted in the time left until the end. */
+void   tsr_eta_set_finish (TsrEta *e, double units);
+/* A TBQR run's finish (the sums into the result and the mean stack, the validation's star
+ * detections and apertures, the FITS written) in registered frames of 1080×1920: 0.6–1.7 s
+ * after the last frame's report on 60 and 200 generated frames, 4 frames' worth at their
+ * registering rate (bench/run-scale.sh, session 29). */
+#define TSR_ETA_TBQR_FINISH 4.0
+
 /* Feed a progress report made at time now_us (g_get_monotonic_time ()). Phases not in the
  * plan are ignored. */
 void   tsr_eta_update (TsrEta *e, const char *phase, guint done, guint total, gint64 now_us);

@@ -127,6 +127,30 @@ tsr_starless_detect (const TsrImage *img, TsrStarlessInfo *info)
                    && (info->extended_fraction >= 0.02 || info->surface);
 }
 
+typedef struct
+{
+  TsrFrameSource *src;
+  GMutex *read_lock;   /* a frame source reads one frame at a time (video containers) */
+  guint index;
+  TsrStarlessInfo info;
+  GError *error;
+} StarlessJob;
+
+static gpointer
+starless_one (gpointer data)
+{
+  StarlessJob *j = data;
+  g_mutex_lock (j->read_lock);
+  TsrImage *img = tsr_frame_source_read (j->src, j->index, &j->error);
+  g_mutex_unlock (j->read_lock);
+  if (img)
+    {
+      tsr_starless_detect (img, &j->info);
+      tsr_image_unref (img);
+    }
+  return NULL;
+}
+
 gboolean
 tsr_starless_detect_paths (const char *const *paths, TsrStarlessInfo *info, GError **error)
 {
@@ -135,22 +159,53 @@ tsr_starless_detect_paths (const char *const *paths, TsrStarlessInfo *info, GErr
     return FALSE;
   guint n = tsr_frame_source_n_frames (src);
   guint pick[3] = { 0, n / 2, n - 1 };
-  guint votes = 0, surf = 0, used = 0;
-  TsrStarlessInfo one;
+  GMutex read_lock;
+  g_mutex_init (&read_lock);
+  StarlessJob jobs[3];
+  GThread *th[3] = { NULL, NULL, NULL };
+  guint used = 0;
   for (guint i = 0; i < 3; i++)
     {
       if (i > 0 && pick[i] == pick[i - 1])
         continue;
-      g_autoptr (TsrImage) img = tsr_frame_source_read (src, pick[i], error);
-      if (!img)
-        return FALSE;
-      tsr_starless_detect (img, &one);
-      if (used == 0)
-        *info = one;
-      votes += one.starless;
-      surf += one.surface;
+      jobs[used] = (StarlessJob) { src, &read_lock, pick[i], { 0 }, NULL };
       used++;
     }
+  /* the frames are independent: all but the first in threads of their own (this runs before
+   * anything else of a run, alone on the machine's cores) */
+  guint cores = g_get_num_processors ();
+  for (guint i = 1; i < used; i++)
+    if (i < cores)
+      th[i] = g_thread_try_new ("tsr-starless", starless_one, &jobs[i], NULL);
+  starless_one (&jobs[0]);
+  for (guint i = 1; i < used; i++)
+    {
+      if (th[i])
+        g_thread_join (th[i]);
+      else
+        starless_one (&jobs[i]);
+    }
+  g_mutex_clear (&read_lock);
+  guint votes = 0, surf = 0;
+  gboolean ok = TRUE;
+  for (guint i = 0; i < used; i++)
+    {
+      if (jobs[i].error)
+        {
+          if (ok)
+            g_propagate_error (error, jobs[i].error);
+          else
+            g_error_free (jobs[i].error);
+          ok = FALSE;
+          continue;
+        }
+      if (i == 0)
+        *info = jobs[i].info;
+      votes += jobs[i].info.starless;
+      surf += jobs[i].info.surface;
+    }
+  if (!ok)
+    return FALSE;
   info->starless = votes * 2 > used;
   info->surface = surf * 2 > used;
   return TRUE;
