@@ -62,6 +62,7 @@ typedef struct
   gboolean momentum;
   gboolean fit_scale;   /* deconv.fit_scale: the frames' scales refitted during the solve */
   gboolean scale_fit_now; /* this iteration refits them: the frames' sums are needed */
+  gboolean row_reads;     /* TsrDeconvOptions.row_reads */
   gsize max_obs;
   int max_lw, max_lh;
   /* per iteration */

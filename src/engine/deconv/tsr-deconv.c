@@ -263,7 +263,7 @@ tile_geometry (const Job *j, int tx, int ty, int T, Tile *t)
 static gboolean
 tile_block_read (const Job *j, const Tile *t)
 {
-  return j->W - (t->qx1 - t->qx0) <= BLOCK_SLACK;
+  return !j->row_reads && j->W - (t->qx1 - t->qx0) <= BLOCK_SLACK;
 }
 
 typedef struct
@@ -2204,6 +2204,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   }
 
   /* 3. geometry, memory plan, latent */
+  j->row_reads = opt->row_reads;
   int r = j->r;
   j->M = r + 2;   /* |e| ≤ 1 px and the cubic's two taps either side */
   j->pad = j->rf + j->M;
