@@ -320,12 +320,14 @@ tsr_window_begin_job_full (TsrWindow *self, TsrJobKind kind, GCancellable **canc
         plan = self->eta_plan;
       }
     /* plan entries 0–1: choosing the reference and registering (the analysis); 2–3: the
-     * rejection statistics and accumulation passes (Run) */
+     * rejection statistics and accumulation passes (Run). With --run an analysis is followed
+     * by Run at once (analysis_done_impl), so its "left in all" counts the Run's passes too. */
     self->eta_on = kind == TSR_JOB_ANALYSE || kind == TSR_JOB_RUN;
     if (self->eta_on)
       {
-        tsr_eta_init (&self->eta, kind == TSR_JOB_ANALYSE ? plan : plan + 2, 2, 0);
-        if (kind == TSR_JOB_RUN)
+        gboolean whole = kind == TSR_JOB_ANALYSE && self->autorun;
+        tsr_eta_init (&self->eta, kind == TSR_JOB_ANALYSE ? plan : plan + 2, whole ? 4 : 2, 0);
+        if (kind == TSR_JOB_RUN || whole)
           tsr_eta_set_finish (&self->eta, TSR_ETA_TBQR_FINISH);
       }
     g_assert (n_plan == 4);
