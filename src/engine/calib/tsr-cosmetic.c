@@ -139,6 +139,80 @@ outlier_rows (gsize begin, gsize end, gpointer data)
     }
 }
 
+typedef struct
+{
+  TsrSession *s;
+  const TsrCosmeticParams *p;
+  guint nf, ns;
+  int w, h, st;
+  gsize n;
+  TsrProgressFunc progress;
+  gpointer progress_data;
+  GCancellable *cancellable;
+  gint next;          /* atomic: the next of the ns sampled frames */
+  GMutex lock;
+  guint done;         /* under lock */
+  gboolean stop;      /* under lock */
+  GError *error;      /* the first error, under lock */
+} FindJob;
+
+typedef struct
+{
+  FindJob *job;
+  guint8 *hot, *cold; /* this worker's counts */
+} FindWorker;
+
+static gpointer
+find_worker (gpointer data)
+{
+  FindWorker *wk = data;
+  FindJob *j = wk->job;
+  for (;;)
+    {
+      g_mutex_lock (&j->lock);
+      gboolean stop = j->stop;
+      g_mutex_unlock (&j->lock);
+      if (stop || g_cancellable_is_cancelled (j->cancellable))
+        break;
+      guint i = (guint) g_atomic_int_add (&j->next, 1);
+      if (i >= j->ns)
+        break;
+      guint idx = j->ns > 1 ? (guint) ((guint64) i * (j->nf - 1) / (j->ns - 1)) : 0;
+      GError *err = NULL;
+      TsrImage *img = tsr_session_read_frame (j->s, idx, &err);
+      if (img)
+        {
+          for (int ch = 0; ch < img->channels; ch++)
+            {
+              const float *pl = tsr_image_plane (img, ch);
+              double sig = tsr_plane_noise (pl, img->mask, j->w, j->h, j->st);
+              if (!(sig > 0))
+                continue;
+              OutlierJob oj = { pl, img->mask, j->w, j->h, j->st, (float) (j->p->sigma * sig), wk->hot, wk->cold };
+              outlier_rows (0, (gsize) MAX (j->h - 4 * j->st, 0), &oj);
+            }
+          tsr_image_unref (img);
+        }
+      g_mutex_lock (&j->lock);
+      if (!img)
+        {
+          if (!j->error)
+            j->error = err;
+          else
+            g_clear_error (&err);
+          j->stop = TRUE;
+        }
+      else
+        {
+          j->done++;
+          if (j->progress)
+            j->progress (_("Finding hot pixels"), j->done, j->ns, j->progress_data);
+        }
+      g_mutex_unlock (&j->lock);
+    }
+  return NULL;
+}
+
 TsrCosmetic *
 tsr_cosmetic_find (TsrSession *s, const TsrCosmeticParams *p, TsrProgressFunc progress, gpointer progress_data,
                    GCancellable *cancellable, GError **error)
@@ -165,32 +239,60 @@ tsr_cosmetic_find (TsrSession *s, const TsrCosmeticParams *p, TsrProgressFunc pr
       c->n_frames = 0;
       return c;
     }
-  const int st = c->step;
-  for (guint i = 0; i < ns; i++)
+  FindJob job = { s, p, nf, ns, w, h, c->step, n, progress, progress_data, cancellable, 0, { 0 }, 0, FALSE, NULL };
+  g_mutex_init (&job.lock);
+  /* frames in parallel, each worker counting into its own maps (the first into the result's),
+   * added up at the end: reading a frame and its noise were serial per frame before, only the
+   * outlier rows ran in parallel */
+  guint threads = p->n_threads ? p->n_threads : g_get_num_processors ();
+  guint nw = MAX (1u, MIN (threads, ns));
+  FindWorker *wk = g_new0 (FindWorker, nw);
+  GThread **th = g_new0 (GThread *, nw);
+  wk[0].job = &job, wk[0].hot = hot, wk[0].cold = cold;
+  for (guint k = 1; k < nw; k++)
     {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      wk[k].job = &job;
+      wk[k].hot = g_try_malloc0 (n);
+      wk[k].cold = wk[k].hot ? g_try_malloc0 (n) : NULL;
+      if (!wk[k].cold)
         {
-          tsr_cosmetic_free (c);
-          return NULL;
+          /* no room for another worker's maps: fewer workers */
+          g_free (wk[k].hot);
+          wk[k].hot = NULL;
+          nw = k;
+          break;
         }
-      guint idx = ns > 1 ? (guint) ((guint64) i * (nf - 1) / (ns - 1)) : 0;
-      g_autoptr (TsrImage) img = tsr_session_read_frame (s, idx, error);
-      if (!img)
+    }
+  for (guint k = 1; k < nw; k++)
+    th[k] = g_thread_try_new ("tsr-cosmetic", find_worker, &wk[k], NULL);
+  find_worker (&wk[0]);
+  for (guint k = 1; k < nw; k++)
+    {
+      if (th[k])
+        g_thread_join (th[k]);
+      else
+        find_worker (&wk[k]);
+      for (gsize q = 0; q < n; q++)
         {
-          tsr_cosmetic_free (c);
-          return NULL;
+          hot[q] = (guint8) MIN (255u, (guint) hot[q] + wk[k].hot[q]);
+          cold[q] = (guint8) MIN (255u, (guint) cold[q] + wk[k].cold[q]);
         }
-      for (int ch = 0; ch < img->channels; ch++)
-        {
-          const float *pl = tsr_image_plane (img, ch);
-          double sig = tsr_plane_noise (pl, img->mask, w, h, st);
-          if (!(sig > 0))
-            continue;
-          OutlierJob job = { pl, img->mask, w, h, st, (float) (p->sigma * sig), hot, cold };
-          tsr_parallel_range ((gsize) MAX (h - 4 * st, 0), p->n_threads, 64, outlier_rows, &job);
-        }
-      if (progress)
-        progress (_("Finding hot pixels"), i + 1, ns, progress_data);
+      g_free (wk[k].hot);
+      g_free (wk[k].cold);
+    }
+  g_free (wk);
+  g_free (th);
+  g_mutex_clear (&job.lock);
+  if (job.error)
+    {
+      g_propagate_error (error, job.error);
+      tsr_cosmetic_free (c);
+      return NULL;
+    }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    {
+      tsr_cosmetic_free (c);
+      return NULL;
     }
   guint need = (guint) ceil (p->fraction * ns);
   need = MAX (need, 2);

@@ -61,6 +61,8 @@ typedef struct
   double ped[3];        /* pedestal per channel: the solver's latent is x + ped ≥ 0 */
   gboolean momentum;
   gboolean fit_scale;   /* deconv.fit_scale: the frames' scales refitted during the solve */
+  gboolean scale_fit_now; /* this iteration refits them: the frames' sums are needed */
+  gboolean row_reads;     /* TsrDeconvOptions.row_reads */
   gsize max_obs;
   int max_lw, max_lh;
   /* per iteration */

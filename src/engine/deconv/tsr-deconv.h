@@ -109,6 +109,8 @@ typedef struct
   const TsrImage *seed;   /* starting image (native grid, background subtracted, reference
                              geometry and units); NULL = deconv.seed */
   const char *stage_dir;  /* folder for the staged frames; NULL = the system temporary folder */
+  gboolean row_reads;     /* read a tile's staged pixels row by row, never as whole image rows
+                             (tests: both ways give the same image bit for bit) */
 } TsrDeconvOptions;
 
 typedef struct
