@@ -336,6 +336,51 @@ test_eta_finish (void)
     }
 }
 
+/* A step's setup (registration: the reference chosen and measured before the first frame is
+ * reported) is work in the plan: a run that spends it between the last item of one step and
+ * the first of the next is estimated exactly at every report, where without it the whole-run
+ * rate after the setup is too high by the setup's share. */
+static void
+test_eta_setup (void)
+{
+  static const TsrEtaPhase plan[] = { { "A", 1.0, NULL, 0, FALSE }, { "B", 1.0, NULL, 0, FALSE, .setup = 2.0 },
+                                      { "C", 0.5, NULL, 0, FALSE } };
+  static const TsrEtaPhase plain[] = { { "A", 1.0, NULL, 0, FALSE }, { "B", 1.0, NULL, 0, FALSE },
+                                       { "C", 0.5, NULL, 0, FALSE } };
+  const guint n = 7, m = 200;   /* A: a few candidates; B, C: the session */
+  const double spu = 0.2;
+  double worst[2] = { 0, 0 };
+  for (int k = 0; k < 2; k++)
+    {
+      TsrEta e;
+      tsr_eta_init (&e, k ? plain : plan, 3, m);
+      double t = 0;
+      for (int ph = 0; ph < 3; ph++)
+        {
+          guint tot = ph == 0 ? n : m;
+          if (ph == 1)
+            t += 2.0 * spu;   /* the setup, both runs alike */
+          for (guint d = 0; d <= tot; d++)
+            {
+              if (d > 0)
+                t += plan[ph].cost * spu;
+              tsr_eta_update (&e, plan[ph].phase, d, tot, (gint64) (t * 1e6) + 1);
+              double left = 0;
+              for (int q = ph; q < 3; q++)
+                left += plan[q].cost * spu * (q == ph ? tot - d : m) + (q > ph ? plan[q].setup * spu : 0);
+              double shown = tsr_eta_seconds_left (&e);
+              /* the whole-run rate's reports (before the step's own rate takes over) */
+              if (shown >= 0 && left > 1 && ph == 1 && d < 8)
+                worst[k] = MAX (worst[k], fabs (shown - left) / left);
+            }
+        }
+    }
+  g_test_message ("first registered frames: worst error %.4f with the setup in the plan, %.3f without",
+                  worst[0], worst[1]);
+  g_assert_cmpfloat (worst[0], <, 1e-4);
+  g_assert_cmpfloat (worst[1], >, 0.05);
+}
+
 /* A frame cache that holds only part of the session (run.cache_disk_mb): the accumulate
  * passes cost the cached share at the cached rate and the rest at the uncached one, so the
  * time left of a run whose cache holds a fraction f follows the mix, not either plan. */
@@ -469,6 +514,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/eta/whole-run", test_eta);
   g_test_add_func ("/eta/finish", test_eta_finish);
+  g_test_add_func ("/eta/setup", test_eta_setup);
   g_test_add_func ("/eta/partial-cache", test_eta_partial_cache);
   g_test_add_func ("/stats/median/vs-sort", test_median_vs_sort);
   g_test_add_func ("/stats/median/large", test_median_large);

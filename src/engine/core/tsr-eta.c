@@ -70,6 +70,9 @@ tsr_eta_update (TsrEta *e, const char *phase, guint done, guint total, gint64 no
       /* the phases between the last and this one are over (or were skipped) */
       if (e->cur >= 0)
         e->units_before += step_units (&e->plan[e->cur], e->cur_alias, e->cur_total, e->cur_total);
+      /* the setups of this step and of any skipped before it are done */
+      for (int q = e->cur + 1; q <= k; q++)
+        e->units_before += e->plan[q].setup;
       e->cur = k;
       e->n_marks = 0;
     }
@@ -104,14 +107,14 @@ units (const TsrEta *e, double *done, double *all)
   if (e->cur < 0)
     {
       for (guint i = 0; i < e->n_plan; i++)
-        *all += step_units (&e->plan[i], e->plan[i].alias_expected, e->max_total, e->max_total);
+        *all += e->plan[i].setup + step_units (&e->plan[i], e->plan[i].alias_expected, e->max_total, e->max_total);
       return;
     }
   const TsrEtaPhase *ph = &e->plan[e->cur];
   *done += step_units (ph, e->cur_alias, e->cur_done, e->cur_total);
   *all += step_units (ph, e->cur_alias, e->cur_total, e->cur_total);
   for (guint i = (guint) e->cur + 1; i < e->n_plan; i++)
-    *all += step_units (&e->plan[i], e->plan[i].alias_expected, e->max_total, e->max_total);
+    *all += e->plan[i].setup + step_units (&e->plan[i], e->plan[i].alias_expected, e->max_total, e->max_total);
 }
 
 double
@@ -189,9 +192,13 @@ static const TsrEtaPhase plan_tbqr_uncached[] = {
  * 0.094 / 0.092 / 0.094 / 0.13; drizzling 0.65 / 0.67; accumulating (each frame normalised,
  * demosaiced and warped band by band, each band added at once) 0.81 / 0.92. */
 #define ACCUMULATE_RAW_COST 0.82
+/* Between the last candidate and the first registered frame the reference is chosen (the
+ * candidates matched against each other) and its stars measured for the photometric scales:
+ * 0.32 / 0.36 / 0.34 / 0.35 / 0.44 s of CPU in five runs, 1.9–2.6 registered frames. */
+#define REFERENCE_SETUP 2.0
 static const TsrEtaPhase plan_tbqr_raw[] = {
   { N_("Choosing reference"), 0.95, NULL, 0, FALSE },
-  { N_("Registering"), 1.0, NULL, 0, FALSE },
+  { N_("Registering"), 1.0, NULL, 0, FALSE, .setup = REFERENCE_SETUP },
   { N_("Rejection statistics"), 0.10, NULL, 0, FALSE },
   { N_("Accumulating"), ACCUMULATE_RAW_COST, N_("Drizzling"), 0.67, TRUE },
 };

@@ -23,6 +23,9 @@ typedef struct
    * are read and warped again. */
   double first_share;
   double first_cost, alias_first_cost;
+  /* Work at the step's start before its first item, reported by no item (registration: the
+   * reference chosen among the candidates, its stars measured), in the plan's units. */
+  double setup;
 } TsrEtaPhase;
 
 typedef struct
