@@ -9,7 +9,7 @@
 #include "tsr-calib.h"
 
 #include "tsr-error.h"
-#include "tsr-parallel.h"
+#include "tsr-frames.h"
 #include "tsr-stats.h"
 
 #include <glib/gi18n.h>
@@ -139,78 +139,62 @@ outlier_rows (gsize begin, gsize end, gpointer data)
     }
 }
 
+/* The counts of one worker of the hot-pixel search: the frames it measured add up in its own
+ * maps (a frame's outliers touch positions all over the sensor), which are summed at the end. */
 typedef struct
 {
-  TsrSession *s;
+  guint8 *hot, *cold;
+} Counts;
+
+typedef struct
+{
   const TsrCosmeticParams *p;
-  guint nf, ns;
   int w, h, st;
   gsize n;
-  TsrProgressFunc progress;
-  gpointer progress_data;
-  GCancellable *cancellable;
-  gint next;          /* atomic: the next of the ns sampled frames */
   GMutex lock;
-  guint done;         /* under lock */
-  gboolean stop;      /* under lock */
-  GError *error;      /* the first error, under lock */
+  GSList *free;       /* counts no worker holds now, under lock */
+  GSList *all;        /* every counts made */
 } FindJob;
 
-typedef struct
+static gboolean
+find_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer user_data, GCancellable *cancellable,
+            GError **error)
 {
-  FindJob *job;
-  guint8 *hot, *cold; /* this worker's counts */
-} FindWorker;
-
-static gpointer
-find_worker (gpointer data)
-{
-  FindWorker *wk = data;
-  FindJob *j = wk->job;
-  for (;;)
+  FindJob *j = user_data;
+  g_mutex_lock (&j->lock);
+  Counts *cn = j->free ? j->free->data : NULL;
+  if (cn)
+    j->free = g_slist_delete_link (j->free, j->free);
+  g_mutex_unlock (&j->lock);
+  if (!cn)
     {
-      g_mutex_lock (&j->lock);
-      gboolean stop = j->stop;
-      g_mutex_unlock (&j->lock);
-      if (stop || g_cancellable_is_cancelled (j->cancellable))
-        break;
-      guint i = (guint) g_atomic_int_add (&j->next, 1);
-      if (i >= j->ns)
-        break;
-      guint idx = j->ns > 1 ? (guint) ((guint64) i * (j->nf - 1) / (j->ns - 1)) : 0;
-      GError *err = NULL;
-      TsrImage *img = tsr_session_read_frame (j->s, idx, &err);
-      if (img)
+      cn = g_new0 (Counts, 1);
+      cn->hot = g_try_malloc0 (j->n);
+      cn->cold = cn->hot ? g_try_malloc0 (j->n) : NULL;
+      if (!cn->cold)
         {
-          for (int ch = 0; ch < img->channels; ch++)
-            {
-              const float *pl = tsr_image_plane (img, ch);
-              double sig = tsr_plane_noise (pl, img->mask, j->w, j->h, j->st);
-              if (!(sig > 0))
-                continue;
-              OutlierJob oj = { pl, img->mask, j->w, j->h, j->st, (float) (j->p->sigma * sig), wk->hot, wk->cold };
-              outlier_rows (0, (gsize) MAX (j->h - 4 * j->st, 0), &oj);
-            }
-          tsr_image_unref (img);
+          g_free (cn->hot);
+          g_free (cn);
+          tsr_set_memory_error (error, 2 * j->n, _("the hot-pixel maps (cosmetic.session=false avoids them)"));
+          return FALSE;
         }
       g_mutex_lock (&j->lock);
-      if (!img)
-        {
-          if (!j->error)
-            j->error = err;
-          else
-            g_clear_error (&err);
-          j->stop = TRUE;
-        }
-      else
-        {
-          j->done++;
-          if (j->progress)
-            j->progress (_("Finding hot pixels"), j->done, j->ns, j->progress_data);
-        }
+      j->all = g_slist_prepend (j->all, cn);
       g_mutex_unlock (&j->lock);
     }
-  return NULL;
+  for (int ch = 0; ch < img->channels; ch++)
+    {
+      const float *pl = tsr_image_plane (img, ch);
+      double sig = tsr_plane_noise (pl, img->mask, j->w, j->h, j->st);
+      if (!(sig > 0))
+        continue;
+      OutlierJob oj = { pl, img->mask, j->w, j->h, j->st, (float) (j->p->sigma * sig), cn->hot, cn->cold };
+      outlier_rows (0, (gsize) MAX (j->h - 4 * j->st, 0), &oj);
+    }
+  g_mutex_lock (&j->lock);
+  j->free = g_slist_prepend (j->free, cn);
+  g_mutex_unlock (&j->lock);
+  return TRUE;
 }
 
 TsrCosmetic *
@@ -239,57 +223,37 @@ tsr_cosmetic_find (TsrSession *s, const TsrCosmeticParams *p, TsrProgressFunc pr
       c->n_frames = 0;
       return c;
     }
-  FindJob job = { s, p, nf, ns, w, h, c->step, n, progress, progress_data, cancellable, 0, { 0 }, 0, FALSE, NULL };
+  /* the sampled frames in parallel (tsr_frames_map), each worker counting into its own maps;
+   * reading a frame and its noise were serial per frame before, only the outlier rows ran in
+   * parallel */
+  FindJob job = { p, w, h, c->step, n, { 0 }, NULL, NULL };
   g_mutex_init (&job.lock);
-  /* frames in parallel, each worker counting into its own maps (the first into the result's),
-   * added up at the end: reading a frame and its noise were serial per frame before, only the
-   * outlier rows ran in parallel */
-  guint threads = p->n_threads ? p->n_threads : g_get_num_processors ();
-  guint nw = MAX (1u, MIN (threads, ns));
-  FindWorker *wk = g_new0 (FindWorker, nw);
-  GThread **th = g_new0 (GThread *, nw);
-  wk[0].job = &job, wk[0].hot = hot, wk[0].cold = cold;
-  for (guint k = 1; k < nw; k++)
+  guint *idx = g_new (guint, ns);
+  for (guint i = 0; i < ns; i++)
+    idx[i] = ns > 1 ? (guint) ((guint64) i * (nf - 1) / (ns - 1)) : 0;
+  TsrMapOptions opt;
+  tsr_map_options_init (&opt, _("Finding hot pixels"));
+  opt.indices = idx;
+  opt.n_indices = ns;
+  opt.n_threads = p->n_threads;
+  gboolean ok = tsr_frames_map (s, &opt, find_frame, &job, progress, progress_data, cancellable, error);
+  for (GSList *l = job.all; l; l = l->next)
     {
-      wk[k].job = &job;
-      wk[k].hot = g_try_malloc0 (n);
-      wk[k].cold = wk[k].hot ? g_try_malloc0 (n) : NULL;
-      if (!wk[k].cold)
+      Counts *cn = l->data;
+      for (gsize q = 0; ok && q < n; q++)
         {
-          /* no room for another worker's maps: fewer workers */
-          g_free (wk[k].hot);
-          wk[k].hot = NULL;
-          nw = k;
-          break;
+          hot[q] = (guint8) MIN (255u, (guint) hot[q] + cn->hot[q]);
+          cold[q] = (guint8) MIN (255u, (guint) cold[q] + cn->cold[q]);
         }
+      g_free (cn->hot);
+      g_free (cn->cold);
+      g_free (cn);
     }
-  for (guint k = 1; k < nw; k++)
-    th[k] = g_thread_try_new ("tsr-cosmetic", find_worker, &wk[k], NULL);
-  find_worker (&wk[0]);
-  for (guint k = 1; k < nw; k++)
-    {
-      if (th[k])
-        g_thread_join (th[k]);
-      else
-        find_worker (&wk[k]);
-      for (gsize q = 0; q < n; q++)
-        {
-          hot[q] = (guint8) MIN (255u, (guint) hot[q] + wk[k].hot[q]);
-          cold[q] = (guint8) MIN (255u, (guint) cold[q] + wk[k].cold[q]);
-        }
-      g_free (wk[k].hot);
-      g_free (wk[k].cold);
-    }
-  g_free (wk);
-  g_free (th);
+  g_slist_free (job.all);
+  g_slist_free (job.free);
   g_mutex_clear (&job.lock);
-  if (job.error)
-    {
-      g_propagate_error (error, job.error);
-      tsr_cosmetic_free (c);
-      return NULL;
-    }
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+  g_free (idx);
+  if (!ok)
     {
       tsr_cosmetic_free (c);
       return NULL;
