@@ -56,8 +56,8 @@ static float lanczos_lut[LANCZOS_PHASES + 1][6];
 static float lanczos_lut8[LANCZOS_PHASES + 1][8] __attribute__ ((aligned (32)));
 static guint8 lanczos_lut_zero[LANCZOS_PHASES + 1];
 
-static double
-lanczos3 (double d)
+double
+tsr_lanczos3 (double d)
 {
   d = fabs (d);
   if (d < 1e-12)
@@ -85,7 +85,7 @@ lanczos_lut_init (void)
           for (int k = 0; k < 6; k++)
             {
               d[k] = (k - 2) - f;
-              w[k] = lanczos3 (d[k]);
+              w[k] = tsr_lanczos3 (d[k]);
               s0 += w[k];
               s1 += w[k] * d[k];
               sd += d[k];

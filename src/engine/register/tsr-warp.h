@@ -86,4 +86,8 @@ double      tsr_correlation (const float *ref, const guint8 *ref_mask, const flo
 
 #include "tsr-fft.h" /* tsr_fftw_lock, formerly declared here */
 
+/* The Lanczos-3 kernel 3 sin(πx) sin(πx/3) / (πx)², 0 beyond |x| ≥ 3: the warp's interpolator,
+ * also the PSFs' resampling (stamp recentring, the restorer's field stretch). */
+double tsr_lanczos3 (double x);
+
 G_END_DECLS

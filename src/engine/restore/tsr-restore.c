@@ -920,18 +920,6 @@ stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GC
  * (Lanczos-3 resampling, the same sum). With fewer than 20 stars in all the stretch is 1.
  */
 
-static double
-lanczos3 (double x)
-{
-  x = fabs (x);
-  if (x < 1e-9)
-    return 1;
-  if (x >= 3)
-    return 0;
-  double px = G_PI * x;
-  return 3 * sin (px) * sin (px / 3) / (px * px);
-}
-
 /* q(x, y) = p(x / lam, y / lam) / lam², resampled (Lanczos-3), rescaled to p's sum */
 static TsrPsf *
 psf_stretch (const TsrPsf *p, double lam)
@@ -950,10 +938,10 @@ psf_stretch (const TsrPsf *p, double lam)
           {
             if (b < -R || b > R)
               continue;
-            double wy = lanczos3 (fy - b);
+            double wy = tsr_lanczos3 (fy - b);
             for (int a = ix - 2; a <= ix + 3; a++)
               if (a >= -R && a <= R)
-                v += wy * lanczos3 (fx - a) * p->data[(gsize) (b + R) * p->size + a + R];
+                v += wy * tsr_lanczos3 (fx - a) * p->data[(gsize) (b + R) * p->size + a + R];
           }
         q->data[(gsize) (j + R2) * q->size + i + R2] = (float) v;
         s1 += v;

@@ -2,6 +2,7 @@
 #include "tsr-psf.h"
 #include "tsr-stats.h"
 #include "tsr-fft.h"
+#include "tsr-warp.h"
 
 #include <fftw3.h>
 
@@ -333,19 +334,6 @@ tsr_psf_from_stamps (const float *plane, const guint8 *mask, int width, int heig
   return p;
 }
 
-/* Lanczos-3 weight. */
-static double
-lanczos3 (double t)
-{
-  t = fabs (t);
-  if (t < 1e-9)
-    return 1;
-  if (t >= 3)
-    return 0;
-  double a = G_PI * t;
-  return 3 * sin (a) * sin (a / 3) / (a * a);
-}
-
 int
 tsr_psf_wing_radius (double fwhm)
 {
@@ -500,8 +488,8 @@ tsr_psf_from_stamps_full (const float *plane, const guint8 *mask, int width, int
           double sxw = 0, syw = 0;
           for (int t = 0; t < 6; t++)
             {
-              sxw += wx[i * 6 + t] = lanczos3 (px - (x0[i] + t));
-              syw += wy[i * 6 + t] = lanczos3 (py - (y0[i] + t));
+              sxw += wx[i * 6 + t] = tsr_lanczos3 (px - (x0[i] + t));
+              syw += wy[i * 6 + t] = tsr_lanczos3 (py - (y0[i] + t));
             }
           for (int t = 0; t < 6; t++)
             {
