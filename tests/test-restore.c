@@ -671,6 +671,9 @@ static char *dir;
  * crop (0: the default), then RSET=key=value,… (measurement runs); trains and returns the
  * result. */
 static TsrRestoreResult *restore_for_test_with (TsrSession *s, TsrProject *pr, int crop, const char *extra);
+/* measurement runs: a snapshot callback for the next restore_for_test */
+static TsrRestoreSnapshotFunc restore_snapshot;
+static gpointer restore_snapshot_data;
 
 static TsrRestoreResult *
 restore_for_test (TsrSession *s, TsrProject *pr, int crop)
@@ -703,7 +706,10 @@ restore_for_test_with (TsrSession *s, TsrProject *pr, int crop, const char *extr
         g_assert_true (tsr_project_set_assignment (pr, sv[i], NULL));
     }
   GError *e = NULL;
-  TsrRestoreResult *r = tsr_restore_run (s, &pr->restore, &pr->tbqr, &pr->run, NULL, NULL, NULL, &e);
+  TsrRestoreResult *r = restore_snapshot
+    ? tsr_restore_run_full (s, &pr->restore, &pr->tbqr, &pr->run, restore_snapshot, restore_snapshot_data, 0, NULL, NULL,
+                            NULL, &e)
+    : tsr_restore_run (s, &pr->restore, &pr->tbqr, &pr->run, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   return r;
 }
@@ -1020,6 +1026,42 @@ static TsrSynthTruth *sp_truth;
 static char *sp_dir;
 static TsrSession *sp_session;
 static TsrRestoreResult *sp_res;
+/* measurement runs (RSNAP=N): the latent every ~N training steps (the step's own forward pass) */
+static GPtrArray *sp_snaps;
+static GArray *sp_snap_steps;
+
+static void
+sparse_snapshot (const TsrRestoreSnapshot *sn, gpointer data)
+{
+  guint every = (guint) GPOINTER_TO_UINT (data);
+  guint last = sp_snap_steps->len ? g_array_index (sp_snap_steps, guint, sp_snap_steps->len - 1) : 0;
+  if (sp_snap_steps->len && sn->step < last + every)
+    return;
+  TsrImage *c = tsr_image_new (sn->latent->width, sn->latent->height, 1);
+  memcpy (c->data, sn->latent->data, sizeof (float) * tsr_image_npix (c));
+  memcpy (c->mask, sn->latent->mask, tsr_image_npix (c));
+  g_ptr_array_add (sp_snaps, c);
+  g_array_append_val (sp_snap_steps, sn->step);
+}
+
+/* Sums of (img − bg) in the rings edges[i] ≤ d < edges[i + 1] (px) around (cx, cy). */
+static void
+ring_sums (const TsrImage *img, double cx, double cy, const double *edges, int n, double bg, double *out)
+{
+  for (int i = 0; i < n; i++)
+    out[i] = 0;
+  double R = edges[n];
+  for (int y = (int) floor (cy - R); y <= (int) ceil (cy + R); y++)
+    for (int x = (int) floor (cx - R); x <= (int) ceil (cx + R); x++)
+      {
+        if (x < 0 || y < 0 || x >= img->width || y >= img->height)
+          continue;
+        double d = hypot (x - cx, y - cy);
+        for (int i = 0; i < n; i++)
+          if (d >= edges[i] && d < edges[i + 1])
+            out[i] += img->data[(gsize) y * img->width + x] - bg;
+      }
+}
 
 static void
 setup_sparse (void)
@@ -1049,6 +1091,13 @@ setup_sparse (void)
     p.field_psf = g_ascii_strtod (g_getenv ("RFIELD"), NULL);
   if (g_getenv ("RSPARSE"))   /* measurement runs: a larger field "W,H,STARS" (whole image trained) */
     sscanf (g_getenv ("RSPARSE"), "%d,%d,%u", &p.width, &p.height, &p.n_stars);
+  if (g_getenv ("RFLUXMUL"))
+    {
+      /* measurement runs: every star × RFLUXMUL at the same place (the same draws) */
+      double fm = g_ascii_strtod (g_getenv ("RFLUXMUL"), NULL);
+      p.star_flux_min *= fm;
+      p.star_flux_max *= fm;
+    }
   sp_session = tsr_test_synth_session (&p, NULL, "restore-sparse", &sp_dir, &sp_truth);
   TsrProject pr;
   /* the whole image as the crop: with random 192 px crops isolated stars read 15–19 % too
@@ -1076,7 +1125,15 @@ setup_sparse (void)
       g_string_free (fs, TRUE);
       g_string_free (ss, TRUE);
     }
+  if (g_getenv ("RSNAP"))
+    {
+      sp_snaps = g_ptr_array_new_with_free_func ((GDestroyNotify) tsr_image_unref);
+      sp_snap_steps = g_array_new (FALSE, FALSE, sizeof (guint));
+      restore_snapshot = sparse_snapshot;
+      restore_snapshot_data = GUINT_TO_POINTER ((guint) atoi (g_getenv ("RSNAP")));
+    }
   sp_res = restore_for_test (sp_session, &pr, MAX (p.width, p.height));
+  restore_snapshot = NULL;
   g_test_message ("sparse session: %u frames, %u steps, best %u (%s), median FWHM %.2f, train %.1f s", sp_res->n_frames,
                   sp_res->steps, sp_res->best_step, sp_res->stop, sp_res->median_fwhm, sp_res->seconds_train);
   if (g_getenv ("RDIAG"))
@@ -1208,6 +1265,157 @@ test_sparse (void)
                           "restored %.2f mean %.2f",
                           st->x, st->y, st->flux, st->flux * t_ref, fr / ts, fm / tb, fr / fm, r3 / m3, r3 / t3, m3 / t3,
                           br, bm);
+        }
+    }
+  if (g_getenv ("RDIAG"))
+    {
+      /* measurement runs: where each star's excess lies. Rings 0-1-2-2.5 FWHM and
+       * 2.5 FWHM-annulus, each image minus its own annulus mean (2.5 FWHM + 2 … 6 px); the
+       * latent alone (image − smooth map) summed over the aperture with no annulus; the
+       * restored image blurred by a Moffat (β 3) of the median FWHM — the model's
+       * re-convolution at the median seeing — against the mean stack */
+      double edges[5] = { 0, fwhm, 2 * fwhm, ap, ap + 2 };
+      g_autoptr (TsrImage) tsc = tsr_image_new (W, H, 1);
+      for (gsize k = 0; k < (gsize) W * H; k++)
+        {
+          tsc->data[k] = (float) (tsharp->data[k] * t_ref);
+          tsc->mask[k] = 1;
+        }
+      /* the restored image and the sharp truth convolved with the median-FWHM Moffat */
+      int kr = (int) ceil (3 * fwhm);
+      int ks = 2 * kr + 1;
+      double *kern = g_new0 (double, (gsize) ks * ks), ksum = 0, al = fwhm / (2 * sqrt (pow (2, 1 / 3.0) - 1));
+      for (int dy = -kr; dy <= kr; dy++)
+        for (int dx = -kr; dx <= kr; dx++)
+          ksum += kern[(dy + kr) * ks + dx + kr] = pow (1 + (dx * dx + dy * dy) / (al * al), -3);
+      g_autoptr (TsrImage) rc = tsr_image_new (W, H, 1), tc = tsr_image_new (W, H, 1);
+      for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+          {
+            double a = 0, b = 0;
+            for (int dy = -kr; dy <= kr; dy++)
+              for (int dx = -kr; dx <= kr; dx++)
+                {
+                  int xx = CLAMP (x + dx, 0, W - 1), yy = CLAMP (y + dy, 0, H - 1);
+                  double w = kern[(dy + kr) * ks + dx + kr] / ksum;
+                  a += w * sp_res->image->data[(gsize) yy * W + xx];
+                  b += w * tsc->data[(gsize) yy * W + xx];
+                }
+            rc->data[(gsize) y * W + x] = (float) a;
+            tc->data[(gsize) y * W + x] = (float) b;
+            rc->mask[(gsize) y * W + x] = tc->mask[(gsize) y * W + x] = 1;
+          }
+      g_free (kern);
+      for (guint i = 0; i < iso->len; i++)
+        {
+          const Pt *st = &g_array_index (iso, Pt, i);
+          if (st->flux < 1500 || st->flux > 1e5)
+            continue;
+          double br, bt, bm, bb, rr[4], tr[4], mr[4], br4[4];
+          aperture (sp_res->image, st->x, st->y, ap, &br);
+          aperture (tsc, st->x, st->y, ap, &bt);
+          aperture (sp_res->mean, st->x, st->y, ap, &bm);
+          aperture (tblur, st->x, st->y, ap, &bb);
+          ring_sums (sp_res->image, st->x, st->y, edges, 4, br, rr);
+          ring_sums (tsc, st->x, st->y, edges, 4, bt, tr);
+          ring_sums (sp_res->mean, st->x, st->y, edges, 4, bm, mr);
+          ring_sums (tblur, st->x, st->y, edges, 4, bb, br4);
+          double lat = 0, tsum = 0;
+          for (int y = (int) floor (st->y - ap); y <= (int) ceil (st->y + ap); y++)
+            for (int x = (int) floor (st->x - ap); x <= (int) ceil (st->x + ap); x++)
+              if (x >= 0 && y >= 0 && x < W && y < H && hypot (x - st->x, y - st->y) <= ap)
+                {
+                  gsize k = (gsize) y * W + x;
+                  lat += sp_res->image->data[k] - (sp_res->smooth ? sp_res->smooth->data[k] : 0);
+                  tsum += tsc->data[k];
+                }
+          /* the latent's centroid and second moments within 1 FWHM (the sharp truth's beside) */
+          {
+            double m[2][6] = { { 0 } };
+            const TsrImage *im2[2] = { sp_res->image, tsc };
+            double bgs[2] = { br, bt };
+            for (int q = 0; q < 2; q++)
+              {
+                for (int y = (int) floor (st->y - fwhm); y <= (int) ceil (st->y + fwhm); y++)
+                  for (int x = (int) floor (st->x - fwhm); x <= (int) ceil (st->x + fwhm); x++)
+                    if (x >= 0 && y >= 0 && x < W && y < H && hypot (x - st->x, y - st->y) <= fwhm)
+                      {
+                        double v = im2[q]->data[(gsize) y * W + x] - bgs[q];
+                        m[q][0] += v;
+                        m[q][1] += v * x;
+                        m[q][2] += v * y;
+                        m[q][3] += v * x * x;
+                        m[q][4] += v * y * y;
+                      }
+                for (int c = 1; c < 5; c++)
+                  m[q][c] /= m[q][0];
+                m[q][3] -= m[q][1] * m[q][1];
+                m[q][4] -= m[q][2] * m[q][2];
+              }
+            g_test_message ("star %.0f e at (%.3f, %.3f): latent centroid (%.3f, %.3f) var %.3f %.3f px2 | sharp truth "
+                            "centroid (%.3f, %.3f) var %.3f %.3f px2",
+                            st->flux * t_ref, st->x, st->y, m[0][1], m[0][2], m[0][3], m[0][4], m[1][1], m[1][2],
+                            m[1][3], m[1][4]);
+          }
+          double frc = aperture (rc, st->x, st->y, ap, NULL), ftc = aperture (tc, st->x, st->y, ap, NULL);
+          double fm = aperture (sp_res->mean, st->x, st->y, ap, NULL), ft = aperture (tsc, st->x, st->y, ap, NULL);
+          g_test_message ("star %.0f e at (%.1f, %.1f): rings 0-1-2-2.5FWHM-+2px restored %.0f %.0f %.0f %.0f | sharp "
+                          "%.0f %.0f %.0f %.0f | mean %.0f %.0f %.0f %.0f | blurred %.0f %.0f %.0f %.0f | annulus bg "
+                          "restored %.3f sharp %.3f mean %.3f | latent sum (no annulus) / sharp sum %.4f (%.0f / %.0f) | "
+                          "restored*Moffat / mean %.4f, sharp*Moffat / mean %.4f, restored*Moffat / sharp*Moffat %.4f",
+                          st->flux * t_ref, st->x, st->y, rr[0], rr[1], rr[2], rr[3], tr[0], tr[1], tr[2], tr[3], mr[0],
+                          mr[1], mr[2], mr[3], br4[0] * t_ref, br4[1] * t_ref, br4[2] * t_ref, br4[3] * t_ref, br, bt,
+                          bm, lat / tsum, lat, tsum, frc / fm, ftc / fm, frc / ftc);
+          (void) ft;
+          if (g_getenv ("TSR_RESTORE_DUMP"))
+            {
+              /* the engine's dump: the mean over frames of (data − model) and of the model,
+               * ÷ the scale (reference units, the training forward pass of the kept weights) */
+              g_autofree char *prs = g_build_filename (g_getenv ("TSR_RESTORE_DUMP"), "resid.fits", NULL);
+              g_autofree char *pmd = g_build_filename (g_getenv ("TSR_RESTORE_DUMP"), "model.fits", NULL);
+              g_autofree char *pxt = g_build_filename (g_getenv ("TSR_RESTORE_DUMP"), "xtrain.fits", NULL);
+              g_autoptr (TsrImage) rsd = tsr_fits_read (prs, NULL), mdl = tsr_fits_read (pmd, NULL),
+                                   xtr = tsr_fits_read (pxt, NULL);
+              if (rsd && mdl && xtr)
+                {
+                  double rsum = 0, rsum1 = 0, msum = 0, dsum = 0, xsum = 0;
+                  for (int y = (int) floor (st->y - ap); y <= (int) ceil (st->y + ap); y++)
+                    for (int x = (int) floor (st->x - ap); x <= (int) ceil (st->x + ap); x++)
+                      if (x >= 0 && y >= 0 && x < W && y < H && hypot (x - st->x, y - st->y) <= ap)
+                        {
+                          gsize k = (gsize) y * W + x;
+                          rsum += rsd->data[k];
+                          rsum1 += hypot (x - st->x, y - st->y) <= fwhm ? rsd->data[k] : 0;
+                          msum += mdl->data[k];
+                          dsum += mdl->data[k] + rsd->data[k];
+                          xsum += xtr->data[k];
+                        }
+                  double xta = aperture (xtr, st->x, st->y, ap, NULL), mda = aperture (mdl, st->x, st->y, ap, NULL);
+                  g_test_message ("star %.0f e: model fit (no annulus, 2.5 FWHM): data %.0f model %.0f residual %.0f "
+                                  "(within 1 FWHM %.0f), residual / sharp %.4f; xtrain sum %.0f, xtrain aperture / sharp "
+                                  "%.4f, model aperture / mean aperture %.4f",
+                                  st->flux * t_ref, dsum, msum, rsum, rsum1, rsum / ft, xsum, xta / ft, mda / fm);
+                }
+            }
+        }
+      for (guint sn = 0; sp_snaps && sn < sp_snaps->len; sn++)
+        {
+          const TsrImage *li = g_ptr_array_index (sp_snaps, sn);
+          GString *ln = g_string_new (NULL);
+          double a = 0, b = 0;
+          for (guint i = 0; i < iso->len; i++)
+            {
+              const Pt *st = &g_array_index (iso, Pt, i);
+              if (st->flux < 1500 || st->flux > 1e5)
+                continue;
+              double fr = aperture (li, st->x, st->y, ap, NULL), ts = aperture (tsc, st->x, st->y, ap, NULL);
+              a += fr;
+              b += ts;
+              g_string_append_printf (ln, " %.4f", fr / ts);
+            }
+          g_test_message ("snapshot step %u: five stars %.4f, per star%s", g_array_index (sp_snap_steps, guint, sn), a / b,
+                          ln->str);
+          g_string_free (ln, TRUE);
         }
     }
   g_test_message ("isolated stars (%u, 1.5e3-1e5 e, aperture 2.5 FWHM): restored / sharp truth %.4f (worst single star "

@@ -1264,6 +1264,43 @@ net_n_scalars (const Net *net)
   return s;
 }
 
+/* In-place sums over the B × B box centred on every pixel of a w × h image (zero outside),
+ * separable; tmp holds w·h doubles. */
+static void
+box_sums (double *a, int w, int h, int B, double *tmp)
+{
+  int r = B / 2;
+  for (int y = 0; y < h; y++)
+    {
+      const double *row = a + (gsize) y * w;
+      double acc = 0;
+      for (int x = 0; x < MIN (r, w); x++)
+        acc += row[x];
+      for (int x = 0; x < w; x++)
+        {
+          if (x + r < w)
+            acc += row[x + r];
+          tmp[(gsize) y * w + x] = acc;
+          if (x - r >= 0)
+            acc -= row[x - r];
+        }
+    }
+  for (int x = 0; x < w; x++)
+    {
+      double acc = 0;
+      for (int y = 0; y < MIN (r, h); y++)
+        acc += tmp[(gsize) y * w + x];
+      for (int y = 0; y < h; y++)
+        {
+          if (y + r < h)
+            acc += tmp[(gsize) (y + r) * w + x];
+          a[(gsize) y * w + x] = acc;
+          if (y - r >= 0)
+            acc -= tmp[(gsize) (y - r) * w + x];
+        }
+    }
+}
+
 /* The learnable scalars, then the running batch-norm statistics (2·K·n floats). */
 static void
 net_snapshot (const Net *net, float *buf)
@@ -2513,6 +2550,12 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   /* the smooth map on the crop (ADU of the reference frame) and Σ_t ∂L/∂(its value) */
   float *Cq = g_new0 (float, (gsize) ow * oh);
   double *Gc = g_new (double, (gsize) ow * oh);
+  /* the flux-consistency term (box side fbox px; 0 = none): the residual's sums over
+   * every fbox × fbox box, each against its own noise */
+  int fbox = g_getenv ("TSR_RESTORE_FLUXBOX") ? (int) lround (g_ascii_strtod (g_getenv ("TSR_RESTORE_FLUXBOX"), NULL) * res->median_fwhm) | 1 : 0;
+  double *fE = fbox ? g_new (double, (gsize) ow * oh) : NULL, *fV = fbox ? g_new (double, (gsize) ow * oh) : NULL;
+  double *fT = fbox ? g_new (double, (gsize) ow * oh) : NULL;
+  guint8 *fM = fbox ? g_new (guint8, (gsize) ow * oh) : NULL;
   guint8 *l1w = rp->sparsity > 0 ? sky_weight_map (res->mean, res->median_fwhm, rp->sparsity_snr) : NULL;
   /* training on random crops: the held-out pixels are hidden from the encoder's input only on
    * the sky (they stay out of the loss everywhere). Hidden in star cores too, the encoder
@@ -2588,6 +2631,12 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
           const float *bk = net.bkg.value + 3 * u;
           float *gb = net.bkg.grad + 3 * u;
           double g0 = 0, g1 = 0, g2 = 0;
+          if (fbox)
+            {
+              memset (fE, 0, sizeof (double) * ow * oh);
+              memset (fV, 0, sizeof (double) * ow * oh);
+              memset (fM, 0, (gsize) ow * oh);
+            }
           for (int yy = 0; yy < oh; yy++)
             for (int xx = 0; xx < ow; xx++)
               {
@@ -2626,6 +2675,12 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
                   }
                 tl += huber (r, rp->delta);
                 tn++;
+                if (fbox)
+                  {
+                    fE[q] = r * sig;
+                    fV[q] = sig * sig;
+                    fM[q] = 1;
+                  }
                 double psi = CLAMP (r, -rp->delta, rp->delta) / sig;   /* ∂H/∂model */
                 G[q] = (float) (psi * f->scale);
                 Gc[q] += psi * f->scale;
@@ -2634,6 +2689,41 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
                 g1 += gbk * ux;
                 g2 += gbk * uy;
               }
+          if (fbox)
+            {
+              /* ½ Σ_boxes E²/V ÷ fbox² (each pixel lies in fbox² boxes): ∂/∂model_i =
+               * Σ_{boxes ∋ i} E/V ÷ fbox², only on the training pixels */
+              box_sums (fE, ow, oh, fbox, fT);
+              box_sums (fV, ow, oh, fbox, fT);
+              double nb = (double) fbox * fbox;
+              for (gsize q = 0; q < (gsize) ow * oh; q++)
+                {
+                  double v = fV[q];
+                  if (v > 0)
+                    tl += 0.5 * fE[q] * fE[q] / v / nb;
+                  fE[q] = v > 0 ? fE[q] / v / nb : 0;
+                }
+              box_sums (fE, ow, oh, fbox, fT);
+              for (int yy = 0; yy < oh; yy++)
+                for (int xx = 0; xx < ow; xx++)
+                  {
+                    gsize q = (gsize) yy * ow + xx;
+                    if (!fM[q])
+                      continue;
+                    int x = qx0 + xx, y = qy0 + yy;
+                    gsize k = (gsize) y * W + x;
+                    const RFrame *ff = f;
+                    (void) k;
+                    double gq = fE[q];
+                    G[q] += (float) (gq * ff->scale);
+                    Gc[q] += gq * ff->scale;
+                    double ux = 2.0 * x / MAX (W - 1, 1) - 1, uy = 2.0 * y / MAX (H - 1, 1) - 1;
+                    double gbk = gq * ff->rms;
+                    g0 += gbk;
+                    g1 += gbk * ux;
+                    g2 += gbk * uy;
+                  }
+            }
           gb[0] += (float) g0;
           gb[1] += (float) g1;
           gb[2] += (float) g2;
@@ -2843,6 +2933,98 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
                   }
               }
         }
+      /* measurement runs (docs/restore.md round 12): TSR_RESTORE_DIAG_STARS="x,y;x,y;…"
+       * (reference pixels): is each star's latent flux at the loss's optimum? The star's
+       * latent (within 2 median FWHM) scaled by α, everything else as trained; the training
+       * loss over the pixels near the star minimised over α (golden section) */
+      const char *dstars = g_getenv ("TSR_RESTORE_DIAG_STARS");
+      if (dstars)
+        {
+          gsize np = (gsize) W * H;
+          float *Yf = g_new (float, (gsize) n * np), *Ms = g_new (float, (gsize) n * np);
+          float *Xs = g_new (float, (gsize) lw * lh);
+          field_spectra (&fd, cw, X);
+          for (int u = 0; u < n; u++)
+            field_forward (&fd, cw, kspec + (gsize) u * KR, Yf + (gsize) u * np);
+          g_auto (GStrv) sv = g_strsplit (dstars, ";", -1);
+          double Rs = 2 * res->median_fwhm, Rb = Rs + rf;
+          for (guint si = 0; sv[si]; si++)
+            {
+              char *endp;
+              double sx = g_ascii_strtod (sv[si], &endp), sy;
+              if (*endp != ',')
+                continue;
+              sy = g_ascii_strtod (endp + 1, NULL);
+              double xsum = 0;
+              for (int y = 0; y < lh; y++)
+                for (int x = 0; x < lw; x++)
+                  {
+                    gsize i = (gsize) y * lw + x;
+                    gboolean in = hypot (x - rf - sx, y - rf - sy) <= Rs;
+                    Xs[i] = in ? X[i] : 0.0f;
+                    xsum += Xs[i];
+                  }
+              field_spectra (&fd, cw, Xs);
+              for (int u = 0; u < n; u++)
+                field_forward (&fd, cw, kspec + (gsize) u * KR, Ms + (gsize) u * np);
+              double lo = 0.7, hi = 1.3, gr = (sqrt (5) - 1) / 2, best_a = 1;
+              double la[2] = { 0 }, l1v = 0;
+              for (int it = 0; it < 60; it++)
+                {
+                  double a[2] = { hi - gr * (hi - lo), lo + gr * (hi - lo) };
+                  for (int e2 = 0; e2 < 2 + (it == 59); e2++)
+                    {
+                      double al = e2 < 2 ? a[e2] : 1.0, L = 0;
+                      for (int u = 0; u < n; u++)
+                        {
+                          const RFrame *f = &j->frames[j->used[u]];
+                          const float *bk = net.bkg.value + 3 * u;
+                          for (int y = MAX (0, (int) floor (sy - Rb)); y <= MIN (H - 1, (int) ceil (sy + Rb)); y++)
+                            for (int x = MAX (0, (int) floor (sx - Rb)); x <= MIN (W - 1, (int) ceil (sx + Rb)); x++)
+                              {
+                                gsize k = (gsize) y * W + x;
+                                gboolean cens = f->sat && f->sat[k];
+                                if (!f->m[k] || (cens && sat_exclude) || (frac > 0 && held_out (hseed, (guint) u, k, frac)))
+                                  continue;
+                                double bg = plane_at (f->plane, x, y);
+                                double ux = 2.0 * x / MAX (W - 1, 1) - 1, uy = 2.0 * y / MAX (H - 1, 1) - 1;
+                                double yv = Yf[(gsize) u * np + k] + (al - 1) * Ms[(gsize) u * np + k];
+                                double model = f->scale * (yv + Cq[k]) + bg + f->rms * (bk[0] + bk[1] * ux + bk[2] * uy);
+                                double sig = f->rms, shift = 0;
+                                if (rp->gain > 0)
+                                  {
+                                    sig = sqrt (f->rms * f->rms + MAX (f->y[k] - bg, 0) / rp->gain);
+                                    if (varfix && f->y[k] > bg)
+                                      shift = 1.0 / rp->gain;
+                                  }
+                                double r = (model - f->y[k] - shift) / sig;
+                                if (cens && r >= 0)
+                                  continue;
+                                L += huber (r, rp->delta);
+                              }
+                        }
+                      if (e2 < 2)
+                        la[e2] = L;
+                      else
+                        l1v = L;
+                    }
+                  if (it == 59)
+                    break;
+                  if (la[0] < la[1])
+                    hi = a[1];
+                  else
+                    lo = a[0];
+                  best_a = (lo + hi) / 2;
+                }
+              g_printerr ("restore diag: star (%.2f, %.2f): latent sum %.0f within %.1f px; the loss near it is least at "
+                          "alpha %.4f (loss %.2f there, %.2f at alpha 1; delta %.1f)\n",
+                          sx, sy, xsum, Rs, best_a, MIN (la[0], la[1]), l1v, rp->delta);
+            }
+          g_free (Yf);
+          g_free (Ms);
+          g_free (Xs);
+          field_spectra (&fd, cw, X);
+        }
       /* the unthinned input through the training's batch statistics */
       g_autoptr (TsrImage) xg = tsr_image_new (W, H, 1);
       load_input (j, &b, -rf, -rf, 0, hseed);
@@ -2886,6 +3068,10 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   g_free (G);
   g_free (Cq);
   g_free (Gc);
+  g_free (fE);
+  g_free (fV);
+  g_free (fT);
+  g_free (fM);
   g_free (f_rms);
   g_free (f_scale);
   bufs_clear (&b);
