@@ -1264,43 +1264,6 @@ net_n_scalars (const Net *net)
   return s;
 }
 
-/* In-place sums over the B × B box centred on every pixel of a w × h image (zero outside),
- * separable; tmp holds w·h doubles. */
-static void
-box_sums (double *a, int w, int h, int B, double *tmp)
-{
-  int r = B / 2;
-  for (int y = 0; y < h; y++)
-    {
-      const double *row = a + (gsize) y * w;
-      double acc = 0;
-      for (int x = 0; x < MIN (r, w); x++)
-        acc += row[x];
-      for (int x = 0; x < w; x++)
-        {
-          if (x + r < w)
-            acc += row[x + r];
-          tmp[(gsize) y * w + x] = acc;
-          if (x - r >= 0)
-            acc -= row[x - r];
-        }
-    }
-  for (int x = 0; x < w; x++)
-    {
-      double acc = 0;
-      for (int y = 0; y < MIN (r, h); y++)
-        acc += tmp[(gsize) y * w + x];
-      for (int y = 0; y < h; y++)
-        {
-          if (y + r < h)
-            acc += tmp[(gsize) (y + r) * w + x];
-          a[(gsize) y * w + x] = acc;
-          if (y - r >= 0)
-            acc -= tmp[(gsize) (y - r) * w + x];
-        }
-    }
-}
-
 /* The learnable scalars, then the running batch-norm statistics (2·K·n floats). */
 static void
 net_snapshot (const Net *net, float *buf)
@@ -2550,12 +2513,6 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   /* the smooth map on the crop (ADU of the reference frame) and Σ_t ∂L/∂(its value) */
   float *Cq = g_new0 (float, (gsize) ow * oh);
   double *Gc = g_new (double, (gsize) ow * oh);
-  /* the flux-consistency term (box side fbox px; 0 = none): the residual's sums over
-   * every fbox × fbox box, each against its own noise */
-  int fbox = g_getenv ("TSR_RESTORE_FLUXBOX") ? (int) lround (g_ascii_strtod (g_getenv ("TSR_RESTORE_FLUXBOX"), NULL) * res->median_fwhm) | 1 : 0;
-  double *fE = fbox ? g_new (double, (gsize) ow * oh) : NULL, *fV = fbox ? g_new (double, (gsize) ow * oh) : NULL;
-  double *fT = fbox ? g_new (double, (gsize) ow * oh) : NULL;
-  guint8 *fM = fbox ? g_new (guint8, (gsize) ow * oh) : NULL;
   guint8 *l1w = rp->sparsity > 0 ? sky_weight_map (res->mean, res->median_fwhm, rp->sparsity_snr) : NULL;
   /* training on random crops: the held-out pixels are hidden from the encoder's input only on
    * the sky (they stay out of the loss everywhere). Hidden in star cores too, the encoder
@@ -2631,12 +2588,6 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
           const float *bk = net.bkg.value + 3 * u;
           float *gb = net.bkg.grad + 3 * u;
           double g0 = 0, g1 = 0, g2 = 0;
-          if (fbox)
-            {
-              memset (fE, 0, sizeof (double) * ow * oh);
-              memset (fV, 0, sizeof (double) * ow * oh);
-              memset (fM, 0, (gsize) ow * oh);
-            }
           for (int yy = 0; yy < oh; yy++)
             for (int xx = 0; xx < ow; xx++)
               {
@@ -2675,12 +2626,6 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
                   }
                 tl += huber (r, rp->delta);
                 tn++;
-                if (fbox)
-                  {
-                    fE[q] = r * sig;
-                    fV[q] = sig * sig;
-                    fM[q] = 1;
-                  }
                 double psi = CLAMP (r, -rp->delta, rp->delta) / sig;   /* ∂H/∂model */
                 G[q] = (float) (psi * f->scale);
                 Gc[q] += psi * f->scale;
@@ -2689,41 +2634,6 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
                 g1 += gbk * ux;
                 g2 += gbk * uy;
               }
-          if (fbox)
-            {
-              /* ½ Σ_boxes E²/V ÷ fbox² (each pixel lies in fbox² boxes): ∂/∂model_i =
-               * Σ_{boxes ∋ i} E/V ÷ fbox², only on the training pixels */
-              box_sums (fE, ow, oh, fbox, fT);
-              box_sums (fV, ow, oh, fbox, fT);
-              double nb = (double) fbox * fbox;
-              for (gsize q = 0; q < (gsize) ow * oh; q++)
-                {
-                  double v = fV[q];
-                  if (v > 0)
-                    tl += 0.5 * fE[q] * fE[q] / v / nb;
-                  fE[q] = v > 0 ? fE[q] / v / nb : 0;
-                }
-              box_sums (fE, ow, oh, fbox, fT);
-              for (int yy = 0; yy < oh; yy++)
-                for (int xx = 0; xx < ow; xx++)
-                  {
-                    gsize q = (gsize) yy * ow + xx;
-                    if (!fM[q])
-                      continue;
-                    int x = qx0 + xx, y = qy0 + yy;
-                    gsize k = (gsize) y * W + x;
-                    const RFrame *ff = f;
-                    (void) k;
-                    double gq = fE[q];
-                    G[q] += (float) (gq * ff->scale);
-                    Gc[q] += gq * ff->scale;
-                    double ux = 2.0 * x / MAX (W - 1, 1) - 1, uy = 2.0 * y / MAX (H - 1, 1) - 1;
-                    double gbk = gq * ff->rms;
-                    g0 += gbk;
-                    g1 += gbk * ux;
-                    g2 += gbk * uy;
-                  }
-            }
           gb[0] += (float) g0;
           gb[1] += (float) g1;
           gb[2] += (float) g2;
@@ -3068,10 +2978,6 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   g_free (G);
   g_free (Cq);
   g_free (Gc);
-  g_free (fE);
-  g_free (fV);
-  g_free (fT);
-  g_free (fM);
   g_free (f_rms);
   g_free (f_scale);
   bufs_clear (&b);
