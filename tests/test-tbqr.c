@@ -345,12 +345,12 @@ test_per_channel_weights (void)
     if (strstr (tsr_session_frame (s, f)->path, noisy_name))
       noisy = f;
   g_assert_cmpuint (noisy, <, tsr_session_n_frames (s));
-  TsrProject off;
-  tsr_project_init (&off);
-  g_assert_false (off.tbqr.global_per_channel); /* the default (docs/tbqr.md: measured) */
-  TsrProject on = off;
-  on.tbqr.global_per_channel = TRUE;
-  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &off.tbqr, &off.run, NULL, NULL, NULL, &e);
+  TsrProject on;
+  tsr_project_init (&on);
+  g_assert_true (on.tbqr.global_per_channel); /* the default (docs/tbqr.md: measured) */
+  TsrProject off = on;
+  off.tbqr.global_per_channel = FALSE;
+  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &on.tbqr, &on.run, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   g_assert_cmpuint (a->reg->reference, !=, noisy);
   /* σ_{f,c}: the noisy frame's blue is ~4× the others', its red and green as theirs */
@@ -478,10 +478,14 @@ test_per_channel_mono (void)
                    sizeof (float) * weights->n_frames * weights->n_tiles);
   /* one thread: the frames are added in one order, so the sums compare bit for bit */
   TsrProject off = params;
+  off.tbqr.global_per_channel = FALSE;
+  g_autoptr (TsrWeights) w0 = tsr_tbqr_weigh (analysis, &off.tbqr, &e);
+  g_assert_no_error (e);
+  g_assert_null (w0->chan);
   off.run.n_threads = on.run.n_threads = 1;
   TsrReconstruction *r = tsr_tbqr_accumulate (analysis, w, &on.tbqr, &on.run, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
-  TsrReconstruction *r0 = tsr_tbqr_accumulate (analysis, weights, &off.tbqr, &off.run, NULL, NULL, NULL, &e);
+  TsrReconstruction *r0 = tsr_tbqr_accumulate (analysis, w0, &off.tbqr, &off.run, NULL, NULL, NULL, &e);
   g_assert_no_error (e);
   gsize n = tsr_image_npix (r->result) * r->result->channels;
   g_assert_cmpint (r->result->channels, ==, r0->result->channels);

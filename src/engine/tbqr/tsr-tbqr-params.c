@@ -227,7 +227,7 @@ tsr_tbqr_params_init (TsrTbqrParams *p)
   tsr_register_params_init (&p->reg);
   p->keep_gated = FALSE;
   p->global_ivw = TRUE;
-  p->global_per_channel = FALSE;
+  p->global_per_channel = TRUE;
 
   p->norm = TSR_NORM_ADDITIVE_SCALE;
   p->norm_color = TRUE;
