@@ -459,6 +459,63 @@ test_per_channel_weights (void)
       tsr_reconstruction_free (r[0]);
       tsr_reconstruction_free (r[1]);
     }
+
+  /* the same frames as RGB files (each demosaiced, written with three planes): the pixel
+   * path of colour frames (frame cache, two frames added at a time) keeps Σw per channel too */
+  g_autofree char *rgbdir = tsr_test_tmpdir ("tbqr-chan-rgb");
+  for (guint f = 0; f < tsr_session_n_frames (s); f++)
+    {
+      const char *src = tsr_session_frame (s, f)->path;
+      g_autoptr (TsrImage) raw = tsr_fits_read (src, &e);
+      g_assert_no_error (e);
+      g_autoptr (TsrImage) rgb = tsr_demosaic (raw);
+      g_assert_cmpint (rgb->channels, ==, 3);
+      g_autofree char *base = g_path_get_basename (src);
+      g_autofree char *dst = g_build_filename (rgbdir, base, NULL);
+      g_assert_true (tsr_fits_write (dst, rgb, NULL, &e));
+      g_assert_no_error (e);
+    }
+  {
+    const char *rpaths[] = { rgbdir, NULL };
+    g_autoptr (TsrSession) rs = tsr_session_scan (rpaths, NULL, NULL, &e);
+    g_assert_no_error (e);
+    g_autoptr (TsrAnalysis) ra = tsr_tbqr_analyse (rs, &on.tbqr, &on.run, NULL, NULL, NULL, &e);
+    g_assert_no_error (e);
+    g_assert_cmpint (ra->channels, ==, 3);
+    g_autoptr (TsrWeights) rw1 = tsr_tbqr_weigh (ra, &off.tbqr, &e);
+    g_assert_no_error (e);
+    g_autoptr (TsrWeights) rwc = tsr_tbqr_weigh (ra, &on.tbqr, &e);
+    g_assert_no_error (e);
+    g_assert_nonnull (rwc->chan);
+    g_assert_cmpfloat (rwc->chan[(gsize) noisy * 3 + 2], <, 0.5);
+    g_assert_cmpfloat (rwc->chan[(gsize) noisy * 3 + 1], >=, 1.0);
+    TsrReconstruction *r[2];
+    for (int k = 0; k < 2; k++)
+      {
+        TsrProject pm = k ? on : off;
+        pm.run.n_threads = 1;
+        r[k] = tsr_tbqr_accumulate (ra, k ? rwc : rw1, &pm.tbqr, &pm.run, NULL, NULL, NULL, &e);
+        g_assert_no_error (e);
+      }
+    const TsrValidation *v0 = &r[0]->validation, *v1 = &r[1]->validation;
+    g_test_message ("RGB frames: noisy frame's factors %.3f / %.3f / %.3f; 8×8 noise per flux R/G/B one weight %.4g / "
+                    "%.4g / %.4g, per channel %.4g / %.4g / %.4g; flux vs mean %.4f / %.4f / %.4f",
+                    rwc->chan[noisy * 3], rwc->chan[noisy * 3 + 1], rwc->chan[noisy * 3 + 2], v0->bin_noise_result[0],
+                    v0->bin_noise_result[1], v0->bin_noise_result[2], v1->bin_noise_result[0], v1->bin_noise_result[1],
+                    v1->bin_noise_result[2], v1->flux_ratio_channel[0], v1->flux_ratio_channel[1],
+                    v1->flux_ratio_channel[2]);
+    g_assert_cmpfloat (v1->bin_noise_result[2], <, 0.99 * v0->bin_noise_result[2]);
+    g_assert_cmpfloat (v1->bin_noise_result[1], <, 1.025 * v0->bin_noise_result[1]);
+    g_assert_cmpfloat (v1->bin_noise_result[0], <, 1.025 * v0->bin_noise_result[0]);
+    for (int c = 0; c < 3; c++)
+      g_assert_cmpfloat (fabs (v1->flux_ratio_channel[c] - 1.0), <=, 0.01);
+    g_assert_cmpint (r[1]->weight->channels, ==, 3);
+    g_assert_cmpmem (r[0]->mean->data, sizeof (float) * tsr_image_npix (r[0]->mean) * 3, r[1]->mean->data,
+                     sizeof (float) * tsr_image_npix (r[1]->mean) * 3);
+    tsr_reconstruction_free (r[0]);
+    tsr_reconstruction_free (r[1]);
+  }
+  tsr_test_rmtree (rgbdir);
   tsr_test_rmtree (bdir);
 }
 
