@@ -77,11 +77,13 @@ static const TsrParamSpec specs[] = {
   TSR_KEY_DOUBLE (TsrTbqrParams, "stars.saturation", reg.stars.saturation, 0, 1e9,
                   N_("Saturation level in ADU; 0 determines it from the data")),
   TSR_KEY_ENUM (TsrTbqrParams, "stars.luma", reg.stars.luma, luma_choices,
-                N_("Luminance proxy of Bayer frames: 2x2 superpixels or interpolated green")),
+                N_("Luminance proxy of Bayer frames: 2x2 superpixels, interpolated green, or green with every CFA site fitted (cfa)")),
   TSR_KEY_BOOL (TsrTbqrParams, "stars.fit", reg.stars.fit,
                 N_("Fit a PSF to every star (otherwise use image moments only)")),
   TSR_KEY_INT (TsrTbqrParams, "stars.bg_box", reg.stars.bg_box, 8, 4096,
                N_("Background mesh size in pixels of the luminance proxy")),
+  TSR_KEY_BOOL (TsrTbqrParams, "stars.bg_decimate", reg.stars.bg_decimate,
+                N_("Measure the background mesh of a large frame on a quarter of its samples (faster)")),
 
   /* validity gate */
   TSR_KEY_DOUBLE (TsrTbqrParams, "gate.cc_min", reg.reject_cc_min_abs, -1, 1,
