@@ -130,6 +130,8 @@ static const TsrParamSpec specs[] = {
                 N_("Gradient energy: normalised by noise, or as in the paper")),
   TSR_KEY_BOOL (TsrTbqrParams, "global.ivw", global_ivw,
                 N_("Multiply G by the inverse-variance factor (median noise / frame noise)^2")),
+  TSR_KEY_BOOL (TsrTbqrParams, "global.per_channel", global_per_channel,
+                N_("Colour sessions: the inverse-variance factor per colour channel, from each channel's own noise")),
 
   /* tiles */
   TSR_KEY_DOUBLE (TsrTbqrParams, "tiles.s", tile_s, 1, 1000,
@@ -227,6 +229,7 @@ tsr_tbqr_params_init (TsrTbqrParams *p)
   tsr_register_params_init (&p->reg);
   p->keep_gated = FALSE;
   p->global_ivw = TRUE;
+  p->global_per_channel = TRUE;
 
   p->norm = TSR_NORM_ADDITIVE_SCALE;
   p->norm_color = TRUE;
