@@ -519,6 +519,65 @@ test_per_channel_weights (void)
   tsr_test_rmtree (bdir);
 }
 
+/* global.per_channel where the frames' colour balance of noise is the same (one exposure,
+ * one sky: a generated Bayer session as written): no factor differs from 1 by more than
+ * TSR_CHANNEL_WEIGHT_MIN_DEV, so the one weight stays — no per-channel sums, the same
+ * result bit for bit as with the option off — while V_{f,c} is still reported. */
+static void
+test_per_channel_uniform (void)
+{
+  TsrSynthParams p;
+  tsr_synth_params_init (&p);
+  p.n_frames = 8;
+  p.width = 640;
+  p.height = 480;
+  p.seed = 1718;
+  p.cfa = TSR_CFA_GRBG;
+  p.n_bursts = 0;
+  p.n_trails = 0;
+  p.n_mirrored = 0;
+  p.n_noise = 0;
+  g_autofree char *dir = tsr_test_tmpdir ("tbqr-chan-uniform");
+  GError *e = NULL;
+  TsrSynthTruth *t = tsr_synth_write_session (&p, dir, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  tsr_synth_truth_free (t);
+  const char *paths[] = { dir, NULL };
+  g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, NULL, &e);
+  g_assert_no_error (e);
+  TsrProject on;
+  tsr_project_init (&on);
+  g_assert_true (on.tbqr.global_per_channel);
+  on.run.n_threads = 1;
+  TsrProject off = on;
+  off.tbqr.global_per_channel = FALSE;
+  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &on.tbqr, &on.run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_autoptr (TsrWeights) wc = tsr_tbqr_weigh (a, &on.tbqr, &e);
+  g_assert_no_error (e);
+  g_autoptr (TsrWeights) w1 = tsr_tbqr_weigh (a, &off.tbqr, &e);
+  g_assert_no_error (e);
+  g_assert_nonnull (wc->ivw_channel);
+  double dev = 0;
+  for (guint f = 0; f < wc->n_frames; f++)
+    for (int c = 0; c < 3 && wc->used[f] && wc->ivw[f] > 0; c++)
+      dev = MAX (dev, fabs (wc->ivw_channel[(gsize) f * 3 + c] / wc->ivw[f] - 1));
+  g_test_message ("largest |V_{f,c} / V_f - 1|: %.3f (limit %.2f)", dev, TSR_CHANNEL_WEIGHT_MIN_DEV);
+  g_assert_cmpfloat (dev, >, 0.0);
+  g_assert_cmpfloat (dev, <=, TSR_CHANNEL_WEIGHT_MIN_DEV);
+  g_assert_null (wc->chan);
+  TsrReconstruction *r = tsr_tbqr_accumulate (a, wc, &on.tbqr, &on.run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  TsrReconstruction *r0 = tsr_tbqr_accumulate (a, w1, &off.tbqr, &off.run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  gsize n = tsr_image_npix (r->result) * r->result->channels;
+  g_assert_cmpint (r->result->channels, ==, 3);
+  g_assert_cmpmem (r->result->data, sizeof (float) * n, r0->result->data, sizeof (float) * n);
+  g_assert_cmpint (r->weight->channels, ==, 1);
+  tsr_reconstruction_free (r0);
+  tsr_reconstruction_free (r);
+}
+
 /* global.per_channel changes nothing on a mono session, bit for bit. */
 static void
 test_per_channel_mono (void)
@@ -950,6 +1009,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tbqr/tile-spill-full", test_tile_spill_full);
   g_test_add_func ("/tbqr/per-channel-weights", test_per_channel_weights);
   g_test_add_func ("/tbqr/per-channel-mono", test_per_channel_mono);
+  g_test_add_func ("/tbqr/per-channel-uniform", test_per_channel_uniform);
   int r = g_test_run ();
   tsr_reconstruction_free (recon);
   if (weights)

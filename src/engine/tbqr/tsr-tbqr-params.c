@@ -131,7 +131,7 @@ static const TsrParamSpec specs[] = {
   TSR_KEY_BOOL (TsrTbqrParams, "global.ivw", global_ivw,
                 N_("Multiply G by the inverse-variance factor (median noise / frame noise)^2")),
   TSR_KEY_BOOL (TsrTbqrParams, "global.per_channel", global_per_channel,
-                N_("Colour sessions: the inverse-variance factor per colour channel, from each channel's own noise")),
+                N_("Colour sessions: the inverse-variance factor per colour channel, from each channel's own noise, where a frame's differs by more than 10 %")),
 
   /* tiles */
   TSR_KEY_DOUBLE (TsrTbqrParams, "tiles.s", tile_s, 1, 1000,

@@ -20,6 +20,10 @@ G_BEGIN_DECLS
 
 typedef enum { TSR_TILE_STRUCTURE = 0, TSR_TILE_STAR = 1 } TsrTileType;
 
+/* global.per_channel applies the channels' own weights only when some frame's factor
+ * V_{f,c} / V_f differs from 1 by more than this (tsr_tbqr_weigh) */
+#define TSR_CHANNEL_WEIGHT_MIN_DEV 0.10
+
 typedef struct
 {
   int cx, cy;         /* centre in reference pixels */
@@ -94,7 +98,8 @@ typedef struct
    * mosaic). NULL when the weights are the same in every channel (mono, global.per_channel or
    * global.ivw off): then the result is the one-weight result bit for bit. */
   double *ivw_channel;
-  float *chan;
+  float *chan;            /* NULL also when no factor differs from 1 by more than
+                             TSR_CHANNEL_WEIGHT_MIN_DEV (the one weight is as good there) */
   double *q_global;       /* Q_f */
   double *g;              /* G_f = exp(k·clip(Q_f)) · V_f (V_f = 1 with global.ivw off) */
   float *q_local;         /* n_frames × n_tiles */
