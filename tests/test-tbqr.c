@@ -278,6 +278,35 @@ test_robust_z_missing (void)
 }
 
 
+/* A quiet generated GRBG session (no bursts, trails, mirrored or noise frames) written to a
+ * new temporary folder, returned (g_free) */
+static char *
+write_quiet_bayer (const char *name, guint n_frames, int width, int height, guint64 seed, double fwhm_min,
+                   double fwhm_max, TsrSynthParams *p)
+{
+  tsr_synth_params_init (p);
+  p->n_frames = n_frames;
+  p->width = width;
+  p->height = height;
+  p->seed = seed;
+  p->cfa = TSR_CFA_GRBG;
+  if (fwhm_max > 0)
+    {
+      p->fwhm_min = fwhm_min;
+      p->fwhm_max = fwhm_max;
+    }
+  p->n_bursts = 0;
+  p->n_trails = 0;
+  p->n_mirrored = 0;
+  p->n_noise = 0;
+  char *dir = tsr_test_tmpdir (name);
+  GError *e = NULL;
+  TsrSynthTruth *t = tsr_synth_write_session (p, dir, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  tsr_synth_truth_free (t);
+  return dir;
+}
+
 /* global.per_channel (issue #17, the paper's G_{f,c}): a generated Bayer session where one
  * frame is 4× noisier in blue only (extra Gaussian noise on its blue sites). With per-channel
  * weights that frame's blue weight falls and its green weight does not, and the result's blue
@@ -289,23 +318,8 @@ static void
 test_per_channel_weights (void)
 {
   TsrSynthParams p;
-  tsr_synth_params_init (&p);
-  p.n_frames = 12;
-  p.width = 384;
-  p.height = 288;
-  p.seed = 1717;
-  p.cfa = TSR_CFA_GRBG;
-  p.fwhm_min = 2.0;
-  p.fwhm_max = 3.0;
-  p.n_bursts = 0;
-  p.n_trails = 0;
-  p.n_mirrored = 0;
-  p.n_noise = 0;
-  g_autofree char *bdir = tsr_test_tmpdir ("tbqr-chan");
+  g_autofree char *bdir = write_quiet_bayer ("tbqr-chan", 12, 384, 288, 1717, 2.0, 3.0, &p);
   GError *e = NULL;
-  TsrSynthTruth *bt = tsr_synth_write_session (&p, bdir, NULL, NULL, NULL, &e);
-  g_assert_no_error (e);
-  tsr_synth_truth_free (bt);
   /* frame "synth_0006": its blue sites get noise of √15 × their own sky noise (4× in all) */
   const char *noisy_name = "synth_0006";
   g_autofree char *noisy_path = NULL;
@@ -527,21 +541,8 @@ static void
 test_per_channel_uniform (void)
 {
   TsrSynthParams p;
-  tsr_synth_params_init (&p);
-  p.n_frames = 8;
-  p.width = 640;
-  p.height = 480;
-  p.seed = 1718;
-  p.cfa = TSR_CFA_GRBG;
-  p.n_bursts = 0;
-  p.n_trails = 0;
-  p.n_mirrored = 0;
-  p.n_noise = 0;
-  g_autofree char *dir = tsr_test_tmpdir ("tbqr-chan-uniform");
+  g_autofree char *dir = write_quiet_bayer ("tbqr-chan-uniform", 8, 640, 480, 1718, 0, 0, &p);
   GError *e = NULL;
-  TsrSynthTruth *t = tsr_synth_write_session (&p, dir, NULL, NULL, NULL, &e);
-  g_assert_no_error (e);
-  tsr_synth_truth_free (t);
   const char *paths[] = { dir, NULL };
   g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, NULL, &e);
   g_assert_no_error (e);
