@@ -2282,6 +2282,12 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   /* 1. registration + staging */
   TsrRegisterParams regp = tp->reg;
   regp.n_threads = run->n_threads;
+  /* the full background mesh for the detections, as deconv/ keeps it: the photometric scales,
+   * the PSF stamps and the frame gate come from these stars. With main's stars.bg_decimate
+   * (a quarter of the mesh's samples) the sparse session kept 11 of 12 frames, another
+   * reference, and its restored faint stars fell to 3 / 11 against the mean stack's 6 / 11
+   * (docs/restore.md round 12) */
+  regp.stars.bg_decimate = FALSE;
   regp.memory_budget = budget - per_frame * j->n_frames;
   g_autoptr (TsrRegistration) reg = tsr_register_session_with_hooks (s, &regp, reference_hook, stage_hook, j, progress,
                                                                      progress_data, cancellable, error);
