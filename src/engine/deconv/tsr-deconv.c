@@ -22,6 +22,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fftw3.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TSR_DECONV_AVX2 1
+#endif
 #include "tsr-fft.h"
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
@@ -305,9 +309,9 @@ mem_plan (const Job *j, int T, MemPlan *m)
                   + 2 * spec                                                   /* K, second adjoint spectrum */
                   + (gsize) m->max_lw * m->max_lh * sizeof (float)             /* h∗x */
                   + (gsize) (2 * nreal * sizeof (float))                       /* 2 scatters (FFT grids) */
-                  + m->max_obs * (2 * sizeof (float) + 1)                      /* y, taps, mask */
+                  + m->max_obs * (3 * sizeof (float) + 1)                      /* y, taps, mask, h∗u sampled */
                   + (MAD_SAMPLES + 1) * sizeof (float)                         /* the MAD's samples */
-                  + (gsize) j->W * 7 * sizeof (float);                         /* one row's model */
+                  + (gsize) j->W * 6 * sizeof (float);                         /* one row's model */
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -337,8 +341,8 @@ typedef struct
   guint32 *tap;             /* their packed positions (tsr_deconv_tap_axis) */
   float *z;                 /* every stride-th residual z, for the MAD (selected in place) */
   guint8 *m;
-  float *racc, *rd1, *rmo, *riv, *rzs;   /* one row: h∗u sampled, data and model above the
-                                            background, 1/variance, z² */
+  float *acc;               /* h∗u sampled at the staged pixels (same layout as y) */
+  float *rd1, *rmo, *riv, *rzs;   /* one row: data and model above the background, 1/variance, z² */
   guint *rowv;              /* valid pixels per row of the tile */
   int *rowa;                /* the row's first valid pixel when its valid pixels are one run, or −1 */
   gint32 *rbi;              /* one row: the cubic's first tap in the scatter grids */
@@ -394,8 +398,8 @@ worker_new (const Job *j)
   w->tap = g_new (guint32, no);
   w->z = g_new (float, MAD_SAMPLES + 1);
   w->m = g_new (guint8, no);
-  w->racc = g_new (float, 5 * (gsize) j->W);
-  w->rd1 = w->racc + j->W;
+  w->acc = g_new (float, no);
+  w->rd1 = g_new (float, 4 * (gsize) j->W);
   w->rmo = w->rd1 + j->W;
   w->riv = w->rmo + j->W;
   w->rzs = w->riv + j->W;
@@ -419,7 +423,8 @@ worker_free (Worker *w)
   g_free (w->tap);
   g_free (w->z);
   g_free (w->m);
-  g_free (w->racc);
+  g_free (w->acc);
+  g_free (w->rd1);
   g_free (w->rbi);
   g_free (w->rowv);
   g_free (w->rowa);
@@ -523,12 +528,15 @@ keys4 (float t)
 #define KEYS_N TSR_DECONV_KEYS_N
 static V4 keys_table[KEYS_N + 1];
 
+static void row_kernels_pick (void);
+
 static gpointer
 keys_table_init (gpointer data)
 {
   (void) data;
   for (int i = 0; i <= KEYS_N; i++)
     keys_table[i] = keys4 ((float) i / KEYS_N);
+  row_kernels_pick ();
   return NULL;
 }
 
@@ -549,17 +557,24 @@ thread_cpu_seconds (void)
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* the model at one frame pixel: mo = s·h∗u (Keys cubic from the valid region cv, row stride vw,
- * at tap origin c0 with weights wx, wy), d1 = the data above the background, iv = 1/variance.
- * One function for the MAD's pre-pass and the main pass, so both compute the same floats. */
-static inline void
-pixel_model (const float *c0, int vw, V4 wxv, V4 wy, float sf, float yv, float bk, float spedf, float rms2,
-             float ig, float *mo_, float *d1_, float *iv_)
+/* h∗u at one frame pixel: Keys cubic from the valid region cv (row stride vw) at tap origin c0
+ * with weights wx, wy */
+static inline float
+pixel_sample (const float *c0, int vw, V4 wxv, V4 wy)
 {
   V4 rows = v4_load (c0) * wy[0] + v4_load (c0 + vw) * wy[1] + v4_load (c0 + 2 * vw) * wy[2]
             + v4_load (c0 + 3 * vw) * wy[3];
   rows *= wxv;
-  float acc = (rows[0] + rows[1]) + (rows[2] + rows[3]);
+  return (rows[0] + rows[1]) + (rows[2] + rows[3]);
+}
+
+/* the model at one frame pixel from its sample acc = h∗u: mo = s·h∗u, d1 = the data above the
+ * background, iv = 1/variance; the same float operations as the main pass's vectorised step 2,
+ * lane by lane (the MAD's samples must see the residuals the weights use) */
+static inline void
+pixel_model (float acc, float sf, float yv, float bk, float spedf, float rms2, float ig, float *mo_, float *d1_,
+             float *iv_)
+{
   /* the solver's latent carries the pedestal: h∗(x + P) = h∗x + P. mo = s·h∗u at the
    * pixel; d1 = the data above the background the latent + pedestal sits on */
   float mo = sf * acc;
@@ -575,6 +590,205 @@ pixel_model (const float *c0, int vw, V4 wxv, V4 wy, float sf, float yv, float b
   *mo_ = mo;
   *d1_ = yv - bk;
   *iv_ = 1.0f / v;
+}
+
+/* The two per-pixel kernels of a frame row, h∗u sampled at its valid pixels (the Keys cubic
+ * gather) and the transposed scatter of two weighted values into the grids, in a portable form
+ * (GCC vector extension, 4 floats) and, on x86-64, an AVX2 form picked at run time. Both forms
+ * do the same float operations in the same order on each value (no FMA), so they give the same
+ * bits (`/deconv/kernels-avx2` compares them). */
+typedef struct
+{
+  const float *cv;     /* h∗x on the tile's valid region, row stride vw */
+  int vw;
+  int r;               /* fine pixels per frame pixel */
+  int rq0;             /* fine column of the row's pixel 0 minus the cubic's first tap, + 3 */
+  int iyr;             /* fine row of the row's taps − 3 */
+  float *s1, *s2;      /* the scatter grids, row stride gw */
+  int gw, rf;
+} RowGeom;
+
+static inline const float *
+row_tap (const RowGeom *g, int x, guint32 tp)
+{
+  int ix = g->r * x + g->rq0 + (int) ((tp >> 13) & 7) - 3;
+  int iy = g->iyr + (int) (tp >> 29);
+  return g->cv + (gsize) iy * g->vw + ix;
+}
+
+static inline void
+gather_one (const RowGeom *g, const guint8 *restrict mrow, const guint32 *restrict trow, float *restrict arow, int x)
+{
+  if (!mrow[x])
+    {
+      arow[x] = 0;   /* invalid pixels read 0 (no tap is decoded for them) */
+      return;
+    }
+  guint32 tp = trow[x];
+  arow[x] = pixel_sample (row_tap (g, x, tp), g->vw, keys_table[tp & 0x1fff], keys_table[(tp >> 16) & 0x1fff]);
+}
+
+static void
+gather_row_v4 (const RowGeom *g, const guint8 *restrict mrow, const guint32 *restrict trow, float *restrict arow, int ow)
+{
+  for (int x = 0; x < ow; x++)
+    gather_one (g, mrow, trow, arow, x);
+}
+
+/* every fourth pixel per sweep, four sweeps: neighbouring pixels' 4-float windows overlap by 3
+ * floats, and a load that partly overlaps a store still in flight cannot be forwarded from it
+ * and waits (the pixels in order cost ~1.8 ms per 0.2 Mpx frame) */
+static void
+scatter_row_v4 (const RowGeom *g, const guint8 *restrict mrow, const gint32 *restrict bir, const guint32 *restrict ktr,
+                const float *restrict a1, const float *restrict a2, int ow)
+{
+  const int gw = g->gw;
+  for (int x0 = 0; x0 < 4; x0++)
+    for (int x = x0; x < ow; x += 4)
+      {
+        if (!mrow[x])
+          continue;
+        V4 wxv = keys_table[ktr[x] & 0xffff], wy = keys_table[ktr[x] >> 16];
+        float *restrict q1 = g->s1 + bir[x], *restrict q2 = g->s2 + bir[x];
+        V4 w1 = wxv * a1[x], w2 = wxv * a2[x];
+        for (int b = 0; b < 4; b++, q1 += gw, q2 += gw)
+          {
+            v4_store (q1, v4_load (q1) + w1 * wy[b]);
+            v4_store (q2, v4_load (q2) + w2 * wy[b]);
+          }
+      }
+}
+
+#ifdef TSR_DECONV_AVX2
+#define TSR_AVX2 __attribute__ ((target ("avx2")))
+
+/* two 4-float windows as the halves of one 8-float vector */
+static inline TSR_AVX2 __m256
+v8_pair (const float *lo, const float *hi)
+{
+  return _mm256_insertf128_ps (_mm256_castps128_ps256 (_mm_loadu_ps (lo)), _mm_loadu_ps (hi), 1);
+}
+
+/* pixels a (low half) and b (high half): the four rows' weighted sum times wx, the same
+ * operations as pixel_sample before its horizontal sum */
+static inline TSR_AVX2 __m256
+gather_pair (const RowGeom *g, int xa, guint32 ta, int xb, guint32 tb)
+{
+  const float *ca = row_tap (g, xa, ta), *cb = row_tap (g, xb, tb);
+  const int vw = g->vw;
+  __m256 wy = v8_pair ((const float *) &keys_table[(ta >> 16) & 0x1fff], (const float *) &keys_table[(tb >> 16) & 0x1fff]);
+  __m256 wx = v8_pair ((const float *) &keys_table[ta & 0x1fff], (const float *) &keys_table[tb & 0x1fff]);
+  __m256 rows = _mm256_mul_ps (v8_pair (ca, cb), _mm256_permute_ps (wy, 0x00));
+  rows = _mm256_add_ps (rows, _mm256_mul_ps (v8_pair (ca + vw, cb + vw), _mm256_permute_ps (wy, 0x55)));
+  rows = _mm256_add_ps (rows, _mm256_mul_ps (v8_pair (ca + 2 * vw, cb + 2 * vw), _mm256_permute_ps (wy, 0xaa)));
+  rows = _mm256_add_ps (rows, _mm256_mul_ps (v8_pair (ca + 3 * vw, cb + 3 * vw), _mm256_permute_ps (wy, 0xff)));
+  return _mm256_mul_ps (rows, wx);
+}
+
+static TSR_AVX2 void
+gather_row_avx2 (const RowGeom *g, const guint8 *restrict mrow, const guint32 *restrict trow, float *restrict arow,
+                 int ow)
+{
+  int x = 0;
+  for (; x + 4 <= ow; x += 4)
+    {
+      if (!(mrow[x] && mrow[x + 1] && mrow[x + 2] && mrow[x + 3]))
+        {
+          for (int i = 0; i < 4; i++)
+            gather_one (g, mrow, trow, arow, x + i);
+          continue;
+        }
+      __m256 p = gather_pair (g, x, trow[x], x + 1, trow[x + 1]);
+      __m256 q = gather_pair (g, x + 2, trow[x + 2], x + 3, trow[x + 3]);
+      /* (r0 + r1) + (r2 + r3) in each half: lanes x, x + 2 (low), x + 1, x + 3 (high) */
+      __m256 h = _mm256_hadd_ps (p, q);
+      h = _mm256_hadd_ps (h, h);
+      _mm_storeu_ps (arow + x, _mm_unpacklo_ps (_mm256_castps256_ps128 (h), _mm256_extractf128_ps (h, 1)));
+    }
+  for (; x < ow; x++)
+    gather_one (g, mrow, trow, arow, x);
+}
+
+static TSR_AVX2 void
+scatter_row_avx2 (const RowGeom *g, const guint8 *restrict mrow, const gint32 *restrict bir,
+                  const guint32 *restrict ktr, const float *restrict a1, const float *restrict a2, int ow)
+{
+  const int gw = g->gw;
+  const __m256i i01 = _mm256_setr_epi32 (0, 0, 0, 0, 1, 1, 1, 1), i23 = _mm256_setr_epi32 (2, 2, 2, 2, 3, 3, 3, 3);
+  for (int x0 = 0; x0 < 4; x0++)
+    for (int x = x0; x < ow; x += 4)
+      {
+        if (!mrow[x])
+          continue;
+        __m128 wx = _mm_loadu_ps ((const float *) &keys_table[ktr[x] & 0xffff]);
+        __m256 wy = _mm256_castps128_ps256 (_mm_loadu_ps ((const float *) &keys_table[ktr[x] >> 16]));
+        /* rows 0, 1 and rows 2, 3 of the 4 × 4 window in one vector each */
+        __m256 y01 = _mm256_permutevar8x32_ps (wy, i01), y23 = _mm256_permutevar8x32_ps (wy, i23);
+        __m128 w1h = _mm_mul_ps (wx, _mm_set1_ps (a1[x])), w2h = _mm_mul_ps (wx, _mm_set1_ps (a2[x]));
+        __m256 w1 = _mm256_insertf128_ps (_mm256_castps128_ps256 (w1h), w1h, 1);
+        __m256 w2 = _mm256_insertf128_ps (_mm256_castps128_ps256 (w2h), w2h, 1);
+        float *q1 = g->s1 + bir[x], *q2 = g->s2 + bir[x];
+        __m256 v;
+        v = _mm256_add_ps (v8_pair (q1, q1 + gw), _mm256_mul_ps (w1, y01));
+        _mm_storeu_ps (q1, _mm256_castps256_ps128 (v));
+        _mm_storeu_ps (q1 + gw, _mm256_extractf128_ps (v, 1));
+        v = _mm256_add_ps (v8_pair (q2, q2 + gw), _mm256_mul_ps (w2, y01));
+        _mm_storeu_ps (q2, _mm256_castps256_ps128 (v));
+        _mm_storeu_ps (q2 + gw, _mm256_extractf128_ps (v, 1));
+        v = _mm256_add_ps (v8_pair (q1 + 2 * gw, q1 + 3 * gw), _mm256_mul_ps (w1, y23));
+        _mm_storeu_ps (q1 + 2 * gw, _mm256_castps256_ps128 (v));
+        _mm_storeu_ps (q1 + 3 * gw, _mm256_extractf128_ps (v, 1));
+        v = _mm256_add_ps (v8_pair (q2 + 2 * gw, q2 + 3 * gw), _mm256_mul_ps (w2, y23));
+        _mm_storeu_ps (q2 + 2 * gw, _mm256_castps256_ps128 (v));
+        _mm_storeu_ps (q2 + 3 * gw, _mm256_extractf128_ps (v, 1));
+      }
+}
+#endif
+
+typedef void (*GatherRowFn) (const RowGeom *, const guint8 *, const guint32 *, float *, int);
+typedef void (*ScatterRowFn) (const RowGeom *, const guint8 *, const gint32 *, const guint32 *, const float *,
+                              const float *, int);
+static GatherRowFn gather_row = gather_row_v4;
+static ScatterRowFn scatter_row = scatter_row_v4;
+
+static void
+row_kernels_pick (void)
+{
+#ifdef TSR_DECONV_AVX2
+  /* TSR_DECONV_NO_AVX2=1: the portable kernels (for comparing the two) */
+  __builtin_cpu_init ();
+  if (__builtin_cpu_supports ("avx2") && !g_getenv ("TSR_DECONV_NO_AVX2"))
+    {
+      gather_row = gather_row_avx2;
+      scatter_row = scatter_row_avx2;
+    }
+#endif
+}
+
+/* Σ w·(y − b)·m and Σ w·m² over the valid pixels of a row whose fine column r·(qx0 + x) + pad
+ * is in [cx0, cx1), in pixel order (m = h∗x = mo/s − P, y − b = d1 − sP). A function of its
+ * own so that the two double sums stay in registers: inside process_frame they were kept on
+ * the stack, a store-to-load chain per pixel that cost 40 % of the rows' time in the iterations
+ * that refit the scales. */
+static void
+scale_sums_row (const guint8 *restrict mrow, const float *restrict wt, const float *restrict d1,
+                const float *restrict mo, int ow, int r, int qx0, int pad, int cx0, int cx1, double inv_s, float pedf,
+                double sped, double *s0_, double *s1_)
+{
+  double s0 = *s0_, s1 = *s1_;
+  for (int x = 0; x < ow; x++)
+    {
+      int px = r * (qx0 + x) + pad;
+      if (mrow[x] && px >= cx0 && px < cx1)
+        {
+          float w = wt[x];
+          double mdl = mo[x] * inv_s - pedf, dat = (double) d1[x] - sped;
+          s0 += w * dat * mdl;
+          s1 += w * mdl * mdl;
+        }
+    }
+  *s0_ = s0;
+  *s1_ = s1;
 }
 
 /* One frame u of the current item: its back-projections added to NUM and DEN. Returns 1 when
@@ -664,10 +878,23 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   /* the fine index of reference pixel 0 of this tile's valid region, minus the cubic's first tap */
   const int oxi = j->M - t->lx0 - 1, oyi = j->M - t->ly0 - 1;
   const int gw = j->grid_w, rf = j->rf;
-  /* the automatic δ from the MAD of every stride-th valid residual (at most ~MAD_SAMPLES): a
-   * pre-pass evaluates the model at those pixels only, so that the main pass can weight,
-   * clip and back-project each pixel as soon as its model is known (no per-pixel buffers
-   * written and read back: one pass instead of two) */
+  /* 1. the cubic sampling of h∗u at every valid staged pixel, the whole frame before the rest
+   * (a gather: scalar, 4 taps per vector). The MAD's samples below read their model from it
+   * (the earlier pre-pass sampled those pixels a second time: 13 % of the frame's time), and
+   * the rows after them weight, clip and back-project each pixel. Invalid pixels of a row
+   * with valid ones read 0; rows without valid pixels are not touched (nor read). */
+  float *restrict facc = w->acc;
+  RowGeom g = { .cv = cv, .vw = vw, .r = r, .rq0 = r * t->qx0 + oxi, .s1 = w->s1, .s2 = w->s2, .gw = j->grid_w,
+                .rf = j->rf };
+  for (int y = 0; y < oh; y++)
+    if (w->rowv[y])
+      {
+        g.iyr = r * (t->qy0 + y) + oyi - 3;
+        gather_row (&g, mk + (gsize) y * ls + xo, tap + (gsize) y * ls + xo, facc + (gsize) y * ls + xo, ow);
+      }
+  /* the automatic δ from the MAD of every stride-th valid residual (at most ~MAD_SAMPLES), so
+   * that the rows below can weight, clip and back-project each pixel as soon as its model is
+   * known (no per-pixel buffers but h∗u: one pass over the rows instead of two) */
   double delta = j->delta_param;
   if (j->huber && delta < 0)
     {
@@ -698,12 +925,8 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
                   zcount = 0;
                 }
               gsize k = k0 + x;
-              guint32 tp = tap[k], kx = tp & 0x1fff, ky = (tp >> 16) & 0x1fff;
-              int ix = r * (t->qx0 + x) + oxi + (int) ((tp >> 13) & 7) - 3;
-              int iy = r * (t->qy0 + y) + oyi + (int) (tp >> 29) - 3;
               float mo, d1, iv;
-              pixel_model (cv + (gsize) iy * vw + ix, vw, keys_table[kx], keys_table[ky], sf, wy_[k],
-                           (float) (brow + pl[1] * (t->qx0 + x)), spedf, rms2, ig, &mo, &d1, &iv);
+              pixel_model (facc[k], sf, wy_[k], (float) (brow + pl[1] * (t->qx0 + x)), spedf, rms2, ig, &mo, &d1, &iv);
               za[nz++] = (d1 - mo) * sqrtf (iv);
             }
         }
@@ -743,13 +966,14 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   double ss0 = 0, ss1 = 0;
   const float pedf = (float) j->ped[c];
   const double inv_s = 1.0 / s;
-  float *restrict s1 = w->s1, *restrict s2 = w->s2;
-  float *restrict accr = w->racc, *restrict d1r = w->rd1, *restrict mor = w->rmo, *restrict ivr = w->riv,
+  float *restrict d1r = w->rd1, *restrict mor = w->rmo, *restrict ivr = w->riv,
                  *restrict zsr = w->rzs;
   gint32 *restrict bir = w->rbi;
   guint32 *restrict ktr = w->rkt;
   for (int y = 0; y < oh; y++)
     {
+      if (!w->rowv[y])
+        continue;
       int py = r * (t->qy0 + y) + j->pad;
       gboolean row_core = ssum && py >= t->cy0 && py < t->cy1;
       /* the background plane along the row, p0 + p1 x + p2 y */
@@ -757,28 +981,17 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
       const guint8 *restrict mrow = mk + (gsize) y * ls + xo;
       const float *restrict yrow = wy_ + (gsize) y * ls + xo;
       const guint32 *restrict trow = tap + (gsize) y * ls + xo;
+      const float *restrict accr = facc + (gsize) y * ls + xo;
       const int qx0 = t->qx0, iyr = r * (t->qy0 + y) + oyi - 3;
-      /* 1. the cubic sampling of h∗u at each valid pixel (a gather: scalar, 4 taps per vector) */
+      /* the taps again, for the scatter (no branch: vectorised; invalid pixels' entries are
+       * not used) */
       for (int x = 0; x < ow; x++)
         {
-          if (!mrow[x])
-            {
-              accr[x] = 0;
-              continue;
-            }
-          /* the sample's fine position r·(p + e + ½) − ½ relative to the valid region: integer
-           * part and Keys weight index from the staged tap (> 0 here: the tile's margin M) */
-          guint32 tp = trow[x], kx = tp & 0x1fff, ky = (tp >> 16) & 0x1fff;
+          guint32 tp = trow[x];
           int ix = r * (qx0 + x) + oxi + (int) ((tp >> 13) & 7) - 3;
           int iy = iyr + (int) (tp >> 29);
-          V4 wxv = keys_table[kx], wy = keys_table[ky];
-          const float *c0 = cv + (gsize) iy * vw + ix;
-          V4 rows = v4_load (c0) * wy[0] + v4_load (c0 + vw) * wy[1] + v4_load (c0 + 2 * vw) * wy[2]
-                    + v4_load (c0 + 3 * vw) * wy[3];
-          rows *= wxv;
-          accr[x] = (rows[0] + rows[1]) + (rows[2] + rows[3]);
-          bir[x] = (iy + rf) * gw + ix + rf;   /* the same tap origin in the scatter grid */
-          ktr[x] = kx | (ky << 16);
+          bir[x] = (iy + rf) * gw + ix + rf;   /* the cubic's first tap in the scatter grid */
+          ktr[x] = (tp & 0x1fff) | (tp & (0x1fffu << 16));
         }
       /* 2. the per-pixel model, weights and residual, every pixel of the row at once (no branch,
        * no gather: vectorised; the same float operations as pixel_model, lane by lane) */
@@ -805,53 +1018,30 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
           ivr[x] = iv;
           zsr[x] = rr * rr * iv;
         }
-      /* 3. Huber weights and the scale fit's sums, in pixel order; a1, a2 replace d1, mo */
+      /* 3. Huber weights (z² against δ²: no square root per pixel, only the clipped pixels
+       * need |z|; branch-free, vectorised: the same float operations as one pixel at a time);
+       * the weighted data and model replace d1, mo, the weight replaces 1/variance. MM step of
+       * the weighted least squares on u = x + P with the background taken out of both (ISRA
+       * form): u ← u · Hᵀ W (y − b + sP) / Hᵀ W s h∗u. Keeping the sky in both sides (RL with a
+       * background) has the same fixed point but moves faint structure by residual/(sky +
+       * signal) per step, far slower. Invalid pixels' values are computed and not used. */
+      if (huber)
+        for (int x = 0; x < ow; x++)
+          {
+            float zs = zsr[x], wt = ivr[x];
+            ivr[x] = zs > dl2 ? wt * (dl / sqrtf (zs)) : wt;
+          }
+      /* the frame's scale fitted to the model: its pixels (background off) against m = h∗x,
+       * each pixel counted by the one item whose core holds it */
+      if (row_core)
+        scale_sums_row (mrow, ivr, d1r, mor, ow, r, qx0, j->pad, t->cx0, t->cx1, inv_s, pedf, sped, &ss0, &ss1);
       for (int x = 0; x < ow; x++)
         {
-          if (!mrow[x])
-            continue;
-          float wt = ivr[x], zs = zsr[x], d1 = d1r[x], mo = mor[x];
-          /* z² (no square root per pixel: the Huber test compares z² with δ², only the clipped
-           * pixels need |z|) */
-          if (huber && zs > dl2)
-            wt *= dl / sqrtf (zs);
-          /* MM step of the weighted least squares on u = x + P with the background taken out
-           * of both (ISRA form): u ← u · Hᵀ W (y − b + sP) / Hᵀ W s h∗u. Keeping the sky in
-           * both sides (RL with a background) has the same fixed point but moves faint
-           * structure by residual/(sky + signal) per step, far slower. */
-          d1r[x] = wt * d1;
-          mor[x] = wt * mo;
-          if (row_core)
-            {
-              /* the frame's scale fitted to the model: its pixels (background off) against
-               * m = h∗x, each pixel counted by the one item whose core holds it */
-              int px = r * (qx0 + x) + j->pad;
-              if (px >= t->cx0 && px < t->cx1)
-                {
-                  double mdl = mo * inv_s - pedf, dat = (double) d1 - sped;
-                  ss0 += wt * dat * mdl;
-                  ss1 += wt * mdl * mdl;
-                }
-            }
+          d1r[x] *= ivr[x];
+          mor[x] *= ivr[x];
         }
-      /* 4. the transpose of the cubic sampling: each pixel adds 4 × 4 weights to both grids.
-       * Every fourth pixel per sweep, four sweeps: neighbouring pixels' 4-float windows overlap
-       * by 3 floats, and a load that partly overlaps a store still in flight cannot be
-       * forwarded from it and waits (the pixels in order cost ~1.8 ms per 0.2 Mpx frame) */
-      for (int x0 = 0; x0 < 4; x0++)
-        for (int x = x0; x < ow; x += 4)
-          {
-            if (!mrow[x])
-              continue;
-            V4 wxv = keys_table[ktr[x] & 0xffff], wy = keys_table[ktr[x] >> 16];
-            float *restrict q1 = s1 + bir[x], *restrict q2 = s2 + bir[x];
-            V4 w1 = wxv * d1r[x], w2 = wxv * mor[x];
-            for (int b = 0; b < 4; b++, q1 += gw, q2 += gw)
-              {
-                v4_store (q1, v4_load (q1) + w1 * wy[b]);
-                v4_store (q2, v4_load (q2) + w2 * wy[b]);
-              }
-          }
+      /* 4. the transpose of the cubic sampling: each pixel adds 4 × 4 weights to both grids */
+      scatter_row (&g, mrow, bir, ktr, d1r, mor, ow);
     }
   if (ssum)
     {
