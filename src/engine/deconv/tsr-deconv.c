@@ -311,7 +311,7 @@ mem_plan (const Job *j, int T, MemPlan *m)
                   + (gsize) (2 * nreal * sizeof (float))                       /* 2 scatters (FFT grids) */
                   + m->max_obs * (3 * sizeof (float) + 1)                      /* y, taps, mask, h∗u sampled */
                   + (MAD_SAMPLES + 1) * sizeof (float)                         /* the MAD's samples */
-                  + (gsize) j->W * 6 * sizeof (float);                         /* one row's model */
+                  + (gsize) j->W * 5 * sizeof (float);                         /* one row's model */
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -342,7 +342,7 @@ typedef struct
   float *z;                 /* every stride-th residual z, for the MAD (selected in place) */
   guint8 *m;
   float *acc;               /* h∗u sampled at the staged pixels (same layout as y) */
-  float *rd1, *rmo, *riv, *rzs;   /* one row: data and model above the background, 1/variance, z² */
+  float *rd1, *rmo, *riv;   /* one row: data and model above the background, 1/variance */
   guint *rowv;              /* valid pixels per row of the tile */
   int *rowa;                /* the row's first valid pixel when its valid pixels are one run, or −1 */
   gint32 *rbi;              /* one row: the cubic's first tap in the scatter grids */
@@ -399,10 +399,9 @@ worker_new (const Job *j)
   w->z = g_new (float, MAD_SAMPLES + 1);
   w->m = g_new (guint8, no);
   w->acc = g_new (float, no);
-  w->rd1 = g_new (float, 4 * (gsize) j->W);
+  w->rd1 = g_new (float, 3 * (gsize) j->W);
   w->rmo = w->rd1 + j->W;
   w->riv = w->rmo + j->W;
-  w->rzs = w->riv + j->W;
   w->rbi = g_new (gint32, j->W);
   w->rowv = g_new (guint, j->H);
   w->rowa = g_new (int, j->H);
@@ -504,6 +503,17 @@ static inline void
 v4_store (float *p, V4 v)
 {
   memcpy (p, &v, sizeof v);
+}
+
+/* lane-wise square root (correctly rounded, as sqrtf) */
+static inline V4
+v4_sqrt (V4 v)
+{
+#ifdef TSR_DECONV_AVX2
+  return (V4) _mm_sqrt_ps ((__m128) v);
+#else
+  return (V4) { sqrtf (v[0]), sqrtf (v[1]), sqrtf (v[2]), sqrtf (v[3]) };
+#endif
 }
 
 /* Keys cubic (a = −½) weights of the taps floor(f) − 1 … floor(f) + 2 for fraction t ∈ [0, 1):
@@ -766,70 +776,118 @@ row_kernels_pick (void)
 #endif
 }
 
+/* Function multiversioning for the rows' vectorised loops (x86-64 with glibc: an AVX2 clone
+ * picked at load time; no FMA, so both clones round alike) */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute (target_clones)
+#define TSR_ROW_CLONES __attribute__ ((target_clones ("avx2", "default")))
+#endif
+#endif
+#ifndef TSR_ROW_CLONES
+#define TSR_ROW_CLONES
+#endif
+
 /* Σ w·(y − b)·m and Σ w·m² over the valid pixels of a row whose fine column r·(qx0 + x) + pad
- * is in [cx0, cx1), in pixel order (m = h∗x = mo/s − P, y − b = d1 − sP). A function of its
- * own so that the two double sums stay in registers: inside process_frame they were kept on
- * the stack, a store-to-load chain per pixel that cost 40 % of the rows' time in the iterations
- * that refit the scales. */
-static void
+ * is in [cx0, cx1) (m = h∗x = mo/s − P, y − b = d1 − sP): four partial sums (pixels x mod 4),
+ * added at the row's end and then to the running sums. One running double sum per pixel was a
+ * chain of dependent additions (4 cycles a pixel, a third of the rows' time in the iterations
+ * that refit the scales); the order changes the sums' last bits only. */
+static TSR_ROW_CLONES void
 scale_sums_row (const guint8 *restrict mrow, const float *restrict wt, const float *restrict d1,
                 const float *restrict mo, int ow, int r, int qx0, int pad, int cx0, int cx1, double inv_s, float pedf,
                 double sped, double *s0_, double *s1_)
 {
-  double s0 = *s0_, s1 = *s1_;
-  for (int x = 0; x < ow; x++)
+  double a0[4] = { 0 }, a1[4] = { 0 };
+  int x = 0;
+  for (; x + 4 <= ow; x += 4)
+    for (int l = 0; l < 4; l++)
+      {
+        int px = r * (qx0 + x + l) + pad;
+        gboolean in = mrow[x + l] && px >= cx0 && px < cx1;
+        double w = wt[x + l], mdl = mo[x + l] * inv_s - pedf, dat = (double) d1[x + l] - sped;
+        a0[l] += in ? w * dat * mdl : 0.0;   /* a select: invalid pixels' values may be NaN */
+        a1[l] += in ? w * mdl * mdl : 0.0;
+      }
+  for (; x < ow; x++)
     {
       int px = r * (qx0 + x) + pad;
       if (mrow[x] && px >= cx0 && px < cx1)
         {
-          float w = wt[x];
-          double mdl = mo[x] * inv_s - pedf, dat = (double) d1[x] - sped;
-          s0 += w * dat * mdl;
-          s1 += w * mdl * mdl;
+          double w = wt[x], mdl = mo[x] * inv_s - pedf, dat = (double) d1[x] - sped;
+          a0[0] += w * dat * mdl;
+          a1[0] += w * mdl * mdl;
         }
     }
-  *s0_ = s0;
-  *s1_ = s1;
+  *s0_ += (a0[0] + a0[1]) + (a0[2] + a0[3]);
+  *s1_ += (a1[0] + a1[1]) + (a1[2] + a1[3]);
 }
 
-gboolean
-tsr_deconv_row_kernels_run (gboolean avx2, const float *cv, int vw, int vh, const guint8 *mask, const guint32 *taps,
-                            int ow, int nrows, const float *a1, const float *a2, float *acc, float *grid)
+typedef struct
 {
-  g_once (&keys_once, keys_table_init, NULL);
-  GatherRowFn gf = gather_row_v4;
-  ScatterRowFn sf = scatter_row_v4;
-  if (avx2)
+  int ow, r, qx0, oxi, iyr, rf, gw;
+  double brow, p1;               /* the background plane along the row: brow + p1 · column */
+  float sf, spedf, rms2, ig;     /* scale, scale × pedestal, read noise², 1/gain */
+  gboolean huber;
+  float dl, dl2;                 /* Huber δ, δ² */
+} RowModel;
+
+/* One row's per-pixel model, no gather and no branch (vectorised): the scatter's tap origin
+ * and weight indices (bir, ktr), the data and model above the background (d1, mo) and the
+ * weight 1/variance, Huber-clipped (z² against δ²: a square root only where clipped). The same
+ * float operations as pixel_model, lane by lane. Invalid pixels' values are computed and not
+ * used. */
+static TSR_ROW_CLONES void
+row_model (const RowModel *m, const float *restrict yrow, const guint32 *restrict trow, const float *restrict accr,
+           gint32 *restrict bir, guint32 *restrict ktr, float *restrict d1r, float *restrict mor, float *restrict ivr)
+{
+  const int ow = m->ow, r = m->r, qx0 = m->qx0, oxi = m->oxi, iyr = m->iyr, rf = m->rf, gw = m->gw;
+  const double brow = m->brow, p1 = m->p1;
+  const float sf = m->sf, spedf = m->spedf, rms2 = m->rms2, ig = m->ig, dl = m->dl, dl2 = m->dl2;
+  for (int x = 0; x < ow; x++)
     {
-#ifdef TSR_DECONV_AVX2
-      if (!__builtin_cpu_supports ("avx2"))
-        return FALSE;
-      gf = gather_row_avx2;
-      sf = scatter_row_avx2;
-#else
-      return FALSE;
-#endif
+      guint32 tp = trow[x];
+      int ix = r * (qx0 + x) + oxi + (int) ((tp >> 13) & 7) - 3;
+      int iy = iyr + (int) (tp >> 29);
+      bir[x] = (iy + rf) * gw + ix + rf;   /* the cubic's first tap in the scatter grid */
+      ktr[x] = (tp & 0x1fff) | (tp & (0x1fffu << 16));
     }
-  RowGeom g = { .cv = cv, .vw = vw, .r = 1, .rq0 = 2, .s1 = grid, .s2 = grid + (gsize) vw * vh, .gw = vw, .rf = 0 };
-  memset (grid, 0, sizeof (float) * 2 * vw * vh);
-  gint32 *bir = g_new (gint32, ow);
-  guint32 *ktr = g_new (guint32, ow);
-  for (int y = 0; y < nrows; y++)
+  for (int x = 0; x < ow; x++)
+    d1r[x] = yrow[x] - (float) (brow + p1 * (qx0 + x));
+  if (m->huber)
     {
-      const guint32 *trow = taps + (gsize) y * ow;
-      g.iyr = y - 1;
-      gf (&g, mask + (gsize) y * ow, trow, acc + (gsize) y * ow, ow);
-      for (int x = 0; x < ow; x++)
+      /* four pixels per vector (sqrtf in a loop is not vectorised: errno), the clipped weight
+       * computed everywhere and selected */
+      int x = 0;
+      for (; x + 4 <= ow; x += 4)
         {
-          guint32 tp = trow[x];
-          bir[x] = (g.iyr + (int) (tp >> 29) + g.rf) * g.gw + g.r * x + g.rq0 + (int) ((tp >> 13) & 7) - 3 + g.rf;
-          ktr[x] = (tp & 0x1fff) | (tp & (0x1fffu << 16));
+          V4 mo = sf * v4_load (accr + x);
+          V4 lin = mo - spedf;
+          lin = (V4) ((V4i) lin & (lin > (V4) { 0 }));
+          V4 iv = 1.0f / (rms2 + lin * ig), rr = v4_load (d1r + x) - mo, zs = rr * rr * iv;
+          V4 cl = iv * (dl / v4_sqrt (zs));
+          V4i c = zs > dl2;
+          v4_store (mor + x, mo);
+          v4_store (ivr + x, (V4) (((V4i) cl & c) | ((V4i) iv & ~c)));
         }
-      sf (&g, mask + (gsize) y * ow, bir, ktr, a1 + (gsize) y * ow, a2 + (gsize) y * ow, ow);
+      for (; x < ow; x++)
+        {
+          float mo = sf * accr[x];
+          float lin = mo - spedf;
+          lin = lin > 0.0f ? lin : 0.0f;
+          float iv = 1.0f / (rms2 + lin * ig), rr = d1r[x] - mo, zs = rr * rr * iv;
+          mor[x] = mo;
+          ivr[x] = zs > dl2 ? iv * (dl / sqrtf (zs)) : iv;
+        }
     }
-  g_free (bir);
-  g_free (ktr);
-  return TRUE;
+  else
+    for (int x = 0; x < ow; x++)
+      {
+        float mo = sf * accr[x];
+        float lin = mo - spedf;
+        lin = lin > 0.0f ? lin : 0.0f;
+        mor[x] = mo;
+        ivr[x] = 1.0f / (rms2 + lin * ig);
+      }
 }
 
 /* One frame u of the current item: its back-projections added to NUM and DEN. Returns 1 when
@@ -1007,8 +1065,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   double ss0 = 0, ss1 = 0;
   const float pedf = (float) j->ped[c];
   const double inv_s = 1.0 / s;
-  float *restrict d1r = w->rd1, *restrict mor = w->rmo, *restrict ivr = w->riv,
-                 *restrict zsr = w->rzs;
+  float *restrict d1r = w->rd1, *restrict mor = w->rmo, *restrict ivr = w->riv;
   gint32 *restrict bir = w->rbi;
   guint32 *restrict ktr = w->rkt;
   for (int y = 0; y < oh; y++)
@@ -1024,58 +1081,15 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
       const guint32 *restrict trow = tap + (gsize) y * ls + xo;
       const float *restrict accr = facc + (gsize) y * ls + xo;
       const int qx0 = t->qx0, iyr = r * (t->qy0 + y) + oyi - 3;
-      /* the taps again, for the scatter (no branch: vectorised; invalid pixels' entries are
-       * not used) */
-      for (int x = 0; x < ow; x++)
-        {
-          guint32 tp = trow[x];
-          int ix = r * (qx0 + x) + oxi + (int) ((tp >> 13) & 7) - 3;
-          int iy = iyr + (int) (tp >> 29);
-          bir[x] = (iy + rf) * gw + ix + rf;   /* the cubic's first tap in the scatter grid */
-          ktr[x] = (tp & 0x1fff) | (tp & (0x1fffu << 16));
-        }
-      /* 2. the per-pixel model, weights and residual, every pixel of the row at once (no branch,
-       * no gather: vectorised; the same float operations as pixel_model, lane by lane) */
-      for (int x = 0; x < ow; x++)
-        d1r[x] = yrow[x] - (float) (brow + p1 * (qx0 + x));
-      int x = 0;
-      for (; x + 4 <= ow; x += 4)
-        {
-          V4 mo = sf * v4_load (accr + x);
-          V4 lin = mo - spedf;
-          lin = (V4) ((V4i) lin & (lin > (V4) { 0 }));
-          V4 iv = 1.0f / (rms2 + lin * ig), rr = v4_load (d1r + x) - mo;
-          v4_store (mor + x, mo);
-          v4_store (ivr + x, iv);
-          v4_store (zsr + x, rr * rr * iv);
-        }
-      for (; x < ow; x++)
-        {
-          float mo = sf * accr[x];
-          float lin = mo - spedf;
-          lin = lin > 0.0f ? lin : 0.0f;
-          float iv = 1.0f / (rms2 + lin * ig), rr = d1r[x] - mo;
-          mor[x] = mo;
-          ivr[x] = iv;
-          zsr[x] = rr * rr * iv;
-        }
-      /* 3. Huber weights (z² against δ²: no square root per pixel, only the clipped pixels
-       * need |z|; branch-free, vectorised: the same float operations as one pixel at a time);
-       * the weighted data and model replace d1, mo, the weight replaces 1/variance. MM step of
-       * the weighted least squares on u = x + P with the background taken out of both (ISRA
-       * form): u ← u · Hᵀ W (y − b + sP) / Hᵀ W s h∗u. Keeping the sky in both sides (RL with a
-       * background) has the same fixed point but moves faint structure by residual/(sky +
-       * signal) per step, far slower. Invalid pixels' values are computed and not used. */
-      if (huber)
-        for (int x = 0; x < ow; x++)
-          {
-            float zs = zsr[x], wt = ivr[x];
-            ivr[x] = zs > dl2 ? wt * (dl / sqrtf (zs)) : wt;
-          }
+      RowModel rm = { .ow = ow, .r = r, .qx0 = qx0, .oxi = oxi, .iyr = iyr, .rf = rf, .gw = gw, .brow = brow,
+                      .p1 = p1, .sf = sf, .spedf = spedf, .rms2 = rms2, .ig = ig, .huber = huber, .dl = dl,
+                      .dl2 = dl2 };
+      row_model (&rm, yrow, trow, accr, bir, ktr, d1r, mor, ivr);
       /* the frame's scale fitted to the model: its pixels (background off) against m = h∗x,
        * each pixel counted by the one item whose core holds it */
       if (row_core)
         scale_sums_row (mrow, ivr, d1r, mor, ow, r, qx0, j->pad, t->cx0, t->cx1, inv_s, pedf, sped, &ss0, &ss1);
+      /* the weighted data and model replace d1, mo */
       for (int x = 0; x < ow; x++)
         {
           d1r[x] *= ivr[x];
