@@ -890,6 +890,46 @@ row_model (const RowModel *m, const float *restrict yrow, const guint32 *restric
       }
 }
 
+gboolean
+tsr_deconv_row_kernels_run (gboolean avx2, const float *cv, int vw, int vh, const guint8 *mask, const guint32 *taps,
+                            int ow, int nrows, const float *a1, const float *a2, float *acc, float *grid)
+{
+  g_once (&keys_once, keys_table_init, NULL);
+  GatherRowFn gf = gather_row_v4;
+  ScatterRowFn sf = scatter_row_v4;
+  if (avx2)
+    {
+#ifdef TSR_DECONV_AVX2
+      if (!__builtin_cpu_supports ("avx2"))
+        return FALSE;
+      gf = gather_row_avx2;
+      sf = scatter_row_avx2;
+#else
+      return FALSE;
+#endif
+    }
+  RowGeom g = { .cv = cv, .vw = vw, .r = 1, .rq0 = 2, .s1 = grid, .s2 = grid + (gsize) vw * vh, .gw = vw, .rf = 0 };
+  memset (grid, 0, sizeof (float) * 2 * vw * vh);
+  gint32 *bir = g_new (gint32, ow);
+  guint32 *ktr = g_new (guint32, ow);
+  for (int y = 0; y < nrows; y++)
+    {
+      const guint32 *trow = taps + (gsize) y * ow;
+      g.iyr = y - 1;
+      gf (&g, mask + (gsize) y * ow, trow, acc + (gsize) y * ow, ow);
+      for (int x = 0; x < ow; x++)
+        {
+          guint32 tp = trow[x];
+          bir[x] = (g.iyr + (int) (tp >> 29) + g.rf) * g.gw + g.r * x + g.rq0 + (int) ((tp >> 13) & 7) - 3 + g.rf;
+          ktr[x] = (tp & 0x1fff) | (tp & (0x1fffu << 16));
+        }
+      sf (&g, mask + (gsize) y * ow, bir, ktr, a1 + (gsize) y * ow, a2 + (gsize) y * ow, ow);
+    }
+  g_free (bir);
+  g_free (ktr);
+  return TRUE;
+}
+
 /* One frame u of the current item: its back-projections added to NUM and DEN. Returns 1 when
  * it observed the tile, 0 when not, −1 on error (job failed). */
 static int
