@@ -20,6 +20,8 @@ typedef struct
   double scale0;        /* the star-flux ratio scale (before deconv.fit_scale) */
   double fwhm;
   TsrPsf *psf[3];       /* fine grid */
+  TsrPsf *lpsf;         /* deconv.target_fwhm > 0: psf[0] before the division by the target (the
+                           data's own PSF: the colour maps' h_L), else NULL */
   guint n_scale_pairs;
   guint64 n_saturated;
 } DFrame;

@@ -1443,8 +1443,8 @@ fft_convolve (const float *v, int W, int H, const float *h, int hr, float *out)
 }
 
 /* The mean stack's PSF of one channel: the average of the used frames' PSFs (image grid);
- * colour c = 0…2 of the colour PSFs, or −1: the luminance (data) PSF. NULL when a frame has
- * none. */
+ * colour c = 0…2 of the colour PSFs, or −1: the luminance (data) PSF — the data's own, not the
+ * residual kernel deconv.target_fwhm leaves in psf[0]. NULL when a frame has none. */
 static float *
 mean_stack_psf (const Job *j, int c, int *rad)
 {
@@ -1452,7 +1452,7 @@ mean_stack_psf (const Job *j, int c, int *rad)
   for (guint u = 0; u < j->nu; u++)
     {
       const DFrame *f = &j->frames[j->used[u]];
-      const TsrPsf *p = c < 0 ? f->psf[0] : f->cpsf[c];
+      const TsrPsf *p = c < 0 ? (f->lpsf ? f->lpsf : f->psf[0]) : f->cpsf[c];
       if (!p)
         return NULL;
       R = MAX (R, p->radius / MAX (p->oversample, 1));
@@ -1462,7 +1462,7 @@ mean_stack_psf (const Job *j, int c, int *rad)
   for (guint u = 0; u < j->nu; u++)
     {
       const DFrame *f = &j->frames[j->used[u]];
-      const TsrPsf *p0 = c < 0 ? f->psf[0] : f->cpsf[c];
+      const TsrPsf *p0 = c < 0 ? (f->lpsf ? f->lpsf : f->psf[0]) : f->cpsf[c];
       TsrPsf *p = p0->oversample != 1 ? tsr_psf_resample (p0, 1) : tsr_psf_copy (p0);
       double sum = 0;
       for (int k = 0; k < p->size * p->size; k++)
@@ -2007,6 +2007,7 @@ job_clear (Job *j)
           tsr_psf_free (f->psf[c]);
           tsr_psf_free (f->cpsf[c]);
         }
+      tsr_psf_free (f->lpsf);
     }
   g_free (j->frames);
   if (j->stage_dir)
@@ -2475,7 +2476,13 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
           {
             DFrame *f = &j->frames[j->used[u]];
             TsrPsf *k = tsr_psf_divide_gaussian (f->psf[c], dp->target_fwhm / 2.354820045);
-            tsr_psf_free (f->psf[c]);
+            if (c == 0)
+              {
+                tsr_psf_free (f->lpsf);
+                f->lpsf = f->psf[c];   /* kept for the colour maps (mean_stack_psf) */
+              }
+            else
+              tsr_psf_free (f->psf[c]);
             f->psf[c] = k;
           }
     DFrame *rf = &j->frames[reg->reference];
