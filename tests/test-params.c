@@ -884,7 +884,8 @@ static char *
 without_later_keys (const char *line)
 {
   static const char *const later[] = { "restore.", "calib.", "drizzle.", "local.psf_size=", "local.feather=",
-                                       "post.", "cosmetic.", "norm.demosaic=", "run.cache_disk_mb=", "deconv.flux_anchor=" };
+                                       "post.", "cosmetic.", "norm.demosaic=", "run.cache_disk_mb=", "deconv.flux_anchor=",
+                                       "global.per_channel=", "stars.bg_decimate=" };
   g_auto (GStrv) tok = g_strsplit (line, " ", -1);
   GString *hs = g_string_new (NULL);
   for (guint i = 0; tok[i]; i++)
@@ -946,7 +947,8 @@ test_project_before_split (void)
                                        "deconv.target_fwhm", "deconv.fit_scale", "deconv.faint_floor", "deconv.flux_anchor",
                                        "local.psf_size", "local.feather", "drizzle.mode", "drizzle.scale",
                                        "drizzle.pixfrac", "drizzle.min_frames", "drizzle.min_coverage",
-                                       "norm.demosaic", "run.cache_disk_mb" };
+                                       "norm.demosaic", "run.cache_disk_mb", "global.per_channel",
+                                       "stars.bg_decimate" };
   TsrProject defaults;
   tsr_project_init (&defaults);
   for (guint i = 0; i < G_N_ELEMENTS (newer); i++)

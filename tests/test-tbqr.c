@@ -277,6 +277,347 @@ test_robust_z_missing (void)
   g_assert_cmpfloat (zc[0], ==, 0);
 }
 
+
+/* A quiet generated GRBG session (no bursts, trails, mirrored or noise frames) written to a
+ * new temporary folder, returned (g_free) */
+static char *
+write_quiet_bayer (const char *name, guint n_frames, int width, int height, guint64 seed, double fwhm_min,
+                   double fwhm_max, TsrSynthParams *p)
+{
+  tsr_synth_params_init (p);
+  p->n_frames = n_frames;
+  p->width = width;
+  p->height = height;
+  p->seed = seed;
+  p->cfa = TSR_CFA_GRBG;
+  if (fwhm_max > 0)
+    {
+      p->fwhm_min = fwhm_min;
+      p->fwhm_max = fwhm_max;
+    }
+  p->n_bursts = 0;
+  p->n_trails = 0;
+  p->n_mirrored = 0;
+  p->n_noise = 0;
+  char *dir = tsr_test_tmpdir (name);
+  GError *e = NULL;
+  TsrSynthTruth *t = tsr_synth_write_session (p, dir, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  tsr_synth_truth_free (t);
+  return dir;
+}
+
+/* global.per_channel (issue #17, the paper's G_{f,c}): a generated Bayer session where one
+ * frame is 4× noisier in blue only (extra Gaussian noise on its blue sites). With per-channel
+ * weights that frame's blue weight falls and its green weight does not, and the result's blue
+ * noise at 8 × 8 bins per unit star flux is measurably lower than with one weight per frame —
+ * in every accumulation path (each frame demosaiced, the mosaic accumulated, Bayer drizzle).
+ * Swapping or ignoring the channels' factors fails it. Photometry per channel stays within
+ * 1 % of the mean stack. */
+static void
+test_per_channel_weights (void)
+{
+  TsrSynthParams p;
+  g_autofree char *bdir = write_quiet_bayer ("tbqr-chan", 12, 384, 288, 1717, 2.0, 3.0, &p);
+  GError *e = NULL;
+  /* frame "synth_0006": its blue sites get noise of √15 × their own sky noise (4× in all) */
+  const char *noisy_name = "synth_0006";
+  g_autofree char *noisy_path = NULL;
+  {
+    const char *paths[] = { bdir, NULL };
+    g_autoptr (TsrSession) s0 = tsr_session_scan (paths, NULL, NULL, &e);
+    g_assert_no_error (e);
+    for (guint f = 0; f < tsr_session_n_frames (s0); f++)
+      if (strstr (tsr_session_frame (s0, f)->path, noisy_name))
+        noisy_path = g_strdup (tsr_session_frame (s0, f)->path);
+  }
+  g_assert_nonnull (noisy_path);
+  {
+    g_autoptr (TsrImage) img = tsr_fits_read (noisy_path, &e);
+    g_assert_no_error (e);
+    g_assert_cmpint (img->cfa, ==, TSR_CFA_GRBG);
+    double sig = sqrt (p.sky + p.read_noise * p.read_noise) / p.gain; /* the sky's noise, ADU */
+    GRand *rng = g_rand_new_with_seed (17);
+    for (int y = 0; y < img->height; y++)
+      for (int x = 0; x < img->width; x++)
+        if (tsr_cfa_color (img->cfa, x, y) == 2)
+          {
+            double u1 = g_rand_double_range (rng, 1e-12, 1.0), u2 = g_rand_double (rng);
+            double gz = sqrt (-2 * log (u1)) * cos (2 * G_PI * u2);
+            gsize k = (gsize) y * img->width + x;
+            img->data[k] = rint (img->data[k] + sqrt (15.0) * sig * gz);
+          }
+    g_rand_free (rng);
+    g_assert_true (tsr_fits_write (noisy_path, img, NULL, &e));
+    g_assert_no_error (e);
+  }
+  const char *paths[] = { bdir, NULL };
+  g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, NULL, &e);
+  g_assert_no_error (e);
+  guint noisy = G_MAXUINT;
+  for (guint f = 0; f < tsr_session_n_frames (s); f++)
+    if (strstr (tsr_session_frame (s, f)->path, noisy_name))
+      noisy = f;
+  g_assert_cmpuint (noisy, <, tsr_session_n_frames (s));
+  TsrProject on;
+  tsr_project_init (&on);
+  g_assert_true (on.tbqr.global_per_channel); /* the default (docs/tbqr.md: measured) */
+  TsrProject off = on;
+  off.tbqr.global_per_channel = FALSE;
+  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &on.tbqr, &on.run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_cmpuint (a->reg->reference, !=, noisy);
+  /* σ_{f,c}: the noisy frame's blue is ~4× the others', its red and green as theirs */
+  for (int c = 0; c < 3; c++)
+    {
+      float *v = g_new (float, a->reg->n_frames);
+      for (guint f = 0; f < a->reg->n_frames; f++)
+        v[f] = a->frames[f].noise_channel[c];
+      double med = tsr_median_inplace (v, a->reg->n_frames);
+      g_free (v);
+      double ratio = a->frames[noisy].noise_channel[c] / med;
+      g_test_message ("channel %d: noisy frame's σ %.2f, median %.2f (×%.2f)", c,
+                      a->frames[noisy].noise_channel[c], med, ratio);
+      if (c == 2)
+        g_assert_cmpfloat (ratio, >, 3.0);
+      else
+        g_assert_cmpfloat (fabs (ratio - 1.0), <, 0.15); /* (measured 1.09: its sky is brighter) */
+    }
+  g_autoptr (TsrWeights) w1 = tsr_tbqr_weigh (a, &off.tbqr, &e);
+  g_assert_no_error (e);
+  g_autoptr (TsrWeights) wc = tsr_tbqr_weigh (a, &on.tbqr, &e);
+  g_assert_no_error (e);
+  g_assert_null (w1->chan);
+  g_assert_nonnull (wc->chan);
+  g_assert_true (wc->used[noisy]);
+  /* one weight for all channels took the noisy frame down (the mosaic's noise rose) … */
+  g_assert_cmpfloat (w1->ivw[noisy], <, 0.95);
+  /* … per channel only its blue falls: V_{f,B} ≈ 1/16, V_{f,G} ≈ 1 */
+  const double *vc = wc->ivw_channel + (gsize) noisy * 3;
+  const float *fc = wc->chan + (gsize) noisy * 3;
+  g_test_message ("noisy frame: V_f %.3f, V_{f,c} %.3f / %.3f / %.3f, factors %.3f / %.3f / %.3f", w1->ivw[noisy], vc[0],
+                  vc[1], vc[2], fc[0], fc[1], fc[2]);
+  g_assert_cmpfloat (vc[2], <, 0.15);
+  g_assert_cmpfloat (vc[1], >, 0.7);
+  g_assert_cmpfloat (vc[0], >, 0.7);
+  g_assert_cmpfloat (fc[2], <, 0.2);
+  g_assert_cmpfloat (fc[1], >=, 1.0);
+  /* the channel weight of the other frames stays near their one weight */
+  for (guint f = 0; f < wc->n_frames; f++)
+    if (f != noisy && wc->used[f])
+      for (int c = 0; c < 3; c++)
+        g_assert_cmpfloat (fabs (wc->chan[(gsize) f * 3 + c] - 1.0), <, 0.25);
+  /* the three accumulation paths, with one weight and with per-channel weights */
+  struct
+  {
+    const char *name;
+    TsrColorMethod method;
+    TsrDrizzleMode drizzle;
+  } paths_acc[] = {
+    { "demosaic-frames", TSR_COLOR_DEMOSAIC_FRAMES, TSR_DRIZZLE_OFF },
+    { "cfa-accumulate", TSR_COLOR_CFA_ACCUMULATE, TSR_DRIZZLE_OFF },
+    { "drizzle", TSR_COLOR_DEMOSAIC_FRAMES, TSR_DRIZZLE_ON },
+  };
+  /* blue's 8 × 8 noise with per-channel weights over that with one, at most. Measured 0.978
+   * (RCD: the demosaic fills each plane's missing sites from the other colours, so a
+   * frame's noisy blue reaches its green and red planes and its blue plane takes their
+   * noise — MHC, norm.demosaic=mhc, measured 0.936), 0.910 (mosaic accumulated, demosaiced
+   * once) and 0.878 (drizzle: no demosaic at all) */
+  const double blue_max[] = { 0.99, 0.95, 0.95 };
+  for (guint i = 0; i < G_N_ELEMENTS (paths_acc); i++)
+    {
+      TsrReconstruction *r[2];
+      for (int k = 0; k < 2; k++)
+        {
+          TsrProject pm = k ? on : off;
+          pm.tbqr.color_method = paths_acc[i].method;
+          pm.tbqr.drizzle = paths_acc[i].drizzle;
+          pm.run.n_threads = 1; /* frames added in one order: the mean stacks compare bit for bit */
+          r[k] = tsr_tbqr_accumulate (a, k ? wc : w1, &pm.tbqr, &pm.run, NULL, NULL, NULL, &e);
+          g_assert_no_error (e);
+          g_assert_cmpint (r[k]->result->channels, ==, 3);
+          g_autofree char *kw = tsr_header_get_string (r[k]->result->header, "TSRCHANW");
+          g_assert_nonnull (kw);
+          g_assert_true ((kw[0] == 'T') == (k == 1));
+        }
+      const TsrValidation *v0 = &r[0]->validation, *v1 = &r[1]->validation;
+      g_test_message ("%s: 8×8 noise per flux R/G/B one weight %.4g / %.4g / %.4g, per channel %.4g / %.4g / %.4g; "
+                      "flux vs mean R/G/B %.4f / %.4f / %.4f",
+                      paths_acc[i].name, v0->bin_noise_result[0], v0->bin_noise_result[1], v0->bin_noise_result[2],
+                      v1->bin_noise_result[0], v1->bin_noise_result[1], v1->bin_noise_result[2],
+                      v1->flux_ratio_channel[0], v1->flux_ratio_channel[1], v1->flux_ratio_channel[2]);
+      g_assert_cmpint (v1->n_channels, ==, 3);
+      /* blue measurably lower; red and green not worse beyond 2.5 % (measured −3.5 … +1.7 %:
+       * the noisy frame's red and green weigh more than with one weight, with its L) */
+      g_assert_cmpfloat (v1->bin_noise_result[2], <, blue_max[i] * v0->bin_noise_result[2]);
+      g_assert_cmpfloat (v1->bin_noise_result[1], <, 1.025 * v0->bin_noise_result[1]);
+      g_assert_cmpfloat (v1->bin_noise_result[0], <, 1.025 * v0->bin_noise_result[0]);
+      for (int c = 0; c < 3; c++)
+        g_assert_cmpfloat (fabs (v1->flux_ratio_channel[c] - 1.0), <=, 0.01);
+      /* the mean stack does not depend on the weights */
+      g_assert_cmpmem (r[0]->mean->data, sizeof (float) * tsr_image_npix (r[0]->mean) * 3, r[1]->mean->data,
+                       sizeof (float) * tsr_image_npix (r[1]->mean) * 3);
+      /* the weight map per channel where the channels' weights differ at a pixel (RGB
+       * values: demosaiced or drizzled), the blue sum below the green one */
+      if (paths_acc[i].method == TSR_COLOR_DEMOSAIC_FRAMES)
+        {
+          g_assert_cmpint (r[0]->weight->channels, ==, 1);
+          g_assert_cmpint (r[1]->weight->channels, ==, 3);
+          gsize n = tsr_image_npix (r[1]->weight);
+          double sg = 0, sb = 0;
+          for (gsize q = 0; q < n; q++)
+            if (r[1]->weight->mask[q])
+              sg += r[1]->weight->data[n + q], sb += r[1]->weight->data[2 * n + q];
+          g_assert_cmpfloat (sb, <, sg);
+        }
+      tsr_reconstruction_free (r[0]);
+      tsr_reconstruction_free (r[1]);
+    }
+
+  /* the same frames as RGB files (each demosaiced, written with three planes): the pixel
+   * path of colour frames (frame cache, two frames added at a time) keeps Σw per channel too */
+  g_autofree char *rgbdir = tsr_test_tmpdir ("tbqr-chan-rgb");
+  for (guint f = 0; f < tsr_session_n_frames (s); f++)
+    {
+      const char *src = tsr_session_frame (s, f)->path;
+      g_autoptr (TsrImage) raw = tsr_fits_read (src, &e);
+      g_assert_no_error (e);
+      g_autoptr (TsrImage) rgb = tsr_demosaic (raw);
+      g_assert_cmpint (rgb->channels, ==, 3);
+      g_autofree char *base = g_path_get_basename (src);
+      g_autofree char *dst = g_build_filename (rgbdir, base, NULL);
+      g_assert_true (tsr_fits_write (dst, rgb, NULL, &e));
+      g_assert_no_error (e);
+    }
+  {
+    const char *rpaths[] = { rgbdir, NULL };
+    g_autoptr (TsrSession) rs = tsr_session_scan (rpaths, NULL, NULL, &e);
+    g_assert_no_error (e);
+    g_autoptr (TsrAnalysis) ra = tsr_tbqr_analyse (rs, &on.tbqr, &on.run, NULL, NULL, NULL, &e);
+    g_assert_no_error (e);
+    g_assert_cmpint (ra->channels, ==, 3);
+    g_autoptr (TsrWeights) rw1 = tsr_tbqr_weigh (ra, &off.tbqr, &e);
+    g_assert_no_error (e);
+    g_autoptr (TsrWeights) rwc = tsr_tbqr_weigh (ra, &on.tbqr, &e);
+    g_assert_no_error (e);
+    g_assert_nonnull (rwc->chan);
+    g_assert_cmpfloat (rwc->chan[(gsize) noisy * 3 + 2], <, 0.5);
+    g_assert_cmpfloat (rwc->chan[(gsize) noisy * 3 + 1], >=, 1.0);
+    TsrReconstruction *r[2];
+    for (int k = 0; k < 2; k++)
+      {
+        TsrProject pm = k ? on : off;
+        pm.run.n_threads = 1;
+        r[k] = tsr_tbqr_accumulate (ra, k ? rwc : rw1, &pm.tbqr, &pm.run, NULL, NULL, NULL, &e);
+        g_assert_no_error (e);
+      }
+    const TsrValidation *v0 = &r[0]->validation, *v1 = &r[1]->validation;
+    g_test_message ("RGB frames: noisy frame's factors %.3f / %.3f / %.3f; 8×8 noise per flux R/G/B one weight %.4g / "
+                    "%.4g / %.4g, per channel %.4g / %.4g / %.4g; flux vs mean %.4f / %.4f / %.4f",
+                    rwc->chan[noisy * 3], rwc->chan[noisy * 3 + 1], rwc->chan[noisy * 3 + 2], v0->bin_noise_result[0],
+                    v0->bin_noise_result[1], v0->bin_noise_result[2], v1->bin_noise_result[0], v1->bin_noise_result[1],
+                    v1->bin_noise_result[2], v1->flux_ratio_channel[0], v1->flux_ratio_channel[1],
+                    v1->flux_ratio_channel[2]);
+    g_assert_cmpfloat (v1->bin_noise_result[2], <, 0.99 * v0->bin_noise_result[2]);
+    g_assert_cmpfloat (v1->bin_noise_result[1], <, 1.025 * v0->bin_noise_result[1]);
+    g_assert_cmpfloat (v1->bin_noise_result[0], <, 1.025 * v0->bin_noise_result[0]);
+    for (int c = 0; c < 3; c++)
+      g_assert_cmpfloat (fabs (v1->flux_ratio_channel[c] - 1.0), <=, 0.01);
+    g_assert_cmpint (r[1]->weight->channels, ==, 3);
+    g_assert_cmpmem (r[0]->mean->data, sizeof (float) * tsr_image_npix (r[0]->mean) * 3, r[1]->mean->data,
+                     sizeof (float) * tsr_image_npix (r[1]->mean) * 3);
+    tsr_reconstruction_free (r[0]);
+    tsr_reconstruction_free (r[1]);
+  }
+  tsr_test_rmtree (rgbdir);
+  tsr_test_rmtree (bdir);
+}
+
+/* global.per_channel where the frames' colour balance of noise is the same (one exposure,
+ * one sky: a generated Bayer session as written): no factor differs from 1 by more than
+ * TSR_CHANNEL_WEIGHT_MIN_DEV, so the one weight stays — no per-channel sums, the same
+ * result bit for bit as with the option off — while V_{f,c} is still reported. */
+static void
+test_per_channel_uniform (void)
+{
+  TsrSynthParams p;
+  g_autofree char *dir = write_quiet_bayer ("tbqr-chan-uniform", 8, 640, 480, 1718, 0, 0, &p);
+  GError *e = NULL;
+  const char *paths[] = { dir, NULL };
+  g_autoptr (TsrSession) s = tsr_session_scan (paths, NULL, NULL, &e);
+  g_assert_no_error (e);
+  TsrProject on;
+  tsr_project_init (&on);
+  g_assert_true (on.tbqr.global_per_channel);
+  on.run.n_threads = 1;
+  TsrProject off = on;
+  off.tbqr.global_per_channel = FALSE;
+  g_autoptr (TsrAnalysis) a = tsr_tbqr_analyse (s, &on.tbqr, &on.run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_autoptr (TsrWeights) wc = tsr_tbqr_weigh (a, &on.tbqr, &e);
+  g_assert_no_error (e);
+  g_autoptr (TsrWeights) w1 = tsr_tbqr_weigh (a, &off.tbqr, &e);
+  g_assert_no_error (e);
+  g_assert_nonnull (wc->ivw_channel);
+  double dev = 0;
+  for (guint f = 0; f < wc->n_frames; f++)
+    for (int c = 0; c < 3 && wc->used[f] && wc->ivw[f] > 0; c++)
+      dev = MAX (dev, fabs (wc->ivw_channel[(gsize) f * 3 + c] / wc->ivw[f] - 1));
+  g_test_message ("largest |V_{f,c} / V_f - 1|: %.3f (limit %.2f)", dev, TSR_CHANNEL_WEIGHT_MIN_DEV);
+  g_assert_cmpfloat (dev, >, 0.0);
+  g_assert_cmpfloat (dev, <=, TSR_CHANNEL_WEIGHT_MIN_DEV);
+  g_assert_null (wc->chan);
+  TsrReconstruction *r = tsr_tbqr_accumulate (a, wc, &on.tbqr, &on.run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  TsrReconstruction *r0 = tsr_tbqr_accumulate (a, w1, &off.tbqr, &off.run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  gsize n = tsr_image_npix (r->result) * r->result->channels;
+  g_assert_cmpint (r->result->channels, ==, 3);
+  g_assert_cmpmem (r->result->data, sizeof (float) * n, r0->result->data, sizeof (float) * n);
+  g_assert_cmpint (r->weight->channels, ==, 1);
+  tsr_reconstruction_free (r0);
+  tsr_reconstruction_free (r);
+}
+
+/* global.per_channel changes nothing on a mono session, bit for bit. */
+static void
+test_per_channel_mono (void)
+{
+  setup_once ();
+  GError *e = NULL;
+  TsrProject on = params;
+  on.tbqr.global_per_channel = TRUE;
+  g_autoptr (TsrWeights) w = tsr_tbqr_weigh (analysis, &on.tbqr, &e);
+  g_assert_no_error (e);
+  g_assert_null (w->chan);
+  g_assert_null (w->ivw_channel);
+  g_assert_cmpmem (w->w, sizeof (float) * w->n_frames * w->n_tiles, weights->w,
+                   sizeof (float) * weights->n_frames * weights->n_tiles);
+  /* one thread: the frames are added in one order, so the sums compare bit for bit */
+  TsrProject off = params;
+  off.tbqr.global_per_channel = FALSE;
+  g_autoptr (TsrWeights) w0 = tsr_tbqr_weigh (analysis, &off.tbqr, &e);
+  g_assert_no_error (e);
+  g_assert_null (w0->chan);
+  off.run.n_threads = on.run.n_threads = 1;
+  TsrReconstruction *r = tsr_tbqr_accumulate (analysis, w, &on.tbqr, &on.run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  TsrReconstruction *r0 = tsr_tbqr_accumulate (analysis, w0, &off.tbqr, &off.run, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  gsize n = tsr_image_npix (r->result) * r->result->channels;
+  g_assert_cmpint (r->result->channels, ==, r0->result->channels);
+  g_assert_cmpmem (r->result->data, sizeof (float) * n, r0->result->data, sizeof (float) * n);
+  g_assert_cmpmem (r->result->mask, tsr_image_npix (r->result), r0->result->mask, tsr_image_npix (r0->result));
+  g_assert_cmpmem (r->weight->data, sizeof (float) * tsr_image_npix (r->weight), r0->weight->data,
+                   sizeof (float) * tsr_image_npix (r0->weight));
+  g_assert_cmpint (r->weight->channels, ==, 1);
+  /* and the same as the run of the session with its threads, within float rounding */
+  for (gsize k = 0; k < n; k += 97)
+    g_assert_cmpfloat (fabs (r->result->data[k] - recon->result->data[k]), <=, 1e-4 * (fabs (recon->result->data[k]) + 1));
+  tsr_reconstruction_free (r0);
+  tsr_reconstruction_free (r);
+}
+
 /* A disk-backed temporary folder with room (where the metrics can be spilled at all) */
 static gboolean
 have_temp_disk (void)
@@ -667,6 +1008,9 @@ main (int argc, char **argv)
   g_test_add_func ("/tbqr/cancel", test_cancel);
   g_test_add_func ("/tbqr/bayer-photometry", test_bayer_photometry);
   g_test_add_func ("/tbqr/tile-spill-full", test_tile_spill_full);
+  g_test_add_func ("/tbqr/per-channel-weights", test_per_channel_weights);
+  g_test_add_func ("/tbqr/per-channel-mono", test_per_channel_mono);
+  g_test_add_func ("/tbqr/per-channel-uniform", test_per_channel_uniform);
   int r = g_test_run ();
   tsr_reconstruction_free (recon);
   if (weights)

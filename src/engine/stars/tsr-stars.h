@@ -38,6 +38,7 @@ typedef struct
   TsrLumaMode luma;        /* for CFA frames (default: see docs/registration.md) */
   gboolean fit;            /* PSF fit (default TRUE); FALSE keeps sep's moments only */
   int bg_box;              /* background mesh size in px of the proxy (default 64) */
+  gboolean bg_decimate;    /* measure the mesh on a quarter of a large proxy's samples (default TRUE) */
 } TsrStarParams;
 
 typedef struct

@@ -289,7 +289,9 @@ tsr_preview_render (const TsrPreviewCache *c, const TsrWeights *w, GCancellable 
   const gsize np = (gsize) pw * ph;
   HannAxis *ax = hann_axis (a, pw, c->factor, TRUE);
   HannAxis *ay = hann_axis (a, ph, c->factor, FALSE);
-  double *sw = g_new0 (double, np);
+  /* per-channel weights (global.per_channel): Σw per channel, as the accumulation keeps it */
+  const int WC = w->chan && C == 3 ? 3 : 1;
+  double *sw = g_new0 (double, np * WC);
   double *swx = g_new0 (double, np * C);
   float *we = g_new (float, np);
   guint n_used = 0;
@@ -322,14 +324,28 @@ tsr_preview_render (const TsrPreviewCache *c, const TsrWeights *w, GCancellable 
         }
       const float *data = c->data[f];
       const guint8 *mask = c->mask[f];
+      float fc[3] = { 1.0f, 1.0f, 1.0f };
+      if (WC > 1)
+        for (int ch = 0; ch < 3; ch++)
+          fc[ch] = w->chan[(gsize) f * 3 + ch];
       for (gsize k = 0; k < np; k++)
         {
           if (!mask[k] || !(we[k] > 0))
             continue;
           double e = we[k];
-          sw[k] += e;
-          for (int ch = 0; ch < C; ch++)
-            swx[ch * np + k] += e * data[ch * np + k];
+          if (WC > 1)
+            for (int ch = 0; ch < C; ch++)
+              {
+                double ec = e * fc[ch];
+                sw[ch * np + k] += ec;
+                swx[ch * np + k] += ec * data[ch * np + k];
+              }
+          else
+            {
+              sw[k] += e;
+              for (int ch = 0; ch < C; ch++)
+                swx[ch * np + k] += e * data[ch * np + k];
+            }
         }
       n_used++;
     }
@@ -349,7 +365,10 @@ tsr_preview_render (const TsrPreviewCache *c, const TsrWeights *w, GCancellable 
         {
           img->mask[k] = sw[k] > 0;
           for (int ch = 0; ch < C; ch++)
-            tsr_image_plane (img, ch)[k] = sw[k] > 0 ? (float) (swx[ch * np + k] / sw[k]) : 0.0f;
+            {
+              double sc = sw[(WC > 1 ? (gsize) ch * np : 0) + k];
+              tsr_image_plane (img, ch)[k] = sc > 0 ? (float) (swx[ch * np + k] / sc) : 0.0f;
+            }
         }
     }
   g_free (sw);

@@ -73,6 +73,12 @@ typedef struct
   double *feather_f;          /* per frame: its ramp length (feather_len × its weight share) */
   gboolean demosaic_frames;   /* Bayer: demosaic each normalised frame before the warp */
   int channels;               /* channels accumulated (3 when demosaicing frames) */
+  /* global.per_channel: frame f's weight in channel c is its one weight × chan[f·3 + c]
+   * (w->chan; NULL: the same in every channel). wch: planes of Σw and of the rejected Σw,
+   * 3 when the weights differ between the channels of a pixel (RGB values), else 1 (a mosaic
+   * pixel holds one colour: its factor goes into its weight, weight_row) */
+  const float *chan;
+  int wch;
   /* rejection units: pixels (per channel), or 2×2 cells of a CFA mosaic (their sum) */
   gboolean cells;
   int cell_w, cell_h;
@@ -509,6 +515,29 @@ acc_row_c (int n, const float *restrict e, const guint32 *restrict mk, const flo
     }
 }
 
+/* Per-channel weights (global.per_channel): the sample count of one image row … */
+static void
+count_row (int n, const guint32 *restrict mk, guint32 *restrict na)
+{
+  for (int x = 0; x < n; x++)
+    na[x] += mk[x] & 1;
+}
+
+/* … and Σw, Σw·x and Σx of one channel whose weight is e·fc */
+static void
+acc_row_cw (int n, const float *restrict e, float fc, const guint32 *restrict mk, const float *restrict d,
+            float *restrict aw, float *restrict awx, float *restrict mx)
+{
+  for (int x = 0; x < n; x++)
+    {
+      float v = sel_f (mk[x], d[x], 0.0f);
+      float ew = e[x] * fc;
+      aw[x] += ew;
+      awx[x] += ew * v;
+      mx[x] += v;
+    }
+}
+
 /* flag[u]: unit value u is more than κσ from its mean (masked units are not excluded here) */
 static void
 outlier_flags (gsize n, const float *restrict uv, const float *restrict mu, const float *restrict sigma, double kappa,
@@ -651,6 +680,14 @@ weight_row (const AccJob *j, Scratch *sc, const float *wf, int cluster, guint in
   if (L > 0)
     for (int x = 0; x < W; x++)
       we[x] *= feather_at (j, L, T, x, y);
+  if (j->chan && j->cells)
+    {
+      /* a mosaic accumulated as it is: each pixel's weight in its own colour */
+      const float *fc = j->chan + (gsize) index * 3;
+      float f2[2] = { fc[tsr_cfa_color (a->cfa, 0, y)], fc[tsr_cfa_color (a->cfa, 1, y)] };
+      for (int x = 0; x < W; x++)
+        we[x] *= f2[x & 1];
+    }
   mask_row (W, m, sc->mk);
   const guint32 *restrict mk = sc->mk;
   for (int x = 0; x < W; x++)
@@ -707,8 +744,13 @@ reject_row (const AccJob *j, Scratch *sc, const TsrImage *img, int ur, gboolean 
  * or the raw cells); m and d[0…C−1]: the frame's mask and channels in row y. */
 static void
 apply_rejections (AccJob *j, Scratch *sc, const TsrImage *img, const guint8 *m, const float *const *d, int C, int y,
-                  gboolean winsor)
+                  gboolean winsor, guint index)
 {
+  /* the channels' weight factors where Σw is kept per channel (else 1: in the weight) */
+  float fc[3] = { 1.0f, 1.0f, 1.0f };
+  if (j->wch > 1)
+    for (int c = 0; c < C; c++)
+      fc[c] = j->chan[(gsize) index * 3 + c];
   int W = j->a->width;
   gsize npix = (gsize) W * j->a->height, k0 = (gsize) y * W;
   const float *e = sc->we;
@@ -736,7 +778,17 @@ apply_rejections (AccJob *j, Scratch *sc, const TsrImage *img, const guint8 *m, 
                             : j->cells   ? sc->rej_corr[i] / j->cell_sites[u]
                                          : sc->rej_corr[i] / C;
               for (int c = 0; c < C; c++)
-                j->rej_wx[c * npix + k] += ew * corr;
+                j->rej_wx[c * npix + k] += ew * fc[c] * corr;
+            }
+          else if (j->wch > 1)
+            {
+              j->n_rej[k]++;
+              for (int c = 0; c < C; c++)
+                {
+                  double ewc = (float) (e[x] * fc[c]);
+                  j->rej_w[c * npix + k] += ewc;
+                  j->rej_wx[c * npix + k] += ewc * d[c][x];
+                }
             }
           else
             {
@@ -787,7 +839,16 @@ accumulate_warped (AccJob *j, Scratch **sc, const TsrImage **warped, const guint
           for (int f = 0; f < nf; f++)
             weight_row (j, sc[f], j->w->w + (gsize) index[f] * a->n_tiles, j->w->cluster[index[f]], index[f],
                         warped[f]->mask + k0, y);
-          if (nf == 2)
+          if (j->wch > 1)
+            for (int f = 0; f < nf; f++)
+              {
+                const float *fc = j->chan + (gsize) index[f] * 3;
+                count_row (W, sc[f]->mk, j->n_all + k0);
+                for (int c = 0; c < C; c++)
+                  acc_row_cw (W, sc[f]->we, fc[c], sc[f]->mk, warped[f]->data + c * npix + k0,
+                              j->all_w + c * npix + k0, j->all_wx + c * npix + k0, j->mean_x + c * npix + k0);
+              }
+          else if (nf == 2)
             {
               acc2_row_w (W, sc[0]->we, sc[0]->mk, sc[1]->we, sc[1]->mk, j->all_w + k0, j->n_all + k0);
               for (int c = 0; c < C; c++)
@@ -807,7 +868,7 @@ accumulate_warped (AccJob *j, Scratch **sc, const TsrImage **warped, const guint
                 const float *d[3];
                 for (int c = 0; c < C; c++)
                   d[c] = warped[f]->data + c * npix + k0;
-                apply_rejections (j, sc[f], warped[f], warped[f]->mask + k0, d, C, y, winsor);
+                apply_rejections (j, sc[f], warped[f], warped[f]->mask + k0, d, C, y, winsor, index[f]);
               }
         }
       g_mutex_unlock (&j->band_lock[b]);
@@ -917,11 +978,22 @@ accumulate_frame_bands (guint index, const TsrFrameInfo *frame, TsrImage *img, g
           const guint8 *m = band->mask + br;
           const float *d[3] = { band->data + br, band->data + bn + br, band->data + 2 * bn + br };
           weight_row (j, sc, wf, cluster, index, m, y);
-          acc_row_w (W, sc->we, sc->mk, j->all_w + k0, j->n_all + k0);
-          for (int c = 0; c < 3; c++)
-            acc_row_c (W, sc->we, sc->mk, d[c], j->all_wx + c * npix + k0, j->mean_x + c * npix + k0);
+          if (j->wch > 1)
+            {
+              const float *fc = j->chan + (gsize) index * 3;
+              count_row (W, sc->mk, j->n_all + k0);
+              for (int c = 0; c < 3; c++)
+                acc_row_cw (W, sc->we, fc[c], sc->mk, d[c], j->all_w + c * npix + k0, j->all_wx + c * npix + k0,
+                            j->mean_x + c * npix + k0);
+            }
+          else
+            {
+              acc_row_w (W, sc->we, sc->mk, j->all_w + k0, j->n_all + k0);
+              for (int c = 0; c < 3; c++)
+                acc_row_c (W, sc->we, sc->mk, d[c], j->all_wx + c * npix + k0, j->mean_x + c * npix + k0);
+            }
           if (reject)
-            apply_rejections (j, sc, NULL, m, d, 3, y, winsor);
+            apply_rejections (j, sc, NULL, m, d, 3, y, winsor, index);
         }
       if (lb >= 0)
         g_mutex_unlock (&j->band_lock[lb]);
@@ -1058,7 +1130,7 @@ drizzle_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer u
     {
       if (!j->raw_cells)
         tsr_tbqr_normalise_frame (img, &a->frames[index], a, j->p->norm);
-      tsr_drizzle_add (j->dz, img, T, we, rej);
+      tsr_drizzle_add (j->dz, img, T, we, j->chan ? j->chan + (gsize) index * 3 : NULL, rej);
     }
   g_free (we);
   g_free (rej);
@@ -1197,13 +1269,17 @@ finish_range (gsize begin, gsize end, gpointer data)
       for (int c = 0; c < C; c++)
         {
           gsize q = c * npix + k;
-          double W0 = use_acc && j->rej_w ? j->all_w[k] - j->rej_w[k] : j->all_w[k];
+          gsize qw = j->wch > 1 ? q : k; /* Σw per channel, or one per pixel */
+          double W0 = use_acc && j->rej_w ? j->all_w[qw] - j->rej_w[qw] : j->all_w[qw];
           double W1 = use_acc && j->rej_wx ? j->all_wx[q] - j->rej_wx[q] : j->all_wx[q];
           res->data[q] = valid && W0 > 0 ? W1 / W0 : (valid ? j->mean_x[q] / nt : 0);
           mean->data[q] = valid ? j->mean_x[q] / nt : 0;
           wsum += W0;
+          if (j->wch > 1)
+            r->weight->data[q] = W0;
         }
-      r->weight->data[k] = wsum / C;
+      if (j->wch == 1)
+        r->weight->data[k] = wsum / C;
     }
 }
 
@@ -1279,6 +1355,8 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
   }
   int C = j.channels;
   gsize nval = npix * C;
+  j.chan = w->chan;
+  j.wch = j.chan && C == 3 && !dz ? 3 : 1;
   j.cells = a->cfa != TSR_CFA_NONE && C == 1;
   /* a Bayer session drizzled or demosaiced frame by frame: rejection units from the raw cells
    * (the analysis made no frame cache for it: tsr_tbqr_raw_cells) */
@@ -1414,7 +1492,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
           rej_ok = j.rej_wx != NULL;
           if (p->reject != TSR_REJECT_WINSOR)
             {
-              j.rej_w = dense_zeroed (npix, sizeof (float), run->n_threads);
+              j.rej_w = dense_zeroed (npix * j.wch, sizeof (float), run->n_threads);
               j.n_rej = dense_zeroed (npix, sizeof (guint32), run->n_threads);
               rej_ok = rej_ok && j.rej_w && j.n_rej;
             }
@@ -1431,7 +1509,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
         }
       else
         {
-      j.all_w = dense_zeroed (npix, sizeof (float), run->n_threads);
+      j.all_w = dense_zeroed (npix * j.wch, sizeof (float), run->n_threads);
       j.all_wx = dense_zeroed (nval, sizeof (float), run->n_threads);
       j.mean_x = dense_zeroed (nval, sizeof (float), run->n_threads);
       j.n_all = dense_zeroed (npix, sizeof (guint32), run->n_threads);
@@ -1480,7 +1558,7 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
       res = tsr_image_new_uninit (a->width, a->height, C);
       mean = tsr_image_new_uninit (a->width, a->height, C);
       r->coverage = tsr_image_new_uninit (a->width, a->height, 1);
-      r->weight = tsr_image_new_uninit (a->width, a->height, 1);
+      r->weight = tsr_image_new_uninit (a->width, a->height, j.wch);
       r->rejected = tsr_image_new_uninit (a->width, a->height, 1);
       res->cfa = mean->cfa = j.demosaic_frames ? TSR_CFA_NONE : a->cfa;
       FinishTask ft = { &j, res, mean, r, C, npix, p->reject_min_fraction };
@@ -1510,6 +1588,9 @@ tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, cons
         }
       tsr_header_set_int (res->header, "NCOMBINE", idx->len, "frames combined");
       tsr_header_set_int (mean->header, "NCOMBINE", idx->len, "frames combined");
+      /* global.per_channel as applied: T only where the channels had weights of their own
+       * (a colour session with global.ivw on) */
+      tsr_header_set_bool (res->header, "TSRCHANW", w->chan != NULL, "per-channel frame weights (global.per_channel)");
       g_autofree char *ph = tsr_tbqr_params_history (p, run);
       g_autofree char *h1 = g_strdup_printf (
           "Tessera TBQR: reference=%u frames=%u used=%u tile=%d step=%d fwhm=%.3f clusters=%d",

@@ -55,6 +55,7 @@ struct _TsrDrizzle
   DzSum *sum;          /* channels × on */
   DzPixel *px;         /* on */
   guint32 calls;
+  gboolean chan_weights;  /* a frame came with per-channel weight factors: the weight map per colour */
   guint n_threads;     /* run.threads: bands of output rows per frame */
   GMutex lock;
 };
@@ -160,6 +161,7 @@ typedef struct
   const TsrImage *frame;
   const double *inv;       /* frame → reference, 3 × 3 */
   const float *weight;
+  const float *chan;       /* the frame's weight factor per colour (NULL: 1) */
   const guint8 *reject;
   double h, inv_area;
   guint32 stamp;
@@ -217,13 +219,13 @@ drizzle_band (gsize begin, gsize end, gpointer data)
               if (j0 >= je || j0 + ny <= jb)
                 continue;
               gsize rk = (gsize) iy * W + ix;
-              float w = j->weight[rk];
+              int c = rowcol[x & 1];
+              float w = j->chan ? j->weight[rk] * j->chan[c] : j->weight[rk];
               gboolean rej = j->reject && j->reject[rk];
               double ox = (rx + 0.5) * s - 0.5;
               int i0;
               double ovx[4];
               int nx = overlaps (ox, h, d->ow, &i0, ovx);
-              int c = rowcol[x & 1];
               double v = src[k];
               DzSum *sum = d->sum + (gsize) c * d->on;
               for (int b = 0; b < ny; b++)
@@ -263,7 +265,7 @@ drizzle_band (gsize begin, gsize end, gpointer data)
 
 void
 tsr_drizzle_add (TsrDrizzle *d, const TsrImage *frame, const TsrTransform *T, const float *weight,
-                 const guint8 *reject)
+                 const float *chan, const guint8 *reject)
 {
   TsrTransform inv;
   if (!tsr_transform_invert (T, &inv))
@@ -272,8 +274,9 @@ tsr_drizzle_add (TsrDrizzle *d, const TsrImage *frame, const TsrTransform *T, co
    * scale (1/scale of T), times the output scale */
   double ts = tsr_transform_scale (T);
   double h = 0.5 * d->pixfrac * d->scale / (ts > 0 ? ts : 1.0);
-  DzJob job = { d, frame, inv.m, weight, reject, h, 1.0 / (4.0 * h * h), 0 };
+  DzJob job = { d, frame, inv.m, weight, chan, reject, h, 1.0 / (4.0 * h * h), 0 };
   g_mutex_lock (&d->lock);
+  d->chan_weights = d->chan_weights || (chan && d->channels == 3);
   job.stamp = ++d->calls;
   /* bands of output rows on run.threads threads (the frame's drops were one serial sweep
    * under the lock, a seventh of a drizzled run's CPU time) */
@@ -313,7 +316,8 @@ tsr_drizzle_finish (TsrDrizzle *d, TsrImage **result, TsrImage **mean, TsrImage 
   int C = d->channels;
   TsrImage *res = tsr_image_new (d->ow, d->oh, C);
   TsrImage *mst = tsr_image_new (d->ow, d->oh, C);
-  TsrImage *wt = tsr_image_new (d->ow, d->oh, 1);
+  int WC = d->chan_weights ? C : 1; /* weight map planes: Σa·w per colour, or their mean */
+  TsrImage *wt = tsr_image_new (d->ow, d->oh, WC);
   TsrImage *cv = tsr_image_new (d->ow, d->oh, 1);
   TsrImage *rjm = tsr_image_new (d->ow, d->oh, 1);
   gsize on = d->on, holes = 0;
@@ -338,8 +342,11 @@ tsr_drizzle_finish (TsrDrizzle *d, TsrImage **result, TsrImage **mean, TsrImage 
           mst->data[q] = M0 > 0 ? sm->mx / M0 : 0;
           wsum += W0;
           all += M0;
+          if (WC > 1)
+            wt->data[q] = W0;
         }
-      wt->data[k] = wsum / C;
+      if (WC == 1)
+        wt->data[k] = wsum / C;
       rjm->data[k] = all > 0 ? MIN (1.0, d->px[k].rj / all) : 0;
     }
   for (int c = 0; c < C; c++)

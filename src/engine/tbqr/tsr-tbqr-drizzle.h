@@ -48,9 +48,11 @@ void        tsr_drizzle_free (TsrDrizzle *d);
 /* Adds frame (normalised, in its own geometry, a CFA mosaic or mono) whose transform T maps
  * reference pixels to frame pixels. weight: the frame's per-pixel TBQR weight in reference
  * geometry (width × height, 0 = no data); reject (may be NULL): reference pixels where the
- * frame's sample was rejected as an outlier. Thread-safe (the sums are locked). */
+ * frame's sample was rejected as an outlier; chan (may be NULL): the frame's weight factor per
+ * colour (global.per_channel: V_{f,c} / V_f), which also makes the weight map one plane per
+ * colour. Thread-safe (the sums are locked). */
 void        tsr_drizzle_add (TsrDrizzle *d, const TsrImage *frame, const TsrTransform *T, const float *weight,
-                             const guint8 *reject);
+                             const float *chan, const guint8 *reject);
 
 /* The weighted result, the unweighted drizzle of the same frames (the validation
  * baseline), Σ weight, frames per pixel and the rejected fraction, all at the output size.

@@ -63,13 +63,17 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
    * 4-byte; with rejection μ and σ per statistic, the rejected Σw·x per value and, unless
    * winsorising, the rejected Σw and count per pixel. The first pass's moments (s0 s1 s2,
    * extrema: 28 B per statistic) are freed before the sums are made. */
-  double sums = npix * (4 + 4) + npix * C * (4 + 4);
+  /* global.per_channel on RGB values (a demosaiced or colour session): Σw and the rejected Σw
+   * per channel, and a weight map per channel */
+  gboolean per_channel = p->global_per_channel && p->global_ivw && C == 3;
+  int WC = per_channel ? 3 : 1;
+  double sums = npix * (4 * WC + 4) + npix * C * (4 + 4);
   if (reject)
-    sums += nstat * (4 + 4) + npix * C * 4 + (p->reject == TSR_REJECT_WINSOR ? 0 : npix * (4 + 4));
+    sums += nstat * (4 + 4) + npix * C * 4 + (p->reject == TSR_REJECT_WINSOR ? 0 : npix * (4 * WC + 4));
   double stats_pass = reject ? nstat * 28 : 0;
   /* results: result and mean stack (float planes and a mask each), coverage, weight and
    * rejection maps */
-  double results = 2 * npix * (C * 4 + 1) + 3 * npix * 5;
+  double results = 2 * npix * (C * 4 + 1) + 3 * npix * 5 + (WC - 1) * npix * 4;
   /* after the sums are freed: a mosaic result demosaiced (two RGB images), then the
    * validation: luminance images, two star detections (sep's buffers and ours) */
   double colour = C == 1 && cfa != TSR_CFA_NONE ? 2 * npix * (3 * 4 + 1) : 0;
@@ -86,7 +90,10 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
       sums = MAX (sums, npix * s2 * (16.0 * DC + 12) + (reject ? nstat * 8 : 0));
       /* result and mean stack, weight, coverage and rejection maps, and the finish's two
        * masks per value */
-      results = MAX (results, 2 * npix * s2 * (DC * 4 + 1) + 3 * npix * s2 * 5 + 2 * npix * s2 * DC);
+      /* (a weight map per colour with global.per_channel) */
+      int DWC = p->global_per_channel && p->global_ivw && DC == 3 ? 3 : 1;
+      results = MAX (results, 2 * npix * s2 * (DC * 4 + 1) + 3 * npix * s2 * 5 + 2 * npix * s2 * DC
+                                  + (DWC - 1) * npix * s2 * 4);
       validate = MAX (validate, npix * s2 * 64);
     }
   double per_frame = npix * (channels * 4 + 1) * (1.0 + tsr_tbqr_accumulate_frame_factor (demosaic, raw_cells));

@@ -77,11 +77,13 @@ static const TsrParamSpec specs[] = {
   TSR_KEY_DOUBLE (TsrTbqrParams, "stars.saturation", reg.stars.saturation, 0, 1e9,
                   N_("Saturation level in ADU; 0 determines it from the data")),
   TSR_KEY_ENUM (TsrTbqrParams, "stars.luma", reg.stars.luma, luma_choices,
-                N_("Luminance proxy of Bayer frames: 2x2 superpixels or interpolated green")),
+                N_("Luminance proxy of Bayer frames: 2x2 superpixels, interpolated green, or green with every CFA site fitted (cfa)")),
   TSR_KEY_BOOL (TsrTbqrParams, "stars.fit", reg.stars.fit,
                 N_("Fit a PSF to every star (otherwise use image moments only)")),
   TSR_KEY_INT (TsrTbqrParams, "stars.bg_box", reg.stars.bg_box, 8, 4096,
                N_("Background mesh size in pixels of the luminance proxy")),
+  TSR_KEY_BOOL (TsrTbqrParams, "stars.bg_decimate", reg.stars.bg_decimate,
+                N_("Measure the background mesh of a large frame on a quarter of its samples (faster)")),
 
   /* validity gate */
   TSR_KEY_DOUBLE (TsrTbqrParams, "gate.cc_min", reg.reject_cc_min_abs, -1, 1,
@@ -128,6 +130,8 @@ static const TsrParamSpec specs[] = {
                 N_("Gradient energy: normalised by noise, or as in the paper")),
   TSR_KEY_BOOL (TsrTbqrParams, "global.ivw", global_ivw,
                 N_("Multiply G by the inverse-variance factor (median noise / frame noise)^2")),
+  TSR_KEY_BOOL (TsrTbqrParams, "global.per_channel", global_per_channel,
+                N_("Colour sessions: the inverse-variance factor per colour channel, from each channel's own noise, where a frame's differs by more than 10 %")),
 
   /* tiles */
   TSR_KEY_DOUBLE (TsrTbqrParams, "tiles.s", tile_s, 1, 1000,
@@ -225,6 +229,7 @@ tsr_tbqr_params_init (TsrTbqrParams *p)
   tsr_register_params_init (&p->reg);
   p->keep_gated = FALSE;
   p->global_ivw = TRUE;
+  p->global_per_channel = TRUE;
 
   p->norm = TSR_NORM_ADDITIVE_SCALE;
   p->norm_color = TRUE;

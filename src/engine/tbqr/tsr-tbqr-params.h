@@ -34,6 +34,8 @@ typedef struct
   double global_clamp;         /* global.clamp (1.5) */
   TsrEnergyMode energy;        /* global.energy: noise (default) | paper */
   gboolean global_ivw;         /* global.ivw: G includes the inverse-variance factor (σ_med/σ_f)² (TRUE) */
+  gboolean global_per_channel; /* global.per_channel: colour sessions weigh each channel c by its own
+                                  V_{f,c} = (median_f σ_{·,c} / σ_{f,c})² instead of one V_f (TRUE; docs/tbqr.md) */
 
   /* tiles (§3.2) */
   double tile_s;               /* tiles.s (32) */

@@ -524,6 +524,19 @@ tsr_tbqr_diagnostics_json (const TsrAnalysis *a, const TsrWeights *w, const TsrR
       tsr_json_int (j, fm->psf_model_n);
       tsr_json_key (j, "ivw");
       tsr_json_double (j, w->ivw[f]);
+      tsr_json_key (j, "noise_channel");
+      tsr_json_begin_array (j);
+      for (int c = 0; c < 3; c++)
+        tsr_json_double (j, fm->noise_channel[c]);
+      tsr_json_end_array (j);
+      if (w->ivw_channel)
+        {
+          tsr_json_key (j, "ivw_channel");
+          tsr_json_begin_array (j);
+          for (int c = 0; c < 3; c++)
+            tsr_json_double (j, w->ivw_channel[(gsize) f * 3 + c]);
+          tsr_json_end_array (j);
+        }
       tsr_json_key (j, "Q");
       tsr_json_double (j, w->q_global[f]);
       tsr_json_key (j, "G");

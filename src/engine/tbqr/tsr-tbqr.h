@@ -20,6 +20,10 @@ G_BEGIN_DECLS
 
 typedef enum { TSR_TILE_STRUCTURE = 0, TSR_TILE_STAR = 1 } TsrTileType;
 
+/* global.per_channel applies the channels' own weights only when some frame's factor
+ * V_{f,c} / V_f differs from 1 by more than this (tsr_tbqr_weigh) */
+#define TSR_CHANNEL_WEIGHT_MIN_DEV 0.10
+
 typedef struct
 {
   int cx, cy;         /* centre in reference pixels */
@@ -40,6 +44,8 @@ typedef struct
   /* global metrics, in reference photometric units */
   double background;      /* B_f */
   double noise;           /* σ_f */
+  double noise_channel[3];/* σ_{f,c}: the sky noise per colour channel (same-colour differences of
+                             the raw frame over that colour's scale), reference units; NAN = none */
   double energy;          /* E_f (noise-normalised or paper variant per params) */
   double energy_paper;    /* mean gradient energy, not normalised */
   double scale;           /* photometric scale s_f: frame flux / reference flux */
@@ -86,6 +92,14 @@ typedef struct
   guint *gate;            /* TsrGateReason bits as applied by this weighing (0 = valid);
                              the analysis' registration is never modified */
   double *ivw;            /* V_f = (median σ / σ_f)², the inverse-variance factor of G */
+  /* global.per_channel (colour sessions): V_{f,c} = (median_f σ_{·,c} / σ_{f,c})² per frame and
+   * channel (n_frames × 3), and the factor chan[f·3 + c] = V_{f,c} / V_f the accumulation
+   * multiplies frame f's weight by in channel c (CFA colour c when drizzling or accumulating the
+   * mosaic). NULL when the weights are the same in every channel (mono, global.per_channel or
+   * global.ivw off): then the result is the one-weight result bit for bit. */
+  double *ivw_channel;
+  float *chan;            /* NULL also when no factor differs from 1 by more than
+                             TSR_CHANNEL_WEIGHT_MIN_DEV (the one weight is as good there) */
   double *q_global;       /* Q_f */
   double *g;              /* G_f = exp(k·clip(Q_f)) · V_f (V_f = 1 with global.ivw off) */
   float *q_local;         /* n_frames × n_tiles */
