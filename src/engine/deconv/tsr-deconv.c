@@ -2320,6 +2320,11 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   /* 1. registration + staging */
   TsrRegisterParams rp = tp->reg;
   rp.n_threads = run->n_threads;
+  /* the full background mesh for the detections: the frames' flux scales and PSF stamps come
+   * from these stars (a quarter of the mesh's samples, stars.bg_decimate, saves ~15 ms a frame
+   * and moved /deconv/quality's flux from 0.980 to 0.979 and the generated Bayer session's red
+   * PSF from 3.43 to 2.93 px, narrower than the green) */
+  rp.stars.bg_decimate = FALSE;
   rp.memory_budget = MIN (tsr_run_memory_budget (run), budget);
   g_autoptr (TsrRegistration) reg = tsr_register_session_with_hooks (s, &rp, tsr_deconv_reference_hook, tsr_deconv_stage_hook, j,
                                                                      progress, progress_data, cancellable, error);
