@@ -124,6 +124,42 @@ test_median_vs_sort (void)
   g_free (b);
 }
 
+/* tsr_select_inplace: the value a sort puts at index k, for ranks across the array (both
+ * ends, the quantiles the starless check reads) and every data kind, on arrays large enough for
+ * the sampled band of the selection; v stays a permutation. */
+static void
+test_select_vs_sort (void)
+{
+  g_autoptr (GRand) r = g_rand_new_with_seed (20261206);
+  const gsize sizes[] = { 1, 2, 7, 100, 1000, 4099, 130000 };
+  guint cases = 0;
+  for (guint si = 0; si < G_N_ELEMENTS (sizes); si++)
+    for (int kind = 0; kind < N_DATA; kind++)
+      {
+        gsize n = sizes[si];
+        float *v = g_new (float, n), *sorted = g_new (float, n), *w = g_new (float, n);
+        fill (v, n, kind, r);
+        memcpy (sorted, v, n * sizeof (float));
+        qsort (sorted, n, sizeof (float), cmp_float);
+        const double q[] = { 0.0, 0.05, 0.5, 0.995, 1.0 };
+        for (guint qi = 0; qi < G_N_ELEMENTS (q); qi++)
+          {
+            gsize k = (gsize) (q[qi] * (n - 1));
+            memcpy (w, v, n * sizeof (float));
+            float got = tsr_select_inplace (w, n, k);
+            if (memcmp (&got, &sorted[k], sizeof got) != 0)
+              g_error ("n = %zu, kind %d, k = %zu: %.9g, sort gives %.9g", n, kind, k, got, sorted[k]);
+            qsort (w, n, sizeof (float), cmp_float);
+            g_assert_cmpmem (w, n * sizeof (float), sorted, n * sizeof (float));
+            cases++;
+          }
+        g_free (v);
+        g_free (sorted);
+        g_free (w);
+      }
+  g_test_message ("%u selections", cases);
+}
+
 /* The lower middle of an even count just below the band the selection narrows to: the
  * values below the median sit where the selection's regular sample does not look (the
  * positions are those of tsr-stats.c: (2i + 1)·n / 2s with s = ½ n^⅔), so the sample
@@ -517,6 +553,7 @@ main (int argc, char **argv)
   g_test_add_func ("/eta/setup", test_eta_setup);
   g_test_add_func ("/eta/partial-cache", test_eta_partial_cache);
   g_test_add_func ("/stats/median/vs-sort", test_median_vs_sort);
+  g_test_add_func ("/stats/select/vs-sort", test_select_vs_sort);
   g_test_add_func ("/stats/median/large", test_median_large);
   g_test_add_func ("/stats/median/band-edge", test_median_band_edge);
   g_test_add_func ("/stats/mad", test_mad);

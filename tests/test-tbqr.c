@@ -389,6 +389,7 @@ test_per_channel_weights (void)
   g_assert_no_error (e);
   g_assert_null (w1->chan);
   g_assert_nonnull (wc->chan);
+  g_assert_cmpfloat (tsr_weights_channel_spread (wc), >, 0.8); /* the noisy frame's blue: 1 − 0.104 */
   g_assert_true (wc->used[noisy]);
   /* one weight for all channels took the noisy frame down (the mosaic's noise rose) … */
   g_assert_cmpfloat (w1->ivw[noisy], <, 0.95);
@@ -566,6 +567,8 @@ test_per_channel_uniform (void)
   g_test_message ("largest |V_{f,c} / V_f - 1|: %.3f (limit %.2f)", dev, TSR_CHANNEL_WEIGHT_MIN_DEV);
   g_assert_cmpfloat (dev, >, 0.0);
   g_assert_cmpfloat (dev, <=, TSR_CHANNEL_WEIGHT_MIN_DEV);
+  g_assert_cmpfloat (tsr_weights_channel_spread (wc), ==, dev);
+  g_assert_true (isnan (tsr_weights_channel_spread (w1)));
   g_assert_null (wc->chan);
   TsrReconstruction *r = tsr_tbqr_accumulate (a, wc, &on.tbqr, &on.run, NULL, NULL, NULL, &e);
   g_assert_no_error (e);

@@ -266,6 +266,11 @@ cli_process (int argc, char **argv)
   printf (_("tile %d px; reference %u; clusters %d\n"), a->tile_size, a->reg->reference, w->n_clusters);
   if (r->drizzle_note)
     printf ("%s\n", r->drizzle_note);
+  double spread = tsr_weights_channel_spread (w);
+  if (isfinite (spread))
+    printf (w->chan ? _("per-channel frame weights: on (a frame's colour balance of noise differs by up to %.0f %%)\n")
+                    : _("per-channel frame weights: not needed (every frame's colour balance of noise within %.0f %%)\n"),
+            100.0 * spread);
   if (r->scale > 1)
     printf (_("the result is %d × %d (drizzle scale %d): the FWHM below is in its pixels\n"), r->result->width,
             r->result->height, r->scale);

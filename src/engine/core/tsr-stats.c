@@ -176,6 +176,15 @@ select_pair (float *v, gsize n, gsize k, float *kth, float *lower)
 }
 
 float
+tsr_select_inplace (float *v, gsize n, gsize k)
+{
+  g_return_val_if_fail (k < n, NAN);
+  float kth;
+  select_pair (v, n, k, &kth, NULL);
+  return kth;
+}
+
+float
 tsr_median_inplace (float *v, gsize n)
 {
   if (n == 0)

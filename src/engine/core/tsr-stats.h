@@ -8,6 +8,9 @@ G_BEGIN_DECLS
 
 /* Median of n values; v is reordered (quickselect). Returns NAN for n = 0. */
 float  tsr_median_inplace (float *v, gsize n);
+/* The k-th smallest of v[0 … n) (k < n, 0-based); v is reordered. The value a full sort would
+ * put at index k. */
+float  tsr_select_inplace (float *v, gsize n, gsize k);
 /* Median absolute deviation about med; v is overwritten. */
 float  tsr_mad_inplace (float *v, gsize n, float med);
 /* Median and MAD of the valid samples of a plane (mask may be NULL), on a regular

@@ -5,6 +5,17 @@
 #include <fftw3.h>
 #include <string.h>
 
+/* the spectra's per-bin products: also compiled for AVX2 and picked at load time (x86-64 with
+ * glibc); no FMA, so both clones round alike */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute (target_clones)
+#define TSR_SPEC_CLONES __attribute__ ((target_clones ("avx2", "default")))
+#endif
+#endif
+#ifndef TSR_SPEC_CLONES
+#define TSR_SPEC_CLONES
+#endif
+
 struct _TsrConvPlan
 {
   int nw, nh, ncw;       /* FFT grid; ncw = nw / 2 + 1 */
@@ -187,17 +198,22 @@ tsr_conv_spectrum (TsrConvWork *w, const float *x, int lw, int lh, float *spec)
 
 static void forward_finish (TsrConvWork *w, int lw, int lh, float *y);
 
+/* S = X · K over n bins */
+static TSR_SPEC_CLONES void
+spec_mul (const fftwf_complex *restrict X, const fftwf_complex *restrict K, fftwf_complex *restrict S, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      float a = X[i][0], b = X[i][1], c = K[i][0], d = K[i][1];
+      S[i][0] = a * c - b * d;
+      S[i][1] = a * d + b * c;
+    }
+}
+
 void
 tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *kspec, int lw, int lh, float *y)
 {
-  const TsrConvPlan *p = w->plan;
-  const fftwf_complex *X = (const fftwf_complex *) xspec, *K = (const fftwf_complex *) kspec;
-  for (gsize i = 0; i < p->ncomplex; i++)
-    {
-      float a = X[i][0], b = X[i][1], c = K[i][0], d = K[i][1];
-      w->spec[i][0] = a * c - b * d;
-      w->spec[i][1] = a * d + b * c;
-    }
+  spec_mul ((const fftwf_complex *) xspec, (const fftwf_complex *) kspec, w->spec, w->plan->ncomplex);
   forward_finish (w, lw, lh, y);
 }
 
@@ -336,7 +352,7 @@ tsr_conv_adjoint_accumulate_multi (TsrConvWork *w, const float *const *kspecs, i
 
 /* acc1 += weight · conj(K) · S1 and acc2 += weight · conj(K) · S2 over n spectrum bins: the
  * same as two tsr_conv_adjoint_accumulate, with K read once */
-static void
+static TSR_SPEC_CLONES void
 accumulate2_conj (const fftwf_complex *restrict K, const fftwf_complex *restrict S1,
                   const fftwf_complex *restrict S2, fftwf_complex *restrict A1, fftwf_complex *restrict A2, gsize n,
                   float wt)

@@ -20,6 +20,8 @@ typedef struct
   double scale0;        /* the star-flux ratio scale (before deconv.fit_scale) */
   double fwhm;
   TsrPsf *psf[3];       /* fine grid */
+  TsrPsf *lpsf;         /* deconv.target_fwhm > 0: psf[0] before the division by the target (the
+                           data's own PSF: the colour maps' h_L), else NULL */
   guint n_scale_pairs;
   guint64 n_saturated;
 } DFrame;
@@ -137,5 +139,15 @@ tsr_deconv_tap_axis (double e, int r)
   guint32 k = (guint32) ((g - fl) * TSR_DECONV_KEYS_N + 0.5);
   return k | ((guint32) ((int) fl + 3) << 13);
 }
+
+/* For the tests: the per-row kernels of the iterations (the Keys cubic gather of h∗u and its
+ * transposed scatter) on nrows rows of ow frame pixels, the portable ones or (avx2) the AVX2 ones
+ * (FALSE when this build or CPU has none). cv is vw × vh; pixel (x, y) with taps[y·ow + x] =
+ * kx | ox << 13 | ky << 16 | oy << 29 (1 ≤ ox, oy ≤ 4) samples cv at rows y − 1 + oy …, columns
+ * x − 1 + ox … with Keys weights of fractions kx, ky / 4096, when mask[y·ow + x] (else acc = 0),
+ * and adds a1, a2 times the same weights into grid (s1 then s2, each vw × vh, zeroed first). */
+gboolean tsr_deconv_row_kernels_run (gboolean avx2, const float *cv, int vw, int vh, const guint8 *mask,
+                                     const guint32 *taps, int ow, int nrows, const float *a1, const float *a2,
+                                     float *acc, float *grid);
 
 G_END_DECLS

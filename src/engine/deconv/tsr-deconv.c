@@ -22,6 +22,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fftw3.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TSR_DECONV_AVX2 1
+#endif
 #include "tsr-fft.h"
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
@@ -305,9 +309,9 @@ mem_plan (const Job *j, int T, MemPlan *m)
                   + 2 * spec                                                   /* K, second adjoint spectrum */
                   + (gsize) m->max_lw * m->max_lh * sizeof (float)             /* h∗x */
                   + (gsize) (2 * nreal * sizeof (float))                       /* 2 scatters (FFT grids) */
-                  + m->max_obs * (2 * sizeof (float) + 1)                      /* y, taps, mask */
+                  + m->max_obs * (3 * sizeof (float) + 1)                      /* y, taps, mask, h∗u sampled */
                   + (MAD_SAMPLES + 1) * sizeof (float)                         /* the MAD's samples */
-                  + (gsize) j->W * 7 * sizeof (float);                         /* one row's model */
+                  + (gsize) j->W * 5 * sizeof (float);                         /* one row's model */
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -337,8 +341,8 @@ typedef struct
   guint32 *tap;             /* their packed positions (tsr_deconv_tap_axis) */
   float *z;                 /* every stride-th residual z, for the MAD (selected in place) */
   guint8 *m;
-  float *racc, *rd1, *rmo, *riv, *rzs;   /* one row: h∗u sampled, data and model above the
-                                            background, 1/variance, z² */
+  float *acc;               /* h∗u sampled at the staged pixels (same layout as y) */
+  float *rd1, *rmo, *riv;   /* one row: data and model above the background, 1/variance */
   guint *rowv;              /* valid pixels per row of the tile */
   int *rowa;                /* the row's first valid pixel when its valid pixels are one run, or −1 */
   gint32 *rbi;              /* one row: the cubic's first tap in the scatter grids */
@@ -394,11 +398,10 @@ worker_new (const Job *j)
   w->tap = g_new (guint32, no);
   w->z = g_new (float, MAD_SAMPLES + 1);
   w->m = g_new (guint8, no);
-  w->racc = g_new (float, 5 * (gsize) j->W);
-  w->rd1 = w->racc + j->W;
+  w->acc = g_new (float, no);
+  w->rd1 = g_new (float, 3 * (gsize) j->W);
   w->rmo = w->rd1 + j->W;
   w->riv = w->rmo + j->W;
-  w->rzs = w->riv + j->W;
   w->rbi = g_new (gint32, j->W);
   w->rowv = g_new (guint, j->H);
   w->rowa = g_new (int, j->H);
@@ -419,7 +422,8 @@ worker_free (Worker *w)
   g_free (w->tap);
   g_free (w->z);
   g_free (w->m);
-  g_free (w->racc);
+  g_free (w->acc);
+  g_free (w->rd1);
   g_free (w->rbi);
   g_free (w->rowv);
   g_free (w->rowa);
@@ -501,6 +505,17 @@ v4_store (float *p, V4 v)
   memcpy (p, &v, sizeof v);
 }
 
+/* lane-wise square root (correctly rounded, as sqrtf) */
+static inline V4
+v4_sqrt (V4 v)
+{
+#ifdef TSR_DECONV_AVX2
+  return (V4) _mm_sqrt_ps ((__m128) v);
+#else
+  return (V4) { sqrtf (v[0]), sqrtf (v[1]), sqrtf (v[2]), sqrtf (v[3]) };
+#endif
+}
+
 /* Keys cubic (a = −½) weights of the taps floor(f) − 1 … floor(f) + 2 for fraction t ∈ [0, 1):
  * interpolating, and far less smoothing than bilinear sampling (which widens the model by up
  * to ¼ px² of variance at half-pixel offsets, so bright stars were over-sharpened and rang).
@@ -523,12 +538,16 @@ keys4 (float t)
 #define KEYS_N TSR_DECONV_KEYS_N
 static V4 keys_table[KEYS_N + 1];
 
+static void row_kernels_pick (void);
+static GOnce keys_once = G_ONCE_INIT;
+
 static gpointer
 keys_table_init (gpointer data)
 {
   (void) data;
   for (int i = 0; i <= KEYS_N; i++)
     keys_table[i] = keys4 ((float) i / KEYS_N);
+  row_kernels_pick ();
   return NULL;
 }
 
@@ -549,17 +568,24 @@ thread_cpu_seconds (void)
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* the model at one frame pixel: mo = s·h∗u (Keys cubic from the valid region cv, row stride vw,
- * at tap origin c0 with weights wx, wy), d1 = the data above the background, iv = 1/variance.
- * One function for the MAD's pre-pass and the main pass, so both compute the same floats. */
-static inline void
-pixel_model (const float *c0, int vw, V4 wxv, V4 wy, float sf, float yv, float bk, float spedf, float rms2,
-             float ig, float *mo_, float *d1_, float *iv_)
+/* h∗u at one frame pixel: Keys cubic from the valid region cv (row stride vw) at tap origin c0
+ * with weights wx, wy */
+static inline float
+pixel_sample (const float *c0, int vw, V4 wxv, V4 wy)
 {
   V4 rows = v4_load (c0) * wy[0] + v4_load (c0 + vw) * wy[1] + v4_load (c0 + 2 * vw) * wy[2]
             + v4_load (c0 + 3 * vw) * wy[3];
   rows *= wxv;
-  float acc = (rows[0] + rows[1]) + (rows[2] + rows[3]);
+  return (rows[0] + rows[1]) + (rows[2] + rows[3]);
+}
+
+/* the model at one frame pixel from its sample acc = h∗u: mo = s·h∗u, d1 = the data above the
+ * background, iv = 1/variance; the same float operations as the main pass's vectorised step 2,
+ * lane by lane (the MAD's samples must see the residuals the weights use) */
+static inline void
+pixel_model (float acc, float sf, float yv, float bk, float spedf, float rms2, float ig, float *mo_, float *d1_,
+             float *iv_)
+{
   /* the solver's latent carries the pedestal: h∗(x + P) = h∗x + P. mo = s·h∗u at the
    * pixel; d1 = the data above the background the latent + pedestal sits on */
   float mo = sf * acc;
@@ -575,6 +601,333 @@ pixel_model (const float *c0, int vw, V4 wxv, V4 wy, float sf, float yv, float b
   *mo_ = mo;
   *d1_ = yv - bk;
   *iv_ = 1.0f / v;
+}
+
+/* The two per-pixel kernels of a frame row, h∗u sampled at its valid pixels (the Keys cubic
+ * gather) and the transposed scatter of two weighted values into the grids, in a portable form
+ * (GCC vector extension, 4 floats) and, on x86-64, an AVX2 form picked at run time. Both forms
+ * do the same float operations in the same order on each value (no FMA), so they give the same
+ * bits (`/deconv/kernels-avx2` compares them). */
+typedef struct
+{
+  const float *cv;     /* h∗x on the tile's valid region, row stride vw */
+  int vw;
+  int r;               /* fine pixels per frame pixel */
+  int rq0;             /* fine column of the row's pixel 0 minus the cubic's first tap, + 3 */
+  int iyr;             /* fine row of the row's taps − 3 */
+  float *s1, *s2;      /* the scatter grids, row stride gw */
+  int gw, rf;
+} RowGeom;
+
+static inline const float *
+row_tap (const RowGeom *g, int x, guint32 tp)
+{
+  int ix = g->r * x + g->rq0 + (int) ((tp >> 13) & 7) - 3;
+  int iy = g->iyr + (int) (tp >> 29);
+  return g->cv + (gsize) iy * g->vw + ix;
+}
+
+static inline void
+gather_one (const RowGeom *g, const guint8 *restrict mrow, const guint32 *restrict trow, float *restrict arow, int x)
+{
+  if (!mrow[x])
+    {
+      arow[x] = 0;   /* invalid pixels read 0 (no tap is decoded for them) */
+      return;
+    }
+  guint32 tp = trow[x];
+  arow[x] = pixel_sample (row_tap (g, x, tp), g->vw, keys_table[tp & 0x1fff], keys_table[(tp >> 16) & 0x1fff]);
+}
+
+static void
+gather_row_v4 (const RowGeom *g, const guint8 *restrict mrow, const guint32 *restrict trow, float *restrict arow, int ow)
+{
+  for (int x = 0; x < ow; x++)
+    gather_one (g, mrow, trow, arow, x);
+}
+
+/* every fourth pixel per sweep, four sweeps: neighbouring pixels' 4-float windows overlap by 3
+ * floats, and a load that partly overlaps a store still in flight cannot be forwarded from it
+ * and waits (the pixels in order cost ~1.8 ms per 0.2 Mpx frame) */
+static void
+scatter_row_v4 (const RowGeom *g, const guint8 *restrict mrow, const gint32 *restrict bir, const guint32 *restrict ktr,
+                const float *restrict a1, const float *restrict a2, int ow)
+{
+  const int gw = g->gw;
+  for (int x0 = 0; x0 < 4; x0++)
+    for (int x = x0; x < ow; x += 4)
+      {
+        if (!mrow[x])
+          continue;
+        V4 wxv = keys_table[ktr[x] & 0xffff], wy = keys_table[ktr[x] >> 16];
+        float *restrict q1 = g->s1 + bir[x], *restrict q2 = g->s2 + bir[x];
+        V4 w1 = wxv * a1[x], w2 = wxv * a2[x];
+        for (int b = 0; b < 4; b++, q1 += gw, q2 += gw)
+          {
+            v4_store (q1, v4_load (q1) + w1 * wy[b]);
+            v4_store (q2, v4_load (q2) + w2 * wy[b]);
+          }
+      }
+}
+
+#ifdef TSR_DECONV_AVX2
+#define TSR_AVX2 __attribute__ ((target ("avx2")))
+
+/* two 4-float windows as the halves of one 8-float vector */
+static inline TSR_AVX2 __m256
+v8_pair (const float *lo, const float *hi)
+{
+  return _mm256_insertf128_ps (_mm256_castps128_ps256 (_mm_loadu_ps (lo)), _mm_loadu_ps (hi), 1);
+}
+
+/* pixels a (low half) and b (high half): the four rows' weighted sum times wx, the same
+ * operations as pixel_sample before its horizontal sum */
+static inline TSR_AVX2 __m256
+gather_pair (const RowGeom *g, int xa, guint32 ta, int xb, guint32 tb)
+{
+  const float *ca = row_tap (g, xa, ta), *cb = row_tap (g, xb, tb);
+  const int vw = g->vw;
+  __m256 wy = v8_pair ((const float *) &keys_table[(ta >> 16) & 0x1fff], (const float *) &keys_table[(tb >> 16) & 0x1fff]);
+  __m256 wx = v8_pair ((const float *) &keys_table[ta & 0x1fff], (const float *) &keys_table[tb & 0x1fff]);
+  __m256 rows = _mm256_mul_ps (v8_pair (ca, cb), _mm256_permute_ps (wy, 0x00));
+  rows = _mm256_add_ps (rows, _mm256_mul_ps (v8_pair (ca + vw, cb + vw), _mm256_permute_ps (wy, 0x55)));
+  rows = _mm256_add_ps (rows, _mm256_mul_ps (v8_pair (ca + 2 * vw, cb + 2 * vw), _mm256_permute_ps (wy, 0xaa)));
+  rows = _mm256_add_ps (rows, _mm256_mul_ps (v8_pair (ca + 3 * vw, cb + 3 * vw), _mm256_permute_ps (wy, 0xff)));
+  return _mm256_mul_ps (rows, wx);
+}
+
+static TSR_AVX2 void
+gather_row_avx2 (const RowGeom *g, const guint8 *restrict mrow, const guint32 *restrict trow, float *restrict arow,
+                 int ow)
+{
+  int x = 0;
+  for (; x + 4 <= ow; x += 4)
+    {
+      if (!(mrow[x] && mrow[x + 1] && mrow[x + 2] && mrow[x + 3]))
+        {
+          for (int i = 0; i < 4; i++)
+            gather_one (g, mrow, trow, arow, x + i);
+          continue;
+        }
+      __m256 p = gather_pair (g, x, trow[x], x + 1, trow[x + 1]);
+      __m256 q = gather_pair (g, x + 2, trow[x + 2], x + 3, trow[x + 3]);
+      /* (r0 + r1) + (r2 + r3) in each half: lanes x, x + 2 (low), x + 1, x + 3 (high) */
+      __m256 h = _mm256_hadd_ps (p, q);
+      h = _mm256_hadd_ps (h, h);
+      _mm_storeu_ps (arow + x, _mm_unpacklo_ps (_mm256_castps256_ps128 (h), _mm256_extractf128_ps (h, 1)));
+    }
+  for (; x < ow; x++)
+    gather_one (g, mrow, trow, arow, x);
+}
+
+static TSR_AVX2 void
+scatter_row_avx2 (const RowGeom *g, const guint8 *restrict mrow, const gint32 *restrict bir,
+                  const guint32 *restrict ktr, const float *restrict a1, const float *restrict a2, int ow)
+{
+  const int gw = g->gw;
+  const __m256i i01 = _mm256_setr_epi32 (0, 0, 0, 0, 1, 1, 1, 1), i23 = _mm256_setr_epi32 (2, 2, 2, 2, 3, 3, 3, 3);
+  for (int x0 = 0; x0 < 4; x0++)
+    for (int x = x0; x < ow; x += 4)
+      {
+        if (!mrow[x])
+          continue;
+        __m128 wx = _mm_loadu_ps ((const float *) &keys_table[ktr[x] & 0xffff]);
+        __m256 wy = _mm256_castps128_ps256 (_mm_loadu_ps ((const float *) &keys_table[ktr[x] >> 16]));
+        /* rows 0, 1 and rows 2, 3 of the 4 × 4 window in one vector each */
+        __m256 y01 = _mm256_permutevar8x32_ps (wy, i01), y23 = _mm256_permutevar8x32_ps (wy, i23);
+        __m128 w1h = _mm_mul_ps (wx, _mm_set1_ps (a1[x])), w2h = _mm_mul_ps (wx, _mm_set1_ps (a2[x]));
+        __m256 w1 = _mm256_insertf128_ps (_mm256_castps128_ps256 (w1h), w1h, 1);
+        __m256 w2 = _mm256_insertf128_ps (_mm256_castps128_ps256 (w2h), w2h, 1);
+        float *q1 = g->s1 + bir[x], *q2 = g->s2 + bir[x];
+        __m256 v;
+        v = _mm256_add_ps (v8_pair (q1, q1 + gw), _mm256_mul_ps (w1, y01));
+        _mm_storeu_ps (q1, _mm256_castps256_ps128 (v));
+        _mm_storeu_ps (q1 + gw, _mm256_extractf128_ps (v, 1));
+        v = _mm256_add_ps (v8_pair (q2, q2 + gw), _mm256_mul_ps (w2, y01));
+        _mm_storeu_ps (q2, _mm256_castps256_ps128 (v));
+        _mm_storeu_ps (q2 + gw, _mm256_extractf128_ps (v, 1));
+        v = _mm256_add_ps (v8_pair (q1 + 2 * gw, q1 + 3 * gw), _mm256_mul_ps (w1, y23));
+        _mm_storeu_ps (q1 + 2 * gw, _mm256_castps256_ps128 (v));
+        _mm_storeu_ps (q1 + 3 * gw, _mm256_extractf128_ps (v, 1));
+        v = _mm256_add_ps (v8_pair (q2 + 2 * gw, q2 + 3 * gw), _mm256_mul_ps (w2, y23));
+        _mm_storeu_ps (q2 + 2 * gw, _mm256_castps256_ps128 (v));
+        _mm_storeu_ps (q2 + 3 * gw, _mm256_extractf128_ps (v, 1));
+      }
+}
+#endif
+
+typedef void (*GatherRowFn) (const RowGeom *, const guint8 *, const guint32 *, float *, int);
+typedef void (*ScatterRowFn) (const RowGeom *, const guint8 *, const gint32 *, const guint32 *, const float *,
+                              const float *, int);
+static GatherRowFn gather_row = gather_row_v4;
+static ScatterRowFn scatter_row = scatter_row_v4;
+
+static void
+row_kernels_pick (void)
+{
+#ifdef TSR_DECONV_AVX2
+  /* TSR_DECONV_NO_AVX2=1: the portable kernels (for comparing the two) */
+  __builtin_cpu_init ();
+  if (__builtin_cpu_supports ("avx2") && !g_getenv ("TSR_DECONV_NO_AVX2"))
+    {
+      gather_row = gather_row_avx2;
+      scatter_row = scatter_row_avx2;
+    }
+#endif
+}
+
+/* Function multiversioning for the rows' vectorised loops (x86-64 with glibc: an AVX2 clone
+ * picked at load time; no FMA, so both clones round alike) */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute (target_clones)
+#define TSR_ROW_CLONES __attribute__ ((target_clones ("avx2", "default")))
+#endif
+#endif
+#ifndef TSR_ROW_CLONES
+#define TSR_ROW_CLONES
+#endif
+
+/* Σ w·(y − b)·m and Σ w·m² over the valid pixels of a row whose fine column r·(qx0 + x) + pad
+ * is in [cx0, cx1) (m = h∗x = mo/s − P, y − b = d1 − sP): four partial sums (pixels x mod 4),
+ * added at the row's end and then to the running sums. One running double sum per pixel was a
+ * chain of dependent additions (4 cycles a pixel, a third of the rows' time in the iterations
+ * that refit the scales); the order changes the sums' last bits only. */
+static TSR_ROW_CLONES void
+scale_sums_row (const guint8 *restrict mrow, const float *restrict wt, const float *restrict d1,
+                const float *restrict mo, int ow, int r, int qx0, int pad, int cx0, int cx1, double inv_s, float pedf,
+                double sped, double *s0_, double *s1_)
+{
+  double a0[4] = { 0 }, a1[4] = { 0 };
+  int x = 0;
+  for (; x + 4 <= ow; x += 4)
+    for (int l = 0; l < 4; l++)
+      {
+        int px = r * (qx0 + x + l) + pad;
+        gboolean in = mrow[x + l] && px >= cx0 && px < cx1;
+        double w = wt[x + l], mdl = mo[x + l] * inv_s - pedf, dat = (double) d1[x + l] - sped;
+        a0[l] += in ? w * dat * mdl : 0.0;   /* a select: invalid pixels' values may be NaN */
+        a1[l] += in ? w * mdl * mdl : 0.0;
+      }
+  for (; x < ow; x++)
+    {
+      int px = r * (qx0 + x) + pad;
+      if (mrow[x] && px >= cx0 && px < cx1)
+        {
+          double w = wt[x], mdl = mo[x] * inv_s - pedf, dat = (double) d1[x] - sped;
+          a0[0] += w * dat * mdl;
+          a1[0] += w * mdl * mdl;
+        }
+    }
+  *s0_ += (a0[0] + a0[1]) + (a0[2] + a0[3]);
+  *s1_ += (a1[0] + a1[1]) + (a1[2] + a1[3]);
+}
+
+typedef struct
+{
+  int ow, r, qx0, oxi, iyr, rf, gw;
+  double brow, p1;               /* the background plane along the row: brow + p1 · column */
+  float sf, spedf, rms2, ig;     /* scale, scale × pedestal, read noise², 1/gain */
+  gboolean huber;
+  float dl, dl2;                 /* Huber δ, δ² */
+} RowModel;
+
+/* One row's per-pixel model, no gather and no branch (vectorised): the scatter's tap origin
+ * and weight indices (bir, ktr), the data and model above the background (d1, mo) and the
+ * weight 1/variance, Huber-clipped (z² against δ²: a square root only where clipped). The same
+ * float operations as pixel_model, lane by lane. Invalid pixels' values are computed and not
+ * used. */
+static TSR_ROW_CLONES void
+row_model (const RowModel *m, const float *restrict yrow, const guint32 *restrict trow, const float *restrict accr,
+           gint32 *restrict bir, guint32 *restrict ktr, float *restrict d1r, float *restrict mor, float *restrict ivr)
+{
+  const int ow = m->ow, r = m->r, qx0 = m->qx0, oxi = m->oxi, iyr = m->iyr, rf = m->rf, gw = m->gw;
+  const double brow = m->brow, p1 = m->p1;
+  const float sf = m->sf, spedf = m->spedf, rms2 = m->rms2, ig = m->ig, dl = m->dl, dl2 = m->dl2;
+  for (int x = 0; x < ow; x++)
+    {
+      guint32 tp = trow[x];
+      int ix = r * (qx0 + x) + oxi + (int) ((tp >> 13) & 7) - 3;
+      int iy = iyr + (int) (tp >> 29);
+      bir[x] = (iy + rf) * gw + ix + rf;   /* the cubic's first tap in the scatter grid */
+      ktr[x] = (tp & 0x1fff) | (tp & (0x1fffu << 16));
+    }
+  for (int x = 0; x < ow; x++)
+    d1r[x] = yrow[x] - (float) (brow + p1 * (qx0 + x));
+  if (m->huber)
+    {
+      /* four pixels per vector (sqrtf in a loop is not vectorised: errno), the clipped weight
+       * computed everywhere and selected */
+      int x = 0;
+      for (; x + 4 <= ow; x += 4)
+        {
+          V4 mo = sf * v4_load (accr + x);
+          V4 lin = mo - spedf;
+          lin = (V4) ((V4i) lin & (lin > (V4) { 0 }));
+          V4 iv = 1.0f / (rms2 + lin * ig), rr = v4_load (d1r + x) - mo, zs = rr * rr * iv;
+          V4 cl = iv * (dl / v4_sqrt (zs));
+          V4i c = zs > dl2;
+          v4_store (mor + x, mo);
+          v4_store (ivr + x, (V4) (((V4i) cl & c) | ((V4i) iv & ~c)));
+        }
+      for (; x < ow; x++)
+        {
+          float mo = sf * accr[x];
+          float lin = mo - spedf;
+          lin = lin > 0.0f ? lin : 0.0f;
+          float iv = 1.0f / (rms2 + lin * ig), rr = d1r[x] - mo, zs = rr * rr * iv;
+          mor[x] = mo;
+          ivr[x] = zs > dl2 ? iv * (dl / sqrtf (zs)) : iv;
+        }
+    }
+  else
+    for (int x = 0; x < ow; x++)
+      {
+        float mo = sf * accr[x];
+        float lin = mo - spedf;
+        lin = lin > 0.0f ? lin : 0.0f;
+        mor[x] = mo;
+        ivr[x] = 1.0f / (rms2 + lin * ig);
+      }
+}
+
+gboolean
+tsr_deconv_row_kernels_run (gboolean avx2, const float *cv, int vw, int vh, const guint8 *mask, const guint32 *taps,
+                            int ow, int nrows, const float *a1, const float *a2, float *acc, float *grid)
+{
+  g_once (&keys_once, keys_table_init, NULL);
+  GatherRowFn gf = gather_row_v4;
+  ScatterRowFn sf = scatter_row_v4;
+  if (avx2)
+    {
+#ifdef TSR_DECONV_AVX2
+      if (!__builtin_cpu_supports ("avx2"))
+        return FALSE;
+      gf = gather_row_avx2;
+      sf = scatter_row_avx2;
+#else
+      return FALSE;
+#endif
+    }
+  RowGeom g = { .cv = cv, .vw = vw, .r = 1, .rq0 = 2, .s1 = grid, .s2 = grid + (gsize) vw * vh, .gw = vw, .rf = 0 };
+  memset (grid, 0, sizeof (float) * 2 * vw * vh);
+  gint32 *bir = g_new (gint32, ow);
+  guint32 *ktr = g_new (guint32, ow);
+  for (int y = 0; y < nrows; y++)
+    {
+      const guint32 *trow = taps + (gsize) y * ow;
+      g.iyr = y - 1;
+      gf (&g, mask + (gsize) y * ow, trow, acc + (gsize) y * ow, ow);
+      for (int x = 0; x < ow; x++)
+        {
+          guint32 tp = trow[x];
+          bir[x] = (g.iyr + (int) (tp >> 29) + g.rf) * g.gw + g.r * x + g.rq0 + (int) ((tp >> 13) & 7) - 3 + g.rf;
+          ktr[x] = (tp & 0x1fff) | (tp & (0x1fffu << 16));
+        }
+      sf (&g, mask + (gsize) y * ow, bir, ktr, a1 + (gsize) y * ow, a2 + (gsize) y * ow, ow);
+    }
+  g_free (bir);
+  g_free (ktr);
+  return TRUE;
 }
 
 /* One frame u of the current item: its back-projections added to NUM and DEN. Returns 1 when
@@ -664,10 +1017,23 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   /* the fine index of reference pixel 0 of this tile's valid region, minus the cubic's first tap */
   const int oxi = j->M - t->lx0 - 1, oyi = j->M - t->ly0 - 1;
   const int gw = j->grid_w, rf = j->rf;
-  /* the automatic δ from the MAD of every stride-th valid residual (at most ~MAD_SAMPLES): a
-   * pre-pass evaluates the model at those pixels only, so that the main pass can weight,
-   * clip and back-project each pixel as soon as its model is known (no per-pixel buffers
-   * written and read back: one pass instead of two) */
+  /* 1. the cubic sampling of h∗u at every valid staged pixel, the whole frame before the rest
+   * (a gather: scalar, 4 taps per vector). The MAD's samples below read their model from it
+   * (the earlier pre-pass sampled those pixels a second time: 13 % of the frame's time), and
+   * the rows after them weight, clip and back-project each pixel. Invalid pixels of a row
+   * with valid ones read 0; rows without valid pixels are not touched (nor read). */
+  float *restrict facc = w->acc;
+  RowGeom g = { .cv = cv, .vw = vw, .r = r, .rq0 = r * t->qx0 + oxi, .s1 = w->s1, .s2 = w->s2, .gw = j->grid_w,
+                .rf = j->rf };
+  for (int y = 0; y < oh; y++)
+    if (w->rowv[y])
+      {
+        g.iyr = r * (t->qy0 + y) + oyi - 3;
+        gather_row (&g, mk + (gsize) y * ls + xo, tap + (gsize) y * ls + xo, facc + (gsize) y * ls + xo, ow);
+      }
+  /* the automatic δ from the MAD of every stride-th valid residual (at most ~MAD_SAMPLES), so
+   * that the rows below can weight, clip and back-project each pixel as soon as its model is
+   * known (no per-pixel buffers but h∗u: one pass over the rows instead of two) */
   double delta = j->delta_param;
   if (j->huber && delta < 0)
     {
@@ -698,12 +1064,8 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
                   zcount = 0;
                 }
               gsize k = k0 + x;
-              guint32 tp = tap[k], kx = tp & 0x1fff, ky = (tp >> 16) & 0x1fff;
-              int ix = r * (t->qx0 + x) + oxi + (int) ((tp >> 13) & 7) - 3;
-              int iy = r * (t->qy0 + y) + oyi + (int) (tp >> 29) - 3;
               float mo, d1, iv;
-              pixel_model (cv + (gsize) iy * vw + ix, vw, keys_table[kx], keys_table[ky], sf, wy_[k],
-                           (float) (brow + pl[1] * (t->qx0 + x)), spedf, rms2, ig, &mo, &d1, &iv);
+              pixel_model (facc[k], sf, wy_[k], (float) (brow + pl[1] * (t->qx0 + x)), spedf, rms2, ig, &mo, &d1, &iv);
               za[nz++] = (d1 - mo) * sqrtf (iv);
             }
         }
@@ -743,13 +1105,13 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   double ss0 = 0, ss1 = 0;
   const float pedf = (float) j->ped[c];
   const double inv_s = 1.0 / s;
-  float *restrict s1 = w->s1, *restrict s2 = w->s2;
-  float *restrict accr = w->racc, *restrict d1r = w->rd1, *restrict mor = w->rmo, *restrict ivr = w->riv,
-                 *restrict zsr = w->rzs;
+  float *restrict d1r = w->rd1, *restrict mor = w->rmo, *restrict ivr = w->riv;
   gint32 *restrict bir = w->rbi;
   guint32 *restrict ktr = w->rkt;
   for (int y = 0; y < oh; y++)
     {
+      if (!w->rowv[y])
+        continue;
       int py = r * (t->qy0 + y) + j->pad;
       gboolean row_core = ssum && py >= t->cy0 && py < t->cy1;
       /* the background plane along the row, p0 + p1 x + p2 y */
@@ -757,101 +1119,24 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
       const guint8 *restrict mrow = mk + (gsize) y * ls + xo;
       const float *restrict yrow = wy_ + (gsize) y * ls + xo;
       const guint32 *restrict trow = tap + (gsize) y * ls + xo;
+      const float *restrict accr = facc + (gsize) y * ls + xo;
       const int qx0 = t->qx0, iyr = r * (t->qy0 + y) + oyi - 3;
-      /* 1. the cubic sampling of h∗u at each valid pixel (a gather: scalar, 4 taps per vector) */
+      RowModel rm = { .ow = ow, .r = r, .qx0 = qx0, .oxi = oxi, .iyr = iyr, .rf = rf, .gw = gw, .brow = brow,
+                      .p1 = p1, .sf = sf, .spedf = spedf, .rms2 = rms2, .ig = ig, .huber = huber, .dl = dl,
+                      .dl2 = dl2 };
+      row_model (&rm, yrow, trow, accr, bir, ktr, d1r, mor, ivr);
+      /* the frame's scale fitted to the model: its pixels (background off) against m = h∗x,
+       * each pixel counted by the one item whose core holds it */
+      if (row_core)
+        scale_sums_row (mrow, ivr, d1r, mor, ow, r, qx0, j->pad, t->cx0, t->cx1, inv_s, pedf, sped, &ss0, &ss1);
+      /* the weighted data and model replace d1, mo */
       for (int x = 0; x < ow; x++)
         {
-          if (!mrow[x])
-            {
-              accr[x] = 0;
-              continue;
-            }
-          /* the sample's fine position r·(p + e + ½) − ½ relative to the valid region: integer
-           * part and Keys weight index from the staged tap (> 0 here: the tile's margin M) */
-          guint32 tp = trow[x], kx = tp & 0x1fff, ky = (tp >> 16) & 0x1fff;
-          int ix = r * (qx0 + x) + oxi + (int) ((tp >> 13) & 7) - 3;
-          int iy = iyr + (int) (tp >> 29);
-          V4 wxv = keys_table[kx], wy = keys_table[ky];
-          const float *c0 = cv + (gsize) iy * vw + ix;
-          V4 rows = v4_load (c0) * wy[0] + v4_load (c0 + vw) * wy[1] + v4_load (c0 + 2 * vw) * wy[2]
-                    + v4_load (c0 + 3 * vw) * wy[3];
-          rows *= wxv;
-          accr[x] = (rows[0] + rows[1]) + (rows[2] + rows[3]);
-          bir[x] = (iy + rf) * gw + ix + rf;   /* the same tap origin in the scatter grid */
-          ktr[x] = kx | (ky << 16);
+          d1r[x] *= ivr[x];
+          mor[x] *= ivr[x];
         }
-      /* 2. the per-pixel model, weights and residual, every pixel of the row at once (no branch,
-       * no gather: vectorised; the same float operations as pixel_model, lane by lane) */
-      for (int x = 0; x < ow; x++)
-        d1r[x] = yrow[x] - (float) (brow + p1 * (qx0 + x));
-      int x = 0;
-      for (; x + 4 <= ow; x += 4)
-        {
-          V4 mo = sf * v4_load (accr + x);
-          V4 lin = mo - spedf;
-          lin = (V4) ((V4i) lin & (lin > (V4) { 0 }));
-          V4 iv = 1.0f / (rms2 + lin * ig), rr = v4_load (d1r + x) - mo;
-          v4_store (mor + x, mo);
-          v4_store (ivr + x, iv);
-          v4_store (zsr + x, rr * rr * iv);
-        }
-      for (; x < ow; x++)
-        {
-          float mo = sf * accr[x];
-          float lin = mo - spedf;
-          lin = lin > 0.0f ? lin : 0.0f;
-          float iv = 1.0f / (rms2 + lin * ig), rr = d1r[x] - mo;
-          mor[x] = mo;
-          ivr[x] = iv;
-          zsr[x] = rr * rr * iv;
-        }
-      /* 3. Huber weights and the scale fit's sums, in pixel order; a1, a2 replace d1, mo */
-      for (int x = 0; x < ow; x++)
-        {
-          if (!mrow[x])
-            continue;
-          float wt = ivr[x], zs = zsr[x], d1 = d1r[x], mo = mor[x];
-          /* z² (no square root per pixel: the Huber test compares z² with δ², only the clipped
-           * pixels need |z|) */
-          if (huber && zs > dl2)
-            wt *= dl / sqrtf (zs);
-          /* MM step of the weighted least squares on u = x + P with the background taken out
-           * of both (ISRA form): u ← u · Hᵀ W (y − b + sP) / Hᵀ W s h∗u. Keeping the sky in
-           * both sides (RL with a background) has the same fixed point but moves faint
-           * structure by residual/(sky + signal) per step, far slower. */
-          d1r[x] = wt * d1;
-          mor[x] = wt * mo;
-          if (row_core)
-            {
-              /* the frame's scale fitted to the model: its pixels (background off) against
-               * m = h∗x, each pixel counted by the one item whose core holds it */
-              int px = r * (qx0 + x) + j->pad;
-              if (px >= t->cx0 && px < t->cx1)
-                {
-                  double mdl = mo * inv_s - pedf, dat = (double) d1 - sped;
-                  ss0 += wt * dat * mdl;
-                  ss1 += wt * mdl * mdl;
-                }
-            }
-        }
-      /* 4. the transpose of the cubic sampling: each pixel adds 4 × 4 weights to both grids.
-       * Every fourth pixel per sweep, four sweeps: neighbouring pixels' 4-float windows overlap
-       * by 3 floats, and a load that partly overlaps a store still in flight cannot be
-       * forwarded from it and waits (the pixels in order cost ~1.8 ms per 0.2 Mpx frame) */
-      for (int x0 = 0; x0 < 4; x0++)
-        for (int x = x0; x < ow; x += 4)
-          {
-            if (!mrow[x])
-              continue;
-            V4 wxv = keys_table[ktr[x] & 0xffff], wy = keys_table[ktr[x] >> 16];
-            float *restrict q1 = s1 + bir[x], *restrict q2 = s2 + bir[x];
-            V4 w1 = wxv * d1r[x], w2 = wxv * mor[x];
-            for (int b = 0; b < 4; b++, q1 += gw, q2 += gw)
-              {
-                v4_store (q1, v4_load (q1) + w1 * wy[b]);
-                v4_store (q2, v4_load (q2) + w2 * wy[b]);
-              }
-          }
+      /* 4. the transpose of the cubic sampling: each pixel adds 4 × 4 weights to both grids */
+      scatter_row (&g, mrow, bir, ktr, d1r, mor, ow);
     }
   if (ssum)
     {
@@ -1158,8 +1443,8 @@ fft_convolve (const float *v, int W, int H, const float *h, int hr, float *out)
 }
 
 /* The mean stack's PSF of one channel: the average of the used frames' PSFs (image grid);
- * colour c = 0…2 of the colour PSFs, or −1: the luminance (data) PSF. NULL when a frame has
- * none. */
+ * colour c = 0…2 of the colour PSFs, or −1: the luminance (data) PSF — the data's own, not the
+ * residual kernel deconv.target_fwhm leaves in psf[0]. NULL when a frame has none. */
 static float *
 mean_stack_psf (const Job *j, int c, int *rad)
 {
@@ -1167,7 +1452,7 @@ mean_stack_psf (const Job *j, int c, int *rad)
   for (guint u = 0; u < j->nu; u++)
     {
       const DFrame *f = &j->frames[j->used[u]];
-      const TsrPsf *p = c < 0 ? f->psf[0] : f->cpsf[c];
+      const TsrPsf *p = c < 0 ? (f->lpsf ? f->lpsf : f->psf[0]) : f->cpsf[c];
       if (!p)
         return NULL;
       R = MAX (R, p->radius / MAX (p->oversample, 1));
@@ -1177,7 +1462,7 @@ mean_stack_psf (const Job *j, int c, int *rad)
   for (guint u = 0; u < j->nu; u++)
     {
       const DFrame *f = &j->frames[j->used[u]];
-      const TsrPsf *p0 = c < 0 ? f->psf[0] : f->cpsf[c];
+      const TsrPsf *p0 = c < 0 ? (f->lpsf ? f->lpsf : f->psf[0]) : f->cpsf[c];
       TsrPsf *p = p0->oversample != 1 ? tsr_psf_resample (p0, 1) : tsr_psf_copy (p0);
       double sum = 0;
       for (int k = 0; k < p->size * p->size; k++)
@@ -1722,6 +2007,7 @@ job_clear (Job *j)
           tsr_psf_free (f->psf[c]);
           tsr_psf_free (f->cpsf[c]);
         }
+      tsr_psf_free (f->lpsf);
     }
   g_free (j->frames);
   if (j->stage_dir)
@@ -2034,6 +2320,11 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   /* 1. registration + staging */
   TsrRegisterParams rp = tp->reg;
   rp.n_threads = run->n_threads;
+  /* the full background mesh for the detections: the frames' flux scales and PSF stamps come
+   * from these stars (a quarter of the mesh's samples, stars.bg_decimate, saves ~15 ms a frame
+   * and moved /deconv/quality's flux from 0.980 to 0.979 and the generated Bayer session's red
+   * PSF from 3.43 to 2.93 px, narrower than the green) */
+  rp.stars.bg_decimate = FALSE;
   rp.memory_budget = MIN (tsr_run_memory_budget (run), budget);
   g_autoptr (TsrRegistration) reg = tsr_register_session_with_hooks (s, &rp, tsr_deconv_reference_hook, tsr_deconv_stage_hook, j,
                                                                      progress, progress_data, cancellable, error);
@@ -2190,7 +2481,13 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
           {
             DFrame *f = &j->frames[j->used[u]];
             TsrPsf *k = tsr_psf_divide_gaussian (f->psf[c], dp->target_fwhm / 2.354820045);
-            tsr_psf_free (f->psf[c]);
+            if (c == 0)
+              {
+                tsr_psf_free (f->lpsf);
+                f->lpsf = f->psf[c];   /* kept for the colour maps (mean_stack_psf) */
+              }
+            else
+              tsr_psf_free (f->psf[c]);
             f->psf[c] = k;
           }
     DFrame *rf = &j->frames[reg->reference];
@@ -2647,7 +2944,6 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   for (guint i = 0; i < n_threads; i++)
     workers[i] = worker_new (j);
   Shared *sh = shared_new (j);
-  static GOnce keys_once = G_ONCE_INIT;
   g_once (&keys_once, keys_table_init, NULL);
   double cpu_it0 = process_cpu_seconds ();
   int n_items = j->ntx * j->nty * j->C;

@@ -14,13 +14,6 @@
 #include <math.h>
 #include <string.h>
 
-static gint
-fcmp (gconstpointer a, gconstpointer b)
-{
-  float x = *(const float *) a, y = *(const float *) b;
-  return x < y ? -1 : x > y;
-}
-
 void
 tsr_starless_detect (const TsrImage *img, TsrStarlessInfo *info)
 {
@@ -45,8 +38,9 @@ tsr_starless_detect (const TsrImage *img, TsrStarlessInfo *info)
   g_free (lum);
   float sig_b = sig / B;
   float *s = g_memdup2 (b, nb * sizeof (float));
-  qsort (s, nb, sizeof (float), (int (*) (const void *, const void *)) fcmp);
-  float lo = s[(gsize) (0.05 * (nb - 1))], hi = s[(gsize) (0.995 * (nb - 1))];
+  /* two order statistics: selections, not a sort of every block (the same values) */
+  float hi = tsr_select_inplace (s, nb, (gsize) (0.995 * (nb - 1)));
+  float lo = tsr_select_inplace (s, nb, (gsize) (0.05 * (nb - 1)));
   g_free (s);
   float thr = lo + 0.25f * (hi - lo);
   float thr_c = lo + MAX (10 * sig_b, 0.05f * (hi - lo));

@@ -1481,11 +1481,7 @@ tsr_tbqr_weigh_with_choices (TsrAnalysis *a, const TsrTbqrParams *p, const guint
        * three-plane weight map are worth. Sessions of one exposure and sky (M94: |δ| ≤ 0.04)
        * keep the one weight bit for bit; mixed exposures (NGC 7023's 20 s frames: 0.80 / 1.00 /
        * 1.33) get the channels' own. V_{f,c} stays in ivw_channel for the report. */
-      double dev = 0;
-      for (guint f = 0; f < n; f++)
-        for (int c = 0; c < 3 && w->used[f]; c++)
-          dev = MAX (dev, fabs (w->chan[(gsize) f * 3 + c] - 1.0));
-      if (dev <= TSR_CHANNEL_WEIGHT_MIN_DEV)
+      if (tsr_weights_channel_spread (w) <= TSR_CHANNEL_WEIGHT_MIN_DEV)
         g_clear_pointer (&w->chan, g_free);
     }
 
@@ -1707,6 +1703,19 @@ tsr_weights_drop_tile_tables (TsrWeights *w, gboolean keep_quality)
   g_clear_pointer (&w->l, g_free);
   if (!keep_quality)
     g_clear_pointer (&w->q_local, g_free);
+}
+
+double
+tsr_weights_channel_spread (const TsrWeights *w)
+{
+  g_return_val_if_fail (w != NULL, NAN);
+  if (!w->ivw_channel)
+    return NAN;
+  double dev = 0;
+  for (guint f = 0; f < w->n_frames; f++)
+    for (int c = 0; c < 3 && w->used[f] && w->ivw[f] > 0; c++)
+      dev = MAX (dev, fabs (w->ivw_channel[(gsize) f * 3 + c] / w->ivw[f] - 1.0));
+  return dev;
 }
 
 void

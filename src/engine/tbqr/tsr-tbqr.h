@@ -166,6 +166,9 @@ TsrWeights   *tsr_tbqr_weigh (TsrAnalysis *a, const TsrTbqrParams *p, GError **e
  * entries, or NULL for all AUTO). */
 TsrWeights   *tsr_tbqr_weigh_with_choices (TsrAnalysis *a, const TsrTbqrParams *p, const guint8 *choices,
                                            GError **error);
+/* The largest |V_{f,c} / V_f − 1| over the used frames and channels (global.per_channel); NAN
+ * where no per-channel factor was measured (mono, the key or global.ivw off) */
+double tsr_weights_channel_spread (const TsrWeights *w);
 TsrWeights   *tsr_weights_ref (TsrWeights *w);
 void          tsr_weights_unref (TsrWeights *w);
 /* Frees the per-tile tables accumulation does not read: L (w->l) and, unless keep_quality
