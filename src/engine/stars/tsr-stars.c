@@ -458,7 +458,7 @@ sep_failed (int status, const char *what, GError **error)
 /* The sky: sep's background mesh (box × box, 3 × 3 median filter) and global RMS of the
  * proxy, the map written to back (pw × ph).
  *
- * On a large proxy the mesh is measured on a quarter of its samples (decimate): sample
+ * On a large proxy (≥ 8 boxes a side) the mesh is measured on a quarter of its samples (decimate): sample
  * (2i + ((i + j) & 1), 2j) for decimated pixel (i, j), boxes of box / 2 — the same sky area
  * per box with a quarter of the samples — and the map interpolated back bilinearly. The
  * checkerboard takes even and odd columns alike, so a CFA proxy's real and interpolated
@@ -473,7 +473,11 @@ background_map (const sep_image *full, int box, gboolean decimate, float *back, 
   const int pw = full->w, ph = full->h;
   sep_bkg *bkg = NULL;
   int status;
-  if (!decimate || box < 16 || pw < 4 * box || ph < 4 * box)
+  /* only where the decimated image still holds ≥ 8 × 8 of its boxes (a 1080 × 1920 frame: 16 × 30):
+   * on small frames the mesh's global level and RMS from a quarter of the samples moved the
+   * detection threshold enough to change a registration (a generated 320 × 256 session lost a
+   * frame), and there is no time to save */
+  if (!decimate || box < 16 || pw < 8 * box || ph < 8 * box)
     {
       status = sep_background (full, box, box, 3, 3, 0.0, &bkg);
       if (status == 0)
