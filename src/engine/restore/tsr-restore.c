@@ -2223,6 +2223,35 @@ infer_tiles (Net *net, const Job *j, Bufs *ib, int T, int halo, int n_threads, T
   return TRUE;
 }
 
+/* The normalised residual (model − y)/σ of frame f's sample k at (x, y), for decoded latent v
+ * (PSF ⊗ latent + colour term, before the frame's scale) and the learned background tilt bk.
+ * restore.gain: σ² = rms² + max(y − b, 0)/gain is read off the noisy sample itself, so upward
+ * fluctuations weigh less and the fit sits low: for a weight 1/σ²(y), E[(y − μ)/σ²(y)] ≈ −σ²′
+ * (the variance's slope in y, 1/gain where y > b). The first-order correction (Mighell's χ²γ
+ * for Poisson counts) moves the sample up by that slope: y + 1/gain where y > b. On the sparse
+ * session the sky round the stars rose by ~0.4 e (docs/restore.md, round 9); varfix FALSE
+ * (TSR_RESTORE_VARFIX=0, measurement runs) leaves it out. */
+static inline double
+frame_residual (const RFrame *f, int W, int H, int x, int y, gsize k, double v, const float *bk, double gain,
+                gboolean varfix, double *sig_out, double *ux_out, double *uy_out)
+{
+  double bg = plane_at (f->plane, x, y);
+  double ux = 2.0 * x / MAX (W - 1, 1) - 1, uy = 2.0 * y / MAX (H - 1, 1) - 1;
+  if (ux_out)
+    *ux_out = ux, *uy_out = uy;
+  double model = f->scale * v + bg + f->rms * (bk[0] + bk[1] * ux + bk[2] * uy);
+  double sig = f->rms, shift = 0;
+  if (gain > 0)
+    {
+      sig = sqrt (f->rms * f->rms + MAX (f->y[k] - bg, 0) / gain);
+      if (varfix && f->y[k] > bg)
+        shift = 1.0 / gain;
+    }
+  if (sig_out)
+    *sig_out = sig;
+  return (model - f->y[k] - shift) / sig;
+}
+
 /* The smooth map (restore.diffuse) over the whole image, in ADU of the reference frame. */
 static void
 smooth_image (const Net *net, TsrImage *out, const guint8 *mask)
@@ -2603,24 +2632,8 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
                 gboolean cens = f->sat && f->sat[k];
                 if (!f->m[k] || (cens && sat_exclude))
                   continue;
-                double bg = plane_at (f->plane, x, y);
-                double ux = 2.0 * x / MAX (W - 1, 1) - 1, uy = 2.0 * y / MAX (H - 1, 1) - 1;
-                double model = f->scale * (yh[q] + Cq[q]) + bg + f->rms * (bk[0] + bk[1] * ux + bk[2] * uy);
-                /* restore.gain: σ² = rms² + max(y − b, 0)/gain is read off the noisy sample
-                 * itself, so upward fluctuations weigh less and the fit sits low: for a weight
-                 * 1/σ²(y), E[(y − μ)/σ²(y)] ≈ −σ²′ (the variance's slope in y, 1/gain where
-                 * y > b). The first-order correction (Mighell's χ²γ for Poisson counts) moves
-                 * the sample up by that slope: y + 1/gain where y > b. On the sparse session
-                 * the sky round the stars rose by ~0.4 e (docs/restore.md, round 9);
-                 * TSR_RESTORE_VARFIX=0 (measurement runs) leaves it out. */
-                double sig = f->rms, shift = 0;
-                if (rp->gain > 0)
-                  {
-                    sig = sqrt (f->rms * f->rms + MAX (f->y[k] - bg, 0) / rp->gain);
-                    if (varfix && f->y[k] > bg)
-                      shift = 1.0 / rp->gain;
-                  }
-                double r = (model - f->y[k] - shift) / sig;
+                double sig, ux, uy;
+                double r = frame_residual (f, W, H, x, y, k, yh[q] + Cq[q], bk, rp->gain, varfix, &sig, &ux, &uy);
                 /* a saturated sample is a lower bound (censored): the model above it agrees */
                 if (cens && r >= 0)
                   continue;
@@ -2902,18 +2915,9 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
                                 gboolean cens = f->sat && f->sat[k];
                                 if (!f->m[k] || (cens && sat_exclude) || (frac > 0 && held_out (hseed, (guint) u, k, frac)))
                                   continue;
-                                double bg = plane_at (f->plane, x, y);
-                                double ux = 2.0 * x / MAX (W - 1, 1) - 1, uy = 2.0 * y / MAX (H - 1, 1) - 1;
                                 double yv = Yf[(gsize) u * np + k] + (al - 1) * Ms[(gsize) u * np + k];
-                                double model = f->scale * (yv + Cq[k]) + bg + f->rms * (bk[0] + bk[1] * ux + bk[2] * uy);
-                                double sig = f->rms, shift = 0;
-                                if (rp->gain > 0)
-                                  {
-                                    sig = sqrt (f->rms * f->rms + MAX (f->y[k] - bg, 0) / rp->gain);
-                                    if (varfix && f->y[k] > bg)
-                                      shift = 1.0 / rp->gain;
-                                  }
-                                double r = (model - f->y[k] - shift) / sig;
+                                double r = frame_residual (f, W, H, x, y, k, yv + Cq[k], bk, rp->gain, varfix, NULL,
+                                                           NULL, NULL);
                                 if (cens && r >= 0)
                                   continue;
                                 L += huber (r, rp->delta);
