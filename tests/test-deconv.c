@@ -121,6 +121,7 @@ adjoint_case (int r)
             e1 = MAX (e1, fabs ((double) c1[i] - a1[i]));
             e2 = MAX (e2, fabs ((double) c2[i] - a2[i]));
           }
+        g_test_message ("complex-grid pair adjoint: max error %.3g, %.3g of max added %.3g, %.3g", e1, e2, m1, m2);
         g_assert_cmpfloat (m1, >, 0);
         g_assert_cmpfloat (e1, <, 1e-5 * m1 + 1e-6 * ns * 1e-3);
         g_assert_cmpfloat (e2, <, 1e-5 * m2 + 1e-6 * ns * 2e-3);
