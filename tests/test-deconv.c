@@ -123,6 +123,9 @@ adjoint_case (int r)
           }
         g_test_message ("complex-grid pair adjoint: max error %.3g, %.3g of max added %.3g, %.3g", e1, e2, m1, m2);
         g_assert_cmpfloat (m1, >, 0);
+        /* and the grid is left all zero for the next scatter */
+        for (gsize i = 0; i < 2 * (gsize) gw * gh; i++)
+          g_assert_cmpfloat (z[i], ==, 0);
         g_assert_cmpfloat (e1, <, 1e-5 * m1 + 1e-6 * ns * 1e-3);
         g_assert_cmpfloat (e2, <, 1e-5 * m2 + 1e-6 * ns * 2e-3);
         tsr_conv_grid_free (z);

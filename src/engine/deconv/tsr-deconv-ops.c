@@ -461,12 +461,19 @@ tsr_conv_adjoint_accumulate2_cgrid (TsrConvWork *w, const float *kspec, float *z
   const fftwf_complex *K = (const fftwf_complex *) kspec;
   fftwf_complex *A1 = (fftwf_complex *) acc1, *A2 = (fftwf_complex *) acc2;
   float wt = (float) (0.5 * weight);
-  for (int ky = 0; ky < p->nh; ky++)
+  /* rows ky and −ky together, then both cleared while they are in cache: the grid is left zero
+   * for the next scatter (no pass over it from memory) */
+  for (int ky = 0; ky <= p->nh / 2; ky++)
     {
       int my = ky ? p->nh - ky : 0;
-      gsize o = (gsize) ky * p->ncw;
-      accumulate2_conj_split (K + o, Z + (gsize) ky * p->nw, Z + (gsize) my * p->nw, p->nw, A1 + o, A2 + o, p->ncw,
-                              wt);
+      fftwf_complex *zr = Z + (gsize) ky * p->nw, *zm = Z + (gsize) my * p->nw;
+      gsize o = (gsize) ky * p->ncw, om = (gsize) my * p->ncw;
+      accumulate2_conj_split (K + o, zr, zm, p->nw, A1 + o, A2 + o, p->ncw, wt);
+      if (my != ky)
+        accumulate2_conj_split (K + om, zm, zr, p->nw, A1 + om, A2 + om, p->ncw, wt);
+      memset (zr, 0, sizeof (fftwf_complex) * p->nw);
+      if (my != ky)
+        memset (zm, 0, sizeof (fftwf_complex) * p->nw);
     }
 }
 

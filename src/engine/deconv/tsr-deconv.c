@@ -337,6 +337,7 @@ typedef struct
   float *cv;                /* h∗x on the tile's valid region */
   float *sz;                /* the two scatters interleaved: a complex FFT grid (s1 + i s2) */
   float *s1;                /* sz as a plain buffer (process_item) */
+  gboolean sdirty;          /* sz not all zero (new, or used as a plain buffer) */
   float *y;                 /* staged pixels */
   guint32 *tap;             /* their packed positions (tsr_deconv_tap_axis) */
   float *z;                 /* every stride-th residual z, for the MAD (selected in place) */
@@ -394,6 +395,7 @@ worker_new (const Job *j)
    * gives both spectra (it also serves as a plain nl buffer, 2 nreal ≥ nl) */
   w->sz = tsr_conv_cgrid_new (j->plan);
   w->s1 = w->sz;
+  w->sdirty = TRUE;
   w->y = g_new (float, no);
   w->tap = g_new (guint32, no);
   w->z = g_new (float, MAD_SAMPLES + 1);
@@ -1074,8 +1076,13 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
     }
   const float dl = (float) delta, dl2 = dl * dl;
   const gboolean huber = j->huber;
-  /* clear the scatter grid (the complex FFT in place below overwrites all of it) */
-  memset (w->sz, 0, 2 * sizeof (float) * j->grid_n);
+  /* the scatter grid is zero after each frame's adjoint (tsr_conv_adjoint_accumulate2_cgrid);
+   * cleared here only when new or after it served as a plain buffer */
+  if (w->sdirty)
+    {
+      memset (w->sz, 0, 2 * sizeof (float) * j->grid_n);
+      w->sdirty = FALSE;
+    }
   /* the scale fit's sums only in the iterations that refit the scales */
   double *ssum = sh->is->scale_sums && j->scale_fit_now ? sh->is->scale_sums + 2 * u : NULL;
   double ss0 = 0, ss1 = 0;
@@ -1239,6 +1246,7 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
     {
       tsr_conv_forward_spec (w->work, sh->X, j->gspec, lw, lh, w->cv);
       tsr_conv_forward_spec (w->work, sh->X, j->g2spec, lw, lh, w->s1);
+      w->sdirty = TRUE;
     }
   /* pixels the data barely reach (the padding's far edge sees only the PSFs' outer tails): there
    * num and den are both at the float FFTs' round-off level, so their ratio is noise that the
