@@ -429,16 +429,16 @@ tsr_conv_cgrid_new (const TsrConvPlan *plan)
 
 /* one row of bins of the pair adjoint from the complex spectrum Z of g1 + i g2: G1[k] = (Z[k] +
  * conj Z[−k]) / 2 and G2[k] = (Z[k] − conj Z[−k]) / 2i (g1, g2 real), then A1 += wt conj(K) G1,
- * A2 += wt conj(K) G2 (the ½ in wt). zr: row ky of Z, zm: row −ky; kx < n */
+ * A2 += wt conj(K) G2 (the ½ in wt). zr: row ky of Z; zm: row −ky of Z with its bins already in the
+ * order of zr's (zm[kx] = Z[−ky][−kx]), so that the loop vectorises; kx < n */
 static TSR_SPEC_CLONES void
 accumulate2_conj_split (const fftwf_complex *restrict K, const fftwf_complex *restrict zr,
-                        const fftwf_complex *restrict zm, int nw, fftwf_complex *restrict A1,
-                        fftwf_complex *restrict A2, int n, float wt)
+                        const fftwf_complex *restrict zm, fftwf_complex *restrict A1, fftwf_complex *restrict A2,
+                        int n, float wt)
 {
   for (int kx = 0; kx < n; kx++)
     {
-      int mx = kx ? nw - kx : 0;
-      float p = zr[kx][0], q = zr[kx][1], u = zm[mx][0], v = zm[mx][1];
+      float p = zr[kx][0], q = zr[kx][1], u = zm[kx][0], v = zm[kx][1];
       float c = K[kx][0], d = -K[kx][1];
       float a = p + u, b = q - v;
       A1[kx][0] += wt * (a * c - b * d);
@@ -447,6 +447,19 @@ accumulate2_conj_split (const fftwf_complex *restrict K, const fftwf_complex *re
       b = u - p;
       A2[kx][0] += wt * (a * c - b * d);
       A2[kx][1] += wt * (a * d + b * c);
+    }
+}
+
+/* m[kx] = z[−kx mod nw] for kx < n */
+static void
+mirror_row (const fftwf_complex *restrict z, int nw, fftwf_complex *restrict m, int n)
+{
+  m[0][0] = z[0][0];
+  m[0][1] = z[0][1];
+  for (int kx = 1; kx < n; kx++)
+    {
+      m[kx][0] = z[nw - kx][0];
+      m[kx][1] = z[nw - kx][1];
     }
 }
 
@@ -468,9 +481,14 @@ tsr_conv_adjoint_accumulate2_cgrid (TsrConvWork *w, const float *kspec, float *z
       int my = ky ? p->nh - ky : 0;
       fftwf_complex *zr = Z + (gsize) ky * p->nw, *zm = Z + (gsize) my * p->nw;
       gsize o = (gsize) ky * p->ncw, om = (gsize) my * p->ncw;
-      accumulate2_conj_split (K + o, zr, zm, p->nw, A1 + o, A2 + o, p->ncw, wt);
+      fftwf_complex *mr = (fftwf_complex *) w->real;   /* a row's mirror (2 ncw ≤ nreal floats) */
+      mirror_row (zm, p->nw, mr, p->ncw);
+      accumulate2_conj_split (K + o, zr, mr, A1 + o, A2 + o, p->ncw, wt);
       if (my != ky)
-        accumulate2_conj_split (K + om, zm, zr, p->nw, A1 + om, A2 + om, p->ncw, wt);
+        {
+          mirror_row (zr, p->nw, mr, p->ncw);
+          accumulate2_conj_split (K + om, zm, mr, A1 + om, A2 + om, p->ncw, wt);
+        }
       memset (zr, 0, sizeof (fftwf_complex) * p->nw);
       if (my != ky)
         memset (zm, 0, sizeof (fftwf_complex) * p->nw);
