@@ -686,9 +686,8 @@ v8_pair (const float *lo, const float *hi)
 /* pixels a (low half) and b (high half): the four rows' weighted sum times wx, the same
  * operations as pixel_sample before its horizontal sum */
 static inline TSR_AVX2 __m256
-gather_pair (const RowGeom *g, int xa, guint32 ta, int xb, guint32 tb)
+gather_pair (const RowGeom *g, const float *ca, guint32 ta, const float *cb, guint32 tb)
 {
-  const float *ca = row_tap (g, xa, ta), *cb = row_tap (g, xb, tb);
   const int vw = g->vw;
   __m256 wy = v8_pair ((const float *) &keys_table[(ta >> 16) & 0x1fff], (const float *) &keys_table[(tb >> 16) & 0x1fff]);
   __m256 wx = v8_pair ((const float *) &keys_table[ta & 0x1fff], (const float *) &keys_table[tb & 0x1fff]);
@@ -703,6 +702,8 @@ static TSR_AVX2 void
 gather_row_avx2 (const RowGeom *g, const guint8 *restrict mrow, const guint32 *restrict trow, float *restrict arow,
                  int ow)
 {
+  const __m128i rv = _mm_set1_epi32 (g->r), q0 = _mm_set1_epi32 (g->rq0 - 3), seven = _mm_set1_epi32 (7),
+                vwv = _mm_set1_epi32 (g->vw);
   int x = 0;
   for (; x + 4 <= ow; x += 4)
     {
@@ -712,8 +713,16 @@ gather_row_avx2 (const RowGeom *g, const guint8 *restrict mrow, const guint32 *r
             gather_one (g, mrow, trow, arow, x + i);
           continue;
         }
-      __m256 p = gather_pair (g, x, trow[x], x + 1, trow[x + 1]);
-      __m256 q = gather_pair (g, x + 2, trow[x + 2], x + 3, trow[x + 3]);
+      /* the four windows' offsets (row_tap) four at a time */
+      __m128i tp = _mm_loadu_si128 ((const __m128i *) (trow + x));
+      __m128i ix = _mm_add_epi32 (_mm_mullo_epi32 (_mm_add_epi32 (_mm_set1_epi32 (x), _mm_setr_epi32 (0, 1, 2, 3)), rv),
+                                  _mm_add_epi32 (q0, _mm_and_si128 (_mm_srli_epi32 (tp, 13), seven)));
+      __m128i iy = _mm_add_epi32 (_mm_set1_epi32 (g->iyr), _mm_srli_epi32 (tp, 29));
+      __m128i of = _mm_add_epi32 (_mm_mullo_epi32 (iy, vwv), ix);
+      __m256 p = gather_pair (g, g->cv + (guint32) _mm_extract_epi32 (of, 0), trow[x], g->cv + (guint32) _mm_extract_epi32 (of, 1),
+                              trow[x + 1]);
+      __m256 q = gather_pair (g, g->cv + (guint32) _mm_extract_epi32 (of, 2), trow[x + 2],
+                              g->cv + (guint32) _mm_extract_epi32 (of, 3), trow[x + 3]);
       /* (r0 + r1) + (r2 + r3) in each half: lanes x, x + 2 (low), x + 1, x + 3 (high) */
       __m256 h = _mm256_hadd_ps (p, q);
       h = _mm256_hadd_ps (h, h);
