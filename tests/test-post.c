@@ -556,6 +556,28 @@ test_post_cli (void)
     g_assert_false (g_file_test (mo, G_FILE_TEST_EXISTS));
   }
   {
+    /* user samples from a file: in the output line and the FITS HISTORY; a bad file is refused
+     * naming the line, a point outside the image naming the point */
+    g_autofree char *sf = g_build_filename (dir, "samples.txt", NULL), *bad = g_build_filename (dir, "bad.txt", NULL);
+    g_autofree char *outside = g_build_filename (dir, "outside.txt", NULL), *bs = g_build_filename (dir, "bs.fits", NULL);
+    g_assert_true (g_file_set_contents (sf, "# my sky\n600,440,40\n-470,150\n", -1, NULL));
+    g_assert_true (g_file_set_contents (bad, "600,440\n1;2\n", -1, NULL));
+    g_assert_true (g_file_set_contents (outside, "9000,20\n", -1, NULL));
+    const char *args[] = { "background", in, "-o", bs, "--samples", sf, NULL };
+    g_autofree char *so = NULL, *se = NULL;
+    g_assert_cmpint (tsr_test_run_cli (args, &so, &se), ==, 0);
+    g_assert_nonnull (strstr (so, "1 added, 1 excluded"));
+    g_assert_true (has_history (bs, "user samples: 1 added, 1 excluded"));
+    const char *a2[] = { "background", in, "-o", bs, "--samples", bad, NULL };
+    g_autofree char *so2 = NULL, *se2 = NULL;
+    g_assert_cmpint (tsr_test_run_cli (a2, &so2, &se2), !=, 0);
+    g_assert_nonnull (strstr (se2, "line 2"));
+    const char *a3[] = { "background", in, "-o", bs, "--samples", outside, NULL };
+    g_autofree char *so3 = NULL, *se3 = NULL;
+    g_assert_cmpint (tsr_test_run_cli (a3, &so3, &se3), !=, 0);
+    g_assert_nonnull (strstr (se3, "outside"));
+  }
+  {
     /* an unknown key is refused */
     const char *args[] = { "background", in, "-o", col, "--set", "post.nope=1", NULL };
     g_autofree char *so = NULL, *se = NULL;
