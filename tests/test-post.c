@@ -1115,8 +1115,18 @@ test_process_steps (void)
   g_autoptr (TsrSession) s = tsr_test_synth_session (&sp, NULL, "post-process", &dir, NULL);
   g_autofree char *tmp = tsr_test_tmpdir ("post-process-out");
   g_autofree char *out = g_build_filename (tmp, "r.fits", NULL), *json = g_build_filename (tmp, "r.json", NULL);
+  g_autofree char *samples = g_build_filename (tmp, "samples.txt", NULL);
+  g_assert_true (g_file_set_contents (samples, "-240,180\n20,20,16\n", -1, NULL));
+  {
+    /* sample edits without the step they edit are refused at once */
+    const char *a0[] = { "process", dir, "-o", out, "--bg-samples", samples, NULL };
+    g_autofree char *so0 = NULL, *se0 = NULL;
+    g_assert_cmpint (tsr_test_run_cli (a0, &so0, &se0), !=, 0);
+    g_assert_nonnull (strstr (se0, "post.background=true"));
+    g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  }
   const char *args[] = { "process", dir, "-o", out, "--json", json, "--set", "post.background=true", "--set",
-                         "post.colour=true", "--set", "post.colour_min_snr=10", NULL };
+                         "post.colour=true", "--set", "post.colour_min_snr=10", "--bg-samples", samples, NULL };
   g_autofree char *so = NULL, *se = NULL;
   int rc = tsr_test_run_cli (args, &so, &se);
   if (rc != 0)
@@ -1124,6 +1134,8 @@ test_process_steps (void)
   g_assert_cmpint (rc, ==, 0);
   g_assert_nonnull (strstr (so, "cosmetic correction"));
   g_assert_nonnull (strstr (so, "background: degree-2"));
+  g_assert_nonnull (strstr (so, "user samples: 1 added, 1 excluded"));
+  g_assert_true (has_history (out, "user samples: 1 added, 1 excluded"));
   g_assert_nonnull (strstr (so, "colour: average of"));
   g_assert_nonnull (strstr (so, "point-source SNR"));
   g_assert_true (has_history (out, "tessera background"));
