@@ -724,11 +724,16 @@ on_click (GtkGestureClick *g, int n_press, double x, double y, TsrImageView *sel
 {
   gtk_widget_grab_focus (GTK_WIDGET (self));
   double ix, iy;
+  guint button = gtk_gesture_single_get_current_button (GTK_GESTURE_SINGLE (g));
+  GdkModifierType mods = gtk_event_controller_get_current_event_state (GTK_EVENT_CONTROLLER (g));
   if (n_press == 1 && self->pick_mode && tsr_image_view_widget_to_image (self, x, y, &ix, &iy))
     {
-      g_signal_emit (self, signals[SIGNAL_PICK], 0, ix, iy);
+      g_signal_emit (self, signals[SIGNAL_PICK], 0, ix, iy,
+                     button == GDK_BUTTON_SECONDARY || (mods & GDK_SHIFT_MASK) != 0);
       return;
     }
+  if (button != GDK_BUTTON_PRIMARY)
+    return;
   if (n_press == 2)
     tsr_image_view_zoom_fit (self);
 }
@@ -772,7 +777,8 @@ tsr_image_view_class_init (TsrImageViewClass *klass)
                                              G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
   signals[SIGNAL_PICK] = g_signal_new ("pick", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                       G_TYPE_NONE, 2, G_TYPE_DOUBLE, G_TYPE_DOUBLE);
+                                       G_TYPE_NONE, 3, G_TYPE_DOUBLE, G_TYPE_DOUBLE,
+                                       G_TYPE_BOOLEAN);
 }
 
 static void
@@ -812,6 +818,7 @@ tsr_image_view_init (TsrImageView *self)
   gtk_widget_add_controller (GTK_WIDGET (self), keys);
 
   GtkGesture *click = gtk_gesture_click_new ();
+  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), 0);   /* the right button excludes a sample */
   g_signal_connect (click, "pressed", G_CALLBACK (on_click), self);
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (click));
 }

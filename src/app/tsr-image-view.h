@@ -60,7 +60,8 @@ void       tsr_image_view_set_samples_visible (TsrImageView *self, gboolean visi
 /* The number of sample boxes drawn now (0 when hidden or no image is shown). */
 guint      tsr_image_view_get_n_samples_drawn (TsrImageView *self);
 /* Pick mode: a single click on the image emits "pick" (double x, double y: the pixel of the
- * image shown, may lie outside it) instead of only taking the focus. */
+ * image shown, may lie outside it; gboolean secondary: the right button or Shift) instead of
+ * only taking the focus. */
 void       tsr_image_view_set_pick_mode (TsrImageView *self, gboolean on);
 /* Widget point (wx, wy) in the pixels of the image shown. */
 gboolean   tsr_image_view_widget_to_image (TsrImageView *self, double wx, double wy, double *ix, double *iy);

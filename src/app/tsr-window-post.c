@@ -305,8 +305,22 @@ in_box (const TsrBgSample *s, double x, double y)
   return fabs (x - s->x) <= 0.5 * s->size && fabs (y - s->y) <= 0.5 * s->size;
 }
 
+/* The sample of the shown set at (x, y): an added one first (drawn over the automatic
+ * grid), else the automatic box there. */
+static const TsrBgSample *
+hit_sample (TsrWindow *self, double x, double y, gboolean added)
+{
+  for (guint i = 0; self->bg_samples && i < self->bg_samples->len; i++)
+    {
+      const TsrBgSample *s = &g_array_index (self->bg_samples, TsrBgSample, i);
+      if ((s->state == TSR_BG_SAMPLE_ADDED) == added && in_box (s, x, y))
+        return s;
+    }
+  return NULL;
+}
+
 gboolean
-tsr_window_post_pick (TsrWindow *self, double x, double y)
+tsr_window_post_pick (TsrWindow *self, double x, double y, gboolean exclude)
 {
   g_return_val_if_fail (TSR_IS_WINDOW (self), FALSE);
   if (!self->params.post.background || !self->recon)
@@ -314,45 +328,40 @@ tsr_window_post_pick (TsrWindow *self, double x, double y)
   const TsrImage *r = self->recon->result;
   if (x < -0.5 || y < -0.5 || x >= r->width - 0.5 || y >= r->height - 0.5)
     return FALSE;
-  const TsrBgSample *hit = NULL;
-  for (guint i = 0; self->bg_samples && i < self->bg_samples->len && !hit; i++)
-    {
-      /* an added box over an automatic one is the one a click means */
-      const TsrBgSample *s = &g_array_index (self->bg_samples, TsrBgSample, self->bg_samples->len - 1 - i);
-      if (in_box (s, x, y))
-        hit = s;
-    }
+  const TsrBgSample *added = hit_sample (self, x, y, TRUE), *autom = hit_sample (self, x, y, FALSE);
   const char *what;
-  if (hit && hit->state == TSR_BG_SAMPLE_ADDED)
+  if (added)
     {
       for (guint i = 0; i < self->bg_add->len; i++)
-        if (in_box (hit, g_array_index (self->bg_add, TsrBgPoint, i).x, g_array_index (self->bg_add, TsrBgPoint, i).y))
+        if (in_box (added, g_array_index (self->bg_add, TsrBgPoint, i).x, g_array_index (self->bg_add, TsrBgPoint, i).y))
           {
             g_array_remove_index (self->bg_add, i);
             break;
           }
       what = _("Sample removed");
     }
-  else if (hit && hit->state == TSR_BG_SAMPLE_EXCLUDED)
+  else if (autom && autom->state == TSR_BG_SAMPLE_EXCLUDED)
     {
       for (guint i = self->bg_exclude->len; i-- > 0;)
-        if (in_box (hit, g_array_index (self->bg_exclude, TsrBgPoint, i).x,
+        if (in_box (autom, g_array_index (self->bg_exclude, TsrBgPoint, i).x,
                     g_array_index (self->bg_exclude, TsrBgPoint, i).y))
           g_array_remove_index (self->bg_exclude, i);
       what = _("Sample restored");
     }
-  else if (hit)
+  else if (exclude && autom)
     {
-      TsrBgPoint p = { hit->x, hit->y, 0 };
+      TsrBgPoint p = { autom->x, autom->y, 0 };
       g_array_append_val (self->bg_exclude, p);
       what = _("Sample excluded");
     }
-  else
+  else if (!exclude)
     {
       TsrBgPoint p = { x, y, 0 };
       g_array_append_val (self->bg_add, p);
       what = _("Sample added");
     }
+  else
+    return FALSE;
   self->project_dirty = TRUE;
   g_autofree char *msg = g_strdup_printf (_("%s at %.0f, %.0f: extracting the background again…"), what, x, y);
   tsr_window_post_apply (self);
@@ -380,10 +389,10 @@ tsr_window_set_sample_overlay (TsrWindow *self, gboolean show, gboolean edit)
 }
 
 static void
-on_pick (TsrImageView *view, double x, double y, TsrWindow *self)
+on_pick (TsrImageView *view, double x, double y, gboolean secondary, TsrWindow *self)
 {
   if (tsr_window_get_show (self) == TSR_SHOW_RESULT)
-    tsr_window_post_pick (self, x, y);
+    tsr_window_post_pick (self, x, y, secondary);
 }
 
 static void
@@ -409,8 +418,8 @@ tsr_window_post_add_controls (TsrWindow *self, GtkWidget *group)
                                  "excluded by you red"));
   self->post_edit_samples = gtk_toggle_button_new_with_label (_("Edit"));
   gtk_widget_set_tooltip_text (self->post_edit_samples,
-                               _("Click on the result: where there is no sample, add one; on an automatic sample, "
-                                 "exclude it; on an excluded or added one, undo that"));
+                               _("Click on the result to add a sample there; right-click (or Shift+click) an automatic "
+                                 "sample to exclude it; click an added or excluded one to undo that"));
   self->post_reset = gtk_button_new_with_label (_("Reset"));
   gtk_widget_set_tooltip_text (self->post_reset, _("Forget the samples you added and excluded"));
   gtk_box_append (GTK_BOX (box), self->post_show_samples);

@@ -166,10 +166,12 @@ gboolean    tsr_window_export_report (TsrWindow *self, const char *dir);
 const TsrImage *tsr_window_get_post_result (TsrWindow *self, guint *n_applied);
 /* The sky samples of the background model shown (NULL, n 0 when none). */
 const TsrBgSample *tsr_window_get_bg_samples (TsrWindow *self, guint *n);
-/* A click at pixel (x, y) of the result in the sample-edit mode: add a sample there, or
- * exclude / restore / remove the one there; extracts again. FALSE when background
- * extraction is off or the point is outside the result. */
-gboolean    tsr_window_post_pick (TsrWindow *self, double x, double y);
+/* A click at pixel (x, y) of the result in the sample-edit mode: on an added sample removes
+ * it, on an excluded one restores it; elsewhere a primary click (exclude FALSE) adds a
+ * sample there, a secondary one (right button, Shift) excludes the automatic sample there.
+ * Extracts again. FALSE when background extraction is off, the point is outside the result
+ * or nothing changed. */
+gboolean    tsr_window_post_pick (TsrWindow *self, double x, double y, gboolean exclude);
 /* Forget the user's sample edits (extracts again when there were any). */
 void        tsr_window_post_reset_samples (TsrWindow *self);
 /* The "Show" and "Edit" toggles of the sky samples. */
