@@ -2389,7 +2389,9 @@ test_window_post (void)
   g_assert_true (tsr_image_view_widget_to_image (view, wx, wy, &ix, &iy));
   g_assert_cmpfloat (fabs (ix - (2 * a->width - 1.5)), <, 1e-6);
   g_assert_cmpfloat (fabs (iy - (2 * a->height - 1.5)), <, 1e-6);
+  tsr_window_set_overlays (win, TSR_OVERLAY_TILES);
   snapshot_window (win, "drizzle-2.png");
+  tsr_window_set_overlays (win, 0);
 
   gtk_window_destroy (GTK_WINDOW (win));
   iterate_for (0.2);
