@@ -564,3 +564,14 @@ tsr_window_update_param_rows (TsrWindow *self)
 {
   update_dependent_rows (self);
 }
+
+gboolean
+tsr_window_set_param_text (TsrWindow *self, const char *key, const char *value, GError **error)
+{
+  g_return_val_if_fail (TSR_IS_WINDOW (self), FALSE);
+  if (!tsr_project_set (&self->params, key, value, error))
+    return FALSE;
+  tsr_window_sync_params (self);
+  param_changed (self, key);
+  return TRUE;
+}

@@ -174,6 +174,9 @@ const TsrBgSample *tsr_window_get_bg_samples (TsrWindow *self, guint *n);
 gboolean    tsr_window_post_pick (TsrWindow *self, double x, double y, gboolean exclude);
 /* Forget the user's sample edits (extracts again when there were any). */
 void        tsr_window_post_reset_samples (TsrWindow *self);
+/* Set a parameter from its text as the panel's control does (the same effect: re-weigh,
+ * next run, apply to the result …); FALSE with error for an unknown key or a bad value. */
+gboolean    tsr_window_set_param_text (TsrWindow *self, const char *key, const char *value, GError **error);
 /* The "Show" and "Edit" toggles of the sky samples. */
 void        tsr_window_set_sample_overlay (TsrWindow *self, gboolean show, gboolean edit);
 
