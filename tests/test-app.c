@@ -2393,6 +2393,29 @@ test_window_post (void)
   snapshot_window (win, "drizzle-2.png");
   tsr_window_set_overlays (win, 0);
 
+  /* a sample added on the scale-2 result follows the session to a scale-1 run */
+  g_assert_true (tsr_window_set_param (win, "post.background", 1));
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_true (tsr_window_post_pick (win, 2 * a->width - 21, 2 * a->height - 21, FALSE));
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_cmpuint (count_state (win, TSR_BG_SAMPLE_ADDED), ==, 1);
+  g_assert_true (tsr_window_set_param (win, "drizzle.scale", 1));
+  g_assert_true (tsr_window_run (win));
+  g_assert_true (iterate_until (win, not_busy, 240));
+  rec = tsr_window_get_reconstruction (win);
+  g_assert_cmpint (rec->result->width, ==, a->width);
+  g_assert_cmpuint (count_state (win, TSR_BG_SAMPLE_ADDED), ==, 1);
+  {
+    guint n = 0;
+    const TsrBgSample *sa = tsr_window_get_bg_samples (win, &n);
+    for (guint i = 0; i < n; i++)
+      if (sa[i].state == TSR_BG_SAMPLE_ADDED)
+        {
+          g_assert_cmpfloat (fabs (sa[i].x - (a->width - 10.75)), <=, 1.0);
+          g_assert_cmpfloat (fabs (sa[i].y - (a->height - 10.75)), <=, 1.0);
+        }
+  }
+
   gtk_window_destroy (GTK_WINDOW (win));
   iterate_for (0.2);
   tsr_test_rmtree (dir);

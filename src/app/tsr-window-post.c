@@ -252,10 +252,39 @@ tsr_window_post_apply (TsrWindow *self)
   post_start (self);
 }
 
-/* A new reconstruction (or none): the corrections of the old one go. */
+/* A new reconstruction (or none): the corrections of the old one go. The edits stay for a
+ * new run of the session, moved to its pixel grid (drizzle.scale changes it); without a
+ * result (another session) they go. */
 void
 tsr_window_post_reset_result (TsrWindow *self)
 {
+  if (!self->bg_add)
+    return;
+  if (!self->recon)
+    {
+      g_array_set_size (self->bg_add, 0);
+      g_array_set_size (self->bg_exclude, 0);
+      self->bg_edit_width = 0;
+    }
+  else
+    {
+      int w = self->recon->result->width;
+      if (self->bg_edit_width > 0 && w != self->bg_edit_width)
+        {
+          double f = (double) w / self->bg_edit_width;
+          GArray *lists[2] = { self->bg_add, self->bg_exclude };
+          for (int l = 0; l < 2; l++)
+            for (guint i = 0; i < lists[l]->len; i++)
+              {
+                TsrBgPoint *p = &g_array_index (lists[l], TsrBgPoint, i);
+                p->x = (p->x + 0.5) * f - 0.5;
+                p->y = (p->y + 0.5) * f - 0.5;
+                if (p->size > 0)
+                  p->size = MAX (4, (int) lround (p->size * f));
+              }
+        }
+      self->bg_edit_width = w;
+    }
   g_clear_pointer (&self->post_img, tsr_image_unref);
   g_clear_pointer (&self->post_surface, cairo_surface_destroy);
   g_clear_pointer (&self->bg_samples, g_array_unref);
@@ -363,6 +392,7 @@ tsr_window_post_pick (TsrWindow *self, double x, double y, gboolean exclude)
   else
     return FALSE;
   self->project_dirty = TRUE;
+  self->bg_edit_width = r->width;
   g_autofree char *msg = g_strdup_printf (_("%s at %.0f, %.0f: extracting the background again…"), what, x, y);
   tsr_window_post_apply (self);
   tsr_window_set_status_text (self, msg);

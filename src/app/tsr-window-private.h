@@ -152,6 +152,7 @@ struct _TsrWindow
   cairo_surface_t *post_surface;
   GArray *bg_samples;         /* TsrBgSample of post_img's background model */
   GArray *bg_add, *bg_exclude; /* TsrBgPoint: the user's sample edits */
+  int bg_edit_width;          /* the result width they are in the pixels of (0: none yet) */
   guint post_gen, post_applied;
   gboolean post_running, post_pending;
   GCancellable *post_cancellable;
