@@ -2296,6 +2296,12 @@ test_window_post (void)
   tsr_window_set_sample_overlay (win, TRUE, TRUE);
   g_assert_cmpuint (tsr_image_view_get_n_samples_drawn (view), ==, ns);
   snapshot_window (win, "post-samples.png");
+  /* only over the corrected result, not over the mean stack */
+  tsr_window_set_show (win, TSR_SHOW_MEAN);
+  g_assert_cmpuint (tsr_image_view_get_n_samples_drawn (view), ==, 0);
+  tsr_window_set_show (win, TSR_SHOW_RESULT);
+  g_assert_true (tsr_image_view_get_image (view) == c1);
+  g_assert_cmpuint (tsr_image_view_get_n_samples_drawn (view), ==, ns);
 
   /* a click adds a sample there; a right-click on an automatic one excludes it */
   g_autoptr (TsrImage) keep1 = tsr_image_ref ((TsrImage *) c1);

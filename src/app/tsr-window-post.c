@@ -127,7 +127,9 @@ static void
 update_view_samples (TsrWindow *self)
 {
   TsrImageView *v = self->view;
-  gboolean on = self->params.post.background && self->bg_samples && self->post_img;
+  /* over the corrected result only (not the mean stack, a frame or the preview) */
+  gboolean on = self->params.post.background && self->bg_samples && self->post_img
+                && tsr_image_view_get_image (v) == self->post_img;
   tsr_image_view_set_samples (v, on ? (const TsrBgSample *) self->bg_samples->data : NULL,
                               on ? self->bg_samples->len : 0);
   gboolean show = self->post_show_samples
@@ -468,6 +470,13 @@ tsr_window_post_init (TsrWindow *self)
   self->bg_add = g_array_new (FALSE, FALSE, sizeof (TsrBgPoint));
   self->bg_exclude = g_array_new (FALSE, FALSE, sizeof (TsrBgPoint));
   g_signal_connect (self->view, "pick", G_CALLBACK (on_pick), self);
+}
+
+void
+tsr_window_post_view_changed (TsrWindow *self)
+{
+  if (self->bg_add && self->post_show_samples)
+    update_view_samples (self);
 }
 
 void

@@ -286,6 +286,8 @@ void      tsr_window_post_reset_result (TsrWindow *self);
 /* the corrected result to show instead of the result (NULL: the result itself) */
 TsrImage *tsr_window_post_shown_result (TsrWindow *self, cairo_surface_t **surface);
 gboolean  tsr_window_post_busy (TsrWindow *self);
+/* the view shows another image: the samples only over the corrected result */
+void      tsr_window_post_view_changed (TsrWindow *self);
 
 /* tsr-window-deconv.c */
 void      tsr_window_deconv_init (TsrWindow *self);

@@ -862,6 +862,7 @@ show_current (TsrWindow *self)
                                      self->denoise_geometry_scale);
   else
     tsr_image_view_set_image (self->view, NULL, NULL, -1);
+  tsr_window_post_view_changed (self);
   gtk_widget_set_visible (self->denoise_bar, mode == SHOW_DENOISED && self->denoise_img);
   /* split compare: the result against the mean stack of the same frames */
   gboolean can_split = self->recon && self->mean_surface && self->result_surface
