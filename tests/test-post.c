@@ -737,6 +737,57 @@ test_demosaic_rows (void)
     }
 }
 
+/* RCD clears only the ring of its scratch planes: with their insides filled with NaN, a huge
+ * or a negative value first, every output is the same to the bit (a sweep that read a
+ * plane before writing it would show here), on a noisy mosaic with masked samples, odd
+ * sizes and the tiny ones that pad by reflections of reflections. */
+static void
+test_demosaic_rcd_scratch (void)
+{
+  GArray *st;
+  g_autoptr (TsrImage) big = bayer_stars (&st, 0.9, 40, 0, 7);
+  g_array_unref (st);
+  GRand *r = g_rand_new_with_seed (11);
+  for (gsize k = 0; k < tsr_image_npix (big); k++)
+    big->data[k] += (float) g_rand_double_range (r, -3, 3);
+  for (int i = 0; i < 25; i++)
+    big->mask[g_rand_int_range (r, 0, (gint32) tsr_image_npix (big))] = 0;
+  g_rand_free (r);
+  const int sizes[][2] = { { 0, 0 }, { 3, 2 }, { 9, 11 }, { 31, 17 } };
+  const float poison[] = { NAN, 1e30f, -7.0f };
+  for (guint t = 0; t < G_N_ELEMENTS (sizes); t++)
+    {
+      g_autoptr (TsrImage) m = NULL;
+      if (t == 0)
+        m = tsr_image_ref (big);
+      else
+        {
+          m = tsr_image_new (sizes[t][0], sizes[t][1], 1);
+          m->cfa = TSR_CFA_RGGB;
+          for (gsize k = 0; k < tsr_image_npix (m); k++)
+            m->data[k] = (float) ((k * 37) % 11) - 2;
+          m->mask[tsr_image_npix (m) / 2] = 0;
+        }
+      g_autoptr (TsrImage) clean = tsr_demosaic_rcd (m);
+      g_assert_nonnull (clean);
+      gboolean finite = TRUE;
+      for (gsize k = 0; k < 3 * tsr_image_npix (m); k++)
+        finite &= isfinite (clean->data[k]);
+      g_assert_true (finite);
+      for (guint p = 0; p < G_N_ELEMENTS (poison); p++)
+        {
+          tsr_demosaic_rcd_poison_scratch (TRUE, poison[p]);
+          g_autoptr (TsrImage) dirty = tsr_demosaic_rcd (m);
+          g_autoptr (TsrImage) rows = tsr_demosaic_rows (m, TSR_DEMOSAIC_RCD, tsr_demosaic_rcd_level (m), 0, m->height);
+          tsr_demosaic_rcd_poison_scratch (FALSE, 0);
+          g_assert_cmpmem (dirty->data, 3 * tsr_image_npix (m) * sizeof (float), clean->data,
+                           3 * tsr_image_npix (m) * sizeof (float));
+          g_assert_cmpmem (rows->data, 3 * tsr_image_npix (m) * sizeof (float), clean->data,
+                           3 * tsr_image_npix (m) * sizeof (float));
+        }
+    }
+}
+
 static void
 test_demosaic_rcd (void)
 {
@@ -1172,6 +1223,7 @@ main (int argc, char **argv)
   g_test_add_func ("/post/colour-cast", test_colour_cast);
   g_test_add_func ("/post/cli", test_post_cli);
   g_test_add_func ("/post/demosaic-rcd", test_demosaic_rcd);
+  g_test_add_func ("/post/demosaic-rcd-scratch", test_demosaic_rcd_scratch);
   g_test_add_func ("/post/demosaic-rows", test_demosaic_rows);
   g_test_add_func ("/post/cosmetic-session", test_cosmetic_session);
   g_test_add_func ("/post/process-steps", test_process_steps);
