@@ -7,6 +7,8 @@
 #include "tsr-frame-file.h"
 #include "tsr-raw.h"
 #include "tsr-xisf.h"
+#include "tsr-image-reader.h"
+#include "tsr-fits.h"
 
 #include <glib/gstdio.h>
 #include <lz4.h>
@@ -818,6 +820,46 @@ test_process_cli (void)
   tsr_test_rmtree (sdir);
 }
 
+/* FFmpeg is loaded when the first video is opened, not with the program: a FITS frame is
+ * written and read with none of its libraries in the process, and asking for video support
+ * maps libavformat (built with FFmpeg; else video is reported unsupported). */
+static gboolean
+mapped (const char *lib)
+{
+  g_autofree char *maps = NULL;
+  g_assert_true (g_file_get_contents ("/proc/self/maps", &maps, NULL, NULL));
+  return strstr (maps, lib) != NULL;
+}
+
+static void
+test_ffmpeg_lazy (void)
+{
+  if (!g_file_test ("/proc/self/maps", G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("no /proc/self/maps");
+      return;
+    }
+  g_autofree char *dir = tsr_test_tmpdir ("ff-lazy");
+  g_autofree char *path = g_build_filename (dir, "f.fits", NULL);
+  g_autoptr (TsrImage) img = tsr_image_new (16, 12, 1);
+  for (gsize k = 0; k < tsr_image_npix (img); k++)
+    img->data[k] = (float) k;
+  g_autoptr (GError) e = NULL;
+  g_assert_true (tsr_fits_write (path, img, NULL, &e));
+  g_autoptr (TsrImage) back = tsr_fits_read (path, &e);
+  g_assert_no_error (e);
+  g_assert_false (mapped ("libavformat"));
+  g_assert_false (mapped ("libavcodec"));
+#ifdef TSR_HAVE_FFMPEG
+  g_assert_true (tsr_video_supported ());
+  g_assert_true (mapped ("libavformat"));
+  g_assert_true (mapped ("libswscale"));
+#else
+  g_assert_false (tsr_video_supported ());
+#endif
+  tsr_test_rmtree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -827,6 +869,7 @@ main (int argc, char **argv)
   g_test_add_func ("/formats/xisf-session", test_xisf_session);
   g_test_add_func ("/formats/tiff-session", test_tiff_session);
   g_test_add_func ("/formats/dng", test_dng);
+  g_test_add_func ("/formats/ffmpeg-lazy", test_ffmpeg_lazy);
   g_test_add_func ("/formats/process-cli", test_process_cli);
   return g_test_run ();
 }

@@ -7,15 +7,110 @@
 #include "tsr-image-reader.h"
 #include "tsr-error.h"
 
+#include <glib/gi18n.h>
+
 #include <math.h>
 #include <string.h>
 
 #ifdef TSR_HAVE_FFMPEG
+#include <dlfcn.h>
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
+
+/* FFmpeg loaded when the first video is opened, not at start-up: the engine is compiled
+ * against FFmpeg's headers but not linked with its libraries (136 shared libraries, ~28 MB
+ * resident, ~30 ms of start-up for every run of FITS frames). The libraries are the ones of
+ * the headers' major versions (libavformat.so.59 … on Debian 12); the functions below are
+ * looked up once, under a GOnce, and called through the table: the code that follows calls
+ * them by their own names (the macros after the table). */
+#define TSR_FF_FUNCS(X)                                                                          \
+  X (avformat, avformat_open_input) X (avformat, avformat_find_stream_info)                      \
+  X (avformat, avformat_close_input) X (avformat, av_find_best_stream) X (avformat, av_read_frame) \
+  X (avcodec, avcodec_alloc_context3) X (avcodec, avcodec_free_context) X (avcodec, avcodec_open2) \
+  X (avcodec, avcodec_parameters_to_context) X (avcodec, avcodec_send_packet)                    \
+  X (avcodec, avcodec_receive_frame) X (avcodec, av_packet_alloc) X (avcodec, av_packet_free)    \
+  X (avcodec, av_packet_unref) X (avutil, av_frame_alloc) X (avutil, av_frame_free)              \
+  X (avutil, av_frame_unref) X (avutil, av_get_pix_fmt_name) X (avutil, av_pix_fmt_desc_get)     \
+  X (avutil, av_log_set_level) X (avutil, av_strerror) X (swscale, sws_getCachedContext)         \
+  X (swscale, sws_freeContext) X (swscale, sws_scale)
+
+static struct
+{
+#define TSR_FF_MEMBER(lib, fn) __typeof__ (&fn) fn;
+  TSR_FF_FUNCS (TSR_FF_MEMBER)
+#undef TSR_FF_MEMBER
+  char *error;   /* why loading failed, NULL when loaded */
+} ff;
+
+#define TSR_FF_SONAME(lib, MAJOR) "lib" #lib ".so." G_STRINGIFY (MAJOR)
+static const char *const ff_sonames[] = {
+  TSR_FF_SONAME (avutil, LIBAVUTIL_VERSION_MAJOR), TSR_FF_SONAME (swscale, LIBSWSCALE_VERSION_MAJOR),
+  TSR_FF_SONAME (avcodec, LIBAVCODEC_VERSION_MAJOR), TSR_FF_SONAME (avformat, LIBAVFORMAT_VERSION_MAJOR),
+};
+
+static gpointer
+ff_load_once (gpointer unused)
+{
+  void *h[4];   /* avutil, swscale, avcodec, avformat: each after what it needs */
+  for (int i = 0; i < 4; i++)
+    if (!(h[i] = dlopen (ff_sonames[i], RTLD_NOW | RTLD_LOCAL)))
+      {
+        const char *why = dlerror ();
+        ff.error = g_strdup_printf (_("FFmpeg's %s cannot be loaded (%s); videos need FFmpeg's libraries "
+                                      "(apt-get install libavformat59 libavcodec59 libswscale6)"),
+                                    ff_sonames[i], why ? why : "?");
+        return NULL;
+      }
+  void *avutil = h[0], *swscale = h[1], *avcodec = h[2], *avformat = h[3];
+#define TSR_FF_LOOKUP(lib, fn)                                                                            \
+  if (!ff.error && !(*(void **) &ff.fn = dlsym (lib, #fn)))                                               \
+    ff.error = g_strdup_printf (_("FFmpeg's %s has no %s; videos cannot be read"), "lib" #lib, #fn);
+  TSR_FF_FUNCS (TSR_FF_LOOKUP)
+#undef TSR_FF_LOOKUP
+  return NULL;
+}
+
+/* FFmpeg's functions ready (loaded on the first call); FALSE with the reason otherwise. */
+static gboolean
+ff_load (GError **error)
+{
+  static GOnce once = G_ONCE_INIT;
+  g_once (&once, ff_load_once, NULL);
+  if (ff.error)
+    {
+      g_set_error_literal (error, TSR_ERROR, TSR_ERROR_FORMAT, ff.error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+#define avformat_open_input ff.avformat_open_input
+#define avformat_find_stream_info ff.avformat_find_stream_info
+#define avformat_close_input ff.avformat_close_input
+#define av_find_best_stream ff.av_find_best_stream
+#define av_read_frame ff.av_read_frame
+#define avcodec_alloc_context3 ff.avcodec_alloc_context3
+#define avcodec_free_context ff.avcodec_free_context
+#define avcodec_open2 ff.avcodec_open2
+#define avcodec_parameters_to_context ff.avcodec_parameters_to_context
+#define avcodec_send_packet ff.avcodec_send_packet
+#define avcodec_receive_frame ff.avcodec_receive_frame
+#define av_packet_alloc ff.av_packet_alloc
+#define av_packet_free ff.av_packet_free
+#define av_packet_unref ff.av_packet_unref
+#define av_frame_alloc ff.av_frame_alloc
+#define av_frame_free ff.av_frame_free
+#define av_frame_unref ff.av_frame_unref
+#define av_get_pix_fmt_name ff.av_get_pix_fmt_name
+#define av_pix_fmt_desc_get ff.av_pix_fmt_desc_get
+#define av_log_set_level ff.av_log_set_level
+#define av_strerror ff.av_strerror
+#define sws_getCachedContext ff.sws_getCachedContext
+#define sws_freeContext ff.sws_freeContext
+#define sws_scale ff.sws_scale
 
 struct _TsrVideo
 {
@@ -37,7 +132,7 @@ struct _TsrVideo
 gboolean
 tsr_video_supported (void)
 {
-  return TRUE;
+  return ff_load (NULL);
 }
 
 static void
@@ -115,6 +210,8 @@ tsr_video_open (const char *path, GError **error)
       g_set_error (error, TSR_ERROR, TSR_ERROR_NOT_FOUND, "%s: no such file", path);
       return NULL;
     }
+  if (!ff_load (error))
+    return NULL;
   av_log_set_level (AV_LOG_QUIET);
   TsrVideo *v = g_new0 (TsrVideo, 1);
   v->path = g_strdup (path);
