@@ -102,6 +102,25 @@ tsr_image_new_uninit (int width, int height, int channels)
 }
 
 TsrImage *
+tsr_image_new_take (int width, int height, int channels, float *data)
+{
+  g_return_val_if_fail (width > 0 && height > 0 && data != NULL, NULL);
+  g_return_val_if_fail (channels == 1 || channels == 3, NULL);
+  guint8 *mask = g_try_malloc ((gsize) width * height);
+  if (!mask)
+    return NULL;
+  TsrImage *img = g_new0 (TsrImage, 1);
+  img->ref_count = 1;
+  img->width = width;
+  img->height = height;
+  img->channels = channels;
+  img->data = data;
+  img->mask = mask;
+  img->header = tsr_header_new ();
+  return img;
+}
+
+TsrImage *
 tsr_image_new_like (const TsrImage *like)
 {
   TsrImage *img = tsr_image_new (like->width, like->height, like->channels);

@@ -57,6 +57,10 @@ TsrImage *tsr_image_new (int width, int height, int channels);  /* zeroed, mask 
  * needs and how much there is. */
 TsrImage *tsr_image_new_checked (int width, int height, int channels, const char *what, GError **error);
 TsrImage *tsr_image_new_uninit (int width, int height, int channels);
+/* An image around data (width × height × channels floats from g_malloc, owned by the image
+ * from now on; not cleared), the mask allocated and not set. NULL (data not taken) without
+ * memory for the mask. */
+TsrImage *tsr_image_new_take (int width, int height, int channels, float *data);
 TsrImage *tsr_image_new_like (const TsrImage *like);             /* same shape & cfa, zero data, copy of header */
 TsrImage *tsr_image_copy (const TsrImage *img);
 TsrImage *tsr_image_ref (TsrImage *img);

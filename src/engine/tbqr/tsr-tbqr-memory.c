@@ -74,6 +74,10 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
   /* results: result and mean stack (float planes and a mask each), coverage, weight and
    * rejection maps */
   double results = 2 * npix * (C * 4 + 1) + 3 * npix * 5 + (WC - 1) * npix * 4;
+  /* while the sums are alive: the pixel path's finish writes the result, mean stack, weight,
+   * coverage and rejected maps over the sums they come from (tsr_tbqr_accumulate), so only
+   * their masks (and a rejected map when nothing was rejected) come on top */
+  double finish_extra = 5 * npix + (reject && p->reject != TSR_REJECT_WINSOR ? 0 : npix * 4);
   /* after the sums are freed: a mosaic result demosaiced (two RGB images), then the
    * validation: luminance images, two star detections (sep's buffers and ours) */
   double colour = C == 1 && cfa != TSR_CFA_NONE ? 2 * npix * (3 * 4 + 1) : 0;
@@ -95,6 +99,7 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
       results = MAX (results, 2 * npix * s2 * (DC * 4 + 1) + 3 * npix * s2 * 5 + 2 * npix * s2 * DC
                                   + (DWC - 1) * npix * s2 * 4);
       validate = MAX (validate, npix * s2 * 64);
+      finish_extra = results;   /* drizzle's results are new images beside its sums */
     }
   double per_frame = npix * (channels * 4 + 1) * (1.0 + tsr_tbqr_accumulate_frame_factor (demosaic, raw_cells));
 
@@ -103,7 +108,7 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
   m->results = (gsize) results;
   m->finish = (gsize) (results + colour + validate);
   m->per_frame = (gsize) per_frame;
-  double fixed = MAX (MAX (sums + per_frame, stats_pass + per_frame), MAX (sums + results, results + colour + validate));
+  double fixed = MAX (MAX (sums + per_frame, stats_pass + per_frame), MAX (sums + finish_extra, results + colour + validate));
   m->need = (gsize) fixed + TSR_TBQR_MEMORY_OVERHEAD;
   if (m->need > m->budget)
     {
@@ -118,7 +123,7 @@ tsr_tbqr_memory_plan (int width, int height, int channels, TsrCfa cfa, guint n_f
   /* frames in flight for every worker first (speed), then the cache takes what is left */
   guint threads = run->n_threads > 0 ? (guint) run->n_threads : g_get_num_processors ();
   threads = MAX (1u, MIN (threads, MAX (n_frames, 1u)));
-  double working = MAX (MAX (sums, stats_pass) + per_frame * threads, MAX (sums + results, results + colour + validate));
+  double working = MAX (MAX (sums, stats_pass) + per_frame * threads, MAX (sums + finish_extra, results + colour + validate));
   double left = (double) m->budget - TSR_TBQR_MEMORY_OVERHEAD - working;
   double cache_frame = npix * (C * 4 + 1);
   double cache_all = cache_frame * n_frames;
