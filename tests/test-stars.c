@@ -1021,6 +1021,54 @@ test_luma_compare (void)
     }
 }
 
+/* The green proxy (stars.luma green/cfa: detection's image) at a red or blue site is the mean
+ * of its valid horizontal and vertical neighbours, in double, as a float: every site of
+ * random mosaics with random masks (odd and even widths, all four CFA phases) equal to the
+ * bit to that rule computed here, one site at a time — the vectorised rows included. */
+static void
+test_green_proxy (void)
+{
+  g_autoptr (GRand) r = g_rand_new_with_seed (31);
+  const TsrCfa cfas[] = { TSR_CFA_RGGB, TSR_CFA_GRBG, TSR_CFA_GBRG, TSR_CFA_BGGR };
+  const int sizes[][2] = { { 37, 11 }, { 64, 9 }, { 101, 23 }, { 8, 5 } };
+  for (guint t = 0; t < G_N_ELEMENTS (sizes); t++)
+    for (guint c = 0; c < G_N_ELEMENTS (cfas); c++)
+      {
+        int w = sizes[t][0], h = sizes[t][1];
+        g_autoptr (TsrImage) m = tsr_image_new (w, h, 1);
+        m->cfa = cfas[c];
+        for (gsize k = 0; k < tsr_image_npix (m); k++)
+          {
+            m->data[k] = (float) g_rand_double_range (r, -50, 3000);
+            m->mask[k] = g_rand_int_range (r, 0, 6) != 0;
+          }
+        int sc = 0;
+        g_autoptr (TsrImage) p = tsr_luminance_proxy (m, TSR_LUMA_GREEN, &sc);
+        g_assert_cmpint (sc, ==, 1);
+        gsize checked = 0;
+        for (int y = 1; y + 1 < h; y++)
+          for (int x = 1; x + 1 < w; x++)
+            {
+              if (tsr_cfa_color (m->cfa, x, y) == TSR_GREEN)
+                continue;
+              gsize k = (gsize) y * w + x;
+              const gsize nb[4] = { k - 1, k + 1, k - w, k + w };
+              double s = 0;
+              int n = 0;
+              for (int i = 0; i < 4; i++)
+                {
+                  s += m->mask[nb[i]] ? (double) m->data[nb[i]] : 0.0;
+                  n += m->mask[nb[i]] != 0;
+                }
+              float want = n == 0 ? 0.0f : (float) (n == 3 ? s / 3 : s / n);
+              g_assert_cmpfloat (p->data[k], ==, want);
+              g_assert_cmpint (p->mask[k], ==, n > 0 && m->mask[k]);
+              checked++;
+            }
+        g_assert_cmpuint (checked, >, 0);
+      }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1041,5 +1089,6 @@ main (int argc, char **argv)
   g_test_add_func ("/stars/detect/cancel", test_cancel);
   g_test_add_func ("/stars/real/seestar-m94", test_real_seestar);
   g_test_add_func ("/stars/luma-compare", test_luma_compare);
+  g_test_add_func ("/stars/green-proxy", test_green_proxy);
   return g_test_run ();
 }

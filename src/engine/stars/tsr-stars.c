@@ -72,6 +72,59 @@ is_green (TsrCfa cfa, int x, int y)
   return tsr_cfa_color (cfa, x, y) == TSR_GREEN;
 }
 
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute (target_clones)
+#define TSR_PROXY_CLONES __attribute__ ((target_clones ("avx2", "default")))
+#endif
+#endif
+#ifndef TSR_PROXY_CLONES
+#define TSR_PROXY_CLONES
+#endif
+
+typedef double TsrPxV4d __attribute__ ((vector_size (4 * sizeof (double))));
+typedef gint64 TsrPxV4l __attribute__ ((vector_size (4 * sizeof (gint64))));
+
+/* The green interpolation's inner sites x0, x0 + 2, … of one inner row, four sites a vector:
+ * for each, the mean of its valid horizontal and vertical neighbours in double — lane by
+ * lane the scalar loop's sum in its order, a masked neighbour adding exactly 0.0 (a select,
+ * not a product), the same division by 3 or product by ½ or ¼ — so the same floats. Returns
+ * the first site it did not do (the caller's scalar loop finishes the row). */
+static TSR_PROXY_CLONES int
+green_fill_row (const float *restrict row, const float *restrict up, const float *restrict dn,
+                const guint8 *restrict mrow, const guint8 *restrict mup, const guint8 *restrict mdn,
+                float *restrict o, guint8 *restrict om, int x0, int w)
+{
+  int x = x0;
+  for (; x + 7 < w; x += 8)
+    {
+      TsrPxV4d l, r, u, d;
+      TsrPxV4l ml, mr, mu, md;
+      for (int i = 0; i < 4; i++)
+        {
+          int xi = x + 2 * i;
+          l[i] = row[xi - 1], r[i] = row[xi + 1], u[i] = up[xi], d[i] = dn[xi];
+          ml[i] = -(gint64) (mrow[xi - 1] != 0), mr[i] = -(gint64) (mrow[xi + 1] != 0);
+          mu[i] = -(gint64) (mup[xi] != 0), md[i] = -(gint64) (mdn[xi] != 0);
+        }
+      TsrPxV4d a = (TsrPxV4d) ((TsrPxV4l) l & ml), b = (TsrPxV4d) ((TsrPxV4l) r & mr);
+      TsrPxV4d c = (TsrPxV4d) ((TsrPxV4l) u & mu), e = (TsrPxV4d) ((TsrPxV4l) d & md);
+      TsrPxV4d sum = ((a + b) + c) + e;
+      TsrPxV4l n = -(ml + mr + mu + md);            /* valid neighbours, 0 … 4 */
+      TsrPxV4d third = sum / 3;
+      TsrPxV4d half = sum * 0.5, quarter = sum * 0.25;
+      TsrPxV4l is3 = n == 3, is2 = n == 2, is4 = n == 4, is1 = n == 1;
+      TsrPxV4d mean = (TsrPxV4d) (((TsrPxV4l) third & is3) | ((TsrPxV4l) half & is2)
+                                  | ((TsrPxV4l) quarter & is4) | ((TsrPxV4l) sum & is1));
+      for (int i = 0; i < 4; i++)
+        {
+          int xi = x + 2 * i;
+          o[xi] = n[i] > 0 ? (float) mean[i] : 0.0f;
+          om[xi] = n[i] > 0 && mrow[xi];
+        }
+    }
+  return x;
+}
+
 /* Proxy of one mosaic plane (or of a mono plane when cfa is NONE: a copy). */
 static TsrImage *
 proxy_from_plane (const float *plane, const guint8 *mask, int w, int h, TsrCfa cfa,
@@ -102,7 +155,8 @@ proxy_from_plane (const float *plane, const guint8 *mask, int w, int h, TsrCfa c
             {
               int x = 2 * i;
               o[i] = 0.25f * (r0[x] + r0[x + 1] + r1[x] + r1[x + 1]);
-              om[i] = m0[x] && m0[x + 1] && m1[x] && m1[x + 1];
+              /* bitwise, not &&: the same 0 or 1 without four branches a cell */
+              om[i] = (m0[x] != 0) & (m0[x + 1] != 0) & (m1[x] != 0) & (m1[x + 1] != 0);
             }
         }
       *scale_out = 2;
@@ -126,7 +180,8 @@ proxy_from_plane (const float *plane, const guint8 *mask, int w, int h, TsrCfa c
            * masked neighbour leaves a double sum unchanged) */
           const float *up = row - w, *dn = row + w;
           const guint8 *mup = mrow - w, *mdn = mrow + w;
-          for (int x = 1 + (g0 == 1); x + 1 < w; x += 2)
+          int x = green_fill_row (row, up, dn, mrow, mup, mdn, o, om, 1 + (g0 == 1), w);
+          for (; x + 1 < w; x += 2)
             {
               double s = (mrow[x - 1] ? (double) row[x - 1] : 0.0)
                          + (mrow[x + 1] ? (double) row[x + 1] : 0.0)

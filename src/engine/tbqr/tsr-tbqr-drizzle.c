@@ -516,14 +516,16 @@ tsr_drizzle_cell_luma (const TsrImage *frame, const TsrTransform *T, int width, 
   const double *m = Tc.m;
   const float *cd = cells->data;
   const guint8 *cm = cells->mask;
+  /* each row's frame positions side by side first (row_to_ref's arithmetic: the same values) */
+  double *fxr = g_new (double, 2 * (gsize) ow), *fyr = fxr + ow;
   for (int v = 0; v < oh; v++)
     {
       float *o = out->data + (gsize) v * ow;
       guint8 *om = out->mask + (gsize) v * ow;
+      row_to_ref (m, v, ow, fxr, fyr);
       for (int u = 0; u < ow; u++)
         {
-          double wz = m[6] * u + m[7] * v + m[8];
-          double fx = (m[0] * u + m[1] * v + m[2]) / wz, fy = (m[3] * u + m[4] * v + m[5]) / wz;
+          double fx = fxr[u], fy = fyr[u];
           if (!(fx >= 0 && fy >= 0 && fx < sw - 1 && fy < sh - 1)) /* NaN too */
             {
               o[u] = 0.0f;
@@ -539,6 +541,7 @@ tsr_drizzle_cell_luma (const TsrImage *frame, const TsrTransform *T, int width, 
           om[u] = ok;
         }
     }
+  g_free (fxr);
   return out;
 }
 
