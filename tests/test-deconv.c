@@ -1720,6 +1720,7 @@ write_png_rgb (const TsrImage *img, const char *name, double lo, double hi)
  * bright within 16 px, below 60 % of the brightest peak). flux (may be NULL): per channel the sum
  * over those stars of the flux within 8 px (background: the 11–14 px annulus). Returns the stars
  * used. */
+static GArray *xstars;   /* when set, colour_cores_flux appends x, y, flux[3] of every star used */
 static guint
 colour_cores_flux (const TsrImage *img, const TsrImage *mean, double core[3], double ring[3], double flux[3])
 {
@@ -1766,8 +1767,9 @@ colour_cores_flux (const TsrImage *img, const TsrImage *mean, double core[3], do
           if (q != i && lm[kq] > 0.05 * lm[k] && hypot ((double) (kq % W) - x, (double) (kq / W) - y) <= 16)
             ok = FALSE;
         }
-      for (int yy = y - 14; yy <= y + 14 && ok; yy++)
-        for (int xx = x - 14; xx <= x + 14 && ok; xx++)
+      int AP = 8, BW = AP + 6;
+      for (int yy = y - BW; yy <= y + BW && ok; yy++)
+        for (int xx = x - BW; xx <= x + BW && ok; xx++)
           if (yy < 0 || xx < 0 || yy >= H || xx >= W || !img->mask[(gsize) yy * W + xx])
             ok = FALSE;
       if (!ok)
@@ -1778,13 +1780,13 @@ colour_cores_flux (const TsrImage *img, const TsrImage *mean, double core[3], do
           const float *d = tsr_image_plane (img, c);
           double sb = 0;
           int nb = 0, n8 = 0;
-          for (int yy = y - 14; yy <= y + 14; yy++)
-            for (int xx = x - 14; xx <= x + 14; xx++)
+          for (int yy = y - BW; yy <= y + BW; yy++)
+            for (int xx = x - BW; xx <= x + BW; xx++)
               {
                 double r = hypot (xx - x, yy - y), v = d[(gsize) yy * W + xx];
-                if (r >= 11 && r <= 14)
+                if (r >= AP + 3 && r <= AP + 6)
                   sb += v, nb++;
-                else if (r <= 8)
+                else if (r <= AP)
                   f8[c] += v, n8++;
               }
           f8[c] -= n8 * sb / MAX (nb, 1);
@@ -1821,6 +1823,11 @@ colour_cores_flux (const TsrImage *img, const TsrImage *mean, double core[3], do
           core[c] += f2[c] / t, ring[c] += f4[c] / t;
           if (flux)
             flux[c] += f8[c];
+        }
+      if (xstars)
+        {
+          double e[5] = { x, y, f8[0], f8[1], f8[2] };
+          g_array_append_vals (xstars, e, 5);
         }
       used++;
     }
@@ -1877,7 +1884,8 @@ test_bayer_colour (void)
   p.rotation_max_deg = 0.5;
   p.oversample = 3;
   g_autofree char *bdir = NULL;
-  g_autoptr (TsrSession) s = tsr_test_synth_session (&p, NULL, "deconv-bayer", &bdir, NULL);
+  TsrSynthTruth *truth = NULL;
+  g_autoptr (TsrSession) s = tsr_test_synth_session (&p, NULL, "deconv-bayer", &bdir, &truth);
   TsrProject pr;
   tsr_project_init (&pr);
   pr.run.n_threads = 2;
@@ -1949,8 +1957,69 @@ test_bayer_colour (void)
                      && tsr_fits_write (c, r->image, NULL, NULL));
     }
   double cl[3], rl_[3], fl[3], cml[3], rml[3], fml[3];
+  GArray *xd = g_array_new (FALSE, FALSE, sizeof (double)), *xm = g_array_new (FALSE, FALSE, sizeof (double));
+  xstars = xd;
   guint nl = colour_cores_flux (rl->image, rl->mean, cl, rl_, fl);
+  xstars = xm;
   guint nml = colour_cores_flux (rl->mean, rl->mean, cml, rml, fml);
+  xstars = NULL;
+  /* diagnostics (docs/deconv.md, fifteenth session): the same stars against the generator's truth
+   * (Σ flux · colour[c]); the reference frame is the one whose matrix puts the most truth stars
+   * within 1.5 px of them. The mean stack's own 8 px colour is not the truth (red's broader
+   * wings fall outside 8 px), and the luminance mode's colour is K_c at the star. */
+  {
+    int best = -1, bn = -1;
+    for (guint fi = 0; fi < truth->frames->len; fi++)
+      {
+        const TsrSynthFrame *fr = &g_array_index (truth->frames, TsrSynthFrame, fi);
+        int nmatch = 0;
+        for (guint i = 0; i < xd->len / 5; i++)
+          for (guint q = 0; q < truth->stars->len; q++)
+            {
+              const TsrSynthStar *st = &g_array_index (truth->stars, TsrSynthStar, q);
+              double fx = fr->matrix[0] * st->x + fr->matrix[1] * st->y + fr->matrix[2];
+              double fy = fr->matrix[3] * st->x + fr->matrix[4] * st->y + fr->matrix[5];
+              if (hypot (fx - g_array_index (xd, double, 5 * i), fy - g_array_index (xd, double, 5 * i + 1)) < 1.5)
+                nmatch++;
+            }
+        if (nmatch > bn)
+          bn = nmatch, best = (int) fi;
+      }
+    const TsrSynthFrame *fr = &g_array_index (truth->frames, TsrSynthFrame, best);
+    double ts[3] = { 0 }, ds[3] = { 0 }, ms[3] = { 0 }, pk[3] = { 0 };
+    for (guint i = 0; i < xd->len / 5; i++)
+      for (guint q = 0; q < truth->stars->len; q++)
+        {
+          const TsrSynthStar *st = &g_array_index (truth->stars, TsrSynthStar, q);
+          double fx = fr->matrix[0] * st->x + fr->matrix[1] * st->y + fr->matrix[2];
+          double fy = fr->matrix[3] * st->x + fr->matrix[4] * st->y + fr->matrix[5];
+          if (hypot (fx - g_array_index (xd, double, 5 * i), fy - g_array_index (xd, double, 5 * i + 1)) < 1.5)
+            {
+              double *d = &g_array_index (xd, double, 5 * i), *m = &g_array_index (xm, double, 5 * i);
+              g_test_message ("truth-matched star %.0f %.0f truth flux %.0f colour %.3f %.3f %.3f; deconv R/G %.3f B/G %.3f mean R/G %.3f B/G %.3f",
+                              d[0], d[1], st->flux, st->color[0], st->color[1], st->color[2], d[2] / d[3], d[4] / d[3], m[2] / m[3],
+                              m[4] / m[3]);
+              for (int c = 0; c < 3; c++)
+                ts[c] += st->flux * st->color[c], ds[c] += d[2 + c], ms[c] += m[2 + c];
+              int W = rl->image->width, cx = (int) d[0], cy = (int) d[1];
+              for (int c = 0; c < 3; c++)
+                for (int v = -1; v <= 1; v++)
+                  for (int u = -1; u <= 1; u++)
+                    pk[c] += tsr_image_plane (rl->image, c)[(gsize) (cy + v) * W + cx + u];
+            }
+        }
+    {
+      double c3[3], r3[3], f3[3];
+      colour_cores_flux (r->image, rl->mean, c3, r3, f3);
+      g_test_message ("rgb mode, the same stars: colour R/G %.4f B/G %.4f; flux R %.0f G %.0f B %.0f", f3[0] / f3[1], f3[2] / f3[1], f3[0], f3[1], f3[2]);
+    }
+    g_test_message ("luminance, 3 x 3 px at the stars' centres: colour R/G %.4f B/G %.4f", pk[0] / pk[1], pk[2] / pk[1]);
+    g_test_message ("against the truth (reference = frame %d, %d of %u stars matched): truth R/G %.4f B/G %.4f; deconv %.4f %.4f; mean %.4f %.4f", best, bn,
+                    xd->len / 5, ts[0] / ts[1], ts[2] / ts[1], ds[0] / ds[1], ds[2] / ds[1], ms[0] / ms[1], ms[2] / ms[1]);
+  }
+  g_array_free (xd, TRUE);
+  g_array_free (xm, TRUE);
+  tsr_synth_truth_free (truth);
   g_test_message ("luminance, %u stars: fraction at 0-2 / 2-4 px R %.3f %.3f G %.3f %.3f B %.3f %.3f (mean R %.3f %.3f G %.3f %.3f B "
                   "%.3f %.3f); 2-4 px R - G %+.4f, B - G %+.4f", nl, cl[0], rl_[0], cl[1], rl_[1], cl[2], rl_[2], cml[0], rml[0],
                   cml[1], rml[1], cml[2], rml[2], rl_[0] - rl_[1], rl_[2] - rl_[1]);
