@@ -2264,10 +2264,11 @@ test_cli (void)
   g_assert_cmpfloat (w0, >, 1.5);
   g_assert_cmpfloat (w1, >, 0.5);
   g_assert_cmpfloat (fabs (w1 - w0), >, 1e-3);
-  /* restore.psf_regions from the CLI: the keywords; with restore.blind a clear error */
+  /* restore.psf_regions and restore.subpixel from the CLI (the 3 × 3 cells' PSFs in four phases
+   * each): the keywords, a finite image; with restore.blind a clear error */
   g_autofree char *outr = g_build_filename (dir, "restored-regions.fits", NULL);
   const char *ar[] = { "restore", dir, "-o", outr, "--set", "restore.psf_regions=3", "--set", "restore.max_steps=10",
-                       "--set", "restore.crop=64", "--set", "restore.stop=fixed", NULL };
+                       "--set", "restore.crop=64", "--set", "restore.stop=fixed", "--set", "restore.subpixel=2", NULL };
   g_autofree char *orr = NULL, *er = NULL;
   rc = tsr_test_run_cli (ar, &orr, &er);
   if (rc != 0)
@@ -2278,6 +2279,15 @@ test_cli (void)
   double rg = 0, fr = NAN, fnn = -1;
   g_assert_true (tsr_header_get_double (rr->header, "RS_PSFRG", &rg));
   g_assert_cmpfloat (rg, ==, 3);
+  double sub = 0, rsum = 0;
+  g_assert_true (tsr_header_get_double (rr->header, "RS_SUBPX", &sub));
+  g_assert_cmpfloat (sub, ==, 2);
+  for (gsize k = 0; k < (gsize) rr->width * rr->height * rr->channels; k++)
+    {
+      g_assert_true (isfinite (rr->data[k]));
+      rsum += fabs (rr->data[k]);
+    }
+  g_assert_cmpfloat (rsum, >, 0);
   g_assert_true (tsr_header_get_double (rr->header, "RS_PSFFR", &fr));
   g_assert_true (tsr_header_get_double (rr->header, "RS_PSFFN", &fnn));
   g_test_message ("psf_regions=3: field model d log FWHM / d r2 %.4f from %.0f stars", fr, fnn);
@@ -2286,6 +2296,10 @@ test_cli (void)
   g_autofree char *orb = NULL, *erb = NULL;
   g_assert_cmpint (tsr_test_run_cli (arb, &orb, &erb), !=, 0);
   g_assert_nonnull (strstr (erb, "restore.psf_regions"));
+  const char *ars[] = { "restore", dir, "-o", outr, "--set", "restore.subpixel=2", "--set", "restore.blind=true", NULL };
+  g_autofree char *ors = NULL, *ers = NULL;
+  g_assert_cmpint (tsr_test_run_cli (ars, &ors, &ers), !=, 0);
+  g_assert_nonnull (strstr (ers, "restore.subpixel"));
   /* clear errors: no output, a bad key */
   const char *a2[] = { "restore", dir, NULL };
   g_autofree char *o2 = NULL, *e2 = NULL;
