@@ -1194,6 +1194,8 @@ typedef struct
   TsrNnParam *all[4 * MAX_BRANCHES + 5];
   guint n_all;
   float out_scale;       /* x = out_scale · ReLU(P) */
+  float x_scale;         /* the latent's: out_scale, or out_scale / S with TSR_RESTORE_PHASE_GAIN
+                            (measurement runs, round 13: the phases' sum at the pixel latent's scale) */
   /* batch-norm statistics over the whole image (training on random crops): refreshed every
    * BN_REFRESH steps, used by the forward pass instead of each crop's own, and at inference */
   float *run_mean[MAX_BRANCHES], *run_var[MAX_BRANCHES];
@@ -1218,6 +1220,7 @@ net_init (Net *net, int n, int K, int S, float out_scale, gboolean background, i
   net->K = K;
   net->S = S;
   net->out_scale = out_scale;
+  net->x_scale = S > 1 && g_getenv ("TSR_RESTORE_PHASE_GAIN") ? out_scale / S : out_scale;
   for (int b = 0; b < K; b++)
     {
       int k = branch_k[b];
@@ -2336,7 +2339,7 @@ infer_tiles (Net *net, const Job *j, Bufs *ib, int T, int halo, int n_threads, T
               for (int ph = 0; ph < net->S; ph++)
                 {
                   float p = ib->P->data[ph * tnp + (gsize) (yy + halo) * iw + xx + halo];
-                  v += p > 0 ? net->out_scale * p : 0.0f;
+                  v += p > 0 ? net->x_scale * p : 0.0f;
                 }
               gsize k = (gsize) (ty + yy) * W + tx + xx;
               out->data[k] = v + (smooth ? smooth->data[k] : 0.0f);
@@ -2746,9 +2749,9 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
             psf_softmax (net.psfq.value + psf_off[u], bpsf[u]->size * bpsf[u]->size, bpsf[u]->data);
             tsr_conv_kernel_spectrum (cw, bpsf[u], kspec[u]);
           }
-      const float s = net.out_scale;
+      const float s = net.out_scale, xsc = net.x_scale;
       for (gsize i = 0; i < lnp * SP; i++)
-        X[i] = b.P->data[i] > 0 ? s * b.P->data[i] : 0.0f;
+        X[i] = b.P->data[i] > 0 ? xsc * b.P->data[i] : 0.0f;
       field_weights (&fd, W, H, qx0 - rf, qy0 - rf);
       field_spectra (&fd, cw, X);
       field_adjoint_zero (&fd, plan);
@@ -2828,7 +2831,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
             }
       /* back through x = s·ReLU(P); the L1 prior λ · mean(x / σ_med) = λ · mean(ReLU(P))
        * adds λ / (latent pixels) where P > 0 */
-      double l1 = 0, l1g = rp->sparsity / ((double) lw * lh);
+      double l1 = 0, l1g = rp->sparsity / ((double) lw * lh) * (xsc != s ? (double) xsc / s : 1.0);
       /* restore.subpixel: over every phase's sample (x ≥ 0, so the phases' L1 is the pixel sum's) */
       for (gsize i = 0; i < lnp * SP; i++)
         if (b.P->data[i] > 0)
@@ -2838,7 +2841,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
             gboolean on = !l1w || x < 0 || y < 0 || x >= W || y >= H || l1w[(gsize) y * W + x];
             if (on)
               l1 += b.P->data[i];
-            b.dP->data[i] = (float) (dX[i] * s * inv_n + (on ? l1g : 0));
+            b.dP->data[i] = (float) (dX[i] * xsc * inv_n + (on ? l1g : 0));
           }
         else
           b.dP->data[i] = 0.0f;
@@ -2976,10 +2979,10 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       const char *dd = g_getenv ("TSR_RESTORE_DUMP");
       load_input (j, &b, -rf, -rf, frac, hseed);
       encode (&net, &b, ENC_RUNNING, n_threads);
-      const float s = net.out_scale;
+      const float s = net.out_scale, xsc = net.x_scale;
       g_autoptr (TsrImage) xt = tsr_image_new (W, H, 1), rs = tsr_image_new (W, H, 1), md = tsr_image_new (W, H, 1);
       for (gsize i = 0; i < lnp * SP; i++)
-        X[i] = b.P->data[i] > 0 ? s * b.P->data[i] : 0.0f;
+        X[i] = b.P->data[i] > 0 ? xsc * b.P->data[i] : 0.0f;
       field_weights (&fd, W, H, -rf, -rf);
       field_spectra (&fd, cw, X);
       for (int y = 0; y < H; y++)
@@ -3105,7 +3108,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
             for (int ph = 0; ph < SP; ph++)
               {
                 float pv = b.P->data[ph * lnp + (gsize) (y + rf) * lw + x + rf];
-                xv += pv > 0 ? s * pv : 0;
+                xv += pv > 0 ? xsc * pv : 0;
               }
             xg->data[k] = xv + Cq[k];
             xg->mask[k] = 1;
