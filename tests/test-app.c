@@ -2176,6 +2176,257 @@ gap_tick (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+has_history_card (const TsrImage *img, const char *needle)
+{
+  for (guint i = 0; i < tsr_header_n_cards (img->header); i++)
+    if (strstr (tsr_header_card (img->header, i), needle))
+      return TRUE;
+  return FALSE;
+}
+
+/* The sky gradient: the slope (per image width/height, summed in quadrature) of a plane fitted
+ * to the 4 × 4 block medians of channel 0 (stars do not move a median) */
+static double
+block_sky_range (const TsrImage *img)
+{
+  double sb = 0, sc = 0, suu = 0, svv = 0;
+  int bw = img->width / 4, bh = img->height / 4;
+  g_autofree float *v = g_new (float, (gsize) bw * bh);
+  for (int by = 0; by < 4; by++)
+    for (int bx = 0; bx < 4; bx++)
+      {
+        gsize n = 0;
+        for (int y = by * bh; y < (by + 1) * bh; y++)
+          for (int x = bx * bw; x < (bx + 1) * bw; x++)
+            if (img->mask[(gsize) y * img->width + x])
+              v[n++] = img->data[(gsize) y * img->width + x];
+        if (n < 16)
+          continue;
+        double m = tsr_median_inplace (v, n), u = bx - 1.5, w = by - 1.5;
+        sb += m * u, suu += u * u, sc += m * w, svv += w * w;
+      }
+  return 4 * hypot (sb / suu, sc / svv);
+}
+
+static guint
+count_state (TsrWindow *win, TsrBgSampleState st)
+{
+  guint n = 0, c = 0;
+  const TsrBgSample *s = tsr_window_get_bg_samples (win, &n);
+  for (guint i = 0; i < n; i++)
+    c += s[i].state == st;
+  return c;
+}
+
+/* Issue #17 in the window: background extraction and colour calibration of the result, the
+ * sky samples drawn and edited, undo by turning the steps off, export of the corrected
+ * result, and drizzle scale 2 shown at the overlays' scale. */
+static void
+test_window_post (void)
+{
+  if (!have_display)
+    {
+      g_test_skip ("no display (run under xvfb-run)");
+      return;
+    }
+  g_autofree char *dir = tsr_test_tmpdir ("app-post");
+  TsrSynthParams sp;
+  tsr_synth_params_init (&sp);
+  sp.n_frames = 8;
+  sp.width = 320;
+  sp.height = 240;
+  sp.cfa = TSR_CFA_RGGB;
+  sp.gradient = 0.3;
+  sp.shift_max = 5;
+  GError *error = NULL;
+  TsrSynthTruth *truth = tsr_synth_write_session (&sp, dir, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  tsr_synth_truth_free (truth);
+
+  TsrWindow *win = tsr_window_new (NULL);
+  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
+  gtk_window_present (GTK_WINDOW (win));
+  iterate_for (0.3);
+  tsr_window_open_session (win, dir);
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_null (tsr_window_get_last_error (win));
+  g_assert_true (tsr_window_run (win));
+  g_assert_true (iterate_until (win, not_busy, 240));
+  const TsrReconstruction *rec = tsr_window_get_reconstruction (win);
+  g_assert_nonnull (rec);
+  g_assert_cmpint (rec->result->channels, ==, 3);
+  TsrImageView *view = tsr_window_get_image_view (win);
+  guint napp = 0;
+  g_assert_null (tsr_window_get_post_result (win, &napp));
+  g_assert_cmpuint (napp, ==, 0);
+  g_assert_true (tsr_image_view_get_image (view) == rec->result);
+  /* the drizzle and post rows are in the panel, with words */
+  g_assert_nonnull (tsr_window_get_param_label (win, "drizzle.scale", NULL));
+  g_assert_nonnull (tsr_window_get_param_label (win, "post.background_kappa", NULL));
+  g_assert_false (tsr_window_param_sensitive (win, "post.background_degree"));
+
+  /* background extraction on: applied in a worker, the corrected result shown */
+  g_assert_true (tsr_window_set_param (win, "post.background", 1));
+  g_assert_true (tsr_window_param_sensitive (win, "post.background_degree"));
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_null (tsr_window_get_last_error (win));
+  const TsrImage *c1 = tsr_window_get_post_result (win, &napp);
+  g_assert_nonnull (c1);
+  g_assert_cmpuint (napp, ==, 1);
+  g_assert_true (tsr_image_view_get_image (view) == c1);
+  g_assert_true (has_history_card (c1, "tessera background"));
+  double before = block_sky_range (rec->result), after = block_sky_range (c1);
+  g_test_message ("window: sky gradient across the field %.2f → %.2f", before, after);
+  g_assert_cmpfloat (after, <, before);
+  {
+    /* exactly the engine's step on the linear result with the panel's parameters */
+    g_autoptr (TsrImage) ref = tsr_background_extract (rec->result, &tsr_window_get_params (win)->post, NULL, NULL,
+                                                       NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpmem (ref->data, tsr_image_npix (ref) * 3 * sizeof (float), c1->data,
+                     tsr_image_npix (c1) * 3 * sizeof (float));
+  }
+  guint ns = 0;
+  const TsrBgSample *s0 = tsr_window_get_bg_samples (win, &ns);
+  g_assert_nonnull (s0);
+  g_assert_cmpuint (ns, >, 20);
+  /* the overlay: hidden until asked for, then every box drawn */
+  g_assert_cmpuint (tsr_image_view_get_n_samples_drawn (view), ==, 0);
+  tsr_window_set_sample_overlay (win, TRUE, TRUE);
+  g_assert_cmpuint (tsr_image_view_get_n_samples_drawn (view), ==, ns);
+  snapshot_window (win, "post-samples.png");
+  /* only over the corrected result, not over the mean stack */
+  tsr_window_set_show (win, TSR_SHOW_MEAN);
+  g_assert_cmpuint (tsr_image_view_get_n_samples_drawn (view), ==, 0);
+  tsr_window_set_show (win, TSR_SHOW_RESULT);
+  g_assert_true (tsr_image_view_get_image (view) == c1);
+  g_assert_cmpuint (tsr_image_view_get_n_samples_drawn (view), ==, ns);
+
+  /* a click adds a sample there; a right-click on an automatic one excludes it */
+  g_autoptr (TsrImage) keep1 = tsr_image_ref ((TsrImage *) c1);
+  g_assert_true (tsr_window_post_pick (win, 30, 30, FALSE));
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_cmpuint (count_state (win, TSR_BG_SAMPLE_ADDED), ==, 1);
+  const TsrImage *c2 = tsr_window_get_post_result (win, &napp);
+  g_assert_cmpuint (napp, ==, 2);
+  g_assert_true (has_history_card (c2, "user samples: 1 added, 0 excluded"));
+  const TsrBgSample *sm = tsr_window_get_bg_samples (win, &ns);
+  double ex = -1, ey = -1;
+  for (guint i = 0; i < ns && ex < 0; i++)
+    if (sm[i].state == TSR_BG_SAMPLE_USED && hypot (sm[i].x - 30, sm[i].y - 30) > sm[i].size)
+      ex = sm[i].x, ey = sm[i].y;
+  g_assert_cmpfloat (ex, >=, 0);
+  g_assert_true (tsr_window_post_pick (win, ex, ey, TRUE));
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_cmpuint (count_state (win, TSR_BG_SAMPLE_EXCLUDED), ==, 1);
+  const TsrImage *c3 = tsr_window_get_post_result (win, &napp);
+  g_assert_cmpuint (napp, ==, 3);
+  g_assert_true (has_history_card (c3, "user samples: 1 added, 1 excluded"));
+  {
+    /* the engine with the same edits gives the same pixels */
+    TsrBgPoint add = { 30, 30, 0 }, exc = { ex, ey, 0 };
+    TsrBackgroundEdits ed = { &add, 1, &exc, 1 };
+    g_autoptr (TsrImage) ref = tsr_background_extract_edited (rec->result, &tsr_window_get_params (win)->post, &ed,
+                                                              NULL, NULL, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpmem (ref->data, tsr_image_npix (ref) * 3 * sizeof (float), c3->data,
+                     tsr_image_npix (c3) * 3 * sizeof (float));
+  }
+  /* the edits changed the model: the corrected pixels differ from the first correction */
+  double diff = 0;
+  for (gsize k = 0; k < tsr_image_npix (c3); k++)
+    diff = MAX (diff, fabs (c3->data[k] - keep1->data[k]));
+  g_assert_cmpfloat (diff, >, 1e-3);
+  snapshot_window (win, "post-edited.png");
+
+  /* colour calibration on top */
+  g_assert_true (tsr_window_set_param (win, "post.colour", 1));
+  g_assert_true (iterate_until (win, not_busy, 120));
+  const TsrImage *c4 = tsr_window_get_post_result (win, &napp);
+  g_assert_cmpuint (napp, ==, 4);
+  g_assert_true (has_history_card (c4, "tessera colour"));
+  g_assert_true (has_history_card (c4, "tessera background"));
+
+  /* export writes what is shown: the corrected linear result with its HISTORY */
+  g_autofree char *out = g_build_filename (dir, "result-bg-colour.fits", NULL);
+  g_assert_true (tsr_window_export (win, out, TSR_EXPORT_FITS));
+  g_assert_true (iterate_until (win, not_busy, 60));
+  {
+    g_autoptr (TsrImage) back = tsr_fits_read (out, &error);
+    g_assert_no_error (error);
+    g_assert_true (has_history_card (back, "user samples: 1 added, 1 excluded"));
+    g_assert_true (has_history_card (back, "tessera colour"));
+  }
+  g_assert_nonnull (strstr (tsr_window_get_status_text (win), "HISTORY"));
+
+  /* Reset samples: the automatic set again */
+  tsr_window_post_reset_samples (win);
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_cmpuint (count_state (win, TSR_BG_SAMPLE_ADDED) + count_state (win, TSR_BG_SAMPLE_EXCLUDED), ==, 0);
+
+  /* undo: both steps off shows the result as stacked */
+  g_assert_true (tsr_window_set_param (win, "post.colour", 0));
+  g_assert_true (tsr_window_set_param (win, "post.background", 0));
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_null (tsr_window_get_post_result (win, NULL));
+  g_assert_true (tsr_image_view_get_image (view) == tsr_window_get_reconstruction (win)->result);
+  g_assert_cmpuint (tsr_image_view_get_n_samples_drawn (view), ==, 0);
+
+  /* drizzle scale 2: the result is twice the analysis grid, shown at the overlays' scale;
+   * the status line says whether it drizzled and why */
+  g_assert_true (tsr_window_set_param (win, "drizzle.mode", TSR_DRIZZLE_ON));
+  g_assert_true (tsr_window_set_param (win, "drizzle.scale", 2));
+  g_assert_cmpint (tsr_window_get_params (win)->tbqr.drizzle_scale, ==, 2);
+  g_assert_true (tsr_window_run (win));
+  g_assert_true (iterate_until (win, not_busy, 240));
+  g_assert_null (tsr_window_get_last_error (win));
+  rec = tsr_window_get_reconstruction (win);
+  const TsrAnalysis *a = tsr_window_get_analysis (win);
+  g_test_message ("drizzle: %s", tsr_window_get_status_text (win));
+  g_assert_cmpint (rec->result->width, ==, 2 * a->width);
+  g_assert_nonnull (rec->drizzle_note);
+  g_assert_nonnull (strstr (tsr_window_get_status_text (win), rec->drizzle_note));
+  g_assert_true (tsr_image_view_get_image (view) == rec->result);
+  /* reference pixel (W − 1, H − 1), where the tile overlay draws it, is result pixel
+   * (2W − 1.5, 2H − 1.5) */
+  double wx, wy, ix, iy;
+  g_assert_true (tsr_image_view_image_to_widget (view, a->width - 1, a->height - 1, &wx, &wy));
+  g_assert_true (tsr_image_view_widget_to_image (view, wx, wy, &ix, &iy));
+  g_assert_cmpfloat (fabs (ix - (2 * a->width - 1.5)), <, 1e-6);
+  g_assert_cmpfloat (fabs (iy - (2 * a->height - 1.5)), <, 1e-6);
+  tsr_window_set_overlays (win, TSR_OVERLAY_TILES);
+  snapshot_window (win, "drizzle-2.png");
+  tsr_window_set_overlays (win, 0);
+
+  /* a sample added on the scale-2 result follows the session to a scale-1 run */
+  g_assert_true (tsr_window_set_param (win, "post.background", 1));
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_true (tsr_window_post_pick (win, 2 * a->width - 21, 2 * a->height - 21, FALSE));
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_cmpuint (count_state (win, TSR_BG_SAMPLE_ADDED), ==, 1);
+  g_assert_true (tsr_window_set_param (win, "drizzle.scale", 1));
+  g_assert_true (tsr_window_run (win));
+  g_assert_true (iterate_until (win, not_busy, 240));
+  rec = tsr_window_get_reconstruction (win);
+  g_assert_cmpint (rec->result->width, ==, a->width);
+  g_assert_cmpuint (count_state (win, TSR_BG_SAMPLE_ADDED), ==, 1);
+  {
+    guint n = 0;
+    const TsrBgSample *sa = tsr_window_get_bg_samples (win, &n);
+    for (guint i = 0; i < n; i++)
+      if (sa[i].state == TSR_BG_SAMPLE_ADDED)
+        {
+          g_assert_cmpfloat (fabs (sa[i].x - (a->width - 10.75)), <=, 1.0);
+          g_assert_cmpfloat (fabs (sa[i].y - (a->height - 10.75)), <=, 1.0);
+        }
+  }
+
+  gtk_window_destroy (GTK_WINDOW (win));
+  iterate_for (0.2);
+  tsr_test_rmtree (dir);
+}
+
 static void
 test_window_rows (void)
 {
@@ -2283,5 +2534,6 @@ main (int argc, char **argv)
   g_test_add_func ("/app/calib", test_window_calib);
   g_test_add_func ("/app/ngc7023", test_window_ngc7023);
   g_test_add_func ("/app/rows-2000", test_window_rows);
+  g_test_add_func ("/app/post", test_window_post);
   return g_test_run ();
 }

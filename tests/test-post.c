@@ -242,6 +242,174 @@ test_background_errors (void)
   g_assert_error (error, TSR_ERROR, TSR_ERROR_EMPTY);
 }
 
+/* A linear sky gradient (no stars, noise σ 20) with a faint blob (5 ADU peak, σ 40 px) that
+ * the automatic rejection keeps as sky in a coarse grid (4 × 3 boxes of 160 px): the case a
+ * user fixes by excluding the sample on it. */
+#define ED_W 640
+#define ED_H 480
+#define ED_BX 400.0
+#define ED_BY 80.0
+
+static double
+edit_truth (int x, int y)
+{
+  return 100.0 + 20.0 * x / ED_W - 12.0 * y / ED_H;
+}
+
+static TsrImage *
+edit_frame (void)
+{
+  g_autoptr (GRand) rng = g_rand_new_with_seed (1717);
+  TsrImage *img = tsr_image_new (ED_W, ED_H, 1);
+  float *pl = tsr_image_plane (img, 0);
+  for (int y = 0; y < ED_H; y++)
+    for (int x = 0; x < ED_W; x++)
+      {
+        double r2 = ((x - ED_BX) * (x - ED_BX) + (y - ED_BY) * (y - ED_BY)) / (40.0 * 40.0);
+        pl[(gsize) y * ED_W + x] = (float) (edit_truth (x, y) + 5.0 * exp (-0.5 * r2) + 20.0 * gauss_noise (rng));
+      }
+  return img;
+}
+
+/* the model's error at the blob against its mean error (the pedestal is free) */
+static double
+blob_residual (const TsrImage *model)
+{
+  const float *pm = tsr_image_plane (model, 0);
+  double mean = 0;
+  for (int y = 0; y < ED_H; y++)
+    for (int x = 0; x < ED_W; x++)
+      mean += pm[(gsize) y * ED_W + x] - edit_truth (x, y);
+  mean /= (double) ED_W * ED_H;
+  int bx = (int) ED_BX, by = (int) ED_BY;
+  return pm[(gsize) by * ED_W + bx] - edit_truth (bx, by) - mean;
+}
+
+static const TsrBgSample *
+sample_at (GArray *a, double x, double y, guint *index)
+{
+  for (guint i = 0; i < a->len; i++)
+    {
+      const TsrBgSample *s = &g_array_index (a, TsrBgSample, i);
+      if (fabs (x - s->x) <= 0.5 * s->size && fabs (y - s->y) <= 0.5 * s->size)
+        {
+          if (index)
+            *index = i;
+          return s;
+        }
+    }
+  return NULL;
+}
+
+static void
+test_background_edits (void)
+{
+  g_autoptr (TsrImage) img = edit_frame ();
+  TsrPostParams p;
+  tsr_post_params_init (&p);
+  p.bg_degree = 1;
+  p.bg_grid = 4;
+  p.bg_kappa = 10;
+  g_autoptr (GError) error = NULL;
+  TsrBackgroundInfo i0, i1, i2, i3;
+  g_autoptr (TsrImage) m0 = NULL, m1 = NULL, m2 = NULL, m3 = NULL;
+  g_autoptr (GArray) s0 = NULL, s1 = NULL, s2 = NULL, s3 = NULL;
+  g_autoptr (TsrImage) o0 = tsr_background_extract_edited (img, &p, NULL, &i0, &s0, &m0, NULL, &error);
+  g_assert_no_error (error);
+  /* the automatic choice keeps the sample on the blob */
+  const TsrBgSample *on = sample_at (s0, ED_BX, ED_BY, NULL);
+  g_assert_nonnull (on);
+  g_assert_cmpint (on->state, ==, TSR_BG_SAMPLE_USED);
+  g_assert_cmpuint (s0->len, ==, i0.n_samples);
+  double r0 = blob_residual (m0);
+
+  /* excluding it: the model under the blob comes down to the true sky */
+  TsrBgPoint ex = { ED_BX, ED_BY, 0 };
+  TsrBackgroundEdits e1 = { NULL, 0, &ex, 1 };
+  g_autoptr (TsrImage) o1 = tsr_background_extract_edited (img, &p, &e1, &i1, &s1, &m1, NULL, &error);
+  g_assert_no_error (error);
+  double r1 = blob_residual (m1);
+  g_test_message ("model error at the blob: %.3f ADU automatic (%u of %u samples) → %.3f ADU with it excluded", r0,
+                  i0.n_used, i0.n_samples, r1);
+  g_assert_cmpuint (i1.n_excluded, ==, 1);
+  g_assert_cmpuint (i1.n_used, ==, i0.n_used - 1);
+  g_assert_cmpint (sample_at (s1, ED_BX, ED_BY, NULL)->state, ==, TSR_BG_SAMPLE_EXCLUDED);
+  g_assert_cmpfloat (r0, >, 0.1);
+  g_assert_cmpfloat (fabs (r1), <, 0.5 * r0);
+
+  /* an added sample in an empty corner is used, reported, and in the HISTORY */
+  TsrBgPoint add = { 600, 440, 60 };
+  TsrBackgroundEdits e2 = { &add, 1, NULL, 0 };
+  g_autoptr (TsrImage) o2 = tsr_background_extract_edited (img, &p, &e2, &i2, &s2, &m2, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (i2.n_added, ==, 1);
+  g_assert_cmpuint (i2.n_used, ==, i0.n_used + 1);
+  const TsrBgSample *last = &g_array_index (s2, TsrBgSample, s2->len - 1);
+  g_assert_cmpint (last->state, ==, TSR_BG_SAMPLE_ADDED);
+  g_assert_cmpint (last->size, ==, 60);
+  g_assert_cmpfloat (fabs (last->x - 600), <=, 0.5);
+  g_test_message ("added sample level %.2f, truth %.2f", last->level, edit_truth (600, 440));
+  g_assert_cmpfloat (fabs (last->level - edit_truth (600, 440)), <, 1.5);
+  gboolean hist = FALSE;
+  for (guint i = 0; i < tsr_header_n_cards (o2->header); i++)
+    hist |= strstr (tsr_header_card (o2->header, i), "user samples: 1 added, 0 excluded") != NULL;
+  g_assert_true (hist);
+
+  /* an added sample is never rejected: one put on the blob pulls the model up there */
+  TsrBgPoint add_blob = { ED_BX, ED_BY, 40 };
+  TsrBackgroundEdits e3 = { &add_blob, 1, &ex, 1 };
+  g_autoptr (TsrImage) o3 = tsr_background_extract_edited (img, &p, &e3, &i3, &s3, &m3, NULL, &error);
+  g_assert_no_error (error);
+  double r3 = blob_residual (m3);
+  g_test_message ("an added sample on the blob (its own excluded): model error %.3f ADU", r3);
+  g_assert_cmpfloat (r3, >, r1 + 0.05);
+
+  /* invalid edits */
+  TsrBgPoint out_pt = { -20, 100, 0 };
+  TsrBackgroundEdits bad_add = { &out_pt, 1, NULL, 0 }, bad_ex = { NULL, 0, &out_pt, 1 };
+  g_assert_null (tsr_background_extract_edited (img, &p, &bad_add, NULL, NULL, NULL, NULL, &error));
+  g_assert_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG);
+  g_assert_nonnull (strstr (error->message, "outside"));
+  g_clear_error (&error);
+  g_assert_null (tsr_background_extract_edited (img, &p, &bad_ex, NULL, NULL, NULL, NULL, &error));
+  g_assert_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG);
+  g_clear_error (&error);
+  /* every automatic sample but four excluded: too few for a degree-1 model (6) */
+  g_autoptr (GArray) all = g_array_new (FALSE, FALSE, sizeof (TsrBgPoint));
+  for (guint i = 4; i < s0->len; i++)
+    {
+      const TsrBgSample *s = &g_array_index (s0, TsrBgSample, i);
+      TsrBgPoint pt = { s->x, s->y, 0 };
+      g_array_append_val (all, pt);
+    }
+  TsrBackgroundEdits few = { NULL, 0, (const TsrBgPoint *) all->data, all->len };
+  g_assert_cmpuint (all->len + 4, ==, s0->len);
+  g_assert_null (tsr_background_extract_edited (img, &p, &few, NULL, NULL, NULL, NULL, &error));
+  g_assert_error (error, TSR_ERROR, TSR_ERROR_EMPTY);
+  g_assert_nonnull (strstr (error->message, "excluded"));
+  g_test_message ("%s", error->message);
+  g_clear_error (&error);
+
+  /* the sample file format */
+  g_autoptr (GArray) a = g_array_new (FALSE, FALSE, sizeof (TsrBgPoint));
+  g_autoptr (GArray) x = g_array_new (FALSE, FALSE, sizeof (TsrBgPoint));
+  g_assert_true (tsr_background_edits_parse ("# sky\n600, 440,30\n\n-400,80\n 12.5,7\n", a, x, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (a->len, ==, 2);
+  g_assert_cmpuint (x->len, ==, 1);
+  g_assert_cmpint (g_array_index (a, TsrBgPoint, 0).size, ==, 30);
+  g_assert_cmpfloat (g_array_index (a, TsrBgPoint, 1).x, ==, 12.5);
+  g_assert_cmpfloat (g_array_index (x, TsrBgPoint, 0).y, ==, 80);
+  const char *bad[] = { "1,2,3,4\n", "-1,2,30\n", "a,b\n", "5\n", "1,2,2\n", "1,2,\n" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_assert_false (tsr_background_edits_parse (bad[i], a, x, &error));
+      g_assert_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG);
+      g_assert_nonnull (strstr (error->message, "line 1"));
+      g_clear_error (&error);
+    }
+}
+
 #define COL_W 512
 #define COL_H 384
 
@@ -386,6 +554,28 @@ test_post_cli (void)
     g_assert_nonnull (strstr (se, mp));
     g_assert_null (strchr (g_strchomp (se), '\n'));
     g_assert_false (g_file_test (mo, G_FILE_TEST_EXISTS));
+  }
+  {
+    /* user samples from a file: in the output line and the FITS HISTORY; a bad file is refused
+     * naming the line, a point outside the image naming the point */
+    g_autofree char *sf = g_build_filename (dir, "samples.txt", NULL), *bad = g_build_filename (dir, "bad.txt", NULL);
+    g_autofree char *outside = g_build_filename (dir, "outside.txt", NULL), *bs = g_build_filename (dir, "bs.fits", NULL);
+    g_assert_true (g_file_set_contents (sf, "# my sky\n600,440,40\n-470,150\n", -1, NULL));
+    g_assert_true (g_file_set_contents (bad, "600,440\n1;2\n", -1, NULL));
+    g_assert_true (g_file_set_contents (outside, "9000,20\n", -1, NULL));
+    const char *args[] = { "background", in, "-o", bs, "--samples", sf, NULL };
+    g_autofree char *so = NULL, *se = NULL;
+    g_assert_cmpint (tsr_test_run_cli (args, &so, &se), ==, 0);
+    g_assert_nonnull (strstr (so, "1 added, 1 excluded"));
+    g_assert_true (has_history (bs, "user samples: 1 added, 1 excluded"));
+    const char *a2[] = { "background", in, "-o", bs, "--samples", bad, NULL };
+    g_autofree char *so2 = NULL, *se2 = NULL;
+    g_assert_cmpint (tsr_test_run_cli (a2, &so2, &se2), !=, 0);
+    g_assert_nonnull (strstr (se2, "line 2"));
+    const char *a3[] = { "background", in, "-o", bs, "--samples", outside, NULL };
+    g_autofree char *so3 = NULL, *se3 = NULL;
+    g_assert_cmpint (tsr_test_run_cli (a3, &so3, &se3), !=, 0);
+    g_assert_nonnull (strstr (se3, "outside"));
   }
   {
     /* an unknown key is refused */
@@ -543,6 +733,57 @@ test_demosaic_rows (void)
             g_test_message ("%s rectangle %d–%d × %d–%d: %" G_GSIZE_FORMAT " values differ",
                             tsr_demosaic_method_name (method), x0, x1, y0, y1, differ);
           g_assert_cmpuint (differ, ==, 0);
+        }
+    }
+}
+
+/* RCD clears only the ring of its scratch planes: with their insides filled with NaN, a huge
+ * or a negative value first, every output is the same to the bit (a sweep that read a
+ * plane before writing it would show here), on a noisy mosaic with masked samples, odd
+ * sizes and the tiny ones that pad by reflections of reflections. */
+static void
+test_demosaic_rcd_scratch (void)
+{
+  GArray *st;
+  g_autoptr (TsrImage) big = bayer_stars (&st, 0.9, 40, 0, 7);
+  g_array_unref (st);
+  GRand *r = g_rand_new_with_seed (11);
+  for (gsize k = 0; k < tsr_image_npix (big); k++)
+    big->data[k] += (float) g_rand_double_range (r, -3, 3);
+  for (int i = 0; i < 25; i++)
+    big->mask[g_rand_int_range (r, 0, (gint32) tsr_image_npix (big))] = 0;
+  g_rand_free (r);
+  const int sizes[][2] = { { 0, 0 }, { 3, 2 }, { 9, 11 }, { 31, 17 } };
+  const float poison[] = { NAN, 1e30f, -7.0f };
+  for (guint t = 0; t < G_N_ELEMENTS (sizes); t++)
+    {
+      g_autoptr (TsrImage) m = NULL;
+      if (t == 0)
+        m = tsr_image_ref (big);
+      else
+        {
+          m = tsr_image_new (sizes[t][0], sizes[t][1], 1);
+          m->cfa = TSR_CFA_RGGB;
+          for (gsize k = 0; k < tsr_image_npix (m); k++)
+            m->data[k] = (float) ((k * 37) % 11) - 2;
+          m->mask[tsr_image_npix (m) / 2] = 0;
+        }
+      g_autoptr (TsrImage) clean = tsr_demosaic_rcd (m);
+      g_assert_nonnull (clean);
+      gboolean finite = TRUE;
+      for (gsize k = 0; k < 3 * tsr_image_npix (m); k++)
+        finite &= isfinite (clean->data[k]);
+      g_assert_true (finite);
+      for (guint p = 0; p < G_N_ELEMENTS (poison); p++)
+        {
+          tsr_demosaic_rcd_poison_scratch (TRUE, poison[p]);
+          g_autoptr (TsrImage) dirty = tsr_demosaic_rcd (m);
+          g_autoptr (TsrImage) rows = tsr_demosaic_rows (m, TSR_DEMOSAIC_RCD, tsr_demosaic_rcd_level (m), 0, m->height);
+          tsr_demosaic_rcd_poison_scratch (FALSE, 0);
+          g_assert_cmpmem (dirty->data, 3 * tsr_image_npix (m) * sizeof (float), clean->data,
+                           3 * tsr_image_npix (m) * sizeof (float));
+          g_assert_cmpmem (rows->data, 3 * tsr_image_npix (m) * sizeof (float), clean->data,
+                           3 * tsr_image_npix (m) * sizeof (float));
         }
     }
 }
@@ -925,8 +1166,18 @@ test_process_steps (void)
   g_autoptr (TsrSession) s = tsr_test_synth_session (&sp, NULL, "post-process", &dir, NULL);
   g_autofree char *tmp = tsr_test_tmpdir ("post-process-out");
   g_autofree char *out = g_build_filename (tmp, "r.fits", NULL), *json = g_build_filename (tmp, "r.json", NULL);
+  g_autofree char *samples = g_build_filename (tmp, "samples.txt", NULL);
+  g_assert_true (g_file_set_contents (samples, "-240,180\n20,20,16\n", -1, NULL));
+  {
+    /* sample edits without the step they edit are refused at once */
+    const char *a0[] = { "process", dir, "-o", out, "--bg-samples", samples, NULL };
+    g_autofree char *so0 = NULL, *se0 = NULL;
+    g_assert_cmpint (tsr_test_run_cli (a0, &so0, &se0), !=, 0);
+    g_assert_nonnull (strstr (se0, "post.background=true"));
+    g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  }
   const char *args[] = { "process", dir, "-o", out, "--json", json, "--set", "post.background=true", "--set",
-                         "post.colour=true", "--set", "post.colour_min_snr=10", NULL };
+                         "post.colour=true", "--set", "post.colour_min_snr=10", "--bg-samples", samples, NULL };
   g_autofree char *so = NULL, *se = NULL;
   int rc = tsr_test_run_cli (args, &so, &se);
   if (rc != 0)
@@ -934,6 +1185,8 @@ test_process_steps (void)
   g_assert_cmpint (rc, ==, 0);
   g_assert_nonnull (strstr (so, "cosmetic correction"));
   g_assert_nonnull (strstr (so, "background: degree-2"));
+  g_assert_nonnull (strstr (so, "user samples: 1 added, 1 excluded"));
+  g_assert_true (has_history (out, "user samples: 1 added, 1 excluded"));
   g_assert_nonnull (strstr (so, "colour: average of"));
   g_assert_nonnull (strstr (so, "point-source SNR"));
   g_assert_true (has_history (out, "tessera background"));
@@ -966,9 +1219,11 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/post/background-gradient", test_background_gradient);
   g_test_add_func ("/post/background-errors", test_background_errors);
+  g_test_add_func ("/post/background-edits", test_background_edits);
   g_test_add_func ("/post/colour-cast", test_colour_cast);
   g_test_add_func ("/post/cli", test_post_cli);
   g_test_add_func ("/post/demosaic-rcd", test_demosaic_rcd);
+  g_test_add_func ("/post/demosaic-rcd-scratch", test_demosaic_rcd_scratch);
   g_test_add_func ("/post/demosaic-rows", test_demosaic_rows);
   g_test_add_func ("/post/cosmetic-session", test_cosmetic_session);
   g_test_add_func ("/post/process-steps", test_process_steps);

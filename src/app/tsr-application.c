@@ -17,6 +17,8 @@ struct _TsrApplication
   gboolean run;        /* --run: reconstruct as soon as the analysis is done */
   guint overlays;      /* --overlays */
   int map;             /* --overlays: the map (−1: the window's default) */
+  gboolean samples;    /* --overlays samples: the background model's sky samples */
+  char **sets;         /* --set KEY=VALUE */
 };
 
 G_DEFINE_TYPE (TsrApplication, tsr_application, GTK_TYPE_APPLICATION)
@@ -90,6 +92,20 @@ get_window (GApplication *app)
       if (self->map >= 0)
         tsr_window_set_map (TSR_WINDOW (win), self->map);
       tsr_window_set_overlays (TSR_WINDOW (win), self->overlays);
+      if (self->samples)
+        tsr_window_set_sample_overlay (TSR_WINDOW (win), TRUE, FALSE);
+      for (guint i = 0; self->sets && self->sets[i]; i++)
+        {
+          g_auto (GStrv) kv = g_strsplit (self->sets[i], "=", 2);
+          GError *error = NULL;
+          if (!kv[0] || !kv[1])
+            g_printerr (_("tessera: --set wants KEY=VALUE, got '%s'\n"), self->sets[i]);
+          else if (!tsr_window_set_param_text (TSR_WINDOW (win), g_strstrip (kv[0]), g_strstrip (kv[1]), &error))
+            {
+              g_printerr ("tessera: %s\n", error->message);
+              g_error_free (error);
+            }
+        }
     }
   return TSR_WINDOW (win);
 }
@@ -125,12 +141,22 @@ handle_local_options (GApplication *app, GVariantDict *options)
             self->overlays |= TSR_OVERLAY_TILES;
           else if (strcmp (n, "stars") == 0)
             self->overlays |= TSR_OVERLAY_STARS;
+          else if (strcmp (n, "samples") == 0)
+            self->samples = TRUE;
           else if (*n)
             {
-              g_printerr (_("tessera: unknown overlay '%s' (allowed weights, quality, neff, coverage, clusters, tiles, stars)\n"), n);
+              g_printerr (_("tessera: unknown overlay '%s' (allowed weights, quality, neff, coverage, clusters, tiles, stars, "
+                           "samples)\n"), n);
               return 2;
             }
         }
+    }
+  const char **sets = NULL;
+  if (g_variant_dict_lookup (options, "set", "^a&s", &sets))
+    {
+      g_strfreev (self->sets);
+      self->sets = g_strdupv ((char **) sets);
+      g_free (sets);
     }
   return -1;
 }
@@ -152,8 +178,16 @@ tsr_application_open (GApplication *app, GFile **files, int n_files, const char 
 }
 
 static void
+tsr_application_finalize (GObject *object)
+{
+  g_strfreev (TSR_APPLICATION (object)->sets);
+  G_OBJECT_CLASS (tsr_application_parent_class)->finalize (object);
+}
+
+static void
 tsr_application_class_init (TsrApplicationClass *klass)
 {
+  G_OBJECT_CLASS (klass)->finalize = tsr_application_finalize;
   GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
   app_class->startup = tsr_application_startup;
   app_class->activate = tsr_application_activate;
@@ -169,7 +203,9 @@ tsr_application_init (TsrApplication *self)
     { "run", 'r', 0, G_OPTION_ARG_NONE, NULL,
       N_("Run the reconstruction as soon as the analysis of the session is done"), NULL },
     { "overlays", 0, 0, G_OPTION_ARG_STRING, NULL,
-      N_("Overlays to show over the image: a comma-separated list of one map (weights, quality, neff, coverage, clusters), tiles, stars"), N_("LIST") },
+      N_("Overlays to show over the image: a comma-separated list of one map (weights, quality, neff, coverage, clusters), tiles, stars, samples (the background's sky samples)"), N_("LIST") },
+    { "set", 's', 0, G_OPTION_ARG_STRING_ARRAY, NULL,
+      N_("Set a parameter as the panel does, e.g. --set post.background=true (repeatable)"), N_("KEY=VALUE") },
     { "version", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Print the version and exit"), NULL },
     { NULL }
   };

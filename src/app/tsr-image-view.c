@@ -48,7 +48,16 @@ struct _TsrImageView
   double *pt_x, *pt_y, pt_cell;
   gboolean *pt_active;
   gboolean show_points;
+
+  /* background extraction's sky samples (pixels of the image shown) */
+  TsrBgSample *samples;
+  guint n_samples;
+  gboolean show_samples;
+  gboolean pick_mode;
 };
+
+enum { SIGNAL_PICK, N_SIGNALS };
+static guint signals[N_SIGNALS];
 
 enum { PROP_0, PROP_READOUT, N_PROPS };
 static GParamSpec *props[N_PROPS];
@@ -228,6 +237,87 @@ draw_points (TsrImageView *self, cairo_t *cr)
         cairo_line_to (cr, self->pt_x[i], self->pt_y[i] + c);
       }
   cairo_stroke (cr);
+}
+
+/* The colour of a sample state: used green, rejected grey, added cyan, excluded red. */
+static void
+sample_colour (TsrBgSampleState st, double rgb[3])
+{
+  static const double c[4][3] = { { 0.3, 1.0, 0.35 }, { 0.6, 0.6, 0.6 }, { 0.2, 0.85, 1.0 }, { 1.0, 0.3, 0.25 } };
+  memcpy (rgb, c[CLAMP ((int) st, 0, 3)], sizeof c[0]);
+}
+
+static gboolean
+samples_drawn (TsrImageView *self)
+{
+  return self->show_samples && self->n_samples > 0 && self->img && self->geometry_frame < 0;
+}
+
+/* Sample boxes: the image's pixel i is at geometry (i + 0.5)·scale − 0.5. */
+static void
+draw_samples (TsrImageView *self, cairo_t *cr)
+{
+  if (!samples_drawn (self))
+    return;
+  double lw = 1.0 / self->zoom, sc = self->img_scale;
+  for (int st = 0; st < 4; st++)
+    {
+      double rgb[3];
+      sample_colour (st, rgb);
+      cairo_set_source_rgba (cr, rgb[0], rgb[1], rgb[2], st == TSR_BG_SAMPLE_REJECTED ? 0.55 : 0.9);
+      cairo_set_line_width (cr, (st == TSR_BG_SAMPLE_ADDED || st == TSR_BG_SAMPLE_EXCLUDED ? 2.0 : 1.2) * lw);
+      for (guint i = 0; i < self->n_samples; i++)
+        {
+          const TsrBgSample *s = &self->samples[i];
+          if ((int) s->state != st)
+            continue;
+          double h = 0.5 * s->size * sc - 1.5 * lw;
+          double x = (s->x + 0.5) * sc - 0.5, y = (s->y + 0.5) * sc - 0.5;
+          cairo_rectangle (cr, x - h, y - h, 2 * h, 2 * h);
+          if (st == TSR_BG_SAMPLE_EXCLUDED)
+            {
+              cairo_move_to (cr, x - h, y - h);
+              cairo_line_to (cr, x + h, y + h);
+              cairo_move_to (cr, x + h, y - h);
+              cairo_line_to (cr, x - h, y + h);
+            }
+        }
+      cairo_stroke (cr);
+    }
+}
+
+static PangoLayout *legend_layout (TsrImageView *self, const char *text);
+
+/* The legend of the sample colours, bottom left, with the count of each. */
+static void
+draw_samples_legend (TsrImageView *self, cairo_t *cr, int w, int h)
+{
+  if (!samples_drawn (self))
+    return;
+  guint count[4] = { 0 };
+  for (guint i = 0; i < self->n_samples; i++)
+    count[CLAMP ((int) self->samples[i].state, 0, 3)]++;
+  const char *names[4] = { _("sky sample used"), _("rejected (stars, nebulosity)"), _("added by you"),
+                           _("excluded by you") };
+  double y = h - 8 - 4 * 18;
+  cairo_set_source_rgba (cr, 0, 0, 0, 0.6);
+  cairo_rectangle (cr, 4, y - 4, 240, 4 * 18 + 8);
+  cairo_fill (cr);
+  for (int st = 0; st < 4; st++, y += 18)
+    {
+      double rgb[3];
+      sample_colour (st, rgb);
+      cairo_set_source_rgb (cr, rgb[0], rgb[1], rgb[2]);
+      cairo_set_line_width (cr, 2);
+      cairo_rectangle (cr, 10, y + 3, 10, 10);
+      cairo_stroke (cr);
+      g_autofree char *text = g_strdup_printf ("%s: %u", names[st], count[st]);
+      PangoLayout *layout = legend_layout (self, text);
+      cairo_set_source_rgb (cr, 0.92, 0.92, 0.92);
+      cairo_move_to (cr, 28, y);
+      pango_cairo_show_layout (cr, layout);
+      g_object_unref (layout);
+    }
 }
 
 static void
@@ -472,7 +562,9 @@ view_draw_impl (GtkDrawingArea *area, cairo_t *cr, int w, int h)
   cairo_translate (cr, -self->ox, -self->oy);
   draw_overlays (self, cr);
   draw_points (self, cr);
+  draw_samples (self, cr);
   cairo_restore (cr);
+  draw_samples_legend (self, cr, w, h);
   if (self->compare_surface)
     draw_divider (self, cr, w, h);
 
@@ -631,6 +723,17 @@ static void
 on_click (GtkGestureClick *g, int n_press, double x, double y, TsrImageView *self)
 {
   gtk_widget_grab_focus (GTK_WIDGET (self));
+  double ix, iy;
+  guint button = gtk_gesture_single_get_current_button (GTK_GESTURE_SINGLE (g));
+  GdkModifierType mods = gtk_event_controller_get_current_event_state (GTK_EVENT_CONTROLLER (g));
+  if (n_press == 1 && self->pick_mode && tsr_image_view_widget_to_image (self, x, y, &ix, &iy))
+    {
+      g_signal_emit (self, signals[SIGNAL_PICK], 0, ix, iy,
+                     button == GDK_BUTTON_SECONDARY || (mods & GDK_SHIFT_MASK) != 0);
+      return;
+    }
+  if (button != GDK_BUTTON_PRIMARY)
+    return;
   if (n_press == 2)
     tsr_image_view_zoom_fit (self);
 }
@@ -660,6 +763,7 @@ tsr_image_view_finalize (GObject *object)
   g_free (self->label_left);
   g_free (self->label_right);
   tsr_image_view_set_points (self, 0, NULL, NULL, NULL, 0);
+  g_free (self->samples);
   G_OBJECT_CLASS (tsr_image_view_parent_class)->finalize (object);
 }
 
@@ -672,6 +776,9 @@ tsr_image_view_class_init (TsrImageViewClass *klass)
   props[PROP_READOUT] = g_param_spec_string ("readout", NULL, NULL, "",
                                              G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
+  signals[SIGNAL_PICK] = g_signal_new ("pick", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                       G_TYPE_NONE, 3, G_TYPE_DOUBLE, G_TYPE_DOUBLE,
+                                       G_TYPE_BOOLEAN);
 }
 
 static void
@@ -711,6 +818,7 @@ tsr_image_view_init (TsrImageView *self)
   gtk_widget_add_controller (GTK_WIDGET (self), keys);
 
   GtkGesture *click = gtk_gesture_click_new ();
+  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), 0);   /* the right button excludes a sample */
   g_signal_connect (click, "pressed", G_CALLBACK (on_click), self);
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (click));
 }
@@ -1024,4 +1132,50 @@ on_key_pressed (GtkEventControllerKey *c, guint keyval, guint keycode, GdkModifi
     case GDK_KEY_Down: tsr_image_view_pan (self, 0, 0.1); return TRUE;
     default: return FALSE;
     }
+}
+
+void
+tsr_image_view_set_samples (TsrImageView *self, const TsrBgSample *samples, guint n)
+{
+  g_return_if_fail (TSR_IS_IMAGE_VIEW (self));
+  g_clear_pointer (&self->samples, g_free);
+  self->n_samples = samples ? n : 0;
+  if (self->n_samples)
+    self->samples = g_memdup2 (samples, sizeof (TsrBgSample) * n);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+void
+tsr_image_view_set_samples_visible (TsrImageView *self, gboolean visible)
+{
+  g_return_if_fail (TSR_IS_IMAGE_VIEW (self));
+  self->show_samples = visible;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+guint
+tsr_image_view_get_n_samples_drawn (TsrImageView *self)
+{
+  return samples_drawn (self) ? self->n_samples : 0;
+}
+
+void
+tsr_image_view_set_pick_mode (TsrImageView *self, gboolean on)
+{
+  g_return_if_fail (TSR_IS_IMAGE_VIEW (self));
+  self->pick_mode = on;
+  gtk_widget_set_cursor_from_name (GTK_WIDGET (self), on ? "crosshair" : NULL);
+}
+
+gboolean
+tsr_image_view_widget_to_image (TsrImageView *self, double wx, double wy, double *ix, double *iy)
+{
+  if (!self->img)
+    return FALSE;
+  if (self->fit)
+    compute_fit (self, gtk_widget_get_width (GTK_WIDGET (self)), gtk_widget_get_height (GTK_WIDGET (self)));
+  double gx = self->ox + wx / self->zoom, gy = self->oy + wy / self->zoom;
+  *ix = (gx + 0.5) / self->img_scale - 0.5;
+  *iy = (gy + 0.5) / self->img_scale - 0.5;
+  return TRUE;
 }

@@ -53,6 +53,18 @@ void       tsr_image_view_set_points (TsrImageView *self, guint n, const double 
 void       tsr_image_view_set_points_visible (TsrImageView *self, gboolean visible);
 /* The number of points drawn now (0 when hidden or no image is shown). */
 guint      tsr_image_view_get_n_points_drawn (TsrImageView *self);
+/* Sky samples of the background extraction (copied; n = 0 clears), in the pixels of the
+ * image shown: boxes drawn in one colour per state with a legend, while visible. */
+void       tsr_image_view_set_samples (TsrImageView *self, const TsrBgSample *samples, guint n);
+void       tsr_image_view_set_samples_visible (TsrImageView *self, gboolean visible);
+/* The number of sample boxes drawn now (0 when hidden or no image is shown). */
+guint      tsr_image_view_get_n_samples_drawn (TsrImageView *self);
+/* Pick mode: a single click on the image emits "pick" (double x, double y: the pixel of the
+ * image shown, may lie outside it; gboolean secondary: the right button or Shift) instead of
+ * only taking the focus. */
+void       tsr_image_view_set_pick_mode (TsrImageView *self, gboolean on);
+/* Widget point (wx, wy) in the pixels of the image shown. */
+gboolean   tsr_image_view_widget_to_image (TsrImageView *self, double wx, double wy, double *ix, double *iy);
 /* The image shown (NULL: none). */
 TsrImage  *tsr_image_view_get_image (TsrImageView *self);
 /* Draw what the view draws at size w × h on cr (tests: where the image and the overlays

@@ -160,6 +160,7 @@ tsr_window_set_reconstruction (TsrWindow *self, TsrReconstruction *r, cairo_surf
   self->recon = r;
   self->result_surface = rs;
   self->mean_surface = ms;
+  tsr_window_post_reset_result (self);
 }
 
 static void

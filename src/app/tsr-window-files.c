@@ -554,6 +554,7 @@ typedef struct
   TsrImage *img;
   TsrExportFormat format;
   gboolean deconvolved;       /* the deconvolved image (the view), not the TBQR result */
+  gboolean corrected;         /* the result after background extraction / colour calibration */
   /* report */
   TsrAnalysis *analysis;
   TsrWeights *weights;
@@ -651,6 +652,9 @@ export_done_impl (GObject *source, GAsyncResult *res, gpointer data)
     msg = g_strdup_printf (_("Wrote the linear deconvolved image as 16-bit TIFF to %s"), e->path);
   else if (e->deconvolved)
     msg = g_strdup_printf (_("Wrote the linear deconvolved image to %s"), e->path);
+  else if (e->corrected)
+    msg = g_strdup_printf (_("Wrote the linear result with background extraction / colour calibration (see its FITS "
+                             "HISTORY) to %s"), e->path);
   else if (e->format == TSR_EXPORT_TIFF16)
     msg = g_strdup_printf (_("Wrote the linear result as 16-bit TIFF to %s"), e->path);
   else
@@ -683,10 +687,15 @@ tsr_window_export (TsrWindow *self, const char *path, TsrExportFormat format)
     }
   else if (self->recon)
     img = self->recon->result;
+  /* the view shows the corrected result: that is what is written */
+  TsrImage *post = tsr_window_get_show (self) == TSR_SHOW_RESULT ? tsr_window_post_shown_result (self, NULL) : NULL;
+  if (post)
+    img = post;
   if (!img)
     return FALSE;
   ExportData *e = g_new0 (ExportData, 1);
   e->deconvolved = deconvolved;
+  e->corrected = post != NULL;
   e->path = g_strdup (path);
   e->img = tsr_image_ref (img);
   e->format = format;
@@ -793,9 +802,16 @@ export_activated (GSimpleAction *action, GVariant *param, gpointer data)
     return;
   /* the name follows the view: the deconvolved image is not the result */
   gboolean dec = tsr_window_get_show (self) == TSR_SHOW_DECONV && self->deconv_img;
-  GtkFileChooserNative *c = new_chooser (self, dec ? _("Export Deconvolved Image") : _("Export Result"),
+  /* … and so does the corrected result: result-bg, result-colour, result-bg-colour */
+  gboolean post = tsr_window_get_show (self) == TSR_SHOW_RESULT && tsr_window_post_shown_result (self, NULL);
+  const char *name = dec ? "deconvolved.fits"
+                     : !post ? "result.fits"
+                     : self->params.post.background && self->params.post.colour ? "result-bg-colour.fits"
+                     : self->params.post.background ? "result-bg.fits" : "result-colour.fits";
+  GtkFileChooserNative *c = new_chooser (self, dec ? _("Export Deconvolved Image")
+                                               : post ? _("Export Corrected Result") : _("Export Result"),
                                          GTK_FILE_CHOOSER_ACTION_SAVE, _("_Export"));
-  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (c), dec ? "deconvolved.fits" : "result.fits");
+  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (c), name);
   const char *ids[G_N_ELEMENTS (export_formats) + 1];
   const char *labels[G_N_ELEMENTS (export_formats) + 1];
   for (guint i = 0; i < G_N_ELEMENTS (export_formats); i++)

@@ -33,6 +33,12 @@ static const ParamGroup param_groups[] = {
   { N_("Clusters"), { "cluster.mode", "cluster.kappa", NULL } },
   { N_("Tiles (measured again on change)"), { "tiles.s", NULL } },
   { N_("Rejection (next run)"), { "reject.mode", "reject.kappa", NULL } },
+  /* Bayer drizzle (docs/tbqr.md): auto drizzles a dithered Bayer session of enough frames */
+  { N_("Drizzle (next run)"), { "drizzle.mode", "drizzle.scale", "drizzle.pixfrac", NULL } },
+  /* docs/post.md: applied to the result at once, the uncorrected result kept */
+  { N_("Background and colour (on the result)"),
+    { "post.background", "post.background_degree", "post.background_grid", "post.background_kappa", "post.colour",
+      "post.colour_min_snr", NULL } },
   { N_("Deconvolution (next deconvolution)"),
     { "deconv.iterations", "deconv.kappa", "deconv.delta", "deconv.relax", "deconv.sr", NULL } },
   { N_("Restoration (next restore)"),
@@ -85,6 +91,15 @@ static const ParamLabel param_labels[] = {
   { "restore.crop", N_("Crop"), N_("px") },
   { "restore.background", N_("Background term"), "" },
   { "restore.blind", N_("Learn the PSFs (blind)"), "" },
+  { "drizzle.mode", N_("Bayer drizzle"), "" },
+  { "drizzle.scale", N_("Drizzle scale"), "×" },
+  { "drizzle.pixfrac", N_("Drop size (pixfrac)"), "" },
+  { "post.background", N_("Background extraction"), "" },
+  { "post.background_degree", N_("Model degree"), "" },
+  { "post.background_grid", N_("Sample grid"), N_("boxes") },
+  { "post.background_kappa", N_("Sample rejection κ"), N_("σ") },
+  { "post.colour", N_("Colour calibration"), "" },
+  { "post.colour_min_snr", N_("Stars from SNR"), "" },
   { "run.threads", N_("Threads"), N_("0 = all cores") },
   { "run.memory_mb", N_("Memory budget"), N_("MiB") },
 };
@@ -146,6 +161,14 @@ param_changed (TsrWindow *self, const char *key)
     }
   else if (g_str_has_prefix (key, "reject."))
     set_note (self, _("Rejection applies to the next run."), FALSE);
+  else if (g_str_has_prefix (key, "drizzle."))
+    set_note (self, _("Drizzle applies to the next run; its status line says whether it drizzled and why."), FALSE);
+  else if (g_str_has_prefix (key, "post."))
+    {
+      set_note (self, self->recon ? _("Applied to the result; turn both steps off to see it as stacked.")
+                                  : _("Applied to the result when a run has finished."), FALSE);
+      tsr_window_post_apply (self);
+    }
   else if (g_str_has_prefix (key, "deconv."))
     set_note (self, _("Deconvolution parameters apply to the next deconvolution."), FALSE);
   else if (g_str_has_prefix (key, "restore."))
@@ -253,6 +276,14 @@ update_dependent_rows (TsrWindow *self)
                       || (t->clusters == TSR_CLUSTER_AUTO && self->weights
                           && (int) self->weights->n_used >= t->cluster_auto_min);
   set_row_sensitive (self, "cluster.kappa", clusters);
+  gboolean bg = self->params.post.background;
+  set_row_sensitive (self, "post.background_degree", bg);
+  set_row_sensitive (self, "post.background_grid", bg);
+  set_row_sensitive (self, "post.background_kappa", bg);
+  set_row_sensitive (self, "post.colour_min_snr", self->params.post.colour);
+  gboolean dz = self->params.tbqr.drizzle != TSR_DRIZZLE_OFF;
+  set_row_sensitive (self, "drizzle.scale", dz);
+  set_row_sensitive (self, "drizzle.pixfrac", dz);
   tsr_window_update_param_units (self);
 }
 
@@ -468,6 +499,8 @@ tsr_window_build_params (TsrWindow *self)
           tsr_param_group_add_row (TSR_PARAM_GROUP (group), pl ? _(pl->label) : spec->key, control,
                                    pl && *pl->unit ? _(pl->unit) : "", tip);
         }
+      if (strcmp (param_groups[g].keys[0], "post.background") == 0)
+        tsr_window_post_add_controls (self, group);
       gtk_box_append (GTK_BOX (self->param_groups), group);
     }
 
@@ -530,4 +563,15 @@ void
 tsr_window_update_param_rows (TsrWindow *self)
 {
   update_dependent_rows (self);
+}
+
+gboolean
+tsr_window_set_param_text (TsrWindow *self, const char *key, const char *value, GError **error)
+{
+  g_return_val_if_fail (TSR_IS_WINDOW (self), FALSE);
+  if (!tsr_project_set (&self->params, key, value, error))
+    return FALSE;
+  tsr_window_sync_params (self);
+  param_changed (self, key);
+  return TRUE;
 }

@@ -147,6 +147,17 @@ struct _TsrWindow
   cairo_surface_t *restore_live_surface, *restore_live_mean_surface;
   guint restore_live_step, restore_snapshots_shown;
 
+  /* background extraction and colour calibration of the result (tsr-window-post.c) */
+  TsrImage *post_img;         /* the corrected result (NULL: none, or both steps off) */
+  cairo_surface_t *post_surface;
+  GArray *bg_samples;         /* TsrBgSample of post_img's background model */
+  GArray *bg_add, *bg_exclude; /* TsrBgPoint: the user's sample edits */
+  int bg_edit_width;          /* the result width they are in the pixels of (0: none yet) */
+  guint post_gen, post_applied;
+  gboolean post_running, post_pending;
+  GCancellable *post_cancellable;
+  GtkWidget *post_show_samples, *post_edit_samples, *post_reset;
+
   /* deconvolution */
   TsrImage *deconv_img;
   cairo_surface_t *deconv_surface;
@@ -262,6 +273,21 @@ void      tsr_window_files_dispose (TsrWindow *self);
 void      tsr_window_files_finalize (TsrWindow *self);
 /* A session finished its analysis: remember it. */
 void      tsr_window_session_opened (TsrWindow *self);
+
+/* tsr-window-post.c */
+void      tsr_window_post_init (TsrWindow *self);
+void      tsr_window_post_dispose (TsrWindow *self);
+void      tsr_window_post_finalize (TsrWindow *self);
+void      tsr_window_post_add_controls (TsrWindow *self, GtkWidget *group);
+/* post.* changed or the samples were edited: apply again (or show the uncorrected result) */
+void      tsr_window_post_apply (TsrWindow *self);
+/* a new reconstruction was set */
+void      tsr_window_post_reset_result (TsrWindow *self);
+/* the corrected result to show instead of the result (NULL: the result itself) */
+TsrImage *tsr_window_post_shown_result (TsrWindow *self, cairo_surface_t **surface);
+gboolean  tsr_window_post_busy (TsrWindow *self);
+/* the view shows another image: the samples only over the corrected result */
+void      tsr_window_post_view_changed (TsrWindow *self);
 
 /* tsr-window-deconv.c */
 void      tsr_window_deconv_init (TsrWindow *self);

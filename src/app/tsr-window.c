@@ -514,9 +514,12 @@ run_done_impl (GObject *source, GAsyncResult *res, gpointer data)
                           g_steal_pointer (&r->mean_surface));
       run_result_free (r);
       const TsrValidation *v = &self->recon->validation;
-      g_autofree char *msg = g_strdup_printf (
+      g_autofree char *msg0 = g_strdup_printf (
         _("Reconstruction done in %.1f s — validation %s: FWHM %.2f vs mean %.2f px, noise ratio %.3f, %u matched stars"),
         secs, v->pass ? _("passed") : _("failed"), v->fwhm_result, v->fwhm_mean, v->noise_ratio, v->n_matched);
+      /* what the CLI says about drizzle: drizzled or demosaiced, and why */
+      g_autofree char *msg = self->recon->drizzle_note ? g_strdup_printf ("%s — %s", msg0, self->recon->drizzle_note)
+                                                       : g_strdup (msg0);
       tsr_window_set_status (self, msg);
       gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_RESULT);
       show_current (self);
@@ -826,10 +829,22 @@ show_current (TsrWindow *self)
       tsr_window_stretch_shown (self, tsr_image_view_get_image (self->view), NULL);
       return;
     }
-  if (mode == SHOW_RESULT && self->recon && self->result_surface)
-    tsr_image_view_set_image (self->view, self->recon->result, self->result_surface, -1);
+  /* a drizzled result (drizzle.scale 2) is twice the analysis grid: shown at the reference
+   * geometry's scale so the tile and map overlays land where they belong */
+  double rscale = self->recon && self->analysis && self->recon->result->width != self->analysis->width
+                    ? (double) self->analysis->width / self->recon->result->width
+                    : 1.0;
+  cairo_surface_t *post_surface = NULL;
+  TsrImage *post = mode == SHOW_RESULT && self->recon ? tsr_window_post_shown_result (self, &post_surface) : NULL;
+  if (post && post_surface)
+    tsr_image_view_set_image_scaled (self->view, post, post_surface, -1, rscale);
+  else if (mode == SHOW_RESULT && self->recon && self->result_surface)
+    tsr_image_view_set_image_scaled (self->view, self->recon->result, self->result_surface, -1, rscale);
   else if (mode == SHOW_MEAN && self->recon && self->mean_surface)
-    tsr_image_view_set_image (self->view, self->recon->mean, self->mean_surface, -1);
+    tsr_image_view_set_image_scaled (self->view, self->recon->mean, self->mean_surface, -1,
+                                     self->analysis && self->recon->mean->width != self->analysis->width
+                                       ? (double) self->analysis->width / self->recon->mean->width
+                                       : 1.0);
   else if (mode == SHOW_FRAME && self->frame_img)
     tsr_image_view_set_image (self->view, self->frame_img, self->frame_surface, self->frame_img_index);
   else if (mode == SHOW_PREVIEW && self->preview_img && self->preview_cache)
@@ -847,6 +862,7 @@ show_current (TsrWindow *self)
                                      self->denoise_geometry_scale);
   else
     tsr_image_view_set_image (self->view, NULL, NULL, -1);
+  tsr_window_post_view_changed (self);
   gtk_widget_set_visible (self->denoise_bar, mode == SHOW_DENOISED && self->denoise_img);
   /* split compare: the result against the mean stack of the same frames */
   gboolean can_split = self->recon && self->mean_surface && self->result_surface
@@ -1043,6 +1059,7 @@ tsr_window_init (TsrWindow *self)
   tsr_window_view_init (self);
   tsr_window_denoise_init (self);
   tsr_window_restore_init (self);
+  tsr_window_post_init (self);
   tsr_window_planetary_init_toolbar (self);
   tsr_window_stretch_init (self);
   tsr_window_build_table (self);
@@ -1086,6 +1103,7 @@ tsr_window_dispose (GObject *object)
       tsr_window_calib_dispose (self);
       tsr_window_view_dispose (self);
       tsr_window_stretch_dispose (self);
+      tsr_window_post_dispose (self);
     }
   G_OBJECT_CLASS (tsr_window_parent_class)->dispose (object);
 }
@@ -1128,6 +1146,7 @@ tsr_window_finalize (GObject *object)
   tsr_window_files_finalize (self);
   tsr_window_planetary_finalize (self);
   tsr_window_calib_finalize (self);
+  tsr_window_post_finalize (self);
   G_OBJECT_CLASS (tsr_window_parent_class)->finalize (object);
 }
 
@@ -1274,7 +1293,7 @@ tsr_window_is_busy (TsrWindow *self)
   return self->job != TSR_JOB_NONE || self->weigh_running || self->weigh_pending || self->loading
          || self->run_workers > 0 || self->analysis_workers > 0 || self->preview_running
          || self->preview_pending || self->export_workers > 0 || self->reanalyse_source != 0
-         || tsr_window_stretch_busy (self)
+         || tsr_window_stretch_busy (self) || tsr_window_post_busy (self)
          || tsr_window_planetary_busy (self);
 }
 

@@ -160,6 +160,26 @@ gboolean    tsr_window_export (TsrWindow *self, const char *path, TsrExportForma
 /* Write the report folder (HTML, figures, diagnostics JSON) in a worker. */
 gboolean    tsr_window_export_report (TsrWindow *self, const char *dir);
 
+/* Background extraction and colour calibration of the result (post.* parameters, set with
+ * tsr_window_set_param): the corrected result shown in place of the result (NULL while
+ * both steps are off or it is being computed) and how many times it was computed. */
+const TsrImage *tsr_window_get_post_result (TsrWindow *self, guint *n_applied);
+/* The sky samples of the background model shown (NULL, n 0 when none). */
+const TsrBgSample *tsr_window_get_bg_samples (TsrWindow *self, guint *n);
+/* A click at pixel (x, y) of the result in the sample-edit mode: on an added sample removes
+ * it, on an excluded one restores it; elsewhere a primary click (exclude FALSE) adds a
+ * sample there, a secondary one (right button, Shift) excludes the automatic sample there.
+ * Extracts again. FALSE when background extraction is off, the point is outside the result
+ * or nothing changed. */
+gboolean    tsr_window_post_pick (TsrWindow *self, double x, double y, gboolean exclude);
+/* Forget the user's sample edits (extracts again when there were any). */
+void        tsr_window_post_reset_samples (TsrWindow *self);
+/* Set a parameter from its text as the panel's control does (the same effect: re-weigh,
+ * next run, apply to the result …); FALSE with error for an unknown key or a bad value. */
+gboolean    tsr_window_set_param_text (TsrWindow *self, const char *key, const char *value, GError **error);
+/* The "Show" and "Edit" toggles of the sky samples. */
+void        tsr_window_set_sample_overlay (TsrWindow *self, gboolean show, gboolean edit);
+
 /* Deconvolution of the session (FALSE when unavailable in this build or busy). */
 gboolean    tsr_window_deconvolve (TsrWindow *self);
 guint       tsr_window_get_deconv_iteration (TsrWindow *self);

@@ -74,4 +74,8 @@ int      cli_calib_apply (TsrSession *s, const TsrRunParams *run);
 
 /* Cosmetic correction from the session (cosmetic.*): find the hot and cold pixels of the
  * lights and install their replacement behind the calibration. Returns 0 or the exit status. */
+/* Read a background sample file (docs/post.md: "x,y[,size]" adds, "-x,y" excludes) into
+ * *add and *exclude (new GArrays of TsrBgPoint); FALSE with the error set. */
+gboolean cli_bg_samples_load (const char *path, GArray **add, GArray **exclude, GError **error);
+
 int      cli_cosmetic_apply (const char *cmd, TsrSession *s, const TsrPostParams *p, guint n_threads);

@@ -7,6 +7,26 @@
 
 typedef enum { POST_BACKGROUND, POST_COLOUR } PostStep;
 
+gboolean
+cli_bg_samples_load (const char *path, GArray **add, GArray **exclude, GError **error)
+{
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents (path, &text, NULL, error))
+    return FALSE;
+  g_autoptr (GArray) a = g_array_new (FALSE, FALSE, sizeof (TsrBgPoint));
+  g_autoptr (GArray) x = g_array_new (FALSE, FALSE, sizeof (TsrBgPoint));
+  GError *e = NULL;
+  if (!tsr_background_edits_parse (text, a, x, &e))
+    {
+      g_set_error (error, e->domain, e->code, "%s: %s", path, e->message);
+      g_error_free (e);
+      return FALSE;
+    }
+  *add = g_steal_pointer (&a);
+  *exclude = g_steal_pointer (&x);
+  return TRUE;
+}
+
 static char *
 post_params_help (const char *prefix)
 {
@@ -30,11 +50,14 @@ static int
 post_run (int argc, char **argv, PostStep step)
 {
   const char *cmd = step == POST_BACKGROUND ? "background" : "colour";
-  char *out = NULL, *model = NULL;
+  char *out = NULL, *model = NULL, *samples = NULL;
   char **sets = NULL;
   GOptionEntry bg_entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Result (float32 FITS)"), N_("OUT.fits") },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("Also write the background model (float32 FITS)"), N_("FILE") },
+    { "samples", 0, 0, G_OPTION_ARG_FILENAME, &samples,
+      N_("Edit the sky samples: a file with 'x,y[,size]' (add a box) or '-x,y' (exclude the automatic box there) per line"),
+      N_("FILE") },
     { "set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets, N_("Set a parameter, e.g. --set post.background_degree=3"),
       N_("KEY=VALUE") },
     { NULL }
@@ -54,7 +77,7 @@ post_run (int argc, char **argv, PostStep step)
   int status = 0;
   if (!cli_parse (ctx, &argc, &argv, &status))
     return status;
-  g_autofree char *out_o = out, *model_o = model;
+  g_autofree char *out_o = out, *model_o = model, *samples_o = samples;
   g_auto (GStrv) sets_o = sets;
   if (argc != 2)
     return cli_fail_msg (_("%s: name exactly one input image (see --help)"), cmd);
@@ -98,7 +121,15 @@ post_run (int argc, char **argv, PostStep step)
   TsrBackgroundInfo bi;
   TsrColourInfo ci;
   if (step == POST_BACKGROUND)
-    res = tsr_background_extract (in, &p, &bi, model ? &mod : NULL, cli_cancellable (), &error);
+    {
+      g_autoptr (GArray) add = NULL, excl = NULL;
+      if (samples && !cli_bg_samples_load (samples, &add, &excl, &error))
+        return cli_fail (error);
+      TsrBackgroundEdits ed = { add ? (const TsrBgPoint *) add->data : NULL, add ? add->len : 0,
+                                excl ? (const TsrBgPoint *) excl->data : NULL, excl ? excl->len : 0 };
+      res = tsr_background_extract_edited (in, &p, samples ? &ed : NULL, &bi, NULL, model ? &mod : NULL,
+                                           cli_cancellable (), &error);
+    }
   else
     res = tsr_colour_calibrate (in, &p, &ci, cli_cancellable (), &error);
   if (!res)
@@ -119,9 +150,13 @@ post_run (int argc, char **argv, PostStep step)
       return cli_fail (error);
     }
   if (step == POST_BACKGROUND)
-    printf (_("background: degree-%d model on %u of %u sky samples; gradient removed (model range %.4g %.4g %.4g) → %s\n"),
-            bi.degree, bi.n_used, bi.n_samples, bi.range[0], in->channels > 1 ? bi.range[1] : 0.0,
-            in->channels > 2 ? bi.range[2] : 0.0, out);
+    {
+      printf (_("background: degree-%d model on %u of %u sky samples; gradient removed (model range %.4g %.4g %.4g) → %s\n"),
+              bi.degree, bi.n_used, bi.n_samples, bi.range[0], in->channels > 1 ? bi.range[1] : 0.0,
+              in->channels > 2 ? bi.range[2] : 0.0, out);
+      if (samples)
+        printf (_("background: user samples: %u added, %u excluded\n"), bi.n_added, bi.n_excluded);
+    }
   else
     printf (_("colour: sky %.4g %.4g %.4g → %.4g; average of %u stars R/G %.4f B/G %.4f → scales R %.4f B %.4f → %s\n"),
             ci.sky[0], ci.sky[1], ci.sky[2], ci.sky[1], ci.n_stars, ci.ratio[0], ci.ratio[2], ci.scale[0],

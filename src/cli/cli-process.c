@@ -28,7 +28,7 @@ params_help (void)
 int
 cli_process (int argc, char **argv)
 {
-  char *out = NULL, *config = NULL, *mean_out = NULL, *report = NULL, *json = NULL;
+  char *out = NULL, *config = NULL, *mean_out = NULL, *report = NULL, *json = NULL, *bg_samples = NULL;
   char **sets = NULL;
   gboolean recursive = FALSE, planetary = FALSE, deep_sky = FALSE;
   GOptionEntry entries[] = {
@@ -38,6 +38,8 @@ cli_process (int argc, char **argv)
     { "mean-stack", 0, 0, G_OPTION_ARG_FILENAME, &mean_out, N_("Also write the plain mean stack of the same frames"), N_("MEAN.fits") },
     { "report", 0, 0, G_OPTION_ARG_FILENAME, &report, N_("Write the report folder (HTML, figures, maps, diagnostics)"), N_("DIR") },
     { "json", 0, 0, G_OPTION_ARG_FILENAME, &json, N_("Write the diagnostics JSON"), N_("DIAG.json") },
+    { "bg-samples", 0, 0, G_OPTION_ARG_FILENAME, &bg_samples,
+      N_("Edit post.background's sky samples: 'x,y[,size]' adds a box, '-x,y' excludes one (one a line)"), N_("FILE") },
     { "recursive", 'r', 0, G_OPTION_ARG_NONE, &recursive, N_("Include subfolders"), NULL },
     { "planetary", 0, 0, G_OPTION_ARG_NONE, &planetary, N_("Use the lunar/planetary path (see 'tessera-cli planetary')"), NULL },
     { "deep-sky", 0, 0, G_OPTION_ARG_NONE, &deep_sky, N_("Use the deep-sky path even for a session that looks starless"), NULL },
@@ -52,6 +54,7 @@ cli_process (int argc, char **argv)
   if (!cli_parse (ctx, &argc, &argv, &status))
     return status;
   g_autofree char *out_o = out, *config_o = config, *mean_o = mean_out, *report_o = report, *json_o = json;
+  g_autofree char *bg_samples_o = bg_samples;
   g_auto (GStrv) sets_o = sets;
   if (!out)
     return cli_fail_msg (_("process: the output file is missing (-o OUT.fits)"));
@@ -72,12 +75,18 @@ cli_process (int argc, char **argv)
     }
 
   GError *error = NULL;
+  g_autoptr (GArray) bg_add = NULL, bg_excl = NULL;
+  if (bg_samples && !cli_bg_samples_load (bg_samples, &bg_add, &bg_excl, &error))
+    return cli_fail (error);
   TsrProject p;
   g_autoptr (TsrSession) s = NULL;
   g_auto (TsrFrameChoices) frames = { NULL, NULL };
   int rc = cli_params_and_session ("process", config, sets, argc, argv, recursive, &p, &s, &frames);
   if (rc != 0)
     return rc;
+  if (bg_samples && !p.post.background)
+    return cli_fail_msg (_("process: --bg-samples edits the background extraction; turn it on with --set "
+                           "post.background=true"));
   if (tsr_session_n_frames (s) < 2)
     return cli_fail_msg (_("process: %s: a session needs at least two frames (it has one)"),
                          tsr_session_frame (s, 0)->path);
@@ -179,7 +188,10 @@ cli_process (int argc, char **argv)
   if (p.post.background)
     {
       TsrBackgroundInfo bi;
-      TsrImage *bg = tsr_background_extract (r->result, &p.post, &bi, NULL, cli_cancellable (), &error);
+      TsrBackgroundEdits ed = { bg_add ? (const TsrBgPoint *) bg_add->data : NULL, bg_add ? bg_add->len : 0,
+                                bg_excl ? (const TsrBgPoint *) bg_excl->data : NULL, bg_excl ? bg_excl->len : 0 };
+      TsrImage *bg = tsr_background_extract_edited (r->result, &p.post, bg_samples ? &ed : NULL, &bi, NULL, NULL,
+                                                    cli_cancellable (), &error);
       if (!bg)
         {
           tsr_reconstruction_free (r);
@@ -189,6 +201,8 @@ cli_process (int argc, char **argv)
       r->result = bg;
       printf (_("background: degree-%d model on %u of %u sky samples removed (model range %.4g)\n"), bi.degree,
               bi.n_used, bi.n_samples, bi.range[MIN (1, r->result->channels - 1)]);
+      if (bg_samples)
+        printf (_("background: user samples: %u added, %u excluded\n"), bi.n_added, bi.n_excluded);
     }
   if (p.post.colour)
     {

@@ -22,6 +22,7 @@ struct _TsrConvPlan
   gsize nreal, ncomplex;
   int rf, r;
   fftwf_plan fwd, inv;
+  fftwf_plan cfwd;       /* complex forward, in place: two real grids at once (the pair adjoint) */
 };
 
 struct _TsrConvWork
@@ -65,6 +66,11 @@ tsr_conv_plan_new (int max_lw, int max_lh, int rf, int r)
   tsr_fftw_lock ();
   p->fwd = fftwf_plan_dft_r2c_2d (p->nh, p->nw, re, co, FFTW_ESTIMATE);
   p->inv = fftwf_plan_dft_c2r_2d (p->nh, p->nw, co, re, FFTW_ESTIMATE);
+  {
+    fftwf_complex *z = fftwf_alloc_complex (p->nreal);
+    p->cfwd = fftwf_plan_dft_2d (p->nh, p->nw, z, z, FFTW_FORWARD, FFTW_ESTIMATE);
+    fftwf_free (z);
+  }
   tsr_fftw_unlock ();
   fftwf_free (re);
   fftwf_free (co);
@@ -79,6 +85,7 @@ tsr_conv_plan_free (TsrConvPlan *p)
   tsr_fftw_lock ();
   fftwf_destroy_plan (p->fwd);
   fftwf_destroy_plan (p->inv);
+  fftwf_destroy_plan (p->cfwd);
   tsr_fftw_unlock ();
   g_free (p);
 }
@@ -412,6 +419,80 @@ tsr_conv_adjoint_accumulate2_grid (TsrConvWork *w, const float *kspec, float *g1
   w->n_fft += 2;
   accumulate2_conj ((const fftwf_complex *) kspec, w->spec, w->spec2, (fftwf_complex *) acc1, (fftwf_complex *) acc2,
                     p->ncomplex, (float) weight);
+}
+
+float *
+tsr_conv_cgrid_new (const TsrConvPlan *plan)
+{
+  return (float *) fftwf_alloc_complex (plan->nreal);
+}
+
+/* one row of bins of the pair adjoint from the complex spectrum Z of g1 + i g2: G1[k] = (Z[k] +
+ * conj Z[−k]) / 2 and G2[k] = (Z[k] − conj Z[−k]) / 2i (g1, g2 real), then A1 += wt conj(K) G1,
+ * A2 += wt conj(K) G2 (the ½ in wt). zr: row ky of Z; zm: row −ky of Z with its bins already in the
+ * order of zr's (zm[kx] = Z[−ky][−kx]), so that the loop vectorises; kx < n */
+static TSR_SPEC_CLONES void
+accumulate2_conj_split (const fftwf_complex *restrict K, const fftwf_complex *restrict zr,
+                        const fftwf_complex *restrict zm, fftwf_complex *restrict A1, fftwf_complex *restrict A2,
+                        int n, float wt)
+{
+  for (int kx = 0; kx < n; kx++)
+    {
+      float p = zr[kx][0], q = zr[kx][1], u = zm[kx][0], v = zm[kx][1];
+      float c = K[kx][0], d = -K[kx][1];
+      float a = p + u, b = q - v;
+      A1[kx][0] += wt * (a * c - b * d);
+      A1[kx][1] += wt * (a * d + b * c);
+      a = q + v;
+      b = u - p;
+      A2[kx][0] += wt * (a * c - b * d);
+      A2[kx][1] += wt * (a * d + b * c);
+    }
+}
+
+/* m[kx] = z[−kx mod nw] for kx < n */
+static void
+mirror_row (const fftwf_complex *restrict z, int nw, fftwf_complex *restrict m, int n)
+{
+  m[0][0] = z[0][0];
+  m[0][1] = z[0][1];
+  for (int kx = 1; kx < n; kx++)
+    {
+      m[kx][0] = z[nw - kx][0];
+      m[kx][1] = z[nw - kx][1];
+    }
+}
+
+void
+tsr_conv_adjoint_accumulate2_cgrid (TsrConvWork *w, const float *kspec, float *z, double weight, float *acc1,
+                                    float *acc2)
+{
+  const TsrConvPlan *p = w->plan;
+  fftwf_complex *Z = (fftwf_complex *) z;
+  fftwf_execute_dft (p->cfwd, Z, Z);
+  w->n_fft++;
+  const fftwf_complex *K = (const fftwf_complex *) kspec;
+  fftwf_complex *A1 = (fftwf_complex *) acc1, *A2 = (fftwf_complex *) acc2;
+  float wt = (float) (0.5 * weight);
+  /* rows ky and −ky together, then both cleared while they are in cache: the grid is left zero
+   * for the next scatter (no pass over it from memory) */
+  for (int ky = 0; ky <= p->nh / 2; ky++)
+    {
+      int my = ky ? p->nh - ky : 0;
+      fftwf_complex *zr = Z + (gsize) ky * p->nw, *zm = Z + (gsize) my * p->nw;
+      gsize o = (gsize) ky * p->ncw, om = (gsize) my * p->ncw;
+      fftwf_complex *mr = (fftwf_complex *) w->real;   /* a row's mirror (2 ncw ≤ nreal floats) */
+      mirror_row (zm, p->nw, mr, p->ncw);
+      accumulate2_conj_split (K + o, zr, mr, A1 + o, A2 + o, p->ncw, wt);
+      if (my != ky)
+        {
+          mirror_row (zr, p->nw, mr, p->ncw);
+          accumulate2_conj_split (K + om, zm, mr, A1 + om, A2 + om, p->ncw, wt);
+        }
+      memset (zr, 0, sizeof (fftwf_complex) * p->nw);
+      if (my != ky)
+        memset (zm, 0, sizeof (fftwf_complex) * p->nw);
+    }
 }
 
 void

@@ -306,9 +306,9 @@ mem_plan (const Job *j, int T, MemPlan *m)
              + (gsize) 3 * m->max_lw * m->max_lh * sizeof (float);            /* x_ext, num, den */
   m->kcache = (gsize) j->nu * j->C * spec;
   m->per_worker = (gsize) (nreal * 4) + spec                                   /* FFT work */
-                  + 2 * spec                                                   /* K, second adjoint spectrum */
+                  + spec                                                       /* K */
                   + (gsize) m->max_lw * m->max_lh * sizeof (float)             /* h∗x */
-                  + (gsize) (2 * nreal * sizeof (float))                       /* 2 scatters (FFT grids) */
+                  + (gsize) (2 * nreal * sizeof (float))                       /* 2 scatters (one complex FFT grid) */
                   + m->max_obs * (3 * sizeof (float) + 1)                      /* y, taps, mask, h∗u sampled */
                   + (MAD_SAMPLES + 1) * sizeof (float)                         /* the MAD's samples */
                   + (gsize) j->W * 5 * sizeof (float);                         /* one row's model */
@@ -334,9 +334,10 @@ typedef struct
 {
   TsrConvWork *work;
   float *K;                 /* the frame's kernel spectrum when the cache is off */
-  float *cv, *s1, *s2;      /* h∗x on the tile's valid region, and the two scatters */
-  int sdw, sdh;              /* the scatters' region written since they were last cleared */
-  gboolean sfull;           /* the scatters were used as plain buffers: clear them whole */
+  float *cv;                /* h∗x on the tile's valid region */
+  float *sz;                /* the two scatters interleaved: a complex FFT grid (s1 + i s2) */
+  float *s1;                /* sz as a plain buffer (process_item) */
+  gboolean sdirty;          /* sz not all zero (new, or used as a plain buffer) */
   float *y;                 /* staged pixels */
   guint32 *tap;             /* their packed positions (tsr_deconv_tap_axis) */
   float *z;                 /* every stride-th residual z, for the MAD (selected in place) */
@@ -389,11 +390,12 @@ worker_new (const Job *j)
   w->K = j->kcache ? NULL : tsr_conv_spectrum_new (j->plan);
   gsize no = MAX (j->max_obs, (gsize) 1);
   w->cv = g_new (float, nl);
-  /* the two scatters are FFT grids: the back-projection scatters straight into them at offset
-   * (rf, rf), no copy into the FFT buffer (they also serve as plain nl buffers, nreal ≥ nl) */
-  w->s1 = tsr_conv_grid_new (j->plan);
-  w->s2 = tsr_conv_grid_new (j->plan);
-  w->sfull = TRUE;
+  /* the two scatters are one complex FFT grid, s1 in the real and s2 in the imaginary parts: the
+   * back-projection scatters straight into it at offset (rf, rf), and one complex FFT in place
+   * gives both spectra (it also serves as a plain nl buffer, 2 nreal ≥ nl) */
+  w->sz = tsr_conv_cgrid_new (j->plan);
+  w->s1 = w->sz;
+  w->sdirty = TRUE;
   w->y = g_new (float, no);
   w->tap = g_new (guint32, no);
   w->z = g_new (float, MAD_SAMPLES + 1);
@@ -416,8 +418,7 @@ worker_free (Worker *w)
   tsr_conv_work_free (w->work);
   tsr_conv_spectrum_free (w->K);
   g_free (w->cv);
-  tsr_conv_grid_free (w->s1);
-  tsr_conv_grid_free (w->s2);
+  tsr_conv_grid_free (w->sz);
   g_free (w->y);
   g_free (w->tap);
   g_free (w->z);
@@ -615,7 +616,7 @@ typedef struct
   int r;               /* fine pixels per frame pixel */
   int rq0;             /* fine column of the row's pixel 0 minus the cubic's first tap, + 3 */
   int iyr;             /* fine row of the row's taps − 3 */
-  float *s1, *s2;      /* the scatter grids, row stride gw */
+  float *sz;           /* the scatter grids interleaved (s1, s2 of a cell side by side), row stride gw cells */
   int gw, rf;
 } RowGeom;
 
@@ -660,12 +661,14 @@ scatter_row_v4 (const RowGeom *g, const guint8 *restrict mrow, const gint32 *res
         if (!mrow[x])
           continue;
         V4 wxv = keys_table[ktr[x] & 0xffff], wy = keys_table[ktr[x] >> 16];
-        float *restrict q1 = g->s1 + bir[x], *restrict q2 = g->s2 + bir[x];
+        float *restrict q = g->sz + 2 * (gsize) bir[x];
         V4 w1 = wxv * a1[x], w2 = wxv * a2[x];
-        for (int b = 0; b < 4; b++, q1 += gw, q2 += gw)
+        /* the window's row interleaved: (w1₀ w2₀ w1₁ w2₁) (w1₂ w2₂ w1₃ w2₃) */
+        V4 lo = __builtin_shuffle (w1, w2, (V4i) { 0, 4, 1, 5 }), hi = __builtin_shuffle (w1, w2, (V4i) { 2, 6, 3, 7 });
+        for (int b = 0; b < 4; b++, q += 2 * gw)
           {
-            v4_store (q1, v4_load (q1) + w1 * wy[b]);
-            v4_store (q2, v4_load (q2) + w2 * wy[b]);
+            v4_store (q, v4_load (q) + lo * wy[b]);
+            v4_store (q + 4, v4_load (q + 4) + hi * wy[b]);
           }
       }
 }
@@ -683,9 +686,8 @@ v8_pair (const float *lo, const float *hi)
 /* pixels a (low half) and b (high half): the four rows' weighted sum times wx, the same
  * operations as pixel_sample before its horizontal sum */
 static inline TSR_AVX2 __m256
-gather_pair (const RowGeom *g, int xa, guint32 ta, int xb, guint32 tb)
+gather_pair (const RowGeom *g, const float *ca, guint32 ta, const float *cb, guint32 tb)
 {
-  const float *ca = row_tap (g, xa, ta), *cb = row_tap (g, xb, tb);
   const int vw = g->vw;
   __m256 wy = v8_pair ((const float *) &keys_table[(ta >> 16) & 0x1fff], (const float *) &keys_table[(tb >> 16) & 0x1fff]);
   __m256 wx = v8_pair ((const float *) &keys_table[ta & 0x1fff], (const float *) &keys_table[tb & 0x1fff]);
@@ -700,6 +702,8 @@ static TSR_AVX2 void
 gather_row_avx2 (const RowGeom *g, const guint8 *restrict mrow, const guint32 *restrict trow, float *restrict arow,
                  int ow)
 {
+  const __m128i rv = _mm_set1_epi32 (g->r), q0 = _mm_set1_epi32 (g->rq0 - 3), seven = _mm_set1_epi32 (7),
+                vwv = _mm_set1_epi32 (g->vw);
   int x = 0;
   for (; x + 4 <= ow; x += 4)
     {
@@ -709,8 +713,16 @@ gather_row_avx2 (const RowGeom *g, const guint8 *restrict mrow, const guint32 *r
             gather_one (g, mrow, trow, arow, x + i);
           continue;
         }
-      __m256 p = gather_pair (g, x, trow[x], x + 1, trow[x + 1]);
-      __m256 q = gather_pair (g, x + 2, trow[x + 2], x + 3, trow[x + 3]);
+      /* the four windows' offsets (row_tap) four at a time */
+      __m128i tp = _mm_loadu_si128 ((const __m128i *) (trow + x));
+      __m128i ix = _mm_add_epi32 (_mm_mullo_epi32 (_mm_add_epi32 (_mm_set1_epi32 (x), _mm_setr_epi32 (0, 1, 2, 3)), rv),
+                                  _mm_add_epi32 (q0, _mm_and_si128 (_mm_srli_epi32 (tp, 13), seven)));
+      __m128i iy = _mm_add_epi32 (_mm_set1_epi32 (g->iyr), _mm_srli_epi32 (tp, 29));
+      __m128i of = _mm_add_epi32 (_mm_mullo_epi32 (iy, vwv), ix);
+      __m256 p = gather_pair (g, g->cv + (guint32) _mm_extract_epi32 (of, 0), trow[x], g->cv + (guint32) _mm_extract_epi32 (of, 1),
+                              trow[x + 1]);
+      __m256 q = gather_pair (g, g->cv + (guint32) _mm_extract_epi32 (of, 2), trow[x + 2],
+                              g->cv + (guint32) _mm_extract_epi32 (of, 3), trow[x + 3]);
       /* (r0 + r1) + (r2 + r3) in each half: lanes x, x + 2 (low), x + 1, x + 3 (high) */
       __m256 h = _mm256_hadd_ps (p, q);
       h = _mm256_hadd_ps (h, h);
@@ -725,33 +737,22 @@ scatter_row_avx2 (const RowGeom *g, const guint8 *restrict mrow, const gint32 *r
                   const guint32 *restrict ktr, const float *restrict a1, const float *restrict a2, int ow)
 {
   const int gw = g->gw;
-  const __m256i i01 = _mm256_setr_epi32 (0, 0, 0, 0, 1, 1, 1, 1), i23 = _mm256_setr_epi32 (2, 2, 2, 2, 3, 3, 3, 3);
   for (int x0 = 0; x0 < 4; x0++)
     for (int x = x0; x < ow; x += 4)
       {
         if (!mrow[x])
           continue;
         __m128 wx = _mm_loadu_ps ((const float *) &keys_table[ktr[x] & 0xffff]);
-        __m256 wy = _mm256_castps128_ps256 (_mm_loadu_ps ((const float *) &keys_table[ktr[x] >> 16]));
-        /* rows 0, 1 and rows 2, 3 of the 4 × 4 window in one vector each */
-        __m256 y01 = _mm256_permutevar8x32_ps (wy, i01), y23 = _mm256_permutevar8x32_ps (wy, i23);
+        __m128 wy = _mm_loadu_ps ((const float *) &keys_table[ktr[x] >> 16]);
         __m128 w1h = _mm_mul_ps (wx, _mm_set1_ps (a1[x])), w2h = _mm_mul_ps (wx, _mm_set1_ps (a2[x]));
-        __m256 w1 = _mm256_insertf128_ps (_mm256_castps128_ps256 (w1h), w1h, 1);
-        __m256 w2 = _mm256_insertf128_ps (_mm256_castps128_ps256 (w2h), w2h, 1);
-        float *q1 = g->s1 + bir[x], *q2 = g->s2 + bir[x];
-        __m256 v;
-        v = _mm256_add_ps (v8_pair (q1, q1 + gw), _mm256_mul_ps (w1, y01));
-        _mm_storeu_ps (q1, _mm256_castps256_ps128 (v));
-        _mm_storeu_ps (q1 + gw, _mm256_extractf128_ps (v, 1));
-        v = _mm256_add_ps (v8_pair (q2, q2 + gw), _mm256_mul_ps (w2, y01));
-        _mm_storeu_ps (q2, _mm256_castps256_ps128 (v));
-        _mm_storeu_ps (q2 + gw, _mm256_extractf128_ps (v, 1));
-        v = _mm256_add_ps (v8_pair (q1 + 2 * gw, q1 + 3 * gw), _mm256_mul_ps (w1, y23));
-        _mm_storeu_ps (q1 + 2 * gw, _mm256_castps256_ps128 (v));
-        _mm_storeu_ps (q1 + 3 * gw, _mm256_extractf128_ps (v, 1));
-        v = _mm256_add_ps (v8_pair (q2 + 2 * gw, q2 + 3 * gw), _mm256_mul_ps (w2, y23));
-        _mm_storeu_ps (q2 + 2 * gw, _mm256_castps256_ps128 (v));
-        _mm_storeu_ps (q2 + 3 * gw, _mm256_extractf128_ps (v, 1));
+        /* the window's row interleaved, (w1₀ w2₀ w1₁ w2₁ w1₂ w2₂ w1₃ w2₃): one 8-float vector per row */
+        __m256 wv = _mm256_insertf128_ps (_mm256_castps128_ps256 (_mm_unpacklo_ps (w1h, w2h)), _mm_unpackhi_ps (w1h, w2h), 1);
+        float *q = g->sz + 2 * (gsize) bir[x];
+        const int gs = 2 * gw;
+        _mm256_storeu_ps (q, _mm256_add_ps (_mm256_loadu_ps (q), _mm256_mul_ps (wv, _mm256_set1_ps (wy[0]))));
+        _mm256_storeu_ps (q + gs, _mm256_add_ps (_mm256_loadu_ps (q + gs), _mm256_mul_ps (wv, _mm256_set1_ps (wy[1]))));
+        _mm256_storeu_ps (q + 2 * gs, _mm256_add_ps (_mm256_loadu_ps (q + 2 * gs), _mm256_mul_ps (wv, _mm256_set1_ps (wy[2]))));
+        _mm256_storeu_ps (q + 3 * gs, _mm256_add_ps (_mm256_loadu_ps (q + 3 * gs), _mm256_mul_ps (wv, _mm256_set1_ps (wy[3]))));
       }
 }
 #endif
@@ -908,8 +909,8 @@ tsr_deconv_row_kernels_run (gboolean avx2, const float *cv, int vw, int vh, cons
       return FALSE;
 #endif
     }
-  RowGeom g = { .cv = cv, .vw = vw, .r = 1, .rq0 = 2, .s1 = grid, .s2 = grid + (gsize) vw * vh, .gw = vw, .rf = 0 };
-  memset (grid, 0, sizeof (float) * 2 * vw * vh);
+  float *sz = g_new0 (float, 2 * (gsize) vw * vh);
+  RowGeom g = { .cv = cv, .vw = vw, .r = 1, .rq0 = 2, .sz = sz, .gw = vw, .rf = 0 };
   gint32 *bir = g_new (gint32, ow);
   guint32 *ktr = g_new (guint32, ow);
   for (int y = 0; y < nrows; y++)
@@ -925,6 +926,13 @@ tsr_deconv_row_kernels_run (gboolean avx2, const float *cv, int vw, int vh, cons
         }
       sf (&g, mask + (gsize) y * ow, bir, ktr, a1 + (gsize) y * ow, a2 + (gsize) y * ow, ow);
     }
+  /* the interleaved grid as s1 then s2 */
+  for (gsize i = 0; i < (gsize) vw * vh; i++)
+    {
+      grid[i] = sz[2 * i];
+      grid[(gsize) vw * vh + i] = sz[2 * i + 1];
+    }
+  g_free (sz);
   g_free (bir);
   g_free (ktr);
   return TRUE;
@@ -1023,7 +1031,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
    * the rows after them weight, clip and back-project each pixel. Invalid pixels of a row
    * with valid ones read 0; rows without valid pixels are not touched (nor read). */
   float *restrict facc = w->acc;
-  RowGeom g = { .cv = cv, .vw = vw, .r = r, .rq0 = r * t->qx0 + oxi, .s1 = w->s1, .s2 = w->s2, .gw = j->grid_w,
+  RowGeom g = { .cv = cv, .vw = vw, .r = r, .rq0 = r * t->qx0 + oxi, .sz = w->sz, .gw = j->grid_w,
                 .rf = j->rf };
   for (int y = 0; y < oh; y++)
     if (w->rowv[y])
@@ -1077,29 +1085,13 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
     }
   const float dl = (float) delta, dl2 = dl * dl;
   const gboolean huber = j->huber;
-  /* clear the scatter grids only where samples landed since the last clear: this tile's valid
-   * region at offset (rf, rf), or an earlier tile's if larger; whole grids after they served
-   * as plain buffers (process_item) */
-  {
-    int vh = lh - 2 * rf;
-    if (w->sfull)
-      {
-        memset (w->s1, 0, sizeof (float) * j->grid_n);
-        memset (w->s2, 0, sizeof (float) * j->grid_n);
-        w->sfull = FALSE;
-      }
-    else
-      {
-        int cw = MAX (vw, w->sdw), ch = MAX (vh, w->sdh);
-        for (int y = 0; y < ch; y++)
-          {
-            memset (w->s1 + (gsize) (y + rf) * gw + rf, 0, sizeof (float) * cw);
-            memset (w->s2 + (gsize) (y + rf) * gw + rf, 0, sizeof (float) * cw);
-          }
-      }
-    w->sdw = vw;
-    w->sdh = vh;
-  }
+  /* the scatter grid is zero after each frame's adjoint (tsr_conv_adjoint_accumulate2_cgrid);
+   * cleared here only when new or after it served as a plain buffer */
+  if (w->sdirty)
+    {
+      memset (w->sz, 0, 2 * sizeof (float) * j->grid_n);
+      w->sdirty = FALSE;
+    }
   /* the scale fit's sums only in the iterations that refit the scales */
   double *ssum = sh->is->scale_sums && j->scale_fit_now ? sh->is->scale_sums + 2 * u : NULL;
   double ss0 = 0, ss1 = 0;
@@ -1143,7 +1135,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
       ssum[0] += ss0;
       ssum[1] += ss1;
     }
-  tsr_conv_adjoint_accumulate2_grid (w->work, K, w->s1, w->s2, s, NUM, DEN);
+  tsr_conv_adjoint_accumulate2_cgrid (w->work, K, w->sz, s, NUM, DEN);
   return 1;
 }
 
@@ -1263,7 +1255,7 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
     {
       tsr_conv_forward_spec (w->work, sh->X, j->gspec, lw, lh, w->cv);
       tsr_conv_forward_spec (w->work, sh->X, j->g2spec, lw, lh, w->s1);
-      w->sfull = TRUE;
+      w->sdirty = TRUE;
     }
   /* pixels the data barely reach (the padding's far edge sees only the PSFs' outer tails): there
    * num and den are both at the float FFTs' round-off level, so their ratio is noise that the

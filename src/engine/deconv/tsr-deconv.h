@@ -54,6 +54,14 @@ void         tsr_conv_grid_free (float *grid);
  * FFT buffer); the same result bit for bit */
 void         tsr_conv_adjoint_accumulate2_grid (TsrConvWork *w, const float *kspec, float *g1, float *g2,
                                                 double weight, float *acc1, float *acc2);
+/* The pair adjoint from one complex grid: g1 in the real parts, g2 in the imaginary parts
+ * (interleaved, nw × nh complex, FFTW-aligned: tsr_conv_cgrid_new; valid region at (rf, rf), the
+ * rest zero), by one complex FFT in place instead of two real ones (g1, g2 are real, so their
+ * spectra follow from Z[k] and Z[−k]). Leaves the grid all zero. The same sums as
+ * tsr_conv_adjoint_accumulate2_grid up to float rounding. Plans with r = 1 only. */
+float       *tsr_conv_cgrid_new (const TsrConvPlan *plan);
+void         tsr_conv_adjoint_accumulate2_cgrid (TsrConvWork *w, const float *kspec, float *z, double weight,
+                                                 float *acc1, float *acc2);
 
 /* Spectrum of a PSF on the fine grid (psf->radius ≤ rf). */
 void  tsr_conv_kernel_spectrum (TsrConvWork *w, const TsrPsf *psf, float *spec);

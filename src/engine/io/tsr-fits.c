@@ -1160,7 +1160,10 @@ read_rows (const char *path, int y0, int y1, gboolean whole, GError **error)
                    _("%s: rows %d…%d requested from an image of height %d"), base, y0, y1, h);
       return NULL;
     }
-  TsrImage *img = tsr_image_new (w, y1 - y0, channels);
+  /* not cleared: cfitsio writes every sample of the rows (or the read fails and the image is
+   * dropped); 8 MB cleared per 1080 × 1920 read for nothing (and, where cfitsio is not
+   * reentrant, under the lock that serialises the workers' reads) */
+  TsrImage *img = tsr_image_new_uninit (w, y1 - y0, channels);
   if (!img)
     {
       close_image (&of);
@@ -1170,6 +1173,7 @@ read_rows (const char *path, int y0, int y1, gboolean whole, GError **error)
                    base, w, h, channels);
       return NULL;
     }
+  memset (img->mask, 1, tsr_image_npix (img));
   tsr_header_free (img->header);
   img->header = read_header (&of);
   if (!tsr_fits_check_keywords (path, img->header, error))

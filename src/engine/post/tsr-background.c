@@ -136,9 +136,99 @@ poly_eval (const double *coef, int degree, double u, double v)
   return s;
 }
 
+/* The sky level of the box [x0,x1)×[y0,y1) per channel (z[0..nc-1]) and of the luminance
+ * (z[3]), with the luminance's standard error; FALSE when fewer than half its pixels (or
+ * fewer than 8) are valid. */
+static gboolean
+measure_box (const TsrImage *img, int x0, int y0, int x1, int y1, double *z, double *err)
+{
+  int w = img->width, nc = img->channels;
+  int area = (x1 - x0) * (y1 - y0), nvalid = 0;
+  for (int y = y0; y < y1; y++)
+    for (int x = x0; x < x1; x++)
+      nvalid += img->mask[(gsize) y * w + x] != 0;
+  if (nvalid < area / 2 || nvalid < 8)
+    return FALSE;
+  g_autofree float *buf = g_new (float, area);
+  g_autofree guint8 *bmask = g_new (guint8, area);
+  double lum = 0, lum_err = 0;
+  for (int c = 0; c < nc; c++)
+    {
+      const float *pl = tsr_image_plane (img, c);
+      int m = 0;
+      for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+          {
+            gsize k = (gsize) y * w + x;
+            buf[m] = pl[k];
+            bmask[m++] = img->mask[k];
+          }
+      double sig;
+      double lev = tsr_sky_level (buf, bmask, m, &sig);
+      z[c] = lev;
+      lum += lev / nc;
+      lum_err += (isfinite (sig) ? sig * sig : 0) / (nc * nc);
+    }
+  z[3] = lum;
+  *err = 1.25 * sqrt (lum_err / nvalid);  /* standard error of a median */
+  return TRUE;
+}
+
+gboolean
+tsr_background_edits_parse (const char *text, GArray *add, GArray *exclude, GError **error)
+{
+  g_return_val_if_fail (text != NULL && add != NULL && exclude != NULL, FALSE);
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    {
+      char *l = g_strstrip (lines[i]);
+      if (!*l || *l == '#')
+        continue;
+      gboolean excl = *l == '-';
+      if (excl)
+        l++;
+      g_auto (GStrv) f = g_strsplit (l, ",", -1);
+      guint nf = g_strv_length (f);
+      double v[3] = { 0, 0, 0 };
+      gboolean ok = nf == 2 || (nf == 3 && !excl);
+      for (guint k = 0; ok && k < nf; k++)
+        {
+          char *e = NULL, *t = g_strstrip (f[k]);
+          v[k] = g_ascii_strtod (t, &e);
+          ok = *t && e && *e == '\0' && isfinite (v[k]);
+        }
+      if (ok && nf == 3)
+        ok = v[2] >= 4 && v[2] <= 4096 && v[2] == floor (v[2]);
+      if (!ok)
+        {
+          g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                       _("sample file line %u: '%s' is not 'x,y', 'x,y,size' (size 4 to 4096 px) or '-x,y'"), i + 1,
+                       lines[i]);
+          return FALSE;
+        }
+      TsrBgPoint pt = { v[0], v[1], (int) v[2] };
+      g_array_append_val (excl ? exclude : add, pt);
+    }
+  return TRUE;
+}
+
+static gboolean
+inside (const TsrImage *img, double x, double y)
+{
+  return x >= -0.5 && y >= -0.5 && x < img->width - 0.5 && y < img->height - 0.5;
+}
+
 TsrImage *
 tsr_background_extract (const TsrImage *img, const TsrPostParams *p, TsrBackgroundInfo *info, TsrImage **model_out,
                         GCancellable *cancellable, GError **error)
+{
+  return tsr_background_extract_edited (img, p, NULL, info, NULL, model_out, cancellable, error);
+}
+
+TsrImage *
+tsr_background_extract_edited (const TsrImage *img, const TsrPostParams *p, const TsrBackgroundEdits *edits,
+                               TsrBackgroundInfo *info, GArray **samples_out, TsrImage **model_out,
+                               GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (img != NULL && p != NULL, NULL);
   if (!tsr_post_params_validate (p, error))
@@ -153,76 +243,102 @@ tsr_background_extract (const TsrImage *img, const TsrPostParams *p, TsrBackgrou
   int box = (MAX (w, h) + p->bg_grid - 1) / p->bg_grid;
   box = MAX (box, 4);
   int nx = (w + box - 1) / box, ny = (h + box - 1) / box;
-  guint nb = (guint) nx * ny;
+  guint n_add = edits ? edits->n_add : 0, n_excl = edits ? edits->n_exclude : 0;
+  guint na = (guint) nx * ny;      /* automatic boxes, then the added ones */
+  guint nb = na + n_add;
   g_autofree double *u = g_new0 (double, nb), *v = g_new0 (double, nb), *z = g_new0 (double, (gsize) nb * 4);
   g_autofree double *err = g_new0 (double, nb);
-  g_autofree guint8 *ok = g_new0 (guint8, nb), *use = g_new0 (guint8, nb);
-  g_autofree float *buf = g_new (float, (gsize) box * box);
-  g_autofree guint8 *bmask = g_new (guint8, (gsize) box * box);
+  g_autofree int *bx0 = g_new0 (int, nb), *by0 = g_new0 (int, nb), *bx1 = g_new0 (int, nb), *by1 = g_new0 (int, nb);
+  g_autofree guint8 *ok = g_new0 (guint8, nb), *use = g_new0 (guint8, nb), *excl = g_new0 (guint8, nb);
   double cx = 0.5 * (w - 1), cy = 0.5 * (h - 1), sx = MAX (cx, 0.5), sy = MAX (cy, 0.5);
   gsize npix = tsr_image_npix (img);
-  guint n_ok = 0;
-  for (int by = 0; by < ny; by++)
+  for (guint i = 0; i < n_excl; i++)
     {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return NULL;
-      for (int bx = 0; bx < nx; bx++)
+      const TsrBgPoint *e = &edits->exclude[i];
+      if (!inside (img, e->x, e->y))
         {
-          guint b = (guint) by * nx + bx;
-          int x0 = bx * box, y0 = by * box, x1 = MIN (x0 + box, w), y1 = MIN (y0 + box, h);
-          int area = (x1 - x0) * (y1 - y0);
-          /* channels 0..nc-1, then the luminance (their mean) in z[4b + 3] */
-          double lum_err = 0;
-          int nvalid = 0;
-          for (int y = y0; y < y1; y++)
-            for (int x = x0; x < x1; x++)
-              nvalid += img->mask[(gsize) y * w + x] != 0;
-          if (nvalid < area / 2 || nvalid < 8)
-            continue;
-          double lum = 0;
-          for (int c = 0; c < nc; c++)
-            {
-              const float *pl = tsr_image_plane (img, c);
-              int m = 0;
-              for (int y = y0; y < y1; y++)
-                for (int x = x0; x < x1; x++)
-                  {
-                    gsize k = (gsize) y * w + x;
-                    buf[m] = pl[k];
-                    bmask[m++] = img->mask[k];
-                  }
-              double sig;
-              double lev = tsr_sky_level (buf, bmask, m, &sig);
-              z[4 * b + c] = lev;
-              lum += lev / nc;
-              lum_err += (isfinite (sig) ? sig * sig : 0) / (nc * nc);
-            }
-          z[4 * b + 3] = lum;
-          err[b] = 1.25 * sqrt (lum_err / nvalid);  /* standard error of a median */
-          u[b] = (0.5 * (x0 + x1 - 1) - cx) / sx;
-          v[b] = (0.5 * (y0 + y1 - 1) - cy) / sy;
-          ok[b] = 1;
-          n_ok++;
+          g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                       _("background extraction: the excluded sample at %.1f, %.1f lies outside the %d × %d image"),
+                       e->x, e->y, w, h);
+          return NULL;
         }
     }
+  guint n_ok = 0;
+  for (guint b = 0; b < nb; b++)
+    {
+      if (b % MAX (nx, 1) == 0 && g_cancellable_set_error_if_cancelled (cancellable, error))
+        return NULL;
+      if (b < na)
+        {
+          int gx = b % nx, gy = b / nx;
+          bx0[b] = gx * box, by0[b] = gy * box, bx1[b] = MIN (bx0[b] + box, w), by1[b] = MIN (by0[b] + box, h);
+        }
+      else
+        {
+          const TsrBgPoint *a = &edits->add[b - na];
+          int size = a->size > 0 ? a->size : box;
+          if (!inside (img, a->x, a->y) || size < 4)
+            {
+              g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                           _("background extraction: the added sample at %.1f, %.1f (%d px) lies outside the %d × %d "
+                             "image"), a->x, a->y, size, w, h);
+              return NULL;
+            }
+          int x0 = (int) floor (a->x + 0.5 - 0.5 * size), y0 = (int) floor (a->y + 0.5 - 0.5 * size);
+          bx0[b] = MAX (x0, 0), by0[b] = MAX (y0, 0), bx1[b] = MIN (x0 + size, w), by1[b] = MIN (y0 + size, h);
+        }
+      if (!measure_box (img, bx0[b], by0[b], bx1[b], by1[b], &z[4 * b], &err[b]))
+        {
+          if (b >= na)
+            {
+              g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                           _("background extraction: the added sample at %.1f, %.1f holds too little valid data"),
+                           edits->add[b - na].x, edits->add[b - na].y);
+              return NULL;
+            }
+          continue;
+        }
+      u[b] = (0.5 * (bx0[b] + bx1[b] - 1) - cx) / sx;
+      v[b] = (0.5 * (by0[b] + by1[b] - 1) - cy) / sy;
+      ok[b] = 1;
+    }
+  /* an excluded point takes the automatic box that holds it out */
+  guint n_excluded = 0;
+  for (guint i = 0; i < n_excl; i++)
+    {
+      const TsrBgPoint *e = &edits->exclude[i];
+      int gx = CLAMP ((int) floor (e->x + 0.5) / box, 0, nx - 1), gy = CLAMP ((int) floor (e->y + 0.5) / box, 0, ny - 1);
+      guint b = (guint) gy * nx + gx;
+      if (ok[b] && !excl[b])
+        excl[b] = 1, n_excluded++;
+    }
+  for (guint b = 0; b < nb; b++)
+    n_ok += ok[b] && !excl[b];
   int nt = n_terms (deg);
   if (n_ok < (guint) (2 * nt))
     {
-      g_set_error (error, TSR_ERROR, TSR_ERROR_EMPTY,
-                   _("background extraction: only %u sky sample boxes hold data, a degree-%d model needs %d; "
-                     "lower post.background_degree or raise post.background_grid"), n_ok, deg, 2 * nt);
+      if (n_excluded || n_add)
+        g_set_error (error, TSR_ERROR, TSR_ERROR_EMPTY,
+                     _("background extraction: %u sky samples are left after %u excluded and %u added; a degree-%d "
+                       "model needs %d (restore or add samples, or lower post.background_degree)"),
+                     n_ok, n_excluded, n_add, deg, 2 * nt);
+      else
+        g_set_error (error, TSR_ERROR, TSR_ERROR_EMPTY,
+                     _("background extraction: only %u sky sample boxes hold data, a degree-%d model needs %d; "
+                       "lower post.background_degree or raise post.background_grid"), n_ok, deg, 2 * nt);
       return NULL;
     }
   g_autofree double *zl = g_new (double, nb);
   for (guint b = 0; b < nb; b++)
     zl[b] = z[4 * b + 3];
-  memcpy (use, ok, nb);
+  for (guint b = 0; b < nb; b++)
+    use[b] = ok[b] && !excl[b];
   double coef[MAX_TERMS];
   /* the median box error: the residual σ never drops below the samples' own noise */
   g_autofree float *tmp = g_new (float, nb);
   guint m = 0;
   for (guint b = 0; b < nb; b++)
-    if (ok[b])
+    if (use[b])
       tmp[m++] = (float) err[b];
   double err_med = tsr_median_inplace (tmp, m);
   for (int it = 0; it < 20; it++)
@@ -238,7 +354,7 @@ tsr_background_extract (const TsrImage *img, const TsrPostParams *p, TsrBackgrou
       guint kept = 0;
       for (guint b = 0; b < nb; b++)
         {
-          if (!ok[b])
+          if (!ok[b] || excl[b] || b >= na)   /* added samples are never rejected */
             continue;
           double r = zl[b] - poly_eval (coef, deg, u[b], v[b]);
           /* bright structure is rejected at κ σ; dark outliers only at 2κ (a model pulled up
@@ -248,6 +364,7 @@ tsr_background_extract (const TsrImage *img, const TsrPostParams *p, TsrBackgrou
           use[b] = keep;
           kept += keep;
         }
+      kept += n_add;
       if (kept < (guint) (2 * nt))
         {
           g_set_error (error, TSR_ERROR, TSR_ERROR_EMPTY,
@@ -264,7 +381,7 @@ tsr_background_extract (const TsrImage *img, const TsrPostParams *p, TsrBackgrou
 
   g_autoptr (TsrImage) out = tsr_image_copy (img);
   g_autoptr (TsrImage) model = model_out ? tsr_image_new (w, h, nc) : NULL;
-  TsrBackgroundInfo inf = { n_ok, n_used, deg, { 0 }, { 0 } };
+  TsrBackgroundInfo inf = { n_ok, n_used, deg, { 0 }, { 0 }, n_add, n_excluded };
   g_autofree double *cz = g_new (double, nb);
   g_autofree double *row = g_new (double, w);
   for (int c = 0; c < nc; c++)
@@ -313,13 +430,30 @@ tsr_background_extract (const TsrImage *img, const TsrPostParams *p, TsrBackgrou
       inf.range[c] = hi - lo;
     }
   g_autofree char *hist = g_strdup_printf ("tessera background: degree-%d polynomial on %u of %u sky boxes of %d px "
-                                           "(kappa %.3g) subtracted, mean added back; model range %.6g %.6g %.6g",
-                                           deg, n_used, n_ok, box, p->bg_kappa, inf.range[0],
+                                           "(kappa %.3g; user samples: %u added, %u excluded) subtracted, mean added back; "
+                                           "model range %.6g %.6g %.6g",
+                                           deg, n_used, n_ok, box, p->bg_kappa, n_add, n_excluded, inf.range[0],
                                            nc > 1 ? inf.range[1] : 0.0, nc > 2 ? inf.range[2] : 0.0);
   tsr_header_add_history (out->header, hist);
   if (info)
     *info = inf;
   if (model_out)
     *model_out = g_steal_pointer (&model);
+  if (samples_out)
+    {
+      GArray *a = g_array_new (FALSE, FALSE, sizeof (TsrBgSample));
+      for (guint b = 0; b < nb; b++)
+        {
+          if (!ok[b])
+            continue;
+          TsrBgSample sm = { 0.5 * (bx0[b] + bx1[b] - 1), 0.5 * (by0[b] + by1[b] - 1),
+                             MAX (bx1[b] - bx0[b], by1[b] - by0[b]),
+                             b >= na ? TSR_BG_SAMPLE_ADDED
+                             : excl[b] ? TSR_BG_SAMPLE_EXCLUDED
+                             : use[b] ? TSR_BG_SAMPLE_USED : TSR_BG_SAMPLE_REJECTED, z[4 * b + 3] };
+          g_array_append_val (a, sm);
+        }
+      *samples_out = a;
+    }
   return g_steal_pointer (&out);
 }

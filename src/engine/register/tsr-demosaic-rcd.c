@@ -43,13 +43,71 @@ padded_sample (const TsrImage *m, int x, int y)
   return m->mask[k] ? m->data[k] : tsr_demosaic_fill (m, sx, sy);
 }
 
+static gint scratch_poison;
+static float scratch_poison_value;
+
+void
+tsr_demosaic_rcd_poison_scratch (gboolean on, float value)
+{
+  scratch_poison_value = value;
+  g_atomic_int_set (&scratch_poison, on);
+}
+
+/* The PAD-wide ring of a W × H scratch plane zeroed; its interior left as it is, or filled
+ * with NaN when poison is set (a check that nothing reads it before it is written). */
+static void
+scratch_ring (float *p, int W, int H, gboolean poison, float value)
+{
+  for (int y = 0; y < H; y++)
+    {
+      float *row = p + (gsize) y * W;
+      if (y < PAD || y >= H - PAD)
+        memset (row, 0, sizeof (float) * W);
+      else
+        {
+          memset (row, 0, sizeof (float) * PAD);
+          memset (row + W - PAD, 0, sizeof (float) * PAD);
+          if (poison)
+            for (int x = PAD; x < W - PAD; x++)
+              row[x] = value;
+        }
+    }
+}
+
 /* The mosaic padded by PAD reflected samples, masked samples filled (padded_sample). */
 static void
 padded_mosaic (const TsrImage *m, int W, int H, float *f)
 {
+  const int w = m->width, h = m->height;
+  if (w <= PAD || h <= PAD)
+    {
+      /* tiny: reflections of reflections; sample by sample */
+      for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+          f[(gsize) y * W + x] = padded_sample (m, x, y);
+      return;
+    }
+  /* the same values as padded_sample at every site, without a division and a mask test per
+   * sample: a source row without a masked sample is copied, its PAD reflected samples either
+   * side set from it (a row with a masked sample, nearly never, goes sample by sample) */
   for (int y = 0; y < H; y++)
-    for (int x = 0; x < W; x++)
-      f[(gsize) y * W + x] = padded_sample (m, x, y);
+    {
+      int sy = tsr_reflect_index (y - PAD, h);
+      const float *src = m->data + (gsize) sy * w;
+      const guint8 *msk = m->mask + (gsize) sy * w;
+      float *dst = f + (gsize) y * W;
+      if (memchr (msk, 0, w) != NULL)
+        {
+          for (int x = 0; x < W; x++)
+            dst[x] = padded_sample (m, x, y);
+          continue;
+        }
+      memcpy (dst + PAD, src, sizeof (float) * w);
+      for (int x = 0; x < PAD; x++)
+        dst[x] = src[tsr_reflect_index (x - PAD, w)];
+      for (int x = PAD + w; x < W; x++)
+        dst[x] = src[tsr_reflect_index (x - PAD, w)];
+    }
 }
 
 /* The mean |sample| of every 7th sample of the padded mosaic: the scale of the gradient
@@ -70,9 +128,23 @@ tsr_demosaic_rcd_level (const TsrImage *m)
   int W = m->width + 2 * PAD, H = m->height + 2 * PAD;
   gsize N = (gsize) W * H;
   /* the same samples in the same order as padded_level over padded_mosaic's plane */
+  /* the reflections tabulated (a division each in padded_sample); same values, same order */
+  int *rx = g_new (int, W), *ry = g_new (int, H);
+  for (int x = 0; x < W; x++)
+    rx[x] = tsr_reflect_index (x - PAD, m->width);
+  for (int y = 0; y < H; y++)
+    ry[y] = tsr_reflect_index (y - PAD, m->height);
   double mean_abs = 0;
+  int x = 0, y = 0;
   for (gsize k = 0; k < N; k += 7)
-    mean_abs += fabs (padded_sample (m, (int) (k % W), (int) (k / W)));
+    {
+      gsize i = (gsize) ry[y] * m->width + rx[x];
+      mean_abs += fabs (m->mask[i] ? m->data[i] : tsr_demosaic_fill (m, rx[x], ry[y]));
+      for (x += 7; x >= W; x -= W)
+        y++;
+    }
+  g_free (rx);
+  g_free (ry);
   return mean_abs / ((N + 6) / 7);
 }
 
@@ -391,7 +463,7 @@ rcd_run (const TsrImage *m, double level)
   float *buf[8];
   gboolean ok = TRUE;
   for (int b = 0; b < 8; b++)
-    ok &= (buf[b] = g_try_malloc0_n (N, sizeof (float))) != NULL;
+    ok &= (buf[b] = g_try_malloc_n (N, sizeof (float))) != NULL;
   if (!ok)
     {
       for (int b = 0; b < 8; b++)
@@ -399,6 +471,13 @@ rcd_run (const TsrImage *m, double level)
       tsr_image_unref (out);
       return NULL;
     }
+  /* zero only the PAD-wide ring of each plane: every sweep writes its plane's whole
+   * interior (from at most 5 samples in) before any sweep reads it there, so the interior
+   * needs no clearing (/post/demosaic-rcd-scratch fills it with NaN, a huge and a
+   * negative value and compares) */
+  gboolean poison = g_atomic_int_get (&scratch_poison);
+  for (int b = 0; b < 8; b++)
+    scratch_ring (buf[b], W, H, poison, scratch_poison_value);
   float *cfa = buf[0], *lpf = buf[1], *vh = buf[2], *vst = buf[3], *hst = buf[4];
   float *pl[3] = { buf[5], buf[6], buf[7] };
   padded_mosaic (m, W, H, cfa);
@@ -459,6 +538,31 @@ tsr_demosaic_rcd (const TsrImage *m)
  * and for both the masked-sample fill, which looks up to 8 rows away. */
 #define HALO_MHC 12
 #define HALO_RCD 24
+
+TsrImage *
+tsr_demosaic_rect_halo (const TsrImage *m, TsrDemosaicMethod method, double level, int x0, int x1, int y0, int y1,
+                        int *ox, int *oy)
+{
+  g_return_val_if_fail (m->channels == 1 && m->cfa != TSR_CFA_NONE, NULL);
+  g_return_val_if_fail (y0 >= 0 && y1 <= m->height && y0 < y1 && x0 >= 0 && x1 <= m->width && x0 < x1, NULL);
+  int w = m->width, h = m->height;
+  int halo = method == TSR_DEMOSAIC_RCD ? HALO_RCD : HALO_MHC;
+  int a = MAX (0, y0 - halo) & ~1, b = MIN (h, y1 + halo);
+  int l = MAX (0, x0 - halo) & ~1, r = MIN (w, x1 + halo);
+  int sw = r - l;
+  g_autoptr (TsrImage) sub = tsr_image_new_uninit (sw, b - a, 1);
+  if (!sub)
+    return NULL;
+  sub->cfa = m->cfa;
+  for (int y = a; y < b; y++)
+    {
+      memcpy (sub->data + (gsize) (y - a) * sw, m->data + (gsize) y * w + l, sizeof (float) * sw);
+      memcpy (sub->mask + (gsize) (y - a) * sw, m->mask + (gsize) y * w + l, sw);
+    }
+  *ox = l;
+  *oy = a;
+  return method == TSR_DEMOSAIC_RCD ? rcd_run (sub, level) : tsr_demosaic (sub);
+}
 
 TsrImage *
 tsr_demosaic_rect (const TsrImage *m, TsrDemosaicMethod method, double level, int x0, int x1, int y0, int y1)

@@ -31,6 +31,15 @@ TsrImage     *tsr_demosaic_rows (const TsrImage *mosaic, TsrDemosaicMethod metho
 /* The same for the pixels [x0, x1) × [y0, y1) (the halo on all four sides). */
 TsrImage     *tsr_demosaic_rect (const TsrImage *mosaic, TsrDemosaicMethod method, double level, int x0, int x1,
                                  int y0, int y1);
+/* The same demosaic of the rectangle with its halo, not cut down to [x0, x1) × [y0, y1): the
+ * pixels of the rectangle have the same values; the halo's are less accurate towards its
+ * outer edge. (*ox, *oy): the frame pixel at the result's (0, 0). */
+TsrImage     *tsr_demosaic_rect_halo (const TsrImage *mosaic, TsrDemosaicMethod method, double level, int x0,
+                                      int x1, int y0, int y1, int *ox, int *oy);
+/* Tests: RCD's scratch planes are not cleared inside (each sweep writes its plane before
+ * any reads it); on = TRUE fills them with value first, so a test can show the output
+ * does not depend on it. */
+void          tsr_demosaic_rcd_poison_scratch (gboolean on, float value);
 const char   *tsr_demosaic_method_name (TsrDemosaicMethod method);
 
 G_END_DECLS

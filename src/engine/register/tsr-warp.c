@@ -878,10 +878,11 @@ tsr_warp_demosaic_band (const TsrImage *img, TsrDemosaicMethod method, double le
             }
           continue;
         }
-      g_autoptr (TsrImage) rect = tsr_demosaic_rect (img, method, level, c0, c1, r0, r1);
+      int ox, oy;
+      g_autoptr (TsrImage) rect = tsr_demosaic_rect_halo (img, method, level, c0, c1, r0, r1, &ox, &oy);
       if (!rect)
         return FALSE;
-      tsr_warp_rect (rect, c0, r0, T, out, out_y0, x0, x1, y0, y1, interp);
+      tsr_warp_rect (rect, ox, oy, T, out, out_y0, x0, x1, y0, y1, interp);
     }
   return TRUE;
 }
