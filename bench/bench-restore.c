@@ -83,6 +83,8 @@ main (int argc, char **argv)
   p.restore.crop = crop;
   if (argc > 6)   /* restore.psf_regions (docs/restore.md round 11: the cost of the PSF cells) */
     p.restore.psf_regions = atoi (argv[6]);
+  if (argc > 7)   /* restore.subpixel (docs/restore.md round 13: the cost of the phases) */
+    p.restore.subpixel = atoi (argv[7]);
   p.restore.gain = sp.gain;
   p.restore.memory_mb = 4096;
   p.run.memory_budget_mb = 4096;

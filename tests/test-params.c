@@ -491,6 +491,15 @@ test_validate (void)
   g_assert_false (tsr_project_validate (&p, &e));
   assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "tiles.overlap", NULL);
   g_clear_error (&e);
+  /* restore.blind learns pixel-grid PSFs: not with the sub-pixel latent */
+  tsr_project_init (&p);
+  p.restore.blind = TRUE;
+  p.restore.subpixel = 2;
+  g_assert_false (tsr_project_validate (&p, &e));
+  assert_error_mentions (e, TSR_ERROR_INVALID_ARG, "restore.subpixel", NULL);
+  g_clear_error (&e);
+  p.restore.subpixel = 1;
+  g_assert_true (tsr_project_validate (&p, NULL));
 }
 
 static void
@@ -535,7 +544,8 @@ nondefault_params (TsrProject *p)
   g_assert_true (tsr_project_set (p, "cluster.k_max", "50", NULL));
   g_assert_true (tsr_project_set (p, "register.min_matched", "5", NULL));
   g_assert_true (tsr_project_set (p, "local.cap", "8", NULL));
-  /* restore.blind learns one PSF per frame: only with restore.psf_regions=1 */
+  /* restore.blind learns one PSF per frame: only with restore.psf_regions=1 and
+   * restore.subpixel=1 */
   g_assert_true (tsr_project_set (p, "restore.blind", "false", NULL));
   GError *e = NULL;
   if (!tsr_project_validate (p, &e))

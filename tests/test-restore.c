@@ -128,6 +128,7 @@ test_grad_conv (void)
   conv_case (2, 2, 2, 9, 4);
   conv_case (4, 2, 1, 3, 0);    /* full convolution, no padding */
   conv_case (6, 1, 1, 1, 0);    /* pointwise */
+  conv_case (6, 4, 1, 1, 0);    /* pointwise to the four phases of restore.subpixel = 2 */
 }
 
 static void
@@ -535,6 +536,151 @@ test_field_psf (void)
   g_free (A1ty);
   g_free (Bx);
   g_free (Cx);
+  g_free (yo);
+  g_free (sg);
+  g_free (dx);
+  g_free (m);
+  g_rand_free (r);
+}
+
+/* restore.subpixel = 2: the phase decoder ŷ = Σ_c Σ_φ f_{c,φ} ∗ (w_c · x_φ), four latent
+ * planes, f_{c,φ} cell c's PSF centred at (±¼, ±¼): (a) the adjoint against the forward on
+ * 3 × 3 cells; (b) a unit point in phase φ is drawn with the PSF's sum and its centroid at the
+ * pixel + the phase's offset (a phase swap is told apart: 0.5 px); (c) one point in each of
+ * the four phases of a pixel draws, summed, a profile centred on the pixel; (d) the Huber
+ * loss's gradient w.r.t. all four planes against central differences. */
+static void
+test_phase_psf (void)
+{
+  GRand *r = g_rand_new_with_seed (37);
+  const int W = 45, H = 39, g = 3, K = 9, R = 5, x0 = 2, y0 = 1, lw = 40, lh = 36, S = 4;
+  const int ow = lw - 2 * R, oh = lh - 2 * R;
+  const gsize np = (gsize) lw * lh;
+  TsrPsf *ps[9];
+  for (int k = 0; k < K; k++)
+    ps[k] = field_test_psf (R, 0.9 + 0.1 * k, 1.4 - 0.05 * k, 0.2 * ((k % 3) - 1), -0.15 * (k / 3) + 0.1);
+  float *x = g_new (float, np * S), *y = g_new (float, ow * oh);
+  float *Ax = g_new (float, ow * oh), *Aty = g_new (float, np * S);
+  for (gsize i = 0; i < np * S; i++)
+    x[i] = (float) g_rand_double_range (r, -1, 1);
+  for (int i = 0; i < ow * oh; i++)
+    y[i] = (float) g_rand_double_range (r, -1, 1);
+  /* (a) <A x, y> = <x, Aᵀ y> over the four planes */
+  tsr_restore_phase_psf_apply ((const TsrPsf *const *) ps, g, 2, W, H, x0, y0, lw, lh, FALSE, x, Ax);
+  tsr_restore_phase_psf_apply ((const TsrPsf *const *) ps, g, 2, W, H, x0, y0, lw, lh, TRUE, y, Aty);
+  double d1 = 0, d2 = 0, n1 = 0;
+  for (int i = 0; i < ow * oh; i++)
+    {
+      d1 += (double) Ax[i] * y[i];
+      n1 += fabs ((double) Ax[i] * y[i]);
+    }
+  for (gsize i = 0; i < np * S; i++)
+    d2 += (double) x[i] * Aty[i];
+  g_test_message ("phase PSF adjoint: <Ax,y> %.8g <x,A'y> %.8g", d1, d2);
+  g_assert_cmpfloat (fabs (d1 - d2), <, 1e-5 * n1);
+  /* (b) a unit point in phase φ at latent pixel (20, 18), one symmetric PSF (σ 1.3 px) */
+  TsrPsf *sym = field_test_psf (R, 1.3, 1.3, 0, 0);
+  const TsrPsf *const one[1] = { sym };
+  const int lx = 20, ly = 18;
+  double cxs[4], cys[4];
+  float *sumall = g_new0 (float, ow * oh);
+  for (int ph = 0; ph < S; ph++)
+    {
+      memset (x, 0, sizeof (float) * np * S);
+      x[ph * np + (gsize) ly * lw + lx] = 1;
+      tsr_restore_phase_psf_apply (one, 1, 2, W, H, x0, y0, lw, lh, FALSE, x, Ax);
+      double s0 = 0, sx = 0, sy = 0;
+      for (int qy = 0; qy < oh; qy++)
+        for (int qx = 0; qx < ow; qx++)
+          {
+            double v = Ax[qy * ow + qx];
+            /* output pixel q ↔ latent sample q + R */
+            s0 += v;
+            sx += v * (qx + R - lx);
+            sy += v * (qy + R - ly);
+            sumall[qy * ow + qx] += (float) v;
+          }
+      cxs[ph] = sx / s0;
+      cys[ph] = sy / s0;
+      double wx = (ph % 2) ? 0.25 : -0.25, wy = (ph / 2) ? 0.25 : -0.25;
+      g_test_message ("phase %d: sum %.6f centroid (%+.4f, %+.4f), want (%+.2f, %+.2f)", ph, s0, cxs[ph], cys[ph], wx, wy);
+      g_assert_cmpfloat (fabs (s0 - 1), <, 1e-4);
+      g_assert_cmpfloat (fabs (cxs[ph] - wx), <, 0.01);
+      g_assert_cmpfloat (fabs (cys[ph] - wy), <, 0.01);
+    }
+  g_assert_cmpfloat (fabs (cxs[0] - cxs[1]), >, 0.45);
+  g_assert_cmpfloat (fabs (cys[0] - cys[2]), >, 0.45);
+  /* (c) the four phases together: a profile centred on the pixel, symmetric, sum 4 */
+  {
+    double s0 = 0, sx = 0, sy = 0, asym = 0, mx = 0;
+    for (int qy = 0; qy < oh; qy++)
+      for (int qx = 0; qx < ow; qx++)
+        {
+          double v = sumall[qy * ow + qx];
+          s0 += v;
+          sx += v * (qx + R - lx);
+          sy += v * (qy + R - ly);
+          mx = MAX (mx, v);
+          int mxq = 2 * (lx - R) - qx, myq = 2 * (ly - R) - qy;
+          if (mxq >= 0 && mxq < ow && myq >= 0 && myq < oh)
+            asym = MAX (asym, fabs (v - sumall[myq * ow + mxq]));
+        }
+    g_assert_cmpfloat (fabs (s0 - 4), <, 4e-4);
+    g_assert_cmpfloat (fabs (sx / s0), <, 1e-3);
+    g_assert_cmpfloat (fabs (sy / s0), <, 1e-3);
+    g_assert_cmpfloat (asym, <, 1e-4 * mx);
+  }
+  /* (d) ∂loss/∂x_φ against central differences (3 × 3 cells), residuals on both sides of δ */
+  float *yo = g_new (float, ow * oh), *sg = g_new (float, ow * oh), *dx = g_new (float, np * S);
+  guint8 *m = g_new (guint8, ow * oh);
+  for (gsize i = 0; i < np * S; i++)
+    x[i] = (float) (g_rand_double (r) < 0.15 ? g_rand_double_range (r, 0, 20) : g_rand_double_range (r, 0, 1));
+  for (int i = 0; i < ow * oh; i++)
+    {
+      yo[i] = (float) g_rand_double_range (r, -2, 12);
+      sg[i] = (float) g_rand_double_range (r, 0.5, 2);
+      m[i] = g_rand_double (r) > 0.1;
+    }
+  const double delta = 1.5;
+  double l0 = tsr_restore_phase_psf_loss ((const TsrPsf *const *) ps, g, 2, W, H, x0, y0, x, lw, lh, yo, sg, m, delta, dx);
+  g_assert_true (isfinite (l0) && l0 > 0);
+  double gmax = 0;
+  for (gsize i = 0; i < np * S; i++)
+    gmax = MAX (gmax, fabs (dx[i]));
+  g_assert_cmpfloat (gmax, >, 0.1);
+  g_test_message ("phase PSF loss %.6g, largest gradient %.4g", l0, gmax);
+  /* float FFTs: the loss's rounding (~1e-4 here) ÷ 2h stays below the floor 5e-2 · gmax · 2e-2
+   * of the comparison (a phase swap is still told apart, below) */
+  const double h = 0.5;
+  int wrong_phase = 0;
+  for (int t = 0; t < 200; t++)
+    {
+      gsize i = t == 0 ? 0 : t == 1 ? np * S - 1 : (gsize) g_rand_int_range (r, 0, (gint32) (np * S));
+      float v = x[i];
+      x[i] = (float) (v + h);
+      double lp = tsr_restore_phase_psf_loss ((const TsrPsf *const *) ps, g, 2, W, H, x0, y0, x, lw, lh, yo, sg, m, delta, NULL);
+      x[i] = (float) (v - h);
+      double lm = tsr_restore_phase_psf_loss ((const TsrPsf *const *) ps, g, 2, W, H, x0, y0, x, lw, lh, yo, sg, m, delta, NULL);
+      x[i] = v;
+      double num = (lp - lm) / (2 * h);
+      double err = fabs (dx[i] - num) / MAX (5e-2 * gmax, fabs (num));
+      if (err > 2e-2)
+        g_test_message ("phase PSF latent %" G_GSIZE_FORMAT ": analytic %.6g numeric %.6g", i, dx[i], num);
+      g_assert_cmpfloat (err, <, 2e-2);
+      /* the same sample's gradient in another phase differs (the check can tell phases apart) */
+      gsize o = (i + np) % (np * S);
+      wrong_phase += fabs (dx[o] - num) > 2e-2 * MAX (5e-2 * gmax, fabs (num));
+    }
+  g_test_message ("phase PSF: %d of 200 samples' gradients differ from their neighbouring phase's", wrong_phase);
+  g_assert_cmpint (wrong_phase, >, 100);
+  for (int k = 0; k < K; k++)
+    tsr_psf_free (ps[k]);
+  tsr_psf_free (sym);
+  g_free (x);
+  g_free (y);
+  g_free (Ax);
+  g_free (Aty);
+  g_free (sumall);
   g_free (yo);
   g_free (sg);
   g_free (dx);
@@ -2118,10 +2264,11 @@ test_cli (void)
   g_assert_cmpfloat (w0, >, 1.5);
   g_assert_cmpfloat (w1, >, 0.5);
   g_assert_cmpfloat (fabs (w1 - w0), >, 1e-3);
-  /* restore.psf_regions from the CLI: the keywords; with restore.blind a clear error */
+  /* restore.psf_regions and restore.subpixel from the CLI (the 3 × 3 cells' PSFs in four phases
+   * each): the keywords, a finite image; with restore.blind a clear error */
   g_autofree char *outr = g_build_filename (dir, "restored-regions.fits", NULL);
   const char *ar[] = { "restore", dir, "-o", outr, "--set", "restore.psf_regions=3", "--set", "restore.max_steps=10",
-                       "--set", "restore.crop=64", "--set", "restore.stop=fixed", NULL };
+                       "--set", "restore.crop=64", "--set", "restore.stop=fixed", "--set", "restore.subpixel=2", NULL };
   g_autofree char *orr = NULL, *er = NULL;
   rc = tsr_test_run_cli (ar, &orr, &er);
   if (rc != 0)
@@ -2132,6 +2279,15 @@ test_cli (void)
   double rg = 0, fr = NAN, fnn = -1;
   g_assert_true (tsr_header_get_double (rr->header, "RS_PSFRG", &rg));
   g_assert_cmpfloat (rg, ==, 3);
+  double sub = 0, rsum = 0;
+  g_assert_true (tsr_header_get_double (rr->header, "RS_SUBPX", &sub));
+  g_assert_cmpfloat (sub, ==, 2);
+  for (gsize k = 0; k < (gsize) rr->width * rr->height * rr->channels; k++)
+    {
+      g_assert_true (isfinite (rr->data[k]));
+      rsum += fabs (rr->data[k]);
+    }
+  g_assert_cmpfloat (rsum, >, 0);
   g_assert_true (tsr_header_get_double (rr->header, "RS_PSFFR", &fr));
   g_assert_true (tsr_header_get_double (rr->header, "RS_PSFFN", &fnn));
   g_test_message ("psf_regions=3: field model d log FWHM / d r2 %.4f from %.0f stars", fr, fnn);
@@ -2140,6 +2296,10 @@ test_cli (void)
   g_autofree char *orb = NULL, *erb = NULL;
   g_assert_cmpint (tsr_test_run_cli (arb, &orb, &erb), !=, 0);
   g_assert_nonnull (strstr (erb, "restore.psf_regions"));
+  const char *ars[] = { "restore", dir, "-o", outr, "--set", "restore.subpixel=2", "--set", "restore.blind=true", NULL };
+  g_autofree char *ors = NULL, *ers = NULL;
+  g_assert_cmpint (tsr_test_run_cli (ars, &ors, &ers), !=, 0);
+  g_assert_nonnull (strstr (ers, "restore.subpixel"));
   /* clear errors: no output, a bad key */
   const char *a2[] = { "restore", dir, NULL };
   g_autofree char *o2 = NULL, *e2 = NULL;
@@ -2164,6 +2324,7 @@ main (int argc, char **argv)
   g_test_add_func ("/restore/grad/batchnorm-given", test_grad_batchnorm_given);
   g_test_add_func ("/restore/grad/blind-psf", test_grad_blind_psf);
   g_test_add_func ("/restore/grad/field-psf", test_field_psf);
+  g_test_add_func ("/restore/grad/phase-psf", test_phase_psf);
   g_test_add_func ("/restore/adam-glorot", test_adam_glorot);
   g_test_add_func ("/restore/stop-and-header", test_stop_and_header);
   g_test_add_func ("/restore/quality", test_quality);

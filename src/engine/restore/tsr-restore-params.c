@@ -49,6 +49,8 @@ static const TsrParamSpec specs[] = {
                   N_("Colour sessions: width, in FWHMs, of the window in which the mean stack's colour ratios are carried onto the restored luminance (0 = a luminance result)")),
   TSR_KEY_INT (TsrRestoreParams, "restore.psf_regions", psf_regions, 1, 3,
                N_("Field-varying PSF: each frame's PSF in a grid of this many cells per side (from the cell's own stars, else the frame's PSF scaled by a model of the field fitted to all frames' stars), interpolated between the cells' centres (1 = one PSF per frame)")),
+  TSR_KEY_INT (TsrRestoreParams, "restore.subpixel", subpixel, 1, 2,
+               N_("Sub-pixel latent: the restored image is drawn on a grid this many times finer than the pixels (2: four phases per pixel, each decoded by the PSF shifted by a quarter pixel, summed back onto the pixels), so a star between pixel centres keeps its flux (1 = the pixel grid)")),
   TSR_KEY_BOOL (TsrRestoreParams, "restore.blind", blind,
                 N_("Learn each frame's PSF along with the image, starting from the measured one (blind restoration)")),
   TSR_KEY_DOUBLE (TsrRestoreParams, "restore.blind_lr", blind_lr, 0, 10,
@@ -88,6 +90,7 @@ tsr_restore_params_init (TsrRestoreParams *p)
   p->diffuse = 20.0;
   p->chroma = 1.0;
   p->psf_regions = 1;
+  p->subpixel = 1;
   p->blind = FALSE;
   p->blind_lr = 0.03;
   p->mask_saturated = TRUE;
@@ -111,6 +114,12 @@ tsr_restore_params_validate (const TsrRestoreParams *p, GError **error)
     {
       g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
                    _("restore.blind learns one PSF per frame: set restore.psf_regions=1 with it"));
+      return FALSE;
+    }
+  if (p->blind && p->subpixel > 1)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("restore.blind learns one PSF per frame on the pixel grid: set restore.subpixel=1 with it"));
       return FALSE;
     }
   return TRUE;

@@ -41,6 +41,10 @@ typedef struct
   int psf_regions;       /* restore.psf_regions: g; each frame's PSF measured in g × g cells of
                             the frame and interpolated bilinearly between the cells' centres in
                             the decoder, ŷ = Σ_k f_k ∗ (w_k · x) (1 = one PSF per frame) (1) */
+  int subpixel;          /* restore.subpixel: s; the latent on a grid s times finer than the
+                            pixels: s² phases φ per pixel, x_φ each an encoder output, decoded by
+                            Σ_φ f_φ ∗ x_φ with f_φ the PSF centred at the phase's offset
+                            ((i + ½)/s − ½ px per axis); the image is Σ_φ x_φ (1) */
   gboolean blind;        /* restore.blind: learn each frame's PSF too (the paper's appendix A):
                             initialised from the measured one, kept non-negative with unit sum
                             (a softmax of learnable logits) (FALSE) */

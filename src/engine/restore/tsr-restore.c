@@ -954,6 +954,85 @@ psf_stretch (const TsrPsf *p, double lam)
   return q;
 }
 
+/* v (n samples, stride st) shifted by t px, band-limited: the DFT on 2n samples (zero-padded,
+ * so the wings do not wrap), times the phase ramp, back; the Nyquist bin is left unshifted
+ * (its cosine only: the result stays real) */
+static void
+shift_1d (float *v, int n, gsize st, double t)
+{
+  int L = 2 * n;
+  double *re = g_new0 (double, L), *im = g_new0 (double, L);
+  for (int k = 0; k < L; k++)
+    for (int i = 0; i < n; i++)
+      {
+        double a = -2 * G_PI * k * i / L;
+        re[k] += v[i * st] * cos (a);
+        im[k] += v[i * st] * sin (a);
+      }
+  for (int k = 0; k < L; k++)
+    {
+      int f = k <= L / 2 ? k : k - L;
+      double a = f == L / 2 ? 0 : -2 * G_PI * f * t / L, c = cos (a), sn = sin (a);
+      double r2 = re[k] * c - im[k] * sn, i2 = re[k] * sn + im[k] * c;
+      re[k] = r2;
+      im[k] = i2;
+    }
+  for (int i = 0; i < n; i++)
+    {
+      double acc = 0;
+      for (int k = 0; k < L; k++)
+        {
+          double a = 2 * G_PI * k * i / L;
+          acc += re[k] * cos (a) - im[k] * sin (a);
+        }
+      v[i * st] = (float) (acc / L);
+    }
+  g_free (re);
+  g_free (im);
+}
+
+/* q(x, y) = p(x − ox, y − oy): the PSF centred at (ox, oy) px (restore.subpixel), shifted
+ * band-limited (separable Fourier shift: the first moment moves by exactly (ox, oy); Lanczos-3
+ * moved a σ 1.3 px Gaussian by 0.230 px for ¼), on p's support, rescaled to p's sum */
+static TsrPsf *
+psf_shift (const TsrPsf *p, double ox, double oy)
+{
+  int N = p->size;
+  TsrPsf *q = tsr_psf_copy (p);
+  double s0 = 0, s1 = 0;
+  for (int i = 0; i < N * N; i++)
+    s0 += p->data[i];
+  for (int j = 0; j < N; j++)
+    shift_1d (q->data + (gsize) j * N, N, 1, ox);
+  for (int i = 0; i < N; i++)
+    shift_1d (q->data + i, N, N, oy);
+  for (int i = 0; i < N * N; i++)
+    s1 += q->data[i];
+  if (s1 > 0)
+    for (int i = 0; i < N * N; i++)
+      q->data[i] = (float) (q->data[i] * s0 / s1);
+  return q;
+}
+
+/* the offset (px) of phase i of s along one axis: (i + ½)/s − ½ (s = 2: −¼, +¼) */
+static inline double
+phase_offset (int i, int s)
+{
+  return (i + 0.5) / s - 0.5;
+}
+
+/* the decoder's kernels of one frame for g × g cells (cells[c], or one PSF when g = 1) and
+ * s × s phases: out[c · s² + φ] = cell c's PSF centred at phase φ's offset (row-major φ = iy · s
+ * + ix); new PSFs (copies where s = 1) */
+static void
+phase_kernels (const TsrPsf *const *cells, int g, int s, TsrPsf **out)
+{
+  for (int c = 0; c < g * g; c++)
+    for (int f = 0; f < s * s; f++)
+      out[c * s * s + f] = s == 1 ? tsr_psf_copy (cells[c])
+                                  : psf_shift (cells[c], phase_offset (f % s, s), phase_offset (f / s, s));
+}
+
 static void
 field_uv (const Job *j, double x, double y, double *u, double *v)
 {
@@ -1103,9 +1182,10 @@ field_model_fill (Job *j, int g, double coef[3], guint *n_fit)
 typedef struct
 {
   int n, K;              /* frames (channels), branches */
+  int S;                 /* latent phases (restore.subpixel²): the pointwise convolution's outputs */
   TsrNnParam dw_w[MAX_BRANCHES], dw_b[MAX_BRANCHES];   /* n·k·k, n */
   TsrNnParam bn_g[MAX_BRANCHES], bn_b[MAX_BRANCHES];   /* n, n */
-  TsrNnParam pw_w, pw_b;                               /* K·n, 1 */
+  TsrNnParam pw_w, pw_b;                               /* S·K·n, S */
   TsrNnParam bkg;                                      /* 3n: background plane per frame, σ units */
   TsrNnParam diff;                                     /* gx·gy: the smooth map, out_scale units */
   TsrNnParam psfq;                                     /* restore.blind: the frames' PSF logits */
@@ -1114,13 +1194,16 @@ typedef struct
   TsrNnParam *all[4 * MAX_BRANCHES + 5];
   guint n_all;
   float out_scale;       /* x = out_scale · ReLU(P) */
+  float x_scale;         /* the latent's: out_scale, or out_scale / S with TSR_RESTORE_PHASE_GAIN
+                            (measurement runs, round 13: the phases' sum at the pixel latent's scale) */
   /* batch-norm statistics over the whole image (training on random crops): refreshed every
    * BN_REFRESH steps, used by the forward pass instead of each crop's own, and at inference */
   float *run_mean[MAX_BRANCHES], *run_var[MAX_BRANCHES];
 } Net;
 
 static void
-net_init (Net *net, int n, int K, float out_scale, gboolean background, int W, int H, double spacing, GRand *rng)
+net_init (Net *net, int n, int K, int S, float out_scale, gboolean background, int W, int H, double spacing,
+          GRand *rng)
 {
   memset (net, 0, sizeof *net);
   if (spacing > 0)
@@ -1135,7 +1218,9 @@ net_init (Net *net, int n, int K, float out_scale, gboolean background, int W, i
     }
   net->n = n;
   net->K = K;
+  net->S = S;
   net->out_scale = out_scale;
+  net->x_scale = S > 1 && g_getenv ("TSR_RESTORE_PHASE_GAIN") ? out_scale / S : out_scale;
   for (int b = 0; b < K; b++)
     {
       int k = branch_k[b];
@@ -1154,9 +1239,9 @@ net_init (Net *net, int n, int K, float out_scale, gboolean background, int W, i
       net->all[net->n_all++] = &net->bn_g[b];
       net->all[net->n_all++] = &net->bn_b[b];
     }
-  tsr_nn_param_init (&net->pw_w, (gsize) K * n);
-  tsr_nn_glorot_uniform (net->pw_w.value, net->pw_w.size, K * n, 1, rng);
-  tsr_nn_param_init (&net->pw_b, 1);
+  tsr_nn_param_init (&net->pw_w, (gsize) S * K * n);
+  tsr_nn_glorot_uniform (net->pw_w.value, net->pw_w.size, K * n, S, rng);
+  tsr_nn_param_init (&net->pw_b, S);
   net->all[net->n_all++] = &net->pw_w;
   net->all[net->n_all++] = &net->pw_b;
   tsr_nn_param_init (&net->bkg, (gsize) 3 * n);
@@ -1300,7 +1385,7 @@ net_restore (Net *net, const float *buf)
 static TsrNnConv
 pw_conv (const Net *net)
 {
-  TsrNnConv c = { net->K * net->n, 1, 1, 1, 0, 1, net->pw_w.value, net->pw_b.value };
+  TsrNnConv c = { net->K * net->n, net->S, 1, 1, 0, 1, net->pw_w.value, net->pw_b.value };
   return c;
 }
 
@@ -1450,21 +1535,22 @@ tsr_restore_blind_psf_loss (const float *x, int lw, int lh, const float *logits,
  */
 typedef struct
 {
-  int g, K, lw, lh;
+  int g, S, K, lw, lh;   /* cells per side, sub-pixel phases (restore.subpixel²), kernels g² · S */
   int x0, y0;            /* the origin the weights are for */
-  float *w;              /* K · lw · lh (g > 1) */
+  float *w;              /* g² · lw · lh (g > 1) */
   float **xs, **acc;     /* K spectra each */
   float *tmp;            /* lw · lh */
 } FieldDec;
 
 static void
-field_init (FieldDec *fd, const TsrConvPlan *plan, int g, int lw, int lh)
+field_init (FieldDec *fd, const TsrConvPlan *plan, int g, int S, int lw, int lh)
 {
   fd->g = g;
-  fd->K = g * g;
+  fd->S = S;
+  fd->K = g * g * S;
   fd->lw = lw;
   fd->lh = lh;
-  fd->w = g > 1 ? g_new (float, (gsize) fd->K * lw * lh) : NULL;
+  fd->w = g > 1 ? g_new (float, (gsize) g * g * lw * lh) : NULL;
   fd->xs = g_new (float *, fd->K);
   fd->acc = g_new (float *, fd->K);
   for (int k = 0; k < fd->K; k++)
@@ -1522,7 +1608,7 @@ field_weights (FieldDec *fd, int W, int H, int x0, int y0)
   fd->y0 = y0;
   int g = fd->g, lw = fd->lw, lh = fd->lh;
   gsize np = (gsize) lw * lh;
-  memset (fd->w, 0, sizeof (float) * fd->K * np);
+  memset (fd->w, 0, sizeof (float) * g * g * np);
   for (int yy = 0; yy < lh; yy++)
     {
       int iy;
@@ -1547,30 +1633,33 @@ field_weights (FieldDec *fd, int W, int H, int x0, int y0)
     }
 }
 
-/* the spectra of w_k · X (of X itself when g = 1) */
+/* the spectra of w_c · X_φ (of X_φ itself when g = 1), kernel k = c · S + φ; X: S planes
+ * of lw × lh (restore.subpixel: the phases' latents) */
 static void
 field_spectra (FieldDec *fd, TsrConvWork *cw, const float *X)
 {
   gsize np = (gsize) fd->lw * fd->lh;
-  if (fd->g == 1)
-    {
-      tsr_conv_spectrum (cw, X, fd->lw, fd->lh, fd->xs[0]);
-      return;
-    }
   for (int k = 0; k < fd->K; k++)
     {
-      const float *wk = fd->w + (gsize) k * np;
+      int c = k / fd->S, ph = k % fd->S;
+      const float *xp = X + (gsize) ph * np;
+      if (fd->g == 1)
+        {
+          tsr_conv_spectrum (cw, xp, fd->lw, fd->lh, fd->xs[k]);
+          continue;
+        }
+      const float *wk = fd->w + (gsize) c * np;
       for (gsize i = 0; i < np; i++)
-        fd->tmp[i] = wk[i] * X[i];
+        fd->tmp[i] = wk[i] * xp[i];
       tsr_conv_spectrum (cw, fd->tmp, fd->lw, fd->lh, fd->xs[k]);
     }
 }
 
-/* ŷ (the valid region) = Σ_k f_k ∗ (w_k · X); kspec: the frame's K kernel spectra */
+/* ŷ (the valid region) = Σ_c Σ_φ f_{c,φ} ∗ (w_c · X_φ); kspec: the frame's K kernel spectra */
 static void
 field_forward (FieldDec *fd, TsrConvWork *cw, float *const *kspec, float *yh)
 {
-  if (fd->g == 1)
+  if (fd->K == 1)
     tsr_conv_forward_spec (cw, fd->xs[0], kspec[0], fd->lw, fd->lh, yh);
   else
     tsr_conv_forward_spec_sum (cw, (const float *const *) fd->xs, (const float *const *) kspec, fd->K, fd->lw,
@@ -1587,49 +1676,55 @@ field_adjoint_zero (FieldDec *fd, const TsrConvPlan *plan)
 static void
 field_adjoint_accumulate (FieldDec *fd, TsrConvWork *cw, float *const *kspec, const float *G)
 {
-  if (fd->g == 1)
+  if (fd->K == 1)
     tsr_conv_adjoint_accumulate (cw, kspec[0], G, fd->lw, fd->lh, 1.0, fd->acc[0]);
   else
     tsr_conv_adjoint_accumulate_multi (cw, (const float *const *) kspec, fd->K, G, fd->lw, fd->lh, 1.0, fd->acc);
 }
 
-/* dX = Σ_k w_k · (the accumulated adjoint of cell k) */
+/* dX_φ = Σ_c w_c · (the accumulated adjoint of kernel (c, φ)); dX: S planes */
 static void
 field_adjoint_finish (FieldDec *fd, TsrConvWork *cw, float *dX)
 {
   gsize np = (gsize) fd->lw * fd->lh;
   if (fd->g == 1)
     {
-      tsr_conv_from_spectrum (cw, fd->acc[0], fd->lw, fd->lh, dX);
+      for (int k = 0; k < fd->K; k++)
+        tsr_conv_from_spectrum (cw, fd->acc[k], fd->lw, fd->lh, dX + (gsize) k * np);
       return;
     }
-  memset (dX, 0, sizeof (float) * np);
+  memset (dX, 0, sizeof (float) * np * fd->S);
   for (int k = 0; k < fd->K; k++)
     {
       tsr_conv_from_spectrum (cw, fd->acc[k], fd->lw, fd->lh, fd->tmp);
-      const float *wk = fd->w + (gsize) k * np;
+      const float *wk = fd->w + (gsize) (k / fd->S) * np;
+      float *dp = dX + (gsize) (k % fd->S) * np;
       for (gsize i = 0; i < np; i++)
-        dX[i] += wk[i] * fd->tmp[i];
+        dp[i] += wk[i] * fd->tmp[i];
     }
 }
 
 /* the public wrappers for the layer tests (tsr-restore.h) */
 static void
-field_test_setup (int g, const TsrPsf *const *psfs, int lw, int lh, int W, int H, int x0, int y0,
+field_test_setup (int g, int sub, const TsrPsf *const *psfs, int lw, int lh, int W, int H, int x0, int y0,
                   TsrConvPlan **plan, TsrConvWork **cw, float ***ks, FieldDec *fd)
 {
-  int K = g * g, R = 0;
-  for (int k = 0; k < K; k++)
-    R = MAX (R, psfs[k]->radius);
+  int K = g * g * sub * sub, R = 0;
+  for (int c = 0; c < g * g; c++)
+    R = MAX (R, psfs[c]->radius);
   *plan = tsr_conv_plan_new (lw, lh, R, 1);
   *cw = tsr_conv_work_new (*plan);
   *ks = g_new (float *, K);
+  TsrPsf **kp = g_new (TsrPsf *, K);
+  phase_kernels (psfs, g, sub, kp);
   for (int k = 0; k < K; k++)
     {
       (*ks)[k] = tsr_conv_spectrum_new (*plan);
-      tsr_conv_kernel_spectrum (*cw, psfs[k], (*ks)[k]);
+      tsr_conv_kernel_spectrum (*cw, kp[k], (*ks)[k]);
+      tsr_psf_free (kp[k]);
     }
-  field_init (fd, *plan, g, lw, lh);
+  g_free (kp);
+  field_init (fd, *plan, g, sub * sub, lw, lh);
   field_weights (fd, W, H, x0, y0);
 }
 
@@ -1645,15 +1740,15 @@ field_test_clear (int K, TsrConvPlan *plan, TsrConvWork *cw, float **ks, FieldDe
 }
 
 void
-tsr_restore_field_psf_apply (const TsrPsf *const *psfs, int g, int W, int H, int x0, int y0, int lw, int lh,
+tsr_restore_phase_psf_apply (const TsrPsf *const *psfs, int g, int sub, int W, int H, int x0, int y0, int lw, int lh,
                              gboolean adjoint, const float *in, float *out)
 {
-  g_return_if_fail (g >= 1 && g <= MAX_PSF_REGIONS);
+  g_return_if_fail (g >= 1 && g <= MAX_PSF_REGIONS && sub >= 1 && sub <= 2);
   TsrConvPlan *plan;
   TsrConvWork *cw;
   float **ks;
   FieldDec fd;
-  field_test_setup (g, psfs, lw, lh, W, H, x0, y0, &plan, &cw, &ks, &fd);
+  field_test_setup (g, sub, psfs, lw, lh, W, H, x0, y0, &plan, &cw, &ks, &fd);
   if (!adjoint)
     {
       field_spectra (&fd, cw, in);
@@ -1665,19 +1760,27 @@ tsr_restore_field_psf_apply (const TsrPsf *const *psfs, int g, int W, int H, int
       field_adjoint_accumulate (&fd, cw, ks, in);
       field_adjoint_finish (&fd, cw, out);
     }
-  field_test_clear (g * g, plan, cw, ks, &fd);
+  field_test_clear (fd.K, plan, cw, ks, &fd);
+}
+
+void
+tsr_restore_field_psf_apply (const TsrPsf *const *psfs, int g, int W, int H, int x0, int y0, int lw, int lh,
+                             gboolean adjoint, const float *in, float *out)
+{
+  tsr_restore_phase_psf_apply (psfs, g, 1, W, H, x0, y0, lw, lh, adjoint, in, out);
 }
 
 double
-tsr_restore_field_psf_loss (const TsrPsf *const *psfs, int g, int W, int H, int x0, int y0, const float *x, int lw,
-                            int lh, const float *y, const float *sigma, const guint8 *m, double delta, float *dx)
+tsr_restore_phase_psf_loss (const TsrPsf *const *psfs, int g, int sub, int W, int H, int x0, int y0, const float *x,
+                            int lw, int lh, const float *y, const float *sigma, const guint8 *m, double delta,
+                            float *dx)
 {
-  g_return_val_if_fail (g >= 1 && g <= MAX_PSF_REGIONS, NAN);
+  g_return_val_if_fail (g >= 1 && g <= MAX_PSF_REGIONS && sub >= 1 && sub <= 2, NAN);
   TsrConvPlan *plan;
   TsrConvWork *cw;
   float **ks;
   FieldDec fd;
-  field_test_setup (g, psfs, lw, lh, W, H, x0, y0, &plan, &cw, &ks, &fd);
+  field_test_setup (g, sub, psfs, lw, lh, W, H, x0, y0, &plan, &cw, &ks, &fd);
   int rf = 0;
   for (int k = 0; k < g * g; k++)
     rf = MAX (rf, psfs[k]->radius);
@@ -1702,39 +1805,47 @@ tsr_restore_field_psf_loss (const TsrPsf *const *psfs, int g, int W, int H, int 
     }
   g_free (yh);
   g_free (G);
-  field_test_clear (g * g, plan, cw, ks, &fd);
+  field_test_clear (fd.K, plan, cw, ks, &fd);
   return loss;
+}
+
+double
+tsr_restore_field_psf_loss (const TsrPsf *const *psfs, int g, int W, int H, int x0, int y0, const float *x, int lw,
+                            int lh, const float *y, const float *sigma, const guint8 *m, double delta, float *dx)
+{
+  return tsr_restore_phase_psf_loss (psfs, g, 1, W, H, x0, y0, x, lw, lh, y, sigma, m, delta, dx);
 }
 
 /* Buffers of one training step or inference tile (batch 1, n channels, lh × lw). */
 typedef struct
 {
-  int lw, lh;
+  int lw, lh, S;
   TsrNnTensor *Z;                    /* normalised input */
   TsrNnTensor *R[MAX_BRANCHES];      /* ReLU(depthwise) */
   TsrNnTensor *CAT;                  /* batch-normed branches, concatenated */
-  TsrNnTensor *P;                    /* pointwise output */
+  TsrNnTensor *P;                    /* pointwise output: S phases (restore.subpixel) */
   TsrNnTensor *dCAT, *dR, *dP;
   float mean[MAX_BRANCHES][1024], invstd[MAX_BRANCHES][1024];
   TsrNnWork work;
 } Bufs;
 
 static void
-bufs_init (Bufs *b, int n, int K, int lw, int lh, gboolean train)
+bufs_init (Bufs *b, int n, int K, int S, int lw, int lh, gboolean train)
 {
   memset (b, 0, sizeof *b);
   b->lw = lw;
   b->lh = lh;
+  b->S = S;
   b->Z = tsr_nn_tensor_new (1, n, lh, lw);
   for (int i = 0; i < K; i++)
     b->R[i] = tsr_nn_tensor_new (1, n, lh, lw);
   b->CAT = tsr_nn_tensor_new (1, K * n, lh, lw);
-  b->P = tsr_nn_tensor_new (1, 1, lh, lw);
+  b->P = tsr_nn_tensor_new (1, S, lh, lw);
   if (train)
     {
       b->dCAT = tsr_nn_tensor_new (1, K * n, lh, lw);
       b->dR = tsr_nn_tensor_new (1, n, lh, lw);
-      b->dP = tsr_nn_tensor_new (1, 1, lh, lw);
+      b->dP = tsr_nn_tensor_new (1, S, lh, lw);
     }
 }
 
@@ -1764,7 +1875,7 @@ bufs_tile (Bufs *b, int n, int K, int iw, int ih)
   for (int br = 0; br < K; br++)
     tsr_nn_tensor_reshape (b->R[br], 1, n, ih, iw);
   tsr_nn_tensor_reshape (b->CAT, 1, K * n, ih, iw);
-  tsr_nn_tensor_reshape (b->P, 1, 1, ih, iw);
+  tsr_nn_tensor_reshape (b->P, 1, b->S, ih, iw);
   b->lw = iw;
   b->lh = ih;
 }
@@ -2183,6 +2294,16 @@ tsr_restore_result_free (TsrRestoreResult *r)
   g_free (r);
 }
 
+/* the latent at sample i on the pixel grid: the sum of its S phases (restore.subpixel) */
+static inline float
+latent_px (const float *X, int S, gsize np, gsize i)
+{
+  float v = 0;
+  for (int ph = 0; ph < S; ph++)
+    v += X[ph * np + i];
+  return v;
+}
+
 /* The encoder over the whole image in tiles of T with the halo, batch-norm statistics
  * net->run_mean / run_var, into out (mono W×H): s·ReLU(P) plus the smooth map when smooth
  * is given; out's mask is mask. The tile cores are exact (the encoder is local). FALSE when
@@ -2209,12 +2330,19 @@ infer_tiles (Net *net, const Job *j, Bufs *ib, int T, int halo, int n_threads, T
         bufs_tile (ib, n, K, iw, ch2 + 2 * halo);
         load_input (j, ib, tx - halo, ty - halo, 0, 0);
         encode (net, ib, ENC_GIVEN, n_threads);
+        gsize tnp = (gsize) iw * (ch2 + 2 * halo);
         for (int yy = 0; yy < ch2; yy++)
           for (int xx = 0; xx < cw2; xx++)
             {
-              float p = ib->P->data[(gsize) (yy + halo) * iw + xx + halo];
+              /* restore.subpixel: the phases' sum on the pixel grid (flux-conserving) */
+              float v = 0;
+              for (int ph = 0; ph < net->S; ph++)
+                {
+                  float p = ib->P->data[ph * tnp + (gsize) (yy + halo) * iw + xx + halo];
+                  v += p > 0 ? net->x_scale * p : 0.0f;
+                }
               gsize k = (gsize) (ty + yy) * W + tx + xx;
-              out->data[k] = (p > 0 ? net->out_scale * p : 0.0f) + (smooth ? smooth->data[k] : 0.0f);
+              out->data[k] = v + (smooth ? smooth->data[k] : 0.0f);
               out->mask[k] = mask[k];
             }
         if (progress)
@@ -2439,6 +2567,14 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
    * (bench, 40 frames, crop 192: peak RSS +85 MiB at g = 3, this term 79 MiB) */
   if (rp->psf_regions > 1)
     step_bytes += (gsize) rp->psf_regions * rp->psf_regions * lw * lh * ((gsize) (n + 2) * 4 + 4);
+  /* restore.subpixel = s > 1: s² phases — (s² − 1) more pointwise outputs, their gradients, the
+   * latent and its adjoint (4 planes of 4 bytes), and s² − 1 more kernel spectra per frame and
+   * cell with their latent and adjoint spectra ((n + 2) · 4 bytes per latent sample, as above) */
+  if (rp->subpixel > 1)
+    {
+      gsize sp = (gsize) rp->subpixel * rp->subpixel, cells = (gsize) rp->psf_regions * rp->psf_regions;
+      step_bytes += (sp - 1) * lw * lh * 4 * sizeof (float) + (sp - 1) * cells * lw * lh * ((gsize) (n + 2) * 4);
+    }
   /* + the tile buffers of the batch-norm statistics and the inference (Z, R×K, CAT: 2K + 1
    * planes per frame of (256 + 2 halo)², halo ≤ 4 FWHM + 1), the held-out fill's sum and count
    * (6 bytes per px), the L1 prior's sky map and the
@@ -2449,7 +2585,8 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   res->memory_estimate = per_frame * j->n_frames + step_bytes + (gsize) W * H * (rp->diffuse > 0 ? 20 : 15)
                          + (j->csum ? (gsize) W * H * 54 : 0)
                          + (rp->diffuse > 0 ? (gsize) ow * oh * 12 : 0)
-                         + (gsize) (2 * K + 2) * n * tile_side * tile_side * sizeof (float)
+                         + ((gsize) (2 * K + 2) * n + (gsize) rp->subpixel * rp->subpixel - 1) * tile_side * tile_side
+                           * sizeof (float)
                          /* snapshots: the latent and the smooth map's image (5 bytes per px each) */
                          + (snapshot ? (gsize) W * H * 10 : 0)
                          /* restore.blind: the logits' Adam state (4 floats per PSF sample) and
@@ -2477,7 +2614,8 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
     g_free (r);
   }
   Net net;
-  net_init (&net, n, K, (float) med_rms, rp->background, W, H, rp->diffuse * res->median_fwhm, rng);
+  const int SP = rp->subpixel * rp->subpixel;   /* latent phases */
+  net_init (&net, n, K, SP, (float) med_rms, rp->background, W, H, rp->diffuse * res->median_fwhm, rng);
   double *f_rms = g_new (double, n), *f_scale = g_new (double, n);
   for (int u = 0; u < n; u++)
     {
@@ -2518,28 +2656,39 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   tsr_nn_adam_init (&adam, rp->lr, rp->decay, (guint) rp->decay_steps);
   tsr_nn_adam_init (&adam_psf, rp->lr * rp->blind_lr, rp->decay, (guint) rp->decay_steps);
   Bufs b;
-  bufs_init (&b, n, K, lw, lh, TRUE);
+  bufs_init (&b, n, K, SP, lw, lh, TRUE);
   /* tiles of the whole-image batch-norm statistics and of the inference: a halo of at least
    * the encoder's radius and 2 PSF widths (FWHM) */
   int halo = MAX (branch_k[K - 1] / 2, (int) ceil (2.0 * 2.0 * res->median_fwhm));
   int T = MIN (256, MAX (W, H));
   Bufs ib;
-  bufs_init (&ib, n, K, MIN (T, W) + 2 * halo, MIN (T, H) + 2 * halo, FALSE);
+  bufs_init (&ib, n, K, SP, MIN (T, W) + 2 * halo, MIN (T, H) + 2 * halo, FALSE);
   TsrConvPlan *plan = tsr_conv_plan_new (lw, lh, rf, 1);
   TsrConvWork *cw = tsr_conv_work_new (plan);
-  /* the frames' kernel spectra: KR per frame (restore.psf_regions: the cells', row-major) */
-  const int PG = j->frames[j->used[0]].rpsf[0] ? rp->psf_regions : 1, KR = PG * PG;
+  /* the frames' kernel spectra: KR per frame (restore.psf_regions: the cells', row-major; each
+   * with restore.subpixel's SP phases, kernel c · SP + φ the cell's PSF centred at phase φ) */
+  const int PG = j->frames[j->used[0]].rpsf[0] ? rp->psf_regions : 1, KR = PG * PG * SP;
   float **kspec = g_new (float *, (gsize) n * KR);
-  for (int u = 0; u < n; u++)
-    for (int k = 0; k < KR; k++)
+  {
+    TsrPsf **kp = g_new (TsrPsf *, KR);
+    for (int u = 0; u < n; u++)
       {
         const RFrame *f = &j->frames[j->used[u]];
-        kspec[u * KR + k] = tsr_conv_spectrum_new (plan);
-        tsr_conv_kernel_spectrum (cw, KR > 1 ? f->rpsf[k] : f->psf, kspec[u * KR + k]);
+        const TsrPsf *const one[1] = { f->psf };
+        phase_kernels (PG > 1 ? (const TsrPsf *const *) f->rpsf : one, PG, rp->subpixel, kp);
+        for (int k = 0; k < KR; k++)
+          {
+            kspec[u * KR + k] = tsr_conv_spectrum_new (plan);
+            tsr_conv_kernel_spectrum (cw, kp[k], kspec[u * KR + k]);
+            tsr_psf_free (kp[k]);
+          }
       }
+    g_free (kp);
+  }
   FieldDec fd;
-  field_init (&fd, plan, PG, lw, lh);
-  float *X = g_new (float, (gsize) lw * lh), *dX = g_new (float, (gsize) lw * lh);
+  field_init (&fd, plan, PG, SP, lw, lh);
+  const gsize lnp = (gsize) lw * lh;   /* latent samples per phase */
+  float *X = g_new (float, lnp * SP), *dX = g_new (float, lnp * SP);
   int pnw, pnh;
   tsr_conv_plan_size (plan, &pnw, &pnh);
   float *pacc = bpsf ? tsr_conv_spectrum_new (plan) : NULL, *pgrid = bpsf ? g_new (float, (gsize) pnw * pnh) : NULL;
@@ -2600,9 +2749,9 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
             psf_softmax (net.psfq.value + psf_off[u], bpsf[u]->size * bpsf[u]->size, bpsf[u]->data);
             tsr_conv_kernel_spectrum (cw, bpsf[u], kspec[u]);
           }
-      const float s = net.out_scale;
-      for (gsize i = 0; i < (gsize) lw * lh; i++)
-        X[i] = b.P->data[i] > 0 ? s * b.P->data[i] : 0.0f;
+      const float s = net.out_scale, xsc = net.x_scale;
+      for (gsize i = 0; i < lnp * SP; i++)
+        X[i] = b.P->data[i] > 0 ? xsc * b.P->data[i] : 0.0f;
       field_weights (&fd, W, H, qx0 - rf, qy0 - rf);
       field_spectra (&fd, cw, X);
       field_adjoint_zero (&fd, plan);
@@ -2682,16 +2831,17 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
             }
       /* back through x = s·ReLU(P); the L1 prior λ · mean(x / σ_med) = λ · mean(ReLU(P))
        * adds λ / (latent pixels) where P > 0 */
-      double l1 = 0, l1g = rp->sparsity / ((double) lw * lh);
-      for (gsize i = 0; i < (gsize) lw * lh; i++)
+      double l1 = 0, l1g = rp->sparsity / ((double) lw * lh) * (xsc != s ? (double) xsc / s : 1.0);
+      /* restore.subpixel: over every phase's sample (x ≥ 0, so the phases' L1 is the pixel sum's) */
+      for (gsize i = 0; i < lnp * SP; i++)
         if (b.P->data[i] > 0)
           {
             /* restore.sparsity_snr: on sky pixels only (outside the image: sky) */
-            int x = qx0 - rf + (int) (i % lw), y = qy0 - rf + (int) (i / lw);
+            int x = qx0 - rf + (int) (i % lnp % lw), y = qy0 - rf + (int) (i % lnp / lw);
             gboolean on = !l1w || x < 0 || y < 0 || x >= W || y >= H || l1w[(gsize) y * W + x];
             if (on)
               l1 += b.P->data[i];
-            b.dP->data[i] = (float) (dX[i] * s * inv_n + (on ? l1g : 0));
+            b.dP->data[i] = (float) (dX[i] * xsc * inv_n + (on ? l1g : 0));
           }
         else
           b.dP->data[i] = 0.0f;
@@ -2726,7 +2876,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
               for (int x = 0; x < W; x++)
                 {
                   gsize k = (gsize) y * W + x;
-                  snap_img->data[k] = X[(gsize) (y + rf) * lw + x + rf] + Cq[k];
+                  snap_img->data[k] = latent_px (X, SP, lnp, (gsize) (y + rf) * lw + x + rf) + Cq[k];
                   snap_img->mask[k] = res->mean->mask[k];
                 }
           else
@@ -2829,10 +2979,10 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
       const char *dd = g_getenv ("TSR_RESTORE_DUMP");
       load_input (j, &b, -rf, -rf, frac, hseed);
       encode (&net, &b, ENC_RUNNING, n_threads);
-      const float s = net.out_scale;
+      const float s = net.out_scale, xsc = net.x_scale;
       g_autoptr (TsrImage) xt = tsr_image_new (W, H, 1), rs = tsr_image_new (W, H, 1), md = tsr_image_new (W, H, 1);
-      for (gsize i = 0; i < (gsize) lw * lh; i++)
-        X[i] = b.P->data[i] > 0 ? s * b.P->data[i] : 0.0f;
+      for (gsize i = 0; i < lnp * SP; i++)
+        X[i] = b.P->data[i] > 0 ? xsc * b.P->data[i] : 0.0f;
       field_weights (&fd, W, H, -rf, -rf);
       field_spectra (&fd, cw, X);
       for (int y = 0; y < H; y++)
@@ -2840,7 +2990,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
           {
             gsize k = (gsize) y * W + x;
             Cq[k] = net.gx > 0 ? s * diffuse_at (&net, x, y, NULL, NULL) : 0;
-            xt->data[k] = X[(gsize) (y + rf) * lw + x + rf] + Cq[k];
+            xt->data[k] = latent_px (X, SP, lnp, (gsize) (y + rf) * lw + x + rf) + Cq[k];
             xt->mask[k] = rs->mask[k] = md->mask[k] = 1;
           }
       for (int u = 0; u < n; u++)
@@ -2871,7 +3021,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
         {
           gsize np = (gsize) W * H;
           float *Yf = g_new (float, (gsize) n * np), *Ms = g_new (float, (gsize) n * np);
-          float *Xs = g_new (float, (gsize) lw * lh);
+          float *Xs = g_new (float, lnp * SP);
           field_spectra (&fd, cw, X);
           for (int u = 0; u < n; u++)
             field_forward (&fd, cw, kspec + (gsize) u * KR, Yf + (gsize) u * np);
@@ -2887,12 +3037,13 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
               double xsum = 0;
               for (int y = 0; y < lh; y++)
                 for (int x = 0; x < lw; x++)
-                  {
-                    gsize i = (gsize) y * lw + x;
-                    gboolean in = hypot (x - rf - sx, y - rf - sy) <= Rs;
-                    Xs[i] = in ? X[i] : 0.0f;
-                    xsum += Xs[i];
-                  }
+                  for (int ph = 0; ph < SP; ph++)
+                    {
+                      gsize i = ph * lnp + (gsize) y * lw + x;
+                      gboolean in = hypot (x - rf - sx, y - rf - sy) <= Rs;
+                      Xs[i] = in ? X[i] : 0.0f;
+                      xsum += Xs[i];
+                    }
               field_spectra (&fd, cw, Xs);
               for (int u = 0; u < n; u++)
                 field_forward (&fd, cw, kspec + (gsize) u * KR, Ms + (gsize) u * np);
@@ -2953,8 +3104,13 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
         for (int x = 0; x < W; x++)
           {
             gsize k = (gsize) y * W + x;
-            float pv = b.P->data[(gsize) (y + rf) * lw + x + rf];
-            xg->data[k] = (pv > 0 ? s * pv : 0) + Cq[k];
+            float xv = 0;
+            for (int ph = 0; ph < SP; ph++)
+              {
+                float pv = b.P->data[ph * lnp + (gsize) (y + rf) * lw + x + rf];
+                xv += pv > 0 ? xsc * pv : 0;
+              }
+            xg->data[k] = xv + Cq[k];
             xg->mask[k] = 1;
           }
       g_autofree char *p4 = g_build_filename (dd, "xgiven.fits", NULL);
@@ -3070,6 +3226,7 @@ tsr_restore_run_full (TsrSession *s, const TsrRestoreParams *rp, const TsrTbqrPa
   tsr_header_set_int (hd, "RS_NSAT", (gint64) res->n_saturated, "samples out of the loss as saturated");
   tsr_header_set_bool (hd, "RS_BLIND", rp->blind, "restore.blind (PSFs learnt)");
   tsr_header_set_int (hd, "RS_PSFRG", rp->psf_regions, "restore.psf_regions (PSF cells per side)");
+  tsr_header_set_int (hd, "RS_SUBPX", rp->subpixel, "restore.subpixel (latent phases per pixel side)");
   if (rp->psf_regions > 1)
     {
       tsr_header_set_int (hd, "RS_PSFRN", res->n_region_psfs, "PSF cells (all frames) with own stamps");

@@ -127,6 +127,16 @@ double tsr_restore_field_psf_loss (const TsrPsf *const *psfs, int g, int W, int 
                                    int lw, int lh, const float *y, const float *sigma, const guint8 *m, double delta,
                                    float *dx);
 
+/* The same with the sub-pixel latent (restore.subpixel = sub): x (in of apply, adjoint's out,
+ * dx) holds sub² planes of lw × lh, phase φ = iy · sub + ix drawn with each cell's PSF centred
+ * at ((ix + ½)/sub − ½, (iy + ½)/sub − ½) px (Lanczos-3 shift, the same sum):
+ * ŷ = Σ_c Σ_φ f_{c,φ} ∗ (w_c · x_φ). sub = 1 is the field decoder above. */
+void   tsr_restore_phase_psf_apply (const TsrPsf *const *psfs, int g, int sub, int W, int H, int x0, int y0, int lw,
+                                    int lh, gboolean adjoint, const float *in, float *out);
+double tsr_restore_phase_psf_loss (const TsrPsf *const *psfs, int g, int sub, int W, int H, int x0, int y0,
+                                   const float *x, int lw, int lh, const float *y, const float *sigma,
+                                   const guint8 *m, double delta, float *dx);
+
 /* The blind variant's decoder on one frame (restore.blind), as the job computes it, for the
  * finite-difference test of its PSF gradient: PSF f = softmax(logits) (psf_size², odd side),
  * ŷ = scale · (f ∗ x) on the valid region of the lw × lh latent x ((lw − psf_size + 1) ×
