@@ -952,7 +952,9 @@ test_memory_plan (void)
                                      than drizzle's scale-1 sums, which hold the μ, σ too) */
     g_assert_true (tsr_tbqr_memory_plan (1920, 1080, 1, TSR_CFA_GRBG, 200, &pz, &run, &m2x, &e));
     g_assert_cmpuint (m2x.need, <=, m1.need);
-    g_assert_cmpuint (m2x.need, >=, m1.need - (gsize) 1920 * 1080 * 8);
+    /* (less by up to 16 B a pixel: the demosaiced finish writes its results over its sums,
+     * drizzle's are images beside its sums) */
+    g_assert_cmpuint (m2x.need, >=, m1.need - (gsize) 1920 * 1080 * 16);
     run.memory_budget_mb = 2048;
   }
   /* three 12000 × 9000 mono frames do not fit 4 GiB: refused, with a need above it */
