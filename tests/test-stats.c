@@ -131,7 +131,8 @@ static void
 test_select_vs_sort (void)
 {
   g_autoptr (GRand) r = g_rand_new_with_seed (20261206);
-  const gsize sizes[] = { 1, 2, 7, 100, 1000, 4099, 130000 };
+  /* (16/17: the insertion sort's edge; 250, 320, 321: a tile median, the band pass's edge) */
+  const gsize sizes[] = { 1, 2, 7, 16, 17, 100, 250, 320, 321, 1000, 4099, 130000 };
   guint cases = 0;
   for (guint si = 0; si < G_N_ELEMENTS (sizes); si++)
     for (int kind = 0; kind < N_DATA; kind++)
