@@ -569,26 +569,11 @@ tsr_demosaic_rect (const TsrImage *m, TsrDemosaicMethod method, double level, in
 {
   g_return_val_if_fail (m->channels == 1 && m->cfa != TSR_CFA_NONE, NULL);
   g_return_val_if_fail (y0 >= 0 && y1 <= m->height && y0 < y1 && x0 >= 0 && x1 <= m->width && x0 < x1, NULL);
-  int w = m->width, h = m->height;
-  int halo = method == TSR_DEMOSAIC_RCD ? HALO_RCD : HALO_MHC;
-  /* the rectangle the pixels depend on, starting on an even row and column (the CFA phase
-   * stays) */
-  int a = MAX (0, y0 - halo) & ~1, b = MIN (h, y1 + halo);
-  int l = MAX (0, x0 - halo) & ~1, r = MIN (w, x1 + halo);
-  int sw = r - l;
-  g_autoptr (TsrImage) sub = tsr_image_new_uninit (sw, b - a, 1);
-  if (!sub)
-    return NULL;
-  sub->cfa = m->cfa;
-  for (int y = a; y < b; y++)
-    {
-      memcpy (sub->data + (gsize) (y - a) * sw, m->data + (gsize) y * w + l, sizeof (float) * sw);
-      memcpy (sub->mask + (gsize) (y - a) * sw, m->mask + (gsize) y * w + l, sw);
-    }
-  g_autoptr (TsrImage) rgb = method == TSR_DEMOSAIC_RCD ? rcd_run (sub, level) : tsr_demosaic (sub);
+  int l, a;
+  g_autoptr (TsrImage) rgb = tsr_demosaic_rect_halo (m, method, level, x0, x1, y0, y1, &l, &a);
   if (!rgb)
     return NULL;
-  int ow = x1 - x0, oh = y1 - y0;
+  int sw = rgb->width, ow = x1 - x0, oh = y1 - y0;
   TsrImage *out = tsr_image_new_uninit (ow, oh, 3);
   if (!out)
     return NULL;
