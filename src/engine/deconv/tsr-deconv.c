@@ -491,6 +491,13 @@ job_fail (Job *j, GError *e)
  * loads and stores unaligned */
 typedef float V4 __attribute__ ((vector_size (16)));
 typedef gint32 V4i __attribute__ ((vector_size (16)));
+/* Two vectors' lanes picked by index (0–3 the first, 4–7 the second), in GCC's and clang's
+ * spellings (the fuzz targets are built with clang). */
+#if defined(__clang__)
+#define SHUF4(a, b, ...) __builtin_shufflevector (a, b, __VA_ARGS__)
+#else
+#define SHUF4(a, b, ...) __builtin_shuffle (a, b, (V4i) { __VA_ARGS__ })
+#endif
 
 static inline V4
 v4_load (const float *p)
@@ -664,7 +671,7 @@ scatter_row_v4 (const RowGeom *g, const guint8 *restrict mrow, const gint32 *res
         float *restrict q = g->sz + 2 * (gsize) bir[x];
         V4 w1 = wxv * a1[x], w2 = wxv * a2[x];
         /* the window's row interleaved: (w1₀ w2₀ w1₁ w2₁) (w1₂ w2₂ w1₃ w2₃) */
-        V4 lo = __builtin_shuffle (w1, w2, (V4i) { 0, 4, 1, 5 }), hi = __builtin_shuffle (w1, w2, (V4i) { 2, 6, 3, 7 });
+        V4 lo = SHUF4 (w1, w2, 0, 4, 1, 5), hi = SHUF4 (w1, w2, 2, 6, 3, 7);
         for (int b = 0; b < 4; b++, q += 2 * gw)
           {
             v4_store (q, v4_load (q) + lo * wy[b]);
