@@ -6,7 +6,8 @@
  *   - SER videos (the planetary capture format: mono, Bayer or RGB, 8 or 16 bit, optional
  *     per-frame UTC timestamps);
  *   - common videos (AVI, MP4, MKV, MOV, …) through FFmpeg's libavformat/libavcodec when the
- *     engine was built with them (tsr_video_supported ()).
+ *     engine was built against them and the libraries load at run time (they are opened at
+ *     the first video, not linked: tsr_video_supported () loads them and says whether it could).
  * Integer samples become float32 in the units of the file (0–255 for 8-bit, 0–65535 for
  * 16-bit), as the FITS reader does. A Bayer SER frame is a mosaic (cfa set); colour images and
  * videos are 3-channel planar RGB. A bad or truncated file gives a TSR_ERROR naming the file.

@@ -211,7 +211,10 @@ tsr_video_open (const char *path, GError **error)
       return NULL;
     }
   if (!ff_load (error))
-    return NULL;
+    {
+      g_prefix_error (error, "%s: ", path); /* the file the user asked for, then why */
+      return NULL;
+    }
   av_log_set_level (AV_LOG_QUIET);
   TsrVideo *v = g_new0 (TsrVideo, 1);
   v->path = g_strdup (path);
