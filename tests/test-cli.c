@@ -10,11 +10,12 @@
 
 static char *tmp;
 
+/* n frames numbered first … first + n − 1 (values and DATE-OBS differ by number) */
 static void
-write_frames (const char *dir, int n, int w, int h)
+write_frames_from (const char *dir, int first, int n, int w, int h)
 {
   g_mkdir_with_parents (dir, 0755);
-  for (int f = 0; f < n; f++)
+  for (int f = first; f < first + n; f++)
     {
       float *v = g_new (float, w * h);
       for (int i = 0; i < w * h; i++)
@@ -26,6 +27,12 @@ write_frames (const char *dir, int n, int w, int h)
       tsr_test_write_fits (p, USHORT_IMG, w, h, 1, v, cards);
       g_free (v);
     }
+}
+
+static void
+write_frames (const char *dir, int n, int w, int h)
+{
+  write_frames_from (dir, 0, n, w, h);
 }
 
 static int
@@ -118,6 +125,56 @@ expect_failure (const char *const *args, const char *existing, const char *fragm
       g_assert_cmpmem (after, after_len, before, before_len);
     }
 }
+
+/* A folder whose frames are all in subfolders (one per night) opens with them, as the
+ * window does, and says so; an error in a subfolder's frames is the one reported; a folder
+ * with nothing anywhere still fails with "no frames found". */
+static void
+test_subfolders (void)
+{
+  g_autofree char *top = g_build_filename (tmp, "nights", NULL);
+  g_autofree char *a = g_build_filename (top, "2024-07-31", NULL);
+  g_autofree char *b = g_build_filename (top, "2025-06-30", NULL);
+  write_frames_from (a, 0, 3, 24, 16);
+  write_frames_from (b, 3, 2, 24, 16);
+  const char *info[] = { "info", top, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (tsr_test_run_cli (info, &out, &err), ==, 0);
+  g_assert_nonnull (strstr (out, "5 frames"));
+  g_assert_nonnull (strstr (err, "holds no frames itself"));
+  g_assert_nonnull (strstr (err, "5 frames of its subfolders"));
+  /* with --recursive nothing needs saying */
+  const char *rec[] = { "info", "-r", top, NULL };
+  g_autofree char *out2 = NULL, *err2 = NULL;
+  g_assert_cmpint (tsr_test_run_cli (rec, &out2, &err2), ==, 0);
+  g_assert_nonnull (strstr (out2, "5 frames"));
+  g_assert_null (strstr (err2, "holds no frames"));
+  /* frames of the folder itself: the subfolders stay out */
+  g_autofree char *own = g_build_filename (tmp, "own", NULL);
+  g_autofree char *own_sub = g_build_filename (own, "sub", NULL);
+  write_frames_from (own, 0, 2, 24, 16);
+  write_frames_from (own_sub, 2, 3, 24, 16);
+  const char *info_own[] = { "info", own, NULL };
+  g_autofree char *out3 = NULL, *err3 = NULL;
+  g_assert_cmpint (tsr_test_run_cli (info_own, &out3, &err3), ==, 0);
+  g_assert_nonnull (strstr (out3, "2 frames"));
+  g_assert_null (strstr (err3, "holds no frames"));
+  /* a broken frame in a subfolder: its own error, not "no frames found" */
+  g_autofree char *bad = g_build_filename (tmp, "badnights", NULL);
+  g_autofree char *bad_sub = g_build_filename (bad, "n1", NULL);
+  write_frames (bad_sub, 2, 24, 16);
+  g_autofree char *junk = g_build_filename (bad_sub, "junk.fits", NULL);
+  g_assert_true (g_file_set_contents (junk, "this is not a FITS file", -1, NULL));
+  const char *info_bad[] = { "info", bad, NULL };
+  expect_failure (info_bad, NULL, "junk.fits");
+  /* nothing anywhere */
+  g_autofree char *empty = g_build_filename (tmp, "empty", "deeper", NULL);
+  g_mkdir_with_parents (empty, 0755);
+  g_autofree char *empty_top = g_path_get_dirname (empty);
+  const char *info_empty[] = { "info", empty_top, NULL };
+  expect_failure (info_empty, NULL, "no frames found");
+}
+
 
 static void
 no_part_files (const char *dir)
@@ -291,6 +348,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/help", test_help);
   g_test_add_func ("/cli/info-and-stack", test_info_and_stack);
   g_test_add_func ("/cli/bad-input", test_bad_input);
+  g_test_add_func ("/cli/subfolders", test_subfolders);
   g_test_add_func ("/cli/synth", test_synth);
   g_test_add_func ("/cli/outputs", test_outputs);
   int r = g_test_run ();

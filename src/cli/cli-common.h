@@ -26,7 +26,10 @@ int      cli_fail_msg (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
 /* Parse options; on --help prints and exits 0; on bad usage prints one line, returns FALSE. */
 gboolean cli_parse (GOptionContext *ctx, int *argc, char ***argv, int *status);
 
-/* Scan the session named by the remaining arguments. */
+/* Scan paths (NULL-terminated); folders without frames of their own but with frames in
+ * subfolders are opened with their subfolders, with a note on stderr. */
+TsrSession *cli_scan_paths (const char *const *paths, gboolean recursive, GError **error);
+/* Scan the session named by the remaining arguments (as cli_scan_paths). */
 TsrSession *cli_scan (int argc, char **argv, gboolean recursive, GError **error);
 
 /* Refuse an output path that is one of the session's inputs, or whose folder does not
