@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 #include "tsr-test-util.h"
 
+#include <cairo.h>
 #include <fitsio.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -278,6 +279,91 @@ test_synth (void)
   g_assert_nonnull (strstr (err, "XYZW"));
 }
 
+/* Grey levels of a preview PNG: its size and the spread of its green bytes (a preview that
+ * is one flat colour — a stretch gone wrong — has none). */
+static void
+png_check (const char *path, int w, int h)
+{
+  cairo_surface_t *sf = cairo_image_surface_create_from_png (path);
+  g_assert_cmpint (cairo_surface_status (sf), ==, CAIRO_STATUS_SUCCESS);
+  g_assert_cmpint (cairo_image_surface_get_width (sf), ==, w);
+  g_assert_cmpint (cairo_image_surface_get_height (sf), ==, h);
+  const guint8 *d = cairo_image_surface_get_data (sf);
+  int stride = cairo_image_surface_get_stride (sf), lo = 255, hi = 0;
+  double sum = 0;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        int g = (((const guint32 *) (d + (gsize) y * stride))[x] >> 8) & 0xff;
+        lo = MIN (lo, g);
+        hi = MAX (hi, g);
+        sum += g;
+      }
+  /* the automatic stretch puts the sky at a dark grey and the stars near white */
+  g_assert_cmpint (hi - lo, >, 100);
+  g_assert_cmpfloat (sum / ((double) w * h), >, 15);
+  g_assert_cmpfloat (sum / ((double) w * h), <, 160);
+  cairo_surface_destroy (sf);
+}
+
+/* --preview on the one-image commands: a stretched PNG of what was written; a preview that
+ * is the input, the output or in a missing folder is refused before any work and the input
+ * is left as it was. */
+static void
+test_preview (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "preview", NULL);
+  g_autofree char *ses = g_build_filename (dir, "session", NULL);
+  const char *syn[] = { "synth", ses, "--frames", "6", "--width", "384", "--height", "320", "--bayer", "RGGB",
+                        "--seed", "3", NULL };
+  g_assert_cmpint (tsr_test_run_cli (syn, NULL, NULL), ==, 0);
+#define P(name, ext) g_autofree char *name = g_build_filename (dir, #name ext, NULL)
+  P (mean, ".fits");
+  P (mean_png, ".png");
+  P (res, ".fits");
+  P (bg, ".fits");
+  P (bg_png, ".png");
+  P (col, ".fits");
+  P (col_png, ".png");
+  P (dn, ".fits");
+  P (dn_png, ".png");
+  P (wl, ".fits");
+  P (wl_png, ".png");
+#undef P
+  const char *stack[] = { "stack", ses, "-o", mean, "--preview", mean_png, NULL };
+  g_assert_cmpint (tsr_test_run_cli (stack, NULL, NULL), ==, 0);
+  png_check (mean_png, 384, 320);
+  const char *proc[] = { "process", ses, "-o", res, NULL };
+  g_assert_cmpint (tsr_test_run_cli (proc, NULL, NULL), ==, 0);
+  const char *bg_a[] = { "background", res, "-o", bg, "--preview", bg_png, NULL };
+  g_assert_cmpint (tsr_test_run_cli (bg_a, NULL, NULL), ==, 0);
+  png_check (bg_png, 384, 320);
+  const char *col_a[] = { "colour", bg, "-o", col, "--preview", col_png, NULL };
+  g_assert_cmpint (tsr_test_run_cli (col_a, NULL, NULL), ==, 0);
+  png_check (col_png, 384, 320);
+  const char *dn_a[] = { "denoise", col, "-o", dn, "--preview", dn_png, NULL };
+  g_assert_cmpint (tsr_test_run_cli (dn_a, NULL, NULL), ==, 0);
+  png_check (dn_png, 384, 320);
+  const char *wl_a[] = { "wavelets", dn, "-o", wl, "--gains", "1.5,1.2", "--preview", wl_png, NULL };
+  g_assert_cmpint (tsr_test_run_cli (wl_a, NULL, NULL), ==, 0);
+  png_check (wl_png, 384, 320);
+
+  /* refused before any work; the input (and an existing output) stay as they were */
+  g_autofree char *fresh = g_build_filename (dir, "fresh.fits", NULL);
+  const char *onto_in[] = { "colour", bg, "-o", fresh, "--preview", bg, NULL };
+  expect_failure (onto_in, bg, "overwrite the input");
+  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+  const char *onto_out[] = { "denoise", col, "-o", dn, "--preview", dn, NULL };
+  expect_failure (onto_out, dn, "name the same file");
+  g_autofree char *nowhere = g_build_filename (dir, "no-such-folder", "p.png", NULL);
+  const char *missing[] = { "background", res, "-o", fresh, "--preview", nowhere, NULL };
+  expect_failure (missing, NULL, "does not exist");
+  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+  const char *st_missing[] = { "stack", ses, "-o", fresh, "--preview", nowhere, NULL };
+  expect_failure (st_missing, NULL, "does not exist");
+  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+}
+
 /* Outputs (docs/reliability.md, classes 1 and 6): a FIFO, a device, a folder or an empty
  * name is refused before any work and left as it was; two options naming one file (also
  * through "d/../a.fits" or a symbolic link) are refused; an output that is a symbolic link
@@ -351,6 +437,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/subfolders", test_subfolders);
   g_test_add_func ("/cli/synth", test_synth);
   g_test_add_func ("/cli/outputs", test_outputs);
+  g_test_add_func ("/cli/preview", test_preview);
   int r = g_test_run ();
   tsr_test_rmtree (tmp);
   g_free (tmp);

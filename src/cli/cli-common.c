@@ -467,3 +467,35 @@ cli_calib_apply (TsrSession *s, const TsrRunParams *run)
   tsr_calib_attach (c, s);
   return 0;
 }
+
+gboolean
+cli_preview_check (const char *command, const char *preview, const char *in, const char *out, TsrSession *s,
+                   GError **error)
+{
+  if (!preview)
+    return TRUE;
+  if (in && (cli_same_file (in, preview) || g_strcmp0 (in, preview) == 0))
+    {
+      /* TRANSLATORS: %s: the subcommand, then the input file */
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("%s: the preview would overwrite the input %s; choose another name"), command, in);
+      return FALSE;
+    }
+  const char *opts[] = { "-o", "--preview" };
+  const char *paths[] = { out, preview };
+  return cli_check_distinct (command, 2, opts, paths, error) && cli_check_output (preview, s, error);
+}
+
+gboolean
+cli_preview_write (const TsrImage *img, const char *preview, GError **error)
+{
+  if (!preview)
+    return TRUE;
+  g_autoptr (TsrCommit) commit = tsr_commit_new ();
+  const char *st = tsr_commit_stage_file (commit, preview, error);
+  if (st && tsr_write_png_preview (img, st, 1600, error) && tsr_commit_apply (commit, error))
+    return TRUE;
+  if (error && *error)
+    tsr_commit_explain (commit, *error);
+  return FALSE;
+}

@@ -43,6 +43,12 @@ gboolean cli_check_distinct (const char *command, guint n, const char *const *op
 /* Refuse an output folder that holds any of the session's frames (files written there
  * would overwrite them or join the session at the next scan). */
 gboolean cli_check_output_dir (const char *dir, TsrSession *s, GError **error);
+/* --preview of a one-image command (background, colour, denoise, wavelets, stack): refuse a
+ * preview that is the input or the output, or in a folder that cannot be written (before any
+ * work; s: the session, whose frames it must not be); then write img's stretched 8-bit PNG (longest side 1600 px) through a temporary name. */
+gboolean cli_preview_check (const char *command, const char *preview, const char *in, const char *out,
+                            TsrSession *s, GError **error);
+gboolean cli_preview_write (const TsrImage *img, const char *preview, GError **error);
 /* Do two paths name the same existing file (same device and inode)? */
 gboolean cli_same_file (const char *a, const char *b);
 
