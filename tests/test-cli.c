@@ -364,6 +364,37 @@ test_preview (void)
   g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
 }
 
+/* A failed validation says which check failed, its value, the limit and the parameter that
+ * sets it; a passed one lists none. */
+static void
+test_validation_explained (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "validation", NULL);
+  g_autofree char *ses = g_build_filename (dir, "session", NULL);
+  g_autofree char *res = g_build_filename (dir, "res.fits", NULL);
+  const char *syn[] = { "synth", ses, "--frames", "6", "--width", "384", "--height", "320", "--seed", "5", NULL };
+  g_assert_cmpint (tsr_test_run_cli (syn, NULL, NULL), ==, 0);
+  /* a noise limit no result meets, and a lenient rest: exactly one check fails */
+  const char *strict[] = { "process", ses, "-o", res, "--set", "validate.noise_max=0.2", "--set",
+                           "validate.flux_tol=0.5", "--set", "validate.fwhm_gain=-1", "--set",
+                           "validate.seam_max=100", NULL };
+  g_autofree char *out = NULL;
+  g_assert_cmpint (tsr_test_run_cli (strict, &out, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, ": FAIL"));
+  const char *f = strstr (out, "  failed: ");
+  g_assert_nonnull (f);
+  g_assert_nonnull (strstr (f, "needs ≤ 0.2×"));
+  g_assert_nonnull (strstr (f, "(validate.noise_max)"));
+  g_assert_null (strstr (f + 1, "  failed: "));   /* only that one */
+  const char *lenient[] = { "process", ses, "-o", res, "--set", "validate.noise_max=100", "--set",
+                            "validate.flux_tol=0.5", "--set", "validate.fwhm_gain=-1", "--set",
+                            "validate.seam_max=100", NULL };
+  g_autofree char *out2 = NULL;
+  g_assert_cmpint (tsr_test_run_cli (lenient, &out2, NULL), ==, 0);
+  g_assert_nonnull (strstr (out2, ": PASS"));
+  g_assert_null (strstr (out2, "failed:"));
+}
+
 /* Outputs (docs/reliability.md, classes 1 and 6): a FIFO, a device, a folder or an empty
  * name is refused before any work and left as it was; two options naming one file (also
  * through "d/../a.fits" or a symbolic link) are refused; an output that is a symbolic link
@@ -438,6 +469,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/synth", test_synth);
   g_test_add_func ("/cli/outputs", test_outputs);
   g_test_add_func ("/cli/preview", test_preview);
+  g_test_add_func ("/cli/validation-explained", test_validation_explained);
   int r = g_test_run ();
   tsr_test_rmtree (tmp);
   g_free (tmp);

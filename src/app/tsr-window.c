@@ -517,9 +517,12 @@ run_done_impl (GObject *source, GAsyncResult *res, gpointer data)
       g_autofree char *msg0 = g_strdup_printf (
         _("Reconstruction done in %.1f s — validation %s: FWHM %.2f vs mean %.2f px, noise ratio %.3f, %u matched stars"),
         secs, v->pass ? _("passed") : _("failed"), v->fwhm_result, v->fwhm_mean, v->noise_ratio, v->n_matched);
-      /* what the CLI says about drizzle: drizzled or demosaiced, and why */
-      g_autofree char *msg = self->recon->drizzle_note ? g_strdup_printf ("%s — %s", msg0, self->recon->drizzle_note)
-                                                       : g_strdup (msg0);
+      /* which checks failed (the Validation tab has the table), then what the CLI says
+       * about drizzle: drizzled or demosaiced, and why */
+      g_autofree char *failed = tsr_validation_failures (v, "; ");
+      g_autofree char *msg1 = failed ? g_strdup_printf ("%s — %s %s", msg0, _("failed:"), failed) : g_strdup (msg0);
+      g_autofree char *msg = self->recon->drizzle_note ? g_strdup_printf ("%s — %s", msg1, self->recon->drizzle_note)
+                                                       : g_strdup (msg1);
       tsr_window_set_status (self, msg);
       gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_RESULT);
       show_current (self);

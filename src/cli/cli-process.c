@@ -292,6 +292,10 @@ cli_process (int argc, char **argv)
             "flux ratio %.4f, seam %.3f: %s\n"),
           v->n_matched, v->fwhm_mean, v->fwhm_result, 100.0 * (v->fwhm_ratio - 1.0), v->noise_ratio,
           v->flux_ratio, v->seam, v->pass ? _("PASS") : _("FAIL"));
+  /* which check failed, against what limit, and the parameter that sets it */
+  g_autofree char *failed = tsr_validation_failures (v, "\n  failed: ");
+  if (failed)
+    printf ("  %s %s\n", _("failed:"), failed);
   printf (_("matched resolution: noise at 8×8 bins per unit star flux vs mean stack"));
   for (int c = 0; c < v->n_channels; c++)
     printf (" %s %.3f", v->n_channels == 3 ? (c == 0 ? "R" : c == 1 ? "G" : "B") : "L", v->bin_noise_ratio[c]);
