@@ -140,6 +140,51 @@ snapshot_window (TsrWindow *win, const char *name)
     }
 }
 
+/* FALSE, the test skipped, when no display can be opened. */
+static gboolean
+need_display (void)
+{
+  if (!have_display)
+    g_test_skip ("no display (run under xvfb-run)");
+  return have_display;
+}
+
+/* ../shared/data/NAME, or NULL with the test skipped when it is absent. */
+static char *
+need_data (const char *name)
+{
+  char *path = tsr_test_shared_data (name);
+  if (!path)
+    {
+      g_autofree char *msg = g_strdup_printf ("../shared/data/%s is absent", name);
+      g_test_skip (msg);
+    }
+  return path;
+}
+
+/* A w × h window on the screen with its own first frames (style, fonts, layout) drawn, so
+ * they do not count as a stall of the job that follows. */
+static TsrWindow *
+new_window (int w, int h)
+{
+  TsrWindow *win = tsr_window_new (NULL);
+  gtk_window_set_default_size (GTK_WINDOW (win), w, h);
+  gtk_window_present (GTK_WINDOW (win));
+  iterate_for (0.3);
+  return win;
+}
+
+/* new_window with the session at path opened and analysed (within timeout_s, no error). */
+static TsrWindow *
+open_window (const char *path, int w, int h, double timeout_s)
+{
+  TsrWindow *win = new_window (w, h);
+  tsr_window_open_session (win, path);
+  g_assert_true (iterate_until (win, not_busy, timeout_s));
+  g_assert_null (tsr_window_get_last_error (win));
+  return win;
+}
+
 static GtkWidget *
 find_notebook (GtkWidget *w)
 {
@@ -194,11 +239,8 @@ print_stalls (TsrWindow *win, const char *what, TsrJobKind kind)
 static void
 test_window_session (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   g_autofree char *dir = tsr_test_tmpdir ("app");
   TsrSynthParams sp;
   tsr_synth_params_init (&sp);
@@ -218,12 +260,7 @@ test_window_session (void)
   g_assert_no_error (error);
   tsr_synth_truth_free (truth);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  /* the window's own first frames (style, fonts, layout) come before a session can be
-   * dropped on it, so they do not count as a stall during the analysis */
-  iterate_for (0.3);
+  TsrWindow *win = new_window (1280, 800);
 
   /* open by dropping the folder on the window: scan + analyse + weigh in a worker, the
    * table fills, the live preview appears */
@@ -698,11 +735,8 @@ test_window_session (void)
 static void
 test_shortcuts (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   TsrApplication *app = tsr_application_new ();
   GError *error = NULL;
   g_assert_true (g_application_register (G_APPLICATION (app), NULL, &error));
@@ -851,11 +885,8 @@ free_frames (TsrImage **frames, guint n)
 static void
 test_window_planetary (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   g_autofree char *dir = tsr_test_tmpdir ("app-planetary");
   g_autofree char *ser_dir = g_build_filename (dir, "ser", NULL);
   g_autofree char *fits_dir = g_build_filename (dir, "fits", NULL);
@@ -877,10 +908,7 @@ test_window_planetary (void)
     }
   free_frames (frames, nf);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
+  TsrWindow *win = new_window (1280, 800);
 
   /* a SER file is not FITS: routed to the planetary job at once, the reason in the status */
   tsr_window_open_session (win, ser_dir);
@@ -1136,11 +1164,8 @@ assert_overlay_on_image (TsrWindow *win, const char *what)
 static void
 test_window_gate (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   g_autofree char *dir = tsr_test_tmpdir ("app-gate");
   TsrSynthParams sp;
   tsr_synth_params_init (&sp);
@@ -1156,13 +1181,7 @@ test_window_gate (void)
   g_assert_no_error (error);
   tsr_synth_truth_free (truth);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
-  tsr_window_open_session (win, dir);
-  g_assert_true (iterate_until (win, not_busy, 240));
-  g_assert_null (tsr_window_get_last_error (win));
+  TsrWindow *win = open_window (dir, 1280, 800, 240);
   const TsrAnalysis *a = tsr_window_get_analysis (win);
   g_assert_nonnull (a);
   const TsrImage *pv = tsr_window_get_preview (win);
@@ -1403,24 +1422,12 @@ test_window_gate (void)
 static void
 test_window_m94 (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
-  g_autofree char *m94 = tsr_test_shared_data ("seestar-m94-s3");
+  if (!need_display ())
+    return;
+  g_autofree char *m94 = need_data ("seestar-m94-s3");
   if (!m94)
-    {
-      g_test_skip ("../shared/data/seestar-m94-s3 is absent");
-      return;
-    }
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1560, 960);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
-  tsr_window_open_session (win, m94);
-  g_assert_true (iterate_until (win, not_busy, 280));
-  g_assert_null (tsr_window_get_last_error (win));
+    return;
+  TsrWindow *win = open_window (m94, 1560, 960, 280);
   g_assert_cmpuint (tsr_window_get_n_rows (win), ==, 11);
   g_assert_true (tsr_window_set_param (win, "gate.trust_stars", 0));
   g_assert_true (tsr_window_set_param (win, "gate.cc_mad", 2));
@@ -1628,11 +1635,8 @@ assert_map_drawn (TsrWindow *win, const char *what)
 static void
 test_window_maps (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   g_autofree char *dir = tsr_test_tmpdir ("app-maps");
   TsrSynthParams sp;
   tsr_synth_params_init (&sp);
@@ -1646,13 +1650,7 @@ test_window_maps (void)
   g_assert_no_error (error);
   tsr_synth_truth_free (truth);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
-  tsr_window_open_session (win, dir);
-  g_assert_true (iterate_until (win, not_busy, 240));
-  g_assert_null (tsr_window_get_last_error (win));
+  TsrWindow *win = open_window (dir, 1280, 800, 240);
   g_assert_false (tsr_window_is_dirty (win));
   const TsrAnalysis *a = tsr_window_get_analysis (win);
   TsrImageView *view = tsr_window_get_image_view (win);
@@ -1944,11 +1942,8 @@ sky_corner_ratio (const TsrImage *img)
 static void
 test_window_calib (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   g_autofree char *dir = tsr_test_tmpdir ("app-calib");
   GError *error = NULL;
   const int W = 320, H = 240;
@@ -2019,10 +2014,7 @@ test_window_calib (void)
     }
   g_rand_free (rng);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1400, 900);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
+  TsrWindow *win = new_window (1400, 900);
 
   /* frames only in subfolders: opened with them (it used to say "no FITS frames found") */
   tsr_window_open_session (win, lights);
@@ -2128,21 +2120,12 @@ test_window_calib (void)
 static void
 test_window_ngc7023 (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
-  g_autofree char *ngc = tsr_test_shared_data ("seestar-ngc7023");
+  if (!need_display ())
+    return;
+  g_autofree char *ngc = need_data ("seestar-ngc7023");
   if (!ngc)
-    {
-      g_test_skip ("../shared/data/seestar-ngc7023 is absent");
-      return;
-    }
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
+    return;
+  TsrWindow *win = new_window (1280, 800);
   tsr_window_open_session (win, ngc);
   iterate_for (1.5);
   if (tsr_window_is_busy (win))
@@ -2225,11 +2208,8 @@ count_state (TsrWindow *win, TsrBgSampleState st)
 static void
 test_window_post (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   g_autofree char *dir = tsr_test_tmpdir ("app-post");
   TsrSynthParams sp;
   tsr_synth_params_init (&sp);
@@ -2244,13 +2224,7 @@ test_window_post (void)
   g_assert_no_error (error);
   tsr_synth_truth_free (truth);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
-  tsr_window_open_session (win, dir);
-  g_assert_true (iterate_until (win, not_busy, 240));
-  g_assert_null (tsr_window_get_last_error (win));
+  TsrWindow *win = open_window (dir, 1280, 800, 240);
   g_assert_true (tsr_window_run (win));
   g_assert_true (iterate_until (win, not_busy, 240));
   const TsrReconstruction *rec = tsr_window_get_reconstruction (win);
@@ -2430,11 +2404,8 @@ test_window_post (void)
 static void
 test_window_rows (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   guint nf = 2000;
   const char *env = g_getenv ("TSR_APP_ROWS");
   if (env && atoi (env) > 1)
@@ -2454,10 +2425,7 @@ test_window_rows (void)
   tsr_synth_truth_free (truth);
   g_test_message ("%u frames of 128 × 96 written in %.1f s", nf, (g_get_monotonic_time () - t0) / 1e6);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
+  TsrWindow *win = new_window (1280, 800);
 
   Gap g = { 0, 0 };
   guint src = g_timeout_add (10, gap_tick, &g);
