@@ -540,6 +540,7 @@ tsr_window_post_move (TsrWindow *self, double x0, double y0, double x1, double y
   double nx = CLAMP (s->x + (x1 - x0), 0.0, r->width - 1.0), ny = CLAMP (s->y + (y1 - y0), 0.0, r->height - 1.0);
   if (added)
     {
+      /* the point the user gave moves (the box drawn is that point's, cut to whole pixels) */
       guint i = 0;
       for (; i < self->bg_add->len; i++)
         if (in_box (added, g_array_index (self->bg_add, TsrBgPoint, i).x, g_array_index (self->bg_add, TsrBgPoint, i).y))
@@ -548,8 +549,8 @@ tsr_window_post_move (TsrWindow *self, double x0, double y0, double x1, double y
         return FALSE;
       push_undo (self);
       TsrBgPoint *p = &g_array_index (self->bg_add, TsrBgPoint, i);
-      p->x = nx;
-      p->y = ny;
+      nx = p->x = CLAMP (p->x + (x1 - x0), 0.0, r->width - 1.0);
+      ny = p->y = CLAMP (p->y + (y1 - y0), 0.0, r->height - 1.0);
       edited (self, _("Sample moved"), nx, ny);
       return TRUE;
     }
