@@ -88,7 +88,7 @@ TsrImage *tsr_background_extract_edited (const TsrImage *img, const TsrPostParam
                                          GCancellable *cancellable, GError **error);
 /* The same with progress (may be NULL), from the calling thread: "Measuring the sky
  * samples" (boxes done of all), "Fitting the sky model" (0 of 0), "Subtracting the sky
- * model" (rows done of all the channels' rows); phases are N_() strings. */
+ * model" (rows done of all the channels' rows); the phases are marked for translation, untranslated. */
 TsrImage *tsr_background_extract_full (const TsrImage *img, const TsrPostParams *p, const TsrBackgroundEdits *edits,
                                        TsrBackgroundInfo *info, GArray **samples_out, TsrImage **model_out,
                                        TsrProgressFunc progress, gpointer progress_data, GCancellable *cancellable,
