@@ -1356,6 +1356,23 @@ test_process_steps (void)
   const char *snr = strstr (text, "\"snr_result\"");
   g_assert_nonnull (snr);
   g_assert_cmpfloat (g_ascii_strtod (strchr (snr, ':') + 1, NULL), >, 3);
+  {
+    /* a project's sky-sample edits (the window's [samples]) are used by process, moved to the
+     * result's pixels: these were made on a result twice as wide (drizzle.scale 2), so the
+     * exclusion at (480.5, 360.5) is (240, 180) here — inside the 480 × 360 result */
+    g_autofree char *proj = g_build_filename (tmp, "p.tessera", NULL), *out2 = g_build_filename (tmp, "r2.fits", NULL);
+    const char *ptext = "[tessera]\nversion=1\n[post]\nbackground=true\n[samples]\nwidth=960\n"
+                        "edits=40.5,40.5,32;-480.5,360.5;\n";
+    g_assert_true (g_file_set_contents (proj, ptext, -1, NULL));
+    const char *a2[] = { "process", dir, "-o", out2, "--config", proj, NULL };
+    g_autofree char *so2 = NULL, *se2 = NULL;
+    int rc2 = tsr_test_run_cli (a2, &so2, &se2);
+    if (rc2 != 0)
+      g_test_message ("%s\n%s", so2, se2);
+    g_assert_cmpint (rc2, ==, 0);
+    g_assert_nonnull (strstr (so2, "the project's sky samples: 1 added, 1 excluded"));
+    g_assert_true (has_history (out2, "user samples: 1 added, 1 excluded"));
+  }
   tsr_test_rmtree (tmp);
   tsr_test_rmtree (dir);
 }

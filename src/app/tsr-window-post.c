@@ -357,22 +357,9 @@ tsr_window_post_reset_result (TsrWindow *self)
     }
   else
     {
-      int w = self->recon->result->width;
-      if (self->bg_edit_width > 0 && w != self->bg_edit_width)
-        {
-          double f = (double) w / self->bg_edit_width;
-          GArray *lists[2] = { self->bg_add, self->bg_exclude };
-          for (int l = 0; l < 2; l++)
-            for (guint i = 0; i < lists[l]->len; i++)
-              {
-                TsrBgPoint *p = &g_array_index (lists[l], TsrBgPoint, i);
-                p->x = (p->x + 0.5) * f - 0.5;
-                p->y = (p->y + 0.5) * f - 0.5;
-                if (p->size > 0)
-                  p->size = MAX (4, (int) lround (p->size * f));
-              }
-        }
-      self->bg_edit_width = w;
+      TsrSampleEdits e = { self->bg_edit_width, self->bg_add, self->bg_exclude };
+      tsr_sample_edits_rescale (&e, self->recon->result->width);
+      self->bg_edit_width = self->recon->result->width;
     }
   g_clear_pointer (&self->post_img, tsr_image_unref);
   g_clear_pointer (&self->post_surface, cairo_surface_destroy);

@@ -257,6 +257,26 @@ tsr_sample_edits_clear (TsrSampleEdits *e)
   e->width = 0;
 }
 
+void
+tsr_sample_edits_rescale (TsrSampleEdits *e, int width)
+{
+  g_return_if_fail (e != NULL);
+  if (e->width <= 0 || width <= 0 || width == e->width)
+    return;
+  double f = (double) width / e->width;
+  GArray *lists[2] = { e->add, e->exclude };
+  for (int l = 0; l < 2; l++)
+    for (guint i = 0; lists[l] && i < lists[l]->len; i++)
+      {
+        TsrBgPoint *p = &g_array_index (lists[l], TsrBgPoint, i);
+        p->x = (p->x + 0.5) * f - 0.5;
+        p->y = (p->y + 0.5) * f - 0.5;
+        if (p->size > 0)
+          p->size = MAX (4, (int) lround (p->size * f));
+      }
+  e->width = width;
+}
+
 gboolean
 tsr_project_save_full (const char *path, const TsrProject *p, const char *const *session_paths,
                        const TsrFrameChoices *frames, const char *const calib_paths[TSR_CALIB_N_KINDS],

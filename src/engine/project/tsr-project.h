@@ -91,6 +91,10 @@ typedef struct
 
 /* Empties e (the arrays freed, width 0). */
 void     tsr_sample_edits_clear (TsrSampleEdits *e);
+/* The points moved to the pixels of a result width pixels wide (pixel centres scaled:
+ * (x + ½)·f − ½ with f = width / e->width; sizes scaled, at least 4); e->width becomes width.
+ * Nothing changes when e->width is 0 or already width. */
+void     tsr_sample_edits_rescale (TsrSampleEdits *e, int width);
 /* tsr_project_save_full / _load_full with the sample edits too. samples may be NULL (none
  * written; on load the group is read and dropped). Saved only when there are edits; a
  * project without [samples] loads with width 0 and empty arrays. A malformed entry is
