@@ -566,6 +566,13 @@ tsr_window_post_undo (TsrWindow *self)
   self->bg_exclude = g_steal_pointer (&e->exclude);
   self->bg_edit_width = e->width;
   edits_free (e);
+  if (self->recon && self->bg_edit_width > 0)
+    {
+      /* an edit made before a run at another drizzle.scale: in this result's pixels */
+      TsrSampleEdits now = { self->bg_edit_width, self->bg_add, self->bg_exclude };
+      tsr_sample_edits_rescale (&now, self->recon->result->width);
+      self->bg_edit_width = now.width;
+    }
   self->project_dirty = TRUE;
   tsr_window_post_apply (self);
   if (post_wanted (self) && self->recon)
