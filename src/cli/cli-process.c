@@ -75,6 +75,9 @@ cli_process (int argc, char **argv)
     }
 
   GError *error = NULL;
+  if (!cli_check_image_name ("process", "-o", out, &error)
+      || !cli_check_image_name ("process", "--mean-stack", mean_out, &error))
+    return cli_fail (error);
   g_autoptr (GArray) bg_add = NULL, bg_excl = NULL;
   if (bg_samples && !cli_bg_samples_load (bg_samples, &bg_add, &bg_excl, &error))
     return cli_fail (error);
@@ -245,11 +248,11 @@ cli_process (int argc, char **argv)
   /* every output staged, then all renamed onto their names together (or none is) */
   g_autoptr (TsrCommit) commit = tsr_commit_new ();
   const char *st_out = tsr_commit_stage_file (commit, out, &error);
-  gboolean ok = st_out && tsr_fits_write (st_out, r->result, NULL, &error);
+  gboolean ok = st_out && cli_write_image (st_out, out, r->result, &error);
   if (ok && mean_out)
     {
       const char *st = tsr_commit_stage_file (commit, mean_out, &error);
-      ok = st && tsr_fits_write (st, r->mean, NULL, &error);
+      ok = st && cli_write_image (st, mean_out, r->mean, &error);
     }
   if (ok && json)
     {
