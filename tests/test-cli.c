@@ -128,6 +128,15 @@ expect_failure (const char *const *args, const char *existing, const char *fragm
     }
 }
 
+/* As expect_failure, and the output the run was asked for does not exist afterwards. */
+static void
+expect_failure_nothing_written (const char *const *args, const char *existing, const char *fragment,
+                                const char *not_written)
+{
+  expect_failure (args, existing, fragment);
+  g_assert_false (g_file_test (not_written, G_FILE_TEST_EXISTS));
+}
+
 /* A folder whose frames are all in subfolders (one per night) opens with them, as the
  * window does, and says so; an error in a subfolder's frames is the one reported; a folder
  * with nothing anywhere still fails with "no frames found". */
@@ -243,8 +252,7 @@ test_bad_input (void)
   /* output folder missing, output equal to an input, output is a folder */
   g_autofree char *nofolder = g_build_filename (tmp, "no-folder", "out.fits", NULL);
   const char *a6[] = { "stack", dir, "-o", nofolder, NULL };
-  expect_failure (a6, NULL, "no-folder");
-  g_assert_false (g_file_test (nofolder, G_FILE_TEST_EXISTS));
+  expect_failure_nothing_written (a6, NULL, "no-folder", nofolder);
   g_autofree char *f0 = g_build_filename (dir, "frame 00.fits", NULL);
   const char *a7[] = { "stack", dir, "-o", f0, NULL };
   expect_failure (a7, f0, "overwrite");
@@ -352,17 +360,14 @@ test_preview (void)
   /* refused before any work; the input (and an existing output) stay as they were */
   g_autofree char *fresh = g_build_filename (dir, "fresh.fits", NULL);
   const char *onto_in[] = { "colour", bg, "-o", fresh, "--preview", bg, NULL };
-  expect_failure (onto_in, bg, "overwrite the input");
-  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+  expect_failure_nothing_written (onto_in, bg, "overwrite the input", fresh);
   const char *onto_out[] = { "denoise", col, "-o", dn, "--preview", dn, NULL };
   expect_failure (onto_out, dn, "name the same file");
   g_autofree char *nowhere = g_build_filename (dir, "no-such-folder", "p.png", NULL);
   const char *missing[] = { "background", res, "-o", fresh, "--preview", nowhere, NULL };
-  expect_failure (missing, NULL, "does not exist");
-  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+  expect_failure_nothing_written (missing, NULL, "does not exist", fresh);
   const char *st_missing[] = { "stack", ses, "-o", fresh, "--preview", nowhere, NULL };
-  expect_failure (st_missing, NULL, "does not exist");
-  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+  expect_failure_nothing_written (st_missing, NULL, "does not exist", fresh);
 }
 
 /* A failed validation says which check failed, its value, the limit and the parameter that
@@ -456,14 +461,11 @@ test_tiff_outputs (void)
   /* other image types: refused before any work, nothing written */
   g_autofree char *png = g_build_filename (dir, "r.png", NULL), *xisf = g_build_filename (dir, "m.xisf", NULL);
   const char *bad1[] = { "process", ses, "-o", png, NULL };
-  expect_failure (bad1, NULL, "-o");
-  g_assert_false (g_file_test (png, G_FILE_TEST_EXISTS));
+  expect_failure_nothing_written (bad1, NULL, "-o", png);
   const char *bad2[] = { "process", ses, "-o", rf, "--mean-stack", xisf, NULL };
-  expect_failure (bad2, rf, "--mean-stack");
-  g_assert_false (g_file_test (xisf, G_FILE_TEST_EXISTS));
+  expect_failure_nothing_written (bad2, rf, "--mean-stack", xisf);
   const char *bad3[] = { "stack", ses, "-o", png, NULL };
-  expect_failure (bad3, NULL, "--preview");
-  g_assert_false (g_file_test (png, G_FILE_TEST_EXISTS));
+  expect_failure_nothing_written (bad3, NULL, "--preview", png);
 }
 
 /* Outputs (docs/reliability.md, classes 1 and 6): a FIFO, a device, a folder or an empty
@@ -501,8 +503,7 @@ test_outputs (void)
   const char *a4[] = { "process", session, "-o", a, "--json", via, NULL };
   expect_failure (a4, NULL, "name the same file");
   const char *a5[] = { "deconv", session, "-o", a, "--mean-stack", via, NULL };
-  expect_failure (a5, NULL, "name the same file");
-  g_assert_false (g_file_test (a, G_FILE_TEST_EXISTS));
+  expect_failure_nothing_written (a5, NULL, "name the same file", a);
 
   g_autofree char *target = g_build_filename (dir, "target.fits", NULL);
   g_autofree char *lnk = g_build_filename (dir, "latest.fits", NULL);
