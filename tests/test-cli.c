@@ -401,11 +401,12 @@ test_validation_explained (void)
   g_assert_null (strstr (out2, "failed:"));
 }
 
-/* Image outputs by name: .tif writes a 32-bit float TIFF holding the same values as the FITS
- * (read back bit for bit), which the one-image commands take as input again; a name that asks
- * for another image type is refused before any work, naming the option. */
+/* Image outputs by name: .tif writes a 32-bit float TIFF and .xisf an XISF holding the same
+ * values as the FITS (read back bit for bit), which the one-image commands take as input
+ * again; a name that asks for another image type is refused before any work, naming the
+ * option. */
 static void
-test_tiff_outputs (void)
+test_image_outputs (void)
 {
   g_autofree char *dir = g_build_filename (tmp, "tiffout", NULL);
   g_autofree char *ses = g_build_filename (dir, "session", NULL);
@@ -441,6 +442,18 @@ test_tiff_outputs (void)
   g_autoptr (TsrImage) m = tsr_image_tiff_read (mt, &e);
   g_assert_no_error (e);
   g_assert_cmpint (m->width, ==, a->width);
+  g_autofree char *rx = g_build_filename (dir, "r.xisf", NULL);
+  const char *px[] = { "process", ses, "-o", rx, "--set", "run.threads=1", NULL };
+  g_assert_cmpint (tsr_test_run_cli (px, NULL, NULL), ==, 0);
+  g_autoptr (TsrImage) xi = tsr_xisf_read (rx, &e);
+  g_assert_no_error (e);
+  g_assert_cmpint (xi->channels, ==, 3);
+  for (gsize i = 0; i < n; i++)
+    if (a->mask[i])
+      for (int c = 0; c < 3; c++)
+        g_assert_cmpmem (tsr_image_plane (a, c) + i, sizeof (float), tsr_image_plane (xi, c) + i, sizeof (float));
+  g_autofree char *nc = tsr_header_get_string (xi->header, "NCOMBINE");
+  g_assert_nonnull (nc);
 
   /* the TIFF is an input of the one-image commands: background of r.TIF = background of r.fits */
   g_autofree char *bf = g_build_filename (dir, "bf.fits", NULL), *bt = g_build_filename (dir, "bt.fits", NULL);
@@ -459,11 +472,11 @@ test_tiff_outputs (void)
   g_assert_cmpfloat (dmax, <, 1e-3);
 
   /* other image types: refused before any work, nothing written */
-  g_autofree char *png = g_build_filename (dir, "r.png", NULL), *xisf = g_build_filename (dir, "m.xisf", NULL);
+  g_autofree char *png = g_build_filename (dir, "r.png", NULL), *jpg = g_build_filename (dir, "m.jpg", NULL);
   const char *bad1[] = { "process", ses, "-o", png, NULL };
   expect_failure_nothing_written (bad1, NULL, "-o", png);
-  const char *bad2[] = { "process", ses, "-o", rf, "--mean-stack", xisf, NULL };
-  expect_failure_nothing_written (bad2, rf, "--mean-stack", xisf);
+  const char *bad2[] = { "process", ses, "-o", rf, "--mean-stack", jpg, NULL };
+  expect_failure_nothing_written (bad2, rf, "--mean-stack", jpg);
   const char *bad3[] = { "stack", ses, "-o", png, NULL };
   expect_failure_nothing_written (bad3, NULL, "--preview", png);
 }
@@ -542,7 +555,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/outputs", test_outputs);
   g_test_add_func ("/cli/preview", test_preview);
   g_test_add_func ("/cli/validation-explained", test_validation_explained);
-  g_test_add_func ("/cli/tiff-outputs", test_tiff_outputs);
+  g_test_add_func ("/cli/image-outputs", test_image_outputs);
   int r = g_test_run ();
   tsr_test_rmtree (tmp);
   g_free (tmp);

@@ -302,6 +302,57 @@ test_xisf_roundtrip (void)
   tsr_test_rmtree (dir);
 }
 
+/* tsr_xisf_write: what it writes reads back as the FITS of the same image does (samples bit
+ * for bit, NaN masked, exposure, date, pattern, a band of rows), the header's cards come back
+ * as keywords (a string with a quote in it, HISTORY text), and a target that is a folder is
+ * refused with the folder left as it was. */
+static void
+test_xisf_write (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("xisf-write");
+  const char *date = "2025-04-09T22:54:35.000";
+  const struct { int channels; TsrCfa cfa; } cases[] = { { 3, TSR_CFA_NONE }, { 1, TSR_CFA_GRBG }, { 1, TSR_CFA_NONE } };
+  for (guint k = 0; k < G_N_ELEMENTS (cases); k++)
+    {
+      g_autoptr (TsrImage) img = random_image (37 + k, 26 + 2 * k, cases[k].channels, F32, 31 + k);
+      img->data[5] = NAN;
+      img->mask[5] = 0;
+      img->cfa = cases[k].cfa;
+      if (!img->header)
+        img->header = tsr_header_new ();
+      tsr_header_set_double (img->header, "EXPTIME", 20.0 + k, "[s] exposure time");
+      tsr_header_set_string (img->header, "DATE-OBS", date, "UTC start of exposure");
+      tsr_header_set_string (img->header, "OBJECT", "M 94 'core' / disk", "a quote and a slash");
+      tsr_header_add_history (img->header, "Tessera TBQR: reference=4 frames=11 used=11 <test> & more");
+      g_autofree char *x = g_strdup_printf ("%s/w%u.xisf", dir, k), *f = g_strdup_printf ("%s/w%u.fits", dir, k);
+      g_autoptr (GError) e = NULL;
+      g_assert_true (tsr_xisf_write (x, img, &e));
+      g_assert_no_error (e);
+      write_fits_like (f, img, cases[k].cfa, 20.0 + k, date);
+      assert_reads_like_fits (x, f);
+      g_autoptr (TsrImage) r = tsr_xisf_read (x, &e);
+      g_assert_no_error (e);
+      g_assert_cmpint (r->mask[5], ==, 0);
+      g_autofree char *obj = tsr_header_get_string (r->header, "OBJECT");
+      g_assert_cmpstr (obj, ==, "M 94 'core' / disk");
+      gboolean hist = FALSE;
+      for (guint i = 0; i < tsr_header_n_cards (r->header); i++)
+        hist |= strstr (tsr_header_card (r->header, i), "used=11 <test> & more") != NULL;
+      g_assert_true (hist);
+    }
+  /* a folder as the target: refused, the folder and what is in it stay */
+  g_autofree char *sub = g_build_filename (dir, "a-folder.xisf", NULL);
+  g_mkdir (sub, 0755);
+  g_autofree char *inside = g_build_filename (sub, "keep.txt", NULL);
+  g_assert_true (g_file_set_contents (inside, "keep", -1, NULL));
+  g_autoptr (TsrImage) one = random_image (8, 8, 1, F32, 3);
+  g_autoptr (GError) e = NULL;
+  g_assert_false (tsr_xisf_write (sub, one, &e));
+  g_assert_nonnull (e);
+  g_assert_true (g_file_test (inside, G_FILE_TEST_EXISTS));
+  tsr_test_rmtree (dir);
+}
+
 /* an error: one line naming the file */
 static void
 assert_one_line_error (GError *e, const char *path)
@@ -866,6 +917,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/formats/xisf-roundtrip", test_xisf_roundtrip);
   g_test_add_func ("/formats/xisf-bad", test_xisf_bad);
+  g_test_add_func ("/formats/xisf-write", test_xisf_write);
   g_test_add_func ("/formats/xisf-session", test_xisf_session);
   g_test_add_func ("/formats/tiff-session", test_tiff_session);
   g_test_add_func ("/formats/dng", test_dng);

@@ -2,8 +2,12 @@
  * compressed blocks. See tsr-xisf.h for what is read. */
 #include "tsr-xisf.h"
 #include "tsr-error.h"
+#include "tsr-output.h"
+#include "tsr-config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <lz4.h>
@@ -892,4 +896,239 @@ TsrImage *
 tsr_xisf_read_rows (const char *path, int y0, int y1, GError **error)
 {
   return read_xisf (path, y0, y1, FALSE, error);
+}
+
+/* ==================================================================================== */
+/* Output                                                                               */
+
+#define XISF_BLOCK_ALIGN 4096
+
+/* Split a FITS card into the value and comment of its <FITSKeyword> (value as FITS writes
+ * it: a string keeps its quotes). Commentary cards (HISTORY, COMMENT, no "= ") have their
+ * text as the comment and an empty value. */
+static void
+card_value_comment (const char *card, char **value, char **comment)
+{
+  *value = NULL;
+  *comment = NULL;
+  gsize len = strlen (card);
+  if (len < 10 || card[8] != '=' || card[9] != ' ')
+    {
+      *value = g_strdup ("");
+      *comment = g_strstrip (g_strdup (len > 8 ? card + 8 : ""));
+      return;
+    }
+  const char *r = card + 10;
+  while (*r == ' ')
+    r++;
+  const char *end = r;
+  if (*r == '\'')
+    {
+      /* a quoted string; '' is a quote inside it */
+      end = r + 1;
+      while (*end && !(end[0] == '\'' && end[1] != '\''))
+        end += end[0] == '\'' ? 2 : 1;
+      if (*end)
+        end++;
+    }
+  else
+    while (*end && *end != '/')
+      end++;
+  *value = g_strstrip (g_strndup (r, (gsize) (end - r)));
+  const char *slash = strchr (end, '/');
+  *comment = g_strstrip (g_strdup (slash ? slash + 1 : ""));
+}
+
+static gboolean
+keyword_structural (const char *key)
+{
+  static const char *const exact[] = { "SIMPLE", "BITPIX", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT", "BZERO",
+                                       "BSCALE", "BLANK", "END", "CHECKSUM", "DATASUM", NULL };
+  for (int i = 0; exact[i]; i++)
+    if (strcmp (key, exact[i]) == 0)
+      return TRUE;
+  return g_str_has_prefix (key, "NAXIS");
+}
+
+static char *
+xisf_header_xml (const TsrImage *img, double lo, double hi, guint64 position, guint64 size)
+{
+  GString *x = g_string_new ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                             "<xisf version=\"1.0\" xmlns=\"http://www.pixinsight.com/xisf\" "
+                             "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+                             "xsi:schemaLocation=\"http://www.pixinsight.com/xisf "
+                             "http://pixinsight.com/xisf/xisf-1.0.xsd\">\n");
+  char blo[G_ASCII_DTOSTR_BUF_SIZE], bhi[G_ASCII_DTOSTR_BUF_SIZE];
+  g_ascii_formatd (blo, sizeof blo, "%.9g", lo);
+  g_ascii_formatd (bhi, sizeof bhi, "%.9g", hi);
+  g_string_append_printf (x,
+                          "<Image geometry=\"%d:%d:%d\" sampleFormat=\"Float32\" bounds=\"%s:%s\" "
+                          "colorSpace=\"%s\" pixelStorage=\"Planar\" byteOrder=\"little\" "
+                          "location=\"attachment:%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT "\">\n",
+                          img->width, img->height, img->channels, blo, bhi, img->channels == 3 ? "RGB" : "Gray",
+                          position, size);
+  if (img->channels == 1 && img->cfa != TSR_CFA_NONE)
+    g_string_append_printf (x, "<ColorFilterArray pattern=\"%s\" width=\"2\" height=\"2\"/>\n",
+                            tsr_cfa_name (img->cfa));
+  guint n = img->header ? tsr_header_n_cards (img->header) : 0;
+  for (guint i = 0; i < n; i++)
+    {
+      const char *card = tsr_header_card (img->header, i);
+      g_autofree char *key = tsr_header_card_keyword (card);
+      if (!key || !*key || keyword_structural (key))
+        continue;
+      if (!strcmp (key, "BAYERPAT") || !strcmp (key, "CFA-PAT") || !strcmp (key, "XBAYROFF")
+          || !strcmp (key, "YBAYROFF") || !strcmp (key, "CREATOR"))
+        continue;
+      g_autofree char *value = NULL, *comment = NULL;
+      card_value_comment (card, &value, &comment);
+      g_autofree char *ek = g_markup_escape_text (key, -1);
+      g_autofree char *ev = g_markup_escape_text (value, -1);
+      g_autofree char *ec = g_markup_escape_text (comment, -1);
+      g_string_append_printf (x, "<FITSKeyword name=\"%s\" value=\"%s\" comment=\"%s\"/>\n", ek, ev, ec);
+    }
+  g_string_append_printf (x, "<FITSKeyword name=\"CREATOR\" value=\"'Tessera %s'\" comment=\"software that wrote this file\"/>\n",
+                          TSR_VERSION);
+  g_string_append (x, "</Image>\n<Metadata>\n");
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *iso = g_date_time_format_iso8601 (now);
+  g_string_append_printf (x, "<Property id=\"XISF:CreationTime\" type=\"TimePoint\" value=\"%s\"/>\n", iso);
+  g_string_append_printf (x, "<Property id=\"XISF:CreatorApplication\" type=\"String\">Tessera %s</Property>\n",
+                          TSR_VERSION);
+  g_string_append (x, "</Metadata>\n</xisf>\n");
+  return g_string_free (x, FALSE);
+}
+
+static gboolean
+xisf_write_all (int fd, const void *buf, gsize len)
+{
+  const guint8 *p = buf;
+  while (len > 0)
+    {
+      gssize w = write (fd, p, len);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        return FALSE;
+      p += w;
+      len -= (gsize) w;
+    }
+  return TRUE;
+}
+
+gboolean
+tsr_xisf_write (const char *path, const TsrImage *img, GError **error)
+{
+  g_return_val_if_fail (path != NULL && img != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_autofree char *target = tsr_output_target (path, error);
+  if (!target)
+    return FALSE;
+  if (img->channels != 1 && img->channels != 3)
+    {
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("%s: XISF export needs a mono or RGB image (this one has %d channels)"), path, img->channels);
+      return FALSE;
+    }
+  const gsize npix = tsr_image_npix (img);
+  const guint64 size = (guint64) npix * img->channels * sizeof (float);
+  /* bounds: the valid samples' range (a constant image gets a unit interval) */
+  double lo = INFINITY, hi = -INFINITY;
+  for (int c = 0; c < img->channels; c++)
+    {
+      const float *pl = img->data + (gsize) c * npix;
+      for (gsize i = 0; i < npix; i++)
+        if (img->mask[i] && isfinite (pl[i]))
+          {
+            lo = MIN (lo, pl[i]);
+            hi = MAX (hi, pl[i]);
+          }
+    }
+  if (!(hi >= lo))
+    lo = 0, hi = 1;
+  if (!(hi > lo))
+    hi = lo + 1;
+  /* the block's position depends on the header's length, which depends on the position's
+   * digits: grow until the header fits in front of the block */
+  guint64 position = XISF_BLOCK_ALIGN;
+  g_autofree char *xml = NULL;
+  for (;;)
+    {
+      g_free (xml);
+      xml = xisf_header_xml (img, lo, hi, position, size);
+      guint64 need = 16 + strlen (xml);
+      if (need <= position)
+        break;
+      position = (need + XISF_BLOCK_ALIGN - 1) / XISF_BLOCK_ALIGN * XISF_BLOCK_ALIGN;
+    }
+  const guint32 xml_len = (guint32) strlen (xml);
+
+  g_autofree char *dir = g_path_get_dirname (target);
+  g_autofree char *base = g_path_get_basename (target);
+  g_autofree char *tmp = g_strdup_printf ("%s/.%s.XXXXXX.part", dir, base);
+  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0)
+    {
+      int e = errno;
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot write %s: %s"), path, g_strerror (e));
+      return FALSE;
+    }
+  guint8 head[16];
+  memcpy (head, XISF_SIGNATURE, 8);
+  for (int k = 0; k < 4; k++)
+    head[8 + k] = (guint8) (xml_len >> (8 * k));
+  memset (head + 12, 0, 4);
+  gboolean ok = xisf_write_all (fd, head, sizeof head) && xisf_write_all (fd, xml, xml_len);
+  if (ok)
+    {
+      gsize pad = (gsize) (position - 16 - xml_len);
+      g_autofree guint8 *zeros = g_malloc0 (MAX (pad, 1));
+      ok = xisf_write_all (fd, zeros, pad);
+    }
+  if (ok)
+    {
+      /* little-endian float32, planar: channel planes one after another, rows top first */
+      if (G_BYTE_ORDER == G_LITTLE_ENDIAN)
+        ok = xisf_write_all (fd, img->data, (gsize) size);
+      else
+        {
+          guint32 *row = g_new (guint32, img->width);
+          for (int c = 0; c < img->channels && ok; c++)
+            for (int y = 0; y < img->height && ok; y++)
+              {
+                memcpy (row, img->data + (gsize) c * npix + (gsize) y * img->width, sizeof (float) * img->width);
+                for (int x = 0; x < img->width; x++)
+                  row[x] = GUINT32_TO_LE (row[x]);
+                ok = xisf_write_all (fd, row, sizeof (float) * img->width);
+              }
+          g_free (row);
+        }
+    }
+  int errsv = errno;
+  if (ok && fsync (fd) != 0 && errno != EINVAL)
+    {
+      errsv = errno;
+      ok = FALSE;
+    }
+  if (close (fd) != 0 && ok)
+    {
+      errsv = errno;
+      ok = FALSE;
+    }
+  if (!ok)
+    {
+      g_unlink (tmp);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot write %s: %s (disk full or folder not writable?)"),
+                   path, g_strerror (errsv));
+      return FALSE;
+    }
+  if (g_rename (tmp, target) != 0)
+    {
+      errsv = errno;
+      g_unlink (tmp);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot rename the finished file to %s: %s"), path,
+                   g_strerror (errsv));
+      return FALSE;
+    }
+  return TRUE;
 }

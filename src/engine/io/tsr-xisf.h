@@ -1,4 +1,4 @@
-/* tsr-xisf.h — XISF 1.0 input (PixInsight's Extensible Image Serialization Format).
+/* tsr-xisf.h — XISF 1.0 input and output (PixInsight's Extensible Image Serialization Format).
  *
  * Read: the first <Image> of a monolithic XISF file; 2-D geometry with 1 (Gray) or 3 (RGB)
  * nominal channels (alpha channels after them are ignored); UInt8, UInt16, UInt32, Float32
@@ -33,5 +33,13 @@ TsrImage *tsr_xisf_read (const char *path, GError **error);
 /* Rows [y0, y1) of every channel (an uncompressed planar attachment is read row by row; a
  * compressed one is decoded whole and cropped). */
 TsrImage *tsr_xisf_read_rows (const char *path, int y0, int y1, GError **error);
+
+/* Write img (mono or RGB; a mosaic as Gray with its <ColorFilterArray>) as a monolithic XISF
+ * 1.0 file: Float32 samples as they are, planar, uncompressed, one attached block aligned to
+ * 4 KiB, memory row 0 as the top row (as the TIFF and PNG outputs), bounds = the valid
+ * samples' range, the header's cards as <FITSKeyword> elements (structural keywords left
+ * out), XISF:CreatorApplication and XISF:CreationTime. Written to a temporary name in the
+ * target's folder, synced and renamed, so an existing file is never half-overwritten. */
+gboolean  tsr_xisf_write (const char *path, const TsrImage *img, GError **error);
 
 G_END_DECLS
