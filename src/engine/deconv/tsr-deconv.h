@@ -70,6 +70,12 @@ void  tsr_conv_spectrum (TsrConvWork *w, const float *x, int lw, int lh, float *
 /* y (ow × oh) = D(h ∗ x) from the latent's spectrum. */
 void  tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *kspec, int lw, int lh,
                              float *y);
+/* D(h ∗ x) unscaled and in place (plans with r = 1 only): the inverse FFT's own output, the
+ * valid region's first sample returned, rows *stride floats apart, each value *scale times
+ * what tsr_conv_forward_spec writes (no copy of the valid region). Valid until the work's next
+ * call. */
+const float *tsr_conv_forward_spec_grid (TsrConvWork *w, const float *xspec, const float *kspec, int *stride,
+                                         double *scale);
 /* y (ow × oh) = Σ_k D(h_k ∗ x_k) from nk latent spectra and nk kernel spectra (one inverse FFT). */
 void  tsr_conv_forward_spec_sum (TsrConvWork *w, const float *const *xspecs, const float *const *kspecs, int nk,
                                  int lw, int lh, float *y);
