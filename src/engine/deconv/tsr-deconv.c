@@ -945,6 +945,30 @@ tsr_deconv_row_kernels_run (gboolean avx2, const float *cv, int vw, int vh, cons
   return TRUE;
 }
 
+/* Job.resident: the frame's staged native samples read into memory once (its first visit; a
+ * frame is visited by one worker at a time, and the items are joined in between). When the
+ * memory or a read fails the frame is read from disk per visit as without. */
+static void
+resident_load (const Job *j, DFrame *f)
+{
+  gsize n = (gsize) j->W * j->H;
+  float *ry = g_try_new (float, (gsize) j->Cn * n);
+  guint8 *rm = g_try_new (guint8, n);
+  guint32 *rt = g_try_new (guint32, n);
+  if (ry && rm && rt && tsr_deconv_read_at (f->fd, ry, sizeof (float) * j->Cn * n, stage_off (j, 2, 0))
+      && tsr_deconv_read_at (f->fd, rm, n, stage_off (j, 3, 0))
+      && tsr_deconv_read_at (f->fd, rt, sizeof (guint32) * n, stage_off (j, 4, 0)))
+    {
+      f->ry = ry;
+      f->rm = rm;
+      f->rtap = rt;
+      return;
+    }
+  g_free (ry);
+  g_free (rm);
+  g_free (rt);
+}
+
 /* One frame u of the current item: its back-projections added to NUM and DEN. Returns 1 when
  * it observed the tile, 0 when not, −1 on error (job failed). */
 static int
@@ -959,7 +983,25 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   /* the staged pixels: whole rows (ls = W, the tile from column qx0) or the tile's rows only */
   gboolean blk = tile_block_read (j, t);
   const int ls = blk ? W : ow, xo = blk ? t->qx0 : 0;
-  if (blk)
+  /* where this visit's staged pixels are: the worker's buffers, or the frame's resident copy */
+  float *ybuf = w->y;
+  guint8 *mbuf = w->m;
+  guint32 *tbuf = w->tap;
+  if (blk && j->resident && !f->ry)
+    resident_load (j, f);
+  if (blk && f->ry)
+    {
+      /* the rows in place (whole rows, the same layout as the block read); the codes are
+       * rewritten below for mosaics, so those take a copy */
+      gsize row = (gsize) t->qy0 * W;
+      ybuf = f->ry + (gsize) pc * W * j->H + row;
+      tbuf = f->rtap + row;
+      if (col < 0)
+        mbuf = f->rm + row;
+      else
+        memcpy (w->m, f->rm + row, (gsize) oh * W);
+    }
+  else if (blk)
     {
       gsize row = (gsize) t->qy0 * W, n = (gsize) oh * W;
       ok = tsr_deconv_read_at (f->fd, w->y, sizeof (float) * n, stage_off (j, 2, pc) + (off_t) (row * sizeof (float)))
@@ -984,7 +1026,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   guint nvalid = 0;
   for (int y = 0; y < oh; y++)
     {
-      guint8 *restrict mr = w->m + (gsize) y * ls + xo;
+      guint8 *restrict mr = mbuf + (gsize) y * ls + xo;
       guint nv = 0;
       if (col < 0)
         for (int x = 0; x < ow; x++)
@@ -1028,9 +1070,9 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   const float spedf = (float) sped;
   /* the per-pixel buffers as restrict locals (stores through them cannot change the Worker's
    * pointers; the compiler reloaded them for every pixel) */
-  const guint8 *restrict mk = w->m;
-  const float *restrict wy_ = w->y;
-  const guint32 *restrict tap = w->tap;
+  const guint8 *restrict mk = mbuf;
+  const float *restrict wy_ = ybuf;
+  const guint32 *restrict tap = tbuf;
   /* the fine index of reference pixel 0 of this tile's valid region, minus the cubic's first tap */
   const int oxi = j->M - t->lx0 - 1, oyi = j->M - t->ly0 - 1;
   const int gw = j->grid_w, rf = j->rf;
@@ -2097,6 +2139,9 @@ job_clear (Job *j)
           tsr_psf_free (f->cpsf[c]);
         }
       tsr_psf_free (f->lpsf);
+      g_free (f->ry);
+      g_free (f->rm);
+      g_free (f->rtap);
     }
   g_free (j->frames);
   if (j->stage_dir)
@@ -2644,6 +2689,16 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
         tsr_deconv_result_free (res);
         job_clear (j);
         return NULL;
+      }
+    /* the staged frames' native samples held in memory when the budget has room for them
+     * besides the plan: each visit then reads them in place instead of from disk (the reads cost
+     * ~5 % of a frame's CPU in system time: 1.8 MB copied per 0.2 Mpx frame per iteration) */
+    gsize resident = (gsize) j->nu * j->W * j->H * (j->Cn * sizeof (float) + 1 + sizeof (guint32));
+    if (!j->row_reads && !(opt && opt->no_resident) && res->memory_estimate + resident <= budget)
+      {
+        j->resident = TRUE;
+        res->resident = TRUE;
+        res->memory_estimate += resident;
       }
     j->tile = chosen;
     j->ntx = (j->LW + chosen - 1) / chosen;

@@ -125,6 +125,8 @@ typedef struct
   const char *stage_dir;  /* folder for the staged frames; NULL = the system temporary folder */
   gboolean row_reads;     /* read a tile's staged pixels row by row, never as whole image rows
                              (tests: both ways give the same image bit for bit) */
+  gboolean no_resident;   /* never hold the staged frames in memory (tests: the same image bit for
+                             bit as with them held) */
 } TsrDeconvOptions;
 
 typedef struct
@@ -147,6 +149,8 @@ typedef struct
   guint n_tiles, n_workers;
   gboolean kernel_cache;
   gsize memory_estimate;  /* bytes the planner expects at peak (budget check) */
+  gboolean resident;      /* the staged frames' native samples held in memory during the iterations
+                             (the budget left room for them), not read back from disk per visit */
   gsize memory_budget;
   GArray *stats;          /* TsrDeconvIterStats */
   double seconds_stage, seconds_iterate;
