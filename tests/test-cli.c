@@ -7,6 +7,7 @@
 #include <cairo.h>
 #include <fitsio.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
 
 static char *tmp;
@@ -364,6 +365,107 @@ test_preview (void)
   g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
 }
 
+/* A failed validation says which check failed, its value, the limit and the parameter that
+ * sets it; a passed one lists none. */
+static void
+test_validation_explained (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "validation", NULL);
+  g_autofree char *ses = g_build_filename (dir, "session", NULL);
+  g_autofree char *res = g_build_filename (dir, "res.fits", NULL);
+  const char *syn[] = { "synth", ses, "--frames", "6", "--width", "384", "--height", "320", "--seed", "5", NULL };
+  g_assert_cmpint (tsr_test_run_cli (syn, NULL, NULL), ==, 0);
+  /* a noise limit no result meets, and a lenient rest: exactly one check fails */
+  const char *strict[] = { "process", ses, "-o", res, "--set", "validate.noise_max=0.2", "--set",
+                           "validate.flux_tol=0.5", "--set", "validate.fwhm_gain=-1", "--set",
+                           "validate.seam_max=100", NULL };
+  g_autofree char *out = NULL;
+  g_assert_cmpint (tsr_test_run_cli (strict, &out, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, ": FAIL"));
+  const char *f = strstr (out, "  failed: ");
+  g_assert_nonnull (f);
+  g_assert_nonnull (strstr (f, "needs ≤ 0.2×"));
+  g_assert_nonnull (strstr (f, "(validate.noise_max)"));
+  g_assert_null (strstr (f + 1, "  failed: "));   /* only that one */
+  const char *lenient[] = { "process", ses, "-o", res, "--set", "validate.noise_max=100", "--set",
+                            "validate.flux_tol=0.5", "--set", "validate.fwhm_gain=-1", "--set",
+                            "validate.seam_max=100", NULL };
+  g_autofree char *out2 = NULL;
+  g_assert_cmpint (tsr_test_run_cli (lenient, &out2, NULL), ==, 0);
+  g_assert_nonnull (strstr (out2, ": PASS"));
+  g_assert_null (strstr (out2, "failed:"));
+}
+
+/* Image outputs by name: .tif writes a 32-bit float TIFF holding the same values as the FITS
+ * (read back bit for bit), which the one-image commands take as input again; a name that asks
+ * for another image type is refused before any work, naming the option. */
+static void
+test_tiff_outputs (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "tiffout", NULL);
+  g_autofree char *ses = g_build_filename (dir, "session", NULL);
+  const char *syn[] = { "synth", ses, "--frames", "5", "--width", "256", "--height", "192", "--bayer", "GRBG",
+                        "--seed", "9", NULL };
+  g_assert_cmpint (tsr_test_run_cli (syn, NULL, NULL), ==, 0);
+  g_autofree char *rf = g_build_filename (dir, "r.fits", NULL), *rt = g_build_filename (dir, "r.TIF", NULL);
+  g_autofree char *mt = g_build_filename (dir, "m.tiff", NULL);
+  const char *pf[] = { "process", ses, "-o", rf, "--set", "run.threads=1", NULL };
+  const char *pt[] = { "process", ses, "-o", rt, "--mean-stack", mt, "--set", "run.threads=1", NULL };
+  g_assert_cmpint (tsr_test_run_cli (pf, NULL, NULL), ==, 0);
+  g_assert_cmpint (tsr_test_run_cli (pt, NULL, NULL), ==, 0);
+  GError *e = NULL;
+  g_autoptr (TsrImage) a = tsr_fits_read (rf, &e);
+  g_assert_no_error (e);
+  g_autoptr (TsrImage) b = tsr_image_tiff_read (rt, &e);
+  g_assert_no_error (e);
+  g_assert_cmpint (b->width, ==, a->width);
+  g_assert_cmpint (b->height, ==, a->height);
+  g_assert_cmpint (b->channels, ==, 3);
+  gsize n = tsr_image_npix (a), same = 0, valid = 0;
+  for (gsize i = 0; i < n; i++)
+    if (a->mask[i])
+      {
+        valid++;
+        gboolean eq = TRUE;
+        for (int c = 0; c < 3; c++)
+          eq &= memcmp (tsr_image_plane (a, c) + i, tsr_image_plane (b, c) + i, sizeof (float)) == 0;
+        same += eq;
+      }
+  g_assert_cmpuint (valid, >, n / 2);
+  g_assert_cmpuint (same, ==, valid);
+  g_autoptr (TsrImage) m = tsr_image_tiff_read (mt, &e);
+  g_assert_no_error (e);
+  g_assert_cmpint (m->width, ==, a->width);
+
+  /* the TIFF is an input of the one-image commands: background of r.TIF = background of r.fits */
+  g_autofree char *bf = g_build_filename (dir, "bf.fits", NULL), *bt = g_build_filename (dir, "bt.fits", NULL);
+  const char *bgf[] = { "background", rf, "-o", bf, NULL }, *bgt[] = { "background", rt, "-o", bt, NULL };
+  g_assert_cmpint (tsr_test_run_cli (bgf, NULL, NULL), ==, 0);
+  g_assert_cmpint (tsr_test_run_cli (bgt, NULL, NULL), ==, 0);
+  g_autoptr (TsrImage) x = tsr_fits_read (bf, &e);
+  g_assert_no_error (e);
+  g_autoptr (TsrImage) y = tsr_fits_read (bt, &e);
+  g_assert_no_error (e);
+  double dmax = 0;
+  for (gsize i = 0; i < n; i++)
+    if (x->mask[i] && y->mask[i])
+      for (int c = 0; c < 3; c++)
+        dmax = MAX (dmax, fabs (tsr_image_plane (x, c)[i] - tsr_image_plane (y, c)[i]));
+  g_assert_cmpfloat (dmax, <, 1e-3);
+
+  /* other image types: refused before any work, nothing written */
+  g_autofree char *png = g_build_filename (dir, "r.png", NULL), *xisf = g_build_filename (dir, "m.xisf", NULL);
+  const char *bad1[] = { "process", ses, "-o", png, NULL };
+  expect_failure (bad1, NULL, "-o");
+  g_assert_false (g_file_test (png, G_FILE_TEST_EXISTS));
+  const char *bad2[] = { "process", ses, "-o", rf, "--mean-stack", xisf, NULL };
+  expect_failure (bad2, rf, "--mean-stack");
+  g_assert_false (g_file_test (xisf, G_FILE_TEST_EXISTS));
+  const char *bad3[] = { "stack", ses, "-o", png, NULL };
+  expect_failure (bad3, NULL, "--preview");
+  g_assert_false (g_file_test (png, G_FILE_TEST_EXISTS));
+}
+
 /* Outputs (docs/reliability.md, classes 1 and 6): a FIFO, a device, a folder or an empty
  * name is refused before any work and left as it was; two options naming one file (also
  * through "d/../a.fits" or a symbolic link) are refused; an output that is a symbolic link
@@ -438,6 +540,8 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/synth", test_synth);
   g_test_add_func ("/cli/outputs", test_outputs);
   g_test_add_func ("/cli/preview", test_preview);
+  g_test_add_func ("/cli/validation-explained", test_validation_explained);
+  g_test_add_func ("/cli/tiff-outputs", test_tiff_outputs);
   int r = g_test_run ();
   tsr_test_rmtree (tmp);
   g_free (tmp);

@@ -499,3 +499,51 @@ cli_preview_write (const TsrImage *img, const char *preview, GError **error)
     tsr_commit_explain (commit, *error);
   return FALSE;
 }
+
+static gboolean
+name_has_suffix (const char *name, const char *const *suffixes)
+{
+  g_autofree char *low = g_ascii_strdown (name, -1);
+  for (int i = 0; suffixes[i]; i++)
+    if (g_str_has_suffix (low, suffixes[i]))
+      return TRUE;
+  return FALSE;
+}
+
+static const char *const tiff_suffixes[] = { ".tif", ".tiff", NULL };
+
+gboolean
+cli_check_image_name (const char *command, const char *option, const char *name, GError **error)
+{
+  static const char *const other[] = { ".png", ".jpg", ".jpeg", ".xisf", ".ser", ".bmp", ".webp",
+                                       ".gif", ".avi", ".mp4", ".mkv", NULL };
+  if (!name || !name_has_suffix (name, other))
+    return TRUE;
+  /* TRANSLATORS: %s: the subcommand, the option (-o, --mean-stack), the file name */
+  g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+               _("%s: %s %s: the image is written as FITS (.fits) or as a 32-bit float TIFF (.tif); "
+                 "for a stretched PNG use --preview"),
+               command, option, name);
+  return FALSE;
+}
+
+gboolean
+cli_write_image (const char *path, const char *name, const TsrImage *img, GError **error)
+{
+  if (name_has_suffix (name, tiff_suffixes))
+    return tsr_tiff_write (path, img, TSR_TIFF_FLOAT32, error);
+  return tsr_fits_write (path, img, NULL, error);
+}
+
+TsrImage *
+cli_read_linear (const char *path, GError **error)
+{
+  guint8 magic[4] = { 0 };
+  FILE *fp = g_fopen (path, "rb");
+  size_t n = fp ? fread (magic, 1, sizeof magic, fp) : 0;
+  if (fp)
+    fclose (fp);
+  gboolean tiff = n == 4 && ((magic[0] == 'I' && magic[1] == 'I' && magic[2] == 42 && magic[3] == 0)
+                             || (magic[0] == 'M' && magic[1] == 'M' && magic[2] == 0 && magic[3] == 42));
+  return tiff ? tsr_image_tiff_read (path, error) : tsr_fits_read (path, error);
+}

@@ -49,6 +49,16 @@ gboolean cli_check_output_dir (const char *dir, TsrSession *s, GError **error);
 gboolean cli_preview_check (const char *command, const char *preview, const char *in, const char *out,
                             TsrSession *s, GError **error);
 gboolean cli_preview_write (const TsrImage *img, const char *preview, GError **error);
+/* An image output of a deep-sky command (-o, --mean-stack, --model): FITS, or a 32-bit
+ * float TIFF when the name ends in .tif/.tiff (the values as they are; the FITS header stays
+ * in FITS outputs only). A name that asks for another image type (.png, .jpg, .xisf …) is
+ * refused before any work, naming the option. cli_write_image writes img to path (a staged
+ * name or the final one) in the format name asks for. */
+gboolean cli_check_image_name (const char *command, const char *option, const char *name, GError **error);
+gboolean cli_write_image (const char *path, const char *name, const TsrImage *img, GError **error);
+/* A linear input image of a one-image command: a TIFF (by its first bytes: the float TIFFs
+ * cli_write_image writes, or 16-bit ones) or else FITS, with FITS's errors. */
+TsrImage *cli_read_linear (const char *path, GError **error);
 /* Do two paths name the same existing file (same device and inode)? */
 gboolean cli_same_file (const char *a, const char *b);
 

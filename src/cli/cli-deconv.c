@@ -68,6 +68,9 @@ cli_deconv (int argc, char **argv)
     return cli_fail_msg (_("deconv: the output file is missing (-o OUT.fits)"));
 
   GError *error = NULL;
+  if (!cli_check_image_name ("deconv", "-o", out, &error)
+      || !cli_check_image_name ("deconv", "--mean-stack", mean_out, &error))
+    return cli_fail (error);
   TsrProject p;
   g_autoptr (TsrSession) s = NULL;
   int rc = cli_params_and_session ("deconv", config, sets, argc, argv, recursive, &p, &s, NULL);
@@ -127,9 +130,9 @@ cli_deconv (int argc, char **argv)
   /* all outputs staged, then renamed together (or none is) */
   g_autoptr (TsrCommit) commit = tsr_commit_new ();
   const char *st = tsr_commit_stage_file (commit, out, &error);
-  gboolean ok = st && tsr_fits_write (st, r->image, NULL, &error);
+  gboolean ok = st && cli_write_image (st, out, r->image, &error);
   if (ok && mean_out)
-    ok = (st = tsr_commit_stage_file (commit, mean_out, &error)) && tsr_fits_write (st, r->mean, NULL, &error);
+    ok = (st = tsr_commit_stage_file (commit, mean_out, &error)) && cli_write_image (st, mean_out, r->mean, &error);
   if (ok && preview)
     ok = (st = tsr_commit_stage_file (commit, preview, &error)) && tsr_write_png_preview (r->image, st, 1600, &error);
   if (ok && g_cancellable_set_error_if_cancelled (cli_cancellable (), &error))

@@ -89,12 +89,13 @@ cli_denoise (int argc, char **argv)
       g_free (p.weights);
       p.weights = g_strdup (weights);
     }
-  if (!cli_check_output (out, NULL, &error) || !cli_preview_check ("denoise", preview, in_path, out, NULL, &error))
+  if (!cli_check_image_name ("denoise", "-o", out, &error) || !cli_check_output (out, NULL, &error)
+      || !cli_preview_check ("denoise", preview, in_path, out, NULL, &error))
     {
       tsr_denoise_params_clear (&p);
       return cli_fail (error);
     }
-  g_autoptr (TsrImage) img = tsr_fits_read (in_path, &error);
+  g_autoptr (TsrImage) img = cli_read_linear (in_path, &error);
   if (!img)
     {
       tsr_denoise_params_clear (&p);
@@ -111,7 +112,7 @@ cli_denoise (int argc, char **argv)
       g_prefix_error (&error, "%s: ", in_path);
       return cli_fail (error);
     }
-  if (!tsr_fits_write (out, res, NULL, &error) || !cli_preview_write (res, preview, &error))
+  if (!cli_write_image (out, out, res, &error) || !cli_preview_write (res, preview, &error))
     {
       tsr_denoise_params_clear (&p);
       return cli_fail (error);

@@ -97,7 +97,8 @@ post_run (int argc, char **argv, PostStep step)
       if (!cli_check_distinct (cmd, 3, opts, paths, &error))
         return cli_fail (error);
     }
-  if (!cli_preview_check (cmd, preview, in_path, out, NULL, &error))
+  if (!cli_preview_check (cmd, preview, in_path, out, NULL, &error) || !cli_check_image_name (cmd, "-o", out, &error)
+      || !cli_check_image_name (cmd, "--model", model, &error))
     return cli_fail (error);
   TsrPostParams p;
   tsr_post_params_init (&p);
@@ -117,7 +118,7 @@ post_run (int argc, char **argv, PostStep step)
       if (!tsr_key_set (s, &p, g_strstrip (kv[1]), &error))
         return cli_fail (error);
     }
-  g_autoptr (TsrImage) in = tsr_fits_read (in_path, &error);
+  g_autoptr (TsrImage) in = cli_read_linear (in_path, &error);
   if (!in)
     return cli_fail (error);
   g_autoptr (TsrImage) res = NULL;
@@ -140,11 +141,11 @@ post_run (int argc, char **argv, PostStep step)
     return cli_fail_msg ("%s: %s: %s", cmd, in_path, error->message);
   g_autoptr (TsrCommit) commit = tsr_commit_new ();
   const char *st = tsr_commit_stage_file (commit, out, &error);
-  gboolean ok = st && tsr_fits_write (st, res, NULL, &error);
+  gboolean ok = st && cli_write_image (st, out, res, &error);
   if (ok && mod)
     {
       const char *sm = tsr_commit_stage_file (commit, model, &error);
-      ok = sm && tsr_fits_write (sm, mod, NULL, &error);
+      ok = sm && cli_write_image (sm, model, mod, &error);
     }
   if (ok && preview)
     {

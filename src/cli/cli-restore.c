@@ -54,6 +54,9 @@ cli_restore (int argc, char **argv)
     return cli_fail_msg (_("restore: the output file is missing (-o OUT.fits)"));
 
   GError *error = NULL;
+  if (!cli_check_image_name ("restore", "-o", out, &error)
+      || !cli_check_image_name ("restore", "--mean-stack", mean_out, &error))
+    return cli_fail (error);
   TsrProject p;
   g_autoptr (TsrSession) s = NULL;
   int rc = cli_params_and_session ("restore", config, sets, argc, argv, recursive, &p, &s, NULL);
@@ -88,10 +91,10 @@ cli_restore (int argc, char **argv)
           fprintf (stderr, "step %u: training loss %.5f, held-out loss %.5f, lr %.5f\n", st->step, st->train_loss,
                    st->heldout_loss, st->lr);
       }
-  /* tsr_fits_write writes a temporary file and renames it on success */
-  gboolean ok = tsr_fits_write (out, r->image, NULL, &error);
+  /* the writers write a temporary file and rename it on success */
+  gboolean ok = cli_write_image (out, out, r->image, &error);
   if (ok && mean_out)
-    ok = tsr_fits_write (mean_out, r->mean, NULL, &error);
+    ok = cli_write_image (mean_out, mean_out, r->mean, &error);
   if (ok && preview)
     {
       /* the mean stack's automatic stretch: the restored sky is (near) exact zeros, so its

@@ -38,6 +38,8 @@ cli_stack (int argc, char **argv)
   p.kappa_low = p.kappa_high = kappa;
 
   GError *error = NULL;
+  if (!cli_check_image_name ("stack", "-o", out, &error))
+    return cli_fail (error);
   g_autoptr (TsrSession) s = cli_scan (argc, argv, recursive, &error);
   if (!s)
     return cli_fail (error);
@@ -53,7 +55,7 @@ cli_stack (int argc, char **argv)
   if (tsr_image_count_valid (img) == 0)
     return cli_fail_msg (_("stack: %s: no frame holds a valid sample (every pixel is NaN, Inf or BLANK)"),
                          s->root ? s->root : tsr_session_frame (s, 0)->path);
-  if (!tsr_fits_write (out, img, NULL, &error) || !cli_preview_write (img, preview, &error))
+  if (!cli_write_image (out, out, img, &error) || !cli_preview_write (img, preview, &error))
     return cli_fail (error);
   printf (_("stacked %u frames (%s) into %s\n"), tsr_session_n_frames (s), tsr_stack_method_name (p.method), out);
   return 0;
