@@ -1441,7 +1441,23 @@ test_tiling_and_cancel (void)
   g_assert_cmpuint (rows->n_tiles, ==, tiled->n_tiles);
   g_assert_cmpmem (rows->image->data, tsr_image_npix (rows->image) * sizeof (float), tiled->image->data,
                    tsr_image_npix (tiled->image) * sizeof (float));
+  /* the tiled and whole runs held the staged frames in memory (the default budget has room), the
+   * row reads did not; the whole run reading them from disk at every visit: the same bits, and a
+   * planner estimate smaller by the frames' staged samples */
+  g_assert_true (whole->resident && tiled->resident);
+  g_assert_false (rows->resident);
   o.row_reads = FALSE;
+  o.tile = 0;
+  o.no_resident = TRUE;
+  g_autoptr (TsrDeconvResult) disk = tsr_deconv_run (session, &p.deconv, &p.tbqr, &p.run, &o, NULL, NULL, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_false (disk->resident);
+  g_assert_cmpuint (disk->n_tiles, ==, whole->n_tiles);
+  g_assert_cmpuint (disk->memory_estimate, <, whole->memory_estimate);
+  g_assert_cmpmem (disk->image->data, tsr_image_npix (disk->image) * sizeof (float), whole->image->data,
+                   tsr_image_npix (whole->image) * sizeof (float));
+  o.no_resident = FALSE;
+  o.tile = 56;
 
   /* cancel after the second iteration: G_IO_ERROR_CANCELLED, staging folder emptied */
   g_autofree char *stage = g_build_filename (dir, "stage", NULL);

@@ -224,6 +224,18 @@ tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *kspec, i
   forward_finish (w, lw, lh, y);
 }
 
+const float *
+tsr_conv_forward_spec_grid (TsrConvWork *w, const float *xspec, const float *kspec, int *stride, double *scale)
+{
+  const TsrConvPlan *p = w->plan;
+  g_return_val_if_fail (p->r == 1, NULL);
+  spec_mul ((const fftwf_complex *) xspec, (const fftwf_complex *) kspec, w->spec, p->ncomplex);
+  c2r (w);
+  *stride = p->nw;
+  *scale = 1.0 / (double) p->nreal;
+  return w->real + (gsize) p->rf * p->nw + p->rf;
+}
+
 /* y (ow × oh) = Σ_k D(h_k ∗ x_k): the products summed in the spectrum, one inverse FFT */
 void
 tsr_conv_forward_spec_sum (TsrConvWork *w, const float *const *xspecs, const float *const *kspecs, int nk,

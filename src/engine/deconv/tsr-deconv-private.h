@@ -24,6 +24,11 @@ typedef struct
                            data's own PSF: the colour maps' h_L), else NULL */
   guint n_scale_pairs;
   guint64 n_saturated;
+  /* Job.resident: the staged native samples, read once at the frame's first visit (Cn planes,
+   * the codes, the packed positions; W × H each), or NULL */
+  float *ry;
+  guint8 *rm;
+  guint32 *rtap;
 } DFrame;
 
 typedef struct
@@ -65,6 +70,7 @@ typedef struct
   gboolean fit_scale;   /* deconv.fit_scale: the frames' scales refitted during the solve */
   gboolean scale_fit_now; /* this iteration refits them: the frames' sums are needed */
   gboolean row_reads;     /* TsrDeconvOptions.row_reads */
+  gboolean resident;      /* the staged frames held in memory (TsrDeconvResult.resident) */
   gsize max_obs;
   int max_lw, max_lh;
   /* per iteration */

@@ -491,6 +491,8 @@ job_fail (Job *j, GError *e)
  * loads and stores unaligned */
 typedef float V4 __attribute__ ((vector_size (16)));
 typedef gint32 V4i __attribute__ ((vector_size (16)));
+typedef double V4d __attribute__ ((vector_size (32)));
+typedef gint64 V4l __attribute__ ((vector_size (32)));
 /* Two vectors' lanes picked by index (0–3 the first, 4–7 the second), in GCC's and clang's
  * spellings (the fuzz targets are built with clang). */
 #if defined(__clang__)
@@ -805,17 +807,26 @@ scale_sums_row (const guint8 *restrict mrow, const float *restrict wt, const flo
                 const float *restrict mo, int ow, int r, int qx0, int pad, int cx0, int cx1, double inv_s, float pedf,
                 double sped, double *s0_, double *s1_)
 {
-  double a0[4] = { 0 }, a1[4] = { 0 };
+  /* lane l of the vectors is the partial sum of pixels x ≡ l (mod 4), in the same operations
+   * and order as a scalar loop per lane (written out as 4 doubles: GCC left the scalar form
+   * unvectorised, ~20 instructions a pixel) */
+  V4d v0 = { 0 }, v1 = { 0 };
+  const V4i lane = { 0, 1, 2, 3 };
   int x = 0;
   for (; x + 4 <= ow; x += 4)
-    for (int l = 0; l < 4; l++)
-      {
-        int px = r * (qx0 + x + l) + pad;
-        gboolean in = mrow[x + l] && px >= cx0 && px < cx1;
-        double w = wt[x + l], mdl = mo[x + l] * inv_s - pedf, dat = (double) d1[x + l] - sped;
-        a0[l] += in ? w * dat * mdl : 0.0;   /* a select: invalid pixels' values may be NaN */
-        a1[l] += in ? w * mdl * mdl : 0.0;
-      }
+    {
+      V4i px = r * (qx0 + x + lane) + pad;
+      V4i mv = { mrow[x], mrow[x + 1], mrow[x + 2], mrow[x + 3] };
+      V4i in = (mv != 0) & (px >= cx0) & (px < cx1);
+      V4d w = __builtin_convertvector (v4_load (wt + x), V4d);
+      V4d mdl = __builtin_convertvector (v4_load (mo + x), V4d) * inv_s - (double) pedf;
+      V4d dat = __builtin_convertvector (v4_load (d1 + x), V4d) - sped;
+      V4l inl = __builtin_convertvector (in, V4l);
+      /* a select: invalid pixels' values may be NaN */
+      v0 += (V4d) ((V4l) (w * dat * mdl) & inl);
+      v1 += (V4d) ((V4l) (w * mdl * mdl) & inl);
+    }
+  double a0[4] = { v0[0], v0[1], v0[2], v0[3] }, a1[4] = { v1[0], v1[1], v1[2], v1[3] };
   for (; x < ow; x++)
     {
       int px = r * (qx0 + x) + pad;
@@ -945,6 +956,30 @@ tsr_deconv_row_kernels_run (gboolean avx2, const float *cv, int vw, int vh, cons
   return TRUE;
 }
 
+/* Job.resident: the frame's staged native samples read into memory once (its first visit; a
+ * frame is visited by one worker at a time, and the items are joined in between). When the
+ * memory or a read fails the frame is read from disk per visit as without. */
+static void
+resident_load (const Job *j, DFrame *f)
+{
+  gsize n = (gsize) j->W * j->H;
+  float *ry = g_try_new (float, (gsize) j->Cn * n);
+  guint8 *rm = g_try_new (guint8, n);
+  guint32 *rt = g_try_new (guint32, n);
+  if (ry && rm && rt && tsr_deconv_read_at (f->fd, ry, sizeof (float) * j->Cn * n, stage_off (j, 2, 0))
+      && tsr_deconv_read_at (f->fd, rm, n, stage_off (j, 3, 0))
+      && tsr_deconv_read_at (f->fd, rt, sizeof (guint32) * n, stage_off (j, 4, 0)))
+    {
+      f->ry = ry;
+      f->rm = rm;
+      f->rtap = rt;
+      return;
+    }
+  g_free (ry);
+  g_free (rm);
+  g_free (rt);
+}
+
 /* One frame u of the current item: its back-projections added to NUM and DEN. Returns 1 when
  * it observed the tile, 0 when not, −1 on error (job failed). */
 static int
@@ -952,15 +987,32 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
 {
   const Tile *t = sh->t;
   int c = sh->c;
-  int lw = t->lw, lh = t->lh, ow = t->qx1 - t->qx0, oh = t->qy1 - t->qy0;
-  int vw = lw - 2 * j->rf;
+  int ow = t->qx1 - t->qx0, oh = t->qy1 - t->qy0;
   int W = j->W, pc = tsr_deconv_data_plane (j, c), col = tsr_deconv_data_colour (j, c);
   DFrame *f = &j->frames[j->used[u]];
   gboolean ok = TRUE;
   /* the staged pixels: whole rows (ls = W, the tile from column qx0) or the tile's rows only */
   gboolean blk = tile_block_read (j, t);
   const int ls = blk ? W : ow, xo = blk ? t->qx0 : 0;
-  if (blk)
+  /* where this visit's staged pixels are: the worker's buffers, or the frame's resident copy */
+  float *ybuf = w->y;
+  guint8 *mbuf = w->m;
+  guint32 *tbuf = w->tap;
+  if (blk && j->resident && !f->ry)
+    resident_load (j, f);
+  if (blk && f->ry)
+    {
+      /* the rows in place (whole rows, the same layout as the block read); the codes are
+       * rewritten below for mosaics, so those take a copy */
+      gsize row = (gsize) t->qy0 * W;
+      ybuf = f->ry + (gsize) pc * W * j->H + row;
+      tbuf = f->rtap + row;
+      if (col < 0)
+        mbuf = f->rm + row;
+      else
+        memcpy (w->m, f->rm + row, (gsize) oh * W);
+    }
+  else if (blk)
     {
       gsize row = (gsize) t->qy0 * W, n = (gsize) oh * W;
       ok = tsr_deconv_read_at (f->fd, w->y, sizeof (float) * n, stage_off (j, 2, pc) + (off_t) (row * sizeof (float)))
@@ -985,7 +1037,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   guint nvalid = 0;
   for (int y = 0; y < oh; y++)
     {
-      guint8 *restrict mr = w->m + (gsize) y * ls + xo;
+      guint8 *restrict mr = mbuf + (gsize) y * ls + xo;
       guint nv = 0;
       if (col < 0)
         for (int x = 0; x < ow; x++)
@@ -1015,20 +1067,23 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   /* h∗x on the fine valid region (vw × vh); its sample i sits at unpadded fine index
    * lx0 − M + i. A frame pixel at reference position p + e samples it (Keys cubic) at fine
    * position r·(p + e + ½) − ½. */
-  tsr_conv_forward_spec (w->work, sh->X, K, lw, lh, w->cv);
+  int cvs;
+  double fsc;
+  const float *cv = tsr_conv_forward_spec_grid (w->work, sh->X, K, &cvs, &fsc);
   const double s = f->scale;
-  const float sf = (float) s, rms2 = (float) MAX (f->rms[c] * f->rms[c], 1e-12);
+  /* the samples of h∗u below are the inverse FFT's unscaled output (gathered from it in place,
+   * no copy of the valid region): the model mo = s·h∗u takes the FFT's 1/n with the scale */
+  const float sf = (float) (s * fsc), rms2 = (float) MAX (f->rms[c] * f->rms[c], 1e-12);
   const float ig = j->gain_used > 0 ? (float) (1.0 / j->gain_used) : 0.0f;
   const double *pl = f->plane[c];
   const int r = j->r;
   const double sped = s * j->ped[c];
   const float spedf = (float) sped;
-  const float *cv = w->cv;
   /* the per-pixel buffers as restrict locals (stores through them cannot change the Worker's
    * pointers; the compiler reloaded them for every pixel) */
-  const guint8 *restrict mk = w->m;
-  const float *restrict wy_ = w->y;
-  const guint32 *restrict tap = w->tap;
+  const guint8 *restrict mk = mbuf;
+  const float *restrict wy_ = ybuf;
+  const guint32 *restrict tap = tbuf;
   /* the fine index of reference pixel 0 of this tile's valid region, minus the cubic's first tap */
   const int oxi = j->M - t->lx0 - 1, oyi = j->M - t->ly0 - 1;
   const int gw = j->grid_w, rf = j->rf;
@@ -1038,7 +1093,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
    * the rows after them weight, clip and back-project each pixel. Invalid pixels of a row
    * with valid ones read 0; rows without valid pixels are not touched (nor read). */
   float *restrict facc = w->acc;
-  RowGeom g = { .cv = cv, .vw = vw, .r = r, .rq0 = r * t->qx0 + oxi, .sz = w->sz, .gw = j->grid_w,
+  RowGeom g = { .cv = cv, .vw = cvs, .r = r, .rq0 = r * t->qx0 + oxi, .sz = w->sz, .gw = j->grid_w,
                 .rf = j->rf };
   for (int y = 0; y < oh; y++)
     if (w->rowv[y])
@@ -1192,6 +1247,100 @@ chunk_thread (gpointer data)
   return NULL;
 }
 
+/* The multiplicative update of one row of a tile's core (n pixels), in floats and vectorised
+ * (one simple loop per step). num, den: the back-projections with the prior added; xo: the
+ * latent of this iteration; xc: the current iterate (momentum: κ bounds the change from it,
+ * extrapolation included) or NULL; lb: the floors or NULL; gg: the momentum's last step (read,
+ * then replaced) or NULL. Writes xn and the ratio (rat). The statistics over the row's observed
+ * pixels [xa, xb) go to sums (Σ step·g, Σ g², Σ (xnew − ref)², Σ ref², in doubles, four partial
+ * sums each) and mstep (the largest step factor). */
+typedef struct
+{
+  float dmin, kappa, ik, a, a1, accel;
+} UpdateParams;
+
+static TSR_ROW_CLONES void
+update_row (const UpdateParams *P, int n, const float *restrict num, const float *restrict den,
+            const float *restrict xo, const float *restrict xc, const float *restrict lb, float *restrict gg,
+            float *restrict xn, float *restrict rat, int xa, int xb, double sums[4], float *mstep)
+{
+  const float dmin = P->dmin, kappa = P->kappa, ik = P->ik, a = P->a, a1 = P->a1;
+  /* ratio: no information (den at round-off level) → neutral; else clipped to [1/κ, κ] */
+  if (P->accel != 1.0f)
+    for (int i = 0; i < n; i++)
+      {
+        float q = powf (MAX (num[i] / den[i], 0.0f), P->accel);
+        q = CLAMP (q, ik, kappa);
+        rat[i] = den[i] > dmin ? q : 1.0f;
+      }
+  else
+    for (int i = 0; i < n; i++)
+      {
+        float q = num[i] / den[i];
+        q = q > kappa ? kappa : (q < ik ? ik : q);
+        rat[i] = den[i] > dmin ? q : 1.0f;
+      }
+  for (int i = 0; i < n; i++)
+    xn[i] = a1 * xo[i] + a * xo[i] * rat[i];
+  if (xc)
+    for (int i = 0; i < n; i++)
+      {
+        float lo = xc[i] * ik, hi = xc[i] * kappa, v = xn[i];
+        xn[i] = v > hi ? hi : (v < lo ? lo : v);
+      }
+  if (lb)
+    for (int i = 0; i < n; i++)
+      xn[i] = xn[i] < lb[i] ? lb[i] : xn[i];
+  const float *restrict ref = xc ? xc : xo;
+  double s0[4] = { 0 }, s1[4] = { 0 }, s2[4] = { 0 }, s3[4] = { 0 };
+  float ms[4] = { 0 };
+  if (gg)
+    {
+      /* the step's projection on the last one, over the whole row (padding included) */
+      int i = 0;
+      for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++)
+          {
+            float step = xn[i + k] - xo[i + k];
+            s0[k] += (double) step * gg[i + k];
+            s1[k] += (double) gg[i + k] * gg[i + k];
+            gg[i + k] = step;
+          }
+      for (; i < n; i++)
+        {
+          float step = xn[i] - xo[i];
+          s0[0] += (double) step * gg[i];
+          s1[0] += (double) gg[i] * gg[i];
+          gg[i] = step;
+        }
+    }
+  int i = xa;
+  for (; i + 4 <= xb; i += 4)
+    for (int k = 0; k < 4; k++)
+      {
+        float v = xn[i + k], rf = ref[i + k];
+        double d = (double) v - rf;
+        s2[k] += d * d;
+        s3[k] += (double) rf * rf;
+        float st = MAX (v / rf, rf / v);
+        ms[k] = rf > 0 && v > 0 && st > ms[k] ? st : ms[k];
+      }
+  for (; i < xb; i++)
+    {
+      float v = xn[i], rf = ref[i];
+      double d = (double) v - rf;
+      s2[0] += d * d;
+      s3[0] += (double) rf * rf;
+      float st = MAX (v / rf, rf / v);
+      ms[0] = rf > 0 && v > 0 && st > ms[0] ? st : ms[0];
+    }
+  sums[0] += (s0[0] + s0[1]) + (s0[2] + s0[3]);
+  sums[1] += (s1[0] + s1[1]) + (s1[2] + s1[3]);
+  sums[2] += (s2[0] + s2[1]) + (s2[2] + s2[3]);
+  sums[3] += (s3[0] + s3[1]) + (s3[2] + s3[3]);
+  *mstep = MAX (*mstep, MAX (MAX (ms[0], ms[1]), MAX (ms[2], ms[3])));
+}
+
 /* One (tile, channel): the exact multiplicative update of the tile's core, its frames spread
  * over the workers. */
 static void
@@ -1274,65 +1423,59 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
   float dmax = 0;
   for (gsize l = 0; l < (gsize) lw * lh; l++)
     dmax = MAX (dmax, sh->denr[l]);
-  const double dmin = MAX (DEN_REL_MIN * dmax, 1e-30);
-  double kappa = j->kappa, ik = 1.0 / kappa, a = j->relax;
   const float *xc = j->momentum ? j->x_cur + (gsize) c * j->LW * j->LH : NULL;
   float *gg = j->momentum ? j->g + (gsize) c * j->LW * j->LH : NULL;
   const float *lbc = j->lb ? j->lb + (gsize) c * j->LW * j->LH : NULL;
+  const UpdateParams up = { .dmin = (float) MAX (DEN_REL_MIN * dmax, 1e-30), .kappa = (float) j->kappa,
+                            .ik = (float) (1.0 / j->kappa), .a = (float) j->relax, .a1 = (float) (1.0 - j->relax),
+                            .accel = (float) j->accel };
+  const float lamf = (float) lam, lam2f = (float) (2 * lam);
   /* statistics over the observed image only, not the padding */
   int o0 = j->pad, ox1 = j->pad + j->r * j->W, oy1 = j->pad + j->r * j->H;
+  const int n = t->cx1 - t->cx0;
+  float *nrow = g_new (float, 3 * (gsize) n), *drow = nrow + n, *rrow = drow + n;
+  double sums[4] = { 0 };
+  float mstep = 0;
   guint sample = 0;
   for (int y = t->cy0; y < t->cy1; y++)
-    for (int x = t->cx0; x < t->cx1; x++)
-      {
-        gsize g = (gsize) y * j->LW + x, l = (gsize) (y - t->ly0) * lw + (x - t->lx0);
-        double num = sh->numr[l], den = sh->denr[l];
-        if (lam > 0)
-          {
-            int ex = x - t->lx0 - j->rf, ey = y - t->ly0 - j->rf;
-            if (ex >= 0 && ey >= 0 && ex < vw && ey < vh)
-              {
-                gsize v = (gsize) ey * vw + ex;
-                num += 2 * lam * w->cv[v];
-                den += lam * (xo[g] + w->s1[v]);
-              }
-          }
-        double ratio;
-        if (!(den > dmin))
-          ratio = 1.0;   /* no information: neutral */
-        else
-          ratio = CLAMP (j->accel != 1.0 ? pow (MAX (num / den, 0.0), j->accel) : num / den, ik, kappa);
-        double xold = xo[g];
-        double xnew = (1 - a) * xold + a * xold * ratio;
-        double ref = xold;
-        if (xc)
-          {
-            /* κ bounds the change between successive iterates, extrapolation included */
-            ref = xc[g];
-            xnew = CLAMP (xnew, ref * ik, ref * kappa);
-          }
-        if (lbc && xnew < lbc[g])
-          xnew = lbc[g];
-        if (xc)
-          {
-            double step = xnew - xold;
-            is->sum_gp += step * gg[g];
-            is->sum_gg += (double) gg[g] * gg[g];
-            gg[g] = (float) step;
-          }
-        xn[g] = (float) xnew;
-        if (x < o0 || y < o0 || x >= ox1 || y >= oy1)
-          continue;
-        is->sum_dx2 += (xnew - ref) * (xnew - ref);
-        is->sum_x2 += ref * ref;
-        if (ref > 0 && xnew > 0)
-          is->max_step = MAX (is->max_step, MAX (xnew / ref, ref / xnew));
-        if ((sample++ % 7) == 0)
-          {
-            float d = (float) fabs (ratio - 1);
-            g_array_append_val (w->samples, d);
-          }
-      }
+    {
+      gsize g = (gsize) y * j->LW + t->cx0, l = (gsize) (y - t->ly0) * lw + (t->cx0 - t->lx0);
+      memcpy (nrow, sh->numr + l, sizeof (float) * n);
+      memcpy (drow, sh->denr + l, sizeof (float) * n);
+      int ey = y - t->ly0 - j->rf;
+      if (lam > 0 && ey >= 0 && ey < vh)
+        {
+          /* the prior on the pixels of the valid region (ex in [0, vw)): i in [ia, ib) */
+          int ex0 = t->cx0 - t->lx0 - j->rf, ia = MAX (0, -ex0), ib = MIN (n, vw - ex0);
+          const float *restrict gu = w->cv + (gsize) ey * vw + ex0, *restrict g2u = w->s1 + (gsize) ey * vw + ex0;
+          const float *restrict xr = xo + g;
+          for (int i = ia; i < ib; i++)
+            {
+              nrow[i] += lam2f * gu[i];
+              drow[i] += lamf * (xr[i] + g2u[i]);
+            }
+        }
+      gboolean obs = y >= o0 && y < oy1;
+      int xa = obs ? MAX (t->cx0, o0) - t->cx0 : 0, xb = obs ? MIN (t->cx1, ox1) - t->cx0 : 0;
+      update_row (&up, n, nrow, drow, xo + g, xc ? xc + g : NULL, lbc ? lbc + g : NULL, gg ? gg + g : NULL, xn + g,
+                  rrow, MAX (xa, 0), MAX (xb, xa), sums, &mstep);
+      if (xb > xa)
+        {
+          /* every 7th observed pixel in raster order */
+          for (int i = xa + (int) ((7 - sample % 7) % 7); i < xb; i += 7)
+            {
+              float d = fabsf (rrow[i] - 1.0f);
+              g_array_append_val (w->samples, d);
+            }
+          sample += (guint) (xb - xa);
+        }
+    }
+  g_free (nrow);
+  is->sum_gp += sums[0];
+  is->sum_gg += sums[1];
+  is->sum_dx2 += sums[2];
+  is->sum_x2 += sums[3];
+  is->max_step = MAX (is->max_step, (double) mstep);
 }
 
 /* The latent without its padding, as an image (mask from the stack coverage). */
@@ -2007,6 +2150,9 @@ job_clear (Job *j)
           tsr_psf_free (f->cpsf[c]);
         }
       tsr_psf_free (f->lpsf);
+      g_free (f->ry);
+      g_free (f->rm);
+      g_free (f->rtap);
     }
   g_free (j->frames);
   if (j->stage_dir)
@@ -2554,6 +2700,16 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
         tsr_deconv_result_free (res);
         job_clear (j);
         return NULL;
+      }
+    /* the staged frames' native samples held in memory when the budget has room for them
+     * besides the plan: each visit then reads them in place instead of from disk (the reads cost
+     * ~5 % of a frame's CPU in system time: 1.8 MB copied per 0.2 Mpx frame per iteration) */
+    gsize resident = (gsize) j->nu * j->W * j->H * (j->Cn * sizeof (float) + 1 + sizeof (guint32));
+    if (!j->row_reads && !(opt && opt->no_resident) && res->memory_estimate + resident <= budget)
+      {
+        j->resident = TRUE;
+        res->resident = TRUE;
+        res->memory_estimate += resident;
       }
     j->tile = chosen;
     j->ntx = (j->LW + chosen - 1) / chosen;

@@ -70,6 +70,12 @@ void  tsr_conv_spectrum (TsrConvWork *w, const float *x, int lw, int lh, float *
 /* y (ow × oh) = D(h ∗ x) from the latent's spectrum. */
 void  tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *kspec, int lw, int lh,
                              float *y);
+/* D(h ∗ x) unscaled and in place (plans with r = 1 only): the inverse FFT's own output, the
+ * valid region's first sample returned, rows *stride floats apart, each value *scale times
+ * what tsr_conv_forward_spec writes (no copy of the valid region). Valid until the work's next
+ * call. */
+const float *tsr_conv_forward_spec_grid (TsrConvWork *w, const float *xspec, const float *kspec, int *stride,
+                                         double *scale);
 /* y (ow × oh) = Σ_k D(h_k ∗ x_k) from nk latent spectra and nk kernel spectra (one inverse FFT). */
 void  tsr_conv_forward_spec_sum (TsrConvWork *w, const float *const *xspecs, const float *const *kspecs, int nk,
                                  int lw, int lh, float *y);
@@ -119,6 +125,8 @@ typedef struct
   const char *stage_dir;  /* folder for the staged frames; NULL = the system temporary folder */
   gboolean row_reads;     /* read a tile's staged pixels row by row, never as whole image rows
                              (tests: both ways give the same image bit for bit) */
+  gboolean no_resident;   /* never hold the staged frames in memory (tests: the same image bit for
+                             bit as with them held) */
 } TsrDeconvOptions;
 
 typedef struct
@@ -141,6 +149,8 @@ typedef struct
   guint n_tiles, n_workers;
   gboolean kernel_cache;
   gsize memory_estimate;  /* bytes the planner expects at peak (budget check) */
+  gboolean resident;      /* the staged frames' native samples held in memory during the iterations
+                             (the budget left room for them), not read back from disk per visit */
   gsize memory_budget;
   GArray *stats;          /* TsrDeconvIterStats */
   double seconds_stage, seconds_iterate;
