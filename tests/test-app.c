@@ -680,10 +680,12 @@ test_window_session (void)
   g_autofree char *tif16 = g_build_filename (dir, "result16.tif", NULL);
   g_autofree char *tif32 = g_build_filename (dir, "result32.tiff", NULL);
   g_autofree char *fits = g_build_filename (dir, "result.fits", NULL);
+  g_autofree char *xisf = g_build_filename (dir, "result.xisf", NULL);
   g_autofree char *report = g_build_filename (dir, "report", NULL);
   g_assert_true (tsr_window_export (win, tif16, TSR_EXPORT_TIFF16));
   g_assert_true (tsr_window_export (win, tif32, TSR_EXPORT_TIFF32));
   g_assert_true (tsr_window_export (win, fits, TSR_EXPORT_FITS));
+  g_assert_true (tsr_window_export (win, xisf, TSR_EXPORT_XISF));
   g_assert_true (tsr_window_export_report (win, report));
   g_assert_true (iterate_until (win, not_busy, 120));
   g_assert_null (tsr_window_get_last_error (win));
@@ -702,6 +704,14 @@ test_window_session (void)
   g_autoptr (TsrImage) back = tsr_fits_read (fits, &error);
   g_assert_no_error (error);
   g_assert_cmpint (back->width, ==, (int) sw);
+  /* the XISF holds the FITS's samples */
+  g_autoptr (TsrImage) xback = tsr_xisf_read (xisf, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (xback->width, ==, back->width);
+  g_assert_cmpint (xback->channels, ==, back->channels);
+  for (gsize i = 0; i < tsr_image_npix (back); i++)
+    if (back->mask[i] && xback->mask[i])
+      g_assert_cmpmem (back->data + i, sizeof (float), xback->data + i, sizeof (float));
   g_autofree char *index = g_build_filename (report, "index.html", NULL);
   g_assert_true (g_file_test (index, G_FILE_TEST_IS_REGULAR));
 

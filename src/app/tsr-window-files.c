@@ -610,6 +610,9 @@ export_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
     case TSR_EXPORT_PNG:
       ok = tsr_write_png_preview (e->img, e->path, 0, &error);
       break;
+    case TSR_EXPORT_XISF:
+      ok = tsr_xisf_write (e->path, e->img, &error);
+      break;
     }
   if (ok)
     g_task_return_boolean (task, TRUE);
@@ -759,6 +762,7 @@ static const struct
   { "tiff32", N_("TIFF, 32-bit float (linear)"), ".tif" },
   { "tiff16", N_("TIFF, 16-bit (linear, scaled to the full range)"), ".tif" },
   { "png", N_("PNG, 8-bit (display stretch)"), ".png" },
+  { "xisf", N_("XISF, 32-bit float (linear, PixInsight)"), ".xisf" },
 };
 
 static gboolean
@@ -787,8 +791,11 @@ export_response (GtkNativeDialog *dialog, int response, TsrWindow *self)
       static const char *const fits_ext[] = { ".fits", ".fit", ".fts", NULL };
       static const char *const tiff_ext[] = { ".tif", ".tiff", NULL };
       static const char *const png_ext[] = { ".png", NULL };
+      static const char *const xisf_ext[] = { ".xisf", NULL };
       if (path && has_suffix_ci (path, png_ext))
         fmt = TSR_EXPORT_PNG;
+      else if (path && has_suffix_ci (path, xisf_ext))
+        fmt = TSR_EXPORT_XISF;
       else if (path && has_suffix_ci (path, fits_ext))
         fmt = TSR_EXPORT_FITS;
       else if (path && has_suffix_ci (path, tiff_ext) && fmt != TSR_EXPORT_TIFF16)

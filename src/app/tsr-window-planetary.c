@@ -814,6 +814,9 @@ export_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
       case TSR_EXPORT_PNG:
         ok = tsr_planetary_write_png (img, e->path, &error);
         break;
+      case TSR_EXPORT_XISF:
+        ok = tsr_xisf_write (e->path, img, &error);
+        break;
       }
   if (ok)
     g_task_return_boolean (task, TRUE);

@@ -38,7 +38,8 @@ typedef enum
   TSR_EXPORT_FITS = 0,  /* linear float32 FITS */
   TSR_EXPORT_TIFF32,    /* linear 32-bit float TIFF */
   TSR_EXPORT_TIFF16,    /* linear 16-bit TIFF, scaled to the full range */
-  TSR_EXPORT_PNG        /* the display stretch, 8-bit */
+  TSR_EXPORT_PNG,       /* the display stretch, 8-bit */
+  TSR_EXPORT_XISF       /* linear float32 XISF, the header as FITS keywords */
 } TsrExportFormat;
 
 /* app may be NULL (tests). */
