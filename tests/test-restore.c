@@ -917,7 +917,9 @@ setup_once (void)
                   res->median_fwhm, res->seconds_stage, res->seconds_train, res->seconds_infer);
   if (g_getenv ("RDIAG"))
     {
-      /* measurement runs: the generator's per-frame transparency / the reference's */
+      /* measurement runs: the generator's per-frame truth (PSF and transparency / the
+       * reference's), to set beside the estimators TSR_RESTORE_DIAG prints (docs/restore.md
+       * round 14) */
       double tr = g_array_index (truth->frames, TsrSynthFrame, res->reference).transparency;
       for (guint i = 0; i < truth->frames->len; i++)
         {
