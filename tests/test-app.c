@@ -140,6 +140,51 @@ snapshot_window (TsrWindow *win, const char *name)
     }
 }
 
+/* FALSE, the test skipped, when no display can be opened. */
+static gboolean
+need_display (void)
+{
+  if (!have_display)
+    g_test_skip ("no display (run under xvfb-run)");
+  return have_display;
+}
+
+/* ../shared/data/NAME, or NULL with the test skipped when it is absent. */
+static char *
+need_data (const char *name)
+{
+  char *path = tsr_test_shared_data (name);
+  if (!path)
+    {
+      g_autofree char *msg = g_strdup_printf ("../shared/data/%s is absent", name);
+      g_test_skip (msg);
+    }
+  return path;
+}
+
+/* A w × h window on the screen with its own first frames (style, fonts, layout) drawn, so
+ * they do not count as a stall of the job that follows. */
+static TsrWindow *
+new_window (int w, int h)
+{
+  TsrWindow *win = tsr_window_new (NULL);
+  gtk_window_set_default_size (GTK_WINDOW (win), w, h);
+  gtk_window_present (GTK_WINDOW (win));
+  iterate_for (0.3);
+  return win;
+}
+
+/* new_window with the session at path opened and analysed (within timeout_s, no error). */
+static TsrWindow *
+open_window (const char *path, int w, int h, double timeout_s)
+{
+  TsrWindow *win = new_window (w, h);
+  tsr_window_open_session (win, path);
+  g_assert_true (iterate_until (win, not_busy, timeout_s));
+  g_assert_null (tsr_window_get_last_error (win));
+  return win;
+}
+
 static GtkWidget *
 find_notebook (GtkWidget *w)
 {
@@ -194,11 +239,8 @@ print_stalls (TsrWindow *win, const char *what, TsrJobKind kind)
 static void
 test_window_session (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   g_autofree char *dir = tsr_test_tmpdir ("app");
   TsrSynthParams sp;
   tsr_synth_params_init (&sp);
@@ -218,12 +260,7 @@ test_window_session (void)
   g_assert_no_error (error);
   tsr_synth_truth_free (truth);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  /* the window's own first frames (style, fonts, layout) come before a session can be
-   * dropped on it, so they do not count as a stall during the analysis */
-  iterate_for (0.3);
+  TsrWindow *win = new_window (1280, 800);
 
   /* open by dropping the folder on the window: scan + analyse + weigh in a worker, the
    * table fills, the live preview appears */
@@ -698,11 +735,8 @@ test_window_session (void)
 static void
 test_shortcuts (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   TsrApplication *app = tsr_application_new ();
   GError *error = NULL;
   g_assert_true (g_application_register (G_APPLICATION (app), NULL, &error));
@@ -851,11 +885,8 @@ free_frames (TsrImage **frames, guint n)
 static void
 test_window_planetary (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   g_autofree char *dir = tsr_test_tmpdir ("app-planetary");
   g_autofree char *ser_dir = g_build_filename (dir, "ser", NULL);
   g_autofree char *fits_dir = g_build_filename (dir, "fits", NULL);
@@ -877,10 +908,7 @@ test_window_planetary (void)
     }
   free_frames (frames, nf);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
+  TsrWindow *win = new_window (1280, 800);
 
   /* a SER file is not FITS: routed to the planetary job at once, the reason in the status */
   tsr_window_open_session (win, ser_dir);
@@ -1136,11 +1164,8 @@ assert_overlay_on_image (TsrWindow *win, const char *what)
 static void
 test_window_gate (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   g_autofree char *dir = tsr_test_tmpdir ("app-gate");
   TsrSynthParams sp;
   tsr_synth_params_init (&sp);
@@ -1156,13 +1181,7 @@ test_window_gate (void)
   g_assert_no_error (error);
   tsr_synth_truth_free (truth);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
-  tsr_window_open_session (win, dir);
-  g_assert_true (iterate_until (win, not_busy, 240));
-  g_assert_null (tsr_window_get_last_error (win));
+  TsrWindow *win = open_window (dir, 1280, 800, 240);
   const TsrAnalysis *a = tsr_window_get_analysis (win);
   g_assert_nonnull (a);
   const TsrImage *pv = tsr_window_get_preview (win);
@@ -1403,24 +1422,12 @@ test_window_gate (void)
 static void
 test_window_m94 (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
-  g_autofree char *m94 = tsr_test_shared_data ("seestar-m94-s3");
+  if (!need_display ())
+    return;
+  g_autofree char *m94 = need_data ("seestar-m94-s3");
   if (!m94)
-    {
-      g_test_skip ("../shared/data/seestar-m94-s3 is absent");
-      return;
-    }
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1560, 960);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
-  tsr_window_open_session (win, m94);
-  g_assert_true (iterate_until (win, not_busy, 280));
-  g_assert_null (tsr_window_get_last_error (win));
+    return;
+  TsrWindow *win = open_window (m94, 1560, 960, 280);
   g_assert_cmpuint (tsr_window_get_n_rows (win), ==, 11);
   g_assert_true (tsr_window_set_param (win, "gate.trust_stars", 0));
   g_assert_true (tsr_window_set_param (win, "gate.cc_mad", 2));
@@ -1628,11 +1635,8 @@ assert_map_drawn (TsrWindow *win, const char *what)
 static void
 test_window_maps (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   g_autofree char *dir = tsr_test_tmpdir ("app-maps");
   TsrSynthParams sp;
   tsr_synth_params_init (&sp);
@@ -1646,13 +1650,7 @@ test_window_maps (void)
   g_assert_no_error (error);
   tsr_synth_truth_free (truth);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
-  tsr_window_open_session (win, dir);
-  g_assert_true (iterate_until (win, not_busy, 240));
-  g_assert_null (tsr_window_get_last_error (win));
+  TsrWindow *win = open_window (dir, 1280, 800, 240);
   g_assert_false (tsr_window_is_dirty (win));
   const TsrAnalysis *a = tsr_window_get_analysis (win);
   TsrImageView *view = tsr_window_get_image_view (win);
@@ -1944,11 +1942,8 @@ sky_corner_ratio (const TsrImage *img)
 static void
 test_window_calib (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   g_autofree char *dir = tsr_test_tmpdir ("app-calib");
   GError *error = NULL;
   const int W = 320, H = 240;
@@ -2019,10 +2014,7 @@ test_window_calib (void)
     }
   g_rand_free (rng);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1400, 900);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
+  TsrWindow *win = new_window (1400, 900);
 
   /* frames only in subfolders: opened with them (it used to say "no FITS frames found") */
   tsr_window_open_session (win, lights);
@@ -2128,21 +2120,12 @@ test_window_calib (void)
 static void
 test_window_ngc7023 (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
-  g_autofree char *ngc = tsr_test_shared_data ("seestar-ngc7023");
+  if (!need_display ())
+    return;
+  g_autofree char *ngc = need_data ("seestar-ngc7023");
   if (!ngc)
-    {
-      g_test_skip ("../shared/data/seestar-ngc7023 is absent");
-      return;
-    }
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
+    return;
+  TsrWindow *win = new_window (1280, 800);
   tsr_window_open_session (win, ngc);
   iterate_for (1.5);
   if (tsr_window_is_busy (win))
@@ -2225,11 +2208,8 @@ count_state (TsrWindow *win, TsrBgSampleState st)
 static void
 test_window_post (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   g_autofree char *dir = tsr_test_tmpdir ("app-post");
   TsrSynthParams sp;
   tsr_synth_params_init (&sp);
@@ -2244,13 +2224,7 @@ test_window_post (void)
   g_assert_no_error (error);
   tsr_synth_truth_free (truth);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
-  tsr_window_open_session (win, dir);
-  g_assert_true (iterate_until (win, not_busy, 240));
-  g_assert_null (tsr_window_get_last_error (win));
+  TsrWindow *win = open_window (dir, 1280, 800, 240);
   g_assert_true (tsr_window_run (win));
   g_assert_true (iterate_until (win, not_busy, 240));
   const TsrReconstruction *rec = tsr_window_get_reconstruction (win);
@@ -2323,6 +2297,7 @@ test_window_post (void)
   const TsrImage *c3 = tsr_window_get_post_result (win, &napp);
   g_assert_cmpuint (napp, ==, 3);
   g_assert_true (has_history_card (c3, "user samples: 1 added, 1 excluded"));
+  g_autoptr (TsrImage) keep3 = tsr_image_ref ((TsrImage *) c3);
   {
     /* the engine with the same edits gives the same pixels */
     TsrBgPoint add = { 30, 30, 0 }, exc = { ex, ey, 0 };
@@ -2340,11 +2315,185 @@ test_window_post (void)
   g_assert_cmpfloat (diff, >, 1e-3);
   snapshot_window (win, "post-edited.png");
 
+  /* drags through the view's pointer path (Edit is on): the added box follows the pointer */
+  const GArray *eadd = NULL, *eexc = NULL;
+  int ewidth = 0;
+  tsr_window_get_bg_edits (win, &eadd, &eexc, &ewidth);
+  g_assert_cmpuint (eadd->len, ==, 1);
+  g_assert_cmpint (ewidth, ==, rec->result->width);
+  double zoom = 0, wx0, wy0, vox, voy;
+  tsr_image_view_get_view (view, &zoom, &vox, &voy);
+  g_assert_cmpfloat (zoom, >, 0);
+  g_assert_true (tsr_image_view_image_to_widget (view, 30, 30, &wx0, &wy0));
+  tsr_image_view_pointer_press_release (view, wx0, wy0, wx0 + 40, wy0 + 20, 1, FALSE);
+  g_assert_true (iterate_until (win, not_busy, 120));
+  tsr_window_get_bg_edits (win, &eadd, &eexc, NULL);
+  g_assert_cmpuint (eadd->len, ==, 1);
+  g_assert_cmpuint (eexc->len, ==, 1);
+  g_assert_cmpfloat (fabs (g_array_index (eadd, TsrBgPoint, 0).x - (30 + 40 / zoom)), <, 1e-6);
+  g_assert_cmpfloat (fabs (g_array_index (eadd, TsrBgPoint, 0).y - (30 + 20 / zoom)), <, 1e-6);
+  g_assert_cmpuint (tsr_window_get_post_result (win, &napp) != NULL, ==, TRUE);
+  g_assert_cmpuint (napp, ==, 4);
+  /* an automatic box dragged: an added box at the new place, the old place excluded */
+  double ax = -1, ay = -1;
+  {
+    const TsrBgSample *sa = tsr_window_get_bg_samples (win, &ns);
+    for (guint i = 0; i < ns && ax < 0; i++)
+      if (sa[i].state == TSR_BG_SAMPLE_USED && hypot (sa[i].x - ex, sa[i].y - ey) > 2 * sa[i].size
+          && hypot (sa[i].x - 30, sa[i].y - 30) > 2 * sa[i].size)
+        ax = sa[i].x, ay = sa[i].y;
+  }
+  g_assert_cmpfloat (ax, >=, 0);
+  g_assert_true (tsr_image_view_image_to_widget (view, ax + 2, ay + 1, &wx0, &wy0));
+  tsr_image_view_pointer_press_release (view, wx0, wy0, wx0 - 30, wy0 + 10, 1, FALSE);
+  g_assert_true (iterate_until (win, not_busy, 120));
+  tsr_window_get_bg_edits (win, &eadd, &eexc, NULL);
+  g_assert_cmpuint (eadd->len, ==, 2);
+  g_assert_cmpuint (eexc->len, ==, 2);
+  g_assert_cmpfloat (fabs (g_array_index (eadd, TsrBgPoint, 1).x - (ax - 30 / zoom)), <, 1e-6);
+  g_assert_cmpfloat (fabs (g_array_index (eadd, TsrBgPoint, 1).y - (ay + 10 / zoom)), <, 1e-6);
+  g_assert_cmpfloat (g_array_index (eexc, TsrBgPoint, 1).x, ==, ax);
+  g_assert_cmpuint (count_state (win, TSR_BG_SAMPLE_ADDED), ==, 2);
+  g_assert_cmpuint (count_state (win, TSR_BG_SAMPLE_EXCLUDED), ==, 2);
+  /* a press that moves under the click threshold is a click: Shift excludes */
+  double bx = -1, by = -1;
+  {
+    const TsrBgSample *sa = tsr_window_get_bg_samples (win, &ns);
+    for (guint i = 0; i < ns && bx < 0; i++)
+      if (sa[i].state == TSR_BG_SAMPLE_USED)
+        {
+          gboolean clear = TRUE;
+          for (guint k = 0; k < eadd->len; k++)
+            clear &= fabs (g_array_index (eadd, TsrBgPoint, k).x - sa[i].x) > sa[i].size
+                     || fabs (g_array_index (eadd, TsrBgPoint, k).y - sa[i].y) > sa[i].size;
+          if (clear)
+            bx = sa[i].x, by = sa[i].y;
+        }
+  }
+  g_assert_cmpfloat (bx, >=, 0);
+  g_assert_true (tsr_image_view_image_to_widget (view, bx, by, &wx0, &wy0));
+  tsr_image_view_pointer_press_release (view, wx0, wy0, wx0 + 2, wy0 + 1, 1, TRUE);
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_cmpuint (count_state (win, TSR_BG_SAMPLE_EXCLUDED), ==, 3);
+  snapshot_window (win, "post-dragged.png");
+
+  /* Ctrl+Z (win.undo-sample, while Edit is on) undoes the last edit */
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "undo-sample"));
+  tsr_window_set_sample_overlay (win, TRUE, FALSE);
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "undo-sample"));
+  tsr_window_set_sample_overlay (win, TRUE, TRUE);
+  g_action_group_activate_action (G_ACTION_GROUP (win), "undo-sample", NULL);
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_cmpuint (count_state (win, TSR_BG_SAMPLE_EXCLUDED), ==, 2);
+  g_action_group_activate_action (G_ACTION_GROUP (win), "undo-sample", NULL);
+  g_assert_true (iterate_until (win, not_busy, 120));
+  g_assert_true (tsr_window_post_undo (win));
+  g_assert_true (iterate_until (win, not_busy, 120));
+  /* back to the edits of the clicks: the same pixels as then */
+  tsr_window_get_bg_edits (win, &eadd, &eexc, NULL);
+  g_assert_cmpuint (eadd->len, ==, 1);
+  g_assert_cmpuint (eexc->len, ==, 1);
+  g_assert_cmpfloat (g_array_index (eadd, TsrBgPoint, 0).x, ==, 30);
+  {
+    const TsrImage *cu = tsr_window_get_post_result (win, &napp);
+    g_assert_cmpuint (napp, ==, 9);
+    g_assert_cmpmem (cu->data, tsr_image_npix (cu) * 3 * sizeof (float), keep3->data,
+                     tsr_image_npix (keep3) * 3 * sizeof (float));
+  }
+
+  /* the step's progress in the panel while it runs, and its Cancel: the view keeps what it
+   * shows */
+  {
+    const TsrImage *shown = tsr_window_get_post_result (win, &napp);
+    g_assert_null (tsr_window_get_post_progress (win, NULL));
+    g_assert_true (tsr_window_post_pick (win, 200, 150, FALSE));
+    g_assert_true (tsr_window_is_busy (win));
+    const char *phase = tsr_window_get_post_progress (win, NULL);
+    g_assert_nonnull (phase);
+    g_test_message ("progress while extracting: %s", phase);
+    g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (win), "cancel"));
+    g_action_group_activate_action (G_ACTION_GROUP (win), "cancel", NULL);
+    g_assert_false (tsr_window_is_busy (win));
+    g_assert_null (tsr_window_get_post_progress (win, NULL));
+    g_assert_nonnull (strstr (tsr_window_get_status_text (win), "Cancelled"));
+    iterate_for (0.5);   /* the cancelled worker's output, if any, is dropped */
+    guint napp2 = 0;
+    g_assert_true (tsr_window_get_post_result (win, &napp2) == shown);
+    g_assert_cmpuint (napp2, ==, napp);
+    g_assert_true (tsr_image_view_get_image (view) == shown);
+    g_assert_true (tsr_window_post_undo (win));   /* the cancelled click's edit goes */
+    g_assert_true (iterate_until (win, not_busy, 120));
+  }
+
+  /* the edits are saved in the project and come back with it: the same edits, and after the
+   * run the same corrected image */
+  {
+    g_autofree char *proj = g_build_filename (dir, "edits.tessera", NULL);
+    g_assert_true (tsr_window_save_project (win, proj, &error));
+    g_assert_no_error (error);
+    gsize plen = 0;
+    g_autofree char *ptext = tsr_test_read_file (proj, &plen);
+    g_assert_nonnull (strstr (ptext, "[samples]"));
+    TsrWindow *win2 = new_window (1280, 800);
+    g_assert_true (tsr_window_open_project (win2, proj, &error));
+    g_assert_no_error (error);
+    g_assert_true (iterate_until (win2, not_busy, 240));
+    g_assert_null (tsr_window_get_last_error (win2));
+    const GArray *add2 = NULL, *exc2 = NULL;
+    int w2 = 0;
+    tsr_window_get_bg_edits (win2, &add2, &exc2, &w2);
+    tsr_window_get_bg_edits (win, &eadd, &eexc, &ewidth);
+    g_assert_cmpint (w2, ==, ewidth);
+    g_assert_cmpuint (add2->len, ==, eadd->len);
+    g_assert_cmpuint (exc2->len, ==, eexc->len);
+    for (guint i = 0; i < eadd->len; i++)
+      {
+        g_assert_cmpfloat (g_array_index (add2, TsrBgPoint, i).x, ==, g_array_index (eadd, TsrBgPoint, i).x);
+        g_assert_cmpfloat (g_array_index (add2, TsrBgPoint, i).y, ==, g_array_index (eadd, TsrBgPoint, i).y);
+      }
+    for (guint i = 0; i < eexc->len; i++)
+      {
+        g_assert_cmpfloat (g_array_index (exc2, TsrBgPoint, i).x, ==, g_array_index (eexc, TsrBgPoint, i).x);
+        g_assert_cmpfloat (g_array_index (exc2, TsrBgPoint, i).y, ==, g_array_index (eexc, TsrBgPoint, i).y);
+      }
+    g_assert_true (tsr_window_get_params (win2)->post.background);
+    g_assert_true (tsr_window_run (win2));
+    g_assert_true (iterate_until (win2, not_busy, 240));
+    g_assert_null (tsr_window_get_last_error (win2));
+    const TsrReconstruction *rec2 = tsr_window_get_reconstruction (win2);
+    const TsrImage *p1 = tsr_window_get_post_result (win, NULL), *p2 = tsr_window_get_post_result (win2, NULL);
+    g_assert_nonnull (p2);
+    g_assert_true (has_history_card (p2, "user samples: 1 added, 1 excluded"));
+    {
+      /* exactly the engine's step with the first window's edits on the new run's result */
+      TsrBackgroundEdits ed = { (const TsrBgPoint *) eadd->data, eadd->len, (const TsrBgPoint *) eexc->data, eexc->len };
+      g_autoptr (TsrImage) ref = tsr_background_extract_edited (rec2->result, &tsr_window_get_params (win)->post, &ed,
+                                                                NULL, NULL, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpmem (ref->data, tsr_image_npix (ref) * 3 * sizeof (float), p2->data,
+                       tsr_image_npix (p2) * 3 * sizeof (float));
+    }
+    /* and the first window's corrected image, to the rounding in which two runs of the session
+     * differ (the threads' summation order) */
+    double dr = 0, dp = 0, level = 0;
+    for (gsize k = 0; k < tsr_image_npix (p2) * 3; k++)
+      {
+        dr = MAX (dr, fabs (rec2->result->data[k] - rec->result->data[k]));
+        dp = MAX (dp, fabs (p2->data[k] - p1->data[k]));
+        level = MAX (level, fabs (p1->data[k]));
+      }
+    g_test_message ("project reloaded: results differ by %.3g at most, corrected images by %.3g (values up to %.0f)", dr,
+                    dp, level);
+    g_assert_cmpfloat (dp, <=, 4 * dr + 1e-6 * level);
+    gtk_window_destroy (GTK_WINDOW (win2));
+    iterate_for (0.2);
+  }
+
   /* colour calibration on top */
   g_assert_true (tsr_window_set_param (win, "post.colour", 1));
   g_assert_true (iterate_until (win, not_busy, 120));
   const TsrImage *c4 = tsr_window_get_post_result (win, &napp);
-  g_assert_cmpuint (napp, ==, 4);
+  g_assert_cmpuint (napp, ==, 11);
   g_assert_true (has_history_card (c4, "tessera colour"));
   g_assert_true (has_history_card (c4, "tessera background"));
 
@@ -2430,11 +2579,8 @@ test_window_post (void)
 static void
 test_window_rows (void)
 {
-  if (!have_display)
-    {
-      g_test_skip ("no display (run under xvfb-run)");
-      return;
-    }
+  if (!need_display ())
+    return;
   guint nf = 2000;
   const char *env = g_getenv ("TSR_APP_ROWS");
   if (env && atoi (env) > 1)
@@ -2454,10 +2600,7 @@ test_window_rows (void)
   tsr_synth_truth_free (truth);
   g_test_message ("%u frames of 128 × 96 written in %.1f s", nf, (g_get_monotonic_time () - t0) / 1e6);
 
-  TsrWindow *win = tsr_window_new (NULL);
-  gtk_window_set_default_size (GTK_WINDOW (win), 1280, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  iterate_for (0.3);
+  TsrWindow *win = new_window (1280, 800);
 
   Gap g = { 0, 0 };
   guint src = g_timeout_add (10, gap_tick, &g);

@@ -4,17 +4,19 @@
 #include <glib/gstdio.h>
 #include "tsr-test-util.h"
 
+#include <cairo.h>
 #include <fitsio.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
 static char *tmp;
 
+/* n frames numbered first … first + n − 1 (values and DATE-OBS differ by number) */
 static void
-write_frames (const char *dir, int n, int w, int h)
+write_frames_from (const char *dir, int first, int n, int w, int h)
 {
   g_mkdir_with_parents (dir, 0755);
-  for (int f = 0; f < n; f++)
+  for (int f = first; f < first + n; f++)
     {
       float *v = g_new (float, w * h);
       for (int i = 0; i < w * h; i++)
@@ -26,6 +28,12 @@ write_frames (const char *dir, int n, int w, int h)
       tsr_test_write_fits (p, USHORT_IMG, w, h, 1, v, cards);
       g_free (v);
     }
+}
+
+static void
+write_frames (const char *dir, int n, int w, int h)
+{
+  write_frames_from (dir, 0, n, w, h);
 }
 
 static int
@@ -118,6 +126,56 @@ expect_failure (const char *const *args, const char *existing, const char *fragm
       g_assert_cmpmem (after, after_len, before, before_len);
     }
 }
+
+/* A folder whose frames are all in subfolders (one per night) opens with them, as the
+ * window does, and says so; an error in a subfolder's frames is the one reported; a folder
+ * with nothing anywhere still fails with "no frames found". */
+static void
+test_subfolders (void)
+{
+  g_autofree char *top = g_build_filename (tmp, "nights", NULL);
+  g_autofree char *a = g_build_filename (top, "2024-07-31", NULL);
+  g_autofree char *b = g_build_filename (top, "2025-06-30", NULL);
+  write_frames_from (a, 0, 3, 24, 16);
+  write_frames_from (b, 3, 2, 24, 16);
+  const char *info[] = { "info", top, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (tsr_test_run_cli (info, &out, &err), ==, 0);
+  g_assert_nonnull (strstr (out, "5 frames"));
+  g_assert_nonnull (strstr (err, "holds no frames itself"));
+  g_assert_nonnull (strstr (err, "5 frames of its subfolders"));
+  /* with --recursive nothing needs saying */
+  const char *rec[] = { "info", "-r", top, NULL };
+  g_autofree char *out2 = NULL, *err2 = NULL;
+  g_assert_cmpint (tsr_test_run_cli (rec, &out2, &err2), ==, 0);
+  g_assert_nonnull (strstr (out2, "5 frames"));
+  g_assert_null (strstr (err2, "holds no frames"));
+  /* frames of the folder itself: the subfolders stay out */
+  g_autofree char *own = g_build_filename (tmp, "own", NULL);
+  g_autofree char *own_sub = g_build_filename (own, "sub", NULL);
+  write_frames_from (own, 0, 2, 24, 16);
+  write_frames_from (own_sub, 2, 3, 24, 16);
+  const char *info_own[] = { "info", own, NULL };
+  g_autofree char *out3 = NULL, *err3 = NULL;
+  g_assert_cmpint (tsr_test_run_cli (info_own, &out3, &err3), ==, 0);
+  g_assert_nonnull (strstr (out3, "2 frames"));
+  g_assert_null (strstr (err3, "holds no frames"));
+  /* a broken frame in a subfolder: its own error, not "no frames found" */
+  g_autofree char *bad = g_build_filename (tmp, "badnights", NULL);
+  g_autofree char *bad_sub = g_build_filename (bad, "n1", NULL);
+  write_frames (bad_sub, 2, 24, 16);
+  g_autofree char *junk = g_build_filename (bad_sub, "junk.fits", NULL);
+  g_assert_true (g_file_set_contents (junk, "this is not a FITS file", -1, NULL));
+  const char *info_bad[] = { "info", bad, NULL };
+  expect_failure (info_bad, NULL, "junk.fits");
+  /* nothing anywhere */
+  g_autofree char *empty = g_build_filename (tmp, "empty", "deeper", NULL);
+  g_mkdir_with_parents (empty, 0755);
+  g_autofree char *empty_top = g_path_get_dirname (empty);
+  const char *info_empty[] = { "info", empty_top, NULL };
+  expect_failure (info_empty, NULL, "no frames found");
+}
+
 
 static void
 no_part_files (const char *dir)
@@ -221,6 +279,122 @@ test_synth (void)
   g_assert_nonnull (strstr (err, "XYZW"));
 }
 
+/* Grey levels of a preview PNG: its size and the spread of its green bytes (a preview that
+ * is one flat colour — a stretch gone wrong — has none). */
+static void
+png_check (const char *path, int w, int h)
+{
+  cairo_surface_t *sf = cairo_image_surface_create_from_png (path);
+  g_assert_cmpint (cairo_surface_status (sf), ==, CAIRO_STATUS_SUCCESS);
+  g_assert_cmpint (cairo_image_surface_get_width (sf), ==, w);
+  g_assert_cmpint (cairo_image_surface_get_height (sf), ==, h);
+  const guint8 *d = cairo_image_surface_get_data (sf);
+  int stride = cairo_image_surface_get_stride (sf), lo = 255, hi = 0;
+  double sum = 0;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        int g = (((const guint32 *) (d + (gsize) y * stride))[x] >> 8) & 0xff;
+        lo = MIN (lo, g);
+        hi = MAX (hi, g);
+        sum += g;
+      }
+  /* the automatic stretch puts the sky at a dark grey and the stars near white */
+  g_assert_cmpint (hi - lo, >, 100);
+  g_assert_cmpfloat (sum / ((double) w * h), >, 15);
+  g_assert_cmpfloat (sum / ((double) w * h), <, 160);
+  cairo_surface_destroy (sf);
+}
+
+/* --preview on the one-image commands: a stretched PNG of what was written; a preview that
+ * is the input, the output or in a missing folder is refused before any work and the input
+ * is left as it was. */
+static void
+test_preview (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "preview", NULL);
+  g_autofree char *ses = g_build_filename (dir, "session", NULL);
+  const char *syn[] = { "synth", ses, "--frames", "6", "--width", "384", "--height", "320", "--bayer", "RGGB",
+                        "--seed", "3", NULL };
+  g_assert_cmpint (tsr_test_run_cli (syn, NULL, NULL), ==, 0);
+#define P(name, ext) g_autofree char *name = g_build_filename (dir, #name ext, NULL)
+  P (mean, ".fits");
+  P (mean_png, ".png");
+  P (res, ".fits");
+  P (bg, ".fits");
+  P (bg_png, ".png");
+  P (col, ".fits");
+  P (col_png, ".png");
+  P (dn, ".fits");
+  P (dn_png, ".png");
+  P (wl, ".fits");
+  P (wl_png, ".png");
+#undef P
+  const char *stack[] = { "stack", ses, "-o", mean, "--preview", mean_png, NULL };
+  g_assert_cmpint (tsr_test_run_cli (stack, NULL, NULL), ==, 0);
+  png_check (mean_png, 384, 320);
+  const char *proc[] = { "process", ses, "-o", res, NULL };
+  g_assert_cmpint (tsr_test_run_cli (proc, NULL, NULL), ==, 0);
+  const char *bg_a[] = { "background", res, "-o", bg, "--preview", bg_png, NULL };
+  g_assert_cmpint (tsr_test_run_cli (bg_a, NULL, NULL), ==, 0);
+  png_check (bg_png, 384, 320);
+  const char *col_a[] = { "colour", bg, "-o", col, "--preview", col_png, NULL };
+  g_assert_cmpint (tsr_test_run_cli (col_a, NULL, NULL), ==, 0);
+  png_check (col_png, 384, 320);
+  const char *dn_a[] = { "denoise", col, "-o", dn, "--preview", dn_png, NULL };
+  g_assert_cmpint (tsr_test_run_cli (dn_a, NULL, NULL), ==, 0);
+  png_check (dn_png, 384, 320);
+  const char *wl_a[] = { "wavelets", dn, "-o", wl, "--gains", "1.5,1.2", "--preview", wl_png, NULL };
+  g_assert_cmpint (tsr_test_run_cli (wl_a, NULL, NULL), ==, 0);
+  png_check (wl_png, 384, 320);
+
+  /* refused before any work; the input (and an existing output) stay as they were */
+  g_autofree char *fresh = g_build_filename (dir, "fresh.fits", NULL);
+  const char *onto_in[] = { "colour", bg, "-o", fresh, "--preview", bg, NULL };
+  expect_failure (onto_in, bg, "overwrite the input");
+  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+  const char *onto_out[] = { "denoise", col, "-o", dn, "--preview", dn, NULL };
+  expect_failure (onto_out, dn, "name the same file");
+  g_autofree char *nowhere = g_build_filename (dir, "no-such-folder", "p.png", NULL);
+  const char *missing[] = { "background", res, "-o", fresh, "--preview", nowhere, NULL };
+  expect_failure (missing, NULL, "does not exist");
+  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+  const char *st_missing[] = { "stack", ses, "-o", fresh, "--preview", nowhere, NULL };
+  expect_failure (st_missing, NULL, "does not exist");
+  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+}
+
+/* A failed validation says which check failed, its value, the limit and the parameter that
+ * sets it; a passed one lists none. */
+static void
+test_validation_explained (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "validation", NULL);
+  g_autofree char *ses = g_build_filename (dir, "session", NULL);
+  g_autofree char *res = g_build_filename (dir, "res.fits", NULL);
+  const char *syn[] = { "synth", ses, "--frames", "6", "--width", "384", "--height", "320", "--seed", "5", NULL };
+  g_assert_cmpint (tsr_test_run_cli (syn, NULL, NULL), ==, 0);
+  /* a noise limit no result meets, and a lenient rest: exactly one check fails */
+  const char *strict[] = { "process", ses, "-o", res, "--set", "validate.noise_max=0.2", "--set",
+                           "validate.flux_tol=0.5", "--set", "validate.fwhm_gain=-1", "--set",
+                           "validate.seam_max=100", NULL };
+  g_autofree char *out = NULL;
+  g_assert_cmpint (tsr_test_run_cli (strict, &out, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, ": FAIL"));
+  const char *f = strstr (out, "  failed: ");
+  g_assert_nonnull (f);
+  g_assert_nonnull (strstr (f, "needs ≤ 0.2×"));
+  g_assert_nonnull (strstr (f, "(validate.noise_max)"));
+  g_assert_null (strstr (f + 1, "  failed: "));   /* only that one */
+  const char *lenient[] = { "process", ses, "-o", res, "--set", "validate.noise_max=100", "--set",
+                            "validate.flux_tol=0.5", "--set", "validate.fwhm_gain=-1", "--set",
+                            "validate.seam_max=100", NULL };
+  g_autofree char *out2 = NULL;
+  g_assert_cmpint (tsr_test_run_cli (lenient, &out2, NULL), ==, 0);
+  g_assert_nonnull (strstr (out2, ": PASS"));
+  g_assert_null (strstr (out2, "failed:"));
+}
+
 /* Outputs (docs/reliability.md, classes 1 and 6): a FIFO, a device, a folder or an empty
  * name is refused before any work and left as it was; two options naming one file (also
  * through "d/../a.fits" or a symbolic link) are refused; an output that is a symbolic link
@@ -291,8 +465,11 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/help", test_help);
   g_test_add_func ("/cli/info-and-stack", test_info_and_stack);
   g_test_add_func ("/cli/bad-input", test_bad_input);
+  g_test_add_func ("/cli/subfolders", test_subfolders);
   g_test_add_func ("/cli/synth", test_synth);
   g_test_add_func ("/cli/outputs", test_outputs);
+  g_test_add_func ("/cli/preview", test_preview);
+  g_test_add_func ("/cli/validation-explained", test_validation_explained);
   int r = g_test_run ();
   tsr_test_rmtree (tmp);
   g_free (tmp);

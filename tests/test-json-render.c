@@ -650,6 +650,84 @@ test_stretch_color_linked (void)
   cairo_surface_destroy (s);
 }
 
+/* The linked automatic stretch keeps the channels' relative scale: one star, blue at half
+ * the red and green flux, shows blue-deficient; the same image with blue scaled ×2 (what a
+ * colour calibration's white balance does) shows it white. The sky stays neutral in both,
+ * although blue's noise doubles. A stretch with a range per channel (the earlier one) shows
+ * both the same: it fails the first assertion. Unlinked keeps each channel's own range. */
+static void
+test_stretch_linked_scale (void)
+{
+  const int w = 96, h = 80, sx = 50, sy = 40;
+  g_autoptr (TsrImage) a = tsr_image_new (w, h, 3);
+  GRand *rand = g_rand_new_with_seed (5);
+  const double amp[3] = { 8000.0, 8000.0, 4000.0 }, sky[3] = { 500.0, 520.0, 480.0 };
+  for (int c = 0; c < 3; c++)
+    {
+      float *p = tsr_image_plane (a, c);
+      for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+          {
+            double r2 = (x - sx) * (x - sx) + (y - sy) * (y - sy);
+            p[y * w + x] = (float) (sky[c] + 6.0 * gauss (rand) + amp[c] * exp (-r2 / 8.0));
+          }
+    }
+  g_rand_free (rand);
+  g_autoptr (TsrImage) b = tsr_image_copy (a);
+  float *bb = tsr_image_plane (b, 2);
+  for (gsize i = 0; i < tsr_image_npix (b); i++)
+    bb[i] *= 2.0f;
+
+  TsrStretch sa, sb;
+  tsr_stretch_auto (a, &sa);
+  tsr_stretch_auto (b, &sb);
+  cairo_surface_t *ra = tsr_render_surface (a, &sa, 1), *rb = tsr_render_surface (b, &sb, 1);
+  /* the star's wing 5.5–6.5 px from the centre, where no channel is near white: the
+   * ring's mean (blue's noise doubles in b) */
+  double ga = 0, ba = 0, gb = 0, bbv = 0;
+  int nr = 0;
+  for (int y = sy - 7; y <= sy + 7; y++)
+    for (int x = sx - 7; x <= sx + 7; x++)
+      {
+        double r = hypot (x - sx, y - sy);
+        if (r < 5.5 || r > 6.5)
+          continue;
+        guint32 pa = surface_pixel (ra, x, y), pb = surface_pixel (rb, x, y);
+        ga += (pa >> 8) & 0xff;
+        ba += pa & 0xff;
+        gb += (pb >> 8) & 0xff;
+        bbv += pb & 0xff;
+        nr++;
+      }
+  ga /= nr;
+  ba /= nr;
+  gb /= nr;
+  bbv /= nr;
+  g_test_message ("star wing G/B: before %.1f/%.1f, blue ×2 %.1f/%.1f", ga, ba, gb, bbv);
+  g_assert_cmpfloat (ga - ba, >, 20);       /* the blue-deficient star shows yellow */
+  g_assert_cmpfloat (fabs (gb - bbv), <, 8); /* after the white balance: neutral */
+  /* the sky: every channel's median at the same grey, before and after */
+  for (int k = 0; k < 2; k++)
+    {
+      cairo_surface_t *r = k ? rb : ra;
+      double mr = surface_median (r, 0, 16), mg = surface_median (r, 0, 8), mb = surface_median (r, 0, 0);
+      g_test_message ("sky medians R G B %.3f %.3f %.3f", mr, mg, mb);
+      g_assert_cmpfloat (fabs (mr - mg), <, 0.02);
+      g_assert_cmpfloat (fabs (mb - mg), <, 0.02);
+      g_assert_cmpfloat_with_epsilon (mg, 0.25, 0.04);
+    }
+  cairo_surface_destroy (ra);
+  cairo_surface_destroy (rb);
+
+  /* unlinked: each channel black to its own maximum */
+  float mids[3];
+  tsr_stretch_auto_unlinked (a, &sa, mids);
+  float bmax = -INFINITY;
+  for (gsize i = 0; i < tsr_image_npix (a); i++)
+    bmax = MAX (bmax, tsr_image_plane (a, 2)[i]);
+  g_assert_cmpfloat (sa.white[2], ==, bmax);
+}
+
 static void
 test_stretch_cfa (void)
 {
@@ -765,6 +843,7 @@ main (int argc, char **argv)
   g_test_add_func ("/render/stretch-edge-cases", test_stretch_edge_cases);
   g_test_add_func ("/render/stretch-color-linked", test_stretch_color_linked);
   g_test_add_func ("/render/stretch-cfa", test_stretch_cfa);
+  g_test_add_func ("/render/stretch-linked-scale", test_stretch_linked_scale);
   g_test_add_func ("/render/png-preview", test_png_preview);
 
   return g_test_run ();

@@ -1109,6 +1109,89 @@ test_project_frames (void)
   tsr_test_rmtree (dir);
 }
 
+/* The sky-sample edits ([samples]): saved only when there are any, loaded back exactly
+ * (the same doubles), a project without the group loads with none, a bad entry or width is
+ * an error naming the file and the entry, unknown keys warn. */
+static void
+test_project_samples (void)
+{
+  g_autofree char *dir = tsr_test_tmpdir ("params-samples");
+  g_autofree char *proj = g_build_filename (dir, "p.tessera", NULL);
+  TsrProject p;
+  tsr_project_init (&p);
+  GError *e = NULL;
+  const char *paths[] = { dir, NULL };
+  g_auto (TsrSampleEdits) in = { 1080, g_array_new (FALSE, FALSE, sizeof (TsrBgPoint)),
+                                 g_array_new (FALSE, FALSE, sizeof (TsrBgPoint)) };
+  TsrBgPoint a1 = { 12.345678901234567, 1900.5, 0 }, a2 = { 0, 3.25, 64 }, x1 = { -0.25, 77.0000001, 0 };
+  g_array_append_val (in.add, a1);
+  g_array_append_val (in.add, a2);
+  g_array_append_val (in.exclude, x1);
+  g_assert_true (tsr_project_save_ext (proj, &p, paths, NULL, NULL, &in, &e));
+  g_assert_no_error (e);
+  g_auto (TsrSampleEdits) back = { 0, NULL, NULL };
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_assert_true (tsr_project_load_ext (proj, &p, NULL, NULL, NULL, &back, warnings, &e));
+  g_assert_no_error (e);
+  g_assert_cmpuint (warnings->len, ==, 0);
+  g_assert_cmpint (back.width, ==, 1080);
+  g_assert_cmpuint (back.add->len, ==, 2);
+  g_assert_cmpuint (back.exclude->len, ==, 1);
+  for (int l = 0; l < 2; l++)
+    {
+      GArray *w = l ? in.exclude : in.add, *g = l ? back.exclude : back.add;
+      for (guint i = 0; i < w->len; i++)
+        {
+          g_assert_cmpfloat (g_array_index (g, TsrBgPoint, i).x, ==, g_array_index (w, TsrBgPoint, i).x);
+          g_assert_cmpfloat (g_array_index (g, TsrBgPoint, i).y, ==, g_array_index (w, TsrBgPoint, i).y);
+          g_assert_cmpint (g_array_index (g, TsrBgPoint, i).size, ==, g_array_index (w, TsrBgPoint, i).size);
+        }
+    }
+  /* the plain loader reads the group without a warning */
+  g_assert_true (tsr_project_load (proj, &p, NULL, warnings, &e));
+  g_assert_cmpuint (warnings->len, ==, 0);
+
+  /* no edits: no group, and loading gives none */
+  g_auto (TsrSampleEdits) none = { 1080, g_array_new (FALSE, FALSE, sizeof (TsrBgPoint)), NULL };
+  g_assert_true (tsr_project_save_ext (proj, &p, paths, NULL, NULL, &none, &e));
+  gsize len = 0;
+  g_autofree char *saved = tsr_test_read_file (proj, &len);
+  g_assert_null (strstr (saved, "[samples]"));
+  g_assert_true (tsr_project_load_ext (proj, &p, NULL, NULL, NULL, &back, warnings, &e));
+  g_assert_cmpint (back.width, ==, 0);
+  g_assert_cmpuint (back.add->len + back.exclude->len, ==, 0);
+
+  /* errors name the file and the entry; unknown keys warn */
+  static const struct
+  {
+    const char *text, *needle;
+  } bad[] = {
+    { "[tessera]\nversion=1\n[samples]\nwidth=100\nedits=1,2;3,4,2;\n", "entry 2 '3,4,2'" },
+    { "[tessera]\nversion=1\n[samples]\nwidth=100\nedits=-1,2,30;\n", "entry 1 '-1,2,30'" },
+    { "[tessera]\nversion=1\n[samples]\nwidth=0\nedits=1,2;\n", "width = '0'" },
+    { "[tessera]\nversion=1\n[samples]\nedits=1,2;\n", "width = ''" },
+    { "[tessera]\nversion=1\n[samples]\nwidth=12x\nedits=1,2;\n", "width = '12x'" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      tsr_test_write_file (proj, bad[i].text, strlen (bad[i].text));
+      g_assert_false (tsr_project_load_ext (proj, &p, NULL, NULL, NULL, &back, NULL, &e));
+      g_assert_error (e, TSR_ERROR, TSR_ERROR_FORMAT);
+      if (!strstr (e->message, bad[i].needle) || !strstr (e->message, proj))
+        g_error ("%s: '%s' does not name %s", bad[i].text, e->message, bad[i].needle);
+      g_clear_error (&e);
+    }
+  const char *text = "[tessera]\nversion=1\n[samples]\nwidth=640\nedits=5,6;-7,8;\nzoom=2\n";
+  tsr_test_write_file (proj, text, strlen (text));
+  g_ptr_array_set_size (warnings, 0);
+  g_assert_true (tsr_project_load_ext (proj, &p, NULL, NULL, NULL, &back, warnings, &e));
+  g_assert_no_error (e);
+  g_assert_cmpuint (warnings->len, ==, 1);
+  g_assert_cmpint (back.width, ==, 640);
+  g_assert_cmpfloat (g_array_index (back.exclude, TsrBgPoint, 0).x, ==, 7);
+  tsr_test_rmtree (dir);
+}
+
 /* The calibration inputs (issue #18) go into [calib] next to calib.*: absolute paths read back
  * as written, relative ones relative to the project file's folder, absent ones stay NULL; the
  * calib.* keys round-trip like every key. */
@@ -1185,5 +1268,6 @@ main (int argc, char **argv)
   g_test_add_func ("/params/project/before-split", test_project_before_split);
   g_test_add_func ("/params/project/frames", test_project_frames);
   g_test_add_func ("/params/project/calib-paths", test_project_calib_paths);
+  g_test_add_func ("/params/project/samples", test_project_samples);
   return g_test_run ();
 }

@@ -410,6 +410,153 @@ test_background_edits (void)
     }
 }
 
+static char *write_image (const char *dir, const char *name, const TsrImage *img);
+
+/* The sample file's parser: every malformed line is refused naming its number and text, and
+ * nothing of the file is appended (what the arrays held stays); the CLI then writes nothing.
+ * Each edit's formatted line parses back to the same point. */
+static void
+test_sample_file (void)
+{
+  g_autoptr (GArray) a = g_array_new (FALSE, FALSE, sizeof (TsrBgPoint));
+  g_autoptr (GArray) x = g_array_new (FALSE, FALSE, sizeof (TsrBgPoint));
+  TsrBgPoint keep = { 7, 8, 0 };
+  g_array_append_val (a, keep);
+  g_array_append_val (x, keep);
+  static const struct
+  {
+    const char *text;
+    guint line;
+    const char *shown;
+  } bad[] = {
+    { "1,2\n-3,4\n5,6,7,8\n", 3, "5,6,7,8" },   /* too many fields */
+    { "# c\n\n-1,2,30\n", 3, "-1,2,30" },    /* an exclusion takes no size */
+    { "10,10\na,b\n", 2, "a,b" },
+    { "5\n", 1, "5" },
+    { "1,2\n1,2,2\n", 2, "1,2,2" },           /* size below 4 */
+    { "1,2,4097\n", 1, "1,2,4097" },           /* above 4096 */
+    { "1,2,10.5\n", 1, "1,2,10.5" },           /* not whole */
+    { "1,2,\n", 1, "1,2," },
+    { "1,nan\n", 1, "1,nan" },
+    { "1,inf\n", 1, "1,inf" },
+    { "--\n", 1, "--" },
+    { "1;2\n", 1, "1;2" },
+    { "1,2\n3,4\n5,6\n7,8\n9,10\n11,12\n13,14\n15,16\n17,18\n19, 20 x\n", 10, "19, 20 x" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      GError *error = NULL;
+      g_assert_false (tsr_background_edits_parse (bad[i].text, a, x, &error));
+      g_assert_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG);
+      g_autofree char *want = g_strdup_printf ("line %u:", bad[i].line);
+      g_autofree char *quoted = g_strdup_printf ("'%s'", bad[i].shown);
+      if (!strstr (error->message, want) || !strstr (error->message, quoted))
+        g_error ("%s: %s does not name %s %s", bad[i].text, error->message, want, quoted);
+      g_error_free (error);
+      /* nothing appended, the earlier content kept */
+      g_assert_cmpuint (a->len, ==, 1);
+      g_assert_cmpuint (x->len, ==, 1);
+      g_assert_cmpfloat (g_array_index (a, TsrBgPoint, 0).x, ==, 7);
+    }
+  /* a good file appends after what is there */
+  GError *error = NULL;
+  g_assert_true (tsr_background_edits_parse ("\t 3 , 4 \r\n-5,6\r\n", a, x, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (a->len, ==, 2);
+  g_assert_cmpuint (x->len, ==, 2);
+  g_assert_cmpfloat (g_array_index (a, TsrBgPoint, 1).y, ==, 4);
+  g_assert_cmpfloat (g_array_index (x, TsrBgPoint, 1).x, ==, 5);
+
+  /* formatted edits parse back exactly */
+  g_autoptr (GRand) rng = g_rand_new_with_seed (17);
+  for (int k = 0; k < 2000; k++)
+    {
+      TsrBgPoint pt = { g_rand_double_range (rng, -0.5, 9000), g_rand_double_range (rng, -0.5, 9000),
+                        k % 3 == 0 ? g_rand_int_range (rng, 4, 4097) : 0 };
+      gboolean ex = k % 2 == 0, ex2;
+      if (ex)
+        pt.size = 0;
+      g_autofree char *line = tsr_background_edit_format (&pt, ex);
+      TsrBgPoint back;
+      g_assert_true (tsr_background_edit_parse_line (line, &back, &ex2));
+      g_assert_cmpint (ex2, ==, ex);
+      g_assert_cmpfloat (back.x, ==, ex ? pt.x : MAX (pt.x, 0.0));
+      g_assert_cmpfloat (back.y, ==, pt.y);
+      g_assert_cmpint (back.size, ==, pt.size);
+    }
+
+  /* the CLI: a bad file is refused naming the file and the line; no output is written */
+  g_autofree char *dir = tsr_test_tmpdir ("post-samples");
+  g_autoptr (TsrImage) img = edit_frame ();
+  g_autofree char *in = write_image (dir, "in.fits", img);
+  g_autofree char *sf = g_build_filename (dir, "bad.txt", NULL), *out = g_build_filename (dir, "out.fits", NULL);
+  g_autofree char *model = g_build_filename (dir, "model.fits", NULL);
+  g_assert_true (g_file_set_contents (sf, "# edits\n100,100\n-200,200\n300,300,3\n", -1, NULL));
+  const char *args[] = { "background", in, "-o", out, "--model", model, "--samples", sf, NULL };
+  g_autofree char *so = NULL, *se = NULL;
+  g_assert_cmpint (tsr_test_run_cli (args, &so, &se), !=, 0);
+  g_assert_nonnull (strstr (se, sf));
+  g_assert_nonnull (strstr (se, "line 4"));
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
+  tsr_test_rmtree (dir);
+}
+
+typedef struct
+{
+  guint n_measure, n_subtract, last_done, last_total, n_fit;
+  gboolean monotonic;
+  char last_phase[64];
+} ProgressLog;
+
+static void
+log_progress (const char *phase, guint done, guint total, gpointer data)
+{
+  ProgressLog *l = data;
+  if (strcmp (phase, l->last_phase) == 0 && done < l->last_done)
+    l->monotonic = FALSE;
+  if (done > total && total > 0)
+    l->monotonic = FALSE;
+  g_strlcpy (l->last_phase, phase, sizeof l->last_phase);
+  l->last_done = done;
+  l->last_total = total;
+  l->n_measure += strcmp (phase, "Measuring the sky samples") == 0;
+  l->n_fit += strcmp (phase, "Fitting the sky model") == 0;
+  l->n_subtract += strcmp (phase, "Subtracting the sky model") == 0;
+}
+
+/* The step's progress (the window's bar): the phases in order, each counting up to its total;
+ * the same pixels as without a callback. */
+static void
+test_background_progress (void)
+{
+  g_autoptr (TsrImage) img = edit_frame ();
+  TsrPostParams p;
+  tsr_post_params_init (&p);
+  g_autoptr (GError) error = NULL;
+  ProgressLog log = { .monotonic = TRUE };
+  TsrBgPoint add = { 600, 440, 60 };
+  TsrBackgroundEdits ed = { &add, 1, NULL, 0 };
+  g_autoptr (TsrImage) a = tsr_background_extract_full (img, &p, &ed, NULL, NULL, NULL, log_progress, &log, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (TsrImage) b = tsr_background_extract_edited (img, &p, &ed, NULL, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (a->data, tsr_image_npix (a) * sizeof (float), b->data, tsr_image_npix (b) * sizeof (float));
+  g_test_message ("progress: %u measuring, %u fitting, %u subtracting reports", log.n_measure, log.n_fit, log.n_subtract);
+  g_assert_true (log.monotonic);
+  g_assert_cmpuint (log.n_measure, >=, 2);
+  g_assert_cmpuint (log.n_fit, ==, 1);
+  g_assert_cmpuint (log.n_subtract, >=, ED_H / 64);
+  g_assert_cmpstr (log.last_phase, ==, "Subtracting the sky model");
+  g_assert_cmpuint (log.last_done, ==, log.last_total);
+  g_assert_cmpuint (log.last_total, ==, ED_H);
+  /* cancelled: an error, no image */
+  g_autoptr (GCancellable) c = g_cancellable_new ();
+  g_cancellable_cancel (c);
+  g_assert_null (tsr_background_extract_full (img, &p, NULL, NULL, NULL, NULL, log_progress, &log, c, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
 #define COL_W 512
 #define COL_H 384
 
@@ -1209,6 +1356,23 @@ test_process_steps (void)
   const char *snr = strstr (text, "\"snr_result\"");
   g_assert_nonnull (snr);
   g_assert_cmpfloat (g_ascii_strtod (strchr (snr, ':') + 1, NULL), >, 3);
+  {
+    /* a project's sky-sample edits (the window's [samples]) are used by process, moved to the
+     * result's pixels: these were made on a result twice as wide (drizzle.scale 2), so the
+     * exclusion at (480.5, 360.5) is (240, 180) here — inside the 480 × 360 result */
+    g_autofree char *proj = g_build_filename (tmp, "p.tessera", NULL), *out2 = g_build_filename (tmp, "r2.fits", NULL);
+    const char *ptext = "[tessera]\nversion=1\n[post]\nbackground=true\n[samples]\nwidth=960\n"
+                        "edits=40.5,40.5,32;-480.5,360.5;\n";
+    g_assert_true (g_file_set_contents (proj, ptext, -1, NULL));
+    const char *a2[] = { "process", dir, "-o", out2, "--config", proj, NULL };
+    g_autofree char *so2 = NULL, *se2 = NULL;
+    int rc2 = tsr_test_run_cli (a2, &so2, &se2);
+    if (rc2 != 0)
+      g_test_message ("%s\n%s", so2, se2);
+    g_assert_cmpint (rc2, ==, 0);
+    g_assert_nonnull (strstr (so2, "the project's sky samples: 1 added, 1 excluded"));
+    g_assert_true (has_history (out2, "user samples: 1 added, 1 excluded"));
+  }
   tsr_test_rmtree (tmp);
   tsr_test_rmtree (dir);
 }
@@ -1220,6 +1384,8 @@ main (int argc, char **argv)
   g_test_add_func ("/post/background-gradient", test_background_gradient);
   g_test_add_func ("/post/background-errors", test_background_errors);
   g_test_add_func ("/post/background-edits", test_background_edits);
+  g_test_add_func ("/post/sample-file", test_sample_file);
+  g_test_add_func ("/post/background-progress", test_background_progress);
   g_test_add_func ("/post/colour-cast", test_colour_cast);
   g_test_add_func ("/post/cli", test_post_cli);
   g_test_add_func ("/post/demosaic-rcd", test_demosaic_rcd);

@@ -160,6 +160,8 @@ mode=auto
         "garbage.tessera": "this is not\x01 a key file\n[[[\n",
         "sum.tessera": "[tessera]\nversion=1\n[global]\nalpha=0.9\nbeta=0.9\n",
         "set-lines.tessera": "global.alpha=0.5\ntiles.min=64\nrun.threads=2\nreject.mode=winsor\n",
+        "samples.tessera": "# Tessera project\n[tessera]\nversion=1\n[session]\npaths=a;\n[samples]\nwidth=1080\n"
+                           "edits=12.5,30;0,3.25,64;--0.25,77;\n",
     }
 
 

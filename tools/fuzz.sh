@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tools/fuzz.sh SECONDS [TARGET…] — build the libFuzzer targets (clang, ASan+UBSan) in
 # build-fuzz/ and run each target for SECONDS, one after the other. TARGET is fits,
-# session, project, image (PNG/JPEG/TIFF), ser, video, tnnw, calib, xisf or raw (camera raw
-# and TIFF frames) (default: all ten). The committed seed corpora in
+# session, project, image (PNG/JPEG/TIFF), ser, video, tnnw, calib, xisf, raw (camera raw
+# and TIFF frames) or samples (the sky-sample file) (default: all eleven). The committed seed corpora in
 # tests/fuzz/corpus-*/ are read, never written: new inputs go to build-fuzz/corpus-*/.
 # A crash, leak, timeout or sanitizer report fails the script and leaves the reproducer
 # in build-fuzz/artifacts/ (replay: build-fuzz/tests/fuzz/fuzz-TARGET FILE).
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(fits session project image ser video tnnw calib xisf raw)
+[ ${#targets[@]} -eq 0 ] && targets=(fits session project image ser video tnnw calib xisf raw samples)
 B=${TESSERA_FUZZ_BUILD:-build-fuzz}
 
 if [ ! -f "$B/build.ninja" ]; then

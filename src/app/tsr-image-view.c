@@ -54,9 +54,19 @@ struct _TsrImageView
   guint n_samples;
   gboolean show_samples;
   gboolean pick_mode;
+  /* a press in pick mode: a click (pick) or, on a sample, a drag that moves it */
+  gboolean press_pick;        /* this press is a pick-mode one (not a pan) */
+  gboolean press_secondary;   /* right button or Shift */
+  double press_ix, press_iy;  /* where it began, image pixels */
+  int drag_sample;            /* the sample under the press (−1: none: the drag pans) */
+  gboolean dragging;          /* moved beyond the click threshold */
+  double drag_dx, drag_dy;    /* the drag so far, image pixels */
 };
 
-enum { SIGNAL_PICK, N_SIGNALS };
+/* A press that moves less than this (widget pixels) is a click. */
+#define CLICK_SLOP 4.0
+
+enum { SIGNAL_PICK, SIGNAL_MOVE_SAMPLE, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 enum { PROP_0, PROP_READOUT, N_PROPS };
@@ -239,11 +249,12 @@ draw_points (TsrImageView *self, cairo_t *cr)
   cairo_stroke (cr);
 }
 
-/* The colour of a sample state: used green, rejected grey, added cyan, excluded red. */
+/* The colour of a sample state: used green, rejected light grey (dashed), added cyan,
+ * excluded red. */
 static void
 sample_colour (TsrBgSampleState st, double rgb[3])
 {
-  static const double c[4][3] = { { 0.3, 1.0, 0.35 }, { 0.6, 0.6, 0.6 }, { 0.2, 0.85, 1.0 }, { 1.0, 0.3, 0.25 } };
+  static const double c[4][3] = { { 0.3, 1.0, 0.35 }, { 0.92, 0.92, 0.92 }, { 0.2, 0.85, 1.0 }, { 1.0, 0.3, 0.25 } };
   memcpy (rgb, c[CLAMP ((int) st, 0, 3)], sizeof c[0]);
 }
 
@@ -253,37 +264,84 @@ samples_drawn (TsrImageView *self)
   return self->show_samples && self->n_samples > 0 && self->img && self->geometry_frame < 0;
 }
 
-/* Sample boxes: the image's pixel i is at geometry (i + 0.5)·scale − 0.5. */
+/* The path of one sample box (its centre moved by dx, dy image pixels); excluded ones crossed. */
+static void
+sample_path (TsrImageView *self, cairo_t *cr, const TsrBgSample *s, double dx, double dy, double lw)
+{
+  double sc = self->img_scale;
+  double h = 0.5 * s->size * sc - 1.5 * lw;
+  double x = (s->x + dx + 0.5) * sc - 0.5, y = (s->y + dy + 0.5) * sc - 0.5;
+  cairo_rectangle (cr, x - h, y - h, 2 * h, 2 * h);
+  if (s->state == TSR_BG_SAMPLE_EXCLUDED)
+    {
+      cairo_move_to (cr, x - h, y - h);
+      cairo_line_to (cr, x + h, y + h);
+      cairo_move_to (cr, x + h, y - h);
+      cairo_line_to (cr, x - h, y + h);
+    }
+}
+
+/* A state's stroke: rejected boxes dashed (light on their dark outline, so they read on dark
+ * and on bright sky alike); added and excluded ones wider. */
+static void
+sample_stroke_style (cairo_t *cr, int st, double lw, gboolean outline)
+{
+  double w = (st == TSR_BG_SAMPLE_ADDED || st == TSR_BG_SAMPLE_EXCLUDED ? 2.0 : 1.4) * lw;
+  cairo_set_line_width (cr, outline ? w + 2.0 * lw : w);
+  if (st == TSR_BG_SAMPLE_REJECTED && !outline)
+    {
+      double dash[2] = { 5 * lw, 4 * lw };
+      cairo_set_dash (cr, dash, 2, 0);
+    }
+  else
+    cairo_set_dash (cr, NULL, 0, 0);
+}
+
+/* Sample boxes: the image's pixel i is at geometry (i + 0.5)·scale − 0.5. Each is drawn
+ * over a dark outline one screen pixel wider on each side. */
 static void
 draw_samples (TsrImageView *self, cairo_t *cr)
 {
   if (!samples_drawn (self))
     return;
-  double lw = 1.0 / self->zoom, sc = self->img_scale;
+  double lw = 1.0 / self->zoom;
   for (int st = 0; st < 4; st++)
+    for (int pass = 0; pass < 2; pass++)
+      {
+        double rgb[3];
+        sample_colour (st, rgb);
+        if (pass == 0)
+          cairo_set_source_rgba (cr, 0, 0, 0, 0.75);
+        else
+          cairo_set_source_rgba (cr, rgb[0], rgb[1], rgb[2], 0.95);
+        sample_stroke_style (cr, st, lw, pass == 0);
+        for (guint i = 0; i < self->n_samples; i++)
+          {
+            const TsrBgSample *s = &self->samples[i];
+            if ((int) s->state == st)
+              sample_path (self, cr, s, 0, 0, lw);
+          }
+        cairo_stroke (cr);
+      }
+  /* a box being dragged: where it will go, in the added colour */
+  if (self->dragging && self->drag_sample >= 0 && (guint) self->drag_sample < self->n_samples)
     {
-      double rgb[3];
-      sample_colour (st, rgb);
-      cairo_set_source_rgba (cr, rgb[0], rgb[1], rgb[2], st == TSR_BG_SAMPLE_REJECTED ? 0.55 : 0.9);
-      cairo_set_line_width (cr, (st == TSR_BG_SAMPLE_ADDED || st == TSR_BG_SAMPLE_EXCLUDED ? 2.0 : 1.2) * lw);
-      for (guint i = 0; i < self->n_samples; i++)
+      TsrBgSample moved = self->samples[self->drag_sample];
+      moved.state = TSR_BG_SAMPLE_ADDED;
+      for (int pass = 0; pass < 2; pass++)
         {
-          const TsrBgSample *s = &self->samples[i];
-          if ((int) s->state != st)
-            continue;
-          double h = 0.5 * s->size * sc - 1.5 * lw;
-          double x = (s->x + 0.5) * sc - 0.5, y = (s->y + 0.5) * sc - 0.5;
-          cairo_rectangle (cr, x - h, y - h, 2 * h, 2 * h);
-          if (st == TSR_BG_SAMPLE_EXCLUDED)
-            {
-              cairo_move_to (cr, x - h, y - h);
-              cairo_line_to (cr, x + h, y + h);
-              cairo_move_to (cr, x + h, y - h);
-              cairo_line_to (cr, x - h, y + h);
-            }
+          double rgb[3];
+          sample_colour (TSR_BG_SAMPLE_ADDED, rgb);
+          if (pass == 0)
+            cairo_set_source_rgba (cr, 0, 0, 0, 0.75);
+          else
+            cairo_set_source_rgba (cr, rgb[0], rgb[1], rgb[2], 0.95);
+          sample_stroke_style (cr, TSR_BG_SAMPLE_ADDED, lw, pass == 0);
+          sample_path (self, cr, &moved, self->drag_dx, self->drag_dy, lw);
+          cairo_stroke (cr);
         }
-      cairo_stroke (cr);
     }
+  cairo_set_dash (cr, NULL, 0, 0);
 }
 
 static PangoLayout *legend_layout (TsrImageView *self, const char *text);
@@ -308,9 +366,15 @@ draw_samples_legend (TsrImageView *self, cairo_t *cr, int w, int h)
       double rgb[3];
       sample_colour (st, rgb);
       cairo_set_source_rgb (cr, rgb[0], rgb[1], rgb[2]);
-      cairo_set_line_width (cr, 2);
+      sample_stroke_style (cr, st, 1.0, FALSE);
+      if (st == TSR_BG_SAMPLE_REJECTED)
+        {
+          double dash[2] = { 3, 2 };
+          cairo_set_dash (cr, dash, 2, 0);
+        }
       cairo_rectangle (cr, 10, y + 3, 10, 10);
       cairo_stroke (cr);
+      cairo_set_dash (cr, NULL, 0, 0);
       g_autofree char *text = g_strdup_printf ("%s: %u", names[st], count[st]);
       PangoLayout *layout = legend_layout (self, text);
       cairo_set_source_rgb (cr, 0.92, 0.92, 0.92);
@@ -686,9 +750,94 @@ on_scroll (GtkEventControllerScroll *c, double dx, double dy, TsrImageView *self
   return TRUE;
 }
 
+/* The sample at image pixel (x, y): an added one first (drawn over the grid), −1 for none. */
+static int
+sample_at (TsrImageView *self, double x, double y)
+{
+  int hit = -1;
+  for (guint i = 0; i < self->n_samples; i++)
+    {
+      const TsrBgSample *s = &self->samples[i];
+      if (fabs (x - s->x) <= 0.5 * s->size && fabs (y - s->y) <= 0.5 * s->size
+          && (hit < 0 || s->state == TSR_BG_SAMPLE_ADDED))
+        hit = (int) i;
+    }
+  return hit;
+}
+
+/* Pick mode: a press at widget (x, y); FALSE when it is not one (the drag pans). */
+static gboolean
+pick_press (TsrImageView *self, double x, double y, guint button, gboolean shift)
+{
+  self->press_pick = FALSE;
+  self->dragging = FALSE;
+  self->drag_sample = -1;
+  double ix, iy;
+  if (!self->pick_mode || !tsr_image_view_widget_to_image (self, x, y, &ix, &iy))
+    return FALSE;
+  self->press_pick = TRUE;
+  self->press_secondary = button == GDK_BUTTON_SECONDARY || shift;
+  self->press_ix = ix;
+  self->press_iy = iy;
+  self->drag_dx = self->drag_dy = 0;
+  /* only the primary button drags a sample (the right one excludes) */
+  self->drag_sample = samples_drawn (self) && !self->press_secondary ? sample_at (self, ix, iy) : -1;
+  return TRUE;
+}
+
+/* The pointer moved by (dx, dy) widget pixels since the press: TRUE when the pick-mode press
+ * handles it (a sample follows it; else the view pans). */
+static gboolean
+pick_motion (TsrImageView *self, double dx, double dy)
+{
+  if (!self->press_pick || self->drag_sample < 0)
+    return FALSE;
+  if (hypot (dx, dy) >= CLICK_SLOP)
+    self->dragging = TRUE;
+  self->drag_dx = dx / self->zoom / self->img_scale;
+  self->drag_dy = dy / self->zoom / self->img_scale;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+  return TRUE;
+}
+
+/* The release after (dx, dy): a click emits "pick", a drag of a sample "move-sample". */
+static void
+pick_release (TsrImageView *self, double dx, double dy)
+{
+  if (!self->press_pick)
+    return;
+  self->press_pick = FALSE;
+  gboolean moved = hypot (dx, dy) >= CLICK_SLOP;
+  int sample = self->drag_sample;
+  self->dragging = FALSE;
+  self->drag_sample = -1;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+  if (!moved)
+    g_signal_emit (self, signals[SIGNAL_PICK], 0, self->press_ix, self->press_iy, self->press_secondary);
+  else if (sample >= 0)
+    g_signal_emit (self, signals[SIGNAL_MOVE_SAMPLE], 0, self->press_ix, self->press_iy,
+                   self->press_ix + dx / self->zoom / self->img_scale, self->press_iy + dy / self->zoom / self->img_scale);
+}
+
+void
+tsr_image_view_pointer_press_release (TsrImageView *self, double x0, double y0, double x1, double y1, guint button,
+                                      gboolean shift)
+{
+  g_return_if_fail (TSR_IS_IMAGE_VIEW (self));
+  if (!pick_press (self, x0, y0, button, shift))
+    return;
+  /* the way there in a few steps, as motion events come */
+  for (int k = 1; k <= 4; k++)
+    pick_motion (self, (x1 - x0) * k / 4, (y1 - y0) * k / 4);
+  pick_release (self, x1 - x0, y1 - y0);
+}
+
 static void
 on_drag_begin (GtkGestureDrag *g, double x, double y, TsrImageView *self)
 {
+  guint button = gtk_gesture_single_get_current_button (GTK_GESTURE_SINGLE (g));
+  GdkModifierType mods = gtk_event_controller_get_current_event_state (GTK_EVENT_CONTROLLER (g));
+  pick_press (self, x, y, button, (mods & GDK_SHIFT_MASK) != 0);
   if (self->fit)
     compute_fit (self, gtk_widget_get_width (GTK_WIDGET (self)), gtk_widget_get_height (GTK_WIDGET (self)));
   self->drag_ox = self->ox;
@@ -704,6 +853,11 @@ on_drag_update (GtkGestureDrag *g, double dx, double dy, TsrImageView *self)
 {
   if (!self->img)
     return;
+  if (pick_motion (self, dx, dy))
+    return;
+  if (gtk_gesture_single_get_current_button (GTK_GESTURE_SINGLE (g)) != GDK_BUTTON_PRIMARY
+      || (self->press_pick && self->press_secondary))
+    return;   /* only the primary button pans (no Shift+drag in pick mode either) */
   if (self->drag_split)
     {
       int w = gtk_widget_get_width (GTK_WIDGET (self));
@@ -716,6 +870,12 @@ on_drag_update (GtkGestureDrag *g, double dx, double dy, TsrImageView *self)
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
+static void
+on_drag_end (GtkGestureDrag *g, double dx, double dy, TsrImageView *self)
+{
+  pick_release (self, dx, dy);
+}
+
 static gboolean on_key_pressed (GtkEventControllerKey *c, guint keyval, guint keycode, GdkModifierType state,
                                 TsrImageView *self);
 
@@ -725,13 +885,9 @@ on_click (GtkGestureClick *g, int n_press, double x, double y, TsrImageView *sel
   gtk_widget_grab_focus (GTK_WIDGET (self));
   double ix, iy;
   guint button = gtk_gesture_single_get_current_button (GTK_GESTURE_SINGLE (g));
-  GdkModifierType mods = gtk_event_controller_get_current_event_state (GTK_EVENT_CONTROLLER (g));
-  if (n_press == 1 && self->pick_mode && tsr_image_view_widget_to_image (self, x, y, &ix, &iy))
-    {
-      g_signal_emit (self, signals[SIGNAL_PICK], 0, ix, iy,
-                     button == GDK_BUTTON_SECONDARY || (mods & GDK_SHIFT_MASK) != 0);
-      return;
-    }
+  /* in pick mode the drag gesture tells a click (pick) from a drag (move) at the release */
+  if (self->pick_mode && tsr_image_view_widget_to_image (self, x, y, &ix, &iy))
+    return;
   if (button != GDK_BUTTON_PRIMARY)
     return;
   if (n_press == 2)
@@ -779,6 +935,9 @@ tsr_image_view_class_init (TsrImageViewClass *klass)
   signals[SIGNAL_PICK] = g_signal_new ("pick", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                        G_TYPE_NONE, 3, G_TYPE_DOUBLE, G_TYPE_DOUBLE,
                                        G_TYPE_BOOLEAN);
+  signals[SIGNAL_MOVE_SAMPLE] = g_signal_new ("move-sample", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                              NULL, NULL, G_TYPE_NONE, 4, G_TYPE_DOUBLE, G_TYPE_DOUBLE, G_TYPE_DOUBLE,
+                                              G_TYPE_DOUBLE);
 }
 
 static void
@@ -806,8 +965,10 @@ tsr_image_view_init (TsrImageView *self)
   gtk_widget_add_controller (GTK_WIDGET (self), scroll);
 
   GtkGesture *drag = gtk_gesture_drag_new ();
+  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (drag), 0);   /* pick mode: the right button too */
   g_signal_connect (drag, "drag-begin", G_CALLBACK (on_drag_begin), self);
   g_signal_connect (drag, "drag-update", G_CALLBACK (on_drag_update), self);
+  g_signal_connect (drag, "drag-end", G_CALLBACK (on_drag_end), self);
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drag));
 
   /* keyboard: + − 0 (fit) 1 (100 %) and the arrows pan, once the view has the focus (a click

@@ -61,8 +61,16 @@ void       tsr_image_view_set_samples_visible (TsrImageView *self, gboolean visi
 guint      tsr_image_view_get_n_samples_drawn (TsrImageView *self);
 /* Pick mode: a single click on the image emits "pick" (double x, double y: the pixel of the
  * image shown, may lie outside it; gboolean secondary: the right button or Shift) instead of
- * only taking the focus. */
+ * only taking the focus; a primary-button drag that starts on a sample box (one drawn)
+ * shows the box following the pointer and emits "move-sample" (double x0, y0: where the
+ * press was; x1, y1: where the release was; image pixels) at the release. A press that moves
+ * less than 4 screen pixels is a click; a drag that starts off the boxes pans. */
 void       tsr_image_view_set_pick_mode (TsrImageView *self, gboolean on);
+/* What the pointer gestures do for a press at widget (x0, y0) with button (1 primary, 3
+ * secondary) and Shift, moved to (x1, y1) and released there (tests drive the pick mode
+ * with it; outside pick mode it does nothing). */
+void       tsr_image_view_pointer_press_release (TsrImageView *self, double x0, double y0, double x1, double y1,
+                                                 guint button, gboolean shift);
 /* Widget point (wx, wy) in the pixels of the image shown. */
 gboolean   tsr_image_view_widget_to_image (TsrImageView *self, double wx, double wy, double *ix, double *iy);
 /* The image shown (NULL: none). */

@@ -22,6 +22,7 @@ static const TsrShortcut shortcuts[] = {
   { "win.pan-right", { "<Alt>Right", NULL } },
   { "win.pan-up", { "<Alt>Up", NULL } },
   { "win.pan-down", { "<Alt>Down", NULL } },
+  { "win.undo-sample", { "<Control>z", NULL } },
   { "win.blink", { "<Control>b", NULL } },
   { "win.show-help-overlay", { "<Control>question", "F1", NULL } },
   { "app.quit", { "<Control>q", NULL } },

@@ -240,6 +240,12 @@ analysis_done_impl (GObject *source, GAsyncResult *res, gpointer data)
   self->calib = g_steal_pointer (&r->calib);
   tsr_window_calib_update (self);
   tsr_window_set_reconstruction (self, NULL, NULL, NULL);
+  {
+    /* a project's sky-sample edits, for the results of this session */
+    JobData *jd = g_task_get_task_data (task);
+    if (jd->samples.width > 0)
+      tsr_window_post_take_edits (self, &jd->samples);
+  }
   g_clear_pointer (&self->frame_img, tsr_image_unref);
   g_clear_pointer (&self->frame_surface, cairo_surface_destroy);
   self->frame_img_index = -1;
@@ -308,6 +314,11 @@ tsr_window_open_paths (TsrWindow *self, const char *const *paths)
           tsr_frame_choices_clear (self->open_choices);
           g_clear_pointer (&self->open_choices, g_free);
         }
+      if (self->open_samples)   /* nor sky samples */
+        {
+          tsr_sample_edits_clear (self->open_samples);
+          g_clear_pointer (&self->open_samples, g_free);
+        }
       g_strfreev (copy);   /* non-FITS input or chosen: the planetary job has the paths */
       return;
     }
@@ -323,6 +334,11 @@ tsr_window_open_paths (TsrWindow *self, const char *const *paths)
     }
   else if (self->paths && g_strv_equal ((const char *const *) self->paths, (const char *const *) copy))
     tsr_frame_choices_copy (&d->choices, &self->choices);
+  if (self->open_samples)
+    {
+      d->samples = *self->open_samples;
+      g_clear_pointer (&self->open_samples, g_free);
+    }
   d->paths = copy;
   d->detect_starless = detect;
   d->recursive = self->open_recursive;

@@ -422,8 +422,13 @@ tsr_window_save_project (TsrWindow *self, const char *path, GError **error)
             frames.exclude = v;
         }
     }
-  if (!tsr_project_save_full (path, &self->params, (const char *const *) self->paths, &frames,
-                              (const char *const *) self->calib_paths, error))
+  /* the sky-sample edits (in the pixels of the result they were made on) */
+  const GArray *sadd = NULL, *sexcl = NULL;
+  int swidth = 0;
+  tsr_window_get_bg_edits (self, &sadd, &sexcl, &swidth);
+  TsrSampleEdits samples = { swidth, (GArray *) sadd, (GArray *) sexcl };
+  if (!tsr_project_save_ext (path, &self->params, (const char *const *) self->paths, &frames,
+                             (const char *const *) self->calib_paths, &samples, error))
     return FALSE;
   g_free (self->project_path);
   self->project_path = g_canonicalize_filename (path, NULL);
@@ -444,7 +449,8 @@ tsr_window_open_project (TsrWindow *self, const char *path, GError **error)
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_auto (TsrFrameChoices) frames = { NULL, NULL };
   char *calib[TSR_CALIB_N_KINDS] = { NULL };
-  if (!tsr_project_load_full (path, &p, &paths, &frames, calib, warnings, error))
+  g_auto (TsrSampleEdits) samples = { 0, NULL, NULL };
+  if (!tsr_project_load_ext (path, &p, &paths, &frames, calib, &samples, warnings, error))
     return FALSE;
   /* The calibration inputs: applied by the analysis the project starts, saved back. */
   for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
@@ -481,6 +487,14 @@ tsr_window_open_project (TsrWindow *self, const char *path, GError **error)
         self->open_choices = g_new0 (TsrFrameChoices, 1);
       *self->open_choices = frames;
       frames.include = frames.exclude = NULL;
+      /* and its sky-sample edits, installed when the analysis is done */
+      if (self->open_samples)
+        tsr_sample_edits_clear (self->open_samples);
+      else
+        self->open_samples = g_new0 (TsrSampleEdits, 1);
+      *self->open_samples = samples;
+      samples.add = samples.exclude = NULL;
+      samples.width = 0;
       tsr_window_open_paths (self, (const char *const *) paths);
     }
   else

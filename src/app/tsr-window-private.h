@@ -157,6 +157,9 @@ struct _TsrWindow
   gboolean post_running, post_pending;
   GCancellable *post_cancellable;
   GtkWidget *post_show_samples, *post_edit_samples, *post_reset;
+  GtkWidget *post_progress, *post_cancel; /* the step's progress bar and its Cancel */
+  GPtrArray *bg_undo;         /* earlier edit states (TsrSampleEdits *), newest last */
+  TsrSampleEdits *open_samples; /* a project's sample edits, for the analysis it starts */
 
   /* deconvolution */
   TsrImage *deconv_img;
@@ -288,6 +291,11 @@ TsrImage *tsr_window_post_shown_result (TsrWindow *self, cairo_surface_t **surfa
 gboolean  tsr_window_post_busy (TsrWindow *self);
 /* the view shows another image: the samples only over the corrected result */
 void      tsr_window_post_view_changed (TsrWindow *self);
+/* The analysis of a project's session is done: its sample edits (if any) become the window's */
+void      tsr_window_post_take_edits (TsrWindow *self, TsrSampleEdits *edits);
+/* Cancel the running step (the view keeps what it shows); FALSE when none runs */
+gboolean  tsr_window_post_cancel (TsrWindow *self);
+gboolean  tsr_window_post_can_undo (TsrWindow *self);
 
 /* tsr-window-deconv.c */
 void      tsr_window_deconv_init (TsrWindow *self);
@@ -335,6 +343,7 @@ typedef struct
   gint64 t0;
   gboolean detect_starless;   /* analysis: a starless session goes to the planetary job */
   TsrFrameChoices choices;    /* analysis, weighing: the user's frame choices to apply */
+  TsrSampleEdits samples;     /* analysis: a project's sky-sample edits, the window's when it is done */
   char *calib_paths[TSR_CALIB_N_KINDS]; /* analysis: calibration inputs to apply */
   gboolean recursive;         /* analysis: scan subfolders */
   gboolean recursed;          /* analysis: the folders had frames only in subfolders */

@@ -228,7 +228,8 @@ void
 tsr_window_update_actions_full (TsrWindow *self)
 {
   enable_action (self, "run", self->job == TSR_JOB_NONE && self->analysis && self->weights);
-  enable_action (self, "cancel", self->job != TSR_JOB_NONE);
+  enable_action (self, "cancel", self->job != TSR_JOB_NONE || tsr_window_post_busy (self));
+  enable_action (self, "undo-sample", tsr_window_post_can_undo (self));
   enable_action (self, "export", self->recon != NULL || self->deconv_img != NULL || tsr_window_planetary_active (self));
   enable_action (self, "export-report", self->analysis && self->weights);
   enable_action (self, "reanalyse", self->paths != NULL && self->job == TSR_JOB_NONE);
@@ -284,6 +285,7 @@ tsr_window_job_data_free (gpointer data)
     progress_shared_unref (d->progress);
   g_strfreev (d->paths);
   tsr_frame_choices_clear (&d->choices);
+  tsr_sample_edits_clear (&d->samples);
   for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
     g_free (d->calib_paths[k]);
   g_clear_pointer (&d->analysis, tsr_analysis_unref);
@@ -517,9 +519,12 @@ run_done_impl (GObject *source, GAsyncResult *res, gpointer data)
       g_autofree char *msg0 = g_strdup_printf (
         _("Reconstruction done in %.1f s — validation %s: FWHM %.2f vs mean %.2f px, noise ratio %.3f, %u matched stars"),
         secs, v->pass ? _("passed") : _("failed"), v->fwhm_result, v->fwhm_mean, v->noise_ratio, v->n_matched);
-      /* what the CLI says about drizzle: drizzled or demosaiced, and why */
-      g_autofree char *msg = self->recon->drizzle_note ? g_strdup_printf ("%s — %s", msg0, self->recon->drizzle_note)
-                                                       : g_strdup (msg0);
+      /* which checks failed (the Validation tab has the table), then what the CLI says
+       * about drizzle: drizzled or demosaiced, and why */
+      g_autofree char *failed = tsr_validation_failures (v, "; ");
+      g_autofree char *msg1 = failed ? g_strdup_printf ("%s — %s %s", msg0, _("failed:"), failed) : g_strdup (msg0);
+      g_autofree char *msg = self->recon->drizzle_note ? g_strdup_printf ("%s — %s", msg1, self->recon->drizzle_note)
+                                                       : g_strdup (msg1);
       tsr_window_set_status (self, msg);
       gtk_drop_down_set_selected (GTK_DROP_DOWN (self->show_dropdown), SHOW_RESULT);
       show_current (self);
@@ -555,7 +560,10 @@ tsr_window_cancel (TsrWindow *self)
 {
   g_return_if_fail (TSR_IS_WINDOW (self));
   if (self->job == TSR_JOB_NONE)
-    return;
+    {
+      tsr_window_post_cancel (self);   /* background extraction / colour calibration */
+      return;
+    }
   TsrJobKind kind = self->job;
   g_cancellable_cancel (self->job_cancellable);
   self->job_gen++;   /* whatever the worker returns is dropped */

@@ -174,6 +174,18 @@ const TsrBgSample *tsr_window_get_bg_samples (TsrWindow *self, guint *n);
 gboolean    tsr_window_post_pick (TsrWindow *self, double x, double y, gboolean exclude);
 /* Forget the user's sample edits (extracts again when there were any). */
 void        tsr_window_post_reset_samples (TsrWindow *self);
+/* A drag in the sample-edit mode from (x0, y0) to (x1, y1) (result pixels): the sample under
+ * (x0, y0) moves with the pointer. An added box is moved; an automatic one becomes an added
+ * box at the new place and its old place is excluded. Extracts again. FALSE when no sample
+ * is there, the move is under a pixel or background extraction is off. */
+gboolean    tsr_window_post_move (TsrWindow *self, double x0, double y0, double x1, double y1);
+/* Undo the last sample edit (a click, a drag, Reset; Ctrl+Z while Edit is on). FALSE when
+ * there is nothing to undo. */
+gboolean    tsr_window_post_undo (TsrWindow *self);
+/* The user's sample edits (added, excluded: TsrBgPoint) and the result width they are in. */
+void        tsr_window_get_bg_edits (TsrWindow *self, const GArray **add, const GArray **exclude, int *width);
+/* The step's progress while it runs: its phase (NULL when none runs) and the bar's fraction. */
+const char *tsr_window_get_post_progress (TsrWindow *self, double *fraction);
 /* Set a parameter from its text as the panel's control does (the same effect: re-weigh,
  * next run, apply to the result …); FALSE with error for an unknown key or a bad value. */
 gboolean    tsr_window_set_param_text (TsrWindow *self, const char *key, const char *value, GError **error);

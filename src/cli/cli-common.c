@@ -98,15 +98,47 @@ cli_parse (GOptionContext *ctx, int *argc, char ***argv, int *status)
   return TRUE;
 }
 
+/* Scan the session; folders that hold no frames themselves but whose subfolders do (a
+ * session of several nights, one folder each) are opened with their subfolders, as the
+ * window does, and the note says so. */
 TsrSession *
-cli_scan (int argc, char **argv, gboolean recursive, GError **error)
+cli_scan_paths (const char *const *paths, gboolean recursive, GError **error)
 {
   TsrScanOptions opt = { .recursive = recursive };
-  g_autoptr (GPtrArray) paths = g_ptr_array_new ();
-  for (int i = 1; i < argc; i++)
-    g_ptr_array_add (paths, argv[i]);
-  g_ptr_array_add (paths, NULL);
-  TsrSession *s = tsr_session_scan ((const char *const *) paths->pdata, &opt, cli_cancellable (), error);
+  GError *e = NULL;
+  TsrSession *s = tsr_session_scan (paths, &opt, cli_cancellable (), &e);
+  if (!s && !recursive && g_error_matches (e, TSR_ERROR, TSR_ERROR_EMPTY))
+    {
+      gboolean folders = paths[0] != NULL;
+      for (int i = 0; paths[i]; i++)
+        folders &= g_file_test (paths[i], G_FILE_TEST_IS_DIR);
+      TsrScanOptions rec = { .recursive = TRUE };
+      GError *e2 = NULL;
+      TsrSession *s2 = folders ? tsr_session_scan (paths, &rec, cli_cancellable (), &e2) : NULL;
+      if (s2)
+        {
+          fprintf (stderr,
+                   ngettext ("tessera-cli: note: %s holds no frames itself; using the %u frame of its "
+                             "subfolders (as --recursive does)\n",
+                             "tessera-cli: note: %s holds no frames itself; using the %u frames of its "
+                             "subfolders (as --recursive does)\n",
+                             tsr_session_n_frames (s2)),
+                   paths[0], tsr_session_n_frames (s2));
+          g_clear_error (&e);
+          s = s2;
+        }
+      else if (e2 && !g_error_matches (e2, TSR_ERROR, TSR_ERROR_EMPTY))
+        {
+          /* the subfolders' frames are the session the user meant: their error is the one
+           * to report (mixed sizes, a broken file) */
+          g_clear_error (&e);
+          e = e2;
+          e2 = NULL;
+        }
+      g_clear_error (&e2);
+    }
+  if (e)
+    g_propagate_error (error, e);
   if (s && s->duplicates->len)
     fprintf (stderr,
              ngettext ("tessera-cli: note: left out %u file that repeats a frame of the session (%s)\n",
@@ -114,6 +146,16 @@ cli_scan (int argc, char **argv, gboolean recursive, GError **error)
                        s->duplicates->len),
              s->duplicates->len, (const char *) s->duplicates->pdata[0]);
   return s;
+}
+
+TsrSession *
+cli_scan (int argc, char **argv, gboolean recursive, GError **error)
+{
+  g_autoptr (GPtrArray) paths = g_ptr_array_new ();
+  for (int i = 1; i < argc; i++)
+    g_ptr_array_add (paths, argv[i]);
+  g_ptr_array_add (paths, NULL);
+  return cli_scan_paths ((const char *const *) paths->pdata, recursive, error);
 }
 
 gboolean
@@ -320,8 +362,7 @@ cli_params_and_session (const char *command, const char *config, char **sets,
     s = cli_scan (argc, argv, recursive, &error);
   else if (project_paths && project_paths[0])
     {
-      TsrScanOptions so = { .recursive = recursive };
-      s = tsr_session_scan ((const char *const *) project_paths, &so, cli_cancellable (), &error);
+      s = cli_scan_paths ((const char *const *) project_paths, recursive, &error);
     }
   else
     /* TRANSLATORS: %s is the subcommand (process, deconv) */
@@ -425,4 +466,36 @@ cli_calib_apply (TsrSession *s, const TsrRunParams *run)
     fprintf (stderr, _("tessera-cli: note: %s\n"), (const char *) notes->pdata[i]);
   tsr_calib_attach (c, s);
   return 0;
+}
+
+gboolean
+cli_preview_check (const char *command, const char *preview, const char *in, const char *out, TsrSession *s,
+                   GError **error)
+{
+  if (!preview)
+    return TRUE;
+  if (in && (cli_same_file (in, preview) || g_strcmp0 (in, preview) == 0))
+    {
+      /* TRANSLATORS: %s: the subcommand, then the input file */
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("%s: the preview would overwrite the input %s; choose another name"), command, in);
+      return FALSE;
+    }
+  const char *opts[] = { "-o", "--preview" };
+  const char *paths[] = { out, preview };
+  return cli_check_distinct (command, 2, opts, paths, error) && cli_check_output (preview, s, error);
+}
+
+gboolean
+cli_preview_write (const TsrImage *img, const char *preview, GError **error)
+{
+  if (!preview)
+    return TRUE;
+  g_autoptr (TsrCommit) commit = tsr_commit_new ();
+  const char *st = tsr_commit_stage_file (commit, preview, error);
+  if (st && tsr_write_png_preview (img, st, 1600, error) && tsr_commit_apply (commit, error))
+    return TRUE;
+  if (error && *error)
+    tsr_commit_explain (commit, *error);
+  return FALSE;
 }

@@ -26,7 +26,10 @@ int      cli_fail_msg (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
 /* Parse options; on --help prints and exits 0; on bad usage prints one line, returns FALSE. */
 gboolean cli_parse (GOptionContext *ctx, int *argc, char ***argv, int *status);
 
-/* Scan the session named by the remaining arguments. */
+/* Scan paths (NULL-terminated); folders without frames of their own but with frames in
+ * subfolders are opened with their subfolders, with a note on stderr. */
+TsrSession *cli_scan_paths (const char *const *paths, gboolean recursive, GError **error);
+/* Scan the session named by the remaining arguments (as cli_scan_paths). */
 TsrSession *cli_scan (int argc, char **argv, gboolean recursive, GError **error);
 
 /* Refuse an output path that is one of the session's inputs, or whose folder does not
@@ -40,6 +43,12 @@ gboolean cli_check_distinct (const char *command, guint n, const char *const *op
 /* Refuse an output folder that holds any of the session's frames (files written there
  * would overwrite them or join the session at the next scan). */
 gboolean cli_check_output_dir (const char *dir, TsrSession *s, GError **error);
+/* --preview of a one-image command (background, colour, denoise, wavelets, stack): refuse a
+ * preview that is the input or the output, or in a folder that cannot be written (before any
+ * work; s: the session, whose frames it must not be); then write img's stretched 8-bit PNG (longest side 1600 px) through a temporary name. */
+gboolean cli_preview_check (const char *command, const char *preview, const char *in, const char *out,
+                            TsrSession *s, GError **error);
+gboolean cli_preview_write (const TsrImage *img, const char *preview, GError **error);
 /* Do two paths name the same existing file (same device and inode)? */
 gboolean cli_same_file (const char *a, const char *b);
 

@@ -25,12 +25,13 @@ denoise_params_help (void)
 int
 cli_denoise (int argc, char **argv)
 {
-  char *out = NULL, *weights = NULL;
+  char *out = NULL, *weights = NULL, *preview = NULL;
   char **sets = NULL;
   double strength = -1.0;
   int threads = -1;
   GOptionEntry entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Denoised image (float32 FITS)"), N_("OUT.fits") },
+    { "preview", 0, 0, G_OPTION_ARG_FILENAME, &preview, N_("Also write a stretched PNG preview of the result"), N_("PNG") },
     { "strength", 0, 0, G_OPTION_ARG_DOUBLE, &strength, N_("Blend with the input, 0…1 (default 1)"), "S" },
     { "weights", 0, 0, G_OPTION_ARG_FILENAME, &weights, N_("Network weight file (default: built in)"), N_("FILE") },
     { "threads", 'j', 0, G_OPTION_ARG_INT, &threads, N_("Worker threads (default: one per core)"), "N" },
@@ -45,7 +46,7 @@ cli_denoise (int argc, char **argv)
   int status = 0;
   if (!cli_parse (ctx, &argc, &argv, &status))
     return status;
-  g_autofree char *out_o = out, *weights_o = weights;
+  g_autofree char *out_o = out, *weights_o = weights, *preview_o = preview;
   g_auto (GStrv) sets_o = sets;
   if (argc != 2)
     return cli_fail_msg (_("denoise: name exactly one input image (see --help)"));
@@ -88,7 +89,7 @@ cli_denoise (int argc, char **argv)
       g_free (p.weights);
       p.weights = g_strdup (weights);
     }
-  if (!cli_check_output (out, NULL, &error))
+  if (!cli_check_output (out, NULL, &error) || !cli_preview_check ("denoise", preview, in_path, out, NULL, &error))
     {
       tsr_denoise_params_clear (&p);
       return cli_fail (error);
@@ -110,7 +111,7 @@ cli_denoise (int argc, char **argv)
       g_prefix_error (&error, "%s: ", in_path);
       return cli_fail (error);
     }
-  if (!tsr_fits_write (out, res, NULL, &error))
+  if (!tsr_fits_write (out, res, NULL, &error) || !cli_preview_write (res, preview, &error))
     {
       tsr_denoise_params_clear (&p);
       return cli_fail (error);

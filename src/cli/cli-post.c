@@ -50,11 +50,12 @@ static int
 post_run (int argc, char **argv, PostStep step)
 {
   const char *cmd = step == POST_BACKGROUND ? "background" : "colour";
-  char *out = NULL, *model = NULL, *samples = NULL;
+  char *out = NULL, *model = NULL, *samples = NULL, *preview = NULL;
   char **sets = NULL;
   GOptionEntry bg_entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Result (float32 FITS)"), N_("OUT.fits") },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("Also write the background model (float32 FITS)"), N_("FILE") },
+    { "preview", 0, 0, G_OPTION_ARG_FILENAME, &preview, N_("Also write a stretched PNG preview of the result"), N_("PNG") },
     { "samples", 0, 0, G_OPTION_ARG_FILENAME, &samples,
       N_("Edit the sky samples: a file with 'x,y[,size]' (add a box) or '-x,y' (exclude the automatic box there) per line"),
       N_("FILE") },
@@ -64,6 +65,7 @@ post_run (int argc, char **argv, PostStep step)
   };
   GOptionEntry col_entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Result (float32 FITS)"), N_("OUT.fits") },
+    { "preview", 0, 0, G_OPTION_ARG_FILENAME, &preview, N_("Also write a stretched PNG preview of the result"), N_("PNG") },
     { "set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets, N_("Set a parameter, e.g. --set post.colour_min_snr=30"),
       N_("KEY=VALUE") },
     { NULL }
@@ -77,7 +79,7 @@ post_run (int argc, char **argv, PostStep step)
   int status = 0;
   if (!cli_parse (ctx, &argc, &argv, &status))
     return status;
-  g_autofree char *out_o = out, *model_o = model, *samples_o = samples;
+  g_autofree char *out_o = out, *model_o = model, *samples_o = samples, *preview_o = preview;
   g_auto (GStrv) sets_o = sets;
   if (argc != 2)
     return cli_fail_msg (_("%s: name exactly one input image (see --help)"), cmd);
@@ -88,13 +90,15 @@ post_run (int argc, char **argv, PostStep step)
       || (model && (cli_same_file (in_path, model) || g_strcmp0 (in_path, model) == 0)))
     return cli_fail_msg (_("%s: the output would overwrite the input %s; choose another name"), cmd, in_path);
   GError *error = NULL;
-  if (model)
+  if (model || preview)
     {
-      const char *opts[] = { "-o", "--model" };
-      const char *paths[] = { out, model };
-      if (!cli_check_distinct (cmd, 2, opts, paths, &error))
+      const char *opts[] = { "-o", "--model", "--preview" };
+      const char *paths[] = { out, model, preview };
+      if (!cli_check_distinct (cmd, 3, opts, paths, &error))
         return cli_fail (error);
     }
+  if (!cli_preview_check (cmd, preview, in_path, out, NULL, &error))
+    return cli_fail (error);
   TsrPostParams p;
   tsr_post_params_init (&p);
   guint n = 0;
@@ -141,6 +145,11 @@ post_run (int argc, char **argv, PostStep step)
     {
       const char *sm = tsr_commit_stage_file (commit, model, &error);
       ok = sm && tsr_fits_write (sm, mod, NULL, &error);
+    }
+  if (ok && preview)
+    {
+      const char *sp = tsr_commit_stage_file (commit, preview, &error);
+      ok = sp && tsr_write_png_preview (res, sp, 1600, &error);
     }
   if (ok)
     ok = tsr_commit_apply (commit, &error);

@@ -87,6 +87,19 @@ cli_process (int argc, char **argv)
   if (bg_samples && !p.post.background)
     return cli_fail_msg (_("process: --bg-samples edits the background extraction; turn it on with --set "
                            "post.background=true"));
+  /* the project's sky-sample edits (the window's), unless --bg-samples gives others */
+  g_auto (TsrSampleEdits) proj_samples = { 0, NULL, NULL };
+  if (config && !bg_samples && p.post.background)
+    {
+      TsrProject unused;
+      if (!tsr_project_load_ext (config, &unused, NULL, NULL, NULL, &proj_samples, NULL, &error))
+        return cli_fail (error);
+      if (proj_samples.width > 0)
+        {
+          bg_add = g_array_ref (proj_samples.add);
+          bg_excl = g_array_ref (proj_samples.exclude);
+        }
+    }
   if (tsr_session_n_frames (s) < 2)
     return cli_fail_msg (_("process: %s: a session needs at least two frames (it has one)"),
                          tsr_session_frame (s, 0)->path);
@@ -190,7 +203,9 @@ cli_process (int argc, char **argv)
       TsrBackgroundInfo bi;
       TsrBackgroundEdits ed = { bg_add ? (const TsrBgPoint *) bg_add->data : NULL, bg_add ? bg_add->len : 0,
                                 bg_excl ? (const TsrBgPoint *) bg_excl->data : NULL, bg_excl ? bg_excl->len : 0 };
-      TsrImage *bg = tsr_background_extract_edited (r->result, &p.post, bg_samples ? &ed : NULL, &bi, NULL, NULL,
+      if (proj_samples.width > 0)
+        tsr_sample_edits_rescale (&proj_samples, r->result->width);   /* another drizzle.scale */
+      TsrImage *bg = tsr_background_extract_edited (r->result, &p.post, bg_add ? &ed : NULL, &bi, NULL, NULL,
                                                     cli_cancellable (), &error);
       if (!bg)
         {
@@ -203,6 +218,8 @@ cli_process (int argc, char **argv)
               bi.n_used, bi.n_samples, bi.range[MIN (1, r->result->channels - 1)]);
       if (bg_samples)
         printf (_("background: user samples: %u added, %u excluded\n"), bi.n_added, bi.n_excluded);
+      else if (bg_add)
+        printf (_("background: the project's sky samples: %u added, %u excluded\n"), bi.n_added, bi.n_excluded);
     }
   if (p.post.colour)
     {
@@ -292,6 +309,10 @@ cli_process (int argc, char **argv)
             "flux ratio %.4f, seam %.3f: %s\n"),
           v->n_matched, v->fwhm_mean, v->fwhm_result, 100.0 * (v->fwhm_ratio - 1.0), v->noise_ratio,
           v->flux_ratio, v->seam, v->pass ? _("PASS") : _("FAIL"));
+  /* which check failed, against what limit, and the parameter that sets it */
+  g_autofree char *failed = tsr_validation_failures (v, "\n  failed: ");
+  if (failed)
+    printf ("  %s %s\n", _("failed:"), failed);
   printf (_("matched resolution: noise at 8×8 bins per unit star flux vs mean stack"));
   for (int c = 0; c < v->n_channels; c++)
     printf (" %s %.3f", v->n_channels == 3 ? (c == 0 ? "R" : c == 1 ? "G" : "B") : "L", v->bin_noise_ratio[c]);

@@ -6,11 +6,12 @@
 int
 cli_stack (int argc, char **argv)
 {
-  char *out = NULL, *method = NULL;
+  char *out = NULL, *method = NULL, *preview = NULL;
   gboolean recursive = FALSE;
   double kappa = 3.0;
   GOptionEntry entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Output FITS file (float32)"), N_("OUT.fits") },
+    { "preview", 0, 0, G_OPTION_ARG_FILENAME, &preview, N_("Also write a stretched PNG preview of the result"), N_("PNG") },
     { "method", 'm', 0, G_OPTION_ARG_STRING, &method, N_("mean, median, sigma or winsor (default mean)"), N_("METHOD") },
     { "kappa", 'k', 0, G_OPTION_ARG_DOUBLE, &kappa, N_("Clipping threshold in sigma (default 3)"), N_("K") },
     { "recursive", 'r', 0, G_OPTION_ARG_NONE, &recursive, N_("Include subfolders"), NULL },
@@ -22,7 +23,7 @@ cli_stack (int argc, char **argv)
   int status = 0;
   if (!cli_parse (ctx, &argc, &argv, &status))
     return status;
-  g_autofree char *out_owned = out, *method_owned = method;
+  g_autofree char *out_owned = out, *method_owned = method, *preview_owned = preview;
   if (argc < 2)
     return cli_fail_msg (_("stack: name a session folder or FITS files (see --help)"));
   if (!out)
@@ -40,7 +41,7 @@ cli_stack (int argc, char **argv)
   g_autoptr (TsrSession) s = cli_scan (argc, argv, recursive, &error);
   if (!s)
     return cli_fail (error);
-  if (!cli_check_output (out, s, &error))
+  if (!cli_check_output (out, s, &error) || !cli_preview_check ("stack", preview, NULL, out, s, &error))
     return cli_fail (error);
 
   CliProgress prog;
@@ -52,7 +53,7 @@ cli_stack (int argc, char **argv)
   if (tsr_image_count_valid (img) == 0)
     return cli_fail_msg (_("stack: %s: no frame holds a valid sample (every pixel is NaN, Inf or BLANK)"),
                          s->root ? s->root : tsr_session_frame (s, 0)->path);
-  if (!tsr_fits_write (out, img, NULL, &error))
+  if (!tsr_fits_write (out, img, NULL, &error) || !cli_preview_write (img, preview, &error))
     return cli_fail (error);
   printf (_("stacked %u frames (%s) into %s\n"), tsr_session_n_frames (s), tsr_stack_method_name (p.method), out);
   return 0;

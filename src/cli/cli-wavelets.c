@@ -6,11 +6,12 @@
 int
 cli_wavelets (int argc, char **argv)
 {
-  char *out = NULL, *gains = NULL, *thresholds = NULL;
+  char *out = NULL, *gains = NULL, *thresholds = NULL, *preview = NULL;
   int layers = 0;
   gboolean clip = FALSE;
   GOptionEntry entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Sharpened image (.fits, .tif or .png)"), N_("OUT") },
+    { "preview", 0, 0, G_OPTION_ARG_FILENAME, &preview, N_("Also write a stretched PNG preview of the result"), N_("PNG") },
     { "gains", 'g', 0, G_OPTION_ARG_STRING, &gains, N_("Gain per layer, finest first (default 1,1,1,1,1)"), N_("G1,G2,…") },
     { "thresholds", 't', 0, G_OPTION_ARG_STRING, &thresholds, N_("Soft noise threshold per layer in σ (default 0)"), N_("T1,T2,…") },
     { "layers", 'n', 0, G_OPTION_ARG_INT, &layers, N_("Number of layers (default 5, or the number of gains)"), N_("N") },
@@ -24,7 +25,7 @@ cli_wavelets (int argc, char **argv)
   int status = 0;
   if (!cli_parse (ctx, &argc, &argv, &status))
     return status;
-  g_autofree char *out_o = out, *gains_o = gains, *thr_o = thresholds;
+  g_autofree char *out_o = out, *gains_o = gains, *thr_o = thresholds, *preview_o = preview;
   if (argc != 2)
     return cli_fail_msg (_("wavelets: name one input image (see --help)"));
   if (!out)
@@ -34,6 +35,8 @@ cli_wavelets (int argc, char **argv)
   TsrWaveletParams p;
   tsr_wavelet_params_init (&p);
   GError *error = NULL;
+  if (!cli_preview_check ("wavelets", preview, argv[1], out, NULL, &error))
+    return cli_fail (error);
   if (gains && !tsr_wavelet_params_set (&p, "wavelets.gains", gains, &error))
     return cli_fail (error);
   if (thresholds && !tsr_wavelet_params_set (&p, "wavelets.thresholds", thresholds, &error))
@@ -51,7 +54,7 @@ cli_wavelets (int argc, char **argv)
   g_autoptr (TsrImage) res = tsr_wavelets_apply (in, &p, cli_cancellable (), &error);
   if (!res)
     return cli_fail (error);
-  if (!tsr_planetary_write_image (res, out, &error))
+  if (!tsr_planetary_write_image (res, out, &error) || !cli_preview_write (res, preview, &error))
     return cli_fail (error);
   g_autofree char *g = tsr_wavelet_params_get_string (&p, "wavelets.gains");
   double n0, n1, s0 = tsr_planetary_sharpness (in, 0, 0, 0, 0, &n0), s1 = tsr_planetary_sharpness (res, 0, 0, 0, 0, &n1);

@@ -3,7 +3,9 @@
  * The stretch is the usual "auto-stretch": per channel, the shadows clip at
  * median − 2.8·σ (σ = 1.4826·MAD), the white point is the channel's maximum, and the
  * midtones transfer function maps the median to 0.25.  Linked: one midtone balance (the
- * mean of the per-channel values) for all channels, black and white per channel.
+ * mean of the per-channel values) and one range (the widest channel's) for all channels,
+ * the black point per channel — so the sky is shown neutral but the channels' relative
+ * scale (star colours, a white balance) is kept; unlinked: everything per channel.
  *
  * A CFA mosaic is shown as a luminance made by averaging each 2×2 cell (superpixel); the
  * output keeps the full size with each superpixel value replicated.
@@ -108,12 +110,15 @@ display_source_clear (DisplaySource *src)
   memset (src, 0, sizeof *src);
 }
 
+/* linked: one range for every channel (tsr_stretch_auto); otherwise each channel's own
+ * black-to-maximum range (tsr_stretch_auto_unlinked) */
 static void
-stretch_from_source (const DisplaySource *src, TsrStretch *st)
+stretch_from_source (const DisplaySource *src, gboolean linked, TsrStretch *st)
 {
   gsize n = (gsize) src->pw * src->ph;
-  double msum = 0.0;
+  double msum = 0.0, meds[3] = { 0, 0, 0 };
   int mcount = 0;
+  gboolean ranged[3] = { FALSE, FALSE, FALSE };
 
   for (int c = 0; c < 3; c++)
     {
@@ -122,47 +127,75 @@ stretch_from_source (const DisplaySource *src, TsrStretch *st)
     }
   st->midtone = 0.5f;
 
+  double lo[3], hi[3], sig[3], sig_sum = 0.0;
+  int n_sig = 0;
   for (int c = 0; c < src->nplanes; c++)
     {
       const float *plane = src->planes[c];
-      float lo = INFINITY, hi = -INFINITY;
+      float l = INFINITY, h = -INFINITY;
 
       for (gsize i = 0; i < n; i++)
         if (src->mask[i] && isfinite (plane[i]))
           {
-            lo = MIN (lo, plane[i]);
-            hi = MAX (hi, plane[i]);
+            l = MIN (l, plane[i]);
+            h = MAX (h, plane[i]);
           }
-      if (!(hi >= lo))
+      if (!(h >= l))
         continue;   /* no valid sample: keep the defaults */
 
       float med = NAN, mad = NAN;
       tsr_plane_median_mad (plane, src->mask, n, TSR_STRETCH_MAX_SAMPLES, &med, &mad);
       if (!isfinite (med))
-        med = lo;
+        med = l;
       if (!isfinite (mad) || mad < 0.0f)
         mad = 0.0f;
+      lo[c] = l;
+      hi[c] = h;
+      meds[c] = med;
+      sig[c] = TSR_MAD_TO_SIGMA * mad;
+      sig_sum += sig[c];
+      n_sig++;
+      ranged[c] = TRUE;
+    }
 
-      double black = med - TSR_STRETCH_SHADOWS_SIGMA * TSR_MAD_TO_SIGMA * mad;
-      black = CLAMP (black, lo, med);
-      double white = hi;
-      if (!(white > black))
+  /* Linked: the sky's median sits the same distance above black in every channel (the
+   * channels' mean σ: the sky shows neutral whatever each channel's noise) and one range
+   * (the widest channel's) serves every channel, so the channels' relative scale — star
+   * colours, a colour calibration's white balance — shows; a range per channel would undo
+   * any per-channel scale. Unlinked: each channel its own black and maximum. */
+  double range = 0.0;
+  for (int c = 0; c < src->nplanes; c++)
+    {
+      if (!ranged[c])
+        continue;
+      /* unlinked, black is never below the channel's darkest sample; linked it may be (a
+       * channel of lower noise than the mean), so that every sky sits at the same grey */
+      double s = linked && n_sig > 0 ? sig_sum / n_sig : sig[c];
+      double black = meds[c] - TSR_STRETCH_SHADOWS_SIGMA * s;
+      black = linked ? MIN (black, meds[c]) : CLAMP (black, lo[c], meds[c]);
+      st->black[c] = (float) black;
+      st->white[c] = (float) hi[c];
+      if (!(hi[c] > black))
         {
           /* Flat channel: any range works; show it mid-grey-ish via the default m. */
-          st->black[c] = (float) black;
           st->white[c] = (float) black + 1.0f;
+          ranged[c] = FALSE;
           continue;
         }
-      st->black[c] = (float) black;
-      st->white[c] = (float) white;
-
-      double xm = (med - black) / (white - black);
-      if (xm > 0.0 && xm < 1.0)
-        {
-          msum += tsr_mtf ((float) TSR_STRETCH_TARGET_BG, (float) xm);
-          mcount++;
-        }
+      range = MAX (range, hi[c] - black);
     }
+  for (int c = 0; c < src->nplanes; c++)
+    if (ranged[c])
+      {
+        if (linked)
+          st->white[c] = (float) (st->black[c] + range);
+        double xm = (meds[c] - st->black[c]) / ((double) st->white[c] - st->black[c]);
+        if (xm > 0.0 && xm < 1.0)
+          {
+            msum += tsr_mtf ((float) TSR_STRETCH_TARGET_BG, (float) xm);
+            mcount++;
+          }
+      }
 
   if (src->nplanes == 1)
     for (int c = 1; c < 3; c++)
@@ -183,7 +216,7 @@ tsr_stretch_auto (const TsrImage *img, TsrStretch *st)
 
   DisplaySource src;
   display_source_init (&src, img);
-  stretch_from_source (&src, st);
+  stretch_from_source (&src, TRUE, st);
   display_source_clear (&src);
 }
 
@@ -202,7 +235,7 @@ tsr_stretch_auto_unlinked (const TsrImage *img, TsrStretch *st, float midtones[3
   g_return_if_fail (img != NULL && st != NULL && midtones != NULL);
   DisplaySource src;
   display_source_init (&src, img);
-  stretch_from_source (&src, st);
+  stretch_from_source (&src, FALSE, st);
   /* each channel's median to the target grey with its own balance */
   gsize n = (gsize) src.pw * src.ph;
   for (int c = 0; c < 3; c++)

@@ -13,8 +13,10 @@ typedef struct
   float midtone;      /* midtones transfer balance in (0,1) */
 } TsrStretch;
 
-/* Automatic linked stretch: black at median − 2.8·σ, midtones such that the median maps
- * to 0.25 (as the usual "auto-stretch"). A CFA mosaic is shown as luminance. */
+/* Automatic linked stretch: black at median − 2.8·σ per channel, one range (the widest
+ * channel's, black to maximum) and one midtone balance such that the medians map to about
+ * 0.25 (as the usual "auto-stretch"); a per-channel scale of the data shows as colour. A
+ * CFA mosaic is shown as luminance. */
 void             tsr_stretch_auto (const TsrImage *img, TsrStretch *st);
 float            tsr_mtf (float m, float x);
 /* Render to a new ARGB32 surface at the image size (scale 1) or downsampled by factor. */

@@ -175,38 +175,74 @@ measure_box (const TsrImage *img, int x0, int y0, int x1, int y1, double *z, dou
 }
 
 gboolean
+tsr_background_edit_parse_line (const char *line, TsrBgPoint *pt, gboolean *exclude)
+{
+  g_return_val_if_fail (line != NULL && pt != NULL && exclude != NULL, FALSE);
+  g_autofree char *copy = g_strdup (line);
+  char *l = g_strstrip (copy);
+  gboolean excl = *l == '-';
+  if (excl)
+    l++;
+  g_auto (GStrv) f = g_strsplit (l, ",", -1);
+  guint nf = g_strv_length (f);
+  double v[3] = { 0, 0, 0 };
+  gboolean ok = nf == 2 || (nf == 3 && !excl);
+  for (guint k = 0; ok && k < nf; k++)
+    {
+      char *e = NULL, *t = g_strstrip (f[k]);
+      v[k] = g_ascii_strtod (t, &e);
+      ok = *t && e && *e == '\0' && isfinite (v[k]);
+    }
+  if (ok && nf == 3)
+    ok = v[2] >= 4 && v[2] <= 4096 && v[2] == floor (v[2]);
+  if (!ok)
+    return FALSE;
+  pt->x = v[0];
+  pt->y = v[1];
+  pt->size = (int) v[2];
+  *exclude = excl;
+  return TRUE;
+}
+
+char *
+tsr_background_edit_format (const TsrBgPoint *pt, gboolean exclude)
+{
+  g_return_val_if_fail (pt != NULL, NULL);
+  char bx[G_ASCII_DTOSTR_BUF_SIZE], by[G_ASCII_DTOSTR_BUF_SIZE];
+  /* an added box left of x = 0 would read as an exclusion ("-…"): it starts at the edge */
+  g_ascii_dtostr (bx, sizeof bx, exclude ? pt->x : MAX (pt->x, 0.0));
+  g_ascii_dtostr (by, sizeof by, pt->y);
+  if (exclude)
+    return g_strdup_printf ("-%s,%s", bx, by);
+  if (pt->size > 0)
+    return g_strdup_printf ("%s,%s,%d", bx, by, pt->size);
+  return g_strdup_printf ("%s,%s", bx, by);
+}
+
+gboolean
 tsr_background_edits_parse (const char *text, GArray *add, GArray *exclude, GError **error)
 {
   g_return_val_if_fail (text != NULL && add != NULL && exclude != NULL, FALSE);
+  guint n_add0 = add->len, n_excl0 = exclude->len;
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   for (guint i = 0; lines[i]; i++)
     {
       char *l = g_strstrip (lines[i]);
       if (!*l || *l == '#')
         continue;
-      gboolean excl = *l == '-';
-      if (excl)
-        l++;
-      g_auto (GStrv) f = g_strsplit (l, ",", -1);
-      guint nf = g_strv_length (f);
-      double v[3] = { 0, 0, 0 };
-      gboolean ok = nf == 2 || (nf == 3 && !excl);
-      for (guint k = 0; ok && k < nf; k++)
+      TsrBgPoint pt;
+      gboolean excl;
+      if (!tsr_background_edit_parse_line (l, &pt, &excl))
         {
-          char *e = NULL, *t = g_strstrip (f[k]);
-          v[k] = g_ascii_strtod (t, &e);
-          ok = *t && e && *e == '\0' && isfinite (v[k]);
-        }
-      if (ok && nf == 3)
-        ok = v[2] >= 4 && v[2] <= 4096 && v[2] == floor (v[2]);
-      if (!ok)
-        {
+          /* nothing of the file is kept */
+          g_array_set_size (add, n_add0);
+          g_array_set_size (exclude, n_excl0);
+          g_autofree char *shown = g_utf8_make_valid (l, MIN (strlen (l), 80));
           g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
                        _("sample file line %u: '%s' is not 'x,y', 'x,y,size' (size 4 to 4096 px) or '-x,y'"), i + 1,
-                       lines[i]);
+                       shown);
           return FALSE;
         }
-      TsrBgPoint pt = { v[0], v[1], (int) v[2] };
       g_array_append_val (excl ? exclude : add, pt);
     }
   return TRUE;
@@ -229,6 +265,15 @@ TsrImage *
 tsr_background_extract_edited (const TsrImage *img, const TsrPostParams *p, const TsrBackgroundEdits *edits,
                                TsrBackgroundInfo *info, GArray **samples_out, TsrImage **model_out,
                                GCancellable *cancellable, GError **error)
+{
+  return tsr_background_extract_full (img, p, edits, info, samples_out, model_out, NULL, NULL, cancellable, error);
+}
+
+TsrImage *
+tsr_background_extract_full (const TsrImage *img, const TsrPostParams *p, const TsrBackgroundEdits *edits,
+                             TsrBackgroundInfo *info, GArray **samples_out, TsrImage **model_out,
+                             TsrProgressFunc progress, gpointer progress_data, GCancellable *cancellable,
+                             GError **error)
 {
   g_return_val_if_fail (img != NULL && p != NULL, NULL);
   if (!tsr_post_params_validate (p, error))
@@ -266,8 +311,13 @@ tsr_background_extract_edited (const TsrImage *img, const TsrPostParams *p, cons
   guint n_ok = 0;
   for (guint b = 0; b < nb; b++)
     {
-      if (b % MAX (nx, 1) == 0 && g_cancellable_set_error_if_cancelled (cancellable, error))
-        return NULL;
+      if (b % MAX (nx, 1) == 0)
+        {
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            return NULL;
+          if (progress)
+            progress (N_("Measuring the sky samples"), b, nb, progress_data);
+        }
       if (b < na)
         {
           int gx = b % nx, gy = b / nx;
@@ -327,6 +377,11 @@ tsr_background_extract_edited (const TsrImage *img, const TsrPostParams *p, cons
                      _("background extraction: only %u sky sample boxes hold data, a degree-%d model needs %d; "
                        "lower post.background_degree or raise post.background_grid"), n_ok, deg, 2 * nt);
       return NULL;
+    }
+  if (progress)
+    {
+      progress (N_("Measuring the sky samples"), nb, nb, progress_data);
+      progress (N_("Fitting the sky model"), 0, 0, progress_data);
     }
   g_autofree double *zl = g_new (double, nb);
   for (guint b = 0; b < nb; b++)
@@ -405,6 +460,8 @@ tsr_background_extract_edited (const TsrImage *img, const TsrPostParams *p, cons
       float *mp = model ? tsr_image_plane (model, c) : NULL;
       for (int y = 0; y < h; y++)
         {
+          if (progress && y % 64 == 0)
+            progress (N_("Subtracting the sky model"), (guint) (c * h + y), (guint) (nc * h), progress_data);
           double vv = (y - cy) / sy;
           for (int x = 0; x < w; x++)
             {
@@ -435,6 +492,8 @@ tsr_background_extract_edited (const TsrImage *img, const TsrPostParams *p, cons
                                            deg, n_used, n_ok, box, p->bg_kappa, n_add, n_excluded, inf.range[0],
                                            nc > 1 ? inf.range[1] : 0.0, nc > 2 ? inf.range[2] : 0.0);
   tsr_header_add_history (out->header, hist);
+  if (progress)
+    progress (N_("Subtracting the sky model"), (guint) (nc * h), (guint) (nc * h), progress_data);
   if (info)
     *info = inf;
   if (model_out)

@@ -5,6 +5,7 @@
 #include <gio/gio.h>
 #include "tsr-image.h"
 #include "tsr-post-params.h"
+#include "tsr-progress.h"
 
 G_BEGIN_DECLS
 
@@ -59,8 +60,14 @@ typedef struct
 /* Parse the sample file format (docs/post.md): one edit a line, "x,y" or "x,y,size" adds a
  * box centred there, "-x,y" excludes the automatic box holding (x, y); blank lines and
  * lines starting with '#' are ignored. Appends to add and exclude (GArrays of TsrBgPoint).
- * A malformed line is an error naming its number. */
+ * A malformed line is an error naming its number, and add and exclude are left as they
+ * were (nothing of the text is appended). */
 gboolean  tsr_background_edits_parse (const char *text, GArray *add, GArray *exclude, GError **error);
+/* One edit of that format (no comment, surrounding blanks allowed): FALSE when malformed. */
+gboolean  tsr_background_edit_parse_line (const char *line, TsrBgPoint *pt, gboolean *exclude);
+/* The line of one edit, parsed back to the same point (g_free). An added box's x below 0
+ * is written as 0 (the format's leading '-' marks an exclusion). */
+char     *tsr_background_edit_format (const TsrBgPoint *pt, gboolean exclude);
 
 /* Sky level and noise of a plane: the median of the valid samples after 3σ clipping (stars
  * and hot pixels do not pull it); sigma_out (may be NULL) the clipped robust σ. */
@@ -79,5 +86,12 @@ TsrImage *tsr_background_extract (const TsrImage *img, const TsrPostParams *p, T
 TsrImage *tsr_background_extract_edited (const TsrImage *img, const TsrPostParams *p, const TsrBackgroundEdits *edits,
                                          TsrBackgroundInfo *info, GArray **samples_out, TsrImage **model_out,
                                          GCancellable *cancellable, GError **error);
+/* The same with progress (may be NULL), from the calling thread: "Measuring the sky
+ * samples" (boxes done of all), "Fitting the sky model" (0 of 0), "Subtracting the sky
+ * model" (rows done of all the channels' rows); the phases are marked for translation, untranslated. */
+TsrImage *tsr_background_extract_full (const TsrImage *img, const TsrPostParams *p, const TsrBackgroundEdits *edits,
+                                       TsrBackgroundInfo *info, GArray **samples_out, TsrImage **model_out,
+                                       TsrProgressFunc progress, gpointer progress_data, GCancellable *cancellable,
+                                       GError **error);
 
 G_END_DECLS

@@ -247,10 +247,48 @@ tsr_frame_choices_clear (TsrFrameChoices *c)
   g_clear_pointer (&c->exclude, g_strfreev);
 }
 
+void
+tsr_sample_edits_clear (TsrSampleEdits *e)
+{
+  if (!e)
+    return;
+  g_clear_pointer (&e->add, g_array_unref);
+  g_clear_pointer (&e->exclude, g_array_unref);
+  e->width = 0;
+}
+
+void
+tsr_sample_edits_rescale (TsrSampleEdits *e, int width)
+{
+  g_return_if_fail (e != NULL);
+  if (e->width <= 0 || width <= 0 || width == e->width)
+    return;
+  double f = (double) width / e->width;
+  GArray *lists[2] = { e->add, e->exclude };
+  for (int l = 0; l < 2; l++)
+    for (guint i = 0; lists[l] && i < lists[l]->len; i++)
+      {
+        TsrBgPoint *p = &g_array_index (lists[l], TsrBgPoint, i);
+        p->x = (p->x + 0.5) * f - 0.5;
+        p->y = (p->y + 0.5) * f - 0.5;
+        if (p->size > 0)
+          p->size = MAX (4, (int) lround (p->size * f));
+      }
+  e->width = width;
+}
+
 gboolean
 tsr_project_save_full (const char *path, const TsrProject *p, const char *const *session_paths,
                        const TsrFrameChoices *frames, const char *const calib_paths[TSR_CALIB_N_KINDS],
                        GError **error)
+{
+  return tsr_project_save_ext (path, p, session_paths, frames, calib_paths, NULL, error);
+}
+
+gboolean
+tsr_project_save_ext (const char *path, const TsrProject *p, const char *const *session_paths,
+                      const TsrFrameChoices *frames, const char *const calib_paths[TSR_CALIB_N_KINDS],
+                      const TsrSampleEdits *samples, GError **error)
 {
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (p != NULL, FALSE);
@@ -280,6 +318,20 @@ tsr_project_save_full (const char *path, const TsrProject *p, const char *const 
   for (guint k = 0; calib_paths && k < TSR_CALIB_N_KINDS; k++)
     if (calib_paths[k] && *calib_paths[k])
       g_key_file_set_string (kf, "calib", calib_path_keys[k], calib_paths[k]);
+  /* sky-sample edits: only when there are any */
+  guint n_edits = samples ? (samples->add ? samples->add->len : 0) + (samples->exclude ? samples->exclude->len : 0) : 0;
+  if (n_edits > 0 && samples->width > 0)
+    {
+      g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+      for (int l = 0; l < 2; l++)
+        {
+          GArray *a = l ? samples->exclude : samples->add;
+          for (guint i = 0; a && i < a->len; i++)
+            g_ptr_array_add (lines, tsr_background_edit_format (&g_array_index (a, TsrBgPoint, i), l == 1));
+        }
+      g_key_file_set_integer (kf, "samples", "width", samples->width);
+      g_key_file_set_string_list (kf, "samples", "edits", (const char *const *) lines->pdata, lines->len);
+    }
 
   gsize len = 0;
   g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
@@ -538,9 +590,66 @@ tsr_project_load (const char *path, TsrProject *p, char ***session_paths,
   return tsr_project_load_full (path, p, session_paths, NULL, NULL, warnings, error);
 }
 
+/* [samples] width=W edits=…: the sky-sample edits (tsr_background_edit_parse_line). */
+static gboolean
+load_samples_group (GKeyFile *kf, const char *path, TsrSampleEdits *out, GPtrArray *warnings, GError **error)
+{
+  g_auto (GStrv) keys = g_key_file_get_keys (kf, "samples", NULL, NULL);
+  for (guint i = 0; keys && keys[i]; i++)
+    if (strcmp (keys[i], "width") != 0 && strcmp (keys[i], "edits") != 0)
+      add_warning (warnings, g_strdup_printf (_("%s: unknown key [samples] %s (ignored)"), path, keys[i]));
+  g_autofree char *ws = g_key_file_get_value (kf, "samples", "width", NULL);
+  gsize n = 0;
+  g_auto (GStrv) list = g_key_file_get_string_list (kf, "samples", "edits", &n, NULL);
+  if (!list || n == 0)
+    return TRUE;   /* no edits */
+  char *end = NULL;
+  gint64 w = ws ? g_ascii_strtoll (g_strstrip (ws), &end, 10) : 0;
+  if (!ws || !*ws || *end != '\0' || w < 1 || w > 1000000)
+    {
+      g_autofree char *shown = ws ? g_utf8_make_valid (ws, -1) : g_strdup ("");
+      g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                   _("%s: [samples] width = '%s' is not the width of the result the samples are in (1 or more "
+                     "pixels)"), path, shown);
+      return FALSE;
+    }
+  GArray *add = g_array_new (FALSE, FALSE, sizeof (TsrBgPoint)), *excl = g_array_new (FALSE, FALSE, sizeof (TsrBgPoint));
+  for (gsize i = 0; i < n; i++)
+    {
+      TsrBgPoint pt;
+      gboolean x;
+      if (!*g_strstrip (list[i]))
+        continue;
+      if (!tsr_background_edit_parse_line (list[i], &pt, &x))
+        {
+          g_autofree char *shown = g_utf8_make_valid (list[i], MIN (strlen (list[i]), 80));
+          g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                       _("%s: [samples] edits entry %u '%s' is not 'x,y', 'x,y,size' (size 4 to 4096 px) or '-x,y'"),
+                       path, (guint) i + 1, shown);
+          g_array_unref (add);
+          g_array_unref (excl);
+          return FALSE;
+        }
+      g_array_append_val (x ? excl : add, pt);
+    }
+  tsr_sample_edits_clear (out);
+  out->width = (int) w;
+  out->add = add;
+  out->exclude = excl;
+  return TRUE;
+}
+
 gboolean
 tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths, TsrFrameChoices *frames,
                        char *calib_paths[TSR_CALIB_N_KINDS], GPtrArray *warnings, GError **error)
+{
+  return tsr_project_load_ext (path, p, session_paths, frames, calib_paths, NULL, warnings, error);
+}
+
+gboolean
+tsr_project_load_ext (const char *path, TsrProject *p, char ***session_paths, TsrFrameChoices *frames,
+                      char *calib_paths[TSR_CALIB_N_KINDS], TsrSampleEdits *samples, GPtrArray *warnings,
+                      GError **error)
 {
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (p != NULL, FALSE);
@@ -603,6 +712,7 @@ tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths, T
   tsr_project_init (&tmp);
   g_auto (GStrv) paths = NULL;
   g_auto (TsrFrameChoices) choices = { NULL, NULL };
+  g_auto (TsrSampleEdits) edits = { 0, NULL, NULL };
   g_autoptr (GPtrArray) cpaths = g_ptr_array_new_full (TSR_CALIB_N_KINDS, g_free);
   g_ptr_array_set_size (cpaths, TSR_CALIB_N_KINDS);
   g_autofree char *pdir = g_path_get_dirname (path);
@@ -634,6 +744,12 @@ tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths, T
       if (strcmp (group, "frames") == 0)
         {
           if (!load_frames_group (kf, path, &choices, warnings, error))
+            return FALSE;
+          continue;
+        }
+      if (strcmp (group, "samples") == 0)
+        {
+          if (!load_samples_group (kf, path, &edits, warnings, error))
             return FALSE;
           continue;
         }
@@ -704,6 +820,16 @@ tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths, T
     }
   for (guint k = 0; calib_paths && k < TSR_CALIB_N_KINDS; k++)
     calib_paths[k] = g_steal_pointer (&cpaths->pdata[k]);
+  if (samples)
+    {
+      tsr_sample_edits_clear (samples);
+      *samples = edits;
+      if (!samples->add)
+        samples->add = g_array_new (FALSE, FALSE, sizeof (TsrBgPoint));
+      if (!samples->exclude)
+        samples->exclude = g_array_new (FALSE, FALSE, sizeof (TsrBgPoint));
+      edits.add = edits.exclude = NULL;
+    }
   if (session_paths)
     {
       if (!paths)

@@ -12,6 +12,7 @@
 #include "tsr-session.h"
 #include "tsr-calib.h"
 #include "tsr-post-params.h"
+#include "tsr-background.h"
 
 G_BEGIN_DECLS
 
@@ -77,6 +78,34 @@ gboolean tsr_project_save_full (const char *path, const TsrProject *p, const cha
                                 GError **error);
 gboolean tsr_project_load_full (const char *path, TsrProject *p, char ***session_paths, TsrFrameChoices *frames,
                                 char *calib_paths[TSR_CALIB_N_KINDS], GPtrArray *warnings, GError **error);
+/* The sky-sample edits of background extraction (the window's Edit, docs/post.md), kept in
+ * the project as [samples] width=W and edits=… (a list of the sample-file lines "x,y",
+ * "x,y,size", "-x,y"): points in the pixels of a result W pixels wide (a result of another
+ * width, another drizzle.scale, takes them scaled by its width / W). */
+typedef struct
+{
+  int width;          /* the result's width the points are in (0: no edits) */
+  GArray *add;        /* TsrBgPoint: boxes added */
+  GArray *exclude;    /* TsrBgPoint: automatic boxes excluded */
+} TsrSampleEdits;
+
+/* Empties e (the arrays freed, width 0). */
+void     tsr_sample_edits_clear (TsrSampleEdits *e);
+/* The points moved to the pixels of a result width pixels wide (pixel centres scaled:
+ * (x + ½)·f − ½ with f = width / e->width; sizes scaled, at least 4); e->width becomes width.
+ * Nothing changes when e->width is 0 or already width. */
+void     tsr_sample_edits_rescale (TsrSampleEdits *e, int width);
+/* tsr_project_save_full / _load_full with the sample edits too. samples may be NULL (none
+ * written; on load the group is read and dropped). Saved only when there are edits; a
+ * project without [samples] loads with width 0 and empty arrays. A malformed entry is
+ * TSR_ERROR_FORMAT naming the file, the entry's number and its text. */
+gboolean tsr_project_save_ext (const char *path, const TsrProject *p, const char *const *session_paths,
+                               const TsrFrameChoices *frames, const char *const calib_paths[TSR_CALIB_N_KINDS],
+                               const TsrSampleEdits *samples, GError **error);
+gboolean tsr_project_load_ext (const char *path, TsrProject *p, char ***session_paths, TsrFrameChoices *frames,
+                               char *calib_paths[TSR_CALIB_N_KINDS], TsrSampleEdits *samples, GPtrArray *warnings,
+                               GError **error);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (TsrSampleEdits, tsr_sample_edits_clear)
 /* The choices as TsrFrameChoice per frame of s (n_frames entries, g_free), matched by the
  * canonical file path; *n_unmatched (may be NULL) counts listed paths that are no frame of
  * s. A path in both lists is excluded. */

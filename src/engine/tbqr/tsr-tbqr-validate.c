@@ -414,10 +414,10 @@ tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalys
     }
   TsrCheck checks[] = {
     { N_("FWHM reduction vs mean stack (a loss passes with a higher point-source SNR)"), 1.0 - v->fwhm_ratio,
-      p->val_fwhm_gain, FALSE, "" },
-    { N_("sky noise / star flux vs mean stack"), v->noise_ratio, p->val_noise_max, FALSE, "×" },
-    { N_("matched-star flux ratio − 1"), fabs (v->flux_ratio - 1.0), p->val_flux_tol, FALSE, "" },
-    { N_("seam metric (edge/interior gradient)"), v->seam, p->val_seam_max, FALSE, "×" },
+      p->val_fwhm_gain, FALSE, "", "validate.fwhm_gain" },
+    { N_("sky noise / star flux vs mean stack"), v->noise_ratio, p->val_noise_max, FALSE, "×", "validate.noise_max" },
+    { N_("matched-star flux ratio − 1"), fabs (v->flux_ratio - 1.0), p->val_flux_tol, FALSE, "", "validate.flux_tol" },
+    { N_("seam metric (edge/interior gradient)"), v->seam, p->val_seam_max, FALSE, "×", "validate.seam_max" },
   };
   checks[0].pass = tsr_tbqr_sharpness_check (v->fwhm_ratio, v->snr_ratio, p->val_fwhm_gain);
   checks[1].pass = isfinite (checks[1].value) && checks[1].value <= checks[1].limit;
@@ -624,4 +624,23 @@ tsr_tbqr_diagnostics_json (const TsrAnalysis *a, const TsrWeights *w, const TsrR
     }
   tsr_json_end_object (j);
   return tsr_json_writer_finish (j);
+}
+
+char *
+tsr_validation_failures (const TsrValidation *v, const char *sep)
+{
+  g_return_val_if_fail (v != NULL, NULL);
+  GString *s = NULL;
+  for (guint i = 0; i < v->n_checks; i++)
+    {
+      const TsrCheck *c = &v->checks[i];
+      if (c->pass)
+        continue;
+      s = s ? g_string_append (s, sep) : g_string_new (NULL);
+      /* TRANSLATORS: a failed validation check: its name, value and unit, "≥" or "≤", the
+       * limit and unit, the parameter that sets the limit */
+      g_string_append_printf (s, _("%s: %.4g%s, needs %s %.4g%s (%s)"), _(c->name), c->value, c->unit,
+                              i == 0 ? "≥" : "≤", c->limit, c->unit, c->key ? c->key : "");
+    }
+  return s ? g_string_free (s, FALSE) : NULL;
 }

@@ -183,6 +183,7 @@ typedef struct
   double limit;
   gboolean pass;
   const char *unit;
+  const char *key;    /* the parameter that sets the limit */
 } TsrCheck;
 
 typedef struct
@@ -211,6 +212,9 @@ typedef struct
 } TsrValidation;
 
 gboolean tsr_tbqr_sharpness_check (double fwhm_ratio, double snr_ratio, double fwhm_gain);
+/* The validation's failed checks, each "name: value, needs ≥|≤ limit (parameter)", joined by
+ * sep (translated); NULL when every check passed. */
+char    *tsr_validation_failures (const TsrValidation *v, const char *sep);
 
 typedef struct
 {
