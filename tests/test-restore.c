@@ -915,6 +915,19 @@ setup_once (void)
                   "stage %.1f s, train %.1f s, infer %.1f s",
                   res->n_frames, res->steps, res->best_step, res->stop, res->n_params, res->psf_radius,
                   res->median_fwhm, res->seconds_stage, res->seconds_train, res->seconds_infer);
+  if (g_getenv ("RDIAG"))
+    {
+      /* measurement runs: the generator's per-frame truth (PSF and transparency / the
+       * reference's), to set beside the estimators TSR_RESTORE_DIAG prints (docs/restore.md
+       * round 14) */
+      double tr = g_array_index (truth->frames, TsrSynthFrame, res->reference).transparency;
+      for (guint i = 0; i < truth->frames->len; i++)
+        {
+          const TsrSynthFrame *tf = &g_array_index (truth->frames, TsrSynthFrame, i);
+          g_test_message ("truth frame %u %s: fwhm centre %.3f median %.3f transparency/ref %.4f sky %.1f", i, tf->file,
+                          tf->fwhm, tf->fwhm_median, tf->transparency / tr, tf->sky);
+        }
+    }
 }
 
 static void
