@@ -5,6 +5,7 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -104,4 +105,54 @@ tsr_output_same (const char *a, const char *b)
     return TRUE;
   struct stat sa, sb;
   return g_stat (a, &sa) == 0 && g_stat (b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int
+tsr_output_open_temp (const char *target, const char *path, char **tmp_out, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (target);
+  g_autofree char *base = g_path_get_basename (target);
+  char *tmp = g_strdup_printf ("%s/.%s.XXXXXX.part", dir, base);
+  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0)
+    {
+      int e = errno;
+      g_free (tmp);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot write %s: %s"), path, g_strerror (e));
+      return -1;
+    }
+  *tmp_out = tmp;
+  return fd;
+}
+
+gboolean
+tsr_output_close_temp (int fd, const char *tmp, const char *target, const char *path, gboolean ok, int errsv,
+                       GError **error)
+{
+  if (ok && fsync (fd) != 0 && errno != EINVAL)
+    {
+      errsv = errno;
+      ok = FALSE;
+    }
+  if (close (fd) != 0 && ok)
+    {
+      errsv = errno;
+      ok = FALSE;
+    }
+  if (!ok)
+    {
+      g_unlink (tmp);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot write %s: %s (disk full or folder not writable?)"),
+                   path, g_strerror (errsv));
+      return FALSE;
+    }
+  if (g_rename (tmp, target) != 0)
+    {
+      errsv = errno;
+      g_unlink (tmp);
+      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot rename the finished file to %s: %s"), path,
+                   g_strerror (errsv));
+      return FALSE;
+    }
+  return TRUE;
 }

@@ -20,4 +20,13 @@ char *tsr_output_target (const char *path, GError **error);
  * existing file by device and inode)? Paths that cannot be resolved compare unequal. */
 gboolean tsr_output_same (const char *a, const char *b);
 
+/* Writing an output through a temporary: tsr_output_open_temp creates ".NAME.XXXXXX.part" in
+ * the folder of target (the resolved name of the output the user called path) and returns its
+ * descriptor, -1 with error naming path; tsr_output_close_temp ends it — with ok (the writes
+ * succeeded; otherwise errsv is their errno) it syncs, closes and renames the temporary onto
+ * target, and on any failure removes the temporary and sets error naming path. */
+int      tsr_output_open_temp (const char *target, const char *path, char **tmp_out, GError **error);
+gboolean tsr_output_close_temp (int fd, const char *tmp, const char *target, const char *path, gboolean ok,
+                                int errsv, GError **error);
+
 G_END_DECLS

@@ -352,15 +352,11 @@ tsr_tiff_write (const char *path, const TsrImage *img, TsrTiffFormat format, GEr
       g_byte_array_unref (e[i].extra);
 
   /* write: temporary, rows, fsync, rename */
-  g_autofree char *dir = g_path_get_dirname (target);
-  g_autofree char *base = g_path_get_basename (target);
-  g_autofree char *tmp = g_strdup_printf ("%s/.%s.XXXXXX.part", dir, base);
-  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
+  g_autofree char *tmp = NULL;
+  int fd = tsr_output_open_temp (target, path, &tmp, error);
   if (fd < 0)
     {
-      int errsv = errno;
       g_byte_array_unref (b);
-      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot write %s: %s"), path, g_strerror (errsv));
       return FALSE;
     }
   gboolean ok = write_all (fd, b->data, b->len);
@@ -371,32 +367,7 @@ tsr_tiff_write (const char *path, const TsrImage *img, TsrTiffFormat format, GEr
       convert_row (img, y, format, offset, scale, row);
       ok = write_all (fd, row, (gsize) row_bytes);
     }
-  g_free (row);
   int errsv = errno;
-  if (ok && fsync (fd) != 0 && errno != EINVAL)
-    {
-      errsv = errno;
-      ok = FALSE;
-    }
-  if (close (fd) != 0 && ok)
-    {
-      errsv = errno;
-      ok = FALSE;
-    }
-  if (!ok)
-    {
-      g_unlink (tmp);
-      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot write %s: %s (disk full or folder not writable?)"),
-                   path, g_strerror (errsv));
-      return FALSE;
-    }
-  if (g_rename (tmp, target) != 0)
-    {
-      errsv = errno;
-      g_unlink (tmp);
-      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot rename the finished file to %s: %s"), path,
-                   g_strerror (errsv));
-      return FALSE;
-    }
-  return TRUE;
+  g_free (row);
+  return tsr_output_close_temp (fd, tmp, target, path, ok, errsv, error);
 }

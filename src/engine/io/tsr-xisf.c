@@ -1063,16 +1063,10 @@ tsr_xisf_write (const char *path, const TsrImage *img, GError **error)
     }
   const guint32 xml_len = (guint32) strlen (xml);
 
-  g_autofree char *dir = g_path_get_dirname (target);
-  g_autofree char *base = g_path_get_basename (target);
-  g_autofree char *tmp = g_strdup_printf ("%s/.%s.XXXXXX.part", dir, base);
-  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
+  g_autofree char *tmp = NULL;
+  int fd = tsr_output_open_temp (target, path, &tmp, error);
   if (fd < 0)
-    {
-      int e = errno;
-      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot write %s: %s"), path, g_strerror (e));
-      return FALSE;
-    }
+    return FALSE;
   guint8 head[16];
   memcpy (head, XISF_SIGNATURE, 8);
   for (int k = 0; k < 4; k++)
@@ -1104,31 +1098,5 @@ tsr_xisf_write (const char *path, const TsrImage *img, GError **error)
           g_free (row);
         }
     }
-  int errsv = errno;
-  if (ok && fsync (fd) != 0 && errno != EINVAL)
-    {
-      errsv = errno;
-      ok = FALSE;
-    }
-  if (close (fd) != 0 && ok)
-    {
-      errsv = errno;
-      ok = FALSE;
-    }
-  if (!ok)
-    {
-      g_unlink (tmp);
-      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot write %s: %s (disk full or folder not writable?)"),
-                   path, g_strerror (errsv));
-      return FALSE;
-    }
-  if (g_rename (tmp, target) != 0)
-    {
-      errsv = errno;
-      g_unlink (tmp);
-      g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("cannot rename the finished file to %s: %s"), path,
-                   g_strerror (errsv));
-      return FALSE;
-    }
-  return TRUE;
+  return tsr_output_close_temp (fd, tmp, target, path, ok, errno, error);
 }
