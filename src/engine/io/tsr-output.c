@@ -156,3 +156,20 @@ tsr_output_close_temp (int fd, const char *tmp, const char *target, const char *
     }
   return TRUE;
 }
+
+gboolean
+tsr_output_write_all (int fd, const void *buf, gsize len)
+{
+  const guint8 *p = buf;
+  while (len > 0)
+    {
+      gssize w = write (fd, p, len);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        return FALSE;
+      p += w;
+      len -= (gsize) w;
+    }
+  return TRUE;
+}

@@ -25,6 +25,8 @@ gboolean tsr_output_same (const char *a, const char *b);
  * descriptor, -1 with error naming path; tsr_output_close_temp ends it — with ok (the writes
  * succeeded; otherwise errsv is their errno) it syncs, closes and renames the temporary onto
  * target, and on any failure removes the temporary and sets error naming path. */
+/* write(2) all of len bytes, retrying on EINTR; FALSE (errno set) on an error or a write of 0. */
+gboolean tsr_output_write_all (int fd, const void *buf, gsize len);
 int      tsr_output_open_temp (const char *target, const char *path, char **tmp_out, GError **error);
 gboolean tsr_output_close_temp (int fd, const char *tmp, const char *target, const char *path, gboolean ok,
                                 int errsv, GError **error);

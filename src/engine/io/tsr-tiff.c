@@ -171,25 +171,6 @@ tsr_tiff_uint16_scaling (const TsrImage *img, double *offset, double *scale)
   *scale = range > 0 ? 65535.0 / range : 1.0;
 }
 
-static gboolean
-write_all (int fd, const void *data, gsize len)
-{
-  const guint8 *p = data;
-  while (len > 0)
-    {
-      ssize_t n = write (fd, p, len);
-      if (n < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          return FALSE;
-        }
-      p += n;
-      len -= (gsize) n;
-    }
-  return TRUE;
-}
-
 /* Convert row y into buf (row_bytes long). */
 static void
 convert_row (const TsrImage *img, int y, TsrTiffFormat format, double offset, double scale, guint8 *buf)
@@ -359,13 +340,13 @@ tsr_tiff_write (const char *path, const TsrImage *img, TsrTiffFormat format, GEr
       g_byte_array_unref (b);
       return FALSE;
     }
-  gboolean ok = write_all (fd, b->data, b->len);
+  gboolean ok = tsr_output_write_all (fd, b->data, b->len);
   g_byte_array_unref (b);
   guint8 *row = g_malloc ((gsize) row_bytes);
   for (int y = 0; ok && y < img->height; y++)
     {
       convert_row (img, y, format, offset, scale, row);
-      ok = write_all (fd, row, (gsize) row_bytes);
+      ok = tsr_output_write_all (fd, row, (gsize) row_bytes);
     }
   int errsv = errno;
   g_free (row);

@@ -999,23 +999,6 @@ xisf_header_xml (const TsrImage *img, double lo, double hi, guint64 position, gu
   return g_string_free (x, FALSE);
 }
 
-static gboolean
-xisf_write_all (int fd, const void *buf, gsize len)
-{
-  const guint8 *p = buf;
-  while (len > 0)
-    {
-      gssize w = write (fd, p, len);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return FALSE;
-      p += w;
-      len -= (gsize) w;
-    }
-  return TRUE;
-}
-
 gboolean
 tsr_xisf_write (const char *path, const TsrImage *img, GError **error)
 {
@@ -1072,18 +1055,18 @@ tsr_xisf_write (const char *path, const TsrImage *img, GError **error)
   for (int k = 0; k < 4; k++)
     head[8 + k] = (guint8) (xml_len >> (8 * k));
   memset (head + 12, 0, 4);
-  gboolean ok = xisf_write_all (fd, head, sizeof head) && xisf_write_all (fd, xml, xml_len);
+  gboolean ok = tsr_output_write_all (fd, head, sizeof head) && tsr_output_write_all (fd, xml, xml_len);
   if (ok)
     {
       gsize pad = (gsize) (position - 16 - xml_len);
       g_autofree guint8 *zeros = g_malloc0 (MAX (pad, 1));
-      ok = xisf_write_all (fd, zeros, pad);
+      ok = tsr_output_write_all (fd, zeros, pad);
     }
   if (ok)
     {
       /* little-endian float32, planar: channel planes one after another, rows top first */
       if (G_BYTE_ORDER == G_LITTLE_ENDIAN)
-        ok = xisf_write_all (fd, img->data, (gsize) size);
+        ok = tsr_output_write_all (fd, img->data, (gsize) size);
       else
         {
           guint32 *row = g_new (guint32, img->width);
@@ -1093,7 +1076,7 @@ tsr_xisf_write (const char *path, const TsrImage *img, GError **error)
                 memcpy (row, img->data + (gsize) c * npix + (gsize) y * img->width, sizeof (float) * img->width);
                 for (int x = 0; x < img->width; x++)
                   row[x] = GUINT32_TO_LE (row[x]);
-                ok = xisf_write_all (fd, row, sizeof (float) * img->width);
+                ok = tsr_output_write_all (fd, row, sizeof (float) * img->width);
               }
           g_free (row);
         }
