@@ -233,6 +233,85 @@ test_transform_fit (void)
   g_assert_cmpfloat (tsr_transform_corner_rms (&id, &I, 900, 700), <, 1e-9);
 }
 
+/* Small fields (192 × 160 Bayer, 3–9 stars a frame): too few stars for the triangle
+ * matcher, so every frame goes to the phase correlation, whose log-polar step can pick a
+ * wrong rotation and which correlates a mirrored frame above the CC threshold. The frames'
+ * own stars must confirm (and refine) each phase registration: every valid frame kept and
+ * within 0.5 px at the corners, every mirrored one gated as unconfirmed, and a mirrored
+ * frame with the most stars not taken as the reference (seed 14). Before the star check
+ * seeds 3 and 7 kept their mirrored frame, seeds 9 and 11 gated valid ones, and seed 14
+ * registered to its mirrored frame. */
+static void
+test_small_field (void)
+{
+  const guint64 seeds[] = { 3, 7, 9, 11, 14 };
+  for (guint si = 0; si < G_N_ELEMENTS (seeds); si++)
+    {
+      TsrSynthParams p;
+      tsr_synth_params_init (&p);
+      p.n_frames = 6;
+      p.width = 192;
+      p.height = 160;
+      p.cfa = TSR_CFA_RGGB;
+      p.seed = seeds[si];
+      Fixture f = { 0 };
+      f.session = tsr_test_synth_session (&p, NULL, "register-small", &f.dir, &f.truth);
+      TsrRegisterParams rp;
+      tsr_register_params_init (&rp);
+      GError *e = NULL;
+      f.reg = tsr_register_session (f.session, &rp, NULL, NULL, NULL, &e);
+      g_assert_no_error (e);
+      TsrRegistration *r = f.reg;
+      const TsrSynthFrame *ref_truth = &g_array_index (f.truth->frames, TsrSynthFrame, r->reference);
+      g_assert_cmpint (ref_truth->kind, ==, TSR_SYNTH_VALID);
+      TsrTransform Mref, Mref_inv;
+      truth_matrix (ref_truth, &Mref);
+      g_assert_true (tsr_transform_invert (&Mref, &Mref_inv));
+      guint n_phase_checked = 0;
+      for (guint i = 0; i < r->n_frames; i++)
+        {
+          const TsrSynthFrame *sf = &g_array_index (f.truth->frames, TsrSynthFrame, i);
+          const TsrFrameReg *fr = &r->frames[i];
+          g_autofree char *why = tsr_gate_reasons_string (fr->gate);
+          double err = NAN;
+          if (fr->registered)
+            {
+              TsrTransform Mf, want;
+              truth_matrix (sf, &Mf);
+              tsr_transform_compose (&Mf, &Mref_inv, &want);
+              err = tsr_transform_corner_rms (&fr->transform, &want, f.session->width, f.session->height);
+            }
+          g_test_message ("seed %" G_GUINT64_FORMAT " frame %u kind %d method %s stars %u checked %u confirmed %u "
+                          "rms %.3f cc %.3f corner error %.2f px gate '%s'",
+                          seeds[si], i, sf->kind, fr->method, fr->n_stars, fr->stars_checked, fr->stars_confirmed,
+                          fr->rms_px, fr->cc, err, why);
+          if (g_strcmp0 (fr->method, "phase") == 0 && fr->stars_checked >= 3)
+            n_phase_checked++;
+          if (sf->kind == TSR_SYNTH_MIRRORED)
+            {
+              g_assert_cmpuint (fr->gate, !=, 0);
+              if (g_strcmp0 (fr->method, "phase") == 0)
+                g_assert_true (fr->gate & TSR_GATE_UNCONFIRMED);
+              continue;
+            }
+          if (sf->kind != TSR_SYNTH_VALID)
+            {
+              g_assert_cmpuint (fr->gate, !=, 0);
+              continue;
+            }
+          g_assert_cmpuint (fr->gate, ==, 0);
+          if (i != r->reference)
+            g_assert_cmpfloat (err, <=, 0.5);
+        }
+      /* the path under test was taken */
+      g_assert_cmpuint (n_phase_checked, >=, 3);
+      g_autofree char *json = tsr_registration_to_json (r);
+      g_assert_nonnull (strstr (json, "\"unconfirmed\""));
+      g_assert_nonnull (strstr (json, "\"stars_confirmed\""));
+      fixture_free (&f);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -242,5 +321,6 @@ main (int argc, char **argv)
   g_test_add_func ("/register/mono-truth", test_mono);
   g_test_add_func ("/register/bayer-truth", test_bayer);
   g_test_add_func ("/register/blank-frame", test_blank_frame);
+  g_test_add_func ("/register/small-field", test_small_field);
   return g_test_run ();
 }

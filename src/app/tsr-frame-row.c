@@ -268,6 +268,13 @@ tsr_frame_row_explain (const TsrAnalysis *a, const TsrWeights *w, guint f)
           else
             g_string_append_printf (s, "\n  %s", _("gate.trust_stars is off: matched stars do not lift it"));
         }
+      if (g_strcmp0 (fr->method, "phase") == 0 && fr->stars_checked >= 3)
+        {
+          g_string_append_printf (s, "\n• %s ", (gate & TSR_GATE_UNCONFIRMED) ? "✗" : "✓");
+          g_string_append_printf (s, _("%u of %u stars land on the reference's under the phase correlation's "
+                                       "transform (needs half, at least 2)"),
+                                  fr->stars_confirmed, fr->stars_checked);
+        }
       g_string_append_printf (s, "\n• %s ", (gate & TSR_GATE_SHIFT) ? "✗" : "✓");
       g_string_append_printf (s, _("shift %.1f px from the session's median, threshold %.1f px = max(gate.shift_min %.0f, "
                                    "gate.shift_mult %.1f × median shift)"),

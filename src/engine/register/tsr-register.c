@@ -524,6 +524,8 @@ typedef struct
   Small ref_small;     /* for CC */
   Small ref_proxy;     /* full proxy resolution, for the starless path */
   gboolean ref_starless;
+  gboolean ref_bright; /* a bright extended object fills the field: its "stars" are surface
+                          features, no check of the phase path by stars */
   TsrFrameHook frame_hook;
   gpointer hook_data;
   /* star lists of the reference candidates, detected while choosing the reference, so no
@@ -542,7 +544,7 @@ star_list_copy (const TsrStarList *l)
 }
 
 static gboolean
-phase_path (RegJob *job, const TsrImage *img, TsrFrameReg *fr)
+phase_path (RegJob *job, const TsrImage *img, gboolean rotation, TsrFrameReg *fr)
 {
   Small proxy = { 0 };
   make_small (img, 0, &proxy);
@@ -550,7 +552,7 @@ phase_path (RegJob *job, const TsrImage *img, TsrFrameReg *fr)
   TsrTransform Tp;
   double peak = 0;
   gboolean ok = a->width == b->width && a->height == b->height
-                && tsr_phase_register (a->data, b->data, a->width, a->height, TRUE, &Tp, &peak);
+                && tsr_phase_register (a->data, b->data, a->width, a->height, rotation, &Tp, &peak);
   if (ok && isfinite (peak) && peak >= job->p->min_phase_peak)
     {
       /* full: F = P ∘ Tp ∘ P⁻¹ */
@@ -570,6 +572,130 @@ phase_path (RegJob *job, const TsrImage *img, TsrFrameReg *fr)
     }
   small_clear (&proxy);
   return ok;
+}
+
+/* A phase registration checked against the stars the frame does have (too few for the
+ * triangle matcher, or not matched): the reference's brightest stars mapped through T
+ * (reference → frame) should land on the frame's stars. A mirrored frame, or a wrong
+ * rotation the log-polar step picked on a small field, correlates above the CC threshold
+ * now and then; it does not put the stars in place (docs/registration.md). When they do
+ * land, the pairs refine T (a similarity fitted to them, kept when its residual is within
+ * refine_tol and no pair is lost): the phase correlation on the binned proxy is coarser
+ * than the stars' centres. */
+static void
+star_check (const TsrStarList *ref, const TsrStarList *frm, TsrTransform *T, int w, int h, double tol,
+            double refine_tol, guint *checked, guint *confirmed, double *rms)
+{
+  *checked = *confirmed = 0;
+  *rms = NAN;
+  guint nr0 = MIN (ref->stars->len, 50u), nf = MIN (frm->stars->len, 100u);
+  if (nr0 < 3 || nf < 3)
+    return;
+  double *all = g_new (double, 2 * nr0), *allv = g_new (double, nr0);
+  double *rxy = g_new (double, 2 * nr0), *rv = g_new (double, nr0);
+  double *ixy = g_new (double, 2 * nf), *iv = g_new (double, nf);
+  guint *pairs = g_new (guint, 2 * nr0);
+  star_xy (ref, nr0, all, allv);
+  star_xy (frm, nf, ixy, iv);
+  guint nr = 0;
+  for (guint i = 0; i < nr0; i++)
+    {
+      double x, y;
+      tsr_transform_apply (T, all[2 * i], all[2 * i + 1], &x, &y);
+      if (!(x >= 1 && y >= 1 && x <= w - 2 && y <= h - 2))
+        continue;
+      rxy[2 * nr] = all[2 * i];
+      rxy[2 * nr + 1] = all[2 * i + 1];
+      rv[nr++] = allv[i];
+    }
+  guint k = MIN (nr, nf);
+  if (k >= 3)
+    {
+      guint n = match_nn (rxy, nr, ixy, nf, T, tol, pairs);
+      *checked = k;
+      *confirmed = MIN (n, k);
+      if (n >= 3 && *confirmed >= MAX (2u, (k + 1) / 2))
+        {
+          double *src = g_new (double, 2 * n), *dst = g_new (double, 2 * n), *wt = g_new (double, n);
+          for (guint q = 0; q < n; q++)
+            {
+              guint ia = pairs[2 * q], ib = pairs[2 * q + 1];
+              src[2 * q] = rxy[2 * ia];
+              src[2 * q + 1] = rxy[2 * ia + 1];
+              dst[2 * q] = ixy[2 * ib];
+              dst[2 * q + 1] = ixy[2 * ib + 1];
+              wt[q] = 1.0 / (rv[ia] + iv[ib]);
+            }
+          TsrTransform F;
+          if (tsr_transform_fit (TSR_MODEL_SIMILARITY, src, dst, wt, n, &F))
+            {
+              double ss = 0;
+              for (guint q = 0; q < n; q++)
+                {
+                  double x, y;
+                  tsr_transform_apply (&F, src[2 * q], src[2 * q + 1], &x, &y);
+                  ss += (x - dst[2 * q]) * (x - dst[2 * q]) + (y - dst[2 * q + 1]) * (y - dst[2 * q + 1]);
+                }
+              double r = sqrt (ss / n);
+              if (r <= refine_tol && match_nn (rxy, nr, ixy, nf, &F, tol, pairs) >= n)
+                {
+                  *T = F;
+                  *rms = r;
+                }
+            }
+          g_free (src);
+          g_free (dst);
+          g_free (wt);
+        }
+    }
+  g_free (all);
+  g_free (allv);
+  g_free (rxy);
+  g_free (rv);
+  g_free (ixy);
+  g_free (iv);
+  g_free (pairs);
+}
+
+/* Half of the checkable stars, and at least two, must land. */
+static gboolean
+stars_unconfirmed (const TsrFrameReg *fr)
+{
+  return fr->registered && g_strcmp0 (fr->method, "phase") == 0 && fr->stars_checked >= 3
+         && fr->stars_confirmed < MAX (2u, (fr->stars_checked + 1) / 2);
+}
+
+/* The phase path: rotation and translation first; when the frame's stars do not confirm
+ * that, the translation alone (a session's frames rarely rotate by more than a degree or
+ * two, and the log-polar step is what goes wrong on a small field), kept if more stars
+ * land. */
+static void
+phase_register_frame (RegJob *job, const TsrImage *img, TsrFrameReg *fr)
+{
+  if (!phase_path (job, img, TRUE, fr))
+    return;
+  if (job->ref_bright || !fr->stars)
+    return;
+  double tol = 2.0 * job->p->match_tolerance_px, rtol = job->p->match_tolerance_px;
+  star_check (job->ref_stars, fr->stars, &fr->transform, img->width, img->height, tol, rtol,
+              &fr->stars_checked, &fr->stars_confirmed, &fr->rms_px);
+  /* unconfirmed, or confirmed by too few pairs to refine it (a scale or rotation error
+   * shows at the corners, not at two stars near the centre) */
+  if (stars_unconfirmed (fr) || (fr->stars_checked >= 3 && !isfinite (fr->rms_px)))
+    {
+      TsrFrameReg alt = *fr;
+      if (phase_path (job, img, FALSE, &alt))
+        {
+          star_check (job->ref_stars, fr->stars, &alt.transform, img->width, img->height, tol, rtol,
+                      &alt.stars_checked, &alt.stars_confirmed, &alt.rms_px);
+          guint more = alt.stars_confirmed * fr->stars_checked, less = fr->stars_confirmed * alt.stars_checked;
+          if (alt.stars_checked >= 3
+              && (more > less || (more == less && isfinite (alt.rms_px) && !isfinite (fr->rms_px))))
+            *fr = alt;
+        }
+    }
+  /* the stars that landed, in the table's "matched" column */
+  fr->n_matched = fr->stars_confirmed;
 }
 
 static gboolean
@@ -596,6 +722,7 @@ register_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer 
   fr->noise = tsr_plane_noise (img->data, img->mask, img->width, img->height, plane_step);
   fr->cc = NAN;
   fr->rms_px = NAN;
+  fr->stars_checked = fr->stars_confirmed = 0;
   fr->method = "none";
   tsr_transform_identity (&fr->transform);
 
@@ -625,7 +752,7 @@ register_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer 
         }
     }
   if (!fr->registered && job->p->starless_fallback)
-    phase_path (job, img, fr);
+    phase_register_frame (job, img, fr);
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
   if (fr->registered)
@@ -750,13 +877,13 @@ choose_reference (TsrSession *s, const TsrRegisterParams *p, guint *reference, g
           }
       *reference = g_array_index (cand, guint, order[0]);
       /* A mirrored frame must not become the reference: the chosen one has to agree
-       * (det > 0) with most other candidates it matches. */
+       * (det > 0) with most other candidates it matches. The candidates with fewer stars
+       * than the best are tried too: when the one frame with the most stars is the mirrored
+       * one, a frame with fewer stars is the better reference. */
       if (!*starless)
         for (guint o = 0; o < cand->len; o++)
           {
             guint c = order[o];
-            if (score[c] >= 1e9)
-              break;
             guint agree = 0, disagree = 0;
             for (guint j = 0; j < cand->len; j++)
               {
@@ -896,23 +1023,27 @@ tsr_registration_gate (TsrRegistration *r, const TsrRegisterParams *p)
         fr->gate |= TSR_GATE_CC;
       if (fr->shift_px > r->shift_threshold && !confirmed)
         fr->gate |= TSR_GATE_SHIFT;
+      if (stars_unconfirmed (fr))
+        fr->gate |= TSR_GATE_UNCONFIRMED;
     }
   g_free (v);
   g_free (tx);
   g_free (ty);
 }
 
+const char *const tsr_gate_reason_names[TSR_GATE_N_REASONS] = { "reflection", "scale", "cc", "shift",
+                                                                  "failed", "unconfirmed" };
+
 char *
 tsr_gate_reasons_string (guint gate)
 {
-  static const char *const names[] = { "reflection", "scale", "cc", "shift", "failed" };
   GString *s = g_string_new (NULL);
-  for (guint b = 0; b < G_N_ELEMENTS (names); b++)
+  for (guint b = 0; b < TSR_GATE_N_REASONS; b++)
     if (gate & (1u << b))
       {
         if (s->len)
           g_string_append_c (s, ',');
-        g_string_append (s, names[b]);
+        g_string_append (s, tsr_gate_reason_names[b]);
       }
   return g_string_free (s, FALSE);
 }
@@ -958,7 +1089,7 @@ load_reference (RegJob *job, TsrReferenceHook reference_hook, GError **error)
             bright += fabs (pr->data[k]) > thr; /* the proxy is median-subtracted */
           }
       if (valid && bright > valid / 5)
-        job->ref_starless = TRUE;
+        job->ref_starless = job->ref_bright = TRUE;
     }
   return TRUE;
 }
@@ -1030,7 +1161,7 @@ tsr_register_session_with_hooks (TsrSession *s, const TsrRegisterParams *p,
       return NULL;
     }
 
-  RegJob job = { r, &r->params, NULL, { 0 }, { 0 }, FALSE, frame_hook, hook_data, cached };
+  RegJob job = { .reg = r, .p = &r->params, .frame_hook = frame_hook, .hook_data = hook_data, .cached = cached };
   gboolean ok = load_reference (&job, reference_hook, error);
   if (ok)
     {
@@ -1155,10 +1286,9 @@ tsr_registration_to_json (const TsrRegistration *r)
       tsr_json_bool (w, fr->gate != 0);
       tsr_json_key (w, "gate_reasons");
       tsr_json_begin_array (w);
-      static const char *const names[] = { "reflection", "scale", "cc", "shift", "failed" };
-      for (guint b = 0; b < G_N_ELEMENTS (names); b++)
+      for (guint b = 0; b < TSR_GATE_N_REASONS; b++)
         if (fr->gate & (1u << b))
-          tsr_json_string (w, names[b]);
+          tsr_json_string (w, tsr_gate_reason_names[b]);
       tsr_json_end_array (w);
       tsr_json_key (w, "method");
       tsr_json_string (w, fr->method);
@@ -1166,6 +1296,10 @@ tsr_registration_to_json (const TsrRegistration *r)
         {
           tsr_json_key (w, "phase_peak");
           tsr_json_double (w, fr->phase_peak);
+          tsr_json_key (w, "stars_checked");
+          tsr_json_int (w, fr->stars_checked);
+          tsr_json_key (w, "stars_confirmed");
+          tsr_json_int (w, fr->stars_confirmed);
         }
       tsr_json_end_object (w);
     }

@@ -20,8 +20,14 @@ typedef enum
   TSR_GATE_SCALE      = 1 << 1,   /* scale outside [reject_scale_min, reject_scale_max] */
   TSR_GATE_CC         = 1 << 2,   /* CC below max(cc_min_abs, median − k·MAD) */
   TSR_GATE_SHIFT      = 1 << 3,   /* shift outlier */
-  TSR_GATE_FAILED     = 1 << 4    /* matching failed on every path */
+  TSR_GATE_FAILED     = 1 << 4,   /* matching failed on every path */
+  TSR_GATE_UNCONFIRMED = 1 << 5   /* phase path: the frame's own stars do not land on the
+                                     reference's under the transform (see stars_checked) */
 } TsrGateReason;
+
+/* Number of TsrGateReason bits, and their names in bit order ("reflection", …). */
+#define TSR_GATE_N_REASONS 6
+extern const char *const tsr_gate_reason_names[TSR_GATE_N_REASONS];
 
 typedef struct
 {
@@ -59,11 +65,19 @@ typedef struct
   gboolean registered;            /* a transform was found */
   const char *method;             /* "reference", "stars", "phase" or "none" */
   TsrTransform transform;         /* reference pixel → this frame's pixel */
-  double rms_px;                  /* RMS of star inliers (NAN on the phase path) */
+  double rms_px;                  /* RMS of star inliers (on the phase path: of the stars that
+                                     refined it, NAN when they did not) */
   guint n_stars;
   guint n_matched;
   double cc;                      /* registration correlation (NAN when not registered) */
   double phase_peak;              /* phase path only */
+  /* Phase path only: the reference's stars that the transform puts inside this frame and
+   * that this frame's star list could show (stars_checked: min of the two counts, 0 when
+   * either side has fewer than 3 stars or the session is registered as a bright extended
+   * object), and how many of them land within 2 × match_tolerance_px of one of this frame's
+   * stars (stars_confirmed, also in n_matched). Gated as TSR_GATE_UNCONFIRMED when fewer
+   * than half (or fewer than 2) do; when enough do they refine the transform. */
+  guint stars_checked, stars_confirmed;
   double fwhm, roundness;         /* medians over the frame's stars (NAN when none) */
   double background, noise;       /* ADU */
   double shift_px;                /* |translation at the frame centre − session median| */
