@@ -12,6 +12,7 @@
 int
 main (int argc, char **argv)
 {
+  tsr_prefer_huge_pages (argv);
 #ifdef __GLIBC__
   /* one malloc arena for the engine's workers, as in tessera-cli: freed frame buffers are
    * reused by the next frame of any worker, so run.memory_mb stays a bound */

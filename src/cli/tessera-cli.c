@@ -60,6 +60,7 @@ usage (FILE *to)
 int
 main (int argc, char **argv)
 {
+  tsr_prefer_huge_pages (argv);
 #ifdef __GLIBC__
   /* Frame-sized buffers (tens of MB) are allocated and freed per frame by every worker:
    * serve them from the heap and keep freed memory for the next frame instead of

@@ -415,7 +415,45 @@ tsr_session_read_rows (const TsrSession *s, guint index, int y0, int y1, GError 
 
 #ifdef G_OS_UNIX
 #include <sys/resource.h>
+#include <unistd.h>
 #endif
+#ifdef __GLIBC__
+#include <gnu/libc-version.h>
+#endif
+
+void
+tsr_prefer_huge_pages (char **argv)
+{
+#if defined(__linux__) && defined(__GLIBC__)
+  const char *flag = g_getenv ("TESSERA_HUGEPAGES");
+  if (!argv || !argv[0] || (flag && !strcmp (flag, "0")))
+    return;
+  const char *tun = g_getenv ("GLIBC_TUNABLES");
+  if (tun && strstr (tun, "glibc.malloc.hugetlb"))
+    return;
+  const char *pre = g_getenv ("LD_PRELOAD");
+  if (pre && strstr (pre, "vgpreload"))
+    return;
+  int major = 0, minor = 0;
+  if (sscanf (gnu_get_libc_version (), "%d.%d", &major, &minor) != 2 || major < 2 || (major == 2 && minor < 35))
+    return;
+  g_autofree char *thp = NULL;
+  if (!g_file_get_contents ("/sys/kernel/mm/transparent_hugepage/enabled", &thp, NULL, NULL)
+      || strstr (thp, "[never]"))
+    return;
+  g_autofree char *val = tun && *tun ? g_strconcat (tun, ":glibc.malloc.hugetlb=1", NULL)
+                                     : g_strdup ("glibc.malloc.hugetlb=1");
+  g_autofree char *old = g_strdup (tun);
+  if (!g_setenv ("GLIBC_TUNABLES", val, TRUE))
+    return;
+  execv ("/proc/self/exe", argv);
+  /* still here: carry on with 4 KiB pages, the environment as it was */
+  if (old)
+    g_setenv ("GLIBC_TUNABLES", old, TRUE);
+  else
+    g_unsetenv ("GLIBC_TUNABLES");
+#endif
+}
 
 void
 tsr_raise_open_file_limit (void)
