@@ -332,6 +332,7 @@ mem_plan (const Job *j, int T, MemPlan *m)
 /* Per worker thread: the per-frame buffers. */
 typedef struct
 {
+  TsrHugeBlock block;       /* the arrays below up to acc */
   TsrConvWork *work;
   float *K;                 /* the frame's kernel spectrum when the cache is off */
   float *cv;                /* h∗x on the tile's valid region */
@@ -370,6 +371,7 @@ typedef struct
  * does not depend on which worker took which chunk. */
 typedef struct
 {
+  TsrHugeBlock block;       /* xext … den */
   float *xext, *numr, *denr, *X;
   float **num, **den;       /* per chunk */
   double *delta_sum;        /* per chunk: Σ δ and their count */
@@ -381,26 +383,41 @@ typedef struct
   gint next_chunk;
 } Shared;
 
+/* the memory of a huge block or the allocator's failure (as g_new) */
+static void
+huge_block_init (TsrHugeBlock *b, gsize n)
+{
+  if (!tsr_huge_block_init (b, n))
+    g_error ("tessera: failed to allocate %" G_GSIZE_FORMAT " bytes", tsr_huge_block_bytes (n));
+}
+
 static Worker *
 worker_new (const Job *j)
 {
   Worker *w = g_new0 (Worker, 1);
-  w->work = tsr_conv_work_new (j->plan);
   gsize nl = (gsize) j->max_lw * j->max_lh;
-  w->K = j->kcache ? NULL : tsr_conv_spectrum_new (j->plan);
   gsize no = MAX (j->max_obs, (gsize) 1);
-  w->cv = g_new (float, nl);
+  gsize sb = sizeof (float) * 2 * tsr_conv_plan_spectrum_len (j->plan), rb = sizeof (float) * j->grid_n;
+  /* the per-frame arrays in one huge-page block (tsr_huge_block_init) */
+  huge_block_init (&w->block, tsr_huge_part_bytes (rb) + tsr_huge_part_bytes (sb) * (j->kcache ? 1 : 2)
+                                  + tsr_huge_part_bytes (nl * sizeof (float)) + tsr_huge_part_bytes (2 * rb)
+                                  + 3 * tsr_huge_part_bytes (no * sizeof (float)) + tsr_huge_part_bytes (no));
+  float *real = tsr_huge_block_take (&w->block, rb);
+  float *spec = tsr_huge_block_take (&w->block, sb);
+  w->work = tsr_conv_work_new_with (j->plan, real, spec);
+  w->K = j->kcache ? NULL : tsr_huge_block_take (&w->block, sb);
+  w->cv = tsr_huge_block_take (&w->block, nl * sizeof (float));
   /* the two scatters are one complex FFT grid, s1 in the real and s2 in the imaginary parts: the
    * back-projection scatters straight into it at offset (rf, rf), and one complex FFT in place
    * gives both spectra (it also serves as a plain nl buffer, 2 nreal ≥ nl) */
-  w->sz = tsr_conv_cgrid_new (j->plan);
+  w->sz = tsr_huge_block_take (&w->block, 2 * rb);
   w->s1 = w->sz;
   w->sdirty = TRUE;
-  w->y = g_new (float, no);
-  w->tap = g_new (guint32, no);
+  w->y = tsr_huge_block_take (&w->block, no * sizeof (float));
+  w->tap = tsr_huge_block_take (&w->block, no * sizeof (guint32));
+  w->m = tsr_huge_block_take (&w->block, no);
+  w->acc = tsr_huge_block_take (&w->block, no * sizeof (float));
   w->z = g_new (float, MAD_SAMPLES + 1);
-  w->m = g_new (guint8, no);
-  w->acc = g_new (float, no);
   w->rd1 = g_new (float, 3 * (gsize) j->W);
   w->rmo = w->rd1 + j->W;
   w->riv = w->rmo + j->W;
@@ -416,14 +433,8 @@ static void
 worker_free (Worker *w)
 {
   tsr_conv_work_free (w->work);
-  tsr_conv_spectrum_free (w->K);
-  g_free (w->cv);
-  tsr_conv_grid_free (w->sz);
-  g_free (w->y);
-  g_free (w->tap);
+  tsr_huge_block_clear (&w->block);
   g_free (w->z);
-  g_free (w->m);
-  g_free (w->acc);
   g_free (w->rd1);
   g_free (w->rbi);
   g_free (w->rowv);
@@ -438,16 +449,21 @@ shared_new (const Job *j)
 {
   Shared *sh = g_new0 (Shared, 1);
   gsize nl = (gsize) j->max_lw * j->max_lh;
-  sh->xext = g_new (float, nl);
-  sh->numr = g_new (float, nl);
-  sh->denr = g_new (float, nl);
-  sh->X = tsr_conv_spectrum_new (j->plan);
+  gsize sb = sizeof (float) * 2 * tsr_conv_plan_spectrum_len (j->plan);
+  huge_block_init (&sh->block, 3 * tsr_huge_part_bytes (nl * sizeof (float))
+                                   + (gsize) (2 * j->n_chunks + 1) * tsr_huge_part_bytes (sb));
+  sh->xext = tsr_huge_block_take (&sh->block, nl * sizeof (float));
+  sh->numr = tsr_huge_block_take (&sh->block, nl * sizeof (float));
+  sh->denr = tsr_huge_block_take (&sh->block, nl * sizeof (float));
+  sh->X = tsr_huge_block_take (&sh->block, sb);
+  memset (sh->X, 0, sb);
   sh->num = g_new0 (float *, j->n_chunks);
   sh->den = g_new0 (float *, j->n_chunks);
   for (int g = 0; g < j->n_chunks; g++)
     {
-      sh->num[g] = tsr_conv_spectrum_new (j->plan);
-      sh->den[g] = tsr_conv_spectrum_new (j->plan);
+      /* a chunk's two spectra side by side (chunk_thread clears them) */
+      sh->num[g] = tsr_huge_block_take (&sh->block, sb);
+      sh->den[g] = tsr_huge_block_take (&sh->block, sb);
     }
   sh->delta_sum = g_new0 (double, j->n_chunks);
   sh->delta_n = g_new0 (guint, j->n_chunks);
@@ -458,15 +474,8 @@ shared_new (const Job *j)
 static void
 shared_free (const Job *j, Shared *sh)
 {
-  g_free (sh->xext);
-  g_free (sh->numr);
-  g_free (sh->denr);
-  tsr_conv_spectrum_free (sh->X);
-  for (int g = 0; g < j->n_chunks; g++)
-    {
-      tsr_conv_spectrum_free (sh->num[g]);
-      tsr_conv_spectrum_free (sh->den[g]);
-    }
+  (void) j;
+  tsr_huge_block_clear (&sh->block);
   g_free (sh->num);
   g_free (sh->den);
   g_free (sh->delta_sum);
@@ -963,9 +972,9 @@ static void
 resident_load (const Job *j, DFrame *f)
 {
   gsize n = (gsize) j->W * j->H;
-  float *ry = g_try_new (float, (gsize) j->Cn * n);
-  guint8 *rm = g_try_new (guint8, n);
-  guint32 *rt = g_try_new (guint32, n);
+  float *ry = f->rblk_y;
+  guint8 *rm = f->rblk_m;
+  guint32 *rt = f->rblk_t;
   if (ry && rm && rt && tsr_deconv_read_at (f->fd, ry, sizeof (float) * j->Cn * n, stage_off (j, 2, 0))
       && tsr_deconv_read_at (f->fd, rm, n, stage_off (j, 3, 0))
       && tsr_deconv_read_at (f->fd, rt, sizeof (guint32) * n, stage_off (j, 4, 0)))
@@ -973,11 +982,7 @@ resident_load (const Job *j, DFrame *f)
       f->ry = ry;
       f->rm = rm;
       f->rtap = rt;
-      return;
     }
-  g_free (ry);
-  g_free (rm);
-  g_free (rt);
 }
 
 /* One frame u of the current item: its back-projections added to NUM and DEN. Returns 1 when
@@ -2150,21 +2155,15 @@ job_clear (Job *j)
           tsr_psf_free (f->cpsf[c]);
         }
       tsr_psf_free (f->lpsf);
-      g_free (f->ry);
-      g_free (f->rm);
-      g_free (f->rtap);
     }
   g_free (j->frames);
   if (j->stage_dir)
     g_rmdir (j->stage_dir);
   g_free (j->stage_dir);
   g_free (j->used);
-  if (j->kcache)
-    {
-      for (guint i = 0; i < j->nu * j->C; i++)
-        tsr_conv_spectrum_free (j->kcache[i]);
-      g_free (j->kcache);
-    }
+  g_free (j->kcache);
+  tsr_huge_block_clear (&j->kblock);
+  tsr_huge_block_clear (&j->rblock);
   tsr_conv_spectrum_free (j->gspec);
   tsr_conv_spectrum_free (j->g2spec);
   if (j->plan)
@@ -2705,8 +2704,18 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
      * besides the plan: each visit then reads them in place instead of from disk (the reads cost
      * ~5 % of a frame's CPU in system time: 1.8 MB copied per 0.2 Mpx frame per iteration) */
     gsize resident = (gsize) j->nu * j->W * j->H * (j->Cn * sizeof (float) + 1 + sizeof (guint32));
-    if (!j->row_reads && !(opt && opt->no_resident) && res->memory_estimate + resident <= budget)
+    if (!j->row_reads && !(opt && opt->no_resident) && res->memory_estimate + resident <= budget
+        && tsr_huge_block_init (&j->rblock, resident + 3 * j->nu * (gsize) 64))
       {
+        /* one huge-page block for every frame's planes, each filled at the frame's first visit */
+        for (guint u = 0; u < j->nu; u++)
+          {
+            DFrame *f = &j->frames[j->used[u]];
+            gsize n = (gsize) j->W * j->H;
+            f->rblk_y = tsr_huge_block_take (&j->rblock, sizeof (float) * j->Cn * n);
+            f->rblk_m = tsr_huge_block_take (&j->rblock, n);
+            f->rblk_t = tsr_huge_block_take (&j->rblock, sizeof (guint32) * n);
+          }
         j->resident = TRUE;
         res->resident = TRUE;
         res->memory_estimate += resident;
@@ -2737,10 +2746,12 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     {
       TsrConvWork *w = tsr_conv_work_new (j->plan);
       j->kcache = g_new0 (float *, (gsize) j->nu * j->C);
+      gsize sb = sizeof (float) * 2 * tsr_conv_plan_spectrum_len (j->plan);
+      huge_block_init (&j->kblock, (gsize) j->nu * j->C * tsr_huge_part_bytes (sb));
       for (guint u = 0; u < j->nu; u++)
         for (int c = 0; c < j->C; c++)
           {
-            float *k = tsr_conv_spectrum_new (j->plan);
+            float *k = tsr_huge_block_take (&j->kblock, sb);
             tsr_conv_kernel_spectrum (w, j->frames[j->used[u]].psf[c], k);
             j->kcache[(gsize) u * j->C + c] = k;
           }
