@@ -810,11 +810,12 @@ row_kernels_pick (void)
  * is in [cx0, cx1) (m = h∗x = mo/s − P, y − b = d1 − sP): four partial sums (pixels x mod 4),
  * added at the row's end and then to the running sums. One running double sum per pixel was a
  * chain of dependent additions (4 cycles a pixel, a third of the rows' time in the iterations
- * that refit the scales); the order changes the sums' last bits only. */
+ * that refit the scales); the order changes the sums' last bits only. Then d1 and mo are
+ * replaced by the weighted values w·d1, w·mo (every pixel of the row: the scatter's input). */
 static TSR_ROW_CLONES void
-scale_sums_row (const guint8 *restrict mrow, const float *restrict wt, const float *restrict d1,
-                const float *restrict mo, int ow, int r, int qx0, int pad, int cx0, int cx1, double inv_s, float pedf,
-                double sped, double *s0_, double *s1_)
+scale_sums_row (const guint8 *restrict mrow, const float *restrict wt, float *restrict d1, float *restrict mo, int ow,
+                int r, int qx0, int pad, int cx0, int cx1, double inv_s, float pedf, double sped, double *s0_,
+                double *s1_)
 {
   /* lane l of the vectors is the partial sum of pixels x ≡ l (mod 4), in the same operations
    * and order as a scalar loop per lane (written out as 4 doubles: GCC left the scalar form
@@ -834,6 +835,10 @@ scale_sums_row (const guint8 *restrict mrow, const float *restrict wt, const flo
       /* a select: invalid pixels' values may be NaN */
       v0 += (V4d) ((V4l) (w * dat * mdl) & inl);
       v1 += (V4d) ((V4l) (w * mdl * mdl) & inl);
+      /* then the weighted data and model in place (the scatter's values) */
+      V4 wf = v4_load (wt + x);
+      v4_store (d1 + x, v4_load (d1 + x) * wf);
+      v4_store (mo + x, v4_load (mo + x) * wf);
     }
   double a0[4] = { v0[0], v0[1], v0[2], v0[3] }, a1[4] = { v1[0], v1[1], v1[2], v1[3] };
   for (; x < ow; x++)
@@ -845,6 +850,8 @@ scale_sums_row (const guint8 *restrict mrow, const float *restrict wt, const flo
           a0[0] += w * dat * mdl;
           a1[0] += w * mdl * mdl;
         }
+      d1[x] *= wt[x];
+      mo[x] *= wt[x];
     }
   *s0_ += (a0[0] + a0[1]) + (a0[2] + a0[3]);
   *s1_ += (a1[0] + a1[1]) + (a1[2] + a1[3]);
@@ -856,6 +863,7 @@ typedef struct
   double brow, p1;               /* the background plane along the row: brow + p1 · column */
   float sf, spedf, rms2, ig;     /* scale, scale × pedestal, read noise², 1/gain */
   gboolean huber;
+  gboolean weighted;             /* write d1·iv and mo·iv (the scatter's values) instead of d1, mo */
   float dl, dl2;                 /* Huber δ, δ² */
 } RowModel;
 
@@ -871,6 +879,7 @@ row_model (const RowModel *m, const float *restrict yrow, const guint32 *restric
   const int ow = m->ow, r = m->r, qx0 = m->qx0, oxi = m->oxi, iyr = m->iyr, rf = m->rf, gw = m->gw;
   const double brow = m->brow, p1 = m->p1;
   const float sf = m->sf, spedf = m->spedf, rms2 = m->rms2, ig = m->ig, dl = m->dl, dl2 = m->dl2;
+  const gboolean weighted = m->weighted;
   for (int x = 0; x < ow; x++)
     {
       guint32 tp = trow[x];
@@ -894,8 +903,17 @@ row_model (const RowModel *m, const float *restrict yrow, const guint32 *restric
           V4 iv = 1.0f / (rms2 + lin * ig), rr = v4_load (d1r + x) - mo, zs = rr * rr * iv;
           V4 cl = iv * (dl / v4_sqrt (zs));
           V4i c = zs > dl2;
-          v4_store (mor + x, mo);
-          v4_store (ivr + x, (V4) (((V4i) cl & c) | ((V4i) iv & ~c)));
+          V4 wt = (V4) (((V4i) cl & c) | ((V4i) iv & ~c));
+          if (weighted)
+            {
+              v4_store (d1r + x, v4_load (d1r + x) * wt);
+              v4_store (mor + x, mo * wt);
+            }
+          else
+            {
+              v4_store (mor + x, mo);
+              v4_store (ivr + x, wt);
+            }
         }
       for (; x < ow; x++)
         {
@@ -903,8 +921,17 @@ row_model (const RowModel *m, const float *restrict yrow, const guint32 *restric
           float lin = mo - spedf;
           lin = lin > 0.0f ? lin : 0.0f;
           float iv = 1.0f / (rms2 + lin * ig), rr = d1r[x] - mo, zs = rr * rr * iv;
-          mor[x] = mo;
-          ivr[x] = zs > dl2 ? iv * (dl / sqrtf (zs)) : iv;
+          float wt = zs > dl2 ? iv * (dl / sqrtf (zs)) : iv;
+          if (weighted)
+            {
+              d1r[x] *= wt;
+              mor[x] = mo * wt;
+            }
+          else
+            {
+              mor[x] = mo;
+              ivr[x] = wt;
+            }
         }
     }
   else
@@ -913,8 +940,17 @@ row_model (const RowModel *m, const float *restrict yrow, const guint32 *restric
         float mo = sf * accr[x];
         float lin = mo - spedf;
         lin = lin > 0.0f ? lin : 0.0f;
-        mor[x] = mo;
-        ivr[x] = 1.0f / (rms2 + lin * ig);
+        float wt = 1.0f / (rms2 + lin * ig);
+        if (weighted)
+          {
+            d1r[x] *= wt;
+            mor[x] = mo * wt;
+          }
+        else
+          {
+            mor[x] = mo;
+            ivr[x] = wt;
+          }
       }
 }
 
@@ -1180,20 +1216,17 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
       const guint32 *restrict trow = tap + (gsize) y * ls + xo;
       const float *restrict accr = facc + (gsize) y * ls + xo;
       const int qx0 = t->qx0, iyr = r * (t->qy0 + y) + oyi - 3;
+      /* rows outside the scale fit: the weighted data and model straight from the row's model
+       * (the same products as the multiplication after the fit's sums) */
       RowModel rm = { .ow = ow, .r = r, .qx0 = qx0, .oxi = oxi, .iyr = iyr, .rf = rf, .gw = gw, .brow = brow,
-                      .p1 = p1, .sf = sf, .spedf = spedf, .rms2 = rms2, .ig = ig, .huber = huber, .dl = dl,
-                      .dl2 = dl2 };
+                      .p1 = p1, .sf = sf, .spedf = spedf, .rms2 = rms2, .ig = ig, .huber = huber,
+                      .weighted = !row_core, .dl = dl, .dl2 = dl2 };
       row_model (&rm, yrow, trow, accr, bir, ktr, d1r, mor, ivr);
       /* the frame's scale fitted to the model: its pixels (background off) against m = h∗x,
-       * each pixel counted by the one item whose core holds it */
+       * each pixel counted by the one item whose core holds it; then the weighted data and
+       * model replace d1, mo */
       if (row_core)
         scale_sums_row (mrow, ivr, d1r, mor, ow, r, qx0, j->pad, t->cx0, t->cx1, inv_s, pedf, sped, &ss0, &ss1);
-      /* the weighted data and model replace d1, mo */
-      for (int x = 0; x < ow; x++)
-        {
-          d1r[x] *= ivr[x];
-          mor[x] *= ivr[x];
-        }
       /* 4. the transpose of the cubic sampling: each pixel adds 4 × 4 weights to both grids */
       scatter_row (&g, mrow, bir, ktr, d1r, mor, ow);
     }
