@@ -21,6 +21,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <fftw3.h>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -277,6 +280,8 @@ typedef struct
   gsize max_obs;
 } MemPlan;
 
+#define HUGE_SLACK ((gsize) 2 * MIB)
+
 static void
 mem_plan (const Job *j, int T, MemPlan *m)
 {
@@ -304,14 +309,18 @@ mem_plan (const Job *j, int T, MemPlan *m)
              + (gsize) j->nu * 4096 + 8 * MIB                                 /* frames, PSFs, plans */
              + (gsize) (2 * j->n_chunks + 1) * spec                           /* X, the chunks' NUM, DEN */
              + (gsize) 3 * m->max_lw * m->max_lh * sizeof (float);            /* x_ext, num, den */
-  m->kcache = (gsize) j->nu * j->C * spec;
+  /* the huge-page blocks (tsr_huge_block_init) are whole 2 MiB pages: up to 2 MiB more each
+   * (the shared arrays', the kernel cache's, each worker's; the resident frames' below) */
+  m->fixed += HUGE_SLACK;
+  m->kcache = (gsize) j->nu * j->C * spec + HUGE_SLACK;
   m->per_worker = (gsize) (nreal * 4) + spec                                   /* FFT work */
                   + spec                                                       /* K */
                   + (gsize) m->max_lw * m->max_lh * sizeof (float)             /* h∗x */
                   + (gsize) (2 * nreal * sizeof (float))                       /* 2 scatters (one complex FFT grid) */
                   + m->max_obs * (3 * sizeof (float) + 1)                      /* y, taps, mask, h∗u sampled */
                   + (MAD_SAMPLES + 1) * sizeof (float)                         /* the MAD's samples */
-                  + (gsize) j->W * 5 * sizeof (float);                         /* one row's model */
+                  + (gsize) j->W * 5 * sizeof (float)                          /* one row's model */
+                  + HUGE_SLACK;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -332,7 +341,7 @@ mem_plan (const Job *j, int T, MemPlan *m)
 /* Per worker thread: the per-frame buffers. */
 typedef struct
 {
-  TsrHugeBlock block;       /* the arrays below up to acc */
+  TsrHugeBlock block;       /* work's arrays, K, sz, acc */
   TsrConvWork *work;
   float *K;                 /* the frame's kernel spectrum when the cache is off */
   float *cv;                /* h∗x on the tile's valid region */
@@ -398,25 +407,26 @@ worker_new (const Job *j)
   gsize nl = (gsize) j->max_lw * j->max_lh;
   gsize no = MAX (j->max_obs, (gsize) 1);
   gsize sb = sizeof (float) * 2 * tsr_conv_plan_spectrum_len (j->plan), rb = sizeof (float) * j->grid_n;
-  /* the per-frame arrays in one huge-page block (tsr_huge_block_init) */
+  /* the arrays every frame visit sweeps in one huge-page block (tsr_huge_block_init); the
+   * staged-pixel buffers (unused while the frames are resident) and h∗x of the prior (once per
+   * item, first worker only) stay ordinary memory, untouched when unused */
   huge_block_init (&w->block, tsr_huge_part_bytes (rb) + tsr_huge_part_bytes (sb) * (j->kcache ? 1 : 2)
-                                  + tsr_huge_part_bytes (nl * sizeof (float)) + tsr_huge_part_bytes (2 * rb)
-                                  + 3 * tsr_huge_part_bytes (no * sizeof (float)) + tsr_huge_part_bytes (no));
+                                  + tsr_huge_part_bytes (2 * rb) + tsr_huge_part_bytes (no * sizeof (float)));
   float *real = tsr_huge_block_take (&w->block, rb);
   float *spec = tsr_huge_block_take (&w->block, sb);
   w->work = tsr_conv_work_new_with (j->plan, real, spec);
   w->K = j->kcache ? NULL : tsr_huge_block_take (&w->block, sb);
-  w->cv = tsr_huge_block_take (&w->block, nl * sizeof (float));
   /* the two scatters are one complex FFT grid, s1 in the real and s2 in the imaginary parts: the
    * back-projection scatters straight into it at offset (rf, rf), and one complex FFT in place
    * gives both spectra (it also serves as a plain nl buffer, 2 nreal ≥ nl) */
   w->sz = tsr_huge_block_take (&w->block, 2 * rb);
   w->s1 = w->sz;
   w->sdirty = TRUE;
-  w->y = tsr_huge_block_take (&w->block, no * sizeof (float));
-  w->tap = tsr_huge_block_take (&w->block, no * sizeof (guint32));
-  w->m = tsr_huge_block_take (&w->block, no);
   w->acc = tsr_huge_block_take (&w->block, no * sizeof (float));
+  w->cv = g_new (float, nl);
+  w->y = g_new (float, no);
+  w->tap = g_new (guint32, no);
+  w->m = g_new (guint8, no);
   w->z = g_new (float, MAD_SAMPLES + 1);
   w->rd1 = g_new (float, 3 * (gsize) j->W);
   w->rmo = w->rd1 + j->W;
@@ -434,6 +444,10 @@ worker_free (Worker *w)
 {
   tsr_conv_work_free (w->work);
   tsr_huge_block_clear (&w->block);
+  g_free (w->cv);
+  g_free (w->y);
+  g_free (w->tap);
+  g_free (w->m);
   g_free (w->z);
   g_free (w->rd1);
   g_free (w->rbi);
@@ -2736,7 +2750,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     /* the staged frames' native samples held in memory when the budget has room for them
      * besides the plan: each visit then reads them in place instead of from disk (the reads cost
      * ~5 % of a frame's CPU in system time: 1.8 MB copied per 0.2 Mpx frame per iteration) */
-    gsize resident = (gsize) j->nu * j->W * j->H * (j->Cn * sizeof (float) + 1 + sizeof (guint32));
+    gsize resident = (gsize) j->nu * j->W * j->H * (j->Cn * sizeof (float) + 1 + sizeof (guint32)) + HUGE_SLACK;
     if (!j->row_reads && !(opt && opt->no_resident) && res->memory_estimate + resident <= budget
         && tsr_huge_block_init (&j->rblock, resident + 3 * j->nu * (gsize) 64))
       {
@@ -2775,6 +2789,12 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     j->grid_w = gnw;
     j->grid_n = (gsize) gnw * gnh;
   }
+#ifdef __GLIBC__
+  /* the solver's large arrays are mapped afresh (huge-page blocks), not taken from the heap:
+   * what the staging freed there goes back to the system first, or it would stay resident
+   * beside them and raise the run's peak */
+  malloc_trim (0);
+#endif
   if (res->kernel_cache)
     {
       TsrConvWork *w = tsr_conv_work_new (j->plan);
