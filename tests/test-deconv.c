@@ -254,6 +254,83 @@ test_adjoint (void)
   adjoint_case (3);
 }
 
+/* The huge-page blocks of the solver's arrays: 2 MiB-aligned, parts 64-byte aligned, in order
+ * and disjoint inside the block; and a work on a block's arrays (tsr_conv_work_new_with)
+ * computes what an ordinary work does, bit for bit. */
+static void
+test_huge_block (void)
+{
+  g_assert_cmpuint (tsr_huge_part_bytes (1), ==, 64);
+  g_assert_cmpuint (tsr_huge_part_bytes (64), ==, 64);
+  g_assert_cmpuint (tsr_huge_part_bytes (65), ==, 128);
+  g_assert_cmpuint (tsr_huge_block_bytes (1), ==, (gsize) 2 << 20);
+  g_assert_cmpuint (tsr_huge_block_bytes ((gsize) 2 << 20), ==, (gsize) 2 << 20);
+  g_assert_cmpuint (tsr_huge_block_bytes (((gsize) 2 << 20) + 1), ==, (gsize) 4 << 20);
+
+  const gsize sizes[] = { 3, 1000, (gsize) 1 << 20, 4097, 1, 777777 };
+  gsize total = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    total += tsr_huge_part_bytes (sizes[i]);
+  TsrHugeBlock b;
+  g_assert_true (tsr_huge_block_init (&b, total));
+  g_assert_cmpuint ((guintptr) b.base % ((gsize) 2 << 20), ==, 0);
+  g_assert_cmpuint (b.size, ==, tsr_huge_block_bytes (total));
+  guint8 *parts[G_N_ELEMENTS (sizes)];
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      parts[i] = tsr_huge_block_take (&b, sizes[i]);
+      g_assert_nonnull (parts[i]);
+      g_assert_cmpuint ((guintptr) parts[i] % 64, ==, 0);
+      g_assert_true (parts[i] >= b.base && parts[i] + sizes[i] <= b.base + b.size);
+      if (i > 0)
+        g_assert_true (parts[i] >= parts[i - 1] + sizes[i - 1]);
+      memset (parts[i], (int) (i + 1), sizes[i]);
+    }
+  /* every part still holds its own pattern: none overlaps the next */
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    for (gsize k = 0; k < sizes[i]; k += 1 + sizes[i] / 97)
+      g_assert_cmpuint (parts[i][k], ==, i + 1);
+  tsr_huge_block_clear (&b);
+  g_assert_null (b.base);
+
+  const int rf = 6, lw = 71, lh = 53;
+  TsrConvPlan *plan = tsr_conv_plan_new (lw, lh, rf, 1);
+  int nw, nh;
+  tsr_conv_plan_size (plan, &nw, &nh);
+  gsize rb = sizeof (float) * nw * nh, sb = sizeof (float) * 2 * tsr_conv_plan_spectrum_len (plan);
+  g_assert_true (tsr_huge_block_init (&b, tsr_huge_part_bytes (rb) + tsr_huge_part_bytes (sb)));
+  TsrConvWork *wa = tsr_conv_work_new (plan);
+  TsrConvWork *wb = tsr_conv_work_new_with (plan, tsr_huge_block_take (&b, rb), tsr_huge_block_take (&b, sb));
+  TsrPsf *psf = tsr_psf_new_moffat (2.5, 0.8, 0.3, 3.0, 1, 11);
+  float *ka = tsr_conv_spectrum_new (plan), *kb = tsr_conv_spectrum_new (plan);
+  float *xa = tsr_conv_spectrum_new (plan), *xb = tsr_conv_spectrum_new (plan);
+  float *x = g_new (float, lw * lh), *ya = g_new (float, lw * lh), *yb = g_new (float, lw * lh);
+  for (int i = 0; i < lw * lh; i++)
+    x[i] = (float) ((i * 7919) % 1009) + 0.25f * (float) (i % 13);
+  tsr_conv_kernel_spectrum (wa, psf, ka);
+  tsr_conv_kernel_spectrum (wb, psf, kb);
+  tsr_conv_spectrum (wa, x, lw, lh, xa);
+  tsr_conv_spectrum (wb, x, lw, lh, xb);
+  tsr_conv_forward_spec (wa, xa, ka, lw, lh, ya);
+  tsr_conv_forward_spec (wb, xb, kb, lw, lh, yb);
+  int ow = lw - 2 * rf, oh = lh - 2 * rf;
+  g_assert_cmpmem (ka, sb, kb, sb);
+  g_assert_cmpmem (xa, sb, xb, sb);
+  g_assert_cmpmem (ya, sizeof (float) * ow * oh, yb, sizeof (float) * ow * oh);
+  tsr_conv_work_free (wb);   /* leaves the block's arrays alone */
+  tsr_conv_work_free (wa);
+  tsr_huge_block_clear (&b);
+  tsr_psf_free (psf);
+  tsr_conv_spectrum_free (ka);
+  tsr_conv_spectrum_free (kb);
+  tsr_conv_spectrum_free (xa);
+  tsr_conv_spectrum_free (xb);
+  g_free (x);
+  g_free (ya);
+  g_free (yb);
+  tsr_conv_plan_free (plan);
+}
+
 static void
 test_delta_unshifted (void)
 {
@@ -2249,6 +2326,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/deconv/adjoint", test_adjoint);
   g_test_add_func ("/deconv/row-kernels", test_row_kernels);
+  g_test_add_func ("/deconv/huge-block", test_huge_block);
   g_test_add_func ("/deconv/delta-unshifted", test_delta_unshifted);
   g_test_add_func ("/deconv/header-shape", test_header_and_shape);
   g_test_add_func ("/deconv/harness", test_harness);

@@ -29,6 +29,9 @@ typedef struct
   float *ry;
   guint8 *rm;
   guint32 *rtap;
+  float *rblk_y;        /* Job.resident: where in Job.rblock they go */
+  guint8 *rblk_m;
+  guint32 *rblk_t;
 } DFrame;
 
 typedef struct
@@ -62,6 +65,8 @@ typedef struct
   int grid_w;        /* the plan's FFT grid: row stride and size (the scatter grids) */
   gsize grid_n;
   float **kcache;       /* nu × C spectra, or NULL */
+  TsrHugeBlock kblock;  /* the kcache's spectra */
+  TsrHugeBlock rblock;  /* Job.resident: the frames' staged samples (DFrame.ry, rm, rtap) */
   float *x_old, *x_new; /* C × LW × LH: the point the MM step is taken at, and its result */
   float *x_cur;         /* momentum: the last iterate u_k (x_new becomes u_{k+1}) */
   float *g;             /* momentum: the last step u_{k+1} − x_old (read, then overwritten) */

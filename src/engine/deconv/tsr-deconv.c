@@ -21,6 +21,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <fftw3.h>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -277,6 +280,8 @@ typedef struct
   gsize max_obs;
 } MemPlan;
 
+#define HUGE_SLACK ((gsize) 2 * MIB)
+
 static void
 mem_plan (const Job *j, int T, MemPlan *m)
 {
@@ -304,14 +309,18 @@ mem_plan (const Job *j, int T, MemPlan *m)
              + (gsize) j->nu * 4096 + 8 * MIB                                 /* frames, PSFs, plans */
              + (gsize) (2 * j->n_chunks + 1) * spec                           /* X, the chunks' NUM, DEN */
              + (gsize) 3 * m->max_lw * m->max_lh * sizeof (float);            /* x_ext, num, den */
-  m->kcache = (gsize) j->nu * j->C * spec;
+  /* the huge-page blocks (tsr_huge_block_init) are whole 2 MiB pages: up to 2 MiB more each
+   * (the shared arrays', the kernel cache's, each worker's; the resident frames' below) */
+  m->fixed += HUGE_SLACK;
+  m->kcache = (gsize) j->nu * j->C * spec + HUGE_SLACK;
   m->per_worker = (gsize) (nreal * 4) + spec                                   /* FFT work */
                   + spec                                                       /* K */
                   + (gsize) m->max_lw * m->max_lh * sizeof (float)             /* h∗x */
                   + (gsize) (2 * nreal * sizeof (float))                       /* 2 scatters (one complex FFT grid) */
                   + m->max_obs * (3 * sizeof (float) + 1)                      /* y, taps, mask, h∗u sampled */
                   + (MAD_SAMPLES + 1) * sizeof (float)                         /* the MAD's samples */
-                  + (gsize) j->W * 5 * sizeof (float);                         /* one row's model */
+                  + (gsize) j->W * 5 * sizeof (float)                          /* one row's model */
+                  + HUGE_SLACK;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -332,6 +341,7 @@ mem_plan (const Job *j, int T, MemPlan *m)
 /* Per worker thread: the per-frame buffers. */
 typedef struct
 {
+  TsrHugeBlock block;       /* work's arrays, K, sz, acc */
   TsrConvWork *work;
   float *K;                 /* the frame's kernel spectrum when the cache is off */
   float *cv;                /* h∗x on the tile's valid region */
@@ -370,6 +380,7 @@ typedef struct
  * does not depend on which worker took which chunk. */
 typedef struct
 {
+  TsrHugeBlock block;       /* xext … den */
   float *xext, *numr, *denr, *X;
   float **num, **den;       /* per chunk */
   double *delta_sum;        /* per chunk: Σ δ and their count */
@@ -381,26 +392,42 @@ typedef struct
   gint next_chunk;
 } Shared;
 
+/* the memory of a huge block or the allocator's failure (as g_new) */
+static void
+huge_block_init (TsrHugeBlock *b, gsize n)
+{
+  if (!tsr_huge_block_init (b, n))
+    g_error ("tessera: failed to allocate %" G_GSIZE_FORMAT " bytes", tsr_huge_block_bytes (n));
+}
+
 static Worker *
 worker_new (const Job *j)
 {
   Worker *w = g_new0 (Worker, 1);
-  w->work = tsr_conv_work_new (j->plan);
   gsize nl = (gsize) j->max_lw * j->max_lh;
-  w->K = j->kcache ? NULL : tsr_conv_spectrum_new (j->plan);
   gsize no = MAX (j->max_obs, (gsize) 1);
-  w->cv = g_new (float, nl);
+  gsize sb = sizeof (float) * 2 * tsr_conv_plan_spectrum_len (j->plan), rb = sizeof (float) * j->grid_n;
+  /* the arrays every frame visit sweeps in one huge-page block (tsr_huge_block_init); the
+   * staged-pixel buffers (unused while the frames are resident) and h∗x of the prior (once per
+   * item, first worker only) stay ordinary memory, untouched when unused */
+  huge_block_init (&w->block, tsr_huge_part_bytes (rb) + tsr_huge_part_bytes (sb) * (j->kcache ? 1 : 2)
+                                  + tsr_huge_part_bytes (2 * rb) + tsr_huge_part_bytes (no * sizeof (float)));
+  float *real = tsr_huge_block_take (&w->block, rb);
+  float *spec = tsr_huge_block_take (&w->block, sb);
+  w->work = tsr_conv_work_new_with (j->plan, real, spec);
+  w->K = j->kcache ? NULL : tsr_huge_block_take (&w->block, sb);
   /* the two scatters are one complex FFT grid, s1 in the real and s2 in the imaginary parts: the
    * back-projection scatters straight into it at offset (rf, rf), and one complex FFT in place
    * gives both spectra (it also serves as a plain nl buffer, 2 nreal ≥ nl) */
-  w->sz = tsr_conv_cgrid_new (j->plan);
+  w->sz = tsr_huge_block_take (&w->block, 2 * rb);
   w->s1 = w->sz;
   w->sdirty = TRUE;
+  w->acc = tsr_huge_block_take (&w->block, no * sizeof (float));
+  w->cv = g_new (float, nl);
   w->y = g_new (float, no);
   w->tap = g_new (guint32, no);
-  w->z = g_new (float, MAD_SAMPLES + 1);
   w->m = g_new (guint8, no);
-  w->acc = g_new (float, no);
+  w->z = g_new (float, MAD_SAMPLES + 1);
   w->rd1 = g_new (float, 3 * (gsize) j->W);
   w->rmo = w->rd1 + j->W;
   w->riv = w->rmo + j->W;
@@ -416,14 +443,12 @@ static void
 worker_free (Worker *w)
 {
   tsr_conv_work_free (w->work);
-  tsr_conv_spectrum_free (w->K);
+  tsr_huge_block_clear (&w->block);
   g_free (w->cv);
-  tsr_conv_grid_free (w->sz);
   g_free (w->y);
   g_free (w->tap);
-  g_free (w->z);
   g_free (w->m);
-  g_free (w->acc);
+  g_free (w->z);
   g_free (w->rd1);
   g_free (w->rbi);
   g_free (w->rowv);
@@ -438,16 +463,21 @@ shared_new (const Job *j)
 {
   Shared *sh = g_new0 (Shared, 1);
   gsize nl = (gsize) j->max_lw * j->max_lh;
-  sh->xext = g_new (float, nl);
-  sh->numr = g_new (float, nl);
-  sh->denr = g_new (float, nl);
-  sh->X = tsr_conv_spectrum_new (j->plan);
+  gsize sb = sizeof (float) * 2 * tsr_conv_plan_spectrum_len (j->plan);
+  huge_block_init (&sh->block, 3 * tsr_huge_part_bytes (nl * sizeof (float))
+                                   + (gsize) (2 * j->n_chunks + 1) * tsr_huge_part_bytes (sb));
+  sh->xext = tsr_huge_block_take (&sh->block, nl * sizeof (float));
+  sh->numr = tsr_huge_block_take (&sh->block, nl * sizeof (float));
+  sh->denr = tsr_huge_block_take (&sh->block, nl * sizeof (float));
+  sh->X = tsr_huge_block_take (&sh->block, sb);
+  memset (sh->X, 0, sb);
   sh->num = g_new0 (float *, j->n_chunks);
   sh->den = g_new0 (float *, j->n_chunks);
   for (int g = 0; g < j->n_chunks; g++)
     {
-      sh->num[g] = tsr_conv_spectrum_new (j->plan);
-      sh->den[g] = tsr_conv_spectrum_new (j->plan);
+      /* a chunk's two spectra side by side (chunk_thread clears them) */
+      sh->num[g] = tsr_huge_block_take (&sh->block, sb);
+      sh->den[g] = tsr_huge_block_take (&sh->block, sb);
     }
   sh->delta_sum = g_new0 (double, j->n_chunks);
   sh->delta_n = g_new0 (guint, j->n_chunks);
@@ -458,15 +488,8 @@ shared_new (const Job *j)
 static void
 shared_free (const Job *j, Shared *sh)
 {
-  g_free (sh->xext);
-  g_free (sh->numr);
-  g_free (sh->denr);
-  tsr_conv_spectrum_free (sh->X);
-  for (int g = 0; g < j->n_chunks; g++)
-    {
-      tsr_conv_spectrum_free (sh->num[g]);
-      tsr_conv_spectrum_free (sh->den[g]);
-    }
+  (void) j;
+  tsr_huge_block_clear (&sh->block);
   g_free (sh->num);
   g_free (sh->den);
   g_free (sh->delta_sum);
@@ -801,11 +824,12 @@ row_kernels_pick (void)
  * is in [cx0, cx1) (m = h∗x = mo/s − P, y − b = d1 − sP): four partial sums (pixels x mod 4),
  * added at the row's end and then to the running sums. One running double sum per pixel was a
  * chain of dependent additions (4 cycles a pixel, a third of the rows' time in the iterations
- * that refit the scales); the order changes the sums' last bits only. */
+ * that refit the scales); the order changes the sums' last bits only. Then d1 and mo are
+ * replaced by the weighted values w·d1, w·mo (every pixel of the row: the scatter's input). */
 static TSR_ROW_CLONES void
-scale_sums_row (const guint8 *restrict mrow, const float *restrict wt, const float *restrict d1,
-                const float *restrict mo, int ow, int r, int qx0, int pad, int cx0, int cx1, double inv_s, float pedf,
-                double sped, double *s0_, double *s1_)
+scale_sums_row (const guint8 *restrict mrow, const float *restrict wt, float *restrict d1, float *restrict mo, int ow,
+                int r, int qx0, int pad, int cx0, int cx1, double inv_s, float pedf, double sped, double *s0_,
+                double *s1_)
 {
   /* lane l of the vectors is the partial sum of pixels x ≡ l (mod 4), in the same operations
    * and order as a scalar loop per lane (written out as 4 doubles: GCC left the scalar form
@@ -825,6 +849,10 @@ scale_sums_row (const guint8 *restrict mrow, const float *restrict wt, const flo
       /* a select: invalid pixels' values may be NaN */
       v0 += (V4d) ((V4l) (w * dat * mdl) & inl);
       v1 += (V4d) ((V4l) (w * mdl * mdl) & inl);
+      /* then the weighted data and model in place (the scatter's values) */
+      V4 wf = v4_load (wt + x);
+      v4_store (d1 + x, v4_load (d1 + x) * wf);
+      v4_store (mo + x, v4_load (mo + x) * wf);
     }
   double a0[4] = { v0[0], v0[1], v0[2], v0[3] }, a1[4] = { v1[0], v1[1], v1[2], v1[3] };
   for (; x < ow; x++)
@@ -836,6 +864,8 @@ scale_sums_row (const guint8 *restrict mrow, const float *restrict wt, const flo
           a0[0] += w * dat * mdl;
           a1[0] += w * mdl * mdl;
         }
+      d1[x] *= wt[x];
+      mo[x] *= wt[x];
     }
   *s0_ += (a0[0] + a0[1]) + (a0[2] + a0[3]);
   *s1_ += (a1[0] + a1[1]) + (a1[2] + a1[3]);
@@ -847,6 +877,7 @@ typedef struct
   double brow, p1;               /* the background plane along the row: brow + p1 · column */
   float sf, spedf, rms2, ig;     /* scale, scale × pedestal, read noise², 1/gain */
   gboolean huber;
+  gboolean weighted;             /* write d1·iv and mo·iv (the scatter's values) instead of d1, mo */
   float dl, dl2;                 /* Huber δ, δ² */
 } RowModel;
 
@@ -862,6 +893,7 @@ row_model (const RowModel *m, const float *restrict yrow, const guint32 *restric
   const int ow = m->ow, r = m->r, qx0 = m->qx0, oxi = m->oxi, iyr = m->iyr, rf = m->rf, gw = m->gw;
   const double brow = m->brow, p1 = m->p1;
   const float sf = m->sf, spedf = m->spedf, rms2 = m->rms2, ig = m->ig, dl = m->dl, dl2 = m->dl2;
+  const gboolean weighted = m->weighted;
   for (int x = 0; x < ow; x++)
     {
       guint32 tp = trow[x];
@@ -885,8 +917,17 @@ row_model (const RowModel *m, const float *restrict yrow, const guint32 *restric
           V4 iv = 1.0f / (rms2 + lin * ig), rr = v4_load (d1r + x) - mo, zs = rr * rr * iv;
           V4 cl = iv * (dl / v4_sqrt (zs));
           V4i c = zs > dl2;
-          v4_store (mor + x, mo);
-          v4_store (ivr + x, (V4) (((V4i) cl & c) | ((V4i) iv & ~c)));
+          V4 wt = (V4) (((V4i) cl & c) | ((V4i) iv & ~c));
+          if (weighted)
+            {
+              v4_store (d1r + x, v4_load (d1r + x) * wt);
+              v4_store (mor + x, mo * wt);
+            }
+          else
+            {
+              v4_store (mor + x, mo);
+              v4_store (ivr + x, wt);
+            }
         }
       for (; x < ow; x++)
         {
@@ -894,8 +935,17 @@ row_model (const RowModel *m, const float *restrict yrow, const guint32 *restric
           float lin = mo - spedf;
           lin = lin > 0.0f ? lin : 0.0f;
           float iv = 1.0f / (rms2 + lin * ig), rr = d1r[x] - mo, zs = rr * rr * iv;
-          mor[x] = mo;
-          ivr[x] = zs > dl2 ? iv * (dl / sqrtf (zs)) : iv;
+          float wt = zs > dl2 ? iv * (dl / sqrtf (zs)) : iv;
+          if (weighted)
+            {
+              d1r[x] *= wt;
+              mor[x] = mo * wt;
+            }
+          else
+            {
+              mor[x] = mo;
+              ivr[x] = wt;
+            }
         }
     }
   else
@@ -904,8 +954,17 @@ row_model (const RowModel *m, const float *restrict yrow, const guint32 *restric
         float mo = sf * accr[x];
         float lin = mo - spedf;
         lin = lin > 0.0f ? lin : 0.0f;
-        mor[x] = mo;
-        ivr[x] = 1.0f / (rms2 + lin * ig);
+        float wt = 1.0f / (rms2 + lin * ig);
+        if (weighted)
+          {
+            d1r[x] *= wt;
+            mor[x] = mo * wt;
+          }
+        else
+          {
+            mor[x] = mo;
+            ivr[x] = wt;
+          }
       }
 }
 
@@ -963,9 +1022,9 @@ static void
 resident_load (const Job *j, DFrame *f)
 {
   gsize n = (gsize) j->W * j->H;
-  float *ry = g_try_new (float, (gsize) j->Cn * n);
-  guint8 *rm = g_try_new (guint8, n);
-  guint32 *rt = g_try_new (guint32, n);
+  float *ry = f->rblk_y;
+  guint8 *rm = f->rblk_m;
+  guint32 *rt = f->rblk_t;
   if (ry && rm && rt && tsr_deconv_read_at (f->fd, ry, sizeof (float) * j->Cn * n, stage_off (j, 2, 0))
       && tsr_deconv_read_at (f->fd, rm, n, stage_off (j, 3, 0))
       && tsr_deconv_read_at (f->fd, rt, sizeof (guint32) * n, stage_off (j, 4, 0)))
@@ -973,11 +1032,7 @@ resident_load (const Job *j, DFrame *f)
       f->ry = ry;
       f->rm = rm;
       f->rtap = rt;
-      return;
     }
-  g_free (ry);
-  g_free (rm);
-  g_free (rt);
 }
 
 /* One frame u of the current item: its back-projections added to NUM and DEN. Returns 1 when
@@ -1175,20 +1230,17 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
       const guint32 *restrict trow = tap + (gsize) y * ls + xo;
       const float *restrict accr = facc + (gsize) y * ls + xo;
       const int qx0 = t->qx0, iyr = r * (t->qy0 + y) + oyi - 3;
+      /* rows outside the scale fit: the weighted data and model straight from the row's model
+       * (the same products as the multiplication after the fit's sums) */
       RowModel rm = { .ow = ow, .r = r, .qx0 = qx0, .oxi = oxi, .iyr = iyr, .rf = rf, .gw = gw, .brow = brow,
-                      .p1 = p1, .sf = sf, .spedf = spedf, .rms2 = rms2, .ig = ig, .huber = huber, .dl = dl,
-                      .dl2 = dl2 };
+                      .p1 = p1, .sf = sf, .spedf = spedf, .rms2 = rms2, .ig = ig, .huber = huber,
+                      .weighted = !row_core, .dl = dl, .dl2 = dl2 };
       row_model (&rm, yrow, trow, accr, bir, ktr, d1r, mor, ivr);
       /* the frame's scale fitted to the model: its pixels (background off) against m = h∗x,
-       * each pixel counted by the one item whose core holds it */
+       * each pixel counted by the one item whose core holds it; then the weighted data and
+       * model replace d1, mo */
       if (row_core)
         scale_sums_row (mrow, ivr, d1r, mor, ow, r, qx0, j->pad, t->cx0, t->cx1, inv_s, pedf, sped, &ss0, &ss1);
-      /* the weighted data and model replace d1, mo */
-      for (int x = 0; x < ow; x++)
-        {
-          d1r[x] *= ivr[x];
-          mor[x] *= ivr[x];
-        }
       /* 4. the transpose of the cubic sampling: each pixel adds 4 × 4 weights to both grids */
       scatter_row (&g, mrow, bir, ktr, d1r, mor, ow);
     }
@@ -2150,21 +2202,15 @@ job_clear (Job *j)
           tsr_psf_free (f->cpsf[c]);
         }
       tsr_psf_free (f->lpsf);
-      g_free (f->ry);
-      g_free (f->rm);
-      g_free (f->rtap);
     }
   g_free (j->frames);
   if (j->stage_dir)
     g_rmdir (j->stage_dir);
   g_free (j->stage_dir);
   g_free (j->used);
-  if (j->kcache)
-    {
-      for (guint i = 0; i < j->nu * j->C; i++)
-        tsr_conv_spectrum_free (j->kcache[i]);
-      g_free (j->kcache);
-    }
+  g_free (j->kcache);
+  tsr_huge_block_clear (&j->kblock);
+  tsr_huge_block_clear (&j->rblock);
   tsr_conv_spectrum_free (j->gspec);
   tsr_conv_spectrum_free (j->g2spec);
   if (j->plan)
@@ -2704,9 +2750,19 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     /* the staged frames' native samples held in memory when the budget has room for them
      * besides the plan: each visit then reads them in place instead of from disk (the reads cost
      * ~5 % of a frame's CPU in system time: 1.8 MB copied per 0.2 Mpx frame per iteration) */
-    gsize resident = (gsize) j->nu * j->W * j->H * (j->Cn * sizeof (float) + 1 + sizeof (guint32));
-    if (!j->row_reads && !(opt && opt->no_resident) && res->memory_estimate + resident <= budget)
+    gsize resident = (gsize) j->nu * j->W * j->H * (j->Cn * sizeof (float) + 1 + sizeof (guint32)) + HUGE_SLACK;
+    if (!j->row_reads && !(opt && opt->no_resident) && res->memory_estimate + resident <= budget
+        && tsr_huge_block_init (&j->rblock, resident + 3 * j->nu * (gsize) 64))
       {
+        /* one huge-page block for every frame's planes, each filled at the frame's first visit */
+        for (guint u = 0; u < j->nu; u++)
+          {
+            DFrame *f = &j->frames[j->used[u]];
+            gsize n = (gsize) j->W * j->H;
+            f->rblk_y = tsr_huge_block_take (&j->rblock, sizeof (float) * j->Cn * n);
+            f->rblk_m = tsr_huge_block_take (&j->rblock, n);
+            f->rblk_t = tsr_huge_block_take (&j->rblock, sizeof (guint32) * n);
+          }
         j->resident = TRUE;
         res->resident = TRUE;
         res->memory_estimate += resident;
@@ -2733,14 +2789,22 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     j->grid_w = gnw;
     j->grid_n = (gsize) gnw * gnh;
   }
+#ifdef __GLIBC__
+  /* the solver's large arrays are mapped afresh (huge-page blocks), not taken from the heap:
+   * what the staging freed there goes back to the system first, or it would stay resident
+   * beside them and raise the run's peak */
+  malloc_trim (0);
+#endif
   if (res->kernel_cache)
     {
       TsrConvWork *w = tsr_conv_work_new (j->plan);
       j->kcache = g_new0 (float *, (gsize) j->nu * j->C);
+      gsize sb = sizeof (float) * 2 * tsr_conv_plan_spectrum_len (j->plan);
+      huge_block_init (&j->kblock, (gsize) j->nu * j->C * tsr_huge_part_bytes (sb));
       for (guint u = 0; u < j->nu; u++)
         for (int c = 0; c < j->C; c++)
           {
-            float *k = tsr_conv_spectrum_new (j->plan);
+            float *k = tsr_huge_block_take (&j->kblock, sb);
             tsr_conv_kernel_spectrum (w, j->frames[j->used[u]].psf[c], k);
             j->kcache[(gsize) u * j->C + c] = k;
           }
