@@ -10,6 +10,8 @@
 int
 main (int argc, char **argv)
 {
+  /* as tessera-cli runs (huge pages for malloc's heap; TESSERA_HUGEPAGES=0 to compare) */
+  tsr_prefer_huge_pages (argv);
   guint n = argc > 1 ? (guint) atoi (argv[1]) : 50;
   int w = argc > 3 ? atoi (argv[2]) : 1080, h = argc > 3 ? atoi (argv[3]) : 1920;
   const char *dir = g_getenv ("BENCH_DIR");
