@@ -446,7 +446,9 @@ tsr_prefer_huge_pages (char **argv)
   g_autofree char *old = g_strdup (tun);
   if (!g_setenv ("GLIBC_TUNABLES", val, TRUE))
     return;
-  execv ("/proc/self/exe", argv);
+  /* by its own path, so the process keeps its name (ps, top: "tessera-cli", not "exe") */
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  execv (self && g_file_test (self, G_FILE_TEST_IS_EXECUTABLE) ? self : "/proc/self/exe", argv);
   /* still here: carry on with 4 KiB pages, the environment as it was */
   if (old)
     g_setenv ("GLIBC_TUNABLES", old, TRUE);

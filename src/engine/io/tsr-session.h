@@ -87,7 +87,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrSession, tsr_session_unref)
  * scanned and read one file at a time, but a deconvolution keeps one staged file open per
  * frame, and the usual soft limit of 1024 would refuse a night of 2,000 frames (issue #19). */
 void tsr_raise_open_file_limit (void);
-/* Run the program again (execv of /proc/self/exe, same arguments) with glibc's malloc asked
+/* Run the program again (execv of its own path, same arguments) with glibc's malloc asked
  * for transparent huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1), once, first thing in
  * main: the engine's frame-sized buffers live in malloc's heap, and their first-touch page
  * faults at 4 KiB pages cost ~20 % of a process run's CPU (docs/tbqr.md). Returns (doing
