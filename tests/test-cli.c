@@ -548,6 +548,28 @@ test_outputs (void)
   expect_failure (r2, NULL, "--cc-mad");
 }
 
+/* Option values a user mistypes are refused naming the option, never taken for "not given"
+ * (denoise used −1 as its "not given" mark: --strength -1 and -j -3 ran with the defaults). */
+static void
+test_option_values (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "optvals", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  g_autofree char *in = g_build_filename (dir, "in.fits", NULL);
+  float v[32 * 24];
+  for (int i = 0; i < 32 * 24; i++)
+    v[i] = 100 + (i % 5);
+  tsr_test_write_fits (in, FLOAT_IMG, 32, 24, 1, v, NULL);
+  g_autofree char *out = g_build_filename (dir, "out.fits", NULL);
+  const char *d1[] = { "denoise", in, "-o", out, "--strength", "-1", NULL };
+  expect_failure_nothing_written (d1, NULL, "--strength", out);
+  const char *d2[] = { "denoise", in, "-o", out, "--strength", "nan", NULL };
+  expect_failure_nothing_written (d2, NULL, "--strength", out);
+  const char *d3[] = { "denoise", in, "-o", out, "-j", "-3", NULL };
+  expect_failure_nothing_written (d3, NULL, "--threads", out);
+  no_part_files (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -563,6 +585,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/preview", test_preview);
   g_test_add_func ("/cli/validation-explained", test_validation_explained);
   g_test_add_func ("/cli/image-outputs", test_image_outputs);
+  g_test_add_func ("/cli/option-values", test_option_values);
   int r = g_test_run ();
   tsr_test_rmtree (tmp);
   g_free (tmp);
