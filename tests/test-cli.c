@@ -567,6 +567,17 @@ test_option_values (void)
   expect_failure_nothing_written (d2, NULL, "--strength", out);
   const char *d3[] = { "denoise", in, "-o", out, "-j", "-3", NULL };
   expect_failure_nothing_written (d3, NULL, "--threads", out);
+
+  /* wavelets: an explicit --layers 0 was taken for "not given"; fewer layers than the gains
+   * given dropped the last gains silently; the printed gains listed 5 for 3 layers */
+  const char *w1[] = { "wavelets", in, "-o", out, "--layers", "0", NULL };
+  expect_failure_nothing_written (w1, NULL, "layers", out);
+  const char *w2[] = { "wavelets", in, "-o", out, "--gains", "2,1,3", "--layers", "2", NULL };
+  expect_failure_nothing_written (w2, NULL, "--layers 2", out);
+  const char *w3[] = { "wavelets", in, "-o", out, "--layers", "3", NULL };
+  g_autofree char *wo = NULL;
+  g_assert_cmpint (tsr_test_run_cli (w3, &wo, NULL), ==, 0);
+  g_assert_nonnull (strstr (wo, "3 layers, gains 1,1,1 →"));
   no_part_files (dir);
 }
 
