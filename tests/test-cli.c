@@ -581,6 +581,42 @@ test_option_values (void)
   no_part_files (dir);
 }
 
+/* A frame without EXPTIME, and --headers-only (no median/noise), show "-" in the table like a
+ * missing DATE-OBS, not "nan". */
+static void
+test_info_unknown (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "noexp", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  float v[24 * 16];
+  for (int i = 0; i < 24 * 16; i++)
+    v[i] = 500 + (i % 3);
+  for (int f = 0; f < 2; f++)
+    {
+      g_autofree char *name = g_strdup_printf ("moon %d.fits", f);
+      g_autofree char *p = g_build_filename (dir, name, NULL);
+      tsr_test_write_fits (p, USHORT_IMG, 24, 16, 1, v, NULL);
+    }
+  for (int headers_only = 0; headers_only < 2; headers_only++)
+    {
+      const char *args[] = { "info", dir, headers_only ? "--headers-only" : NULL, NULL };
+      g_autofree char *out = NULL;
+      g_assert_cmpint (tsr_test_run_cli (args, &out, NULL), ==, 0);
+      g_assert_nonnull (strstr (out, "moon 1.fits"));
+      g_assert_null (strstr (out, "nan"));
+      /* the row still has its columns: file, time, size, pattern, exposure, median, noise */
+      const char *row = strstr (out, "moon 0.fits");
+      g_autofree char *line = g_strndup (row, strcspn (row, "\n"));
+      g_auto (GStrv) cols = g_regex_split_simple ("\\s{2,}", line, 0, 0);
+      g_assert_cmpuint (g_strv_length (cols), ==, 7);
+      g_assert_cmpstr (cols[4], ==, "-");
+      if (headers_only)
+        g_assert_cmpstr (cols[6], ==, "-");
+      else
+        g_assert_cmpstr (cols[5], ==, "501.0");
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -597,6 +633,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/validation-explained", test_validation_explained);
   g_test_add_func ("/cli/image-outputs", test_image_outputs);
   g_test_add_func ("/cli/option-values", test_option_values);
+  g_test_add_func ("/cli/info-unknown", test_info_unknown);
   int r = g_test_run ();
   tsr_test_rmtree (tmp);
   g_free (tmp);

@@ -23,6 +23,15 @@ measure_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer u
   return TRUE;
 }
 
+static void
+cell (char *buf, gsize size, const char *fmt, double v)
+{
+  if (isfinite (v))
+    g_snprintf (buf, size, fmt, v);
+  else
+    g_strlcpy (buf, "-", size);
+}
+
 int
 cli_info (int argc, char **argv)
 {
@@ -73,9 +82,13 @@ cli_info (int argc, char **argv)
       char size[32];
       g_snprintf (size, sizeof size, "%dx%d%s", fi->info.width, fi->info.height,
                   fi->info.channels == 3 ? "x3" : "");
-      printf ("%-4u  %-46s  %-23s  %-11s  %-7s  %8.2f  %9.1f  %8.2f\n", i + 1, fi->name,
-              fi->info.date_obs ? fi->info.date_obs : "-", size, tsr_cfa_name (fi->info.cfa),
-              fi->info.exposure, st.median[i], st.noise[i]);
+      /* unknown (no EXPTIME, --headers-only): "-" as for a missing DATE-OBS, not "nan" */
+      char exp[32], med[32], noise[32];
+      cell (exp, sizeof exp, "%.2f", fi->info.exposure);
+      cell (med, sizeof med, "%.1f", st.median[i]);
+      cell (noise, sizeof noise, "%.2f", st.noise[i]);
+      printf ("%-4u  %-46s  %-23s  %-11s  %-7s  %8s  %9s  %8s\n", i + 1, fi->name,
+              fi->info.date_obs ? fi->info.date_obs : "-", size, tsr_cfa_name (fi->info.cfa), exp, med, noise);
     }
   printf (_("%u frames, %d×%d, %s\n"), n, s->width, s->height,
           s->cfa != TSR_CFA_NONE ? tsr_cfa_name (s->cfa) : (s->channels == 3 ? "RGB" : _("mono")));
