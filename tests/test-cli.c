@@ -617,6 +617,45 @@ test_info_unknown (void)
     }
 }
 
+/* A planetary capture given to a deep-sky command (a PNG or JPEG frame, also under a .fits
+ * name, a SER video) is said to be one, and where it is read, not only "not a FITS file". */
+static void
+test_planetary_input_named (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "capture", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  const struct { const char *name; const char *head; gsize head_len; gsize size; const char *kind; } files[] = {
+    { "frame 1.png", "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, 600, "PNG image" },
+    { "jupiter.fits", "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, 6000, "PNG image" },
+    { "moon.fits", "\xff\xd8\xff\xe0\0\x10JFIF", 10, 4000, "JPEG image" },
+    { "mars.ser", "LUCAM-RECORDER", 14, 3000, "SER video" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *p = g_build_filename (dir, files[i].name, NULL);
+      g_autofree char *bytes = g_malloc0 (files[i].size);
+      memcpy (bytes, files[i].head, files[i].head_len);
+      tsr_test_write_file (p, bytes, files[i].size);
+      const char *args[] = { "info", p, NULL };
+      g_autofree char *err = NULL;
+      g_assert_cmpint (tsr_test_run_cli (args, NULL, &err), ==, 1);
+      g_assert_nonnull (strstr (err, files[i].name));
+      g_assert_nonnull (strstr (err, "not a FITS file"));
+      if (!strstr (err, files[i].kind) || !strstr (err, "tessera-cli planetary"))
+        g_error ("%s: '%s' does not say it is a %s read by planetary", files[i].name, err, files[i].kind);
+      g_assert_cmpint (count_lines (err), ==, 1);
+    }
+  /* a file of none of these stays "not a FITS file", with nothing more */
+  g_autofree char *txt = g_build_filename (dir, "notes.fits", NULL);
+  g_autofree char *zeros = g_malloc0 (4000);
+  tsr_test_write_file (txt, zeros, 4000);
+  const char *args[] = { "info", txt, NULL };
+  g_autofree char *err = NULL;
+  g_assert_cmpint (tsr_test_run_cli (args, NULL, &err), ==, 1);
+  g_assert_nonnull (strstr (err, "notes.fits: not a FITS file"));
+  g_assert_null (strstr (err, "planetary"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -634,6 +673,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/image-outputs", test_image_outputs);
   g_test_add_func ("/cli/option-values", test_option_values);
   g_test_add_func ("/cli/info-unknown", test_info_unknown);
+  g_test_add_func ("/cli/planetary-input-named", test_planetary_input_named);
   int r = g_test_run ();
   tsr_test_rmtree (tmp);
   g_free (tmp);
