@@ -654,6 +654,22 @@ test_planetary_input_named (void)
   g_assert_cmpint (tsr_test_run_cli (args, NULL, &err), ==, 1);
   g_assert_nonnull (strstr (err, "notes.fits: not a FITS file"));
   g_assert_null (strstr (err, "planetary"));
+
+  /* a folder of such frames: counted and sent to planetary instead of "no frames found" */
+  g_autofree char *pdir = g_build_filename (tmp, "capture-folder", NULL);
+  g_mkdir_with_parents (pdir, 0755);
+  for (int f = 0; f < 3; f++)
+    {
+      g_autofree char *name = g_strdup_printf ("%08d.PNG", f);
+      g_autofree char *p = g_build_filename (pdir, name, NULL);
+      tsr_test_write_file (p, "\x89PNG\r\n\x1a\n", 8);
+    }
+  const char *st[] = { "stack", pdir, "-o", txt, NULL };
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (tsr_test_run_cli (st, NULL, &err), ==, 1);
+  if (!strstr (err, "3 PNG, JPEG, SER or video files") || !strstr (err, "tessera-cli planetary"))
+    g_error ("'%s' does not count the PNG frames or name planetary", err);
+  g_assert_cmpint (count_lines (err), ==, 1);
 }
 
 int
