@@ -1133,7 +1133,8 @@ test_cli (void)
   for (guint i = 0; i < p.n_frames; i++)
     {
       g_autoptr (TsrImage) q = quantised_frame (&p, truth, i, 1.f, 255);
-      g_autofree char *path = g_strdup_printf ("%s/f%02u.png", seq, i);
+      /* non-ASCII and a quote in the names: the JSON frame table must stay JSON */
+      g_autofree char *path = g_strdup_printf ("%s/f%02u \"\xc3\xa4\".png", seq, i);
       write_png (path, q, 8);
     }
   g_autofree char *out = g_build_filename (dir, "out.fits", NULL);
@@ -1148,6 +1149,12 @@ test_cli (void)
   g_assert_nonnull (res);
   g_assert_true (g_file_test (mean, G_FILE_TEST_EXISTS));
   g_assert_true (g_file_test (json, G_FILE_TEST_EXISTS));
+  GError *je = NULL;
+  g_autoptr (TsrJson) jt = tsr_json_parse_file (json, &je);
+  g_assert_no_error (je);
+  const TsrJson *table = tsr_json_get (jt, "frame_table");
+  g_assert_cmpuint (tsr_json_length (table), ==, p.n_frames);
+  g_assert_cmpstr (tsr_json_str (tsr_json_get (tsr_json_index (table, 0), "frame")), ==, "f00 \"\xc3\xa4\".png");
   g_free (o);
   g_free (e);
   /* process routes the PNG folder to the planetary path, --deep-sky refuses it as before */
