@@ -578,6 +578,14 @@ test_option_values (void)
   g_autofree char *wo = NULL;
   g_assert_cmpint (tsr_test_run_cli (w3, &wo, NULL), ==, 0);
   g_assert_nonnull (strstr (wo, "3 layers, gains 1,1,1 →"));
+
+  /* -o X.fits.gz wrote an uncompressed FITS under a gzip name (which no session scan reads) */
+  g_autofree char *gz = g_build_filename (dir, "result.fits.gz", NULL);
+  const char *z1[] = { "stack", dir, "-o", gz, NULL };
+  expect_failure_nothing_written (z1, NULL, "compressed", gz);
+  g_autofree char *bz = g_build_filename (dir, "mean.FITS.BZ2", NULL);
+  const char *z2[] = { "process", dir, "-o", out, "--mean-stack", bz, NULL };
+  expect_failure_nothing_written (z2, NULL, "--mean-stack", bz);
   no_part_files (dir);
 }
 

@@ -517,6 +517,17 @@ cli_check_image_name (const char *command, const char *option, const char *name,
 {
   static const char *const other[] = { ".png", ".jpg", ".jpeg", ".ser", ".bmp", ".webp",
                                        ".gif", ".avi", ".mp4", ".mkv", NULL };
+  static const char *const compressed[] = { ".gz", ".bz2", ".xz", ".zip", ".zst", NULL };
+  if (name && name_has_suffix (name, compressed))
+    {
+      /* it would be an uncompressed FITS under a compressed name, which no session scan reads */
+      /* TRANSLATORS: %s: the subcommand, the option (-o, --mean-stack), the file name */
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("%s: %s %s: compressed images are not written; name it .fits (fpack can "
+                     "tile-compress it to .fz, which Tessera reads)"),
+                   command, option, name);
+      return FALSE;
+    }
   if (!name || !name_has_suffix (name, other))
     return TRUE;
   /* TRANSLATORS: %s: the subcommand, the option (-o, --mean-stack), the file name */
