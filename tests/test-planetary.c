@@ -1159,10 +1159,14 @@ test_cli (void)
   g_free (e);
   /* process routes the PNG folder to the planetary path, --deep-sky refuses it as before */
   g_autofree char *out2 = g_build_filename (dir, "out2.fits", NULL);
-  const char *a2[] = { "process", seq, "-o", out2, NULL };
+  g_autofree char *samples = g_build_filename (dir, "samples.txt", NULL);
+  tsr_test_write_file (samples, "10,10\n", 6);
+  const char *a2[] = { "process", seq, "-o", out2, "--bg-samples", samples, NULL };
   rc = tsr_test_run_cli (a2, &o, &e);
   g_assert_cmpint (rc, ==, 0);
   g_assert_nonnull (strstr (o, "planetary path"));
+  /* an option the planetary path does not use is said to be ignored */
+  g_assert_nonnull (strstr (e, "--bg-samples is ignored"));
   g_assert_true (g_file_test (out2, G_FILE_TEST_EXISTS));
   g_free (o);
   g_free (e);
