@@ -1157,6 +1157,18 @@ test_cli (void)
   g_assert_cmpstr (tsr_json_str (tsr_json_get (tsr_json_index (table, 0), "frame")), ==, "f00 \"\xc3\xa4\".png");
   g_free (o);
   g_free (e);
+  /* an output of an unknown type is refused before the run: -o is not written first and the
+   * run then failed on --mean-stack */
+  g_autofree char *out_b = g_build_filename (dir, "out-b.fits", NULL);
+  g_autofree char *mean_b = g_build_filename (dir, "mean-b.jpg", NULL);
+  const char *ab[] = { "planetary", seq, "-o", out_b, "--mean-stack", mean_b, NULL };
+  rc = tsr_test_run_cli (ab, &o, &e);
+  g_assert_cmpint (rc, ==, 1);
+  g_assert_nonnull (strstr (e, "mean-b.jpg: unknown output type"));
+  g_assert_null (strstr (o, "planetary:"));
+  g_assert_false (g_file_test (out_b, G_FILE_TEST_EXISTS));
+  g_free (o);
+  g_free (e);
   /* process routes the PNG folder to the planetary path, --deep-sky refuses it as before */
   g_autofree char *out2 = g_build_filename (dir, "out2.fits", NULL);
   g_autofree char *samples = g_build_filename (dir, "samples.txt", NULL);

@@ -177,6 +177,9 @@ planetary_run (const char *command, int argc, char **argv, const char *out, cons
       g_autofree char *dir = g_path_get_dirname (outs[i]);
       if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
         return cli_fail_msg (_("%s: %s: the folder %s does not exist"), command, outs[i], dir);
+      /* image types known before the run, not after it (and after -o was already written) */
+      if (outs[i] != json && !tsr_planetary_image_name_check (outs[i], &error))
+        return cli_fail (error);
     }
   /* calibration frames (--bias, --darks, --flats, --dark-flats: FITS folders or masters) planned
    * against the frames, built, and applied to every frame as it is read */

@@ -35,7 +35,8 @@ cli_wavelets (int argc, char **argv)
   TsrWaveletParams p;
   tsr_wavelet_params_init (&p);
   GError *error = NULL;
-  if (!cli_preview_check ("wavelets", preview, argv[1], out, NULL, &error))
+  if (!tsr_planetary_image_name_check (out, &error)
+      || !cli_preview_check ("wavelets", preview, argv[1], out, NULL, &error))
     return cli_fail (error);
   if (gains && !tsr_wavelet_params_set (&p, "wavelets.gains", gains, &error))
     return cli_fail (error);
