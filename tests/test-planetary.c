@@ -1169,6 +1169,16 @@ test_cli (void)
   g_assert_false (g_file_test (out_b, G_FILE_TEST_EXISTS));
   g_free (o);
   g_free (e);
+  /* an output that is a folder, or a device, is refused before the run too */
+  g_autofree char *folder_png = g_build_filename (dir, "folder.png", NULL);
+  g_mkdir_with_parents (folder_png, 0755);
+  const char *af[] = { "planetary", seq, "-o", folder_png, NULL };
+  rc = tsr_test_run_cli (af, &o, &e);
+  g_assert_cmpint (rc, ==, 1);
+  g_assert_nonnull (strstr (e, "is a folder"));
+  g_assert_null (strstr (o, "planetary:"));
+  g_free (o);
+  g_free (e);
   /* process routes the PNG folder to the planetary path, --deep-sky refuses it as before */
   g_autofree char *out2 = g_build_filename (dir, "out2.fits", NULL);
   g_autofree char *samples = g_build_filename (dir, "samples.txt", NULL);

@@ -178,7 +178,8 @@ planetary_run (const char *command, int argc, char **argv, const char *out, cons
       if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
         return cli_fail_msg (_("%s: %s: the folder %s does not exist"), command, outs[i], dir);
       /* image types known before the run, not after it (and after -o was already written) */
-      if (outs[i] != json && !tsr_planetary_image_name_check (outs[i], &error))
+      if ((outs[i] != json && !tsr_planetary_image_name_check (outs[i], &error))
+          || !cli_check_output (outs[i], NULL, &error))
         return cli_fail (error);
     }
   /* calibration frames (--bias, --darks, --flats, --dark-flats: FITS folders or masters) planned
