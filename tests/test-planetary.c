@@ -1179,6 +1179,14 @@ test_cli (void)
   g_assert_null (strstr (o, "planetary:"));
   g_free (o);
   g_free (e);
+  /* a bad --wavelets value is named as --wavelets, not as a --set the user did not give */
+  const char *aw[] = { "planetary", seq, "-o", out_b, "--wavelets", "1,x", NULL };
+  rc = tsr_test_run_cli (aw, &o, &e);
+  g_assert_cmpint (rc, !=, 0);
+  g_assert_nonnull (strstr (e, "--wavelets 1,x"));
+  g_assert_null (strstr (e, "--set"));
+  g_free (o);
+  g_free (e);
   /* process routes the PNG folder to the planetary path, --deep-sky refuses it as before */
   g_autofree char *out2 = g_build_filename (dir, "out2.fits", NULL);
   g_autofree char *samples = g_build_filename (dir, "samples.txt", NULL);

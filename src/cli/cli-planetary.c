@@ -312,7 +312,19 @@ cli_planetary (int argc, char **argv)
   for (guint i = 0; sets && sets[i]; i++)
     g_ptr_array_add (all, g_strdup (sets[i]));
   if (gains)
-    g_ptr_array_add (all, g_strdup_printf ("wavelets.gains=%s", gains));
+    {
+      /* checked here so that the message names --wavelets, not a --set the user did not give */
+      TsrWaveletParams check;
+      tsr_wavelet_params_init (&check);
+      GError *e = NULL;
+      if (!tsr_wavelet_params_set (&check, "wavelets.gains", gains, &e))
+        {
+          int rc = cli_fail_msg (_("planetary: --wavelets %s: %s"), gains, e->message);
+          g_error_free (e);
+          return rc;
+        }
+      g_ptr_array_add (all, g_strdup_printf ("wavelets.gains=%s", gains));
+    }
   g_ptr_array_add (all, NULL);
   return planetary_run ("planetary", argc, argv, out, mean_out, best_out, json, (char **) all->pdata);
 }
