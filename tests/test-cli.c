@@ -375,6 +375,14 @@ test_preview (void)
   expect_failure_nothing_written (missing, NULL, "does not exist", fresh);
   const char *st_missing[] = { "stack", ses, "-o", fresh, "--preview", nowhere, NULL };
   expect_failure_nothing_written (st_missing, NULL, "does not exist", fresh);
+  /* the preview is a PNG: under another image name it is refused, not written as a PNG in disguise */
+  g_autofree char *as_tif = g_build_filename (dir, "preview.tif", NULL);
+  const char *tif_preview[] = { "stack", ses, "-o", fresh, "--preview", as_tif, NULL };
+  expect_failure_nothing_written (tif_preview, NULL, "name it .png", as_tif);
+  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+  g_autofree char *as_jpg = g_build_filename (dir, "preview.JPG", NULL);
+  const char *jpg_preview[] = { "colour", bg, "-o", fresh, "--preview", as_jpg, NULL };
+  expect_failure_nothing_written (jpg_preview, NULL, "--preview", as_jpg);
 }
 
 /* A failed validation says which check failed, its value, the limit and the parameter that

@@ -483,7 +483,24 @@ cli_preview_check (const char *command, const char *preview, const char *in, con
     }
   const char *opts[] = { "-o", "--preview" };
   const char *paths[] = { out, preview };
-  return cli_check_distinct (command, 2, opts, paths, error) && cli_check_output (preview, s, error);
+  return cli_check_distinct (command, 2, opts, paths, error) && cli_check_preview_name (command, preview, error)
+         && cli_check_output (preview, s, error);
+}
+
+gboolean
+cli_check_preview_name (const char *command, const char *preview, GError **error)
+{
+  /* the preview is always a PNG: under a .tif/.jpg/.fits name it would be a PNG that the name
+   * misrepresents */
+  if (!preview)
+    return TRUE;
+  g_autofree char *low = g_ascii_strdown (preview, -1);
+  if (g_str_has_suffix (low, ".png"))
+    return TRUE;
+  /* TRANSLATORS: %s: the subcommand, then the file name */
+  g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+               _("%s: --preview %s: the preview is a PNG image; name it .png"), command, preview);
+  return FALSE;
 }
 
 gboolean
