@@ -688,6 +688,23 @@ test_planetary_input_named (void)
   g_assert_cmpint (count_lines (err), ==, 1);
 }
 
+/* `demo DIR` writes result.fits, mean-stack.fits, result.png and report/ into DIR: a folder
+ * holding a session's frames got them mixed in (its next scan failed on "mixed image sizes"). */
+static void
+test_demo_into_session (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "demo-into", NULL);
+  write_frames (dir, 2, 24, 16);
+  const char *a[] = { "demo", dir, "--frames", "2", NULL };
+  expect_failure (a, NULL, "holds frames");
+  g_autofree char *res = g_build_filename (dir, "result.fits", NULL);
+  g_autofree char *sub = g_build_filename (dir, "session", NULL);
+  g_assert_false (g_file_test (res, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (sub, G_FILE_TEST_EXISTS));
+  const char *info[] = { "info", dir, NULL };
+  check_info (info, "2 frames", FALSE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -706,6 +723,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/option-values", test_option_values);
   g_test_add_func ("/cli/info-unknown", test_info_unknown);
   g_test_add_func ("/cli/planetary-input-named", test_planetary_input_named);
+  g_test_add_func ("/cli/demo-into-session", test_demo_into_session);
   int r = g_test_run ();
   tsr_test_rmtree (tmp);
   g_free (tmp);
