@@ -703,6 +703,18 @@ test_demo_into_session (void)
   g_assert_false (g_file_test (sub, G_FILE_TEST_EXISTS));
   const char *info[] = { "info", dir, NULL };
   check_info (info, "2 frames", FALSE);
+
+  /* a result written among the session's frames is one of them at the next run: said so */
+  g_autofree char *inside = g_build_filename (dir, "stack.fits", NULL);
+  g_autofree char *outside = g_build_filename (tmp, "demo-into-stack.fits", NULL);
+  const char *st_in[] = { "stack", dir, "-o", inside, NULL };
+  g_autofree char *err = NULL;
+  g_assert_cmpint (tsr_test_run_cli (st_in, NULL, &err), ==, 0);
+  g_assert_nonnull (strstr (err, "into the session folder"));
+  const char *st_out[] = { "stack", dir, "-o", outside, NULL };
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (tsr_test_run_cli (st_out, NULL, &err), ==, 0);
+  g_assert_null (strstr (err, "session folder"));
 }
 
 int

@@ -243,6 +243,17 @@ cli_check_output (const char *out, TsrSession *s, GError **error)
       g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("%s: cannot write into %s: %s"), out, dir, g_strerror (e));
       return FALSE;
     }
+  g_autofree char *base = g_path_get_basename (target);
+  if (s && s->root && tsr_is_frame_name (base))
+    {
+      /* an image written among the session's frames is one of them at the next scan of the
+       * folder (stacked again, or "mixed image sizes") */
+      g_autofree char *cdir = g_canonicalize_filename (dir, NULL);
+      g_autofree char *croot = g_canonicalize_filename (s->root, NULL);
+      if (g_strcmp0 (cdir, croot) == 0)
+        fprintf (stderr, _("tessera-cli: note: %s is written into the session folder %s: the next run on that "
+                           "folder takes it as a frame (write results elsewhere)\n"), out, s->root);
+    }
   return TRUE;
 }
 
