@@ -717,6 +717,41 @@ test_demo_into_session (void)
   g_assert_null (strstr (err, "session folder"));
 }
 
+/* info's columns line up: a DATE-OBS with microseconds (Seestar, 26 characters) and a name
+ * with non-ASCII letters pushed the rest of their row to the right of the header. */
+static void
+test_info_columns (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "columns", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  float v[24 * 16];
+  for (int i = 0; i < 24 * 16; i++)
+    v[i] = 700 + (i % 3);
+  const char *names[] = { "Nacht \xc3\xa4\xc3\xb6\xc3\xbc 1.fits", "plain 2.fits" };
+  for (int f = 0; f < 2; f++)
+    {
+      g_autofree char *p = g_build_filename (dir, names[f], NULL);
+      g_autofree char *date = g_strdup_printf ("DATE-OBS= '2025-04-09T20:54:2%d.790113'", f);
+      const char *cards[] = { date, "EXPTIME =                 10.0", NULL };
+      tsr_test_write_fits (p, USHORT_IMG, 24, 16, 1, v, cards);
+    }
+  const char *args[] = { "info", dir, NULL };
+  g_autofree char *out = NULL;
+  g_assert_cmpint (tsr_test_run_cli (args, &out, NULL), ==, 0);
+  g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
+  const char *h = strstr (lines[0], "size");
+  g_assert_nonnull (h);
+  glong col = g_utf8_pointer_to_offset (lines[0], h);
+  for (int r = 1; r <= 2; r++)
+    {
+      const char *c = strstr (lines[r], "24x16");
+      g_assert_nonnull (c);
+      if (g_utf8_pointer_to_offset (lines[r], c) != col)
+        g_error ("row '%s': size at character %ld, the header's at %ld", lines[r],
+                 g_utf8_pointer_to_offset (lines[r], c), col);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -736,6 +771,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/info-unknown", test_info_unknown);
   g_test_add_func ("/cli/planetary-input-named", test_planetary_input_named);
   g_test_add_func ("/cli/demo-into-session", test_demo_into_session);
+  g_test_add_func ("/cli/info-columns", test_info_columns);
   int r = g_test_run ();
   tsr_test_rmtree (tmp);
   g_free (tmp);
