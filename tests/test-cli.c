@@ -98,6 +98,12 @@ test_info_and_stack (void)
       const char *a[] = { "stack", dir, "-o", res, "-m", methods[m], NULL };
       g_assert_cmpint (tsr_test_run_cli (a, NULL, NULL), ==, 0);
     }
+  /* one frame: "stacked 1 frame", not "1 frames" */
+  g_autofree char *f0 = g_build_filename (dir, "frame 00.fits", NULL);
+  const char *one[] = { "stack", f0, "-o", res, NULL };
+  g_autofree char *one_out = NULL;
+  g_assert_cmpint (tsr_test_run_cli (one, &one_out, NULL), ==, 0);
+  g_assert_nonnull (strstr (one_out, "stacked 1 frame (mean)"));
   const char *badm[] = { "stack", dir, "-o", res, "-m", "average", NULL };
   g_autofree char *err = NULL;
   g_assert_cmpint (tsr_test_run_cli (badm, NULL, &err), !=, 0);
