@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include "tsr-test-util.h"
@@ -2662,6 +2663,37 @@ test_window_rows (void)
   iterate_for (0.1);
 }
 
+/* `tessera --set` with a wrong key or value exits 2 with one line naming it, like a wrong
+ * --overlays, before any window: it used to print the error and open the window (and --run
+ * it) with the default value. Runs the program; no display needed. */
+static void
+test_bad_set_option (void)
+{
+  const char *exe = g_getenv ("TSR_APP_EXE");
+  if (!exe)
+    {
+      g_test_skip ("TSR_APP_EXE not set (meson sets it)");
+      return;
+    }
+  const char *bad[][2] = { { "--set", "no.such_key=1" }, { "--set", "global.alpha=7" }, { "--set", "global.alpha" } };
+  const char *named[] = { "no.such_key", "global.alpha", "global.alpha" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      const char *argv[] = { exe, bad[i][0], bad[i][1], "/nonexistent-session", NULL };
+      g_auto (GStrv) envp = g_environ_unsetenv (g_get_environ (), "DISPLAY");
+      envp = g_environ_unsetenv (envp, "WAYLAND_DISPLAY");
+      g_autofree char *out = NULL, *err = NULL;
+      int status = 0;
+      GError *e = NULL;
+      g_assert_true (g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &e));
+      g_assert_no_error (e);
+      g_assert_true (WIFEXITED (status));
+      g_assert_cmpint (WEXITSTATUS (status), ==, 2);
+      if (!strstr (err, named[i]))
+        g_error ("'%s' does not name %s", err, named[i]);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2688,5 +2720,6 @@ main (int argc, char **argv)
   g_test_add_func ("/app/ngc7023", test_window_ngc7023);
   g_test_add_func ("/app/rows-2000", test_window_rows);
   g_test_add_func ("/app/post", test_window_post);
+  g_test_add_func ("/app/bad-set-option", test_bad_set_option);
   return g_test_run ();
 }

@@ -98,6 +98,12 @@ test_info_and_stack (void)
       const char *a[] = { "stack", dir, "-o", res, "-m", methods[m], NULL };
       g_assert_cmpint (tsr_test_run_cli (a, NULL, NULL), ==, 0);
     }
+  /* one frame: "stacked 1 frame", not "1 frames" */
+  g_autofree char *f0 = g_build_filename (dir, "frame 00.fits", NULL);
+  const char *one[] = { "stack", f0, "-o", res, NULL };
+  g_autofree char *one_out = NULL;
+  g_assert_cmpint (tsr_test_run_cli (one, &one_out, NULL), ==, 0);
+  g_assert_nonnull (strstr (one_out, "stacked 1 frame (mean)"));
   const char *badm[] = { "stack", dir, "-o", res, "-m", "average", NULL };
   g_autofree char *err = NULL;
   g_assert_cmpint (tsr_test_run_cli (badm, NULL, &err), !=, 0);
@@ -375,6 +381,14 @@ test_preview (void)
   expect_failure_nothing_written (missing, NULL, "does not exist", fresh);
   const char *st_missing[] = { "stack", ses, "-o", fresh, "--preview", nowhere, NULL };
   expect_failure_nothing_written (st_missing, NULL, "does not exist", fresh);
+  /* the preview is a PNG: under another image name it is refused, not written as a PNG in disguise */
+  g_autofree char *as_tif = g_build_filename (dir, "preview.tif", NULL);
+  const char *tif_preview[] = { "stack", ses, "-o", fresh, "--preview", as_tif, NULL };
+  expect_failure_nothing_written (tif_preview, NULL, "name it .png", as_tif);
+  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+  g_autofree char *as_jpg = g_build_filename (dir, "preview.JPG", NULL);
+  const char *jpg_preview[] = { "colour", bg, "-o", fresh, "--preview", as_jpg, NULL };
+  expect_failure_nothing_written (jpg_preview, NULL, "--preview", as_jpg);
 }
 
 /* A failed validation says which check failed, its value, the limit and the parameter that
@@ -548,6 +562,202 @@ test_outputs (void)
   expect_failure (r2, NULL, "--cc-mad");
 }
 
+/* Option values a user mistypes are refused naming the option, never taken for "not given"
+ * (denoise used −1 as its "not given" mark: --strength -1 and -j -3 ran with the defaults). */
+static void
+test_option_values (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "optvals", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  g_autofree char *in = g_build_filename (dir, "in.fits", NULL);
+  float v[32 * 24];
+  for (int i = 0; i < 32 * 24; i++)
+    v[i] = 100 + (i % 5);
+  tsr_test_write_fits (in, FLOAT_IMG, 32, 24, 1, v, NULL);
+  g_autofree char *out = g_build_filename (dir, "out.fits", NULL);
+  const char *d1[] = { "denoise", in, "-o", out, "--strength", "-1", NULL };
+  expect_failure_nothing_written (d1, NULL, "--strength", out);
+  const char *d2[] = { "denoise", in, "-o", out, "--strength", "nan", NULL };
+  expect_failure_nothing_written (d2, NULL, "--strength", out);
+  const char *d3[] = { "denoise", in, "-o", out, "-j", "-3", NULL };
+  expect_failure_nothing_written (d3, NULL, "--threads", out);
+
+  /* wavelets: an explicit --layers 0 was taken for "not given"; fewer layers than the gains
+   * given dropped the last gains silently; the printed gains listed 5 for 3 layers */
+  const char *w1[] = { "wavelets", in, "-o", out, "--layers", "0", NULL };
+  expect_failure_nothing_written (w1, NULL, "layers", out);
+  const char *w2[] = { "wavelets", in, "-o", out, "--gains", "2,1,3", "--layers", "2", NULL };
+  expect_failure_nothing_written (w2, NULL, "--layers 2", out);
+  const char *w3[] = { "wavelets", in, "-o", out, "--layers", "3", NULL };
+  g_autofree char *wo = NULL;
+  g_assert_cmpint (tsr_test_run_cli (w3, &wo, NULL), ==, 0);
+  g_assert_nonnull (strstr (wo, "3 layers, gains 1,1,1 →"));
+
+  /* -o X.fits.gz wrote an uncompressed FITS under a gzip name (which no session scan reads) */
+  g_autofree char *gz = g_build_filename (dir, "result.fits.gz", NULL);
+  const char *z1[] = { "stack", dir, "-o", gz, NULL };
+  expect_failure_nothing_written (z1, NULL, "compressed", gz);
+  g_autofree char *bz = g_build_filename (dir, "mean.FITS.BZ2", NULL);
+  const char *z2[] = { "process", dir, "-o", out, "--mean-stack", bz, NULL };
+  expect_failure_nothing_written (z2, NULL, "--mean-stack", bz);
+  no_part_files (dir);
+}
+
+/* A frame without EXPTIME, and --headers-only (no median/noise), show "-" in the table like a
+ * missing DATE-OBS, not "nan". */
+static void
+test_info_unknown (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "noexp", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  float v[24 * 16];
+  for (int i = 0; i < 24 * 16; i++)
+    v[i] = 500 + (i % 3);
+  for (int f = 0; f < 2; f++)
+    {
+      g_autofree char *name = g_strdup_printf ("moon %d.fits", f);
+      g_autofree char *p = g_build_filename (dir, name, NULL);
+      tsr_test_write_fits (p, USHORT_IMG, 24, 16, 1, v, NULL);
+    }
+  for (int headers_only = 0; headers_only < 2; headers_only++)
+    {
+      const char *args[] = { "info", dir, headers_only ? "--headers-only" : NULL, NULL };
+      g_autofree char *out = NULL;
+      g_assert_cmpint (tsr_test_run_cli (args, &out, NULL), ==, 0);
+      g_assert_nonnull (strstr (out, "moon 1.fits"));
+      g_assert_null (strstr (out, "nan"));
+      /* the row still has its columns: file, time, size, pattern, exposure, median, noise */
+      const char *row = strstr (out, "moon 0.fits");
+      g_autofree char *line = g_strndup (row, strcspn (row, "\n"));
+      g_auto (GStrv) cols = g_regex_split_simple ("\\s{2,}", line, 0, 0);
+      g_assert_cmpuint (g_strv_length (cols), ==, 7);
+      g_assert_cmpstr (cols[4], ==, "-");
+      if (headers_only)
+        g_assert_cmpstr (cols[6], ==, "-");
+      else
+        g_assert_cmpstr (cols[5], ==, "501.0");
+    }
+}
+
+/* A planetary capture given to a deep-sky command (a PNG or JPEG frame, also under a .fits
+ * name, a SER video) is said to be one, and where it is read, not only "not a FITS file". */
+static void
+test_planetary_input_named (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "capture", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  const struct { const char *name; const char *head; gsize head_len; gsize size; const char *kind; } files[] = {
+    { "frame 1.png", "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, 600, "PNG image" },
+    { "jupiter.fits", "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, 6000, "PNG image" },
+    { "moon.fits", "\xff\xd8\xff\xe0\0\x10JFIF", 10, 4000, "JPEG image" },
+    { "mars.ser", "LUCAM-RECORDER", 14, 3000, "SER video" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *p = g_build_filename (dir, files[i].name, NULL);
+      g_autofree char *bytes = g_malloc0 (files[i].size);
+      memcpy (bytes, files[i].head, files[i].head_len);
+      tsr_test_write_file (p, bytes, files[i].size);
+      const char *args[] = { "info", p, NULL };
+      g_autofree char *err = NULL;
+      g_assert_cmpint (tsr_test_run_cli (args, NULL, &err), ==, 1);
+      g_assert_nonnull (strstr (err, files[i].name));
+      g_assert_nonnull (strstr (err, "not a FITS file"));
+      if (!strstr (err, files[i].kind) || !strstr (err, "tessera-cli planetary"))
+        g_error ("%s: '%s' does not say it is a %s read by planetary", files[i].name, err, files[i].kind);
+      g_assert_cmpint (count_lines (err), ==, 1);
+    }
+  /* a file of none of these stays "not a FITS file", with nothing more */
+  g_autofree char *txt = g_build_filename (dir, "notes.fits", NULL);
+  g_autofree char *zeros = g_malloc0 (4000);
+  tsr_test_write_file (txt, zeros, 4000);
+  const char *args[] = { "info", txt, NULL };
+  g_autofree char *err = NULL;
+  g_assert_cmpint (tsr_test_run_cli (args, NULL, &err), ==, 1);
+  g_assert_nonnull (strstr (err, "notes.fits: not a FITS file"));
+  g_assert_null (strstr (err, "planetary"));
+
+  /* a folder of such frames: counted and sent to planetary instead of "no frames found" */
+  g_autofree char *pdir = g_build_filename (tmp, "capture-folder", NULL);
+  g_mkdir_with_parents (pdir, 0755);
+  for (int f = 0; f < 3; f++)
+    {
+      g_autofree char *name = g_strdup_printf ("%08d.PNG", f);
+      g_autofree char *p = g_build_filename (pdir, name, NULL);
+      tsr_test_write_file (p, "\x89PNG\r\n\x1a\n", 8);
+    }
+  const char *st[] = { "stack", pdir, "-o", txt, NULL };
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (tsr_test_run_cli (st, NULL, &err), ==, 1);
+  if (!strstr (err, "3 PNG, JPEG, SER or video files") || !strstr (err, "tessera-cli planetary"))
+    g_error ("'%s' does not count the PNG frames or name planetary", err);
+  g_assert_cmpint (count_lines (err), ==, 1);
+}
+
+/* `demo DIR` writes result.fits, mean-stack.fits, result.png and report/ into DIR: a folder
+ * holding a session's frames got them mixed in (its next scan failed on "mixed image sizes"). */
+static void
+test_demo_into_session (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "demo-into", NULL);
+  write_frames (dir, 2, 24, 16);
+  const char *a[] = { "demo", dir, "--frames", "2", NULL };
+  expect_failure (a, NULL, "holds frames");
+  g_autofree char *res = g_build_filename (dir, "result.fits", NULL);
+  g_autofree char *sub = g_build_filename (dir, "session", NULL);
+  g_assert_false (g_file_test (res, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (sub, G_FILE_TEST_EXISTS));
+  const char *info[] = { "info", dir, NULL };
+  check_info (info, "2 frames", FALSE);
+
+  /* a result written among the session's frames is one of them at the next run: said so */
+  g_autofree char *inside = g_build_filename (dir, "stack.fits", NULL);
+  g_autofree char *outside = g_build_filename (tmp, "demo-into-stack.fits", NULL);
+  const char *st_in[] = { "stack", dir, "-o", inside, NULL };
+  g_autofree char *err = NULL;
+  g_assert_cmpint (tsr_test_run_cli (st_in, NULL, &err), ==, 0);
+  g_assert_nonnull (strstr (err, "into the session folder"));
+  const char *st_out[] = { "stack", dir, "-o", outside, NULL };
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (tsr_test_run_cli (st_out, NULL, &err), ==, 0);
+  g_assert_null (strstr (err, "session folder"));
+}
+
+/* info's columns line up: a DATE-OBS with microseconds (Seestar, 26 characters) and a name
+ * with non-ASCII letters pushed the rest of their row to the right of the header. */
+static void
+test_info_columns (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "columns", NULL);
+  g_mkdir_with_parents (dir, 0755);
+  float v[24 * 16];
+  for (int i = 0; i < 24 * 16; i++)
+    v[i] = 700 + (i % 3);
+  const char *names[] = { "Nacht \xc3\xa4\xc3\xb6\xc3\xbc 1.fits", "plain 2.fits" };
+  for (int f = 0; f < 2; f++)
+    {
+      g_autofree char *p = g_build_filename (dir, names[f], NULL);
+      g_autofree char *date = g_strdup_printf ("DATE-OBS= '2025-04-09T20:54:2%d.790113'", f);
+      const char *cards[] = { date, "EXPTIME =                 10.0", NULL };
+      tsr_test_write_fits (p, USHORT_IMG, 24, 16, 1, v, cards);
+    }
+  const char *args[] = { "info", dir, NULL };
+  g_autofree char *out = NULL;
+  g_assert_cmpint (tsr_test_run_cli (args, &out, NULL), ==, 0);
+  g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
+  const char *h = strstr (lines[0], "size");
+  g_assert_nonnull (h);
+  glong col = g_utf8_pointer_to_offset (lines[0], h);
+  for (int r = 1; r <= 2; r++)
+    {
+      const char *c = strstr (lines[r], "24x16");
+      g_assert_nonnull (c);
+      if (g_utf8_pointer_to_offset (lines[r], c) != col)
+        g_error ("row '%s': size at character %ld, the header's at %ld", lines[r],
+                 g_utf8_pointer_to_offset (lines[r], c), col);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -563,6 +773,11 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/preview", test_preview);
   g_test_add_func ("/cli/validation-explained", test_validation_explained);
   g_test_add_func ("/cli/image-outputs", test_image_outputs);
+  g_test_add_func ("/cli/option-values", test_option_values);
+  g_test_add_func ("/cli/info-unknown", test_info_unknown);
+  g_test_add_func ("/cli/planetary-input-named", test_planetary_input_named);
+  g_test_add_func ("/cli/demo-into-session", test_demo_into_session);
+  g_test_add_func ("/cli/info-columns", test_info_columns);
   int r = g_test_run ();
   tsr_test_rmtree (tmp);
   g_free (tmp);

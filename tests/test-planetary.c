@@ -1133,7 +1133,8 @@ test_cli (void)
   for (guint i = 0; i < p.n_frames; i++)
     {
       g_autoptr (TsrImage) q = quantised_frame (&p, truth, i, 1.f, 255);
-      g_autofree char *path = g_strdup_printf ("%s/f%02u.png", seq, i);
+      /* non-ASCII and a quote in the names: the JSON frame table must stay JSON */
+      g_autofree char *path = g_strdup_printf ("%s/f%02u \"\xc3\xa4\".png", seq, i);
       write_png (path, q, 8);
     }
   g_autofree char *out = g_build_filename (dir, "out.fits", NULL);
@@ -1148,14 +1149,54 @@ test_cli (void)
   g_assert_nonnull (res);
   g_assert_true (g_file_test (mean, G_FILE_TEST_EXISTS));
   g_assert_true (g_file_test (json, G_FILE_TEST_EXISTS));
+  GError *je = NULL;
+  g_autoptr (TsrJson) jt = tsr_json_parse_file (json, &je);
+  g_assert_no_error (je);
+  const TsrJson *table = tsr_json_get (jt, "frame_table");
+  g_assert_cmpuint (tsr_json_length (table), ==, p.n_frames);
+  g_assert_cmpstr (tsr_json_str (tsr_json_get (tsr_json_index (table, 0), "frame")), ==, "f00 \"\xc3\xa4\".png");
+  g_free (o);
+  g_free (e);
+  /* an output of an unknown type is refused before the run: -o is not written first and the
+   * run then failed on --mean-stack */
+  g_autofree char *out_b = g_build_filename (dir, "out-b.fits", NULL);
+  g_autofree char *mean_b = g_build_filename (dir, "mean-b.jpg", NULL);
+  const char *ab[] = { "planetary", seq, "-o", out_b, "--mean-stack", mean_b, NULL };
+  rc = tsr_test_run_cli (ab, &o, &e);
+  g_assert_cmpint (rc, ==, 1);
+  g_assert_nonnull (strstr (e, "mean-b.jpg: unknown output type"));
+  g_assert_null (strstr (o, "planetary:"));
+  g_assert_false (g_file_test (out_b, G_FILE_TEST_EXISTS));
+  g_free (o);
+  g_free (e);
+  /* an output that is a folder, or a device, is refused before the run too */
+  g_autofree char *folder_png = g_build_filename (dir, "folder.png", NULL);
+  g_mkdir_with_parents (folder_png, 0755);
+  const char *af[] = { "planetary", seq, "-o", folder_png, NULL };
+  rc = tsr_test_run_cli (af, &o, &e);
+  g_assert_cmpint (rc, ==, 1);
+  g_assert_nonnull (strstr (e, "is a folder"));
+  g_assert_null (strstr (o, "planetary:"));
+  g_free (o);
+  g_free (e);
+  /* a bad --wavelets value is named as --wavelets, not as a --set the user did not give */
+  const char *aw[] = { "planetary", seq, "-o", out_b, "--wavelets", "1,x", NULL };
+  rc = tsr_test_run_cli (aw, &o, &e);
+  g_assert_cmpint (rc, !=, 0);
+  g_assert_nonnull (strstr (e, "--wavelets 1,x"));
+  g_assert_null (strstr (e, "--set"));
   g_free (o);
   g_free (e);
   /* process routes the PNG folder to the planetary path, --deep-sky refuses it as before */
   g_autofree char *out2 = g_build_filename (dir, "out2.fits", NULL);
-  const char *a2[] = { "process", seq, "-o", out2, NULL };
+  g_autofree char *samples = g_build_filename (dir, "samples.txt", NULL);
+  tsr_test_write_file (samples, "10,10\n", 6);
+  const char *a2[] = { "process", seq, "-o", out2, "--bg-samples", samples, NULL };
   rc = tsr_test_run_cli (a2, &o, &e);
   g_assert_cmpint (rc, ==, 0);
   g_assert_nonnull (strstr (o, "planetary path"));
+  /* an option the planetary path does not use is said to be ignored */
+  g_assert_nonnull (strstr (e, "--bg-samples is ignored"));
   g_assert_true (g_file_test (out2, G_FILE_TEST_EXISTS));
   g_free (o);
   g_free (e);

@@ -10,6 +10,7 @@
 #include "tsr-image-view.h"
 #include "tsr-shortcuts.h"
 #include "tsr-settings.h"
+#include "tsr-project.h"
 
 struct _TsrApplication
 {
@@ -154,6 +155,26 @@ handle_local_options (GApplication *app, GVariantDict *options)
   const char **sets = NULL;
   if (g_variant_dict_lookup (options, "set", "^a&s", &sets))
     {
+      /* a wrong --set stops here like a wrong --overlays, instead of a warning on a terminal
+       * the user may not see and a window (and --run) with the default value */
+      TsrProject check;
+      tsr_project_init (&check);
+      for (guint i = 0; sets[i]; i++)
+        {
+          g_auto (GStrv) kv = g_strsplit (sets[i], "=", 2);
+          GError *error = NULL;
+          if (!kv[0] || !kv[1])
+            g_printerr (_("tessera: --set wants KEY=VALUE, got '%s'\n"), sets[i]);
+          else if (!tsr_project_set (&check, g_strstrip (kv[0]), g_strstrip (kv[1]), &error))
+            {
+              g_printerr ("tessera: %s\n", error->message);
+              g_error_free (error);
+            }
+          else
+            continue;
+          g_free (sets);
+          return 2;
+        }
       g_strfreev (self->sets);
       self->sets = g_strdupv ((char **) sets);
       g_free (sets);

@@ -243,6 +243,17 @@ cli_check_output (const char *out, TsrSession *s, GError **error)
       g_set_error (error, TSR_ERROR, TSR_ERROR_IO, _("%s: cannot write into %s: %s"), out, dir, g_strerror (e));
       return FALSE;
     }
+  g_autofree char *base = g_path_get_basename (target);
+  if (s && s->root && tsr_is_frame_name (base))
+    {
+      /* an image written among the session's frames is one of them at the next scan of the
+       * folder (stacked again, or "mixed image sizes") */
+      g_autofree char *cdir = g_canonicalize_filename (dir, NULL);
+      g_autofree char *croot = g_canonicalize_filename (s->root, NULL);
+      if (g_strcmp0 (cdir, croot) == 0)
+        fprintf (stderr, _("tessera-cli: note: %s is written into the session folder %s: the next run on that "
+                           "folder takes it as a frame (write results elsewhere)\n"), out, s->root);
+    }
   return TRUE;
 }
 
@@ -483,7 +494,24 @@ cli_preview_check (const char *command, const char *preview, const char *in, con
     }
   const char *opts[] = { "-o", "--preview" };
   const char *paths[] = { out, preview };
-  return cli_check_distinct (command, 2, opts, paths, error) && cli_check_output (preview, s, error);
+  return cli_check_distinct (command, 2, opts, paths, error) && cli_check_preview_name (command, preview, error)
+         && cli_check_output (preview, s, error);
+}
+
+gboolean
+cli_check_preview_name (const char *command, const char *preview, GError **error)
+{
+  /* the preview is always a PNG: under a .tif/.jpg/.fits name it would be a PNG that the name
+   * misrepresents */
+  if (!preview)
+    return TRUE;
+  g_autofree char *low = g_ascii_strdown (preview, -1);
+  if (g_str_has_suffix (low, ".png"))
+    return TRUE;
+  /* TRANSLATORS: %s: the subcommand, then the file name */
+  g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+               _("%s: --preview %s: the preview is a PNG image; name it .png"), command, preview);
+  return FALSE;
 }
 
 gboolean
@@ -517,6 +545,17 @@ cli_check_image_name (const char *command, const char *option, const char *name,
 {
   static const char *const other[] = { ".png", ".jpg", ".jpeg", ".ser", ".bmp", ".webp",
                                        ".gif", ".avi", ".mp4", ".mkv", NULL };
+  static const char *const compressed[] = { ".gz", ".bz2", ".xz", ".zip", ".zst", NULL };
+  if (name && name_has_suffix (name, compressed))
+    {
+      /* it would be an uncompressed FITS under a compressed name, which no session scan reads */
+      /* TRANSLATORS: %s: the subcommand, the option (-o, --mean-stack), the file name */
+      g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+                   _("%s: %s %s: compressed images are not written; name it .fits (fpack can "
+                     "tile-compress it to .fz, which Tessera reads)"),
+                   command, option, name);
+      return FALSE;
+    }
   if (!name || !name_has_suffix (name, other))
     return TRUE;
   /* TRANSLATORS: %s: the subcommand, the option (-o, --mean-stack), the file name */

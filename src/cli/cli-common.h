@@ -43,6 +43,8 @@ gboolean cli_check_distinct (const char *command, guint n, const char *const *op
 /* Refuse an output folder that holds any of the session's frames (files written there
  * would overwrite them or join the session at the next scan). */
 gboolean cli_check_output_dir (const char *dir, TsrSession *s, GError **error);
+/* FALSE (error names command and file) unless preview (NULL: none) ends in .png. */
+gboolean cli_check_preview_name (const char *command, const char *preview, GError **error);
 /* --preview of a one-image command (background, colour, denoise, wavelets, stack): refuse a
  * preview that is the input or the output, or in a folder that cannot be written (before any
  * work; s: the session, whose frames it must not be); then write img's stretched 8-bit PNG (longest side 1600 px) through a temporary name. */

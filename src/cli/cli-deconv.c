@@ -90,7 +90,7 @@ cli_deconv (int argc, char **argv)
       if (outs[i] && ((config && cli_same_file (outs[i], config)) || (seed_path && cli_same_file (outs[i], seed_path))))
         return cli_fail_msg (_("deconv: %s: the output would overwrite an input (project or seed image); choose another name"),
                              outs[i]);
-    if (preview && !cli_check_output (preview, s, &error))
+    if (!cli_check_preview_name ("deconv", preview, &error) || (preview && !cli_check_output (preview, s, &error)))
       return cli_fail (error);
   }
 

@@ -1,6 +1,7 @@
 /* tessera-cli demo DIR — generate a demo session, process it, write a preview. */
 #include "cli-common.h"
 
+#include <string.h>
 #include <stdio.h>
 
 int
@@ -19,6 +20,21 @@ cli_demo (int argc, char **argv)
   const char *dir = argc > 1 ? argv[1] : "demo";
   if (frames < 2 || frames > 2000)
     return cli_fail_msg (_("demo: --frames must be in 2…2000"));
+  /* DIR receives result.fits, mean-stack.fits, result.png and report/: a folder that holds
+   * frames of its own (a session, not an earlier demo) would get them mixed into it */
+  GDir *d = g_dir_open (dir, 0, NULL);
+  if (d)
+    {
+      const char *name, *frame = NULL;
+      while (!frame && (name = g_dir_read_name (d)))
+        if (tsr_is_frame_name (name) && strcmp (name, "result.fits") != 0 && strcmp (name, "mean-stack.fits") != 0)
+          frame = name;
+      g_autofree char *first = g_strdup (frame);
+      g_dir_close (d);
+      if (first)
+        return cli_fail_msg (_("demo: %s holds frames (%s); the demo writes its results there: give a new or "
+                               "empty folder"), dir, first);
+    }
   g_autofree char *session_dir = g_build_filename (dir, "session", NULL);
   g_autofree char *truth = g_build_filename (session_dir, "truth.json", NULL);
   GError *error = NULL;

@@ -1,6 +1,7 @@
 /* tessera-cli denoise IN.fits -o OUT.fits [--strength S] — the learned denoiser. */
 #include "cli-common.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,8 +28,8 @@ cli_denoise (int argc, char **argv)
 {
   char *out = NULL, *weights = NULL, *preview = NULL;
   char **sets = NULL;
-  double strength = -1.0;
-  int threads = -1;
+  double strength = -INFINITY; /* -INFINITY / G_MININT: not given (anything else given is checked) */
+  int threads = G_MININT;
   GOptionEntry entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Denoised image (float32 FITS)"), N_("OUT.fits") },
     { "preview", 0, 0, G_OPTION_ARG_FILENAME, &preview, N_("Also write a stretched PNG preview of the result"), N_("PNG") },
@@ -73,7 +74,7 @@ cli_denoise (int argc, char **argv)
           return cli_fail (error);
         }
     }
-  if (strength >= -0.5)
+  if (strength != -INFINITY)
     {
       if (!(strength >= 0.0 && strength <= 1.0))
         {
@@ -82,8 +83,15 @@ cli_denoise (int argc, char **argv)
         }
       p.strength = strength;
     }
-  if (threads >= 0)
-    p.threads = threads;
+  if (threads != G_MININT)
+    {
+      if (threads < 0 || threads > 1024)
+        {
+          tsr_denoise_params_clear (&p);
+          return cli_fail_msg (_("denoise: --threads must be in 0…1024 (0 = one per core), got %d"), threads);
+        }
+      p.threads = threads;
+    }
   if (weights)
     {
       g_free (p.weights);

@@ -23,6 +23,32 @@ measure_frame (guint index, const TsrFrameInfo *frame, TsrImage *img, gpointer u
   return TRUE;
 }
 
+static void
+cell (char *buf, gsize size, const char *fmt, double v)
+{
+  if (isfinite (v))
+    g_snprintf (buf, size, fmt, v);
+  else
+    g_strlcpy (buf, "-", size);
+}
+
+/* The text columns of the table, padded by characters (printf's %-46s pads by bytes: a name
+ * with ä or a translated heading shifted the rest of its row), wide enough for a DATE-OBS
+ * with microseconds (Seestar: 26 characters); a longer cell pushes its row, never cut. */
+static void
+text_columns (const char *num, const char *file, const char *time, const char *size, const char *pattern)
+{
+  const char *cells[] = { num, file, time, size, pattern };
+  static const int widths[] = { 4, 46, 26, 11, 7 };
+  for (guint c = 0; c < G_N_ELEMENTS (cells); c++)
+    {
+      fputs (c ? "  " : "", stdout);
+      fputs (cells[c], stdout);
+      for (glong k = g_utf8_strlen (cells[c], -1); k < widths[c]; k++)
+        putchar (' ');
+    }
+}
+
 int
 cli_info (int argc, char **argv)
 {
@@ -65,17 +91,23 @@ cli_info (int argc, char **argv)
           return cli_fail (error);
         }
     }
-  printf ("%-4s  %-46s  %-23s  %-11s  %-7s  %8s  %9s  %8s\n", "#", _("file"), _("time (DATE-OBS)"),
-          _("size"), _("pattern"), _("exp [s]"), _("median"), _("noise"));
+  text_columns ("#", _("file"), _("time (DATE-OBS)"), _("size"), _("pattern"));
+  printf ("  %8s  %9s  %8s\n", _("exp [s]"), _("median"), _("noise"));
   for (guint i = 0; i < n; i++)
     {
       TsrFrameInfo *fi = tsr_session_frame (s, i);
       char size[32];
       g_snprintf (size, sizeof size, "%dx%d%s", fi->info.width, fi->info.height,
                   fi->info.channels == 3 ? "x3" : "");
-      printf ("%-4u  %-46s  %-23s  %-11s  %-7s  %8.2f  %9.1f  %8.2f\n", i + 1, fi->name,
-              fi->info.date_obs ? fi->info.date_obs : "-", size, tsr_cfa_name (fi->info.cfa),
-              fi->info.exposure, st.median[i], st.noise[i]);
+      /* unknown (no EXPTIME, --headers-only): "-" as for a missing DATE-OBS, not "nan" */
+      char exp[32], med[32], noise[32];
+      cell (exp, sizeof exp, "%.2f", fi->info.exposure);
+      cell (med, sizeof med, "%.1f", st.median[i]);
+      cell (noise, sizeof noise, "%.2f", st.noise[i]);
+      char num[16];
+      g_snprintf (num, sizeof num, "%u", i + 1);
+      text_columns (num, fi->name, fi->info.date_obs ? fi->info.date_obs : "-", size, tsr_cfa_name (fi->info.cfa));
+      printf ("  %8s  %9s  %8s\n", exp, med, noise);
     }
   printf (_("%u frames, %d×%d, %s\n"), n, s->width, s->height,
           s->cfa != TSR_CFA_NONE ? tsr_cfa_name (s->cfa) : (s->channels == 3 ? "RGB" : _("mono")));

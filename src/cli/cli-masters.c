@@ -109,6 +109,10 @@ cli_masters (int argc, char **argv)
   if (built == 0)
     printf (_("nothing written: every input is a master already\n"));
   if (tsr_calib_n_bad_pixels (c) > 0)
-    printf (_("hot/cold pixel map of the master dark: %lu pixels\n"), (unsigned long) tsr_calib_n_bad_pixels (c));
+    {
+      unsigned long nb = (unsigned long) tsr_calib_n_bad_pixels (c);
+      printf (ngettext ("hot/cold pixel map of the master dark: %lu pixel\n",
+                        "hot/cold pixel map of the master dark: %lu pixels\n", nb), nb);
+    }
   return 0;
 }

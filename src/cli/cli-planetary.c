@@ -177,6 +177,10 @@ planetary_run (const char *command, int argc, char **argv, const char *out, cons
       g_autofree char *dir = g_path_get_dirname (outs[i]);
       if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
         return cli_fail_msg (_("%s: %s: the folder %s does not exist"), command, outs[i], dir);
+      /* image types known before the run, not after it (and after -o was already written) */
+      if ((outs[i] != json && !tsr_planetary_image_name_check (outs[i], &error))
+          || !cli_check_output (outs[i], NULL, &error))
+        return cli_fail (error);
     }
   /* calibration frames (--bias, --darks, --flats, --dark-flats: FITS folders or masters) planned
    * against the frames, built, and applied to every frame as it is read */
@@ -308,7 +312,19 @@ cli_planetary (int argc, char **argv)
   for (guint i = 0; sets && sets[i]; i++)
     g_ptr_array_add (all, g_strdup (sets[i]));
   if (gains)
-    g_ptr_array_add (all, g_strdup_printf ("wavelets.gains=%s", gains));
+    {
+      /* checked here so that the message names --wavelets, not a --set the user did not give */
+      TsrWaveletParams check;
+      tsr_wavelet_params_init (&check);
+      GError *e = NULL;
+      if (!tsr_wavelet_params_set (&check, "wavelets.gains", gains, &e))
+        {
+          int rc = cli_fail_msg (_("planetary: --wavelets %s: %s"), gains, e->message);
+          g_error_free (e);
+          return rc;
+        }
+      g_ptr_array_add (all, g_strdup_printf ("wavelets.gains=%s", gains));
+    }
   g_ptr_array_add (all, NULL);
   return planetary_run ("planetary", argc, argv, out, mean_out, best_out, json, (char **) all->pdata);
 }

@@ -70,6 +70,14 @@ cli_process (int argc, char **argv)
             printf (_("process: %s (--deep-sky overrides)\n"), why);
           if (report)
             fprintf (stderr, _("process: --report is not written for planetary sessions (use --json)\n"));
+          /* the options the planetary job has no use for are said to be ignored, not dropped silently */
+          const struct { gboolean given; const char *name; } unused[] = {
+            { bg_samples != NULL, "--bg-samples" }, { config != NULL, "--config" }, { recursive, "--recursive" },
+          };
+          for (guint i = 0; i < G_N_ELEMENTS (unused); i++)
+            if (unused[i].given)
+              fprintf (stderr, _("process: %s is ignored for planetary sessions (see 'tessera-cli planetary --help')\n"),
+                       unused[i].name);
           return cli_planetary_run ("process", argc, argv, out, mean_out, json, sets);
         }
     }

@@ -63,7 +63,7 @@ cli_restore (int argc, char **argv)
   if (rc != 0)
     return rc;
   if (!cli_check_output (out, s, &error) || (mean_out && !cli_check_output (mean_out, s, &error))
-      || (preview && !cli_check_output (preview, s, &error)))
+      || !cli_check_preview_name ("restore", preview, &error) || (preview && !cli_check_output (preview, s, &error)))
     return cli_fail (error);
   if (mean_out && g_strcmp0 (mean_out, out) == 0)
     return cli_fail_msg (_("restore: --mean-stack and -o name the same file"));

@@ -57,6 +57,8 @@ cli_stack (int argc, char **argv)
                          s->root ? s->root : tsr_session_frame (s, 0)->path);
   if (!cli_write_image (out, out, img, &error) || !cli_preview_write (img, preview, &error))
     return cli_fail (error);
-  printf (_("stacked %u frames (%s) into %s\n"), tsr_session_n_frames (s), tsr_stack_method_name (p.method), out);
+  guint n = tsr_session_n_frames (s);
+  printf (ngettext ("stacked %u frame (%s) into %s\n", "stacked %u frames (%s) into %s\n", n), n,
+          tsr_stack_method_name (p.method), out);
   return 0;
 }

@@ -7,7 +7,7 @@ int
 cli_wavelets (int argc, char **argv)
 {
   char *out = NULL, *gains = NULL, *thresholds = NULL, *preview = NULL;
-  int layers = 0;
+  int layers = G_MININT; /* not given */
   gboolean clip = FALSE;
   GOptionEntry entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Sharpened image (.fits, .tif or .png)"), N_("OUT") },
@@ -35,14 +35,20 @@ cli_wavelets (int argc, char **argv)
   TsrWaveletParams p;
   tsr_wavelet_params_init (&p);
   GError *error = NULL;
-  if (!cli_preview_check ("wavelets", preview, argv[1], out, NULL, &error))
+  if (!tsr_planetary_image_name_check (out, &error)
+      || !cli_preview_check ("wavelets", preview, argv[1], out, NULL, &error))
     return cli_fail (error);
   if (gains && !tsr_wavelet_params_set (&p, "wavelets.gains", gains, &error))
     return cli_fail (error);
   if (thresholds && !tsr_wavelet_params_set (&p, "wavelets.thresholds", thresholds, &error))
     return cli_fail (error);
-  if (layers)
+  if (layers != G_MININT)
     {
+      /* fewer layers than gains or thresholds given would drop the last ones silently */
+      int listed = MAX (gains ? p.n_gains : 0, thresholds ? p.n_thresholds : 0);
+      if (layers >= 1 && layers < listed)
+        return cli_fail_msg (_("wavelets: --layers %d is fewer than the %d gains or thresholds given; "
+                               "give one value per layer"), layers, listed);
       g_autofree char *v = g_strdup_printf ("%d", layers);
       if (!tsr_wavelet_params_set (&p, "wavelets.layers", v, &error))
         return cli_fail (error);
@@ -56,7 +62,11 @@ cli_wavelets (int argc, char **argv)
     return cli_fail (error);
   if (!tsr_planetary_write_image (res, out, &error) || !cli_preview_write (res, preview, &error))
     return cli_fail (error);
-  g_autofree char *g = tsr_wavelet_params_get_string (&p, "wavelets.gains");
+  /* the gains of the layers used (the default list has 5 even when --layers is 3) */
+  GString *gs = g_string_new (NULL);
+  for (int j = 0; j < p.n_layers; j++)
+    g_string_append_printf (gs, "%s%g", j ? "," : "", j < p.n_gains ? p.gains[j] : 1.0);
+  g_autofree char *g = g_string_free (gs, FALSE);
   double n0, n1, s0 = tsr_planetary_sharpness (in, 0, 0, 0, 0, &n0), s1 = tsr_planetary_sharpness (res, 0, 0, 0, 0, &n1);
   printf (_("wavelets: %d layers, gains %s → %s (sharpness %.3g → %.3g, noise σ %.3g → %.3g)\n"), p.n_layers, g, out,
           s0, s1, n0, n1);

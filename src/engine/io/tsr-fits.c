@@ -40,6 +40,27 @@ basename_of (const char *path)
   return g_path_get_basename (path);
 }
 
+/* "not a FITS file", and what it is instead when the first bytes say so: a PNG/JPEG frame or a
+ * SER video given to a deep-sky command is a lunar/planetary capture, read by that path. */
+static void
+set_not_fits (GError **error, const char *base, const char *head, size_t n)
+{
+  const guint8 *u = (const guint8 *) head;
+  const char *kind = NULL;
+  if (n >= 8 && memcmp (head, "\x89PNG\r\n\x1a\n", 8) == 0)
+    kind = _("a PNG image");
+  else if (n >= 3 && u[0] == 0xFF && u[1] == 0xD8 && u[2] == 0xFF)
+    kind = _("a JPEG image");
+  else if (n >= 14 && memcmp (head, "LUCAM-RECORDER", 14) == 0)
+    kind = _("a SER video");
+  if (kind)
+    g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT,
+                 _("%s: not a FITS file but %s; lunar and planetary captures are read by "
+                   "'tessera-cli planetary' (or the window)"), base, kind);
+  else
+    g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: not a FITS file"), base);
+}
+
 static void
 set_fits_error (GError **error, int code, const char *path, const char *what, int status)
 {
@@ -532,10 +553,11 @@ open_image (const char *path, OpenFits *of, GError **error)
     {
       g_autofree char *base = basename_of (path);
       FILE *fp = fopen (path, "rb");
-      char head[9] = "";
+      char head[17] = "";
+      size_t n = 0;
       if (fp)
         {
-          size_t n = fread (head, 1, 8, fp);
+          n = fread (head, 1, 16, fp);
           head[n] = 0;
           fclose (fp);
         }
@@ -544,7 +566,7 @@ open_image (const char *path, OpenFits *of, GError **error)
                      _("%s: truncated FITS file (%lld bytes, a header alone needs 2880)"),
                      base, (long long) st.st_size);
       else
-        g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: not a FITS file"), base);
+        set_not_fits (error, base, head, n);
       return FALSE;
     }
 
@@ -559,10 +581,11 @@ open_image (const char *path, OpenFits *of, GError **error)
       fits_clear_errmsg ();
       /* A file that starts like FITS but cannot be parsed is damaged, not foreign. */
       FILE *fp = fopen (path, "rb");
-      char head[9] = "";
+      char head[17] = "";
+      size_t n = 0;
       if (fp)
         {
-          size_t n = fread (head, 1, 8, fp);
+          n = fread (head, 1, 16, fp);
           head[n] = 0;
           fclose (fp);
         }
@@ -572,7 +595,7 @@ open_image (const char *path, OpenFits *of, GError **error)
         g_set_error (error, TSR_ERROR, TSR_ERROR_TRUNCATED,
                      _("%s: damaged or truncated FITS header (cfitsio: %s)"), base, text);
       else
-        g_set_error (error, TSR_ERROR, TSR_ERROR_FORMAT, _("%s: not a FITS file"), base);
+        set_not_fits (error, base, head, n);
       of->f = NULL;
       return FALSE;
     }

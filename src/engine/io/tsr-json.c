@@ -102,8 +102,8 @@ writer_before_value (TsrJsonWriter *w)
   return TRUE;
 }
 
-static void
-writer_append_escaped (GString *buf, const char *s)
+void
+tsr_json_append_quoted (GString *buf, const char *s)
 {
   char *fixed = NULL;
 
@@ -201,7 +201,7 @@ tsr_json_key (TsrJsonWriter *w, const char *key)
   if (f->count > 0)
     g_string_append_c (w->buf, ',');
   writer_newline (w, w->stack->len);
-  writer_append_escaped (w->buf, key);
+  tsr_json_append_quoted (w->buf, key);
   g_string_append (w->buf, ": ");
   f->count++;
   f->after_key = TRUE;
@@ -216,7 +216,7 @@ tsr_json_string (TsrJsonWriter *w, const char *s)
   if (s == NULL)
     g_string_append (w->buf, "null");
   else
-    writer_append_escaped (w->buf, s);
+    tsr_json_append_quoted (w->buf, s);
 }
 
 /* Shortest "%.Ng" that reads back to exactly v (N = 15 … 17). */

@@ -18,6 +18,9 @@ void  tsr_json_double (TsrJsonWriter *w, double v);           /* non-finite → 
 void  tsr_json_int (TsrJsonWriter *w, gint64 v);
 void  tsr_json_bool (TsrJsonWriter *w, gboolean v);
 void  tsr_json_null (TsrJsonWriter *w);
+/* s as a quoted JSON string (escaped; invalid UTF-8 repaired) appended to buf, for text built
+ * without the writer. */
+void  tsr_json_append_quoted (GString *buf, const char *s);
 /* Finish and return the text (the writer is freed). */
 char *tsr_json_writer_finish (TsrJsonWriter *w);
 void  tsr_json_writer_free (TsrJsonWriter *w);

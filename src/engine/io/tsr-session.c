@@ -39,6 +39,31 @@ file_id (const char *path)
 
 /* The FITS files of dir (and, recursive, of its subfolders). Every folder is visited once,
  * however many links lead to it: a link to "." or to a parent cannot loop. */
+/* PNG, JPEG, SER and video files directly in a folder (0 when it is none): a folder of lunar or
+ * planetary frames opened as a deep-sky session is told where it is read. */
+static guint
+count_captures (const char *dir)
+{
+  static const char *const exts[] = { ".png", ".jpg", ".jpeg", ".ser", ".avi", ".mp4", ".mkv", ".mov", NULL };
+  GDir *d = g_dir_open (dir, 0, NULL);
+  if (!d)
+    return 0;
+  guint n = 0;
+  const char *name;
+  while ((name = g_dir_read_name (d)))
+    {
+      g_autofree char *lower = g_ascii_strdown (name, -1);
+      for (int i = 0; exts[i]; i++)
+        if (g_str_has_suffix (lower, exts[i]))
+          {
+            n++;
+            break;
+          }
+    }
+  g_dir_close (d);
+  return n;
+}
+
 static void
 collect_folder (const char *dir, gboolean recursive, GHashTable *visited, GPtrArray *out, GError **error)
 {
@@ -180,9 +205,21 @@ tsr_session_scan (const char *const *paths, const TsrScanOptions *opts,
 
   if (files->len == 0)
     {
-      g_set_error (error, TSR_ERROR, TSR_ERROR_EMPTY,
-                   _("%s: no frames found (looked for .fit, .fits, .fts, .fz, .xisf, .tif, .tiff and camera raw files%s)"),
-                   paths[0], opts->recursive ? _(" in all subfolders") : "");
+      guint captures = n_paths == 1 ? count_captures (paths[0]) : 0;
+      if (captures)
+        g_set_error (error, TSR_ERROR, TSR_ERROR_EMPTY,
+                     g_dngettext (GETTEXT_PACKAGE,
+                                  "%s: no deep-sky frames found (FITS, XISF, TIFF or camera raw), but %u PNG, JPEG, "
+                                  "SER or video file: lunar and planetary captures are read by 'tessera-cli planetary' "
+                                  "(or the window)",
+                                  "%s: no deep-sky frames found (FITS, XISF, TIFF or camera raw), but %u PNG, JPEG, "
+                                  "SER or video files: lunar and planetary captures are read by 'tessera-cli planetary' "
+                                  "(or the window)", captures),
+                     paths[0], captures);
+      else
+        g_set_error (error, TSR_ERROR, TSR_ERROR_EMPTY,
+                     _("%s: no frames found (looked for .fit, .fits, .fts, .fz, .xisf, .tif, .tiff and camera raw files%s)"),
+                     paths[0], opts->recursive ? _(" in all subfolders") : "");
       goto fail;
     }
 

@@ -1932,8 +1932,10 @@ tsr_planetary_result_json (const TsrPlanetaryResult *r, const TsrFrameSource *sr
   for (guint f = 0; f < r->n_frames; f++)
     {
       g_autofree char *name = src ? tsr_frame_source_frame_name (src, f) : g_strdup_printf ("%u", f + 1);
-      g_autofree char *esc = g_strescape (name, NULL);
-      g_string_append_printf (s, "    {\"frame\": \"%s\", \"shift_x\": ", esc);
+      /* JSON escaping (g_strescape wrote "j\303\274p.ser" for "jüp.ser": not JSON) */
+      g_string_append (s, "    {\"frame\": ");
+      tsr_json_append_quoted (s, name);
+      g_string_append (s, ", \"shift_x\": ");
       jnum (s, r->shift_x[f]);
       g_string_append (s, ", \"shift_y\": ");
       jnum (s, r->shift_y[f]);

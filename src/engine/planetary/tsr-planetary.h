@@ -237,5 +237,8 @@ G_BEGIN_DECLS
 gboolean  tsr_planetary_write_png (const TsrImage *img, const char *path, GError **error);
 /* Write img by the extension of path: .fit/.fits/.fts → float32 FITS, .tif/.tiff → float32
  * TIFF, .png → tsr_planetary_write_png. */
+/* FALSE (error names the file) unless path ends in a type tsr_planetary_write_image writes:
+ * commands check their outputs with it before a run instead of after. */
+gboolean  tsr_planetary_image_name_check (const char *path, GError **error);
 gboolean  tsr_planetary_write_image (const TsrImage *img, const char *path, GError **error);
 G_END_DECLS

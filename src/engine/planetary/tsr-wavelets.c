@@ -1,6 +1,7 @@
 /* tsr-wavelets.c — à trous (B3 spline) wavelet sharpening on linear data. */
 #include "tsr-planetary.h"
 #include "tsr-error.h"
+#include <glib/gi18n.h>
 #include "tsr-stats.h"
 
 #include <cairo.h>
@@ -338,16 +339,27 @@ tsr_planetary_write_png (const TsrImage *img, const char *path, GError **error)
 }
 
 gboolean
+tsr_planetary_image_name_check (const char *path, GError **error)
+{
+  static const char *const known[] = { ".png", ".tif", ".tiff", ".fit", ".fits", ".fts", NULL };
+  g_autofree char *low = g_ascii_strdown (path, -1);
+  for (int i = 0; known[i]; i++)
+    if (g_str_has_suffix (low, known[i]))
+      return TRUE;
+  g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
+               _("%s: unknown output type (name it .fits, .tif or .png)"), path);
+  return FALSE;
+}
+
+gboolean
 tsr_planetary_write_image (const TsrImage *img, const char *path, GError **error)
 {
+  if (!tsr_planetary_image_name_check (path, error))
+    return FALSE;
   g_autofree char *low = g_ascii_strdown (path, -1);
   if (g_str_has_suffix (low, ".png"))
     return tsr_planetary_write_png (img, path, error);
   if (g_str_has_suffix (low, ".tif") || g_str_has_suffix (low, ".tiff"))
     return tsr_tiff_write (path, img, TSR_TIFF_FLOAT32, error);
-  if (g_str_has_suffix (low, ".fit") || g_str_has_suffix (low, ".fits") || g_str_has_suffix (low, ".fts"))
-    return tsr_fits_write (path, img, NULL, error);
-  g_set_error (error, TSR_ERROR, TSR_ERROR_INVALID_ARG,
-               "%s: unknown output type (name it .fits, .tif or .png)", path);
-  return FALSE;
+  return tsr_fits_write (path, img, NULL, error);
 }
