@@ -553,6 +553,17 @@ test_outputs (void)
   g_assert_cmpint (mean->width, ==, 96);
   const char *a7[] = { "process", session, "-o", target, "--mean-stack", lnk, NULL };
   expect_failure (a7, target, "name the same file");
+  /* a seed image of another size: refused before staging, naming the file and both sizes */
+  g_autofree char *seedp = g_build_filename (dir, "seed-small.fits", NULL);
+  {
+    g_autoptr (TsrImage) small = tsr_image_new (50, 40, 1);
+    g_assert_true (tsr_fits_write (seedp, small, NULL, NULL));
+  }
+  g_autofree char *dout = g_build_filename (dir, "deconv.fits", NULL);
+  const char *a8[] = { "deconv", session, "-o", dout, "--seed-image", seedp, NULL };
+  t0 = g_get_monotonic_time ();
+  expect_failure_nothing_written (a8, NULL, "seed-small.fits is 50×40×1; this session needs 96×72×1", dout);
+  g_assert_cmpfloat ((g_get_monotonic_time () - t0) / 1e6, <, 20);
   no_part_files (dir);
 
   /* options out of the range of the key they stand for (issue #20, class 10) */

@@ -100,6 +100,13 @@ cli_deconv (int argc, char **argv)
       seed = tsr_fits_read (seed_path, &error);
       if (!seed)
         return cli_fail (error);
+      /* the engine checks this too, but only after staging every frame */
+      int want_c = s->channels == 1 && s->cfa != TSR_CFA_NONE ? 3 : s->channels;
+      if (seed->width != s->width || seed->height != s->height || seed->channels != want_c)
+        return cli_fail_msg (_("deconv: --seed-image %s is %d×%d×%d; this session needs %d×%d×%d (the frames' size, "
+                               "%s; e.g. a TBQR result of the same frames)"),
+                             seed_path, seed->width, seed->height, seed->channels, s->width, s->height, want_c,
+                             want_c == 3 ? _("colour") : _("mono"));
     }
   TsrDeconvOptions opt;
   tsr_deconv_options_init (&opt);
