@@ -1,6 +1,6 @@
 /* tsr-application.c — the GtkApplication: actions, accelerators, opening folders.
  *
- * `tessera [SESSION-FOLDER | FITS… | PROJECT.tessera]` opens the session (or the project
+ * `tessera [SESSION-FOLDER | FRAME… | PROJECT.tessera]` opens the session (or the project
  * and its session) and starts the analysis (G_APPLICATION_HANDLES_OPEN). */
 #include "tsr-config.h"
 #include <string.h>
@@ -231,9 +231,11 @@ tsr_application_init (TsrApplication *self)
     { NULL }
   };
   g_application_add_main_option_entries (G_APPLICATION (self), options);
-  g_application_set_option_context_parameter_string (G_APPLICATION (self), _("[SESSION-FOLDER | FITS… | PROJECT.tessera]"));
+  g_application_set_option_context_parameter_string (G_APPLICATION (self), _("[SESSION-FOLDER | FRAME… | PROJECT.tessera]"));
   g_application_set_option_context_summary (G_APPLICATION (self),
-                                            _("Open a session (or a project) and analyse it; Run reconstructs it."));
+                                            _("Open a session (or a project) and analyse it; Run reconstructs it.\n"
+                                              "Frames: FITS, XISF, TIFF or camera raw; for the Moon and planets also "
+                                              "PNG, JPEG, SER or video."));
 }
 
 TsrApplication *

@@ -946,8 +946,8 @@ tsr_calib_build (TsrCalib *c, const TsrRunParams *run, TsrProgressFunc progress,
     c->flat = tsr_image_ref (c->in[TSR_CALIB_FLAT].master);
   find_bad_pixels (c);
   if (c->n_hot + c->n_cold > 0)
-    add_note (c, g_strdup_printf (_("%lu hot and %lu cold pixels of the master dark are replaced by their "
-                                    "same-colour neighbours"),
+    add_note (c, g_strdup_printf (_("pixels of the master dark replaced by their same-colour neighbours: "
+                                    "%lu hot, %lu cold"),
                                   (unsigned long) c->n_hot, (unsigned long) c->n_cold));
   c->built = TRUE;
   return TRUE;
