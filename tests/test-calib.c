@@ -868,7 +868,7 @@ test_process_cli (void)
       g_test_message ("%s%s", so, se);
       g_assert_cmpint (rc, ==, 0);
       if (calibrated > 0)
-        g_assert_nonnull (strstr (se, "30 hot and 5 cold pixels"));
+        g_assert_nonnull (strstr (se, "same-colour neighbours: 30 hot, 5 cold"));
       g_autoptr (TsrImage) r = tsr_fits_read (result, &e);
       g_assert_no_error (e);
       g_assert_cmpint (r->channels, ==, 3);
