@@ -881,6 +881,22 @@ typedef struct
   float dl, dl2;                 /* Huber δ, δ² */
 } RowModel;
 
+/* A pixel's output of row_model: the scatter's weighted values, or the model and weight. */
+static inline void
+row_out (gboolean weighted, int x, float mo, float wt, float *restrict d1r, float *restrict mor, float *restrict ivr)
+{
+  if (weighted)
+    {
+      d1r[x] *= wt;
+      mor[x] = mo * wt;
+    }
+  else
+    {
+      mor[x] = mo;
+      ivr[x] = wt;
+    }
+}
+
 /* One row's per-pixel model, no gather and no branch (vectorised): the scatter's tap origin
  * and weight indices (bir, ktr), the data and model above the background (d1, mo) and the
  * weight 1/variance, Huber-clipped (z² against δ²: a square root only where clipped). The same
@@ -936,16 +952,7 @@ row_model (const RowModel *m, const float *restrict yrow, const guint32 *restric
           lin = lin > 0.0f ? lin : 0.0f;
           float iv = 1.0f / (rms2 + lin * ig), rr = d1r[x] - mo, zs = rr * rr * iv;
           float wt = zs > dl2 ? iv * (dl / sqrtf (zs)) : iv;
-          if (weighted)
-            {
-              d1r[x] *= wt;
-              mor[x] = mo * wt;
-            }
-          else
-            {
-              mor[x] = mo;
-              ivr[x] = wt;
-            }
+          row_out (weighted, x, mo, wt, d1r, mor, ivr);
         }
     }
   else
@@ -955,16 +962,7 @@ row_model (const RowModel *m, const float *restrict yrow, const guint32 *restric
         float lin = mo - spedf;
         lin = lin > 0.0f ? lin : 0.0f;
         float wt = 1.0f / (rms2 + lin * ig);
-        if (weighted)
-          {
-            d1r[x] *= wt;
-            mor[x] = mo * wt;
-          }
-        else
-          {
-            mor[x] = mo;
-            ivr[x] = wt;
-          }
+        row_out (weighted, x, mo, wt, d1r, mor, ivr);
       }
 }
 
