@@ -206,7 +206,8 @@ char *
 tsr_frame_row_gate_words (guint gate)
 {
   const char *words[] = { C_("gate", "mirrored"), C_("gate", "scale"), C_("gate", "low CC"),
-                          C_("gate", "shifted"), C_("gate", "not registered") };
+                          C_("gate", "shifted"), C_("gate", "not registered"), C_("gate", "stars do not match") };
+  G_STATIC_ASSERT (G_N_ELEMENTS (words) == TSR_GATE_N_REASONS);
   GString *s = g_string_new (NULL);
   for (guint b = 0; b < G_N_ELEMENTS (words); b++)
     if (gate & (1u << b))
