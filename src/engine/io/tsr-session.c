@@ -2,6 +2,7 @@
 #include "tsr-session.h"
 #include "tsr-error.h"
 #include "tsr-frame-file.h"
+#include "tsr-image-reader.h"
 
 #include <glib/gi18n.h>
 #include <string.h>
@@ -37,14 +38,13 @@ file_id (const char *path)
   return g_strdup_printf ("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, (guint64) st.st_dev, (guint64) st.st_ino);
 }
 
-/* The FITS files of dir (and, recursive, of its subfolders). Every folder is visited once,
- * however many links lead to it: a link to "." or to a parent cannot loop. */
 /* PNG, JPEG, SER and video files directly in a folder (0 when it is none): a folder of lunar or
- * planetary frames opened as a deep-sky session is told where it is read. */
+ * planetary frames opened as a deep-sky session is told where it is read. (TIFF is a deep-sky
+ * frame format here, so it is not counted.) */
 static guint
 count_captures (const char *dir)
 {
-  static const char *const exts[] = { ".png", ".jpg", ".jpeg", ".ser", ".avi", ".mp4", ".mkv", ".mov", NULL };
+  static const char *const stills[] = { ".png", ".jpg", ".jpeg", NULL };
   GDir *d = g_dir_open (dir, 0, NULL);
   if (!d)
     return 0;
@@ -52,18 +52,18 @@ count_captures (const char *dir)
   const char *name;
   while ((name = g_dir_read_name (d)))
     {
+      gboolean still = FALSE;
       g_autofree char *lower = g_ascii_strdown (name, -1);
-      for (int i = 0; exts[i]; i++)
-        if (g_str_has_suffix (lower, exts[i]))
-          {
-            n++;
-            break;
-          }
+      for (int i = 0; stills[i] && !still; i++)
+        still = g_str_has_suffix (lower, stills[i]);
+      n += still || tsr_is_ser_name (name) || tsr_is_video_name (name);
     }
   g_dir_close (d);
   return n;
 }
 
+/* The FITS files of dir (and, recursive, of its subfolders). Every folder is visited once,
+ * however many links lead to it: a link to "." or to a parent cannot loop. */
 static void
 collect_folder (const char *dir, gboolean recursive, GHashTable *visited, GPtrArray *out, GError **error)
 {
