@@ -1829,8 +1829,13 @@ test_saturated (void)
   g_assert_true (tsr_header_get_int (rm->image->header, "RS_NSAT", &ns));
   g_assert_cmpint (ns, ==, (gint64) rm->n_saturated);
   /* measured (round 9, level 0.8 of the faintest frame's peak): lower bounds 0.897, the
-   * clipped samples as data 0.830, left out entirely 0.767; the issue's 3 % does not hold */
-  g_assert_cmpfloat (fm / ft, >, fu / ft + 0.04);
+   * clipped samples as data 0.830, left out entirely 0.767; the issue's 3 % does not hold.
+   * Session 33: this session's frames (5–8 stars each) are registered by phase correlation,
+   * which was 0.8–2.2 px off at the corners against the generator's transforms; the frames'
+   * own stars now refine it to 0.04–0.19 px (docs/registration.md). The clipped samples as
+   * data then read 0.864 (0.830 misregistered) and the lower bounds 0.883: still higher, by
+   * 2 points instead of 7. */
+  g_assert_cmpfloat (fm / ft, >, fu / ft + 0.01);
   g_assert_cmpfloat (fabs (fm / ft - 1), <, 0.15);
   tsr_test_rmtree (d);
 }
