@@ -117,7 +117,6 @@ int tsr_deconv_data_colour (const Job *j, int c);
 int tsr_deconv_data_plane (const Job *j, int c);
 void tsr_deconv_fit_background (const float *v, const guint8 *mask, int w, int h, TsrCfa cfa, int colour, double out[3], double *rms);
 gboolean tsr_deconv_read_at (int fd, void *buf, gsize len, off_t off);
-gboolean tsr_deconv_write_all (int fd, const void *buf, gsize len);
 /* 8-neighbour flood fill. The caller marks the seed pixels and pushes them on `stack` (room for
  * W·H entries), `top` of them; each pixel taken off the stack goes to `visit` (may be NULL), and
  * each of its 8 neighbours inside W×H for which `join` returns TRUE is pushed (`join` marks it, so

@@ -16,6 +16,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include "tsr-deconv-private.h"
+#include "tsr-output.h"
 
 /* Staging's temporary disk (issue #19: bounded by a documented budget): once the first frame
  * is staged its file's size is known exactly; every frame of the session staged alike must fit
@@ -548,9 +549,9 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
   int fd = g_open (f->path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
   gboolean ok = fd >= 0;
   if (ok)
-    ok = tsr_deconv_write_all (fd, wp->data, sizeof (float) * n * wp->channels) && tsr_deconv_write_all (fd, wp->mask, n)
-         && tsr_deconv_write_all (fd, nat, sizeof (float) * n * Cd) && tsr_deconv_write_all (fd, code, n)
-         && tsr_deconv_write_all (fd, tap, sizeof (guint32) * n);
+    ok = tsr_output_write_all (fd, wp->data, sizeof (float) * n * wp->channels) && tsr_output_write_all (fd, wp->mask, n)
+         && tsr_output_write_all (fd, nat, sizeof (float) * n * Cd) && tsr_output_write_all (fd, code, n)
+         && tsr_output_write_all (fd, tap, sizeof (guint32) * n);
   int errsv = errno;
   g_free (nat);
   g_free (code);

@@ -169,23 +169,6 @@ tsr_deconv_cmp_refstar (gconstpointer a, gconstpointer b)
 }
 
 gboolean
-tsr_deconv_write_all (int fd, const void *buf, gsize len)
-{
-  const char *p = buf;
-  while (len > 0)
-    {
-      gssize k = write (fd, p, len);
-      if (k < 0 && errno == EINTR)
-        continue;
-      if (k <= 0)
-        return FALSE;
-      p += k;
-      len -= (gsize) k;
-    }
-  return TRUE;
-}
-
-gboolean
 tsr_deconv_read_at (int fd, void *buf, gsize len, off_t off)
 {
   char *p = buf;
