@@ -263,6 +263,18 @@ tsr_grouped_median (const float *v, gsize n, float med)
   return CLAMP (g, med - 0.5, med + 0.5);
 }
 
+gboolean
+tsr_differences_integral (float *v, gsize n, gsize n_fractional)
+{
+  if (n_fractional == 0)
+    return TRUE;
+  if (n_fractional * 1000 > n)
+    return FALSE;
+  for (gsize i = 0; i < n; i++)
+    v[i] = rintf (v[i]);
+  return TRUE;
+}
+
 float
 tsr_plane_noise (const float *plane, const guint8 *mask, int width, int height, int step)
 {
@@ -282,8 +294,7 @@ tsr_plane_noise (const float *plane, const guint8 *mask, int width, int height, 
 
   gsize cap = per_row * (gsize) ((height + row_step - 1) / row_step);
   float *d = g_new (float, cap);
-  gsize m = 0;
-  gboolean integral = TRUE;
+  gsize m = 0, fractional = 0;
 
   for (int y = 0; y < height; y += row_step)
     {
@@ -294,10 +305,11 @@ tsr_plane_noise (const float *plane, const guint8 *mask, int width, int height, 
           if (mrow && (!mrow[x] || !mrow[x + step]))
             continue;
           float v = row[x] - row[x + step];
-          integral = integral && v == rintf (v);
+          fractional += v != rintf (v);
           d[m++] = v;
         }
     }
+  gboolean integral = m > 0 && tsr_differences_integral (d, m, fractional);
 
   float result = NAN;
   if (m >= 2)

@@ -21,6 +21,12 @@ void   tsr_plane_median_mad (const float *plane, const guint8 *mask, gsize n,
  * plus ½), refined inside its bin [med − ½, med + ½] from how many values are below and at
  * it (the grouped-data median); med when none equals it. */
 double tsr_grouped_median (const float *v, gsize n, float med);
+/* Whether n differences of raw samples are integer data (raw ADU) for the grouped-data MAD,
+ * given how many of them were not whole numbers: all of them, or all but at most 1 in 1000
+ * (a few repaired pixels — the session's cosmetic correction puts a neighbourhood mean
+ * there — must not make the noise of a whole frame come in steps of 1.05 ADU). In the
+ * second case the odd values are rounded to whole numbers in v. */
+gboolean tsr_differences_integral (float *v, gsize n, gsize n_fractional);
 /* Noise sigma estimated from pixel differences (robust to gradients and stars):
  * 1.4826·MAD of (p[i] − p[i+step]) / √2 along rows; step = 2 for CFA mosaics so only
  * same-colour samples are compared. Integer data (raw ADU) get the grouped-data MAD, so

@@ -801,8 +801,8 @@ cmp_entry (const void *x, const void *y)
  * frame's own units: 1.4826·MAD of the differences of same-colour horizontal neighbours / √2
  * (a CFA mosaic: sites 2 px apart of that colour; RGB: each plane, neighbours 1 px apart; mono:
  * the one plane in all three). On a regular subsample of rows (at most ~128 k differences per
- * colour); integer data (raw ADU) take the grouped-data median like tsr_plane_noise, so σ is
- * not quantised in steps of 1.05 ADU. NAN where a colour has fewer than 2 differences. */
+ * colour); integer data (raw ADU, a few repaired pixels allowed: tsr_differences_integral)
+ * take the grouped-data median like tsr_plane_noise, so σ is not quantised in steps of 1.05 ADU. NAN where a colour has fewer than 2 differences. */
 static void
 channel_noise (const TsrImage *img, double sigma[3])
 {
@@ -829,8 +829,7 @@ channel_noise (const TsrImage *img, double sigma[3])
     row_step = (int) ((total + 2 * max_samples - 1) / (2 * max_samples));
   gsize cap = per_row * (gsize) ((H + row_step - 1) / row_step) + 2;
   float *d[3];
-  gsize m[3] = { 0, 0, 0 };
-  gboolean integral = TRUE;
+  gsize m[3] = { 0, 0, 0 }, fractional[3] = { 0, 0, 0 };
   for (int c = 0; c < 3; c++)
     d[c] = g_new (float, cap);
   /* rows in pairs (y, y + 1) so both parities, every colour, are visited */
@@ -845,15 +844,18 @@ channel_noise (const TsrImage *img, double sigma[3])
               continue;
             int c = tsr_cfa_color (img->cfa, x, y);
             float v = row[x] - row[x + 2];
-            integral = integral && v == rintf (v);
             if (m[c] < cap)
-              d[c][m[c]++] = v;
+              {
+                fractional[c] += v != rintf (v);
+                d[c][m[c]++] = v;
+              }
           }
       }
   for (int c = 0; c < 3; c++)
     {
       if (m[c] >= 2)
         {
+          gboolean integral = tsr_differences_integral (d[c], m[c], fractional[c]);
           float med = tsr_median_inplace (d[c], m[c]);
           double mad = tsr_mad_inplace (d[c], m[c], med);
           if (integral)
