@@ -802,7 +802,8 @@ cmp_entry (const void *x, const void *y)
  * (a CFA mosaic: sites 2 px apart of that colour; RGB: each plane, neighbours 1 px apart; mono:
  * the one plane in all three). On a regular subsample of rows (at most ~128 k differences per
  * colour); integer data (raw ADU, a few repaired pixels allowed: tsr_differences_integral)
- * take the grouped-data median like tsr_plane_noise, so σ is not quantised in steps of 1.05 ADU. NAN where a colour has fewer than 2 differences. */
+ * take the grouped-data median like tsr_plane_noise, so σ is not quantised in steps of
+ * 1.05 ADU. NAN where a colour has fewer than 2 differences. */
 static void
 channel_noise (const TsrImage *img, double sigma[3])
 {
