@@ -17,7 +17,10 @@
  * at scale 2: with 8×8 of its own pixels a scale-2 image read twice the noise).
  *
  * Last lines, per RGB image: the colour of the median bright star (R/G, B/G of those
- * fluxes) and the noise of each channel per unit of the stars' GREEN flux. A demosaic that
+ * fluxes) and the noise of each channel per unit of the stars' GREEN flux; for the stars of
+ * both images matched by position, the noise per unit of the same stars' flux and their
+ * point-source SNR (aperture of the first image's FWHM over the σ of that aperture on a sky
+ * grid); and, per channel of a sharper image, its elongation and noise at matched resolution. A demosaic that
  * moves star flux between channels (RCD as Siril ships it: R and B gain from green) lowers
  * its R and B noise per own-channel flux without lowering any noise; per unit green flux it
  * cannot (it stays sensitive to the images' colour balance, i.e. their reference frames). */
@@ -96,6 +99,34 @@ aperture (const float *p, int w, int h, double cx, double cy, double r)
           bg += p[(gsize) y * w + x], nb++;
       }
   return nb ? sum - n * bg / nb : NAN;
+}
+
+/* σ of annulus-subtracted aperture sums of radius r on a grid of positions over a plane
+ * (1.4826 · MAD: the positions that hit a star do not count): the noise a point source of
+ * that aperture sees, correlations included. */
+static double
+aperture_sky_sigma (const float *p, const guint8 *m, int w, int h, double r)
+{
+  int step = (int) ceil (2 * (r + 6));
+  GArray *v = g_array_new (FALSE, FALSE, sizeof (float));
+  for (int y = step; y < h - step; y += step)
+    for (int x = step; x < w - step; x += step)
+      {
+        if (!m[(gsize) y * w + x])
+          continue;
+        float a = (float) aperture (p, w, h, x + 0.5 * (y / step % 2), y, r);
+        if (isfinite (a))
+          g_array_append_val (v, a);
+      }
+  double sig = NAN;
+  if (v->len >= 20)
+    {
+      float *d = (float *) v->data;
+      float med = tsr_median_inplace (d, v->len);
+      sig = 1.4826 * tsr_mad_inplace (d, v->len, med);
+    }
+  g_array_unref (v);
+  return sig;
 }
 
 static int
@@ -382,9 +413,18 @@ main (int argc, char **argv)
       const TsrImage *a = imgs[0], *b = imgs[i];
       gsize na = (gsize) a->width * a->height, nb = (gsize) b->width * b->height;
       double sb = (double) b->width / base_w;
-      GArray *q[3];
+      GArray *q[3], *sa[3], *sb_[3];
+      double rc[3], siga[3], sigb[3];
       for (int c = 0; c < nc[0]; c++)
-        q[c] = g_array_new (FALSE, FALSE, sizeof (double));
+        {
+          q[c] = g_array_new (FALSE, FALSE, sizeof (double));
+          sa[c] = g_array_new (FALSE, FALSE, sizeof (double));
+          sb_[c] = g_array_new (FALSE, FALSE, sizeof (double));
+          /* point-source SNR: an aperture of the first image's FWHM in that channel */
+          rc[c] = MAX (1.5, m[c].row.fwhm);
+          siga[c] = aperture_sky_sigma (a->data + c * na, a->mask, a->width, a->height, rc[c]);
+          sigb[c] = aperture_sky_sigma (b->data + c * nb, b->mask, b->width, b->height, rc[c] * sb) / (sb * sb);
+        }
       for (guint k = 0; k < m[cg].stars->stars->len; k++)
         {
           const TsrStar *st = &g_array_index (m[cg].stars->stars, TsrStar, k);
@@ -402,7 +442,16 @@ main (int argc, char **argv)
             }
           if (ok)
             for (int c = 0; c < nc[0]; c++)
-              g_array_append_val (q[c], (double) { fb[c] / fa[c] });
+              {
+                g_array_append_val (q[c], (double) { fb[c] / fa[c] });
+                double pa = aperture (a->data + c * na, a->width, a->height, st->x, st->y, rc[c]);
+                double pb = aperture (b->data + c * nb, b->width, b->height, bx, by, rc[c] * sb) / (sb * sb);
+                if (isfinite (pa) && isfinite (pb))
+                  {
+                    g_array_append_val (sa[c], (double) { pa / siga[c] });
+                    g_array_append_val (sb_[c], (double) { pb / sigb[c] });
+                  }
+              }
         }
       g_autofree char *bn = g_path_get_basename (argv[i + 1]);
       double r[3];
@@ -417,9 +466,17 @@ main (int argc, char **argv)
         printf ("; their colour × first image's: R/G %.4f B/G %.4f; noise8 per unit of their GREEN flux: R %.3f G %.3f "
                 "B %.3f", r[0] / r[1], r[2] / r[1], (m[i * 3].noise / m[0].noise) / r[1],
                 (m[i * 3 + 1].noise / m[1].noise) / r[1], (m[i * 3 + 2].noise / m[2].noise) / r[1]);
+      printf ("\n%-40s point-source SNR of the same stars (aperture radius = the first image's FWHM, noise of "
+              "that aperture on a sky grid) × first image's:", bn);
+      for (int c = 0; c < nc[0]; c++)
+        printf (" %s %.3f", nc[0] == 3 ? (c == 0 ? "R" : c == 1 ? "G" : "B") : "L", median (sb_[c]) / median (sa[c]));
       printf ("\n");
       for (int c = 0; c < nc[0]; c++)
-        g_array_unref (q[c]);
+        {
+          g_array_unref (q[c]);
+          g_array_unref (sa[c]);
+          g_array_unref (sb_[c]);
+        }
     }
   /* At matched resolution: each channel of a sharper image blurred (Gaussian) to the first
    * image's median FWHM in that channel, then measured again. A sharper image shows more of
