@@ -923,6 +923,10 @@ test_sigint (gconstpointer data)
               g_assert_cmpint (count_lines (err->str), ==, 1);
               if (!strstr (err->str, "ancel"))
                 g_error ("%s after %u ms: '%s' does not say it was cancelled", cmd->label, delays_ms[i], err->str);
+              /* … by what (not GIO's bare "Operation was cancelled"), and that nothing is half-written */
+              if (!strstr (err->str, sig == SIGINT ? "Ctrl+C" : "SIGHUP") || !strstr (err->str, "half-written"))
+                g_error ("%s after %u ms: '%s' does not say which signal stopped it", cmd->label, delays_ms[i],
+                         err->str);
             }
           else
             {

@@ -60,9 +60,24 @@ cli_progress_end (CliProgress *p)
     }
 }
 
+static GCancellable *the_cancellable;
+static volatile sig_atomic_t got_signal;
+
 int
 cli_fail (GError *error)
 {
+  /* a run stopped by a signal says which, and that it left nothing half-written (every
+   * output goes to a temporary name and is renamed only when complete), instead of GIO's
+   * bare "Operation was cancelled" */
+  if (got_signal && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      const char *why = got_signal == SIGINT    ? _("interrupted (Ctrl+C)")
+                        : got_signal == SIGHUP  ? _("the terminal was closed (SIGHUP)")
+                                                : _("asked to stop (SIGTERM)");
+      fprintf (stderr, _("tessera-cli: cancelled: %s; no output was left half-written\n"), why);
+      g_error_free (error);
+      return 1;
+    }
   g_autofree char *msg = g_strdup (error ? error->message : _("unknown error"));
   /* one line */
   for (char *c = msg; *c; c++)
@@ -287,13 +302,10 @@ cli_check_output_dir (const char *dir, TsrSession *s, GError **error)
   return TRUE;
 }
 
-static GCancellable *the_cancellable;
-static volatile sig_atomic_t got_signal;
-
 static void
 signal_handler (int sig)
 {
-  got_signal = 1;
+  got_signal = sig;
   signal (sig, SIG_DFL); /* a second Ctrl+C kills at once */
 }
 
