@@ -6,6 +6,8 @@
 #include <string.h>
 #include <jpeglib.h>
 #include <glib/gstdio.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include "tsr-test-util.h"
 
 #ifdef TSR_HAVE_FFMPEG
@@ -1215,6 +1217,40 @@ test_cli (void)
     g_assert_cmpfloat (fabs (back->data[i] - res->data[i]), <=, 1e-5 * (1 + fabs (res->data[i])));
   g_free (o);
   g_free (e);
+  /* all outputs or none: the mean stack cannot be written (each file stops at 20 kB: the
+   * 128² PNG fits, the float FITS does not) — the -o file that was written first is not put
+   * in place of the existing one, nothing staged is left, and the message names the mean */
+  {
+    g_autofree char *od = g_build_filename (dir, "commit", NULL);
+    g_mkdir_with_parents (od, 0755);
+    g_autofree char *po = g_build_filename (od, "out.png", NULL);
+    g_autofree char *pm = g_build_filename (od, "mean.fits", NULL);
+    tsr_test_write_file (po, "old", 3);
+    const char *ac[] = { "planetary", seq, "-o", po, "--mean-stack", pm, NULL };
+    struct rlimit was;
+    getrlimit (RLIMIT_FSIZE, &was);
+    struct rlimit lim = { 20000, was.rlim_max };
+    void (*xfsz) (int) = signal (SIGXFSZ, SIG_IGN);   /* EFBIG instead of a signal; inherited */
+    setrlimit (RLIMIT_FSIZE, &lim);
+    rc = tsr_test_run_cli (ac, &o, &e);
+    setrlimit (RLIMIT_FSIZE, &was);
+    signal (SIGXFSZ, xfsz);
+    g_test_message ("planetary with files limited to 20 kB: rc %d, %s", rc, e);
+    g_assert_cmpint (rc, ==, 1);
+    g_assert_nonnull (strstr (e, "mean.fits"));
+    g_assert_null (strstr (e, ".tessera-"));
+    gsize len = 0;
+    g_autofree char *kept = tsr_test_read_file (po, &len);
+    g_assert_cmpuint (len, ==, 3);
+    g_assert_cmpint (memcmp (kept, "old", 3), ==, 0);
+    g_autoptr (GDir) d = g_dir_open (od, 0, NULL);
+    guint n = 0;
+    for (const char *f; (f = g_dir_read_name (d));)
+      n++;
+    g_assert_cmpuint (n, ==, 1);
+    g_free (o);
+    g_free (e);
+  }
   g_autofree char *bad = g_build_filename (dir, "bad.png", NULL);
   tsr_test_write_file (bad, "\x89PNG\r\n\x1a\n\0\0", 10);
   const char *a5[] = { "wavelets", bad, "-o", w1, NULL };

@@ -232,15 +232,33 @@ planetary_run (const char *command, int argc, char **argv, const char *out, cons
         return cli_fail (error);
       final = sharp;
     }
-  if (!tsr_planetary_write_image (final, out, &error)
-      || (mean_out && !tsr_planetary_write_image (r->mean, mean_out, &error))
-      || (best_out && !tsr_planetary_write_image (r->best_frame, best_out, &error)))
-    return cli_fail (error);
-  if (json)
+  /* every output staged, then all renamed onto their names together (or none is), as
+   * `process` does: a failed second output leaves the first one's old file as it was */
+  g_autoptr (TsrCommit) commit = tsr_commit_new ();
+  const struct { const char *name; const TsrImage *img; } imgs[] = {
+    { out, final }, { mean_out, r->mean }, { best_out, r->best_frame },
+  };
+  gboolean ok = TRUE;
+  for (guint i = 0; ok && i < G_N_ELEMENTS (imgs); i++)
+    if (imgs[i].name)
+      {
+        const char *st = tsr_commit_stage_file (commit, imgs[i].name, &error);
+        ok = st && tsr_planetary_write_image_as (imgs[i].img, st, imgs[i].name, &error);
+      }
+  if (ok && json)
     {
       g_autofree char *text = tsr_planetary_result_json (r, src);
-      if (!tsr_write_file_atomic (json, text, -1, &error))
-        return cli_fail (error);
+      const char *st = tsr_commit_stage_file (commit, json, &error);
+      ok = st && tsr_write_file_atomic (st, text, -1, &error);
+    }
+  if (ok && g_cancellable_set_error_if_cancelled (cli_cancellable (), &error))
+    ok = FALSE;
+  if (ok)
+    ok = tsr_commit_apply (commit, &error);
+  if (!ok)
+    {
+      tsr_commit_explain (commit, error);
+      return cli_fail (error);
     }
   double nr, nm, nb;
   double sr = tsr_planetary_sharpness (r->result, 0, 0, 0, 0, &nr);

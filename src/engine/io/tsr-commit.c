@@ -167,12 +167,19 @@ tsr_commit_explain (TsrCommit *c, GError *error)
   for (guint i = 0; i < c->items->len; i++)
     {
       Item *it = &g_array_index (c->items, Item, i);
-      if (!it->staged || !strstr (error->message, it->staged))
+      if (!it->staged)
         continue;
-      g_auto (GStrv) parts = g_strsplit (error->message, it->staged, -1);
-      char *m = g_strjoinv (it->final, parts);
-      g_free (error->message);
-      error->message = m;
+      /* the whole staged path, or its file name alone (the FITS writer names files by it) */
+      g_autofree char *sb = g_path_get_basename (it->staged), *fb = g_path_get_basename (it->final);
+      const char *from[2] = { it->staged, sb }, *to[2] = { it->final, fb };
+      for (int k = 0; k < 2; k++)
+        if (strstr (error->message, from[k]))
+          {
+            g_auto (GStrv) parts = g_strsplit (error->message, from[k], -1);
+            char *m = g_strjoinv (to[k], parts);
+            g_free (error->message);
+            error->message = m;
+          }
     }
 }
 

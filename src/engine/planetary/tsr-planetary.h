@@ -241,4 +241,8 @@ gboolean  tsr_planetary_write_png (const TsrImage *img, const char *path, GError
  * commands check their outputs with it before a run instead of after. */
 gboolean  tsr_planetary_image_name_check (const char *path, GError **error);
 gboolean  tsr_planetary_write_image (const TsrImage *img, const char *path, GError **error);
+/* The same, written to path in the type final_name's extension names (a staged output of a
+ * TsrCommit, whose hidden name has no extension of its own). */
+gboolean  tsr_planetary_write_image_as (const TsrImage *img, const char *path, const char *final_name,
+                                        GError **error);
 G_END_DECLS

@@ -354,9 +354,15 @@ tsr_planetary_image_name_check (const char *path, GError **error)
 gboolean
 tsr_planetary_write_image (const TsrImage *img, const char *path, GError **error)
 {
-  if (!tsr_planetary_image_name_check (path, error))
+  return tsr_planetary_write_image_as (img, path, path, error);
+}
+
+gboolean
+tsr_planetary_write_image_as (const TsrImage *img, const char *path, const char *final_name, GError **error)
+{
+  if (!tsr_planetary_image_name_check (final_name, error))
     return FALSE;
-  g_autofree char *low = g_ascii_strdown (path, -1);
+  g_autofree char *low = g_ascii_strdown (final_name, -1);
   if (g_str_has_suffix (low, ".png"))
     return tsr_planetary_write_png (img, path, error);
   if (g_str_has_suffix (low, ".tif") || g_str_has_suffix (low, ".tiff"))
