@@ -338,6 +338,18 @@ cli_cancellable (void)
   return the_cancellable;
 }
 
+gboolean
+cli_commit_finish (TsrCommit *commit, gboolean ok, GError **error)
+{
+  if (ok && g_cancellable_set_error_if_cancelled (cli_cancellable (), error))
+    ok = FALSE;
+  if (ok)
+    ok = tsr_commit_apply (commit, error);
+  if (!ok && error && *error)
+    tsr_commit_explain (commit, *error);
+  return ok;
+}
+
 int
 cli_params_and_session (const char *command, const char *config, char **sets,
                         int argc, char **argv, gboolean recursive,

@@ -78,6 +78,10 @@ int      cli_params_and_session (const char *command, const char *config, char *
 
 /* Cancel the job on SIGINT, SIGTERM and SIGHUP (temporary and staged files are removed). */
 GCancellable *cli_cancellable (void);
+/* The end of a run's outputs (a TsrCommit): unless ok is already FALSE or the run was
+ * cancelled, every staged output is renamed onto its name; when not, error (set) names the
+ * user's files rather than staging names. Returns whether the outputs are in place. */
+gboolean cli_commit_finish (TsrCommit *commit, gboolean ok, GError **error);
 
 /* Calibration (issue #18): --bias, --darks, --flats, --dark-flats (folders of frames or master
  * files), shared by every command that reads a session. */

@@ -142,13 +142,8 @@ cli_deconv (int argc, char **argv)
     ok = (st = tsr_commit_stage_file (commit, mean_out, &error)) && cli_write_image (st, mean_out, r->mean, &error);
   if (ok && preview)
     ok = (st = tsr_commit_stage_file (commit, preview, &error)) && tsr_write_png_preview (r->image, st, 1600, &error);
-  if (ok && g_cancellable_set_error_if_cancelled (cli_cancellable (), &error))
-    ok = FALSE;
-  if (ok)
-    ok = tsr_commit_apply (commit, &error);
-  if (!ok)
+  if (!cli_commit_finish (commit, ok, &error))
     {
-      tsr_commit_explain (commit, error);
       tsr_deconv_result_free (r);
       return cli_fail (error);
     }

@@ -83,15 +83,8 @@ cli_masters (int argc, char **argv)
       const char *st = tsr_commit_stage_file (commit, targets[k], &error);
       ok = st && tsr_fits_write (st, tsr_calib_master (c, k), NULL, &error);
     }
-  if (ok && g_cancellable_set_error_if_cancelled (cli_cancellable (), &error))
-    ok = FALSE;
-  if (ok)
-    ok = tsr_commit_apply (commit, &error);
-  if (!ok)
-    {
-      tsr_commit_explain (commit, error);
-      return cli_fail (error);
-    }
+  if (!cli_commit_finish (commit, ok, &error))
+    return cli_fail (error);
   for (guint k = 0; k < TSR_CALIB_N_KINDS; k++)
     {
       if (!paths[k] || !g_file_test (paths[k], G_FILE_TEST_IS_DIR))

@@ -251,15 +251,8 @@ planetary_run (const char *command, int argc, char **argv, const char *out, cons
       const char *st = tsr_commit_stage_file (commit, json, &error);
       ok = st && tsr_write_file_atomic (st, text, -1, &error);
     }
-  if (ok && g_cancellable_set_error_if_cancelled (cli_cancellable (), &error))
-    ok = FALSE;
-  if (ok)
-    ok = tsr_commit_apply (commit, &error);
-  if (!ok)
-    {
-      tsr_commit_explain (commit, error);
-      return cli_fail (error);
-    }
+  if (!cli_commit_finish (commit, ok, &error))
+    return cli_fail (error);
   double nr, nm, nb;
   double sr = tsr_planetary_sharpness (r->result, 0, 0, 0, 0, &nr);
   double sm = tsr_planetary_sharpness (r->mean, 0, 0, 0, 0, &nm);

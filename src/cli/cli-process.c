@@ -281,13 +281,7 @@ cli_process (int argc, char **argv)
           ok = tsr_fits_write (path, maps[i].img, NULL, &error);
         }
     }
-  if (ok && g_cancellable_set_error_if_cancelled (cli_cancellable (), &error))
-    ok = FALSE;
-  if (ok)
-    ok = tsr_commit_apply (commit, &error);
-  if (!ok)
-    tsr_commit_explain (commit, error);
-  if (!ok)
+  if (!cli_commit_finish (commit, ok, &error))
     {
       tsr_reconstruction_free (r);
       return cli_fail (error);

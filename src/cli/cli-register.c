@@ -152,14 +152,7 @@ cli_register (int argc, char **argv)
           ok = tsr_write_file_atomic (marker, text, -1, &error);
         }
     }
-  if (ok && g_cancellable_set_error_if_cancelled (cli_cancellable (), &error))
-    ok = FALSE;
-  if (ok)
-    ok = tsr_commit_apply (commit, &error);
-  if (!ok)
-    {
-      tsr_commit_explain (commit, error);
-      return cli_fail (error);
-    }
+  if (!cli_commit_finish (commit, ok, &error))
+    return cli_fail (error);
   return 0;
 }
