@@ -539,17 +539,16 @@ cli_check_preview_name (const char *command, const char *preview, GError **error
 }
 
 gboolean
-cli_preview_write (const TsrImage *img, const char *preview, GError **error)
+cli_write_result (const TsrImage *img, const char *out, gboolean planetary_types, const char *preview,
+                  GError **error)
 {
-  if (!preview)
-    return TRUE;
   g_autoptr (TsrCommit) commit = tsr_commit_new ();
-  const char *st = tsr_commit_stage_file (commit, preview, error);
-  if (st && tsr_write_png_preview (img, st, 1600, error) && tsr_commit_apply (commit, error))
-    return TRUE;
-  if (error && *error)
-    tsr_commit_explain (commit, *error);
-  return FALSE;
+  const char *st = tsr_commit_stage_file (commit, out, error);
+  gboolean ok = st && (planetary_types ? tsr_planetary_write_image_as (img, st, out, error)
+                                       : cli_write_image (st, out, img, error));
+  if (ok && preview)
+    ok = (st = tsr_commit_stage_file (commit, preview, error)) && tsr_write_png_preview (img, st, 1600, error);
+  return cli_commit_finish (commit, ok, error);
 }
 
 static gboolean

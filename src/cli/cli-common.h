@@ -47,10 +47,16 @@ gboolean cli_check_output_dir (const char *dir, TsrSession *s, GError **error);
 gboolean cli_check_preview_name (const char *command, const char *preview, GError **error);
 /* --preview of a one-image command (background, colour, denoise, wavelets, stack): refuse a
  * preview that is the input or the output, or in a folder that cannot be written (before any
- * work; s: the session, whose frames it must not be); then write img's stretched 8-bit PNG (longest side 1600 px) through a temporary name. */
+ * work; s: the session, whose frames it must not be). The preview is img's stretched 8-bit PNG,
+ * longest side 1600 px (cli_write_result). */
 gboolean cli_preview_check (const char *command, const char *preview, const char *in, const char *out,
                             TsrSession *s, GError **error);
-gboolean cli_preview_write (const TsrImage *img, const char *preview, GError **error);
+/* img written to out (by its name: cli_write_image's types, or with planetary_types the
+ * planetary writer's PNG / TIFF / FITS) and, when preview is given, its preview, committed
+ * together as cli_commit_finish does: neither replaces an existing file unless both were
+ * written, and a cancelled run writes neither. */
+gboolean cli_write_result (const TsrImage *img, const char *out, gboolean planetary_types, const char *preview,
+                           GError **error);
 /* An image output of a deep-sky command (-o, --mean-stack, --model): FITS; XISF when the
  * name ends in .xisf (Float32, the header's cards as FITS keywords); a 32-bit float TIFF when
  * it ends in .tif/.tiff (the values as they are, no header). A name that asks for another

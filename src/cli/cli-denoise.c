@@ -120,7 +120,7 @@ cli_denoise (int argc, char **argv)
       g_prefix_error (&error, "%s: ", in_path);
       return cli_fail (error);
     }
-  if (!cli_write_image (out, out, res, &error) || !cli_preview_write (res, preview, &error))
+  if (!cli_write_result (res, out, FALSE, preview, &error))
     {
       tsr_denoise_params_clear (&p);
       return cli_fail (error);

@@ -55,7 +55,7 @@ cli_stack (int argc, char **argv)
   if (tsr_image_count_valid (img) == 0)
     return cli_fail_msg (_("stack: %s: no frame holds a valid sample (every pixel is NaN, Inf or BLANK)"),
                          s->root ? s->root : tsr_session_frame (s, 0)->path);
-  if (!cli_write_image (out, out, img, &error) || !cli_preview_write (img, preview, &error))
+  if (!cli_write_result (img, out, FALSE, preview, &error))
     return cli_fail (error);
   guint n = tsr_session_n_frames (s);
   printf (ngettext ("stacked %u frame (%s) into %s\n", "stacked %u frames (%s) into %s\n", n), n,

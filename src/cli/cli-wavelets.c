@@ -60,7 +60,7 @@ cli_wavelets (int argc, char **argv)
   g_autoptr (TsrImage) res = tsr_wavelets_apply (in, &p, cli_cancellable (), &error);
   if (!res)
     return cli_fail (error);
-  if (!tsr_planetary_write_image (res, out, &error) || !cli_preview_write (res, preview, &error))
+  if (!cli_write_result (res, out, TRUE, preview, &error))
     return cli_fail (error);
   /* the gains of the layers used (the default list has 5 even when --layers is 3) */
   GString *gs = g_string_new (NULL);
