@@ -497,8 +497,14 @@ main (int argc, char **argv)
             Meas q = measure_matched (imgs[i], c, scale, r->fwhm, b->fwhm, &sg);
             if (!isfinite (q.row.fwhm))
               {
-                printf ("%-40s %-2s matched resolution: not sharper than the first image (FWHM× %.3f)\n", bn, name,
-                        r->fwhm / b->fwhm);
+                printf ("%-40s %-2s matched resolution: not sharper than the first image, or no star measured "
+                        "(FWHM× %.3f)\n", bn, name, r->fwhm / b->fwhm);
+                if (q.stars)
+                  tsr_star_list_free (q.stars);
+                if (q.flux)
+                  g_array_unref (q.flux);
+                if (q.pos)
+                  g_array_unref (q.pos);
                 continue;
               }
             double nf = (q.noise / fl[i * 3 + c]) / (m[c].noise / fl[c]);
