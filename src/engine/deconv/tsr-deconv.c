@@ -2765,10 +2765,10 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   /* the convolution runs on the fine grid (r = 1 operators); the frames' pixels sample it */
   j->plan = tsr_conv_plan_new (j->max_lw, j->max_lh, j->rf, 1);
   {
-    int gnw, gnh;
-    tsr_conv_plan_size (j->plan, &gnw, &gnh);
-    j->grid_w = gnw;
-    j->grid_n = (gsize) gnw * gnh;
+    /* the scatter's complex grid: rows tsr_conv_cgrid_stride apart (a little wider than the FFT
+     * grid at widths that are multiples of 64) */
+    j->grid_w = tsr_conv_cgrid_stride (j->plan);
+    j->grid_n = tsr_conv_cgrid_len (j->plan);
   }
 #ifdef __GLIBC__
   /* the solver's large arrays are mapped afresh (huge-page blocks), not taken from the heap:

@@ -58,11 +58,15 @@ void         tsr_conv_grid_free (float *grid);
 void         tsr_conv_adjoint_accumulate2_grid (TsrConvWork *w, const float *kspec, float *g1, float *g2,
                                                 double weight, float *acc1, float *acc2);
 /* The pair adjoint from one complex grid: g1 in the real parts, g2 in the imaginary parts
- * (interleaved, nw × nh complex, FFTW-aligned: tsr_conv_cgrid_new; valid region at (rf, rf), the
- * rest zero), by one complex FFT in place instead of two real ones (g1, g2 are real, so their
- * spectra follow from Z[k] and Z[−k]). Leaves the grid all zero. The same sums as
+ * (interleaved, nh rows of tsr_conv_cgrid_stride ≥ nw complex values, of which the first nw are
+ * the grid's, FFTW-aligned: tsr_conv_cgrid_new; valid region at (rf, rf); the rest zero, and
+ * rows outside [rf, max_lh − rf) must be, as they are not transformed), by one complex FFT in
+ * place instead of two real ones (g1, g2 are real, so their spectra follow from Z[k] and
+ * Z[−k]). Leaves the grid's nw columns all zero. The same sums as
  * tsr_conv_adjoint_accumulate2_grid up to float rounding. Plans with r = 1 only. */
 float       *tsr_conv_cgrid_new (const TsrConvPlan *plan);
+int          tsr_conv_cgrid_stride (const TsrConvPlan *plan);   /* complex values per row */
+gsize        tsr_conv_cgrid_len (const TsrConvPlan *plan);      /* complex values in all */
 void         tsr_conv_adjoint_accumulate2_cgrid (TsrConvWork *w, const float *kspec, float *z, double weight,
                                                  float *acc1, float *acc2);
 
@@ -94,8 +98,9 @@ void  tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *ks
                              float *y);
 /* D(h ∗ x) unscaled and in place (plans with r = 1 only): the inverse FFT's own output, the
  * valid region's first sample returned, rows *stride floats apart, each value *scale times
- * what tsr_conv_forward_spec writes (no copy of the valid region). Valid until the work's next
- * call. */
+ * what tsr_conv_forward_spec writes (no copy of the valid region). Only the rows of the largest
+ * tile's valid region are computed, [rf, max_lh − rf) of the grid: the sample rows the frame
+ * pixels read. Valid until the work's next call. */
 const float *tsr_conv_forward_spec_grid (TsrConvWork *w, const float *xspec, const float *kspec, int *stride,
                                          double *scale);
 /* y (ow × oh) = Σ_k D(h_k ∗ x_k) from nk latent spectra and nk kernel spectra (one inverse FFT). */
