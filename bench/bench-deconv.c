@@ -117,6 +117,13 @@ main (int argc, char **argv)
   double ratio = per_tile_frame / fft3;
   printf ("CPU per frame per iteration per tile: %.3f ms; three %d×%d FFTs: %.3f ms CPU; ratio %.2f\n",
           per_tile_frame * 1e3, nw, nh, fft3 * 1e3, ratio);
+  /* the frames' own work (the visits: forward, weights, back-projection), without the latent's
+   * update once per iteration and tile, which the frames share (its part per frame falls as 1/N) */
+  double visit = r->worker_cpu_sum / (r->iterations * (double) r->n_frames * r->n_tiles);
+  printf ("CPU of a frame's visit alone: %.3f ms, ratio %.2f; the latent's update per iteration and tile: %.3f ms "
+          "(%.3f ms a frame at %u frames)\n",
+          visit * 1e3, visit / fft3, (per_tile_frame - visit) * r->n_frames * 1e3, (per_tile_frame - visit) * 1e3,
+          r->n_frames);
   printf ("CPU per frame per iteration (all tiles): %.3f ms; FFTs executed per frame per iteration: %.2f\n",
           r->cpu_iterate / (r->iterations * (double) r->n_frames) * 1e3,
           (double) r->n_fft / (r->iterations * (double) r->n_frames));

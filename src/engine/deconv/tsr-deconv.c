@@ -3325,6 +3325,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       res->n_fft += tsr_conv_work_fft_count (workers[i]->work);
       res->worker_cpu_min = i == 0 ? workers[i]->cpu : MIN (res->worker_cpu_min, workers[i]->cpu);
       res->worker_cpu_max = MAX (res->worker_cpu_max, workers[i]->cpu);
+      res->worker_cpu_sum += workers[i]->cpu;
       worker_free (workers[i]);
     }
   res->cpu_iterate = process_cpu_seconds () - cpu_it0;

@@ -184,6 +184,7 @@ typedef struct
   guint64 n_fft;          /* FFTs executed during the iterations */
   double cpu_iterate;     /* process CPU seconds of the iterations */
   double worker_cpu_min, worker_cpu_max; /* CPU seconds on frames of the least and most busy worker */
+  double worker_cpu_sum;                 /* … and of all workers together */
   double pedestal[3];     /* how far below zero the latent could go, per channel */
   double gain;            /* e-/ADU used for the Poisson variance (0 = none) */
   gboolean gain_estimated;
