@@ -637,6 +637,14 @@ rms_to_truth (const TsrImage *img, const TsrImage *truth, double R)
   return sqrt (s / n);
 }
 
+/* a progress callback that cancels at the alignment's second report */
+static void
+cancel_on_aligning (const char *phase, guint done, guint total, gpointer data)
+{
+  if (!strcmp (phase, "Aligning") && done > 0)
+    g_cancellable_cancel (data);
+}
+
 static void
 test_synthetic_session (void)
 {
@@ -696,6 +704,25 @@ test_synthetic_session (void)
   g_assert_cmpmem (r3->mean->data, tsr_image_npix (r3->mean) * sizeof (float), r->mean->data,
                    tsr_image_npix (r->mean) * sizeof (float));
   g_assert_cmpmem (r3->shift_x, r->n_frames * sizeof (double), r->shift_x, r->n_frames * sizeof (double));
+  /* one thread gives the same bits as two (the alignment passes split the frames over the
+   * threads, the stack its rows) */
+  pp.stream = FALSE;
+  pp.n_threads = 1;
+  g_autoptr (TsrPlanetaryResult) r4 = tsr_planetary_run (src, &pp, NULL, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_cmpmem (r4->result->data, tsr_image_npix (r4->result) * sizeof (float), r->result->data,
+                   tsr_image_npix (r->result) * sizeof (float));
+  g_assert_cmpmem (r4->mean->data, tsr_image_npix (r4->mean) * sizeof (float), r->mean->data,
+                   tsr_image_npix (r->mean) * sizeof (float));
+  g_assert_cmpmem (r4->shift_x, r->n_frames * sizeof (double), r->shift_x, r->n_frames * sizeof (double));
+  g_assert_cmpmem (r4->shift_y, r->n_frames * sizeof (double), r->shift_y, r->n_frames * sizeof (double));
+  /* cancelled while the frames are aligned in two threads: the cancel's own error, no result */
+  pp.n_threads = 2;
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  g_autoptr (TsrPlanetaryResult) r5 = tsr_planetary_run (src, &pp, cancel_on_aligning, cancel, cancel, &e);
+  g_assert_null (r5);
+  g_assert_error (e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&e);
   /* tsr_planetary_align_frame is the stack's own resampling: the mean of the globally aligned
    * frames it gives is the job's mean, and the local field brings each frame closer to the
    * truth than its global shift alone (the generated distortion is 1.2 px RMS) */

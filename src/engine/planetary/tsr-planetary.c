@@ -1192,6 +1192,255 @@ lum_clear (LumStore *ls, guint n)
   lum_free (ls, &ls->best);
 }
 
+/* The per-frame alignment passes over the luminance planes, frames split over the threads
+ * (tsr_parallel_range): each frame's result depends on that frame and the reference alone.
+ * Kept in memory the planes are read-only; streamed (lum_get reads the source into one slot)
+ * the passes run in one thread. The thread that has frame 0 reports the progress. */
+typedef struct
+{
+  TsrPlanetaryResult *r;
+  LumStore *ls;
+  const float *Rb;        /* the blurred reference */
+  const float *Lbest;     /* the best frame's plane (global pass) */
+  double cbx, cby;        /* its disc centroid */
+  guint best, n;
+  int w, h;
+  guint threads;
+  const char *label;
+  TsrProgressFunc progress;
+  gpointer progress_data;
+  GCancellable *cancellable;
+  double *rx, *ry;        /* residual pass: each frame's shift against the reference stack;
+                           * rotation pass: each frame's fitted shift */
+  const Pyramid *pr;      /* rotation pass: the reference's pyramid */
+  GMutex lock;
+  GError *error;          /* the first failure (a read when streamed, or the cancel) */
+} FramePass;
+
+/* frame f's plane, or NULL with the pass's error set (streamed reads; cancelled) */
+static const float *
+frame_pass_plane (FramePass *fp, guint f, gsize begin)
+{
+  if (g_cancellable_is_cancelled (fp->cancellable))
+    {
+      g_mutex_lock (&fp->lock);
+      if (!fp->error)
+        g_cancellable_set_error_if_cancelled (fp->cancellable, &fp->error);
+      g_mutex_unlock (&fp->lock);
+      return NULL;
+    }
+  if (begin == 0 && fp->progress && fp->label)
+    fp->progress (fp->label, MIN (f * fp->threads, fp->n - 1), fp->n, fp->progress_data);
+  GError *e = NULL;
+  const float *L = lum_get (fp->ls, f, &e);   /* streamed only with one thread */
+  if (!L)
+    {
+      g_mutex_lock (&fp->lock);
+      if (!fp->error)
+        fp->error = e;
+      else
+        g_error_free (e);
+      g_mutex_unlock (&fp->lock);
+    }
+  return L;
+}
+
+/* global alignment: disc centroid or phase correlation, then Lucas–Kanade on the blurred planes */
+static void
+global_pass_range (gsize begin, gsize end, gpointer data)
+{
+  FramePass *fp = data;
+  TsrPlanetaryResult *r = fp->r;
+  float *Bf = g_new (float, (gsize) fp->w * fp->h);
+  for (gsize f = begin; f < end && !fp->error; f++)
+    {
+      double sx = 0, sy = 0, peak = 0;
+      if (f != fp->best)
+        {
+          double cx, cy;
+          const float *Lf = frame_pass_plane (fp, (guint) f, begin);
+          if (!Lf)
+            break;
+          if (r->disc && disc_centroid (Lf, fp->w, fp->h, &cx, &cy))
+            {
+              sx = cx - fp->cbx;
+              sy = cy - fp->cby;
+            }
+          else if (!tsr_phase_correlate (fp->Lbest, Lf, fp->w, fp->h, &sx, &sy, &peak))
+            sx = sy = 0;
+          gauss_blur (Lf, Bf, fp->w, fp->h, 1.5);
+          double sx0 = sx, sy0 = sy;
+          if (!lk_translate (fp->Rb, Bf, fp->w, fp->h, 0, 0, fp->w, fp->h, 2, &sx, &sy, 20))
+            {
+              sx = sx0;
+              sy = sy0;
+            }
+        }
+      r->shift_x[f] = sx;
+      r->shift_y[f] = sy;
+    }
+  g_free (Bf);
+}
+
+/* 4-DOF: rotation and scale fitted coarse to fine from the translation found */
+static void
+rotation_pass_range (gsize begin, gsize end, gpointer data)
+{
+  FramePass *fp = data;
+  TsrPlanetaryResult *r = fp->r;
+  float *Bf = g_new (float, (gsize) fp->w * fp->h);
+  for (gsize f = begin; f < end && !fp->error; f++)
+    {
+      double prm[4] = { 1, 0, r->shift_x[f], r->shift_y[f] };
+      if (f != fp->best)
+        {
+          const float *Lf = frame_pass_plane (fp, (guint) f, begin);
+          if (!Lf)
+            break;
+          gauss_blur (Lf, Bf, fp->w, fp->h, 1.5);
+          if (!fit_similarity (fp->pr, Bf, prm))
+            {
+              prm[0] = 1;
+              prm[1] = 0;
+              prm[2] = r->shift_x[f];
+              prm[3] = r->shift_y[f];
+            }
+        }
+      r->rot_a[f] = prm[0];
+      r->rot_b[f] = prm[1];
+      fp->rx[f] = prm[2];
+      fp->ry[f] = prm[3];
+    }
+  g_free (Bf);
+}
+
+/* every frame aligned again, to the mean of the best frames */
+static void
+realign_pass_range (gsize begin, gsize end, gpointer data)
+{
+  FramePass *fp = data;
+  TsrPlanetaryResult *r = fp->r;
+  float *Bf = g_new (float, (gsize) fp->w * fp->h);
+  for (gsize f = begin; f < end && !fp->error; f++)
+    {
+      const float *Lf = frame_pass_plane (fp, (guint) f, begin);
+      if (!Lf)
+        break;
+      gauss_blur (Lf, Bf, fp->w, fp->h, 1.5);
+      double sx = r->shift_x[f], sy = r->shift_y[f];
+      if (r->rotated)
+        {
+          double prm[4] = { r->rot_a[f], r->rot_b[f], sx, sy };
+          if (lk_similarity (fp->Rb, Bf, fp->w, fp->h, 2, prm, 10, NULL))
+            {
+              r->rot_a[f] = prm[0];
+              r->rot_b[f] = prm[1];
+              r->shift_x[f] = prm[2];
+              r->shift_y[f] = prm[3];
+            }
+        }
+      else if (lk_translate (fp->Rb, Bf, fp->w, fp->h, 0, 0, fp->w, fp->h, 2, &sx, &sy, 20))
+        {
+          r->shift_x[f] = sx;
+          r->shift_y[f] = sy;
+        }
+    }
+  g_free (Bf);
+}
+
+/* the residual jitter: each aligned frame against the stack of all */
+static void
+residual_pass_range (gsize begin, gsize end, gpointer data)
+{
+  FramePass *fp = data;
+  gsize np = (gsize) fp->w * fp->h;
+  float *tmp = g_new (float, np), *Bf = g_new (float, np);
+  for (gsize f = begin; f < end && !fp->error; f++)
+    {
+      const float *Lf = frame_pass_plane (fp, (guint) f, begin);
+      if (!Lf)
+        break;
+      warp_plane (fp->r, (guint) f, Lf, tmp, NULL);
+      gauss_blur (tmp, Bf, fp->w, fp->h, 1.5);
+      fp->rx[f] = fp->ry[f] = 0;
+      lk_translate (fp->Rb, Bf, fp->w, fp->h, 8, 8, fp->w - 8, fp->h - 8, 1, &fp->rx[f], &fp->ry[f], 20);
+    }
+  g_free (tmp);
+  g_free (Bf);
+}
+
+/* Runs one pass over the frames; FALSE with *error set when it failed or was cancelled. */
+static gboolean
+frame_pass_run (FramePass *fp, TsrRangeFunc fn, const char *label, GError **error)
+{
+  fp->label = label;   /* NULL: no progress reports */
+  fp->error = NULL;
+  tsr_parallel_range (fp->n, fp->threads, 1, fn, fp);
+  if (fp->error)
+    {
+      g_propagate_error (error, fp->error);
+      fp->error = NULL;
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Pass 2 of one frame over rows [begin, end): the global-only sample into the mean stack (and
+ * the best frame), the locally warped sample weighted into the result's sums. */
+typedef struct
+{
+  const TsrPlanetaryResult *r;
+  const TsrPlanetaryParams *p;
+  const TsrImage *img;
+  TsrImage *bestimg;
+  guint f;
+  int out_ch;
+  const float *den_b, *fx, *fy, *fw;
+  double *num, *den, *mnum;
+  guint32 *mcnt;
+} StackRows;
+
+static void
+stack_rows_range (gsize begin, gsize end, gpointer data)
+{
+  const StackRows *sr = data;
+  const TsrPlanetaryResult *r = sr->r;
+  const TsrImage *img = sr->img;
+  TsrImage *bestimg = sr->bestimg;
+  const int w = r->width, h = r->height, out_ch = sr->out_ch;
+  const gsize np = (gsize) w * h;
+  const guint f = sr->f;
+  for (int y = (int) begin; y < (int) end; y++)
+    for (int x = 0; x < w; x++)
+      {
+        gsize i = (gsize) y * w + x;
+        float db = sr->den_b[i] > 1e-6f ? sr->den_b[i] : 1.f;
+        float X0, Y0;
+        global_pos (r, f, x, y, &X0, &Y0);
+        gboolean in0 = X0 >= 0 && Y0 >= 0 && X0 <= w - 1 && Y0 <= h - 1;
+        if (in0)
+          {
+            sr->mcnt[i]++;
+            for (int c = 0; c < out_ch; c++)
+              {
+                float v = sample_kernel (sr->p->interp, tsr_image_plane (img, c), w, h, X0, Y0);
+                sr->mnum[c * np + i] += v;
+                if (bestimg)
+                  tsr_image_plane (bestimg, c)[i] = v;
+              }
+          }
+        else if (bestimg)
+          bestimg->mask[i] = 0;
+        float X = X0 + sr->fx[i], Y = Y0 + sr->fy[i];
+        float wt = sr->fw[i] / db;
+        if (wt <= 0 || X < 0 || Y < 0 || X > w - 1 || Y > h - 1)
+          continue;
+        sr->den[i] += wt;
+        for (int c = 0; c < out_ch; c++)
+          sr->num[c * np + i] += wt * sample_kernel (sr->p->interp, tsr_image_plane (img, c), w, h, X, Y);
+      }
+}
+
 TsrPlanetaryResult *
 tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgressFunc progress,
                    gpointer progress_data, GCancellable *cancellable, GError **error)
@@ -1311,36 +1560,14 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   double cbx = 0, cby = 0;
   if (r->disc && !disc_centroid (Lbest, w, h, &cbx, &cby))
     r->disc = FALSE;
-  for (guint f = 0; f < n; f++)
+  FramePass fpass = { .r = r, .ls = &ls, .Rb = Rb, .Lbest = Lbest, .cbx = cbx, .cby = cby, .best = best, .n = n,
+                      .w = w, .h = h, .threads = ls.stream ? 1 : (p->n_threads ? p->n_threads : g_get_num_processors ()),
+                      .progress = progress, .progress_data = progress_data, .cancellable = cancellable };
+  g_mutex_init (&fpass.lock);
+  if (!frame_pass_run (&fpass, global_pass_range, _("Aligning"), error))
     {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        goto fail;
-      if (progress)
-        progress (_("Aligning"), f, n, progress_data);
-      double sx = 0, sy = 0, peak = 0;
-      if (f != best)
-        {
-          double cx, cy;
-          const float *Lf = lum_get (&ls, f, error);
-          if (!Lf)
-            goto fail;
-          if (r->disc && disc_centroid (Lf, w, h, &cx, &cy))
-            {
-              sx = cx - cbx;
-              sy = cy - cby;
-            }
-          else if (!tsr_phase_correlate (Lbest, Lf, w, h, &sx, &sy, &peak))
-            sx = sy = 0;
-          gauss_blur (Lf, Bf, w, h, 1.5);
-          double sx0 = sx, sy0 = sy;
-          if (!lk_translate (Rb, Bf, w, h, 0, 0, w, h, 2, &sx, &sy, 20))
-            {
-              sx = sx0;
-              sy = sy0;
-            }
-        }
-      r->shift_x[f] = sx;
-      r->shift_y[f] = sy;
+      g_mutex_clear (&fpass.lock);
+      goto fail;
     }
   /* 4-DOF: rotation and scale (field rotation of an alt-az mount), fitted coarse to fine
    * against the best frame from the translation found above; in auto mode on surfaces only
@@ -1353,36 +1580,14 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
       Pyramid pr;
       pyr_build (&pr, Rb, w, h);
       double corner = 0, rmax = 0, r0 = hypot (0.5 * (w - 1), 0.5 * (h - 1));
+      fpass.pr = &pr;
+      fpass.rx = tx;
+      fpass.ry = ty;
+      ok = frame_pass_run (&fpass, rotation_pass_range, _("Rotation"), error);
       for (guint f = 0; f < n && ok; f++)
         {
-          if (g_cancellable_set_error_if_cancelled (cancellable, error))
-            ok = FALSE;
-          if (progress)
-            progress (_("Rotation"), f, n, progress_data);
-          double prm[4] = { 1, 0, r->shift_x[f], r->shift_y[f] };
-          if (f != best && ok)
-            {
-              const float *Lf = lum_get (&ls, f, error);
-              if (!Lf)
-                {
-                  ok = FALSE;
-                  break;
-                }
-              gauss_blur (Lf, Bf, w, h, 1.5);
-              if (!fit_similarity (&pr, Bf, prm))
-                {
-                  prm[0] = 1;
-                  prm[1] = 0;
-                  prm[2] = r->shift_x[f];
-                  prm[3] = r->shift_y[f];
-                }
-            }
-          r->rot_a[f] = prm[0];
-          r->rot_b[f] = prm[1];
-          tx[f] = prm[2];
-          ty[f] = prm[3];
-          corner = MAX (corner, hypot (prm[0] - 1, prm[1]) * r0);
-          rmax = MAX (rmax, fabs (atan2 (prm[1], prm[0])) * 180 / G_PI);
+          corner = MAX (corner, hypot (r->rot_a[f] - 1, r->rot_b[f]) * r0);
+          rmax = MAX (rmax, fabs (atan2 (r->rot_b[f], r->rot_a[f])) * 180 / G_PI);
         }
       pyr_clear (&pr);
       if (ok && (p->rotation == TSR_PROT_ON || corner > p->rotation_min))
@@ -1400,7 +1605,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
       g_free (tx);
       g_free (ty);
       if (!ok)
-        goto fail;
+        {
+          g_mutex_clear (&fpass.lock);
+          goto fail;
+        }
     }
   /* reference: mean of the best frames; then every frame aligned again to it */
   order = g_new (guint, n);
@@ -1426,31 +1634,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
         ref[q] += tmp[q] / n_ref;
     }
   gauss_blur (ref, Rb, w, h, 1.5);
-  for (guint f = 0; f < n; f++)
+  if (!frame_pass_run (&fpass, realign_pass_range, NULL, error))
     {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        goto fail;
-      const float *Lf = lum_get (&ls, f, error);
-      if (!Lf)
-        goto fail;
-      gauss_blur (Lf, Bf, w, h, 1.5);
-      double sx = r->shift_x[f], sy = r->shift_y[f];
-      if (r->rotated)
-        {
-          double prm[4] = { r->rot_a[f], r->rot_b[f], sx, sy };
-          if (lk_similarity (Rb, Bf, w, h, 2, prm, 10, NULL))
-            {
-              r->rot_a[f] = prm[0];
-              r->rot_b[f] = prm[1];
-              r->shift_x[f] = prm[2];
-              r->shift_y[f] = prm[3];
-            }
-        }
-      else if (lk_translate (Rb, Bf, w, h, 0, 0, w, h, 2, &sx, &sy, 20))
-        {
-          r->shift_x[f] = sx;
-          r->shift_y[f] = sy;
-        }
+      g_mutex_clear (&fpass.lock);
+      goto fail;
     }
   /* centre the shifts on their mean: the output geometry is the average pointing */
   {
@@ -1522,15 +1709,18 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
   {
     gauss_blur (acc, Rb, w, h, 1.5);
     double *rx = g_new (double, n), *ry = g_new (double, n), mx = 0, my = 0;
+    fpass.rx = rx;
+    fpass.ry = ry;
+    gboolean done = frame_pass_run (&fpass, residual_pass_range, NULL, error);
+    g_mutex_clear (&fpass.lock);
+    if (!done)
+      {
+        g_free (rx);
+        g_free (ry);
+        goto fail;
+      }
     for (guint f = 0; f < n; f++)
       {
-        const float *Lf = lum_get (&ls, f, error);
-        if (!Lf)
-          goto fail;
-        warp_plane (r, f, Lf, tmp, NULL);
-        gauss_blur (tmp, Bf, w, h, 1.5);
-        rx[f] = ry[f] = 0;
-        lk_translate (Rb, Bf, w, h, 8, 8, w - 8, h - 8, 1, &rx[f], &ry[f], 20);
         mx += rx[f] / n;
         my += ry[f] / n;
       }
@@ -1765,35 +1955,10 @@ tsr_planetary_run (TsrFrameSource *src, const TsrPlanetaryParams *p, TsrProgress
           }
         splat_aps (r, w, h, size, vals, fw);
         TsrImage *bestimg = f == best ? tsr_image_new (w, h, out_ch) : NULL;
-        for (int y = 0; y < h; y++)
-          for (int x = 0; x < w; x++)
-            {
-              gsize i = (gsize) y * w + x;
-              float db = den_b[i] > 1e-6f ? den_b[i] : 1.f;
-              float X0, Y0;
-              global_pos (r, f, x, y, &X0, &Y0);
-              gboolean in0 = X0 >= 0 && Y0 >= 0 && X0 <= w - 1 && Y0 <= h - 1;
-              if (in0)
-                {
-                  mcnt[i]++;
-                  for (int c = 0; c < out_ch; c++)
-                    {
-                      float v = sample_kernel (p->interp, tsr_image_plane (img, c), w, h, X0, Y0);
-                      mnum[c * np + i] += v;
-                      if (bestimg)
-                        tsr_image_plane (bestimg, c)[i] = v;
-                    }
-                }
-              else if (bestimg)
-                bestimg->mask[i] = 0;
-              float X = X0 + fx[i], Y = Y0 + fy[i];
-              float wt = fw[i] / db;
-              if (wt <= 0 || X < 0 || Y < 0 || X > w - 1 || Y > h - 1)
-                continue;
-              den[i] += wt;
-              for (int c = 0; c < out_ch; c++)
-                num[c * np + i] += wt * sample_kernel (p->interp, tsr_image_plane (img, c), w, h, X, Y);
-            }
+        /* the rows over the threads: each pixel's sums are its own (the same bits) */
+        StackRows sr = { .r = r, .p = p, .img = img, .bestimg = bestimg, .f = f, .out_ch = out_ch, .den_b = den_b,
+                         .fx = fx, .fy = fy, .fw = fw, .num = num, .den = den, .mnum = mnum, .mcnt = mcnt };
+        tsr_parallel_range ((gsize) h, p->n_threads, 16, stack_rows_range, &sr);
         if (bestimg)
           r->best_frame = bestimg;
         tsr_image_unref (img);
