@@ -236,7 +236,8 @@ sky_thread (gpointer data)
 
 typedef struct
 {
-  const TsrImage *img;
+  const TsrImage *img;     /* the mean stack */
+  TsrImage *lum;           /* its luminance (made here) */
   const TsrStarParams *sp;
   TsrStarList *stars;
 } DetectJob;
@@ -245,7 +246,23 @@ static gpointer
 detect_thread (gpointer data)
 {
   DetectJob *dj = data;
-  dj->stars = tsr_stars_detect (dj->img, dj->sp, NULL, NULL);
+  dj->lum = luminance (dj->img);
+  dj->stars = tsr_stars_detect (dj->lum, dj->sp, NULL, NULL);
+  return NULL;
+}
+
+typedef struct
+{
+  const TsrImage *lum;
+  const TsrAnalysis *a;
+  double seam;
+} SeamJob;
+
+static gpointer
+seam_thread (gpointer data)
+{
+  SeamJob *sj = data;
+  sj->seam = seam_metric (sj->lum, sj->a);
   return NULL;
 }
 
@@ -271,18 +288,18 @@ tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalys
                    TsrValidation *v)
 {
   memset (v, 0, sizeof *v);
-  g_autoptr (TsrImage) lr = luminance (result);
-  g_autoptr (TsrImage) lm = luminance (mean);
   TsrStarParams sp;
   tsr_star_params_init (&sp);
-  /* the two detections are independent: the mean stack's in a second thread */
-  DetectJob dj = { lm, &sp, NULL };
+  /* the two luminances and detections are independent: the mean stack's in a second thread */
+  DetectJob dj = { mean, NULL, &sp, NULL };
   GThread *th = g_get_num_processors () > 1 ? g_thread_try_new ("tsr-validate", detect_thread, &dj, NULL) : NULL;
+  g_autoptr (TsrImage) lr = luminance (result);
   TsrStarList *sr = tsr_stars_detect (lr, &sp, NULL, NULL);
   if (th)
     g_thread_join (th);
   else
     detect_thread (&dj);
+  g_autoptr (TsrImage) lm = dj.lum;
   TsrStarList *sm = dj.stars;
   const Plane plr = plane_of (lr, 0), plm = plane_of (lm, 0);
   GArray *fr = g_array_new (FALSE, FALSE, sizeof (double)), *fm = g_array_new (FALSE, FALSE, sizeof (double));
@@ -340,7 +357,10 @@ tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalys
   v->noise_result = tsr_plane_noise (lr->data, lr->mask, lr->width, lr->height, step) / mflux;
   v->noise_mean = tsr_plane_noise (lm->data, lm->mask, lm->width, lm->height, step) / mflux;
   v->noise_ratio = v->noise_result / v->noise_mean;
-  v->seam = seam_metric (lr, a);
+  /* the seam metric (the result's luminance alone) in a second thread beside the per-channel
+   * apertures and bins below: the validation's serial end of a run (issue 19) */
+  SeamJob sj = { lr, a, NAN };
+  GThread *seam_th = g_get_num_processors () > 1 ? g_thread_try_new ("tsr-validate", seam_thread, &sj, NULL) : NULL;
   /* matched resolution: 8×8-bin noise per channel per unit of the channel's star flux */
   v->n_channels = MIN (result->channels, 3);
   for (int c = 0; c < 3; c++)
@@ -380,6 +400,11 @@ tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalys
           v->bin_noise_ratio[c] = v->bin_noise_result[c] / v->bin_noise_mean[c];
         }
     }
+  if (seam_th)
+    g_thread_join (seam_th);
+  else
+    seam_thread (&sj);
+  v->seam = sj.seam;
   /* point-source SNR at an aperture of radius FWHM */
   v->snr_result = v->snr_mean = v->snr_ratio = NAN;
   if (isfinite (v->fwhm_result) && pos->len >= 2)
