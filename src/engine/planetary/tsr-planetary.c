@@ -342,13 +342,8 @@ lanczos3_w (float t, float *w)
 }
 
 static inline float
-sample_lanczos3 (const float *p, int w, int h, float x, float y)
+lanczos3_apply (const float *p, int w, int h, int ix, int iy, const float *wx, const float *wy)
 {
-  int ix = (int) floorf (x), iy = (int) floorf (y);
-  float wx[6], wy[6];
-  g_once (&l3_once, l3_table_init, NULL);
-  lanczos3_w (x - ix, wx);
-  lanczos3_w (y - iy, wy);
   float s = 0;
   if (ix >= 2 && iy >= 2 && ix + 3 < w && iy + 3 < h)
     {
@@ -371,9 +366,40 @@ sample_lanczos3 (const float *p, int w, int h, float x, float y)
 }
 
 static inline float
+sample_lanczos3 (const float *p, int w, int h, float x, float y)
+{
+  int ix = (int) floorf (x), iy = (int) floorf (y);
+  float wx[6], wy[6];
+  g_once (&l3_once, l3_table_init, NULL);
+  lanczos3_w (x - ix, wx);
+  lanczos3_w (y - iy, wy);
+  return lanczos3_apply (p, w, h, ix, iy, wx, wy);
+}
+
+static inline float
 sample_kernel (TsrPlanetaryInterp k, const float *p, int w, int h, float x, float y)
 {
   return k == TSR_PINTERP_CUBIC ? sample_cubic (p, w, h, x, y) : sample_lanczos3 (p, w, h, x, y);
+}
+
+/* sample_kernel of channels 0 … n − 1 of img at one position, the Lanczos weights found once
+ * (the same values as n calls) */
+static inline void
+sample_kernel_channels (TsrPlanetaryInterp k, const TsrImage *img, int n, int w, int h, float x, float y, float *out)
+{
+  if (k == TSR_PINTERP_CUBIC)
+    {
+      for (int c = 0; c < n; c++)
+        out[c] = sample_cubic (tsr_image_plane (img, c), w, h, x, y);
+      return;
+    }
+  int ix = (int) floorf (x), iy = (int) floorf (y);
+  float wx[6], wy[6];
+  g_once (&l3_once, l3_table_init, NULL);
+  lanczos3_w (x - ix, wx);
+  lanczos3_w (y - iy, wy);
+  for (int c = 0; c < n; c++)
+    out[c] = lanczos3_apply (tsr_image_plane (img, c), w, h, ix, iy, wx, wy);
 }
 
 static inline float
@@ -1417,15 +1443,16 @@ stack_rows_range (gsize begin, gsize end, gpointer data)
         float X0, Y0;
         global_pos (r, f, x, y, &X0, &Y0);
         gboolean in0 = X0 >= 0 && Y0 >= 0 && X0 <= w - 1 && Y0 <= h - 1;
+        float v[4];
         if (in0)
           {
             sr->mcnt[i]++;
+            sample_kernel_channels (sr->p->interp, img, out_ch, w, h, X0, Y0, v);
             for (int c = 0; c < out_ch; c++)
               {
-                float v = sample_kernel (sr->p->interp, tsr_image_plane (img, c), w, h, X0, Y0);
-                sr->mnum[c * np + i] += v;
+                sr->mnum[c * np + i] += v[c];
                 if (bestimg)
-                  tsr_image_plane (bestimg, c)[i] = v;
+                  tsr_image_plane (bestimg, c)[i] = v[c];
               }
           }
         else if (bestimg)
@@ -1435,8 +1462,9 @@ stack_rows_range (gsize begin, gsize end, gpointer data)
         if (wt <= 0 || X < 0 || Y < 0 || X > w - 1 || Y > h - 1)
           continue;
         sr->den[i] += wt;
+        sample_kernel_channels (sr->p->interp, img, out_ch, w, h, X, Y, v);
         for (int c = 0; c < out_ch; c++)
-          sr->num[c * np + i] += wt * sample_kernel (sr->p->interp, tsr_image_plane (img, c), w, h, X, Y);
+          sr->num[c * np + i] += wt * v[c];
       }
 }
 
