@@ -91,6 +91,8 @@ typedef struct
   /* smoothness prior λ‖(I − G) u‖² (split-gradient MM): λ per channel, spectra of G and G∗G */
   double lambda[3];
   float *gspec, *g2spec;
+  float *g1, *g21;      /* G = g1 ⊗ g1 (radius gr), G∗G = g21 ⊗ g21 (radius 2 gr) */
+  int gr;
   float *lb;            /* C × LW × LH lower bound of the solver's latent u (NULL: 0); a negative
                          * value −m: the annulus means round a source stay ≥ m (annulus_floor) */
   guint16 *satcount;    /* W × H: frames whose pixel there was left out as saturated (under lock) */
