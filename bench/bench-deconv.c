@@ -56,6 +56,7 @@ main (int argc, char **argv)
 {
   /* as tessera-cli runs (huge pages for malloc's heap; TESSERA_HUGEPAGES=0 to compare) */
   tsr_prefer_huge_pages (argv);
+  tsr_malloc_setup ();
   guint n = argc > 1 ? (guint) atoi (argv[1]) : 16;
   int w = argc > 3 ? atoi (argv[2]) : 512, h = argc > 3 ? atoi (argv[3]) : 384;
   double mem = argc > 4 ? atof (argv[4]) : 256;

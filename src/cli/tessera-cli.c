@@ -1,7 +1,6 @@
 /* tessera-cli — every engine job, headless. */
 #include <locale.h>
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 #include <stdio.h>
 #include <string.h>
@@ -61,20 +60,7 @@ int
 main (int argc, char **argv)
 {
   tsr_prefer_huge_pages (argv);
-#ifdef __GLIBC__
-  /* Frame-sized buffers (tens of MB) are allocated and freed per frame by every worker:
-   * serve them from the heap and keep freed memory for the next frame instead of
-   * mapping and unmapping each one (page faults, zeroing and TLB shootdowns across
-   * threads cost ~10 % of a process run). Peak memory is unchanged: freed memory is
-   * reused, not added to. */
-  mallopt (M_MMAP_THRESHOLD, 256 * 1024 * 1024);
-  mallopt (M_TRIM_THRESHOLD, 512 * 1024 * 1024);
-  /* … and one arena for every thread, so what one worker frees the next frame of another
-   * reuses: with an arena per worker each kept its own freed frames and peak RSS exceeded
-   * the run.memory_mb plan by ~25 % (1920×1080 Bayer, 2 workers: 493 → 391 MiB at a budget
-   * of 380; same CPU time — the workers allocate per frame, not per pixel). */
-  mallopt (M_ARENA_MAX, 1);
-#endif
+  tsr_malloc_setup ();
   tsr_raise_open_file_limit ();
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, TSR_LOCALEDIR);

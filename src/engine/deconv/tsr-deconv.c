@@ -248,7 +248,7 @@ tile_geometry (const Job *j, int tx, int ty, int T, Tile *t)
 #define BLOCK_SLACK 512
 
 /* the most residuals the automatic Huber δ's MAD is taken from, per frame and tile */
-#define MAD_SAMPLES 32768
+#define MAD_SAMPLES 16384
 
 static gboolean
 tile_block_read (const Job *j, const Tile *t)
@@ -373,6 +373,8 @@ typedef struct
   int c;
   ItemStats *is;
   gint next_chunk;
+  float *scratch;           /* ring_prior_rect's rows (grown as needed, kept) */
+  gsize scratch_n;
 } Shared;
 
 /* the memory of a huge block or the allocator's failure (as g_new) */
@@ -478,6 +480,7 @@ shared_free (const Job *j, Shared *sh)
   g_free (sh->delta_sum);
   g_free (sh->delta_n);
   g_free (sh->any);
+  g_free (sh->scratch);
   g_free (sh);
 }
 
@@ -492,6 +495,17 @@ job_fail (Job *j, GError *e)
   j->abort = TRUE;
   g_mutex_unlock (&j->lock);
 }
+
+/* Eight floats and eight ints (GCC/Clang vector extension; no FMA, so the AVX2 clone and the
+ * default one give the same bits) for the momentum's extrapolation. */
+typedef float V8 __attribute__ ((vector_size (32)));
+typedef gint32 V8i __attribute__ ((vector_size (32)));
+
+/* 2^t for |t| ≤ 100 (t = k + f, f ∈ [−½, ½]: e^(f ln 2) by its Taylor series to the 7th power,
+ * relative error < 10⁻⁸ before rounding; 2^k into the exponent) */
+/* lane-wise c ? a : b (c: −1 or 0 per lane); a macro: functions taking or returning 32-byte
+ * vectors change the ABI without AVX */
+#define V8_SEL(c, a, b) ((V8) (((V8i) (a) & (c)) | ((V8i) (b) & ~(c))))
 
 /* four floats (GCC/Clang vector extension): the cubic's 4 taps of one row in one operation;
  * loads and stores unaligned */
@@ -804,54 +818,62 @@ row_kernels_pick (void)
 #endif
 
 /* Σ w·(y − b)·m and Σ w·m² over the valid pixels of a row whose fine column r·(qx0 + x) + pad
- * is in [cx0, cx1) (m = h∗x = mo/s − P, y − b = d1 − sP): four partial sums (pixels x mod 4),
- * added at the row's end and then to the running sums. One running double sum per pixel was a
- * chain of dependent additions (4 cycles a pixel, a third of the rows' time in the iterations
- * that refit the scales); the order changes the sums' last bits only. Then d1 and mo are
- * replaced by the weighted values w·d1, w·mo (every pixel of the row: the scatter's input). */
+ * is in [cx0, cx1) (m = h∗x = mo/s − P, y − b = d1 − sP), then d1 and mo replaced by the
+ * weighted values w·d1, w·mo (every pixel of the row: the scatter's input). The row's sums in
+ * floats, eight partial sums (pixels x mod 8; at most a few hundred terms each, so ~10⁻⁶ of the
+ * sum), added in double to the running sums: the double lanes with three conversions a pixel
+ * were 0.18 ms of a 0.2 Mpx frame's 3.3 ms visit (issue 12). */
 static TSR_ROW_CLONES void
 scale_sums_row (const guint8 *restrict mrow, const float *restrict wt, float *restrict d1, float *restrict mo, int ow,
                 int r, int qx0, int pad, int cx0, int cx1, double inv_s, float pedf, double sped, double *s0_,
                 double *s1_)
 {
-  /* lane l of the vectors is the partial sum of pixels x ≡ l (mod 4), in the same operations
-   * and order as a scalar loop per lane (written out as 4 doubles: GCC left the scalar form
-   * unvectorised, ~20 instructions a pixel) */
-  V4d v0 = { 0 }, v1 = { 0 };
-  const V4i lane = { 0, 1, 2, 3 };
+  const float isf = (float) inv_s, spf = (float) sped;
+  V8 v0 = { 0 }, v1 = { 0 };
+  const V8i lane = { 0, 1, 2, 3, 4, 5, 6, 7 };
   int x = 0;
-  for (; x + 4 <= ow; x += 4)
+  for (; x + 8 <= ow; x += 8)
     {
-      V4i px = r * (qx0 + x + lane) + pad;
-      V4i mv = { mrow[x], mrow[x + 1], mrow[x + 2], mrow[x + 3] };
-      V4i in = (mv != 0) & (px >= cx0) & (px < cx1);
-      V4d w = __builtin_convertvector (v4_load (wt + x), V4d);
-      V4d mdl = __builtin_convertvector (v4_load (mo + x), V4d) * inv_s - (double) pedf;
-      V4d dat = __builtin_convertvector (v4_load (d1 + x), V4d) - sped;
-      V4l inl = __builtin_convertvector (in, V4l);
+      V8i px = r * (qx0 + x + lane) + pad;
+      V8i mv = { mrow[x], mrow[x + 1], mrow[x + 2], mrow[x + 3], mrow[x + 4], mrow[x + 5], mrow[x + 6], mrow[x + 7] };
+      V8i in = (mv != 0) & (px >= cx0) & (px < cx1);
+      V8 w, m, d;
+      memcpy (&w, wt + x, sizeof w);
+      memcpy (&m, mo + x, sizeof m);
+      memcpy (&d, d1 + x, sizeof d);
+      V8 mdl = m * isf - pedf, dat = d - spf;
       /* a select: invalid pixels' values may be NaN */
-      v0 += (V4d) ((V4l) (w * dat * mdl) & inl);
-      v1 += (V4d) ((V4l) (w * mdl * mdl) & inl);
+      v0 += (V8) ((V8i) (w * dat * mdl) & in);
+      v1 += (V8) ((V8i) (w * mdl * mdl) & in);
       /* then the weighted data and model in place (the scatter's values) */
-      V4 wf = v4_load (wt + x);
-      v4_store (d1 + x, v4_load (d1 + x) * wf);
-      v4_store (mo + x, v4_load (mo + x) * wf);
+      d *= w;
+      m *= w;
+      memcpy (d1 + x, &d, sizeof d);
+      memcpy (mo + x, &m, sizeof m);
     }
-  double a0[4] = { v0[0], v0[1], v0[2], v0[3] }, a1[4] = { v1[0], v1[1], v1[2], v1[3] };
+  float a0[8], a1[8];
+  memcpy (a0, &v0, sizeof a0);
+  memcpy (a1, &v1, sizeof a1);
   for (; x < ow; x++)
     {
       int px = r * (qx0 + x) + pad;
       if (mrow[x] && px >= cx0 && px < cx1)
         {
-          double w = wt[x], mdl = mo[x] * inv_s - pedf, dat = (double) d1[x] - sped;
+          float w = wt[x], mdl = mo[x] * isf - pedf, dat = d1[x] - spf;
           a0[0] += w * dat * mdl;
           a1[0] += w * mdl * mdl;
         }
       d1[x] *= wt[x];
       mo[x] *= wt[x];
     }
-  *s0_ += (a0[0] + a0[1]) + (a0[2] + a0[3]);
-  *s1_ += (a1[0] + a1[1]) + (a1[2] + a1[3]);
+  double s0 = 0, s1 = 0;
+  for (int k = 0; k < 8; k++)
+    {
+      s0 += a0[k];
+      s1 += a1[k];
+    }
+  *s0_ += s0;
+  *s1_ += s1;
 }
 
 typedef struct
@@ -1410,17 +1432,6 @@ update_row (const UpdateParams *P, int n, const float *restrict num, const float
   *mstep = MAX (*mstep, qmax);
 }
 
-/* Eight floats and eight ints (GCC/Clang vector extension; no FMA, so the AVX2 clone and the
- * default one give the same bits) for the momentum's extrapolation. */
-typedef float V8 __attribute__ ((vector_size (32)));
-typedef gint32 V8i __attribute__ ((vector_size (32)));
-
-/* 2^t for |t| ≤ 100 (t = k + f, f ∈ [−½, ½]: e^(f ln 2) by its Taylor series to the 7th power,
- * relative error < 10⁻⁸ before rounding; 2^k into the exponent) */
-/* lane-wise c ? a : b (c: −1 or 0 per lane); a macro: functions taking or returning 32-byte
- * vectors change the ABI without AVX */
-#define V8_SEL(c, a, b) ((V8) (((V8i) (a) & (c)) | ((V8i) (b) & ~(c))))
-
 /* The momentum's extrapolated point over n latent samples: yp = u1·(u1/u0)^α where both are
  * positive, else u1; kept within [u1/κ, u1·κ] and above the floor lb (or NULL). The power as
  * 2^clamp(α log₂ (u1/u0), ±log₂ κ) in vectors of eight: powf one sample at a time was 1.4 ms of
@@ -1510,13 +1521,21 @@ spec_prior_add (const float *restrict X, const float *restrict G, const float *r
  * the tile's latent u and zeros and is read cyclically, as the spectra see it): num −= 2λ G u,
  * den −= λ G∗G u, by the separable factors (rows first, then columns). */
 static TSR_ROW_CLONES void
-ring_prior_rect (const Job *j, const float *u, int lw, int lh, int nw, int nh, int xa, int xb, int ya, int yb,
-                 float a, float b, float *num, float *den)
+ring_prior_rect (const Job *j, Shared *sh, const float *u, int lw, int lh, int nw, int nh, int xa, int xb, int ya,
+                 int yb, float a, float b, float *num, float *den)
 {
   if (xa >= xb || ya >= yb)
     return;
   const int gr = j->gr, g2r = 2 * gr, w = xb - xa, hr = yb - ya + 2 * g2r, pw = w + 2 * g2r;
-  float *h1 = g_new0 (float, 2 * (gsize) w * hr + pw + 2 * (gsize) w), *h2 = h1 + (gsize) w * hr;
+  gsize need = 2 * (gsize) w * hr + pw + 2 * (gsize) w;
+  if (sh->scratch_n < need)
+    {
+      g_free (sh->scratch);
+      sh->scratch = g_new (float, need);
+      sh->scratch_n = need;
+    }
+  float *h1 = sh->scratch, *h2 = h1 + (gsize) w * hr;
+  memset (h1, 0, 2 * sizeof (float) * w * hr);
   float *pr = h2 + (gsize) w * hr, *s1 = pr + pw, *s2 = s1 + w;
   const float *restrict g1 = j->g1, *restrict g21 = j->g21;
   for (int r = 0; r < hr; r++)
@@ -1568,14 +1587,13 @@ ring_prior_rect (const Job *j, const float *u, int lw, int lh, int nw, int nh, i
           dr[x] -= b * s2[x];
         }
     }
-  g_free (h1);
 }
 
 /* ring_prior_rect over the tile's core pixels outside its valid region [rf, lw − rf) ×
  * [rf, lh − rf) (only tiles at the latent's border have any): the prior stays on the valid
  * region, as when G u was computed there alone */
 static void
-ring_prior_remove (const Job *j, const Tile *t, const float *u, float a, float b, float *num, float *den)
+ring_prior_remove (const Job *j, Shared *sh, const Tile *t, const float *u, float a, float b, float *num, float *den)
 {
   int nw, nh;
   tsr_conv_plan_size (j->plan, &nw, &nh);
@@ -1583,12 +1601,12 @@ ring_prior_remove (const Job *j, const Tile *t, const float *u, float a, float b
   /* the core in extent coordinates */
   const int x0 = t->cx0 - t->lx0, x1 = t->cx1 - t->lx0, y0 = t->cy0 - t->ly0, y1 = t->cy1 - t->ly0;
   /* top and bottom bands, the core's full width */
-  ring_prior_rect (j, u, lw, lh, nw, nh, x0, x1, y0, MIN (y1, rf), a, b, num, den);
-  ring_prior_rect (j, u, lw, lh, nw, nh, x0, x1, MAX (y0, lh - rf), y1, a, b, num, den);
+  ring_prior_rect (j, sh, u, lw, lh, nw, nh, x0, x1, y0, MIN (y1, rf), a, b, num, den);
+  ring_prior_rect (j, sh, u, lw, lh, nw, nh, x0, x1, MAX (y0, lh - rf), y1, a, b, num, den);
   /* left and right strips between them */
   int ya = MAX (y0, rf), yb = MIN (y1, lh - rf);
-  ring_prior_rect (j, u, lw, lh, nw, nh, x0, MIN (x1, rf), ya, yb, a, b, num, den);
-  ring_prior_rect (j, u, lw, lh, nw, nh, MAX (x0, lw - rf), x1, ya, yb, a, b, num, den);
+  ring_prior_rect (j, sh, u, lw, lh, nw, nh, x0, MIN (x1, rf), ya, yb, a, b, num, den);
+  ring_prior_rect (j, sh, u, lw, lh, nw, nh, MAX (x0, lw - rf), x1, ya, yb, a, b, num, den);
 }
 
 /* One (tile, channel): the exact multiplicative update of the tile's core, its frames spread
@@ -1663,7 +1681,7 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
   tsr_conv_from_spectrum (w->work, sh->num[0], lw, lh, sh->numr);
   tsr_conv_from_spectrum (w->work, sh->den[0], lw, lh, sh->denr);
   if (lam > 0)
-    ring_prior_remove (j, t, sh->xext, (float) (2 * lam), (float) lam, sh->numr, sh->denr);
+    ring_prior_remove (j, sh, t, sh->xext, (float) (2 * lam), (float) lam, sh->numr, sh->denr);
   /* pixels the data barely reach (the padding's far edge sees only the PSFs' outer tails): there
    * num and den are both at the float FFTs' round-off level, so their ratio is noise that the
    * clip turns into ×κ or ×1/κ steps, the momentum extrapolates, and a change of 10⁻⁶ anywhere in
@@ -3387,6 +3405,12 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
     }
   if (j->momentum)
     memcpy (j->x_cur, j->x_old, nlat * sizeof (float));
+  /* the resident frames read in now, once, with the rest of the set-up (at their first visits
+   * they put ~5 ms a frame into the first iteration: the copy and the first touch of the block's
+   * huge pages) */
+  if (j->resident)
+    for (guint u = 0; u < j->nu && !g_cancellable_is_cancelled (cancellable); u++)
+      resident_load (j, &j->frames[j->used[u]]);
   res->seconds_stage = (g_get_monotonic_time () - t0) / 1e6;
 
   /* 4. iterate */
@@ -3417,6 +3441,9 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   double ema_u = 0, ema_c = 0, first_u = 0, first_c = 0;
   int calm = 0;
   gboolean failed = FALSE;
+  /* the update's samples of every worker, one array for all iterations (allocated afresh each
+   * time, its growth went through the allocator's large-chunk paths) */
+  GArray *all = g_array_new (FALSE, FALSE, sizeof (float));
   for (int it = 1; it <= itmax; it++)
     {
       gint64 ti = g_get_monotonic_time ();
@@ -3446,7 +3473,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
         annulus_floor (j, j->x_new, floor_sources, &floor_index);
       double dx2 = 0, x2 = 0, sd = 0, gp = 0, gn = 0, mstep = 1;
       guint nd = 0;
-      GArray *all = g_array_new (FALSE, FALSE, sizeof (float));
+      g_array_set_size (all, 0);
       for (int i = 0; i < n_items; i++)
         {
           const ItemStats *is = &items[i];
@@ -3494,7 +3521,6 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       TsrDeconvIterStats st = { 0 };
       st.iteration = (guint) it;
       st.median_update = all->len ? tsr_median_inplace ((float *) all->data, all->len) : 0;
-      g_array_free (all, TRUE);
       st.rel_change = x2 > 0 ? sqrt (dx2 / x2) : 0;
       ema_u = it == 1 ? st.median_update : 0.5 * ema_u + 0.5 * st.median_update;
       ema_c = it == 1 ? st.rel_change : 0.5 * ema_c + 0.5 * st.rel_change;
@@ -3587,6 +3613,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
   shared_free (j, sh);
   g_free (workers);
   g_free (items);
+  g_array_free (all, TRUE);
   g_free (scale_sums);
   if (floor_sources)
     g_array_free (floor_sources, TRUE);

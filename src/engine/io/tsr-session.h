@@ -97,4 +97,8 @@ void tsr_raise_open_file_limit (void);
  * fails. */
 void tsr_prefer_huge_pages (char **argv);
 
+/* glibc's allocator as the command line runs it (called first thing in main): large buffers
+ * from the heap, freed memory kept for reuse, one arena. Nothing elsewhere. */
+void tsr_malloc_setup (void);
+
 G_END_DECLS
