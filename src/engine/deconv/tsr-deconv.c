@@ -1678,8 +1678,9 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
   double lam = j->lambda[c];
   if (lam > 0)
     spec_prior_add (sh->X, j->gspec, j->g2spec, sh->num[0], sh->den[0], nsf / 2, (float) (2 * lam), (float) lam);
-  tsr_conv_from_spectrum (w->work, sh->num[0], lw, lh, sh->numr);
-  tsr_conv_from_spectrum (w->work, sh->den[0], lw, lh, sh->denr);
+  /* the chunk-0 sums are cleared before their next use */
+  tsr_conv_from_spectrum_destroy (w->work, sh->num[0], lw, lh, sh->numr);
+  tsr_conv_from_spectrum_destroy (w->work, sh->den[0], lw, lh, sh->denr);
   if (lam > 0)
     ring_prior_remove (j, sh, t, sh->xext, (float) (2 * lam), (float) lam, sh->numr, sh->denr);
   /* pixels the data barely reach (the padding's far edge sees only the PSFs' outer tails): there
@@ -1702,15 +1703,17 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
   /* statistics over the observed image only, not the padding */
   int o0 = j->pad, ox1 = j->pad + j->r * j->W, oy1 = j->pad + j->r * j->H;
   const int n = t->cx1 - t->cx0;
-  float *nrow = g_new (float, 3 * (gsize) n), *drow = nrow + n, *rrow = drow + n;
+  float *rrow = g_new (float, n);
   double sums[4] = { 0 };
   float mstep = 0;
   guint sample = 0;
   for (int y = t->cy0; y < t->cy1; y++)
     {
       gsize g = (gsize) y * j->LW + t->cx0, l = (gsize) (y - t->ly0) * lw + (t->cx0 - t->lx0);
-      memcpy (nrow, sh->numr + l, sizeof (float) * n);
-      memcpy (drow, sh->denr + l, sizeof (float) * n);
+      /* the back-projections' rows in place (den takes λ u: it is scratch, rewritten each
+       * iteration) */
+      const float *nrow = sh->numr + l;
+      float *drow = sh->denr + l;
       int ey = y - t->ly0 - j->rf;
       if (lam > 0 && ey >= 0 && ey < t->lh - 2 * j->rf)
         {
@@ -1727,15 +1730,19 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
       if (xb > xa)
         {
           /* every 7th observed pixel in raster order */
-          for (int i = xa + (int) ((7 - sample % 7) % 7); i < xb; i += 7)
+          int i0 = xa + (int) ((7 - sample % 7) % 7);
+          if (i0 < xb)
             {
-              float d = fabsf (rrow[i] - 1.0f);
-              g_array_append_val (w->samples, d);
+              guint len = w->samples->len, add = (guint) ((xb - 1 - i0) / 7 + 1);
+              g_array_set_size (w->samples, len + add);
+              float *restrict sp = (float *) w->samples->data + len;
+              for (int i = i0; i < xb; i += 7)
+                *sp++ = fabsf (rrow[i] - 1.0f);
             }
           sample += (guint) (xb - xa);
         }
     }
-  g_free (nrow);
+  g_free (rrow);
   is->sum_gp += sums[0];
   is->sum_gg += sums[1];
   is->sum_dx2 += sums[2];

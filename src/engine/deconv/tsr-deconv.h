@@ -117,6 +117,8 @@ void  tsr_conv_adjoint_accumulate2 (TsrConvWork *w, const float *kspec, const fl
                                     int lh, double weight, float *acc1, float *acc2);
 /* x (lw × lh) = inverse FFT of an accumulated spectrum. */
 void  tsr_conv_from_spectrum (TsrConvWork *w, const float *spec, int lw, int lh, float *x);
+/* the same, the spectrum used as the inverse FFT's input (its values are lost) */
+void  tsr_conv_from_spectrum_destroy (TsrConvWork *w, float *spec, int lw, int lh, float *x);
 /* Conveniences: one forward / one adjoint. */
 void  tsr_conv_forward (TsrConvWork *w, const float *kspec, const float *x, int lw, int lh, float *y);
 void  tsr_conv_adjoint (TsrConvWork *w, const float *kspec, const float *y, int lw, int lh, float *x);
