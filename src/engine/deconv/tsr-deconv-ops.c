@@ -234,14 +234,25 @@ tsr_conv_kernel_spectrum (TsrConvWork *w, const TsrPsf *psf, float *spec)
 }
 
 void
-tsr_conv_spectrum (TsrConvWork *w, const float *x, int lw, int lh, float *spec)
+tsr_conv_spectrum_strided (TsrConvWork *w, const float *x, gsize stride, int lw, int lh, float *spec)
 {
   const TsrConvPlan *p = w->plan;
   g_return_if_fail (lw <= p->nw && lh <= p->nh);
-  memset (w->real, 0, p->nreal * sizeof (float));
+  /* the rows in, zeros only where they are not (one pass over the grid, not two) */
   for (int y = 0; y < lh; y++)
-    memcpy (w->real + (gsize) y * p->nw, x + (gsize) y * lw, sizeof (float) * lw);
+    {
+      float *row = w->real + (gsize) y * p->nw;
+      memcpy (row, x + (gsize) y * stride, sizeof (float) * lw);
+      memset (row + lw, 0, sizeof (float) * (p->nw - lw));
+    }
+  memset (w->real + (gsize) lh * p->nw, 0, sizeof (float) * (gsize) (p->nh - lh) * p->nw);
   r2c (w, (fftwf_complex *) spec);
+}
+
+void
+tsr_conv_spectrum (TsrConvWork *w, const float *x, int lw, int lh, float *spec)
+{
+  tsr_conv_spectrum_strided (w, x, (gsize) lw, lw, lh, spec);
 }
 
 static void forward_finish (TsrConvWork *w, int lw, int lh, float *y);

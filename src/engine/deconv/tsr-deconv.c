@@ -291,7 +291,7 @@ mem_plan (const Job *j, int T, MemPlan *m)
              + (j->luminance ? (gsize) (7 + 3 * j->r * j->r) * j->W * j->H * sizeof (float) : 0)   /* colour maps, colour iterate */
              + (gsize) j->nu * 4096 + 8 * MIB                                 /* frames, PSFs, plans */
              + (gsize) (2 * j->n_chunks + 1) * spec                           /* X, the chunks' NUM, DEN */
-             + (gsize) 3 * m->max_lw * m->max_lh * sizeof (float);            /* x_ext, num, den */
+             + (gsize) 2 * m->max_lw * m->max_lh * sizeof (float);            /* num, den */
   /* the huge-page blocks (tsr_huge_block_init) are whole 2 MiB pages: up to 2 MiB more each
    * (the shared arrays', the kernel cache's, each worker's; the resident frames' below) */
   m->fixed += HUGE_SLACK;
@@ -363,8 +363,8 @@ typedef struct
  * does not depend on which worker took which chunk. */
 typedef struct
 {
-  TsrHugeBlock block;       /* xext … den */
-  float *xext, *numr, *denr, *X;
+  TsrHugeBlock block;       /* numr … den */
+  float *numr, *denr, *X;
   float **num, **den;       /* per chunk */
   double *delta_sum;        /* per chunk: Σ δ and their count */
   guint *delta_n;
@@ -449,9 +449,8 @@ shared_new (const Job *j)
   Shared *sh = g_new0 (Shared, 1);
   gsize nl = (gsize) j->max_lw * j->max_lh;
   gsize sb = sizeof (float) * 2 * tsr_conv_plan_spectrum_len (j->plan);
-  huge_block_init (&sh->block, 3 * tsr_huge_part_bytes (nl * sizeof (float))
+  huge_block_init (&sh->block, 2 * tsr_huge_part_bytes (nl * sizeof (float))
                                    + (gsize) (2 * j->n_chunks + 1) * tsr_huge_part_bytes (sb));
-  sh->xext = tsr_huge_block_take (&sh->block, nl * sizeof (float));
   sh->numr = tsr_huge_block_take (&sh->block, nl * sizeof (float));
   sh->denr = tsr_huge_block_take (&sh->block, nl * sizeof (float));
   sh->X = tsr_huge_block_take (&sh->block, sb);
@@ -1521,8 +1520,8 @@ spec_prior_add (const float *restrict X, const float *restrict G, const float *r
  * the tile's latent u and zeros and is read cyclically, as the spectra see it): num −= 2λ G u,
  * den −= λ G∗G u, by the separable factors (rows first, then columns). */
 static TSR_ROW_CLONES void
-ring_prior_rect (const Job *j, Shared *sh, const float *u, int lw, int lh, int nw, int nh, int xa, int xb, int ya,
-                 int yb, float a, float b, float *num, float *den)
+ring_prior_rect (const Job *j, Shared *sh, const float *u, gsize us, int lw, int lh, int nw, int nh, int xa, int xb,
+                 int ya, int yb, float a, float b, float *num, float *den)
 {
   if (xa >= xb || ya >= yb)
     return;
@@ -1544,7 +1543,7 @@ ring_prior_rect (const Job *j, Shared *sh, const float *u, int lw, int lh, int n
       if (ym >= lh)
         continue;   /* zero rows of the grid (h1, h2 start zero) */
       /* the row's samples x − 2gr … x + 2gr, read cyclically */
-      const float *row = u + (gsize) ym * lw;
+      const float *row = u + (gsize) ym * us;
       for (int i = 0; i < pw; i++)
         {
           int x = xa - g2r + i, xm = x < 0 ? x + nw : (x >= nw ? x - nw : x);
@@ -1593,7 +1592,8 @@ ring_prior_rect (const Job *j, Shared *sh, const float *u, int lw, int lh, int n
  * [rf, lh − rf) (only tiles at the latent's border have any): the prior stays on the valid
  * region, as when G u was computed there alone */
 static void
-ring_prior_remove (const Job *j, Shared *sh, const Tile *t, const float *u, float a, float b, float *num, float *den)
+ring_prior_remove (const Job *j, Shared *sh, const Tile *t, const float *u, gsize us, float a, float b, float *num,
+                   float *den)
 {
   int nw, nh;
   tsr_conv_plan_size (j->plan, &nw, &nh);
@@ -1601,12 +1601,12 @@ ring_prior_remove (const Job *j, Shared *sh, const Tile *t, const float *u, floa
   /* the core in extent coordinates */
   const int x0 = t->cx0 - t->lx0, x1 = t->cx1 - t->lx0, y0 = t->cy0 - t->ly0, y1 = t->cy1 - t->ly0;
   /* top and bottom bands, the core's full width */
-  ring_prior_rect (j, sh, u, lw, lh, nw, nh, x0, x1, y0, MIN (y1, rf), a, b, num, den);
-  ring_prior_rect (j, sh, u, lw, lh, nw, nh, x0, x1, MAX (y0, lh - rf), y1, a, b, num, den);
+  ring_prior_rect (j, sh, u, us, lw, lh, nw, nh, x0, x1, y0, MIN (y1, rf), a, b, num, den);
+  ring_prior_rect (j, sh, u, us, lw, lh, nw, nh, x0, x1, MAX (y0, lh - rf), y1, a, b, num, den);
   /* left and right strips between them */
   int ya = MAX (y0, rf), yb = MIN (y1, lh - rf);
-  ring_prior_rect (j, sh, u, lw, lh, nw, nh, x0, MIN (x1, rf), ya, yb, a, b, num, den);
-  ring_prior_rect (j, sh, u, lw, lh, nw, nh, MAX (x0, lw - rf), x1, ya, yb, a, b, num, den);
+  ring_prior_rect (j, sh, u, us, lw, lh, nw, nh, x0, MIN (x1, rf), ya, yb, a, b, num, den);
+  ring_prior_rect (j, sh, u, us, lw, lh, nw, nh, MAX (x0, lw - rf), x1, ya, yb, a, b, num, den);
 }
 
 /* One (tile, channel): the exact multiplicative update of the tile's core, its frames spread
@@ -1617,9 +1617,9 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
   int lw = t->lw, lh = t->lh;
   Worker *w = workers[0];
   const float *xo = j->x_old + (gsize) c * j->LW * j->LH;
-  for (int y = 0; y < lh; y++)
-    memcpy (sh->xext + (gsize) y * lw, xo + (gsize) (t->ly0 + y) * j->LW + t->lx0, sizeof (float) * lw);
-  tsr_conv_spectrum (w->work, sh->xext, lw, lh, sh->X);
+  /* the tile's extent of the latent, rows LW apart */
+  const float *xe = xo + (gsize) t->ly0 * j->LW + t->lx0;
+  tsr_conv_spectrum_strided (w->work, xe, (gsize) j->LW, lw, lh, sh->X);
   sh->t = t;
   sh->c = c;
   sh->is = is;
@@ -1682,7 +1682,7 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
   tsr_conv_from_spectrum_destroy (w->work, sh->num[0], lw, lh, sh->numr);
   tsr_conv_from_spectrum_destroy (w->work, sh->den[0], lw, lh, sh->denr);
   if (lam > 0)
-    ring_prior_remove (j, sh, t, sh->xext, (float) (2 * lam), (float) lam, sh->numr, sh->denr);
+    ring_prior_remove (j, sh, t, xe, (gsize) j->LW, (float) (2 * lam), (float) lam, sh->numr, sh->denr);
   /* pixels the data barely reach (the padding's far edge sees only the PSFs' outer tails): there
    * num and den are both at the float FFTs' round-off level, so their ratio is noise that the
    * clip turns into ×κ or ×1/κ steps, the momentum extrapolates, and a change of 10⁻⁶ anywhere in

@@ -93,6 +93,8 @@ void   tsr_huge_block_clear (TsrHugeBlock *b);
 void  tsr_conv_kernel_spectrum (TsrConvWork *w, const TsrPsf *psf, float *spec);
 /* Spectrum of a latent tile (lw × lh, zero-padded). */
 void  tsr_conv_spectrum (TsrConvWork *w, const float *x, int lw, int lh, float *spec);
+/* the same from rows stride floats apart */
+void  tsr_conv_spectrum_strided (TsrConvWork *w, const float *x, gsize stride, int lw, int lh, float *spec);
 /* y (ow × oh) = D(h ∗ x) from the latent's spectrum. */
 void  tsr_conv_forward_spec (TsrConvWork *w, const float *xspec, const float *kspec, int lw, int lh,
                              float *y);
