@@ -691,6 +691,22 @@ tsr_conv_from_spectrum_destroy (TsrConvWork *w, float *spec, int lw, int lh, flo
 }
 
 void
+tsr_conv_inverse_raw (TsrConvWork *w, float *spec, float *out)
+{
+  const TsrConvPlan *p = w->plan;
+  if (fftwf_alignment_of (spec) == fftwf_alignment_of ((float *) w->spec)
+      && fftwf_alignment_of (out) == fftwf_alignment_of (w->real))
+    fftwf_execute_dft_c2r (p->inv, (fftwf_complex *) spec, out);
+  else
+    {
+      memcpy (w->spec, spec, p->ncomplex * sizeof (fftwf_complex));
+      fftwf_execute_dft_c2r (p->inv, w->spec, w->real);
+      memcpy (out, w->real, p->nreal * sizeof (float));
+    }
+  w->n_fft++;
+}
+
+void
 tsr_conv_forward (TsrConvWork *w, const float *kspec, const float *x, int lw, int lh, float *y)
 {
   float *xs = tsr_conv_spectrum_new (w->plan);

@@ -291,7 +291,7 @@ mem_plan (const Job *j, int T, MemPlan *m)
              + (j->luminance ? (gsize) (7 + 3 * j->r * j->r) * j->W * j->H * sizeof (float) : 0)   /* colour maps, colour iterate */
              + (gsize) j->nu * 4096 + 8 * MIB                                 /* frames, PSFs, plans */
              + (gsize) (2 * j->n_chunks + 1) * spec                           /* X, the chunks' NUM, DEN */
-             + (gsize) 2 * m->max_lw * m->max_lh * sizeof (float);            /* num, den */
+             + (gsize) (2 * nreal * sizeof (float));                          /* num, den (FFT grids) */
   /* the huge-page blocks (tsr_huge_block_init) are whole 2 MiB pages: up to 2 MiB more each
    * (the shared arrays', the kernel cache's, each worker's; the resident frames' below) */
   m->fixed += HUGE_SLACK;
@@ -447,12 +447,17 @@ static Shared *
 shared_new (const Job *j)
 {
   Shared *sh = g_new0 (Shared, 1);
-  gsize nl = (gsize) j->max_lw * j->max_lh;
+  /* numr, denr: the whole FFT grid (the inverse FFTs write there directly) */
+  int nw, nh;
+  tsr_conv_plan_size (j->plan, &nw, &nh);
+  gsize nl = (gsize) nw * nh;
   gsize sb = sizeof (float) * 2 * tsr_conv_plan_spectrum_len (j->plan);
   huge_block_init (&sh->block, 2 * tsr_huge_part_bytes (nl * sizeof (float))
                                    + (gsize) (2 * j->n_chunks + 1) * tsr_huge_part_bytes (sb));
   sh->numr = tsr_huge_block_take (&sh->block, nl * sizeof (float));
   sh->denr = tsr_huge_block_take (&sh->block, nl * sizeof (float));
+  memset (sh->numr, 0, nl * sizeof (float));
+  memset (sh->denr, 0, nl * sizeof (float));
   sh->X = tsr_huge_block_take (&sh->block, sb);
   memset (sh->X, 0, sb);
   sh->num = g_new0 (float *, j->n_chunks);
@@ -1526,7 +1531,7 @@ spec_prior_add (const float *restrict X, const float *restrict G, const float *r
  * den −= λ G∗G u, by the separable factors (rows first, then columns). */
 static TSR_ROW_CLONES void
 ring_prior_rect (const Job *j, Shared *sh, const float *u, gsize us, int lw, int lh, int nw, int nh, int xa, int xb,
-                 int ya, int yb, float a, float b, float *num, float *den)
+                 int ya, int yb, float a, float b, float *num, float *den, gsize ns)
 {
   if (xa >= xb || ya >= yb)
     return;
@@ -1584,7 +1589,7 @@ ring_prior_rect (const Job *j, Shared *sh, const float *u, gsize us, int lw, int
           for (int x = 0; x < w; x++)
             s1[x] += c * hd[x];
         }
-      float *restrict nr = num + (gsize) y * lw + xa, *restrict dr = den + (gsize) y * lw + xa;
+      float *restrict nr = num + (gsize) y * ns + xa, *restrict dr = den + (gsize) y * ns + xa;
       for (int x = 0; x < w; x++)
         {
           nr[x] -= a * s1[x];
@@ -1598,7 +1603,7 @@ ring_prior_rect (const Job *j, Shared *sh, const float *u, gsize us, int lw, int
  * region, as when G u was computed there alone */
 static void
 ring_prior_remove (const Job *j, Shared *sh, const Tile *t, const float *u, gsize us, float a, float b, float *num,
-                   float *den)
+                   float *den, gsize ns)
 {
   int nw, nh;
   tsr_conv_plan_size (j->plan, &nw, &nh);
@@ -1606,12 +1611,12 @@ ring_prior_remove (const Job *j, Shared *sh, const Tile *t, const float *u, gsiz
   /* the core in extent coordinates */
   const int x0 = t->cx0 - t->lx0, x1 = t->cx1 - t->lx0, y0 = t->cy0 - t->ly0, y1 = t->cy1 - t->ly0;
   /* top and bottom bands, the core's full width */
-  ring_prior_rect (j, sh, u, us, lw, lh, nw, nh, x0, x1, y0, MIN (y1, rf), a, b, num, den);
-  ring_prior_rect (j, sh, u, us, lw, lh, nw, nh, x0, x1, MAX (y0, lh - rf), y1, a, b, num, den);
+  ring_prior_rect (j, sh, u, us, lw, lh, nw, nh, x0, x1, y0, MIN (y1, rf), a, b, num, den, ns);
+  ring_prior_rect (j, sh, u, us, lw, lh, nw, nh, x0, x1, MAX (y0, lh - rf), y1, a, b, num, den, ns);
   /* left and right strips between them */
   int ya = MAX (y0, rf), yb = MIN (y1, lh - rf);
-  ring_prior_rect (j, sh, u, us, lw, lh, nw, nh, x0, MIN (x1, rf), ya, yb, a, b, num, den);
-  ring_prior_rect (j, sh, u, us, lw, lh, nw, nh, MAX (x0, lw - rf), x1, ya, yb, a, b, num, den);
+  ring_prior_rect (j, sh, u, us, lw, lh, nw, nh, x0, MIN (x1, rf), ya, yb, a, b, num, den, ns);
+  ring_prior_rect (j, sh, u, us, lw, lh, nw, nh, MAX (x0, lw - rf), x1, ya, yb, a, b, num, den, ns);
 }
 
 /* One (tile, channel): the exact multiplicative update of the tile's core, its frames spread
@@ -1677,17 +1682,23 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
    * leaves constants alone: the total flux is not penalised. 2λ G u and λ G∗G u are added to the
    * back-projections' spectra (the latent's spectrum is at hand), so the one inverse FFT of each
    * gives both (two inverse FFTs of the tile fewer per iteration, 1.4 of the update's 6 ms on a
-   * 556² tile); λ u in the rows below. Over the whole extent: on the tile's valid region as
-   * before, and in the latent's outermost rf samples (unobserved padding, where G reads the
-   * FFT grid cyclically) now too. */
+   * 556² tile); λ u in the rows below. The spectra put the prior on the whole extent, where G
+   * reads the FFT grid cyclically: ring_prior_remove takes it out again outside the tile's valid
+   * region (left there, it moved the harness: FWHM 0.562 → 0.566). */
   double lam = j->lambda[c];
   if (lam > 0)
     spec_prior_add (sh->X, j->gspec, j->g2spec, sh->num[0], sh->den[0], nsf / 2, (float) (2 * lam), (float) lam);
-  /* the chunk-0 sums are cleared before their next use */
-  tsr_conv_from_spectrum_destroy (w->work, sh->num[0], lw, lh, sh->numr);
-  tsr_conv_from_spectrum_destroy (w->work, sh->den[0], lw, lh, sh->denr);
+  /* the back-projections as the inverse FFTs leave them: rows nw apart, times nw·nh (the
+   * update's ratio num/den does not see the factor; λ u and the ring's terms take it; no copy
+   * and scaling pass). The chunk-0 sums are cleared before their next use. */
+  int nw, nh;
+  tsr_conv_plan_size (j->plan, &nw, &nh);
+  const double fs = (double) nw * nh;
+  tsr_conv_inverse_raw (w->work, sh->num[0], sh->numr);
+  tsr_conv_inverse_raw (w->work, sh->den[0], sh->denr);
   if (lam > 0)
-    ring_prior_remove (j, sh, t, xe, (gsize) j->LW, (float) (2 * lam), (float) lam, sh->numr, sh->denr);
+    ring_prior_remove (j, sh, t, xe, (gsize) j->LW, (float) (2 * lam * fs), (float) (lam * fs), sh->numr, sh->denr,
+                       (gsize) nw);
   /* pixels the data barely reach (the padding's far edge sees only the PSFs' outer tails): there
    * num and den are both at the float FFTs' round-off level, so their ratio is noise that the
    * clip turns into ×κ or ×1/κ steps, the momentum extrapolates, and a change of 10⁻⁶ anywhere in
@@ -1696,15 +1707,19 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
    * their value. The bound is relative to the largest den of the tile's extent (2·rf beyond the
    * core, so it holds observed pixels), far above the round-off (~10⁻⁷ of it). */
   float dmax = 0;
-  for (gsize l = 0; l < (gsize) lw * lh; l++)
-    dmax = MAX (dmax, sh->denr[l]);
+  for (int y = 0; y < lh; y++)
+    {
+      const float *restrict dr = sh->denr + (gsize) y * nw;
+      for (int x = 0; x < lw; x++)
+        dmax = MAX (dmax, dr[x]);
+    }
   const float *xc = j->momentum ? j->x_cur + (gsize) c * j->LW * j->LH : NULL;
   float *gg = j->momentum ? j->g + (gsize) c * j->LW * j->LH : NULL;
   const float *lbc = j->lb ? j->lb + (gsize) c * j->LW * j->LH : NULL;
   const UpdateParams up = { .dmin = (float) MAX (DEN_REL_MIN * dmax, 1e-30), .kappa = (float) j->kappa,
                             .ik = (float) (1.0 / j->kappa), .a = (float) j->relax, .a1 = (float) (1.0 - j->relax),
                             .accel = (float) j->accel };
-  const float lamf = (float) lam;
+  const float lamf = (float) (lam * fs);
   /* statistics over the observed image only, not the padding */
   int o0 = j->pad, ox1 = j->pad + j->r * j->W, oy1 = j->pad + j->r * j->H;
   const int n = t->cx1 - t->cx0;
@@ -1714,7 +1729,7 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
   guint sample = 0;
   for (int y = t->cy0; y < t->cy1; y++)
     {
-      gsize g = (gsize) y * j->LW + t->cx0, l = (gsize) (y - t->ly0) * lw + (t->cx0 - t->lx0);
+      gsize g = (gsize) y * j->LW + t->cx0, l = (gsize) (y - t->ly0) * nw + (t->cx0 - t->lx0);
       /* the back-projections' rows in place (den takes λ u: it is scratch, rewritten each
        * iteration) */
       const float *nrow = sh->numr + l;
