@@ -110,7 +110,8 @@ tsr_deconv_plane_at (const double *p, double x, double y)
 }
 
 gboolean tsr_deconv_reference_hook (const TsrImage *ref, const TsrStarList *ref_stars, gpointer data, GError **error);
-gboolean tsr_deconv_seed_and_mean (Job *j, gsize budget, TsrImage **seed_out, TsrImage **mean_out, TsrProgressFunc progress, gpointer pdata, GCancellable *cancellable, GError **error);
+gboolean tsr_deconv_seed_and_mean (Job *j, gsize budget, guint n_threads, TsrImage **seed_out, TsrImage **mean_out,
+                                   TsrProgressFunc progress, gpointer pdata, GCancellable *cancellable, GError **error);
 gboolean tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpointer data, GCancellable *cancellable, GError **error);
 void tsr_deconv_gain_sample (Job *j, const TsrImage *raw, const guint8 *usable);
 double tsr_deconv_gain_estimate (const GArray *pts);

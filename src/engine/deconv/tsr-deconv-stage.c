@@ -4,6 +4,7 @@
 #include "tsr-deconv.h"
 #include "tsr-error.h"
 #include "tsr-fits.h"
+#include "tsr-parallel.h"
 #include "tsr-register.h"
 #include "tsr-stats.h"
 #include "tsr-tbqr.h"
@@ -579,9 +580,61 @@ tsr_deconv_stage_hook (guint index, const TsrImage *img, TsrFrameReg *fr, gpoint
  * Seed and mean (row bands of every used frame)
  */
 
+/* A band's rows [begin, end) of the seed (the median of the normalised frames) and the mean,
+ * pixel by pixel (the pixels are independent: any split of the rows gives the same values) */
+typedef struct
+{
+  Job *j;
+  const float *buf;
+  const guint8 *mbuf;
+  int band, y0;
+  TsrImage *seed, *mean;
+} SeedRows;
+
+static void
+seed_rows (gsize begin, gsize end, gpointer data)
+{
+  const SeedRows *sr = data;
+  Job *j = sr->j;
+  const int W = j->W, Cd = j->Cd, band = sr->band, y0 = sr->y0;
+  const float *buf = sr->buf;
+  const guint8 *mbuf = sr->mbuf;
+  float *col = g_new (float, j->nu);
+  for (int y = y0 + (int) begin; y < y0 + (int) end; y++)
+    for (int x = 0; x < W; x++)
+      {
+        gsize k = (gsize) y * W + x, kb = (gsize) (y - y0) * W + x;
+        gboolean any = FALSE;
+        for (int c = 0; c < Cd; c++)
+          {
+            int col_idx = j->cfa != TSR_CFA_NONE ? tsr_cfa_color (j->cfa, x, y) : c;
+            guint m = 0;
+            double sum = 0;
+            for (guint u = 0; u < j->nu; u++)
+              {
+                if (!mbuf[(gsize) u * band * W + kb])
+                  continue;
+                DFrame *f = &j->frames[j->used[u]];
+                double v = buf[((gsize) u * Cd + c) * band * W + kb];
+                v = (v - tsr_deconv_plane_at (j->luminance ? f->cplane[c] : f->plane[col_idx], x, y)) / f->scale;
+                col[m++] = (float) v;
+                sum += v;
+              }
+            if (m > 0)
+              {
+                any = TRUE;
+                tsr_image_plane (sr->mean, c)[k] = (float) (sum / m);
+                tsr_image_plane (sr->seed, c)[k] = tsr_median_inplace (col, m);
+              }
+          }
+        sr->seed->mask[k] = sr->mean->mask[k] = any;
+      }
+  g_free (col);
+}
+
 gboolean
-tsr_deconv_seed_and_mean (Job *j, gsize budget, TsrImage **seed_out, TsrImage **mean_out, TsrProgressFunc progress,
-               gpointer pdata, GCancellable *cancellable, GError **error)
+tsr_deconv_seed_and_mean (Job *j, gsize budget, guint n_threads, TsrImage **seed_out, TsrImage **mean_out,
+                          TsrProgressFunc progress, gpointer pdata, GCancellable *cancellable, GError **error)
 {
   int W = j->W, H = j->H, Cd = j->Cd;
   gsize per_row = (gsize) j->nu * W * Cd * (sizeof (float) + 1);
@@ -591,7 +644,6 @@ tsr_deconv_seed_and_mean (Job *j, gsize budget, TsrImage **seed_out, TsrImage **
   seed->cfa = mean->cfa = j->cfa;
   float *buf = g_new (float, (gsize) j->nu * band * W * Cd);
   guint8 *mbuf = g_new (guint8, (gsize) j->nu * band * W);
-  float *col = g_new (float, j->nu);
   gboolean ok = TRUE;
   for (int y0 = 0; y0 < H && ok; y0 += band)
     {
@@ -610,35 +662,8 @@ tsr_deconv_seed_and_mean (Job *j, gsize budget, TsrImage **seed_out, TsrImage **
         }
       if (!ok)
         break;
-      for (int y = y0; y < y1; y++)
-        for (int x = 0; x < W; x++)
-          {
-            gsize k = (gsize) y * W + x, kb = (gsize) (y - y0) * W + x;
-            gboolean any = FALSE;
-            for (int c = 0; c < Cd; c++)
-              {
-                int col_idx = j->cfa != TSR_CFA_NONE ? tsr_cfa_color (j->cfa, x, y) : c;
-                guint m = 0;
-                double sum = 0;
-                for (guint u = 0; u < j->nu; u++)
-                  {
-                    if (!mbuf[(gsize) u * band * W + kb])
-                      continue;
-                    DFrame *f = &j->frames[j->used[u]];
-                    double v = buf[((gsize) u * Cd + c) * band * W + kb];
-                    v = (v - tsr_deconv_plane_at (j->luminance ? f->cplane[c] : f->plane[col_idx], x, y)) / f->scale;
-                    col[m++] = (float) v;
-                    sum += v;
-                  }
-                if (m > 0)
-                  {
-                    any = TRUE;
-                    tsr_image_plane (mean, c)[k] = (float) (sum / m);
-                    tsr_image_plane (seed, c)[k] = tsr_median_inplace (col, m);
-                  }
-              }
-            seed->mask[k] = mean->mask[k] = any;
-          }
+      SeedRows sr = { j, buf, mbuf, band, y0, seed, mean };
+      tsr_parallel_range ((gsize) nb, n_threads, 16, seed_rows, &sr);
       if (progress)
         progress (_("Seeding"), (guint) y1, (guint) H, pdata);
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
@@ -646,7 +671,6 @@ tsr_deconv_seed_and_mean (Job *j, gsize budget, TsrImage **seed_out, TsrImage **
     }
   g_free (buf);
   g_free (mbuf);
-  g_free (col);
   if (!ok)
     {
       tsr_image_unref (seed);

@@ -2828,7 +2828,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
 
   /* 2. seed and mean */
   TsrImage *seed = NULL, *mean = NULL;
-  if (!tsr_deconv_seed_and_mean (j, budget, &seed, &mean, progress, progress_data, cancellable, error))
+  if (!tsr_deconv_seed_and_mean (j, budget, run->n_threads, &seed, &mean, progress, progress_data, cancellable, error))
     {
       job_clear (j);
       return NULL;
