@@ -29,6 +29,8 @@ typedef struct
   float *ry;
   guint8 *rm;
   guint32 *rtap;
+  void *rmap;           /* Job.resident by mapping: the staged file's mapped part (rmap_len bytes), or NULL */
+  gsize rmap_len;
   float *rblk_y;        /* Job.resident: where in Job.rblock they go */
   guint8 *rblk_m;
   guint32 *rblk_t;
