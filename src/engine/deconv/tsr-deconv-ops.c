@@ -669,28 +669,6 @@ tsr_conv_from_spectrum (TsrConvWork *w, const float *spec, int lw, int lh, float
 }
 
 void
-tsr_conv_from_spectrum_destroy (TsrConvWork *w, float *spec, int lw, int lh, float *x)
-{
-  const TsrConvPlan *p = w->plan;
-  if (fftwf_alignment_of (spec) != fftwf_alignment_of ((float *) w->spec))
-    {
-      tsr_conv_from_spectrum (w, spec, lw, lh, x);
-      return;
-    }
-  /* the inverse straight from the caller's spectrum (no copy into the work's) */
-  fftwf_execute_dft_c2r (p->inv, (fftwf_complex *) spec, w->real);
-  w->n_fft++;
-  float scale = 1.0f / (float) p->nreal;
-  for (int y = 0; y < lh; y++)
-    {
-      const float *row = w->real + (gsize) y * p->nw;
-      float *out = x + (gsize) y * lw;
-      for (int i = 0; i < lw; i++)
-        out[i] = row[i] * scale;
-    }
-}
-
-void
 tsr_conv_inverse_raw (TsrConvWork *w, float *spec, float *out)
 {
   const TsrConvPlan *p = w->plan;

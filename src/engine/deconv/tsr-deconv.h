@@ -119,8 +119,6 @@ void  tsr_conv_adjoint_accumulate2 (TsrConvWork *w, const float *kspec, const fl
                                     int lh, double weight, float *acc1, float *acc2);
 /* x (lw × lh) = inverse FFT of an accumulated spectrum. */
 void  tsr_conv_from_spectrum (TsrConvWork *w, const float *spec, int lw, int lh, float *x);
-/* the same, the spectrum used as the inverse FFT's input (its values are lost) */
-void  tsr_conv_from_spectrum_destroy (TsrConvWork *w, float *spec, int lw, int lh, float *x);
 /* the inverse FFT of spec (its values are lost) into out: the whole nw × nh grid (rows nw apart),
  * not divided by nw·nh */
 void  tsr_conv_inverse_raw (TsrConvWork *w, float *spec, float *out);
