@@ -508,8 +508,6 @@ job_fail (Job *j, GError *e)
 typedef float V8 __attribute__ ((vector_size (32)));
 typedef gint32 V8i __attribute__ ((vector_size (32)));
 
-/* 2^t for |t| ≤ 100 (t = k + f, f ∈ [−½, ½]: e^(f ln 2) by its Taylor series to the 7th power,
- * relative error < 10⁻⁸ before rounding; 2^k into the exponent) */
 /* lane-wise c ? a : b (c: −1 or 0 per lane); a macro: functions taking or returning 32-byte
  * vectors change the ABI without AVX */
 #define V8_SEL(c, a, b) ((V8) (((V8i) (a) & (c)) | ((V8i) (b) & ~(c))))
