@@ -24,8 +24,8 @@ typedef struct
                            data's own PSF: the colour maps' h_L), else NULL */
   guint n_scale_pairs;
   guint64 n_saturated;
-  /* Job.resident: the staged native samples, read once at the frame's first visit (Cn planes,
-   * the codes, the packed positions; W × H each), or NULL */
+  /* Job.resident: the staged native samples, mapped from the staged file or read once with the
+   * set-up (Cn planes, the codes, the packed positions; W × H each), or NULL */
   float *ry;
   guint8 *rm;
   guint32 *rtap;

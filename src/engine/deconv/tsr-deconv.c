@@ -1028,9 +1028,10 @@ tsr_deconv_row_kernels_run (gboolean avx2, const float *cv, int vw, int vh, cons
   return TRUE;
 }
 
-/* Job.resident: the frame's staged native samples read into memory once (its first visit; a
- * frame is visited by one worker at a time, and the items are joined in between). When the
- * memory or a read fails the frame is read from disk per visit as without. */
+/* Job.resident without the mapping (resident_map): the frame's staged native samples read into
+ * Job.rblock once, with the set-up (or at its first visit, if not then; a frame is visited by one
+ * worker at a time, and the items are joined in between). When the memory or a read fails the
+ * frame is read from disk per visit as without. Nothing to do for a mapped frame (no block). */
 static void
 resident_load (const Job *j, DFrame *f)
 {
@@ -3093,7 +3094,7 @@ tsr_deconv_run (TsrSession *s, const TsrDeconvParams *dp, const TsrTbqrParams *t
       }
     else if (fits && tsr_huge_block_init (&j->rblock, resident + 3 * j->nu * (gsize) 64))
       {
-        /* one huge-page block for every frame's planes, each filled at the frame's first visit */
+        /* one huge-page block for every frame's planes, filled with the set-up (resident_load) */
         for (guint u = 0; u < j->nu; u++)
           {
             DFrame *f = &j->frames[j->used[u]];
