@@ -55,6 +55,11 @@ fft3_run (gpointer data)
       tsr_conv_spectrum (wk, x, f->lw, f->lh, A);          /* r2c */
     }
   f->cpu = (cpu_now () - t0) / f->reps;
+  g_free (x);
+  g_free (y);
+  tsr_conv_spectrum_free (X);
+  tsr_conv_spectrum_free (A);
+  tsr_conv_work_free (wk);
   return NULL;
 }
 
