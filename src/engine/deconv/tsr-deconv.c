@@ -303,9 +303,9 @@ mem_plan (const Job *j, int T, MemPlan *m)
                   + spec                                                       /* K */
                   + (gsize) m->max_lw * m->max_lh * sizeof (float)             /* h∗x */
                   + (gsize) (2 * nreal * sizeof (float))                       /* 2 scatters (one complex FFT grid) */
-                  + m->max_obs * (3 * sizeof (float) + 1)                      /* y, taps, mask, h∗u sampled */
+                  + m->max_obs * (2 * sizeof (float) + 1)                      /* y, taps, mask */
                   + (MAD_SAMPLES + 1) * sizeof (float)                         /* the MAD's samples */
-                  + (gsize) j->W * 5 * sizeof (float)                          /* one row's model */
+                  + (gsize) j->W * 6 * sizeof (float)                          /* one row's h∗u and model */
                   + HUGE_SLACK;
 }
 
@@ -338,10 +338,9 @@ typedef struct
   guint32 *tap;             /* their packed positions (tsr_deconv_tap_axis) */
   float *z;                 /* every stride-th residual z, for the MAD (selected in place) */
   guint8 *m;
-  float *acc;               /* h∗u sampled at the staged pixels (same layout as y) */
+  float *acc;               /* h∗u sampled at one row's staged pixels */
   float *rd1, *rmo, *riv;   /* one row: data and model above the background, 1/variance */
   guint *rowv;              /* valid pixels per row of the tile */
-  int *rowa;                /* the row's first valid pixel when its valid pixels are one run, or −1 */
   gint32 *rbi;              /* one row: the cubic's first tap in the scatter grids */
   guint32 *rkt;             /* one row: its weights, keys_table entries x | y << 16 */
   GArray *samples;          /* |ratio − 1| samples (their median does not depend on the order) */
@@ -399,7 +398,7 @@ worker_new (const Job *j)
    * staged-pixel buffers (unused while the frames are resident) and h∗x of the prior (once per
    * item, first worker only) stay ordinary memory, untouched when unused */
   huge_block_init (&w->block, tsr_huge_part_bytes (rb) + tsr_huge_part_bytes (sb) * (j->kcache ? 1 : 2)
-                                  + tsr_huge_part_bytes (2 * rb) + tsr_huge_part_bytes (no * sizeof (float)));
+                                  + tsr_huge_part_bytes (2 * rb));
   float *real = tsr_huge_block_take (&w->block, rb);
   float *spec = tsr_huge_block_take (&w->block, sb);
   w->work = tsr_conv_work_new_with (j->plan, real, spec);
@@ -410,18 +409,17 @@ worker_new (const Job *j)
   w->sz = tsr_huge_block_take (&w->block, 2 * rb);
   w->s1 = w->sz;
   w->sdirty = TRUE;
-  w->acc = tsr_huge_block_take (&w->block, no * sizeof (float));
   w->cv = g_new (float, nl);
   w->y = g_new (float, no);
   w->tap = g_new (guint32, no);
   w->m = g_new (guint8, no);
   w->z = g_new (float, MAD_SAMPLES + 1);
-  w->rd1 = g_new (float, 3 * (gsize) j->W);
+  w->rd1 = g_new (float, 4 * (gsize) j->W);
   w->rmo = w->rd1 + j->W;
   w->riv = w->rmo + j->W;
+  w->acc = w->riv + j->W;
   w->rbi = g_new (gint32, j->W);
   w->rowv = g_new (guint, j->H);
-  w->rowa = g_new (int, j->H);
   w->rkt = g_new (guint32, j->W);
   w->samples = g_array_new (FALSE, FALSE, sizeof (float));
   return w;
@@ -440,7 +438,6 @@ worker_free (Worker *w)
   g_free (w->rd1);
   g_free (w->rbi);
   g_free (w->rowv);
-  g_free (w->rowa);
   g_free (w->rkt);
   g_array_free (w->samples, TRUE);
   g_free (w);
@@ -662,16 +659,20 @@ row_tap (const RowGeom *g, int x, guint32 tp)
   return g->cv + (gsize) iy * g->vw + ix;
 }
 
+/* h∗u at the row's pixel x; invalid pixels read 0 (no tap is decoded for them) */
+static inline float
+sample_at (const RowGeom *g, const guint8 *restrict mrow, const guint32 *restrict trow, int x)
+{
+  if (!mrow[x])
+    return 0;
+  guint32 tp = trow[x];
+  return pixel_sample (row_tap (g, x, tp), g->vw, keys_table[tp & 0x1fff], keys_table[(tp >> 16) & 0x1fff]);
+}
+
 static inline void
 gather_one (const RowGeom *g, const guint8 *restrict mrow, const guint32 *restrict trow, float *restrict arow, int x)
 {
-  if (!mrow[x])
-    {
-      arow[x] = 0;   /* invalid pixels read 0 (no tap is decoded for them) */
-      return;
-    }
-  guint32 tp = trow[x];
-  arow[x] = pixel_sample (row_tap (g, x, tp), g->vw, keys_table[tp & 0x1fff], keys_table[(tp >> 16) & 0x1fff]);
+  arow[x] = sample_at (g, mrow, trow, x);
 }
 
 static void
@@ -1117,15 +1118,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
             mr[x] = mr[x] && mr[x] - 1 == col;
             nv += mr[x] != 0;
           }
-      /* the first valid pixel when the row's valid pixels are one run (the usual row of a
-       * registered frame), else −1: the MAD's pre-pass then steps from sample to sample */
-      int xa = 0, xb = ow;
-      while (xa < ow && !mr[xa])
-        xa++;
-      while (xb > xa && !mr[xb - 1])
-        xb--;
       w->rowv[y] = nv;
-      w->rowa[y] = nv == (guint) (xb - xa) ? xa : -1;
       nvalid += nv;
     }
   if (nvalid == 0)
@@ -1156,55 +1149,44 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   /* the fine index of reference pixel 0 of this tile's valid region, minus the cubic's first tap */
   const int oxi = j->M - t->lx0 - 1, oyi = j->M - t->ly0 - 1;
   const int gw = j->grid_w, rf = j->rf;
-  /* 1. the cubic sampling of h∗u at every valid staged pixel, the whole frame before the rest
-   * (a gather: scalar, 4 taps per vector). The MAD's samples below read their model from it
-   * (the earlier pre-pass sampled those pixels a second time: 13 % of the frame's time), and
-   * the rows after them weight, clip and back-project each pixel. Invalid pixels of a row
-   * with valid ones read 0; rows without valid pixels are not touched (nor read). */
-  float *restrict facc = w->acc;
+  /* h∗u is sampled at the staged pixels by the Keys cubic (a gather), row by row just before
+   * the row's model and back-projection (one row's samples, in L1); the MAD's samples below
+   * sample their pixels on their own (the same bits: sample_at is gather_row's per pixel). A
+   * gather of the whole frame first, read back by the rows, cost a frame-sized array written
+   * and read again and the taps and mask read twice: at 1 Mpx ~13 MB of memory traffic a visit. */
   RowGeom g = { .cv = cv, .vw = cvs, .r = r, .rq0 = r * t->qx0 + oxi, .sz = w->sz, .gw = j->grid_w,
                 .rf = j->rf };
-  for (int y = 0; y < oh; y++)
-    if (w->rowv[y])
-      {
-        g.iyr = r * (t->qy0 + y) + oyi - 3;
-        gather_row (&g, mk + (gsize) y * ls + xo, tap + (gsize) y * ls + xo, facc + (gsize) y * ls + xo, ow);
-      }
   /* the automatic δ from the MAD of every stride-th valid residual (at most ~MAD_SAMPLES), so
    * that the rows below can weight, clip and back-project each pixel as soon as its model is
-   * known (no per-pixel buffers but h∗u: one pass over the rows instead of two) */
+   * known (one pass over the rows) */
   double delta = j->delta_param;
   if (j->huber && delta < 0)
     {
-      guint nz = 0, zstride = (nvalid + MAD_SAMPLES - 1) / MAD_SAMPLES, zcount = 0;
-      float *restrict za = w->z;
+      /* the samples are whole rows: every rs-th of the rows with valid pixels, from the middle
+       * of the first rs (each row read in order, its cache lines used whole; every stride-th
+       * pixel of the frame was a cache miss a sample, with no prefetch: ~4 % of a 1 Mpx visit) */
+      guint nz = 0, rs = MAX ((nvalid + MAD_SAMPLES - 1) / MAD_SAMPLES, 1u), nrv = 0, kr = 0;
       for (int y = 0; y < oh; y++)
+        nrv += w->rowv[y] != 0;
+      const guint phase = MIN (rs / 2, nrv - 1);
+      float *restrict za = w->z, *restrict accr = w->acc;
+      for (int y = 0; y < oh && nz < MAD_SAMPLES; y++)
         {
+          if (!w->rowv[y] || kr++ % rs != phase)
+            continue;
           const double brow = pl[0] + pl[2] * (double) (t->qy0 + y) - sped;
           gsize k0 = (gsize) y * ls + xo;
-          guint nv = w->rowv[y];
-          if (zcount + nv < zstride)
+          const guint8 *restrict mrow = mk + k0;
+          const guint32 *restrict trow = tap + k0;
+          const float *restrict yrow = wy_ + k0;
+          g.iyr = r * (t->qy0 + y) + oyi - 3;
+          gather_row (&g, mrow, trow, accr, ow);
+          for (int x = 0; x < ow && nz < MAD_SAMPLES; x++)
             {
-              zcount += nv;   /* no sample in this row */
-              continue;
-            }
-          /* one run of valid pixels: its samples are every zstride-th from the run's first
-           * (the same pixels the scan below picks) */
-          gboolean run = w->rowa[y] >= 0;
-          int xs = run ? w->rowa[y] + (int) (zstride - zcount - 1) : 0, xe = run ? w->rowa[y] + (int) nv : ow;
-          if (run)
-            zcount = (zcount + nv) % zstride;
-          for (int x = xs; x < xe; x += run ? (int) zstride : 1)
-            {
-              if (!run)
-                {
-                  if (!mk[k0 + x] || ++zcount != zstride)
-                    continue;
-                  zcount = 0;
-                }
-              gsize k = k0 + x;
+              if (!mrow[x])
+                continue;
               float mo, d1, iv;
-              pixel_model (facc[k], sf, wy_[k], (float) (brow + pl[1] * (t->qx0 + x)), spedf, rms2, ig, &mo, &d1, &iv);
+              pixel_model (accr[x], sf, yrow[x], (float) (brow + pl[1] * (t->qx0 + x)), spedf, rms2, ig, &mo, &d1, &iv);
               za[nz++] = (d1 - mo) * sqrtf (iv);
             }
         }
@@ -1242,8 +1224,11 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
       const guint8 *restrict mrow = mk + (gsize) y * ls + xo;
       const float *restrict yrow = wy_ + (gsize) y * ls + xo;
       const guint32 *restrict trow = tap + (gsize) y * ls + xo;
-      const float *restrict accr = facc + (gsize) y * ls + xo;
       const int qx0 = t->qx0, iyr = r * (t->qy0 + y) + oyi - 3;
+      /* 1. the cubic sampling of h∗u at the row's valid pixels (invalid ones read 0) */
+      float *restrict accr = w->acc;
+      g.iyr = iyr;
+      gather_row (&g, mrow, trow, accr, ow);
       /* rows outside the scale fit: the weighted data and model straight from the row's model
        * (the same products as the multiplication after the fit's sums) */
       RowModel rm = { .ow = ow, .r = r, .qx0 = qx0, .oxi = oxi, .iyr = iyr, .rf = rf, .gw = gw, .brow = brow,
