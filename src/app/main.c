@@ -1,9 +1,6 @@
 /* main.c — the desktop window's entry point. */
 #include "tsr-config.h"
 #include <locale.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <glib/gi18n.h>
 #include "tsr-application.h"
 #include "tsr-settings.h"
@@ -13,11 +10,12 @@ int
 main (int argc, char **argv)
 {
   tsr_prefer_huge_pages (argv);
-#ifdef __GLIBC__
-  /* one malloc arena for the engine's workers, as in tessera-cli: freed frame buffers are
-   * reused by the next frame of any worker, so run.memory_mb stays a bound */
-  mallopt (M_ARENA_MAX, 1);
-#endif
+  /* glibc's allocator as tessera-cli sets it: one arena for the engine's workers (freed frame
+   * buffers are reused by the next frame of any worker, so run.memory_mb stays a bound), and
+   * large buffers from the heap, not fresh pages (FFTW's buffered passes allocate on every
+   * execution: a deconvolution's visits page-faulted in the window and not in the CLI). Each
+   * finished job hands the freed heap back (tsr_malloc_release in tsr_window_end_job_full). */
+  tsr_malloc_setup ();
   tsr_raise_open_file_limit ();
   setlocale (LC_ALL, "");
   /* run from the build tree: the catalogues the build compiled (BUILD/po/LL/LC_MESSAGES) */

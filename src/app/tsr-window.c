@@ -380,6 +380,7 @@ tsr_window_end_job_full (TsrWindow *self)
                tsr_stall_stats_quantile_ms (st, 0.99));
     }
   tsr_window_update_actions_full (self);
+  tsr_malloc_release ();
 }
 
 /* For the other files of the window (tsr-window-deconv.c): the same job machinery. */

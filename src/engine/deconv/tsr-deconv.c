@@ -743,9 +743,61 @@ gather_row_avx2 (const RowGeom *g, const guint8 *restrict mrow, const guint32 *r
 {
   const __m128i rv = _mm_set1_epi32 (g->r), q0 = _mm_set1_epi32 (g->rq0 - 3), seven = _mm_set1_epi32 (7),
                 vwv = _mm_set1_epi32 (g->vw);
+  const int vw = g->vw;
   int x = 0;
   for (; x + 4 <= ow; x += 4)
     {
+      /* eight valid pixels whose windows share their row and their column offset (the usual
+       * run of a registered frame at r = 1): the eight windows are one 8 × 4 block of cv,
+       * column c0 + i for pixel i, and the pixels are the lanes (no shuffles of the windows) */
+      if (g->r == 1 && x + 8 <= ow)
+        {
+          guint64 mb;
+          memcpy (&mb, mrow + x, 8);
+          __m256i tp = _mm256_loadu_si256 ((const __m256i *) (trow + x));
+          __m256i key = _mm256_and_si256 (tp, _mm256_set1_epi32 ((int) 0xe000e000u));
+          if (!((mb - 0x0101010101010101ull) & ~mb & 0x8080808080808080ull)
+              && _mm256_movemask_epi8 (_mm256_cmpeq_epi32 (key, _mm256_set1_epi32 ((int) (trow[x] & 0xe000e000u))))
+                   == -1)
+            {
+              guint32 t0 = trow[x];
+              const float *c0 = g->cv + (gsize) (g->iyr + (int) (t0 >> 29)) * vw + x + g->rq0 + (int) ((t0 >> 13) & 7) - 3;
+              /* the eight pixels' weights, pixel i in lane i of wx[k], wy[b] (a 4 × 4 transpose
+               * in each half: pixels 0–3 low, 4–7 high) */
+              __m256 wx[4], wy[4];
+              for (int axis = 0; axis < 2; axis++)
+                {
+                  __m256 q[4];
+                  for (int i = 0; i < 4; i++)
+                    {
+                      guint32 ta = trow[x + i], tb = trow[x + i + 4];
+                      guint32 ia = axis ? (ta >> 16) & 0x1fff : ta & 0x1fff, ib = axis ? (tb >> 16) & 0x1fff : tb & 0x1fff;
+                      q[i] = v8_pair ((const float *) &keys_table[ia], (const float *) &keys_table[ib]);
+                    }
+                  __m256 u0 = _mm256_unpacklo_ps (q[0], q[1]), u1 = _mm256_unpackhi_ps (q[0], q[1]);
+                  __m256 u2 = _mm256_unpacklo_ps (q[2], q[3]), u3 = _mm256_unpackhi_ps (q[2], q[3]);
+                  __m256 *w = axis ? wy : wx;
+                  w[0] = _mm256_shuffle_ps (u0, u2, 0x44);
+                  w[1] = _mm256_shuffle_ps (u0, u2, 0xee);
+                  w[2] = _mm256_shuffle_ps (u1, u3, 0x44);
+                  w[3] = _mm256_shuffle_ps (u1, u3, 0xee);
+                }
+              /* pixel_sample's operations in its order, lane by lane: the four rows weighted
+               * by wy and summed in order, times wx, then (k0 + k1) + (k2 + k3) */
+              __m256 t[4];
+              for (int k = 0; k < 4; k++)
+                {
+                  __m256 v = _mm256_mul_ps (_mm256_loadu_ps (c0 + k), wy[0]);
+                  v = _mm256_add_ps (v, _mm256_mul_ps (_mm256_loadu_ps (c0 + vw + k), wy[1]));
+                  v = _mm256_add_ps (v, _mm256_mul_ps (_mm256_loadu_ps (c0 + 2 * vw + k), wy[2]));
+                  v = _mm256_add_ps (v, _mm256_mul_ps (_mm256_loadu_ps (c0 + 3 * vw + k), wy[3]));
+                  t[k] = _mm256_mul_ps (v, wx[k]);
+                }
+              _mm256_storeu_ps (arow + x, _mm256_add_ps (_mm256_add_ps (t[0], t[1]), _mm256_add_ps (t[2], t[3])));
+              x += 4;   /* and 4 more by the loop */
+              continue;
+            }
+        }
       if (!(mrow[x] && mrow[x + 1] && mrow[x + 2] && mrow[x + 3]))
         {
           for (int i = 0; i < 4; i++)

@@ -515,6 +515,26 @@ tsr_malloc_setup (void)
 #endif
 }
 
+#ifdef __GLIBC__
+static gpointer
+malloc_release_thread (gpointer data)
+{
+  malloc_trim (0);
+  return NULL;
+}
+#endif
+
+void
+tsr_malloc_release (void)
+{
+#ifdef __GLIBC__
+  /* with tsr_malloc_setup's thresholds a finished job's freed frame buffers stay in the heap
+   * (up to M_TRIM_THRESHOLD): a long-lived process (the window) hands them back when a job
+   * ends. malloc_trim walks the whole heap, so it runs off the calling (main) thread. */
+  g_thread_unref (g_thread_new ("tsr-trim", malloc_release_thread, NULL));
+#endif
+}
+
 void
 tsr_raise_open_file_limit (void)
 {

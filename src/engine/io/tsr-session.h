@@ -100,5 +100,6 @@ void tsr_prefer_huge_pages (char **argv);
 /* glibc's allocator as the command line runs it (called first thing in main): large buffers
  * from the heap, freed memory kept for reuse, one arena. Nothing elsewhere. */
 void tsr_malloc_setup (void);
+void tsr_malloc_release (void);
 
 G_END_DECLS
