@@ -17,11 +17,26 @@
 #include <time.h>
 
 static double
-cpu_now (void)
+clock_seconds (clockid_t clock)
 {
   struct timespec ts;
-  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  clock_gettime (clock, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double
+cpu_now (void)
+{
+  return clock_seconds (CLOCK_THREAD_CPUTIME_ID);
+}
+
+/* r2c, c2r, r2c of the plan's size, as in one frame's update */
+static void
+fft3_once (TsrConvWork *wk, const float *x, float *y, float *X, float *A, int lw, int lh)
+{
+  tsr_conv_spectrum (wk, x, lw, lh, X);
+  tsr_conv_forward_spec (wk, X, X, lw, lh, y);
+  tsr_conv_spectrum (wk, x, lw, lh, A);
 }
 
 static double
@@ -50,11 +65,7 @@ fft3_run (gpointer data)
   float *X = tsr_conv_spectrum_new (f->plan), *A = tsr_conv_spectrum_new (f->plan);
   double t0 = cpu_now ();
   for (int i = 0; i < f->reps; i++)
-    {
-      tsr_conv_spectrum (wk, x, f->lw, f->lh, X);          /* r2c */
-      tsr_conv_forward_spec (wk, X, X, f->lw, f->lh, y);   /* c2r */
-      tsr_conv_spectrum (wk, x, f->lw, f->lh, A);          /* r2c */
-    }
+    fft3_once (wk, x, y, X, A, f->lw, f->lh);
   f->cpu = (cpu_now () - t0) / f->reps;
   g_free (x);
   g_free (y);
@@ -62,14 +73,6 @@ fft3_run (gpointer data)
   tsr_conv_spectrum_free (A);
   tsr_conv_work_free (wk);
   return NULL;
-}
-
-static double
-process_cpu_now (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* the FFT floor measured between the iterations (the engine's progress callback, on the thread
@@ -96,18 +99,30 @@ interleaved_progress (const char *phase, guint done, guint total, gpointer data)
     return;
   /* one untimed repetition first: the floor is that of warm caches, as the floor after the run
    * (the iterations leave the FFTs' buffers cold: timed cold, the floor read ~8 % higher) */
-  double p0 = process_cpu_now (), t0 = 0;
+  double p0 = clock_seconds (CLOCK_PROCESS_CPUTIME_ID), t0 = 0;
   for (int i = 0; i < 3; i++)
     {
       if (i == 1)
         t0 = cpu_now ();
-      tsr_conv_spectrum (f->wk, f->x, f->lw, f->lh, f->X);
-      tsr_conv_forward_spec (f->wk, f->X, f->X, f->lw, f->lh, f->y);
-      tsr_conv_spectrum (f->wk, f->x, f->lw, f->lh, f->A);
+      fft3_once (f->wk, f->x, f->y, f->X, f->A, f->lw, f->lh);
     }
   f->cpu += cpu_now () - t0;
   f->reps += 2;
-  f->cb_cpu += process_cpu_now () - p0;
+  f->cb_cpu += clock_seconds (CLOCK_PROCESS_CPUTIME_ID) - p0;
+}
+
+static void
+interleaved_clear (Interleaved *f)
+{
+  if (!f->plan)
+    return;
+  g_free (f->x);
+  g_free (f->y);
+  tsr_conv_spectrum_free (f->X);
+  tsr_conv_spectrum_free (f->A);
+  tsr_conv_work_free (f->wk);
+  tsr_conv_plan_free (f->plan);
+  f->plan = NULL;
 }
 
 static void
@@ -187,6 +202,7 @@ main (int argc, char **argv)
   if (!r)
     {
       fprintf (stderr, "bench-deconv: %s\n", e->message);
+      interleaved_clear (&il);
       rmtree (dir);
       return 1;
     }
@@ -265,12 +281,7 @@ main (int argc, char **argv)
   printf ("planner estimate within the budget: %s; run added ≤ %.1f MiB of %.0f MiB\n",
           r->memory_estimate <= mem * 1048576.0 ? "PASS" : "FAIL", rss - rss0, mem);
   tsr_conv_plan_free (plan);
-  g_free (il.x);
-  g_free (il.y);
-  tsr_conv_spectrum_free (il.X);
-  tsr_conv_spectrum_free (il.A);
-  tsr_conv_work_free (il.wk);
-  tsr_conv_plan_free (il.plan);
+  interleaved_clear (&il);
   tsr_deconv_result_free (r);
   rmtree (dir);
   return 0;
