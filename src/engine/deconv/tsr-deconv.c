@@ -1208,9 +1208,9 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
    * and read again and the taps and mask read twice: at 1 Mpx ~13 MB of memory traffic a visit. */
   RowGeom g = { .cv = cv, .vw = cvs, .r = r, .rq0 = r * t->qx0 + oxi, .sz = w->sz, .gw = j->grid_w,
                 .rf = j->rf };
-  /* the automatic δ from the MAD of every stride-th valid residual (at most ~MAD_SAMPLES), so
-   * that the rows below can weight, clip and back-project each pixel as soon as its model is
-   * known (one pass over the rows) */
+  /* the automatic δ from the MAD of the valid residuals of a sample of rows (at most
+   * MAD_SAMPLES), so that the rows below can weight, clip and back-project each pixel as soon
+   * as its model is known (one pass over the rows) */
   double delta = j->delta_param;
   if (j->huber && delta < 0)
     {
