@@ -1104,6 +1104,24 @@ resident_load (const Job *j, DFrame *f)
 
 /* One frame u of the current item: its back-projections added to NUM and DEN. Returns 1 when
  * it observed the tile, 0 when not, −1 on error (job failed). */
+/* Software prefetch of the bytes [p, p + bytes), a cache line at a time (for reading, or for
+ * writing); a prefetch never faults, so a span past an array's end is harmless. */
+static inline void
+prefetch_span (const void *p, gsize bytes, gboolean write)
+{
+  const char *c = p;
+  for (gsize o = 0; o < bytes; o += 64)
+    {
+      if (write)
+        __builtin_prefetch (c + o, 1, 3);
+      else
+        __builtin_prefetch (c + o, 0, 3);
+    }
+}
+
+/* the rows ahead whose h∗u row and scatter-grid row are prefetched (see process_frame) */
+#define PREFETCH_ROWS 2
+
 static int
 process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *DEN, double *dsum, guint *dn)
 {
@@ -1265,6 +1283,8 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
   float *restrict d1r = w->rd1, *restrict mor = w->rmo, *restrict ivr = w->riv;
   gint32 *restrict bir = w->rbi;
   guint32 *restrict ktr = w->rkt;
+  /* the rows of h∗u's valid region and of the scatter grid (the prefetch's bounds) */
+  const int cvh = t->lh - 2 * rf, grows = (int) (j->grid_n / (gsize) gw);
   for (int y = 0; y < oh; y++)
     {
       if (!w->rowv[y])
@@ -1277,6 +1297,22 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
       const float *restrict yrow = wy_ + (gsize) y * ls + xo;
       const guint32 *restrict trow = tap + (gsize) y * ls + xo;
       const int qx0 = t->qx0, iyr = r * (t->qy0 + y) + oyi - 3;
+      /* the fine row of h∗u and the grid row that frame row y + PREFETCH_ROWS touches first
+       * (its windows' last row, PREFETCH_ROWS·r below this row's, at the middle pixel's
+       * offset), requested now: the gather's and the scatter's first touches of a row were
+       * cache misses the hardware prefetcher did not cover (a new 4 KB page each row). Measured
+       * in one process, frames alternating with and without (1024², 8 frames): the scatter
+       * −17 … −22 %, the gather −7 … −10 %, the visit −3 … −3.5 %; the staged rows prefetched
+       * too made it slower. The columns the row's windows can reach: ix from rq0 − 3 to
+       * r·(ow − 1) + rq0 + 4, and three taps beyond. */
+      {
+        const int xm = ow / 2, cr = iyr + (mrow[xm] ? (int) (trow[xm] >> 29) : 3) + 3 + PREFETCH_ROWS * r;
+        const int c0 = MAX (g.rq0 - 3, 0), nc = r * (ow - 1) + 11;
+        if (cr < cvh)
+          prefetch_span (cv + (gsize) cr * cvs + c0, sizeof (float) * MIN (nc, cvs - c0), FALSE);
+        if (cr + rf < grows)
+          prefetch_span (w->sz + 2 * ((gsize) (cr + rf) * gw + c0 + rf), 2 * sizeof (float) * MIN (nc, gw - c0 - rf), TRUE);
+      }
       /* 1. the cubic sampling of h∗u at the row's valid pixels (invalid ones read 0) */
       float *restrict accr = w->acc;
       g.iyr = iyr;
