@@ -15,7 +15,8 @@
  * and prints the best of REPS repetitions of each, in ms per frame, thread CPU time. The grids
  * are the size a visit's are (W + 10 columns), so the caches see what they see in a run.
  *
- * Usage: tools/deconv-kernels-bench.sh [BUILD_DIR] [W H REPS ROT]  (defaults build 1024 1024 7 0.0015)
+ * Usage: tools/deconv-kernels-bench.sh [BUILD_DIR] [W H REPS DRIFT [HOLES]]  (defaults build 1024 1024 7 0.0015 0;
+ *        HOLES = 1 marks one pixel in 61 invalid, so that blocks break and single pixels are scattered)
  */
 #include "../src/engine/deconv/tsr-deconv.c"
 #include <stdio.h>
@@ -50,7 +51,10 @@ weights_only_avx2 (const RowGeom *g, const guint8 *restrict mrow, const gint32 *
  * of 32 bytes per block and tap row set instead of 32. Other pixels go one at a time. The order
  * of the additions differs from scatter_row_avx2's (the grids agree to rounding). EVEX encoding
  * (AVX-512VL) for the 32 vector registers the twelve accumulators need. */
-#define BLK_TARGET __attribute__ ((target ("avx2,avx512f,avx512vl")))
+#define BLK_TARGET __attribute__ ((target (BLK_ISA)))
+#ifndef BLK_ISA
+#define BLK_ISA "avx2,avx512f,avx512vl"
+#endif
 static inline BLK_TARGET __m256
 blk_rot (__m256 v, int s)
 {
@@ -129,6 +133,69 @@ scatter_block_proto (const RowGeom *g, const guint8 *restrict mrow, const gint32
     }
 }
 
+/* The prototype's portable twin: the same additions in the same order, so that the two give the
+ * same bits (what the engine's `/deconv/row-kernels` test would assert). Per block and tap row b
+ * a stripe of 24 floats (cells x₀ … x₀ + 11, both grids) starts at +0 and takes pixel i's products
+ * (wx·a)·wy at floats 2i … 2i + 7, i in order; then the grid adds all 24. The prototype's masked
+ * lanes add ±0 to a stripe that is never −0, which changes nothing, so they need no twin; its
+ * 24th float (+0) does, for a grid cell at −0. Pixels outside blocks as scatter_row_v4 does each
+ * one (wx·a, then ·wy[b], added per tap row). */
+static __attribute__ ((unused)) void
+scatter_block_portable (const RowGeom *g, const guint8 *restrict mrow, const gint32 *restrict bir,
+                        const guint32 *restrict ktr, const float *restrict a1, const float *restrict a2, int ow)
+{
+  float *const sz = g->sz;
+  const gsize gs = 2 * (gsize) g->gw;
+  int x = 0;
+  while (x < ow)
+    {
+      gboolean blk = x + 8 <= ow;
+      for (int i = 0; blk && i < 8; i++)
+        blk = mrow[x + i] && bir[x + i] == bir[x] + i;
+      if (!blk)
+        {
+          if (mrow[x])
+            {
+              const float *wx = (const float *) &keys_table[ktr[x] & 0xffff], *wy = (const float *) &keys_table[ktr[x] >> 16];
+              float wv[8];
+              for (int k = 0; k < 4; k++)
+                {
+                  wv[2 * k] = wx[k] * a1[x];
+                  wv[2 * k + 1] = wx[k] * a2[x];
+                }
+              float *q = sz + 2 * (gsize) bir[x];
+              for (int b = 0; b < 4; b++)
+                for (int f = 0; f < 8; f++)
+                  q[b * gs + f] = q[b * gs + f] + wv[f] * wy[b];
+            }
+          x++;
+          continue;
+        }
+      float st[4][24];
+      for (int b = 0; b < 4; b++)
+        for (int f = 0; f < 24; f++)
+          st[b][f] = 0.0f;
+      for (int i = 0; i < 8; i++)
+        {
+          const float *wx = (const float *) &keys_table[ktr[x + i] & 0xffff], *wy = (const float *) &keys_table[ktr[x + i] >> 16];
+          float wv[8];
+          for (int k = 0; k < 4; k++)
+            {
+              wv[2 * k] = wx[k] * a1[x + i];
+              wv[2 * k + 1] = wx[k] * a2[x + i];
+            }
+          for (int b = 0; b < 4; b++)
+            for (int f = 0; f < 8; f++)
+              st[b][2 * i + f] = st[b][2 * i + f] + wv[f] * wy[b];
+        }
+      float *q = sz + 2 * (gsize) bir[x];
+      for (int b = 0; b < 4; b++)
+        for (int f = 0; f < 24; f++)
+          q[b * gs + f] = q[b * gs + f] + st[b][f];
+      x += 8;
+    }
+}
+
 typedef struct
 {
   int ow, oh, vw, vh;
@@ -140,7 +207,7 @@ typedef struct
 } Frame;
 
 static void
-frame_make (Frame *f, int ow, int oh, double rot)
+frame_make (Frame *f, int ow, int oh, double rot, gboolean holes)
 {
   f->ow = ow;
   f->oh = oh;
@@ -166,7 +233,7 @@ frame_make (Frame *f, int ow, int oh, double rot)
         double fx = x + 0.3 + rot * y, fy = y + 0.4 - rot * x;
         double ix = floor (fx), iy = floor (fy);
         int dx = (int) ix - x + 3, dy = (int) iy - y + 3;
-        gboolean ok = dx >= 0 && dx <= 7 && dy >= 1 && dy <= 7;
+        gboolean ok = dx >= 0 && dx <= 7 && dy >= 1 && dy <= 7 && !(holes && (x * 7 + y * 13) % 61 == 17);
         f->m[k] = ok;
         if (!ok)
           dx = dy = 3;
@@ -214,6 +281,7 @@ main (int argc, char **argv)
   int w = argc > 2 ? atoi (argv[1]) : 1024, h = argc > 2 ? atoi (argv[2]) : 1024;
   int reps = argc > 3 ? atoi (argv[3]) : 7;
   double rot = argc > 4 ? atof (argv[4]) : 0.0015;
+  gboolean holes = argc > 5 && atoi (argv[5]);
   if (w < 16 || h < 16 || reps < 1 || fabs (rot) * MAX (w, h) > 2)
     {
       /* |rot| · size ≤ 2 px: every pixel's taps stay within the codes' reach (all valid) */
@@ -222,7 +290,7 @@ main (int argc, char **argv)
     }
   g_once (&keys_once, keys_table_init, NULL);
   Frame f;
-  frame_make (&f, w, h, rot);
+  frame_make (&f, w, h, rot, holes);
   struct
   {
     const char *name;
@@ -236,6 +304,7 @@ main (int argc, char **argv)
     { "scatter (AVX2)", NULL, scatter_row_avx2 },
     { "scatter's weights only (AVX2)", NULL, weights_only_avx2 },
     { "scatter, 8-pixel blocks (prototype)", NULL, scatter_block_proto },
+    { "scatter, 8-pixel blocks (portable twin)", NULL, scatter_block_portable },
 #endif
   };
   guint nvalid = 0;
@@ -287,6 +356,15 @@ main (int argc, char **argv)
             inblk += b ? 8 : 0;
             x += b ? 8 : 1;
           }
+      /* the twin from zero: the same bits as the prototype? */
+      float *tw = g_new0 (float, nv);
+      f.sz = tw;
+      time_scatter (&f, scatter_block_portable);
+      gsize ndiff = 0;
+      for (gsize i = 0; i < nv; i++)
+        ndiff += memcmp (&tw[i], &blk[i], sizeof (float)) != 0;
+      printf ("  portable twin against the prototype: %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " grid values differ in their bits\n", ndiff, nv);
+      g_free (tw);
       printf ("  prototype against scatter (AVX2): largest difference %.3g of the largest cell; %.1f %% of the pixels in blocks\n",
               dmax / vmax, 100.0 * inblk / ((double) w * h));
       f.sz = blk;

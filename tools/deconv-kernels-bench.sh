@@ -2,7 +2,7 @@
 # Build and run tools/deconv-kernels-bench.c (the deconvolution's row kernels timed alone) against a
 # configured meson build directory: the compile arguments of tsr-deconv.c and the link line of
 # test-deconv are read from its build.ninja.
-# Usage: tools/deconv-kernels-bench.sh [BUILD_DIR] [W H REPS ROT]
+# Usage: tools/deconv-kernels-bench.sh [BUILD_DIR] [W H REPS DRIFT [HOLES]]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)

@@ -827,24 +827,30 @@ static TSR_AVX2 void
 scatter_row_avx2 (const RowGeom *g, const guint8 *restrict mrow, const gint32 *restrict bir,
                   const guint32 *restrict ktr, const float *restrict a1, const float *restrict a2, int ow)
 {
-  const int gw = g->gw;
+  /* the grid and its row stride in locals: the stores through q could alias *g in the compiler's
+   * view, which then reloaded g->sz for every pixel */
+  float *const sz = g->sz;
+  const gsize gs = 2 * (gsize) g->gw;
+  const __m256i dup = _mm256_setr_epi32 (0, 0, 1, 1, 2, 2, 3, 3);
   for (int c0 = 0; c0 < ow; c0 += SCATTER_CHUNK)
     for (int x0 = c0, c1 = MIN (ow, c0 + SCATTER_CHUNK); x0 < c0 + 4; x0++)
       for (int x = x0; x < c1; x += 4)
       {
         if (!mrow[x])
           continue;
-        __m128 wx = _mm_loadu_ps ((const float *) &keys_table[ktr[x] & 0xffff]);
-        __m128 wy = _mm_loadu_ps ((const float *) &keys_table[ktr[x] >> 16]);
-        __m128 w1h = _mm_mul_ps (wx, _mm_set1_ps (a1[x])), w2h = _mm_mul_ps (wx, _mm_set1_ps (a2[x]));
-        /* the window's row interleaved, (w1₀ w2₀ w1₁ w2₁ w1₂ w2₂ w1₃ w2₃): one 8-float vector per row */
-        __m256 wv = _mm256_insertf128_ps (_mm256_castps128_ps256 (_mm_unpacklo_ps (w1h, w2h)), _mm_unpackhi_ps (w1h, w2h), 1);
-        float *q = g->sz + 2 * (gsize) bir[x];
-        const int gs = 2 * gw;
-        _mm256_storeu_ps (q, _mm256_add_ps (_mm256_loadu_ps (q), _mm256_mul_ps (wv, _mm256_set1_ps (wy[0]))));
-        _mm256_storeu_ps (q + gs, _mm256_add_ps (_mm256_loadu_ps (q + gs), _mm256_mul_ps (wv, _mm256_set1_ps (wy[1]))));
-        _mm256_storeu_ps (q + 2 * gs, _mm256_add_ps (_mm256_loadu_ps (q + 2 * gs), _mm256_mul_ps (wv, _mm256_set1_ps (wy[2]))));
-        _mm256_storeu_ps (q + 3 * gs, _mm256_add_ps (_mm256_loadu_ps (q + 3 * gs), _mm256_mul_ps (wv, _mm256_set1_ps (wy[3]))));
+        const guint32 k = ktr[x];
+        /* the window's row interleaved, (wx₀·a1 wx₀·a2 wx₁·a1 … wx₃·a2): the weights each
+         * doubled (one lane permutation) times the pair (a1, a2) in every 64-bit lane — the
+         * products of the portable form, with three shuffles and a multiplication fewer */
+        __m256 wxd = _mm256_permutevar8x32_ps (_mm256_castps128_ps256 (_mm_loadu_ps ((const float *) &keys_table[k & 0xffff])), dup);
+        __m128 pr = _mm_unpacklo_ps (_mm_load_ss (a1 + x), _mm_load_ss (a2 + x));
+        __m256 wv = _mm256_mul_ps (wxd, _mm256_castpd_ps (_mm256_broadcastsd_pd (_mm_castps_pd (pr))));
+        const float *wy = (const float *) &keys_table[k >> 16];
+        float *q = sz + 2 * (gsize) bir[x];
+        _mm256_storeu_ps (q, _mm256_add_ps (_mm256_loadu_ps (q), _mm256_mul_ps (wv, _mm256_broadcast_ss (wy))));
+        _mm256_storeu_ps (q + gs, _mm256_add_ps (_mm256_loadu_ps (q + gs), _mm256_mul_ps (wv, _mm256_broadcast_ss (wy + 1))));
+        _mm256_storeu_ps (q + 2 * gs, _mm256_add_ps (_mm256_loadu_ps (q + 2 * gs), _mm256_mul_ps (wv, _mm256_broadcast_ss (wy + 2))));
+        _mm256_storeu_ps (q + 3 * gs, _mm256_add_ps (_mm256_loadu_ps (q + 3 * gs), _mm256_mul_ps (wv, _mm256_broadcast_ss (wy + 3))));
       }
 }
 #endif
