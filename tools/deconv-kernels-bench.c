@@ -51,6 +51,18 @@ weights_only_avx2 (const RowGeom *g, const guint8 *restrict mrow, const gint32 *
  * of 32 bytes per block and tap row set instead of 32. Other pixels go one at a time. The order
  * of the additions differs from scatter_row_avx2's (the grids agree to rounding). EVEX encoding
  * (AVX-512VL) for the 32 vector registers the twelve accumulators need. */
+/* pixels x … x + 7 form a block: all valid, their windows one cell apart in one grid row */
+static inline gboolean
+block_at (const guint8 *restrict mrow, const gint32 *restrict bir, int x, int ow)
+{
+  if (x + 8 > ow)
+    return FALSE;
+  for (int i = 0; i < 8; i++)
+    if (!mrow[x + i] || bir[x + i] != bir[x] + i)
+      return FALSE;
+  return TRUE;
+}
+
 #define BLK_TARGET __attribute__ ((target (BLK_ISA)))
 #ifndef BLK_ISA
 #define BLK_ISA "avx2,avx512f,avx512vl"
@@ -81,9 +93,7 @@ scatter_block_proto (const RowGeom *g, const guint8 *restrict mrow, const gint32
   int x = 0;
   while (x < ow)
     {
-      gboolean blk = x + 8 <= ow;
-      for (int i = 0; blk && i < 8; i++)
-        blk = mrow[x + i] && bir[x + i] == bir[x] + i;
+      gboolean blk = block_at (mrow, bir, x, ow);
       if (!blk)
         {
           if (mrow[x])
@@ -149,9 +159,7 @@ scatter_block_portable (const RowGeom *g, const guint8 *restrict mrow, const gin
   int x = 0;
   while (x < ow)
     {
-      gboolean blk = x + 8 <= ow;
-      for (int i = 0; blk && i < 8; i++)
-        blk = mrow[x + i] && bir[x + i] == bir[x] + i;
+      gboolean blk = block_at (mrow, bir, x, ow);
       if (!blk)
         {
           if (mrow[x])
@@ -347,12 +355,10 @@ main (int argc, char **argv)
           vmax = MAX (vmax, fabs ((double) ref[i]));
         }
       for (int y = 0; y < h; y++)
-        for (int x = 0; x + 8 <= w;)
+        for (int x = 0; x < w;)
           {
-            gsize o = (gsize) y * w + x;
-            gboolean b = TRUE;
-            for (int i = 0; b && i < 8; i++)
-              b = f.m[o + i] && f.bir[o + i] == f.bir[o] + i;
+            gsize o = (gsize) y * w;
+            gboolean b = block_at (f.m + o, f.bir + o, x, w);
             inblk += b ? 8 : 0;
             x += b ? 8 : 1;
           }
