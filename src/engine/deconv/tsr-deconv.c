@@ -1108,8 +1108,6 @@ resident_load (const Job *j, DFrame *f)
     }
 }
 
-/* One frame u of the current item: its back-projections added to NUM and DEN. Returns 1 when
- * it observed the tile, 0 when not, −1 on error (job failed). */
 /* Software prefetch of the bytes [p, p + bytes), a cache line at a time (for reading, or for
  * writing); a prefetch never faults, so a span past an array's end is harmless. */
 static inline void
@@ -1128,6 +1126,8 @@ prefetch_span (const void *p, gsize bytes, gboolean write)
 /* the rows ahead whose h∗u row and scatter-grid row are prefetched (see process_frame) */
 #define PREFETCH_ROWS 2
 
+/* One frame u of the current item: its back-projections added to NUM and DEN. Returns 1 when
+ * it observed the tile, 0 when not, −1 on error (job failed). */
 static int
 process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *DEN, double *dsum, guint *dn)
 {
