@@ -275,6 +275,61 @@ test_row_kernels (void)
   g_rand_free (rng);
 }
 
+/* The Huber-clipped weights of a row (the solver's row model): against the formula in double
+ * (weight 1/v inside δ, δ/|z|·1/v beyond it, so the weighted residual is exactly δ there), and
+ * the AVX2 form bit for bit against the portable one, weighted and not, with a row length that
+ * leaves a tail for each. */
+static void
+test_huber_row (void)
+{
+  const int ow = 203;
+  const float sf = 1.37f, sped = 40.0f, rms2 = 30.0f, ig = 0.8f, delta = 2.1f;
+  GRand *rng = g_rand_new_with_seed (19);
+  float acc[203], d1[203], d1w[203], mo[203], iv[203];
+  for (int x = 0; x < ow; x++)
+    {
+      acc[x] = (float) g_rand_double_range (rng, -20, 3000);
+      /* residuals from well inside δ to far beyond it */
+      double sd = sqrt (rms2 + MAX (sf * acc[x] - sped, 0) * ig);
+      d1[x] = (float) (sf * acc[x] + sd * g_rand_double_range (rng, -8, 8));
+    }
+  guint clipped = 0;
+  for (int weighted = 0; weighted < 2; weighted++)
+    {
+      float a_d1[203], a_mo[203], a_iv[203];
+      memcpy (d1w, d1, sizeof d1);
+      memset (iv, 0, sizeof iv);
+      g_assert_true (tsr_deconv_huber_row_run (FALSE, ow, weighted, sf, sped, rms2, ig, delta, acc, d1w, mo, iv));
+      for (int x = 0; x < ow; x++)
+        {
+          double m = (double) sf * acc[x], v = rms2 + MAX (m - sped, 0.0) * ig;
+          double z = ((double) d1[x] - m) / sqrt (v);
+          double w = fabs (z) > delta ? delta / fabs (z) / v : 1.0 / v;
+          double got = weighted ? d1w[x] / d1[x] : iv[x];
+          g_assert_cmpfloat (fabs (got - w), <=, 2e-6 * w);
+          if (weighted)
+            g_assert_cmpfloat (fabs (mo[x] - m * w), <=, 2e-6 * fabs (m * w) + 1e-12);
+          else
+            g_assert_cmpfloat (fabs (mo[x] - m), <=, 1e-6 * fabs (m) + 1e-12);
+          clipped += !weighted && fabs (z) > delta;
+        }
+      memcpy (a_d1, d1, sizeof d1);
+      memset (a_iv, 0, sizeof a_iv);
+      if (tsr_deconv_huber_row_run (TRUE, ow, weighted, sf, sped, rms2, ig, delta, acc, a_d1, a_mo, a_iv))
+        {
+          g_assert_cmpmem (a_d1, sizeof a_d1, d1w, sizeof d1w);
+          g_assert_cmpmem (a_mo, sizeof a_mo, mo, sizeof mo);
+          g_assert_cmpmem (a_iv, sizeof a_iv, iv, sizeof iv);
+        }
+      else
+        g_test_message ("no AVX2 kernels on this machine: only the portable one checked");
+    }
+  /* both sides of δ were exercised */
+  g_assert_cmpuint (clipped, >, 40);
+  g_assert_cmpuint (clipped, <, 180);
+  g_rand_free (rng);
+}
+
 static void
 test_adjoint (void)
 {
@@ -2356,6 +2411,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/deconv/adjoint", test_adjoint);
   g_test_add_func ("/deconv/row-kernels", test_row_kernels);
+  g_test_add_func ("/deconv/huber-row", test_huber_row);
   g_test_add_func ("/deconv/huge-block", test_huge_block);
   g_test_add_func ("/deconv/delta-unshifted", test_delta_unshifted);
   g_test_add_func ("/deconv/header-shape", test_header_and_shape);

@@ -164,5 +164,8 @@ tsr_deconv_tap_axis (double e, int r)
 gboolean tsr_deconv_row_kernels_run (gboolean avx2, const float *cv, int vw, int vh, const guint8 *mask,
                                      const guint32 *taps, int ow, int nrows, const float *a1, const float *a2,
                                      float *acc, float *grid);
+/* the Huber-clipped weights of one row (the solver's row model, step 2), portable or AVX2 */
+gboolean tsr_deconv_huber_row_run (gboolean avx2, int ow, gboolean weighted, float sf, float sped, float rms2,
+                                   float ig, float delta, const float *acc, float *d1, float *mo, float *iv);
 
 G_END_DECLS
