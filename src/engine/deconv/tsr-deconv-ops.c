@@ -27,13 +27,16 @@ struct _TsrConvPlan
   int rf, r;
   fftwf_plan fwd, inv;
   /* The grids of the frame visits (r = 1): a tile's valid region occupies rows [row0, row0 +
-   * nrows) = [rf, max_lh − rf) at most, and the other rows of the scatter grid are zero, so the
-   * transforms run as their row and column passes with the rows pruned to those (FFTW_ESTIMATE's
-   * 2-D plans are exactly such passes: the same bits, ~5 % less time). The complex grid's rows
-   * are cst ≥ nw complex values apart: nw + 8 when nw is a multiple of 64, whose column pass at a
-   * power-of-two stride ran up to 15× slower (issue 12, 512² 10.1 → 0.67 ms) */
-  int cst, row0, nrows;
-  fftwf_plan crows, ccols;   /* the pair adjoint's complex forward FFT, in place: two real grids at once */
+   * nrows) = [rf, max_lh − rf) and columns [col0, col0 + ncols) = [rf, max_lw − rf) at most, and
+   * the rest of the scatter grid is zero, so the transforms run as their row and column passes
+   * with the first pass pruned to those (FFTW_ESTIMATE's 2-D plans are exactly such passes: the
+   * same bits, ~5 % less time). The complex grid's rows are cst ≥ nw complex values apart: nw +
+   * 8 when nw is a multiple of 64, whose column pass at a power-of-two stride ran up to 15×
+   * slower (issue 12, 512² 10.1 → 0.67 ms) */
+  int cst, row0, nrows, col0, ncols;
+  /* the pair adjoint's complex forward FFT (two real grids at once): the grid's nonzero columns
+   * in place, then each row out of place into a row buffer, where the split reads it */
+  fftwf_plan ccols, crow;
   fftwf_plan icols, irows;   /* the forward's inverse: every column of the half spectrum, then the rows */
 };
 
@@ -42,6 +45,7 @@ struct _TsrConvWork
   const TsrConvPlan *plan;
   float *real;
   fftwf_complex *spec, *spec2;   /* spec2: the second spectrum of the pair adjoint (on demand) */
+  fftwf_complex *zrows;          /* two rows of the pair adjoint's spectrum (on demand) */
   guint64 n_fft;
   gboolean borrowed;   /* real and spec are the caller's (tsr_conv_work_new_with) */
 };
@@ -82,13 +86,16 @@ tsr_conv_plan_new (int max_lw, int max_lh, int rf, int r)
   p->cst = p->nw % 64 == 0 ? p->nw + 8 : p->nw;
   p->row0 = MIN (rf, p->nh - 1);
   p->nrows = CLAMP (max_lh - 2 * rf, 1, p->nh - p->row0);
+  p->col0 = MIN (rf, p->nw - 1);
+  p->ncols = CLAMP (max_lw - 2 * rf, 1, p->nw - p->col0);
   {
     int n1[1] = { p->nh }, n2[1] = { p->nw };
     fftwf_complex *z = fftwf_alloc_complex ((gsize) p->cst * p->nh);
-    fftwf_complex *zr = z + (gsize) p->row0 * p->cst;
-    p->crows = fftwf_plan_many_dft (1, n2, p->nrows, zr, NULL, 1, p->cst, zr, NULL, 1, p->cst, FFTW_FORWARD,
+    fftwf_complex *zc = z + p->col0, *rb = fftwf_alloc_complex (p->cst);
+    p->ccols = fftwf_plan_many_dft (1, n1, p->ncols, zc, NULL, p->cst, 1, zc, NULL, p->cst, 1, FFTW_FORWARD,
                                     FFTW_ESTIMATE);
-    p->ccols = fftwf_plan_many_dft (1, n1, p->nw, z, NULL, p->cst, 1, z, NULL, p->cst, 1, FFTW_FORWARD, FFTW_ESTIMATE);
+    p->crow = fftwf_plan_many_dft (1, n2, 1, z, NULL, 1, p->cst, rb, NULL, 1, p->cst, FFTW_FORWARD, FFTW_ESTIMATE);
+    fftwf_free (rb);
     p->icols = fftwf_plan_many_dft (1, n1, p->ncw, co, NULL, p->ncw, 1, co, NULL, p->ncw, 1, FFTW_BACKWARD,
                                     FFTW_ESTIMATE);
     p->irows = fftwf_plan_many_dft_c2r (1, n2, p->nrows, co + (gsize) p->row0 * p->ncw, NULL, 1, p->ncw,
@@ -109,8 +116,8 @@ tsr_conv_plan_free (TsrConvPlan *p)
   tsr_fftw_lock ();
   fftwf_destroy_plan (p->fwd);
   fftwf_destroy_plan (p->inv);
-  fftwf_destroy_plan (p->crows);
   fftwf_destroy_plan (p->ccols);
+  fftwf_destroy_plan (p->crow);
   fftwf_destroy_plan (p->icols);
   fftwf_destroy_plan (p->irows);
   tsr_fftw_unlock ();
@@ -171,6 +178,8 @@ tsr_conv_work_free (TsrConvWork *w)
     }
   if (w->spec2)
     fftwf_free (w->spec2);
+  if (w->zrows)
+    fftwf_free (w->zrows);
   g_free (w);
 }
 
@@ -623,32 +632,40 @@ tsr_conv_adjoint_accumulate2_cgrid (TsrConvWork *w, const float *kspec, float *z
 {
   const TsrConvPlan *p = w->plan;
   fftwf_complex *Z = (fftwf_complex *) z;
-  /* the rows that can hold data (the rest are zero, and so are their transforms), then every
-   * column: the same bits as the 2-D transform */
-  fftwf_execute_dft (p->crows, Z + (gsize) p->row0 * p->cst, Z + (gsize) p->row0 * p->cst);
-  fftwf_execute_dft (p->ccols, Z, Z);
+  /* the columns that can hold data (the rest are zero, and so are their transforms), then every
+   * row: the 2-D transform, columns first. Each row pair ky, −ky is transformed into the row
+   * buffers, its grid rows cleared for the next scatter, and the split reads the buffers in L1:
+   * the rows first and the columns last, the column pass had written the spectrum to memory
+   * and the split read it back and cleared it (two passes over the 2·nw·nh-float grid less,
+   * the same FFTs) */
+  fftwf_execute_dft (p->ccols, Z + p->col0, Z + p->col0);
   w->n_fft++;
+  if (!w->zrows)
+    w->zrows = fftwf_alloc_complex (2 * (gsize) p->cst);
   const fftwf_complex *K = (const fftwf_complex *) kspec;
   fftwf_complex *A1 = (fftwf_complex *) acc1, *A2 = (fftwf_complex *) acc2;
   float wt = (float) (0.5 * weight);
-  /* rows ky and −ky together, then both cleared while they are in cache: the grid is left zero
-   * for the next scatter (no pass over it from memory) */
   for (int ky = 0; ky <= p->nh / 2; ky++)
     {
       int my = ky ? p->nh - ky : 0;
       fftwf_complex *zr = Z + (gsize) ky * p->cst, *zm = Z + (gsize) my * p->cst;
-      gsize o = (gsize) ky * p->ncw, om = (gsize) my * p->ncw;
-      fftwf_complex *mr = (fftwf_complex *) w->real;   /* a row's mirror (2 ncw ≤ nreal floats) */
-      mirror_row (zm, p->nw, mr, p->ncw);
-      accumulate2_conj_split (K + o, zr, mr, A1 + o, A2 + o, p->ncw, wt);
-      if (my != ky)
-        {
-          mirror_row (zr, p->nw, mr, p->ncw);
-          accumulate2_conj_split (K + om, zm, mr, A1 + om, A2 + om, p->ncw, wt);
-        }
+      fftwf_complex *br = w->zrows, *bm = my != ky ? w->zrows + p->cst : br;
+      fftwf_execute_dft (p->crow, zr, br);
       memset (zr, 0, sizeof (fftwf_complex) * p->nw);
       if (my != ky)
-        memset (zm, 0, sizeof (fftwf_complex) * p->nw);
+        {
+          fftwf_execute_dft (p->crow, zm, bm);
+          memset (zm, 0, sizeof (fftwf_complex) * p->nw);
+        }
+      gsize o = (gsize) ky * p->ncw, om = (gsize) my * p->ncw;
+      fftwf_complex *mr = (fftwf_complex *) w->real;   /* a row's mirror (2 ncw ≤ nreal floats) */
+      mirror_row (bm, p->nw, mr, p->ncw);
+      accumulate2_conj_split (K + o, br, mr, A1 + o, A2 + o, p->ncw, wt);
+      if (my != ky)
+        {
+          mirror_row (br, p->nw, mr, p->ncw);
+          accumulate2_conj_split (K + om, bm, mr, A1 + om, A2 + om, p->ncw, wt);
+        }
     }
 }
 

@@ -60,9 +60,9 @@ void         tsr_conv_adjoint_accumulate2_grid (TsrConvWork *w, const float *ksp
 /* The pair adjoint from one complex grid: g1 in the real parts, g2 in the imaginary parts
  * (interleaved, nh rows of tsr_conv_cgrid_stride ≥ nw complex values, of which the first nw are
  * the grid's, FFTW-aligned: tsr_conv_cgrid_new; valid region at (rf, rf); the rest zero, and
- * rows outside [rf, max_lh − rf) must be, as they are not transformed), by one complex FFT in
- * place instead of two real ones (g1, g2 are real, so their spectra follow from Z[k] and
- * Z[−k]). Leaves the grid's nw columns all zero. The same sums as
+ * columns outside [rf, max_lw − rf) must be, as they are not transformed), by one complex FFT
+ * instead of two real ones (g1, g2 are real, so their spectra follow from Z[k] and Z[−k]).
+ * Leaves the grid's nw columns all zero. The same sums as
  * tsr_conv_adjoint_accumulate2_grid up to float rounding. Plans with r = 1 only. */
 float       *tsr_conv_cgrid_new (const TsrConvPlan *plan);
 int          tsr_conv_cgrid_stride (const TsrConvPlan *plan);   /* complex values per row */
