@@ -133,7 +133,28 @@ adjoint_case (int r, int ow)
             }
         for (gsize i = 0; i < ns; i++)
           c1[i] = (float) i * 1e-3f, c2[i] = -(float) i * 2e-3f;
-        tsr_conv_adjoint_accumulate2_cgrid (w, K, z, 0.7, c1, c2);
+        /* fresh: written over whatever the sums held (here garbage and a NaN), the same bits as
+         * adding to zeros */
+        {
+          float *f1 = tsr_conv_spectrum_new (plan), *f2 = tsr_conv_spectrum_new (plan);
+          float *o1 = tsr_conv_spectrum_new (plan), *o2 = tsr_conv_spectrum_new (plan);
+          float *zc = tsr_conv_cgrid_new (plan);
+          for (gsize i = 0; i < ns; i++)
+            f1[i] = f2[i] = (float) i * 3.7f - 11.0f;
+          f1[3] = NAN;
+          memcpy (zc, z, 2 * sizeof (float) * zn);
+          tsr_conv_adjoint_accumulate2_cgrid (w, K, zc, 0.7, f1, f2, TRUE);
+          memcpy (zc, z, 2 * sizeof (float) * zn);
+          tsr_conv_adjoint_accumulate2_cgrid (w, K, zc, 0.7, o1, o2, FALSE);   /* o1, o2 start zero */
+          g_assert_cmpmem (f1, ns * sizeof (float), o1, ns * sizeof (float));
+          g_assert_cmpmem (f2, ns * sizeof (float), o2, ns * sizeof (float));
+          tsr_conv_grid_free (zc);
+          tsr_conv_spectrum_free (f1);
+          tsr_conv_spectrum_free (f2);
+          tsr_conv_spectrum_free (o1);
+          tsr_conv_spectrum_free (o2);
+        }
+        tsr_conv_adjoint_accumulate2_cgrid (w, K, z, 0.7, c1, c2, FALSE);
         double e1 = 0, e2 = 0, m1 = 0, m2 = 0;
         for (gsize i = 0; i < ns; i++)
           {

@@ -593,12 +593,30 @@ tsr_conv_cgrid_len (const TsrConvPlan *plan)
 /* one row of bins of the pair adjoint from the complex spectrum Z of g1 + i g2: G1[k] = (Z[k] +
  * conj Z[−k]) / 2 and G2[k] = (Z[k] − conj Z[−k]) / 2i (g1, g2 real), then A1 += wt conj(K) G1,
  * A2 += wt conj(K) G2 (the ½ in wt). zr: row ky of Z; zm: row −ky of Z with its bins already in the
- * order of zr's (zm[kx] = Z[−ky][−kx]), so that the loop vectorises; kx < n */
+ * order of zr's (zm[kx] = Z[−ky][−kx]), so that the loop vectorises; kx < n. With fresh, A1 and A2
+ * are written as if they had been zero (0 + the term: the same bits as clearing them first, a
+ * pass over both arrays less). */
 static TSR_SPEC_CLONES void
 accumulate2_conj_split (const fftwf_complex *restrict K, const fftwf_complex *restrict zr,
                         const fftwf_complex *restrict zm, fftwf_complex *restrict A1, fftwf_complex *restrict A2,
-                        int n, float wt)
+                        int n, float wt, gboolean fresh)
 {
+  if (fresh)
+    {
+      for (int kx = 0; kx < n; kx++)
+        {
+          float p = zr[kx][0], q = zr[kx][1], u = zm[kx][0], v = zm[kx][1];
+          float c = K[kx][0], d = -K[kx][1];
+          float a = p + u, b = q - v;
+          A1[kx][0] = 0.0f + wt * (a * c - b * d);
+          A1[kx][1] = 0.0f + wt * (a * d + b * c);
+          a = q + v;
+          b = u - p;
+          A2[kx][0] = 0.0f + wt * (a * c - b * d);
+          A2[kx][1] = 0.0f + wt * (a * d + b * c);
+        }
+      return;
+    }
   for (int kx = 0; kx < n; kx++)
     {
       float p = zr[kx][0], q = zr[kx][1], u = zm[kx][0], v = zm[kx][1];
@@ -628,7 +646,7 @@ mirror_row (const fftwf_complex *restrict z, int nw, fftwf_complex *restrict m, 
 
 void
 tsr_conv_adjoint_accumulate2_cgrid (TsrConvWork *w, const float *kspec, float *z, double weight, float *acc1,
-                                    float *acc2)
+                                    float *acc2, gboolean fresh)
 {
   const TsrConvPlan *p = w->plan;
   fftwf_complex *Z = (fftwf_complex *) z;
@@ -660,11 +678,11 @@ tsr_conv_adjoint_accumulate2_cgrid (TsrConvWork *w, const float *kspec, float *z
       gsize o = (gsize) ky * p->ncw, om = (gsize) my * p->ncw;
       fftwf_complex *mr = (fftwf_complex *) w->real;   /* a row's mirror (2 ncw ≤ nreal floats) */
       mirror_row (bm, p->nw, mr, p->ncw);
-      accumulate2_conj_split (K + o, br, mr, A1 + o, A2 + o, p->ncw, wt);
+      accumulate2_conj_split (K + o, br, mr, A1 + o, A2 + o, p->ncw, wt, fresh);
       if (my != ky)
         {
           mirror_row (br, p->nw, mr, p->ncw);
-          accumulate2_conj_split (K + om, bm, mr, A1 + om, A2 + om, p->ncw, wt);
+          accumulate2_conj_split (K + om, bm, mr, A1 + om, A2 + om, p->ncw, wt, fresh);
         }
     }
 }

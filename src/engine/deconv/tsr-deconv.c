@@ -1221,10 +1221,12 @@ prefetch_span (const void *p, gsize bytes, gboolean write)
 /* the rows ahead whose h∗u row and scatter-grid row are prefetched (see process_frame) */
 #define PREFETCH_ROWS 2
 
-/* One frame u of the current item: its back-projections added to NUM and DEN. Returns 1 when
+/* One frame u of the current item: its back-projections added to NUM and DEN (written to them,
+ * whatever they held, when fresh: the chunk's first frame). Returns 1 when
  * it observed the tile, 0 when not, −1 on error (job failed). */
 static int
-process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *DEN, double *dsum, guint *dn)
+process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *DEN, gboolean fresh, double *dsum,
+               guint *dn)
 {
   const Tile *t = sh->t;
   int c = sh->c;
@@ -1437,7 +1439,7 @@ process_frame (Job *j, Worker *w, const Shared *sh, guint u, float *NUM, float *
       ssum[0] += ss0;
       ssum[1] += ss1;
     }
-  tsr_conv_adjoint_accumulate2_cgrid (w->work, K, w->sz, s, NUM, DEN);
+  tsr_conv_adjoint_accumulate2_cgrid (w->work, K, w->sz, s, NUM, DEN, fresh);
   return 1;
 }
 
@@ -1462,8 +1464,7 @@ chunk_thread (gpointer data)
       if (g >= j->n_chunks || j->abort)
         break;
       guint u0 = (guint) ((gsize) g * j->nu / j->n_chunks), u1 = (guint) ((gsize) (g + 1) * j->nu / j->n_chunks);
-      tsr_conv_spectrum_zero (j->plan, sh->num[g]);
-      tsr_conv_spectrum_zero (j->plan, sh->den[g]);
+      /* the chunk's sums start empty: its first frame's adjoint writes them (no clearing pass) */
       sh->delta_sum[g] = 0;
       sh->delta_n[g] = 0;
       sh->any[g] = FALSE;
@@ -1476,11 +1477,18 @@ chunk_thread (gpointer data)
               job_fail (j, e);
               break;
             }
-          int rc = process_frame (j, th->w, sh, u, sh->num[g], sh->den[g], &sh->delta_sum[g], &sh->delta_n[g]);
+          int rc = process_frame (j, th->w, sh, u, sh->num[g], sh->den[g], !sh->any[g], &sh->delta_sum[g],
+                                  &sh->delta_n[g]);
           if (rc < 0)
             break;
           if (rc > 0)
             sh->any[g] = TRUE;
+        }
+      /* no frame of the chunk added anything: its sums are zero */
+      if (!sh->any[g])
+        {
+          tsr_conv_spectrum_zero (j->plan, sh->num[g]);
+          tsr_conv_spectrum_zero (j->plan, sh->den[g]);
         }
     }
   th->w->cpu += thread_cpu_seconds () - c0;
@@ -1693,11 +1701,25 @@ extrapolate_run (const float *restrict u1, const float *restrict u0, const float
 }
 
 /* The smoothness prior's parts in the back-projections' spectra (n bins): N += a·X·Ĝ,
- * D += b·X·Ĝ² */
+ * D += b·X·Ĝ²; with gN, gD (the last chunk's sums, or NULL) N = (N + gN) + a·X·Ĝ and the same for
+ * D: the chunks' last sum in the same pass, the same operations as adding it first */
 static TSR_ROW_CLONES void
 spec_prior_add (const float *restrict X, const float *restrict G, const float *restrict G2, float *restrict N,
-                float *restrict D, gsize n, float a, float b)
+                float *restrict D, const float *restrict gN, const float *restrict gD, gsize n, float a, float b)
 {
+  if (gN)
+    {
+      for (gsize i = 0; i < n; i++)
+        {
+          float xr = X[2 * i], xi = X[2 * i + 1];
+          float gr = G[2 * i], gi = G[2 * i + 1], hr = G2[2 * i], hi = G2[2 * i + 1];
+          N[2 * i] = (N[2 * i] + gN[2 * i]) + a * (xr * gr - xi * gi);
+          N[2 * i + 1] = (N[2 * i + 1] + gN[2 * i + 1]) + a * (xr * gi + xi * gr);
+          D[2 * i] = (D[2 * i] + gD[2 * i]) + b * (xr * hr - xi * hi);
+          D[2 * i + 1] = (D[2 * i + 1] + gD[2 * i + 1]) + b * (xr * hi + xi * hr);
+        }
+      return;
+    }
   for (gsize i = 0; i < n; i++)
     {
       float xr = X[2 * i], xi = X[2 * i + 1];
@@ -1848,9 +1870,11 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
         memcpy (xn + (gsize) y * j->LW + t->cx0, xo + (gsize) y * j->LW + t->cx0, sizeof (float) * (t->cx1 - t->cx0));
       return;
     }
-  /* the chunks' sums, in chunk order */
+  /* the chunks' sums, in chunk order (the last one with the prior below, when there is one) */
   gsize nsf = 2 * tsr_conv_plan_spectrum_len (j->plan);
-  for (int g = 1; g < j->n_chunks; g++)
+  double lam = j->lambda[c];
+  const int gl = lam > 0 && j->n_chunks > 1 ? j->n_chunks - 1 : j->n_chunks;
+  for (int g = 1; g < gl; g++)
     {
       float *restrict a = sh->num[0], *restrict b = sh->den[0];
       const float *restrict ga = sh->num[g], *restrict gb = sh->den[g];
@@ -1869,9 +1893,9 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
    * 556² tile); λ u in the rows below. The spectra put the prior on the whole extent, where G
    * reads the FFT grid cyclically: ring_prior_remove takes it out again outside the tile's valid
    * region (left there, it moved the harness: FWHM 0.562 → 0.566). */
-  double lam = j->lambda[c];
   if (lam > 0)
-    spec_prior_add (sh->X, j->gspec, j->g2spec, sh->num[0], sh->den[0], nsf / 2, (float) (2 * lam), (float) lam);
+    spec_prior_add (sh->X, j->gspec, j->g2spec, sh->num[0], sh->den[0], gl < j->n_chunks ? sh->num[gl] : NULL,
+                    gl < j->n_chunks ? sh->den[gl] : NULL, nsf / 2, (float) (2 * lam), (float) lam);
   /* the back-projections as the inverse FFTs leave them: rows nw apart, times nw·nh (the
    * update's ratio num/den does not see the factor; λ u and the ring's terms take it; no copy
    * and scaling pass). The chunk-0 sums are cleared before their next use. */

@@ -62,13 +62,14 @@ void         tsr_conv_adjoint_accumulate2_grid (TsrConvWork *w, const float *ksp
  * the grid's, FFTW-aligned: tsr_conv_cgrid_new; valid region at (rf, rf); the rest zero, and
  * columns outside [rf, max_lw − rf) must be, as they are not transformed), by one complex FFT
  * instead of two real ones (g1, g2 are real, so their spectra follow from Z[k] and Z[−k]).
- * Leaves the grid's nw columns all zero. The same sums as
+ * Leaves the grid's nw columns all zero. fresh: acc1 and acc2 are written, not added to (their
+ * old contents, zero or not, are ignored: the same bits as adding to zeros). The same sums as
  * tsr_conv_adjoint_accumulate2_grid up to float rounding. Plans with r = 1 only. */
 float       *tsr_conv_cgrid_new (const TsrConvPlan *plan);
 int          tsr_conv_cgrid_stride (const TsrConvPlan *plan);   /* complex values per row */
 gsize        tsr_conv_cgrid_len (const TsrConvPlan *plan);      /* complex values in all */
 void         tsr_conv_adjoint_accumulate2_cgrid (TsrConvWork *w, const float *kspec, float *z, double weight,
-                                                 float *acc1, float *acc2);
+                                                 float *acc1, float *acc2, gboolean fresh);
 
 /* One allocation for several large arrays (spectra, FFT grids, staged frames), 2 MiB-aligned,
  * its size rounded up to 2 MiB and advised for transparent huge pages (madvise MADV_HUGEPAGE):
