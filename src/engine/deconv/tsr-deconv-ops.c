@@ -32,7 +32,7 @@ struct _TsrConvPlan
    * with the first pass pruned to those (FFTW_ESTIMATE's 2-D plans are exactly such passes: the
    * same bits, ~5 % less time). The complex grid's rows are cst ≥ nw complex values apart: nw +
    * 8 when nw is a multiple of 64, whose column pass at a power-of-two stride ran up to 15×
-   * slower (issue 12, 512² 10.1 → 0.67 ms) */
+   * slower (issue 12, 512² 10.1 → 0.67 ms), nw + 1 when nw is odd */
   int cst, row0, nrows, col0, ncols;
   /* the pair adjoint's complex forward FFT (two real grids at once): the grid's nonzero columns
    * in place, then each row out of place into a row buffer, where the split reads it */
@@ -83,7 +83,10 @@ tsr_conv_plan_new (int max_lw, int max_lh, int rf, int r)
   tsr_fftw_lock ();
   p->fwd = fftwf_plan_dft_r2c_2d (p->nh, p->nw, re, co, FFTW_ESTIMATE);
   p->inv = fftwf_plan_dft_c2r_2d (p->nh, p->nw, co, re, FFTW_ESTIMATE);
-  p->cst = p->nw % 64 == 0 ? p->nw + 8 : p->nw;
+  /* even, so that every row starts at the alignment FFTW planned for (16 bytes: the row
+   * transforms of the pair adjoint run on each row in turn, and FFTW requires arrays of the
+   * planned alignment) */
+  p->cst = p->nw % 64 == 0 ? p->nw + 8 : p->nw + (p->nw & 1);
   p->row0 = MIN (rf, p->nh - 1);
   p->nrows = CLAMP (max_lh - 2 * rf, 1, p->nh - p->row0);
   p->col0 = MIN (rf, p->nw - 1);
@@ -650,6 +653,8 @@ tsr_conv_adjoint_accumulate2_cgrid (TsrConvWork *w, const float *kspec, float *z
 {
   const TsrConvPlan *p = w->plan;
   fftwf_complex *Z = (fftwf_complex *) z;
+  /* the plans were made on FFTW's own (aligned) arrays; with cst even every row is aligned too */
+  g_return_if_fail (fftwf_alignment_of (z) == 0);
   /* the columns that can hold data (the rest are zero, and so are their transforms), then every
    * row: the 2-D transform, columns first. Each row pair ky, −ky is transformed into the row
    * buffers, its grid rows cleared for the next scatter, and the split reads the buffers in L1:
