@@ -1898,7 +1898,8 @@ process_item (Job *j, Worker **workers, guint n_threads, Shared *sh, ItemStats *
                     gl < j->n_chunks ? sh->den[gl] : NULL, nsf / 2, (float) (2 * lam), (float) lam);
   /* the back-projections as the inverse FFTs leave them: rows nw apart, times nw·nh (the
    * update's ratio num/den does not see the factor; λ u and the ring's terms take it; no copy
-   * and scaling pass). The chunk-0 sums are cleared before their next use. */
+   * and scaling pass). The inverse FFTs consume the chunk-0 sums; the next iteration's first
+   * frame of the chunk writes them afresh. */
   int nw, nh;
   tsr_conv_plan_size (j->plan, &nw, &nh);
   const double fs = (double) nw * nh;
