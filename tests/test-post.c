@@ -1026,6 +1026,87 @@ test_demosaic_rcd (void)
   g_assert_cmpfloat (cr, <, cm);
 }
 
+/* The outlier screen (tsr-cosmetic.c) only skips samples the exact test would not flag: the
+ * counts through the screen equal those of the exact test at every sample, on noise with
+ * stars, saturated cores, invalid samples and samples placed a hair either side of the
+ * threshold (c − median = thr · (1 ± ε)), mono and Bayer steps. A screen tighter than the
+ * bound (e.g. at 1.05 thr) misses the samples just above the threshold and fails here. */
+static void
+test_cosmetic_screen (void)
+{
+  g_autoptr (GRand) rng = g_rand_new_with_seed (4040);
+  const int W = 160, H = 120;
+  const double eps[] = { 1e-6, 1e-3, 0.02, 0.1, 0.2 };
+  guint flagged_near = 0, compared = 0;
+  for (int trial = 0; trial < 12; trial++)
+    {
+      const int st = trial % 2 ? 2 : 1;
+      const float sigma = trial < 6 ? 5.0f : 0.37f, thr = 5.0f * sigma;
+      const float level = trial % 3 == 0 ? 100.0f : (trial % 3 == 1 ? 3000.0f : -40.0f);
+      g_autofree float *pl = g_new (float, (gsize) W * H);
+      g_autofree guint8 *mask = g_new (guint8, (gsize) W * H);
+      for (int k = 0; k < W * H; k++)
+        {
+          pl[k] = level + sigma * (float) gauss_noise (rng);
+          mask[k] = g_rand_double (rng) > 0.002;
+        }
+      /* stars (cores of one or two pixels, the brightest flat-topped as if saturated) */
+      for (int i = 0; i < 30; i++)
+        {
+          double sx = g_rand_double_range (rng, 4, W - 4), sy = g_rand_double_range (rng, 4, H - 4);
+          double f = sigma * g_rand_double_range (rng, 5, 2000), wd = g_rand_double_range (rng, 0.5, 2.0);
+          for (int y = (int) sy - 6; y <= (int) sy + 6; y++)
+            for (int x = (int) sx - 6; x <= (int) sx + 6; x++)
+              if (x >= 0 && y >= 0 && x < W && y < H)
+                {
+                  double r2 = ((x - sx) * (x - sx) + (y - sy) * (y - sy)) / (wd * wd);
+                  pl[y * W + x] = MIN (pl[y * W + x] + (float) (f * exp (-0.5 * r2)), level + 400 * sigma);
+                }
+        }
+      /* near-threshold sites on a 12-px lattice: 8 same-colour neighbours with median m exactly
+       * (symmetric offsets), the direct neighbours at m, the centre thr·(1 ± ε) above or below */
+      for (int y = 6, n = 0; y + 6 < H; y += 12)
+        for (int x = 6; x + 6 < W; x += 12, n++)
+          {
+            float m = level + sigma * (float) gauss_noise (rng);
+            static const float off[8] = { -3, -2, -1, -0.5f, 0.5f, 1, 2, 3 };
+            static const int nb[8][2] = { { -1, -1 }, { 0, -1 }, { 1, -1 }, { -1, 0 }, { 1, 0 }, { -1, 1 }, { 0, 1 }, { 1, 1 } };
+            int perm = g_rand_int_range (rng, 0, 8);
+            for (int q = 0; q < 8; q++)
+              {
+                int o = (y + nb[q][1] * st) * W + x + nb[q][0] * st;
+                pl[o] = m + 0.01f * sigma * off[(q + perm) % 8];
+                mask[o] = 1;
+              }
+            for (int dy = -1; dy <= 1; dy++)
+              for (int dx = -1; dx <= 1; dx++)
+                if (st == 2 && (dx || dy))
+                  pl[(y + dy) * W + x + dx] = m;
+            double e = eps[n % G_N_ELEMENTS (eps)] * ((n / G_N_ELEMENTS (eps)) % 2 ? 1 : -1);
+            float sign = (n / (2 * G_N_ELEMENTS (eps))) % 2 ? -1.0f : 1.0f;
+            pl[y * W + x] = m + sign * thr * (float) (1.0 + e);
+            mask[y * W + x] = 1;
+          }
+      g_autofree guint8 *h1 = g_new0 (guint8, (gsize) W * H), *c1 = g_new0 (guint8, (gsize) W * H);
+      g_autofree guint8 *h2 = g_new0 (guint8, (gsize) W * H), *c2 = g_new0 (guint8, (gsize) W * H);
+      tsr_cosmetic_count_plane (pl, mask, W, H, st, thr, TRUE, h1, c1);
+      tsr_cosmetic_count_plane (pl, mask, W, H, st, thr, FALSE, h2, c2);
+      for (int y = 6; y + 6 < H; y += 12)
+        for (int x = 6; x + 6 < W; x += 12)
+          flagged_near += h2[y * W + x] + c2[y * W + x];
+      for (int k = 0; k < W * H; k++)
+        {
+          if (h1[k] != h2[k] || c1[k] != c2[k])
+            g_error ("trial %d: sample (%d, %d): screened hot %u cold %u, exact hot %u cold %u", trial, k % W, k / W,
+                     h1[k], c1[k], h2[k], c2[k]);
+          compared++;
+        }
+    }
+  g_test_message ("%u samples compared; %u near-threshold sites flagged by the exact test", compared, flagged_near);
+  /* the sites just above the threshold were flagged (so the comparison covered them) */
+  g_assert_cmpuint (flagged_near, >=, 60);
+}
+
 /* 10 RGGB frames 240×200, sky 100, σ 5, 25 stars drifting 3 px per frame, 24 hot pixels
  * (+8 σ … +200 σ) and 6 cold ones at fixed sensor positions. */
 #define CO_W 240
@@ -1392,6 +1473,7 @@ main (int argc, char **argv)
   g_test_add_func ("/post/demosaic-rcd-scratch", test_demosaic_rcd_scratch);
   g_test_add_func ("/post/demosaic-rows", test_demosaic_rows);
   g_test_add_func ("/post/cosmetic-session", test_cosmetic_session);
+  g_test_add_func ("/post/cosmetic-screen", test_cosmetic_screen);
   g_test_add_func ("/post/process-steps", test_process_steps);
   g_test_add_func ("/post/data/ngc7023-hot-pixels", test_ngc7023_hot_pixels);
   return g_test_run ();

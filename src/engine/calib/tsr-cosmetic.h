@@ -35,6 +35,11 @@ void         tsr_cosmetic_apply (const TsrCosmetic *c, TsrImage *img, int y0);
  * s owns c afterwards. */
 void         tsr_cosmetic_attach (TsrCosmetic *c, TsrSession *s);
 void         tsr_cosmetic_free (TsrCosmetic *c);
+/* Test hook: add one plane's outliers (σ-threshold thr, same-colour step st) to the counts
+ * hot and cold (w × h), through the screen as tsr_cosmetic_find does, or with the exact test
+ * at every valid sample (screened = FALSE). */
+void         tsr_cosmetic_count_plane (const float *pl, const guint8 *mask, int w, int h, int st, float thr,
+                                       gboolean screened, guint8 *hot, guint8 *cold);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TsrCosmetic, tsr_cosmetic_free)
 
