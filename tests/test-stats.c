@@ -545,6 +545,30 @@ test_eta_partial_cache (void)
     }
 }
 
+static void
+test_median_vs_sort_portable (void)
+{
+  tsr_stats_vector_select (FALSE);
+  test_median_vs_sort ();
+  tsr_stats_vector_select (TRUE);
+}
+
+static void
+test_select_vs_sort_portable (void)
+{
+  tsr_stats_vector_select (FALSE);
+  test_select_vs_sort ();
+  tsr_stats_vector_select (TRUE);
+}
+
+static void
+test_median_band_edge_portable (void)
+{
+  tsr_stats_vector_select (FALSE);
+  test_median_band_edge ();
+  tsr_stats_vector_select (TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -558,5 +582,10 @@ main (int argc, char **argv)
   g_test_add_func ("/stats/median/large", test_median_large);
   g_test_add_func ("/stats/median/band-edge", test_median_band_edge);
   g_test_add_func ("/stats/mad", test_mad);
+  /* the same comparisons through the portable selection (the default takes the AVX2 form on
+   * processors that have it) */
+  g_test_add_func ("/stats/median/vs-sort-portable", test_median_vs_sort_portable);
+  g_test_add_func ("/stats/select/vs-sort-portable", test_select_vs_sort_portable);
+  g_test_add_func ("/stats/median/band-edge-portable", test_median_band_edge_portable);
   return g_test_run ();
 }

@@ -6,6 +6,10 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TSR_STATS_AVX2 1
+#endif
 
 static inline void
 swapf (float *a, float *b)
@@ -85,6 +89,151 @@ select_hoare (float *v, gsize n, gsize k)
     insertion_sort (v + lo, hi - lo);
 }
 
+#ifdef TSR_STATS_AVX2
+/* The same selection eight values a step (AVX2, picked at run time): each round splits the
+ * range by its median-of-three pivot into the values below it, packed to the front in place
+ * (a compress through a lane permutation: the store at the front never passes the values
+ * already loaded), those above it, packed into a buffer and copied back behind, and those
+ * equal to it, counted and written back as the pivot. Rank k then lies in one of the three
+ * parts; ties end the search at once. ~3× faster than the scalar rounds on the few-hundred-
+ * value tile medians of a TBQR run, which were ~4 % of a Seestar run's CPU (session 40). The
+ * selected value is the same: the k-th smallest is one value whichever way it is found, and
+ * v stays a permutation of its values (the pivot's copies are the pivot's bits) — except
+ * that −0 and +0 compare equal, so a zero pivot takes the scalar rounds, which move values
+ * and never rewrite them. */
+#define SELECT_AVX2_MIN 8
+#define SELECT_STACK_BUF (4096 + 8)
+#define SELECT_BAND_MIN_AVX2 4096
+static guint32 pack_lut[256][8];   /* pack_lut[m]: the lanes set in m in order, then the rest */
+static gboolean select_avx2_ok;
+
+static gpointer
+select_avx2_init (gpointer data)
+{
+  (void) data;
+  for (int m = 0; m < 256; m++)
+    {
+      int j = 0;
+      for (int l = 0; l < 8; l++)
+        if (m & (1 << l))
+          pack_lut[m][j++] = (guint32) l;
+      for (int l = 0; l < 8; l++)
+        if (!(m & (1 << l)))
+          pack_lut[m][j++] = (guint32) l;
+    }
+  __builtin_cpu_init ();
+  select_avx2_ok = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("popcnt")
+                   && !g_getenv ("TSR_STATS_NO_AVX2");
+  return NULL;
+}
+
+/* one round over [lo, hi): returns FALSE (nothing moved) for a zero pivot */
+static __attribute__ ((target ("avx2,popcnt"))) gboolean
+split_avx2 (float *v, gsize lo, gsize hi, float pivot, float *above, gsize *n_below, gsize *n_equal)
+{
+  if (pivot == 0.0f)
+    return FALSE;
+  const __m256 pv = _mm256_set1_ps (pivot);
+  gsize nl = lo, nh = 0, i = lo;
+  for (; i + 8 <= hi; i += 8)
+    {
+      __m256 x = _mm256_loadu_ps (v + i);
+      unsigned ml = (unsigned) _mm256_movemask_ps (_mm256_cmp_ps (x, pv, _CMP_LT_OQ));
+      unsigned mg = (unsigned) _mm256_movemask_ps (_mm256_cmp_ps (x, pv, _CMP_GT_OQ));
+      _mm256_storeu_ps (v + nl, _mm256_permutevar8x32_ps (x, _mm256_loadu_si256 ((const __m256i *) pack_lut[ml])));
+      _mm256_storeu_ps (above + nh, _mm256_permutevar8x32_ps (x, _mm256_loadu_si256 ((const __m256i *) pack_lut[mg])));
+      nl += (gsize) __builtin_popcount (ml);
+      nh += (gsize) __builtin_popcount (mg);
+    }
+  for (; i < hi; i++)
+    {
+      float x = v[i];
+      if (x < pivot)
+        v[nl++] = x;
+      else if (x > pivot)
+        above[nh++] = x;
+    }
+  gsize ne = hi - lo - (nl - lo) - nh;
+  for (gsize q = nl; q < nl + ne; q++)
+    v[q] = pivot;
+  memcpy (v + nl + ne, above, nh * sizeof (float));
+  *n_below = nl - lo;
+  *n_equal = ne;
+  return TRUE;
+}
+
+/* above: room for n + 8 values */
+static void
+select_avx2 (float *v, gsize n, gsize k, float *above)
+{
+  gsize lo = 0, hi = n;
+  while (hi - lo > SELECT_AVX2_MIN)
+    {
+      float a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi - 1];
+      float pivot = MAX (MIN (a, b), MIN (MAX (a, b), c));
+      gsize nb, ne;
+      if (!split_avx2 (v, lo, hi, pivot, above, &nb, &ne))
+        {
+          select_hoare (v + lo, hi - lo, k - lo);
+          lo = hi;
+          break;
+        }
+      if (k < lo + nb)
+        hi = lo + nb;
+      else if (k < lo + nb + ne)
+        {
+          lo = hi;   /* v[k] is the pivot */
+          break;
+        }
+      else
+        lo += nb + ne;
+    }
+  if (hi > lo + 1)
+    insertion_sort (v + lo, hi - lo);
+}
+
+/* select_pair's band pass: the values in [a, b] packed to the front in place, the others
+ * behind them (through the buffer, room for n + 8), the count below a in *lt; returns the
+ * band's count */
+static __attribute__ ((target ("avx2,popcnt"))) gsize
+band_avx2 (float *v, gsize n, float a, float b, float *out, gsize *lt)
+{
+  const __m256 av = _mm256_set1_ps (a), bv = _mm256_set1_ps (b);
+  gsize m = 0, no = 0, nlt = 0, i = 0;
+  for (; i + 8 <= n; i += 8)
+    {
+      __m256 x = _mm256_loadu_ps (v + i);
+      __m256 ge = _mm256_cmp_ps (x, av, _CMP_GE_OQ), le = _mm256_cmp_ps (x, bv, _CMP_LE_OQ);
+      unsigned mi = (unsigned) _mm256_movemask_ps (_mm256_and_ps (ge, le));
+      unsigned mb = (unsigned) _mm256_movemask_ps (_mm256_cmp_ps (x, av, _CMP_LT_OQ));
+      _mm256_storeu_ps (v + m, _mm256_permutevar8x32_ps (x, _mm256_loadu_si256 ((const __m256i *) pack_lut[mi])));
+      _mm256_storeu_ps (out + no, _mm256_permutevar8x32_ps (x, _mm256_loadu_si256 ((const __m256i *) pack_lut[~mi & 0xffu])));
+      m += (gsize) __builtin_popcount (mi);
+      no += 8 - (gsize) __builtin_popcount (mi);
+      nlt += (gsize) __builtin_popcount (mb);
+    }
+  for (; i < n; i++)
+    {
+      float x = v[i];
+      nlt += x < a;
+      if (x >= a && x <= b)
+        v[m++] = x;
+      else
+        out[no++] = x;
+    }
+  memcpy (v + m, out, no * sizeof (float));
+  *lt = nlt;
+  return m;
+}
+#endif
+
+#ifdef TSR_STATS_AVX2
+#define SELECT_SMALL(v_, n_, k_) \
+  do { if (use_avx2 && (n_) > SELECT_AVX2_MIN) select_avx2 ((v_), (n_), (k_), buf); else select_hoare ((v_), (n_), (k_)); } while (0)
+#else
+#define SELECT_SMALL(v_, n_, k_) select_hoare ((v_), (n_), (k_))
+#endif
+
 static float
 max_of (const float *v, gsize n)
 {
@@ -107,10 +256,38 @@ max_below (const float *v, gsize n, float a)
 /* The k-th smallest of v[0 .. n) in *kth and, when lower is not NULL (k ≥ 1), the
  * (k − 1)-th in *lower; v is reordered. Values only: which of several equal elements is
  * meant makes no difference. */
+void
+tsr_stats_vector_select (gboolean on)
+{
+#ifdef TSR_STATS_AVX2
+  static GOnce once = G_ONCE_INIT;
+  g_once (&once, select_avx2_init, NULL);
+  static gboolean avail = -1;
+  if (avail == -1)
+    avail = select_avx2_ok;
+  select_avx2_ok = on && avail;
+#else
+  (void) on;
+#endif
+}
+
 static void
 select_pair (float *v, gsize n, gsize k, float *kth, float *lower)
 {
-  while (n > SELECT_BAND_MIN)
+#ifdef TSR_STATS_AVX2
+  /* the vector rounds' buffer for the values they move out of the way */
+  static GOnce once = G_ONCE_INIT;
+  g_once (&once, select_avx2_init, NULL);
+  const gboolean use_avx2 = select_avx2_ok;
+  float stack_buf[SELECT_STACK_BUF];
+  float *buf = !use_avx2 || n + 8 <= SELECT_STACK_BUF ? stack_buf : g_new (float, n + 8);
+#endif
+#ifdef TSR_STATS_AVX2
+  const gsize band_min = use_avx2 ? SELECT_BAND_MIN_AVX2 : SELECT_BAND_MIN;
+#else
+  const gsize band_min = SELECT_BAND_MIN;
+#endif
+  while (n > band_min)
     {
       /* A regular sample of s values; its ranks around k·s/n bracket rank k of v with
        * high probability (2.5 binomial standard deviations either side, plus one). */
@@ -127,28 +304,33 @@ select_pair (float *v, gsize n, gsize k, float *kth, float *lower)
       if (ra >= 0)
         {
           ia = (gsize) ra;
-          select_hoare (sample, s, ia);
+          SELECT_SMALL (sample, s, ia);
           a = sample[ia];
           ia++;
         }
       if (rb < s)
         {
           gsize ib = (gsize) rb;
-          select_hoare (sample + ia, s - ia, ib - ia);
+          SELECT_SMALL (sample + ia, s - ia, ib - ia);
           b = sample[ib];
         }
 
       /* One pass: the values in [a, b] to the front (an unconditional swap and a counted
        * advance, no branch on the data), and the count below a. */
       gsize m = 0, lt = 0;
-      for (gsize i = 0; i < n; i++)
-        {
-          float x = v[i];
-          lt += x < a;
-          v[i] = v[m];
-          v[m] = x;
-          m += (x >= a) & (x <= b);
-        }
+#ifdef TSR_STATS_AVX2
+      if (use_avx2)
+        m = band_avx2 (v, n, a, b, buf, &lt);
+      else
+#endif
+        for (gsize i = 0; i < n; i++)
+          {
+            float x = v[i];
+            lt += x < a;
+            v[i] = v[m];
+            v[m] = x;
+            m += (x >= a) & (x <= b);
+          }
 
       if (k < lt || k >= lt + m || m == n)
         break;  /* the band missed (rare) or does not shrink (few distinct values) */
@@ -159,6 +341,10 @@ select_pair (float *v, gsize n, gsize k, float *kth, float *lower)
           *kth = a;
           if (lower)
             *lower = kk > 0 ? a : max_below (v + m, n - m, a);
+#ifdef TSR_STATS_AVX2
+          if (buf != stack_buf)
+            g_free (buf);
+#endif
           return;
         }
       if (lower && kk == 0)
@@ -171,10 +357,19 @@ select_pair (float *v, gsize n, gsize k, float *kth, float *lower)
       k = kk;
     }
 
-  select_hoare (v, n, k);
+#ifdef TSR_STATS_AVX2
+  if (use_avx2 && n > SELECT_AVX2_MIN)
+    select_avx2 (v, n, k, buf);
+  else
+#endif
+    select_hoare (v, n, k);
   *kth = v[k];
   if (lower)
     *lower = max_of (v, k);
+#ifdef TSR_STATS_AVX2
+  if (buf != stack_buf)
+    g_free (buf);
+#endif
 }
 
 float

@@ -11,6 +11,9 @@ float  tsr_median_inplace (float *v, gsize n);
 /* The k-th smallest of v[0 … n) (k < n, 0-based); v is reordered. The value a full sort would
  * put at index k. */
 float  tsr_select_inplace (float *v, gsize n, gsize k);
+/* Test hook: FALSE makes the selections above take their portable form; TRUE (the default)
+ * their AVX2 form where the processor has it (x86-64). Not for use while other threads select. */
+void   tsr_stats_vector_select (gboolean on);
 /* Median absolute deviation about med; v is overwritten. */
 float  tsr_mad_inplace (float *v, gsize n, float med);
 /* Median and MAD of the valid samples of a plane (mask may be NULL), on a regular
