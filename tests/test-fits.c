@@ -648,6 +648,88 @@ test_uint64_and_checksums (void)
   }
 }
 
+/* 16-bit integer images as cameras write them: the raw read with an integer offset (BSCALE 1,
+ * integer BZERO, no BLANK) gives exactly raw·BSCALE + BZERO, as cfitsio's scaled read does for
+ * the rest (BSCALE ≠ 1, a fractional BZERO, BLANK: those samples masked), for whole images,
+ * row ranges and three-plane cubes. */
+static void
+write_short (const char *p, int w, int h, int nc, const short *raw, double bscale, double bzero, gboolean blank)
+{
+  fitsfile *f = NULL;
+  int status = 0;
+  long naxes[3] = { w, h, nc };
+  g_remove (p);
+  fits_create_file (&f, p, &status);
+  fits_create_img (f, SHORT_IMG, nc > 1 ? 3 : 2, naxes, &status);
+  if (bscale != 1.0 || bzero != 0.0)
+    {
+      fits_write_key_dbl (f, "BSCALE", bscale, -15, NULL, &status);
+      fits_write_key_dbl (f, "BZERO", bzero, -15, NULL, &status);
+      fits_set_bscale (f, 1.0, 0.0, &status);
+    }
+  if (blank)
+    fits_write_key_lng (f, "BLANK", -32768, NULL, &status);
+  fits_write_img (f, TSHORT, 1, (LONGLONG) w * h * nc, (void *) raw, &status);
+  fits_close_file (f, &status);
+  g_assert_cmpint (status, ==, 0);
+}
+
+static void
+test_short_scaled (void)
+{
+  const int w = 37, h = 11;
+  const struct
+  {
+    double bscale, bzero;
+    gboolean blank;
+    int nc;
+  } cases[] = {
+    { 1, 32768, FALSE, 1 }, { 1, 0, FALSE, 1 }, { 1, -1000, FALSE, 3 }, { 1, 32768, FALSE, 3 },
+    { 2, 10, FALSE, 1 }, { 1, 0.5, FALSE, 1 }, { 1, 32768, TRUE, 1 }, { 1, 0, TRUE, 3 },
+  };
+  g_autoptr (GRand) r = g_rand_new_with_seed (1616);
+  for (guint ci = 0; ci < G_N_ELEMENTS (cases); ci++)
+    {
+      int nc = cases[ci].nc;
+      gsize n = (gsize) w * h * nc;
+      g_autofree short *raw = g_new (short, n);
+      for (gsize i = 0; i < n; i++)
+        raw[i] = (short) g_rand_int_range (r, -32767, 32768);
+      raw[5] = -32768;   /* the BLANK value where there is one, the smallest sample elsewhere */
+      raw[n - 1] = 32767;
+      g_autofree char *p = tpath ("short-scaled.fits");
+      write_short (p, w, h, nc, raw, cases[ci].bscale, cases[ci].bzero, cases[ci].blank);
+      GError *e = NULL;
+      g_autoptr (TsrImage) img = tsr_fits_read (p, &e);
+      g_assert_no_error (e);
+      g_assert_cmpint (img->channels, ==, nc);
+      int y0 = 3, y1 = 9;
+      g_autoptr (TsrImage) band = tsr_fits_read_rows (p, y0, y1, &e);
+      g_assert_no_error (e);
+      for (int c = 0; c < nc; c++)
+        for (int y = 0; y < h; y++)
+          for (int x = 0; x < w; x++)
+            {
+              gsize k = ((gsize) c * h + y) * w + x, q = (gsize) y * w + x;
+              /* a null in one plane masks the pixel in every plane (tsr_fits_read) */
+              gboolean null = FALSE;
+              for (int c2 = 0; c2 < nc; c2++)
+                null |= cases[ci].blank && raw[((gsize) c2 * h + y) * w + x] == -32768;
+              float want = null ? 0.0f : (float) ((double) raw[k] * cases[ci].bscale + cases[ci].bzero);
+              float got = tsr_image_plane (img, c)[q];
+              if (memcmp (&got, &want, sizeof got) != 0 || (img->mask[q] != 0) == null)
+                g_error ("case %u (BSCALE %g BZERO %g%s), plane %d (%d, %d): %.9g mask %d, want %.9g%s", ci,
+                         cases[ci].bscale, cases[ci].bzero, cases[ci].blank ? " BLANK" : "", c, x, y, got,
+                         img->mask[q], want, null ? " masked" : "");
+              if (y >= y0 && y < y1)
+                {
+                  float gb = tsr_image_plane (band, c)[(gsize) (y - y0) * w + x];
+                  g_assert_cmpmem (&gb, sizeof gb, &got, sizeof got);
+                }
+            }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -656,6 +738,7 @@ main (int argc, char **argv)
   g_test_add_func ("/fits/questionable-input", test_questionable_input);
   g_test_add_func ("/fits/uint64-and-checksums", test_uint64_and_checksums);
   g_test_add_func ("/fits/bitpix-roundtrip", test_bitpix_roundtrip);
+  g_test_add_func ("/fits/short-scaled", test_short_scaled);
   g_test_add_func ("/fits/rgb-cube", test_rgb_cube);
   g_test_add_func ("/fits/header-passthrough", test_header_passthrough);
   g_test_add_func ("/fits/cfa-detection", test_cfa_detection);
