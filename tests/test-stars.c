@@ -3,6 +3,7 @@
  * `test-stars -m perf -p /stars/luma-compare` runs the measurement behind the default
  * luminance mode for CFA frames (docs/stars.md); it is skipped in normal runs. */
 #include "tsr-test-util.h"
+#include "tsr-stars-private.h"
 
 #include <math.h>
 #include <string.h>
@@ -1069,6 +1070,43 @@ test_green_proxy (void)
       }
 }
 
+/* The fits' model pass eight samples wide (AVX2) against four wide: the same star lists to
+ * the bit — every field of every star — on mono and Bayer frames of a crowded generated
+ * field (Moffat and Gaussian fits, patches of every sample count, the early stop of rejected
+ * steps, the CFA sub-samples), and the same timing-free counts. */
+static void
+test_fit_avx2 (void)
+{
+  guint compared = 0;
+  for (int c = 0; c < 2; c++)
+    {
+      TsrSynthParams sp;
+      session_params (&sp, 640, 480, c ? TSR_CFA_GRBG : TSR_CFA_NONE, 71 + c);
+      sp.fwhm_min = 1.8;
+      sp.fwhm_max = 4.5;
+      g_autoptr (TsrSynthTruth) t = tsr_synth_plan (&sp);
+      g_autoptr (TsrImage) img = tsr_synth_render_frame (t, 0, TRUE);
+      TsrStarParams p;
+      tsr_star_params_init (&p);
+      tsr_star_fit_vector8 (FALSE);
+      g_autoptr (TsrStarList) four = detect_ok (img, &p);
+      tsr_star_fit_vector8 (TRUE);
+      g_autoptr (TsrStarList) eight = detect_ok (img, &p);
+      g_assert_cmpuint (four->stars->len, ==, eight->stars->len);
+      g_assert_cmpuint (four->stars->len, >, 20);
+      for (guint i = 0; i < four->stars->len; i++)
+        {
+          const TsrStar *a = &g_array_index (four->stars, TsrStar, i), *b = &g_array_index (eight->stars, TsrStar, i);
+          if (memcmp (a, b, sizeof *a) != 0)
+            g_error ("%s star %u: (%.9g, %.9g) fwhm %.9g flux %.9g against (%.9g, %.9g) fwhm %.9g flux %.9g",
+                     c ? "GRBG" : "mono", i, a->x, a->y, a->fwhm, a->flux, b->x, b->y, b->fwhm, b->flux);
+          compared++;
+        }
+      g_assert_cmpfloat (four->fwhm_median, ==, eight->fwhm_median);
+    }
+  g_test_message ("%u stars compared", compared);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1077,6 +1115,7 @@ main (int argc, char **argv)
   g_test_add_func ("/stars/fit/moffat", test_fit_moffat);
   g_test_add_func ("/stars/fit/gaussian", test_fit_gaussian);
   g_test_add_func ("/stars/fit/round-masked", test_fit_round);
+  g_test_add_func ("/stars/fit-avx2", test_fit_avx2);
   g_test_add_func ("/stars/detect/mono", test_detect_mono);
   g_test_add_func ("/stars/detect/bayer", test_detect_bayer);
   g_test_add_func ("/stars/detect/max-stars", test_max_stars);

@@ -62,6 +62,9 @@ gboolean tsr_star_fit_psf (Samples *s, double *p, gboolean *gauss_out, double *c
 void tsr_star_init_shape (double *p, double fwhm);
 gboolean tsr_star_lm_fit (Samples *s, double *p, gboolean gauss, double *chi2_out);
 void tsr_star_samples_clear (Samples *s);
+/* Test hook: FALSE makes the fits' model pass four samples wide; TRUE (the default) eight wide
+ * where the processor has AVX2 (x86-64). Not while other threads fit. */
+void tsr_star_fit_vector8 (gboolean on);
 void tsr_star_samples_reset (Samples *s, int nsub, const double *sub);
 gboolean tsr_star_from_fit_params (const double *p, gboolean gauss, double sigma, double pix_area, TsrStar *out);
 
