@@ -24,6 +24,10 @@
 #include <glib/gi18n.h>
 #include <math.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TSR_DZ_AVX2 1
+#endif
 
 /* The sums of one colour at one output pixel, side by side: a drop updates all of them,
  * and one cache line instead of four separate planes serves it (the scatter into the sums
@@ -476,6 +480,145 @@ tsr_tbqr_raw_cells (TsrCfa cfa, int channels, guint n_frames, const TsrTbqrParam
          && (tsr_tbqr_drizzle_expected (cfa, channels, n_frames, p) || p->color_method == TSR_COLOR_DEMOSAIC_FRAMES);
 }
 
+#ifdef TSR_DZ_AVX2
+/* One row of tsr_drizzle_cell_luma's 2 × 2 cell sums, eight cells a step: each cell's
+ * ((r0[x] + r0[x + 1]) + r1[x]) + r1[x + 1] as the scalar loop adds them, NaN where a sample
+ * is masked */
+static __attribute__ ((target ("avx2"))) void
+cell_sums_row_avx2 (const float *r0, const float *r1, const guint8 *m0, const guint8 *m1, int sw, float *o, guint8 *om)
+{
+  int u = 0;
+  for (; u + 8 <= sw; u += 8)
+    {
+      const int x = 2 * u;
+      /* evens and odds of 16 samples: shuffle within the 128-bit halves, then order the 64-bit
+       * quarters */
+      __m256 a = _mm256_loadu_ps (r0 + x), b = _mm256_loadu_ps (r0 + x + 8);
+      __m256 c = _mm256_loadu_ps (r1 + x), d = _mm256_loadu_ps (r1 + x + 8);
+      __m256 e0 = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (_mm256_shuffle_ps (a, b, 0x88)), 0xd8));
+      __m256 o0 = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (_mm256_shuffle_ps (a, b, 0xdd)), 0xd8));
+      __m256 e1 = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (_mm256_shuffle_ps (c, d, 0x88)), 0xd8));
+      __m256 o1 = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (_mm256_shuffle_ps (c, d, 0xdd)), 0xd8));
+      __m256 sum = _mm256_add_ps (_mm256_add_ps (_mm256_add_ps (e0, o0), e1), o1);
+      /* the masks as the scalar loop reads them: bit 0 of the four bytes' AND */
+      __m128i ma = _mm_loadu_si128 ((const __m128i *) (m0 + x)), mb = _mm_loadu_si128 ((const __m128i *) (m1 + x));
+      __m128i z = _mm_setzero_si128 (), t = _mm_and_si128 (ma, mb);
+      __m128i bit = _mm_and_si128 (_mm_and_si128 (t, _mm_srli_epi16 (t, 8)), _mm_set1_epi16 (1));
+      __m256i ok = _mm256_cvtepi16_epi32 (_mm_cmpeq_epi16 (bit, _mm_set1_epi16 (1)));
+      _mm256_storeu_ps (o + u, _mm256_blendv_ps (_mm256_set1_ps (NAN), sum, _mm256_castsi256_ps (ok)));
+      __m128i okb = _mm_packs_epi16 (_mm_packs_epi32 (_mm256_castsi256_si128 (ok), _mm256_extracti128_si256 (ok, 1)), z);
+      okb = _mm_and_si128 (okb, _mm_set1_epi8 (1));
+      _mm_storel_epi64 ((__m128i *) (om + u), okb);
+    }
+  for (; u < sw; u++)
+    {
+      int x = 2 * u;
+      guint8 ok = 1 & m0[x] & m0[x + 1] & m1[x] & m1[x + 1];
+      o[u] = ok ? r0[x] + r0[x + 1] + r1[x] + r1[x + 1] : NAN;
+      om[u] = ok;
+    }
+}
+
+/* one cell of the row below, as the scalar loop of tsr_drizzle_cell_luma computes it */
+static inline __attribute__ ((always_inline)) void
+cell_bilinear_one (double fx, double fy, const float *cd, int sw, int sh, float *o, guint8 *om)
+{
+  if (!(fx >= 0 && fy >= 0 && fx < sw - 1 && fy < sh - 1))
+    {
+      *o = 0.0f;
+      *om = 0;
+      return;
+    }
+  int x0 = (int) fx, y0 = (int) fy;
+  float ax = (float) (fx - x0), ay = (float) (fy - y0);
+  gsize k = (gsize) y0 * sw + x0;
+  float top = cd[k] + ax * (cd[k + 1] - cd[k]), bot = cd[k + sw] + ax * (cd[k + sw + 1] - cd[k + sw]);
+  float v = top + ay * (bot - top);
+  *om = !isnan (v);
+  *o = isnan (v) ? 0.0f : v;
+}
+
+/* One row of tsr_drizzle_cell_luma's bilinear resampling, eight cells a step (AVX2 gathers):
+ * the same operations on each cell as the scalar loop there, so the same values. An invalid
+ * cell holds NaN (the cell image is built so), which reaches every result that reads it: a
+ * result is valid exactly when it is not NaN. A block with a position outside the cells
+ * takes the scalar form. */
+static __attribute__ ((target ("avx2"))) void
+cell_bilinear_row_avx2 (const double *fxr, const double *fyr, int ow, const float *cd, int sw, int sh, float *o,
+                        guint8 *om)
+{
+  const __m256d zero = _mm256_setzero_pd (), xmax = _mm256_set1_pd (sw - 1), ymax = _mm256_set1_pd (sh - 1);
+  const __m256i swv = _mm256_set1_epi32 (sw), one = _mm256_set1_epi32 (1), step = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);
+  int u = 0;
+  for (; u + 8 <= ow; u += 8)
+    {
+      __m256d fx0 = _mm256_loadu_pd (fxr + u), fx1 = _mm256_loadu_pd (fxr + u + 4);
+      __m256d fy0 = _mm256_loadu_pd (fyr + u), fy1 = _mm256_loadu_pd (fyr + u + 4);
+      __m256d in0 = _mm256_and_pd (_mm256_and_pd (_mm256_cmp_pd (fx0, zero, _CMP_GE_OQ), _mm256_cmp_pd (fy0, zero, _CMP_GE_OQ)),
+                                   _mm256_and_pd (_mm256_cmp_pd (fx0, xmax, _CMP_LT_OQ), _mm256_cmp_pd (fy0, ymax, _CMP_LT_OQ)));
+      __m256d in1 = _mm256_and_pd (_mm256_and_pd (_mm256_cmp_pd (fx1, zero, _CMP_GE_OQ), _mm256_cmp_pd (fy1, zero, _CMP_GE_OQ)),
+                                   _mm256_and_pd (_mm256_cmp_pd (fx1, xmax, _CMP_LT_OQ), _mm256_cmp_pd (fy1, ymax, _CMP_LT_OQ)));
+      if ((_mm256_movemask_pd (in0) & _mm256_movemask_pd (in1)) != 0xf)
+        {
+          for (int i = 0; i < 8; i++)
+            cell_bilinear_one (fxr[u + i], fyr[u + i], cd, sw, sh, o + u + i, om + u + i);
+          continue;
+        }
+      /* x0 = (int) fx (truncation: fx ≥ 0), ax = (float) (fx − x0) */
+      __m128i x0a = _mm256_cvttpd_epi32 (fx0), x0b = _mm256_cvttpd_epi32 (fx1);
+      __m128i y0a = _mm256_cvttpd_epi32 (fy0), y0b = _mm256_cvttpd_epi32 (fy1);
+      __m256 ax = _mm256_set_m128 (_mm256_cvtpd_ps (_mm256_sub_pd (fx1, _mm256_cvtepi32_pd (x0b))),
+                                   _mm256_cvtpd_ps (_mm256_sub_pd (fx0, _mm256_cvtepi32_pd (x0a))));
+      __m256 ay = _mm256_set_m128 (_mm256_cvtpd_ps (_mm256_sub_pd (fy1, _mm256_cvtepi32_pd (y0b))),
+                                   _mm256_cvtpd_ps (_mm256_sub_pd (fy0, _mm256_cvtepi32_pd (y0a))));
+      __m256i x0 = _mm256_set_m128i (x0b, x0a), y0 = _mm256_set_m128i (y0b, y0a);
+      __m256i k = _mm256_add_epi32 (_mm256_mullo_epi32 (y0, swv), x0), k2 = _mm256_add_epi32 (k, swv);
+      __m256 c00, c01, c10, c11;
+      const int k0 = _mm256_cvtsi256_si32 (k);
+      if (_mm256_movemask_epi8 (_mm256_cmpeq_epi32 (k, _mm256_add_epi32 (_mm256_set1_epi32 (k0), step))) == -1)
+        {
+          /* eight neighbouring cells of one row (a frame near the reference's orientation):
+           * plain loads */
+          const float *p = cd + k0;
+          c00 = _mm256_loadu_ps (p);
+          c01 = _mm256_loadu_ps (p + 1);
+          c10 = _mm256_loadu_ps (p + sw);
+          c11 = _mm256_loadu_ps (p + sw + 1);
+        }
+      else
+        {
+          c00 = _mm256_i32gather_ps (cd, k, 4);
+          c01 = _mm256_i32gather_ps (cd, _mm256_add_epi32 (k, one), 4);
+          c10 = _mm256_i32gather_ps (cd, k2, 4);
+          c11 = _mm256_i32gather_ps (cd, _mm256_add_epi32 (k2, one), 4);
+        }
+      __m256 top = _mm256_add_ps (c00, _mm256_mul_ps (ax, _mm256_sub_ps (c01, c00)));
+      __m256 bot = _mm256_add_ps (c10, _mm256_mul_ps (ax, _mm256_sub_ps (c11, c10)));
+      __m256 v = _mm256_add_ps (top, _mm256_mul_ps (ay, _mm256_sub_ps (bot, top)));
+      __m256 ok = _mm256_cmp_ps (v, v, _CMP_ORD_Q);
+      _mm256_storeu_ps (o + u, _mm256_and_ps (v, ok));
+      unsigned okm = (unsigned) _mm256_movemask_ps (ok);
+      for (int i = 0; i < 8; i++)
+        om[u + i] = (okm >> i) & 1;
+    }
+  for (; u < ow; u++)
+    cell_bilinear_one (fxr[u], fyr[u], cd, sw, sh, o + u, om + u);
+}
+#endif
+
+static int cell_avx2 = -1;   /* -1: not yet decided */
+
+void
+tsr_drizzle_cell_luma_vector (gboolean on)
+{
+#ifdef TSR_DZ_AVX2
+  __builtin_cpu_init ();
+  g_atomic_int_set (&cell_avx2, on && __builtin_cpu_supports ("avx2"));
+#else
+  (void) on;
+#endif
+}
+
 TsrImage *
 tsr_drizzle_cell_luma (const TsrImage *frame, const TsrTransform *T, int width, int height, GError **error)
 {
@@ -488,17 +631,32 @@ tsr_drizzle_cell_luma (const TsrImage *frame, const TsrTransform *T, int width, 
   g_autoptr (TsrImage) cells = tsr_image_new_checked (sw, sh, 1, _("the rejection cells"), error);
   if (!cells)
     return NULL;
+#ifdef TSR_DZ_AVX2
+  if (g_atomic_int_get (&cell_avx2) < 0)
+    {
+      __builtin_cpu_init ();
+      g_atomic_int_set (&cell_avx2, __builtin_cpu_supports ("avx2") && !g_getenv ("TSR_DRIZZLE_NO_AVX2"));
+    }
+  const gboolean vec = g_atomic_int_get (&cell_avx2) && (gsize) sw * sh < G_MAXINT32 / 2;
+#endif
   for (int v = 0; v < sh; v++)
     {
       const float *r0 = frame->data + (gsize) 2 * v * fw, *r1 = r0 + fw;
       const guint8 *m0 = frame->mask + (gsize) 2 * v * fw, *m1 = m0 + fw;
       float *o = cells->data + (gsize) v * sw;
       guint8 *om = cells->mask + (gsize) v * sw;
+#ifdef TSR_DZ_AVX2
+      if (vec)
+        {
+          cell_sums_row_avx2 (r0, r1, m0, m1, sw, o, om);
+          continue;
+        }
+#endif
       for (int u = 0; u < sw; u++)
         {
           int x = 2 * u;
           guint8 ok = 1 & m0[x] & m0[x + 1] & m1[x] & m1[x + 1];
-          o[u] = ok ? r0[x] + r0[x + 1] + r1[x] + r1[x + 1] : 0.0f;
+          o[u] = ok ? r0[x] + r0[x + 1] + r1[x] + r1[x + 1] : NAN;
           om[u] = ok;
         }
     }
@@ -523,6 +681,13 @@ tsr_drizzle_cell_luma (const TsrImage *frame, const TsrTransform *T, int width, 
       float *o = out->data + (gsize) v * ow;
       guint8 *om = out->mask + (gsize) v * ow;
       row_to_ref (m, v, ow, fxr, fyr);
+#ifdef TSR_DZ_AVX2
+      if (vec)
+        {
+          cell_bilinear_row_avx2 (fxr, fyr, ow, cd, sw, sh, o, om);
+          continue;
+        }
+#endif
       for (int u = 0; u < ow; u++)
         {
           double fx = fxr[u], fy = fyr[u];

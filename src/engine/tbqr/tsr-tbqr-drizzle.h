@@ -35,6 +35,9 @@ gboolean    tsr_tbqr_raw_cells (TsrCfa cfa, int channels, guint n_frames, const 
  * reference pixels to frame pixels. Masked where the frame has no complete cell. NULL with
  * error when out of memory. */
 TsrImage   *tsr_drizzle_cell_luma (const TsrImage *frame, const TsrTransform *T, int width, int height, GError **error);
+/* Test hook: FALSE makes tsr_drizzle_cell_luma resample in its scalar form; TRUE (the default)
+ * eight cells a step where the processor has AVX2. Not while other threads call it. */
+void        tsr_drizzle_cell_luma_vector (gboolean on);
 
 /* Coverage by drops of every colour of the output pixels of a patch at the field centre, the
  * smallest over the colours (0–1): what drizzle.mode=auto compares with min_coverage. */
