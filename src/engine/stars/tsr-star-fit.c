@@ -54,6 +54,47 @@ v4sf_splat (float a)
   return (v4sf) { a, a, a, a };
 }
 
+/* The bodies of the vector exp and log below, for four lanes (SSE2) and eight (AVX2): one
+ * text, so the two forms do the same operations on every lane (the eight-wide model pass must
+ * give the four-wide one's bits). */
+#define TSR_VEXP_BODY(VF, VI, SPLAT)                                                                       \
+  const VF round_magic = SPLAT (12582912.0f); /* 1.5 · 2^23: adding it rounds to an integer */           \
+  const float ln2_head = 0.693115234375f, ln2_tail = 3.194618494528623e-05f;                              \
+  VI under = x < -80.0f;                                                                                   \
+  x = (VF) ((VI) x & ~under) + (VF) ((VI) SPLAT (-80.0f) & under);                                         \
+  VF t = x * 1.4426950408889634f + round_magic;                                                            \
+  VI n = (VI) t - (VI) round_magic;                                                                        \
+  VF nf = t - round_magic;                                                                                 \
+  VF r = (x - nf * ln2_head) - nf * ln2_tail;                                                              \
+  /* Horner form of 1 + r + r²/2! + … + r⁷/7! */                                                           \
+  VF y = SPLAT (1.0f / 5040.0f);                                                                           \
+  y = y * r + 1.0f / 720.0f;                                                                               \
+  y = y * r + 1.0f / 120.0f;                                                                               \
+  y = y * r + 1.0f / 24.0f;                                                                                \
+  y = y * r + 1.0f / 6.0f;                                                                                 \
+  y = y * r + 0.5f;                                                                                        \
+  y = y * r + 1.0f;                                                                                        \
+  y = y * r + 1.0f;                                                                                        \
+  VI e = (n + 127) << 23;                                                                                  \
+  return (VF) ((VI) (y * (VF) e) & ~under);
+
+#define TSR_VLOG_BODY(VF, VI, SPLAT)                                                                       \
+  const float ln2 = 0.6931471805599453f;                                                                   \
+  VI xi = (VI) x;                                                                                          \
+  VI k = ((xi >> 23) & 0xff) - 127;                                                                        \
+  VF m = (VF) ((xi & 0x007fffff) | 0x3f800000); /* [1, 2) */                                               \
+  VI big = m > 1.4142135623730951f;                                                                        \
+  m = m * (VF) (((VI) SPLAT (0.5f) & big) | ((VI) SPLAT (1.0f) & ~big));                                   \
+  k = k - big; /* k + 1 where halved (big = −1) */                                                         \
+  VF s = (m - 1.0f) / (m + 1.0f);                                                                          \
+  VF s2 = s * s;                                                                                           \
+  VF y = SPLAT (1.0f / 9.0f);                                                                              \
+  y = y * s2 + 1.0f / 7.0f;                                                                                \
+  y = y * s2 + 1.0f / 5.0f;                                                                                \
+  y = y * s2 + 1.0f / 3.0f;                                                                                \
+  y = y * s2 + 1.0f;                                                                                       \
+  return 2.0f * s * y + __builtin_convertvector (k, VF) * ln2;
+
 /* e^x for x ≤ 0, four lanes: x = n·ln 2 + r with n = round (x / ln 2), |r| ≤ ln 2 / 2
  * (ln 2 split into a 12-bit head, exact in n·head for |n| < 2^12, and its remainder), e^r
  * from its Taylor series to r^7/7! (truncation ≤ 5·10⁻⁹ relative), 2^n put into the
@@ -61,25 +102,7 @@ v4sf_splat (float a)
 static inline v4sf
 v4sf_exp (v4sf x)
 {
-  const v4sf round_magic = v4sf_splat (12582912.0f); /* 1.5 · 2^23: adding it rounds to an integer */
-  const float ln2_head = 0.693115234375f, ln2_tail = 3.194618494528623e-05f;
-  v4si under = x < -80.0f;
-  x = (v4sf) ((v4si) x & ~under) + (v4sf) ((v4si) v4sf_splat (-80.0f) & under);
-  v4sf t = x * 1.4426950408889634f + round_magic;
-  v4si n = (v4si) t - (v4si) round_magic;
-  v4sf nf = t - round_magic;
-  v4sf r = (x - nf * ln2_head) - nf * ln2_tail;
-  /* Horner form of 1 + r + r²/2! + … + r⁷/7! */
-  v4sf y = v4sf_splat (1.0f / 5040.0f);
-  y = y * r + 1.0f / 720.0f;
-  y = y * r + 1.0f / 120.0f;
-  y = y * r + 1.0f / 24.0f;
-  y = y * r + 1.0f / 6.0f;
-  y = y * r + 0.5f;
-  y = y * r + 1.0f;
-  y = y * r + 1.0f;
-  v4si e = (n + 127) << 23;
-  return (v4sf) ((v4si) (y * (v4sf) e) & ~under);
+  TSR_VEXP_BODY (v4sf, v4si, v4sf_splat)
 }
 
 /* ln x for finite x ≥ 1, four lanes: x = 2^k · m with m in [√½, √2), ln m = 2 atanh s with
@@ -87,21 +110,7 @@ v4sf_exp (v4sf x)
 static inline v4sf
 v4sf_log (v4sf x)
 {
-  const float ln2 = 0.6931471805599453f;
-  v4si xi = (v4si) x;
-  v4si k = ((xi >> 23) & 0xff) - 127;
-  v4sf m = (v4sf) ((xi & 0x007fffff) | 0x3f800000);       /* [1, 2) */
-  v4si big = m > 1.4142135623730951f;
-  m = m * (v4sf) (((v4si) v4sf_splat (0.5f) & big) | ((v4si) v4sf_splat (1.0f) & ~big));
-  k = k - big;                                             /* k + 1 where halved (big = −1) */
-  v4sf s = (m - 1.0f) / (m + 1.0f);
-  v4sf s2 = s * s;
-  v4sf y = v4sf_splat (1.0f / 9.0f);
-  y = y * s2 + 1.0f / 7.0f;
-  y = y * s2 + 1.0f / 5.0f;
-  y = y * s2 + 1.0f / 3.0f;
-  y = y * s2 + 1.0f;
-  return 2.0f * s * y + __builtin_convertvector (k, v4sf) * ln2;
+  TSR_VLOG_BODY (v4sf, v4si, v4sf_splat)
 }
 
 /* One model pass over the samples, four at a time; gauss, jac and one (a single
@@ -109,126 +118,174 @@ v4sf_log (v4sf x)
  * to the integer part of the centre (exact in single precision), so dx and dy carry one
  * rounding. The Jacobian columns and residuals are stored in single precision, with zeros
  * in the lanes past the last sample. */
-static inline __attribute__ ((always_inline)) double
-model_pass_impl (Samples *s, const double *p, const gboolean gauss, const gboolean jac,
-                 const gboolean one, double limit)
+/* What every group of a model pass reads: the model at p in single precision, relative to
+ * the integer part of the centre. */
+typedef struct
 {
-  const double xi = floor (p[P_X]), yi = floor (p[P_Y]);
-  const v4sf xf = v4sf_splat ((float) (p[P_X] - xi)), yf = v4sf_splat ((float) (p[P_Y] - yi));
-  const float amp = (float) p[P_AMP], bg = (float) p[P_BG];
-  const float axx = (float) p[P_AXX], axy = (float) p[P_AXY], ayy = (float) p[P_AYY];
-  const float beta = (float) p[P_BETA];
-  const float inv_sub = 1.0f / s->nsub;
-  const int nsub = one ? 1 : s->nsub;
-  const guint n = s->n, cap = s->cap;
-  const guint n4 = (n + 3) & ~3u;
+  double xi, yi;
+  float xf, yf, amp, bg, axx, axy, ayy, beta, inv_sub;
+  int nsub;
   float subx[4], suby[4];
-  v2df acc_lo = { 0 }, acc_hi = { 0 };
-  v4sf one_col = v4sf_splat (1.0f);
+} PassModel;
 
-  for (int k = 0; k < nsub; k++)
+static inline __attribute__ ((always_inline)) void
+pass_model_init (PassModel *c, const Samples *s, const double *p, const gboolean one)
+{
+  c->xi = floor (p[P_X]);
+  c->yi = floor (p[P_Y]);
+  c->xf = (float) (p[P_X] - c->xi);
+  c->yf = (float) (p[P_Y] - c->yi);
+  c->amp = (float) p[P_AMP];
+  c->bg = (float) p[P_BG];
+  c->axx = (float) p[P_AXX];
+  c->axy = (float) p[P_AXY];
+  c->ayy = (float) p[P_AYY];
+  c->beta = (float) p[P_BETA];
+  c->inv_sub = 1.0f / s->nsub;
+  c->nsub = one ? 1 : s->nsub;
+  for (int k = 0; k < c->nsub; k++)
     {
-      subx[k] = (float) (s->sub[2 * k] - xi);
-      suby[k] = (float) (s->sub[2 * k + 1] - yi);
+      c->subx[k] = (float) (s->sub[2 * k] - c->xi);
+      c->suby[k] = (float) (s->sub[2 * k + 1] - c->yi);
     }
-  /* pad the last vector with copies of the first sample (masked out below) */
-  for (guint i = n; i < n4; i++)
+}
+
+/* pad the last vector with copies of the first sample (masked out in the passes) */
+static inline void
+pass_pad (Samples *s)
+{
+  const guint n4 = (s->n + 3) & ~3u;
+  for (guint i = s->n; i < n4; i++)
     {
       s->x[i] = s->x[0];
       s->y[i] = s->y[0];
       s->v[i] = s->v[0];
     }
+}
 
-  for (guint i = 0; i < n4; i += 4)
-    {
-      const v4sf X = v4sf_load (s->x + i), Y = v4sf_load (s->y + i);
-      v4sf m = { 0 }, g0 = { 0 }, g1 = { 0 }, g2 = { 0 }, g3 = { 0 }, g4 = { 0 }, g5 = { 0 };
-      v4sf g6 = { 0 };
-      for (int k = 0; k < nsub; k++)
-        {
-          v4sf dx = (X + subx[k]) - xf;     /* X + subx exact: small integers */
-          v4sf dy = (Y + suby[k]) - yf;
-          v4sf ax = axx * dx + axy * dy, ay = axy * dx + ayy * dy;
-          v4sf q = dx * ax + dy * ay;
-          v4sf f, dfdq, lu = { 0 };
-          if (gauss)
-            {
-              f = v4sf_exp (-q);
-              dfdq = -f;
-            }
-          else
-            {
-              v4sf u = 1.0f + q;
-              lu = v4sf_log (u);
-              f = v4sf_exp (-beta * lu);
-              dfdq = -beta * f / u;
-            }
-          m += f;
-          if (jac)
-            {
-              v4sf a = amp * dfdq;
-              v4sf adx = a * dx;
-              g0 += f;
-              g1 -= (a + a) * ax;
-              g2 -= (a + a) * ay;
-              g3 += adx * dx;
-              g4 += (adx + adx) * dy;
-              g5 += a * dy * dy;
-              if (!gauss)
-                g6 -= amp * f * lu;
-            }
-        }
-      v4sf r = v4sf_load (s->v + i) - (amp * (one ? m : m * inv_sub) + bg);
-      if (!one)
-        {
-          g0 *= inv_sub;
-          g1 *= inv_sub;
-          g2 *= inv_sub;
-          g3 *= inv_sub;
-          g4 *= inv_sub;
-          g5 *= inv_sub;
-          g6 *= inv_sub;
-        }
-      if (i + 4 > n)
-        {
-          /* lanes past the last sample: zero residual and Jacobian */
-          v4si keep = (v4si) { 0 < n - i, 1 < n - i, 2 < n - i, 3 < n - i } * -1;
-          r = (v4sf) ((v4si) r & keep);
-          g0 = (v4sf) ((v4si) g0 & keep);
-          g1 = (v4sf) ((v4si) g1 & keep);
-          g2 = (v4sf) ((v4si) g2 & keep);
-          g3 = (v4sf) ((v4si) g3 & keep);
-          g4 = (v4sf) ((v4si) g4 & keep);
-          g5 = (v4sf) ((v4si) g5 & keep);
-          g6 = (v4sf) ((v4si) g6 & keep);
-          one_col = (v4sf) ((v4si) v4sf_splat (1.0f) & keep);
-        }
-      /* χ² in double: lanes 0, 1 and 2, 3 in two pairs */
-      v2df rlo = { (double) r[0], (double) r[1] }, rhi = { (double) r[2], (double) r[3] };
-      acc_lo += rlo * rlo;
-      acc_hi += rhi * rhi;
-      /* The lane sums only grow (and rounding is monotonic), so once their total passes
-       * limit the full χ² does too: stop, the caller rejects this model anyway. */
-      if ((i & 63) == 60)
-        {
-          double part = (acc_lo[0] + acc_lo[1]) + (acc_hi[0] + acc_hi[1]);
-          if (part > limit)
-            return part;
-        }
-      if (jac)
-        {
-          float *col = s->jac + i;
-          memcpy (col, &g0, sizeof g0);
-          memcpy (col + (gsize) cap, &g1, sizeof g1);
-          memcpy (col + (gsize) 2 * cap, &g2, sizeof g2);
-          memcpy (col + (gsize) 3 * cap, &g3, sizeof g3);
-          memcpy (col + (gsize) 4 * cap, &g4, sizeof g4);
-          memcpy (col + (gsize) 5 * cap, &g5, sizeof g5);
-          memcpy (col + (gsize) 6 * cap, &g6, sizeof g6);
-          memcpy (col + (gsize) 7 * cap, &one_col, sizeof one_col);
-          memcpy (s->res + i, &r, sizeof r);
-        }
+/* One group's model sums over its sub-samples (m, the Jacobian columns g0 … g6) and then its
+ * residuals r with the sums scaled per sub-sample, for vectors of type VF with the exp and log
+ * of that width: one text for the four- and the eight-wide passes. Reads X, Y, xf, yf, the
+ * PassModel c, gauss, jac, one; writes m, g0 … g6, r. */
+#define TSR_MODEL_SUMS(VF, EXPF, LOGF, V)                                                                  \
+  for (int k = 0; k < c->nsub; k++)                                                                        \
+    {                                                                                                      \
+      VF dx = (X + c->subx[k]) - xf; /* X + subx exact: small integers */                                  \
+      VF dy = (Y + c->suby[k]) - yf;                                                                       \
+      VF ax = c->axx * dx + c->axy * dy, ay = c->axy * dx + c->ayy * dy;                                   \
+      VF q = dx * ax + dy * ay;                                                                            \
+      VF f, dfdq, lu = { 0 };                                                                              \
+      if (gauss)                                                                                           \
+        {                                                                                                  \
+          f = EXPF (-q);                                                                                   \
+          dfdq = -f;                                                                                       \
+        }                                                                                                  \
+      else                                                                                                 \
+        {                                                                                                  \
+          VF u = 1.0f + q;                                                                                 \
+          lu = LOGF (u);                                                                                   \
+          f = EXPF (-c->beta * lu);                                                                        \
+          dfdq = -c->beta * f / u;                                                                         \
+        }                                                                                                  \
+      m += f;                                                                                              \
+      if (jac)                                                                                             \
+        {                                                                                                  \
+          VF a = c->amp * dfdq;                                                                            \
+          VF adx = a * dx;                                                                                 \
+          g0 += f;                                                                                         \
+          g1 -= (a + a) * ax;                                                                              \
+          g2 -= (a + a) * ay;                                                                              \
+          g3 += adx * dx;                                                                                  \
+          g4 += (adx + adx) * dy;                                                                          \
+          g5 += a * dy * dy;                                                                               \
+          if (!gauss)                                                                                      \
+            g6 -= c->amp * f * lu;                                                                         \
+        }                                                                                                  \
+    }                                                                                                      \
+  r = (V) - (c->amp * (one ? m : m * c->inv_sub) + c->bg);                                                 \
+  if (!one)                                                                                                \
+    {                                                                                                      \
+      g0 *= c->inv_sub;                                                                                    \
+      g1 *= c->inv_sub;                                                                                    \
+      g2 *= c->inv_sub;                                                                                    \
+      g3 *= c->inv_sub;                                                                                    \
+      g4 *= c->inv_sub;                                                                                    \
+      g5 *= c->inv_sub;                                                                                    \
+      g6 *= c->inv_sub;                                                                                    \
     }
+
+/* the group's Jacobian columns (the last one ONE) and residuals into s at sample i */
+#define TSR_MODEL_STORE(ONE)                                                                               \
+  {                                                                                                        \
+    float *col = s->jac + i;                                                                               \
+    memcpy (col, &g0, sizeof g0);                                                                          \
+    memcpy (col + (gsize) s->cap, &g1, sizeof g1);                                                         \
+    memcpy (col + (gsize) 2 * s->cap, &g2, sizeof g2);                                                     \
+    memcpy (col + (gsize) 3 * s->cap, &g3, sizeof g3);                                                     \
+    memcpy (col + (gsize) 4 * s->cap, &g4, sizeof g4);                                                     \
+    memcpy (col + (gsize) 5 * s->cap, &g5, sizeof g5);                                                     \
+    memcpy (col + (gsize) 6 * s->cap, &g6, sizeof g6);                                                     \
+    memcpy (col + (gsize) 7 * s->cap, &(ONE), sizeof (ONE));                                               \
+    memcpy (s->res + i, &r, sizeof r);                                                                     \
+  }
+
+/* One group of four samples (i … i + 3) of the model pass: the model, its residuals and
+ * Jacobian (stored), χ² added to the two lane pairs. Returns TRUE (the partial χ² in *part)
+ * when χ² has passed limit after the group that starts at 60 mod 64. */
+static inline __attribute__ ((always_inline)) gboolean
+pass_group4 (Samples *s, const PassModel *c, guint i, const gboolean gauss, const gboolean jac, const gboolean one,
+             double limit, v2df *acc_lo, v2df *acc_hi, v4sf *one_col, double *part)
+{
+  const guint n = s->n;
+  const v4sf xf = v4sf_splat (c->xf), yf = v4sf_splat (c->yf);
+  const v4sf X = v4sf_load (s->x + i), Y = v4sf_load (s->y + i);
+  v4sf m = { 0 }, g0 = { 0 }, g1 = { 0 }, g2 = { 0 }, g3 = { 0 }, g4 = { 0 }, g5 = { 0 }, g6 = { 0 }, r;
+  TSR_MODEL_SUMS (v4sf, v4sf_exp, v4sf_log, v4sf_load (s->v + i))
+  if (i + 4 > n)
+    {
+      /* lanes past the last sample: zero residual and Jacobian */
+      v4si keep = (v4si) { 0 < n - i, 1 < n - i, 2 < n - i, 3 < n - i } * -1;
+      r = (v4sf) ((v4si) r & keep);
+      g0 = (v4sf) ((v4si) g0 & keep);
+      g1 = (v4sf) ((v4si) g1 & keep);
+      g2 = (v4sf) ((v4si) g2 & keep);
+      g3 = (v4sf) ((v4si) g3 & keep);
+      g4 = (v4sf) ((v4si) g4 & keep);
+      g5 = (v4sf) ((v4si) g5 & keep);
+      g6 = (v4sf) ((v4si) g6 & keep);
+      *one_col = (v4sf) ((v4si) v4sf_splat (1.0f) & keep);
+    }
+  /* χ² in double: lanes 0, 1 and 2, 3 in two pairs */
+  v2df rlo = { (double) r[0], (double) r[1] }, rhi = { (double) r[2], (double) r[3] };
+  *acc_lo += rlo * rlo;
+  *acc_hi += rhi * rhi;
+  /* The lane sums only grow (and rounding is monotonic), so once their total passes
+   * limit the full χ² does too: stop, the caller rejects this model anyway. */
+  if ((i & 63) == 60)
+    {
+      *part = ((*acc_lo)[0] + (*acc_lo)[1]) + ((*acc_hi)[0] + (*acc_hi)[1]);
+      if (*part > limit)
+        return TRUE;
+    }
+  if (jac)
+    TSR_MODEL_STORE (*one_col)
+  return FALSE;
+}
+
+static inline __attribute__ ((always_inline)) double
+model_pass_impl (Samples *s, const double *p, const gboolean gauss, const gboolean jac,
+                 const gboolean one, double limit)
+{
+  PassModel c;
+  pass_model_init (&c, s, p, one);
+  pass_pad (s);
+  const guint n4 = (s->n + 3) & ~3u;
+  v2df acc_lo = { 0 }, acc_hi = { 0 };
+  v4sf one_col = v4sf_splat (1.0f);
+  double part;
+  for (guint i = 0; i < n4; i += 4)
+    if (pass_group4 (s, &c, i, gauss, jac, one, limit, &acc_lo, &acc_hi, &one_col, &part))
+      return part;
   return (acc_lo[0] + acc_lo[1]) + (acc_hi[0] + acc_hi[1]);
 }
 
@@ -256,74 +313,28 @@ v8sf_splat (float a)
 static inline TSR_AVX2_FN __attribute__ ((always_inline)) v8sf
 v8sf_exp (v8sf x)
 {
-  const v8sf round_magic = v8sf_splat (12582912.0f);
-  const float ln2_head = 0.693115234375f, ln2_tail = 3.194618494528623e-05f;
-  v8si under = x < -80.0f;
-  x = (v8sf) ((v8si) x & ~under) + (v8sf) ((v8si) v8sf_splat (-80.0f) & under);
-  v8sf t = x * 1.4426950408889634f + round_magic;
-  v8si n = (v8si) t - (v8si) round_magic;
-  v8sf nf = t - round_magic;
-  v8sf r = (x - nf * ln2_head) - nf * ln2_tail;
-  v8sf y = v8sf_splat (1.0f / 5040.0f);
-  y = y * r + 1.0f / 720.0f;
-  y = y * r + 1.0f / 120.0f;
-  y = y * r + 1.0f / 24.0f;
-  y = y * r + 1.0f / 6.0f;
-  y = y * r + 0.5f;
-  y = y * r + 1.0f;
-  y = y * r + 1.0f;
-  v8si e = (n + 127) << 23;
-  return (v8sf) ((v8si) (y * (v8sf) e) & ~under);
+  TSR_VEXP_BODY (v8sf, v8si, v8sf_splat)
 }
 
 static inline TSR_AVX2_FN __attribute__ ((always_inline)) v8sf
 v8sf_log (v8sf x)
 {
-  const float ln2 = 0.6931471805599453f;
-  v8si xi = (v8si) x;
-  v8si k = ((xi >> 23) & 0xff) - 127;
-  v8sf m = (v8sf) ((xi & 0x007fffff) | 0x3f800000);
-  v8si big = m > 1.4142135623730951f;
-  m = m * (v8sf) (((v8si) v8sf_splat (0.5f) & big) | ((v8si) v8sf_splat (1.0f) & ~big));
-  k = k - big;
-  v8sf s = (m - 1.0f) / (m + 1.0f);
-  v8sf s2 = s * s;
-  v8sf y = v8sf_splat (1.0f / 9.0f);
-  y = y * s2 + 1.0f / 7.0f;
-  y = y * s2 + 1.0f / 5.0f;
-  y = y * s2 + 1.0f / 3.0f;
-  y = y * s2 + 1.0f;
-  return 2.0f * s * y + __builtin_convertvector (k, v8sf) * ln2;
+  TSR_VLOG_BODY (v8sf, v8si, v8sf_splat)
 }
 
 static inline TSR_AVX2_FN __attribute__ ((always_inline)) double
 model_pass_impl8 (Samples *s, const double *p, const gboolean gauss, const gboolean jac, const gboolean one,
                   double limit)
 {
-  const double xi = floor (p[P_X]), yi = floor (p[P_Y]);
-  const v8sf xf = v8sf_splat ((float) (p[P_X] - xi)), yf = v8sf_splat ((float) (p[P_Y] - yi));
-  const float amp = (float) p[P_AMP], bg = (float) p[P_BG];
-  const float axx = (float) p[P_AXX], axy = (float) p[P_AXY], ayy = (float) p[P_AYY];
-  const float beta = (float) p[P_BETA];
-  const float inv_sub = 1.0f / s->nsub;
-  const int nsub = one ? 1 : s->nsub;
-  const guint n = s->n, cap = s->cap;
+  PassModel pm;
+  pass_model_init (&pm, s, p, one);
+  pass_pad (s);
+  const PassModel *c = &pm;
+  const v8sf xf = v8sf_splat (c->xf), yf = v8sf_splat (c->yf);
+  const guint n = s->n;
   const guint n4 = (n + 3) & ~3u, n8 = n4 & ~7u;
-  float subx[4], suby[4];
   v2df acc_lo = { 0 }, acc_hi = { 0 };
   v8sf one_col = v8sf_splat (1.0f);
-
-  for (int k = 0; k < nsub; k++)
-    {
-      subx[k] = (float) (s->sub[2 * k] - xi);
-      suby[k] = (float) (s->sub[2 * k + 1] - yi);
-    }
-  for (guint i = n; i < n4; i++)
-    {
-      s->x[i] = s->x[0];
-      s->y[i] = s->y[0];
-      s->v[i] = s->v[0];
-    }
 
   guint i = 0;
   for (; i < n8; i += 8)
@@ -332,52 +343,8 @@ model_pass_impl8 (Samples *s, const double *p, const gboolean gauss, const gbool
       memcpy (&X, s->x + i, sizeof X);
       memcpy (&Y, s->y + i, sizeof Y);
       memcpy (&V, s->v + i, sizeof V);
-      v8sf m = { 0 }, g0 = { 0 }, g1 = { 0 }, g2 = { 0 }, g3 = { 0 }, g4 = { 0 }, g5 = { 0 }, g6 = { 0 };
-      for (int k = 0; k < nsub; k++)
-        {
-          v8sf dx = (X + subx[k]) - xf;
-          v8sf dy = (Y + suby[k]) - yf;
-          v8sf ax = axx * dx + axy * dy, ay = axy * dx + ayy * dy;
-          v8sf q = dx * ax + dy * ay;
-          v8sf f, dfdq, lu = { 0 };
-          if (gauss)
-            {
-              f = v8sf_exp (-q);
-              dfdq = -f;
-            }
-          else
-            {
-              v8sf u = 1.0f + q;
-              lu = v8sf_log (u);
-              f = v8sf_exp (-beta * lu);
-              dfdq = -beta * f / u;
-            }
-          m += f;
-          if (jac)
-            {
-              v8sf a = amp * dfdq;
-              v8sf adx = a * dx;
-              g0 += f;
-              g1 -= (a + a) * ax;
-              g2 -= (a + a) * ay;
-              g3 += adx * dx;
-              g4 += (adx + adx) * dy;
-              g5 += a * dy * dy;
-              if (!gauss)
-                g6 -= amp * f * lu;
-            }
-        }
-      v8sf r = V - (amp * (one ? m : m * inv_sub) + bg);
-      if (!one)
-        {
-          g0 *= inv_sub;
-          g1 *= inv_sub;
-          g2 *= inv_sub;
-          g3 *= inv_sub;
-          g4 *= inv_sub;
-          g5 *= inv_sub;
-          g6 *= inv_sub;
-        }
+      v8sf m = { 0 }, g0 = { 0 }, g1 = { 0 }, g2 = { 0 }, g3 = { 0 }, g4 = { 0 }, g5 = { 0 }, g6 = { 0 }, r;
+      TSR_MODEL_SUMS (v8sf, v8sf_exp, v8sf_log, V)
       if (i + 8 > n)
         {
           /* lanes past the last sample (in the upper four only: n4 ≥ i + 8 puts n past i + 4) */
@@ -407,106 +374,15 @@ model_pass_impl8 (Samples *s, const double *p, const gboolean gauss, const gbool
             return part;
         }
       if (jac)
-        {
-          float *col = s->jac + i;
-          memcpy (col, &g0, sizeof g0);
-          memcpy (col + (gsize) cap, &g1, sizeof g1);
-          memcpy (col + (gsize) 2 * cap, &g2, sizeof g2);
-          memcpy (col + (gsize) 3 * cap, &g3, sizeof g3);
-          memcpy (col + (gsize) 4 * cap, &g4, sizeof g4);
-          memcpy (col + (gsize) 5 * cap, &g5, sizeof g5);
-          memcpy (col + (gsize) 6 * cap, &g6, sizeof g6);
-          memcpy (col + (gsize) 7 * cap, &one_col, sizeof one_col);
-          memcpy (s->res + i, &r, sizeof r);
-        }
+        TSR_MODEL_STORE (one_col)
     }
   if (i < n4)
     {
-      /* the last group of four: the four-wide pass's loop body on samples i … i + 3 */
-      const v4sf xf4 = v4sf_splat ((float) (p[P_X] - xi)), yf4 = v4sf_splat ((float) (p[P_Y] - yi));
-      const v4sf X = v4sf_load (s->x + i), Y = v4sf_load (s->y + i);
-      v4sf m = { 0 }, g0 = { 0 }, g1 = { 0 }, g2 = { 0 }, g3 = { 0 }, g4 = { 0 }, g5 = { 0 }, g6 = { 0 };
+      /* the last group of four, as the four-wide pass does it */
       v4sf one4 = v4sf_splat (1.0f);
-      for (int k = 0; k < nsub; k++)
-        {
-          v4sf dx = (X + subx[k]) - xf4;
-          v4sf dy = (Y + suby[k]) - yf4;
-          v4sf ax = axx * dx + axy * dy, ay = axy * dx + ayy * dy;
-          v4sf q = dx * ax + dy * ay;
-          v4sf f, dfdq, lu = { 0 };
-          if (gauss)
-            {
-              f = v4sf_exp (-q);
-              dfdq = -f;
-            }
-          else
-            {
-              v4sf u = 1.0f + q;
-              lu = v4sf_log (u);
-              f = v4sf_exp (-beta * lu);
-              dfdq = -beta * f / u;
-            }
-          m += f;
-          if (jac)
-            {
-              v4sf a = amp * dfdq;
-              v4sf adx = a * dx;
-              g0 += f;
-              g1 -= (a + a) * ax;
-              g2 -= (a + a) * ay;
-              g3 += adx * dx;
-              g4 += (adx + adx) * dy;
-              g5 += a * dy * dy;
-              if (!gauss)
-                g6 -= amp * f * lu;
-            }
-        }
-      v4sf r = v4sf_load (s->v + i) - (amp * (one ? m : m * inv_sub) + bg);
-      if (!one)
-        {
-          g0 *= inv_sub;
-          g1 *= inv_sub;
-          g2 *= inv_sub;
-          g3 *= inv_sub;
-          g4 *= inv_sub;
-          g5 *= inv_sub;
-          g6 *= inv_sub;
-        }
-      if (i + 4 > n)
-        {
-          v4si keep = (v4si) { 0 < n - i, 1 < n - i, 2 < n - i, 3 < n - i } * -1;
-          r = (v4sf) ((v4si) r & keep);
-          g0 = (v4sf) ((v4si) g0 & keep);
-          g1 = (v4sf) ((v4si) g1 & keep);
-          g2 = (v4sf) ((v4si) g2 & keep);
-          g3 = (v4sf) ((v4si) g3 & keep);
-          g4 = (v4sf) ((v4si) g4 & keep);
-          g5 = (v4sf) ((v4si) g5 & keep);
-          g6 = (v4sf) ((v4si) g6 & keep);
-          one4 = (v4sf) ((v4si) v4sf_splat (1.0f) & keep);
-        }
-      v2df rlo = { (double) r[0], (double) r[1] }, rhi = { (double) r[2], (double) r[3] };
-      acc_lo += rlo * rlo;
-      acc_hi += rhi * rhi;
-      if ((i & 63) == 60)
-        {
-          double part = (acc_lo[0] + acc_lo[1]) + (acc_hi[0] + acc_hi[1]);
-          if (part > limit)
-            return part;
-        }
-      if (jac)
-        {
-          float *col = s->jac + i;
-          memcpy (col, &g0, sizeof g0);
-          memcpy (col + (gsize) cap, &g1, sizeof g1);
-          memcpy (col + (gsize) 2 * cap, &g2, sizeof g2);
-          memcpy (col + (gsize) 3 * cap, &g3, sizeof g3);
-          memcpy (col + (gsize) 4 * cap, &g4, sizeof g4);
-          memcpy (col + (gsize) 5 * cap, &g5, sizeof g5);
-          memcpy (col + (gsize) 6 * cap, &g6, sizeof g6);
-          memcpy (col + (gsize) 7 * cap, &one4, sizeof one4);
-          memcpy (s->res + i, &r, sizeof r);
-        }
+      double part;
+      if (pass_group4 (s, c, i, gauss, jac, one, limit, &acc_lo, &acc_hi, &one4, &part))
+        return part;
     }
   return (acc_lo[0] + acc_lo[1]) + (acc_hi[0] + acc_hi[1]);
 }
