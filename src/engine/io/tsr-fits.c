@@ -1191,6 +1191,8 @@ plain_short_image (const OpenFits *of, gint32 *zero)
   if (status)
     return FALSE;
   fits_read_key_lng (of->f, "BLANK", &blank, NULL, &status);
+  /* (the missing keywords' messages off cfitsio's stack, as after every expected failure) */
+  fits_clear_errmsg ();
   if (status != KEY_NO_EXIST)
     return FALSE;
   if (bscale != 1.0 || bzero != rint (bzero) || fabs (bzero) > 8388608.0)
