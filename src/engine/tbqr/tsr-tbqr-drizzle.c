@@ -192,7 +192,175 @@ typedef struct
   const guint8 *reject;
   double h, inv_area;
   guint32 stamp;
+  gboolean vec;            /* the drops' geometry four at a time (AVX2, h < 0.5) */
 } DzJob;
+
+/* Adds share f of a drop of value v, weight w (rejected: rej) to output pixel o of colour
+ * plane sum. */
+static inline void
+drop_into (const DzJob *j, DzSum *sum, gsize o, double f, double v, float w, gboolean rej)
+{
+  DzSum *sm = &sum[o];
+  DzPixel *px = &j->d->px[o];
+  sm->mx += f * v;
+  sm->mn += (float) f;
+  if (px->stamp != j->stamp)
+    {
+      px->stamp = j->stamp;
+      px->cover++;
+    }
+  if (rej)
+    px->rj += (float) f;
+  else if (w > 0)
+    {
+      sm->wx += f * w * v;
+      sm->ww += (float) (f * w);
+    }
+}
+
+/* The drop of frame sample k (colour c, at reference position rx, ry) into output rows
+ * [jb, je): any drop size, any position. */
+static inline void
+drop_one (const DzJob *j, int jb, int je, gsize k, int c, double rx, double ry)
+{
+  TsrDrizzle *d = j->d;
+  const double h = j->h, s = d->scale;
+  int ix = lround_int (rx), iy = lround_int (ry);
+  if (ix < 0 || iy < 0 || ix >= d->width || iy >= d->height)
+    return;
+  double oy = (ry + 0.5) * s - 0.5;
+  int j0;
+  double ovy[4];
+  int ny = overlaps (oy, h, d->oh, &j0, ovy);
+  if (j0 >= je || j0 + ny <= jb)
+    return;
+  gsize rk = (gsize) iy * d->width + ix;
+  float w = j->chan ? j->weight[rk] * j->chan[c] : j->weight[rk];
+  gboolean rej = j->reject && j->reject[rk];
+  double ox = (rx + 0.5) * s - 0.5;
+  int i0;
+  double ovx[4];
+  int nx = overlaps (ox, h, d->ow, &i0, ovx);
+  double v = j->frame->data[k];
+  DzSum *sum = d->sum + (gsize) c * d->on;
+  for (int b = 0; b < ny; b++)
+    {
+      if (ovy[b] <= 0 || j0 + b < jb || j0 + b >= je)
+        continue;
+      gsize o0 = (gsize) (j0 + b) * d->ow;
+      for (int q = 0; q < nx; q++)
+        {
+          double f = ovx[q] * ovy[b] * j->inv_area;
+          if (f <= 0)
+            continue;
+          drop_into (j, sum, o0 + i0 + q, f, v, w, rej);
+        }
+    }
+}
+
+#ifdef TSR_DZ_AVX2
+/* The geometry of a row's drops four at a time, for drops narrower than an output pixel
+ * (h < 0.5: at most two output pixels on each axis). Exactly drop_one's operations on each
+ * lane: its reference pixel (ix, iy), first output pixel (i0, j0) and the shares f00, f01,
+ * f10, f11 of (i0, j0), (i0 + 1, j0), (i0, j0 + 1), (i0 + 1, j0 + 1), each 0 where drop_one adds
+ * nothing (outside the band, no overlap). ix = -1: the drop adds nothing at all; ix = -2:
+ * drop_one must take it (a position beyond ±2^30 or NaN, more than two pixels on an axis, the
+ * row's last n % 4 samples). */
+#define DZ_CHUNK 256
+typedef struct
+{
+  gint32 ix[DZ_CHUNK], iy[DZ_CHUNK], i0[DZ_CHUNK], j0[DZ_CHUNK];
+  double f[4][DZ_CHUNK];
+} DzDrops;
+
+static inline __attribute__ ((always_inline, target ("avx2"))) __m256d
+round_half_away (__m256d x)
+{
+  /* lround_int: t + (f ≥ 0.5) − (f ≤ −0.5), t = trunc (x), f = x − t */
+  const __m256d one = _mm256_set1_pd (1.0);
+  __m256d t = _mm256_round_pd (x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  __m256d f = _mm256_sub_pd (x, t);
+  t = _mm256_add_pd (t, _mm256_and_pd (_mm256_cmp_pd (f, _mm256_set1_pd (0.5), _CMP_GE_OQ), one));
+  return _mm256_sub_pd (t, _mm256_and_pd (_mm256_cmp_pd (f, _mm256_set1_pd (-0.5), _CMP_LE_OQ), one));
+}
+
+/* overlaps () for an axis of n pixels on four lanes: the first pixel a (clipped) and the
+ * overlaps ov0 of a and ov1 of a + 1 (0 where a + 1 is past the clipped end); wide: lanes
+ * whose clipped span holds more than two pixels. */
+static inline __attribute__ ((always_inline, target ("avx2"))) void
+overlaps4 (__m256d c, __m256d h, double n, __m256d *a, __m256d *ov0, __m256d *ov1, __m256d *wide)
+{
+  const __m256d half = _mm256_set1_pd (0.5), one = _mm256_set1_pd (1.0), zero = _mm256_setzero_pd ();
+  __m256d lo = _mm256_sub_pd (c, h), hi = _mm256_add_pd (c, h);
+  __m256d ac = _mm256_max_pd (_mm256_floor_pd (_mm256_add_pd (lo, half)), zero);
+  __m256d bc = _mm256_min_pd (_mm256_floor_pd (_mm256_add_pd (hi, half)), _mm256_set1_pd (n - 1));
+  __m256d o0 = _mm256_sub_pd (_mm256_min_pd (_mm256_add_pd (ac, half), hi), _mm256_max_pd (_mm256_sub_pd (ac, half), lo));
+  __m256d a1 = _mm256_add_pd (ac, one);
+  __m256d o1 = _mm256_sub_pd (_mm256_min_pd (_mm256_add_pd (a1, half), hi), _mm256_max_pd (_mm256_sub_pd (a1, half), lo));
+  o0 = _mm256_and_pd (o0, _mm256_and_pd (_mm256_cmp_pd (o0, zero, _CMP_GT_OQ), _mm256_cmp_pd (ac, bc, _CMP_LE_OQ)));
+  o1 = _mm256_and_pd (o1, _mm256_and_pd (_mm256_cmp_pd (o1, zero, _CMP_GT_OQ), _mm256_cmp_pd (a1, bc, _CMP_LE_OQ)));
+  *a = ac;
+  *ov0 = o0;
+  *ov1 = o1;
+  *wide = _mm256_cmp_pd (_mm256_sub_pd (bc, ac), one, _CMP_GT_OQ);
+}
+
+static __attribute__ ((target ("avx2"))) void
+drop_geometry_avx2 (const DzJob *j, int jb, int je, const double *rx, const double *ry, const guint8 *mask, int n,
+                    DzDrops *out)
+{
+  const TsrDrizzle *d = j->d;
+  const __m256d h = _mm256_set1_pd (j->h), s = _mm256_set1_pd (d->scale), half = _mm256_set1_pd (0.5);
+  const __m256d ia = _mm256_set1_pd (j->inv_area), zero = _mm256_setzero_pd ();
+  const __m256d lim = _mm256_set1_pd (1073741824.0), absm = _mm256_castsi256_pd (_mm256_set1_epi64x (G_MAXINT64));
+  const __m256d Wd = _mm256_set1_pd (d->width), Hd = _mm256_set1_pd (d->height);
+  const __m256d jbd = _mm256_set1_pd (jb), jed = _mm256_set1_pd (je), one = _mm256_set1_pd (1.0);
+  int x = 0;
+  for (; x + 4 <= n; x += 4)
+    {
+      __m256d X = _mm256_loadu_pd (rx + x), Y = _mm256_loadu_pd (ry + x);
+      /* positions drop_one's integer conversions take through libm (or NaN) */
+      __m256d ok = _mm256_and_pd (_mm256_cmp_pd (_mm256_and_pd (X, absm), lim, _CMP_LT_OQ),
+                                  _mm256_cmp_pd (_mm256_and_pd (Y, absm), lim, _CMP_LT_OQ));
+      guint32 mb;
+      memcpy (&mb, mask + x, 4);
+      __m256d live = _mm256_castsi256_pd (_mm256_cmpeq_epi64 (
+          _mm256_cvtepu8_epi64 (_mm_cvtsi32_si128 ((int) mb)), _mm256_setzero_si256 ()));
+      live = _mm256_andnot_pd (live, _mm256_castsi256_pd (_mm256_set1_epi64x (-1)));
+      __m256d ix = round_half_away (X), iy = round_half_away (Y);
+      __m256d in = _mm256_and_pd (_mm256_and_pd (_mm256_cmp_pd (ix, zero, _CMP_GE_OQ), _mm256_cmp_pd (ix, Wd, _CMP_LT_OQ)),
+                                  _mm256_and_pd (_mm256_cmp_pd (iy, zero, _CMP_GE_OQ), _mm256_cmp_pd (iy, Hd, _CMP_LT_OQ)));
+      __m256d oy = _mm256_sub_pd (_mm256_mul_pd (_mm256_add_pd (Y, half), s), half);
+      __m256d ox = _mm256_sub_pd (_mm256_mul_pd (_mm256_add_pd (X, half), s), half);
+      __m256d j0, oy0, oy1, wy, i0, ox0, ox1, wx;
+      overlaps4 (oy, h, d->oh, &j0, &oy0, &oy1, &wy);
+      overlaps4 (ox, h, d->ow, &i0, &ox0, &ox1, &wx);
+      /* rows outside the band add nothing */
+      __m256d j1 = _mm256_add_pd (j0, one);
+      oy0 = _mm256_and_pd (oy0, _mm256_and_pd (_mm256_cmp_pd (j0, jbd, _CMP_GE_OQ), _mm256_cmp_pd (j0, jed, _CMP_LT_OQ)));
+      oy1 = _mm256_and_pd (oy1, _mm256_and_pd (_mm256_cmp_pd (j1, jbd, _CMP_GE_OQ), _mm256_cmp_pd (j1, jed, _CMP_LT_OQ)));
+      __m256d f00 = _mm256_mul_pd (_mm256_mul_pd (ox0, oy0), ia), f01 = _mm256_mul_pd (_mm256_mul_pd (ox1, oy0), ia);
+      __m256d f10 = _mm256_mul_pd (_mm256_mul_pd (ox0, oy1), ia), f11 = _mm256_mul_pd (_mm256_mul_pd (ox1, oy1), ia);
+      __m256d any = _mm256_or_pd (_mm256_or_pd (_mm256_cmp_pd (f00, zero, _CMP_GT_OQ), _mm256_cmp_pd (f01, zero, _CMP_GT_OQ)),
+                                  _mm256_or_pd (_mm256_cmp_pd (f10, zero, _CMP_GT_OQ), _mm256_cmp_pd (f11, zero, _CMP_GT_OQ)));
+      __m256d use = _mm256_and_pd (_mm256_and_pd (live, in), ok);
+      __m256d gen = _mm256_or_pd (_mm256_andnot_pd (ok, live), _mm256_and_pd (use, _mm256_or_pd (wx, wy)));
+      use = _mm256_and_pd (_mm256_andnot_pd (gen, use), any);
+      /* ix: its value where used, −2 where drop_one takes the drop, else −1 */
+      __m256d ixo = _mm256_blendv_pd (_mm256_blendv_pd (_mm256_set1_pd (-1.0), _mm256_set1_pd (-2.0), gen), ix, use);
+      _mm_storeu_si128 ((__m128i *) (out->ix + x), _mm256_cvttpd_epi32 (ixo));
+      _mm_storeu_si128 ((__m128i *) (out->iy + x), _mm256_cvttpd_epi32 (_mm256_and_pd (iy, use)));
+      _mm_storeu_si128 ((__m128i *) (out->i0 + x), _mm256_cvttpd_epi32 (_mm256_and_pd (i0, use)));
+      _mm_storeu_si128 ((__m128i *) (out->j0 + x), _mm256_cvttpd_epi32 (_mm256_and_pd (j0, use)));
+      _mm256_storeu_pd (out->f[0] + x, f00);
+      _mm256_storeu_pd (out->f[1] + x, f01);
+      _mm256_storeu_pd (out->f[2] + x, f10);
+      _mm256_storeu_pd (out->f[3] + x, f11);
+    }
+  for (; x < n; x++)
+    out->ix[x] = mask[x] ? -2 : -1;
+}
+#endif
 
 /* The drops of one frame into output rows [begin, end). Every output pixel belongs to one
  * band, and within it receives its drops in the order of the frame's samples (plane, row,
@@ -208,11 +376,13 @@ drizzle_band (gsize begin, gsize end, gpointer data)
   const TsrImage *frame = j->frame;
   int fw = frame->width, fh = frame->height;
   gsize fn = (gsize) fw * fh;
-  const double h = j->h, inv_area = j->inv_area, s = d->scale;
-  const int W = d->width, H = d->height;
+  const double h = j->h, s = d->scale;
   const int jb = (int) begin, je = (int) end;
   const double *m = j->inv;
   double *rxr = g_new (double, 2 * (gsize) fw), *ryr = rxr + fw;
+#ifdef TSR_DZ_AVX2
+  DzDrops *dr = j->vec ? g_new (DzDrops, 1) : NULL;
+#endif
   for (int pl = 0; pl < frame->channels; pl++)
     {
       const float *src = frame->data + (gsize) pl * fn;
@@ -230,64 +400,64 @@ drizzle_band (gsize begin, gsize end, gpointer data)
           for (int x = 0; x < 2; x++)
             rowcol[x] = d->cfa != TSR_CFA_NONE ? tsr_cfa_color (d->cfa, x, y) : pl;
           row_to_ref (m, y, fw, rxr, ryr);
-          for (int x = 0; x < fw; x++)
+          const gsize k0 = (gsize) y * fw;
+#ifdef TSR_DZ_AVX2
+          if (dr)
             {
-              gsize k = (gsize) y * fw + x;
-              if (!frame->mask[k])
-                continue;
-              double rx = rxr[x], ry = ryr[x];
-              int ix = lround_int (rx), iy = lround_int (ry);
-              if (ix < 0 || iy < 0 || ix >= W || iy >= H)
-                continue;
-              double oy = (ry + 0.5) * s - 0.5;
-              int j0;
-              double ovy[4];
-              int ny = overlaps (oy, h, d->oh, &j0, ovy);
-              if (j0 >= je || j0 + ny <= jb)
-                continue;
-              gsize rk = (gsize) iy * W + ix;
-              int c = rowcol[x & 1];
-              float w = j->chan ? j->weight[rk] * j->chan[c] : j->weight[rk];
-              gboolean rej = j->reject && j->reject[rk];
-              double ox = (rx + 0.5) * s - 0.5;
-              int i0;
-              double ovx[4];
-              int nx = overlaps (ox, h, d->ow, &i0, ovx);
-              double v = src[k];
-              DzSum *sum = d->sum + (gsize) c * d->on;
-              for (int b = 0; b < ny; b++)
+              for (int x0 = 0; x0 < fw; x0 += DZ_CHUNK)
                 {
-                  if (ovy[b] <= 0 || j0 + b < jb || j0 + b >= je)
-                    continue;
-                  gsize o0 = (gsize) (j0 + b) * d->ow;
-                  for (int q = 0; q < nx; q++)
+                  int n = MIN (DZ_CHUNK, fw - x0);
+                  drop_geometry_avx2 (j, jb, je, rxr + x0, ryr + x0, frame->mask + k0 + x0, n, dr);
+                  for (int u = 0; u < n; u++)
                     {
-                      double f = ovx[q] * ovy[b] * inv_area;
-                      if (f <= 0)
+                      int ix = dr->ix[u], x = x0 + u;
+                      if (ix == -1)
                         continue;
-                      gsize o = o0 + i0 + q;
-                      DzSum *sm = &sum[o];
-                      DzPixel *px = &d->px[o];
-                      sm->mx += f * v;
-                      sm->mn += (float) f;
-                      if (px->stamp != j->stamp)
+                      int c = rowcol[x & 1];
+                      if (ix == -2)
                         {
-                          px->stamp = j->stamp;
-                          px->cover++;
+                          drop_one (j, jb, je, k0 + x, c, rxr[x], ryr[x]);
+                          continue;
                         }
-                      if (rej)
-                        px->rj += (float) f;
-                      else if (w > 0)
+                      gsize rk = (gsize) dr->iy[u] * d->width + ix;
+                      float w = j->chan ? j->weight[rk] * j->chan[c] : j->weight[rk];
+                      gboolean rej = j->reject && j->reject[rk];
+                      double v = src[k0 + x];
+                      DzSum *sum = d->sum + (gsize) c * d->on;
+                      gsize o = (gsize) dr->j0[u] * d->ow + dr->i0[u];
+                      for (int q = 0; q < 4; q++)
                         {
-                          sm->wx += f * w * v;
-                          sm->ww += (float) (f * w);
+                          double f = dr->f[q][u];
+                          if (f > 0)
+                            drop_into (j, sum, o + (q >> 1) * (gsize) d->ow + (q & 1), f, v, w, rej);
                         }
                     }
                 }
+              continue;
             }
+#endif
+          for (int x = 0; x < fw; x++)
+            if (frame->mask[k0 + x])
+              drop_one (j, jb, je, k0 + x, rowcol[x & 1], rxr[x], ryr[x]);
         }
     }
+#ifdef TSR_DZ_AVX2
+  g_free (dr);
+#endif
   g_free (rxr);
+}
+
+static int drop_avx2 = -1;   /* -1: not yet decided */
+
+void
+tsr_drizzle_drop_vector (gboolean on)
+{
+#ifdef TSR_DZ_AVX2
+  __builtin_cpu_init ();
+  g_atomic_int_set (&drop_avx2, on && __builtin_cpu_supports ("avx2"));
+#else
+  (void) on;
+#endif
 }
 
 void
@@ -301,7 +471,15 @@ tsr_drizzle_add (TsrDrizzle *d, const TsrImage *frame, const TsrTransform *T, co
    * scale (1/scale of T), times the output scale */
   double ts = tsr_transform_scale (T);
   double h = 0.5 * d->pixfrac * d->scale / (ts > 0 ? ts : 1.0);
-  DzJob job = { d, frame, inv.m, weight, chan, reject, h, 1.0 / (4.0 * h * h), 0 };
+  DzJob job = { d, frame, inv.m, weight, chan, reject, h, 1.0 / (4.0 * h * h), 0, FALSE };
+#ifdef TSR_DZ_AVX2
+  if (g_atomic_int_get (&drop_avx2) < 0)
+    {
+      __builtin_cpu_init ();
+      g_atomic_int_set (&drop_avx2, __builtin_cpu_supports ("avx2") && !g_getenv ("TSR_DRIZZLE_NO_AVX2"));
+    }
+  job.vec = g_atomic_int_get (&drop_avx2) && h < 0.5;
+#endif
   g_mutex_lock (&d->lock);
   d->chan_weights = d->chan_weights || (chan && d->channels == 3);
   job.stamp = ++d->calls;

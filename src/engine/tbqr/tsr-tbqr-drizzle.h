@@ -57,6 +57,11 @@ void        tsr_drizzle_free (TsrDrizzle *d);
 void        tsr_drizzle_add (TsrDrizzle *d, const TsrImage *frame, const TsrTransform *T, const float *weight,
                              const float *chan, const guint8 *reject);
 
+/* Test hook: FALSE makes tsr_drizzle_add place every drop in its scalar form; TRUE (the
+ * default) works out the geometry of drops narrower than an output pixel four at a time where
+ * the processor has AVX2. Not while other threads call it. */
+void        tsr_drizzle_drop_vector (gboolean on);
+
 /* The weighted result, the unweighted drizzle of the same frames (the validation
  * baseline), Σ weight, frames per pixel and the rejected fraction, all at the output size.
  * A colour that no drop reached at a pixel inside the footprint (a hole of the dither) is
