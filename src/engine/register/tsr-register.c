@@ -124,22 +124,48 @@ star_xy (const TsrStarList *l, guint n, double *xy, double *var)
     }
 }
 
-/* Mutual nearest neighbours within tol between T(ref) and img. Fills pairs (ref index,
- * img index) and returns the count. */
-static guint
-match_nn (const double *rxy, guint nr, const double *ixy, guint ni, const TsrTransform *T,
-          double tol, guint *pairs)
+/* The first n image stars ordered by x (ord: their indices, ox: their x): each search of
+ * match_nn looks only at the slice within tol in x. Made once per star list and count, not
+ * once per hypothesis (the sort was most of the hypothesis loop's matching). */
+typedef struct
 {
+  const double *xy;
+  guint n;
+  guint *ord;
+  double *ox;
+} XOrder;
+
+static void
+xorder_init (XOrder *o, const double *xy, guint n)
+{
+  o->xy = xy;
+  o->n = n;
+  o->ord = g_new (guint, MAX (n, 1u));
+  o->ox = g_new (double, MAX (n, 1u));
+  for (guint b = 0; b < n; b++)
+    o->ord[b] = b;
+  g_qsort_with_data (o->ord, n, sizeof (guint), cmp_x_index, (gpointer) xy);
+  for (guint k = 0; k < n; k++)
+    o->ox[k] = xy[2 * o->ord[k]];
+}
+
+static void
+xorder_clear (XOrder *o)
+{
+  g_free (o->ord);
+  g_free (o->ox);
+}
+
+/* Mutual nearest neighbours within tol between T(ref) and the image stars of io. Fills
+ * pairs (ref index, img index) and returns the count. */
+static guint
+match_nn (const double *rxy, guint nr, const XOrder *io, const TsrTransform *T, double tol, guint *pairs)
+{
+  const double *ixy = io->xy;
+  const guint ni = io->n, *ord = io->ord;
+  const double *ox = io->ox;
   double *px = g_new (double, 2 * MAX (nr, 1u));
   int *best_i = g_new (int, MAX (nr, 1u));
-  /* image stars ordered by x: each search looks only at the slice within tol in x */
-  guint *ord = g_new (guint, MAX (ni, 1u));
-  double *ox = g_new (double, MAX (ni, 1u));
-  for (guint b = 0; b < ni; b++)
-    ord[b] = b;
-  g_qsort_with_data (ord, ni, sizeof (guint), cmp_x_index, (gpointer) ixy);
-  for (guint k = 0; k < ni; k++)
-    ox[k] = ixy[2 * ord[k]];
   /* per image star: the smallest distance of a reference star that chose it */
   double *bd_of = g_new (double, MAX (ni, 1u));
   for (guint b = 0; b < ni; b++)
@@ -190,8 +216,6 @@ match_nn (const double *rxy, guint nr, const double *ixy, guint ni, const TsrTra
     }
   g_free (px);
   g_free (best_i);
-  g_free (ord);
-  g_free (ox);
   g_free (bd_of);
   return n;
 }
@@ -277,6 +301,9 @@ tsr_match_stars (const TsrStarList *ref, const TsrStarList *img, TsrModel model,
   guint best_n = 0;
   /* count inliers over the brightest stars only while hypothesising */
   guint hr = MIN (nr, 150), hi = MIN (ni, 150);
+  XOrder ho, io;
+  xorder_init (&ho, ixy, hi);
+  xorder_init (&io, ixy, ni);
   for (guint a = 0; a < nc; a++)
     for (guint b = a + 1; b < nc; b++)
       for (guint c = b + 1; c < nc; c++)
@@ -299,7 +326,7 @@ tsr_match_stars (const TsrStarList *ref, const TsrStarList *img, TsrModel model,
           double ax = hypot (H.m[0], H.m[3]), ay = hypot (H.m[1], H.m[4]);
           if (ax / ay < 0.8 || ax / ay > 1.25)
             continue;
-          guint n = match_nn (rxy, hr, ixy, hi, &H, tolerance, pairs);
+          guint n = match_nn (rxy, hr, &ho, &H, tolerance, pairs);
           if (n > best_n)
             best_n = n, best_T = H;
         }
@@ -319,7 +346,7 @@ tsr_match_stars (const TsrStarList *ref, const TsrStarList *img, TsrModel model,
       double r = NAN;
       for (int it = 0; it < 4; it++)
         {
-          n = match_nn (rxy, nr, ixy, ni, &cur, tol_now, pairs);
+          n = match_nn (rxy, nr, &io, &cur, tol_now, pairs);
           if (n < MAX (min_matched, m == TSR_MODEL_HOMOGRAPHY ? 5u : 3u))
             break;
           for (guint k = 0; k < n; k++)
@@ -355,6 +382,8 @@ tsr_match_stars (const TsrStarList *ref, const TsrStarList *img, TsrModel model,
       g_free (d);
       g_free (w);
     }
+  xorder_clear (&ho);
+  xorder_clear (&io);
   g_free (pairs);
   g_free (rxy);
   g_free (ixy);
@@ -611,7 +640,9 @@ star_check (const TsrStarList *ref, const TsrStarList *frm, TsrTransform *T, int
   guint k = MIN (nr, nf);
   if (k >= 3)
     {
-      guint n = match_nn (rxy, nr, ixy, nf, T, tol, pairs);
+      XOrder fo;
+      xorder_init (&fo, ixy, nf);
+      guint n = match_nn (rxy, nr, &fo, T, tol, pairs);
       *checked = k;
       *confirmed = MIN (n, k);
       if (n >= 3 && *confirmed >= MAX (2u, (k + 1) / 2))
@@ -637,7 +668,7 @@ star_check (const TsrStarList *ref, const TsrStarList *frm, TsrTransform *T, int
                   ss += (x - dst[2 * q]) * (x - dst[2 * q]) + (y - dst[2 * q + 1]) * (y - dst[2 * q + 1]);
                 }
               double r = sqrt (ss / n);
-              if (r <= refine_tol && match_nn (rxy, nr, ixy, nf, &F, tol, pairs) >= n)
+              if (r <= refine_tol && match_nn (rxy, nr, &fo, &F, tol, pairs) >= n)
                 {
                   *T = F;
                   *rms = r;
@@ -647,6 +678,7 @@ star_check (const TsrStarList *ref, const TsrStarList *frm, TsrTransform *T, int
           g_free (dst);
           g_free (wt);
         }
+      xorder_clear (&fo);
     }
   g_free (all);
   g_free (allv);
