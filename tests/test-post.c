@@ -1438,32 +1438,6 @@ test_process_steps (void)
   g_assert_nonnull (snr);
   g_assert_cmpfloat (g_ascii_strtod (strchr (snr, ':') + 1, NULL), >, 3);
   {
-    /* the validation compares the reconstruction, before the optional steps, with the mean
-     * stack (tessera-cli process validates it while the result is written): its line is that
-     * of a run without them (one worker: the same reconstruction to the bit) */
-    g_autofree char *o1 = g_build_filename (tmp, "v1.fits", NULL), *o2 = g_build_filename (tmp, "v2.fits", NULL);
-    const char *v1[] = { "process", dir, "-o", o1, "--set", "run.threads=1", NULL };
-    const char *v2[] = { "process", dir, "-o", o2, "--set", "run.threads=1", "--set", "post.background=true", "--set",
-                         "post.colour=true", "--set", "post.colour_min_snr=10", NULL };
-    g_autofree char *so1 = NULL, *so2 = NULL;
-    g_assert_cmpint (tsr_test_run_cli (v1, &so1, NULL), ==, 0);
-    g_assert_cmpint (tsr_test_run_cli (v2, &so2, NULL), ==, 0);
-    const char *l1 = strstr (so1, "validation vs mean stack"), *l2 = strstr (so2, "validation vs mean stack");
-    g_assert_nonnull (l1);
-    g_assert_nonnull (l2);
-    g_autofree char *line1 = g_strndup (l1, strcspn (l1, "\n")), *line2 = g_strndup (l2, strcspn (l2, "\n"));
-    g_test_message ("%s", line1);
-    g_assert_cmpstr (line1, ==, line2);
-    /* and the file written is the one after the steps */
-    g_autoptr (TsrImage) i1 = tsr_fits_read (o1, NULL), i2 = tsr_fits_read (o2, NULL);
-    g_assert_nonnull (i1);
-    g_assert_nonnull (i2);
-    gsize nv = tsr_image_npix (i1) * i1->channels;
-    g_assert_cmpuint (tsr_image_npix (i2) * i2->channels, ==, nv);
-    g_assert_true (memcmp (i1->data, i2->data, nv * sizeof (float)) != 0);
-    g_assert_true (has_history (o2, "tessera colour"));
-  }
-  {
     /* a project's sky-sample edits (the window's [samples]) are used by process, moved to the
      * result's pixels: these were made on a result twice as wide (drizzle.scale 2), so the
      * exclusion at (480.5, 360.5) is (240, 180) here — inside the 480 × 360 result */

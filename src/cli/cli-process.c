@@ -25,23 +25,6 @@ params_help (void)
   return g_string_free (s, FALSE);
 }
 
-/* The result's file, written in a thread of its own while the validation runs. */
-typedef struct
-{
-  const char *path, *name;
-  const TsrImage *img;
-  gboolean ok;
-  GError *error;
-} WriteJob;
-
-static gpointer
-write_thread (gpointer data)
-{
-  WriteJob *wj = data;
-  wj->ok = cli_write_image (wj->path, wj->name, wj->img, &wj->error);
-  return NULL;
-}
-
 int
 cli_process (int argc, char **argv)
 {
@@ -221,15 +204,10 @@ cli_process (int argc, char **argv)
   /* and give the pages freed inside the heap back before the accumulation's peak */
   malloc_trim (0);
 #endif
-  /* validated below, beside writing the result (the validation's star detections and the
-   * result's write and fsync were the run's serial end one after the other) */
-  TsrReconstruction *r = tsr_tbqr_accumulate_unvalidated (a, w, &p.tbqr, &p.run, cli_progress_cb, &prog,
-                                                          cli_cancellable (), &error);
+  TsrReconstruction *r = tsr_tbqr_accumulate (a, w, &p.tbqr, &p.run, cli_progress_cb, &prog, cli_cancellable (), &error);
   cli_progress_end (&prog);
   if (!r)
     return cli_fail (error);
-  /* what the validation compares with the mean stack: the reconstruction, before post.* */
-  g_autoptr (TsrImage) recon = tsr_image_ref (r->result);
   /* the optional steps on the finished image (post.*); validation saw the reconstruction */
   if (p.post.background)
     {
@@ -278,17 +256,7 @@ cli_process (int argc, char **argv)
   /* every output staged, then all renamed onto their names together (or none is) */
   g_autoptr (TsrCommit) commit = tsr_commit_new ();
   const char *st_out = tsr_commit_stage_file (commit, out, &error);
-  WriteJob wj = { st_out, out, r->result, FALSE, NULL };
-  GThread *wt = st_out ? g_thread_try_new ("tsr-write", write_thread, &wj, NULL) : NULL;
-  if (st_out && !wt)
-    write_thread (&wj);
-  tsr_tbqr_validate (recon, r->mean, a, &p.tbqr, &r->validation);
-  g_clear_pointer (&recon, tsr_image_unref);
-  if (wt)
-    g_thread_join (wt);
-  if (st_out && !wj.ok)
-    g_propagate_error (&error, g_steal_pointer (&wj.error));
-  gboolean ok = st_out && wj.ok;
+  gboolean ok = st_out && cli_write_image (st_out, out, r->result, &error);
   if (ok && mean_out)
     {
       const char *st = tsr_commit_stage_file (commit, mean_out, &error);

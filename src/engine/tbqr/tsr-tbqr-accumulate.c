@@ -1286,9 +1286,9 @@ finish_range (gsize begin, gsize end, gpointer data)
     }
 }
 
-static TsrReconstruction *
-accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, const TsrRunParams *run, TsrProgressFunc progress,
-            gpointer progress_data, GCancellable *cancellable, gboolean validate, GError **error)
+TsrReconstruction *
+tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, const TsrRunParams *run, TsrProgressFunc progress,
+                     gpointer progress_data, GCancellable *cancellable, GError **error)
 {
   TsrSession *s = a->reg->session;
   guint n = a->reg->n_frames;
@@ -1636,8 +1636,7 @@ accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, const TsrRunP
           tsr_header_add_history (r->result->header, how);
           tsr_header_add_history (r->mean->header, how);
         }
-      if (validate)
-        tsr_tbqr_validate (r->result, r->mean, a, p, &r->validation);
+      tsr_tbqr_validate (r->result, r->mean, a, p, &r->validation);
     }
   g_free (j.ax);
   g_free (j.ay);
@@ -1663,19 +1662,4 @@ accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, const TsrRunP
     g_mutex_clear (&j.band_lock[b]);
   g_array_unref (idx);
   return r;
-}
-
-TsrReconstruction *
-tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, const TsrRunParams *run, TsrProgressFunc progress,
-                     gpointer progress_data, GCancellable *cancellable, GError **error)
-{
-  return accumulate (a, w, p, run, progress, progress_data, cancellable, TRUE, error);
-}
-
-TsrReconstruction *
-tsr_tbqr_accumulate_unvalidated (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p, const TsrRunParams *run,
-                                 TsrProgressFunc progress, gpointer progress_data, GCancellable *cancellable,
-                                 GError **error)
-{
-  return accumulate (a, w, p, run, progress, progress_data, cancellable, FALSE, error);
 }

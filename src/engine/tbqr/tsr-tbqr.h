@@ -237,14 +237,6 @@ TsrReconstruction *tsr_tbqr_accumulate (TsrAnalysis *a, TsrWeights *w, const Tsr
                                         TsrProgressFunc progress, gpointer progress_data,
                                         GCancellable *cancellable, GError **error);
 
-/* tsr_tbqr_accumulate without the validation (r->validation zeroed): the caller runs
- * tsr_tbqr_validate (r->result, r->mean, a, p, &r->validation) itself, e.g. beside writing
- * the result (tessera-cli process). */
-TsrReconstruction *tsr_tbqr_accumulate_unvalidated (TsrAnalysis *a, TsrWeights *w, const TsrTbqrParams *p,
-                                                    const TsrRunParams *run, TsrProgressFunc progress,
-                                                    gpointer progress_data, GCancellable *cancellable,
-                                                    GError **error);
-
 /* Validation of a result against the mean stack (used by accumulate). */
 void          tsr_tbqr_validate (const TsrImage *result, const TsrImage *mean, const TsrAnalysis *a,
                                  const TsrTbqrParams *p, TsrValidation *v);
