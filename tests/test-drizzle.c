@@ -631,28 +631,31 @@ test_drop_avx2 (void)
   float chan[3 * N];
   for (guint i = 0; i < 3 * N; i++)
     chan[i] = (float) g_rand_double_range (r, 0.7, 1.3);
-  for (int mode = 0; mode < 5; mode++)
+  for (int mode = 0; mode < 6; mode++)
     {
       /* 0: Bayer, scale 1, pixfrac 0.8, 1 thread; 1: the same on 3 threads; 2: Bayer, scale 2,
        * pixfrac 0.4 (drops of 0.8 output pixels); 3: mono, scale 1, pixfrac 0.5, no reject map,
-       * no colour factors; 4: Bayer, pixfrac 1 (drops a whole pixel wide: drop by drop) */
-      const gboolean bayer = mode != 3;
+       * no colour factors; 4: Bayer, pixfrac 1 (drops a whole pixel wide: drop by drop); 5: three
+       * planes (RGB frames), pixfrac 0.8 */
+      const gboolean bayer = mode != 3 && mode != 5;
+      const int planes = mode == 5 ? 3 : 1;
       const int scale = mode == 2 ? 2 : 1;
       const double pixfrac = mode == 2 ? 0.4 : mode == 3 ? 0.5 : mode == 4 ? 1.0 : 0.8;
       TsrAnalysis a = { 0 };
       a.width = W;
       a.height = H;
-      a.channels = 1;
+      a.channels = planes;
       a.cfa = bayer ? TSR_CFA_RGGB : TSR_CFA_NONE;
       a.run.n_threads = mode == 1 ? 3 : 1;
       TsrImage *frames[N];
       for (guint i = 0; i < N; i++)
         {
-          frames[i] = tsr_image_new (fw, fh, 1);
+          frames[i] = tsr_image_new (fw, fh, planes);
           frames[i]->cfa = a.cfa;
+          for (gsize k = 0; k < tsr_image_npix (frames[i]) * planes; k++)
+            frames[i]->data[k] = (float) g_rand_double_range (r, 10, 5000);
           for (gsize k = 0; k < tsr_image_npix (frames[i]); k++)
             {
-              frames[i]->data[k] = (float) g_rand_double_range (r, 10, 5000);
               int q = g_rand_int_range (r, 0, 40);
               frames[i]->mask[k] = q == 0 ? 0 : q == 1 ? 2 : 1;
             }

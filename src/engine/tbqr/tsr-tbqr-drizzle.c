@@ -218,10 +218,10 @@ drop_into (const DzJob *j, DzSum *sum, gsize o, double f, double v, float w, gbo
     }
 }
 
-/* The drop of frame sample k (colour c, at reference position rx, ry) into output rows
- * [jb, je): any drop size, any position. */
+/* The drop of sample k of plane src (colour c, at reference position rx, ry) into output
+ * rows [jb, je): any drop size, any position. */
 static inline void
-drop_one (const DzJob *j, int jb, int je, gsize k, int c, double rx, double ry)
+drop_one (const DzJob *j, const float *src, int jb, int je, gsize k, int c, double rx, double ry)
 {
   TsrDrizzle *d = j->d;
   const double h = j->h, s = d->scale;
@@ -241,7 +241,7 @@ drop_one (const DzJob *j, int jb, int je, gsize k, int c, double rx, double ry)
   int i0;
   double ovx[4];
   int nx = overlaps (ox, h, d->ow, &i0, ovx);
-  double v = j->frame->data[k];
+  double v = src[k];
   DzSum *sum = d->sum + (gsize) c * d->on;
   for (int b = 0; b < ny; b++)
     {
@@ -416,7 +416,7 @@ drizzle_band (gsize begin, gsize end, gpointer data)
                       int c = rowcol[x & 1];
                       if (ix == -2)
                         {
-                          drop_one (j, jb, je, k0 + x, c, rxr[x], ryr[x]);
+                          drop_one (j, src, jb, je, k0 + x, c, rxr[x], ryr[x]);
                           continue;
                         }
                       gsize rk = (gsize) dr->iy[u] * d->width + ix;
@@ -438,7 +438,7 @@ drizzle_band (gsize begin, gsize end, gpointer data)
 #endif
           for (int x = 0; x < fw; x++)
             if (frame->mask[k0 + x])
-              drop_one (j, jb, je, k0 + x, rowcol[x & 1], rxr[x], ryr[x]);
+              drop_one (j, src, jb, je, k0 + x, rowcol[x & 1], rxr[x], ryr[x]);
         }
     }
 #ifdef TSR_DZ_AVX2
